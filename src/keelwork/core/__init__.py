@@ -1,0 +1,1 @@
+"""Pure domain logic: no web framework, no database driver, no file I/O."""

@@ -1,0 +1,122 @@
+"""The keelwork error hierarchy.
+
+Every error keelwork raises on purpose derives from :class:`KeelworkError`; each leaf also
+inherits the builtin a caller would naturally catch, so ``except ValueError`` keeps working::
+
+    KeelworkError
+    ├── SpecError (ValueError)                 keel.yaml is invalid; carries every problem
+    ├── ContractViolation (ValueError)         input broke the data contract; carries details
+    ├── MissingExtraError (ImportError)        an optional dependency is not installed
+    ├── RegistryError
+    │   ├── ModelNotFoundError (LookupError)   unknown model, version or alias
+    │   └── ArtifactError (ValueError)         missing / unreadable / mismatched artifact
+    ├── ModelLoadError (RuntimeError)          a runtime could not load an artifact
+    │   └── UnsafeArtifactError (PermissionError)  pickle without ``allow_unsafe_pickle``
+    ├── InvalidInputError (ValueError)         a runtime rejected the shape/type of a batch
+    ├── PredictionError (RuntimeError)         the model raised while predicting
+    └── StoreError (ConnectionError)           the metadata / prediction store failed
+
+Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """One machine-readable problem: where it is, which rule it broke and what was got."""
+
+    path: str
+    rule: str
+    got: Any = None
+    message: str = ""
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "rule": self.rule, "got": self.got}
+        if self.message:
+            out["message"] = self.message
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+class KeelworkError(Exception):
+    """Root of every error keelwork raises on purpose."""
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: list[ErrorDetail] = list(details or [])
+
+
+class SpecError(KeelworkError, ValueError):
+    """keel.yaml (or another spec document) is invalid; ``details`` lists every problem."""
+
+
+class ContractViolation(KeelworkError, ValueError):
+    """Input data broke the data contract; ``details`` names each bad field."""
+
+
+class MissingExtraError(KeelworkError, ImportError):
+    """An optional dependency is missing; the message says which extra to install."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the '{package}' package, which is not installed. "
+            f"Install it with: pip install 'keelwork[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class RegistryError(KeelworkError):
+    """The model registry refused an operation."""
+
+
+class ModelNotFoundError(RegistryError, LookupError):
+    """No model, version or alias by that name."""
+
+
+class ArtifactError(RegistryError, ValueError):
+    """An artifact is missing, unreadable or does not match its recorded hash."""
+
+
+class ModelLoadError(KeelworkError, RuntimeError):
+    """A runtime could not load a model artifact."""
+
+
+class UnsafeArtifactError(ModelLoadError, PermissionError):
+    """Loading this artifact would execute arbitrary code and the user has not opted in."""
+
+
+class InvalidInputError(KeelworkError, ValueError):
+    """A runtime cannot turn the given batch into model input."""
+
+
+class PredictionError(KeelworkError, RuntimeError):
+    """The model itself raised while predicting."""
+
+
+class StoreError(KeelworkError, ConnectionError):
+    """The metadata / prediction store failed or is unreachable."""
+
+
+__all__ = [
+    "ArtifactError",
+    "ContractViolation",
+    "ErrorDetail",
+    "InvalidInputError",
+    "KeelworkError",
+    "MissingExtraError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "PredictionError",
+    "RegistryError",
+    "SpecError",
+    "StoreError",
+    "UnsafeArtifactError",
+]

@@ -1,0 +1,265 @@
+"""Reading keel.yaml: YAML with line numbers, ``${ENV}`` interpolation, every problem at once.
+
+Errors carry the field path *and* the line of the file, so that a user can jump to it:
+``models[0].runtime (line 12): must be one of sklearn, onnx, ...; got 'sklern'``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from keelwork.errors import ErrorDetail, SpecError
+from keelwork.spec.model import KeelSpec, ResolvedSpec
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+Loc = tuple[str | int, ...]
+
+
+def format_path(loc: Loc) -> str:
+    """``("models", 0, "runtime")`` -> ``models[0].runtime``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "<root>"
+
+
+class _Document:
+    """Parsed YAML plus a map from paths to line numbers (1-based)."""
+
+    def __init__(self, text: str, source: str) -> None:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import MarkedYAMLError
+
+        yaml = YAML(typ="rt", pure=True)
+        try:
+            data = yaml.load(text)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            raise SpecError(
+                f"{source}: not valid YAML (line {line}): {exc.problem or exc.context}",
+                [ErrorDetail("<root>", "yaml_syntax", None, str(exc.problem), line)],
+            ) from None
+        except Exception as exc:  # ruamel raises assorted errors on odd bytes
+            raise SpecError(f"{source}: not valid YAML: {exc}",
+                            [ErrorDetail("<root>", "yaml_syntax", None, str(exc))]) from None
+        self.lines: dict[Loc, int] = {}
+        self.data = self._plain(data, ())
+
+    def _plain(self, node: Any, loc: Loc) -> Any:
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        if isinstance(node, CommentedMap):
+            out: dict[str, Any] = {}
+            for key in node:
+                try:
+                    ln = node.lc.key(key)[0] + 1
+                except (KeyError, TypeError, AttributeError):
+                    ln = node.lc.line + 1
+                child = (*loc, str(key))
+                self.lines[child] = ln
+                out[str(key)] = self._plain(node[key], child)
+            return out
+        if isinstance(node, CommentedSeq):
+            items = []
+            for i, item in enumerate(node):
+                child = (*loc, i)
+                try:
+                    self.lines[child] = node.lc.item(i)[0] + 1
+                except (KeyError, TypeError, AttributeError):
+                    self.lines[child] = node.lc.line + 1
+                items.append(self._plain(item, child))
+            return items
+        if isinstance(node, str):
+            return str(node)
+        return node
+
+    def line_of(self, loc: Loc) -> int | None:
+        """Line of the deepest prefix of ``loc`` present in the file."""
+        for end in range(len(loc), 0, -1):
+            ln = self.lines.get(loc[:end])
+            if ln is not None:
+                return ln
+        return 1 if loc else None
+
+
+def _interpolate(node: Any, loc: Loc, env: Mapping[str, str], problems: list[ErrorDetail],
+                 doc: _Document) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, (*loc, k), env, problems, doc) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, (*loc, i), env, problems, doc) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(ErrorDetail(
+                format_path(loc), "env_missing", m.group(0),
+                f"environment variable {name} is not set (use ${{{name}:-default}} for a "
+                "default)", doc.line_of(loc)))
+            return m.group(0)
+
+        return _ENV_RE.sub(repl, node)
+    return node
+
+
+def _message(err: Mapping[str, Any], data: Any) -> str:
+    kind = err["type"]
+    got = err.get("input")
+    loc: Loc = tuple(err["loc"])
+    if kind == "extra_forbidden":
+        key = loc[-1] if loc else "?"
+        hint = ""
+        parent = _model_at(loc[:-1])
+        if parent is not None:
+            close = difflib.get_close_matches(str(key), list(parent.model_fields), n=1)
+            if close:
+                hint = f"; did you mean '{close[0]}'?"
+            else:
+                hint = f"; allowed keys: {', '.join(parent.model_fields)}"
+        return f"unknown key '{key}'{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected.replace(' or ', ', ')}; got {got!r}"
+    msg = str(err["msg"]).replace("Input should be", "must be")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if kind.startswith(("runtime_kind", "name_format", "alias_", "unknown_fallback")):
+        return msg
+    if "got" in msg:
+        return msg
+    if isinstance(got, dict | list):
+        return msg[0].lower() + msg[1:]
+    return f"{msg[0].lower() + msg[1:]}; got {got!r}"
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model class that a path inside KeelSpec points at (for key suggestions)."""
+    import typing
+
+    cls: Any = KeelSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return None
+        field = cls.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        # unwrap Optional[...] and list[...]
+        for _ in range(3):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            origin = typing.get_origin(ann)
+            if origin in (list, typing.Union) or str(origin) == "types.UnionType":
+                ann = args[0] if args else ann
+            else:
+                break
+        cls = ann
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def parse_spec(text: str, *, source: str = "keel.yaml",
+               env: Mapping[str, str] | None = None) -> KeelSpec:
+    """Validate keel.yaml text.
+
+    Args:
+        text: The YAML text.
+        source: Name used in messages (usually the file path).
+        env: Environment for ``${VAR}`` interpolation; defaults to ``os.environ``.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecError: listing every problem with its path and line.
+    """
+    doc = _Document(text, source)
+    if doc.data is None:
+        raise SpecError(f"{source} is empty; a spec needs at least 'service' and 'models'.",
+                        [ErrorDetail("<root>", "empty", None, "the file is empty", 1)])
+    if not isinstance(doc.data, dict):
+        raise SpecError(f"{source}: the top level must be a mapping of sections; got "
+                        f"{type(doc.data).__name__}",
+                        [ErrorDetail("<root>", "type", type(doc.data).__name__, "", 1)])
+    problems: list[ErrorDetail] = []
+    data = _interpolate(doc.data, (), os.environ if env is None else env, problems, doc)
+    spec: KeelSpec | None = None
+    try:
+        spec = KeelSpec.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+            problems.append(ErrorDetail(
+                format_path(loc), str(err["type"]), _short(err.get("input")),
+                _message({**err, "loc": loc}, data), doc.line_of(loc)))
+    if problems or spec is None:
+        problems.sort(key=lambda d: (d.line or 0, d.path))
+        lines = [f"  {d.path} (line {d.line}): {d.message}" for d in problems]
+        raise SpecError(f"{source} has {len(problems)} problem(s):\n" + "\n".join(lines),
+                        problems)
+    return spec
+
+
+def _is_union_tag(part: str | int) -> bool:
+    return isinstance(part, str) and (part.startswith(("function-", "constrained-"))
+                                      or part in ("list[...]",))
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    if isinstance(value, str) and len(value) > 80:
+        return value[:77] + "..."
+    return value
+
+
+def load_spec(path: str | Path, *, env: Mapping[str, str] | None = None) -> ResolvedSpec:
+    """Read and validate a keel.yaml file.
+
+    Raises:
+        SpecError: the file is missing, unreadable, not YAML or invalid (every problem listed).
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "keel.yaml"
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"{p}: no such file. Create one with `keel init DIR` or pass the path "
+                        "of your keel.yaml.", [ErrorDetail(str(p), "file_missing")]) from None
+    except OSError as exc:
+        raise SpecError(f"{p}: cannot read it ({exc.strerror}).",
+                        [ErrorDetail(str(p), "file_unreadable")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(f"{p}: not UTF-8 text (byte {exc.start}, line {line}); save it as UTF-8.",
+                        [ErrorDetail("<root>", "encoding", None, "not UTF-8", line)]) from None
+    spec = parse_spec(text, source=str(p), env=env)
+    return ResolvedSpec(spec=spec, path=p.resolve(), project_dir=p.resolve().parent)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of keel.yaml, for editors (yaml-language-server) and CI checks."""
+    schema = KeelSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "keel.yaml"
+    return schema

@@ -1,0 +1,366 @@
+"""The keel.yaml model: the production requirements of one service, as code.
+
+Every section of the product exists here from day one (even where enforcement lands later) so
+that users write one file. Unknown keys are errors everywhere (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from keelwork.spec.kinds import runtime_kinds
+
+SPEC_KIND = "keel.yaml"
+SPEC_VERSION = 1
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME_RE.match(value):
+        raise PydanticCustomError(
+            "name_format",
+            "{what} must start with a letter or digit and hold only letters, digits, "
+            "'_', '.', '-' (at most 128); got {got}",
+            {"what": what, "got": repr(value)},
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- service
+class OnCall(_Section):
+    """Who gets paged, and how."""
+
+    contact: str = Field(description="Pager, chat channel or e-mail of the on-call rotation.")
+    escalation: str | None = Field(default=None, description="Who to escalate to.")
+
+
+class ServiceSection(_Section):
+    name: str = Field(description="Service name; used in metrics, logs and URLs.")
+    description: str = ""
+    owners: list[str] = Field(min_length=1, description="Owners (e-mail or team handles).")
+    on_call: OnCall | None = None
+    tenant_header: str = Field(default="x-tenant-id", description="Header that names the tenant.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v, "the service name")
+
+
+# --------------------------------------------------------------------------- models
+class BatchingSection(_Section):
+    enabled: bool = True
+    max_batch_size: PositiveInt = 64
+    max_wait_ms: Annotated[float, Field(ge=0, le=10_000)] = 2.0
+
+
+class ModelSection(_Section):
+    name: str
+    runtime: str = Field(description="Runtime kind: sklearn, onnx, torch, hf, mlflow, python "
+                         "or a plug-in registered under the 'keelwork.runtimes' entry points.")
+    artifact: str | None = Field(
+        default=None,
+        description="Path (relative to keel.yaml) of the artifact to register, or, for the "
+        "'python' runtime, 'module:function'. Omit when the model is already registered.",
+    )
+    aliases: list[str] = Field(default_factory=lambda: ["champion"])
+    options: dict[str, Any] = Field(default_factory=dict, description="Runtime-specific options.")
+    allow_unsafe_pickle: bool = Field(
+        default=False,
+        description="Allow plain pickle/joblib artifacts. They execute arbitrary code on load: "
+        "only for artifacts you produced yourself.",
+    )
+    timeout_ms: PositiveFloat = 1000.0
+    batching: BatchingSection = Field(default_factory=BatchingSection)
+    fallback: str | None = Field(
+        default=None, description="Model reference (name or name@alias) answering when this fails."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v, "a model name")
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, v: list[str]) -> list[str]:
+        for a in v:
+            _check_name(a, "an alias")
+            if a.isdigit():
+                raise PydanticCustomError(
+                    "alias_numeric", "an alias must not be a number (numbers are versions); "
+                    "got {got}", {"got": repr(a)})
+        return v
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        kinds = runtime_kinds()
+        if v not in kinds:
+            raise PydanticCustomError(
+                "runtime_kind", "must be one of {kinds}; got {got}",
+                {"kinds": ", ".join(kinds), "got": repr(v)},
+            )
+        return v
+
+
+# --------------------------------------------------------------------------- contract
+FieldType = Literal["float", "integer", "boolean", "string", "category", "text", "tensor"]
+
+
+class FieldSpec(_Section):
+    """One input or output field of the data contract."""
+
+    name: str
+    type: FieldType
+    required: bool = True
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str | int | bool] | None = None
+    min_length: Annotated[int, Field(ge=0)] | None = None
+    max_length: Annotated[int, Field(ge=0)] | None = None
+    shape: list[int] | None = Field(default=None, description="Tensor shape, -1 = any size.")
+    dtype: Literal["float32", "float64", "int32", "int64", "bool"] | None = None
+    allow_nan: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError(
+                "range_order", "min ({min}) is greater than max ({max})",
+                {"min": self.min, "max": self.max})
+        if (self.min_length is not None and self.max_length is not None
+                and self.min_length > self.max_length):
+            raise PydanticCustomError(
+                "length_order", "min_length ({lo}) is greater than max_length ({hi})",
+                {"lo": self.min_length, "hi": self.max_length})
+        if self.type == "category" and not self.categories:
+            raise PydanticCustomError(
+                "categories_missing", "a 'category' field needs a non-empty 'categories' list", {})
+        if self.type != "tensor" and self.shape is not None:
+            raise PydanticCustomError(
+                "shape_not_tensor", "'shape' applies to 'tensor' fields only; got type {t}",
+                {"t": repr(self.type)})
+        if self.type not in ("float", "integer") and (self.min is not None
+                                                      or self.max is not None):
+            if self.type != "tensor":
+                raise PydanticCustomError(
+                    "range_not_numeric", "'min'/'max' apply to numeric fields; got type {t}",
+                    {"t": repr(self.type)})
+        return self
+
+
+class ContractSection(_Section):
+    inputs: list[FieldSpec] = Field(default_factory=list)
+    outputs: list[FieldSpec] = Field(default_factory=list)
+    extra_fields: Literal["reject", "ignore", "keep"] = "reject"
+    subject_field: str | None = Field(
+        default=None, description="Input field that identifies the data subject (for GDPR).")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ContractSection:
+        for group in ("inputs", "outputs"):
+            seen: set[str] = set()
+            for f in getattr(self, group):
+                if f.name in seen:
+                    raise PydanticCustomError(
+                        "duplicate_field", "{group} name {name} appears twice",
+                        {"group": group, "name": repr(f.name)})
+                seen.add(f.name)
+        return self
+
+
+# --------------------------------------------------------------------------- SLOs
+class SloSection(_Section):
+    latency_p99_ms: PositiveFloat | None = None
+    error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    availability: Annotated[float, Field(gt=0, le=1)] | None = None
+    throughput_rps: PositiveFloat | None = None
+    window: str = Field(default="30d", pattern=r"^\d+[smhd]$")
+
+
+# --------------------------------------------------------------------------- monitoring
+class DriftSection(_Section):
+    enabled: bool = True
+    numeric_method: Literal["wasserstein", "ks", "psi", "jensen_shannon"] = "wasserstein"
+    categorical_method: Literal["jensen_shannon", "chi2", "psi"] = "jensen_shannon"
+    threshold: PositiveFloat | None = None
+    features: list[str] | None = None
+
+
+class LabelsSection(_Section):
+    expected_delay: str = Field(default="1d", pattern=r"^\d+[smhd]$")
+    source: str | None = None
+
+
+class MonitoringSection(_Section):
+    reference: str | None = Field(default=None, description="Reference data (CSV/Parquet/JSONL).")
+    drift: DriftSection = Field(default_factory=DriftSection)
+    windows: list[str] = Field(default_factory=lambda: ["1h", "1d"])
+    labels: LabelsSection = Field(default_factory=LabelsSection)
+    segments: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- rollout
+class RolloutGates(_Section):
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    max_p99_latency_ms: PositiveFloat | None = None
+    max_contract_violation_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
+    max_prediction_drift: PositiveFloat | None = None
+    min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class RolloutSection(_Section):
+    strategy: Literal["canary", "shadow", "ab"] = "canary"
+    steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(default_factory=lambda: [5, 25, 50,
+                                                                                       100])
+    interval: str = Field(default="5m", pattern=r"^\d+[smhd]$")
+    min_requests: PositiveInt = 100
+    max_failures: PositiveInt = 2
+    gates: RolloutGates = Field(default_factory=RolloutGates)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise PydanticCustomError("steps_order", "steps must increase; got {got}",
+                                      {"got": repr(v)})
+        return v
+
+
+# --------------------------------------------------------------------------- guards
+class RateLimit(_Section):
+    requests_per_second: PositiveFloat
+    burst: PositiveInt = 10
+    per: Literal["key", "tenant", "ip"] = "key"
+
+
+class GuardsSection(_Section):
+    max_body_bytes: PositiveInt = 1_048_576
+    max_concurrency: PositiveInt = 256
+    rate_limit: RateLimit | None = None
+    pii_redaction: bool = False
+    prompt_injection: bool = False
+    out_of_distribution: bool = False
+    require_api_key: bool = False
+
+
+# --------------------------------------------------------------------------- cost, retention
+class CostSection(_Section):
+    currency: str = "USD"
+    per_1k_predictions: Annotated[float, Field(ge=0)] | None = None
+    monthly_budget: Annotated[float, Field(ge=0)] | None = None
+    alert_at: list[Annotated[float, Field(gt=0, le=2)]] = Field(default_factory=lambda: [0.8, 1.0])
+
+
+class RetentionSection(_Section):
+    predictions_days: PositiveInt | None = 90
+    labels_days: PositiveInt | None = None
+    audit_days: PositiveInt | None = None
+
+
+# --------------------------------------------------------------------------- storage, server
+class StorageSection(_Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: sqlite:///<project>/.keel/keel.db",
+    )
+    durability: Literal["sync", "async"] = "sync"
+    spool_dir: str | None = Field(default=None, description="Default: <project>/.keel/spool")
+    log_inputs: bool = True
+
+
+class ServerSection(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    workers: PositiveInt = 1
+
+
+# --------------------------------------------------------------------------- the spec
+class KeelSpec(_Section):
+    """The whole keel.yaml."""
+
+    kind: Literal["keel.yaml"] = SPEC_KIND
+    version: Literal[1] = SPEC_VERSION
+    service: ServiceSection
+    models: list[ModelSection] = Field(min_length=1)
+    contract: ContractSection = Field(default_factory=ContractSection)
+    slos: SloSection = Field(default_factory=SloSection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
+    rollout: RolloutSection = Field(default_factory=RolloutSection)
+    guards: GuardsSection = Field(default_factory=GuardsSection)
+    cost: CostSection = Field(default_factory=CostSection)
+    retention: RetentionSection = Field(default_factory=RetentionSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> KeelSpec:
+        names = [m.name for m in self.models]
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise PydanticCustomError("duplicate_model", "model name {name} appears twice",
+                                          {"name": repr(n)})
+        for m in self.models:
+            if m.fallback is not None:
+                target = m.fallback.split("@", 1)[0]
+                if target not in names:
+                    raise PydanticCustomError(
+                        "unknown_fallback",
+                        "models[{name}].fallback names {got}, which is not a model in this "
+                        "spec (models: {names})",
+                        {"name": m.name, "got": repr(m.fallback), "names": ", ".join(names)})
+        return self
+
+    def model(self, name: str) -> ModelSection:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+class ResolvedSpec(BaseModel):
+    """A validated spec plus where it lives; paths derived from the project directory."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    spec: KeelSpec
+    path: Path
+    project_dir: Path
+
+    @property
+    def keel_dir(self) -> Path:
+        return self.project_dir / ".keel"
+
+    @property
+    def storage_url(self) -> str:
+        return self.spec.storage.url or f"sqlite:///{self.keel_dir / 'keel.db'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        s = self.spec.storage.spool_dir
+        return (self.project_dir / s) if s else self.keel_dir / "spool"
+
+    def resolve_path(self, relative: str) -> Path:
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.project_dir / p

@@ -1,0 +1,56 @@
+"""The seams of keelwork: Protocols and type aliases only.
+
+Every extension point is a :class:`typing.Protocol` here. Adapters implement them; the optional
+base classes in ``keelwork.adapters`` give no-op lifecycle hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+
+if TYPE_CHECKING:
+    from keelwork.core.signature import Signature
+
+#: One input row: a mapping of field name -> value (a record), a sequence of values in
+#: feature order, a scalar (e.g. one text), or a nested list for tensor models.
+Instance: TypeAlias = Any
+#: JSON-compatible value.
+JSONValue: TypeAlias = Any
+#: Free-form runtime options from ``models[].options`` in keel.yaml.
+RuntimeOptions: TypeAlias = Mapping[str, Any]
+
+
+@runtime_checkable
+class ModelRuntime(Protocol):
+    """A loaded model behind one uniform interface.
+
+    Lifecycle: construct with the artifact path and options, ``load()`` once, call
+    ``predict`` any number of times (possibly from several threads), ``unload()`` at the end.
+    ``predict`` takes a *batch* and returns exactly one JSON-compatible output per instance.
+    """
+
+    kind: str
+
+    def load(self) -> None: ...
+
+    def predict(self, instances: Sequence[Instance]) -> list[JSONValue]: ...
+
+    def predict_proba(self, instances: Sequence[Instance]) -> list[list[float]] | None: ...
+
+    @property
+    def signature(self) -> Signature: ...
+
+    def unload(self) -> None: ...
+
+
+class RuntimeFactory(Protocol):
+    """What the ``keelwork.runtimes`` entry-point group must point at (usually the class)."""
+
+    def __call__(
+        self, artifact: Path, options: RuntimeOptions, *, allow_unsafe_pickle: bool = False
+    ) -> ModelRuntime: ...
+
+
+__all__ = ["Instance", "JSONValue", "ModelRuntime", "RuntimeFactory", "RuntimeOptions"]
