@@ -1,0 +1,1 @@
+"""The serving gateway: model hosts, routing, guards and the prediction log."""

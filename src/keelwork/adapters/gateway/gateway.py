@@ -1,0 +1,302 @@
+"""The serving gateway: routing, guards, fallback and the prediction log, protocol-agnostic.
+
+The HTTP layer (``keelwork.interfaces.http``) parses a protocol into a list of instances, calls
+:meth:`Gateway.predict` and renders :class:`PredictResult` or the raised error. Everything a
+request goes through lives here, in this order:
+
+1. resolve ``name[@alias|:version]`` to a loaded :class:`ModelHost` (default alias: champion);
+2. check every instance against the contract (all violations, not the first) -> 422;
+3. admission: the concurrency limit -> 503 with Retry-After when saturated;
+4. the model call (micro-batched), bounded by the model's ``timeout_ms``; on failure or
+   timeout the fallback model answers when one is configured, and the result says so;
+5. one record per instance in the durable prediction log (waits for the commit when
+   ``durability: sync``); refused requests are logged too, with the guard that fired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from keelwork.adapters.gateway.host import ModelHost, ModelTarget
+from keelwork.adapters.metrics import GatewayMetrics
+from keelwork.core.contracts import compile_contract
+from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.errors import (
+    ContractViolation,
+    ErrorDetail,
+    InvalidInputError,
+    KeelworkError,
+    ModelNotFoundError,
+    PredictionError,
+)
+from keelwork.spec.model import KeelSpec, ModelSection
+
+
+class PredictionSink(Protocol):
+    """Where prediction records go (the durable prediction log)."""
+
+    async def write(self, records: Sequence[PredictionRecord]) -> None: ...
+
+
+class Overloaded(KeelworkError):
+    """The concurrency limit is reached; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelTimeout(KeelworkError, TimeoutError):
+    """The model did not answer within its ``timeout_ms``."""
+
+    def __init__(self, message: str, model: str) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+@dataclass(frozen=True, slots=True)
+class PredictResult:
+    model: str
+    version: int
+    predictions: list[Any]
+    prediction_ids: list[str]
+    answered_by: str
+    fallback_used: bool = False
+
+
+@dataclass(slots=True)
+class RequestContext:
+    tenant: str | None = None
+    subject_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+#: Loads a target into a runtime (production: keelwork.adapters.runtimes.load_runtime).
+Loader = Callable[[ModelTarget], Any]
+#: Resolves (model name, alias or version string or None) to a target (production: registry).
+Resolver = Callable[[str, str | None], ModelTarget]
+
+
+class Gateway:
+    """Serves the models of one keel.yaml.
+
+    Args:
+        spec: The validated spec.
+        resolve: Maps a model name and an optional alias/version to a :class:`ModelTarget`.
+        load: Loads a target into a runtime (blocking; called off the event loop).
+        sink: The prediction log.
+        metrics: Prometheus metrics (a fresh registry when omitted).
+    """
+
+    def __init__(self, spec: KeelSpec, resolve: Resolver, load: Loader, sink: PredictionSink,
+                 metrics: GatewayMetrics | None = None) -> None:
+        self.spec = spec
+        self._resolve = resolve
+        self._load = load
+        self._sink = sink
+        self.metrics = metrics or GatewayMetrics()
+        self._validator = compile_contract(spec.contract)
+        self._subject_field = spec.contract.subject_field
+        self._hosts: dict[tuple[str, int], ModelHost] = {}
+        self._routes: dict[tuple[str, str | None], ModelTarget] = {}
+        self._load_lock = asyncio.Lock()
+        self._in_flight = 0
+        self._max_in_flight = spec.guards.max_concurrency
+        self.ready = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Load every model of the spec at its default alias (and its named aliases)."""
+        for m in self.spec.models:
+            await self.host(m.name, None)
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        hosts = list(self._hosts.values())
+        self._hosts.clear()
+        self._routes.clear()
+        for h in hosts:
+            await h.close()
+
+    def model_section(self, name: str) -> ModelSection:
+        try:
+            return self.spec.model(name)
+        except KeyError:
+            known = ", ".join(m.name for m in self.spec.models)
+            raise ModelNotFoundError(
+                f"No model named {name!r} is served here; models: {known}.",
+                [ErrorDetail("model", "unknown_model", name)]) from None
+
+    async def host(self, name: str, ref: str | None) -> ModelHost:
+        """The loaded host for ``name`` at ``ref`` (alias or version; None = champion)."""
+        target = self._routes.get((name, ref))
+        if target is not None:
+            h = self._hosts.get((target.name, target.version))
+            if h is not None:
+                return h
+        section = self.model_section(name)
+        async with self._load_lock:
+            target = await asyncio.to_thread(self._resolve, name, ref)
+            key = (target.name, target.version)
+            h = self._hosts.get(key)
+            if h is None:
+                runtime = await asyncio.to_thread(self._load, target)
+                h = ModelHost(target, runtime, section.batching, observer=self._observe_call)
+                self._hosts[key] = h
+            self._routes[(name, ref)] = target
+            return h
+
+    def loaded(self) -> list[ModelTarget]:
+        return [h.target for h in self._hosts.values()]
+
+    def invalidate_routes(self) -> None:
+        """Forget alias -> version routes (after an alias change); hosts stay loaded."""
+        self._routes.clear()
+
+    # ------------------------------------------------------------------ metrics hooks
+    def _observe_call(self, target: ModelTarget, size: int, _requests: int,
+                      seconds: float) -> None:
+        v = str(target.version)
+        self.metrics.child(self.metrics.batch_size, target.name, v).observe(size)
+        self.metrics.child(self.metrics.model_latency, target.name, v).observe(seconds)
+
+    # ------------------------------------------------------------------ predict
+    async def predict(self, name: str, ref: str | None, instances: list[Any],
+                      ctx: RequestContext | None = None) -> PredictResult:
+        """Run the whole request path for ``instances``; see the module docstring.
+
+        Raises:
+            ModelNotFoundError: unknown model, alias or version (404).
+            ContractViolation: some instance breaks the contract (422, every field named).
+            Overloaded: the concurrency limit is reached (503 + Retry-After).
+            ModelTimeout: the model (and its fallback) did not answer in time (504).
+            PredictionError: the model (and its fallback) raised (500, model named).
+        """
+        ctx = ctx or RequestContext()
+        started = time.perf_counter()
+        host = await self.host(name, ref)
+        target = host.target
+        section = self.model_section(name)
+        if not instances:
+            raise ContractViolation("The request holds no instances; send at least one.",
+                                    [ErrorDetail("instances", "min_items", 0)])
+        details = self._validator.validate_batch(instances)
+        if details:
+            for d in details:
+                self.metrics.child(self.metrics.validation_failures, name,
+                                   _field_of(d.path), d.rule).inc()
+            self._count(target, "invalid")
+            await self._log_refused(target, instances, ctx, "contract", started, details)
+            raise ContractViolation(_summary(details), details)
+        if self._in_flight >= self._max_in_flight:
+            self.metrics.child(self.metrics.rejected, "concurrency").inc()
+            self._count(target, "overloaded")
+            raise Overloaded(
+                f"The server is at its concurrency limit ({self._max_in_flight} requests in "
+                "flight); retry shortly.", retry_after=1.0)
+        self._in_flight += 1
+        self.metrics.in_flight.inc()
+        try:
+            answered, outputs, fallback_used = await self._call_with_fallback(
+                host, section, instances)
+        except KeelworkError:
+            self._count(target, "error")
+            raise
+        finally:
+            self._in_flight -= 1
+            self.metrics.in_flight.dec()
+        ids = [new_prediction_id() for _ in instances]
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        now = time.time()
+        status = "fallback" if fallback_used else "ok"
+        records = [
+            PredictionRecord(
+                id=pid, ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=self._subject(ctx, inst), inputs=inst,
+                outputs=out, latency_ms=latency_ms, model_latency_ms=None, status=status,
+                guard=None, answered_by=answered.target.label, request_meta=ctx.meta)
+            for pid, inst, out in zip(ids, instances, outputs, strict=True)
+        ]
+        await self._sink.write(records)
+        v = str(target.version)
+        self._count(target, status)
+        self.metrics.child(self.metrics.predictions, target.name, v).inc(len(instances))
+        self.metrics.child(self.metrics.latency, target.name).observe(
+            time.perf_counter() - started)
+        return PredictResult(target.name, target.version, outputs, ids,
+                             answered.target.label, fallback_used)
+
+    def _count(self, target: ModelTarget, status: str) -> None:
+        self.metrics.child(self.metrics.requests, target.name, str(target.version),
+                           status).inc()
+
+    async def _call(self, host: ModelHost, section: ModelSection,
+                    instances: list[Any]) -> list[Any]:
+        try:
+            return await asyncio.wait_for(host.predict(instances), section.timeout_ms / 1000.0)
+        except TimeoutError:
+            raise ModelTimeout(
+                f"The model {host.target.label} did not answer within "
+                f"{section.timeout_ms:g} ms.", host.target.label) from None
+
+    async def _call_with_fallback(self, host: ModelHost, section: ModelSection,
+                                  instances: list[Any]) -> tuple[ModelHost, list[Any], bool]:
+        try:
+            return host, await self._call(host, section, instances), False
+        except InvalidInputError:
+            raise  # the input is wrong; another model would not make it right
+        except (ModelTimeout, PredictionError) as primary:
+            if section.fallback is None:
+                raise
+            fb_name, _, fb_alias = section.fallback.partition("@")
+            fb_host = await self.host(fb_name, fb_alias or None)
+            fb_section = self.model_section(fb_name)
+            self.metrics.child(self.metrics.fallbacks, host.target.name,
+                               fb_host.target.label).inc()
+            try:
+                out = await self._call(fb_host, fb_section, instances)
+            except KeelworkError:
+                raise primary from None
+            return fb_host, out, True
+
+    def _subject(self, ctx: RequestContext, instance: Any) -> str | None:
+        if ctx.subject_id is not None:
+            return ctx.subject_id
+        if self._subject_field and isinstance(instance, dict):
+            v = instance.get(self._subject_field)
+            return None if v is None else str(v)
+        return None
+
+    async def _log_refused(self, target: ModelTarget, instances: list[Any],
+                           ctx: RequestContext, guard: str, started: float,
+                           details: list[ErrorDetail]) -> None:
+        """Keep refused input where the user can find it (status 'rejected' + the guard)."""
+        now = time.time()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        meta = {**ctx.meta, "violations": [d.as_dict() for d in details[:50]]}
+        records = [
+            PredictionRecord(
+                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=self._subject(ctx, inst), inputs=inst,
+                outputs=None, latency_ms=latency_ms, model_latency_ms=None, status="rejected",
+                guard=guard, answered_by=None, request_meta=meta)
+            for inst in instances
+        ]
+        await self._sink.write(records)
+
+
+def _field_of(path: str) -> str:
+    """``instances[3].age`` -> ``age`` (metric label cardinality stays bounded)."""
+    head, _, tail = path.partition("].")
+    return tail if tail else head.split("[", 1)[0]
+
+
+def _summary(details: list[ErrorDetail]) -> str:
+    shown = "; ".join(d.message or f"{d.path}: {d.rule}" for d in details[:5])
+    more = f" (and {len(details) - 5} more)" if len(details) > 5 else ""
+    return f"{len(details)} contract violation(s): {shown}{more}"

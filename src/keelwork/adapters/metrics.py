@@ -1,0 +1,96 @@
+"""Prometheus metrics of the serving gateway (prometheus-client, one registry per gateway).
+
+Names follow Prometheus conventions: ``keelwork_`` prefix, base units (seconds, bytes), ``_total``
+for counters. Child series are cached per label set: ``.labels()`` is not free on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class _StatsCollector(Collector):
+    """Exports gauges read at scrape time from a callback (queue depth, spool size, ...)."""
+
+    def __init__(self, read: Callable[[], dict[str, float]]) -> None:
+        self._read = read
+
+    def collect(self) -> Any:
+        stats = self._read()
+        for key, help_text in (
+            ("queue_depth", "Prediction records waiting for the log writer."),
+            ("spool_records", "Prediction records in the local spool awaiting replay."),
+            ("spool_bytes", "Size of the local prediction spool in bytes."),
+        ):
+            g = GaugeMetricFamily(f"keelwork_prediction_log_{key}", help_text)
+            g.add_metric([], float(stats.get(key, 0.0)))
+            yield g
+
+    def describe(self) -> Any:
+        return []
+
+
+class GatewayMetrics:
+    """Every metric the gateway exports, with cached children for the hot path."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("keelwork_requests", "Prediction requests by outcome.",
+                                ["model", "version", "status"], registry=r)
+        self.predictions = Counter("keelwork_predictions", "Predictions returned (instances).",
+                                   ["model", "version"], registry=r)
+        self.latency = Histogram("keelwork_request_duration_seconds",
+                                 "End-to-end request latency, parsing to response.",
+                                 ["model"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.model_latency = Histogram("keelwork_model_duration_seconds",
+                                       "Time inside the model call (one batch).",
+                                       ["model", "version"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("keelwork_batch_size", "Instances per model call.",
+                                    ["model", "version"], buckets=_BATCH_BUCKETS, registry=r)
+        self.validation_failures = Counter(
+            "keelwork_contract_violations", "Contract violations by field and rule.",
+            ["model", "field", "rule"], registry=r)
+        self.queue_depth = Gauge("keelwork_batch_queue_depth",
+                                 "Instances waiting for a model call.", ["model", "version"],
+                                 registry=r)
+        self.in_flight = Gauge("keelwork_requests_in_flight", "Requests being served.",
+                               registry=r)
+        self.rejected = Counter("keelwork_rejected_requests",
+                                "Requests refused before the model (limit, size, ...).",
+                                ["reason"], registry=r)
+        self.fallbacks = Counter("keelwork_fallback_uses", "Requests answered by a fallback.",
+                                 ["model", "fallback"], registry=r)
+        self.log_commit = Histogram("keelwork_prediction_log_commit_seconds",
+                                    "Time to commit one group of prediction records.",
+                                    buckets=_LATENCY_BUCKETS, registry=r)
+        self.log_records = Counter("keelwork_prediction_log_records",
+                                   "Prediction records by where they went.", ["destination"],
+                                   registry=r)
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def watch_log(self, read_stats: Callable[[], dict[str, float]]) -> None:
+        """Export the prediction log's gauges, read at scrape time."""
+        self.registry.register(_StatsCollector(read_stats))
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        c = self._children.get(key)
+        if c is None:
+            c = metric.labels(*labels)
+            self._children[key] = c
+        return c
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,1 @@
+"""HTTP interface: the ASGI app (FastAPI/Starlette) and the status-code mapping."""

@@ -1,0 +1,252 @@
+"""The ASGI app: KServe V1, Open Inference Protocol, health, metrics and OpenAPI docs.
+
+Handlers take the raw ``Request`` and answer a ``Response`` built with orjson: on the hot path
+that is several times cheaper than FastAPI's model validation, and the contract check the
+gateway runs is the validation that matters. The request bodies are still described in the
+OpenAPI document (``openapi_extra``) so ``/docs`` and schema-driven clients work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keelwork import __version__
+from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
+from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.errors import HTTPProblem, error_response, response_for
+from keelwork.interfaces.http.limits import BodyLimitMiddleware, read_body
+from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_outputs
+
+access_log = logging.getLogger("keelwork.access")
+log = logging.getLogger("keelwork.http")
+
+#: Header naming an alias or a version, when the path does not.
+MODEL_REF_HEADER = "x-keel-model-ref"
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def _parse_json(raw: bytes, content_type: str | None) -> Any:
+    if content_type:
+        ct = content_type.split(";", 1)[0].strip().lower()
+        if ct != "application/json" and not ct.endswith("+json"):
+            raise HTTPProblem(415, f"The body must be JSON (Content-Type: application/json); "
+                                   f"got {ct!r}.",
+                              [ErrorDetail("content-type", "media_type", ct)])
+    if not raw:
+        raise HTTPProblem(400, "The request body is empty; send a JSON object.",
+                          [ErrorDetail("", "json", None)])
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
+                          [ErrorDetail("", "json", str(exc)[:120])]) from None
+
+
+def _split_ref(name: str, request: Request) -> tuple[str, str | None]:
+    """``sentiment@challenger`` / ``sentiment:3`` / header -> (name, ref)."""
+    if "@" in name:
+        base, _, ref = name.partition("@")
+        return base, ref or None
+    return name, request.headers.get(MODEL_REF_HEADER) or None
+
+
+def _context(request: Request, gateway: Gateway) -> RequestContext:
+    h = request.headers
+    return RequestContext(
+        tenant=h.get(gateway.spec.service.tenant_header),
+        subject_id=h.get("x-subject-id"),
+        meta={k: h[k] for k in ("x-request-id", "user-agent") if k in h},
+    )
+
+
+def _result_headers(result: PredictResult) -> dict[str, str]:
+    ids = result.prediction_ids
+    shown = ",".join(ids[:64]) + (",..." if len(ids) > 64 else "")
+    return {"x-prediction-ids": shown, "x-model-version": str(result.version),
+            "x-answered-by": result.answered_by}
+
+
+def create_app(gateway: Gateway, *,
+               on_startup: Callable[[], Awaitable[None]] | None = None,
+               on_shutdown: Callable[[], Awaitable[None]] | None = None) -> FastAPI:
+    """Build the ASGI app around a gateway (its lifecycle follows the app's lifespan)."""
+    spec = gateway.spec
+    contract_fields = [f.name for f in spec.contract.inputs]
+    output_names = [f.name for f in spec.contract.outputs]
+    limit = spec.guards.max_body_bytes
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.close()
+            if on_shutdown is not None:
+                await on_shutdown()
+
+    app = FastAPI(title=f"keelwork: {spec.service.name}", version=__version__,
+                  description=spec.service.description or "Served by keelwork.",
+                  lifespan=lifespan)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limit)
+    app.state.gateway = gateway
+
+    async def _predict(request: Request, name: str, ref: str | None, instances: list[Any],
+                       protocol: str) -> PredictResult:
+        started = time.perf_counter()
+        ctx = _context(request, gateway)
+        ctx.meta["protocol"] = protocol
+        result = await gateway.predict(name, ref, instances, ctx)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(orjson.dumps({
+                "event": "predict", "protocol": protocol, "model": result.model,
+                "version": result.version, "answered_by": result.answered_by,
+                "instances": len(instances), "prediction_ids": result.prediction_ids[:16],
+                "ms": round((time.perf_counter() - started) * 1000, 3)}).decode())
+        return result
+
+    # ------------------------------------------------------------------ KServe V1
+    @app.post("/v1/models/{name}:predict", tags=["KServe V1"],
+              openapi_extra=openapi.v1_request(spec), responses=openapi.ERRORS)
+    async def v1_predict(request: Request, name: str) -> Response:
+        """Predict (KServe V1): ``{"instances": [...]}`` -> ``{"predictions": [...]}``.
+
+        Address an alias or version with ``name@alias`` / ``name@3`` in the path or the
+        ``x-keel-model-ref`` header; the default is the champion.
+        """
+        try:
+            body = _parse_json(await read_body(request, limit),
+                               request.headers.get("content-type"))
+            instances = parse_v1(body)
+            model, ref = _split_ref(name, request)
+            result = await _predict(request, model, ref, instances, "v1")
+        except (KeelworkError, HTTPProblem) as exc:
+            return response_for(exc)
+        return _json({"predictions": result.predictions, "model_name": result.model,
+                      "model_version": result.version, "prediction_ids": result.prediction_ids,
+                      "answered_by": result.answered_by},
+                     headers=_result_headers(result))
+
+    @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
+    async def v1_model(request: Request, name: str) -> Response:
+        """Model status (KServe V1)."""
+        try:
+            model, ref = _split_ref(name, request)
+            host = await gateway.host(model, ref)
+        except KeelworkError as exc:
+            return response_for(exc)
+        return _json({"name": model, "version": host.target.version, "ready": gateway.ready})
+
+    # ------------------------------------------------------------------ Open Inference Protocol
+    async def _v2_infer(request: Request, name: str, version: str | None) -> Response:
+        try:
+            body = _parse_json(await read_body(request, limit),
+                               request.headers.get("content-type"))
+            instances, req_id = parse_v2(body, contract_fields)
+            model, ref = _split_ref(name, request)
+            result = await _predict(request, model, version or ref, instances, "v2")
+        except (KeelworkError, HTTPProblem) as exc:
+            return response_for(exc)
+        out: dict[str, Any] = {
+            "model_name": result.model, "model_version": str(result.version),
+            "outputs": render_v2_outputs(result.predictions, output_names),
+            "parameters": {"prediction_ids": ",".join(result.prediction_ids),
+                           "answered_by": result.answered_by},
+        }
+        if req_id is not None:
+            out["id"] = req_id
+        return _json(out, headers=_result_headers(result))
+
+    @app.post("/v2/models/{name}/infer", tags=["Open Inference Protocol"],
+              openapi_extra=openapi.v2_request(spec), responses=openapi.ERRORS)
+    async def v2_infer(request: Request, name: str) -> Response:
+        """Inference (Open Inference Protocol / KServe V2 REST)."""
+        return await _v2_infer(request, name, None)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer", tags=["Open Inference Protocol"],
+              openapi_extra=openapi.v2_request(spec), responses=openapi.ERRORS)
+    async def v2_infer_version(request: Request, name: str, version: str) -> Response:
+        """Inference on one model version (Open Inference Protocol)."""
+        return await _v2_infer(request, name, version)
+
+    async def _v2_metadata(name: str, version: str | None) -> Response:
+        try:
+            host = await gateway.host(name, version)
+        except KeelworkError as exc:
+            return response_for(exc)
+        sig = host.runtime.signature
+        inputs = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
+                   "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
+                  for f in spec.contract.inputs] or [t.as_dict() for t in sig.inputs]
+        outputs = [t.as_dict() for t in sig.outputs]
+        return _json({"name": name, "versions": [str(host.target.version)],
+                      "platform": f"keelwork-{host.target.runtime}", "inputs": inputs,
+                      "outputs": outputs})
+
+    @app.get("/v2/models/{name}", tags=["Open Inference Protocol"], responses=openapi.ERRORS)
+    async def v2_model(name: str) -> Response:
+        """Model metadata (Open Inference Protocol)."""
+        return await _v2_metadata(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}", tags=["Open Inference Protocol"],
+             responses=openapi.ERRORS)
+    async def v2_model_version(name: str, version: str) -> Response:
+        """Metadata of one model version (Open Inference Protocol)."""
+        return await _v2_metadata(name, version)
+
+    @app.get("/v2/models/{name}/ready", tags=["Open Inference Protocol"],
+             responses=openapi.ERRORS)
+    async def v2_model_ready(name: str) -> Response:
+        """Model readiness: 200 when loaded, 404 for an unknown model."""
+        try:
+            gateway.model_section(name)
+        except KeelworkError as exc:
+            return response_for(exc)
+        ready = gateway.ready and any(t.name == name for t in gateway.loaded())
+        return _json({"name": name, "ready": ready}, status=200 if ready else 503)
+
+    @app.get("/v2/health/live", tags=["Open Inference Protocol"])
+    async def live() -> Response:
+        """Liveness."""
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready", tags=["Open Inference Protocol"])
+    async def ready() -> Response:
+        """Readiness: every model of the spec is loaded."""
+        return _json({"ready": gateway.ready}, status=200 if gateway.ready else 503)
+
+    @app.get("/v2", tags=["Open Inference Protocol"])
+    async def server_metadata() -> Response:
+        """Server metadata (Open Inference Protocol)."""
+        return _json({"name": "keelwork", "version": __version__,
+                      "extensions": ["kserve-v1", "prediction-log", "contract"]})
+
+    # ------------------------------------------------------------------ metrics
+    @app.get("/metrics", tags=["Operations"], include_in_schema=True)
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        payload, content_type = gateway.metrics.render()
+        return Response(payload, media_type=content_type)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, f"Internal error: {type(exc).__name__}")
+
+    return app

@@ -1,0 +1,57 @@
+"""Request body limits: a pure ASGI middleware (no BaseHTTPMiddleware, starlette #1678) plus a
+streaming reader for bodies without Content-Length (chunked)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from keelwork.errors import ErrorDetail
+from keelwork.interfaces.http.errors import HTTPProblem, error_response
+
+
+def _too_large(limit: int, got: int | str) -> HTTPProblem:
+    return HTTPProblem(413, f"The request body is larger than the limit of {limit} bytes "
+                            "(guards.max_body_bytes); split the batch.",
+                       [ErrorDetail("body", "max_bytes", got)])
+
+
+class BodyLimitMiddleware:
+    """Answers 413 before reading a body whose Content-Length exceeds ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for key, value in scope["headers"]:
+                if key == b"content-length":
+                    try:
+                        length = int(value)
+                    except ValueError:
+                        resp = error_response(400, "Content-Length is not a number.",
+                                              [ErrorDetail("content-length", "type",
+                                                           value.decode("latin-1")[:40])])
+                        await resp(scope, receive, send)
+                        return
+                    if length > self.max_bytes:
+                        p = _too_large(self.max_bytes, length)
+                        await error_response(413, p.message, p.details)(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it grows past ``limit`` bytes."""
+    if request.headers.get("content-length") is not None:
+        return await request.body()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, f">{limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)

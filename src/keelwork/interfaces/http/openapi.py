@@ -1,0 +1,97 @@
+"""OpenAPI descriptions of the raw-request routes, generated from the spec's contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keelwork.spec.model import FieldSpec, KeelSpec
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "details"],
+    "properties": {
+        "error": {"type": "string"},
+        "details": {"type": "array", "items": {
+            "type": "object", "required": ["path", "rule"],
+            "properties": {"path": {"type": "string"}, "rule": {"type": "string"},
+                           "got": {}, "message": {"type": "string"}}}},
+    },
+}
+_ERR = {"content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed JSON", **_ERR},
+    404: {"description": "Unknown model, alias or version", **_ERR},
+    413: {"description": "Body too large", **_ERR},
+    415: {"description": "Not JSON", **_ERR},
+    422: {"description": "Contract violation (every bad field listed)", **_ERR},
+    500: {"description": "The model failed (named in the message)", **_ERR},
+    503: {"description": "Overloaded (Retry-After) or not ready", **_ERR},
+    504: {"description": "The model timed out (named in the message)", **_ERR},
+}
+
+_JSON_TYPES = {"float": "number", "integer": "integer", "boolean": "boolean", "string": "string",
+               "category": "string", "text": "string", "tensor": "array"}
+
+
+def _field_schema(f: FieldSpec) -> dict[str, Any]:
+    s: dict[str, Any] = {"type": _JSON_TYPES[f.type]}
+    if f.type == "category" and f.categories:
+        s = {"enum": list(f.categories)}
+    if f.min is not None and f.type in ("float", "integer"):
+        s["minimum"] = f.min
+    if f.max is not None and f.type in ("float", "integer"):
+        s["maximum"] = f.max
+    if f.min_length is not None and f.type in ("string", "text"):
+        s["minLength"] = f.min_length
+    if f.max_length is not None and f.type in ("string", "text"):
+        s["maxLength"] = f.max_length
+    if f.nullable:
+        s = {"anyOf": [s, {"type": "null"}]}
+    if f.description:
+        s["description"] = f.description
+    return s
+
+
+def record_schema(spec: KeelSpec) -> dict[str, Any]:
+    fields = spec.contract.inputs
+    if not fields:
+        return {}
+    return {
+        "type": "object",
+        "properties": {f.name: _field_schema(f) for f in fields},
+        "required": [f.name for f in fields if f.required],
+        "additionalProperties": spec.contract.extra_fields != "reject",
+    }
+
+
+def v1_request(spec: KeelSpec) -> dict[str, Any]:
+    schema = {"type": "object", "required": ["instances"],
+              "properties": {"instances": {"type": "array", "minItems": 1,
+                                           "items": record_schema(spec)}}}
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
+def v2_request(_spec: KeelSpec) -> dict[str, Any]:
+    tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"],
+              "properties": {"name": {"type": "string"},
+                             "shape": {"type": "array", "items": {"type": "integer",
+                                                                  "minimum": 0}},
+                             "datatype": {"type": "string", "enum": [
+                                 "BOOL", "INT32", "INT64", "FP32", "FP64", "BYTES"]},
+                             "data": {"type": "array"},
+                             "parameters": {"type": "object"}}}
+    schema = {"type": "object", "required": ["inputs"],
+              "properties": {"id": {"type": "string"},
+                             "inputs": {"type": "array", "minItems": 1, "items": tensor},
+                             "parameters": {"type": "object"}}}
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
+def v2_dtype(field_type: str, dtype: str | None) -> str:
+    if dtype:
+        return {"float32": "FP32", "float64": "FP64", "int32": "INT32", "int64": "INT64",
+                "bool": "BOOL"}[dtype]
+    return {"float": "FP64", "integer": "INT64", "boolean": "BOOL", "tensor": "FP32"}.get(
+        field_type, "BYTES")

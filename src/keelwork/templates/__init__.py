@@ -1,0 +1,1 @@
+"""Project templates used by ``keel init`` (data files, not code that keelwork imports)."""
