@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from keelwork import __version__
-from keelwork.interfaces.cli import spec_cmd
+from keelwork.interfaces.cli import models_cmd, spec_cmd
 
 app = typer.Typer(
     name="keel",
@@ -15,25 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(spec_cmd.app, name="spec")
-
-
-def _register_optional() -> None:
-    """Sub-commands added by later modules; each module owns its commands."""
-    import importlib
-
-    for mod, name in (
-        ("keelwork.interfaces.cli.models_cmd", "models"),
-    ):
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        if name:
-            app.add_typer(module.app, name=name)
-        else:
-            module.register(app)
+app.add_typer(models_cmd.app, name="models")
 
 
 @app.command("version")
@@ -41,8 +23,6 @@ def version_cmd() -> None:
     """Print the keelwork version."""
     typer.echo(__version__)
 
-
-_register_optional()
 
 
 def run() -> None:

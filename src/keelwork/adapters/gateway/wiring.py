@@ -1,0 +1,104 @@
+"""Assembling a gateway from a keel.yaml: registry, runtimes, prediction log, metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from keelwork.adapters.gateway.gateway import Gateway
+from keelwork.adapters.gateway.host import ModelTarget
+from keelwork.adapters.metrics import GatewayMetrics
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.prediction_log import PredictionLog
+from keelwork.adapters.stores.registry_store import SqlRegistry, open_registry
+from keelwork.errors import ModelNotFoundError
+from keelwork.spec.model import ResolvedSpec
+
+log = logging.getLogger("keelwork.serve")
+
+
+@dataclass
+class Service:
+    """A gateway with the stores it owns; ``close()`` releases all of them."""
+
+    resolved: ResolvedSpec
+    gateway: Gateway
+    registry: SqlRegistry
+    prediction_log: PredictionLog
+
+    async def start(self) -> None:
+        self.prediction_log.start()
+
+    async def close(self) -> None:
+        self.prediction_log.close()
+        self.registry.close()
+
+
+def _ref_string(name: str, ref: str | None) -> str:
+    if ref is None:
+        return name
+    return f"{name}:{ref}" if ref.isdigit() else f"{name}@{ref}"
+
+
+def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
+    """Register each spec model that names an artifact but has no version yet."""
+    for m in resolved.spec.models:
+        try:
+            registry.resolve(m.name)
+            continue
+        except ModelNotFoundError:
+            pass
+        if m.artifact is None:
+            raise ModelNotFoundError(
+                f"Model '{m.name}' is not registered and keel.yaml names no artifact for it. "
+                f"Register it with 'keel models register {m.name} PATH --runtime {m.runtime}' "
+                "or add 'artifact:' to the model in keel.yaml.")
+        artifact: Any = m.artifact if m.runtime == "python" else resolved.resolve_path(
+            m.artifact)
+        mv = registry.register(m.name, artifact, m.runtime, options=m.options,
+                               aliases=m.aliases, source_dir=resolved.project_dir,
+                               allow_unsafe_pickle=m.allow_unsafe_pickle)
+        log.info("registered %s version %d from %s", m.name, mv.version, m.artifact)
+
+
+def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None) -> Service:
+    """Open the stores of ``resolved`` and build its gateway (models load at app start-up).
+
+    Raises:
+        StoreError: the store is unreachable.
+        ModelNotFoundError: a model is neither registered nor given an artifact.
+        ModelLoadError: a spec artifact fails to load while being registered.
+    """
+    from keelwork.adapters.runtimes import load_runtime
+
+    spec = resolved.spec
+    registry = open_registry(resolved.project_dir, resolved.storage_url)
+    try:
+        ensure_registered(resolved, registry)
+    except BaseException:
+        registry.close()
+        raise
+    unsafe = {m.name: m.allow_unsafe_pickle for m in spec.models}
+    spec_options = {m.name: dict(m.options) for m in spec.models}
+
+    def resolve(name: str, ref: str | None) -> ModelTarget:
+        mv = registry.resolve(_ref_string(name, ref))
+        path = registry.artifact_path(mv)
+        artifact = path if path is not None else (mv.callable_path or mv.artifact_uri)
+        # Options recorded with the version were verified with it: they win over keel.yaml's.
+        options = {**spec_options.get(name, {}), **mv.options}
+        return ModelTarget(mv.name, mv.version, mv.runtime, artifact, options,
+                           unsafe.get(name, False))
+
+    def load(target: ModelTarget) -> Any:
+        return load_runtime(target.runtime, target.artifact, target.options,
+                            allow_unsafe_pickle=target.allow_unsafe_pickle)
+
+    metrics = metrics or GatewayMetrics()
+    plog = PredictionLog(make_engine(resolved.storage_url), resolved.spool_dir,
+                         durability=spec.storage.durability)
+    metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()
+                               if isinstance(v, int | float)})
+    gateway = Gateway(spec, resolve, load, plog, metrics)
+    return Service(resolved, gateway, registry, plog)

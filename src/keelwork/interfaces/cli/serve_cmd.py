@@ -1,0 +1,55 @@
+"""``keel serve``: serve the models of a keel.yaml over HTTP (uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from keelwork.interfaces.cli.output import console, handles_errors
+
+
+def build_app(spec_path: Path) -> object:
+    """The ASGI app for a keel.yaml (stores opened, models loaded at start-up)."""
+    from keelwork.adapters.gateway.wiring import open_service
+    from keelwork.interfaces.http.app import create_app
+    from keelwork.spec import load_spec
+
+    resolved = load_spec(spec_path)
+    service = open_service(resolved)
+    return create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+
+
+def configure_logging(level: str, access_log: bool) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("keelwork.access").setLevel(logging.INFO if access_log else logging.WARNING)
+
+
+@handles_errors
+def serve(
+    spec: Path = typer.Argument(Path("keel.yaml"), help="The keel.yaml to serve."),
+    host: str | None = typer.Option(None, help="Bind address (default: server.host)."),
+    port: int | None = typer.Option(None, help="Port (default: server.port)."),
+    log_level: str = typer.Option("info", help="Log level."),
+    access_log: bool = typer.Option(True, help="JSON access log line per request."),
+) -> None:
+    """Serve the models of keel.yaml: KServe V1, Open Inference Protocol, /metrics, /docs."""
+    import uvicorn
+
+    from keelwork.spec import load_spec
+
+    resolved = load_spec(spec)
+    configure_logging(log_level, access_log)
+    app = build_app(spec)
+    h = host or resolved.spec.server.host
+    p = resolved.spec.server.port if port is None else port
+    console.print(f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p} "
+                  f"(docs: http://{h}:{p}/docs, metrics: http://{h}:{p}/metrics)")
+    uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
+                lifespan="on", timeout_graceful_shutdown=10)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

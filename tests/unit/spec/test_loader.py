@@ -1,0 +1,166 @@
+"""keel.yaml: validation with paths and lines, env interpolation, JSON Schema, defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from keelwork.errors import SpecError
+from keelwork.interfaces.cli.main import app
+from keelwork.spec import json_schema, load_spec, parse_spec
+
+GOOD = """\
+service:
+  name: fraud
+  owners: [risk@example.com]
+models:
+  - name: scorer
+    runtime: sklearn
+    artifact: model.skops
+contract:
+  inputs:
+    - {name: amount, type: float, min: 0}
+    - {name: country, type: category, categories: [DE, FR]}
+"""
+
+# Five planted mistakes, one per line marked with the expected path.
+FIVE_MISTAKES = """\
+service:
+  name: fraud
+  owners: [risk@example.com]
+  on_cal: {contact: pager}
+models:
+  - name: scorer
+    runtime: sklern
+    artifact: model.skops
+    batching:
+      max_batch_size: 0
+contract:
+  inputs:
+    - name: amount
+      type: flaot
+    - name: country
+      type: category
+slos:
+  error_rate: 2
+"""
+
+
+def test_good_spec_loads_with_defaults(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(GOOD)
+    r = load_spec(tmp_path / "keel.yaml")
+    assert r.spec.service.name == "fraud"
+    assert r.spec.models[0].aliases == ["champion"]
+    assert r.spec.storage.durability == "sync"
+    assert r.storage_url == f"sqlite:///{tmp_path.resolve() / '.keel' / 'keel.db'}"
+    assert r.spool_dir == tmp_path.resolve() / ".keel" / "spool"
+    # directories resolve to their keel.yaml
+    assert load_spec(tmp_path).path == r.path
+
+
+def test_every_problem_is_reported_with_path_and_line() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(FIVE_MISTAKES, source="keel.yaml")
+    got = {(d.path, d.line) for d in info.value.details}
+    assert got == {
+        ("service.on_cal", 4),
+        ("models[0].runtime", 7),
+        ("models[0].batching.max_batch_size", 10),
+        ("contract.inputs[0].type", 14),
+        ("contract.inputs[1]", 15),
+        ("slos.error_rate", 18),
+    }, info.value.message
+    msg = info.value.message
+    assert "models[0].runtime (line 7): must be one of sklearn, onnx" in msg
+    assert "got 'sklern'" in msg
+    assert "did you mean 'on_call'" in msg
+    assert "needs a non-empty 'categories' list" in msg
+
+
+def test_env_interpolation_and_defaults() -> None:
+    text = GOOD + "storage:\n  url: ${DB_URL}\n  spool_dir: ${SPOOL:-/tmp/spool}\n"
+    spec = parse_spec(text, env={"DB_URL": "postgresql://u:secret@h/db"})
+    assert spec.storage.url == "postgresql://u:secret@h/db"
+    assert spec.storage.spool_dir == "/tmp/spool"
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, env={})
+    (detail,) = info.value.details
+    assert (detail.path, detail.rule, detail.line) == ("storage.url", "env_missing", 13)
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("", "empty"),
+    ("- a\n- b\n", "type"),
+    ("service: [unclosed\n", "yaml_syntax"),
+])
+def test_not_a_spec_at_all(text: str, rule: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text)
+    assert info.value.details[0].rule == rule
+
+
+def test_cross_field_rules() -> None:
+    bad = GOOD.replace("artifact: model.skops", "artifact: model.skops\n    fallback: nope")
+    with pytest.raises(SpecError, match="fallback names 'nope'"):
+        parse_spec(bad)
+    ranged = GOOD.replace("min: 0}", "min: 5, max: 1}")
+    with pytest.raises(SpecError, match="min \\(5.0\\) is greater than max"):
+        parse_spec(ranged)
+
+
+def test_json_schema_rejects_unknown_keys_and_validates_the_example() -> None:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    schema = json_schema()
+    assert schema["additionalProperties"] is False
+    doc = YAML(typ="safe", pure=True).load(GOOD)
+    jsonschema.validate(doc, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**doc, "extra": 1}, schema)
+
+
+def test_template_spec_is_valid() -> None:
+    from importlib import resources
+
+    text = resources.files("keelwork.templates").joinpath("sentiment/keel.yaml").read_text()
+    spec = parse_spec(text)
+    assert spec.contract.inputs[0].name == "review"
+
+
+runner = CliRunner()
+
+
+def test_cli_validate_exit_codes_and_no_traceback(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    r = runner.invoke(app, ["spec", "validate", str(good)])
+    assert r.exit_code == 0, r.output
+    assert "valid" in r.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(FIVE_MISTAKES)
+    r = runner.invoke(app, ["spec", "validate", str(bad)])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+    assert "models[0].runtime (line 7)" in r.output
+    r = runner.invoke(app, ["spec", "validate", str(bad), "--json"])
+    problems = json.loads(r.output)["problems"]
+    assert len(problems) == 6 and all("line" in p for p in problems)
+    r = runner.invoke(app, ["spec", "validate", str(tmp_path / "missing.yaml")])
+    assert r.exit_code == 2 and "no such file" in r.output
+
+
+def test_cli_schema_is_json() -> None:
+    r = runner.invoke(app, ["spec", "schema"])
+    assert r.exit_code == 0
+    assert json.loads(r.output)["title"] == "keel.yaml"
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    p = tmp_path / "keel.yaml"
+    p.write_bytes(b"service:\n  name: \xff\xfe\n")
+    with pytest.raises(SpecError, match="not UTF-8 text .*line 2"):
+        load_spec(p)
