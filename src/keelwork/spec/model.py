@@ -289,6 +289,12 @@ class StorageSection(_Section):
     spool_dir: str | None = Field(default=None, description="Default: <project>/.keel/spool")
     log_inputs: bool = True
 
+    @field_validator("url", "spool_dir")
+    @classmethod
+    def _empty_is_default(cls, v: str | None) -> str | None:
+        # `url: ${DB_URL:-}` interpolates to "" when unset: that means "the default".
+        return v or None
+
 
 class ServerSection(_Section):
     host: str = "127.0.0.1"
