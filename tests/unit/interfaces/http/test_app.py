@@ -1,0 +1,248 @@
+"""The HTTP gateway end to end (in-process): protocols, guards, fallback, log, metrics."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from keelwork.adapters.gateway.wiring import open_service
+from keelwork.interfaces.http.app import create_app
+from keelwork.spec import load_spec
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+
+SPEC = """\
+service: {{name: test-service, owners: [t@example.com]}}
+models:
+  - name: adder
+    runtime: python
+    artifact: "fakes:total"
+    options: {{path: "{fx}"}}
+    timeout_ms: 2000
+    batching: {{max_batch_size: 8, max_wait_ms: 2}}
+  - name: broken
+    runtime: python
+    artifact: "fakes:fails"
+    options: {{path: "{fx}"}}
+    fallback: adder
+  - name: lonely
+    runtime: python
+    artifact: "fakes:fails"
+    options: {{path: "{fx}"}}
+  - name: sleepy
+    runtime: python
+    artifact: "fakes:slow"
+    options: {{path: "{fx}"}}
+    timeout_ms: 100
+    batching: {{enabled: false}}
+contract:
+  inputs:
+    - {{name: a, type: float, min: 0, max: 100}}
+    - {{name: b, type: integer}}
+    - {{name: c, type: category, categories: [x, y], required: false, nullable: true}}
+guards: {{max_body_bytes: 20000, max_concurrency: 64}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES))
+    return tmp_path
+
+
+@pytest.fixture
+def client(project: Path) -> Iterator[TestClient]:
+    service = open_service(load_spec(project / "keel.yaml"))
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def _rows(project: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(project / ".keel" / "keel.db")
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_v1_predict_records_and_lists(client: TestClient, project: Path) -> None:
+    r = client.post("/v1/models/adder:predict",
+                    json={"instances": [{"a": 1.5, "b": 2}, {"a": 3, "b": 4, "c": "x"}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["predictions"] == [3.5, 7.0]
+    assert body["model_version"] == 1
+    assert len(body["prediction_ids"]) == 2
+    assert r.headers["x-prediction-ids"] == ",".join(body["prediction_ids"])
+    r = client.post("/v1/models/adder:predict", json={"instances": [[1.0, 2, None]]})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [3.0]
+    # sync durability: the records are committed before the answer
+    ids = body["prediction_ids"]
+    got = _rows(project, "select id, model, version, status from predictions")
+    assert {row[0] for row in got} >= set(ids)
+    assert all(row[1:] == ("adder", 1, "ok") for row in got if row[0] in ids)
+
+
+def test_v1_alias_and_version_addressing(client: TestClient) -> None:
+    for path in ("/v1/models/adder@champion:predict", "/v1/models/adder@1:predict"):
+        r = client.post(path, json={"instances": [{"a": 1, "b": 1}]})
+        assert r.status_code == 200, r.text
+    r = client.post("/v1/models/adder:predict", json={"instances": [{"a": 1, "b": 1}]},
+                    headers={"x-keel-model-ref": "1"})
+    assert r.status_code == 200
+    r = client.post("/v1/models/adder@nope:predict", json={"instances": [{"a": 1, "b": 1}]})
+    assert r.status_code == 404
+    assert "no alias 'nope'" in r.json()["error"]
+    r = client.post("/v1/models/ghost:predict", json={"instances": [{"a": 1, "b": 1}]})
+    assert r.status_code == 404
+    assert r.json()["details"][0]["rule"] == "unknown_model"
+
+
+def test_contract_violations_name_every_field(client: TestClient, project: Path) -> None:
+    r = client.post("/v1/models/adder:predict", json={"instances": [
+        {"a": -1, "b": 2},
+        {"a": 5, "b": "two", "c": "z"},
+        {"b": 1, "zzz": 3},
+    ]})
+    assert r.status_code == 422, r.text
+    details = r.json()["details"]
+    got = {(d["path"], d["rule"]) for d in details}
+    assert got == {("instances[0].a", "min"), ("instances[1].b", "type"),
+                   ("instances[1].c", "category"), ("instances[2].a", "required"),
+                   ("instances[2].zzz", "extra_field")}
+    assert {"path", "rule", "got"} <= set(details[0])
+    # refused input is kept where the user can find it
+    rejected = _rows(project, "select status, guard from predictions where status='rejected'")
+    assert rejected and set(rejected) == {("rejected", "contract")}
+
+
+@pytest.mark.parametrize(("body", "headers", "status"), [
+    (b'{"instances": [', {"content-type": "application/json"}, 400),
+    (b"", {"content-type": "application/json"}, 400),
+    (b'{"instances": 3}', {"content-type": "application/json"}, 422),
+    (b'{"inst": []}', {"content-type": "application/json"}, 422),
+    (b"[1, 2]", {"content-type": "application/json"}, 422),
+    (b'{"instances": []}', {"content-type": "application/json"}, 422),
+    (b"a=1", {"content-type": "application/x-www-form-urlencoded"}, 415),
+    (b'{"instances": [{"a": 1e999, "b": 1}]}', {"content-type": "application/json"}, 400),
+    (b'{"instances": [{"a": 1, "b": 99999999999999999999999}]}',
+     {"content-type": "application/json"}, 422),
+])
+def test_bad_requests_are_4xx_with_json_errors(client: TestClient, body: bytes,
+                                               headers: dict[str, str], status: int) -> None:
+    r = client.post("/v1/models/adder:predict", content=body, headers=headers)
+    assert r.status_code == status, r.text
+    assert set(r.json()) == {"error", "details"}
+
+
+def test_body_size_limit(client: TestClient) -> None:
+    big = {"instances": [{"a": 1, "b": 1}] * 3000}
+    r = client.post("/v1/models/adder:predict", json=big)
+    assert r.status_code == 413
+    assert "max_body_bytes" in r.json()["error"]
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"instances": ['
+        for _ in range(3000):
+            yield b'{"a": 1, "b": 1},'
+        yield b'{"a": 1, "b": 1}]}'
+
+    r = client.post("/v1/models/adder:predict", content=chunks(),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_fallback_answers_when_the_primary_fails(client: TestClient) -> None:
+    r = client.post("/v1/models/broken:predict", json={"instances": [{"a": 2, "b": 3}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [5.0]
+    assert r.json()["answered_by"] == "adder:1"
+    assert r.headers["x-answered-by"] == "adder:1"
+    r = client.post("/v1/models/lonely:predict", json={"instances": [{"a": 2, "b": 3}]})
+    assert r.status_code == 500
+    assert "lonely:1" in r.json()["error"] and "always fails" in r.json()["error"]
+    # the server is still fine
+    assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_timeout_is_504_naming_the_model(client: TestClient) -> None:
+    r = client.post("/v1/models/sleepy:predict", json={"instances": [{"a": 2, "b": 3}]})
+    assert r.status_code == 504
+    assert "sleepy:1" in r.json()["error"] and "100 ms" in r.json()["error"]
+
+
+def test_v2_infer_metadata_and_health(client: TestClient) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").status_code == 200
+    assert client.get("/v2/models/adder/ready").json()["ready"] is True
+    assert client.get("/v2/models/ghost/ready").status_code == 404
+    meta = client.get("/v2/models/adder").json()
+    assert meta["name"] == "adder" and meta["versions"] == ["1"]
+    assert [i["name"] for i in meta["inputs"]] == ["a", "b", "c"]
+    assert client.get("/v2/models/adder/versions/1").status_code == 200
+    body = {"id": "req-1", "inputs": [
+        {"name": "a", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
+        {"name": "b", "shape": [2], "datatype": "INT64", "data": [10, 20]},
+    ]}
+    r = client.post("/v2/models/adder/infer", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["id"] == "req-1" and out["model_version"] == "1"
+    assert out["outputs"][0]["data"] == [11.0, 22.0]
+    assert out["outputs"][0]["shape"] == [2]
+    r = client.post("/v2/models/adder/versions/1/infer", json=body)
+    assert r.status_code == 200
+    bad = {"inputs": [{"name": "a", "shape": [3], "datatype": "FP64", "data": [1.0]}]}
+    r = client.post("/v2/models/adder/infer", json=bad)
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "inputs[0].data"
+
+
+def test_metrics_expose_conventional_names(client: TestClient) -> None:
+    client.post("/v1/models/adder:predict", json={"instances": [{"a": 1, "b": 1}]})
+    client.post("/v1/models/adder:predict", json={"instances": [{"a": -1, "b": 1}]})
+    text = client.get("/metrics").text
+    for name in ("keelwork_requests_total", "keelwork_request_duration_seconds_bucket",
+                 "keelwork_model_duration_seconds_bucket", "keelwork_batch_size_bucket",
+                 "keelwork_contract_violations_total", "keelwork_prediction_log_queue_depth",
+                 "keelwork_prediction_log_spool_records", "keelwork_fallback_uses_total"):
+        assert name in text, name
+    assert 'keelwork_contract_violations_total{field="a",model="adder",rule="min"} 1.0' in text
+
+
+def test_concurrent_requests_are_batched(client: TestClient) -> None:
+    from fakes import CALLS  # type: ignore[import-not-found]  # loaded by the runtime
+
+    CALLS.clear()
+    results: list[int] = []
+
+    def one(i: int) -> None:
+        r = client.post("/v1/models/adder:predict", json={"instances": [{"a": i, "b": 0}]})
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 32
+    assert sum(CALLS) == 32
+    assert max(CALLS) <= 8  # never more than max_batch_size
+
+
+def test_openapi_docs(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert "/v1/models/{name}:predict" in doc["paths"]
+    body = doc["paths"]["/v1/models/{name}:predict"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["properties"]["instances"]["items"]["required"] == ["a", "b"]
+    assert client.get("/docs").status_code == 200
+    json.dumps(doc)
