@@ -297,6 +297,6 @@ def _field_of(path: str) -> str:
 
 
 def _summary(details: list[ErrorDetail]) -> str:
-    shown = "; ".join(d.message or f"{d.path}: {d.rule}" for d in details[:5])
+    shown = "; ".join((d.message or f"{d.path}: {d.rule}").rstrip(".") for d in details[:5])
     more = f" (and {len(details) - 5} more)" if len(details) > 5 else ""
     return f"{len(details)} contract violation(s): {shown}{more}"

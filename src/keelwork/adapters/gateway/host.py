@@ -64,6 +64,9 @@ class ModelHost:
     def _call(self, instances: list[Any]) -> list[Any]:
         try:
             return self.runtime.predict(instances)
+        except PredictionError as exc:  # name the served version, keep the runtime's words
+            raise PredictionError(f"The model {self.target.label} failed: {exc.message}",
+                                  exc.details) from exc
         except KeelworkError:
             raise
         except Exception as exc:  # the model's own failure, named

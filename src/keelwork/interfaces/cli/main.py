@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from keelwork import __version__
-from keelwork.interfaces.cli import models_cmd, spec_cmd
+from keelwork.interfaces.cli import log_cmd, models_cmd, project_cmd, serve_cmd, spec_cmd
 
 app = typer.Typer(
     name="keel",
@@ -16,13 +16,15 @@ app = typer.Typer(
 )
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(log_cmd.app, name="log")
+project_cmd.register(app)
+serve_cmd.register(app)
 
 
 @app.command("version")
 def version_cmd() -> None:
     """Print the keelwork version."""
     typer.echo(__version__)
-
 
 
 def run() -> None:

@@ -174,6 +174,7 @@ def demo(
                        f"{directory / 'keel.yaml'}' to see why.")
         time.sleep(0.05)
     base = f"http://{host}:{port}"
+    console.print(f"serving {directory / 'keel.yaml'} on {base} (SQLite + local files)")
     console.rule("3. real traffic")
     try:
         stats = _demo_traffic(base, "sentiment", requests, concurrency=8)
