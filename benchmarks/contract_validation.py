@@ -13,8 +13,10 @@ count the same number of errors. Note that pydantic also builds a model instance
 record, which keelwork's ``validate`` does not; ``normalise_batch`` (validate + build one dict
 per record) is timed too for that reason.
 
-Each timing is the best of ``--repeat`` runs with the garbage collector off (as ``timeit``
-does). Run: ``python benchmarks/contract_validation.py`` (well under a minute).
+Each timing is the best of ``--repeat`` rounds with the garbage collector off (as ``timeit``
+does); keelwork and pydantic take turns within a round.
+
+Run: ``python benchmarks/contract_validation.py`` (about 30 s; ``-n`` and ``--repeat`` adjust).
 """
 
 from __future__ import annotations
@@ -107,19 +109,30 @@ def invalid_record(rng: random.Random) -> dict[str, Any]:
     return rec
 
 
-def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Best wall time of ``repeat`` runs of ``fn`` with the GC off, and its last result."""
-    times, result = [], None
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        result = fn()
+        return time.perf_counter() - start, result
+    finally:
+        gc.enable()
+
+
+def best(fns: list[Callable[[], Any]], repeat: int) -> list[tuple[float, Any]]:
+    """Best wall time of each of ``fns`` over ``repeat`` rounds, and its result.
+
+    The functions take turns within each round, so that a burst of load elsewhere on the
+    machine hits both competitors alike.
+    """
+    times: list[list[float]] = [[] for _ in fns]
+    results: list[Any] = [None] * len(fns)
     for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - start)
-        finally:
-            gc.enable()
-    return min(times), result
+        for i, fn in enumerate(fns):
+            elapsed, results[i] = _timed(fn)
+            times[i].append(elapsed)
+    return [(min(ts), r) for ts, r in zip(times, results, strict=True)]
 
 
 def main() -> None:
@@ -168,14 +181,13 @@ def main() -> None:
     for label, kw, pd in (("batch", kw_batch, pd_adapter), ("per record", kw_single, pd_single)):
         results = []
         for data in (valid, invalid):
-            t_kw, e_kw = best(partial(kw, data), repeat)
-            t_pd, e_pd = best(partial(pd, data), repeat)
+            (t_kw, e_kw), (t_pd, e_pd) = best([partial(kw, data), partial(pd, data)], repeat)
             if e_kw != e_pd:
                 raise SystemExit(f"error counts differ ({label}): keelwork {e_kw}, "
                                  f"pydantic {e_pd}")
             results += [t_kw / n * 1e6, t_pd / n * 1e6]
         rows.append((label, *results))
-    t_norm, _ = best(lambda: kw_normalise(valid), repeat)
+    [(t_norm, _)] = best([partial(kw_normalise, valid)], repeat)
     n_errors = kw_batch(invalid)
 
     print(f"invalid set: {n_errors} errors in {n} records (same count from both)")

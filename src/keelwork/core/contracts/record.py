@@ -144,9 +144,10 @@ def _big_int(number: int) -> str:
     return f"{'-' if number < 0 else ''}an integer of {len(str(abs(number)))} digits"
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, got: Any = _MISSING) -> str:
     """Render ``value`` in a message: ``-3``, ``'abc'``, ``null``, ``<array of 9 items>``."""
-    got = safe_got(value)
+    if got is _MISSING:
+        got = safe_got(value)
     if got is None:
         return "null"
     if isinstance(got, bool):
@@ -165,24 +166,26 @@ def _num(bound: float) -> str:
 
 
 def _type_problem(expected: str, value: Any, hint: str = "") -> Problem:
-    return ("type", safe_got(value), f"must be {expected}; got {_show(value)} ({_kind_of(value)}"
-            f"{hint})")
+    got = safe_got(value)
+    return ("type", got, f"must be {expected}; got {_show(value, got)} ({_kind_of(value)}{hint})")
 
 
 def _range_problems(value: Any, lo: float | None, hi: float | None,
                     lo_limit: float, hi_limit: float, limit_name: str) -> list[Problem]:
     """Check ``lo <= value <= hi``, falling back to the representable limits."""
     if lo is not None and value < lo:
-        return [("min", safe_got(value), f"must be >= {_num(lo)}; got {_show(value)}")]
-    if value < lo_limit:
-        return [("min", safe_got(value), f"must be >= {_num(lo_limit)} (the {limit_name} "
-                 f"minimum); got {_show(value)}")]
-    if hi is not None and value > hi:
-        return [("max", safe_got(value), f"must be <= {_num(hi)}; got {_show(value)}")]
-    if value > hi_limit:
-        return [("max", safe_got(value), f"must be <= {_num(hi_limit)} (the {limit_name} "
-                 f"maximum); got {_show(value)}")]
-    return []
+        rule, bound, note = "min", lo, ""
+    elif value < lo_limit:
+        rule, bound, note = "min", lo_limit, f" (the {limit_name} minimum)"
+    elif hi is not None and value > hi:
+        rule, bound, note = "max", hi, ""
+    elif value > hi_limit:
+        rule, bound, note = "max", hi_limit, f" (the {limit_name} maximum)"
+    else:
+        return []
+    got = safe_got(value)
+    op = ">=" if rule == "min" else "<="
+    return [(rule, got, f"must be {op} {_num(bound)}{note}; got {_show(value, got)}")]
 
 
 def _categories_text(categories: Sequence[Any]) -> str:
@@ -560,8 +563,8 @@ class RecordValidator:
     at an optional (``required: false``) field means "absent", since it cannot be left out.
     """
 
-    __slots__ = ("_absent_if_null", "_contract", "_explains", "_n", "_name_set", "_names", "_oks",
-                 "_policy", "_pos_oks", "_reject")
+    __slots__ = ("_absent_if_null", "_all_required", "_contract", "_explains", "_n", "_name_set",
+                 "_names", "_oks", "_policy", "_pos_oks", "_reject")
 
     def __init__(self, contract: ContractSection) -> None:
         """Compile every input field once.
@@ -582,6 +585,7 @@ class RecordValidator:
         self._n = len(self._names)
         self._policy = contract.extra_fields
         self._reject = contract.extra_fields == "reject"
+        self._all_required = all(f.required for f in contract.inputs)
 
     @property
     def contract(self) -> ContractSection:
@@ -597,8 +601,11 @@ class RecordValidator:
         """The fast path: True when ``record`` is certainly valid."""
         kind = type(record)
         if kind is dict:
-            return all(map(call, self._oks, map(record.get, self._names, repeat(_MISSING)))) and (
-                not self._reject or record.keys() <= self._name_set)
+            if not all(map(call, self._oks, map(record.get, self._names, repeat(_MISSING)))):
+                return False
+            # All fields required and all present: the same length means no extra key.
+            return (not self._reject or (self._all_required and len(record) == self._n)
+                    or record.keys() <= self._name_set)
         if kind is list or kind is tuple:
             return len(record) == self._n and all(map(call, self._pos_oks, record))
         return False
@@ -627,10 +634,11 @@ class RecordValidator:
             out.extend(_detail(dot + name, p) for p in explain(value))
         if self._reject and is_mapping:
             extra = record.keys() - self._name_set
-            out.extend(_detail(f"{dot}{key}", ("extra_field", safe_got(value),
-                                               "is not in the contract (extra_fields: reject); "
-                                               f"got {_show(value)}"))
-                       for key, value in record.items() if extra and key in extra)
+            if extra:  # reported in the record's own key order
+                out.extend(_detail(f"{dot}{key}", ("extra_field", safe_got(value),
+                                                   "is not in the contract (extra_fields: "
+                                                   f"reject); got {_show(value)}"))
+                           for key, value in record.items() if key in extra)
         return out
 
     def validate(self, record: Any, index: int | None = None, *,
