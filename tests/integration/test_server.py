@@ -1,0 +1,161 @@
+"""`keel serve` as a real process: an official Open Inference Protocol client, promtool on
+/metrics, and kill -9 under load without losing an acknowledged prediction."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+SPEC = """\
+service: {{name: live, owners: [t@example.com]}}
+models:
+  - name: adder
+    runtime: python
+    artifact: "fakes:total"
+    options: {{path: "{fx}"}}
+    batching: {{max_batch_size: 16, max_wait_ms: 1}}
+contract:
+  inputs:
+    - {{name: a, type: float, min: 0, max: 1000000}}
+    - {{name: b, type: integer}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(project: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    log = project / "server.log"
+    with log.open("ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+             str(project / "keel.yaml"), "--port", str(port), "--log-level", "warning",
+             "--no-access-log"],
+            stdout=subprocess.DEVNULL, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not become ready in 60 s")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES))
+    return tmp_path
+
+
+@pytest.fixture
+def server(project: Path) -> Iterator[str]:
+    proc, base = _start(project)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_official_open_inference_client(server: str) -> None:
+    """tritonclient (Triton's official client of the Open Inference Protocol) works as is."""
+    import numpy as np
+    import tritonclient.http as tc
+
+    client = tc.InferenceServerClient(url=server.removeprefix("http://"))
+    try:
+        assert client.is_server_live()
+        assert client.is_server_ready()
+        assert client.is_model_ready("adder")
+        meta = client.get_model_metadata("adder")
+        assert meta["name"] == "adder"
+        a = tc.InferInput("a", [3], "FP64")
+        a.set_data_from_numpy(np.array([1.0, 2.0, 3.0]), binary_data=False)
+        b = tc.InferInput("b", [3], "INT64")
+        b.set_data_from_numpy(np.array([10, 20, 30], dtype=np.int64), binary_data=False)
+        out = tc.InferRequestedOutput("predict", binary_data=False)
+        result = client.infer("adder", [a, b], outputs=[out])
+        assert result.as_numpy("predict").tolist() == [11.0, 22.0, 33.0]
+        assert result.get_response()["model_version"] == "1"
+    finally:
+        client.close()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None and not os.environ.get("CI"),
+                    reason="promtool (Debian package 'prometheus') is not installed")
+def test_metrics_pass_promtool(server: str) -> None:
+    for i in range(5):
+        httpx.post(f"{server}/v1/models/adder:predict",
+                   json={"instances": [{"a": i, "b": 1}]}).raise_for_status()
+    httpx.post(f"{server}/v1/models/adder:predict", json={"instances": [{"a": -1, "b": 1}]})
+    text = httpx.get(f"{server}/metrics").text
+    assert "keelwork_requests_total" in text
+    proc = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                          capture_output=True, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()
+
+
+def test_kill_9_under_load_loses_no_acknowledged_prediction(project: Path) -> None:
+    proc, base = _start(project)
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        with httpx.Client(base_url=base, timeout=5) as c:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    r = c.post("/v1/models/adder:predict",
+                               json={"instances": [{"a": worker, "b": i}]})
+                except httpx.TransportError:
+                    return  # the server is gone
+                if r.status_code == 200:
+                    with lock:
+                        acked.extend(r.json()["prediction_ids"])
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(acked) > 50, f"too little load to mean anything: {len(acked)} acknowledged"
+    con = sqlite3.connect(project / ".keel" / "keel.db")
+    try:
+        stored = {row[0] for row in con.execute("select id from predictions")}
+    finally:
+        con.close()
+    missing = [i for i in acked if i not in stored]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions lost"
