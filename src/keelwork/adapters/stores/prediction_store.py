@@ -1,0 +1,379 @@
+"""Tables, row format and read queries of the prediction log (SQLAlchemy Core).
+
+Tables (own ``MetaData``, schema kind ``predictions``)::
+
+    predictions          id (PK), ts, model, version, tenant, subject_id, status, guard,
+                         answered_by, latency_ms, model_latency_ms
+                         indexes: ts, (model, ts), subject_id, tenant
+    prediction_payloads  id (PK, FK -> predictions.id, on delete cascade), inputs, outputs,
+                         request_meta -- JSON text, kept apart so that a later capability can
+                         encrypt them per data subject
+
+A *row* is one dict with every column of both tables (payloads as JSON text): what the writer
+inserts, what the spool stores one per line and what :meth:`PredictionReader.iter_row_batches`
+yields. The writer itself is :class:`keelwork.adapters.stores.prediction_log.PredictionLog`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Column,
+    Double,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    inspect,
+    or_,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.expression import ColumnElement
+
+from keelwork.adapters.stores.schema import stamp_schema
+from keelwork.core.predictions import PredictionRecord
+from keelwork.errors import StoreError
+
+PREDICTIONS_SCHEMA_KIND = "predictions"
+PREDICTIONS_SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+predictions = Table(
+    "predictions", metadata,
+    Column("id", String, primary_key=True),
+    Column("ts", Double, nullable=False),
+    Column("model", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("tenant", String),
+    Column("subject_id", String),
+    Column("status", String, nullable=False),
+    Column("guard", String),
+    Column("answered_by", String),
+    Column("latency_ms", Double, nullable=False),
+    Column("model_latency_ms", Double),
+    Index("ix_predictions_ts", "ts"),
+    Index("ix_predictions_model_ts", "model", "ts"),
+    Index("ix_predictions_subject_id", "subject_id"),
+    Index("ix_predictions_tenant", "tenant"),
+)
+
+prediction_payloads = Table(
+    "prediction_payloads", metadata,
+    Column("id", String, ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("request_meta", Text, nullable=False),
+)
+
+META_COLUMNS = tuple(c.name for c in predictions.columns)
+_TEXT_COLS = ("id", "model", "tenant", "subject_id", "status", "guard", "answered_by")
+_ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the prediction-log tables if missing and stamp their schema version.
+
+    Args:
+        engine: The store.
+
+    Raises:
+        StoreError: the store failed, or holds a newer schema version than this keelwork knows.
+    """
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except SQLAlchemyError as exc:
+        raise store_error("create the prediction log tables", exc) from None
+    stamp_schema(engine, PREDICTIONS_SCHEMA_KIND, PREDICTIONS_SCHEMA_VERSION)
+
+
+def record_to_row(record: PredictionRecord) -> dict[str, Any]:
+    """Flatten a record into one row: payloads as JSON text, NULs stripped from text columns.
+
+    Args:
+        record: The record.
+
+    Returns:
+        A dict with every column of both tables (the spool's line format, plus ``v``).
+    """
+    row: dict[str, Any] = {
+        "v": 1, "id": record.id, "ts": record.ts, "model": record.model,
+        "version": record.version, "tenant": record.tenant, "subject_id": record.subject_id,
+        "status": record.status, "guard": record.guard, "answered_by": record.answered_by,
+        "latency_ms": record.latency_ms, "model_latency_ms": record.model_latency_ms,
+        "inputs": _encode(record.inputs), "outputs": _encode(record.outputs),
+        "request_meta": _encode(record.request_meta),
+    }
+    for key in _TEXT_COLS:  # PostgreSQL text cannot hold NUL: it would poison the batch
+        value = row[key]
+        if isinstance(value, str) and "\x00" in value:
+            row[key] = value.replace("\x00", "")
+    return row
+
+
+def row_to_record(row: Any) -> PredictionRecord:
+    """Rebuild a record from a stored row (payload JSON text decoded).
+
+    Args:
+        row: A mapping with every column of both tables.
+
+    Returns:
+        The record.
+    """
+    def load(text: str | None) -> Any:
+        return None if text is None else orjson.loads(text)
+
+    return PredictionRecord(
+        id=row["id"], ts=row["ts"], model=row["model"], version=row["version"],
+        tenant=row["tenant"], subject_id=row["subject_id"], inputs=load(row["inputs"]),
+        outputs=load(row["outputs"]), latency_ms=row["latency_ms"],
+        model_latency_ms=row["model_latency_ms"], status=row["status"], guard=row["guard"],
+        answered_by=row["answered_by"], request_meta=load(row["request_meta"]) or {},
+    )
+
+
+def _encode(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=_fallback, option=_ORJSON_OPTS).decode()
+    except orjson.JSONEncodeError:  # nested deeper than orjson goes: keep its text, not nothing
+        return orjson.dumps(repr(value)[:100_000]).decode()
+
+
+def _fallback(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):  # numpy scalars of exotic dtypes, torch tensors
+        return obj.tolist()
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=repr)
+    if isinstance(obj, bytes | bytearray):
+        return bytes(obj).decode("utf-8", "replace")
+    return repr(obj)
+
+
+def store_error(action: str, exc: BaseException) -> StoreError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreError(f"Could not {action}: {text}")
+
+
+
+class PredictionReader:
+    """Read queries over the prediction log; needs no writer, spool or schema changes.
+
+    Args:
+        engine: The store.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def has_log(self) -> bool:
+        """Return True when the store holds the prediction-log tables.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        try:
+            return bool(inspect(self.engine).has_table(predictions.name))
+        except SQLAlchemyError as exc:
+            raise store_error("open the prediction log", exc) from None
+
+    def iter_row_batches(self, since: float | None = None, until: float | None = None, *,
+                         model: str | None = None, tenant: str | None = None,
+                         subject_id: str | None = None, after: tuple[float, str] | None = None,
+                         limit: int | None = None, batch_size: int = 1000,
+                         ) -> Iterator[list[dict[str, Any]]]:
+        """Stream stored rows in (ts, id) order, one short query per batch (constant memory).
+
+        Args:
+            since: Earliest ``ts`` (unix seconds, inclusive).
+            until: Latest ``ts`` (exclusive).
+            model: Only this model.
+            tenant: Only this tenant.
+            subject_id: Only this data subject.
+            after: Only rows after this ``(ts, id)`` (for following the log).
+            limit: Most rows in all.
+            batch_size: Rows per query.
+
+        Yields:
+            Lists of dicts with every column of both tables; payloads stay JSON text.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        p, q = predictions, prediction_payloads
+        where = _filters(since, until, model, tenant, subject_id)
+        cols = [*p.columns, q.c.inputs, q.c.outputs, q.c.request_meta]
+        left = limit
+        while left is None or left > 0:
+            stmt = select(*cols).select_from(p.outerjoin(q, p.c.id == q.c.id)).where(*where)
+            if after is not None:
+                stmt = stmt.where(or_(p.c.ts > after[0], and_(p.c.ts == after[0],
+                                                              p.c.id > after[1])))
+            n = batch_size if left is None else min(batch_size, left)
+            stmt = stmt.order_by(p.c.ts, p.c.id).limit(n)
+            try:
+                with self.engine.connect() as conn:
+                    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+            except SQLAlchemyError as exc:
+                raise store_error("read the prediction log", exc) from None
+            if not rows:
+                return
+            yield rows
+            if left is not None:
+                left -= len(rows)
+            if len(rows) < n:
+                return
+            after = (rows[-1]["ts"], rows[-1]["id"])
+
+    def iter_records(self, since: float | None = None, until: float | None = None, *,
+                     model: str | None = None, tenant: str | None = None,
+                     subject_id: str | None = None, limit: int | None = None,
+                     batch_size: int = 1000) -> Iterator[PredictionRecord]:
+        """Stream stored records in (ts, id) order, decoded; constant memory.
+
+        Args:
+            since: Earliest ``ts`` (unix seconds, inclusive).
+            until: Latest ``ts`` (exclusive).
+            model: Only this model.
+            tenant: Only this tenant.
+            subject_id: Only this data subject.
+            limit: Most records in all.
+            batch_size: Rows per query.
+
+        Yields:
+            Records.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        for rows in self.iter_row_batches(since, until, model=model, tenant=tenant,
+                                          subject_id=subject_id, limit=limit,
+                                          batch_size=batch_size):
+            yield from (row_to_record(r) for r in rows)
+
+    def tail(self, n: int = 20, *, model: str | None = None) -> list[PredictionRecord]:
+        """Return the latest ``n`` records, oldest first.
+
+        Args:
+            n: How many.
+            model: Only this model.
+
+        Returns:
+            Records in time order.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        p, q = predictions, prediction_payloads
+        stmt = (select(*p.columns, q.c.inputs, q.c.outputs, q.c.request_meta)
+                .select_from(p.outerjoin(q, p.c.id == q.c.id))
+                .where(*_filters(None, None, model, None, None))
+                .order_by(p.c.ts.desc(), p.c.id.desc()).limit(n))
+        try:
+            with self.engine.connect() as conn:
+                rows = list(conn.execute(stmt).mappings())
+        except SQLAlchemyError as exc:
+            raise store_error("read the prediction log", exc) from None
+        return [row_to_record(r) for r in reversed(rows)]
+
+    def count(self, since: float | None = None, until: float | None = None, *,
+              model: str | None = None, tenant: str | None = None,
+              subject_id: str | None = None) -> int:
+        """Count stored records.
+
+        Args:
+            since: Earliest ``ts`` (unix seconds, inclusive).
+            until: Latest ``ts`` (exclusive).
+            model: Only this model.
+            tenant: Only this tenant.
+            subject_id: Only this data subject.
+
+        Returns:
+            How many match.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        stmt = select(func.count()).select_from(predictions).where(
+            *_filters(since, until, model, tenant, subject_id))
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(stmt).scalar_one())
+        except SQLAlchemyError as exc:
+            raise store_error("count the prediction log", exc) from None
+
+    def by_subject(self, subject_id: str, *, tenant: str | None = None,
+                   ) -> Iterator[PredictionRecord]:
+        """Stream every record of one data subject (indexed; no full scan), oldest first.
+
+        Args:
+            subject_id: The data subject.
+            tenant: Only within this tenant.
+
+        Returns:
+            An iterator of records (GDPR export; erasure comes with a later capability).
+
+        Raises:
+            StoreError: the store failed.
+        """
+        return self.iter_records(subject_id=subject_id, tenant=tenant)
+
+
+def _filters(since: float | None, until: float | None, model: str | None, tenant: str | None,
+             subject_id: str | None) -> list[ColumnElement[bool]]:
+    p = predictions
+    where: list[ColumnElement[bool]] = []
+    if since is not None:
+        where.append(p.c.ts >= since)
+    if until is not None:
+        where.append(p.c.ts < until)
+    if model is not None:
+        where.append(p.c.model == model)
+    if tenant is not None:
+        where.append(p.c.tenant == tenant)
+    if subject_id is not None:
+        where.append(p.c.subject_id == subject_id)
+    return where
+
+
+def insert_statements(engine: Engine) -> tuple[Any, Any]:
+    """Insert-or-ignore by id: replaying a spool twice must not duplicate or fail."""
+    name = engine.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return (sqlite_insert(predictions).on_conflict_do_nothing(index_elements=["id"]),
+                sqlite_insert(prediction_payloads).on_conflict_do_nothing(index_elements=["id"]))
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return (pg_insert(predictions).on_conflict_do_nothing(index_elements=["id"]),
+                pg_insert(prediction_payloads).on_conflict_do_nothing(index_elements=["id"]))
+    raise StoreError(f"The prediction log supports SQLite and PostgreSQL stores; got "
+                     f"{name!r}.")
+
+
+
+__all__ = [
+    "META_COLUMNS",
+    "PREDICTIONS_SCHEMA_KIND",
+    "PREDICTIONS_SCHEMA_VERSION",
+    "PredictionReader",
+    "ensure_schema",
+    "insert_statements",
+    "metadata",
+    "prediction_payloads",
+    "predictions",
+    "record_to_row",
+    "row_to_record",
+    "store_error",
+]

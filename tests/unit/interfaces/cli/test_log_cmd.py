@@ -1,0 +1,201 @@
+"""``keel log tail`` / ``keel log export``: against a real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.prediction_log import PredictionLog
+from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.interfaces.cli.log_cmd import app, parse_when
+
+runner = CliRunner()
+NOW = time.time()
+
+
+def _rec(i: int, ts: float, model: str = "churn") -> PredictionRecord:
+    return PredictionRecord(
+        id=new_prediction_id(), ts=ts, model=model, version=2, tenant="acme",
+        subject_id=f"s{i}", inputs={"i": i, "text": "a,b \"quoted\"\nline"},
+        outputs={"label": i % 2}, latency_ms=3.25, status="ok" if i % 4 else "fallback",
+        guard="timeout" if i % 4 == 0 else None, request_meta={"client": "cli-test"})
+
+
+# 3 days of history, newest last, one every 3 hours: half an hour away from whole hours, so
+# that no record sits on a --since boundary however late the command runs.
+RECORDS = [_rec(i, NOW - 3 * 86400 + i * 10800 + 1800, "churn" if i % 3 else "upsell")
+           for i in range(24)]
+
+
+def _fill(url: str, tmp_path: Path, records: list[PredictionRecord]) -> None:
+    engine = make_engine(url)
+    log = PredictionLog(engine, tmp_path / "spool")
+    log.start()
+    log.write_blocking(records)
+    log.close()
+    engine.dispose()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project whose default SQLite store holds RECORDS."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    _fill(f"sqlite:///{proj / '.keel' / 'keel.db'}", tmp_path, RECORDS)
+    return proj
+
+
+@pytest.fixture(autouse=True)
+def _no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEELWORK_STORAGE_URL", raising=False)
+
+
+def test_tail_json_prints_the_latest_oldest_first(project: Path) -> None:
+    result = runner.invoke(app, ["tail", "-n", "5", "--json", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["id"] for x in lines] == [r.id for r in RECORDS[-5:]]
+    assert PredictionRecord.from_dict(lines[-1]) == RECORDS[-1]
+
+
+def test_tail_text_and_model_filter(project: Path) -> None:
+    result = runner.invoke(app, ["tail", "-n", "2", "--model", "upsell", "--project",
+                                 str(project)])
+    assert result.exit_code == 0, result.output
+    upsell = [r for r in RECORDS if r.model == "upsell"][-2:]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    for line, r in zip(lines, upsell, strict=True):
+        assert r.id in line and "upsell@2" in line and f"subject={r.subject_id}" in line
+
+
+def test_export_csv_since_relative(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["export", "--since", "1d", "--format", "csv", "--out", str(out),
+                                 "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    expected = [r for r in RECORDS if r.ts >= NOW - 86400]
+    assert 0 < len(expected) < len(RECORDS)
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["id"] for row in rows] == [r.id for r in expected]
+    first, rec = rows[0], expected[0]
+    assert json.loads(first["inputs"]) == rec.inputs  # commas, quotes, newlines survive
+    assert datetime.fromisoformat(first["ts"]).timestamp() == pytest.approx(rec.ts, abs=1e-5)
+    assert first["guard"] == (rec.guard or "") and float(first["latency_ms"]) == 3.25
+    assert f"exported {len(expected)} prediction(s)" in result.stdout
+    assert not out.with_name("out.csv.partial").exists()
+
+
+def test_export_parquet_reads_back(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    since = datetime.fromtimestamp(NOW - 2 * 86400, UTC).isoformat()
+    result = runner.invoke(app, ["export", "--since", since, "--until", "6h", "--model",
+                                 "churn", "--out", str(out), "--project", str(project),
+                                 "--batch-size", "3"])
+    assert result.exit_code == 0, result.output
+    expected = [r for r in RECORDS if NOW - 2 * 86400 <= r.ts < NOW - 6 * 3600
+                and r.model == "churn"]
+    table = pq.read_table(out)
+    assert table.num_rows == len(expected) > 3  # more than one batch
+    assert table.column("id").to_pylist() == [r.id for r in expected]
+    assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    got_ts = [t.timestamp() for t in table.column("ts").to_pylist()]
+    assert got_ts == pytest.approx([r.ts for r in expected], abs=1e-5)
+    assert [json.loads(x) for x in table.column("outputs").to_pylist()] == [
+        r.outputs for r in expected]
+    assert table.schema.metadata[b"keelwork.kind"] == b"predictions"
+
+
+def test_export_from_the_storage_url_env(store_url: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    _fill(store_url, tmp_path, RECORDS[:7])
+    monkeypatch.setenv("KEELWORK_STORAGE_URL", store_url)
+    out = tmp_path / "env.parquet"
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    result = runner.invoke(app, ["export", "--out", str(out), "--project", str(empty)])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(out).column("id").to_pylist() == [r.id for r in RECORDS[:7]]
+
+
+def test_storage_url_from_keel_yaml(tmp_path: Path) -> None:
+    proj = tmp_path / "withspec"
+    proj.mkdir()
+    db = tmp_path / "elsewhere" / "store.db"
+    spec = (Path(__file__).parents[4] / "src/keelwork/templates/sentiment/keel.yaml").read_text()
+    assert "\nstorage:\n" in spec
+    (proj / "keel.yaml").write_text(spec.replace("\nstorage:\n",
+                                                 f"\nstorage:\n  url: sqlite:///{db}\n"))
+    _fill(f"sqlite:///{db}", tmp_path, RECORDS[:3])
+    result = runner.invoke(app, ["tail", "--json", "--project", str(proj)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(x)["id"] for x in result.stdout.splitlines()] == [
+        r.id for r in RECORDS[:3]]
+
+
+def test_missing_store_and_bad_times_are_clear_errors(tmp_path: Path, project: Path) -> None:
+    result = runner.invoke(app, ["tail", "--project", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "No prediction log at" in result.stderr and "does not exist" in result.stderr
+    assert not (tmp_path / ".keel" / "keel.db").exists()  # reading created nothing
+
+    bare = tmp_path / "bare"
+    make_engine(f"sqlite:///{bare / '.keel' / 'keel.db'}").dispose()
+    (bare / ".keel" / "keel.db").touch()
+    result = runner.invoke(app, ["tail", "--project", str(bare)])
+    assert result.exit_code == 2 and "holds no prediction log" in result.stderr
+
+    result = runner.invoke(app, ["export", "--since", "last tuesday", "--out",
+                                 str(tmp_path / "x.csv"), "--project", str(project)])
+    assert result.exit_code == 2
+    message = re.sub(r"[\s│╭╮╰╯─]+", " ", result.stderr)  # unwrap Rich's error box
+    assert "'--since'" in message and "got 'last tuesday'" in message
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("90s", NOW - 90), ("30m", NOW - 1800), ("1.5h", NOW - 5400), ("2d", NOW - 172800),
+    ("1w", NOW - 604800), ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
+    ("2024-05-01T12:30:00+02:00", datetime(2024, 5, 1, 10, 30, tzinfo=UTC).timestamp()),
+    ("2024-05-01T12:30:00Z", datetime(2024, 5, 1, 12, 30, tzinfo=UTC).timestamp()),
+])
+def test_parse_when(text: str, expected: float) -> None:
+    assert parse_when(text, NOW) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("bad", ["", "1y", "yesterday", "-1h", "2024-13-01"])
+def test_parse_when_rejects(bad: str) -> None:
+    with pytest.raises(ValueError, match="ISO date or time"):
+        parse_when(bad, NOW)
+
+
+def test_tail_follow_prints_new_predictions(project: Path, tmp_path: Path) -> None:
+    code = "from keelwork.interfaces.cli.log_cmd import app; app(prog_name='keel log')"
+    cmd = [sys.executable, "-c", code, "tail", "-n", "2", "--follow", "--json",
+           "--interval", "0.05", "--project", str(project)]
+    env = {k: v for k, v in os.environ.items() if k != "KEELWORK_STORAGE_URL"}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        assert proc.stdout is not None
+        try:
+            first = [json.loads(proc.stdout.readline())["id"] for _ in range(2)]
+            new = [_rec(100 + i, time.time()) for i in range(3)]
+            _fill(f"sqlite:///{project / '.keel' / 'keel.db'}", tmp_path, new)
+            later = [json.loads(proc.stdout.readline())["id"] for _ in range(3)]
+        finally:
+            proc.kill()
+    assert first == [r.id for r in RECORDS[-2:]]
+    assert later == [r.id for r in new]
