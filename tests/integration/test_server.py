@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,51 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-SPEC = """\
-service: {{name: live, owners: [t@example.com]}}
-models:
-  - name: adder
-    runtime: python
-    artifact: "fakes:total"
-    options: {{path: "{fx}"}}
-    batching: {{max_batch_size: 16, max_wait_ms: 1}}
-contract:
-  inputs:
-    - {{name: a, type: float, min: 0, max: 1000000}}
-    - {{name: b, type: integer}}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(project: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    log = project / "server.log"
-    with log.open("ab") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
-             str(project / "keel.yaml"), "--port", str(port), "--log-level", "warning",
-             "--no-access-log"],
-            stdout=subprocess.DEVNULL, stderr=err)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not become ready in 60 s")
+from live_server import ADDER_SPEC as SPEC
+from live_server import FIXTURES
+from live_server import start_server as _start
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from keelwork import __version__
 from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
@@ -238,7 +238,7 @@ def create_app(gateway: Gateway, *,
                       "extensions": ["kserve-v1", "prediction-log", "contract"]})
 
     # ------------------------------------------------------------------ metrics
-    @app.get("/metrics", tags=["Operations"], include_in_schema=True)
+    @app.get("/metrics", tags=["Operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus metrics."""
         payload, content_type = gateway.metrics.render()

@@ -246,3 +246,35 @@ def test_openapi_docs(client: TestClient) -> None:
     assert schema["properties"]["instances"]["items"]["required"] == ["a", "b"]
     assert client.get("/docs").status_code == 200
     json.dumps(doc)
+
+
+def test_saturated_server_answers_503_with_retry_after(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(f"""\
+service: {{name: tight, owners: [t@example.com]}}
+models:
+  - name: pauser
+    runtime: python
+    artifact: "fakes:pause"
+    options: {{path: "{FIXTURES}"}}
+    batching: {{enabled: false}}
+guards: {{max_concurrency: 2}}
+""")
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    responses: list[Any] = []
+    with TestClient(app) as c:
+        def one() -> None:
+            responses.append(c.post("/v1/models/pauser:predict", json={"instances": [1]}))
+
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(r.status_code for r in responses)
+        assert codes.count(200) >= 2 and codes.count(503) >= 1, codes
+        busy = next(r for r in responses if r.status_code == 503)
+        assert busy.headers["retry-after"] == "1"
+        assert "concurrency limit (2" in busy.json()["error"]
+        # once the burst is over, the server answers again
+        assert c.post("/v1/models/pauser:predict", json={"instances": [1]}).status_code == 200
