@@ -6,6 +6,7 @@ that users write one file. Unknown keys are errors everywhere (``extra="forbid"`
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,8 +24,8 @@ from pydantic_core import PydanticCustomError
 
 from keelwork.spec.kinds import runtime_kinds
 
-SPEC_KIND = "keel.yaml"
-SPEC_VERSION = 1
+SPEC_KIND: Literal["keel.yaml"] = "keel.yaml"
+SPEC_VERSION: Literal[1] = 1
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -161,12 +162,11 @@ class FieldSpec(_Section):
             raise PydanticCustomError(
                 "shape_not_tensor", "'shape' applies to 'tensor' fields only; got type {t}",
                 {"t": repr(self.type)})
-        if self.type not in ("float", "integer") and (self.min is not None
-                                                      or self.max is not None):
-            if self.type != "tensor":
-                raise PydanticCustomError(
-                    "range_not_numeric", "'min'/'max' apply to numeric fields; got type {t}",
-                    {"t": repr(self.type)})
+        if (self.type not in ("float", "integer", "tensor")
+                and (self.min is not None or self.max is not None)):
+            raise PydanticCustomError(
+                "range_not_numeric", "'min'/'max' apply to numeric fields; got type {t}",
+                {"t": repr(self.type)})
         return self
 
 
@@ -242,7 +242,7 @@ class RolloutSection(_Section):
     @field_validator("steps")
     @classmethod
     def _increasing(cls, v: list[int]) -> list[int]:
-        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(v)):
             raise PydanticCustomError("steps_order", "steps must increase; got {got}",
                                       {"got": repr(v)})
         return v
@@ -300,6 +300,7 @@ class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: PositiveInt = 1
+    tracing: bool = Field(default=False, description="OpenTelemetry server spans (extra 'otel').")
 
 
 # --------------------------------------------------------------------------- the spec

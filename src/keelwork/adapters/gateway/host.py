@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +95,5 @@ class ModelHost:
         if self._batcher is not None:
             await self._batcher.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        try:
+        with contextlib.suppress(Exception):  # unloading must never take the server down
             self.runtime.unload()
-        except Exception:  # unloading must never take the server down
-            pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import typer
@@ -24,7 +25,14 @@ def build_app(spec_path: Path) -> object:
 def configure_logging(level: str, access_log: bool) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("keelwork.access").setLevel(logging.INFO if access_log else logging.WARNING)
+    access = logging.getLogger("keelwork.access")
+    access.setLevel(logging.INFO if access_log else logging.WARNING)
+    if not access.handlers:
+        # One JSON object per line on stdout, nothing around it: ready for a log shipper.
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
 
 
 @handles_errors

@@ -106,6 +106,11 @@ def create_app(gateway: Gateway, *,
                   lifespan=lifespan)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limit)
     app.state.gateway = gateway
+    tracing = spec.server.tracing
+    if tracing:
+        from keelwork.interfaces.http import tracing as otel
+
+        app.add_middleware(otel.middleware_class(), excluded_urls=otel.EXCLUDED_URLS)
 
     async def _predict(request: Request, name: str, ref: str | None, instances: list[Any],
                        protocol: str) -> PredictResult:
@@ -113,6 +118,10 @@ def create_app(gateway: Gateway, *,
         ctx = _context(request, gateway)
         ctx.meta["protocol"] = protocol
         result = await gateway.predict(name, ref, instances, ctx)
+        if tracing:
+            from keelwork.interfaces.http.tracing import annotate
+
+            annotate(result.model, result.version, result.answered_by, result.prediction_ids)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(orjson.dumps({
                 "event": "predict", "protocol": protocol, "model": result.model,

@@ -278,3 +278,29 @@ guards: {{max_concurrency: 2}}
         assert "concurrency limit (2" in busy.json()["error"]
         # once the burst is over, the server answers again
         assert c.post("/v1/models/pauser:predict", json={"instances": [1]}).status_code == 200
+
+
+def test_opt_in_tracing_makes_server_spans_with_the_prediction(tmp_path: Path) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    (tmp_path / "keel.yaml").write_text(
+        SPEC.format(fx=FIXTURES) + "server: {tracing: true}\n")
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app) as c:
+        r = c.post("/v1/models/adder:predict", json={"instances": [{"a": 1, "b": 2}]})
+        assert r.status_code == 200
+        c.get("/metrics")
+    spans = [s for s in exporter.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    assert len(spans) == 1, [s.name for s in spans]  # /metrics is not traced
+    attrs = dict(spans[0].attributes or {})
+    assert attrs["keelwork.model"] == "adder"
+    assert attrs["keelwork.model_version"] == 1
+    assert list(attrs["keelwork.prediction_ids"]) == r.json()["prediction_ids"]
