@@ -102,6 +102,7 @@ class Gateway:
         # No declared inputs means no contract to enforce (not "reject every field").
         self._validator = compile_contract(spec.contract) if spec.contract.inputs else None
         self._subject_field = spec.contract.subject_field
+        self._log_inputs = spec.storage.log_inputs
         self._hosts: dict[tuple[str, int], ModelHost] = {}
         self._routes: dict[tuple[str, str | None], ModelTarget] = {}
         self._load_lock = asyncio.Lock()
@@ -218,8 +219,9 @@ class Gateway:
         records = [
             PredictionRecord(
                 id=pid, ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=self._subject(ctx, inst), inputs=inst,
-                outputs=out, latency_ms=latency_ms, model_latency_ms=None, status=status,
+                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
+                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
+                model_latency_ms=None, status=status,
                 guard=None, answered_by=answered.target.label, request_meta=ctx.meta)
             for pid, inst, out in zip(ids, instances, outputs, strict=True)
         ]
@@ -283,8 +285,9 @@ class Gateway:
         records = [
             PredictionRecord(
                 id=new_prediction_id(), ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=self._subject(ctx, inst), inputs=inst,
-                outputs=None, latency_ms=latency_ms, model_latency_ms=None, status="rejected",
+                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
+                inputs=inst if self._log_inputs else None, outputs=None, latency_ms=latency_ms,
+                model_latency_ms=None, status="rejected",
                 guard=guard, answered_by=None, request_meta=meta)
             for inst in instances
         ]

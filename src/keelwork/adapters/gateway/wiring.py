@@ -31,7 +31,7 @@ class Service:
         self.prediction_log.start()
 
     async def close(self) -> None:
-        self.prediction_log.close()
+        await self.prediction_log.aclose()
         self.registry.close()
 
 
@@ -96,8 +96,15 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None) 
                             allow_unsafe_pickle=target.allow_unsafe_pickle)
 
     metrics = metrics or GatewayMetrics()
+    m = metrics
+
+    def on_batch(destination: str, rows: int, seconds: float) -> None:
+        m.child(m.log_records, destination).inc(rows)
+        if destination in ("store", "replay"):
+            m.log_commit.observe(seconds)
+
     plog = PredictionLog(make_engine(resolved.storage_url), resolved.spool_dir,
-                         durability=spec.storage.durability)
+                         durability=spec.storage.durability, on_batch=on_batch)
     metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()
                                if isinstance(v, int | float)})
     gateway = Gateway(spec, resolve, load, plog, metrics)

@@ -56,6 +56,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         except ImportError:
             raise MissingExtraError("psycopg", "postgres", "A PostgreSQL store") from None
         kwargs.setdefault("pool_pre_ping", True)
+        # A store that hangs must fail fast (the prediction log then spools) instead of
+        # blocking its writer for the OS's TCP timeout.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", 5)
+        kwargs["connect_args"] = connect_args
         return create_engine(parsed, **kwargs)
     return create_engine(parsed, **kwargs)
 

@@ -273,11 +273,10 @@ class _ParquetSink:
 
     def __init__(self, path: Path) -> None:
         try:
-            # pyarrow ships no type information (add 'pyarrow.*' to the mypy overrides).
-            import pyarrow as pa  # type: ignore[import-untyped]
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+            import pyarrow as pa
+            import pyarrow.parquet as pq
         except ImportError:
-            raise MissingExtraError("pyarrow", "parquet", "Exporting predictions to Parquet") \
+            raise MissingExtraError("pyarrow", "all", "Exporting predictions to Parquet") \
                 from None
         self._pa = pa
         text, num = pa.string(), pa.float64()
