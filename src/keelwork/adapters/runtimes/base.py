@@ -429,9 +429,10 @@ def tensor_batch(values: Sequence[Any], item_shape: Sequence[int | None] | None,
     except (ValueError, TypeError):
         arr = None
     if arr is None or arr.dtype.kind not in "biuf":
+        shape = f" of shape {want}" if item_shape is not None else " of one shape"
         raise InvalidInputError(
-            f"Each {label} must be a number or a nested list of numbers, all of shape {want}; "
-            "got values that are not numbers or lists of different lengths.",
+            f"Each {label} must be a number or a nested list of numbers, all{shape}; got "
+            "values that are not numbers or lists of different lengths.",
             [ErrorDetail(path="instances", rule="tensor")],
         )
     got = _shape_text(arr.shape[1:])
@@ -503,11 +504,11 @@ def text_batch(instances: Sequence[Instance], *, text_field: str | None = None) 
 # --------------------------------------------------------------------------- output
 def to_jsonable(value: Any) -> JSONValue:
     """Convert numpy/torch/pandas values to plain Python (lists, dicts, int, float, str)."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    # exact types: numpy.float64 and numpy.str_ subclass float and str but are not plain
+    if value is None or type(value) in _PLAIN:
         return value
     if isinstance(value, Mapping):
-        return {str(k) if not isinstance(k, (int, float, bool)) else k: to_jsonable(v)
-                for k, v in value.items()}
+        return {_key(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     dtype = getattr(value, "dtype", None)
@@ -522,6 +523,14 @@ def to_jsonable(value: Any) -> JSONValue:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return value
+
+
+_PLAIN = frozenset({str, bool, int, float})
+
+
+def _key(key: Any) -> Any:
+    plain = to_jsonable(key)
+    return plain if type(plain) in _PLAIN else str(plain)
 
 
 def one_per_instance(outputs: Any, n: int, *, kind: str, what: str = "outputs") -> list[JSONValue]:

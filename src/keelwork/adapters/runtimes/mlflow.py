@@ -212,12 +212,14 @@ class MlflowRuntime(BaseRuntime):
             if dtype is None or dtype.startswith("float"):
                 continue
             values = frame[column].to_numpy()
-            if dtype != "bool" and not np.all(np.isfinite(values) & (values == np.round(values))):
-                bad = values[~(np.isfinite(values) & (values == np.round(values)))][0]
+            integral = np.isfinite(values) & (values == np.round(values))
+            if dtype != "bool" and not integral.all():
+                row = int(np.flatnonzero(~integral)[0])
+                bad = float(values[row])
                 raise InvalidInputError(
-                    f"The feature {column!r} must be an integer; got {bad!r}.",
-                    [ErrorDetail(path=f"instances[*].{column}", rule="type_integer",
-                                 got=float(bad))],
+                    f"The feature {column!r} of instance {row} must be an integer; got {bad!r}.",
+                    [ErrorDetail(path=f"instances[{row}].{column}", rule="type_integer",
+                                 got=bad)],
                 )
             frame[column] = values.astype(dtype)
         return frame

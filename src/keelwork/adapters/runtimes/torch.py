@@ -268,9 +268,10 @@ class TorchRuntime(BaseRuntime):
         dtype = self.config.dtype
         if len(self._input_names) == 1:
             shape = self._item_shapes[0]
-            if shape is not None and len(shape) == 1:
+            tabular = shape is not None and len(shape) == 1
+            if tabular or (shape is None and any(isinstance(i, Mapping) for i in batch)):
                 arr = numeric_matrix(batch, feature_names=self.config.feature_names,
-                                     n_features=shape[0], dtype=dtype)
+                                     n_features=shape[0] if shape else None, dtype=dtype)
             else:
                 arr = tensor_batch(batch, shape, dtype)
             return [torch.from_numpy(arr)], len(batch)
