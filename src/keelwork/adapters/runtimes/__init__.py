@@ -6,7 +6,9 @@ third-party runtimes registered under the ``keelwork.runtimes`` entry-point grou
     [project.entry-points."keelwork.runtimes"]
     xgboost = "my_package.runtime:XGBoostRuntime"
 
-Importing this package imports no framework; a runtime's library loads when its kind is used.
+A plug-in subclasses :class:`BaseRuntime` (no-op lifecycle hooks, option parsing against its
+frozen ``config_model``). Importing this package imports no framework; a runtime's library loads
+when its kind is used.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, cast
 
+from keelwork.adapters.runtimes.base import BaseRuntime, RuntimeConfig, UnsafePickleWarning
 from keelwork.errors import ArtifactError, ModelLoadError
 from keelwork.spec.kinds import BUILTIN_RUNTIMES, RUNTIME_ENTRY_POINT_GROUP
 from keelwork.types import ModelRuntime, RuntimeFactory
@@ -119,4 +122,11 @@ def load_runtime(kind: str, artifact: Path | str, options: Mapping[str, Any] | N
     return runtime
 
 
-__all__ = ["available_kinds", "load_runtime", "runtime_class"]
+__all__ = [
+    "BaseRuntime",
+    "RuntimeConfig",
+    "UnsafePickleWarning",
+    "available_kinds",
+    "load_runtime",
+    "runtime_class",
+]
