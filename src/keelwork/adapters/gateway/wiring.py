@@ -41,6 +41,15 @@ def _ref_string(name: str, ref: str | None) -> str:
     return f"{name}:{ref}" if ref.isdigit() else f"{name}@{ref}"
 
 
+def spec_options(resolved: ResolvedSpec, name: str) -> dict[str, Any]:
+    """A model's options from keel.yaml, with a relative ``path`` made relative to keel.yaml."""
+    options = dict(resolved.spec.model(name).options)
+    path = options.get("path")
+    if isinstance(path, str) and path:
+        options["path"] = str(resolved.resolve_path(path))
+    return options
+
+
 def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
     """Register each spec model that names an artifact but has no version yet."""
     for m in resolved.spec.models:
@@ -56,7 +65,7 @@ def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
                 "or add 'artifact:' to the model in keel.yaml.")
         artifact: Any = m.artifact if m.runtime == "python" else resolved.resolve_path(
             m.artifact)
-        mv = registry.register(m.name, artifact, m.runtime, options=m.options,
+        mv = registry.register(m.name, artifact, m.runtime, options=spec_options(resolved, m.name),
                                aliases=m.aliases, source_dir=resolved.project_dir,
                                allow_unsafe_pickle=m.allow_unsafe_pickle)
         log.info("registered %s version %d from %s", m.name, mv.version, m.artifact)
@@ -80,14 +89,14 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None) 
         registry.close()
         raise
     unsafe = {m.name: m.allow_unsafe_pickle for m in spec.models}
-    spec_options = {m.name: dict(m.options) for m in spec.models}
+    options_of = {m.name: spec_options(resolved, m.name) for m in spec.models}
 
     def resolve(name: str, ref: str | None) -> ModelTarget:
         mv = registry.resolve(_ref_string(name, ref))
         path = registry.artifact_path(mv)
         artifact = path if path is not None else (mv.callable_path or mv.artifact_uri)
         # Options recorded with the version were verified with it: they win over keel.yaml's.
-        options = {**spec_options.get(name, {}), **mv.options}
+        options = {**options_of.get(name, {}), **mv.options}
         return ModelTarget(mv.name, mv.version, mv.runtime, artifact, options,
                            unsafe.get(name, False))
 

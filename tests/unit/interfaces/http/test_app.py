@@ -304,3 +304,22 @@ def test_opt_in_tracing_makes_server_spans_with_the_prediction(tmp_path: Path) -
     assert attrs["keelwork.model"] == "adder"
     assert attrs["keelwork.model_version"] == 1
     assert list(attrs["keelwork.prediction_ids"]) == r.json()["prediction_ids"]
+
+
+def test_relative_python_path_is_relative_to_keel_yaml(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "relmod_k7.py").write_text(
+        "def double(xs):\n    return [2 * x for x in xs]\n")
+    (tmp_path / "keel.yaml").write_text("""\
+service: {name: rel, owners: [t@example.com]}
+models:
+  - {name: dbl, runtime: python, artifact: "relmod_k7:double", options: {path: models}}
+""")
+    monkeypatch.chdir("/")  # the current directory must not matter
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app) as c:
+        r = c.post("/v1/models/dbl:predict", json={"instances": [1, 2.5]})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [2, 5.0]
