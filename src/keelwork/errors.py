@@ -14,6 +14,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     │   └── UnsafeArtifactError (PermissionError)  pickle without ``allow_unsafe_pickle``
     ├── InvalidInputError (ValueError)         a runtime rejected the shape/type of a batch
     ├── PredictionError (RuntimeError)         the model raised while predicting
+    ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
     └── StoreError (ConnectionError)           the metadata / prediction store failed
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
@@ -101,6 +102,17 @@ class PredictionError(KeelworkError, RuntimeError):
     """The model itself raised while predicting."""
 
 
+class DataFileError(KeelworkError, ValueError):
+    """A data file (CSV, Parquet, JSONL) cannot be read; names the file, line/row and column."""
+
+    def __init__(self, message: str, *, path: str, line: int | None = None,
+                 column: str | None = None, details: list[ErrorDetail] | None = None) -> None:
+        super().__init__(message, details)
+        self.path = path
+        self.line = line
+        self.column = column
+
+
 class StoreError(KeelworkError, ConnectionError):
     """The metadata / prediction store failed or is unreachable."""
 
@@ -108,6 +120,7 @@ class StoreError(KeelworkError, ConnectionError):
 __all__ = [
     "ArtifactError",
     "ContractViolation",
+    "DataFileError",
     "ErrorDetail",
     "InvalidInputError",
     "KeelworkError",
