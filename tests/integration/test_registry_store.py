@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from keelwork.adapters.runtimes import UnsafePickleWarning
 from keelwork.adapters.stores import registry_store
 from keelwork.adapters.stores.registry_store import SqlRegistry, git_state, open_registry
 from keelwork.adapters.stores.schema import (
@@ -66,13 +67,6 @@ def _blobs(reg: SqlRegistry) -> list[Path]:
 def _count(reg: SqlRegistry, table: object) -> int:
     with reg.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
-
-
-def _runtimes_or_skip() -> None:
-    try:
-        from keelwork.adapters.runtimes import load_runtime  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"keelwork.adapters.runtimes.load_runtime is not available yet: {exc}")
 
 
 # --------------------------------------------------------------------------- register
@@ -221,7 +215,6 @@ def test_a_failed_transaction_leaves_no_row_and_no_orphan_blob(
 
 
 def test_verification_failures_register_nothing(registry: SqlRegistry, tmp_path: Path) -> None:
-    _runtimes_or_skip()
     corrupt = _file(tmp_path, "model.skops", b"this is not a zip archive")
     with pytest.raises(ModelLoadError) as info:
         registry.register("iris", corrupt, "sklearn")
@@ -233,7 +226,6 @@ def test_verification_failures_register_nothing(registry: SqlRegistry, tmp_path:
 
 
 def test_pickles_need_the_opt_in(registry: SqlRegistry, tmp_path: Path) -> None:
-    _runtimes_or_skip()
     pickle = pytest.importorskip("pickle")
     sk = pytest.importorskip("sklearn.linear_model")
     model = sk.LogisticRegression().fit([[0.0], [1.0]], [0, 1])
@@ -243,13 +235,13 @@ def test_pickles_need_the_opt_in(registry: SqlRegistry, tmp_path: Path) -> None:
         registry.register("iris", path, "sklearn")
     assert "model.pkl" in str(info.value)
     assert _count(registry, model_versions) == 0 and _blobs(registry) == []
-    mv = registry.register("iris", path, "sklearn", allow_unsafe_pickle=True)
+    with pytest.warns(UnsafePickleWarning, match="allow_unsafe_pickle is true"):
+        mv = registry.register("iris", path, "sklearn", allow_unsafe_pickle=True)
     assert mv.version == 1
 
 
 def test_a_valid_skops_model_is_verified_and_registered(registry: SqlRegistry,
                                                         tmp_path: Path) -> None:
-    _runtimes_or_skip()
     sk = pytest.importorskip("sklearn.linear_model")
     skops_io = pytest.importorskip("skops.io")
     path = tmp_path / "model.skops"

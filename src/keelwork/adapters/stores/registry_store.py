@@ -62,7 +62,6 @@ from keelwork.errors import (
     ModelNotFoundError,
     RegistryError,
     StoreError,
-    UnsafeArtifactError,
 )
 
 #: Packages whose versions are recorded with every model version (when installed).
@@ -522,22 +521,20 @@ def _verify_loads(name: str, runtime: str, source: Path | str, options: Mapping[
             f"Cannot verify model '{name}': the runtimes are not available ({exc}). "
             "Register without verification only if you have checked the artifact yourself."
         ) from None
-    where = f"'{source}'"
     try:
-        loaded = load_runtime(runtime, Path(source), options,
+        loaded = load_runtime(runtime, source, options,
                               allow_unsafe_pickle=allow_unsafe_pickle)
         loaded.unload()
-    except UnsafeArtifactError as exc:
-        raise _with_context(exc, f"Model '{name}' was not registered: {where}") from None
-    except (ModelLoadError, ArtifactError) as exc:
-        raise _with_context(exc, f"Model '{name}' was not registered: the '{runtime}' runtime "
-                                 f"could not load {where}") from None
+    except (ModelLoadError, ArtifactError) as exc:  # UnsafeArtifactError included
+        # Runtime messages already name the runtime, the file and the fix.
+        raise _with_context(exc, f"Model '{name}' was not registered") from None
     except KeelworkError:
         raise
     except Exception as exc:  # a library error the runtime did not translate
         raise ModelLoadError(
-            f"Model '{name}' was not registered: the '{runtime}' runtime could not load {where}: "
-            f"{type(exc).__name__}: {exc}. Check that the artifact was saved for this runtime."
+            f"Model '{name}' was not registered: the '{runtime}' runtime could not load "
+            f"'{source}': {type(exc).__name__}: {exc}. Check that the artifact was saved for "
+            "this runtime."
         ) from None
 
 
