@@ -165,6 +165,11 @@ class SqlRegistry:
                 with suppress(KeelworkError, OSError):
                     self.artifacts.remove_if_unreferenced(stored.sha256, self._blob_referenced)
             raise
+        if (isinstance(source, Path) and stored is not None
+                and not self.artifacts.exists(stored.sha256)):
+            # We reused a blob that a concurrent, failing register of the same bytes created
+            # and then removed before our row committed: store it again from the source.
+            self.artifacts.put(source)
         return self.get(name, number)
 
     def _insert_version(self, conn: Connection, name: str, row: dict[str, Any],
