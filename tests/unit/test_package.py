@@ -65,9 +65,9 @@ def test_imports_point_down_only() -> None:
             continue
         for name in _imports(path):
             parts = name.split(".")
-            if parts[0] == "keelwork" and len(parts) > 1 and parts[1] not in TOP:
-                if parts[1] not in ALLOWED[layer]:
-                    problems.append(f"{rel}: imports {name} ({layer} -> {parts[1]})")
+            if (parts[0] == "keelwork" and len(parts) > 1 and parts[1] not in TOP
+                    and parts[1] not in ALLOWED[layer]):
+                problems.append(f"{rel}: imports {name} ({layer} -> {parts[1]})")
             if layer in ("core", "spec") and parts[0] in FORBIDDEN_IN_CORE:
                 problems.append(f"{rel}: imports {name} (no web/CLI/DB library in {layer})")
     assert not problems, "\n".join(problems)

@@ -107,7 +107,7 @@ def test_cross_field_rules() -> None:
     with pytest.raises(SpecError, match="fallback names 'nope'"):
         parse_spec(bad)
     ranged = GOOD.replace("min: 0}", "min: 5, max: 1}")
-    with pytest.raises(SpecError, match="min \\(5.0\\) is greater than max"):
+    with pytest.raises(SpecError, match=r"min \(5.0\) is greater than max"):
         parse_spec(ranged)
 
 
@@ -162,5 +162,5 @@ def test_cli_schema_is_json() -> None:
 def test_non_utf8_file(tmp_path: Path) -> None:
     p = tmp_path / "keel.yaml"
     p.write_bytes(b"service:\n  name: \xff\xfe\n")
-    with pytest.raises(SpecError, match="not UTF-8 text .*line 2"):
+    with pytest.raises(SpecError, match=r"not UTF-8 text .*line 2"):
         load_spec(p)
