@@ -12,7 +12,6 @@ UTC unless an offset is given.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import typer
 
 from keelwork.errors import MissingExtraError, StoreError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.store_url import STORAGE_URL_ENV, storage_url
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.prediction_store import PredictionReader
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="The prediction log: tail it, follow it, export it.",
                   no_args_is_help=True)
 
-STORAGE_URL_ENV = "KEELWORK_STORAGE_URL"
 
 #: Columns of an export, in order; payload columns hold JSON text.
 EXPORT_COLUMNS = ("id", "ts", "model", "version", "tenant", "subject_id", "status", "guard",
@@ -79,23 +78,6 @@ def parse_when(text: str, now: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
-
-
-def storage_url(project: Path) -> str:
-    """The storage URL of a project (see the module docstring).
-
-    Raises:
-        SpecError: ``DIR/keel.yaml`` exists but is invalid.
-    """
-    env = os.environ.get(STORAGE_URL_ENV, "").strip()
-    if env:
-        return env
-    spec_file = project / "keel.yaml"
-    if spec_file.is_file():
-        from keelwork.spec import load_spec
-
-        return load_spec(spec_file).storage_url
-    return f"sqlite:///{project.absolute() / '.keel' / 'keel.db'}"
 
 
 @contextmanager

@@ -8,7 +8,6 @@ The store is found from ``--project DIR`` (default: the current directory): the
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from rich.markup import escape
 
 from keelwork.errors import KeelworkError, RegistryError, UnsafeArtifactError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.store_url import storage_url_for
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
@@ -28,29 +28,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="The model registry: versions, aliases and their history.",
                   no_args_is_help=True)
 
-STORAGE_URL_ENV = "KEELWORK_STORAGE_URL"
 
 _PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (holds keel.yaml "
                         "and .keel/).", file_okay=False)
 _JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
-
-
-def storage_url_for(project: Path) -> str | None:
-    """The storage URL of a project: $KEELWORK_STORAGE_URL, keel.yaml's storage.url, or ``None``
-    for the default SQLite file.
-
-    Raises:
-        SpecError: DIR/keel.yaml exists but is invalid.
-    """
-    env = os.environ.get(STORAGE_URL_ENV, "").strip()
-    if env:
-        return env
-    spec_file = project / "keel.yaml"
-    if spec_file.is_file():
-        from keelwork.spec import load_spec
-
-        return load_spec(spec_file).storage_url
-    return None
 
 
 @contextmanager
