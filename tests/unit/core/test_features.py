@@ -189,6 +189,22 @@ def test_a_failing_transform_names_itself_and_the_row_on_both_paths() -> None:
         batch.apply_table(pa.table({"w": [1]}))
 
 
+def test_inputs_that_requests_cannot_carry_are_refused_for_training() -> None:
+    reg = TransformRegistry()
+    reg.register("ident", lambda v: v)
+    pipeline = FeaturePipeline(section(transforms=[
+        {"name": "hour", "fn": "ident", "inputs": ["when"], "output": "o"}]), reg)
+    when = pa.array([datetime(2024, 1, 1, tzinfo=UTC)], pa.timestamp("us", tz="UTC"))
+    with pytest.raises(DataFileError, match=r"'when' \(input of the feature transform 'hour'\) "
+                                            "has type timestamp"):
+        pipeline.apply_table(pa.table({"when": when}))
+    # the same instant as a string is what a request would carry: accepted on both paths
+    text = pa.table({"when": ["2024-01-01T00:00:00Z"]})
+    trained = pipeline.apply_table(text).column("o").to_pylist()
+    served = [r["o"] for r in pipeline.apply_records(text.to_pylist())]
+    assert trained == served == ["2024-01-01T00:00:00Z"]
+
+
 def test_results_of_different_types_across_batches_are_promoted_or_refused() -> None:
     reg = TransformRegistry()
     reg.register("maybe_float", lambda v: float(v) if v > 1 else v)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keelwork.core.features.registry import DEFAULT_REGISTRY, RegisteredTransform, TransformRegistry
+from keelwork.core.features.values import json_like
 from keelwork.errors import DataFileError, ErrorDetail, InvalidInputError, SpecError
 from keelwork.spec.model import FeaturesSection, TransformSpec
 
@@ -176,8 +177,9 @@ class FeaturePipeline:
             The table with each output column appended, or replaced where it already existed.
 
         Raises:
-            DataFileError: an input column is missing, a transform failed (row named), or its
-                results cannot form one column.
+            DataFileError: an input column is missing or of a type JSON requests cannot carry
+                (timestamps, decimals, binary), a transform failed (row named), or its results
+                cannot form one column.
         """
         import pyarrow as pa
 
@@ -189,6 +191,15 @@ class FeaturePipeline:
                     f"{source}: the feature transform {step.spec.name!r} needs the column "
                     f"{missing[0]!r}, which is not there (columns: "
                     f"{', '.join(table.column_names)}).", path=source, column=missing[0])
+            for c in step.spec.inputs:
+                t = table.schema.field(c).type
+                if not json_like(t):
+                    # Requests carry JSON: a datetime here would be a string when serving.
+                    raise DataFileError(
+                        f"{source}: the column {c!r} (input of the feature transform "
+                        f"{step.spec.name!r}) has type {t}, which requests cannot carry (they "
+                        "are JSON), so the transform would see other values when serving; "
+                        "store it as an ISO 8601 string or Unix seconds.", path=source, column=c)
             chunks = []
             for start in range(0, n, max(1, batch_rows)):
                 size = min(batch_rows, n - start)

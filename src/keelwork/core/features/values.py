@@ -232,28 +232,37 @@ def check_feature_type(type_: Any, *, name: str, source: str) -> None:
     Raises:
         DataFileError: the type is not a number, boolean, string, or list/struct of those.
     """
-    if not _storable(type_):
+    if not json_like(type_):
         raise DataFileError(
             f"{source}: the feature column {name!r} must hold numbers, booleans, strings or "
             f"lists of them (values are served from JSON); got type {type_}. Convert it in the "
             "source, e.g. a timestamp to Unix seconds.", path=source, column=name)
 
 
-def _storable(t: Any) -> bool:
+def json_like(t: Any) -> bool:
+    """Whether values of the ``pyarrow`` type ``t`` read back from JSON as the same values.
+
+    Args:
+        t: A ``pyarrow.DataType``.
+
+    Returns:
+        True for numbers (not float16), booleans, strings, nulls, and lists or structs of them.
+    """
     import pyarrow as pa
 
     types = pa.types
     if types.is_dictionary(t):
-        return _storable(t.value_type)
+        return json_like(t.value_type)
     if (types.is_null(t) or types.is_boolean(t) or types.is_integer(t)
             or types.is_float32(t) or types.is_float64(t)
             or types.is_string(t) or types.is_large_string(t)):
         return True
     if types.is_list(t) or types.is_large_list(t) or types.is_fixed_size_list(t):
-        return _storable(t.value_type)
+        return json_like(t.value_type)
     if types.is_struct(t):
-        return all(_storable(t.field(i).type) for i in range(t.num_fields))
+        return all(json_like(t.field(i).type) for i in range(t.num_fields))
     return False
 
 
-__all__ = ["canonical_key", "check_feature_type", "key_column", "micros_of", "time_column"]
+__all__ = ["canonical_key", "check_feature_type", "json_like", "key_column", "micros_of",
+           "time_column"]
