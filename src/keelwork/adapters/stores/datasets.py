@@ -1,0 +1,608 @@
+"""Dataset snapshots: immutable, content-addressed Parquet on disk plus their versions in SQL.
+
+Files under ``root`` (by default ``<project>/.keel/datasets``)::
+
+    <sha256>/<layout>/manifest.json          parts, rows, bucket ranges, file hashes
+    <sha256>/<layout>/part-00000.parquet     the rows, in the layout's order
+    tmp/<random>/                            snapshots in progress (renamed into place whole)
+
+``sha256`` is the content hash of :mod:`keelwork.core.datasets` (rows, not file bytes).
+``layout`` is ``rows`` without a subject column, else ``subject-<16 hex digits of the column
+name's hash>``: rows sorted by the subject key's erasure bucket, parts cut only at bucket
+boundaries, and each part's and row group's bucket range in the manifest, so that the rows of
+one data subject live in one known part (see docs/design/erasure-in-snapshots.md).
+
+Tables (own ``MetaData``, schema kind ``datasets``)::
+
+    datasets          id (PK), name (unique), created_at, created_by
+    dataset_versions  id (PK), dataset_id -> datasets, version, sha256, uri, rows, size,
+                      schema, profile (JSON), subject_column, source, created_at, created_by;
+                      unique (dataset_id, version)
+
+Versions: snapshotting content equal to the *latest* version of the name (same subject column)
+returns that version and writes nothing, so a pipeline that snapshots before every training run
+gets one version per distinct content. Content equal to an older version, or under another name,
+gets a new version row; its bytes are stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC
+from hashlib import blake2b
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from keelwork.adapters.stores.artifacts import hash_file
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.registry_store import default_actor, default_storage_url
+from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.core.datasets import (
+    SUBJECT_BUCKET_BITS,
+    DatasetProfile,
+    DatasetRef,
+    DatasetVersion,
+    canonicalize,
+    check_dataset_name,
+    compute_profile,
+    content_sha256,
+    parse_dataset_ref,
+    sort_keys,
+    subject_buckets,
+    subject_hash,
+    utc_now,
+)
+from keelwork.errors import DataFileError, KeelworkError, RegistryError, StoreError
+
+DATASETS_SCHEMA_KIND = "datasets"
+DATASETS_SCHEMA_VERSION = 1
+MANIFEST_KIND = "keelwork.dataset-manifest"
+MANIFEST_VERSION = 1
+#: ``progress(stage, done, total)``: stage ``reading`` (rows, total unknown) or ``writing``.
+Progress = Callable[[str, int, int | None], None]
+T = TypeVar("T")
+_ATTEMPTS = 30
+
+metadata = MetaData()
+
+datasets = Table(
+    "datasets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(256), nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("subject_column", Text, nullable=True),
+    Column("source", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(256), nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
+    Index("ix_dataset_versions_sha256", "sha256"),
+)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the dataset tables if missing and check/stamp their schema version.
+
+    Raises:
+        StoreError: the database is unreachable or holds a newer schema than this keelwork knows.
+    """
+    create_tables(engine, metadata, "dataset")
+    stamp_schema(engine, DATASETS_SCHEMA_KIND, DATASETS_SCHEMA_VERSION)
+
+
+class DatasetStore:
+    """Snapshots of data files: Parquet parts under ``root``, versions in SQL."""
+
+    def __init__(self, engine: Engine, root: Path, *, part_rows: int = 1_000_000,
+                 row_group_rows: int = 65_536) -> None:
+        self.engine = engine
+        self.root = Path(root)
+        self.part_rows = part_rows
+        self.row_group_rows = row_group_rows
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> DatasetStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ snapshot
+    def snapshot(self, path: str | Path, name: str, subject_column: str | None = None, *,
+                 created_by: str | None = None, progress: Progress | None = None
+                 ) -> DatasetVersion:
+        """Read a data file and record it as the next version of dataset ``name``.
+
+        Args:
+            path: A CSV, Parquet or JSON Lines file (whatever the data readers accept).
+            name: The dataset name (created on first snapshot).
+            subject_column: The column naming the data subject of each row; the rows are then
+                laid out so that one subject's rows can be erased without rewriting the rest.
+            created_by: Who takes it; default ``$KEELWORK_USER`` or the OS user.
+            progress: Called as rows are read and parts written.
+
+        Returns:
+            The new version, or the latest one when its content (and subject column) is equal.
+
+        Raises:
+            DataFileError: the file is unreadable, malformed, empty, or lacks the subject column.
+            RegistryError: the name is invalid.
+            StoreError: the database failed.
+        """
+        check_dataset_name(name)
+        source = str(Path(path).absolute())
+        table = canonicalize(_read(Path(path), progress), source=source)
+        if subject_column is not None:
+            _check_subject(table, subject_column, source)
+        sha = content_sha256(table)
+        profile = compute_profile(table, redact=[subject_column] if subject_column else [])
+        layout = _layout(subject_column)
+        final = self.root / sha / layout
+        created = False
+        if not (final / "manifest.json").is_file():
+            created = self._write(table, sha, subject_column, final, progress)
+        row: dict[str, Any] = {
+            "sha256": sha, "uri": f"{sha}/{layout}", "rows": table.num_rows,
+            "size": sum(p.stat().st_size for p in final.glob("part-*.parquet")),
+            "schema": [[n, str(t)] for n, t in zip(table.column_names, table.schema.types,
+                                                   strict=True)],
+            "profile": profile.as_dict(), "subject_column": subject_column, "source": source,
+            "created_at": utc_now(), "created_by": created_by or default_actor(),
+        }
+        try:
+            number = self._retrying(lambda conn: self._insert(conn, name, row))
+        except BaseException:
+            if created:
+                with suppress(OSError, KeelworkError):
+                    self._remove_unreferenced(row["uri"])
+            raise
+        return self.get(name, number)
+
+    def _write(self, table: Any, sha: str, subject_column: str | None, final: Path,
+               progress: Progress | None) -> bool:
+        """Write the parts and manifest to a temp dir, then rename it to ``final``.
+
+        Returns whether this call created ``final`` (False: a concurrent snapshot did).
+        """
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        keyed, keys = sort_keys(table)
+        buckets = None
+        if subject_column is not None:
+            buckets = subject_buckets(table.column(subject_column))
+            keyed = keyed.append_column("__keel_bucket", pa.array(buckets))
+            keys = [("__keel_bucket", "ascending"), *keys]
+        order = pc.sort_indices(keyed, sort_keys=keys)
+        ordered = table.take(order)
+        if buckets is not None:
+            buckets = buckets[order.to_numpy()]
+        tmp = self.root / "tmp" / uuid.uuid4().hex
+        try:
+            tmp.mkdir(parents=True)
+            parts = []
+            spans = _plan_parts(buckets, table.num_rows, self.part_rows)
+            for i, (start, stop) in enumerate(spans):
+                file = tmp / f"part-{i:05d}.parquet"
+                pq.write_table(ordered.slice(start, stop - start), file,
+                               row_group_size=self.row_group_rows, compression="zstd")
+                parts.append(_part_entry(file, start, stop, buckets, np))
+                if progress is not None:
+                    progress("writing", i + 1, len(spans))
+            manifest = {
+                "kind": MANIFEST_KIND, "version": MANIFEST_VERSION, "sha256": sha,
+                "rows": table.num_rows, "subject_column": subject_column,
+                "subject_hash": "blake2b-64/keel-subject" if subject_column else None,
+                "bucket_bits": SUBJECT_BUCKET_BITS if subject_column else None,
+                "order": (["subject_bucket", "all columns"] if subject_column
+                          else ["all columns"]),
+                "parts": parts,
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                tmp.rename(final)
+            except OSError:
+                if not (final / "manifest.json").is_file():
+                    raise
+                return False  # the same content, written by a concurrent snapshot
+            return True
+        except OSError as exc:
+            raise StoreError(f"Writing the snapshot to '{self.root}' failed: {exc}. Check free "
+                             "disk space and permissions.") from None
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _insert(self, conn: Connection, name: str, row: dict[str, Any]) -> int:
+        dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        if dataset_id is None:
+            dataset_id = conn.execute(datasets.insert().values(
+                name=name, created_at=row["created_at"], created_by=row["created_by"],
+            )).inserted_primary_key[0]  # type: ignore[index]
+        else:
+            # Lock the dataset first: concurrent snapshots queue here instead of racing.
+            conn.execute(datasets.update().where(datasets.c.id == dataset_id)
+                         .values(name=datasets.c.name))
+        latest = conn.execute(
+            select(dataset_versions.c.version, dataset_versions.c.sha256,
+                   dataset_versions.c.subject_column)
+            .where(dataset_versions.c.dataset_id == dataset_id)
+            .order_by(dataset_versions.c.version.desc()).limit(1)).first()
+        if latest is not None and (latest.sha256, latest.subject_column) == (
+                row["sha256"], row["subject_column"]):
+            return int(latest.version)
+        number = 1 if latest is None else int(latest.version) + 1
+        conn.execute(dataset_versions.insert().values(dataset_id=dataset_id, version=number,
+                                                      **row))
+        return number
+
+    def _remove_unreferenced(self, uri: str) -> None:
+        with self._db("checking snapshot references") as conn:
+            used = conn.execute(select(dataset_versions.c.id)
+                                .where(dataset_versions.c.uri == uri).limit(1)).first()
+        if used is None:
+            trash = self.root / "tmp" / f"rm-{uuid.uuid4().hex}"
+            (self.root / uri).rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    # ------------------------------------------------------------------ read
+    def list_versions(self, name: str | None = None) -> list[DatasetVersion]:
+        """Every version (of ``name``, or of every dataset), by name then version.
+
+        Raises:
+            RegistryError: ``name`` is given and no dataset has it.
+        """
+        with self._db("listing snapshots") as conn:
+            query = self._select()
+            if name is not None:
+                self._dataset_id(conn, name)
+                query = query.where(datasets.c.name == name)
+            rows = conn.execute(query.order_by(datasets.c.name, dataset_versions.c.version)
+                                ).mappings().all()
+        return [_to_version(r) for r in rows]
+
+    def get(self, name: str, version: int) -> DatasetVersion:
+        """One version of ``name``.
+
+        Raises:
+            RegistryError: no such dataset or version.
+        """
+        with self._db("reading a snapshot") as conn:
+            found = conn.execute(self._select().where(
+                datasets.c.name == name, dataset_versions.c.version == version)).mappings().first()
+            if found is None:
+                self._dataset_id(conn, name)
+                numbers = list(conn.execute(
+                    select(dataset_versions.c.version).join(datasets)
+                    .where(datasets.c.name == name).order_by(dataset_versions.c.version)
+                ).scalars())
+                have = f"versions {numbers[0]}..{numbers[-1]}" if numbers else "no versions"
+                raise RegistryError(f"Dataset '{name}' has no version {version} ({have}). "
+                                    "List snapshots with 'keel data list'.")
+        return _to_version(found)
+
+    def latest(self, name: str) -> DatasetVersion | None:
+        """The highest version of ``name``; ``None`` when no dataset has that name."""
+        with self._db("reading a snapshot") as conn:
+            found = conn.execute(self._select().where(datasets.c.name == name)
+                                 .order_by(dataset_versions.c.version.desc()).limit(1)
+                                 ).mappings().first()
+        return None if found is None else _to_version(found)
+
+    def resolve(self, ref: str | DatasetRef) -> DatasetVersion:
+        """``name:3`` or ``name`` (its latest version).
+
+        Raises:
+            RegistryError: the reference is malformed, or names no snapshot.
+        """
+        parsed = parse_dataset_ref(ref) if isinstance(ref, str) else ref
+        if parsed.version is not None:
+            return self.get(parsed.name, parsed.version)
+        found = self.latest(parsed.name)
+        if found is None:
+            with self._db("reading a snapshot") as conn:
+                self._dataset_id(conn, parsed.name)
+            raise RegistryError(f"Dataset '{parsed.name}' has no versions.")  # pragma: no cover
+        return found
+
+    def exists(self, ref: str) -> bool:
+        """Whether ``ref`` (``name:3`` or ``name``) names a snapshot; malformed refs do not."""
+        try:
+            parsed = parse_dataset_ref(ref)
+        except RegistryError:
+            return False
+        with self._db("checking a snapshot reference") as conn:
+            query = select(dataset_versions.c.id).join(datasets).where(
+                datasets.c.name == parsed.name)
+            if parsed.version is not None:
+                query = query.where(dataset_versions.c.version == parsed.version)
+            return conn.execute(query.limit(1)).first() is not None
+
+    def path_of(self, version: DatasetVersion) -> Path:
+        """The directory holding a version's manifest and parts.
+
+        Raises:
+            RegistryError: the directory is gone (deleted from the store by hand?).
+        """
+        directory = self.root / version.uri
+        if not (directory / "manifest.json").is_file():
+            raise RegistryError(f"The files of snapshot {version.ref} are missing (looked in "
+                                f"'{directory}'); snapshot the source again.")
+        return directory
+
+    def manifest(self, version: DatasetVersion) -> dict[str, Any]:
+        """The manifest of a version: its parts with rows, bucket ranges and file hashes."""
+        text = (self.path_of(version) / "manifest.json").read_text(encoding="utf-8")
+        data: dict[str, Any] = json.loads(text)
+        return data
+
+    def read(self, ref: str | DatasetVersion, columns: list[str] | None = None) -> Any:
+        """The rows of a snapshot as one ``pyarrow.Table`` (parts concatenated in order)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        version = ref if isinstance(ref, DatasetVersion) else self.resolve(ref)
+        directory = self.path_of(version)
+        tables = [pq.read_table(directory / p["file"], columns=columns)
+                  for p in self.manifest(version)["parts"]]
+        return pa.concat_tables(tables)
+
+    def verify(self, ref: str | DatasetVersion) -> DatasetVersion:
+        """Re-hash every part file and the rows themselves against the recorded hashes.
+
+        Raises:
+            RegistryError: a part is missing or altered, or the rows no longer hash to sha256.
+        """
+        version = ref if isinstance(ref, DatasetVersion) else self.resolve(ref)
+        directory = self.path_of(version)
+        for part in self.manifest(version)["parts"]:
+            file = directory / part["file"]
+            if not file.is_file() or hash_file(file)[0] != part["sha256"]:
+                raise RegistryError(f"The part '{file}' of snapshot {version.ref} is missing or "
+                                    "altered; snapshot the source again.")
+        actual = content_sha256(canonicalize(self.read(version), source=str(directory)))
+        if actual != version.sha256:
+            raise RegistryError(f"The rows of snapshot {version.ref} hash to {actual}, not "
+                                f"{version.sha256}; snapshot the source again.")
+        return version
+
+    def locate_subject(self, ref: str | DatasetVersion, key: Any) -> list[tuple[Path, list[int]]]:
+        """Which part files and row groups may hold the rows of subject ``key``.
+
+        Only parts whose bucket range holds the key's bucket are named, so erasing a subject
+        rewrites those parts and leaves every other file untouched.
+
+        Raises:
+            RegistryError: the snapshot was taken without a subject column.
+        """
+        version = ref if isinstance(ref, DatasetVersion) else self.resolve(ref)
+        manifest = self.manifest(version)
+        if manifest.get("subject_column") is None:
+            raise RegistryError(f"Snapshot {version.ref} has no subject column; every part may "
+                                "hold any subject. Snapshot with --subject-column to locate one.")
+        bucket = subject_hash(key) >> (64 - int(manifest["bucket_bits"]))
+        directory = self.path_of(version)
+        return [(directory / p["file"],
+                 [i for i, g in enumerate(p["row_groups"])
+                  if g["bucket_min"] <= bucket <= g["bucket_max"]])
+                for p in manifest["parts"] if p["bucket_min"] <= bucket <= p["bucket_max"]]
+
+    # ------------------------------------------------------------------ internals
+    def _select(self) -> Any:
+        return select(dataset_versions, datasets.c.name).join(
+            datasets, datasets.c.id == dataset_versions.c.dataset_id)
+
+    def _dataset_id(self, conn: Connection, name: str) -> int:
+        found = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        if found is None:
+            names = list(conn.execute(select(datasets.c.name).order_by(datasets.c.name))
+                         .scalars())
+            import difflib
+
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise RegistryError(
+                f"No dataset named '{name}' has been snapshotted (datasets: "
+                f"{', '.join(names[:20]) or 'none'}).{hint} See 'keel data list'; take one "
+                "with 'keel data snapshot PATH --name NAME'.")
+        return int(found)
+
+    @contextmanager
+    def _db(self, what: str) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _store_error(what, self.engine, exc) from None
+
+    def _retrying(self, work: Callable[[Connection], T]) -> T:
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except (IntegrityError, OperationalError) as exc:
+                busy = isinstance(exc, IntegrityError) or any(
+                    w in str(exc.orig).lower() for w in ("locked", "busy", "deadlock", "serializ"))
+                if not busy or attempt == _ATTEMPTS - 1:
+                    raise _store_error("recording a snapshot", self.engine, exc) from None
+                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
+            except SQLAlchemyError as exc:
+                raise _store_error("recording a snapshot", self.engine, exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- helpers
+def _read(path: Path, progress: Progress | None) -> Any:
+    """All rows of a data file as one table, through the shared data readers."""
+    import pyarrow as pa
+
+    from keelwork.adapters.data.readers import iter_batches
+
+    batches, rows, schema = [], 0, None
+    for _, batch in iter_batches(path):
+        schema = batch.schema
+        if batch.num_rows:
+            batches.append(batch)
+            rows += batch.num_rows
+            if progress is not None:
+                progress("reading", rows, None)
+    if schema is None or rows == 0 or not schema.names:
+        raise DataFileError(f"The data file '{path}' holds no rows; a snapshot needs at least "
+                            "one row (and a header naming the columns for CSV).", path=str(path))
+    return pa.Table.from_batches(batches)
+
+
+def _check_subject(table: Any, column: str, source: str) -> None:
+    import pyarrow as pa
+
+    if column not in table.column_names:
+        raise DataFileError(f"The subject column '{column}' is not in '{source}' (columns: "
+                            f"{', '.join(table.column_names)}).", path=source, column=column)
+    typ = table.schema.field(column).type
+    if pa.types.is_nested(typ) or pa.types.is_floating(typ):
+        raise DataFileError(f"The subject column '{column}' of '{source}' must hold identifiers "
+                            f"(strings or integers); got {typ}.", path=source, column=column)
+
+
+def _layout(subject_column: str | None) -> str:
+    if subject_column is None:
+        return "rows"
+    return "subject-" + blake2b(subject_column.encode("utf-8", "surrogatepass"),
+                                digest_size=8).hexdigest()
+
+
+def _plan_parts(buckets: Any, rows: int, part_rows: int) -> list[tuple[int, int]]:
+    """Row spans of the parts: ``part_rows`` each, but never splitting a bucket."""
+    import numpy as np
+
+    if buckets is None:
+        return [(s, min(s + part_rows, rows)) for s in range(0, rows, part_rows)]
+    boundaries = np.flatnonzero(np.diff(buckets)) + 1  # first row of each new bucket
+    spans, start = [], 0
+    while start < rows:
+        cut = np.searchsorted(boundaries, start + part_rows)
+        stop = int(boundaries[cut]) if cut < len(boundaries) else rows
+        spans.append((start, stop))
+        start = stop
+    return spans
+
+
+def _part_entry(file: Path, start: int, stop: int, buckets: Any, np: Any) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(file).metadata
+    groups, offset = [], start
+    for i in range(meta.num_row_groups):
+        n = meta.row_group(i).num_rows
+        span = buckets[offset:offset + n] if buckets is not None else None
+        groups.append({"rows": n, **_range(span, np)})
+        offset += n
+    sha, size = hash_file(file)
+    return {"file": file.name, "rows": stop - start, "bytes": size, "sha256": sha,
+            **_range(buckets[start:stop] if buckets is not None else None, np),
+            "row_groups": groups}
+
+
+def _range(span: Any, np: Any) -> dict[str, int | None]:
+    if span is None or len(span) == 0:
+        return {"bucket_min": None, "bucket_max": None}
+    return {"bucket_min": int(np.min(span)), "bucket_max": int(np.max(span))}
+
+
+def _to_version(r: RowMapping) -> DatasetVersion:
+    created = r["created_at"]
+    return DatasetVersion(
+        name=r["name"], version=int(r["version"]), sha256=r["sha256"],
+        schema=tuple((str(c), str(t)) for c, t in r["schema"]), rows=int(r["rows"]),
+        created_at=created if created.tzinfo is not None else created.replace(tzinfo=UTC),
+        created_by=r["created_by"], source=r["source"],
+        profile=DatasetProfile.from_dict(r["profile"]), subject_column=r["subject_column"],
+        size=int(r["size"]), uri=r["uri"])
+
+
+def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
+    orig = getattr(exc, "orig", None)
+    detail = str(orig if orig is not None else exc).strip().splitlines()[0]
+    url = engine.url.render_as_string(hide_password=True)
+    return StoreError(f"The dataset store failed while {what} ({url}): {detail}")
+
+
+def open_dataset_store(project_dir: Path, storage_url: str | None = None) -> DatasetStore:
+    """Open (creating tables if needed) the snapshot store of a project.
+
+    Args:
+        project_dir: The project; snapshots live in ``<project_dir>/.keel/datasets``.
+        storage_url: SQLAlchemy URL of the metadata store; default the project's SQLite file.
+
+    Returns:
+        A store; close it (or use it as a context manager) when done.
+
+    Raises:
+        StoreError: the store is unreachable or written by a newer keelwork.
+    """
+    engine = make_engine(storage_url or default_storage_url(project_dir))
+    try:
+        ensure_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return DatasetStore(engine, Path(os.path.abspath(project_dir)) / ".keel" / "datasets")  # noqa: PTH100
+
+
+__all__ = [
+    "DATASETS_SCHEMA_KIND",
+    "DATASETS_SCHEMA_VERSION",
+    "MANIFEST_KIND",
+    "DatasetStore",
+    "Progress",
+    "dataset_versions",
+    "datasets",
+    "ensure_schema",
+    "metadata",
+    "open_dataset_store",
+]
