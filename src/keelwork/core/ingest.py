@@ -420,7 +420,8 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
                 ) -> tuple[LabelRow | None, list[ErrorDetail]]:
     """Check one labels-file record and turn it into a :class:`LabelRow`.
 
-    Rules (stable names): ``required`` (the id or label is absent or null), ``type`` (an id that
+    Rules (stable names): ``required`` (the id or label is absent, null or, for the label, an
+    empty or blank string), ``type`` (an id that
     is not a string or integer, a timestamp that is neither a number nor an ISO date),
     ``min_length`` (an empty id), ``max_length`` (an id longer than :data:`MAX_ID_LENGTH`),
     ``finite`` (NaN or an infinity as the label or timestamp).
@@ -448,10 +449,13 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
     raw_label = record.get(columns.label, _ABSENT)
     label: Any = None
     label_json = ""
-    if raw_label is _ABSENT or raw_label is None:
-        problems.append(ErrorDetail(columns.label, "required", None,
+    if raw_label is _ABSENT or raw_label is None or (isinstance(raw_label, str)
+                                                    and not raw_label.strip()):
+        # An empty CSV cell is read as "" in a text column: it is a missing label, not one.
+        got = None if raw_label is _ABSENT else raw_label
+        problems.append(ErrorDetail(columns.label, "required", got,
                                     f"The '{columns.label}' column must hold a label; got "
-                                    "nothing."))
+                                    f"{'nothing' if got is None else repr(got)}."))
     else:
         label = json_safe(raw_label)
         try:
@@ -490,8 +494,9 @@ def parse_timestamp(value: Any) -> float:
     """A time as unix seconds.
 
     Args:
-        value: Unix seconds (int or float), a ``datetime`` / ``date`` (naive means UTC) or an
-            ISO 8601 string (``2024-05-01``, ``2024-05-01T12:30:00+02:00``, a trailing ``Z``).
+        value: Unix seconds (a number or its text), a ``datetime`` / ``date`` (naive means
+            UTC) or an ISO 8601 string (``2024-05-01``, ``2024-05-01T12:30:00+02:00``, a
+            trailing ``Z``).
 
     Returns:
         Unix seconds.
@@ -514,6 +519,11 @@ def parse_timestamp(value: Any) -> float:
     elif isinstance(value, date):
         when = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
+        try:  # a CSV column holding both forms is read as text
+            return parse_timestamp(float(value))
+        except ValueError as exc:
+            if "finite" in str(exc):
+                raise
         try:
             when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:

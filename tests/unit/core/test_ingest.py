@@ -211,6 +211,7 @@ def test_label_columns_are_configurable_and_ts_is_parsed() -> None:
     ({"prediction_id": True, "label": 1}, [("prediction_id", "type")]),
     ({"prediction_id": "p"}, [("label", "required")]),
     ({"prediction_id": "p", "label": None}, [("label", "required")]),
+    ({"prediction_id": "p", "label": " "}, [("label", "required")]),
     ({"prediction_id": "p", "label": math.nan}, [("label", "finite")]),
     ({"prediction_id": "p", "label": [1.0, math.inf]}, [("label", "finite")]),
     ({"prediction_id": "p", "label": 1, "ts": "yesterday"}, [("ts", "type")]),
@@ -227,7 +228,7 @@ def test_invalid_label_rows_name_every_problem(record: dict[str, object],
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    (1_700_000_000, 1_700_000_000.0), (Decimal("1.5"), 1.5),
+    (1_700_000_000, 1_700_000_000.0), (Decimal("1.5"), 1.5), (" 1.5 ", 1.5),
     ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
     ("2024-05-01T02:00:00+02:00", datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
     (datetime(2024, 5, 1), datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
@@ -239,7 +240,7 @@ def test_parse_timestamp(value: object, expected: float) -> None:
     assert parse_timestamp(value) == expected
 
 
-@pytest.mark.parametrize("value", [True, "soon", [1], math.nan])
+@pytest.mark.parametrize("value", [True, "soon", [1], math.nan, "nan", "-inf"])
 def test_parse_timestamp_refuses_non_times(value: object) -> None:
     with pytest.raises(ValueError, match="must be"):
         parse_timestamp(value)

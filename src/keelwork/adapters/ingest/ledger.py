@@ -1,0 +1,860 @@
+"""The ingestion ledger: which files were ingested how far, dead letters, retried transactions.
+
+Tables (own ``MetaData``, schema kind ``ingest``; labels live in :mod:`.labels`)::
+
+    ingest_files   (file_sha, kind, target) PK, path, status (running / done / failed),
+                   total_rows, committed_rows (the checkpoint), ingested, duplicates,
+                   dead_lettered, unknown, relabelled, epoch_ms, started_at, updated_at,
+                   finished_at, error
+    dead_letters   id PK, (file_sha, kind, target, row_index) unique, path, line_no,
+                   reasons (JSON list of {path, rule, got, message, line}), raw (JSON), created_at
+
+Exactly-once: every chunk of a file is written in ONE transaction together with the advance of
+its checkpoint (``committed_rows``) and its counters; that update only succeeds if the
+checkpoint is still where this process read it (optimistic concurrency), so two processes on
+the same file cannot both apply a chunk. A kill -9 at any point loses at most an uncommitted
+chunk, which the rerun then applies.
+
+Retries: a transaction that fails with a transient error (a lost connection, SQLite's
+"database is locked", PostgreSQL's serialization failures and deadlocks, connection refused
+while a server restarts) is run again after a full-jitter backoff
+(:class:`keelwork.core.ingest.RetryPolicy`); anything else (a missing table, a constraint, bad
+SQL, authentication) fails at once with a :class:`~keelwork.errors.StoreError`. The work passed
+in must therefore only read and write through the connection it is given.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    any_,
+    literal,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from keelwork.adapters.stores.prediction_store import ensure_schema as prediction_log_schema
+from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.core.ingest import (
+    Checkpoint,
+    DeadLetter,
+    IngestCounts,
+    JobStatus,
+    ProgressEvent,
+    RetryPolicy,
+)
+from keelwork.errors import DataFileError, StoreError
+
+log = logging.getLogger("keelwork.ingest")
+
+INGEST_SCHEMA_KIND = "ingest"
+INGEST_SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+metadata = MetaData()
+
+
+def _utc() -> DateTime:
+    return DateTime(timezone=True)
+
+
+ingest_files = Table(
+    "ingest_files", metadata,
+    Column("file_sha", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("target", String(256), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total_rows", BigInteger),
+    Column("committed_rows", BigInteger, nullable=False),
+    Column("ingested", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("dead_lettered", BigInteger, nullable=False),
+    Column("unknown", BigInteger, nullable=False),
+    Column("relabelled", BigInteger, nullable=False),
+    Column("epoch_ms", BigInteger, nullable=False),
+    Column("started_at", _utc(), nullable=False),
+    Column("updated_at", _utc(), nullable=False),
+    Column("finished_at", _utc()),
+    Column("error", Text),
+    Index("ix_ingest_files_kind_started", "kind", "started_at"),
+)
+
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_sha", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("row_index", BigInteger, nullable=False),
+    Column("line_no", BigInteger),
+    Column("reasons", JSON, nullable=False),
+    Column("raw", JSON),
+    Column("created_at", _utc(), nullable=False),
+    UniqueConstraint("file_sha", "kind", "target", "row_index", name="uq_dead_letters_row"),
+)
+
+_COUNTERS = ("ingested", "duplicates", "dead_lettered", "unknown", "relabelled")
+
+#: Words in an OperationalError that mean retrying cannot help.
+_PERMANENT = ("no such table", "no such column", "syntax error", "readonly database",
+              "read-only", "permission denied", "authentication failed", "does not exist",
+              "not a database", "malformed", "disk is full", "unable to open database",
+              "no password supplied", "undefined")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the transaction that raised ``exc`` may succeed.
+
+    Args:
+        exc: An exception from SQLAlchemy.
+
+    Returns:
+        True for lost or refused connections, pool time-outs, locks, deadlocks and
+        serialization failures; False for everything else.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DisconnectionError | PoolTimeoutError):
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig if exc.orig is not None else exc).lower()
+        return not any(word in text for word in _PERMANENT)
+    return False
+
+
+class JobConflict(StoreError):
+    """Another process advanced the same job's checkpoint: it is ingesting the same file."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A row of ``ingest_files``."""
+
+    checkpoint: Checkpoint
+    path: str
+    counts: IngestCounts
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+class Ledger:
+    """Jobs, checkpoints and dead letters in a SQL store, with retried transactions.
+
+    Args:
+        engine: The store (see :func:`keelwork.adapters.stores.engine.make_engine`).
+        retry: How often and how long to retry transient errors.
+        rng: Random source of the backoff jitter (seed it in tests).
+        sleep: How to wait between attempts (replace it in tests).
+    """
+
+    def __init__(self, engine: Engine, *, retry: RetryPolicy | None = None,
+                 rng: random.Random | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.engine = engine
+        self.retry = retry or RetryPolicy()
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self.retries = 0
+
+    # ------------------------------------------------------------------ plumbing
+    def ensure_schema(self) -> None:
+        """Create the ingestion tables (and the prediction log's, which every kind reads or
+        writes) if missing and stamp their versions (safe to repeat).
+
+        Raises:
+            StoreError: the store is unreachable or holds a newer schema.
+        """
+        # The label and scoring tables join this MetaData when their modules are imported.
+        from keelwork.adapters.ingest import labels, scoring  # noqa: F401
+
+        self.transaction("reach the store", lambda conn: None)
+        create_tables(self.engine, metadata, "ingestion ledger")
+        stamp_schema(self.engine, INGEST_SCHEMA_KIND, INGEST_SCHEMA_VERSION)
+        prediction_log_schema(self.engine)
+
+    def transaction(self, what: str, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one transaction, retrying it on transient errors.
+
+        Args:
+            what: What the work does, for messages ("commit rows 0-999 of labels.csv").
+            work: Reads and writes only through the connection; may run several times.
+
+        Returns:
+            What ``work`` returned on the attempt that committed.
+
+        Raises:
+            StoreError: a permanent error, or transient errors on every attempt.
+        """
+        delays = self.retry.delays(self._rng)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        # psycopg prepares repeated statements; a generic plan made while the
+                        # label tables were small keeps scanning them whole as they grow.
+                        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+                    return work(conn)
+            except StoreError:
+                raise
+            except SQLAlchemyError as exc:
+                reason = _short(exc)
+                if not is_transient(exc):
+                    raise StoreError(f"Could not {what} in {_safe_url(self.engine)}: {reason}"
+                                     ) from None
+                delay = next(delays, None)
+                if delay is None:
+                    raise StoreError(
+                        f"Could not {what} in {_safe_url(self.engine)}: still failing after "
+                        f"{attempt} attempts ({reason}). Nothing of the failed chunk was "
+                        "written; run the same command again to resume.") from None
+                self.retries += 1
+                log.warning("transient store error while trying to %s (attempt %d of %d, "
+                            "retrying in %.2fs): %s", what, attempt, self.retry.attempts,
+                            delay, reason)
+                self._sleep(delay)
+
+    # ------------------------------------------------------------------ jobs
+    def start_job(self, file_sha: str, kind: str, target: str, path: str,
+                  total_rows: int | None) -> Checkpoint:
+        """Open the job of a file (creating it, or resuming an unfinished one).
+
+        Args:
+            file_sha: sha256 of the file's bytes.
+            kind: What it is ingested as.
+            target: What it is ingested into (``""`` when there is only one place).
+            path: Where the file is now (recorded; not part of the identity).
+            total_rows: Rows in the file, when known.
+
+        Returns:
+            Its checkpoint; ``checkpoint.done`` when a run already finished it.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        now = datetime.now(UTC)
+        key = and_(ingest_files.c.file_sha == file_sha, ingest_files.c.kind == kind,
+                   ingest_files.c.target == target)
+
+        def work(conn: Connection) -> Checkpoint:
+            conn.execute(_insert_ignore(conn, ingest_files, ["file_sha", "kind", "target"]), {
+                "file_sha": file_sha, "kind": kind, "target": target, "path": path,
+                "status": "running", "total_rows": total_rows, "committed_rows": 0,
+                **dict.fromkeys(_COUNTERS, 0), "epoch_ms": int(time.time() * 1000),
+                "started_at": now, "updated_at": now, "finished_at": None, "error": None})
+            row = conn.execute(select(ingest_files).where(key)).mappings().one()
+            if row["status"] != "done":
+                conn.execute(ingest_files.update().where(key).values(
+                    status="running", path=path, error=None, updated_at=now,
+                    total_rows=total_rows if total_rows is not None else row["total_rows"]))
+            return _checkpoint(row)
+
+        return self.transaction(f"open the ingestion job of {path}", work)
+
+    def commit(self, checkpoint: Checkpoint, rows: int, what: str,
+               write: Callable[[Connection], tuple[IngestCounts, Sequence[DeadLetter]]],
+               ) -> tuple[Checkpoint, IngestCounts]:
+        """Apply one chunk and advance the checkpoint past it, in one transaction.
+
+        Args:
+            checkpoint: Where the job is now.
+            rows: Rows the chunk covers (every row: ingested, duplicate or dead letter).
+            what: The chunk, for messages.
+            write: Writes the chunk through the connection; returns its counts and dead letters.
+
+        Returns:
+            The new checkpoint and the chunk's counts.
+
+        Raises:
+            JobConflict: another process moved the checkpoint meanwhile.
+            StoreError: the store failed (nothing of the chunk is written).
+        """
+        cp = checkpoint
+        key = and_(ingest_files.c.file_sha == cp.file_sha, ingest_files.c.kind == cp.kind,
+                   ingest_files.c.target == cp.target)
+
+        def work(conn: Connection) -> IngestCounts:
+            counts, letters = write(conn)
+            now = datetime.now(UTC)
+            if letters:
+                conn.execute(dead_letters.insert(), [
+                    {"file_sha": cp.file_sha, "kind": cp.kind, "target": cp.target,
+                     "path": d.source, "row_index": d.row, "line_no": d.line,
+                     "reasons": d.reasons, "raw": d.raw, "created_at": now} for d in letters])
+            c = ingest_files.c
+            done = conn.execute(ingest_files.update().where(
+                key, c.committed_rows == cp.committed_rows).values(
+                committed_rows=c.committed_rows + rows, updated_at=now,
+                ingested=c.ingested + counts.ingested,
+                duplicates=c.duplicates + counts.duplicates,
+                dead_lettered=c.dead_lettered + counts.dead_lettered,
+                unknown=c.unknown + counts.unknown,
+                relabelled=c.relabelled + counts.relabelled))
+            if done.rowcount != 1:
+                raise JobConflict(
+                    f"Another process is ingesting the same content as {cp.kind} (file sha256 "
+                    f"{cp.file_sha[:12]}...): its checkpoint moved past row "
+                    f"{cp.committed_rows}. Let that process finish, then run this again.")
+            return counts
+
+        counts = self.transaction(what, work)
+        return cp.advanced(rows), counts
+
+    def finish(self, checkpoint: Checkpoint) -> Checkpoint:
+        """Mark a job done (every row committed).
+
+        Args:
+            checkpoint: The job's last checkpoint.
+
+        Returns:
+            The checkpoint with status ``done``.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        now = datetime.now(UTC)
+        cp = checkpoint
+        self.transaction("finish an ingestion job", lambda conn: conn.execute(
+            ingest_files.update().where(
+                ingest_files.c.file_sha == cp.file_sha, ingest_files.c.kind == cp.kind,
+                ingest_files.c.target == cp.target).values(
+                status="done", finished_at=now, updated_at=now, total_rows=cp.committed_rows)))
+        return Checkpoint(cp.file_sha, cp.kind, cp.target, cp.committed_rows, cp.committed_rows,
+                          "done", cp.epoch_ms)
+
+    def fail(self, file_sha: str, kind: str, target: str, path: str, error: str) -> None:
+        """Record that a job failed (kept for resuming; the watcher skips it until it changes).
+
+        Creates the job when the file failed before it was opened (unreadable, malformed).
+
+        Args:
+            file_sha: sha256 of the file's bytes (``""`` when it could not even be read).
+            kind: What it was ingested as.
+            target: What it was ingested into.
+            path: The file.
+            error: What went wrong.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        now = datetime.now(UTC)
+        key = and_(ingest_files.c.file_sha == file_sha, ingest_files.c.kind == kind,
+                   ingest_files.c.target == target)
+
+        def work(conn: Connection) -> None:
+            conn.execute(_insert_ignore(conn, ingest_files, ["file_sha", "kind", "target"]), {
+                "file_sha": file_sha, "kind": kind, "target": target, "path": path,
+                "status": "failed", "total_rows": None, "committed_rows": 0,
+                **dict.fromkeys(_COUNTERS, 0), "epoch_ms": int(time.time() * 1000),
+                "started_at": now, "updated_at": now, "finished_at": None, "error": error})
+            conn.execute(ingest_files.update().where(key, ingest_files.c.status != "done")
+                         .values(status="failed", error=error[:4000], updated_at=now))
+
+        self.transaction("record a failed ingestion job", work)
+
+    # ------------------------------------------------------------------ reading
+    def job(self, file_sha: str, kind: str, target: str = "") -> JobRecord | None:
+        """One job, or None when that content was never ingested as ``kind`` into ``target``.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        stmt = select(ingest_files).where(
+            ingest_files.c.file_sha == file_sha, ingest_files.c.kind == kind,
+            ingest_files.c.target == target)
+        row = self.transaction("read the ingestion ledger",
+                               lambda conn: conn.execute(stmt).mappings().one_or_none())
+        return None if row is None else _job(row)
+
+    def jobs(self, kind: str | None = None) -> list[JobRecord]:
+        """Every job (of ``kind``), oldest first.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        stmt = select(ingest_files).order_by(ingest_files.c.started_at)
+        if kind is not None:
+            stmt = stmt.where(ingest_files.c.kind == kind)
+        rows = self.transaction("read the ingestion ledger",
+                                lambda conn: conn.execute(stmt).mappings().all())
+        return [_job(r) for r in rows]
+
+    def dead_letters(self, file_sha: str | None = None, kind: str | None = None,
+                     target: str | None = None) -> list[DeadLetter]:
+        """Dead letters, by file then row.
+
+        Args:
+            file_sha: Only of this content.
+            kind: Only of this kind.
+            target: Only of this target.
+
+        Returns:
+            The dead letters.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        d = dead_letters.c
+        stmt = select(dead_letters).order_by(d.file_sha, d.row_index)
+        for column, value in ((d.file_sha, file_sha), (d.kind, kind), (d.target, target)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        rows = self.transaction("read the dead letters",
+                                lambda conn: conn.execute(stmt).mappings().all())
+        return [DeadLetter(source=r["path"], row=int(r["row_index"]),
+                           line=None if r["line_no"] is None else int(r["line_no"]),
+                           reasons=list(r["reasons"]), raw=r["raw"]) for r in rows]
+
+
+# --------------------------------------------------------------------------- file jobs
+@dataclass
+class SourceFile:
+    """A data file checked end to end before anything of it is written.
+
+    Attributes:
+        path: The file, as given.
+        sha256: sha256 of its bytes: its identity in the ledger.
+        rows: How many records it holds.
+        columns: Its column names (of the first batch).
+        types: Arrow types the CSV/TSV columns were read as (see ``iter_batches``); every
+            later read of the file uses them too.
+    """
+
+    path: Path
+    sha256: str
+    rows: int
+    columns: tuple[str, ...]
+    types: Mapping[str, Any] = field(default_factory=dict)
+    _lines: list[int] | None = field(default=None, repr=False)
+    _lines_done: bool = field(default=False, repr=False)
+
+    def line_of(self, row: int) -> int | None:
+        """The 1-based line where record ``row`` (0-based) starts; None without lines (Parquet).
+
+        Computed on first use (only files with dead letters pay for it).
+        """
+        if not self._lines_done:
+            self._lines_done = True
+            self._lines = _record_lines(self.path)
+        if self._lines is None or not 0 <= row < len(self._lines):
+            return None
+        return self._lines[row]
+
+
+def _record_lines(path: Path) -> list[int] | None:
+    """Start line of each record of a CSV / TSV / JSON-lines file, as the readers count them.
+
+    Blank lines hold no record; a quoted CSV value may span lines.
+    """
+    from keelwork.adapters.data.readers import detect_format
+
+    try:
+        fmt = detect_format(path)
+    except DataFileError:
+        return None
+    if fmt == "parquet":
+        return None
+    try:
+        with _open_text(path) as fh:
+            if fmt == "jsonl":
+                return [n for n, text in enumerate(fh, 1) if text.strip()]
+            reader = csv.reader(fh, delimiter="\t" if fmt == "tsv" else ",")
+            starts: list[int] = []
+            end = 0
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if record:
+                    starts.append(start)
+            return starts[1:]  # the header is not a record
+    except (OSError, EOFError, csv.Error):
+        return None
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return path.open(encoding="utf-8-sig", errors="replace", newline="")
+
+
+def batch_records(batch: Any) -> list[dict[str, Any]]:
+    """The rows of a record batch as dicts of Python values.
+
+    Values of *mixed* columns (a JSON-lines column whose values have different types) keep
+    their own type: arrays and objects, which such a column holds as JSON text, are decoded.
+
+    Args:
+        batch: A ``pyarrow.RecordBatch`` from :func:`keelwork.adapters.data.readers.iter_batches`.
+
+    Returns:
+        One dict per row, keyed by column name.
+    """
+    import pyarrow as pa
+
+    records: list[dict[str, Any]] = batch.to_pylist()
+    for i, f in enumerate(batch.schema):
+        if not pa.types.is_union(f.type):
+            continue
+        json_codes = [f.type.type_codes[k] for k in range(f.type.num_fields)
+                      if f.type.field(k).name == "json"]
+        if not json_codes:
+            continue
+        codes = batch.column(i).type_codes.to_pylist()
+        for row, code in enumerate(codes):
+            value = records[row][f.name]
+            if code in json_codes and isinstance(value, str):
+                records[row][f.name] = json.loads(value)
+    return records
+
+
+def hash_file(path: Path) -> str:
+    """sha256 (hex) of a file's bytes, read in 1 MiB blocks.
+
+    Raises:
+        DataFileError: the file is missing, a directory or unreadable.
+    """
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a directory; give the data files themselves (or use "
+                            "--watch DIR).", path=str(path))
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: no such file.", path=str(path)) from None
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot be read: {exc.strerror or exc}.",
+                            path=str(path)) from None
+    return digest.hexdigest()
+
+
+def check_source(path: Path, batch_size: int = 65536,
+                 types: Mapping[str, Any] | None = None) -> SourceFile:
+    """Hash a data file and read it through once, so that a malformed one fails up front.
+
+    Args:
+        path: A CSV, TSV, JSON-lines or Parquet file.
+        batch_size: Records per batch while reading.
+        types: Arrow types for named CSV/TSV columns (see ``iter_batches``).
+
+    Returns:
+        The checked file.
+
+    Raises:
+        DataFileError: the file is unreadable, malformed (file, line and column named) or holds
+            no records.
+    """
+    from keelwork.adapters.data.readers import iter_batches
+
+    sha = hash_file(path)
+    rows = 0
+    columns: tuple[str, ...] | None = None
+    for _first, batch in iter_batches(path, batch_size=batch_size, types=types):
+        if columns is None:
+            columns = tuple(batch.schema.names)
+        rows += batch.num_rows
+    if rows == 0:
+        raise DataFileError(f"{path}: holds no records (an empty file, or a header without "
+                            "rows); nothing to ingest.", path=str(path))
+    return SourceFile(path=path, sha256=sha, rows=rows, columns=columns or (),
+                      types=dict(types or {}))
+
+
+@dataclass(slots=True)
+class ChunkOutcome:
+    """What writing one chunk did."""
+
+    counts: IngestCounts
+    dead_letters: Sequence[DeadLetter] = ()
+    unknown_ids: Sequence[str] = ()
+
+
+class ChunkHandler(Protocol):
+    """What a kind of ingestion plugs into :func:`run_file`."""
+
+    kind: str
+    target: str
+
+    def read_types(self) -> Mapping[str, Any]:
+        """Arrow types to read named CSV/TSV columns as (e.g. from the contract)."""
+
+    def check_columns(self, file: SourceFile) -> None:
+        """Raise DataFileError when the file lacks a column this kind needs."""
+
+    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        """Called once before the first chunk of a run (not for finished files)."""
+
+    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
+                checkpoint: Checkpoint) -> Any:
+        """Everything outside the transaction: parse, validate, predict."""
+
+    def write(self, conn: Connection, chunk: Any, file: SourceFile) -> ChunkOutcome:
+        """Write a prepared chunk inside the transaction; may run more than once."""
+
+    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        """Called once the whole file is committed, and for files finished earlier."""
+
+
+#: ``progress(event)`` after every committed chunk.
+ProgressHook = Callable[[ProgressEvent], None]
+EXAMPLES = 5
+
+
+@dataclass(slots=True)
+class FileResult:
+    """The outcome of ingesting one file in this run.
+
+    Attributes:
+        path: The file.
+        kind: What it was ingested as.
+        target: What it was ingested into.
+        file_sha: sha256 of its bytes.
+        status: ``ingested``, ``resumed`` (an earlier run had committed ``resumed_from`` rows)
+            or ``already_ingested`` (an earlier run finished it: nothing new).
+        rows: Records in the file.
+        resumed_from: Rows committed before this run.
+        counts: What this run did.
+        unknown_ids: The first unknown prediction ids (labels).
+        examples: The first dead letters of this run.
+    """
+
+    path: Path
+    kind: str
+    target: str
+    file_sha: str
+    status: str
+    rows: int
+    resumed_from: int = 0
+    counts: IngestCounts = field(default_factory=IngestCounts)
+    unknown_ids: list[str] = field(default_factory=list)
+    examples: list[DeadLetter] = field(default_factory=list)
+
+
+def run_file(ledger: Ledger, handler: ChunkHandler, file: SourceFile, *,
+             batch_size: int = 65536, commit_every: int = 1000,
+             progress: ProgressHook | None = None) -> FileResult:
+    """Ingest one checked file from its checkpoint on, one transaction per chunk.
+
+    Args:
+        ledger: The ledger (its schema must exist).
+        handler: The kind of ingestion.
+        file: The file, from :func:`check_source`.
+        batch_size: Records per read batch.
+        commit_every: Records per transaction.
+        progress: Called after every committed chunk.
+
+    Returns:
+        What this run did.
+
+    Raises:
+        StoreError: the store failed (committed chunks stay; a rerun resumes after them).
+        JobConflict: another process is ingesting the same file.
+        KeelworkError: the handler refused something (a model that cannot load...).
+    """
+    from keelwork.adapters.data.readers import iter_batches
+
+    if commit_every < 1:
+        raise ValueError(f"commit_every must be >= 1; got {commit_every}.")
+    kind, target, name = handler.kind, handler.target, str(file.path)
+    cp = ledger.start_job(file.sha256, kind, target, name, file.rows)
+    result = FileResult(path=file.path, kind=kind, target=target, file_sha=file.sha256,
+                        status="ingested", rows=file.rows, resumed_from=cp.committed_rows)
+    if cp.done:
+        result.status = "already_ingested"
+        result.counts = IngestCounts(read=file.rows, duplicates=file.rows)
+        handler.end(file, ledger, cp)
+        return result
+    if cp.committed_rows:
+        result.status = "resumed"
+    report = progress or (lambda _event: None)
+    report(ProgressEvent(name, kind, cp.committed_rows, file.rows, result.counts))
+    handler.begin(file, ledger, cp)
+    first = 0
+    for _start, batch in iter_batches(file.path, batch_size=batch_size, types=file.types):
+        n = batch.num_rows
+        skip = cp.skip_in(first, n)
+        if skip < n:
+            records = batch_records(batch.slice(skip) if skip else batch)
+            for offset in range(0, len(records), commit_every):
+                rows = records[offset:offset + commit_every]
+                row0 = first + skip + offset
+                chunk = handler.prepare(file, row0, rows, cp)
+                what = f"commit rows {row0}-{row0 + len(rows) - 1} of {name}"
+                outcome: list[ChunkOutcome] = []
+
+                def write(conn: Connection, chunk: Any = chunk,
+                          outcome: list[ChunkOutcome] = outcome,
+                          ) -> tuple[IngestCounts, Sequence[DeadLetter]]:
+                    done = handler.write(conn, chunk, file)
+                    outcome[:] = [done]
+                    return done.counts, done.dead_letters
+
+                cp, counts = ledger.commit(cp, len(rows), what, write)
+                result.counts.add(counts)
+                _collect(result, outcome[0])
+                report(ProgressEvent(name, kind, cp.committed_rows, file.rows, result.counts))
+        first += n
+    if cp.committed_rows != file.rows:
+        raise DataFileError(f"{name}: changed while it was being ingested ({file.rows} records "
+                            f"when checked, {cp.committed_rows} now); ingest it again.",
+                            path=name)
+    cp = ledger.finish(cp)
+    handler.end(file, ledger, cp)
+    return result
+
+
+def _collect(result: FileResult, outcome: ChunkOutcome) -> None:
+    room = EXAMPLES - len(result.examples)
+    if room > 0:
+        result.examples.extend(outcome.dead_letters[:room])
+    room = 20 - len(result.unknown_ids)
+    if room > 0:
+        result.unknown_ids.extend(list(outcome.unknown_ids)[:room])
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    status: JobStatus = ("done" if row["status"] == "done" else
+                         "failed" if row["status"] == "failed" else "running")
+    return Checkpoint(file_sha=row["file_sha"], kind=row["kind"], target=row["target"],
+                      committed_rows=int(row["committed_rows"]),
+                      total_rows=None if row["total_rows"] is None else int(row["total_rows"]),
+                      status=status, epoch_ms=int(row["epoch_ms"]))
+
+
+def _job(row: Any) -> JobRecord:
+    counts = IngestCounts(read=int(row["committed_rows"]),
+                          **{name: int(row[name]) for name in _COUNTERS})
+    return JobRecord(checkpoint=_checkpoint(row), path=row["path"], counts=counts,
+                     started_at=_aware(row["started_at"]),
+                     finished_at=None if row["finished_at"] is None else
+                     _aware(row["finished_at"]), error=row["error"])
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING for SQLite and PostgreSQL."""
+    return insert_ignore(conn.dialect.name, table, keys)
+
+
+#: Most values in one SQLite ``IN (...)`` list (it allows 32766 variables; stay far below).
+IN_LIST_MAX = 900
+
+
+def among(conn: Connection, column: Any, values: Sequence[str]) -> Iterator[Any]:
+    """WHERE clauses that together match the rows whose ``column`` is one of ``values``.
+
+    PostgreSQL gets one ``column = ANY(:array)`` (one bound array: no planning of a long
+    ``IN`` list per query); SQLite gets ``IN`` lists of at most :data:`IN_LIST_MAX` values.
+
+    Args:
+        conn: The connection the clauses will run on.
+        column: A text column.
+        values: The values.
+
+    Yields:
+        Clauses; run one query per clause.
+    """
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        yield column == any_(literal(list(values), type_=ARRAY(String)))
+        return
+    for start in range(0, len(values), IN_LIST_MAX):
+        yield column.in_(list(values[start:start + IN_LIST_MAX]))
+
+
+def insert_ignore(dialect: str, table: Table, keys: list[str]) -> Any:
+    """An INSERT that skips rows whose ``keys`` already exist (SQLite and PostgreSQL).
+
+    Args:
+        dialect: ``sqlite`` or ``postgresql``.
+        table: The table.
+        keys: The columns of its primary key or of a unique constraint.
+
+    Returns:
+        The insert statement.
+
+    Raises:
+        StoreError: another dialect.
+    """
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+    raise StoreError(f"Ingestion supports SQLite and PostgreSQL stores; got {dialect!r}.")
+
+
+def _safe_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _short(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = [
+    "EXAMPLES",
+    "INGEST_SCHEMA_KIND",
+    "INGEST_SCHEMA_VERSION",
+    "IN_LIST_MAX",
+    "ChunkHandler",
+    "ChunkOutcome",
+    "FileResult",
+    "JobConflict",
+    "JobRecord",
+    "Ledger",
+    "ProgressHook",
+    "SourceFile",
+    "among",
+    "batch_records",
+    "check_source",
+    "dead_letters",
+    "hash_file",
+    "ingest_files",
+    "insert_ignore",
+    "is_transient",
+    "metadata",
+    "run_file",
+]
