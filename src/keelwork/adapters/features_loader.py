@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from keelwork.core.features import DEFAULT_REGISTRY, FeaturePipeline, TransformRegistry
-from keelwork.errors import DataFileError, ErrorDetail, SpecError
+from keelwork.errors import ErrorDetail, SpecError
 from keelwork.spec.model import EntitySpec, ResolvedSpec
 
 
@@ -119,51 +119,22 @@ def compile_features(resolved: ResolvedSpec,
 
 
 def read_source(path: str | Path, *, columns: list[str] | None = None) -> Any:
-    """Read a Parquet, CSV or JSONL file into a ``pyarrow.Table``.
+    """Read a data file (CSV, TSV, Parquet, JSON lines; optionally gzipped) into a table.
 
     Args:
         path: The file.
         columns: Only these columns (all when None).
 
     Returns:
-        The table.
+        A ``pyarrow.Table``.
 
     Raises:
-        DataFileError: the file is missing, unreadable, of an unknown kind or lacks a column.
+        DataFileError: the file is missing, unreadable, malformed, of an unknown kind, has no
+            rows or lacks one of ``columns`` (file, line and column named).
     """
-    try:  # the shared readers module, once it lands; pyarrow directly until then
-        readers = importlib.import_module("keelwork.adapters.data.readers")
-    except ImportError:
-        return _read_with_pyarrow(Path(path), columns)
-    return readers.read_table(path, columns=columns)
+    from keelwork.adapters.data.readers import read_table
 
-
-def _read_with_pyarrow(path: Path, columns: list[str] | None) -> Any:
-    import pyarrow as pa
-
-    if not path.is_file():
-        raise DataFileError(f"{path}: no such file.", path=str(path))
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path, columns=columns)
-        if suffix in (".csv", ".tsv"):
-            import pyarrow.csv as pcsv
-
-            opts = pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
-            conv = pcsv.ConvertOptions(include_columns=columns)
-            return pcsv.read_csv(path, parse_options=opts, convert_options=conv)
-        if suffix in (".jsonl", ".ndjson", ".json"):
-            import pyarrow.json as pjson
-
-            table = pjson.read_json(path)
-            return table.select(columns) if columns is not None else table
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, OSError) as exc:
-        raise DataFileError(f"{path}: cannot read it: {exc}", path=str(path)) from None
-    raise DataFileError(f"{path}: unknown file kind {suffix!r}; use .parquet, .csv or .jsonl.",
-                        path=str(path))
+    return read_table(path, columns=columns)
 
 
 def read_history(resolved: ResolvedSpec, entity: EntitySpec) -> tuple[Any, str]:

@@ -269,6 +269,30 @@ def test_times_of_every_supported_type_agree() -> None:
         micros_of("soon")
 
 
+def test_mixed_columns_from_json_lines_read_as_request_values() -> None:
+    from keelwork.core.contracts.columns import mixed_array
+
+    keys = key_column(mixed_array([7, "a", None, 8.0]), name="k", source="t")
+    assert keys.to_pylist() == ["7", "a", None, "8"]
+    with pytest.raises(DataFileError, match=r"got \[1\] at row 1"):
+        key_column(mixed_array(["a", [1]]), name="k", source="t")
+    times, valid = time_column(mixed_array(["2024-01-01T00:00:00Z", 1_704_067_200, None]),
+                               name="t", source="s")
+    assert times[0] == times[1] == 1_704_067_200 * SECOND and valid.tolist() == [True, True,
+                                                                                 False]
+    reg = TransformRegistry()
+    reg.register("describe", lambda v: f"{type(v).__name__}:{v}")
+    pipeline = FeaturePipeline(section(transforms=[
+        {"name": "d", "fn": "describe", "inputs": ["v"], "output": "o"}]), reg)
+    values = [1, "x", None, [1, 2], {"a": 1}, 2.5, True]
+    table = pa.table({"v": mixed_array(values)})
+    trained = pipeline.apply_table(table, batch_rows=3).column("o").to_pylist()
+    served = [r["o"] for r in pipeline.apply_records([{"v": v} for v in values])]
+    assert trained == served and served[3] == "list:[1, 2]"
+    with pytest.raises(DataFileError, match="'f' holds values of different types"):
+        check_feature_type(mixed_array([1, "x"]).type, name="f", source="s")
+
+
 def test_feature_values_must_survive_the_online_store() -> None:
     for ok in (pa.int32(), pa.float32(), pa.string(), pa.bool_(), pa.list_(pa.float64()),
                pa.struct([("a", pa.int64())]), pa.dictionary(pa.int8(), pa.string())):

@@ -1,7 +1,8 @@
 """The transforms of keel.yaml compiled once, applied to request records or to training tables.
 
 Both paths hand each function the same plain Python values: serving reads them from the
-records, training from ``pyarrow`` columns (``to_pylist``, one slice at a time); both then run
+records, training from ``pyarrow`` columns (one slice at a time, as the JSON values a request
+would carry; columns of types JSON cannot carry, such as timestamps, are refused); both then run
 :func:`_run_step`, the one place a function is called. So a transform computes identical values
 for identical rows however they arrive (the tests check it on random rows). Results that are
 numpy scalars or arrays become plain Python values on both paths.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keelwork.core.features.registry import DEFAULT_REGISTRY, RegisteredTransform, TransformRegistry
-from keelwork.core.features.values import json_like
+from keelwork.core.features.values import column_values, json_like
 from keelwork.errors import DataFileError, ErrorDetail, InvalidInputError, SpecError
 from keelwork.spec.model import FeaturesSection, TransformSpec
 
@@ -203,7 +204,7 @@ class FeaturePipeline:
             chunks = []
             for start in range(0, n, max(1, batch_rows)):
                 size = min(batch_rows, n - start)
-                columns = [table.column(c).slice(start, size).to_pylist()
+                columns = [column_values(table.column(c).slice(start, size))
                            for c in step.spec.inputs]
                 try:
                     values = _run_step(step, columns, size)

@@ -14,6 +14,7 @@ Everything here is pure; pyarrow and numpy are imported when called.
 
 from __future__ import annotations
 
+import json
 import numbers
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -70,12 +71,24 @@ def key_column(column: Any, *, name: str, source: str) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from keelwork.core.contracts.columns import is_mixed
+
     arr = _combined(column)
     t = arr.type
     if pa.types.is_dictionary(t):
         return key_column(arr.dictionary_decode(), name=name, source=source)
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
+    if is_mixed(t):  # numbers and strings in one column: each value by the scalar rule
+        values = column_values(arr)
+        keys = [canonical_key(v) for v in values]
+        bad = next((i for i, (v, k) in enumerate(zip(values, keys, strict=True))
+                    if k is None and v is not None), None)
+        if bad is not None:
+            raise DataFileError(f"{source}: the key column {name!r} must hold strings or "
+                                f"integers; got {values[bad]!r} at row {bad}.", path=source,
+                                column=name)
+        return pa.array(keys, pa.string())
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return arr.cast(pa.string())
     if pa.types.is_integer(t):
@@ -147,10 +160,14 @@ def time_column(column: Any, *, name: str,
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from keelwork.core.contracts.columns import is_mixed
+
     arr = _combined(column)
     t = arr.type
     if pa.types.is_dictionary(t):
         return time_column(arr.dictionary_decode(), name=name, source=source)
+    if is_mixed(t):  # ISO strings and Unix seconds in one column: value by value
+        return _parse_values(column_values(arr), name=name, source=source)
     valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=np.bool_)
     if pa.types.is_null(t):
         return np.zeros(len(arr), np.int64), valid
@@ -182,7 +199,6 @@ def time_column(column: Any, *, name: str,
 
 
 def _parse_strings(arr: Any, *, name: str, source: str) -> npt.NDArray[np.int64]:
-    import numpy as np
     import pyarrow as pa
 
     # Arrow parses ISO 8601 fast but wants all-naive or all-offset values; mixed columns and
@@ -192,18 +208,27 @@ def _parse_strings(arr: Any, *, name: str, source: str) -> npt.NDArray[np.int64]
             return _ints(arr.cast(target).cast(pa.int64()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-    out = np.zeros(len(arr), np.int64)
-    for i, text in enumerate(arr.to_pylist()):
-        if text is None:
+    return _parse_values(arr.to_pylist(), name=name, source=source)[0]
+
+
+def _parse_values(values: list[Any], *, name: str,
+                  source: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    import numpy as np
+
+    out = np.zeros(len(values), np.int64)
+    valid = np.zeros(len(values), np.bool_)
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and value != value):
             continue
         try:
-            out[i] = micros_of(text)
-        except ValueError:
+            out[i] = micros_of(value)
+        except (ValueError, OverflowError):
             raise DataFileError(
                 f"{source}: the time column {name!r} must hold ISO 8601 times "
-                f"(2024-05-01T12:30:00+02:00); got {text!r} at row {i}.",
+                f"(2024-05-01T12:30:00+02:00) or Unix seconds; got {value!r} at row {i}.",
                 path=source, column=name) from None
-    return out
+        valid[i] = True
+    return out, valid
 
 
 def _ints(arr: Any) -> npt.NDArray[np.int64]:
@@ -221,6 +246,29 @@ def _combined(column: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- values
+def column_values(column: Any) -> list[Any]:
+    """A column's values as the plain Python values a JSON request would carry.
+
+    A *mixed* column (values of different JSON types, as the data readers produce from JSON
+    lines; :mod:`keelwork.core.contracts.columns`) keeps each value's type, and its arrays and
+    objects become lists and dicts again.
+
+    Args:
+        column: A ``pyarrow`` Array or ChunkedArray.
+
+    Returns:
+        One Python value per row.
+    """
+    from keelwork.core.contracts.columns import MIXED_CHILDREN, is_mixed
+
+    arr = _combined(column)
+    if not is_mixed(arr.type):
+        return list(arr.to_pylist())
+    as_json = MIXED_CHILDREN.index("json")
+    return [json.loads(v) if s.type_code == as_json and v is not None else v
+            for s in arr for v in (s.as_py(),)]
+
+
 def check_feature_type(type_: Any, *, name: str, source: str) -> None:
     """Refuse a feature column type whose values would not survive the online store unchanged.
 
@@ -232,6 +280,13 @@ def check_feature_type(type_: Any, *, name: str, source: str) -> None:
     Raises:
         DataFileError: the type is not a number, boolean, string, or list/struct of those.
     """
+    from keelwork.core.contracts.columns import is_mixed
+
+    if is_mixed(type_):
+        raise DataFileError(
+            f"{source}: the feature column {name!r} holds values of different types (e.g. "
+            "numbers and strings); a served feature needs one type. Clean it in the source.",
+            path=source, column=name)
     if not json_like(type_):
         raise DataFileError(
             f"{source}: the feature column {name!r} must hold numbers, booleans, strings or "
@@ -246,13 +301,18 @@ def json_like(t: Any) -> bool:
         t: A ``pyarrow.DataType``.
 
     Returns:
-        True for numbers (not float16), booleans, strings, nulls, and lists or structs of them.
+        True for numbers (not float16), booleans, strings, nulls, lists or structs of them, and
+        mixed columns (read with :func:`column_values`).
     """
     import pyarrow as pa
+
+    from keelwork.core.contracts.columns import is_mixed
 
     types = pa.types
     if types.is_dictionary(t):
         return json_like(t.value_type)
+    if is_mixed(t):
+        return True
     if (types.is_null(t) or types.is_boolean(t) or types.is_integer(t)
             or types.is_float32(t) or types.is_float64(t)
             or types.is_string(t) or types.is_large_string(t)):
@@ -264,5 +324,5 @@ def json_like(t: Any) -> bool:
     return False
 
 
-__all__ = ["canonical_key", "check_feature_type", "json_like", "key_column", "micros_of",
-           "time_column"]
+__all__ = ["canonical_key", "check_feature_type", "column_values", "json_like", "key_column",
+           "micros_of", "time_column"]

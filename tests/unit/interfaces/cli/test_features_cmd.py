@@ -52,6 +52,23 @@ def test_build_writes_a_point_in_time_training_set(project: Path) -> None:
     assert table.column("review_len").to_pylist() == lengths
 
 
+def test_build_reads_json_lines_with_iso_times_like_parquet(project: Path) -> None:
+    rows = pq.read_table(project / "rows.parquet").slice(0, 800)
+    with (project / "rows.jsonl").open("w", encoding="utf-8") as f:
+        for r in rows.to_pylist():
+            when = r["event_time"].isoformat()  # offset +00:00: what a JSON export holds
+            f.write(json.dumps({**r, "event_time": when}) + "\n")
+    pq.write_table(rows, project / "part.parquet")
+    for name in ("rows.jsonl", "part.parquet"):
+        res = runner.invoke(app, ["build", "-s", str(project), "-d", str(project / name),
+                                  "-o", str(project / f"{name}.out.parquet")])
+        assert res.exit_code == 0, res.output
+    from_json = pq.read_table(project / "rows.jsonl.out.parquet")
+    from_parquet = pq.read_table(project / "part.parquet.out.parquet")
+    for column in ("n_reviews", "great_share", "review_len", "n_bang", "great_pct"):
+        assert from_json.column(column).to_pylist() == from_parquet.column(column).to_pylist()
+
+
 def test_build_writes_csv_and_refuses_other_kinds(project: Path) -> None:
     out = project / "train.csv"
     res = runner.invoke(app, ["build", "-s", str(project / "keel.yaml"), "-d",
