@@ -8,6 +8,10 @@ The policy, and why:
 * It waits up to ``max_wait_ms`` for more only when the recent arrival rate says that another
   request is likely to arrive within that wait (an EWMA of inter-arrival gaps). A lone client is
   never delayed by the batching window.
+* It also stops waiting when waiting has stopped paying: a client that sends its next request
+  only once it has the answer to the last (one closed-loop client, a sequential script) arrives
+  often enough to look like company, yet no one ever comes during the wait. An EWMA of "did the
+  last waits bring anyone" below 0.2 turns waiting off; every 16th batch then probes again.
 * A batch never holds more than ``max_batch_size`` instances (bentoml #3710): a request larger
   than that is split into chunks, and requests are never split across batches otherwise.
 * When the batch call raises, every request of that batch is retried on its own, so one bad
@@ -72,6 +76,8 @@ class MicroBatcher:
         self._worker: asyncio.Task[None] | None = None
         self._last_arrival = 0.0
         self._gap_ewma = float("inf")
+        self._wait_payoff = 1.0  # EWMA of "the last waits for company brought some"
+        self._unprobed = 0  # batches sent without waiting since waiting stopped paying
         self._closed = False
 
     # ------------------------------------------------------------------ public API
@@ -169,8 +175,9 @@ class MicroBatcher:
                 wakeup.clear()
                 await wakeup.wait()
                 continue
-            if (self.max_wait > 0 and self._queued_instances() < self.max_batch_size
-                    and self._gap_ewma < self.max_wait):
+            queued = self._queued_instances()
+            if (self.max_wait > 0 and queued < self.max_batch_size
+                    and self._gap_ewma < self.max_wait and self._worth_waiting()):
                 # Company is likely: wait for it, at most until the oldest request's deadline.
                 deadline = self._queue[0].enqueued + self.max_wait
                 while self._queued_instances() < self.max_batch_size:
@@ -178,11 +185,25 @@ class MicroBatcher:
                     if remaining <= 0:
                         break
                     wakeup.clear()
+                    # asyncio.timeout, not wait_for: no task per wake-up
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wakeup.wait(), remaining)
+                        async with asyncio.timeout(remaining):
+                            await wakeup.wait()
+                gained = self._queued_instances() > queued
+                self._wait_payoff = 0.8 * self._wait_payoff + (0.2 if gained else 0.0)
             batch = self._take()
             if batch:
                 await self._dispatch(batch)
+
+    def _worth_waiting(self) -> bool:
+        """Whether recent waits brought company; when not, probe on every 16th batch."""
+        if self._wait_payoff >= 0.2:
+            return True
+        self._unprobed += 1
+        if self._unprobed < 16:
+            return False
+        self._unprobed = 0
+        return True
 
     async def _dispatch(self, batch: list[_Pending]) -> None:
         flat = [x for p in batch for x in p.instances]

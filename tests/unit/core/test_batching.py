@@ -82,6 +82,30 @@ def test_idle_server_does_not_wait_for_the_batching_window() -> None:
     assert run(main()) < 0.25
 
 
+def test_a_sequential_client_stops_paying_for_the_batching_window() -> None:
+    """One closed-loop client arrives often enough to look like company, but none ever comes:
+    after a few futile waits the batcher stops waiting (a probe at most every 16th batch)."""
+    model = Recorder()
+
+    async def main() -> tuple[float, float]:
+        b = MicroBatcher(model, max_batch_size=64, max_wait_ms=40)
+        t = time.perf_counter()
+        for i in range(16):
+            await b.submit([i])
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        for i in range(14):
+            await b.submit([i])
+        last = time.perf_counter() - t
+        await b.close()
+        return first, last
+
+    first, last = run(main())
+    assert first > 0.2  # it did wait at first: the window works while it may pay
+    assert last < 0.2, last  # 14 waits would take 0.56 s; at most one probe is allowed
+    assert all(len(batch) == 1 for batch in model.batches)
+
+
 def test_one_failing_request_fails_alone() -> None:
     """ray #42593: a failure in a batch must not hang or fail the other requests."""
     model = Recorder(delay=0.005, fail_on=13)

@@ -241,7 +241,9 @@ class Gateway:
     async def _call(self, host: ModelHost, section: ModelSection,
                     instances: list[Any]) -> list[Any]:
         try:
-            return await asyncio.wait_for(host.predict(instances), section.timeout_ms / 1000.0)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the call in a new task
+            async with asyncio.timeout(section.timeout_ms / 1000.0):
+                return await host.predict(instances)
         except TimeoutError:
             raise ModelTimeout(
                 f"The model {host.target.label} did not answer within "

@@ -19,7 +19,8 @@ def build_app(spec_path: Path) -> object:
 
     resolved = load_spec(spec_path)
     service = open_service(resolved)
-    return create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    return create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                      freeze_gc=True)
 
 
 def configure_logging(level: str, access_log: bool) -> None:
