@@ -27,21 +27,18 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from keelwork.adapters.ingest.labels import LabelResult, LabelsHandler, LabelStore, StoredLabel
-from keelwork.adapters.ingest.ledger import (
+from keelwork.adapters.ingest.files import (
     ChunkHandler,
     FileResult,
-    JobConflict,
-    JobRecord,
-    Ledger,
     ProgressHook,
     SourceFile,
     check_source,
-    is_transient,
     run_file,
 )
+from keelwork.adapters.ingest.labels import LabelResult, LabelsHandler, LabelStore, StoredLabel
+from keelwork.adapters.ingest.ledger import JobConflict, JobRecord, Ledger, is_transient
+from keelwork.adapters.ingest.predictions import PredictionsHandler
 from keelwork.adapters.ingest.scoring import (
-    PredictionsHandler,
     ScoreHandler,
     ScoringModel,
     load_scoring_model,

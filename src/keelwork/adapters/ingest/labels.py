@@ -48,7 +48,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.ingest.ledger import ChunkOutcome, Ledger, SourceFile, among, metadata
+from keelwork.adapters.ingest.files import ChunkOutcome, SourceFile
+from keelwork.adapters.ingest.ledger import Ledger, among, metadata
 from keelwork.adapters.stores.prediction_store import predictions
 from keelwork.core.ingest import (
     Checkpoint,

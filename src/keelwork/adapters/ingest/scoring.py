@@ -1,4 +1,4 @@
-"""Batch scoring into the prediction log, and importing prediction records from files.
+"""Batch scoring into the prediction log (kind ``score``).
 
 Scoring (kind ``score``, target ``model:version``): every record of a data file is checked
 against keel.yaml's contract (failures become dead letters with their line), valid ones go
@@ -11,43 +11,24 @@ the key, and ``ingest_keys`` remembers which keys a model version has already sc
 files. A record the model refuses (``InvalidInputError`` / ``PredictionError``) is isolated by
 re-running its batch one record at a time and dead-lettered alone.
 
-The optional output file (``--out``) is written at the end, from the store, so that it is
-complete even when the job ran in several attempts: one line per input record (``row``,
-``line``, the id column, ``prediction_id``, ``prediction``, ``error`` for dead letters), into a
-temporary name renamed into place.
-
-Importing (kind ``predictions``): records as ``keel log export`` writes them (CSV/Parquet with
-JSON-text payloads, or JSON lines) are inserted by id; ids already in the log are duplicates.
+The optional output file (``--out``) is written at the end (see :mod:`.output`).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column, DateTime, String, Table, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.ingest.ledger import (
-    ChunkOutcome,
-    Ledger,
-    SourceFile,
-    among,
-    batch_records,
-    metadata,
-)
-from keelwork.adapters.stores.prediction_store import (
-    META_COLUMNS,
-    insert_statements,
-    prediction_payloads,
-    predictions,
-    record_to_row,
-)
+from keelwork.adapters.ingest.files import ChunkOutcome, SourceFile
+from keelwork.adapters.ingest.ledger import Ledger, among, ingest_keys
+from keelwork.adapters.ingest.output import check_out_path, write_scores
+from keelwork.adapters.ingest.predictions import existing_ids, insert_records
 from keelwork.core.ingest import (
     Checkpoint,
     DeadLetter,
@@ -56,7 +37,6 @@ from keelwork.core.ingest import (
     deterministic_prediction_id,
     explicit_key,
     json_safe,
-    parse_timestamp,
     row_key,
 )
 from keelwork.core.predictions import PredictionRecord
@@ -64,9 +44,7 @@ from keelwork.errors import (
     DataFileError,
     ErrorDetail,
     InvalidInputError,
-    KeelworkError,
     PredictionError,
-    StoreError,
 )
 
 if TYPE_CHECKING:
@@ -74,34 +52,6 @@ if TYPE_CHECKING:
     from keelwork.core.contracts.record import RecordValidator
     from keelwork.spec.model import ResolvedSpec
     from keelwork.types import ModelRuntime
-
-ingest_keys = Table(
-    "ingest_keys", metadata,
-    Column("scope", String(256), primary_key=True),
-    Column("key", String(300), primary_key=True),
-    Column("prediction_id", String(64), nullable=False),
-    Column("file_sha", String(64), nullable=False),
-    Column("row_index", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-
-def _existing_ids(conn: Connection, ids: list[str]) -> set[str]:
-    out: set[str] = set()
-    for clause in among(conn, predictions.c.id, ids):
-        out.update(conn.execute(select(predictions.c.id).where(clause)).scalars())
-    return out
-
-
-def _insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
-    if not records:
-        return
-    ins_meta, ins_payload = insert_statements(conn.engine)
-    rows = [record_to_row(r) for r in records]
-    conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
-    conn.execute(ins_payload, [{"id": r["id"], "inputs": r["inputs"], "outputs": r["outputs"],
-                                "request_meta": r["request_meta"]} for r in rows])
-
 
 # --------------------------------------------------------------------------- the model
 @dataclass
@@ -217,18 +167,6 @@ def check_columns(file: SourceFile, validator: RecordValidator | None,
                     f"{file.path}: the column '{column}' is not in the contract "
                     "(extra_fields: reject); remove it, or name it with --id-column if it "
                     "identifies the records.", path=str(file.path), line=1, column=column)
-
-
-def check_out_path(out: Path) -> None:
-    """Refuse an output file whose format is unknown.
-
-    Raises:
-        DataFileError: ``out`` does not end in .csv, .jsonl or .parquet.
-    """
-    if out.suffix.lower() not in _WRITERS:
-        raise DataFileError(f"{out}: the output file must end in "
-                            f"{', '.join(sorted(_WRITERS))}; got {out.suffix or 'no suffix'}.",
-                            path=str(out))
 
 
 @dataclass
@@ -384,9 +322,9 @@ class ScoreHandler:
                     {"scope": self.scope, "key": key, "prediction_id": r.id,
                      "file_sha": file.sha256, "row_index": r.request_meta["row"],
                      "created_at": now} for key, r in fresh])
-        existing = _existing_ids(conn, [r.id for _, r in fresh])
+        existing = existing_ids(conn, [r.id for _, r in fresh])
         new = [r for _, r in fresh if r.id not in existing]
-        _insert_records(conn, new)
+        insert_records(conn, new)
         counts = IngestCounts(read=chunk.rows, ingested=len(new),
                               duplicates=chunk.rows - len(new) - len(chunk.letters),
                               dead_lettered=len(chunk.letters))
@@ -408,316 +346,10 @@ def _last_error(runtime: ModelRuntime, record: dict[str, Any]) -> ErrorDetail:
     return ErrorDetail("", "prediction", None, "The model refused the record in a batch.")
 
 
-# --------------------------------------------------------------------------- output file
-def write_scores(ledger: Ledger, handler: ScoreHandler, file: SourceFile,
-                 checkpoint: Checkpoint, out: Path) -> int:
-    """Write one line per record of ``file`` with its prediction or its error.
-
-    Args:
-        ledger: The ledger (for reading).
-        handler: The handler that scored the file.
-        file: The scored file.
-        checkpoint: Its checkpoint (gives the time part of the prediction ids).
-        out: The output file (.csv, .jsonl or .parquet), written as ``out.partial`` first.
-
-    Returns:
-        Lines written.
-
-    Raises:
-        StoreError: the store failed.
-        DataFileError: the output file cannot be written.
-    """
-    from keelwork.adapters.data.readers import iter_batches
-
-    errors: dict[int, str] = {}
-    for letter in ledger.dead_letters(file.sha256, handler.kind, handler.target):
-        errors[letter.row] = "; ".join(str(r.get("message") or r.get("rule"))
-                                       for r in letter.reasons)
-    partial = out.with_name(out.name + ".partial")
-    written = 0
-    try:
-        writer = _WRITERS[out.suffix.lower()](partial, handler.id_column)
-        try:
-            row0 = 0
-            for _start, batch in iter_batches(file.path, batch_size=5000, types=file.types):
-                ids: list[Any] = ([r[handler.id_column] for r in batch_records(
-                    batch.select([handler.id_column]))] if handler.id_column
-                    else [None] * batch.num_rows)
-                keys = [_key_of(file, handler, row0 + i, v) for i, v in enumerate(ids)]
-                found = _outputs(ledger, handler, checkpoint,
-                                 [k for k in keys if k is not None])
-                for i, (id_value, key) in enumerate(zip(ids, keys, strict=True)):
-                    row = row0 + i
-                    error = errors.get(row)
-                    pid, output = found.get(key, (None, None)) if key and not error else \
-                        (None, None)
-                    writer.write({"row": row, "line": file.line_of(row),
-                                  "id": json_safe(id_value), "prediction_id": pid,
-                                  "prediction": output, "error": error})
-                    written += 1
-                row0 += batch.num_rows
-        finally:
-            writer.close()
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise DataFileError(f"{out}: cannot be written: {exc.strerror or exc}.",
-                            path=str(out)) from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out)
-    return written
-
-
-def _key_of(file: SourceFile, handler: ScoreHandler, row: int, id_value: Any) -> str | None:
-    if handler.id_column is None:
-        return row_key(file.sha256, row)
-    try:
-        return explicit_key(id_value)
-    except ValueError:
-        return None
-
-
-def _outputs(ledger: Ledger, handler: ScoreHandler, checkpoint: Checkpoint,
-             keys: list[str]) -> dict[str, tuple[str, Any]]:
-    """``key -> (prediction id, output)`` for the keys that have a stored prediction."""
-    if not keys:
-        return {}
-
-    def work(conn: Connection) -> dict[str, tuple[str, Any]]:
-        key_of: dict[str, str] = {}
-        if handler.id_column is None:
-            key_of = {deterministic_prediction_id(handler.scope, k, checkpoint.epoch_ms): k
-                      for k in keys}
-        else:
-            k = ingest_keys.c
-            for clause in among(conn, k.key, sorted(set(keys))):
-                key_of.update({pid: key for key, pid in conn.execute(
-                    select(k.key, k.prediction_id).where(k.scope == handler.scope, clause))})
-        out: dict[str, tuple[str, Any]] = {}
-        q = prediction_payloads.c
-        for clause in among(conn, q.id, list(key_of)):
-            for pid, text in conn.execute(select(q.id, q.outputs).where(clause)):
-                out[key_of[pid]] = (pid, json.loads(text))
-        return out
-
-    return ledger.transaction("read the scored predictions", work)
-
-
-def _cell(value: Any) -> Any:
-    """A prediction in a CSV cell: scalars as they are, anything else as JSON text."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return "" if value is None else value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-class _CsvScores:
-    def __init__(self, path: Path, id_column: str | None) -> None:
-        import csv
-
-        self._file = path.open("w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._file)
-        self._id = id_column
-        self._csv.writerow(["row", "line", *([id_column] if id_column else []),
-                            "prediction_id", "prediction", "error"])
-
-    def write(self, line: dict[str, Any]) -> None:
-        self._csv.writerow([line["row"], _cell(line["line"]),
-                            *([_cell(line["id"])] if self._id else []),
-                            _cell(line["prediction_id"]), _cell(line["prediction"]),
-                            _cell(line["error"])])
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-
-
-class _JsonlScores:
-    def __init__(self, path: Path, id_column: str | None) -> None:
-        self._file = path.open("w", encoding="utf-8")
-        self._id = id_column
-
-    def write(self, line: dict[str, Any]) -> None:
-        out = {"row": line["row"], "line": line["line"]}
-        if self._id:
-            out[self._id] = line["id"]
-        out.update(prediction_id=line["prediction_id"], prediction=line["prediction"],
-                   error=line["error"])
-        self._file.write(json.dumps(out, ensure_ascii=False, default=repr) + "\n")
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-
-
-class _ParquetScores:
-    """Parquet, one row group per 50,000 lines; ``prediction`` as JSON text."""
-
-    def __init__(self, path: Path, id_column: str | None) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self._pa = pa
-        self._id = id_column
-        fields = [("row", pa.int64()), ("line", pa.int64())]
-        if id_column:
-            fields.append((id_column, pa.string()))
-        fields += [("prediction_id", pa.string()), ("prediction", pa.string()),
-                   ("error", pa.string())]
-        self._schema = pa.schema(fields, metadata={"keelwork.kind": "scores",
-                                                   "keelwork.json_columns": "prediction"})
-        self._writer = pq.ParquetWriter(str(path), self._schema)
-        self._rows: list[dict[str, Any]] = []
-        self._closed = False
-
-    def write(self, line: dict[str, Any]) -> None:
-        row = {"row": line["row"], "line": line["line"], "prediction_id": line["prediction_id"],
-               "prediction": None if line["prediction"] is None else
-               json.dumps(line["prediction"], separators=(",", ":"), ensure_ascii=False),
-               "error": line["error"]}
-        if self._id:
-            row[self._id] = None if line["id"] is None else str(line["id"])
-        self._rows.append(row)
-        if len(self._rows) >= 50_000:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._rows:
-            self._writer.write_table(self._pa.Table.from_pylist(self._rows,
-                                                                schema=self._schema))
-            self._rows = []
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            try:
-                self._flush()
-            finally:
-                self._writer.close()
-
-
-_WRITERS: dict[str, Any] = {".csv": _CsvScores, ".jsonl": _JsonlScores,
-                            ".parquet": _ParquetScores}
-
-
-# --------------------------------------------------------------------------- importing
-#: Columns a prediction-records file must have (``keel log export`` writes them all).
-RECORD_COLUMNS = ("id", "ts", "model", "version", "inputs", "outputs", "latency_ms")
-_PAYLOADS = ("inputs", "outputs", "request_meta")
-_OPTIONAL_TEXT = ("tenant", "subject_id", "guard", "answered_by")
-
-
-@dataclass
-class _ImportChunk:
-    rows: int
-    records: list[PredictionRecord] = field(default_factory=list)
-    letters: list[DeadLetter] = field(default_factory=list)
-
-
-class PredictionsHandler:
-    """Imports prediction records into the log, by id (a ``ChunkHandler`` of kind
-    ``predictions``).
-
-    In CSV and Parquet files the payload columns (inputs, outputs, request_meta) hold JSON text
-    and empty optional text cells mean null, as ``keel log export`` writes them; in JSON lines
-    they are values.
-    """
-
-    kind = "predictions"
-    target = ""
-
-    def read_types(self) -> dict[str, Any]:
-        """Ids and payload columns as text, as ``keel log export`` writes them."""
-        import pyarrow as pa
-
-        return {name: pa.string() for name in ("id", *_PAYLOADS, *_OPTIONAL_TEXT)}
-
-    def check_columns(self, file: SourceFile) -> None:
-        """Refuse a file without the record columns.
-
-        Raises:
-            DataFileError: a required column is missing.
-        """
-        for name in RECORD_COLUMNS:
-            if name not in file.columns:
-                raise DataFileError(
-                    f"{file.path}: a prediction-records file must have the columns "
-                    f"{', '.join(RECORD_COLUMNS)} (as 'keel log export' writes them); there is "
-                    f"no '{name}'.", path=str(file.path), line=1, column=name)
-
-    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
-        """Nothing to prepare."""
-
-    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
-                checkpoint: Checkpoint) -> _ImportChunk:
-        """Turn rows into records; the ones that do not fit become dead letters."""
-        text_payloads = file.path.suffix.lower() not in (".jsonl", ".ndjson", ".json")
-        chunk = _ImportChunk(rows=len(rows))
-        for offset, raw in enumerate(rows):
-            row = first_row + offset
-            try:
-                chunk.records.append(PredictionRecord.from_dict(
-                    _record_dict(raw, text_payloads)))
-            except (StoreError, ValueError) as exc:
-                message = exc.message if isinstance(exc, KeelworkError) else str(exc)
-                chunk.letters.append(DeadLetter.of(str(file.path), row, file.line_of(row), [
-                    ErrorDetail("", "prediction_record", None, message)], raw))
-        return chunk
-
-    def write(self, conn: Connection, chunk: _ImportChunk, file: SourceFile) -> ChunkOutcome:
-        """Insert the records whose ids are not in the log yet."""
-        seen: set[str] = _existing_ids(conn, [r.id for r in chunk.records])
-        new: list[PredictionRecord] = []
-        for record in chunk.records:
-            if record.id not in seen:
-                seen.add(record.id)
-                new.append(record)
-        _insert_records(conn, new)
-        counts = IngestCounts(read=chunk.rows, ingested=len(new),
-                              duplicates=len(chunk.records) - len(new),
-                              dead_lettered=len(chunk.letters))
-        return ChunkOutcome(counts, chunk.letters)
-
-    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
-        """Nothing to do at the end."""
-
-
-def _record_dict(raw: Mapping[str, Any], text_payloads: bool) -> dict[str, Any]:
-    data = dict(raw)
-    if data.get("ts") is not None:
-        data["ts"] = parse_timestamp(data["ts"])
-    for name in _PAYLOADS:
-        value = data.get(name)
-        if text_payloads and isinstance(value, str):
-            try:
-                data[name] = json.loads(value)
-            except ValueError:
-                raise ValueError(f"The '{name}' column must hold JSON text; got "
-                                 f"{value[:80]!r}.") from None
-    if data.get("request_meta") is None:
-        data["request_meta"] = {}
-    if text_payloads:
-        for name in _OPTIONAL_TEXT:
-            if data.get(name) == "":
-                data[name] = None
-    for name in ("version",):
-        value = data.get(name)
-        if isinstance(value, float) and value.is_integer():
-            data[name] = int(value)
-    if data.get("status") in (None, ""):
-        data.pop("status", None)
-    return data
-
-
 __all__ = [
-    "RECORD_COLUMNS",
-    "PredictionsHandler",
     "ScoreHandler",
     "ScoringModel",
     "check_columns",
-    "check_out_path",
     "contract_read_types",
-    "ingest_keys",
     "load_scoring_model",
-    "write_scores",
 ]

@@ -23,15 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keelwork.adapters.ingest.ledger import (
+from keelwork.adapters.ingest.files import (
     ChunkHandler,
     FileResult,
-    Ledger,
     ProgressHook,
     check_source,
     hash_file,
     run_file,
 )
+from keelwork.adapters.ingest.ledger import Ledger
 from keelwork.errors import DataFileError, KeelworkError, StoreError
 
 log = logging.getLogger("keelwork.ingest.watch")

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from keelwork.adapters.ingest import ChunkHandler, FileResult, Ledger
-    from keelwork.adapters.ingest.ledger import ProgressHook
+    from keelwork.adapters.ingest.files import ProgressHook
     from keelwork.core.ingest import ProgressEvent
 
 _PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (holds keel.yaml "
@@ -308,12 +308,9 @@ def score(
     url = (resolved.storage_url if resolved is not None and not os.environ.get(
         STORAGE_URL_ENV, "").strip() else storage_url(project_dir))
     from keelwork.adapters.ingest import ScoreHandler, load_scoring_model, run_file
-    from keelwork.adapters.ingest.ledger import check_source
-    from keelwork.adapters.ingest.scoring import (
-        check_columns,
-        check_out_path,
-        contract_read_types,
-    )
+    from keelwork.adapters.ingest.files import check_source
+    from keelwork.adapters.ingest.output import check_out_path
+    from keelwork.adapters.ingest.scoring import check_columns, contract_read_types
     from keelwork.adapters.stores.registry_store import open_registry
 
     validator = None

@@ -1,0 +1,158 @@
+"""Importing prediction records from files (kind ``predictions``), and writing records.
+
+Records as ``keel log export`` writes them (CSV/Parquet with JSON-text payloads and empty cells
+for null, or JSON lines with values) are inserted into the prediction log by id; ids already in
+the log are duplicates, rows that are not records are dead letters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from keelwork.adapters.ingest.files import ChunkOutcome, SourceFile
+from keelwork.adapters.ingest.ledger import Ledger, among
+from keelwork.adapters.stores.prediction_store import (
+    META_COLUMNS,
+    insert_statements,
+    predictions,
+    record_to_row,
+)
+from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, parse_timestamp
+from keelwork.core.predictions import PredictionRecord
+from keelwork.errors import DataFileError, ErrorDetail, KeelworkError, StoreError
+
+
+def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
+    """The ones of ``ids`` the prediction log holds (inside the caller's transaction)."""
+    out: set[str] = set()
+    for clause in among(conn, predictions.c.id, ids):
+        out.update(conn.execute(select(predictions.c.id).where(clause)).scalars())
+    return out
+
+
+def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
+    """Insert records into the prediction log, ignoring ids it holds (caller's transaction)."""
+    if not records:
+        return
+    ins_meta, ins_payload = insert_statements(conn.engine)
+    rows = [record_to_row(r) for r in records]
+    conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
+    conn.execute(ins_payload, [{"id": r["id"], "inputs": r["inputs"], "outputs": r["outputs"],
+                                "request_meta": r["request_meta"]} for r in rows])
+
+
+#: Columns a prediction-records file must have (``keel log export`` writes them all).
+RECORD_COLUMNS = ("id", "ts", "model", "version", "inputs", "outputs", "latency_ms")
+_PAYLOADS = ("inputs", "outputs", "request_meta")
+_OPTIONAL_TEXT = ("tenant", "subject_id", "guard", "answered_by")
+
+
+@dataclass
+class _ImportChunk:
+    rows: int
+    records: list[PredictionRecord] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+
+
+class PredictionsHandler:
+    """Imports prediction records into the log, by id (a ``ChunkHandler`` of kind
+    ``predictions``).
+
+    In CSV and Parquet files the payload columns (inputs, outputs, request_meta) hold JSON text
+    and empty optional text cells mean null, as ``keel log export`` writes them; in JSON lines
+    they are values.
+    """
+
+    kind = "predictions"
+    target = ""
+
+    def read_types(self) -> dict[str, Any]:
+        """Ids and payload columns as text, as ``keel log export`` writes them."""
+        import pyarrow as pa
+
+        return {name: pa.string() for name in ("id", *_PAYLOADS, *_OPTIONAL_TEXT)}
+
+    def check_columns(self, file: SourceFile) -> None:
+        """Refuse a file without the record columns.
+
+        Raises:
+            DataFileError: a required column is missing.
+        """
+        for name in RECORD_COLUMNS:
+            if name not in file.columns:
+                raise DataFileError(
+                    f"{file.path}: a prediction-records file must have the columns "
+                    f"{', '.join(RECORD_COLUMNS)} (as 'keel log export' writes them); there is "
+                    f"no '{name}'.", path=str(file.path), line=1, column=name)
+
+    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        """Nothing to prepare."""
+
+    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
+                checkpoint: Checkpoint) -> _ImportChunk:
+        """Turn rows into records; the ones that do not fit become dead letters."""
+        text_payloads = file.path.suffix.lower() not in (".jsonl", ".ndjson", ".json")
+        chunk = _ImportChunk(rows=len(rows))
+        for offset, raw in enumerate(rows):
+            row = first_row + offset
+            try:
+                chunk.records.append(PredictionRecord.from_dict(
+                    _record_dict(raw, text_payloads)))
+            except (StoreError, ValueError) as exc:
+                message = exc.message if isinstance(exc, KeelworkError) else str(exc)
+                chunk.letters.append(DeadLetter.of(str(file.path), row, file.line_of(row), [
+                    ErrorDetail("", "prediction_record", None, message)], raw))
+        return chunk
+
+    def write(self, conn: Connection, chunk: _ImportChunk, file: SourceFile) -> ChunkOutcome:
+        """Insert the records whose ids are not in the log yet."""
+        seen: set[str] = existing_ids(conn, [r.id for r in chunk.records])
+        new: list[PredictionRecord] = []
+        for record in chunk.records:
+            if record.id not in seen:
+                seen.add(record.id)
+                new.append(record)
+        insert_records(conn, new)
+        counts = IngestCounts(read=chunk.rows, ingested=len(new),
+                              duplicates=len(chunk.records) - len(new),
+                              dead_lettered=len(chunk.letters))
+        return ChunkOutcome(counts, chunk.letters)
+
+    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+        """Nothing to do at the end."""
+
+
+def _record_dict(raw: Mapping[str, Any], text_payloads: bool) -> dict[str, Any]:
+    data = dict(raw)
+    if data.get("ts") is not None:
+        data["ts"] = parse_timestamp(data["ts"])
+    for name in _PAYLOADS:
+        value = data.get(name)
+        if text_payloads and isinstance(value, str):
+            try:
+                data[name] = json.loads(value)
+            except ValueError:
+                raise ValueError(f"The '{name}' column must hold JSON text; got "
+                                 f"{value[:80]!r}.") from None
+    if data.get("request_meta") is None:
+        data["request_meta"] = {}
+    if text_payloads:
+        for name in _OPTIONAL_TEXT:
+            if data.get(name) == "":
+                data[name] = None
+    for name in ("version",):
+        value = data.get(name)
+        if isinstance(value, float) and value.is_integer():
+            data[name] = int(value)
+    if data.get("status") in (None, ""):
+        data.pop("status", None)
+    return data
+
+
+__all__ = ["RECORD_COLUMNS", "PredictionsHandler", "existing_ids", "insert_records"]
