@@ -289,6 +289,26 @@ def test_exhausted_retries_keep_committed_chunks_and_a_rerun_resumes(engine: Eng
     assert _count(engine, unknown_labels) == 25 and _job(engine)["unknown"] == 25
 
 
+def test_two_processes_cannot_both_apply_a_chunk(engine: Engine) -> None:
+    from keelwork.adapters.ingest import JobConflict
+    from keelwork.core.ingest import IngestCounts
+
+    ledger = Ledger(engine)
+    ledger.ensure_schema()
+    mine = ledger.start_job("ab" * 32, "labels", "", "a.csv", 20)
+    theirs = Ledger(engine).start_job("ab" * 32, "labels", "", "a.csv", 20)
+    assert mine == theirs
+
+    def write(_conn: Any) -> tuple[IngestCounts, list[Any]]:
+        return IngestCounts(read=10, ingested=10), []
+
+    mine, _ = ledger.commit(mine, 10, "commit rows 0-9", write)
+    with pytest.raises(JobConflict, match="Another process is ingesting"):
+        ledger.commit(theirs, 10, "commit rows 0-9", write)
+    job = _job(engine)
+    assert (job["committed_rows"], job["ingested"]) == (10, 10)
+
+
 # --------------------------------------------------------------------------- kill -9
 _CHILD = """
 import sys, time

@@ -155,7 +155,7 @@ def _ingest_one(path: Path, handler: ChunkHandler, ledger: Ledger, stats: WatchS
                           commit_every=commit_every, progress=progress)
     except DataFileError as exc:
         stats.failed[str(path)] = exc.message
-        log.warning("not ingesting %s: %s", path, exc.message)
+        log.log(_level(on_error), "not ingesting %s: %s", path, exc.message)
         try:
             ledger.fail(hash_file(path), handler.kind, handler.target, str(path), exc.message)
         except (DataFileError, StoreError) as store_exc:
@@ -164,13 +164,14 @@ def _ingest_one(path: Path, handler: ChunkHandler, ledger: Ledger, stats: WatchS
             on_error(path, exc)
         return True
     except StoreError as exc:  # the store is down or busy: try again at the next poll
-        log.warning("store error while ingesting %s (retrying next poll): %s", path, exc)
+        log.log(_level(on_error), "store error while ingesting %s (retrying next poll): %s",
+                path, exc)
         if on_error is not None:
             on_error(path, exc)
         return False
     except KeelworkError as exc:  # e.g. the model failed: not retried until the file changes
         stats.failed[str(path)] = exc.message
-        log.warning("ingesting %s failed: %s", path, exc.message)
+        log.log(_level(on_error), "ingesting %s failed: %s", path, exc.message)
         if on_error is not None:
             on_error(path, exc)
         return True
@@ -178,6 +179,11 @@ def _ingest_one(path: Path, handler: ChunkHandler, ledger: Ledger, stats: WatchS
     if on_result is not None:
         on_result(result)
     return True
+
+
+def _level(on_error: object) -> int:
+    """A caller that handles errors reports them itself: log them quietly then."""
+    return logging.INFO if on_error is not None else logging.WARNING
 
 
 __all__ = ["DEFAULT_PATTERNS", "IGNORED", "WatchStats", "watch"]

@@ -216,26 +216,33 @@ def _report(results: list[FileResult], as_json: bool) -> None:
         for r in results:
             typer.echo(json.dumps(result_dict(r), default=str))
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("file", "status", "read", "ingested", "duplicate", "dead-lettered"):
-        table.add_column(column, justify="left" if column in ("file", "status") else "right")
     labels = any(r.kind == "labels" for r in results)
+    heads = ["read", "ingested", "duplicate", "dead-lettered"]
     if labels:
-        table.add_column("unknown ids", justify="right")
-        table.add_column("relabelled", justify="right")
+        heads += ["unknown ids", "relabelled"]
+    rows = []
     for r in results:
         c = r.counts
-        status = r.status.replace("_", " ")
-        if r.status == "resumed":
-            status = f"resumed at row {r.resumed_from}"
-        cells = [str(r.path), status, str(c.read), str(c.ingested), str(c.duplicates),
-                 str(c.dead_lettered)]
-        if labels:
-            cells += [str(c.unknown), str(c.relabelled)]
-        table.add_row(*cells)
-    console.print(table)
+        status = (f"resumed at row {r.resumed_from}" if r.status == "resumed"
+                  else r.status.replace("_", " "))
+        values = [c.read, c.ingested, c.duplicates, c.dead_lettered, c.unknown, c.relabelled]
+        rows.append((str(r.path), status, [str(v) for v in values[:len(heads)]]))
+    if console.width >= 100:
+        from rich.table import Table
+
+        table = Table(show_edge=False, pad_edge=False)
+        table.add_column("file", overflow="fold")
+        table.add_column("status", no_wrap=True)
+        for head in heads:
+            table.add_column(head, justify="right", no_wrap=True)
+        for path, status, cells in rows:
+            table.add_row(_escape(path), status, *cells)
+        console.print(table)
+    else:  # a narrow terminal or a log: one line per file reads better than a crushed table
+        for path, status, cells in rows:
+            counts = ", ".join(f"{h} {v}" for h, v in zip(heads, cells, strict=True))
+            console.print(f"{_escape(path)}: {status}; {counts}", soft_wrap=True,
+                          highlight=False)
     for r in results:
         for d in r.examples:
             where = f"{r.path}:{d.line}" if d.line is not None else f"{r.path} row {d.row}"
