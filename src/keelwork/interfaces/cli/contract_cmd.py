@@ -1,0 +1,125 @@
+"""``keel contract infer DATA``: draft the data contract from reference data.
+
+The draft is YAML with a comment on every field saying what was observed; review it (tighten a
+range, add a category that the reference happens to lack) and put it in keel.yaml. The file
+holds a ``contract:`` section, so it pastes into keel.yaml as is, and ``keel validate --contract
+FILE`` reads it directly.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keelwork.errors import DataFileError
+from keelwork.interfaces.cli.output import console, err_console, handles_errors
+
+app = typer.Typer(help="Data contracts: draft one from reference data.", no_args_is_help=True)
+
+
+def render_yaml(draft: Any, source: str, excluded: Sequence[str] = ()) -> str:
+    """The draft as commented YAML (a ``contract:`` section).
+
+    Args:
+        draft: An :class:`~keelwork.core.contracts.infer.InferredContract`.
+        source: Where the reference data came from (for the header comment).
+        excluded: Columns left out on purpose (named in the header comment).
+
+    Returns:
+        The YAML text.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    inputs = CommentedSeq()
+    for spec in draft.fields:
+        item = CommentedMap()
+        for key, value in spec.items():
+            if isinstance(value, list):
+                flow = CommentedSeq(value)
+                flow.fa.set_flow_style()
+                value = flow
+            item[key] = value
+        item.yaml_add_eol_comment(draft.comments[spec["name"]], "name")
+        inputs.append(item)
+    section = CommentedMap()
+    section["inputs"] = inputs
+    section["extra_fields"] = "reject"
+    doc = CommentedMap()
+    doc["contract"] = section
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    head = (f"Drafted by `keel contract infer` from {source} ({draft.rows:,} rows) on {when}.\n"
+            "Review it, then put it in keel.yaml (or pass it to `keel validate --contract`).")
+    if excluded:
+        head += ("\nNot inputs: " + ", ".join(excluded) + " (with extra_fields: reject, a file "
+                 "that holds them fails validation; drop them, or set extra_fields: ignore).")
+    if draft.skipped:
+        head += "\nLeft out: " + "; ".join(f"{k} ({v.removeprefix('skipped: ')})"
+                                          for k, v in draft.skipped.items())
+    doc.yaml_set_start_comment(head)
+    yaml = YAML(typ="rt", pure=True)
+    yaml.width = 100
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+@app.command("infer")
+@handles_errors
+def infer_cmd(
+    data: Path = typer.Argument(..., help="Reference data: .csv, .tsv, .parquet, .jsonl "
+                                "(optionally .gz)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the YAML here (default: "
+                                    "print it)."),
+    margin: float = typer.Option(0.1, "--margin", min=0.0, help="Widen each observed range by "
+                                 "this fraction of it, below and above."),
+    max_categories: int = typer.Option(20, "--max-categories", min=1, help="Most distinct "
+                                       "values of a category field; more make a string/text "
+                                       "field."),
+    text_length: int = typer.Option(40, "--text-length", min=1, help="Mean length from which "
+                                    "strings are free text ('text')."),
+    exclude: list[str] = typer.Option([], "--exclude", "-x", help="Leave this column out (a "
+                                      "label, an id); repeatable."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+) -> None:
+    """Infer a draft contract (types, nulls, ranges, categories, lengths) from reference data."""
+    from keelwork.core.contracts.infer import infer_contract
+    from keelwork.interfaces.cli.validate_cmd import read_data
+
+    if out is not None and out.exists() and not force:
+        raise DataFileError(f"{out}: already exists; pass --force to overwrite it.",
+                            path=str(out))
+    table = read_data(data)
+    unknown = [c for c in exclude if c not in table.column_names]
+    if unknown:
+        raise DataFileError(f"{data}: has no column '{unknown[0]}' to exclude (columns: "
+                            f"{', '.join(table.column_names)}).", path=str(data),
+                            column=unknown[0])
+    draft = infer_contract(table, margin=margin, max_categories=max_categories,
+                           text_length=text_length, exclude=exclude)
+    draft.section()  # the draft must itself be a valid contract
+    text = render_yaml(draft, data.name, exclude)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        partial = out.with_name(out.name + ".partial")
+        try:
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(out)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise DataFileError(f"{out}: cannot be written ({exc.strerror or exc}).",
+                                path=str(out)) from None
+        console.print(f"wrote {len(draft.fields)} field(s) -> {out}", highlight=False)
+    for name, why in draft.skipped.items():
+        err_console.print(f"[yellow]left out[/] {name}: {why.removeprefix('skipped: ')}",
+                          highlight=False)
+
+
+__all__ = ["app", "infer_cmd", "render_yaml"]
