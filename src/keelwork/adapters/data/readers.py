@@ -208,13 +208,21 @@ def _text_to(arr: Any, target: Any) -> Any | None:
         if pc.sum(pc.or_(yes, no)).as_py() != len(arr) - valid:
             return None
         return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), yes)
-    pattern = _INT_RE if pa.types.is_integer(target) else _FLOAT_RE
-    if pa.types.is_integer(target) or pa.types.is_floating(target):
-        if pc.sum(pc.match_substring_regex(arr, pattern)).as_py() != len(arr) - valid:
-            return None
-        arr = pc.replace_substring_regex(arr, r"^\+", "")
+    try:  # the fast path: every cell converts
+        out = pc.cast(arr, target)
+        # Arrow also reads "0x1f" as an integer, which a CSV number never is
+        if not (pa.types.is_integer(target) and pc.any(
+                pc.match_substring(arr, "x", ignore_case=True)).as_py()):
+            return out
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    if not pa.types.is_integer(target):
+        return None
+    # "+3" is an integer too; Arrow refuses the sign
+    if pc.sum(pc.match_substring_regex(arr, _INT_RE)).as_py() != len(arr) - valid:
+        return None
     try:
-        return pc.cast(arr, target)
+        return pc.cast(pc.replace_substring_regex(arr, r"^\+", ""), target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
 

@@ -21,8 +21,9 @@ The rule names and their meaning are those of the per-request validator
 * one difference, because files keep one type per column (pandas writes an integer column with
   gaps as float64; JSON readers widen a column of integers and decimals to float64): in a floating
   column an integral value (``3.0``) counts as the integer it equals for ``integer`` and
-  ``category`` fields, where a request's ``3.0`` breaks ``type``. Decimal columns are read as
-  float64.
+  ``category`` fields, and so does an element of a tensor field of an integer ``dtype`` (Arrow
+  lists hold one element type), where a request's ``3.0`` breaks ``type`` / ``dtype``. Decimal
+  columns are read as float64.
 * ``tensor`` fields are checked value by value by the per-request code (exact, not vectorised).
 
 Pure: no I/O. numpy and pyarrow are imported inside the functions.
@@ -425,6 +426,8 @@ def _check(spec: FieldSpec, arr: Any, json_text: bool = False) -> Masks:
             import json
 
             values = [None if v is None else json.loads(v) for v in values]
+        if spec.dtype in ("int32", "int64"):
+            values = [_integral(v) for v in values]
         _python_values(spec, values, masks)
         return masks
     if json_text:
@@ -635,10 +638,21 @@ def _python_at(column: Any, rows: Any) -> list[Any]:
     return values
 
 
+def _integral(value: Any) -> Any:
+    """Integral floats as ints, through nested lists (elements of integer tensors)."""
+    if type(value) is float and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
 def _as_request_value(spec: FieldSpec, value: Any) -> Any:
     """The request value that breaks the same rule (see the module docstring)."""
     if isinstance(value, Decimal):
         return float(value)
+    if spec.type == "tensor" and spec.dtype in ("int32", "int64"):
+        return _integral(value)
     if (spec.type in ("integer", "category") and type(value) is float
             and math.isfinite(value) and value.is_integer()):
         return int(value)

@@ -108,11 +108,17 @@ def tables(draw: st.DrawFn) -> tuple[ContractSection, list[list[Any]]]:
     return ContractSection(inputs=fields), rows
 
 
+def _integral(value: Any) -> Any:
+    if type(value) is float and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return [_integral(v) for v in value] if isinstance(value, list) else value
+
+
 def _request_value(spec: FieldSpec, value: Any) -> Any:
     """The documented difference: an integral float counts as an integer in a table."""
-    if (spec.type in ("integer", "category") and type(value) is float and math.isfinite(value)
-            and value.is_integer()):
-        return int(value)
+    if spec.type in ("integer", "category") or (spec.type == "tensor"
+                                                and spec.dtype in ("int32", "int64")):
+        return _integral(value)
     return value
 
 
