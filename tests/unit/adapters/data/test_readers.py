@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from keelwork.adapters.data import readers
+from keelwork.adapters.data import delimited
 from keelwork.adapters.data.readers import (
     detect_format,
     iter_batches,
@@ -60,7 +60,7 @@ def raises(path: Path, **kwargs: Any) -> DataFileError:
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make CSV blocks tiny, so that a 10k-row file spans many blocks (the streaming paths)."""
-    monkeypatch.setattr(readers, "_BLOCK", 4096)
+    monkeypatch.setattr(delimited, "_BLOCK", 4096)
 
 
 # --------------------------------------------------------------------------- formats

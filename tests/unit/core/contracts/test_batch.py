@@ -257,7 +257,7 @@ def test_big_table_on_threads_matches_the_small_path(monkeypatch: pytest.MonkeyP
     table = plant(people(), "color", [1, 2, 9999], "pink")
     table = plant(table, "note", [5], "x" * 20)
     threaded = flagged(validate_table(table, PEOPLE))
-    monkeypatch.setattr("keelwork.core.contracts.batch._THREADS_FROM_ROWS", 10**9)
+    monkeypatch.setattr("keelwork.core.contracts.kernels._THREADS_FROM_ROWS", 10**9)
     assert flagged(validate_table(table, PEOPLE)) == threaded
     assert threaded == {(1, "color", "category"), (2, "color", "category"),
                         (9999, "color", "category"), (5, "note", "max_length")}
