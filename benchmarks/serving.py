@@ -15,19 +15,22 @@ seed), saved with skops. Every server gets the same one-instance KServe V1 body
 
 Each server is a subprocess with ONE uvicorn worker on a free loopback port; access logs are off
 for all of them (``--access-log`` turns them on for all). On a machine with two or more CPUs the
-server is pinned to one CPU and ``wrk`` to another (``taskset``), so every server gets the same
-single core. After a correctness check (the server's prediction equals the model's) and a
-warm-up, ``wrk`` (closed loop: each connection sends its next request when the answer comes)
-POSTs the body for ``--duration`` seconds at each concurrency level; a Lua ``done()`` hook
-reports requests, errors and latency percentiles. A soak then keeps ``keel-batch-on`` at
-concurrency 64 for ``--soak`` seconds and checks that its resident memory after warm-up grows
-by less than 5%, and that the prediction log holds one row per answered request.
+servers are pinned to one CPU and ``wrk`` to another (``taskset``), so every server gets the
+same single core. All servers start first: each answer is checked against the model's own
+prediction, and each server is warmed up. Then they take turns, level by level, for
+``--rounds`` rounds: ``wrk`` (closed loop: each connection sends its next request when the
+answer comes) POSTs the body for ``--duration`` seconds, a Lua ``done()`` hook reports requests,
+errors and latency percentiles, and the server's CPU time per answered request is read from
+/proc. On a shared machine a busy minute then hurts every server alike; the table shows the
+median of each number over the rounds. A soak then keeps ``keel-batch-on`` at concurrency 64
+for ``--soak`` seconds and checks that its resident memory after warm-up grows by less than
+5%; the prediction log of each keel server must hold a row per answer ``wrk`` counted.
 
-Run (about 4 minutes with the defaults)::
+Run (about 9 minutes with the defaults)::
 
     python benchmarks/serving.py
-    python benchmarks/serving.py --soak 600          # the 10-minute soak
-    python benchmarks/serving.py --servers keel-batch-off,fastapi-def --duration 5 --soak 0
+    python benchmarks/serving.py --servers keel-batch-on --concurrency 64 --rounds 1 --soak 600
+    python benchmarks/serving.py --servers fastapi-async,keel-batch-off --rounds 1 --soak 0
 
 ``KEEL_BENCH_BENTOML_PYTHON`` (or ``--bentoml-python``) names the BentoML venv's python; the
 default is ``/work/bench-venvs/bentoml/bin/python``.
