@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from keelwork import __version__
-from keelwork.interfaces.cli import log_cmd, models_cmd, project_cmd, serve_cmd, spec_cmd
+from keelwork.interfaces.cli import (
+    contract_cmd,
+    data_cmd,
+    features_cmd,
+    ingest_cmd,
+    log_cmd,
+    models_cmd,
+    project_cmd,
+    serve_cmd,
+    spec_cmd,
+    validate_cmd,
+)
 
 app = typer.Typer(
     name="keel",
@@ -17,6 +28,11 @@ app = typer.Typer(
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(log_cmd.app, name="log")
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(contract_cmd.app, name="contract")
+app.add_typer(features_cmd.app, name="features")
+validate_cmd.register(app)
+ingest_cmd.register(app)
 project_cmd.register(app)
 serve_cmd.register(app)
 
