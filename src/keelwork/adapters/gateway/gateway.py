@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.contracts import compile_contract
+from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.errors import (
     ContractViolation,
@@ -93,7 +94,8 @@ class Gateway:
     """
 
     def __init__(self, spec: KeelSpec, resolve: Resolver, load: Loader, sink: PredictionSink,
-                 metrics: GatewayMetrics | None = None) -> None:
+                 metrics: GatewayMetrics | None = None,
+                 features: OnlineFeatures | None = None) -> None:
         self.spec = spec
         self._resolve = resolve
         self._load = load
@@ -102,6 +104,9 @@ class Gateway:
         # No declared inputs means no contract to enforce (not "reject every field").
         self._validator = compile_contract(spec.contract) if spec.contract.inputs else None
         self._subject_field = spec.contract.subject_field
+        # Entity lookups + transforms of keel.yaml's `features`: the same code that builds
+        # training sets (`keel features build`) runs here, after the contract check.
+        self._features = features if features is not None and features.active else None
         self._log_inputs = spec.storage.log_inputs
         self._hosts: dict[tuple[str, int], ModelHost] = {}
         self._routes: dict[tuple[str, str | None], ModelTarget] = {}
@@ -204,8 +209,10 @@ class Gateway:
         self._in_flight += 1
         self.metrics.in_flight.inc()
         try:
+            model_input = (instances if self._features is None
+                           else await self._features.aenrich(instances))
             answered, outputs, fallback_used = await self._call_with_fallback(
-                host, section, instances)
+                host, section, model_input)
         except KeelworkError:
             self._count(target, "error")
             raise

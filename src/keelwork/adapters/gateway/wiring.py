@@ -26,6 +26,7 @@ class Service:
     gateway: Gateway
     registry: SqlRegistry
     prediction_log: PredictionLog
+    feature_store: Any = None
 
     async def start(self) -> None:
         self.prediction_log.start()
@@ -33,6 +34,8 @@ class Service:
     async def close(self) -> None:
         await self.prediction_log.aclose()
         self.registry.close()
+        if self.feature_store is not None:
+            self.feature_store.close()
 
 
 def _ref_string(name: str, ref: str | None) -> str:
@@ -116,5 +119,20 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None) 
                          durability=spec.storage.durability, on_batch=on_batch)
     metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()
                                if isinstance(v, int | float)})
-    gateway = Gateway(spec, resolve, load, plog, metrics)
-    return Service(resolved, gateway, registry, plog)
+    features, feature_store = _online_features(resolved)
+    gateway = Gateway(spec, resolve, load, plog, metrics, features)
+    return Service(resolved, gateway, registry, plog, feature_store)
+
+
+def _online_features(resolved: ResolvedSpec) -> tuple[Any, Any]:
+    """OnlineFeatures + its store when keel.yaml declares entities or transforms, else Nones."""
+    section = resolved.spec.features
+    if not section.entities and not section.transforms:
+        return None, None
+    from keelwork.adapters.features_loader import compile_features
+    from keelwork.adapters.stores.features import open_feature_store
+    from keelwork.core.features.online import OnlineFeatures
+
+    pipeline = compile_features(resolved)
+    store = open_feature_store(resolved.storage_url)
+    return OnlineFeatures(section, store, pipeline=pipeline), store

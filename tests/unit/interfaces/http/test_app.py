@@ -323,3 +323,35 @@ models:
         r = c.post("/v1/models/dbl:predict", json={"instances": [1, 2.5]})
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == [2, 5.0]
+
+
+def test_features_are_looked_up_and_transformed_before_the_model(tmp_path: Path) -> None:
+    """The same transforms `keel features build` applies run on the request path."""
+    from fixtures import feature_transforms as ft
+    from keelwork.adapters.stores.features import open_feature_store
+
+    _rows, history = ft.reviews()
+    import pyarrow.parquet as pq
+
+    pq.write_table(history, tmp_path / "product_stats.parquet")
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: feat, owners: [t@example.com]}\n"
+        f"models: [{{name: echo, runtime: python, artifact: 'fakes:echo', "
+        f"options: {{path: '{FIXTURES}'}}}}]\n"
+        + ft.SPEC_FEATURES.format(module=ft.THIS_FILE, ttl="3650d"))
+    resolved = load_spec(tmp_path / "keel.yaml")
+    store = open_feature_store(resolved.storage_url)
+    store.materialize(resolved.spec.features.entities[0], tmp_path / "product_stats.parquet")
+    store.close()
+    product = history.column("product")[0].as_py()
+    service = open_service(resolved)
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app) as c:
+        r = c.post("/v1/models/echo:predict", json={"instances": [
+            {"product": product, "review": "Great!! really"},
+            {"product": "no-such-product", "review": "meh"}]})
+    assert r.status_code == 200, r.text
+    known, unknown = r.json()["predictions"]
+    assert known["review_len"] == len("Great!! really") and known["n_bang"] == 2
+    assert known["n_reviews"] is not None and known["log_n_reviews"] is not None
+    assert unknown["n_reviews"] is None and unknown["review_len"] == 3
