@@ -36,10 +36,9 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from keelwork.adapters.stores.prediction_spool import Spool
 from keelwork.adapters.stores.prediction_store import (
-    META_COLUMNS,
     PredictionReader,
+    driver_inserts,
     ensure_schema,
-    insert_statements,
     record_to_row,
 )
 from keelwork.core.predictions import PredictionRecord
@@ -124,7 +123,7 @@ class PredictionLog(PredictionReader):
         self._schema_ready = False
         self._backoff = 0.0
         self._retry_due = 0.0
-        self._ins_meta, self._ins_payload = insert_statements(engine)
+        self._ins_meta, self._ins_payload = driver_inserts(engine)
         self._counts = {"committed_total": 0, "spooled_total": 0, "replayed_total": 0,
                         "rejected_total": 0, "transactions_total": 0, "store_errors_total": 0}
         self._last_commit_seconds = 0.0
@@ -388,10 +387,8 @@ class PredictionLog(PredictionReader):
             ensure_schema(self.engine)
             self._schema_ready = True
         with self.engine.begin() as conn:
-            conn.execute(self._ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
-            conn.execute(self._ins_payload, [{"id": r["id"], "inputs": r["inputs"],
-                                              "outputs": r["outputs"],
-                                              "request_meta": r["request_meta"]} for r in rows])
+            self._ins_meta.run(conn, rows)
+            self._ins_payload.run(conn, rows)
         seconds = time.perf_counter() - started
         self._last_commit_seconds = seconds
         self._counts["transactions_total"] += 1

@@ -362,12 +362,49 @@ def insert_statements(engine: Engine) -> tuple[Any, Any]:
                      f"{name!r}.")
 
 
+class DriverInsert:
+    """An insert compiled once to the driver's SQL, run with the DBAPI's ``executemany``.
+
+    The log writer commits tens of thousands of rows a second; SQLAlchemy's per-execute
+    compilation-cache lookup and parameter processing cost about two thirds of the writer's
+    time (profiled). The columns are plain strings/numbers/text, so nothing needs processing.
+    """
+
+    def __init__(self, engine: Engine, stmt: Any, columns: tuple[str, ...]) -> None:
+        compiled = stmt.compile(dialect=engine.dialect, column_keys=list(columns))
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        params = compiled.positiontup if self.positional else list(compiled.binds)
+        self.order = tuple(params or ())
+        if set(self.order) != set(columns):
+            raise StoreError(f"internal: compiled insert binds {self.order} != {columns}")
+
+    def run(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+        if self.positional:
+            order = self.order
+            conn.exec_driver_sql(self.sql, [tuple(r[k] for k in order) for r in rows])
+        else:
+            conn.exec_driver_sql(self.sql, [{k: r[k] for k in self.order} for r in rows])
+
+
+PAYLOAD_COLUMNS = ("id", "inputs", "outputs", "request_meta")
+
+
+def driver_inserts(engine: Engine) -> tuple[DriverInsert, DriverInsert]:
+    """The insert-or-ignore statements of :func:`insert_statements`, driver-compiled."""
+    meta, payload = insert_statements(engine)
+    return DriverInsert(engine, meta, META_COLUMNS), DriverInsert(engine, payload,
+                                                                   PAYLOAD_COLUMNS)
+
 
 __all__ = [
     "META_COLUMNS",
+    "PAYLOAD_COLUMNS",
     "PREDICTIONS_SCHEMA_KIND",
     "PREDICTIONS_SCHEMA_VERSION",
+    "DriverInsert",
     "PredictionReader",
+    "driver_inserts",
     "ensure_schema",
     "insert_statements",
     "metadata",
