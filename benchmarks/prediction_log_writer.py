@@ -25,14 +25,16 @@ async def main(mode):
     log = PredictionLog(e, d / "spool")
     if mode == "old":
         a, b = insert_statements(e)
-        log._ins_meta, log._ins_payload = Old(a, META_COLUMNS), Old(b, ("id","inputs","outputs","request_meta"))
+        log._ins_meta = Old(a, META_COLUMNS)
+        log._ins_payload = Old(b, ("id", "inputs", "outputs", "request_meta"))
     log.start()
     n = 0
     async def writer():
         nonlocal n
         for _ in range(400):
-            await log.write([PredictionRecord(id=new_prediction_id(), ts=time.time(), model="m", version=1,
-                inputs={"a": [1.0]*30}, outputs=1, latency_ms=0.5)])
+            await log.write([PredictionRecord(
+                id=new_prediction_id(), ts=time.time(), model="m", version=1,
+                inputs={"a": [1.0] * 30}, outputs=1, latency_ms=0.5)])
             n += 1
     t = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(64)))
