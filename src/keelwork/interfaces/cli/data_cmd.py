@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ import typer
 
 from keelwork.errors import RegistryError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
-from keelwork.interfaces.cli.store_url import storage_url_for
+from keelwork.interfaces.cli.store_url import project_store
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.datasets import DatasetStore
@@ -39,25 +39,11 @@ _PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (hold
 _JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-@contextmanager
-def _store(project: Path, *, create: bool = False) -> Iterator[DatasetStore | None]:
+def _store(project: Path, *, create: bool = False) -> AbstractContextManager[DatasetStore | None]:
     """Open the project's snapshot store; ``None`` when reading a default store that is absent."""
     from keelwork.adapters.stores.datasets import open_dataset_store
-    from keelwork.adapters.stores.registry_store import default_storage_url
 
-    if not project.is_dir():
-        raise RegistryError(f"The project directory '{project}' does not exist; pass an existing "
-                            "directory with --project.")
-    url = storage_url_for(project)
-    default_db = Path(default_storage_url(project).removeprefix("sqlite:///"))
-    if url is None and not create and not default_db.exists():
-        yield None  # reading must not create an empty database as a side effect
-        return
-    store = open_dataset_store(project, url)
-    try:
-        yield store
-    finally:
-        store.close()
+    return project_store(project, open_dataset_store, create=create)
 
 
 def _no_snapshots(ref: str) -> RegistryError:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ from rich.markup import escape
 
 from keelwork.errors import KeelworkError, RegistryError, UnsafeArtifactError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
-from keelwork.interfaces.cli.store_url import storage_url_for
+from keelwork.interfaces.cli.store_url import project_store
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
@@ -34,26 +33,11 @@ _PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (hold
 _JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-@contextmanager
-def _registry(project: Path, *, create: bool = False) -> Iterator[SqlRegistry | None]:
+def _registry(project: Path, *, create: bool = False) -> AbstractContextManager[SqlRegistry | None]:
     """Open the project's registry; ``None`` when reading a default store that does not exist."""
-    from keelwork.adapters.stores.registry_store import default_storage_url, open_registry
+    from keelwork.adapters.stores.registry_store import open_registry
 
-    if not project.is_dir():
-        raise RegistryError(f"The project directory '{project}' does not exist; pass an existing "
-                            "directory with --project.")
-    url = storage_url_for(project)
-    if url is None and not create:
-        # Reading must not create an empty database as a side effect.
-        db = Path(default_storage_url(project).removeprefix("sqlite:///"))
-        if not db.exists():
-            yield None
-            return
-    registry = open_registry(project, url)
-    try:
-        yield registry
-    finally:
-        registry.close()
+    return project_store(project, open_registry, create=create)
 
 
 def _nothing_registered(name: str) -> KeelworkError:
