@@ -6,23 +6,20 @@ are written in one transaction; if that transaction fails, a blob this call crea
 again unless something else references it. Writers to one model first take its lock (a no-op
 update of its row), then read ``max(version) + 1``; a unique constraint on (model, version) backs
 this up and any conflict is retried, so concurrent registers never share a number.
+
+The provenance stored with each version (git state, environment, actor) is read by
+:mod:`keelwork.adapters.stores.provenance`.
 """
 
 from __future__ import annotations
 
 import difflib
-import getpass
 import json
-import os
-import platform
 import random
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +29,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import ArtifactStore, StoredArtifact
 from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.provenance import (
+    TRACKED_PACKAGES,
+    capture_environment,
+    default_actor,
+    git_state,
+)
 from keelwork.adapters.stores.schema import (
     alias_history,
     ensure_schema,
@@ -64,9 +67,6 @@ from keelwork.errors import (
     StoreError,
 )
 
-#: Packages whose versions are recorded with every model version (when installed).
-TRACKED_PACKAGES = ("numpy", "scikit-learn", "skops", "onnxruntime", "torch", "transformers",
-                    "mlflow", "mlflow-skinny", "pandas", "keelwork")
 _MAX_ATTEMPTS = 30
 T = TypeVar("T")
 
@@ -565,58 +565,7 @@ def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
     return StoreError(f"The registry store failed while {what} ({url}): {detail}")
 
 
-# --------------------------------------------------------------------------- provenance
-def git_state(directory: Path) -> tuple[str | None, bool | None]:
-    """``(HEAD commit, work tree has uncommitted changes to tracked files)`` of the repository
-    containing ``directory``; ``(None, None)`` outside a repository or without git.
-
-    Untracked files do not count as dirty: the freshly trained artifact usually is one.
-    """
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", str(directory), *args], capture_output=True,
-                                  text=True, timeout=10, check=False)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "--verify", "-q", "HEAD")
-    if not commit:
-        return None, None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return commit, (None if status is None else bool(status))
-
-
-def capture_environment() -> dict[str, Any]:
-    """Python version, platform and versions of :data:`TRACKED_PACKAGES` that are installed.
-
-    Read from package metadata: nothing is imported.
-    """
-    packages: dict[str, str] = {}
-    for dist in TRACKED_PACKAGES:
-        try:
-            packages[dist] = package_version(dist)
-        except PackageNotFoundError:
-            continue
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": f"{platform.system()}-{platform.machine()}".lower(),
-        "packages": packages,
-    }
-
-
-def default_actor() -> str:
-    """Who is acting: ``$KEELWORK_USER``, else the OS user name, else ``"unknown"``."""
-    explicit = os.environ.get("KEELWORK_USER", "").strip()
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers with arbitrary uids)
-        return "unknown"
-
-
+# --------------------------------------------------------------------------- opening
 def default_storage_url(project_dir: Path) -> str:
     """The embedded default: ``sqlite:///<project>/.keel/keel.db``."""
     return f"sqlite:///{Path(project_dir).absolute() / '.keel' / 'keel.db'}"
