@@ -1,0 +1,167 @@
+"""Drift verdicts: quiet on one population at large n, loud on real shifts, clear on bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from keelwork.core.monitors.drift import FLOORS, column_drift, drift_report
+from keelwork.core.monitors.profile import ProfileError, TableProfile, profile_table
+
+SEED = 11
+N = 100_000
+LEVELS = np.array(["a", "b", "c", "d", "e"], dtype=object)
+P = [0.4, 0.3, 0.2, 0.08, 0.02]
+
+
+def _sample(rng: np.random.Generator, n: int = N, *, loc: float = 0.0, scale: float = 1.0,
+            ) -> dict[str, Any]:
+    return {"normal": rng.normal(loc, scale, n), "skewed": rng.lognormal(0, 1, n) * scale,
+            "count": rng.poisson(3, n), "level": rng.choice(LEVELS, n, p=P)}
+
+
+@pytest.fixture(scope="module")
+def reference() -> TableProfile:
+    return profile_table(_sample(np.random.default_rng(SEED)))
+
+
+def _by_column(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["column"]: c for c in report["columns"]}
+
+
+def test_no_drift_at_100k_rows_flags_nothing_with_any_method(reference: TableProfile) -> None:
+    current = profile_table(_sample(np.random.default_rng(SEED + 1)), reference=reference)
+    for numeric, categorical in [("wasserstein", "js"), ("ks", "chisquare"), ("psi", "psi"),
+                                 ("js", "js")]:
+        report = drift_report(reference, current,
+                              methods={"numeric": numeric, "categorical": categorical})
+        assert report["summary"]["drifted"] == [], report["columns"]
+        for col in report["columns"]:
+            assert col["status"] == "no_drift" and col["score"] < col["threshold"]
+            assert col["threshold"] == col["floor"]  # at 100k rows the effect floor decides
+
+
+def test_no_drift_at_small_n_is_held_back_by_sampling_noise(reference: TableProfile) -> None:
+    report = drift_report(reference, _sample(np.random.default_rng(SEED + 2), 30))
+    assert report["summary"]["drifted"] == []
+    assert all(c["noise"] > c["floor"] for c in report["columns"])
+
+
+def test_mean_shift_and_variance_change_are_flagged(reference: TableProfile) -> None:
+    rng = np.random.default_rng(SEED + 3)
+    shifted = _by_column(drift_report(reference, _sample(rng, 20_000, loc=0.5)))
+    assert shifted["normal"]["drift"] is True
+    assert shifted["normal"]["method"] == "wasserstein"
+    assert shifted["normal"]["score"] == pytest.approx(0.5, abs=0.05)
+    assert shifted["skewed"]["drift"] is False  # untouched columns stay quiet
+    wider = _by_column(drift_report(reference, _sample(rng, 20_000, scale=1.5)))
+    assert wider["normal"]["drift"] is True and wider["skewed"]["drift"] is True
+    # E|Z - 1.5 Z| = 0.5 * sqrt(2 / pi): the binned estimate is close to the exact value
+    assert wider["normal"]["score"] == pytest.approx(0.5 * math.sqrt(2 / math.pi), rel=0.1)
+    assert wider["normal"]["metrics"]["ks"] > FLOORS["ks"]
+
+
+def test_new_category_is_flagged_and_named(reference: TableProfile) -> None:
+    rng = np.random.default_rng(SEED + 4)
+    data = _sample(rng, 20_000)
+    data["level"] = np.where(rng.random(20_000) < 0.2, "zeta", data["level"]).astype(object)
+    col = _by_column(drift_report(reference, data))["level"]
+    assert col["drift"] is True
+    assert [n["category"] for n in col["new_categories"]] == ["zeta"]
+    assert col["new_categories"][0]["count"] == pytest.approx(4_000, rel=0.1)
+    assert col["missing_categories"] == []
+
+
+@pytest.mark.parametrize("method", ["js", "chisquare", "psi"])
+def test_mass_moved_to_rarest_level_is_flagged(reference: TableProfile, method: str) -> None:
+    rng = np.random.default_rng(SEED + 5)
+    data = _sample(rng, 20_000)
+    data["level"] = np.where(rng.random(20_000) < 0.3, "e", data["level"]).astype(object)
+    col = _by_column(drift_report(reference, data, methods={"level": method}))["level"]
+    assert col["drift"] is True and col["method"] == method
+
+
+def test_missing_category_is_named(reference: TableProfile) -> None:
+    rng = np.random.default_rng(SEED + 6)
+    data = _sample(rng, 5_000)
+    data["level"] = np.where(data["level"] == "b", "a", data["level"]).astype(object)
+    col = _by_column(drift_report(reference, data))["level"]
+    assert col["missing_categories"] == ["b"] and col["drift"] is True
+
+
+def test_bad_input_gives_clear_statuses_never_nan(reference: TableProfile) -> None:
+    none = pa.array([None] * 3, pa.float64())
+    cases = {
+        "missing": {"normal": [0.1, 0.2]},
+        "empty": {k: pa.array([], pa.float64() if k != "level" else pa.string())
+                  for k in ("normal", "skewed", "count", "level")},
+        "no_values": {"normal": none, "skewed": none, "count": none,
+                      "level": pa.array([None] * 3, pa.string())},
+    }
+    for status, data in cases.items():
+        report = drift_report(reference, data)
+        text = json.dumps(report, allow_nan=False)  # no NaN or inf anywhere
+        cols = _by_column(json.loads(text))
+        target = "skewed" if status == "missing" else "normal"
+        assert cols[target]["status"] == status and cols[target]["drift"] is None
+        assert cols[target]["reason"]
+        assert target in report["summary"]["not_compared"]
+
+
+def test_single_row_and_unseen_category_do_not_crash(reference: TableProfile) -> None:
+    report = drift_report(reference, {"normal": [0.3], "skewed": [1.0], "count": [3],
+                                      "level": ["never-seen"]})
+    json.dumps(report, allow_nan=False)
+    cols = _by_column(report)
+    assert cols["normal"]["drift"] is False  # one ordinary value is not drift
+    assert cols["level"]["new_categories"] == [{"category": "never-seen", "count": 1}]
+    assert cols["level"]["missing_categories"] == []  # too few rows to expect any absent
+
+
+def test_constant_and_all_null_reference_columns() -> None:
+    ref = profile_table(pa.table({"const": [5.0] * 1_000,
+                                  "nulls": pa.array([None] * 1_000, pa.float64())}))
+    same = _by_column(drift_report(ref, {"const": [5.0] * 1_000, "nulls": [1.0] * 1_000}))
+    assert same["const"]["status"] == "no_drift" and same["const"]["method"] == "js"
+    assert "constant" in same["const"]["reason"]
+    assert same["nulls"]["status"] == "no_reference" and same["nulls"]["drift"] is None
+    moved = _by_column(drift_report(ref, {"const": [5.0] * 800 + [6.0] * 200}))
+    assert moved["const"]["drift"] is True
+    assert moved["nulls"]["status"] == "missing"
+
+
+def test_single_row_reference_is_compared_without_crashing() -> None:
+    ref = profile_table({"x": [2.0], "c": ["a"]})
+    report = drift_report(ref, {"x": [2.0, 3.0], "c": ["a", "b"]})
+    json.dumps(report, allow_nan=False)
+    assert {c["status"] for c in report["columns"]} <= {"drift", "no_drift"}
+
+
+def test_windows_merged_give_the_same_report_as_the_whole(reference: TableProfile) -> None:
+    rng = np.random.default_rng(SEED + 7)
+    a, b = _sample(rng, 4_000, loc=0.3), _sample(rng, 6_000, loc=0.3)
+    merged = profile_table(a, reference=reference).merge(profile_table(b, reference=reference))
+    whole = {k: np.concatenate([a[k], b[k]]) for k in a}
+    by_merge, by_whole = drift_report(reference, merged), drift_report(reference, whole)
+    for x, y in zip(by_merge["columns"], by_whole["columns"], strict=True):
+        assert x["drift"] == y["drift"]
+        assert x["score"] == pytest.approx(y["score"], rel=1e-9)
+
+
+def test_reports_are_deterministic(reference: TableProfile) -> None:
+    data = _sample(np.random.default_rng(SEED + 8), 500)
+    assert drift_report(reference, data) == drift_report(reference, data)
+
+
+def test_unknown_method_and_foreign_layout_are_refused(reference: TableProfile) -> None:
+    with pytest.raises(ProfileError, match="must be one of"):
+        drift_report(reference, _sample(np.random.default_rng(1), 10),
+                     methods={"level": "wasserstein"})
+    other = profile_table(_sample(np.random.default_rng(2), 100))
+    with pytest.raises(ProfileError, match="built against the reference"):
+        column_drift(reference.columns["normal"], other.columns["normal"])
