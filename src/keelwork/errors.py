@@ -15,6 +15,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── InvalidInputError (ValueError)         a runtime rejected the shape/type of a batch
     ├── PredictionError (RuntimeError)         the model raised while predicting
     ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
+    ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     └── StoreError (ConnectionError)           the metadata / prediction store failed
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
@@ -113,6 +114,10 @@ class DataFileError(KeelworkError, ValueError):
         self.column = column
 
 
+class MonitorError(KeelworkError, ValueError):
+    """Monitoring refused an input: profiles of different layouts, an unknown drift method, ..."""
+
+
 class StoreError(KeelworkError, ConnectionError):
     """The metadata / prediction store failed or is unreachable."""
 
@@ -127,6 +132,7 @@ __all__ = [
     "MissingExtraError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "MonitorError",
     "PredictionError",
     "RegistryError",
     "SpecError",

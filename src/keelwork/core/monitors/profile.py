@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from keelwork.errors import KeelworkError
+from keelwork.errors import MonitorError
 
 #: ``kind`` and ``version`` stamped on stored profiles.
 PROFILE_KIND = "keelwork.monitor-profile"
@@ -48,8 +48,8 @@ DEFAULT_MAX_CATEGORIES = 100
 DEFAULT_MAX_NEW = 100
 
 
-class ProfileError(KeelworkError, ValueError):
-    """Profiles cannot be built, merged or read (mismatched layouts, unknown kind, bad data)."""
+#: Profiles cannot be built, merged or read (mismatched layouts, unknown kind, bad data).
+ProfileError = MonitorError
 
 
 # --------------------------------------------------------------------------- model
