@@ -8,6 +8,7 @@ from keelwork import __version__
 from keelwork.interfaces.cli import (
     contract_cmd,
     data_cmd,
+    drift_cmd,
     features_cmd,
     ingest_cmd,
     log_cmd,
@@ -33,6 +34,7 @@ app.add_typer(contract_cmd.app, name="contract")
 app.add_typer(features_cmd.app, name="features")
 validate_cmd.register(app)
 ingest_cmd.register(app)
+drift_cmd.register(app)
 project_cmd.register(app)
 serve_cmd.register(app)
 

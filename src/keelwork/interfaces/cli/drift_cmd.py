@@ -1,0 +1,108 @@
+"""``keel drift``: a current data file against reference data or a saved reference profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keelwork.errors import DataFileError, MonitorError
+from keelwork.interfaces.cli.output import console, handles_errors
+
+
+def _load_reference(path: Path) -> tuple[Any, str]:
+    """A saved profile (JSON with the profile kind) or a data file profiled now."""
+    from keelwork.adapters.data import read_table
+    from keelwork.core.monitors import PROFILE_KIND, TableProfile, profile_table
+
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataFileError(f"{path}: not a readable JSON profile ({exc}).",
+                                path=str(path)) from None
+        if not isinstance(data, dict) or data.get("kind") != PROFILE_KIND:
+            raise MonitorError(f"{path} is JSON but not a keelwork reference profile (kind "
+                               f"{PROFILE_KIND!r}); save one with --save-reference.")
+        return TableProfile.from_dict(data), "saved profile"
+    return profile_table(read_table(path)), "profiled now"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+@handles_errors
+def drift(
+    reference: Path = typer.Argument(..., help="Reference data (CSV/Parquet/JSONL) or a saved "
+                                     "reference profile (.json)."),
+    current: Path = typer.Argument(..., help="Current data to compare (CSV/Parquet/JSONL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the JSON report here."),
+    save_reference: Path | None = typer.Option(
+        None, "--save-reference", help="Save the reference profile (JSON) to reuse: profiling "
+        "the reference is the expensive part and needs doing once."),
+    fail_on_drift: bool = typer.Option(False, help="Exit 1 when any column drifts."),
+) -> None:
+    """Per-column drift of CURRENT against REFERENCE, with calibrated thresholds.
+
+    Numeric columns: normalised Wasserstein (also KS, PSI, Jensen-Shannon); categorical:
+    Jensen-Shannon (also chi-square as Cohen's w, PSI), new and missing categories named. A column
+    drifts when its score exceeds both a minimum effect size and the sampling noise at these
+    sample sizes, so large files do not flag everything and tiny ones do not flag noise.
+    """
+    from keelwork.adapters.data import read_table
+    from keelwork.core.monitors import drift_report
+
+    with console.status("profiling the reference"):
+        ref_profile, how = _load_reference(reference)
+    if save_reference is not None:
+        _write_atomic(save_reference, json.dumps(ref_profile.as_dict()))
+    with console.status("comparing"):
+        report = drift_report(ref_profile, read_table(current))
+    text = json.dumps(report, indent=2)
+    if out is not None:
+        _write_atomic(out, text)
+    if as_json:
+        typer.echo(text)
+    else:
+        _print(report, reference, how, current)
+    if fail_on_drift and report["summary"]["drifted"]:
+        raise typer.Exit(1)
+
+
+def _print(report: dict[str, Any], reference: Path, how: str, current: Path) -> None:
+    from rich.table import Table
+
+    rows = report["rows"]
+    table = Table(title=f"drift of {current.name} ({rows['current']} rows) against "
+                        f"{reference.name} ({rows['reference']} rows, {how})")
+    for col in ("column", "kind", "verdict", "method", "score", "threshold", "detail"):
+        table.add_column(col, justify="right" if col in ("score", "threshold") else "left")
+    for c in report["columns"]:
+        verdict = {True: "[red]drift[/]", False: "[green]ok[/]"}.get(c.get("drift"),
+                                                                     f"[yellow]{c['status']}[/]")
+        score = "" if c.get("score") is None else f"{c['score']:.4g}"
+        threshold = "" if c.get("threshold") is None else f"{c['threshold']:.3g}"
+        detail = []
+        if c.get("new_categories"):
+            detail.append("new: " + ", ".join(str(n["category"]) for n in
+                                              c["new_categories"][:5]))
+        if c.get("missing_categories"):
+            detail.append("missing: " + ", ".join(map(str, c["missing_categories"][:5])))
+        if not detail and c.get("drift") is None:
+            detail.append(c.get("reason", ""))
+        table.add_row(c["column"], c.get("kind", ""), verdict, c.get("method") or "", score,
+                      threshold, "; ".join(detail))
+    console.print(table)
+    s = report["summary"]
+    console.print(f"{len(s['drifted'])} of {s['columns']} column(s) drifted"
+                  + (f": {', '.join(s['drifted'])}" if s["drifted"] else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("drift")(drift)
