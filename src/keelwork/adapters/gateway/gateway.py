@@ -211,8 +211,11 @@ class Gateway:
         try:
             model_input = (instances if self._features is None
                            else await self._features.aenrich(instances))
+            model_started = time.perf_counter()
             answered, outputs, fallback_used = await self._call_with_fallback(
                 host, section, model_input)
+            # The model stage as the request saw it: batching queue + model call (+ fallback).
+            model_ms = (time.perf_counter() - model_started) * 1000.0
         except KeelworkError:
             self._count(target, "error")
             raise
@@ -228,7 +231,7 @@ class Gateway:
                 id=pid, ts=now, model=target.name, version=target.version,
                 tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
                 inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
-                model_latency_ms=None, status=status,
+                model_latency_ms=model_ms, status=status,
                 guard=None, answered_by=answered.target.label, request_meta=ctx.meta)
             for pid, inst, out in zip(ids, instances, outputs, strict=True)
         ]

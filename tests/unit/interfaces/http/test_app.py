@@ -87,9 +87,12 @@ def test_v1_predict_records_and_lists(client: TestClient, project: Path) -> None
     assert r.json()["predictions"] == [3.0]
     # sync durability: the records are committed before the answer
     ids = body["prediction_ids"]
-    got = _rows(project, "select id, model, version, status from predictions")
+    got = _rows(project, "select id, model, version, status, latency_ms, model_latency_ms "
+                         "from predictions")
     assert {row[0] for row in got} >= set(ids)
-    assert all(row[1:] == ("adder", 1, "ok") for row in got if row[0] in ids)
+    mine = [row for row in got if row[0] in ids]
+    assert all(row[1:4] == ("adder", 1, "ok") for row in mine)
+    assert all(0 < row[5] <= row[4] for row in mine)  # model stage within the request
 
 
 def test_v1_alias_and_version_addressing(client: TestClient) -> None:
