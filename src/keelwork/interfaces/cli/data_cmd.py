@@ -21,7 +21,7 @@ import typer
 
 from keelwork.errors import RegistryError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
-from keelwork.interfaces.cli.store_url import project_store
+from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.datasets import DatasetStore
@@ -34,9 +34,8 @@ app = typer.Typer(help="Dataset snapshots: immutable, content-addressed versions
 #: Files at least this big get a progress bar.
 PROGRESS_MIN_BYTES = 8 << 20
 
-_PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (holds keel.yaml "
-                        "and .keel/).", file_okay=False)
-_JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+_PROJECT = PROJECT_OPTION
+_JSON = JSON_OPTION
 
 
 def _store(project: Path, *, create: bool = False) -> AbstractContextManager[DatasetStore | None]:

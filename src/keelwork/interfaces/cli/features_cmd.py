@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from keelwork.errors import DataFileError, ErrorDetail, SpecError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
-from keelwork.interfaces.cli.store_url import STORAGE_URL_ENV
+from keelwork.interfaces.cli.store_url import JSON_OPTION, STORAGE_URL_ENV
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.features import FeatureStore
@@ -33,7 +33,7 @@ app = typer.Typer(help="Features: training sets (point-in-time) and the online f
                   no_args_is_help=True)
 
 _SPEC = typer.Option(Path("keel.yaml"), "--spec", "-s", help="The keel.yaml (or its directory).")
-_JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+_JSON = JSON_OPTION
 _OUT_KINDS = (".parquet", ".pq", ".csv")
 
 

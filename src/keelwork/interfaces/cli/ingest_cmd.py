@@ -26,7 +26,7 @@ import typer
 
 from keelwork.errors import DataFileError, KeelworkError
 from keelwork.interfaces.cli.output import console, err_console, fail, handles_errors
-from keelwork.interfaces.cli.store_url import STORAGE_URL_ENV, storage_url
+from keelwork.interfaces.cli.store_url import PROJECT_OPTION, STORAGE_URL_ENV, storage_url
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -36,8 +36,7 @@ if TYPE_CHECKING:
     from keelwork.adapters.ingest.files import ProgressHook
     from keelwork.core.ingest import ProgressEvent
 
-_PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (holds keel.yaml "
-                        "and .keel/).", file_okay=False)
+_PROJECT = PROJECT_OPTION
 _JSON = typer.Option(False, "--json", help="Print the summary as JSON: one object per file.")
 _COMMIT_EVERY = typer.Option(1000, "--commit-every", min=1,
                              help="Records per transaction (and per checkpoint).")

@@ -25,7 +25,7 @@ import typer
 
 from keelwork.errors import MissingExtraError, StoreError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
-from keelwork.interfaces.cli.store_url import STORAGE_URL_ENV, storage_url
+from keelwork.interfaces.cli.store_url import PROJECT_OPTION, STORAGE_URL_ENV, storage_url
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.prediction_store import PredictionReader
@@ -40,8 +40,7 @@ EXPORT_COLUMNS = ("id", "ts", "model", "version", "tenant", "subject_id", "statu
                   "answered_by", "latency_ms", "model_latency_ms", "inputs", "outputs",
                   "request_meta")
 
-_PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (holds keel.yaml "
-                        "and .keel/).", file_okay=False)
+_PROJECT = PROJECT_OPTION
 _MODEL = typer.Option(None, "--model", "-m", help="Only this model.")
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

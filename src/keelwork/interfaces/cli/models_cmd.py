@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from keelwork.errors import KeelworkError, RegistryError, UnsafeArtifactError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
-from keelwork.interfaces.cli.store_url import project_store
+from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
@@ -28,9 +28,8 @@ app = typer.Typer(help="The model registry: versions, aliases and their history.
                   no_args_is_help=True)
 
 
-_PROJECT = typer.Option(Path(), "--project", "-p", help="Project directory (holds keel.yaml "
-                        "and .keel/).", file_okay=False)
-_JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+_PROJECT = PROJECT_OPTION
+_JSON = JSON_OPTION
 
 
 def _registry(project: Path, *, create: bool = False) -> AbstractContextManager[SqlRegistry | None]:

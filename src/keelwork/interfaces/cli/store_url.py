@@ -12,9 +12,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import typer
+
 from keelwork.errors import KeelworkError
 
 STORAGE_URL_ENV = "KEELWORK_STORAGE_URL"
+
+#: The ``--project DIR`` option every store-backed command takes.
+PROJECT_OPTION = typer.Option(Path(), "--project", "-p", help="Project directory (holds "
+                              "keel.yaml and .keel/).", file_okay=False)
+#: The ``--json`` option of commands that print a result.
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 def storage_url_for(project: Path) -> str | None:
