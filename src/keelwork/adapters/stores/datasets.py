@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC
 from hashlib import blake2b
 from pathlib import Path
@@ -60,12 +58,17 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import hash_file
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.registry_store import default_actor, default_storage_url
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.adapters.stores.transactions import (
+    connection,
+    retrying_transaction,
+    store_error,
+)
 from keelwork.core.datasets import (
     SUBJECT_BUCKET_BITS,
     DatasetProfile,
@@ -455,28 +458,13 @@ class DatasetStore:
                 "with 'keel data snapshot PATH --name NAME'.")
         return int(found)
 
-    @contextmanager
-    def _db(self, what: str) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise _store_error(what, self.engine, exc) from None
+    def _db(self, what: str) -> AbstractContextManager[Connection]:
+        return connection(self.engine, "dataset store", what)
 
     def _retrying(self, work: Callable[[Connection], T]) -> T:
-        for attempt in range(_ATTEMPTS):
-            try:
-                with self.engine.begin() as conn:
-                    return work(conn)
-            except (IntegrityError, OperationalError) as exc:
-                busy = isinstance(exc, IntegrityError) or any(
-                    w in str(exc.orig).lower() for w in ("locked", "busy", "deadlock", "serializ"))
-                if not busy or attempt == _ATTEMPTS - 1:
-                    raise _store_error("recording a snapshot", self.engine, exc) from None
-                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
-            except SQLAlchemyError as exc:
-                raise _store_error("recording a snapshot", self.engine, exc) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Run ``work`` in a transaction, again on a uniqueness conflict or a busy database."""
+        return retrying_transaction(self.engine, work, store="dataset store",
+                                    what="recording a snapshot")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -569,10 +557,7 @@ def _to_version(r: RowMapping) -> DatasetVersion:
 
 
 def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
-    orig = getattr(exc, "orig", None)
-    detail = str(orig if orig is not None else exc).strip().splitlines()[0]
-    url = engine.url.render_as_string(hide_password=True)
-    return StoreError(f"The dataset store failed while {what} ({url}): {detail}")
+    return store_error("dataset store", what, engine, exc)
 
 
 def open_dataset_store(project_dir: Path, storage_url: str | None = None) -> DatasetStore:

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import difflib
 import json
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import ArtifactStore, StoredArtifact
 from keelwork.adapters.stores.engine import make_engine
@@ -41,6 +39,11 @@ from keelwork.adapters.stores.schema import (
     model_aliases,
     model_versions,
     models,
+)
+from keelwork.adapters.stores.transactions import (
+    connection,
+    retrying_transaction,
+    store_error,
 )
 from keelwork.core.registry import (
     CALLABLE_RUNTIME,
@@ -357,29 +360,13 @@ class SqlRegistry:
                             r["reason"], _aware(r["changed_at"])) for r in rows]
 
     # ------------------------------------------------------------------ internals
-    @contextmanager
-    def _db(self, what: str) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise _store_error(what, self.engine, exc) from None
+    def _db(self, what: str) -> AbstractContextManager[Connection]:
+        return connection(self.engine, "registry store", what)
 
     def _retrying(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a transaction, again on a uniqueness conflict or a busy database."""
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                with self.engine.begin() as conn:
-                    return work(conn)
-            except (IntegrityError, OperationalError) as exc:
-                if isinstance(exc, OperationalError) and not _is_busy(exc):
-                    raise _store_error("writing the registry", self.engine, exc) from None
-                if attempt == _MAX_ATTEMPTS - 1:
-                    raise _store_error("writing the registry", self.engine, exc) from None
-                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
-            except SQLAlchemyError as exc:
-                raise _store_error("writing the registry", self.engine, exc) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return retrying_transaction(self.engine, work, store="registry store",
+                                    what="writing the registry")
 
     def _model_id(self, conn: Connection, name: str) -> int:
         model_id = conn.execute(select(models.c.id).where(models.c.name == name)).scalar()
@@ -553,16 +540,8 @@ def _with_context(exc: KeelworkError, prefix: str) -> KeelworkError:
         return exc
 
 
-def _is_busy(exc: OperationalError) -> bool:
-    text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text
-
-
 def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
-    orig = getattr(exc, "orig", None)
-    detail = str(orig if orig is not None else exc).strip().splitlines()[0]
-    url = engine.url.render_as_string(hide_password=True)
-    return StoreError(f"The registry store failed while {what} ({url}): {detail}")
+    return store_error("registry store", what, engine, exc)
 
 
 # --------------------------------------------------------------------------- opening
