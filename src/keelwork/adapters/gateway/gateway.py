@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
 from keelwork.adapters.metrics import GatewayMetrics
-from keelwork.core.contracts import compile_contract
+from keelwork.core.contracts import compile_contract, summarise
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.errors import (
@@ -199,7 +199,7 @@ class Gateway:
                                    _field_of(d.path), d.rule).inc()
             self._count(target, "invalid")
             await self._log_refused(target, instances, ctx, "contract", started, details)
-            raise ContractViolation(_summary(details), details)
+            raise ContractViolation(summarise(details), details)
         if self._in_flight >= self._max_in_flight:
             self.metrics.child(self.metrics.rejected, "concurrency").inc()
             self._count(target, "overloaded")
@@ -310,9 +310,3 @@ def _field_of(path: str) -> str:
     """``instances[3].age`` -> ``age`` (metric label cardinality stays bounded)."""
     head, _, tail = path.partition("].")
     return tail if tail else head.split("[", 1)[0]
-
-
-def _summary(details: list[ErrorDetail]) -> str:
-    shown = "; ".join((d.message or f"{d.path}: {d.rule}").rstrip(".") for d in details[:5])
-    more = f" (and {len(details) - 5} more)" if len(details) > 5 else ""
-    return f"{len(details)} contract violation(s): {shown}{more}"

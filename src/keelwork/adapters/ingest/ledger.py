@@ -274,11 +274,8 @@ class Ledger:
                    ingest_files.c.target == target)
 
         def work(conn: Connection) -> Checkpoint:
-            conn.execute(_insert_ignore(conn, ingest_files, ["file_sha", "kind", "target"]), {
-                "file_sha": file_sha, "kind": kind, "target": target, "path": path,
-                "status": "running", "total_rows": total_rows, "committed_rows": 0,
-                **dict.fromkeys(_COUNTERS, 0), "epoch_ms": int(time.time() * 1000),
-                "started_at": now, "updated_at": now, "finished_at": None, "error": None})
+            _insert_job(conn, file_sha, kind, target, path, now, status="running",
+                        total_rows=total_rows, error=None)
             row = conn.execute(select(ingest_files).where(key)).mappings().one()
             if row["status"] != "done":
                 conn.execute(ingest_files.update().where(key).values(
@@ -379,11 +376,8 @@ class Ledger:
                    ingest_files.c.target == target)
 
         def work(conn: Connection) -> None:
-            conn.execute(_insert_ignore(conn, ingest_files, ["file_sha", "kind", "target"]), {
-                "file_sha": file_sha, "kind": kind, "target": target, "path": path,
-                "status": "failed", "total_rows": None, "committed_rows": 0,
-                **dict.fromkeys(_COUNTERS, 0), "epoch_ms": int(time.time() * 1000),
-                "started_at": now, "updated_at": now, "finished_at": None, "error": error})
+            _insert_job(conn, file_sha, kind, target, path, now, status="failed",
+                        total_rows=None, error=error)
             conn.execute(ingest_files.update().where(key, ingest_files.c.status != "done")
                          .values(status="failed", error=error[:4000], updated_at=now))
 
@@ -463,6 +457,17 @@ def _job(row: Any) -> JobRecord:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _insert_job(conn: Connection, file_sha: str, kind: str, target: str, path: str,
+                now: datetime, *, status: str, total_rows: int | None,
+                error: str | None) -> None:
+    """Create the job row of a file if it has none yet (a fresh job: no rows, no counts)."""
+    conn.execute(_insert_ignore(conn, ingest_files, ["file_sha", "kind", "target"]), {
+        "file_sha": file_sha, "kind": kind, "target": target, "path": path,
+        "status": status, "total_rows": total_rows, "committed_rows": 0,
+        **dict.fromkeys(_COUNTERS, 0), "epoch_ms": int(time.time() * 1000),
+        "started_at": now, "updated_at": now, "finished_at": None, "error": error})
 
 
 def _insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
