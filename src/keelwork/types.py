@@ -53,4 +53,30 @@ class RuntimeFactory(Protocol):
     ) -> ModelRuntime: ...
 
 
-__all__ = ["Instance", "JSONValue", "ModelRuntime", "RuntimeFactory", "RuntimeOptions"]
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """Turns texts into fixed-size vectors (text drift, out-of-distribution guards)."""
+
+    #: Short identifier of the embedding model, stored with references built from it: vectors
+    #: of different embedders must never be compared.
+    name: str
+    #: Length of every vector.
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """Return a float array of shape ``(len(texts), dim)``."""
+        ...
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Where admin actions are recorded (the hash-chained audit log)."""
+
+    def append(self, *, actor: str, action: str, target: str,
+               details: Mapping[str, Any] | None = None) -> Any:
+        """Append one entry; returns the stored entry (its id and hash)."""
+        ...
+
+
+__all__ = ["AuditSink", "Instance", "JSONValue", "ModelRuntime", "RuntimeFactory",
+           "RuntimeOptions", "TextEmbedder"]
