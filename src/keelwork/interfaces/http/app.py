@@ -12,12 +12,12 @@ import gc
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -120,7 +120,7 @@ class PredictFastPath:
 def create_app(gateway: Gateway, *,
                on_startup: Callable[[], Awaitable[None]] | None = None,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
-               freeze_gc: bool = False) -> FastAPI:
+               freeze_gc: bool = False, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """Build the ASGI app around a gateway (its lifecycle follows the app's lifespan).
 
     Args:
@@ -132,6 +132,7 @@ def create_app(gateway: Gateway, *,
             hundred thousand long-lived objects (numpy, scikit-learn, often torch) that every
             full collection would otherwise walk again, a pause of tens of milliseconds
             in the request path. For a server process; tests leave it off.
+        routers: More routes (feedback, admin...), included as they are.
 
     Returns:
         The FastAPI app.
@@ -307,6 +308,9 @@ def create_app(gateway: Gateway, *,
         """Prometheus metrics."""
         payload, content_type = gateway.metrics.render()
         return Response(payload, media_type=content_type)
+
+    for router in routers:
+        app.include_router(router)
 
     @app.exception_handler(Exception)
     async def _unhandled(_request: Request, exc: Exception) -> Response:

@@ -1,0 +1,108 @@
+"""``POST /v1/feedback``: ground truth for served predictions, late and in any order.
+
+The body names predictions by the ids the predict routes returned (``prediction_ids`` in the
+body, ``x-prediction-ids`` in the headers)::
+
+    {"labels": [{"prediction_id": "0190...", "label": "great", "ts": 1732500000.0}, ...]}
+
+A bare JSON array of the same objects is accepted too. ``ts`` (when the truth was observed,
+unix seconds or ISO 8601) is optional. What happens to each label is the label store's rule
+(:mod:`keelwork.adapters.ingest.labels`): a new one is stored, the same one again is a no-op, a
+different one replaces the old (which is kept in the history), and a label whose prediction is
+not in the log (yet) is kept aside and reported in ``unknown_ids``, never dropped. A body with
+any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keelwork.adapters.ingest.labels import LabelStore
+from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.interfaces.http.errors import HTTPProblem, response_for
+from keelwork.interfaces.http.limits import read_body
+
+#: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
+MAX_LABELS = 10_000
+
+_LABEL_SCHEMA = {
+    "type": "object",
+    "required": ["prediction_id", "label"],
+    "properties": {
+        "prediction_id": {"type": "string", "description": "An id a predict route returned."},
+        "label": {"description": "The ground truth (any JSON value)."},
+        "ts": {"description": "When the truth was observed (unix seconds or ISO 8601)."},
+    },
+}
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "oneOf": [
+        {"type": "object", "required": ["labels"],
+         "properties": {"labels": {"type": "array", "items": _LABEL_SCHEMA,
+                                   "maxItems": MAX_LABELS}}},
+        {"type": "array", "items": _LABEL_SCHEMA, "maxItems": MAX_LABELS},
+    ]}}}}}
+
+
+def parse_feedback(body: Any) -> list[Any]:
+    """The label objects of a feedback body.
+
+    Raises:
+        HTTPProblem: the body is neither ``{"labels": [...]}`` nor an array, is empty, or holds
+            more than :data:`MAX_LABELS` labels.
+    """
+    labels = body.get("labels") if isinstance(body, dict) else body
+    if not isinstance(labels, list):
+        got = type(labels).__name__ if isinstance(body, dict) else type(body).__name__
+        raise HTTPProblem(422, "The body must be {\"labels\": [...]} or a JSON array of "
+                               f"labels; got {got}.", [ErrorDetail("labels", "type", got)])
+    if not labels:
+        raise HTTPProblem(422, "The body holds no labels.", [ErrorDetail("labels", "min_items", 0)])
+    if len(labels) > MAX_LABELS:
+        raise HTTPProblem(413, f"At most {MAX_LABELS} labels per request; got {len(labels)}. "
+                               "Load larger files with `keel ingest --labels FILE`.",
+                          [ErrorDetail("labels", "max_items", len(labels))])
+    return labels
+
+
+def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024,
+                    dependencies: Sequence[Any] = ()) -> APIRouter:
+    """The router serving ``POST /v1/feedback`` on ``labels``.
+
+    Args:
+        labels: The label store (its schema must exist).
+        max_body_bytes: Largest body accepted.
+        dependencies: FastAPI dependencies run first (e.g. an API-key check).
+
+    Returns:
+        The router, for ``create_app(..., routers=[...])``.
+    """
+    router = APIRouter(dependencies=list(dependencies))
+
+    @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY)
+    async def feedback(request: Request) -> Response:
+        """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
+        try:
+            raw = await read_body(request, max_body_bytes)
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
+                                  [ErrorDetail("", "json", str(exc)[:120])]) from None
+            records = parse_feedback(body)
+            result = await run_in_threadpool(labels.submit, records, source="api")
+        except (KeelworkError, HTTPProblem) as exc:
+            return response_for(exc)
+        c = result.counts
+        return Response(orjson.dumps({
+            "received": c.read, "stored": c.ingested, "duplicates": c.duplicates,
+            "relabelled": c.relabelled, "unknown": c.unknown, "unknown_ids": result.unknown_ids,
+        }), media_type="application/json")
+
+    return router

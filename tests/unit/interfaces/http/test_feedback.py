@@ -1,0 +1,129 @@
+"""POST /v1/feedback through the real app and store: labels attach to served predictions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from keelwork.adapters.gateway.wiring import open_service
+from keelwork.adapters.ingest.labels import LabelStore
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.interfaces.http.app import create_app
+from keelwork.interfaces.http.feedback import MAX_LABELS, feedback_router
+from keelwork.spec import load_spec
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+
+SPEC = """\
+service: {{name: feedback-test, owners: [t@example.com]}}
+models:
+  - name: adder
+    runtime: python
+    artifact: "fakes:total"
+    options: {{path: "{fx}"}}
+contract:
+  inputs:
+    - {{name: a, type: float}}
+    - {{name: b, type: integer}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES))
+    return tmp_path
+
+
+@pytest.fixture
+def client(project: Path) -> Iterator[TestClient]:
+    resolved = load_spec(project / "keel.yaml")
+    service = open_service(resolved)
+    engine = make_engine(resolved.storage_url)
+    store = LabelStore(engine)
+    store.ensure_schema()
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                     routers=[feedback_router(store)])
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+    engine.dispose()
+
+
+def _labels(project: Path) -> dict[str, str]:
+    con = sqlite3.connect(project / ".keel" / "keel.db")
+    try:
+        return dict(con.execute("SELECT prediction_id, label FROM labels").fetchall())
+    finally:
+        con.close()
+
+
+def _predict(client: TestClient, n: int) -> list[str]:
+    r = client.post("/v1/models/adder:predict",
+                    json={"instances": [{"a": float(i), "b": i} for i in range(n)]})
+    assert r.status_code == 200, r.text
+    ids: list[str] = r.json()["prediction_ids"]
+    return ids
+
+
+def test_labels_attach_late_in_any_order_and_idempotently(client: TestClient,
+                                                         project: Path) -> None:
+    ids = _predict(client, 3)
+    body: dict[str, Any] = {"labels": [{"prediction_id": ids[2], "label": 1},
+                                       {"prediction_id": ids[0], "label": 0, "ts": 1.7e9}]}
+    r = client.post("/v1/feedback", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() | {"unknown_ids": []} == {"received": 2, "stored": 2, "duplicates": 0,
+                                             "relabelled": 0, "unknown": 0, "unknown_ids": []}
+    assert _labels(project) == {ids[2]: "1", ids[0]: "0"}
+
+    again = client.post("/v1/feedback", json=body)  # a retried request changes nothing
+    assert again.json()["duplicates"] == 2 and again.json()["stored"] == 0
+
+    fixed = client.post("/v1/feedback", json=[{"prediction_id": ids[0], "label": 1}])
+    assert fixed.json()["relabelled"] == 1
+    assert _labels(project)[ids[0]] == "1"
+
+
+def test_unknown_ids_are_reported_and_kept(client: TestClient, project: Path) -> None:
+    ids = _predict(client, 1)
+    r = client.post("/v1/feedback", json={"labels": [
+        {"prediction_id": ids[0], "label": 1}, {"prediction_id": "not-a-prediction", "label": 0}]})
+    assert r.status_code == 200
+    assert r.json()["unknown"] == 1 and r.json()["unknown_ids"] == ["not-a-prediction"]
+    con = sqlite3.connect(project / ".keel" / "keel.db")
+    try:
+        kept = con.execute("SELECT prediction_id FROM unknown_labels").fetchall()
+    finally:
+        con.close()
+    assert kept == [("not-a-prediction",)]
+
+
+def test_an_invalid_label_writes_nothing_and_names_the_field(client: TestClient,
+                                                            project: Path) -> None:
+    ids = _predict(client, 1)
+    r = client.post("/v1/feedback", json={"labels": [{"prediction_id": ids[0], "label": 1},
+                                                     {"label": 0}]})
+    assert r.status_code == 422, r.text
+    paths = [d["path"] for d in r.json()["details"]]
+    assert any(p.startswith("labels[1]") and "prediction_id" in p for p in paths), paths
+    assert _labels(project) == {}
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"labels": "x"}, 422), ({"labels": []}, 422), (5, 422),
+    ([{"prediction_id": "a", "label": 1}] * (MAX_LABELS + 1), 413),
+])
+def test_malformed_bodies_get_4xx(client: TestClient, body: Any, status: int) -> None:
+    r = client.post("/v1/feedback", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["details"]
+
+
+def test_non_json_body_is_400(client: TestClient) -> None:
+    r = client.post("/v1/feedback", content=b"{not json", headers={"content-type":
+                                                                    "application/json"})
+    assert r.status_code == 400
