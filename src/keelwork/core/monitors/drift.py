@@ -37,6 +37,10 @@ minimum effect size, so 100k-row windows of the same population stay quiet. At s
 floor alone would flag sampling noise; the bootstrap term then dominates, so a single row or a
 few dozen never raise a false alarm at more than about a 1 % rate per column.
 
+A column below the threshold whose score still exceeds the noise level is marked
+``detectable``: the change is real but smaller than the minimum effect size (a slow trend shows
+here windows before it becomes drift). It is not an alarm and not counted as drifted.
+
 A column that cannot be compared gets a status saying why, ``drift: None`` and no score:
 ``missing`` (not in the current data), ``no_reference`` (the reference has no values),
 ``empty`` (the window has no rows), ``no_values`` (the window's values are all null).
@@ -133,6 +137,7 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
         "kind": REPORT_KIND, "version": REPORT_VERSION,
         "rows": {"reference": reference_profile.rows, "current": cur.rows},
         "summary": {"columns": len(results), "drifted": drifted,
+                    "detectable": [r.column for r in results if r.details.get("detectable")],
                     "not_compared": [r.column for r in results if r.drift is None],
                     "share_drifted": len(drifted) / len(compared) if compared else 0.0},
         "columns": [r.as_dict() for r in results],
@@ -217,6 +222,13 @@ def _compare(ref: ColumnProfile, cur: ColumnProfile, method: str,
         f"the {NOISE_QUANTILE:.0%} sampling-noise level at these sizes")
     reason = (f"{method} = {score:.4g} {'>' if drift else '<='} threshold {threshold:.4g} "
               f"(set by {by}).{note}")
+    # Real but small: the sample says the distribution moved, the size says it moved little.
+    # Not an alarm, but worth showing: a slow trend reaches the floor one window at a time.
+    detectable = not drift and score > noise
+    if detectable:
+        reason += (f" The change is real (above the sampling noise {noise:.3g}) but smaller "
+                   f"than the minimum effect size {floor:g}.")
+    details = {**details, "detectable": bool(detectable)}
     return ColumnDrift(ref.name, ref.kind, status="drift" if drift else "no_drift",
                        drift=bool(drift), reason=reason, method=method, score=score,
                        threshold=threshold, floor=floor, noise=noise, metrics=metrics,

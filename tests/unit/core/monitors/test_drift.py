@@ -165,3 +165,17 @@ def test_unknown_method_and_foreign_layout_are_refused(reference: TableProfile) 
     other = profile_table(_sample(np.random.default_rng(2), 100))
     with pytest.raises(ProfileError, match="built against the reference"):
         column_drift(reference.columns["normal"], other.columns["normal"])
+
+
+def test_a_real_but_small_shift_is_detectable_not_drift(reference: TableProfile) -> None:
+    # 0.04 sd at 100k rows: far above sampling noise, far below the 0.1 sd effect floor.
+    small = _sample(np.random.default_rng(SEED + 2))
+    small["normal"] = small["normal"] + 0.04
+    report = drift_report(reference, small)
+    normal = _by_column(report)["normal"]
+    assert normal["drift"] is False and normal["detectable"] is True
+    assert normal["noise"] < normal["score"] <= normal["floor"]
+    assert "real" in normal["reason"]
+    assert report["summary"]["detectable"] == ["normal"] and report["summary"]["drifted"] == []
+    same = drift_report(reference, _sample(np.random.default_rng(SEED + 3)))
+    assert same["summary"]["detectable"] == []
