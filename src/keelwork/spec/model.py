@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from keelwork.spec.flags import FlagSpec
 from keelwork.spec.kinds import runtime_kinds
 
 SPEC_KIND: Literal["keel.yaml"] = "keel.yaml"
@@ -420,6 +421,8 @@ class KeelSpec(_Section):
     storage: StorageSection = Field(default_factory=StorageSection)
     server: ServerSection = Field(default_factory=ServerSection)
     features: FeaturesSection = Field(default_factory=FeaturesSection)
+    flags: list[FlagSpec] = Field(default_factory=list, description="Model flags: which "
+                                  "version answers which requests (keelwork.spec.flags).")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> KeelSpec:
@@ -437,6 +440,17 @@ class KeelSpec(_Section):
                         "models[{name}].fallback names {got}, which is not a model in this "
                         "spec (models: {names})",
                         {"name": m.name, "got": repr(m.fallback), "names": ", ".join(names)})
+        seen: set[str] = set()
+        for f in self.flags:
+            if f.name in seen:
+                raise PydanticCustomError("duplicate_flag", "flag name {name} appears twice",
+                                          {"name": repr(f.name)})
+            seen.add(f.name)
+            if f.model not in names:
+                raise PydanticCustomError(
+                    "unknown_flag_model", "flags[{name}].model names {got}, which is not a "
+                    "model in this spec (models: {names})",
+                    {"name": f.name, "got": repr(f.model), "names": ", ".join(names)})
         return self
 
     def model(self, name: str) -> ModelSection:

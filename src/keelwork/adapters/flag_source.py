@@ -1,0 +1,79 @@
+"""The model flags in force for a running server, reloaded without a restart.
+
+keel.yaml's flags first, the store's on top (by name). A server polls the store's flag
+revision every ``poll_s`` seconds (one indexed ``max()`` read) and rebuilds the
+:class:`~keelwork.core.flags.FlagSet` only when it moved; the admin API of the same process
+reloads at once. The request path reads :attr:`FlagSource.current`, a plain attribute swapped
+whole, so it takes no lock and no database call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.core.flags import FlagSet, parse_flags
+from keelwork.errors import StoreError
+from keelwork.spec.flags import FlagSpec
+
+log = logging.getLogger("keelwork.flags")
+
+
+class FlagSource:
+    """Flags of keel.yaml plus the store's, kept current.
+
+    Args:
+        spec_flags: The flags of keel.yaml.
+        store: The flag store (None: keel.yaml's only, never reloaded).
+        poll_s: Seconds between revision checks in :meth:`run`.
+    """
+
+    def __init__(self, spec_flags: Sequence[FlagSpec], store: FlagStore | None = None, *,
+                 poll_s: float = 1.0) -> None:
+        self.spec_flags = list(spec_flags)
+        self.store = store
+        self.poll_s = poll_s
+        self.revision = -1
+        self.reload_failures = 0
+        self.current = FlagSet(self.spec_flags)
+
+    def reload(self) -> FlagSet:
+        """Rebuild the flags from keel.yaml and the store now.
+
+        Raises:
+            StoreError: the store failed (the flags in force stay as they were).
+        """
+        if self.store is None:
+            return self.current
+        revision = self.store.revision()
+        bodies = [f.model_dump(mode="json") for f in self.spec_flags] + self.store.bodies()
+        self.current = parse_flags(bodies)
+        self.revision = revision
+        for broken in self.current.broken:
+            log.warning("flag %r is broken and serves nothing: %s", broken.name, broken.error)
+        return self.current
+
+    def check(self) -> bool:
+        """Reload when the store's revision moved; returns whether it did.
+
+        A store failure is counted and logged, never raised: the flags in force stay.
+        """
+        if self.store is None:
+            return False
+        try:
+            if self.store.revision() == self.revision:
+                return False
+            self.reload()
+        except StoreError as exc:
+            self.reload_failures += 1
+            log.warning("flags not reloaded: %s", exc)
+            return False
+        return True
+
+    async def run(self) -> None:
+        """Poll the store until cancelled."""
+        while True:
+            await asyncio.to_thread(self.check)
+            await asyncio.sleep(self.poll_s)
