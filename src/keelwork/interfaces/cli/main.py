@@ -10,6 +10,7 @@ from keelwork.interfaces.cli import (
     data_cmd,
     drift_cmd,
     features_cmd,
+    flags_cmd,
     ingest_cmd,
     log_cmd,
     models_cmd,
@@ -32,6 +33,7 @@ app.add_typer(log_cmd.app, name="log")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(contract_cmd.app, name="contract")
 app.add_typer(features_cmd.app, name="features")
+app.add_typer(flags_cmd.app, name="flags")
 validate_cmd.register(app)
 ingest_cmd.register(app)
 drift_cmd.register(app)

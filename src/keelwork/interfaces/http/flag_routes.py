@@ -1,0 +1,119 @@
+"""Admin routes for model flags: list, put, delete; effective at once, no restart.
+
+``GET /v1/admin/flags`` shows the flags in force (keel.yaml's with the store's on top), the
+broken ones and the failed evaluations per flag. ``PUT /v1/admin/flags/{name}`` validates the
+body (422 naming every bad field), stores it, records it in the audit log and reloads the
+server's flags before answering. ``DELETE`` removes a stored flag (keel.yaml's of the same name,
+if any, applies again). Other servers on the same store pick a change up within their poll
+interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keelwork.adapters.flag_source import FlagSource
+from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.interfaces.http.errors import HTTPProblem, response_for
+from keelwork.interfaces.http.limits import read_body
+from keelwork.spec.flags import FlagSpec
+
+_MAX_BODY = 256 * 1024
+
+
+def actor_of(request: Request) -> str:
+    """Who is acting: the API key's principal when auth ran, else ``admin-api``."""
+    principal = getattr(request.state, "principal", None)
+    name = getattr(principal, "name", None) or getattr(principal, "key_id", None)
+    return str(name) if name else "admin-api"
+
+
+def _validation_problem(exc: ValidationError) -> HTTPProblem:
+    details = [ErrorDetail(".".join(str(p) for p in e["loc"]), e["type"],
+                           e.get("input") if isinstance(e.get("input"), str | int | float)
+                           else None, e["msg"]) for e in exc.errors()]
+    shown = "; ".join(f"{d.path or 'body'}: {d.message}" for d in details[:5])
+    return HTTPProblem(422, f"The flag is invalid: {shown}", details)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
+                dependencies: Sequence[Any] = ()) -> APIRouter:
+    """The admin router for flags.
+
+    Args:
+        source: The server's flags in force (reloaded after every change).
+        store: Where changed flags are kept.
+        models: The served model names (a flag for another name is refused).
+        dependencies: FastAPI dependencies run first (the admin API-key check).
+    """
+    router = APIRouter(prefix="/v1/admin/flags", tags=["Admin: flags"],
+                       dependencies=list(dependencies))
+    served = set(models)
+
+    @router.get("")
+    async def list_flags() -> Response:
+        """The flags in force, the broken ones and failed evaluations per flag."""
+        flags = source.current
+        return _json({"revision": source.revision,
+                      "flags": [f.model_dump(mode="json") for f in flags.flags],
+                      "broken": [{"name": b.name, "model": b.model, "error": b.error}
+                                 for b in flags.broken],
+                      "errors": flags.errors()})
+
+    @router.put("/{name}")
+    async def put_flag(name: str, request: Request) -> Response:
+        """Create or replace a flag; effective on this server before the answer."""
+        try:
+            try:
+                body = orjson.loads(await read_body(request, _MAX_BODY))
+            except orjson.JSONDecodeError as exc:
+                raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
+                                  [ErrorDetail("", "json", str(exc)[:120])]) from None
+            if not isinstance(body, dict):
+                raise HTTPProblem(422, "The flag must be a JSON object.",
+                                  [ErrorDetail("", "type", type(body).__name__)])
+            if body.setdefault("name", name) != name:
+                raise HTTPProblem(422, f"The body names flag {body['name']!r} but the path "
+                                       f"names {name!r}.", [ErrorDetail("name", "path_match",
+                                                                        body["name"])])
+            try:
+                flag = FlagSpec.model_validate(body)
+            except ValidationError as exc:
+                raise _validation_problem(exc) from None
+            if flag.model not in served:
+                raise HTTPProblem(422, f"The flag's model {flag.model!r} is not served here "
+                                       f"(models: {', '.join(sorted(served))}).",
+                                  [ErrorDetail("model", "served_model", flag.model)])
+            await run_in_threadpool(store.put, flag, actor=actor_of(request))
+            await run_in_threadpool(source.reload)
+        except (KeelworkError, HTTPProblem) as exc:
+            return response_for(exc)
+        return _json(flag.model_dump(mode="json"))
+
+    @router.delete("/{name}")
+    async def delete_flag(name: str, request: Request) -> Response:
+        """Remove a stored flag (keel.yaml's of that name, if any, applies again)."""
+        try:
+            existed = await run_in_threadpool(store.delete, name, actor=actor_of(request))
+            await run_in_threadpool(source.reload)
+            if not existed:
+                raise HTTPProblem(404, f"No stored flag is named {name!r}.",
+                                  [ErrorDetail("name", "exists", name)])
+        except (KeelworkError, HTTPProblem) as exc:
+            return response_for(exc)
+        return Response(status_code=204)
+
+    return router

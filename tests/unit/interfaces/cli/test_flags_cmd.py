@@ -1,0 +1,63 @@
+"""``keel flags`` through the real ``keel`` app: put, list, delete, bad files with the line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from keelwork.interfaces.cli.main import app
+
+runner = CliRunner()
+
+SPEC = """\
+service: {name: s, owners: [a@b.c]}
+models: [{name: sentiment, runtime: python, artifact: "x:y"}]
+flags:
+  - {name: acme, model: sentiment, rules: [{tenants: [acme], serve: "2"}]}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KEELWORK_USER", "ana")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("KEELWORK_STORAGE_URL", raising=False)
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_put_overrides_yaml_list_shows_it_delete_reverts(project: Path) -> None:
+    listed = runner.invoke(app, ["flags", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)["flags"][0]["rules"][0]["serve"] == "2"
+
+    (project / "flag.yaml").write_text(
+        "name: acme\nmodel: sentiment\nrules:\n  - {tenants: [acme], serve: challenger}\n")
+    put = runner.invoke(app, ["flags", "put", "flag.yaml"])
+    assert put.exit_code == 0, put.output
+    table = runner.invoke(app, ["flags", "list"])
+    assert "tenant in ['acme'] -> challenger" in table.output
+    assert runner.invoke(app, ["flags", "delete", "acme"]).exit_code == 0
+    after = json.loads(runner.invoke(app, ["flags", "list", "--json"]).output)
+    assert after["flags"][0]["rules"][0]["serve"] == "2"
+    missing = runner.invoke(app, ["flags", "delete", "acme"])
+    assert missing.exit_code != 0 and "No stored flag" in missing.output
+
+
+def test_bad_flag_files_say_where(project: Path) -> None:
+    (project / "bad.yaml").write_text("name: x\nmodel: sentiment\nrules:\n  - {serve: 2\n")
+    r = runner.invoke(app, ["flags", "put", "bad.yaml"])
+    assert r.exit_code != 0 and "bad.yaml" in r.output and "line" in r.output.lower()
+    (project / "other.yaml").write_text("name: x\nmodel: other\nrules: []\n")
+    r = runner.invoke(app, ["flags", "put", "other.yaml"])
+    assert r.exit_code != 0 and "does not serve" in r.output
+    (project / "rule.json").write_text('[{"name": "x", "model": "sentiment", '
+                                       '"rules": [{"serve": "2"}]}]')
+    r = runner.invoke(app, ["flags", "put", "rule.json"])
+    assert r.exit_code != 0 and "flag #1: rules.0" in r.output
+    listed = json.loads(runner.invoke(app, ["flags", "list", "--json"]).output)
+    assert [f["name"] for f in listed["flags"]] == ["acme"]  # nothing was written
