@@ -16,7 +16,9 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── PredictionError (RuntimeError)         the model raised while predicting
     ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
-    └── StoreError (ConnectionError)           the metadata / prediction store failed
+    ├── StoreError (ConnectionError)           the metadata / prediction store failed
+    ├── AuditError (ValueError)                an audit entry cannot be recorded as given
+    └── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -122,8 +124,18 @@ class StoreError(KeelworkError, ConnectionError):
     """The metadata / prediction store failed or is unreachable."""
 
 
+class AuditError(KeelworkError, ValueError):
+    """An audit entry cannot be recorded as given (e.g. its details are not plain JSON)."""
+
+
+class AuthError(KeelworkError, ValueError):
+    """An API-key operation was refused: unknown scope, malformed name, unknown key id."""
+
+
 __all__ = [
     "ArtifactError",
+    "AuditError",
+    "AuthError",
     "ContractViolation",
     "DataFileError",
     "ErrorDetail",

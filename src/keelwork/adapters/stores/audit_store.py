@@ -1,0 +1,341 @@
+"""The hash-chained audit log in the store (SQLite or PostgreSQL).
+
+Tables::
+
+    audit_log   seq (PK), ts (canonical UTC text), actor, action, target, details (canonical
+                JSON text), prev_hash, hash; indexed by actor, action and ts
+    audit_head  id (PK, one row), seq, hash, count, updated_at: the chain's latest entry
+
+Appending is one transaction: a no-op update of the ``audit_head`` row first takes the write
+lock (PostgreSQL locks the row, SQLite takes its database write lock), then the head is read,
+the next entry is computed from it (:func:`keelwork.core.audit.make_entry`), inserted, and the
+head moved. Concurrent appenders, threads or processes, therefore queue on the head and never
+share a sequence number or fork the chain; the primary key on ``seq`` backs this up and a busy
+database or a conflict is retried. Entries are ordered by ``seq``, not by ``ts``: clocks of two
+hosts may disagree, the chain may not.
+
+What each check detects (see :mod:`keelwork.core.audit.chain` for the chain itself):
+
+* the chain: an edited, deleted (in the middle) or reordered entry;
+* ``audit_head``: a truncated tail, when the tamperer deleted rows but did not also move the
+  head (it lives in the same database, so someone with full write access can move it too);
+* an anchor, the head copied *outside* the database (``keel audit head > anchor.json`` to
+  another system, a git commit, a ticket): any rewrite of the entries up to the anchored one,
+  and truncation below it, even by someone who can rewrite every row and the head.
+
+Prediction ids can be audited cheaply with :meth:`AuditLog.append_predictions`: one entry per
+batch holds the ids' count, first and last, and the SHA-256 of the ids joined by newlines; the
+full ids stay in the prediction log, and whether a given set of ids is the audited batch is
+checked by hashing them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.engine import Connection, RowMapping
+
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.adapters.stores.transactions import connection, retrying_transaction
+from keelwork.core.audit.chain import (
+    GENESIS_HASH,
+    AuditEntry,
+    ChainHead,
+    VerifyResult,
+    dumps_canonical,
+    format_ts,
+    make_entry,
+    verify_chain,
+)
+from keelwork.errors import AuditError
+
+AUDIT_SCHEMA_KIND = "audit"
+AUDIT_SCHEMA_VERSION = 1
+#: Action of the entries that cover a batch of prediction ids.
+PREDICTIONS_ACTION = "predictions.batch"
+_STORE = "audit log"
+_PAGE = 5_000
+
+metadata = MetaData()
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_actor", "actor"),
+    Index("ix_audit_log_action", "action"),
+    Index("ix_audit_log_ts", "ts"),
+)
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class AuditLog:
+    """Append to, query and verify the audit log; implements :class:`keelwork.types.AuditSink`.
+
+    Args:
+        engine: The store (the same database as the registry's, so that registry changes and
+            their audit entries commit together).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def ensure_schema(self) -> None:
+        """Create the tables and the head row if missing (safe to repeat, from many processes).
+
+        Raises:
+            StoreError: the store is unreachable or written by a newer keelwork.
+        """
+        create_tables(self.engine, metadata, "audit", tables=[audit_log, audit_head])
+        stamp_schema(self.engine, AUDIT_SCHEMA_KIND, AUDIT_SCHEMA_VERSION)
+
+        def seed(conn: Connection) -> None:
+            if conn.execute(select(audit_head.c.id)).first() is None:
+                conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH,
+                                                        count=0, updated_at=datetime.now(UTC)))
+
+        retrying_transaction(self.engine, seed, store=_STORE, what="creating the audit head")
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ writing
+    def append(self, *, actor: str, action: str, target: str,
+               details: Mapping[str, Any] | None = None) -> AuditEntry:
+        """Append one entry in its own transaction.
+
+        Returns:
+            The stored entry (its ``seq`` and ``hash``).
+
+        Raises:
+            AuditError: an empty actor/action/target or details that are not plain JSON.
+            StoreError: the store failed.
+        """
+        # Validate before taking the lock: a bad entry should not wait for other writers.
+        make_entry(None, ts=format_ts(datetime.now(UTC)), actor=actor, action=action,
+                   target=target, details=details)
+        return retrying_transaction(
+            self.engine,
+            lambda conn: self.append_in(conn, actor=actor, action=action, target=target,
+                                        details=details),
+            store=_STORE, what=f"appending {action!r}")
+
+    def append_in(self, conn: Connection, *, actor: str, action: str, target: str,
+                  details: Mapping[str, Any] | None = None) -> AuditEntry:
+        """Append one entry inside the caller's transaction (it commits or rolls back with it).
+
+        ``conn`` must be a connection to this log's database, in a transaction.
+        """
+        # The no-op update takes the head's write lock before anything is read.
+        conn.execute(audit_head.update().where(audit_head.c.id == 1)
+                     .values(count=audit_head.c.count))
+        row = conn.execute(select(audit_head.c.seq, audit_head.c.hash, audit_head.c.count)
+                           .where(audit_head.c.id == 1)).first()
+        if row is None:
+            raise AuditError("The audit log has no head row; call AuditLog.ensure_schema() "
+                             "(or open it with open_audit_log) before appending.")
+        head = ChainHead(int(row[0]), str(row[1]), int(row[2]))
+        entry = make_entry(head if head.seq else None, ts=format_ts(datetime.now(UTC)),
+                           actor=actor, action=action, target=target, details=details)
+        conn.execute(audit_log.insert().values(
+            seq=entry.seq, ts=entry.ts, actor=entry.actor, action=entry.action,
+            target=entry.target, details=dumps_canonical(entry.details),
+            prev_hash=entry.prev_hash, hash=entry.hash))
+        conn.execute(audit_head.update().where(audit_head.c.id == 1).values(
+            seq=entry.seq, hash=entry.hash, count=head.count + 1,
+            updated_at=datetime.now(UTC)))
+        return entry
+
+    def append_predictions(self, prediction_ids: Sequence[str], *, model: str,
+                           actor: str = "server") -> AuditEntry | None:
+        """One entry covering a batch of prediction ids (``None`` for an empty batch).
+
+        The entry holds the count, the first and last id and :func:`prediction_ids_digest`;
+        the ids themselves stay in the prediction log.
+        """
+        ids = [str(i) for i in prediction_ids]
+        if not ids:
+            return None
+        return self.append(actor=actor, action=PREDICTIONS_ACTION, target=model,
+                           details={"count": len(ids), "first": ids[0], "last": ids[-1],
+                                    "ids_sha256": prediction_ids_digest(ids)})
+
+    # ------------------------------------------------------------------ reading
+    def head(self) -> ChainHead:
+        """The stored head: the latest entry's ``seq`` and ``hash`` and the entry count."""
+        with connection(self.engine, _STORE, "reading the audit head") as conn:
+            row = conn.execute(select(audit_head.c.seq, audit_head.c.hash, audit_head.c.count)
+                               .where(audit_head.c.id == 1)).first()
+        if row is None:
+            return ChainHead(0, GENESIS_HASH, 0)
+        return ChainHead(int(row[0]), str(row[1]), int(row[2]))
+
+    def query(self, *, actor: str | None = None, action: str | None = None,
+              target: str | None = None, since: datetime | None = None,
+              until: datetime | None = None, limit: int | None = 100) -> list[AuditEntry]:
+        """The latest ``limit`` entries that match every filter given, oldest first.
+
+        Args:
+            actor: Exactly this actor.
+            action: Exactly this action, or a prefix ending in ``*`` (``flag.*``).
+            target: Exactly this target.
+            since: Entries at or after this moment.
+            until: Entries before this moment.
+            limit: At most this many (the latest); ``None`` for all.
+        """
+        query = select(audit_log)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        if action is not None:
+            if action.endswith("*"):
+                prefix = action[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                query = query.where(audit_log.c.action.like(prefix + "%", escape="\\"))
+            else:
+                query = query.where(audit_log.c.action == action)
+        if target is not None:
+            query = query.where(audit_log.c.target == target)
+        # Canonical timestamps are fixed-width UTC text: text order is time order.
+        if since is not None:
+            query = query.where(audit_log.c.ts >= format_ts(since))
+        if until is not None:
+            query = query.where(audit_log.c.ts < format_ts(until))
+        query = query.order_by(audit_log.c.seq.desc())
+        if limit is not None:
+            query = query.limit(max(0, int(limit)))
+        with connection(self.engine, _STORE, "querying the audit log") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_entry(r) for r in reversed(rows)]
+
+    def entries(self, after_seq: int = 0, page: int = _PAGE) -> Iterator[AuditEntry]:
+        """Every entry after ``after_seq`` in sequence order, read page by page."""
+        last = after_seq
+        while True:
+            chunk = self._page(last, page)
+            yield from chunk
+            if len(chunk) < page:
+                return
+            last = chunk[-1].seq
+
+    def _page(self, after_seq: int, page: int) -> list[AuditEntry]:
+        with connection(self.engine, _STORE, "reading the audit log") as conn:
+            rows = conn.execute(select(audit_log).where(audit_log.c.seq > after_seq)
+                                .order_by(audit_log.c.seq).limit(page)).mappings().all()
+        return [_entry(r) for r in rows]
+
+    # ------------------------------------------------------------------ verifying
+    def verify(self, anchor: ChainHead | None = None, *, page: int = _PAGE) -> VerifyResult:
+        """Check the whole chain, then the stored head and, if given, an outside anchor.
+
+        Reads the log page by page, so memory stays flat on a long log.
+
+        Args:
+            anchor: A head saved outside the database earlier (:meth:`head`).
+            page: Entries per read.
+
+        Returns:
+            The result, pointing at the first bad entry.
+        """
+        stored = self.head()
+        start: ChainHead | None = None
+        checked = 0
+        after = 0
+        while True:
+            chunk = self._page(after, page)
+            final = len(chunk) < page
+            holds_anchor = (anchor is not None and bool(chunk)
+                            and chunk[0].seq <= anchor.seq <= chunk[-1].seq)
+            result = verify_chain(chunk, start=start,
+                                  stored_head=stored if final else None,
+                                  anchor=anchor if (final or holds_anchor) else None)
+            checked += result.checked
+            if not result.ok or final:
+                return VerifyResult(result.ok, checked, result.first_bad_seq, result.reason,
+                                    _recount(result.message, checked) if result.ok
+                                    else result.message, result.head)
+            start, after = result.head, chunk[-1].seq
+
+
+def prediction_ids_digest(prediction_ids: Sequence[str]) -> str:
+    """SHA-256 (hex) of the ids joined by newlines, as :meth:`AuditLog.append_predictions`
+    records it."""
+    return hashlib.sha256("\n".join(prediction_ids).encode("utf-8")).hexdigest()
+
+
+def open_audit_log(project_dir: Path, storage_url: str | None = None) -> AuditLog:
+    """Open (creating if needed) the audit log of a project's store.
+
+    Args:
+        project_dir: The project directory (for the default SQLite file).
+        storage_url: SQLAlchemy URL; default ``sqlite:///<project>/.keel/keel.db``.
+
+    Raises:
+        StoreError: the store is unreachable or written by a newer keelwork.
+    """
+    url = storage_url or f"sqlite:///{Path(project_dir).absolute() / '.keel' / 'keel.db'}"
+    log = AuditLog(make_engine(url))
+    try:
+        log.ensure_schema()
+    except BaseException:
+        log.close()
+        raise
+    return log
+
+
+def _recount(message: str, checked: int) -> str:
+    return f"{checked} entries verified." if checked else message
+
+
+def _entry(r: RowMapping) -> AuditEntry:
+    try:
+        details = json.loads(r["details"])
+    except ValueError:
+        # Left as text: the hash check then reports the entry as changed.
+        details = {"__unparseable__": r["details"]}
+    if not isinstance(details, dict):
+        details = {"__not_an_object__": details}
+    return AuditEntry(seq=int(r["seq"]), ts=r["ts"], actor=r["actor"], action=r["action"],
+                      target=r["target"], details=details, prev_hash=r["prev_hash"],
+                      hash=r["hash"])
+
+
+__all__ = [
+    "AUDIT_SCHEMA_KIND",
+    "AUDIT_SCHEMA_VERSION",
+    "PREDICTIONS_ACTION",
+    "AuditLog",
+    "audit_head",
+    "audit_log",
+    "open_audit_log",
+    "prediction_ids_digest",
+]
