@@ -127,7 +127,9 @@ def embedding_drift(reference: Any, current: Any, *, column: str = "embedding",
         labels[rng.permutation(m + n)[:n], j] = 1.0
     stats = _mmd2(kernel, labels, m, n)
     score = float(stats[0])
-    noise = float(np.quantile(stats[1:], NOISE_QUANTILE))
+    # "higher": an order statistic, so "score > noise" is exactly "p <= 1 %" (interpolating
+    # between the top relabellings makes the test about 1.5 % at 200 of them).
+    noise = float(np.quantile(stats[1:], NOISE_QUANTILE, method="higher"))
     # The p-value counts the observed labelling among the relabellings (never exactly 0).
     p_value = float((1 + np.sum(stats[1:] >= score)) / (permutations + 1))
     auc = _witness_auc(kernel, m, n, rng)
