@@ -198,6 +198,20 @@ class ApiKeyStore:
                                 ).mappings().all()
         return [_info(r) for r in rows]
 
+    def cached(self, key: str | None) -> Principal | None:
+        """The principal of ``key`` if it was verified within ``cache_seconds``, else ``None``.
+
+        Never touches the database, so an event loop may call it directly and fall back to
+        :meth:`verify` in a thread only on a miss.
+        """
+        parsed = parse_key(key)
+        if parsed is None:
+            return None
+        presented = hash_secret(*parsed)
+        with self._lock:
+            hit = self._cache.get(presented)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
     def verify(self, key: str | None) -> Principal | None:
         """The principal of a valid, unrevoked key; ``None`` for anything else.
 
