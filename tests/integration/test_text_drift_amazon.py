@@ -3,7 +3,8 @@
 A random half-split of the training reviews must show nothing (descriptors or embedding). The
 published training/testing split is itself random (every review is of a different product; a
 TF-IDF domain classifier cannot tell the two apart), so it must stay quiet too. Windows that do
-change what is written (complaints only, one product type only) must raise embedding drift.
+change what is written (complaints only, one product type only) must raise embedding drift, and
+another kind of text (artwork titles) must drift everywhere, the out-of-vocabulary rate first.
 """
 
 from __future__ import annotations
@@ -66,3 +67,11 @@ def test_windows_that_change_what_is_written_raise_embedding_drift(found: Any) -
     for name in ("topic: coffee & tea", "topic: pets"):
         emb = windows[name]["embedding"]
         assert emb["mmd2"] > 5 * emb["threshold"] and emb["auc"] > 0.85, name
+
+
+def test_another_kind_of_text_drifts_everywhere(found: Any) -> None:
+    window = found["windows"]["domain: Tate art titles"]
+    assert {"chars", "words", "oov_rate", "uppercase_share", "embedding"} <= set(
+        window["drifted"])
+    oov = window["means"]["oov_rate"]
+    assert oov["current"] > 5 * oov["reference"]

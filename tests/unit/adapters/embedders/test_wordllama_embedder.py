@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import socket
 import sys
 from typing import Any
@@ -9,8 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("wordllama", reason="the text extra is not installed: "
-                                        "pip install 'keelwork[text]'")
+if importlib.util.find_spec("wordllama") is None:
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        pytest.fail("CI must install the text extra: pip install 'keelwork[text]'",
+                    pytrace=False)
+    pytest.skip("the text extra is not installed: pip install 'keelwork[text]'",
+                allow_module_level=True)
 
 from keelwork.adapters.embedders import WordLlamaEmbedder
 from keelwork.errors import MissingExtraError, ModelLoadError
@@ -50,10 +56,13 @@ def test_shape_dtype_and_unit_length(embedder: WordLlamaEmbedder) -> None:
 
 
 def test_deterministic_across_instances_and_batch_sizes(embedder: WordLlamaEmbedder) -> None:
-    texts = [f"review number {i}: the chips were {'stale' if i % 2 else 'crunchy'}"
+    # Lengths vary so the length-sorted batching must put every vector back in its place.
+    texts = [f"review number {i}: the chips were {'stale ' * (i % 7) or 'crunchy'}"
              for i in range(50)]
     again = WordLlamaEmbedder(batch_size=7).embed(texts)
     assert np.allclose(embedder.embed(texts), again, atol=1e-6)
+    one_by_one = np.concatenate([embedder.embed([t]) for t in texts])
+    assert np.allclose(one_by_one, again, atol=1e-6)
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(embedder: WordLlamaEmbedder) -> None:
