@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -64,7 +65,7 @@ def test_a_valid_chain_verifies_and_reports_its_head() -> None:
     assert result.ok and result.checked == 5 and result.reason is None
     assert result.head == ChainHead(5, entries[-1].hash, 5)
     assert entries[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
     assert verify_chain([]).ok
 
 

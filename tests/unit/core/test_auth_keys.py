@@ -46,7 +46,8 @@ def test_hash_is_domain_separated_and_binds_the_id() -> None:
 
 @pytest.mark.parametrize("text", [None, "", "kw_", "Bearer x", "kw_ABCDEF123456_" + "a" * 43,
                                   "kw_abcdef123456_" + "a" * 42, "kw_abcdef123456_" + "a" * 44,
-                                  "xx_abcdef123456_" + "a" * 43, "kw_abcdef123456_" + "a" * 42 + "!"])
+                                  "xx_abcdef123456_" + "a" * 43,
+                                  "kw_abcdef123456_" + "a" * 42 + "!"])
 def test_malformed_keys_parse_to_none(text: str | None) -> None:
     assert parse_key(text) is None
 

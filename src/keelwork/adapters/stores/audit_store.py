@@ -201,6 +201,12 @@ class AuditLog:
             return ChainHead(0, GENESIS_HASH, 0)
         return ChainHead(int(row[0]), str(row[1]), int(row[2]))
 
+    def get(self, seq: int) -> AuditEntry | None:
+        """The entry stored under ``seq``, if any (as stored: it may not verify)."""
+        with connection(self.engine, _STORE, "reading an audit entry") as conn:
+            row = conn.execute(select(audit_log).where(audit_log.c.seq == seq)).mappings().first()
+        return _entry(row) if row is not None else None
+
     def query(self, *, actor: str | None = None, action: str | None = None,
               target: str | None = None, since: datetime | None = None,
               until: datetime | None = None, limit: int | None = 100) -> list[AuditEntry]:

@@ -38,8 +38,8 @@ def key_from_headers(headers: Mapping[str, str]) -> str | None:
         scheme, _, value = auth.strip().partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    value = headers.get(API_KEY_HEADER)
-    return value.strip() if value and value.strip() else None
+    header = headers.get(API_KEY_HEADER)
+    return header.strip() if header and header.strip() else None
 
 
 async def authenticate(keys: ApiKeyStore, headers: Mapping[str, str],

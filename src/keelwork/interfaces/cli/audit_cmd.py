@@ -1,0 +1,155 @@
+"""``keel audit``: verify the hash-chained audit log, show its entries, print its head.
+
+``verify`` exits 0 when the whole chain checks out and 1 when it does not, printing the first
+bad entry and what is wrong with it (edited, deleted, reordered, truncated). ``head`` prints the
+latest entry's number and hash as JSON: keep a copy outside the database (another system, a
+git commit) and pass it to ``verify --anchor`` later to detect even a rewrite of the whole
+database up to that entry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keelwork.errors import AuditError, DataFileError
+from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
+
+app = typer.Typer(help="The audit log: who changed what, verifiably.", no_args_is_help=True)
+
+#: Exit code of ``verify`` when the chain is broken.
+EXIT_TAMPERED = 1
+
+
+def _opener(project: Path, url: str | None) -> Any:
+    from keelwork.adapters.stores.audit_store import open_audit_log
+
+    return open_audit_log(project, url)
+
+
+@app.command("verify")
+@handles_errors
+def verify(project: Path = PROJECT_OPTION,
+           anchor: Path | None = typer.Option(None, "--anchor", dir_okay=False, help="A head "
+                                              "saved earlier with 'keel audit head' (JSON)."),
+           as_json: bool = JSON_OPTION) -> None:
+    """Check the whole chain; exit 1 and name the first bad entry if it is broken."""
+    from keelwork.core.audit import VerifyResult
+
+    pinned = _read_anchor(anchor) if anchor is not None else None
+    bad_entry: dict[str, Any] | None = None
+    with project_store(project, _opener) as log:
+        if log is None:
+            result = VerifyResult(True, 0, message="The log is empty (no store yet).")
+            if pinned is not None and pinned.seq > 0:
+                result = VerifyResult(False, 0, pinned.seq, "truncated",
+                                      f"The anchor names entry {pinned.seq}, but there is no "
+                                      "store.")
+        else:
+            result = log.verify(anchor=pinned)
+            if result.first_bad_seq is not None:
+                found = log.get(result.first_bad_seq)
+                bad_entry = found.as_dict() if found is not None else None
+    if as_json:
+        typer.echo(json.dumps({**result.as_dict(), "entry": bad_entry}, indent=2,
+                              ensure_ascii=False))
+    elif result.ok:
+        console.print(f"[green]ok[/green] {result.message}", highlight=False)
+    else:
+        err_console.print(f"[bold red]audit log broken[/] at entry {result.first_bad_seq} "
+                          f"({result.reason}): {result.message}", highlight=False,
+                          markup=True, soft_wrap=True)
+        if bad_entry is not None:
+            err_console.print(_entry_line(bad_entry), highlight=False, markup=False,
+                              soft_wrap=True)
+        else:
+            err_console.print(f"entry {result.first_bad_seq} is not in the log", markup=False)
+    if not result.ok:
+        raise typer.Exit(EXIT_TAMPERED)
+
+
+@app.command("show")
+@handles_errors
+def show(project: Path = PROJECT_OPTION,
+         actor: str | None = typer.Option(None, "--actor", help="Only this actor."),
+         action: str | None = typer.Option(None, "--action", help="Only this action, or a "
+                                           "prefix ending in '*' (flag.*)."),
+         target: str | None = typer.Option(None, "--target", help="Only this target."),
+         since: str | None = typer.Option(None, "--since", help="From this time: ISO date/time "
+                                          "(UTC unless an offset is given) or a duration (1h)."),
+         until: str | None = typer.Option(None, "--until", help="Before this time."),
+         limit: int = typer.Option(50, "--limit", "-n", min=0, help="The latest N entries "
+                                   "(0: all)."),
+         as_json: bool = JSON_OPTION) -> None:
+    """The latest entries matching every filter given, oldest first."""
+    since_at = _when(since, "--since")
+    until_at = _when(until, "--until")
+    with project_store(project, _opener) as log:
+        entries = [] if log is None else log.query(actor=actor, action=action, target=target,
+                                                    since=since_at, until=until_at,
+                                                    limit=limit or None)
+    if as_json:
+        typer.echo(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        console.print("no audit entries match")
+        return
+    from rich.table import Table
+
+    table = Table(title="audit log")
+    for col in ("seq", "time (UTC)", "actor", "action", "target", "details"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(str(e.seq), e.ts, e.actor, e.action, e.target,
+                      json.dumps(dict(e.details), ensure_ascii=False, sort_keys=True)
+                      if e.details else "")
+    console.print(table)
+
+
+@app.command("head")
+@handles_errors
+def head(project: Path = PROJECT_OPTION) -> None:
+    """Print the latest entry's number and hash (JSON): save it elsewhere as an anchor."""
+    from keelwork.core.audit import GENESIS_HASH, ChainHead
+
+    with project_store(project, _opener) as log:
+        current = ChainHead(0, GENESIS_HASH, 0) if log is None else log.head()
+    typer.echo(json.dumps(current.as_dict()))
+
+
+def _read_anchor(path: Path) -> Any:
+    from keelwork.core.audit import ChainHead
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot be read ({exc.strerror}).", path=str(path)) from None
+    except ValueError as exc:
+        raise DataFileError(f"{path}: not valid JSON: {exc}.", path=str(path)) from None
+    try:
+        return ChainHead.from_dict(data)
+    except AuditError as exc:
+        raise DataFileError(f"{path}: {exc.message}", path=str(path)) from None
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    from keelwork.interfaces.cli.log_cmd import parse_when
+
+    try:
+        return datetime.fromtimestamp(parse_when(text, time.time()), UTC)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+
+def _entry_line(entry: dict[str, Any]) -> str:
+    details = json.dumps(entry["details"], ensure_ascii=False, sort_keys=True)
+    return (f"entry {entry['seq']}: {entry['ts']} actor={entry['actor']} "
+            f"action={entry['action']} target={entry['target']} details={details}")
