@@ -41,7 +41,9 @@ rare words the reference never saw: a random split would "drift". So the non-nul
 texts are split in two seeded halves A and B; the stored vocabulary comes from A, texts of B are
 measured against it and texts of A against B's vocabulary. Each reference text is then measured
 against a vocabulary of the same size built from texts independent of it, exactly as a later
-window is.
+window is. (Consequence: comparing the reference *with its own texts* shows a lower OOV rate,
+since half of them built the vocabulary; a window of new texts from the same population does
+not.)
 
 Embeddings: when an embedder is given, a seeded random sample of at most ``sample`` non-blank
 reference texts is embedded and stored (float16 when the values fit, else float32; base64 in

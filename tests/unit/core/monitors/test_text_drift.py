@@ -148,6 +148,14 @@ def test_nulls_are_reported_as_the_null_share(reference: TextReference) -> None:
     assert by["chars"].drift is False
 
 
+def test_a_pandas_series_with_missing_values_is_read(reference: TextReference) -> None:
+    pd = pytest.importorskip("pandas", reason="pandas (the sklearn/demo extra) not installed")
+    texts = pd.Series([*_texts(np.random.default_rng(22), 30), None, float("nan")])
+    by = _by(text_drift(reference, texts))
+    assert by["words"].details["rows"]["current"] == 32
+    assert by["words"].details["null_share"]["current"] == pytest.approx(2 / 32)
+
+
 # --------------------------------------------------------------------------- odd windows
 def _finite_json(verdicts: list[Any]) -> None:
     for v in verdicts:
