@@ -9,6 +9,13 @@ this up and any conflict is retried, so concurrent registers never share a numbe
 
 The provenance stored with each version (git state, environment, actor) is read by
 :mod:`keelwork.adapters.stores.provenance`.
+
+Audit: every registration (``model.register``) and alias move (``alias.set``,
+``alias.remove``) is appended to the audit sink given, if any, with the caller's actor. When the
+sink is the :class:`~keelwork.adapters.stores.audit_store.AuditLog` of this same database (what
+:func:`open_registry` sets up), the entries are written in the registry's own transaction, after
+its other writes: the change and its audit entry commit together or not at all. Any other sink
+is called after the commit.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import ArtifactStore, StoredArtifact
+from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.provenance import (
     TRACKED_PACKAGES,
@@ -69,17 +77,28 @@ from keelwork.errors import (
     RegistryError,
     StoreError,
 )
+from keelwork.types import AuditSink
 
 _MAX_ATTEMPTS = 30
 T = TypeVar("T")
+#: (actor, action, target, details) of an audit entry waiting for its transaction.
+_Event = tuple[str, str, str, dict[str, Any]]
 
 
 class SqlRegistry:
-    """Model versions, aliases and alias history in SQL; artifacts in an :class:`ArtifactStore`."""
+    """Model versions, aliases and alias history in SQL; artifacts in an :class:`ArtifactStore`.
 
-    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+    Args:
+        engine: The metadata store.
+        artifacts: Where artifact blobs live.
+        audit: Where registrations and alias moves are recorded, if anywhere.
+    """
+
+    def __init__(self, engine: Engine, artifacts: ArtifactStore,
+                 audit: AuditSink | None = None) -> None:
         self.engine = engine
         self.artifacts = artifacts
+        self.audit = audit
 
     def close(self) -> None:
         """Release the database connections."""
@@ -160,8 +179,16 @@ class SqlRegistry:
             "environment": capture_environment(),
             "options": option_values,
         }
+        events: list[_Event] = []
+
+        def work(conn: Connection) -> int:
+            events.clear()  # a retried attempt starts over
+            number = self._insert_version(conn, name, row, aliases, events)
+            self._audit_in(conn, events)
+            return number
+
         try:
-            number = self._retrying(lambda conn: self._insert_version(conn, name, row, aliases))
+            number = self._retrying(work)
         except BaseException:
             if stored is not None and stored.created:
                 # Best effort: the original error matters more than a failed clean-up.
@@ -173,10 +200,11 @@ class SqlRegistry:
             # We reused a blob that a concurrent, failing register of the same bytes created
             # and then removed before our row committed: store it again from the source.
             self.artifacts.put(source)
+        self._audit_after(events)
         return self.get(name, number)
 
     def _insert_version(self, conn: Connection, name: str, row: dict[str, Any],
-                        aliases: Sequence[str]) -> int:
+                        aliases: Sequence[str], events: list[_Event]) -> int:
         model_id = conn.execute(select(models.c.id).where(models.c.name == name)).scalar()
         if model_id is None:
             # A concurrent first registration of the same name fails the unique name and
@@ -190,14 +218,20 @@ class SqlRegistry:
                                .where(model_versions.c.model_id == model_id)).scalar()
         number = next_version(current)
         conn.execute(model_versions.insert().values(model_id=model_id, version=number, **row))
-        self._write_aliases(conn, model_id, name, number, aliases, row["created_by"])
+        events.append((row["created_by"], "model.register", f"{name}:{number}", {
+            "runtime": row["runtime"], "sha256": row["sha256"],
+            "artifact_uri": row["artifact_uri"], "dataset_version": row["dataset_version"],
+            "aliases": list(aliases)}))
+        self._write_aliases(conn, model_id, name, number, aliases, row["created_by"], events)
         return number
 
     def _write_aliases(self, conn: Connection, model_id: int, name: str, number: int,
-                       aliases: Sequence[str], actor: str) -> None:
+                       aliases: Sequence[str], actor: str, events: list[_Event]) -> None:
         for alias in aliases:
-            _move_alias(conn, model_id, name, alias, number, actor,
-                        f"set at registration of version {number}")
+            change = _move_alias(conn, model_id, name, alias, number, actor,
+                                 f"set at registration of version {number}")
+            if change is not None:
+                events.append(_alias_event(change))
 
     def _blob_referenced(self, sha256: str) -> bool:
         with self._db("checking artifact references") as conn:
@@ -311,8 +345,10 @@ class SqlRegistry:
         check_alias(alias)
         check_version(version)
         who = actor or default_actor()
+        events: list[_Event] = []
 
         def move(conn: Connection) -> AliasChange:
+            events.clear()
             model_id = self._model_id(conn, name)
             _lock_model(conn, model_id)
             exists = conn.execute(select(model_versions.c.id).where(
@@ -323,9 +359,13 @@ class SqlRegistry:
             change = _move_alias(conn, model_id, name, alias, version, who, reason)
             if change is None:
                 return AliasChange(name, alias, version, version, who, reason, datetime.now(UTC))
+            events.append(_alias_event(change))
+            self._audit_in(conn, events)
             return change
 
-        return self._retrying(move)
+        result = self._retrying(move)
+        self._audit_after(events)
+        return result
 
     def remove_alias(self, name: str, alias: str, actor: str | None = None,
                      reason: str = "") -> AliasChange:
@@ -335,16 +375,22 @@ class SqlRegistry:
             ModelNotFoundError: no such model, or the model has no such alias.
         """
         who = actor or default_actor()
+        events: list[_Event] = []
 
         def drop(conn: Connection) -> AliasChange:
+            events.clear()
             model_id = self._model_id(conn, name)
             _lock_model(conn, model_id)
             change = _move_alias(conn, model_id, name, alias, None, who, reason)
             if change is None:
                 raise ModelNotFoundError(f"Model '{name}' has no alias '{alias}' to remove.")
+            events.append(_alias_event(change))
+            self._audit_in(conn, events)
             return change
 
-        return self._retrying(drop)
+        result = self._retrying(drop)
+        self._audit_after(events)
+        return result
 
     def alias_history(self, name: str) -> list[AliasChange]:
         """Every alias change of ``name``, oldest first.
@@ -358,6 +404,26 @@ class SqlRegistry:
                                 .order_by(alias_history.c.id)).mappings().all()
         return [AliasChange(name, r["alias"], r["from_version"], r["to_version"], r["actor"],
                             r["reason"], _aware(r["changed_at"])) for r in rows]
+
+    # ------------------------------------------------------------------ audit
+    def _audit_shares_transaction(self) -> bool:
+        """Whether the audit sink is an audit log of this very database."""
+        return isinstance(self.audit, AuditLog) and self.audit.engine.url == self.engine.url
+
+    def _audit_in(self, conn: Connection, events: list[_Event]) -> None:
+        """Append ``events`` inside the registry's transaction, when the sink allows it."""
+        if not events or not self._audit_shares_transaction():
+            return
+        audit: AuditLog = self.audit  # type: ignore[assignment]
+        for actor, action, target, details in events:
+            audit.append_in(conn, actor=actor, action=action, target=target, details=details)
+
+    def _audit_after(self, events: list[_Event]) -> None:
+        """Append ``events`` after the commit, for a sink that is not this database's log."""
+        if self.audit is None or self._audit_shares_transaction():
+            return
+        for actor, action, target, details in events:
+            self.audit.append(actor=actor, action=action, target=target, details=details)
 
     # ------------------------------------------------------------------ internals
     def _db(self, what: str) -> AbstractContextManager[Connection]:
@@ -441,6 +507,13 @@ def _move_alias(conn: Connection, model_id: int, name: str, alias: str, to_versi
                                                from_version=current, to_version=to_version,
                                                actor=actor, reason=reason, changed_at=now))
     return AliasChange(name, alias, current, to_version, actor, reason, now)
+
+
+def _alias_event(change: AliasChange) -> _Event:
+    action = "alias.remove" if change.to_version is None else "alias.set"
+    return (change.actor, action, f"{change.name}@{change.alias}",
+            {"from_version": change.from_version, "to_version": change.to_version,
+             "reason": change.reason})
 
 
 def _to_version(name: str, r: RowMapping, aliases: tuple[str, ...]) -> ModelVersion:
@@ -550,12 +623,15 @@ def default_storage_url(project_dir: Path) -> str:
     return f"sqlite:///{Path(project_dir).absolute() / '.keel' / 'keel.db'}"
 
 
-def open_registry(project_dir: Path, storage_url: str | None = None) -> SqlRegistry:
+def open_registry(project_dir: Path, storage_url: str | None = None, *,
+                  audit: AuditSink | bool = True) -> SqlRegistry:
     """Open (creating if needed) the registry of a project.
 
     Args:
         project_dir: The project directory; artifacts live in ``<project_dir>/.keel/artifacts``.
         storage_url: SQLAlchemy URL of the metadata store; default :func:`default_storage_url`.
+        audit: ``True``: record changes in the store's own audit log, in the same transaction;
+            ``False``: record nothing; a sink: record there, after each commit.
 
     Returns:
         A registry; close it (or use it as a context manager) when done.
@@ -564,12 +640,20 @@ def open_registry(project_dir: Path, storage_url: str | None = None) -> SqlRegis
         StoreError: the store is unreachable, malformed or written by a newer keelwork.
     """
     engine = make_engine(storage_url or default_storage_url(project_dir))
+    sink: AuditSink | None = None
     try:
         ensure_schema(engine)
+        if not isinstance(audit, bool):
+            sink = audit
+        elif audit:
+            log = AuditLog(engine)
+            log.ensure_schema()
+            sink = log
     except BaseException:
         engine.dispose()
         raise
-    return SqlRegistry(engine, ArtifactStore(Path(project_dir).absolute() / ".keel" / "artifacts"))
+    return SqlRegistry(engine, ArtifactStore(Path(project_dir).absolute() / ".keel" / "artifacts"),
+                       sink)
 
 
 __all__ = [
