@@ -18,6 +18,7 @@ from keelwork.adapters.stores.audit_store import (
 )
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.core.audit import ChainHead
+from keelwork.core.audit.merkle import merkle_root, verify_inclusion
 from keelwork.errors import AuditError
 from keelwork.types import AuditSink
 
@@ -178,6 +179,26 @@ def test_prediction_batches_are_one_entry_each(log: AuditLog) -> None:
     assert entry.details["ids_sha256"] == prediction_ids_digest(ids)
     assert entry.details["ids_sha256"] != prediction_ids_digest(ids[:-1])
     assert log.verify().ok
+
+
+def test_merkle_root_and_inclusion_proofs(log: AuditLog) -> None:
+    _fill(log, 7)
+    size, root = log.merkle_root()
+    entries = log.query(limit=None)
+    assert size == 7 and root == merkle_root([bytes.fromhex(e.hash) for e in entries]).hex()
+    for entry in entries:
+        proof = log.inclusion_proof(entry.seq)
+        assert proof["leaf"] == entry.hash and proof["root"] == root
+        assert verify_inclusion(proof["index"], proof["size"], bytes.fromhex(proof["leaf"]),
+                                [bytes.fromhex(p) for p in proof["proof"]],
+                                bytes.fromhex(root))
+    old_size, old_root = log.merkle_root(size=4)
+    assert old_size == 4 and log.inclusion_proof(2, size=4)["root"] == old_root
+    with pytest.raises(AuditError, match="Entry 8"):
+        log.inclusion_proof(8)
+    # An edited entry no longer proves against the published root.
+    _sql(log, "UPDATE audit_log SET hash = :h WHERE seq = 3", h="ab" * 32)
+    assert log.inclusion_proof(3)["root"] != root
 
 
 def test_open_audit_log_defaults_to_the_project_sqlite_file(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ from keelwork.core.audit.chain import (
     make_entry,
     verify_chain,
 )
+from keelwork.core.audit.merkle import inclusion_proof, merkle_root
 from keelwork.errors import AuditError
 
 AUDIT_SCHEMA_KIND = "audit"
@@ -258,6 +259,38 @@ class AuditLog:
             rows = conn.execute(select(audit_log).where(audit_log.c.seq > after_seq)
                                 .order_by(audit_log.c.seq).limit(page)).mappings().all()
         return [_entry(r) for r in rows]
+
+    # ------------------------------------------------------------------ Merkle proofs
+    def _leaves(self, size: int | None) -> list[bytes]:
+        query = select(audit_log.c.hash).order_by(audit_log.c.seq)
+        if size is not None:
+            query = query.limit(max(0, int(size)))
+        with connection(self.engine, _STORE, "reading the audit hashes") as conn:
+            return [bytes.fromhex(h) for h in conn.execute(query).scalars()]
+
+    def merkle_root(self, size: int | None = None) -> tuple[int, str]:
+        """``(size, root)``: the RFC 6962 tree hash over the first ``size`` entry hashes
+        (default: all), hex."""
+        leaves = self._leaves(size)
+        return len(leaves), merkle_root(leaves).hex()
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
+        """A proof that entry ``seq`` is in the tree of the first ``size`` entries.
+
+        Anyone holding the root checks it with :func:`keelwork.core.audit.merkle.
+        verify_inclusion` (``index = seq - 1``, the leaf is the entry's hash).
+
+        Raises:
+            AuditError: no entry ``seq`` within ``size``.
+        """
+        leaves = self._leaves(size)
+        if not 1 <= seq <= len(leaves):
+            raise AuditError(f"Entry {seq} is not among the {len(leaves)} entries of the audit "
+                             "log's tree.")
+        return {"kind": "keelwork.audit_inclusion_proof", "version": 1, "seq": seq,
+                "index": seq - 1, "size": len(leaves), "leaf": leaves[seq - 1].hex(),
+                "proof": [p.hex() for p in inclusion_proof(seq - 1, leaves)],
+                "root": merkle_root(leaves).hex()}
 
     # ------------------------------------------------------------------ verifying
     def verify(self, anchor: ChainHead | None = None, *, page: int = _PAGE) -> VerifyResult:

@@ -1,10 +1,12 @@
-"""``keel audit``: verify the hash-chained audit log, show its entries, print its head.
+"""``keel audit``: verify the hash-chained audit log, show its entries, print its head, prove
+one entry's inclusion.
 
 ``verify`` exits 0 when the whole chain checks out and 1 when it does not, printing the first
 bad entry and what is wrong with it (edited, deleted, reordered, truncated). ``head`` prints the
 latest entry's number and hash as JSON: keep a copy outside the database (another system, a
 git commit) and pass it to ``verify --anchor`` later to detect even a rewrite of the whole
-database up to that entry.
+database up to that entry. ``prove SEQ`` prints an RFC 6962 inclusion proof of one entry
+and the Merkle root it checks against.
 """
 
 from __future__ import annotations
@@ -121,6 +123,23 @@ def head(project: Path = PROJECT_OPTION) -> None:
     with project_store(project, _opener) as log:
         current = ChainHead(0, GENESIS_HASH, 0) if log is None else log.head()
     typer.echo(json.dumps(current.as_dict()))
+
+
+@app.command("prove")
+@handles_errors
+def prove(seq: int = typer.Argument(..., min=1, help="The entry to prove."),
+          size: int | None = typer.Option(None, "--size", min=1, help="Prove against the tree "
+                                          "of the first SIZE entries (default: all)."),
+          project: Path = PROJECT_OPTION) -> None:
+    """Print an RFC 6962 inclusion proof of entry SEQ and the Merkle root it checks against."""
+    from keelwork.errors import AuditError
+
+    with project_store(project, _opener) as log:
+        if log is None:
+            raise AuditError(f"Entry {seq} is not in the audit log: this project has no store "
+                             "yet.")
+        proof = log.inclusion_proof(seq, size)
+    typer.echo(json.dumps(proof, indent=2))
 
 
 def _read_anchor(path: Path) -> Any:

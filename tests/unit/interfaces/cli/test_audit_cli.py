@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.engine import make_engine
+from keelwork.core.audit.merkle import verify_inclusion
 from keelwork.interfaces.cli import audit_cmd, keys_cmd
 
 runner = CliRunner()
@@ -116,6 +117,20 @@ def test_deleted_row_and_anchor(project: Path) -> None:
     result = runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)])
     assert result.exit_code == 1 and "entry 3 (truncated)" in result.output
     assert "not in the log" in result.output
+
+
+def test_prove_prints_a_checkable_inclusion_proof(project: Path) -> None:
+    for name in ("a", "b", "c"):
+        _create(name, "predict")
+    result = runner.invoke(app, ["audit", "prove", "2"])
+    assert result.exit_code == 0, result.output
+    proof = json.loads(result.stdout)
+    assert (proof["seq"], proof["size"]) == (2, 3)
+    assert verify_inclusion(proof["index"], proof["size"], bytes.fromhex(proof["leaf"]),
+                            [bytes.fromhex(p) for p in proof["proof"]],
+                            bytes.fromhex(proof["root"]))
+    missing = runner.invoke(app, ["audit", "prove", "9"])
+    assert missing.exit_code == 2 and "Entry 9" in missing.output
 
 
 def test_bad_input_is_a_clear_error(project: Path) -> None:
