@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -83,6 +85,28 @@ def test_concurrent_appenders_never_fork_the_chain(log: AuditLog, store_url: str
     assert result.ok, result.message
     assert result.checked == 90 and log.head().count == 90
     assert [e.seq for e in log.query(limit=None)] == list(range(1, 91))
+
+
+_APPENDER = """
+import sys
+from keelwork.adapters.stores.audit_store import AuditLog
+from keelwork.adapters.stores.engine import make_engine
+log = AuditLog(make_engine(sys.argv[1]))
+for i in range(25):
+    log.append(actor=sys.argv[2], action="flag.put", target=f"f{i}")
+log.close()
+"""
+
+
+def test_concurrent_processes_never_fork_the_chain(log: AuditLog, store_url: str) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, store_url, f"p{k}"],
+                              stderr=subprocess.PIPE) for k in range(3)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    result = log.verify()
+    assert result.ok and result.checked == 75, result.message
+    assert {e.actor for e in log.query(limit=None)} == {"p0", "p1", "p2"}
 
 
 def test_query_filters_by_actor_action_target_and_time(log: AuditLog) -> None:
