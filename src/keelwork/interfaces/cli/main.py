@@ -6,12 +6,14 @@ import typer
 
 from keelwork import __version__
 from keelwork.interfaces.cli import (
+    audit_cmd,
     contract_cmd,
     data_cmd,
     drift_cmd,
     features_cmd,
     flags_cmd,
     ingest_cmd,
+    keys_cmd,
     log_cmd,
     models_cmd,
     project_cmd,
@@ -34,6 +36,8 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(contract_cmd.app, name="contract")
 app.add_typer(features_cmd.app, name="features")
 app.add_typer(flags_cmd.app, name="flags")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(keys_cmd.app, name="keys")
 validate_cmd.register(app)
 ingest_cmd.register(app)
 drift_cmd.register(app)

@@ -13,25 +13,10 @@ from keelwork.interfaces.cli.output import console, handles_errors
 
 def build_app(spec_path: Path) -> object:
     """The ASGI app for a keel.yaml (stores opened, models loaded at start-up)."""
-    from keelwork.adapters.gateway.wiring import open_service
-    from keelwork.adapters.ingest.labels import LabelStore
-    from keelwork.adapters.stores.engine import make_engine
-    from keelwork.interfaces.http.app import create_app
-    from keelwork.interfaces.http.feedback import feedback_router
+    from keelwork.interfaces.http.server import build_server_app
     from keelwork.spec import load_spec
 
-    resolved = load_spec(spec_path)
-    service = open_service(resolved)
-    labels_engine = make_engine(resolved.storage_url)
-    labels = LabelStore(labels_engine)
-    labels.ensure_schema()
-
-    async def shutdown() -> None:
-        await service.close()
-        labels_engine.dispose()
-
-    return create_app(service.gateway, on_startup=service.start, on_shutdown=shutdown,
-                      freeze_gc=True, routers=[feedback_router(labels)])
+    return build_server_app(load_spec(spec_path))
 
 
 def configure_logging(level: str, access_log: bool) -> None:

@@ -25,8 +25,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keelwork import __version__
 from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
+from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.auth import install_problem_handler, predict_guard
 from keelwork.interfaces.http.errors import HTTPProblem, error_response, response_for
 from keelwork.interfaces.http.limits import BodyLimitMiddleware, read_body
 from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_outputs
@@ -120,7 +122,8 @@ class PredictFastPath:
 def create_app(gateway: Gateway, *,
                on_startup: Callable[[], Awaitable[None]] | None = None,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
-               freeze_gc: bool = False, routers: Sequence[APIRouter] = ()) -> FastAPI:
+               freeze_gc: bool = False, routers: Sequence[APIRouter] = (),
+               api_keys: ApiKeyStore | None = None) -> FastAPI:
     """Build the ASGI app around a gateway (its lifecycle follows the app's lifespan).
 
     Args:
@@ -133,11 +136,19 @@ def create_app(gateway: Gateway, *,
             full collection would otherwise walk again, a pause of tens of milliseconds
             in the request path. For a server process; tests leave it off.
         routers: More routes (feedback, admin...), included as they are.
+        api_keys: The key store; needed when keel.yaml sets ``guards.require_api_key`` (the
+            predict routes then admit only keys with the ``predict`` scope).
 
     Returns:
         The FastAPI app.
+
+    Raises:
+        ValueError: ``guards.require_api_key`` is set but no key store is given.
     """
     spec = gateway.spec
+    if spec.guards.require_api_key and api_keys is None:
+        raise ValueError("keel.yaml sets guards.require_api_key: create_app needs api_keys.")
+    guard = predict_guard(api_keys) if spec.guards.require_api_key and api_keys else None
     contract_fields = [f.name for f in spec.contract.inputs]
     output_names = [f.name for f in spec.contract.outputs]
     limit = spec.guards.max_body_bytes
@@ -160,6 +171,7 @@ def create_app(gateway: Gateway, *,
     app = FastAPI(title=f"keelwork: {spec.service.name}", version=__version__,
                   description=spec.service.description or "Served by keelwork.",
                   lifespan=lifespan)
+    install_problem_handler(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limit)
     app.state.gateway = gateway
     tracing = spec.server.tracing
@@ -195,6 +207,8 @@ def create_app(gateway: Gateway, *,
         Address an alias or version with ``name@alias`` / ``name@3`` in the path or the
         ``x-keel-model-ref`` header; the default is the champion.
         """
+        if guard is not None and (denied := await guard(request)) is not None:
+            return denied
         try:
             body = _parse_json(await read_body(request, limit),
                                request.headers.get("content-type"))
@@ -220,6 +234,8 @@ def create_app(gateway: Gateway, *,
 
     # ------------------------------------------------------------------ Open Inference Protocol
     async def _v2_infer(request: Request, name: str, version: str | None) -> Response:
+        if guard is not None and (denied := await guard(request)) is not None:
+            return denied
         try:
             body = _parse_json(await read_body(request, limit),
                                request.headers.get("content-type"))

@@ -1,0 +1,90 @@
+"""The whole server for a keel.yaml: gateway, feedback, admin routes, keys, audit, flags.
+
+:func:`build_server_app` is what ``keel serve`` and ``keel demo`` run. It opens the stores the
+routes need on the spec's storage URL (one engine shared by the label, key, audit and flag
+stores; the gateway keeps its own for the prediction log) and ties their lifecycles to the app:
+
+- ``POST /v1/feedback``: open, or ``predict`` scope when ``guards.require_api_key`` is set;
+- ``/v1/admin/...``: always an API key with the ``admin`` scope (``keel keys create --scope
+  admin``); changes are written to the audit log;
+- model flags: keel.yaml's plus the store's, polled every second so that a change made by
+  another server or by ``keel flags put`` applies without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import Depends, FastAPI
+
+from keelwork.adapters.flag_source import FlagSource
+from keelwork.adapters.gateway.wiring import open_service
+from keelwork.adapters.ingest.labels import LabelStore
+from keelwork.adapters.stores.api_keys import ApiKeyStore
+from keelwork.adapters.stores.audit_store import AuditLog
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.interfaces.http.app import create_app
+from keelwork.interfaces.http.auth import require_scope
+from keelwork.interfaces.http.feedback import feedback_router
+from keelwork.interfaces.http.flag_routes import flag_router
+from keelwork.spec.model import ResolvedSpec
+
+
+def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True) -> FastAPI:
+    """Open every store of ``resolved`` and build the app (models load at start-up).
+
+    Raises:
+        StoreError: the store is unreachable.
+        ModelNotFoundError: a model is neither registered nor given an artifact.
+    """
+    spec = resolved.spec
+    service = open_service(resolved)
+    engine = make_engine(resolved.storage_url)
+    try:
+        audit = AuditLog(engine)
+        audit.ensure_schema()
+        labels = LabelStore(engine)
+        labels.ensure_schema()
+        keys = ApiKeyStore(engine, audit)
+        keys.ensure_schema()
+        flag_store = FlagStore(engine, audit)
+        flag_store.ensure_schema()
+        flags = FlagSource(spec.flags, flag_store)
+        flags.reload()
+    except BaseException:
+        engine.dispose()
+        service.registry.close()
+        raise
+    _attach_flags(service.gateway, flags)
+
+    admin = [Depends(require_scope("admin", keys))]
+    predict = [Depends(require_scope("predict", keys))] if spec.guards.require_api_key else []
+    routers = [
+        feedback_router(labels, dependencies=predict),
+        flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin),
+    ]
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def startup() -> None:
+        await service.start()
+        tasks.append(asyncio.create_task(flags.run(), name="keel-flag-poll"))
+
+    async def shutdown() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await service.close()
+        engine.dispose()
+
+    return create_app(service.gateway, on_startup=startup, on_shutdown=shutdown,
+                      freeze_gc=freeze_gc, routers=routers, api_keys=keys)
+
+
+def _attach_flags(gateway: Any, flags: FlagSource) -> None:
+    """Give the gateway the flags to route by, when it knows how to use them."""
+    if hasattr(gateway, "flags"):
+        gateway.flags = flags

@@ -1,0 +1,97 @@
+"""The assembled server: predict keyed per keel.yaml, admin routes need the admin scope, audited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from starlette.testclient import TestClient
+
+from keelwork.adapters.stores.api_keys import ApiKeyStore
+from keelwork.adapters.stores.audit_store import AuditLog
+from keelwork.interfaces.http.server import build_server_app
+from keelwork.spec import load_spec
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+SPEC = """\
+service: {{name: keyed, owners: [t@example.com]}}
+models:
+  - name: adder
+    runtime: python
+    artifact: "fakes:total"
+    options: {{path: "{fx}"}}
+contract:
+  inputs: [{{name: a, type: float}}, {{name: b, type: integer}}]
+guards: {{require_api_key: {keyed}}}
+"""
+BODY = {"instances": [{"a": 1.0, "b": 2}]}
+FLAG = {"model": "adder", "rules": [{"tenants": ["acme"], "serve": "1"}]}
+
+
+def _client(tmp_path: Path, keyed: bool) -> tuple[TestClient, dict[str, str]]:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, keyed=str(keyed).lower()))
+    resolved = load_spec(tmp_path / "keel.yaml")
+    app = build_server_app(resolved, freeze_gc=False)
+    engine = create_engine(resolved.storage_url)
+    store = ApiKeyStore(engine)
+    made = {scope: store.create(scopes=[scope], name=f"{scope}-key", created_by="t").plaintext
+            for scope in ("admin", "predict")}
+    engine.dispose()
+    return TestClient(app), made
+
+
+@pytest.fixture
+def keyed(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
+    client, made = _client(tmp_path, keyed=True)
+    with client:
+        yield client, made, tmp_path
+
+
+def test_predict_needs_a_predict_key_when_keel_yaml_says_so(
+        keyed: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, made, _ = keyed
+    none = client.post("/v1/models/adder:predict", json=BODY)
+    assert none.status_code == 401 and "WWW-Authenticate" in none.headers
+    wrong = client.post("/v1/models/adder:predict", json=BODY,
+                        headers={"authorization": "Bearer kw_000000000000_nope"})
+    assert wrong.status_code == 401
+    for key in made.values():  # admin implies predict
+        ok = client.post("/v1/models/adder:predict", json=BODY, headers={"x-api-key": key})
+        assert ok.status_code == 200, ok.text
+    v2 = client.post("/v2/models/adder/infer", json={"inputs": [
+        {"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+        {"name": "b", "shape": [1], "datatype": "INT64", "data": [2]}]})
+    assert v2.status_code == 401
+    feedback = client.post("/v1/feedback", json={"labels": [{"prediction_id": "x",
+                                                             "label": 1}]})
+    assert feedback.status_code == 401
+
+
+def test_admin_routes_need_the_admin_scope_and_are_audited(
+        keyed: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, made, project = keyed
+    assert client.put("/v1/admin/flags/f", json=FLAG).status_code == 401
+    under = client.put("/v1/admin/flags/f", json=FLAG,
+                       headers={"authorization": f"Bearer {made['predict']}"})
+    assert under.status_code == 403 and "insufficient_scope" in under.headers["WWW-Authenticate"]
+    ok = client.put("/v1/admin/flags/f", json=FLAG,
+                    headers={"authorization": f"Bearer {made['admin']}"})
+    assert ok.status_code == 200, ok.text
+    engine = create_engine(load_spec(project / "keel.yaml").storage_url)
+    audit = AuditLog(engine)
+    entries = audit.query(action="flag.put")
+    assert [(e.actor, e.target) for e in entries] == [("admin-key", "f")]
+    assert audit.verify().ok
+    engine.dispose()
+
+
+def test_open_predict_when_keys_are_not_required(tmp_path: Path) -> None:
+    client, made = _client(tmp_path, keyed=False)
+    with client:
+        assert client.post("/v1/models/adder:predict", json=BODY).status_code == 200
+        assert client.get("/v1/admin/flags").status_code == 401  # admin is never open
+        assert client.get("/v1/admin/flags",
+                          headers={"x-api-key": made["admin"]}).status_code == 200
