@@ -44,12 +44,15 @@ def _spec(project: Path) -> Any:
 
 @contextmanager
 def _store(project: Path) -> Iterator[Any]:
+    from keelwork.adapters.stores.audit_store import AuditLog
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.adapters.stores.flag_store import FlagStore
 
     engine = make_engine(storage_url(project))
     try:
-        store = FlagStore(engine)
+        audit = AuditLog(engine)
+        audit.ensure_schema()
+        store = FlagStore(engine, audit)
         store.ensure_schema()
         yield store
     finally:

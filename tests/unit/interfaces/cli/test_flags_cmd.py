@@ -61,3 +61,15 @@ def test_bad_flag_files_say_where(project: Path) -> None:
     assert r.exit_code != 0 and "flag #1: rules.0" in r.output
     listed = json.loads(runner.invoke(app, ["flags", "list", "--json"]).output)
     assert [f["name"] for f in listed["flags"]] == ["acme"]  # nothing was written
+
+
+def test_changes_are_in_the_audit_log(project: Path) -> None:
+    (project / "flag.json").write_text('{"name": "acme", "model": "sentiment", '
+                                       '"rules": [{"tenants": ["acme"], "serve": "3"}]}')
+    assert runner.invoke(app, ["flags", "put", "flag.json"]).exit_code == 0
+    assert runner.invoke(app, ["flags", "delete", "acme", "--actor", "bob"]).exit_code == 0
+    shown = runner.invoke(app, ["audit", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    entries = [(e["actor"], e["action"], e["target"]) for e in json.loads(shown.output)]
+    assert entries == [("ana", "flag.put", "acme"), ("bob", "flag.delete", "acme")]
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
