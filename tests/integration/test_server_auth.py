@@ -95,3 +95,14 @@ def test_open_predict_when_keys_are_not_required(tmp_path: Path) -> None:
         assert client.get("/v1/admin/flags").status_code == 401  # admin is never open
         assert client.get("/v1/admin/flags",
                           headers={"x-api-key": made["admin"]}).status_code == 200
+
+
+def test_a_changed_keel_yaml_is_audited_once(tmp_path: Path) -> None:
+    _client(tmp_path, keyed=False)
+    _client(tmp_path, keyed=False)  # same file: nothing new
+    _client(tmp_path, keyed=True)  # changed: recorded, with the previous digest
+    engine = create_engine(load_spec(tmp_path / "keel.yaml").storage_url)
+    loads = AuditLog(engine).query(action="config.load")
+    engine.dispose()
+    assert len(loads) == 2
+    assert loads[1].details["previous"] == loads[0].details["sha256"] != loads[1].details["sha256"]

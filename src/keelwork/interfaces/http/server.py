@@ -7,6 +7,8 @@ stores; the gateway keeps its own for the prediction log) and ties their lifecyc
 - ``POST /v1/feedback``: open, or ``predict`` scope when ``guards.require_api_key`` is set;
 - ``/v1/admin/...``: always an API key with the ``admin`` scope (``keel keys create --scope
   admin``); changes are written to the audit log;
+- the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
+  differs from the one recorded last, so every configuration change is traceable;
 - model flags: keel.yaml's plus the store's, polled every second so that a change made by
   another server or by ``keel flags put`` applies without a restart.
 """
@@ -54,6 +56,7 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True) -> FastA
         flag_store.ensure_schema()
         flags = FlagSource(spec.flags, flag_store)
         flags.reload()
+        record_config(audit, resolved)
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -82,6 +85,27 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True) -> FastA
 
     return create_app(service.gateway, on_startup=startup, on_shutdown=shutdown,
                       freeze_gc=freeze_gc, routers=routers, api_keys=keys)
+
+
+def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
+    """Audit the keel.yaml a server starts with, when it differs from the last one recorded.
+
+    Returns:
+        Whether an entry was appended (``config.load``, with the file's SHA-256).
+    """
+    import hashlib
+
+    from keelwork.adapters.stores.provenance import default_actor
+
+    digest = hashlib.sha256(resolved.path.read_bytes()).hexdigest()
+    target = resolved.spec.service.name
+    last = audit.query(action="config.load", target=target, limit=1)
+    if last and last[-1].details.get("sha256") == digest:
+        return False
+    audit.append(actor=default_actor(), action="config.load", target=target,
+                 details={"sha256": digest, "path": str(resolved.path),
+                          "previous": last[-1].details.get("sha256") if last else None})
+    return True
 
 
 def _attach_flags(gateway: Any, flags: FlagSource) -> None:
