@@ -212,14 +212,31 @@ class DriftSection(_Section):
 class LabelsSection(_Section):
     expected_delay: str = Field(default="1d", pattern=r"^\d+[smhd]$")
     source: str | None = None
+    column: str | None = Field(
+        default=None, description="Column of the reference data that holds the ground truth "
+        "(profiled as label drift's reference; never given to the model).")
+    positive: str | None = Field(
+        default=None, description="Positive class of a binary classifier (default: the "
+        "second of the model's classes, as scikit-learn orders them).")
 
 
 class MonitoringSection(_Section):
     reference: str | None = Field(default=None, description="Reference data (CSV/Parquet/JSONL).")
     drift: DriftSection = Field(default_factory=DriftSection)
-    windows: list[str] = Field(default_factory=lambda: ["1h", "1d"])
+    windows: list[Annotated[str, Field(pattern=r"^\s*\d+\s*[smhdp]?\s*$")]] = Field(
+        default_factory=lambda: ["1h", "1d"],
+        description="Windows of 'keel monitor run': a time length (15m, 1h, 1d; aligned to "
+        "UTC) or a number of predictions (1000p).")
     labels: LabelsSection = Field(default_factory=LabelsSection)
-    segments: list[str] = Field(default_factory=list)
+    segments: list[str] = Field(
+        default_factory=list, description="Categorical fields (inputs, or tenant/version) "
+        "whose values are monitored as separate slices.")
+    min_segment_rows: PositiveInt = Field(
+        default=30, description="A segment value is compared only when a window holds at "
+        "least this many of its predictions.")
+    text_columns: list[str] | None = Field(
+        default=None, description="Free-text input fields (kept out of the categorical "
+        "profiles, compared by text drift). Default: detected in the reference.")
 
 
 # --------------------------------------------------------------------------- rollout

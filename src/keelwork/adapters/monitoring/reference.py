@@ -1,0 +1,435 @@
+"""Monitoring references: profiled once from reference data, stored, reused by every run.
+
+:func:`build_reference` reads the reference file (``monitoring.reference`` of keel.yaml), runs the
+registered model on it through its runtime (so the prediction columns describe what *this*
+model predicts on the reference, not what the training labels were), and profiles:
+
+- the input columns (keel.yaml's declared inputs when there are some, else every column but
+  the label column), flattened as :mod:`keelwork.core.monitors.windows` documents;
+- the prediction columns (``prediction:label`` / ``prediction:value``, and
+  ``prediction:score`` for a binary classifier with probabilities);
+- the ground truth (``label:label`` / ``label:value``) when the file has the label column:
+  ``monitoring.labels.column``, else a column named ``label``, ``target`` or ``y`` that is not a
+  declared input;
+- free-text columns (``monitoring.text_columns``, else string columns that look like prose:
+  mostly distinct values averaging 20+ characters) as a text reference (descriptor drift);
+- a CBPE reference (confidence-based performance estimation) when there are labels and binary
+  scores, so windows without labels get an estimated performance.
+
+The result, a :class:`MonitorReference` (``kind``/``version``), goes to the
+``monitor_references`` table; :func:`reference_on_register` is the hook ``keel models
+register`` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from keelwork.core.monitors.profile import TableProfile, profile_table
+from keelwork.core.monitors.windows import (
+    LABEL_LABEL,
+    PREDICTION_LABEL,
+    PREDICTION_SCORE,
+    OutputSchema,
+    category,
+    flatten_instance,
+    flatten_label,
+    flatten_output,
+)
+from keelwork.errors import MonitorError
+from keelwork.spec.model import ResolvedSpec
+
+log = logging.getLogger("keelwork.monitor")
+
+REFERENCE_KIND = "keelwork.monitor-reference"
+REFERENCE_VERSION = 1
+#: Rows per model call while predicting on the reference.
+PREDICT_BATCH = 2048
+_LABEL_NAMES = ("label", "target", "y")
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorReference:
+    """Everything a monitoring run compares windows with (see the module docstring)."""
+
+    model: str
+    model_version: int | None
+    source: str
+    created_at: datetime
+    schema: OutputSchema
+    profile: TableProfile
+    input_columns: tuple[str, ...]
+    label_column: str | None = None
+    cbpe: dict[str, Any] | None = None
+    text: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        """Rows of the reference data."""
+        return self.profile.rows
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-compatible view; :meth:`from_dict` reads it back."""
+        return {"kind": REFERENCE_KIND, "version": REFERENCE_VERSION, "model": self.model,
+                "model_version": self.model_version, "source": self.source,
+                "created_at": self.created_at.isoformat(), "schema": self.schema.as_dict(),
+                "profile": self.profile.as_dict(), "input_columns": list(self.input_columns),
+                "label_column": self.label_column, "cbpe": self.cbpe, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitorReference:
+        """Inverse of :meth:`as_dict`.
+
+        Raises:
+            MonitorError: not a monitor reference, newer than this keelwork, or malformed.
+        """
+        if data.get("kind") != REFERENCE_KIND or not isinstance(data.get("version"), int) or (
+                data["version"] > REFERENCE_VERSION):
+            raise MonitorError(
+                f"A monitor reference must have kind {REFERENCE_KIND!r} and version <= "
+                f"{REFERENCE_VERSION}; got kind {data.get('kind')!r}, version "
+                f"{data.get('version')!r}. Build it again with 'keel monitor reference'.")
+        try:
+            created = datetime.fromisoformat(str(data["created_at"]))
+            return cls(model=str(data["model"]), model_version=data.get("model_version"),
+                       source=str(data["source"]),
+                       created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+                       schema=OutputSchema.from_dict(data["schema"]),
+                       profile=TableProfile.from_dict(data["profile"]),
+                       input_columns=tuple(str(c) for c in data["input_columns"]),
+                       label_column=data.get("label_column"), cbpe=data.get("cbpe"),
+                       text=dict(data.get("text") or {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MonitorError(f"The stored monitor reference is malformed: {exc!r}.") from exc
+
+
+# --------------------------------------------------------------------------- columns
+def column_kinds(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """``numeric`` for columns whose values are all numbers (not booleans), else categorical."""
+    kinds: dict[str, str] = {}
+    for row in rows:
+        for k, v in row.items():
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                kinds.setdefault(k, "")
+                continue
+            numeric = isinstance(v, int | float) and not isinstance(v, bool)
+            if not numeric:
+                kinds[k] = "categorical"
+            elif kinds.get(k, "") == "":
+                kinds[k] = "numeric"
+    # A column with no value anywhere is profiled numeric: it has no vocabulary to keep.
+    return {k: (v or "numeric") for k, v in kinds.items()}
+
+
+def columns_table(rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str],
+                  names: Sequence[str] | None = None) -> Any:
+    """A pyarrow table of ``rows`` with one typed column per name (absent values are null).
+
+    A value that does not fit its column's kind (text in a numeric column) becomes null
+    rather than failing the whole window; the column's null share then shows it.
+    """
+    import pyarrow as pa
+
+    cols: dict[str, Any] = {}
+    for name in names if names is not None else kinds:
+        kind = kinds.get(name)
+        if kind is None:
+            continue
+        values = [r.get(name) for r in rows]
+        if kind == "numeric":
+            cols[name] = pa.array([_float(v) for v in values], pa.float64())
+        else:
+            cols[name] = pa.array([None if v is None else category(v) for v in values],
+                                  pa.string())
+    if not cols:  # keep the row count: a profile of no known column still counts rows
+        cols["__rows__"] = pa.array([0] * len(rows), pa.int8())
+    return pa.table(cols)
+
+
+def _float(v: Any) -> float | None:
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float | str):
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def detect_text_columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+    """String columns that look like prose: >= 50 % distinct values averaging >= 20 chars."""
+    out = []
+    for name in names:
+        texts = [r.get(name) for r in rows]
+        strings = [t for t in texts if isinstance(t, str)]
+        if not strings or len(strings) < 0.5 * len(texts):
+            continue
+        if (len(set(strings)) >= 0.5 * len(strings)
+                and sum(map(len, strings)) / len(strings) >= 20):
+            out.append(name)
+    return out
+
+
+# --------------------------------------------------------------------------- building
+def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
+                    data: Path | None = None, runtime: Any = None,
+                    model_version: int | None = None) -> MonitorReference:
+    """Profile reference data (and the model's predictions on it) for ``model``.
+
+    Args:
+        resolved: The project's keel.yaml.
+        model: The model (default: the first in keel.yaml).
+        data: The reference file (default: ``monitoring.reference``).
+        runtime: A loaded runtime to predict with (default: the registered version, loaded
+            from the registry).
+        model_version: The version ``runtime`` is (with ``runtime``).
+
+    Returns:
+        The reference (not yet stored: see :func:`store_reference`).
+
+    Raises:
+        MonitorError: no reference data is configured, or the file has no usable column.
+        DataFileError: the file is missing or unreadable.
+        ModelNotFoundError / ModelLoadError: the model cannot be resolved or loaded.
+    """
+    from keelwork.adapters.data import read_table
+
+    spec = resolved.spec
+    name = model or (spec.models[0].name if spec.models else None)
+    if name is None:
+        raise MonitorError("keel.yaml declares no model to build a monitoring reference for.")
+    mon = spec.monitoring
+    if data is None:
+        if mon.reference is None:
+            raise MonitorError(
+                "No reference data: set monitoring.reference in keel.yaml (a CSV, Parquet or "
+                "JSONL file of model inputs, with the label column if you have one) or pass "
+                "--data FILE.")
+        data = resolved.resolve_path(mon.reference)
+    rows: list[dict[str, Any]] = read_table(data).to_pylist()
+    if not rows:
+        raise MonitorError(f"The reference data {str(data)!r} holds no rows.")
+    header = list(rows[0])
+    declared = [f.name for f in spec.contract.inputs]
+    label_col = mon.labels.column
+    if label_col is not None and label_col not in header:
+        raise MonitorError(f"monitoring.labels.column is {label_col!r} but the reference data "
+                           f"{str(data)!r} has no such column; columns: {', '.join(header)}.")
+    if label_col is None:
+        label_col = next((c for c in _LABEL_NAMES if c in header and c not in declared), None)
+    inputs = [c for c in (declared or header) if c in header and c != label_col]
+    if not inputs:
+        raise MonitorError(f"The reference data {str(data)!r} has none of the model's input "
+                           f"columns ({', '.join(declared)}); columns: {', '.join(header)}.")
+    instances = [{c: r.get(c) for c in inputs} for r in rows]
+
+    owned = runtime is None
+    if owned:
+        runtime, model_version = load_model_runtime(resolved, name)
+    try:
+        schema = _schema(runtime, resolved, name, mon.labels.positive)
+        outputs, proba = _predict(runtime, instances)
+    finally:
+        if owned:
+            _unload(runtime)
+
+    flat: list[dict[str, Any]] = []
+    for inst, row, out, p in zip(instances, rows, outputs, proba, strict=True):
+        cols = flatten_instance(inst, schema)
+        cols.update(flatten_output({"label": out, "probabilities": p} if p is not None
+                                   else out, schema))
+        if label_col is not None:
+            cols.update(flatten_label(row.get(label_col), schema))
+        flat.append({k: v for k, v in cols.items() if not k.startswith("prediction:proba:")})
+    text_cols = (list(mon.text_columns) if mon.text_columns is not None
+                 else detect_text_columns(flat, inputs))
+    kinds = column_kinds(flat)
+    for k in (PREDICTION_LABEL, LABEL_LABEL):
+        if k in kinds:
+            kinds[k] = "categorical"
+    for t in text_cols:
+        kinds.pop(t, None)
+    profile = profile_table(columns_table(flat, kinds), kinds=kinds)
+    text = _text_references(flat, text_cols)
+    cbpe = _cbpe(flat, schema)
+    return MonitorReference(model=name, model_version=model_version, source=str(data),
+                            created_at=datetime.now(UTC), schema=schema, profile=profile,
+                            input_columns=tuple(inputs), label_column=label_col, cbpe=cbpe,
+                            text=text)
+
+
+def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None,
+                       ) -> tuple[Any, int]:
+    """Load ``name`` (its default alias, or ``ref``) from the registry as the server would.
+
+    Returns:
+        ``(runtime, version)``; call ``runtime.unload()`` when done.
+    """
+    from keelwork.adapters.gateway.wiring import spec_options
+    from keelwork.adapters.runtimes import load_runtime
+    from keelwork.adapters.stores.registry_store import open_registry
+
+    with open_registry(resolved.project_dir, resolved.storage_url, audit=False) as registry:
+        mv = registry.resolve(name if ref is None else f"{name}:{ref}")
+        path = registry.artifact_path(mv)
+        artifact = path if path is not None else (mv.callable_path or mv.artifact_uri)
+        try:
+            options = {**spec_options(resolved, name), **mv.options}
+            unsafe = resolved.spec.model(name).allow_unsafe_pickle
+        except KeyError:
+            options, unsafe = dict(mv.options), False
+    return load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe), mv.version
+
+
+def _schema(runtime: Any, resolved: ResolvedSpec, name: str,
+            positive: str | None) -> OutputSchema:
+    sig = getattr(runtime, "signature", None)
+    classes = getattr(sig, "classes", None)
+    names = getattr(sig, "feature_names", None)
+    try:
+        options = resolved.spec.model(name).options
+    except KeyError:
+        options = {}
+    text_field = options.get("text_field") or "input"
+    return OutputSchema(classes=tuple(category(c) for c in classes) if classes else None,
+                        positive=positive,
+                        feature_names=tuple(str(n) for n in names) if names else None,
+                        text_field=str(text_field))
+
+
+def _predict(runtime: Any, instances: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    outputs: list[Any] = []
+    proba: list[Any] = []
+    for start in range(0, len(instances), PREDICT_BATCH):
+        batch = instances[start:start + PREDICT_BATCH]
+        outputs.extend(runtime.predict(batch))
+        p = runtime.predict_proba(batch) if hasattr(runtime, "predict_proba") else None
+        proba.extend(p if p is not None else [None] * len(batch))
+    return outputs, proba
+
+
+def _unload(runtime: Any) -> None:
+    try:
+        runtime.unload()
+    except Exception:  # unloading is best effort
+        log.debug("unloading the reference runtime failed", exc_info=True)
+
+
+def _text_references(flat: Sequence[Mapping[str, Any]],
+                     columns: Sequence[str]) -> dict[str, dict[str, Any]]:
+    from keelwork.core.monitors.text import build_text_reference
+
+    out = {}
+    for c in columns:
+        texts = [v if isinstance(v, str) else None for v in (r.get(c) for r in flat)]
+        out[c] = build_text_reference(c, texts).as_dict()
+    return out
+
+
+def _cbpe(flat: Sequence[Mapping[str, Any]], schema: OutputSchema) -> dict[str, Any] | None:
+    positive = schema.binary_positive
+    pairs = [(r[PREDICTION_SCORE], r[LABEL_LABEL]) for r in flat
+             if PREDICTION_SCORE in r and LABEL_LABEL in r]
+    if positive is None or len(pairs) < 2:
+        return None
+    try:
+        from keelwork.core.monitors.cbpe import fit_cbpe
+    except ImportError:  # pragma: no cover - the CBPE module ships with keelwork
+        return None
+    try:
+        ref = fit_cbpe([s for s, _ in pairs], [y for _, y in pairs], positive=positive)
+    except MonitorError as exc:
+        log.warning("no performance estimation (CBPE) for this reference: %s", exc)
+        return None
+    body: dict[str, Any] = ref.as_dict()
+    return body
+
+
+# --------------------------------------------------------------------------- storing
+def store_reference(resolved: ResolvedSpec, reference: MonitorReference) -> Any:
+    """Store ``reference`` in the project's store; returns the stored row."""
+    from keelwork.adapters.monitoring.store import MonitorStore
+    from keelwork.adapters.stores.engine import make_engine
+
+    engine = make_engine(resolved.storage_url)
+    try:
+        store = MonitorStore(engine)
+        store.ensure_schema()
+        return store.put_reference(reference.model, reference.model_version, reference.source,
+                                   reference.as_dict())
+    finally:
+        engine.dispose()
+
+
+def reference_on_register(resolved: ResolvedSpec, model: str, version: int | None = None,
+                          ) -> str | None:
+    """The ``keel models register`` hook: build and store the reference, never fail.
+
+    Does nothing when keel.yaml sets no ``monitoring.reference`` or does not declare
+    ``model``. Any failure is logged and returned as a one-line warning: a registration must
+    not be refused because its monitoring reference could not be profiled.
+
+    Args:
+        resolved: The project's keel.yaml.
+        model: The model just registered.
+        version: Its new version (profiled with that version's predictions).
+
+    Returns:
+        None when the reference was stored or not wanted, else the warning text.
+    """
+    if resolved.spec.monitoring.reference is None or model not in {
+            m.name for m in resolved.spec.models}:
+        return None
+    runtime = None
+    try:
+        if version is not None:
+            runtime, version = load_model_runtime(resolved, model, str(version))
+        ref = build_reference(resolved, model, runtime=runtime, model_version=version)
+        store_reference(resolved, ref)
+        return None
+    except Exception as exc:  # a broken reference must not fail the registration
+        message = (f"the monitoring reference of {model!r} was not built: "
+                   f"{type(exc).__name__}: {exc}")
+        log.warning(message)
+        return message
+    finally:
+        if runtime is not None:
+            _unload(runtime)
+
+
+def load_reference(engine: Any, model: str) -> tuple[MonitorReference, Any]:
+    """The latest stored reference of ``model`` and its row.
+
+    Raises:
+        MonitorError: none is stored (the message says how to build one).
+    """
+    from keelwork.adapters.monitoring.store import MonitorStore
+
+    store = MonitorStore(engine)
+    store.ensure_schema()
+    row = store.latest_reference(model)
+    if row is None:
+        raise MonitorError(f"No monitoring reference is stored for model {model!r}; build one "
+                           f"with 'keel monitor reference --model {model}' (it profiles "
+                           f"monitoring.reference of keel.yaml).")
+    return MonitorReference.from_dict(row.body), row
+
+
+__all__ = [
+    "REFERENCE_KIND",
+    "REFERENCE_VERSION",
+    "MonitorReference",
+    "build_reference",
+    "column_kinds",
+    "columns_table",
+    "detect_text_columns",
+    "load_model_runtime",
+    "load_reference",
+    "reference_on_register",
+    "store_reference",
+]

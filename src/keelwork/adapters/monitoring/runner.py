@@ -1,0 +1,576 @@
+"""``keel monitor run``: the prediction log, window by window, against the stored reference.
+
+The log of one model over ``[since, until)`` is read in batches
+(:meth:`PredictionReader.iter_row_batches`, constant memory) in ``(ts, id)`` order; each batch is
+flattened into columns (:mod:`keelwork.core.monitors.windows`), its labels joined from the
+``labels`` table, and profiled against the reference's layout. Window profiles are *merged*
+batch by batch, so no window keeps its rows; only what quality needs is kept per window (the
+labelled rows' truth/prediction/score, every prediction's time and score), plus a bounded sample
+of each free-text column. A window is finished as soon as the log moves past it.
+
+Per window: drift of every reference column (inputs, predictions, ground truth; free text by
+descriptor drift), the same per segment value (``monitoring.segments``; a value is compared only
+when the window holds at least ``monitoring.min_segment_rows`` of its predictions, and at most
+:data:`MAX_SEGMENT_VALUES` values per field, the most frequent, so a high-cardinality field
+cannot explode the report), realised quality with label coverage and delay, and CBPE's estimate
+when the reference has one. Each window is stored (``monitor_results``, replacing an earlier
+computation of it) and returned in the report shape the renderers read.
+
+Only predictions the model answered are monitored (status ``ok`` or ``fallback``); refused and
+failed ones are counted in the window's ``skipped``.
+
+Scores: the gateway logs what ``predict`` returned (a class label for a scikit-learn
+classifier), not probabilities. When the reference holds ``prediction:score`` and the logged
+outputs do not, the window's logged inputs are scored again with the registered model
+(``rescore``), which is what prediction-score drift and CBPE need.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, inspect, select
+
+from keelwork.adapters.monitoring.reference import MonitorReference, columns_table
+from keelwork.adapters.monitoring.store import MonitorStore
+from keelwork.core.monitors.drift import drift_report
+from keelwork.core.monitors.profile import ColumnProfile, TableProfile, profile_table
+from keelwork.core.monitors.windows import (
+    LABEL_LABEL,
+    LABEL_VALUE,
+    PREDICTION_LABEL,
+    PREDICTION_SCORE,
+    PREDICTION_VALUE,
+    WindowSpec,
+    category,
+    flatten_instance,
+    flatten_label,
+    flatten_output,
+    parse_duration,
+    parse_window,
+)
+from keelwork.errors import MonitorError
+from keelwork.spec.model import MonitoringSection
+
+log = logging.getLogger("keelwork.monitor")
+
+REPORT_KIND = "keelwork.monitor-report"
+REPORT_VERSION = 1
+#: Segment values compared per field and window (the most frequent ones).
+MAX_SEGMENT_VALUES = 50
+#: Texts per free-text column and window kept for text drift (a uniform sample).
+TEXT_SAMPLE = 2000
+#: Record fields (not inputs) that may name a segment.
+RECORD_SEGMENTS = ("tenant", "version")
+_ANSWERED = ("ok", "fallback")
+#: keel.yaml's method names -> :mod:`keelwork.core.monitors.drift`'s.
+_METHOD_NAMES = {"jensen_shannon": "js", "chi2": "chisquare"}
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    """What a run needs from keel.yaml's ``monitoring`` section."""
+
+    segments: tuple[str, ...] = ()
+    min_segment_rows: int = 30
+    expected_delay_s: float = 86400.0
+    methods: Mapping[str, str] = field(default_factory=dict)
+    features: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_spec(cls, mon: MonitoringSection) -> MonitorSettings:
+        """Read keel.yaml's ``monitoring`` section."""
+        d = mon.drift
+        return cls(segments=tuple(mon.segments), min_segment_rows=mon.min_segment_rows,
+                   expected_delay_s=parse_duration(mon.labels.expected_delay),
+                   methods={"numeric": _METHOD_NAMES.get(d.numeric_method, d.numeric_method),
+                            "categorical": _METHOD_NAMES.get(d.categorical_method,
+                                                             d.categorical_method)},
+                   features=tuple(d.features) if d.features is not None else None)
+
+
+@dataclass(slots=True)
+class _Window:
+    start: float
+    end: float
+    rows: int = 0
+    skipped: int = 0
+    profile: TableProfile | None = None
+    segments: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    pred_ts: list[float] = field(default_factory=list)
+    label_ts: list[float | None] = field(default_factory=list)
+    truth: list[Any] = field(default_factory=list)
+    predicted: list[Any] = field(default_factory=list)
+    scores: list[float | None] = field(default_factory=list)
+    all_scores: list[float] = field(default_factory=list)
+    seg_of_labelled: list[dict[str, str]] = field(default_factory=list)
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    seen_texts: dict[str, int] = field(default_factory=dict)
+    versions: set[int] = field(default_factory=set)
+    last_ts: float = 0.0
+
+
+#: Scores a batch of logged inputs again: returns one probability row per instance, or None.
+Rescorer = Callable[[list[Any]], list[Any] | None]
+
+
+def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
+                since: float, until: float, settings: MonitorSettings | None = None,
+                reference_row: Any = None, rescore: Rescorer | None = None,
+                store: bool = True, now: float | None = None, batch_size: int = 2000,
+                on_window: Callable[[dict[str, Any]], None] | None = None,
+                ) -> dict[str, Any]:
+    """Monitor ``reference.model`` over ``[since, until)`` in windows of ``window``.
+
+    Args:
+        engine: The store holding the prediction log (and labels, and the results).
+        reference: The model's stored reference.
+        window: A window spec (``1h``, ``15m``, ``1d``, ``1000p``).
+        since: Start (unix seconds); time windows extend to whole windows around it.
+        until: End (unix seconds, exclusive).
+        settings: From keel.yaml's ``monitoring`` (defaults when omitted).
+        reference_row: The stored reference row (for its ``created_at``), if at hand.
+        rescore: Scores logged inputs again when the log has no scores (see the module
+            docstring); None: no rescoring.
+        store: Write each window to ``monitor_results``.
+        now: The present, for label coverage (default: the clock).
+        batch_size: Log rows per query.
+        on_window: Called with each finished window's entry (progress bars).
+
+    Returns:
+        The report: ``kind``, ``version``, ``model``, ``window``, ``generated_at``,
+        ``reference`` and ``windows`` (see the module docstring).
+
+    Raises:
+        MonitorError: the window spec is invalid or ``until <= since``.
+        StoreError: the store failed.
+    """
+    spec = parse_window(window)
+    if until <= since:
+        raise MonitorError(f"A monitoring run needs since < until; got since "
+                           f"{_iso(since)} and until {_iso(until)}.")
+    settings = settings or MonitorSettings()
+    now = time.time() if now is None else now
+    results = MonitorStore(engine)
+    if store:
+        results.ensure_schema()
+    ctx = _Context(reference, settings, spec, rescore, now)
+    out: list[dict[str, Any]] = []
+
+    def finish(w: _Window) -> None:
+        entry = ctx.finish(w)
+        out.append(entry)
+        if store:
+            version = max(w.versions) if w.versions else reference.model_version
+            results.put_window(reference.model, spec.text, w.start, w.end, version, w.rows,
+                               entry)
+        if on_window is not None:
+            on_window(entry)
+
+    for w in _windows(engine, ctx, spec, since, until, batch_size):
+        finish(w)
+    created = getattr(reference_row, "created_at", None) or reference.created_at
+    return {"kind": REPORT_KIND, "version": REPORT_VERSION, "model": reference.model,
+            "window": spec.text, "generated_at": datetime.now(UTC).isoformat(),
+            "reference": {"rows": reference.rows, "source": reference.source,
+                          "created_at": created.isoformat()},
+            "windows": out}
+
+
+# --------------------------------------------------------------------------- reading
+def _windows(engine: Engine, ctx: _Context, spec: WindowSpec, since: float, until: float,
+             batch_size: int) -> Iterator[_Window]:
+    """Finished windows in order: every time window of the range, even empty ones."""
+    from keelwork.adapters.stores.prediction_store import PredictionReader
+
+    reader = PredictionReader(engine)
+    bounds = spec.time_windows(since, until) if spec.is_time else []
+    if spec.is_time:
+        # Whole windows: read from the first window's start to the last one's end.
+        lo, hi = bounds[0][0], bounds[-1][1]
+    else:
+        lo, hi = since, until
+    pending = iter(bounds)
+    current: _Window | None = None
+    count = 0
+    has_log = reader.has_log()
+    batches = (reader.iter_row_batches(lo, hi, model=ctx.ref.model, batch_size=batch_size)
+               if has_log else iter(()))
+    labels_of = _label_reader(engine)
+    for rows in batches:
+        labels = labels_of([r["id"] for r in rows])
+        order: list[_Window] = []
+        rows_of: dict[int, list[dict[str, Any]]] = {}
+
+        if current is not None:
+            _touch(current, order, rows_of)
+        for row in rows:
+            ts = float(row["ts"])
+            if spec.is_time:
+                while current is None or ts >= current.end:
+                    start, end = next(pending)
+                    current = _Window(start, end)
+                    _touch(current, order, rows_of)
+            else:
+                assert spec.count is not None
+                if current is None or count == spec.count:
+                    if current is not None:
+                        current.end = ts
+                    current = _Window(ts, ts)
+                    _touch(current, order, rows_of)
+                    count = 0
+                count += 1
+                current.last_ts = ts
+            rows_of[id(current)].append(row)
+        for w in order:
+            if rows_of[id(w)]:
+                ctx.add(w, rows_of[id(w)], labels)
+        # Every window but the current one is complete: the log is in time order.
+        yield from (w for w in order if w is not current)
+    if current is not None:
+        if not spec.is_time:
+            current.end = current.last_ts + 1e-6
+        yield current
+    for start, end in pending:
+        yield _Window(start, end)
+
+
+def _touch(w: _Window, order: list[_Window], rows_of: dict[int, list[dict[str, Any]]]) -> None:
+    if id(w) not in rows_of:
+        rows_of[id(w)] = []
+        order.append(w)
+
+
+def _label_reader(engine: Engine) -> Callable[[list[str]], dict[str, tuple[Any, float]]]:
+    """Labels (value, ts) by prediction id; an empty reader when no label was ever stored."""
+    from keelwork.adapters.ingest.labels import labels
+    from keelwork.adapters.ingest.ledger import among
+    from keelwork.adapters.stores.transactions import connection
+
+    try:
+        present = inspect(engine).has_table(labels.name)
+    except Exception:  # the log read reports a broken store, with its words
+        present = False
+    if not present:
+        return lambda ids: {}
+    c = labels.c
+
+    def read(ids: list[str]) -> dict[str, tuple[Any, float]]:
+        out: dict[str, tuple[Any, float]] = {}
+        with connection(engine, "label store", "reading labels") as conn:
+            for clause in among(conn, c.prediction_id, ids):
+                for pid, text, ts in conn.execute(select(c.prediction_id, c.label, c.ts)
+                                                  .where(clause)):
+                    out[pid] = (orjson.loads(text), float(ts))
+        return out
+
+    return read
+
+
+# --------------------------------------------------------------------------- computing
+class _Context:
+    """The reference and settings of one run, and the per-window computations."""
+
+    def __init__(self, ref: MonitorReference, settings: MonitorSettings, spec: WindowSpec,
+                 rescore: Rescorer | None, now: float) -> None:
+        self.ref = ref
+        self.settings = settings
+        self.spec = spec
+        self.now = now
+        self.profile = _selected(ref.profile, settings.features, ref.input_columns)
+        self.kinds = {n: c.kind for n, c in self.profile.columns.items()}
+        self.names = list(self.kinds)
+        wants_score = PREDICTION_SCORE in ref.profile.columns
+        self.rescore = rescore if wants_score else None
+        self.notes: list[str] = []
+        self.rng = random.Random(20240601)
+        self.text_refs: dict[str, Any] = {}
+        if ref.text:
+            from keelwork.core.monitors.text import TextReference
+
+            self.text_refs = {c: TextReference.from_dict(d) for c, d in ref.text.items()}
+
+    # -- per batch
+    def add(self, w: _Window, rows: list[dict[str, Any]],
+            labels: Mapping[str, tuple[Any, float]]) -> None:
+        schema = self.ref.schema
+        flat: list[dict[str, Any]] = []
+        answered = [r for r in rows if r.get("status") in _ANSWERED]
+        w.skipped += len(rows) - len(answered)
+        inputs = [_load(r.get("inputs")) for r in answered]
+        outputs = [_load(r.get("outputs")) for r in answered]
+        proba = self._rescored(inputs, outputs)
+        for row, inst, out, p in zip(answered, inputs, outputs, proba, strict=True):
+            cols = flatten_instance(inst, schema)
+            cols.update(flatten_output(out, schema))
+            if p is not None and PREDICTION_SCORE not in cols:
+                cols.update({k: v for k, v in flatten_output({"probabilities": p},
+                                                             schema).items()
+                             if k == PREDICTION_SCORE})
+            label = labels.get(row["id"])
+            if label is not None:
+                cols.update(flatten_label(label[0], schema))
+            for f in RECORD_SEGMENTS:
+                if f in self.settings.segments and f not in cols and row.get(f) is not None:
+                    cols[f] = row[f]
+            flat.append(cols)
+            ts = float(row["ts"])
+            w.pred_ts.append(ts)
+            w.versions.add(int(row["version"]))
+            score = cols.get(PREDICTION_SCORE)
+            if isinstance(score, float):
+                w.all_scores.append(score)
+            truth = cols.get(LABEL_LABEL, cols.get(LABEL_VALUE))
+            pred = cols.get(PREDICTION_LABEL, cols.get(PREDICTION_VALUE))
+            if label is not None and truth is not None and pred is not None:
+                w.label_ts.append(label[1])
+                w.truth.append(truth)
+                w.predicted.append(pred)
+                w.scores.append(score if isinstance(score, float) else None)
+                w.seg_of_labelled.append(self._segment_values(cols))
+            else:
+                w.label_ts.append(label[1] if label is not None else None)
+        if not flat:
+            return
+        w.rows += len(flat)
+        part = self._profile(flat)
+        w.profile = part if w.profile is None else w.profile.merge(part)
+        self._add_segments(w, flat)
+        self._sample_texts(w, flat)
+
+    def _rescored(self, inputs: list[Any], outputs: list[Any]) -> list[Any]:
+        none: list[Any] = [None] * len(inputs)
+        if self.rescore is None or not inputs:
+            return none
+        if all(PREDICTION_SCORE in flatten_output(o, self.ref.schema) for o in outputs):
+            return none
+        usable = [i for i, x in enumerate(inputs) if x is not None]
+        try:
+            got = self.rescore([inputs[i] for i in usable]) if usable else []
+        except Exception as exc:  # the run goes on without scores, and says so
+            self.notes.append(f"Scoring logged inputs again failed ({type(exc).__name__}: "
+                              f"{exc}); prediction:score and CBPE are left out.")
+            self.rescore = None
+            return none
+        if got is None:
+            self.rescore = None
+            return none
+        out = list(none)
+        for i, p in zip(usable, got, strict=True):
+            out[i] = p
+        return out
+
+    def _profile(self, flat: Sequence[Mapping[str, Any]]) -> TableProfile:
+        present = {k for r in flat for k in r}
+        names = [n for n in self.names if n in present]
+        return profile_table(columns_table(flat, self.kinds, names), reference=self.profile)
+
+    def _segment_values(self, cols: Mapping[str, Any]) -> dict[str, str]:
+        return {f: category(cols[f]) for f in self.settings.segments
+                if cols.get(f) is not None}
+
+    def _add_segments(self, w: _Window, flat: list[dict[str, Any]]) -> None:
+        for f in self.settings.segments:
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for r in flat:
+                v = r.get(f)
+                if v is not None:
+                    groups.setdefault(category(v), []).append(r)
+            for value, rows in groups.items():
+                key = (f, value)
+                part = self._profile(rows)
+                acc = w.segments.get(key)
+                if acc is None:
+                    w.segments[key] = [part, len(rows)]
+                else:
+                    acc[0] = acc[0].merge(part)
+                    acc[1] += len(rows)
+
+    def _sample_texts(self, w: _Window, flat: list[dict[str, Any]]) -> None:
+        for c in self.text_refs:
+            sample = w.texts.setdefault(c, [])
+            for r in flat:
+                t = r.get(c)
+                if not isinstance(t, str):
+                    continue
+                seen = w.seen_texts.get(c, 0) + 1
+                w.seen_texts[c] = seen
+                if len(sample) < TEXT_SAMPLE:
+                    sample.append(t)
+                else:  # reservoir sampling: every text of the window equally likely kept
+                    j = self.rng.randrange(seen)
+                    if j < TEXT_SAMPLE:
+                        sample[j] = t
+
+    # -- per window
+    def finish(self, w: _Window) -> dict[str, Any]:
+        profile = w.profile if w.profile is not None else _empty(self.profile)
+        drift = drift_report(self.profile, profile, methods=self.settings.methods)
+        self._text_drift(w, drift)
+        segments, skipped = [], []
+        counts: dict[str, list[tuple[str, int]]] = {}
+        for (f, v), (_, n) in w.segments.items():
+            counts.setdefault(f, []).append((v, n))
+        for f, values in counts.items():
+            ranked = sorted(values, key=lambda vn: (-vn[1], vn[0]))
+            for i, (v, n) in enumerate(ranked):
+                if n < self.settings.min_segment_rows or i >= MAX_SEGMENT_VALUES:
+                    skipped.append({"field": f, "value": v, "predictions": n})
+                    continue
+                rep = drift_report(self.profile, w.segments[(f, v)][0],
+                                   methods=self.settings.methods)
+                segments.append({"field": f, "value": v, "predictions": n,
+                                 "summary": rep["summary"], "columns": rep["columns"],
+                                 "quality": self._segment_quality(w, f, v)})
+        status, notes = _status(w, drift)
+        entry: dict[str, Any] = {
+            "start": _iso(w.start), "end": _iso(w.end), "predictions": w.rows,
+            "status": status, "notes": notes + self.notes, "skipped": w.skipped,
+            "drift": drift, "segments": segments,
+            "segments_skipped": skipped[:100],
+            "quality": {"realised": self._realised(w), "estimated": self._estimated(w)},
+        }
+        return entry
+
+    def _text_drift(self, w: _Window, drift: dict[str, Any]) -> None:
+        if not self.text_refs:
+            return
+        from keelwork.core.monitors.text import text_drift
+
+        verdicts: list[dict[str, Any]] = []
+        for c, ref in self.text_refs.items():
+            try:
+                verdicts.extend(v.as_dict() for v in text_drift(ref, w.texts.get(c, [])))
+            except MonitorError as exc:
+                drift.setdefault("notes", []).append(f"text drift of {c!r}: {exc}")
+        _add_columns(drift, verdicts)
+
+    def _realised(self, w: _Window) -> dict[str, Any] | None:
+        if w.rows == 0:
+            return None
+        from keelwork.core.monitors.quality import label_coverage
+
+        coverage = label_coverage(w.pred_ts, w.label_ts, window_end=w.end,
+                                  expected_delay_s=self.settings.expected_delay_s, now=self.now)
+        metrics = self._metrics(w.truth, w.predicted, w.scores)
+        return {**metrics, **coverage, "labelled": len(w.truth)}
+
+    def _metrics(self, truth: list[Any], predicted: list[Any],
+                 scores: list[float | None]) -> dict[str, Any]:
+        if not truth:
+            return {}
+        from keelwork.core.monitors.quality import classification_metrics, regression_metrics
+
+        if self.ref.schema.task == "regression":
+            return dict(regression_metrics(truth, predicted))
+        positive = self.ref.schema.binary_positive
+        usable = positive is not None and all(s is not None for s in scores)
+        return dict(classification_metrics(truth, predicted,
+                                           scores=scores if usable else None,
+                                           positive=positive))
+
+    def _segment_quality(self, w: _Window, f: str, v: str) -> dict[str, Any] | None:
+        idx = [i for i, s in enumerate(w.seg_of_labelled) if s.get(f) == v]
+        if not idx:
+            return None
+        return {**self._metrics([w.truth[i] for i in idx], [w.predicted[i] for i in idx],
+                                [w.scores[i] for i in idx]), "labelled": len(idx)}
+
+    def _estimated(self, w: _Window) -> dict[str, Any] | None:
+        if self.ref.cbpe is None or not w.all_scores:
+            return None
+        from keelwork.core.monitors.cbpe import CBPEReference, estimate_performance
+
+        est = estimate_performance(CBPEReference.from_dict(self.ref.cbpe), w.all_scores)
+        return {"method": "cbpe", **est, "predictions": len(w.all_scores)}
+
+
+# --------------------------------------------------------------------------- helpers
+def _selected(profile: TableProfile, features: Sequence[str] | None,
+              inputs: Sequence[str]) -> TableProfile:
+    """The reference restricted to ``monitoring.drift.features`` (predictions, labels kept)."""
+    if features is None:
+        return profile
+    keep = set(features)
+    cols = {n: c for n, c in profile.columns.items() if n in keep or n not in set(inputs)}
+    return TableProfile(profile.rows, cols)
+
+
+def _empty(reference: TableProfile) -> TableProfile:
+    """A profile of no rows against ``reference``'s layouts (every column reads ``empty``)."""
+    cols: dict[str, ColumnProfile] = {}
+    for n, c in reference.columns.items():
+        cols[n] = replace(c, rows=0, nulls=0, counts=(0,) * len(c.counts), non_finite=0,
+                          minimum=None, maximum=None, mean=0.0, m2=0.0, new=(), other=0)
+    return TableProfile(0, cols)
+
+
+def _add_columns(drift: dict[str, Any], verdicts: list[dict[str, Any]]) -> None:
+    if not verdicts:
+        return
+    drift["columns"].extend(verdicts)
+    cols = drift["columns"]
+    s = drift["summary"]
+    drifted = [c["column"] for c in cols if c.get("drift")]
+    compared = [c for c in cols if c.get("drift") is not None]
+    s.update(columns=len(cols), drifted=drifted,
+             detectable=[c["column"] for c in cols if c.get("detectable")],
+             not_compared=[c["column"] for c in cols if c.get("drift") is None],
+             share_drifted=len(drifted) / len(compared) if compared else 0.0)
+
+
+def _status(w: _Window, drift: dict[str, Any]) -> tuple[str, list[str]]:
+    """A word for the window as a whole, and sentences for what is off about it."""
+    notes = []
+    if w.rows == 0:
+        extra = f" ({w.skipped} refused or failed)" if w.skipped else ""
+        return "empty", [f"No answered predictions in this window{extra}."]
+    by_status: dict[str, list[str]] = {}
+    for c in drift["columns"]:
+        by_status.setdefault(c["status"], []).append(c["column"])
+    words = {"missing": "missing from the logged data",
+             "no_values": "all null in this window",
+             "no_reference": "without values in the reference"}
+    for st, text in words.items():
+        if by_status.get(st):
+            notes.append(f"{len(by_status[st])} column(s) {text}: "
+                         f"{', '.join(by_status[st][:10])}.")
+    new = [c["column"] for c in drift["columns"] if c.get("new_categories")]
+    if new:
+        notes.append(f"Categories never seen in the reference in: {', '.join(new[:10])}.")
+    if w.rows == 1:
+        notes.append("A single prediction: drift is judged against the sampling noise of one "
+                     "row, so only a value far outside the reference can show.")
+        return "single_row", notes
+    return ("drift" if drift["summary"]["drifted"] else "ok"), notes
+
+
+def _load(text: Any) -> Any:
+    if text is None or not isinstance(text, str | bytes):
+        return text
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+__all__ = [
+    "MAX_SEGMENT_VALUES",
+    "REPORT_KIND",
+    "REPORT_VERSION",
+    "TEXT_SAMPLE",
+    "MonitorSettings",
+    "Rescorer",
+    "run_monitor",
+]

@@ -1,0 +1,284 @@
+"""Monitoring windows over the prediction log, and logged payloads flattened into columns.
+
+Window specs (``monitoring.windows`` in keel.yaml, ``keel monitor run --window``):
+
+- ``<N>s`` / ``<N>m`` / ``<N>h`` / ``<N>d``: a *time* window of that length, aligned to UTC
+  boundaries counted from the unix epoch (``1h`` windows start on the hour, ``1d`` at
+  midnight UTC, ``15m`` at :00/:15/:30/:45). A window is ``[start, end)``.
+- ``<N>p`` (also a bare number, ``1000`` == ``1000p``): every ``N`` predictions, in log order
+  from the start of the run; a window's start/end are its first prediction's ``ts`` and the
+  next window's first ``ts`` (the last one ends at its last ``ts`` plus a microsecond). The
+  same log read from the same ``since`` gives the same windows.
+
+Columns (what :func:`flatten_instance`, :func:`flatten_output` and :func:`flatten_label`
+produce, the names every reference and window profile share):
+
+- inputs: a record (dict) gives one column per scalar field, by field name (``None`` stays a
+  null; nested lists/objects are skipped); a list gives one column per position named after
+  the model signature's ``feature_names`` (``f0``, ``f1``, ... without names); a scalar (one
+  text, one number) gives the column ``text_field`` (default ``input``).
+- predictions: a scalar gives ``prediction:label`` (its text) for a classifier (the model has
+  classes) and ``prediction:value`` (a number) for a regressor; a record is read by key:
+  ``label``/``prediction``/``class`` -> ``prediction:label``, ``score`` -> ``prediction:score``,
+  ``value`` -> ``prediction:value``, ``probabilities``/``proba`` (list in class order or a
+  class -> probability object) -> ``prediction:proba:<class>``; a list of numbers as long as
+  the classes is a probability row. For a binary classifier the positive class's probability
+  is also ``prediction:score``.
+- ground truth: ``label:label`` (classification, text) or ``label:value`` (regression); a
+  label sent as an object is read at its ``label``/``value``/``y`` key.
+
+Pure logic, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from keelwork.errors import MonitorError
+
+PREDICTION_LABEL = "prediction:label"
+PREDICTION_SCORE = "prediction:score"
+PREDICTION_VALUE = "prediction:value"
+PROBA_PREFIX = "prediction:proba:"
+LABEL_LABEL = "label:label"
+LABEL_VALUE = "label:value"
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SPEC = re.compile(r"^\s*(\d+)\s*([smhdp]?)\s*$")
+_LABEL_KEYS = ("label", "prediction", "class")
+_PROBA_KEYS = ("probabilities", "proba", "probability", "scores")
+
+
+# --------------------------------------------------------------------------- window specs
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """A parsed window: ``seconds`` for a time window, ``count`` for an N-predictions one."""
+
+    text: str
+    seconds: int | None = None
+    count: int | None = None
+
+    @property
+    def is_time(self) -> bool:
+        """Whether windows are fixed time intervals (else every ``count`` predictions)."""
+        return self.seconds is not None
+
+    def start_of(self, ts: float) -> float:
+        """The start of the time window holding ``ts`` (UTC-aligned).
+
+        Raises:
+            MonitorError: this is a count window (it has no fixed boundaries).
+        """
+        if self.seconds is None:
+            raise MonitorError(f"The window {self.text!r} counts predictions; it has no fixed "
+                               f"time boundaries.")
+        return math.floor(ts / self.seconds) * float(self.seconds)
+
+    def time_windows(self, since: float, until: float) -> list[tuple[float, float]]:
+        """Every aligned ``[start, end)`` window overlapping ``[since, until)``, in order.
+
+        The first and last may extend beyond ``since``/``until``: a window is always whole, so
+        its result does not depend on where a run started.
+        """
+        if self.seconds is None:
+            raise MonitorError(f"The window {self.text!r} counts predictions; it has no fixed "
+                               f"time boundaries.")
+        out = []
+        start = self.start_of(since)
+        while start < until:
+            out.append((start, start + self.seconds))
+            start += self.seconds
+        return out
+
+
+def parse_window(text: str) -> WindowSpec:
+    """Parse ``15m``, ``1h``, ``1d``, ``30s`` or ``1000p`` / ``1000`` (see the module docstring).
+
+    Raises:
+        MonitorError: not a window spec, or a zero length.
+    """
+    m = _SPEC.match(str(text))
+    if m is None or int(m.group(1)) <= 0:
+        raise MonitorError(
+            f"A monitoring window must be a positive length with a unit s/m/h/d (e.g. '1h', "
+            f"'15m', '1d') or a number of predictions ('1000p' or '1000'); got {text!r}.")
+    n, unit = int(m.group(1)), m.group(2)
+    if unit in ("", "p"):
+        return WindowSpec(f"{n}p", count=n)
+    return WindowSpec(f"{n}{unit}", seconds=n * _UNITS[unit])
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30s``/``15m``/``1h``/``7d`` (keel.yaml durations).
+
+    Raises:
+        MonitorError: not a duration.
+    """
+    spec = parse_window(text)
+    if spec.seconds is None:
+        raise MonitorError(f"A duration must have a unit s/m/h/d (e.g. '7d'); got {text!r}.")
+    return float(spec.seconds)
+
+
+# --------------------------------------------------------------------------- flattening
+@dataclass(frozen=True, slots=True)
+class OutputSchema:
+    """What the model's outputs mean: its classes (None: a regressor) and positive class."""
+
+    classes: tuple[str, ...] | None = None
+    positive: str | None = None
+    feature_names: tuple[str, ...] | None = None
+    text_field: str = "input"
+
+    @property
+    def task(self) -> str:
+        """``classification`` when the model has classes, else ``regression``."""
+        return "classification" if self.classes else "regression"
+
+    @property
+    def binary_positive(self) -> str | None:
+        """The positive class of a binary classifier (default: the second class, as sklearn)."""
+        if not self.classes or len(self.classes) != 2:
+            return None
+        return self.positive if self.positive in self.classes else self.classes[1]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-compatible view."""
+        return {"classes": list(self.classes) if self.classes is not None else None,
+                "positive": self.positive,
+                "feature_names": (list(self.feature_names)
+                                  if self.feature_names is not None else None),
+                "text_field": self.text_field}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutputSchema:
+        """Inverse of :meth:`as_dict`."""
+        classes, names = data.get("classes"), data.get("feature_names")
+        return cls(classes=tuple(str(c) for c in classes) if classes is not None else None,
+                   positive=data.get("positive"),
+                   feature_names=tuple(str(n) for n in names) if names is not None else None,
+                   text_field=str(data.get("text_field") or "input"))
+
+
+def flatten_instance(instance: Any, schema: OutputSchema) -> dict[str, Any]:
+    """Input columns of one logged instance (see the module docstring)."""
+    if isinstance(instance, Mapping):
+        return {str(k): v for k, v in instance.items() if _scalar(v)}
+    if isinstance(instance, list | tuple):
+        names = schema.feature_names
+        return {(names[i] if names is not None and i < len(names) else f"f{i}"): v
+                for i, v in enumerate(instance) if _scalar(v)}
+    if _scalar(instance) and instance is not None:
+        return {schema.text_field: instance}
+    return {}
+
+
+def flatten_output(output: Any, schema: OutputSchema) -> dict[str, Any]:
+    """Prediction columns of one logged output (see the module docstring)."""
+    out: dict[str, Any] = {}
+    if isinstance(output, Mapping):
+        for key in _LABEL_KEYS:
+            if key in output and _scalar(output[key]) and output[key] is not None:
+                _put_prediction(out, output[key], schema)
+                break
+        if _number(output.get("score")):
+            out[PREDICTION_SCORE] = float(output["score"])
+        if _number(output.get("value")):
+            out[PREDICTION_VALUE] = float(output["value"])
+        for key in _PROBA_KEYS:
+            if key in output:
+                _put_proba(out, output[key], schema)
+                break
+    elif isinstance(output, list | tuple):
+        if (schema.classes and len(output) == len(schema.classes)
+                and all(_number(v) for v in output)):
+            _put_proba(out, output, schema)
+        elif len(output) == 1 and _scalar(output[0]):
+            _put_prediction(out, output[0], schema)
+    elif _scalar(output) and output is not None:
+        _put_prediction(out, output, schema)
+    return out
+
+
+def flatten_label(label: Any, schema: OutputSchema) -> dict[str, Any]:
+    """The ground-truth column of one stored label (empty for None or an unreadable one)."""
+    if isinstance(label, Mapping):
+        for key in ("label", "value", "y"):
+            if key in label:
+                label = label[key]
+                break
+        else:
+            return {}
+    if label is None or not _scalar(label):
+        return {}
+    if schema.classes:
+        return {LABEL_LABEL: category(label)}
+    return {LABEL_VALUE: float(label)} if _number(label) else {}
+
+
+def category(value: Any) -> str:
+    """The text of a class label as profiles count it (``true``/``false`` for booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _put_prediction(out: dict[str, Any], value: Any, schema: OutputSchema) -> None:
+    if schema.classes:
+        out[PREDICTION_LABEL] = category(value)
+    elif _number(value):
+        out[PREDICTION_VALUE] = float(value)
+    else:
+        out[PREDICTION_LABEL] = category(value)
+
+
+def _put_proba(out: dict[str, Any], proba: Any, schema: OutputSchema) -> None:
+    pairs: list[tuple[str, Any]]
+    if isinstance(proba, Mapping):
+        pairs = [(category(k), v) for k, v in proba.items()]
+    elif isinstance(proba, list | tuple) and schema.classes and len(proba) == len(
+            schema.classes):
+        pairs = list(zip(schema.classes, proba, strict=True))
+    else:
+        return
+    probs = {k: float(v) for k, v in pairs if _number(v)}
+    for k, v in probs.items():
+        out[PROBA_PREFIX + k] = v
+    positive = schema.binary_positive
+    if positive is not None and positive in probs:
+        out[PREDICTION_SCORE] = probs[positive]
+    if PREDICTION_LABEL not in out and probs and schema.classes:
+        out[PREDICTION_LABEL] = max(probs, key=lambda k: probs[k])
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(float(value)))
+
+
+__all__ = [
+    "LABEL_LABEL",
+    "LABEL_VALUE",
+    "PREDICTION_LABEL",
+    "PREDICTION_SCORE",
+    "PREDICTION_VALUE",
+    "PROBA_PREFIX",
+    "OutputSchema",
+    "WindowSpec",
+    "category",
+    "flatten_instance",
+    "flatten_label",
+    "flatten_output",
+    "parse_duration",
+    "parse_window",
+]
