@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from keelwork.core.monitors.profile import TableProfile, profile_table
 from keelwork.core.monitors.windows import (
@@ -52,6 +52,8 @@ REFERENCE_VERSION = 1
 #: Rows per model call while predicting on the reference.
 PREDICT_BATCH = 2048
 _LABEL_NAMES = ("label", "target", "y")
+#: Values per segment field whose reference slice is kept (the most frequent).
+MAX_SEGMENT_VALUES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class MonitorReference:
     label_column: str | None = None
     cbpe: dict[str, Any] | None = None
     text: dict[str, dict[str, Any]] = field(default_factory=dict)
+    segments: dict[str, dict[str, TableProfile]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -80,7 +83,9 @@ class MonitorReference:
                 "model_version": self.model_version, "source": self.source,
                 "created_at": self.created_at.isoformat(), "schema": self.schema.as_dict(),
                 "profile": self.profile.as_dict(), "input_columns": list(self.input_columns),
-                "label_column": self.label_column, "cbpe": self.cbpe, "text": self.text}
+                "label_column": self.label_column, "cbpe": self.cbpe, "text": self.text,
+                "segments": {f: {v: p.as_dict() for v, p in values.items()}
+                             for f, values in self.segments.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MonitorReference:
@@ -104,7 +109,10 @@ class MonitorReference:
                        profile=TableProfile.from_dict(data["profile"]),
                        input_columns=tuple(str(c) for c in data["input_columns"]),
                        label_column=data.get("label_column"), cbpe=data.get("cbpe"),
-                       text=dict(data.get("text") or {}))
+                       text=dict(data.get("text") or {}),
+                       segments={str(f): {str(v): TableProfile.from_dict(p)
+                                          for v, p in values.items()}
+                                 for f, values in (data.get("segments") or {}).items()})
         except (KeyError, TypeError, ValueError) as exc:
             raise MonitorError(f"The stored monitor reference is malformed: {exc!r}.") from exc
 
@@ -257,10 +265,33 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
     profile = profile_table(columns_table(flat, kinds), kinds=kinds)
     text = _text_references(flat, text_cols)
     cbpe = _cbpe(flat, schema)
+    segments = _segment_profiles(flat, mon.segments, kinds, profile)
     return MonitorReference(model=name, model_version=model_version, source=str(data),
                             created_at=datetime.now(UTC), schema=schema, profile=profile,
                             input_columns=tuple(inputs), label_column=label_col, cbpe=cbpe,
-                            text=text)
+                            text=text, segments=segments)
+
+
+def _segment_profiles(flat: Sequence[Mapping[str, Any]], fields: Sequence[str],
+                      kinds: Mapping[str, str], profile: TableProfile,
+                      ) -> dict[str, dict[str, TableProfile]]:
+    """Each segment value's slice of the reference, in the whole reference's layout.
+
+    A window's segment is compared with the *same* segment of the reference: against the
+    whole reference, a slice always "drifts" in whatever correlates with the slicing field.
+    """
+    out: dict[str, dict[str, TableProfile]] = {}
+    for f in fields:
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for r in flat:
+            v = r.get(f)
+            if v is not None:
+                groups.setdefault(category(v), []).append(r)
+        ranked = sorted(groups, key=lambda v: (-len(groups[v]), v))[:MAX_SEGMENT_VALUES]
+        if ranked:
+            out[f] = {v: profile_table(columns_table(groups[v], kinds), reference=profile)
+                      for v in ranked}
+    return out
 
 
 def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None,
@@ -284,6 +315,19 @@ def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None
         except KeyError:
             options, unsafe = dict(mv.options), False
     return load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe), mv.version
+
+
+def open_rescorer(resolved: ResolvedSpec, name: str,
+                  ) -> tuple[Callable[[list[Any]], list[Any] | None], Callable[[], None]]:
+    """Load ``name`` and return ``(score, close)``: ``score`` gives the probability rows of
+    logged instances (what a run needs when the log holds labels only), ``close`` unloads."""
+    runtime, _ = load_model_runtime(resolved, name)
+
+    def score(instances: list[Any]) -> list[Any] | None:
+        proba = getattr(runtime, "predict_proba", None)
+        return None if proba is None else cast("list[Any] | None", proba(instances))
+
+    return score, lambda: _unload(runtime)
 
 
 def _schema(runtime: Any, resolved: ResolvedSpec, name: str,
@@ -430,6 +474,7 @@ __all__ = [
     "detect_text_columns",
     "load_model_runtime",
     "load_reference",
+    "open_rescorer",
     "reference_on_register",
     "store_reference",
 ]

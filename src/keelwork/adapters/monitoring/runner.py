@@ -424,9 +424,10 @@ class _Context:
                 if n < self.settings.min_segment_rows or i >= MAX_SEGMENT_VALUES:
                     skipped.append({"field": f, "value": v, "predictions": n})
                     continue
-                rep = drift_report(self.profile, w.segments[(f, v)][0],
-                                   methods=self.settings.methods)
+                base, note = self._segment_reference(f, v)
+                rep = drift_report(base, w.segments[(f, v)][0], methods=self.settings.methods)
                 segments.append({"field": f, "value": v, "predictions": n,
+                                 "reference_rows": base.rows, "note": note,
                                  "summary": rep["summary"], "columns": rep["columns"],
                                  "quality": self._segment_quality(w, f, v)})
         status, notes = _status(w, drift)
@@ -438,6 +439,18 @@ class _Context:
             "quality": {"realised": self._realised(w), "estimated": self._estimated(w)},
         }
         return entry
+
+    def _segment_reference(self, f: str, v: str) -> tuple[TableProfile, str | None]:
+        """The reference's slice for segment ``f = v`` (without ``f``, constant in it)."""
+        sliced = self.ref.segments.get(f, {}).get(v)
+        note = None
+        if sliced is None:
+            sliced = self.profile
+            note = (f"The reference holds no {f} = {v!r}; compared with the whole reference." if
+                    f in self.ref.segments else f"The reference has no {f!r} field; compared "
+                    f"with the whole reference.")
+        cols = {n: c for n, c in sliced.columns.items() if n in self.profile.columns and n != f}
+        return TableProfile(sliced.rows, cols), note
 
     def _text_drift(self, w: _Window, drift: dict[str, Any]) -> None:
         if not self.text_refs:
@@ -460,26 +473,25 @@ class _Context:
         coverage = label_coverage(w.pred_ts, w.label_ts, window_end=w.end,
                                   expected_delay_s=self.settings.expected_delay_s, now=self.now)
         metrics = self._metrics(w.truth, w.predicted, w.scores)
-        return {**metrics, **coverage, "labelled": len(w.truth)}
+        notes = [*metrics.pop("notes", []), *coverage.pop("notes", [])]
+        # ``labelled``: predictions whose label was read as ground truth (coverage's count
+        # includes labels that could not be, e.g. text for a regressor).
+        return {**metrics, **coverage, "labelled": len(w.truth), "notes": notes}
 
     def _metrics(self, truth: list[Any], predicted: list[Any],
                  scores: list[float | None]) -> dict[str, Any]:
-        if not truth:
-            return {}
         from keelwork.core.monitors.quality import classification_metrics, regression_metrics
 
         if self.ref.schema.task == "regression":
             return dict(regression_metrics(truth, predicted))
         positive = self.ref.schema.binary_positive
         usable = positive is not None and all(s is not None for s in scores)
-        return dict(classification_metrics(truth, predicted,
-                                           scores=scores if usable else None,
-                                           positive=positive))
+        return dict(classification_metrics(
+            truth, predicted, scores=[float(s) for s in scores if s is not None] if usable
+            else None, positive=positive))
 
-    def _segment_quality(self, w: _Window, f: str, v: str) -> dict[str, Any] | None:
+    def _segment_quality(self, w: _Window, f: str, v: str) -> dict[str, Any]:
         idx = [i for i, s in enumerate(w.seg_of_labelled) if s.get(f) == v]
-        if not idx:
-            return None
         return {**self._metrics([w.truth[i] for i in idx], [w.predicted[i] for i in idx],
                                 [w.scores[i] for i in idx]), "labelled": len(idx)}
 
