@@ -244,8 +244,13 @@ def test_windows_say_what_was_planted(trained: dict[str, Any], project: Any,
     w0 = windows[0]
     assert w0["status"] == "ok" and w0["drift"]["summary"]["drifted"] == []
     real = w0["quality"]["realised"]
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
     y, p, s = h0["y"], h0["pred"], h0["score"]
     assert real["labelled"] == 240 and real["coverage"] == pytest.approx(0.6)
     assert real["accuracy"] == pytest.approx(accuracy_score(y, p))
