@@ -28,6 +28,9 @@ Choices:
   does the same, but scikit-learn is not a base dependency (the base install has numpy and
   pyarrow only), and PAV is thirty lines. Between knots the calibrator interpolates linearly
   and clips outside them, exactly as ``IsotonicRegression(out_of_bounds="clip")`` predicts.
+  Fitted in-sample, isotonic calibration is slightly over-confident on new data, and coarse
+  where the reference is sparse (its tails): on synthetic data with exact probabilities and
+  20,000 reference rows this adds about 0.005-0.01 to the error of the estimates.
 - Expected precision, recall and F1 are ratios of expected counts (as NannyML computes
   them), not expected ratios; the band shows the difference where it matters (small windows).
 - Expected ROC AUC is the expected number of correctly ordered (positive, negative) pairs
@@ -210,7 +213,7 @@ def isotonic(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
         if e - 1 > s:
             knots_x.append(float(ux[e - 1]))
             knots_y.append(v)
-    return np.array(knots_x), np.clip(np.array(knots_y), 0.0, 1.0)
+    return np.array(knots_x), np.array(knots_y)
 
 
 def fit_calibrator(scores: Sequence[float], labels: Sequence[Any], *,
