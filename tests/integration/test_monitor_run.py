@@ -183,7 +183,8 @@ def _plant(trained: dict[str, Any], engine: Engine) -> dict[str, Any]:
         if h == 0:
             keep = [i for i in range(len(frame)) if i % 5 < 3]
             h0 = {"y": frame["income"].iloc[keep].tolist(), "pred": pred[keep].tolist(),
-                  "score": model.predict_proba(x.iloc[keep])[:, 1].tolist()}
+                  "score": model.predict_proba(x.iloc[keep])[:, 1].tolist(),
+                  "all_y": frame["income"].tolist(), "all_pred": pred.tolist()}
     _write(engine, records)
     labels = LabelStore(engine)
     labels.ensure_schema()
@@ -261,10 +262,16 @@ def test_windows_say_what_was_planted(trained: dict[str, Any], project: Any,
                                             abs=1e-6)
     assert real["delay_p50_s"] == pytest.approx(HOUR, abs=1e-3)
     assert real["complete"] is True and real["state"] == "complete"
+    # without labels CBPE estimates the same window; both stand side by side
+    est = w0["quality"]["estimated"]
+    assert est["method"] == "cbpe" and est["predictions"] == 400
+    low, high = est["accuracy_band"]
+    assert low <= accuracy_score(h0["all_y"], h0["all_pred"]) <= high
 
     # 01h: empty, said so, no NaN anywhere
     w1 = windows[1]
     assert w1["status"] == "empty" and w1["quality"]["realised"] is None
+    assert w1["quality"]["estimated"] is None
     assert {c["status"] for c in w1["drift"]["columns"]} == {"empty"}
 
     # 02h: the missing and all-null columns are named, nothing flagged

@@ -1,0 +1,273 @@
+"""``keel monitor``: build the monitoring reference, run the monitor over the log, show results.
+
+- ``keel monitor reference``: profile ``monitoring.reference`` (and the registered model's
+  predictions on it) once and store it; every run compares with it.
+- ``keel monitor run``: the prediction log of one model over ``--since``/``--until`` in windows
+  (``--window 1h``, ``15m``, ``1d`` or ``1000p``): drift of inputs, predictions and labels,
+  per segment, realised quality with label coverage, and CBPE's estimate. Each window is
+  stored (a rerun replaces it), which is what ``/metrics`` exports.
+- ``keel monitor show``: the stored windows, newest first.
+
+The store is found as for every command (``--project``, ``$KEELWORK_STORAGE_URL``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keelwork.errors import MonitorError
+from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
+
+app = typer.Typer(help="Drift and quality monitoring over the prediction log.",
+                  no_args_is_help=True)
+
+_MODEL = typer.Option(None, "--model", "-m", help="The model (default: the first in "
+                      "keel.yaml).")
+
+
+def _resolved(project: Path) -> Any:
+    """keel.yaml of ``project``, with the store the CLI's rule picks."""
+    from keelwork.errors import SpecError
+    from keelwork.spec import load_spec
+
+    path = project / "keel.yaml"
+    if not path.is_file():
+        raise SpecError(f"No keel.yaml in {str(project.absolute())!r}: monitoring reads its "
+                        f"'monitoring' section (pass --project DIR).")
+    resolved = load_spec(path)
+    url = storage_url(project)
+    if url != resolved.storage_url:
+        spec = resolved.spec
+        storage = spec.storage.model_copy(update={"url": url})
+        resolved = resolved.model_copy(update={"spec": spec.model_copy(
+            update={"storage": storage})})
+    return resolved
+
+
+def _model(resolved: Any, model: str | None) -> str:
+    names = [m.name for m in resolved.spec.models]
+    if model is None:
+        if not names:
+            raise MonitorError("keel.yaml declares no model; pass --model NAME.")
+        return str(names[0])
+    return model
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+@app.command("reference")
+@handles_errors
+def reference_cmd(
+    model: str | None = _MODEL,
+    data: Path | None = typer.Option(None, "--data", help="Reference data (CSV/Parquet/JSONL); "
+                                     "default monitoring.reference of keel.yaml."),
+    project: Path = PROJECT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Profile the reference data and the model's predictions on it; store the result."""
+    from keelwork.adapters.monitoring.reference import build_reference, store_reference
+
+    resolved = _resolved(project)
+    name = _model(resolved, model)
+    with console.status(f"profiling the reference of {name}"):
+        ref = build_reference(resolved, name, data=data)
+        stored = store_reference(resolved, ref)
+    summary = {"model": ref.model, "model_version": ref.model_version, "rows": ref.rows,
+               "source": ref.source, "created_at": stored.created_at.isoformat(),
+               "columns": list(ref.profile.columns), "text_columns": list(ref.text),
+               "label_column": ref.label_column, "cbpe": ref.cbpe is not None,
+               "segments": {f: len(v) for f, v in ref.segments.items()}}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(f"[green]stored[/] the monitoring reference of {ref.model}"
+                  f"{'' if ref.model_version is None else f':{ref.model_version}'}: "
+                  f"{ref.rows} rows of {ref.source}", highlight=False)
+    console.print(f"  columns: {', '.join(summary['columns'])}", highlight=False)
+    if ref.text:
+        console.print(f"  free text (descriptor drift): {', '.join(ref.text)}", highlight=False)
+    console.print(f"  ground truth: {ref.label_column or 'none'}; performance estimation "
+                  f"(CBPE): {'yes' if ref.cbpe else 'no'}", highlight=False)
+
+
+@app.command("run")
+@handles_errors
+def run_cmd(
+    model: str | None = _MODEL,
+    window: str | None = typer.Option(None, "--window", "-w", help="1h, 15m, 1d or 1000p "
+                                      "(every 1000 predictions); default the first of "
+                                      "monitoring.windows."),
+    since: str = typer.Option("-24h", "--since", help="ISO time or a duration before now "
+                              "(24h, -24h, 7d)."),
+    until: str | None = typer.Option(None, "--until", help="ISO time or a duration before "
+                                     "now; default now."),
+    as_json: bool = JSON_OPTION,
+    out: Path | None = typer.Option(None, "--out", help="Also write the JSON report here."),
+    html: Path | None = typer.Option(None, "--html", help="Also write an HTML report here."),
+    fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when a window "
+                                       "(or a segment of one) drifts."),
+    rescore: bool = typer.Option(True, "--rescore/--no-rescore", help="Score logged inputs "
+                                 "again when the log holds labels but no probabilities."),
+    project: Path = PROJECT_OPTION,
+) -> None:
+    """Monitor the prediction log in windows against the stored reference."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from keelwork.adapters.monitoring.reference import load_reference, open_rescorer
+    from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor
+    from keelwork.adapters.stores.engine import make_engine
+    from keelwork.core.monitors.windows import parse_window
+
+    resolved = _resolved(project)
+    name = _model(resolved, model)
+    mon = resolved.spec.monitoring
+    spec = parse_window(window or (mon.windows[0] if mon.windows else "1h"))
+    now = time.time()
+    lo, hi = _when(since, now, "--since"), _when(until, now, "--until") if until else now
+    settings = MonitorSettings.from_spec(mon)
+    engine = make_engine(resolved.storage_url)
+    close = None
+    try:
+        reference, row = load_reference(engine, name)
+        score = None
+        if rescore and "prediction:score" in reference.profile.columns:
+            try:
+                score, close = open_rescorer(resolved, name)
+            except Exception as exc:  # the run goes on; prediction scores are left out
+                err_console.print(f"[yellow]warning:[/] the model could not be loaded to score "
+                                  f"logged inputs ({type(exc).__name__}: {exc}); "
+                                  f"prediction:score and CBPE are left out.", highlight=False)
+        total = len(spec.time_windows(lo, hi)) if spec.is_time and hi > lo else None
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), console=err_console, transient=True,
+                      disable=as_json) as progress:
+            task = progress.add_task(f"{name} {spec.text} windows", total=total)
+            report = run_monitor(engine, reference, spec.text, since=lo, until=hi,
+                                 settings=settings, reference_row=row, rescore=score,
+                                 now=now, on_window=lambda _w: progress.advance(task))
+    finally:
+        if close is not None:
+            close()
+        engine.dispose()
+    text = json.dumps(report, indent=2)
+    if out is not None:
+        _write_atomic(out, text)
+    if html is not None:
+        _write_atomic(html, _html(report))
+    if as_json:
+        typer.echo(text)
+    else:
+        _print(report)
+    if fail_on_drift and any(_drifted(w) for w in report["windows"]):
+        raise typer.Exit(1)
+
+
+@app.command("show")
+@handles_errors
+def show_cmd(
+    model: str | None = _MODEL,
+    window: str | None = typer.Option(None, "--window", "-w", help="Only this window spec."),
+    limit: int = typer.Option(24, "--limit", "-n", min=1, help="Most windows shown."),
+    project: Path = PROJECT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The latest stored window results (what /metrics exports), newest first."""
+    from keelwork.adapters.monitoring.store import MonitorStore
+    from keelwork.adapters.stores.engine import make_engine
+
+    resolved = _resolved(project)
+    name = _model(resolved, model)
+    engine = make_engine(resolved.storage_url)
+    try:
+        store = MonitorStore(engine)
+        store.ensure_schema()
+        stored = store.windows(name, window, limit=limit)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps([{"window": w.window, "version": w.version,
+                                "computed_at": w.computed_at.isoformat(), **w.body}
+                               for w in stored], indent=2))
+        return
+    if not stored:
+        console.print(f"no stored monitoring results for {name}; run 'keel monitor run'",
+                      highlight=False)
+        return
+    _print({"model": name, "window": window or "all", "windows": [w.body for w in stored]})
+
+
+# --------------------------------------------------------------------------- output
+def _when(text: str, now: float, option: str) -> float:
+    from keelwork.interfaces.cli.log_cmd import parse_when
+
+    try:
+        return parse_when(text.lstrip("-"), now)
+    except ValueError as exc:
+        raise MonitorError(f"{option} {exc}.") from None
+
+
+def _drifted(w: dict[str, Any]) -> bool:
+    return bool(w["drift"]["summary"]["drifted"]) or any(
+        s["summary"]["drifted"] for s in w.get("segments", []))
+
+
+def _html(report: dict[str, Any]) -> str:
+    try:
+        from keelwork.interfaces.reports.html import (  # type: ignore[import-not-found,unused-ignore]
+            render_monitor_html,
+        )
+    except ImportError:
+        raise MonitorError("HTML reports need keelwork.interfaces.reports, which this "
+                           "install lacks; use --out FILE for the JSON report.") from None
+    return str(render_monitor_html(report))
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _print(report: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"{report['model']}: {report['window']} windows")
+    for col in ("start", "predictions", "status", "drifted", "segments drifted", "quality",
+                "estimated", "labels"):
+        table.add_column(col, justify="right" if col == "predictions" else "left")
+    for w in report["windows"]:
+        status = {"ok": "[green]ok[/]", "drift": "[red]drift[/]"}.get(
+            w.get("status", ""), f"[yellow]{w.get('status', '')}[/]")
+        drifted = ", ".join(w["drift"]["summary"]["drifted"][:6])
+        segs = ", ".join(f"{s['field']}={s['value']}" for s in w.get("segments", [])
+                         if s["summary"]["drifted"])
+        q = w.get("quality") or {}
+        real, est = q.get("realised"), q.get("estimated")
+        quality = labels = estimate = ""
+        if real:
+            if real.get("accuracy") is not None:
+                quality = f"acc {_fmt(real['accuracy'])} f1 {_fmt(real.get('f1'))}"
+            elif real.get("mae") is not None:
+                quality = f"mae {_fmt(real['mae'])} rmse {_fmt(real.get('rmse'))}"
+            cov = real.get("coverage")
+            labels = f"{_fmt(cov, '.0%')} {real.get('state', '')}" if cov is not None else ""
+        if est and est.get("accuracy") is not None:
+            estimate = f"acc {_fmt(est['accuracy'])}"
+        table.add_row(w["start"][:16].replace("T", " "), str(w["predictions"]), status,
+                      escape(drifted), escape(segs), quality, estimate, labels)
+    console.print(table)
+    windows = report["windows"]
+    n_drift = sum(1 for w in windows if _drifted(w))
+    console.print(f"{n_drift} of {len(windows)} window(s) drifted", highlight=False)
+
+
+__all__ = ["app"]
