@@ -332,3 +332,98 @@ def test_count_windows(trained: dict[str, Any], project: Any, engine: Engine) ->
     assert [w["predictions"] for w in report["windows"]] == [1000, 1000, 1000, 201]
     starts = [w["start"] for w in report["windows"]]
     assert starts == sorted(starts)
+
+
+def test_metrics_export_the_latest_window(trained: dict[str, Any], project: Any,
+                                          engine: Engine) -> None:
+    import shutil
+    import subprocess
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from keelwork.adapters.monitoring.metrics import MonitorCollector
+
+    store_reference(project, build_reference(project, "income"))
+    _plant(trained, engine)
+    report = _run(project, engine)
+    last = report["windows"][-1]
+    clock = [0.0]
+    collector = MonitorCollector(engine, ttl=5.0, clock=lambda: clock[0])
+    registry = CollectorRegistry()
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    got = _samples(text)
+    assert got[("keelwork_monitor_window_end_timestamp_seconds", ("model", "income"))] == (
+        T0 + 6 * HOUR)
+    assert got[("keelwork_monitor_window_predictions", ("model", "income"))] == 2000
+    hours = _col(last["drift"], "hours-per-week")
+    key = ("column", "hours-per-week", "model", "income")
+    assert got[("keelwork_drift_score", key)] == pytest.approx(hours["score"])
+    assert got[("keelwork_drift_detected", key)] == 0
+    assert got[("keelwork_drift_share", ("model", "income"))] == pytest.approx(
+        last["drift"]["summary"]["share_drifted"])
+    assert got[("keelwork_segment_drift_detected",
+                ("field", "race", "model", "income", "value", SEGMENT))] == 1
+    assert got[("keelwork_segment_drift_detected",
+                ("field", "race", "model", "income", "value", "White"))] == 0
+    assert got[("keelwork_quality", ("metric", "accuracy", "model", "income",
+                                     "source", "estimated"))] == pytest.approx(
+        last["quality"]["estimated"]["accuracy"])
+    assert got[("keelwork_label_coverage", ("model", "income"))] == 0
+    assert got[("keelwork_monitor_read_errors_total", ())] == 0
+    if shutil.which("promtool") is not None:
+        proc = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                              capture_output=True, check=False)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()
+
+    # a store that fails is counted, and the last good values are still served
+    engine.dispose()
+    broken = MonitorCollector(make_engine("sqlite:////nonexistent/dir/keel.db"))
+    registry = CollectorRegistry()
+    registry.register(broken)
+    assert _samples(generate_latest(registry).decode())[
+        ("keelwork_monitor_read_errors_total", ())] == 1
+    clock[0] = 10.0
+    collector._store = broken._store
+    again = CollectorRegistry()
+    again.register(collector)
+    got = _samples(generate_latest(again).decode())
+    assert got[("keelwork_monitor_read_errors_total", ())] == 1
+    assert got[("keelwork_monitor_window_predictions", ("model", "income"))] == 2000
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[str, ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, tuple(x for kv in sorted(s.labels.items()) for x in kv)): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_background_loop_computes_the_current_window(trained: dict[str, Any], project: Any,
+                                                     engine: Engine) -> None:
+    import asyncio
+
+    from keelwork.adapters.monitoring.metrics import monitor_loop
+
+    store_reference(project, build_reference(project, "income"))
+    _plant(trained, engine)
+    store = MonitorStore(engine)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(monitor_loop(project, interval_s=0.05, stop=stop,
+                                                clock=lambda: T0 + 5.5 * HOUR))
+        for _ in range(600):
+            if store.windows("income", "1h"):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(main())
+    stored = store.windows("income", "1h")
+    # the previous and the current hour (windows are always whole: the current one holds
+    # what the log has of it so far)
+    assert [w.start for w in stored] == [T0 + 5 * HOUR, T0 + 4 * HOUR]
+    assert [w.predictions for w in stored] == [2000, 1]
+    assert stored[0].body["segments"] and stored[0].body["quality"]["estimated"] is not None

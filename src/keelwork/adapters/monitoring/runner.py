@@ -115,6 +115,7 @@ class _Window:
     seen_texts: dict[str, int] = field(default_factory=dict)
     versions: set[int] = field(default_factory=set)
     last_ts: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
 
 #: Scores a batch of logged inputs again: returns one probability row per instance, or None.
@@ -289,7 +290,6 @@ class _Context:
         self.names = list(self.kinds)
         wants_score = PREDICTION_SCORE in ref.profile.columns
         self.rescore = rescore if wants_score else None
-        self.notes: list[str] = []
         self.rng = random.Random(20240601)
         self.text_refs: dict[str, Any] = {}
         if ref.text:
@@ -306,7 +306,7 @@ class _Context:
         w.skipped += len(rows) - len(answered)
         inputs = [_load(r.get("inputs")) for r in answered]
         outputs = [_load(r.get("outputs")) for r in answered]
-        proba = self._rescored(inputs, outputs)
+        proba = self._rescored(w, inputs, outputs)
         for row, inst, out, p in zip(answered, inputs, outputs, proba, strict=True):
             cols = flatten_instance(inst, schema)
             cols.update(flatten_output(out, schema))
@@ -345,7 +345,7 @@ class _Context:
         self._add_segments(w, flat)
         self._sample_texts(w, flat)
 
-    def _rescored(self, inputs: list[Any], outputs: list[Any]) -> list[Any]:
+    def _rescored(self, w: _Window, inputs: list[Any], outputs: list[Any]) -> list[Any]:
         none: list[Any] = [None] * len(inputs)
         if self.rescore is None or not inputs:
             return none
@@ -354,10 +354,11 @@ class _Context:
         usable = [i for i, x in enumerate(inputs) if x is not None]
         try:
             got = self.rescore([inputs[i] for i in usable]) if usable else []
-        except Exception as exc:  # the run goes on without scores, and says so
-            self.notes.append(f"Scoring logged inputs again failed ({type(exc).__name__}: "
-                              f"{exc}); prediction:score and CBPE are left out.")
-            self.rescore = None
+        except Exception as exc:  # the window goes on without these scores, and says so
+            note = (f"Scoring logged inputs again failed ({type(exc).__name__}: {exc}); "
+                    f"prediction:score and CBPE miss those predictions.")
+            if note not in w.notes:
+                w.notes.append(note)
             return none
         if got is None:
             self.rescore = None
@@ -433,7 +434,7 @@ class _Context:
         status, notes = _status(w, drift)
         entry: dict[str, Any] = {
             "start": _iso(w.start), "end": _iso(w.end), "predictions": w.rows,
-            "status": status, "notes": notes + self.notes, "skipped": w.skipped,
+            "status": status, "notes": notes + w.notes, "skipped": w.skipped,
             "drift": drift, "segments": segments,
             "segments_skipped": skipped[:100],
             "quality": {"realised": self._realised(w), "estimated": self._estimated(w)},
