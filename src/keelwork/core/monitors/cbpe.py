@@ -232,7 +232,7 @@ def fit_calibrator(scores: Sequence[float], labels: Sequence[Any], *,
     if len(scores) != len(labels):
         raise MonitorError(f"Scores and labels must be as long as each other; got "
                            f"{len(scores)} and {len(labels)}.")
-    if not scores:
+    if len(scores) == 0:
         raise MonitorError("A calibrator needs at least one labelled score; got none.")
     s = finite_floats(scores, "score")
     y, positive = _binary_labels(labels, positive)

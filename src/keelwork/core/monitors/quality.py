@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from keelwork.core.monitors.windows import parse_duration
@@ -139,7 +139,8 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
         ``n`` (labelled pairs used), ``task`` (``binary``/``multiclass``), ``classes``,
         ``positive`` (None for multi-class), ``average`` (``binary``/``macro``),
         ``accuracy``, ``precision``, ``recall``, ``f1``, ``roc_auc`` (floats or None),
-        ``per_class`` (``str(label)`` -> support, predicted, precision, recall, f1),
+        ``per_class`` (``str(label)`` -- ``repr`` if two labels share a ``str`` -- ->
+        support, predicted, precision, recall, f1),
         ``confusion`` (binary: tp, fp, fn, tn), ``unlabelled``, ``no_prediction`` and
         ``notes`` (why a value is None, anything surprising in the labels).
 
@@ -173,9 +174,12 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
 
     seen = [*truth, *pred] + ([positive] if positive is not None else [])
     classes = sorted_labels(seen)
+    key: Callable[[object], str] = str
     if len({str(c) for c in classes}) < len(classes):
+        key = repr  # per_class keys must stay distinct
         notes.append(f"Some classes differ only in type ({classes!r}); labels are compared "
-                     f"as given, so '1' and 1 are different classes.")
+                     f"as given, so '1' and 1 are different classes (per_class keys are "
+                     f"their repr).")
     out["classes"] = classes
     supports, predicted_counts = Counter(truth), Counter(pred)
     hits = Counter(t for t, p in zip(truth, pred, strict=True) if t == p)
@@ -183,7 +187,7 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
     for c in classes:
         tp, support, predicted = hits[c], supports[c], predicted_counts[c]
         precision, recall, f1 = _prf(tp, predicted - tp, support - tp)
-        per_class[str(c)] = {"support": support, "predicted": predicted,
+        per_class[key(c)] = {"support": support, "predicted": predicted,
                              "precision": precision, "recall": recall, "f1": f1}
     out["per_class"] = per_class
     out["accuracy"] = sum(hits.values()) / len(keep)

@@ -96,6 +96,16 @@ def test_class_never_predicted_has_undefined_precision_left_out_of_macro() -> No
     assert any("precision is undefined for class(es) ['c']" in n for n in got["notes"])
 
 
+def test_numpy_inputs_give_the_same_answer() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.random(50) < 0.4
+    s = rng.random(50)
+    as_lists = classification_metrics(y.tolist(), (s > 0.5).tolist(), scores=s.tolist())
+    as_arrays = classification_metrics(y, s > 0.5, scores=s)  # type: ignore[arg-type]
+    for key in ("n", "positive", "accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert as_arrays[key] == as_lists[key], key
+
+
 def test_rank_auc_matches_sklearn_with_heavy_ties() -> None:
     rng = np.random.default_rng(3)
     for _ in range(20):
@@ -152,6 +162,8 @@ def test_labels_that_differ_only_in_type_are_flagged() -> None:
     got = classification_metrics(["1", "0", "1"], [1, 0, 1])
     assert got["task"] == "multiclass" and got["accuracy"] == 0.0
     assert any("differ only in type" in n for n in got["notes"])
+    assert set(got["per_class"]) == {"'0'", "'1'", "0", "1"}  # repr keys, none lost
+    assert got["per_class"]["'1'"]["support"] == 2 and got["per_class"]["1"]["predicted"] == 2
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
