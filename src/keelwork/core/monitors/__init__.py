@@ -7,6 +7,9 @@ importing this package loads neither.
   :class:`ColumnProfile` (fixed-layout histograms and category counts that merge exactly).
 - :mod:`~keelwork.core.monitors.drift`: :func:`drift_report`, :func:`column_drift` and the
   default method and threshold per column type (documented there, with the reasoning).
+- :mod:`~keelwork.core.monitors.quality`: realised quality from labels (classification,
+  regression, label coverage and delay); :mod:`~keelwork.core.monitors.cbpe`: performance
+  estimated without labels (confidence-based, isotonic calibration).
 - :mod:`~keelwork.core.monitors.text`: text columns as descriptors (length, words,
   out-of-vocabulary rate, ...) compared like numeric columns, plus embedding drift
   (:mod:`~keelwork.core.monitors.embedding`: MMD with a permutation threshold and a floor).
@@ -14,6 +17,15 @@ importing this package loads neither.
 
 from __future__ import annotations
 
+from keelwork.core.monitors.cbpe import (
+    CALIBRATOR_KIND,
+    CBPE_KIND,
+    Calibrator,
+    CBPEReference,
+    estimate_performance,
+    fit_calibrator,
+    fit_cbpe,
+)
 from keelwork.core.monitors.drift import (
     DEFAULT_METHOD,
     FLOORS,
@@ -37,6 +49,12 @@ from keelwork.core.monitors.profile import (
     column_from_dict,
     profile_table,
 )
+from keelwork.core.monitors.quality import (
+    COVERAGE_STATES,
+    classification_metrics,
+    label_coverage,
+    regression_metrics,
+)
 from keelwork.core.monitors.text import (
     DESCRIPTORS,
     TextReference,
@@ -45,6 +63,9 @@ from keelwork.core.monitors.text import (
 )
 
 __all__ = [
+    "CALIBRATOR_KIND",
+    "CBPE_KIND",
+    "COVERAGE_STATES",
     "DEFAULT_BINS",
     "DEFAULT_MAX_CATEGORIES",
     "DEFAULT_MAX_NEW",
@@ -56,16 +77,24 @@ __all__ = [
     "PROFILE_VERSION",
     "REPORT_KIND",
     "REPORT_VERSION",
+    "CBPEReference",
+    "Calibrator",
     "ColumnDrift",
     "ColumnProfile",
     "ProfileError",
     "TableProfile",
     "TextReference",
     "build_text_reference",
+    "classification_metrics",
     "column_drift",
     "column_from_dict",
     "drift_report",
     "embedding_drift",
+    "estimate_performance",
+    "fit_calibrator",
+    "fit_cbpe",
+    "label_coverage",
     "profile_table",
+    "regression_metrics",
     "text_drift",
 ]
