@@ -11,7 +11,8 @@ with the year. A random split of 2015 into halves is the control: nothing at all
 
 Prints, per year: columns drifted (alarm), columns ``detectable`` (real but below the minimum
 effect size), the largest scores, prediction drift (``predicted_probability``, ``prediction``),
-label drift (``employed``) and the model's realised accuracy.
+label drift (``employed``), the model's realised accuracy, F1 and ROC AUC, and the same
+estimated without the labels (CBPE fitted on 2015).
 
     python benchmarks/census_drift.py [--json]
 """
@@ -52,9 +53,11 @@ def check() -> dict[str, Any]:
     import numpy as np
     import pyarrow as pa
 
-    from keelwork.core.monitors import drift_report, profile_table
+    from keelwork.core.monitors import drift_report, fit_cbpe, profile_table
 
     ref, by_year = load()
+    cbpe = fit_cbpe(np.asarray(ref.column("predicted_probability")),
+                    np.asarray(ref.column("employed")), positive=1)
     out: dict[str, Any] = {"reference_rows": ref.num_rows, "years": {}}
     t = time.perf_counter()
     ref_profile = profile_table(ref, kinds={"employed": "categorical",
@@ -74,6 +77,7 @@ def check() -> dict[str, Any]:
         report = drift_report(ref_profile, table)
         summary = _summary(report, table)
         summary["seconds"] = time.perf_counter() - t
+        summary["quality"] = _quality(cbpe, table)
         out["years"][year] = summary
     return out
 
@@ -90,6 +94,21 @@ def _summary(report: dict[str, Any], table: Any) -> dict[str, Any]:
             "scores": dict(sorted(scores.items(), key=lambda kv: -kv[1])),
             "prediction": {k: scores.get(k) for k in ("predicted_probability", "prediction")},
             "label": scores.get("employed"), "accuracy": accuracy}
+
+
+def _quality(cbpe: Any, table: Any) -> dict[str, Any]:
+    """Realised quality against the CBPE estimate made without the labels."""
+    import numpy as np
+
+    from keelwork.core.monitors import classification_metrics, estimate_performance
+
+    scores = np.asarray(table.column("predicted_probability"))
+    estimated = estimate_performance(cbpe, scores)
+    realised = classification_metrics(table.column("employed").to_pylist(),
+                                      table.column("prediction").to_pylist(),
+                                      scores=scores.tolist(), positive=1)
+    return {m: {"estimated": estimated[m], "realised": realised[m],
+                "band": estimated[f"{m}_band"]} for m in ("accuracy", "f1", "roc_auc")}
 
 
 def main() -> None:
@@ -117,6 +136,14 @@ def main() -> None:
                       f"{s['prediction']['predicted_probability']:.3f}",
                       f"{s['label']:.3f}", f"{s['accuracy']:.3f}")
     Console().print(table)
+    quality = Table(title="realised quality vs CBPE estimate without labels (fitted on 2015)")
+    for col in ("year", "accuracy real / est.", "F1 real / est.", "ROC AUC real / est."):
+        quality.add_column(col)
+    for y, s in found["years"].items():
+        q = s["quality"]
+        quality.add_row(str(y), *(f"{q[m]['realised']:.4f} / {q[m]['estimated']:.4f}"
+                                   for m in ("accuracy", "f1", "roc_auc")))
+    Console().print(quality)
 
 
 if __name__ == "__main__":

@@ -56,3 +56,11 @@ def test_the_trend_is_seen_and_grows_with_the_year(found: Any) -> None:
 def test_accuracy_is_stable_as_the_quiet_verdict_says(found: Any) -> None:
     accuracy = [y["accuracy"] for y in found["years"].values()]
     assert max(accuracy) - min(accuracy) < 0.01
+
+
+def test_performance_estimated_without_labels_matches_the_realised(found: Any) -> None:
+    for year in found["years"].values():
+        for metric, q in year["quality"].items():
+            assert abs(q["estimated"] - q["realised"]) < 0.01, (metric, q)
+            low, high = q["band"]
+            assert low <= q["estimated"] <= high
