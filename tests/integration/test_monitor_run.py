@@ -280,6 +280,8 @@ def test_windows_say_what_was_planted(trained: dict[str, Any], project: Any,
     assert _col(w2["drift"], "workclass")["status"] == "no_values"
     assert w2["drift"]["summary"]["drifted"] == []
     assert any("capital-gain" in n for n in w2["notes"])
+    assert any("No ground truth in this window yet" in n for n in w2["notes"])
+    assert not any("label:label" in n for n in w0["notes"])  # labelled: nothing to say
     assert w2["quality"]["realised"]["coverage"] == 0.0
 
     # 03h: age drifts; the unseen workclass is named

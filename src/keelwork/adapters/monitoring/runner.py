@@ -551,6 +551,11 @@ def _status(w: _Window, drift: dict[str, Any]) -> tuple[str, list[str]]:
     words = {"missing": "missing from the logged data",
              "no_values": "all null in this window",
              "no_reference": "without values in the reference"}
+    truth = [c for c in by_status.get("missing", []) if c in (LABEL_LABEL, LABEL_VALUE)]
+    if truth:  # normal until labels arrive: not a problem with the logged data
+        by_status["missing"] = [c for c in by_status["missing"] if c not in truth]
+        notes.append(f"No ground truth in this window yet: {truth[0]} is compared once "
+                     f"labels arrive.")
     for st, text in words.items():
         if by_status.get(st):
             notes.append(f"{len(by_status[st])} column(s) {text}: "

@@ -128,6 +128,7 @@ def run_cmd(
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.core.monitors.windows import parse_window
 
+    render = _renderer() if html is not None else None  # before the run, not after it
     resolved = _resolved(project)
     name = _model(resolved, model)
     mon = resolved.spec.monitoring
@@ -162,8 +163,8 @@ def run_cmd(
     text = json.dumps(report, indent=2)
     if out is not None:
         _write_atomic(out, text)
-    if html is not None:
-        _write_atomic(html, _html(report))
+    if html is not None and render is not None:
+        _write_atomic(html, str(render(report)))
     if as_json:
         typer.echo(text)
     else:
@@ -221,7 +222,7 @@ def _drifted(w: dict[str, Any]) -> bool:
         s["summary"]["drifted"] for s in w.get("segments", []))
 
 
-def _html(report: dict[str, Any]) -> str:
+def _renderer() -> Any:
     try:
         from keelwork.interfaces.reports.html import (  # type: ignore[import-not-found,unused-ignore]
             render_monitor_html,
@@ -229,7 +230,7 @@ def _html(report: dict[str, Any]) -> str:
     except ImportError:
         raise MonitorError("HTML reports need keelwork.interfaces.reports, which this "
                            "install lacks; use --out FILE for the JSON report.") from None
-    return str(render_monitor_html(report))
+    return render_monitor_html
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:

@@ -163,3 +163,16 @@ def test_clear_errors(project: Path) -> None:
     assert missing.exit_code == 2 and "nope.csv" in missing.output
     other = _invoke("show", "--model", "other")
     assert other.exit_code == 0 and "no stored monitoring results" in other.output
+
+
+def test_html_report_or_a_clear_error(project: Path) -> None:
+    import importlib.util
+
+    assert _invoke("reference").exit_code == 0
+    result = _invoke("run", *RANGE, "--html", "report.html")
+    if importlib.util.find_spec("keelwork.interfaces.reports") is None:
+        assert result.exit_code == 2 and "--out FILE" in result.output
+        assert not (project / "report.html").exists()
+    else:
+        assert result.exit_code == 0, result.output
+        assert "cancer" in (project / "report.html").read_text()
