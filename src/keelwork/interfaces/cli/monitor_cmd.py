@@ -31,7 +31,7 @@ _MODEL = typer.Option(None, "--model", "-m", help="The model (default: the first
                       "keel.yaml).")
 
 
-def _resolved(project: Path) -> Any:
+def project_spec(project: Path) -> Any:
     """keel.yaml of ``project``, with the store the CLI's rule picks."""
     from keelwork.errors import SpecError
     from keelwork.spec import load_spec
@@ -77,7 +77,7 @@ def reference_cmd(
     """Profile the reference data and the model's predictions on it; store the result."""
     from keelwork.adapters.monitoring.reference import build_reference, store_reference
 
-    resolved = _resolved(project)
+    resolved = project_spec(project)
     name = _model(resolved, model)
     with console.status(f"profiling the reference of {name}"):
         ref = build_reference(resolved, name, data=data)
@@ -129,7 +129,7 @@ def run_cmd(
     from keelwork.core.monitors.windows import parse_window
 
     render = _renderer() if html is not None else None  # before the run, not after it
-    resolved = _resolved(project)
+    resolved = project_spec(project)
     name = _model(resolved, model)
     mon = resolved.spec.monitoring
     spec = parse_window(window or (mon.windows[0] if mon.windows else "1h"))
@@ -186,7 +186,7 @@ def show_cmd(
     from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.adapters.stores.engine import make_engine
 
-    resolved = _resolved(project)
+    resolved = project_spec(project)
     name = _model(resolved, model)
     engine = make_engine(resolved.storage_url)
     try:
@@ -271,4 +271,4 @@ def _print(report: dict[str, Any]) -> None:
     console.print(f"{n_drift} of {len(windows)} window(s) drifted", highlight=False)
 
 
-__all__ = ["app"]
+__all__ = ["app", "project_spec"]
