@@ -16,6 +16,7 @@ from keelwork.interfaces.cli import (
     keys_cmd,
     log_cmd,
     models_cmd,
+    monitor_cmd,
     project_cmd,
     serve_cmd,
     spec_cmd,
@@ -38,6 +39,7 @@ app.add_typer(features_cmd.app, name="features")
 app.add_typer(flags_cmd.app, name="flags")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(monitor_cmd.app, name="monitor")
 validate_cmd.register(app)
 ingest_cmd.register(app)
 drift_cmd.register(app)

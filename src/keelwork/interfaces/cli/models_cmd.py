@@ -71,6 +71,19 @@ def _parse_json_object(value: str | None, option: str) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------- commands
+def _reference_for(project: Path, name: str, version: int) -> None:
+    """Compute and store the monitoring reference of a new version (keel.yaml's
+    ``monitoring.reference``), once, so drift runs reuse it; a failure only warns."""
+    if not (project / "keel.yaml").is_file():
+        return
+    from keelwork.adapters.monitoring.reference import reference_on_register
+    from keelwork.interfaces.cli.monitor_cmd import project_spec
+
+    warn = reference_on_register(project_spec(project), name, version)
+    if warn:
+        err_console.print(f"[yellow]warning:[/] {escape(warn)}", soft_wrap=True)
+
+
 @app.command("register")
 @handles_errors
 def register_cmd(
@@ -121,6 +134,7 @@ def register_cmd(
                               soft_wrap=True)
         same = [v.version for v in registry.list_versions(name)
                 if v.sha256 is not None and v.sha256 == mv.sha256 and v.version != mv.version]
+    _reference_for(project, mv.name, mv.version)
     if as_json:
         typer.echo(json.dumps({**mv.as_dict(), "same_content_as": same}, indent=2))
         return

@@ -9,6 +9,9 @@ stores; the gateway keeps its own for the prediction log) and ties their lifecyc
   admin``); changes are written to the audit log;
 - the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
   differs from the one recorded last, so every configuration change is traceable;
+- monitoring: every ``monitor_interval_s`` the latest windows of each model with a stored
+  reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
+  their drift scores, quality and label coverage;
 - model flags: keel.yaml's plus the store's, polled every second so that a change made by
   another server or by ``keel flags put`` applies without a restart.
 """
@@ -24,6 +27,7 @@ from fastapi import Depends, FastAPI
 from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.gateway.wiring import open_service
 from keelwork.adapters.ingest.labels import LabelStore
+from keelwork.adapters.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.engine import make_engine
@@ -35,8 +39,15 @@ from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.spec.model import ResolvedSpec
 
 
-def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True) -> FastAPI:
+def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
+                     monitor_interval_s: float = 300.0) -> FastAPI:
     """Open every store of ``resolved`` and build the app (models load at start-up).
+
+    Args:
+        resolved: The keel.yaml to serve.
+        freeze_gc: See :func:`~keelwork.interfaces.http.app.create_app`.
+        monitor_interval_s: Seconds between monitoring runs over the latest windows (drift,
+            quality, coverage for ``/metrics``) for models with a stored reference; 0: never.
 
     Raises:
         StoreError: the store is unreachable.
@@ -62,6 +73,8 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True) -> FastA
         service.registry.close()
         raise
     _attach_flags(service.gateway, flags)
+    # Drift, quality and label coverage of the latest stored windows, read at scrape time.
+    service.gateway.metrics.registry.register(MonitorCollector(engine))
 
     admin = [Depends(require_scope("admin", keys))]
     predict = [Depends(require_scope("predict", keys))] if spec.guards.require_api_key else []
@@ -70,12 +83,18 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True) -> FastA
         flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin),
     ]
     tasks: list[asyncio.Task[Any]] = []
+    stop_monitor = asyncio.Event()
 
     async def startup() -> None:
         await service.start()
         tasks.append(asyncio.create_task(flags.run(), name="keel-flag-poll"))
+        if monitor_interval_s > 0:
+            tasks.append(asyncio.create_task(
+                monitor_loop(resolved, interval_s=monitor_interval_s, stop=stop_monitor),
+                name="keel-monitor"))
 
     async def shutdown() -> None:
+        stop_monitor.set()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
