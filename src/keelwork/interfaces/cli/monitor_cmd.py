@@ -245,7 +245,10 @@ def _print(report: dict[str, Any]) -> None:
     for col in ("start", "predictions", "status", "drifted", "segments drifted", "quality",
                 "estimated", "labels"):
         table.add_column(col, justify="right" if col == "predictions" else "left")
+    empty = [w for w in report["windows"] if not w.get("predictions")]
     for w in report["windows"]:
+        if not w.get("predictions") and len(empty) < len(report["windows"]):
+            continue  # counted below: a day of hourly windows is mostly quiet hours
         status = {"ok": "[green]ok[/]", "drift": "[red]drift[/]"}.get(
             w.get("status", ""), f"[yellow]{w.get('status', '')}[/]")
         drifted = ", ".join(w["drift"]["summary"]["drifted"][:6])
@@ -268,7 +271,9 @@ def _print(report: dict[str, Any]) -> None:
     console.print(table)
     windows = report["windows"]
     n_drift = sum(1 for w in windows if _drifted(w))
-    console.print(f"{n_drift} of {len(windows)} window(s) drifted", highlight=False)
+    hidden = f"; {len(empty)} without predictions not shown" if 0 < len(empty) < len(
+        windows) else ""
+    console.print(f"{n_drift} of {len(windows)} window(s) drifted{hidden}", highlight=False)
 
 
 __all__ = ["app", "project_spec"]

