@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_body
 
@@ -85,7 +86,8 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
     """
     router = APIRouter(dependencies=list(dependencies))
 
-    @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY)
+    @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY,
+                 responses=openapi.FEEDBACK_ERRORS)
     async def feedback(request: Request) -> Response:
         """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
         try:

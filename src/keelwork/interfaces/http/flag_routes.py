@@ -23,6 +23,7 @@ from starlette.responses import Response
 from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_body
 from keelwork.spec.flags import FlagSpec
@@ -60,7 +61,7 @@ def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
         dependencies: FastAPI dependencies run first (the admin API-key check).
     """
     router = APIRouter(prefix="/v1/admin/flags", tags=["Admin: flags"],
-                       dependencies=list(dependencies))
+                       dependencies=list(dependencies), responses=openapi.ADMIN_ERRORS)
     served = set(models)
 
     @router.get("")

@@ -29,6 +29,26 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     504: {"description": "The model timed out (named in the message)", **_ERR},
 }
 
+#: Errors of routes that need an API key (admin routes; predict and feedback when keyed).
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown or revoked one", **_ERR},
+    403: {"description": "The API key lacks the scope this route needs", **_ERR},
+}
+#: Errors of ``POST /v1/feedback``.
+FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: ERRORS[400], **AUTH_ERRORS, 413: ERRORS[413],
+    422: {"description": "Invalid labels (every bad field listed); nothing was stored", **_ERR},
+    503: {"description": "The store is unavailable", **_ERR},
+}
+#: Errors of the admin routes.
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: ERRORS[400], **AUTH_ERRORS, 404: {"description": "No such object", **_ERR},
+    409: {"description": "Conflicts with the current state", **_ERR},
+    413: ERRORS[413],
+    422: {"description": "Invalid body (every bad field listed)", **_ERR},
+    503: {"description": "The store is unavailable", **_ERR},
+}
+
 _JSON_TYPES = {"float": "number", "integer": "integer", "boolean": "boolean", "string": "string",
                "category": "string", "text": "string", "tensor": "array"}
 
