@@ -43,6 +43,9 @@ def drift(
     current: Path = typer.Argument(..., help="Current data to compare (CSV/Parquet/JSONL)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     out: Path | None = typer.Option(None, "--out", help="Also write the JSON report here."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Also write a self-contained HTML report here (charts of every "
+        "column's reference and current distributions; no script, no external URL)."),
     save_reference: Path | None = typer.Option(
         None, "--save-reference", help="Save the reference profile (JSON) to reuse: profiling "
         "the reference is the expensive part and needs doing once."),
@@ -56,17 +59,26 @@ def drift(
     sample sizes, so large files do not flag everything and tiny ones do not flag noise.
     """
     from keelwork.adapters.data import read_table
-    from keelwork.core.monitors import drift_report
+    from keelwork.core.monitors import drift_report, profile_table
 
     with console.status("profiling the reference"):
         ref_profile, how = _load_reference(reference)
     if save_reference is not None:
         _write_atomic(save_reference, json.dumps(ref_profile.as_dict()))
     with console.status("comparing"):
-        report = drift_report(ref_profile, read_table(current))
+        # Profiled here rather than inside drift_report so the HTML can chart the same counts.
+        cur_profile = profile_table(read_table(current), reference=ref_profile)
+        report = drift_report(ref_profile, cur_profile)
     text = json.dumps(report, indent=2)
     if out is not None:
         _write_atomic(out, text)
+    if html is not None:
+        from keelwork.interfaces.reports import render_drift_html
+
+        _write_atomic(html, render_drift_html(
+            report, title=f"Drift of {current.name}", reference_name=f"{reference.name} ({how})",
+            current_name=current.name, reference_profile=ref_profile,
+            current_profile=cur_profile))
     if as_json:
         typer.echo(text)
     else:

@@ -105,9 +105,14 @@ def _kpi(value: str, label: str) -> str:
 
 def _column_notes(col: Mapping[str, Any]) -> str:
     parts = []
+    metrics = col.get("metrics")
+    if col.get("floor") is not None or col.get("noise") is not None:
+        parts.append(f"floor {num(col.get('floor'))}, noise {num(col.get('noise'))}")
+    if isinstance(metrics, Mapping) and metrics:
+        parts.append(", ".join(f"{esc(k)} {num(v)}" for k, v in metrics.items()))
     nulls = col.get("null_share")
-    if isinstance(nulls, Mapping) and (nulls.get("reference") or nulls.get("current")):
-        parts.append(f"null share {_pct(nulls.get('reference'))} → {_pct(nulls.get('current'))}")
+    if isinstance(nulls, Mapping):
+        parts.append(f"nulls {_pct(nulls.get('reference'))} → {_pct(nulls.get('current'))}")
     new = col.get("new_categories") or []
     if new:
         parts.append("new: " + ", ".join(f"{esc(n.get('category'))} ({num(n.get('count'))})"
