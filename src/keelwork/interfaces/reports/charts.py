@@ -28,8 +28,8 @@ OK = "#16a34a"
 DETECT = "#d97706"
 MUTED = "#64748b"
 GRID = "#e2e8f0"
-PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
-           "#4d7c0f")
+#: Series colours; red is kept out so that only drift reads as an alarm.
+PALETTE = ("#2563eb", "#7c3aed", "#0891b2", "#d97706", "#db2777", "#4d7c0f")
 
 
 def esc(text: object) -> str:
@@ -204,7 +204,7 @@ def category_bars(labels: Sequence[str], ref_counts: Sequence[int], cur_counts: 
 def line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
                *, bands: Sequence[tuple[str, Sequence[Sequence[float] | None]]] = (),
                y_range: tuple[float, float] | None = None, threshold: float | None = None,
-               width: int = 720, height: int = 200, percent: bool = False,
+               width: int = 1080, height: int = 200, percent: bool = False,
                dashed: Sequence[str] = ()) -> str:
     """Lines over the windows (gaps where a value is None), optional shaded bands.
 
@@ -228,8 +228,7 @@ def line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
         lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
-        margin = (hi - lo) * 0.1
-        y_range = (lo - margin, hi + margin)
+        y_range = _nice(lo, hi)
     lo, hi = y_range
     left, right, top, bottom = 48, 12, 22, 24
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -287,6 +286,18 @@ def line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
     return _svg(width, height, body, "; ".join(name for name, _ in series))
 
 
+def _nice(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` widened to multiples of a round step (1, 2, 2.5 or 5 x 10^k), 4 steps."""
+    raw = (hi - lo) / 4
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    low = math.floor(lo / step) * step
+    while low + 4 * step < hi:  # rounding the bottom down may push the top out
+        step = next(m * magnitude for m in (1, 2, 2.5, 5, 10, 20) if m * magnitude > step)
+        low = math.floor(lo / step) * step
+    return low, low + 4 * step
+
+
 def _runs(points: list[tuple[int, _T]]) -> list[list[tuple[int, _T]]]:
     """Consecutive-index runs, so a line breaks where a window has no value."""
     runs: list[list[tuple[int, _T]]] = []
@@ -300,7 +311,7 @@ def _runs(points: list[tuple[int, _T]]) -> list[list[tuple[int, _T]]]:
 
 def heatmap(rows: Sequence[str], x_labels: Sequence[str],
             cells: Sequence[Sequence[tuple[float | None, bool | None]]], *,
-            width: int = 720) -> str:
+            width: int = 1080) -> str:
     """Columns x windows, each cell shaded by score / threshold, a drifted cell outlined.
 
     Args:

@@ -298,6 +298,12 @@ def _short(iso: Any) -> str:
         return str(iso)
 
 
+def _time(iso: Any) -> str:
+    if iso is None:
+        return ""
+    return f'<time datetime="{esc(iso)}" title="{esc(iso)}">{esc(_short(iso))}</time>'
+
+
 def _heatmap_section(labels: list[str], drifts: list[Mapping[str, Any] | None]) -> list[str]:
     names: list[str] = []
     for d in drifts:
@@ -371,7 +377,7 @@ def _windows_table(windows: list[Mapping[str, Any]]) -> str:
         real, est = _part(w, "realised") or {}, _part(w, "estimated") or {}
         drifted = s.get("drifted") or []
         rows.append(
-            f"<tr><td>{esc(w.get('start') or '')}</td><td>{esc(w.get('end') or '')}</td>"
+            f"<tr><td>{_time(w.get('start'))}</td><td>{_time(w.get('end'))}</td>"
             f"<td class=\"n\">{num(w.get('predictions'))}</td>"
             f"<td>{esc(w.get('status') or '')}</td>"
             f"<td class=\"n\">{_pct(s.get('share_drifted'))}</td>"
