@@ -35,6 +35,8 @@ from keelwork.interfaces.reports.charts import (
     score_bar,
 )
 
+#: Windows shown in detail in a monitor report (see ``_detailed``).
+MAX_DETAILED = 48
 _ALERT = '<span class="tag drift">alert</span>'
 #: Quality metrics charted, in this order, when a window reports them.
 QUALITY_METRICS = ("accuracy", "f1", "roc_auc", "precision", "recall", "mae", "rmse")
@@ -285,10 +287,33 @@ def render_monitor_html(report: Mapping[str, Any]) -> str:
     body += _heatmap_section(labels, drifts)
     body += _quality_section(labels, windows)
     body += ["<h2>Windows</h2>", _windows_table(windows)]
-    for w, label in zip(windows, labels, strict=True):
-        body.append(_window_details(w, label))
+    detailed = _detailed(windows)
+    body.append("<h2>Window details</h2>")
+    if len(detailed) < len(windows):
+        body.append(f'<p class="note">{len(detailed)} of {len(windows)} windows in detail: '
+                    "those with drift or a quality alert first, then the latest; every window "
+                    "is in the JSON report.</p>")
+    for i in detailed:
+        body.append(_window_details(windows[i], labels[i]))
     body.append(_rule_note())
     return _page(title, body)
+
+
+def _detailed(windows: list[Mapping[str, Any]]) -> list[int]:
+    """Indices of the windows shown in detail, in time order (at most :data:`MAX_DETAILED`).
+
+    A month of hourly windows would otherwise repeat every column's table 720 times; the
+    charts above already cover every window.
+    """
+    def flagged(w: Mapping[str, Any]) -> bool:
+        d = w.get("drift")
+        est = _part(w, "estimated") or {}
+        alert = est.get("alert")
+        return bool((d.get("summary") or {}).get("drifted") if isinstance(d, Mapping) else False
+                    ) or (isinstance(alert, Mapping) and any(alert.values()))
+
+    order = sorted(range(len(windows)), key=lambda i: (not flagged(windows[i]), -i))
+    return sorted(order[:MAX_DETAILED])
 
 
 def _short(iso: Any) -> str:
@@ -407,13 +432,20 @@ def _window_details(w: Mapping[str, Any], label: str) -> str:
         rows = []
         for s in segments:
             summ = s.get("summary") or {}
+            found = s.get("quality")
+            quality: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
             rows.append(f"<tr><td>{esc(s.get('field') or '')}</td>"
                         f"<td>{esc(s.get('value') or '')}</td>"
                         f"<td class=\"n\">{num(s.get('predictions'))}</td>"
                         f"<td class=\"n\">{_pct(summ.get('share_drifted'))}</td>"
-                        f"<td>{', '.join(esc(c) for c in summ.get('drifted') or [])}</td></tr>")
+                        f"<td>{', '.join(esc(c) for c in summ.get('drifted') or [])}</td>"
+                        f"<td class=\"n\">{num(quality.get('labelled'))}</td>"
+                        f"<td class=\"n\">{num(quality.get('accuracy'))}</td>"
+                        f"<td class=\"n\">{num(quality.get('mae'))}</td>"
+                        f"<td class=\"note\">{esc(s.get('note') or '')}</td></tr>")
         parts.append("<h3>segments</h3><table><thead><tr><th>field</th><th>value</th>"
-                     "<th>predictions</th><th>drifted share</th><th>drifted columns</th></tr>"
+                     "<th>predictions</th><th>drifted share</th><th>drifted columns</th>"
+                     "<th>labelled</th><th>accuracy</th><th>mae</th><th>note</th></tr>"
                      "</thead><tbody>" + "".join(rows) + "</tbody></table>")
     parts.append("</details>")
     return "".join(parts)
@@ -446,5 +478,5 @@ def _quality_table(w: Mapping[str, Any]) -> list[str]:
             + "</tbody></table>" + extra]
 
 
-__all__ = ["QUALITY_METRICS", "columns_table", "num", "render_drift_html",
+__all__ = ["MAX_DETAILED", "QUALITY_METRICS", "columns_table", "num", "render_drift_html",
            "render_monitor_html"]

@@ -19,6 +19,7 @@ from keelwork.core.monitors import TableProfile, drift_report, profile_table
 from keelwork.interfaces.cli.main import app
 from keelwork.interfaces.reports import render_drift_html, render_monitor_html
 from keelwork.interfaces.reports.charts import fmt
+from keelwork.interfaces.reports.html import MAX_DETAILED
 
 EVIL = '<script>alert("x")</script>'
 _VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "wbr", "source"}
@@ -249,3 +250,31 @@ def test_monitor_page_tolerates_null_and_missing_parts(mutate: Any) -> None:
     page = render_monitor_html(report)
     _check_page(page)
     assert "<h1>Monitoring: " in page
+
+
+def test_long_monitor_report_details_flagged_and_latest_windows_only() -> None:
+    report = monitor_report(4)
+    quiet = {**report["windows"][0], "drift": None}
+    quiet["quality"] = {"realised": None, "estimated": None}
+    flagged = report["windows"][3]  # drifted and alerting
+    windows = [dict(quiet, start=f"2026-01-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00")
+               for i in range(100)]
+    windows[5] = dict(flagged, start="2026-01-01T05:00:00+00:00")
+    page = render_monitor_html({**report, "windows": windows})
+    _check_page(page)
+    assert page.count("<details>") == MAX_DETAILED
+    assert "48 of 100 windows in detail" in page
+    assert "window 01-01 05:00 (" in page  # the flagged window, though old
+    assert "window 01-05 03:00 (" in page and "window 01-02 00:00 (" not in page
+    # Cells of a 100-window heat map are narrow but never negative.
+    assert not re.search(r'<rect [^>]*width="-', page)
+
+
+def test_segment_quality_and_note_are_shown() -> None:
+    report = monitor_report(1)
+    seg = report["windows"][0]["segments"][0]
+    seg.update(quality={"accuracy": 0.8125, "labelled": 160},
+               note="The reference holds no region = 'x'; compared with the whole reference.")
+    page = render_monitor_html(report)
+    assert _shows(page, 0.8125) and ">160<" in page
+    assert "compared with the whole reference." in page
