@@ -249,7 +249,9 @@ def line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
                  f'stroke="{GRID}"/>', _text(left - 6, y(v) + 4, tick(v), anchor="end")]
     step = max(1, math.ceil(n / 6))
     for i in range(0, n, step):
-        body.append(_text(x(i), height - 6, x_labels[i], anchor="middle"))
+        # The outermost labels are anchored inwards so they are not cut at the edges.
+        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+        body.append(_text(x(i), height - 6, x_labels[i], anchor=anchor))
     colors = {name: PALETTE[i % len(PALETTE)] for i, (name, _) in enumerate(series)}
     for name, bs in bands:
         runs = _runs([(i, b) for i, b in enumerate(bs) if b is not None])

@@ -280,10 +280,10 @@ def render_monitor_html(report: Mapping[str, Any]) -> str:
     drifts = [w.get("drift") if isinstance(w.get("drift"), Mapping) else None
               for w in windows]
     body += ["<h2>Share of columns drifted</h2>", '<div class="card">',
-             line_chart(labels, [("share drifted", [_f((d.get("summary") or {})
-                                                       .get("share_drifted")) if d else None
-                                                    for d in drifts])],
-                        y_range=(0.0, 1.0), percent=True), "</div>"]
+             line_chart(labels, [("share drifted", [_share(d) for d in drifts])],
+                        y_range=(0.0, 1.0), percent=True),
+             '<p class="note">A gap: no column could be compared (an empty window).</p>',
+             "</div>"]
     body += _heatmap_section(labels, drifts)
     body += _quality_section(labels, windows)
     body += ["<h2>Windows</h2>", _windows_table(windows)]
@@ -321,6 +321,18 @@ def _short(iso: Any) -> str:
         return datetime.fromisoformat(str(iso)).strftime("%m-%d %H:%M")
     except ValueError:
         return str(iso)
+
+
+def _share(drift: Mapping[str, Any] | None) -> float | None:
+    """The window's drifted share, or None when it compared no column (the report's 0.0 there
+    would read as "no drift" on the chart)."""
+    summary = (drift or {}).get("summary")
+    if not isinstance(summary, Mapping):
+        return None
+    total, skipped = summary.get("columns"), summary.get("not_compared") or []
+    if isinstance(total, int) and total <= len(skipped):
+        return None
+    return _f(summary.get("share_drifted"))
 
 
 def _time(iso: Any) -> str:

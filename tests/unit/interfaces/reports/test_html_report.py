@@ -278,3 +278,14 @@ def test_segment_quality_and_note_are_shown() -> None:
     page = render_monitor_html(report)
     assert _shows(page, 0.8125) and ">160<" in page
     assert "compared with the whole reference." in page
+
+
+def test_window_that_compared_nothing_is_a_gap_not_zero_drift() -> None:
+    report = monitor_report(3)
+    summary = report["windows"][1]["drift"]["summary"]
+    summary.update(not_compared=[c["column"] for c in report["windows"][1]["drift"]["columns"]],
+                   drifted=[], share_drifted=0.0)
+    page = render_monitor_html(report)
+    assert "<title>share drifted 01-01 00:00: " in page
+    assert "<title>share drifted 01-01 01:00: " not in page
+    assert "<title>share drifted 01-01 02:00: " in page
