@@ -252,7 +252,7 @@ class RolloutSection(_Section):
     strategy: Literal["canary", "shadow", "ab"] = "canary"
     steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(default_factory=lambda: [5, 25, 50,
                                                                                        100])
-    interval: str = Field(default="5m", pattern=r"^\d+[smhd]$")
+    interval: str = Field(default="5m", pattern=r"^\d+(\.\d+)?(ms|s|m|h|d)$")
     min_requests: PositiveInt = 100
     max_failures: PositiveInt = 2
     gates: RolloutGates = Field(default_factory=RolloutGates)

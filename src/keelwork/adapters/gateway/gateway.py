@@ -11,6 +11,15 @@ request goes through lives here, in this order:
    timeout the fallback model answers when one is configured, and the result says so;
 5. one record per instance in the durable prediction log (waits for the commit when
    ``durability: sync``); refused requests are logged too, with the guard that fired.
+
+Rollouts (:mod:`keelwork.core.rollout`): a request for a bare name (no alias, no version) of a
+model with an active rollout is routed by the in-memory :class:`RolloutRoute` the controller
+installs: canary and A/B draw the arm (sticky by ``RequestContext.sticky_key`` or the subject),
+shadow answers from the champion and sends a bounded, fire-and-forget copy to the challenger
+whose answers are logged with status ``shadow`` and never returned. Each arm's outcome goes
+into the route's current :class:`RolloutWindow`, which the controller swaps every interval. No
+store access happens per request; swapping or removing a route is one dict assignment, so a
+rollback is visible to the very next request.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.contracts import compile_contract, summarise
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.core.rollout.analysis import ArmStats
+from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
     ContractViolation,
     ErrorDetail,
@@ -74,6 +85,37 @@ class RequestContext:
     tenant: str | None = None
     subject_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Keeps a caller on one rollout arm (the ``x-keel-user`` header); else the subject id.
+    sticky_key: str | None = None
+
+
+@dataclass(slots=True)
+class RolloutWindow:
+    """Both arms' outcomes during one analysis interval."""
+
+    champion: ArmStats = field(default_factory=ArmStats)
+    challenger: ArmStats = field(default_factory=ArmStats)
+    shadow_dropped: int = 0
+
+
+@dataclass(slots=True)
+class RolloutRoute:
+    """How bare-name requests of one model are split while its rollout is active."""
+
+    rollout_id: int
+    revision: int
+    strategy: str
+    weight: int
+    champion: ModelHost
+    challenger: ModelHost
+    window: RolloutWindow = field(default_factory=RolloutWindow)
+    salt: str = ""
+
+    def __post_init__(self) -> None:
+        self.salt = self.salt or f"rollout-{self.rollout_id}"
+
+    def arm(self, challenger: bool) -> ArmStats:
+        return self.window.challenger if challenger else self.window.champion
 
 
 #: Loads a target into a runtime (production: keelwork.adapters.runtimes.load_runtime).
@@ -113,6 +155,10 @@ class Gateway:
         self._load_lock = asyncio.Lock()
         self._in_flight = 0
         self._max_in_flight = spec.guards.max_concurrency
+        self._rollouts: dict[str, RolloutRoute] = {}
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+        #: Shadow copies in flight at most; more are dropped (and counted), never queued.
+        self.max_shadow_in_flight = 32
         self.ready = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -124,6 +170,9 @@ class Gateway:
 
     async def close(self) -> None:
         self.ready = False
+        self._rollouts.clear()
+        for task in list(self._shadow_tasks):
+            task.cancel()
         hosts = list(self._hosts.values())
         self._hosts.clear()
         self._routes.clear()
@@ -161,9 +210,52 @@ class Gateway:
     def loaded(self) -> list[ModelTarget]:
         return [h.target for h in self._hosts.values()]
 
-    def invalidate_routes(self) -> None:
+    def invalidate_routes(self, name: str | None = None) -> None:
         """Forget alias -> version routes (after an alias change); hosts stay loaded."""
-        self._routes.clear()
+        if name is None:
+            self._routes.clear()
+            return
+        for key in [k for k in self._routes if k[0] == name]:
+            del self._routes[key]
+
+    # ------------------------------------------------------------------ rollouts
+    def rollout_route(self, name: str) -> RolloutRoute | None:
+        return self._rollouts.get(name)
+
+    def set_rollout_route(self, name: str, route: RolloutRoute | None,
+                          champion: ModelTarget | None = None) -> None:
+        """Install (or, with None, remove) the split of ``name``; takes effect at once.
+
+        Args:
+            champion: When given, bare-name requests go to this loaded version from now on
+                (after a promote or a rollback moved the alias), without a registry lookup.
+        """
+        if champion is not None:
+            self.invalidate_routes(name)
+            if (champion.name, champion.version) in self._hosts:
+                self._routes[(name, None)] = champion
+        if route is None:
+            self._rollouts.pop(name, None)
+        else:
+            self._rollouts[name] = route
+
+    async def refresh_champion(self, name: str) -> ModelTarget:
+        """Re-resolve what a bare ``name`` serves (the alias moved) and switch to it at once.
+
+        The new version is loaded before the switch, so no request waits on the registry.
+        """
+        target = await asyncio.to_thread(self._resolve, name, None)
+        await self.host(name, str(target.version))
+        self._routes[(name, None)] = target
+        return target
+
+    def take_window(self, name: str) -> RolloutWindow | None:
+        """The current interval's outcomes of ``name``'s rollout; a fresh window starts."""
+        route = self._rollouts.get(name)
+        if route is None:
+            return None
+        window, route.window = route.window, RolloutWindow()
+        return window
 
     # ------------------------------------------------------------------ metrics hooks
     def _observe_call(self, target: ModelTarget, size: int, _requests: int,
@@ -185,8 +277,79 @@ class Gateway:
             PredictionError: the model (and its fallback) raised (500, model named).
         """
         ctx = ctx or RequestContext()
+        route = self._rollouts.get(name) if ref is None else None
+        if route is None:
+            return await self._predict(await self.host(name, ref), name, instances, ctx)
         started = time.perf_counter()
-        host = await self.host(name, ref)
+        to_ch = route.strategy != "shadow" and to_challenger(
+            route.weight, route.salt, ctx.sticky_key or ctx.subject_id)
+        try:
+            result = await self._predict(route.challenger if to_ch else route.champion, name,
+                                         instances, ctx)
+        except ContractViolation:
+            route.arm(to_ch).record("rejected", (time.perf_counter() - started) * 1000.0,
+                                    guard="contract")
+            raise
+        except Overloaded:
+            raise  # refused before any model ran: neither arm's doing
+        except KeelworkError:
+            route.arm(to_ch).record("error", (time.perf_counter() - started) * 1000.0)
+            raise
+        # The window current when the answer came (a slow answer counts where it is seen).
+        route.arm(to_ch).record("fallback" if result.fallback_used else "ok",
+                   (time.perf_counter() - started) * 1000.0, result.predictions)
+        if route.strategy == "shadow":
+            self._shadow(route, name, instances, ctx, result.prediction_ids)
+        return result
+
+    def _shadow(self, route: RolloutRoute, name: str, instances: list[Any],
+                ctx: RequestContext, champion_ids: list[str]) -> None:
+        """Send a copy to the challenger without waiting (bounded; dropped when saturated)."""
+        if len(self._shadow_tasks) >= self.max_shadow_in_flight:
+            route.window.shadow_dropped += 1
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._shadow_call(route, name, instances, ctx, champion_ids))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow_call(self, route: RolloutRoute, name: str, instances: list[Any],
+                           ctx: RequestContext, champion_ids: list[str]) -> None:
+        host = route.challenger
+        started = time.perf_counter()
+        window = route.window
+        try:
+            model_input = (instances if self._features is None
+                           else await self._features.aenrich(instances))
+            outputs: list[Any] | None = await self._call(host, self.model_section(name),
+                                                         model_input)
+            status = "shadow"
+        except Exception:  # a failing challenger must never reach the champion's caller
+            outputs, status = None, "shadow_error"
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        window.challenger.record("ok" if outputs is not None else "error", latency_ms,
+                                 outputs or ())
+        now = time.time()
+        outs: list[Any] = outputs if outputs is not None else [None] * len(instances)
+        records = [
+            PredictionRecord(
+                id=new_prediction_id(), ts=now, model=host.target.name,
+                version=host.target.version, tenant=ctx.tenant,
+                subject_id=self._subject(ctx, inst),
+                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
+                model_latency_ms=latency_ms, status=status, guard="shadow",
+                answered_by=host.target.label,
+                request_meta={**ctx.meta, "shadow_of": cid, "rollout": route.rollout_id})
+            for inst, out, cid in zip(instances, outs, champion_ids, strict=True)
+        ]
+        try:
+            await self._sink.write(records)
+        except Exception:  # the log's own failures are counted by the log; never raised here
+            route.window.shadow_dropped += 1
+
+    async def _predict(self, host: ModelHost, name: str, instances: list[Any],
+                       ctx: RequestContext) -> PredictResult:
+        started = time.perf_counter()
         target = host.target
         section = self.model_section(name)
         if not instances:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from keelwork.adapters.gateway.gateway import Gateway
@@ -27,11 +29,23 @@ class Service:
     registry: SqlRegistry
     prediction_log: PredictionLog
     feature_store: Any = None
+    #: Rollout operations (store + registry) and the controller that applies them to traffic.
+    rollouts: Any = None
+    rollout_controller: Any = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.prediction_log.start()
+        if self.rollout_controller is not None:
+            self._tasks.append(asyncio.create_task(self.rollout_controller.run(),
+                                                   name="keel-rollout-controller"))
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
         await self.prediction_log.aclose()
         self.registry.close()
         if self.feature_store is not None:
@@ -74,7 +88,8 @@ def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
         log.info("registered %s version %d from %s", m.name, mv.version, m.artifact)
 
 
-def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None) -> Service:
+def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, *,
+                 rollout_poll_s: float = 0.25) -> Service:
     """Open the stores of ``resolved`` and build its gateway (models load at app start-up).
 
     Raises:
@@ -121,7 +136,15 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None) 
                                if isinstance(v, int | float)})
     features, feature_store = _online_features(resolved)
     gateway = Gateway(spec, resolve, load, plog, metrics, features)
-    return Service(resolved, gateway, registry, plog, feature_store)
+    from keelwork.adapters.rollout.controller import RolloutController
+    from keelwork.adapters.rollout.operations import RolloutOps
+    from keelwork.adapters.stores.rollout_store import RolloutStore
+
+    store = RolloutStore(registry.engine, registry.audit)
+    store.ensure_schema()
+    ops = RolloutOps(store, registry)
+    controller = RolloutController(gateway, ops, poll_s=rollout_poll_s)
+    return Service(resolved, gateway, registry, plog, feature_store, ops, controller)
 
 
 def _online_features(resolved: ResolvedSpec) -> tuple[Any, Any]:

@@ -1,0 +1,169 @@
+"""The rollout controller: polls the store, routes traffic, analyses each interval, acts.
+
+It runs as a task inside the server. Every ``poll_s`` (0.25 s) it reads one number, the rollout
+store's revision; when it changed (a ``keel rollout`` command, an admin route, another server)
+it reloads the active rollouts and re-installs the gateway's in-memory routes, so an operator's
+abort reaches traffic within one poll. Every rollout's ``interval_s`` it swaps the gateway's
+per-arm window (in-memory counters: the prediction log is the durable truth, but reading it
+back every interval would put a query on a sub-second loop), runs
+:func:`keelwork.core.rollout.analysis.decide` and applies the action.
+
+An automatic abort removes the route *before* writing the store: the next request already goes
+to the champion; the write only makes it durable (and tells other servers). Decisions are written
+with the revision they were computed on, so an operator's change made meanwhile wins.
+
+A/B rollouts also run a :class:`~keelwork.core.rollout.abtest.SequentialABTest` on the arms'
+cumulative success rates (answers without error); its verdict, p-value and confidence go into
+every decision, and a decided test pauses the rollout for a human to promote or abort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
+from keelwork.adapters.rollout.operations import RolloutOps
+from keelwork.core.rollout.abtest import SequentialABTest
+from keelwork.core.rollout.analysis import decide
+from keelwork.core.rollout.state import Rollout, TransitionError
+from keelwork.errors import KeelworkError
+
+log = logging.getLogger("keelwork.rollout")
+ACTOR = "keel-rollout-controller"
+
+
+@dataclass
+class _Tracked:
+    rollout: Rollout
+    last_analysis: float
+    ab: SequentialABTest | None = None
+    ab_counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+
+
+class RolloutController:
+    """Keeps the gateway's routes in step with the stored rollouts and analyses them.
+
+    Args:
+        gateway: The gateway whose traffic is split.
+        ops: Rollout operations on the store and registry.
+        poll_s: Seconds between reads of the store's revision.
+        ab_alpha: Type-I error bound of the A/B test.
+    """
+
+    def __init__(self, gateway: Gateway, ops: RolloutOps, *, poll_s: float = 0.25,
+                 ab_alpha: float = 0.05) -> None:
+        self.gateway = gateway
+        self.ops = ops
+        self.poll_s = poll_s
+        self.ab_alpha = ab_alpha
+        self._seen = -1
+        self._tracked: dict[str, _Tracked] = {}
+        self._served = {m.name for m in gateway.spec.models}
+
+    async def run(self) -> None:
+        """Poll and analyse until cancelled; a store failure is logged, never fatal."""
+        while True:
+            try:
+                await self.tick()
+            except KeelworkError as exc:
+                log.warning("rollout controller: %s", exc)
+            await asyncio.sleep(self.poll_s)
+
+    async def tick(self, now: float | None = None) -> None:
+        """One poll: re-sync on a store change, analyse every rollout whose interval ended."""
+        revision = await asyncio.to_thread(self.ops.store.revision)
+        if revision != self._seen:
+            await self.sync(revision)
+        clock = time.monotonic() if now is None else now
+        for name, tracked in list(self._tracked.items()):
+            r = tracked.rollout
+            if r.phase == "progressing" and clock - tracked.last_analysis >= r.interval_s:
+                tracked.last_analysis = clock
+                await self.analyse(name)
+
+    async def sync(self, revision: int | None = None) -> None:
+        """Install the routes of the active rollouts; remove those that ended."""
+        if revision is None:
+            revision = await asyncio.to_thread(self.ops.store.revision)
+        active = {r.model: r for r in await asyncio.to_thread(self.ops.store.active)
+                  if r.model in self._served}
+        for name in [n for n in self._tracked if n not in active]:
+            ended = self._tracked.pop(name).rollout
+            await self._end_route(name, ended)
+        if self._seen >= 0:
+            # Any change may have moved a champion alias (a promote, a rollback): re-resolve
+            # the bare names of models without an active rollout.
+            for name in self._served - set(active):
+                with contextlib.suppress(KeelworkError):
+                    await self.gateway.refresh_champion(name)
+        for name, r in active.items():
+            tracked = self._tracked.get(name)
+            if tracked is None or tracked.rollout.id != r.id:
+                tracked = _Tracked(r, time.monotonic())
+                if r.strategy == "ab":
+                    tracked.ab = SequentialABTest(alpha=self.ab_alpha,
+                                                  min_samples=r.min_requests)
+                self._tracked[name] = tracked
+            elif tracked.rollout.phase != "progressing" and r.phase == "progressing":
+                tracked.last_analysis = time.monotonic()  # a resumed rollout gets a full interval
+            tracked.rollout = r
+            await self._install(name, r)
+        self._seen = revision
+
+    async def _install(self, name: str, r: Rollout) -> None:
+        current = self.gateway.rollout_route(name)
+        if current is not None and current.rollout_id == r.id and current.revision == r.revision:
+            return
+        champion = await self.gateway.host(name, str(r.champion))
+        challenger = await self.gateway.host(name, str(r.challenger))
+        window = current.window if current is not None and current.rollout_id == r.id \
+            else RolloutWindow()
+        self.gateway.set_rollout_route(name, RolloutRoute(
+            r.id, r.revision, r.strategy, r.weight, champion, challenger, window))
+
+    async def _end_route(self, name: str, ended: Rollout) -> None:
+        """Traffic of a finished rollout: all to the champion the store names now."""
+        self.gateway.set_rollout_route(name, None)
+        log.info("rollout %d of %s ended: %s", ended.id, name, ended.phase)
+
+    async def analyse(self, name: str) -> None:
+        """Analyse the interval that just ended and apply the decision."""
+        tracked = self._tracked[name]
+        r = tracked.rollout
+        window = self.gateway.take_window(name) or RolloutWindow()
+        decision = decide(r, window.champion, window.challenger)
+        body = decision.as_dict()
+        body["interval_s"] = r.interval_s
+        action, reason = decision.action, decision.reason
+        if tracked.ab is not None:
+            c = tracked.ab_counts
+            c[0] += window.champion.requests - window.champion.errors
+            c[1] += window.champion.requests
+            c[2] += window.challenger.requests - window.challenger.errors
+            c[3] += window.challenger.requests
+            ab = tracked.ab.look(c[0], c[1], c[2], c[3])
+            body["ab_test"] = ab.as_dict()
+            if ab.verdict in ("a", "b") and action in ("advance", "hold"):
+                arm = "champion" if ab.verdict == "a" else "challenger"
+                action = "pause"
+                reason = (f"A/B test decided: the {arm} wins (success {ab.rate_a} vs "
+                          f"{ab.rate_b}, confidence {ab.confidence:.4f}, alpha {ab.alpha})")
+            elif action == "advance" and r.step >= len(r.steps) - 1:
+                action = "hold"  # the A/B test runs on until it decides
+        if action == "abort":
+            # Traffic first: the next request goes to the champion, then the store records it.
+            self.gateway.set_rollout_route(name, None)
+        try:
+            new = await asyncio.to_thread(self.ops.act, name, action, actor=ACTOR,
+                                          reason=reason, decision=body,
+                                          expect_revision=r.revision)
+        except TransitionError as exc:
+            log.info("rollout %d of %s: decision not applied: %s", r.id, name, exc)
+            await self.sync()
+            return
+        log.info("rollout %d of %s: %s -> %s (%s)", r.id, name, action, new.phase, reason)
+        await self.sync()

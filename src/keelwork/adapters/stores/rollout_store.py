@@ -1,0 +1,259 @@
+"""Rollouts and their events, kept in the store (they survive a restart; the CLI and a running
+server share them).
+
+Tables::
+
+    rollouts           id (PK), model, phase, body (the rollout as JSON, kind + version),
+                       revision, updated_at
+    rollout_events     id (PK), rollout_id, at, actor, action, from_phase, to_phase, weight,
+                       reason, decision (JSON: outcome, every gate's observed values/thresholds)
+    rollouts_revision  id (PK, one row), revision: bumped by every change of any rollout, so a
+                       server learns with one read whether to reload (see the controller)
+
+Every change is a read-modify-write in one transaction: the row's ``revision`` is checked in the
+``UPDATE ... WHERE revision = :seen``, so an automatic decision computed on a rollout that an
+operator changed meanwhile is refused (:class:`~keelwork.core.rollout.TransitionError`) instead
+of overwriting the operator. Each committed event is appended to the audit log as
+``rollout.<action>`` with the event as details.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection
+
+from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.adapters.stores.transactions import connection, retrying_transaction
+from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent, TransitionError
+from keelwork.errors import ModelNotFoundError
+from keelwork.types import AuditSink
+
+ROLLOUTS_SCHEMA_KIND = "rollouts"
+ROLLOUTS_SCHEMA_VERSION = 1
+_STORE = "rollout store"
+
+metadata = MetaData()
+rollouts = Table(
+    "rollouts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False, index=True),
+    Column("phase", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+rollout_events = Table(
+    "rollout_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_phase", String(32), nullable=False),
+    Column("to_phase", String(32), nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decision", Text, nullable=True),
+)
+rollout_revision = Table(
+    "rollouts_revision", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False),
+)
+
+
+class RolloutStore:
+    """Create, read and change rollouts.
+
+    Args:
+        engine: The store.
+        audit: Where transitions are recorded (the audit log), if anywhere.
+    """
+
+    def __init__(self, engine: Engine, audit: AuditSink | None = None) -> None:
+        self.engine = engine
+        self.audit = audit
+
+    def ensure_schema(self) -> None:
+        """Create the tables if missing (safe to repeat, from several processes)."""
+        create_tables(self.engine, metadata, "rollout")
+        stamp_schema(self.engine, ROLLOUTS_SCHEMA_KIND, ROLLOUTS_SCHEMA_VERSION)
+
+        def seed(conn: Connection) -> None:
+            if conn.execute(sa_select(rollout_revision.c.id)).first() is None:
+                conn.execute(rollout_revision.insert().values(id=1, revision=0))
+
+        retrying_transaction(self.engine, seed, store=_STORE, what="creating the revision")
+
+    # ------------------------------------------------------------------ reads
+    def revision(self) -> int:
+        """The latest change's number (0: never changed); one cheap read for pollers."""
+        with connection(self.engine, _STORE, "reading the rollouts' revision") as conn:
+            value = conn.execute(sa_select(rollout_revision.c.revision)).scalar()
+        return int(value or 0)
+
+    def get(self, rollout_id: int) -> Rollout:
+        """Raises: ModelNotFoundError: no rollout has that id."""
+        with connection(self.engine, _STORE, f"reading rollout {rollout_id}") as conn:
+            row = conn.execute(sa_select(rollouts.c.body, rollouts.c.revision)
+                               .where(rollouts.c.id == rollout_id)).first()
+        if row is None:
+            raise ModelNotFoundError(f"No rollout has the id {rollout_id}.")
+        return _load(row[0], row[1])
+
+    def latest(self, model: str) -> Rollout | None:
+        """The model's most recent rollout (any phase), None when it never had one."""
+        with connection(self.engine, _STORE, f"reading the rollouts of {model!r}") as conn:
+            row = conn.execute(sa_select(rollouts.c.body, rollouts.c.revision)
+                               .where(rollouts.c.model == model)
+                               .order_by(rollouts.c.id.desc()).limit(1)).first()
+        return None if row is None else _load(row[0], row[1])
+
+    def active(self) -> list[Rollout]:
+        """Every active rollout (pending, progressing, paused), oldest first."""
+        with connection(self.engine, _STORE, "reading the active rollouts") as conn:
+            rows = conn.execute(sa_select(rollouts.c.body, rollouts.c.revision)
+                                .where(rollouts.c.phase.in_(sorted(ACTIVE)))
+                                .order_by(rollouts.c.id)).all()
+        return [_load(b, r) for b, r in rows]
+
+    def events(self, rollout_id: int) -> list[RolloutEvent]:
+        """The rollout's transitions, oldest first."""
+        with connection(self.engine, _STORE, f"reading the events of rollout {rollout_id}") \
+                as conn:
+            model = conn.execute(sa_select(rollouts.c.model)
+                                 .where(rollouts.c.id == rollout_id)).scalar()
+            rows = conn.execute(sa_select(rollout_events)
+                                .where(rollout_events.c.rollout_id == rollout_id)
+                                .order_by(rollout_events.c.id)).mappings().all()
+        return [RolloutEvent(rollout_id, str(model), r["action"], r["from_phase"],
+                             r["to_phase"], r["weight"], r["actor"], r["at"], r["reason"],
+                             json.loads(r["decision"]) if r["decision"] else None)
+                for r in rows]
+
+    # ------------------------------------------------------------------ writes
+    def create(self, rollout: Rollout, *, actor: str,
+               reason: str = "started") -> tuple[Rollout, RolloutEvent]:
+        """Store a new rollout and start it (``pending`` -> ``progressing``).
+
+        Raises:
+            TransitionError: the model already has an active rollout.
+        """
+        now = time.time()
+
+        def work(conn: Connection) -> tuple[Rollout, RolloutEvent]:
+            busy = conn.execute(sa_select(rollouts.c.id).where(
+                rollouts.c.model == rollout.model,
+                rollouts.c.phase.in_(sorted(ACTIVE)))).scalar()
+            if busy is not None:
+                raise TransitionError(
+                    f"Model '{rollout.model}' already has an active rollout ({busy}); abort or "
+                    "promote it before starting another.")
+            rev = _bump(conn)
+            key = conn.execute(rollouts.insert().values(
+                model=rollout.model, phase="pending", body="{}", revision=rev,
+                updated_at=datetime.now(UTC))).inserted_primary_key
+            assert key is not None  # an INSERT of one row always has its key
+            new_id = int(key[0])
+            stored = Rollout.from_dict({**rollout.as_dict(), "id": new_id, "revision": rev,
+                                        "created_at": now, "updated_at": now,
+                                        "phase": "pending"})
+            started, event = stored.apply("begin", actor=actor, reason=reason, now=now)
+            self._write(conn, started, rev, event)
+            return started, event
+
+        result = retrying_transaction(self.engine, work, store=_STORE,
+                                      what=f"starting a rollout of {rollout.model!r}")
+        self._audit(result[1])
+        return result
+
+    def transition(self, rollout_id: int, action: str, *, actor: str, reason: str = "",
+                   decision: dict[str, Any] | None = None,
+                   expect_revision: int | None = None) -> tuple[Rollout, RolloutEvent]:
+        """Apply ``action`` to the stored rollout, in one transaction.
+
+        Args:
+            expect_revision: Refuse when the stored rollout changed since it was read at this
+                revision (an automatic decision must not overwrite an operator's change).
+
+        Raises:
+            TransitionError: the phase does not allow it, or the rollout changed meanwhile.
+            ModelNotFoundError: no such rollout.
+        """
+        def work(conn: Connection) -> tuple[Rollout, RolloutEvent]:
+            row = conn.execute(sa_select(rollouts.c.body, rollouts.c.revision)
+                               .where(rollouts.c.id == rollout_id)).first()
+            if row is None:
+                raise ModelNotFoundError(f"No rollout has the id {rollout_id}.")
+            current = _load(row[0], row[1])
+            if expect_revision is not None and current.revision != expect_revision:
+                raise TransitionError(
+                    f"Rollout {rollout_id} changed since it was read (revision "
+                    f"{expect_revision}, now {current.revision}); {action} not applied.")
+            new, event = current.apply(action, actor=actor, reason=reason, decision=decision)
+            self._write(conn, new, _bump(conn), event, seen=current.revision)
+            return new, event
+
+        result = retrying_transaction(self.engine, work, store=_STORE,
+                                      what=f"{action} of rollout {rollout_id}")
+        self._audit(result[1])
+        return result
+
+    def touch(self) -> int:
+        """Bump the revision without a rollout change (a champion alias moved by a rollback),
+        so that servers re-resolve their champions at their next poll."""
+        return retrying_transaction(self.engine, _bump, store=_STORE, what="bumping the revision")
+
+    def _write(self, conn: Connection, rollout: Rollout, rev: int, event: RolloutEvent,
+               seen: int | None = None) -> None:
+        body = rollout.as_dict() | {"revision": rev}
+        stmt = rollouts.update().where(rollouts.c.id == rollout.id)
+        if seen is not None:
+            stmt = stmt.where(rollouts.c.revision == seen)
+        done = conn.execute(stmt.values(phase=rollout.phase, body=json.dumps(body),
+                                        revision=rev, updated_at=datetime.now(UTC)))
+        if done.rowcount != 1:
+            raise TransitionError(f"Rollout {rollout.id} changed meanwhile; "
+                                  f"{event.action} not applied.")
+        conn.execute(rollout_events.insert().values(
+            rollout_id=rollout.id, at=event.at, actor=event.actor, action=event.action,
+            from_phase=event.from_phase, to_phase=event.to_phase, weight=event.weight,
+            reason=event.reason,
+            decision=json.dumps(event.decision) if event.decision is not None else None))
+
+    def _audit(self, event: RolloutEvent) -> None:
+        if self.audit is not None:
+            self.audit.append(actor=event.actor, action=f"rollout.{event.action}",
+                              target=event.model, details=event.as_dict())
+
+
+def _bump(conn: Connection) -> int:
+    # UPDATE first takes the row's write lock: concurrent writers are numbered one by one.
+    conn.execute(rollout_revision.update().values(revision=rollout_revision.c.revision + 1))
+    return int(conn.execute(sa_select(rollout_revision.c.revision)).scalar_one())
+
+
+def _load(body: str, revision: int) -> Rollout:
+    d = json.loads(body)
+    d["revision"] = int(revision)
+    return Rollout.from_dict(d)
+
+
+__all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore"]

@@ -1,0 +1,242 @@
+"""Gate evaluation of one analysis interval: challenger against champion, per metric.
+
+Each gate gives one of four results, recorded with the observed values and the threshold:
+
+- ``pass`` / ``fail``: enough requests on the arms it needs (``min_requests`` each), and the
+  challenger's value is within / beyond the threshold. A comparison gate fails only when the
+  challenger is also worse than the champion in the same interval (a fault both arms share,
+  e.g. a bad input stream, is not the challenger's doing and rolling back would not help);
+  when the champion has no traffic (the 100 % step) the threshold alone decides.
+- ``no_data``: too few requests to judge. It is its own state, never a pass and never a zero
+  (Flagger #1098 counted a query without data as a pass).
+- ``no_data`` on a configured gate while others have data (e.g. ``min_accuracy`` but no labels
+  arrived) makes the interval *inconclusive*.
+
+The interval's outcome: ``fail`` if any gate fails, else ``no_data`` if the challenger has too
+few requests, else ``inconclusive`` if a configured gate had no data, else ``pass``. The
+:func:`decide` rule turns it into an action: pass -> advance (promote after the last step),
+fail -> hold and count (abort once ``max_failures`` consecutive failures are reached),
+no_data -> hold (no count: waiting for traffic is not a fault), inconclusive -> pause for a human.
+
+Prediction drift between the arms: outputs are reduced to one value each (a number, or a label:
+a string, a dict's ``label``/``prediction``/``class``, or its JSON text); numbers are compared with
+the two-sample Kolmogorov-Smirnov statistic, labels with the total-variation distance of their
+frequencies. Both lie in [0, 1], so one threshold (``max_prediction_drift``) reads the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from keelwork.core.rollout.state import Rollout
+
+GateStatus = Literal["pass", "fail", "no_data"]
+Outcome = Literal["pass", "fail", "no_data", "inconclusive"]
+#: Outputs kept per arm per interval for the drift comparison (a bounded sample).
+MAX_OUTPUTS = 2_000
+MAX_LATENCIES = 20_000
+
+
+@dataclass(slots=True)
+class ArmStats:
+    """What one arm did in one interval (the gateway fills it; the controller swaps it)."""
+
+    requests: int = 0
+    errors: int = 0
+    violations: int = 0
+    guard_hits: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    labelled: int = 0
+    correct: int = 0
+
+    def record(self, status: str, latency_ms: float, outputs: Sequence[Any] = (),
+               guard: str | None = None) -> None:
+        """Count one request (``status``: ok, fallback, error, rejected, timeout...)."""
+        self.requests += 1
+        if status in ("error", "timeout", "fallback"):
+            self.errors += 1
+        if status == "rejected":
+            self.violations += 1
+        if guard is not None:
+            self.guard_hits += 1
+        if len(self.latencies_ms) < MAX_LATENCIES:
+            self.latencies_ms.append(latency_ms)
+        room = MAX_OUTPUTS - len(self.outputs)
+        if room > 0 and outputs:
+            self.outputs.extend(outputs[:room])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "errors": self.errors,
+                "violations": self.violations, "guard_hits": self.guard_hits,
+                "p99_latency_ms": p99(self.latencies_ms), "labelled": self.labelled,
+                "correct": self.correct}
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    gate: str
+    status: GateStatus
+    challenger: float | None
+    champion: float | None
+    threshold: float
+    why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"gate": self.gate, "status": self.status, "challenger": self.challenger,
+                "champion": self.champion, "threshold": self.threshold, "why": self.why}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One interval's analysis: the outcome, the action it calls for, every gate's values."""
+
+    outcome: Outcome
+    action: str
+    gates: tuple[GateResult, ...]
+    champion: dict[str, Any]
+    challenger: dict[str, Any]
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "action": self.action,
+                "gates": [g.as_dict() for g in self.gates], "champion": self.champion,
+                "challenger": self.challenger, "reason": self.reason}
+
+
+def p99(values: Sequence[float]) -> float | None:
+    """The 99th percentile (nearest rank), None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
+
+
+def _summary(output: Any) -> Any:
+    if isinstance(output, bool):
+        return str(output)
+    if isinstance(output, int | float):
+        return float(output)
+    if isinstance(output, str):
+        return output
+    if isinstance(output, Mapping):
+        for key in ("label", "prediction", "class"):
+            if key in output:
+                return _summary(output[key])
+    try:
+        return json.dumps(output, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(output)
+
+
+def ks_statistic(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic (largest gap between the empirical CDFs)."""
+    xa, xb = sorted(a), sorted(b)
+    i = j = 0
+    gap = 0.0
+    while i < len(xa) and j < len(xb):
+        x = min(xa[i], xb[j])
+        while i < len(xa) and xa[i] <= x:
+            i += 1
+        while j < len(xb) and xb[j] <= x:
+            j += 1
+        gap = max(gap, abs(i / len(xa) - j / len(xb)))
+    return gap
+
+
+def prediction_drift(champion: Sequence[Any], challenger: Sequence[Any]) -> float | None:
+    """Distance in [0, 1] between two arms' outputs (KS for numbers, TV for labels)."""
+    if not champion or not challenger:
+        return None
+    a = [_summary(o) for o in champion]
+    b = [_summary(o) for o in challenger]
+    if all(isinstance(v, float) for v in a + b):
+        return ks_statistic(a, b)
+    ca, cb = Counter(map(str, a)), Counter(map(str, b))
+    return 0.5 * sum(abs(ca[k] / len(a) - cb[k] / len(b)) for k in set(ca) | set(cb))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def evaluate(rollout: Rollout, champion: ArmStats, challenger: ArmStats) -> list[GateResult]:
+    """Every configured gate's result for one interval."""
+    g = rollout.gates
+    need = rollout.min_requests
+    ch_ok = challenger.requests >= need
+    # The champion is judged against only when it had traffic; at 100 % it has none.
+    cp_ok = champion.requests >= need
+    cp_any = champion.requests > 0
+    out: list[GateResult] = []
+
+    def gate(name: str, threshold: float | None, ch: float | None, cp: float | None,
+             higher_is_worse: bool = True, needs_champion: bool = False) -> None:
+        if threshold is None:
+            return
+        if not ch_ok or ch is None or (needs_champion and not cp_ok):
+            why = (f"challenger {challenger.requests}/{need} requests" if not ch_ok
+                   else f"champion {champion.requests}/{need} requests" if needs_champion
+                   else "no values")
+            out.append(GateResult(name, "no_data", ch, cp, threshold, why))
+            return
+        beyond = ch > threshold if higher_is_worse else ch < threshold
+        worse = (cp is None or not cp_ok or (ch > cp if higher_is_worse else ch < cp))
+        status: GateStatus = "fail" if beyond and worse else "pass"
+        rel = ">" if higher_is_worse else "<"
+        why = (f"{ch:.4g} {rel} {threshold:.4g}" + (f" (champion {cp:.4g})" if cp is not None
+                                                    else "")) if status == "fail" else "within"
+        out.append(GateResult(name, status, ch, cp, threshold, why))
+
+    gate("error_rate", g.get("max_error_rate"), _rate(challenger.errors, challenger.requests),
+         _rate(champion.errors, champion.requests) if cp_any else None)
+    gate("p99_latency_ms", g.get("max_p99_latency_ms"), p99(challenger.latencies_ms),
+         p99(champion.latencies_ms) if cp_any else None)
+    gate("contract_violation_rate", g.get("max_contract_violation_rate"),
+         _rate(challenger.violations, challenger.requests),
+         _rate(champion.violations, champion.requests) if cp_any else None)
+    drift = prediction_drift(champion.outputs, challenger.outputs) if cp_ok else None
+    gate("prediction_drift", g.get("max_prediction_drift"), drift, None, needs_champion=True)
+    acc_ch = _rate(challenger.correct, challenger.labelled)
+    acc_cp = _rate(champion.correct, champion.labelled) if champion.labelled else None
+    if g.get("min_accuracy") is not None and challenger.labelled < need:
+        out.append(GateResult("accuracy", "no_data", acc_ch, acc_cp,
+                              float(g["min_accuracy"] or 0.0),
+                              f"challenger {challenger.labelled}/{need} labelled predictions"))
+    else:
+        gate("accuracy", g.get("min_accuracy"), acc_ch, acc_cp, higher_is_worse=False)
+    return out
+
+
+def decide(rollout: Rollout, champion: ArmStats, challenger: ArmStats) -> Decision:
+    """Analyse one interval and choose the action (see the module docstring)."""
+    gates = tuple(evaluate(rollout, champion, challenger))
+    failed = [g for g in gates if g.status == "fail"]
+    missing = [g for g in gates if g.status == "no_data"]
+    if failed:
+        outcome: Outcome = "fail"
+        last = rollout.failures + 1 >= rollout.max_failures
+        action = "abort" if last else "hold"
+        reason = (f"{', '.join(f'{g.gate} {g.why}' for g in failed)}; failure "
+                  f"{rollout.failures + 1}/{rollout.max_failures}")
+    elif challenger.requests < rollout.min_requests:
+        outcome, action = "no_data", "hold"
+        reason = (f"no data: the challenger had {challenger.requests} of the "
+                  f"{rollout.min_requests} requests needed")
+    elif missing:
+        outcome, action = "inconclusive", "pause"
+        reason = "inconclusive: no data for " + ", ".join(
+            f"{g.gate} ({g.why})" for g in missing)
+    else:
+        outcome, action = "pass", "advance"
+        reason = "every gate passed" if gates else "no gates configured; enough requests"
+    if action == "advance" and rollout.strategy != "canary" and (
+            rollout.step >= len(rollout.steps) - 1):
+        # Shadow and A/B end in a human's promote: the analysis says it is safe, not better.
+        action, reason = "pause", reason + "; analysis complete, promote to make it champion"
+    return Decision(outcome, action, gates, champion.as_dict(), challenger.as_dict(), reason)

@@ -1,0 +1,117 @@
+"""Canary rollouts end to end in one process: a gateway, the store, the controller.
+
+Fault-injecting challengers (tests/fixtures/faulty_models.py) must be rolled back within two
+analysis intervals; a healthy one must be promoted; state survives a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from keelwork.adapters.gateway.wiring import Service
+from rollout_project import load, make_project, open_project, register
+
+INTERVAL = 0.2
+POLL = 0.05
+
+
+async def _serve(service: Service) -> None:
+    await service.start()
+    await service.gateway.start()
+
+
+async def _stop(service: Service) -> None:
+    await service.gateway.close()
+    await service.close()
+
+
+@pytest.mark.parametrize("fault,gate", [("errors", "error_rate"),
+                                        ("slow", "p99_latency_ms"),
+                                        ("drifts", "prediction_drift")])
+def test_faulty_canary_is_rolled_back_within_two_intervals(
+        tmp_path: Path, fault: str, gate: str) -> None:
+    service = open_project(make_project(tmp_path), poll_s=POLL)
+    challenger = register(service, fault)
+
+    async def scenario() -> None:
+        await _serve(service)
+        try:
+            r = service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
+                                       interval=f"{INTERVAL}s", actor="tester")
+            await load(service.gateway, 4 * INTERVAL + 0.5)
+            rollout, events = service.rollouts.status("scorer")
+            assert rollout.id == r.id and rollout.phase == "aborted", events
+            abort = events[-1]
+            assert abort.action == "abort" and abort.actor == "keel-rollout-controller"
+            assert abort.decision["challenger"]["requests"] >= 5  # judged on traffic
+            # Within two analysis intervals of the fault (it is there from the canary's first
+            # request): the second analysis aborts, and the clock agrees (slack: the poll, the
+            # challenger's load and the store writes).
+            assert [e.action for e in events] == ["begin", "hold", "abort"], events
+            assert abort.at - events[0].at <= 2 * INTERVAL + 0.5, (abort.at - events[0].at)
+            # The failing value is recorded with the decision (Flagger #1810).
+            failed = [g for g in abort.decision["gates"] if g["status"] == "fail"]
+            assert [g["gate"] for g in failed] == [gate], abort.decision
+            assert failed[0]["challenger"] > failed[0]["threshold"]
+            # All traffic is back on the champion.
+            after = await load(service.gateway, 0.2)
+            assert set(after["by_version"]) == {r.champion}
+            assert service.registry.resolve("scorer").version == r.champion
+        finally:
+            await _stop(service)
+
+    asyncio.run(scenario())
+
+
+def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None:
+    service = open_project(make_project(tmp_path), poll_s=POLL)
+    challenger = register(service, "good_twin")
+
+    async def scenario() -> None:
+        await _serve(service)
+        try:
+            r = service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
+                                       interval=f"{INTERVAL}s", actor="tester")
+            await load(service.gateway, 3 * INTERVAL + 0.4)
+            rollout, events = service.rollouts.status("scorer")
+            assert rollout.phase == "promoted", [(e.action, e.reason) for e in events]
+            assert [e.action for e in events] == ["begin", "advance", "promote"]
+            assert service.registry.resolve("scorer").version == challenger
+            after = await load(service.gateway, 0.2)
+            assert set(after["by_version"]) == {challenger}
+            back = service.rollouts.rollback("scorer", actor="tester")
+            assert back == r.champion
+            await asyncio.sleep(3 * POLL)
+            after = await load(service.gateway, 0.2)
+            assert set(after["by_version"]) == {r.champion}
+            assert service.rollouts.status("scorer")[0].phase == "rolled_back"
+        finally:
+            await _stop(service)
+
+    asyncio.run(scenario())
+
+
+def test_no_data_is_not_a_pass(tmp_path: Path) -> None:
+    """Without traffic the canary holds at its first step; nothing is promoted."""
+    service = open_project(make_project(tmp_path, min_requests=50), poll_s=POLL)
+    challenger = register(service, "good_twin")
+
+    async def scenario() -> None:
+        await _serve(service)
+        try:
+            service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
+                                   interval=f"{INTERVAL}s", actor="tester")
+            await asyncio.sleep(4 * INTERVAL)
+            rollout, events = service.rollouts.status("scorer")
+            assert rollout.phase == "progressing" and rollout.step == 0
+            holds = [e for e in events if e.action == "hold"]
+            assert len(holds) >= 2
+            assert all(e.decision["outcome"] == "no_data" for e in holds)
+            assert rollout.failures == 0
+        finally:
+            await _stop(service)
+
+    asyncio.run(scenario())
