@@ -223,13 +223,8 @@ def _drifted(w: dict[str, Any]) -> bool:
 
 
 def _renderer() -> Any:
-    try:
-        from keelwork.interfaces.reports.html import (  # type: ignore[import-not-found,unused-ignore]
-            render_monitor_html,
-        )
-    except ImportError:
-        raise MonitorError("HTML reports need keelwork.interfaces.reports, which this "
-                           "install lacks; use --out FILE for the JSON report.") from None
+    from keelwork.interfaces.reports import render_monitor_html
+
     return render_monitor_html
 
 
