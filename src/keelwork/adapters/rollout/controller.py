@@ -63,6 +63,8 @@ class RolloutController:
         self._seen = -1
         self._tracked: dict[str, _Tracked] = {}
         self._served = {m.name for m in gateway.spec.models}
+        # The poll loop and the admin routes both sync: one at a time.
+        self._lock = asyncio.Lock()
 
     async def run(self) -> None:
         """Poll and analyse until cancelled; a store failure is logged, never fatal."""
@@ -75,18 +77,28 @@ class RolloutController:
 
     async def tick(self, now: float | None = None) -> None:
         """One poll: re-sync on a store change, analyse every rollout whose interval ended."""
-        revision = await asyncio.to_thread(self.ops.store.revision)
-        if revision != self._seen:
-            await self.sync(revision)
-        clock = time.monotonic() if now is None else now
-        for name, tracked in list(self._tracked.items()):
-            r = tracked.rollout
-            if r.phase == "progressing" and clock - tracked.last_analysis >= r.interval_s:
-                tracked.last_analysis = clock
-                await self.analyse(name)
+        async with self._lock:
+            revision = await asyncio.to_thread(self.ops.store.revision)
+            if revision != self._seen:
+                await self._sync(revision)
+            clock = time.monotonic() if now is None else now
+            for name, tracked in list(self._tracked.items()):
+                r = tracked.rollout
+                if r.phase == "progressing" and clock - tracked.last_analysis >= r.interval_s:
+                    tracked.last_analysis = clock
+                    await self._analyse(name)
 
-    async def sync(self, revision: int | None = None) -> None:
+    async def sync(self) -> None:
         """Install the routes of the active rollouts; remove those that ended."""
+        async with self._lock:
+            await self._sync()
+
+    async def analyse(self, name: str) -> None:
+        """Analyse the interval of ``name``'s rollout that just ended and act on it."""
+        async with self._lock:
+            await self._analyse(name)
+
+    async def _sync(self, revision: int | None = None) -> None:
         if revision is None:
             revision = await asyncio.to_thread(self.ops.store.revision)
         active = {r.model: r for r in await asyncio.to_thread(self.ops.store.active)
@@ -130,8 +142,7 @@ class RolloutController:
         self.gateway.set_rollout_route(name, None)
         log.info("rollout %d of %s ended: %s", ended.id, name, ended.phase)
 
-    async def analyse(self, name: str) -> None:
-        """Analyse the interval that just ended and apply the decision."""
+    async def _analyse(self, name: str) -> None:
         tracked = self._tracked[name]
         r = tracked.rollout
         window = self.gateway.take_window(name) or RolloutWindow()
@@ -163,7 +174,7 @@ class RolloutController:
                                           expect_revision=r.revision)
         except TransitionError as exc:
             log.info("rollout %d of %s: decision not applied: %s", r.id, name, exc)
-            await self.sync()
+            await self._sync()
             return
         log.info("rollout %d of %s: %s -> %s (%s)", r.id, name, action, new.phase, reason)
-        await self.sync()
+        await self._sync()

@@ -10,6 +10,7 @@ rollout store (its events table and the audit log).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from keelwork.adapters.stores.registry_store import SqlRegistry, default_actor
@@ -31,6 +32,10 @@ class RolloutOps:
 
     store: RolloutStore
     registry: SqlRegistry
+
+    def close(self) -> None:
+        """Close the registry (and with it the store's engine)."""
+        self.registry.close()
 
     def start(self, name: str, to_version: int, section: RolloutSection, *,
               strategy: str | None = None, interval: str | None = None,
@@ -143,3 +148,23 @@ class RolloutOps:
         else:
             self.store.touch()
         return previous
+
+
+def open_rollout_ops(project_dir: Path, storage_url: str | None = None) -> RolloutOps:
+    """Open the registry and rollout store of a project (both audited to its audit log).
+
+    Close with ``ops.close()``.
+
+    Raises:
+        StoreError: the store is unreachable.
+    """
+    from keelwork.adapters.stores.registry_store import open_registry
+
+    registry = open_registry(project_dir, storage_url)
+    try:
+        store = RolloutStore(registry.engine, registry.audit)
+        store.ensure_schema()
+    except BaseException:
+        registry.close()
+        raise
+    return RolloutOps(store, registry)

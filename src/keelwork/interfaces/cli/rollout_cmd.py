@@ -1,0 +1,130 @@
+"""``keel rollout start|status|promote|pause|resume|abort|retry`` and ``keel rollback``.
+
+The commands act on the project's store directly, so they work without a server; a running
+server (its rollout controller polls the store every 0.25 s) re-routes traffic at its next poll.
+Every transition is recorded in the rollout's events and in the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
+
+app = typer.Typer(help="Canary, shadow and A/B rollouts with automatic analysis and rollback.",
+                  no_args_is_help=True)
+
+_ACTOR = typer.Option(None, "--actor", help="Who acts (default: $KEELWORK_USER, else the OS "
+                      "user).")
+_REASON = typer.Option("", "--reason", help="Why (recorded with the event).")
+
+
+@contextmanager
+def _ops(project: Path) -> Iterator[Any]:
+    from keelwork.adapters.rollout.operations import open_rollout_ops
+
+    ops = open_rollout_ops(project, storage_url(project))
+    try:
+        yield ops
+    finally:
+        ops.close()
+
+
+def _section(project: Path) -> Any:
+    from keelwork.spec.model import RolloutSection
+
+    spec_file = project / "keel.yaml"
+    if not spec_file.is_file():
+        return RolloutSection()
+    from keelwork.spec import load_spec
+
+    return load_spec(spec_file).spec.rollout
+
+
+def _show(rollout: Any, events: list[Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"rollout": rollout.as_dict(),
+                               "events": [e.as_dict() for e in events]}, indent=2))
+        return
+    console.print(f"rollout {rollout.id} of [bold]{rollout.model}[/bold]: {rollout.strategy} "
+                  f"{rollout.champion} -> {rollout.challenger}, [bold]{rollout.phase}[/bold], "
+                  f"challenger weight {rollout.weight}% (step {rollout.step + 1}/"
+                  f"{len(rollout.steps)}), consecutive failures {rollout.failures}/"
+                  f"{rollout.max_failures}")
+    from rich.table import Table
+
+    table = Table(title="events")
+    for col in ("at (UTC)", "actor", "action", "phase", "weight", "reason"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(datetime.fromtimestamp(e.at, UTC).strftime("%H:%M:%S.%f")[:-3], e.actor,
+                      e.action, f"{e.from_phase} -> {e.to_phase}", f"{e.weight}%", e.reason)
+    console.print(table)
+
+
+@app.command("start")
+@handles_errors
+def start(name: str = typer.Argument(..., help="The model."),
+          to: int = typer.Option(..., "--to", help="The challenger version."),
+          strategy: str | None = typer.Option(None, "--strategy",
+                                              help="canary, shadow or ab (default: keel.yaml)"),
+          interval: str | None = typer.Option(None, "--interval",
+                                              help="Analysis interval, e.g. 30s (default: "
+                                                   "keel.yaml)"),
+          from_version: int | None = typer.Option(None, "--from", help="The champion version "
+                                                  "(default: the champion alias)"),
+          project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
+          as_json: bool = JSON_OPTION) -> None:
+    """Start a rollout of NAME to version --to."""
+    with _ops(project) as ops:
+        rollout = ops.start(name, to, _section(project), strategy=strategy, interval=interval,
+                            from_version=from_version, actor=actor)
+        _show(rollout, ops.store.events(rollout.id), as_json)
+
+
+@app.command("status")
+@handles_errors
+def status(name: str = typer.Argument(..., help="The model."),
+           project: Path = PROJECT_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """The model's latest rollout and every decision (with the gates' observed values)."""
+    with _ops(project) as ops:
+        rollout, events = ops.status(name)
+        _show(rollout, events, as_json)
+
+
+def _action(action: str, doc: str) -> None:
+    @handles_errors
+    def command(name: str = typer.Argument(..., help="The model."),
+                project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
+                reason: str = _REASON, as_json: bool = JSON_OPTION) -> None:
+        with _ops(project) as ops:
+            rollout = ops.act(name, action, actor=actor, reason=reason or f"{action} by hand")
+            _show(rollout, ops.store.events(rollout.id), as_json)
+
+    command.__doc__ = doc
+    app.command(action)(command)
+
+
+_action("promote", "Make the challenger the champion now (moves the champion alias).")
+_action("pause", "Hold the current weights; analysis stops until resume.")
+_action("resume", "Continue a paused rollout (its failure count starts again).")
+_action("abort", "Send all traffic back to the champion.")
+_action("retry", "Run an aborted rollout again from its first step.")
+
+
+@handles_errors
+def rollback(name: str = typer.Argument(..., help="The model."),
+             project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
+             reason: str = _REASON) -> None:
+    """Serve the previous champion again (aborts an active rollout)."""
+    with _ops(project) as ops:
+        version = ops.rollback(name, actor=actor, reason=reason)
+    console.print(f"{name}: champion is version {version}")

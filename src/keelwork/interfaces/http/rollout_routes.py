@@ -1,0 +1,136 @@
+"""Admin routes for rollouts: start, status, promote, pause, resume, abort, retry, rollback.
+
+``POST /v1/admin/rollouts`` with ``{"model", "to", "strategy"?, "interval"?, "from"?}`` starts
+one with keel.yaml's ``rollout`` settings; ``GET /v1/admin/rollouts/{name}`` shows the model's
+latest rollout with every event (automatic decisions carry each gate's observed values and
+threshold); ``POST /v1/admin/rollouts/{name}/{action}`` steers it; ``POST
+/v1/admin/models/{name}/rollback`` serves the previous champion again. This server re-routes
+before answering; other servers on the same store at their next poll. A transition the phase
+does not allow is 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keelwork.adapters.gateway.wiring import Service
+from keelwork.core.rollout.state import TransitionError
+from keelwork.errors import ErrorDetail, KeelworkError, SpecError
+from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.errors import HTTPProblem, response_for
+from keelwork.interfaces.http.flag_routes import actor_of
+from keelwork.interfaces.http.limits import read_body
+
+_MAX_BODY = 64 * 1024
+ACTIONS = ("promote", "pause", "resume", "abort", "retry")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _problem(exc: KeelworkError | HTTPProblem) -> Response:
+    if isinstance(exc, TransitionError):
+        return response_for(HTTPProblem(409, exc.message, exc.details))
+    if isinstance(exc, SpecError):
+        return response_for(HTTPProblem(422, exc.message, exc.details))
+    return response_for(exc)
+
+
+def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> APIRouter:
+    """The admin router for rollouts.
+
+    Args:
+        service: The served gateway with its rollout operations and controller.
+        dependencies: FastAPI dependencies run first (the admin API-key check).
+    """
+    router = APIRouter(prefix="/v1/admin", tags=["Admin: rollouts"],
+                       dependencies=list(dependencies), responses=openapi.ADMIN_ERRORS)
+    ops = service.rollouts
+    served = {m.name for m in service.gateway.spec.models}
+
+    async def resync() -> None:
+        if service.rollout_controller is not None:
+            await service.rollout_controller.sync()
+
+    def check_served(name: str) -> None:
+        if name not in served:
+            raise HTTPProblem(404, f"No model named {name!r} is served here; models: "
+                                   f"{', '.join(sorted(served))}.",
+                              [ErrorDetail("model", "served_model", name)])
+
+    def status_body(name: str) -> dict[str, Any]:
+        rollout, events = ops.status(name)
+        return {"rollout": rollout.as_dict(), "events": [e.as_dict() for e in events]}
+
+    @router.post("/rollouts")
+    async def start(request: Request) -> Response:
+        """Start a rollout: ``{"model", "to", "strategy"?, "interval"?, "from"?}``."""
+        try:
+            try:
+                body = orjson.loads(await read_body(request, _MAX_BODY))
+            except orjson.JSONDecodeError as exc:
+                raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
+                                  [ErrorDetail("", "json", str(exc)[:120])]) from None
+            if not isinstance(body, dict):
+                raise HTTPProblem(422, "The body must be a JSON object.",
+                                  [ErrorDetail("", "type", type(body).__name__)])
+            for key, kind in (("model", str), ("to", int)):
+                if not isinstance(body.get(key), kind) or isinstance(body.get(key), bool):
+                    raise HTTPProblem(422, f"The field '{key}' must be a {kind.__name__}; got "
+                                           f"{body.get(key)!r}.",
+                                      [ErrorDetail(key, "type", repr(body.get(key))[:80])])
+            check_served(body["model"])
+            section = service.gateway.spec.rollout
+            rollout = await run_in_threadpool(
+                ops.start, body["model"], body["to"], section, strategy=body.get("strategy"),
+                interval=body.get("interval"), from_version=body.get("from"),
+                actor=actor_of(request))
+            await resync()
+            return _json(await run_in_threadpool(status_body, rollout.model), 201)
+        except (KeelworkError, HTTPProblem) as exc:
+            return _problem(exc)
+
+    @router.get("/rollouts/{name}")
+    async def status(name: str) -> Response:
+        """The model's latest rollout and its events."""
+        try:
+            return _json(await run_in_threadpool(status_body, name))
+        except (KeelworkError, HTTPProblem) as exc:
+            return _problem(exc)
+
+    @router.post("/rollouts/{name}/{action}")
+    async def act(name: str, action: str, request: Request) -> Response:
+        """promote, pause, resume, abort or retry the model's latest rollout."""
+        try:
+            if action not in ACTIONS:
+                raise HTTPProblem(404, f"Unknown rollout action {action!r}; actions: "
+                                       f"{', '.join(ACTIONS)}.",
+                                  [ErrorDetail("action", "one_of", action)])
+            check_served(name)
+            await run_in_threadpool(ops.act, name, action, actor=actor_of(request),
+                                    reason=f"{action} via the admin API")
+            await resync()
+            return _json(await run_in_threadpool(status_body, name))
+        except (KeelworkError, HTTPProblem) as exc:
+            return _problem(exc)
+
+    @router.post("/models/{name}/rollback")
+    async def rollback(name: str, request: Request) -> Response:
+        """Serve the previous champion again (aborts an active rollout)."""
+        try:
+            check_served(name)
+            version = await run_in_threadpool(ops.rollback, name, actor=actor_of(request))
+            await resync()
+            return _json({"model": name, "champion": version})
+        except (KeelworkError, HTTPProblem) as exc:
+            return _problem(exc)
+
+    return router

@@ -1,0 +1,109 @@
+"""A rollout on a real `keel serve` process: an abort from the CLI's path (the store, from
+another process) reaches traffic in under a second and loses no request under load."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from keelwork.adapters.rollout.operations import open_rollout_ops
+from keelwork.spec.loader import load_spec
+from live_server import start_server
+from rollout_project import FIXTURES
+
+SPEC = """\
+service: {{name: live-rollout, owners: [t@example.com]}}
+models:
+  - name: scorer
+    runtime: python
+    artifact: "faulty_models:good"
+    options: {{path: "{fx}"}}
+    batching: {{max_batch_size: 16, max_wait_ms: 1}}
+contract:
+  inputs:
+    - {{name: a, type: float}}
+    - {{name: b, type: integer}}
+rollout: {{steps: [50, 100], interval: "1h", min_requests: 100000}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES))
+    return tmp_path
+
+
+@pytest.fixture
+def server(project: Path) -> Iterator[str]:
+    proc, base = start_server(project)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
+        project: Path, server: str) -> None:
+    resolved = load_spec(project / "keel.yaml")
+    ops = open_rollout_ops(project, resolved.storage_url)
+    try:
+        v2 = ops.registry.register("scorer", "faulty_models:good_twin", "python",
+                                   options={"path": str(FIXTURES)}).version
+        rollout = ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
+        # (time received, status, version) of every request, from 8 client threads.
+        seen: list[tuple[float, int, str]] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(w: int) -> None:
+            with httpx.Client(base_url=server, timeout=10) as c:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    r = c.post("/v1/models/scorer:predict",
+                               json={"instances": [{"a": float(i % 5), "b": w}]})
+                    with lock:
+                        seen.append((time.monotonic(), r.status_code,
+                                     r.headers.get("x-model-version", "")))
+
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the server picks the rollout up
+                with lock:
+                    if any(v == str(v2) for _, _, v in seen[-200:]):
+                        break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the canary never answered")
+            time.sleep(0.5)
+            aborted_at = time.monotonic()
+            ops.act("scorer", "abort", actor="tester", reason="test abort")
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        bad = [s for _, s, _ in seen if not 200 <= s < 300]
+        assert bad == [], f"{len(bad)} non-2xx of {len(seen)}"
+        canary_after = [t - aborted_at for t, _, v in seen if v == str(v2) and t > aborted_at]
+        last = max(canary_after, default=0.0)
+        assert last < 1.0, f"canary still answered {last:.3f} s after the abort"
+        after = [v for t, _, v in seen if t > aborted_at + 1.0]
+        assert after and set(after) == {str(rollout.champion)}
+        assert len(seen) > 200  # it was under load
+        print(f"requests {len(seen)}, last canary answer {last * 1000:.0f} ms after abort")
+    finally:
+        ops.close()
