@@ -50,6 +50,12 @@ def drift(
         None, "--save-reference", help="Save the reference profile (JSON) to reuse: profiling "
         "the reference is the expensive part and needs doing once."),
     fail_on_drift: bool = typer.Option(False, help="Exit 1 when any column drifts."),
+    text: list[str] = typer.Option(
+        [], "--text", help="A free-text column (repeatable): compared by descriptors (length, "
+        "words, out-of-vocabulary rate, ...) and, with the [text] extra, by the drift of "
+        "WordLlama embeddings (MMD). Needs the reference as a data file."),
+    embed: bool = typer.Option(True, "--embed/--no-embed", help="Compare text embeddings "
+                               "too (needs keelwork[text])."),
 ) -> None:
     """Per-column drift of CURRENT against REFERENCE, with calibrated thresholds.
 
@@ -61,17 +67,29 @@ def drift(
     from keelwork.adapters.data import read_table
     from keelwork.core.monitors import drift_report, profile_table
 
+    if text and reference.suffix == ".json":
+        raise MonitorError("--text needs the reference texts: give the reference as a data "
+                           "file (CSV/Parquet/JSONL), not a saved profile.")
     with console.status("profiling the reference"):
-        ref_profile, how = _load_reference(reference)
+        if text:
+            ref_table = read_table(reference)
+            _check_text_columns(text, ref_table, reference)
+            ref_profile, how = profile_table(ref_table.drop_columns(text)), "profiled now"
+        else:
+            ref_profile, how = _load_reference(reference)
     if save_reference is not None:
         _write_atomic(save_reference, json.dumps(ref_profile.as_dict()))
     with console.status("comparing"):
+        cur_table = read_table(current)
         # Profiled here rather than inside drift_report so the HTML can chart the same counts.
-        cur_profile = profile_table(read_table(current), reference=ref_profile)
+        cur_profile = profile_table(cur_table, reference=ref_profile)
         report = drift_report(ref_profile, cur_profile)
-    text = json.dumps(report, indent=2)
+    if text:
+        with console.status("comparing text columns"):
+            _add_text_drift(report, text, ref_table, cur_table, embed)
+    body = json.dumps(report, indent=2)
     if out is not None:
-        _write_atomic(out, text)
+        _write_atomic(out, body)
     if html is not None:
         from keelwork.interfaces.reports import render_drift_html
 
@@ -80,11 +98,58 @@ def drift(
             current_name=current.name, reference_profile=ref_profile,
             current_profile=cur_profile))
     if as_json:
-        typer.echo(text)
+        typer.echo(body)
     else:
         _print(report, reference, how, current)
     if fail_on_drift and report["summary"]["drifted"]:
         raise typer.Exit(1)
+
+
+def _check_text_columns(columns: list[str], table: Any, path: Path) -> None:
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise MonitorError(f"--text names {', '.join(map(repr, missing))}, not a column of "
+                           f"{path} (columns: {', '.join(table.column_names)}).")
+
+
+def _embedder(embed: bool) -> Any:
+    if not embed:
+        return None
+    from keelwork.errors import MissingExtraError
+
+    try:
+        from keelwork.adapters.embedders import WordLlamaEmbedder
+
+        return WordLlamaEmbedder()
+    except MissingExtraError as exc:
+        console.print(f"[yellow]note:[/] no embedding drift: {exc.message}", highlight=False)
+        return None
+
+
+def _add_text_drift(report: dict[str, Any], columns: list[str], ref_table: Any,
+                    cur_table: Any, embed: bool) -> None:
+    """Append the text verdicts to ``report`` and recount its summary."""
+    from keelwork.core.monitors import build_text_reference, text_drift
+
+    embedder = _embedder(embed)
+    for col in columns:
+        ref = build_text_reference(col, ref_table.column(col), embedder=embedder)
+        if col in cur_table.column_names:
+            verdicts = [v.as_dict() for v in text_drift(ref, cur_table.column(col),
+                                                        embedder=embedder)]
+        else:
+            verdicts = [{"column": col, "kind": "text", "status": "missing", "drift": None,
+                         "score": None, "reason": f"Text column {col!r} is in the reference "
+                         "but not in the current data."}]
+        report["columns"].extend(verdicts)
+    cols = report["columns"]
+    compared = [c for c in cols if c.get("drift") is not None]
+    drifted = [c["column"] for c in cols if c.get("drift")]
+    report["summary"].update(
+        columns=len(cols), drifted=drifted,
+        detectable=[c["column"] for c in cols if c.get("detectable")],
+        not_compared=[c["column"] for c in cols if c.get("drift") is None],
+        share_drifted=len(drifted) / len(compared) if compared else 0.0)
 
 
 def _print(report: dict[str, Any], reference: Path, how: str, current: Path) -> None:

