@@ -1,0 +1,120 @@
+"""Gate evaluation: pass/fail/no_data per gate with the values, and the interval's decision."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from keelwork.core.rollout.analysis import (
+    ArmStats,
+    decide,
+    evaluate,
+    ks_statistic,
+    p99,
+    prediction_drift,
+)
+from keelwork.core.rollout.state import Rollout
+
+GATES = {"max_error_rate": 0.05, "max_p99_latency_ms": 100.0,
+         "max_contract_violation_rate": 0.05, "max_prediction_drift": 0.3, "min_accuracy": None}
+
+
+
+def _rollout(step: int = 0, failures: int = 0) -> Rollout:
+    return Rollout("m", 1, 2, steps=(10, 100), min_requests=20, max_failures=2,
+                   gates=dict(GATES), phase="progressing", step=step, failures=failures)
+
+
+def _arm(n: int, errors: int = 0, latency: float = 10.0, outputs: float = 1.0,
+         rejected: int = 0) -> ArmStats:
+    a = ArmStats()
+    rnd = random.Random(n)
+    for i in range(n):
+        status = "error" if i < errors else "rejected" if i < errors + rejected else "ok"
+        a.record(status, latency + rnd.random(), [outputs + rnd.random()])
+    return a
+
+
+def test_healthy_challenger_passes_and_advances() -> None:
+    d = decide(_rollout(), _arm(50), _arm(30))
+    assert d.outcome == "pass" and d.action == "advance"
+    assert {g.gate for g in d.gates} == {"error_rate", "p99_latency_ms",
+                                         "contract_violation_rate", "prediction_drift"}
+    assert all(g.status == "pass" for g in d.gates)
+
+
+def test_no_data_is_its_own_state_not_a_pass_nor_a_failure() -> None:
+    d = decide(_rollout(), _arm(50), _arm(5, errors=5))
+    assert d.outcome == "no_data" and d.action == "hold"
+    assert all(g.status == "no_data" for g in d.gates)
+    assert "5 of the 20 requests" in d.reason
+
+
+@pytest.mark.parametrize("challenger,gate", [
+    (_arm(40, errors=10), "error_rate"),
+    (_arm(40, latency=300.0), "p99_latency_ms"),
+    (_arm(40, outputs=50.0), "prediction_drift"),
+    (_arm(40, rejected=10), "contract_violation_rate"),
+])
+def test_failing_values_are_recorded_with_the_decision(challenger: ArmStats, gate: str) -> None:
+    d = decide(_rollout(), _arm(60), challenger)
+    failed = [g for g in d.gates if g.status == "fail"]
+    assert [g.gate for g in failed] == [gate]
+    g = failed[0]
+    assert g.challenger is not None and g.challenger > g.threshold
+    assert d.outcome == "fail" and d.action == "hold" and "failure 1/2" in d.reason
+    body = d.as_dict()
+    assert body["gates"][[x["gate"] for x in body["gates"]].index(gate)]["status"] == "fail"
+
+
+def test_consecutive_failures_reaching_the_threshold_abort() -> None:
+    d = decide(_rollout(failures=1), _arm(60), _arm(40, errors=10))
+    assert d.action == "abort" and "failure 2/2" in d.reason
+
+
+def test_a_fault_the_champion_shares_is_not_the_challengers() -> None:
+    d = decide(_rollout(), _arm(60, errors=20), _arm(40, errors=8))
+    assert [g.status for g in d.gates if g.gate == "error_rate"] == ["pass"]
+
+
+def test_at_full_weight_the_threshold_alone_decides() -> None:
+    d = decide(_rollout(step=1), ArmStats(), _arm(40, errors=10))
+    assert d.outcome == "fail"
+    assert [g.gate for g in d.gates if g.status == "no_data"] == ["prediction_drift"]
+
+
+def test_missing_labels_make_the_interval_inconclusive_and_pause() -> None:
+    r = Rollout("m", 1, 2, min_requests=20, phase="progressing",
+                gates={**GATES, "min_accuracy": 0.8})
+    d = decide(r, _arm(50), _arm(30))
+    assert d.outcome == "inconclusive" and d.action == "pause"
+    assert "accuracy" in d.reason
+
+
+def test_accuracy_gate_with_labels() -> None:
+    r = Rollout("m", 1, 2, min_requests=20, phase="progressing",
+                gates={"min_accuracy": 0.8})
+    cp, ch = _arm(50), _arm(30)
+    cp.labelled, cp.correct = 30, 27
+    ch.labelled, ch.correct = 30, 15
+    (g,) = evaluate(r, cp, ch)
+    assert g.gate == "accuracy" and g.status == "fail" and g.challenger == 0.5
+
+
+def test_shadow_ends_in_a_pause_for_a_human_not_a_promote() -> None:
+    r = Rollout("m", 1, 2, strategy="shadow", steps=(100,), min_requests=20,
+                phase="progressing", gates=dict(GATES))
+    d = decide(r, _arm(50), _arm(30))
+    assert d.action == "pause" and "promote" in d.reason
+
+
+def test_p99_and_drift_measures() -> None:
+    assert p99([]) is None
+    assert p99(list(range(1, 101))) == 99.0
+    assert ks_statistic([1, 2, 3], [1, 2, 3]) == 0.0
+    assert ks_statistic([1, 2, 3], [10, 11, 12]) == 1.0
+    assert prediction_drift([], [1]) is None
+    labels_a = [{"label": "pos"}] * 50 + [{"label": "neg"}] * 50
+    labels_b = [{"label": "pos"}] * 80 + [{"label": "neg"}] * 20
+    assert prediction_drift(labels_a, labels_b) == pytest.approx(0.3)
