@@ -184,7 +184,8 @@ def _plant(trained: dict[str, Any], engine: Engine) -> dict[str, Any]:
             keep = [i for i in range(len(frame)) if i % 5 < 3]
             h0 = {"y": frame["income"].iloc[keep].tolist(), "pred": pred[keep].tolist(),
                   "score": model.predict_proba(x.iloc[keep])[:, 1].tolist(),
-                  "all_y": frame["income"].tolist(), "all_pred": pred.tolist()}
+                  "all_y": frame["income"].tolist(), "all_pred": pred.tolist(),
+                  "race": frame["race"].iloc[keep].tolist()}
     _write(engine, records)
     labels = LabelStore(engine)
     labels.ensure_schema()
@@ -267,6 +268,18 @@ def test_windows_say_what_was_planted(trained: dict[str, Any], project: Any,
     assert est["method"] == "cbpe" and est["predictions"] == 400
     low, high = est["accuracy_band"]
     assert low <= accuracy_score(h0["all_y"], h0["all_pred"]) <= high
+    # per segment: the same metrics on the segment's labelled rows only
+    for seg in w0["segments"]:
+        if seg["field"] != "race":
+            continue
+        rows = [i for i, r in enumerate(h0["race"]) if r == seg["value"]]
+        q = seg["quality"]
+        assert q["labelled"] == len(rows)
+        if rows:
+            assert q["accuracy"] == pytest.approx(accuracy_score([y[i] for i in rows],
+                                                                 [p[i] for i in rows]))
+    assert any(seg["field"] == "race" and seg["quality"]["labelled"] > 0
+               for seg in w0["segments"])
 
     # 01h: empty, said so, no NaN anywhere
     w1 = windows[1]
