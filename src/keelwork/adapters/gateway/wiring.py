@@ -33,20 +33,30 @@ class Service:
     rollouts: Any = None
     rollout_controller: Any = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event | None = None
 
     async def start(self) -> None:
         self.prediction_log.start()
         if self.rollout_controller is not None:
-            self._tasks.append(asyncio.create_task(self.rollout_controller.run(),
+            self._stop = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self.rollout_controller.run(self._stop),
                                                    name="keel-rollout-controller"))
 
     async def close(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            try:  # a tick in progress finishes (its store reads too) before the stores close
+                async with asyncio.timeout(10):
+                    await task
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks.clear()
         await self.prediction_log.aclose()
+        # The log's engine is the service's (open_service made it): its pool goes with it.
+        self.prediction_log.engine.dispose()
         self.registry.close()
         if self.feature_store is not None:
             self.feature_store.close()

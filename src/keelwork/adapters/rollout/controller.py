@@ -66,14 +66,19 @@ class RolloutController:
         # The poll loop and the admin routes both sync: one at a time.
         self._lock = asyncio.Lock()
 
-    async def run(self) -> None:
-        """Poll and analyse until cancelled; a store failure is logged, never fatal."""
-        while True:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll and analyse until ``stop`` is set (or cancelled); a store failure is logged,
+        never fatal. Stopping by the event lets a store read in flight finish before the
+        store closes."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
             try:
                 await self.tick()
             except KeelworkError as exc:
                 log.warning("rollout controller: %s", exc)
-            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await stop.wait()
 
     async def tick(self, now: float | None = None) -> None:
         """One poll: re-sync on a store change, analyse every rollout whose interval ended."""
