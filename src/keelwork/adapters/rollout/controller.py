@@ -168,8 +168,8 @@ class RolloutController:
                 action = "pause"
                 reason = (f"A/B test decided: the {arm} wins (success {ab.rate_a} vs "
                           f"{ab.rate_b}, confidence {ab.confidence:.4f}, alpha {ab.alpha})")
-            elif action == "advance" and r.step >= len(r.steps) - 1:
-                action = "hold"  # the A/B test runs on until it decides
+            elif action == "advance":
+                action = "hold"  # the split stays; the A/B test runs on until it decides
         if action == "abort":
             # Traffic first: the next request goes to the champion, then the store records it.
             self.gateway.set_rollout_route(name, None)

@@ -17,6 +17,7 @@ few requests, else ``inconclusive`` if a configured gate had no data, else ``pas
 :func:`decide` rule turns it into an action: pass -> advance (promote after the last step),
 fail -> hold and count (abort once ``max_failures`` consecutive failures are reached),
 no_data -> hold (no count: waiting for traffic is not a fault), inconclusive -> pause for a human.
+A shadow pauses after its last step passes (for a human's promote).
 
 Prediction drift between the arms: outputs are reduced to one value each (a number, or a label:
 a string, a dict's ``label``/``prediction``/``class``, or its JSON text); numbers are compared with
@@ -235,8 +236,9 @@ def decide(rollout: Rollout, champion: ArmStats, challenger: ArmStats) -> Decisi
     else:
         outcome, action = "pass", "advance"
         reason = "every gate passed" if gates else "no gates configured; enough requests"
-    if action == "advance" and rollout.strategy != "canary" and (
+    if action == "advance" and rollout.strategy == "shadow" and (
             rollout.step >= len(rollout.steps) - 1):
-        # Shadow and A/B end in a human's promote: the analysis says it is safe, not better.
+        # A shadow ends in a human's promote: the analysis says it is safe, not better.
+        # (A/B rollouts end when their sequential test decides: see the controller.)
         action, reason = "pause", reason + "; analysis complete, promote to make it champion"
     return Decision(outcome, action, gates, champion.as_dict(), challenger.as_dict(), reason)
