@@ -17,7 +17,7 @@ from keelwork.adapters.stores.registry_store import SqlRegistry, default_actor
 from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.core.registry import DEFAULT_ALIAS
 from keelwork.core.rollout.state import Rollout, RolloutEvent, TransitionError, parse_interval
-from keelwork.errors import ModelNotFoundError
+from keelwork.errors import ModelNotFoundError, SpecError
 from keelwork.spec.model import RolloutSection
 
 
@@ -64,8 +64,8 @@ class RolloutOps:
                 "version.")
         chosen = strategy or section.strategy
         if chosen not in ("canary", "shadow", "ab"):
-            raise TransitionError(f"A rollout strategy must be canary, shadow or ab; got "
-                                  f"{chosen!r}.")
+            raise SpecError(f"A rollout strategy must be canary, shadow or ab; got "
+                            f"{chosen!r}.")
         self.registry.set_alias(name, from_version, DEFAULT_ALIAS, actor=who,
                                 reason="pinned as the champion of a rollout")
         gates: dict[str, float | None] = dict(section.gates.model_dump())

@@ -82,9 +82,9 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
             if not isinstance(body, dict):
                 raise HTTPProblem(422, "The body must be a JSON object.",
                                   [ErrorDetail("", "type", type(body).__name__)])
-            for key, kind in (("model", str), ("to", int)):
+            for key, kind, word in (("model", str, "a string"), ("to", int, "an integer")):
                 if not isinstance(body.get(key), kind) or isinstance(body.get(key), bool):
-                    raise HTTPProblem(422, f"The field '{key}' must be a {kind.__name__}; got "
+                    raise HTTPProblem(422, f"The field '{key}' must be {word}; got "
                                            f"{body.get(key)!r}.",
                                       [ErrorDetail(key, "type", repr(body.get(key))[:80])])
             check_served(body["model"])

@@ -1,0 +1,96 @@
+"""Admin rollout routes: start, status with decisions, steer, rollback; errors are JSON with
+the right status (404 unknown, 409 forbidden transition, 422 bad body)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import Depends, HTTPException
+from fastapi.testclient import TestClient
+from starlette.requests import Request
+
+from keelwork.interfaces.http.app import create_app
+from keelwork.interfaces.http.rollout_routes import rollout_router
+from rollout_project import make_project, open_project, register
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[tuple[TestClient, int]]:
+    service = open_project(make_project(tmp_path), poll_s=0.05)
+    v2 = register(service, "good_twin")
+
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                     routers=[rollout_router(service, dependencies=[Depends(_admin)])])
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c, v2
+
+
+def _admin(request: Request) -> None:
+    """Stands in for require_scope("admin"): the router must run the dependencies it is given."""
+    if request.headers.get("x-test-deny"):
+        raise HTTPException(403, "denied")
+
+
+def test_start_status_steer_and_rollback(client: tuple[TestClient, int]) -> None:
+    c, v2 = client
+    denied = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2},
+                    headers={"x-test-deny": "1"})
+    assert denied.status_code == 403
+    r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2, "interval": "1h"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["rollout"]["phase"] == "progressing" and body["rollout"]["weight"] == 50
+    assert body["events"][0]["action"] == "begin"
+    # The route re-synced this server: the split is in force before the answer.
+    versions = {c.post("/v1/models/scorer:predict",
+                       json={"instances": [{"a": 1.0, "b": i}]}).headers["x-model-version"]
+                for i in range(60)}
+    assert versions == {"1", str(v2)}
+    assert c.post("/v1/admin/rollouts/scorer/pause").json()["rollout"]["phase"] == "paused"
+    r = c.post("/v1/admin/rollouts/scorer/pause")
+    assert r.status_code == 409 and "is paused: it cannot pause" in r.text
+    assert c.post("/v1/admin/rollouts/scorer/resume").json()["rollout"]["phase"] == \
+        "progressing"
+    promoted = c.post("/v1/admin/rollouts/scorer/promote").json()
+    assert promoted["rollout"]["phase"] == "promoted"
+    assert promoted["events"][-1]["actor"] == "admin-api"
+    versions = {c.post("/v1/models/scorer:predict",
+                       json={"instances": [{"a": 1.0, "b": i}]}).headers["x-model-version"]
+                for i in range(20)}
+    assert versions == {str(v2)}
+    r = c.post("/v1/admin/models/scorer/rollback")
+    assert r.status_code == 200 and r.json() == {"model": "scorer", "champion": 1}
+    versions = {c.post("/v1/models/scorer:predict",
+                       json={"instances": [{"a": 1.0, "b": i}]}).headers["x-model-version"]
+                for i in range(20)}
+    assert versions == {"1"}
+    status = c.get("/v1/admin/rollouts/scorer").json()
+    assert [e["action"] for e in status["events"]] == ["begin", "pause", "resume", "promote",
+                                                       "rollback"]
+
+
+@pytest.mark.parametrize("body,status,words", [
+    ({"model": "nope", "to": 2}, 404, "No model named 'nope'"),
+    ({"model": "scorer"}, 422, "'to' must be an integer"),
+    ({"model": "scorer", "to": 99}, 404, "99"),
+    ({"model": "scorer", "to": 2, "interval": "soon"}, 422, "positive duration"),
+    ({"model": "scorer", "to": 2, "strategy": "blue-green"}, 422, "canary, shadow or ab"),
+    ([1, 2], 422, "JSON object"),
+])
+def test_bad_starts_are_json_errors(client: tuple[TestClient, int], body: object,
+                                    status: int, words: str) -> None:
+    c, _ = client
+    r = c.post("/v1/admin/rollouts", json=body)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]
+
+
+def test_unknown_action_and_missing_rollout(client: tuple[TestClient, int]) -> None:
+    c, _ = client
+    assert c.post("/v1/admin/rollouts/scorer/explode").status_code == 404
+    r = c.get("/v1/admin/rollouts/scorer")
+    assert r.status_code == 404 and "has no rollout" in r.text
+    r = c.post("/v1/admin/models/scorer/rollback")
+    assert r.status_code == 404 and "no previous champion" in r.text
