@@ -107,3 +107,59 @@ def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
         print(f"requests {len(seen)}, last canary answer {last * 1000:.0f} ms after abort")
     finally:
         ops.close()
+
+
+def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
+        project: Path, server: str) -> None:
+    """Promote v2 (all traffic on it), then `keel rollback` (the store, another process):
+    the previous champion answers everything within a second, no request fails."""
+    resolved = load_spec(project / "keel.yaml")
+    ops = open_rollout_ops(project, resolved.storage_url)
+    try:
+        v2 = ops.registry.register("scorer", "faulty_models:good_twin", "python",
+                                   options={"path": str(FIXTURES)}).version
+        ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
+        ops.act("scorer", "promote", actor="tester")
+        seen: list[tuple[float, int, str]] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(w: int) -> None:
+            with httpx.Client(base_url=server, timeout=10) as c:
+                while not stop.is_set():
+                    r = c.post("/v1/models/scorer:predict",
+                               json={"instances": [{"a": 1.0, "b": w}]})
+                    with lock:
+                        seen.append((time.monotonic(), r.status_code,
+                                     r.headers.get("x-model-version", "")))
+
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the server follows the promote
+                time.sleep(0.05)
+                with lock:
+                    recent = [v for _, _, v in seen[-50:]]
+                if len(recent) == 50 and set(recent) == {str(v2)}:
+                    break
+            else:
+                raise AssertionError("the promoted version never took all traffic")
+            rolled_at = time.monotonic()
+            assert ops.rollback("scorer", actor="tester") == 1
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        bad = [s for _, s, _ in seen if not 200 <= s < 300]
+        assert bad == [], f"{len(bad)} non-2xx of {len(seen)}"
+        late = max((t - rolled_at for t, _, v in seen if v == str(v2) and t > rolled_at),
+                   default=0.0)
+        assert late < 1.0, f"version {v2} still answered {late:.3f} s after the rollback"
+        after = {v for t, _, v in seen if t > rolled_at + 1.0}
+        assert after == {"1"}
+        print(f"requests {len(seen)}, last answer of v{v2} {late * 1000:.0f} ms after rollback")
+    finally:
+        ops.close()
