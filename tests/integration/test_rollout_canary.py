@@ -115,3 +115,55 @@ def test_no_data_is_not_a_pass(tmp_path: Path) -> None:
             await _stop(service)
 
     asyncio.run(scenario())
+
+
+def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
+                                                             store_url: str) -> None:
+    """Labels arrive through the label store while the canary runs; the challenger's answers
+    (shifted) are wrong, so the accuracy gate fails with the measured values."""
+    from keelwork.adapters.gateway.gateway import RequestContext
+    from keelwork.adapters.ingest.labels import LabelStore
+    from keelwork.errors import KeelworkError
+
+    path = make_project(tmp_path, store_url)
+    text = path.read_text().replace("max_prediction_drift: 0.5", "min_accuracy: 0.9")
+    path.write_text(text)
+    service = open_project(path, poll_s=POLL)
+    challenger = register(service, "drifts")
+    label_store = LabelStore(service.registry.engine)
+    label_store.ensure_schema()
+
+    async def scenario() -> None:
+        await _serve(service)
+        try:
+            service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
+                                   interval="0.4s", actor="tester")
+            stop = asyncio.get_running_loop().time() + 3.0
+
+            async def worker(w: int) -> None:
+                i = 0
+                while asyncio.get_running_loop().time() < stop:
+                    i += 1
+                    inst = {"a": float(i % 9), "b": w}
+                    try:
+                        r = await service.gateway.predict("scorer", None, [inst],
+                                                          RequestContext())
+                    except KeelworkError:
+                        continue
+                    truth = float(i % 9) + w  # what the healthy model answers
+                    await asyncio.to_thread(label_store.submit, [
+                        {"prediction_id": r.prediction_ids[0], "label": truth}])
+                    if service.rollouts.status("scorer")[0].phase == "aborted":
+                        return
+
+            await asyncio.gather(*(worker(w) for w in range(6)))
+            rollout, events = service.rollouts.status("scorer")
+            assert rollout.phase == "aborted", [(e.action, e.reason) for e in events]
+            gates = {g["gate"]: g for g in events[-1].decision["gates"]}
+            acc = gates["accuracy"]
+            assert acc["status"] == "fail" and acc["challenger"] == 0.0
+            assert acc["champion"] == 1.0 and acc["threshold"] == 0.9
+        finally:
+            await _stop(service)
+
+    asyncio.run(scenario())

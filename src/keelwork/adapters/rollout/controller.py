@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
 from keelwork.adapters.rollout.operations import RolloutOps
+from keelwork.adapters.stores.rollout_store import live_accuracy
 from keelwork.core.rollout.abtest import SequentialABTest
 from keelwork.core.rollout.analysis import decide
 from keelwork.core.rollout.state import Rollout, TransitionError
@@ -40,6 +41,9 @@ ACTOR = "keel-rollout-controller"
 class _Tracked:
     rollout: Rollout
     last_analysis: float
+    #: Wall-clock start of the current step: live accuracy counts the labels of its answers
+    #: (labels arrive late, so they are read for the whole step, not one interval).
+    step_since: float = field(default_factory=time.time)
     ab: SequentialABTest | None = None
     ab_counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
@@ -127,6 +131,8 @@ class RolloutController:
                 self._tracked[name] = tracked
             elif tracked.rollout.phase != "progressing" and r.phase == "progressing":
                 tracked.last_analysis = time.monotonic()  # a resumed rollout gets a full interval
+            if tracked.rollout.step != r.step:
+                tracked.step_since = time.time()
             tracked.rollout = r
             await self._install(name, r)
         self._seen = revision
@@ -151,6 +157,12 @@ class RolloutController:
         tracked = self._tracked[name]
         r = tracked.rollout
         window = self.gateway.take_window(name) or RolloutWindow()
+        if r.gates.get("min_accuracy") is not None:
+            found = await asyncio.to_thread(live_accuracy, self.ops.store.engine, name,
+                                            (r.champion, r.challenger), tracked.step_since)
+            for stats, version in ((window.champion, r.champion),
+                                   (window.challenger, r.challenger)):
+                stats.labelled, stats.correct = found.get(version, (0, 0))
         decision = decide(r, window.champion, window.challenger)
         body = decision.as_dict()
         body["interval_s"] = r.interval_s

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -244,6 +245,45 @@ class RolloutStore:
                               target=event.model, details=event.as_dict())
 
 
+def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: float,
+                  limit: int = 50_000) -> dict[int, tuple[int, int]]:
+    """(labelled, correct) per version for ``model``'s answers since ``since`` (epoch s).
+
+    Joins the prediction log with the labels that arrived (``POST /v1/feedback``, ``keel
+    ingest labels``); an answer is correct when its label value (a number, or a dict's
+    ``label``) equals the ground truth's. Shadow answers count for their version too. A store
+    without a labels table has no labels: ``{}``.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from keelwork.adapters.ingest.labels import labels
+    from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+    from keelwork.core.rollout.analysis import output_label
+
+    stmt = (sa_select(predictions.c.version, prediction_payloads.c.outputs, labels.c.label)
+            .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
+            .join(labels, labels.c.prediction_id == predictions.c.id)
+            .where(predictions.c.model == model, predictions.c.ts >= since,
+                   predictions.c.version.in_(list(versions)),
+                   predictions.c.status.in_(["ok", "fallback", "shadow"]))
+            .limit(limit))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+    except SQLAlchemyError:
+        return {}  # no labels table yet (nothing ingested): no data, never a failure
+    out: dict[int, list[int]] = {}
+    for version, outputs, label in rows:
+        try:
+            got, want = output_label(json.loads(outputs)), output_label(json.loads(label))
+        except ValueError:
+            continue
+        counts = out.setdefault(int(version), [0, 0])
+        counts[0] += 1
+        counts[1] += int(got == want)
+    return {v: (c[0], c[1]) for v, c in out.items()}
+
+
 def _bump(conn: Connection) -> int:
     # UPDATE first takes the row's write lock: concurrent writers are numbered one by one.
     conn.execute(rollout_revision.update().values(revision=rollout_revision.c.revision + 1))
@@ -256,4 +296,4 @@ def _load(body: str, revision: int) -> Rollout:
     return Rollout.from_dict(d)
 
 
-__all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore"]
+__all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore", "live_accuracy"]

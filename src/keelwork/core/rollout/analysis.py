@@ -118,6 +118,11 @@ def p99(values: Sequence[float]) -> float | None:
     return float(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
 
 
+def output_label(output: Any) -> Any:
+    """The one value an output is judged by: a number, or a label (see the module docstring)."""
+    return _summary(output)
+
+
 def _summary(output: Any) -> Any:
     if isinstance(output, bool):
         return str(output)
