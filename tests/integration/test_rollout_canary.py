@@ -53,9 +53,10 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
             assert [e.action for e in events] == ["begin", "hold", "abort"], events
             assert abort.at - events[0].at <= 2 * INTERVAL + 0.5, (abort.at - events[0].at)
             # The failing value is recorded with the decision (Flagger #1810).
-            failed = [g for g in abort.decision["gates"] if g["status"] == "fail"]
-            assert [g["gate"] for g in failed] == [gate], abort.decision
-            assert failed[0]["challenger"] > failed[0]["threshold"]
+            # (On a busy machine a second gate, e.g. p99 latency, may fail alongside.)
+            failed = {g["gate"]: g for g in abort.decision["gates"] if g["status"] == "fail"}
+            assert gate in failed, abort.decision
+            assert failed[gate]["challenger"] > failed[gate]["threshold"]
             # All traffic is back on the champion.
             after = await load(service.gateway, 0.2)
             assert set(after["by_version"]) == {r.champion}
