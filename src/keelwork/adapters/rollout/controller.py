@@ -166,6 +166,8 @@ class RolloutController:
         decision = decide(r, window.champion, window.challenger)
         body = decision.as_dict()
         body["interval_s"] = r.interval_s
+        if r.strategy == "shadow":
+            body["shadow_dropped"] = window.shadow_dropped  # copies not sent: saturated
         action, reason = decision.action, decision.reason
         if tracked.ab is not None:
             c = tracked.ab_counts

@@ -70,7 +70,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
         rollout, events = ops.status(name)
         return {"rollout": rollout.as_dict(), "events": [e.as_dict() for e in events]}
 
-    @router.post("/rollouts")
+    @router.post("/rollouts", status_code=201)
     async def start(request: Request) -> Response:
         """Start a rollout: ``{"model", "to", "strategy"?, "interval"?, "from"?}``."""
         try:
