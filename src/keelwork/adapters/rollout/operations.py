@@ -60,8 +60,9 @@ class RolloutOps:
             self.registry.get(name, from_version)
         if from_version == to_version:
             raise TransitionError(
-                f"Version {to_version} of '{name}' is already the champion; roll out another "
-                "version.")
+                f"Version {to_version} of '{name}' is already what '{name}' serves (its champion, "
+                "or its latest version when no champion alias is set); roll out another "
+                "version, or name the champion with --from VERSION.")
         chosen = strategy or section.strategy
         if chosen not in ("canary", "shadow", "ab"):
             raise SpecError(f"A rollout strategy must be canary, shadow or ab; got "
