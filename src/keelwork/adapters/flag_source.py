@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.core.flags import FlagSet, parse_flags
@@ -49,7 +50,9 @@ class FlagSource:
             return self.current
         revision = self.store.revision()
         bodies = [f.model_dump(mode="json") for f in self.spec_flags] + self.store.bodies()
-        self.current = parse_flags(bodies)
+        fresh = parse_flags(bodies)
+        fresh.carry_errors(self.current.errors())
+        self.current = fresh
         self.revision = revision
         for broken in self.current.broken:
             log.warning("flag %r is broken and serves nothing: %s", broken.name, broken.error)
@@ -71,6 +74,21 @@ class FlagSource:
             log.warning("flags not reloaded: %s", exc)
             return False
         return True
+
+    def collect(self) -> Iterator[Any]:
+        """Prometheus collector protocol: failed evaluations per flag (a counter)."""
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily(
+            "keelwork_flag_errors", "Flag evaluations that failed or picked a version that did "
+            "not resolve; the request took the usual route.", labels=["flag"])
+        for name, n in sorted(self.current.errors().items()):
+            family.add_metric([name], float(n))
+        yield family
+        reloads = CounterMetricFamily("keelwork_flag_reload_failures",
+                                      "Flag reloads that failed (the flags in force stayed).")
+        reloads.add_metric([], float(self.reload_failures))
+        yield reloads
 
     async def run(self) -> None:
         """Poll the store until cancelled."""

@@ -148,9 +148,15 @@ class FlagSet:
             self._errors[name] = self._errors.get(name, 0) + 1
 
     def errors(self) -> dict[str, int]:
-        """Failed evaluations per flag since this set was built."""
+        """Failed evaluations per flag since this set was built (plus any carried over)."""
         with self._lock:
             return dict(self._errors)
+
+    def carry_errors(self, earlier: Mapping[str, int]) -> None:
+        """Start from an earlier set's counts, so counts only grow across reloads."""
+        with self._lock:
+            for name, n in earlier.items():
+                self._errors[name] = self._errors.get(name, 0) + n
 
 
 def parse_flags(bodies: Iterable[Mapping[str, Any]]) -> FlagSet:

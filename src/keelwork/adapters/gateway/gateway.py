@@ -4,7 +4,9 @@ The HTTP layer (``keelwork.interfaces.http``) parses a protocol into a list of i
 :meth:`Gateway.predict` and renders :class:`PredictResult` or the raised error. Everything a
 request goes through lives here, in this order:
 
-1. resolve ``name[@alias|:version]`` to a loaded :class:`ModelHost` (default alias: champion);
+1. resolve ``name[@alias|:version]`` to a loaded :class:`ModelHost`; a bare name goes where a
+   model flag sends this request (tenant / header / sticky percentage), else to the rollout's
+   arm for this request, else to the champion;
 2. check every instance against the contract (all violations, not the first) -> 422;
 3. admission: the concurrency limit -> 503 with Retry-After when saturated;
 4. the model call (micro-batched), bounded by the model's ``timeout_ms``; on failure or
@@ -26,14 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.contracts import compile_contract, summarise
 from keelwork.core.features.online import OnlineFeatures
+from keelwork.core.flags import FlagContext
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.rollout.analysis import ArmStats
 from keelwork.core.rollout.assignment import to_challenger
@@ -46,6 +49,9 @@ from keelwork.errors import (
     PredictionError,
 )
 from keelwork.spec.model import KeelSpec, ModelSection
+
+if TYPE_CHECKING:
+    from keelwork.adapters.flag_source import FlagSource
 
 
 class PredictionSink(Protocol):
@@ -87,6 +93,8 @@ class RequestContext:
     meta: dict[str, Any] = field(default_factory=dict)
     #: Keeps a caller on one rollout arm (the ``x-keel-user`` header); else the subject id.
     sticky_key: str | None = None
+    #: Request headers (lower-case names), for model flags' header rules.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -159,6 +167,8 @@ class Gateway:
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         #: Shadow copies in flight at most; more are dropped (and counted), never queued.
         self.max_shadow_in_flight = 32
+        #: Model flags in force (``keelwork.adapters.flag_source``); None: no flags.
+        self.flags: FlagSource | None = None
         self.ready = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -277,6 +287,10 @@ class Gateway:
             PredictionError: the model (and its fallback) raised (500, model named).
         """
         ctx = ctx or RequestContext()
+        if ref is None and self.flags is not None and self.flags.current:
+            host = await self._flagged_host(name, ctx)
+            if host is not None:
+                return await self._predict(host, name, instances, ctx)
         route = self._rollouts.get(name) if ref is None else None
         if route is None:
             return await self._predict(await self.host(name, ref), name, instances, ctx)
@@ -301,6 +315,25 @@ class Gateway:
         if route.strategy == "shadow":
             self._shadow(route, name, instances, ctx, result.prediction_ids)
         return result
+
+    async def _flagged_host(self, name: str, ctx: RequestContext) -> ModelHost | None:
+        """The host a model flag picks for this request, or None for the usual routing.
+
+        A flag never fails a request: one that errs, or picks a version that does not
+        resolve, is counted and the request takes the usual route (champion or rollout).
+        """
+        assert self.flags is not None
+        flags = self.flags.current
+        choice = flags.choose(name, FlagContext(ctx.tenant, ctx.headers))
+        if choice is None or choice.ref is None:
+            return None
+        try:
+            host = await self.host(name, choice.ref)
+        except KeelworkError:
+            flags.note_error(choice.flag)
+            return None
+        ctx.meta["flag"] = choice.flag
+        return host
 
     def _shadow(self, route: RolloutRoute, name: str, instances: list[Any],
                 ctx: RequestContext, champion_ids: list[str]) -> None:

@@ -18,6 +18,7 @@ from keelwork.interfaces.cli import (
     models_cmd,
     monitor_cmd,
     project_cmd,
+    rollout_cmd,
     serve_cmd,
     spec_cmd,
     validate_cmd,
@@ -40,6 +41,8 @@ app.add_typer(flags_cmd.app, name="flags")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(monitor_cmd.app, name="monitor")
+app.add_typer(rollout_cmd.app, name="rollout")
+app.command("rollback")(rollout_cmd.rollback)
 validate_cmd.register(app)
 ingest_cmd.register(app)
 drift_cmd.register(app)

@@ -38,6 +38,8 @@ log = logging.getLogger("keelwork.http")
 
 #: Header naming an alias or a version, when the path does not.
 MODEL_REF_HEADER = "x-keel-model-ref"
+#: Header keeping a user on one arm of a rollout (A/B, canary) and in one flag bucket.
+STICKY_HEADER = "x-keel-user"
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -75,6 +77,8 @@ def _context(request: Request, gateway: Gateway) -> RequestContext:
     return RequestContext(
         tenant=h.get(gateway.spec.service.tenant_header),
         subject_id=h.get("x-subject-id"),
+        sticky_key=h.get(STICKY_HEADER),
+        headers=h,
         meta={k: h[k] for k in ("x-request-id", "user-agent") if k in h},
     )
 

@@ -5,8 +5,8 @@ routes need on the spec's storage URL (one engine shared by the label, key, audi
 stores; the gateway keeps its own for the prediction log) and ties their lifecycles to the app:
 
 - ``POST /v1/feedback``: open, or ``predict`` scope when ``guards.require_api_key`` is set;
-- ``/v1/admin/...``: always an API key with the ``admin`` scope (``keel keys create --scope
-  admin``); changes are written to the audit log;
+- ``/v1/admin/...`` (flags, rollouts, rollback): always an API key with the ``admin`` scope
+  (``keel keys create --scope admin``); changes are written to the audit log;
 - the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
   differs from the one recorded last, so every configuration change is traceable;
 - monitoring: every ``monitor_interval_s`` the latest windows of each model with a stored
@@ -36,6 +36,7 @@ from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.auth import require_scope
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
+from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.spec.model import ResolvedSpec
 
 
@@ -72,7 +73,8 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         engine.dispose()
         service.registry.close()
         raise
-    _attach_flags(service.gateway, flags)
+    service.gateway.flags = flags
+    service.gateway.metrics.registry.register(flags)
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     service.gateway.metrics.registry.register(MonitorCollector(engine))
 
@@ -81,6 +83,7 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     routers = [
         feedback_router(labels, dependencies=predict),
         flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin),
+        rollout_router(service, dependencies=admin),
     ]
     tasks: list[asyncio.Task[Any]] = []
     stop_monitor = asyncio.Event()
@@ -125,9 +128,3 @@ def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
                  details={"sha256": digest, "path": str(resolved.path),
                           "previous": last[-1].details.get("sha256") if last else None})
     return True
-
-
-def _attach_flags(gateway: Any, flags: FlagSource) -> None:
-    """Give the gateway the flags to route by, when it knows how to use them."""
-    if hasattr(gateway, "flags"):
-        gateway.flags = flags

@@ -1,0 +1,116 @@
+"""Model flags route requests per tenant / header / percentage; a broken flag never fails one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from starlette.testclient import TestClient
+
+from keelwork.adapters.stores.api_keys import ApiKeyStore
+from keelwork.adapters.stores.registry_store import open_registry
+from keelwork.interfaces.http.server import build_server_app
+from keelwork.spec import load_spec
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+SPEC = """\
+service: {{name: flagged, owners: [t@example.com]}}
+models:
+  - name: adder
+    runtime: python
+    artifact: "fakes:total"
+    options: {{path: "{fx}"}}
+contract:
+  inputs: [{{name: a, type: float}}, {{name: b, type: integer}}]
+flags:
+  - {{name: acme-on-v2, model: adder, rules: [{{tenants: [acme], serve: "2"}}]}}
+"""
+BODY = {"instances": [{"a": 1.0, "b": 2}]}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES))
+    resolved = load_spec(tmp_path / "keel.yaml")
+    with open_registry(tmp_path, resolved.storage_url) as registry:
+        registry.register("adder", "fakes:total", "python", options={"path": str(FIXTURES)},
+                          aliases=["champion"])
+        registry.register("adder", "fakes:total", "python", options={"path": str(FIXTURES)})
+    app = build_server_app(resolved, freeze_gc=False, monitor_interval_s=0)
+    engine = create_engine(resolved.storage_url)
+    admin = ApiKeyStore(engine).create(scopes=["admin"], name="ops", created_by="t").plaintext
+    engine.dispose()
+    with TestClient(app) as client:
+        yield client, {"x-api-key": admin}
+
+
+def _version(client: TestClient, **headers: str) -> str:
+    r = client.post("/v1/models/adder:predict", json=BODY, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.headers["x-model-version"]
+
+
+def test_keel_yaml_flag_routes_a_tenant(served: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = served
+    assert _version(client) == "1"
+    assert _version(client, **{"x-tenant-id": "acme"}) == "2"
+    assert _version(client, **{"x-tenant-id": "other"}) == "1"
+    # an explicit reference wins over flags
+    assert client.post("/v1/models/adder@1:predict", json=BODY,
+                       headers={"x-tenant-id": "acme"}).headers["x-model-version"] == "1"
+
+
+def test_admin_change_applies_to_the_next_request(
+        served: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = served
+    assert _version(client, **{"x-region": "eu"}) == "1"
+    r = client.put("/v1/admin/flags/eu", headers=admin, json={
+        "model": "adder", "rules": [{"headers": {"x-region": ["eu"]}, "serve": "2"}]})
+    assert r.status_code == 200, r.text
+    assert _version(client, **{"x-region": "eu"}) == "2"
+    assert _version(client, **{"x-region": "us"}) == "1"
+    users = {u: _version(client, **{"x-keel-user": u}) for u in ("u1", "u2", "u3")}
+    assert set(users.values()) == {"1"}
+    client.put("/v1/admin/flags/half", headers=admin, json={
+        "model": "adder", "rules": [{"percentage": 50, "serve": "2"}]})
+    picks = {u: _version(client, **{"x-keel-user": u}) for u in map(str, range(60))}
+    assert 15 < sum(v == "2" for v in picks.values()) < 45
+    again = {u: _version(client, **{"x-keel-user": u}) for u in map(str, range(60))}
+    assert again == picks  # sticky
+
+
+def test_a_flag_to_a_missing_version_falls_back_and_is_counted(
+        served: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = served
+    r = client.put("/v1/admin/flags/acme-on-v2", headers=admin, json={
+        "model": "adder", "rules": [{"tenants": ["acme"], "serve": "9"}]})
+    assert r.status_code == 200
+    for _ in range(3):
+        assert _version(client, **{"x-tenant-id": "acme"}) == "1"
+    listed = client.get("/v1/admin/flags", headers=admin).json()
+    assert listed["errors"] == {"acme-on-v2": 3}
+    metrics = client.get("/metrics").text
+    assert 'keelwork_flag_errors_total{flag="acme-on-v2"} 3.0' in metrics
+
+
+def test_full_server_metrics_pass_promtool(served: tuple[TestClient, dict[str, str]]) -> None:
+    import shutil
+    import subprocess
+
+    client, _ = served
+    _version(client)
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        import os
+
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail("CI must install promtool (Debian package prometheus)")
+        pytest.skip("promtool missing: apt-get install prometheus")
+    text = client.get("/metrics").text
+    assert "keelwork_flag_errors_total" in text or "keelwork_flag_reload_failures" in text
+    check = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
+                           capture_output=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
