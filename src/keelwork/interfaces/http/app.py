@@ -29,7 +29,12 @@ from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import install_problem_handler, predict_guard
-from keelwork.interfaces.http.errors import HTTPProblem, error_response, response_for
+from keelwork.interfaces.http.errors import (
+    HTTPProblem,
+    error_response,
+    json_response,
+    response_for,
+)
 from keelwork.interfaces.http.limits import BodyLimitMiddleware, read_body
 from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_outputs
 
@@ -40,11 +45,6 @@ log = logging.getLogger("keelwork.http")
 MODEL_REF_HEADER = "x-keel-model-ref"
 #: Header keeping a user on one arm of a rollout (A/B, canary) and in one flag bucket.
 STICKY_HEADER = "x-keel-user"
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
-                    media_type="application/json", headers=headers)
 
 
 def _parse_json(raw: bytes, content_type: str | None) -> Any:
@@ -221,7 +221,7 @@ def create_app(gateway: Gateway, *,
             result = await _predict(request, model, ref, instances, "v1")
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
-        return _json({"predictions": result.predictions, "model_name": result.model,
+        return json_response({"predictions": result.predictions, "model_name": result.model,
                       "model_version": result.version, "prediction_ids": result.prediction_ids,
                       "answered_by": result.answered_by},
                      headers=_result_headers(result))
@@ -234,7 +234,8 @@ def create_app(gateway: Gateway, *,
             host = await gateway.host(model, ref)
         except KeelworkError as exc:
             return response_for(exc)
-        return _json({"name": model, "version": host.target.version, "ready": gateway.ready})
+        return json_response({"name": model, "version": host.target.version,
+                              "ready": gateway.ready})
 
     # ------------------------------------------------------------------ Open Inference Protocol
     async def _v2_infer(request: Request, name: str, version: str | None) -> Response:
@@ -256,7 +257,7 @@ def create_app(gateway: Gateway, *,
         }
         if req_id is not None:
             out["id"] = req_id
-        return _json(out, headers=_result_headers(result))
+        return json_response(out, headers=_result_headers(result))
 
     @app.post("/v2/models/{name}/infer", tags=["Open Inference Protocol"],
               openapi_extra=openapi.v2_request(spec), responses=openapi.ERRORS)
@@ -280,7 +281,7 @@ def create_app(gateway: Gateway, *,
                    "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
                   for f in spec.contract.inputs] or [t.as_dict() for t in sig.inputs]
         outputs = [t.as_dict() for t in sig.outputs]
-        return _json({"name": name, "versions": [str(host.target.version)],
+        return json_response({"name": name, "versions": [str(host.target.version)],
                       "platform": f"keelwork-{host.target.runtime}", "inputs": inputs,
                       "outputs": outputs})
 
@@ -304,22 +305,22 @@ def create_app(gateway: Gateway, *,
         except KeelworkError as exc:
             return response_for(exc)
         ready = gateway.ready and any(t.name == name for t in gateway.loaded())
-        return _json({"name": name, "ready": ready}, status=200 if ready else 503)
+        return json_response({"name": name, "ready": ready}, status=200 if ready else 503)
 
     @app.get("/v2/health/live", tags=["Open Inference Protocol"])
     async def live() -> Response:
         """Liveness."""
-        return _json({"live": True})
+        return json_response({"live": True})
 
     @app.get("/v2/health/ready", tags=["Open Inference Protocol"])
     async def ready() -> Response:
         """Readiness: every model of the spec is loaded."""
-        return _json({"ready": gateway.ready}, status=200 if gateway.ready else 503)
+        return json_response({"ready": gateway.ready}, status=200 if gateway.ready else 503)
 
     @app.get("/v2", tags=["Open Inference Protocol"])
     async def server_metadata() -> Response:
         """Server metadata (Open Inference Protocol)."""
-        return _json({"name": "keelwork", "version": __version__,
+        return json_response({"name": "keelwork", "version": __version__,
                       "extensions": ["kserve-v1", "prediction-log", "contract"]})
 
     # ------------------------------------------------------------------ metrics

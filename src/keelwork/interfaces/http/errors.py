@@ -36,6 +36,13 @@ class HTTPProblem(Exception):
         self.headers = headers or {}
 
 
+def json_response(body: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """A JSON response built with orjson (numpy values included)."""
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
 def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, str | int | bool):
         return value

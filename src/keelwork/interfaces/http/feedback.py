@@ -28,7 +28,7 @@ from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
-from keelwork.interfaces.http.limits import read_body
+from keelwork.interfaces.http.limits import read_json
 
 #: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
 MAX_LABELS = 10_000
@@ -91,13 +91,7 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
     async def feedback(request: Request) -> Response:
         """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
         try:
-            raw = await read_body(request, max_body_bytes)
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
-                                  [ErrorDetail("", "json", str(exc)[:120])]) from None
-            records = parse_feedback(body)
+            records = parse_feedback(await read_json(request, max_body_bytes))
             result = await run_in_threadpool(labels.submit, records, source="api")
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)

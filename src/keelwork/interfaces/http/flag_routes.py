@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from fastapi import APIRouter
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -24,8 +23,8 @@ from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
-from keelwork.interfaces.http.errors import HTTPProblem, response_for
-from keelwork.interfaces.http.limits import read_body
+from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
+from keelwork.interfaces.http.limits import read_json
 from keelwork.spec.flags import FlagSpec
 
 _MAX_BODY = 256 * 1024
@@ -46,10 +45,6 @@ def _validation_problem(exc: ValidationError) -> HTTPProblem:
     return HTTPProblem(422, f"The flag is invalid: {shown}", details)
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
 def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
                 dependencies: Sequence[Any] = ()) -> APIRouter:
     """The admin router for flags.
@@ -68,7 +63,7 @@ def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
     async def list_flags() -> Response:
         """The flags in force, the broken ones and failed evaluations per flag."""
         flags = source.current
-        return _json({"revision": source.revision,
+        return json_response({"revision": source.revision,
                       "flags": [f.model_dump(mode="json") for f in flags.flags],
                       "broken": [{"name": b.name, "model": b.model, "error": b.error}
                                  for b in flags.broken],
@@ -78,14 +73,7 @@ def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
     async def put_flag(name: str, request: Request) -> Response:
         """Create or replace a flag; effective on this server before the answer."""
         try:
-            try:
-                body = orjson.loads(await read_body(request, _MAX_BODY))
-            except orjson.JSONDecodeError as exc:
-                raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
-                                  [ErrorDetail("", "json", str(exc)[:120])]) from None
-            if not isinstance(body, dict):
-                raise HTTPProblem(422, "The flag must be a JSON object.",
-                                  [ErrorDetail("", "type", type(body).__name__)])
+            body = await read_json(request, _MAX_BODY, want_object=True)
             if body.setdefault("name", name) != name:
                 raise HTTPProblem(422, f"The body names flag {body['name']!r} but the path "
                                        f"names {name!r}.", [ErrorDetail("name", "path_match",
@@ -102,7 +90,7 @@ def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
             await run_in_threadpool(source.reload)
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
-        return _json(flag.model_dump(mode="json"))
+        return json_response(flag.model_dump(mode="json"))
 
     @router.delete("/{name}")
     async def delete_flag(name: str, request: Request) -> Response:

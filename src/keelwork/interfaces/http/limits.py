@@ -3,6 +3,9 @@ streaming reader for bodies without Content-Length (chunked)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -55,3 +58,22 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit, f">{limit}")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int, *, want_object: bool = False) -> Any:
+    """The body parsed as JSON (orjson); 400 when it is not JSON, 413 past ``limit``.
+
+    Args:
+        request: The request.
+        limit: Largest body accepted, in bytes.
+        want_object: Refuse (422) anything but a JSON object.
+    """
+    try:
+        body = orjson.loads(await read_body(request, limit))
+    except orjson.JSONDecodeError as exc:
+        raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
+                          [ErrorDetail("", "json", str(exc)[:120])]) from None
+    if want_object and not isinstance(body, dict):
+        raise HTTPProblem(422, "The body must be a JSON object.",
+                          [ErrorDetail("", "type", type(body).__name__)])
+    return body

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,16 +23,12 @@ from keelwork.adapters.gateway.wiring import Service
 from keelwork.core.rollout.state import TransitionError
 from keelwork.errors import ErrorDetail, KeelworkError, SpecError
 from keelwork.interfaces.http import openapi
-from keelwork.interfaces.http.errors import HTTPProblem, response_for
+from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.flag_routes import actor_of
-from keelwork.interfaces.http.limits import read_body
+from keelwork.interfaces.http.limits import read_json
 
 _MAX_BODY = 64 * 1024
 ACTIONS = ("promote", "pause", "resume", "abort", "retry")
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def _problem(exc: KeelworkError | HTTPProblem) -> Response:
@@ -74,14 +69,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
     async def start(request: Request) -> Response:
         """Start a rollout: ``{"model", "to", "strategy"?, "interval"?, "from"?}``."""
         try:
-            try:
-                body = orjson.loads(await read_body(request, _MAX_BODY))
-            except orjson.JSONDecodeError as exc:
-                raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
-                                  [ErrorDetail("", "json", str(exc)[:120])]) from None
-            if not isinstance(body, dict):
-                raise HTTPProblem(422, "The body must be a JSON object.",
-                                  [ErrorDetail("", "type", type(body).__name__)])
+            body = await read_json(request, _MAX_BODY, want_object=True)
             for key, kind, word in (("model", str, "a string"), ("to", int, "an integer")):
                 if not isinstance(body.get(key), kind) or isinstance(body.get(key), bool):
                     raise HTTPProblem(422, f"The field '{key}' must be {word}; got "
@@ -94,7 +82,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
                 interval=body.get("interval"), from_version=body.get("from"),
                 actor=actor_of(request))
             await resync()
-            return _json(await run_in_threadpool(status_body, rollout.model), 201)
+            return json_response(await run_in_threadpool(status_body, rollout.model), 201)
         except (KeelworkError, HTTPProblem) as exc:
             return _problem(exc)
 
@@ -102,7 +90,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
     async def status(name: str) -> Response:
         """The model's latest rollout and its events."""
         try:
-            return _json(await run_in_threadpool(status_body, name))
+            return json_response(await run_in_threadpool(status_body, name))
         except (KeelworkError, HTTPProblem) as exc:
             return _problem(exc)
 
@@ -118,7 +106,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
             await run_in_threadpool(ops.act, name, action, actor=actor_of(request),
                                     reason=f"{action} via the admin API")
             await resync()
-            return _json(await run_in_threadpool(status_body, name))
+            return json_response(await run_in_threadpool(status_body, name))
         except (KeelworkError, HTTPProblem) as exc:
             return _problem(exc)
 
@@ -129,7 +117,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
             check_served(name)
             version = await run_in_threadpool(ops.rollback, name, actor=actor_of(request))
             await resync()
-            return _json({"model": name, "champion": version})
+            return json_response({"model": name, "champion": version})
         except (KeelworkError, HTTPProblem) as exc:
             return _problem(exc)
 
