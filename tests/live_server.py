@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -55,3 +57,17 @@ def start_server(project: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.1)
     proc.kill()
     raise AssertionError("server did not become ready in 60 s")
+
+
+@contextmanager
+def running_server(project: Path) -> Iterator[str]:
+    """``keel serve`` of ``project`` while the block runs; yields its base URL."""
+    proc, base = start_server(project)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -19,8 +19,7 @@ from keelwork.adapters.gateway.wiring import open_service
 from keelwork.interfaces.http.app import create_app
 from keelwork.spec import load_spec
 from live_server import ADDER_SPEC as SPEC
-from live_server import FIXTURES
-from live_server import start_server as _start
+from live_server import FIXTURES, running_server
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +31,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def live(project: Path) -> Iterator[str]:
-    proc, base = _start(project)
-    try:
+    with running_server(project) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def test_schemathesis_finds_no_server_error(live: str) -> None:

@@ -3,7 +3,6 @@ another process) reaches traffic in under a second and loses no request under lo
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 
 from keelwork.adapters.rollout.operations import open_rollout_ops
 from keelwork.spec.loader import load_spec
-from live_server import start_server
+from live_server import running_server
 from rollout_project import FIXTURES
 
 SPEC = """\
@@ -41,15 +40,8 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(project: Path) -> Iterator[str]:
-    proc, base = start_server(project)
-    try:
+    with running_server(project) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(

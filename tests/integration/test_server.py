@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from live_server import ADDER_SPEC as SPEC
-from live_server import FIXTURES
+from live_server import FIXTURES, running_server
 from live_server import start_server as _start
 
 
@@ -29,15 +29,8 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(project: Path) -> Iterator[str]:
-    proc, base = _start(project)
-    try:
+    with running_server(project) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_official_open_inference_client(server: str) -> None:
