@@ -246,6 +246,8 @@ class RolloutGates(_Section):
     max_contract_violation_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
     max_prediction_drift: PositiveFloat | None = None
     min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
+    #: Share of the challenger's requests on which any guard fired (off unless set).
+    max_guard_hit_rate: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class RolloutSection(_Section):

@@ -206,6 +206,10 @@ def evaluate(rollout: Rollout, champion: ArmStats, challenger: ArmStats) -> list
     gate("contract_violation_rate", g.get("max_contract_violation_rate"),
          _rate(challenger.violations, challenger.requests),
          _rate(champion.violations, champion.requests) if cp_any else None)
+    # Any guard that fired on the arm's requests (contract, timeout, rate limit, injection...).
+    gate("guard_hit_rate", g.get("max_guard_hit_rate"),
+         _rate(challenger.guard_hits, challenger.requests),
+         _rate(champion.guard_hits, champion.requests) if cp_any else None)
     drift = prediction_drift(champion.outputs, challenger.outputs) if cp_ok else None
     gate("prediction_drift", g.get("max_prediction_drift"), drift, None, needs_champion=True)
     acc_ch = _rate(challenger.correct, challenger.labelled)

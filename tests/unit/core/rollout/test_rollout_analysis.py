@@ -118,3 +118,16 @@ def test_p99_and_drift_measures() -> None:
     labels_a = [{"label": "pos"}] * 50 + [{"label": "neg"}] * 50
     labels_b = [{"label": "pos"}] * 80 + [{"label": "neg"}] * 20
     assert prediction_drift(labels_a, labels_b) == pytest.approx(0.3)
+
+
+def test_guard_hit_gate_when_configured() -> None:
+    rollout = Rollout("m", 1, 2, steps=(10, 100), min_requests=20, max_failures=2,
+                      gates={**GATES, "max_guard_hit_rate": 0.1}, phase="progressing")
+    champion, challenger = _arm(60), _arm(40)
+    for _ in range(10):
+        challenger.record("ok", 10.0, [1.0], guard="prompt_injection")
+    d = decide(rollout, champion, challenger)
+    hit = next(g for g in d.gates if g.gate == "guard_hit_rate")
+    assert hit.status == "fail" and hit.challenger == pytest.approx(10 / 50)
+    assert "guard_hit_rate" not in {g.gate for g in decide(_rollout(), champion,
+                                                           challenger).gates}
