@@ -752,3 +752,18 @@ def _labels_handler() -> Any:
     from keelwork.adapters.ingest import LabelsHandler
 
     return LabelsHandler()
+
+
+def test_feedback_with_a_nul_in_the_id_is_refused_on_every_backend(store_url: str) -> None:
+    from keelwork.adapters.ingest.labels import LabelStore
+    from keelwork.adapters.stores.engine import make_engine
+    from keelwork.errors import ContractViolation
+
+    engine = make_engine(store_url)
+    store = LabelStore(engine)
+    store.ensure_schema()
+    with pytest.raises(ContractViolation) as info:
+        store.submit([{"prediction_id": "a\x00b", "label": 1}])
+    assert info.value.details[0].path == "labels[0].prediction_id"
+    assert store.count()["unknown_labels"] == 0
+    engine.dispose()

@@ -93,7 +93,7 @@ def id_text(value: Any) -> str:
         The id as a non-empty string.
 
     Raises:
-        InvalidId: null, empty, a boolean, a fraction, another type or too long.
+        InvalidId: null, empty, a boolean, a fraction, another type, too long, or holding NUL.
     """
     if isinstance(value, bool) or value is None:
         raise InvalidId(f"must be a non-empty string or an integer; got {value!r}", "type")
@@ -112,6 +112,8 @@ def id_text(value: Any) -> str:
     if len(text) > MAX_ID_LENGTH:
         raise InvalidId(f"must be at most {MAX_ID_LENGTH} characters; got {len(text)}",
                         "max_length")
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: refuse it here, not as a store error
+        raise InvalidId("must not contain the NUL character", "characters")
     return text
 
 

@@ -49,6 +49,7 @@ def test_explicit_keys_of_the_same_id_are_equal(value: object) -> None:
 @pytest.mark.parametrize(("value", "needle"), [
     (None, "got None"), (True, "got True"), ("", "empty string"), ("   ", "empty string"),
     (1.5, "1.5 (float)"), ([1], "(list)"), ("x" * (MAX_ID_LENGTH + 1), "at most"),
+    ("a\x00b", "NUL"),
 ])
 def test_explicit_key_refuses_what_is_not_an_id(value: object, needle: str) -> None:
     with pytest.raises(ValueError, match=None) as info:
