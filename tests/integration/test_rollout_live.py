@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -44,6 +45,37 @@ def server(project: Path) -> Iterator[str]:
         yield base
 
 
+@contextmanager
+def load(server: str, clients: int = 8) -> Iterator[tuple[list[tuple[float, int, str]],
+                                                         threading.Lock]]:
+    """Clients posting to ``scorer`` while the block runs; yields (time, status, version) of
+    every answer, and the lock that guards the list."""
+    seen: list[tuple[float, int, str]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(w: int) -> None:
+        with httpx.Client(base_url=server, timeout=10) as c:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                r = c.post("/v1/models/scorer:predict",
+                           json={"instances": [{"a": float(i % 5), "b": w}]})
+                with lock:
+                    seen.append((time.monotonic(), r.status_code,
+                                 r.headers.get("x-model-version", "")))
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        yield seen, lock
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
         project: Path, server: str) -> None:
     resolved = load_spec(project / "keel.yaml")
@@ -53,25 +85,7 @@ def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
                                    options={"path": str(FIXTURES)}).version
         rollout = ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
         # (time received, status, version) of every request, from 8 client threads.
-        seen: list[tuple[float, int, str]] = []
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def client(w: int) -> None:
-            with httpx.Client(base_url=server, timeout=10) as c:
-                i = 0
-                while not stop.is_set():
-                    i += 1
-                    r = c.post("/v1/models/scorer:predict",
-                               json={"instances": [{"a": float(i % 5), "b": w}]})
-                    with lock:
-                        seen.append((time.monotonic(), r.status_code,
-                                     r.headers.get("x-model-version", "")))
-
-        threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        try:
+        with load(server) as (seen, lock):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:  # the server picks the rollout up
                 with lock:
@@ -84,10 +98,6 @@ def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
             aborted_at = time.monotonic()
             ops.act("scorer", "abort", actor="tester", reason="test abort")
             time.sleep(1.5)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
         bad = [s for _, s, _ in seen if not 200 <= s < 300]
         assert bad == [], f"{len(bad)} non-2xx of {len(seen)}"
         canary_after = [t - aborted_at for t, _, v in seen if v == str(v2) and t > aborted_at]
@@ -112,23 +122,7 @@ def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
                                    options={"path": str(FIXTURES)}).version
         ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
         ops.act("scorer", "promote", actor="tester")
-        seen: list[tuple[float, int, str]] = []
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def client(w: int) -> None:
-            with httpx.Client(base_url=server, timeout=10) as c:
-                while not stop.is_set():
-                    r = c.post("/v1/models/scorer:predict",
-                               json={"instances": [{"a": 1.0, "b": w}]})
-                    with lock:
-                        seen.append((time.monotonic(), r.status_code,
-                                     r.headers.get("x-model-version", "")))
-
-        threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        try:
+        with load(server) as (seen, lock):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:  # the server follows the promote
                 time.sleep(0.05)
@@ -141,10 +135,6 @@ def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
             rolled_at = time.monotonic()
             assert ops.rollback("scorer", actor="tester") == 1
             time.sleep(1.5)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
         bad = [s for _, s, _ in seen if not 200 <= s < 300]
         assert bad == [], f"{len(bad)} non-2xx of {len(seen)}"
         late = max((t - rolled_at for t, _, v in seen if v == str(v2) and t > rolled_at),

@@ -8,23 +8,22 @@ cannot be evaluated (a malformed stored body, a rule that blows up) falls back t
 default and is counted by the caller; it never fails the request. A flag whose chosen version
 later fails to resolve is the gateway's to handle the same way (:meth:`FlagSet.note_error`).
 
-Percentage bucketing: ``sha256(flag name + "\\0" + key)`` read as an integer, modulo 10,000,
-compared with ``percentage * 100``. Keyed by the flag name so two flags split independently;
-without a key (no sticky header, no tenant) a request falls in a random bucket.
+Percentage bucketing is the rollouts' sticky assignment
+(:func:`keelwork.core.rollout.assignment.bucket`) salted with the flag name, compared with
+``percentage * 100``: two flags split independently, and raising a percentage only adds users.
+Without a key (no sticky header, no tenant) a request falls in a random bucket.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from keelwork.core.rollout.assignment import BUCKETS, bucket
 from keelwork.spec.flags import FlagRule, FlagSpec
-
-BUCKETS = 10_000
 
 TARGETING_MATCH = "TARGETING_MATCH"
 SPLIT = "SPLIT"
@@ -50,12 +49,6 @@ class Evaluation:
     reason: str
     rule: int | None = None
     error: str | None = None
-
-
-def bucket(flag: str, key: str) -> int:
-    """The stable bucket in ``[0, BUCKETS)`` of ``key`` for ``flag``."""
-    digest = hashlib.sha256(f"{flag}\0{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
 def _matches(flag: FlagSpec, rule: FlagRule, ctx: FlagContext) -> bool:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.kinds import runtime_kinds
 
@@ -324,7 +325,6 @@ class ServerSection(_Section):
 
 
 # --------------------------------------------------------------------------- features
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class TransformSpec(_Section):
@@ -375,7 +375,7 @@ class EntitySpec(_Section):
         """``ttl`` in seconds, or None when values never expire."""
         if self.ttl is None:
             return None
-        return float(int(self.ttl[:-1]) * _DURATION_SECONDS[self.ttl[-1]])
+        return float(int(self.ttl[:-1]) * UNIT_SECONDS[self.ttl[-1]])
 
     @property
     def outputs(self) -> list[str]:

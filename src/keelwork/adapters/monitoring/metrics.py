@@ -149,7 +149,8 @@ def _finite(value: Any) -> bool:
 async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
                        window: str | None = None, models: Sequence[str] | None = None,
                        stop: asyncio.Event | None = None,
-                       clock: Callable[[], float] = time.time) -> None:
+                       clock: Callable[[], float] = time.time,
+                       engine: Engine | None = None) -> None:
     """Keep the current and the previous window of every monitored model computed.
 
     Every ``interval_s`` seconds, for each model with a stored reference, runs the monitor
@@ -165,7 +166,10 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
         models: The models to monitor (default: every model of keel.yaml).
         stop: Set it to end the loop.
         clock: Unix seconds (injectable for tests).
+        engine: The store's engine to use (the server's); default: one of its own, disposed
+            when the loop ends.
     """
+    from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.core.monitors.windows import parse_window
 
@@ -177,14 +181,16 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
                     text)
         return
     names = list(models) if models is not None else [m.name for m in resolved.spec.models]
-    engine = make_engine(resolved.storage_url)
+    own = engine is None
+    db = make_engine(resolved.storage_url) if engine is None else engine
+    MonitorStore(db).ensure_schema()
     rescorers: dict[str, tuple[Any, Callable[[], None]] | None] = {}
     stop = stop or asyncio.Event()
     try:
         while not stop.is_set():
             for name in names:
                 try:
-                    await asyncio.to_thread(_run_once, resolved, engine, name, spec.text,
+                    await asyncio.to_thread(_run_once, resolved, db, name, spec.text,
                                             clock(), rescorers)
                 except Exception as exc:  # logged; the next round tries again
                     log.warning("monitoring loop: %s failed: %s: %s", name,
@@ -195,21 +201,21 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
         for entry in rescorers.values():
             if entry is not None:
                 entry[1]()
-        engine.dispose()
+        if own:
+            db.dispose()
 
 
 def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, now: float,
               rescorers: dict[str, tuple[Any, Callable[[], None]] | None]) -> None:
-    from keelwork.adapters.monitoring.reference import load_reference, open_rescorer
+    from keelwork.adapters.monitoring.reference import MonitorReference, open_rescorer
     from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor
     from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.core.monitors.windows import parse_window
 
-    store = MonitorStore(engine)
-    store.ensure_schema()
-    if store.latest_reference(name) is None:
+    row = MonitorStore(engine).latest_reference(name)
+    if row is None:
         return
-    reference, row = load_reference(engine, name)
+    reference = MonitorReference.from_dict(row.body)
     if name not in rescorers:
         try:
             rescorers[name] = (open_rescorer(resolved, name)

@@ -24,6 +24,12 @@ from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, T
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.revision import (
+    bump_revision,
+    read_revision,
+    revision_table,
+    seed_revision,
+)
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 from keelwork.spec.flags import FlagSpec
@@ -42,14 +48,7 @@ model_flags = Table(
     Column("updated_by", String(256), nullable=False),
     Column("revision", BigInteger, nullable=False),
 )
-# One row. Writers bump it with ``UPDATE ... SET revision = revision + 1``, which takes the
-# row's write lock, so concurrent changes are counted one by one (a ``max(revision)`` read
-# first could see a stale snapshot and reuse a number another change just freed).
-flag_revision = Table(
-    "model_flags_revision", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("revision", BigInteger, nullable=False),
-)
+flag_revision = revision_table("model_flags_revision", metadata)
 
 
 class FlagStore:
@@ -68,18 +67,11 @@ class FlagStore:
         """Create the table if missing (safe to repeat)."""
         create_tables(self.engine, metadata, "flag", tables=[model_flags, flag_revision])
         stamp_schema(self.engine, FLAGS_SCHEMA_KIND, FLAGS_SCHEMA_VERSION)
-
-        def seed(conn: Connection) -> None:
-            if conn.execute(sa_select(flag_revision.c.id)).first() is None:
-                conn.execute(flag_revision.insert().values(id=1, revision=0))
-
-        retrying_transaction(self.engine, seed, store=_STORE, what="creating the revision")
+        seed_revision(self.engine, flag_revision, store=_STORE)
 
     def revision(self) -> int:
         """The latest change's number (0: never changed)."""
-        with connection(self.engine, _STORE, "reading the flags' revision") as conn:
-            value = conn.execute(sa_select(flag_revision.c.revision)).scalar()
-        return int(value or 0)
+        return read_revision(self.engine, flag_revision, store=_STORE)
 
     def bodies(self) -> list[dict[str, Any]]:
         """Every stored flag body (invalid ones too), by name."""
@@ -124,8 +116,7 @@ class FlagStore:
 
     def _write(self, name: str, body: str | None, actor: str, what: str) -> bool:
         def work(conn: Connection) -> bool:
-            conn.execute(flag_revision.update().values(revision=flag_revision.c.revision + 1))
-            rev = int(conn.execute(sa_select(flag_revision.c.revision)).scalar_one())
+            rev = bump_revision(conn, flag_revision)
             old = conn.execute(sa_select(model_flags.c.body)
                                .where(model_flags.c.name == name)).first()
             values = {"body": body, "updated_at": datetime.now(UTC), "updated_by": actor,

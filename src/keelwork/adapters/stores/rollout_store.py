@@ -40,6 +40,12 @@ from sqlalchemy import (
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.revision import (
+    bump_revision,
+    read_revision,
+    revision_table,
+    seed_revision,
+)
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent, TransitionError
@@ -73,11 +79,7 @@ rollout_events = Table(
     Column("reason", Text, nullable=False),
     Column("decision", Text, nullable=True),
 )
-rollout_revision = Table(
-    "rollouts_revision", metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("revision", BigInteger, nullable=False),
-)
+rollout_revision = revision_table("rollouts_revision", metadata)
 
 
 class RolloutStore:
@@ -96,19 +98,12 @@ class RolloutStore:
         """Create the tables if missing (safe to repeat, from several processes)."""
         create_tables(self.engine, metadata, "rollout")
         stamp_schema(self.engine, ROLLOUTS_SCHEMA_KIND, ROLLOUTS_SCHEMA_VERSION)
-
-        def seed(conn: Connection) -> None:
-            if conn.execute(sa_select(rollout_revision.c.id)).first() is None:
-                conn.execute(rollout_revision.insert().values(id=1, revision=0))
-
-        retrying_transaction(self.engine, seed, store=_STORE, what="creating the revision")
+        seed_revision(self.engine, rollout_revision, store=_STORE)
 
     # ------------------------------------------------------------------ reads
     def revision(self) -> int:
         """The latest change's number (0: never changed); one cheap read for pollers."""
-        with connection(self.engine, _STORE, "reading the rollouts' revision") as conn:
-            value = conn.execute(sa_select(rollout_revision.c.revision)).scalar()
-        return int(value or 0)
+        return read_revision(self.engine, rollout_revision, store=_STORE)
 
     def get(self, rollout_id: int) -> Rollout:
         """Raises: ModelNotFoundError: no rollout has that id."""
@@ -285,9 +280,7 @@ def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: fl
 
 
 def _bump(conn: Connection) -> int:
-    # UPDATE first takes the row's write lock: concurrent writers are numbered one by one.
-    conn.execute(rollout_revision.update().values(revision=rollout_revision.c.revision + 1))
-    return int(conn.execute(sa_select(rollout_revision.c.revision)).scalar_one())
+    return bump_revision(conn, rollout_revision)
 
 
 def _load(body: str, revision: int) -> Rollout:

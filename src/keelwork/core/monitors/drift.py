@@ -216,23 +216,47 @@ def _compare(ref: ColumnProfile, cur: ColumnProfile, method: str,
     nr = rng.multinomial(n_ref, p0, size=REPLICATES)
     nc = rng.multinomial(int(c.sum()), p0, size=REPLICATES)
     noise = float(np.quantile(_metric(method, nr, nc, ref, None), NOISE_QUANTILE))
-    threshold = max(floor, noise)
-    drift = score > threshold
-    by = "the minimum effect size" if floor >= noise else (
-        f"the {NOISE_QUANTILE:.0%} sampling-noise level at these sizes")
-    reason = (f"{method} = {score:.4g} {'>' if drift else '<='} threshold {threshold:.4g} "
-              f"(set by {by}).{note}")
-    # Real but small: the sample says the distribution moved, the size says it moved little.
-    # Not an alarm, but worth showing: a slow trend reaches the floor one window at a time.
-    detectable = not drift and score > noise
-    if detectable:
-        reason += (f" The change is real (above the sampling noise {noise:.3g}) but smaller "
-                   f"than the minimum effect size {floor:g}.")
-    details = {**details, "detectable": bool(detectable)}
+    v = Verdict.of(method, score, floor, noise, "sampling")
+    threshold, drift = v.threshold, v.drift
+    reason = f"{v.head}.{note}{v.tail}"
+    details = {**details, "detectable": v.detectable}
     return ColumnDrift(ref.name, ref.kind, status="drift" if drift else "no_drift",
                        drift=bool(drift), reason=reason, method=method, score=score,
                        threshold=threshold, floor=floor, noise=noise, metrics=metrics,
                        details=details)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A score against ``max(floor, noise)``, and how to say it (shared by every drift test).
+
+    ``head`` is "<name> = <score> > threshold <t> (set by <the floor or the noise>)"; callers
+    add their own details and end the sentence, then ``tail`` (empty unless ``detectable``).
+    """
+
+    threshold: float
+    drift: bool
+    detectable: bool
+    head: str
+    tail: str
+
+    @classmethod
+    def of(cls, name: str, score: float, floor: float, noise: float,
+           noise_kind: str) -> Verdict:
+        """Judge ``score``; ``noise_kind`` names how the noise level was found."""
+        threshold = max(floor, noise)
+        drift = score > threshold
+        by = "the minimum effect size" if floor >= noise else (
+            f"the {NOISE_QUANTILE:.0%} {noise_kind}-noise level at these sizes")
+        head = (f"{name} = {score:.4g} {'>' if drift else '<='} threshold {threshold:.4g} "
+                f"(set by {by})")
+        # Real but small: the sample says the distribution moved, the size says it moved
+        # little. Not an alarm, but worth showing: a slow trend reaches the floor one window
+        # at a time.
+        detectable = not drift and score > noise
+        tail = (f" The change is real (above the {noise_kind} noise {noise:.3g}) but smaller "
+                f"than the minimum effect size {floor:g}." if detectable else "")
+        return cls(threshold, bool(drift), bool(detectable), head, tail)
 
 
 def _ref_bins(ref: ColumnProfile) -> tuple[int, ...]:

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keelwork.core.monitors.drift import NOISE_QUANTILE, ColumnDrift
+from keelwork.core.monitors.drift import NOISE_QUANTILE, ColumnDrift, Verdict
 from keelwork.errors import MonitorError
 
 METHOD = "mmd"
@@ -133,20 +133,12 @@ def embedding_drift(reference: Any, current: Any, *, column: str = "embedding",
     # The p-value counts the observed labelling among the relabellings (never exactly 0).
     p_value = float((1 + np.sum(stats[1:] >= score)) / (permutations + 1))
     auc = _witness_auc(kernel, m, n, rng)
-    threshold = max(floor, noise)
-    drift = score > threshold
-    by = "the minimum effect size" if floor >= noise else (
-        f"the {NOISE_QUANTILE:.0%} permutation-noise level at these sizes")
-    reason = (f"mmd^2 = {score:.4g} {'>' if drift else '<='} threshold {threshold:.4g} "
-              f"(set by {by}); held-out classifier AUC {auc:.3f}.")
-    detectable = not drift and score > noise
-    if detectable:
-        reason += (f" The change is real (above the permutation noise {noise:.3g}) but "
-                   f"smaller than the minimum effect size {floor:g}.")
+    v = Verdict.of("mmd^2", score, floor, noise, "permutation")
+    reason = f"{v.head}; held-out classifier AUC {auc:.3f}.{v.tail}"
     details.update(bandwidth=h, permutations=permutations, p_value=p_value,
-                   detectable=bool(detectable))
-    return ColumnDrift(column, KIND, status="drift" if drift else "no_drift", drift=bool(drift),
-                       reason=reason, method=METHOD, score=score, threshold=threshold,
+                   detectable=v.detectable)
+    return ColumnDrift(column, KIND, status="drift" if v.drift else "no_drift", drift=v.drift,
+                       reason=reason, method=METHOD, score=score, threshold=v.threshold,
                        floor=floor, noise=noise,
                        metrics={"mmd2": score, "classifier_auc": auc}, details=details)
 

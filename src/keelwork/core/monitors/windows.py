@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keelwork.errors import MonitorError
+from keelwork.spec.durations import UNIT_SECONDS
 
 PREDICTION_LABEL = "prediction:label"
 PREDICTION_SCORE = "prediction:score"
@@ -47,7 +48,6 @@ PROBA_PREFIX = "prediction:proba:"
 LABEL_LABEL = "label:label"
 LABEL_VALUE = "label:value"
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SPEC = re.compile(r"^\s*(\d+)\s*([smhdp]?)\s*$")
 _LABEL_KEYS = ("label", "prediction", "class")
 _PROBA_KEYS = ("probabilities", "proba", "probability", "scores")
@@ -109,7 +109,7 @@ def parse_window(text: str) -> WindowSpec:
     n, unit = int(m.group(1)), m.group(2)
     if unit in ("", "p"):
         return WindowSpec(f"{n}p", count=n)
-    return WindowSpec(f"{n}{unit}", seconds=n * _UNITS[unit])
+    return WindowSpec(f"{n}{unit}", seconds=int(n * UNIT_SECONDS[unit]))
 
 
 def parse_duration(text: str) -> float:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from keelwork.errors import SpecError
+from keelwork.spec.durations import UNIT_SECONDS
 
 Phase = Literal["pending", "progressing", "paused", "promoted", "aborted", "rolled_back"]
 Strategy = Literal["canary", "shadow", "ab"]
@@ -49,7 +50,6 @@ ROLLOUT_KIND = "rollout"
 ROLLOUT_VERSION = 1
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class TransitionError(SpecError):
@@ -63,7 +63,7 @@ def parse_interval(text: str) -> float:
         SpecError: the text is not a positive duration.
     """
     m = _DURATION.fullmatch(text.strip())
-    seconds = float(m.group(1)) * _UNIT_S[m.group(2)] if m else 0.0
+    seconds = float(m.group(1)) * UNIT_SECONDS[m.group(2)] if m else 0.0
     if seconds <= 0:
         raise SpecError(f"A rollout interval must be a positive duration like '5m', '30s' or "
                         f"'250ms'; got {text!r}.")

@@ -26,6 +26,7 @@ import typer
 from keelwork.errors import MissingExtraError, StoreError
 from keelwork.interfaces.cli.output import console, err_console, handles_errors
 from keelwork.interfaces.cli.store_url import PROJECT_OPTION, STORAGE_URL_ENV, storage_url
+from keelwork.spec.durations import UNIT_SECONDS
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.prediction_store import PredictionReader
@@ -43,7 +44,6 @@ EXPORT_COLUMNS = ("id", "ts", "model", "version", "tenant", "subject_id", "statu
 _PROJECT = PROJECT_OPTION
 _MODEL = typer.Option(None, "--model", "-m", help="Only this model.")
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class ExportFormat(StrEnum):
@@ -68,7 +68,7 @@ def parse_when(text: str, now: float) -> float:
     """
     m = _RELATIVE.match(text)
     if m:
-        return now - float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        return now - float(m.group(1)) * UNIT_SECONDS[m.group(2)]
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -8,8 +8,7 @@ key may be fine, so the client should retry rather than replace it. The key itse
 appears in a response or a log line; only its public id does, once verified.
 
 The verified :class:`~keelwork.core.auth.Principal` is put on ``request.state.principal``,
-where :func:`keelwork.interfaces.http.flag_routes.actor_of` and other admin routes read who
-acts for the audit log.
+where :func:`actor_of` reads who acts for the audit log.
 """
 
 from __future__ import annotations
@@ -119,6 +118,14 @@ def predict_guard(keys: ApiKeyStore) -> Callable[[Request], Awaitable[Response |
     return guard
 
 
+def actor_of(request: Request) -> str:
+    """Who is acting: the API key's principal when auth ran, else ``admin-api``."""
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal):
+        return principal.name or principal.key_id
+    return "admin-api"
+
+
 def install_problem_handler(app: FastAPI) -> None:
     """Render :class:`HTTPProblem` raised by dependencies as the JSON error body."""
 
@@ -130,6 +137,7 @@ def install_problem_handler(app: FastAPI) -> None:
 
 __all__ = [
     "API_KEY_HEADER",
+    "actor_of",
     "authenticate",
     "install_problem_handler",
     "key_from_headers",

@@ -23,18 +23,12 @@ from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.limits import read_json
 from keelwork.spec.flags import FlagSpec
 
 _MAX_BODY = 256 * 1024
-
-
-def actor_of(request: Request) -> str:
-    """Who is acting: the API key's principal when auth ran, else ``admin-api``."""
-    principal = getattr(request.state, "principal", None)
-    name = getattr(principal, "name", None) or getattr(principal, "key_id", None)
-    return str(name) if name else "admin-api"
 
 
 def _validation_problem(exc: ValidationError) -> HTTPProblem:

@@ -23,8 +23,8 @@ from keelwork.adapters.gateway.wiring import Service
 from keelwork.core.rollout.state import TransitionError
 from keelwork.errors import ErrorDetail, KeelworkError, SpecError
 from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
-from keelwork.interfaces.http.flag_routes import actor_of
 from keelwork.interfaces.http.limits import read_json
 
 _MAX_BODY = 64 * 1024

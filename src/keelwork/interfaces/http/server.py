@@ -93,7 +93,8 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         tasks.append(asyncio.create_task(flags.run(), name="keel-flag-poll"))
         if monitor_interval_s > 0:
             tasks.append(asyncio.create_task(
-                monitor_loop(resolved, interval_s=monitor_interval_s, stop=stop_monitor),
+                monitor_loop(resolved, interval_s=monitor_interval_s, stop=stop_monitor,
+                             engine=engine),
                 name="keel-monitor"))
 
     async def shutdown() -> None:
