@@ -90,7 +90,9 @@ def test_ab_is_sticky_by_key_and_the_sequential_test_names_the_better_arm(
         tmp_path: Path) -> None:
     """Champion fails 10 % of calls, challenger 30 %: the test must pick the champion with
     alpha 0.05 and pause for a human; each user keeps one arm throughout."""
-    path = make_project(tmp_path, interval="0.2s", min_requests=50)
+    # Half-second intervals: each arm gets its min_requests in every interval even on a busy
+    # machine (an interval where one arm falls short is inconclusive and pauses the rollout).
+    path = make_project(tmp_path, interval="0.5s", min_requests=50)
     text = path.read_text().replace("max_error_rate: 0.05", "max_error_rate: 0.9")
     path.write_text(text)
     service = open_project(path, poll_s=0.05)
@@ -101,7 +103,7 @@ def test_ab_is_sticky_by_key_and_the_sequential_test_names_the_better_arm(
         await _serve(service)
         try:
             service.rollouts.start("scorer", worse, service.resolved.spec.rollout,
-                                   strategy="ab", interval="0.2s", actor="t")
+                                   strategy="ab", interval="0.5s", actor="t")
             await asyncio.sleep(0.2)
             arms: dict[str, set[int]] = {}
             for _ in range(40):
