@@ -42,8 +42,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from keelwork.adapters.stores.transactions import is_busy
 from keelwork.errors import StoreError
 
 #: ``schema_meta.kind`` of the registry tables.
@@ -168,6 +169,10 @@ def create_tables(engine: Engine, meta: MetaData, what: str,
 
 
 def _looks_like_a_race(exc: SQLAlchemyError) -> bool:
+    # Another process creating tables: "already exists", or (SQLite) the database locked by
+    # its DDL transaction for longer than the busy timeout.
+    if isinstance(exc, OperationalError) and is_busy(exc):
+        return True
     text = str(getattr(exc, "orig", exc)).lower()
     return "already exists" in text or "duplicate" in text or isinstance(exc, IntegrityError)
 
