@@ -4,8 +4,8 @@ For one contract field and one Arrow array, :func:`check_array` returns a boolea
 broken rule. Each (field type, Arrow type) pair has a kernel: numpy on the zero-copy value
 buffers for numbers, pyarrow compute for text, the per-request code value by value for tensors
 (exact, not vectorised). Dictionary arrays are checked once per dictionary value; unions (mixed
-columns) child by child, each value by its own type. A numeric column whose minimum and maximum
-already satisfy the field costs two cache-friendly passes and nothing else.
+columns) child by child, each value by its own type. The table-level driver (fast paths, threads)
+is :mod:`keelwork.core.contracts.table_check`.
 
 Pure: no I/O; numpy and pyarrow are imported inside the functions.
 """
@@ -13,7 +13,6 @@ Pure: no I/O; numpy and pyarrow are imported inside the functions.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -24,9 +23,6 @@ from keelwork.spec.model import FieldSpec
 Masks = dict[str, Any]  # rule -> numpy bool array, True where the value breaks the rule
 JSON_CHILD: Final = MIXED_CHILDREN.index("json")
 _TWO_63: Final = 2.0**63
-_THREADS_FROM_ROWS: Final = 100_000
-_MAX_THREADS: Final = 8
-_BLOCK: Final = 1 << 17
 
 # --------------------------------------------------------------------------- array kernels
 def _valid(arr: Any) -> Any:
@@ -43,7 +39,7 @@ def _valid(arr: Any) -> Any:
     return bits[arr.offset:].view(bool)
 
 
-def _values(arr: Any) -> Any:
+def values_view(arr: Any) -> Any:
     """The numeric values of a primitive array as numpy, zero-copy; null slots hold junk."""
     import numpy as np
 
@@ -305,7 +301,7 @@ def check_array(spec: FieldSpec, arr: Any, json_text: bool = False) -> Masks:
     is_str = pa.types.is_string(typ) or pa.types.is_large_string(typ)
     is_bool = pa.types.is_boolean(typ)
     if kind == "float" and (is_int or is_float):
-        v = _values(arr)
+        v = values_view(arr)
         if is_int:
             _integer_values(spec, v, valid, masks)
         else:
@@ -313,15 +309,15 @@ def check_array(spec: FieldSpec, arr: Any, json_text: bool = False) -> Masks:
     elif kind in ("integer", "category") and is_int:
         if kind == "category":
             ints = [c for c in spec.categories or [] if type(c) is int]
-            v = _values(arr)
+            v = values_view(arr)
             if ints:
                 _keep(masks, "category", ~_isin(v, ints), valid)
             else:
                 _keep(masks, "type", _all(valid, n), None)
         else:
-            _integer_values(spec, _values(arr), valid, masks)
+            _integer_values(spec, values_view(arr), valid, masks)
     elif kind in ("integer", "category") and is_float:
-        _integral_floats(spec, _values(arr).astype(np.float64, copy=False), valid, masks)
+        _integral_floats(spec, values_view(arr).astype(np.float64, copy=False), valid, masks)
     elif kind == "boolean" and is_bool:
         pass
     elif kind == "category" and is_bool:
@@ -347,7 +343,7 @@ def _check_dictionary(spec: FieldSpec, arr: Any) -> Masks:
     masks: Masks = {}
     by_value = check_array(spec, arr.dictionary) if len(arr.dictionary) else {}
     if by_value:
-        idx = _values(indices)
+        idx = values_view(indices)
         if valid is not None:
             idx = np.where(valid, idx, 0)
         for rule, mask in by_value.items():
@@ -429,73 +425,6 @@ def _check_nulls_only(probe: FieldSpec, arr: Any) -> Any:
     return None if valid is None else ~valid
 
 
-# --------------------------------------------------------------------------- the table
-def _clean(spec: FieldSpec, column: Any) -> bool:
-    """A cheap proof that no value of a numeric column breaks a rule (the common case).
-
-    One min and one max per chunk (NaN propagates, so a NaN is never "clean"); any doubt
-    returns False and the full check runs.
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    typ = column.type
-    if column.null_count and spec.required and not spec.nullable:
-        return False
-    if column.null_count or not column.num_chunks or spec.type not in ("float", "integer"):
-        return False
-    is_float = pa.types.is_floating(typ)
-    if not (is_float or pa.types.is_signed_integer(typ)) or (
-            spec.type == "integer" and (is_float or spec.categories)):
-        return False
-    lows, highs = [], []
-    for chunk in column.chunks:
-        v = _values(chunk)
-        for i in range(0, len(v), _BLOCK):  # max reads the block min just brought into cache
-            block = v[i:i + _BLOCK]
-            lows.append(block.min())
-            highs.append(block.max())
-    if not lows:
-        return True
-    # compared as Python numbers: exact for int64 against float bounds
-    low = float(np.min(lows)) if is_float else int(np.min(lows))
-    high = float(np.max(highs)) if is_float else int(np.max(highs))
-    if is_float and not (math.isfinite(low) and math.isfinite(high)):
-        return False
-    return (spec.min is None or low >= spec.min) and (spec.max is None or high <= spec.max)
-
-
-def _heavy(spec: FieldSpec, column: Any) -> bool:
-    """Columns worth a thread: text checks hash or measure every value."""
-    import pyarrow as pa
-
-    return spec.type in ("string", "text", "category") and (
-        pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
-
-
-def column_failures(spec: FieldSpec, column: Any) -> dict[str, Any]:
-    """The failing rows of one column, per rule.
-
-    Args:
-        spec: The contract field.
-        column: A ``pyarrow.ChunkedArray``.
-
-    Returns:
-        ``{rule: numpy int64 array of rows, ascending}``, only for broken rules.
-    """
-    import numpy as np
-
-    if _clean(spec, column):
-        return {}
-    found: dict[str, list[Any]] = {}
-    start = 0
-    for chunk in column.chunks:
-        for rule, mask in check_array(spec, chunk).items():
-            found.setdefault(rule, []).append(np.flatnonzero(mask) + start)
-        start += len(chunk)
-    return {rule: np.concatenate(parts) for rule, parts in found.items()}
-
-
 def integral(value: Any) -> Any:
     """``value`` with integral floats as ints, through nested lists.
 
@@ -512,33 +441,5 @@ def integral(value: Any) -> Any:
     return value
 
 
-def check_columns(table: Any, specs: list[FieldSpec], rows: int) -> dict[str, dict[str, Any]]:
-    """:func:`column_failures` of every field; text columns of big tables on threads.
-
-    pyarrow compute releases the GIL, so text columns (hashing every value) run on a pool
-    while this thread checks the others.
-
-    Args:
-        table: A ``pyarrow.Table`` holding every field of ``specs``.
-        specs: The fields to check.
-        rows: Rows in the table.
-
-    Returns:
-        ``{field name: {rule: rows}}`` in ``specs`` order.
-    """
-    heavy = [s for s in specs if _heavy(s, table.column(s.name))]
-    workers = min(len(heavy), os.cpu_count() or 1, _MAX_THREADS)
-    if rows < _THREADS_FROM_ROWS or not heavy or (workers < 2 and len(heavy) == len(specs)):
-        return {s.name: column_failures(s, table.column(s.name)) for s in specs}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(workers, 1),
-                            thread_name_prefix="keel-validate") as pool:
-        futures = {s.name: pool.submit(column_failures, s, table.column(s.name)) for s in heavy}
-        out = {s.name: column_failures(s, table.column(s.name)) for s in specs if s not in heavy}
-        out.update((name, future.result()) for name, future in futures.items())
-    return {s.name: out[s.name] for s in specs}
-
-
-__all__ = ["JSON_CHILD", "Masks", "check_array", "check_columns", "column_failures", "integral",
-           "null_mask", "union_codes"]
+__all__ = ["JSON_CHILD", "Masks", "check_array", "integral", "null_mask", "union_codes",
+           "values_view"]

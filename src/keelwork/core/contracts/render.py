@@ -110,9 +110,23 @@ def _show(value: Any, got: Any = _MISSING) -> str:
         return "true" if got else "false"
     if isinstance(got, str) and not isinstance(value, str):
         return got  # NaN, Infinity, "<object with 3 keys>", "an integer of 400 digits"
-    if isinstance(got, float) and got.is_integer() and abs(got) < 1e16:
-        return f"{got:.1f}"
+    if isinstance(got, float):
+        return show_float(got)
     return repr(got)
+
+
+def show_float(number: float) -> str:
+    """A finite float as messages show it: ``3.0``, ``-2.5``, ``1e+16``.
+
+    Args:
+        number: A finite Python float.
+
+    Returns:
+        One decimal for integral values below 1e16, else ``repr``.
+    """
+    if number.is_integer() and abs(number) < 1e16:
+        return f"{number:.1f}"
+    return repr(number)
 
 
 def _num(bound: float) -> str:
@@ -182,4 +196,4 @@ def summarise(details: Sequence[ErrorDetail], limit: int = SUMMARY_ITEMS) -> str
 
 
 __all__ = ["FLOAT64_MAX", "INT64_MAX", "INT64_MIN", "SUMMARY_ITEMS", "Problem", "safe_got",
-           "summarise"]
+           "show_float", "summarise"]

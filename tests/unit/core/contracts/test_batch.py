@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keelwork.core.contracts import compile_contract
-from keelwork.core.contracts.batch import check_contract, validate_table
+from keelwork.core.contracts.batch import _Explainer, check_contract, validate_table
 from keelwork.core.contracts.columns import (
     is_mixed,
     mixed_array,
@@ -165,6 +165,7 @@ def test_property_both_engines_flag_the_same_rows_fields_and_rules(
     assert report.passed_rows + report.failed_rows == len(rows)
     reasons = report.reasons()
     assert len(reasons) == len(failing)
+    assert reasons == _Explainer(table, section, fast=False).reasons(report)  # same text
     for row, reason in zip(report.failing_rows().tolist(), reasons, strict=True):
         names = {f for r, f, _ in flagged(report) if r == row}
         assert all(name in reason for name in names)
@@ -238,6 +239,29 @@ def test_counts_fractions_examples_and_reasons() -> None:
                                                    {"row": 9000, "value": -3}]}
 
 
+def test_fast_reasons_read_exactly_as_the_per_value_explainer() -> None:
+    floats = [-0.5, -3.0, -1e-300, -1e16, -5e16, -1e300, -2.5e-7, 1e22, 3e21, 1e16 + 2.0,
+              2.0**53 + 2.0, 1e21 + 1e6, 7.0, NAN, INF, -INF]
+    section = contract({"name": "x", "type": "float", "min": 0, "max": 1e21},
+                       {"name": "k", "type": "integer", "min": 0, "max": 9},
+                       {"name": "c", "type": "category", "categories": ["a", "b"]})
+    rng = np.random.default_rng(5)
+    n = 5_000
+    x = rng.uniform(0, 10, n)
+    x[rng.choice(n, len(floats) * 20, replace=False)] = np.tile(floats, 20)
+    x[rng.choice(n, 300, replace=False)] = -rng.exponential(1e3, 300)
+    k = rng.integers(-5, 15, n)
+    c = np.asarray(["a", "b", "zz", "é", ""], dtype=object)[rng.integers(0, 5, n)]
+    for build in (pa.float64, pa.float32):
+        table = pa.table({"x": pa.array(x, build()), "k": pa.array(k),
+                          "c": pa.array(c, pa.string())})
+        report = validate_table(table, section)
+        assert {f.rule for f in report.failures} >= {"min", "max", "finite", "category"}
+        slow = _Explainer(table, section, fast=False).reasons(report)
+        assert report.reasons() == slow
+        assert any("x must be >= 0; got -3.0" in r for r in slow)
+
+
 def test_missing_column_nulls_and_extra_columns() -> None:
     table = people(100).drop_columns(["income"])
     table = plant(table, "age", [3], None)
@@ -257,7 +281,7 @@ def test_big_table_on_threads_matches_the_small_path(monkeypatch: pytest.MonkeyP
     table = plant(people(), "color", [1, 2, 9999], "pink")
     table = plant(table, "note", [5], "x" * 20)
     threaded = flagged(validate_table(table, PEOPLE))
-    monkeypatch.setattr("keelwork.core.contracts.kernels._THREADS_FROM_ROWS", 10**9)
+    monkeypatch.setattr("keelwork.core.contracts.table_check._THREADS_FROM_ROWS", 10**9)
     assert flagged(validate_table(table, PEOPLE)) == threaded
     assert threaded == {(1, "color", "category"), (2, "color", "category"),
                         (9999, "color", "category"), (5, "note", "max_length")}
