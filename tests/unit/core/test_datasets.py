@@ -283,6 +283,43 @@ def test_diff_measures_distribution_shift() -> None:
     assert plan.js is not None and 0.4 < plan.js <= 1.0
 
 
+def test_one_changed_value_is_not_a_shift_for_integers_or_floats() -> None:
+    # An outlier stretches the range, so the two profiles have different bins; before the
+    # shared lattice, ages 18..89 vs the same ages plus one -4 read as PSI 0.13.
+    rng = np.random.default_rng(1)
+    ages = rng.integers(18, 90, 2_000)
+    incomes = rng.uniform(0, 1e5, 2_000)
+    changed_ages, changed_incomes = ages.copy(), incomes.copy()
+    changed_ages[3], changed_incomes[3] = -4, -3e5
+    before = version(pa.table({"age": ages, "income": incomes}))
+    after = version(pa.table({"age": changed_ages, "income": changed_incomes}), 2)
+    shifts = {c.column: c for c in diff(before, after).columns}
+    for name in ("age", "income"):
+        c = shifts[name]
+        assert c.psi is not None and c.psi < 0.01 and not c.shifted, (name, c.psi)
+        assert c.js is not None and c.js < 0.03, (name, c.js)
+
+
+@pytest.mark.parametrize("values", [
+    np.arange(18, 90), np.arange(-4, 90), np.arange(0, 1_000_000, 7), np.array([5, 5, 5]),
+    np.linspace(-1.3, 2.7, 500), np.array([0.25]), np.array([-1e300, 1e300]),
+])
+def test_profile_edges_cover_the_values_on_a_power_of_two_lattice(values: np.ndarray) -> None:
+    profile = compute_profile(canonicalize(pa.table({"x": values.astype(float)})))
+    stats = profile.columns[0].numeric
+    assert stats is not None and sum(stats.counts) == len(values)
+    edges = np.asarray(stats.edges)
+    assert edges[0] <= values.min() and values.max() <= edges[-1]
+    assert len(stats.counts) <= 21
+    width = edges[1] - edges[0]
+    if np.ptp(values) > 2.0**52:  # too wide for a lattice: equal bins
+        return
+    if len(edges) > 2:
+        assert math.log2(width) == int(math.log2(width))
+    if np.all(values == np.floor(values)):  # integers never sit on an edge
+        assert not np.isin(edges, values).any()
+
+
 def test_diff_of_a_snapshot_with_itself() -> None:
     v = version(sample())
     result = diff(v, v)

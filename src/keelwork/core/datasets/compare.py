@@ -141,16 +141,47 @@ def _replace(shift: ColumnShift, **changes: Any) -> ColumnShift:
 
 
 def _histogram_masses(a: NumericStats, b: NumericStats) -> tuple[list[float], list[float]]:
-    """Both histograms' shares on one grid: ``a``'s edges plus ``b``'s ends (linear CDFs)."""
+    """Both histograms' shares on one grid.
+
+    Profiles on the shared lattice (:func:`~keelwork.core.datasets.profile.lattice_edges`) are
+    compared on the coarser grid, widened to cover both: every grid point is an edge of each
+    histogram or outside its range, so no mass is spread. Other profiles (stored before the
+    lattice, or a range too wide for it) use ``a``'s edges plus ``b``'s ends with linear CDFs.
+    """
     import numpy as np
 
-    grid = np.unique(np.concatenate([a.edges, [b.edges[0], b.edges[-1]]]))
+    grid = _common_grid(np.asarray(a.edges), np.asarray(b.edges))
+    if grid is None:
+        grid = np.unique(np.concatenate([a.edges, [b.edges[0], b.edges[-1]]]))
 
     def masses(s: NumericStats) -> list[float]:
         cdf = np.concatenate([[0.0], np.cumsum(s.counts)]) / max(sum(s.counts), 1)
         return [float(m) for m in np.diff(np.interp(grid, s.edges, cdf, left=0.0, right=1.0))]
 
     return masses(a), masses(b)
+
+
+def _common_grid(a: Any, b: Any) -> Any:
+    """The coarser lattice covering both edge sets, or None when they are not nested."""
+    import numpy as np
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    widths = []
+    for edges in (a, b):
+        steps = np.diff(edges)
+        if not np.allclose(steps, steps[0], rtol=1e-12, atol=0.0):
+            return None
+        widths.append(float(steps[0]))
+    (fine, wf), (coarse, wc) = sorted(zip((a, b), widths, strict=True), key=lambda p: p[1])
+    ratio = wc / wf
+    offset = (coarse[0] - fine[0]) / wf
+    if (abs(ratio - round(ratio)) > 1e-9 or round(ratio) & (round(ratio) - 1)
+            or abs(offset - round(offset)) > 1e-6):
+        return None  # not powers of two on one lattice
+    first = min(coarse[0], coarse[0] - math.ceil((coarse[0] - fine[0]) / wc - 1e-9) * wc)
+    last = max(coarse[-1], coarse[0] + math.ceil((fine[-1] - coarse[0]) / wc - 1e-9) * wc)
+    return first + wc * np.arange(round((last - first) / wc) + 1, dtype=np.float64)
 
 
 def _category_masses(a: CategoryStats, a_count: int, b: CategoryStats,

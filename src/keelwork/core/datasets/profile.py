@@ -203,13 +203,66 @@ def _numeric(column: Any) -> NumericStats | None:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
-    counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
+    counts, edges = np.histogram(finite, bins=lattice_edges(finite))
     return NumericStats(
-        min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean()),
-        std=float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+        min=float(finite.min()), max=float(finite.max()), mean=_mean(finite),
+        std=_std(finite),
         quantiles=tuple(float(q) for q in np.quantile(finite, QUANTILES)),
         edges=tuple(float(e) for e in edges), counts=tuple(int(c) for c in counts),
         non_finite=int(values.size - finite.size))
+
+
+def _scale(finite: Any) -> float:
+    import numpy as np
+
+    top = float(np.abs(finite).max())
+    return top if top > 1e150 else 1.0  # near the float64 limit, sums and squares overflow
+
+
+def _mean(finite: Any) -> float:
+    scale = _scale(finite)
+    return float((finite / scale).mean()) * scale
+
+
+def _std(finite: Any) -> float:
+    if finite.size < 2:
+        return 0.0
+    scale = _scale(finite)
+    return float((finite / scale).std(ddof=1)) * scale
+
+
+def lattice_edges(finite: Any) -> Any:
+    """Histogram edges on a shared lattice, so two profiles compare exactly.
+
+    The bin width is a power of two (at least 1 for integer-valued data, whose edges sit at
+    half-integers so each integer falls inside a bin), and the edges are its multiples: two
+    profiles' grids are then nested, and :func:`keelwork.core.datasets.compare.column_shift`
+    compares them on the coarser one without spreading any bin's mass. At most
+    ``HISTOGRAM_BINS + 1`` bins; a range too wide for a float lattice falls back to
+    ``HISTOGRAM_BINS`` equal bins.
+
+    Args:
+        finite: A non-empty numpy float array of finite values.
+
+    Returns:
+        The edges, ascending.
+    """
+    import numpy as np
+
+    lo, hi = float(finite.min()), float(finite.max())
+    integral = bool(np.all(finite == np.floor(finite)))
+    span = hi - lo + (1.0 if integral else 0.0)
+    if not math.isfinite(span) or span > 2.0**52:
+        return np.histogram_bin_edges(finite, bins=HISTOGRAM_BINS)
+    if span == 0:
+        return np.asarray([lo - 0.5, hi + 0.5])
+    width = 2.0 ** math.ceil(math.log2(span / HISTOGRAM_BINS))
+    if integral:
+        width = max(width, 1.0)
+    shift = 0.5 if integral else 0.0  # integers inside bins, not on edges
+    start = math.floor((lo + shift) / width) * width - shift
+    bins = math.floor((hi - start) / width) + 1
+    return start + width * np.arange(bins + 1, dtype=np.float64)
 
 
 def _categories(column: Any) -> CategoryStats:
