@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final
 
+from keelwork.core.contracts import string_sets
 from keelwork.core.contracts.columns import MIXED_CHILDREN, is_mixed
 from keelwork.core.contracts.record import FLOAT64_MAX, INT64_MAX, INT64_MIN, compile_field
 from keelwork.spec.model import FieldSpec
@@ -203,7 +204,6 @@ def _integral_floats(spec: FieldSpec, v: Any, valid: Any, masks: Masks) -> None:
 
 def _string_values(spec: FieldSpec, arr: Any, valid: Any, masks: Masks) -> None:
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if spec.type == "category":
@@ -211,9 +211,7 @@ def _string_values(spec: FieldSpec, arr: Any, valid: Any, masks: Masks) -> None:
         if not cats:
             _keep(masks, "type", _all(valid, len(arr)), None)
         else:
-            hit = pc.is_in(arr, value_set=pa.array(cats, arr.type))
-            if hit.true_count != len(arr) - arr.null_count:
-                _keep(masks, "category", ~_bool_np(hit), valid)
+            _categories(arr, cats, valid, masks)
         return
     lo, hi = spec.min_length or 0, spec.max_length
     if lo or hi is not None:
@@ -226,10 +224,23 @@ def _string_values(spec: FieldSpec, arr: Any, valid: Any, masks: Masks) -> None:
             if hi is not None:
                 _keep(masks, "max_length", n > hi, valid)
     if spec.categories:
-        cats = [c for c in spec.categories if type(c) is str]
-        hit = pc.is_in(arr, value_set=pa.array(cats, arr.type))
-        if hit.true_count != len(arr) - arr.null_count:
-            _keep(masks, "category", ~_bool_np(hit), valid)
+        _categories(arr, [c for c in spec.categories if type(c) is str], valid, masks)
+
+
+def _categories(arr: Any, cats: list[str], valid: Any, masks: Masks) -> None:
+    """The ``category`` rule of a string array: compiled when it can be, else Arrow's is_in."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fast = string_sets.outside(arr, cats)
+    if fast is not None:
+        mask, bad = fast
+        if bad:
+            _keep(masks, "category", mask, valid)
+        return
+    hit = pc.is_in(arr, value_set=pa.array(cats, arr.type))
+    if hit.true_count != len(arr) - arr.null_count:
+        _keep(masks, "category", ~_bool_np(hit), valid)
 
 
 def _python_values(spec: FieldSpec, values: list[Any], masks: Masks) -> None:

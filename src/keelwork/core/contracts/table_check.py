@@ -4,7 +4,8 @@
 where the data is:
 
 * a numeric column whose minimum and maximum already satisfy the field is proved clean by one
-  blocked min/max scan (each block read once from memory, the second reduction from cache);
+  blocked min/max scan (each block read once from memory, the second reduction from cache), or
+  by one compiled pass when :mod:`keelwork.core.contracts.jit` has loaded the kernels;
 * float fields over float columns, and any field over dictionary columns, go straight to row
   indices: the values are scanned block by block, and only blocks whose min/max leave the
   allowed range are compared value by value. Nulls are read from the validity bitmap's bytes
@@ -25,6 +26,7 @@ import math
 import os
 from typing import Any, Final
 
+from keelwork.core.contracts import jit
 from keelwork.core.contracts.kernels import check_array, values_view
 from keelwork.core.contracts.record import FLOAT64_MAX
 from keelwork.spec.model import FieldSpec
@@ -197,6 +199,12 @@ def _clean(spec: FieldSpec, column: Any) -> bool:
     if not (is_float or pa.types.is_signed_integer(typ)) or (
             spec.type == "integer" and (is_float or spec.categories)):
         return False
+    kernels = jit.loaded()
+    if kernels is not None and pa.types.is_float64(typ):  # one compiled pass per chunk
+        low = spec.min if spec.min is not None else -FLOAT64_MAX
+        high = spec.max if spec.max is not None else FLOAT64_MAX
+        return all(kernels.count_outside(values_view(chunk), low, high) == 0
+                   for chunk in column.chunks)
     lows, highs = [], []
     for chunk in column.chunks:
         v = values_view(chunk)

@@ -9,9 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from keelwork.core.contracts import jit
 from keelwork.core.contracts.kernels import check_array
 from keelwork.core.contracts.table_check import (
     _BLOCK,
+    _clean,
     check_columns,
     column_failures,
     null_rows,
@@ -58,6 +60,26 @@ def float_column(n: int, seed: int, bad: int) -> pa.ChunkedArray:
 def test_float_columns_spanning_many_blocks(spec: FieldSpec, bad: int) -> None:
     column = float_column(3 * _BLOCK + 11, seed=bad, bad=bad)
     assert as_lists(column_failures(spec, column)) == by_masks(spec, column)
+
+
+@pytest.mark.parametrize("values", [
+    [0.0, 10.0, -10.0, 5.5], [0.0, 10.000000001], [-0.0, NAN], [1.0, INF], [-INF, 0.0],
+    [1e308, -1e308], [3.0] * 7,
+])
+@pytest.mark.parametrize("bounds", [(-10.0, 10.0), (None, 10.0), (-10.0, None), (None, None)])
+def test_compiled_range_pass_proves_the_same_columns_clean(
+        values: list[float], bounds: tuple[float | None, float | None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not jit.available():
+        pytest.skip("numba is not installed (keelwork[fast])")
+    spec = FieldSpec(name="x", type="float", min=bounds[0], max=bounds[1])
+    column = pa.chunked_array([pa.array(values * 3), pa.array(values)])
+    monkeypatch.setattr(jit._State, "loaded", False)
+    numpy_clean = _clean(spec, column)
+    monkeypatch.setattr(jit._State, "loaded", True)
+    assert _clean(spec, column) == numpy_clean
+    assert as_lists(column_failures(spec, column)) == by_masks(spec, column)
+    assert numpy_clean == (not by_masks(spec, column))
 
 
 def test_a_clean_block_after_a_dirty_one_still_finds_later_suspects() -> None:
