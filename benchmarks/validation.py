@@ -230,7 +230,7 @@ def run_child(tool: str, path: Path, repeat: int, objects: bool = False) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--skip-pandera", action="store_true")
     parser.add_argument("--child", choices=["keelwork", "pandera"])
     parser.add_argument("--data", type=Path)

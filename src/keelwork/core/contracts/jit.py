@@ -41,7 +41,7 @@ def available() -> bool:
 def _kernels() -> Any:
     try:
         from keelwork.core.contracts import jit_kernels
-    except ImportError:  # numba is optional
+    except Exception:  # numba is optional; or it cannot set up (no writable cache directory)
         return None
     return jit_kernels
 
