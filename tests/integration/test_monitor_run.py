@@ -442,3 +442,12 @@ def test_background_loop_computes_the_current_window(trained: dict[str, Any], pr
     assert [w.start for w in stored] == [T0 + 5 * HOUR, T0 + 4 * HOUR]
     assert [w.predictions for w in stored] == [2000, 1]
     assert stored[0].body["segments"] and stored[0].body["quality"]["estimated"] is not None
+
+
+def test_settings_carry_the_drift_threshold_to_every_column() -> None:
+    from keelwork.spec.model import MonitoringSection
+
+    assert MonitorSettings.from_spec(MonitoringSection()).floor is None
+    settings = MonitorSettings.from_spec(
+        MonitoringSection.model_validate({"drift": {"threshold": 0.3}}))
+    assert settings.floor == 0.3

@@ -206,7 +206,10 @@ class DriftSection(_Section):
     enabled: bool = True
     numeric_method: Literal["wasserstein", "ks", "psi", "jensen_shannon"] = "wasserstein"
     categorical_method: Literal["jensen_shannon", "chi2", "psi"] = "jensen_shannon"
-    threshold: PositiveFloat | None = None
+    threshold: PositiveFloat | None = Field(
+        default=None, description="Minimum effect size that counts as drift, in the unit of "
+        "each column's method (default: each method's own floor, e.g. 0.1 for Jensen-Shannon). "
+        "A score must also exceed the sampling noise of the window's size.")
     features: list[str] | None = None
 
 

@@ -83,6 +83,9 @@ class MonitorSettings:
     expected_delay_s: float = 86400.0
     methods: Mapping[str, str] = field(default_factory=dict)
     features: tuple[str, ...] | None = None
+    #: ``monitoring.drift.threshold``: the minimum effect size for every column (None: each
+    #: method's own floor).
+    floor: float | None = None
 
     @classmethod
     def from_spec(cls, mon: MonitoringSection) -> MonitorSettings:
@@ -93,7 +96,8 @@ class MonitorSettings:
                    methods={"numeric": _METHOD_NAMES.get(d.numeric_method, d.numeric_method),
                             "categorical": _METHOD_NAMES.get(d.categorical_method,
                                                              d.categorical_method)},
-                   features=tuple(d.features) if d.features is not None else None)
+                   features=tuple(d.features) if d.features is not None else None,
+                   floor=d.threshold)
 
 
 @dataclass(slots=True)
@@ -413,7 +417,8 @@ class _Context:
     # -- per window
     def finish(self, w: _Window) -> dict[str, Any]:
         profile = w.profile if w.profile is not None else _empty(self.profile)
-        drift = drift_report(self.profile, profile, methods=self.settings.methods)
+        drift = drift_report(self.profile, profile, methods=self.settings.methods,
+                             floor=self.settings.floor)
         self._text_drift(w, drift)
         segments, skipped = [], []
         counts: dict[str, list[tuple[str, int]]] = {}
@@ -426,7 +431,8 @@ class _Context:
                     skipped.append({"field": f, "value": v, "predictions": n})
                     continue
                 base, note = self._segment_reference(f, v)
-                rep = drift_report(base, w.segments[(f, v)][0], methods=self.settings.methods)
+                rep = drift_report(base, w.segments[(f, v)][0], methods=self.settings.methods,
+                                   floor=self.settings.floor)
                 segments.append({"field": f, "value": v, "predictions": n,
                                  "reference_rows": base.rows, "note": note,
                                  "summary": rep["summary"], "columns": rep["columns"],

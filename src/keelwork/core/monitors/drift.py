@@ -105,7 +105,8 @@ class ColumnDrift:
 
 
 def drift_report(reference_profile: TableProfile, current: Any, *,
-                 methods: Mapping[str, str] | None = None) -> dict[str, Any]:
+                 methods: Mapping[str, str] | None = None,
+                 floor: float | None = None) -> dict[str, Any]:
     """Compare every reference column with the current data.
 
     Args:
@@ -114,6 +115,8 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
             table (pyarrow Table, pandas DataFrame, mapping) to profile against it.
         methods: Method per column name or per kind (``"numeric"``/``"categorical"``); a
             column name wins over its kind. Unlisted columns use :data:`DEFAULT_METHOD`.
+        floor: The minimum effect size for every column (keel.yaml's
+            ``monitoring.drift.threshold``); None: each method's own (:data:`FLOORS`).
 
     Returns:
         A JSON-compatible dict: ``kind``, ``version``, ``rows`` (reference/current), ``summary``
@@ -130,7 +133,7 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
     results = []
     for name, ref in reference_profile.columns.items():
         method = chosen.get(name) or chosen.get(ref.kind)
-        results.append(column_drift(ref, cur.columns.get(name), method=method))
+        results.append(column_drift(ref, cur.columns.get(name), method=method, floor=floor))
     drifted = [r.column for r in results if r.drift]
     compared = [r for r in results if r.drift is not None]
     return {
@@ -145,7 +148,7 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
 
 
 def column_drift(ref: ColumnProfile, cur: ColumnProfile | None, *,
-                 method: str | None = None) -> ColumnDrift:
+                 method: str | None = None, floor: float | None = None) -> ColumnDrift:
     """The drift verdict for one column.
 
     Args:
@@ -153,6 +156,8 @@ def column_drift(ref: ColumnProfile, cur: ColumnProfile | None, *,
         cur: The current column profile, built against ``ref``'s layout (None: the column is
             missing from the current data).
         method: One of :data:`METHODS` for the column's kind; None for the default.
+        floor: The minimum effect size in the method's unit; None: :data:`FLOORS`. The
+            threshold is the larger of it and the sampling noise.
 
     Returns:
         The verdict, with every metric of the kind in ``metrics``.
@@ -190,12 +195,12 @@ def column_drift(ref: ColumnProfile, cur: ColumnProfile | None, *,
             f"The current window's {cur.rows} rows of column {ref.name!r} hold no values "
             f"({cur.nulls} null, {cur.non_finite} non-finite); the reference had "
             f"{ref.finite} of {ref.rows}."))
-    return _compare(ref, cur, method, details)
+    return _compare(ref, cur, method, details, floor)
 
 
 # --------------------------------------------------------------------------- comparison
 def _compare(ref: ColumnProfile, cur: ColumnProfile, method: str,
-             details: dict[str, Any]) -> ColumnDrift:
+             details: dict[str, Any], floor_override: float | None) -> ColumnDrift:
     import numpy as np
 
     r, c = _aligned(ref, cur)
@@ -208,7 +213,7 @@ def _compare(ref: ColumnProfile, cur: ColumnProfile, method: str,
         note = (f" The reference is constant ({ref.minimum:g}), so it has no spread to measure "
                 f"distance in; compared with js over below / equal / above it.")
     score = metrics[method]
-    floor = FLOORS[method]
+    floor = FLOORS[method] if floor_override is None else floor_override
     # Under no drift the window is a sample of the reference distribution; new bins have no
     # reference mass, so the null draws use the reference's bins only.
     p0 = r[: len(_ref_bins(ref))] / n_ref

@@ -56,6 +56,10 @@ def drift(
         "WordLlama embeddings (MMD). Needs the reference as a data file."),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Compare text embeddings "
                                "too (needs keelwork[text])."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.0, help="Minimum effect size that counts as drift, for "
+        "every column (as keel.yaml's monitoring.drift.threshold; default: each method's "
+        "own floor). Scores must also exceed the sampling noise."),
 ) -> None:
     """Per-column drift of CURRENT against REFERENCE, with calibrated thresholds.
 
@@ -83,7 +87,7 @@ def drift(
         cur_table = read_table(current)
         # Profiled here rather than inside drift_report so the HTML can chart the same counts.
         cur_profile = profile_table(cur_table, reference=ref_profile)
-        report = drift_report(ref_profile, cur_profile)
+        report = drift_report(ref_profile, cur_profile, floor=threshold)
     if text:
         with console.status("comparing text columns"):
             _add_text_drift(report, text, ref_table, cur_table, embed)

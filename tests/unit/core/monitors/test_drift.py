@@ -66,6 +66,25 @@ def test_mean_shift_and_variance_change_are_flagged(reference: TableProfile) -> 
     assert wider["normal"]["metrics"]["ks"] > FLOORS["ks"]
 
 
+def test_a_configured_threshold_replaces_the_floors_but_not_the_noise(
+        reference: TableProfile) -> None:
+    rng = np.random.default_rng(SEED + 3)
+    shifted = profile_table(_sample(rng, 20_000, loc=0.5), reference=reference)
+    default = _by_column(drift_report(reference, shifted))
+    strict = _by_column(drift_report(reference, shifted, floor=0.6))  # 0.5 std moved: below
+    loose = _by_column(drift_report(reference, shifted, floor=1e-6))
+    assert default["normal"]["drift"] is True and strict["normal"]["drift"] is False
+    assert strict["normal"]["floor"] == 0.6 and strict["normal"]["threshold"] == 0.6
+    assert loose["normal"]["drift"] is True
+    # a tiny threshold never lets sampling noise through: untouched columns stay quiet
+    for name in ("skewed", "count", "level"):
+        assert loose[name]["drift"] is False, loose[name]
+        assert loose[name]["threshold"] == loose[name]["noise"] > 1e-6
+    small = _by_column(drift_report(reference, _sample(np.random.default_rng(SEED + 2), 30),
+                                    floor=1e-6))
+    assert not any(c["drift"] for c in small.values())
+
+
 def test_new_category_is_flagged_and_named(reference: TableProfile) -> None:
     rng = np.random.default_rng(SEED + 4)
     data = _sample(rng, 20_000)
