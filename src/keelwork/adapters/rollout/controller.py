@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
 from keelwork.adapters.rollout.operations import RolloutOps
 from keelwork.adapters.stores.rollout_store import live_accuracy
-from keelwork.core.rollout.abtest import SequentialABTest
+from keelwork.core.rollout.abtest import SequentialABTest, ab_action
 from keelwork.core.rollout.analysis import decide
 from keelwork.core.rollout.state import Rollout, TransitionError
 from keelwork.errors import KeelworkError
@@ -177,13 +177,7 @@ class RolloutController:
             c[3] += window.challenger.requests
             ab = tracked.ab.look(c[0], c[1], c[2], c[3])
             body["ab_test"] = ab.as_dict()
-            if ab.verdict in ("a", "b") and action in ("advance", "hold"):
-                arm = "champion" if ab.verdict == "a" else "challenger"
-                action = "pause"
-                reason = (f"A/B test decided: the {arm} wins (success {ab.rate_a} vs "
-                          f"{ab.rate_b}, confidence {ab.confidence:.4f}, alpha {ab.alpha})")
-            elif action == "advance":
-                action = "hold"  # the split stays; the A/B test runs on until it decides
+            action, reason = ab_action(action, decision.outcome, reason, ab)
         if action == "abort":
             # Traffic first: the next request goes to the champion, then the store records it.
             self.gateway.set_rollout_route(name, None)

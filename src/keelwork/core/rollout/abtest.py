@@ -95,3 +95,34 @@ class SequentialABTest:
             self.decided = ABResult(verdict, p, 1 - p, ra, rb, n_a, n_b, self.alpha)
             return self.decided
         return ABResult("undecided", p, 1 - p, ra, rb, n_a, n_b, self.alpha)
+
+
+def ab_action(action: str, outcome: str, reason: str, result: ABResult) -> tuple[str, str]:
+    """The rollout action of an A/B interval, from the gates' action and the test's state.
+
+    Gates still guard an A/B rollout (a failing gate holds and counts, then aborts), but the
+    split is the experiment: a passing interval holds it (no step advances) and an
+    *inconclusive* one (a configured gate without data, e.g. one arm short of requests for the
+    prediction-drift gate) holds it too rather than pausing, since the sequential test is
+    still collecting. Once the test decides, the rollout pauses for a human with the winner.
+
+    Args:
+        action: What :func:`keelwork.core.rollout.analysis.decide` chose.
+        outcome: The interval's outcome (pass, fail, no_data, inconclusive).
+        reason: The decision's reason.
+        result: The sequential test after this interval's look.
+
+    Returns:
+        ``(action, reason)``.
+    """
+    if outcome == "inconclusive" and action == "pause":
+        action, reason = "hold", f"{reason}; the A/B test keeps collecting"
+    if result.verdict in ("a", "b") and action in ("advance", "hold"):
+        arm = "champion" if result.verdict == "a" else "challenger"
+        return "pause", (f"A/B test decided: the {arm} wins (success {result.rate_a} vs "
+                         f"{result.rate_b}, confidence {result.confidence:.4f}, "
+                         f"alpha {result.alpha})")
+    if action == "advance":
+        return "hold", reason  # the split stays; the A/B test runs on until it decides
+    return action, reason
+

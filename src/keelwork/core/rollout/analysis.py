@@ -17,7 +17,9 @@ few requests, else ``inconclusive`` if a configured gate had no data, else ``pas
 :func:`decide` rule turns it into an action: pass -> advance (promote after the last step),
 fail -> hold and count (abort once ``max_failures`` consecutive failures are reached),
 no_data -> hold (no count: waiting for traffic is not a fault), inconclusive -> pause for a human.
-A shadow pauses after its last step passes (for a human's promote).
+A shadow pauses after its last step passes (for a human's promote); an A/B rollout holds its
+split instead of advancing or pausing until its sequential test decides
+(:func:`keelwork.core.rollout.abtest.ab_action`).
 
 Prediction drift between the arms: outputs are reduced to one value each (a number, or a label:
 a string, a dict's ``label``/``prediction``/``class``, or its JSON text); numbers are compared with

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from keelwork.core.rollout.abtest import SequentialABTest, mixture_lr
+from keelwork.core.rollout.abtest import ABResult, SequentialABTest, ab_action, mixture_lr
 
 
 def _run(rate_a: float, rate_b: float, seed: int, looks: int = 60,
@@ -53,3 +53,25 @@ def test_mixture_lr_grows_with_the_difference() -> None:
     assert mixture_lr(500, 1000, 600, 1000) > mixture_lr(500, 1000, 550, 1000)
     with pytest.raises(ValueError, match="alpha"):
         SequentialABTest(alpha=1.5)
+
+
+UNDECIDED = ABResult("undecided", 0.4, 0.6, 0.9, 0.88, 300, 310, 0.05)
+DECIDED = ABResult("a", 0.01, 0.99, 0.9, 0.7, 900, 880, 0.05)
+
+
+@pytest.mark.parametrize(("gates", "result", "want"), [
+    (("advance", "pass"), UNDECIDED, "hold"),  # the split is the experiment: no step advances
+    (("pause", "inconclusive"), UNDECIDED, "hold"),  # still collecting: no human needed yet
+    (("hold", "no_data"), UNDECIDED, "hold"),
+    (("hold", "fail"), UNDECIDED, "hold"),  # a failing gate still counts toward abort
+    (("abort", "fail"), DECIDED, "abort"),  # gates win over a verdict
+    (("advance", "pass"), DECIDED, "pause"),
+    (("pause", "inconclusive"), DECIDED, "pause"),
+])
+def test_ab_action(gates: tuple[str, str], result: ABResult, want: str) -> None:
+    action, reason = ab_action(gates[0], gates[1], "gates said so", result)
+    assert action == want
+    if result.verdict == "a" and want == "pause":
+        assert "the champion wins" in reason
+    if gates[1] == "inconclusive" and want == "hold":
+        assert reason.endswith("the A/B test keeps collecting")
