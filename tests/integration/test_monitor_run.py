@@ -451,3 +451,19 @@ def test_settings_carry_the_drift_threshold_to_every_column() -> None:
     settings = MonitorSettings.from_spec(
         MonitoringSection.model_validate({"drift": {"threshold": 0.3}}))
     assert settings.floor == 0.3
+
+
+def test_a_version_filter_keeps_only_that_versions_predictions(
+        trained: dict[str, Any], project: Any, engine: Engine) -> None:
+    store_reference(project, build_reference(project, "income"))
+    _plant(trained, engine)  # every planted prediction is version 1
+    reference, _ = load_reference(engine, "income")
+
+    def run(version: int | None) -> list[int]:
+        settings = MonitorSettings.from_spec(project.spec.monitoring, version=version)
+        report = run_monitor(engine, reference, "1h", since=T0, until=T0 + 6 * HOUR,
+                             settings=settings, now=T0 + 6 * HOUR, store=False)
+        return [w["predictions"] for w in report["windows"]]
+
+    assert run(None) == run(1) == [400, 0, 400, 400, 1, 2000]
+    assert run(2) == [0] * 6

@@ -86,10 +86,12 @@ class MonitorSettings:
     #: ``monitoring.drift.threshold``: the minimum effect size for every column (None: each
     #: method's own floor).
     floor: float | None = None
+    #: Only this model version's predictions (None: every version).
+    version: int | None = None
 
     @classmethod
-    def from_spec(cls, mon: MonitoringSection) -> MonitorSettings:
-        """Read keel.yaml's ``monitoring`` section."""
+    def from_spec(cls, mon: MonitoringSection, version: int | None = None) -> MonitorSettings:
+        """Read keel.yaml's ``monitoring`` section (``version``: see the attribute)."""
         d = mon.drift
         return cls(segments=tuple(mon.segments), min_segment_rows=mon.min_segment_rows,
                    expected_delay_s=parse_duration(mon.labels.expected_delay),
@@ -97,7 +99,7 @@ class MonitorSettings:
                             "categorical": _METHOD_NAMES.get(d.categorical_method,
                                                              d.categorical_method)},
                    features=tuple(d.features) if d.features is not None else None,
-                   floor=d.threshold)
+                   floor=d.threshold, version=version)
 
 
 @dataclass(slots=True)
@@ -306,6 +308,9 @@ class _Context:
             labels: Mapping[str, tuple[Any, float]]) -> None:
         schema = self.ref.schema
         flat: list[dict[str, Any]] = []
+        only = self.settings.version
+        if only is not None:
+            rows = [r for r in rows if int(r["version"]) == only]
         answered = [r for r in rows if r.get("status") in _ANSWERED]
         w.skipped += len(rows) - len(answered)
         inputs = [_load(r.get("inputs")) for r in answered]

@@ -116,6 +116,10 @@ def run_cmd(
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML report here."),
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when a window "
                                        "(or a segment of one) drifts."),
+    version: int | None = typer.Option(
+        None, "--version", min=1, help="Only this model version's predictions (e.g. the "
+        "canary's during a rollout); such runs are shown, not stored. Per-version views in "
+        "every run: add 'version' to monitoring.segments."),
     rescore: bool = typer.Option(True, "--rescore/--no-rescore", help="Score logged inputs "
                                  "again when the log holds labels but no probabilities."),
     project: Path = PROJECT_OPTION,
@@ -135,7 +139,7 @@ def run_cmd(
     spec = parse_window(window or (mon.windows[0] if mon.windows else "1h"))
     now = time.time()
     lo, hi = _when(since, now, "--since"), _when(until, now, "--until") if until else now
-    settings = MonitorSettings.from_spec(mon)
+    settings = MonitorSettings.from_spec(mon, version=version)
     engine = make_engine(resolved.storage_url)
     close = None
     try:
@@ -155,7 +159,8 @@ def run_cmd(
             task = progress.add_task(f"{name} {spec.text} windows", total=total)
             report = run_monitor(engine, reference, spec.text, since=lo, until=hi,
                                  settings=settings, reference_row=row, rescore=score,
-                                 now=now, on_window=lambda _w: progress.advance(task))
+                                 now=now, on_window=lambda _w: progress.advance(task),
+                                 store=version is None)
     finally:
         if close is not None:
             close()
