@@ -87,7 +87,11 @@ def outside_set(offsets: Any, data: Any, words: Any, firsts: Any, lasts: Any, le
 @numba.njit(cache=True, nogil=True)
 def outside_short_set(offsets: Any, data: Any, words: Any, firsts: Any, lengths: Any,
                       mult: Any, shift: Any, masks: Any, out: Any) -> int:
-    """:func:`outside_set` when every member is at most 8 bytes: one word per value."""
+    """:func:`outside_set` when every member is at most 8 bytes: one word per value.
+
+    The word load is written out here as in :func:`outside_set` on purpose: the same code as
+    an inlined helper compiled to a loop three times slower (9.4 vs 3.1 ms per 1M values).
+    """
     n = len(offsets) - 1
     nw = len(words)
     bad = 0

@@ -346,22 +346,85 @@ def check_array(spec: FieldSpec, arr: Any, json_text: bool = False) -> Masks:
 
 
 def _check_dictionary(spec: FieldSpec, arr: Any) -> Masks:
-    """Check each dictionary value once, then spread the results through the indices."""
+    """:func:`dictionary_rows` as masks."""
+    import numpy as np
+
+    masks: Masks = {}
+    for rule, rows in dictionary_rows(spec, arr).items():
+        mask = masks[rule] = np.zeros(len(arr), dtype=bool)
+        mask[rows] = True
+    return masks
+
+
+def null_rows(arr: Any) -> Any:
+    """The null rows of a flat array, from its validity bitmap (None when it has no nulls).
+
+    Only bitmap bytes holding a zero bit are unpacked, so sparse nulls cost one pass over
+    ``len(arr) / 8`` bytes.
+
+    Args:
+        arr: A ``pyarrow.Array`` that is not a dictionary or a union.
+
+    Returns:
+        A numpy int64 array of 0-based rows, ascending, or None.
+    """
+    import numpy as np
+
+    if arr.null_count == 0:
+        return None
+    bitmap = arr.buffers()[0]
+    if bitmap is None:  # the null type
+        return np.arange(len(arr), dtype=np.int64)
+    start, stop = arr.offset, arr.offset + len(arr)
+    first, last = start // 8, (stop + 7) // 8
+    data = np.frombuffer(bitmap, dtype=np.uint8, count=last)[first:]
+    holes = np.flatnonzero(data != 0xFF)
+    bits = np.unpackbits(data[holes], bitorder="little").reshape(-1, 8)
+    where = ((holes + first) * 8)[:, None] + np.arange(8)
+    rows = where[bits == 0]
+    return rows[(rows >= start) & (rows < stop)].astype(np.int64) - start
+
+
+def drop_rows(rows: Any, nulls: Any) -> Any:
+    """``rows`` without those in ``nulls`` (both ascending)."""
+    import numpy as np
+
+    if nulls is None or not len(nulls) or not len(rows):
+        return rows
+    at = np.minimum(np.searchsorted(nulls, rows), len(nulls) - 1)
+    return rows[nulls[at] != rows]
+
+
+def dictionary_rows(spec: FieldSpec, arr: Any) -> dict[str, Any]:
+    """Check each dictionary value once, then find the rows holding the bad ones.
+
+    Args:
+        spec: The contract field.
+        arr: A ``pyarrow.DictionaryArray``.
+
+    Returns:
+        ``{rule: numpy int64 array of rows, ascending}``, only for broken rules.
+    """
     import numpy as np
 
     indices = arr.indices
-    valid = _valid(indices)
-    masks: Masks = {}
+    nulls = null_rows(indices)
+    out: dict[str, Any] = {}
     by_value = check_array(spec, arr.dictionary) if len(arr.dictionary) else {}
     if by_value:
         idx = values_view(indices)
-        if valid is not None:
-            idx = np.where(valid, idx, 0)
         for rule, mask in by_value.items():
-            _keep(masks, rule, mask[idx], valid)
-    if valid is not None and spec.required and not spec.nullable:
-        masks["nullable"] = masks.get("nullable", np.zeros(len(arr), dtype=bool)) | ~valid
-    return masks
+            bad = np.flatnonzero(mask)
+            if not len(bad):
+                continue
+            # junk under a null slot may index anywhere: clipped, and those rows dropped
+            hit = idx == bad[0] if len(bad) == 1 else np.take(mask, idx, mode="clip")
+            rows = drop_rows(np.flatnonzero(hit), nulls)
+            if len(rows):
+                out[rule] = rows
+    if nulls is not None and len(nulls) and spec.required and not spec.nullable:
+        out["nullable"] = np.union1d(out.get("nullable", nulls), nulls)
+    return out
 
 
 def _check_union(spec: FieldSpec, arr: Any) -> Masks:
@@ -452,5 +515,5 @@ def integral(value: Any) -> Any:
     return value
 
 
-__all__ = ["JSON_CHILD", "Masks", "check_array", "integral", "null_mask", "union_codes",
-           "values_view"]
+__all__ = ["JSON_CHILD", "Masks", "check_array", "dictionary_rows", "drop_rows", "integral",
+           "null_mask", "null_rows", "union_codes", "values_view"]

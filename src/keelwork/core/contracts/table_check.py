@@ -27,7 +27,13 @@ import os
 from typing import Any, Final
 
 from keelwork.core.contracts import jit
-from keelwork.core.contracts.kernels import check_array, values_view
+from keelwork.core.contracts.kernels import (
+    check_array,
+    dictionary_rows,
+    drop_rows,
+    null_rows,
+    values_view,
+)
 from keelwork.core.contracts.record import FLOAT64_MAX
 from keelwork.spec.model import FieldSpec
 
@@ -37,46 +43,6 @@ _THREADS_FROM_ROWS: Final = 100_000
 _MAX_THREADS: Final = 8
 _BLOCK: Final = 1 << 17  # 1 MiB of float64: stays in cache between the passes over a block
 _TEXT_WEIGHT: Final = 12  # a text value costs about this many float values (hashing, measured)
-
-
-# --------------------------------------------------------------------------- nulls
-def null_rows(arr: Any) -> Any:
-    """The null rows of a flat array, from its validity bitmap (None when it has no nulls).
-
-    Only bitmap bytes holding a zero bit are unpacked, so sparse nulls cost one pass over
-    ``len(arr) / 8`` bytes.
-
-    Args:
-        arr: A ``pyarrow.Array`` that is not a dictionary or a union.
-
-    Returns:
-        A numpy int64 array of 0-based rows, ascending, or None.
-    """
-    import numpy as np
-
-    if arr.null_count == 0:
-        return None
-    bitmap = arr.buffers()[0]
-    if bitmap is None:  # the null type
-        return np.arange(len(arr), dtype=np.int64)
-    start, stop = arr.offset, arr.offset + len(arr)
-    first, last = start // 8, (stop + 7) // 8
-    data = np.frombuffer(bitmap, dtype=np.uint8, count=last)[first:]
-    holes = np.flatnonzero(data != 0xFF)
-    bits = np.unpackbits(data[holes], bitorder="little").reshape(-1, 8)
-    where = ((holes + first) * 8)[:, None] + np.arange(8)
-    rows = where[bits == 0]
-    return rows[(rows >= start) & (rows < stop)].astype(np.int64) - start
-
-
-def _drop(rows: Any, nulls: Any) -> Any:
-    """``rows`` without those in ``nulls`` (both ascending)."""
-    import numpy as np
-
-    if nulls is None or not len(nulls) or not len(rows):
-        return rows
-    at = np.minimum(np.searchsorted(nulls, rows), len(nulls) - 1)
-    return rows[nulls[at] != rows]
 
 
 # --------------------------------------------------------------------------- floats
@@ -129,7 +95,7 @@ def _float_rows(spec: FieldSpec, column: Any) -> Rows:
         if nulls is None or len(nulls) < len(chunk):
             v = values_view(chunk).astype(np.float64, copy=False)
             rows, probe = _outside(v, low, high, probe)
-            rows = _drop(rows, nulls)
+            rows = drop_rows(rows, nulls)
             if len(rows):
                 suspect_parts.append(rows + start)
                 value_parts.append(v[rows])
@@ -154,31 +120,6 @@ def _float_rows(spec: FieldSpec, column: Any) -> Rows:
         above = (x > hi) & checked & ~below
         if above.any():
             out["max"] = suspects[above]
-    return out
-
-
-# --------------------------------------------------------------------------- dictionaries
-def _dictionary_rows(spec: FieldSpec, arr: Any) -> Rows:
-    """Check each dictionary value once, then find the rows holding the bad ones."""
-    import numpy as np
-
-    indices = arr.indices
-    nulls = null_rows(indices)
-    out: Rows = {}
-    by_value = check_array(spec, arr.dictionary) if len(arr.dictionary) else {}
-    if by_value:
-        idx = values_view(indices)
-        for rule, mask in by_value.items():
-            bad = np.flatnonzero(mask)
-            if not len(bad):
-                continue
-            # junk under a null slot may index anywhere: clipped, and those rows dropped
-            hit = idx == bad[0] if len(bad) == 1 else np.take(mask, idx, mode="clip")
-            rows = _drop(np.flatnonzero(hit), nulls)
-            if len(rows):
-                out[rule] = rows
-    if nulls is not None and len(nulls) and spec.required and not spec.nullable:
-        out["nullable"] = np.union1d(out.get("nullable", nulls), nulls)
     return out
 
 
@@ -247,7 +188,7 @@ def chunk_failures(spec: FieldSpec, arr: Any) -> Rows:
     if not len(arr):
         return {}
     if pa.types.is_dictionary(typ):
-        return _dictionary_rows(spec, arr)
+        return dictionary_rows(spec, arr)
     return {rule: np.flatnonzero(mask) for rule, mask in check_array(spec, arr).items()}
 
 
@@ -320,4 +261,4 @@ def check_columns(table: Any, specs: list[FieldSpec], rows: int) -> dict[str, Ro
     return {s.name: out[s.name] for s in specs}
 
 
-__all__ = ["Rows", "check_columns", "chunk_failures", "column_failures", "null_rows"]
+__all__ = ["Rows", "check_columns", "chunk_failures", "column_failures"]

@@ -10,13 +10,12 @@ import pyarrow as pa
 import pytest
 
 from keelwork.core.contracts import jit
-from keelwork.core.contracts.kernels import check_array
+from keelwork.core.contracts.kernels import check_array, null_rows
 from keelwork.core.contracts.table_check import (
     _BLOCK,
     _clean,
     check_columns,
     column_failures,
-    null_rows,
 )
 from keelwork.spec.model import FieldSpec
 
@@ -24,10 +23,13 @@ NAN, INF = float("nan"), float("inf")
 
 
 def by_masks(spec: FieldSpec, column: pa.ChunkedArray) -> dict[str, list[int]]:
-    """The reference: ``check_array`` chunk by chunk, masks turned into rows."""
+    """The reference: ``check_array`` chunk by chunk, masks turned into rows; dictionary
+    columns decoded to plain values first (an independent path)."""
     out: dict[str, list[int]] = {}
     start = 0
     for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_decode()
         for rule, mask in check_array(spec, chunk).items():
             out.setdefault(rule, []).extend((np.flatnonzero(mask) + start).tolist())
         start += len(chunk)
