@@ -39,7 +39,8 @@ from keelwork.errors import DataFileError
 
 
 def iter_batches(path: str | Path, *, batch_size: int = 65536,
-                 types: Mapping[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
+                 types: Mapping[str, Any] | None = None,
+                 dictionary: Sequence[str] = ()) -> Iterator[tuple[int, Any]]:
     """Stream a data file as record batches of at most ``batch_size`` rows.
 
     Args:
@@ -47,6 +48,8 @@ def iter_batches(path: str | Path, *, batch_size: int = 65536,
         batch_size: The most rows in one batch.
         types: CSV/TSV only: Arrow types for named columns, read as text then converted (a cell
             that does not convert makes the column mixed). Ignored for typed formats.
+        dictionary: Parquet only: text columns to read as Arrow dictionaries, as Parquet
+            usually stores them (no decoding, and a category check per distinct value).
 
     Yields:
         ``(first_row, batch)``: the 0-based index in the file of the batch's first row, and a
@@ -63,7 +66,7 @@ def iter_batches(path: str | Path, *, batch_size: int = 65536,
     fmt = detect_format(p)
     check_file(p)
     start = 0
-    for table in _tables(p, fmt, batch_size, dict(types or {}), None):
+    for table in _tables(p, fmt, batch_size, dict(types or {}), None, dictionary):
         for batch in pa.Table.from_batches([table] if isinstance(table, pa.RecordBatch)
                                            else table.to_batches()).to_batches(batch_size):
             if batch.num_rows:
@@ -72,7 +75,7 @@ def iter_batches(path: str | Path, *, batch_size: int = 65536,
 
 
 def _tables(path: Path, fmt: Format, batch_size: int, types: Mapping[str, Any],
-            include: Sequence[str] | None) -> Iterator[Any]:
+            include: Sequence[str] | None, dictionary: Sequence[str] = ()) -> Iterator[Any]:
     """Tables or record batches of the file, in order, with one schema."""
     import pyarrow as pa
 
@@ -81,6 +84,13 @@ def _tables(path: Path, fmt: Format, batch_size: int, types: Mapping[str, Any],
 
         try:
             pf = pq.ParquetFile(str(path))
+            if dictionary:
+                schema = pf.schema_arrow
+                text = [n for n in dict.fromkeys(dictionary) if n in schema.names and (
+                    pa.types.is_string(schema.field(n).type)
+                    or pa.types.is_large_string(schema.field(n).type))]
+                if text:
+                    pf = pq.ParquetFile(str(path), read_dictionary=text)
             if pf.metadata.num_rows == 0:
                 raise DataFileError(f"{path}: holds no rows.", path=str(path))
             yield from pf.iter_batches(batch_size=batch_size, columns=include)

@@ -154,12 +154,14 @@ def _progress(path: Path) -> Iterator[Callable[[int, int | None], None] | None]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def read_data(path: Path, types: dict[str, Any] | None = None) -> Any:
+def read_data(path: Path, types: dict[str, Any] | None = None,
+              dictionary: Sequence[str] = ()) -> Any:
     """Read a whole data file, with a progress bar on a terminal for big files.
 
     Args:
         path: The data file.
         types: CSV/TSV column types (see :func:`keelwork.adapters.data.readers.iter_batches`).
+        dictionary: Parquet text columns to keep dictionary-encoded (see ``iter_batches``).
 
     Returns:
         A ``pyarrow.Table``.
@@ -174,11 +176,36 @@ def read_data(path: Path, types: dict[str, Any] | None = None) -> Any:
     total = row_count(path)
     batches = []
     with _progress(path) as update:
-        for start, batch in iter_batches(path, batch_size=1 << 18, types=types):
+        for start, batch in iter_batches(path, batch_size=1 << 18, types=types,
+                                         dictionary=dictionary):
             batches.append(batch)
             if update is not None:
                 update(start + batch.num_rows, total)
     return pa.Table.from_batches(batches)
+
+
+def _as_read(table: Any, path: Path, names: Sequence[str]) -> Any:
+    """Columns read as dictionaries for speed back to the file's own text type (outputs keep
+    the input's schema)."""
+    import pyarrow as pa
+
+    from keelwork.adapters.data.readers import detect_format
+
+    if not names or detect_format(path) != "parquet":
+        return table
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(str(path))
+    for name in names:
+        if name not in table.column_names or name not in schema.names:
+            continue
+        original = schema.field(name).type
+        if pa.types.is_dictionary(table.schema.field(name).type) and not pa.types.is_dictionary(
+                original):
+            i = table.column_names.index(name)
+            table = table.set_column(i, table.schema.field(name).with_type(original),
+                                     table.column(i).cast(original))
+    return table
 
 
 def contract_types(path: Path, contract: ContractSection) -> dict[str, Any] | None:
@@ -395,11 +422,14 @@ def register(app: typer.Typer) -> None:
                 if out.resolve() == data.resolve():
                     raise DataFileError(f"{out}: is the input file; write elsewhere.",
                                         path=str(out))
-        table = read_data(data, contract_types(data, contract))
+        # Category columns stay dictionary-encoded from Parquet: each value checked once.
+        categories = [f.name for f in contract.inputs if f.categories and f.type in (
+            "category", "string", "text")]
+        table = read_data(data, contract_types(data, contract), dictionary=categories)
         from keelwork.core.contracts.batch import validate_table
 
         report = validate_table(table, contract, examples=examples)
-        written = write_outputs(table, report, output, quarantine)
+        written = write_outputs(_as_read(table, data, categories), report, output, quarantine)
         outputs = {"output": output, "quarantine": quarantine}
         if as_json:
             payload = {"data": str(data), "contract": str(contract_file), "valid": report.ok,

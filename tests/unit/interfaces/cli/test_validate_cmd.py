@@ -92,6 +92,39 @@ def test_failing_rows_exit_1_with_report_and_outputs_that_add_up(tmp_path: Path,
     assert not list(tmp_path.glob("*.partial"))
 
 
+@pytest.mark.parametrize("encoded", [False, True], ids=["text", "dictionary"])
+def test_parquet_categories_are_read_as_dictionaries_and_written_as_they_came(
+        tmp_path: Path, contract: Path, encoded: bool) -> None:
+    records = rows(100_000)
+    records[7]["color"] = "pink"
+    records[99_999]["color"] = None
+    table = pa.Table.from_pylist(records)
+    if encoded:
+        table = table.set_column(2, "color", table.column("color").dictionary_encode())
+    data = tmp_path / "d.parquet"
+    pq.write_table(table, data, row_group_size=30_000)
+    read = validate_cmd.read_data(data, None, dictionary=["color", "nope"])
+    assert pa.types.is_dictionary(read.schema.field("color").type)  # each value checked once
+    assert read.schema.field("zip").type == table.schema.field("zip").type  # not asked for
+    out, bad = tmp_path / "ok.parquet", tmp_path / "bad.parquet"
+    result = run("validate", data, "-c", contract, "-o", out, "-q", bad, "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert {(f["column"], f["rule"], f["count"]) for f in report["failures"]} == {
+        ("color", "category", 1), ("color", "nullable", 1)}
+    assert {f["rule"]: [e["value"] for e in f["examples"]] for f in report["failures"]} == {
+        "category": ["pink"], "nullable": [None]}
+    passing, failing = pq.read_table(out), pq.read_table(bad)
+    assert passing.schema.field("color").type == table.schema.field("color").type
+    assert failing.schema.field("color").type == table.schema.field("color").type
+    assert failing.column("_row").to_pylist() == [7, 99_999]
+    assert failing.column("_reasons").to_pylist() == [
+        "color must be one of 'red', 'green', 'blue'; got 'pink'", "color must not be null; "
+        "got null"]
+    assert passing.column("color").to_pylist() == [r["color"] for i, r in enumerate(records)
+                                                   if i not in (7, 99_999)]
+
+
 def test_json_report(tmp_path: Path, contract: Path) -> None:
     records = rows(100)
     records[10]["age"] = 500
