@@ -76,7 +76,12 @@ def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None
         try:
             r = service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
                                        interval=f"{INTERVAL}s", actor="tester")
-            await load(service.gateway, 3 * INTERVAL + 0.4)
+            # Traffic until the rollout ends (two passing intervals), with a generous deadline:
+            # on a busy machine an interval's analysis can land after a fixed load window.
+            for _ in range(40):
+                await load(service.gateway, INTERVAL)
+                if service.rollouts.status("scorer")[0].phase != "progressing":
+                    break
             rollout, events = service.rollouts.status("scorer")
             assert rollout.phase == "promoted", [(e.action, e.reason) for e in events]
             assert [e.action for e in events] == ["begin", "advance", "promote"]
