@@ -26,3 +26,6 @@ def test_demo_serves_real_reviews_takes_feedback_and_refuses_bad_input(tmp_path:
     assert 0.6 < float(accuracy) <= 1.0  # the model's held-out accuracy is 0.81
     assert '"status": 422' in out and "instances[0].review" in out
     assert (tmp_path / "demo" / ".keel" / "keel.db").exists()
+    # The monitor step reads the demo's own traffic back from the prediction log.
+    windows = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d\s*│\s*(\d+)\s*│\s*ok", out)
+    assert sum(int(n) for n in windows) >= 60, out[-3000:]

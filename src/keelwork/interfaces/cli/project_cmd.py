@@ -221,7 +221,7 @@ def demo(
     from keelwork.interfaces.cli.monitor_cmd import run_cmd
 
     run_cmd(model=None, window="1h", since="1h", until=None, as_json=False, out=None,
-            html=None, fail_on_drift=False, rescore=True, project=directory)
+            html=None, fail_on_drift=False, version=None, rescore=True, project=directory)
     console.rule("5. where to look")
     console.print(f"API docs:   {base}/docs")
     console.print(f"metrics:    {base}/metrics")
