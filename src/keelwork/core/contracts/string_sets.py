@@ -22,9 +22,6 @@ from keelwork.core.contracts import jit
 
 #: Arrays shorter than this use ``is_in``.
 MIN_ROWS: Final = 1 << 15
-#: ``KEEL_JIT=auto``: text values checked with Arrow before the kernel is loaded (at ~8 ns
-#: saved per value, loading pays for itself after ~75M more).
-LOAD_AFTER: Final = 16_000_000
 _MAX_MEMBERS: Final = 4096
 _TRIES: Final = 64
 _MASK: Final = (1 << 64) - 1
