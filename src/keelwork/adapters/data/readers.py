@@ -89,8 +89,8 @@ def _tables(path: Path, fmt: Format, batch_size: int, types: Mapping[str, Any],
                 text = [n for n in dict.fromkeys(dictionary) if n in schema.names and (
                     pa.types.is_string(schema.field(n).type)
                     or pa.types.is_large_string(schema.field(n).type))]
-                if text:
-                    pf = pq.ParquetFile(str(path), read_dictionary=text)
+                if text:  # the footer already parsed is reused
+                    pf = pq.ParquetFile(str(path), metadata=pf.metadata, read_dictionary=text)
             if pf.metadata.num_rows == 0:
                 raise DataFileError(f"{path}: holds no rows.", path=str(path))
             yield from pf.iter_batches(batch_size=batch_size, columns=include)

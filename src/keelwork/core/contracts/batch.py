@@ -41,6 +41,7 @@ from keelwork.core.contracts.columns import is_mixed
 from keelwork.core.contracts.kernels import (
     JSON_CHILD,
     integral,
+    null_at,
     null_mask,
     union_codes,
     values_view,
@@ -193,12 +194,8 @@ def _python_at(column: Any, rows: Any) -> list[Any]:
         chunk = chunks[i]
         if _plain_numbers(chunk.type):  # numpy reads them without building an Arrow array
             part = values_view(chunk)[local].tolist()
-            bitmap = chunk.buffers()[0] if chunk.null_count else None
-            if bitmap is not None:  # the validity bits of just these rows
-                at = local + chunk.offset
-                bits = np.frombuffer(bitmap, dtype=np.uint8)[at >> 3] >> (at & 7).astype(np.uint8)
-                for j in np.flatnonzero((bits & 1) == 0).tolist():
-                    part[j] = None
+            for j in np.flatnonzero(null_at(chunk, local)).tolist():
+                part[j] = None
             values += part
             continue
         taken = chunk.take(pa.array(local, pa.int64()))

@@ -133,18 +133,64 @@ def _integer_values(spec: FieldSpec, v: Any, valid: Any, masks: Masks) -> None:
             _keep(masks, "max", ~below & _above(v, hi), valid)
 
 
-def _float_values(spec: FieldSpec, v: Any, valid: Any, masks: Masks) -> None:
-    """All rules for floating values ``v`` (float64) of a float field.
+def float_bounds(spec: FieldSpec) -> tuple[float, float]:
+    """``[low, high]`` a float value of ``spec`` must lie in to be above suspicion.
 
-    One pass finds the suspects (outside [min, max], NaN and infinities fail both comparisons
-    unless allowed); only those few are then sorted into rules.
+    Outside it (NaN included, and infinities unless ``allow_nan``) a value is a *suspect*
+    that :func:`sort_float_suspects` sorts into rules.
+
+    Args:
+        spec: A float field.
+
+    Returns:
+        ``(low, high)``.
+    """
+    edge = math.inf if spec.allow_nan else FLOAT64_MAX
+    return (spec.min if spec.min is not None else -edge,
+            spec.max if spec.max is not None else edge)
+
+
+def sort_float_suspects(spec: FieldSpec, suspects: Any, x: Any) -> dict[str, Any]:
+    """The rules the suspect values ``x`` (at rows ``suspects``) of a float field break.
+
+    Args:
+        spec: A float field.
+        suspects: numpy int64 rows, ascending.
+        x: Their values (float64).
+
+    Returns:
+        ``{rule: rows}`` for ``finite``, ``min`` and ``max``, only for rules some row breaks.
     """
     import numpy as np
 
+    out: dict[str, Any] = {}
     lo, hi = spec.min, spec.max
-    edge = math.inf if spec.allow_nan else FLOAT64_MAX
-    low = lo if lo is not None else -edge
-    high = hi if hi is not None else edge
+    if spec.allow_nan:
+        checked = ~np.isnan(x)
+    else:
+        bad = ~np.isfinite(x)
+        if bad.any():
+            out["finite"] = suspects[bad]
+        checked = ~bad
+    below = (x < lo) & checked if lo is not None else np.zeros(len(x), dtype=bool)
+    if below.any():
+        out["min"] = suspects[below]
+    if hi is not None:
+        above = (x > hi) & checked & ~below
+        if above.any():
+            out["max"] = suspects[above]
+    return out
+
+
+def _float_values(spec: FieldSpec, v: Any, valid: Any, masks: Masks) -> None:
+    """All rules for floating values ``v`` (float64) of a float field.
+
+    One pass finds the suspects (see :func:`float_bounds`); only those few are then sorted
+    into rules.
+    """
+    import numpy as np
+
+    low, high = float_bounds(spec)
     if valid is None and len(v):
         first, last = v.min(), v.max()  # NaN propagates: a clean array costs two passes
         if low <= first and last <= high:
@@ -152,20 +198,8 @@ def _float_values(spec: FieldSpec, v: Any, valid: Any, masks: Masks) -> None:
     suspects = np.flatnonzero(~((v >= low) & (v <= high)))
     if valid is not None:
         suspects = suspects[valid[suspects]]
-    if not len(suspects):
-        return
-    x = v[suspects]
-    nan = np.isnan(x)
-    if spec.allow_nan:
-        checked = ~nan
-    else:
-        bad = ~np.isfinite(x)
-        _set(masks, "finite", suspects[bad], len(v))
-        checked = ~bad
-    below = (x < lo) & checked if lo is not None else np.zeros(len(x), dtype=bool)
-    _set(masks, "min", suspects[below], len(v))
-    if hi is not None:
-        _set(masks, "max", suspects[(x > hi) & checked & ~below], len(v))
+    for rule, rows in sort_float_suspects(spec, suspects, v[suspects]).items():
+        _set(masks, rule, rows, len(v))
 
 
 def _set(masks: Masks, rule: str, rows: Any, n: int) -> None:
@@ -385,6 +419,26 @@ def null_rows(arr: Any) -> Any:
     return rows[(rows >= start) & (rows < stop)].astype(np.int64) - start
 
 
+def null_at(arr: Any, rows: Any) -> Any:
+    """Whether each of ``rows`` of a flat array is null, reading just their validity bits.
+
+    Args:
+        arr: A ``pyarrow.Array`` that is not a dictionary or a union.
+        rows: numpy int64 rows of ``arr``.
+
+    Returns:
+        A numpy bool array aligned with ``rows``.
+    """
+    import numpy as np
+
+    bitmap = arr.buffers()[0] if arr.null_count else None
+    if bitmap is None:
+        return np.full(len(rows), bool(arr.null_count), dtype=bool)  # none, or the null type
+    at = rows + arr.offset
+    bits = np.frombuffer(bitmap, dtype=np.uint8)[at >> 3] >> (at & 7).astype(np.uint8)
+    return (bits & 1) == 0
+
+
 def drop_rows(rows: Any, nulls: Any) -> Any:
     """``rows`` without those in ``nulls`` (both ascending)."""
     import numpy as np
@@ -423,7 +477,7 @@ def dictionary_rows(spec: FieldSpec, arr: Any) -> dict[str, Any]:
             if len(rows):
                 out[rule] = rows
     if nulls is not None and len(nulls) and spec.required and not spec.nullable:
-        out["nullable"] = np.union1d(out.get("nullable", nulls), nulls)
+        out["nullable"] = np.union1d(out["nullable"], nulls) if "nullable" in out else nulls
     return out
 
 
@@ -515,5 +569,6 @@ def integral(value: Any) -> Any:
     return value
 
 
-__all__ = ["JSON_CHILD", "Masks", "check_array", "dictionary_rows", "drop_rows", "integral",
-           "null_mask", "null_rows", "union_codes", "values_view"]
+__all__ = ["JSON_CHILD", "Masks", "check_array", "dictionary_rows", "drop_rows", "float_bounds",
+           "integral", "null_at", "null_mask", "null_rows", "sort_float_suspects", "union_codes",
+           "values_view"]

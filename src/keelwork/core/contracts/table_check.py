@@ -31,7 +31,9 @@ from keelwork.core.contracts.kernels import (
     check_array,
     dictionary_rows,
     drop_rows,
+    float_bounds,
     null_rows,
+    sort_float_suspects,
     values_view,
 )
 from keelwork.core.contracts.record import FLOAT64_MAX
@@ -79,13 +81,11 @@ def _float_rows(spec: FieldSpec, column: Any) -> Rows:
 
     Each chunk gives its nulls and its suspects (values outside [min, max], NaN and infinities
     included unless allowed); the few suspects of the whole column are then sorted into rules
-    at once (the same rules as ``kernels._float_values``).
+    at once (:func:`keelwork.core.contracts.kernels.sort_float_suspects`).
     """
     import numpy as np
 
-    lo, hi = spec.min, spec.max
-    edge = math.inf if spec.allow_nan else FLOAT64_MAX
-    low, high = (lo if lo is not None else -edge), (hi if hi is not None else edge)
+    low, high = float_bounds(spec)
     null_parts, suspect_parts, value_parts = [], [], []
     start, probe = 0, True
     for chunk in column.chunks:
@@ -103,23 +103,9 @@ def _float_rows(spec: FieldSpec, column: Any) -> Rows:
     out: Rows = {}
     if null_parts and spec.required and not spec.nullable:
         out["nullable"] = np.concatenate(null_parts)
-    if not suspect_parts:
-        return out
-    suspects, x = np.concatenate(suspect_parts), np.concatenate(value_parts)
-    if spec.allow_nan:
-        checked = ~np.isnan(x)
-    else:
-        bad = ~np.isfinite(x)
-        if bad.any():
-            out["finite"] = suspects[bad]
-        checked = ~bad
-    below = (x < lo) & checked if lo is not None else np.zeros(len(x), dtype=bool)
-    if below.any():
-        out["min"] = suspects[below]
-    if hi is not None:
-        above = (x > hi) & checked & ~below
-        if above.any():
-            out["max"] = suspects[above]
+    if suspect_parts:
+        out.update(sort_float_suspects(spec, np.concatenate(suspect_parts),
+                                       np.concatenate(value_parts)))
     return out
 
 

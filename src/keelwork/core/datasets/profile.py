@@ -203,35 +203,21 @@ def _numeric(column: Any) -> NumericStats | None:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
-    counts, edges = np.histogram(finite, bins=lattice_edges(finite))
+    lo, hi = float(finite.min()), float(finite.max())
+    # near the float64 limit sums and squares overflow: mean and std of scaled values
+    top = max(abs(lo), abs(hi))
+    scale = top if top > 1e150 else 1.0
+    scaled = finite / scale if scale != 1.0 else finite
+    counts, edges = np.histogram(finite, bins=lattice_edges(finite, lo, hi))
     return NumericStats(
-        min=float(finite.min()), max=float(finite.max()), mean=_mean(finite),
-        std=_std(finite),
+        min=lo, max=hi, mean=float(scaled.mean()) * scale,
+        std=float(scaled.std(ddof=1)) * scale if finite.size > 1 else 0.0,
         quantiles=tuple(float(q) for q in np.quantile(finite, QUANTILES)),
         edges=tuple(float(e) for e in edges), counts=tuple(int(c) for c in counts),
         non_finite=int(values.size - finite.size))
 
 
-def _scale(finite: Any) -> float:
-    import numpy as np
-
-    top = float(np.abs(finite).max())
-    return top if top > 1e150 else 1.0  # near the float64 limit, sums and squares overflow
-
-
-def _mean(finite: Any) -> float:
-    scale = _scale(finite)
-    return float((finite / scale).mean()) * scale
-
-
-def _std(finite: Any) -> float:
-    if finite.size < 2:
-        return 0.0
-    scale = _scale(finite)
-    return float((finite / scale).std(ddof=1)) * scale
-
-
-def lattice_edges(finite: Any) -> Any:
+def lattice_edges(finite: Any, lo: float, hi: float) -> Any:
     """Histogram edges on a shared lattice, so two profiles compare exactly.
 
     The bin width is a power of two (at least 1 for integer-valued data, whose edges sit at
@@ -243,13 +229,14 @@ def lattice_edges(finite: Any) -> Any:
 
     Args:
         finite: A non-empty numpy float array of finite values.
+        lo: Its minimum.
+        hi: Its maximum.
 
     Returns:
         The edges, ascending.
     """
     import numpy as np
 
-    lo, hi = float(finite.min()), float(finite.max())
     integral = bool(np.all(finite == np.floor(finite)))
     span = hi - lo + (1.0 if integral else 0.0)
     if not math.isfinite(span) or span > 2.0**52:

@@ -184,27 +184,29 @@ def read_data(path: Path, types: dict[str, Any] | None = None,
     return pa.Table.from_batches(batches)
 
 
-def _as_read(table: Any, path: Path, names: Sequence[str]) -> Any:
-    """Columns read as dictionaries for speed back to the file's own text type (outputs keep
-    the input's schema)."""
+def _parquet_text(path: Path, names: Sequence[str]) -> dict[str, Any]:
+    """Those of ``names`` that a Parquet file holds as plain text, with their Arrow type
+    (``{}`` for other formats): the columns worth reading as dictionaries."""
     import pyarrow as pa
 
     from keelwork.adapters.data.readers import detect_format
 
     if not names or detect_format(path) != "parquet":
-        return table
+        return {}
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(str(path))
-    for name in names:
-        if name not in table.column_names or name not in schema.names:
-            continue
-        original = schema.field(name).type
-        if pa.types.is_dictionary(table.schema.field(name).type) and not pa.types.is_dictionary(
-                original):
-            i = table.column_names.index(name)
-            table = table.set_column(i, table.schema.field(name).with_type(original),
-                                     table.column(i).cast(original))
+    return {n: schema.field(n).type for n in names if n in schema.names and (
+        pa.types.is_string(schema.field(n).type) or pa.types.is_large_string(schema.field(n).type))}
+
+
+def _as_read(table: Any, text: dict[str, Any]) -> Any:
+    """Columns read as dictionaries for speed back to the file's own text type (outputs keep
+    the input's schema)."""
+    for name, typ in text.items():
+        i = table.column_names.index(name)
+        table = table.set_column(i, table.schema.field(i).with_type(typ),
+                                 table.column(i).cast(typ))
     return table
 
 
@@ -423,13 +425,13 @@ def register(app: typer.Typer) -> None:
                     raise DataFileError(f"{out}: is the input file; write elsewhere.",
                                         path=str(out))
         # Category columns stay dictionary-encoded from Parquet: each value checked once.
-        categories = [f.name for f in contract.inputs if f.categories and f.type in (
-            "category", "string", "text")]
-        table = read_data(data, contract_types(data, contract), dictionary=categories)
+        text = _parquet_text(data, [f.name for f in contract.inputs if f.categories and f.type in (
+            "category", "string", "text")])
+        table = read_data(data, contract_types(data, contract), dictionary=list(text))
         from keelwork.core.contracts.batch import validate_table
 
         report = validate_table(table, contract, examples=examples)
-        written = write_outputs(_as_read(table, data, categories), report, output, quarantine)
+        written = write_outputs(_as_read(table, text), report, output, quarantine)
         outputs = {"output": output, "quarantine": quarantine}
         if as_json:
             payload = {"data": str(data), "contract": str(contract_file), "valid": report.ok,
