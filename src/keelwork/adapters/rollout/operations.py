@@ -138,7 +138,7 @@ class RolloutOps:
         """
         who = actor or default_actor()
         current, _ = self.status(name)
-        if action == "promote":
+        if action == "promote" and current.active:
             warning = self.aborted_warning(current)
             if warning and not force:
                 raise TransitionError(f"{warning}; promote again with --force (HTTP: "
@@ -158,7 +158,13 @@ class RolloutOps:
 
     def aborted_warning(self, rollout: Rollout) -> str:
         """Why promoting ``rollout``'s challenger by hand deserves a warning ("" if it does
-        not): an earlier rollout of the same version was aborted."""
+        not): this rollout was aborted before its retry, or an earlier rollout of the same
+        version was aborted."""
+        aborts = [e for e in self.store.events(rollout.id) if e.action == "abort"]
+        if aborts:
+            return (f"version {rollout.challenger} of '{rollout.model}' was not promoted by "
+                    f"its analysis: rollout {rollout.id} was aborted before its retry "
+                    f"({aborts[-1].reason or 'no reason given'})")
         earlier = [s for s in self.store.setbacks(rollout.model)
                    if s.version == rollout.challenger and s.at < rollout.created_at
                    and s.kind == "aborted"]
@@ -166,7 +172,7 @@ class RolloutOps:
             return ""
         last = max(earlier, key=lambda s: s.at)
         return (f"version {rollout.challenger} of '{rollout.model}' was not promoted by its "
-                f"analysis and {last.why}")
+                f"analysis: {last.why}")
 
     def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> int:
         """Serve the previous champion again; during an active rollout, abort it instead.

@@ -120,6 +120,11 @@ def _action(action: str, doc: str) -> None:
     app.command(action)(command)
 
 
+_action("pause", "Hold the current weights; analysis stops until resume.")
+_action("resume", "Continue a paused rollout (its failure count starts again).")
+_action("abort", "Send all traffic back to the champion.")
+_action("retry", "Run an aborted rollout again from its first step.")
+
 @app.command("promote")
 @handles_errors
 def promote(name: str = typer.Argument(..., help="The model."),
