@@ -289,8 +289,8 @@ def test_hand_promote_of_a_version_whose_rollout_was_aborted_needs_force(
         first = ops.start("scorer", v2, section, actor="a")
         ops.act("scorer", "abort", actor="a", reason="p99 doubled")
         ops.start("scorer", v2, section, actor="a")
-        with pytest.raises(TransitionError, match=f"rollout {first.id} was aborted: "
-                                                  "p99 doubled.*--force"):
+        with pytest.raises(TransitionError, match=rf"rollout {first.id} was aborted: "
+                                                  r"p99 doubled.*--force"):
             ops.act("scorer", "promote", actor="a")
         assert service.registry.resolve("scorer").version == 1
         promoted = ops.act("scorer", "promote", actor="a", reason="hotfix", force=True)

@@ -180,7 +180,7 @@ def test_keel_models_alias_reaches_a_running_server_within_a_second(
         while answers(c, "scorer@champion") != (1, "scorer:1"):  # cached by the server now
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        with load(server) as (seen, lock):
+        with load(server) as (seen, _lock):
             time.sleep(0.3)
             r = runner.invoke(app, ["models", "alias", "scorer", str(v2), "champion", *p])
             assert r.exit_code == 0, r.output

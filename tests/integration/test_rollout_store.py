@@ -141,7 +141,7 @@ def test_rollback_steps_back_and_never_flips(tmp_path: Path, store_url: str) -> 
         assert ops.rollback("scorer", actor="a") == 1
         assert resolve("scorer").version == 1
         assert ops.status("scorer")[0].phase == "rolled_back"
-        with pytest.raises(TransitionError, match="nothing to roll back to.*version 3"):
+        with pytest.raises(TransitionError, match=r"nothing to roll back to.*version 3"):
             ops.rollback("scorer", actor="a")
         assert resolve("scorer").version == 1  # refused: nothing moved
         # A shadow test of 3 again, aborted: rollback still refuses (never the challenger).

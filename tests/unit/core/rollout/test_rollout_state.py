@@ -84,9 +84,9 @@ def test_parse_interval_rejects_bad_text(text: str) -> None:
 
 def test_the_failure_that_aborts_is_counted_so_status_and_event_agree() -> None:
     """Issue 11.5: the abort's event said "failure 2/2" while the status showed 1/2."""
-    from keelwork.core.rollout.analysis import ArmStats, decide
-
     from dataclasses import replace
+
+    from keelwork.core.rollout.analysis import ArmStats, decide
 
     r = replace(_started(), gates={"max_error_rate": 0.01}, min_requests=1)
     bad = ArmStats(requests=10, errors=5)
