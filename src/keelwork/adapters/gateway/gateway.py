@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
+from keelwork.adapters.gateway.refs import check_ref
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.contracts import compile_contract, summarise
 from keelwork.core.features.online import OnlineFeatures
@@ -199,15 +200,21 @@ class Gateway:
                 [ErrorDetail("model", "unknown_model", name)]) from None
 
     async def host(self, name: str, ref: str | None) -> ModelHost:
-        """The loaded host for ``name`` at ``ref`` (alias or version; None = champion)."""
+        """The loaded host for ``name`` at ``ref`` (alias or version; None = champion).
+
+        Raises:
+            ModelNotFoundError: unknown model, alias or version (404).
+            ModelRefError: ``ref`` is neither an alias nor a version number (400).
+        """
         target = self._routes.get((name, ref))
         if target is not None:
             h = self._hosts.get((target.name, target.version))
             if h is not None:
                 return h
         section = self.model_section(name)
+        checked = None if ref is None else check_ref(ref, name=name)
         async with self._load_lock:
-            target = await asyncio.to_thread(self._resolve, name, ref)
+            target = await asyncio.to_thread(self._resolve, name, checked)
             key = (target.name, target.version)
             h = self._hosts.get(key)
             if h is None:

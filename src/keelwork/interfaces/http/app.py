@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keelwork import __version__
 from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
+from keelwork.adapters.gateway.refs import MODEL_REF_HEADER, request_ref
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
@@ -34,6 +37,8 @@ from keelwork.interfaces.http.errors import (
     error_response,
     json_response,
     response_for,
+    router_error,
+    validation_error,
 )
 from keelwork.interfaces.http.limits import BodyLimitMiddleware, read_body
 from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_outputs
@@ -41,8 +46,6 @@ from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_out
 access_log = logging.getLogger("keelwork.access")
 log = logging.getLogger("keelwork.http")
 
-#: Header naming an alias or a version, when the path does not.
-MODEL_REF_HEADER = "x-keel-model-ref"
 #: Header keeping a user on one arm of a rollout (A/B, canary) and in one flag bucket.
 STICKY_HEADER = "x-keel-user"
 
@@ -64,12 +67,14 @@ def _parse_json(raw: bytes, content_type: str | None) -> Any:
                           [ErrorDetail("", "json", str(exc)[:120])]) from None
 
 
-def _split_ref(name: str, request: Request) -> tuple[str, str | None]:
-    """``sentiment@challenger`` / ``sentiment:3`` / header -> (name, ref)."""
-    if "@" in name:
-        base, _, ref = name.partition("@")
-        return base, ref or None
-    return name, request.headers.get(MODEL_REF_HEADER) or None
+def _split_ref(name: str, request: Request, version: str | None = None
+               ) -> tuple[str, str | None]:
+    """``sentiment@challenger`` / ``sentiment:3`` / V2 version / header -> (name, ref).
+
+    Raises:
+        ModelRefError: a malformed reference (400), or two that disagree.
+    """
+    return request_ref(name, request.headers.get(MODEL_REF_HEADER), version)
 
 
 def _context(request: Request, gateway: Gateway) -> RequestContext:
@@ -229,6 +234,11 @@ def create_app(gateway: Gateway, *,
     @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
     async def v1_model(request: Request, name: str) -> Response:
         """Model status (KServe V1)."""
+        if name.endswith(":predict"):
+            return error_response(
+                405, "Predict with POST (KServe V1: POST /v1/models/NAME:predict with "
+                     '{"instances": [...]}); GET /v1/models/NAME is the model\'s status.',
+                [ErrorDetail("method", "method_allowed", "GET")], {"Allow": "POST"})
         try:
             model, ref = _split_ref(name, request)
             host = await gateway.host(model, ref)
@@ -245,8 +255,8 @@ def create_app(gateway: Gateway, *,
             body = _parse_json(await read_body(request, limit),
                                request.headers.get("content-type"))
             instances, req_id = parse_v2(body, contract_fields)
-            model, ref = _split_ref(name, request)
-            result = await _predict(request, model, version or ref, instances, "v2")
+            model, ref = _split_ref(name, request, version)
+            result = await _predict(request, model, ref, instances, "v2")
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
         out: dict[str, Any] = {
@@ -271,9 +281,10 @@ def create_app(gateway: Gateway, *,
         """Inference on one model version (Open Inference Protocol)."""
         return await _v2_infer(request, name, version)
 
-    async def _v2_metadata(name: str, version: str | None) -> Response:
+    async def _v2_metadata(request: Request, name: str, version: str | None) -> Response:
         try:
-            host = await gateway.host(name, version)
+            name, ref = _split_ref(name, request, version)
+            host = await gateway.host(name, ref)
         except KeelworkError as exc:
             return response_for(exc)
         sig = host.runtime.signature
@@ -286,15 +297,15 @@ def create_app(gateway: Gateway, *,
                       "outputs": outputs})
 
     @app.get("/v2/models/{name}", tags=["Open Inference Protocol"], responses=openapi.ERRORS)
-    async def v2_model(name: str) -> Response:
+    async def v2_model(request: Request, name: str) -> Response:
         """Model metadata (Open Inference Protocol)."""
-        return await _v2_metadata(name, None)
+        return await _v2_metadata(request, name, None)
 
     @app.get("/v2/models/{name}/versions/{version}", tags=["Open Inference Protocol"],
              responses=openapi.ERRORS)
-    async def v2_model_version(name: str, version: str) -> Response:
+    async def v2_model_version(request: Request, name: str, version: str) -> Response:
         """Metadata of one model version (Open Inference Protocol)."""
-        return await _v2_metadata(name, version)
+        return await _v2_metadata(request, name, version)
 
     @app.get("/v2/models/{name}/ready", tags=["Open Inference Protocol"],
              responses=openapi.ERRORS)
@@ -336,7 +347,16 @@ def create_app(gateway: Gateway, *,
     @app.exception_handler(Exception)
     async def _unhandled(_request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, f"Internal error: {type(exc).__name__}")
+        return error_response(500, f"Internal error: {type(exc).__name__}",
+                              [ErrorDetail("", "internal", type(exc).__name__)])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return router_error(request, exc.status_code, exc.detail, dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+        return validation_error(exc.errors())
 
     # Innermost of the user middleware: the body limit and tracing still see every request.
     app.user_middleware.append(Middleware(PredictFastPath, routes=[

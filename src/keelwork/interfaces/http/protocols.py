@@ -22,19 +22,54 @@ def _bad(path: str, rule: str, got: Any, message: str) -> HTTPProblem:
 
 # ---------------------------------------------------------------------------- KServe V1
 def parse_v1(body: Any) -> list[Any]:
-    """``{"instances": [...]}`` -> instances (records as objects, or lists)."""
+    """A KServe V1 body -> instances (records as objects, or lists).
+
+    The V1 protocol takes the rows as ``{"instances": [...]}`` or as ``{"inputs": [...]}``;
+    ``inputs`` may also be TensorFlow Serving's columnar form, an object of equal-length
+    lists (``{"inputs": {"a": [1, 2], "b": [3, 4]}}`` is two records).
+    """
     if not isinstance(body, dict):
         raise _bad("", "type", type(body).__name__,
                    "The body must be a JSON object with an 'instances' list.")
+    if "instances" in body and "inputs" in body:
+        raise _bad("inputs", "exclusive", None,
+                   "The body holds both 'instances' and 'inputs'; send the rows in one of them.")
+    if "inputs" in body:
+        return _v1_inputs(body["inputs"])
     if "instances" not in body:
         raise _bad("instances", "required", None,
-                   "The body needs an 'instances' list (KServe V1), e.g. "
+                   "The body needs an 'instances' (or 'inputs') list (KServe V1), e.g. "
                    '{"instances": [{"feature": 1.0}]}.')
     instances = body["instances"]
     if not isinstance(instances, list):
         raise _bad("instances", "type", type(instances).__name__,
                    f"'instances' must be a list; got {type(instances).__name__}.")
     return instances
+
+
+def _v1_inputs(inputs: Any) -> list[Any]:
+    if isinstance(inputs, list):
+        return inputs
+    if not isinstance(inputs, dict):
+        raise _bad("inputs", "type", type(inputs).__name__,
+                   "'inputs' must be a list of rows or an object of equal-length columns; got "
+                   f"{type(inputs).__name__}.")
+    if not inputs:
+        return []
+    lengths = {k: len(v) if isinstance(v, list) else None for k, v in inputs.items()}
+    for key, n in lengths.items():
+        if n is None:
+            raise _bad(f"inputs.{key}", "type", type(inputs[key]).__name__,
+                       f"Columnar 'inputs' hold one list per field; inputs.{key} is a "
+                       f"{type(inputs[key]).__name__}.")
+    rows = next(iter(lengths.values()))
+    for key, n in lengths.items():
+        if n != rows:
+            raise _bad(f"inputs.{key}", "length", n,
+                       f"Columnar 'inputs' need lists of one length; inputs.{key} holds {n} "
+                       f"values, the first field {rows}.")
+    keys = list(inputs)
+    return [{k: inputs[k][r] for k in keys} for r in range(rows or 0)]
 
 
 # ---------------------------------------------------------------------------- Open Inference

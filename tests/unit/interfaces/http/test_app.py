@@ -358,3 +358,81 @@ def test_features_are_looked_up_and_transformed_before_the_model(tmp_path: Path)
     assert known["review_len"] == len("Great!! really") and known["n_bang"] == 2
     assert known["n_reviews"] is not None and known["log_n_reviews"] is not None
     assert unknown["n_reviews"] is None and unknown["review_len"] == 3
+
+
+_ONE = {"instances": [{"a": 1, "b": 1}]}
+_V2_ONE = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                      {"name": "b", "shape": [1], "datatype": "INT64", "data": [1]}]}
+
+
+@pytest.mark.parametrize(("path", "headers", "shown"), [
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "adder@champion@x"}, "adder@champion@x"),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "credit@champion"}, "credit@champion"),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "0"}, "'0'"),
+    ("/v1/models/adder@bad%20alias:predict", {}, "adder@bad alias"),
+    ("/v1/models/adder@..:predict", {}, "adder@.."),
+    ("/v1/models/adder@-1:predict", {}, "adder@-1"),
+    ("/v1/models/adder@0:predict", {}, "adder@0"),
+    ("/v1/models/adder@%00:predict", {}, "adder@\\x00"),
+    ("/v1/models/adder@%20:predict", {}, "adder@ "),
+    ("/v1/models/adder@a@b:predict", {}, "adder@a@b"),
+    ("/v1/models/adder@99999999999999999999999:predict", {}, "99999999999999999999999"),
+    ("/v2/models/adder/versions/1%20/infer", {}, "'1 '"),
+    ("/v2/models/adder/versions/99999999999999999999999/infer", {}, "99999999999999999999999"),
+    ("/v2/models/adder@a@b/infer", {}, "adder@a@b"),
+])
+def test_malformed_model_references_are_400_naming_them(client: TestClient, path: str,
+                                                        headers: dict[str, str],
+                                                        shown: str) -> None:
+    body = _V2_ONE if path.startswith("/v2") else _ONE
+    r = client.post(path, json=body, headers=headers)
+    assert r.status_code == 400, r.text
+    out = r.json()
+    assert shown in out["error"]
+    assert out["details"] and out["details"][0]["rule"] == "model_ref"
+    assert "'adder@champion'" in out["error"]  # the accepted forms, for this model
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "adder@champion"}),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "adder:1"}),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "champion"}),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "1"}),
+    ("/v1/models/adder@1:predict", {}),
+    ("/v1/models/adder:1:predict", {}),
+    ("/v2/models/adder/versions/champion/infer", {}),
+    ("/v2/models/adder:1/infer", {}),
+])
+def test_the_forms_error_messages_offer_work(client: TestClient, path: str,
+                                             headers: dict[str, str]) -> None:
+    body = _V2_ONE if path.startswith("/v2") else _ONE
+    r = client.post(path, json=body, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_get_on_predict_is_405_and_router_errors_have_the_error_shape(
+        client: TestClient) -> None:
+    r = client.get("/v1/models/adder:predict")
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == "POST"
+    assert r.json()["details"][0]["rule"] == "method_allowed"
+    r = client.get("/v2/models/adder/infer")
+    assert r.status_code == 405
+    assert set(r.json()) == {"error", "details"} and r.json()["details"]
+    r = client.get("/no/such/route")
+    assert r.status_code == 404
+    assert set(r.json()) == {"error", "details"}
+    assert r.json()["details"][0] == {"path": "path", "rule": "route", "got": "/no/such/route"}
+
+
+def test_v1_accepts_inputs_rows_and_columns(client: TestClient) -> None:
+    r = client.post("/v1/models/adder:predict", json={"inputs": [{"a": 1, "b": 2}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [3.0]
+    r = client.post("/v1/models/adder:predict", json={"inputs": {"a": [1, 2], "b": [10, 20]}})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [11.0, 22.0]
+    r = client.post("/v1/models/adder:predict", json={"inputs": {"a": [1, 2], "b": [10]}})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "inputs.b"
+    r = client.post("/v1/models/adder:predict", json={**_ONE, "inputs": [{"a": 1, "b": 1}]})
+    assert r.status_code == 422 and r.json()["details"][0]["rule"] == "exclusive"
