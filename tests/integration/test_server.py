@@ -108,3 +108,26 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction(project: Path) -> No
         con.close()
     missing = [i for i in acked if i not in stored]
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions lost"
+
+
+def test_bad_references_and_methods_are_4xx_in_the_error_shape(server: str) -> None:
+    """Issue 11 #6 / 13 #10 against the real server: no 500, the reference named."""
+    one = {"instances": [{"a": 1, "b": 1}]}
+    cases = [
+        ("/v1/models/adder:predict", {"x-keel-model-ref": "adder@adder@champion"},
+         "adder@adder@champion"),
+        ("/v1/models/adder@bad%20alias:predict", {}, "adder@bad alias"),
+        ("/v1/models/adder@99999999999999999999999:predict", {}, "99999999999999999999999"),
+    ]
+    for path, headers, shown in cases:
+        r = httpx.post(f"{server}{path}", json=one, headers=headers)
+        assert r.status_code == 400, r.text
+        assert shown in r.json()["error"] and r.json()["details"]
+    # the forms the message offers work
+    for headers in ({"x-keel-model-ref": "adder@champion"}, {"x-keel-model-ref": "adder:1"}):
+        assert httpx.post(f"{server}/v1/models/adder:predict", json=one,
+                          headers=headers).status_code == 200
+    r = httpx.get(f"{server}/v1/models/adder:predict")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    r = httpx.get(f"{server}/nowhere")
+    assert r.status_code == 404 and set(r.json()) == {"error", "details"}
