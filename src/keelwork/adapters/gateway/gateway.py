@@ -30,6 +30,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
@@ -171,6 +172,8 @@ class Gateway:
         #: Model flags in force (``keelwork.adapters.flag_source``); None: no flags.
         self.flags: FlagSource | None = None
         self.ready = False
+        #: The project directory (keel.yaml's); errors show server paths relative to it.
+        self.project_dir: Path | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

@@ -161,6 +161,7 @@ def create_app(gateway: Gateway, *,
     contract_fields = [f.name for f in spec.contract.inputs]
     output_names = [f.name for f in spec.contract.outputs]
     limit = spec.guards.max_body_bytes
+    root = gateway.project_dir
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -225,7 +226,7 @@ def create_app(gateway: Gateway, *,
             model, ref = _split_ref(name, request)
             result = await _predict(request, model, ref, instances, "v1")
         except (KeelworkError, HTTPProblem) as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         return json_response({"predictions": result.predictions, "model_name": result.model,
                       "model_version": result.version, "prediction_ids": result.prediction_ids,
                       "answered_by": result.answered_by},
@@ -243,7 +244,7 @@ def create_app(gateway: Gateway, *,
             model, ref = _split_ref(name, request)
             host = await gateway.host(model, ref)
         except KeelworkError as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         return json_response({"name": model, "version": host.target.version,
                               "ready": gateway.ready})
 
@@ -258,7 +259,7 @@ def create_app(gateway: Gateway, *,
             model, ref = _split_ref(name, request, version)
             result = await _predict(request, model, ref, instances, "v2")
         except (KeelworkError, HTTPProblem) as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         out: dict[str, Any] = {
             "model_name": result.model, "model_version": str(result.version),
             "outputs": render_v2_outputs(result.predictions, output_names),
@@ -286,7 +287,7 @@ def create_app(gateway: Gateway, *,
             name, ref = _split_ref(name, request, version)
             host = await gateway.host(name, ref)
         except KeelworkError as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         sig = host.runtime.signature
         inputs = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
                    "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
@@ -314,7 +315,7 @@ def create_app(gateway: Gateway, *,
         try:
             gateway.model_section(name)
         except KeelworkError as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         ready = gateway.ready and any(t.name == name for t in gateway.loaded())
         return json_response({"name": name, "ready": ready}, status=200 if ready else 503)
 

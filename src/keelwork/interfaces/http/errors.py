@@ -8,6 +8,9 @@ value sent by a client never comes back whole.
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -115,8 +118,34 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
-def response_for(exc: BaseException) -> Response:
-    """Render any error as the JSON error body with the right status."""
+# An absolute POSIX path of two or more parts (not a URL's path: no scheme before it).
+_ABS_PATH = re.compile(r"(?<![\w.:/~])/(?:[^\s'\"/:,;()]+/)+(?=[^\s'\"/:,;()]*)")
+
+
+def relative_paths(text: str, root: Path | None) -> str:
+    """``text`` with server paths hidden: relative to ``root`` inside it, else ``.../name``."""
+    if root is not None:
+        for r in {str(root), str(root.resolve())}:
+            text = text.replace(r + "/", "").replace(r, ".")
+    return _ABS_PATH.sub(".../", text)
+
+
+def _hide_paths(exc: KeelworkError, root: Path | None) -> tuple[str, list[ErrorDetail]]:
+    message = relative_paths(exc.message, root)
+    details = [dataclasses.replace(
+        d, got=relative_paths(d.got, root) if isinstance(d.got, str) else d.got,
+        message=relative_paths(d.message, root)) for d in exc.details]
+    return message, details
+
+
+def response_for(exc: BaseException, root: Path | None = None) -> Response:
+    """Render any error as the JSON error body with the right status.
+
+    Args:
+        exc: The error.
+        root: The project directory: server paths in the message and details are shown
+            relative to it (and as ``.../name`` outside it), never whole.
+    """
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, HTTPProblem):
@@ -125,8 +154,10 @@ def response_for(exc: BaseException) -> Response:
     if isinstance(exc, Overloaded):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if isinstance(exc, KeelworkError):
-        details = exc.details or [ErrorDetail(_path_of(exc), _rule_of(exc), None)]
-        return error_response(status, exc.message, details, headers)
+        message, details = _hide_paths(exc, root)
+        details = details or [ErrorDetail(_path_of(exc), _rule_of(exc),
+                                          getattr(exc, "model", None))]
+        return error_response(status, message, details, headers)
     return error_response(500, f"Internal error: {type(exc).__name__}",
                           [ErrorDetail("", "internal", type(exc).__name__)])
 

@@ -436,3 +436,42 @@ def test_v1_accepts_inputs_rows_and_columns(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["details"][0]["path"] == "inputs.b"
     r = client.post("/v1/models/adder:predict", json={**_ONE, "inputs": [{"a": 1, "b": 1}]})
     assert r.status_code == 422 and r.json()["details"][0]["rule"] == "exclusive"
+
+
+def test_load_failures_show_no_absolute_server_path(tmp_path: Path) -> None:
+    """Issue 13 #11: paths in error bodies are relative to the project."""
+    from fixtures.models import sklearn_iris
+
+    model = sklearn_iris(tmp_path)
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: s, owners: [t@example.com]}\n"
+        "models:\n  - {name: iris, runtime: sklearn, artifact: iris.skops, "
+        "options: {feature_names: [sepal_length, sepal_width, petal_length, petal_width]}}\n")
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    (tmp_path / "v2").mkdir()
+    second = service.registry.register("iris", sklearn_iris(tmp_path / "v2").artifact,
+                                       "sklearn", options=model.options)
+    blob = service.registry.artifact_path(second)
+    assert blob is not None
+    blob.chmod(0o644)
+    blob.write_bytes(b"not a model")  # the stored version no longer loads
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/v1/models/iris@2:predict", json={"instances": [model.sample[0]]})
+    assert r.status_code == 500, r.text
+    assert str(tmp_path) not in r.text and str(tmp_path.resolve()) not in r.text
+    assert "'.keel/artifacts/sha256/" in r.json()["error"]  # relative, still useful
+    assert r.json()["details"][0]["path"] == "model"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("read '/srv/app/.keel/x.bin' failed", "read '.keel/x.bin' failed"),
+    ("in /srv/app", "in ."),
+    ("module /usr/lib/python3/site.py broke", "module .../site.py broke"),
+    ("see http://example.com/a/b/c", "see http://example.com/a/b/c"),
+    ("ratio 3/4 and a/b/c", "ratio 3/4 and a/b/c"),
+])
+def test_relative_paths(text: str, expected: str) -> None:
+    from keelwork.interfaces.http.errors import relative_paths
+
+    assert relative_paths(text, Path("/srv/app")) == expected

@@ -127,3 +127,14 @@ def test_non_json_body_is_400(client: TestClient) -> None:
     r = client.post("/v1/feedback", content=b"{not json", headers={"content-type":
                                                                     "application/json"})
     assert r.status_code == 400
+
+
+def test_a_huge_value_is_not_echoed_whole(client: TestClient) -> None:
+    """Issue 13 #11: a 500 KB prediction id came back in a 500 KB 422 body."""
+    huge = "x" * 500_000
+    r = client.post("/v1/feedback", json={"labels": [{"prediction_id": huge, "label": "a"}]})
+    assert r.status_code == 422, r.text[:300]
+    assert len(r.content) < 5_000
+    detail = r.json()["details"][0]
+    assert detail["path"] == "labels[0].prediction_id"
+    assert str(detail["got"]).endswith("...") and len(detail["got"]) <= 203
