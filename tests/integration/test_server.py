@@ -131,3 +131,79 @@ def test_bad_references_and_methods_are_4xx_in_the_error_shape(server: str) -> N
     assert r.status_code == 405 and r.headers["allow"] == "POST"
     r = httpx.get(f"{server}/nowhere")
     assert r.status_code == 404 and set(r.json()) == {"error", "details"}
+
+
+FAILING_SPEC = """\
+service: {{name: failing, owners: [t@example.com]}}
+models:
+  - {{name: adder, runtime: python, artifact: "fakes:total", options: {{path: "{fx}"}}}}
+  - name: sleepy
+    runtime: python
+    artifact: "fakes:slow"
+    options: {{path: "{fx}"}}
+    timeout_ms: 100
+    batching: {{enabled: false}}
+contract:
+  inputs:
+    - {{name: a, type: float, min: 0}}
+"""
+
+
+def test_failed_requests_leave_a_trace(tmp_path: Path) -> None:
+    """Issue 11 #7 / 13 #13 with `keel serve --access-log`: one stdout line per request (504
+    and 422 included), the 504 in `keel log tail --status error`, and a client that hangs up
+    mid-body is one INFO line, no traceback."""
+    import json
+    import socket
+    import sys
+
+    from live_server import free_port
+
+    (tmp_path / "keel.yaml").write_text(FAILING_SPEC.format(fx=FIXTURES))
+    port = free_port()
+    out, err = (tmp_path / "stdout.log").open("wb"), (tmp_path / "stderr.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+         str(tmp_path / "keel.yaml"), "--port", str(port), "--log-level", "info"],
+        stdout=out, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "stderr.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        r = httpx.post(f"{base}/v1/models/sleepy:predict", json={"instances": [{"a": 1}]})
+        assert r.status_code == 504
+        assert httpx.post(f"{base}/v1/models/adder:predict",
+                          json={"instances": [{"a": -1}]}).status_code == 422
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /v1/models/adder:predict HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                      b'{"instances": [')
+        time.sleep(1.0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        out.close()
+        err.close()
+    lines = [json.loads(x) for x in (tmp_path / "stdout.log").read_text().splitlines()
+             if x.startswith("{")]
+    predict = [x for x in lines if x["path"].endswith(":predict")]
+    assert [x["status"] for x in predict] == [504, 422, 499], predict
+    assert "did not answer within 100 ms" in predict[0]["error"]
+    stderr = (tmp_path / "stderr.log").read_text()
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "keelwork.interfaces.cli.main", "log", "tail", "--status",
+         "error", "--json", "--project", str(tmp_path)], capture_output=True, text=True,
+        check=False)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [(x["model"], x["status"], x["guard"]) for x in records] == [
+        ("sleepy", "error", "timeout")]
+    assert "did not answer within 100 ms" in records[0]["request_meta"]["error"]

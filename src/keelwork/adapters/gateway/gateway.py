@@ -43,10 +43,12 @@ from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.rollout.analysis import ArmStats
 from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
+    ArtifactError,
     ContractViolation,
     ErrorDetail,
     InvalidInputError,
     KeelworkError,
+    ModelLoadError,
     ModelNotFoundError,
     PredictionError,
 )
@@ -221,7 +223,12 @@ class Gateway:
             key = (target.name, target.version)
             h = self._hosts.get(key)
             if h is None:
-                runtime = await asyncio.to_thread(self._load, target)
+                try:
+                    runtime = await asyncio.to_thread(self._load, target)
+                except KeelworkError as exc:
+                    # which version failed to load, for the prediction log's record of it
+                    exc.failed_target = target  # type: ignore[attr-defined]
+                    raise
                 h = ModelHost(target, runtime, section.batching, observer=self._observe_call)
                 self._hosts[key] = h
             self._routes[(name, ref)] = target
@@ -303,7 +310,8 @@ class Gateway:
                 return await self._predict(host, name, instances, ctx)
         route = self._rollouts.get(name) if ref is None else None
         if route is None:
-            return await self._predict(await self.host(name, ref), name, instances, ctx)
+            return await self._predict(await self._request_host(name, ref, instances, ctx),
+                                       name, instances, ctx)
         started = time.perf_counter()
         to_ch = route.strategy != "shadow" and to_challenger(
             route.weight, route.salt, ctx.sticky_key or ctx.subject_id)
@@ -325,6 +333,18 @@ class Gateway:
         if route.strategy == "shadow":
             self._shadow(route, name, instances, ctx, result.prediction_ids)
         return result
+
+    async def _request_host(self, name: str, ref: str | None, instances: list[Any],
+                            ctx: RequestContext) -> ModelHost:
+        """:meth:`host`, recording a version that fails to load in the prediction log."""
+        started = time.perf_counter()
+        try:
+            return await self.host(name, ref)
+        except (ModelLoadError, ArtifactError) as exc:
+            target = getattr(exc, "failed_target", None)
+            if isinstance(target, ModelTarget):
+                await self._log_failed(target, instances, ctx, started, exc, guard="load")
+            raise
 
     async def _flagged_host(self, name: str, ctx: RequestContext) -> ModelHost | None:
         """The host a model flag picks for this request, or None for the usual routing.
@@ -409,11 +429,15 @@ class Gateway:
         if self._in_flight >= self._max_in_flight:
             self.metrics.child(self.metrics.rejected, "concurrency").inc()
             self._count(target, "overloaded")
-            raise Overloaded(
+            busy = Overloaded(
                 f"The server is at its concurrency limit ({self._max_in_flight} requests in "
                 "flight); retry shortly.", retry_after=1.0)
+            await self._log_failed(target, instances, ctx, started, busy, guard="concurrency",
+                                   status="rejected")
+            raise busy
         self._in_flight += 1
         self.metrics.in_flight.inc()
+        failed: KeelworkError | None = None
         try:
             model_input = (instances if self._features is None
                            else await self._features.aenrich(instances))
@@ -422,12 +446,20 @@ class Gateway:
                 host, section, model_input)
             # The model stage as the request saw it: batching queue + model call (+ fallback).
             model_ms = (time.perf_counter() - model_started) * 1000.0
-        except KeelworkError:
+        except KeelworkError as exc:
             self._count(target, "error")
-            raise
+            failed = exc
         finally:
             self._in_flight -= 1
             self.metrics.in_flight.dec()
+        if failed is not None:
+            if isinstance(failed, InvalidInputError):  # the input's fault: a refusal
+                await self._log_failed(target, instances, ctx, started, failed,
+                                       guard="input", status="rejected")
+            else:
+                await self._log_failed(target, instances, ctx, started, failed, guard=(
+                    "timeout" if isinstance(failed, ModelTimeout) else None))
+            raise failed
         ids = [new_prediction_id() for _ in instances]
         latency_ms = (time.perf_counter() - started) * 1000.0
         now = time.time()
@@ -510,6 +542,37 @@ class Gateway:
             for inst in instances
         ]
         await self._sink.write(records)
+
+
+    async def _log_failed(self, target: ModelTarget, instances: list[Any],
+                          ctx: RequestContext, started: float, error: KeelworkError, *,
+                          guard: str | None, status: str = "error") -> None:
+        """Record a request that got no answer (timeout, model error, load failure,
+        overload) with its error, so ``keel log tail --status error`` shows it.
+
+        Writing is best effort: a failing log never replaces the request's own error.
+        """
+        now = time.time()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        meta = {**ctx.meta, "error": error.message[:_MAX_LOGGED_ERROR],
+                "error_type": type(error).__name__}
+        records = [
+            PredictionRecord(
+                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
+                inputs=inst if self._log_inputs else None, outputs=None, latency_ms=latency_ms,
+                model_latency_ms=None, status=status, guard=guard, answered_by=None,
+                request_meta=meta)
+            for inst in instances
+        ]
+        try:
+            await self._sink.write(records)
+        except Exception:  # the log counts its own failures; the caller gets its error
+            return
+
+
+#: Longest error message kept with a failed request's records.
+_MAX_LOGGED_ERROR = 1000
 
 
 def _field_of(path: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +30,7 @@ from keelwork.adapters.gateway.refs import MODEL_REF_HEADER, request_ref
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.access import AccessLogMiddleware, note
 from keelwork.interfaces.http.auth import install_problem_handler, predict_guard
 from keelwork.interfaces.http.errors import (
     HTTPProblem,
@@ -43,7 +43,6 @@ from keelwork.interfaces.http.errors import (
 from keelwork.interfaces.http.limits import BodyLimitMiddleware, read_body
 from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_outputs
 
-access_log = logging.getLogger("keelwork.access")
 log = logging.getLogger("keelwork.http")
 
 #: Header keeping a user on one arm of a rollout (A/B, canary) and in one flag bucket.
@@ -189,23 +188,21 @@ def create_app(gateway: Gateway, *,
         from keelwork.interfaces.http import tracing as otel
 
         app.add_middleware(otel.middleware_class(), excluded_urls=otel.EXCLUDED_URLS)
+    # Outermost of the user middleware: every request, 413s and tracing included, is logged.
+    app.add_middleware(AccessLogMiddleware)
 
     async def _predict(request: Request, name: str, ref: str | None, instances: list[Any],
                        protocol: str) -> PredictResult:
-        started = time.perf_counter()
         ctx = _context(request, gateway)
         ctx.meta["protocol"] = protocol
+        note(request.scope, protocol=protocol, model=name, ref=ref, instances=len(instances))
         result = await gateway.predict(name, ref, instances, ctx)
         if tracing:
             from keelwork.interfaces.http.tracing import annotate
 
             annotate(result.model, result.version, result.answered_by, result.prediction_ids)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(orjson.dumps({
-                "event": "predict", "protocol": protocol, "model": result.model,
-                "version": result.version, "answered_by": result.answered_by,
-                "instances": len(instances), "prediction_ids": result.prediction_ids[:16],
-                "ms": round((time.perf_counter() - started) * 1000, 3)}).decode())
+        note(request.scope, model=result.model, version=result.version,
+             answered_by=result.answered_by, prediction_ids=result.prediction_ids[:16])
         return result
 
     # ------------------------------------------------------------------ KServe V1

@@ -475,3 +475,52 @@ def test_relative_paths(text: str, expected: str) -> None:
     from keelwork.interfaces.http.errors import relative_paths
 
     assert relative_paths(text, Path("/srv/app")) == expected
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "keelwork.access"]
+
+
+def test_every_request_gets_one_access_log_line(client: TestClient,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 11 #7: 422 and 500 (and 504, 404, 405, 413) printed no access-log line."""
+    caplog.set_level("INFO", logger="keelwork.access")
+    calls = [
+        ("POST", "/v1/models/adder:predict", _ONE, 200),
+        ("POST", "/v1/models/adder:predict", {"instances": [{"a": -1, "b": 1}]}, 422),
+        ("POST", "/v1/models/lonely:predict", _ONE, 500),
+        ("POST", "/v1/models/sleepy:predict", _ONE, 504),
+        ("POST", "/v1/models/ghost:predict", _ONE, 404),
+        ("GET", "/v1/models/adder:predict", None, 405),
+        ("POST", "/v1/models/adder:predict", {"instances": [{"a": 1, "b": 1}] * 3000}, 413),
+        ("GET", "/v2/health/live", None, 200),
+    ]
+    for method, path, body, status in calls:
+        caplog.clear()
+        r = client.request(method, path, json=body)
+        assert r.status_code == status, r.text
+        lines = _access_lines(caplog)
+        assert len(lines) == 1, (path, status, lines)
+        line = lines[0]
+        assert (line["method"], line["path"], line["status"]) == (method, path, status)
+        assert line["ms"] >= 0
+        if status >= 400:
+            assert line["error"] == r.json()["error"][:300]
+        if path.endswith(":predict") and status == 200:
+            assert line["model"] == "adder" and line["version"] == 1
+            assert line["prediction_ids"] == r.json()["prediction_ids"]
+
+
+def test_failed_requests_are_in_the_prediction_log_with_their_error(
+        client: TestClient, project: Path) -> None:
+    """Issue 11 #7: a 504 (and a 500) left no trace in the prediction log."""
+    assert client.post("/v1/models/sleepy:predict", json=_ONE).status_code == 504
+    assert client.post("/v1/models/lonely:predict", json=_ONE).status_code == 500
+    rows = _rows(project, "select p.model, p.status, p.guard, q.request_meta from predictions p "
+                          "join prediction_payloads q on q.id = p.id where p.status = 'error' "
+                          "order by p.ts")
+    got = {(model, status, guard): json.loads(meta) for model, status, guard, meta in rows}
+    assert set(got) == {("sleepy", "error", "timeout"), ("lonely", "error", None)}
+    assert "did not answer within 100 ms" in got[("sleepy", "error", "timeout")]["error"]
+    assert got[("sleepy", "error", "timeout")]["error_type"] == "ModelTimeout"
+    assert "always fails" in got[("lonely", "error", None)]["error"]
