@@ -207,3 +207,26 @@ def test_failed_requests_leave_a_trace(tmp_path: Path) -> None:
     assert [(x["model"], x["status"], x["guard"]) for x in records] == [
         ("sleepy", "error", "timeout")]
     assert "did not answer within 100 ms" in records[0]["request_meta"]["error"]
+
+
+def test_feedback_is_checked_against_the_output_contract(tmp_path: Path) -> None:
+    """Issues 11 #8, 12 #5, 13 #14 against `keel serve`: wrong labels, implausible times and
+    duplicate keys are refused, nothing is stored."""
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES) + (
+        "  outputs:\n    - {name: label, type: category, categories: [bad, good]}\n"))
+    with running_server(tmp_path) as base:
+        r = httpx.post(f"{base}/v1/models/adder:predict", json={"instances": [{"a": 1, "b": 2}]})
+        pid = r.json()["prediction_ids"][0]
+        for label in ("purple", 1):
+            r = httpx.post(f"{base}/v1/feedback", json=[{"prediction_id": pid, "label": label}])
+            assert r.status_code == 422, r.text
+            assert "'bad', 'good'" in r.json()["error"]
+        r = httpx.post(f"{base}/v1/feedback",
+                       json=[{"prediction_id": pid, "label": "good", "ts": "0001-01-01"}])
+        assert r.status_code == 422 and r.json()["details"][0]["rule"] == "range"
+        r = httpx.post(f"{base}/v1/feedback", headers={"content-type": "application/json"},
+                       content=b'[{"prediction_id": "%s", "label": "bad", "label": "good"}]'
+                       % pid.encode())
+        assert r.status_code == 400 and r.json()["details"][0]["rule"] == "duplicate_key"
+        r = httpx.post(f"{base}/v1/feedback", json=[{"prediction_id": pid, "label": "good"}])
+        assert r.status_code == 200 and r.json()["stored"] == 1

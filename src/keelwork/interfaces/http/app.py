@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,7 +28,7 @@ from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestCon
 from keelwork.adapters.gateway.refs import MODEL_REF_HEADER, request_ref
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import ErrorDetail, KeelworkError
-from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http import jsonbody, openapi
 from keelwork.interfaces.http.access import AccessLogMiddleware, note
 from keelwork.interfaces.http.auth import install_problem_handler, predict_guard
 from keelwork.interfaces.http.errors import (
@@ -59,11 +58,7 @@ def _parse_json(raw: bytes, content_type: str | None) -> Any:
     if not raw:
         raise HTTPProblem(400, "The request body is empty; send a JSON object.",
                           [ErrorDetail("", "json", None)])
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
-                          [ErrorDetail("", "json", str(exc)[:120])]) from None
+    return jsonbody.loads(raw)
 
 
 def _split_ref(name: str, request: Request, version: str | None = None

@@ -10,7 +10,9 @@ unix seconds or ISO 8601) is optional. What happens to each label is the label s
 (:mod:`keelwork.adapters.ingest.labels`): a new one is stored, the same one again is a no-op, a
 different one replaces the old (which is kept in the history), and a label whose prediction is
 not in the log (yet) is kept aside and reported in ``unknown_ids``, never dropped. A body with
-any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``).
+any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``):
+a label must be a value of the contract's first output (``contract.outputs``; one of its
+categories, a number...), ``ts`` lie between 1970 and one day from now.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keelwork.adapters.ingest.labels import LabelStore
+from keelwork.core.label_check import LabelChecker
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
+from keelwork.spec.model import FieldSpec
 
 #: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
 MAX_LABELS = 10_000
@@ -73,18 +77,24 @@ def parse_feedback(body: Any) -> list[Any]:
 
 
 def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024,
-                    dependencies: Sequence[Any] = ()) -> APIRouter:
+                    dependencies: Sequence[Any] = (),
+                    outputs: Sequence[FieldSpec] = ()) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
         labels: The label store (its schema must exist).
         max_body_bytes: Largest body accepted.
         dependencies: FastAPI dependencies run first (e.g. an API-key check).
+        outputs: keel.yaml's ``contract.outputs``: each label must be a value of the
+            prediction's type (one of a category output's categories, a number for a
+            numeric one...); none: any JSON value.
 
     Returns:
         The router, for ``create_app(..., routers=[...])``.
     """
     router = APIRouter(dependencies=list(dependencies))
+    checker = LabelChecker(outputs)
+    check = checker.check if checker.active else None
 
     @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY,
                  responses=openapi.FEEDBACK_ERRORS)
@@ -92,7 +102,8 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
         """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
         try:
             records = parse_feedback(await read_json(request, max_body_bytes))
-            result = await run_in_threadpool(labels.submit, records, source="api")
+            result = await run_in_threadpool(labels.submit, records, source="api",
+                                             check_labels=check)
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
         c = result.counts

@@ -524,3 +524,12 @@ def test_failed_requests_are_in_the_prediction_log_with_their_error(
     assert "did not answer within 100 ms" in got[("sleepy", "error", "timeout")]["error"]
     assert got[("sleepy", "error", "timeout")]["error_type"] == "ModelTimeout"
     assert "always fails" in got[("lonely", "error", None)]["error"]
+
+
+def test_duplicate_keys_in_a_predict_body_are_400(client: TestClient) -> None:
+    """Issue 13 #14: {"a": 1, "a": 99} silently predicted with 99."""
+    raw = b'{"instances": [{"a": 1, "a": 99, "b": 1}]}'
+    r = client.post("/v1/models/adder:predict", content=raw,
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"][0] == {"path": "a", "rule": "duplicate_key", "got": "a"}
