@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import ArtifactStore, StoredArtifact
-from keelwork.adapters.stores.audit_store import AuditLog
+from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.provenance import (
     TRACKED_PACKAGES,
@@ -419,8 +419,14 @@ class SqlRegistry:
             audit.append_in(conn, actor=actor, action=action, target=target, details=details)
 
     def _audit_after(self, events: list[_Event]) -> None:
-        """Append ``events`` after the commit, for a sink that is not this database's log."""
-        if self.audit is None or self._audit_shares_transaction():
+        """After the commit: append ``events`` to a sink that is not this database's log, or
+        copy the head of this database's log (which took them in the transaction) to its
+        anchors."""
+        if self.audit is None or not events:
+            return
+        if self._audit_shares_transaction():
+            audit: AuditLog = self.audit  # type: ignore[assignment]
+            audit.anchor()
             return
         for actor, action, target, details in events:
             self.audit.append(actor=actor, action=action, target=target, details=details)
@@ -646,7 +652,7 @@ def open_registry(project_dir: Path, storage_url: str | None = None, *,
         if not isinstance(audit, bool):
             sink = audit
         elif audit:
-            log = AuditLog(engine)
+            log = project_audit_log(engine, project_dir)
             log.ensure_schema()
             sink = log
     except BaseException:

@@ -32,12 +32,12 @@ def _actor(given: str | None) -> str:
 
 def _opener(project: Path, url: str | None) -> Any:
     from keelwork.adapters.stores.api_keys import ApiKeyStore
-    from keelwork.adapters.stores.audit_store import AuditLog
+    from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
 
     engine = make_engine(url or f"sqlite:///{project.absolute() / '.keel' / 'keel.db'}")
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, project)
         audit.ensure_schema()
         keys = ApiKeyStore(engine, audit)
         keys.ensure_schema()

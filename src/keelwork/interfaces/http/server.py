@@ -29,7 +29,7 @@ from keelwork.adapters.gateway.wiring import open_service
 from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.adapters.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.adapters.stores.api_keys import ApiKeyStore
-from keelwork.adapters.stores.audit_store import AuditLog
+from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.interfaces.http.app import create_app
@@ -58,7 +58,7 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     service = open_service(resolved)
     engine = make_engine(resolved.storage_url)
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, resolved.project_dir)
         audit.ensure_schema()
         labels = LabelStore(engine)
         labels.ensure_schema()
