@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from keelwork.errors import SpecError
@@ -129,6 +130,10 @@ def test_template_spec_is_valid() -> None:
     text = resources.files("keelwork.templates").joinpath("sentiment/keel.yaml").read_text()
     spec = parse_spec(text)
     assert spec.contract.inputs[0].name == "review"
+    # keel init says who may call what, rather than leaving it to defaults (issue 13 item 9).
+    guards = yaml.safe_load(text)["guards"]
+    assert {"require_api_key", "feedback_auth", "relabel"} <= guards.keys()
+    assert spec.guards.feedback_auth == "auto"
 
 
 runner = CliRunner()

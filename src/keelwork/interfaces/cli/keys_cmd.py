@@ -49,8 +49,8 @@ def _opener(project: Path, url: str | None) -> Any:
 
 @app.command("create")
 @handles_errors
-def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin or predict "
-                                           "(repeatable; admin implies predict)."),
+def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin, predict or "
+                                           "feedback (repeatable; admin implies the others)."),
            name: str = typer.Option(..., "--name", help="What the key is for (shown in "
                                     "listings and the audit log)."),
            project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
