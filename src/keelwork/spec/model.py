@@ -505,7 +505,10 @@ class ResolvedSpec(BaseModel):
 
     @property
     def storage_url(self) -> str:
-        return self.spec.storage.url or f"sqlite:///{self.keel_dir / 'keel.db'}"
+        url = self.spec.storage.url
+        if url and "://" not in url and "@" not in url:  # a SQLite file path, from the project
+            return f"sqlite:///{self.resolve_path(url)}"
+        return url or f"sqlite:///{self.keel_dir / 'keel.db'}"
 
     @property
     def spool_dir(self) -> Path:

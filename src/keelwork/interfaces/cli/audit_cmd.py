@@ -154,11 +154,10 @@ def prove(seq: int = typer.Argument(..., min=1, help="The entry to prove."),
 
 def _store_key(project: Path) -> str:
     """What anchors record the project's store under: its URL without the password."""
-    from sqlalchemy.engine import make_url
-
+    from keelwork.adapters.stores.engine import normalize_url
     from keelwork.interfaces.cli.store_url import storage_url
 
-    return make_url(storage_url(project)).render_as_string(hide_password=True)
+    return normalize_url(storage_url(project)).render_as_string(hide_password=True)
 
 
 def _read_anchor(path: Path, store: str) -> Any:
