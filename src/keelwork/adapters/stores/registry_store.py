@@ -76,6 +76,7 @@ from keelwork.errors import (
     ModelNotFoundError,
     RegistryError,
     StoreError,
+    UnsafeArtifactError,
 )
 from keelwork.types import AuditSink
 
@@ -141,6 +142,8 @@ class SqlRegistry:
             source_dir: Directory whose git commit is recorded; default the current directory.
             allow_unsafe_pickle: Let the runtime load pickle/joblib files when verifying.
             verify: Load the artifact with its runtime first (and refuse it if that fails).
+                Without it the format's safety is still checked: a pickle-based artifact is
+                refused unless ``allow_unsafe_pickle``.
 
         Returns:
             The new version.
@@ -160,6 +163,8 @@ class SqlRegistry:
         source = _artifact_source(name, artifact, runtime)
         if verify:
             _verify_loads(name, runtime, source, option_values, allow_unsafe_pickle)
+        elif isinstance(source, Path) and not allow_unsafe_pickle:
+            _refuse_pickles(name, runtime, source, option_values)
 
         stored: StoredArtifact | None = None
         if isinstance(source, Path):
@@ -580,6 +585,23 @@ def _artifact_source(name: str, artifact: str | Path, runtime: str) -> Path | st
             f"'{path.absolute()}'). Check the path; relative paths start at the current "
             f"directory.{hint}")
     return path
+
+
+def _refuse_pickles(name: str, runtime: str, source: Path, options: Mapping[str, Any]) -> None:
+    """Without loading: refuse an artifact that serving would unpickle (``--no-verify`` skips
+    the load, never this check)."""
+    from keelwork.adapters.runtimes import runtime_class
+    from keelwork.adapters.runtimes.base import BaseRuntime, refuse_or_warn_pickle
+
+    factory = runtime_class(runtime)
+    finder = getattr(factory, "pickled_parts", None) or BaseRuntime.pickled_parts
+    pickled = finder(source, options)
+    if pickled:
+        try:
+            refuse_or_warn_pickle(pickled[0], False, runtime)
+        except UnsafeArtifactError as exc:
+            raise _with_context(exc, f"Model '{name}' was not registered (--no-verify skips "
+                                "loading the model, not this check)") from None
 
 
 def _verify_loads(name: str, runtime: str, source: Path | str, options: Mapping[str, Any],
