@@ -44,13 +44,13 @@ def _spec(project: Path) -> Any:
 
 @contextmanager
 def _store(project: Path) -> Iterator[Any]:
-    from keelwork.adapters.stores.audit_store import AuditLog
+    from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.adapters.stores.flag_store import FlagStore
 
     engine = make_engine(storage_url(project))
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, project)
         audit.ensure_schema()
         store = FlagStore(engine, audit)
         store.ensure_schema()
