@@ -230,3 +230,49 @@ def test_feedback_is_checked_against_the_output_contract(tmp_path: Path) -> None
         assert r.status_code == 400 and r.json()["details"][0]["rule"] == "duplicate_key"
         r = httpx.post(f"{base}/v1/feedback", json=[{"prediction_id": pid, "label": "good"}])
         assert r.status_code == 200 and r.json()["stored"] == 1
+
+
+def test_official_open_inference_client_gets_class_probabilities(tmp_path: Path) -> None:
+    """Issue 11 #9: tritonclient on a classifier: metadata lists what infer returns, and the
+    requested predict_proba comes back, per class."""
+    import numpy as np
+    import tritonclient.http as tc
+
+    from fixtures.models import IRIS_FEATURES, sklearn_iris
+
+    model = sklearn_iris(tmp_path)
+    fields = "".join(f"    - {{name: {f}, type: float}}\n" for f in IRIS_FEATURES)
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: iris, owners: [t@example.com]}\n"
+        "models:\n  - {name: iris, runtime: sklearn, artifact: iris.skops, "
+        f"options: {{feature_names: [{', '.join(IRIS_FEATURES)}]}}}}\n"
+        f"contract:\n  inputs:\n{fields}")
+    with running_server(tmp_path) as base:
+        client = tc.InferenceServerClient(url=base.removeprefix("http://"))
+        try:
+            meta = client.get_model_metadata("iris")
+            assert [o["name"] for o in meta["outputs"]] == ["predict", "predict_proba"]
+            assert meta["versions"] == ["1"]
+            inputs = []
+            for f in IRIS_FEATURES:
+                t = tc.InferInput(f, [3], "FP64")
+                t.set_data_from_numpy(np.array([r[f] for r in model.sample[:3]], dtype=float),
+                                      binary_data=False)
+                inputs.append(t)
+            wanted = [tc.InferRequestedOutput(n, binary_data=False)
+                      for n in ("predict", "predict_proba")]
+            result = client.infer("iris", inputs, outputs=wanted)
+            proba = result.as_numpy("predict_proba")
+            labels = result.as_numpy("predict")
+            assert proba.shape == (3, 3)
+            assert np.allclose(proba.sum(axis=1), 1.0)
+            assert proba.argmax(axis=1).tolist() == labels.tolist()
+            only = client.infer("iris", inputs,
+                                outputs=[tc.InferRequestedOutput("predict_proba",
+                                                                 binary_data=False)])
+            assert only.as_numpy("predict") is None
+            with pytest.raises(Exception, match="no output 'nope'"):
+                client.infer("iris", inputs,
+                             outputs=[tc.InferRequestedOutput("nope", binary_data=False)])
+        finally:
+            client.close()

@@ -88,6 +88,10 @@ class PredictResult:
     prediction_ids: list[str]
     answered_by: str
     fallback_used: bool = False
+    #: Class probabilities per instance, when asked for (``RequestContext.probabilities``).
+    probabilities: list[list[float]] | None = None
+    #: The classes of ``probabilities``' columns.
+    classes: tuple[Any, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +103,8 @@ class RequestContext:
     sticky_key: str | None = None
     #: Request headers (lower-case names), for model flags' header rules.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Also compute class probabilities (a classifier's ``predict_proba``; not batched).
+    probabilities: bool = False
 
 
 @dataclass(slots=True)
@@ -487,6 +493,8 @@ class Gateway:
             model_started = time.perf_counter()
             answered, outputs, fallback_used = await self._call_with_fallback(
                 host, section, model_input)
+            proba = (await self._call_proba(answered, section, model_input)
+                     if ctx.probabilities else None)
             # The model stage as the request saw it: batching queue + model call (+ fallback).
             model_ms = (time.perf_counter() - model_started) * 1000.0
         except KeelworkError as exc:
@@ -523,7 +531,8 @@ class Gateway:
         self.metrics.child(self.metrics.latency, target.name).observe(
             time.perf_counter() - started)
         return PredictResult(target.name, target.version, outputs, ids,
-                             answered.target.label, fallback_used)
+                             answered.target.label, fallback_used, proba,
+                             answered.classes if proba is not None else None)
 
     def _count(self, target: ModelTarget, status: str) -> None:
         self.metrics.child(self.metrics.requests, target.name, str(target.version),
@@ -539,6 +548,26 @@ class Gateway:
             raise ModelTimeout(
                 f"The model {host.target.label} did not answer within "
                 f"{section.timeout_ms:g} ms.", host.target.label) from None
+
+    async def _call_proba(self, host: ModelHost, section: ModelSection,
+                          instances: list[Any]) -> list[list[float]]:
+        if host.classes is None:
+            raise InvalidInputError(
+                f"The model {host.target.label} has no class probabilities (it is not a "
+                "classifier, or its runtime exposes none).",
+                [ErrorDetail("outputs", "probabilities", host.target.label)])
+        try:
+            async with asyncio.timeout(section.timeout_ms / 1000.0):
+                proba = await host.predict_proba(instances)
+        except TimeoutError:
+            raise ModelTimeout(
+                f"The model {host.target.label} did not answer within "
+                f"{section.timeout_ms:g} ms.", host.target.label) from None
+        if proba is None:
+            raise InvalidInputError(f"The model {host.target.label} has no class probabilities.",
+                                    [ErrorDetail("outputs", "probabilities",
+                                                 host.target.label)])
+        return proba
 
     async def _call_with_fallback(self, host: ModelHost, section: ModelSection,
                                   instances: list[Any]) -> tuple[ModelHost, list[Any], bool]:

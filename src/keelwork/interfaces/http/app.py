@@ -25,9 +25,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keelwork import __version__
 from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
+from keelwork.adapters.gateway.host import ModelHost
 from keelwork.adapters.gateway.refs import MODEL_REF_HEADER, request_ref
 from keelwork.adapters.stores.api_keys import ApiKeyStore
-from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
 from keelwork.interfaces.http import jsonbody, openapi
 from keelwork.interfaces.http.access import AccessLogMiddleware, note
 from keelwork.interfaces.http.api_docs import install_api_docs
@@ -41,7 +42,18 @@ from keelwork.interfaces.http.errors import (
     validation_error,
 )
 from keelwork.interfaces.http.limits import BodyLimitMiddleware, read_body
-from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_outputs
+from keelwork.interfaces.http.protocols import (
+    PROBA_OUTPUT,
+    check_outputs,
+    parse_v1,
+    parse_v1_parameters,
+    parse_v2_request,
+    proba_records,
+    proba_tensor,
+    render_v2_outputs,
+    v2_details,
+    v2_message,
+)
 
 log = logging.getLogger("keelwork.http")
 
@@ -189,9 +201,10 @@ def create_app(gateway: Gateway, *,
     app.add_middleware(AccessLogMiddleware)
 
     async def _predict(request: Request, name: str, ref: str | None, instances: list[Any],
-                       protocol: str) -> PredictResult:
+                       protocol: str, probabilities: bool = False) -> PredictResult:
         ctx = _context(request, gateway)
         ctx.meta["protocol"] = protocol
+        ctx.probabilities = probabilities
         note(request.scope, protocol=protocol, model=name, ref=ref, instances=len(instances))
         result = await gateway.predict(name, ref, instances, ctx)
         if tracing:
@@ -217,14 +230,23 @@ def create_app(gateway: Gateway, *,
             body = _parse_json(await read_body(request, limit),
                                request.headers.get("content-type"))
             instances = parse_v1(body)
+            probabilities = parse_v1_parameters(body)
             model, ref = _split_ref(name, request)
-            result = await _predict(request, model, ref, instances, "v1")
+            if probabilities and (await gateway.host(model, ref)).classes is None:
+                raise HTTPProblem(400, f"The model {model!r} has no class probabilities (it is "
+                                       "not a classifier); drop parameters.probabilities.",
+                                  [ErrorDetail("parameters.probabilities", "probabilities",
+                                               True)])
+            result = await _predict(request, model, ref, instances, "v1", probabilities)
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc, root)
-        return json_response({"predictions": result.predictions, "model_name": result.model,
-                      "model_version": result.version, "prediction_ids": result.prediction_ids,
-                      "answered_by": result.answered_by},
-                     headers=_result_headers(result))
+        out: dict[str, Any] = {
+            "predictions": result.predictions, "model_name": result.model,
+            "model_version": result.version, "prediction_ids": result.prediction_ids,
+            "answered_by": result.answered_by}
+        if result.probabilities is not None and result.classes is not None:
+            out["probabilities"] = proba_records(result.probabilities, result.classes)
+        return json_response(out, headers=_result_headers(result))
 
     @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
     async def v1_model(request: Request, name: str) -> Response:
@@ -249,19 +271,32 @@ def create_app(gateway: Gateway, *,
         try:
             body = _parse_json(await read_body(request, limit),
                                request.headers.get("content-type"))
-            instances, req_id = parse_v2(body, contract_fields)
+            req = parse_v2_request(body, contract_fields)
             model, ref = _split_ref(name, request, version)
-            result = await _predict(request, model, ref, instances, "v2")
+            if req.outputs is not None:
+                check_outputs(req.outputs, _outputs_of(await gateway.host(model, ref)))
+            result = await _predict(request, model, ref, req.instances, "v2",
+                                    PROBA_OUTPUT in (req.outputs or ()))
+        except ContractViolation as exc:  # raised by the gateway, after req was parsed
+            details = v2_details(exc.details, req)
+            return response_for(ContractViolation(v2_message(exc.message, exc.details, details),
+                                                  details), root)
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc, root)
+        tensors = render_v2_outputs(result.predictions, output_names)
+        if result.probabilities is not None and result.classes is not None:
+            tensors.append(proba_tensor(result.probabilities, result.classes))
+        if req.outputs is not None:  # what was asked for, in that order
+            by_name = {t["name"]: t for t in tensors}
+            tensors = [by_name[n] for n in req.outputs if n in by_name]
         out: dict[str, Any] = {
             "model_name": result.model, "model_version": str(result.version),
-            "outputs": render_v2_outputs(result.predictions, output_names),
+            "outputs": tensors,
             "parameters": {"prediction_ids": ",".join(result.prediction_ids),
                            "answered_by": result.answered_by},
         }
-        if req_id is not None:
-            out["id"] = req_id
+        if req.id is not None:
+            out["id"] = req.id
         return json_response(out, headers=_result_headers(result))
 
     @app.post("/v2/models/{name}/infer", tags=["Open Inference Protocol"],
@@ -286,10 +321,36 @@ def create_app(gateway: Gateway, *,
         inputs = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
                    "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
                   for f in spec.contract.inputs] or [t.as_dict() for t in sig.inputs]
-        outputs = [t.as_dict() for t in sig.outputs]
-        return json_response({"name": name, "versions": [str(host.target.version)],
+        served = sorted({t.version for t in gateway.loaded() if t.name == host.target.name})
+        return json_response({"name": name, "versions": [str(v) for v in served],
                       "platform": f"keelwork-{host.target.runtime}", "inputs": inputs,
-                      "outputs": outputs})
+                      "outputs": _output_tensors(host)})
+
+    def _output_tensors(host: ModelHost) -> list[dict[str, Any]]:
+        """The outputs infer can return for ``host``, as metadata lists them: the contract's
+        outputs (else the runtime's, else ``predict``), then ``predict_proba`` for a
+        classifier."""
+        sig = host.runtime.signature
+        out: list[dict[str, Any]]
+        if spec.contract.outputs:
+            out = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
+                    "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
+                   for f in spec.contract.outputs]
+        else:
+            named = [t for t in sig.outputs if "prob" not in t.name.lower()]
+            if len(named) > 1:  # the runtime answers records, one tensor per field
+                out = [t.as_dict() for t in named]
+            else:
+                out = [{"name": "predict",
+                        "datatype": named[0].dtype if named else "BYTES", "shape": [-1]}]
+        if host.classes is not None:
+            out.append({"name": PROBA_OUTPUT, "datatype": "FP64",
+                        "shape": [-1, len(host.classes)],
+                        "parameters": {"classes": [str(c) for c in host.classes]}})
+        return out
+
+    def _outputs_of(host: ModelHost) -> list[str]:
+        return [str(t["name"]) for t in _output_tensors(host)]
 
     @app.get("/v2/models/{name}", tags=["Open Inference Protocol"], responses=openapi.ERRORS)
     async def v2_model(request: Request, name: str) -> Response:

@@ -533,3 +533,116 @@ def test_duplicate_keys_in_a_predict_body_are_400(client: TestClient) -> None:
                     headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
     assert r.json()["details"][0] == {"path": "a", "rule": "duplicate_key", "got": "a"}
+
+
+@pytest.fixture
+def iris(tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
+    """A served sklearn classifier (iris: classes 0, 1, 2) with a second version loaded."""
+    from fixtures.models import IRIS_FEATURES, sklearn_iris
+
+    model = sklearn_iris(tmp_path)
+    fields = "".join(f"    - {{name: {f}, type: float}}\n" for f in IRIS_FEATURES)
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: s, owners: [t@example.com]}\n"
+        "models:\n  - {name: iris, runtime: sklearn, artifact: iris.skops, "
+        f"options: {{feature_names: [{', '.join(IRIS_FEATURES)}]}}}}\n"
+        f"contract:\n  inputs:\n{fields}")
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    (tmp_path / "v2").mkdir()
+    service.registry.register("iris", sklearn_iris(tmp_path / "v2").artifact, "sklearn",
+                              options=model.options)
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c, model
+
+
+def _iris_v2(model: Any, n: int = 2) -> dict[str, Any]:
+    rows = model.sample[:n]
+    return {"inputs": [{"name": f, "shape": [n], "datatype": "FP64",
+                        "data": [float(r[f]) for r in rows]} for f in model.feature_names]}
+
+
+def test_v2_metadata_matches_what_infer_returns(iris: tuple[TestClient, Any]) -> None:
+    """Issue 11 #9: metadata listed predict and predict_proba, infer returned 'label' and
+    ignored the requested outputs; versions listed only the champion."""
+    c, model = iris
+    assert c.post("/v2/models/iris/versions/2/infer", json=_iris_v2(model)).status_code == 200
+    meta = c.get("/v2/models/iris").json()
+    assert meta["versions"] == ["1", "2"]  # every served version
+    names = [o["name"] for o in meta["outputs"]]
+    assert names == ["predict", "predict_proba"]
+    assert meta["outputs"][1]["shape"] == [-1, 3]
+    r = c.post("/v2/models/iris/infer", json=_iris_v2(model))
+    assert r.status_code == 200, r.text
+    assert [o["name"] for o in r.json()["outputs"]] == ["predict"]
+    asked = {**_iris_v2(model), "outputs": [{"name": "predict_proba"}, {"name": "predict"}]}
+    r = c.post("/v2/models/iris/infer", json=asked)
+    assert r.status_code == 200, r.text
+    proba, labels = r.json()["outputs"]
+    assert [proba["name"], labels["name"]] == names[::-1]  # in the order asked
+    assert proba["shape"] == [2, 3] and proba["datatype"] == "FP64"
+    assert proba["parameters"]["classes"] == [0, 1, 2]
+    rows = [proba["data"][i * 3:(i + 1) * 3] for i in range(2)]
+    assert all(abs(sum(row) - 1) < 1e-6 for row in rows)
+    assert [row.index(max(row)) for row in rows] == labels["data"]
+
+
+def test_unknown_requested_outputs_are_400_naming_the_outputs(
+        iris: tuple[TestClient, Any], client: TestClient) -> None:
+    """Issue 12 #6: an unknown requested output answered 200."""
+    c, model = iris
+    r = c.post("/v2/models/iris/infer", json={**_iris_v2(model), "outputs": [{"name": "nope"}]})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"][0]["path"] == "outputs[0].name"
+    assert "'predict', 'predict_proba'" in r.json()["error"]
+    body = {**_V2_ONE, "outputs": [{"name": "predict_proba"}]}  # adder is no classifier
+    r = client.post("/v2/models/adder/infer", json=body)
+    assert r.status_code == 400 and "'predict'" in r.json()["error"]
+
+
+def test_v1_probabilities_parameter(iris: tuple[TestClient, Any], client: TestClient) -> None:
+    """Issues 11 #9 / 12 #6: V1 probability parameters were ignored without a word."""
+    c, model = iris
+    body = {"instances": list(model.sample[:2]), "parameters": {"probabilities": True}}
+    r = c.post("/v1/models/iris:predict", json=body)
+    assert r.status_code == 200, r.text
+    probs = r.json()["probabilities"]
+    assert [sorted(p) for p in probs] == [["0", "1", "2"]] * 2
+    assert [max(p, key=p.get) for p in probs] == [str(x) for x in r.json()["predictions"]]
+    r = c.post("/v1/models/iris:predict", json={"instances": list(model.sample[:1])})
+    assert "probabilities" not in r.json()
+    r = c.post("/v1/models/iris:predict", json={**body, "parameters": {"proba": True}})
+    assert r.status_code == 400 and r.json()["details"][0]["path"] == "parameters.proba"
+    assert "'probabilities'" in r.json()["error"]
+    r = client.post("/v1/models/adder:predict", json={**_ONE, "parameters": {
+        "probabilities": True}})
+    assert r.status_code == 400 and "no class probabilities" in r.json()["error"]
+
+
+def test_v2_errors_use_v2_paths(client: TestClient) -> None:
+    """Issue 12 #6: V2 contract errors named V1's instances[0]."""
+    body = {"inputs": [{"name": "b", "shape": [2], "datatype": "INT64", "data": [1, 2]},
+                       {"name": "a", "shape": [2], "datatype": "FP64", "data": [1.0, -5.0]}]}
+    r = client.post("/v2/models/adder/infer", json=body)
+    assert r.status_code == 422, r.text
+    details = r.json()["details"]
+    assert [(d["path"], d["rule"]) for d in details] == [("inputs[1].data[1]", "min")]
+    assert "instances" not in r.text
+    r = client.post("/v2/models/adder/infer", json={"inputs": [
+        {"name": "b", "shape": [1], "datatype": "INT64", "data": [1]}]})
+    assert r.status_code == 422
+    assert [d["path"] for d in r.json()["details"]] == ["inputs[name=a]"]
+    assert "instances" not in r.text
+
+
+def test_error_details_are_never_empty(client: TestClient) -> None:
+    """Issue 12 #6: `details` was empty on timeouts, model errors and missing aliases."""
+    for path, status, got in (("/v1/models/sleepy:predict", 504, "sleepy:1"),
+                              ("/v1/models/lonely:predict", 500, None),
+                              ("/v1/models/adder@nope:predict", 404, None)):
+        r = client.post(path, json=_ONE)
+        assert r.status_code == status, r.text
+        details = r.json()["details"]
+        assert details and details[0]["path"] == "model" and details[0]["rule"], details
+        if got is not None:
+            assert details[0]["got"] == got
