@@ -136,6 +136,18 @@ def test_template_spec_is_valid() -> None:
     assert spec.guards.feedback_auth == "auto"
 
 
+def test_tabular_template_spec_is_valid_and_declares_mixed_nullable_inputs() -> None:
+    from importlib import resources
+
+    text = resources.files("keelwork.templates").joinpath("tabular/keel.yaml").read_text()
+    spec = parse_spec(text)
+    types = {f.type for f in spec.contract.inputs}
+    assert {"integer", "float", "category"} <= types
+    assert {f.name for f in spec.contract.inputs if f.nullable} >= {"income", "home"}
+    assert spec.models[0].options["input"] == "mixed" and spec.models[0].options["trusted"]
+    assert spec.monitoring.labels.column == "status" and spec.monitoring.labels.positive == "bad"
+
+
 runner = CliRunner()
 
 

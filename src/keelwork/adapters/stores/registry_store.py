@@ -354,23 +354,60 @@ class SqlRegistry:
 
         def move(conn: Connection) -> AliasChange:
             events.clear()
-            model_id = self._model_id(conn, name)
-            _lock_model(conn, model_id)
-            exists = conn.execute(select(model_versions.c.id).where(
-                model_versions.c.model_id == model_id, model_versions.c.version == version,
-            )).first()
-            if exists is None:
-                raise self._no_version(conn, model_id, name, version)
-            change = _move_alias(conn, model_id, name, alias, version, who, reason)
-            if change is None:
-                return AliasChange(name, alias, version, version, who, reason, datetime.now(UTC))
-            events.append(_alias_event(change))
+            change = self._set_alias(conn, name, version, alias, who, reason, events)
             self._audit_in(conn, events)
             return change
 
         result = self._retrying(move)
         self._audit_after(events)
         return result
+
+    def set_alias_in(self, conn: Connection, name: str, version: int, alias: str, *,
+                     actor: str, reason: str = "") -> AliasChange:
+        """:meth:`set_alias` inside the caller's transaction: the move commits (or rolls back)
+        with the caller's other writes, e.g. a rollout's promotion with its phase.
+
+        ``conn`` must be a connection to this registry's database, in a transaction. The audit
+        entry is written in that transaction when the sink is this database's log, else it is
+        appended at once (before the caller commits).
+
+        Raises:
+            RegistryError: the alias is invalid or reserved.
+            ModelNotFoundError: no such model or version.
+        """
+        check_alias(alias)
+        check_version(version)
+        events: list[_Event] = []
+        change = self._set_alias(conn, name, version, alias, actor, reason, events)
+        self._audit_in(conn, events)
+        self._audit_after(events)
+        return change
+
+    def _set_alias(self, conn: Connection, name: str, version: int, alias: str, who: str,
+                   reason: str, events: list[_Event]) -> AliasChange:
+        model_id = self._model_id(conn, name)
+        _lock_model(conn, model_id)
+        exists = conn.execute(select(model_versions.c.id).where(
+            model_versions.c.model_id == model_id, model_versions.c.version == version,
+        )).first()
+        if exists is None:
+            raise self._no_version(conn, model_id, name, version)
+        change = _move_alias(conn, model_id, name, alias, version, who, reason)
+        if change is None:
+            return AliasChange(name, alias, version, version, who, reason, datetime.now(UTC))
+        events.append(_alias_event(change))
+        return change
+
+    def alias_revision(self) -> int:
+        """A number that grows with every alias change of any model (0: none yet).
+
+        One primary-key read, for pollers: a server re-resolves its champions when it moved,
+        whoever moved the alias (``keel models alias``, a promote, a rollback, a registration
+        with ``--alias``).
+        """
+        with self._db("reading the alias revision") as conn:
+            value = conn.execute(select(func.max(alias_history.c.id))).scalar()
+        return int(value or 0)
 
     def remove_alias(self, name: str, alias: str, actor: str | None = None,
                      reason: str = "") -> AliasChange:

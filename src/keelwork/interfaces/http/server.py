@@ -27,7 +27,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from keelwork.adapters.flag_source import FlagSource
+from keelwork.adapters.flag_source import FlagSource, check_refs, unresolved_refs
 from keelwork.adapters.gateway.wiring import open_service
 from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.adapters.monitoring.metrics import MonitorCollector, monitor_loop
@@ -70,6 +70,9 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         keys.ensure_schema()
         flag_store = FlagStore(engine, audit)
         flag_store.ensure_schema()
+        # keel.yaml's flags must serve versions and aliases that exist (never a silent
+        # fallback on every request).
+        check_refs(spec.flags, service.registry, f"{resolved.path}")
         flags = FlagSource(spec.flags, flag_store)
         flags.reload()
         record_config(audit, resolved)
@@ -88,7 +91,8 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     routers = [
         feedback_router(labels, dependencies=feedback, relabel=spec.guards.relabel,
                         audit=audit),
-        flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin),
+        flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin,
+                    check_refs=lambda flag: unresolved_refs(flag, service.registry)),
         rollout_router(service, dependencies=admin),
         key_router(keys, dependencies=admin),
     ]
