@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import AuthError, ErrorDetail, KeelworkError
+from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 
@@ -32,7 +33,8 @@ def key_router(keys: ApiKeyStore, *, dependencies: Sequence[Any] = ()) -> APIRou
             reaches its cache at once).
         dependencies: FastAPI dependencies run first (the admin API-key check).
     """
-    router = APIRouter(dependencies=list(dependencies), tags=["Admin"])
+    router = APIRouter(dependencies=list(dependencies), tags=["Admin: keys"],
+                       responses=openapi.ADMIN_ERRORS)
 
     @router.get("/v1/admin/keys")
     async def list_keys() -> Response:
