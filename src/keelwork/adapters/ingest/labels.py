@@ -380,6 +380,33 @@ class LabelStore:
         rows = self._read(select(labels).where(labels.c.prediction_id == prediction_id))
         return rows[0] if rows else None
 
+    def current(self, prediction_ids: Sequence[str]) -> dict[str, StoredLabel]:
+        """The current labels of some predictions, by prediction id (those without: absent).
+
+        Reads only: a store that never received a label (no ``labels`` table) gives ``{}``.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        import json
+
+        from sqlalchemy import inspect
+
+        if not prediction_ids:
+            return {}
+
+        def work(conn: Connection) -> dict[str, Any]:
+            if not inspect(conn).has_table(labels.name):
+                return {}
+            return _rows_by_id(conn, labels, prediction_ids)
+
+        rows = self.ledger.transaction("read labels", work)
+        return {pid: StoredLabel(prediction_id=pid, label=json.loads(r["label"]),
+                                 ts=float(r["ts"]), source=r["source"],
+                                 source_row=r["source_row"],
+                                 ingested_at=_aware(r["ingested_at"]))
+                for pid, r in rows.items()}
+
     def history(self, prediction_id: str) -> list[StoredLabel]:
         """Labels of a prediction that later ones replaced, oldest first."""
         h = label_history.c
