@@ -9,6 +9,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── MissingExtraError (ImportError)        an optional dependency is not installed
     ├── RegistryError
     │   ├── ModelNotFoundError (LookupError)   unknown model, version or alias
+    │   ├── ModelRefError (ValueError)         a malformed model reference (``name@a@b``)
     │   └── ArtifactError (ValueError)         missing / unreadable / mismatched artifact
     ├── ModelLoadError (RuntimeError)          a runtime could not load an artifact
     │   └── UnsafeArtifactError (PermissionError)  pickle without ``allow_unsafe_pickle``
@@ -18,7 +19,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
-    └── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    └── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -85,6 +87,10 @@ class ModelNotFoundError(RegistryError, LookupError):
     """No model, version or alias by that name."""
 
 
+class ModelRefError(RegistryError, ValueError):
+    """A model reference is malformed (not ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``)."""
+
+
 class ArtifactError(RegistryError, ValueError):
     """An artifact is missing, unreadable or does not match its recorded hash."""
 
@@ -132,6 +138,11 @@ class AuthError(KeelworkError, ValueError):
     """An API-key operation was refused: unknown scope, malformed name, unknown key id."""
 
 
+class RelabelRefused(KeelworkError, PermissionError):
+    """A stored label may only be replaced by whoever set it (``guards.relabel``); carries a
+    detail per refused label."""
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -144,9 +155,11 @@ __all__ = [
     "MissingExtraError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "ModelRefError",
     "MonitorError",
     "PredictionError",
     "RegistryError",
+    "RelabelRefused",
     "SpecError",
     "StoreError",
     "UnsafeArtifactError",
