@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -71,6 +71,8 @@ class MonitorReference:
     cbpe: dict[str, Any] | None = None
     text: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, dict[str, TableProfile]] = field(default_factory=dict)
+    #: Set when this is not the monitored version's own reference (see :func:`load_reference`).
+    note: str | None = None
 
     @property
     def rows(self) -> int:
@@ -244,7 +246,7 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
         outputs, proba = _predict(runtime, instances)
     finally:
         if owned:
-            _unload(runtime)
+            unload_runtime(runtime)
 
     flat: list[dict[str, Any]] = []
     for inst, row, out, p in zip(instances, rows, outputs, proba, strict=True):
@@ -317,17 +319,18 @@ def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None
     return load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe), mv.version
 
 
-def open_rescorer(resolved: ResolvedSpec, name: str,
+def open_rescorer(resolved: ResolvedSpec, name: str, version: int | None = None,
                   ) -> tuple[Callable[[list[Any]], list[Any] | None], Callable[[], None]]:
-    """Load ``name`` and return ``(score, close)``: ``score`` gives the probability rows of
-    logged instances (what a run needs when the log holds labels only), ``close`` unloads."""
-    runtime, _ = load_model_runtime(resolved, name)
+    """Load ``name`` (its champion, or ``version``) and return ``(score, close)``: ``score``
+    gives the probability rows of logged instances (what a run needs when the log holds labels
+    only), ``close`` unloads."""
+    runtime, _ = load_model_runtime(resolved, name, None if version is None else str(version))
 
     def score(instances: list[Any]) -> list[Any] | None:
         proba = getattr(runtime, "predict_proba", None)
         return None if proba is None else cast("list[Any] | None", proba(instances))
 
-    return score, lambda: _unload(runtime)
+    return score, lambda: unload_runtime(runtime)
 
 
 def _schema(runtime: Any, resolved: ResolvedSpec, name: str,
@@ -357,7 +360,7 @@ def _predict(runtime: Any, instances: list[dict[str, Any]]) -> tuple[list[Any], 
     return outputs, proba
 
 
-def _unload(runtime: Any) -> None:
+def unload_runtime(runtime: Any) -> None:
     try:
         runtime.unload()
     except Exception:  # unloading is best effort
@@ -443,11 +446,31 @@ def reference_on_register(resolved: ResolvedSpec, model: str, version: int | Non
         return message
     finally:
         if runtime is not None:
-            _unload(runtime)
+            unload_runtime(runtime)
 
 
-def load_reference(engine: Any, model: str) -> tuple[MonitorReference, Any]:
-    """The latest stored reference of ``model`` and its row.
+def champion_version(resolved: ResolvedSpec, name: str) -> int | None:
+    """The version a bare ``name`` resolves to (its champion), or None when not registered."""
+    from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.errors import KeelworkError
+
+    try:
+        with open_registry(resolved.project_dir, resolved.storage_url, audit=False) as registry:
+            return int(registry.resolve(name).version)
+    except KeelworkError:
+        return None
+
+
+def load_reference(engine: Any, model: str, version: int | None = None,
+                   ) -> tuple[MonitorReference, Any]:
+    """The reference a run of ``model`` (``version``'s predictions) compares with, and its row.
+
+    A reference belongs to the version whose predictions it profiled: ``version``'s own
+    (latest) reference is used. When ``version`` has none, the latest reference of another
+    version still serves for the *inputs* and the ground truth (the same reference data
+    whatever the model): its prediction columns and CBPE are dropped, since they describe
+    another model, and :attr:`MonitorReference.note` says so. ``version=None`` (the model
+    is not in the registry) takes the latest reference of any version.
 
     Raises:
         MonitorError: none is stored (the message says how to build one).
@@ -456,12 +479,38 @@ def load_reference(engine: Any, model: str) -> tuple[MonitorReference, Any]:
 
     store = MonitorStore(engine)
     store.ensure_schema()
-    row = store.latest_reference(model)
-    if row is None:
-        raise MonitorError(f"No monitoring reference is stored for model {model!r}; build one "
-                           f"with 'keel monitor reference --model {model}' (it profiles "
-                           f"monitoring.reference of keel.yaml).")
-    return MonitorReference.from_dict(row.body), row
+    row = store.latest_reference(model, version) if version is not None else None
+    if row is not None or version is None:
+        row = row or store.latest_reference(model)
+        if row is None:
+            raise MonitorError(
+                f"No monitoring reference is stored for model {model!r}; build one with "
+                f"'keel monitor reference --model {model}' (it profiles monitoring.reference "
+                f"of keel.yaml).")
+        return MonitorReference.from_dict(row.body), row
+    other = store.latest_reference(model)
+    if other is None:
+        raise MonitorError(
+            f"No monitoring reference is stored for model {model!r} version {version}; build "
+            f"one with 'keel monitor reference --model {model} --version {version}' (it "
+            f"profiles monitoring.reference of keel.yaml with that version's predictions).")
+    ref = MonitorReference.from_dict(other.body)
+    return inputs_only(ref, f"version {version} has no reference of its own: its inputs are "
+                            f"compared with the reference of version {ref.model_version} "
+                            f"(its prediction columns, which describe that version, are left "
+                            f"out); build one with 'keel monitor reference --model {model} "
+                            f"--version {version}'."), other
+
+
+def inputs_only(ref: MonitorReference, note: str) -> MonitorReference:
+    """``ref`` without what describes its model's predictions (prediction columns, CBPE)."""
+    def keep(profile: TableProfile) -> TableProfile:
+        return TableProfile(profile.rows, {n: c for n, c in profile.columns.items()
+                                           if not n.startswith("prediction:")})
+
+    return replace(ref, profile=keep(ref.profile), cbpe=None, note=note,
+                   segments={f: {v: keep(p) for v, p in values.items()}
+                             for f, values in ref.segments.items()})
 
 
 __all__ = [
@@ -469,12 +518,15 @@ __all__ = [
     "REFERENCE_VERSION",
     "MonitorReference",
     "build_reference",
+    "champion_version",
     "column_kinds",
     "columns_table",
     "detect_text_columns",
+    "inputs_only",
     "load_model_runtime",
     "load_reference",
     "open_rescorer",
     "reference_on_register",
     "store_reference",
+    "unload_runtime",
 ]

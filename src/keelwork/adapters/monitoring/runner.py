@@ -185,9 +185,12 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         finish(w)
     created = getattr(reference_row, "created_at", None) or reference.created_at
     return {"kind": REPORT_KIND, "version": REPORT_VERSION, "model": reference.model,
-            "window": spec.text, "generated_at": datetime.now(UTC).isoformat(),
-            "reference": {"rows": reference.rows, "source": reference.source,
-                          "created_at": created.isoformat()},
+            "model_version": settings.version, "window": spec.text,
+            "generated_at": datetime.now(UTC).isoformat(),
+            "reference": {"id": getattr(reference_row, "id", None),
+                          "model_version": reference.model_version, "rows": reference.rows,
+                          "source": reference.source, "created_at": created.isoformat(),
+                          "note": reference.note},
             "windows": out}
 
 
