@@ -319,6 +319,49 @@ def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None
     return load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe), mv.version
 
 
+def runtime_task(runtime: Any) -> str | None:
+    """``classification`` / ``regression`` as a loaded model's signature tells, else None.
+
+    A model with classes is a classifier; a scikit-learn estimator without classes is a
+    regressor; any other runtime without classes says nothing.
+    """
+    sig = getattr(runtime, "signature", None)
+    if sig is None:
+        return None
+    if getattr(sig, "classes", None):
+        return "classification"
+    extra = getattr(sig, "extra", None) or {}
+    return "regression" if "estimator" in extra else None
+
+
+def model_task(resolved: ResolvedSpec, name: str) -> str | None:
+    """The task of ``name``: its registered champion's, else its ``artifact:``'s (loaded).
+
+    Returns None when neither can be loaded or the runtime does not tell.
+    """
+    from keelwork.adapters.runtimes import load_runtime
+    from keelwork.errors import KeelworkError
+
+    runtime = None
+    try:
+        runtime, _ = load_model_runtime(resolved, name)
+    except KeelworkError:
+        section = resolved.spec.model(name)
+        if section.artifact is None:
+            return None
+        artifact = (section.artifact if section.runtime == "python"
+                    else resolved.resolve_path(section.artifact))
+        try:
+            runtime = load_runtime(section.runtime, artifact, dict(section.options),
+                                   allow_unsafe_pickle=section.allow_unsafe_pickle)
+        except KeelworkError:
+            return None
+    try:
+        return runtime_task(runtime)
+    finally:
+        unload_runtime(runtime)
+
+
 def open_rescorer(resolved: ResolvedSpec, name: str, version: int | None = None,
                   ) -> tuple[Callable[[list[Any]], list[Any] | None], Callable[[], None]]:
     """Load ``name`` (its champion, or ``version``) and return ``(score, close)``: ``score``
@@ -525,8 +568,10 @@ __all__ = [
     "inputs_only",
     "load_model_runtime",
     "load_reference",
+    "model_task",
     "open_rescorer",
     "reference_on_register",
+    "runtime_task",
     "store_reference",
     "unload_runtime",
 ]

@@ -48,6 +48,7 @@ from keelwork.adapters.stores.revision import (
 )
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
+from keelwork.core.rollout.analysis import ArmStats
 from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent, TransitionError
 from keelwork.errors import ModelNotFoundError
 from keelwork.types import AuditSink
@@ -240,14 +241,19 @@ class RolloutStore:
                               target=event.model, details=event.as_dict())
 
 
-def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: float,
-                  limit: int = 50_000) -> dict[int, tuple[int, int]]:
-    """(labelled, correct) per version for ``model``'s answers since ``since`` (epoch s).
+def live_quality(engine: Engine, model: str, versions: Sequence[int], since: float,
+                 limit: int = 50_000) -> dict[int, ArmStats]:
+    """Quality from labels per version for ``model``'s answers since ``since`` (epoch s).
 
     Joins the prediction log with the labels that arrived (``POST /v1/feedback``, ``keel
-    ingest labels``); an answer is correct when its label value (a number, or a dict's
-    ``label``) equals the ground truth's. Shadow answers count for their version too. A store
-    without a labels table has no labels: ``{}``.
+    ingest labels``). Each labelled answer is counted by
+    :meth:`~keelwork.core.rollout.analysis.ArmStats.add_labelled`: correct when its value (a
+    number, or a dict's ``label``) equals the ground truth's, and its absolute and squared
+    error when both are numbers. Shadow answers count for their version too. A store without
+    a labels table has no labels: ``{}``.
+
+    Returns:
+        Per version, an :class:`ArmStats` holding only the label counts.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -267,16 +273,21 @@ def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: fl
             rows = conn.execute(stmt).all()
     except SQLAlchemyError:
         return {}  # no labels table yet (nothing ingested): no data, never a failure
-    out: dict[int, list[int]] = {}
+    out: dict[int, ArmStats] = {}
     for version, outputs, label in rows:
         try:
             got, want = output_label(json.loads(outputs)), output_label(json.loads(label))
         except ValueError:
             continue
-        counts = out.setdefault(int(version), [0, 0])
-        counts[0] += 1
-        counts[1] += int(got == want)
-    return {v: (c[0], c[1]) for v, c in out.items()}
+        out.setdefault(int(version), ArmStats()).add_labelled(got, want)
+    return out
+
+
+def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: float,
+                  limit: int = 50_000) -> dict[int, tuple[int, int]]:
+    """(labelled, correct) per version: :func:`live_quality`'s accuracy counts."""
+    return {v: (q.labelled, q.correct)
+            for v, q in live_quality(engine, model, versions, since, limit).items()}
 
 
 def _bump(conn: Connection) -> int:
@@ -289,4 +300,5 @@ def _load(body: str, revision: int) -> Rollout:
     return Rollout.from_dict(d)
 
 
-__all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore", "live_accuracy"]
+__all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore", "live_accuracy",
+           "live_quality"]
