@@ -178,6 +178,10 @@ class ContractSection(_Section):
     extra_fields: Literal["reject", "ignore", "keep"] = "reject"
     subject_field: str | None = Field(
         default=None, description="Input field that identifies the data subject (for GDPR).")
+    output_policy: Literal["warn", "strict"] = Field(
+        default="warn", description="What an answer that breaks 'outputs' gets: 'warn' "
+        "answers, logs the violation (guard 'output_contract'), counts it and says so in the "
+        "response's 'warnings'; 'strict' refuses it with a 500 naming the contract.")
 
     @model_validator(mode="after")
     def _unique(self) -> ContractSection:

@@ -73,6 +73,8 @@ class MonitorReference:
     segments: dict[str, dict[str, TableProfile]] = field(default_factory=dict)
     #: Set when this is not the monitored version's own reference (see :func:`load_reference`).
     note: str | None = None
+    #: What looked wrong while building it (e.g. labels the model never answers).
+    warnings: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -87,7 +89,8 @@ class MonitorReference:
                 "profile": self.profile.as_dict(), "input_columns": list(self.input_columns),
                 "label_column": self.label_column, "cbpe": self.cbpe, "text": self.text,
                 "segments": {f: {v: p.as_dict() for v, p in values.items()}
-                             for f, values in self.segments.items()}}
+                             for f, values in self.segments.items()},
+                "warnings": list(self.warnings)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MonitorReference:
@@ -114,7 +117,8 @@ class MonitorReference:
                        text=dict(data.get("text") or {}),
                        segments={str(f): {str(v): TableProfile.from_dict(p)
                                           for v, p in values.items()}
-                                 for f, values in (data.get("segments") or {}).items()})
+                                 for f, values in (data.get("segments") or {}).items()},
+                       warnings=tuple(str(w) for w in data.get("warnings") or ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise MonitorError(f"The stored monitor reference is malformed: {exc!r}.") from exc
 
@@ -266,12 +270,52 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
         kinds.pop(t, None)
     profile = profile_table(columns_table(flat, kinds), kinds=kinds)
     text = _text_references(flat, text_cols)
+    warnings = (label_mismatch(schema, outputs, [r.get(label_col) for r in rows], label_col)
+                if label_col is not None else [])
+    for w in warnings:
+        log.warning("monitoring reference of %s: %s", name, w)
     cbpe = _cbpe(flat, schema)
     segments = _segment_profiles(flat, mon.segments, kinds, profile)
     return MonitorReference(model=name, model_version=model_version, source=str(data),
                             created_at=datetime.now(UTC), schema=schema, profile=profile,
                             input_columns=tuple(inputs), label_column=label_col, cbpe=cbpe,
-                            text=text, segments=segments)
+                            text=text, segments=segments, warnings=tuple(warnings))
+
+
+def label_mismatch(schema: OutputSchema, outputs: Sequence[Any], labels: Sequence[Any],
+                   column: str) -> list[str]:
+    """Why the model's answers and the reference's label column cannot be compared, if so.
+
+    A classifier's classes (or, without declared classes, what it answered on the reference)
+    must share the label column's vocabulary, else label drift and realised quality compare
+    two vocabularies (``1`` against ``'class_1'``) and alarm on nothing; a regressor's labels
+    must be numbers.
+    """
+    values = [v for v in labels if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return []
+    if schema.task == "regression":
+        if any(isinstance(o, str) for o in outputs[:100]):
+            return []  # a text-answering model without classes: nothing to say
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float)]
+        if bad:
+            return [f"the label column {column!r} holds non-numeric values (e.g. {bad[0]!r}) "
+                    f"but the model is a regressor: its quality and label drift cannot be "
+                    f"computed from them."]
+        return []
+    known = set(schema.classes or ()) or {category(o) for o in outputs if o is not None}
+    seen = {category(v) for v in values}
+    unknown = sorted(seen - known)
+    if not unknown:
+        return []
+    types = sorted({type(v).__name__ for v in values})
+    answer_types = sorted({type(o).__name__ for o in outputs[:1000] if o is not None})
+    shared = "no value" if not seen & known else f"only {len(seen & known)} of {len(seen)} values"
+    return [f"the model's labels ({', '.join(sorted(known)[:8])}; {'/'.join(answer_types)}) and "
+            f"the reference's label column {column!r} ({', '.join(unknown[:8])}; "
+            f"{'/'.join(types)}) share {shared}: label drift and realised quality would "
+            f"compare different vocabularies. Make the labels the model's classes (or the "
+            f"model's classes the labels')."]
 
 
 def _segment_profiles(flat: Sequence[Mapping[str, Any]], fields: Sequence[str],
@@ -566,6 +610,7 @@ __all__ = [
     "columns_table",
     "detect_text_columns",
     "inputs_only",
+    "label_mismatch",
     "load_model_runtime",
     "load_reference",
     "model_task",

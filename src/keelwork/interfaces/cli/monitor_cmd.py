@@ -78,6 +78,8 @@ def reference_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Profile the reference data and a model version's predictions on it; store the result."""
+    from rich.markup import escape
+
     from keelwork.adapters.monitoring.reference import (
         build_reference,
         load_model_runtime,
@@ -100,7 +102,10 @@ def reference_cmd(
                "source": ref.source, "created_at": stored.created_at.isoformat(),
                "columns": list(ref.profile.columns), "text_columns": list(ref.text),
                "label_column": ref.label_column, "cbpe": ref.cbpe is not None,
-               "segments": {f: len(v) for f, v in ref.segments.items()}}
+               "segments": {f: len(v) for f, v in ref.segments.items()},
+               "warnings": list(ref.warnings)}
+    for w in ref.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return

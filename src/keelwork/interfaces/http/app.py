@@ -90,6 +90,13 @@ def _result_headers(result: PredictResult) -> dict[str, str]:
             "x-answered-by": result.answered_by}
 
 
+def _output_warnings(result: PredictResult) -> list[dict[str, Any]]:
+    """The answers' output-contract violations (``output_policy: warn``), as error details."""
+    return [{"path": d.path, "rule": d.rule, "got": d.got,
+             "message": f"the answer breaks the output contract: {d.message}".rstrip(": ")}
+            for d in result.output_violations[:50]]
+
+
 #: (path pattern, handler(request, **path parameters)), served by :class:`PredictFastPath`.
 FastRoute = tuple[re.Pattern[str], Callable[..., Awaitable[Response]]]
 
@@ -221,10 +228,13 @@ def create_app(gateway: Gateway, *,
             result = await _predict(request, model, ref, instances, "v1")
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
-        return json_response({"predictions": result.predictions, "model_name": result.model,
-                      "model_version": result.version, "prediction_ids": result.prediction_ids,
-                      "answered_by": result.answered_by},
-                     headers=_result_headers(result))
+        answer: dict[str, Any] = {
+            "predictions": result.predictions, "model_name": result.model,
+            "model_version": result.version, "prediction_ids": result.prediction_ids,
+            "answered_by": result.answered_by}
+        if result.output_violations:
+            answer["warnings"] = _output_warnings(result)
+        return json_response(answer, headers=_result_headers(result))
 
     @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
     async def v1_model(request: Request, name: str) -> Response:
@@ -255,6 +265,8 @@ def create_app(gateway: Gateway, *,
             "parameters": {"prediction_ids": ",".join(result.prediction_ids),
                            "answered_by": result.answered_by},
         }
+        if result.output_violations:
+            out["parameters"]["warnings"] = _output_warnings(result)
         if req_id is not None:
             out["id"] = req_id
         return json_response(out, headers=_result_headers(result))

@@ -260,3 +260,22 @@ def test_reference_for_a_given_version(project: Path) -> None:
     assert json.loads(result.output)["model_version"] == 2
     champion = _invoke("reference", "--json")
     assert json.loads(champion.output)["model_version"] == 1
+
+
+def test_reference_warns_when_labels_and_classes_share_no_vocabulary(project: Path) -> None:
+    """The model answers 0/1; a label column of 'benign'/'malignant' cannot be compared with
+    that (label drift fired at JS 1.0 on it): building the reference says so."""
+    import pandas as pd
+
+    frame = pd.read_csv(project / "reference.csv")
+    frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
+    frame.to_csv(project / "reference.csv", index=False)
+    result = _invoke("reference", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    (warning,) = summary["warnings"]
+    assert "'target'" in warning and "benign" in warning and "share no value" in warning
+    # Labels that are the model's classes: no warning.
+    frame["target"] = frame["target"].map({"malignant": 0, "benign": 1})
+    frame.to_csv(project / "reference.csv", index=False)
+    assert json.loads(_invoke("reference", "--json").output)["warnings"] == []
