@@ -120,6 +120,8 @@ class _Window:
     texts: dict[str, list[str]] = field(default_factory=dict)
     seen_texts: dict[str, int] = field(default_factory=dict)
     versions: set[int] = field(default_factory=set)
+    #: Every flattened column the window's predictions carried (for ``added`` columns).
+    columns: set[str] = field(default_factory=set)
     last_ts: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -297,6 +299,10 @@ class _Context:
         self.profile = _selected(ref.profile, settings.features, ref.input_columns)
         self.kinds = {n: c.kind for n, c in self.profile.columns.items()}
         self.names = list(self.kinds)
+        # Absent for reasons that are not a schema change: ground truth until labels arrive,
+        # scores when the log holds labels only and nothing rescored them.
+        self.missing_ok = frozenset(n for n in self.names if n.startswith("label:")
+                                    or n.startswith("prediction:score"))
         wants_score = PREDICTION_SCORE in ref.profile.columns
         self.rescore = rescore if wants_score else None
         self.rng = random.Random(20240601)
@@ -351,6 +357,8 @@ class _Context:
                 w.label_ts.append(label[1] if label is not None else None)
         if not flat:
             return
+        for cols in flat:
+            w.columns.update(cols)
         w.rows += len(flat)
         part = self._profile(flat)
         w.profile = part if w.profile is None else w.profile.merge(part)
@@ -425,8 +433,16 @@ class _Context:
     # -- per window
     def finish(self, w: _Window) -> dict[str, Any]:
         profile = w.profile if w.profile is not None else _empty(self.profile)
+        missing_ok = self.missing_ok
+        if w.rows and not any(not c.startswith(("prediction:", "label:")) for c in w.columns):
+            # No inputs logged at all (storage.log_inputs: false): nothing to compare, not
+            # a schema change.
+            missing_ok = missing_ok | set(self.ref.input_columns)
+            w.notes.append("No inputs were logged (storage.log_inputs: false?): input drift "
+                           "is not computed.")
         drift = drift_report(self.profile, profile, methods=self.settings.methods,
-                             floor=self.settings.floor)
+                             floor=self.settings.floor, missing_ok=missing_ok,
+                             added=self._added(w))
         self._text_drift(w, drift)
         segments, skipped = [], []
         counts: dict[str, list[tuple[str, int]]] = {}
@@ -440,7 +456,7 @@ class _Context:
                     continue
                 base, note = self._segment_reference(f, v)
                 rep = drift_report(base, w.segments[(f, v)][0], methods=self.settings.methods,
-                                   floor=self.settings.floor)
+                                   floor=self.settings.floor, missing_ok=self.missing_ok)
                 segments.append({"field": f, "value": v, "predictions": n,
                                  "reference_rows": base.rows, "note": note,
                                  "summary": rep["summary"], "columns": rep["columns"],
@@ -454,6 +470,12 @@ class _Context:
             "quality": {"realised": self._realised(w), "estimated": self._estimated(w)},
         }
         return entry
+
+    def _added(self, w: _Window) -> list[str]:
+        """Input columns the window's predictions carried that the reference does not have."""
+        known = set(self.ref.profile.columns) | set(self.text_refs)
+        return sorted(c for c in w.columns if c not in known and not c.startswith(
+            ("prediction:", "label:")) and c not in RECORD_SEGMENTS)
 
     def _segment_reference(self, f: str, v: str) -> tuple[TableProfile, str | None]:
         """The reference's slice for segment ``f = v`` (without ``f``, constant in it)."""
@@ -562,7 +584,7 @@ def _status(w: _Window, drift: dict[str, Any]) -> tuple[str, list[str]]:
     by_status: dict[str, list[str]] = {}
     for c in drift["columns"]:
         by_status.setdefault(c["status"], []).append(c["column"])
-    words = {"missing": "missing from the logged data",
+    words = {"missing": "missing from the logged data (a schema change)",
              "no_values": "all null in this window",
              "no_reference": "without values in the reference"}
     truth = [c for c in by_status.get("missing", []) if c in (LABEL_LABEL, LABEL_VALUE)]
@@ -574,6 +596,10 @@ def _status(w: _Window, drift: dict[str, Any]) -> tuple[str, list[str]]:
         if by_status.get(st):
             notes.append(f"{len(by_status[st])} column(s) {text}: "
                          f"{', '.join(by_status[st][:10])}.")
+    added = drift["summary"].get("schema", {}).get("added")
+    if added:
+        notes.append(f"{len(added)} column(s) not in the reference (not compared): "
+                     f"{', '.join(added[:10])}.")
     new = [c["column"] for c in drift["columns"] if c.get("new_categories")]
     if new:
         notes.append(f"Categories never seen in the reference in: {', '.join(new[:10])}.")

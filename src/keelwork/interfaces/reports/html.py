@@ -93,7 +93,9 @@ def _page(title: str, body: list[str]) -> str:
 
 def _verdict(col: Mapping[str, Any]) -> str:
     if col.get("drift") is True:
-        return '<span class="tag drift">drift</span>'
+        # A column missing from the current data is a schema change: an alarm, named as such.
+        word = "missing" if col.get("status") == "missing" else "drift"
+        return f'<span class="tag drift">{word}</span>'
     if col.get("drift") is False:
         if col.get("detectable"):
             return '<span class="tag detectable">detectable</span>'
@@ -124,7 +126,7 @@ def _column_notes(col: Mapping[str, Any]) -> str:
     if missing:
         parts.append("missing: " + ", ".join(esc(m) for m in missing[:8])
                      + (f" + {len(missing) - 8} more" if len(missing) > 8 else ""))
-    if col.get("drift") is None and col.get("reason"):
+    if (col.get("drift") is None or col.get("status") == "missing") and col.get("reason"):
         parts.append(esc(col["reason"]))
     return "<br>".join(parts)
 

@@ -279,3 +279,34 @@ def test_reference_warns_when_labels_and_classes_share_no_vocabulary(project: Pa
     frame["target"] = frame["target"].map({"malignant": 0, "benign": 1})
     frame.to_csv(project / "reference.csv", index=False)
     assert json.loads(_invoke("reference", "--json").output)["warnings"] == []
+
+
+def test_a_dropped_input_counts_as_drift_and_an_added_one_is_reported(project: Path) -> None:
+    import pandas as pd
+
+    assert _invoke("reference").exit_code == 0
+    frame = pd.read_csv(project / "reference.csv").head(100)
+    rows = frame[FEATURES].drop(columns=["worst area"]).assign(clinic="north")
+    records = [PredictionRecord(id=new_prediction_id(), ts=T0 + 2 * 3600 + i, model="cancer",
+                                version=1, inputs=row, outputs=1, latency_ms=1.0)
+               for i, row in enumerate(rows.to_dict("records"))]
+    engine = make_engine(f"sqlite:///{project / '.keel' / 'keel.db'}")
+    meta, payload = insert_statements(engine)
+    with engine.begin() as conn:
+        stored = [record_to_row(r) for r in records]
+        conn.execute(meta, [{k: v for k, v in r.items()
+                             if k not in ("v", "inputs", "outputs", "request_meta")}
+                            for r in stored])
+        conn.execute(payload, [{k: r[k] for k in ("id", "inputs", "outputs", "request_meta")}
+                               for r in stored])
+    engine.dispose()
+    hour = ["--since", "2024-03-01T02:00:00", "--until", "2024-03-01T03:00:00"]
+    result = _invoke("run", *hour, "--json")
+    assert result.exit_code == 0, result.output
+    (window,) = json.loads(result.output)["windows"]
+    summary = window["drift"]["summary"]
+    assert "worst area" in summary["drifted"]
+    assert summary["schema"] == {"missing": ["worst area"], "added": ["clinic"]}
+    assert "label:label" not in summary["drifted"]  # no labels yet: expected, not a change
+    assert any("clinic" in n for n in window["notes"])
+    assert _invoke("run", *hour, "--fail-on-drift").exit_code == 1

@@ -140,7 +140,9 @@ def test_not_compared_columns_and_empty_report_render() -> None:
     report = drift_report(ref, partial)
     page = render_drift_html(report, reference_profile=ref, current_profile=partial)
     _check_page(page)
-    assert page.count('class="tag other"') == 3  # income, the escaped column, city: missing
+    # income, the escaped column, city: missing, a schema change that counts as drift
+    # (was a neutral "other" tag; issue 11 calls a silently missing column a defect)
+    assert page.count('class="tag drift">missing<') == 3
     assert "is in the reference but not in the current data" in page
     empty = render_drift_html({"kind": "keelwork.drift-report"})
     _check_page(empty)
