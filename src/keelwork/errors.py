@@ -19,7 +19,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
-    └── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    └── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -138,6 +139,11 @@ class AuthError(KeelworkError, ValueError):
     """An API-key operation was refused: unknown scope, malformed name, unknown key id."""
 
 
+class RelabelRefused(KeelworkError, PermissionError):
+    """A stored label may only be replaced by whoever set it (``guards.relabel``); carries a
+    detail per refused label."""
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -153,6 +159,7 @@ __all__ = [
     "MonitorError",
     "PredictionError",
     "RegistryError",
+    "RelabelRefused",
     "SpecError",
     "StoreError",
     "UnsafeArtifactError",

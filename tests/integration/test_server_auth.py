@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from keelwork.adapters.stores.api_keys import ApiKeyStore
@@ -25,20 +26,23 @@ models:
     options: {{path: "{fx}"}}
 contract:
   inputs: [{{name: a, type: float}}, {{name: b, type: integer}}]
-guards: {{require_api_key: {keyed}}}
+guards: {{require_api_key: {keyed}{extra}}}
 """
 BODY = {"instances": [{"a": 1.0, "b": 2}]}
 FLAG = {"model": "adder", "rules": [{"tenants": ["acme"], "serve": "1"}]}
 
 
-def _client(tmp_path: Path, keyed: bool) -> tuple[TestClient, dict[str, str]]:
-    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, keyed=str(keyed).lower()))
+def _client(tmp_path: Path, keyed: bool, extra: str = "",
+            scopes: tuple[str, ...] = ("admin", "predict")) -> tuple[TestClient, dict[str, str]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, keyed=str(keyed).lower(),
+                                                    extra=extra))
     resolved = load_spec(tmp_path / "keel.yaml")
     app = build_server_app(resolved, freeze_gc=False)
     engine = create_engine(resolved.storage_url)
     store = ApiKeyStore(engine)
-    made = {scope: store.create(scopes=[scope], name=f"{scope}-key", created_by="t").plaintext
-            for scope in ("admin", "predict")}
+    made = {scope: store.create(scopes=[scope.rstrip("2")], name=f"{scope}-key",
+                                created_by="t").plaintext for scope in scopes}
     engine.dispose()
     return TestClient(app), made
 
@@ -106,3 +110,65 @@ def test_a_changed_keel_yaml_is_audited_once(tmp_path: Path) -> None:
     engine.dispose()
     assert len(loads) == 2
     assert loads[1].details["previous"] == loads[0].details["sha256"] != loads[1].details["sha256"]
+
+
+def _label(client: TestClient, pid: str, label: int, key: str | None = None) -> Any:
+    return client.post("/v1/feedback", json={"labels": [{"prediction_id": pid, "label": label}]},
+                       headers={"x-api-key": key} if key else {})
+
+
+def test_feedback_needs_the_feedback_scope_once_any_key_exists(tmp_path: Path) -> None:
+    """Issue 13 item 9: predict open does not mean anyone may relabel predictions."""
+    client, made = _client(tmp_path, keyed=False, scopes=("admin", "predict", "feedback"))
+    with client:
+        pid = client.post("/v1/models/adder:predict", json=BODY).json()["prediction_ids"][0]
+        anonymous = _label(client, pid, 1)
+        assert anonymous.status_code == 401 and "'feedback' scope" in anonymous.json()["error"]
+        predict_only = _label(client, pid, 1, made["predict"])
+        assert predict_only.status_code == 403
+        assert predict_only.json()["details"][0]["rule"] == "scope"
+        ok = _label(client, pid, 1, made["feedback"])
+        assert ok.status_code == 200 and ok.json()["stored"] == 1, ok.text
+        assert _label(client, pid, 0, made["admin"]).status_code == 200  # admin implies it
+    engine = create_engine(load_spec(tmp_path / "keel.yaml").storage_url)
+    with engine.connect() as conn:
+        sources = [r[0] for r in conn.execute(text(
+            "SELECT source FROM label_history UNION ALL SELECT source FROM labels"))]
+    relabels = AuditLog(engine).query(action="label.relabel")
+    engine.dispose()
+    feedback_id, admin_id = made["feedback"].split("_")[1], made["admin"].split("_")[1]
+    assert sources == [f"api:key:{feedback_id} (feedback-key)",
+                       f"api:key:{admin_id} (admin-key)"]
+    assert [(e.actor, e.details["relabelled"]) for e in relabels] == [
+        (f"key:{admin_id} (admin-key)", 1)]
+
+
+def test_feedback_is_open_without_keys_unless_required(tmp_path: Path) -> None:
+    client, _ = _client(tmp_path / "a", keyed=False, scopes=())
+    with client:
+        assert _label(client, "unknown-id", 1).status_code == 200
+    client, _ = _client(tmp_path / "b", keyed=False, extra=", feedback_auth: required",
+                           scopes=())
+    with client:
+        assert _label(client, "unknown-id", 1).status_code == 401
+    client, _ = _client(tmp_path / "c", keyed=False, extra=", feedback_auth: open",
+                           scopes=("predict",))
+    with client:
+        assert _label(client, "unknown-id", 1).status_code == 200
+
+
+def test_relabels_can_be_kept_to_the_original_labeller(tmp_path: Path) -> None:
+    client, made = _client(tmp_path, keyed=False, extra=", relabel: same_labeller",
+                           scopes=("admin", "feedback", "feedback2"))
+    with client:
+        pid = client.post("/v1/models/adder:predict", json=BODY).json()["prediction_ids"][0]
+        assert _label(client, pid, 1, made["feedback"]).status_code == 200
+        other = _label(client, pid, 0, made["feedback2"])
+        assert other.status_code == 403, other.text
+        detail = other.json()["details"][0]
+        assert (detail["path"], detail["rule"], detail["got"]) == (
+            "labels[0].prediction_id", "relabel_owner", pid)
+        assert "feedback-key" in detail["message"]
+        assert _label(client, pid, 1, made["feedback2"]).json()["duplicates"] == 1
+        assert _label(client, pid, 0, made["feedback"]).json()["relabelled"] == 1
+        assert _label(client, pid, 1, made["admin"]).json()["relabelled"] == 1

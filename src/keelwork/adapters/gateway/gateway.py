@@ -265,10 +265,53 @@ class Gateway:
 
         The new version is loaded before the switch, so no request waits on the registry.
         """
-        target = await asyncio.to_thread(self._resolve, name, None)
-        await self.host(name, str(target.version))
+        target = await self.refresh_target(name)
         self._routes[(name, None)] = target
         return target
+
+    async def refresh_target(self, name: str) -> ModelTarget:
+        """What a bare ``name`` resolves to now, loaded; routes do not change (see
+        :meth:`set_rollout_route`'s ``champion``)."""
+        target = await asyncio.to_thread(self._resolve, name, None)
+        await self.host(name, str(target.version))
+        return target
+
+    async def refresh_aliases(self, name: str) -> list[ModelTarget]:
+        """Re-resolve the bare name and every alias of ``name`` routed so far (an alias moved).
+
+        Each new target is loaded before its route switches, so requests never wait on the
+        registry or a load; a removed alias loses its route (its next request is a 404, or a
+        flag's counted fallback). Returns the targets that changed.
+
+        Raises:
+            KeelworkError: a target does not load (its route stays as it was; the other
+                routes are refreshed all the same).
+        """
+        changed: list[ModelTarget] = []
+        failed: KeelworkError | None = None
+        refs = [ref for (n, ref) in list(self._routes) if n == name and not
+                (ref is not None and ref.isdigit())]
+        for ref in refs if None in refs else [None, *refs]:
+            try:
+                target = await asyncio.to_thread(self._resolve, name, ref)
+            except ModelNotFoundError:
+                if ref is None:
+                    raise
+                self._routes.pop((name, ref), None)
+                continue
+            old = self._routes.get((name, ref))
+            if old is not None and (old.name, old.version) == (target.name, target.version):
+                continue
+            try:
+                await self.host(name, str(target.version))
+            except KeelworkError as exc:
+                failed = failed or exc
+                continue
+            self._routes[(name, ref)] = target
+            changed.append(target)
+        if failed is not None:
+            raise failed
+        return changed
 
     def take_window(self, name: str) -> RolloutWindow | None:
         """The current interval's outcomes of ``name``'s rollout; a fresh window starts."""

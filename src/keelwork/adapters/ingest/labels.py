@@ -59,7 +59,7 @@ from keelwork.core.ingest import (
     LabelRow,
     parse_label,
 )
-from keelwork.errors import ContractViolation, DataFileError, ErrorDetail
+from keelwork.errors import ContractViolation, DataFileError, ErrorDetail, RelabelRefused
 
 #: How many unknown ids a result keeps as examples.
 UNKNOWN_EXAMPLES = 20
@@ -142,7 +142,7 @@ def _rows_by_id(conn: Connection, table: Table, ids: Sequence[str]) -> dict[str,
 
 
 def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], source: str,
-                 now: datetime | None = None) -> LabelResult:
+                 now: datetime | None = None, *, relabel_own_only: bool = False) -> LabelResult:
     """Apply valid labels in order (see the module docstring for the rules).
 
     Runs inside the caller's transaction; only reads and writes through ``conn``.
@@ -150,11 +150,16 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
     Args:
         conn: A connection inside a transaction.
         rows: ``(row index in the source or None, label)`` in arrival order.
-        source: Where they come from (a file path, ``"api"``).
+        source: Where they come from (a file path, ``"api"``, ``"api:key:<id> (<name>)"``).
         now: The ingestion time (default: now).
+        relabel_own_only: Refuse to replace a label that another source set.
 
     Returns:
         Counts (``ingested``, ``duplicates``, ``unknown``, ``relabelled``) and unknown ids.
+
+    Raises:
+        RelabelRefused: ``relabel_own_only`` and some label would replace another source's
+            (nothing is written: the caller's transaction rolls back).
     """
     now = now or datetime.now(UTC)
     result = LabelResult()
@@ -171,7 +176,8 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
     unknown_rows: dict[str, dict[str, Any]] = {}
     unknown_seen: list[str] = []
     c = result.counts
-    for row_index, lab in rows:
+    refused: list[ErrorDetail] = []
+    for position, (row_index, lab) in enumerate(rows):
         pid = lab.prediction_id
         ts = lab.ts if lab.ts is not None else now.timestamp()
         new = {"prediction_id": pid, "label": lab.label_json, "ts": ts, "source": source,
@@ -189,6 +195,12 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
         if old is not None and old["label"] == lab.label_json:
             c.duplicates += 1
             continue
+        if old is not None and relabel_own_only and old["source"] != source:
+            refused.append(ErrorDetail(
+                f"labels[{position}].prediction_id", "relabel_owner", pid,
+                f"Prediction {pid!r} was labelled by {old['source']!r}; only they may change "
+                "the label (guards.relabel: same_labeller)."))
+            continue
         c.ingested += 1
         if old is None:
             inserts[pid] = new
@@ -199,6 +211,9 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
                             "replaced_at": now})
             (inserts if pid in inserts else updates)[pid] = new
         current[pid] = new
+    if refused:
+        raise RelabelRefused(f"{len(refused)} label(s) would replace another labeller's: "
+                             f"{refused[0].message}", refused)
     _write(conn, inserts, updates, history, unknown_rows, set(unknown_before))
     result.note_unknown(list(dict.fromkeys(unknown_seen)))
     return result
@@ -290,7 +305,8 @@ class LabelStore:
         self.ledger.ensure_schema()
 
     def submit(self, records: Sequence[Mapping[str, Any]], *, source: str = "api",
-               columns: LabelColumns | None = None) -> LabelResult:
+               columns: LabelColumns | None = None,
+               relabel_own_only: bool = False) -> LabelResult:
         """Validate labels and apply them in one (retried) transaction.
 
         Meant for ``POST /v1/feedback``: duplicates are no-ops, unknown ids are kept and
@@ -300,6 +316,7 @@ class LabelStore:
             records: Objects with the id and label (and optional ``ts``) fields.
             source: Recorded with each label.
             columns: Field names (default ``prediction_id``, ``label``, ``ts``).
+            relabel_own_only: Refuse labels that replace a label of another ``source``.
 
         Returns:
             Counts and the first unknown ids.
@@ -307,6 +324,8 @@ class LabelStore:
         Raises:
             ContractViolation: some record is invalid; ``details`` names every problem with
                 the path ``labels[i].field``.
+            RelabelRefused: ``relabel_own_only`` and some label would replace another
+                source's; nothing is written.
             StoreError: the store failed.
         """
         cols = columns or LabelColumns(ts="ts")
@@ -327,7 +346,8 @@ class LabelStore:
             more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
             raise ContractViolation(f"{len(problems)} label problem(s): {shown}{more}", problems)
         result = self.ledger.transaction(
-            f"store {len(valid)} label(s)", lambda conn: apply_labels(conn, valid, source))
+            f"store {len(valid)} label(s)",
+            lambda conn: apply_labels(conn, valid, source, relabel_own_only=relabel_own_only))
         result.counts.read = len(records)
         return result
 

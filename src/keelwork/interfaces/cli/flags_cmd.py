@@ -44,13 +44,13 @@ def _spec(project: Path) -> Any:
 
 @contextmanager
 def _store(project: Path) -> Iterator[Any]:
-    from keelwork.adapters.stores.audit_store import AuditLog
+    from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.adapters.stores.flag_store import FlagStore
 
     engine = make_engine(storage_url(project))
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, project)
         audit.ensure_schema()
         store = FlagStore(engine, audit)
         store.ensure_schema()
@@ -122,6 +122,11 @@ def put(file: Path = typer.Argument(..., help="YAML or JSON: one flag or a list 
                             f"keel.yaml does not serve (models: {', '.join(sorted(models))}).")
         flags.append(flag)
     who = actor or _actor()
+    from keelwork.adapters.flag_source import check_refs
+    from keelwork.adapters.stores.registry_store import open_registry
+
+    with open_registry(project, storage_url(project), audit=False) as registry:
+        check_refs(flags, registry, str(file))
     with _store(project) as store:
         for flag in flags:
             store.put(flag, actor=who)

@@ -32,12 +32,12 @@ def _actor(given: str | None) -> str:
 
 def _opener(project: Path, url: str | None) -> Any:
     from keelwork.adapters.stores.api_keys import ApiKeyStore
-    from keelwork.adapters.stores.audit_store import AuditLog
+    from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
 
     engine = make_engine(url or f"sqlite:///{project.absolute() / '.keel' / 'keel.db'}")
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, project)
         audit.ensure_schema()
         keys = ApiKeyStore(engine, audit)
         keys.ensure_schema()
@@ -49,8 +49,8 @@ def _opener(project: Path, url: str | None) -> Any:
 
 @app.command("create")
 @handles_errors
-def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin or predict "
-                                           "(repeatable; admin implies predict)."),
+def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin, predict or "
+                                           "feedback (repeatable; admin implies the others)."),
            name: str = typer.Option(..., "--name", help="What the key is for (shown in "
                                     "listings and the audit log)."),
            project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,

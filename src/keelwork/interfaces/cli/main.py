@@ -9,6 +9,7 @@ from keelwork.interfaces.cli import (
     audit_cmd,
     contract_cmd,
     data_cmd,
+    demo_cmd,
     drift_cmd,
     features_cmd,
     flags_cmd,
@@ -47,6 +48,7 @@ validate_cmd.register(app)
 ingest_cmd.register(app)
 drift_cmd.register(app)
 project_cmd.register(app)
+demo_cmd.register(app)
 serve_cmd.register(app)
 
 

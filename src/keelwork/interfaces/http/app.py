@@ -28,6 +28,7 @@ from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestCon
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.api_docs import install_api_docs
 from keelwork.interfaces.http.auth import install_problem_handler, predict_guard
 from keelwork.interfaces.http.errors import (
     HTTPProblem,
@@ -181,7 +182,8 @@ def create_app(gateway: Gateway, *,
 
     app = FastAPI(title=f"keelwork: {spec.service.name}", version=__version__,
                   description=spec.service.description or "Served by keelwork.",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_api_docs(app)  # /docs and /redoc with their scripts from the package, no CDN
     install_problem_handler(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limit)
     app.state.gateway = gateway

@@ -11,6 +11,13 @@ unix seconds or ISO 8601) is optional. What happens to each label is the label s
 different one replaces the old (which is kept in the history), and a label whose prediction is
 not in the log (yet) is kept aside and reported in ``unknown_ids``, never dropped. A body with
 any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``).
+
+Who may send it is the server's choice (``guards.feedback_auth``, see
+:func:`keelwork.interfaces.http.auth.feedback_auth`). Labels sent with a key are attributed to
+it (stored with the source ``api:key:<id> (<name>)``); a request that replaces labels is
+recorded in the audit log (``label.relabel``). With ``guards.relabel: same_labeller`` a label
+may only be replaced by the key that set it (or an admin key): anything else answers 403 and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keelwork.adapters.ingest.labels import LabelStore
-from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.core.auth import ADMIN, Principal
+from keelwork.errors import ErrorDetail, KeelworkError, RelabelRefused
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
+from keelwork.types import AuditSink
 
 #: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
 MAX_LABELS = 10_000
@@ -73,13 +82,17 @@ def parse_feedback(body: Any) -> list[Any]:
 
 
 def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024,
-                    dependencies: Sequence[Any] = ()) -> APIRouter:
+                    dependencies: Sequence[Any] = (), relabel: str = "any",
+                    audit: AuditSink | None = None) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
         labels: The label store (its schema must exist).
         max_body_bytes: Largest body accepted.
         dependencies: FastAPI dependencies run first (e.g. an API-key check).
+        relabel: ``any``, or ``same_labeller``: a label may only be replaced by the key that
+            set it (or an admin key).
+        audit: Where requests that replace labels are recorded, if anywhere.
 
     Returns:
         The router, for ``create_app(..., routers=[...])``.
@@ -90,12 +103,24 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
                  responses=openapi.FEEDBACK_ERRORS)
     async def feedback(request: Request) -> Response:
         """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
+        principal = getattr(request.state, "principal", None)
+        keyed = principal if isinstance(principal, Principal) else None
+        source = f"api:{keyed.actor}" if keyed is not None else "api"
+        own_only = relabel == "same_labeller" and not (keyed and keyed.allows(ADMIN))
         try:
             records = parse_feedback(await read_json(request, max_body_bytes))
-            result = await run_in_threadpool(labels.submit, records, source="api")
+            result = await run_in_threadpool(lambda: labels.submit(
+                records, source=source, relabel_own_only=own_only))
+        except RelabelRefused as exc:
+            return response_for(HTTPProblem(403, exc.message, exc.details))
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
         c = result.counts
+        if c.relabelled and audit is not None:
+            await run_in_threadpool(lambda: audit.append(
+                actor=keyed.actor if keyed is not None else "anonymous", action="label.relabel",
+                target="feedback", details={"relabelled": c.relabelled, "received": c.read,
+                                            "source": source}))
         return Response(orjson.dumps({
             "received": c.read, "stored": c.ingested, "duplicates": c.duplicates,
             "relabelled": c.relabelled, "unknown": c.unknown, "unknown_ids": result.unknown_ids,
