@@ -548,6 +548,45 @@ def champion_version(resolved: ResolvedSpec, name: str) -> int | None:
         return None
 
 
+def ensure_references(resolved: ResolvedSpec) -> list[str]:
+    """Build the champion's reference of every keel.yaml model that lacks one.
+
+    What ``keel models register`` does for a new version, for the versions ``keel serve``
+    registered from ``artifact:`` (or any registered some other way): with
+    ``monitoring.reference`` set, a served champion always has its reference, so ``keel
+    monitor run`` works in a fresh project. Never fails: each problem is returned (and logged)
+    as a one-line warning.
+
+    Returns:
+        The warnings.
+    """
+    from keelwork.adapters.monitoring.store import MonitorStore
+    from keelwork.adapters.stores.engine import make_engine
+
+    if resolved.spec.monitoring.reference is None:
+        return []
+    warnings: list[str] = []
+    engine = make_engine(resolved.storage_url)
+    try:
+        store = MonitorStore(engine)
+        store.ensure_schema()
+        for m in resolved.spec.models:
+            version = champion_version(resolved, m.name)
+            if version is None or store.latest_reference(m.name, version) is not None:
+                continue
+            log.info("building the monitoring reference of %s:%d", m.name, version)
+            warning = reference_on_register(resolved, m.name, version)
+            if warning is not None:
+                warnings.append(warning)
+    except Exception as exc:  # a monitoring problem must not stop the server
+        warnings.append(f"the monitoring references were not checked: "
+                        f"{type(exc).__name__}: {exc}")
+        log.warning(warnings[-1])
+    finally:
+        engine.dispose()
+    return warnings
+
+
 def load_reference(engine: Any, model: str, version: int | None = None,
                    ) -> tuple[MonitorReference, Any]:
     """The reference a run of ``model`` (``version``'s predictions) compares with, and its row.
@@ -609,6 +648,7 @@ __all__ = [
     "column_kinds",
     "columns_table",
     "detect_text_columns",
+    "ensure_references",
     "inputs_only",
     "label_mismatch",
     "load_model_runtime",
