@@ -381,7 +381,8 @@ def _quality_section(labels: list[str], windows: list[Mapping[str, Any]]) -> lis
             series.append((f"estimated {m} (CBPE)", e))
         out += [f"<h3>{esc(m)}</h3>",
                 line_chart(labels, series, bands=[(f"estimated {m} (CBPE)", band)],
-                           dashed=[f"estimated {m} (CBPE)"])]
+                           dashed=[f"estimated {m} (CBPE)"],
+                           bounds=None if m in ("mae", "rmse") else (0.0, 1.0))]
     coverage = [_f(q.get("coverage")) if q else None for q in realised]
     if any(v is not None for v in coverage):
         out += ["<h3>label coverage</h3>",

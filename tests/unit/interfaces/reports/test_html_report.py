@@ -291,3 +291,23 @@ def test_window_that_compared_nothing_is_a_gap_not_zero_drift() -> None:
     assert "<title>share drifted 01-01 00:00: " in page
     assert "<title>share drifted 01-01 01:00: " not in page
     assert "<title>share drifted 01-01 02:00: " in page
+
+
+def test_quality_axes_stay_within_zero_and_one() -> None:
+    """Accuracy near 1 with a band reaching 1 drew an axis up to 1.2: a metric in [0, 1] gets
+    an axis in [0, 1]; errors (mae) keep theirs."""
+    from keelwork.interfaces.reports.charts import line_chart
+
+    report = json.loads(json.dumps(monitor_report()))
+    for i, w in enumerate(report["windows"]):
+        w["quality"]["realised"] = {"accuracy": 0.97 + 0.01 * (i % 2), "mae": 40.0 + i}
+        w["quality"]["estimated"] = {"method": "cbpe", "accuracy": 0.98,
+                                     "accuracy_band": [0.95, 1.0]}
+    page = render_monitor_html(report)
+    quality = page[page.index("<h2>Quality</h2>"):]
+    accuracy = quality[quality.index("<h3>accuracy</h3>"):quality.index("<h3>mae</h3>")]
+    ticks = [float(t) for t in re.findall(r'text-anchor="end"[^>]*>([0-9.]+)<', accuracy)]
+    assert ticks and max(ticks) <= 1.0 and min(ticks) >= 0.0, ticks
+    unbounded = line_chart(["a", "b"], [("x", [0.97, 0.99])], bands=[("x", [[0.95, 1.0]] * 2)])
+    assert max(float(t) for t in re.findall(r'text-anchor="end"[^>]*>([0-9.]+)<',
+                                            unbounded)) > 1.0  # what the quality chart drew
