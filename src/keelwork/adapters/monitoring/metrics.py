@@ -226,7 +226,8 @@ def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, no
     if key not in rescorers:
         try:
             rescorers[key] = (open_rescorer(resolved, name, version)
-                              if "prediction:score" in reference.profile.columns else None)
+                              if "prediction:score" in reference.profile.columns
+                              or reference.cbpe is not None else None)
         except Exception as exc:  # no scores: drift and realised quality still run
             log.warning("monitoring loop: %s cannot be loaded to score logged inputs: %s",
                         name, exc)

@@ -13,8 +13,10 @@ model predicts on the reference, not what the training labels were), and profile
   declared input;
 - free-text columns (``monitoring.text_columns``, else string columns that look like prose:
   mostly distinct values averaging 20+ characters) as a text reference (descriptor drift);
-- a CBPE reference (confidence-based performance estimation) when there are labels and binary
-  scores, so windows without labels get an estimated performance.
+- a CBPE reference (confidence-based performance estimation) when there are labels and
+  probabilities (binary: the positive class's score; three or more classes: a probability per
+  class, calibrated one-vs-rest), so windows without labels get an estimated performance; else
+  ``cbpe_reason`` says why not.
 
 The result, a :class:`MonitorReference` (``kind``/``version``), goes to the
 ``monitor_references`` table; :func:`reference_on_register` is the hook ``keel models
@@ -41,6 +43,7 @@ from keelwork.core.monitors.windows import (
     flatten_instance,
     flatten_label,
     flatten_output,
+    proba_row,
 )
 from keelwork.errors import MonitorError
 from keelwork.spec.model import ResolvedSpec
@@ -69,6 +72,8 @@ class MonitorReference:
     input_columns: tuple[str, ...]
     label_column: str | None = None
     cbpe: dict[str, Any] | None = None
+    #: Why there is no CBPE reference (so no performance estimate), when there is none.
+    cbpe_reason: str | None = None
     text: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, dict[str, TableProfile]] = field(default_factory=dict)
     #: Set when this is not the monitored version's own reference (see :func:`load_reference`).
@@ -87,7 +92,8 @@ class MonitorReference:
                 "model_version": self.model_version, "source": self.source,
                 "created_at": self.created_at.isoformat(), "schema": self.schema.as_dict(),
                 "profile": self.profile.as_dict(), "input_columns": list(self.input_columns),
-                "label_column": self.label_column, "cbpe": self.cbpe, "text": self.text,
+                "label_column": self.label_column, "cbpe": self.cbpe,
+                "cbpe_reason": self.cbpe_reason, "text": self.text,
                 "segments": {f: {v: p.as_dict() for v, p in values.items()}
                              for f, values in self.segments.items()},
                 "warnings": list(self.warnings)}
@@ -114,6 +120,7 @@ class MonitorReference:
                        profile=TableProfile.from_dict(data["profile"]),
                        input_columns=tuple(str(c) for c in data["input_columns"]),
                        label_column=data.get("label_column"), cbpe=data.get("cbpe"),
+                       cbpe_reason=data.get("cbpe_reason"),
                        text=dict(data.get("text") or {}),
                        segments={str(f): {str(v): TableProfile.from_dict(p)
                                           for v, p in values.items()}
@@ -253,12 +260,14 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
             unload_runtime(runtime)
 
     flat: list[dict[str, Any]] = []
+    rows_proba: list[list[float] | None] = []
     for inst, row, out, p in zip(instances, rows, outputs, proba, strict=True):
         cols = flatten_instance(inst, schema)
         cols.update(flatten_output({"label": out, "probabilities": p} if p is not None
                                    else out, schema))
         if label_col is not None:
             cols.update(flatten_label(row.get(label_col), schema))
+        rows_proba.append(proba_row(cols, schema))
         flat.append({k: v for k, v in cols.items() if not k.startswith("prediction:proba:")})
     text_cols = (list(mon.text_columns) if mon.text_columns is not None
                  else detect_text_columns(flat, inputs))
@@ -274,11 +283,12 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
                 if label_col is not None else [])
     for w in warnings:
         log.warning("monitoring reference of %s: %s", name, w)
-    cbpe = _cbpe(flat, schema)
+    cbpe, cbpe_reason = _cbpe(flat, schema, rows_proba, label_col)
     segments = _segment_profiles(flat, mon.segments, kinds, profile)
     return MonitorReference(model=name, model_version=model_version, source=str(data),
                             created_at=datetime.now(UTC), schema=schema, profile=profile,
                             input_columns=tuple(inputs), label_column=label_col, cbpe=cbpe,
+                            cbpe_reason=cbpe_reason,
                             text=text, segments=segments, warnings=tuple(warnings))
 
 
@@ -465,23 +475,44 @@ def _text_references(flat: Sequence[Mapping[str, Any]],
     return out
 
 
-def _cbpe(flat: Sequence[Mapping[str, Any]], schema: OutputSchema) -> dict[str, Any] | None:
-    positive = schema.binary_positive
-    pairs = [(r[PREDICTION_SCORE], r[LABEL_LABEL]) for r in flat
-             if PREDICTION_SCORE in r and LABEL_LABEL in r]
-    if positive is None or len(pairs) < 2:
-        return None
+def _cbpe(flat: Sequence[Mapping[str, Any]], schema: OutputSchema,
+          proba: Sequence[list[float] | None], label_col: str | None,
+          ) -> tuple[dict[str, Any] | None, str | None]:
+    """The CBPE reference (binary, or one-vs-rest for 3+ classes), or why there is none."""
+    from keelwork.core.monitors.cbpe import fit_cbpe
+    from keelwork.core.monitors.cbpe_multiclass import fit_cbpe_multiclass
+
+    if schema.task == "regression":
+        return None, ("CBPE estimates classifiers; this model has no classes (a regressor): "
+                      "its quality comes from labels only.")
+    if label_col is None:
+        return None, ("the reference data has no label column (set monitoring.labels.column), "
+                      "and CBPE is fitted on labelled reference rows.")
     try:
-        from keelwork.core.monitors.cbpe import fit_cbpe
-    except ImportError:  # pragma: no cover - the CBPE module ships with keelwork
-        return None
-    try:
-        ref = fit_cbpe([s for s, _ in pairs], [y for _, y in pairs], positive=positive)
+        positive = schema.binary_positive
+        if positive is not None:
+            pairs = [(r[PREDICTION_SCORE], r[LABEL_LABEL]) for r in flat
+                     if PREDICTION_SCORE in r and LABEL_LABEL in r]
+            if not pairs:
+                return None, ("the model gives no probabilities (predict_proba) on the "
+                              "reference, and CBPE estimates from them.")
+            ref: Any = fit_cbpe([s for s, _ in pairs], [y for _, y in pairs],
+                                positive=positive)
+        else:
+            assert schema.classes is not None
+            rows = [(p, r[LABEL_LABEL]) for r, p in zip(flat, proba, strict=True)
+                    if p is not None and LABEL_LABEL in r]
+            if not rows:
+                return None, ("the model gives no probability for each of its "
+                              f"{len(schema.classes)} classes (predict_proba) on the "
+                              "reference, and CBPE estimates from them.")
+            ref = fit_cbpe_multiclass([p for p, _ in rows], [y for _, y in rows],
+                                      schema.classes)
     except MonitorError as exc:
         log.warning("no performance estimation (CBPE) for this reference: %s", exc)
-        return None
+        return None, str(exc)
     body: dict[str, Any] = ref.as_dict()
-    return body
+    return body, None
 
 
 # --------------------------------------------------------------------------- storing

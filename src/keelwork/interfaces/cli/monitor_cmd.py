@@ -102,6 +102,8 @@ def reference_cmd(
                "source": ref.source, "created_at": stored.created_at.isoformat(),
                "columns": list(ref.profile.columns), "text_columns": list(ref.text),
                "label_column": ref.label_column, "cbpe": ref.cbpe is not None,
+               "cbpe_task": (ref.cbpe or {}).get("task", "binary") if ref.cbpe else None,
+               "cbpe_reason": ref.cbpe_reason,
                "segments": {f: len(v) for f, v in ref.segments.items()},
                "warnings": list(ref.warnings)}
     for w in ref.warnings:
@@ -115,8 +117,10 @@ def reference_cmd(
     console.print(f"  columns: {', '.join(summary['columns'])}", highlight=False)
     if ref.text:
         console.print(f"  free text (descriptor drift): {', '.join(ref.text)}", highlight=False)
+    cbpe = (f"yes ({summary['cbpe_task']})" if ref.cbpe
+            else f"no: {ref.cbpe_reason or 'unknown'}")
     console.print(f"  ground truth: {ref.label_column or 'none'}; performance estimation "
-                  f"(CBPE): {'yes' if ref.cbpe else 'no'}", highlight=False)
+                  f"(CBPE): {escape(cbpe)}", highlight=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -172,7 +176,8 @@ def run_cmd(
         if reference.note and not as_json:  # --json: the report's reference.note says it
             err_console.print(f"[yellow]note:[/] {reference.note}", highlight=False)
         score = None
-        if rescore and "prediction:score" in reference.profile.columns:
+        if rescore and ("prediction:score" in reference.profile.columns
+                        or reference.cbpe is not None):
             try:
                 score, close = open_rescorer(resolved, name, monitored)
             except Exception as exc:  # the run goes on; prediction scores are left out

@@ -488,6 +488,10 @@ def _quality_table(w: Mapping[str, Any]) -> list[str]:
                  f'{_pct(real.get("coverage"))}, delay p50 {num(real.get("delay_p50_s"))} s, '
                  f'p90 {num(real.get("delay_p90_s"))} s, state {esc(real.get("state") or "?")}'
                  "</p>")
+    q = w.get("quality")
+    why = q.get("estimated_reason") if isinstance(q, Mapping) else None
+    if est is None and why:
+        extra += f'<p class="note">{esc(why)}</p>'
     return ["<h3>quality</h3><table><thead><tr><th>metric</th><th>realised</th>"
             "<th>estimated</th><th>band</th><th></th></tr></thead><tbody>" + "".join(rows)
             + "</tbody></table>" + extra]
