@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 
 from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
 from keelwork.adapters.rollout.operations import RolloutOps
-from keelwork.adapters.stores.rollout_store import live_accuracy, recent_answers
+from keelwork.adapters.stores.rollout_store import live_quality, recent_answers
 from keelwork.core.rollout.abtest import SequentialABTest, ab_action
-from keelwork.core.rollout.analysis import decide
+from keelwork.core.rollout.analysis import LABEL_GATES, decide
 from keelwork.core.rollout.state import Rollout, TransitionError
 from keelwork.errors import KeelworkError
 
@@ -257,12 +257,16 @@ class RolloutController:
                                              r.champion, time.time())
             if recent.requests > window.champion.requests:
                 window.champion, baseline = recent, True
-        if r.gates.get("min_accuracy") is not None:
-            found = await asyncio.to_thread(live_accuracy, self.ops.store.engine, name,
+        if any(r.gates.get(g) is not None for g in LABEL_GATES):
+            found = await asyncio.to_thread(live_quality, self.ops.store.engine, name,
                                             (r.champion, r.challenger), tracked.step_since)
             for stats, version in ((window.champion, r.champion),
                                    (window.challenger, r.challenger)):
-                stats.labelled, stats.correct = found.get(version, (0, 0))
+                q = found.get(version)
+                if q is not None:
+                    stats.labelled, stats.correct = q.labelled, q.correct
+                    stats.regressed, stats.abs_error = q.regressed, q.abs_error
+                    stats.squared_error, stats.continuous = q.squared_error, q.continuous
         decision = decide(r, window.champion, window.challenger)
         body = decision.as_dict()
         body["interval_s"] = r.interval_s

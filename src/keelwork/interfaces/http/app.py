@@ -102,6 +102,13 @@ def _result_headers(result: PredictResult) -> dict[str, str]:
             "x-answered-by": result.answered_by}
 
 
+def _output_warnings(result: PredictResult) -> list[dict[str, Any]]:
+    """The answers' output-contract violations (``output_policy: warn``), as error details."""
+    return [{"path": d.path, "rule": d.rule, "got": d.got,
+             "message": f"the answer breaks the output contract: {d.message}".rstrip(": ")}
+            for d in result.output_violations[:50]]
+
+
 #: (path pattern, handler(request, **path parameters)), served by :class:`PredictFastPath`.
 FastRoute = tuple[re.Pattern[str], Callable[..., Awaitable[Response]]]
 
@@ -246,6 +253,8 @@ def create_app(gateway: Gateway, *,
             "answered_by": result.answered_by}
         if result.probabilities is not None and result.classes is not None:
             out["probabilities"] = proba_records(result.probabilities, result.classes)
+        if result.output_violations:
+            out["warnings"] = _output_warnings(result)
         return json_response(out, headers=_result_headers(result))
 
     @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
@@ -295,6 +304,8 @@ def create_app(gateway: Gateway, *,
             "parameters": {"prediction_ids": ",".join(result.prediction_ids),
                            "answered_by": result.answered_by},
         }
+        if result.output_violations:
+            out["parameters"]["warnings"] = _output_warnings(result)
         if req.id is not None:
             out["id"] = req.id
         return json_response(out, headers=_result_headers(result))
