@@ -7,6 +7,10 @@ through the label store while the canary runs, as ``POST /v1/feedback`` stores t
 running rollout controller must roll the constant back on ``max_mae`` and
 ``max_relative_mae_increase`` with the measured values, where ``min_accuracy`` (exact match of
 real numbers) used to pass it at 0.0 vs 0.0.
+
+Labels are submitted right after each answer, so an interval's labelled count trails its
+request count by the answers in flight; the interval (1 s) is long enough that the first one
+holds far more than ``min_requests`` of both, rather than pausing as inconclusive.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ storage: {{url: "{url}"}}
 rollout:
   strategy: canary
   steps: [50, 100]
-  interval: "0.5s"
+  interval: "1s"
   min_requests: 20
   max_failures: 1
   gates:
@@ -86,7 +90,8 @@ def _canary(tmp_path: Path, store_url: str, gates: str) -> list[Any]:
         await service.gateway.start()
         try:
             service.rollouts.start("diab", v2, service.resolved.spec.rollout, actor="tester")
-            stop = asyncio.get_running_loop().time() + 8.0
+            # Until the controller acts (or 30 s: a loaded machine serves slowly).
+            stop = asyncio.get_running_loop().time() + 30.0
 
             async def worker(w: int) -> None:
                 i = w
