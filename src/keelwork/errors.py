@@ -18,7 +18,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
-    └── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    └── RefNotAllowedError (PermissionError)   a model reference clients may not address
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -132,6 +133,10 @@ class AuthError(KeelworkError, ValueError):
     """An API-key operation was refused: unknown scope, malformed name, unknown key id."""
 
 
+class RefNotAllowedError(KeelworkError, PermissionError):
+    """A client addressed an alias or version that ``guards.version_refs`` keeps from it."""
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -146,6 +151,7 @@ __all__ = [
     "ModelNotFoundError",
     "MonitorError",
     "PredictionError",
+    "RefNotAllowedError",
     "RegistryError",
     "SpecError",
     "StoreError",

@@ -25,14 +25,16 @@ models:
     options: {{path: "{fx}"}}
 contract:
   inputs: [{{name: a, type: float}}, {{name: b, type: integer}}]
-guards: {{require_api_key: {keyed}}}
+guards: {{require_api_key: {keyed}{guards}}}
 """
 BODY = {"instances": [{"a": 1.0, "b": 2}]}
 FLAG = {"model": "adder", "rules": [{"tenants": ["acme"], "serve": "1"}]}
 
 
-def _client(tmp_path: Path, keyed: bool) -> tuple[TestClient, dict[str, str]]:
-    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, keyed=str(keyed).lower()))
+def _client(tmp_path: Path, keyed: bool,
+            guards: str = "") -> tuple[TestClient, dict[str, str]]:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, keyed=str(keyed).lower(),
+                                                    guards=guards))
     resolved = load_spec(tmp_path / "keel.yaml")
     app = build_server_app(resolved, freeze_gc=False)
     engine = create_engine(resolved.storage_url)
@@ -106,3 +108,50 @@ def test_a_changed_keel_yaml_is_audited_once(tmp_path: Path) -> None:
     engine.dispose()
     assert len(loads) == 2
     assert loads[1].details["previous"] == loads[0].details["sha256"] != loads[1].details["sha256"]
+
+
+INFO_ROUTES = ("/v2/models/adder", "/v2/models/adder/versions/1", "/v1/models/adder",
+               "/v1/models/adder@1")
+
+
+def test_model_info_routes_follow_the_predict_key_rule(
+        keyed: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, made, _ = keyed
+    for path in INFO_ROUTES:
+        none = client.get(path)
+        assert none.status_code == 401, (path, none.text)
+        assert none.json()["details"][0]["rule"] == "api_key_required"
+        ok = client.get(path, headers={"x-api-key": made["predict"]})
+        assert ok.status_code == 200, (path, ok.text)
+    # readiness is a probe: it loads nothing and stays open
+    assert client.get("/v2/models/adder/ready").status_code == 200
+
+
+def test_an_unknown_version_is_not_loaded_for_a_client_without_a_key(
+        keyed: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, _, _ = keyed
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    before = {t.label for t in gateway.loaded()}
+    for path in ("/v2/models/adder/versions/1", "/v1/models/adder@champion"):
+        assert client.get(path).status_code == 401
+    assert {t.label for t in gateway.loaded()} == before
+
+
+def test_version_refs_keep_version_numbers_from_predict_keys(tmp_path: Path) -> None:
+    client, made = _client(tmp_path, keyed=True, guards=", version_refs: aliases")
+    predict = {"x-api-key": made["predict"]}
+    with client:
+        for call in (
+            lambda h: client.post("/v1/models/adder@1:predict", json=BODY, headers=h),
+            lambda h: client.post("/v1/models/adder:predict", json=BODY,
+                                  headers={**h, "x-keel-model-ref": "1"}),
+            lambda h: client.get("/v2/models/adder/versions/1", headers=h),
+        ):
+            refused = call(predict)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["details"] == [
+                {"path": "model_ref", "rule": "version_refs", "got": "1"}]
+            assert "guards.version_refs" in refused.json()["error"]
+            assert call({"x-api-key": made["admin"]}).status_code == 200  # admins may
+        alias = client.post("/v1/models/adder@champion:predict", json=BODY, headers=predict)
+        assert alias.status_code == 200, alias.text

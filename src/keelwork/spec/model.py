@@ -280,8 +280,22 @@ class RateLimit(_Section):
 
 
 class GuardsSection(_Section):
-    max_body_bytes: PositiveInt = 1_048_576
+    max_body_bytes: PositiveInt = Field(
+        default=1_048_576, description="Largest request body accepted on every route, whether "
+        "it comes with Content-Length or chunked; larger ones are answered 413.")
+    body_read_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=5.0, description="Seconds a client has to send a whole request body, from "
+        "the first read; a slower one is answered 408 and the connection closed.")
     max_concurrency: PositiveInt = 256
+    max_loaded_versions: PositiveInt = Field(
+        default=8, description="Model versions kept loaded at once (all models together). "
+        "Loading one more unloads the least recently used; a champion, an active rollout's "
+        "versions and a fallback are never unloaded.")
+    version_refs: Literal["any", "aliases", "champion"] = Field(
+        default="any", description="What a predict client may address with NAME@REF, "
+        "x-keel-model-ref or /versions/N: 'any' (aliases and version numbers), 'aliases' "
+        "(aliases only) or 'champion' (no reference; routing decides). Keys with the 'admin' "
+        "scope may address any.")
     rate_limit: RateLimit | None = None
     pii_redaction: bool = False
     prompt_injection: bool = False
@@ -312,6 +326,9 @@ class StorageSection(_Section):
     durability: Literal["sync", "async"] = "sync"
     spool_dir: str | None = Field(default=None, description="Default: <project>/.keel/spool")
     log_inputs: bool = True
+    max_rejected_input_bytes: PositiveInt = Field(
+        default=4096, description="Bound on the JSON kept of each refused instance (and of its "
+        "violations) in the prediction log; larger ones are stored truncated, marked as such.")
 
     @field_validator("url", "spool_dir")
     @classmethod

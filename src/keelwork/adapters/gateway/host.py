@@ -33,6 +33,9 @@ class ModelTarget:
         return f"{self.name}:{self.version}"
 
 
+#: Closes of retired hosts under way (a task needs a reference until it ends).
+_CLOSING: set[asyncio.Task[None]] = set()
+
 #: Called after each model call with (target, batch size, requests, seconds).
 CallObserver = Callable[["ModelTarget", int, int, float], None]
 
@@ -53,6 +56,9 @@ class ModelHost:
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
+        self._users = 0
+        self._retiring = False
+        self.closed = False
         if batching.enabled:
             self._batcher = MicroBatcher(self._run_in_pool, max_batch_size=batching.max_batch_size,
                                          max_wait_ms=batching.max_wait_ms,
@@ -91,7 +97,28 @@ class ModelHost:
         self._observe_batch(len(instances), 1, time.perf_counter() - started)
         return out
 
+    def acquire(self) -> None:
+        """A request starts using this host: a :meth:`retire` waits for it."""
+        self._users += 1
+
+    def release(self) -> None:
+        """The request that called :meth:`acquire` is done with this host."""
+        self._users -= 1
+        if self._retiring and self._users == 0 and not self.closed:
+            task = asyncio.get_running_loop().create_task(self.close())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
+    async def retire(self) -> None:
+        """Unload now when idle, else as soon as the last request using it ends."""
+        self._retiring = True
+        if self._users == 0:
+            await self.close()
+
     async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         if self._batcher is not None:
             await self._batcher.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from keelwork import __version__
 from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
 from keelwork.adapters.stores.api_keys import ApiKeyStore
+from keelwork.core.auth import Principal
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import install_problem_handler, predict_guard
@@ -74,12 +75,14 @@ def _split_ref(name: str, request: Request) -> tuple[str, str | None]:
 
 def _context(request: Request, gateway: Gateway) -> RequestContext:
     h = request.headers
+    principal = getattr(request.state, "principal", None)
     return RequestContext(
         tenant=h.get(gateway.spec.service.tenant_header),
         subject_id=h.get("x-subject-id"),
         sticky_key=h.get(STICKY_HEADER),
         headers=h,
         meta={k: h[k] for k in ("x-request-id", "user-agent") if k in h},
+        any_ref=isinstance(principal, Principal) and principal.allows("admin"),
     )
 
 
@@ -88,6 +91,13 @@ def _result_headers(result: PredictResult) -> dict[str, str]:
     shown = ",".join(ids[:64]) + (",..." if len(ids) > 64 else "")
     return {"x-prediction-ids": shown, "x-model-version": str(result.version),
             "x-answered-by": result.answered_by}
+
+
+class _Denied(Exception):
+    """Control flow of an info route: the 401/403 answer of the key check."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
 #: (path pattern, handler(request, **path parameters)), served by :class:`PredictFastPath`.
@@ -226,12 +236,22 @@ def create_app(gateway: Gateway, *,
                       "answered_by": result.answered_by},
                      headers=_result_headers(result))
 
+    async def _info_host(request: Request, name: str, ref: str | None) -> Any:
+        """The host an info route describes: same key rule and reference rule as predict
+        (describing a version loads it)."""
+        if guard is not None and (denied := await guard(request)) is not None:
+            raise _Denied(denied)
+        gateway.check_ref(name, ref, _context(request, gateway))
+        return await gateway.host(name, ref)
+
     @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
     async def v1_model(request: Request, name: str) -> Response:
         """Model status (KServe V1)."""
         try:
             model, ref = _split_ref(name, request)
-            host = await gateway.host(model, ref)
+            host = await _info_host(request, model, ref)
+        except _Denied as denied:
+            return denied.response
         except KeelworkError as exc:
             return response_for(exc)
         return json_response({"name": model, "version": host.target.version,
@@ -271,9 +291,11 @@ def create_app(gateway: Gateway, *,
         """Inference on one model version (Open Inference Protocol)."""
         return await _v2_infer(request, name, version)
 
-    async def _v2_metadata(name: str, version: str | None) -> Response:
+    async def _v2_metadata(request: Request, name: str, version: str | None) -> Response:
         try:
-            host = await gateway.host(name, version)
+            host = await _info_host(request, name, version)
+        except _Denied as denied:
+            return denied.response
         except KeelworkError as exc:
             return response_for(exc)
         sig = host.runtime.signature
@@ -286,15 +308,15 @@ def create_app(gateway: Gateway, *,
                       "outputs": outputs})
 
     @app.get("/v2/models/{name}", tags=["Open Inference Protocol"], responses=openapi.ERRORS)
-    async def v2_model(name: str) -> Response:
+    async def v2_model(request: Request, name: str) -> Response:
         """Model metadata (Open Inference Protocol)."""
-        return await _v2_metadata(name, None)
+        return await _v2_metadata(request, name, None)
 
     @app.get("/v2/models/{name}/versions/{version}", tags=["Open Inference Protocol"],
              responses=openapi.ERRORS)
-    async def v2_model_version(name: str, version: str) -> Response:
+    async def v2_model_version(request: Request, name: str, version: str) -> Response:
         """Metadata of one model version (Open Inference Protocol)."""
-        return await _v2_metadata(name, version)
+        return await _v2_metadata(request, name, version)
 
     @app.get("/v2/models/{name}/ready", tags=["Open Inference Protocol"],
              responses=openapi.ERRORS)

@@ -20,6 +20,7 @@ from keelwork.errors import (
     ModelLoadError,
     ModelNotFoundError,
     PredictionError,
+    RefNotAllowedError,
     StoreError,
 )
 
@@ -71,6 +72,8 @@ def status_for(exc: BaseException) -> int:
         return exc.status
     if isinstance(exc, ModelNotFoundError):
         return 404
+    if isinstance(exc, RefNotAllowedError):
+        return 403
     if isinstance(exc, ContractViolation | InvalidInputError):
         return 422
     if isinstance(exc, Overloaded):
