@@ -155,3 +155,22 @@ def test_version_refs_keep_version_numbers_from_predict_keys(tmp_path: Path) -> 
             assert call({"x-api-key": made["admin"]}).status_code == 200  # admins may
         alias = client.post("/v1/models/adder@champion:predict", json=BODY, headers=predict)
         assert alias.status_code == 200, alias.text
+
+
+def test_every_route_that_reads_a_body_takes_guards_max_body_bytes(tmp_path: Path) -> None:
+    client, made = _client(tmp_path, keyed=False, guards=", max_body_bytes: 2000")
+    big = b'{"labels": [' + b",".join([b'{"prediction_id": "p", "label": 1}'] * 100) + b"]}"
+    admin = {"x-api-key": made["admin"], "content-type": "application/json"}
+    with client:
+        answers = []
+        for method, path in (("POST", "/v1/feedback"), ("POST", "/v1/models/adder:predict"),
+                             ("POST", "/v2/models/adder/infer"),
+                             ("PUT", "/v1/admin/flags/f")):
+            for body in (big, iter([big[i:i + 500] for i in range(0, len(big), 500)])):
+                r = client.request(method, path, content=body, headers=admin)
+                assert r.status_code == 413, (path, r.text)
+                answers.append(r.json()["error"])
+        assert len(set(answers)) == 1 and "2000 bytes (guards.max_body_bytes)" in answers[0]
+        ok = client.post("/v1/feedback", headers=admin, content=iter(
+            [b'{"labels": [{"prediction_id": ', b'"p", "label": 1}]}']))
+        assert ok.status_code == 200, ok.text

@@ -186,7 +186,8 @@ def create_app(gateway: Gateway, *,
                   description=spec.service.description or "Served by keelwork.",
                   lifespan=lifespan)
     install_problem_handler(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=limit)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limit,
+                       read_timeout_s=spec.guards.body_read_timeout_s)
     app.state.gateway = gateway
     tracing = spec.server.tracing
     if tracing:

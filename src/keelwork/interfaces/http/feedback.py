@@ -72,13 +72,14 @@ def parse_feedback(body: Any) -> list[Any]:
     return labels
 
 
-def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024,
+def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
                     dependencies: Sequence[Any] = ()) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
         labels: The label store (its schema must exist).
-        max_body_bytes: Largest body accepted.
+        max_body_bytes: Largest body accepted: keel.yaml's ``guards.max_body_bytes`` (the
+            app's body-limit middleware enforces the same limit for every route).
         dependencies: FastAPI dependencies run first (e.g. an API-key check).
 
     Returns:

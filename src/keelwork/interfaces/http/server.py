@@ -81,7 +81,8 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     admin = [Depends(require_scope("admin", keys))]
     predict = [Depends(require_scope("predict", keys))] if spec.guards.require_api_key else []
     routers = [
-        feedback_router(labels, dependencies=predict),
+        feedback_router(labels, max_body_bytes=spec.guards.max_body_bytes,
+                        dependencies=predict),
         flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin),
         rollout_router(service, dependencies=admin),
     ]
