@@ -222,6 +222,18 @@ class LabelsSection(_Section):
     positive: str | None = Field(
         default=None, description="Positive class of a binary classifier (default: the "
         "second of the model's classes, as scikit-learn orders them).")
+    max_unknown_per_request: PositiveInt = Field(
+        default=1000, description="Labels of unknown prediction ids that one POST "
+        "/v1/feedback may add to the store; the rest are not kept (the answer counts them in "
+        "'unknown_not_kept': send them again once their predictions are logged).")
+    unknown_ttl: str = Field(
+        default="7d", pattern=r"^\d+[smhd]$", description="Labels of unknown prediction ids "
+        "not seen again for this long are deleted.")
+
+    @property
+    def unknown_ttl_seconds(self) -> float:
+        """``unknown_ttl`` in seconds."""
+        return float(int(self.unknown_ttl[:-1]) * UNIT_SECONDS[self.unknown_ttl[-1]])
 
 
 class MonitoringSection(_Section):

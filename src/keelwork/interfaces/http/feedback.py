@@ -9,12 +9,15 @@ A bare JSON array of the same objects is accepted too. ``ts`` (when the truth wa
 unix seconds or ISO 8601) is optional. What happens to each label is the label store's rule
 (:mod:`keelwork.adapters.ingest.labels`): a new one is stored, the same one again is a no-op, a
 different one replaces the old (which is kept in the history), and a label whose prediction is
-not in the log (yet) is kept aside and reported in ``unknown_ids``, never dropped. A body with
+not in the log (yet) is kept aside and reported in ``unknown_ids`` (up to
+``monitoring.labels.max_unknown_per_request`` new ones per request: the answer counts the rest
+in ``unknown_not_kept``; kept ones expire after ``monitoring.labels.unknown_ttl``). A body with
 any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +32,9 @@ from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
+
+#: Seconds between two deletions of expired unknown labels.
+_EXPIRY_EVERY_S = 60.0
 
 #: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
 MAX_LABELS = 10_000
@@ -73,7 +79,8 @@ def parse_feedback(body: Any) -> list[Any]:
 
 
 def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
-                    dependencies: Sequence[Any] = ()) -> APIRouter:
+                    dependencies: Sequence[Any] = (), max_unknown: int | None = 1000,
+                    unknown_ttl_s: float | None = 7 * 86400.0) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
@@ -81,11 +88,24 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
         max_body_bytes: Largest body accepted: keel.yaml's ``guards.max_body_bytes`` (the
             app's body-limit middleware enforces the same limit for every route).
         dependencies: FastAPI dependencies run first (e.g. an API-key check).
+        max_unknown: Labels of unknown ids one request may add to the store
+            (``monitoring.labels.max_unknown_per_request``); None: all.
+        unknown_ttl_s: Unknown labels not seen again for this long are deleted
+            (``monitoring.labels.unknown_ttl``), checked at most once a minute as requests
+            come; None: never.
 
     Returns:
         The router, for ``create_app(..., routers=[...])``.
     """
     router = APIRouter(dependencies=list(dependencies))
+    last_expiry = [float("-inf")]
+
+    async def expire() -> None:
+        now = time.monotonic()
+        if unknown_ttl_s is None or now - last_expiry[0] < _EXPIRY_EVERY_S:
+            return
+        last_expiry[0] = now
+        await run_in_threadpool(labels.expire_unknown, unknown_ttl_s)
 
     @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY,
                  responses=openapi.FEEDBACK_ERRORS)
@@ -93,13 +113,16 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
         """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
         try:
             records = parse_feedback(await read_json(request, max_body_bytes))
-            result = await run_in_threadpool(labels.submit, records, source="api")
+            await expire()
+            result = await run_in_threadpool(labels.submit, records, source="api",
+                                             max_unknown=max_unknown)
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
         c = result.counts
         return Response(orjson.dumps({
             "received": c.read, "stored": c.ingested, "duplicates": c.duplicates,
             "relabelled": c.relabelled, "unknown": c.unknown, "unknown_ids": result.unknown_ids,
+            "unknown_not_kept": result.unknown_not_kept,
         }), media_type="application/json")
 
     return router

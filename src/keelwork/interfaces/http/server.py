@@ -82,7 +82,9 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     predict = [Depends(require_scope("predict", keys))] if spec.guards.require_api_key else []
     routers = [
         feedback_router(labels, max_body_bytes=spec.guards.max_body_bytes,
-                        dependencies=predict),
+                        dependencies=predict,
+                        max_unknown=spec.monitoring.labels.max_unknown_per_request,
+                        unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds),
         flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin),
         rollout_router(service, dependencies=admin),
     ]
