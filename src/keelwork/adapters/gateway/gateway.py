@@ -182,6 +182,9 @@ class Gateway:
         #: Model flags in force (``keelwork.adapters.flag_source``); None: no flags.
         self.flags: FlagSource | None = None
         self.ready = False
+        #: Components whose state readiness reports (prediction log, rollout controller,
+        #: flags): name -> a callable answering at least ``{"degraded": bool}``.
+        self.components: dict[str, Callable[[], Mapping[str, Any]]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -201,6 +204,17 @@ class Gateway:
         self._champions.clear()
         for h in hosts:
             await h.close()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each component's state (see :attr:`components`); one that fails to say is
+        reported degraded, never raised."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, read in self.components.items():
+            try:
+                out[name] = dict(read())
+            except Exception as exc:  # a health read must never fail the probe
+                out[name] = {"degraded": True, "last_error": f"{type(exc).__name__}: {exc}"}
+        return out
 
     def model_section(self, name: str) -> ModelSection:
         try:

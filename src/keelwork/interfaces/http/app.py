@@ -337,8 +337,17 @@ def create_app(gateway: Gateway, *,
 
     @app.get("/v2/health/ready", tags=["Open Inference Protocol"])
     async def ready() -> Response:
-        """Readiness: every model of the spec is loaded."""
-        return json_response({"ready": gateway.ready}, status=200 if gateway.ready else 503)
+        """Readiness: every model of the spec is loaded (200, else 503).
+
+        A degraded component (its store is down: the prediction log spools, the rollout
+        controller and the flags keep what they have) still serves, so the answer stays 200;
+        ``degraded`` names such components and ``components`` says why.
+        """
+        health = gateway.health()
+        degraded = sorted(n for n, state in health.items() if state.get("degraded"))
+        return json_response({"ready": gateway.ready, "degraded": degraded,
+                              "components": health},
+                             status=200 if gateway.ready else 503)
 
     @app.get("/v2", tags=["Open Inference Protocol"])
     async def server_metadata() -> Response:

@@ -74,6 +74,7 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         service.registry.close()
         raise
     service.gateway.flags = flags
+    service.gateway.components["flags"] = flags.outage.as_dict
     service.gateway.metrics.registry.register(flags)
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     service.gateway.metrics.registry.register(MonitorCollector(engine))
