@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +111,8 @@ class ModelHost:
             task.add_done_callback(_CLOSING.discard)
 
     async def retire(self) -> None:
-        """Unload now when idle, else as soon as the last request using it ends."""
+        """Unload now when idle, else as soon as the last request using it ends; then hand
+        the memory back to the operating system (see :func:`release_memory`)."""
         self._retiring = True
         if self._users == 0:
             await self.close()
@@ -124,3 +126,35 @@ class ModelHost:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):  # unloading must never take the server down
             self.runtime.unload()
+        if self._retiring:
+            self.runtime = None  # type: ignore[assignment]  # the model's memory goes now
+            await asyncio.to_thread(release_memory)
+
+
+def release_memory() -> None:
+    """Collect the unloaded model's reference cycles and return freed heap to the OS.
+
+    glibc keeps freed memory in its per-thread arenas (models load in worker threads), so an
+    unloaded model would leave the process's RSS where it was; ``malloc_trim`` gives it back.
+    Elsewhere than glibc, only the collection runs.
+    """
+    import gc
+
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None

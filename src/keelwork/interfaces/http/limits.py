@@ -31,10 +31,13 @@ from keelwork.interfaces.http.errors import HTTPProblem, error_response
 
 
 def too_large(limit: int, got: int | str) -> HTTPProblem:
-    """The 413 of a body over ``guards.max_body_bytes`` (``got``: its length or ``>limit``)."""
+    """The 413 of a body over ``guards.max_body_bytes`` (``got``: its length or ``>limit``).
+
+    The connection is closed after it: the rest of the body is never read.
+    """
     return HTTPProblem(413, f"The request body is larger than the limit of {limit} bytes "
                             "(guards.max_body_bytes); split the batch.",
-                       [ErrorDetail("body", "max_bytes", got)])
+                       [ErrorDetail("body", "max_bytes", got)], {"Connection": "close"})
 
 
 def too_slow(seconds: float, received: int) -> HTTPProblem:
@@ -121,7 +124,8 @@ class BodyLimitMiddleware:
                     return
                 if length > self.max_bytes:
                     p = too_large(self.max_bytes, length)
-                    await error_response(413, p.message, p.details)(scope, receive, send)
+                    await error_response(413, p.message, p.details, p.headers)(scope, receive,
+                                                                             send)
                     return
                 break
         guard = _BodyGuard(receive, send, self.max_bytes, self.read_timeout_s)
