@@ -9,6 +9,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── MissingExtraError (ImportError)        an optional dependency is not installed
     ├── RegistryError
     │   ├── ModelNotFoundError (LookupError)   unknown model, version or alias
+    │   ├── ModelRefError (ValueError)         a malformed model reference (``name@a@b``)
     │   └── ArtifactError (ValueError)         missing / unreadable / mismatched artifact
     ├── ModelLoadError (RuntimeError)          a runtime could not load an artifact
     │   └── UnsafeArtifactError (PermissionError)  pickle without ``allow_unsafe_pickle``
@@ -19,7 +20,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
-    └── RefNotAllowedError (PermissionError)   a model reference clients may not address
+    ├── RefNotAllowedError (PermissionError)   a model reference clients may not address
+    └── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -86,6 +88,10 @@ class ModelNotFoundError(RegistryError, LookupError):
     """No model, version or alias by that name."""
 
 
+class ModelRefError(RegistryError, ValueError):
+    """A model reference is malformed (not ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``)."""
+
+
 class ArtifactError(RegistryError, ValueError):
     """An artifact is missing, unreadable or does not match its recorded hash."""
 
@@ -137,6 +143,11 @@ class RefNotAllowedError(KeelworkError, PermissionError):
     """A client addressed an alias or version that ``guards.version_refs`` keeps from it."""
 
 
+class RelabelRefused(KeelworkError, PermissionError):
+    """A stored label may only be replaced by whoever set it (``guards.relabel``); carries a
+    detail per refused label."""
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -149,10 +160,12 @@ __all__ = [
     "MissingExtraError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "ModelRefError",
     "MonitorError",
     "PredictionError",
     "RefNotAllowedError",
     "RegistryError",
+    "RelabelRefused",
     "SpecError",
     "StoreError",
     "UnsafeArtifactError",

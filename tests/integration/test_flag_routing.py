@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,18 +83,51 @@ def test_admin_change_applies_to_the_next_request(
     assert again == picks  # sticky
 
 
-def test_a_flag_to_a_missing_version_falls_back_and_is_counted(
+def test_a_flag_to_a_missing_version_is_refused_like_an_unknown_model(
         served: tuple[TestClient, dict[str, str]]) -> None:
+    """Issue 11.5: `serve: "9"` was stored (200) and then every request silently fell back."""
     client, admin = served
-    r = client.put("/v1/admin/flags/acme-on-v2", headers=admin, json={
-        "model": "adder", "rules": [{"tenants": ["acme"], "serve": "9"}]})
-    assert r.status_code == 200
+    for rule, got in (({"tenants": ["acme"], "serve": "9"}, "9"),
+                      ({"tenants": ["acme"], "serve": "beta"}, "beta")):
+        r = client.put("/v1/admin/flags/acme-on-v2", headers=admin,
+                       json={"model": "adder", "rules": [rule]})
+        assert r.status_code == 422, r.text
+        detail = r.json()["details"][0]
+        assert (detail["path"], detail["rule"], detail["got"]) == ("rules.0.serve",
+                                                                  "model_ref", got)
+    assert _version(client, **{"x-tenant-id": "acme"}) == "2"  # keel.yaml's flag still holds
+
+
+def test_a_flag_whose_alias_is_removed_later_falls_back_and_is_counted(
+        served: tuple[TestClient, dict[str, str]], tmp_path: Path) -> None:
+    client, admin = served
+    with open_registry(tmp_path, load_spec(tmp_path / "keel.yaml").storage_url) as registry:
+        registry.set_alias("adder", 2, "beta")
+        r = client.put("/v1/admin/flags/acme-on-v2", headers=admin, json={
+            "model": "adder", "rules": [{"tenants": ["acme"], "serve": "beta"}]})
+        assert r.status_code == 200, r.text
+        assert _version(client, **{"x-tenant-id": "acme"}) == "2"
+        registry.remove_alias("adder", "beta")
+    time.sleep(1.0)  # the server follows alias moves within a poll
     for _ in range(3):
         assert _version(client, **{"x-tenant-id": "acme"}) == "1"
     listed = client.get("/v1/admin/flags", headers=admin).json()
     assert listed["errors"] == {"acme-on-v2": 3}
     metrics = client.get("/metrics").text
     assert 'keelwork_flag_errors_total{flag="acme-on-v2"} 3.0' in metrics
+
+
+def test_a_keel_yaml_flag_to_a_missing_version_stops_the_server_at_load(
+        tmp_path: Path) -> None:
+    from keelwork.errors import SpecError
+
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES).replace('serve: "2"',
+                                                                         'serve: "9"'))
+    resolved = load_spec(tmp_path / "keel.yaml")
+    with open_registry(tmp_path, resolved.storage_url) as registry:
+        registry.register("adder", "fakes:total", "python", options={"path": str(FIXTURES)})
+    with pytest.raises(SpecError, match=r"flags\[acme-on-v2\]\.rules\.0\.serve = '9'"):
+        build_server_app(resolved, freeze_gc=False, monitor_interval_s=0)
 
 
 def test_full_server_metrics_pass_promtool(served: tuple[TestClient, dict[str, str]]) -> None:

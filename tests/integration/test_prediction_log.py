@@ -388,6 +388,50 @@ def test_outage_spools_then_replays_in_order_exactly_once(outage: Outage, tmp_pa
     assert not list(spool.glob("w-*/spool-*.jsonl"))
 
 
+def test_two_outages_in_a_row_are_both_logged_and_recover_alike(
+        outage: Outage, open_log: Callable[..., PredictionLog],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13 item 18: a replay that ran past its budget kept the retry state of the outage.
+
+    The store-is-back message was never logged, the next outage logged no failure, and its
+    replay waited out the first outage's grown backoff instead of starting over.
+    """
+    def slow_replay(destination: str, _rows: int, _seconds: float) -> None:
+        if destination == "replay":  # a replay past its 0.5 s budget, like a large spool's
+            time.sleep(0.6)
+
+    log = open_log(outage.engine, retry_backoff=(0.05, 30.0), on_batch=slow_replay)
+    log.write_blocking([_rec(0)])
+    caplog.set_level("WARNING", logger="keelwork.adapters.stores.prediction_log")
+    recoveries: list[float] = []
+    for _outage in range(2):
+        errors = log.stats()["store_errors_total"]
+        outage.down()
+        try:
+            asyncio.run(_write_each(log, [_rec(i) for i in range(50)]))
+            deadline = time.monotonic() + 60
+            while log.stats()["store_errors_total"] < errors + 3:  # a few failed retries
+                assert time.monotonic() < deadline, "the writer stopped retrying"
+                time.sleep(0.01)
+        finally:
+            outage.up()
+        up_at = time.monotonic()
+        deadline = up_at + 60
+        while not log.stats()["store_available"]:  # no flush: the writer's own retry
+            assert time.monotonic() < deadline, "the spool was never replayed"
+            time.sleep(0.01)
+        recoveries.append(time.monotonic() - up_at)
+        assert log.stats()["last_error"] is None
+    said = [r.getMessage() for r in caplog.records
+            if r.name == "keelwork.adapters.stores.prediction_log"]
+    assert sum("prediction store failed" in m for m in said) == 2, said
+    assert sum("prediction store is back" in m for m in said) == 2, said
+    # Both outages start from the first backoff: the second recovers as fast as the first
+    # (the slack covers a retry that just missed the server's start).
+    assert recoveries[1] <= recoveries[0] + 1.0, recoveries
+    assert len(_ids(outage.engine)) == 101
+
+
 def test_leftover_spool_is_replayed_on_start_without_duplicates(
         outage: Outage, tmp_path: Path, open_log: Callable[..., PredictionLog]) -> None:
     eng = outage.engine

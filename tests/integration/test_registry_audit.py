@@ -112,3 +112,34 @@ def test_concurrent_registrations_keep_one_chain(tmp_path: Path, store_url: str)
         assert result.checked == 32
         registered = [e.target for e in audit.query(action="model.register", limit=None)]
         assert sorted(registered) == sorted(f"m{m}:{v}" for m in (0, 1) for v in range(1, 9))
+
+
+def test_registry_changes_move_the_anchor_and_a_cut_tail_is_found(tmp_path: Path,
+                                                                  store_url: str) -> None:
+    """Issue 13 item 15, on both stores: entries appended in the registry's transaction move
+    the project's anchor after the commit, so deleting the last rows and rewriting
+    ``audit_head`` no longer verifies, nor does emptying the log while models exist."""
+    with open_registry(tmp_path, store_url) as registry:
+        registry.register("churn", _artifact(tmp_path), "onnx", verify=False,
+                          aliases=["champion"], created_by="ana")
+        registry.remove_alias("churn", "champion", actor="bob")
+        audit = registry.audit
+        assert isinstance(audit, AuditLog)
+        kept = [f.read(audit.store_key) for f in audit.anchors]
+        assert kept[0] is not None and kept[0] == audit.head() and kept[0].seq == 3
+        assert "password" not in audit.store_key.lower()
+        assert audit.verify().ok
+        with registry.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_log WHERE seq > 1"))
+            conn.execute(text("UPDATE audit_head SET seq = 1, count = 1, hash = "
+                              "(SELECT hash FROM audit_log WHERE seq = 1)"))
+        assert audit.verify(kept=False).ok  # what the stored head alone cannot see
+        cut = audit.verify()
+        assert (cut.ok, cut.reason, cut.first_bad_seq) == (False, "truncated", 3)
+        with registry.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_log"))
+            conn.execute(text("UPDATE audit_head SET seq = 0, count = 0, hash = :g"),
+                         {"g": "0" * 64})
+        emptied = audit.verify(kept=False)
+        assert (emptied.ok, emptied.reason) == (False, "truncated")
+        assert "1 model(s)" in emptied.message

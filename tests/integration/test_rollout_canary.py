@@ -48,10 +48,12 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
             assert abort.action == "abort" and abort.actor == "keel-rollout-controller"
             assert abort.decision["challenger"]["requests"] >= 5  # judged on traffic
             # Within two analysis intervals of the fault (it is there from the canary's first
-            # request): the second analysis aborts, and the clock agrees (slack: the poll, the
-            # challenger's load and the store writes).
+            # request): the second analysis aborts, one interval after the first (slack: the
+            # store writes). The whole run gets a wider bound: the controller's pick-up and the
+            # challenger's load take longer on a machine under CPU load.
             assert [e.action for e in events] == ["begin", "hold", "abort"], events
-            assert abort.at - events[0].at <= 2 * INTERVAL + 0.5, (abort.at - events[0].at)
+            assert abort.at - events[1].at <= INTERVAL + 0.5, (abort.at - events[1].at)
+            assert abort.at - events[0].at <= 2 * INTERVAL + 2.0, (abort.at - events[0].at)
             # The failing value is recorded with the decision (Flagger #1810).
             # (On a busy machine a second gate, e.g. p99 latency, may fail alongside.)
             failed = {g["gate"]: g for g in abort.decision["gates"] if g["status"] == "fail"}
@@ -68,7 +70,13 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
 
 
 def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None:
-    service = open_project(make_project(tmp_path), poll_s=POLL)
+    path = make_project(tmp_path)
+    # The twin is as fast as the champion; on a machine under CPU load both arms' p99 passes
+    # 50 ms and the twin is "worse" by noise (69.97 vs 69.85 ms), a hold that is not the
+    # subject here (the slow challenger's test keeps the tight latency gate).
+    path.write_text(path.read_text().replace("max_p99_latency_ms: 50",
+                                             "max_p99_latency_ms: 2000"))
+    service = open_project(path, poll_s=POLL)
     challenger = register(service, "good_twin")
 
     async def scenario() -> None:
@@ -84,7 +92,8 @@ def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None
                     break
             rollout, events = service.rollouts.status("scorer")
             assert rollout.phase == "promoted", [(e.action, e.reason) for e in events]
-            assert [e.action for e in events] == ["begin", "advance", "promote"]
+            assert [e.action for e in events] == ["begin", "advance", "promote"], [
+                (e.action, e.reason) for e in events]
             assert service.registry.resolve("scorer").version == challenger
             after = await load(service.gateway, 0.2)
             assert set(after["by_version"]) == {challenger}
@@ -173,3 +182,132 @@ def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
             await _stop(service)
 
     asyncio.run(scenario())
+
+
+def test_last_step_at_100_percent_compares_with_the_champions_logged_answers(
+        tmp_path: Path) -> None:
+    """Issue 11.3: at 100 % the champion answers nothing, so the prediction-drift gate had no
+    data and the rollout paused "inconclusive" instead of promoting. The champion's side is
+    now its latest answers in the prediction log, from before the step."""
+    service = open_project(make_project(tmp_path, min_requests=20), poll_s=POLL)
+    challenger = register(service, "good_twin")
+
+    async def scenario() -> None:
+        await _serve(service)
+        try:
+            r = service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
+                                       interval="1h", actor="tester")  # analysed by hand
+            await asyncio.sleep(4 * POLL)
+            first = await load(service.gateway, 0.4, workers=8)  # 50/50: both arms logged
+            assert first["by_version"].get(r.champion, 0) >= 20
+            service.rollouts.act("scorer", "advance", actor="tester")
+            await asyncio.sleep(4 * POLL)  # the controller routes the last step
+            service.gateway.take_window("scorer")  # only the 100 % step's traffic counts
+            last = await load(service.gateway, 0.4, workers=8)
+            assert set(last["by_version"]) == {challenger}  # the champion answered nothing
+            await service.rollout_controller.analyse("scorer")
+            rollout, events = service.rollouts.status("scorer")
+            decision = events[-1].decision
+            assert rollout.phase == "promoted", [(e.action, e.reason) for e in events]
+            assert decision["champion_baseline"].startswith("prediction log")
+            assert decision["champion"]["requests"] >= 20
+            drift = {g["gate"]: g for g in decision["gates"]}["prediction_drift"]
+            assert drift["status"] == "pass" and drift["challenger"] is not None
+        finally:
+            await _stop(service)
+
+    asyncio.run(scenario())
+
+
+def test_a_version_that_cannot_load_is_refused_before_the_rollout_starts(
+        tmp_path: Path) -> None:
+    """Issue 13.8: the rollout was stored "progressing 5 %" although it could never route."""
+    from keelwork.errors import ModelLoadError
+    from rollout_project import FIXTURES
+
+    service = open_project(make_project(tmp_path), poll_s=POLL)
+    try:
+        broken = service.registry.register("scorer", "faulty_models:no_such_function",
+                                           "python", options={"path": str(FIXTURES)},
+                                           verify=False).version
+        with pytest.raises(ModelLoadError, match=f"Version {broken} of 'scorer' cannot be "
+                                                 "rolled out: it does not load"):
+            service.rollouts.start("scorer", broken, service.resolved.spec.rollout,
+                                   actor="tester")
+        assert service.rollouts.store.latest("scorer") is None  # nothing stored
+    finally:
+        asyncio.run(service.close())
+
+
+def test_a_load_that_fails_during_a_rollout_backs_off_and_aborts(tmp_path: Path) -> None:
+    """Issue 13.8: after a restart the controller retried the failing load every poll,
+    forever. It must back off and abort after max_failures (2), audited; traffic stays on
+    the champion meanwhile."""
+    from rollout_project import FIXTURES
+
+    service = open_project(make_project(tmp_path), poll_s=POLL)
+    broken = service.registry.register("scorer", "faulty_models:no_such_function", "python",
+                                       options={"path": str(FIXTURES)}, verify=False).version
+    # As stored before the version broke (or by an older keelwork): no load check.
+    from keelwork.core.rollout.state import Rollout
+
+    service.rollouts.store.create(Rollout("scorer", 1, broken, interval_s=3600.0,
+                                          min_requests=5, max_failures=2), actor="tester")
+    attempts: list[int] = []
+    real_load = service.gateway._load
+
+    def counting_load(target: object) -> object:
+        attempts.append(getattr(target, "version", 0))
+        return real_load(target)  # type: ignore[arg-type]
+
+    service.gateway._load = counting_load
+
+    async def scenario() -> None:
+        await _serve(service)
+        try:
+            result = await load(service.gateway, 2.0, workers=4)
+            assert result["failures"] == [] and set(result["by_version"]) == {1}
+            rollout, events = service.rollouts.status("scorer")
+            assert rollout.phase == "aborted", [(e.action, e.reason) for e in events]
+            abort = events[-1]
+            assert abort.actor == "keel-rollout-controller"
+            assert "could not be loaded (failure 2/2)" in abort.reason
+            assert "no_such_function" in abort.reason
+            assert abort.decision["outcome"] == "load_failed"
+            assert rollout.failures == 2  # status agrees with the event
+            audit = service.registry.audit.query(target="scorer")  # type: ignore[union-attr]
+            assert [e.action for e in audit][-1] == "rollout.abort"
+        finally:
+            await _stop(service)
+
+    asyncio.run(scenario())
+    # Two tries (backed off), not one per 50 ms poll for 2 s.
+    assert attempts.count(broken) == 2, attempts
+
+
+def test_hand_promote_of_a_version_whose_rollout_was_aborted_needs_force(
+        tmp_path: Path) -> None:
+    """Issue 12.9: no warning was given. Without force it is refused; with force the
+    warning is recorded in the promote's event and its audit entry."""
+    from keelwork.core.rollout.state import TransitionError
+
+    service = open_project(make_project(tmp_path), poll_s=POLL)
+    try:
+        v2 = register(service, "good_twin")
+        ops, section = service.rollouts, service.resolved.spec.rollout
+        first = ops.start("scorer", v2, section, actor="a")
+        ops.act("scorer", "abort", actor="a", reason="p99 doubled")
+        ops.start("scorer", v2, section, actor="a")
+        with pytest.raises(TransitionError, match=rf"rollout {first.id} was aborted: "
+                                                  r"p99 doubled.*--force"):
+            ops.act("scorer", "promote", actor="a")
+        assert service.registry.resolve("scorer").version == 1
+        promoted = ops.act("scorer", "promote", actor="a", reason="hotfix", force=True)
+        assert promoted.phase == "promoted"
+        event = ops.status("scorer")[1][-1]
+        assert event.reason.startswith("hotfix; forced: version 2")
+        audit = service.registry.audit.query(target="scorer")  # type: ignore[union-attr]
+        entry = [e for e in audit if e.action == "rollout.promote"][-1]
+        assert "p99 doubled" in entry.details["reason"]
+    finally:
+        asyncio.run(service.close())

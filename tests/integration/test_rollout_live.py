@@ -145,3 +145,51 @@ def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
         print(f"requests {len(seen)}, last answer of v{v2} {late * 1000:.0f} ms after rollback")
     finally:
         ops.close()
+
+
+def test_keel_models_alias_reaches_a_running_server_within_a_second(
+        project: Path, server: str) -> None:
+    """Issue 11.1: `keel models alias NAME V champion` moved `scorer@champion`, but a plain
+    `POST /v1/models/scorer:predict` kept answering the old champion until a restart. The
+    move must reach the server within a second (the flags' bound), in `answered_by` too, and
+    an alias route the server had cached must follow as well."""
+    from typer.testing import CliRunner
+
+    from keelwork.interfaces.cli.main import app
+
+    runner = CliRunner()
+    resolved = load_spec(project / "keel.yaml")
+    ops = open_rollout_ops(project, resolved.storage_url)
+    try:
+        v2 = ops.registry.register("scorer", "faulty_models:good_twin", "python",
+                                   options={"path": str(FIXTURES)}).version
+    finally:
+        ops.close()
+    p = ["--project", str(project)]
+
+    def answers(c: httpx.Client, ref: str = "scorer") -> tuple[int, str]:
+        r = c.post(f"/v1/models/{ref}:predict", json={"instances": [{"a": 1.0, "b": 2}]})
+        assert r.status_code == 200, r.text
+        return r.json()["model_version"], r.json()["answered_by"]
+
+    with httpx.Client(base_url=server, timeout=10) as c:
+        r = runner.invoke(app, ["models", "alias", "scorer", "1", "champion", *p])
+        assert r.exit_code == 0, r.output
+        assert answers(c) == (1, "scorer:1")
+        deadline = time.monotonic() + 5
+        while answers(c, "scorer@champion") != (1, "scorer:1"):  # cached by the server now
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with load(server) as (seen, _lock):
+            time.sleep(0.3)
+            r = runner.invoke(app, ["models", "alias", "scorer", str(v2), "champion", *p])
+            assert r.exit_code == 0, r.output
+            moved_at = time.monotonic()
+            time.sleep(1.5)
+        late = max((t - moved_at for t, _, v in seen if v == "1" and t > moved_at),
+                   default=0.0)
+        assert late < 1.0, f"version 1 still answered {late:.3f} s after the alias moved"
+        assert {v for t, _, v in seen if t > moved_at + 1.0} == {str(v2)}
+        assert all(200 <= s < 300 for _, s, _ in seen)
+        assert answers(c) == (v2, f"scorer:{v2}")
+        assert answers(c, "scorer@champion") == (v2, f"scorer:{v2}")

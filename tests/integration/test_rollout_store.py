@@ -67,7 +67,14 @@ def test_rollout_state_survives_a_restart(tmp_path: Path, store_url: str) -> Non
                                            interval="1h", actor="t")
                 service.rollouts.act("scorer", "advance", actor="t",
                                      expect_revision=r.revision)
-            await asyncio.sleep(0.2)  # a few polls
+            # Until this server routes the stored rollout's step (a poll and the challenger's
+            # load; longer on a machine under CPU load): measuring before would see the old
+            # route, which is not what this test is about.
+            deadline = asyncio.get_running_loop().time() + 10
+            while (route := service.gateway.rollout_route("scorer")) is None or \
+                    route.weight != 100:
+                assert asyncio.get_running_loop().time() < deadline, "never routed"
+                await asyncio.sleep(0.02)
             result = await load(service.gateway, 0.5)
             counts: dict[int, int] = result["by_version"]
             return counts
@@ -89,3 +96,126 @@ def test_rollout_state_survives_a_restart(tmp_path: Path, store_url: str) -> Non
         assert Rollout.from_dict(r.as_dict()) == r
     finally:
         asyncio.run(reopened.close())
+
+
+def test_promote_moves_the_alias_and_the_phase_in_one_transaction(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11.14: the phase "promoted" was committed before the alias moved, so a reader in
+    between saw "promoted" beside the old champion. An alias move that fails must leave the
+    rollout unpromoted; one that succeeds is seen together with the phase."""
+    from keelwork.adapters.stores import registry_store
+    from keelwork.errors import StoreError
+
+    service = open_project(make_project(tmp_path, store_url))
+    try:
+        v2 = register(service, "good_twin")
+        ops = service.rollouts
+        ops.start("scorer", v2, service.resolved.spec.rollout, actor="alice")
+        real = registry_store._move_alias
+
+        def failing(*args: object, **kwargs: object) -> None:
+            raise StoreError("the alias move failed (injected)")
+
+        monkeypatch.setattr(registry_store, "_move_alias", failing)
+        with pytest.raises(StoreError, match="injected"):
+            ops.act("scorer", "promote", actor="alice")
+        assert ops.status("scorer")[0].phase == "progressing"
+        assert service.registry.resolve("scorer").version == 1
+        monkeypatch.setattr(registry_store, "_move_alias", real)
+        promoted = ops.act("scorer", "promote", actor="alice")
+        assert promoted.phase == "promoted"
+        assert service.registry.resolve("scorer").version == v2
+        assert [e.action for e in ops.status("scorer")[1]] == ["begin", "promote"]
+    finally:
+        asyncio.run(service.close())
+
+
+def test_rollback_steps_back_and_never_flips(tmp_path: Path, store_url: str) -> None:
+    """Issue 11.2: promote 1 -> 3, rollback gives 1, a second rollback gave 3 again; after an
+    aborted test of 3 a rollback promoted it. Now: back one champion at a time, skipping
+    versions rolled back from or aborted, and a clear refusal when nothing is left."""
+    service = open_project(make_project(tmp_path, store_url))
+    section = service.resolved.spec.rollout
+    try:
+        v2 = register(service, "good_twin")
+        v3 = register(service, "good_twin")
+        ops = service.rollouts
+        resolve = service.registry.resolve
+        # promote 1 -> 3, rollback -> 1, rollback -> refused (3 was rolled back from).
+        ops.start("scorer", v3, section, from_version=1, actor="a")
+        ops.act("scorer", "promote", actor="a")
+        assert resolve("scorer").version == v3
+        assert ops.rollback("scorer", actor="a") == 1
+        assert resolve("scorer").version == 1
+        assert ops.status("scorer")[0].phase == "rolled_back"
+        with pytest.raises(TransitionError, match=r"nothing to roll back to.*version 3"):
+            ops.rollback("scorer", actor="a")
+        assert resolve("scorer").version == 1  # refused: nothing moved
+        # A shadow test of 3 again, aborted: rollback still refuses (never the challenger).
+        ops.start("scorer", v3, section, strategy="shadow", actor="a")
+        assert ops.rollback("scorer", actor="a") == 1  # an active rollout: abort it
+        assert ops.status("scorer")[0].phase == "aborted"
+        with pytest.raises(TransitionError, match="nothing to roll back to"):
+            ops.rollback("scorer", actor="a")
+        # 1 -> 2 -> 3 (3 made champion again by a promote after its setback): back to 2, 1.
+        ops.start("scorer", v2, section, actor="a")
+        ops.act("scorer", "promote", actor="a")
+        ops.start("scorer", v3, section, actor="a")
+        ops.act("scorer", "promote", actor="a", force=True)
+        assert resolve("scorer").version == v3
+        assert ops.rollback("scorer", actor="a") == v2
+        assert ops.rollback("scorer", actor="a") == 1
+        with pytest.raises(TransitionError, match="nothing to roll back to"):
+            ops.rollback("scorer", actor="a")
+        # A champion set by hand (keel models alias) is rolled back from like any other.
+        service.registry.set_alias("scorer", v2, "champion", actor="a")
+        assert ops.rollback("scorer", actor="a") == 1
+        with pytest.raises(TransitionError, match="nothing to roll back to"):
+            ops.rollback("scorer", actor="a")
+        champions = [c.to_version for c in service.registry.alias_history("scorer")
+                     if c.alias == "champion"]
+        assert champions == [1, v3, 1, v2, v3, v2, 1, v2, 1]
+    finally:
+        asyncio.run(service.close())
+
+
+def test_labels_reach_the_shadow_copies_of_their_request(tmp_path: Path,
+                                                         store_url: str) -> None:
+    """Issue 11.4: a label is sent for the id the caller got (the champion's answer); the
+    shadow copy of that request must be judged by it too."""
+    from keelwork.adapters.gateway.gateway import RequestContext
+    from keelwork.adapters.ingest.labels import LabelStore
+    from keelwork.adapters.stores.rollout_store import live_accuracy
+
+    service = open_project(make_project(tmp_path, store_url), poll_s=0.05)
+    drifting = register(service, "drifts")
+    labels = LabelStore(service.registry.engine)
+    labels.ensure_schema()
+
+    async def scenario() -> float:
+        await service.start()
+        await service.gateway.start()
+        try:
+            r = service.rollouts.start("scorer", drifting, service.resolved.spec.rollout,
+                                       strategy="shadow", interval="1h", actor="t")
+            await asyncio.sleep(0.3)
+            for i in range(20):
+                got = await service.gateway.predict("scorer", None,
+                                                    [{"a": float(i), "b": 1}], RequestContext())
+                assert got.version == 1
+                await asyncio.to_thread(labels.submit, [
+                    {"prediction_id": got.prediction_ids[0], "label": got.predictions[0]}])
+            await asyncio.sleep(0.5)  # the copies finish (closing flushes the log)
+            return r.created_at - 1
+        finally:
+            await service.gateway.close()
+            await service.close()
+
+    since = asyncio.run(scenario())
+    engine = service.registry.engine
+    try:
+        found = live_accuracy(engine, "scorer", (1, drifting), since)
+    finally:
+        engine.dispose()
+    assert found[1] == (20, 20)  # the champion answered and was labelled right
+    assert found[drifting] == (20, 0)  # its shadow copies: same labels, wrong answers

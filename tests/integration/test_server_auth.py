@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from keelwork.adapters.stores.api_keys import ApiKeyStore
@@ -25,22 +27,23 @@ models:
     options: {{path: "{fx}"}}
 contract:
   inputs: [{{name: a, type: float}}, {{name: b, type: integer}}]
-guards: {{require_api_key: {keyed}{guards}}}
+guards: {{require_api_key: {keyed}{extra}}}
 """
 BODY = {"instances": [{"a": 1.0, "b": 2}]}
 FLAG = {"model": "adder", "rules": [{"tenants": ["acme"], "serve": "1"}]}
 
 
-def _client(tmp_path: Path, keyed: bool,
-            guards: str = "") -> tuple[TestClient, dict[str, str]]:
+def _client(tmp_path: Path, keyed: bool, extra: str = "",
+            scopes: tuple[str, ...] = ("admin", "predict")) -> tuple[TestClient, dict[str, str]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, keyed=str(keyed).lower(),
-                                                    guards=guards))
+                                                    extra=extra))
     resolved = load_spec(tmp_path / "keel.yaml")
     app = build_server_app(resolved, freeze_gc=False)
     engine = create_engine(resolved.storage_url)
     store = ApiKeyStore(engine)
-    made = {scope: store.create(scopes=[scope], name=f"{scope}-key", created_by="t").plaintext
-            for scope in ("admin", "predict")}
+    made = {scope: store.create(scopes=[scope.rstrip("2")], name=f"{scope}-key",
+                                created_by="t").plaintext for scope in scopes}
     engine.dispose()
     return TestClient(app), made
 
@@ -138,7 +141,7 @@ def test_an_unknown_version_is_not_loaded_for_a_client_without_a_key(
 
 
 def test_version_refs_keep_version_numbers_from_predict_keys(tmp_path: Path) -> None:
-    client, made = _client(tmp_path, keyed=True, guards=", version_refs: aliases")
+    client, made = _client(tmp_path, keyed=True, extra=", version_refs: aliases")
     predict = {"x-api-key": made["predict"]}
     with client:
         for call in (
@@ -158,7 +161,7 @@ def test_version_refs_keep_version_numbers_from_predict_keys(tmp_path: Path) -> 
 
 
 def test_every_route_that_reads_a_body_takes_guards_max_body_bytes(tmp_path: Path) -> None:
-    client, made = _client(tmp_path, keyed=False, guards=", max_body_bytes: 2000")
+    client, made = _client(tmp_path, keyed=False, extra=", max_body_bytes: 2000")
     big = b'{"labels": [' + b",".join([b'{"prediction_id": "p", "label": 1}'] * 100) + b"]}"
     admin = {"x-api-key": made["admin"], "content-type": "application/json"}
     with client:
@@ -174,3 +177,97 @@ def test_every_route_that_reads_a_body_takes_guards_max_body_bytes(tmp_path: Pat
         ok = client.post("/v1/feedback", headers=admin, content=iter(
             [b'{"labels": [{"prediction_id": ', b'"p", "label": 1}]}']))
         assert ok.status_code == 200, ok.text
+
+
+def _label(client: TestClient, pid: str, label: int, key: str | None = None) -> Any:
+    return client.post("/v1/feedback", json={"labels": [{"prediction_id": pid, "label": label}]},
+                       headers={"x-api-key": key} if key else {})
+
+
+def test_feedback_needs_the_feedback_scope_once_any_key_exists(tmp_path: Path) -> None:
+    """Issue 13 item 9: predict open does not mean anyone may relabel predictions."""
+    client, made = _client(tmp_path, keyed=False, scopes=("admin", "predict", "feedback"))
+    with client:
+        pid = client.post("/v1/models/adder:predict", json=BODY).json()["prediction_ids"][0]
+        anonymous = _label(client, pid, 1)
+        assert anonymous.status_code == 401 and "'feedback' scope" in anonymous.json()["error"]
+        predict_only = _label(client, pid, 1, made["predict"])
+        assert predict_only.status_code == 403
+        assert predict_only.json()["details"][0]["rule"] == "scope"
+        ok = _label(client, pid, 1, made["feedback"])
+        assert ok.status_code == 200 and ok.json()["stored"] == 1, ok.text
+        assert _label(client, pid, 0, made["admin"]).status_code == 200  # admin implies it
+    engine = create_engine(load_spec(tmp_path / "keel.yaml").storage_url)
+    with engine.connect() as conn:
+        sources = [r[0] for r in conn.execute(text(
+            "SELECT source FROM label_history UNION ALL SELECT source FROM labels"))]
+    relabels = AuditLog(engine).query(action="label.relabel")
+    engine.dispose()
+    feedback_id, admin_id = made["feedback"].split("_")[1], made["admin"].split("_")[1]
+    assert sources == [f"api:key:{feedback_id} (feedback-key)",
+                       f"api:key:{admin_id} (admin-key)"]
+    assert [(e.actor, e.details["relabelled"]) for e in relabels] == [
+        (f"key:{admin_id} (admin-key)", 1)]
+
+
+def test_feedback_is_open_without_keys_unless_required(tmp_path: Path) -> None:
+    client, _ = _client(tmp_path / "a", keyed=False, scopes=())
+    with client:
+        assert _label(client, "unknown-id", 1).status_code == 200
+    client, _ = _client(tmp_path / "b", keyed=False, extra=", feedback_auth: required",
+                           scopes=())
+    with client:
+        assert _label(client, "unknown-id", 1).status_code == 401
+    client, _ = _client(tmp_path / "c", keyed=False, extra=", feedback_auth: open",
+                           scopes=("predict",))
+    with client:
+        assert _label(client, "unknown-id", 1).status_code == 200
+
+
+def test_relabels_can_be_kept_to_the_original_labeller(tmp_path: Path) -> None:
+    client, made = _client(tmp_path, keyed=False, extra=", relabel: same_labeller",
+                           scopes=("admin", "feedback", "feedback2"))
+    with client:
+        pid = client.post("/v1/models/adder:predict", json=BODY).json()["prediction_ids"][0]
+        assert _label(client, pid, 1, made["feedback"]).status_code == 200
+        other = _label(client, pid, 0, made["feedback2"])
+        assert other.status_code == 403, other.text
+        detail = other.json()["details"][0]
+        assert (detail["path"], detail["rule"], detail["got"]) == (
+            "labels[0].prediction_id", "relabel_owner", pid)
+        assert "feedback-key" in detail["message"]
+        assert _label(client, pid, 1, made["feedback2"]).json()["duplicates"] == 1
+        assert _label(client, pid, 0, made["feedback"]).json()["relabelled"] == 1
+        assert _label(client, pid, 1, made["admin"]).json()["relabelled"] == 1
+
+
+def test_revoking_a_key_over_http_takes_effect_at_once_and_is_audited(tmp_path: Path) -> None:
+    """Issue 13 item 16: DELETE /v1/admin/keys/{id} (admin scope, audited); the revoking server
+    refuses the key from the next request on, another server within the cache bound."""
+    client, made = _client(tmp_path, keyed=True)
+    other = TestClient(build_server_app(load_spec(tmp_path / "keel.yaml"), freeze_gc=False))
+    predict = {"x-api-key": made["predict"]}
+    admin = {"x-api-key": made["admin"]}
+    key_id = made["predict"].split("_")[1]
+    with client, other:
+        for app in (client, other):  # both servers have verified (and cached) the key
+            assert app.post("/v1/models/adder:predict", json=BODY,
+                            headers=predict).status_code == 200
+        assert client.delete(f"/v1/admin/keys/{key_id}", headers=predict).status_code == 403
+        missing = client.delete("/v1/admin/keys/000000000000", headers=admin)
+        assert missing.status_code == 404 and missing.json()["details"][0]["rule"] == "key_exists"
+        revoked = client.delete(f"/v1/admin/keys/{key_id}", headers=admin)
+        assert revoked.status_code == 200 and revoked.json()["active"] is False, revoked.text
+        assert client.post("/v1/models/adder:predict", json=BODY,
+                           headers=predict).status_code == 401
+        listed = client.get("/v1/admin/keys", headers=admin).json()
+        assert {k["id"]: k["active"] for k in listed}[key_id] is False
+        deadline = time.monotonic() + 5.0 + 2.0  # ApiKeyStore.cache_seconds, plus slack
+        while other.post("/v1/models/adder:predict", json=BODY,
+                         headers=predict).status_code == 200:
+            assert time.monotonic() < deadline, "another server kept a revoked key"
+            time.sleep(0.2)
+    engine = create_engine(load_spec(tmp_path / "keel.yaml").storage_url)
+    entries = AuditLog(engine).query(action="key.revoke")
+    engine.dispose()
+    assert [(e.actor, e.target) for e in entries] == [("admin-key", key_id)]

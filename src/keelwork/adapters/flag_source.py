@@ -16,9 +16,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.adapters.stores.registry_store import SqlRegistry
 from keelwork.core.flags import FlagSet, parse_flags
 from keelwork.core.outage import Outage
-from keelwork.errors import StoreError
+from keelwork.errors import ErrorDetail, ModelNotFoundError, SpecError, StoreError
 from keelwork.spec.flags import FlagSpec
 
 log = logging.getLogger("keelwork.flags")
@@ -103,3 +104,45 @@ class FlagSource:
         while True:
             await asyncio.to_thread(self.check)
             await asyncio.sleep(self.poll_s)
+
+
+def unresolved_refs(flag: FlagSpec, registry: SqlRegistry) -> list[ErrorDetail]:
+    """The flag's ``serve`` / ``default`` references that name no version or alias of its
+    model in ``registry`` (``champion`` and ``latest`` always resolve).
+
+    A model that is not registered yet is not checked (nothing to check against): its flags
+    are judged when it is served.
+
+    Raises:
+        StoreError: the registry failed.
+    """
+    try:
+        registry.list_versions(flag.model)
+    except ModelNotFoundError:
+        return []
+    refs = [(f"rules.{i}.serve", r.serve) for i, r in enumerate(flag.rules)]
+    if flag.default is not None:
+        refs.append(("default", flag.default))
+    out: list[ErrorDetail] = []
+    for path, ref in refs:
+        if ref in ("champion", "latest"):
+            continue
+        try:
+            registry.resolve(f"{flag.model}:{ref}" if ref.isdigit() else f"{flag.model}@{ref}")
+        except ModelNotFoundError as exc:
+            out.append(ErrorDetail(path, "model_ref", ref, exc.message))
+    return out
+
+
+def check_refs(flags: Sequence[FlagSpec], registry: SqlRegistry, where: str) -> None:
+    """Refuse flags that serve a version or alias their model does not have.
+
+    Raises:
+        SpecError: naming the flag, the field and what was got, for every such reference.
+    """
+    details = [ErrorDetail(f"flags[{f.name}].{d.path}", d.rule, d.got, d.message)
+               for f in flags for d in unresolved_refs(f, registry)]
+    if details:
+        shown = "; ".join(f"{d.path} = {d.got!r}: {d.message}" for d in details[:5])
+        raise SpecError(f"{where}: a flag serves a version or alias that does not exist: "
+                        f"{shown}", details)

@@ -14,10 +14,11 @@ secret to its key, so a stored hash cannot be moved to another key's row. Compar
 :func:`hmac.compare_digest` so the time taken does not reveal how many leading characters
 matched.
 
-Scopes: ``predict`` (the predict routes) and ``admin`` (register, aliases, rollouts, flags,
-config, keys). ``admin`` implies ``predict``: an admin can already choose which model answers
-and rotate any key, so withholding predict from it would protect nothing and only make
-operators carry two keys.
+Scopes: ``predict`` (the predict routes), ``feedback`` (``POST /v1/feedback``: ground truth,
+which feeds the quality monitors and the ``min_accuracy`` rollout gate, so a predict client
+must not be able to relabel) and ``admin`` (register, aliases, rollouts, flags, config, keys).
+``admin`` implies the others: an admin can already choose which model answers and rotate any
+key, so withholding them would protect nothing and only make operators carry more keys.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from keelwork.errors import AuthError
 
 ADMIN: Final = "admin"
 PREDICT: Final = "predict"
+FEEDBACK: Final = "feedback"
 #: Every scope, and the scopes each one grants.
 SCOPES: Final[dict[str, frozenset[str]]] = {
-    ADMIN: frozenset({ADMIN, PREDICT}),
+    ADMIN: frozenset({ADMIN, PREDICT, FEEDBACK}),
     PREDICT: frozenset({PREDICT}),
+    FEEDBACK: frozenset({FEEDBACK}),
 }
 KEY_PREFIX: Final = "kw"
 _DOMAIN = b"keelwork.api_key.v1\x00"
@@ -148,6 +151,7 @@ def redact(text: str) -> str:
 
 __all__ = [
     "ADMIN",
+    "FEEDBACK",
     "KEY_PREFIX",
     "PREDICT",
     "SCOPES",

@@ -121,16 +121,48 @@ class _Document:
         return 1 if loc else None
 
 
+class _Masks:
+    """What interpolation put where, so that no message shows a value from the environment.
+
+    Values from ``${VAR}`` are often secrets (a database password, a token): a problem at an
+    interpolated field shows the field as written (``${KEEL_DB_URL}``), and any message that
+    quotes such a value shows ``${VAR}`` in its place.
+    """
+
+    #: Shorter values are not searched for in messages: they would mask ordinary words.
+    MIN_LEN = 4
+
+    def __init__(self) -> None:
+        self.written: dict[str, str] = {}  # path -> the text as written in keel.yaml
+        self.values: dict[str, str] = {}  # a value from the environment -> ${NAME}
+
+    def text(self, text: str) -> str:
+        for value in sorted(self.values, key=len, reverse=True):
+            if len(value) >= self.MIN_LEN:
+                text = text.replace(value, self.values[value])
+        return text
+
+    def detail(self, d: ErrorDetail) -> ErrorDetail:
+        got = self.written.get(d.path, d.got)
+        if got is d.got and isinstance(got, str):
+            got = self.text(got)
+        return ErrorDetail(d.path, d.rule, got, self.text(d.message), d.line)
+
+
 def _interpolate(node: Any, loc: Loc, env: Mapping[str, str], problems: list[ErrorDetail],
-                 doc: _Document) -> Any:
+                 doc: _Document, masks: _Masks) -> Any:
     if isinstance(node, dict):
-        return {k: _interpolate(v, (*loc, k), env, problems, doc) for k, v in node.items()}
+        return {k: _interpolate(v, (*loc, k), env, problems, doc, masks)
+                for k, v in node.items()}
     if isinstance(node, list):
-        return [_interpolate(v, (*loc, i), env, problems, doc) for i, v in enumerate(node)]
+        return [_interpolate(v, (*loc, i), env, problems, doc, masks)
+                for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env:
+                masks.written[format_path(loc)] = node
+                masks.values[env[name]] = m.group(0)
                 return env[name]
             if default is not None:
                 return default
@@ -226,7 +258,8 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
                         f"{type(doc.data).__name__}",
                         [ErrorDetail("<root>", "type", type(doc.data).__name__, "", 1)])
     problems: list[ErrorDetail] = []
-    data = _interpolate(doc.data, (), os.environ if env is None else env, problems, doc)
+    masks = _Masks()
+    data = _interpolate(doc.data, (), os.environ if env is None else env, problems, doc, masks)
     spec: KeelSpec | None = None
     try:
         spec = KeelSpec.model_validate(data)
@@ -237,6 +270,7 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
                 format_path(loc), str(err["type"]), _short(err.get("input")),
                 _message({**err, "loc": loc}, data), doc.line_of(loc)))
     if problems or spec is None:
+        problems = [masks.detail(d) for d in problems]
         problems.sort(key=lambda d: (d.line or 0, d.path))
         lines = [f"  {d.path} (line {d.line}): {d.message}" for d in problems]
         raise SpecError(f"{source} has {len(problems)} problem(s):\n" + "\n".join(lines),

@@ -312,7 +312,15 @@ class GuardsSection(_Section):
     pii_redaction: bool = False
     prompt_injection: bool = False
     out_of_distribution: bool = False
-    require_api_key: bool = False
+    require_api_key: bool = Field(default=False, description="Predict routes need a key with "
+                                  "the 'predict' scope.")
+    feedback_auth: Literal["auto", "required", "open"] = Field(
+        default="auto", description="POST /v1/feedback needs a key with the 'feedback' scope: "
+        "'auto' once the store holds any active API key (or require_api_key is set), "
+        "'required' always, 'open' never.")
+    relabel: Literal["any", "same_labeller"] = Field(
+        default="any", description="Who may replace a stored label with a different one: any "
+        "caller allowed to send feedback, or only the key that set it (admin keys always).")
 
 
 # --------------------------------------------------------------------------- cost, retention
@@ -526,7 +534,10 @@ class ResolvedSpec(BaseModel):
 
     @property
     def storage_url(self) -> str:
-        return self.spec.storage.url or f"sqlite:///{self.keel_dir / 'keel.db'}"
+        url = self.spec.storage.url
+        if url and "://" not in url and "@" not in url:  # a SQLite file path, from the project
+            return f"sqlite:///{self.resolve_path(url)}"
+        return url or f"sqlite:///{self.keel_dir / 'keel.db'}"
 
     @property
     def spool_dir(self) -> Path:

@@ -8,6 +8,7 @@ import pytest
 
 from keelwork.core.auth import (
     ADMIN,
+    FEEDBACK,
     PREDICT,
     Principal,
     check_key_name,
@@ -67,9 +68,16 @@ def test_scopes_admin_implies_predict() -> None:
     assert principal.actor == "key:abcdef123456 (ci)"
 
 
+def test_feedback_is_its_own_scope() -> None:
+    """Issue 13 item 9: a predict key cannot send ground truth; admin can."""
+    assert check_scopes(["feedback"]) == {FEEDBACK}
+    assert not has_scope({PREDICT}, FEEDBACK) and not has_scope({FEEDBACK}, PREDICT)
+    assert has_scope({ADMIN}, FEEDBACK) and not has_scope({FEEDBACK}, ADMIN)
+
+
 @pytest.mark.parametrize("scopes", [[], ["root"], ["admin", "write"], [""]])
 def test_unknown_or_missing_scopes_are_refused(scopes: list[str]) -> None:
-    with pytest.raises(AuthError, match="scopes must be among admin, predict"):
+    with pytest.raises(AuthError, match="scopes must be among admin, feedback, predict"):
         check_scopes(scopes)
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from keelwork.errors import SpecError
@@ -129,6 +130,22 @@ def test_template_spec_is_valid() -> None:
     text = resources.files("keelwork.templates").joinpath("sentiment/keel.yaml").read_text()
     spec = parse_spec(text)
     assert spec.contract.inputs[0].name == "review"
+    # keel init says who may call what, rather than leaving it to defaults (issue 13 item 9).
+    guards = yaml.safe_load(text)["guards"]
+    assert {"require_api_key", "feedback_auth", "relabel"} <= guards.keys()
+    assert spec.guards.feedback_auth == "auto"
+
+
+def test_tabular_template_spec_is_valid_and_declares_mixed_nullable_inputs() -> None:
+    from importlib import resources
+
+    text = resources.files("keelwork.templates").joinpath("tabular/keel.yaml").read_text()
+    spec = parse_spec(text)
+    types = {f.type for f in spec.contract.inputs}
+    assert {"integer", "float", "category"} <= types
+    assert {f.name for f in spec.contract.inputs if f.nullable} >= {"income", "home"}
+    assert spec.models[0].options["input"] == "mixed" and spec.models[0].options["trusted"]
+    assert spec.monitoring.labels.column == "status" and spec.monitoring.labels.positive == "bad"
 
 
 runner = CliRunner()
@@ -205,3 +222,22 @@ def test_a_moderate_use_of_anchors_and_merge_keys_still_loads() -> None:
     assert [m.name for m in spec.models] == ["m", "n1", "n2", "n3"]
     assert spec.models[3].batching.max_batch_size == 8
     assert len(spec.models[0].options["a2"]) == 10
+
+
+def test_interpolated_values_are_masked_in_every_message() -> None:
+    """Issue 13 item 12: a secret from ${VAR} never appears in a spec error."""
+    text = GOOD + ("storage:\n  url: ${KEEL_DB_URL}\n  durability: ${KEEL_DUR}\n"
+                   "  log_inputs: ${KEEL_LOG}\n")
+    env = {"KEEL_DB_URL": "postgresql://admin:S3cretPW_pg@db/keel", "KEEL_DUR": "S3cretPW_dur",
+           "KEEL_LOG": "S3cretPW_log"}
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, env=env)
+    shown = str(info.value) + json.dumps([d.as_dict() for d in info.value.details])
+    assert "S3cretPW" not in shown
+    (detail,) = [d for d in info.value.details if d.path == "storage.durability"]
+    assert detail.got == "${KEEL_DUR}" and "${KEEL_DUR}" in detail.message
+
+
+def test_a_storage_path_is_a_sqlite_file_of_the_project(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(GOOD + "storage: {url: data/keel.db}\n")
+    assert load_spec(tmp_path).storage_url == f"sqlite:///{tmp_path.resolve() / 'data/keel.db'}"

@@ -31,9 +31,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
+from keelwork.adapters.gateway.refs import check_ref
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field, ref_allowed
 from keelwork.core.contracts import compile_contract, summarise
@@ -43,10 +45,12 @@ from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.rollout.analysis import ArmStats
 from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
+    ArtifactError,
     ContractViolation,
     ErrorDetail,
     InvalidInputError,
     KeelworkError,
+    ModelLoadError,
     ModelNotFoundError,
     PredictionError,
     RefNotAllowedError,
@@ -87,6 +91,10 @@ class PredictResult:
     prediction_ids: list[str]
     answered_by: str
     fallback_used: bool = False
+    #: Class probabilities per instance, when asked for (``RequestContext.probabilities``).
+    probabilities: list[list[float]] | None = None
+    #: The classes of ``probabilities``' columns.
+    classes: tuple[Any, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +109,8 @@ class RequestContext:
     #: The caller may address any alias or version, whatever ``guards.version_refs`` says
     #: (an API key with the ``admin`` scope).
     any_ref: bool = False
+    #: Also compute class probabilities (a classifier's ``predict_proba``; not batched).
+    probabilities: bool = False
 
 
 @dataclass(slots=True)
@@ -185,6 +195,8 @@ class Gateway:
         #: Components whose state readiness reports (prediction log, rollout controller,
         #: flags): name -> a callable answering at least ``{"degraded": bool}``.
         self.components: dict[str, Callable[[], Mapping[str, Any]]] = {}
+        #: The project directory (keel.yaml's); errors show server paths relative to it.
+        self.project_dir: Path | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -248,6 +260,10 @@ class Gateway:
 
         Loading a version past ``guards.max_loaded_versions`` unloads the least recently used
         one that no champion, active rollout or fallback needs (once its calls in flight end).
+
+        Raises:
+            ModelNotFoundError: unknown model, alias or version (404).
+            ModelRefError: ``ref`` is neither an alias nor a version number (400).
         """
         target = self._routes.get((name, ref))
         if target is not None:
@@ -258,12 +274,18 @@ class Gateway:
                 return h
         section = self.model_section(name)
         retired: list[ModelHost] = []
+        checked = None if ref is None else check_ref(ref, name=name)
         async with self._load_lock:
-            target = await asyncio.to_thread(self._resolve, name, ref)
+            target = await asyncio.to_thread(self._resolve, name, checked)
             key = (target.name, target.version)
             h = self._hosts.get(key)
             if h is None:
-                runtime = await asyncio.to_thread(self._load, target)
+                try:
+                    runtime = await asyncio.to_thread(self._load, target)
+                except KeelworkError as exc:
+                    # which version failed to load, for the prediction log's record of it
+                    exc.failed_target = target  # type: ignore[attr-defined]
+                    raise
                 h = ModelHost(target, runtime, section.batching, observer=self._observe_call)
                 self._hosts[key] = h
                 retired = self._evict(keep=key)
@@ -348,12 +370,56 @@ class Gateway:
 
         The new version is loaded before the switch, so no request waits on the registry.
         """
-        target = await asyncio.to_thread(self._resolve, name, None)
-        # Pinned before the load, so that loading it never unloads it (or the old champion).
-        self._champions[name] = (target.name, target.version)
-        await self.host(name, str(target.version))
+        target = await self.refresh_target(name)
         self._routes[(name, None)] = target
         return target
+
+    async def refresh_target(self, name: str) -> ModelTarget:
+        """What a bare ``name`` resolves to now, loaded; routes do not change (see
+        :meth:`set_rollout_route`'s ``champion``)."""
+        target = await asyncio.to_thread(self._resolve, name, None)
+        # It is (about to be) the champion: pinned before the load, so that loading it
+        # never unloads it.
+        self._champions[name] = (target.name, target.version)
+        await self.host(name, str(target.version))
+        return target
+
+    async def refresh_aliases(self, name: str) -> list[ModelTarget]:
+        """Re-resolve the bare name and every alias of ``name`` routed so far (an alias moved).
+
+        Each new target is loaded before its route switches, so requests never wait on the
+        registry or a load; a removed alias loses its route (its next request is a 404, or a
+        flag's counted fallback). Returns the targets that changed.
+
+        Raises:
+            KeelworkError: a target does not load (its route stays as it was; the other
+                routes are refreshed all the same).
+        """
+        changed: list[ModelTarget] = []
+        failed: KeelworkError | None = None
+        refs = [ref for (n, ref) in list(self._routes) if n == name and not
+                (ref is not None and ref.isdigit())]
+        for ref in refs if None in refs else [None, *refs]:
+            try:
+                target = await asyncio.to_thread(self._resolve, name, ref)
+            except ModelNotFoundError:
+                if ref is None:
+                    raise
+                self._routes.pop((name, ref), None)
+                continue
+            old = self._routes.get((name, ref))
+            if old is not None and (old.name, old.version) == (target.name, target.version):
+                continue
+            try:
+                await self.host(name, str(target.version))
+            except KeelworkError as exc:
+                failed = failed or exc
+                continue
+            self._routes[(name, ref)] = target
+            changed.append(target)
+        if failed is not None:
+            raise failed
+        return changed
 
     def take_window(self, name: str) -> RolloutWindow | None:
         """The current interval's outcomes of ``name``'s rollout; a fresh window starts."""
@@ -390,7 +456,8 @@ class Gateway:
                 return await self._predict(host, name, instances, ctx)
         route = self._rollouts.get(name) if ref is None else None
         if route is None:
-            return await self._predict(await self.host(name, ref), name, instances, ctx)
+            return await self._predict(await self._request_host(name, ref, instances, ctx),
+                                       name, instances, ctx)
         started = time.perf_counter()
         to_ch = route.strategy != "shadow" and to_challenger(
             route.weight, route.salt, ctx.sticky_key or ctx.subject_id)
@@ -412,6 +479,18 @@ class Gateway:
         if route.strategy == "shadow":
             self._shadow(route, name, instances, ctx, result.prediction_ids)
         return result
+
+    async def _request_host(self, name: str, ref: str | None, instances: list[Any],
+                            ctx: RequestContext) -> ModelHost:
+        """:meth:`host`, recording a version that fails to load in the prediction log."""
+        started = time.perf_counter()
+        try:
+            return await self.host(name, ref)
+        except (ModelLoadError, ArtifactError) as exc:
+            target = getattr(exc, "failed_target", None)
+            if isinstance(target, ModelTarget):
+                await self._log_failed(target, instances, ctx, started, exc, guard="load")
+            raise
 
     async def _flagged_host(self, name: str, ctx: RequestContext) -> ModelHost | None:
         """The host a model flag picks for this request, or None for the usual routing.
@@ -509,25 +588,39 @@ class Gateway:
         if self._in_flight >= self._max_in_flight:
             self.metrics.child(self.metrics.rejected, "concurrency").inc()
             self._count(target, "overloaded")
-            raise Overloaded(
+            busy = Overloaded(
                 f"The server is at its concurrency limit ({self._max_in_flight} requests in "
                 "flight); retry shortly.", retry_after=1.0)
+            await self._log_failed(target, instances, ctx, started, busy, guard="concurrency",
+                                   status="rejected")
+            raise busy
         self._in_flight += 1
         self.metrics.in_flight.inc()
+        failed: KeelworkError | None = None
         try:
             model_input = (instances if self._features is None
                            else await self._features.aenrich(instances))
             model_started = time.perf_counter()
             answered, outputs, fallback_used = await self._call_with_fallback(
                 host, section, model_input)
+            proba = (await self._call_proba(answered, section, model_input)
+                     if ctx.probabilities else None)
             # The model stage as the request saw it: batching queue + model call (+ fallback).
             model_ms = (time.perf_counter() - model_started) * 1000.0
-        except KeelworkError:
+        except KeelworkError as exc:
             self._count(target, "error")
-            raise
+            failed = exc
         finally:
             self._in_flight -= 1
             self.metrics.in_flight.dec()
+        if failed is not None:
+            if isinstance(failed, InvalidInputError):  # the input's fault: a refusal
+                await self._log_failed(target, instances, ctx, started, failed,
+                                       guard="input", status="rejected")
+            else:
+                await self._log_failed(target, instances, ctx, started, failed, guard=(
+                    "timeout" if isinstance(failed, ModelTimeout) else None))
+            raise failed
         ids = [new_prediction_id() for _ in instances]
         latency_ms = (time.perf_counter() - started) * 1000.0
         now = time.time()
@@ -548,7 +641,8 @@ class Gateway:
         self.metrics.child(self.metrics.latency, target.name).observe(
             time.perf_counter() - started)
         return PredictResult(target.name, target.version, outputs, ids,
-                             answered.target.label, fallback_used)
+                             answered.target.label, fallback_used, proba,
+                             answered.classes if proba is not None else None)
 
     def _count(self, target: ModelTarget, status: str) -> None:
         self.metrics.child(self.metrics.requests, target.name, str(target.version),
@@ -564,6 +658,26 @@ class Gateway:
             raise ModelTimeout(
                 f"The model {host.target.label} did not answer within "
                 f"{section.timeout_ms:g} ms.", host.target.label) from None
+
+    async def _call_proba(self, host: ModelHost, section: ModelSection,
+                          instances: list[Any]) -> list[list[float]]:
+        if host.classes is None:
+            raise InvalidInputError(
+                f"The model {host.target.label} has no class probabilities (it is not a "
+                "classifier, or its runtime exposes none).",
+                [ErrorDetail("outputs", "probabilities", host.target.label)])
+        try:
+            async with asyncio.timeout(section.timeout_ms / 1000.0):
+                proba = await host.predict_proba(instances)
+        except TimeoutError:
+            raise ModelTimeout(
+                f"The model {host.target.label} did not answer within "
+                f"{section.timeout_ms:g} ms.", host.target.label) from None
+        if proba is None:
+            raise InvalidInputError(f"The model {host.target.label} has no class probabilities.",
+                                    [ErrorDetail("outputs", "probabilities",
+                                                 host.target.label)])
+        return proba
 
     async def _call_with_fallback(self, host: ModelHost, section: ModelSection,
                                   instances: list[Any]) -> tuple[ModelHost, list[Any], bool]:
@@ -622,6 +736,40 @@ class Gateway:
                 request_meta={**meta, "truncated": {"fields": truncated, "max_bytes": bound}}
                 if truncated else meta))
         await self._sink.write(records)
+
+    async def _log_failed(self, target: ModelTarget, instances: list[Any],
+                          ctx: RequestContext, started: float, error: KeelworkError, *,
+                          guard: str | None, status: str = "error") -> None:
+        """Record a request that got no answer (timeout, model error, load failure,
+        overload) with its error, so ``keel log tail --status error`` shows it.
+
+        Writing is best effort: a failing log never replaces the request's own error. The
+        input may not have been checked yet (a load failure comes first): it is kept as
+        bounded JSON, as :meth:`_log_refused` keeps it.
+        """
+        now = time.time()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        bound = self.spec.storage.max_rejected_input_bytes
+        meta = {**ctx.meta, "error": error.message[:_MAX_LOGGED_ERROR],
+                "error_type": type(error).__name__}
+        records = []
+        for inst in instances:
+            inputs, cut = bound_json(inst, bound) if self._log_inputs else (None, False)
+            records.append(PredictionRecord(
+                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
+                inputs=inputs, outputs=None, latency_ms=latency_ms,
+                model_latency_ms=None, status=status, guard=guard, answered_by=None,
+                request_meta={**meta, "truncated": {"fields": ["inputs"], "max_bytes": bound}}
+                if cut else meta))
+        try:
+            await self._sink.write(records)
+        except Exception:  # the log counts its own failures; the caller gets its error
+            return
+
+
+#: Longest error message kept with a failed request's records.
+_MAX_LOGGED_ERROR = 1000
 
 
 def _clip(subject: str | None, limit: int = 256) -> str | None:

@@ -117,6 +117,25 @@ class ModelHost:
         if self._users == 0:
             await self.close()
 
+    @property
+    def classes(self) -> tuple[Any, ...] | None:
+        """The model's classes (the columns of :meth:`predict_proba`); None: no probabilities."""
+        return self.runtime.signature.classes
+
+    def _call_proba(self, instances: list[Any]) -> list[list[float]] | None:
+        try:
+            return self.runtime.predict_proba(instances)
+        except KeelworkError:
+            raise
+        except Exception as exc:
+            raise PredictionError(f"The model {self.target.label} raised {type(exc).__name__} "
+                                  f"computing probabilities: {exc}") from exc
+
+    async def predict_proba(self, instances: list[Any]) -> list[list[float]] | None:
+        """Class probabilities of ``instances`` (not batched); None when the model has none."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._call_proba, instances)
+
     async def close(self) -> None:
         if self.closed:
             return
@@ -126,9 +145,25 @@ class ModelHost:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):  # unloading must never take the server down
             self.runtime.unload()
-        if self._retiring:
-            self.runtime = None  # type: ignore[assignment]  # the model's memory goes now
-            await asyncio.to_thread(release_memory)
+        if self._retiring:  # unloaded for good (not at shutdown): its memory goes back soon
+            _schedule_release()
+
+
+#: The pending :func:`release_memory` run, if any: unloads close together share one.
+_RELEASE: list[asyncio.Task[None]] = []
+#: Seconds an unload waits for others before the memory is handed back.
+RELEASE_DELAY_S = 0.5
+
+
+def _schedule_release() -> None:
+    if _RELEASE and not _RELEASE[0].done():
+        return
+
+    async def later() -> None:
+        await asyncio.sleep(RELEASE_DELAY_S)
+        await asyncio.to_thread(release_memory)
+
+    _RELEASE[:] = [asyncio.get_running_loop().create_task(later())]
 
 
 def release_memory() -> None:
@@ -136,7 +171,8 @@ def release_memory() -> None:
 
     glibc keeps freed memory in its per-thread arenas (models load in worker threads), so an
     unloaded model would leave the process's RSS where it was; ``malloc_trim`` gives it back.
-    Elsewhere than glibc, only the collection runs.
+    Elsewhere than glibc, only the collection runs. A full collection costs tens of
+    milliseconds on a large heap, so unloads within :data:`RELEASE_DELAY_S` share one.
     """
     import gc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_log import PredictionLog
 from keelwork.adapters.stores.registry_store import SqlRegistry, open_registry
-from keelwork.errors import ModelNotFoundError
+from keelwork.errors import KeelworkError, ModelLoadError, ModelNotFoundError
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.serve")
@@ -98,26 +99,12 @@ def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
         log.info("registered %s version %d from %s", m.name, mv.version, m.artifact)
 
 
-def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, *,
-                 rollout_poll_s: float = 0.25) -> Service:
-    """Open the stores of ``resolved`` and build its gateway (models load at app start-up).
-
-    Raises:
-        StoreError: the store is unreachable.
-        ModelNotFoundError: a model is neither registered nor given an artifact.
-        ModelLoadError: a spec artifact fails to load while being registered.
-    """
-    from keelwork.adapters.runtimes import load_runtime
-
-    spec = resolved.spec
-    registry = open_registry(resolved.project_dir, resolved.storage_url)
-    try:
-        ensure_registered(resolved, registry)
-    except BaseException:
-        registry.close()
-        raise
-    unsafe = {m.name: m.allow_unsafe_pickle for m in spec.models}
-    options_of = {m.name: spec_options(resolved, m.name) for m in spec.models}
+def target_resolver(resolved: ResolvedSpec, registry: SqlRegistry,
+                    ) -> Callable[[str, str | None], ModelTarget]:
+    """Maps (model, alias or version or None) to what the gateway loads: the registry's
+    version with keel.yaml's options under the version's own (they were verified with it)."""
+    unsafe = {m.name: m.allow_unsafe_pickle for m in resolved.spec.models}
+    options_of = {m.name: spec_options(resolved, m.name) for m in resolved.spec.models}
 
     def resolve(name: str, ref: str | None) -> ModelTarget:
         mv = registry.resolve(_ref_string(name, ref))
@@ -128,9 +115,58 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         return ModelTarget(mv.name, mv.version, mv.runtime, artifact, options,
                            unsafe.get(name, False))
 
-    def load(target: ModelTarget) -> Any:
-        return load_runtime(target.runtime, target.artifact, target.options,
-                            allow_unsafe_pickle=target.allow_unsafe_pickle)
+    return resolve
+
+
+def load_target(target: ModelTarget) -> Any:
+    """Load a target into its runtime (blocking)."""
+    from keelwork.adapters.runtimes import load_runtime
+
+    return load_runtime(target.runtime, target.artifact, target.options,
+                        allow_unsafe_pickle=target.allow_unsafe_pickle)
+
+
+def load_verifier(resolved: ResolvedSpec, registry: SqlRegistry) -> Callable[[str, int], None]:
+    """Loads a version as a server of ``resolved`` would, then unloads it: what a rollout
+    start checks before storing anything.
+
+    Raises (when called):
+        ModelLoadError, ArtifactError: the version does not load.
+    """
+    resolve = target_resolver(resolved, registry)
+
+    def verify(name: str, version: int) -> None:
+        try:
+            runtime = load_target(resolve(name, str(version)))
+        except KeelworkError:
+            raise
+        except Exception as exc:  # a library error the runtime did not translate
+            raise ModelLoadError(f"Version {version} of '{name}' does not load: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        with contextlib.suppress(Exception):
+            runtime.unload()
+
+    return verify
+
+
+def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, *,
+                 rollout_poll_s: float = 0.25) -> Service:
+    """Open the stores of ``resolved`` and build its gateway (models load at app start-up).
+
+    Raises:
+        StoreError: the store is unreachable.
+        ModelNotFoundError: a model is neither registered nor given an artifact.
+        ModelLoadError: a spec artifact fails to load while being registered.
+    """
+    spec = resolved.spec
+    registry = open_registry(resolved.project_dir, resolved.storage_url)
+    try:
+        ensure_registered(resolved, registry)
+    except BaseException:
+        registry.close()
+        raise
+    resolve = target_resolver(resolved, registry)
+    load = load_target
 
     metrics = metrics or GatewayMetrics()
     m = metrics
@@ -148,13 +184,14 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
     gateway = Gateway(spec, resolve, load, plog, metrics, features)
     gateway.components["prediction_log"] = lambda: _log_health(plog)
     metrics.watch_health(gateway.health)
+    gateway.project_dir = resolved.project_dir
     from keelwork.adapters.rollout.controller import RolloutController
     from keelwork.adapters.rollout.operations import RolloutOps
     from keelwork.adapters.stores.rollout_store import RolloutStore
 
     store = RolloutStore(registry.engine, registry.audit)
     store.ensure_schema()
-    ops = RolloutOps(store, registry)
+    ops = RolloutOps(store, registry, verify=load_verifier(resolved, registry))
     controller = RolloutController(gateway, ops, poll_s=rollout_poll_s)
     gateway.components["rollout_controller"] = controller.outage.as_dict
     return Service(resolved, gateway, registry, plog, feature_store, ops, controller)

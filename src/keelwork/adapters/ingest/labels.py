@@ -34,7 +34,7 @@ column type: PostgreSQL cannot compare ``json`` values, and equal labels must be
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,7 +66,7 @@ from keelwork.core.ingest import (
     LabelRow,
     parse_label,
 )
-from keelwork.errors import ContractViolation, DataFileError, ErrorDetail
+from keelwork.errors import ContractViolation, DataFileError, ErrorDetail, RelabelRefused
 
 #: How many unknown ids a result keeps as examples.
 UNKNOWN_EXAMPLES = 20
@@ -151,7 +151,8 @@ def _rows_by_id(conn: Connection, table: Table, ids: Sequence[str]) -> dict[str,
 
 
 def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], source: str,
-                 now: datetime | None = None, *, max_unknown: int | None = None) -> LabelResult:
+                 now: datetime | None = None, *, relabel_own_only: bool = False,
+                 max_unknown: int | None = None) -> LabelResult:
     """Apply valid labels in order (see the module docstring for the rules).
 
     Runs inside the caller's transaction; only reads and writes through ``conn``.
@@ -159,13 +160,18 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
     Args:
         conn: A connection inside a transaction.
         rows: ``(row index in the source or None, label)`` in arrival order.
-        source: Where they come from (a file path, ``"api"``).
+        source: Where they come from (a file path, ``"api"``, ``"api:key:<id> (<name>)"``).
         now: The ingestion time (default: now).
+        relabel_own_only: Refuse to replace a label that another source set.
         max_unknown: New ``unknown_labels`` rows kept at most (None: all); labels of ids
             already kept there are updated whatever the bound.
 
     Returns:
         Counts (``ingested``, ``duplicates``, ``unknown``, ``relabelled``) and unknown ids.
+
+    Raises:
+        RelabelRefused: ``relabel_own_only`` and some label would replace another source's
+            (nothing is written: the caller's transaction rolls back).
     """
     now = now or datetime.now(UTC)
     result = LabelResult()
@@ -183,7 +189,8 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
     unknown_seen: list[str] = []
     fresh_unknown = 0
     c = result.counts
-    for row_index, lab in rows:
+    refused: list[ErrorDetail] = []
+    for position, (row_index, lab) in enumerate(rows):
         pid = lab.prediction_id
         ts = lab.ts if lab.ts is not None else now.timestamp()
         new = {"prediction_id": pid, "label": lab.label_json, "ts": ts, "source": source,
@@ -206,6 +213,12 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
         if old is not None and old["label"] == lab.label_json:
             c.duplicates += 1
             continue
+        if old is not None and relabel_own_only and old["source"] != source:
+            refused.append(ErrorDetail(
+                f"labels[{position}].prediction_id", "relabel_owner", pid,
+                f"Prediction {pid!r} was labelled by {old['source']!r}; only they may change "
+                "the label (guards.relabel: same_labeller)."))
+            continue
         c.ingested += 1
         if old is None:
             inserts[pid] = new
@@ -216,6 +229,9 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
                             "replaced_at": now})
             (inserts if pid in inserts else updates)[pid] = new
         current[pid] = new
+    if refused:
+        raise RelabelRefused(f"{len(refused)} label(s) would replace another labeller's: "
+                             f"{refused[0].message}", refused)
     _write(conn, inserts, updates, history, unknown_rows, set(unknown_before))
     result.note_unknown(list(dict.fromkeys(unknown_seen)))
     return result
@@ -308,6 +324,8 @@ class LabelStore:
 
     def submit(self, records: Sequence[Mapping[str, Any]], *, source: str = "api",
                columns: LabelColumns | None = None,
+               relabel_own_only: bool = False,
+               check_labels: Callable[[list[Any]], list[ErrorDetail]] | None = None,
                max_unknown: int | None = None) -> LabelResult:
         """Validate labels and apply them in one (retried) transaction.
 
@@ -318,6 +336,11 @@ class LabelStore:
             records: Objects with the id and label (and optional ``ts``) fields.
             source: Recorded with each label.
             columns: Field names (default ``prediction_id``, ``label``, ``ts``).
+            relabel_own_only: Refuse labels that replace a label of another ``source``.
+            check_labels: More rules for the label values (one per record, ``None`` where a
+                record has none), e.g. the output contract's
+                (:class:`~keelwork.core.label_check.LabelChecker`); its problems are reported
+                with the others.
             max_unknown: New unknown labels kept at most (None: all); see the module doc.
 
         Returns:
@@ -326,6 +349,8 @@ class LabelStore:
         Raises:
             ContractViolation: some record is invalid; ``details`` names every problem with
                 the path ``labels[i].field``.
+            RelabelRefused: ``relabel_own_only`` and some label would replace another
+                source's; nothing is written.
             StoreError: the store failed.
         """
         cols = columns or LabelColumns(ts="ts")
@@ -336,18 +361,25 @@ class LabelStore:
                 problems.append(ErrorDetail(f"labels[{i}]", "record_type", type(record).__name__,
                                             f"The 'labels[{i}]' record must be an object."))
                 continue
-            row, details = parse_label(record, cols)
-            problems.extend(ErrorDetail(f"labels[{i}].{d.path}", d.rule, d.got, d.message)
+            row, details = parse_label(record, cols, noun="field")
+            problems.extend(ErrorDetail(f"labels[{i}].{d.path}", d.rule, d.got,
+                                        d.message.replace(f"'{d.path}'",
+                                                          f"'labels[{i}].{d.path}'", 1))
                             for d in details)
             if row is not None:
                 valid.append((None, row))
+        if check_labels is not None:
+            problems.extend(check_labels([r.get(cols.label) if isinstance(r, Mapping) else None
+                                          for r in records]))
+            problems.sort(key=lambda p: _label_index(p.path))
         if problems:
             shown = "; ".join(p.message for p in problems[:5])
             more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
             raise ContractViolation(f"{len(problems)} label problem(s): {shown}{more}", problems)
         result = self.ledger.transaction(
             f"store {len(valid)} label(s)",
-            lambda conn: apply_labels(conn, valid, source, max_unknown=max_unknown))
+            lambda conn: apply_labels(conn, valid, source, relabel_own_only=relabel_own_only,
+                                      max_unknown=max_unknown))
         result.counts.read = len(records)
         return result
 
@@ -388,6 +420,33 @@ class LabelStore:
         rows = self._read(select(labels).where(labels.c.prediction_id == prediction_id))
         return rows[0] if rows else None
 
+    def current(self, prediction_ids: Sequence[str]) -> dict[str, StoredLabel]:
+        """The current labels of some predictions, by prediction id (those without: absent).
+
+        Reads only: a store that never received a label (no ``labels`` table) gives ``{}``.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        import json
+
+        from sqlalchemy import inspect
+
+        if not prediction_ids:
+            return {}
+
+        def work(conn: Connection) -> dict[str, Any]:
+            if not inspect(conn).has_table(labels.name):
+                return {}
+            return _rows_by_id(conn, labels, prediction_ids)
+
+        rows = self.ledger.transaction("read labels", work)
+        return {pid: StoredLabel(prediction_id=pid, label=json.loads(r["label"]),
+                                 ts=float(r["ts"]), source=r["source"],
+                                 source_row=r["source_row"],
+                                 ingested_at=_aware(r["ingested_at"]))
+                for pid, r in rows.items()}
+
     def history(self, prediction_id: str) -> list[StoredLabel]:
         """Labels of a prediction that later ones replaced, oldest first."""
         h = label_history.c
@@ -419,6 +478,12 @@ class LabelStore:
                             ts=float(r["ts"]), source=r["source"], source_row=r["source_row"],
                             ingested_at=_aware(r.get("ingested_at") or r["last_seen"]))
                 for r in rows]
+
+
+def _label_index(path: str) -> int:
+    """``labels[12].label`` -> 12 (problems are reported in body order)."""
+    head = path.removeprefix("labels[").partition("]")[0]
+    return int(head) if head.isdigit() else -1
 
 
 def _aware(value: datetime) -> datetime:

@@ -1,12 +1,26 @@
 """The rollout controller: polls the store, routes traffic, analyses each interval, acts.
 
-It runs as a task inside the server. Every ``poll_s`` (0.25 s) it reads one number, the rollout
-store's revision; when it changed (a ``keel rollout`` command, an admin route, another server)
-it reloads the active rollouts and re-installs the gateway's in-memory routes, so an operator's
-abort reaches traffic within one poll. Every rollout's ``interval_s`` it swaps the gateway's
-per-arm window (in-memory counters: the prediction log is the durable truth, but reading it
-back every interval would put a query on a sub-second loop), runs
+It runs as a task inside the server. Every ``poll_s`` (0.25 s) it reads two numbers, the rollout
+store's revision and the registry's alias revision. When the first changed (a ``keel rollout``
+command, an admin route, another server) it reloads the active rollouts and re-installs the
+gateway's in-memory routes, so an operator's abort reaches traffic within one poll; when the
+second changed (``keel models alias``, a promote, a rollback, anywhere) it re-resolves the
+champion and the aliases each served model routes to, loading a new version before switching
+to it, so an alias move reaches every server within one poll too. Every rollout's
+``interval_s`` it swaps the gateway's per-arm window (in-memory counters: the prediction log is
+the durable truth, but reading it back every interval would put a query on a sub-second loop),
+runs
 :func:`keelwork.core.rollout.analysis.decide` and applies the action.
+
+A rollout that ends hands its traffic straight to the champion the store names now (the
+challenger after a promote): the new champion route and the removal of the split are one step.
+A version that cannot be loaded for a rollout is retried with exponential backoff (not every
+poll) and, after ``max_failures`` failed loads, the rollout is aborted (audited) and traffic stays
+on the champion.
+
+At the last step of a canary (100 %) the champion gets no traffic, so comparison gates would
+have nothing to compare with: the champion's side of the analysis is then its latest answers in
+the prediction log (before the step began), and the decision says so (``champion_baseline``).
 
 An automatic abort removes the route *before* writing the store: the next request already goes
 to the champion; the write only makes it durable (and tells other servers). Decisions are written
@@ -27,7 +41,7 @@ from dataclasses import dataclass, field
 
 from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
 from keelwork.adapters.rollout.operations import RolloutOps
-from keelwork.adapters.stores.rollout_store import live_accuracy
+from keelwork.adapters.stores.rollout_store import live_accuracy, recent_answers
 from keelwork.core.outage import Outage
 from keelwork.core.rollout.abtest import SequentialABTest, ab_action
 from keelwork.core.rollout.analysis import decide
@@ -47,6 +61,9 @@ class _Tracked:
     step_since: float = field(default_factory=time.time)
     ab: SequentialABTest | None = None
     ab_counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    #: Failed attempts to load the rollout's versions, and when the next may run (monotonic).
+    load_failures: int = 0
+    next_load: float = 0.0
 
 
 class RolloutController:
@@ -66,6 +83,9 @@ class RolloutController:
         self.poll_s = poll_s
         self.ab_alpha = ab_alpha
         self._seen = -1
+        self._aliases_seen = -1
+        #: Longest wait between two attempts to load a rollout's version.
+        self.max_backoff_s = 30.0
         self._tracked: dict[str, _Tracked] = {}
         self._served = {m.name for m in gateway.spec.models}
         # The poll loop and the admin routes both sync: one at a time.
@@ -95,8 +115,13 @@ class RolloutController:
         """One poll: re-sync on a store change, analyse every rollout whose interval ended."""
         async with self._lock:
             revision = await asyncio.to_thread(self.ops.store.revision)
+            aliases = await asyncio.to_thread(self.ops.registry.alias_revision)
             if revision != self._seen:
                 await self._sync(revision)
+            if aliases != self._aliases_seen:
+                await self._refresh_aliases(initial=self._aliases_seen < 0)
+                self._aliases_seen = aliases
+            await self._retry_loads()
             clock = time.monotonic() if now is None else now
             for name, tracked in list(self._tracked.items()):
                 r = tracked.rollout
@@ -141,8 +166,63 @@ class RolloutController:
             if tracked.rollout.step != r.step:
                 tracked.step_since = time.time()
             tracked.rollout = r
-            await self._install(name, r)
+            await self._try_install(name, tracked)
         self._seen = revision
+
+    async def _refresh_aliases(self, initial: bool) -> None:
+        """Follow alias moves: re-resolve each served model's champion and routed aliases."""
+        if initial:
+            return  # the gateway resolved them at start-up, just now
+        for name in sorted(self._served):
+            try:
+                for target in await self.gateway.refresh_aliases(name):
+                    log.info("%s now routes to %s (alias moved)", name, target.label)
+            except KeelworkError as exc:
+                log.warning("%s: alias moved, but its new target is not served: %s", name, exc)
+
+    async def _retry_loads(self) -> None:
+        """Install the routes of rollouts whose versions failed to load, when their backoff
+        has passed (aborting them after ``max_failures`` failed loads)."""
+        for name, tracked in list(self._tracked.items()):
+            if tracked.load_failures and time.monotonic() >= tracked.next_load:
+                await self._try_install(name, tracked)
+
+    async def _try_install(self, name: str, tracked: _Tracked) -> None:
+        """Install the route; a version that cannot load is retried with backoff, then the
+        rollout is aborted (traffic stays on the champion meanwhile)."""
+        r = tracked.rollout
+        if tracked.load_failures and time.monotonic() < tracked.next_load:
+            return
+        try:
+            await self._install(name, r)
+        except Exception as exc:  # any loader failure: never the controller's end
+            tracked.load_failures += 1
+            delay = min(self.max_backoff_s, self.poll_s * 2 ** tracked.load_failures)
+            tracked.next_load = time.monotonic() + delay
+            log.warning("rollout %d of %s: cannot route (load failure %d/%d, next try in "
+                        "%.1f s): %s", r.id, name, tracked.load_failures, r.max_failures, delay,
+                        exc)
+            if tracked.load_failures >= r.max_failures and r.active:
+                await self._abort_unloadable(name, tracked, exc)
+            return
+        tracked.load_failures = 0
+
+    async def _abort_unloadable(self, name: str, tracked: _Tracked, exc: Exception) -> None:
+        r = tracked.rollout
+        self.gateway.set_rollout_route(name, None)
+        error = exc.message if isinstance(exc, KeelworkError) else f"{type(exc).__name__}: {exc}"
+        reason = (f"the versions of rollout {r.id} could not be loaded (failure "
+                  f"{tracked.load_failures}/{r.max_failures}): {error}")
+        try:
+            await asyncio.to_thread(self.ops.act, name, "abort", actor=ACTOR, reason=reason,
+                                    decision={"outcome": "load_failed", "action": "abort",
+                                              "failures": tracked.load_failures,
+                                              "error": error},
+                                    expect_revision=r.revision)
+        except TransitionError as err:
+            log.info("rollout %d of %s: abort not applied: %s", r.id, name, err)
+            return
+        log.warning("rollout %d of %s aborted: %s", r.id, name, reason)
 
     async def _install(self, name: str, r: Rollout) -> None:
         current = self.gateway.rollout_route(name)
@@ -156,14 +236,33 @@ class RolloutController:
             r.id, r.revision, r.strategy, r.weight, champion, challenger, window))
 
     async def _end_route(self, name: str, ended: Rollout) -> None:
-        """Traffic of a finished rollout: all to the champion the store names now."""
-        self.gateway.set_rollout_route(name, None)
+        """Traffic of a finished rollout: all to the champion the store names now.
+
+        The champion is resolved and loaded first, then it and the removal of the split take
+        effect together: after a promote no request goes back to the old champion between.
+        """
+        champion = None
+        try:
+            champion = await self.gateway.refresh_target(name)
+        except KeelworkError as exc:
+            log.warning("rollout %d of %s ended, but its champion did not resolve: %s",
+                        ended.id, name, exc)
+        self.gateway.set_rollout_route(name, None, champion=champion)
         log.info("rollout %d of %s ended: %s", ended.id, name, ended.phase)
 
     async def _analyse(self, name: str) -> None:
         tracked = self._tracked[name]
         r = tracked.rollout
         window = self.gateway.take_window(name) or RolloutWindow()
+        baseline = False
+        if (r.strategy == "canary" and r.weight >= 100
+                and window.champion.requests < r.min_requests):
+            # The last step: the champion answers nothing now. Compare with its latest answers
+            # in the log, from before this step.
+            recent = await asyncio.to_thread(recent_answers, self.ops.store.engine, name,
+                                             r.champion, tracked.step_since)
+            if recent.requests:
+                window.champion, baseline = recent, True
         if r.gates.get("min_accuracy") is not None:
             found = await asyncio.to_thread(live_accuracy, self.ops.store.engine, name,
                                             (r.champion, r.challenger), tracked.step_since)
@@ -173,6 +272,8 @@ class RolloutController:
         decision = decide(r, window.champion, window.challenger)
         body = decision.as_dict()
         body["interval_s"] = r.interval_s
+        if baseline:
+            body["champion_baseline"] = "prediction log (before the last step)"
         if r.strategy == "shadow":
             body["shadow_dropped"] = window.shadow_dropped  # copies not sent: saturated
         action, reason = decision.action, decision.reason

@@ -9,15 +9,19 @@ rollout store (its events table and the audit log).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from keelwork.adapters.stores.registry_store import SqlRegistry, default_actor
 from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.core.registry import DEFAULT_ALIAS
+from keelwork.core.rollout.rollback import ChampionMove, rollback_target
 from keelwork.core.rollout.state import Rollout, RolloutEvent, TransitionError, parse_interval
-from keelwork.errors import ModelNotFoundError, SpecError
+from keelwork.errors import ArtifactError, ModelLoadError, ModelNotFoundError, SpecError
 from keelwork.spec.model import RolloutSection
 
 
@@ -28,10 +32,13 @@ class RolloutOps:
     Args:
         store: The rollout store.
         registry: The model registry (champion alias moves).
+        verify: Loads (model, version) as a server would and raises when it cannot
+            (:func:`keelwork.adapters.gateway.wiring.load_verifier`); None: not checked.
     """
 
     store: RolloutStore
     registry: SqlRegistry
+    verify: Callable[[str, int], None] | None = None
 
     def close(self) -> None:
         """Close the registry (and with it the store's engine)."""
@@ -39,15 +46,19 @@ class RolloutOps:
 
     def start(self, name: str, to_version: int, section: RolloutSection, *,
               strategy: str | None = None, interval: str | None = None,
-              from_version: int | None = None, actor: str | None = None) -> Rollout:
+              from_version: int | None = None, actor: str | None = None,
+              verify: bool = True) -> Rollout:
         """Start a rollout of ``name`` to ``to_version`` (keel.yaml's ``rollout`` settings).
 
         The champion is ``from_version``, else the ``champion`` alias, else the version a bare
         name serves now; the alias is pinned to it so that registering versions later never
-        shifts traffic behind the rollout's back.
+        shifts traffic behind the rollout's back. Both versions are loaded first (with
+        ``verify`` and a verifier set): a rollout that could never route is refused, never
+        stored.
 
         Raises:
             ModelNotFoundError: no such model or version.
+            ModelLoadError: a version does not load (ArtifactError: its artifact is missing).
             TransitionError: the model already has an active rollout, or the challenger is
                 the champion.
             SpecError: the strategy or interval is invalid.
@@ -67,6 +78,14 @@ class RolloutOps:
         if chosen not in ("canary", "shadow", "ab"):
             raise SpecError(f"A rollout strategy must be canary, shadow or ab; got "
                             f"{chosen!r}.")
+        if verify and self.verify is not None:
+            for version in (to_version, from_version):
+                try:
+                    self.verify(name, version)
+                except (ModelLoadError, ArtifactError) as exc:
+                    raise ModelLoadError(f"Version {version} of '{name}' cannot be rolled out: "
+                                         f"it does not load: {exc.message}",
+                                         exc.details) from None
         self.registry.set_alias(name, from_version, DEFAULT_ALIAS, actor=who,
                                 reason="pinned as the champion of a rollout")
         gates: dict[str, float | None] = dict(section.gates.model_dump())
@@ -100,32 +119,75 @@ class RolloutOps:
 
     def act(self, name: str, action: str, *, actor: str | None = None, reason: str = "",
             decision: dict[str, Any] | None = None,
-            expect_revision: int | None = None) -> Rollout:
+            expect_revision: int | None = None, force: bool = False) -> Rollout:
         """Apply ``action`` (pause, resume, promote, abort, retry, advance, hold) to the
-        model's latest rollout; a promote moves the ``champion`` alias to the challenger.
+        model's latest rollout.
+
+        A transition that promotes (``promote``, or ``advance`` from the last step) moves the
+        ``champion`` alias to the challenger in the same transaction as the phase: nobody reads
+        "promoted" beside the old champion.
+
+        Args:
+            force: Promote by hand a version whose earlier rollout was aborted; the promote
+                event (and its audit entry) then records the warning.
 
         Raises:
             ModelNotFoundError: the model never had a rollout.
-            TransitionError: the phase does not allow it.
+            TransitionError: the phase does not allow it, or a hand promote of a version with
+                an aborted rollout without ``force``.
         """
+        who = actor or default_actor()
         current, _ = self.status(name)
-        new, _ = self.store.transition(current.id, action, actor=actor or default_actor(),
-                                       reason=reason, decision=decision,
-                                       expect_revision=expect_revision)
-        if new.phase == "promoted" and current.phase != "promoted":
-            self.registry.set_alias(name, new.challenger, DEFAULT_ALIAS,
-                                    actor=actor or default_actor(),
-                                    reason=f"rollout {new.id} promoted")
+        if action == "promote" and current.active:
+            warning = self.aborted_warning(current)
+            if warning and not force:
+                raise TransitionError(f"{warning}; promote again with --force (HTTP: "
+                                      "'?force=true') to promote it anyway.")
+            if warning:
+                reason = f"{reason}; forced: {warning}" if reason else f"forced: {warning}"
+
+        def move_alias(conn: Connection, new: Rollout) -> None:
+            if new.phase == "promoted" and current.phase != "promoted":
+                self.registry.set_alias_in(conn, name, new.challenger, DEFAULT_ALIAS,
+                                           actor=who, reason=f"rollout {new.id} promoted")
+
+        new, _ = self.store.transition(current.id, action, actor=who, reason=reason,
+                                       decision=decision, expect_revision=expect_revision,
+                                       also=move_alias)
         return new
 
+    def aborted_warning(self, rollout: Rollout) -> str:
+        """Why promoting ``rollout``'s challenger by hand deserves a warning ("" if it does
+        not): this rollout was aborted before its retry, or an earlier rollout of the same
+        version was aborted."""
+        aborts = [e for e in self.store.events(rollout.id) if e.action == "abort"]
+        if aborts:
+            return (f"version {rollout.challenger} of '{rollout.model}' was not promoted by "
+                    f"its analysis: rollout {rollout.id} was aborted before its retry "
+                    f"({aborts[-1].reason or 'no reason given'})")
+        earlier = [s for s in self.store.setbacks(rollout.model)
+                   if s.version == rollout.challenger and s.at < rollout.created_at
+                   and s.kind == "aborted"]
+        if not earlier:
+            return ""
+        last = max(earlier, key=lambda s: s.at)
+        return (f"version {rollout.challenger} of '{rollout.model}' was not promoted by its "
+                f"analysis: {last.why}")
+
     def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> int:
-        """Point ``champion`` back at the previous champion; abort an active rollout first.
+        """Serve the previous champion again; during an active rollout, abort it instead.
+
+        The previous champion is the one before the current in the ``champion`` alias's
+        history, skipping versions that were rolled back from or aborted
+        (:func:`keelwork.core.rollout.rollback.rollback_target`). The alias move, the
+        rollback's record and a promoted rollout's ``rolled_back`` phase commit together.
 
         Returns:
             The version now serving.
 
         Raises:
-            ModelNotFoundError: the model has no previous champion to go back to.
+            TransitionError: there is nothing to roll back to (never a flip back).
+            ModelNotFoundError: no such model.
         """
         who = actor or default_actor()
         latest = self.store.latest(name)
@@ -134,20 +196,30 @@ class RolloutOps:
                                   reason=reason or "rollback requested")
             return latest.champion
         current = self.registry.resolve(name).version
-        previous = next((c.from_version for c in reversed(self.registry.alias_history(name))
-                         if c.alias == DEFAULT_ALIAS and c.to_version == current
-                         and c.from_version is not None and c.from_version != current), None)
-        if previous is None:
-            raise ModelNotFoundError(
-                f"Model '{name}' has no previous champion to roll back to (champion is "
-                f"version {current}).")
-        self.registry.set_alias(name, previous, DEFAULT_ALIAS, actor=who,
-                                reason=reason or f"rollback from version {current}")
-        if latest is not None and latest.phase == "promoted" and latest.challenger == current:
-            self.store.transition(latest.id, "rollback", actor=who,
-                                  reason=reason or f"champion back to version {previous}")
-        else:
-            self.store.touch()
+        moves = [ChampionMove(c.from_version, c.to_version, c.changed_at.timestamp())
+                 for c in self.registry.alias_history(name) if c.alias == DEFAULT_ALIAS]
+        plan = rollback_target(moves, current, self.store.setbacks(name))
+        if plan.target is None:
+            skipped = f"; skipped {', '.join(plan.skipped)}" if plan.skipped else ""
+            raise TransitionError(
+                f"Model '{name}' has nothing to roll back to: its champion is version "
+                f"{current} and no earlier champion remains that was not rolled back from or "
+                f"aborted{skipped}. Name the version to serve with 'keel models alias {name} "
+                f"VERSION champion'.")
+        previous = plan.target
+        why = reason or f"rollback from version {current}"
+
+        def move_alias(conn: Connection) -> None:
+            self.registry.set_alias_in(conn, name, previous, DEFAULT_ALIAS, actor=who,
+                                       reason=why)
+
+        promoted = (latest is not None and latest.phase == "promoted"
+                    and latest.challenger == current)
+        self.store.record_rollback(
+            name, current, previous, actor=who,
+            reason=reason or f"champion back to version {previous}",
+            rollout_id=latest.id if promoted and latest is not None else None,
+            also=move_alias)
         return previous
 
 

@@ -138,6 +138,18 @@ def refuse_or_warn_pickle(path: Path, allowed: bool, kind: str) -> None:
     warnings.warn(message, UnsafePickleWarning, stacklevel=3)
 
 
+def looks_like_pickle(path: Path) -> bool:
+    """True for a file with a pickle suffix, or that is not a zip and starts like a pickle."""
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 class BaseRuntime:
     """Optional base class for runtimes: holds the artifact and options, no-op lifecycle hooks.
 
@@ -173,6 +185,17 @@ class BaseRuntime:
     def path(self) -> Path:
         """The artifact as a path."""
         return Path(self.artifact)
+
+    @classmethod
+    def pickled_parts(cls, path: Path, options: Mapping[str, Any]) -> list[Path]:
+        """The files of ``path`` that loading would unpickle, found without loading.
+
+        Registration checks this even without ``--verify``, so that a pickle is refused when it
+        is registered, not later when it is served. Default: the files with a pickle suffix or
+        that start like a pickle stream; runtimes whose formats say more override it.
+        """
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        return [p for p in files if looks_like_pickle(p)]
 
     def load(self) -> None:
         """Load the artifact; the base does nothing."""
@@ -243,6 +266,7 @@ __all__ = [
     "UnsafePickleWarning",
     "as_batch",
     "import_optional",
+    "looks_like_pickle",
     "numeric_matrix",
     "oip_dtype",
     "one_per_instance",

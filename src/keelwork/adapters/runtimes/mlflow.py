@@ -67,6 +67,11 @@ class MlflowRuntime(BaseRuntime):
     config_model: ClassVar[type[RuntimeConfig]] = MlflowConfig
     config: MlflowConfig
 
+    @classmethod
+    def pickled_parts(cls, path: Path, options: Mapping[str, Any]) -> list[Path]:
+        """The files the model's flavor unpickles (what :meth:`load` refuses)."""
+        return pickled_files(path) if path.is_dir() else super().pickled_parts(path, options)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._model: Any = None

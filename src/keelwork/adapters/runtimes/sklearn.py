@@ -116,12 +116,7 @@ class SklearnRuntime(BaseRuntime):
             raise self.load_error(exc, "read the skops file") from exc
         refused = [t for t in untrusted if t not in self.config.trusted]
         if refused:
-            listed = ", ".join(repr(t) for t in refused)
-            raise UnsafeArtifactError(
-                f"The skops file {str(path)!r} contains types that skops does not trust by "
-                f"default: {listed}. Loading them can run their code. If you trust them, list "
-                f"them on the model in keel.yaml: options: {{trusted: [{listed}]}}."
-            )
+            raise UnsafeArtifactError(untrusted_message(path, refused, untrusted))
         try:
             return sio.load(path, trusted=untrusted)
         except Exception as exc:
@@ -261,6 +256,24 @@ class SklearnRuntime(BaseRuntime):
         return pd.DataFrame(rows, columns=columns), len(rows)
 
 
+def untrusted_message(path: Any, refused: Sequence[str], needed: Sequence[str]) -> str:
+    """What to do about a skops file with types nobody trusted yet.
+
+    The remedy comes first: ``options.trusted`` with the exact list the file needs (the types
+    already trusted included, so the line can be pasted as it is). ``allow_unsafe_pickle`` is
+    named only after it, and only to say it is not the way: it applies to pickle files.
+    """
+    missing = ", ".join(repr(t) for t in refused)
+    exact = ", ".join(repr(t) for t in needed)
+    return (
+        f"The skops file {str(path)!r} holds types that skops does not trust by default and "
+        f"options.trusted does not list: {missing}. Loading a type can run its code: review "
+        f"them, then trust exactly the types this file needs with options.trusted on the model "
+        f"in keel.yaml: options: {{trusted: [{exact}]}}. (allow_unsafe_pickle does not apply: "
+        "it only lets pickle/joblib files load, and those can run any code.)"
+    )
+
+
 def _detect_mode(model: Any) -> str:
     first = model.steps[0][1] if hasattr(model, "steps") and model.steps else model
     if type(first).__name__ in _TEXT_VECTORIZERS or any(
@@ -328,4 +341,4 @@ def _looks_like_pickle(path: Any) -> bool:
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-__all__ = ["SklearnConfig", "SklearnRuntime"]
+__all__ = ["SklearnConfig", "SklearnRuntime", "untrusted_message"]

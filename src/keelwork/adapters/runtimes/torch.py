@@ -78,6 +78,14 @@ class TorchRuntime(BaseRuntime):
         self._fixed_batch: int | None = None
         self._output_shapes: list[tuple[int, ...]] = []
 
+    @classmethod
+    def pickled_parts(cls, path: Path, options: Mapping[str, Any]) -> list[Path]:
+        """The file itself when its format (given, or read from the archive) is pickle."""
+        fmt = str(options.get("format", "auto"))
+        if fmt == "auto":
+            fmt = _detect_format(path) if path.is_file() else "pickle"
+        return [path] if fmt == "pickle" else []
+
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
         """Load the module and read its input names and shapes where the format records them.

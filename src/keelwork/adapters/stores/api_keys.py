@@ -119,6 +119,7 @@ class ApiKeyStore:
         # hash of the presented key -> (principal, trusted until); hashes, never plaintexts.
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._touched: dict[str, float] = {}
+        self._any_active: tuple[bool, float] = (False, -1.0)
 
     def ensure_schema(self) -> None:
         """Create the table if missing (safe to repeat)."""
@@ -152,6 +153,8 @@ class ApiKeyStore:
 
         created = retrying_transaction(self.engine, work, store=_STORE,
                                        what="creating an API key")
+        with self._lock:
+            self._any_active = (True, time.monotonic() + self.cache_seconds)
         if self.audit is not None:
             self.audit.append(actor=created_by, action="key.create", target=created.info.key_id,
                               details={"name": name, "scopes": sorted(granted)})
@@ -197,6 +200,24 @@ class ApiKeyStore:
             rows = conn.execute(query.order_by(api_keys.c.created_at, api_keys.c.id)
                                 ).mappings().all()
         return [_info(r) for r in rows]
+
+    def has_active_keys(self) -> bool:
+        """Whether the store holds any unrevoked key, remembered for ``cache_seconds``.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        now = time.monotonic()
+        with self._lock:
+            known, until = self._any_active
+        if until > now:
+            return known
+        with connection(self.engine, _STORE, "looking for API keys") as conn:
+            found = conn.execute(select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None))
+                                 .limit(1)).first() is not None
+        with self._lock:
+            self._any_active = (found, now + self.cache_seconds)
+        return found
 
     def cached(self, key: str | None) -> Principal | None:
         """The principal of ``key`` if it was verified within ``cache_seconds``, else ``None``.

@@ -19,9 +19,12 @@ What each check detects (see :mod:`keelwork.core.audit.chain` for the chain itse
 * the chain: an edited, deleted (in the middle) or reordered entry;
 * ``audit_head``: a truncated tail, when the tamperer deleted rows but did not also move the
   head (it lives in the same database, so someone with full write access can move it too);
-* an anchor, the head copied *outside* the database (``keel audit head > anchor.json`` to
-  another system, a git commit, a ticket): any rewrite of the entries up to the anchored one,
-  and truncation below it, even by someone who can rewrite every row and the head.
+* an anchor, the head copied *outside* the database: any rewrite of the entries up to the
+  anchored one, and truncation below it, even by someone who can rewrite every row and the
+  head. An :class:`AuditLog` opened for a project keeps one itself, updated after every append
+  (:mod:`keelwork.adapters.stores.audit_anchor`), and :meth:`AuditLog.verify` checks it by
+  default; ``keel audit head > anchor.json`` copied to another system adds one more;
+* an emptied log while the store holds models or API keys, whose creation was audited.
 
 Prediction ids can be audited cheaply with :meth:`AuditLog.append_predictions`: one entry per
 batch holds the ids' count, first and last, and the SHA-256 of the ids joined by newlines; the
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,10 +52,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    inspect,
     select,
+    table,
 )
 from sqlalchemy.engine import Connection, RowMapping
 
+from keelwork.adapters.stores.audit_anchor import AnchorFile, project_anchors
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
@@ -74,6 +82,11 @@ AUDIT_SCHEMA_VERSION = 1
 PREDICTIONS_ACTION = "predictions.batch"
 _STORE = "audit log"
 _PAGE = 5_000
+#: Tables whose every row was created by an audited action: a store holding some cannot have
+#: an empty audit log.
+_AUDITED_TABLES = {"models": "model(s)", "api_keys": "API key(s)"}
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 audit_log = Table(
@@ -106,10 +119,18 @@ class AuditLog:
     Args:
         engine: The store (the same database as the registry's, so that registry changes and
             their audit entries commit together).
+        anchors: Files outside the database to copy the head to after each append and to
+            verify against (see :func:`project_audit_log`).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, anchors: Sequence[AnchorFile] = ()) -> None:
         self.engine = engine
+        self.anchors = list(anchors)
+
+    @property
+    def store_key(self) -> str:
+        """The store's URL without its password: what anchors record heads under."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     def ensure_schema(self) -> None:
         """Create the tables and the head row if missing (safe to repeat, from many processes).
@@ -146,17 +167,20 @@ class AuditLog:
         # Validate before taking the lock: a bad entry should not wait for other writers.
         make_entry(None, ts=format_ts(datetime.now(UTC)), actor=actor, action=action,
                    target=target, details=details)
-        return retrying_transaction(
+        entry = retrying_transaction(
             self.engine,
             lambda conn: self.append_in(conn, actor=actor, action=action, target=target,
                                         details=details),
             store=_STORE, what=f"appending {action!r}")
+        self.anchor()
+        return entry
 
     def append_in(self, conn: Connection, *, actor: str, action: str, target: str,
                   details: Mapping[str, Any] | None = None) -> AuditEntry:
         """Append one entry inside the caller's transaction (it commits or rolls back with it).
 
-        ``conn`` must be a connection to this log's database, in a transaction.
+        ``conn`` must be a connection to this log's database, in a transaction. Call
+        :meth:`anchor` once it has committed.
         """
         # The no-op update takes the head's write lock before anything is read.
         conn.execute(audit_head.update().where(audit_head.c.id == 1)
@@ -177,6 +201,29 @@ class AuditLog:
             seq=entry.seq, hash=entry.hash, count=head.count + 1,
             updated_at=datetime.now(UTC)))
         return entry
+
+    def anchor(self) -> None:
+        """Copy the committed head to every anchor file (each only moves forward).
+
+        Never raises: the entries are committed already, so a file that cannot be written is
+        logged and tried again on the next append.
+        """
+        if not self.anchors:
+            return
+        try:
+            head = self.head()
+        except Exception as exc:
+            log.warning("audit anchor not updated: the head cannot be read: %s", exc)
+            return
+        for anchor in self.anchors:
+            try:
+                anchor.advance(self.store_key, head, self._still_holds)
+            except (OSError, AuditError) as exc:
+                log.warning("audit anchor %s not updated: %s", anchor.path, exc)
+
+    def _still_holds(self, recorded: ChainHead) -> bool:
+        entry = self.get(recorded.seq)
+        return entry is not None and entry.hash == recorded.hash
 
     def append_predictions(self, prediction_ids: Sequence[str], *, model: str,
                            actor: str = "server") -> AuditEntry | None:
@@ -293,18 +340,70 @@ class AuditLog:
                 "root": merkle_root(leaves).hex()}
 
     # ------------------------------------------------------------------ verifying
-    def verify(self, anchor: ChainHead | None = None, *, page: int = _PAGE) -> VerifyResult:
-        """Check the whole chain, then the stored head and, if given, an outside anchor.
+    def verify(self, anchor: ChainHead | None = None, *, kept: bool = True,
+               page: int = _PAGE) -> VerifyResult:
+        """Check the whole chain, the stored head and the anchors outside the database.
 
-        Reads the log page by page, so memory stays flat on a long log.
+        Reads the log page by page, so memory stays flat on a long log. An empty log fails
+        when the store holds models or API keys: creating them was audited.
 
         Args:
             anchor: A head saved outside the database earlier (:meth:`head`).
+            kept: Also check the heads this log's anchor files recorded for its store.
             page: Entries per read.
 
         Returns:
             The result, pointing at the first bad entry.
+
+        Raises:
+            AuditError: an anchor file exists but cannot be read.
         """
+        # Anchors first: they are written after the commit, so they never name an entry that
+        # the chain read below could miss.
+        pinned = [(anchor, "the given anchor")] if anchor is not None else []
+        if kept:
+            for file in self.anchors:
+                head = file.read(self.store_key)
+                if head is not None:
+                    pinned.append((head, str(file.path)))
+        pinned.sort(key=lambda p: p[0].seq)
+        result = self._verify_chain(pinned[-1][0] if pinned else None, page)
+        for head, where in pinned[:-1]:  # within the chain the highest one pinned
+            if not result.ok:
+                break
+            entry = self.get(head.seq) if head.seq else None
+            if head.seq and (entry is None or entry.hash != head.hash):
+                result = VerifyResult(
+                    False, result.checked, head.seq, "anchor_mismatch",
+                    f"Entry {head.seq} does not have the hash {head.hash[:12]}... that {where} "
+                    "recorded: the log was rewritten up to here.", result.head)
+        if result.ok and result.checked == 0:
+            result = self._verify_empty(result)
+        if result.ok:
+            where = ", ".join(f"{w} (entry {h.seq})" for h, w in pinned)
+            result = VerifyResult(True, result.checked, None, None, result.message + (
+                f" Anchored by {where}." if pinned else
+                " No anchor outside the database: a truncated tail would go unseen."),
+                result.head)
+        return result
+
+    def _verify_empty(self, result: VerifyResult) -> VerifyResult:
+        """An empty log is only right for a store that holds nothing audited."""
+        counts: dict[str, int] = {}
+        with connection(self.engine, _STORE, "counting audited rows") as conn:
+            present = inspect(conn)
+            for name in _AUDITED_TABLES:
+                if present.has_table(name):
+                    counts[name] = int(conn.execute(select(func.count())
+                                                    .select_from(table(name))).scalar_one())
+        held = [f"{n} {_AUDITED_TABLES[t]}" for t, n in counts.items() if n]
+        if not held:
+            return result
+        return VerifyResult(False, 0, 1, "truncated",
+                            f"The audit log is empty, but the store holds {' and '.join(held)}, "
+                            "whose creation was audited: the entries were removed.", None)
+
+    def _verify_chain(self, anchor: ChainHead | None, page: int) -> VerifyResult:
         stored = self.head()
         start: ChainHead | None = None
         checked = 0
@@ -331,24 +430,35 @@ def prediction_ids_digest(prediction_ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(prediction_ids).encode("utf-8")).hexdigest()
 
 
-def open_audit_log(project_dir: Path, storage_url: str | None = None) -> AuditLog:
-    """Open (creating if needed) the audit log of a project's store.
+def project_audit_log(engine: Engine, project_dir: Path) -> AuditLog:
+    """The audit log of a project's store, keeping the project's anchors (not yet created).
 
     Args:
-        project_dir: The project directory (for the default SQLite file).
+        engine: The project's store.
+        project_dir: The project directory: its ``.keel/audit-anchor.json`` (and
+            ``$KEELWORK_AUDIT_ANCHOR``) record the head after every append.
+    """
+    return AuditLog(engine, project_anchors(project_dir))
+
+
+def open_audit_log(project_dir: Path, storage_url: str | None = None) -> AuditLog:
+    """Open (creating if needed) the audit log of a project's store, with its anchors.
+
+    Args:
+        project_dir: The project directory (for the default SQLite file and the anchors).
         storage_url: SQLAlchemy URL; default ``sqlite:///<project>/.keel/keel.db``.
 
     Raises:
         StoreError: the store is unreachable or written by a newer keelwork.
     """
     url = storage_url or f"sqlite:///{Path(project_dir).absolute() / '.keel' / 'keel.db'}"
-    log = AuditLog(make_engine(url))
+    audit = project_audit_log(make_engine(url), project_dir)
     try:
-        log.ensure_schema()
+        audit.ensure_schema()
     except BaseException:
-        log.close()
+        audit.close()
         raise
-    return log
+    return audit
 
 
 def _recount(message: str, checked: int) -> str:
@@ -377,4 +487,5 @@ __all__ = [
     "audit_log",
     "open_audit_log",
     "prediction_ids_digest",
+    "project_audit_log",
 ]

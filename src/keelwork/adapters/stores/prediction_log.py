@@ -415,16 +415,27 @@ class PredictionLog(PredictionReader):
                     self._replay_chunk(chunk)
                 self._spool.remove(segment)
                 if budget is not None and time.monotonic() - started > budget:
-                    return
+                    break
         except Exception as exc:
             self._store_failed(exc)
             return
-        if not self._spool.pending:
-            if self._backoff:
-                log.warning("prediction store is back; spool replayed (%d record(s) so far)",
-                            self._counts["replayed_total"])
-            self._backoff = 0.0
-            self._last_error = None
+        self._store_back()
+
+    def _store_back(self) -> None:
+        """End a replay that met no failure: the store works, so whatever outage was is over.
+
+        Every replay that ends without a failure comes here, also one that ran out of budget
+        with segments left: a retry state kept from this outage would make the next one go
+        unreported and wait out this one's grown backoff.
+        """
+        if self._backoff or self._last_error is not None:
+            log.warning("prediction store is back; %s (%d record(s) replayed so far)",
+                        "replaying the spool" if self._spool.pending else "spool replayed",
+                        self._counts["replayed_total"])
+        self._backoff = 0.0
+        self._last_error = None
+        # Segments left over by the budget replay on the writer's next turn, not after a delay.
+        self._retry_due = time.monotonic()
 
     def _replay_chunk(self, chunk: list[dict[str, Any]]) -> None:
         try:

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import ArtifactStore, StoredArtifact
-from keelwork.adapters.stores.audit_store import AuditLog
+from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.provenance import (
     TRACKED_PACKAGES,
@@ -76,6 +76,7 @@ from keelwork.errors import (
     ModelNotFoundError,
     RegistryError,
     StoreError,
+    UnsafeArtifactError,
 )
 from keelwork.types import AuditSink
 
@@ -141,6 +142,8 @@ class SqlRegistry:
             source_dir: Directory whose git commit is recorded; default the current directory.
             allow_unsafe_pickle: Let the runtime load pickle/joblib files when verifying.
             verify: Load the artifact with its runtime first (and refuse it if that fails).
+                Without it the format's safety is still checked: a pickle-based artifact is
+                refused unless ``allow_unsafe_pickle``.
 
         Returns:
             The new version.
@@ -160,6 +163,8 @@ class SqlRegistry:
         source = _artifact_source(name, artifact, runtime)
         if verify:
             _verify_loads(name, runtime, source, option_values, allow_unsafe_pickle)
+        elif isinstance(source, Path) and not allow_unsafe_pickle:
+            _refuse_pickles(name, runtime, source, option_values)
 
         stored: StoredArtifact | None = None
         if isinstance(source, Path):
@@ -349,23 +354,60 @@ class SqlRegistry:
 
         def move(conn: Connection) -> AliasChange:
             events.clear()
-            model_id = self._model_id(conn, name)
-            _lock_model(conn, model_id)
-            exists = conn.execute(select(model_versions.c.id).where(
-                model_versions.c.model_id == model_id, model_versions.c.version == version,
-            )).first()
-            if exists is None:
-                raise self._no_version(conn, model_id, name, version)
-            change = _move_alias(conn, model_id, name, alias, version, who, reason)
-            if change is None:
-                return AliasChange(name, alias, version, version, who, reason, datetime.now(UTC))
-            events.append(_alias_event(change))
+            change = self._set_alias(conn, name, version, alias, who, reason, events)
             self._audit_in(conn, events)
             return change
 
         result = self._retrying(move)
         self._audit_after(events)
         return result
+
+    def set_alias_in(self, conn: Connection, name: str, version: int, alias: str, *,
+                     actor: str, reason: str = "") -> AliasChange:
+        """:meth:`set_alias` inside the caller's transaction: the move commits (or rolls back)
+        with the caller's other writes, e.g. a rollout's promotion with its phase.
+
+        ``conn`` must be a connection to this registry's database, in a transaction. The audit
+        entry is written in that transaction when the sink is this database's log, else it is
+        appended at once (before the caller commits).
+
+        Raises:
+            RegistryError: the alias is invalid or reserved.
+            ModelNotFoundError: no such model or version.
+        """
+        check_alias(alias)
+        check_version(version)
+        events: list[_Event] = []
+        change = self._set_alias(conn, name, version, alias, actor, reason, events)
+        self._audit_in(conn, events)
+        self._audit_after(events)
+        return change
+
+    def _set_alias(self, conn: Connection, name: str, version: int, alias: str, who: str,
+                   reason: str, events: list[_Event]) -> AliasChange:
+        model_id = self._model_id(conn, name)
+        _lock_model(conn, model_id)
+        exists = conn.execute(select(model_versions.c.id).where(
+            model_versions.c.model_id == model_id, model_versions.c.version == version,
+        )).first()
+        if exists is None:
+            raise self._no_version(conn, model_id, name, version)
+        change = _move_alias(conn, model_id, name, alias, version, who, reason)
+        if change is None:
+            return AliasChange(name, alias, version, version, who, reason, datetime.now(UTC))
+        events.append(_alias_event(change))
+        return change
+
+    def alias_revision(self) -> int:
+        """A number that grows with every alias change of any model (0: none yet).
+
+        One primary-key read, for pollers: a server re-resolves its champions when it moved,
+        whoever moved the alias (``keel models alias``, a promote, a rollback, a registration
+        with ``--alias``).
+        """
+        with self._db("reading the alias revision") as conn:
+            value = conn.execute(select(func.max(alias_history.c.id))).scalar()
+        return int(value or 0)
 
     def remove_alias(self, name: str, alias: str, actor: str | None = None,
                      reason: str = "") -> AliasChange:
@@ -419,8 +461,14 @@ class SqlRegistry:
             audit.append_in(conn, actor=actor, action=action, target=target, details=details)
 
     def _audit_after(self, events: list[_Event]) -> None:
-        """Append ``events`` after the commit, for a sink that is not this database's log."""
-        if self.audit is None or self._audit_shares_transaction():
+        """After the commit: append ``events`` to a sink that is not this database's log, or
+        copy the head of this database's log (which took them in the transaction) to its
+        anchors."""
+        if self.audit is None or not events:
+            return
+        if self._audit_shares_transaction():
+            audit: AuditLog = self.audit  # type: ignore[assignment]
+            audit.anchor()
             return
         for actor, action, target, details in events:
             self.audit.append(actor=actor, action=action, target=target, details=details)
@@ -576,6 +624,23 @@ def _artifact_source(name: str, artifact: str | Path, runtime: str) -> Path | st
     return path
 
 
+def _refuse_pickles(name: str, runtime: str, source: Path, options: Mapping[str, Any]) -> None:
+    """Without loading: refuse an artifact that serving would unpickle (``--no-verify`` skips
+    the load, never this check)."""
+    from keelwork.adapters.runtimes import runtime_class
+    from keelwork.adapters.runtimes.base import BaseRuntime, refuse_or_warn_pickle
+
+    factory = runtime_class(runtime)
+    finder = getattr(factory, "pickled_parts", None) or BaseRuntime.pickled_parts
+    pickled = finder(source, options)
+    if pickled:
+        try:
+            refuse_or_warn_pickle(pickled[0], False, runtime)
+        except UnsafeArtifactError as exc:
+            raise _with_context(exc, f"Model '{name}' was not registered (--no-verify skips "
+                                "loading the model, not this check)") from None
+
+
 def _verify_loads(name: str, runtime: str, source: Path | str, options: Mapping[str, Any],
                   allow_unsafe_pickle: bool) -> None:
     """Load the artifact with its runtime and unload it; re-raise failures with context."""
@@ -646,7 +711,7 @@ def open_registry(project_dir: Path, storage_url: str | None = None, *,
         if not isinstance(audit, bool):
             sink = audit
         elif audit:
-            log = AuditLog(engine)
+            log = project_audit_log(engine, project_dir)
             log.ensure_schema()
             sink = log
     except BaseException:

@@ -7,13 +7,18 @@ Tables::
                        revision, updated_at
     rollout_events     id (PK), rollout_id, at, actor, action, from_phase, to_phase, weight,
                        reason, decision (JSON: outcome, every gate's observed values/thresholds)
+    rollout_rollbacks  id (PK), model, from_version, to_version, at, actor, reason: every
+                       rollback (schema version 2), so a later rollback skips the versions
+                       rolled back from (:mod:`keelwork.core.rollout.rollback`)
     rollouts_revision  id (PK, one row), revision: bumped by every change of any rollout, so a
                        server learns with one read whether to reload (see the controller)
 
 Every change is a read-modify-write in one transaction: the row's ``revision`` is checked in the
 ``UPDATE ... WHERE revision = :seen``, so an automatic decision computed on a rollout that an
 operator changed meanwhile is refused (:class:`~keelwork.core.rollout.TransitionError`) instead
-of overwriting the operator. Each committed event is appended to the audit log as
+of overwriting the operator. A change that also moves the ``champion`` alias (a promote, a
+rollback) moves it in the same transaction (``also``), so nobody ever reads the phase
+"promoted" beside the old champion. Each committed event is appended to the audit log as
 ``rollout.<action>`` with the event as details.
 """
 
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,13 +53,18 @@ from keelwork.adapters.stores.revision import (
 )
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
+from keelwork.core.rollout.analysis import MAX_OUTPUTS, ArmStats, output_label
+from keelwork.core.rollout.rollback import Setback
 from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent, TransitionError
 from keelwork.errors import ModelNotFoundError
 from keelwork.types import AuditSink
 
 ROLLOUTS_SCHEMA_KIND = "rollouts"
-ROLLOUTS_SCHEMA_VERSION = 1
+#: 2: ``rollout_rollbacks`` added (created when missing; nothing else changed).
+ROLLOUTS_SCHEMA_VERSION = 2
 _STORE = "rollout store"
+#: Work done inside a rollout store transaction, after its own writes (an alias move).
+Also = Callable[[Connection, Rollout], None]
 
 metadata = MetaData()
 rollouts = Table(
@@ -78,6 +88,16 @@ rollout_events = Table(
     Column("weight", Integer, nullable=False),
     Column("reason", Text, nullable=False),
     Column("decision", Text, nullable=True),
+)
+rollout_rollbacks = Table(
+    "rollout_rollbacks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False, index=True),
+    Column("from_version", Integer, nullable=False),
+    Column("to_version", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False),
 )
 rollout_revision = revision_table("rollouts_revision", metadata)
 
@@ -182,12 +202,15 @@ class RolloutStore:
 
     def transition(self, rollout_id: int, action: str, *, actor: str, reason: str = "",
                    decision: dict[str, Any] | None = None,
-                   expect_revision: int | None = None) -> tuple[Rollout, RolloutEvent]:
+                   expect_revision: int | None = None,
+                   also: Also | None = None) -> tuple[Rollout, RolloutEvent]:
         """Apply ``action`` to the stored rollout, in one transaction.
 
         Args:
             expect_revision: Refuse when the stored rollout changed since it was read at this
                 revision (an automatic decision must not overwrite an operator's change).
+            also: Called with the connection and the new rollout inside the transaction
+                (a promote's alias move): both commit, or neither.
 
         Raises:
             TransitionError: the phase does not allow it, or the rollout changed meanwhile.
@@ -205,12 +228,71 @@ class RolloutStore:
                     f"{expect_revision}, now {current.revision}); {action} not applied.")
             new, event = current.apply(action, actor=actor, reason=reason, decision=decision)
             self._write(conn, new, _bump(conn), event, seen=current.revision)
+            if also is not None:
+                also(conn, new)
             return new, event
 
         result = retrying_transaction(self.engine, work, store=_STORE,
                                       what=f"{action} of rollout {rollout_id}")
         self._audit(result[1])
         return result
+
+    def record_rollback(self, model: str, from_version: int, to_version: int, *, actor: str,
+                        reason: str, rollout_id: int | None,
+                        also: Callable[[Connection], None] | None = None) -> RolloutEvent | None:
+        """Record a rollback of ``model`` (and, with ``rollout_id``, move that promoted rollout
+        to ``rolled_back``) in one transaction with ``also`` (the alias move).
+
+        Returns:
+            The rollout's ``rollback`` event, None without a rollout.
+
+        Raises:
+            TransitionError: the rollout is not promoted.
+        """
+        def work(conn: Connection) -> RolloutEvent | None:
+            event: RolloutEvent | None = None
+            rev = _bump(conn)
+            if rollout_id is not None:
+                row = conn.execute(sa_select(rollouts.c.body, rollouts.c.revision)
+                                   .where(rollouts.c.id == rollout_id)).first()
+                if row is None:
+                    raise ModelNotFoundError(f"No rollout has the id {rollout_id}.")
+                current = _load(row[0], row[1])
+                new, event = current.apply("rollback", actor=actor, reason=reason)
+                self._write(conn, new, rev, event, seen=current.revision)
+            conn.execute(rollout_rollbacks.insert().values(
+                model=model, from_version=from_version, to_version=to_version, at=time.time(),
+                actor=actor, reason=reason))
+            if also is not None:
+                also(conn)
+            return event
+
+        event = retrying_transaction(self.engine, work, store=_STORE,
+                                     what=f"rolling {model!r} back")
+        if event is not None:
+            self._audit(event)
+        return event
+
+    def setbacks(self, model: str) -> list[Setback]:
+        """Every rollback away from a version of ``model`` and every aborted rollout's
+        challenger, with when it happened."""
+        with connection(self.engine, _STORE, f"reading the rollbacks of {model!r}") as conn:
+            backs = conn.execute(sa_select(rollout_rollbacks.c.from_version,
+                                           rollout_rollbacks.c.at, rollout_rollbacks.c.id)
+                                 .where(rollout_rollbacks.c.model == model)).all()
+            rows = conn.execute(sa_select(rollouts.c.body, rollouts.c.revision)
+                                .where(rollouts.c.model == model,
+                                       rollouts.c.phase.in_(["aborted", "rolled_back"]))).all()
+        out = [Setback(int(v), float(at), "rolled_back", f"rolled back from (rollback {i})")
+               for v, at, i in backs]
+        for body, revision in rows:
+            r = _load(body, revision)
+            kind = "aborted" if r.phase == "aborted" else "rolled_back"
+            word = "was aborted" if kind == "aborted" else "was rolled back"
+            out.append(Setback(r.challenger, r.updated_at, kind,
+                               f"its rollout {r.id} {word}" + (f": {r.reason}" if kind ==
+                                                                "aborted" and r.reason else "")))
+        return out
 
     def touch(self) -> int:
         """Bump the revision without a rollout change (a champion alias moved by a rollback),
@@ -246,37 +328,97 @@ def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: fl
 
     Joins the prediction log with the labels that arrived (``POST /v1/feedback``, ``keel
     ingest labels``); an answer is correct when its label value (a number, or a dict's
-    ``label``) equals the ground truth's. Shadow answers count for their version too. A store
-    without a labels table has no labels: ``{}``.
+    ``label``) equals the ground truth's. A label is sent for the id the caller got, the
+    answering model's; a shadow copy of that request (``request_meta.shadow_of``) is judged by
+    the same label, so a shadow challenger has live accuracy too. A store without a labels
+    table has no labels: ``{}``.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
     from keelwork.adapters.ingest.labels import labels
     from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
-    from keelwork.core.rollout.analysis import output_label
 
-    stmt = (sa_select(predictions.c.version, prediction_payloads.c.outputs, labels.c.label)
-            .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
-            .join(labels, labels.c.prediction_id == predictions.c.id)
-            .where(predictions.c.model == model, predictions.c.ts >= since,
-                   predictions.c.version.in_(list(versions)),
-                   predictions.c.status.in_(["ok", "fallback", "shadow"]))
-            .limit(limit))
+    answered = (sa_select(predictions.c.version, prediction_payloads.c.outputs, labels.c.label)
+                .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
+                .join(labels, labels.c.prediction_id == predictions.c.id)
+                .where(predictions.c.model == model, predictions.c.ts >= since,
+                       predictions.c.version.in_(list(versions)),
+                       predictions.c.status.in_(["ok", "fallback"]))
+                .limit(limit))
+    shadows = (sa_select(predictions.c.version, prediction_payloads.c.outputs,
+                         prediction_payloads.c.request_meta)
+               .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
+               .where(predictions.c.model == model, predictions.c.ts >= since,
+                      predictions.c.version.in_(list(versions)),
+                      predictions.c.status == "shadow")
+               .limit(limit))
+    pairs: list[tuple[int, Any, Any]] = []
     try:
         with engine.connect() as conn:
-            rows = conn.execute(stmt).all()
+            pairs.extend((int(v), o, lab) for v, o, lab in conn.execute(answered).all())
+            copies: list[tuple[int, Any, str]] = []
+            for version, outputs, meta in conn.execute(shadows).all():
+                try:
+                    of = json.loads(meta).get("shadow_of")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(of, str):
+                    copies.append((int(version), outputs, of))
+            found: dict[str, Any] = {}
+            ids = sorted({of for _, _, of in copies})
+            for i in range(0, len(ids), 500):  # bounded IN lists
+                found.update(conn.execute(sa_select(labels.c.prediction_id, labels.c.label)
+                                          .where(labels.c.prediction_id.in_(ids[i:i + 500])))
+                             .all())
+            pairs.extend((v, o, found[of]) for v, o, of in copies if of in found)
     except SQLAlchemyError:
         return {}  # no labels table yet (nothing ingested): no data, never a failure
     out: dict[int, list[int]] = {}
-    for version, outputs, label in rows:
+    for version, outputs, label in pairs:
         try:
             got, want = output_label(json.loads(outputs)), output_label(json.loads(label))
         except ValueError:
             continue
-        counts = out.setdefault(int(version), [0, 0])
+        counts = out.setdefault(version, [0, 0])
         counts[0] += 1
         counts[1] += int(got == want)
     return {v: (c[0], c[1]) for v, c in out.items()}
+
+
+def recent_answers(engine: Engine, model: str, version: int, before: float,
+                   limit: int = MAX_OUTPUTS) -> ArmStats:
+    """The latest ``limit`` answers of ``model`` ``version`` logged before ``before`` (epoch
+    s), as one arm's statistics: the champion's side of a comparison when it answers nothing
+    itself (a canary's 100 % step).
+
+    Answers served by the fallback count as errors and refused requests as contract
+    violations, as the gateway counts them live. A store without the prediction log has no
+    answers (an empty :class:`ArmStats`).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+
+    stmt = (sa_select(predictions.c.status, predictions.c.guard, predictions.c.latency_ms,
+                      prediction_payloads.c.outputs)
+            .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
+            .where(predictions.c.model == model, predictions.c.version == version,
+                   predictions.c.ts < before,
+                   predictions.c.status.in_(["ok", "fallback", "rejected"]))
+            .order_by(predictions.c.ts.desc()).limit(limit))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+    except SQLAlchemyError:
+        return ArmStats()
+    stats = ArmStats()
+    for status, guard, latency_ms, outputs in reversed(rows):
+        try:
+            out = json.loads(outputs) if status != "rejected" else None
+        except ValueError:
+            out = None
+        stats.record(status, float(latency_ms), [] if out is None else [out], guard)
+    return stats
 
 
 def _bump(conn: Connection) -> int:
@@ -289,4 +431,5 @@ def _load(body: str, revision: int) -> Rollout:
     return Rollout.from_dict(d)
 
 
-__all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore", "live_accuracy"]
+__all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore", "live_accuracy",
+           "recent_answers"]

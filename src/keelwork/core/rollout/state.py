@@ -154,8 +154,12 @@ class Rollout:
         step, failures = self.step, self.failures
         if action == "advance":
             step, failures = step + 1, 0
-        elif action == "hold":
-            failures = failures + 1 if decision and decision.get("outcome") == "fail" else failures
+        elif action in ("hold", "abort") and decision:
+            # The failure that aborts counts too: status and the abort's event agree (2/2).
+            if decision.get("outcome") == "fail":
+                failures += 1
+            elif isinstance(decision.get("failures"), int):
+                failures = int(decision["failures"])  # e.g. failed loads of a version
         elif action in ("retry", "resume"):
             failures = 0
             step = 0 if action == "retry" else step

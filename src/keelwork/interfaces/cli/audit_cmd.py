@@ -2,10 +2,13 @@
 one entry's inclusion.
 
 ``verify`` exits 0 when the whole chain checks out and 1 when it does not, printing the first
-bad entry and what is wrong with it (edited, deleted, reordered, truncated). ``head`` prints the
-latest entry's number and hash as JSON: keep a copy outside the database (another system, a
-git commit) and pass it to ``verify --anchor`` later to detect even a rewrite of the whole
-database up to that entry. ``prove SEQ`` prints an RFC 6962 inclusion proof of one entry
+bad entry and what is wrong with it (edited, deleted, reordered, truncated). It checks the
+anchors the project keeps outside the database (``.keel/audit-anchor.json`` and
+``$KEELWORK_AUDIT_ANCHOR``, updated after every append), so a tail cut off together with the
+``audit_head`` row, or an emptied log, is found without options. ``head`` prints the latest
+entry's number and hash as JSON: keep a copy elsewhere (another system, a git commit) and pass
+it to ``verify --anchor`` later to detect even a rewrite of the whole database and of the
+project up to that entry. ``prove SEQ`` prints an RFC 6962 inclusion proof of one entry
 and the Merkle root it checks against.
 """
 
@@ -20,7 +23,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import AuditError, DataFileError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 app = typer.Typer(help="The audit log: who changed what, verifiably.", no_args_is_help=True)
@@ -39,19 +42,26 @@ def _opener(project: Path, url: str | None) -> Any:
 @handles_errors
 def verify(project: Path = PROJECT_OPTION,
            anchor: Path | None = typer.Option(None, "--anchor", dir_okay=False, help="A head "
-                                              "saved earlier with 'keel audit head' (JSON)."),
+                                              "saved earlier with 'keel audit head' (JSON), or "
+                                              "a copy of .keel/audit-anchor.json; checked on "
+                                              "top of the anchors the project keeps."),
            as_json: bool = JSON_OPTION) -> None:
-    """Check the whole chain; exit 1 and name the first bad entry if it is broken."""
+    """Check the whole chain and the anchors; exit 1 and name the first bad entry if broken."""
+    from keelwork.adapters.stores.audit_anchor import project_anchors
     from keelwork.core.audit import VerifyResult
 
-    pinned = _read_anchor(anchor) if anchor is not None else None
+    store = _store_key(project)
+    pinned = _read_anchor(anchor, store) if anchor is not None else None
     bad_entry: dict[str, Any] | None = None
     with project_store(project, _opener) as log:
         if log is None:
             result = VerifyResult(True, 0, message="The log is empty (no store yet).")
-            if pinned is not None and pinned.seq > 0:
-                result = VerifyResult(False, 0, pinned.seq, "truncated",
-                                      f"The anchor names entry {pinned.seq}, but there is no "
+            kept = [h for f in project_anchors(project) if (h := f.read(store)) is not None]
+            latest = max([*kept, *([pinned] if pinned else [])], key=lambda h: h.seq,
+                         default=None)
+            if latest is not None and latest.seq > 0:
+                result = VerifyResult(False, 0, latest.seq, "truncated",
+                                      f"An anchor names entry {latest.seq}, but there is no "
                                       "store.")
         else:
             result = log.verify(anchor=pinned)
@@ -111,7 +121,7 @@ def show(project: Path = PROJECT_OPTION,
         table.add_row(str(e.seq), e.ts, e.actor, e.action, e.target,
                       json.dumps(dict(e.details), ensure_ascii=False, sort_keys=True)
                       if e.details else "")
-    console.print(table)
+    console.print(fit(table))
 
 
 @app.command("head")
@@ -142,7 +152,16 @@ def prove(seq: int = typer.Argument(..., min=1, help="The entry to prove."),
     typer.echo(json.dumps(proof, indent=2))
 
 
-def _read_anchor(path: Path) -> Any:
+def _store_key(project: Path) -> str:
+    """What anchors record the project's store under: its URL without the password."""
+    from keelwork.adapters.stores.engine import normalize_url
+    from keelwork.interfaces.cli.store_url import storage_url
+
+    return normalize_url(storage_url(project)).render_as_string(hide_password=True)
+
+
+def _read_anchor(path: Path, store: str) -> Any:
+    from keelwork.adapters.stores.audit_anchor import ANCHOR_KIND, parse_anchor
     from keelwork.core.audit import ChainHead
 
     try:
@@ -152,6 +171,13 @@ def _read_anchor(path: Path) -> Any:
     except ValueError as exc:
         raise DataFileError(f"{path}: not valid JSON: {exc}.", path=str(path)) from None
     try:
+        if isinstance(data, dict) and data.get("kind") == ANCHOR_KIND:
+            heads = parse_anchor(data, str(path))
+            if store not in heads:
+                raise DataFileError(f"{path}: holds no head for this project's store {store!r}; "
+                                    f"got heads for {sorted(heads) or 'no store'}.",
+                                    path=str(path))
+            return heads[store]
         return ChainHead.from_dict(data)
     except AuditError as exc:
         raise DataFileError(f"{path}: {exc.message}", path=str(path)) from None

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import DataFileError, MonitorError
-from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.output import console, fit, handles_errors
 
 
 def _load_reference(path: Path) -> tuple[Any, str]:
@@ -179,7 +179,7 @@ def _print(report: dict[str, Any], reference: Path, how: str, current: Path) -> 
             detail.append(c.get("reason", ""))
         table.add_row(c["column"], c.get("kind", ""), verdict, c.get("method") or "", score,
                       threshold, "; ".join(detail))
-    console.print(table)
+    console.print(fit(table, drop=("kind", "method")))
     s = report["summary"]
     console.print(f"{len(s['drifted'])} of {s['columns']} column(s) drifted"
                   + (f": {', '.join(s['drifted'])}" if s["drifted"] else ""))

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import DataFileError, SpecError
-from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.output import console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
 
 app = typer.Typer(help="Model flags: which version answers which requests.",
@@ -44,13 +44,13 @@ def _spec(project: Path) -> Any:
 
 @contextmanager
 def _store(project: Path) -> Iterator[Any]:
-    from keelwork.adapters.stores.audit_store import AuditLog
+    from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.adapters.stores.flag_store import FlagStore
 
     engine = make_engine(storage_url(project))
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, project)
         audit.ensure_schema()
         store = FlagStore(engine, audit)
         store.ensure_schema()
@@ -83,7 +83,7 @@ def list_flags(project: Path = PROJECT_OPTION, as_json: bool = JSON_OPTION) -> N
                       f.default or "champion")
     for b in flags.broken:
         table.add_row(b.name, b.model or "?", "[red]broken[/red]", b.error, "-")
-    console.print(table)
+    console.print(fit(table))
 
 
 def _rule_text(rule: Any) -> str:
@@ -122,6 +122,11 @@ def put(file: Path = typer.Argument(..., help="YAML or JSON: one flag or a list 
                             f"keel.yaml does not serve (models: {', '.join(sorted(models))}).")
         flags.append(flag)
     who = actor or _actor()
+    from keelwork.adapters.flag_source import check_refs
+    from keelwork.adapters.stores.registry_store import open_registry
+
+    with open_registry(project, storage_url(project), audit=False) as registry:
+        check_refs(flags, registry, str(file))
     with _store(project) as store:
         for flag in flags:
             store.put(flag, actor=who)

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
@@ -32,12 +32,12 @@ def _actor(given: str | None) -> str:
 
 def _opener(project: Path, url: str | None) -> Any:
     from keelwork.adapters.stores.api_keys import ApiKeyStore
-    from keelwork.adapters.stores.audit_store import AuditLog
+    from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
 
     engine = make_engine(url or f"sqlite:///{project.absolute() / '.keel' / 'keel.db'}")
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, project)
         audit.ensure_schema()
         keys = ApiKeyStore(engine, audit)
         keys.ensure_schema()
@@ -49,8 +49,8 @@ def _opener(project: Path, url: str | None) -> Any:
 
 @app.command("create")
 @handles_errors
-def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin or predict "
-                                           "(repeatable; admin implies predict)."),
+def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin, predict or "
+                                           "feedback (repeatable; admin implies the others)."),
            name: str = typer.Option(..., "--name", help="What the key is for (shown in "
                                     "listings and the audit log)."),
            project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
@@ -91,7 +91,7 @@ def list_keys(project: Path = PROJECT_OPTION,
         table.add_row(i.key_id, i.name, ",".join(sorted(i.scopes)), _when(i.created_at),
                       i.created_by, _when(i.last_used_at) or "never",
                       f"{_when(i.revoked_at)} by {i.revoked_by}" if i.revoked_at else "")
-    console.print(table)
+    console.print(fit(table, drop=("by",)))
 
 
 @app.command("revoke")

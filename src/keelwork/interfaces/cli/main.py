@@ -9,6 +9,7 @@ from keelwork.interfaces.cli import (
     audit_cmd,
     contract_cmd,
     data_cmd,
+    demo_cmd,
     drift_cmd,
     features_cmd,
     flags_cmd,
@@ -47,7 +48,22 @@ validate_cmd.register(app)
 ingest_cmd.register(app)
 drift_cmd.register(app)
 project_cmd.register(app)
+demo_cmd.register(app)
 serve_cmd.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", "-V", callback=_print_version,
+                                 is_eager=True, help="Print the keelwork version and exit."),
+) -> None:
+    """keelwork: a trained model plus keel.yaml becomes a production service."""
 
 
 @app.command("version")

@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import MonitorError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
 
 app = typer.Typer(help="Drift and quality monitoring over the prediction log.",
@@ -268,7 +268,7 @@ def _print(report: dict[str, Any]) -> None:
             estimate = f"acc {_fmt(est['accuracy'])}"
         table.add_row(w["start"][:16].replace("T", " "), str(w["predictions"]), status,
                       escape(drifted), escape(segs), quality, estimate, labels)
-    console.print(table)
+    console.print(fit(table, drop=("estimated",)))
     windows = report["windows"]
     n_drift = sum(1 for w in windows if _drifted(w))
     hidden = f"; {len(empty)} without predictions not shown" if 0 < len(empty) < len(

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.output import console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
 
 app = typer.Typer(help="Canary, shadow and A/B rollouts with automatic analysis and rollback.",
@@ -33,6 +33,13 @@ def _ops(project: Path) -> Iterator[Any]:
 
     ops = open_rollout_ops(project, storage_url(project))
     try:
+        spec_file = project / "keel.yaml"
+        if spec_file.is_file():
+            from keelwork.adapters.gateway.wiring import load_verifier
+            from keelwork.spec import load_spec
+
+            # A rollout start loads its versions as the server would (keel.yaml's options).
+            ops.verify = load_verifier(load_spec(spec_file), ops.registry)
         yield ops
     finally:
         ops.close()
@@ -67,7 +74,7 @@ def _show(rollout: Any, events: list[Any], as_json: bool) -> None:
     for e in events:
         table.add_row(datetime.fromtimestamp(e.at, UTC).strftime("%H:%M:%S.%f")[:-3], e.actor,
                       e.action, f"{e.from_phase} -> {e.to_phase}", f"{e.weight}%", e.reason)
-    console.print(table)
+    console.print(fit(table, drop=("actor",)))
 
 
 @app.command("start")
@@ -113,18 +120,43 @@ def _action(action: str, doc: str) -> None:
     app.command(action)(command)
 
 
-_action("promote", "Make the challenger the champion now (moves the champion alias).")
 _action("pause", "Hold the current weights; analysis stops until resume.")
 _action("resume", "Continue a paused rollout (its failure count starts again).")
 _action("abort", "Send all traffic back to the champion.")
 _action("retry", "Run an aborted rollout again from its first step.")
+
+@app.command("promote")
+@handles_errors
+def promote(name: str = typer.Argument(..., help="The model."),
+            force: bool = typer.Option(False, "--force", help="Promote even a version whose "
+                                       "earlier rollout was aborted (the warning is recorded "
+                                       "in the event and the audit log)."),
+            project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
+            reason: str = _REASON, as_json: bool = JSON_OPTION) -> None:
+    """Make the challenger the champion now (moves the champion alias).
+
+    A version whose earlier rollout was aborted is refused with a warning unless --force.
+    """
+    with _ops(project) as ops:
+        current, _ = ops.status(name)
+        warning = ops.aborted_warning(current)
+        if warning and force:
+            console.print(f"[yellow]warning:[/yellow] {warning}; promoting it (--force), the "
+                          "warning is recorded in the audit log", highlight=False)
+        rollout = ops.act(name, "promote", actor=actor, reason=reason or "promote by hand",
+                          force=force)
+        _show(rollout, ops.store.events(rollout.id), as_json)
 
 
 @handles_errors
 def rollback(name: str = typer.Argument(..., help="The model."),
              project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
              reason: str = _REASON) -> None:
-    """Serve the previous champion again (aborts an active rollout)."""
+    """Serve the previous champion again (aborts an active rollout).
+
+    The previous champion is the one before the current in the alias history, skipping
+    versions rolled back from or aborted; with none left, exit code 2 and nothing changes.
+    """
     with _ops(project) as ops:
         version = ops.rollback(name, actor=actor, reason=reason)
     console.print(f"{name}: champion is version {version}")

@@ -101,6 +101,37 @@ def require_scope(scope: str, keys: ApiKeyStore) -> Callable[[Request], Awaitabl
     return dependency
 
 
+def feedback_auth(keys: ApiKeyStore, mode: str, *,
+                  require_api_key: bool = False) -> Callable[[Request], Awaitable[None]]:
+    """The dependency of ``POST /v1/feedback``: the ``feedback`` scope per the guards.
+
+    ``required`` always asks for a key; ``open`` never; ``auto`` asks once the store holds any
+    active key (or ``require_api_key`` is set), so that a project that has started to use
+    keys does not leave its ground truth, and with it the ``min_accuracy`` gate, to anyone.
+
+    Raises:
+        ValueError: an unknown ``mode`` (a programming error, at start-up).
+    """
+    if mode not in ("auto", "required", "open"):
+        raise ValueError(f"guards.feedback_auth must be auto, required or open; got {mode!r}.")
+
+    async def dependency(request: Request) -> None:
+        if mode == "open":
+            return
+        if mode == "auto" and not require_api_key:
+            try:
+                keyed = await run_in_threadpool(keys.has_active_keys)
+            except StoreError as exc:
+                raise HTTPProblem(503, f"The API keys could not be checked: {exc.message}",
+                                  [ErrorDetail("header:authorization", "key_store", None)],
+                                  {"Retry-After": "1"}) from None
+            if not keyed:
+                return
+        request.state.principal = await authenticate(keys, request.headers, "feedback")
+
+    return dependency
+
+
 def predict_guard(keys: ApiKeyStore) -> Callable[[Request], Awaitable[Response | None]]:
     """For the pure-ASGI predict handlers: an error response to send, or ``None`` to go on.
 
@@ -139,6 +170,7 @@ __all__ = [
     "API_KEY_HEADER",
     "actor_of",
     "authenticate",
+    "feedback_auth",
     "install_problem_handler",
     "key_from_headers",
     "predict_guard",

@@ -12,7 +12,16 @@ different one replaces the old (which is kept in the history), and a label whose
 not in the log (yet) is kept aside and reported in ``unknown_ids`` (up to
 ``monitoring.labels.max_unknown_per_request`` new ones per request: the answer counts the rest
 in ``unknown_not_kept``; kept ones expire after ``monitoring.labels.unknown_ttl``). A body with
-any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``).
+any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``):
+a label must be a value of the contract's first output (``contract.outputs``; one of its
+categories, a number...), ``ts`` lie between 1970 and one day from now.
+
+Who may send it is the server's choice (``guards.feedback_auth``, see
+:func:`keelwork.interfaces.http.auth.feedback_auth`). Labels sent with a key are attributed to
+it (stored with the source ``api:key:<id> (<name>)``); a request that replaces labels is
+recorded in the audit log (``label.relabel``). With ``guards.relabel: same_labeller`` a label
+may only be replaced by the key that set it (or an admin key): anything else answers 403 and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -28,10 +37,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keelwork.adapters.ingest.labels import LabelStore
-from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.core.auth import ADMIN, Principal
+from keelwork.core.label_check import LabelChecker
+from keelwork.errors import ErrorDetail, KeelworkError, RelabelRefused
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
+from keelwork.spec.model import FieldSpec
+from keelwork.types import AuditSink
 
 #: Seconds between two deletions of expired unknown labels.
 _EXPIRY_EVERY_S = 60.0
@@ -79,7 +92,9 @@ def parse_feedback(body: Any) -> list[Any]:
 
 
 def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
-                    dependencies: Sequence[Any] = (), max_unknown: int | None = 1000,
+                    dependencies: Sequence[Any] = (), relabel: str = "any",
+                    audit: AuditSink | None = None,
+                    outputs: Sequence[FieldSpec] = (), max_unknown: int | None = 1000,
                     unknown_ttl_s: float | None = 7 * 86400.0) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
@@ -88,6 +103,12 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
         max_body_bytes: Largest body accepted: keel.yaml's ``guards.max_body_bytes`` (the
             app's body-limit middleware enforces the same limit for every route).
         dependencies: FastAPI dependencies run first (e.g. an API-key check).
+        relabel: ``any``, or ``same_labeller``: a label may only be replaced by the key that
+            set it (or an admin key).
+        audit: Where requests that replace labels are recorded, if anywhere.
+        outputs: keel.yaml's ``contract.outputs``: each label must be a value of the
+            prediction's type (one of a category output's categories, a number for a
+            numeric one...); none: any JSON value.
         max_unknown: Labels of unknown ids one request may add to the store
             (``monitoring.labels.max_unknown_per_request``); None: all.
         unknown_ttl_s: Unknown labels not seen again for this long are deleted
@@ -107,18 +128,33 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
         last_expiry[0] = now
         await run_in_threadpool(labels.expire_unknown, unknown_ttl_s)
 
+    checker = LabelChecker(outputs)
+    check = checker.check if checker.active else None
+
     @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY,
                  responses=openapi.FEEDBACK_ERRORS)
     async def feedback(request: Request) -> Response:
         """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
+        principal = getattr(request.state, "principal", None)
+        keyed = principal if isinstance(principal, Principal) else None
+        source = f"api:{keyed.actor}" if keyed is not None else "api"
+        own_only = relabel == "same_labeller" and not (keyed and keyed.allows(ADMIN))
         try:
             records = parse_feedback(await read_json(request, max_body_bytes))
             await expire()
-            result = await run_in_threadpool(labels.submit, records, source="api",
-                                             max_unknown=max_unknown)
+            result = await run_in_threadpool(lambda: labels.submit(
+                records, source=source, relabel_own_only=own_only, check_labels=check,
+                max_unknown=max_unknown))
+        except RelabelRefused as exc:
+            return response_for(HTTPProblem(403, exc.message, exc.details))
         except (KeelworkError, HTTPProblem) as exc:
             return response_for(exc)
         c = result.counts
+        if c.relabelled and audit is not None:
+            await run_in_threadpool(lambda: audit.append(
+                actor=keyed.actor if keyed is not None else "anonymous", action="label.relabel",
+                target="feedback", details={"relabelled": c.relabelled, "received": c.read,
+                                            "source": source}))
         return Response(orjson.dumps({
             "received": c.read, "stored": c.ingested, "duplicates": c.duplicates,
             "relabelled": c.relabelled, "unknown": c.unknown, "unknown_ids": result.unknown_ids,

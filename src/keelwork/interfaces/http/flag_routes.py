@@ -10,7 +10,7 @@ interval.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter
@@ -40,7 +40,9 @@ def _validation_problem(exc: ValidationError) -> HTTPProblem:
 
 
 def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
-                dependencies: Sequence[Any] = ()) -> APIRouter:
+                dependencies: Sequence[Any] = (),
+                check_refs: Callable[[FlagSpec], list[ErrorDetail]] | None = None,
+                ) -> APIRouter:
     """The admin router for flags.
 
     Args:
@@ -48,6 +50,9 @@ def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
         store: Where changed flags are kept.
         models: The served model names (a flag for another name is refused).
         dependencies: FastAPI dependencies run first (the admin API-key check).
+        check_refs: The flag's references that name no version or alias of its model
+            (:func:`keelwork.adapters.flag_source.unresolved_refs`); those are refused with
+            422 like an unknown model.
     """
     router = APIRouter(prefix="/v1/admin/flags", tags=["Admin: flags"],
                        dependencies=list(dependencies), responses=openapi.ADMIN_ERRORS)
@@ -80,6 +85,11 @@ def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
                 raise HTTPProblem(422, f"The flag's model {flag.model!r} is not served here "
                                        f"(models: {', '.join(sorted(served))}).",
                                   [ErrorDetail("model", "served_model", flag.model)])
+            if check_refs is not None:
+                bad = await run_in_threadpool(check_refs, flag)
+                if bad:
+                    raise HTTPProblem(422, f"The flag serves what model {flag.model!r} does "
+                                           f"not have: {bad[0].message}", bad)
             await run_in_threadpool(store.put, flag, actor=actor_of(request))
             await run_in_threadpool(source.reload)
         except (KeelworkError, HTTPProblem) as exc:

@@ -6,7 +6,10 @@ latest rollout with every event (automatic decisions carry each gate's observed 
 threshold); ``POST /v1/admin/rollouts/{name}/{action}`` steers it; ``POST
 /v1/admin/models/{name}/rollback`` serves the previous champion again. This server re-routes
 before answering; other servers on the same store at their next poll. A transition the phase
-does not allow is 409.
+does not allow is 409, and so is a rollback with nothing to roll back to, or a promote of a
+version whose earlier rollout was aborted without ``?force=true`` (with it, the warning is
+recorded in the promote's event and audit entry). A start whose versions do not load is 422
+and stores nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from starlette.responses import Response
 
 from keelwork.adapters.gateway.wiring import Service
 from keelwork.core.rollout.state import TransitionError
-from keelwork.errors import ErrorDetail, KeelworkError, SpecError
+from keelwork.errors import ArtifactError, ErrorDetail, KeelworkError, ModelLoadError, SpecError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
@@ -61,6 +64,16 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
                                    f"{', '.join(sorted(served))}.",
                               [ErrorDetail("model", "served_model", name)])
 
+    async def _loads(name: str, version: int, field: str) -> None:
+        """Load the version as this server would serve it (and keep it loaded for the
+        rollout); a version that cannot load is refused before anything is stored."""
+        try:
+            await service.gateway.host(name, str(version))
+        except (ModelLoadError, ArtifactError) as exc:
+            raise HTTPProblem(422, f"Version {version} of '{name}' cannot be rolled out: it "
+                                   f"does not load: {exc.message}",
+                              [ErrorDetail(field, "loads", version, exc.message)]) from None
+
     def status_body(name: str) -> dict[str, Any]:
         rollout, events = ops.status(name)
         return {"rollout": rollout.as_dict(), "events": [e.as_dict() for e in events]}
@@ -77,10 +90,13 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
                                       [ErrorDetail(key, "type", repr(body.get(key))[:80])])
             check_served(body["model"])
             section = service.gateway.spec.rollout
+            await _loads(body["model"], body["to"], "to")
+            if isinstance(body.get("from"), int) and not isinstance(body.get("from"), bool):
+                await _loads(body["model"], body["from"], "from")
             rollout = await run_in_threadpool(
                 ops.start, body["model"], body["to"], section, strategy=body.get("strategy"),
                 interval=body.get("interval"), from_version=body.get("from"),
-                actor=actor_of(request))
+                actor=actor_of(request), verify=False)
             await resync()
             return json_response(await run_in_threadpool(status_body, rollout.model), 201)
         except (KeelworkError, HTTPProblem) as exc:
@@ -96,15 +112,19 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
 
     @router.post("/rollouts/{name}/{action}")
     async def act(name: str, action: str, request: Request) -> Response:
-        """promote, pause, resume, abort or retry the model's latest rollout."""
+        """promote, pause, resume, abort or retry the model's latest rollout.
+
+        A promote of a version whose earlier rollout was aborted needs ``?force=true``.
+        """
         try:
             if action not in ACTIONS:
                 raise HTTPProblem(404, f"Unknown rollout action {action!r}; actions: "
                                        f"{', '.join(ACTIONS)}.",
                                   [ErrorDetail("action", "one_of", action)])
             check_served(name)
+            force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
             await run_in_threadpool(ops.act, name, action, actor=actor_of(request),
-                                    reason=f"{action} via the admin API")
+                                    reason=f"{action} via the admin API", force=force)
             await resync()
             return json_response(await run_in_threadpool(status_body, name))
         except (KeelworkError, HTTPProblem) as exc:

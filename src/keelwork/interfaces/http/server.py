@@ -4,8 +4,11 @@
 routes need on the spec's storage URL (one engine shared by the label, key, audit and flag
 stores; the gateway keeps its own for the prediction log) and ties their lifecycles to the app:
 
-- ``POST /v1/feedback``: open, or ``predict`` scope when ``guards.require_api_key`` is set;
-- ``/v1/admin/...`` (flags, rollouts, rollback): always an API key with the ``admin`` scope
+- ``POST /v1/feedback``: the ``feedback`` scope per ``guards.feedback_auth`` (by default once
+  the store holds any active key, or when ``guards.require_api_key`` is set); labels are
+  attributed to the key, relabels audited, and restricted to the original labeller with
+  ``guards.relabel: same_labeller``;
+- ``/v1/admin/...`` (flags, rollouts, rollback, keys): always an API key with the ``admin`` scope
   (``keel keys create --scope admin``); changes are written to the audit log;
 - the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
   differs from the one recorded last, so every configuration change is traceable;
@@ -24,18 +27,19 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from keelwork.adapters.flag_source import FlagSource
+from keelwork.adapters.flag_source import FlagSource, check_refs, unresolved_refs
 from keelwork.adapters.gateway.wiring import open_service
 from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.adapters.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.adapters.stores.api_keys import ApiKeyStore
-from keelwork.adapters.stores.audit_store import AuditLog
+from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.interfaces.http.app import create_app
-from keelwork.interfaces.http.auth import require_scope
+from keelwork.interfaces.http.auth import feedback_auth, require_scope
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
+from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.spec.model import ResolvedSpec
 
@@ -58,7 +62,7 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     service = open_service(resolved)
     engine = make_engine(resolved.storage_url)
     try:
-        audit = AuditLog(engine)
+        audit = project_audit_log(engine, resolved.project_dir)
         audit.ensure_schema()
         labels = LabelStore(engine)
         labels.ensure_schema()
@@ -66,6 +70,9 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         keys.ensure_schema()
         flag_store = FlagStore(engine, audit)
         flag_store.ensure_schema()
+        # keel.yaml's flags must serve versions and aliases that exist (never a silent
+        # fallback on every request).
+        check_refs(spec.flags, service.registry, f"{resolved.path}")
         flags = FlagSource(spec.flags, flag_store)
         flags.reload()
         record_config(audit, resolved)
@@ -80,14 +87,18 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     service.gateway.metrics.registry.register(MonitorCollector(engine))
 
     admin = [Depends(require_scope("admin", keys))]
-    predict = [Depends(require_scope("predict", keys))] if spec.guards.require_api_key else []
+    feedback = [Depends(feedback_auth(keys, spec.guards.feedback_auth,
+                                      require_api_key=spec.guards.require_api_key))]
     routers = [
         feedback_router(labels, max_body_bytes=spec.guards.max_body_bytes,
-                        dependencies=predict,
+                        dependencies=feedback, relabel=spec.guards.relabel,
+                        audit=audit, outputs=spec.contract.outputs,
                         max_unknown=spec.monitoring.labels.max_unknown_per_request,
                         unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds),
-        flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin),
+        flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin,
+                    check_refs=lambda flag: unresolved_refs(flag, service.registry)),
         rollout_router(service, dependencies=admin),
+        key_router(keys, dependencies=admin),
     ]
     tasks: list[asyncio.Task[Any]] = []
     stop_monitor = asyncio.Event()

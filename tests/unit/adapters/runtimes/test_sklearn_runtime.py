@@ -33,6 +33,36 @@ def test_untrusted_skops_types_are_refused_by_name(tmp_path: Path) -> None:
     message = str(info.value)
     assert "'fixtures.models.double'" in message
     assert "options: {trusted: ['fixtures.models.double']}" in message
+    # the remedy (options.trusted with the exact list) comes before the unsafe-pickle flag,
+    # which is named only to say it does not apply
+    assert "options.trusted" in message and "allow_unsafe_pickle does not apply" in message
+    assert message.index("options.trusted") < message.index("allow_unsafe_pickle")
+    assert message.index("trusted: ['fixtures.models.double']") < message.index(
+        "allow_unsafe_pickle")
+
+
+def test_the_trust_message_lists_every_type_the_file_needs(tmp_path: Path) -> None:
+    """With some types trusted already, the message still gives the whole list (pasteable
+    as it is) and names only the missing ones as missing."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    x, y = fm.iris_data()
+    path = tmp_path / "hgb.skops"
+    model = make_pipeline(FunctionTransformer(fm.double),
+                          HistGradientBoostingClassifier(max_iter=5))
+    sio.dump(model.fit(x, y), path)
+    needed = sio.get_untrusted_types(file=path)
+    assert len(needed) >= 2
+    with pytest.raises(UnsafeArtifactError) as info:
+        load_runtime("sklearn", path, {"trusted": needed[:1]})
+    message = str(info.value)
+    missing = message.split("options.trusted does not list: ", 1)[1].split(". Loading")[0]
+    assert missing == ", ".join(repr(t) for t in needed[1:])
+    assert f"options: {{trusted: [{', '.join(repr(t) for t in needed)}]}}" in message
+    rt = load_runtime("sklearn", path, {"trusted": needed})
+    assert rt.predict(x[:3].tolist()) == sio.load(path, trusted=needed).predict(x[:3]).tolist()
 
 
 def test_trusted_types_load(tmp_path: Path) -> None:

@@ -80,3 +80,28 @@ def test_parse_interval(text: str, seconds: float) -> None:
 def test_parse_interval_rejects_bad_text(text: str) -> None:
     with pytest.raises(SpecError, match="positive duration"):
         parse_interval(text)
+
+
+def test_the_failure_that_aborts_is_counted_so_status_and_event_agree() -> None:
+    """Issue 11.5: the abort's event said "failure 2/2" while the status showed 1/2."""
+    from dataclasses import replace
+
+    from keelwork.core.rollout.analysis import ArmStats, decide
+
+    r = replace(_started(), gates={"max_error_rate": 0.01}, min_requests=1)
+    bad = ArmStats(requests=10, errors=5)
+    good = ArmStats(requests=10)
+    for _ in range(2):
+        d = decide(r, good, bad)
+        r, event = r.apply(d.action, actor="c", reason=d.reason, decision=d.as_dict())
+    assert (r.phase, event.action) == ("aborted", "abort")
+    assert f"failure {r.failures}/{r.max_failures}" in event.reason
+    assert r.failures == r.max_failures == 2
+
+
+def test_an_abort_for_failed_loads_records_their_count() -> None:
+    r = _started()
+    r, _ = r.apply("abort", actor="c", decision={"outcome": "load_failed", "failures": 2})
+    assert r.failures == 2
+    r2, _ = _started().apply("abort", actor="op")  # a hand abort counts nothing
+    assert r2.failures == 0

@@ -113,10 +113,79 @@ def test_deleted_row_and_anchor(project: Path) -> None:
         conn.execute("DELETE FROM audit_log WHERE seq = 3")
         conn.execute("UPDATE audit_head SET seq = 2, count = 2, hash = "
                      "(SELECT hash FROM audit_log WHERE seq = 2)")
-    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0  # consistent without it
+    # The project's own anchor catches the cut tail without any option (issue 13 item 15).
+    kept = runner.invoke(app, ["audit", "verify"])
+    assert kept.exit_code == 1 and "entry 3 (truncated)" in kept.output, kept.output
     result = runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)])
     assert result.exit_code == 1 and "entry 3 (truncated)" in result.output
     assert "not in the log" in result.output
+    # The copy of the anchor file is accepted as --anchor too.
+    (project / "copy.json").write_text((project / ".keel" / "audit-anchor.json").read_text())
+    assert runner.invoke(app, ["audit", "verify", "--anchor", "copy.json"]).exit_code == 1
+
+
+def _cut_tail(project: Path, keep: int) -> None:
+    """What a tamperer with write access to the database does: delete rows, move the head."""
+    with _db(project) as conn:
+        conn.execute("DELETE FROM audit_log WHERE seq > ?", (keep,))
+        if keep:
+            conn.execute("UPDATE audit_head SET seq = ?, count = ?, hash = (SELECT hash FROM "
+                         "audit_log WHERE seq = ?)", (keep, keep, keep))
+        else:
+            conn.execute("UPDATE audit_head SET seq = 0, count = 0, hash = ?", ("0" * 64,))
+
+
+def test_verify_uses_the_kept_anchor_by_default(project: Path) -> None:
+    for name in ("a", "b", "c", "d"):
+        _create(name, "predict")
+    kept = json.loads((project / ".keel" / "audit-anchor.json").read_text())
+    (head,) = kept["heads"].values()
+    assert (head["seq"], head["count"]) == (4, 4)
+    ok = runner.invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0 and "Anchored by" in ok.output and "(entry 4)" in ok.output
+    _cut_tail(project, 2)
+    result = runner.invoke(app, ["audit", "verify", "--json"])
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert (out["ok"], out["reason"], out["first_bad_seq"]) == (False, "truncated", 4)
+
+
+def test_appends_after_a_cut_do_not_carry_the_anchor_along(project: Path) -> None:
+    for name in ("a", "b", "c"):
+        _create(name, "predict")
+    _cut_tail(project, 1)
+    for name in ("d", "e", "f", "g"):  # the chain grows past the anchored entry again
+        _create(name, "predict")
+    kept = json.loads((project / ".keel" / "audit-anchor.json").read_text())
+    assert [h["seq"] for h in kept["heads"].values()] == [3]
+    result = runner.invoke(app, ["audit", "verify", "--json"])
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert (out["reason"], out["first_bad_seq"]) == ("anchor_mismatch", 3)
+
+
+def test_an_emptied_log_fails_while_keys_exist(project: Path) -> None:
+    _create("a", "predict")
+    _create("b", "admin")
+    _cut_tail(project, 0)
+    (project / ".keel" / "audit-anchor.json").unlink()  # even without the anchor
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "(truncated)" in result.output and "2 API key(s)" in result.output
+
+
+def test_an_external_anchor_is_kept_and_checked(
+        project: Path, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    outside = tmp_path_factory.mktemp("worm") / "anchor.json"
+    monkeypatch.setenv("KEELWORK_AUDIT_ANCHOR", str(outside))
+    for name in ("a", "b", "c"):
+        _create(name, "predict")
+    assert [h["seq"] for h in json.loads(outside.read_text())["heads"].values()] == [3]
+    _cut_tail(project, 2)
+    (project / ".keel" / "audit-anchor.json").unlink()  # whoever cut it also had the project
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1 and "entry 3 (truncated)" in result.output, result.output
 
 
 def test_prove_prints_a_checkable_inclusion_proof(project: Path) -> None:

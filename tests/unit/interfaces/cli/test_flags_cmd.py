@@ -73,3 +73,28 @@ def test_changes_are_in_the_audit_log(project: Path) -> None:
     entries = [(e["actor"], e["action"], e["target"]) for e in json.loads(shown.output)]
     assert entries == [("ana", "flag.put", "acme"), ("bob", "flag.delete", "acme")]
     assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+
+
+def test_put_refuses_a_version_or_alias_the_model_does_not_have(project: Path) -> None:
+    """Issue 11.5: a flag serving version 9 was stored and then fell back on every request."""
+    from keelwork.adapters.stores.registry_store import open_registry
+
+    with open_registry(project, audit=False) as registry:
+        for _ in range(2):
+            registry.register("sentiment", "x:y", "python", verify=False)
+    (project / "nine.yaml").write_text(
+        "name: acme\nmodel: sentiment\nrules:\n  - {tenants: [acme], serve: \"9\"}\n")
+    r = runner.invoke(app, ["flags", "put", "nine.yaml"])
+    assert r.exit_code == 2, r.output
+    assert "nine.yaml" in r.output and "flags[acme].rules.0.serve = '9'" in r.output
+    assert "no version 9" in r.output
+    (project / "beta.yaml").write_text(
+        "name: acme\nmodel: sentiment\nrules: []\ndefault: beta\n")
+    r = runner.invoke(app, ["flags", "put", "beta.yaml"])
+    assert r.exit_code == 2 and "flags[acme].default = 'beta'" in r.output
+    listed = json.loads(runner.invoke(app, ["flags", "list", "--json"]).output)
+    assert listed["flags"][0]["rules"][0]["serve"] == "2"  # nothing was stored
+    (project / "two.yaml").write_text(
+        "name: acme\nmodel: sentiment\nrules:\n  - {tenants: [acme], serve: \"2\"}\n"
+        "default: champion\n")
+    assert runner.invoke(app, ["flags", "put", "two.yaml"]).exit_code == 0

@@ -241,6 +241,28 @@ def test_unsafe_pickle_needs_the_opt_in(project: Path) -> None:
     assert "warning: Loading the pickle-based artifact 'model.pkl'" in result.stderr
 
 
+@pytest.mark.parametrize(("runtime", "file"), [("sklearn", "model.pkl"),
+                                              ("sklearn", "model.skops"),  # renamed pickle
+                                              ("torch", "model.pt"), ("onnx", "model.joblib")])
+def test_no_verify_does_not_skip_the_pickle_check(project: Path, runtime: str, file: str) -> None:
+    """Issue 13 item 17: --no-verify skips loading the model, not the format's safety."""
+    import pickle
+
+    (project / file).write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
+    message = bad("register", "iris", file, "-r", runtime, "--no-verify")
+    assert "Model 'iris' was not registered" in message and file in message
+    assert "--allow-unsafe-pickle" in message
+    assert ok_json("list") == [] and blobs(project) == []
+    opted_in = keel("register", "iris", file, "-r", runtime, "--no-verify",
+                    "--allow-unsafe-pickle")
+    assert opted_in.exit_code == 0, opted_in.output
+
+
+def test_no_verify_still_registers_safe_formats_unloaded(project: Path) -> None:
+    (project / "m.onnx").write_bytes(b"\x08\x07not checked without --verify")
+    assert keel("register", "iris", "m.onnx", "-r", "onnx", "--no-verify").exit_code == 0
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
     (("--metrics", "{accuracy: 1}"), "--metrics must be a JSON object (or @file.json)"),
     (("--metrics", "[1, 2]"), "--metrics must be a JSON object"),

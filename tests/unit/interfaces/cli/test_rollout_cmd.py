@@ -42,13 +42,23 @@ def test_cli_start_status_abort_retry_promote_rollback(tmp_path: Path) -> None:
     r = runner.invoke(app, ["rollout", "retry", "scorer", "--json", *p])
     retried = json.loads(r.output)
     assert retried["rollout"]["phase"] == "progressing" and retried["rollout"]["step"] == 0
+    # Issue 12.9: promoting by hand a version whose rollout was aborted needs --force.
     r = runner.invoke(app, ["rollout", "promote", "scorer", "--json", *p])
+    assert r.exit_code == 2 and "was aborted" in r.output and "--force" in r.output
+    r = runner.invoke(app, ["rollout", "status", "scorer", "--json", *p])
+    assert json.loads(r.output)["rollout"]["phase"] == "progressing"
+    r = runner.invoke(app, ["rollout", "promote", "scorer", "--force", *p])
+    assert r.exit_code == 0 and "warning:" in r.output and "looks off" in r.output
+    r = runner.invoke(app, ["rollout", "status", "scorer", "--json", *p])
     events = json.loads(r.output)["events"]
     assert [e["action"] for e in events] == ["begin", "abort", "retry", "promote"]
+    assert "forced: version 2" in events[-1]["reason"]
     r = runner.invoke(app, ["rollback", "scorer", *p])
     assert r.exit_code == 0 and "champion is version 1" in r.output
-    # The previous champion of version 1 is now version 2: a rollback undoes a rollback.
+    # Issue 11.2: a second rollback used to flip back to version 2, the one just rolled
+    # back from; now it is refused and nothing moves.
     r = runner.invoke(app, ["rollback", "scorer", *p])
-    assert r.exit_code == 0 and f"champion is version {v2}" in r.output
+    assert r.exit_code == 2 and "nothing to roll back to" in r.output
+    assert f"version {v2} (" in r.output
     r = runner.invoke(app, ["rollout", "start", "scorer", "--to", "7", *p])
     assert r.exit_code == 2 and "7" in r.output

@@ -23,6 +23,7 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, int]]:
 
     app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
                      routers=[rollout_router(service, dependencies=[Depends(_admin)])])
+    app.state.service = service
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c, v2
 
@@ -92,5 +93,36 @@ def test_unknown_action_and_missing_rollout(client: tuple[TestClient, int]) -> N
     assert c.post("/v1/admin/rollouts/scorer/explode").status_code == 404
     r = c.get("/v1/admin/rollouts/scorer")
     assert r.status_code == 404 and "has no rollout" in r.text
+    # Nothing to roll back to is a conflict with the model's history, not a missing thing.
     r = c.post("/v1/admin/models/scorer/rollback")
-    assert r.status_code == 404 and "no previous champion" in r.text
+    assert r.status_code == 409 and "nothing to roll back to" in r.json()["error"]
+
+
+def test_a_start_whose_version_does_not_load_is_422_and_stores_nothing(
+        client: tuple[TestClient, int]) -> None:
+    """Issue 13.8: it answered 500 and stayed stored as "progressing 5 %"."""
+    from rollout_project import FIXTURES
+
+    c, _ = client
+    registry = c.app.state.service.registry  # type: ignore[attr-defined]
+    broken = registry.register("scorer", "faulty_models:no_such_function", "python",
+                               options={"path": str(FIXTURES)}, verify=False).version
+    r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": broken})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert f"Version {broken} of 'scorer' cannot be rolled out" in body["error"]
+    assert body["details"][0]["path"] == "to" and body["details"][0]["rule"] == "loads"
+    assert c.get("/v1/admin/rollouts/scorer").status_code == 404  # nothing stored
+
+
+def test_promote_after_an_abort_needs_force(client: tuple[TestClient, int]) -> None:
+    c, v2 = client
+    assert c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2,
+                                              "interval": "1h"}).status_code == 201
+    assert c.post("/v1/admin/rollouts/scorer/abort").status_code == 200
+    assert c.post("/v1/admin/rollouts/scorer/retry").status_code == 200
+    r = c.post("/v1/admin/rollouts/scorer/promote")
+    assert r.status_code == 409 and "force=true" in r.json()["error"]
+    r = c.post("/v1/admin/rollouts/scorer/promote?force=true")
+    assert r.status_code == 200 and r.json()["rollout"]["phase"] == "promoted"
+    assert "forced: version" in r.json()["events"][-1]["reason"]

