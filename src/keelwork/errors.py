@@ -15,6 +15,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     │   └── UnsafeArtifactError (PermissionError)  pickle without ``allow_unsafe_pickle``
     ├── InvalidInputError (ValueError)         a runtime rejected the shape/type of a batch
     ├── PredictionError (RuntimeError)         the model raised while predicting
+    │   └── OutputContractViolation            its answer broke the output contract (strict)
     ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
@@ -110,6 +111,11 @@ class InvalidInputError(KeelworkError, ValueError):
 
 class PredictionError(KeelworkError, RuntimeError):
     """The model itself raised while predicting."""
+
+
+class OutputContractViolation(PredictionError):
+    """The model's answer broke the output contract (``contract.output_policy: strict``);
+    ``details`` names each bad output field. A server fault (500), not the caller's."""
 
 
 class DataFileError(KeelworkError, ValueError):

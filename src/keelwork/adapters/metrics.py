@@ -78,6 +78,9 @@ class GatewayMetrics:
         self.validation_failures = Counter(
             "keelwork_contract_violations", "Contract violations by field and rule.",
             ["model", "field", "rule"], registry=r)
+        self.output_violations = Counter(
+            "keelwork_output_contract_violations", "Answers that broke the output contract, "
+            "by field and rule.", ["model", "version", "field", "rule"], registry=r)
         self.queue_depth = Gauge("keelwork_batch_queue_depth",
                                  "Instances waiting for a model call.", ["model", "version"],
                                  registry=r)

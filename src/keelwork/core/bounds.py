@@ -21,6 +21,9 @@ MAX_DEPTH: Final = 16
 
 VersionRefs = Literal["any", "aliases", "champion"]
 
+#: The lists a contract path may start with (requests' instances, models' answers).
+_RECORD_LISTS: Final = frozenset({"instances", "outputs"})
+
 
 def bound_json(value: Any, max_bytes: int) -> tuple[Any, bool]:
     """A JSON-serialisable copy of ``value`` whose encoding is at most ``max_bytes`` long.
@@ -109,11 +112,13 @@ def metric_field(path: str, known: Collection[str]) -> str:
 
     ``instances[3].age`` -> ``age``; ``instances[3].emb[4]`` -> ``emb``; a field the contract
     does not declare (the client's own key) -> :data:`UNKNOWN_FIELD`; a whole record or the
-    batch -> ``instances``. The label set is therefore the contract's field names plus two.
+    batch -> ``instances`` (``outputs`` for answers). The label set is therefore the
+    contract's field names plus three.
     """
-    _, sep, tail = path.partition("].")
-    if not sep:
-        return "instances"
+    head, sep, tail = path.partition("].")
+    if not sep:  # a whole record, or the batch: named by its list
+        top = head.split("[", 1)[0]
+        return top if top in _RECORD_LISTS else UNKNOWN_FIELD
     name = tail
     for i, ch in enumerate(tail):
         if ch in ".[":

@@ -178,6 +178,10 @@ class ContractSection(_Section):
     extra_fields: Literal["reject", "ignore", "keep"] = "reject"
     subject_field: str | None = Field(
         default=None, description="Input field that identifies the data subject (for GDPR).")
+    output_policy: Literal["warn", "strict"] = Field(
+        default="warn", description="What an answer that breaks 'outputs' gets: 'warn' "
+        "answers, logs the violation (guard 'output_contract'), counts it and says so in the "
+        "response's 'warnings'; 'strict' refuses it with a 500 naming the contract.")
 
     @model_validator(mode="after")
     def _unique(self) -> ContractSection:
@@ -264,6 +268,46 @@ class RolloutGates(_Section):
     min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
     #: Share of the challenger's requests on which any guard fired (off unless set).
     max_guard_hit_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_mae: PositiveFloat | None = Field(
+        default=None, description="Regression: the challenger's mean absolute error on "
+        "labelled answers (labels from feedback/ingest), in the target's unit.")
+    max_rmse: PositiveFloat | None = Field(
+        default=None, description="Regression: the challenger's root mean squared error on "
+        "labelled answers.")
+    max_relative_mae_increase: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Regression: how much larger than the champion's (in the "
+        "same step) the challenger's MAE may be, as a fraction (0.1 = 10 % worse).")
+
+
+#: Rollout gates that judge a classifier's / a regressor's answers against labels.
+CLASSIFICATION_GATES = ("min_accuracy",)
+REGRESSION_GATES = ("max_mae", "max_rmse", "max_relative_mae_increase")
+
+
+def output_task(contract: ContractSection) -> Literal["classification", "regression"] | None:
+    """The model's task as its output contract says: None when it does not say.
+
+    A float output is a regression; a category, string or boolean output (or an integer
+    one with declared categories) is a classification. An integer without categories
+    (a class id or a count) or a tensor says nothing.
+    """
+    tasks = set()
+    for f in contract.outputs:
+        if f.type == "float":
+            tasks.add("regression")
+        elif f.type in ("category", "string", "boolean") or (
+                f.type == "integer" and f.categories):
+            tasks.add("classification")
+    if len(tasks) == 1:
+        return "regression" if "regression" in tasks else "classification"
+    return None
+
+
+def misfit_gates(gates: RolloutGates, task: str | None) -> list[str]:
+    """The configured label gates that do not fit ``task`` (none when the task is unknown)."""
+    wrong = {"regression": CLASSIFICATION_GATES,
+             "classification": REGRESSION_GATES}.get(task or "", ())
+    return [g for g in wrong if getattr(gates, g) is not None]
 
 
 class RolloutSection(_Section):
@@ -499,6 +543,14 @@ class KeelSpec(_Section):
                         "models[{name}].fallback names {got}, which is not a model in this "
                         "spec (models: {names})",
                         {"name": m.name, "got": repr(m.fallback), "names": ", ".join(names)})
+        task = output_task(self.contract)
+        wrong = misfit_gates(self.rollout.gates, task)
+        if wrong:
+            fits = CLASSIFICATION_GATES if task == "classification" else REGRESSION_GATES
+            raise PydanticCustomError(
+                "gate_task", "rollout.gates.{gate} does not fit a {task} model (its output "
+                "contract says so); use {fits}",
+                {"gate": wrong[0], "task": task, "fits": ", ".join(fits)})
         seen: set[str] = set()
         for f in self.flags:
             if f.name in seen:

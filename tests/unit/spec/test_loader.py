@@ -224,6 +224,45 @@ def test_a_moderate_use_of_anchors_and_merge_keys_still_loads() -> None:
     assert len(spec.models[0].options["a2"]) == 10
 
 
+def test_a_label_gate_must_fit_the_task_the_output_contract_names() -> None:
+    regression = GOOD + "  outputs:\n    - {name: progression, type: float}\n"
+    with pytest.raises(SpecError, match=r"min_accuracy does not fit a regression model") as e:
+        parse_spec(regression + "rollout:\n  gates: {min_accuracy: 0.8}\n")
+    assert e.value.details[0].rule == "gate_task"
+    assert parse_spec(regression + "rollout:\n  gates: {max_mae: 60, max_rmse: 75, "
+                      "max_relative_mae_increase: 0.1}\n").rollout.gates.max_mae == 60
+    classifier = GOOD + ("  outputs:\n    - {name: label, type: category, "
+                         "categories: [ok, fraud]}\n")
+    with pytest.raises(SpecError, match=r"max_mae does not fit a classification model"):
+        parse_spec(classifier + "rollout:\n  gates: {max_mae: 1.0}\n")
+    assert parse_spec(classifier + "rollout:\n  gates: {min_accuracy: 0.9}\n")
+    # No output contract: the spec alone cannot tell (keel spec validate asks the runtime).
+    assert parse_spec(GOOD + "rollout:\n  gates: {min_accuracy: 0.9}\n")
+
+
+def test_cli_validate_asks_the_runtime_when_the_contract_is_silent(tmp_path: Path) -> None:
+    pytest.importorskip("skops")
+    import skops.io as sio
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    sio.dump(Ridge().fit(x[["bmi", "bp"]], y), tmp_path / "model.skops")
+    spec = ("service: {name: diab, owners: [t@example.com]}\n"
+            "models: [{name: diab, runtime: sklearn, artifact: model.skops}]\n"
+            "rollout:\n  gates: GATE\n")
+    path = tmp_path / "keel.yaml"
+    path.write_text(spec.replace("GATE", "{min_accuracy: 0.8}"))
+    r = runner.invoke(app, ["spec", "validate", str(path)])
+    assert r.exit_code == 2, r.output
+    assert "min_accuracy does not fit model 'diab', a regression model" in r.output
+    r = runner.invoke(app, ["spec", "validate", str(path), "--json"])
+    assert json.loads(r.output)["problems"][0]["path"] == "rollout.gates.min_accuracy"
+    path.write_text(spec.replace("GATE", "{max_mae: 60}"))
+    r = runner.invoke(app, ["spec", "validate", str(path)])
+    assert r.exit_code == 0, r.output
+
+
 def test_interpolated_values_are_masked_in_every_message() -> None:
     """Issue 13 item 12: a secret from ${VAR} never appears in a spec error."""
     text = GOOD + ("storage:\n  url: ${KEEL_DB_URL}\n  durability: ${KEEL_DUR}\n"

@@ -27,6 +27,7 @@ rollback is visible to the very next request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +39,7 @@ from keelwork.adapters.gateway.host import ModelHost, ModelTarget
 from keelwork.adapters.gateway.refs import check_ref
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field, ref_allowed
-from keelwork.core.contracts import compile_contract, summarise
+from keelwork.core.contracts import compile_contract, compile_outputs, summarise
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.flags import FlagContext
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
@@ -52,6 +53,7 @@ from keelwork.errors import (
     KeelworkError,
     ModelLoadError,
     ModelNotFoundError,
+    OutputContractViolation,
     PredictionError,
     RefNotAllowedError,
 )
@@ -59,6 +61,10 @@ from keelwork.spec.model import KeelSpec, ModelSection
 
 if TYPE_CHECKING:
     from keelwork.adapters.flag_source import FlagSource
+
+log = logging.getLogger("keelwork.gateway")
+#: The guard recorded on answers that broke the output contract.
+OUTPUT_GUARD = "output_contract"
 
 
 class PredictionSink(Protocol):
@@ -95,6 +101,9 @@ class PredictResult:
     probabilities: list[list[float]] | None = None
     #: The classes of ``probabilities``' columns.
     classes: tuple[Any, ...] | None = None
+    #: Where the answers broke the output contract (``output_policy: warn``; paths
+    #: ``predictions[i].field``); empty when they kept it.
+    output_violations: tuple[ErrorDetail, ...] = ()
 
 
 @dataclass(slots=True)
@@ -170,6 +179,8 @@ class Gateway:
         # No declared inputs means no contract to enforce (not "reject every field").
         self._validator = compile_contract(spec.contract) if spec.contract.inputs else None
         self._subject_field = spec.contract.subject_field
+        self._outputs = compile_outputs(spec.contract)
+        self._outputs_strict = spec.contract.output_policy == "strict"
         # Entity lookups + transforms of keel.yaml's `features`: the same code that builds
         # training sets (`keel features build`) runs here, after the contract check.
         self._features = features if features is not None and features.active else None
@@ -182,6 +193,7 @@ class Gateway:
         self._champions: dict[str, tuple[str, int]] = {}
         self._version_refs = spec.guards.version_refs
         self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
+        self._output_fields = frozenset(f.name for f in spec.contract.outputs)
         self._load_lock = asyncio.Lock()
         self._in_flight = 0
         self._max_in_flight = spec.guards.max_concurrency
@@ -475,7 +487,8 @@ class Gateway:
             raise
         # The window current when the answer came (a slow answer counts where it is seen).
         route.arm(to_ch).record("fallback" if result.fallback_used else "ok",
-                   (time.perf_counter() - started) * 1000.0, result.predictions)
+                   (time.perf_counter() - started) * 1000.0, result.predictions,
+                   guard=OUTPUT_GUARD if result.output_violations else None)
         if route.strategy == "shadow":
             self._shadow(route, name, instances, ctx, result.prediction_ids)
         return result
@@ -539,8 +552,10 @@ class Gateway:
         except Exception:  # a failing challenger must never reach the champion's caller
             outputs, status = None, "shadow_error"
         latency_ms = (time.perf_counter() - started) * 1000.0
+        broken = (self._check_outputs(host.target, outputs)
+                  if outputs is not None and self._outputs is not None else [])
         window.challenger.record("ok" if outputs is not None else "error", latency_ms,
-                                 outputs or ())
+                                 outputs or (), guard=OUTPUT_GUARD if broken else None)
         now = time.time()
         outs: list[Any] = outputs if outputs is not None else [None] * len(instances)
         records = [
@@ -625,16 +640,27 @@ class Gateway:
         latency_ms = (time.perf_counter() - started) * 1000.0
         now = time.time()
         status = "fallback" if fallback_used else "ok"
+        broken = (self._check_outputs(answered.target, outputs)
+                  if self._outputs is not None else [])
+        meta = ctx.meta if not broken else {
+            **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
+        refused = bool(broken) and self._outputs_strict
         records = [
             PredictionRecord(
                 id=pid, ts=now, model=target.name, version=target.version,
                 tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
                 inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
-                model_latency_ms=model_ms, status=status,
-                guard=None, answered_by=answered.target.label, request_meta=ctx.meta)
+                model_latency_ms=model_ms, status="error" if refused else status,
+                guard=OUTPUT_GUARD if broken else None, answered_by=answered.target.label,
+                request_meta=meta)
             for pid, inst, out in zip(ids, instances, outputs, strict=True)
         ]
         await self._sink.write(records)
+        if refused:
+            self._count(target, "error")
+            raise OutputContractViolation(
+                f"The answer of model {answered.target.label} breaks the output contract "
+                f"(contract.outputs, output_policy: strict): {summarise(broken)}", broken)
         v = str(target.version)
         self._count(target, status)
         self.metrics.child(self.metrics.predictions, target.name, v).inc(len(instances))
@@ -642,7 +668,20 @@ class Gateway:
             time.perf_counter() - started)
         return PredictResult(target.name, target.version, outputs, ids,
                              answered.target.label, fallback_used, proba,
-                             answered.classes if proba is not None else None)
+                             answered.classes if proba is not None else None, tuple(broken))
+
+    def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
+        """The output contract's violations by these answers, counted and logged."""
+        assert self._outputs is not None
+        broken = self._outputs.validate_batch(outputs)
+        if broken:
+            v = str(target.version)
+            for d in broken:
+                self.metrics.child(self.metrics.output_violations, target.name, v,
+                                   metric_field(d.path, self._output_fields), d.rule).inc()
+            log.warning("model %s broke the output contract: %s", target.label,
+                        summarise(broken))
+        return broken
 
     def _count(self, target: ModelTarget, status: str) -> None:
         self.metrics.child(self.metrics.requests, target.name, str(target.version),

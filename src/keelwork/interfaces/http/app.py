@@ -112,6 +112,13 @@ class _Denied(Exception):
         self.response = response
 
 
+def _output_warnings(result: PredictResult) -> list[dict[str, Any]]:
+    """The answers' output-contract violations (``output_policy: warn``), as error details."""
+    return [{"path": d.path, "rule": d.rule, "got": d.got,
+             "message": f"the answer breaks the output contract: {d.message}".rstrip(": ")}
+            for d in result.output_violations[:50]]
+
+
 #: (path pattern, handler(request, **path parameters)), served by :class:`PredictFastPath`.
 FastRoute = tuple[re.Pattern[str], Callable[..., Awaitable[Response]]]
 
@@ -257,6 +264,8 @@ def create_app(gateway: Gateway, *,
             "answered_by": result.answered_by}
         if result.probabilities is not None and result.classes is not None:
             out["probabilities"] = proba_records(result.probabilities, result.classes)
+        if result.output_violations:
+            out["warnings"] = _output_warnings(result)
         return json_response(out, headers=_result_headers(result))
 
     async def _client_host(request: Request, model: str, ref: str | None) -> ModelHost:
@@ -327,6 +336,8 @@ def create_app(gateway: Gateway, *,
             "parameters": {"prediction_ids": ",".join(result.prediction_ids),
                            "answered_by": result.answered_by},
         }
+        if result.output_violations:
+            out["parameters"]["warnings"] = _output_warnings(result)
         if req.id is not None:
             out["id"] = req.id
         return json_response(out, headers=_result_headers(result))

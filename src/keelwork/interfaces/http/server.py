@@ -31,6 +31,7 @@ from keelwork.adapters.flag_source import FlagSource, check_refs, unresolved_ref
 from keelwork.adapters.gateway.wiring import open_service
 from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.adapters.monitoring.metrics import MonitorCollector, monitor_loop
+from keelwork.adapters.monitoring.reference import ensure_references
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
@@ -60,6 +61,9 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     """
     spec = resolved.spec
     service = open_service(resolved)
+    # A champion registered here from `artifact:` (or elsewhere without one) gets its
+    # monitoring reference, as `keel models register` gives a new version (issue 11 item 12).
+    ensure_references(resolved)
     engine = make_engine(resolved.storage_url)
     try:
         audit = project_audit_log(engine, resolved.project_dir)
