@@ -15,11 +15,13 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     │   └── UnsafeArtifactError (PermissionError)  pickle without ``allow_unsafe_pickle``
     ├── InvalidInputError (ValueError)         a runtime rejected the shape/type of a batch
     ├── PredictionError (RuntimeError)         the model raised while predicting
+    │   └── OutputContractViolation            its answer broke the output contract (strict)
     ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    ├── RefNotAllowedError (PermissionError)   a model reference clients may not address
     └── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
@@ -111,6 +113,11 @@ class PredictionError(KeelworkError, RuntimeError):
     """The model itself raised while predicting."""
 
 
+class OutputContractViolation(PredictionError):
+    """The model's answer broke the output contract (``contract.output_policy: strict``);
+    ``details`` names each bad output field. A server fault (500), not the caller's."""
+
+
 class DataFileError(KeelworkError, ValueError):
     """A data file (CSV, Parquet, JSONL) cannot be read; names the file, line/row and column."""
 
@@ -138,6 +145,10 @@ class AuthError(KeelworkError, ValueError):
     """An API-key operation was refused: unknown scope, malformed name, unknown key id."""
 
 
+class RefNotAllowedError(KeelworkError, PermissionError):
+    """A client addressed an alias or version that ``guards.version_refs`` keeps from it."""
+
+
 class RelabelRefused(KeelworkError, PermissionError):
     """A stored label may only be replaced by whoever set it (``guards.relabel``); carries a
     detail per refused label."""
@@ -158,6 +169,7 @@ __all__ = [
     "ModelRefError",
     "MonitorError",
     "PredictionError",
+    "RefNotAllowedError",
     "RegistryError",
     "RelabelRefused",
     "SpecError",

@@ -767,3 +767,49 @@ def test_feedback_with_a_nul_in_the_id_is_refused_on_every_backend(store_url: st
     assert info.value.details[0].path == "labels[0].prediction_id"
     assert store.count()["unknown_labels"] == 0
     engine.dispose()
+
+
+def test_keel_score_parquet_keeps_the_models_and_the_inputs_types(
+        iris_project: Path, store_url: str, tmp_path: Path) -> None:
+    """Predictions were written as JSON text ('"virginica"', quotes included) and an integer
+    id column as strings; both keep their types now (issue 11 item 13)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = iris_data()
+    names = ["setosa", "versicolor", "virginica"]
+    named = LogisticRegression(max_iter=1000).fit(x, [names[int(v)] for v in y])
+    sio.dump(named, tmp_path / "named.skops")
+    with open_registry(iris_project, store_url) as registry:
+        registry.register("iris", tmp_path / "named.skops", "sklearn",
+                          options={"feature_names": list(IRIS_FEATURES)}, source_dir=tmp_path)
+    data = _write_csv(tmp_path / "customers.csv", ["customer", *IRIS_FEATURES],
+                      [[1000 + i, *map(float, x[i])] for i in range(0, 150, 10)])
+    app = _cli()
+    for ref, want in (("iris:1", pa.int64()), ("iris:2", pa.string())):
+        out = tmp_path / f"{ref.replace(':', '_')}.parquet"
+        res = runner.invoke(app, ["score", str(data), "--model", ref, "--project",
+                                  str(iris_project), "--id-column", "customer", "--out",
+                                  str(out)])
+        assert res.exit_code == 0, res.output
+        table = pq.read_table(out)
+        assert table.schema.field("customer").type == pa.int64()
+        assert table.schema.field("prediction").type == want
+        assert table.column("customer").to_pylist() == [1000 + i for i in range(0, 150, 10)]
+        got = table.column("prediction").to_pylist()
+        model = named if ref == "iris:2" else None
+        if model is not None:
+            assert got == list(model.predict(x[::10]))
+            assert not any(v.startswith('"') for v in got)
+        else:
+            assert set(got) <= {0, 1, 2} and len(set(got)) == 3
+        assert b"keelwork.json_columns" not in (table.schema.metadata or {})
+    lines_out = tmp_path / "named.jsonl"
+    res = runner.invoke(app, ["score", str(data), "--model", "iris:2", "--project",
+                              str(iris_project), "--id-column", "customer", "--out",
+                              str(lines_out)])
+    assert res.exit_code == 0, res.output
+    first = json.loads(lines_out.read_text().splitlines()[0])
+    assert first["customer"] == 1000 and first["prediction"] in names

@@ -8,7 +8,7 @@ to the log, each hour planted with something a monitor must say:
   scikit-learn's on the same rows, coverage 0.6 and a one-hour label delay;
 - 01h: nothing -> an ``empty`` window, every column ``empty``;
 - 02h: ordinary rows logged without ``capital-gain`` and with ``workclass`` always null ->
-  those columns ``missing`` / ``no_values``, nothing else flagged;
+  those columns ``missing`` (a schema change: drift) / ``no_values``, nothing else flagged;
 - 03h: everyone 15 years older, a few in a workclass never seen -> ``age`` drifts, the new
   category is named;
 - 04h: one prediction -> ``single_row``, no alarm;
@@ -287,11 +287,15 @@ def test_windows_say_what_was_planted(trained: dict[str, Any], project: Any,
     assert w1["quality"]["estimated"] is None
     assert {c["status"] for c in w1["drift"]["columns"]} == {"empty"}
 
-    # 02h: the missing and all-null columns are named, nothing flagged
+    # 02h: the missing and all-null columns are named; the missing one is a schema change
+    # that counts as drift (it did not: issue 11), the all-null one is not compared
     w2 = windows[2]
     assert _col(w2["drift"], "capital-gain")["status"] == "missing"
+    assert _col(w2["drift"], "capital-gain")["drift"] is True
     assert _col(w2["drift"], "workclass")["status"] == "no_values"
-    assert w2["drift"]["summary"]["drifted"] == []
+    assert w2["drift"]["summary"]["drifted"] == ["capital-gain"]
+    assert w2["drift"]["summary"]["schema"] == {"missing": ["capital-gain"], "added": []}
+    assert w2["status"] == "drift"
     assert any("capital-gain" in n for n in w2["notes"])
     assert any("No ground truth in this window yet" in n for n in w2["notes"])
     assert not any("label:label" in n for n in w0["notes"])  # labelled: nothing to say

@@ -48,10 +48,15 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
             assert abort.action == "abort" and abort.actor == "keel-rollout-controller"
             assert abort.decision["challenger"]["requests"] >= 5  # judged on traffic
             # Within two analysis intervals of the fault (it is there from the canary's first
-            # request): the second analysis aborts, and the clock agrees (slack: the poll, the
-            # challenger's load and the store writes).
-            assert [e.action for e in events] == ["begin", "hold", "abort"], events
-            assert abort.at - events[0].at <= 2 * INTERVAL + 0.5, (abort.at - events[0].at)
+            # request): the second analysis aborts, one interval after the first (slack: the
+            # store writes). The whole run gets a wider bound: the controller's pick-up and the
+            # challenger's load take longer on a machine under CPU load.
+            # (An interval in which the challenger got too few requests, on a machine under
+            # load, holds without counting: it is no analysis of the fault.)
+            judged = [e for e in events if (e.decision or {}).get("outcome") != "no_data"]
+            assert [e.action for e in judged] == ["begin", "hold", "abort"], events
+            assert abort.at - judged[1].at <= INTERVAL + 0.5, (abort.at - judged[1].at)
+            assert abort.at - events[0].at <= 2 * INTERVAL + 2.0, (abort.at - events[0].at)
             # The failing value is recorded with the decision (Flagger #1810).
             # (On a busy machine a second gate, e.g. p99 latency, may fail alongside.)
             failed = {g["gate"]: g for g in abort.decision["gates"] if g["status"] == "fail"}
@@ -68,7 +73,13 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
 
 
 def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None:
-    service = open_project(make_project(tmp_path), poll_s=POLL)
+    path = make_project(tmp_path)
+    # The twin is as fast as the champion; on a machine under CPU load both arms' p99 passes
+    # 50 ms and the twin is "worse" by noise (69.97 vs 69.85 ms), a hold that is not the
+    # subject here (the slow challenger's test keeps the tight latency gate).
+    path.write_text(path.read_text().replace("max_p99_latency_ms: 50",
+                                             "max_p99_latency_ms: 2000"))
+    service = open_project(path, poll_s=POLL)
     challenger = register(service, "good_twin")
 
     async def scenario() -> None:
@@ -84,7 +95,8 @@ def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None
                     break
             rollout, events = service.rollouts.status("scorer")
             assert rollout.phase == "promoted", [(e.action, e.reason) for e in events]
-            assert [e.action for e in events] == ["begin", "advance", "promote"]
+            assert [e.action for e in events] == ["begin", "advance", "promote"], [
+                (e.action, e.reason) for e in events]
             assert service.registry.resolve("scorer").version == challenger
             after = await load(service.gateway, 0.2)
             assert set(after["by_version"]) == {challenger}
@@ -142,9 +154,11 @@ def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
     async def scenario() -> None:
         await _serve(service)
         try:
+            # An interval long enough for the labels to follow their answers under CPU load.
             service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
-                                   interval="0.4s", actor="tester")
-            stop = asyncio.get_running_loop().time() + 3.0
+                                   interval="1s", actor="tester")
+            # Until the abort (the workers stop then); generous for a machine under load.
+            stop = asyncio.get_running_loop().time() + 15.0
 
             async def worker(w: int) -> None:
                 i = 0
@@ -189,18 +203,27 @@ def test_last_step_at_100_percent_compares_with_the_champions_logged_answers(
             r = service.rollouts.start("scorer", challenger, service.resolved.spec.rollout,
                                        interval="1h", actor="tester")  # analysed by hand
             await asyncio.sleep(4 * POLL)
-            first = await load(service.gateway, 0.4, workers=8)  # 50/50: both arms logged
-            assert first["by_version"].get(r.champion, 0) >= 20
+            logged = 0
+            while logged < 40:  # 50/50: both arms answer and are logged
+                logged += (await load(service.gateway, 0.2, workers=8))["by_version"].get(
+                    r.champion, 0)
             service.rollouts.act("scorer", "advance", actor="tester")
-            await asyncio.sleep(4 * POLL)  # the controller routes the last step
+            deadline = asyncio.get_running_loop().time() + 10
+            while (route := service.gateway.rollout_route("scorer")) is None or \
+                    route.weight != 100:  # the controller routes the last step
+                assert asyncio.get_running_loop().time() < deadline, "never routed"
+                await asyncio.sleep(0.02)
             service.gateway.take_window("scorer")  # only the 100 % step's traffic counts
-            last = await load(service.gateway, 0.4, workers=8)
-            assert set(last["by_version"]) == {challenger}  # the champion answered nothing
+            answered: dict[int, int] = {}
+            while answered.get(challenger, 0) < 40:
+                for v, n in (await load(service.gateway, 0.2, workers=8))["by_version"].items():
+                    answered[v] = answered.get(v, 0) + n
+            assert set(answered) == {challenger}  # the champion answered nothing
             await service.rollout_controller.analyse("scorer")
             rollout, events = service.rollouts.status("scorer")
             decision = events[-1].decision
             assert rollout.phase == "promoted", [(e.action, e.reason) for e in events]
-            assert decision["champion_baseline"].startswith("prediction log")
+            assert decision["champion_baseline"] == "prediction log (latest answers)"
             assert decision["champion"]["requests"] >= 20
             drift = {g["gate"]: g for g in decision["gates"]}["prediction_drift"]
             assert drift["status"] == "pass" and drift["challenger"] is not None

@@ -178,6 +178,10 @@ class ContractSection(_Section):
     extra_fields: Literal["reject", "ignore", "keep"] = "reject"
     subject_field: str | None = Field(
         default=None, description="Input field that identifies the data subject (for GDPR).")
+    output_policy: Literal["warn", "strict"] = Field(
+        default="warn", description="What an answer that breaks 'outputs' gets: 'warn' "
+        "answers, logs the violation (guard 'output_contract'), counts it and says so in the "
+        "response's 'warnings'; 'strict' refuses it with a 500 naming the contract.")
 
     @model_validator(mode="after")
     def _unique(self) -> ContractSection:
@@ -222,6 +226,18 @@ class LabelsSection(_Section):
     positive: str | None = Field(
         default=None, description="Positive class of a binary classifier (default: the "
         "second of the model's classes, as scikit-learn orders them).")
+    max_unknown_per_request: PositiveInt = Field(
+        default=1000, description="Labels of unknown prediction ids that one POST "
+        "/v1/feedback may add to the store; the rest are not kept (the answer counts them in "
+        "'unknown_not_kept': send them again once their predictions are logged).")
+    unknown_ttl: str = Field(
+        default="7d", pattern=r"^\d+[smhd]$", description="Labels of unknown prediction ids "
+        "not seen again for this long are deleted.")
+
+    @property
+    def unknown_ttl_seconds(self) -> float:
+        """``unknown_ttl`` in seconds."""
+        return float(int(self.unknown_ttl[:-1]) * UNIT_SECONDS[self.unknown_ttl[-1]])
 
 
 class MonitoringSection(_Section):
@@ -252,6 +268,46 @@ class RolloutGates(_Section):
     min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
     #: Share of the challenger's requests on which any guard fired (off unless set).
     max_guard_hit_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_mae: PositiveFloat | None = Field(
+        default=None, description="Regression: the challenger's mean absolute error on "
+        "labelled answers (labels from feedback/ingest), in the target's unit.")
+    max_rmse: PositiveFloat | None = Field(
+        default=None, description="Regression: the challenger's root mean squared error on "
+        "labelled answers.")
+    max_relative_mae_increase: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Regression: how much larger than the champion's (in the "
+        "same step) the challenger's MAE may be, as a fraction (0.1 = 10 % worse).")
+
+
+#: Rollout gates that judge a classifier's / a regressor's answers against labels.
+CLASSIFICATION_GATES = ("min_accuracy",)
+REGRESSION_GATES = ("max_mae", "max_rmse", "max_relative_mae_increase")
+
+
+def output_task(contract: ContractSection) -> Literal["classification", "regression"] | None:
+    """The model's task as its output contract says: None when it does not say.
+
+    A float output is a regression; a category, string or boolean output (or an integer
+    one with declared categories) is a classification. An integer without categories
+    (a class id or a count) or a tensor says nothing.
+    """
+    tasks = set()
+    for f in contract.outputs:
+        if f.type == "float":
+            tasks.add("regression")
+        elif f.type in ("category", "string", "boolean") or (
+                f.type == "integer" and f.categories):
+            tasks.add("classification")
+    if len(tasks) == 1:
+        return "regression" if "regression" in tasks else "classification"
+    return None
+
+
+def misfit_gates(gates: RolloutGates, task: str | None) -> list[str]:
+    """The configured label gates that do not fit ``task`` (none when the task is unknown)."""
+    wrong = {"regression": CLASSIFICATION_GATES,
+             "classification": REGRESSION_GATES}.get(task or "", ())
+    return [g for g in wrong if getattr(gates, g) is not None]
 
 
 class RolloutSection(_Section):
@@ -280,8 +336,22 @@ class RateLimit(_Section):
 
 
 class GuardsSection(_Section):
-    max_body_bytes: PositiveInt = 1_048_576
+    max_body_bytes: PositiveInt = Field(
+        default=1_048_576, description="Largest request body accepted on every route, whether "
+        "it comes with Content-Length or chunked; larger ones are answered 413.")
+    body_read_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=5.0, description="Seconds a client has to send a whole request body, from "
+        "the first read; a slower one is answered 408 and the connection closed.")
     max_concurrency: PositiveInt = 256
+    max_loaded_versions: PositiveInt = Field(
+        default=8, description="Model versions kept loaded at once (all models together). "
+        "Loading one more unloads the least recently used; a champion, an active rollout's "
+        "versions and a fallback are never unloaded.")
+    version_refs: Literal["any", "aliases", "champion"] = Field(
+        default="any", description="What a predict client may address with NAME@REF, "
+        "x-keel-model-ref or /versions/N: 'any' (aliases and version numbers), 'aliases' "
+        "(aliases only) or 'champion' (no reference; routing decides). Keys with the 'admin' "
+        "scope may address any.")
     rate_limit: RateLimit | None = None
     pii_redaction: bool = False
     prompt_injection: bool = False
@@ -320,6 +390,9 @@ class StorageSection(_Section):
     durability: Literal["sync", "async"] = "sync"
     spool_dir: str | None = Field(default=None, description="Default: <project>/.keel/spool")
     log_inputs: bool = True
+    max_rejected_input_bytes: PositiveInt = Field(
+        default=4096, description="Bound on the JSON kept of each refused instance (and of its "
+        "violations) in the prediction log; larger ones are stored truncated, marked as such.")
 
     @field_validator("url", "spool_dir")
     @classmethod
@@ -470,6 +543,14 @@ class KeelSpec(_Section):
                         "models[{name}].fallback names {got}, which is not a model in this "
                         "spec (models: {names})",
                         {"name": m.name, "got": repr(m.fallback), "names": ", ".join(names)})
+        task = output_task(self.contract)
+        wrong = misfit_gates(self.rollout.gates, task)
+        if wrong:
+            fits = CLASSIFICATION_GATES if task == "classification" else REGRESSION_GATES
+            raise PydanticCustomError(
+                "gate_task", "rollout.gates.{gate} does not fit a {task} model (its output "
+                "contract says so); use {fits}",
+                {"gate": wrong[0], "task": task, "fits": ", ".join(fits)})
         seen: set[str] = set()
         for f in self.flags:
             if f.name in seen:

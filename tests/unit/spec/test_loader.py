@@ -183,6 +183,86 @@ def test_non_utf8_file(tmp_path: Path) -> None:
         load_spec(p)
 
 
+def _laughs(levels: int) -> str:
+    """A 'billion laughs' keel.yaml: valid (options take any data), 10**levels strings."""
+    lines = ['service: {name: x, owners: [a@example.com]}', "models:", "  - name: m",
+             "    runtime: python", "    artifact: 'a:b'", "    options:",
+             '      a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"      a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [5, 10])
+def test_alias_expansion_past_the_bound_is_refused_at_once(levels: int) -> None:
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(SpecError) as err:
+        parse_spec(_laughs(levels), source="keel.yaml", env={})
+    assert time.monotonic() - started < 2.0
+    (detail,) = err.value.details
+    assert detail.rule == "yaml_alias_expansion" and detail.got == 10_000
+    assert detail.path.startswith("models[0].options.a") and detail.line is not None
+    assert "YAML aliases" in err.value.message and "10000 nodes" in err.value.message
+
+
+def test_a_moderate_use_of_anchors_and_merge_keys_still_loads() -> None:
+    text = _laughs(2) + """\
+  - &base
+    name: n1
+    runtime: python
+    artifact: 'a:b'
+    batching: &batching {max_batch_size: 8, max_wait_ms: 1}
+  - <<: *base
+    name: n2
+  - {name: n3, runtime: python, artifact: 'a:b', batching: *batching}
+"""
+    spec = parse_spec(text, env={})
+    assert [m.name for m in spec.models] == ["m", "n1", "n2", "n3"]
+    assert spec.models[3].batching.max_batch_size == 8
+    assert len(spec.models[0].options["a2"]) == 10
+
+
+def test_a_label_gate_must_fit_the_task_the_output_contract_names() -> None:
+    regression = GOOD + "  outputs:\n    - {name: progression, type: float}\n"
+    with pytest.raises(SpecError, match=r"min_accuracy does not fit a regression model") as e:
+        parse_spec(regression + "rollout:\n  gates: {min_accuracy: 0.8}\n")
+    assert e.value.details[0].rule == "gate_task"
+    assert parse_spec(regression + "rollout:\n  gates: {max_mae: 60, max_rmse: 75, "
+                      "max_relative_mae_increase: 0.1}\n").rollout.gates.max_mae == 60
+    classifier = GOOD + ("  outputs:\n    - {name: label, type: category, "
+                         "categories: [ok, fraud]}\n")
+    with pytest.raises(SpecError, match=r"max_mae does not fit a classification model"):
+        parse_spec(classifier + "rollout:\n  gates: {max_mae: 1.0}\n")
+    assert parse_spec(classifier + "rollout:\n  gates: {min_accuracy: 0.9}\n")
+    # No output contract: the spec alone cannot tell (keel spec validate asks the runtime).
+    assert parse_spec(GOOD + "rollout:\n  gates: {min_accuracy: 0.9}\n")
+
+
+def test_cli_validate_asks_the_runtime_when_the_contract_is_silent(tmp_path: Path) -> None:
+    pytest.importorskip("skops")
+    import skops.io as sio
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    sio.dump(Ridge().fit(x[["bmi", "bp"]], y), tmp_path / "model.skops")
+    spec = ("service: {name: diab, owners: [t@example.com]}\n"
+            "models: [{name: diab, runtime: sklearn, artifact: model.skops}]\n"
+            "rollout:\n  gates: GATE\n")
+    path = tmp_path / "keel.yaml"
+    path.write_text(spec.replace("GATE", "{min_accuracy: 0.8}"))
+    r = runner.invoke(app, ["spec", "validate", str(path)])
+    assert r.exit_code == 2, r.output
+    assert "min_accuracy does not fit model 'diab', a regression model" in r.output
+    r = runner.invoke(app, ["spec", "validate", str(path), "--json"])
+    assert json.loads(r.output)["problems"][0]["path"] == "rollout.gates.min_accuracy"
+    path.write_text(spec.replace("GATE", "{max_mae: 60}"))
+    r = runner.invoke(app, ["spec", "validate", str(path)])
+    assert r.exit_code == 0, r.output
+
+
 def test_interpolated_values_are_masked_in_every_message() -> None:
     """Issue 13 item 12: a secret from ${VAR} never appears in a spec error."""
     text = GOOD + ("storage:\n  url: ${KEEL_DB_URL}\n  durability: ${KEEL_DUR}\n"

@@ -3,13 +3,20 @@
 Written at the end of the job *from the store*, so that it is complete even when the job ran in
 several attempts, into ``FILE.partial`` renamed into place. Columns: ``row`` (0-based),
 ``line`` (for CSV/JSON lines), the id column when there is one, ``prediction_id``,
-``prediction`` (in CSV a scalar as is and anything else as JSON text; in Parquet always JSON
-text) and ``error`` (the dead letter's reasons).
+``prediction`` and ``error`` (the dead letter's reasons).
+
+Types are kept: the id column has its type in the input (an integer id stays an integer), and
+``prediction`` has the model's: in Parquet a column of strings, integers, floats or booleans
+when the answers are scalars of one kind (integers and floats together make floats), JSON
+text only for structured answers (lists, objects; the file's metadata names such columns in
+``keelwork.json_columns``); in CSV a scalar as is and anything else as JSON text; in JSON lines
+the value itself.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,11 +81,18 @@ def write_scores(ledger: Ledger, handler: ScoreHandler, file: SourceFile,
         writer = _WRITERS[out.suffix.lower()](partial, handler.id_column)
         try:
             row0 = 0
+            as_int = False
             for _start, batch in iter_batches(file.path, batch_size=5000, types=file.types):
                 ids: list[Any] = ([r[handler.id_column] for r in batch_records(
                     batch.select([handler.id_column]))] if handler.id_column
                     else [None] * batch.num_rows)
+                if handler.id_column and row0 == 0:
+                    read_as = batch.schema.field(handler.id_column).type
+                    writer.id_type = _id_type_of(file, handler.id_column, read_as)
+                    as_int = writer.id_type != read_as  # a CSV column of integers
                 keys = [_key_of(file, handler, row0 + i, v) for i, v in enumerate(ids)]
+                if as_int:  # keys from the text (as scoring made them), output as numbers
+                    ids = [int(v) if isinstance(v, str) else v for v in ids]
                 found = _outputs(ledger, handler, checkpoint,
                                  [k for k in keys if k is not None])
                 for i, (id_value, key) in enumerate(zip(ids, keys, strict=True)):
@@ -87,7 +101,8 @@ def write_scores(ledger: Ledger, handler: ScoreHandler, file: SourceFile,
                     pid, output = found.get(key, (None, None)) if key and not error else \
                         (None, None)
                     writer.write({"row": row, "line": file.line_of(row),
-                                  "id": json_safe(id_value), "prediction_id": pid,
+                                  "id": json_safe(id_value), "raw_id": id_value,
+                                  "prediction_id": pid,
                                   "prediction": output, "error": error})
                     written += 1
                 row0 += batch.num_rows
@@ -102,6 +117,26 @@ def write_scores(ledger: Ledger, handler: ScoreHandler, file: SourceFile,
         raise
     partial.replace(out)
     return written
+
+
+_INTEGER = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+
+
+def _id_type_of(file: SourceFile, column: str, read_as: Any) -> Any:
+    """The id column's type in the input: Parquet/JSON lines say it; a CSV column (read as
+    text, so that keys compare as text) is integers when every value is one, written
+    canonically (``007`` stays text)."""
+    import pyarrow as pa
+
+    from keelwork.adapters.data.readers import iter_batches
+
+    if column not in file.types or not pa.types.is_string(read_as):
+        return read_as
+    for _start, batch in iter_batches(file.path, batch_size=50_000, types=file.types):
+        for v in batch.column(column).to_pylist():
+            if v is not None and not _INTEGER.fullmatch(v):
+                return read_as
+    return pa.int64()
 
 
 def _key_of(file: SourceFile, handler: ScoreHandler, row: int, id_value: Any) -> str | None:
@@ -156,6 +191,8 @@ class _CsvScores:
         self._csv.writerow(["row", "line", *([id_column] if id_column else []),
                             "prediction_id", "prediction", "error"])
 
+    id_type: Any = None  # CSV cells are text: only Parquet keeps the id's type
+
     def write(self, line: dict[str, Any]) -> None:
         self._csv.writerow([line["row"], _cell(line["line"]),
                             *([_cell(line["id"])] if self._id else []),
@@ -172,6 +209,8 @@ class _JsonlScores:
         self._file = path.open("w", encoding="utf-8")
         self._id = id_column
 
+    id_type: Any = None  # JSON keeps each value's own type
+
     def write(self, line: dict[str, Any]) -> None:
         out = {"row": line["row"], "line": line["line"]}
         if self._id:
@@ -186,41 +225,73 @@ class _JsonlScores:
 
 
 class _ParquetScores:
-    """Parquet, one row group per 50,000 lines; ``prediction`` as JSON text."""
+    """Parquet, one row group per 50,000 lines, typed as the module docstring says.
+
+    The schema is fixed by the first row group: the id column's type comes from the input
+    file, the prediction's from the first 50,000 answers. A later answer that does not fit it
+    (a model answering text after numbers) is written as null with the reason in ``error``;
+    its prediction id still finds it in the prediction log.
+    """
 
     def __init__(self, path: Path, id_column: str | None) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self._pa = pa
+        self._path = path
         self._id = id_column
-        fields = [("row", pa.int64()), ("line", pa.int64())]
-        if id_column:
-            fields.append((id_column, pa.string()))
-        fields += [("prediction_id", pa.string()), ("prediction", pa.string()),
-                   ("error", pa.string())]
-        self._schema = pa.schema(fields, metadata={"keelwork.kind": "scores",
-                                                   "keelwork.json_columns": "prediction"})
-        self._writer = pq.ParquetWriter(str(path), self._schema)
+        self.id_type: Any = None
+        self._schema: Any = None
+        self._json = False
+        self._writer: Any = None
         self._rows: list[dict[str, Any]] = []
         self._closed = False
 
     def write(self, line: dict[str, Any]) -> None:
         row = {"row": line["row"], "line": line["line"], "prediction_id": line["prediction_id"],
-               "prediction": None if line["prediction"] is None else
-               json.dumps(line["prediction"], separators=(",", ":"), ensure_ascii=False),
-               "error": line["error"]}
-        if self._id:
-            row[self._id] = None if line["id"] is None else str(line["id"])
+               "prediction": line["prediction"], "error": line["error"]}
+        if self._id:  # as read, in the input's type (not the JSON-safe form)
+            row[self._id] = line.get("raw_id", line["id"])
         self._rows.append(row)
         if len(self._rows) >= 50_000:
             self._flush()
 
+    def _open(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        kind = _scalar_type([r["prediction"] for r in self._rows])
+        self._json = kind is None
+        fields = [("row", pa.int64()), ("line", pa.int64())]
+        if self._id:
+            fields.append((self._id, self.id_type if self.id_type is not None
+                           else _id_type([r[self._id] for r in self._rows])))
+        fields += [("prediction_id", pa.string()),
+                   ("prediction", pa.string() if kind is None else kind),
+                   ("error", pa.string())]
+        meta = {"keelwork.kind": "scores"}
+        if self._json:
+            meta["keelwork.json_columns"] = "prediction"
+        self._schema = pa.schema(fields, metadata=meta)
+        self._writer = pq.ParquetWriter(str(self._path), self._schema)
+
     def _flush(self) -> None:
-        if self._rows:
-            self._writer.write_table(self._pa.Table.from_pylist(self._rows,
-                                                                schema=self._schema))
-            self._rows = []
+        import pyarrow as pa
+
+        if self._writer is None:
+            self._open()
+        if not self._rows:
+            return
+        want = self._schema.field("prediction").type
+        for r in self._rows:
+            value = r["prediction"]
+            if value is None:
+                continue
+            if self._json:
+                r["prediction"] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            elif not _fits(value, want):
+                r["prediction"] = None
+                note = (f"the prediction {value!r} does not fit the output's column type "
+                        f"({want}); read it from the prediction log by its prediction_id")
+                r["error"] = f"{r['error']}; {note}" if r["error"] else note
+        self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+        self._rows = []
 
     def close(self) -> None:
         if not self._closed:
@@ -228,7 +299,47 @@ class _ParquetScores:
             try:
                 self._flush()
             finally:
-                self._writer.close()
+                if self._writer is not None:
+                    self._writer.close()
+
+
+def _scalar_type(values: list[Any]) -> Any:
+    """The Arrow type of scalar answers of one kind; None for structured or mixed ones."""
+    import pyarrow as pa
+
+    kinds = {bool if isinstance(v, bool) else int if isinstance(v, int) else
+             float if isinstance(v, float) else str if isinstance(v, str) else object
+             for v in values if v is not None}
+    if not kinds:
+        return pa.string()
+    if kinds == {bool}:
+        return pa.bool_()
+    if kinds == {int}:
+        return pa.int64()
+    if kinds <= {int, float}:
+        return pa.float64()
+    if kinds == {str}:
+        return pa.string()
+    return None
+
+
+def _id_type(values: list[Any]) -> Any:
+    kind = _scalar_type(values)
+    import pyarrow as pa
+
+    return pa.string() if kind is None else kind
+
+
+def _fits(value: Any, arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(arrow_type):
+        return isinstance(value, bool)
+    if pa.types.is_integer(arrow_type):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if pa.types.is_floating(arrow_type):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
 
 
 _WRITERS: dict[str, Any] = {".csv": _CsvScores, ".jsonl": _JsonlScores,

@@ -207,30 +207,37 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
 
 def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, now: float,
               rescorers: dict[str, tuple[Any, Callable[[], None]] | None]) -> None:
-    from keelwork.adapters.monitoring.reference import MonitorReference, open_rescorer
+    from keelwork.adapters.monitoring.reference import (
+        champion_version,
+        load_reference,
+        open_rescorer,
+    )
     from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor
     from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.core.monitors.windows import parse_window
 
-    row = MonitorStore(engine).latest_reference(name)
-    if row is None:
+    if MonitorStore(engine).latest_reference(name) is None:
         return
-    reference = MonitorReference.from_dict(row.body)
-    if name not in rescorers:
+    # The champion's predictions against the champion's own reference (a candidate's
+    # reference, stored when it was registered, describes another model).
+    version = champion_version(resolved, name)
+    reference, row = load_reference(engine, name, version)
+    key = f"{name}:{version}"  # a promotion brings another model to score with
+    if key not in rescorers:
         try:
-            rescorers[name] = (open_rescorer(resolved, name)
-                               if "prediction:score" in reference.profile.columns else None)
+            rescorers[key] = (open_rescorer(resolved, name, version)
+                              if "prediction:score" in reference.profile.columns
+                              or reference.cbpe is not None else None)
         except Exception as exc:  # no scores: drift and realised quality still run
             log.warning("monitoring loop: %s cannot be loaded to score logged inputs: %s",
                         name, exc)
-            rescorers[name] = None
-    entry = rescorers[name]
+            rescorers[key] = None
+    entry = rescorers[key]
     spec = parse_window(window)
     start = spec.start_of(now)
     assert spec.seconds is not None
     run_monitor(engine, reference, window, since=start - spec.seconds, until=now,
-                settings=MonitorSettings.from_spec(resolved.spec.monitoring),
+                settings=MonitorSettings.from_spec(resolved.spec.monitoring, version=version),
                 reference_row=row, rescore=entry[0] if entry else None, now=now)
-
 
 __all__ = ["QUALITY_METRICS", "MonitorCollector", "monitor_loop"]

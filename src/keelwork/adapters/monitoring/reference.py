@@ -13,8 +13,10 @@ model predicts on the reference, not what the training labels were), and profile
   declared input;
 - free-text columns (``monitoring.text_columns``, else string columns that look like prose:
   mostly distinct values averaging 20+ characters) as a text reference (descriptor drift);
-- a CBPE reference (confidence-based performance estimation) when there are labels and binary
-  scores, so windows without labels get an estimated performance.
+- a CBPE reference (confidence-based performance estimation) when there are labels and
+  probabilities (binary: the positive class's score; three or more classes: a probability per
+  class, calibrated one-vs-rest), so windows without labels get an estimated performance; else
+  ``cbpe_reason`` says why not.
 
 The result, a :class:`MonitorReference` (``kind``/``version``), goes to the
 ``monitor_references`` table; :func:`reference_on_register` is the hook ``keel models
@@ -26,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -41,6 +43,7 @@ from keelwork.core.monitors.windows import (
     flatten_instance,
     flatten_label,
     flatten_output,
+    proba_row,
 )
 from keelwork.errors import MonitorError
 from keelwork.spec.model import ResolvedSpec
@@ -69,8 +72,14 @@ class MonitorReference:
     input_columns: tuple[str, ...]
     label_column: str | None = None
     cbpe: dict[str, Any] | None = None
+    #: Why there is no CBPE reference (so no performance estimate), when there is none.
+    cbpe_reason: str | None = None
     text: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, dict[str, TableProfile]] = field(default_factory=dict)
+    #: Set when this is not the monitored version's own reference (see :func:`load_reference`).
+    note: str | None = None
+    #: What looked wrong while building it (e.g. labels the model never answers).
+    warnings: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -83,9 +92,11 @@ class MonitorReference:
                 "model_version": self.model_version, "source": self.source,
                 "created_at": self.created_at.isoformat(), "schema": self.schema.as_dict(),
                 "profile": self.profile.as_dict(), "input_columns": list(self.input_columns),
-                "label_column": self.label_column, "cbpe": self.cbpe, "text": self.text,
+                "label_column": self.label_column, "cbpe": self.cbpe,
+                "cbpe_reason": self.cbpe_reason, "text": self.text,
                 "segments": {f: {v: p.as_dict() for v, p in values.items()}
-                             for f, values in self.segments.items()}}
+                             for f, values in self.segments.items()},
+                "warnings": list(self.warnings)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MonitorReference:
@@ -109,10 +120,12 @@ class MonitorReference:
                        profile=TableProfile.from_dict(data["profile"]),
                        input_columns=tuple(str(c) for c in data["input_columns"]),
                        label_column=data.get("label_column"), cbpe=data.get("cbpe"),
+                       cbpe_reason=data.get("cbpe_reason"),
                        text=dict(data.get("text") or {}),
                        segments={str(f): {str(v): TableProfile.from_dict(p)
                                           for v, p in values.items()}
-                                 for f, values in (data.get("segments") or {}).items()})
+                                 for f, values in (data.get("segments") or {}).items()},
+                       warnings=tuple(str(w) for w in data.get("warnings") or ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise MonitorError(f"The stored monitor reference is malformed: {exc!r}.") from exc
 
@@ -244,15 +257,17 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
         outputs, proba = _predict(runtime, instances)
     finally:
         if owned:
-            _unload(runtime)
+            unload_runtime(runtime)
 
     flat: list[dict[str, Any]] = []
+    rows_proba: list[list[float] | None] = []
     for inst, row, out, p in zip(instances, rows, outputs, proba, strict=True):
         cols = flatten_instance(inst, schema)
         cols.update(flatten_output({"label": out, "probabilities": p} if p is not None
                                    else out, schema))
         if label_col is not None:
             cols.update(flatten_label(row.get(label_col), schema))
+        rows_proba.append(proba_row(cols, schema))
         flat.append({k: v for k, v in cols.items() if not k.startswith("prediction:proba:")})
     text_cols = (list(mon.text_columns) if mon.text_columns is not None
                  else detect_text_columns(flat, inputs))
@@ -264,12 +279,53 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
         kinds.pop(t, None)
     profile = profile_table(columns_table(flat, kinds), kinds=kinds)
     text = _text_references(flat, text_cols)
-    cbpe = _cbpe(flat, schema)
+    warnings = (label_mismatch(schema, outputs, [r.get(label_col) for r in rows], label_col)
+                if label_col is not None else [])
+    for w in warnings:
+        log.warning("monitoring reference of %s: %s", name, w)
+    cbpe, cbpe_reason = _cbpe(flat, schema, rows_proba, label_col)
     segments = _segment_profiles(flat, mon.segments, kinds, profile)
     return MonitorReference(model=name, model_version=model_version, source=str(data),
                             created_at=datetime.now(UTC), schema=schema, profile=profile,
                             input_columns=tuple(inputs), label_column=label_col, cbpe=cbpe,
-                            text=text, segments=segments)
+                            cbpe_reason=cbpe_reason,
+                            text=text, segments=segments, warnings=tuple(warnings))
+
+
+def label_mismatch(schema: OutputSchema, outputs: Sequence[Any], labels: Sequence[Any],
+                   column: str) -> list[str]:
+    """Why the model's answers and the reference's label column cannot be compared, if so.
+
+    A classifier's classes (or, without declared classes, what it answered on the reference)
+    must share the label column's vocabulary, else label drift and realised quality compare
+    two vocabularies (``1`` against ``'class_1'``) and alarm on nothing; a regressor's labels
+    must be numbers.
+    """
+    values = [v for v in labels if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return []
+    if schema.task == "regression":
+        if any(isinstance(o, str) for o in outputs[:100]):
+            return []  # a text-answering model without classes: nothing to say
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float)]
+        if bad:
+            return [f"the label column {column!r} holds non-numeric values (e.g. {bad[0]!r}) "
+                    f"but the model is a regressor: its quality and label drift cannot be "
+                    f"computed from them."]
+        return []
+    known = set(schema.classes or ()) or {category(o) for o in outputs if o is not None}
+    seen = {category(v) for v in values}
+    unknown = sorted(seen - known)
+    if not unknown:
+        return []
+    types = sorted({type(v).__name__ for v in values})
+    answer_types = sorted({type(o).__name__ for o in outputs[:1000] if o is not None})
+    shared = "no value" if not seen & known else f"only {len(seen & known)} of {len(seen)} values"
+    return [f"the model's labels ({', '.join(sorted(known)[:8])}; {'/'.join(answer_types)}) and "
+            f"the reference's label column {column!r} ({', '.join(unknown[:8])}; "
+            f"{'/'.join(types)}) share {shared}: label drift and realised quality would "
+            f"compare different vocabularies. Make the labels the model's classes (or the "
+            f"model's classes the labels')."]
 
 
 def _segment_profiles(flat: Sequence[Mapping[str, Any]], fields: Sequence[str],
@@ -317,17 +373,61 @@ def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None
     return load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe), mv.version
 
 
-def open_rescorer(resolved: ResolvedSpec, name: str,
+def runtime_task(runtime: Any) -> str | None:
+    """``classification`` / ``regression`` as a loaded model's signature tells, else None.
+
+    A model with classes is a classifier; a scikit-learn estimator without classes is a
+    regressor; any other runtime without classes says nothing.
+    """
+    sig = getattr(runtime, "signature", None)
+    if sig is None:
+        return None
+    if getattr(sig, "classes", None):
+        return "classification"
+    extra = getattr(sig, "extra", None) or {}
+    return "regression" if "estimator" in extra else None
+
+
+def model_task(resolved: ResolvedSpec, name: str) -> str | None:
+    """The task of ``name``: its registered champion's, else its ``artifact:``'s (loaded).
+
+    Returns None when neither can be loaded or the runtime does not tell.
+    """
+    from keelwork.adapters.runtimes import load_runtime
+    from keelwork.errors import KeelworkError
+
+    runtime = None
+    try:
+        runtime, _ = load_model_runtime(resolved, name)
+    except KeelworkError:
+        section = resolved.spec.model(name)
+        if section.artifact is None:
+            return None
+        artifact = (section.artifact if section.runtime == "python"
+                    else resolved.resolve_path(section.artifact))
+        try:
+            runtime = load_runtime(section.runtime, artifact, dict(section.options),
+                                   allow_unsafe_pickle=section.allow_unsafe_pickle)
+        except KeelworkError:
+            return None
+    try:
+        return runtime_task(runtime)
+    finally:
+        unload_runtime(runtime)
+
+
+def open_rescorer(resolved: ResolvedSpec, name: str, version: int | None = None,
                   ) -> tuple[Callable[[list[Any]], list[Any] | None], Callable[[], None]]:
-    """Load ``name`` and return ``(score, close)``: ``score`` gives the probability rows of
-    logged instances (what a run needs when the log holds labels only), ``close`` unloads."""
-    runtime, _ = load_model_runtime(resolved, name)
+    """Load ``name`` (its champion, or ``version``) and return ``(score, close)``: ``score``
+    gives the probability rows of logged instances (what a run needs when the log holds labels
+    only), ``close`` unloads."""
+    runtime, _ = load_model_runtime(resolved, name, None if version is None else str(version))
 
     def score(instances: list[Any]) -> list[Any] | None:
         proba = getattr(runtime, "predict_proba", None)
         return None if proba is None else cast("list[Any] | None", proba(instances))
 
-    return score, lambda: _unload(runtime)
+    return score, lambda: unload_runtime(runtime)
 
 
 def _schema(runtime: Any, resolved: ResolvedSpec, name: str,
@@ -357,7 +457,7 @@ def _predict(runtime: Any, instances: list[dict[str, Any]]) -> tuple[list[Any], 
     return outputs, proba
 
 
-def _unload(runtime: Any) -> None:
+def unload_runtime(runtime: Any) -> None:
     try:
         runtime.unload()
     except Exception:  # unloading is best effort
@@ -375,23 +475,44 @@ def _text_references(flat: Sequence[Mapping[str, Any]],
     return out
 
 
-def _cbpe(flat: Sequence[Mapping[str, Any]], schema: OutputSchema) -> dict[str, Any] | None:
-    positive = schema.binary_positive
-    pairs = [(r[PREDICTION_SCORE], r[LABEL_LABEL]) for r in flat
-             if PREDICTION_SCORE in r and LABEL_LABEL in r]
-    if positive is None or len(pairs) < 2:
-        return None
+def _cbpe(flat: Sequence[Mapping[str, Any]], schema: OutputSchema,
+          proba: Sequence[list[float] | None], label_col: str | None,
+          ) -> tuple[dict[str, Any] | None, str | None]:
+    """The CBPE reference (binary, or one-vs-rest for 3+ classes), or why there is none."""
+    from keelwork.core.monitors.cbpe import fit_cbpe
+    from keelwork.core.monitors.cbpe_multiclass import fit_cbpe_multiclass
+
+    if schema.task == "regression":
+        return None, ("CBPE estimates classifiers; this model has no classes (a regressor): "
+                      "its quality comes from labels only.")
+    if label_col is None:
+        return None, ("the reference data has no label column (set monitoring.labels.column), "
+                      "and CBPE is fitted on labelled reference rows.")
     try:
-        from keelwork.core.monitors.cbpe import fit_cbpe
-    except ImportError:  # pragma: no cover - the CBPE module ships with keelwork
-        return None
-    try:
-        ref = fit_cbpe([s for s, _ in pairs], [y for _, y in pairs], positive=positive)
+        positive = schema.binary_positive
+        if positive is not None:
+            pairs = [(r[PREDICTION_SCORE], r[LABEL_LABEL]) for r in flat
+                     if PREDICTION_SCORE in r and LABEL_LABEL in r]
+            if not pairs:
+                return None, ("the model gives no probabilities (predict_proba) on the "
+                              "reference, and CBPE estimates from them.")
+            ref: Any = fit_cbpe([s for s, _ in pairs], [y for _, y in pairs],
+                                positive=positive)
+        else:
+            assert schema.classes is not None
+            rows = [(p, r[LABEL_LABEL]) for r, p in zip(flat, proba, strict=True)
+                    if p is not None and LABEL_LABEL in r]
+            if not rows:
+                return None, ("the model gives no probability for each of its "
+                              f"{len(schema.classes)} classes (predict_proba) on the "
+                              "reference, and CBPE estimates from them.")
+            ref = fit_cbpe_multiclass([p for p, _ in rows], [y for _, y in rows],
+                                      schema.classes)
     except MonitorError as exc:
         log.warning("no performance estimation (CBPE) for this reference: %s", exc)
-        return None
+        return None, str(exc)
     body: dict[str, Any] = ref.as_dict()
-    return body
+    return body, None
 
 
 # --------------------------------------------------------------------------- storing
@@ -443,11 +564,70 @@ def reference_on_register(resolved: ResolvedSpec, model: str, version: int | Non
         return message
     finally:
         if runtime is not None:
-            _unload(runtime)
+            unload_runtime(runtime)
 
 
-def load_reference(engine: Any, model: str) -> tuple[MonitorReference, Any]:
-    """The latest stored reference of ``model`` and its row.
+def champion_version(resolved: ResolvedSpec, name: str) -> int | None:
+    """The version a bare ``name`` resolves to (its champion), or None when not registered."""
+    from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.errors import KeelworkError
+
+    try:
+        with open_registry(resolved.project_dir, resolved.storage_url, audit=False) as registry:
+            return int(registry.resolve(name).version)
+    except KeelworkError:
+        return None
+
+
+def ensure_references(resolved: ResolvedSpec) -> list[str]:
+    """Build the champion's reference of every keel.yaml model that lacks one.
+
+    What ``keel models register`` does for a new version, for the versions ``keel serve``
+    registered from ``artifact:`` (or any registered some other way): with
+    ``monitoring.reference`` set, a served champion always has its reference, so ``keel
+    monitor run`` works in a fresh project. Never fails: each problem is returned (and logged)
+    as a one-line warning.
+
+    Returns:
+        The warnings.
+    """
+    from keelwork.adapters.monitoring.store import MonitorStore
+    from keelwork.adapters.stores.engine import make_engine
+
+    if resolved.spec.monitoring.reference is None:
+        return []
+    warnings: list[str] = []
+    engine = make_engine(resolved.storage_url)
+    try:
+        store = MonitorStore(engine)
+        store.ensure_schema()
+        for m in resolved.spec.models:
+            version = champion_version(resolved, m.name)
+            if version is None or store.latest_reference(m.name, version) is not None:
+                continue
+            log.info("building the monitoring reference of %s:%d", m.name, version)
+            warning = reference_on_register(resolved, m.name, version)
+            if warning is not None:
+                warnings.append(warning)
+    except Exception as exc:  # a monitoring problem must not stop the server
+        warnings.append(f"the monitoring references were not checked: "
+                        f"{type(exc).__name__}: {exc}")
+        log.warning(warnings[-1])
+    finally:
+        engine.dispose()
+    return warnings
+
+
+def load_reference(engine: Any, model: str, version: int | None = None,
+                   ) -> tuple[MonitorReference, Any]:
+    """The reference a run of ``model`` (``version``'s predictions) compares with, and its row.
+
+    A reference belongs to the version whose predictions it profiled: ``version``'s own
+    (latest) reference is used. When ``version`` has none, the latest reference of another
+    version still serves for the *inputs* and the ground truth (the same reference data
+    whatever the model): its prediction columns and CBPE are dropped, since they describe
+    another model, and :attr:`MonitorReference.note` says so. ``version=None`` (the model
+    is not in the registry) takes the latest reference of any version.
 
     Raises:
         MonitorError: none is stored (the message says how to build one).
@@ -456,12 +636,38 @@ def load_reference(engine: Any, model: str) -> tuple[MonitorReference, Any]:
 
     store = MonitorStore(engine)
     store.ensure_schema()
-    row = store.latest_reference(model)
-    if row is None:
-        raise MonitorError(f"No monitoring reference is stored for model {model!r}; build one "
-                           f"with 'keel monitor reference --model {model}' (it profiles "
-                           f"monitoring.reference of keel.yaml).")
-    return MonitorReference.from_dict(row.body), row
+    row = store.latest_reference(model, version) if version is not None else None
+    if row is not None or version is None:
+        row = row or store.latest_reference(model)
+        if row is None:
+            raise MonitorError(
+                f"No monitoring reference is stored for model {model!r}; build one with "
+                f"'keel monitor reference --model {model}' (it profiles monitoring.reference "
+                f"of keel.yaml).")
+        return MonitorReference.from_dict(row.body), row
+    other = store.latest_reference(model)
+    if other is None:
+        raise MonitorError(
+            f"No monitoring reference is stored for model {model!r} version {version}; build "
+            f"one with 'keel monitor reference --model {model} --version {version}' (it "
+            f"profiles monitoring.reference of keel.yaml with that version's predictions).")
+    ref = MonitorReference.from_dict(other.body)
+    return inputs_only(ref, f"version {version} has no reference of its own: its inputs are "
+                            f"compared with the reference of version {ref.model_version} "
+                            f"(its prediction columns, which describe that version, are left "
+                            f"out); build one with 'keel monitor reference --model {model} "
+                            f"--version {version}'."), other
+
+
+def inputs_only(ref: MonitorReference, note: str) -> MonitorReference:
+    """``ref`` without what describes its model's predictions (prediction columns, CBPE)."""
+    def keep(profile: TableProfile) -> TableProfile:
+        return TableProfile(profile.rows, {n: c for n, c in profile.columns.items()
+                                           if not n.startswith("prediction:")})
+
+    return replace(ref, profile=keep(ref.profile), cbpe=None, note=note,
+                   segments={f: {v: keep(p) for v, p in values.items()}
+                             for f, values in ref.segments.items()})
 
 
 __all__ = [
@@ -469,12 +675,19 @@ __all__ = [
     "REFERENCE_VERSION",
     "MonitorReference",
     "build_reference",
+    "champion_version",
     "column_kinds",
     "columns_table",
     "detect_text_columns",
+    "ensure_references",
+    "inputs_only",
+    "label_mismatch",
     "load_model_runtime",
     "load_reference",
+    "model_task",
     "open_rescorer",
     "reference_on_register",
+    "runtime_task",
     "store_reference",
+    "unload_runtime",
 ]

@@ -48,6 +48,7 @@ from keelwork.core.monitors.windows import (
     PREDICTION_LABEL,
     PREDICTION_SCORE,
     PREDICTION_VALUE,
+    PROBA_PREFIX,
     WindowSpec,
     category,
     flatten_instance,
@@ -55,6 +56,7 @@ from keelwork.core.monitors.windows import (
     flatten_output,
     parse_duration,
     parse_window,
+    proba_row,
 )
 from keelwork.errors import MonitorError
 from keelwork.spec.model import MonitoringSection
@@ -116,10 +118,15 @@ class _Window:
     predicted: list[Any] = field(default_factory=list)
     scores: list[float | None] = field(default_factory=list)
     all_scores: list[float] = field(default_factory=list)
+    #: Multi-class: the probability row of every prediction / of the labelled ones.
+    all_proba: list[list[float]] = field(default_factory=list)
+    proba: list[list[float] | None] = field(default_factory=list)
     seg_of_labelled: list[dict[str, str]] = field(default_factory=list)
     texts: dict[str, list[str]] = field(default_factory=dict)
     seen_texts: dict[str, int] = field(default_factory=dict)
     versions: set[int] = field(default_factory=set)
+    #: Every flattened column the window's predictions carried (for ``added`` columns).
+    columns: set[str] = field(default_factory=set)
     last_ts: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -185,9 +192,12 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         finish(w)
     created = getattr(reference_row, "created_at", None) or reference.created_at
     return {"kind": REPORT_KIND, "version": REPORT_VERSION, "model": reference.model,
-            "window": spec.text, "generated_at": datetime.now(UTC).isoformat(),
-            "reference": {"rows": reference.rows, "source": reference.source,
-                          "created_at": created.isoformat()},
+            "model_version": settings.version, "window": spec.text,
+            "generated_at": datetime.now(UTC).isoformat(),
+            "reference": {"id": getattr(reference_row, "id", None),
+                          "model_version": reference.model_version, "rows": reference.rows,
+                          "source": reference.source, "created_at": created.isoformat(),
+                          "note": reference.note},
             "windows": out}
 
 
@@ -294,7 +304,14 @@ class _Context:
         self.profile = _selected(ref.profile, settings.features, ref.input_columns)
         self.kinds = {n: c.kind for n, c in self.profile.columns.items()}
         self.names = list(self.kinds)
-        wants_score = PREDICTION_SCORE in ref.profile.columns
+        # Absent for reasons that are not a schema change: ground truth until labels arrive,
+        # scores when the log holds labels only and nothing rescored them.
+        self.missing_ok = frozenset(n for n in self.names if n.startswith("label:")
+                                    or n.startswith("prediction:score"))
+        # Multi-class CBPE (and multi-class ROC AUC) read every class's probability.
+        self.multiclass = bool(ref.schema.classes) and len(ref.schema.classes or ()) > 2
+        wants_score = PREDICTION_SCORE in ref.profile.columns or (
+            self.multiclass and ref.cbpe is not None)
         self.rescore = rescore if wants_score else None
         self.rng = random.Random(20240601)
         self.text_refs: dict[str, Any] = {}
@@ -322,7 +339,8 @@ class _Context:
             if p is not None and PREDICTION_SCORE not in cols:
                 cols.update({k: v for k, v in flatten_output({"probabilities": p},
                                                              schema).items()
-                             if k == PREDICTION_SCORE})
+                             if k == PREDICTION_SCORE or k.startswith(PROBA_PREFIX)})
+            row_p = proba_row(cols, schema) if self.multiclass else None
             label = labels.get(row["id"])
             if label is not None:
                 cols.update(flatten_label(label[0], schema))
@@ -336,6 +354,8 @@ class _Context:
             score = cols.get(PREDICTION_SCORE)
             if isinstance(score, float):
                 w.all_scores.append(score)
+            if row_p is not None:
+                w.all_proba.append(row_p)
             truth = cols.get(LABEL_LABEL, cols.get(LABEL_VALUE))
             pred = cols.get(PREDICTION_LABEL, cols.get(PREDICTION_VALUE))
             if label is not None and truth is not None and pred is not None:
@@ -343,11 +363,14 @@ class _Context:
                 w.truth.append(truth)
                 w.predicted.append(pred)
                 w.scores.append(score if isinstance(score, float) else None)
+                w.proba.append(row_p)
                 w.seg_of_labelled.append(self._segment_values(cols))
             else:
                 w.label_ts.append(label[1] if label is not None else None)
         if not flat:
             return
+        for cols in flat:
+            w.columns.update(cols)
         w.rows += len(flat)
         part = self._profile(flat)
         w.profile = part if w.profile is None else w.profile.merge(part)
@@ -358,7 +381,9 @@ class _Context:
         none: list[Any] = [None] * len(inputs)
         if self.rescore is None or not inputs:
             return none
-        if all(PREDICTION_SCORE in flatten_output(o, self.ref.schema) for o in outputs):
+        key = PREDICTION_SCORE if not self.multiclass else (
+            PROBA_PREFIX + (self.ref.schema.classes or ("",))[0])
+        if all(key in flatten_output(o, self.ref.schema) for o in outputs):
             return none
         usable = [i for i, x in enumerate(inputs) if x is not None]
         try:
@@ -422,8 +447,16 @@ class _Context:
     # -- per window
     def finish(self, w: _Window) -> dict[str, Any]:
         profile = w.profile if w.profile is not None else _empty(self.profile)
+        missing_ok = self.missing_ok
+        if w.rows and not any(not c.startswith(("prediction:", "label:")) for c in w.columns):
+            # No inputs logged at all (storage.log_inputs: false): nothing to compare, not
+            # a schema change.
+            missing_ok = missing_ok | set(self.ref.input_columns)
+            w.notes.append("No inputs were logged (storage.log_inputs: false?): input drift "
+                           "is not computed.")
         drift = drift_report(self.profile, profile, methods=self.settings.methods,
-                             floor=self.settings.floor)
+                             floor=self.settings.floor, missing_ok=missing_ok,
+                             added=self._added(w))
         self._text_drift(w, drift)
         segments, skipped = [], []
         counts: dict[str, list[tuple[str, int]]] = {}
@@ -437,20 +470,31 @@ class _Context:
                     continue
                 base, note = self._segment_reference(f, v)
                 rep = drift_report(base, w.segments[(f, v)][0], methods=self.settings.methods,
-                                   floor=self.settings.floor)
+                                   floor=self.settings.floor, missing_ok=self.missing_ok)
                 segments.append({"field": f, "value": v, "predictions": n,
                                  "reference_rows": base.rows, "note": note,
                                  "summary": rep["summary"], "columns": rep["columns"],
                                  "quality": self._segment_quality(w, f, v)})
         status, notes = _status(w, drift)
+        estimated, reason = self._estimated(w)
+        if estimated is not None and reason is not None:
+            estimated["notes"] = [*estimated.get("notes", []), reason]
+            reason = None
         entry: dict[str, Any] = {
             "start": _iso(w.start), "end": _iso(w.end), "predictions": w.rows,
             "status": status, "notes": notes + w.notes, "skipped": w.skipped,
             "drift": drift, "segments": segments,
             "segments_skipped": skipped[:100],
-            "quality": {"realised": self._realised(w), "estimated": self._estimated(w)},
+            "quality": {"realised": self._realised(w), "estimated": estimated,
+                        "estimated_reason": reason},
         }
         return entry
+
+    def _added(self, w: _Window) -> list[str]:
+        """Input columns the window's predictions carried that the reference does not have."""
+        known = set(self.ref.profile.columns) | set(self.text_refs)
+        return sorted(c for c in w.columns if c not in known and not c.startswith(
+            ("prediction:", "label:")) and c not in RECORD_SEGMENTS)
 
     def _segment_reference(self, f: str, v: str) -> tuple[TableProfile, str | None]:
         """The reference's slice for segment ``f = v`` (without ``f``, constant in it)."""
@@ -484,36 +528,56 @@ class _Context:
 
         coverage = label_coverage(w.pred_ts, w.label_ts, window_end=w.end,
                                   expected_delay_s=self.settings.expected_delay_s, now=self.now)
-        metrics = self._metrics(w.truth, w.predicted, w.scores)
+        metrics = self._metrics(w.truth, w.predicted, w.scores, w.proba)
         notes = [*metrics.pop("notes", []), *coverage.pop("notes", [])]
         # ``labelled``: predictions whose label was read as ground truth (coverage's count
         # includes labels that could not be, e.g. text for a regressor).
         return {**metrics, **coverage, "labelled": len(w.truth), "notes": notes}
 
-    def _metrics(self, truth: list[Any], predicted: list[Any],
-                 scores: list[float | None]) -> dict[str, Any]:
+    def _metrics(self, truth: list[Any], predicted: list[Any], scores: list[float | None],
+                 proba: Sequence[list[float] | None] = ()) -> dict[str, Any]:
         from keelwork.core.monitors.quality import classification_metrics, regression_metrics
 
         if self.ref.schema.task == "regression":
             return dict(regression_metrics(truth, predicted))
         positive = self.ref.schema.binary_positive
         usable = positive is not None and all(s is not None for s in scores)
+        rows = [p for p in proba if p is not None]
+        with_rows = self.multiclass and truth and len(rows) == len(truth)
         return dict(classification_metrics(
             truth, predicted, scores=[float(s) for s in scores if s is not None] if usable
-            else None, positive=positive))
+            else None, positive=positive, proba=rows if with_rows else None,
+            proba_classes=self.ref.schema.classes if with_rows else None))
 
     def _segment_quality(self, w: _Window, f: str, v: str) -> dict[str, Any]:
         idx = [i for i, s in enumerate(w.seg_of_labelled) if s.get(f) == v]
         return {**self._metrics([w.truth[i] for i in idx], [w.predicted[i] for i in idx],
-                                [w.scores[i] for i in idx]), "labelled": len(idx)}
+                                [w.scores[i] for i in idx], [w.proba[i] for i in idx]),
+                "labelled": len(idx)}
 
-    def _estimated(self, w: _Window) -> dict[str, Any] | None:
-        if self.ref.cbpe is None or not w.all_scores:
-            return None
-        from keelwork.core.monitors.cbpe import CBPEReference, estimate_performance
+    def _estimated(self, w: _Window) -> tuple[dict[str, Any] | None, str | None]:
+        """CBPE's estimate of the window, or None and why not."""
+        if self.ref.cbpe is None:
+            return None, (f"no performance estimate: {self.ref.cbpe_reason}"
+                          if self.ref.cbpe_reason else "no performance estimate: the "
+                          "reference holds no CBPE reference (build it again with 'keel "
+                          "monitor reference').")
+        if w.rows == 0:
+            return None, "no performance estimate: no predictions in this window."
+        from keelwork.core.monitors.cbpe_multiclass import cbpe_from_dict, estimate
 
-        est = estimate_performance(CBPEReference.from_dict(self.ref.cbpe), w.all_scores)
-        return {"method": "cbpe", **est, "predictions": len(w.all_scores)}
+        scores: list[Any] = w.all_proba if self.multiclass else w.all_scores
+        if not scores:
+            return None, ("no performance estimate: none of this window's predictions has "
+                          "the model's probabilities (the log holds labels only, and they "
+                          "were not scored again: --no-rescore, or the model could not be "
+                          "loaded).")
+        est = estimate(cbpe_from_dict(self.ref.cbpe), scores)
+        note = None
+        if len(scores) < w.rows:
+            note = (f"estimated from the {len(scores)} of {w.rows} predictions that have "
+                    f"the model's probabilities.")
+        return {"method": "cbpe", **est, "predictions": len(scores)}, note
 
 
 # --------------------------------------------------------------------------- helpers
@@ -559,7 +623,7 @@ def _status(w: _Window, drift: dict[str, Any]) -> tuple[str, list[str]]:
     by_status: dict[str, list[str]] = {}
     for c in drift["columns"]:
         by_status.setdefault(c["status"], []).append(c["column"])
-    words = {"missing": "missing from the logged data",
+    words = {"missing": "missing from the logged data (a schema change)",
              "no_values": "all null in this window",
              "no_reference": "without values in the reference"}
     truth = [c for c in by_status.get("missing", []) if c in (LABEL_LABEL, LABEL_VALUE)]
@@ -571,6 +635,10 @@ def _status(w: _Window, drift: dict[str, Any]) -> tuple[str, list[str]]:
         if by_status.get(st):
             notes.append(f"{len(by_status[st])} column(s) {text}: "
                          f"{', '.join(by_status[st][:10])}.")
+    added = drift["summary"].get("schema", {}).get("added")
+    if added:
+        notes.append(f"{len(added)} column(s) not in the reference (not compared): "
+                     f"{', '.join(added[:10])}.")
     new = [c["column"] for c in drift["columns"] if c.get("new_categories")]
     if new:
         notes.append(f"Categories never seen in the reference in: {', '.join(new[:10])}.")

@@ -19,8 +19,9 @@ poll) and, after ``max_failures`` failed loads, the rollout is aborted (audited)
 on the champion.
 
 At the last step of a canary (100 %) the champion gets no traffic, so comparison gates would
-have nothing to compare with: the champion's side of the analysis is then its latest answers in
-the prediction log (before the step began), and the decision says so (``champion_baseline``).
+have nothing to compare with (nor when a small split or a quiet interval leaves the champion
+short of ``min_requests``): the champion's side of the analysis is then its latest answers in
+the prediction log, and the decision says so (``champion_baseline``).
 
 An automatic abort removes the route *before* writing the store: the next request already goes
 to the champion; the write only makes it durable (and tells other servers). Decisions are written
@@ -41,9 +42,10 @@ from dataclasses import dataclass, field
 
 from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
 from keelwork.adapters.rollout.operations import RolloutOps
-from keelwork.adapters.stores.rollout_store import live_accuracy, recent_answers
+from keelwork.adapters.stores.rollout_store import live_quality, recent_answers
+from keelwork.core.outage import Outage
 from keelwork.core.rollout.abtest import SequentialABTest, ab_action
-from keelwork.core.rollout.analysis import decide
+from keelwork.core.rollout.analysis import LABEL_GATES, decide
 from keelwork.core.rollout.state import Rollout, TransitionError
 from keelwork.errors import KeelworkError
 
@@ -89,17 +91,23 @@ class RolloutController:
         self._served = {m.name for m in gateway.spec.models}
         # The poll loop and the admin routes both sync: one at a time.
         self._lock = asyncio.Lock()
+        #: Failing polls (a store outage): logged once as it starts and once as it ends.
+        self.outage = Outage("rollout controller")
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Poll and analyse until ``stop`` is set (or cancelled); a store failure is logged,
-        never fatal. Stopping by the event lets a store read in flight finish before the
-        store closes."""
+        """Poll and analyse until ``stop`` is set (or cancelled); a store failure is never
+        fatal, and logged once per outage (plus once when it ends), not once per poll.
+        Stopping by the event lets a store read in flight finish before the store closes."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
             try:
                 await self.tick()
             except KeelworkError as exc:
-                log.warning("rollout controller: %s", exc)
+                if (message := self.outage.failed(exc, time.time())) is not None:
+                    log.warning(message)
+            else:
+                if (message := self.outage.succeeded(time.time())) is not None:
+                    log.warning(message)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_s):
                     await stop.wait()
@@ -248,32 +256,36 @@ class RolloutController:
         r = tracked.rollout
         window = self.gateway.take_window(name) or RolloutWindow()
         baseline = False
-        if (r.strategy == "canary" and r.weight >= 100
-                and window.champion.requests < r.min_requests):
-            # The last step: the champion answers nothing now. Compare with its latest answers
-            # in the log, from before this step.
+        live_champion = window.champion  # the A/B test counts live answers only
+        if window.champion.requests < r.min_requests:
+            # The champion answered too little in this interval to compare with (at a canary's
+            # 100 % step: nothing). Compare with its latest answers in the log instead.
             recent = await asyncio.to_thread(recent_answers, self.ops.store.engine, name,
-                                             r.champion, tracked.step_since)
-            if recent.requests:
+                                             r.champion, time.time())
+            if recent.requests > window.champion.requests:
                 window.champion, baseline = recent, True
-        if r.gates.get("min_accuracy") is not None:
-            found = await asyncio.to_thread(live_accuracy, self.ops.store.engine, name,
+        if any(r.gates.get(g) is not None for g in LABEL_GATES):
+            found = await asyncio.to_thread(live_quality, self.ops.store.engine, name,
                                             (r.champion, r.challenger), tracked.step_since)
             for stats, version in ((window.champion, r.champion),
                                    (window.challenger, r.challenger)):
-                stats.labelled, stats.correct = found.get(version, (0, 0))
+                q = found.get(version)
+                if q is not None:
+                    stats.labelled, stats.correct = q.labelled, q.correct
+                    stats.regressed, stats.abs_error = q.regressed, q.abs_error
+                    stats.squared_error, stats.continuous = q.squared_error, q.continuous
         decision = decide(r, window.champion, window.challenger)
         body = decision.as_dict()
         body["interval_s"] = r.interval_s
         if baseline:
-            body["champion_baseline"] = "prediction log (before the last step)"
+            body["champion_baseline"] = "prediction log (latest answers)"
         if r.strategy == "shadow":
             body["shadow_dropped"] = window.shadow_dropped  # copies not sent: saturated
         action, reason = decision.action, decision.reason
         if tracked.ab is not None:
             c = tracked.ab_counts
-            c[0] += window.champion.requests - window.champion.errors
-            c[1] += window.champion.requests
+            c[0] += live_champion.requests - live_champion.errors
+            c[1] += live_champion.requests
             c[2] += window.challenger.requests - window.challenger.errors
             c[3] += window.challenger.requests
             ab = tracked.ab.look(c[0], c[1], c[2], c[3])

@@ -322,16 +322,21 @@ class RolloutStore:
                               target=event.model, details=event.as_dict())
 
 
-def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: float,
-                  limit: int = 50_000) -> dict[int, tuple[int, int]]:
-    """(labelled, correct) per version for ``model``'s answers since ``since`` (epoch s).
+def live_quality(engine: Engine, model: str, versions: Sequence[int], since: float,
+                 limit: int = 50_000) -> dict[int, ArmStats]:
+    """Quality from labels per version for ``model``'s answers since ``since`` (epoch s).
 
     Joins the prediction log with the labels that arrived (``POST /v1/feedback``, ``keel
-    ingest labels``); an answer is correct when its label value (a number, or a dict's
-    ``label``) equals the ground truth's. A label is sent for the id the caller got, the
-    answering model's; a shadow copy of that request (``request_meta.shadow_of``) is judged by
-    the same label, so a shadow challenger has live accuracy too. A store without a labels
-    table has no labels: ``{}``.
+    ingest labels``). Each labelled answer is counted by
+    :meth:`~keelwork.core.rollout.analysis.ArmStats.add_labelled`: correct when its value (a
+    number, or a dict's ``label``) equals the ground truth's, and its absolute and squared
+    error when both are numbers. A label is sent for the id the caller got, the answering
+    model's; a shadow copy of that request (``request_meta.shadow_of``) is judged by the same
+    label, so a shadow challenger has live quality too. A store without a labels table has no
+    labels: ``{}``.
+
+    Returns:
+        Per version, an :class:`ArmStats` holding only the label counts.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -373,16 +378,21 @@ def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: fl
             pairs.extend((v, o, found[of]) for v, o, of in copies if of in found)
     except SQLAlchemyError:
         return {}  # no labels table yet (nothing ingested): no data, never a failure
-    out: dict[int, list[int]] = {}
+    out: dict[int, ArmStats] = {}
     for version, outputs, label in pairs:
         try:
             got, want = output_label(json.loads(outputs)), output_label(json.loads(label))
         except ValueError:
             continue
-        counts = out.setdefault(version, [0, 0])
-        counts[0] += 1
-        counts[1] += int(got == want)
-    return {v: (c[0], c[1]) for v, c in out.items()}
+        out.setdefault(int(version), ArmStats()).add_labelled(got, want)
+    return out
+
+
+def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: float,
+                  limit: int = 50_000) -> dict[int, tuple[int, int]]:
+    """(labelled, correct) per version: :func:`live_quality`'s accuracy counts."""
+    return {v: (q.labelled, q.correct)
+            for v, q in live_quality(engine, model, versions, since, limit).items()}
 
 
 def recent_answers(engine: Engine, model: str, version: int, before: float,
@@ -432,4 +442,4 @@ def _load(body: str, revision: int) -> Rollout:
 
 
 __all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore", "live_accuracy",
-           "recent_answers"]
+           "live_quality", "recent_answers"]

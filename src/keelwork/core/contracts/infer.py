@@ -319,4 +319,96 @@ def infer_contract(table: Any, *, margin: float = 0.1, max_categories: int = 20,
     return out
 
 
-__all__ = ["InferredContract", "infer_contract", "infer_field"]
+# --------------------------------------------------------------------------- held-out check
+#: Share of the rows held out to measure how a draft fares on data it was not inferred from.
+HELD_OUT = 0.2
+#: Margins tried, smallest first, when none is given.
+MARGINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+#: The share of held-out rows a chosen margin may still refuse.
+TARGET_FAILING = 0.01
+#: Below this many rows, no split is made: too few to say anything.
+MIN_ROWS_FOR_CHECK = 50
+
+
+@dataclass(frozen=True)
+class HeldOutCheck:
+    """How drafts inferred on part of the data fare on the rest (:func:`held_out_check`).
+
+    Attributes:
+        rows: Held-out rows.
+        margin: The margin chosen (or the one given).
+        share: Share of the held-out rows the draft with ``margin`` refuses.
+        tried: Each margin tried -> its share.
+        by_field: Held-out rows refused per field, at ``margin``.
+    """
+
+    rows: int
+    margin: float
+    share: float
+    tried: dict[float, float]
+    by_field: dict[str, int]
+
+    def summary(self) -> str:
+        """One sentence for the user."""
+        others = ", ".join(f"margin {m:g}: {v:.1%}" for m, v in self.tried.items()
+                           if m != self.margin)
+        worst = ", ".join(f"{n} {c}" for n, c in sorted(self.by_field.items(),
+                                                         key=lambda kv: -kv[1])[:5] if c)
+        text = (f"held-out check: inferred on {1 - HELD_OUT:.0%} of the rows, the draft with "
+                f"margin {self.margin:g} refuses {self.share:.1%} of the other {self.rows:,}")
+        text += f" ({others})" if others else ""
+        if worst:
+            text += f"; refused by field: {worst}"
+        return text + "."
+
+
+def held_out_check(table: Any, *, margin: float | None = None, max_categories: int = 20,
+                   text_length: int = 40, exclude: Collection[str] = (),
+                   seed: int = 0) -> HeldOutCheck | None:
+    """Infer on a random 80 % of the rows and count how many of the other 20 % fail.
+
+    With ``margin=None``, the margins of :data:`MARGINS` are tried from the smallest and the
+    first whose held-out share is at most :data:`TARGET_FAILING` is chosen (else the one with
+    the lowest share: what still fails then is not a range, e.g. a rare category). The full
+    data's draft with that margin then refuses fewer new rows than the split measured, since it
+    saw more.
+
+    Returns:
+        The check, or None for a table of fewer than :data:`MIN_ROWS_FOR_CHECK` rows.
+    """
+    import numpy as np
+
+    from keelwork.core.contracts.batch import validate_table
+
+    n = table.num_rows
+    if n < MIN_ROWS_FOR_CHECK:
+        return None
+    order = np.random.default_rng(seed).permutation(n)
+    cut = round(n * (1 - HELD_OUT))
+    fit, held = table.take(np.sort(order[:cut])), table.take(np.sort(order[cut:]))
+    tried: dict[float, float] = {}
+    fields: dict[float, dict[str, int]] = {}
+    for m in (MARGINS if margin is None else (margin,)):
+        draft = infer_contract(fit, margin=m, max_categories=max_categories,
+                               text_length=text_length, exclude=exclude)
+        names = [f["name"] for f in draft.fields]
+        report = validate_table(held.select(names), draft.section())
+        tried[m] = report.failed_rows / held.num_rows
+        per: dict[str, int] = {}
+        for f in report.failures:
+            per[f.column] = per.get(f.column, 0) + f.count
+        fields[m] = per
+        if margin is None and tried[m] <= TARGET_FAILING:
+            break
+    chosen = margin if margin is not None else min(tried, key=lambda m: (tried[m], m))
+    if margin is None and tried[chosen] > TARGET_FAILING:
+        # No margin reaches the target: the failures are not ranges; keep the smallest
+        # margin that does as well as the best.
+        best = tried[chosen]
+        chosen = min(m for m, v in tried.items() if v <= best)
+    return HeldOutCheck(rows=held.num_rows, margin=chosen, share=tried[chosen], tried=tried,
+                        by_field=fields[chosen])
+
+
+__all__ = ["HELD_OUT", "MARGINS", "TARGET_FAILING", "HeldOutCheck", "InferredContract",
+           "held_out_check", "infer_contract", "infer_field"]

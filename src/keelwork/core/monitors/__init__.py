@@ -9,7 +9,8 @@ importing this package loads neither.
   default method and threshold per column type (documented there, with the reasoning).
 - :mod:`~keelwork.core.monitors.quality`: realised quality from labels (classification,
   regression, label coverage and delay); :mod:`~keelwork.core.monitors.cbpe`: performance
-  estimated without labels (confidence-based, isotonic calibration).
+  estimated without labels (confidence-based, isotonic calibration), binary or, in
+  :mod:`~keelwork.core.monitors.cbpe_multiclass`, one-vs-rest for three or more classes.
 - :mod:`~keelwork.core.monitors.text`: text columns as descriptors (length, words,
   out-of-vocabulary rate, ...) compared like numeric columns, plus embedding drift
   (:mod:`~keelwork.core.monitors.embedding`: MMD with a permutation threshold and a floor).

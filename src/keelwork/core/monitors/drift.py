@@ -42,14 +42,20 @@ A column below the threshold whose score still exceeds the noise level is marked
 here windows before it becomes drift). It is not an alarm and not counted as drifted.
 
 A column that cannot be compared gets a status saying why, ``drift: None`` and no score:
-``missing`` (not in the current data), ``no_reference`` (the reference has no values),
-``empty`` (the window has no rows), ``no_values`` (the window's values are all null).
+``no_reference`` (the reference has no values), ``empty`` (the window has no rows),
+``no_values`` (the window's values are all null).
+
+A reference column absent from the current data is a schema change, not a column that could
+not be compared: status ``missing`` with ``drift: True`` (it counts among ``drifted`` and fails
+``--fail-on-drift``), unless the caller says its absence is expected (``missing_ok``: ground
+truth before labels arrive). Columns only in the current data are reported as ``added`` in the
+summary's ``schema``; they have no reference to drift from.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +112,8 @@ class ColumnDrift:
 
 def drift_report(reference_profile: TableProfile, current: Any, *,
                  methods: Mapping[str, str] | None = None,
-                 floor: float | None = None) -> dict[str, Any]:
+                 floor: float | None = None, missing_ok: Collection[str] = (),
+                 added: Sequence[str] = ()) -> dict[str, Any]:
     """Compare every reference column with the current data.
 
     Args:
@@ -117,11 +124,14 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
             column name wins over its kind. Unlisted columns use :data:`DEFAULT_METHOD`.
         floor: The minimum effect size for every column (keel.yaml's
             ``monitoring.drift.threshold``); None: each method's own (:data:`FLOORS`).
+        missing_ok: Reference columns whose absence is expected (not a schema change).
+        added: Columns of the current data that the reference does not have.
 
     Returns:
         A JSON-compatible dict: ``kind``, ``version``, ``rows`` (reference/current), ``summary``
-        (``drifted`` and ``not_compared`` column names, ``share_drifted``) and ``columns`` (one
-        :meth:`ColumnDrift.as_dict` per reference column).
+        (``drifted`` and ``not_compared`` column names, ``share_drifted``, ``schema``: the
+        ``missing`` and ``added`` columns) and ``columns`` (one :meth:`ColumnDrift.as_dict` per
+        reference column).
 
     Raises:
         ProfileError: a method is unknown for its column's kind, or a current profile was not
@@ -133,8 +143,14 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
     results = []
     for name, ref in reference_profile.columns.items():
         method = chosen.get(name) or chosen.get(ref.kind)
-        results.append(column_drift(ref, cur.columns.get(name), method=method, floor=floor))
+        got = cur.columns.get(name)
+        if got is None and name in missing_ok:
+            results.append(ColumnDrift(name, ref.kind, status="missing", drift=None, reason=(
+                f"Column {name!r} is not in the current data yet.")))
+            continue
+        results.append(column_drift(ref, got, method=method, floor=floor))
     drifted = [r.column for r in results if r.drift]
+    missing = [r.column for r in results if r.status == "missing" and r.drift]
     compared = [r for r in results if r.drift is not None]
     return {
         "kind": REPORT_KIND, "version": REPORT_VERSION,
@@ -142,7 +158,8 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
         "summary": {"columns": len(results), "drifted": drifted,
                     "detectable": [r.column for r in results if r.details.get("detectable")],
                     "not_compared": [r.column for r in results if r.drift is None],
-                    "share_drifted": len(drifted) / len(compared) if compared else 0.0},
+                    "share_drifted": len(drifted) / len(compared) if compared else 0.0,
+                    "schema": {"missing": missing, "added": list(added)}},
         "columns": [r.as_dict() for r in results],
     }
 
@@ -171,8 +188,9 @@ def column_drift(ref: ColumnProfile, cur: ColumnProfile | None, *,
         raise ProfileError(f"The drift method for {kind} column {ref.name!r} must be one of "
                            f"{', '.join(METHODS[kind])}; got {method!r}.")
     if cur is None:
-        return ColumnDrift(ref.name, kind, status="missing", drift=None, reason=(
-            f"Column {ref.name!r} is in the reference but not in the current data."))
+        return ColumnDrift(ref.name, kind, status="missing", drift=True, reason=(
+            f"Column {ref.name!r} is in the reference but not in the current data: a schema "
+            f"change, counted as drift."))
     if not ref.same_layout(cur):
         raise ProfileError(f"The current profile of column {ref.name!r} must be built against "
                            f"the reference (profile_table(..., reference=...)); its layout "

@@ -125,7 +125,9 @@ def _prf(tp: float, fp: float, fn: float) -> tuple[float | None, float | None, f
 # --------------------------------------------------------------------------- classification
 def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
                            scores: Sequence[float] | None = None,
-                           positive: Any | None = None) -> dict[str, Any]:
+                           positive: Any | None = None,
+                           proba: Sequence[Sequence[float]] | None = None,
+                           proba_classes: Sequence[Any] | None = None) -> dict[str, Any]:
     """Accuracy, precision, recall, F1 and ROC AUC of a classifier on labelled predictions.
 
     Args:
@@ -134,6 +136,9 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
         scores: the score (probability) of the positive class per prediction, for ROC AUC;
             only used for a binary problem.
         positive: the positive class; default the sorted-last class seen (module docstring).
+        proba: a multi-class model's probability row per prediction (columns in
+            ``proba_classes`` order), for the macro and micro one-vs-rest ROC AUC.
+        proba_classes: the classes of ``proba``'s columns (compared with the labels as text).
 
     Returns:
         ``n`` (labelled pairs used), ``task`` (``binary``/``multiclass``), ``classes``,
@@ -141,8 +146,12 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
         ``accuracy``, ``precision``, ``recall``, ``f1``, ``roc_auc`` (floats or None),
         ``per_class`` (``str(label)`` -- ``repr`` if two labels share a ``str`` -- ->
         support, predicted, precision, recall, f1),
-        ``confusion`` (binary: tp, fp, fn, tn), ``unlabelled``, ``no_prediction`` and
-        ``notes`` (why a value is None, anything surprising in the labels).
+        ``confusion`` (binary: tp, fp, fn, tn; multi-class: ``{true: {predicted: count}}``
+        by the per_class keys), for multi-class ``roc_auc`` (macro: the mean of each class's
+        one-vs-rest AUC over the classes with both outcomes) and ``roc_auc_micro`` (every
+        (row, class) cell ranked together) when ``proba`` is given, ``unlabelled``,
+        ``no_prediction`` and ``notes`` (why a value is None, anything surprising in the
+        labels).
 
     Raises:
         MonitorError: the sequences differ in length, or a score is not a finite number.
@@ -217,6 +226,9 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
         return out
 
     out.update(task="multiclass", average="macro")
+    out["confusion"] = {key(t): {key(q): 0 for q in classes} for t in classes}
+    for t, q in zip(truth, pred, strict=True):
+        out["confusion"][key(t)][key(q)] += 1
     if positive is not None:
         notes.append(f"positive={positive!r} is not used: {len(classes)} classes make a "
                      f"multi-class problem, averaged over classes (macro).")
@@ -227,9 +239,37 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *,
         if left_out:
             notes.append(f"{metric} is undefined for class(es) {left_out}, left out of the "
                          f"macro average.")
-    notes.append("roc_auc is computed for binary problems only (scores of one class cannot "
-                 "rank several).")
+    if proba is None or proba_classes is None:
+        notes.append("roc_auc of several classes needs every class's probability (proba); "
+                     "none were given.")
+        return out
+    out["roc_auc"], out["roc_auc_micro"] = _multiclass_auc(
+        [proba[i] for i in keep], truth, proba_classes, notes)
     return out
+
+
+def _multiclass_auc(proba: Sequence[Sequence[float]], truth: Sequence[Any],
+                    classes: Sequence[Any], notes: list[str]) -> tuple[float | None,
+                                                                       float | None]:
+    """Macro and micro one-vs-rest ROC AUC of probability rows (as scikit-learn's
+    ``roc_auc_score(..., multi_class="ovr", average="macro"/"micro")``)."""
+    import numpy as np
+
+    names = [str(c) for c in classes]
+    arr = np.asarray(proba, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != len(names) or not np.isfinite(arr).all():
+        notes.append(f"roc_auc needs one finite probability per class ({len(names)}) in "
+                     f"each row; got rows of shape {arr.shape}.")
+        return None, None
+    onehot = np.array([[str(t) == c for c in names] for t in truth], dtype=bool)
+    aucs = [rank_auc(onehot[:, j], arr[:, j]) for j in range(len(names))]
+    defined = [a for a in aucs if a is not None]
+    skipped = [c for c, a in zip(names, aucs, strict=True) if a is None]
+    if skipped:
+        notes.append(f"roc_auc leaves out class(es) {skipped}: all or none of the labels are "
+                     f"them.")
+    micro = rank_auc(onehot.ravel(), arr.ravel())
+    return (sum(defined) / len(defined) if defined else None), micro
 
 
 # --------------------------------------------------------------------------- regression

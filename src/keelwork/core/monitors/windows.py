@@ -257,6 +257,16 @@ def _put_proba(out: dict[str, Any], proba: Any, schema: OutputSchema) -> None:
         out[PREDICTION_LABEL] = max(probs, key=lambda k: probs[k])
 
 
+def proba_row(cols: Mapping[str, Any], schema: OutputSchema) -> list[float] | None:
+    """The ``prediction:proba:<class>`` columns of flattened outputs as one row in the order of
+    the model's classes; None unless every class has one (multi-class CBPE needs them all)."""
+    if not schema.classes:
+        return None
+    row = [cols.get(PROBA_PREFIX + c) for c in schema.classes]
+    floats = [v for v in row if isinstance(v, float)]
+    return floats if len(floats) == len(row) else None
+
+
 def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
@@ -281,4 +291,5 @@ __all__ = [
     "flatten_output",
     "parse_duration",
     "parse_window",
+    "proba_row",
 ]

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from keelwork.core.rollout.state import Rollout
+from keelwork.spec.model import CLASSIFICATION_GATES, REGRESSION_GATES
 
 GateStatus = Literal["pass", "fail", "no_data"]
 Outcome = Literal["pass", "fail", "no_data", "inconclusive"]
@@ -57,6 +58,13 @@ class ArmStats:
     outputs: list[Any] = field(default_factory=list)
     labelled: int = 0
     correct: int = 0
+    #: Labelled answers whose output and label are both numbers (regression quality).
+    regressed: int = 0
+    abs_error: float = 0.0
+    squared_error: float = 0.0
+    #: Some labelled output or label is a non-integral number: exact-match accuracy is
+    #: meaningless, the model is a regressor.
+    continuous: bool = False
 
     def record(self, status: str, latency_ms: float, outputs: Sequence[Any] = (),
                guard: str | None = None) -> None:
@@ -78,7 +86,31 @@ class ArmStats:
         return {"requests": self.requests, "errors": self.errors,
                 "violations": self.violations, "guard_hits": self.guard_hits,
                 "p99_latency_ms": p99(self.latencies_ms), "labelled": self.labelled,
-                "correct": self.correct}
+                "correct": self.correct, "mae": self.mae, "rmse": self.rmse}
+
+    @property
+    def mae(self) -> float | None:
+        """Mean absolute error over the labelled numeric answers (None without any)."""
+        return self.abs_error / self.regressed if self.regressed else None
+
+    @property
+    def rmse(self) -> float | None:
+        """Root mean squared error over the labelled numeric answers (None without any)."""
+        return math.sqrt(self.squared_error / self.regressed) if self.regressed else None
+
+    def add_labelled(self, output: Any, label: Any) -> None:
+        """Count one answer whose ground truth arrived (both as :func:`output_label` reads
+        them): exact match for accuracy, absolute and squared error when both are numbers."""
+        self.labelled += 1
+        self.correct += int(output == label)
+        if isinstance(output, float) and isinstance(label, float) and math.isfinite(
+                output) and math.isfinite(label):
+            self.regressed += 1
+            err = output - label
+            self.abs_error += abs(err)
+            self.squared_error += err * err
+            if not (output.is_integer() and label.is_integer()):
+                self.continuous = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,15 +246,63 @@ def evaluate(rollout: Rollout, champion: ArmStats, challenger: ArmStats) -> list
          _rate(champion.guard_hits, champion.requests) if cp_any else None)
     drift = prediction_drift(champion.outputs, challenger.outputs) if cp_ok else None
     gate("prediction_drift", g.get("max_prediction_drift"), drift, None, needs_champion=True)
-    acc_ch = _rate(challenger.correct, challenger.labelled)
-    acc_cp = _rate(champion.correct, champion.labelled) if champion.labelled else None
-    if g.get("min_accuracy") is not None and challenger.labelled < need:
-        out.append(GateResult("accuracy", "no_data", acc_ch, acc_cp,
-                              float(g["min_accuracy"] or 0.0),
-                              f"challenger {challenger.labelled}/{need} labelled predictions"))
-    else:
-        gate("accuracy", g.get("min_accuracy"), acc_ch, acc_cp, higher_is_worse=False)
+    _quality_gates(g, need, champion, challenger, gate, out)
     return out
+
+
+#: Gates that need ground truth (``keel spec validate`` checks each fits the model's task).
+LABEL_GATES = CLASSIFICATION_GATES + REGRESSION_GATES
+
+
+def _quality_gates(g: Mapping[str, float | None], need: int, champion: ArmStats,
+                   challenger: ArmStats, gate: Any, out: list[GateResult]) -> None:
+    """The gates on labelled answers: accuracy (classification), MAE/RMSE (regression)."""
+    def missing(name: str, threshold: float, ch: float | None, cp: float | None,
+                why: str) -> None:
+        out.append(GateResult(name, "no_data", ch, cp, threshold, why))
+
+    if g.get("min_accuracy") is not None:
+        threshold = float(g["min_accuracy"] or 0.0)
+        acc_ch = _rate(challenger.correct, challenger.labelled)
+        acc_cp = _rate(champion.correct, champion.labelled) if champion.labelled else None
+        if challenger.continuous or champion.continuous:
+            # Exact-match accuracy of real numbers is ~0 for any model: never a verdict.
+            missing("accuracy", threshold, None, None,
+                    "accuracy is not defined for continuous outputs (a regression model); "
+                    "use max_mae, max_rmse or max_relative_mae_increase")
+        elif challenger.labelled < need:
+            missing("accuracy", threshold, acc_ch, acc_cp,
+                    f"challenger {challenger.labelled}/{need} labelled predictions")
+        else:
+            gate("accuracy", g.get("min_accuracy"), acc_ch, acc_cp, higher_is_worse=False)
+    for name, key, ch, cp in (("mae", "max_mae", challenger.mae, champion.mae),
+                              ("rmse", "max_rmse", challenger.rmse, champion.rmse)):
+        limit = g.get(key)
+        if limit is None:
+            continue
+        if challenger.regressed < need:
+            missing(name, float(limit), ch, cp,
+                    f"challenger {challenger.regressed}/{need} labelled numeric predictions")
+        else:
+            gate(name, limit, ch, cp if champion.regressed >= need else None)
+    rel = g.get("max_relative_mae_increase")
+    if rel is not None:
+        ch, cp = challenger.mae, champion.mae
+        if challenger.regressed < need or champion.regressed < need or ch is None or (
+                cp is None):
+            short = challenger if challenger.regressed < need else champion
+            who = "challenger" if short is challenger else "champion"
+            n = short.regressed
+            missing("relative_mae_increase", float(rel), None, cp,
+                    f"{who} {n}/{need} labelled numeric predictions")
+            return
+        # A perfect champion (MAE 0) makes any error an unbounded increase: capped, not inf.
+        increase = (ch - cp) / cp if cp > 0 else (0.0 if ch == 0 else 1e9)
+        status: GateStatus = "fail" if increase > rel else "pass"
+        why = (f"MAE {ch:.4g} vs champion {cp:.4g}: {increase:+.1%} "
+               f"{'>' if status == 'fail' else '<='} +{rel:.1%}")
+        # challenger: the relative increase (the threshold's unit); champion: its own, 0.
+        out.append(GateResult("relative_mae_increase", status, increase, 0.0, float(rel), why))
 
 
 def decide(rollout: Rollout, champion: ArmStats, challenger: ArmStats) -> Decision:

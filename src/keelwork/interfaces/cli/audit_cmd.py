@@ -23,7 +23,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import AuditError, DataFileError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 app = typer.Typer(help="The audit log: who changed what, verifiably.", no_args_is_help=True)
@@ -121,7 +121,7 @@ def show(project: Path = PROJECT_OPTION,
         table.add_row(str(e.seq), e.ts, e.actor, e.action, e.target,
                       json.dumps(dict(e.details), ensure_ascii=False, sort_keys=True)
                       if e.details else "")
-    console.print(table)
+    console.print(fit(table))
 
 
 @app.command("head")

@@ -22,13 +22,19 @@ from keelwork.interfaces.cli.output import console, err_console, handles_errors
 app = typer.Typer(help="Data contracts: draft one from reference data.", no_args_is_help=True)
 
 
-def render_yaml(draft: Any, source: str, excluded: Sequence[str] = ()) -> str:
+#: The margin when the data is too small for the held-out check.
+DEFAULT_MARGIN = 0.1
+
+
+def render_yaml(draft: Any, source: str, excluded: Sequence[str] = (),
+                note: str | None = None) -> str:
     """The draft as commented YAML (a ``contract:`` section).
 
     Args:
         draft: An :class:`~keelwork.core.contracts.infer.InferredContract`.
         source: Where the reference data came from (for the header comment).
         excluded: Columns left out on purpose (named in the header comment).
+        note: One more sentence for the header (the held-out check).
 
     Returns:
         The YAML text.
@@ -58,6 +64,8 @@ def render_yaml(draft: Any, source: str, excluded: Sequence[str] = ()) -> str:
     if excluded:
         head += ("\nNot inputs: " + ", ".join(excluded) + " (with extra_fields: reject, a file "
                  "that holds them fails validation; drop them, or set extra_fields: ignore).")
+    if note:
+        head += "\n" + note
     if draft.skipped:
         head += "\nLeft out: " + "; ".join(f"{k} ({v.removeprefix('skipped: ')})"
                                           for k, v in draft.skipped.items())
@@ -77,8 +85,10 @@ def infer_cmd(
                                 "(optionally .gz)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the YAML here (default: "
                                     "print it)."),
-    margin: float = typer.Option(0.1, "--margin", min=0.0, help="Widen each observed range by "
-                                 "this fraction of it, below and above."),
+    margin: float | None = typer.Option(
+        None, "--margin", min=0.0, help="Widen each observed range by this fraction of it, "
+        "below and above. Default: the smallest that lets at most 1 % of a held-out 20 % of "
+        "the rows fail when inferred on the other 80 %."),
     max_categories: int = typer.Option(20, "--max-categories", min=1, help="Most distinct "
                                        "values of a category field; more make a string/text "
                                        "field."),
@@ -89,7 +99,7 @@ def infer_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
 ) -> None:
     """Infer a draft contract (types, nulls, ranges, categories, lengths) from reference data."""
-    from keelwork.core.contracts.infer import infer_contract
+    from keelwork.core.contracts.infer import held_out_check, infer_contract
     from keelwork.interfaces.cli.validate_cmd import read_data
 
     if out is not None and out.exists() and not force:
@@ -101,10 +111,18 @@ def infer_cmd(
         raise DataFileError(f"{data}: has no column '{unknown[0]}' to exclude (columns: "
                             f"{', '.join(table.column_names)}).", path=str(data),
                             column=unknown[0])
-    draft = infer_contract(table, margin=margin, max_categories=max_categories,
+    check = held_out_check(table, margin=margin, max_categories=max_categories,
+                           text_length=text_length, exclude=exclude)
+    chosen = margin if margin is not None else (check.margin if check else DEFAULT_MARGIN)
+    draft = infer_contract(table, margin=chosen, max_categories=max_categories,
                            text_length=text_length, exclude=exclude)
     draft.section()  # the draft must itself be a valid contract
-    text = render_yaml(draft, data.name, exclude)
+    note = (check.summary() if check is not None else
+            f"held-out check: skipped ({table.num_rows} rows are too few to split); margin "
+            f"{chosen:g}.")
+    if margin is None and check is not None:
+        note += f" Margin {chosen:g} chosen (set --margin to choose another)."
+    text = render_yaml(draft, data.name, exclude, note=note)
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -117,6 +135,7 @@ def infer_cmd(
             raise DataFileError(f"{out}: cannot be written ({exc.strerror or exc}).",
                                 path=str(out)) from None
         console.print(f"wrote {len(draft.fields)} field(s) -> {out}", highlight=False)
+    err_console.print(note, highlight=False, soft_wrap=True)
     for name, why in draft.skipped.items():
         err_console.print(f"[yellow]left out[/] {name}: {why.removeprefix('skipped: ')}",
                           highlight=False)

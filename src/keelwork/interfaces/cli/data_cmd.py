@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from keelwork.errors import RegistryError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def list_cmd(
     for v in versions:
         table.add_row(v.ref, f"{v.rows:,}", str(len(v.schema)), v.sha256[:12],
                       _e(v.subject_column or "-"), _when(v), _e(v.created_by), _e(v.source))
-    console.print(table)
+    console.print(fit(table, drop=("sha256", "subject", "by")))
 
 
 @app.command("show")
@@ -174,7 +174,7 @@ def show_cmd(
                   "top values / lengths", title="schema and profile")
     for c in dv.profile.columns:
         table.add_row(*_profile_cells(c))
-    console.print(table)
+    console.print(fit(table, drop=("distinct",)))
 
 
 @app.command("diff")
@@ -293,7 +293,7 @@ def _print_diff(d: DatasetDiff) -> None:
         for s in d.schema_changes:
             schema.add_row(_e(s.column), s.change.replace("_", " "), _e(s.before or "-"),
                            _e(s.after or "-"))
-        console.print(schema)
+        console.print(fit(schema))
     else:
         console.print("schema: unchanged", highlight=False)
     table = Table("column", "kind", "nulls", "mean", "std", "shift (std)", "PSI", "JS",
@@ -306,7 +306,7 @@ def _print_diff(d: DatasetDiff) -> None:
             _pair(c.mean_before, c.mean_after), _pair(c.std_before, c.std_after),
             _g(c.mean_shift), _g(c.psi), _g(c.js), _e(cats),
             "[yellow]shifted[/]" if c.shifted else "")
-    console.print(table)
+    console.print(fit(table, drop=("std", "JS")))
 
 
 def _e(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import DataFileError, MonitorError
-from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.output import console, fit, handles_errors
 
 
 def _load_reference(path: Path) -> tuple[Any, str]:
@@ -87,7 +87,9 @@ def drift(
         cur_table = read_table(current)
         # Profiled here rather than inside drift_report so the HTML can chart the same counts.
         cur_profile = profile_table(cur_table, reference=ref_profile)
-        report = drift_report(ref_profile, cur_profile, floor=threshold)
+        added = [c for c in cur_table.column_names
+                 if c not in ref_profile.columns and c not in text]
+        report = drift_report(ref_profile, cur_profile, floor=threshold, added=added)
     if text:
         with console.status("comparing text columns"):
             _add_text_drift(report, text, ref_table, cur_table, embed)
@@ -142,9 +144,10 @@ def _add_text_drift(report: dict[str, Any], columns: list[str], ref_table: Any,
             verdicts = [v.as_dict() for v in text_drift(ref, cur_table.column(col),
                                                         embedder=embedder)]
         else:
-            verdicts = [{"column": col, "kind": "text", "status": "missing", "drift": None,
+            verdicts = [{"column": col, "kind": "text", "status": "missing", "drift": True,
                          "score": None, "reason": f"Text column {col!r} is in the reference "
-                         "but not in the current data."}]
+                         "but not in the current data: a schema change, counted as drift."}]
+            report["summary"]["schema"]["missing"].append(col)
         report["columns"].extend(verdicts)
     cols = report["columns"]
     compared = [c for c in cols if c.get("drift") is not None]
@@ -179,8 +182,16 @@ def _print(report: dict[str, Any], reference: Path, how: str, current: Path) -> 
             detail.append(c.get("reason", ""))
         table.add_row(c["column"], c.get("kind", ""), verdict, c.get("method") or "", score,
                       threshold, "; ".join(detail))
-    console.print(table)
+    console.print(fit(table, drop=("kind", "method")))
     s = report["summary"]
+    schema = s.get("schema") or {}
+    if schema.get("missing"):
+        console.print(f"[red]schema change:[/] missing from {current.name}: "
+                      f"{', '.join(schema['missing'])}", highlight=False, soft_wrap=True)
+    if schema.get("added"):
+        console.print(f"[yellow]schema change:[/] new in {current.name} (not in the "
+                      f"reference, not compared): {', '.join(schema['added'])}", highlight=False,
+                      soft_wrap=True)
     console.print(f"{len(s['drifted'])} of {s['columns']} column(s) drifted"
                   + (f": {', '.join(s['drifted'])}" if s["drifted"] else ""))
 

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import DataFileError, SpecError
-from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.output import console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
 
 app = typer.Typer(help="Model flags: which version answers which requests.",
@@ -83,7 +83,7 @@ def list_flags(project: Path = PROJECT_OPTION, as_json: bool = JSON_OPTION) -> N
                       f.default or "champion")
     for b in flags.broken:
         table.add_row(b.name, b.model or "?", "[red]broken[/red]", b.error, "-")
-    console.print(table)
+    console.print(fit(table))
 
 
 def _rule_text(rule: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
@@ -91,7 +91,7 @@ def list_keys(project: Path = PROJECT_OPTION,
         table.add_row(i.key_id, i.name, ",".join(sorted(i.scopes)), _when(i.created_at),
                       i.created_by, _when(i.last_used_at) or "never",
                       f"{_when(i.revoked_at)} by {i.revoked_by}" if i.revoked_at else "")
-    console.print(table)
+    console.print(fit(table, drop=("by",)))
 
 
 @app.command("revoke")

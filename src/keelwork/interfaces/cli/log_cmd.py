@@ -40,6 +40,9 @@ app = typer.Typer(help="The prediction log: tail it, follow it, export it.",
 EXPORT_COLUMNS = ("id", "ts", "model", "version", "tenant", "subject_id", "status", "guard",
                   "answered_by", "latency_ms", "model_latency_ms", "inputs", "outputs",
                   "request_meta")
+#: Columns ``--with-labels`` adds: the current label (JSON text, as the outputs), when it
+#: happened and where it came from; empty for predictions without a label yet.
+LABEL_COLUMNS = ("label", "label_ts", "label_source")
 
 _PROJECT = PROJECT_OPTION
 _MODEL = typer.Option(None, "--model", "-m", help="Only this model.")
@@ -191,6 +194,9 @@ def export_cmd(
     until: str | None = typer.Option(None, "--until", help="Up to this time (exclusive); "
                                      "default: now."),
     model: str | None = _MODEL,
+    with_labels: bool = typer.Option(False, "--with-labels", help="Join each prediction to "
+                                     "its current label (ground truth): adds the columns "
+                                     "label, label_ts and label_source."),
     batch_size: int = typer.Option(5000, "--batch-size", min=1, hidden=True),
     project: Path = _PROJECT,
 ) -> None:
@@ -203,14 +209,18 @@ def export_cmd(
     partial = out.with_name(out.name + ".partial")
     with _open_log(project) as reader:
         total = reader.count(since_ts, until_ts, model=model)
-        sink = _ParquetSink(partial) if fmt is ExportFormat.parquet else _CsvSink(partial)
-        written = 0
+        sink = (_ParquetSink(partial, with_labels) if fmt is ExportFormat.parquet
+                else _CsvSink(partial, with_labels))
+        labels = _label_reader(reader) if with_labels else None
+        written = labelled = 0
         try:
             with Progress(TextColumn("[bold]exporting"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=err_console) as progress:
                 task = progress.add_task("export", total=total)
                 for rows in reader.iter_row_batches(since_ts, until_ts, model=model,
                                                     batch_size=batch_size):
+                    if labels is not None:
+                        labelled += _join_labels(rows, labels)
                     sink.write(rows)
                     written += len(rows)
                     progress.update(task, completed=written, total=max(total, written))
@@ -220,7 +230,28 @@ def export_cmd(
             partial.unlink(missing_ok=True)
             raise
     partial.replace(out)
-    console.print(f"exported {written} prediction(s) to {out} ({fmt.value})", highlight=False)
+    joined = f", {labelled} with a label" if with_labels else ""
+    console.print(f"exported {written} prediction(s){joined} to {out} ({fmt.value})",
+                  highlight=False)
+
+
+def _label_reader(reader: PredictionReader) -> Any:
+    from keelwork.adapters.ingest.labels import LabelStore
+
+    return LabelStore(reader.engine)
+
+
+def _join_labels(rows: list[dict[str, Any]], labels: Any) -> int:
+    """Add the label columns to ``rows`` in place; returns how many rows have a label."""
+    import json
+
+    found = labels.current([r["id"] for r in rows])
+    for r in rows:
+        label = found.get(r["id"])
+        r["label"] = None if label is None else json.dumps(label.label)
+        r["label_ts"] = None if label is None else label.ts
+        r["label_source"] = None if label is None else label.source
+    return len(found)
 
 
 def _when(text: str | None, now: float, option: str) -> float | None:
@@ -235,15 +266,16 @@ def _when(text: str | None, now: float, option: str) -> float | None:
 class _CsvSink:
     """CSV with a header; ``ts`` as ISO 8601 UTC, payloads as JSON text."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, with_labels: bool = False) -> None:
+        self._columns = EXPORT_COLUMNS + (LABEL_COLUMNS if with_labels else ())
         self._file = path.open("w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file)
-        self._csv.writerow(EXPORT_COLUMNS)
+        self._csv.writerow(self._columns)
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         self._csv.writerows(
-            [_iso_us(r["ts"]) if c == "ts" else ("" if r[c] is None else r[c])
-             for c in EXPORT_COLUMNS] for r in rows)
+            ["" if r[c] is None else _iso_us(r[c]) if c in ("ts", "label_ts") else r[c]
+             for c in self._columns] for r in rows)
 
     def close(self) -> None:
         if not self._file.closed:
@@ -258,7 +290,7 @@ def _iso_us(ts: float) -> str:
 class _ParquetSink:
     """Parquet, one row group per batch; ``ts`` as timestamp[us, UTC], payloads as JSON text."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, with_labels: bool = False) -> None:
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -272,17 +304,24 @@ class _ParquetSink:
              ("version", pa.int64()), ("tenant", text), ("subject_id", text), ("status", text),
              ("guard", text), ("answered_by", text), ("latency_ms", num),
              ("model_latency_ms", num), ("inputs", text), ("outputs", text),
-             ("request_meta", text)],
+             ("request_meta", text),
+             *([("label", text), ("label_ts", pa.timestamp("us", tz="UTC")),
+                ("label_source", text)] if with_labels else [])],
             metadata={"keelwork.kind": "predictions", "keelwork.version": "1",
-                      "keelwork.json_columns": "inputs,outputs,request_meta"})
+                      "keelwork.json_columns": "inputs,outputs,request_meta"
+                      + (",label" if with_labels else "")})
+        self._columns = EXPORT_COLUMNS + (LABEL_COLUMNS if with_labels else ())
         self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
         self._closed = False
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         pa = self._pa
-        columns: dict[str, Any] = {c: [r[c] for r in rows] for c in EXPORT_COLUMNS}
-        columns["ts"] = pa.array([round(t * 1_000_000) for t in columns["ts"]],
-                                 pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+        columns: dict[str, Any] = {c: [r[c] for r in rows] for c in self._columns}
+        for c in ("ts", "label_ts"):
+            if c in columns:
+                columns[c] = pa.array([None if t is None else round(t * 1_000_000)
+                                       for t in columns[c]],
+                                      pa.int64()).cast(pa.timestamp("us", tz="UTC"))
         self._writer.write_table(pa.Table.from_pydict(columns, schema=self._schema))
 
     def close(self) -> None:

@@ -52,6 +52,20 @@ demo_cmd.register(app)
 serve_cmd.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", "-V", callback=_print_version,
+                                 is_eager=True, help="Print the keelwork version and exit."),
+) -> None:
+    """keelwork: a trained model plus keel.yaml becomes a production service."""
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the keelwork version."""

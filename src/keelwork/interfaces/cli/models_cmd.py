@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from keelwork.errors import KeelworkError, RegistryError, UnsafeArtifactError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def list_cmd(project: Path = _PROJECT, as_json: bool = _JSON) -> None:
         aliases = ", ".join(f"{a} -> {v}" for a, v in s.aliases.items()) or "-"
         table.add_row(s.name, str(s.latest_version), str(s.version_count), aliases,
                       _when(s.updated_at.isoformat()))
-    console.print(table)
+    console.print(fit(table))
 
 
 @app.command("versions")
@@ -194,7 +194,7 @@ def versions_cmd(
         artifact = v.callable_path if v.is_reference else (v.sha256 or "")[:12]
         table.add_row(str(v.version), v.runtime, artifact, _when(v.created_at.isoformat()),
                       v.created_by, v.dataset_version or "-", ", ".join(v.aliases) or "-")
-    console.print(table)
+    console.print(fit(table, drop=("by",)))
 
 
 @app.command("show")
@@ -284,7 +284,7 @@ def history_cmd(
     for c in changes:
         table.add_row(_when(c.changed_at.isoformat()), c.alias, _num(c.from_version),
                       _num(c.to_version), c.actor, c.reason or "-")
-    console.print(table)
+    console.print(fit(table))
 
 
 # --------------------------------------------------------------------------- rendering

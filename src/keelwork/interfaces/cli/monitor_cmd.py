@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from keelwork.errors import MonitorError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
 
 app = typer.Typer(help="Drift and quality monitoring over the prediction log.",
@@ -71,22 +71,43 @@ def reference_cmd(
     model: str | None = _MODEL,
     data: Path | None = typer.Option(None, "--data", help="Reference data (CSV/Parquet/JSONL); "
                                      "default monitoring.reference of keel.yaml."),
+    version: int | None = typer.Option(None, "--version", min=1, help="The model version "
+                                       "whose predictions are profiled (default: the "
+                                       "champion); each version has its own reference."),
     project: Path = PROJECT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Profile the reference data and the model's predictions on it; store the result."""
-    from keelwork.adapters.monitoring.reference import build_reference, store_reference
+    """Profile the reference data and a model version's predictions on it; store the result."""
+    from rich.markup import escape
+
+    from keelwork.adapters.monitoring.reference import (
+        build_reference,
+        load_model_runtime,
+        store_reference,
+        unload_runtime,
+    )
 
     resolved = project_spec(project)
     name = _model(resolved, model)
     with console.status(f"profiling the reference of {name}"):
-        ref = build_reference(resolved, name, data=data)
+        runtime, number = load_model_runtime(resolved, name,
+                                             None if version is None else str(version))
+        try:
+            ref = build_reference(resolved, name, data=data, runtime=runtime,
+                                  model_version=number)
+        finally:
+            unload_runtime(runtime)
         stored = store_reference(resolved, ref)
     summary = {"model": ref.model, "model_version": ref.model_version, "rows": ref.rows,
                "source": ref.source, "created_at": stored.created_at.isoformat(),
                "columns": list(ref.profile.columns), "text_columns": list(ref.text),
                "label_column": ref.label_column, "cbpe": ref.cbpe is not None,
-               "segments": {f: len(v) for f, v in ref.segments.items()}}
+               "cbpe_task": (ref.cbpe or {}).get("task", "binary") if ref.cbpe else None,
+               "cbpe_reason": ref.cbpe_reason,
+               "segments": {f: len(v) for f, v in ref.segments.items()},
+               "warnings": list(ref.warnings)}
+    for w in ref.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -96,8 +117,10 @@ def reference_cmd(
     console.print(f"  columns: {', '.join(summary['columns'])}", highlight=False)
     if ref.text:
         console.print(f"  free text (descriptor drift): {', '.join(ref.text)}", highlight=False)
+    cbpe = (f"yes ({summary['cbpe_task']})" if ref.cbpe
+            else f"no: {ref.cbpe_reason or 'unknown'}")
     console.print(f"  ground truth: {ref.label_column or 'none'}; performance estimation "
-                  f"(CBPE): {'yes' if ref.cbpe else 'no'}", highlight=False)
+                  f"(CBPE): {escape(cbpe)}", highlight=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -117,9 +140,9 @@ def run_cmd(
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when a window "
                                        "(or a segment of one) drifts."),
     version: int | None = typer.Option(
-        None, "--version", min=1, help="Only this model version's predictions (e.g. the "
-        "canary's during a rollout); such runs are shown, not stored. Per-version views in "
-        "every run: add 'version' to monitoring.segments."),
+        None, "--version", min=1, help="Monitor this model version's predictions (e.g. the "
+        "canary's during a rollout) against its own reference; such runs are shown, not "
+        "stored. Default: the champion's, stored."),
     rescore: bool = typer.Option(True, "--rescore/--no-rescore", help="Score logged inputs "
                                  "again when the log holds labels but no probabilities."),
     project: Path = PROJECT_OPTION,
@@ -127,7 +150,11 @@ def run_cmd(
     """Monitor the prediction log in windows against the stored reference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from keelwork.adapters.monitoring.reference import load_reference, open_rescorer
+    from keelwork.adapters.monitoring.reference import (
+        champion_version,
+        load_reference,
+        open_rescorer,
+    )
     from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.core.monitors.windows import parse_window
@@ -139,15 +166,20 @@ def run_cmd(
     spec = parse_window(window or (mon.windows[0] if mon.windows else "1h"))
     now = time.time()
     lo, hi = _when(since, now, "--since"), _when(until, now, "--until") if until else now
-    settings = MonitorSettings.from_spec(mon, version=version)
+    # Each version is compared with its own reference: the champion's unless --version.
+    monitored = version if version is not None else champion_version(resolved, name)
+    settings = MonitorSettings.from_spec(mon, version=monitored)
     engine = make_engine(resolved.storage_url)
     close = None
     try:
-        reference, row = load_reference(engine, name)
+        reference, row = load_reference(engine, name, monitored)
+        if reference.note and not as_json:  # --json: the report's reference.note says it
+            err_console.print(f"[yellow]note:[/] {reference.note}", highlight=False)
         score = None
-        if rescore and "prediction:score" in reference.profile.columns:
+        if rescore and ("prediction:score" in reference.profile.columns
+                        or reference.cbpe is not None):
             try:
-                score, close = open_rescorer(resolved, name)
+                score, close = open_rescorer(resolved, name, monitored)
             except Exception as exc:  # the run goes on; prediction scores are left out
                 err_console.print(f"[yellow]warning:[/] the model could not be loaded to score "
                                   f"logged inputs ({type(exc).__name__}: {exc}); "
@@ -241,7 +273,12 @@ def _print(report: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{report['model']}: {report['window']} windows")
+    version = report.get("model_version")
+    ref = report.get("reference") or {}
+    against = (f" against reference #{ref['id']} (version {ref.get('model_version')})"
+               if ref.get("id") is not None else "")
+    table = Table(title=f"{report['model']}{'' if version is None else f':{version}'}: "
+                        f"{report['window']} windows{against}")
     for col in ("start", "predictions", "status", "drifted", "segments drifted", "quality",
                 "estimated", "labels"):
         table.add_column(col, justify="right" if col == "predictions" else "left")
@@ -268,7 +305,7 @@ def _print(report: dict[str, Any]) -> None:
             estimate = f"acc {_fmt(est['accuracy'])}"
         table.add_row(w["start"][:16].replace("T", " "), str(w["predictions"]), status,
                       escape(drifted), escape(segs), quality, estimate, labels)
-    console.print(table)
+    console.print(fit(table, drop=("estimated",)))
     windows = report["windows"]
     n_drift = sum(1 for w in windows if _drifted(w))
     hidden = f"; {len(empty)} without predictions not shown" if 0 < len(empty) < len(

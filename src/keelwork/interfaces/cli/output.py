@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
 
 from keelwork.errors import KeelworkError
 
@@ -19,6 +23,43 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Below this terminal width, tables leave out the columns their command marks as low-value.
+NARROW_WIDTH = 100
+
+
+def fit(table: Table, *, drop: Sequence[str] = (), width: int | None = None) -> RenderableType:
+    """Keep a table readable in a narrow terminal without ever cutting a cell short.
+
+    Rich's default ends a word too long for its column with an ellipsis, which can cut off the
+    very part of a reason that says what went wrong. Here every column folds instead (the rest
+    of the word continues on the next line), below :data:`NARROW_WIDTH` the ``drop`` columns
+    (by header) are left out, and the title is printed above the table at the terminal's full
+    width rather than squeezed into the table's.
+
+    Args:
+        table: The filled table.
+        drop: Headers of columns worth less than the room they take in a narrow terminal.
+        width: The terminal width (default: the console's).
+
+    Returns:
+        What to print: the table, after its title when it has one.
+    """
+    from rich.console import Group
+    from rich.text import Text
+
+    width = console.width if width is None else width
+    if width < NARROW_WIDTH and drop:
+        table.columns = [c for c in table.columns if str(c.header) not in drop]
+    for column in table.columns:
+        column.overflow = "fold"
+    if table.title is None:
+        return table
+    title = table.title
+    table.title = None
+    heading = title if isinstance(title, Text) else Text.from_markup(
+        str(title), style="table.title", overflow="fold")
+    return Group(heading, table)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:

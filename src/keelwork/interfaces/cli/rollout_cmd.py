@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.output import console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
 
 app = typer.Typer(help="Canary, shadow and A/B rollouts with automatic analysis and rollback.",
@@ -74,7 +74,7 @@ def _show(rollout: Any, events: list[Any], as_json: bool) -> None:
     for e in events:
         table.add_row(datetime.fromtimestamp(e.at, UTC).strftime("%H:%M:%S.%f")[:-3], e.actor,
                       e.action, f"{e.from_phase} -> {e.to_phase}", f"{e.weight}%", e.reason)
-    console.print(table)
+    console.print(fit(table, drop=("actor",)))
 
 
 @app.command("start")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from keelwork.errors import DataFileError, ErrorDetail, SpecError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 
 if TYPE_CHECKING:
     from keelwork.spec.model import ContractSection
@@ -133,6 +133,27 @@ def load_contract(path: Path) -> ContractSection:
     if not contract.inputs:
         raise SpecError(f"{path}: the contract lists no inputs; nothing to validate.")
     return contract
+
+
+def exclude_fields(contract: ContractSection, exclude: Sequence[str],
+                   path: Path) -> ContractSection:
+    """The contract without the input fields named in ``exclude`` (``--exclude``).
+
+    Raises:
+        SpecError: a name is not an input field of the contract, or nothing is left to check.
+    """
+    if not exclude:
+        return contract
+    names = [f.name for f in contract.inputs]
+    unknown = [c for c in dict.fromkeys(exclude) if c not in names]
+    if unknown:
+        raise SpecError(f"--exclude names {', '.join(map(repr, unknown))}, which "
+                        f"{'is not a field' if len(unknown) == 1 else 'are not fields'} of "
+                        f"the contract in {path} (fields: {', '.join(names)}).")
+    kept = [f for f in contract.inputs if f.name not in exclude]
+    if not kept:
+        raise SpecError(f"--exclude leaves no field of the contract in {path} to check.")
+    return contract.model_copy(update={"inputs": kept})
 
 
 # --------------------------------------------------------------------------- reading
@@ -391,7 +412,7 @@ def _print_report(report: Any, data: Path, written: dict[str, int],
             more = ", ..." if f.count > len(f.examples) else ""
             table.add_row(escape(f.column), f.rule, f"{f.count:,}", f"{f.fraction:.2%}",
                           escape(f.message), escape(shown + more))
-        console.print(table)
+        console.print(fit(table, drop=("share",)))
     for key, n in written.items():
         console.print(f"{key}: {n:,} rows -> {escape(str(outputs[key]))}", highlight=False)
 
@@ -413,9 +434,12 @@ def register(app: typer.Typer) -> None:
                                                "failing rows here, with _row and _reasons."),
         examples: int = typer.Option(5, "--examples", min=0, help="Example rows per rule."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        exclude: list[str] = typer.Option([], "--exclude", "-x", metavar="COLUMN",
+                                          help="Do not check this contract field (repeat "
+                                          "for more); its values pass through unchanged."),
     ) -> None:
         """Check every row of DATA against the contract; exit 1 when a row fails."""
-        contract = load_contract(contract_file)
+        contract = exclude_fields(load_contract(contract_file), exclude, contract_file)
         from keelwork.adapters.data.readers import detect_format
 
         for out in (output, quarantine):
@@ -430,11 +454,15 @@ def register(app: typer.Typer) -> None:
         table = read_data(data, contract_types(data, contract), dictionary=list(text))
         from keelwork.core.contracts.batch import validate_table
 
-        report = validate_table(table, contract, examples=examples)
+        # excluded columns are not checked at all, not even as extra fields; they are written
+        skipped = [c for c in dict.fromkeys(exclude) if c in table.column_names]
+        report = validate_table(table.drop_columns(skipped) if skipped else table, contract,
+                                examples=examples)
         written = write_outputs(_as_read(table, text), report, output, quarantine)
         outputs = {"output": output, "quarantine": quarantine}
         if as_json:
             payload = {"data": str(data), "contract": str(contract_file), "valid": report.ok,
+                       "excluded": list(dict.fromkeys(exclude)),
                        **report.as_dict(),
                        "written": {k: {"path": str(outputs[k]), "rows": n}
                                    for k, n in written.items()}}
@@ -445,5 +473,5 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(EXIT_ROWS_FAIL)
 
 
-__all__ = ["EXIT_ROWS_FAIL", "contract_types", "load_contract", "read_data", "register",
-           "write_outputs", "write_table"]
+__all__ = ["EXIT_ROWS_FAIL", "contract_types", "exclude_fields", "load_contract", "read_data",
+           "register", "write_outputs", "write_table"]

@@ -8,7 +8,7 @@ stores; the gateway keeps its own for the prediction log) and ties their lifecyc
   the store holds any active key, or when ``guards.require_api_key`` is set); labels are
   attributed to the key, relabels audited, and restricted to the original labeller with
   ``guards.relabel: same_labeller``;
-- ``/v1/admin/...`` (flags, rollouts, rollback): always an API key with the ``admin`` scope
+- ``/v1/admin/...`` (flags, rollouts, rollback, keys): always an API key with the ``admin`` scope
   (``keel keys create --scope admin``); changes are written to the audit log;
 - the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
   differs from the one recorded last, so every configuration change is traceable;
@@ -31,6 +31,7 @@ from keelwork.adapters.flag_source import FlagSource, check_refs, unresolved_ref
 from keelwork.adapters.gateway.wiring import open_service
 from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.adapters.monitoring.metrics import MonitorCollector, monitor_loop
+from keelwork.adapters.monitoring.reference import ensure_references
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
@@ -39,6 +40,7 @@ from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.auth import feedback_auth, require_scope
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
+from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.spec.model import ResolvedSpec
 
@@ -59,6 +61,9 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     """
     spec = resolved.spec
     service = open_service(resolved)
+    # A champion registered here from `artifact:` (or elsewhere without one) gets its
+    # monitoring reference, as `keel models register` gives a new version (issue 11 item 12).
+    ensure_references(resolved)
     engine = make_engine(resolved.storage_url)
     try:
         audit = project_audit_log(engine, resolved.project_dir)
@@ -80,6 +85,7 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         service.registry.close()
         raise
     service.gateway.flags = flags
+    service.gateway.components["flags"] = flags.outage.as_dict
     service.gateway.metrics.registry.register(flags)
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     service.gateway.metrics.registry.register(MonitorCollector(engine))
@@ -88,11 +94,15 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     feedback = [Depends(feedback_auth(keys, spec.guards.feedback_auth,
                                       require_api_key=spec.guards.require_api_key))]
     routers = [
-        feedback_router(labels, dependencies=feedback, relabel=spec.guards.relabel,
-                        audit=audit, outputs=spec.contract.outputs),
+        feedback_router(labels, max_body_bytes=spec.guards.max_body_bytes,
+                        dependencies=feedback, relabel=spec.guards.relabel,
+                        audit=audit, outputs=spec.contract.outputs,
+                        max_unknown=spec.monitoring.labels.max_unknown_per_request,
+                        unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds),
         flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin,
                     check_refs=lambda flag: unresolved_refs(flag, service.registry)),
         rollout_router(service, dependencies=admin),
+        key_router(keys, dependencies=admin),
     ]
     tasks: list[asyncio.Task[Any]] = []
     stop_monitor = asyncio.Event()

@@ -205,7 +205,7 @@ def line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
                *, bands: Sequence[tuple[str, Sequence[Sequence[float] | None]]] = (),
                y_range: tuple[float, float] | None = None, threshold: float | None = None,
                width: int = 1080, height: int = 200, percent: bool = False,
-               dashed: Sequence[str] = ()) -> str:
+               dashed: Sequence[str] = (), bounds: tuple[float, float] | None = None) -> str:
     """Lines over the windows (gaps where a value is None), optional shaded bands.
 
     Args:
@@ -218,6 +218,8 @@ def line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
         height: Pixels.
         percent: Label the axis in percent.
         dashed: Series drawn dashed (estimates).
+        bounds: Where the axis from the data may reach at most (a metric in [0, 1]: its
+            rounded-out axis never shows impossible values like 1.2).
     """
     n = len(x_labels)
     values = [v for _, vs in series for v in vs if v is not None]
@@ -229,6 +231,10 @@ def line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
         y_range = _nice(lo, hi)
+        if bounds is not None:
+            y_range = (max(bounds[0], y_range[0]), min(bounds[1], y_range[1]))
+            if y_range[1] <= y_range[0]:
+                y_range = bounds
     lo, hi = y_range
     left, right, top, bottom = 48, 12, 22, 24
     plot_w, plot_h = width - left - right, height - top - bottom

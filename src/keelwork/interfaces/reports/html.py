@@ -93,7 +93,9 @@ def _page(title: str, body: list[str]) -> str:
 
 def _verdict(col: Mapping[str, Any]) -> str:
     if col.get("drift") is True:
-        return '<span class="tag drift">drift</span>'
+        # A column missing from the current data is a schema change: an alarm, named as such.
+        word = "missing" if col.get("status") == "missing" else "drift"
+        return f'<span class="tag drift">{word}</span>'
     if col.get("drift") is False:
         if col.get("detectable"):
             return '<span class="tag detectable">detectable</span>'
@@ -124,7 +126,7 @@ def _column_notes(col: Mapping[str, Any]) -> str:
     if missing:
         parts.append("missing: " + ", ".join(esc(m) for m in missing[:8])
                      + (f" + {len(missing) - 8} more" if len(missing) > 8 else ""))
-    if col.get("drift") is None and col.get("reason"):
+    if (col.get("drift") is None or col.get("status") == "missing") and col.get("reason"):
         parts.append(esc(col["reason"]))
     return "<br>".join(parts)
 
@@ -379,7 +381,8 @@ def _quality_section(labels: list[str], windows: list[Mapping[str, Any]]) -> lis
             series.append((f"estimated {m} (CBPE)", e))
         out += [f"<h3>{esc(m)}</h3>",
                 line_chart(labels, series, bands=[(f"estimated {m} (CBPE)", band)],
-                           dashed=[f"estimated {m} (CBPE)"])]
+                           dashed=[f"estimated {m} (CBPE)"],
+                           bounds=None if m in ("mae", "rmse") else (0.0, 1.0))]
     coverage = [_f(q.get("coverage")) if q else None for q in realised]
     if any(v is not None for v in coverage):
         out += ["<h3>label coverage</h3>",
@@ -485,6 +488,10 @@ def _quality_table(w: Mapping[str, Any]) -> list[str]:
                  f'{_pct(real.get("coverage"))}, delay p50 {num(real.get("delay_p50_s"))} s, '
                  f'p90 {num(real.get("delay_p90_s"))} s, state {esc(real.get("state") or "?")}'
                  "</p>")
+    q = w.get("quality")
+    why = q.get("estimated_reason") if isinstance(q, Mapping) else None
+    if est is None and why:
+        extra += f'<p class="note">{esc(why)}</p>'
     return ["<h3>quality</h3><table><thead><tr><th>metric</th><th>realised</th>"
             "<th>estimated</th><th>band</th><th></th></tr></thead><tbody>" + "".join(rows)
             + "</tbody></table>" + extra]

@@ -116,7 +116,6 @@ def test_missing_category_is_named(reference: TableProfile) -> None:
 def test_bad_input_gives_clear_statuses_never_nan(reference: TableProfile) -> None:
     none = pa.array([None] * 3, pa.float64())
     cases = {
-        "missing": {"normal": [0.1, 0.2]},
         "empty": {k: pa.array([], pa.float64() if k != "level" else pa.string())
                   for k in ("normal", "skewed", "count", "level")},
         "no_values": {"normal": none, "skewed": none, "count": none,
@@ -126,10 +125,25 @@ def test_bad_input_gives_clear_statuses_never_nan(reference: TableProfile) -> No
         report = drift_report(reference, data)
         text = json.dumps(report, allow_nan=False)  # no NaN or inf anywhere
         cols = _by_column(json.loads(text))
-        target = "skewed" if status == "missing" else "normal"
-        assert cols[target]["status"] == status and cols[target]["drift"] is None
-        assert cols[target]["reason"]
-        assert target in report["summary"]["not_compared"]
+        assert cols["normal"]["status"] == status and cols["normal"]["drift"] is None
+        assert cols["normal"]["reason"]
+        assert "normal" in report["summary"]["not_compared"]
+
+
+def test_a_missing_column_is_a_schema_change_unless_expected(reference: TableProfile) -> None:
+    """(The ``missing`` case moved here from the statuses above: it was ``drift: None``, so a
+    file without a column passed ``--fail-on-drift``.)"""
+    data = {"normal": [0.1, 0.2], "brand_new": [1.0, 2.0]}
+    report = drift_report(reference, data, added=["brand_new"])
+    json.dumps(report, allow_nan=False)
+    cols = _by_column(report)
+    assert cols["skewed"]["status"] == "missing" and cols["skewed"]["drift"] is True
+    assert "schema change" in cols["skewed"]["reason"]
+    assert set(report["summary"]["drifted"]) >= {"skewed", "count", "level"}
+    assert report["summary"]["schema"] == {"missing": ["skewed", "count", "level"],
+                                           "added": ["brand_new"]}
+    expected = _by_column(drift_report(reference, data, missing_ok={"level"}))
+    assert expected["level"]["status"] == "missing" and expected["level"]["drift"] is None
 
 
 def test_single_row_and_unseen_category_do_not_crash(reference: TableProfile) -> None:

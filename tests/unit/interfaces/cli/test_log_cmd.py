@@ -217,3 +217,94 @@ def test_tail_follow_prints_new_predictions(project: Path, tmp_path: Path) -> No
             proc.kill()
     assert first == [r.id for r in RECORDS[-2:]]
     assert later == [r.id for r in new]
+
+
+# --------------------------------------------------------------------------- --with-labels
+def _label(url: str, labels: dict[str, object], source: str = "api") -> None:
+    from keelwork.adapters.ingest.labels import LabelStore
+
+    engine = make_engine(url)
+    try:
+        store = LabelStore(engine)
+        store.ensure_schema()
+        result = store.submit([{"prediction_id": k, "label": v, "ts": NOW - 60}
+                               for k, v in labels.items()], source=source)
+        assert result.counts.ingested == len(labels)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_with_labels_joins_each_prediction_to_its_label(
+        store_url: str, tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fill(store_url, tmp_path, RECORDS[:9])
+    truth: dict[str, object] = {r.id: ("yes" if i % 2 else 7) for i, r in enumerate(RECORDS[:9])
+                                if i % 3}  # six of nine labelled, strings and numbers
+    _label(store_url, truth)
+    monkeypatch.setenv("KEELWORK_STORAGE_URL", store_url)
+    out = tmp_path / f"labelled.{fmt}"
+    result = runner.invoke(app, ["export", "-o", str(out), "-f", fmt, "--with-labels",
+                                 "--project", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "exported 9 prediction(s), 6 with a label" in result.stdout
+    if fmt == "parquet":
+        table = pq.read_table(out)
+        rows = table.to_pylist()
+        assert table.schema.field("label_ts").type == pa.timestamp("us", tz="UTC")
+        assert b"label" in table.schema.metadata[b"keelwork.json_columns"].split(b",")
+        stamps = [r["label_ts"].timestamp() if r["label_ts"] else None for r in rows]
+    else:
+        with out.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        assert list(rows[0])[-3:] == ["label", "label_ts", "label_source"]
+        stamps = [datetime.fromisoformat(r["label_ts"].replace("Z", "+00:00")).timestamp()
+                  if r["label_ts"] else None for r in rows]
+    assert [r["id"] for r in rows] == [r.id for r in RECORDS[:9]]
+    for row, stamp in zip(rows, stamps, strict=True):
+        if row["id"] in truth:
+            assert json.loads(row["label"]) == truth[row["id"]]
+            assert row["label_source"] == "api" and stamp == pytest.approx(NOW - 60, abs=1e-3)
+        else:
+            assert row["label"] in (None, "") and stamp is None
+            assert row["label_source"] in (None, "")
+
+
+def test_export_with_labels_before_any_label_was_sent(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "none.parquet"
+    result = runner.invoke(app, ["export", "-o", str(out), "--with-labels",
+                                 "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "24 prediction(s), 0 with a label" in result.stdout
+    assert pq.read_table(out).column("label").null_count == 24
+
+
+def test_export_without_the_flag_has_no_label_columns(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plain.parquet"
+    assert runner.invoke(app, ["export", "-o", str(out), "--project", str(project)]
+                         ).exit_code == 0
+    assert "label" not in pq.read_table(out).column_names
+
+
+def test_the_progress_bar_ends_before_the_final_line(project: Path, tmp_path: Path) -> None:
+    """In a terminal (a pty), the finished bar comes first, then 'exported ...'."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execv(sys.executable, [sys.executable, "-m", "keelwork.interfaces.cli.main", "log",
+                                  "export", "-o", str(tmp_path / "tty.parquet"),
+                                  "--with-labels", "--project", str(project)])
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
+    final = text.index("exported 24 prediction(s)")
+    assert "24/24" in text[:final] and "24/24" not in text[final:], text

@@ -176,3 +176,137 @@ def test_html_report_or_a_clear_error(project: Path) -> None:
     else:
         assert result.exit_code == 0, result.output
         assert "cancer" in (project / "report.html").read_text()
+
+
+def _add_constant_candidate(project: Path) -> None:
+    """Register version 2, a constant classifier, as ``keel models register`` does: with its
+    own monitoring reference; and log an hour of its (constant) canary answers."""
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.dummy import DummyClassifier
+
+    from keelwork.adapters.monitoring.reference import reference_on_register
+    from keelwork.interfaces.cli.monitor_cmd import project_spec
+
+    frame = pd.read_csv(project / "reference.csv")
+    bad = DummyClassifier(strategy="constant", constant=1).fit(frame[FEATURES], frame["target"])
+    sio.dump(bad, project / "bad.skops")
+    with open_registry(project, audit=False) as registry:
+        registry.register("cancer", project / "bad.skops", "sklearn", source_dir=project)
+        registry.set_alias("cancer", 1, "champion")
+    assert reference_on_register(project_spec(project), "cancer", 2) is None
+    records = [PredictionRecord(id=new_prediction_id(), ts=T0 + 1800 + i, model="cancer",
+                                version=2, inputs=row, outputs=1, latency_ms=1.0)
+               for i, row in enumerate(frame[FEATURES].head(60).to_dict("records"))]
+    engine = make_engine(f"sqlite:///{project / '.keel' / 'keel.db'}")
+    meta, payload = insert_statements(engine)
+    rows = [record_to_row(r) for r in records]
+    with engine.begin() as conn:
+        conn.execute(meta, [{k: v for k, v in r.items()
+                             if k not in ("v", "inputs", "outputs", "request_meta")}
+                            for r in rows])
+        conn.execute(payload, [{k: r[k] for k in ("id", "inputs", "outputs", "request_meta")}
+                               for r in rows])
+    engine.dispose()
+
+
+def _prediction_drift(window: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in window["drift"]["columns"] if c["column"] == "prediction:label")
+
+
+def test_a_candidates_reference_leaves_the_champions_alone(project: Path) -> None:
+    assert _invoke("reference").exit_code == 0  # the champion's (version 1)
+    _add_constant_candidate(project)
+
+    champion = json.loads(_invoke("run", *RANGE, "--json").output)
+    assert champion["model_version"] == 1
+    assert champion["reference"]["model_version"] == 1 and champion["reference"]["id"] == 1
+    first = champion["windows"][0]
+    assert first["predictions"] == 119  # the canary's 60 answers are not the champion's
+    assert not _prediction_drift(first)["drift"], _prediction_drift(first)
+
+    canary = _invoke("run", *RANGE, "--version", "2", "--json")
+    assert canary.exit_code == 0, canary.output
+    report = json.loads(canary.output)
+    assert report["model_version"] == 2 and report["reference"]["model_version"] == 2
+    assert report["windows"][0]["predictions"] == 60
+    assert report["reference"]["note"] is None
+    table = _invoke("run", *RANGE)
+    assert "cancer:1" in table.output and "(version 1)" in table.output
+
+
+def test_a_version_without_its_own_reference_shares_the_inputs_only(project: Path) -> None:
+    assert _invoke("reference").exit_code == 0
+    _add_constant_candidate(project)
+    import sqlalchemy as sa
+
+    engine = make_engine(f"sqlite:///{project / '.keel' / 'keel.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM monitor_references WHERE version = 2"))
+    engine.dispose()
+    result = _invoke("run", *RANGE, "--version", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["reference"]["model_version"] == 1
+    assert "version 2 has no reference of its own" in report["reference"]["note"]
+    columns = {c["column"] for c in report["windows"][0]["drift"]["columns"]}
+    assert "mean radius" in columns and "prediction:label" not in columns
+
+
+def test_reference_for_a_given_version(project: Path) -> None:
+    _add_constant_candidate(project)
+    result = _invoke("reference", "--version", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["model_version"] == 2
+    champion = _invoke("reference", "--json")
+    assert json.loads(champion.output)["model_version"] == 1
+
+
+def test_reference_warns_when_labels_and_classes_share_no_vocabulary(project: Path) -> None:
+    """The model answers 0/1; a label column of 'benign'/'malignant' cannot be compared with
+    that (label drift fired at JS 1.0 on it): building the reference says so."""
+    import pandas as pd
+
+    frame = pd.read_csv(project / "reference.csv")
+    frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
+    frame.to_csv(project / "reference.csv", index=False)
+    result = _invoke("reference", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    (warning,) = summary["warnings"]
+    assert "'target'" in warning and "benign" in warning and "share no value" in warning
+    # Labels that are the model's classes: no warning.
+    frame["target"] = frame["target"].map({"malignant": 0, "benign": 1})
+    frame.to_csv(project / "reference.csv", index=False)
+    assert json.loads(_invoke("reference", "--json").output)["warnings"] == []
+
+
+def test_a_dropped_input_counts_as_drift_and_an_added_one_is_reported(project: Path) -> None:
+    import pandas as pd
+
+    assert _invoke("reference").exit_code == 0
+    frame = pd.read_csv(project / "reference.csv").head(100)
+    rows = frame[FEATURES].drop(columns=["worst area"]).assign(clinic="north")
+    records = [PredictionRecord(id=new_prediction_id(), ts=T0 + 2 * 3600 + i, model="cancer",
+                                version=1, inputs=row, outputs=1, latency_ms=1.0)
+               for i, row in enumerate(rows.to_dict("records"))]
+    engine = make_engine(f"sqlite:///{project / '.keel' / 'keel.db'}")
+    meta, payload = insert_statements(engine)
+    with engine.begin() as conn:
+        stored = [record_to_row(r) for r in records]
+        conn.execute(meta, [{k: v for k, v in r.items()
+                             if k not in ("v", "inputs", "outputs", "request_meta")}
+                            for r in stored])
+        conn.execute(payload, [{k: r[k] for k in ("id", "inputs", "outputs", "request_meta")}
+                               for r in stored])
+    engine.dispose()
+    hour = ["--since", "2024-03-01T02:00:00", "--until", "2024-03-01T03:00:00"]
+    result = _invoke("run", *hour, "--json")
+    assert result.exit_code == 0, result.output
+    (window,) = json.loads(result.output)["windows"]
+    summary = window["drift"]["summary"]
+    assert "worst area" in summary["drifted"]
+    assert summary["schema"] == {"missing": ["worst area"], "added": ["clinic"]}
+    assert "label:label" not in summary["drifted"]  # no labels yet: expected, not a change
+    assert any("clinic" in n for n in window["notes"])
+    assert _invoke("run", *hour, "--fail-on-drift").exit_code == 1

@@ -289,3 +289,47 @@ def test_cli_modules_import_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == ""
+
+
+# --------------------------------------------------------------------------- --exclude
+def test_exclude_skips_the_named_fields_and_keeps_their_values(tmp_path: Path,
+                                                               contract: Path) -> None:
+    records = rows(100)
+    for r in records[:7]:
+        r["age"] = -1  # breaks min: 0
+    for r in records[:3]:
+        r["color"] = "mauve"  # breaks the categories
+    data = write_csv(tmp_path / "d.csv", records)
+    checked = run("validate", data, "-c", contract, "--json")
+    assert checked.exit_code == 1
+    assert {f["column"] for f in json.loads(checked.output)["failures"]} == {"age", "color"}
+    one = run("validate", data, "-c", contract, "--exclude", "age", "--json")
+    report = json.loads(one.output)
+    assert one.exit_code == 1 and report["excluded"] == ["age"]
+    assert {f["column"] for f in report["failures"]} == {"color"}
+    both = run("validate", data, "-c", contract, "--exclude", "age", "-x", "color",
+               "-o", tmp_path / "out.csv")
+    assert both.exit_code == 0, both.output
+    out = read_table(tmp_path / "out.csv")
+    assert out.num_rows == 100 and out.column("age").to_pylist()[:7] == [-1] * 7
+
+
+def test_exclude_lets_a_required_field_be_absent(tmp_path: Path, contract: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", [{k: v for k, v in r.items() if k != "zip"}
+                                          for r in rows(50)])
+    assert run("validate", data, "-c", contract).exit_code == 1
+    assert run("validate", data, "-c", contract, "--exclude", "zip").exit_code == 0
+
+
+def test_exclude_of_an_unknown_field_is_bad_input_naming_it(tmp_path: Path,
+                                                            contract: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", rows(10))
+    result = runner.invoke(app, ["validate", str(data), "-c", str(contract), "--exclude",
+                                 "agee"])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "--exclude names 'agee', which is not a field of the contract" in message
+    assert "(fields: age, income, color, zip)" in message
+    every = ["--exclude=" + c for c in ("age", "income", "color", "zip")]
+    result = runner.invoke(app, ["validate", str(data), "-c", str(contract), *every])
+    assert result.exit_code == 2 and "leaves no field" in result.output

@@ -34,6 +34,12 @@ def _admin(request: Request) -> None:
         raise HTTPException(403, "denied")
 
 
+def _version(c: TestClient, i: int) -> str:
+    r = c.post("/v1/models/scorer:predict", json={"instances": [{"a": 1.0, "b": i}]})
+    assert r.status_code == 200, r.text
+    return r.headers["x-model-version"]
+
+
 def test_start_status_steer_and_rollback(client: tuple[TestClient, int]) -> None:
     c, v2 = client
     denied = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2},
@@ -45,9 +51,7 @@ def test_start_status_steer_and_rollback(client: tuple[TestClient, int]) -> None
     assert body["rollout"]["phase"] == "progressing" and body["rollout"]["weight"] == 50
     assert body["events"][0]["action"] == "begin"
     # The route re-synced this server: the split is in force before the answer.
-    versions = {c.post("/v1/models/scorer:predict",
-                       json={"instances": [{"a": 1.0, "b": i}]}).headers["x-model-version"]
-                for i in range(60)}
+    versions = {_version(c, i) for i in range(60)}
     assert versions == {"1", str(v2)}
     assert c.post("/v1/admin/rollouts/scorer/pause").json()["rollout"]["phase"] == "paused"
     r = c.post("/v1/admin/rollouts/scorer/pause")
@@ -57,15 +61,11 @@ def test_start_status_steer_and_rollback(client: tuple[TestClient, int]) -> None
     promoted = c.post("/v1/admin/rollouts/scorer/promote").json()
     assert promoted["rollout"]["phase"] == "promoted"
     assert promoted["events"][-1]["actor"] == "admin-api"
-    versions = {c.post("/v1/models/scorer:predict",
-                       json={"instances": [{"a": 1.0, "b": i}]}).headers["x-model-version"]
-                for i in range(20)}
+    versions = {_version(c, i) for i in range(20)}
     assert versions == {str(v2)}
     r = c.post("/v1/admin/models/scorer/rollback")
     assert r.status_code == 200 and r.json() == {"model": "scorer", "champion": 1}
-    versions = {c.post("/v1/models/scorer:predict",
-                       json={"instances": [{"a": 1.0, "b": i}]}).headers["x-model-version"]
-                for i in range(20)}
+    versions = {_version(c, i) for i in range(20)}
     assert versions == {"1"}
     status = c.get("/v1/admin/rollouts/scorer").json()
     assert [e["action"] for e in status["events"]] == ["begin", "pause", "resume", "promote",

@@ -140,7 +140,9 @@ def test_not_compared_columns_and_empty_report_render() -> None:
     report = drift_report(ref, partial)
     page = render_drift_html(report, reference_profile=ref, current_profile=partial)
     _check_page(page)
-    assert page.count('class="tag other"') == 3  # income, the escaped column, city: missing
+    # income, the escaped column, city: missing, a schema change that counts as drift
+    # (was a neutral "other" tag; issue 11 calls a silently missing column a defect)
+    assert page.count('class="tag drift">missing<') == 3
     assert "is in the reference but not in the current data" in page
     empty = render_drift_html({"kind": "keelwork.drift-report"})
     _check_page(empty)
@@ -289,3 +291,23 @@ def test_window_that_compared_nothing_is_a_gap_not_zero_drift() -> None:
     assert "<title>share drifted 01-01 00:00: " in page
     assert "<title>share drifted 01-01 01:00: " not in page
     assert "<title>share drifted 01-01 02:00: " in page
+
+
+def test_quality_axes_stay_within_zero_and_one() -> None:
+    """Accuracy near 1 with a band reaching 1 drew an axis up to 1.2: a metric in [0, 1] gets
+    an axis in [0, 1]; errors (mae) keep theirs."""
+    from keelwork.interfaces.reports.charts import line_chart
+
+    report = json.loads(json.dumps(monitor_report()))
+    for i, w in enumerate(report["windows"]):
+        w["quality"]["realised"] = {"accuracy": 0.97 + 0.01 * (i % 2), "mae": 40.0 + i}
+        w["quality"]["estimated"] = {"method": "cbpe", "accuracy": 0.98,
+                                     "accuracy_band": [0.95, 1.0]}
+    page = render_monitor_html(report)
+    quality = page[page.index("<h2>Quality</h2>"):]
+    accuracy = quality[quality.index("<h3>accuracy</h3>"):quality.index("<h3>mae</h3>")]
+    ticks = [float(t) for t in re.findall(r'text-anchor="end"[^>]*>([0-9.]+)<', accuracy)]
+    assert ticks and max(ticks) <= 1.0 and min(ticks) >= 0.0, ticks
+    unbounded = line_chart(["a", "b"], [("x", [0.97, 0.99])], bands=[("x", [[0.95, 1.0]] * 2)])
+    assert max(float(t) for t in re.findall(r'text-anchor="end"[^>]*>([0-9.]+)<',
+                                            unbounded)) > 1.0  # what the quality chart drew
