@@ -9,6 +9,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── MissingExtraError (ImportError)        an optional dependency is not installed
     ├── RegistryError
     │   ├── ModelNotFoundError (LookupError)   unknown model, version or alias
+    │   ├── ModelRefError (ValueError)         a malformed model reference (``name@a@b``)
     │   └── ArtifactError (ValueError)         missing / unreadable / mismatched artifact
     ├── ModelLoadError (RuntimeError)          a runtime could not load an artifact
     │   └── UnsafeArtifactError (PermissionError)  pickle without ``allow_unsafe_pickle``
@@ -86,6 +87,10 @@ class ModelNotFoundError(RegistryError, LookupError):
     """No model, version or alias by that name."""
 
 
+class ModelRefError(RegistryError, ValueError):
+    """A model reference is malformed (not ``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``)."""
+
+
 class ArtifactError(RegistryError, ValueError):
     """An artifact is missing, unreadable or does not match its recorded hash."""
 
@@ -150,6 +155,7 @@ __all__ = [
     "MissingExtraError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "ModelRefError",
     "MonitorError",
     "PredictionError",
     "RegistryError",

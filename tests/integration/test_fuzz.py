@@ -136,3 +136,41 @@ def test_deeply_nested_body_is_4xx(client: TestClient) -> None:
     r = client.post("/v1/models/adder:predict", content=deep,
                     headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500
+
+
+_REF_CHARS = st.characters(codec="utf-8", exclude_categories=["Cs"])
+refs = st.one_of(
+    st.text(_REF_CHARS, max_size=30),
+    st.builds(lambda a, b: f"{a}@{b}", st.text(_REF_CHARS, max_size=10),
+              st.text(_REF_CHARS, max_size=10)),
+    st.builds(lambda a, b: f"{a}:{b}", st.sampled_from(["adder", "", "x"]),
+              st.integers(-10, 10**30).map(str)),
+    st.sampled_from(["adder@..", "adder@-1", "adder@0", "adder@\x00", "adder@ ", "adder@a@b",
+                     "adder@99999999999999999999999", "1 ", "adder@champion", "adder:1"]),
+)
+_V2_BODY = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                       {"name": "b", "shape": [1], "datatype": "INT64", "data": [1]}]}
+
+
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ref=refs)
+def test_random_model_references_never_5xx(client: TestClient, ref: str) -> None:
+    """Issue 13 #10: path, header and V2 version path; every refusal is the error shape."""
+    from urllib.parse import quote
+
+    q = quote(ref, safe="")
+    header = "".join(c for c in ref if " " <= c <= "~")  # what an HTTP header can carry
+    for method, path, body, headers in (
+            ("POST", f"/v1/models/{q}:predict", {"instances": [{"a": 1, "b": 1}]}, {}),
+            ("POST", "/v1/models/adder:predict", {"instances": [{"a": 1, "b": 1}]},
+             {"x-keel-model-ref": header}),
+            ("POST", f"/v2/models/adder/versions/{q}/infer", _V2_BODY, {}),
+            ("POST", f"/v2/models/{q}/infer", _V2_BODY, {}),
+            ("GET", f"/v2/models/adder/versions/{q}", None, {}),
+            ("GET", f"/v1/models/{q}", None, {})):
+        r = client.request(method, path, json=body, headers=headers)
+        assert r.status_code < 500, (method, path, headers, r.text)
+        if r.status_code >= 400:
+            out = r.json()
+            assert set(out) == {"error", "details"} and out["details"], out

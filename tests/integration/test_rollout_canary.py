@@ -48,10 +48,12 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
             assert abort.action == "abort" and abort.actor == "keel-rollout-controller"
             assert abort.decision["challenger"]["requests"] >= 5  # judged on traffic
             # Within two analysis intervals of the fault (it is there from the canary's first
-            # request): the second analysis aborts, and the clock agrees (slack: the poll, the
-            # challenger's load and the store writes).
+            # request): the second analysis aborts, one interval after the first (slack: the
+            # store writes). The whole run gets a wider bound: the controller's pick-up and the
+            # challenger's load take longer on a machine under CPU load.
             assert [e.action for e in events] == ["begin", "hold", "abort"], events
-            assert abort.at - events[0].at <= 2 * INTERVAL + 0.5, (abort.at - events[0].at)
+            assert abort.at - events[1].at <= INTERVAL + 0.5, (abort.at - events[1].at)
+            assert abort.at - events[0].at <= 2 * INTERVAL + 2.0, (abort.at - events[0].at)
             # The failing value is recorded with the decision (Flagger #1810).
             # (On a busy machine a second gate, e.g. p99 latency, may fail alongside.)
             failed = {g["gate"]: g for g in abort.decision["gates"] if g["status"] == "fail"}
@@ -68,7 +70,13 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
 
 
 def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None:
-    service = open_project(make_project(tmp_path), poll_s=POLL)
+    path = make_project(tmp_path)
+    # The twin is as fast as the champion; on a machine under CPU load both arms' p99 passes
+    # 50 ms and the twin is "worse" by noise (69.97 vs 69.85 ms), a hold that is not the
+    # subject here (the slow challenger's test keeps the tight latency gate).
+    path.write_text(path.read_text().replace("max_p99_latency_ms: 50",
+                                             "max_p99_latency_ms: 2000"))
+    service = open_project(path, poll_s=POLL)
     challenger = register(service, "good_twin")
 
     async def scenario() -> None:
@@ -84,7 +92,8 @@ def test_healthy_canary_is_promoted_and_rollback_returns(tmp_path: Path) -> None
                     break
             rollout, events = service.rollouts.status("scorer")
             assert rollout.phase == "promoted", [(e.action, e.reason) for e in events]
-            assert [e.action for e in events] == ["begin", "advance", "promote"]
+            assert [e.action for e in events] == ["begin", "advance", "promote"], [
+                (e.action, e.reason) for e in events]
             assert service.registry.resolve("scorer").version == challenger
             after = await load(service.gateway, 0.2)
             assert set(after["by_version"]) == {challenger}

@@ -67,7 +67,14 @@ def test_rollout_state_survives_a_restart(tmp_path: Path, store_url: str) -> Non
                                            interval="1h", actor="t")
                 service.rollouts.act("scorer", "advance", actor="t",
                                      expect_revision=r.revision)
-            await asyncio.sleep(0.2)  # a few polls
+            # Until this server routes the stored rollout's step (a poll and the challenger's
+            # load; longer on a machine under CPU load): measuring before would see the old
+            # route, which is not what this test is about.
+            deadline = asyncio.get_running_loop().time() + 10
+            while (route := service.gateway.rollout_route("scorer")) is None or \
+                    route.weight != 100:
+                assert asyncio.get_running_loop().time() < deadline, "never routed"
+                await asyncio.sleep(0.02)
             result = await load(service.gateway, 0.5)
             counts: dict[int, int] = result["by_version"]
             return counts

@@ -108,3 +108,171 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction(project: Path) -> No
         con.close()
     missing = [i for i in acked if i not in stored]
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions lost"
+
+
+def test_bad_references_and_methods_are_4xx_in_the_error_shape(server: str) -> None:
+    """Issue 11 #6 / 13 #10 against the real server: no 500, the reference named."""
+    one = {"instances": [{"a": 1, "b": 1}]}
+    cases = [
+        ("/v1/models/adder:predict", {"x-keel-model-ref": "adder@adder@champion"},
+         "adder@adder@champion"),
+        ("/v1/models/adder@bad%20alias:predict", {}, "adder@bad alias"),
+        ("/v1/models/adder@99999999999999999999999:predict", {}, "99999999999999999999999"),
+    ]
+    for path, headers, shown in cases:
+        r = httpx.post(f"{server}{path}", json=one, headers=headers)
+        assert r.status_code == 400, r.text
+        assert shown in r.json()["error"] and r.json()["details"]
+    # the forms the message offers work
+    for headers in ({"x-keel-model-ref": "adder@champion"}, {"x-keel-model-ref": "adder:1"}):
+        assert httpx.post(f"{server}/v1/models/adder:predict", json=one,
+                          headers=headers).status_code == 200
+    r = httpx.get(f"{server}/v1/models/adder:predict")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    r = httpx.get(f"{server}/nowhere")
+    assert r.status_code == 404 and set(r.json()) == {"error", "details"}
+
+
+FAILING_SPEC = """\
+service: {{name: failing, owners: [t@example.com]}}
+models:
+  - {{name: adder, runtime: python, artifact: "fakes:total", options: {{path: "{fx}"}}}}
+  - name: sleepy
+    runtime: python
+    artifact: "fakes:slow"
+    options: {{path: "{fx}"}}
+    timeout_ms: 100
+    batching: {{enabled: false}}
+contract:
+  inputs:
+    - {{name: a, type: float, min: 0}}
+"""
+
+
+def test_failed_requests_leave_a_trace(tmp_path: Path) -> None:
+    """Issue 11 #7 / 13 #13 with `keel serve --access-log`: one stdout line per request (504
+    and 422 included), the 504 in `keel log tail --status error`, and a client that hangs up
+    mid-body is one INFO line, no traceback."""
+    import json
+    import socket
+    import sys
+
+    from live_server import free_port
+
+    (tmp_path / "keel.yaml").write_text(FAILING_SPEC.format(fx=FIXTURES))
+    port = free_port()
+    out, err = (tmp_path / "stdout.log").open("wb"), (tmp_path / "stderr.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+         str(tmp_path / "keel.yaml"), "--port", str(port), "--log-level", "info"],
+        stdout=out, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "stderr.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        r = httpx.post(f"{base}/v1/models/sleepy:predict", json={"instances": [{"a": 1}]})
+        assert r.status_code == 504
+        assert httpx.post(f"{base}/v1/models/adder:predict",
+                          json={"instances": [{"a": -1}]}).status_code == 422
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /v1/models/adder:predict HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                      b'{"instances": [')
+        time.sleep(1.0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        out.close()
+        err.close()
+    lines = [json.loads(x) for x in (tmp_path / "stdout.log").read_text().splitlines()
+             if x.startswith("{")]
+    predict = [x for x in lines if x["path"].endswith(":predict")]
+    assert [x["status"] for x in predict] == [504, 422, 499], predict
+    assert "did not answer within 100 ms" in predict[0]["error"]
+    stderr = (tmp_path / "stderr.log").read_text()
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "keelwork.interfaces.cli.main", "log", "tail", "--status",
+         "error", "--json", "--project", str(tmp_path)], capture_output=True, text=True,
+        check=False)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [(x["model"], x["status"], x["guard"]) for x in records] == [
+        ("sleepy", "error", "timeout")]
+    assert "did not answer within 100 ms" in records[0]["request_meta"]["error"]
+
+
+def test_feedback_is_checked_against_the_output_contract(tmp_path: Path) -> None:
+    """Issues 11 #8, 12 #5, 13 #14 against `keel serve`: wrong labels, implausible times and
+    duplicate keys are refused, nothing is stored."""
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES) + (
+        "  outputs:\n    - {name: label, type: category, categories: [bad, good]}\n"))
+    with running_server(tmp_path) as base:
+        r = httpx.post(f"{base}/v1/models/adder:predict", json={"instances": [{"a": 1, "b": 2}]})
+        pid = r.json()["prediction_ids"][0]
+        for label in ("purple", 1):
+            r = httpx.post(f"{base}/v1/feedback", json=[{"prediction_id": pid, "label": label}])
+            assert r.status_code == 422, r.text
+            assert "'bad', 'good'" in r.json()["error"]
+        r = httpx.post(f"{base}/v1/feedback",
+                       json=[{"prediction_id": pid, "label": "good", "ts": "0001-01-01"}])
+        assert r.status_code == 422 and r.json()["details"][0]["rule"] == "range"
+        r = httpx.post(f"{base}/v1/feedback", headers={"content-type": "application/json"},
+                       content=b'[{"prediction_id": "%s", "label": "bad", "label": "good"}]'
+                       % pid.encode())
+        assert r.status_code == 400 and r.json()["details"][0]["rule"] == "duplicate_key"
+        r = httpx.post(f"{base}/v1/feedback", json=[{"prediction_id": pid, "label": "good"}])
+        assert r.status_code == 200 and r.json()["stored"] == 1
+
+
+def test_official_open_inference_client_gets_class_probabilities(tmp_path: Path) -> None:
+    """Issue 11 #9: tritonclient on a classifier: metadata lists what infer returns, and the
+    requested predict_proba comes back, per class."""
+    import numpy as np
+    import tritonclient.http as tc
+
+    from fixtures.models import IRIS_FEATURES, sklearn_iris
+
+    model = sklearn_iris(tmp_path)
+    fields = "".join(f"    - {{name: {f}, type: float}}\n" for f in IRIS_FEATURES)
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: iris, owners: [t@example.com]}\n"
+        "models:\n  - {name: iris, runtime: sklearn, artifact: iris.skops, "
+        f"options: {{feature_names: [{', '.join(IRIS_FEATURES)}]}}}}\n"
+        f"contract:\n  inputs:\n{fields}")
+    with running_server(tmp_path) as base:
+        client = tc.InferenceServerClient(url=base.removeprefix("http://"))
+        try:
+            meta = client.get_model_metadata("iris")
+            assert [o["name"] for o in meta["outputs"]] == ["predict", "predict_proba"]
+            assert meta["versions"] == ["1"]
+            inputs = []
+            for f in IRIS_FEATURES:
+                t = tc.InferInput(f, [3], "FP64")
+                t.set_data_from_numpy(np.array([r[f] for r in model.sample[:3]], dtype=float),
+                                      binary_data=False)
+                inputs.append(t)
+            wanted = [tc.InferRequestedOutput(n, binary_data=False)
+                      for n in ("predict", "predict_proba")]
+            result = client.infer("iris", inputs, outputs=wanted)
+            proba = result.as_numpy("predict_proba")
+            labels = result.as_numpy("predict")
+            assert proba.shape == (3, 3)
+            assert np.allclose(proba.sum(axis=1), 1.0)
+            assert proba.argmax(axis=1).tolist() == labels.tolist()
+            only = client.infer("iris", inputs,
+                                outputs=[tc.InferRequestedOutput("predict_proba",
+                                                                 binary_data=False)])
+            assert only.as_numpy("predict") is None
+            with pytest.raises(Exception, match="no output 'nope'"):
+                client.infer("iris", inputs,
+                             outputs=[tc.InferRequestedOutput("nope", binary_data=False)])
+        finally:
+            client.close()

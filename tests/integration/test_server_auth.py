@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,35 @@ def test_relabels_can_be_kept_to_the_original_labeller(tmp_path: Path) -> None:
         assert _label(client, pid, 1, made["feedback2"]).json()["duplicates"] == 1
         assert _label(client, pid, 0, made["feedback"]).json()["relabelled"] == 1
         assert _label(client, pid, 1, made["admin"]).json()["relabelled"] == 1
+
+
+def test_revoking_a_key_over_http_takes_effect_at_once_and_is_audited(tmp_path: Path) -> None:
+    """Issue 13 item 16: DELETE /v1/admin/keys/{id} (admin scope, audited); the revoking server
+    refuses the key from the next request on, another server within the cache bound."""
+    client, made = _client(tmp_path, keyed=True)
+    other = TestClient(build_server_app(load_spec(tmp_path / "keel.yaml"), freeze_gc=False))
+    predict = {"x-api-key": made["predict"]}
+    admin = {"x-api-key": made["admin"]}
+    key_id = made["predict"].split("_")[1]
+    with client, other:
+        for app in (client, other):  # both servers have verified (and cached) the key
+            assert app.post("/v1/models/adder:predict", json=BODY,
+                            headers=predict).status_code == 200
+        assert client.delete(f"/v1/admin/keys/{key_id}", headers=predict).status_code == 403
+        missing = client.delete("/v1/admin/keys/000000000000", headers=admin)
+        assert missing.status_code == 404 and missing.json()["details"][0]["rule"] == "key_exists"
+        revoked = client.delete(f"/v1/admin/keys/{key_id}", headers=admin)
+        assert revoked.status_code == 200 and revoked.json()["active"] is False, revoked.text
+        assert client.post("/v1/models/adder:predict", json=BODY,
+                           headers=predict).status_code == 401
+        listed = client.get("/v1/admin/keys", headers=admin).json()
+        assert {k["id"]: k["active"] for k in listed}[key_id] is False
+        deadline = time.monotonic() + 5.0 + 2.0  # ApiKeyStore.cache_seconds, plus slack
+        while other.post("/v1/models/adder:predict", json=BODY,
+                         headers=predict).status_code == 200:
+            assert time.monotonic() < deadline, "another server kept a revoked key"
+            time.sleep(0.2)
+    engine = create_engine(load_spec(tmp_path / "keel.yaml").storage_url)
+    entries = AuditLog(engine).query(action="key.revoke")
+    engine.dispose()
+    assert [(e.actor, e.target) for e in entries] == [("admin-key", key_id)]

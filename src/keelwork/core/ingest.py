@@ -40,6 +40,8 @@ INGEST_KINDS: tuple[IngestKind, ...] = ("labels", "predictions", "score")
 
 #: Longest prediction id a label may name (ids made by keelwork are 36 characters).
 MAX_ID_LENGTH = 256
+#: How far past the current time a label's ``ts`` may lie (clock skew between systems).
+LABEL_TS_FUTURE_S = 86_400.0
 
 JobStatus = Literal["running", "done", "failed"]
 
@@ -418,7 +420,8 @@ class LabelColumns:
 _ABSENT = object()
 
 
-def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns()
+def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(), *,
+                noun: str = "column", now: float | None = None,
                 ) -> tuple[LabelRow | None, list[ErrorDetail]]:
     """Check one labels-file record and turn it into a :class:`LabelRow`.
 
@@ -426,11 +429,14 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
     empty or blank string), ``type`` (an id that
     is not a string or integer, a timestamp that is neither a number nor an ISO date),
     ``min_length`` (an empty id), ``max_length`` (an id longer than :data:`MAX_ID_LENGTH`),
-    ``finite`` (NaN or an infinity as the label or timestamp).
+    ``finite`` (NaN or an infinity as the label or timestamp), ``range`` (a timestamp before
+    1970 or more than :data:`LABEL_TS_FUTURE_S` seconds past ``now``).
 
     Args:
         record: The record, keyed by column name.
         columns: The column names.
+        noun: What the messages call a column: ``column`` (files) or ``field`` (JSON bodies).
+        now: The current time, unix seconds (default: the clock).
 
     Returns:
         ``(row, [])`` for a valid record, ``(None, problems)`` otherwise.
@@ -440,14 +446,14 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
     pid: str | None = None
     if raw_id is _ABSENT or raw_id is None:
         problems.append(ErrorDetail(columns.id, "required", None,
-                                    f"The '{columns.id}' column must hold a prediction id; got "
+                                    f"The '{columns.id}' {noun} must hold a prediction id; got "
                                     "nothing."))
     else:
         try:
             pid = id_text(raw_id)
         except InvalidId as exc:
             problems.append(ErrorDetail(columns.id, exc.rule, json_safe(raw_id),
-                                        f"The '{columns.id}' column {exc}."))
+                                        f"The '{columns.id}' {noun} {exc}."))
     raw_label = record.get(columns.label, _ABSENT)
     label: Any = None
     label_json = ""
@@ -456,7 +462,7 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
         # An empty CSV cell is read as "" in a text column: it is a missing label, not one.
         got = None if raw_label is _ABSENT else raw_label
         problems.append(ErrorDetail(columns.label, "required", got,
-                                    f"The '{columns.label}' column must hold a label; got "
+                                    f"The '{columns.label}' {noun} must hold a label; got "
                                     f"{'nothing' if got is None else repr(got)}."))
     else:
         label = json_safe(raw_label)
@@ -464,7 +470,7 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
             label_json = canonical_json(_finite_or_raise(raw_label))
         except ValueError:
             problems.append(ErrorDetail(columns.label, "finite", label,
-                                        f"The '{columns.label}' column must be finite; got "
+                                        f"The '{columns.label}' {noun} must be finite; got "
                                         f"{label!r}."))
     ts: float | None = None
     if columns.ts is not None:
@@ -472,10 +478,12 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
         if raw_ts is not None:
             try:
                 ts = parse_timestamp(raw_ts)
+                _check_label_ts(ts, now)
             except ValueError as exc:
-                rule = "finite" if "finite" in str(exc) else "type"
+                rule = ("finite" if "finite" in str(exc)
+                        else "range" if "between" in str(exc) else "type")
                 problems.append(ErrorDetail(columns.ts, rule, json_safe(raw_ts),
-                                            f"The '{columns.ts}' column {exc}."))
+                                            f"The '{columns.ts}' {noun} {exc}."))
     if problems or pid is None:
         return None, problems
     return LabelRow(prediction_id=pid, label=label, label_json=label_json, ts=ts), []
@@ -490,6 +498,14 @@ def _finite_or_raise(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite_or_raise(v) for v in value]
     return json_safe(value)
+
+
+def _check_label_ts(ts: float, now: float | None) -> None:
+    latest = (datetime.now().timestamp() if now is None else now) + LABEL_TS_FUTURE_S
+    if not 0.0 <= ts <= latest:
+        shown = f"{ts:.6g}"
+        raise ValueError(f"must be between 1970-01-01 and one day from now (unix seconds 0 to "
+                         f"{latest:.0f}); got {shown}")
 
 
 def parse_timestamp(value: Any) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from keelwork.errors import RegistryError
+from keelwork.errors import ModelRefError, RegistryError
 
 #: The alias a bare model name resolves to (when set; otherwise the latest version).
 DEFAULT_ALIAS = "champion"
@@ -22,6 +22,8 @@ DEFAULT_ALIAS = "champion"
 RESERVED_ALIASES: frozenset[str] = frozenset({"latest"})
 #: Runtime kind whose "artifact" is a ``module:function`` reference, not a file.
 CALLABLE_RUNTIME = "python"
+#: The highest version number a reference may name (the stores keep versions as 64-bit ints).
+MAX_VERSION = 2**63 - 1
 
 # The same rule as model names in keel.yaml (keelwork.spec.model), kept here so that the
 # registry enforces it for models registered from the command line too.
@@ -201,8 +203,10 @@ def check_version(version: int) -> int:
     Raises:
         RegistryError: it is not.
     """
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise RegistryError(f"A model version must be an integer >= 1; got {version!r}.")
+    if (isinstance(version, bool) or not isinstance(version, int)
+            or not 1 <= version <= MAX_VERSION):
+        raise RegistryError(f"A model version must be an integer >= 1 (at most "
+                            f"{MAX_VERSION}); got {str(version)[:40]}.")
     return version
 
 
@@ -210,40 +214,55 @@ def parse_model_ref(text: str) -> ModelRef:
     """Parse ``name``, ``name:3`` or ``name@alias`` into a :class:`ModelRef`.
 
     Raises:
-        RegistryError: the reference is malformed; the message shows the accepted forms.
+        ModelRefError: the reference is malformed; the message shows the accepted forms.
     """
     forms = "use NAME, NAME:VERSION (e.g. 'iris:3') or NAME@ALIAS (e.g. 'iris@champion')"
     if not isinstance(text, str) or not text.strip():
-        raise RegistryError(f"A model reference must not be empty; {forms}.")
+        raise ModelRefError(f"A model reference must not be empty; {forms}.")
     text = text.strip()
+    shown = shown_text(text)
     if "@" in text and ":" in text:
-        raise RegistryError(
-            f"The model reference {text!r} names both a version and an alias; {forms}.")
+        raise ModelRefError(
+            f"The model reference {shown} names both a version and an alias; {forms}.")
     if "@" in text:
         name, _, alias = text.partition("@")
         if not alias:
-            raise RegistryError(f"The model reference {text!r} has an empty alias; {forms}.")
+            raise ModelRefError(f"The model reference {shown} has an empty alias; {forms}.")
         if alias.isdigit():
-            raise RegistryError(f"The model reference {text!r} has an invalid alias "
-                                f"{alias!r}: an alias is not a number; for version {alias} "
-                                f"write '{name}:{alias}'; {forms}.")
-        if not _NAME_RE.match(alias):
-            raise RegistryError(f"The model reference {text!r} has an invalid alias "
-                                f"{alias!r}: an alias {_NAME_RULE}; {forms}.")
-        return ModelRef(_ref_name(name, text, forms), alias=alias)
+            raise ModelRefError(f"The model reference {shown} has an invalid alias "
+                                f"{shown_text(alias)}: an alias is not a number; for version "
+                                f"{alias[:40]} write '{name[:80]}:{alias[:40]}'; {forms}.")
+        if not _NAME_RE.fullmatch(alias):
+            raise ModelRefError(f"The model reference {shown} has an invalid alias "
+                                f"{shown_text(alias)}: an alias {_NAME_RULE}; {forms}.")
+        return ModelRef(_ref_name(name, shown, forms), alias=alias)
     if ":" in text:
         name, _, number = text.partition(":")
-        if not number.isdigit() or int(number) < 1:
-            raise RegistryError(f"The model reference {text!r} has an invalid version "
-                                f"{number!r}: a version is an integer >= 1; {forms}.")
-        return ModelRef(_ref_name(name, text, forms), version=int(number))
-    return ModelRef(_ref_name(text, text, forms))
+        if not is_version_text(number):
+            raise ModelRefError(f"The model reference {shown} has an invalid version "
+                                f"{shown_text(number)}: a version is an integer from 1 to "
+                                f"{MAX_VERSION}; {forms}.")
+        return ModelRef(_ref_name(name, shown, forms), version=int(number))
+    return ModelRef(_ref_name(text, shown, forms))
 
 
-def _ref_name(name: str, text: str, forms: str) -> str:
-    if not _NAME_RE.match(name):
-        raise RegistryError(f"The model reference {text!r} has an invalid model name "
-                            f"{name!r}: a model name {_NAME_RULE}; {forms}.")
+def is_version_text(text: str) -> bool:
+    """Whether ``text`` is a version number as a reference writes it (ASCII digits, 1..max)."""
+    return (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_VERSION))
+            and 1 <= int(text) <= MAX_VERSION)
+
+
+def shown_text(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to ``limit`` characters (a message never echoes a huge value)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _ref_name(name: str, shown: str, forms: str) -> str:
+    if not _NAME_RE.fullmatch(name):
+        raise ModelRefError(f"The model reference {shown} has an invalid model name "
+                            f"{shown_text(name)}: a model name {_NAME_RULE}; {forms}.")
     return name
 
 

@@ -217,6 +217,9 @@ def test_label_columns_are_configurable_and_ts_is_parsed() -> None:
     ({"prediction_id": "p", "label": [1.0, math.inf]}, [("label", "finite")]),
     ({"prediction_id": "p", "label": 1, "ts": "yesterday"}, [("ts", "type")]),
     ({"prediction_id": "p", "label": 1, "ts": math.inf}, [("ts", "finite")]),
+    ({"prediction_id": "p", "label": 1, "ts": 1e308}, [("ts", "range")]),
+    ({"prediction_id": "p", "label": 1, "ts": -1e20}, [("ts", "range")]),
+    ({"prediction_id": "p", "label": 1, "ts": "0001-01-01"}, [("ts", "range")]),
     ({"prediction_id": "", "label": None}, [("prediction_id", "min_length"),
                                             ("label", "required")]),
 ])

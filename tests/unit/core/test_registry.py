@@ -24,7 +24,7 @@ from keelwork.core.registry import (
     next_version,
     parse_model_ref,
 )
-from keelwork.errors import RegistryError
+from keelwork.errors import ModelRefError, RegistryError
 
 NAMES = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,20}\Z")
 
@@ -55,9 +55,11 @@ def test_parse_model_ref_accepts_the_three_forms(text: str, expected: ModelRef) 
     ("-iris", "invalid model name '-iris'"),
     ("@champion", "invalid model name ''"),
     ("my model", "invalid model name 'my model'"),
+    ("iris:99999999999999999999999", "invalid version '99999999999999999999999'"),
+    ("iris@cham\npion", "invalid alias 'cham\\npion'"),
 ])
 def test_parse_model_ref_rejects_malformed_references(text: str, fragment: str) -> None:
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(ModelRefError) as info:
         parse_model_ref(text)
     assert fragment in str(info.value)
     assert "NAME:VERSION" in str(info.value)  # the message shows the accepted forms
@@ -99,7 +101,7 @@ def test_alias_rules() -> None:
         check_alias("two words")
 
 
-@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2", 2**63])
 def test_check_version_rejects_non_positive_or_non_int(bad: object) -> None:
     with pytest.raises(RegistryError, match=">= 1"):
         check_version(bad)  # type: ignore[arg-type]

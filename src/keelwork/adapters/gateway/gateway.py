@@ -30,9 +30,11 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
+from keelwork.adapters.gateway.refs import check_ref
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.contracts import compile_contract, summarise
 from keelwork.core.features.online import OnlineFeatures
@@ -41,10 +43,12 @@ from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.rollout.analysis import ArmStats
 from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
+    ArtifactError,
     ContractViolation,
     ErrorDetail,
     InvalidInputError,
     KeelworkError,
+    ModelLoadError,
     ModelNotFoundError,
     PredictionError,
 )
@@ -84,6 +88,10 @@ class PredictResult:
     prediction_ids: list[str]
     answered_by: str
     fallback_used: bool = False
+    #: Class probabilities per instance, when asked for (``RequestContext.probabilities``).
+    probabilities: list[list[float]] | None = None
+    #: The classes of ``probabilities``' columns.
+    classes: tuple[Any, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +103,8 @@ class RequestContext:
     sticky_key: str | None = None
     #: Request headers (lower-case names), for model flags' header rules.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Also compute class probabilities (a classifier's ``predict_proba``; not batched).
+    probabilities: bool = False
 
 
 @dataclass(slots=True)
@@ -170,6 +180,8 @@ class Gateway:
         #: Model flags in force (``keelwork.adapters.flag_source``); None: no flags.
         self.flags: FlagSource | None = None
         self.ready = False
+        #: The project directory (keel.yaml's); errors show server paths relative to it.
+        self.project_dir: Path | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -199,19 +211,30 @@ class Gateway:
                 [ErrorDetail("model", "unknown_model", name)]) from None
 
     async def host(self, name: str, ref: str | None) -> ModelHost:
-        """The loaded host for ``name`` at ``ref`` (alias or version; None = champion)."""
+        """The loaded host for ``name`` at ``ref`` (alias or version; None = champion).
+
+        Raises:
+            ModelNotFoundError: unknown model, alias or version (404).
+            ModelRefError: ``ref`` is neither an alias nor a version number (400).
+        """
         target = self._routes.get((name, ref))
         if target is not None:
             h = self._hosts.get((target.name, target.version))
             if h is not None:
                 return h
         section = self.model_section(name)
+        checked = None if ref is None else check_ref(ref, name=name)
         async with self._load_lock:
-            target = await asyncio.to_thread(self._resolve, name, ref)
+            target = await asyncio.to_thread(self._resolve, name, checked)
             key = (target.name, target.version)
             h = self._hosts.get(key)
             if h is None:
-                runtime = await asyncio.to_thread(self._load, target)
+                try:
+                    runtime = await asyncio.to_thread(self._load, target)
+                except KeelworkError as exc:
+                    # which version failed to load, for the prediction log's record of it
+                    exc.failed_target = target  # type: ignore[attr-defined]
+                    raise
                 h = ModelHost(target, runtime, section.batching, observer=self._observe_call)
                 self._hosts[key] = h
             self._routes[(name, ref)] = target
@@ -336,7 +359,8 @@ class Gateway:
                 return await self._predict(host, name, instances, ctx)
         route = self._rollouts.get(name) if ref is None else None
         if route is None:
-            return await self._predict(await self.host(name, ref), name, instances, ctx)
+            return await self._predict(await self._request_host(name, ref, instances, ctx),
+                                       name, instances, ctx)
         started = time.perf_counter()
         to_ch = route.strategy != "shadow" and to_challenger(
             route.weight, route.salt, ctx.sticky_key or ctx.subject_id)
@@ -358,6 +382,18 @@ class Gateway:
         if route.strategy == "shadow":
             self._shadow(route, name, instances, ctx, result.prediction_ids)
         return result
+
+    async def _request_host(self, name: str, ref: str | None, instances: list[Any],
+                            ctx: RequestContext) -> ModelHost:
+        """:meth:`host`, recording a version that fails to load in the prediction log."""
+        started = time.perf_counter()
+        try:
+            return await self.host(name, ref)
+        except (ModelLoadError, ArtifactError) as exc:
+            target = getattr(exc, "failed_target", None)
+            if isinstance(target, ModelTarget):
+                await self._log_failed(target, instances, ctx, started, exc, guard="load")
+            raise
 
     async def _flagged_host(self, name: str, ctx: RequestContext) -> ModelHost | None:
         """The host a model flag picks for this request, or None for the usual routing.
@@ -442,25 +478,39 @@ class Gateway:
         if self._in_flight >= self._max_in_flight:
             self.metrics.child(self.metrics.rejected, "concurrency").inc()
             self._count(target, "overloaded")
-            raise Overloaded(
+            busy = Overloaded(
                 f"The server is at its concurrency limit ({self._max_in_flight} requests in "
                 "flight); retry shortly.", retry_after=1.0)
+            await self._log_failed(target, instances, ctx, started, busy, guard="concurrency",
+                                   status="rejected")
+            raise busy
         self._in_flight += 1
         self.metrics.in_flight.inc()
+        failed: KeelworkError | None = None
         try:
             model_input = (instances if self._features is None
                            else await self._features.aenrich(instances))
             model_started = time.perf_counter()
             answered, outputs, fallback_used = await self._call_with_fallback(
                 host, section, model_input)
+            proba = (await self._call_proba(answered, section, model_input)
+                     if ctx.probabilities else None)
             # The model stage as the request saw it: batching queue + model call (+ fallback).
             model_ms = (time.perf_counter() - model_started) * 1000.0
-        except KeelworkError:
+        except KeelworkError as exc:
             self._count(target, "error")
-            raise
+            failed = exc
         finally:
             self._in_flight -= 1
             self.metrics.in_flight.dec()
+        if failed is not None:
+            if isinstance(failed, InvalidInputError):  # the input's fault: a refusal
+                await self._log_failed(target, instances, ctx, started, failed,
+                                       guard="input", status="rejected")
+            else:
+                await self._log_failed(target, instances, ctx, started, failed, guard=(
+                    "timeout" if isinstance(failed, ModelTimeout) else None))
+            raise failed
         ids = [new_prediction_id() for _ in instances]
         latency_ms = (time.perf_counter() - started) * 1000.0
         now = time.time()
@@ -481,7 +531,8 @@ class Gateway:
         self.metrics.child(self.metrics.latency, target.name).observe(
             time.perf_counter() - started)
         return PredictResult(target.name, target.version, outputs, ids,
-                             answered.target.label, fallback_used)
+                             answered.target.label, fallback_used, proba,
+                             answered.classes if proba is not None else None)
 
     def _count(self, target: ModelTarget, status: str) -> None:
         self.metrics.child(self.metrics.requests, target.name, str(target.version),
@@ -497,6 +548,26 @@ class Gateway:
             raise ModelTimeout(
                 f"The model {host.target.label} did not answer within "
                 f"{section.timeout_ms:g} ms.", host.target.label) from None
+
+    async def _call_proba(self, host: ModelHost, section: ModelSection,
+                          instances: list[Any]) -> list[list[float]]:
+        if host.classes is None:
+            raise InvalidInputError(
+                f"The model {host.target.label} has no class probabilities (it is not a "
+                "classifier, or its runtime exposes none).",
+                [ErrorDetail("outputs", "probabilities", host.target.label)])
+        try:
+            async with asyncio.timeout(section.timeout_ms / 1000.0):
+                proba = await host.predict_proba(instances)
+        except TimeoutError:
+            raise ModelTimeout(
+                f"The model {host.target.label} did not answer within "
+                f"{section.timeout_ms:g} ms.", host.target.label) from None
+        if proba is None:
+            raise InvalidInputError(f"The model {host.target.label} has no class probabilities.",
+                                    [ErrorDetail("outputs", "probabilities",
+                                                 host.target.label)])
+        return proba
 
     async def _call_with_fallback(self, host: ModelHost, section: ModelSection,
                                   instances: list[Any]) -> tuple[ModelHost, list[Any], bool]:
@@ -543,6 +614,37 @@ class Gateway:
             for inst in instances
         ]
         await self._sink.write(records)
+
+
+    async def _log_failed(self, target: ModelTarget, instances: list[Any],
+                          ctx: RequestContext, started: float, error: KeelworkError, *,
+                          guard: str | None, status: str = "error") -> None:
+        """Record a request that got no answer (timeout, model error, load failure,
+        overload) with its error, so ``keel log tail --status error`` shows it.
+
+        Writing is best effort: a failing log never replaces the request's own error.
+        """
+        now = time.time()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        meta = {**ctx.meta, "error": error.message[:_MAX_LOGGED_ERROR],
+                "error_type": type(error).__name__}
+        records = [
+            PredictionRecord(
+                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
+                inputs=inst if self._log_inputs else None, outputs=None, latency_ms=latency_ms,
+                model_latency_ms=None, status=status, guard=guard, answered_by=None,
+                request_meta=meta)
+            for inst in instances
+        ]
+        try:
+            await self._sink.write(records)
+        except Exception:  # the log counts its own failures; the caller gets its error
+            return
+
+
+#: Longest error message kept with a failed request's records.
+_MAX_LOGGED_ERROR = 1000
 
 
 def _field_of(path: str) -> str:

@@ -91,6 +91,25 @@ class ModelHost:
         self._observe_batch(len(instances), 1, time.perf_counter() - started)
         return out
 
+    @property
+    def classes(self) -> tuple[Any, ...] | None:
+        """The model's classes (the columns of :meth:`predict_proba`); None: no probabilities."""
+        return self.runtime.signature.classes
+
+    def _call_proba(self, instances: list[Any]) -> list[list[float]] | None:
+        try:
+            return self.runtime.predict_proba(instances)
+        except KeelworkError:
+            raise
+        except Exception as exc:
+            raise PredictionError(f"The model {self.target.label} raised {type(exc).__name__} "
+                                  f"computing probabilities: {exc}") from exc
+
+    async def predict_proba(self, instances: list[Any]) -> list[list[float]] | None:
+        """Class probabilities of ``instances`` (not batched); None when the model has none."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._call_proba, instances)
+
     async def close(self) -> None:
         if self._batcher is not None:
             await self._batcher.close()

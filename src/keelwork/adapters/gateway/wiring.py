@@ -182,6 +182,7 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
                                if isinstance(v, int | float)})
     features, feature_store = _online_features(resolved)
     gateway = Gateway(spec, resolve, load, plog, metrics, features)
+    gateway.project_dir = resolved.project_dir
     from keelwork.adapters.rollout.controller import RolloutController
     from keelwork.adapters.rollout.operations import RolloutOps
     from keelwork.adapters.stores.rollout_store import RolloutStore

@@ -27,7 +27,7 @@ column type: PostgreSQL cannot compare ``json`` values, and equal labels must be
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -306,7 +306,9 @@ class LabelStore:
 
     def submit(self, records: Sequence[Mapping[str, Any]], *, source: str = "api",
                columns: LabelColumns | None = None,
-               relabel_own_only: bool = False) -> LabelResult:
+               relabel_own_only: bool = False,
+               check_labels: Callable[[list[Any]], list[ErrorDetail]] | None = None,
+               ) -> LabelResult:
         """Validate labels and apply them in one (retried) transaction.
 
         Meant for ``POST /v1/feedback``: duplicates are no-ops, unknown ids are kept and
@@ -317,6 +319,10 @@ class LabelStore:
             source: Recorded with each label.
             columns: Field names (default ``prediction_id``, ``label``, ``ts``).
             relabel_own_only: Refuse labels that replace a label of another ``source``.
+            check_labels: More rules for the label values (one per record, ``None`` where a
+                record has none), e.g. the output contract's
+                (:class:`~keelwork.core.label_check.LabelChecker`); its problems are reported
+                with the others.
 
         Returns:
             Counts and the first unknown ids.
@@ -336,11 +342,17 @@ class LabelStore:
                 problems.append(ErrorDetail(f"labels[{i}]", "record_type", type(record).__name__,
                                             f"The 'labels[{i}]' record must be an object."))
                 continue
-            row, details = parse_label(record, cols)
-            problems.extend(ErrorDetail(f"labels[{i}].{d.path}", d.rule, d.got, d.message)
+            row, details = parse_label(record, cols, noun="field")
+            problems.extend(ErrorDetail(f"labels[{i}].{d.path}", d.rule, d.got,
+                                        d.message.replace(f"'{d.path}'",
+                                                          f"'labels[{i}].{d.path}'", 1))
                             for d in details)
             if row is not None:
                 valid.append((None, row))
+        if check_labels is not None:
+            problems.extend(check_labels([r.get(cols.label) if isinstance(r, Mapping) else None
+                                          for r in records]))
+            problems.sort(key=lambda p: _label_index(p.path))
         if problems:
             shown = "; ".join(p.message for p in problems[:5])
             more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
@@ -426,6 +438,12 @@ class LabelStore:
                             ts=float(r["ts"]), source=r["source"], source_row=r["source_row"],
                             ingested_at=_aware(r.get("ingested_at") or r["last_seen"]))
                 for r in rows]
+
+
+def _label_index(path: str) -> int:
+    """``labels[12].label`` -> 12 (problems are reported in body order)."""
+    head = path.removeprefix("labels[").partition("]")[0]
+    return int(head) if head.isdigit() else -1
 
 
 def _aware(value: datetime) -> datetime:

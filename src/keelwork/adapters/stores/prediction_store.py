@@ -190,7 +190,7 @@ class PredictionReader:
                          model: str | None = None, tenant: str | None = None,
                          subject_id: str | None = None, after: tuple[float, str] | None = None,
                          limit: int | None = None, batch_size: int = 1000,
-                         ) -> Iterator[list[dict[str, Any]]]:
+                         status: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Stream stored rows in (ts, id) order, one short query per batch (constant memory).
 
         Args:
@@ -202,6 +202,7 @@ class PredictionReader:
             after: Only rows after this ``(ts, id)`` (for following the log).
             limit: Most rows in all.
             batch_size: Rows per query.
+            status: Only rows of this status (``ok``, ``error``, ``rejected``...).
 
         Yields:
             Lists of dicts with every column of both tables; payloads stay JSON text.
@@ -210,7 +211,7 @@ class PredictionReader:
             StoreError: the store failed.
         """
         p, q = predictions, prediction_payloads
-        where = _filters(since, until, model, tenant, subject_id)
+        where = _filters(since, until, model, tenant, subject_id, status)
         cols = [*p.columns, q.c.inputs, q.c.outputs, q.c.request_meta]
         left = limit
         while left is None or left > 0:
@@ -260,12 +261,14 @@ class PredictionReader:
                                           batch_size=batch_size):
             yield from (row_to_record(r) for r in rows)
 
-    def tail(self, n: int = 20, *, model: str | None = None) -> list[PredictionRecord]:
+    def tail(self, n: int = 20, *, model: str | None = None,
+             status: str | None = None) -> list[PredictionRecord]:
         """Return the latest ``n`` records, oldest first.
 
         Args:
             n: How many.
             model: Only this model.
+            status: Only records of this status (``error``: requests that got no answer).
 
         Returns:
             Records in time order.
@@ -276,7 +279,7 @@ class PredictionReader:
         p, q = predictions, prediction_payloads
         stmt = (select(*p.columns, q.c.inputs, q.c.outputs, q.c.request_meta)
                 .select_from(p.outerjoin(q, p.c.id == q.c.id))
-                .where(*_filters(None, None, model, None, None))
+                .where(*_filters(None, None, model, None, None, status))
                 .order_by(p.c.ts.desc(), p.c.id.desc()).limit(n))
         try:
             with self.engine.connect() as conn:
@@ -329,7 +332,7 @@ class PredictionReader:
 
 
 def _filters(since: float | None, until: float | None, model: str | None, tenant: str | None,
-             subject_id: str | None) -> list[ColumnElement[bool]]:
+             subject_id: str | None, status: str | None = None) -> list[ColumnElement[bool]]:
     p = predictions
     where: list[ColumnElement[bool]] = []
     if since is not None:
@@ -342,6 +345,8 @@ def _filters(since: float | None, until: float | None, model: str | None, tenant
         where.append(p.c.tenant == tenant)
     if subject_id is not None:
         where.append(p.c.subject_id == subject_id)
+    if status is not None:
+        where.append(p.c.status == status)
     return where
 
 

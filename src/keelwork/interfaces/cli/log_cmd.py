@@ -116,6 +116,9 @@ def tail_cmd(
                                 "(Ctrl-C stops)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     model: str | None = _MODEL,
+    status: str | None = typer.Option(None, "--status", help="Only records of this status: "
+                                      "ok, fallback, rejected, error (requests that got no "
+                                      "answer: timeouts, model errors, load failures)."),
     interval: float = typer.Option(1.0, "--interval", min=0.05, help="Seconds between polls "
                                    "with --follow."),
     project: Path = _PROJECT,
@@ -128,7 +131,7 @@ def tail_cmd(
     from keelwork.adapters.stores.prediction_store import row_to_record
 
     with _open_log(project) as reader:
-        records = reader.tail(lines, model=model)
+        records = reader.tail(lines, model=model, status=status)
         for record in records:
             _print_record(record, as_json)
         if not follow:
@@ -136,7 +139,7 @@ def tail_cmd(
         after = (records[-1].ts, records[-1].id) if records else None
         while True:
             time.sleep(interval)
-            for rows in reader.iter_row_batches(model=model, after=after):
+            for rows in reader.iter_row_batches(model=model, after=after, status=status):
                 for row in rows:
                     _print_record(row_to_record(row), as_json)
                 after = (rows[-1]["ts"], rows[-1]["id"])
@@ -169,6 +172,9 @@ def _print_record(record: PredictionRecord, as_json: bool) -> None:
     for label, value in (("in", record.inputs), ("out", record.outputs)):
         text = orjson.dumps(value, default=repr).decode()
         line.append(f"  {label}={text if len(text) <= 60 else text[:57] + '...'}", "cyan")
+    error = record.request_meta.get("error") if isinstance(record.request_meta, dict) else None
+    if error:
+        line.append(f"  error={str(error)[:200]}", "red")
     console.print(line, soft_wrap=True, highlight=False)
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import gc
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -25,9 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keelwork import __version__
 from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
+from keelwork.adapters.gateway.host import ModelHost
+from keelwork.adapters.gateway.refs import MODEL_REF_HEADER, request_ref
 from keelwork.adapters.stores.api_keys import ApiKeyStore
-from keelwork.errors import ErrorDetail, KeelworkError
-from keelwork.interfaces.http import openapi
+from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
+from keelwork.interfaces.http import jsonbody, openapi
+from keelwork.interfaces.http.access import AccessLogMiddleware, note
 from keelwork.interfaces.http.api_docs import install_api_docs
 from keelwork.interfaces.http.auth import install_problem_handler, predict_guard
 from keelwork.interfaces.http.errors import (
@@ -35,15 +38,25 @@ from keelwork.interfaces.http.errors import (
     error_response,
     json_response,
     response_for,
+    router_error,
+    validation_error,
 )
 from keelwork.interfaces.http.limits import BodyLimitMiddleware, read_body
-from keelwork.interfaces.http.protocols import parse_v1, parse_v2, render_v2_outputs
+from keelwork.interfaces.http.protocols import (
+    PROBA_OUTPUT,
+    check_outputs,
+    parse_v1,
+    parse_v1_parameters,
+    parse_v2_request,
+    proba_records,
+    proba_tensor,
+    render_v2_outputs,
+    v2_details,
+    v2_message,
+)
 
-access_log = logging.getLogger("keelwork.access")
 log = logging.getLogger("keelwork.http")
 
-#: Header naming an alias or a version, when the path does not.
-MODEL_REF_HEADER = "x-keel-model-ref"
 #: Header keeping a user on one arm of a rollout (A/B, canary) and in one flag bucket.
 STICKY_HEADER = "x-keel-user"
 
@@ -58,19 +71,17 @@ def _parse_json(raw: bytes, content_type: str | None) -> Any:
     if not raw:
         raise HTTPProblem(400, "The request body is empty; send a JSON object.",
                           [ErrorDetail("", "json", None)])
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
-                          [ErrorDetail("", "json", str(exc)[:120])]) from None
+    return jsonbody.loads(raw)
 
 
-def _split_ref(name: str, request: Request) -> tuple[str, str | None]:
-    """``sentiment@challenger`` / ``sentiment:3`` / header -> (name, ref)."""
-    if "@" in name:
-        base, _, ref = name.partition("@")
-        return base, ref or None
-    return name, request.headers.get(MODEL_REF_HEADER) or None
+def _split_ref(name: str, request: Request, version: str | None = None
+               ) -> tuple[str, str | None]:
+    """``sentiment@challenger`` / ``sentiment:3`` / V2 version / header -> (name, ref).
+
+    Raises:
+        ModelRefError: a malformed reference (400), or two that disagree.
+    """
+    return request_ref(name, request.headers.get(MODEL_REF_HEADER), version)
 
 
 def _context(request: Request, gateway: Gateway) -> RequestContext:
@@ -157,6 +168,7 @@ def create_app(gateway: Gateway, *,
     contract_fields = [f.name for f in spec.contract.inputs]
     output_names = [f.name for f in spec.contract.outputs]
     limit = spec.guards.max_body_bytes
+    root = gateway.project_dir
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -185,23 +197,22 @@ def create_app(gateway: Gateway, *,
         from keelwork.interfaces.http import tracing as otel
 
         app.add_middleware(otel.middleware_class(), excluded_urls=otel.EXCLUDED_URLS)
+    # Outermost of the user middleware: every request, 413s and tracing included, is logged.
+    app.add_middleware(AccessLogMiddleware)
 
     async def _predict(request: Request, name: str, ref: str | None, instances: list[Any],
-                       protocol: str) -> PredictResult:
-        started = time.perf_counter()
+                       protocol: str, probabilities: bool = False) -> PredictResult:
         ctx = _context(request, gateway)
         ctx.meta["protocol"] = protocol
+        ctx.probabilities = probabilities
+        note(request.scope, protocol=protocol, model=name, ref=ref, instances=len(instances))
         result = await gateway.predict(name, ref, instances, ctx)
         if tracing:
             from keelwork.interfaces.http.tracing import annotate
 
             annotate(result.model, result.version, result.answered_by, result.prediction_ids)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(orjson.dumps({
-                "event": "predict", "protocol": protocol, "model": result.model,
-                "version": result.version, "answered_by": result.answered_by,
-                "instances": len(instances), "prediction_ids": result.prediction_ids[:16],
-                "ms": round((time.perf_counter() - started) * 1000, 3)}).decode())
+        note(request.scope, model=result.model, version=result.version,
+             answered_by=result.answered_by, prediction_ids=result.prediction_ids[:16])
         return result
 
     # ------------------------------------------------------------------ KServe V1
@@ -219,23 +230,37 @@ def create_app(gateway: Gateway, *,
             body = _parse_json(await read_body(request, limit),
                                request.headers.get("content-type"))
             instances = parse_v1(body)
+            probabilities = parse_v1_parameters(body)
             model, ref = _split_ref(name, request)
-            result = await _predict(request, model, ref, instances, "v1")
+            if probabilities and (await gateway.host(model, ref)).classes is None:
+                raise HTTPProblem(400, f"The model {model!r} has no class probabilities (it is "
+                                       "not a classifier); drop parameters.probabilities.",
+                                  [ErrorDetail("parameters.probabilities", "probabilities",
+                                               True)])
+            result = await _predict(request, model, ref, instances, "v1", probabilities)
         except (KeelworkError, HTTPProblem) as exc:
-            return response_for(exc)
-        return json_response({"predictions": result.predictions, "model_name": result.model,
-                      "model_version": result.version, "prediction_ids": result.prediction_ids,
-                      "answered_by": result.answered_by},
-                     headers=_result_headers(result))
+            return response_for(exc, root)
+        out: dict[str, Any] = {
+            "predictions": result.predictions, "model_name": result.model,
+            "model_version": result.version, "prediction_ids": result.prediction_ids,
+            "answered_by": result.answered_by}
+        if result.probabilities is not None and result.classes is not None:
+            out["probabilities"] = proba_records(result.probabilities, result.classes)
+        return json_response(out, headers=_result_headers(result))
 
     @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
     async def v1_model(request: Request, name: str) -> Response:
         """Model status (KServe V1)."""
+        if name.endswith(":predict"):
+            return error_response(
+                405, "Predict with POST (KServe V1: POST /v1/models/NAME:predict with "
+                     '{"instances": [...]}); GET /v1/models/NAME is the model\'s status.',
+                [ErrorDetail("method", "method_allowed", "GET")], {"Allow": "POST"})
         try:
             model, ref = _split_ref(name, request)
             host = await gateway.host(model, ref)
         except KeelworkError as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         return json_response({"name": model, "version": host.target.version,
                               "ready": gateway.ready})
 
@@ -246,19 +271,32 @@ def create_app(gateway: Gateway, *,
         try:
             body = _parse_json(await read_body(request, limit),
                                request.headers.get("content-type"))
-            instances, req_id = parse_v2(body, contract_fields)
-            model, ref = _split_ref(name, request)
-            result = await _predict(request, model, version or ref, instances, "v2")
+            req = parse_v2_request(body, contract_fields)
+            model, ref = _split_ref(name, request, version)
+            if req.outputs is not None:
+                check_outputs(req.outputs, _outputs_of(await gateway.host(model, ref)))
+            result = await _predict(request, model, ref, req.instances, "v2",
+                                    PROBA_OUTPUT in (req.outputs or ()))
+        except ContractViolation as exc:  # raised by the gateway, after req was parsed
+            details = v2_details(exc.details, req)
+            return response_for(ContractViolation(v2_message(exc.message, exc.details, details),
+                                                  details), root)
         except (KeelworkError, HTTPProblem) as exc:
-            return response_for(exc)
+            return response_for(exc, root)
+        tensors = render_v2_outputs(result.predictions, output_names)
+        if result.probabilities is not None and result.classes is not None:
+            tensors.append(proba_tensor(result.probabilities, result.classes))
+        if req.outputs is not None:  # what was asked for, in that order
+            by_name = {t["name"]: t for t in tensors}
+            tensors = [by_name[n] for n in req.outputs if n in by_name]
         out: dict[str, Any] = {
             "model_name": result.model, "model_version": str(result.version),
-            "outputs": render_v2_outputs(result.predictions, output_names),
+            "outputs": tensors,
             "parameters": {"prediction_ids": ",".join(result.prediction_ids),
                            "answered_by": result.answered_by},
         }
-        if req_id is not None:
-            out["id"] = req_id
+        if req.id is not None:
+            out["id"] = req.id
         return json_response(out, headers=_result_headers(result))
 
     @app.post("/v2/models/{name}/infer", tags=["Open Inference Protocol"],
@@ -273,30 +311,57 @@ def create_app(gateway: Gateway, *,
         """Inference on one model version (Open Inference Protocol)."""
         return await _v2_infer(request, name, version)
 
-    async def _v2_metadata(name: str, version: str | None) -> Response:
+    async def _v2_metadata(request: Request, name: str, version: str | None) -> Response:
         try:
-            host = await gateway.host(name, version)
+            name, ref = _split_ref(name, request, version)
+            host = await gateway.host(name, ref)
         except KeelworkError as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         sig = host.runtime.signature
         inputs = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
                    "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
                   for f in spec.contract.inputs] or [t.as_dict() for t in sig.inputs]
-        outputs = [t.as_dict() for t in sig.outputs]
-        return json_response({"name": name, "versions": [str(host.target.version)],
+        served = sorted({t.version for t in gateway.loaded() if t.name == host.target.name})
+        return json_response({"name": name, "versions": [str(v) for v in served],
                       "platform": f"keelwork-{host.target.runtime}", "inputs": inputs,
-                      "outputs": outputs})
+                      "outputs": _output_tensors(host)})
+
+    def _output_tensors(host: ModelHost) -> list[dict[str, Any]]:
+        """The outputs infer can return for ``host``, as metadata lists them: the contract's
+        outputs (else the runtime's, else ``predict``), then ``predict_proba`` for a
+        classifier."""
+        sig = host.runtime.signature
+        out: list[dict[str, Any]]
+        if spec.contract.outputs:
+            out = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
+                    "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
+                   for f in spec.contract.outputs]
+        else:
+            named = [t for t in sig.outputs if "prob" not in t.name.lower()]
+            if len(named) > 1:  # the runtime answers records, one tensor per field
+                out = [t.as_dict() for t in named]
+            else:
+                out = [{"name": "predict",
+                        "datatype": named[0].dtype if named else "BYTES", "shape": [-1]}]
+        if host.classes is not None:
+            out.append({"name": PROBA_OUTPUT, "datatype": "FP64",
+                        "shape": [-1, len(host.classes)],
+                        "parameters": {"classes": [str(c) for c in host.classes]}})
+        return out
+
+    def _outputs_of(host: ModelHost) -> list[str]:
+        return [str(t["name"]) for t in _output_tensors(host)]
 
     @app.get("/v2/models/{name}", tags=["Open Inference Protocol"], responses=openapi.ERRORS)
-    async def v2_model(name: str) -> Response:
+    async def v2_model(request: Request, name: str) -> Response:
         """Model metadata (Open Inference Protocol)."""
-        return await _v2_metadata(name, None)
+        return await _v2_metadata(request, name, None)
 
     @app.get("/v2/models/{name}/versions/{version}", tags=["Open Inference Protocol"],
              responses=openapi.ERRORS)
-    async def v2_model_version(name: str, version: str) -> Response:
+    async def v2_model_version(request: Request, name: str, version: str) -> Response:
         """Metadata of one model version (Open Inference Protocol)."""
-        return await _v2_metadata(name, version)
+        return await _v2_metadata(request, name, version)
 
     @app.get("/v2/models/{name}/ready", tags=["Open Inference Protocol"],
              responses=openapi.ERRORS)
@@ -305,7 +370,7 @@ def create_app(gateway: Gateway, *,
         try:
             gateway.model_section(name)
         except KeelworkError as exc:
-            return response_for(exc)
+            return response_for(exc, root)
         ready = gateway.ready and any(t.name == name for t in gateway.loaded())
         return json_response({"name": name, "ready": ready}, status=200 if ready else 503)
 
@@ -338,7 +403,16 @@ def create_app(gateway: Gateway, *,
     @app.exception_handler(Exception)
     async def _unhandled(_request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, f"Internal error: {type(exc).__name__}")
+        return error_response(500, f"Internal error: {type(exc).__name__}",
+                              [ErrorDetail("", "internal", type(exc).__name__)])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return router_error(request, exc.status_code, exc.detail, dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+        return validation_error(exc.errors())
 
     # Innermost of the user middleware: the body limit and tracing still see every request.
     app.user_middleware.append(Middleware(PredictFastPath, routes=[

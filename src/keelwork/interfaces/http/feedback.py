@@ -10,7 +10,9 @@ unix seconds or ISO 8601) is optional. What happens to each label is the label s
 (:mod:`keelwork.adapters.ingest.labels`): a new one is stored, the same one again is a no-op, a
 different one replaces the old (which is kept in the history), and a label whose prediction is
 not in the log (yet) is kept aside and reported in ``unknown_ids``, never dropped. A body with
-any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``).
+any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``):
+a label must be a value of the contract's first output (``contract.outputs``; one of its
+categories, a number...), ``ts`` lie between 1970 and one day from now.
 
 Who may send it is the server's choice (``guards.feedback_auth``, see
 :func:`keelwork.interfaces.http.auth.feedback_auth`). Labels sent with a key are attributed to
@@ -33,10 +35,12 @@ from starlette.responses import Response
 
 from keelwork.adapters.ingest.labels import LabelStore
 from keelwork.core.auth import ADMIN, Principal
+from keelwork.core.label_check import LabelChecker
 from keelwork.errors import ErrorDetail, KeelworkError, RelabelRefused
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
+from keelwork.spec.model import FieldSpec
 from keelwork.types import AuditSink
 
 #: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
@@ -83,7 +87,8 @@ def parse_feedback(body: Any) -> list[Any]:
 
 def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024,
                     dependencies: Sequence[Any] = (), relabel: str = "any",
-                    audit: AuditSink | None = None) -> APIRouter:
+                    audit: AuditSink | None = None,
+                    outputs: Sequence[FieldSpec] = ()) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
@@ -93,11 +98,16 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
         relabel: ``any``, or ``same_labeller``: a label may only be replaced by the key that
             set it (or an admin key).
         audit: Where requests that replace labels are recorded, if anywhere.
+        outputs: keel.yaml's ``contract.outputs``: each label must be a value of the
+            prediction's type (one of a category output's categories, a number for a
+            numeric one...); none: any JSON value.
 
     Returns:
         The router, for ``create_app(..., routers=[...])``.
     """
     router = APIRouter(dependencies=list(dependencies))
+    checker = LabelChecker(outputs)
+    check = checker.check if checker.active else None
 
     @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY,
                  responses=openapi.FEEDBACK_ERRORS)
@@ -110,7 +120,7 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
         try:
             records = parse_feedback(await read_json(request, max_body_bytes))
             result = await run_in_threadpool(lambda: labels.submit(
-                records, source=source, relabel_own_only=own_only))
+                records, source=source, relabel_own_only=own_only, check_labels=check))
         except RelabelRefused as exc:
             return response_for(HTTPProblem(403, exc.message, exc.details))
         except (KeelworkError, HTTPProblem) as exc:

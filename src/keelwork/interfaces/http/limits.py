@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keelwork.errors import ErrorDetail
 from keelwork.interfaces.http.errors import HTTPProblem, error_response
+from keelwork.interfaces.http.jsonbody import loads
 
 
 def _too_large(limit: int, got: int | str) -> HTTPProblem:
@@ -61,18 +61,15 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, limit: int, *, want_object: bool = False) -> Any:
-    """The body parsed as JSON (orjson); 400 when it is not JSON, 413 past ``limit``.
+    """The body parsed as JSON (orjson); 400 when it is not JSON or repeats a key in an
+    object, 413 past ``limit``.
 
     Args:
         request: The request.
         limit: Largest body accepted, in bytes.
         want_object: Refuse (422) anything but a JSON object.
     """
-    try:
-        body = orjson.loads(await read_body(request, limit))
-    except orjson.JSONDecodeError as exc:
-        raise HTTPProblem(400, f"The body is not valid JSON: {exc}.",
-                          [ErrorDetail("", "json", str(exc)[:120])]) from None
+    body = loads(await read_body(request, limit))
     if want_object and not isinstance(body, dict):
         raise HTTPProblem(422, "The body must be a JSON object.",
                           [ErrorDetail("", "type", type(body).__name__)])

@@ -86,8 +86,16 @@ def record_schema(spec: KeelSpec) -> dict[str, Any]:
 
 def v1_request(spec: KeelSpec) -> dict[str, Any]:
     schema = {"type": "object", "required": ["instances"],
-              "properties": {"instances": {"type": "array", "minItems": 1,
-                                           "items": record_schema(spec)}}}
+              "properties": {
+                  "instances": {"type": "array", "minItems": 1, "items": record_schema(spec)},
+                  "inputs": {"description": "Instead of 'instances' (KServe V1): the rows, or "
+                                            "an object of equal-length columns."},
+                  "parameters": {"type": "object", "additionalProperties": False,
+                                 "properties": {"probabilities": {
+                                     "type": "boolean",
+                                     "description": "Also answer each instance's class "
+                                                    "probabilities, {class: p} (classifiers)."}}},
+              }}
     return {"requestBody": {"required": True,
                             "content": {"application/json": {"schema": schema}}}}
 
@@ -104,6 +112,12 @@ def v2_request(_spec: KeelSpec) -> dict[str, Any]:
     schema = {"type": "object", "required": ["inputs"],
               "properties": {"id": {"type": "string"},
                              "inputs": {"type": "array", "minItems": 1, "items": tensor},
+                             "outputs": {"type": "array", "description": (
+                                 "The outputs to answer (GET /v2/models/{name} lists them: "
+                                 "the prediction, and predict_proba for a classifier)."),
+                                 "items": {"type": "object", "required": ["name"],
+                                           "properties": {"name": {"type": "string"},
+                                                          "parameters": {"type": "object"}}}},
                              "parameters": {"type": "object"}}}
     return {"requestBody": {"required": True,
                             "content": {"application/json": {"schema": schema}}}}

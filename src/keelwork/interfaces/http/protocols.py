@@ -7,6 +7,8 @@ name the JSON path that is wrong.
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from keelwork.errors import ErrorDetail
@@ -22,19 +24,54 @@ def _bad(path: str, rule: str, got: Any, message: str) -> HTTPProblem:
 
 # ---------------------------------------------------------------------------- KServe V1
 def parse_v1(body: Any) -> list[Any]:
-    """``{"instances": [...]}`` -> instances (records as objects, or lists)."""
+    """A KServe V1 body -> instances (records as objects, or lists).
+
+    The V1 protocol takes the rows as ``{"instances": [...]}`` or as ``{"inputs": [...]}``;
+    ``inputs`` may also be TensorFlow Serving's columnar form, an object of equal-length
+    lists (``{"inputs": {"a": [1, 2], "b": [3, 4]}}`` is two records).
+    """
     if not isinstance(body, dict):
         raise _bad("", "type", type(body).__name__,
                    "The body must be a JSON object with an 'instances' list.")
+    if "instances" in body and "inputs" in body:
+        raise _bad("inputs", "exclusive", None,
+                   "The body holds both 'instances' and 'inputs'; send the rows in one of them.")
+    if "inputs" in body:
+        return _v1_inputs(body["inputs"])
     if "instances" not in body:
         raise _bad("instances", "required", None,
-                   "The body needs an 'instances' list (KServe V1), e.g. "
+                   "The body needs an 'instances' (or 'inputs') list (KServe V1), e.g. "
                    '{"instances": [{"feature": 1.0}]}.')
     instances = body["instances"]
     if not isinstance(instances, list):
         raise _bad("instances", "type", type(instances).__name__,
                    f"'instances' must be a list; got {type(instances).__name__}.")
     return instances
+
+
+def _v1_inputs(inputs: Any) -> list[Any]:
+    if isinstance(inputs, list):
+        return inputs
+    if not isinstance(inputs, dict):
+        raise _bad("inputs", "type", type(inputs).__name__,
+                   "'inputs' must be a list of rows or an object of equal-length columns; got "
+                   f"{type(inputs).__name__}.")
+    if not inputs:
+        return []
+    lengths = {k: len(v) if isinstance(v, list) else None for k, v in inputs.items()}
+    for key, n in lengths.items():
+        if n is None:
+            raise _bad(f"inputs.{key}", "type", type(inputs[key]).__name__,
+                       f"Columnar 'inputs' hold one list per field; inputs.{key} is a "
+                       f"{type(inputs[key]).__name__}.")
+    rows = next(iter(lengths.values()))
+    for key, n in lengths.items():
+        if n != rows:
+            raise _bad(f"inputs.{key}", "length", n,
+                       f"Columnar 'inputs' need lists of one length; inputs.{key} holds {n} "
+                       f"values, the first field {rows}.")
+    keys = list(inputs)
+    return [{k: inputs[k][r] for k in keys} for r in range(rows or 0)]
 
 
 # ---------------------------------------------------------------------------- Open Inference
@@ -88,8 +125,28 @@ def _check_tensor(i: int, t: Any) -> tuple[str, list[int], str, list[Any]]:
     return name, shape, dtype, flat
 
 
+@dataclass(frozen=True, slots=True)
+class V2Request:
+    """An OIP inference request in the gateway's terms."""
+
+    instances: list[Any]
+    id: str | None
+    #: The input tensors' names, in body order (``inputs[i]``).
+    tensors: tuple[str, ...]
+    #: Whether one tensor holds positional rows (else tensors are fields of records).
+    positional: bool
+    #: The requested outputs' names (``outputs[i].name``); None: none asked for.
+    outputs: tuple[str, ...] | None
+
+
 def parse_v2(body: Any, contract_fields: list[str]) -> tuple[list[Any], str | None]:
-    """An OIP inference request -> (instances, request id).
+    """An OIP inference request -> (instances, request id); see :func:`parse_v2_request`."""
+    req = parse_v2_request(body, contract_fields)
+    return req.instances, req.id
+
+
+def parse_v2_request(body: Any, contract_fields: list[str]) -> V2Request:
+    """An OIP inference request -> :class:`V2Request`.
 
     Tensors named after contract fields are columns of records (``shape[0]`` = rows); a single
     tensor with another name holds positional rows (``[N, F]``) or scalars (``[N]``).
@@ -101,8 +158,10 @@ def parse_v2(body: Any, contract_fields: list[str]) -> tuple[list[Any], str | No
         raise _bad("inputs", "required", None,
                    "The body needs a non-empty 'inputs' list of tensors (Open Inference "
                    "Protocol).")
-    req_id = body.get("id")
+    req_id = _str_or_none(body.get("id"))
+    outputs = _requested_outputs(body.get("outputs"))
     tensors = [_check_tensor(i, t) for i, t in enumerate(inputs)]
+    names = tuple(t[0] for t in tensors)
     rows = tensors[0][1][0]
     for i, (_, shape, _, _) in enumerate(tensors):
         if shape[0] != rows:
@@ -113,15 +172,82 @@ def parse_v2(body: Any, contract_fields: list[str]) -> tuple[list[Any], str | No
     if len(tensors) == 1 and tensors[0][0] not in fields:
         _, shape, _, flat = tensors[0]
         width = _prod(shape[1:])
-        if len(shape) == 1:
-            return list(flat), _str_or_none(req_id)
-        return [flat[r * width:(r + 1) * width] for r in range(rows)], _str_or_none(req_id)
+        rows_out = (list(flat) if len(shape) == 1
+                    else [flat[r * width:(r + 1) * width] for r in range(rows)])
+        return V2Request(rows_out, req_id, names, True, outputs)
     records: list[dict[str, Any]] = [{} for _ in range(rows)]
     for name, shape, _, flat in tensors:
         width = _prod(shape[1:])
         for r in range(rows):
             records[r][name] = flat[r] if width == 1 else flat[r * width:(r + 1) * width]
-    return records, _str_or_none(req_id)
+    return V2Request(records, req_id, names, False, outputs)
+
+
+def _requested_outputs(outputs: Any) -> tuple[str, ...] | None:
+    if outputs is None:
+        return None
+    if not isinstance(outputs, list):
+        raise HTTPProblem(400, "'outputs' must be a list of {\"name\": ...} objects; got "
+                               f"{type(outputs).__name__}.",
+                          [ErrorDetail("outputs", "type", type(outputs).__name__)])
+    names: list[str] = []
+    for i, o in enumerate(outputs):
+        name = o.get("name") if isinstance(o, dict) else None
+        if not isinstance(name, str):
+            raise HTTPProblem(400, f"outputs[{i}] must be an object with a 'name' string.",
+                              [ErrorDetail(f"outputs[{i}].name", "required", None)])
+        names.append(name)
+    return tuple(names)
+
+
+def check_outputs(requested: tuple[str, ...] | None, allowed: list[str]) -> None:
+    """Refuse (400) a requested output the model does not have, naming the allowed ones."""
+    for i, name in enumerate(requested or ()):
+        if name not in allowed:
+            raise HTTPProblem(
+                400, f"The model has no output {name[:80]!r} (outputs[{i}].name); its outputs "
+                     f"are {', '.join(repr(a) for a in allowed)}.",
+                [ErrorDetail(f"outputs[{i}].name", "output", name[:200],
+                             f"allowed: {', '.join(allowed)}")])
+
+
+_INSTANCE_PATH = re.compile(r"instances\[(\d+)\](?:\.([^.\[]+))?")
+
+
+def v2_details(details: list[ErrorDetail], req: V2Request) -> list[ErrorDetail]:
+    """Contract problems named in V2 terms: ``instances[3].a`` -> ``inputs[k].data[3]``.
+
+    ``k`` is the index of the tensor named ``a`` (of the one positional tensor); a field that
+    no tensor carries (a required one missing) is ``inputs`` with the field named.
+    """
+    index = {n: i for i, n in enumerate(req.tensors)}
+
+    def rename(path: str) -> str:
+        m = _INSTANCE_PATH.match(path)
+        if m is None:
+            return path
+        row, name = m.group(1), m.group(2)
+        if req.positional:
+            return f"inputs[0].data[{row}]" + path[m.end():]
+        if name is None:
+            return f"inputs.data[{row}]" + path[m.end():]
+        if name in index:
+            return f"inputs[{index[name]}].data[{row}]" + path[m.end():]
+        return f"inputs[name={name}]" + path[m.end():]
+
+    out = []
+    for d in details:
+        new = rename(d.path)
+        message = d.message.replace(f"'{d.path}'", f"'{new}'") if d.message else d.message
+        out.append(ErrorDetail(new, d.rule, d.got, message, d.line))
+    return out
+
+
+def v2_message(message: str, old: list[ErrorDetail], new: list[ErrorDetail]) -> str:
+    """``message`` with every V1 path of ``old`` replaced by its V2 path in ``new``."""
+    for a, b in zip(old, new, strict=True):
+        message = message.replace(f"'{a.path}'", f"'{b.path}'").replace(a.path, b.path)
+    return message
 
 
 def _str_or_none(v: Any) -> str | None:
@@ -158,6 +284,56 @@ def _finite(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     return x
+
+
+#: The name of the class-probability output (OIP) and of the V1 parameter asking for it.
+PROBA_OUTPUT = "predict_proba"
+V1_PROBA_PARAMETER = "probabilities"
+
+
+def proba_tensor(proba: list[list[float]], classes: tuple[Any, ...]) -> dict[str, Any]:
+    """Class probabilities as an OIP tensor ``[N, classes]`` naming its classes."""
+    return {"name": PROBA_OUTPUT, "shape": [len(proba), len(classes)], "datatype": "FP64",
+            "data": [_finite(float(p)) for row in proba for p in row],
+            "parameters": {"classes": [_class_name(c) for c in classes]}}
+
+
+def proba_records(proba: list[list[float]], classes: tuple[Any, ...]) -> list[dict[str, float]]:
+    """Class probabilities as one ``{class: probability}`` object per instance (V1)."""
+    names = [str(_class_name(c)) for c in classes]
+    return [dict(zip(names, (float(p) for p in row), strict=True)) for row in proba]
+
+
+def _class_name(c: Any) -> Any:
+    if isinstance(c, str | bool | int | float) or c is None:
+        return c
+    item = getattr(c, "item", None)  # numpy scalars
+    return item() if callable(item) else str(c)
+
+
+def parse_v1_parameters(body: dict[str, Any]) -> bool:
+    """Whether a V1 body asks for class probabilities (``"parameters": {"probabilities":
+    true}``); any other parameter is refused (400), never ignored."""
+    params = body.get("parameters")
+    if params is None:
+        return False
+    if not isinstance(params, dict):
+        raise HTTPProblem(400, "'parameters' must be an object, e.g. "
+                               '{"probabilities": true}.',
+                          [ErrorDetail("parameters", "type", type(params).__name__)])
+    for key, value in params.items():
+        if key != V1_PROBA_PARAMETER:
+            raise HTTPProblem(400, f"Unknown parameter {key[:80]!r}; the V1 predict route "
+                                   f"takes '{V1_PROBA_PARAMETER}' (true: add class "
+                                   "probabilities).",
+                              [ErrorDetail(f"parameters.{key[:200]}", "parameter", key[:200],
+                                           f"allowed: {V1_PROBA_PARAMETER}")])
+        if not isinstance(value, bool):
+            raise HTTPProblem(400, f"parameters.{V1_PROBA_PARAMETER} must be true or false; "
+                                   f"got {str(value)[:40]}.",
+                              [ErrorDetail(f"parameters.{V1_PROBA_PARAMETER}", "type",
+                                           type(value).__name__)])
+    return bool(params.get(V1_PROBA_PARAMETER, False))
 
 
 def render_v2_outputs(predictions: list[Any], output_names: list[str]) -> list[dict[str, Any]]:

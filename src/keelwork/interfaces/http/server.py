@@ -8,7 +8,7 @@ stores; the gateway keeps its own for the prediction log) and ties their lifecyc
   the store holds any active key, or when ``guards.require_api_key`` is set); labels are
   attributed to the key, relabels audited, and restricted to the original labeller with
   ``guards.relabel: same_labeller``;
-- ``/v1/admin/...`` (flags, rollouts, rollback): always an API key with the ``admin`` scope
+- ``/v1/admin/...`` (flags, rollouts, rollback, keys): always an API key with the ``admin`` scope
   (``keel keys create --scope admin``); changes are written to the audit log;
 - the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
   differs from the one recorded last, so every configuration change is traceable;
@@ -39,6 +39,7 @@ from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.auth import feedback_auth, require_scope
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
+from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.spec.model import ResolvedSpec
 
@@ -89,10 +90,11 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
                                       require_api_key=spec.guards.require_api_key))]
     routers = [
         feedback_router(labels, dependencies=feedback, relabel=spec.guards.relabel,
-                        audit=audit),
+                        audit=audit, outputs=spec.contract.outputs),
         flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin,
                     check_refs=lambda flag: unresolved_refs(flag, service.registry)),
         rollout_router(service, dependencies=admin),
+        key_router(keys, dependencies=admin),
     ]
     tasks: list[asyncio.Task[Any]] = []
     stop_monitor = asyncio.Event()

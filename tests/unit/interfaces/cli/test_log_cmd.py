@@ -82,6 +82,24 @@ def test_tail_text_and_model_filter(project: Path) -> None:
         assert r.id in line and "upsell@2" in line and f"subject={r.subject_id}" in line
 
 
+def test_tail_status_filter_shows_errors_with_their_message(tmp_path: Path) -> None:
+    proj = tmp_path / "errs"
+    proj.mkdir()
+    failed = PredictionRecord(
+        id=new_prediction_id(), ts=NOW, model="churn", version=2, inputs={"i": 1},
+        outputs=None, latency_ms=100.5, status="error", guard="timeout",
+        request_meta={"error": "The model churn:2 did not answer within 100 ms."})
+    _fill(f"sqlite:///{proj / '.keel' / 'keel.db'}", tmp_path, [*RECORDS[:4], failed])
+    result = runner.invoke(app, ["tail", "--status", "error", "--project", str(proj)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and failed.id in lines[0]
+    assert "error=The model churn:2 did not answer within 100 ms." in lines[0]
+    result = runner.invoke(app, ["tail", "--status", "fallback", "--json", "--project",
+                                 str(proj)])
+    assert [json.loads(x)["id"] for x in result.stdout.splitlines()] == [RECORDS[0].id]
+
+
 def test_export_csv_since_relative(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     result = runner.invoke(app, ["export", "--since", "1d", "--format", "csv", "--out", str(out),

@@ -358,3 +358,291 @@ def test_features_are_looked_up_and_transformed_before_the_model(tmp_path: Path)
     assert known["review_len"] == len("Great!! really") and known["n_bang"] == 2
     assert known["n_reviews"] is not None and known["log_n_reviews"] is not None
     assert unknown["n_reviews"] is None and unknown["review_len"] == 3
+
+
+_ONE = {"instances": [{"a": 1, "b": 1}]}
+_V2_ONE = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                      {"name": "b", "shape": [1], "datatype": "INT64", "data": [1]}]}
+
+
+@pytest.mark.parametrize(("path", "headers", "shown"), [
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "adder@champion@x"}, "adder@champion@x"),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "credit@champion"}, "credit@champion"),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "0"}, "'0'"),
+    ("/v1/models/adder@bad%20alias:predict", {}, "adder@bad alias"),
+    ("/v1/models/adder@..:predict", {}, "adder@.."),
+    ("/v1/models/adder@-1:predict", {}, "adder@-1"),
+    ("/v1/models/adder@0:predict", {}, "adder@0"),
+    ("/v1/models/adder@%00:predict", {}, "adder@\\x00"),
+    ("/v1/models/adder@%20:predict", {}, "adder@ "),
+    ("/v1/models/adder@a@b:predict", {}, "adder@a@b"),
+    ("/v1/models/adder@99999999999999999999999:predict", {}, "99999999999999999999999"),
+    ("/v2/models/adder/versions/1%20/infer", {}, "'1 '"),
+    ("/v2/models/adder/versions/99999999999999999999999/infer", {}, "99999999999999999999999"),
+    ("/v2/models/adder@a@b/infer", {}, "adder@a@b"),
+])
+def test_malformed_model_references_are_400_naming_them(client: TestClient, path: str,
+                                                        headers: dict[str, str],
+                                                        shown: str) -> None:
+    body = _V2_ONE if path.startswith("/v2") else _ONE
+    r = client.post(path, json=body, headers=headers)
+    assert r.status_code == 400, r.text
+    out = r.json()
+    assert shown in out["error"]
+    assert out["details"] and out["details"][0]["rule"] == "model_ref"
+    assert "'adder@champion'" in out["error"]  # the accepted forms, for this model
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "adder@champion"}),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "adder:1"}),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "champion"}),
+    ("/v1/models/adder:predict", {"x-keel-model-ref": "1"}),
+    ("/v1/models/adder@1:predict", {}),
+    ("/v1/models/adder:1:predict", {}),
+    ("/v2/models/adder/versions/champion/infer", {}),
+    ("/v2/models/adder:1/infer", {}),
+])
+def test_the_forms_error_messages_offer_work(client: TestClient, path: str,
+                                             headers: dict[str, str]) -> None:
+    body = _V2_ONE if path.startswith("/v2") else _ONE
+    r = client.post(path, json=body, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_get_on_predict_is_405_and_router_errors_have_the_error_shape(
+        client: TestClient) -> None:
+    r = client.get("/v1/models/adder:predict")
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == "POST"
+    assert r.json()["details"][0]["rule"] == "method_allowed"
+    r = client.get("/v2/models/adder/infer")
+    assert r.status_code == 405
+    assert set(r.json()) == {"error", "details"} and r.json()["details"]
+    r = client.get("/no/such/route")
+    assert r.status_code == 404
+    assert set(r.json()) == {"error", "details"}
+    assert r.json()["details"][0] == {"path": "path", "rule": "route", "got": "/no/such/route"}
+
+
+def test_v1_accepts_inputs_rows_and_columns(client: TestClient) -> None:
+    r = client.post("/v1/models/adder:predict", json={"inputs": [{"a": 1, "b": 2}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [3.0]
+    r = client.post("/v1/models/adder:predict", json={"inputs": {"a": [1, 2], "b": [10, 20]}})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == [11.0, 22.0]
+    r = client.post("/v1/models/adder:predict", json={"inputs": {"a": [1, 2], "b": [10]}})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "inputs.b"
+    r = client.post("/v1/models/adder:predict", json={**_ONE, "inputs": [{"a": 1, "b": 1}]})
+    assert r.status_code == 422 and r.json()["details"][0]["rule"] == "exclusive"
+
+
+def test_load_failures_show_no_absolute_server_path(tmp_path: Path) -> None:
+    """Issue 13 #11: paths in error bodies are relative to the project."""
+    from fixtures.models import sklearn_iris
+
+    model = sklearn_iris(tmp_path)
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: s, owners: [t@example.com]}\n"
+        "models:\n  - {name: iris, runtime: sklearn, artifact: iris.skops, "
+        "options: {feature_names: [sepal_length, sepal_width, petal_length, petal_width]}}\n")
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    (tmp_path / "v2").mkdir()
+    second = service.registry.register("iris", sklearn_iris(tmp_path / "v2").artifact,
+                                       "sklearn", options=model.options)
+    blob = service.registry.artifact_path(second)
+    assert blob is not None
+    blob.chmod(0o644)
+    blob.write_bytes(b"not a model")  # the stored version no longer loads
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/v1/models/iris@2:predict", json={"instances": [model.sample[0]]})
+    assert r.status_code == 500, r.text
+    assert str(tmp_path) not in r.text and str(tmp_path.resolve()) not in r.text
+    assert "'.keel/artifacts/sha256/" in r.json()["error"]  # relative, still useful
+    assert r.json()["details"][0]["path"] == "model"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("read '/srv/app/.keel/x.bin' failed", "read '.keel/x.bin' failed"),
+    ("in /srv/app", "in ."),
+    ("module /usr/lib/python3/site.py broke", "module .../site.py broke"),
+    ("see http://example.com/a/b/c", "see http://example.com/a/b/c"),
+    ("ratio 3/4 and a/b/c", "ratio 3/4 and a/b/c"),
+])
+def test_relative_paths(text: str, expected: str) -> None:
+    from keelwork.interfaces.http.errors import relative_paths
+
+    assert relative_paths(text, Path("/srv/app")) == expected
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "keelwork.access"]
+
+
+def test_every_request_gets_one_access_log_line(client: TestClient,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 11 #7: 422 and 500 (and 504, 404, 405, 413) printed no access-log line."""
+    caplog.set_level("INFO", logger="keelwork.access")
+    calls = [
+        ("POST", "/v1/models/adder:predict", _ONE, 200),
+        ("POST", "/v1/models/adder:predict", {"instances": [{"a": -1, "b": 1}]}, 422),
+        ("POST", "/v1/models/lonely:predict", _ONE, 500),
+        ("POST", "/v1/models/sleepy:predict", _ONE, 504),
+        ("POST", "/v1/models/ghost:predict", _ONE, 404),
+        ("GET", "/v1/models/adder:predict", None, 405),
+        ("POST", "/v1/models/adder:predict", {"instances": [{"a": 1, "b": 1}] * 3000}, 413),
+        ("GET", "/v2/health/live", None, 200),
+    ]
+    for method, path, body, status in calls:
+        caplog.clear()
+        r = client.request(method, path, json=body)
+        assert r.status_code == status, r.text
+        lines = _access_lines(caplog)
+        assert len(lines) == 1, (path, status, lines)
+        line = lines[0]
+        assert (line["method"], line["path"], line["status"]) == (method, path, status)
+        assert line["ms"] >= 0
+        if status >= 400:
+            assert line["error"] == r.json()["error"][:300]
+        if path.endswith(":predict") and status == 200:
+            assert line["model"] == "adder" and line["version"] == 1
+            assert line["prediction_ids"] == r.json()["prediction_ids"]
+
+
+def test_failed_requests_are_in_the_prediction_log_with_their_error(
+        client: TestClient, project: Path) -> None:
+    """Issue 11 #7: a 504 (and a 500) left no trace in the prediction log."""
+    assert client.post("/v1/models/sleepy:predict", json=_ONE).status_code == 504
+    assert client.post("/v1/models/lonely:predict", json=_ONE).status_code == 500
+    rows = _rows(project, "select p.model, p.status, p.guard, q.request_meta from predictions p "
+                          "join prediction_payloads q on q.id = p.id where p.status = 'error' "
+                          "order by p.ts")
+    got = {(model, status, guard): json.loads(meta) for model, status, guard, meta in rows}
+    assert set(got) == {("sleepy", "error", "timeout"), ("lonely", "error", None)}
+    assert "did not answer within 100 ms" in got[("sleepy", "error", "timeout")]["error"]
+    assert got[("sleepy", "error", "timeout")]["error_type"] == "ModelTimeout"
+    assert "always fails" in got[("lonely", "error", None)]["error"]
+
+
+def test_duplicate_keys_in_a_predict_body_are_400(client: TestClient) -> None:
+    """Issue 13 #14: {"a": 1, "a": 99} silently predicted with 99."""
+    raw = b'{"instances": [{"a": 1, "a": 99, "b": 1}]}'
+    r = client.post("/v1/models/adder:predict", content=raw,
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"][0] == {"path": "a", "rule": "duplicate_key", "got": "a"}
+
+
+@pytest.fixture
+def iris(tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
+    """A served sklearn classifier (iris: classes 0, 1, 2) with a second version loaded."""
+    from fixtures.models import IRIS_FEATURES, sklearn_iris
+
+    model = sklearn_iris(tmp_path)
+    fields = "".join(f"    - {{name: {f}, type: float}}\n" for f in IRIS_FEATURES)
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: s, owners: [t@example.com]}\n"
+        "models:\n  - {name: iris, runtime: sklearn, artifact: iris.skops, "
+        f"options: {{feature_names: [{', '.join(IRIS_FEATURES)}]}}}}\n"
+        f"contract:\n  inputs:\n{fields}")
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    (tmp_path / "v2").mkdir()
+    service.registry.register("iris", sklearn_iris(tmp_path / "v2").artifact, "sklearn",
+                              options=model.options)
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c, model
+
+
+def _iris_v2(model: Any, n: int = 2) -> dict[str, Any]:
+    rows = model.sample[:n]
+    return {"inputs": [{"name": f, "shape": [n], "datatype": "FP64",
+                        "data": [float(r[f]) for r in rows]} for f in model.feature_names]}
+
+
+def test_v2_metadata_matches_what_infer_returns(iris: tuple[TestClient, Any]) -> None:
+    """Issue 11 #9: metadata listed predict and predict_proba, infer returned 'label' and
+    ignored the requested outputs; versions listed only the champion."""
+    c, model = iris
+    assert c.post("/v2/models/iris/versions/2/infer", json=_iris_v2(model)).status_code == 200
+    meta = c.get("/v2/models/iris").json()
+    assert meta["versions"] == ["1", "2"]  # every served version
+    names = [o["name"] for o in meta["outputs"]]
+    assert names == ["predict", "predict_proba"]
+    assert meta["outputs"][1]["shape"] == [-1, 3]
+    r = c.post("/v2/models/iris/infer", json=_iris_v2(model))
+    assert r.status_code == 200, r.text
+    assert [o["name"] for o in r.json()["outputs"]] == ["predict"]
+    asked = {**_iris_v2(model), "outputs": [{"name": "predict_proba"}, {"name": "predict"}]}
+    r = c.post("/v2/models/iris/infer", json=asked)
+    assert r.status_code == 200, r.text
+    proba, labels = r.json()["outputs"]
+    assert [proba["name"], labels["name"]] == names[::-1]  # in the order asked
+    assert proba["shape"] == [2, 3] and proba["datatype"] == "FP64"
+    assert proba["parameters"]["classes"] == [0, 1, 2]
+    rows = [proba["data"][i * 3:(i + 1) * 3] for i in range(2)]
+    assert all(abs(sum(row) - 1) < 1e-6 for row in rows)
+    assert [row.index(max(row)) for row in rows] == labels["data"]
+
+
+def test_unknown_requested_outputs_are_400_naming_the_outputs(
+        iris: tuple[TestClient, Any], client: TestClient) -> None:
+    """Issue 12 #6: an unknown requested output answered 200."""
+    c, model = iris
+    r = c.post("/v2/models/iris/infer", json={**_iris_v2(model), "outputs": [{"name": "nope"}]})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"][0]["path"] == "outputs[0].name"
+    assert "'predict', 'predict_proba'" in r.json()["error"]
+    body = {**_V2_ONE, "outputs": [{"name": "predict_proba"}]}  # adder is no classifier
+    r = client.post("/v2/models/adder/infer", json=body)
+    assert r.status_code == 400 and "'predict'" in r.json()["error"]
+
+
+def test_v1_probabilities_parameter(iris: tuple[TestClient, Any], client: TestClient) -> None:
+    """Issues 11 #9 / 12 #6: V1 probability parameters were ignored without a word."""
+    c, model = iris
+    body = {"instances": list(model.sample[:2]), "parameters": {"probabilities": True}}
+    r = c.post("/v1/models/iris:predict", json=body)
+    assert r.status_code == 200, r.text
+    probs = r.json()["probabilities"]
+    assert [sorted(p) for p in probs] == [["0", "1", "2"]] * 2
+    assert [max(p, key=p.get) for p in probs] == [str(x) for x in r.json()["predictions"]]
+    r = c.post("/v1/models/iris:predict", json={"instances": list(model.sample[:1])})
+    assert "probabilities" not in r.json()
+    r = c.post("/v1/models/iris:predict", json={**body, "parameters": {"proba": True}})
+    assert r.status_code == 400 and r.json()["details"][0]["path"] == "parameters.proba"
+    assert "'probabilities'" in r.json()["error"]
+    r = client.post("/v1/models/adder:predict", json={**_ONE, "parameters": {
+        "probabilities": True}})
+    assert r.status_code == 400 and "no class probabilities" in r.json()["error"]
+
+
+def test_v2_errors_use_v2_paths(client: TestClient) -> None:
+    """Issue 12 #6: V2 contract errors named V1's instances[0]."""
+    body = {"inputs": [{"name": "b", "shape": [2], "datatype": "INT64", "data": [1, 2]},
+                       {"name": "a", "shape": [2], "datatype": "FP64", "data": [1.0, -5.0]}]}
+    r = client.post("/v2/models/adder/infer", json=body)
+    assert r.status_code == 422, r.text
+    details = r.json()["details"]
+    assert [(d["path"], d["rule"]) for d in details] == [("inputs[1].data[1]", "min")]
+    assert "instances" not in r.text
+    r = client.post("/v2/models/adder/infer", json={"inputs": [
+        {"name": "b", "shape": [1], "datatype": "INT64", "data": [1]}]})
+    assert r.status_code == 422
+    assert [d["path"] for d in r.json()["details"]] == ["inputs[name=a]"]
+    assert "instances" not in r.text
+
+
+def test_error_details_are_never_empty(client: TestClient) -> None:
+    """Issue 12 #6: `details` was empty on timeouts, model errors and missing aliases."""
+    for path, status, got in (("/v1/models/sleepy:predict", 504, "sleepy:1"),
+                              ("/v1/models/lonely:predict", 500, None),
+                              ("/v1/models/adder@nope:predict", 404, None)):
+        r = client.post(path, json=_ONE)
+        assert r.status_code == status, r.text
+        details = r.json()["details"]
+        assert details and details[0]["path"] == "model" and details[0]["rule"], details
+        if got is not None:
+            assert details[0]["got"] == got

@@ -127,3 +127,99 @@ def test_non_json_body_is_400(client: TestClient) -> None:
     r = client.post("/v1/feedback", content=b"{not json", headers={"content-type":
                                                                     "application/json"})
     assert r.status_code == 400
+
+
+def test_a_huge_value_is_not_echoed_whole(client: TestClient) -> None:
+    """Issue 13 #11: a 500 KB prediction id came back in a 500 KB 422 body."""
+    huge = "x" * 500_000
+    r = client.post("/v1/feedback", json={"labels": [{"prediction_id": huge, "label": "a"}]})
+    assert r.status_code == 422, r.text[:300]
+    assert len(r.content) < 5_000
+    detail = r.json()["details"][0]
+    assert detail["path"] == "labels[0].prediction_id"
+    assert str(detail["got"]).endswith("...") and len(detail["got"]) <= 203
+
+
+def _contract_client(project: Path, outputs: str) -> TestClient:
+    (project / "keel.yaml").write_text(SPEC.format(fx=FIXTURES) + outputs)
+    resolved = load_spec(project / "keel.yaml")
+    service = open_service(resolved)
+    store = LabelStore(make_engine(resolved.storage_url))
+    store.ensure_schema()
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                     routers=[feedback_router(store, outputs=resolved.spec.contract.outputs)])
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_labels_must_be_one_of_the_output_categories(tmp_path: Path) -> None:
+    """Issue 11 #8: {"label": "purple"} and {"label": 1} for categories [bad, good] were
+    stored."""
+    outputs = "  outputs:\n    - {name: label, type: category, categories: [bad, good]}\n"
+    with _contract_client(tmp_path, outputs) as c:
+        ids = _predict(c, 3)
+        r = c.post("/v1/feedback", json={"labels": [
+            {"prediction_id": ids[0], "label": "purple"},
+            {"prediction_id": ids[1], "label": 1},
+            {"prediction_id": ids[2], "label": "good"}]})
+        assert r.status_code == 422, r.text
+        details = r.json()["details"]
+        assert [(d["path"], d["rule"], d["got"]) for d in details] == [
+            ("labels[0].label", "category", "purple"), ("labels[1].label", "type", 1)]
+        assert "'bad', 'good'" in details[0]["message"]
+        assert "'bad', 'good'" in r.json()["error"]
+        assert _labels(tmp_path) == {}  # nothing written
+        ok = c.post("/v1/feedback", json={"labels": [{"prediction_id": ids[2], "label": "good"},
+                                                     {"prediction_id": ids[0],
+                                                      "label": {"label": "bad"}}]})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["stored"] == 2
+
+
+def test_a_regressor_label_must_be_a_number(tmp_path: Path) -> None:
+    """Issue 12 #5: "abc" for a regressor was stored and later dropped from quality."""
+    outputs = "  outputs:\n    - {name: value, type: float, min: 0, max: 10}\n"
+    with _contract_client(tmp_path, outputs) as c:
+        ids = _predict(c, 2)
+        r = c.post("/v1/feedback", json=[{"prediction_id": ids[0], "label": "abc"}])
+        assert r.status_code == 422, r.text
+        assert r.json()["details"][0]["rule"] == "type"
+        assert "must be a number" in r.json()["details"][0]["message"]
+        # the prediction's range is not the truth's: 42 is a valid observed value
+        r = c.post("/v1/feedback", json=[{"prediction_id": ids[1], "label": 42.5}])
+        assert r.status_code == 200 and r.json()["stored"] == 1
+
+
+@pytest.mark.parametrize("ts", [1e308, -1e20, "0001-01-01", "0001-01-01T00:00:00Z", -1])
+def test_implausible_times_are_refused(client: TestClient, project: Path,
+                                       ts: Any) -> None:
+    """Issue 13 #14: ts 1e308, -1e20 and year 0001 were stored as given."""
+    ids = _predict(client, 1)
+    r = client.post("/v1/feedback", json=[{"prediction_id": ids[0], "label": 1, "ts": ts}])
+    assert r.status_code == 422, r.text
+    detail = r.json()["details"][0]
+    assert (detail["path"], detail["rule"]) == ("labels[0].ts", "range")
+    assert _labels(project) == {}
+
+
+def test_messages_about_json_bodies_say_field(client: TestClient) -> None:
+    """Issue 11 #8: feedback errors said 'column'."""
+    r = client.post("/v1/feedback", json=[{"prediction_id": "", "label": None, "ts": "x"}])
+    assert r.status_code == 422
+    messages = [d["message"] for d in r.json()["details"]]
+    assert len(messages) == 3
+    assert all(" field " in m and "column" not in m for m in messages), messages
+    assert "column" not in r.json()["error"]
+    assert messages[0].startswith("The 'labels[0].prediction_id' field")
+
+
+@pytest.mark.parametrize("raw", [
+    b'[{"prediction_id": "p", "label": "a", "label": "b"}]',
+    b'{"labels": [{"prediction_id": "p", "label": 1}], "labels": []}',
+    b'[{"prediction_id": "p", "label": {"x": 1, "x": 2}}]',
+    b'[{"prediction_id": "p", "label": "a", "lab\\u0065l": "b"}]',
+])
+def test_duplicate_keys_are_refused(client: TestClient, raw: bytes) -> None:
+    """Issue 13 #14: duplicate JSON keys silently took the last value."""
+    r = client.post("/v1/feedback", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"][0]["rule"] == "duplicate_key"
