@@ -40,6 +40,41 @@ def format_path(loc: Loc) -> str:
     return out or "<root>"
 
 
+def check_alias_expansion(data: Any, source: str) -> None:
+    """Refuse YAML whose aliases expand past :data:`MAX_ALIAS_NODES` nodes, in bounded time.
+
+    For readers that load YAML into Python objects (``YAML(typ="safe")`` or round-trip) and
+    then walk them: the loader shares an anchored node between its uses, so loading is cheap,
+    but every later walk (validation, conversion) pays the full expansion. This walk stops as
+    soon as the repeated visits pass the bound, so it costs at most the file's own nodes plus
+    the bound.
+
+    Raises:
+        SpecError: the aliases expand past the bound (rule ``yaml_alias_expansion``).
+    """
+    seen: set[int] = set()
+    repeats = 0
+    stack: list[tuple[Any, Loc]] = [(data, ())]
+    while stack:
+        node, loc = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if id(node) in seen:
+            repeats += 1 + len(node)
+            if repeats > MAX_ALIAS_NODES:
+                path = format_path(loc)
+                raise SpecError(
+                    f"{source}: YAML aliases ('*name') expand to more than {MAX_ALIAS_NODES} "
+                    f"nodes (the alias at {path}); refusing the file. Write the repeated parts "
+                    "out, or reuse fewer.",
+                    [ErrorDetail(path, "yaml_alias_expansion", MAX_ALIAS_NODES,
+                                 f"aliases expand to more than {MAX_ALIAS_NODES} nodes")])
+        seen.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend((child, (*loc, key if isinstance(key, int) else str(key)))
+                     for key, child in items)
+
+
 class _Document:
     """Parsed YAML plus a map from paths to line numbers (1-based)."""
 

@@ -280,3 +280,16 @@ def test_interpolated_values_are_masked_in_every_message() -> None:
 def test_a_storage_path_is_a_sqlite_file_of_the_project(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text(GOOD + "storage: {url: data/keel.db}\n")
     assert load_spec(tmp_path).storage_url == f"sqlite:///{tmp_path.resolve() / 'data/keel.db'}"
+
+
+def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
+    from keelwork.spec.loader import check_alias_expansion
+
+    big = {"rows": [[i, i + 1] for i in range(20_000)]}  # large but no alias: accepted
+    check_alias_expansion(big, "big.yaml")
+    shared = ["lol"] * 10
+    for _ in range(6):
+        shared = [shared] * 10
+    with pytest.raises(SpecError) as err:
+        check_alias_expansion({"a": shared}, "laughs.yaml")
+    assert err.value.details[0].rule == "yaml_alias_expansion"
