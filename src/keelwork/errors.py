@@ -21,6 +21,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
+    ├── RefNotAllowedError (PermissionError)   a model reference clients may not address
     └── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
@@ -144,6 +145,10 @@ class AuthError(KeelworkError, ValueError):
     """An API-key operation was refused: unknown scope, malformed name, unknown key id."""
 
 
+class RefNotAllowedError(KeelworkError, PermissionError):
+    """A client addressed an alias or version that ``guards.version_refs`` keeps from it."""
+
+
 class RelabelRefused(KeelworkError, PermissionError):
     """A stored label may only be replaced by whoever set it (``guards.relabel``); carries a
     detail per refused label."""
@@ -164,6 +169,7 @@ __all__ = [
     "ModelRefError",
     "MonitorError",
     "PredictionError",
+    "RefNotAllowedError",
     "RegistryError",
     "RelabelRefused",
     "SpecError",

@@ -113,6 +113,72 @@ def test_a_changed_keel_yaml_is_audited_once(tmp_path: Path) -> None:
     assert loads[1].details["previous"] == loads[0].details["sha256"] != loads[1].details["sha256"]
 
 
+INFO_ROUTES = ("/v2/models/adder", "/v2/models/adder/versions/1", "/v1/models/adder",
+               "/v1/models/adder@1")
+
+
+def test_model_info_routes_follow_the_predict_key_rule(
+        keyed: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, made, _ = keyed
+    for path in INFO_ROUTES:
+        none = client.get(path)
+        assert none.status_code == 401, (path, none.text)
+        assert none.json()["details"][0]["rule"] == "api_key_required"
+        ok = client.get(path, headers={"x-api-key": made["predict"]})
+        assert ok.status_code == 200, (path, ok.text)
+    # readiness is a probe: it loads nothing and stays open
+    assert client.get("/v2/models/adder/ready").status_code == 200
+
+
+def test_an_unknown_version_is_not_loaded_for_a_client_without_a_key(
+        keyed: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, _, _ = keyed
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    before = {t.label for t in gateway.loaded()}
+    for path in ("/v2/models/adder/versions/1", "/v1/models/adder@champion"):
+        assert client.get(path).status_code == 401
+    assert {t.label for t in gateway.loaded()} == before
+
+
+def test_version_refs_keep_version_numbers_from_predict_keys(tmp_path: Path) -> None:
+    client, made = _client(tmp_path, keyed=True, extra=", version_refs: aliases")
+    predict = {"x-api-key": made["predict"]}
+    with client:
+        for call in (
+            lambda h: client.post("/v1/models/adder@1:predict", json=BODY, headers=h),
+            lambda h: client.post("/v1/models/adder:predict", json=BODY,
+                                  headers={**h, "x-keel-model-ref": "1"}),
+            lambda h: client.get("/v2/models/adder/versions/1", headers=h),
+        ):
+            refused = call(predict)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["details"] == [
+                {"path": "model_ref", "rule": "version_refs", "got": "1"}]
+            assert "guards.version_refs" in refused.json()["error"]
+            assert call({"x-api-key": made["admin"]}).status_code == 200  # admins may
+        alias = client.post("/v1/models/adder@champion:predict", json=BODY, headers=predict)
+        assert alias.status_code == 200, alias.text
+
+
+def test_every_route_that_reads_a_body_takes_guards_max_body_bytes(tmp_path: Path) -> None:
+    client, made = _client(tmp_path, keyed=False, extra=", max_body_bytes: 2000")
+    big = b'{"labels": [' + b",".join([b'{"prediction_id": "p", "label": 1}'] * 100) + b"]}"
+    admin = {"x-api-key": made["admin"], "content-type": "application/json"}
+    with client:
+        answers = []
+        for method, path in (("POST", "/v1/feedback"), ("POST", "/v1/models/adder:predict"),
+                             ("POST", "/v2/models/adder/infer"),
+                             ("PUT", "/v1/admin/flags/f")):
+            for body in (big, iter([big[i:i + 500] for i in range(0, len(big), 500)])):
+                r = client.request(method, path, content=body, headers=admin)
+                assert r.status_code == 413, (path, r.text)
+                answers.append(r.json()["error"])
+        assert len(set(answers)) == 1 and "2000 bytes (guards.max_body_bytes)" in answers[0]
+        ok = client.post("/v1/feedback", headers=admin, content=iter(
+            [b'{"labels": [{"prediction_id": ', b'"p", "label": 1}]}']))
+        assert ok.status_code == 200, ok.text
+
+
 def _label(client: TestClient, pid: str, label: int, key: str | None = None) -> Any:
     return client.post("/v1/feedback", json={"labels": [{"prediction_id": pid, "label": label}]},
                        headers={"x-api-key": key} if key else {})

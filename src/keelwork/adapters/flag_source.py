@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.adapters.stores.registry_store import SqlRegistry
 from keelwork.core.flags import FlagSet, parse_flags
+from keelwork.core.outage import Outage
 from keelwork.errors import ErrorDetail, ModelNotFoundError, SpecError, StoreError
 from keelwork.spec.flags import FlagSpec
 
@@ -40,6 +42,8 @@ class FlagSource:
         self.revision = -1
         self.reload_failures = 0
         self.current = FlagSet(self.spec_flags)
+        #: Failing checks (a store outage): logged once as it starts and once as it ends.
+        self.outage = Outage("flag reloader")
 
     def reload(self) -> FlagSet:
         """Rebuild the flags from keel.yaml and the store now.
@@ -62,19 +66,23 @@ class FlagSource:
     def check(self) -> bool:
         """Reload when the store's revision moved; returns whether it did.
 
-        A store failure is counted and logged, never raised: the flags in force stay.
+        A store failure is counted, never raised: the flags in force stay. An outage is
+        logged once as it starts and once as it ends, not once per check.
         """
         if self.store is None:
             return False
         try:
-            if self.store.revision() == self.revision:
-                return False
-            self.reload()
+            changed = self.store.revision() != self.revision
+            if changed:
+                self.reload()
         except StoreError as exc:
             self.reload_failures += 1
-            log.warning("flags not reloaded: %s", exc)
+            if (message := self.outage.failed(exc, time.time())) is not None:
+                log.warning("%s (flags in force stay)", message)
             return False
-        return True
+        if (message := self.outage.succeeded(time.time())) is not None:
+            log.warning(message)
+        return changed
 
     def collect(self) -> Iterator[Any]:
         """Prometheus collector protocol: failed evaluations per flag (a counter)."""

@@ -39,6 +39,24 @@ class _StatsCollector(Collector):
         return []
 
 
+class _HealthCollector(Collector):
+    """``keelwork_degraded{component}``: 1 while a component runs degraded (store down)."""
+
+    def __init__(self, read: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        self._read = read
+
+    def collect(self) -> Any:
+        g = GaugeMetricFamily("keelwork_degraded", "1 while a component runs degraded: its "
+                              "store fails (the prediction log spools, polls keep what they "
+                              "have); details in /v2/health/ready.", labels=["component"])
+        for name, state in sorted(self._read().items()):
+            g.add_metric([name], 1.0 if state.get("degraded") else 0.0)
+        yield g
+
+    def describe(self) -> Any:
+        return []
+
+
 class GatewayMetrics:
     """Every metric the gateway exports, with cached children for the hot path."""
 
@@ -84,6 +102,10 @@ class GatewayMetrics:
     def watch_log(self, read_stats: Callable[[], dict[str, float]]) -> None:
         """Export the prediction log's gauges, read at scrape time."""
         self.registry.register(_StatsCollector(read_stats))
+
+    def watch_health(self, read: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        """Export ``keelwork_degraded`` per component, read at scrape time."""
+        self.registry.register(_HealthCollector(read))
 
     def child(self, metric: Any, *labels: str) -> Any:
         key = (metric._name, *labels)

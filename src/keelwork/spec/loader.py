@@ -22,6 +22,12 @@ _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 Loc = tuple[str | int, ...]
 
+#: Nodes that YAML aliases (``*name``) may expand to in all; a file needing more is refused.
+#: Expansion is what makes a "billion laughs" file (aliases of aliases, each level multiplying
+#: the one below) take minutes and gigabytes from a kilobyte; a real keel.yaml reuses a block
+#: a few dozen times.
+MAX_ALIAS_NODES = 10_000
+
 
 def format_path(loc: Loc) -> str:
     """``("models", 0, "runtime")`` -> ``models[0].runtime``."""
@@ -32,6 +38,41 @@ def format_path(loc: Loc) -> str:
         else:
             out += ("." if out else "") + part
     return out or "<root>"
+
+
+def check_alias_expansion(data: Any, source: str) -> None:
+    """Refuse YAML whose aliases expand past :data:`MAX_ALIAS_NODES` nodes, in bounded time.
+
+    For readers that load YAML into Python objects (``YAML(typ="safe")`` or round-trip) and
+    then walk them: the loader shares an anchored node between its uses, so loading is cheap,
+    but every later walk (validation, conversion) pays the full expansion. This walk stops as
+    soon as the repeated visits pass the bound, so it costs at most the file's own nodes plus
+    the bound.
+
+    Raises:
+        SpecError: the aliases expand past the bound (rule ``yaml_alias_expansion``).
+    """
+    seen: set[int] = set()
+    repeats = 0
+    stack: list[tuple[Any, Loc]] = [(data, ())]
+    while stack:
+        node, loc = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if id(node) in seen:
+            repeats += 1 + len(node)
+            if repeats > MAX_ALIAS_NODES:
+                path = format_path(loc)
+                raise SpecError(
+                    f"{source}: YAML aliases ('*name') expand to more than {MAX_ALIAS_NODES} "
+                    f"nodes (the alias at {path}); refusing the file. Write the repeated parts "
+                    "out, or reuse fewer.",
+                    [ErrorDetail(path, "yaml_alias_expansion", MAX_ALIAS_NODES,
+                                 f"aliases expand to more than {MAX_ALIAS_NODES} nodes")])
+        seen.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend((child, (*loc, key if isinstance(key, int) else str(key)))
+                     for key, child in items)
 
 
 class _Document:
@@ -54,12 +95,33 @@ class _Document:
         except Exception as exc:  # ruamel raises assorted errors on odd bytes
             raise SpecError(f"{source}: not valid YAML: {exc}",
                             [ErrorDetail("<root>", "yaml_syntax", None, str(exc))]) from None
+        self.source = source
         self.lines: dict[Loc, int] = {}
-        self.data = self._plain(data, ())
+        self._seen: set[int] = set()
+        self._aliased = 0
+        self.data = self._plain(data, (), None)
 
-    def _plain(self, node: Any, loc: Loc) -> Any:
+    def _plain(self, node: Any, loc: Loc, aliased: Loc | None) -> Any:
+        """A plain copy of ``node``; ``aliased``: where the alias use it is inside of starts."""
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+        if isinstance(node, CommentedMap | CommentedSeq):
+            if id(node) in self._seen and aliased is None:
+                aliased = loc  # the composer shares an anchored node: this is an alias use
+            self._seen.add(id(node))
+        if aliased is not None:
+            self._aliased += 1
+            if self._aliased > MAX_ALIAS_NODES:
+                path = format_path(aliased)
+                # an alias in a sequence carries its anchor's line: name the sequence's
+                line = self.line_of(aliased[:-1] if isinstance(aliased[-1], int) else aliased)
+                raise SpecError(
+                    f"{self.source}: YAML aliases ('*name') expand to more than "
+                    f"{MAX_ALIAS_NODES} nodes (the alias at {path}, line {line}); "
+                    "refusing the file. Write the repeated parts out, or reuse fewer.",
+                    [ErrorDetail(path, "yaml_alias_expansion", MAX_ALIAS_NODES,
+                                 f"aliases expand to more than {MAX_ALIAS_NODES} nodes",
+                                 line)])
         if isinstance(node, CommentedMap):
             out: dict[str, Any] = {}
             for key in node:
@@ -69,7 +131,7 @@ class _Document:
                     ln = node.lc.line + 1
                 child = (*loc, str(key))
                 self.lines[child] = ln
-                out[str(key)] = self._plain(node[key], child)
+                out[str(key)] = self._plain(node[key], child, aliased)
             return out
         if isinstance(node, CommentedSeq):
             items = []
@@ -79,7 +141,7 @@ class _Document:
                     self.lines[child] = node.lc.item(i)[0] + 1
                 except (KeyError, TypeError, AttributeError):
                     self.lines[child] = node.lc.line + 1
-                items.append(self._plain(item, child))
+                items.append(self._plain(item, child, aliased))
             return items
         if isinstance(node, str):
             return str(node)

@@ -226,6 +226,18 @@ class LabelsSection(_Section):
     positive: str | None = Field(
         default=None, description="Positive class of a binary classifier (default: the "
         "second of the model's classes, as scikit-learn orders them).")
+    max_unknown_per_request: PositiveInt = Field(
+        default=1000, description="Labels of unknown prediction ids that one POST "
+        "/v1/feedback may add to the store; the rest are not kept (the answer counts them in "
+        "'unknown_not_kept': send them again once their predictions are logged).")
+    unknown_ttl: str = Field(
+        default="7d", pattern=r"^\d+[smhd]$", description="Labels of unknown prediction ids "
+        "not seen again for this long are deleted.")
+
+    @property
+    def unknown_ttl_seconds(self) -> float:
+        """``unknown_ttl`` in seconds."""
+        return float(int(self.unknown_ttl[:-1]) * UNIT_SECONDS[self.unknown_ttl[-1]])
 
 
 class MonitoringSection(_Section):
@@ -324,8 +336,22 @@ class RateLimit(_Section):
 
 
 class GuardsSection(_Section):
-    max_body_bytes: PositiveInt = 1_048_576
+    max_body_bytes: PositiveInt = Field(
+        default=1_048_576, description="Largest request body accepted on every route, whether "
+        "it comes with Content-Length or chunked; larger ones are answered 413.")
+    body_read_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=5.0, description="Seconds a client has to send a whole request body, from "
+        "the first read; a slower one is answered 408 and the connection closed.")
     max_concurrency: PositiveInt = 256
+    max_loaded_versions: PositiveInt = Field(
+        default=8, description="Model versions kept loaded at once (all models together). "
+        "Loading one more unloads the least recently used; a champion, an active rollout's "
+        "versions and a fallback are never unloaded.")
+    version_refs: Literal["any", "aliases", "champion"] = Field(
+        default="any", description="What a predict client may address with NAME@REF, "
+        "x-keel-model-ref or /versions/N: 'any' (aliases and version numbers), 'aliases' "
+        "(aliases only) or 'champion' (no reference; routing decides). Keys with the 'admin' "
+        "scope may address any.")
     rate_limit: RateLimit | None = None
     pii_redaction: bool = False
     prompt_injection: bool = False
@@ -364,6 +390,9 @@ class StorageSection(_Section):
     durability: Literal["sync", "async"] = "sync"
     spool_dir: str | None = Field(default=None, description="Default: <project>/.keel/spool")
     log_inputs: bool = True
+    max_rejected_input_bytes: PositiveInt = Field(
+        default=4096, description="Bound on the JSON kept of each refused instance (and of its "
+        "violations) in the prediction log; larger ones are stored truncated, marked as such.")
 
     @field_validator("url", "spool_dir")
     @classmethod

@@ -183,6 +183,47 @@ def test_non_utf8_file(tmp_path: Path) -> None:
         load_spec(p)
 
 
+def _laughs(levels: int) -> str:
+    """A 'billion laughs' keel.yaml: valid (options take any data), 10**levels strings."""
+    lines = ['service: {name: x, owners: [a@example.com]}', "models:", "  - name: m",
+             "    runtime: python", "    artifact: 'a:b'", "    options:",
+             '      a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"      a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [5, 10])
+def test_alias_expansion_past_the_bound_is_refused_at_once(levels: int) -> None:
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(SpecError) as err:
+        parse_spec(_laughs(levels), source="keel.yaml", env={})
+    assert time.monotonic() - started < 2.0
+    (detail,) = err.value.details
+    assert detail.rule == "yaml_alias_expansion" and detail.got == 10_000
+    assert detail.path.startswith("models[0].options.a") and detail.line is not None
+    assert "YAML aliases" in err.value.message and "10000 nodes" in err.value.message
+
+
+def test_a_moderate_use_of_anchors_and_merge_keys_still_loads() -> None:
+    text = _laughs(2) + """\
+  - &base
+    name: n1
+    runtime: python
+    artifact: 'a:b'
+    batching: &batching {max_batch_size: 8, max_wait_ms: 1}
+  - <<: *base
+    name: n2
+  - {name: n3, runtime: python, artifact: 'a:b', batching: *batching}
+"""
+    spec = parse_spec(text, env={})
+    assert [m.name for m in spec.models] == ["m", "n1", "n2", "n3"]
+    assert spec.models[3].batching.max_batch_size == 8
+    assert len(spec.models[0].options["a2"]) == 10
+
+
 def test_a_label_gate_must_fit_the_task_the_output_contract_names() -> None:
     regression = GOOD + "  outputs:\n    - {name: progression, type: float}\n"
     with pytest.raises(SpecError, match=r"min_accuracy does not fit a regression model") as e:
@@ -239,3 +280,16 @@ def test_interpolated_values_are_masked_in_every_message() -> None:
 def test_a_storage_path_is_a_sqlite_file_of_the_project(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text(GOOD + "storage: {url: data/keel.db}\n")
     assert load_spec(tmp_path).storage_url == f"sqlite:///{tmp_path.resolve() / 'data/keel.db'}"
+
+
+def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
+    from keelwork.spec.loader import check_alias_expansion
+
+    big = {"rows": [[i, i + 1] for i in range(20_000)]}  # large but no alias: accepted
+    check_alias_expansion(big, "big.yaml")
+    shared = ["lol"] * 10
+    for _ in range(6):
+        shared = [shared] * 10
+    with pytest.raises(SpecError) as err:
+        check_alias_expansion({"a": shared}, "laughs.yaml")
+    assert err.value.details[0].rule == "yaml_alias_expansion"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from keelwork.adapters.gateway.host import ModelHost, ModelTarget
 from keelwork.adapters.gateway.refs import check_ref
 from keelwork.adapters.metrics import GatewayMetrics
+from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field, ref_allowed
 from keelwork.core.contracts import compile_contract, compile_outputs, summarise
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.flags import FlagContext
@@ -53,6 +55,7 @@ from keelwork.errors import (
     ModelNotFoundError,
     OutputContractViolation,
     PredictionError,
+    RefNotAllowedError,
 )
 from keelwork.spec.model import KeelSpec, ModelSection
 
@@ -112,6 +115,9 @@ class RequestContext:
     sticky_key: str | None = None
     #: Request headers (lower-case names), for model flags' header rules.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The caller may address any alias or version, whatever ``guards.version_refs`` says
+    #: (an API key with the ``admin`` scope).
+    any_ref: bool = False
     #: Also compute class probabilities (a classifier's ``predict_proba``; not batched).
     probabilities: bool = False
 
@@ -179,8 +185,15 @@ class Gateway:
         # training sets (`keel features build`) runs here, after the contract check.
         self._features = features if features is not None and features.active else None
         self._log_inputs = spec.storage.log_inputs
-        self._hosts: dict[tuple[str, int], ModelHost] = {}
+        # Loaded versions, least recently used first (guards.max_loaded_versions bounds them).
+        self._hosts: OrderedDict[tuple[str, int], ModelHost] = OrderedDict()
+        self._max_loaded = spec.guards.max_loaded_versions
         self._routes: dict[tuple[str, str | None], ModelTarget] = {}
+        #: What each model's bare name serves: never unloaded.
+        self._champions: dict[str, tuple[str, int]] = {}
+        self._version_refs = spec.guards.version_refs
+        self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
+        self._output_fields = frozenset(f.name for f in spec.contract.outputs)
         self._load_lock = asyncio.Lock()
         self._in_flight = 0
         self._max_in_flight = spec.guards.max_concurrency
@@ -191,6 +204,9 @@ class Gateway:
         #: Model flags in force (``keelwork.adapters.flag_source``); None: no flags.
         self.flags: FlagSource | None = None
         self.ready = False
+        #: Components whose state readiness reports (prediction log, rollout controller,
+        #: flags): name -> a callable answering at least ``{"degraded": bool}``.
+        self.components: dict[str, Callable[[], Mapping[str, Any]]] = {}
         #: The project directory (keel.yaml's); errors show server paths relative to it.
         self.project_dir: Path | None = None
 
@@ -209,8 +225,20 @@ class Gateway:
         hosts = list(self._hosts.values())
         self._hosts.clear()
         self._routes.clear()
+        self._champions.clear()
         for h in hosts:
             await h.close()
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each component's state (see :attr:`components`); one that fails to say is
+        reported degraded, never raised."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, read in self.components.items():
+            try:
+                out[name] = dict(read())
+            except Exception as exc:  # a health read must never fail the probe
+                out[name] = {"degraded": True, "last_error": f"{type(exc).__name__}: {exc}"}
+        return out
 
     def model_section(self, name: str) -> ModelSection:
         try:
@@ -221,8 +249,29 @@ class Gateway:
                 f"No model named {name!r} is served here; models: {known}.",
                 [ErrorDetail("model", "unknown_model", name)]) from None
 
+    def check_ref(self, name: str, ref: str | None, ctx: RequestContext | None = None) -> None:
+        """Refuse a reference that ``guards.version_refs`` keeps from clients.
+
+        Raises:
+            RefNotAllowedError: ``ref`` is a version (or any reference) clients may not
+                address, and ``ctx`` does not allow any reference (403).
+        """
+        if ctx is not None and ctx.any_ref:
+            return
+        if not ref_allowed(self._version_refs, ref):
+            what = ("aliases only" if self._version_refs == "aliases"
+                    else "no reference (routing decides)")
+            raise RefNotAllowedError(
+                f"Clients of this service may address {what} (guards.version_refs: "
+                f"{self._version_refs}); got {name}@{ref}. An API key with the 'admin' "
+                "scope may address any version.",
+                [ErrorDetail("model_ref", "version_refs", ref)])
+
     async def host(self, name: str, ref: str | None) -> ModelHost:
         """The loaded host for ``name`` at ``ref`` (alias or version; None = champion).
+
+        Loading a version past ``guards.max_loaded_versions`` unloads the least recently used
+        one that no champion, active rollout or fallback needs (once its calls in flight end).
 
         Raises:
             ModelNotFoundError: unknown model, alias or version (404).
@@ -230,10 +279,13 @@ class Gateway:
         """
         target = self._routes.get((name, ref))
         if target is not None:
-            h = self._hosts.get((target.name, target.version))
+            key = (target.name, target.version)
+            h = self._hosts.get(key)
             if h is not None:
+                self._hosts.move_to_end(key)
                 return h
         section = self.model_section(name)
+        retired: list[ModelHost] = []
         checked = None if ref is None else check_ref(ref, name=name)
         async with self._load_lock:
             target = await asyncio.to_thread(self._resolve, name, checked)
@@ -248,8 +300,49 @@ class Gateway:
                     raise
                 h = ModelHost(target, runtime, section.batching, observer=self._observe_call)
                 self._hosts[key] = h
+                retired = self._evict(keep=key)
+            else:
+                self._hosts.move_to_end(key)
+            if len(self._routes) >= _MAX_ROUTES:  # refs are client-chosen text ('1', '01'...)
+                self._routes = {k: v for k, v in self._routes.items() if k[1] is None}
             self._routes[(name, ref)] = target
-            return h
+            if ref is None:
+                self._champions[name] = key
+        for old in retired:
+            await old.retire()
+        return h
+
+    def _pinned(self) -> set[tuple[str, int]]:
+        """Versions never unloaded: champions, active rollouts' arms, fallbacks."""
+        pinned = set(self._champions.values())
+        for route in self._rollouts.values():
+            for h in (route.champion, route.challenger):
+                pinned.add((h.target.name, h.target.version))
+        for m in self.spec.models:
+            if m.fallback is not None:
+                fb_name, _, fb_alias = m.fallback.partition("@")
+                t = self._routes.get((fb_name, fb_alias or None))
+                if t is not None:
+                    pinned.add((t.name, t.version))
+        return pinned
+
+    def _evict(self, keep: tuple[str, int]) -> list[ModelHost]:
+        """Take the least recently used unpinned hosts out while more than the bound are
+        loaded; returns them (for :meth:`ModelHost.retire`)."""
+        if len(self._hosts) <= self._max_loaded:
+            return []
+        pinned = self._pinned() | {keep}
+        out: list[ModelHost] = []
+        for key in list(self._hosts):
+            if len(self._hosts) <= self._max_loaded:
+                break
+            if key not in pinned:
+                out.append(self._hosts.pop(key))
+        gone = {(h.target.name, h.target.version) for h in out}
+        if gone:
+            self._routes = {k: t for k, t in self._routes.items()
+                            if (t.name, t.version) not in gone}
+        return out
 
     def loaded(self) -> list[ModelTarget]:
         return [h.target for h in self._hosts.values()]
@@ -278,6 +371,7 @@ class Gateway:
             self.invalidate_routes(name)
             if (champion.name, champion.version) in self._hosts:
                 self._routes[(name, None)] = champion
+                self._champions[name] = (champion.name, champion.version)
         if route is None:
             self._rollouts.pop(name, None)
         else:
@@ -296,6 +390,9 @@ class Gateway:
         """What a bare ``name`` resolves to now, loaded; routes do not change (see
         :meth:`set_rollout_route`'s ``champion``)."""
         target = await asyncio.to_thread(self._resolve, name, None)
+        # It is (about to be) the champion: pinned before the load, so that loading it
+        # never unloads it.
+        self._champions[name] = (target.name, target.version)
         await self.host(name, str(target.version))
         return target
 
@@ -364,6 +461,7 @@ class Gateway:
             PredictionError: the model (and its fallback) raised (500, model named).
         """
         ctx = ctx or RequestContext()
+        self.check_ref(name, ref, ctx)
         if ref is None and self.flags is not None and self.flags.current:
             host = await self._flagged_host(name, ctx)
             if host is not None:
@@ -432,10 +530,13 @@ class Gateway:
         if len(self._shadow_tasks) >= self.max_shadow_in_flight:
             route.window.shadow_dropped += 1
             return
+        host = route.challenger
+        host.acquire()  # before the task starts: a rollout ending meanwhile cannot unload it
         task = asyncio.get_running_loop().create_task(
             self._shadow_call(route, name, instances, ctx, champion_ids))
         self._shadow_tasks.add(task)
         task.add_done_callback(self._shadow_tasks.discard)
+        task.add_done_callback(lambda _t: host.release())
 
     async def _shadow_call(self, route: RolloutRoute, name: str, instances: list[Any],
                            ctx: RequestContext, champion_ids: list[str]) -> None:
@@ -475,6 +576,14 @@ class Gateway:
 
     async def _predict(self, host: ModelHost, name: str, instances: list[Any],
                        ctx: RequestContext) -> PredictResult:
+        host.acquire()  # no await since host() returned it: it cannot have been unloaded
+        try:
+            return await self._predict_on(host, name, instances, ctx)
+        finally:
+            host.release()
+
+    async def _predict_on(self, host: ModelHost, name: str, instances: list[Any],
+                          ctx: RequestContext) -> PredictResult:
         started = time.perf_counter()
         target = host.target
         section = self.model_section(name)
@@ -484,8 +593,10 @@ class Gateway:
         details = self._validator.validate_batch(instances) if self._validator else []
         if details:
             for d in details:
-                self.metrics.child(self.metrics.validation_failures, name,
-                                   _field_of(d.path), d.rule).inc()
+                # Labels from the contract only: the client's own keys would be new series.
+                label = (UNKNOWN_FIELD if d.rule == "extra_field"
+                         else metric_field(d.path, self._contract_fields))
+                self.metrics.child(self.metrics.validation_failures, name, label, d.rule).inc()
             self._count(target, "invalid")
             await self._log_refused(target, instances, ctx, "contract", started, details)
             raise ContractViolation(summarise(details), details)
@@ -567,7 +678,7 @@ class Gateway:
             v = str(target.version)
             for d in broken:
                 self.metrics.child(self.metrics.output_violations, target.name, v,
-                                   _field_of(d.path), d.rule).inc()
+                                   metric_field(d.path, self._output_fields), d.rule).inc()
             log.warning("model %s broke the output contract: %s", target.label,
                         summarise(broken))
         return broken
@@ -618,6 +729,7 @@ class Gateway:
                 raise
             fb_name, _, fb_alias = section.fallback.partition("@")
             fb_host = await self.host(fb_name, fb_alias or None)
+            fb_host.acquire()
             fb_section = self.model_section(fb_name)
             self.metrics.child(self.metrics.fallbacks, host.target.name,
                                fb_host.target.label).inc()
@@ -625,6 +737,8 @@ class Gateway:
                 out = await self._call(fb_host, fb_section, instances)
             except KeelworkError:
                 raise primary from None
+            finally:
+                fb_host.release()
             return fb_host, out, True
 
     def _subject(self, ctx: RequestContext, instance: Any) -> str | None:
@@ -638,21 +752,29 @@ class Gateway:
     async def _log_refused(self, target: ModelTarget, instances: list[Any],
                            ctx: RequestContext, guard: str, started: float,
                            details: list[ErrorDetail]) -> None:
-        """Keep refused input where the user can find it (status 'rejected' + the guard)."""
+        """Keep refused input where the user can find it (status 'rejected' + the guard).
+
+        A client picks what it sends: each instance and the violations are kept as JSON of at
+        most ``storage.max_rejected_input_bytes`` each (:func:`bound_json`), and a record
+        that was cut says so in ``request_meta.truncated``.
+        """
         now = time.time()
         latency_ms = (time.perf_counter() - started) * 1000.0
-        meta = {**ctx.meta, "violations": [d.as_dict() for d in details[:50]]}
-        records = [
-            PredictionRecord(
+        bound = self.spec.storage.max_rejected_input_bytes
+        violations, cut = bound_json([d.as_dict() for d in details[:50]], bound)
+        meta = {**ctx.meta, "violations": violations}
+        records = []
+        for inst in instances:
+            inputs, cut_input = bound_json(inst, bound) if self._log_inputs else (None, False)
+            truncated = [k for k, c in (("inputs", cut_input), ("violations", cut)) if c]
+            records.append(PredictionRecord(
                 id=new_prediction_id(), ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
-                inputs=inst if self._log_inputs else None, outputs=None, latency_ms=latency_ms,
-                model_latency_ms=None, status="rejected",
-                guard=guard, answered_by=None, request_meta=meta)
-            for inst in instances
-        ]
+                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
+                inputs=inputs, outputs=None, latency_ms=latency_ms,
+                model_latency_ms=None, status="rejected", guard=guard, answered_by=None,
+                request_meta={**meta, "truncated": {"fields": truncated, "max_bytes": bound}}
+                if truncated else meta))
         await self._sink.write(records)
-
 
     async def _log_failed(self, target: ModelTarget, instances: list[Any],
                           ctx: RequestContext, started: float, error: KeelworkError, *,
@@ -660,21 +782,25 @@ class Gateway:
         """Record a request that got no answer (timeout, model error, load failure,
         overload) with its error, so ``keel log tail --status error`` shows it.
 
-        Writing is best effort: a failing log never replaces the request's own error.
+        Writing is best effort: a failing log never replaces the request's own error. The
+        input may not have been checked yet (a load failure comes first): it is kept as
+        bounded JSON, as :meth:`_log_refused` keeps it.
         """
         now = time.time()
         latency_ms = (time.perf_counter() - started) * 1000.0
+        bound = self.spec.storage.max_rejected_input_bytes
         meta = {**ctx.meta, "error": error.message[:_MAX_LOGGED_ERROR],
                 "error_type": type(error).__name__}
-        records = [
-            PredictionRecord(
+        records = []
+        for inst in instances:
+            inputs, cut = bound_json(inst, bound) if self._log_inputs else (None, False)
+            records.append(PredictionRecord(
                 id=new_prediction_id(), ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
-                inputs=inst if self._log_inputs else None, outputs=None, latency_ms=latency_ms,
+                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
+                inputs=inputs, outputs=None, latency_ms=latency_ms,
                 model_latency_ms=None, status=status, guard=guard, answered_by=None,
-                request_meta=meta)
-            for inst in instances
-        ]
+                request_meta={**meta, "truncated": {"fields": ["inputs"], "max_bytes": bound}}
+                if cut else meta))
         try:
             await self._sink.write(records)
         except Exception:  # the log counts its own failures; the caller gets its error
@@ -685,7 +811,9 @@ class Gateway:
 _MAX_LOGGED_ERROR = 1000
 
 
-def _field_of(path: str) -> str:
-    """``instances[3].age`` -> ``age`` (metric label cardinality stays bounded)."""
-    head, _, tail = path.partition("].")
-    return tail if tail else head.split("[", 1)[0]
+def _clip(subject: str | None, limit: int = 256) -> str | None:
+    return subject if subject is None or len(subject) <= limit else subject[:limit]
+
+
+#: Cached alias/version -> target routes kept at most (beyond it, all but champions go).
+_MAX_ROUTES = 1024

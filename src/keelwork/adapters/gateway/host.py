@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,9 @@ class ModelTarget:
         return f"{self.name}:{self.version}"
 
 
+#: Closes of retired hosts under way (a task needs a reference until it ends).
+_CLOSING: set[asyncio.Task[None]] = set()
+
 #: Called after each model call with (target, batch size, requests, seconds).
 CallObserver = Callable[["ModelTarget", int, int, float], None]
 
@@ -53,6 +57,9 @@ class ModelHost:
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
+        self._users = 0
+        self._retiring = False
+        self.closed = False
         if batching.enabled:
             self._batcher = MicroBatcher(self._run_in_pool, max_batch_size=batching.max_batch_size,
                                          max_wait_ms=batching.max_wait_ms,
@@ -91,6 +98,25 @@ class ModelHost:
         self._observe_batch(len(instances), 1, time.perf_counter() - started)
         return out
 
+    def acquire(self) -> None:
+        """A request starts using this host: a :meth:`retire` waits for it."""
+        self._users += 1
+
+    def release(self) -> None:
+        """The request that called :meth:`acquire` is done with this host."""
+        self._users -= 1
+        if self._retiring and self._users == 0 and not self.closed:
+            task = asyncio.get_running_loop().create_task(self.close())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
+    async def retire(self) -> None:
+        """Unload now when idle, else as soon as the last request using it ends; then hand
+        the memory back to the operating system (see :func:`release_memory`)."""
+        self._retiring = True
+        if self._users == 0:
+            await self.close()
+
     @property
     def classes(self) -> tuple[Any, ...] | None:
         """The model's classes (the columns of :meth:`predict_proba`); None: no probabilities."""
@@ -111,8 +137,60 @@ class ModelHost:
         return await loop.run_in_executor(self._pool, self._call_proba, instances)
 
     async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         if self._batcher is not None:
             await self._batcher.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):  # unloading must never take the server down
             self.runtime.unload()
+        if self._retiring:  # unloaded for good (not at shutdown): its memory goes back soon
+            _schedule_release()
+
+
+#: The pending :func:`release_memory` run, if any: unloads close together share one.
+_RELEASE: list[asyncio.Task[None]] = []
+#: Seconds an unload waits for others before the memory is handed back.
+RELEASE_DELAY_S = 0.5
+
+
+def _schedule_release() -> None:
+    if _RELEASE and not _RELEASE[0].done():
+        return
+
+    async def later() -> None:
+        await asyncio.sleep(RELEASE_DELAY_S)
+        await asyncio.to_thread(release_memory)
+
+    _RELEASE[:] = [asyncio.get_running_loop().create_task(later())]
+
+
+def release_memory() -> None:
+    """Collect the unloaded model's reference cycles and return freed heap to the OS.
+
+    glibc keeps freed memory in its per-thread arenas (models load in worker threads), so an
+    unloaded model would leave the process's RSS where it was; ``malloc_trim`` gives it back.
+    Elsewhere than glibc, only the collection runs. A full collection costs tens of
+    milliseconds on a large heap, so unloads within :data:`RELEASE_DELAY_S` share one.
+    """
+    import gc
+
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None

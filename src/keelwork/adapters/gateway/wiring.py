@@ -182,6 +182,8 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
                                if isinstance(v, int | float)})
     features, feature_store = _online_features(resolved)
     gateway = Gateway(spec, resolve, load, plog, metrics, features)
+    gateway.components["prediction_log"] = lambda: _log_health(plog)
+    metrics.watch_health(gateway.health)
     gateway.project_dir = resolved.project_dir
     from keelwork.adapters.rollout.controller import RolloutController
     from keelwork.adapters.rollout.operations import RolloutOps
@@ -191,7 +193,15 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
     store.ensure_schema()
     ops = RolloutOps(store, registry, verify=load_verifier(resolved, registry))
     controller = RolloutController(gateway, ops, poll_s=rollout_poll_s)
+    gateway.components["rollout_controller"] = controller.outage.as_dict
     return Service(resolved, gateway, registry, plog, feature_store, ops, controller)
+
+
+def _log_health(plog: PredictionLog) -> dict[str, Any]:
+    """The prediction log's state, from its stats: degraded while records go to the spool."""
+    stats = plog.stats()
+    return {"degraded": not stats["store_available"], "spool_records": stats["spool_records"],
+            "last_error": stats["last_error"] if not stats["store_available"] else None}
 
 
 def _online_features(resolved: ResolvedSpec) -> tuple[Any, Any]:

@@ -17,9 +17,16 @@ Rules, for every label in the order it arrives:
   ``label_history`` (``ingested`` and ``relabelled``). Arrival order decides, not ``ts``: a
   correction is sent after the mistake, whatever time it says the truth was observed;
 - its prediction is not in the log: the label is kept in ``unknown_labels`` and reported
-  (``unknown``), never dropped. Predictions may reach the log after their labels (a spool
-  replay, a batch imported later): :meth:`LabelStore.reconcile` -- run at the start of every
-  labels ingestion -- moves such labels into ``labels`` once their prediction exists.
+  (``unknown``). Predictions may reach the log after their labels (a spool replay, a batch
+  imported later): :meth:`LabelStore.reconcile` -- run at the start of every labels
+  ingestion -- moves such labels into ``labels`` once their prediction exists.
+
+``unknown_labels`` is bounded, since any client of the feedback API can name ids that do not
+exist: one :meth:`LabelStore.submit` adds at most ``max_unknown`` new rows (keel.yaml's
+``monitoring.labels.max_unknown_per_request``; the rest are counted, not kept), and
+:meth:`LabelStore.expire_unknown` deletes those not seen again within
+``monitoring.labels.unknown_ttl``. Files (``keel ingest --labels``) are an operator's: their
+unknown labels are all kept, and expire the same way.
 
 Labels are compared and stored as canonical JSON text (sorted keys, compact) rather than a JSON
 column type: PostgreSQL cannot compare ``json`` values, and equal labels must be recognised.
@@ -119,6 +126,8 @@ class LabelResult:
 
     counts: IngestCounts = field(default_factory=IngestCounts)
     unknown_ids: list[str] = field(default_factory=list)
+    #: Unknown labels past the per-request bound: counted in ``counts.unknown``, not stored.
+    unknown_not_kept: int = 0
 
     def note_unknown(self, ids: Sequence[str]) -> None:
         room = UNKNOWN_EXAMPLES - len(self.unknown_ids)
@@ -142,7 +151,8 @@ def _rows_by_id(conn: Connection, table: Table, ids: Sequence[str]) -> dict[str,
 
 
 def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], source: str,
-                 now: datetime | None = None, *, relabel_own_only: bool = False) -> LabelResult:
+                 now: datetime | None = None, *, relabel_own_only: bool = False,
+                 max_unknown: int | None = None) -> LabelResult:
     """Apply valid labels in order (see the module docstring for the rules).
 
     Runs inside the caller's transaction; only reads and writes through ``conn``.
@@ -153,6 +163,8 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
         source: Where they come from (a file path, ``"api"``, ``"api:key:<id> (<name>)"``).
         now: The ingestion time (default: now).
         relabel_own_only: Refuse to replace a label that another source set.
+        max_unknown: New ``unknown_labels`` rows kept at most (None: all); labels of ids
+            already kept there are updated whatever the bound.
 
     Returns:
         Counts (``ingested``, ``duplicates``, ``unknown``, ``relabelled``) and unknown ids.
@@ -175,6 +187,7 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
     history: list[dict[str, Any]] = []
     unknown_rows: dict[str, dict[str, Any]] = {}
     unknown_seen: list[str] = []
+    fresh_unknown = 0
     c = result.counts
     refused: list[ErrorDetail] = []
     for position, (row_index, lab) in enumerate(rows):
@@ -186,6 +199,11 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
             c.unknown += 1
             unknown_seen.append(pid)
             before = unknown_rows.get(pid) or unknown_before.get(pid)
+            if before is None:
+                if max_unknown is not None and fresh_unknown >= max_unknown:
+                    result.unknown_not_kept += 1
+                    continue
+                fresh_unknown += 1
             unknown_rows[pid] = {**new, "first_seen": before["first_seen"] if before else now,
                                  "last_seen": now,
                                  "times_seen": (before["times_seen"] if before else 0) + 1}
@@ -308,7 +326,7 @@ class LabelStore:
                columns: LabelColumns | None = None,
                relabel_own_only: bool = False,
                check_labels: Callable[[list[Any]], list[ErrorDetail]] | None = None,
-               ) -> LabelResult:
+               max_unknown: int | None = None) -> LabelResult:
         """Validate labels and apply them in one (retried) transaction.
 
         Meant for ``POST /v1/feedback``: duplicates are no-ops, unknown ids are kept and
@@ -323,6 +341,7 @@ class LabelStore:
                 record has none), e.g. the output contract's
                 (:class:`~keelwork.core.label_check.LabelChecker`); its problems are reported
                 with the others.
+            max_unknown: New unknown labels kept at most (None: all); see the module doc.
 
         Returns:
             Counts and the first unknown ids.
@@ -359,7 +378,8 @@ class LabelStore:
             raise ContractViolation(f"{len(problems)} label problem(s): {shown}{more}", problems)
         result = self.ledger.transaction(
             f"store {len(valid)} label(s)",
-            lambda conn: apply_labels(conn, valid, source, relabel_own_only=relabel_own_only))
+            lambda conn: apply_labels(conn, valid, source, relabel_own_only=relabel_own_only,
+                                      max_unknown=max_unknown))
         result.counts.read = len(records)
         return result
 
@@ -374,6 +394,26 @@ class LabelStore:
         """
         return self.ledger.transaction("reconcile unknown labels",
                                        lambda conn: _reconcile(conn, None, datetime.now(UTC)))
+
+    def expire_unknown(self, older_than_s: float, now: datetime | None = None) -> int:
+        """Delete unknown labels not seen again for ``older_than_s`` seconds.
+
+        Returns:
+            How many were deleted.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        from datetime import timedelta
+
+        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than_s)
+
+        def work(conn: Connection) -> int:
+            done = conn.execute(unknown_labels.delete().where(
+                unknown_labels.c.last_seen < cutoff))
+            return int(done.rowcount or 0)
+
+        return self.ledger.transaction("expire unknown labels", work)
 
     def get(self, prediction_id: str) -> StoredLabel | None:
         """The current label of a prediction, or None."""

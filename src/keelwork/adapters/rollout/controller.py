@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
 from keelwork.adapters.rollout.operations import RolloutOps
 from keelwork.adapters.stores.rollout_store import live_quality, recent_answers
+from keelwork.core.outage import Outage
 from keelwork.core.rollout.abtest import SequentialABTest, ab_action
 from keelwork.core.rollout.analysis import LABEL_GATES, decide
 from keelwork.core.rollout.state import Rollout, TransitionError
@@ -90,17 +91,23 @@ class RolloutController:
         self._served = {m.name for m in gateway.spec.models}
         # The poll loop and the admin routes both sync: one at a time.
         self._lock = asyncio.Lock()
+        #: Failing polls (a store outage): logged once as it starts and once as it ends.
+        self.outage = Outage("rollout controller")
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Poll and analyse until ``stop`` is set (or cancelled); a store failure is logged,
-        never fatal. Stopping by the event lets a store read in flight finish before the
-        store closes."""
+        """Poll and analyse until ``stop`` is set (or cancelled); a store failure is never
+        fatal, and logged once per outage (plus once when it ends), not once per poll.
+        Stopping by the event lets a store read in flight finish before the store closes."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
             try:
                 await self.tick()
             except KeelworkError as exc:
-                log.warning("rollout controller: %s", exc)
+                if (message := self.outage.failed(exc, time.time())) is not None:
+                    log.warning(message)
+            else:
+                if (message := self.outage.succeeded(time.time())) is not None:
+                    log.warning(message)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_s):
                     await stop.wait()

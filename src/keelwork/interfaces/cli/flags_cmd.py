@@ -18,6 +18,7 @@ import typer
 from keelwork.errors import DataFileError, SpecError
 from keelwork.interfaces.cli.output import console, fit, handles_errors
 from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
+from keelwork.spec.loader import check_alias_expansion
 
 app = typer.Typer(help="Model flags: which version answers which requests.",
                   no_args_is_help=True)
@@ -163,6 +164,7 @@ def _read(file: Path) -> list[Any]:
         where = f"{file}, line {line}" if line else str(file)
         raise DataFileError(f"{where}: not valid {'JSON' if file.suffix == '.json' else 'YAML'}"
                             f": {str(exc).splitlines()[0]}", path=str(file), line=line) from None
+    check_alias_expansion(data, str(file))
     if isinstance(data, dict) and "flags" in data:
         data = data["flags"]
     items = data if isinstance(data, list) else [data]

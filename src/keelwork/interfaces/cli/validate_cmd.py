@@ -85,6 +85,7 @@ def load_contract(path: Path) -> ContractSection:
     from ruamel.yaml.error import YAMLError
 
     from keelwork.core.contracts.batch import check_contract
+    from keelwork.spec.loader import check_alias_expansion
     from keelwork.spec.model import ContractSection
 
     try:
@@ -100,6 +101,7 @@ def load_contract(path: Path) -> ContractSection:
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise SpecError(f"{path}: not valid YAML{where}: "
                         f"{getattr(exc, 'problem', None) or exc}.") from None
+    check_alias_expansion(doc, str(path))
     base: tuple[str, ...] = ()
     if isinstance(doc, dict) and isinstance(doc.get("contract"), dict):
         node, base = doc["contract"], ("contract",)

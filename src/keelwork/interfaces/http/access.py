@@ -31,6 +31,7 @@ CLIENT_CLOSED = 499
 #: Bytes of an error body read for its ``error`` message; longest message logged.
 _ERROR_BODY_BYTES = 4096
 _MAX_ERROR_CHARS = 300
+_MAX_PATH_CHARS = 500
 
 
 def note(scope: Scope, **fields: Any) -> None:
@@ -80,7 +81,8 @@ class AccessLogMiddleware:
                 if error_body and "error" not in info:
                     info["error"] = _error_of(bytes(error_body))
                 access_log.info(orjson.dumps({
-                    "event": "request", "method": scope["method"], "path": scope["path"],
+                    "event": "request", "method": scope["method"],
+                    "path": scope["path"][:_MAX_PATH_CHARS],
                     "status": status, "ms": round((time.perf_counter() - started) * 1000, 3),
                     **info}, default=str).decode())
 

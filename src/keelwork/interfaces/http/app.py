@@ -28,6 +28,7 @@ from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestCon
 from keelwork.adapters.gateway.host import ModelHost
 from keelwork.adapters.gateway.refs import MODEL_REF_HEADER, request_ref
 from keelwork.adapters.stores.api_keys import ApiKeyStore
+from keelwork.core.auth import Principal
 from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
 from keelwork.interfaces.http import jsonbody, openapi
 from keelwork.interfaces.http.access import AccessLogMiddleware, note
@@ -86,12 +87,14 @@ def _split_ref(name: str, request: Request, version: str | None = None
 
 def _context(request: Request, gateway: Gateway) -> RequestContext:
     h = request.headers
+    principal = getattr(request.state, "principal", None)
     return RequestContext(
         tenant=h.get(gateway.spec.service.tenant_header),
         subject_id=h.get("x-subject-id"),
         sticky_key=h.get(STICKY_HEADER),
         headers=h,
         meta={k: h[k] for k in ("x-request-id", "user-agent") if k in h},
+        any_ref=isinstance(principal, Principal) and principal.allows("admin"),
     )
 
 
@@ -100,6 +103,13 @@ def _result_headers(result: PredictResult) -> dict[str, str]:
     shown = ",".join(ids[:64]) + (",..." if len(ids) > 64 else "")
     return {"x-prediction-ids": shown, "x-model-version": str(result.version),
             "x-answered-by": result.answered_by}
+
+
+class _Denied(Exception):
+    """Control flow of an info route: the 401/403 answer of the key check."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
 def _output_warnings(result: PredictResult) -> list[dict[str, Any]]:
@@ -197,7 +207,8 @@ def create_app(gateway: Gateway, *,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     install_api_docs(app)  # /docs and /redoc with their scripts from the package, no CDN
     install_problem_handler(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=limit)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limit,
+                       read_timeout_s=spec.guards.body_read_timeout_s)
     app.state.gateway = gateway
     tracing = spec.server.tracing
     if tracing:
@@ -239,7 +250,7 @@ def create_app(gateway: Gateway, *,
             instances = parse_v1(body)
             probabilities = parse_v1_parameters(body)
             model, ref = _split_ref(name, request)
-            if probabilities and (await gateway.host(model, ref)).classes is None:
+            if probabilities and (await _client_host(request, model, ref)).classes is None:
                 raise HTTPProblem(400, f"The model {model!r} has no class probabilities (it is "
                                        "not a classifier); drop parameters.probabilities.",
                                   [ErrorDetail("parameters.probabilities", "probabilities",
@@ -257,6 +268,25 @@ def create_app(gateway: Gateway, *,
             out["warnings"] = _output_warnings(result)
         return json_response(out, headers=_result_headers(result))
 
+    async def _client_host(request: Request, model: str, ref: str | None) -> ModelHost:
+        """The host a request names, loaded: only a reference the client may address
+        (``guards.version_refs``), since naming a version loads it."""
+        gateway.check_ref(model, ref, _context(request, gateway))
+        return await gateway.host(model, ref)
+
+    async def _info_host(request: Request, name: str,
+                         version: str | None = None) -> tuple[str, ModelHost]:
+        """(model, host) an info route describes: the key rule and the reference rule of
+        predict apply (describing a version loads it).
+
+        Raises:
+            _Denied: the key check's answer (401/403).
+        """
+        if guard is not None and (denied := await guard(request)) is not None:
+            raise _Denied(denied)
+        model, ref = _split_ref(name, request, version)
+        return model, await _client_host(request, model, ref)
+
     @app.get("/v1/models/{name}", tags=["KServe V1"], responses=openapi.ERRORS)
     async def v1_model(request: Request, name: str) -> Response:
         """Model status (KServe V1)."""
@@ -266,8 +296,9 @@ def create_app(gateway: Gateway, *,
                      '{"instances": [...]}); GET /v1/models/NAME is the model\'s status.',
                 [ErrorDetail("method", "method_allowed", "GET")], {"Allow": "POST"})
         try:
-            model, ref = _split_ref(name, request)
-            host = await gateway.host(model, ref)
+            model, host = await _info_host(request, name)
+        except _Denied as denied:
+            return denied.response
         except KeelworkError as exc:
             return response_for(exc, root)
         return json_response({"name": model, "version": host.target.version,
@@ -283,7 +314,8 @@ def create_app(gateway: Gateway, *,
             req = parse_v2_request(body, contract_fields)
             model, ref = _split_ref(name, request, version)
             if req.outputs is not None:
-                check_outputs(req.outputs, _outputs_of(await gateway.host(model, ref)))
+                check_outputs(req.outputs,
+                              _outputs_of(await _client_host(request, model, ref)))
             result = await _predict(request, model, ref, req.instances, "v2",
                                     PROBA_OUTPUT in (req.outputs or ()))
         except ContractViolation as exc:  # raised by the gateway, after req was parsed
@@ -324,8 +356,9 @@ def create_app(gateway: Gateway, *,
 
     async def _v2_metadata(request: Request, name: str, version: str | None) -> Response:
         try:
-            name, ref = _split_ref(name, request, version)
-            host = await gateway.host(name, ref)
+            name, host = await _info_host(request, name, version)
+        except _Denied as denied:
+            return denied.response
         except KeelworkError as exc:
             return response_for(exc, root)
         sig = host.runtime.signature
@@ -392,8 +425,17 @@ def create_app(gateway: Gateway, *,
 
     @app.get("/v2/health/ready", tags=["Open Inference Protocol"])
     async def ready() -> Response:
-        """Readiness: every model of the spec is loaded."""
-        return json_response({"ready": gateway.ready}, status=200 if gateway.ready else 503)
+        """Readiness: every model of the spec is loaded (200, else 503).
+
+        A degraded component (its store is down: the prediction log spools, the rollout
+        controller and the flags keep what they have) still serves, so the answer stays 200;
+        ``degraded`` names such components and ``components`` says why.
+        """
+        health = gateway.health()
+        degraded = sorted(n for n, state in health.items() if state.get("degraded"))
+        return json_response({"ready": gateway.ready, "degraded": degraded,
+                              "components": health},
+                             status=200 if gateway.ready else 503)
 
     @app.get("/v2", tags=["Open Inference Protocol"])
     async def server_metadata() -> Response:

@@ -28,6 +28,7 @@ from keelwork.errors import (
     ModelNotFoundError,
     ModelRefError,
     PredictionError,
+    RefNotAllowedError,
     StoreError,
 )
 
@@ -103,6 +104,8 @@ def status_for(exc: BaseException) -> int:
         return exc.status
     if isinstance(exc, ModelNotFoundError):
         return 404
+    if isinstance(exc, RefNotAllowedError):
+        return 403
     if isinstance(exc, ModelRefError):
         return 400
     if isinstance(exc, ContractViolation | InvalidInputError):

@@ -9,7 +9,9 @@ A bare JSON array of the same objects is accepted too. ``ts`` (when the truth wa
 unix seconds or ISO 8601) is optional. What happens to each label is the label store's rule
 (:mod:`keelwork.adapters.ingest.labels`): a new one is stored, the same one again is a no-op, a
 different one replaces the old (which is kept in the history), and a label whose prediction is
-not in the log (yet) is kept aside and reported in ``unknown_ids``, never dropped. A body with
+not in the log (yet) is kept aside and reported in ``unknown_ids`` (up to
+``monitoring.labels.max_unknown_per_request`` new ones per request: the answer counts the rest
+in ``unknown_not_kept``; kept ones expire after ``monitoring.labels.unknown_ttl``). A body with
 any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``):
 a label must be a value of the contract's first output (``contract.outputs``; one of its
 categories, a number...), ``ts`` lie between 1970 and one day from now.
@@ -24,6 +26,7 @@ writes nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +45,9 @@ from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
 from keelwork.spec.model import FieldSpec
 from keelwork.types import AuditSink
+
+#: Seconds between two deletions of expired unknown labels.
+_EXPIRY_EVERY_S = 60.0
 
 #: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
 MAX_LABELS = 10_000
@@ -85,15 +91,17 @@ def parse_feedback(body: Any) -> list[Any]:
     return labels
 
 
-def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024,
+def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
                     dependencies: Sequence[Any] = (), relabel: str = "any",
                     audit: AuditSink | None = None,
-                    outputs: Sequence[FieldSpec] = ()) -> APIRouter:
+                    outputs: Sequence[FieldSpec] = (), max_unknown: int | None = 1000,
+                    unknown_ttl_s: float | None = 7 * 86400.0) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
         labels: The label store (its schema must exist).
-        max_body_bytes: Largest body accepted.
+        max_body_bytes: Largest body accepted: keel.yaml's ``guards.max_body_bytes`` (the
+            app's body-limit middleware enforces the same limit for every route).
         dependencies: FastAPI dependencies run first (e.g. an API-key check).
         relabel: ``any``, or ``same_labeller``: a label may only be replaced by the key that
             set it (or an admin key).
@@ -101,11 +109,25 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
         outputs: keel.yaml's ``contract.outputs``: each label must be a value of the
             prediction's type (one of a category output's categories, a number for a
             numeric one...); none: any JSON value.
+        max_unknown: Labels of unknown ids one request may add to the store
+            (``monitoring.labels.max_unknown_per_request``); None: all.
+        unknown_ttl_s: Unknown labels not seen again for this long are deleted
+            (``monitoring.labels.unknown_ttl``), checked at most once a minute as requests
+            come; None: never.
 
     Returns:
         The router, for ``create_app(..., routers=[...])``.
     """
     router = APIRouter(dependencies=list(dependencies))
+    last_expiry = [float("-inf")]
+
+    async def expire() -> None:
+        now = time.monotonic()
+        if unknown_ttl_s is None or now - last_expiry[0] < _EXPIRY_EVERY_S:
+            return
+        last_expiry[0] = now
+        await run_in_threadpool(labels.expire_unknown, unknown_ttl_s)
+
     checker = LabelChecker(outputs)
     check = checker.check if checker.active else None
 
@@ -119,8 +141,10 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
         own_only = relabel == "same_labeller" and not (keyed and keyed.allows(ADMIN))
         try:
             records = parse_feedback(await read_json(request, max_body_bytes))
+            await expire()
             result = await run_in_threadpool(lambda: labels.submit(
-                records, source=source, relabel_own_only=own_only, check_labels=check))
+                records, source=source, relabel_own_only=own_only, check_labels=check,
+                max_unknown=max_unknown))
         except RelabelRefused as exc:
             return response_for(HTTPProblem(403, exc.message, exc.details))
         except (KeelworkError, HTTPProblem) as exc:
@@ -134,6 +158,7 @@ def feedback_router(labels: LabelStore, *, max_body_bytes: int = 8 * 1024 * 1024
         return Response(orjson.dumps({
             "received": c.read, "stored": c.ingested, "duplicates": c.duplicates,
             "relabelled": c.relabelled, "unknown": c.unknown, "unknown_ids": result.unknown_ids,
+            "unknown_not_kept": result.unknown_not_kept,
         }), media_type="application/json")
 
     return router

@@ -85,6 +85,7 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         service.registry.close()
         raise
     service.gateway.flags = flags
+    service.gateway.components["flags"] = flags.outage.as_dict
     service.gateway.metrics.registry.register(flags)
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     service.gateway.metrics.registry.register(MonitorCollector(engine))
@@ -93,8 +94,11 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     feedback = [Depends(feedback_auth(keys, spec.guards.feedback_auth,
                                       require_api_key=spec.guards.require_api_key))]
     routers = [
-        feedback_router(labels, dependencies=feedback, relabel=spec.guards.relabel,
-                        audit=audit, outputs=spec.contract.outputs),
+        feedback_router(labels, max_body_bytes=spec.guards.max_body_bytes,
+                        dependencies=feedback, relabel=spec.guards.relabel,
+                        audit=audit, outputs=spec.contract.outputs,
+                        max_unknown=spec.monitoring.labels.max_unknown_per_request,
+                        unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds),
         flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin,
                     check_refs=lambda flag: unresolved_refs(flag, service.registry)),
         rollout_router(service, dependencies=admin),

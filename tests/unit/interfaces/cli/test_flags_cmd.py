@@ -98,3 +98,17 @@ def test_put_refuses_a_version_or_alias_the_model_does_not_have(project: Path) -
         "name: acme\nmodel: sentiment\nrules:\n  - {tenants: [acme], serve: \"2\"}\n"
         "default: champion\n")
     assert runner.invoke(app, ["flags", "put", "two.yaml"]).exit_code == 0
+
+
+def test_put_refuses_a_billion_laughs_file_at_once(project: Path) -> None:
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    lines.append("flags: [{name: acme, model: sentiment, rules: [{serve: '2', tags: *a9}]}]")
+    (project / "laughs.yaml").write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    r = runner.invoke(app, ["flags", "put", "laughs.yaml"])
+    assert time.monotonic() - started < 5.0
+    assert r.exit_code == 2, r.output
+    assert "YAML aliases" in r.output and "10000 nodes" in r.output

@@ -180,6 +180,22 @@ def test_contract_file_forms(tmp_path: Path, form: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+def test_a_billion_laughs_contract_file_is_refused_at_once(tmp_path: Path) -> None:
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    lines += ["inputs:", "  - {name: age, type: category, categories: *a9}"]
+    path = tmp_path / "c.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    data = write_csv(tmp_path / "d.csv", rows(3))
+    started = time.monotonic()
+    result = run("validate", data, "-c", path)
+    assert time.monotonic() - started < 5.0
+    assert result.exit_code == 2, result.output
+    assert "YAML aliases" in result.output
+
+
 # --------------------------------------------------------------------------- bad input
 def test_ragged_csv_names_the_line_and_writes_nothing(tmp_path: Path, contract: Path) -> None:
     data = write_csv(tmp_path / "d.csv", rows(30))

@@ -77,7 +77,8 @@ def test_labels_attach_late_in_any_order_and_idempotently(client: TestClient,
     r = client.post("/v1/feedback", json=body)
     assert r.status_code == 200, r.text
     assert r.json() | {"unknown_ids": []} == {"received": 2, "stored": 2, "duplicates": 0,
-                                             "relabelled": 0, "unknown": 0, "unknown_ids": []}
+                                             "relabelled": 0, "unknown": 0, "unknown_ids": [],
+                                             "unknown_not_kept": 0}
     assert _labels(project) == {ids[2]: "1", ids[0]: "0"}
 
     again = client.post("/v1/feedback", json=body)  # a retried request changes nothing
@@ -127,6 +128,58 @@ def test_non_json_body_is_400(client: TestClient) -> None:
     r = client.post("/v1/feedback", content=b"{not json", headers={"content-type":
                                                                     "application/json"})
     assert r.status_code == 400
+
+
+def test_unknown_labels_are_bounded_per_request_and_expire(project: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    resolved = load_spec(project / "keel.yaml")
+    service = open_service(resolved)
+    engine = make_engine(resolved.storage_url)
+    store = LabelStore(engine)
+    store.ensure_schema()
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                     routers=[feedback_router(store, max_unknown=100, unknown_ttl_s=3600.0)])
+    with TestClient(app) as client:
+        ids = _predict(client, 2)
+        body = {"labels": [{"prediction_id": f"ghost-{i}", "label": 1} for i in range(9_999)]
+                + [{"prediction_id": ids[0], "label": 1}]}
+        r = client.post("/v1/feedback", json=body)
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["stored"] == 1 and got["unknown"] == 9_999
+        assert got["unknown_not_kept"] == 9_899
+        assert store.count()["unknown_labels"] == 100
+        # the same ids again update the kept rows and add nothing
+        again = client.post("/v1/feedback", json={"labels": body["labels"][:100]})
+        assert again.json()["unknown_not_kept"] == 0
+        assert store.count()["unknown_labels"] == 100
+    # not seen again within the TTL: gone
+    assert store.expire_unknown(3600.0, now=datetime.now(UTC) + timedelta(seconds=3500)) == 0
+    assert store.expire_unknown(3600.0, now=datetime.now(UTC) + timedelta(hours=2)) == 100
+    assert store.count()["unknown_labels"] == 0
+    engine.dispose()
+
+
+def test_keel_yaml_sets_the_unknown_label_bounds(tmp_path: Path) -> None:
+    from keelwork.interfaces.http.server import build_server_app
+
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES) + (
+        "monitoring: {labels: {max_unknown_per_request: 5, unknown_ttl: 1s}}\n"))
+    app = build_server_app(load_spec(tmp_path / "keel.yaml"), freeze_gc=False,
+                           monitor_interval_s=0)
+    with TestClient(app) as client:
+        r = client.post("/v1/feedback", json=[{"prediction_id": f"g{i}", "label": 0}
+                                              for i in range(50)])
+        assert r.status_code == 200, r.text
+        assert r.json()["unknown_not_kept"] == 45
+    engine = make_engine(load_spec(tmp_path / "keel.yaml").storage_url)
+    store = LabelStore(engine)
+    import time
+
+    time.sleep(1.1)
+    assert store.expire_unknown(1.0) == 5
+    engine.dispose()
 
 
 def test_a_huge_value_is_not_echoed_whole(client: TestClient) -> None:

@@ -1,0 +1,325 @@
+"""A live ``keel serve`` against hostile clients, on SQLite and PostgreSQL (issue 13).
+
+Each test runs what a hostile client (or a careless operator) would do and checks the server's
+resources stay within stated bounds: its memory (RSS of the server process), the number of
+``/metrics`` series, the rows and bytes it stores, the time a connection is held and the lines
+it logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import string
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
+
+from live_server import start_server
+
+pytestmark = pytest.mark.slow
+
+#: Versions registered of the model; each holds ~20 MB of arrays once loaded.
+VERSIONS = 8
+MAX_LOADED = 2
+MAX_BODY = 65_536
+READ_TIMEOUT_S = 1.0
+MAX_REJECTED = 4096
+
+SPEC = """\
+service: {{name: hostile, owners: [t@example.com]}}
+models:
+  - name: knn
+    runtime: sklearn
+    options: {{feature_names: [f0, f1, f2, f3]}}
+contract:
+  inputs: [{{name: f0, type: float}}, {{name: f1, type: float}}, {{name: f2, type: float}},
+           {{name: f3, type: float}}]
+guards:
+  require_api_key: true
+  max_loaded_versions: {max_loaded}
+  max_body_bytes: {max_body}
+  body_read_timeout_s: {timeout}
+storage: {{url: "{url}", max_rejected_input_bytes: {max_rejected}}}
+"""
+
+
+def _knn(path: Path) -> None:
+    """A 1-NN classifier over 500,000 points: about 20 MB of arrays in memory per version."""
+    import numpy as np
+    import skops.io as sio
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x = np.random.default_rng(0).random((500_000, 4))
+    model = KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(x, x[:, 0] > 0.5)
+    sio.dump(model, path)
+
+
+@pytest.fixture(scope="module")
+def knn_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("knn") / "knn.skops"
+    _knn(path)
+    return path
+
+
+class Server:
+    def __init__(self, project: Path, proc: subprocess.Popen[bytes], base: str,
+                 keys: dict[str, str], url: str) -> None:
+        self.project, self.proc, self.base, self.url = project, proc, base, url
+        self.keys = keys
+        self.client = httpx.Client(base_url=base, timeout=30)
+
+    def headers(self, scope: str = "predict") -> dict[str, str]:
+        return {"x-api-key": self.keys[scope]}
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+    def series(self) -> int:
+        page = self.client.get("/metrics").text
+        return sum(len(f.samples) for f in text_string_to_metric_families(page))
+
+    def log_lines(self) -> list[str]:
+        return [line for line in (self.project / "server.log").read_text().splitlines()
+                if line.strip()]
+
+    def rows(self, sql: str) -> list[Any]:
+        engine = create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(sql)))
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def versions() -> int:
+    """Versions of the model to register (a test needing many overrides it)."""
+    return 1
+
+
+@pytest.fixture
+def server(tmp_path: Path, store_url: str, versions: int,
+           knn_artifact: Path) -> Iterator[Server]:
+    if sys.platform != "linux":
+        pytest.skip("reads the server's RSS from /proc")
+    from keelwork.adapters.stores.api_keys import ApiKeyStore
+    from keelwork.adapters.stores.registry_store import open_registry
+
+    (tmp_path / "keel.yaml").write_text(SPEC.format(
+        max_loaded=MAX_LOADED, max_body=MAX_BODY, timeout=READ_TIMEOUT_S, url=store_url,
+        max_rejected=MAX_REJECTED))
+    registry = open_registry(tmp_path, store_url)
+    for v in range(1, versions + 1):
+        registry.register("knn", knn_artifact, "sklearn", source_dir=tmp_path,
+                          aliases=["champion"] if v == 1 else ())
+    registry.close()
+    engine = create_engine(store_url)
+    store = ApiKeyStore(engine)
+    store.ensure_schema()
+    keys = {s: store.create(scopes=[s], name=f"{s}-key", created_by="t").plaintext
+            for s in ("predict", "admin")}
+    engine.dispose()
+    proc, base = start_server(tmp_path)
+    s = Server(tmp_path, proc, base, keys, store_url)
+    try:
+        yield s
+    finally:
+        s.client.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+ROW = {"f0": 0.1, "f1": 0.2, "f2": 0.3, "f3": 0.4}
+INSTANCE = {"instances": [ROW]}
+
+
+@pytest.mark.parametrize("versions", [VERSIONS])
+def test_versions_load_only_for_keys_and_memory_stays_bounded(server: Server) -> None:
+    c = server.client
+    assert c.post("/v1/models/knn:predict", json=INSTANCE,
+                  headers=server.headers()).status_code == 200
+    base = server.rss_mb()
+    # without a key: nothing loads, whatever the route
+    for v in range(2, VERSIONS + 1):
+        for path in (f"/v2/models/knn/versions/{v}", f"/v1/models/knn@{v}"):
+            assert c.get(path).status_code == 401
+    assert server.rss_mb() - base < 10
+    # with a key, every version three times over, by every route that names one
+    for _ in range(3):
+        for v in range(2, VERSIONS + 1):
+            assert c.get(f"/v2/models/knn/versions/{v}",
+                         headers=server.headers()).status_code == 200
+            r = c.post(f"/v1/models/knn@{v}:predict", json=INSTANCE, headers=server.headers())
+            assert r.status_code == 200 and r.json()["model_version"] == v
+            r = c.post("/v1/models/knn:predict", json=INSTANCE,
+                       headers={**server.headers(), "x-keel-model-ref": str(v)})
+            assert r.status_code == 200 and r.json()["model_version"] == v
+    time.sleep(1.5)  # unloads hand their memory back together, shortly after
+    grown = server.rss_mb() - base
+    # the champion + at most MAX_LOADED others (20 MB each) + slack; unbounded would be 140 MB
+    assert grown < (MAX_LOADED + 1) * 20 + 30, f"RSS grew {grown:.0f} MB"
+    assert c.post("/v1/models/knn:predict", json=INSTANCE,
+                  headers=server.headers()).json()["model_version"] == 1
+
+
+def _key(rng: random.Random) -> str:
+    return "".join(rng.choices(string.ascii_letters + string.digits, k=12))
+
+
+def test_client_text_adds_no_series_and_refusals_are_stored_bounded(server: Server) -> None:
+    c, rng = server.client, random.Random(5)
+    h = server.headers()
+    assert c.post("/v1/models/knn:predict", json=INSTANCE, headers=h).status_code == 200
+    bad = {"instances": [{**ROW, "bad": 1}]}
+    assert c.post("/v1/models/knn:predict", json=bad, headers=h).status_code == 422
+    before = server.series()
+    for _ in range(25):  # 10,000 random keys, 400 a request (under the 64 KB body limit)
+        body = {"instances": [{**ROW, **{_key(rng): 1 for _ in range(400)}}]}
+        r = c.post("/v1/models/knn:predict", json=body, headers=h)
+        assert r.status_code == 422, r.text
+    for _ in range(100):  # unknown models, refs, routes, methods
+        c.post(f"/v1/models/{_key(rng)}:predict", json=INSTANCE, headers=h)
+        c.post(f"/v1/models/knn@{_key(rng)}:predict", json=INSTANCE, headers=h)
+        c.get(f"/v2/models/knn/versions/{rng.randint(100, 10**9)}", headers=h)
+        c.request(rng.choice(["PUT", "PATCH"]), f"/{_key(rng)}", headers=h)
+    assert server.series() - before <= 4, "client text became metric series"
+    # a 500-deep instance (plus keys) is stored as bounded JSON, not a repr
+    deep: Any = 1
+    for _ in range(500):
+        deep = {"d": deep}
+    r = c.post("/v1/models/knn:predict", json={"instances": [{**ROW, "deep": deep}]},
+               headers=h)
+    assert r.status_code == 422
+    stored = server.rows("SELECT pl.inputs, pl.request_meta FROM predictions p JOIN "
+                         "prediction_payloads pl ON pl.id = p.id WHERE p.status = 'rejected'")
+    assert len(stored) == 27
+    for inputs, meta in stored:
+        assert len(inputs.encode()) <= MAX_REJECTED
+        assert isinstance(json.loads(inputs), dict)
+        assert len(meta.encode()) <= 2 * MAX_REJECTED + 1024
+    # 5,000 unknown prediction ids in one feedback: at most 1,000 kept (the default bound)
+    labels = [{"prediction_id": f"ghost-{i}", "label": 1} for i in range(1300)]
+    r = c.post("/v1/feedback", json={"labels": labels}, headers=server.headers("admin"))
+    assert r.status_code == 200, r.text
+    assert r.json()["unknown_not_kept"] == 300
+    assert server.rows("SELECT count(*) FROM unknown_labels")[0][0] == 1000
+
+
+def _raw(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, Any], bool]:
+    """Status and JSON body of the response, and whether the server closed the connection
+    (read until it does, or 5 s pass)."""
+    data = b""
+    sock.settimeout(5)
+    closed = False
+    while True:
+        try:
+            part = sock.recv(65536)
+        except TimeoutError:
+            break
+        except OSError:  # reset: closed with our unread bytes in its buffer
+            closed = True
+            break
+        if not part:
+            closed = True
+            break
+        data += part
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = body.split(b"\r\n", 1)[1].rsplit(b"\r\n0\r\n", 1)[0]
+    return int(head.split(b" ", 2)[1]), json.loads(body), closed
+
+
+def test_bodies_are_bounded_in_size_and_time_on_every_route(server: Server) -> None:
+    key = server.keys["admin"]
+    for method, path in (("POST", "/v1/feedback"), ("POST", "/v1/models/knn:predict"),
+                         ("PUT", "/v1/admin/flags/f")):
+        # chunked: 3 MB offered, refused once 64 KB are in, before the rest is read
+        sock = _raw(server.base)
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     .encode())
+        chunk = b"[" + b" " * 16_000
+        sent = 0
+        try:
+            while sent < 3_000_000:
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                sent += len(chunk)
+        except OSError:
+            pass  # the server answered and closed: what we want
+        status, chunked, closed = _answer(sock)
+        sock.close()
+        assert status == 413, chunked
+        assert closed  # the server does not read (or keep) the rest
+        # the same with a Content-Length: the same message
+        r = server.client.request(method, path, content=b"[" + b" " * MAX_BODY + b"]",
+                                  headers={"x-api-key": key,
+                                           "content-type": "application/json"})
+        assert r.status_code == 413
+        assert f"limit of {MAX_BODY} bytes (guards.max_body_bytes)" in r.json()["error"]
+        assert chunked["error"] == r.json()["error"], path
+    # a body trickling in (1 byte every 0.3 s) is cut at the read deadline: 408, closed
+    sock = _raw(server.base)
+    sock.sendall(f"POST /v1/feedback HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n"
+                 "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode())
+    started = time.monotonic()
+    sock.settimeout(0.3)
+    data = b""
+    while time.monotonic() - started < 10 and b"\r\n\r\n" not in data:
+        try:
+            sock.sendall(b" ")
+            data += sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+    held = time.monotonic() - started
+    sock.settimeout(2)
+    with contextlib.suppress(OSError):
+        while part := sock.recv(65536):  # the body, until the server closes
+            data += part
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 408"), data[:200]
+    assert held < READ_TIMEOUT_S + 1.5
+    assert b"guards.body_read_timeout_s" in data
+    # all of it logged nothing beyond start-up warnings
+    assert len(server.log_lines()) <= 5, server.log_lines()
+
+
+def test_a_billion_laughs_keel_yaml_is_refused_at_once(tmp_path: Path) -> None:
+    lines = ["service: {name: x, owners: [a@example.com]}", "models:",
+             "  - {name: m, runtime: python, artifact: 'a:b', options: {",
+             '      a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"],']
+    lines += [f"      a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "],"
+              for i in range(1, 10)]
+    (tmp_path / "keel.yaml").write_text("\n".join(lines) + "\n      last: 1}}\n")
+    assert (tmp_path / "keel.yaml").stat().st_size < 1024
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+                          str(tmp_path / "keel.yaml")], capture_output=True, timeout=60)
+    assert run.returncode != 0
+    assert time.monotonic() - started < 20
+    out = (run.stdout + run.stderr).decode()
+    assert "YAML aliases" in out and "10000 nodes" in out

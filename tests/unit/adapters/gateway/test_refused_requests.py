@@ -1,0 +1,151 @@
+"""What a refused request leaves behind: bounded metric series, bounded stored records."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from keelwork.adapters.gateway.gateway import Gateway
+from keelwork.adapters.gateway.host import ModelTarget
+from keelwork.adapters.stores.prediction_store import record_to_row
+from keelwork.core.bounds import TRUNCATED, UNKNOWN_FIELD
+from keelwork.core.predictions import PredictionRecord
+from keelwork.errors import ContractViolation, KeelworkError, ModelNotFoundError
+from keelwork.spec.loader import parse_spec
+
+SPEC = """\
+service: {name: t, owners: [t@example.com]}
+models:
+  - {name: m, runtime: python, artifact: "x:y", batching: {enabled: false}}
+contract:
+  inputs:
+    - {name: age, type: float, min: 0}
+    - {name: emb, type: tensor, shape: [2], required: false}
+storage: {max_rejected_input_bytes: 2048}
+"""
+
+
+class Runtime:
+    kind = "fake"
+
+    def predict(self, instances: Sequence[Any]) -> list[Any]:
+        return [0 for _ in instances]
+
+    def unload(self) -> None:
+        return None
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[PredictionRecord] = []
+
+    async def write(self, records: Sequence[PredictionRecord]) -> None:
+        self.records.extend(records)
+
+
+def _gateway() -> tuple[Gateway, Sink]:
+    def resolve(name: str, ref: str | None) -> ModelTarget:
+        if ref not in (None, "1", "champion"):
+            raise ModelNotFoundError(f"no ref {ref!r}")
+        return ModelTarget(name, 1, "python", "x:y")
+
+    sink = Sink()
+    return Gateway(parse_spec(SPEC, env={}), resolve, lambda _t: Runtime(), sink), sink
+
+
+def _series(gw: Gateway, family: str | None = None) -> int:
+    text = gw.metrics.render()[0].decode()
+    return sum(len(f.samples) for f in text_string_to_metric_families(text)
+               if family is None or f.name == family)
+
+
+def _random_key(rng: random.Random) -> str:
+    return "".join(rng.choices(string.ascii_letters + string.digits + "._[]", k=16))
+
+
+def test_ten_thousand_random_keys_add_no_series() -> None:
+    async def main() -> None:
+        gw, _ = _gateway()
+        await gw.start()
+        rng = random.Random(13)
+        for _ in range(20):  # 10,000 random keys, 500 per request
+            instance = {"age": -1, **{_random_key(rng): 1 for _ in range(500)}}
+            with pytest.raises(ContractViolation):
+                await gw.predict("m", None, [instance])
+        # other client-chosen text: unknown models and references
+        for _ in range(200):
+            with pytest.raises(ModelNotFoundError):
+                await gw.predict(_random_key(rng), None, [{"age": 1}])
+            with pytest.raises(KeelworkError):  # malformed (400) or unknown (404)
+                await gw.predict("m", _random_key(rng), [{"age": 1}])
+        text = gw.metrics.render()[0].decode()
+        fields = {s.labels["field"] for f in text_string_to_metric_families(text)
+                  if f.name == "keelwork_contract_violations" for s in f.samples}
+        assert fields == {"age", UNKNOWN_FIELD}
+        assert _series(gw, "keelwork_contract_violations") <= 2 * 2 * 2  # fields x rules x2
+        # a second wave of the same adds nothing at all
+        before = _series(gw)
+        for _ in range(5):
+            with pytest.raises(ContractViolation):
+                await gw.predict("m", None, [{"age": -2,
+                                              **{_random_key(rng): 1 for _ in range(500)}}])
+        assert _series(gw) == before
+        await gw.close()
+
+    asyncio.run(main())
+
+
+def _deep(n: int) -> Any:
+    value: Any = 1
+    for _ in range(n):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("instance", [
+    {"age": -1, **{f"key{i:05d}": "v" * 20 for i in range(10_000)}},  # ~340 KB
+    {"age": "x" * 300_000},
+    {"age": -1, "deep": _deep(500)},
+], ids=["many-keys", "long-string", "500-deep"])
+def test_refused_inputs_are_stored_as_bounded_json(instance: dict[str, Any]) -> None:
+    async def main() -> list[PredictionRecord]:
+        gw, sink = _gateway()
+        await gw.start()
+        with pytest.raises(ContractViolation):
+            await gw.predict("m", None, [instance])
+        await gw.close()
+        return sink.records
+
+    (record,) = asyncio.run(main())
+    assert record.status == "rejected"
+    row = record_to_row(record)
+    stored = orjson.loads(row["inputs"])
+    assert isinstance(stored, dict)  # JSON of the instance, not a Python repr
+    assert len(row["inputs"].encode()) <= 2048
+    assert len(orjson.dumps(record.request_meta["violations"])) <= 2048
+    assert TRUNCATED in row["inputs"]
+    truncated = record.request_meta["truncated"]
+    assert "inputs" in truncated["fields"] and truncated["max_bytes"] == 2048
+    assert len(row["request_meta"]) <= 2 * 2048 + 512
+
+
+def test_small_refused_inputs_are_stored_whole() -> None:
+    async def main() -> list[PredictionRecord]:
+        gw, sink = _gateway()
+        await gw.start()
+        with pytest.raises(ContractViolation):
+            await gw.predict("m", None, [{"age": -3, "emb": [1, 2]}])
+        await gw.close()
+        return sink.records
+
+    (record,) = asyncio.run(main())
+    assert record.inputs == {"age": -3, "emb": [1, 2]}
+    assert "truncated" not in record.request_meta
+    assert record.request_meta["violations"][0]["path"] == "instances[0].age"
