@@ -374,8 +374,12 @@ def _rolled_back(kind: Kind, project: Path, traffic: Traffic) -> None:
     else:
         assert gate["challenger"] > threshold, gate
     assert kind.failing in abort["reason"], abort["reason"]
-    shown = keel(project, "rollout", "status", kind.name).stdout  # what a person reads
-    assert "aborted" in shown and f"{kind.failing} " in shown, shown
+    # What a person reads: aborted, and the abort's failing gate with the challenger's value.
+    shown = keel(project, "rollout", "status", kind.name).stdout
+    assert "aborted" in shown, shown
+    decisions = shown[shown.index("decisions"):].splitlines()
+    row = [line for line in decisions if f" {kind.failing} " in line][-1]
+    assert " fail " in row and f"{gate['challenger']:.4g}" in row, shown
     # All traffic is back on the champion, which is still the champion.
     assert {a["model_version"] for a in traffic.send(10, label=False)} == {1}
     champion = json.loads(keel(project, "models", "show", kind.name, "--json").stdout)

@@ -72,9 +72,47 @@ def _show(rollout: Any, events: list[Any], as_json: bool) -> None:
     for col in ("at (UTC)", "actor", "action", "phase", "weight", "reason"):
         table.add_column(col)
     for e in events:
-        table.add_row(datetime.fromtimestamp(e.at, UTC).strftime("%H:%M:%S.%f")[:-3], e.actor,
-                      e.action, f"{e.from_phase} -> {e.to_phase}", f"{e.weight}%", e.reason)
+        table.add_row(_at(e.at), e.actor, e.action, f"{e.from_phase} -> {e.to_phase}",
+                      f"{e.weight}%", e.reason)
     console.print(fit(table, drop=("actor",)))
+    _show_decisions(events)
+
+
+#: Decisions shown with their gates by ``keel rollout status`` (the latest; --json: all).
+SHOWN_DECISIONS = 20
+
+
+def _at(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _value(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _show_decisions(events: list[Any]) -> None:
+    """Each analysed interval's gates: status, the challenger's and champion's values and the
+    threshold (what the events' reasons summarise), latest :data:`SHOWN_DECISIONS`."""
+    decided = [e for e in events if e.decision and e.decision.get("gates")]
+    if not decided:
+        return
+    from rich.table import Table
+
+    table = Table(title="decisions (each gate: challenger vs champion and threshold)")
+    for col in ("at (UTC)", "action", "gate", "status", "challenger", "champion", "threshold"):
+        table.add_column(col, justify="right" if col in ("challenger", "champion",
+                                                         "threshold") else "left")
+    for e in decided[-SHOWN_DECISIONS:]:
+        for i, g in enumerate(e.decision["gates"]):
+            status = {"fail": "[red]fail[/]", "pass": "[green]pass[/]"}.get(
+                g.get("status"), f"[yellow]{g.get('status')}[/]")
+            table.add_row(_at(e.at) if i == 0 else "", e.action if i == 0 else "",
+                          str(g.get("gate")), status, _value(g.get("challenger")),
+                          _value(g.get("champion")), _value(g.get("threshold")))
+    console.print(fit(table, drop=("action",)))
+    if len(decided) > SHOWN_DECISIONS:
+        console.print(f"{len(decided) - SHOWN_DECISIONS} earlier decision(s) not shown "
+                      f"(--json lists every one)", highlight=False)
 
 
 @app.command("start")

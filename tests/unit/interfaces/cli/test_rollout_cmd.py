@@ -62,3 +62,36 @@ def test_cli_start_status_abort_retry_promote_rollback(tmp_path: Path) -> None:
     assert f"version {v2} (" in r.output
     r = runner.invoke(app, ["rollout", "start", "scorer", "--to", "7", *p])
     assert r.exit_code == 2 and "7" in r.output
+
+
+def test_status_shows_each_decisions_gates_with_their_values(tmp_path: Path) -> None:
+    """``keel rollout status`` (docs/rollouts.md: "every decision with each gate's observed
+    values") used to print only each event's reason, which names the failing gate alone:
+    the gates that passed, the no-data ones and the champion's values were in --json only."""
+    service = open_project(make_project(tmp_path))
+    v2 = register(service, "good_twin")
+    service.rollouts.start("scorer", v2, service.resolved.spec.rollout, actor="tester")
+    gates = [
+        {"gate": "error_rate", "status": "pass", "challenger": 0.0, "champion": 0.0125,
+         "threshold": 0.05, "why": "within"},
+        {"gate": "p99_latency_ms", "status": "no_data", "challenger": None, "champion": None,
+         "threshold": 50.0, "why": "too few requests"},
+        {"gate": "accuracy", "status": "fail", "challenger": 0.46667, "champion": 0.98765,
+         "threshold": 0.7, "why": "0.4667 < 0.7 (champion 0.9877)"},
+    ]
+    service.rollouts.act("scorer", "abort", actor="keel-rollout-controller",
+                         reason="accuracy 0.4667 < 0.7 (champion 0.9877); failure 1/1",
+                         decision={"outcome": "fail", "action": "abort", "gates": gates})
+    service.registry.close()
+
+    r = runner.invoke(_app(), ["rollout", "status", "scorer", "--project", str(tmp_path)],
+                      env={"COLUMNS": "160"})
+    assert r.exit_code == 0, r.output
+    table = r.output[r.output.index("decisions"):]
+    lines = {line.split("│")[3].strip(): line for line in table.splitlines()
+             if line.count("│") > 4 and line.split("│")[3].strip()}
+    assert set(lines) == {"error_rate", "p99_latency_ms", "accuracy"}, table
+    assert all(v in lines["error_rate"] for v in ("pass", "0.0125", "0.05")), table
+    assert "no_data" in lines["p99_latency_ms"] and "n/a" in lines["p99_latency_ms"], table
+    assert all(v in lines["accuracy"] for v in ("fail", "0.4667", "0.9877", "0.7")), table
+    assert "abort" in lines["error_rate"]  # the decision's first row names its action
