@@ -632,6 +632,34 @@ def test_keel_ingest_labels_prints_a_summary_and_writes_dead_letters(tmp_path: P
         "already_ingested", 0, 4)
 
 
+def test_keel_ingest_labels_checks_them_against_the_output_contract(tmp_path: Path) -> None:
+    """A label file is held to keel.yaml's contract.outputs as POST /v1/feedback is: a label
+    that is not one of the categories is dead-lettered naming them, the rest are stored."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "keel.yaml").write_text(
+        "service: {name: s, owners: [a@b.c]}\n"
+        "models: [{name: m, runtime: python, artifact: 'x:y'}]\n"
+        "contract:\n  inputs: [{name: a, type: float}]\n"
+        "  outputs: [{name: label, type: category, categories: [bad, good]}]\n")
+    engine = make_engine(f"sqlite:///{project / '.keel' / 'keel.db'}")
+    ids = [new_prediction_id() for _ in range(3)]
+    _store_predictions(engine, ids)
+    data = _write_csv(tmp_path / "truth.csv", ["prediction_id", "label"],
+                      [[ids[0], "good"], [ids[1], "purple"], [ids[2], "bad"]])
+    letters = tmp_path / "dead.jsonl"
+    res = runner.invoke(_cli(), ["ingest", str(data), "--project", str(project),
+                                 "--dead-letters", str(letters)])
+    assert res.exit_code == 0, res.output
+    [letter] = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert (letter["row"], letter["line"]) == (1, 3)
+    reason = letter["reasons"][0]
+    assert reason["rule"] == "category" and "good" in reason["message"], reason
+    stored = LabelStore(engine).current(ids)
+    engine.dispose()
+    assert {pid: s.label for pid, s in stored.items()} == {ids[0]: "good", ids[2]: "bad"}
+
+
 BAD_FILES: list[tuple[str, bytes, str]] = [
     ("ragged.csv", b"prediction_id,label\np1,1\np2,1,extra\np3,0\n", "line 3"),
     ("latin1.csv", b"prediction_id,label\np1,1\np2,caf\xe9\n", "line 3, column 'label'"),

@@ -504,13 +504,18 @@ class LabelsHandler:
 
     Args:
         columns: Which columns hold the id, the label and (optionally) the time.
+        check_labels: More rules for the label values, e.g. the output contract's
+            (:class:`~keelwork.core.label_check.LabelChecker`); a label that breaks them is
+            dead-lettered with the problems, as ``POST /v1/feedback`` refuses it.
     """
 
     kind = "labels"
     target = ""
 
-    def __init__(self, columns: LabelColumns | None = None) -> None:
+    def __init__(self, columns: LabelColumns | None = None,
+                 check_labels: Callable[[list[Any]], list[ErrorDetail]] | None = None) -> None:
         self.columns = columns or LabelColumns()
+        self.check_labels = check_labels
 
     def read_types(self) -> dict[str, Any]:
         """Ids as text (``007`` stays ``007``); labels as the file has them."""
@@ -542,9 +547,18 @@ class LabelsHandler:
         """Parse a chunk: valid labels, and dead letters for the rest."""
         valid: list[tuple[int | None, LabelRow]] = []
         letters: list[DeadLetter] = []
+        broken: dict[int, list[ErrorDetail]] = {}
+        if self.check_labels is not None:
+            label = self.columns.label
+            for d in self.check_labels([r.get(label) for r in rows]):
+                at = _label_index(d.path)
+                broken.setdefault(at, []).append(ErrorDetail(
+                    label, d.rule, d.got, d.message.replace(f"'{d.path}'", f"'{label}'", 1)))
         for offset, record in enumerate(rows):
             row = first_row + offset
             parsed, details = parse_label(record, self.columns)
+            if parsed is not None and offset in broken:
+                parsed, details = None, broken[offset]
             if parsed is None:
                 letters.append(DeadLetter.of(str(file.path), row, file.line_of(row), details,
                                              record))

@@ -94,7 +94,8 @@ def ingest(
     files = list(files or [])
     if not files and watch_dir is None:
         raise fail("Give the files to ingest, or --watch DIR.")
-    handler = _file_handler(kind or FileKind.labels, id_column, label_column, ts_column)
+    handler = _file_handler(kind or FileKind.labels, id_column, label_column, ts_column,
+                            _spec(None, project))
     from keelwork.adapters.ingest import check_sources, run_file
 
     checked = check_sources(files, handler)  # every file, before anything is written
@@ -113,13 +114,19 @@ def ingest(
 
 
 def _file_handler(kind: FileKind, id_column: str, label_column: str,
-                  ts_column: str) -> ChunkHandler:
+                  ts_column: str, resolved: Any = None) -> ChunkHandler:
+    """The handler for ``kind``; labels are checked against the project's output contract
+    (keel.yaml's ``contract.outputs``) when it has one, as the feedback route checks them."""
     from keelwork.adapters.ingest import LabelsHandler, PredictionsHandler
     from keelwork.core.ingest import LabelColumns
+    from keelwork.core.label_check import LabelChecker
 
     if kind is FileKind.predictions:
         return PredictionsHandler()
-    return LabelsHandler(LabelColumns(id=id_column, label=label_column, ts=ts_column or None))
+    outputs = resolved.spec.contract.outputs if resolved is not None else []
+    checker = LabelChecker(outputs)
+    return LabelsHandler(LabelColumns(id=id_column, label=label_column, ts=ts_column or None),
+                         checker.check if checker.active else None)
 
 
 class _LedgerScope:

@@ -28,6 +28,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 NARROW_WIDTH = 100
 
 
+#: Words up to this long stay on one line in :func:`fit`'s tables; longer ones fold.
+MAX_UNBROKEN = 16
+
+
+def _plain(cell: object) -> str:
+    """A cell's text without markup (cells are markup strings or Rich Text)."""
+    from rich.text import Text
+
+    if isinstance(cell, Text):
+        return cell.plain
+    if isinstance(cell, str):
+        if "[" not in cell:
+            return cell
+        from rich.errors import MarkupError
+
+        try:
+            return Text.from_markup(cell).plain
+        except MarkupError:
+            return cell
+    return ""
+
+
 def fit(table: Table, *, drop: Sequence[str] = (), width: int | None = None) -> RenderableType:
     """Keep a table readable in a narrow terminal without ever cutting a cell short.
 
@@ -49,10 +71,16 @@ def fit(table: Table, *, drop: Sequence[str] = (), width: int | None = None) -> 
     from rich.text import Text
 
     width = console.width if width is None else width
-    if width < NARROW_WIDTH and drop:
-        table.columns = [c for c in table.columns if str(c.header) not in drop]
+    if width < NARROW_WIDTH:
+        # Columns named in ``drop`` and columns with nothing in them give their room away.
+        table.columns = [c for c in table.columns if str(c.header) not in drop
+                         and (table.row_count == 0
+                              or any(_plain(cell).strip() for cell in c.cells))]
     for column in table.columns:
         column.overflow = "fold"
+        # Fold long values, but never a short word (a header, a date, a number) in two.
+        words = [w for cell in (column.header, *column.cells) for w in _plain(cell).split()]
+        column.min_width = min(max((len(w) for w in words), default=1), MAX_UNBROKEN)
     if table.title is None:
         return table
     title = table.title
