@@ -219,3 +219,40 @@ def test_labels_reach_the_shadow_copies_of_their_request(tmp_path: Path,
         engine.dispose()
     assert found[1] == (20, 20)  # the champion answered and was labelled right
     assert found[drifting] == (20, 0)  # its shadow copies: same labels, wrong answers
+
+
+def test_the_logged_baseline_counts_the_champions_errors(store_url: str) -> None:
+    """The champion's side from the log (a 100 % step) left its 5xx and timeouts out, so its
+    error rate read 0 and any challenger error looked worse than the champion."""
+    import time
+
+    from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.prediction_store import (
+        ensure_schema,
+        insert_statements,
+        record_to_row,
+    )
+    from keelwork.adapters.stores.rollout_store import recent_answers
+    from keelwork.core.predictions import PredictionRecord, new_prediction_id
+
+    engine = make_engine(store_url)
+    try:
+        ensure_schema(engine)
+        ins_meta, ins_payload = insert_statements(engine)
+        now = time.time()
+        statuses = ["ok"] * 6 + ["error", "timeout", "rejected", "fallback"]
+        rows = [record_to_row(PredictionRecord(
+            id=new_prediction_id(), ts=now - 10 + i, model="scorer", version=1,
+            inputs={"a": i}, outputs=None if s in ("error", "timeout") else i % 2,
+            latency_ms=float(i), status=s)) for i, s in enumerate(statuses)]
+        with engine.begin() as conn:
+            conn.execute(ins_meta, [{k: r[k] for k in r if k not in (
+                "v", "inputs", "outputs", "request_meta")} for r in rows])
+            conn.execute(ins_payload, [{"id": r["id"], "inputs": r["inputs"],
+                                        "outputs": r["outputs"],
+                                        "request_meta": r["request_meta"]} for r in rows])
+        stats = recent_answers(engine, "scorer", 1, now + 1)
+        assert (stats.requests, stats.errors, stats.violations) == (10, 3, 1)
+        assert len(stats.outputs) == 7  # answers only: ok and fallback
+    finally:
+        engine.dispose()

@@ -401,9 +401,10 @@ def recent_answers(engine: Engine, model: str, version: int, before: float,
     s), as one arm's statistics: the champion's side of a comparison when it answers nothing
     itself (a canary's 100 % step).
 
-    Answers served by the fallback count as errors and refused requests as contract
-    violations, as the gateway counts them live. A store without the prediction log has no
-    answers (an empty :class:`ArmStats`).
+    Answers served by the fallback, model errors and timeouts (logged with their error) count
+    as errors and refused requests as contract violations, as the gateway counts them live, so
+    the champion's error rate is not flattered by leaving its failures out. A store without the
+    prediction log has no answers (an empty :class:`ArmStats`).
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -411,10 +412,11 @@ def recent_answers(engine: Engine, model: str, version: int, before: float,
 
     stmt = (sa_select(predictions.c.status, predictions.c.guard, predictions.c.latency_ms,
                       prediction_payloads.c.outputs)
-            .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
+            .outerjoin(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
             .where(predictions.c.model == model, predictions.c.version == version,
                    predictions.c.ts < before,
-                   predictions.c.status.in_(["ok", "fallback", "rejected"]))
+                   predictions.c.status.in_(["ok", "fallback", "rejected", "error",
+                                             "timeout"]))
             .order_by(predictions.c.ts.desc()).limit(limit))
     try:
         with engine.connect() as conn:
@@ -424,7 +426,8 @@ def recent_answers(engine: Engine, model: str, version: int, before: float,
     stats = ArmStats()
     for status, guard, latency_ms, outputs in reversed(rows):
         try:
-            out = json.loads(outputs) if status != "rejected" else None
+            out = (json.loads(outputs) if status in ("ok", "fallback") and outputs is not None
+                   else None)
         except ValueError:
             out = None
         stats.record(status, float(latency_ms), [] if out is None else [out], guard)
