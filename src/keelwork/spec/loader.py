@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from keelwork.errors import ErrorDetail, SpecError
+from keelwork.spec.enforcement import not_enforced
 from keelwork.spec.model import KeelSpec, ResolvedSpec
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -295,6 +296,12 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
     problems: list[ErrorDetail] = []
     masks = _Masks()
     data = _interpolate(doc.data, (), os.environ if env is None else env, problems, doc, masks)
+    for unenforced, why in not_enforced(data):
+        path = format_path(unenforced)
+        problems.append(ErrorDetail(
+            path, "not_enforced", None,
+            f"{path} is not enforced by this version of keelwork ({why}); remove it rather "
+            "than rely on it", doc.line_of(unenforced)))
     spec: KeelSpec | None = None
     try:
         spec = KeelSpec.model_validate(data)

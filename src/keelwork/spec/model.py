@@ -376,7 +376,7 @@ class CostSection(_Section):
 
 
 class RetentionSection(_Section):
-    predictions_days: PositiveInt | None = 90
+    predictions_days: PositiveInt | None = None
     labels_days: PositiveInt | None = None
     audit_days: PositiveInt | None = None
 

@@ -45,8 +45,8 @@ contract:
       type: flaot
     - name: country
       type: category
-slos:
-  error_rate: 2
+guards:
+  max_concurrency: 0
 """
 
 
@@ -72,7 +72,7 @@ def test_every_problem_is_reported_with_path_and_line() -> None:
         ("models[0].batching.max_batch_size", 10),
         ("contract.inputs[0].type", 14),
         ("contract.inputs[1]", 15),
-        ("slos.error_rate", 18),
+        ("guards.max_concurrency", 18),
     }, info.value.message
     msg = info.value.message
     assert "models[0].runtime (line 7): must be one of sklearn, onnx" in msg
@@ -293,3 +293,35 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
     with pytest.raises(SpecError) as err:
         check_alias_expansion({"a": shared}, "laughs.yaml")
     assert err.value.details[0].rule == "yaml_alias_expansion"
+
+
+@pytest.mark.parametrize(("section", "path"), [
+    ("slos: {latency_p99_ms: 50}", "slos.latency_p99_ms"),
+    ("cost: {monthly_budget: 500}", "cost.monthly_budget"),
+    ("retention: {predictions_days: 90}", "retention.predictions_days"),
+    ("guards: {pii_redaction: true}", "guards.pii_redaction"),
+    ("guards: {prompt_injection: true}", "guards.prompt_injection"),
+    ("guards: {out_of_distribution: true}", "guards.out_of_distribution"),
+    ("guards: {rate_limit: {requests_per_second: 10}}", "guards.rate_limit"),
+    ("server: {workers: 4}", "server.workers"),
+])
+def test_a_field_nothing_enforces_yet_is_refused_not_ignored(section: str, path: str) -> None:
+    text = ("service: {name: s, owners: [a@example.com]}\n"
+            "models: [{name: m, runtime: python, artifact: 'a:b'}]\n" + section + "\n")
+    with pytest.raises(SpecError) as err:
+        parse_spec(text, env={})
+    [detail] = err.value.details
+    assert (detail.path, detail.rule, detail.line) == (path, "not_enforced", 3)
+    assert "not enforced by this version" in detail.message
+
+
+def test_on_call_is_refused_and_neutral_values_are_accepted() -> None:
+    base = "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
+    with pytest.raises(SpecError) as err:
+        parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: '#x'}}\n" + base,
+                   env={})
+    assert err.value.details[0].path == "service.on_call"
+    spec = parse_spec("service: {name: s, owners: [a@b.c]}\n" + base
+                      + "guards: {pii_redaction: false, rate_limit: null}\nserver: {workers: 1}\n"
+                      + "slos: {latency_p99_ms: null}\n", env={})
+    assert spec.retention.predictions_days is None  # no default promise of deletion

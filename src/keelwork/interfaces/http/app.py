@@ -202,8 +202,10 @@ def create_app(gateway: Gateway, *,
             if on_shutdown is not None:
                 await on_shutdown()
 
+    owners = spec.service.owners  # shown in the API docs: who to ask
     app = FastAPI(title=f"keelwork: {spec.service.name}", version=__version__,
                   description=spec.service.description or "Served by keelwork.",
+                  contact={"name": ", ".join(owners)},  # who to ask about this API
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     install_api_docs(app)  # /docs and /redoc with their scripts from the package, no CDN
     install_problem_handler(app)
@@ -475,3 +477,4 @@ def create_app(gateway: Gateway, *,
          v2_infer_version),
     ]))
     return app
+

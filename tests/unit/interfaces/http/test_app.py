@@ -248,6 +248,7 @@ def test_openapi_docs(client: TestClient) -> None:
     schema = body["content"]["application/json"]["schema"]
     assert schema["properties"]["instances"]["items"]["required"] == ["a", "b"]
     assert client.get("/docs").status_code == 200
+    assert doc["info"]["contact"] == {"name": "t@example.com"}  # service.owners
     json.dumps(doc)
 
 

@@ -1,0 +1,61 @@
+"""keel.yaml fields that this version accepts in the schema but does not enforce yet.
+
+A field that is accepted and then ignored misleads: a user who writes ``latency_p99_ms: 50`` or
+``pii_redaction: true`` believes something watches it. Until a running component enforces a
+field, keel.yaml that sets it is refused, naming what will enforce it. Entries leave this table
+when their component lands (with the test that proves it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Path in keel.yaml -> what is missing. A section path covers every field under it.
+NOT_ENFORCED: dict[tuple[str, ...], str] = {
+    ("slos",): "SLO burn-rate alerts are not built yet",
+    ("cost",): "cost tracking and budgets are not built yet",
+    ("retention",): "retention (deleting old predictions, labels and audit entries) is not "
+                    "built yet",
+    ("service", "on_call"): "paging the on-call contact is not built yet",
+    ("guards", "pii_redaction"): "PII redaction is not built yet",
+    ("guards", "prompt_injection"): "the prompt-injection guard is not built yet",
+    ("guards", "out_of_distribution"): "the out-of-distribution guard is not built yet",
+    ("guards", "rate_limit"): "rate limiting is not built yet",
+    ("server", "workers"): "one server process serves (scale out with more servers on one "
+                           "store); several workers per server are not built yet",
+}
+
+#: Values that ask for nothing (a disabled guard, the single worker), so they are accepted.
+_NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
+    ("guards", "pii_redaction"): (False, None),
+    ("guards", "prompt_injection"): (False, None),
+    ("guards", "out_of_distribution"): (False, None),
+    ("guards", "rate_limit"): (None,),
+    ("server", "workers"): (1,),
+    ("service", "on_call"): (None,),
+}
+
+
+def not_enforced(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """The fields ``data`` (keel.yaml as parsed) sets that nothing enforces yet.
+
+    A section counts as set when it holds any field with a value other than null; a field,
+    when its value asks for something (``pii_redaction: false`` asks for nothing).
+
+    Returns:
+        ``(path, why)`` per such field, in table order.
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+    for path, why in NOT_ENFORCED.items():
+        node: Any = data
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None or node in _NEUTRAL.get(path, ()):
+            continue
+        if isinstance(node, Mapping) and len(path) == 1:
+            set_fields = [k for k, v in node.items() if v is not None]
+            found.extend(((*path, str(k)), why) for k in set_fields)
+        else:
+            found.append((path, why))
+    return found
