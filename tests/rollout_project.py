@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keelwork.adapters.gateway.gateway import Gateway, RequestContext
-from keelwork.adapters.gateway.wiring import Service, open_service
 from keelwork.errors import KeelworkError
+from keelwork.service.assembly import Service, open_service
+from keelwork.service.gateway.gateway import Gateway, RequestContext
 from keelwork.spec.loader import load_spec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

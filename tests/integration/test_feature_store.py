@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, select
 
 from fixtures import feature_transforms as ft
-from keelwork.adapters.features_loader import compile_features, read_history
+from keelwork.adapters.data.feature_modules import compile_features, read_history
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.features import (
     FEATURES_SCHEMA_KIND,

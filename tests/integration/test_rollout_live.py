@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keelwork.adapters.rollout.operations import open_rollout_ops
+from keelwork.service.rollout.operations import open_rollout_ops
 from keelwork.spec.loader import load_spec
 from live_server import running_server
 from rollout_project import FIXTURES

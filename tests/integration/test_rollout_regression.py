@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from keelwork.adapters.gateway.gateway import RequestContext
-from keelwork.adapters.gateway.wiring import open_service
+from keelwork.service.assembly import open_service
+from keelwork.service.gateway.gateway import RequestContext
 from keelwork.spec.loader import load_spec
 
 pytest.importorskip("sklearn")
@@ -73,8 +73,8 @@ def _project(tmp_path: Path, store_url: str, gates: str) -> tuple[Path, Any]:
 
 
 def _canary(tmp_path: Path, store_url: str, gates: str) -> list[Any]:
-    from keelwork.adapters.ingest.labels import LabelStore
     from keelwork.errors import KeelworkError
+    from keelwork.service.ingest.labels import LabelStore
 
     path, live = _project(tmp_path, store_url, gates)
     service = open_service(load_spec(path), rollout_poll_s=0.05)

@@ -6,9 +6,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from keelwork.adapters.gateway.gateway import RequestContext
-from keelwork.adapters.gateway.wiring import Service
 from keelwork.errors import KeelworkError
+from keelwork.service.assembly import Service
+from keelwork.service.gateway.gateway import RequestContext
 from rollout_project import load, make_project, open_project, register
 
 INTERVAL = 0.2

@@ -37,7 +37,8 @@ ALLOWED = {
     "spec": {"spec"},
     "core": {"spec", "core"},
     "adapters": {"spec", "core", "adapters"},
-    "interfaces": {"spec", "core", "adapters", "interfaces", "templates"},
+    "service": {"spec", "core", "adapters", "service"},
+    "interfaces": {"spec", "core", "adapters", "service", "interfaces", "templates"},
     "templates": set(),
 }
 TOP = {"errors", "types", "__init__"}

@@ -1,7 +1,7 @@
 """Pure rules of ingestion: idempotency keys, backoff, checkpoints, dead letters, label rows.
 
 Everything here is deterministic and free of I/O; the ledger that applies these rules to a store
-lives in :mod:`keelwork.adapters.ingest`.
+lives in :mod:`keelwork.service.ingest`.
 
 Idempotency. A record read from a file is identified by the file's *content* (sha256) plus its
 0-based row index, so renaming or copying a file does not make its records new, while editing it

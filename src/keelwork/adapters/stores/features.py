@@ -149,7 +149,7 @@ class FeatureStore:
             StoreError: the store failed (nothing is written then).
             ValueError: ``up_to`` is not a time.
         """
-        from keelwork.adapters.features_loader import read_source
+        from keelwork.adapters.data.feature_modules import read_source
 
         if isinstance(table_or_path, str | Path):
             name = source or str(table_or_path)

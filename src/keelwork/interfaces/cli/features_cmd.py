@@ -74,7 +74,7 @@ def build_cmd(
     batch_rows: int = typer.Option(65_536, "--batch-rows", min=1, help="Rows per batch."),
 ) -> None:
     """Build a training set: entity features as of each row's time, then the transforms."""
-    from keelwork.adapters.features_loader import compile_features, read_history, read_source
+    from keelwork.adapters.data.feature_modules import compile_features, read_history, read_source
     from keelwork.core.features import TrainingSetBuilder
     from keelwork.spec import load_spec
 
@@ -149,7 +149,7 @@ def materialize_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Write each entity's latest values (as of --up-to) from its history to the online store."""
-    from keelwork.adapters.features_loader import read_history
+    from keelwork.adapters.data.feature_modules import read_history
     from keelwork.core.features import micros_of
     from keelwork.spec import load_spec
 

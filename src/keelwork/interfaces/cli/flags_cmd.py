@@ -64,7 +64,7 @@ def _store(project: Path) -> Iterator[Any]:
 @handles_errors
 def list_flags(project: Path = PROJECT_OPTION, as_json: bool = JSON_OPTION) -> None:
     """The flags in force (keel.yaml's, the store's on top) and any broken ones."""
-    from keelwork.adapters.flag_source import FlagSource
+    from keelwork.service.flags.source import FlagSource
 
     with _store(project) as store:
         spec = _spec(project)
@@ -123,8 +123,8 @@ def put(file: Path = typer.Argument(..., help="YAML or JSON: one flag or a list 
                             f"keel.yaml does not serve (models: {', '.join(sorted(models))}).")
         flags.append(flag)
     who = actor or _actor()
-    from keelwork.adapters.flag_source import check_refs
     from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.service.flags.source import check_refs
 
     with open_registry(project, storage_url(project), audit=False) as registry:
         check_refs(flags, registry, str(file))

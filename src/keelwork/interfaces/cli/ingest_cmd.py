@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
     from sqlalchemy import Engine
 
-    from keelwork.adapters.ingest import ChunkHandler, FileResult, Ledger
-    from keelwork.adapters.ingest.files import ProgressHook
     from keelwork.core.ingest import ProgressEvent
+    from keelwork.service.ingest import ChunkHandler, FileResult, Ledger
+    from keelwork.service.ingest.files import ProgressHook
 
 _PROJECT = PROJECT_OPTION
 _JSON = typer.Option(False, "--json", help="Print the summary as JSON: one object per file.")
@@ -96,7 +96,7 @@ def ingest(
         raise fail("Give the files to ingest, or --watch DIR.")
     handler = _file_handler(kind or FileKind.labels, id_column, label_column, ts_column,
                             _spec(None, project))
-    from keelwork.adapters.ingest import check_sources, run_file
+    from keelwork.service.ingest import check_sources, run_file
 
     checked = check_sources(files, handler)  # every file, before anything is written
     with _ledger(project) as ledger:
@@ -117,9 +117,9 @@ def _file_handler(kind: FileKind, id_column: str, label_column: str,
                   ts_column: str, resolved: Any = None) -> ChunkHandler:
     """The handler for ``kind``; labels are checked against the project's output contract
     (keel.yaml's ``contract.outputs``) when it has one, as the feedback route checks them."""
-    from keelwork.adapters.ingest import LabelsHandler, PredictionsHandler
     from keelwork.core.ingest import LabelColumns
     from keelwork.core.label_check import LabelChecker
+    from keelwork.service.ingest import LabelsHandler, PredictionsHandler
 
     if kind is FileKind.predictions:
         return PredictionsHandler()
@@ -137,8 +137,8 @@ class _LedgerScope:
         self.engine: Engine | None = None
 
     def __enter__(self) -> Ledger:
-        from keelwork.adapters.ingest import Ledger
         from keelwork.adapters.stores.engine import make_engine
+        from keelwork.service.ingest import Ledger
 
         self.engine = make_engine(self.url)
         return Ledger(self.engine)
@@ -183,7 +183,7 @@ def _progress() -> Iterator[tuple[Progress, ProgressHook]]:
 
 def _watch(directory: Path, handler: ChunkHandler, ledger: Ledger, interval: float,
            commit_every: int, as_json: bool) -> None:
-    from keelwork.adapters.ingest import watch
+    from keelwork.service.ingest import watch
 
     stop = threading.Event()
     err_console.print(f"watching {directory} for new {handler.kind} files every "
@@ -320,11 +320,11 @@ def score(
     project_dir = resolved.project_dir if resolved is not None and spec is not None else project
     url = (resolved.storage_url if resolved is not None and not os.environ.get(
         STORAGE_URL_ENV, "").strip() else storage_url(project_dir))
-    from keelwork.adapters.ingest import ScoreHandler, load_scoring_model, run_file
-    from keelwork.adapters.ingest.files import check_source
-    from keelwork.adapters.ingest.output import check_out_path
-    from keelwork.adapters.ingest.scoring import check_columns, contract_read_types
     from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.service.ingest import ScoreHandler, load_scoring_model, run_file
+    from keelwork.service.ingest.files import check_source
+    from keelwork.service.ingest.output import check_out_path
+    from keelwork.service.ingest.scoring import check_columns, contract_read_types
 
     validator = None
     subject_field = None

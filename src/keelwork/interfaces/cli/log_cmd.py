@@ -236,7 +236,7 @@ def export_cmd(
 
 
 def _label_reader(reader: PredictionReader) -> Any:
-    from keelwork.adapters.ingest.labels import LabelStore
+    from keelwork.service.ingest.labels import LabelStore
 
     return LabelStore(reader.engine)
 

@@ -76,8 +76,8 @@ def _reference_for(project: Path, name: str, version: int) -> None:
     ``monitoring.reference``), once, so drift runs reuse it; a failure only warns."""
     if not (project / "keel.yaml").is_file():
         return
-    from keelwork.adapters.monitoring.reference import reference_on_register
     from keelwork.interfaces.cli.monitor_cmd import project_spec
+    from keelwork.service.monitoring.reference import reference_on_register
 
     warn = reference_on_register(project_spec(project), name, version)
     if warn:

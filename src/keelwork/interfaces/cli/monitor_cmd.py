@@ -80,7 +80,7 @@ def reference_cmd(
     """Profile the reference data and a model version's predictions on it; store the result."""
     from rich.markup import escape
 
-    from keelwork.adapters.monitoring.reference import (
+    from keelwork.service.monitoring.reference import (
         build_reference,
         load_model_runtime,
         store_reference,
@@ -150,14 +150,14 @@ def run_cmd(
     """Monitor the prediction log in windows against the stored reference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from keelwork.adapters.monitoring.reference import (
+    from keelwork.adapters.stores.engine import make_engine
+    from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.reference import (
         champion_version,
         load_reference,
         open_rescorer,
     )
-    from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor
-    from keelwork.adapters.stores.engine import make_engine
-    from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.runner import MonitorSettings, run_monitor
 
     render = _renderer() if html is not None else None  # before the run, not after it
     resolved = project_spec(project)
@@ -220,8 +220,8 @@ def show_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The latest stored window results (what /metrics exports), newest first."""
-    from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.monitor_store import MonitorStore
 
     resolved = project_spec(project)
     name = _model(resolved, model)

@@ -99,7 +99,7 @@ def init_project(directory: Path, template: str = "text", *, force: bool = False
             dataset_version=chosen.dataset,
             metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)},
             options=model.options, aliases=["champion"], source_dir=directory)
-    from keelwork.adapters.monitoring.reference import reference_on_register
+    from keelwork.service.monitoring.reference import reference_on_register
 
     with console.status(f"profiling the monitoring reference ({chosen.reference})"):
         warning = reference_on_register(resolved, mv.name, mv.version)

@@ -29,13 +29,13 @@ _REASON = typer.Option("", "--reason", help="Why (recorded with the event).")
 
 @contextmanager
 def _ops(project: Path) -> Iterator[Any]:
-    from keelwork.adapters.rollout.operations import open_rollout_ops
+    from keelwork.service.rollout.operations import open_rollout_ops
 
     ops = open_rollout_ops(project, storage_url(project))
     try:
         spec_file = project / "keel.yaml"
         if spec_file.is_file():
-            from keelwork.adapters.gateway.wiring import load_verifier
+            from keelwork.service.assembly import load_verifier
             from keelwork.spec import load_spec
 
             # A rollout start loads its versions as the server would (keel.yaml's options).

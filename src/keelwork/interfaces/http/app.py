@@ -24,11 +24,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keelwork import __version__
-from keelwork.adapters.gateway.gateway import Gateway, PredictResult, RequestContext
-from keelwork.adapters.gateway.host import ModelHost
-from keelwork.adapters.gateway.refs import MODEL_REF_HEADER, request_ref
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.core.auth import Principal
+from keelwork.core.refs import MODEL_REF_HEADER, request_ref
 from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
 from keelwork.interfaces.http import jsonbody, openapi
 from keelwork.interfaces.http.access import AccessLogMiddleware, note
@@ -55,6 +53,8 @@ from keelwork.interfaces.http.protocols import (
     v2_details,
     v2_message,
 )
+from keelwork.service.gateway.gateway import Gateway, PredictResult, RequestContext
+from keelwork.service.gateway.host import ModelHost
 
 log = logging.getLogger("keelwork.http")
 

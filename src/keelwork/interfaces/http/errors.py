@@ -17,7 +17,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.adapters.gateway.gateway import ModelTimeout, Overloaded
 from keelwork.errors import (
     ArtifactError,
     ContractViolation,
@@ -31,6 +30,7 @@ from keelwork.errors import (
     RefNotAllowedError,
     StoreError,
 )
+from keelwork.service.gateway.gateway import ModelTimeout, Overloaded
 
 #: Longest string a ``got`` echoes (longer ones are cut and end with ``...``).
 MAX_ECHO_CHARS = 200

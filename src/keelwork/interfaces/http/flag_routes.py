@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.limits import read_json
+from keelwork.service.flags.source import FlagSource
 from keelwork.spec.flags import FlagSpec
 
 _MAX_BODY = 256 * 1024
@@ -51,7 +51,7 @@ def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
         models: The served model names (a flag for another name is refused).
         dependencies: FastAPI dependencies run first (the admin API-key check).
         check_refs: The flag's references that name no version or alias of its model
-            (:func:`keelwork.adapters.flag_source.unresolved_refs`); those are refused with
+            (:func:`keelwork.service.flags.source.unresolved_refs`); those are refused with
             422 like an unknown model.
     """
     router = APIRouter(prefix="/v1/admin/flags", tags=["Admin: flags"],

@@ -22,13 +22,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.adapters.gateway.wiring import Service
 from keelwork.core.rollout.state import TransitionError
 from keelwork.errors import ArtifactError, ErrorDetail, KeelworkError, ModelLoadError, SpecError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.limits import read_json
+from keelwork.service.assembly import Service
 
 _MAX_BODY = 64 * 1024
 ACTIONS = ("promote", "pause", "resume", "abort", "retry")

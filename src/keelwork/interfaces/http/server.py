@@ -27,11 +27,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from keelwork.adapters.flag_source import FlagSource, check_refs, unresolved_refs
-from keelwork.adapters.gateway.wiring import open_service
-from keelwork.adapters.ingest.labels import LabelStore
-from keelwork.adapters.monitoring.metrics import MonitorCollector, monitor_loop
-from keelwork.adapters.monitoring.reference import ensure_references
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
@@ -42,6 +37,11 @@ from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
+from keelwork.service.assembly import open_service
+from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
+from keelwork.service.ingest.labels import LabelStore
+from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
+from keelwork.service.monitoring.reference import ensure_references
 from keelwork.spec.model import ResolvedSpec
 
 

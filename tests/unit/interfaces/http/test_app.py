@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from keelwork.adapters.gateway.wiring import open_service
 from keelwork.interfaces.http.app import create_app
+from keelwork.service.assembly import open_service
 from keelwork.spec import load_spec
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"

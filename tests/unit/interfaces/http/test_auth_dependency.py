@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.testclient import TestClient
 
-from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.engine import make_engine
@@ -25,6 +24,7 @@ from keelwork.interfaces.http.auth import (
     require_scope,
 )
 from keelwork.interfaces.http.flag_routes import flag_router
+from keelwork.service.flags.source import FlagSource
 
 
 class Parts:

@@ -10,11 +10,11 @@ import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
-from keelwork.adapters.flag_source import FlagSource
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.core.flags import FlagContext
 from keelwork.interfaces.http.flag_routes import flag_router
+from keelwork.service.flags.source import FlagSource
 
 
 class ListAudit:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from keelwork.adapters.gateway.wiring import open_service
 from keelwork.interfaces.http.app import create_app
+from keelwork.service.assembly import open_service
 from keelwork.spec import load_spec
 
 pytest.importorskip("skops")

@@ -36,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
-from keelwork.adapters.monitoring.store import MonitorStore, StoredWindow
+from keelwork.adapters.stores.monitor_store import MonitorStore, StoredWindow
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.monitor")
@@ -169,8 +169,8 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
         engine: The store's engine to use (the server's); default: one of its own, disposed
             when the loop ends.
     """
-    from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.monitor_store import MonitorStore
     from keelwork.core.monitors.windows import parse_window
 
     mon = resolved.spec.monitoring
@@ -207,14 +207,14 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
 
 def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, now: float,
               rescorers: dict[str, tuple[Any, Callable[[], None]] | None]) -> None:
-    from keelwork.adapters.monitoring.reference import (
+    from keelwork.adapters.stores.monitor_store import MonitorStore
+    from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.reference import (
         champion_version,
         load_reference,
         open_rescorer,
     )
-    from keelwork.adapters.monitoring.runner import MonitorSettings, run_monitor
-    from keelwork.adapters.monitoring.store import MonitorStore
-    from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.runner import MonitorSettings, run_monitor
 
     if MonitorStore(engine).latest_reference(name) is None:
         return

@@ -12,12 +12,12 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from keelwork.adapters.gateway.gateway import Gateway
-from keelwork.adapters.gateway.host import ModelTarget
 from keelwork.adapters.stores.prediction_store import record_to_row
 from keelwork.core.bounds import TRUNCATED, UNKNOWN_FIELD
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import ContractViolation, KeelworkError, ModelNotFoundError
+from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.host import ModelTarget
 from keelwork.spec.loader import parse_spec
 
 SPEC = """\

@@ -35,14 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from keelwork.adapters.gateway.host import ModelHost, ModelTarget
-from keelwork.adapters.gateway.refs import check_ref
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field, ref_allowed
 from keelwork.core.contracts import compile_contract, compile_outputs, summarise
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.flags import FlagContext
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.core.refs import check_ref
 from keelwork.core.rollout.analysis import ArmStats
 from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
@@ -57,10 +56,11 @@ from keelwork.errors import (
     PredictionError,
     RefNotAllowedError,
 )
+from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.spec.model import KeelSpec, ModelSection
 
 if TYPE_CHECKING:
-    from keelwork.adapters.flag_source import FlagSource
+    from keelwork.service.flags.source import FlagSource
 
 log = logging.getLogger("keelwork.gateway")
 #: The guard recorded on answers that broke the output contract.
@@ -201,7 +201,7 @@ class Gateway:
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         #: Shadow copies in flight at most; more are dropped (and counted), never queued.
         self.max_shadow_in_flight = 32
-        #: Model flags in force (``keelwork.adapters.flag_source``); None: no flags.
+        #: Model flags in force (``keelwork.service.flags.source``); None: no flags.
         self.flags: FlagSource | None = None
         self.ready = False
         #: Components whose state readiness reports (prediction log, rollout controller,

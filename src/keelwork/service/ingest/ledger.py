@@ -201,7 +201,7 @@ class Ledger:
             StoreError: the store is unreachable or holds a newer schema.
         """
         # The label tables join this MetaData when their module is imported.
-        from keelwork.adapters.ingest import labels  # noqa: F401
+        from keelwork.service.ingest import labels  # noqa: F401
 
         self.transaction("reach the store", lambda conn: None)
         create_tables(self.engine, metadata, "ingestion ledger")

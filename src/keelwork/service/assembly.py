@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from keelwork.adapters.gateway.gateway import Gateway
-from keelwork.adapters.gateway.host import ModelTarget
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_log import PredictionLog
 from keelwork.adapters.stores.registry_store import SqlRegistry, open_registry
 from keelwork.errors import KeelworkError, ModelLoadError, ModelNotFoundError
+from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.host import ModelTarget
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.serve")
@@ -185,9 +185,9 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
     gateway.components["prediction_log"] = lambda: _log_health(plog)
     metrics.watch_health(gateway.health)
     gateway.project_dir = resolved.project_dir
-    from keelwork.adapters.rollout.controller import RolloutController
-    from keelwork.adapters.rollout.operations import RolloutOps
     from keelwork.adapters.stores.rollout_store import RolloutStore
+    from keelwork.service.rollout.controller import RolloutController
+    from keelwork.service.rollout.operations import RolloutOps
 
     store = RolloutStore(registry.engine, registry.audit)
     store.ensure_schema()
@@ -209,7 +209,7 @@ def _online_features(resolved: ResolvedSpec) -> tuple[Any, Any]:
     section = resolved.spec.features
     if not section.entities and not section.transforms:
         return None, None
-    from keelwork.adapters.features_loader import compile_features
+    from keelwork.adapters.data.feature_modules import compile_features
     from keelwork.adapters.stores.features import open_feature_store
     from keelwork.core.features.online import OnlineFeatures
 

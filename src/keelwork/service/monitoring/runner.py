@@ -38,8 +38,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, inspect, select
 
-from keelwork.adapters.monitoring.reference import MonitorReference, columns_table
-from keelwork.adapters.monitoring.store import MonitorStore
+from keelwork.adapters.stores.monitor_store import MonitorStore
 from keelwork.core.monitors.drift import drift_report
 from keelwork.core.monitors.profile import ColumnProfile, TableProfile, profile_table
 from keelwork.core.monitors.windows import (
@@ -59,6 +58,7 @@ from keelwork.core.monitors.windows import (
     proba_row,
 )
 from keelwork.errors import MonitorError
+from keelwork.service.monitoring.reference import MonitorReference, columns_table
 from keelwork.spec.model import MonitoringSection
 
 log = logging.getLogger("keelwork.monitor")
@@ -267,9 +267,9 @@ def _touch(w: _Window, order: list[_Window], rows_of: dict[int, list[dict[str, A
 
 def _label_reader(engine: Engine) -> Callable[[list[str]], dict[str, tuple[Any, float]]]:
     """Labels (value, ts) by prediction id; an empty reader when no label was ever stored."""
-    from keelwork.adapters.ingest.labels import labels
-    from keelwork.adapters.ingest.ledger import among
     from keelwork.adapters.stores.transactions import connection
+    from keelwork.service.ingest.labels import labels
+    from keelwork.service.ingest.ledger import among
 
     try:
         present = inspect(engine).has_table(labels.name)

@@ -25,10 +25,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.ingest.files import ChunkOutcome, SourceFile
-from keelwork.adapters.ingest.ledger import Ledger, among, ingest_keys
-from keelwork.adapters.ingest.output import check_out_path, write_scores
-from keelwork.adapters.ingest.predictions import existing_ids, insert_records
 from keelwork.core.ingest import (
     Checkpoint,
     DeadLetter,
@@ -46,6 +42,10 @@ from keelwork.errors import (
     InvalidInputError,
     PredictionError,
 )
+from keelwork.service.ingest.files import ChunkOutcome, SourceFile
+from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
+from keelwork.service.ingest.output import check_out_path, write_scores
+from keelwork.service.ingest.predictions import existing_ids, insert_records
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
@@ -95,7 +95,7 @@ def load_scoring_model(registry: SqlRegistry, ref: str,
     options: dict[str, Any] = {}
     unsafe = False
     if resolved is not None and any(m.name == mv.name for m in resolved.spec.models):
-        from keelwork.adapters.gateway.wiring import spec_options
+        from keelwork.service.assembly import spec_options
 
         options = spec_options(resolved, mv.name)
         unsafe = resolved.spec.model(mv.name).allow_unsafe_pickle

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from keelwork.adapters.flag_source import FlagSource
 from keelwork.core.flags import ERROR, FlagContext, evaluate
 from keelwork.errors import MissingExtraError
+from keelwork.service.flags.source import FlagSource
 
 try:
     from openfeature.evaluation_context import EvaluationContext

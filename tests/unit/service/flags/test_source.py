@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from keelwork.adapters.flag_source import FlagSource
 from keelwork.errors import StoreError
+from keelwork.service.flags.source import FlagSource
 
 
 class Store:

@@ -357,9 +357,9 @@ def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None
     Returns:
         ``(runtime, version)``; call ``runtime.unload()`` when done.
     """
-    from keelwork.adapters.gateway.wiring import spec_options
     from keelwork.adapters.runtimes import load_runtime
     from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.service.assembly import spec_options
 
     with open_registry(resolved.project_dir, resolved.storage_url, audit=False) as registry:
         mv = registry.resolve(name if ref is None else f"{name}:{ref}")
@@ -518,8 +518,8 @@ def _cbpe(flat: Sequence[Mapping[str, Any]], schema: OutputSchema,
 # --------------------------------------------------------------------------- storing
 def store_reference(resolved: ResolvedSpec, reference: MonitorReference) -> Any:
     """Store ``reference`` in the project's store; returns the stored row."""
-    from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.monitor_store import MonitorStore
 
     engine = make_engine(resolved.storage_url)
     try:
@@ -591,8 +591,8 @@ def ensure_references(resolved: ResolvedSpec) -> list[str]:
     Returns:
         The warnings.
     """
-    from keelwork.adapters.monitoring.store import MonitorStore
     from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.monitor_store import MonitorStore
 
     if resolved.spec.monitoring.reference is None:
         return []
@@ -632,7 +632,7 @@ def load_reference(engine: Any, model: str, version: int | None = None,
     Raises:
         MonitorError: none is stored (the message says how to build one).
     """
-    from keelwork.adapters.monitoring.store import MonitorStore
+    from keelwork.adapters.stores.monitor_store import MonitorStore
 
     store = MonitorStore(engine)
     store.ensure_schema()

@@ -55,8 +55,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.ingest.files import ChunkOutcome, SourceFile
-from keelwork.adapters.ingest.ledger import Ledger, among, metadata
 from keelwork.adapters.stores.prediction_store import predictions
 from keelwork.core.ingest import (
     Checkpoint,
@@ -67,6 +65,8 @@ from keelwork.core.ingest import (
     parse_label,
 )
 from keelwork.errors import ContractViolation, DataFileError, ErrorDetail, RelabelRefused
+from keelwork.service.ingest.files import ChunkOutcome, SourceFile
+from keelwork.service.ingest.ledger import Ledger, among, metadata
 
 #: How many unknown ids a result keeps as examples.
 UNKNOWN_EXAMPLES = 20
@@ -498,7 +498,7 @@ class _LabelChunk:
 
 
 class LabelsHandler:
-    """Ingests labels files (:class:`~keelwork.adapters.ingest.ledger.ChunkHandler`).
+    """Ingests labels files (:class:`~keelwork.service.ingest.ledger.ChunkHandler`).
 
     One label per record; records without a usable id or label are dead-lettered.
 

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keelwork.adapters.ingest.files import (
+from keelwork.errors import DataFileError, KeelworkError, StoreError
+from keelwork.service.ingest.files import (
     ChunkHandler,
     FileResult,
     ProgressHook,
@@ -31,8 +32,7 @@ from keelwork.adapters.ingest.files import (
     hash_file,
     run_file,
 )
-from keelwork.adapters.ingest.ledger import Ledger
-from keelwork.errors import DataFileError, KeelworkError, StoreError
+from keelwork.service.ingest.ledger import Ledger
 
 log = logging.getLogger("keelwork.ingest.watch")
 

@@ -40,14 +40,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from keelwork.adapters.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
-from keelwork.adapters.rollout.operations import RolloutOps
 from keelwork.adapters.stores.rollout_store import live_quality, recent_answers
 from keelwork.core.outage import Outage
 from keelwork.core.rollout.abtest import SequentialABTest, ab_action
 from keelwork.core.rollout.analysis import LABEL_GATES, decide
 from keelwork.core.rollout.state import Rollout, TransitionError
 from keelwork.errors import KeelworkError
+from keelwork.service.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
+from keelwork.service.rollout.operations import RolloutOps
 
 log = logging.getLogger("keelwork.rollout")
 ACTOR = "keel-rollout-controller"

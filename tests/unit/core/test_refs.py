@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keelwork.adapters.gateway.refs import (
+from keelwork.core.refs import (
     HEADER,
     PATH,
     VERSION_PATH,

@@ -1,7 +1,7 @@
 """Rollout operations shared by ``keel rollout``, the admin HTTP routes and the controller.
 
 They act on the store and the registry only, so the CLI works without a server; a running
-server's :class:`~keelwork.adapters.rollout.controller.RolloutController` sees each change at its
+server's :class:`~keelwork.service.rollout.controller.RolloutController` sees each change at its
 next poll (a fraction of a second) and re-routes traffic. Alias moves go through the registry
 (which records them in its alias history and the audit log); rollout transitions through the
 rollout store (its events table and the audit log).
@@ -33,7 +33,7 @@ class RolloutOps:
         store: The rollout store.
         registry: The model registry (champion alias moves).
         verify: Loads (model, version) as a server would and raises when it cannot
-            (:func:`keelwork.adapters.gateway.wiring.load_verifier`); None: not checked.
+            (:func:`keelwork.service.assembly.load_verifier`); None: not checked.
     """
 
     store: RolloutStore

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from keelwork.adapters.gateway.gateway import Gateway, RequestContext, RolloutRoute
-from keelwork.adapters.gateway.host import ModelTarget
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import ModelNotFoundError, RefNotAllowedError
+from keelwork.service.gateway.gateway import Gateway, RequestContext, RolloutRoute
+from keelwork.service.gateway.host import ModelTarget
 from keelwork.spec.loader import parse_spec
 
 SPEC = """\

@@ -11,9 +11,9 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
-from keelwork.adapters.flag_source import FlagSource
-from keelwork.adapters.openfeature_provider import KeelFlagProvider
 from keelwork.core.flags import parse_flags
+from keelwork.service.flags.openfeature import KeelFlagProvider
+from keelwork.service.flags.source import FlagSource
 from keelwork.spec.flags import FlagSpec
 
 

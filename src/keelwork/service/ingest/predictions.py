@@ -15,8 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.ingest.files import ChunkOutcome, SourceFile
-from keelwork.adapters.ingest.ledger import Ledger, among
 from keelwork.adapters.stores.prediction_store import (
     META_COLUMNS,
     insert_statements,
@@ -26,6 +24,8 @@ from keelwork.adapters.stores.prediction_store import (
 from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, parse_timestamp
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import DataFileError, ErrorDetail, KeelworkError, StoreError
+from keelwork.service.ingest.files import ChunkOutcome, SourceFile
+from keelwork.service.ingest.ledger import Ledger, among
 
 
 def existing_ids(conn: Connection, ids: list[str]) -> set[str]:

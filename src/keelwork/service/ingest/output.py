@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.ingest.files import SourceFile, batch_records
-from keelwork.adapters.ingest.ledger import Ledger, among, ingest_keys
 from keelwork.adapters.stores.prediction_store import prediction_payloads
 from keelwork.core.ingest import (
     Checkpoint,
@@ -34,9 +32,11 @@ from keelwork.core.ingest import (
     row_key,
 )
 from keelwork.errors import DataFileError
+from keelwork.service.ingest.files import SourceFile, batch_records
+from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
 
 if TYPE_CHECKING:
-    from keelwork.adapters.ingest.scoring import ScoreHandler
+    from keelwork.service.ingest.scoring import ScoreHandler
 
 
 def check_out_path(out: Path) -> None:

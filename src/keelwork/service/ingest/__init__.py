@@ -10,7 +10,7 @@ content ingested again as the same kind into the same target adds nothing.
 Python API::
 
     from keelwork.adapters.stores.engine import make_engine
-    from keelwork.adapters.ingest import ingest_labels
+    from keelwork.service.ingest import ingest_labels
 
     results = ingest_labels(make_engine(url), [Path("labels.csv")])
     results[0].counts.ingested, results[0].counts.unknown, results[0].unknown_ids
@@ -27,7 +27,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from keelwork.adapters.ingest.files import (
+from keelwork.core.ingest import LabelColumns, RetryPolicy
+from keelwork.service.ingest.files import (
     ChunkHandler,
     FileResult,
     ProgressHook,
@@ -35,16 +36,15 @@ from keelwork.adapters.ingest.files import (
     check_source,
     run_file,
 )
-from keelwork.adapters.ingest.labels import LabelResult, LabelsHandler, LabelStore, StoredLabel
-from keelwork.adapters.ingest.ledger import JobConflict, JobRecord, Ledger, is_transient
-from keelwork.adapters.ingest.predictions import PredictionsHandler
-from keelwork.adapters.ingest.scoring import (
+from keelwork.service.ingest.labels import LabelResult, LabelsHandler, LabelStore, StoredLabel
+from keelwork.service.ingest.ledger import JobConflict, JobRecord, Ledger, is_transient
+from keelwork.service.ingest.predictions import PredictionsHandler
+from keelwork.service.ingest.scoring import (
     ScoreHandler,
     ScoringModel,
     load_scoring_model,
 )
-from keelwork.adapters.ingest.watcher import WatchStats, watch
-from keelwork.core.ingest import LabelColumns, RetryPolicy
+from keelwork.service.ingest.watcher import WatchStats, watch
 
 #: Records per read batch.
 BATCH_SIZE = 65536
