@@ -18,7 +18,7 @@ from keelwork.core.features.pipeline import FeaturePipeline
 from keelwork.core.features.registry import TransformRegistry
 from keelwork.core.features.values import canonical_key
 from keelwork.errors import ErrorDetail, InvalidInputError
-from keelwork.spec.model import FeaturesSection
+from keelwork.spec.features import FeaturesSection
 
 
 class EntityLookup(Protocol):

@@ -27,7 +27,8 @@ from keelwork.interfaces.cli.store_url import JSON_OPTION, STORAGE_URL_ENV
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.features import FeatureStore
-    from keelwork.spec.model import EntitySpec, ResolvedSpec
+    from keelwork.spec.features import EntitySpec
+    from keelwork.spec.model import ResolvedSpec
 
 app = typer.Typer(help="Features: training sets (point-in-time) and the online feature store.",
                   no_args_is_help=True)

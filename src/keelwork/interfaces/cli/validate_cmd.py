@@ -27,7 +27,7 @@ from keelwork.errors import DataFileError, ErrorDetail, SpecError
 from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
 
 if TYPE_CHECKING:
-    from keelwork.spec.model import ContractSection
+    from keelwork.spec.contract import ContractSection
 
 #: Exit code when the data breaks the contract (bad input is 2).
 EXIT_ROWS_FAIL = 1
@@ -85,8 +85,8 @@ def load_contract(path: Path) -> ContractSection:
     from ruamel.yaml.error import YAMLError
 
     from keelwork.core.contracts.batch import check_contract
+    from keelwork.spec.contract import ContractSection
     from keelwork.spec.loader import check_alias_expansion
-    from keelwork.spec.model import ContractSection
 
     try:
         text = path.read_text(encoding="utf-8")

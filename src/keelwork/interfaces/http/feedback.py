@@ -43,7 +43,7 @@ from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
 from keelwork.service.ingest.labels import LabelStore
-from keelwork.spec.model import FieldSpec
+from keelwork.spec.contract import FieldSpec
 from keelwork.types import AuditSink
 
 #: Seconds between two deletions of expired unknown labels.

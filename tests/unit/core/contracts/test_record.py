@@ -17,7 +17,7 @@ from keelwork.core.contracts import RULES, RecordValidator, compile_contract, su
 from keelwork.core.contracts import record as record_mod
 from keelwork.core.contracts.record import INT64_MAX, INT64_MIN, MISSING, compile_field
 from keelwork.errors import ContractViolation, ErrorDetail
-from keelwork.spec.model import ContractSection, FieldSpec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 NAN, INF = float("nan"), float("inf")
 
