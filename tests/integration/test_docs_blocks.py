@@ -37,7 +37,6 @@ RUN_ELSEWHERE = {"docs/runtimes/": "tests/unit/test_docs_runtimes.py"}
 _FENCE = re.compile(r"^(?:<!-- not run: (?P<reason>.*?) -->\n)?```(?P<lang>[^\n`]*)\n"
                     r"(?P<code>.*?)^```[ \t]*$", re.S | re.M)
 
-pytestmark = pytest.mark.slow
 
 
 @dataclass(frozen=True)
@@ -242,6 +241,7 @@ _SETUP: dict[str, Callable[[Path, Path], Path]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", sorted(_SETUP))
 def test_the_blocks_of_a_page_run(page: str, demo_project: Path, tmp_path: Path,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
