@@ -30,6 +30,12 @@ from typer.testing import CliRunner
 
 from fixtures.models import FIXTURES_DIR, IRIS_FEATURES, iris_data, sklearn_iris
 from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.ingest_tables import (
+    dead_letters,
+    ingest_files,
+    labels,
+    unknown_labels,
+)
 from keelwork.adapters.stores.prediction_store import (
     PredictionReader,
     ensure_schema,
@@ -52,8 +58,6 @@ from keelwork.service.ingest import (
     score_files,
     watch,
 )
-from keelwork.service.ingest.labels import labels, unknown_labels
-from keelwork.service.ingest.ledger import dead_letters, ingest_files
 from keelwork.spec import load_spec
 
 pytestmark = pytest.mark.timeout(180)
@@ -784,8 +788,8 @@ def _labels_handler() -> Any:
 
 def test_feedback_with_a_nul_in_the_id_is_refused_on_every_backend(store_url: str) -> None:
     from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import ContractViolation
-    from keelwork.service.ingest.labels import LabelStore
 
     engine = make_engine(store_url)
     store = LabelStore(engine)

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.prediction_store import (
     ensure_schema,
     insert_statements,
@@ -26,7 +27,6 @@ from keelwork.adapters.stores.prediction_store import (
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.interfaces.cli.main import app
-from keelwork.service.ingest.labels import LabelStore
 
 pytest.importorskip("skops")
 

@@ -33,6 +33,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("skops")
 
 from keelwork.adapters.stores.engine import make_engine  # noqa: E402
+from keelwork.adapters.stores.label_store import LabelStore  # noqa: E402
 from keelwork.adapters.stores.monitor_store import MonitorStore  # noqa: E402
 from keelwork.adapters.stores.prediction_store import (  # noqa: E402
     ensure_schema,
@@ -41,7 +42,6 @@ from keelwork.adapters.stores.prediction_store import (  # noqa: E402
 )
 from keelwork.adapters.stores.registry_store import open_registry  # noqa: E402
 from keelwork.core.predictions import PredictionRecord, new_prediction_id  # noqa: E402
-from keelwork.service.ingest.labels import LabelStore  # noqa: E402
 from keelwork.service.monitoring.reference import (  # noqa: E402
     MonitorReference,
     build_reference,

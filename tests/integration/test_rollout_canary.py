@@ -139,9 +139,9 @@ def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
                                                              store_url: str) -> None:
     """Labels arrive through the label store while the canary runs; the challenger's answers
     (shifted) are wrong, so the accuracy gate fails with the measured values."""
+    from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import KeelworkError
     from keelwork.service.gateway.gateway import RequestContext
-    from keelwork.service.ingest.labels import LabelStore
 
     path = make_project(tmp_path, store_url)
     text = path.read_text().replace("max_prediction_drift: 0.5", "min_accuracy: 0.9")

@@ -73,8 +73,8 @@ def _project(tmp_path: Path, store_url: str, gates: str) -> tuple[Path, Any]:
 
 
 def _canary(tmp_path: Path, store_url: str, gates: str) -> list[Any]:
+    from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import KeelworkError
-    from keelwork.service.ingest.labels import LabelStore
 
     path, live = _project(tmp_path, store_url, gates)
     service = open_service(load_spec(path), rollout_poll_s=0.05)

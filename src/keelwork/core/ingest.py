@@ -32,7 +32,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from keelwork.errors import ErrorDetail
+from keelwork.errors import ErrorDetail, InvalidId
 
 #: What a file holds: ground-truth labels, prediction records (an export), or data to score.
 IngestKind = Literal["labels", "predictions", "score"]
@@ -75,14 +75,6 @@ def explicit_key(value: Any) -> str:
         InvalidId: the value is empty, null, a boolean, a fraction or another type.
     """
     return "id:" + id_text(value)
-
-
-class InvalidId(ValueError):
-    """An id value that cannot be an id; ``rule`` is ``type``, ``min_length`` or ``max_length``."""
-
-    def __init__(self, message: str, rule: str) -> None:
-        super().__init__(message)
-        self.rule = rule
 
 
 def id_text(value: Any) -> str:
@@ -489,6 +481,15 @@ def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(
     return LabelRow(prediction_id=pid, label=label, label_json=label_json, ts=ts), []
 
 
+def label_index(path: str) -> int:
+    """The record index of a label problem's path: ``labels[12].label`` -> 12 (-1: none).
+
+    Problems are reported in body order, so they are sorted by it.
+    """
+    head = path.removeprefix("labels[").partition("]")[0]
+    return int(head) if head.isdigit() else -1
+
+
 def _finite_or_raise(value: Any) -> Any:
     """``json_safe`` that refuses NaN and infinities instead of spelling them out."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -588,7 +589,6 @@ __all__ = [
     "DeadLetter",
     "IngestCounts",
     "IngestKind",
-    "InvalidId",
     "JobStatus",
     "LabelColumns",
     "LabelRow",
@@ -599,6 +599,7 @@ __all__ = [
     "explicit_key",
     "id_text",
     "json_safe",
+    "label_index",
     "parse_label",
     "parse_timestamp",
     "row_key",

@@ -23,9 +23,9 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, ProgressEvent
 from keelwork.errors import DataFileError
-from keelwork.service.ingest.ledger import Ledger
 
 
 @dataclass

@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.ingest_ledger_store import Ledger
+from keelwork.adapters.stores.ingest_tables import ingest_keys
 from keelwork.adapters.stores.prediction_store import prediction_payloads
+from keelwork.adapters.stores.sql import among
 from keelwork.core.ingest import (
     Checkpoint,
     deterministic_prediction_id,
@@ -33,7 +36,6 @@ from keelwork.core.ingest import (
 )
 from keelwork.errors import DataFileError
 from keelwork.service.ingest.files import SourceFile, batch_records
-from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
 
 if TYPE_CHECKING:
     from keelwork.service.ingest.scoring import ScoreHandler

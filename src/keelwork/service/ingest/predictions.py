@@ -12,40 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.prediction_store import (
-    META_COLUMNS,
-    insert_statements,
-    predictions,
-    record_to_row,
-)
+from keelwork.adapters.stores.ingest_ledger_store import Ledger
+from keelwork.adapters.stores.prediction_store import existing_ids, insert_records
 from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, parse_timestamp
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import DataFileError, ErrorDetail, KeelworkError, StoreError
 from keelwork.service.ingest.files import ChunkOutcome, SourceFile
-from keelwork.service.ingest.ledger import Ledger, among
-
-
-def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
-    """The ones of ``ids`` the prediction log holds (inside the caller's transaction)."""
-    out: set[str] = set()
-    for clause in among(conn, predictions.c.id, ids):
-        out.update(conn.execute(select(predictions.c.id).where(clause)).scalars())
-    return out
-
-
-def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
-    """Insert records into the prediction log, ignoring ids it holds (caller's transaction)."""
-    if not records:
-        return
-    ins_meta, ins_payload = insert_statements(conn.engine)
-    rows = [record_to_row(r) for r in records]
-    conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
-    conn.execute(ins_payload, [{"id": r["id"], "inputs": r["inputs"], "outputs": r["outputs"],
-                                "request_meta": r["request_meta"]} for r in rows])
-
 
 #: Columns a prediction-records file must have (``keel log export`` writes them all).
 RECORD_COLUMNS = ("id", "ts", "model", "version", "inputs", "outputs", "latency_ms")
@@ -155,4 +129,4 @@ def _record_dict(raw: Mapping[str, Any], text_payloads: bool) -> dict[str, Any]:
     return data
 
 
-__all__ = ["RECORD_COLUMNS", "PredictionsHandler", "existing_ids", "insert_records"]
+__all__ = ["RECORD_COLUMNS", "PredictionsHandler"]

@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.ingest_ledger_store import Ledger
+from keelwork.adapters.stores.ingest_tables import ingest_keys
+from keelwork.adapters.stores.prediction_store import existing_ids, insert_records
+from keelwork.adapters.stores.sql import among
 from keelwork.core.ingest import (
     Checkpoint,
     DeadLetter,
     IngestCounts,
-    InvalidId,
     deterministic_prediction_id,
     explicit_key,
     json_safe,
@@ -39,13 +42,12 @@ from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import (
     DataFileError,
     ErrorDetail,
+    InvalidId,
     InvalidInputError,
     PredictionError,
 )
 from keelwork.service.ingest.files import ChunkOutcome, SourceFile
-from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
 from keelwork.service.ingest.output import check_out_path, write_scores
-from keelwork.service.ingest.predictions import existing_ids, insert_records
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry

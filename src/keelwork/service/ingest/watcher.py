@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.errors import DataFileError, KeelworkError, StoreError
 from keelwork.service.ingest.files import (
     ChunkHandler,
@@ -32,7 +33,6 @@ from keelwork.service.ingest.files import (
     hash_file,
     run_file,
 )
-from keelwork.service.ingest.ledger import Ledger
 
 log = logging.getLogger("keelwork.ingest.watch")
 
