@@ -44,7 +44,7 @@ from keelwork.adapters.stores.prediction_store import (
 )
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.core.contracts import compile_contract
-from keelwork.core.ingest import LabelColumns
+from keelwork.core.label_rows import LabelColumns
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.errors import ContractViolation, DataFileError, StoreError
 from keelwork.interfaces.cli import ingest_cmd, log_cmd

@@ -42,13 +42,7 @@ from keelwork.adapters.stores.prediction_store import ensure_schema as predictio
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.sql import insert_ignore
 from keelwork.adapters.stores.transactions import is_transient
-from keelwork.core.ingest import (
-    Checkpoint,
-    DeadLetter,
-    IngestCounts,
-    JobStatus,
-    RetryPolicy,
-)
+from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, JobStatus, RetryPolicy
 from keelwork.errors import JobConflict, StoreError
 
 log = logging.getLogger("keelwork.ingest")

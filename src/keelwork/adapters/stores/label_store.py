@@ -31,7 +31,7 @@ from keelwork.adapters.stores.label_writes import (
     reconcile_labels,
     rows_by_id,
 )
-from keelwork.core.ingest import LabelColumns, LabelRow, label_index, parse_label
+from keelwork.core.label_rows import LabelColumns, LabelRow, label_index, parse_label
 from keelwork.errors import ContractViolation, ErrorDetail
 
 

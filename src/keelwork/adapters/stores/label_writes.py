@@ -30,7 +30,8 @@ from sqlalchemy.engine import Connection
 from keelwork.adapters.stores.ingest_tables import label_history, labels, unknown_labels
 from keelwork.adapters.stores.prediction_store import predictions
 from keelwork.adapters.stores.sql import among
-from keelwork.core.ingest import IngestCounts, LabelRow
+from keelwork.core.ingest import IngestCounts
+from keelwork.core.label_rows import LabelRow
 from keelwork.errors import ErrorDetail, RelabelRefused
 
 #: How many unknown ids a result keeps as examples.

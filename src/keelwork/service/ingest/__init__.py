@@ -32,10 +32,10 @@ from keelwork.adapters.stores.ingest_ledger_store import JobRecord, Ledger
 from keelwork.adapters.stores.label_store import LabelStore, StoredLabel
 from keelwork.adapters.stores.label_writes import LabelResult
 from keelwork.adapters.stores.transactions import is_transient
-from keelwork.core.ingest import LabelColumns, RetryPolicy
+from keelwork.core.ingest import RetryPolicy
+from keelwork.core.label_rows import LabelColumns
 from keelwork.errors import JobConflict
 from keelwork.service.ingest.files import (
-    ChunkHandler,
     FileResult,
     ProgressHook,
     SourceFile,
@@ -50,6 +50,7 @@ from keelwork.service.ingest.scoring import (
     load_scoring_model,
 )
 from keelwork.service.ingest.watcher import WatchStats, watch
+from keelwork.types import ChunkHandler
 
 #: Records per read batch.
 BATCH_SIZE = 65536

@@ -13,18 +13,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.label_writes import apply_labels, reconcile_labels
-from keelwork.core.ingest import (
-    Checkpoint,
-    DeadLetter,
-    LabelColumns,
-    LabelRow,
-    label_index,
-    parse_label,
-)
+from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter
+from keelwork.core.label_rows import LabelColumns, LabelRow, label_index, parse_label
 from keelwork.errors import DataFileError, ErrorDetail
-from keelwork.service.ingest.files import ChunkOutcome, SourceFile
+from keelwork.types import IngestLedger, IngestSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +52,7 @@ class LabelsHandler:
 
         return {self.columns.id: pa.string()}
 
-    def check_columns(self, file: SourceFile) -> None:
+    def check_columns(self, file: IngestSource) -> None:
         """Refuse a file without the id or label column, before anything is written.
 
         Raises:
@@ -73,12 +66,12 @@ class LabelsHandler:
                     "with --id-column / --label-column.", path=str(file.path), line=1,
                     column=name)
 
-    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def begin(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Reconcile labels that earlier runs left unknown."""
         ledger.transaction("reconcile unknown labels",
                            lambda conn: reconcile_labels(conn, None, datetime.now(UTC)))
 
-    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
+    def prepare(self, file: IngestSource, first_row: int, rows: list[dict[str, Any]],
                 checkpoint: Checkpoint) -> _LabelChunk:
         """Parse a chunk: valid labels, and dead letters for the rest."""
         valid: list[tuple[int | None, LabelRow]] = []
@@ -102,14 +95,14 @@ class LabelsHandler:
                 valid.append((row, parsed))
         return _LabelChunk(valid, letters)
 
-    def write(self, conn: Connection, chunk: _LabelChunk, file: SourceFile) -> ChunkOutcome:
+    def write(self, conn: Connection, chunk: _LabelChunk, file: IngestSource) -> ChunkOutcome:
         """Apply a parsed chunk inside the ledger's transaction."""
         result = apply_labels(conn, chunk.valid, str(file.path))
         result.counts.dead_lettered = len(chunk.letters)
         result.counts.read = len(chunk.valid) + len(chunk.letters)
         return ChunkOutcome(result.counts, chunk.letters, result.unknown_ids)
 
-    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def end(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Nothing to do at the end of a labels file."""
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.prediction_store import existing_ids, insert_records
-from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, parse_timestamp
+from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
+from keelwork.core.ingest_values import parse_timestamp
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import DataFileError, ErrorDetail, KeelworkError, StoreError
-from keelwork.service.ingest.files import ChunkOutcome, SourceFile
+from keelwork.types import IngestLedger, IngestSource
 
 #: Columns a prediction-records file must have (``keel log export`` writes them all).
 RECORD_COLUMNS = ("id", "ts", "model", "version", "inputs", "outputs", "latency_ms")
@@ -52,7 +52,7 @@ class PredictionsHandler:
 
         return {name: pa.string() for name in ("id", *_PAYLOADS, *_OPTIONAL_TEXT)}
 
-    def check_columns(self, file: SourceFile) -> None:
+    def check_columns(self, file: IngestSource) -> None:
         """Refuse a file without the record columns.
 
         Raises:
@@ -65,10 +65,10 @@ class PredictionsHandler:
                     f"{', '.join(RECORD_COLUMNS)} (as 'keel log export' writes them); there is "
                     f"no '{name}'.", path=str(file.path), line=1, column=name)
 
-    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def begin(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Nothing to prepare."""
 
-    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
+    def prepare(self, file: IngestSource, first_row: int, rows: list[dict[str, Any]],
                 checkpoint: Checkpoint) -> _ImportChunk:
         """Turn rows into records; the ones that do not fit become dead letters."""
         text_payloads = file.path.suffix.lower() not in (".jsonl", ".ndjson", ".json")
@@ -84,7 +84,7 @@ class PredictionsHandler:
                     ErrorDetail("", "prediction_record", None, message)], raw))
         return chunk
 
-    def write(self, conn: Connection, chunk: _ImportChunk, file: SourceFile) -> ChunkOutcome:
+    def write(self, conn: Connection, chunk: _ImportChunk, file: IngestSource) -> ChunkOutcome:
         """Insert the records whose ids are not in the log yet."""
         seen: set[str] = existing_ids(conn, [r.id for r in chunk.records])
         new: list[PredictionRecord] = []
@@ -98,7 +98,7 @@ class PredictionsHandler:
                               dead_lettered=len(chunk.letters))
         return ChunkOutcome(counts, chunk.letters)
 
-    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def end(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Nothing to do at the end."""
 
 

@@ -25,14 +25,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.ingest_tables import ingest_keys
 from keelwork.adapters.stores.prediction_store import existing_ids, insert_records
 from keelwork.adapters.stores.sql import among
-from keelwork.core.ingest import (
-    Checkpoint,
-    DeadLetter,
-    IngestCounts,
+from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
+from keelwork.core.ingest_values import (
     deterministic_prediction_id,
     explicit_key,
     json_safe,
@@ -46,8 +43,8 @@ from keelwork.errors import (
     InvalidInputError,
     PredictionError,
 )
-from keelwork.service.ingest.files import ChunkOutcome, SourceFile
 from keelwork.service.ingest.output import check_out_path, write_scores
+from keelwork.types import IngestLedger, IngestSource
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
@@ -134,7 +131,7 @@ def contract_read_types(validator: RecordValidator | None,
     return types
 
 
-def check_columns(file: SourceFile, validator: RecordValidator | None,
+def check_columns(file: IngestSource, validator: RecordValidator | None,
                   id_column: str | None = None) -> None:
     """Refuse a data file whose columns cannot fit the contract, before anything is written.
 
@@ -225,7 +222,7 @@ class ScoreHandler:
         """CSV columns as the contract types them (see :func:`contract_read_types`)."""
         return contract_read_types(self.validator, self.id_column)
 
-    def check_columns(self, file: SourceFile) -> None:
+    def check_columns(self, file: IngestSource) -> None:
         """Refuse a file whose columns cannot fit the contract (see :func:`check_columns`).
 
         Raises:
@@ -233,10 +230,10 @@ class ScoreHandler:
         """
         check_columns(file, self.validator, self.id_column)
 
-    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def begin(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Nothing to prepare: the model is loaded already."""
 
-    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
+    def prepare(self, file: IngestSource, first_row: int, rows: list[dict[str, Any]],
                 checkpoint: Checkpoint) -> _ScoreChunk:
         """Validate and predict one chunk (outside the transaction)."""
         chunk = _ScoreChunk(rows=len(rows))
@@ -270,7 +267,7 @@ class ScoreHandler:
                           chunk)
         return chunk
 
-    def _predict(self, file: SourceFile, batch: list[_Entry], checkpoint: Checkpoint,
+    def _predict(self, file: IngestSource, batch: list[_Entry], checkpoint: Checkpoint,
                  chunk: _ScoreChunk) -> None:
         started = time.perf_counter()
         try:
@@ -307,7 +304,7 @@ class ScoreHandler:
                 outputs=output, latency_ms=per_record_ms, model_latency_ms=per_record_ms,
                 status="ok", request_meta=meta)))
 
-    def write(self, conn: Connection, chunk: _ScoreChunk, file: SourceFile) -> ChunkOutcome:
+    def write(self, conn: Connection, chunk: _ScoreChunk, file: IngestSource) -> ChunkOutcome:
         """Store the chunk's new predictions (and keys) inside the ledger's transaction."""
         fresh = chunk.records
         if self.id_column is not None and fresh:
@@ -332,7 +329,7 @@ class ScoreHandler:
                               dead_lettered=len(chunk.letters))
         return ChunkOutcome(counts, chunk.letters)
 
-    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def end(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Write the output file, when asked, from what the store holds."""
         if self.out is not None:
             write_scores(ledger, self, file, checkpoint, self.out)
