@@ -62,9 +62,14 @@ def blocks(page: str) -> list[Block]:
 
 
 def commands(block: Block) -> list[list[str]]:
-    """The command lines of a shell block, split as a shell would (comments dropped)."""
-    joined = block.code.replace("\\\n", " ")
-    return [argv for line in joined.splitlines() if (argv := shlex.split(line, comments=True))]
+    """The command lines of a shell block, split as a shell would (comments dropped).
+
+    In a ``console`` block only the lines after a ``$`` prompt are commands (the rest is
+    their output)."""
+    lines = block.code.replace("\\\n", " ").splitlines()
+    if block.lang == "console":
+        lines = [line[2:] for line in lines if line.startswith("$ ")]
+    return [argv for line in lines if (argv := shlex.split(line, comments=True))]
 
 
 def _run_elsewhere(block: Block) -> str | None:
