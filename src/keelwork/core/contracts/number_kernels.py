@@ -72,6 +72,7 @@ def _above(v: Any, bound: int) -> Any:
 
 
 def isin(v: Any, members: Sequence[int | float]) -> Any:
+    """Where ``v`` holds one of ``members`` (those outside ``v``'s integer dtype never match)."""
     import numpy as np
 
     if v.dtype.kind in "iu":
