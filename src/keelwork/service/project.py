@@ -181,7 +181,8 @@ class Project:
         A model object is first saved in the format its runtime loads without running code
         from the file: a fitted scikit-learn estimator with skops (the types it holds that skops
         does not trust by default are recorded in ``options.trusted``), a ``torch.nn.Module``
-        with ``torch.export`` (given ``example_input``) or TorchScript, an ONNX ``ModelProto``
+        with ``torch.export`` (traced with ``example_input``, else with a batch shaped by
+        ``options.input_shape`` or ``options.feature_names``), an ONNX ``ModelProto``
         as ``.onnx``. A path is registered as is; its runtime is read from the suffix unless
         given. The monitoring reference of the new version is built when keel.yaml names one.
 
@@ -223,7 +224,8 @@ class Project:
             return self._register(artifact, name, kind, dict(options or {}), metrics, aliases,
                                   dataset_version, allow_unsafe_pickle, verify)
         with tempfile.TemporaryDirectory(prefix="keelwork-register-") as tmp:
-            saved = save_model(model_or_path, Path(tmp), example_input=example_input)
+            saved = save_model(model_or_path, Path(tmp), example_input=example_input,
+                               options=options)
             return self._register(saved.path, name, runtime or saved.runtime,
                                   {**saved.options, **(options or {})}, metrics, aliases,
                                   dataset_version, allow_unsafe_pickle, verify)

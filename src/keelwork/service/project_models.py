@@ -1,8 +1,8 @@
 """Saving a model object from a training script or notebook in a format a runtime loads safely.
 
 :func:`save_model` writes a fitted scikit-learn estimator with skops (``.skops``, never a
-pickle), a ``torch.nn.Module`` as a ``torch.export`` program (``.pt2``, given an example input)
-or TorchScript (``.pt``), and an ONNX ``ModelProto`` as ``.onnx``: the formats the ``sklearn``,
+pickle), a ``torch.nn.Module`` as a ``torch.export`` program (``.pt2``; TorchScript is
+deprecated by torch), and an ONNX ``ModelProto`` as ``.onnx``: the formats the ``sklearn``,
 ``torch`` and ``onnx`` runtimes load without running code from the file. The libraries are
 only imported when the object is one of theirs (it is already in memory then).
 
@@ -13,6 +13,7 @@ only imported when the object is one of theirs (it is already in memory then).
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,45 +84,57 @@ def save_sklearn(model: Any, directory: Path) -> SavedModel:
     return SavedModel("sklearn", path, {"trusted": trusted} if trusted else {})
 
 
-def save_torch(model: Any, directory: Path, example_input: Any = None) -> SavedModel:
-    """Write a torch model: a ``torch.export`` program when an example input is given (the
-    batch axis dynamic), else TorchScript (``torch.jit.script``).
+def _example_batch(torch: Any, options: Mapping[str, Any]) -> Any:
+    """A batch of two instances shaped as the runtime options say (``input_shape``, else
+    one row of ``feature_names``), or None."""
+    shape = options.get("input_shape")
+    if shape:
+        return torch.randn(2, *[max(1, int(d)) for d in shape])
+    names = options.get("feature_names")
+    return torch.randn(2, len(names)) if names else None
+
+
+def save_torch(model: Any, directory: Path, example_input: Any = None,
+               options: Mapping[str, Any] | None = None) -> SavedModel:
+    """Write a torch model as a ``torch.export`` program (``.pt2``, the batch axis dynamic).
+
+    The module is traced with ``example_input``, else with a random batch shaped by
+    ``options.input_shape`` or ``options.feature_names``. A TorchScript module already scripted
+    is saved as TorchScript (``.pt``).
 
     Raises:
-        RegistryError: the module can be neither exported nor scripted.
+        RegistryError: no example to export with, or the module cannot be exported.
     """
     import torch
 
+    path = directory / "model.pt2"
     if isinstance(model, torch.export.ExportedProgram):
-        path = directory / "model.pt2"
         torch.export.save(model, str(path))
         return SavedModel("torch", path)
-    model = model.eval()
-    if example_input is not None:
-        path = directory / "model.pt2"
-        example = example_input if isinstance(example_input, tuple) else (example_input,)
-        batch = torch.export.Dim("batch", min=1, max=1 << 16)
-        try:
-            program = torch.export.export(model, example,
-                                          dynamic_shapes=tuple({0: batch} for _ in example))
-        except Exception as exc:
-            raise RegistryError(f"The torch module {type(model).__name__} could not be exported "
-                                f"with torch.export: {type(exc).__name__}: {exc}",
-                                [ErrorDetail("model", "torch_export", type(model).__name__)]
-                                ) from None
-        torch.export.save(program, str(path))
+    if isinstance(model, torch.jit.ScriptModule):
+        path = directory / "model.pt"
+        model.save(str(path))
         return SavedModel("torch", path)
-    path = directory / "model.pt"
-    try:
-        scripted = model if isinstance(model, torch.jit.ScriptModule) else torch.jit.script(
-            model)
-    except Exception as exc:
+    model = model.eval()
+    example = example_input if example_input is not None else _example_batch(
+        torch, options or {})
+    if example is None:
         raise RegistryError(
-            f"The torch module {type(model).__name__} could not be scripted "
-            f"(torch.jit.script: {type(exc).__name__}); pass example_input=a batch tensor to "
-            "save it with torch.export instead.",
-            [ErrorDetail("model", "torch_script", type(model).__name__)]) from None
-    scripted.save(str(path))
+            f"Registering the torch module {type(model).__name__} exports it with torch.export, "
+            "which needs an example batch: pass example_input=a batch tensor, or "
+            "options={'input_shape': [...]} or {'feature_names': [...]}.",
+            [ErrorDetail("example_input", "required", None)])
+    example = example if isinstance(example, tuple) else (example,)
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    try:
+        program = torch.export.export(model, example,
+                                      dynamic_shapes=tuple({0: batch} for _ in example))
+    except Exception as exc:
+        raise RegistryError(f"The torch module {type(model).__name__} could not be exported "
+                            f"with torch.export: {type(exc).__name__}: {exc}",
+                            [ErrorDetail("model", "torch_export", type(model).__name__)]
+                            ) from None
+    torch.export.save(program, str(path))
     return SavedModel("torch", path)
 
 
@@ -132,7 +145,8 @@ def save_onnx(model: Any, directory: Path) -> SavedModel:
     return SavedModel("onnx", path)
 
 
-def save_model(model: Any, directory: Path, *, example_input: Any = None) -> SavedModel:
+def save_model(model: Any, directory: Path, *, example_input: Any = None,
+               options: Mapping[str, Any] | None = None) -> SavedModel:
     """Write a model object in the format its runtime loads safely.
 
     Args:
@@ -140,8 +154,9 @@ def save_model(model: Any, directory: Path, *, example_input: Any = None) -> Sav
             exported program), or an ONNX ``ModelProto``.
         directory: Where to write the file (a temporary directory: the registry copies it).
         example_input: For a torch module: a batch tensor (or a tuple of them) to export the
-            module with ``torch.export`` (batch axis dynamic); without it the module is
-            scripted.
+            module with ``torch.export`` (batch axis dynamic).
+        options: The runtime options it will be registered with (a torch module without
+            ``example_input`` is exported with a batch shaped by them).
 
     Returns:
         The runtime, the file and the options it needs.
@@ -153,7 +168,7 @@ def save_model(model: Any, directory: Path, *, example_input: Any = None) -> Sav
     if _is_sklearn(model):
         return save_sklearn(model, directory)
     if _is_torch(model):
-        return save_torch(model, directory, example_input)
+        return save_torch(model, directory, example_input, options)
     if _is_onnx(model):
         return save_onnx(model, directory)
     kind = f"{type(model).__module__}.{type(model).__qualname__}"
