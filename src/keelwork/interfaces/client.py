@@ -228,7 +228,7 @@ class Client:
         """
         return self._send(calls.rollback(model))
 
-    def keys(self) -> list[dict[str, Any]]:
+    def api_keys(self) -> list[dict[str, Any]]:
         """Every API key: id, name, scopes, creator, last use, revoked (admin)."""
         return self._send(calls.get("/v1/admin/keys"))
 
@@ -350,8 +350,8 @@ class AsyncClient:
         """:meth:`Client.rollback`, awaited."""
         return await self._send(calls.rollback(model))
 
-    async def keys(self) -> list[dict[str, Any]]:
-        """:meth:`Client.keys`, awaited."""
+    async def api_keys(self) -> list[dict[str, Any]]:
+        """:meth:`Client.api_keys`, awaited."""
         return await self._send(calls.get("/v1/admin/keys"))
 
     async def revoke_key(self, key_id: str) -> dict[str, Any]:

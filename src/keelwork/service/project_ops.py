@@ -28,9 +28,12 @@ class Rollouts:
     OS user).
 
     Examples:
-        >>> status = project.rollout.start("credit", to=2, strategy="canary")  # doctest: +SKIP
-        >>> status.phase, status.weight  # doctest: +SKIP
+        >>> new = project.register(model, "credit")
+        >>> status = project.rollout.start("credit", to=new.version, strategy="canary")
+        >>> status.phase, status.weight
         ('progressing', 5)
+        >>> project.rollout.abort("credit").phase
+        'aborted'
     """
 
     def __init__(self, project_dir: Path, storage_url: Callable[[], str | None],
@@ -175,7 +178,7 @@ class Audit:
     """The project's hash-chained audit log (``project.audit``).
 
     Examples:
-        >>> project.audit.verify().ok  # doctest: +SKIP
+        >>> project.audit.verify().ok
         True
     """
 

@@ -139,7 +139,7 @@ def test_admin_routes_flags_rollouts_keys(server: TestClient, project: Path) -> 
     with pytest.raises(TransitionError):
         client.rollout_action("adder", "abort")
     assert "rollout" in client.rollout("adder")._repr_html_().lower()
-    keys = client.keys()
+    keys = client.api_keys()
     assert [k["name"] for k in keys] == ["admin"]
     with pytest.raises(AuthError):
         client.revoke_key("kw_nope")
@@ -160,7 +160,7 @@ def test_async_client_against_the_asgi_app(project: Path) -> None:
                 with pytest.raises(ContractViolation):
                     await client.predict("adder", [{"a": "x", "b": 2}])
                 with pytest.raises(AuthError):
-                    await client.keys()
+                    await client.api_keys()
 
     asyncio.run(run())
 
@@ -184,3 +184,30 @@ def test_error_for_inverts_the_status_mapping() -> None:
         {"retry-after": "1"}), StoreError)
     odd = error_for(413, "not json")
     assert isinstance(odd, RequestRefused) and odd.status == 413
+
+
+def test_the_client_loads_no_server_or_data_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, keelwork; keelwork.Client, keelwork.AsyncClient, keelwork.Project; "
+            "heavy = ('numpy', 'pandas', 'pyarrow', 'sqlalchemy', 'fastapi', 'sklearn', "
+            "'torch'); print(','.join(m for m in heavy if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "", f"keelwork.Client / Project loaded {out}"
+
+
+def test_the_api_reference_names_only_objects_that_exist() -> None:
+    import importlib
+    import re
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "reference" / "python.md"
+    names = re.findall(r"^::: ([\w.]+)$", page.read_text(), re.M)
+    assert "keelwork.Project" in names and "keelwork.Client" in names
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            assert hasattr(importlib.import_module(module), attr), name
