@@ -234,15 +234,17 @@ class Project:
                   aliases: Sequence[str], dataset_version: str | None,
                   allow_unsafe_pickle: bool, verify: bool) -> Registration:
         from keelwork.adapters.stores.registry_store import open_registry
+        from keelwork.service.registration import register_model
 
         self._check_dataset(dataset_version)
         with open_registry(self.path, self._store_url()) as registry, \
                 warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            mv = registry.register(name, artifact, runtime, dataset_version=dataset_version,
-                                   metrics=metrics, options=options or None,
-                                   aliases=list(aliases), source_dir=self.path,
-                                   allow_unsafe_pickle=allow_unsafe_pickle, verify=verify)
+            mv = register_model(registry, name, artifact, runtime,
+                                dataset_version=dataset_version, metrics=metrics,
+                                options=options or None, aliases=list(aliases),
+                                source_dir=self.path, allow_unsafe_pickle=allow_unsafe_pickle,
+                                verify=verify)
             same = tuple(v.version for v in registry.list_versions(name)
                          if v.sha256 is not None and v.sha256 == mv.sha256
                          and v.version != mv.version)
