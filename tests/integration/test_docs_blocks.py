@@ -9,7 +9,9 @@ How they run: each page's blocks run in order, in one project shared by the page
 page assumes the reader has: the project ``keel init`` writes, and the page's own data files,
 made by ``_SETUP``). Every line of a shell block is a ``keel`` command, run in-process (the same
 Typer app as the ``keel`` script) and expected to exit 0; Python blocks run as scripts in the
-project. The Python blocks of docs/runtimes/ are run by tests/unit/test_docs_runtimes.py.
+project. Some pages are run by a test of their own (``RUN_ELSEWHERE``): the Python blocks of
+docs/runtimes/ by tests/unit/test_docs_runtimes.py, docs/python-api.md (a notebook) by
+tests/integration/test_python_api_doc.py.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ PAGES = ["README.md",
          *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md"))]
 SHELL = frozenset({"bash", "sh", "shell", "console"})
 RUNNABLE = SHELL | {"python"}
-#: Pages whose Python blocks another test runs (and which shell blocks they may not have).
-RUN_ELSEWHERE = {"docs/runtimes/": "tests/unit/test_docs_runtimes.py"}
+#: Pages (or folders) whose blocks of these languages another test runs.
+RUN_ELSEWHERE: dict[str, tuple[str, frozenset[str]]] = {
+    "docs/runtimes/": ("tests/unit/test_docs_runtimes.py", frozenset({"python"})),
+    "docs/python-api.md": ("tests/integration/test_python_api_doc.py", RUNNABLE),
+}
 _FENCE = re.compile(r"^(?:<!-- not run: (?P<reason>.*?) -->\n)?```(?P<lang>[^\n`]*)\n"
                     r"(?P<code>.*?)^```[ \t]*$", re.S | re.M)
 
@@ -73,8 +78,14 @@ def commands(block: Block) -> list[list[str]]:
 
 
 def _run_elsewhere(block: Block) -> str | None:
-    return next((test for prefix, test in RUN_ELSEWHERE.items()
-                 if block.page.startswith(prefix) and block.lang == "python"), None)
+    """The test that runs ``block``, when it is not this one."""
+    return next((test for prefix, (test, langs) in RUN_ELSEWHERE.items()
+                 if block.page.startswith(prefix) and block.lang in langs), None)
+
+
+def test_the_other_runners_exist() -> None:
+    for test, _ in RUN_ELSEWHERE.values():
+        assert (ROOT / test).is_file(), test
 
 
 # --------------------------------------------------------------------------- the inventory
