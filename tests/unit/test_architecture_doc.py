@@ -1,7 +1,8 @@
 """docs/architecture.md stays true: every module it cites exists, every room has its row.
 
 A cited name is ``keelwork.a.b`` (a module or package, optionally followed by a name defined
-at the top of that module, or a method of a class there) or a path ``src/keelwork/a/b.py``.
+at the top of that module or listed in its ``__all__``, or a method of a class there) or a path
+``src/keelwork/a/b.py``.
 Checked from the source files, without importing anything.
 """
 
@@ -41,6 +42,11 @@ def _defined(path: Path) -> dict[str, set[str]]:
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update({t.id: set() for t in targets if isinstance(t, ast.Name)})
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                # a lazy facade's names (keelwork.Project): exported, imported on first use
+                for e in ast.walk(node.value):
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str):
+                        names.setdefault(e.value, set())
         elif isinstance(node, ast.ImportFrom):
             names.update({a.asname or a.name: set() for a in node.names})
     return names

@@ -25,7 +25,8 @@ from keelwork.service.project_ops import Audit, Rollouts
 from keelwork.service.project_reports import MonitorReport, Registration, ValidationReport
 
 if TYPE_CHECKING:
-    from keelwork.spec.model import ContractSection, ResolvedSpec
+    from keelwork.spec.contract import ContractSection
+    from keelwork.spec.model import ResolvedSpec
 
 #: The environment variable that overrides every project's store (as for the CLI).
 STORAGE_URL_ENV = "KEELWORK_STORAGE_URL"
