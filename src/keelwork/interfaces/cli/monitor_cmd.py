@@ -80,23 +80,19 @@ def reference_cmd(
     """Profile the reference data and a model version's predictions on it; store the result."""
     from rich.markup import escape
 
-    from keelwork.service.monitoring.reference import (
-        build_reference,
-        load_model_runtime,
-        store_reference,
-        unload_runtime,
-    )
+    from keelwork.service.models import load_registered, unload
+    from keelwork.service.monitoring.reference import build_reference, store_reference
 
     resolved = project_spec(project)
     name = _model(resolved, model)
     with console.status(f"profiling the reference of {name}"):
-        runtime, number = load_model_runtime(resolved, name,
+        runtime, number = load_registered(resolved, name,
                                              None if version is None else str(version))
         try:
             ref = build_reference(resolved, name, data=data, runtime=runtime,
                                   model_version=number)
         finally:
-            unload_runtime(runtime)
+            unload(runtime)
         stored = store_reference(resolved, ref)
     summary = {"model": ref.model, "model_version": ref.model_version, "rows": ref.rows,
                "source": ref.source, "created_at": stored.created_at.isoformat(),

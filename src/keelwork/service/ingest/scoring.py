@@ -44,8 +44,9 @@ from keelwork.errors import (
 )
 from keelwork.service.ingest.files import ChunkOutcome, SourceFile
 from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
-from keelwork.service.ingest.output import check_out_path, write_scores
+from keelwork.service.ingest.output import ScoredJob, check_out_path, write_scores
 from keelwork.service.ingest.predictions import existing_ids, insert_records
+from keelwork.service.models import load_target, resolve_target
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
@@ -70,10 +71,8 @@ class ScoringModel:
 
 def load_scoring_model(registry: SqlRegistry, ref: str,
                        resolved: ResolvedSpec | None = None) -> ScoringModel:
-    """Resolve ``ref`` in the registry and load it, as ``keel serve`` would.
-
-    Options recorded with the version win over keel.yaml's (they were verified with it);
-    ``allow_unsafe_pickle`` comes from keel.yaml.
+    """Resolve ``ref`` in the registry and load it, as ``keel serve`` would
+    (:func:`keelwork.service.models.resolve_target` says how).
 
     Args:
         registry: The project's registry.
@@ -87,21 +86,8 @@ def load_scoring_model(registry: SqlRegistry, ref: str,
         RegistryError: the reference is malformed or unknown.
         ModelLoadError: the model failed to load.
     """
-    from keelwork.adapters.runtimes import load_runtime
-
-    mv = registry.resolve(ref)
-    path = registry.artifact_path(mv)
-    artifact: Path | str = path if path is not None else (mv.callable_path or mv.artifact_uri)
-    options: dict[str, Any] = {}
-    unsafe = False
-    if resolved is not None and any(m.name == mv.name for m in resolved.spec.models):
-        from keelwork.service.assembly import spec_options
-
-        options = spec_options(resolved, mv.name)
-        unsafe = resolved.spec.model(mv.name).allow_unsafe_pickle
-    options.update(mv.options)
-    runtime = load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe)
-    return ScoringModel(mv.name, mv.version, runtime)
+    target = resolve_target(registry, ref, resolved)
+    return ScoringModel(target.name, target.version, load_target(target))
 
 
 # --------------------------------------------------------------------------- scoring
@@ -333,7 +319,8 @@ class ScoreHandler:
     def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
         """Write the output file, when asked, from what the store holds."""
         if self.out is not None:
-            write_scores(ledger, self, file, checkpoint, self.out)
+            job = ScoredJob(self.kind, self.target, self.scope, self.id_column)
+            write_scores(ledger, job, file, checkpoint, self.out)
 
 
 def _last_error(runtime: ModelRuntime, record: dict[str, Any]) -> ErrorDetail:

@@ -46,6 +46,7 @@ from keelwork.core.monitors.windows import (
     proba_row,
 )
 from keelwork.errors import MonitorError
+from keelwork.service.models import load_registered, unload
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.monitor")
@@ -251,13 +252,13 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
 
     owned = runtime is None
     if owned:
-        runtime, model_version = load_model_runtime(resolved, name)
+        runtime, model_version = load_registered(resolved, name)
     try:
         schema = _schema(runtime, resolved, name, mon.labels.positive)
         outputs, proba = _predict(runtime, instances)
     finally:
         if owned:
-            unload_runtime(runtime)
+            unload(runtime)
 
     flat: list[dict[str, Any]] = []
     rows_proba: list[list[float] | None] = []
@@ -350,84 +351,18 @@ def _segment_profiles(flat: Sequence[Mapping[str, Any]], fields: Sequence[str],
     return out
 
 
-def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None,
-                       ) -> tuple[Any, int]:
-    """Load ``name`` (its default alias, or ``ref``) from the registry as the server would.
-
-    Returns:
-        ``(runtime, version)``; call ``runtime.unload()`` when done.
-    """
-    from keelwork.adapters.runtimes import load_runtime
-    from keelwork.adapters.stores.registry_store import open_registry
-    from keelwork.service.assembly import spec_options
-
-    with open_registry(resolved.project_dir, resolved.storage_url, audit=False) as registry:
-        mv = registry.resolve(name if ref is None else f"{name}:{ref}")
-        path = registry.artifact_path(mv)
-        artifact = path if path is not None else (mv.callable_path or mv.artifact_uri)
-        try:
-            options = {**spec_options(resolved, name), **mv.options}
-            unsafe = resolved.spec.model(name).allow_unsafe_pickle
-        except KeyError:
-            options, unsafe = dict(mv.options), False
-    return load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe), mv.version
-
-
-def runtime_task(runtime: Any) -> str | None:
-    """``classification`` / ``regression`` as a loaded model's signature tells, else None.
-
-    A model with classes is a classifier; a scikit-learn estimator without classes is a
-    regressor; any other runtime without classes says nothing.
-    """
-    sig = getattr(runtime, "signature", None)
-    if sig is None:
-        return None
-    if getattr(sig, "classes", None):
-        return "classification"
-    extra = getattr(sig, "extra", None) or {}
-    return "regression" if "estimator" in extra else None
-
-
-def model_task(resolved: ResolvedSpec, name: str) -> str | None:
-    """The task of ``name``: its registered champion's, else its ``artifact:``'s (loaded).
-
-    Returns None when neither can be loaded or the runtime does not tell.
-    """
-    from keelwork.adapters.runtimes import load_runtime
-    from keelwork.errors import KeelworkError
-
-    runtime = None
-    try:
-        runtime, _ = load_model_runtime(resolved, name)
-    except KeelworkError:
-        section = resolved.spec.model(name)
-        if section.artifact is None:
-            return None
-        artifact = (section.artifact if section.runtime == "python"
-                    else resolved.resolve_path(section.artifact))
-        try:
-            runtime = load_runtime(section.runtime, artifact, dict(section.options),
-                                   allow_unsafe_pickle=section.allow_unsafe_pickle)
-        except KeelworkError:
-            return None
-    try:
-        return runtime_task(runtime)
-    finally:
-        unload_runtime(runtime)
-
-
 def open_rescorer(resolved: ResolvedSpec, name: str, version: int | None = None,
                   ) -> tuple[Callable[[list[Any]], list[Any] | None], Callable[[], None]]:
     """Load ``name`` (its champion, or ``version``) and return ``(score, close)``: ``score``
     gives the probability rows of logged instances (what a run needs when the log holds labels
     only), ``close`` unloads."""
-    runtime, _ = load_model_runtime(resolved, name, None if version is None else str(version))
+    runtime, _ = load_registered(resolved, name, None if version is None else str(version))
 
     def score(instances: list[Any]) -> list[Any] | None:
         proba = getattr(runtime, "predict_proba", None)
         return None if proba is None else cast("list[Any] | None", proba(instances))
 
-    return score, lambda: unload_runtime(runtime)
+    return score, lambda: unload(runtime)
 
 
 def _schema(runtime: Any, resolved: ResolvedSpec, name: str,
@@ -455,13 +390,6 @@ def _predict(runtime: Any, instances: list[dict[str, Any]]) -> tuple[list[Any], 
         p = runtime.predict_proba(batch) if hasattr(runtime, "predict_proba") else None
         proba.extend(p if p is not None else [None] * len(batch))
     return outputs, proba
-
-
-def unload_runtime(runtime: Any) -> None:
-    try:
-        runtime.unload()
-    except Exception:  # unloading is best effort
-        log.debug("unloading the reference runtime failed", exc_info=True)
 
 
 def _text_references(flat: Sequence[Mapping[str, Any]],
@@ -553,7 +481,7 @@ def reference_on_register(resolved: ResolvedSpec, model: str, version: int | Non
     runtime = None
     try:
         if version is not None:
-            runtime, version = load_model_runtime(resolved, model, str(version))
+            runtime, version = load_registered(resolved, model, str(version))
         ref = build_reference(resolved, model, runtime=runtime, model_version=version)
         store_reference(resolved, ref)
         return None
@@ -564,7 +492,7 @@ def reference_on_register(resolved: ResolvedSpec, model: str, version: int | Non
         return message
     finally:
         if runtime is not None:
-            unload_runtime(runtime)
+            unload(runtime)
 
 
 def champion_version(resolved: ResolvedSpec, name: str) -> int | None:
@@ -682,12 +610,8 @@ __all__ = [
     "ensure_references",
     "inputs_only",
     "label_mismatch",
-    "load_model_runtime",
     "load_reference",
-    "model_task",
     "open_rescorer",
     "reference_on_register",
-    "runtime_task",
     "store_reference",
-    "unload_runtime",
 ]
