@@ -24,17 +24,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.ingest_tables import ingest_keys
 from keelwork.adapters.stores.prediction_store import prediction_payloads
-from keelwork.core.ingest import (
-    Checkpoint,
+from keelwork.adapters.stores.sql import among
+from keelwork.core.ingest import Checkpoint
+from keelwork.core.ingest_values import (
     deterministic_prediction_id,
     explicit_key,
     json_safe,
     row_key,
 )
 from keelwork.errors import DataFileError
-from keelwork.service.ingest.files import SourceFile, batch_records
-from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
+from keelwork.service.ingest.files import batch_records
+from keelwork.types import IngestLedger, IngestSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,7 @@ def check_out_path(out: Path) -> None:
                             path=str(out))
 
 
-def write_scores(ledger: Ledger, job: ScoredJob, file: SourceFile,
+def write_scores(ledger: IngestLedger, job: ScoredJob, file: IngestSource,
                  checkpoint: Checkpoint, out: Path) -> int:
     """Write one line per record of ``file`` with its prediction or its error.
 
@@ -137,7 +139,7 @@ def write_scores(ledger: Ledger, job: ScoredJob, file: SourceFile,
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 
 
-def _id_type_of(file: SourceFile, column: str, read_as: Any) -> Any:
+def _id_type_of(file: IngestSource, column: str, read_as: Any) -> Any:
     """The id column's type in the input: Parquet/JSON lines say it; a CSV column (read as
     text, so that keys compare as text) is integers when every value is one, written
     canonically (``007`` stays text)."""
@@ -154,7 +156,7 @@ def _id_type_of(file: SourceFile, column: str, read_as: Any) -> Any:
     return pa.int64()
 
 
-def _key_of(file: SourceFile, job: ScoredJob, row: int, id_value: Any) -> str | None:
+def _key_of(file: IngestSource, job: ScoredJob, row: int, id_value: Any) -> str | None:
     if job.id_column is None:
         return row_key(file.sha256, row)
     try:
@@ -163,7 +165,7 @@ def _key_of(file: SourceFile, job: ScoredJob, row: int, id_value: Any) -> str | 
         return None
 
 
-def _outputs(ledger: Ledger, job: ScoredJob, checkpoint: Checkpoint,
+def _outputs(ledger: IngestLedger, job: ScoredJob, checkpoint: Checkpoint,
              keys: list[str]) -> dict[str, tuple[str, Any]]:
     """``key -> (prediction id, output)`` for the keys that have a stored prediction."""
     if not keys:
