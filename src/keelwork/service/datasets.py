@@ -11,12 +11,12 @@ from typing import Any
 
 from keelwork.adapters.data.readers import iter_batches
 from keelwork.adapters.stores.dataset_files import Progress
-from keelwork.adapters.stores.datasets import DatasetStore
 from keelwork.core.datasets import DatasetVersion, check_dataset_name
 from keelwork.errors import DataFileError
+from keelwork.types import DatasetStoreProtocol
 
 
-def snapshot_file(store: DatasetStore, path: str | Path, name: str,
+def snapshot_file(store: DatasetStoreProtocol, path: str | Path, name: str,
                   subject_column: str | None = None, *, created_by: str | None = None,
                   progress: Progress | None = None) -> DatasetVersion:
     """Read a data file and record it as the next version of dataset ``name``.
