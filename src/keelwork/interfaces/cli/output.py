@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -13,6 +15,8 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
+
+    from keelwork.spec.settings import Settings
 
 from keelwork.errors import KeelworkError
 
@@ -30,6 +34,15 @@ NARROW_WIDTH = 100
 
 #: Words up to this long stay on one line in :func:`fit`'s tables; longer ones fold.
 MAX_UNBROKEN = 16
+
+#: Data files at least this big get a progress bar while they are read.
+PROGRESS_MIN_BYTES = 8 << 20
+
+#: The ``--project DIR`` option every store-backed command takes.
+PROJECT_OPTION = typer.Option(Path(), "--project", "-p", help="Project directory (holds "
+                              "keel.yaml and .keel/).", file_okay=False)
+#: The ``--json`` option of commands that print a result.
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 def _plain(cell: object) -> str:
@@ -122,3 +135,52 @@ def _escape(text: str) -> str:
 
 def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def current_settings() -> Settings:
+    """The settings of this ``keel`` run: made and checked once at start-up, then passed down.
+
+    ``keel``'s entry point makes them (:func:`keelwork.interfaces.cli.main.main`); a sub-app run
+    on its own makes them at its first command. A deprecated variable name is reported once on
+    stderr, as a warning naming the new one.
+
+    Raises:
+        SpecError: a setting holds a value it cannot take.
+    """
+    import warnings
+
+    import click
+
+    from keelwork.spec.settings import Settings, load_settings
+
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and isinstance(root.obj, Settings):
+        return root.obj
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        settings = load_settings()
+    for w in caught:
+        err_console.print(f"[yellow]warning:[/] {_escape(str(w.message))}", soft_wrap=True)
+    if root is not None and root.obj is None:
+        root.obj = settings
+    return settings
+
+
+@contextmanager
+def read_progress(path: Path) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A progress callback ``(rows read, total)`` for a big file on a terminal, else None."""
+    try:
+        big = path.stat().st_size >= PROGRESS_MIN_BYTES
+    except OSError:
+        big = False  # the reader reports the real problem
+    if not big or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(f"[bold]reading {path.name}"), BarColumn(),
+                  TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
