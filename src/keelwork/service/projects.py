@@ -18,15 +18,20 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from keelwork.errors import KeelworkError, SpecError
+from keelwork.errors import KeelworkError, RegistryError, SpecError
 
 if TYPE_CHECKING:
+    from keelwork.adapters.stores.datasets import DatasetStore
+    from keelwork.adapters.stores.registry_store import SqlRegistry
+    from keelwork.core.datasets import DatasetVersion
+    from keelwork.core.registry import ModelVersion
     from keelwork.spec.model import ResolvedSpec
     from keelwork.spec.settings import Settings
 
 
 # --------------------------------------------------------------------------- the store rule
-def _settings(settings: Settings | None) -> Settings:
+def settings_or_env(settings: Settings | None) -> Settings:
+    """``settings``, else the settings read from the environment now (library callers)."""
     if settings is not None:
         return settings
     from keelwork.spec.settings import load_settings
@@ -44,7 +49,7 @@ def storage_url_for(project: Path, settings: Settings | None = None) -> str | No
     Raises:
         SpecError: ``DIR/keel.yaml`` exists but is invalid.
     """
-    configured = _settings(settings).storage_url
+    configured = settings_or_env(settings).storage_url
     if configured:
         return configured
     spec_file = project / "keel.yaml"
@@ -63,7 +68,7 @@ def storage_url(project: Path, settings: Settings | None = None) -> str:
 
 def spec_storage_url(resolved: ResolvedSpec, settings: Settings | None = None) -> str:
     """The store of a loaded keel.yaml: the ``storage_url`` setting, else its own."""
-    return _settings(settings).storage_url or resolved.storage_url
+    return settings_or_env(settings).storage_url or resolved.storage_url
 
 
 class _Closable(Protocol):
@@ -140,7 +145,112 @@ def actor(given: str | None, settings: Settings | None = None) -> str:
         return given
     from keelwork.adapters.stores.provenance import default_actor
 
-    return default_actor(_settings(settings).user)
+    return default_actor(settings_or_env(settings).user)
+
+
+# --------------------------------------------------------------------------- a project's stores
+def registry(project: Path, *, create: bool = False,
+             settings: Settings | None = None) -> AbstractContextManager[SqlRegistry | None]:
+    """The project's model registry; ``None`` when reading a default store that is absent."""
+    from keelwork.adapters.stores.registry_store import open_registry
+
+    return project_store(project, open_registry, create=create, settings=settings)
+
+
+def dataset_store(project: Path, *, create: bool = False,
+                  settings: Settings | None = None) -> AbstractContextManager[DatasetStore | None]:
+    """The project's snapshot store; ``None`` when reading a default store that is absent."""
+    from keelwork.adapters.stores.datasets import open_dataset_store
+
+    return project_store(project, open_dataset_store, create=create, settings=settings)
+
+
+def check_dataset_reference(project: Path, dataset_version: str | None,
+                            settings: Settings | None = None) -> None:
+    """Refuse a ``--dataset-version`` that looks like ``NAME:VERSION`` but names no snapshot.
+
+    Free text (anything else) is accepted as before.
+
+    Raises:
+        RegistryError: it looks like a snapshot reference and no such snapshot exists.
+    """
+    from keelwork.core.datasets import looks_like_snapshot_ref
+
+    if dataset_version is None or not looks_like_snapshot_ref(dataset_version):
+        return
+    ref = dataset_version.strip()
+    with dataset_store(project, settings=settings) as store:
+        if store is not None and store.exists(ref):
+            return
+    raise RegistryError(
+        f"--dataset-version '{ref}' names a dataset snapshot (NAME:VERSION), but this project "
+        f"has no snapshot '{ref}'. Run 'keel data list' to see the snapshots, or take one with "
+        "'keel data snapshot PATH --name NAME' first.")
+
+
+def dataset_lineage(project: Path, dataset_version: str | None,
+                    settings: Settings | None = None) -> DatasetVersion | None:
+    """The snapshot a model version's ``dataset_version`` names, if it names one that exists."""
+    from keelwork.core.datasets import looks_like_snapshot_ref
+
+    if dataset_version is None or not looks_like_snapshot_ref(dataset_version):
+        return None
+    with dataset_store(project, settings=settings) as store:
+        if store is None or not store.exists(dataset_version.strip()):
+            return None
+        return store.resolve(dataset_version.strip())
+
+
+def lineage_dict(mv: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
+    """model -> dataset -> code commit, as JSON."""
+    return {
+        "model": f"{mv.name}:{mv.version}",
+        "dataset": None if dataset is None else {
+            "ref": dataset.ref, "sha256": dataset.sha256, "rows": dataset.rows,
+            "created_at": dataset.created_at.isoformat(), "source": dataset.source},
+        "code_commit": mv.git_commit, "git_dirty": mv.git_dirty,
+    }
+
+
+def store_reference(project: Path, name: str, version: int,
+                    settings: Settings | None = None) -> str | None:
+    """Compute and store the monitoring reference of a new version (keel.yaml's
+    ``monitoring.reference``), once, so drift runs reuse it.
+
+    Returns:
+        A warning when it could not be stored (registration still stands), else None.
+    """
+    if not (project / "keel.yaml").is_file():
+        return None
+    from keelwork.service.monitoring.reference import reference_on_register
+
+    return reference_on_register(project_spec(project, settings), name, version)
+
+
+@contextmanager
+def rollout_ops(project: Path, settings: Settings | None = None) -> Iterator[Any]:
+    """The project's rollout operations; a rollout start loads its versions as the server
+    would (keel.yaml's options)."""
+    from keelwork.service.rollout.operations import open_rollout_ops
+
+    ops = open_rollout_ops(project, storage_url(project, settings))
+    try:
+        resolved = optional_spec(project)
+        if resolved is not None:
+            from keelwork.service.assembly import load_verifier
+
+            ops.verify = load_verifier(resolved, ops.registry)
+        yield ops
+    finally:
+        ops.close()
+
+
+def rollout_section(project: Path) -> Any:
+    """keel.yaml's ``rollout`` section (the defaults without a keel.yaml)."""
+    from keelwork.spec.model import RolloutSection
+
+    resolved = optional_spec(project)
+    return RolloutSection() if resolved is None else resolved.spec.rollout
 
 
 # --------------------------------------------------------------------------- keel init
@@ -244,6 +354,8 @@ def init_project(directory: Path, template: str = "text", *, force: bool = False
             "reference": chosen.reference}
 
 
-__all__ = ["TEMPLATES", "Status", "Template", "actor", "init_project", "optional_spec",
-           "project_spec", "project_store", "spec_storage_url", "storage_url",
-           "storage_url_for", "template_named"]
+__all__ = ["TEMPLATES", "Status", "Template", "actor", "check_dataset_reference",
+           "dataset_lineage", "dataset_store", "init_project", "lineage_dict", "optional_spec",
+           "project_spec", "project_store", "registry", "rollout_ops", "rollout_section",
+           "settings_or_env", "spec_storage_url", "storage_url", "storage_url_for",
+           "store_reference", "template_named"]

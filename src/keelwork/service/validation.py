@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from keelwork.adapters.data.tables import Progress
     from keelwork.core.contracts.batch import BatchReport
     from keelwork.core.contracts.infer import HeldOutCheck, InferredContract
-    from keelwork.spec.model import ContractSection
+    from keelwork.spec.model import ContractSection, ResolvedSpec
     from keelwork.spec.settings import JitMode
 
 
@@ -293,5 +293,42 @@ def write_draft(out: Path, text: str) -> None:
                             path=str(out)) from None
 
 
+# --------------------------------------------------------------------------- keel spec validate
+def gate_misfits(resolved: ResolvedSpec) -> list[dict[str, Any]]:
+    """Label gates that do not fit a model's task when only its runtime tells the task
+    (``keel spec validate``).
+
+    When the output contract tells the task, loading the spec already refused a misfit.
+
+    Returns:
+        One problem per misfit: ``{path, rule, got, message}``.
+    """
+    from keelwork.core.rollout.analysis import LABEL_GATES
+    from keelwork.spec.model import (
+        CLASSIFICATION_GATES,
+        REGRESSION_GATES,
+        misfit_gates,
+        output_task,
+    )
+
+    spec = resolved.spec
+    gates = spec.rollout.gates
+    if output_task(spec.contract) is not None or not any(
+            getattr(gates, g) is not None for g in LABEL_GATES):
+        return []
+    from keelwork.service.monitoring.reference import model_task
+
+    out = []
+    for m in spec.models:
+        task = model_task(resolved, m.name)
+        for gate in misfit_gates(gates, task):
+            fits = CLASSIFICATION_GATES if task == "classification" else REGRESSION_GATES
+            out.append({"path": f"rollout.gates.{gate}", "rule": "gate_task", "got": gate,
+                        "message": f"rollout.gates.{gate} does not fit model {m.name!r}, a "
+                                   f"{task} model (as its runtime tells); use "
+                                   f"{', '.join(fits)}."})
+    return out
+
+
 __all__ = ["DEFAULT_MARGIN", "Draft", "Validation", "check_outputs", "exclude_fields",
-           "infer_draft", "load_contract", "validate_file", "write_draft"]
+           "gate_misfits", "infer_draft", "load_contract", "validate_file", "write_draft"]

@@ -17,8 +17,16 @@ from typing import Any
 
 import typer
 
-from keelwork.interfaces.cli.output import console, fail, handles_errors, is_interactive
-from keelwork.interfaces.cli.project_cmd import init_project, say_reference, template_named
+from keelwork.interfaces.cli.output import (
+    configure_logging,
+    console,
+    current_settings,
+    fail,
+    handles_errors,
+    is_interactive,
+    say_reference,
+)
+from keelwork.service.projects import init_project, template_named
 
 
 @dataclass(frozen=True)
@@ -150,14 +158,15 @@ def demo(
     """The main job: init an example, serve it, send real traffic, show where to look."""
     import uvicorn
 
-    from keelwork.interfaces.cli.serve_cmd import build_app, configure_logging
+    from keelwork.interfaces.http.server import build_server_app
     from keelwork.spec import load_spec
 
+    current_settings()  # checked at start-up
     chosen = template_named(template)
     directory = directory.resolve()
     if not (directory / "keel.yaml").exists():
         console.rule(f"1. keel init --template {template}")
-        done = init_project(directory, template)
+        done = init_project(directory, template, status=console.status)
         console.print(f"registered [bold]{done['registered']}[/] from {directory}; "
                       f"test metrics {done['metrics']}")
         say_reference(done)
@@ -173,8 +182,8 @@ def demo(
     configure_logging("warning", access_log=False)
     host = "127.0.0.1"
     port = port or _free_port(host)
-    app = build_app(directory / "keel.yaml")
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",  # type: ignore[arg-type]
+    app = build_server_app(load_spec(directory / "keel.yaml"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, name="keel-demo-server", daemon=True)
     thread.start()
@@ -194,10 +203,7 @@ def demo(
             server.should_exit = True
     _say_traffic(stats)
     console.rule("4. monitoring (keel monitor run)")
-    from keelwork.interfaces.cli.monitor_cmd import run_cmd
-
-    run_cmd(model=None, window="1h", since="1h", until=None, as_json=False, out=None,
-            html=None, fail_on_drift=False, version=None, rescore=True, project=directory)
+    _monitor_run(directory)
     console.rule("5. where to look")
     body = json.dumps({"instances": [traffic.example]})
     console.print(f"API docs:   {base}/docs")
@@ -218,6 +224,21 @@ def demo(
     except KeyboardInterrupt:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def _monitor_run(directory: Path) -> None:
+    """``keel monitor run --window 1h --since 1h --project DIR``, through the CLI's own command
+    tree (a command does not import another command's module)."""
+    import click
+
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    group = root.command
+    monitor = group.get_command(root, "monitor") if isinstance(group, click.Group) else None
+    run = monitor.get_command(root, "run") if isinstance(monitor, click.Group) else None
+    if run is None:  # pragma: no cover - demo is registered without monitor
+        raise fail("'keel monitor run' is not available in this command tree.")
+    ctx.invoke(run, window="1h", since="1h", project=directory)
 
 
 def _say_traffic(stats: dict[str, Any]) -> None:

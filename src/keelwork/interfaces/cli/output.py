@@ -184,3 +184,28 @@ def read_progress(path: Path) -> Iterator[Callable[[int, int | None], None] | No
                   console=err_console, transient=True) as bar:
         task = bar.add_task("reading", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def configure_logging(level: str, access_log: bool) -> None:
+    """Logging of a server this process runs: ``level`` overall, and the JSON access log (one
+    object per line on stdout) when ``access_log``."""
+    import logging
+
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    access = logging.getLogger("keelwork.access")
+    access.setLevel(logging.INFO if access_log else logging.WARNING)
+    if not access.handlers:
+        # One JSON object per line on stdout, nothing around it: ready for a log shipper.
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
+
+
+def say_reference(done: dict[str, Any]) -> None:
+    """Say whether ``keel init`` stored the monitoring reference (and why not)."""
+    if done.get("reference_warning"):
+        console.print(f"[yellow]warning:[/] {done['reference_warning']}", highlight=False)
+    else:
+        console.print(f"stored the monitoring reference ({done['reference']} with labels)")
