@@ -10,6 +10,7 @@ from typing import Any
 from keelwork.errors import KeelworkError
 from keelwork.service.assembly import Service, open_service
 from keelwork.service.gateway.gateway import Gateway, RequestContext
+from keelwork.service.registration import register_model
 from keelwork.spec.loader import load_spec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -57,7 +58,7 @@ def open_project(path: Path, poll_s: float = 0.05) -> Service:
 
 def register(service: Service, function: str) -> int:
     """Register ``faulty_models:<function>`` as the next version of ``scorer``."""
-    mv = service.registry.register("scorer", f"faulty_models:{function}", "python",
+    mv = register_model(service.registry, "scorer", f"faulty_models:{function}", "python",
                                    options={"path": str(FIXTURES)})
     return mv.version
 

@@ -19,6 +19,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
+    │   └── JobConflict                        another process is ingesting the same file
+    ├── InvalidId (ValueError)                 a value that cannot be an id (ingestion)
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
     ├── RefNotAllowedError (PermissionError)   a model reference clients may not address
@@ -137,6 +139,18 @@ class StoreError(KeelworkError, ConnectionError):
     """The metadata / prediction store failed or is unreachable."""
 
 
+class JobConflict(StoreError):
+    """Another process advanced the same job's checkpoint: it is ingesting the same file."""
+
+
+class InvalidId(KeelworkError, ValueError):
+    """An id value that cannot be an id; ``rule`` is ``type``, ``min_length`` or ``max_length``."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 class AuditError(KeelworkError, ValueError):
     """An audit entry cannot be recorded as given (e.g. its details are not plain JSON)."""
 
@@ -161,7 +175,9 @@ __all__ = [
     "ContractViolation",
     "DataFileError",
     "ErrorDetail",
+    "InvalidId",
     "InvalidInputError",
+    "JobConflict",
     "KeelworkError",
     "MissingExtraError",
     "ModelLoadError",

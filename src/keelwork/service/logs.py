@@ -152,7 +152,7 @@ def count(reader: PredictionReader, since: float | None, until: float | None,
 
 
 def _label_reader(reader: PredictionReader) -> Any:
-    from keelwork.service.ingest.labels import LabelStore
+    from keelwork.adapters.stores.label_store import LabelStore
 
     return LabelStore(reader.engine)
 
@@ -174,8 +174,8 @@ def file_handler(kind: str, id_column: str, label_column: str, ts_column: str,
     """The handler for files of ``kind`` (``labels`` or ``predictions``); labels are checked
     against the project's output contract (keel.yaml's ``contract.outputs``) when it has one,
     as the feedback route checks them."""
-    from keelwork.core.ingest import LabelColumns
     from keelwork.core.label_check import LabelChecker
+    from keelwork.core.label_rows import LabelColumns
     from keelwork.service.ingest import LabelsHandler, PredictionsHandler
 
     if kind == "predictions":

@@ -31,6 +31,7 @@ from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.auth import feedback_auth, require_scope
 from keelwork.interfaces.http.feedback import feedback_router
@@ -39,7 +40,6 @@ from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.service.assembly import open_service
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
-from keelwork.service.ingest.labels import LabelStore
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
 from keelwork.spec.model import ResolvedSpec
