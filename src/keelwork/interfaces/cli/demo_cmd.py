@@ -147,6 +147,7 @@ def _send(base: str, model: str, traffic: Traffic, concurrency: int) -> dict[str
 
 @handles_errors
 def demo(
+    ctx: typer.Context,
     directory: Path = typer.Option(Path("keel-demo"), "--dir", help="Project directory."),
     template: str = typer.Option("text", help="Example: text (review sentiment) or tabular "
                                  "(credit scoring on mixed columns with missing values)."),
@@ -203,7 +204,7 @@ def demo(
             server.should_exit = True
     _say_traffic(stats)
     console.rule("4. monitoring (keel monitor run)")
-    _monitor_run(directory)
+    _monitor_run(ctx, directory)
     console.rule("5. where to look")
     body = json.dumps({"instances": [traffic.example]})
     console.print(f"API docs:   {base}/docs")
@@ -226,19 +227,19 @@ def demo(
         thread.join(timeout=15)
 
 
-def _monitor_run(directory: Path) -> None:
+def _monitor_run(ctx: typer.Context, directory: Path) -> None:
     """``keel monitor run --window 1h --since 1h --project DIR``, through the CLI's own command
     tree (a command does not import another command's module)."""
-    import click
-
-    ctx = click.get_current_context()
     root = ctx.find_root()
-    group = root.command
-    monitor = group.get_command(root, "monitor") if isinstance(group, click.Group) else None
-    run = monitor.get_command(root, "run") if isinstance(monitor, click.Group) else None
+    group: Any = root.command
+    monitor: Any = group.get_command(root, "monitor") if hasattr(group, "get_command") else None
+    run: Any = monitor.get_command(root, "run") if hasattr(monitor, "get_command") else None
     if run is None:  # pragma: no cover - demo is registered without monitor
         raise fail("'keel monitor run' is not available in this command tree.")
-    ctx.invoke(run, window="1h", since="1h", project=directory)
+    code = run.main(["--window", "1h", "--since", "1h", "--project", str(directory)],
+                    prog_name="keel monitor run", standalone_mode=False)
+    if isinstance(code, int) and code:
+        raise typer.Exit(code)
 
 
 def _say_traffic(stats: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from keelwork.interfaces.cli import (
     spec_cmd,
     validate_cmd,
 )
-from keelwork.interfaces.cli.output import current_settings, fail
+from keelwork.interfaces.cli.output import fail, start_settings
 
 app = typer.Typer(
     name="keel",
@@ -68,9 +68,9 @@ def main(
 ) -> None:
     """keelwork: a trained model plus keel.yaml becomes a production service."""
     # The settings (KEELWORK_* variables) are read and checked once, here; commands take them
-    # from the context (output.current_settings) and pass them down.
+    # (output.current_settings) and pass them down to the use-cases.
     try:
-        ctx.obj = current_settings()
+        start_settings(ctx)
     except KeelworkError as exc:
         raise fail(exc.message) from None
 

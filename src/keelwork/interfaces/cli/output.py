@@ -6,6 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -137,34 +138,47 @@ def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def current_settings() -> Settings:
-    """The settings of this ``keel`` run: made and checked once at start-up, then passed down.
+#: The settings of the ``keel`` run in progress, made by :func:`start_settings`.
+_RUN_SETTINGS: ContextVar[Settings | None] = ContextVar("keelwork_cli_settings", default=None)
 
-    ``keel``'s entry point makes them (:func:`keelwork.interfaces.cli.main.main`); a sub-app run
-    on its own makes them at its first command. A deprecated variable name is reported once on
-    stderr, as a warning naming the new one.
 
-    Raises:
-        SpecError: a setting holds a value it cannot take.
-    """
+def _load_settings() -> Settings:
+    """Read and check the settings; a deprecated variable name is reported on stderr."""
     import warnings
 
-    import click
+    from keelwork.spec.settings import load_settings
 
-    from keelwork.spec.settings import Settings, load_settings
-
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx is not None else None
-    if root is not None and isinstance(root.obj, Settings):
-        return root.obj
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeprecationWarning)
         settings = load_settings()
     for w in caught:
         err_console.print(f"[yellow]warning:[/] {_escape(str(w.message))}", soft_wrap=True)
-    if root is not None and root.obj is None:
-        root.obj = settings
     return settings
+
+
+def start_settings(ctx: typer.Context) -> Settings:
+    """Read and check the settings once, where ``keel`` starts; they hold until ``ctx`` closes.
+
+    Raises:
+        SpecError: a setting holds a value it cannot take.
+    """
+    settings = _load_settings()
+    token = _RUN_SETTINGS.set(settings)
+    ctx.call_on_close(lambda: _RUN_SETTINGS.reset(token))
+    return settings
+
+
+def current_settings() -> Settings:
+    """The settings of this ``keel`` run, to pass down to the use-cases.
+
+    Made and checked once at start-up (:func:`start_settings`, from ``keel``'s entry point); a
+    sub-app run on its own reads them when its command starts.
+
+    Raises:
+        SpecError: a setting holds a value it cannot take.
+    """
+    settings = _RUN_SETTINGS.get()
+    return settings if settings is not None else _load_settings()
 
 
 @contextmanager
