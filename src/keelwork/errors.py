@@ -24,7 +24,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
     ├── RefNotAllowedError (PermissionError)   a model reference clients may not address
-    └── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
+    ├── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
+    └── RequestRefused (ValueError)            a server refused a request no other class names
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -168,6 +169,17 @@ class RelabelRefused(KeelworkError, PermissionError):
     detail per refused label."""
 
 
+class RequestRefused(KeelworkError, ValueError):
+    """A keelwork server refused a request for a reason no other class names: malformed JSON
+    (400), a wrong method (405), a body too large (413) or too slow (408), ... Raised by
+    :class:`keelwork.Client`; ``status`` is the HTTP status, ``details`` the server's."""
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None, *,
+                 status: int = 400) -> None:
+        super().__init__(message, details)
+        self.status = status
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -188,6 +200,7 @@ __all__ = [
     "RefNotAllowedError",
     "RegistryError",
     "RelabelRefused",
+    "RequestRefused",
     "SpecError",
     "StoreError",
     "UnsafeArtifactError",

@@ -237,7 +237,7 @@ def rollout_ops(project: Path, settings: Settings | None = None) -> Iterator[Any
     try:
         resolved = optional_spec(project)
         if resolved is not None:
-            from keelwork.service.assembly import load_verifier
+            from keelwork.service.models import load_verifier
 
             ops.verify = load_verifier(resolved, ops.registry)
         yield ops
