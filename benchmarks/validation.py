@@ -16,7 +16,7 @@ from Parquet, times a first call (cold: imports and caches), validates once whil
 samples the resident memory every millisecond, then times the validation (best of ``--repeat``
 rounds, each timed alone, no sampler running). keelwork runs with its defaults: with numba
 installed (``keelwork[fast]``, part of ``[bench]``) it loads its compiled category kernel once
-the process has checked 16M text values with Arrow (``KEEL_JIT=auto``), i.e. during the timed
+the process has checked 16M text values with Arrow (``KEELWORK_JIT=auto``), i.e. during the timed
 rounds of the string cases; the output says when it was loaded.
 Memory is reported as the peak during the sampled round over the resident memory with the data
 loaded, as a multiple of the data's in-memory size (Arrow ``Table.nbytes`` / pandas
@@ -160,12 +160,16 @@ def child(tool: str, path: Path, repeat: int, objects: bool = False) -> dict[str
     counts: dict[str, dict[str, int]] = {}
     if tool == "keelwork":
         from keelwork.core.contracts.batch import validate_table
+        from keelwork.core.contracts.jit import Jit
+        from keelwork.spec.settings import load_settings
 
         section = contract()
         data, nbytes = table, table.nbytes
+        keel_jit = Jit(load_settings().jit)  # one per process, as a long-running validator
 
         def run() -> None:
-            report = validate_table(data, section)
+            with keel_jit.active():
+                report = validate_table(data, section)
             counts.clear()
             for f in report.failures:
                 counts.setdefault(f.column, {})[f.rule] = f.count
@@ -211,8 +215,6 @@ def child(tool: str, path: Path, repeat: int, objects: bool = False) -> dict[str
         gc.collect()
     jit = None
     if tool == "keelwork":
-        from keelwork.core.contracts import jit as keel_jit
-
         jit = keel_jit.loaded() is not None
     return {"seconds": best, "first": first, "rows": len(data), "nbytes": nbytes,
             "base_rss": base, "peak_rss": peak, "counts": counts, "jit": jit}

@@ -6,7 +6,8 @@ The file is benchmarks/validation.py's 1M-row table with its categories as plain
 them) and validates it; the competitor is what a pandas 3 user runs: ``pd.read_parquet`` then
 Pandera's ``validate(lazy=True)`` with the equivalent schema. Also shown: keelwork reading the
 categories as plain strings (before this path existed). Best of ``--repeat`` per step, one
-process, interleaved; ``KEEL_JIT=off`` so the comparison does not depend on the compiled kernels.
+process, interleaved; no compiled kernels (no active ``Jit``), so the comparison does not
+depend on them.
 
 Run: ``python benchmarks/validation_file.py`` (needs ``pip install -e '.[bench]'``).
 """
@@ -14,13 +15,11 @@ Run: ``python benchmarks/validation_file.py`` (needs ``pip install -e '.[bench]'
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ["KEEL_JIT"] = "off"
 sys.path.insert(0, str(Path(__file__).parent))
 
 import validation as V
@@ -34,8 +33,8 @@ def main() -> None:
 
     import pandas as pd
 
+    from keelwork.adapters.data.tables import read_data
     from keelwork.core.contracts.batch import validate_table
-    from keelwork.interfaces.cli.validate_cmd import read_data
 
     section, schema = V.contract(), V.pandera_schema(False)
     categories = [f"c{i}" for i in range(V.N_CAT)]

@@ -55,7 +55,7 @@ def test_tabular_demo_serves_credit_applications_with_missing_values(tmp_path: P
 
 
 def test_demo_refuses_a_project_of_another_template(tmp_path: Path) -> None:
-    from keelwork.interfaces.cli.project_cmd import init_project
+    from keelwork.service.projects import init_project
 
     init_project(tmp_path / "p", "tabular", train=False)
     proc = subprocess.run(

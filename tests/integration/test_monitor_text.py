@@ -27,7 +27,6 @@ from keelwork.adapters.stores.prediction_store import (  # noqa: E402
     record_to_row,
 )
 from keelwork.core.predictions import PredictionRecord, new_prediction_id  # noqa: E402
-from keelwork.interfaces.cli.project_cmd import init_project  # noqa: E402
 from keelwork.service.monitoring.reference import (  # noqa: E402
     build_reference,
     load_reference,
@@ -35,6 +34,7 @@ from keelwork.service.monitoring.reference import (  # noqa: E402
     store_reference,
 )
 from keelwork.service.monitoring.runner import MonitorSettings, run_monitor  # noqa: E402
+from keelwork.service.projects import init_project  # noqa: E402
 from keelwork.spec.loader import load_spec  # noqa: E402
 
 T0 = 1_709_251_200.0  # 2024-03-01T00:00:00Z

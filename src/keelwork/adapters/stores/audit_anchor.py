@@ -155,11 +155,15 @@ def parse_anchor(data: Any, where: str) -> dict[str, ChainHead]:
     return {str(store): ChainHead.from_dict(head) for store, head in heads.items()}
 
 
-def project_anchors(project_dir: Path) -> list[AnchorFile]:
-    """The anchors a project keeps: its own file, and ``$KEELWORK_AUDIT_ANCHOR`` if set."""
+def project_anchors(project_dir: Path, extra: Path | None = None) -> list[AnchorFile]:
+    """The anchors a project keeps: its own file, and ``extra`` if given, else the
+    ``audit_anchor`` setting (``$KEELWORK_AUDIT_ANCHOR``, read now) if set."""
     files = [AnchorFile(Path(project_dir).absolute() / PROJECT_ANCHOR)]
-    extra = os.environ.get(ANCHOR_ENV, "").strip()
-    if extra:
+    if extra is None:
+        from keelwork.spec.settings import load_settings
+
+        extra = load_settings().audit_anchor
+    if extra is not None:
         files.append(AnchorFile(Path(extra).expanduser().absolute()))
     return files
 

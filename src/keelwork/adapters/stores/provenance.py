@@ -7,7 +7,6 @@ their metadata.
 from __future__ import annotations
 
 import getpass
-import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError
@@ -60,9 +59,12 @@ def capture_environment() -> dict[str, Any]:
     }
 
 
-def default_actor() -> str:
-    """Who is acting: ``$KEELWORK_USER``, else the OS user name, else ``"unknown"``."""
-    explicit = os.environ.get("KEELWORK_USER", "").strip()
+def default_actor(user: str | None = None) -> str:
+    """Who is acting: ``user``, else the ``user`` setting (``$KEELWORK_USER``, read now), else
+    the OS user name, else ``"unknown"``."""
+    from keelwork.spec.settings import load_settings
+
+    explicit = user or load_settings().user
     if explicit:
         return explicit
     try:

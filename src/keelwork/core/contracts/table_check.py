@@ -225,6 +225,7 @@ def check_columns(table: Any, specs: list[FieldSpec], rows: int) -> dict[str, Ro
     workers = min(len(specs), os.cpu_count() or 1, _MAX_THREADS)
     if rows < _THREADS_FROM_ROWS or workers < 2:
         return {s.name: column_failures(s, table.column(s.name)) for s in specs}
+    import contextvars
     from concurrent.futures import ThreadPoolExecutor
 
     def run(group: list[FieldSpec]) -> dict[str, Rows]:
@@ -234,7 +235,9 @@ def check_columns(table: Any, specs: list[FieldSpec], rows: int) -> dict[str, Ro
     out: dict[str, Rows] = {}
     with ThreadPoolExecutor(max_workers=len(theirs) or 1,
                             thread_name_prefix="keel-validate") as pool:
-        futures = [pool.submit(run, group) for group in theirs]
+        # each worker sees the caller's context (the active Jit of core.contracts.jit)
+        futures = [pool.submit(contextvars.copy_context().run, run, group)
+                   for group in theirs]
         out.update(run(mine))
         for future in futures:
             out.update(future.result())

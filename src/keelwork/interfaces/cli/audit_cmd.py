@@ -22,20 +22,22 @@ from typing import Any
 
 import typer
 
-from keelwork.errors import AuditError, DataFileError
-from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    err_console,
+    fit,
+    handles_errors,
+)
+from keelwork.service import audit as use
+from keelwork.service.logs import parse_when
 
 app = typer.Typer(help="The audit log: who changed what, verifiably.", no_args_is_help=True)
 
 #: Exit code of ``verify`` when the chain is broken.
 EXIT_TAMPERED = 1
-
-
-def _opener(project: Path, url: str | None) -> Any:
-    from keelwork.adapters.stores.audit_store import open_audit_log
-
-    return open_audit_log(project, url)
 
 
 @app.command("verify")
@@ -47,27 +49,7 @@ def verify(project: Path = PROJECT_OPTION,
                                               "top of the anchors the project keeps."),
            as_json: bool = JSON_OPTION) -> None:
     """Check the whole chain and the anchors; exit 1 and name the first bad entry if broken."""
-    from keelwork.adapters.stores.audit_anchor import project_anchors
-    from keelwork.core.audit import VerifyResult
-
-    store = _store_key(project)
-    pinned = _read_anchor(anchor, store) if anchor is not None else None
-    bad_entry: dict[str, Any] | None = None
-    with project_store(project, _opener) as log:
-        if log is None:
-            result = VerifyResult(True, 0, message="The log is empty (no store yet).")
-            kept = [h for f in project_anchors(project) if (h := f.read(store)) is not None]
-            latest = max([*kept, *([pinned] if pinned else [])], key=lambda h: h.seq,
-                         default=None)
-            if latest is not None and latest.seq > 0:
-                result = VerifyResult(False, 0, latest.seq, "truncated",
-                                      f"An anchor names entry {latest.seq}, but there is no "
-                                      "store.")
-        else:
-            result = log.verify(anchor=pinned)
-            if result.first_bad_seq is not None:
-                found = log.get(result.first_bad_seq)
-                bad_entry = found.as_dict() if found is not None else None
+    result, bad_entry = use.verify(project, anchor, current_settings())
     if as_json:
         typer.echo(json.dumps({**result.as_dict(), "entry": bad_entry}, indent=2,
                               ensure_ascii=False))
@@ -102,10 +84,8 @@ def show(project: Path = PROJECT_OPTION,
     """The latest entries matching every filter given, oldest first."""
     since_at = _when(since, "--since")
     until_at = _when(until, "--until")
-    with project_store(project, _opener) as log:
-        entries = [] if log is None else log.query(actor=actor, action=action, target=target,
-                                                    since=since_at, until=until_at,
-                                                    limit=limit or None)
+    entries = use.query(project, actor=actor, action=action, target=target, since=since_at,
+                        until=until_at, limit=limit or None, settings=current_settings())
     if as_json:
         typer.echo(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
         return
@@ -128,10 +108,7 @@ def show(project: Path = PROJECT_OPTION,
 @handles_errors
 def head(project: Path = PROJECT_OPTION) -> None:
     """Print the latest entry's number and hash (JSON): save it elsewhere as an anchor."""
-    from keelwork.core.audit import GENESIS_HASH, ChainHead
-
-    with project_store(project, _opener) as log:
-        current = ChainHead(0, GENESIS_HASH, 0) if log is None else log.head()
+    current = use.head(project, current_settings())
     typer.echo(json.dumps(current.as_dict()))
 
 
@@ -142,52 +119,13 @@ def prove(seq: int = typer.Argument(..., min=1, help="The entry to prove."),
                                           "of the first SIZE entries (default: all)."),
           project: Path = PROJECT_OPTION) -> None:
     """Print an RFC 6962 inclusion proof of entry SEQ and the Merkle root it checks against."""
-    from keelwork.errors import AuditError
-
-    with project_store(project, _opener) as log:
-        if log is None:
-            raise AuditError(f"Entry {seq} is not in the audit log: this project has no store "
-                             "yet.")
-        proof = log.inclusion_proof(seq, size)
+    proof = use.prove(project, seq, size, current_settings())
     typer.echo(json.dumps(proof, indent=2))
-
-
-def _store_key(project: Path) -> str:
-    """What anchors record the project's store under: its URL without the password."""
-    from keelwork.adapters.stores.engine import normalize_url
-    from keelwork.interfaces.cli.store_url import storage_url
-
-    return normalize_url(storage_url(project)).render_as_string(hide_password=True)
-
-
-def _read_anchor(path: Path, store: str) -> Any:
-    from keelwork.adapters.stores.audit_anchor import ANCHOR_KIND, parse_anchor
-    from keelwork.core.audit import ChainHead
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(f"{path}: cannot be read ({exc.strerror}).", path=str(path)) from None
-    except ValueError as exc:
-        raise DataFileError(f"{path}: not valid JSON: {exc}.", path=str(path)) from None
-    try:
-        if isinstance(data, dict) and data.get("kind") == ANCHOR_KIND:
-            heads = parse_anchor(data, str(path))
-            if store not in heads:
-                raise DataFileError(f"{path}: holds no head for this project's store {store!r}; "
-                                    f"got heads for {sorted(heads) or 'no store'}.",
-                                    path=str(path))
-            return heads[store]
-        return ChainHead.from_dict(data)
-    except AuditError as exc:
-        raise DataFileError(f"{path}: {exc.message}", path=str(path)) from None
 
 
 def _when(text: str | None, option: str) -> datetime | None:
     if text is None:
         return None
-    from keelwork.interfaces.cli.log_cmd import parse_when
-
     try:
         return datetime.fromtimestamp(parse_when(text, time.time()), UTC)
     except ValueError as exc:

@@ -17,13 +17,15 @@ from typing import Any
 import typer
 
 from keelwork.errors import DataFileError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
+from keelwork.interfaces.cli.output import (
+    console,
+    current_settings,
+    err_console,
+    handles_errors,
+    read_progress,
+)
 
 app = typer.Typer(help="Data contracts: draft one from reference data.", no_args_is_help=True)
-
-
-#: The margin when the data is too small for the held-out check.
-DEFAULT_MARGIN = 0.1
 
 
 def render_yaml(draft: Any, source: str, excluded: Sequence[str] = (),
@@ -99,26 +101,18 @@ def infer_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
 ) -> None:
     """Infer a draft contract (types, nulls, ranges, categories, lengths) from reference data."""
-    from keelwork.core.contracts.infer import held_out_check, infer_contract
-    from keelwork.interfaces.cli.validate_cmd import read_data
+    from keelwork.service.validation import infer_draft, write_draft
 
     if out is not None and out.exists() and not force:
         raise DataFileError(f"{out}: already exists; pass --force to overwrite it.",
                             path=str(out))
-    table = read_data(data)
-    unknown = [c for c in exclude if c not in table.column_names]
-    if unknown:
-        raise DataFileError(f"{data}: has no column '{unknown[0]}' to exclude (columns: "
-                            f"{', '.join(table.column_names)}).", path=str(data),
-                            column=unknown[0])
-    check = held_out_check(table, margin=margin, max_categories=max_categories,
-                           text_length=text_length, exclude=exclude)
-    chosen = margin if margin is not None else (check.margin if check else DEFAULT_MARGIN)
-    draft = infer_contract(table, margin=chosen, max_categories=max_categories,
-                           text_length=text_length, exclude=exclude)
-    draft.section()  # the draft must itself be a valid contract
+    with read_progress(data) as progress:
+        drafted = infer_draft(data, margin=margin, max_categories=max_categories,
+                              text_length=text_length, exclude=exclude,
+                              jit=current_settings().jit, progress=progress)
+    draft, check, chosen = drafted.contract, drafted.check, drafted.margin
     note = (check.summary() if check is not None else
-            f"held-out check: skipped ({table.num_rows} rows are too few to split); margin "
+            f"held-out check: skipped ({drafted.rows} rows are too few to split); margin "
             f"{chosen:g}.")
     if margin is None and check is not None:
         note += f" Margin {chosen:g} chosen (set --margin to choose another)."
@@ -126,14 +120,7 @@ def infer_cmd(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        partial = out.with_name(out.name + ".partial")
-        try:
-            partial.write_text(text, encoding="utf-8")
-            partial.replace(out)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise DataFileError(f"{out}: cannot be written ({exc.strerror or exc}).",
-                                path=str(out)) from None
+        write_draft(out, text)
         console.print(f"wrote {len(draft.fields)} field(s) -> {out}", highlight=False)
     err_console.print(note, highlight=False, soft_wrap=True)
     for name, why in draft.skipped.items():

@@ -5,8 +5,8 @@ The store is found like every ``--project`` command finds it (:mod:`store_url`):
 ``sqlite:///DIR/.keel/keel.db``. Snapshots live in ``DIR/.keel/datasets``. Reading never creates
 a database.
 
-Also home of the dataset side of lineage, which ``keel models`` uses: a model version whose
-``dataset_version`` is ``NAME:VERSION`` points at a snapshot.
+A model version whose ``dataset_version`` is ``NAME:VERSION`` points at a snapshot: ``keel
+models show`` prints that lineage (:func:`keelwork.service.projects.dataset_lineage`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,18 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from keelwork.errors import RegistryError
-from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    err_console,
+    fit,
+    handles_errors,
+)
 
 if TYPE_CHECKING:
-    from keelwork.adapters.stores.datasets import DatasetStore
     from keelwork.core.datasets import ColumnProfile, DatasetDiff, DatasetVersion
-    from keelwork.core.registry import ModelVersion
 
 app = typer.Typer(help="Dataset snapshots: immutable, content-addressed versions of data files.",
                   no_args_is_help=True)
@@ -38,11 +43,11 @@ _PROJECT = PROJECT_OPTION
 _JSON = JSON_OPTION
 
 
-def _store(project: Path, *, create: bool = False) -> AbstractContextManager[DatasetStore | None]:
+def _store(project: Path, *, create: bool = False) -> AbstractContextManager[Any]:
     """Open the project's snapshot store; ``None`` when reading a default store that is absent."""
-    from keelwork.adapters.stores.datasets import open_dataset_store
+    from keelwork.service.projects import dataset_store
 
-    return project_store(project, open_dataset_store, create=create)
+    return dataset_store(project, create=create, settings=current_settings())
 
 
 def _no_snapshots(ref: str) -> RegistryError:
@@ -202,66 +207,6 @@ def diff_cmd(
     _print_diff(result)
 
 
-# --------------------------------------------------------------------------- lineage
-def check_dataset_reference(project: Path, dataset_version: str | None) -> None:
-    """Refuse a ``--dataset-version`` that looks like ``NAME:VERSION`` but names no snapshot.
-
-    Free text (anything else) is accepted as before.
-
-    Raises:
-        RegistryError: it looks like a snapshot reference and no such snapshot exists.
-    """
-    from keelwork.core.datasets import looks_like_snapshot_ref
-
-    if dataset_version is None or not looks_like_snapshot_ref(dataset_version):
-        return
-    ref = dataset_version.strip()
-    with _store(project) as store:
-        if store is not None and store.exists(ref):
-            return
-    raise RegistryError(
-        f"--dataset-version '{ref}' names a dataset snapshot (NAME:VERSION), but this project "
-        f"has no snapshot '{ref}'. Run 'keel data list' to see the snapshots, or take one with "
-        "'keel data snapshot PATH --name NAME' first.")
-
-
-def dataset_lineage(project: Path, dataset_version: str | None) -> DatasetVersion | None:
-    """The snapshot a model version's ``dataset_version`` names, if it names one that exists."""
-    from keelwork.core.datasets import looks_like_snapshot_ref
-
-    if dataset_version is None or not looks_like_snapshot_ref(dataset_version):
-        return None
-    with _store(project) as store:
-        if store is None or not store.exists(dataset_version.strip()):
-            return None
-        return store.resolve(dataset_version.strip())
-
-
-def lineage_dict(mv: ModelVersion, dataset: DatasetVersion | None) -> dict[str, Any]:
-    """model -> dataset -> code commit, as JSON."""
-    return {
-        "model": f"{mv.name}:{mv.version}",
-        "dataset": None if dataset is None else {
-            "ref": dataset.ref, "sha256": dataset.sha256, "rows": dataset.rows,
-            "created_at": dataset.created_at.isoformat(), "source": dataset.source},
-        "code_commit": mv.git_commit, "git_dirty": mv.git_dirty,
-    }
-
-
-def print_lineage(mv: ModelVersion, dataset: DatasetVersion) -> None:
-    """Print the lineage tree model -> dataset snapshot -> code commit."""
-    from rich.markup import escape
-    from rich.tree import Tree
-
-    tree = Tree("[bold]lineage[/]")
-    model = tree.add(f"model {escape(mv.name)}:{mv.version}")
-    data = model.add(f"dataset {escape(dataset.ref)}  sha256 {dataset.sha256[:12]}  "
-                     f"{dataset.rows:,} rows  created {_when(dataset)} UTC")
-    dirty = "" if mv.git_dirty is None else (" (dirty)" if mv.git_dirty else " (clean)")
-    data.add(f"code commit {mv.git_commit}{dirty}" if mv.git_commit else "code commit -")
-    console.print(tree, highlight=False)
-
-
 # --------------------------------------------------------------------------- rendering
 def _profile_cells(c: ColumnProfile) -> list[str]:
     nulls = f"{c.nulls:,} ({c.null_rate:.0%})" if c.nulls else "0"
@@ -347,4 +292,4 @@ def _size(size: int) -> str:
     return f"{size} B"  # pragma: no cover
 
 
-__all__ = ["app", "check_dataset_reference", "dataset_lineage", "lineage_dict", "print_lineage"]
+__all__ = ["app"]

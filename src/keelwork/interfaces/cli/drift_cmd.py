@@ -12,9 +12,9 @@ from keelwork.interfaces.cli.output import console, fit, handles_errors
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from keelwork.adapters.data.atomic import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 @handles_errors

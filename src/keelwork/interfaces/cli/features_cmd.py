@@ -12,50 +12,32 @@ import its ``features.modules``. The online store is ``$KEELWORK_STORAGE_URL``, 
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.markup import escape
 
-from keelwork.errors import DataFileError, ErrorDetail, SpecError
-from keelwork.interfaces.cli.output import console, err_console, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, STORAGE_URL_ENV
-
-if TYPE_CHECKING:
-    from keelwork.adapters.stores.features import FeatureStore
-    from keelwork.spec.features import EntitySpec
-    from keelwork.spec.model import ResolvedSpec
+from keelwork.errors import ErrorDetail, SpecError
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    console,
+    current_settings,
+    err_console,
+    handles_errors,
+)
 
 app = typer.Typer(help="Features: training sets (point-in-time) and the online feature store.",
                   no_args_is_help=True)
 
 _SPEC = typer.Option(Path("keel.yaml"), "--spec", "-s", help="The keel.yaml (or its directory).")
 _JSON = JSON_OPTION
-_OUT_KINDS = (".parquet", ".pq", ".csv")
 
 
-def _store_url(resolved: ResolvedSpec) -> str:
-    return os.environ.get(STORAGE_URL_ENV, "").strip() or resolved.storage_url
-
-
-def _open_store(resolved: ResolvedSpec) -> FeatureStore:
-    from keelwork.adapters.stores.features import open_feature_store
-
-    return open_feature_store(_store_url(resolved))
-
-
-def _entity(resolved: ResolvedSpec, name: str) -> EntitySpec:
-    for e in resolved.spec.features.entities:
-        if e.name == name:
-            return e
-    known = ", ".join(e.name for e in resolved.spec.features.entities) or "none"
-    raise SpecError(f"{resolved.path} declares no entity named {name!r} under features.entities "
-                    f"(entities: {known}).", [ErrorDetail("features.entities", "unknown_entity",
-                                                          name)])
+def _status(message: str) -> Any:
+    return console.status(message, spinner="dots")
 
 
 def _iso(micros: int) -> str:
@@ -75,27 +57,21 @@ def build_cmd(
     batch_rows: int = typer.Option(65_536, "--batch-rows", min=1, help="Rows per batch."),
 ) -> None:
     """Build a training set: entity features as of each row's time, then the transforms."""
-    from keelwork.adapters.data.feature_modules import compile_features, read_history, read_source
-    from keelwork.core.features import TrainingSetBuilder
+    from keelwork.service.features import (
+        TRAINING_SET_SUFFIXES,
+        read_rows,
+        training_set_builder,
+        write_training_set,
+    )
     from keelwork.spec import load_spec
 
-    if out.suffix.lower() not in _OUT_KINDS:
+    if out.suffix.lower() not in TRAINING_SET_SUFFIXES:
         raise typer.BadParameter(f"must end in .parquet or .csv; got {out.name!r}",
                                  param_hint="'--out'")
     resolved = load_spec(spec)
     section = resolved.spec.features
-    if not section.entities and not section.transforms:
-        raise SpecError(f"{resolved.path} declares no features (features.entities and "
-                        "features.transforms are empty); nothing to build.",
-                        [ErrorDetail("features", "empty")])
-    pipeline = compile_features(resolved)
-    histories: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    with console.status("reading entity histories", spinner="dots"):
-        for e in section.entities:
-            histories[e.name], sources[e.name] = read_history(resolved, e)
-        builder = TrainingSetBuilder(section, pipeline, histories, sources=sources)
-    rows = read_source(data)
+    builder = training_set_builder(resolved, _status)
+    rows = read_rows(data)
     started = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -104,7 +80,7 @@ def build_cmd(
         task = bar.add_task("build", total=rows.num_rows)
         table = builder.build(rows, source=str(data), batch_rows=batch_rows,
                               progress=lambda n: bar.advance(task, n))
-    _write(table, out)
+    write_training_set(table, out)
     seconds = time.perf_counter() - started
     console.print(f"built {table.num_rows:,} row(s) x {table.num_columns} column(s) -> "
                   f"{escape(str(out))} in {seconds:.1f}s", highlight=False)
@@ -113,30 +89,6 @@ def build_cmd(
         share = f"{100.0 * have / table.num_rows:.1f}%" if table.num_rows else "-"
         console.print(f"  {escape(e.name)}: {have:,} row(s) with a value ({share})",
                       highlight=False)
-
-
-def _write(table: Any, out: Path) -> None:
-    import pyarrow as pa
-
-    partial = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if out.suffix.lower() == ".csv":
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(table, partial)
-        else:
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, partial)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-        partial.unlink(missing_ok=True)
-        raise DataFileError(f"{out}: cannot write the training set: {exc}",
-                            path=str(out)) from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out)
 
 
 @app.command("materialize")
@@ -150,10 +102,11 @@ def materialize_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Write each entity's latest values (as of --up-to) from its history to the online store."""
-    from keelwork.adapters.data.feature_modules import read_history
     from keelwork.core.features import micros_of
+    from keelwork.service.features import find_entity, materialize
     from keelwork.spec import load_spec
 
+    settings = current_settings()
     when: float | str = time.time()
     if up_to is not None:
         try:
@@ -162,20 +115,12 @@ def materialize_cmd(
             raise typer.BadParameter(str(exc), param_hint="'--up-to'") from None
         when = up_to
     resolved = load_spec(spec)
-    chosen = ([_entity(resolved, name) for name in entity] if entity
+    chosen = ([find_entity(resolved, name) for name in entity] if entity
               else list(resolved.spec.features.entities))
     if not chosen:
         raise SpecError(f"{resolved.path} declares no entities under features.entities; "
                         "nothing to materialise.", [ErrorDetail("features.entities", "empty")])
-    store = _open_store(resolved)
-    results = []
-    try:
-        for e in chosen:
-            with console.status(f"materialising {e.name}", spinner="dots"):
-                table, source = read_history(resolved, e)
-                results.append(store.materialize(e, table, up_to=when, source=source))
-    finally:
-        store.close()
+    results = materialize(resolved, chosen, when, settings=settings, status=_status)
     if as_json:
         typer.echo(json.dumps([{"entity": r.entity, "rows_read": r.rows_read,
                                 "keys_written": r.keys_written, "up_to": _iso(r.up_to_us)}
@@ -196,15 +141,13 @@ def lookup_cmd(
 ) -> None:
     """Print what serving would see for one key: its latest stored values and their age."""
     from keelwork.core.features import micros_of
+    from keelwork.service.features import find_entity, lookup
     from keelwork.spec import load_spec
 
+    settings = current_settings()
     resolved = load_spec(spec)
-    e = _entity(resolved, entity)
-    store = _open_store(resolved)
-    try:
-        stored = store.lookup_stored(e.name, [key])[0]
-    finally:
-        store.close()
+    e = find_entity(resolved, entity)
+    stored = lookup(resolved, e, key, settings=settings)
     if stored is None:
         if as_json:
             typer.echo(json.dumps({"entity": e.name, "key": key, "found": False}))

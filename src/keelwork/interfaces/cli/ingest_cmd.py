@@ -14,7 +14,6 @@ resumes where it stopped, and ingesting the same content again adds nothing.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,13 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from keelwork.errors import DataFileError, KeelworkError
-from keelwork.interfaces.cli.output import console, err_console, fail, handles_errors
-from keelwork.interfaces.cli.store_url import PROJECT_OPTION, STORAGE_URL_ENV, storage_url
+from keelwork.errors import KeelworkError
+from keelwork.interfaces.cli.output import (
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    err_console,
+    fail,
+    handles_errors,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
-    from sqlalchemy import Engine
 
     from keelwork.core.ingest import ProgressEvent
     from keelwork.service.ingest import ChunkHandler, FileResult, Ledger
@@ -94,12 +98,14 @@ def ingest(
     files = list(files or [])
     if not files and watch_dir is None:
         raise fail("Give the files to ingest, or --watch DIR.")
-    handler = _file_handler(kind or FileKind.labels, id_column, label_column, ts_column,
-                            _spec(None, project))
     from keelwork.service.ingest import check_sources, run_file
+    from keelwork.service.logs import file_handler, load_project_spec, open_ledger
 
+    settings = current_settings()
+    handler = file_handler(kind or FileKind.labels, id_column, label_column, ts_column,
+                           load_project_spec(None, project))
     checked = check_sources(files, handler)  # every file, before anything is written
-    with _ledger(project) as ledger:
+    with open_ledger(project, settings=settings) as ledger:
         results: list[FileResult] = []
         if checked:
             ledger.ensure_schema()
@@ -111,48 +117,6 @@ def ingest(
             _write_dead_letters(ledger, results, dead_letters)
         if watch_dir is not None:
             _watch(watch_dir, handler, ledger, interval, commit_every, as_json)
-
-
-def _file_handler(kind: FileKind, id_column: str, label_column: str,
-                  ts_column: str, resolved: Any = None) -> ChunkHandler:
-    """The handler for ``kind``; labels are checked against the project's output contract
-    (keel.yaml's ``contract.outputs``) when it has one, as the feedback route checks them."""
-    from keelwork.core.label_check import LabelChecker
-    from keelwork.core.label_rows import LabelColumns
-    from keelwork.service.ingest import LabelsHandler, PredictionsHandler
-
-    if kind is FileKind.predictions:
-        return PredictionsHandler()
-    outputs = resolved.spec.contract.outputs if resolved is not None else []
-    checker = LabelChecker(outputs)
-    return LabelsHandler(LabelColumns(id=id_column, label=label_column, ts=ts_column or None),
-                         checker.check if checker.active else None)
-
-
-class _LedgerScope:
-    """Opens the project's store for the duration of a ``with`` block."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine | None = None
-
-    def __enter__(self) -> Ledger:
-        from keelwork.adapters.stores.engine import make_engine
-        from keelwork.service.ingest import Ledger
-
-        self.engine = make_engine(self.url)
-        return Ledger(self.engine)
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
-
-
-def _ledger(project: Path, url: str | None = None) -> _LedgerScope:
-    if not project.is_dir():
-        raise DataFileError(f"The project directory '{project}' does not exist; pass an "
-                            "existing directory with --project.", path=str(project))
-    return _LedgerScope(url or storage_url(project))
 
 
 @contextmanager
@@ -270,19 +234,9 @@ def _write_dead_letters(ledger: Ledger, results: list[FileResult], out: Path | N
     """All dead letters of the given files, as JSON lines, via a temporary name."""
     if out is None:
         return
-    partial = out.with_name(out.name + ".partial")
-    written = 0
-    try:
-        with partial.open("w", encoding="utf-8") as fh:
-            for r in results:
-                for d in ledger.dead_letters(r.file_sha, r.kind, r.target):
-                    fh.write(json.dumps(d.to_dict(), ensure_ascii=False, default=str) + "\n")
-                    written += 1
-        partial.replace(out)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise DataFileError(f"{out}: cannot be written: {exc.strerror or exc}.",
-                            path=str(out)) from None
+    from keelwork.service.logs import write_dead_letters
+
+    written = write_dead_letters(ledger, results, out)
     err_console.print(f"wrote {written} dead letter(s) to {out}", highlight=False)
 
 
@@ -316,62 +270,27 @@ def score(
     """
     if out is not None and len(data) != 1:
         raise fail(f"--out takes the predictions of one data file; got {len(data)} files.")
-    resolved = _spec(spec, project)
-    project_dir = resolved.project_dir if resolved is not None and spec is not None else project
-    url = (resolved.storage_url if resolved is not None and not os.environ.get(
-        STORAGE_URL_ENV, "").strip() else storage_url(project_dir))
-    from keelwork.adapters.stores.registry_store import open_registry
-    from keelwork.service.ingest import ScoreHandler, load_scoring_model, run_file
-    from keelwork.service.ingest.files import check_source
-    from keelwork.service.ingest.output import check_out_path
-    from keelwork.service.ingest.scoring import check_columns, contract_read_types
+    from keelwork.service.ingest import run_file
+    from keelwork.service.logs import load_project_spec, open_ledger, prepare_score
 
-    validator = None
-    subject_field = None
-    log_inputs = True
-    if resolved is not None:
-        from keelwork.core.contracts import compile_contract
-
-        contract = resolved.spec.contract
-        validator = compile_contract(contract) if contract.inputs else None
-        subject_field = contract.subject_field
-        log_inputs = resolved.spec.storage.log_inputs
-    if out is not None:
-        check_out_path(out)
-    # Every file is checked before the store is opened or the model loaded.
-    types = contract_read_types(validator, id_column)
-    checked = [check_source(path, types=types) for path in data]
-    for file in checked:
-        check_columns(file, validator, id_column)
-    with open_registry(project_dir, url) as registry:
-        scoring = load_scoring_model(registry, model, resolved)
+    job = prepare_score(data, model, load_project_spec(spec, project), project,
+                        spec_given=spec is not None, id_column=id_column,
+                        predict_batch_size=predict_batch_size, out=out,
+                        settings=current_settings())
     try:
-        handler = ScoreHandler(scoring, validator, id_column=id_column,
-                               subject_field=subject_field,
-                               predict_batch_size=predict_batch_size, log_inputs=log_inputs,
-                               out=out)
-        with _ledger(project_dir, url) as ledger:
+        with open_ledger(job.project_dir, job.url) as ledger:
             ledger.ensure_schema()
             results = []
             with _progress() as (_bar, hook):
-                for file in checked:
-                    results.append(run_file(ledger, handler, file, commit_every=commit_every,
-                                            progress=hook))
+                for file in job.files:
+                    results.append(run_file(ledger, job.handler, file,
+                                            commit_every=commit_every, progress=hook))
             _report(results, as_json)
             _write_dead_letters(ledger, results, dead_letters)
     finally:
-        scoring.runtime.unload()
+        job.close()
     if out is not None and not as_json:
-        console.print(f"wrote the predictions of {scoring.target} to {out}", highlight=False)
-
-
-def _spec(spec: Path | None, project: Path) -> Any:
-    from keelwork.spec import load_spec
-
-    if spec is not None:
-        return load_spec(spec)
-    default = project / "keel.yaml"
-    return load_spec(default) if default.is_file() else None
+        console.print(f"wrote the predictions of {job.target} to {out}", highlight=False)
 
 
 __all__ = ["FileKind", "ingest", "register", "result_dict", "score"]

@@ -13,38 +13,21 @@ from typing import Any
 
 import typer
 
-from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    err_console,
+    fit,
+    handles_errors,
+)
+from keelwork.service import keys as use
 
 app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 
 _ACTOR = typer.Option(None, "--actor", help="Who makes the change (default: $KEELWORK_USER, "
                       "else the OS user).")
-
-
-def _actor(given: str | None) -> str:
-    if given:
-        return given
-    from keelwork.adapters.stores.provenance import default_actor
-
-    return default_actor()
-
-
-def _opener(project: Path, url: str | None) -> Any:
-    from keelwork.adapters.stores.api_keys import ApiKeyStore
-    from keelwork.adapters.stores.audit_store import project_audit_log
-    from keelwork.adapters.stores.engine import make_engine
-
-    engine = make_engine(url or f"sqlite:///{project.absolute() / '.keel' / 'keel.db'}")
-    try:
-        audit = project_audit_log(engine, project)
-        audit.ensure_schema()
-        keys = ApiKeyStore(engine, audit)
-        keys.ensure_schema()
-    except BaseException:
-        engine.dispose()
-        raise
-    return keys
 
 
 @app.command("create")
@@ -56,9 +39,7 @@ def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin, pr
            project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
            as_json: bool = JSON_OPTION) -> None:
     """Create a key and print it once; only its hash is stored."""
-    with project_store(project, _opener, create=True) as keys:
-        assert keys is not None  # create=True always opens the store
-        created = keys.create(scopes=scope, name=name, created_by=_actor(actor))
+    created = use.create_key(project, scope, name, by=actor, settings=current_settings())
     if as_json:
         typer.echo(json.dumps({**created.info.as_dict(), "key": created.plaintext}, indent=2))
     else:
@@ -74,8 +55,7 @@ def list_keys(project: Path = PROJECT_OPTION,
               active: bool = typer.Option(False, "--active", help="Hide revoked keys."),
               as_json: bool = JSON_OPTION) -> None:
     """Every key: id, name, scopes, who created it, when last used, whether revoked."""
-    with project_store(project, _opener) as keys:
-        infos = [] if keys is None else keys.list(include_revoked=not active)
+    infos = use.list_keys(project, include_revoked=not active, settings=current_settings())
     if as_json:
         typer.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
@@ -100,12 +80,7 @@ def revoke(key_id: str = typer.Argument(..., metavar="ID", help="The key's id (k
                                         "list)."),
            project: Path = PROJECT_OPTION, actor: str | None = _ACTOR) -> None:
     """Revoke a key: servers refuse it at once (others within their few-second cache)."""
-    with project_store(project, _opener) as keys:
-        if keys is None:
-            from keelwork.errors import AuthError
-
-            raise AuthError(f"No API key has the id {key_id!r}: this project has no store yet.")
-        info = keys.revoke(key_id, actor=_actor(actor))
+    info = use.revoke_key(project, key_id, by=actor, settings=current_settings())
     console.print(f"revoked API key {info.key_id} ({info.name})", highlight=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from keelwork import __version__
+from keelwork.errors import KeelworkError
 from keelwork.interfaces.cli import (
     audit_cmd,
     contract_cmd,
@@ -24,6 +25,7 @@ from keelwork.interfaces.cli import (
     spec_cmd,
     validate_cmd,
 )
+from keelwork.interfaces.cli.output import fail, start_settings
 
 app = typer.Typer(
     name="keel",
@@ -60,10 +62,17 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", "-V", callback=_print_version,
                                  is_eager=True, help="Print the keelwork version and exit."),
 ) -> None:
     """keelwork: a trained model plus keel.yaml becomes a production service."""
+    # The settings (KEELWORK_* variables) are read and checked once, here; commands take them
+    # (output.current_settings) and pass them down to the use-cases.
+    try:
+        start_settings(ctx)
+    except KeelworkError as exc:
+        raise fail(exc.message) from None
 
 
 @app.command("version")

@@ -17,11 +17,18 @@ import typer
 from rich.markup import escape
 
 from keelwork.errors import KeelworkError, RegistryError, UnsafeArtifactError
-from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, project_store
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    err_console,
+    fit,
+    handles_errors,
+)
 
 if TYPE_CHECKING:
-    from keelwork.adapters.stores.registry_store import SqlRegistry
+    from keelwork.core.datasets import DatasetVersion
     from keelwork.core.registry import AliasChange, ModelVersion
 
 app = typer.Typer(help="The model registry: versions, aliases and their history.",
@@ -32,11 +39,18 @@ _PROJECT = PROJECT_OPTION
 _JSON = JSON_OPTION
 
 
-def _registry(project: Path, *, create: bool = False) -> AbstractContextManager[SqlRegistry | None]:
+def _registry(project: Path, *, create: bool = False) -> AbstractContextManager[Any]:
     """Open the project's registry; ``None`` when reading a default store that does not exist."""
-    from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.service.projects import registry
 
-    return project_store(project, open_registry, create=create)
+    return registry(project, create=create, settings=current_settings())
+
+
+def _who() -> str:
+    """Who acts: the ``user`` setting (``KEELWORK_USER``), else the OS user."""
+    from keelwork.service.projects import actor
+
+    return actor(None, current_settings())
 
 
 def _nothing_registered(name: str) -> KeelworkError:
@@ -74,12 +88,9 @@ def _parse_json_object(value: str | None, option: str) -> dict[str, Any] | None:
 def _reference_for(project: Path, name: str, version: int) -> None:
     """Compute and store the monitoring reference of a new version (keel.yaml's
     ``monitoring.reference``), once, so drift runs reuse it; a failure only warns."""
-    if not (project / "keel.yaml").is_file():
-        return
-    from keelwork.interfaces.cli.monitor_cmd import project_spec
-    from keelwork.service.monitoring.reference import reference_on_register
+    from keelwork.service.projects import store_reference
 
-    warn = reference_on_register(project_spec(project), name, version)
+    warn = store_reference(project, name, version, current_settings())
     if warn:
         err_console.print(f"[yellow]warning:[/] {escape(warn)}", soft_wrap=True)
 
@@ -108,12 +119,13 @@ def register_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Store an artifact (content-addressed) and record it as the next version of NAME."""
-    from keelwork.interfaces.cli.data_cmd import check_dataset_reference
+    from keelwork.service.projects import check_dataset_reference
     from keelwork.service.registration import register_model
 
+    settings = current_settings()
     metric_values = _parse_json_object(metrics, "--metrics")
     option_values = _parse_json_object(options, "--options")
-    check_dataset_reference(project, dataset_version)  # NAME:VERSION must name a snapshot
+    check_dataset_reference(project, dataset_version, settings)  # NAME:VERSION: a snapshot
     with _registry(project, create=True) as registry:
         assert registry is not None  # create=True always opens
         try:
@@ -124,7 +136,7 @@ def register_cmd(
                 mv = register_model(
                     registry, name, path, runtime, dataset_version=dataset_version,
                     metrics=metric_values, options=option_values, aliases=alias,
-                    source_dir=project,
+                    source_dir=project, created_by=_who(),
                     allow_unsafe_pickle=allow_unsafe_pickle, verify=verify)
         except UnsafeArtifactError as exc:
             if "allow-unsafe-pickle" not in exc.message:
@@ -209,7 +221,7 @@ def show_cmd(
 ) -> None:
     """Show one model version: artifact, provenance, metrics, environment, aliases."""
     from keelwork.core.registry import parse_model_ref
-    from keelwork.interfaces.cli.data_cmd import dataset_lineage, lineage_dict, print_lineage
+    from keelwork.service.projects import dataset_lineage, lineage_dict
 
     parsed = parse_model_ref(ref)
     with _registry(project) as registry:
@@ -217,14 +229,15 @@ def show_cmd(
             raise _nothing_registered(parsed.name)
         mv = registry.resolve(parsed)
         path = registry.artifact_path(mv) if not mv.is_reference else None
-    dataset = dataset_lineage(project, mv.dataset_version)  # a NAME:VERSION snapshot, if any
+    # a NAME:VERSION snapshot, if any
+    dataset = dataset_lineage(project, mv.dataset_version, current_settings())
     if as_json:
         typer.echo(json.dumps({**mv.as_dict(), "artifact_path": str(path) if path else None,
                                "lineage": lineage_dict(mv, dataset)}, indent=2))
         return
     _print_version(mv, path)
     if dataset is not None:
-        print_lineage(mv, dataset)
+        _print_lineage(mv, dataset)
 
 
 @app.command("alias")
@@ -241,7 +254,7 @@ def alias_cmd(
     with _registry(project) as registry:
         if registry is None:
             raise _nothing_registered(name)
-        change = registry.set_alias(name, version, alias, reason=reason)
+        change = registry.set_alias(name, version, alias, actor=_who(), reason=reason)
     _print_change(change, as_json)
 
 
@@ -258,7 +271,7 @@ def unalias_cmd(
     with _registry(project) as registry:
         if registry is None:
             raise _nothing_registered(name)
-        change = registry.remove_alias(name, alias, reason=reason)
+        change = registry.remove_alias(name, alias, actor=_who(), reason=reason)
     _print_change(change, as_json)
 
 
@@ -331,6 +344,20 @@ def _print_version(mv: ModelVersion, path: Path | None) -> None:
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+
+
+def _print_lineage(mv: ModelVersion, dataset: DatasetVersion) -> None:
+    """Print the lineage tree model -> dataset snapshot -> code commit."""
+    from rich.tree import Tree
+
+    tree = Tree("[bold]lineage[/]")
+    model = tree.add(f"model {escape(mv.name)}:{mv.version}")
+    created = dataset.created_at.isoformat().replace("T", " ")[:19]
+    data = model.add(f"dataset {escape(dataset.ref)}  sha256 {dataset.sha256[:12]}  "
+                     f"{dataset.rows:,} rows  created {created} UTC")
+    dirty = "" if mv.git_dirty is None else (" (dirty)" if mv.git_dirty else " (clean)")
+    data.add(f"code commit {mv.git_commit}{dirty}" if mv.git_commit else "code commit -")
+    console.print(tree, highlight=False)
 
 
 def _when(iso: str) -> str:

@@ -22,7 +22,8 @@ import typer
 
 from keelwork.errors import MonitorError
 from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
+from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION
+from keelwork.service.projects import project_spec
 
 app = typer.Typer(help="Drift and quality monitoring over the prediction log.",
                   no_args_is_help=True)
@@ -31,29 +32,19 @@ _MODEL = typer.Option(None, "--model", "-m", help="The model (default: the first
                       "keel.yaml).")
 
 
-def project_spec(project: Path) -> Any:
-    """keel.yaml of ``project``, with the store the CLI's rule picks."""
-    from keelwork.errors import SpecError
-    from keelwork.spec import load_spec
-
-    path = project / "keel.yaml"
-    if not path.is_file():
-        raise SpecError(f"No keel.yaml in {str(project.absolute())!r}: monitoring reads its "
-                        f"'monitoring' section (pass --project DIR).")
-    resolved = load_spec(path)
-    url = storage_url(project)
-    if url != resolved.storage_url:
-        spec = resolved.spec
-        storage = spec.storage.model_copy(update={"url": url})
-        resolved = resolved.model_copy(update={"spec": spec.model_copy(
-            update={"storage": storage})})
-    return resolved
+def _model(resolved: Any, model: str | None) -> str:
+    names = [m.name for m in resolved.spec.models]
+    if model is None:
+        if not names:
+            raise MonitorError("keel.yaml declares no model; pass --model NAME.")
+        return str(names[0])
+    return model
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from keelwork.adapters.data.atomic import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 @app.command("reference")
@@ -192,7 +183,7 @@ def show_cmd(
 
 # --------------------------------------------------------------------------- output
 def _when(text: str, now: float, option: str) -> float:
-    from keelwork.interfaces.cli.log_cmd import parse_when
+    from keelwork.service.logs import parse_when
 
     try:
         return parse_when(text.lstrip("-"), now)

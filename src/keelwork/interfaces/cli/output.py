@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -13,6 +16,8 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
+
+    from keelwork.spec.settings import Settings
 
 from keelwork.errors import KeelworkError
 
@@ -30,6 +35,15 @@ NARROW_WIDTH = 100
 
 #: Words up to this long stay on one line in :func:`fit`'s tables; longer ones fold.
 MAX_UNBROKEN = 16
+
+#: Data files at least this big get a progress bar while they are read.
+PROGRESS_MIN_BYTES = 8 << 20
+
+#: The ``--project DIR`` option every store-backed command takes.
+PROJECT_OPTION = typer.Option(Path(), "--project", "-p", help="Project directory (holds "
+                              "keel.yaml and .keel/).", file_okay=False)
+#: The ``--json`` option of commands that print a result.
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 def _plain(cell: object) -> str:
@@ -122,3 +136,90 @@ def _escape(text: str) -> str:
 
 def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+#: The settings of the ``keel`` run in progress, made by :func:`start_settings`.
+_RUN_SETTINGS: ContextVar[Settings | None] = ContextVar("keelwork_cli_settings", default=None)
+
+
+def _load_settings() -> Settings:
+    """Read and check the settings; a deprecated variable name is reported on stderr."""
+    import warnings
+
+    from keelwork.spec.settings import load_settings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        settings = load_settings()
+    for w in caught:
+        err_console.print(f"[yellow]warning:[/] {_escape(str(w.message))}", soft_wrap=True)
+    return settings
+
+
+def start_settings(ctx: typer.Context) -> Settings:
+    """Read and check the settings once, where ``keel`` starts; they hold until ``ctx`` closes.
+
+    Raises:
+        SpecError: a setting holds a value it cannot take.
+    """
+    settings = _load_settings()
+    token = _RUN_SETTINGS.set(settings)
+    ctx.call_on_close(lambda: _RUN_SETTINGS.reset(token))
+    return settings
+
+
+def current_settings() -> Settings:
+    """The settings of this ``keel`` run, to pass down to the use-cases.
+
+    Made and checked once at start-up (:func:`start_settings`, from ``keel``'s entry point); a
+    sub-app run on its own reads them when its command starts.
+
+    Raises:
+        SpecError: a setting holds a value it cannot take.
+    """
+    settings = _RUN_SETTINGS.get()
+    return settings if settings is not None else _load_settings()
+
+
+@contextmanager
+def read_progress(path: Path) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A progress callback ``(rows read, total)`` for a big file on a terminal, else None."""
+    try:
+        big = path.stat().st_size >= PROGRESS_MIN_BYTES
+    except OSError:
+        big = False  # the reader reports the real problem
+    if not big or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(f"[bold]reading {path.name}"), BarColumn(),
+                  TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def configure_logging(level: str, access_log: bool) -> None:
+    """Logging of a server this process runs: ``level`` overall, and the JSON access log (one
+    object per line on stdout) when ``access_log``."""
+    import logging
+
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    access = logging.getLogger("keelwork.access")
+    access.setLevel(logging.INFO if access_log else logging.WARNING)
+    if not access.handlers:
+        # One JSON object per line on stdout, nothing around it: ready for a log shipper.
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
+
+
+def say_reference(done: dict[str, Any]) -> None:
+    """Say whether ``keel init`` stored the monitoring reference (and why not)."""
+    if done.get("reference_warning"):
+        console.print(f"[yellow]warning:[/] {done['reference_warning']}", highlight=False)
+    else:
+        console.print(f"stored the monitoring reference ({done['reference']} with labels)")

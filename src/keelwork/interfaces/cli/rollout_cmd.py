@@ -16,8 +16,14 @@ from typing import Any
 
 import typer
 
-from keelwork.interfaces.cli.output import console, fit, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION, storage_url
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    fit,
+    handles_errors,
+)
 
 app = typer.Typer(help="Canary, shadow and A/B rollouts with automatic analysis and rollback.",
                   no_args_is_help=True)
@@ -29,31 +35,23 @@ _REASON = typer.Option("", "--reason", help="Why (recorded with the event).")
 
 @contextmanager
 def _ops(project: Path) -> Iterator[Any]:
-    from keelwork.service.rollout.operations import open_rollout_ops
+    from keelwork.service.projects import rollout_ops
 
-    ops = open_rollout_ops(project, storage_url(project))
-    try:
-        spec_file = project / "keel.yaml"
-        if spec_file.is_file():
-            from keelwork.service.models import load_verifier
-            from keelwork.spec import load_spec
-
-            # A rollout start loads its versions as the server would (keel.yaml's options).
-            ops.verify = load_verifier(load_spec(spec_file), ops.registry)
+    with rollout_ops(project, current_settings()) as ops:
         yield ops
-    finally:
-        ops.close()
+
+
+def _who(given: str | None) -> str:
+    """Who acts: ``--actor``, else the ``user`` setting (``KEELWORK_USER``), else the OS user."""
+    from keelwork.service.projects import actor
+
+    return actor(given, current_settings())
 
 
 def _section(project: Path) -> Any:
-    from keelwork.spec.model import RolloutSection
+    from keelwork.service.projects import rollout_section
 
-    spec_file = project / "keel.yaml"
-    if not spec_file.is_file():
-        return RolloutSection()
-    from keelwork.spec import load_spec
-
-    return load_spec(spec_file).spec.rollout
+    return rollout_section(project)
 
 
 def _show(rollout: Any, events: list[Any], as_json: bool) -> None:
@@ -131,7 +129,7 @@ def start(name: str = typer.Argument(..., help="The model."),
     """Start a rollout of NAME to version --to."""
     with _ops(project) as ops:
         rollout = ops.start(name, to, _section(project), strategy=strategy, interval=interval,
-                            from_version=from_version, actor=actor)
+                            from_version=from_version, actor=_who(actor))
         _show(rollout, ops.store.events(rollout.id), as_json)
 
 
@@ -151,7 +149,8 @@ def _action(action: str, doc: str) -> None:
                 project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
                 reason: str = _REASON, as_json: bool = JSON_OPTION) -> None:
         with _ops(project) as ops:
-            rollout = ops.act(name, action, actor=actor, reason=reason or f"{action} by hand")
+            rollout = ops.act(name, action, actor=_who(actor),
+                              reason=reason or f"{action} by hand")
             _show(rollout, ops.store.events(rollout.id), as_json)
 
     command.__doc__ = doc
@@ -181,8 +180,8 @@ def promote(name: str = typer.Argument(..., help="The model."),
         if warning and force:
             console.print(f"[yellow]warning:[/yellow] {warning}; promoting it (--force), the "
                           "warning is recorded in the audit log", highlight=False)
-        rollout = ops.act(name, "promote", actor=actor, reason=reason or "promote by hand",
-                          force=force)
+        rollout = ops.act(name, "promote", actor=_who(actor),
+                          reason=reason or "promote by hand", force=force)
         _show(rollout, ops.store.events(rollout.id), as_json)
 
 
@@ -196,5 +195,5 @@ def rollback(name: str = typer.Argument(..., help="The model."),
     versions rolled back from or aborted; with none left, exit code 2 and nothing changes.
     """
     with _ops(project) as ops:
-        version = ops.rollback(name, actor=actor, reason=reason)
+        version = ops.rollback(name, actor=_who(actor), reason=reason)
     console.print(f"{name}: champion is version {version}")

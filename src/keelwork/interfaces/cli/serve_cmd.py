@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import typer
 
-from keelwork.interfaces.cli.output import console, handles_errors
+from keelwork.interfaces.cli.output import (
+    configure_logging,
+    console,
+    current_settings,
+    handles_errors,
+)
 
 
 def build_app(spec_path: Path) -> object:
@@ -17,19 +20,6 @@ def build_app(spec_path: Path) -> object:
     from keelwork.spec import load_spec
 
     return build_server_app(load_spec(spec_path))
-
-
-def configure_logging(level: str, access_log: bool) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    access = logging.getLogger("keelwork.access")
-    access.setLevel(logging.INFO if access_log else logging.WARNING)
-    if not access.handlers:
-        # One JSON object per line on stdout, nothing around it: ready for a log shipper.
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(handler)
-        access.propagate = False
 
 
 @handles_errors
@@ -45,6 +35,7 @@ def serve(
 
     from keelwork.spec import load_spec
 
+    current_settings()  # checked at start-up: a bad KEELWORK_* variable stops here
     resolved = load_spec(spec)
     configure_logging(log_level, access_log)
     app = build_app(spec)

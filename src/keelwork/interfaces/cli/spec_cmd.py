@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -43,7 +42,9 @@ def validate_cmd(
             err_console.print(f"[bold red]invalid:[/] {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(2) from None
     spec = resolved.spec
-    misfits = _gate_misfits(resolved)
+    from keelwork.service.validation import gate_misfits
+
+    misfits = gate_misfits(resolved)
     if misfits:
         if as_json:
             typer.echo(json.dumps({"valid": False, "problems": misfits}, indent=2))
@@ -60,35 +61,3 @@ def validate_cmd(
     else:
         console.print(f"[green]valid:[/] {resolved.path} (service '{spec.service.name}', "
                       f"{len(spec.models)} model(s), {len(spec.contract.inputs)} input field(s))")
-
-
-def _gate_misfits(resolved: Any) -> list[dict[str, Any]]:
-    """Label gates that do not fit a model's task when only its runtime tells the task.
-
-    (When the output contract tells it, loading the spec already refused a misfit.)
-    """
-    from keelwork.core.rollout.analysis import LABEL_GATES
-    from keelwork.spec.model import (
-        CLASSIFICATION_GATES,
-        REGRESSION_GATES,
-        misfit_gates,
-        output_task,
-    )
-
-    spec = resolved.spec
-    gates = spec.rollout.gates
-    if output_task(spec.contract) is not None or not any(
-            getattr(gates, g) is not None for g in LABEL_GATES):
-        return []
-    from keelwork.service.models import model_task
-
-    out = []
-    for m in spec.models:
-        task = model_task(resolved, m.name)
-        for gate in misfit_gates(gates, task):
-            fits = CLASSIFICATION_GATES if task == "classification" else REGRESSION_GATES
-            out.append({"path": f"rollout.gates.{gate}", "rule": "gate_task", "got": gate,
-                        "message": f"rollout.gates.{gate} does not fit model {m.name!r}, a "
-                                   f"{task} model (as its runtime tells); use "
-                                   f"{', '.join(fits)}."})
-    return out

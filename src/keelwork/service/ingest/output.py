@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.data.atomic import atomic_path
 from keelwork.adapters.stores.ingest_ledger_store import scored_keys
 from keelwork.adapters.stores.prediction_store import prediction_outputs
 from keelwork.core.ingest import Checkpoint
@@ -90,47 +91,42 @@ def write_scores(ledger: IngestLedger, job: ScoredJob, file: IngestSource,
     for letter in ledger.dead_letters(file.sha256, job.kind, job.target):
         errors[letter.row] = "; ".join(str(r.get("message") or r.get("rule"))
                                        for r in letter.reasons)
-    partial = out.with_name(out.name + ".partial")
     written = 0
     try:
-        writer = _WRITERS[out.suffix.lower()](partial, job.id_column)
-        try:
-            row0 = 0
-            as_int = False
-            for _start, batch in iter_batches(file.path, batch_size=5000, types=file.types):
-                ids: list[Any] = ([r[job.id_column] for r in batch_records(
-                    batch.select([job.id_column]))] if job.id_column
-                    else [None] * batch.num_rows)
-                if job.id_column and row0 == 0:
-                    read_as = batch.schema.field(job.id_column).type
-                    writer.id_type = _id_type_of(file, job.id_column, read_as)
-                    as_int = writer.id_type != read_as  # a CSV column of integers
-                keys = [_key_of(file, job, row0 + i, v) for i, v in enumerate(ids)]
-                if as_int:  # keys from the text (as scoring made them), output as numbers
-                    ids = [int(v) if isinstance(v, str) else v for v in ids]
-                found = _outputs(ledger, job, checkpoint,
-                                 [k for k in keys if k is not None])
-                for i, (id_value, key) in enumerate(zip(ids, keys, strict=True)):
-                    row = row0 + i
-                    error = errors.get(row)
-                    pid, output = found.get(key, (None, None)) if key and not error else \
-                        (None, None)
-                    writer.write({"row": row, "line": file.line_of(row),
-                                  "id": json_safe(id_value), "raw_id": id_value,
-                                  "prediction_id": pid,
-                                  "prediction": output, "error": error})
-                    written += 1
-                row0 += batch.num_rows
-        finally:
-            writer.close()
+        with atomic_path(out) as partial:
+            writer = _WRITERS[out.suffix.lower()](partial, job.id_column)
+            try:
+                row0 = 0
+                as_int = False
+                for _start, batch in iter_batches(file.path, batch_size=5000, types=file.types):
+                    ids: list[Any] = ([r[job.id_column] for r in batch_records(
+                        batch.select([job.id_column]))] if job.id_column
+                        else [None] * batch.num_rows)
+                    if job.id_column and row0 == 0:
+                        read_as = batch.schema.field(job.id_column).type
+                        writer.id_type = _id_type_of(file, job.id_column, read_as)
+                        as_int = writer.id_type != read_as  # a CSV column of integers
+                    keys = [_key_of(file, job, row0 + i, v) for i, v in enumerate(ids)]
+                    if as_int:  # keys from the text (as scoring made them), output as numbers
+                        ids = [int(v) if isinstance(v, str) else v for v in ids]
+                    found = _outputs(ledger, job, checkpoint,
+                                     [k for k in keys if k is not None])
+                    for i, (id_value, key) in enumerate(zip(ids, keys, strict=True)):
+                        row = row0 + i
+                        error = errors.get(row)
+                        pid, output = found.get(key, (None, None)) if key and not error else \
+                            (None, None)
+                        writer.write({"row": row, "line": file.line_of(row),
+                                      "id": json_safe(id_value), "raw_id": id_value,
+                                      "prediction_id": pid,
+                                      "prediction": output, "error": error})
+                        written += 1
+                    row0 += batch.num_rows
+            finally:
+                writer.close()
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise DataFileError(f"{out}: cannot be written: {exc.strerror or exc}.",
                             path=str(out)) from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out)
     return written
 
 

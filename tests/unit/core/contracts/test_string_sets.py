@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,11 @@ N = string_sets.MIN_ROWS + 1_000
 
 
 @pytest.fixture(autouse=True)
-def _compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+def _compiled() -> Iterator[None]:
     """The kernel from the first big array (the default waits for LOAD_AFTER values)."""
-    monkeypatch.setenv("KEEL_JIT", "on")
+    with jit.Jit("on").active():
+        yield
+
 LONG = "a" * 8 + "middle" + "b" * 8  # 22 bytes: first, last and middle bytes all checked
 
 
@@ -114,18 +117,30 @@ def test_validate_table_reports_the_same_with_and_without_the_kernel(
     assert fast.failures and fast.reasons() == slow.reasons()
 
 
-def test_auto_mode_switches_after_enough_values_and_off_never(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_mode_switches_after_enough_values_and_off_never() -> None:
     arr = pa.array(["red", "blue", "pink"] * (N // 3))
-    monkeypatch.setattr(jit._State, "loaded", False)
-    monkeypatch.setattr(jit._State, "checked", 0)
-    monkeypatch.setattr(jit, "LOAD_AFTER", 2 * len(arr))
-    monkeypatch.setenv("KEEL_JIT", "off")
-    assert string_sets.outside(arr, ["red", "blue"]) is None
-    assert jit._State.checked == 0 and jit.loaded() is None
-    monkeypatch.setenv("KEEL_JIT", "auto")
-    assert string_sets.outside(arr, ["red", "blue"]) is None  # one-off work stays on Arrow
-    assert string_sets.outside(arr, ["red", "blue"]) is None
-    got = string_sets.outside(arr, ["red", "blue"])  # the process keeps validating: switch
-    assert got is not None and got[1] == len(arr) // 3
-    assert jit.loaded() is not None
+    off = jit.Jit("off", load_after=2 * len(arr))
+    with off.active():
+        assert string_sets.outside(arr, ["red", "blue"]) is None
+        assert off.checked == 0 and jit.loaded() is None
+    auto = jit.Jit("auto", load_after=2 * len(arr))
+    with auto.active():
+        assert string_sets.outside(arr, ["red", "blue"]) is None  # one-off work stays on Arrow
+        assert string_sets.outside(arr, ["red", "blue"]) is None
+        got = string_sets.outside(arr, ["red", "blue"])  # the run keeps validating: switch
+        assert got is not None and got[1] == len(arr) // 3
+        assert jit.loaded() is not None
+
+
+def test_without_an_active_jit_the_check_stays_on_arrow() -> None:
+    arr = pa.array(["red", "blue", "pink"] * (N // 3))
+    seen: list[Any] = []
+
+    def outside_any_jit() -> None:
+        seen.append(string_sets.outside(arr, ["red", "blue"]))
+        seen.append(jit.loaded())
+
+    import contextvars
+
+    contextvars.Context().run(outside_any_jit)  # a fresh context: no Jit entered
+    assert seen == [None, None]

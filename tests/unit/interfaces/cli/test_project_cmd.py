@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keelwork.interfaces.cli.main import app
-from keelwork.interfaces.cli.project_cmd import TEMPLATES, template_named
+from keelwork.service.projects import TEMPLATES, template_named
 from keelwork.spec import load_spec
 
 runner = CliRunner()

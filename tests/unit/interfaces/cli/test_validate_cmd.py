@@ -16,6 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from keelwork.adapters.data.readers import read_table
+from keelwork.adapters.data.tables import read_data
 from keelwork.interfaces.cli import contract_cmd, validate_cmd
 
 runner = CliRunner()
@@ -103,7 +104,7 @@ def test_parquet_categories_are_read_as_dictionaries_and_written_as_they_came(
         table = table.set_column(2, "color", table.column("color").dictionary_encode())
     data = tmp_path / "d.parquet"
     pq.write_table(table, data, row_group_size=30_000)
-    read = validate_cmd.read_data(data, None, dictionary=["color", "nope"])
+    read = read_data(data, None, dictionary=["color", "nope"])
     assert pa.types.is_dictionary(read.schema.field("color").type)  # each value checked once
     assert read.schema.field("zip").type == table.schema.field("zip").type  # not asked for
     out, bad = tmp_path / "ok.parquet", tmp_path / "bad.parquet"
