@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
+    from keelwork.core.predictions import PredictionRecord
     from keelwork.core.signature import Signature
 
 #: One input row: a mapping of field name -> value (a record), a sequence of values in
@@ -80,3 +81,19 @@ class AuditSink(Protocol):
 
 __all__ = ["AuditSink", "Instance", "JSONValue", "ModelRuntime", "RuntimeFactory",
            "RuntimeOptions", "TextEmbedder"]
+
+
+# --------------------------------------------------------------------------- serving
+class PredictionSink(Protocol):
+    """Where the gateway's prediction records go (the durable prediction log)."""
+
+    async def write(self, records: Sequence[PredictionRecord]) -> None: ...
+
+
+class EntityLookup(Protocol):
+    """The online feature store as serving-time features use it."""
+
+    def lookup(self, entity: str, keys: Sequence[str | None], *, max_age_s: float | None = None,
+               now: float | None = None) -> list[dict[str, Any] | None]:
+        """The stored values of ``entity`` for each key, None where unknown or too old."""
+        ...

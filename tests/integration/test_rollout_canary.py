@@ -140,7 +140,7 @@ def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
     """Labels arrive through the label store while the canary runs; the challenger's answers
     (shifted) are wrong, so the accuracy gate fails with the measured values."""
     from keelwork.errors import KeelworkError
-    from keelwork.service.gateway.gateway import RequestContext
+    from keelwork.service.gateway.context import RequestContext
     from keelwork.service.ingest.labels import LabelStore
 
     path = make_project(tmp_path, store_url)

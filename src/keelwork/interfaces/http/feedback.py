@@ -42,7 +42,7 @@ from keelwork.errors import ErrorDetail, KeelworkError, RelabelRefused
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
-from keelwork.service.ingest.labels import LabelStore
+from keelwork.service.server_parts import Labels
 from keelwork.spec.model import FieldSpec
 from keelwork.types import AuditSink
 
@@ -91,7 +91,7 @@ def parse_feedback(body: Any) -> list[Any]:
     return labels
 
 
-def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
+def feedback_router(labels: Labels, *, max_body_bytes: int = 1_048_576,
                     dependencies: Sequence[Any] = (), relabel: str = "any",
                     audit: AuditSink | None = None,
                     outputs: Sequence[FieldSpec] = (), max_unknown: int | None = 1000,
