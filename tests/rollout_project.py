@@ -11,6 +11,7 @@ from keelwork.errors import KeelworkError
 from keelwork.service.assembly import Service, open_service
 from keelwork.service.gateway.context import RequestContext
 from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.registration import register_model
 from keelwork.spec.loader import load_spec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -58,7 +59,7 @@ def open_project(path: Path, poll_s: float = 0.05) -> Service:
 
 def register(service: Service, function: str) -> int:
     """Register ``faulty_models:<function>`` as the next version of ``scorer``."""
-    mv = service.registry.register("scorer", f"faulty_models:{function}", "python",
+    mv = register_model(service.registry, "scorer", f"faulty_models:{function}", "python",
                                    options={"path": str(FIXTURES)})
     return mv.version
 

@@ -22,10 +22,13 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
+    │   └── JobConflict                        another process is ingesting the same file
+    ├── InvalidId (ValueError)                 a value that cannot be an id (ingestion)
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
     ├── RefNotAllowedError (PermissionError)   a model reference clients may not address
-    └── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
+    ├── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
+    └── RequestRefused (ValueError)            a server refused a request no other class names
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -170,6 +173,18 @@ class StoreError(KeelworkError, ConnectionError):
     """The metadata / prediction store failed or is unreachable."""
 
 
+class JobConflict(StoreError):
+    """Another process advanced the same job's checkpoint: it is ingesting the same file."""
+
+
+class InvalidId(KeelworkError, ValueError):
+    """An id value that cannot be an id; ``rule`` is ``type``, ``min_length`` or ``max_length``."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 class AuditError(KeelworkError, ValueError):
     """An audit entry cannot be recorded as given (e.g. its details are not plain JSON)."""
 
@@ -187,6 +202,17 @@ class RelabelRefused(KeelworkError, PermissionError):
     detail per refused label."""
 
 
+class RequestRefused(KeelworkError, ValueError):
+    """A keelwork server refused a request for a reason no other class names: malformed JSON
+    (400), a wrong method (405), a body too large (413) or too slow (408), ... Raised by
+    :class:`keelwork.Client`; ``status`` is the HTTP status, ``details`` the server's."""
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None, *,
+                 status: int = 400) -> None:
+        super().__init__(message, details)
+        self.status = status
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -195,7 +221,9 @@ __all__ = [
     "ContractViolation",
     "DataFileError",
     "ErrorDetail",
+    "InvalidId",
     "InvalidInputError",
+    "JobConflict",
     "KeelworkError",
     "MissingExtraError",
     "ModelLoadError",
@@ -208,6 +236,7 @@ __all__ = [
     "RefNotAllowedError",
     "RegistryError",
     "RelabelRefused",
+    "RequestRefused",
     "SpecError",
     "StoreError",
     "UnsafeArtifactError",

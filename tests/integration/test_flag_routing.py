@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.interfaces.http.server import build_server_app
+from keelwork.service.registration import register_model
 from keelwork.spec import load_spec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -37,9 +38,9 @@ def served(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES))
     resolved = load_spec(tmp_path / "keel.yaml")
     with open_registry(tmp_path, resolved.storage_url) as registry:
-        registry.register("adder", "fakes:total", "python", options={"path": str(FIXTURES)},
+        register_model(registry, "adder", "fakes:total", "python", options={"path": str(FIXTURES)},
                           aliases=["champion"])
-        registry.register("adder", "fakes:total", "python", options={"path": str(FIXTURES)})
+        register_model(registry, "adder", "fakes:total", "python", options={"path": str(FIXTURES)})
     app = build_server_app(resolved, freeze_gc=False, monitor_interval_s=0)
     engine = create_engine(resolved.storage_url)
     admin = ApiKeyStore(engine).create(scopes=["admin"], name="ops", created_by="t").plaintext
@@ -125,7 +126,7 @@ def test_a_keel_yaml_flag_to_a_missing_version_stops_the_server_at_load(
                                                                          'serve: "9"'))
     resolved = load_spec(tmp_path / "keel.yaml")
     with open_registry(tmp_path, resolved.storage_url) as registry:
-        registry.register("adder", "fakes:total", "python", options={"path": str(FIXTURES)})
+        register_model(registry, "adder", "fakes:total", "python", options={"path": str(FIXTURES)})
     with pytest.raises(SpecError, match=r"flags\[acme-on-v2\]\.rules\.0\.serve = '9'"):
         build_server_app(resolved, freeze_gc=False, monitor_interval_s=0)
 

@@ -25,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
+from keelwork.service.registration import register_model
 from live_server import start_server
 
 pytestmark = pytest.mark.slow
@@ -124,7 +125,7 @@ def server(tmp_path: Path, store_url: str, versions: int,
         max_rejected=MAX_REJECTED))
     registry = open_registry(tmp_path, store_url)
     for v in range(1, versions + 1):
-        registry.register("knn", knn_artifact, "sklearn", source_dir=tmp_path,
+        register_model(registry, "knn", knn_artifact, "sklearn", source_dir=tmp_path,
                           aliases=["champion"] if v == 1 else ())
     registry.close()
     engine = create_engine(store_url)

@@ -30,6 +30,12 @@ from typer.testing import CliRunner
 
 from fixtures.models import FIXTURES_DIR, IRIS_FEATURES, iris_data, sklearn_iris
 from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.ingest_tables import (
+    dead_letters,
+    ingest_files,
+    labels,
+    unknown_labels,
+)
 from keelwork.adapters.stores.prediction_store import (
     PredictionReader,
     ensure_schema,
@@ -38,7 +44,7 @@ from keelwork.adapters.stores.prediction_store import (
 )
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.core.contracts import compile_contract
-from keelwork.core.ingest import LabelColumns
+from keelwork.core.label_rows import LabelColumns
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.errors import ContractViolation, DataFileError, StoreError
 from keelwork.interfaces.cli import ingest_cmd, log_cmd
@@ -52,8 +58,7 @@ from keelwork.service.ingest import (
     score_files,
     watch,
 )
-from keelwork.service.ingest.labels import labels, unknown_labels
-from keelwork.service.ingest.ledger import dead_letters, ingest_files
+from keelwork.service.registration import register_model
 from keelwork.spec import load_spec
 
 pytestmark = pytest.mark.timeout(180)
@@ -399,8 +404,8 @@ def iris_project(store_url: str, tmp_path: Path) -> Path:
     (project / "keel.yaml").write_text(KEEL_YAML.format(inputs=inputs, url=store_url))
     model = sklearn_iris(project)
     with open_registry(project, store_url) as registry:
-        registry.register("iris", model.artifact, "sklearn", options=model.options,
-                          aliases=["champion"], source_dir=project)
+        register_model(registry, "iris", model.artifact, "sklearn", options=model.options,
+                       aliases=["champion"], source_dir=project)
     return project
 
 
@@ -586,7 +591,7 @@ def test_json_lines_with_mixed_types_keep_each_value(engine: Engine, tmp_path: P
 def test_records_the_model_refuses_are_dead_lettered_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'keel.db'}"
     with open_registry(tmp_path, url) as registry:
-        registry.register("lin", "callables:linear_score", "python",
+        register_model(registry, "lin", "callables:linear_score", "python",
                           options={"path": str(FIXTURES_DIR)}, source_dir=tmp_path)
         model = load_scoring_model(registry, "lin")
     data = _write_csv(tmp_path / "d.csv", ["a", "b", "c"],
@@ -784,8 +789,8 @@ def _labels_handler() -> Any:
 
 def test_feedback_with_a_nul_in_the_id_is_refused_on_every_backend(store_url: str) -> None:
     from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import ContractViolation
-    from keelwork.service.ingest.labels import LabelStore
 
     engine = make_engine(store_url)
     store = LabelStore(engine)
@@ -811,7 +816,7 @@ def test_keel_score_parquet_keeps_the_models_and_the_inputs_types(
     named = LogisticRegression(max_iter=1000).fit(x, [names[int(v)] for v in y])
     sio.dump(named, tmp_path / "named.skops")
     with open_registry(iris_project, store_url) as registry:
-        registry.register("iris", tmp_path / "named.skops", "sklearn",
+        register_model(registry, "iris", tmp_path / "named.skops", "sklearn",
                           options={"feature_names": list(IRIS_FEATURES)}, source_dir=tmp_path)
     data = _write_csv(tmp_path / "customers.csv", ["customer", *IRIS_FEATURES],
                       [[1000 + i, *map(float, x[i])] for i in range(0, 150, 10)])

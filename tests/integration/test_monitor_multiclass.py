@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.prediction_store import (
     ensure_schema,
     insert_statements,
@@ -26,7 +27,7 @@ from keelwork.adapters.stores.prediction_store import (
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.interfaces.cli.main import app
-from keelwork.service.ingest.labels import LabelStore
+from keelwork.service.registration import register_model
 
 pytest.importorskip("skops")
 
@@ -55,7 +56,7 @@ def _project(tmp_path: Path, name: str, model: Any, frame: Any, features: list[s
     ref[[*features, "target"]].to_csv(tmp_path / "reference.csv", index=False)
     (tmp_path / "keel.yaml").write_text(SPEC.format(name=name))
     with open_registry(tmp_path, audit=False) as registry:
-        registry.register(name, tmp_path / "model.skops", "sklearn", source_dir=tmp_path)
+        register_model(registry, name, tmp_path / "model.skops", "sklearn", source_dir=tmp_path)
     preds = model.predict(log[features]).tolist()
     records = [PredictionRecord(id=new_prediction_id(), ts=T0 + i, model=name, version=1,
                                 inputs=row, outputs=p, latency_ms=1.0)

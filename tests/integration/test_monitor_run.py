@@ -33,6 +33,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("skops")
 
 from keelwork.adapters.stores.engine import make_engine  # noqa: E402
+from keelwork.adapters.stores.label_store import LabelStore  # noqa: E402
 from keelwork.adapters.stores.monitor_store import MonitorStore  # noqa: E402
 from keelwork.adapters.stores.prediction_store import (  # noqa: E402
     ensure_schema,
@@ -41,7 +42,6 @@ from keelwork.adapters.stores.prediction_store import (  # noqa: E402
 )
 from keelwork.adapters.stores.registry_store import open_registry  # noqa: E402
 from keelwork.core.predictions import PredictionRecord, new_prediction_id  # noqa: E402
-from keelwork.service.ingest.labels import LabelStore  # noqa: E402
 from keelwork.service.monitoring.reference import (  # noqa: E402
     MonitorReference,
     build_reference,
@@ -51,6 +51,7 @@ from keelwork.service.monitoring.reference import (  # noqa: E402
     store_reference,
 )
 from keelwork.service.monitoring.runner import MonitorSettings, run_monitor  # noqa: E402
+from keelwork.service.registration import register_model  # noqa: E402
 from keelwork.spec.loader import load_spec  # noqa: E402
 
 COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
@@ -122,7 +123,7 @@ def project(trained: dict[str, Any], tmp_path: Path, store_url: str) -> Iterator
     (tmp_path / "keel.yaml").write_text(text)
     resolved = load_spec(tmp_path / "keel.yaml")
     with open_registry(tmp_path, store_url, audit=False) as registry:
-        registry.register("income", trained["path"], "sklearn",
+        register_model(registry, "income", trained["path"], "sklearn",
                           options={"trusted": list(trained["trusted"])}, source_dir=tmp_path)
     yield resolved
 

@@ -20,6 +20,7 @@ pytest.importorskip("sklearn")
 
 from keelwork.adapters.runtimes import load_runtime  # noqa: E402
 from keelwork.adapters.stores.engine import make_engine  # noqa: E402
+from keelwork.adapters.stores.label_store import LabelStore  # noqa: E402
 from keelwork.adapters.stores.prediction_store import (  # noqa: E402
     ensure_schema,
     insert_statements,
@@ -27,7 +28,6 @@ from keelwork.adapters.stores.prediction_store import (  # noqa: E402
 )
 from keelwork.core.predictions import PredictionRecord, new_prediction_id  # noqa: E402
 from keelwork.interfaces.cli.project_cmd import init_project  # noqa: E402
-from keelwork.service.ingest.labels import LabelStore  # noqa: E402
 from keelwork.service.monitoring.reference import (  # noqa: E402
     build_reference,
     load_reference,

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.errors import AuditError, ModelNotFoundError
+from keelwork.service.registration import register_model
 
 
 class ListAudit:
@@ -30,9 +31,9 @@ def _artifact(tmp_path: Path, name: str = "model.onnx", data: bytes = b"onnx-byt
 
 def test_register_and_alias_moves_are_audited(tmp_path: Path, store_url: str) -> None:
     with open_registry(tmp_path, store_url) as registry:
-        registry.register("churn", _artifact(tmp_path), "onnx", verify=False,
+        register_model(registry, "churn", _artifact(tmp_path), "onnx", verify=False,
                           aliases=["champion"], created_by="ana")
-        registry.register("churn", _artifact(tmp_path, "b.onnx", b"other"), "onnx",
+        register_model(registry, "churn", _artifact(tmp_path, "b.onnx", b"other"), "onnx",
                           verify=False, created_by="ana")
         registry.set_alias("churn", 2, "champion", actor="bob", reason="better AUC")
         registry.set_alias("churn", 2, "champion", actor="bob")  # no change: nothing recorded
@@ -56,7 +57,8 @@ def test_register_and_alias_moves_are_audited(tmp_path: Path, store_url: str) ->
 
 def test_a_failing_audit_append_rolls_the_change_back(tmp_path: Path, store_url: str) -> None:
     with open_registry(tmp_path, store_url) as registry:
-        registry.register("churn", _artifact(tmp_path), "onnx", verify=False, created_by="ana")
+        register_model(registry, "churn", _artifact(tmp_path), "onnx", verify=False,
+                       created_by="ana")
         with registry.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit_head"))
         with pytest.raises(AuditError, match="no head row"):
@@ -69,7 +71,7 @@ def test_a_failing_audit_append_rolls_the_change_back(tmp_path: Path, store_url:
 def test_another_sink_is_called_after_the_commit(tmp_path: Path, store_url: str) -> None:
     sink = ListAudit()
     with open_registry(tmp_path, store_url, audit=sink) as registry:
-        registry.register("m", _artifact(tmp_path), "onnx", verify=False, created_by="ana",
+        register_model(registry, "m", _artifact(tmp_path), "onnx", verify=False, created_by="ana",
                           aliases=["champion"])
         registry.remove_alias("m", "champion", actor="bob")
     assert sink.entries == [("ana", "model.register", "m:1"), ("ana", "alias.set", "m@champion"),
@@ -79,7 +81,7 @@ def test_another_sink_is_called_after_the_commit(tmp_path: Path, store_url: str)
 def test_audit_can_be_turned_off(tmp_path: Path, store_url: str) -> None:
     with open_registry(tmp_path, store_url, audit=False) as registry:
         assert registry.audit is None
-        registry.register("m", _artifact(tmp_path), "onnx", verify=False, created_by="ana")
+        register_model(registry, "m", _artifact(tmp_path), "onnx", verify=False, created_by="ana")
 
 
 def test_concurrent_registrations_keep_one_chain(tmp_path: Path, store_url: str) -> None:
@@ -91,9 +93,10 @@ def test_concurrent_registrations_keep_one_chain(tmp_path: Path, store_url: str)
         try:
             with open_registry(tmp_path, store_url) as registry:
                 for i in range(4):
-                    registry.register(f"m{k % 2}", _artifact(tmp_path, f"a{k}-{i}", bytes([k, i])),
-                                      "onnx", verify=False, created_by=f"t{k}",
-                                      aliases=["champion"])
+                    register_model(registry, f"m{k % 2}",
+                                   _artifact(tmp_path, f"a{k}-{i}", bytes([k, i])),
+                                   "onnx", verify=False, created_by=f"t{k}",
+                                   aliases=["champion"])
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -120,7 +123,7 @@ def test_registry_changes_move_the_anchor_and_a_cut_tail_is_found(tmp_path: Path
     the project's anchor after the commit, so deleting the last rows and rewriting
     ``audit_head`` no longer verifies, nor does emptying the log while models exist."""
     with open_registry(tmp_path, store_url) as registry:
-        registry.register("churn", _artifact(tmp_path), "onnx", verify=False,
+        register_model(registry, "churn", _artifact(tmp_path), "onnx", verify=False,
                           aliases=["champion"], created_by="ana")
         registry.remove_alias("churn", "champion", actor="bob")
         audit = registry.audit

@@ -35,6 +35,7 @@ from keelwork.errors import (
     StoreError,
     UnsafeArtifactError,
 )
+from keelwork.service.registration import register_model
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def _count(reg: SqlRegistry, table: object) -> int:
 # --------------------------------------------------------------------------- register
 def test_register_records_artifact_and_provenance(registry: SqlRegistry, tmp_path: Path) -> None:
     src = _file(tmp_path, "model.skops", b"weights-v1")
-    mv = registry.register("iris", src, "sklearn", dataset_version="iris-2024-05",
+    mv = register_model(registry, "iris", src, "sklearn", dataset_version="iris-2024-05",
                            metrics={"accuracy": 0.93}, options={"method": "predict"},
                            verify=False)
     assert (mv.name, mv.version, mv.runtime) == ("iris", 1, "sklearn")
@@ -99,14 +100,14 @@ def test_versions_increment_and_identical_bytes_share_one_blob(registry: SqlRegi
     a = _file(tmp_path / "a", "model.onnx", b"same-bytes")
     b = _file(tmp_path / "b", "other-name.onnx", b"same-bytes")
     c = _file(tmp_path / "c", "model.onnx", b"new-bytes")
-    v1 = registry.register("churn", a, "onnx", verify=False)
-    v2 = registry.register("churn", b, "onnx", verify=False)
-    v3 = registry.register("churn", c, "onnx", verify=False)
+    v1 = register_model(registry, "churn", a, "onnx", verify=False)
+    v2 = register_model(registry, "churn", b, "onnx", verify=False)
+    v3 = register_model(registry, "churn", c, "onnx", verify=False)
     assert [v1.version, v2.version, v3.version] == [1, 2, 3]
     assert v1.sha256 == v2.sha256 != v3.sha256
     assert v2.artifact_uri == v1.artifact_uri  # the second version points at the first blob
     assert len(_blobs(registry)) == 2
-    other = registry.register("fraud", a, "onnx", verify=False)
+    other = register_model(registry, "fraud", a, "onnx", verify=False)
     assert other.version == 1 and other.sha256 == v1.sha256
     assert len(_blobs(registry)) == 2
 
@@ -116,7 +117,7 @@ def test_directory_artifacts_are_stored_as_directories(registry: SqlRegistry,
     src = tmp_path / "hf-model"
     _file(src, "config.json", b"{}")
     _file(src, "tokenizer/vocab.txt", b"a\nb\n")
-    mv = registry.register("sentiment", src, "hf", verify=False)
+    mv = register_model(registry, "sentiment", src, "hf", verify=False)
     stored = registry.artifact_path(mv)
     assert stored is not None and stored.is_dir() and stored.name == "hf-model"
     assert (stored / "tokenizer" / "vocab.txt").read_bytes() == b"a\nb\n"
@@ -124,7 +125,7 @@ def test_directory_artifacts_are_stored_as_directories(registry: SqlRegistry,
 
 
 def test_python_callables_are_references_without_a_blob(registry: SqlRegistry) -> None:
-    mv = registry.register("rules", "my_pkg.rules:score", "python", verify=False)
+    mv = register_model(registry, "rules", "my_pkg.rules:score", "python", verify=False)
     assert mv.is_reference and mv.sha256 is None and mv.size is None
     assert mv.artifact_uri == "python:my_pkg.rules:score"
     assert mv.callable_path == "my_pkg.rules:score"
@@ -148,12 +149,12 @@ def test_git_commit_and_dirty_state_are_recorded(registry: SqlRegistry, tmp_path
     git("commit", "-q", "-m", "train")
     head = git("rev-parse", "HEAD")
     model = _file(repo, "model.skops", b"m")  # untracked: does not make the tree dirty
-    clean = registry.register("iris", model, "sklearn", source_dir=repo, verify=False)
+    clean = register_model(registry, "iris", model, "sklearn", source_dir=repo, verify=False)
     assert (clean.git_commit, clean.git_dirty) == (head, False)
     _file(repo, "train.py", b"print('changed')\n")
-    dirty = registry.register("iris", model, "sklearn", source_dir=repo, verify=False)
+    dirty = register_model(registry, "iris", model, "sklearn", source_dir=repo, verify=False)
     assert (dirty.git_commit, dirty.git_dirty) == (head, True)
-    outside = registry.register("iris", model, "sklearn", source_dir=tmp_path / "project",
+    outside = register_model(registry, "iris", model, "sklearn", source_dir=tmp_path / "project",
                                 verify=False)
     assert git_state(tmp_path / "project") == (None, None)
     assert (outside.git_commit, outside.git_dirty) == (None, None)
@@ -181,7 +182,7 @@ def test_bad_input_is_refused_before_anything_is_written(
     call: dict[str, object] = {"name": "iris", "artifact": tmp_path / "model.skops",
                                "runtime": "sklearn", **kwargs}
     with pytest.raises(error) as info:
-        registry.register(call.pop("name"), call.pop("artifact"), call.pop("runtime"),  # type: ignore[arg-type]
+        register_model(registry, call.pop("name"), call.pop("artifact"), call.pop("runtime"),  # type: ignore[arg-type]
                           verify=False, **call)  # type: ignore[arg-type]
     assert fragment in str(info.value)
     assert _count(registry, model_versions) == 0 and _count(registry, models) == 0
@@ -191,7 +192,7 @@ def test_bad_input_is_refused_before_anything_is_written(
 def test_a_failed_transaction_leaves_no_row_and_no_orphan_blob(
         registry: SqlRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shared = _file(tmp_path, "shared.skops", b"shared")
-    registry.register("iris", shared, "sklearn", verify=False)
+    register_model(registry, "iris", shared, "sklearn", verify=False)
 
     def disk_full(*_args: object) -> None:
         raise StoreError("injected: the database ran out of space")
@@ -200,28 +201,28 @@ def test_a_failed_transaction_leaves_no_row_and_no_orphan_blob(
     monkeypatch.setattr(SqlRegistry, "_write_aliases", disk_full)
     fresh = _file(tmp_path, "fresh.skops", b"fresh")
     with pytest.raises(StoreError, match="ran out of space"):
-        registry.register("iris", fresh, "sklearn", aliases=["champion"], verify=False)
+        register_model(registry, "iris", fresh, "sklearn", aliases=["champion"], verify=False)
     with pytest.raises(StoreError):
-        registry.register("brand-new", fresh, "sklearn", verify=False)
+        register_model(registry, "brand-new", fresh, "sklearn", verify=False)
     with pytest.raises(StoreError):  # same bytes as version 1: its blob must survive
-        registry.register("iris", shared, "sklearn", verify=False)
+        register_model(registry, "iris", shared, "sklearn", verify=False)
     monkeypatch.undo()
     assert [v.version for v in registry.list_versions("iris")] == [1]
     assert [m.name for m in registry.list_models()] == ["iris"]
     assert len(_blobs(registry)) == 1
     assert registry.artifacts.verify(registry.get("iris", 1).sha256 or "")
     assert not any((registry.artifacts.root / "tmp").iterdir())
-    assert registry.register("iris", fresh, "sklearn", verify=False).version == 2
+    assert register_model(registry, "iris", fresh, "sklearn", verify=False).version == 2
 
 
 def test_verification_failures_register_nothing(registry: SqlRegistry, tmp_path: Path) -> None:
     corrupt = _file(tmp_path, "model.skops", b"this is not a zip archive")
     with pytest.raises(ModelLoadError) as info:
-        registry.register("iris", corrupt, "sklearn")
+        register_model(registry, "iris", corrupt, "sklearn")
     assert "Model 'iris' was not registered" in str(info.value)
     assert "model.skops" in str(info.value)
     with pytest.raises(ModelLoadError, match="not_a_module_xyz"):
-        registry.register("rules", "not_a_module_xyz:score", "python")
+        register_model(registry, "rules", "not_a_module_xyz:score", "python")
     assert _count(registry, model_versions) == 0 and _blobs(registry) == []
 
 
@@ -232,11 +233,11 @@ def test_pickles_need_the_opt_in(registry: SqlRegistry, tmp_path: Path) -> None:
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(model))
     with pytest.raises(UnsafeArtifactError) as info:
-        registry.register("iris", path, "sklearn")
+        register_model(registry, "iris", path, "sklearn")
     assert "model.pkl" in str(info.value)
     assert _count(registry, model_versions) == 0 and _blobs(registry) == []
     with pytest.warns(UnsafePickleWarning, match="allow_unsafe_pickle is true"):
-        mv = registry.register("iris", path, "sklearn", allow_unsafe_pickle=True)
+        mv = register_model(registry, "iris", path, "sklearn", allow_unsafe_pickle=True)
     assert mv.version == 1
 
 
@@ -246,13 +247,13 @@ def test_a_valid_skops_model_is_verified_and_registered(registry: SqlRegistry,
     skops_io = pytest.importorskip("skops.io")
     path = tmp_path / "model.skops"
     skops_io.dump(sk.LogisticRegression().fit([[0.0], [1.0]], [0, 1]), path)
-    assert registry.register("iris", path, "sklearn").version == 1
+    assert register_model(registry, "iris", path, "sklearn").version == 1
 
 
 # --------------------------------------------------------------------------- aliases, resolve
 def test_aliases_move_and_every_move_is_history(registry: SqlRegistry, tmp_path: Path) -> None:
     for i in range(3):
-        registry.register("iris", _file(tmp_path, f"m{i}.skops", bytes([i])), "sklearn",
+        register_model(registry, "iris", _file(tmp_path, f"m{i}.skops", bytes([i])), "sklearn",
                           verify=False)
     first = registry.set_alias("iris", 1, "champion", actor="ana", reason="first release")
     assert (first.from_version, first.to_version) == (None, 1)
@@ -276,7 +277,7 @@ def test_aliases_move_and_every_move_is_history(registry: SqlRegistry, tmp_path:
 
 
 def test_alias_errors(registry: SqlRegistry, tmp_path: Path) -> None:
-    registry.register("iris", _file(tmp_path, "m.skops", b"m"), "sklearn", verify=False)
+    register_model(registry, "iris", _file(tmp_path, "m.skops", b"m"), "sklearn", verify=False)
     with pytest.raises(ModelNotFoundError, match=r"Model 'iris' has no version 5 \(versions "
                                                  r"1..1\)"):
         registry.set_alias("iris", 5, "champion")
@@ -291,7 +292,7 @@ def test_alias_errors(registry: SqlRegistry, tmp_path: Path) -> None:
 
 def test_resolve_by_version_alias_and_default(registry: SqlRegistry, tmp_path: Path) -> None:
     for i in range(3):
-        registry.register("iris", _file(tmp_path, f"m{i}.skops", bytes([i])), "sklearn",
+        register_model(registry, "iris", _file(tmp_path, f"m{i}.skops", bytes([i])), "sklearn",
                           verify=False)
     assert registry.resolve("iris").version == 3  # no champion: the latest
     registry.set_alias("iris", 2, "champion")
@@ -314,9 +315,9 @@ def test_resolve_by_version_alias_and_default(registry: SqlRegistry, tmp_path: P
 
 def test_list_models_summarises(registry: SqlRegistry, tmp_path: Path) -> None:
     assert registry.list_models() == []
-    registry.register("b-model", _file(tmp_path, "b.skops", b"b"), "sklearn", verify=False)
-    registry.register("a-model", _file(tmp_path, "a1.skops", b"a1"), "sklearn", verify=False)
-    registry.register("a-model", _file(tmp_path, "a2.skops", b"a2"), "sklearn",
+    register_model(registry, "b-model", _file(tmp_path, "b.skops", b"b"), "sklearn", verify=False)
+    register_model(registry, "a-model", _file(tmp_path, "a1.skops", b"a1"), "sklearn", verify=False)
+    register_model(registry, "a-model", _file(tmp_path, "a2.skops", b"a2"), "sklearn",
                       aliases=["champion", "challenger"], verify=False)
     summaries = registry.list_models()
     assert [(s.name, s.latest_version, s.version_count) for s in summaries] == [
@@ -341,7 +342,7 @@ def test_concurrent_registers_never_share_a_version(project: Path, store_url: st
                 barrier.wait(timeout=60)
                 for j in range(each):
                     src = _file(tmp_path / f"w{i}", f"m{j}.skops", f"{i}-{j}".encode())
-                    mv = reg.register("iris", src, "sklearn", verify=False,
+                    mv = register_model(reg, "iris", src, "sklearn", verify=False,
                                       aliases=["champion"])
                     with lock:
                         got.append(mv.version)
@@ -367,7 +368,7 @@ def test_concurrent_alias_moves_keep_a_gapless_history(project: Path, store_url:
                                                         tmp_path: Path) -> None:
     with open_registry(project, store_url) as reg:
         for v in range(3):
-            reg.register("iris", _file(tmp_path, f"m{v}.skops", bytes([v])), "sklearn",
+            register_model(reg, "iris", _file(tmp_path, f"m{v}.skops", bytes([v])), "sklearn",
                          verify=False)
     workers, moves = 6, 8
     barrier = threading.Barrier(workers)

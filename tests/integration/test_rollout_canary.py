@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from keelwork.service.assembly import Service
+from keelwork.service.registration import register_model
 from rollout_project import load, make_project, open_project, register
 
 INTERVAL = 0.2
@@ -139,9 +140,9 @@ def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
                                                              store_url: str) -> None:
     """Labels arrive through the label store while the canary runs; the challenger's answers
     (shifted) are wrong, so the accuracy gate fails with the measured values."""
+    from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import KeelworkError
     from keelwork.service.gateway.context import RequestContext
-    from keelwork.service.ingest.labels import LabelStore
 
     path = make_project(tmp_path, store_url)
     text = path.read_text().replace("max_prediction_drift: 0.5", "min_accuracy: 0.9")
@@ -241,7 +242,7 @@ def test_a_version_that_cannot_load_is_refused_before_the_rollout_starts(
 
     service = open_project(make_project(tmp_path), poll_s=POLL)
     try:
-        broken = service.registry.register("scorer", "faulty_models:no_such_function",
+        broken = register_model(service.registry, "scorer", "faulty_models:no_such_function",
                                            "python", options={"path": str(FIXTURES)},
                                            verify=False).version
         with pytest.raises(ModelLoadError, match=f"Version {broken} of 'scorer' cannot be "
@@ -260,7 +261,7 @@ def test_a_load_that_fails_during_a_rollout_backs_off_and_aborts(tmp_path: Path)
     from rollout_project import FIXTURES
 
     service = open_project(make_project(tmp_path), poll_s=POLL)
-    broken = service.registry.register("scorer", "faulty_models:no_such_function", "python",
+    broken = register_model(service.registry, "scorer", "faulty_models:no_such_function", "python",
                                        options={"path": str(FIXTURES)}, verify=False).version
     # As stored before the version broke (or by an older keelwork): no load check.
     from keelwork.core.rollout.state import Rollout

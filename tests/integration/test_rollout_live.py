@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from keelwork.service.registration import register_model
 from keelwork.service.rollout.operations import open_rollout_ops
 from keelwork.spec.loader import load_spec
 from live_server import running_server
@@ -81,7 +82,7 @@ def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
     resolved = load_spec(project / "keel.yaml")
     ops = open_rollout_ops(project, resolved.storage_url)
     try:
-        v2 = ops.registry.register("scorer", "faulty_models:good_twin", "python",
+        v2 = register_model(ops.registry, "scorer", "faulty_models:good_twin", "python",
                                    options={"path": str(FIXTURES)}).version
         rollout = ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
         # (time received, status, version) of every request, from 8 client threads.
@@ -118,7 +119,7 @@ def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
     resolved = load_spec(project / "keel.yaml")
     ops = open_rollout_ops(project, resolved.storage_url)
     try:
-        v2 = ops.registry.register("scorer", "faulty_models:good_twin", "python",
+        v2 = register_model(ops.registry, "scorer", "faulty_models:good_twin", "python",
                                    options={"path": str(FIXTURES)}).version
         ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
         ops.act("scorer", "promote", actor="tester")
@@ -161,7 +162,7 @@ def test_keel_models_alias_reaches_a_running_server_within_a_second(
     resolved = load_spec(project / "keel.yaml")
     ops = open_rollout_ops(project, resolved.storage_url)
     try:
-        v2 = ops.registry.register("scorer", "faulty_models:good_twin", "python",
+        v2 = register_model(ops.registry, "scorer", "faulty_models:good_twin", "python",
                                    options={"path": str(FIXTURES)}).version
     finally:
         ops.close()

@@ -23,6 +23,7 @@ import pytest
 
 from keelwork.service.assembly import open_service
 from keelwork.service.gateway.context import RequestContext
+from keelwork.service.registration import register_model
 from keelwork.spec.loader import load_spec
 
 pytest.importorskip("sklearn")
@@ -73,12 +74,12 @@ def _project(tmp_path: Path, store_url: str, gates: str) -> tuple[Path, Any]:
 
 
 def _canary(tmp_path: Path, store_url: str, gates: str) -> list[Any]:
+    from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import KeelworkError
-    from keelwork.service.ingest.labels import LabelStore
 
     path, live = _project(tmp_path, store_url, gates)
     service = open_service(load_spec(path), rollout_poll_s=0.05)
-    v2 = service.registry.register("diab", tmp_path / "constant.skops", "sklearn",
+    v2 = register_model(service.registry, "diab", tmp_path / "constant.skops", "sklearn",
                                    source_dir=tmp_path).version
     labels = LabelStore(service.registry.engine)
     labels.ensure_schema()

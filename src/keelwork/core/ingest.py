@@ -1,14 +1,9 @@
-"""Pure rules of ingestion: idempotency keys, backoff, checkpoints, dead letters, label rows.
+"""Pure rules of ingestion jobs: backoff, checkpoints, counts, dead letters, progress.
 
 Everything here is deterministic and free of I/O; the ledger that applies these rules to a store
-lives in :mod:`keelwork.service.ingest`.
-
-Idempotency. A record read from a file is identified by the file's *content* (sha256) plus its
-0-based row index, so renaming or copying a file does not make its records new, while editing it
-does. A file may instead name an explicit id column: then the id value is the key, wherever the
-record comes from. A scored record gets a prediction id derived from its key
-(:func:`deterministic_prediction_id`): re-running a crashed job yields the same ids, which the
-prediction log inserts-or-ignores.
+is :mod:`keelwork.adapters.stores.ingest_ledger_store`, the loop that ingests a file is
+:mod:`keelwork.service.ingest.files`. Ids, keys and values read from files are in
+:mod:`keelwork.core.ingest_values`; label rows in :mod:`keelwork.core.label_rows`.
 
 Retries. :class:`RetryPolicy` yields "full jitter" delays (AWS architecture blog, "Exponential
 Backoff And Jitter"): attempt ``n`` waits a uniform random time in ``[0, min(cap, base * 2**n)]``,
@@ -22,126 +17,19 @@ skips exactly those rows, which is what makes a kill -9 at any point plus a reru
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any, Literal
 
+from keelwork.core.ingest_values import json_safe
 from keelwork.errors import ErrorDetail
 
 #: What a file holds: ground-truth labels, prediction records (an export), or data to score.
 IngestKind = Literal["labels", "predictions", "score"]
 INGEST_KINDS: tuple[IngestKind, ...] = ("labels", "predictions", "score")
 
-#: Longest prediction id a label may name (ids made by keelwork are 36 characters).
-MAX_ID_LENGTH = 256
-#: How far past the current time a label's ``ts`` may lie (clock skew between systems).
-LABEL_TS_FUTURE_S = 86_400.0
-
 JobStatus = Literal["running", "done", "failed"]
-
-
-# --------------------------------------------------------------------------- keys
-def row_key(file_sha: str, row: int) -> str:
-    """The idempotency key of the ``row``-th record (0-based) of a file with this content hash.
-
-    Args:
-        file_sha: sha256 (hex) of the file's bytes.
-        row: 0-based row index among the file's records.
-
-    Returns:
-        ``"<sha>:<row>"``.
-    """
-    return f"{file_sha}:{row}"
-
-
-def explicit_key(value: Any) -> str:
-    """The idempotency key of a record that carries its own id.
-
-    ``7``, ``7.0`` and ``"7"`` are the same id (a CSV reader may type an id column either way).
-
-    Args:
-        value: The id value (a string or an integer; integral floats are accepted).
-
-    Returns:
-        ``"id:<value>"``.
-
-    Raises:
-        InvalidId: the value is empty, null, a boolean, a fraction or another type.
-    """
-    return "id:" + id_text(value)
-
-
-class InvalidId(ValueError):
-    """An id value that cannot be an id; ``rule`` is ``type``, ``min_length`` or ``max_length``."""
-
-    def __init__(self, message: str, rule: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-
-
-def id_text(value: Any) -> str:
-    """An id value as text, with surrounding whitespace removed.
-
-    Args:
-        value: A string or an integer (integral floats are accepted).
-
-    Returns:
-        The id as a non-empty string.
-
-    Raises:
-        InvalidId: null, empty, a boolean, a fraction, another type, too long, or holding NUL.
-    """
-    if isinstance(value, bool) or value is None:
-        raise InvalidId(f"must be a non-empty string or an integer; got {value!r}", "type")
-    if isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, float) and value.is_integer():
-        text = str(int(value))
-    elif isinstance(value, str):
-        text = value.strip()
-    else:
-        raise InvalidId(f"must be a non-empty string or an integer; got {_describe(value)}",
-                        "type")
-    if not text:
-        raise InvalidId("must be a non-empty string or an integer; got an empty string",
-                        "min_length")
-    if len(text) > MAX_ID_LENGTH:
-        raise InvalidId(f"must be at most {MAX_ID_LENGTH} characters; got {len(text)}",
-                        "max_length")
-    if "\x00" in text:  # PostgreSQL text cannot hold NUL: refuse it here, not as a store error
-        raise InvalidId("must not contain the NUL character", "characters")
-    return text
-
-
-def deterministic_prediction_id(scope: str, key: str, epoch_ms: int) -> str:
-    """A UUIDv7-shaped prediction id that depends only on ``(scope, key, epoch_ms)``.
-
-    The 48-bit time field is ``epoch_ms`` (when the job started: ids of one job sort together
-    and :func:`keelwork.core.predictions.prediction_id_time` still works); the other 74 bits
-    come from sha256 of the scope and key, so a job run twice produces the same ids.
-
-    Args:
-        scope: What the ids are for, e.g. ``"score:churn:3"`` (the same row scored by another
-            model version must get another id).
-        key: The record's idempotency key (:func:`row_key` or :func:`explicit_key`).
-        epoch_ms: Unix milliseconds the job started at.
-
-    Returns:
-        A 36-character lower-case UUID string with version 7 and the RFC 9562 variant.
-    """
-    digest = int.from_bytes(hashlib.sha256(f"{scope}\x00{key}".encode()).digest()[:10], "big")
-    rand_a = digest >> 68 & 0xFFF
-    rand_b = digest & 0x3FFF_FFFF_FFFF_FFFF
-    value = ((epoch_ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62
-             | rand_b)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --------------------------------------------------------------------------- retries
@@ -330,236 +218,6 @@ class DeadLetter:
                 "reasons": self.reasons, "raw": self.raw}
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` with every part JSON-encodable, for dead letters and stored labels.
-
-    Dates become ISO strings, bytes are decoded (invalid UTF-8 replaced), decimals become
-    floats (integers when integral), NaN and infinities become the strings ``"NaN"``,
-    ``"Infinity"`` and ``"-Infinity"``, other objects their ``repr``.
-
-    Args:
-        value: A value read from a file.
-
-    Returns:
-        None, a bool, int, float, str, list or dict of those.
-    """
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else json_safe(float(value))
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", "replace")
-    return repr(value)
-
-
-def canonical_json(value: Any) -> str:
-    """Compact JSON with sorted keys: two equal labels always have the same text.
-
-    Args:
-        value: A JSON-safe value (see :func:`json_safe`).
-
-    Returns:
-        The JSON text.
-
-    Raises:
-        ValueError: the value holds NaN or an infinity.
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
-
-
-# --------------------------------------------------------------------------- labels
-@dataclass(frozen=True, slots=True)
-class LabelRow:
-    """One valid label: the ground truth for one prediction.
-
-    Attributes:
-        prediction_id: The prediction it is the truth for.
-        label: The label, JSON-safe.
-        label_json: :func:`canonical_json` of ``label`` (what is stored and compared).
-        ts: When the truth was observed (unix seconds), if the file says.
-    """
-
-    prediction_id: str
-    label: Any
-    label_json: str
-    ts: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LabelColumns:
-    """Which columns of a labels file hold what.
-
-    Attributes:
-        id: The prediction id.
-        label: The label.
-        ts: When the truth was observed (optional column).
-    """
-
-    id: str = "prediction_id"
-    label: str = "label"
-    ts: str | None = None
-
-    def required(self) -> tuple[str, ...]:
-        """The columns a labels file must have."""
-        return (self.id, self.label)
-
-
-_ABSENT = object()
-
-
-def parse_label(record: Mapping[str, Any], columns: LabelColumns = LabelColumns(), *,
-                noun: str = "column", now: float | None = None,
-                ) -> tuple[LabelRow | None, list[ErrorDetail]]:
-    """Check one labels-file record and turn it into a :class:`LabelRow`.
-
-    Rules (stable names): ``required`` (the id or label is absent, null or, for the label, an
-    empty or blank string), ``type`` (an id that
-    is not a string or integer, a timestamp that is neither a number nor an ISO date),
-    ``min_length`` (an empty id), ``max_length`` (an id longer than :data:`MAX_ID_LENGTH`),
-    ``finite`` (NaN or an infinity as the label or timestamp), ``range`` (a timestamp before
-    1970 or more than :data:`LABEL_TS_FUTURE_S` seconds past ``now``).
-
-    Args:
-        record: The record, keyed by column name.
-        columns: The column names.
-        noun: What the messages call a column: ``column`` (files) or ``field`` (JSON bodies).
-        now: The current time, unix seconds (default: the clock).
-
-    Returns:
-        ``(row, [])`` for a valid record, ``(None, problems)`` otherwise.
-    """
-    problems: list[ErrorDetail] = []
-    raw_id = record.get(columns.id, _ABSENT)
-    pid: str | None = None
-    if raw_id is _ABSENT or raw_id is None:
-        problems.append(ErrorDetail(columns.id, "required", None,
-                                    f"The '{columns.id}' {noun} must hold a prediction id; got "
-                                    "nothing."))
-    else:
-        try:
-            pid = id_text(raw_id)
-        except InvalidId as exc:
-            problems.append(ErrorDetail(columns.id, exc.rule, json_safe(raw_id),
-                                        f"The '{columns.id}' {noun} {exc}."))
-    raw_label = record.get(columns.label, _ABSENT)
-    label: Any = None
-    label_json = ""
-    if raw_label is _ABSENT or raw_label is None or (isinstance(raw_label, str)
-                                                    and not raw_label.strip()):
-        # An empty CSV cell is read as "" in a text column: it is a missing label, not one.
-        got = None if raw_label is _ABSENT else raw_label
-        problems.append(ErrorDetail(columns.label, "required", got,
-                                    f"The '{columns.label}' {noun} must hold a label; got "
-                                    f"{'nothing' if got is None else repr(got)}."))
-    else:
-        label = json_safe(raw_label)
-        try:
-            label_json = canonical_json(_finite_or_raise(raw_label))
-        except ValueError:
-            problems.append(ErrorDetail(columns.label, "finite", label,
-                                        f"The '{columns.label}' {noun} must be finite; got "
-                                        f"{label!r}."))
-    ts: float | None = None
-    if columns.ts is not None:
-        raw_ts = record.get(columns.ts)
-        if raw_ts is not None:
-            try:
-                ts = parse_timestamp(raw_ts)
-                _check_label_ts(ts, now)
-            except ValueError as exc:
-                rule = ("finite" if "finite" in str(exc)
-                        else "range" if "between" in str(exc) else "type")
-                problems.append(ErrorDetail(columns.ts, rule, json_safe(raw_ts),
-                                            f"The '{columns.ts}' {noun} {exc}."))
-    if problems or pid is None:
-        return None, problems
-    return LabelRow(prediction_id=pid, label=label, label_json=label_json, ts=ts), []
-
-
-def _finite_or_raise(value: Any) -> Any:
-    """``json_safe`` that refuses NaN and infinities instead of spelling them out."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("not finite")
-    if isinstance(value, Mapping):
-        return {str(k): _finite_or_raise(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_or_raise(v) for v in value]
-    return json_safe(value)
-
-
-def _check_label_ts(ts: float, now: float | None) -> None:
-    latest = (datetime.now().timestamp() if now is None else now) + LABEL_TS_FUTURE_S
-    if not 0.0 <= ts <= latest:
-        shown = f"{ts:.6g}"
-        raise ValueError(f"must be between 1970-01-01 and one day from now (unix seconds 0 to "
-                         f"{latest:.0f}); got {shown}")
-
-
-def parse_timestamp(value: Any) -> float:
-    """A time as unix seconds.
-
-    Args:
-        value: Unix seconds (a number or its text), a ``datetime`` / ``date`` (naive means
-            UTC) or an ISO 8601 string (``2024-05-01``, ``2024-05-01T12:30:00+02:00``, a
-            trailing ``Z``).
-
-    Returns:
-        Unix seconds.
-
-    Raises:
-        ValueError: anything else, or a number that is not finite.
-    """
-    from datetime import UTC
-
-    if isinstance(value, bool):
-        raise ValueError(f"must be unix seconds or an ISO 8601 date/time; got {value!r}")
-    if isinstance(value, int | float | Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"must be finite; got {value!r}")
-        return number
-    when: datetime
-    if isinstance(value, datetime):
-        when = value
-    elif isinstance(value, date):
-        when = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:  # a CSV column holding both forms is read as text
-            return parse_timestamp(float(value))
-        except ValueError as exc:
-            if "finite" in str(exc):
-                raise
-        try:
-            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"must be unix seconds or an ISO 8601 date/time; got "
-                             f"{value[:80]!r}") from None
-    else:
-        raise ValueError(f"must be unix seconds or an ISO 8601 date/time; got "
-                         f"{_describe(value)}")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{text[:80]}... ({type(value).__name__})" if len(text) > 80 else \
-        f"{text} ({type(value).__name__})"
-
 
 # --------------------------------------------------------------------------- progress
 @dataclass(frozen=True, slots=True)
@@ -581,25 +239,23 @@ class ProgressEvent:
     counts: IngestCounts = field(default_factory=IngestCounts)
 
 
+@dataclass(slots=True)
+class ChunkOutcome:
+    """What writing one chunk did: its counts, dead letters and unknown ids (labels)."""
+
+    counts: IngestCounts
+    dead_letters: Sequence[DeadLetter] = ()
+    unknown_ids: Sequence[str] = ()
+
+
 __all__ = [
     "INGEST_KINDS",
-    "MAX_ID_LENGTH",
     "Checkpoint",
+    "ChunkOutcome",
     "DeadLetter",
     "IngestCounts",
     "IngestKind",
-    "InvalidId",
     "JobStatus",
-    "LabelColumns",
-    "LabelRow",
     "ProgressEvent",
     "RetryPolicy",
-    "canonical_json",
-    "deterministic_prediction_id",
-    "explicit_key",
-    "id_text",
-    "json_safe",
-    "parse_label",
-    "parse_timestamp",
-    "row_key",
 ]

@@ -17,6 +17,7 @@ from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.errors import KeelworkError, ModelLoadError, ModelNotFoundError
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.gateway.host import ModelTarget
+from keelwork.service.registration import register_model
 from keelwork.service.rollout.controller import RolloutController
 from keelwork.service.rollout.operations import RolloutOps
 from keelwork.spec.model import ResolvedSpec
@@ -96,9 +97,10 @@ def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
                 "or add 'artifact:' to the model in keel.yaml.")
         artifact: Any = m.artifact if m.runtime == "python" else resolved.resolve_path(
             m.artifact)
-        mv = registry.register(m.name, artifact, m.runtime, options=spec_options(resolved, m.name),
-                               aliases=m.aliases, source_dir=resolved.project_dir,
-                               allow_unsafe_pickle=m.allow_unsafe_pickle)
+        mv = register_model(registry, m.name, artifact, m.runtime,
+                            options=spec_options(resolved, m.name), aliases=m.aliases,
+                            source_dir=resolved.project_dir,
+                            allow_unsafe_pickle=m.allow_unsafe_pickle)
         log.info("registered %s version %d from %s", m.name, mv.version, m.artifact)
 
 

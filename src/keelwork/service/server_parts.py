@@ -32,11 +32,11 @@ from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.provenance import default_actor
 from keelwork.errors import ErrorDetail
 from keelwork.service.assembly import Service, open_service
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
-from keelwork.service.ingest.labels import LabelStore
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
 from keelwork.spec.flags import FlagSpec

@@ -13,21 +13,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keelwork.core.ingest import (
+from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, RetryPolicy
+from keelwork.core.ingest_values import (
     MAX_ID_LENGTH,
-    Checkpoint,
-    DeadLetter,
-    IngestCounts,
-    LabelColumns,
-    RetryPolicy,
     canonical_json,
     deterministic_prediction_id,
     explicit_key,
     json_safe,
-    parse_label,
     parse_timestamp,
     row_key,
 )
+from keelwork.core.label_rows import LabelColumns, parse_label
 from keelwork.core.predictions import prediction_id_time
 from keelwork.errors import ErrorDetail
 

@@ -37,10 +37,12 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.expression import ColumnElement
 
 from keelwork.adapters.stores.schema import stamp_schema
+from keelwork.adapters.stores.sql import among
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import StoreError
 
@@ -402,6 +404,25 @@ def driver_inserts(engine: Engine) -> tuple[DriverInsert, DriverInsert]:
                                                                    PAYLOAD_COLUMNS)
 
 
+def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
+    """The ones of ``ids`` the prediction log holds (inside the caller's transaction)."""
+    out: set[str] = set()
+    for clause in among(conn, predictions.c.id, ids):
+        out.update(conn.execute(select(predictions.c.id).where(clause)).scalars())
+    return out
+
+
+def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
+    """Insert records into the prediction log, ignoring ids it holds (caller's transaction)."""
+    if not records:
+        return
+    ins_meta, ins_payload = insert_statements(conn.engine)
+    rows = [record_to_row(r) for r in records]
+    conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
+    conn.execute(ins_payload, [{"id": r["id"], "inputs": r["inputs"], "outputs": r["outputs"],
+                                "request_meta": r["request_meta"]} for r in rows])
+
+
 __all__ = [
     "META_COLUMNS",
     "PAYLOAD_COLUMNS",
@@ -411,6 +432,8 @@ __all__ = [
     "PredictionReader",
     "driver_inserts",
     "ensure_schema",
+    "existing_ids",
+    "insert_records",
     "insert_statements",
     "metadata",
     "prediction_payloads",

@@ -340,8 +340,8 @@ def live_quality(engine: Engine, model: str, versions: Sequence[int], since: flo
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from keelwork.adapters.stores.ingest_tables import labels
     from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
-    from keelwork.service.ingest.labels import labels
 
     answered = (sa_select(predictions.c.version, prediction_payloads.c.outputs, labels.c.label)
                 .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)

@@ -1,8 +1,9 @@
-"""Connections and retried transactions shared by the metadata stores (registry, snapshots).
+"""Connections and retried transactions shared by the stores.
 
 One rule for every store: a database error becomes a :class:`~keelwork.errors.StoreError` that
 names the store, what it was doing and the URL (password hidden); a write that meets a busy
-database or a uniqueness race is retried with jittered exponential backoff.
+database or a uniqueness race is retried with jittered exponential backoff. The ingestion ledger
+retries more widely (:func:`is_transient`: lost connections and restarts too).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from keelwork.errors import StoreError
 
@@ -29,6 +37,34 @@ def is_busy(exc: OperationalError) -> bool:
     """True when the database refused because of other writers (worth retrying)."""
     text = str(exc.orig).lower()
     return any(word in text for word in _BUSY_WORDS)
+
+
+#: Words in an OperationalError that mean retrying cannot help.
+_PERMANENT = ("no such table", "no such column", "syntax error", "readonly database",
+              "read-only", "permission denied", "authentication failed", "does not exist",
+              "not a database", "malformed", "disk is full", "unable to open database",
+              "no password supplied", "undefined")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the transaction that raised ``exc`` may succeed.
+
+    Args:
+        exc: An exception from SQLAlchemy.
+
+    Returns:
+        True for lost or refused connections, pool time-outs, locks, deadlocks and
+        serialization failures; False for everything else.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DisconnectionError | PoolTimeoutError):
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig if exc.orig is not None else exc).lower()
+        return not any(word in text for word in _PERMANENT)
+    return False
+
 
 
 def store_error(store: str, what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:

@@ -1,6 +1,6 @@
 """Model quality from ground truth: classification and regression metrics, label coverage.
 
-Ground-truth labels reach keelwork late (see ``keelwork.service.ingest.labels``), so a
+Ground-truth labels reach keelwork late (see ``keelwork.adapters.stores.label_writes``), so a
 window's quality is computed on the predictions that have a label so far, and
 :func:`label_coverage` says how far that is from the whole window and whether more labels are
 still expected.

@@ -117,8 +117,8 @@ def _file_handler(kind: FileKind, id_column: str, label_column: str,
                   ts_column: str, resolved: Any = None) -> ChunkHandler:
     """The handler for ``kind``; labels are checked against the project's output contract
     (keel.yaml's ``contract.outputs``) when it has one, as the feedback route checks them."""
-    from keelwork.core.ingest import LabelColumns
     from keelwork.core.label_check import LabelChecker
+    from keelwork.core.label_rows import LabelColumns
     from keelwork.service.ingest import LabelsHandler, PredictionsHandler
 
     if kind is FileKind.predictions:

@@ -236,7 +236,7 @@ def export_cmd(
 
 
 def _label_reader(reader: PredictionReader) -> Any:
-    from keelwork.service.ingest.labels import LabelStore
+    from keelwork.adapters.stores.label_store import LabelStore
 
     return LabelStore(reader.engine)
 

@@ -109,6 +109,7 @@ def register_cmd(
 ) -> None:
     """Store an artifact (content-addressed) and record it as the next version of NAME."""
     from keelwork.interfaces.cli.data_cmd import check_dataset_reference
+    from keelwork.service.registration import register_model
 
     metric_values = _parse_json_object(metrics, "--metrics")
     option_values = _parse_json_object(options, "--options")
@@ -120,9 +121,10 @@ def register_cmd(
             # shown as one line each rather than as Python warning dumps.
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                mv = registry.register(
-                    name, path, runtime, dataset_version=dataset_version, metrics=metric_values,
-                    options=option_values, aliases=alias, source_dir=project,
+                mv = register_model(
+                    registry, name, path, runtime, dataset_version=dataset_version,
+                    metrics=metric_values, options=option_values, aliases=alias,
+                    source_dir=project,
                     allow_unsafe_pickle=allow_unsafe_pickle, verify=verify)
         except UnsafeArtifactError as exc:
             if "allow-unsafe-pickle" not in exc.message:

@@ -88,14 +88,15 @@ def init_project(directory: Path, template: str = "text", *, force: bool = False
                             f"{proc.stderr.strip()[-2000:]}")
     metrics = json.loads((directory / "metrics.json").read_text())
     from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.service.registration import register_model
     from keelwork.spec import load_spec
 
     resolved = load_spec(directory / "keel.yaml")
     model = resolved.spec.models[0]
     assert model.artifact is not None
     with open_registry(directory, resolved.storage_url) as registry:
-        mv = registry.register(
-            model.name, directory / model.artifact, model.runtime,
+        mv = register_model(
+            registry, model.name, directory / model.artifact, model.runtime,
             dataset_version=chosen.dataset,
             metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)},
             options=model.options, aliases=["champion"], source_dir=directory)

@@ -7,9 +7,9 @@ body, ``x-prediction-ids`` in the headers)::
 
 A bare JSON array of the same objects is accepted too. ``ts`` (when the truth was observed,
 unix seconds or ISO 8601) is optional. What happens to each label is the label store's rule
-(:mod:`keelwork.service.ingest.labels`): a new one is stored, the same one again is a no-op, a
-different one replaces the old (which is kept in the history), and a label whose prediction is
-not in the log (yet) is kept aside and reported in ``unknown_ids`` (up to
+(:mod:`keelwork.adapters.stores.label_writes`): a new one is stored, the same one again is a
+no-op, a different one replaces the old (which is kept in the history), and a label whose
+prediction is not in the log (yet) is kept aside and reported in ``unknown_ids`` (up to
 ``monitoring.labels.max_unknown_per_request`` new ones per request: the answer counts the rest
 in ``unknown_not_kept``; kept ones expire after ``monitoring.labels.unknown_ttl``). A body with
 any invalid label writes nothing and answers 422 naming every problem (``labels[3].label``):

@@ -4,8 +4,9 @@ One pipeline serves every kind (:func:`ingest_paths`): each file is first hashed
 to end, so that an unreadable or malformed one fails with its file, line and column *before*
 anything of any file is written; then each is ingested from its checkpoint on, one transaction
 per chunk that also advances the checkpoint (exactly-once across kill -9 and reruns; see
-:mod:`.ledger`). Records that break the contract become dead letters with their line. The same
-content ingested again as the same kind into the same target adds nothing.
+:mod:`keelwork.adapters.stores.ingest_ledger_store`). Records that break the contract become
+dead letters with their line. The same content ingested again as the same kind into the same
+target adds nothing.
 
 Python API::
 
@@ -27,17 +28,21 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from keelwork.core.ingest import LabelColumns, RetryPolicy
+from keelwork.adapters.stores.ingest_ledger_store import JobRecord, Ledger
+from keelwork.adapters.stores.label_store import LabelStore, StoredLabel
+from keelwork.adapters.stores.label_writes import LabelResult
+from keelwork.adapters.stores.transactions import is_transient
+from keelwork.core.ingest import RetryPolicy
+from keelwork.core.label_rows import LabelColumns
+from keelwork.errors import JobConflict
 from keelwork.service.ingest.files import (
-    ChunkHandler,
     FileResult,
     ProgressHook,
     SourceFile,
     check_source,
     run_file,
 )
-from keelwork.service.ingest.labels import LabelResult, LabelsHandler, LabelStore, StoredLabel
-from keelwork.service.ingest.ledger import JobConflict, JobRecord, Ledger, is_transient
+from keelwork.service.ingest.labels import LabelsHandler
 from keelwork.service.ingest.predictions import PredictionsHandler
 from keelwork.service.ingest.scoring import (
     ScoreHandler,
@@ -45,6 +50,7 @@ from keelwork.service.ingest.scoring import (
     load_scoring_model,
 )
 from keelwork.service.ingest.watcher import WatchStats, watch
+from keelwork.types import ChunkHandler
 
 #: Records per read batch.
 BATCH_SIZE = 65536
@@ -111,7 +117,8 @@ def ingest_labels(engine: Engine, paths: Sequence[Path], *, columns: LabelColumn
                   batch_size: int = BATCH_SIZE, commit_every: int = COMMIT_EVERY,
                   retry: RetryPolicy | None = None, ledger: Ledger | None = None,
                   progress: ProgressHook | None = None) -> list[FileResult]:
-    """Ingest labels files (see :mod:`.labels` for duplicates, relabels and unknown ids).
+    """Ingest labels files (duplicates, relabels and unknown ids: see
+    :mod:`keelwork.adapters.stores.label_writes`).
 
     Args:
         engine: The store.

@@ -2,8 +2,9 @@
 
 :func:`check_source` hashes a file and reads it through once (so a malformed file fails before
 anything is written) and :func:`run_file` ingests it chunk by chunk, each chunk in one
-transaction with its checkpoint (see :mod:`.ledger`). What a chunk *means* -- labels, scored
-records, imported predictions -- is the business of a :class:`ChunkHandler`.
+transaction with its checkpoint (see :mod:`keelwork.adapters.stores.ingest_ledger_store`). What
+a chunk *means* -- labels, scored records, imported predictions -- is the business of a
+:class:`keelwork.types.ChunkHandler`.
 
 Rows are read with :func:`keelwork.adapters.data.readers.iter_batches`; values of *mixed*
 columns keep their own type (:func:`batch_records`). Line numbers, for dead letters, are
@@ -19,13 +20,13 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from sqlalchemy.engine import Connection
 
-from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, ProgressEvent
+from keelwork.core.ingest import ChunkOutcome, DeadLetter, IngestCounts, ProgressEvent
 from keelwork.errors import DataFileError
-from keelwork.service.ingest.ledger import Ledger
+from keelwork.types import ChunkHandler, IngestLedger
 
 
 @dataclass
@@ -181,41 +182,6 @@ def check_source(path: Path, batch_size: int = 65536,
                       types=dict(types or {}))
 
 
-@dataclass(slots=True)
-class ChunkOutcome:
-    """What writing one chunk did."""
-
-    counts: IngestCounts
-    dead_letters: Sequence[DeadLetter] = ()
-    unknown_ids: Sequence[str] = ()
-
-
-class ChunkHandler(Protocol):
-    """What a kind of ingestion plugs into :func:`run_file`."""
-
-    kind: str
-    target: str
-
-    def read_types(self) -> Mapping[str, Any]:
-        """Arrow types to read named CSV/TSV columns as (e.g. from the contract)."""
-
-    def check_columns(self, file: SourceFile) -> None:
-        """Raise DataFileError when the file lacks a column this kind needs."""
-
-    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
-        """Called once before the first chunk of a run (not for finished files)."""
-
-    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
-                checkpoint: Checkpoint) -> Any:
-        """Everything outside the transaction: parse, validate, predict."""
-
-    def write(self, conn: Connection, chunk: Any, file: SourceFile) -> ChunkOutcome:
-        """Write a prepared chunk inside the transaction; may run more than once."""
-
-    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
-        """Called once the whole file is committed, and for files finished earlier."""
-
-
 #: ``progress(event)`` after every committed chunk.
 ProgressHook = Callable[[ProgressEvent], None]
 EXAMPLES = 5
@@ -251,7 +217,7 @@ class FileResult:
     examples: list[DeadLetter] = field(default_factory=list)
 
 
-def run_file(ledger: Ledger, handler: ChunkHandler, file: SourceFile, *,
+def run_file(ledger: IngestLedger, handler: ChunkHandler, file: SourceFile, *,
              batch_size: int = 65536, commit_every: int = 1000,
              progress: ProgressHook | None = None) -> FileResult:
     """Ingest one checked file from its checkpoint on, one transaction per chunk.
@@ -335,8 +301,6 @@ def _collect(result: FileResult, outcome: ChunkOutcome) -> None:
 
 __all__ = [
     "EXAMPLES",
-    "ChunkHandler",
-    "ChunkOutcome",
     "FileResult",
     "ProgressHook",
     "SourceFile",

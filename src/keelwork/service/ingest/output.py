@@ -23,17 +23,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.ingest_tables import ingest_keys
 from keelwork.adapters.stores.prediction_store import prediction_payloads
-from keelwork.core.ingest import (
-    Checkpoint,
+from keelwork.adapters.stores.sql import among
+from keelwork.core.ingest import Checkpoint
+from keelwork.core.ingest_values import (
     deterministic_prediction_id,
     explicit_key,
     json_safe,
     row_key,
 )
 from keelwork.errors import DataFileError
-from keelwork.service.ingest.files import SourceFile, batch_records
-from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
+from keelwork.service.ingest.files import batch_records
+from keelwork.types import IngestLedger, IngestSource
 
 if TYPE_CHECKING:
     from keelwork.service.ingest.scoring import ScoreHandler
@@ -51,7 +53,7 @@ def check_out_path(out: Path) -> None:
                             path=str(out))
 
 
-def write_scores(ledger: Ledger, handler: ScoreHandler, file: SourceFile,
+def write_scores(ledger: IngestLedger, handler: ScoreHandler, file: IngestSource,
                  checkpoint: Checkpoint, out: Path) -> int:
     """Write one line per record of ``file`` with its prediction or its error.
 
@@ -122,7 +124,7 @@ def write_scores(ledger: Ledger, handler: ScoreHandler, file: SourceFile,
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 
 
-def _id_type_of(file: SourceFile, column: str, read_as: Any) -> Any:
+def _id_type_of(file: IngestSource, column: str, read_as: Any) -> Any:
     """The id column's type in the input: Parquet/JSON lines say it; a CSV column (read as
     text, so that keys compare as text) is integers when every value is one, written
     canonically (``007`` stays text)."""
@@ -139,7 +141,7 @@ def _id_type_of(file: SourceFile, column: str, read_as: Any) -> Any:
     return pa.int64()
 
 
-def _key_of(file: SourceFile, handler: ScoreHandler, row: int, id_value: Any) -> str | None:
+def _key_of(file: IngestSource, handler: ScoreHandler, row: int, id_value: Any) -> str | None:
     if handler.id_column is None:
         return row_key(file.sha256, row)
     try:
@@ -148,7 +150,7 @@ def _key_of(file: SourceFile, handler: ScoreHandler, row: int, id_value: Any) ->
         return None
 
 
-def _outputs(ledger: Ledger, handler: ScoreHandler, checkpoint: Checkpoint,
+def _outputs(ledger: IngestLedger, handler: ScoreHandler, checkpoint: Checkpoint,
              keys: list[str]) -> dict[str, tuple[str, Any]]:
     """``key -> (prediction id, output)`` for the keys that have a stored prediction."""
     if not keys:

@@ -12,40 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.prediction_store import (
-    META_COLUMNS,
-    insert_statements,
-    predictions,
-    record_to_row,
-)
-from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, parse_timestamp
+from keelwork.adapters.stores.prediction_store import existing_ids, insert_records
+from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
+from keelwork.core.ingest_values import parse_timestamp
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import DataFileError, ErrorDetail, KeelworkError, StoreError
-from keelwork.service.ingest.files import ChunkOutcome, SourceFile
-from keelwork.service.ingest.ledger import Ledger, among
-
-
-def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
-    """The ones of ``ids`` the prediction log holds (inside the caller's transaction)."""
-    out: set[str] = set()
-    for clause in among(conn, predictions.c.id, ids):
-        out.update(conn.execute(select(predictions.c.id).where(clause)).scalars())
-    return out
-
-
-def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
-    """Insert records into the prediction log, ignoring ids it holds (caller's transaction)."""
-    if not records:
-        return
-    ins_meta, ins_payload = insert_statements(conn.engine)
-    rows = [record_to_row(r) for r in records]
-    conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
-    conn.execute(ins_payload, [{"id": r["id"], "inputs": r["inputs"], "outputs": r["outputs"],
-                                "request_meta": r["request_meta"]} for r in rows])
-
+from keelwork.types import IngestLedger, IngestSource
 
 #: Columns a prediction-records file must have (``keel log export`` writes them all).
 RECORD_COLUMNS = ("id", "ts", "model", "version", "inputs", "outputs", "latency_ms")
@@ -78,7 +52,7 @@ class PredictionsHandler:
 
         return {name: pa.string() for name in ("id", *_PAYLOADS, *_OPTIONAL_TEXT)}
 
-    def check_columns(self, file: SourceFile) -> None:
+    def check_columns(self, file: IngestSource) -> None:
         """Refuse a file without the record columns.
 
         Raises:
@@ -91,10 +65,10 @@ class PredictionsHandler:
                     f"{', '.join(RECORD_COLUMNS)} (as 'keel log export' writes them); there is "
                     f"no '{name}'.", path=str(file.path), line=1, column=name)
 
-    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def begin(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Nothing to prepare."""
 
-    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
+    def prepare(self, file: IngestSource, first_row: int, rows: list[dict[str, Any]],
                 checkpoint: Checkpoint) -> _ImportChunk:
         """Turn rows into records; the ones that do not fit become dead letters."""
         text_payloads = file.path.suffix.lower() not in (".jsonl", ".ndjson", ".json")
@@ -110,7 +84,7 @@ class PredictionsHandler:
                     ErrorDetail("", "prediction_record", None, message)], raw))
         return chunk
 
-    def write(self, conn: Connection, chunk: _ImportChunk, file: SourceFile) -> ChunkOutcome:
+    def write(self, conn: Connection, chunk: _ImportChunk, file: IngestSource) -> ChunkOutcome:
         """Insert the records whose ids are not in the log yet."""
         seen: set[str] = existing_ids(conn, [r.id for r in chunk.records])
         new: list[PredictionRecord] = []
@@ -124,7 +98,7 @@ class PredictionsHandler:
                               dead_lettered=len(chunk.letters))
         return ChunkOutcome(counts, chunk.letters)
 
-    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def end(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Nothing to do at the end."""
 
 
@@ -155,4 +129,4 @@ def _record_dict(raw: Mapping[str, Any], text_payloads: bool) -> dict[str, Any]:
     return data
 
 
-__all__ = ["RECORD_COLUMNS", "PredictionsHandler", "existing_ids", "insert_records"]
+__all__ = ["RECORD_COLUMNS", "PredictionsHandler"]

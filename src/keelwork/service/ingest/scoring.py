@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.core.ingest import (
-    Checkpoint,
-    DeadLetter,
-    IngestCounts,
-    InvalidId,
+from keelwork.adapters.stores.ingest_tables import ingest_keys
+from keelwork.adapters.stores.prediction_store import existing_ids, insert_records
+from keelwork.adapters.stores.sql import among
+from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
+from keelwork.core.ingest_values import (
     deterministic_prediction_id,
     explicit_key,
     json_safe,
@@ -39,13 +39,12 @@ from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import (
     DataFileError,
     ErrorDetail,
+    InvalidId,
     InvalidInputError,
     PredictionError,
 )
-from keelwork.service.ingest.files import ChunkOutcome, SourceFile
-from keelwork.service.ingest.ledger import Ledger, among, ingest_keys
 from keelwork.service.ingest.output import check_out_path, write_scores
-from keelwork.service.ingest.predictions import existing_ids, insert_records
+from keelwork.types import IngestLedger, IngestSource
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
@@ -132,7 +131,7 @@ def contract_read_types(validator: RecordValidator | None,
     return types
 
 
-def check_columns(file: SourceFile, validator: RecordValidator | None,
+def check_columns(file: IngestSource, validator: RecordValidator | None,
                   id_column: str | None = None) -> None:
     """Refuse a data file whose columns cannot fit the contract, before anything is written.
 
@@ -223,7 +222,7 @@ class ScoreHandler:
         """CSV columns as the contract types them (see :func:`contract_read_types`)."""
         return contract_read_types(self.validator, self.id_column)
 
-    def check_columns(self, file: SourceFile) -> None:
+    def check_columns(self, file: IngestSource) -> None:
         """Refuse a file whose columns cannot fit the contract (see :func:`check_columns`).
 
         Raises:
@@ -231,10 +230,10 @@ class ScoreHandler:
         """
         check_columns(file, self.validator, self.id_column)
 
-    def begin(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def begin(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Nothing to prepare: the model is loaded already."""
 
-    def prepare(self, file: SourceFile, first_row: int, rows: list[dict[str, Any]],
+    def prepare(self, file: IngestSource, first_row: int, rows: list[dict[str, Any]],
                 checkpoint: Checkpoint) -> _ScoreChunk:
         """Validate and predict one chunk (outside the transaction)."""
         chunk = _ScoreChunk(rows=len(rows))
@@ -268,7 +267,7 @@ class ScoreHandler:
                           chunk)
         return chunk
 
-    def _predict(self, file: SourceFile, batch: list[_Entry], checkpoint: Checkpoint,
+    def _predict(self, file: IngestSource, batch: list[_Entry], checkpoint: Checkpoint,
                  chunk: _ScoreChunk) -> None:
         started = time.perf_counter()
         try:
@@ -305,7 +304,7 @@ class ScoreHandler:
                 outputs=output, latency_ms=per_record_ms, model_latency_ms=per_record_ms,
                 status="ok", request_meta=meta)))
 
-    def write(self, conn: Connection, chunk: _ScoreChunk, file: SourceFile) -> ChunkOutcome:
+    def write(self, conn: Connection, chunk: _ScoreChunk, file: IngestSource) -> ChunkOutcome:
         """Store the chunk's new predictions (and keys) inside the ledger's transaction."""
         fresh = chunk.records
         if self.id_column is not None and fresh:
@@ -330,7 +329,7 @@ class ScoreHandler:
                               dead_lettered=len(chunk.letters))
         return ChunkOutcome(counts, chunk.letters)
 
-    def end(self, file: SourceFile, ledger: Ledger, checkpoint: Checkpoint) -> None:
+    def end(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Write the output file, when asked, from what the store holds."""
         if self.out is not None:
             write_scores(ledger, self, file, checkpoint, self.out)

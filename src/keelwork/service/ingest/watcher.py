@@ -25,14 +25,13 @@ from pathlib import Path
 
 from keelwork.errors import DataFileError, KeelworkError, StoreError
 from keelwork.service.ingest.files import (
-    ChunkHandler,
     FileResult,
     ProgressHook,
     check_source,
     hash_file,
     run_file,
 )
-from keelwork.service.ingest.ledger import Ledger
+from keelwork.types import ChunkHandler, IngestLedger
 
 log = logging.getLogger("keelwork.ingest.watch")
 
@@ -54,7 +53,7 @@ class WatchStats:
 Signature = tuple[int, int]
 
 
-def watch(directory: Path, handler: ChunkHandler, ledger: Ledger, *,
+def watch(directory: Path, handler: ChunkHandler, ledger: IngestLedger, *,
           patterns: Sequence[str] = DEFAULT_PATTERNS, interval: float = 1.0,
           settle: float = 2.0, stop: threading.Event | None = None,
           max_polls: int | None = None, batch_size: int = 65536, commit_every: int = 1000,
@@ -142,7 +141,7 @@ def _listing(directory: Path, patterns: Sequence[str]) -> dict[Path, tuple[Signa
     return out
 
 
-def _ingest_one(path: Path, handler: ChunkHandler, ledger: Ledger, stats: WatchStats,
+def _ingest_one(path: Path, handler: ChunkHandler, ledger: IngestLedger, stats: WatchStats,
                 batch_size: int, commit_every: int,
                 on_result: Callable[[FileResult], None] | None,
                 on_error: Callable[[Path, KeelworkError], None] | None,

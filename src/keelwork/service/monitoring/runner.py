@@ -267,9 +267,9 @@ def _touch(w: _Window, order: list[_Window], rows_of: dict[int, list[dict[str, A
 
 def _label_reader(engine: Engine) -> Callable[[list[str]], dict[str, tuple[Any, float]]]:
     """Labels (value, ts) by prediction id; an empty reader when no label was ever stored."""
+    from keelwork.adapters.stores.ingest_tables import labels
+    from keelwork.adapters.stores.sql import among
     from keelwork.adapters.stores.transactions import connection
-    from keelwork.service.ingest.labels import labels
-    from keelwork.service.ingest.ledger import among
 
     try:
         present = inspect(engine).has_table(labels.name)

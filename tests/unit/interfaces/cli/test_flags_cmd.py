@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keelwork.interfaces.cli.main import app
+from keelwork.service.registration import register_model
 
 runner = CliRunner()
 
@@ -81,7 +82,7 @@ def test_put_refuses_a_version_or_alias_the_model_does_not_have(project: Path) -
 
     with open_registry(project, audit=False) as registry:
         for _ in range(2):
-            registry.register("sentiment", "x:y", "python", verify=False)
+            register_model(registry, "sentiment", "x:y", "python", verify=False)
     (project / "nine.yaml").write_text(
         "name: acme\nmodel: sentiment\nrules:\n  - {tenants: [acme], serve: \"9\"}\n")
     r = runner.invoke(app, ["flags", "put", "nine.yaml"])

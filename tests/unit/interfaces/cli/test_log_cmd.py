@@ -221,7 +221,7 @@ def test_tail_follow_prints_new_predictions(project: Path, tmp_path: Path) -> No
 
 # --------------------------------------------------------------------------- --with-labels
 def _label(url: str, labels: dict[str, object], source: str = "api") -> None:
-    from keelwork.service.ingest.labels import LabelStore
+    from keelwork.adapters.stores.label_store import LabelStore
 
     engine = make_engine(url)
     try:

@@ -25,6 +25,7 @@ from keelwork.adapters.stores.prediction_store import (
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.interfaces.cli import monitor_cmd
+from keelwork.service.registration import register_model
 
 sklearn = pytest.importorskip("sklearn")
 pytest.importorskip("skops")
@@ -68,7 +69,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ref[[*FEATURES, "target"]].to_csv(tmp_path / "reference.csv", index=False)
     (tmp_path / "keel.yaml").write_text(KEEL_YAML)
     with open_registry(tmp_path, audit=False) as registry:
-        registry.register("cancer", tmp_path / "model.skops", "sklearn", source_dir=tmp_path)
+        register_model(registry, "cancer", tmp_path / "model.skops", "sklearn", source_dir=tmp_path)
     shifted = log.copy()
     shifted["mean radius"] = shifted["mean radius"] + 2 * ref["mean radius"].std()
     records = []
@@ -192,7 +193,7 @@ def _add_constant_candidate(project: Path) -> None:
     bad = DummyClassifier(strategy="constant", constant=1).fit(frame[FEATURES], frame["target"])
     sio.dump(bad, project / "bad.skops")
     with open_registry(project, audit=False) as registry:
-        registry.register("cancer", project / "bad.skops", "sklearn", source_dir=project)
+        register_model(registry, "cancer", project / "bad.skops", "sklearn", source_dir=project)
         registry.set_alias("cancer", 1, "champion")
     assert reference_on_register(project_spec(project), "cancer", 2) is None
     records = [PredictionRecord(id=new_prediction_id(), ts=T0 + 1800 + i, model="cancer",

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from keelwork.interfaces.http.app import create_app
 from keelwork.service.assembly import open_service
+from keelwork.service.registration import register_model
 from keelwork.spec import load_spec
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
@@ -450,7 +451,7 @@ def test_load_failures_show_no_absolute_server_path(tmp_path: Path) -> None:
         "options: {feature_names: [sepal_length, sepal_width, petal_length, petal_width]}}\n")
     service = open_service(load_spec(tmp_path / "keel.yaml"))
     (tmp_path / "v2").mkdir()
-    second = service.registry.register("iris", sklearn_iris(tmp_path / "v2").artifact,
+    second = register_model(service.registry, "iris", sklearn_iris(tmp_path / "v2").artifact,
                                        "sklearn", options=model.options)
     blob = service.registry.artifact_path(second)
     assert blob is not None
@@ -550,7 +551,7 @@ def iris(tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
         f"contract:\n  inputs:\n{fields}")
     service = open_service(load_spec(tmp_path / "keel.yaml"))
     (tmp_path / "v2").mkdir()
-    service.registry.register("iris", sklearn_iris(tmp_path / "v2").artifact, "sklearn",
+    register_model(service.registry, "iris", sklearn_iris(tmp_path / "v2").artifact, "sklearn",
                               options=model.options)
     app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close)
     with TestClient(app, raise_server_exceptions=False) as c:

@@ -11,10 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.feedback import MAX_LABELS, feedback_router
 from keelwork.service.assembly import open_service
-from keelwork.service.ingest.labels import LabelStore
 from keelwork.spec import load_spec
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"

@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.rollout_routes import rollout_router
+from keelwork.service.registration import register_model
 from rollout_project import make_project, open_project, register
 
 
@@ -105,7 +106,7 @@ def test_a_start_whose_version_does_not_load_is_422_and_stores_nothing(
 
     c, _ = client
     registry = c.app.state.service.registry  # type: ignore[attr-defined]
-    broken = registry.register("scorer", "faulty_models:no_such_function", "python",
+    broken = register_model(registry, "scorer", "faulty_models:no_such_function", "python",
                                options={"path": str(FIXTURES)}, verify=False).version
     r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": broken})
     assert r.status_code == 422, r.text

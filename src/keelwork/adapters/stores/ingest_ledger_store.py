@@ -1,15 +1,7 @@
 """The ingestion ledger: which files were ingested how far, dead letters, retried transactions.
 
-Tables (own ``MetaData``, schema kind ``ingest``; labels live in :mod:`.labels`)::
-
-    ingest_files   (file_sha, kind, target) PK, path, status (running / done / failed),
-                   total_rows, committed_rows (the checkpoint), ingested, duplicates,
-                   dead_lettered, unknown, relabelled, epoch_ms, started_at, updated_at,
-                   finished_at, error
-    dead_letters   id PK, (file_sha, kind, target, row_index) unique, path, line_no,
-                   reasons (JSON list of {path, rule, got, message, line}), raw (JSON), created_at
-    ingest_keys    (scope, key) PK, prediction_id, file_sha, row_index, created_at -- the
-                   explicit ids a model version has scored (``keel score --id-column``)
+Its tables (``ingest_files``, ``dead_letters``, ``ingest_keys``) and the label tables share one
+``MetaData``: :mod:`keelwork.adapters.stores.ingest_tables`.
 
 Exactly-once: every chunk of a file is written in ONE transaction together with the advance of
 its checkpoint (``committed_rows``) and its counters; that update only succeeds if the
@@ -30,135 +22,34 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    any_,
-    literal,
-    select,
-)
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import SQLAlchemyError
 
+from keelwork.adapters.stores.ingest_tables import (
+    INGEST_SCHEMA_KIND,
+    INGEST_SCHEMA_VERSION,
+    dead_letters,
+    ingest_files,
+    metadata,
+)
 from keelwork.adapters.stores.prediction_store import ensure_schema as prediction_log_schema
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
-from keelwork.core.ingest import (
-    Checkpoint,
-    DeadLetter,
-    IngestCounts,
-    JobStatus,
-    RetryPolicy,
-)
-from keelwork.errors import StoreError
+from keelwork.adapters.stores.sql import insert_ignore
+from keelwork.adapters.stores.transactions import is_transient
+from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, JobStatus, RetryPolicy
+from keelwork.errors import JobConflict, StoreError
 
 log = logging.getLogger("keelwork.ingest")
 
-INGEST_SCHEMA_KIND = "ingest"
-INGEST_SCHEMA_VERSION = 1
 T = TypeVar("T")
 
-metadata = MetaData()
-
-
-def _utc() -> DateTime:
-    return DateTime(timezone=True)
-
-
-ingest_files = Table(
-    "ingest_files", metadata,
-    Column("file_sha", String(64), primary_key=True),
-    Column("kind", String(32), primary_key=True),
-    Column("target", String(256), primary_key=True),
-    Column("path", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("total_rows", BigInteger),
-    Column("committed_rows", BigInteger, nullable=False),
-    Column("ingested", BigInteger, nullable=False),
-    Column("duplicates", BigInteger, nullable=False),
-    Column("dead_lettered", BigInteger, nullable=False),
-    Column("unknown", BigInteger, nullable=False),
-    Column("relabelled", BigInteger, nullable=False),
-    Column("epoch_ms", BigInteger, nullable=False),
-    Column("started_at", _utc(), nullable=False),
-    Column("updated_at", _utc(), nullable=False),
-    Column("finished_at", _utc()),
-    Column("error", Text),
-    Index("ix_ingest_files_kind_started", "kind", "started_at"),
-)
-
-dead_letters = Table(
-    "dead_letters", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("file_sha", String(64), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("target", String(256), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("row_index", BigInteger, nullable=False),
-    Column("line_no", BigInteger),
-    Column("reasons", JSON, nullable=False),
-    Column("raw", JSON),
-    Column("created_at", _utc(), nullable=False),
-    UniqueConstraint("file_sha", "kind", "target", "row_index", name="uq_dead_letters_row"),
-)
-
-ingest_keys = Table(
-    "ingest_keys", metadata,
-    Column("scope", String(256), primary_key=True),
-    Column("key", String(300), primary_key=True),
-    Column("prediction_id", String(64), nullable=False),
-    Column("file_sha", String(64), nullable=False),
-    Column("row_index", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
 _COUNTERS = ("ingested", "duplicates", "dead_lettered", "unknown", "relabelled")
-
-#: Words in an OperationalError that mean retrying cannot help.
-_PERMANENT = ("no such table", "no such column", "syntax error", "readonly database",
-              "read-only", "permission denied", "authentication failed", "does not exist",
-              "not a database", "malformed", "disk is full", "unable to open database",
-              "no password supplied", "undefined")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether retrying the transaction that raised ``exc`` may succeed.
-
-    Args:
-        exc: An exception from SQLAlchemy.
-
-    Returns:
-        True for lost or refused connections, pool time-outs, locks, deadlocks and
-        serialization failures; False for everything else.
-    """
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, DisconnectionError | PoolTimeoutError):
-        return True
-    if isinstance(exc, OperationalError):
-        text = str(exc.orig if exc.orig is not None else exc).lower()
-        return not any(word in text for word in _PERMANENT)
-    return False
-
-
-class JobConflict(StoreError):
-    """Another process advanced the same job's checkpoint: it is ingesting the same file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +91,6 @@ class Ledger:
         Raises:
             StoreError: the store is unreachable or holds a newer schema.
         """
-        # The label tables join this MetaData when their module is imported.
-        from keelwork.service.ingest import labels  # noqa: F401
-
         self.transaction("reach the store", lambda conn: None)
         create_tables(self.engine, metadata, "ingestion ledger")
         stamp_schema(self.engine, INGEST_SCHEMA_KIND, INGEST_SCHEMA_VERSION)
@@ -463,70 +351,13 @@ def _insert_job(conn: Connection, file_sha: str, kind: str, target: str, path: s
                 now: datetime, *, status: str, total_rows: int | None,
                 error: str | None) -> None:
     """Create the job row of a file if it has none yet (a fresh job: no rows, no counts)."""
-    conn.execute(_insert_ignore(conn, ingest_files, ["file_sha", "kind", "target"]), {
+    conn.execute(insert_ignore(conn.dialect.name, ingest_files, ["file_sha", "kind", "target"]), {
         "file_sha": file_sha, "kind": kind, "target": target, "path": path,
         "status": status, "total_rows": total_rows, "committed_rows": 0,
         **dict.fromkeys(_COUNTERS, 0), "epoch_ms": int(time.time() * 1000),
         "started_at": now, "updated_at": now, "finished_at": None, "error": error})
 
 
-def _insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING for SQLite and PostgreSQL."""
-    return insert_ignore(conn.dialect.name, table, keys)
-
-
-#: Most values in one SQLite ``IN (...)`` list (it allows 32766 variables; stay far below).
-IN_LIST_MAX = 900
-
-
-def among(conn: Connection, column: Any, values: Sequence[str]) -> Iterator[Any]:
-    """WHERE clauses that together match the rows whose ``column`` is one of ``values``.
-
-    PostgreSQL gets one ``column = ANY(:array)`` (one bound array: no planning of a long
-    ``IN`` list per query); SQLite gets ``IN`` lists of at most :data:`IN_LIST_MAX` values.
-
-    Args:
-        conn: The connection the clauses will run on.
-        column: A text column.
-        values: The values.
-
-    Yields:
-        Clauses; run one query per clause.
-    """
-    if not values:
-        return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        yield column == any_(literal(list(values), type_=ARRAY(String)))
-        return
-    for start in range(0, len(values), IN_LIST_MAX):
-        yield column.in_(list(values[start:start + IN_LIST_MAX]))
-
-
-def insert_ignore(dialect: str, table: Table, keys: list[str]) -> Any:
-    """An INSERT that skips rows whose ``keys`` already exist (SQLite and PostgreSQL).
-
-    Args:
-        dialect: ``sqlite`` or ``postgresql``.
-        table: The table.
-        keys: The columns of its primary key or of a unique constraint.
-
-    Returns:
-        The insert statement.
-
-    Raises:
-        StoreError: another dialect.
-    """
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
-    raise StoreError(f"Ingestion supports SQLite and PostgreSQL stores; got {dialect!r}.")
 
 
 def _safe_url(engine: Engine) -> str:
@@ -539,18 +370,6 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = [
-    "INGEST_SCHEMA_KIND",
-    "INGEST_SCHEMA_VERSION",
-    "IN_LIST_MAX",
-    "JobConflict",
-    "JobRecord",
-    "Ledger",
-    "among",
-    "dead_letters",
-    "ingest_files",
-    "ingest_keys",
-    "insert_ignore",
-    "is_transient",
-    "metadata",
-]
+
+
+__all__ = ["JobRecord", "Ledger"]

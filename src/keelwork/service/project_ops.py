@@ -1,0 +1,238 @@
+"""``Project.rollout`` and ``Project.audit``: rollouts and the audit log from Python.
+
+The same operations as ``keel rollout ...`` / ``keel rollback`` and ``keel audit verify|head``,
+on the project's store: a running server picks a rollout change up at its next poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from keelwork.service.project_reports import AuditVerification, RolloutStatus
+
+if TYPE_CHECKING:
+    from keelwork.service.rollout.operations import RolloutOps
+    from keelwork.spec.model import ResolvedSpec
+
+T = TypeVar("T")
+
+
+class Rollouts:
+    """Start, inspect and steer a model's rollouts (``project.rollout``).
+
+    Every call opens the store, acts and closes it again; each transition is recorded in the
+    rollout's events and in the audit log with ``actor`` (default ``$KEELWORK_USER``, else the
+    OS user).
+
+    Examples:
+        >>> new = project.register(model, "credit")
+        >>> status = project.rollout.start("credit", to=new.version, strategy="canary")
+        >>> status.phase, status.weight
+        ('progressing', 5)
+        >>> project.rollout.abort("credit").phase
+        'aborted'
+    """
+
+    def __init__(self, project_dir: Path, storage_url: Callable[[], str | None],
+                 spec: Callable[[], ResolvedSpec | None]) -> None:
+        self._dir = project_dir
+        self._url = storage_url
+        self._spec = spec
+
+    @contextmanager
+    def _ops(self) -> Iterator[RolloutOps]:
+        from keelwork.service.rollout.operations import open_rollout_ops
+
+        ops = open_rollout_ops(self._dir, self._url())
+        try:
+            resolved = self._spec()
+            if resolved is not None:
+                from keelwork.service.assembly import load_verifier
+
+                # A start loads its versions as the server would (keel.yaml's options).
+                ops.verify = load_verifier(resolved, ops.registry)
+            yield ops
+        finally:
+            ops.close()
+
+    def _status(self, ops: RolloutOps, name: str) -> RolloutStatus:
+        rollout, events = ops.status(name)
+        return RolloutStatus(rollout.as_dict(), tuple(e.as_dict() for e in events))
+
+    def start(self, name: str, to: int, *, strategy: str | None = None,
+              interval: str | None = None, from_version: int | None = None,
+              actor: str | None = None) -> RolloutStatus:
+        """Start a rollout of ``name`` to version ``to`` with keel.yaml's ``rollout`` settings.
+
+        Args:
+            name: The model.
+            to: The challenger version.
+            strategy: ``canary``, ``shadow`` or ``ab`` (default: keel.yaml's).
+            interval: The analysis interval, e.g. ``"30s"`` (default: keel.yaml's).
+            from_version: The champion (default: the ``champion`` alias).
+            actor: Who acts, for the audit log.
+
+        Returns:
+            The new rollout and its first event.
+
+        Raises:
+            ModelNotFoundError: no such model or version.
+            ModelLoadError: a version does not load as the server would load it.
+            TransitionError: the model already has an active rollout, or ``to`` is the
+                champion.
+            SpecError: the strategy or interval is invalid.
+        """
+        from keelwork.spec.model import RolloutSection
+
+        resolved = self._spec()
+        section = resolved.spec.rollout if resolved is not None else RolloutSection()
+        with self._ops() as ops:
+            rollout = ops.start(name, to, section, strategy=strategy, interval=interval,
+                                from_version=from_version, actor=actor)
+            return self._status(ops, rollout.model)
+
+    def status(self, name: str) -> RolloutStatus:
+        """The model's latest rollout and every event (with the gates' observed values).
+
+        Raises:
+            ModelNotFoundError: the model never had a rollout.
+        """
+        with self._ops() as ops:
+            return self._status(ops, name)
+
+    def _act(self, name: str, action: str, actor: str | None, reason: str,
+             force: bool = False) -> RolloutStatus:
+        with self._ops() as ops:
+            ops.act(name, action, actor=actor, reason=reason or f"{action} via the Python API",
+                    force=force)
+            return self._status(ops, name)
+
+    def promote(self, name: str, *, force: bool = False, actor: str | None = None,
+                reason: str = "") -> RolloutStatus:
+        """Make the challenger the champion now (moves the ``champion`` alias).
+
+        Args:
+            name: The model.
+            force: Promote even a version whose earlier rollout was aborted (the warning is
+                recorded in the event and the audit log).
+            actor: Who acts.
+            reason: Why (recorded with the event).
+
+        Raises:
+            TransitionError: the phase does not allow it, or an aborted version without
+                ``force``.
+        """
+        return self._act(name, "promote", actor, reason, force)
+
+    def pause(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
+        """Hold the current weights; analysis stops until :meth:`resume`.
+
+        Raises:
+            TransitionError: the phase does not allow it.
+        """
+        return self._act(name, "pause", actor, reason)
+
+    def resume(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
+        """Continue a paused rollout.
+
+        Raises:
+            TransitionError: the phase does not allow it.
+        """
+        return self._act(name, "resume", actor, reason)
+
+    def abort(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
+        """Send all traffic back to the champion.
+
+        Raises:
+            TransitionError: the phase does not allow it.
+        """
+        return self._act(name, "abort", actor, reason)
+
+    def retry(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
+        """Run an aborted rollout again from its first step.
+
+        Raises:
+            TransitionError: the phase does not allow it.
+        """
+        return self._act(name, "retry", actor, reason)
+
+    def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> int:
+        """Serve the previous champion again (aborts an active rollout instead).
+
+        Returns:
+            The version now serving.
+
+        Raises:
+            TransitionError: nothing to roll back to (versions rolled back from or aborted are
+                skipped; never a flip back).
+            ModelNotFoundError: no such model.
+        """
+        with self._ops() as ops:
+            return ops.rollback(name, actor=actor, reason=reason)
+
+
+class Audit:
+    """The project's hash-chained audit log (``project.audit``).
+
+    Examples:
+        >>> project.audit.verify().ok
+        True
+    """
+
+    def __init__(self, project_dir: Path, storage_url: Callable[[], str | None]) -> None:
+        self._dir = project_dir
+        self._url = storage_url
+
+    def _with_log(self, use: Callable[[Any], T], empty: Callable[[], T]) -> T:
+        from keelwork.adapters.stores.audit_store import open_audit_log
+
+        url = self._url()
+        if url is None and not (self._dir / ".keel" / "keel.db").exists():
+            return empty()  # reading must not create an empty store
+        log = open_audit_log(self._dir, url)
+        try:
+            return use(log)
+        finally:
+            log.close()
+
+    def verify(self, anchor: dict[str, Any] | None = None) -> AuditVerification:
+        """Check the whole chain, the ``audit_head`` row and the anchors the project keeps.
+
+        Args:
+            anchor: A head saved earlier (what :meth:`head` returns): also catches a rewrite
+                of the database and the project files up to that entry.
+
+        Returns:
+            The verdict; falsy when broken, naming the first bad entry.
+        """
+        from keelwork.core.audit import ChainHead
+
+        pinned = ChainHead.from_dict(anchor) if anchor is not None else None
+
+        def check(log: Any) -> AuditVerification:
+            result = log.verify(anchor=pinned)
+            entry = None
+            if result.first_bad_seq is not None:
+                found = log.get(result.first_bad_seq)
+                entry = found.as_dict() if found is not None else None
+            return AuditVerification(**result.as_dict(), entry=entry)
+
+        def empty() -> AuditVerification:
+            return AuditVerification(True, 0, message="The log is empty (no store yet).")
+
+        return self._with_log(check, empty)
+
+    def head(self) -> dict[str, Any]:
+        """The latest entry's number and hash (``keel audit head``): keep it elsewhere."""
+        from keelwork.core.audit import GENESIS_HASH, ChainHead
+
+        def current(log: Any) -> dict[str, Any]:
+            return dict(log.head().as_dict())
+
+        return self._with_log(current, lambda: ChainHead(0, GENESIS_HASH, 0).as_dict())
+
+
+__all__ = ["Audit", "Rollouts"]
