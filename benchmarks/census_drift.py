@@ -69,12 +69,12 @@ def check() -> dict[str, Any]:
     half = ref.num_rows // 2
     a, b = ref.take(pa.array(order[:half])), ref.take(pa.array(order[half:]))
     control = drift_report(profile_table(a, kinds={"employed": "categorical",
-                                                   "prediction": "categorical"}), b)
+                                                   "prediction": "categorical"}), b).to_dict()
     out["control"] = _summary(control, b)
 
     for year, table in by_year.items():
         t = time.perf_counter()
-        report = drift_report(ref_profile, table)
+        report = drift_report(ref_profile, table).to_dict()
         summary = _summary(report, table)
         summary["seconds"] = time.perf_counter() - t
         summary["quality"] = _quality(cbpe, table)

@@ -157,7 +157,7 @@ def child_keelwork(step: str, reference: Path, current: Path | None, profile: Pa
         started = time.perf_counter()
         prof = stored if stored is not None else profile_table(ref_table)
         if step != "profile":
-            report = drift_report(prof, cur_table)
+            report = drift_report(prof, cur_table).to_dict()
         times.append(time.perf_counter() - started)
     if step == "profile":
         profile.write_text(json.dumps(prof.as_dict()))

@@ -6,15 +6,24 @@ base classes in ``keelwork.adapters`` give no-op lifecycle hooks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
     from sqlalchemy.engine import Connection, Engine
 
+    from keelwork.core.audit.chain import AuditEntry, ChainHead, VerifyResult
+    from keelwork.core.auth import Principal
+    from keelwork.core.datasets import DatasetVersion
     from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
     from keelwork.core.predictions import PredictionRecord
+    from keelwork.core.registry import AliasChange, ModelSummary, ModelVersion
+    from keelwork.core.rollout.rollback import Setback
+    from keelwork.core.rollout.state import Rollout, RolloutEvent
     from keelwork.core.signature import Signature
 
 T = TypeVar("T")
@@ -87,6 +96,226 @@ class AuditSink(Protocol):
 # =========================================================================== Stores
 # What the service layer calls on each store of ``keelwork.adapters.stores``. Every store
 # passes one conformance suite on SQLite and PostgreSQL: tests/conformance/test_stores.py.
+
+
+@runtime_checkable
+class ModelRegistryStore(Protocol):
+    """Model versions, aliases and their history (``adapters.stores.registry_store``).
+
+    Registering checks and stores; verifying that the model loads is the register use-case's
+    (``keelwork.service.registration.register_model``).
+    """
+
+    engine: Engine
+
+    def register(self, name: str, artifact: str | Path, runtime: str, *,
+                 dataset_version: str | None = None, metrics: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None, aliases: Sequence[str] = (),
+                 created_by: str | None = None,
+                 source_dir: Path | None = None) -> ModelVersion: ...
+
+    def list_models(self) -> list[ModelSummary]: ...
+
+    def list_versions(self, name: str) -> list[ModelVersion]: ...
+
+    def get(self, name: str, version: int) -> ModelVersion: ...
+
+    def resolve(self, ref: Any) -> ModelVersion: ...
+
+    def artifact_path(self, model_version: ModelVersion) -> Path | None: ...
+
+    def set_alias(self, name: str, version: int, alias: str, actor: str | None = None,
+                  reason: str = "") -> AliasChange: ...
+
+    def remove_alias(self, name: str, alias: str, actor: str | None = None,
+                     reason: str = "") -> AliasChange: ...
+
+    def alias_history(self, name: str) -> list[AliasChange]: ...
+
+    def alias_revision(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class PredictionWriter(Protocol):
+    """Where served predictions are written (``adapters.stores.prediction_log.PredictionLog``:
+    batched in the background, spooled to disk while the store is down)."""
+
+    def start(self) -> None: ...
+
+    def write_blocking(self, records: Sequence[PredictionRecord]) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+@runtime_checkable
+class PredictionReaderStore(Protocol):
+    """Reads of the prediction log (``adapters.stores.prediction_store.PredictionReader``)."""
+
+    def has_log(self) -> bool: ...
+
+    def iter_records(self, since: float | None = None, until: float | None = None, *,
+                     model: str | None = None, tenant: str | None = None,
+                     subject_id: str | None = None, limit: int | None = None,
+                     batch_size: int = 1000) -> Iterator[PredictionRecord]: ...
+
+    def tail(self, n: int = 20, *, model: str | None = None,
+             status: str | None = None) -> list[PredictionRecord]: ...
+
+    def count(self, since: float | None = None, until: float | None = None, *,
+              model: str | None = None, tenant: str | None = None,
+              subject_id: str | None = None) -> int: ...
+
+
+@runtime_checkable
+class LabelStoreProtocol(Protocol):
+    """Ground-truth labels by prediction id (``adapters.stores.label_store.LabelStore``)."""
+
+    def ensure_schema(self) -> None: ...
+
+    def submit(self, records: Sequence[Mapping[str, Any]], *, source: str = "api",
+               columns: Any = None, relabel_own_only: bool = False,
+               check_labels: Callable[[list[Any]], list[Any]] | None = None,
+               max_unknown: int | None = None) -> Any: ...
+
+    def reconcile(self) -> int: ...
+
+    def expire_unknown(self, older_than_s: float, now: datetime | None = None) -> int: ...
+
+    def get(self, prediction_id: str) -> Any: ...
+
+    def current(self, prediction_ids: Sequence[str]) -> dict[str, Any]: ...
+
+    def history(self, prediction_id: str) -> list[Any]: ...
+
+    def count(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class RolloutStoreProtocol(Protocol):
+    """Rollouts, their event log and rollback setbacks
+    (``adapters.stores.rollout_store.RolloutStore``)."""
+
+    def ensure_schema(self) -> None: ...
+
+    def revision(self) -> int: ...
+
+    def get(self, rollout_id: int) -> Rollout: ...
+
+    def latest(self, model: str) -> Rollout | None: ...
+
+    def active(self) -> list[Rollout]: ...
+
+    def events(self, rollout_id: int) -> list[RolloutEvent]: ...
+
+    def create(self, rollout: Rollout, *, actor: str,
+               reason: str = "started") -> tuple[Rollout, RolloutEvent]: ...
+
+    def transition(self, rollout_id: int, action: str, *, actor: str, reason: str = "",
+                   decision: dict[str, Any] | None = None,
+                   expect_revision: int | None = None,
+                   also: Any = None) -> tuple[Rollout, RolloutEvent]: ...
+
+    def setbacks(self, model: str) -> list[Setback]: ...
+
+
+@runtime_checkable
+class FlagStoreProtocol(Protocol):
+    """Feature flags set at run time (``adapters.stores.flag_store.FlagStore``)."""
+
+    def ensure_schema(self) -> None: ...
+
+    def revision(self) -> int: ...
+
+    def bodies(self) -> list[dict[str, Any]]: ...
+
+    def put(self, flag: Any, *, actor: str) -> Any: ...
+
+    def delete(self, name: str, *, actor: str) -> bool: ...
+
+
+@runtime_checkable
+class AuditStore(AuditSink, Protocol):
+    """The hash-chained audit log itself (``adapters.stores.audit_store.AuditLog``)."""
+
+    def ensure_schema(self) -> None: ...
+
+    def head(self) -> ChainHead: ...
+
+    def get(self, seq: int) -> AuditEntry | None: ...
+
+    def query(self, *, actor: str | None = None, action: str | None = None,
+              target: str | None = None, since: datetime | None = None,
+              until: datetime | None = None, limit: int | None = 100) -> list[AuditEntry]: ...
+
+    def verify(self, anchor: ChainHead | None = None, *, kept: bool = True,
+               page: int = ...) -> VerifyResult: ...
+
+
+@runtime_checkable
+class ApiKeyStoreProtocol(Protocol):
+    """API keys: created once, verified by hash, revoked
+    (``adapters.stores.api_keys.ApiKeyStore``)."""
+
+    def ensure_schema(self) -> None: ...
+
+    def create(self, *, scopes: Iterable[str], name: str, created_by: str) -> Any: ...
+
+    def revoke(self, key_id: str, *, actor: str) -> Any: ...
+
+    def list(self, *, include_revoked: bool = True) -> list[Any]: ...
+
+    def has_active_keys(self) -> bool: ...
+
+    def verify(self, key: str | None) -> Principal | None: ...
+
+
+@runtime_checkable
+class DatasetStoreProtocol(Protocol):
+    """Immutable dataset snapshots (``adapters.stores.datasets.DatasetStore``); reading the
+    source file is the snapshot use-case's (``keelwork.service.datasets``)."""
+
+    def snapshot_table(self, table: Any, name: str, subject_column: str | None = None, *,
+                       source: str, created_by: str | None = None,
+                       progress: Callable[[str, int, int | None], None] | None = None,
+                       ) -> DatasetVersion: ...
+
+    def list_versions(self, name: str | None = None) -> list[DatasetVersion]: ...
+
+    def get(self, name: str, version: int) -> DatasetVersion: ...
+
+    def latest(self, name: str) -> DatasetVersion | None: ...
+
+    def resolve(self, ref: Any) -> DatasetVersion: ...
+
+    def read(self, ref: Any, columns: list[str] | None = None) -> Any: ...
+
+    def verify(self, ref: Any) -> DatasetVersion: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class MonitorStoreProtocol(Protocol):
+    """Monitoring references and window results (``adapters.stores.monitor_store``)."""
+
+    def ensure_schema(self) -> None: ...
+
+    def put_reference(self, model: str, version: int | None, source: str,
+                      body: dict[str, Any]) -> Any: ...
+
+    def latest_reference(self, model: str, version: int | None = None) -> Any: ...
+
+    def put_window(self, model: str, window: str, start: float, end: float,
+                   version: int | None, predictions: int, body: dict[str, Any]) -> None: ...
+
+    def windows(self, model: str, window: str | None = None, *, since: float | None = None,
+                until: float | None = None, limit: int | None = None) -> list[Any]: ...
+
+    def latest_windows(self) -> list[Any]: ...
 
 
 @runtime_checkable
@@ -184,6 +413,27 @@ class EntityLookup(Protocol):
         ...
 
 
-__all__ = ["AuditSink", "ChunkHandler", "EntityLookup", "IngestLedger", "IngestSource",
-           "Instance", "JSONValue", "ModelRuntime", "PredictionSink", "RuntimeFactory",
-           "RuntimeOptions", "TextEmbedder"]
+__all__ = [
+    "ApiKeyStoreProtocol",
+    "AuditSink",
+    "AuditStore",
+    "ChunkHandler",
+    "DatasetStoreProtocol",
+    "EntityLookup",
+    "FlagStoreProtocol",
+    "IngestLedger",
+    "IngestSource",
+    "Instance",
+    "JSONValue",
+    "LabelStoreProtocol",
+    "ModelRegistryStore",
+    "ModelRuntime",
+    "MonitorStoreProtocol",
+    "PredictionReaderStore",
+    "PredictionSink",
+    "PredictionWriter",
+    "RolloutStoreProtocol",
+    "RuntimeFactory",
+    "RuntimeOptions",
+    "TextEmbedder",
+]

@@ -24,6 +24,7 @@ from keelwork.adapters.stores.datasets import DatasetStore, dataset_versions, op
 from keelwork.adapters.stores.schema import schema_meta
 from keelwork.core.datasets import canonicalize, content_sha256
 from keelwork.errors import DataFileError, RegistryError, StoreError
+from keelwork.service.datasets import snapshot_file
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def leftovers(store: DatasetStore) -> list[Path]:
 def test_snapshot_stores_rows_schema_profile_and_provenance(store: DatasetStore,
                                                            tmp_path: Path) -> None:
     source = write_parquet(tmp_path / "customers.parquet", customers())
-    dv = store.snapshot(source, "churn")
+    dv = snapshot_file(store, source, "churn")
     assert (dv.ref, dv.rows, dv.created_by) == ("churn:1", 2_000, "ana@example.com")
     assert dv.source == str(source.absolute())
     assert dv.schema == (("customer_id", "large_string"), ("age", "int64"), ("spend", "double"),
@@ -103,20 +104,20 @@ def test_snapshot_stores_rows_schema_profile_and_provenance(store: DatasetStore,
 
 def test_same_content_is_stored_once_and_versions_only_when_it_changes(
         store: DatasetStore, tmp_path: Path) -> None:
-    first = store.snapshot(write_parquet(tmp_path / "a.parquet", customers()), "churn")
+    first = snapshot_file(store, write_parquet(tmp_path / "a.parquet", customers()), "churn")
     shuffled = customers().take(np.random.default_rng(3).permutation(2_000))
-    again = store.snapshot(write_csv(tmp_path / "a.csv", shuffled), "churn")
+    again = snapshot_file(store, write_csv(tmp_path / "a.csv", shuffled), "churn")
     assert again == first  # same rows from another format and order: the latest version
     assert rows(store) == 1
-    second = store.snapshot(write_parquet(tmp_path / "b.parquet", customers(seed=1)), "churn")
-    back = store.snapshot(tmp_path / "a.parquet", "churn")
+    second = snapshot_file(store, write_parquet(tmp_path / "b.parquet", customers(seed=1)), "churn")
+    back = snapshot_file(store, tmp_path / "a.parquet", "churn")
     assert (second.version, back.version) == (2, 3)  # content went back: a new version
     assert back.sha256 == first.sha256 and back.uri == first.uri
     jsonl = tmp_path / "a.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in customers().to_pylist()),
                      encoding="utf-8")
-    assert store.snapshot(jsonl, "churn") == back  # JSON lines: the same rows again
-    other = store.snapshot(tmp_path / "a.csv", "churn-copy")
+    assert snapshot_file(store, jsonl, "churn") == back  # JSON lines: the same rows again
+    other = snapshot_file(store, tmp_path / "a.csv", "churn-copy")
     assert other.ref == "churn-copy:1" and other.uri == first.uri
     assert len(snapshot_dirs(store)) == 2  # two contents, five versions
     assert [v.ref for v in store.list_versions()] == [
@@ -129,8 +130,8 @@ def test_subject_layout_keeps_each_subject_in_one_part(store: DatasetStore,
                                                        tmp_path: Path) -> None:
     store.part_rows, store.row_group_rows = 400, 128
     source = write_csv(tmp_path / "c.csv", customers())
-    dv = store.snapshot(source, "churn", subject_column="customer_id")
-    plain = store.snapshot(source, "churn-plain")
+    dv = snapshot_file(store, source, "churn", subject_column="customer_id")
+    plain = snapshot_file(store, source, "churn-plain")
     assert dv.sha256 == plain.sha256 and dv.uri != plain.uri  # one content, two layouts
     assert dv.subject_column == "customer_id"
     subject = dv.profile.column("customer_id")
@@ -166,14 +167,14 @@ def test_json_lines_with_mixed_values_round_trip(store: DatasetStore, tmp_path: 
     lines = [{"id": 1, "value": 3}, {"id": 2, "value": "three"}, {"id": 3, "value": [3]},
              {"id": 4}]
     source.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
-    dv = store.snapshot(source, "events")
+    dv = snapshot_file(store, source, "events")
     assert dv.schema == (("id", "int64"), ("value", "large_string"))
     assert store.read(dv)["value"].to_pylist() == ["3", '"three"', "[3]", None]
     assert store.verify(dv) == dv
 
 
 def test_verify_detects_altered_parts(store: DatasetStore, tmp_path: Path) -> None:
-    dv = store.snapshot(write_parquet(tmp_path / "a.parquet", customers()), "churn")
+    dv = snapshot_file(store, write_parquet(tmp_path / "a.parquet", customers()), "churn")
     part = next(store.path_of(dv).glob("part-*.parquet"))
     part.chmod(0o644)
     pq.write_table(customers(seed=5), part)
@@ -185,39 +186,39 @@ def test_verify_detects_altered_parts(store: DatasetStore, tmp_path: Path) -> No
 def test_bad_input_writes_nothing(store: DatasetStore, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "c.csv", customers())
     with pytest.raises(DataFileError) as info:
-        store.snapshot(source, "churn", subject_column="customer")
+        snapshot_file(store, source, "churn", subject_column="customer")
     assert info.value.column == "customer" and "customer_id" in info.value.message
     with pytest.raises(DataFileError, match="identifiers"):
-        store.snapshot(source, "churn", subject_column="spend")
+        snapshot_file(store, source, "churn", subject_column="spend")
     header_only = tmp_path / "empty.csv"
     header_only.write_text("a,b\n", encoding="utf-8")
     with pytest.raises(DataFileError, match="no rows"):
-        store.snapshot(header_only, "churn")
+        snapshot_file(store, header_only, "churn")
     with pytest.raises(DataFileError):
-        store.snapshot(tmp_path / "missing.csv", "churn")
+        snapshot_file(store, tmp_path / "missing.csv", "churn")
     with pytest.raises(RegistryError, match="dataset name"):
-        store.snapshot(source, "bad name")
+        snapshot_file(store, source, "bad name")
     assert rows(store) == 0 and not snapshot_dirs(store) and not leftovers(store)
 
 
 def test_a_failed_insert_removes_the_files_it_wrote(store: DatasetStore, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    kept = store.snapshot(write_parquet(tmp_path / "a.parquet", customers()), "keep")
+    kept = snapshot_file(store, write_parquet(tmp_path / "a.parquet", customers()), "keep")
 
     def broken(*_args: object) -> int:
         raise StoreError("the database went away")
 
     monkeypatch.setattr(DatasetStore, "_insert", broken)
     with pytest.raises(StoreError, match="went away"):
-        store.snapshot(write_parquet(tmp_path / "b.parquet", customers(seed=2)), "churn")
+        snapshot_file(store, write_parquet(tmp_path / "b.parquet", customers(seed=2)), "churn")
     with pytest.raises(StoreError):  # files of content another version references stay
-        store.snapshot(tmp_path / "a.parquet", "churn")
+        snapshot_file(store, tmp_path / "a.parquet", "churn")
     assert snapshot_dirs(store) == [store.root / kept.uri] and not leftovers(store)
     assert store.verify(kept) == kept
 
 
 def test_lookups_name_what_exists(store: DatasetStore, tmp_path: Path) -> None:
-    store.snapshot(write_parquet(tmp_path / "a.parquet", customers()), "churn")
+    snapshot_file(store, write_parquet(tmp_path / "a.parquet", customers()), "churn")
     assert store.exists("churn") and store.exists("churn:1")
     assert not store.exists("churn:2") and not store.exists("other") and not store.exists("a b")
     with pytest.raises(RegistryError, match=r"no version 4 \(versions 1\.\.1\)"):
@@ -238,7 +239,7 @@ def test_concurrent_snapshots_of_one_content_make_one_version(store: DatasetStor
 
     def take(path: Path) -> None:
         try:
-            store.snapshot(path, "churn")
+            snapshot_file(store, path, "churn")
         except BaseException as exc:  # reported below
             errors.append(exc)
 

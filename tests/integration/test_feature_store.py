@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, select
 
 from fixtures import feature_transforms as ft
-from keelwork.adapters.data.feature_modules import compile_features, read_history
+from keelwork.adapters.data.feature_modules import compile_features, read_history, read_source
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.features import (
     FEATURES_SCHEMA_KIND,
@@ -143,7 +143,8 @@ def test_materialize_from_a_file_and_refuses_bad_histories(store: FeatureStore,
     path = tmp_path / "stats.parquet"
     pq.write_table(pa.table({"product": ["a"], "event_time": [5], "n_reviews": [1],
                              "great_share": [1.0], "unused": ["x"]}), path)
-    result = store.materialize(STATS, path, up_to=10.0)
+    history = read_source(path, columns=["product", "event_time", "n_reviews", "great_share"])
+    result = store.materialize(STATS, history, up_to=10.0, source=str(path))
     assert result.keys_written == 1 and store.lookup("product_stats", ["a"])[0] is not None
     with pytest.raises(DataFileError, match="the entity 'product_stats' needs the column "
                                             "'n_reviews'"):

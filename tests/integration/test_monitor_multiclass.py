@@ -142,7 +142,7 @@ def test_a_regressor_says_why_there_is_no_estimate(tmp_path: Path,
 
 def test_the_html_report_names_the_reason(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from keelwork.interfaces.reports import render_monitor_html
+    from keelwork.core.reports import render_monitor_html
 
     report = {"kind": "keelwork.monitor-report", "model": "diab", "window": "1h", "windows": [
         {"start": "2024-03-01T00:00:00+00:00", "end": "2024-03-01T01:00:00+00:00",

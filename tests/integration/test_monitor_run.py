@@ -41,9 +41,9 @@ from keelwork.adapters.stores.prediction_store import (  # noqa: E402
     record_to_row,
 )
 from keelwork.adapters.stores.registry_store import open_registry  # noqa: E402
+from keelwork.core.monitors.reference import MonitorReference  # noqa: E402
 from keelwork.core.predictions import PredictionRecord, new_prediction_id  # noqa: E402
 from keelwork.service.monitoring.reference import (  # noqa: E402
-    MonitorReference,
     build_reference,
     load_reference,
     open_rescorer,
@@ -201,7 +201,8 @@ def _run(project: Any, engine: Engine, **kwargs: Any) -> dict[str, Any]:
     try:
         return run_monitor(engine, reference, "1h", since=T0, until=T0 + 6 * HOUR,
                            settings=MonitorSettings.from_spec(project.spec.monitoring),
-                           reference_row=row, rescore=score, now=T0 + 6 * HOUR, **kwargs)
+                           reference_row=row, rescore=score, now=T0 + 6 * HOUR,
+                           **kwargs).to_dict()
     finally:
         close()
 
@@ -348,7 +349,7 @@ def test_count_windows(trained: dict[str, Any], project: Any, engine: Engine) ->
     _plant(trained, engine)
     reference, _ = load_reference(engine, "income")
     report = run_monitor(engine, reference, "1000p", since=T0, until=T0 + 6 * HOUR,
-                         store=False, now=T0 + 6 * HOUR)
+                         store=False, now=T0 + 6 * HOUR).to_dict()
     assert [w["predictions"] for w in report["windows"]] == [1000, 1000, 1000, 201]
     starts = [w["start"] for w in report["windows"]]
     assert starts == sorted(starts)
@@ -467,7 +468,7 @@ def test_a_version_filter_keeps_only_that_versions_predictions(
     def run(version: int | None) -> list[int]:
         settings = MonitorSettings.from_spec(project.spec.monitoring, version=version)
         report = run_monitor(engine, reference, "1h", since=T0, until=T0 + 6 * HOUR,
-                             settings=settings, now=T0 + 6 * HOUR, store=False)
+                             settings=settings, now=T0 + 6 * HOUR, store=False).to_dict()
         return [w["predictions"] for w in report["windows"]]
 
     assert run(None) == run(1) == [400, 0, 400, 400, 1, 2000]

@@ -77,7 +77,7 @@ def test_template_reviews_of_other_products(tmp_path: Path) -> None:
         try:
             report = run_monitor(engine, ref, "1h", since=T0, until=T0 + 3600,
                                  settings=MonitorSettings.from_spec(resolved.spec.monitoring),
-                                 reference_row=row, rescore=score, now=T0 + 3600)
+                                 reference_row=row, rescore=score, now=T0 + 3600).to_dict()
         finally:
             close()
         (window,) = report["windows"]

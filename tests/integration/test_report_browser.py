@@ -25,7 +25,13 @@ import pyarrow as pa
 import pytest
 
 from keelwork.core.monitors import drift_report, profile_table
-from keelwork.interfaces.reports import render_drift_html, render_monitor_html
+from keelwork.core.reports import render_drift_html, render_monitor_html
+
+
+def _drift(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The drift report's JSON form (what ``keel drift --json`` prints)."""
+    return drift_report(*args, **kwargs).to_dict()
+
 
 ROWS = 1_000_000
 #: Load bound for one page, including Chromium's own start (about 1 s of it on a laptop-class
@@ -97,7 +103,7 @@ def test_million_row_drift_report_loads_fast_in_chromium(browse: Any, tmp_path: 
     rng = np.random.default_rng(3)
     ref = profile_table(_table(rng, drifted=False))
     cur = profile_table(_table(rng, drifted=True), reference=ref)
-    report = drift_report(ref, cur)
+    report = _drift(ref, cur)
     expected = {f"num_{i:02d}" for i in range(5)} | {"cat_0", "cat_1"}
     assert set(report["summary"]["drifted"]) == expected
     page = tmp_path / "drift.html"
@@ -138,8 +144,8 @@ def _monitor_report(windows: int) -> dict[str, Any]:
     out = []
     for i in range(windows):
         shift = max(0.0, (i - windows / 2) / (windows / 2)) * 2
-        d = drift_report(ref, profile_table(table(shift, 2000), reference=ref))
-        seg = drift_report(ref, profile_table(table(shift, 400), reference=ref))
+        d = _drift(ref, profile_table(table(shift, 2000), reference=ref))
+        seg = _drift(ref, profile_table(table(shift, 400), reference=ref))
         acc = 0.9 - 0.05 * shift
         out.append({
             "start": f"2026-03-01T{i:02d}:00:00+00:00",

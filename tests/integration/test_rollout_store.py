@@ -111,17 +111,17 @@ def test_promote_moves_the_alias_and_the_phase_in_one_transaction(
         v2 = register(service, "good_twin")
         ops = service.rollouts
         ops.start("scorer", v2, service.resolved.spec.rollout, actor="alice")
-        real = registry_store._move_alias
+        real = registry_store.move_alias
 
         def failing(*args: object, **kwargs: object) -> None:
             raise StoreError("the alias move failed (injected)")
 
-        monkeypatch.setattr(registry_store, "_move_alias", failing)
+        monkeypatch.setattr(registry_store, "move_alias", failing)
         with pytest.raises(StoreError, match="injected"):
             ops.act("scorer", "promote", actor="alice")
         assert ops.status("scorer")[0].phase == "progressing"
         assert service.registry.resolve("scorer").version == 1
-        monkeypatch.setattr(registry_store, "_move_alias", real)
+        monkeypatch.setattr(registry_store, "move_alias", real)
         promoted = ops.act("scorer", "promote", actor="alice")
         assert promoted.phase == "promoted"
         assert service.registry.resolve("scorer").version == v2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +13,9 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_log import PredictionLog
 from keelwork.adapters.stores.registry_store import SqlRegistry, open_registry
 from keelwork.adapters.stores.rollout_store import RolloutStore
-from keelwork.errors import KeelworkError, ModelLoadError, ModelNotFoundError
+from keelwork.errors import ModelNotFoundError
 from keelwork.service.gateway.gateway import Gateway
-from keelwork.service.gateway.host import ModelTarget
+from keelwork.service.models import load_target, load_verifier, spec_options, target_resolver
 from keelwork.service.registration import register_model
 from keelwork.service.rollout.controller import RolloutController
 from keelwork.service.rollout.operations import RolloutOps
@@ -67,21 +66,6 @@ class Service:
             self.feature_store.close()
 
 
-def _ref_string(name: str, ref: str | None) -> str:
-    if ref is None:
-        return name
-    return f"{name}:{ref}" if ref.isdigit() else f"{name}@{ref}"
-
-
-def spec_options(resolved: ResolvedSpec, name: str) -> dict[str, Any]:
-    """A model's options from keel.yaml, with a relative ``path`` made relative to keel.yaml."""
-    options = dict(resolved.spec.model(name).options)
-    path = options.get("path")
-    if isinstance(path, str) and path:
-        options["path"] = str(resolved.resolve_path(path))
-    return options
-
-
 def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
     """Register each spec model that names an artifact but has no version yet."""
     for m in resolved.spec.models:
@@ -102,56 +86,6 @@ def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
                             source_dir=resolved.project_dir,
                             allow_unsafe_pickle=m.allow_unsafe_pickle)
         log.info("registered %s version %d from %s", m.name, mv.version, m.artifact)
-
-
-def target_resolver(resolved: ResolvedSpec, registry: SqlRegistry,
-                    ) -> Callable[[str, str | None], ModelTarget]:
-    """Maps (model, alias or version or None) to what the gateway loads: the registry's
-    version with keel.yaml's options under the version's own (they were verified with it)."""
-    unsafe = {m.name: m.allow_unsafe_pickle for m in resolved.spec.models}
-    options_of = {m.name: spec_options(resolved, m.name) for m in resolved.spec.models}
-
-    def resolve(name: str, ref: str | None) -> ModelTarget:
-        mv = registry.resolve(_ref_string(name, ref))
-        path = registry.artifact_path(mv)
-        artifact = path if path is not None else (mv.callable_path or mv.artifact_uri)
-        # Options recorded with the version were verified with it: they win over keel.yaml's.
-        options = {**options_of.get(name, {}), **mv.options}
-        return ModelTarget(mv.name, mv.version, mv.runtime, artifact, options,
-                           unsafe.get(name, False))
-
-    return resolve
-
-
-def load_target(target: ModelTarget) -> Any:
-    """Load a target into its runtime (blocking)."""
-    from keelwork.adapters.runtimes import load_runtime
-
-    return load_runtime(target.runtime, target.artifact, target.options,
-                        allow_unsafe_pickle=target.allow_unsafe_pickle)
-
-
-def load_verifier(resolved: ResolvedSpec, registry: SqlRegistry) -> Callable[[str, int], None]:
-    """Loads a version as a server of ``resolved`` would, then unloads it: what a rollout
-    start checks before storing anything.
-
-    Raises (when called):
-        ModelLoadError, ArtifactError: the version does not load.
-    """
-    resolve = target_resolver(resolved, registry)
-
-    def verify(name: str, version: int) -> None:
-        try:
-            runtime = load_target(resolve(name, str(version)))
-        except KeelworkError:
-            raise
-        except Exception as exc:  # a library error the runtime did not translate
-            raise ModelLoadError(f"Version {version} of '{name}' does not load: "
-                                 f"{type(exc).__name__}: {exc}") from None
-        with contextlib.suppress(Exception):
-            runtime.unload()
-
-    return verify
 
 
 def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, *,

@@ -61,7 +61,8 @@ def compare_tables(reference: Any, current: Any, *, threshold: float | None = No
     ref_profile = profile_table(reference)
     cur_profile = profile_table(current, reference=ref_profile)
     added = [c for c in current.column_names if c not in ref_profile.columns]
-    return DriftResult(drift_report(ref_profile, cur_profile, floor=threshold, added=added))
+    return DriftResult(drift_report(ref_profile, cur_profile, floor=threshold,
+                                    added=added).to_dict())
 
 
 __all__ = ["DriftResult", "compare_tables"]

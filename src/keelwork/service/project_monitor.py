@@ -68,7 +68,7 @@ def monitor_log(resolved: ResolvedSpec, name: str, window: str | None, since: fl
         report: dict[str, Any] = run_monitor(
             engine, reference, spec.text, since=since, until=until, settings=settings,
             reference_row=row, rescore=score, now=now, on_window=on_window,
-            store=version is None)
+            store=version is None).to_dict()
     finally:
         if close is not None:
             close()

@@ -50,7 +50,7 @@ class Rollouts:
         try:
             resolved = self._spec()
             if resolved is not None:
-                from keelwork.service.assembly import load_verifier
+                from keelwork.service.models import load_verifier
 
                 # A start loads its versions as the server would (keel.yaml's options).
                 ops.verify = load_verifier(resolved, ops.registry)

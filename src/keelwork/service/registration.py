@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from keelwork.adapters.stores.registry_checks import check_registration
-from keelwork.adapters.stores.registry_store import SqlRegistry
 from keelwork.core.registry import ModelVersion
 from keelwork.errors import ArtifactError, KeelworkError, ModelLoadError, UnsafeArtifactError
+from keelwork.types import ModelRegistryStore
 
 
 def register_model(
-    registry: SqlRegistry,
+    registry: ModelRegistryStore,
     name: str,
     artifact: str | Path,
     runtime: str,

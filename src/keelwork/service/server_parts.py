@@ -14,8 +14,9 @@ stores; the gateway keeps its own for the prediction log):
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
   their drift scores, quality and label coverage.
 
-The store classes are re-exported under the names the HTTP layer annotates with
-(:data:`KeyStore`, ...): the interfaces layer reaches adapters only through this layer.
+The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`;
+the key store's with :data:`KeyStore` (its Protocol has no ``cached``, which the key check uses
+to stay off the store on the request path), so that interfaces never import an adapter.
 """
 
 from __future__ import annotations
@@ -44,10 +45,6 @@ from keelwork.spec.model import ResolvedSpec
 
 #: The API-key store as the HTTP layer's key checks and key routes use it.
 KeyStore = ApiKeyStore
-#: Where flags changed at run time are kept (the admin flag routes write it).
-FlagWriter = FlagStore
-#: The label store ``POST /v1/feedback`` writes.
-Labels = LabelStore
 
 
 @dataclass
@@ -162,4 +159,4 @@ def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
     return True
 
 
-__all__ = ["FlagWriter", "KeyStore", "Labels", "ServerParts", "open_server", "record_config"]
+__all__ = ["KeyStore", "ServerParts", "open_server", "record_config"]

@@ -1,91 +1,18 @@
-"""Pure ingestion rules: idempotency keys, deterministic ids, backoff, checkpoints, labels."""
+"""Pure rules of ingestion jobs: backoff, checkpoints, counts, dead letters."""
 
 from __future__ import annotations
 
 import math
 import random
 import statistics
-import uuid
-from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, RetryPolicy
-from keelwork.core.ingest_values import (
-    MAX_ID_LENGTH,
-    canonical_json,
-    deterministic_prediction_id,
-    explicit_key,
-    json_safe,
-    parse_timestamp,
-    row_key,
-)
-from keelwork.core.label_rows import LabelColumns, parse_label
-from keelwork.core.predictions import prediction_id_time
 from keelwork.errors import ErrorDetail
 
 SHA = "ab" * 32
-
-
-# --------------------------------------------------------------------------- keys
-def test_row_key_names_content_and_row() -> None:
-    assert row_key(SHA, 0) != row_key(SHA, 1)
-    assert row_key(SHA, 3) != row_key("cd" * 32, 3)
-    assert row_key(SHA, 3) == row_key(SHA, 3)
-
-
-@pytest.mark.parametrize("value", [7, 7.0, "7", " 7 ", "7\n"])
-def test_explicit_keys_of_the_same_id_are_equal(value: object) -> None:
-    assert explicit_key(value) == explicit_key("7") == "id:7"
-
-
-@pytest.mark.parametrize(("value", "needle"), [
-    (None, "got None"), (True, "got True"), ("", "empty string"), ("   ", "empty string"),
-    (1.5, "1.5 (float)"), ([1], "(list)"), ("x" * (MAX_ID_LENGTH + 1), "at most"),
-    ("a\x00b", "NUL"),
-])
-def test_explicit_key_refuses_what_is_not_an_id(value: object, needle: str) -> None:
-    with pytest.raises(ValueError, match=None) as info:
-        explicit_key(value)
-    assert needle in str(info.value)
-
-
-def test_an_explicit_key_never_equals_a_row_key() -> None:
-    assert explicit_key(f"{SHA}:3") != row_key(SHA, 3)
-
-
-# --------------------------------------------------------------------------- prediction ids
-def test_deterministic_ids_are_uuid7_with_the_job_time() -> None:
-    epoch_ms = 1_700_000_000_123
-    pid = deterministic_prediction_id("score:iris:1", row_key(SHA, 0), epoch_ms)
-    parsed = uuid.UUID(pid)
-    assert str(parsed) == pid and parsed.version == 7 and parsed.variant == uuid.RFC_4122
-    assert prediction_id_time(pid) == pytest.approx(epoch_ms / 1000)
-
-
-def test_deterministic_ids_depend_on_scope_key_and_time_only() -> None:
-    base = deterministic_prediction_id("score:iris:1", "k", 1000)
-    assert deterministic_prediction_id("score:iris:1", "k", 1000) == base
-    assert deterministic_prediction_id("score:iris:2", "k", 1000) != base
-    assert deterministic_prediction_id("score:iris:1", "k2", 1000) != base
-    assert deterministic_prediction_id("score:iris:1", "k", 1001) != base
-
-
-@given(st.text(max_size=40), st.integers(min_value=0, max_value=2**48 - 1))
-def test_deterministic_ids_are_valid_and_stable(key: str, epoch_ms: int) -> None:
-    pid = deterministic_prediction_id("s", key, epoch_ms)
-    assert pid == deterministic_prediction_id("s", key, epoch_ms)
-    parsed = uuid.UUID(pid)
-    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
-    assert round(prediction_id_time(pid) * 1000) == epoch_ms
-
-
-def test_deterministic_ids_of_many_rows_do_not_collide() -> None:
-    ids = {deterministic_prediction_id("s", row_key(SHA, i), 5) for i in range(50_000)}
-    assert len(ids) == 50_000
 
 
 # --------------------------------------------------------------------------- backoff
@@ -163,84 +90,3 @@ def test_dead_letters_carry_line_reasons_and_a_json_safe_raw_row() -> None:
     assert DeadLetter.of("p.parquet", 4, None, details[:1], {}).reasons[0].get("line") is None
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (Decimal("3"), 3), (Decimal("2.5"), 2.5), (math.inf, "Infinity"), (-math.inf, "-Infinity"),
-    (timedelta(seconds=90), 90.0), (date(2024, 1, 2), "2024-01-02"), ((1, {2: None}),
-                                                                        [1, {"2": None}]),
-    (object, repr(object)),
-])
-def test_json_safe(value: object, expected: object) -> None:
-    assert json_safe(value) == expected
-
-
-def test_canonical_json_is_order_free_and_refuses_nan() -> None:
-    assert canonical_json({"b": 1, "a": [1, "é"]}) == canonical_json({"a": [1, "é"], "b": 1}) \
-        == '{"a":[1,"é"],"b":1}'
-    with pytest.raises(ValueError, match="JSON"):
-        canonical_json(math.nan)
-
-
-# --------------------------------------------------------------------------- labels
-def test_a_valid_label_row() -> None:
-    row, problems = parse_label({"prediction_id": " p1 ", "label": {"b": 2, "a": 1}})
-    assert problems == []
-    assert row is not None
-    assert (row.prediction_id, row.label, row.label_json, row.ts) == (
-        "p1", {"b": 2, "a": 1}, '{"a":1,"b":2}', None)
-
-
-def test_label_columns_are_configurable_and_ts_is_parsed() -> None:
-    cols = LabelColumns(id="pid", label="truth", ts="observed")
-    row, problems = parse_label({"pid": 17, "truth": "spam",
-                                 "observed": "2024-05-01T00:00:00Z"}, cols)
-    assert problems == [] and row is not None
-    assert row.prediction_id == "17" and row.label == "spam"
-    assert row.ts == datetime(2024, 5, 1, tzinfo=UTC).timestamp()
-    row, _ = parse_label({"pid": "a", "truth": 0, "observed": None}, cols)
-    assert row is not None and row.ts is None
-
-
-@pytest.mark.parametrize(("record", "rules"), [
-    ({"label": 1}, [("prediction_id", "required")]),
-    ({"prediction_id": None, "label": 1}, [("prediction_id", "required")]),
-    ({"prediction_id": "", "label": 1}, [("prediction_id", "min_length")]),
-    ({"prediction_id": "x" * 300, "label": 1}, [("prediction_id", "max_length")]),
-    ({"prediction_id": True, "label": 1}, [("prediction_id", "type")]),
-    ({"prediction_id": "p"}, [("label", "required")]),
-    ({"prediction_id": "p", "label": None}, [("label", "required")]),
-    ({"prediction_id": "p", "label": " "}, [("label", "required")]),
-    ({"prediction_id": "p", "label": math.nan}, [("label", "finite")]),
-    ({"prediction_id": "p", "label": [1.0, math.inf]}, [("label", "finite")]),
-    ({"prediction_id": "p", "label": 1, "ts": "yesterday"}, [("ts", "type")]),
-    ({"prediction_id": "p", "label": 1, "ts": math.inf}, [("ts", "finite")]),
-    ({"prediction_id": "p", "label": 1, "ts": 1e308}, [("ts", "range")]),
-    ({"prediction_id": "p", "label": 1, "ts": -1e20}, [("ts", "range")]),
-    ({"prediction_id": "p", "label": 1, "ts": "0001-01-01"}, [("ts", "range")]),
-    ({"prediction_id": "", "label": None}, [("prediction_id", "min_length"),
-                                            ("label", "required")]),
-])
-def test_invalid_label_rows_name_every_problem(record: dict[str, object],
-                                               rules: list[tuple[str, str]]) -> None:
-    row, problems = parse_label(record, LabelColumns(ts="ts"))
-    assert row is None
-    assert [(p.path, p.rule) for p in problems] == rules
-    assert all(p.message.startswith(f"The '{p.path}' column") for p in problems)
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    (1_700_000_000, 1_700_000_000.0), (Decimal("1.5"), 1.5), (" 1.5 ", 1.5),
-    ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
-    ("2024-05-01T02:00:00+02:00", datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
-    (datetime(2024, 5, 1), datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
-    (datetime(2024, 5, 1, 1, tzinfo=timezone(timedelta(hours=1))),
-     datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
-    (date(2024, 5, 1), datetime(2024, 5, 1, tzinfo=UTC).timestamp()),
-])
-def test_parse_timestamp(value: object, expected: float) -> None:
-    assert parse_timestamp(value) == expected
-
-
-@pytest.mark.parametrize("value", [True, "soon", [1], math.nan, "nan", "-inf"])
-def test_parse_timestamp_refuses_non_times(value: object) -> None:
-    with pytest.raises(ValueError, match="must be"):
-        parse_timestamp(value)

@@ -37,7 +37,6 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
 from datetime import UTC
-from hashlib import blake2b
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +60,12 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import hash_file
+from keelwork.adapters.stores.dataset_files import (
+    Progress,
+    check_subject,
+    layout_of,
+    write_parts,
+)
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.registry_store import default_actor, default_storage_url
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
@@ -70,7 +75,6 @@ from keelwork.adapters.stores.transactions import (
     store_error,
 )
 from keelwork.core.datasets import (
-    SUBJECT_BUCKET_BITS,
     DatasetProfile,
     DatasetRef,
     DatasetVersion,
@@ -79,19 +83,13 @@ from keelwork.core.datasets import (
     compute_profile,
     content_sha256,
     parse_dataset_ref,
-    sort_keys,
-    subject_buckets,
     subject_hash,
     utc_now,
 )
-from keelwork.errors import DataFileError, KeelworkError, RegistryError, StoreError
+from keelwork.errors import KeelworkError, RegistryError, StoreError
 
 DATASETS_SCHEMA_KIND = "datasets"
 DATASETS_SCHEMA_VERSION = 1
-MANIFEST_KIND = "keelwork.dataset-manifest"
-MANIFEST_VERSION = 1
-#: ``progress(stage, done, total)``: stage ``reading`` (rows, total unknown) or ``writing``.
-Progress = Callable[[str, int, int | None], None]
 T = TypeVar("T")
 _ATTEMPTS = 30
 
@@ -156,39 +154,44 @@ class DatasetStore:
         self.close()
 
     # ------------------------------------------------------------------ snapshot
-    def snapshot(self, path: str | Path, name: str, subject_column: str | None = None, *,
-                 created_by: str | None = None, progress: Progress | None = None
-                 ) -> DatasetVersion:
-        """Read a data file and record it as the next version of dataset ``name``.
+    def snapshot_table(self, table: Any, name: str, subject_column: str | None = None, *,
+                       source: str, created_by: str | None = None,
+                       progress: Progress | None = None) -> DatasetVersion:
+        """Record a table read from a data file as the next version of dataset ``name``.
+
+        Reading the file is the snapshot use-case's
+        (:func:`keelwork.service.datasets.snapshot_file`).
 
         Args:
-            path: A CSV, Parquet or JSON Lines file (whatever the data readers accept).
+            table: The rows, an Arrow table.
             name: The dataset name (created on first snapshot).
             subject_column: The column naming the data subject of each row; the rows are then
                 laid out so that one subject's rows can be erased without rewriting the rest.
             created_by: Who takes it; default ``$KEELWORK_USER`` or the OS user.
-            progress: Called as rows are read and parts written.
+            source: Where the rows come from (the file's absolute path), recorded.
+            progress: Called as parts are written.
 
         Returns:
             The new version, or the latest one when its content (and subject column) is equal.
 
         Raises:
-            DataFileError: the file is unreadable, malformed, empty, or lacks the subject column.
+            DataFileError: the table lacks the subject column (or it holds no identifiers).
             RegistryError: the name is invalid.
             StoreError: the database failed.
         """
         check_dataset_name(name)
-        source = str(Path(path).absolute())
-        table = canonicalize(_read(Path(path), progress), source=source)
+        table = canonicalize(table, source=source)
         if subject_column is not None:
-            _check_subject(table, subject_column, source)
+            check_subject(table, subject_column, source)
         sha = content_sha256(table)
         profile = compute_profile(table, redact=[subject_column] if subject_column else [])
-        layout = _layout(subject_column)
+        layout = layout_of(subject_column)
         final = self.root / sha / layout
         created = False
         if not (final / "manifest.json").is_file():
-            created = self._write(table, sha, subject_column, final, progress)
+            created = write_parts(self.root, table, sha, subject_column, final, progress,
+                                  part_rows=self.part_rows,
+                                  row_group_rows=self.row_group_rows)
         row: dict[str, Any] = {
             "sha256": sha, "uri": f"{sha}/{layout}", "rows": table.num_rows,
             "size": sum(p.stat().st_size for p in final.glob("part-*.parquet")),
@@ -205,64 +208,6 @@ class DatasetStore:
                     self._remove_unreferenced(row["uri"])
             raise
         return self.get(name, number)
-
-    def _write(self, table: Any, sha: str, subject_column: str | None, final: Path,
-               progress: Progress | None) -> bool:
-        """Write the parts and manifest to a temp dir, then rename it to ``final``.
-
-        Returns whether this call created ``final`` (False: a concurrent snapshot did).
-        """
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        keyed, keys = sort_keys(table)
-        buckets = None
-        if subject_column is not None:
-            buckets = subject_buckets(table.column(subject_column))
-            keyed = keyed.append_column("__keel_bucket", pa.array(buckets))
-            keys = [("__keel_bucket", "ascending"), *keys]
-        order = pc.sort_indices(keyed, sort_keys=keys)
-        ordered = table.take(order)
-        if buckets is not None:
-            buckets = buckets[order.to_numpy()]
-        tmp = self.root / "tmp" / uuid.uuid4().hex
-        try:
-            tmp.mkdir(parents=True)
-            parts = []
-            spans = _plan_parts(buckets, table.num_rows, self.part_rows)
-            for i, (start, stop) in enumerate(spans):
-                file = tmp / f"part-{i:05d}.parquet"
-                pq.write_table(ordered.slice(start, stop - start), file,
-                               row_group_size=self.row_group_rows, compression="zstd")
-                parts.append(_part_entry(file, start, stop, buckets, np))
-                if progress is not None:
-                    progress("writing", i + 1, len(spans))
-            manifest = {
-                "kind": MANIFEST_KIND, "version": MANIFEST_VERSION, "sha256": sha,
-                "rows": table.num_rows, "subject_column": subject_column,
-                "subject_hash": "blake2b-64/keel-subject" if subject_column else None,
-                "bucket_bits": SUBJECT_BUCKET_BITS if subject_column else None,
-                "order": (["subject_bucket", "all columns"] if subject_column
-                          else ["all columns"]),
-                "parts": parts,
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                tmp.rename(final)
-            except OSError:
-                if not (final / "manifest.json").is_file():
-                    raise
-                return False  # the same content, written by a concurrent snapshot
-            return True
-        except OSError as exc:
-            raise StoreError(f"Writing the snapshot to '{self.root}' failed: {exc}. Check free "
-                             "disk space and permissions.") from None
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     def _insert(self, conn: Connection, name: str, row: dict[str, Any]) -> int:
         dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
@@ -467,84 +412,6 @@ class DatasetStore:
                                     what="recording a snapshot")
 
 
-# --------------------------------------------------------------------------- helpers
-def _read(path: Path, progress: Progress | None) -> Any:
-    """All rows of a data file as one table, through the shared data readers."""
-    import pyarrow as pa
-
-    from keelwork.adapters.data.readers import iter_batches
-
-    batches, rows, schema = [], 0, None
-    for _, batch in iter_batches(path):
-        schema = batch.schema
-        if batch.num_rows:
-            batches.append(batch)
-            rows += batch.num_rows
-            if progress is not None:
-                progress("reading", rows, None)
-    if schema is None or rows == 0 or not schema.names:
-        raise DataFileError(f"The data file '{path}' holds no rows; a snapshot needs at least "
-                            "one row (and a header naming the columns for CSV).", path=str(path))
-    return pa.Table.from_batches(batches)
-
-
-def _check_subject(table: Any, column: str, source: str) -> None:
-    import pyarrow as pa
-
-    if column not in table.column_names:
-        raise DataFileError(f"The subject column '{column}' is not in '{source}' (columns: "
-                            f"{', '.join(table.column_names)}).", path=source, column=column)
-    typ = table.schema.field(column).type
-    if pa.types.is_nested(typ) or pa.types.is_floating(typ):
-        raise DataFileError(f"The subject column '{column}' of '{source}' must hold identifiers "
-                            f"(strings or integers); got {typ}.", path=source, column=column)
-
-
-def _layout(subject_column: str | None) -> str:
-    if subject_column is None:
-        return "rows"
-    return "subject-" + blake2b(subject_column.encode("utf-8", "surrogatepass"),
-                                digest_size=8).hexdigest()
-
-
-def _plan_parts(buckets: Any, rows: int, part_rows: int) -> list[tuple[int, int]]:
-    """Row spans of the parts: ``part_rows`` each, but never splitting a bucket."""
-    import numpy as np
-
-    if buckets is None:
-        return [(s, min(s + part_rows, rows)) for s in range(0, rows, part_rows)]
-    boundaries = np.flatnonzero(np.diff(buckets)) + 1  # first row of each new bucket
-    spans, start = [], 0
-    while start < rows:
-        cut = np.searchsorted(boundaries, start + part_rows)
-        stop = int(boundaries[cut]) if cut < len(boundaries) else rows
-        spans.append((start, stop))
-        start = stop
-    return spans
-
-
-def _part_entry(file: Path, start: int, stop: int, buckets: Any, np: Any) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(file).metadata
-    groups, offset = [], start
-    for i in range(meta.num_row_groups):
-        n = meta.row_group(i).num_rows
-        span = buckets[offset:offset + n] if buckets is not None else None
-        groups.append({"rows": n, **_range(span, np)})
-        offset += n
-    sha, size = hash_file(file)
-    return {"file": file.name, "rows": stop - start, "bytes": size, "sha256": sha,
-            **_range(buckets[start:stop] if buckets is not None else None, np),
-            "row_groups": groups}
-
-
-def _range(span: Any, np: Any) -> dict[str, int | None]:
-    if span is None or len(span) == 0:
-        return {"bucket_min": None, "bucket_max": None}
-    return {"bucket_min": int(np.min(span)), "bucket_max": int(np.max(span))}
-
-
 def _to_version(r: RowMapping) -> DatasetVersion:
     created = r["created_at"]
     return DatasetVersion(
@@ -585,9 +452,7 @@ def open_dataset_store(project_dir: Path, storage_url: str | None = None) -> Dat
 __all__ = [
     "DATASETS_SCHEMA_KIND",
     "DATASETS_SCHEMA_VERSION",
-    "MANIFEST_KIND",
     "DatasetStore",
-    "Progress",
     "dataset_versions",
     "datasets",
     "ensure_schema",

@@ -23,7 +23,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -128,36 +127,31 @@ class FeatureStore:
         self.engine.dispose()
 
     # ------------------------------------------------------------------ writing
-    def materialize(self, entity: EntitySpec, table_or_path: Any, *,
+    def materialize(self, entity: EntitySpec, table: Any, *,
                     up_to: datetime | str | float | None = None,
                     source: str | None = None) -> MaterializeResult:
         """Write each key's latest values as of ``up_to`` from an entity's history.
 
+        Reading the history from its file is the caller's (the CLI reads it with
+        :func:`keelwork.adapters.data.feature_modules.read_source`): a store reads no data files.
+
         Args:
             entity: The entity's section of keel.yaml.
-            table_or_path: Its history: a ``pyarrow.Table`` or a Parquet/CSV/JSONL path.
+            table: Its history, a ``pyarrow.Table``.
             up_to: Ignore history rows after this time (datetime, ISO 8601 string or Unix
                 seconds; naive = UTC). Default: now.
-            source: The history's name in messages (default: the path, or the entity's source).
+            source: The history's name in messages (default: the entity's source).
 
         Returns:
             How many rows were read and keys written.
 
         Raises:
-            DataFileError: the history cannot be read, lacks a column, has a wrong type, or a key
-                is longer than 512 characters or holds NUL.
+            DataFileError: the history lacks a column, has a wrong type, or a key is longer
+                than 512 characters or holds NUL.
             StoreError: the store failed (nothing is written then).
             ValueError: ``up_to`` is not a time.
         """
-        from keelwork.adapters.data.feature_modules import read_source
-
-        if isinstance(table_or_path, str | Path):
-            name = source or str(table_or_path)
-            wanted = list(dict.fromkeys([entity.key, entity.timestamp, *entity.features]))
-            table = read_source(table_or_path, columns=wanted)
-        else:
-            name = source or entity.source
-            table = table_or_path
+        name = source or entity.source
         up_to_us = micros_of(time.time() if up_to is None else up_to)
         index = EntityIndex(entity, table, source=name)
         keys, event_us, values = index.latest(up_to_us)

@@ -7,6 +7,8 @@ importing this package loads neither.
   :class:`ColumnProfile` (fixed-layout histograms and category counts that merge exactly).
 - :mod:`~keelwork.core.monitors.drift`: :func:`drift_report`, :func:`column_drift` and the
   default method and threshold per column type (documented there, with the reasoning).
+- :mod:`~keelwork.core.monitors.report`: the typed reports, :class:`DriftReport` (its one
+  summary, :func:`summarise`) and :class:`MonitorReport`, with ``to_dict``/``to_html``.
 - :mod:`~keelwork.core.monitors.quality`: realised quality from labels (classification,
   regression, label coverage and delay); :mod:`~keelwork.core.monitors.cbpe`: performance
   estimated without labels (confidence-based, isotonic calibration), binary or, in
@@ -31,9 +33,6 @@ from keelwork.core.monitors.drift import (
     DEFAULT_METHOD,
     FLOORS,
     METHODS,
-    REPORT_KIND,
-    REPORT_VERSION,
-    ColumnDrift,
     column_drift,
     drift_report,
 )
@@ -55,6 +54,15 @@ from keelwork.core.monitors.quality import (
     classification_metrics,
     label_coverage,
     regression_metrics,
+)
+from keelwork.core.monitors.report import (
+    REPORT_KIND,
+    REPORT_VERSION,
+    ColumnDrift,
+    DriftReport,
+    DriftSummary,
+    MonitorReport,
+    summarise,
 )
 from keelwork.core.monitors.text import (
     DESCRIPTORS,
@@ -82,6 +90,9 @@ __all__ = [
     "Calibrator",
     "ColumnDrift",
     "ColumnProfile",
+    "DriftReport",
+    "DriftSummary",
+    "MonitorReport",
     "ProfileError",
     "TableProfile",
     "TextReference",
@@ -97,5 +108,6 @@ __all__ = [
     "label_coverage",
     "profile_table",
     "regression_metrics",
+    "summarise",
     "text_drift",
 ]

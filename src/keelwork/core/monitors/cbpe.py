@@ -59,10 +59,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from keelwork.core.monitors.cbpe_base import (
+    ALERT_SIGMAS,
+    BAND_COVERAGE,
+    DEFAULT_CHUNKS,
+    DEFAULT_SAMPLES,
+    METRICS,
+    ChunkedReference,
+    check_kind,
+    check_samples,
+    chunk_deviation,
+    chunk_size_of,
+)
 from keelwork.core.monitors.quality import average_ranks, finite_floats, sorted_labels
 from keelwork.errors import MonitorError
 
@@ -77,16 +89,6 @@ CALIBRATOR_KIND = "keelwork.calibrator"
 CALIBRATOR_VERSION = 1
 CBPE_KIND = "keelwork.cbpe-reference"
 CBPE_VERSION = 1
-#: The metrics CBPE estimates, in report order.
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
-#: Standard deviations below the reference value at which a metric alerts.
-ALERT_SIGMAS = 3.0
-#: Reference chunks when no ``chunk_size`` is given (NannyML's default chunker makes 10).
-DEFAULT_CHUNKS = 10
-#: Labels drawn per window for the bands.
-DEFAULT_SAMPLES = 200
-#: The band's coverage: its ends are the 2.5% and 97.5% quantiles of the draws.
-BAND_COVERAGE = 0.95
 # Draws are made in batches of at most this many labels, so memory stays bounded.
 _BATCH_CELLS = 2_000_000
 
@@ -127,7 +129,7 @@ class Calibrator:
         Raises:
             MonitorError: another kind, a newer version, or knots that are not a calibrator.
         """
-        _check_kind(data, CALIBRATOR_KIND, CALIBRATOR_VERSION, "A calibrator")
+        check_kind(data, CALIBRATOR_KIND, CALIBRATOR_VERSION, "A calibrator")
         try:
             x = tuple(float(v) for v in data["x"])
             y = tuple(float(v) for v in data["y"])
@@ -144,15 +146,6 @@ class Calibrator:
                                "non-decreasing probabilities, as long as 'x'; got "
                                f"x={list(x)[:5]}..., y={list(y)[:5]}...")
         return cls(x=x, y=y, positive=data.get("positive"), n=n)
-
-
-def _check_kind(data: Mapping[str, Any], kind: str, version: int, what: str) -> None:
-    if not isinstance(data, Mapping) or data.get("kind") != kind or not isinstance(
-            data.get("version"), int) or data["version"] > version:
-        got = (f"kind {data.get('kind')!r}, version {data.get('version')!r}"
-               if isinstance(data, Mapping) else type(data).__name__)
-        raise MonitorError(f"{what} must have kind {kind!r} and version <= {version}; "
-                           f"got {got}.")
 
 
 def _binary_labels(labels: Sequence[Any], positive: Any) -> tuple[BoolArray, Any]:
@@ -310,37 +303,27 @@ def _draws(p: FloatArray, s: FloatArray, said: BoolArray, samples: int, seed: in
 
 
 # --------------------------------------------------------------------------- reference
-@dataclass(frozen=True, slots=True)
-class CBPEReference:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CBPEReference(ChunkedReference):
     """What :func:`estimate_performance` needs from the reference period.
 
     Attributes:
         calibrator: scores -> probability of ``positive``.
         threshold: a score ``>= threshold`` is predicted positive.
         positive: the positive class.
-        n: reference rows.
-        metrics: the metrics realised on the whole reference (None where undefined).
-        chunk_size: rows per reference chunk.
-        chunks: full chunks the deviations were measured on.
-        chunk_std: per metric, the standard deviation (``ddof=1``) of its estimate across
-            reference chunks; None where fewer than two chunks had it defined.
+
+    and the reference statistics of :class:`~keelwork.core.monitors.cbpe_base.ChunkedReference`
+    (``n``, ``metrics``, ``chunk_size``, ``chunks``, ``chunk_std``).
     """
 
     calibrator: Calibrator
     threshold: float
     positive: Any
-    n: int
-    metrics: dict[str, float | None]
-    chunk_size: int
-    chunks: int
-    chunk_std: dict[str, float | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-compatible view; :meth:`from_dict` reads it back."""
         return {"kind": CBPE_KIND, "version": CBPE_VERSION, "method": "cbpe",
-                "threshold": self.threshold, "positive": self.positive, "n": self.n,
-                "metrics": dict(self.metrics), "chunk_size": self.chunk_size,
-                "chunks": self.chunks, "chunk_std": dict(self.chunk_std),
+                "threshold": self.threshold, "positive": self.positive, **self.stats_dict(),
                 "calibrator": self.calibrator.as_dict()}
 
     @classmethod
@@ -350,20 +333,13 @@ class CBPEReference:
         Raises:
             MonitorError: another kind, a newer version, or a malformed field.
         """
-        _check_kind(data, CBPE_KIND, CBPE_VERSION, "A CBPE reference")
+        check_kind(data, CBPE_KIND, CBPE_VERSION, "A CBPE reference")
         try:
-            metrics = {m: _opt_float(data["metrics"].get(m)) for m in METRICS}
-            chunk_std = {m: _opt_float(data["chunk_std"].get(m)) for m in METRICS}
             return cls(calibrator=Calibrator.from_dict(data["calibrator"]),
                        threshold=float(data["threshold"]), positive=data.get("positive"),
-                       n=int(data["n"]), metrics=metrics, chunk_size=int(data["chunk_size"]),
-                       chunks=int(data["chunks"]), chunk_std=chunk_std)
+                       **cls.stats_from(data))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MonitorError(f"A CBPE reference is malformed: {exc!r}.") from None
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def fit_cbpe(scores: Sequence[float], labels: Sequence[Any], *, positive: Any | None = None,
@@ -385,8 +361,6 @@ def fit_cbpe(scores: Sequence[float], labels: Sequence[Any], *, positive: Any | 
             None, the labels do not hold exactly two classes, or there are fewer than two
             full chunks.
     """
-    import numpy as np
-
     if len(scores) != len(labels):
         raise MonitorError(f"Scores and labels must be as long as each other; got "
                            f"{len(scores)} and {len(labels)}.")
@@ -398,11 +372,7 @@ def fit_cbpe(scores: Sequence[float], labels: Sequence[Any], *, positive: Any | 
                            f"{'the positive' if y.any() else 'the negative'} class "
                            f"(positive={positive!r}).")
     n = len(s)
-    size = chunk_size if chunk_size is not None else n // DEFAULT_CHUNKS
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or n // size < 2:
-        raise MonitorError(f"chunk_size must be an integer >= 1 giving at least two full "
-                           f"chunks of the {n} reference rows; got {chunk_size!r}"
-                           f"{' (a tenth of the reference)' if chunk_size is None else ''}.")
+    size = chunk_size_of(n, chunk_size)
     kx, ky = isotonic(s, y.astype(float))
     calibrator = Calibrator(x=tuple(kx.tolist()), y=tuple(ky.tolist()), positive=positive, n=n)
     p = calibrator.predict(s)
@@ -410,13 +380,9 @@ def fit_cbpe(scores: Sequence[float], labels: Sequence[Any], *, positive: Any | 
     chunks = n // size
     per_chunk = [_expected(p[i * size:(i + 1) * size], s[i * size:(i + 1) * size],
                            said[i * size:(i + 1) * size]) for i in range(chunks)]
-    chunk_std: dict[str, float | None] = {}
-    for m in METRICS:
-        values = [v for c in per_chunk if (v := c[m]) is not None]
-        chunk_std[m] = float(np.std(values, ddof=1)) if len(values) >= 2 else None
     return CBPEReference(calibrator=calibrator, threshold=thr, positive=positive, n=n,
                          metrics=_realised(y, s, said), chunk_size=size, chunks=chunks,
-                         chunk_std=chunk_std)
+                         chunk_std=chunk_deviation(per_chunk))
 
 
 # --------------------------------------------------------------------------- estimation
@@ -444,8 +410,7 @@ def estimate_performance(ref: CBPEReference, scores: Sequence[float], *,
     """
     import numpy as np
 
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise MonitorError(f"samples must be an integer >= 0; got {samples!r}.")
+    check_samples(samples)
     s = finite_floats(scores, "score")
     n = len(s)
     notes: list[str] = []
@@ -478,23 +443,12 @@ def estimate_performance(ref: CBPEReference, scores: Sequence[float], *,
                         notes.append(f"{m}_band: {len(values) - len(ok)} of {len(values)} "
                                      f"label draws left {m} undefined; the band is of the "
                                      f"rest.")
-    # Never narrowed below the reference chunks' deviation (module docstring).
-    widen = math.sqrt(max(1.0, ref.chunk_size / n)) if n else math.inf
-    limits: dict[str, float | None] = {}
-    alert: dict[str, bool | None] = {}
-    for m in METRICS:
-        value, std = ref.metrics.get(m), ref.chunk_std.get(m)
-        limits[m] = (value - ALERT_SIGMAS * std * widen
-                     if value is not None and std is not None and n else None)
-        est, limit = estimates[m], limits[m]
-        alert[m] = None if est is None or limit is None else bool(est < limit)
     out: dict[str, Any] = {"method": "cbpe", "n": n, "threshold": ref.threshold,
                            "positive": ref.positive}
     for m in METRICS:
         out[m] = estimates[m]
         out[f"{m}_band"] = bands[m]
-    out.update(reference=dict(ref.metrics), alert_limit=limits, alert=alert,
-               alerted=[m for m in METRICS if alert[m]], notes=notes)
+    out.update(**ref.alerts(estimates, n), notes=notes)
     return out
 
 

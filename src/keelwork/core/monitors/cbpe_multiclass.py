@@ -23,25 +23,27 @@ Pure logic; numpy is imported inside the functions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from keelwork.core.monitors.cbpe import (
-    ALERT_SIGMAS,
-    BAND_COVERAGE,
     CBPE_KIND,
-    DEFAULT_CHUNKS,
-    DEFAULT_SAMPLES,
-    METRICS,
     Calibrator,
     CBPEReference,
-    _check_kind,
     _expected,
-    _opt_float,
     estimate_performance,
     isotonic,
+)
+from keelwork.core.monitors.cbpe_base import (
+    BAND_COVERAGE,
+    DEFAULT_SAMPLES,
+    METRICS,
+    ChunkedReference,
+    check_kind,
+    check_samples,
+    chunk_deviation,
+    chunk_size_of,
 )
 from keelwork.core.monitors.quality import average_ranks
 from keelwork.errors import MonitorError
@@ -58,34 +60,26 @@ MULTICLASS_VERSION = 1
 _BATCH_CELLS = 2_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class MulticlassCBPEReference:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MulticlassCBPEReference(ChunkedReference):
     """What :func:`estimate_multiclass` needs from the reference period.
 
     Attributes:
         classes: The model's classes, in the column order of its probabilities.
         calibrators: One per class: the model's probability of it -> the chance it is true.
-        n: Reference rows.
-        metrics: Macro metrics realised on the reference (None where undefined).
-        chunk_size: Rows per reference chunk.
-        chunks: Full chunks the deviations were measured on.
-        chunk_std: Per metric, the deviation (``ddof=1``) of its estimate across chunks.
+
+    and the reference statistics of :class:`~keelwork.core.monitors.cbpe_base.ChunkedReference`
+    (``n``, macro ``metrics``, ``chunk_size``, ``chunks``, ``chunk_std``), as the binary
+    reference holds them.
     """
 
     classes: tuple[str, ...]
     calibrators: tuple[Calibrator, ...]
-    n: int
-    metrics: dict[str, float | None]
-    chunk_size: int
-    chunks: int
-    chunk_std: dict[str, float | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-compatible view; :meth:`from_dict` reads it back."""
         return {"kind": MULTICLASS_KIND, "version": MULTICLASS_VERSION, "method": "cbpe",
-                "task": "multiclass", "classes": list(self.classes), "n": self.n,
-                "metrics": dict(self.metrics), "chunk_size": self.chunk_size,
-                "chunks": self.chunks, "chunk_std": dict(self.chunk_std),
+                "task": "multiclass", "classes": list(self.classes), **self.stats_dict(),
                 "calibrators": [c.as_dict() for c in self.calibrators]}
 
     @classmethod
@@ -95,16 +89,13 @@ class MulticlassCBPEReference:
         Raises:
             MonitorError: another kind, a newer version, or a malformed field.
         """
-        _check_kind(data, MULTICLASS_KIND, MULTICLASS_VERSION, "A multi-class CBPE reference")
+        check_kind(data, MULTICLASS_KIND, MULTICLASS_VERSION, "A multi-class CBPE reference")
         try:
             classes = tuple(str(c) for c in data["classes"])
             calibrators = tuple(Calibrator.from_dict(c) for c in data["calibrators"])
             if len(classes) != len(calibrators) or len(classes) < 3:
                 raise ValueError(f"{len(classes)} classes and {len(calibrators)} calibrators")
-            return cls(classes=classes, calibrators=calibrators, n=int(data["n"]),
-                       metrics={m: _opt_float(data["metrics"].get(m)) for m in METRICS},
-                       chunk_size=int(data["chunk_size"]), chunks=int(data["chunks"]),
-                       chunk_std={m: _opt_float(data["chunk_std"].get(m)) for m in METRICS})
+            return cls(classes=classes, calibrators=calibrators, **cls.stats_from(data))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MonitorError(f"A multi-class CBPE reference is malformed: {exc!r}.") from None
 
@@ -270,11 +261,7 @@ def fit_cbpe_multiclass(proba: Sequence[Sequence[float]], labels: Sequence[Any],
         raise MonitorError(f"A CBPE reference needs at least two classes in its labels; got "
                            f"only {names[int(y[0])] if len(y) else 'none'!r}.")
     n = len(s)
-    size = chunk_size if chunk_size is not None else n // DEFAULT_CHUNKS
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or n // size < 2:
-        raise MonitorError(f"chunk_size must be an integer >= 1 giving at least two full "
-                           f"chunks of the {n} reference rows; got {chunk_size!r}"
-                           f"{' (a tenth of the reference)' if chunk_size is None else ''}.")
+    size = chunk_size_of(n, chunk_size)
     calibrators = []
     for c in range(k):
         kx, ky = isotonic(s[:, c], (y == c).astype(float))
@@ -285,16 +272,13 @@ def fit_cbpe_multiclass(proba: Sequence[Sequence[float]], labels: Sequence[Any],
     chunks = n // size
     per_chunk = [_expected_mc(p[i * size:(i + 1) * size], s[i * size:(i + 1) * size],
                               pred[i * size:(i + 1) * size]) for i in range(chunks)]
-    chunk_std: dict[str, float | None] = {}
-    for m in METRICS:
-        values = [v for c in per_chunk if (v := c[m]) is not None]
-        chunk_std[m] = float(np.std(values, ddof=1)) if len(values) >= 2 else None
     onehot = np.zeros((n, k))
     onehot[np.arange(n), y] = 1.0
     realised = _expected_mc(onehot, s, pred)
     return MulticlassCBPEReference(classes=names, calibrators=tuple(calibrators), n=n,
                                    metrics={m: realised[m] for m in METRICS},
-                                   chunk_size=size, chunks=chunks, chunk_std=chunk_std)
+                                   chunk_size=size, chunks=chunks,
+                                   chunk_std=chunk_deviation(per_chunk))
 
 
 def estimate_multiclass(ref: MulticlassCBPEReference, proba: Sequence[Sequence[float]], *,
@@ -314,8 +298,7 @@ def estimate_multiclass(ref: MulticlassCBPEReference, proba: Sequence[Sequence[f
     """
     import numpy as np
 
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise MonitorError(f"samples must be an integer >= 0; got {samples!r}.")
+    check_samples(samples)
     k = len(ref.classes)
     s = probability_rows(proba, k, "probability row")
     n = len(s)
@@ -334,15 +317,6 @@ def estimate_multiclass(ref: MulticlassCBPEReference, proba: Sequence[Sequence[f
                 bands[m] = np.percentile(ok, [tail, 100 - tail]).tolist()
     if n == 1:
         notes.append("roc_auc is undefined for a single prediction (it ranks pairs).")
-    widen = math.sqrt(max(1.0, ref.chunk_size / n)) if n else math.inf
-    limits: dict[str, float | None] = {}
-    alert: dict[str, bool | None] = {}
-    for m in METRICS:
-        value, std = ref.metrics.get(m), ref.chunk_std.get(m)
-        limits[m] = (value - ALERT_SIGMAS * std * widen
-                     if value is not None and std is not None and n else None)
-        est, limit = estimates[m], limits[m]
-        alert[m] = None if est is None or limit is None else bool(est < limit)
     confusion = estimates["confusion"]
     out: dict[str, Any] = {"method": "cbpe", "task": "multiclass", "average": "macro",
                            "n": n, "classes": list(ref.classes)}
@@ -352,8 +326,7 @@ def estimate_multiclass(ref: MulticlassCBPEReference, proba: Sequence[Sequence[f
     out["confusion"] = None if confusion is None else {
         t: {q: float(confusion[i, j]) for j, q in enumerate(ref.classes)}
         for i, t in enumerate(ref.classes)}
-    out.update(reference=dict(ref.metrics), alert_limit=limits, alert=alert,
-               alerted=[m for m in METRICS if alert[m]], notes=notes)
+    out.update(**ref.alerts(estimates, n), notes=notes)
     return out
 
 

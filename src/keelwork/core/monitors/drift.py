@@ -54,9 +54,8 @@ summary's ``schema``; they have no reference to drift from.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from keelwork.core.monitors.profile import (
@@ -65,10 +64,8 @@ from keelwork.core.monitors.profile import (
     TableProfile,
     profile_table,
 )
+from keelwork.core.monitors.report import REPORT_KIND, REPORT_VERSION, ColumnDrift, DriftReport
 
-#: ``kind`` and ``version`` stamped on reports.
-REPORT_KIND = "keelwork.drift-report"
-REPORT_VERSION = 1
 METHODS: Mapping[str, tuple[str, ...]] = {
     "numeric": ("wasserstein", "ks", "psi", "js"),
     "categorical": ("js", "chisquare", "psi"),
@@ -83,37 +80,10 @@ REPLICATES = 500
 SEED = 20240601
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnDrift:
-    """The verdict on one column: ``status`` is ``drift``, ``no_drift``, or why it was not
-    compared; ``drift`` is True/False, or None when not compared."""
-
-    column: str
-    kind: str
-    status: str
-    drift: bool | None
-    reason: str
-    method: str | None = None
-    score: float | None = None
-    threshold: float | None = None
-    floor: float | None = None
-    noise: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-compatible view (every float finite or ``None``)."""
-        return {"column": self.column, "kind": self.kind, "status": self.status,
-                "drift": self.drift, "method": self.method, "score": _num(self.score),
-                "threshold": _num(self.threshold), "floor": _num(self.floor),
-                "noise": _num(self.noise), "reason": self.reason,
-                "metrics": {k: _num(v) for k, v in self.metrics.items()}, **self.details}
-
-
 def drift_report(reference_profile: TableProfile, current: Any, *,
                  methods: Mapping[str, str] | None = None,
                  floor: float | None = None, missing_ok: Collection[str] = (),
-                 added: Sequence[str] = ()) -> dict[str, Any]:
+                 added: Sequence[str] = ()) -> DriftReport:
     """Compare every reference column with the current data.
 
     Args:
@@ -128,10 +98,10 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
         added: Columns of the current data that the reference does not have.
 
     Returns:
-        A JSON-compatible dict: ``kind``, ``version``, ``rows`` (reference/current), ``summary``
-        (``drifted`` and ``not_compared`` column names, ``share_drifted``, ``schema``: the
-        ``missing`` and ``added`` columns) and ``columns`` (one :meth:`ColumnDrift.as_dict` per
-        reference column).
+        The report: one :class:`~keelwork.core.monitors.report.ColumnDrift` per reference
+        column, its summary (``drifted`` and ``not_compared`` column names, ``share_drifted``,
+        the ``missing`` and ``added`` columns) and both profiles (for its charts);
+        :meth:`~keelwork.core.monitors.report.DriftReport.to_dict` is its JSON.
 
     Raises:
         ProfileError: a method is unknown for its column's kind, or a current profile was not
@@ -149,19 +119,8 @@ def drift_report(reference_profile: TableProfile, current: Any, *,
                 f"Column {name!r} is not in the current data yet.")))
             continue
         results.append(column_drift(ref, got, method=method, floor=floor))
-    drifted = [r.column for r in results if r.drift]
-    missing = [r.column for r in results if r.status == "missing" and r.drift]
-    compared = [r for r in results if r.drift is not None]
-    return {
-        "kind": REPORT_KIND, "version": REPORT_VERSION,
-        "rows": {"reference": reference_profile.rows, "current": cur.rows},
-        "summary": {"columns": len(results), "drifted": drifted,
-                    "detectable": [r.column for r in results if r.details.get("detectable")],
-                    "not_compared": [r.column for r in results if r.drift is None],
-                    "share_drifted": len(drifted) / len(compared) if compared else 0.0,
-                    "schema": {"missing": missing, "added": list(added)}},
-        "columns": [r.as_dict() for r in results],
-    }
+    return DriftReport(reference_profile.rows, cur.rows, tuple(results), added=tuple(added),
+                       reference_profile=reference_profile, current_profile=cur)
 
 
 def column_drift(ref: ColumnProfile, cur: ColumnProfile | None, *,
@@ -385,10 +344,6 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _num(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
 __all__ = [
     "DEFAULT_METHOD",
     "FLOORS",
@@ -397,6 +352,7 @@ __all__ = [
     "REPORT_KIND",
     "REPORT_VERSION",
     "ColumnDrift",
+    "DriftReport",
     "column_drift",
     "drift_report",
 ]

@@ -64,11 +64,13 @@ def snapshot_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Store PATH as the next immutable version of dataset NAME (same content: no new version)."""
+    from keelwork.service.datasets import snapshot_file
+
     with _store(project, create=True) as store:
         assert store is not None  # create=True always opens
         before = store.latest(name)
         with _progress(path) as progress:
-            dv = store.snapshot(path, name, subject_column, progress=progress)
+            dv = snapshot_file(store, path, name, subject_column, progress=progress)
         same = [v.ref for v in store.list_versions(name)
                 if v.sha256 == dv.sha256 and v.version != dv.version]
     unchanged = before is not None and before.version == dv.version

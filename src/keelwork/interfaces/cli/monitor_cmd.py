@@ -50,15 +50,6 @@ def project_spec(project: Path) -> Any:
     return resolved
 
 
-def _model(resolved: Any, model: str | None) -> str:
-    names = [m.name for m in resolved.spec.models]
-    if model is None:
-        if not names:
-            raise MonitorError("keel.yaml declares no model; pass --model NAME.")
-        return str(names[0])
-    return model
-
-
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(text, encoding="utf-8")
@@ -80,24 +71,12 @@ def reference_cmd(
     """Profile the reference data and a model version's predictions on it; store the result."""
     from rich.markup import escape
 
-    from keelwork.service.monitoring.reference import (
-        build_reference,
-        load_model_runtime,
-        store_reference,
-        unload_runtime,
-    )
+    from keelwork.service.monitoring.runs import build_and_store_reference, monitored_model
 
     resolved = project_spec(project)
-    name = _model(resolved, model)
+    name = monitored_model(resolved, model)
     with console.status(f"profiling the reference of {name}"):
-        runtime, number = load_model_runtime(resolved, name,
-                                             None if version is None else str(version))
-        try:
-            ref = build_reference(resolved, name, data=data, runtime=runtime,
-                                  model_version=number)
-        finally:
-            unload_runtime(runtime)
-        stored = store_reference(resolved, ref)
+        ref, stored = build_and_store_reference(resolved, name, data=data, version=version)
     summary = {"model": ref.model, "model_version": ref.model_version, "rows": ref.rows,
                "source": ref.source, "created_at": stored.created_at.isoformat(),
                "columns": list(ref.profile.columns), "text_columns": list(ref.text),
@@ -150,54 +129,28 @@ def run_cmd(
     """Monitor the prediction log in windows against the stored reference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from keelwork.adapters.stores.engine import make_engine
-    from keelwork.core.monitors.windows import parse_window
-    from keelwork.service.monitoring.reference import (
-        champion_version,
-        load_reference,
-        open_rescorer,
-    )
-    from keelwork.service.monitoring.runner import MonitorSettings, run_monitor
+    from keelwork.service.monitoring.runs import monitored_model, open_monitor, window_spec
 
     render = _renderer() if html is not None else None  # before the run, not after it
     resolved = project_spec(project)
-    name = _model(resolved, model)
-    mon = resolved.spec.monitoring
-    spec = parse_window(window or (mon.windows[0] if mon.windows else "1h"))
+    name = monitored_model(resolved, model)
+    spec = window_spec(resolved, window)
     now = time.time()
     lo, hi = _when(since, now, "--since"), _when(until, now, "--until") if until else now
     # Each version is compared with its own reference: the champion's unless --version.
-    monitored = version if version is not None else champion_version(resolved, name)
-    settings = MonitorSettings.from_spec(mon, version=monitored)
-    engine = make_engine(resolved.storage_url)
-    close = None
-    try:
-        reference, row = load_reference(engine, name, monitored)
-        if reference.note and not as_json:  # --json: the report's reference.note says it
-            err_console.print(f"[yellow]note:[/] {reference.note}", highlight=False)
-        score = None
-        if rescore and ("prediction:score" in reference.profile.columns
-                        or reference.cbpe is not None):
-            try:
-                score, close = open_rescorer(resolved, name, monitored)
-            except Exception as exc:  # the run goes on; prediction scores are left out
-                err_console.print(f"[yellow]warning:[/] the model could not be loaded to score "
-                                  f"logged inputs ({type(exc).__name__}: {exc}); "
-                                  f"prediction:score and CBPE are left out.", highlight=False)
+    with open_monitor(resolved, name, version=version, rescore=rescore) as session:
+        if session.reference.note and not as_json:  # --json: the report's reference.note
+            err_console.print(f"[yellow]note:[/] {session.reference.note}", highlight=False)
+        for warning in session.warnings:
+            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         total = len(spec.time_windows(lo, hi)) if spec.is_time and hi > lo else None
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=err_console, transient=True,
                       disable=as_json) as progress:
             task = progress.add_task(f"{name} {spec.text} windows", total=total)
-            report = run_monitor(engine, reference, spec.text, since=lo, until=hi,
-                                 settings=settings, reference_row=row, rescore=score,
-                                 now=now, on_window=lambda _w: progress.advance(task),
-                                 store=version is None)
-    finally:
-        if close is not None:
-            close()
-        engine.dispose()
-    text = json.dumps(report, indent=2)
+            report = session.run(spec, lo, hi, now=now,
+                                 on_window=lambda _w: progress.advance(task))
+    text = json.dumps(report.to_dict(), indent=2)
     if out is not None:
         _write_atomic(out, text)
     if html is not None and render is not None:
@@ -205,8 +158,8 @@ def run_cmd(
     if as_json:
         typer.echo(text)
     else:
-        _print(report)
-    if fail_on_drift and any(_drifted(w) for w in report["windows"]):
+        _print(report.to_dict())
+    if fail_on_drift and report.drifted:
         raise typer.Exit(1)
 
 
@@ -220,18 +173,11 @@ def show_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """The latest stored window results (what /metrics exports), newest first."""
-    from keelwork.adapters.stores.engine import make_engine
-    from keelwork.adapters.stores.monitor_store import MonitorStore
+    from keelwork.service.monitoring.runs import monitored_model, stored_windows
 
     resolved = project_spec(project)
-    name = _model(resolved, model)
-    engine = make_engine(resolved.storage_url)
-    try:
-        store = MonitorStore(engine)
-        store.ensure_schema()
-        stored = store.windows(name, window, limit=limit)
-    finally:
-        engine.dispose()
+    name = monitored_model(resolved, model)
+    stored = stored_windows(resolved, name, window, limit=limit)
     if as_json:
         typer.echo(json.dumps([{"window": w.window, "version": w.version,
                                 "computed_at": w.computed_at.isoformat(), **w.body}
@@ -254,15 +200,12 @@ def _when(text: str, now: float, option: str) -> float:
         raise MonitorError(f"{option} {exc}.") from None
 
 
-def _drifted(w: dict[str, Any]) -> bool:
-    return bool(w["drift"]["summary"]["drifted"]) or any(
-        s["summary"]["drifted"] for s in w.get("segments", []))
-
-
 def _renderer() -> Any:
-    from keelwork.interfaces.reports import render_monitor_html
+    """The page renderer, imported before the run so that a missing one fails at once."""
+    import keelwork.core.reports  # noqa: F401
+    from keelwork.core.monitors.report import MonitorReport
 
-    return render_monitor_html
+    return MonitorReport.to_html
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:
@@ -272,6 +215,8 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 def _print(report: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    from keelwork.core.monitors.report import window_drifted
 
     version = report.get("model_version")
     ref = report.get("reference") or {}
@@ -307,7 +252,7 @@ def _print(report: dict[str, Any]) -> None:
                       escape(drifted), escape(segs), quality, estimate, labels)
     console.print(fit(table, drop=("estimated",)))
     windows = report["windows"]
-    n_drift = sum(1 for w in windows if _drifted(w))
+    n_drift = sum(1 for w in windows if window_drifted(w))
     hidden = f"; {len(empty)} without predictions not shown" if 0 < len(empty) < len(
         windows) else ""
     console.print(f"{n_drift} of {len(windows)} window(s) drifted{hidden}", highlight=False)

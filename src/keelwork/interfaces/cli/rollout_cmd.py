@@ -35,7 +35,7 @@ def _ops(project: Path) -> Iterator[Any]:
     try:
         spec_file = project / "keel.yaml"
         if spec_file.is_file():
-            from keelwork.service.assembly import load_verifier
+            from keelwork.service.models import load_verifier
             from keelwork.spec import load_spec
 
             # A rollout start loads its versions as the server would (keel.yaml's options).

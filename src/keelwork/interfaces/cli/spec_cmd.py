@@ -80,7 +80,7 @@ def _gate_misfits(resolved: Any) -> list[dict[str, Any]]:
     if output_task(spec.contract) is not None or not any(
             getattr(gates, g) is not None for g in LABEL_GATES):
         return []
-    from keelwork.service.monitoring.reference import model_task
+    from keelwork.service.models import model_task
 
     out = []
     for m in spec.models:

@@ -25,8 +25,8 @@ from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.limits import read_json
 from keelwork.service.flags.source import FlagSource
-from keelwork.service.server_parts import FlagWriter
 from keelwork.spec.flags import FlagSpec
+from keelwork.types import FlagStoreProtocol
 
 _MAX_BODY = 256 * 1024
 
@@ -39,7 +39,7 @@ def _validation_problem(exc: ValidationError) -> HTTPProblem:
     return HTTPProblem(422, f"The flag is invalid: {shown}", details)
 
 
-def flag_router(source: FlagSource, store: FlagWriter, models: Sequence[str], *,
+def flag_router(source: FlagSource, store: FlagStoreProtocol, models: Sequence[str], *,
                 dependencies: Sequence[Any] = (),
                 check_refs: Callable[[FlagSpec], list[ErrorDetail]] | None = None,
                 ) -> APIRouter:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -37,8 +38,22 @@ from keelwork.errors import DataFileError
 from keelwork.service.ingest.files import batch_records
 from keelwork.types import IngestLedger, IngestSource
 
-if TYPE_CHECKING:
-    from keelwork.service.ingest.scoring import ScoreHandler
+
+@dataclass(frozen=True, slots=True)
+class ScoredJob:
+    """What the output file needs to know of the scoring job that wrote the predictions.
+
+    Attributes:
+        kind: The job kind in the ledger (``score``).
+        target: ``name:version`` of the scoring model (the ledger target).
+        scope: The idempotency scope of its prediction ids and keys.
+        id_column: The input's id column, if any.
+    """
+
+    kind: str
+    target: str
+    scope: str
+    id_column: str | None = None
 
 
 def check_out_path(out: Path) -> None:
@@ -53,13 +68,13 @@ def check_out_path(out: Path) -> None:
                             path=str(out))
 
 
-def write_scores(ledger: IngestLedger, handler: ScoreHandler, file: IngestSource,
+def write_scores(ledger: IngestLedger, job: ScoredJob, file: IngestSource,
                  checkpoint: Checkpoint, out: Path) -> int:
     """Write one line per record of ``file`` with its prediction or its error.
 
     Args:
         ledger: The ledger (for reading).
-        handler: The handler that scored the file.
+        job: The scoring job that scored the file.
         file: The scored file.
         checkpoint: Its checkpoint (gives the time part of the prediction ids).
         out: The output file (.csv, .jsonl or .parquet), written as ``out.partial`` first.
@@ -74,28 +89,28 @@ def write_scores(ledger: IngestLedger, handler: ScoreHandler, file: IngestSource
     from keelwork.adapters.data.readers import iter_batches
 
     errors: dict[int, str] = {}
-    for letter in ledger.dead_letters(file.sha256, handler.kind, handler.target):
+    for letter in ledger.dead_letters(file.sha256, job.kind, job.target):
         errors[letter.row] = "; ".join(str(r.get("message") or r.get("rule"))
                                        for r in letter.reasons)
     partial = out.with_name(out.name + ".partial")
     written = 0
     try:
-        writer = _WRITERS[out.suffix.lower()](partial, handler.id_column)
+        writer = _WRITERS[out.suffix.lower()](partial, job.id_column)
         try:
             row0 = 0
             as_int = False
             for _start, batch in iter_batches(file.path, batch_size=5000, types=file.types):
-                ids: list[Any] = ([r[handler.id_column] for r in batch_records(
-                    batch.select([handler.id_column]))] if handler.id_column
+                ids: list[Any] = ([r[job.id_column] for r in batch_records(
+                    batch.select([job.id_column]))] if job.id_column
                     else [None] * batch.num_rows)
-                if handler.id_column and row0 == 0:
-                    read_as = batch.schema.field(handler.id_column).type
-                    writer.id_type = _id_type_of(file, handler.id_column, read_as)
+                if job.id_column and row0 == 0:
+                    read_as = batch.schema.field(job.id_column).type
+                    writer.id_type = _id_type_of(file, job.id_column, read_as)
                     as_int = writer.id_type != read_as  # a CSV column of integers
-                keys = [_key_of(file, handler, row0 + i, v) for i, v in enumerate(ids)]
+                keys = [_key_of(file, job, row0 + i, v) for i, v in enumerate(ids)]
                 if as_int:  # keys from the text (as scoring made them), output as numbers
                     ids = [int(v) if isinstance(v, str) else v for v in ids]
-                found = _outputs(ledger, handler, checkpoint,
+                found = _outputs(ledger, job, checkpoint,
                                  [k for k in keys if k is not None])
                 for i, (id_value, key) in enumerate(zip(ids, keys, strict=True)):
                     row = row0 + i
@@ -141,8 +156,8 @@ def _id_type_of(file: IngestSource, column: str, read_as: Any) -> Any:
     return pa.int64()
 
 
-def _key_of(file: IngestSource, handler: ScoreHandler, row: int, id_value: Any) -> str | None:
-    if handler.id_column is None:
+def _key_of(file: IngestSource, job: ScoredJob, row: int, id_value: Any) -> str | None:
+    if job.id_column is None:
         return row_key(file.sha256, row)
     try:
         return explicit_key(id_value)
@@ -150,7 +165,7 @@ def _key_of(file: IngestSource, handler: ScoreHandler, row: int, id_value: Any) 
         return None
 
 
-def _outputs(ledger: IngestLedger, handler: ScoreHandler, checkpoint: Checkpoint,
+def _outputs(ledger: IngestLedger, job: ScoredJob, checkpoint: Checkpoint,
              keys: list[str]) -> dict[str, tuple[str, Any]]:
     """``key -> (prediction id, output)`` for the keys that have a stored prediction."""
     if not keys:
@@ -158,14 +173,14 @@ def _outputs(ledger: IngestLedger, handler: ScoreHandler, checkpoint: Checkpoint
 
     def work(conn: Connection) -> dict[str, tuple[str, Any]]:
         key_of: dict[str, str] = {}
-        if handler.id_column is None:
-            key_of = {deterministic_prediction_id(handler.scope, k, checkpoint.epoch_ms): k
+        if job.id_column is None:
+            key_of = {deterministic_prediction_id(job.scope, k, checkpoint.epoch_ms): k
                       for k in keys}
         else:
             k = ingest_keys.c
             for clause in among(conn, k.key, sorted(set(keys))):
                 key_of.update({pid: key for key, pid in conn.execute(
-                    select(k.key, k.prediction_id).where(k.scope == handler.scope, clause))})
+                    select(k.key, k.prediction_id).where(k.scope == job.scope, clause))})
         out: dict[str, tuple[str, Any]] = {}
         q = prediction_payloads.c
         for clause in among(conn, q.id, list(key_of)):
@@ -348,4 +363,4 @@ _WRITERS: dict[str, Any] = {".csv": _CsvScores, ".jsonl": _JsonlScores,
                             ".parquet": _ParquetScores}
 
 
-__all__ = ["check_out_path", "write_scores"]
+__all__ = ["ScoredJob", "check_out_path", "write_scores"]

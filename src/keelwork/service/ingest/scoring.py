@@ -43,7 +43,8 @@ from keelwork.errors import (
     InvalidInputError,
     PredictionError,
 )
-from keelwork.service.ingest.output import check_out_path, write_scores
+from keelwork.service.ingest.output import ScoredJob, check_out_path, write_scores
+from keelwork.service.models import load_target, resolve_target
 from keelwork.types import IngestLedger, IngestSource
 
 if TYPE_CHECKING:
@@ -69,10 +70,8 @@ class ScoringModel:
 
 def load_scoring_model(registry: SqlRegistry, ref: str,
                        resolved: ResolvedSpec | None = None) -> ScoringModel:
-    """Resolve ``ref`` in the registry and load it, as ``keel serve`` would.
-
-    Options recorded with the version win over keel.yaml's (they were verified with it);
-    ``allow_unsafe_pickle`` comes from keel.yaml.
+    """Resolve ``ref`` in the registry and load it, as ``keel serve`` would
+    (:func:`keelwork.service.models.resolve_target` says how).
 
     Args:
         registry: The project's registry.
@@ -86,21 +85,8 @@ def load_scoring_model(registry: SqlRegistry, ref: str,
         RegistryError: the reference is malformed or unknown.
         ModelLoadError: the model failed to load.
     """
-    from keelwork.adapters.runtimes import load_runtime
-
-    mv = registry.resolve(ref)
-    path = registry.artifact_path(mv)
-    artifact: Path | str = path if path is not None else (mv.callable_path or mv.artifact_uri)
-    options: dict[str, Any] = {}
-    unsafe = False
-    if resolved is not None and any(m.name == mv.name for m in resolved.spec.models):
-        from keelwork.service.assembly import spec_options
-
-        options = spec_options(resolved, mv.name)
-        unsafe = resolved.spec.model(mv.name).allow_unsafe_pickle
-    options.update(mv.options)
-    runtime = load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe)
-    return ScoringModel(mv.name, mv.version, runtime)
+    target = resolve_target(registry, ref, resolved)
+    return ScoringModel(target.name, target.version, load_target(target))
 
 
 # --------------------------------------------------------------------------- scoring
@@ -332,7 +318,8 @@ class ScoreHandler:
     def end(self, file: IngestSource, ledger: IngestLedger, checkpoint: Checkpoint) -> None:
         """Write the output file, when asked, from what the store holds."""
         if self.out is not None:
-            write_scores(ledger, self, file, checkpoint, self.out)
+            job = ScoredJob(self.kind, self.target, self.scope, self.id_column)
+            write_scores(ledger, job, file, checkpoint, self.out)
 
 
 def _last_error(runtime: ModelRuntime, record: dict[str, Any]) -> ErrorDetail:

@@ -28,12 +28,16 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from keelwork.core.monitors.columns import column_kinds, columns_table, detect_text_columns
 from keelwork.core.monitors.profile import TableProfile, profile_table
+from keelwork.core.monitors.reference import (
+    MonitorReference,
+    inputs_only,
+)
 from keelwork.core.monitors.windows import (
     LABEL_LABEL,
     PREDICTION_LABEL,
@@ -46,154 +50,16 @@ from keelwork.core.monitors.windows import (
     proba_row,
 )
 from keelwork.errors import MonitorError
+from keelwork.service.models import load_registered, unload
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.monitor")
 
-REFERENCE_KIND = "keelwork.monitor-reference"
-REFERENCE_VERSION = 1
 #: Rows per model call while predicting on the reference.
 PREDICT_BATCH = 2048
 _LABEL_NAMES = ("label", "target", "y")
 #: Values per segment field whose reference slice is kept (the most frequent).
 MAX_SEGMENT_VALUES = 100
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorReference:
-    """Everything a monitoring run compares windows with (see the module docstring)."""
-
-    model: str
-    model_version: int | None
-    source: str
-    created_at: datetime
-    schema: OutputSchema
-    profile: TableProfile
-    input_columns: tuple[str, ...]
-    label_column: str | None = None
-    cbpe: dict[str, Any] | None = None
-    #: Why there is no CBPE reference (so no performance estimate), when there is none.
-    cbpe_reason: str | None = None
-    text: dict[str, dict[str, Any]] = field(default_factory=dict)
-    segments: dict[str, dict[str, TableProfile]] = field(default_factory=dict)
-    #: Set when this is not the monitored version's own reference (see :func:`load_reference`).
-    note: str | None = None
-    #: What looked wrong while building it (e.g. labels the model never answers).
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def rows(self) -> int:
-        """Rows of the reference data."""
-        return self.profile.rows
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-compatible view; :meth:`from_dict` reads it back."""
-        return {"kind": REFERENCE_KIND, "version": REFERENCE_VERSION, "model": self.model,
-                "model_version": self.model_version, "source": self.source,
-                "created_at": self.created_at.isoformat(), "schema": self.schema.as_dict(),
-                "profile": self.profile.as_dict(), "input_columns": list(self.input_columns),
-                "label_column": self.label_column, "cbpe": self.cbpe,
-                "cbpe_reason": self.cbpe_reason, "text": self.text,
-                "segments": {f: {v: p.as_dict() for v, p in values.items()}
-                             for f, values in self.segments.items()},
-                "warnings": list(self.warnings)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MonitorReference:
-        """Inverse of :meth:`as_dict`.
-
-        Raises:
-            MonitorError: not a monitor reference, newer than this keelwork, or malformed.
-        """
-        if data.get("kind") != REFERENCE_KIND or not isinstance(data.get("version"), int) or (
-                data["version"] > REFERENCE_VERSION):
-            raise MonitorError(
-                f"A monitor reference must have kind {REFERENCE_KIND!r} and version <= "
-                f"{REFERENCE_VERSION}; got kind {data.get('kind')!r}, version "
-                f"{data.get('version')!r}. Build it again with 'keel monitor reference'.")
-        try:
-            created = datetime.fromisoformat(str(data["created_at"]))
-            return cls(model=str(data["model"]), model_version=data.get("model_version"),
-                       source=str(data["source"]),
-                       created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
-                       schema=OutputSchema.from_dict(data["schema"]),
-                       profile=TableProfile.from_dict(data["profile"]),
-                       input_columns=tuple(str(c) for c in data["input_columns"]),
-                       label_column=data.get("label_column"), cbpe=data.get("cbpe"),
-                       cbpe_reason=data.get("cbpe_reason"),
-                       text=dict(data.get("text") or {}),
-                       segments={str(f): {str(v): TableProfile.from_dict(p)
-                                          for v, p in values.items()}
-                                 for f, values in (data.get("segments") or {}).items()},
-                       warnings=tuple(str(w) for w in data.get("warnings") or ()))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MonitorError(f"The stored monitor reference is malformed: {exc!r}.") from exc
-
-
-# --------------------------------------------------------------------------- columns
-def column_kinds(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """``numeric`` for columns whose values are all numbers (not booleans), else categorical."""
-    kinds: dict[str, str] = {}
-    for row in rows:
-        for k, v in row.items():
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                kinds.setdefault(k, "")
-                continue
-            numeric = isinstance(v, int | float) and not isinstance(v, bool)
-            if not numeric:
-                kinds[k] = "categorical"
-            elif kinds.get(k, "") == "":
-                kinds[k] = "numeric"
-    # A column with no value anywhere is profiled numeric: it has no vocabulary to keep.
-    return {k: (v or "numeric") for k, v in kinds.items()}
-
-
-def columns_table(rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str],
-                  names: Sequence[str] | None = None) -> Any:
-    """A pyarrow table of ``rows`` with one typed column per name (absent values are null).
-
-    A value that does not fit its column's kind (text in a numeric column) becomes null
-    rather than failing the whole window; the column's null share then shows it.
-    """
-    import pyarrow as pa
-
-    cols: dict[str, Any] = {}
-    for name in names if names is not None else kinds:
-        kind = kinds.get(name)
-        if kind is None:
-            continue
-        values = [r.get(name) for r in rows]
-        if kind == "numeric":
-            cols[name] = pa.array([_float(v) for v in values], pa.float64())
-        else:
-            cols[name] = pa.array([None if v is None else category(v) for v in values],
-                                  pa.string())
-    if not cols:  # keep the row count: a profile of no known column still counts rows
-        cols["__rows__"] = pa.array([0] * len(rows), pa.int8())
-    return pa.table(cols)
-
-
-def _float(v: Any) -> float | None:
-    if v is None or isinstance(v, bool) or not isinstance(v, int | float | str):
-        return None
-    try:
-        return float(v)
-    except ValueError:
-        return None
-
-
-def detect_text_columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
-    """String columns that look like prose: >= 50 % distinct values averaging >= 20 chars."""
-    out = []
-    for name in names:
-        texts = [r.get(name) for r in rows]
-        strings = [t for t in texts if isinstance(t, str)]
-        if not strings or len(strings) < 0.5 * len(texts):
-            continue
-        if (len(set(strings)) >= 0.5 * len(strings)
-                and sum(map(len, strings)) / len(strings) >= 20):
-            out.append(name)
-    return out
 
 
 # --------------------------------------------------------------------------- building
@@ -251,13 +117,13 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
 
     owned = runtime is None
     if owned:
-        runtime, model_version = load_model_runtime(resolved, name)
+        runtime, model_version = load_registered(resolved, name)
     try:
         schema = _schema(runtime, resolved, name, mon.labels.positive)
         outputs, proba = _predict(runtime, instances)
     finally:
         if owned:
-            unload_runtime(runtime)
+            unload(runtime)
 
     flat: list[dict[str, Any]] = []
     rows_proba: list[list[float] | None] = []
@@ -350,84 +216,18 @@ def _segment_profiles(flat: Sequence[Mapping[str, Any]], fields: Sequence[str],
     return out
 
 
-def load_model_runtime(resolved: ResolvedSpec, name: str, ref: str | None = None,
-                       ) -> tuple[Any, int]:
-    """Load ``name`` (its default alias, or ``ref``) from the registry as the server would.
-
-    Returns:
-        ``(runtime, version)``; call ``runtime.unload()`` when done.
-    """
-    from keelwork.adapters.runtimes import load_runtime
-    from keelwork.adapters.stores.registry_store import open_registry
-    from keelwork.service.assembly import spec_options
-
-    with open_registry(resolved.project_dir, resolved.storage_url, audit=False) as registry:
-        mv = registry.resolve(name if ref is None else f"{name}:{ref}")
-        path = registry.artifact_path(mv)
-        artifact = path if path is not None else (mv.callable_path or mv.artifact_uri)
-        try:
-            options = {**spec_options(resolved, name), **mv.options}
-            unsafe = resolved.spec.model(name).allow_unsafe_pickle
-        except KeyError:
-            options, unsafe = dict(mv.options), False
-    return load_runtime(mv.runtime, artifact, options, allow_unsafe_pickle=unsafe), mv.version
-
-
-def runtime_task(runtime: Any) -> str | None:
-    """``classification`` / ``regression`` as a loaded model's signature tells, else None.
-
-    A model with classes is a classifier; a scikit-learn estimator without classes is a
-    regressor; any other runtime without classes says nothing.
-    """
-    sig = getattr(runtime, "signature", None)
-    if sig is None:
-        return None
-    if getattr(sig, "classes", None):
-        return "classification"
-    extra = getattr(sig, "extra", None) or {}
-    return "regression" if "estimator" in extra else None
-
-
-def model_task(resolved: ResolvedSpec, name: str) -> str | None:
-    """The task of ``name``: its registered champion's, else its ``artifact:``'s (loaded).
-
-    Returns None when neither can be loaded or the runtime does not tell.
-    """
-    from keelwork.adapters.runtimes import load_runtime
-    from keelwork.errors import KeelworkError
-
-    runtime = None
-    try:
-        runtime, _ = load_model_runtime(resolved, name)
-    except KeelworkError:
-        section = resolved.spec.model(name)
-        if section.artifact is None:
-            return None
-        artifact = (section.artifact if section.runtime == "python"
-                    else resolved.resolve_path(section.artifact))
-        try:
-            runtime = load_runtime(section.runtime, artifact, dict(section.options),
-                                   allow_unsafe_pickle=section.allow_unsafe_pickle)
-        except KeelworkError:
-            return None
-    try:
-        return runtime_task(runtime)
-    finally:
-        unload_runtime(runtime)
-
-
 def open_rescorer(resolved: ResolvedSpec, name: str, version: int | None = None,
                   ) -> tuple[Callable[[list[Any]], list[Any] | None], Callable[[], None]]:
     """Load ``name`` (its champion, or ``version``) and return ``(score, close)``: ``score``
     gives the probability rows of logged instances (what a run needs when the log holds labels
     only), ``close`` unloads."""
-    runtime, _ = load_model_runtime(resolved, name, None if version is None else str(version))
+    runtime, _ = load_registered(resolved, name, None if version is None else str(version))
 
     def score(instances: list[Any]) -> list[Any] | None:
         proba = getattr(runtime, "predict_proba", None)
         return None if proba is None else cast("list[Any] | None", proba(instances))
 
-    return score, lambda: unload_runtime(runtime)
+    return score, lambda: unload(runtime)
 
 
 def _schema(runtime: Any, resolved: ResolvedSpec, name: str,
@@ -455,13 +255,6 @@ def _predict(runtime: Any, instances: list[dict[str, Any]]) -> tuple[list[Any], 
         p = runtime.predict_proba(batch) if hasattr(runtime, "predict_proba") else None
         proba.extend(p if p is not None else [None] * len(batch))
     return outputs, proba
-
-
-def unload_runtime(runtime: Any) -> None:
-    try:
-        runtime.unload()
-    except Exception:  # unloading is best effort
-        log.debug("unloading the reference runtime failed", exc_info=True)
 
 
 def _text_references(flat: Sequence[Mapping[str, Any]],
@@ -553,7 +346,7 @@ def reference_on_register(resolved: ResolvedSpec, model: str, version: int | Non
     runtime = None
     try:
         if version is not None:
-            runtime, version = load_model_runtime(resolved, model, str(version))
+            runtime, version = load_registered(resolved, model, str(version))
         ref = build_reference(resolved, model, runtime=runtime, model_version=version)
         store_reference(resolved, ref)
         return None
@@ -564,7 +357,7 @@ def reference_on_register(resolved: ResolvedSpec, model: str, version: int | Non
         return message
     finally:
         if runtime is not None:
-            unload_runtime(runtime)
+            unload(runtime)
 
 
 def champion_version(resolved: ResolvedSpec, name: str) -> int | None:
@@ -659,35 +452,13 @@ def load_reference(engine: Any, model: str, version: int | None = None,
                             f"--version {version}'."), other
 
 
-def inputs_only(ref: MonitorReference, note: str) -> MonitorReference:
-    """``ref`` without what describes its model's predictions (prediction columns, CBPE)."""
-    def keep(profile: TableProfile) -> TableProfile:
-        return TableProfile(profile.rows, {n: c for n, c in profile.columns.items()
-                                           if not n.startswith("prediction:")})
-
-    return replace(ref, profile=keep(ref.profile), cbpe=None, note=note,
-                   segments={f: {v: keep(p) for v, p in values.items()}
-                             for f, values in ref.segments.items()})
-
-
 __all__ = [
-    "REFERENCE_KIND",
-    "REFERENCE_VERSION",
-    "MonitorReference",
     "build_reference",
     "champion_version",
-    "column_kinds",
-    "columns_table",
-    "detect_text_columns",
     "ensure_references",
-    "inputs_only",
     "label_mismatch",
-    "load_model_runtime",
     "load_reference",
-    "model_task",
     "open_rescorer",
     "reference_on_register",
-    "runtime_task",
     "store_reference",
-    "unload_runtime",
 ]

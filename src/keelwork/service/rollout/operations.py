@@ -33,7 +33,7 @@ class RolloutOps:
         store: The rollout store.
         registry: The model registry (champion alias moves).
         verify: Loads (model, version) as a server would and raises when it cannot
-            (:func:`keelwork.service.assembly.load_verifier`); None: not checked.
+            (:func:`keelwork.service.models.load_verifier`); None: not checked.
     """
 
     store: RolloutStore

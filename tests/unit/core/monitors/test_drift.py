@@ -13,6 +13,12 @@ import pytest
 from keelwork.core.monitors.drift import FLOORS, column_drift, drift_report
 from keelwork.core.monitors.profile import ProfileError, TableProfile, profile_table
 
+
+def _drift(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The drift report's JSON form (what ``keel drift --json`` prints)."""
+    return drift_report(*args, **kwargs).to_dict()
+
+
 SEED = 11
 N = 100_000
 LEVELS = np.array(["a", "b", "c", "d", "e"], dtype=object)
@@ -38,7 +44,7 @@ def test_no_drift_at_100k_rows_flags_nothing_with_any_method(reference: TablePro
     current = profile_table(_sample(np.random.default_rng(SEED + 1)), reference=reference)
     for numeric, categorical in [("wasserstein", "js"), ("ks", "chisquare"), ("psi", "psi"),
                                  ("js", "js")]:
-        report = drift_report(reference, current,
+        report = _drift(reference, current,
                               methods={"numeric": numeric, "categorical": categorical})
         assert report["summary"]["drifted"] == [], report["columns"]
         for col in report["columns"]:
@@ -47,19 +53,19 @@ def test_no_drift_at_100k_rows_flags_nothing_with_any_method(reference: TablePro
 
 
 def test_no_drift_at_small_n_is_held_back_by_sampling_noise(reference: TableProfile) -> None:
-    report = drift_report(reference, _sample(np.random.default_rng(SEED + 2), 30))
+    report = _drift(reference, _sample(np.random.default_rng(SEED + 2), 30))
     assert report["summary"]["drifted"] == []
     assert all(c["noise"] > c["floor"] for c in report["columns"])
 
 
 def test_mean_shift_and_variance_change_are_flagged(reference: TableProfile) -> None:
     rng = np.random.default_rng(SEED + 3)
-    shifted = _by_column(drift_report(reference, _sample(rng, 20_000, loc=0.5)))
+    shifted = _by_column(_drift(reference, _sample(rng, 20_000, loc=0.5)))
     assert shifted["normal"]["drift"] is True
     assert shifted["normal"]["method"] == "wasserstein"
     assert shifted["normal"]["score"] == pytest.approx(0.5, abs=0.05)
     assert shifted["skewed"]["drift"] is False  # untouched columns stay quiet
-    wider = _by_column(drift_report(reference, _sample(rng, 20_000, scale=1.5)))
+    wider = _by_column(_drift(reference, _sample(rng, 20_000, scale=1.5)))
     assert wider["normal"]["drift"] is True and wider["skewed"]["drift"] is True
     # E|Z - 1.5 Z| = 0.5 * sqrt(2 / pi): the binned estimate is close to the exact value
     assert wider["normal"]["score"] == pytest.approx(0.5 * math.sqrt(2 / math.pi), rel=0.1)
@@ -70,9 +76,9 @@ def test_a_configured_threshold_replaces_the_floors_but_not_the_noise(
         reference: TableProfile) -> None:
     rng = np.random.default_rng(SEED + 3)
     shifted = profile_table(_sample(rng, 20_000, loc=0.5), reference=reference)
-    default = _by_column(drift_report(reference, shifted))
-    strict = _by_column(drift_report(reference, shifted, floor=0.6))  # 0.5 std moved: below
-    loose = _by_column(drift_report(reference, shifted, floor=1e-6))
+    default = _by_column(_drift(reference, shifted))
+    strict = _by_column(_drift(reference, shifted, floor=0.6))  # 0.5 std moved: below
+    loose = _by_column(_drift(reference, shifted, floor=1e-6))
     assert default["normal"]["drift"] is True and strict["normal"]["drift"] is False
     assert strict["normal"]["floor"] == 0.6 and strict["normal"]["threshold"] == 0.6
     assert loose["normal"]["drift"] is True
@@ -80,7 +86,7 @@ def test_a_configured_threshold_replaces_the_floors_but_not_the_noise(
     for name in ("skewed", "count", "level"):
         assert loose[name]["drift"] is False, loose[name]
         assert loose[name]["threshold"] == loose[name]["noise"] > 1e-6
-    small = _by_column(drift_report(reference, _sample(np.random.default_rng(SEED + 2), 30),
+    small = _by_column(_drift(reference, _sample(np.random.default_rng(SEED + 2), 30),
                                     floor=1e-6))
     assert not any(c["drift"] for c in small.values())
 
@@ -89,7 +95,7 @@ def test_new_category_is_flagged_and_named(reference: TableProfile) -> None:
     rng = np.random.default_rng(SEED + 4)
     data = _sample(rng, 20_000)
     data["level"] = np.where(rng.random(20_000) < 0.2, "zeta", data["level"]).astype(object)
-    col = _by_column(drift_report(reference, data))["level"]
+    col = _by_column(_drift(reference, data))["level"]
     assert col["drift"] is True
     assert [n["category"] for n in col["new_categories"]] == ["zeta"]
     assert col["new_categories"][0]["count"] == pytest.approx(4_000, rel=0.1)
@@ -101,7 +107,7 @@ def test_mass_moved_to_rarest_level_is_flagged(reference: TableProfile, method: 
     rng = np.random.default_rng(SEED + 5)
     data = _sample(rng, 20_000)
     data["level"] = np.where(rng.random(20_000) < 0.3, "e", data["level"]).astype(object)
-    col = _by_column(drift_report(reference, data, methods={"level": method}))["level"]
+    col = _by_column(_drift(reference, data, methods={"level": method}))["level"]
     assert col["drift"] is True and col["method"] == method
 
 
@@ -109,7 +115,7 @@ def test_missing_category_is_named(reference: TableProfile) -> None:
     rng = np.random.default_rng(SEED + 6)
     data = _sample(rng, 5_000)
     data["level"] = np.where(data["level"] == "b", "a", data["level"]).astype(object)
-    col = _by_column(drift_report(reference, data))["level"]
+    col = _by_column(_drift(reference, data))["level"]
     assert col["missing_categories"] == ["b"] and col["drift"] is True
 
 
@@ -122,7 +128,7 @@ def test_bad_input_gives_clear_statuses_never_nan(reference: TableProfile) -> No
                       "level": pa.array([None] * 3, pa.string())},
     }
     for status, data in cases.items():
-        report = drift_report(reference, data)
+        report = _drift(reference, data)
         text = json.dumps(report, allow_nan=False)  # no NaN or inf anywhere
         cols = _by_column(json.loads(text))
         assert cols["normal"]["status"] == status and cols["normal"]["drift"] is None
@@ -134,7 +140,7 @@ def test_a_missing_column_is_a_schema_change_unless_expected(reference: TablePro
     """(The ``missing`` case moved here from the statuses above: it was ``drift: None``, so a
     file without a column passed ``--fail-on-drift``.)"""
     data = {"normal": [0.1, 0.2], "brand_new": [1.0, 2.0]}
-    report = drift_report(reference, data, added=["brand_new"])
+    report = _drift(reference, data, added=["brand_new"])
     json.dumps(report, allow_nan=False)
     cols = _by_column(report)
     assert cols["skewed"]["status"] == "missing" and cols["skewed"]["drift"] is True
@@ -142,12 +148,12 @@ def test_a_missing_column_is_a_schema_change_unless_expected(reference: TablePro
     assert set(report["summary"]["drifted"]) >= {"skewed", "count", "level"}
     assert report["summary"]["schema"] == {"missing": ["skewed", "count", "level"],
                                            "added": ["brand_new"]}
-    expected = _by_column(drift_report(reference, data, missing_ok={"level"}))
+    expected = _by_column(_drift(reference, data, missing_ok={"level"}))
     assert expected["level"]["status"] == "missing" and expected["level"]["drift"] is None
 
 
 def test_single_row_and_unseen_category_do_not_crash(reference: TableProfile) -> None:
-    report = drift_report(reference, {"normal": [0.3], "skewed": [1.0], "count": [3],
+    report = _drift(reference, {"normal": [0.3], "skewed": [1.0], "count": [3],
                                       "level": ["never-seen"]})
     json.dumps(report, allow_nan=False)
     cols = _by_column(report)
@@ -159,18 +165,18 @@ def test_single_row_and_unseen_category_do_not_crash(reference: TableProfile) ->
 def test_constant_and_all_null_reference_columns() -> None:
     ref = profile_table(pa.table({"const": [5.0] * 1_000,
                                   "nulls": pa.array([None] * 1_000, pa.float64())}))
-    same = _by_column(drift_report(ref, {"const": [5.0] * 1_000, "nulls": [1.0] * 1_000}))
+    same = _by_column(_drift(ref, {"const": [5.0] * 1_000, "nulls": [1.0] * 1_000}))
     assert same["const"]["status"] == "no_drift" and same["const"]["method"] == "js"
     assert "constant" in same["const"]["reason"]
     assert same["nulls"]["status"] == "no_reference" and same["nulls"]["drift"] is None
-    moved = _by_column(drift_report(ref, {"const": [5.0] * 800 + [6.0] * 200}))
+    moved = _by_column(_drift(ref, {"const": [5.0] * 800 + [6.0] * 200}))
     assert moved["const"]["drift"] is True
     assert moved["nulls"]["status"] == "missing"
 
 
 def test_single_row_reference_is_compared_without_crashing() -> None:
     ref = profile_table({"x": [2.0], "c": ["a"]})
-    report = drift_report(ref, {"x": [2.0, 3.0], "c": ["a", "b"]})
+    report = _drift(ref, {"x": [2.0, 3.0], "c": ["a", "b"]})
     json.dumps(report, allow_nan=False)
     assert {c["status"] for c in report["columns"]} <= {"drift", "no_drift"}
 
@@ -180,7 +186,7 @@ def test_windows_merged_give_the_same_report_as_the_whole(reference: TableProfil
     a, b = _sample(rng, 4_000, loc=0.3), _sample(rng, 6_000, loc=0.3)
     merged = profile_table(a, reference=reference).merge(profile_table(b, reference=reference))
     whole = {k: np.concatenate([a[k], b[k]]) for k in a}
-    by_merge, by_whole = drift_report(reference, merged), drift_report(reference, whole)
+    by_merge, by_whole = _drift(reference, merged), _drift(reference, whole)
     for x, y in zip(by_merge["columns"], by_whole["columns"], strict=True):
         assert x["drift"] == y["drift"]
         assert x["score"] == pytest.approx(y["score"], rel=1e-9)
@@ -188,12 +194,12 @@ def test_windows_merged_give_the_same_report_as_the_whole(reference: TableProfil
 
 def test_reports_are_deterministic(reference: TableProfile) -> None:
     data = _sample(np.random.default_rng(SEED + 8), 500)
-    assert drift_report(reference, data) == drift_report(reference, data)
+    assert _drift(reference, data) == _drift(reference, data)
 
 
 def test_unknown_method_and_foreign_layout_are_refused(reference: TableProfile) -> None:
     with pytest.raises(ProfileError, match="must be one of"):
-        drift_report(reference, _sample(np.random.default_rng(1), 10),
+        _drift(reference, _sample(np.random.default_rng(1), 10),
                      methods={"level": "wasserstein"})
     other = profile_table(_sample(np.random.default_rng(2), 100))
     with pytest.raises(ProfileError, match="built against the reference"):
@@ -204,11 +210,11 @@ def test_a_real_but_small_shift_is_detectable_not_drift(reference: TableProfile)
     # 0.04 sd at 100k rows: far above sampling noise, far below the 0.1 sd effect floor.
     small = _sample(np.random.default_rng(SEED + 2))
     small["normal"] = small["normal"] + 0.04
-    report = drift_report(reference, small)
+    report = _drift(reference, small)
     normal = _by_column(report)["normal"]
     assert normal["drift"] is False and normal["detectable"] is True
     assert normal["noise"] < normal["score"] <= normal["floor"]
     assert "real" in normal["reason"]
     assert report["summary"]["detectable"] == ["normal"] and report["summary"]["drifted"] == []
-    same = drift_report(reference, _sample(np.random.default_rng(SEED + 3)))
+    same = _drift(reference, _sample(np.random.default_rng(SEED + 3)))
     assert same["summary"]["detectable"] == []

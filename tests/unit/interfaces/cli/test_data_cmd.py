@@ -124,22 +124,22 @@ def test_snapshot_list_show(project: Path) -> None:
 
 
 def test_big_files_get_a_progress_bar(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from keelwork.adapters.stores.datasets import DatasetStore
+    from keelwork.service import datasets as snapshot_use_case
 
     stages: list[tuple[str, int, int | None]] = []
-    real = DatasetStore.snapshot
+    real = snapshot_use_case.snapshot_file
 
-    def spy(self: DatasetStore, *args: Any, progress: Any = None, **kwargs: Any) -> Any:
+    def spy(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
         assert progress is not None
 
         def record(stage: str, done: int, total: int | None) -> None:
             stages.append((stage, done, total))
             progress(stage, done, total)
 
-        return real(self, *args, progress=record, **kwargs)
+        return real(*args, progress=record, **kwargs)
 
     monkeypatch.setattr(data_cmd, "PROGRESS_MIN_BYTES", 1)
-    monkeypatch.setattr(DatasetStore, "snapshot", spy)
+    monkeypatch.setattr(snapshot_use_case, "snapshot_file", spy)
     out = ok("data", "snapshot", str(csv_file(project / "a.csv", table())), "--name", "tx")
     assert "snapshot tx:1 (600 rows" in out
     assert ("reading", 600, None) in stages and ("writing", 1, 1) in stages

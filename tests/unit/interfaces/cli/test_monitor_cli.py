@@ -171,7 +171,7 @@ def test_html_report_or_a_clear_error(project: Path) -> None:
 
     assert _invoke("reference").exit_code == 0
     result = _invoke("run", *RANGE, "--html", "report.html")
-    if importlib.util.find_spec("keelwork.interfaces.reports") is None:
+    if importlib.util.find_spec("keelwork.core.reports") is None:
         assert result.exit_code == 2 and "--out FILE" in result.output
         assert not (project / "report.html").exists()
     else:

@@ -333,6 +333,7 @@ models:
 def test_features_are_looked_up_and_transformed_before_the_model(tmp_path: Path) -> None:
     """The same transforms `keel features build` applies run on the request path."""
     from fixtures import feature_transforms as ft
+    from keelwork.adapters.data.feature_modules import read_history
     from keelwork.adapters.stores.features import open_feature_store
 
     _rows, history = ft.reviews()
@@ -346,7 +347,9 @@ def test_features_are_looked_up_and_transformed_before_the_model(tmp_path: Path)
         + ft.SPEC_FEATURES.format(module=ft.THIS_FILE, ttl="3650d"))
     resolved = load_spec(tmp_path / "keel.yaml")
     store = open_feature_store(resolved.storage_url)
-    store.materialize(resolved.spec.features.entities[0], tmp_path / "product_stats.parquet")
+    entity = resolved.spec.features.entities[0]
+    table, source = read_history(resolved, entity)
+    store.materialize(entity, table, source=source)
     store.close()
     product = history.column("product")[0].as_py()
     service = open_service(resolved)

@@ -16,10 +16,16 @@ import pytest
 from typer.testing import CliRunner
 
 from keelwork.core.monitors import TableProfile, drift_report, profile_table
+from keelwork.core.reports import render_drift_html, render_monitor_html
+from keelwork.core.reports.charts import fmt
+from keelwork.core.reports.page import MAX_DETAILED
 from keelwork.interfaces.cli.main import app
-from keelwork.interfaces.reports import render_drift_html, render_monitor_html
-from keelwork.interfaces.reports.charts import fmt
-from keelwork.interfaces.reports.html import MAX_DETAILED
+
+
+def _drift(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The drift report's JSON form (what ``keel drift --json`` prints)."""
+    return drift_report(*args, **kwargs).to_dict()
+
 
 EVIL = '<script>alert("x")</script>'
 _VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "wbr", "source"}
@@ -95,7 +101,7 @@ def _shows(page: str, value: float) -> bool:
 # --------------------------------------------------------------------------- drift
 def test_drift_page_has_every_column_verdict_and_the_jsons_numbers() -> None:
     ref, cur = _profiles()
-    report = json.loads(json.dumps(drift_report(ref, cur)))  # what --out writes, read back
+    report = json.loads(json.dumps(_drift(ref, cur)))  # what --out writes, read back
     page = render_drift_html(report, title="t", reference_name="ref.csv",
                              current_name="cur.csv")
     _check_page(page)
@@ -111,7 +117,7 @@ def test_drift_page_has_every_column_verdict_and_the_jsons_numbers() -> None:
 
 def test_user_strings_are_escaped_everywhere() -> None:
     ref, cur = _profiles()
-    report = drift_report(ref, cur)
+    report = _drift(ref, cur)
     page = render_drift_html(report, title=EVIL, reference_name=EVIL, current_name=EVIL,
                              reference_profile=ref, current_profile=cur)
     _check_page(page)
@@ -123,7 +129,7 @@ def test_user_strings_are_escaped_everywhere() -> None:
 
 def test_distributions_chart_every_column_from_the_profiles() -> None:
     ref, cur = _profiles()
-    report = drift_report(ref, cur)
+    report = _drift(ref, cur)
     plain = render_drift_html(report)
     page = render_drift_html(report, reference_profile=ref, current_profile=cur)
     _check_page(page)
@@ -137,7 +143,7 @@ def test_distributions_chart_every_column_from_the_profiles() -> None:
 def test_not_compared_columns_and_empty_report_render() -> None:
     ref, _ = _profiles()
     partial = profile_table(pa.table({"age": [30.0, 41.0]}), reference=ref)
-    report = drift_report(ref, partial)
+    report = _drift(ref, partial)
     page = render_drift_html(report, reference_profile=ref, current_profile=partial)
     _check_page(page)
     # income, the escaped column, city: missing, a schema change that counts as drift
@@ -153,7 +159,7 @@ def test_html_size_does_not_grow_with_rows() -> None:
     sizes = []
     for n in (2_000, 200_000):
         ref, cur = _profiles(n)
-        sizes.append(len(render_drift_html(drift_report(ref, cur), reference_profile=ref,
+        sizes.append(len(render_drift_html(_drift(ref, cur), reference_profile=ref,
                                            current_profile=cur)))
     # 100x the rows: the same charts, only the digits of the counts differ.
     assert abs(sizes[1] - sizes[0]) < 0.05 * sizes[0], sizes
@@ -185,8 +191,8 @@ def monitor_report(windows: int = 4) -> dict[str, Any]:
     out = []
     for i in range(windows):
         cur = profile_table(_tables(1000, i * 0.3, 10 + i), reference=ref)
-        drift = drift_report(ref, cur)
-        seg = drift_report(ref, profile_table(_tables(300, i * 0.3, 20 + i), reference=ref))
+        drift = _drift(ref, cur)
+        seg = _drift(ref, profile_table(_tables(300, i * 0.3, 20 + i), reference=ref))
         acc = 0.9 - 0.04 * i
         out.append({
             "start": f"2026-01-01T{i:02d}:00:00+00:00",
@@ -296,7 +302,7 @@ def test_window_that_compared_nothing_is_a_gap_not_zero_drift() -> None:
 def test_quality_axes_stay_within_zero_and_one() -> None:
     """Accuracy near 1 with a band reaching 1 drew an axis up to 1.2: a metric in [0, 1] gets
     an axis in [0, 1]; errors (mae) keep theirs."""
-    from keelwork.interfaces.reports.charts import line_chart
+    from keelwork.core.reports.charts import line_chart
 
     report = json.loads(json.dumps(monitor_report()))
     for i, w in enumerate(report["windows"]):

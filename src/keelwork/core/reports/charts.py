@@ -7,7 +7,7 @@ JavaScript off and carry no external URL. Each chart here is a few dozen SVG ele
 *aggregates* (profile counts, report scores), so its size never depends on the row count.
 
 Every string that reaches the markup goes through :func:`esc`; numbers are formatted by
-:func:`fmt` (see :mod:`keelwork.interfaces.reports.html` for the rounding rule).
+:func:`fmt` (see :mod:`keelwork.core.reports.page` for the rounding rule).
 """
 
 from __future__ import annotations
