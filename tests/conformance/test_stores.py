@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,15 @@ from keelwork.adapters.stores.datasets import ensure_schema as dataset_schema
 from keelwork.adapters.stores.datasets import open_dataset_store
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
-from keelwork.adapters.stores.ingest_ledger_store import Ledger
+from keelwork.adapters.stores.ingest_ledger_store import Ledger, remember_keys, scored_keys
 from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.monitor_store import MonitorStore
 from keelwork.adapters.stores.prediction_log import PredictionLog
-from keelwork.adapters.stores.prediction_store import PredictionReader, insert_records
+from keelwork.adapters.stores.prediction_store import (
+    PredictionReader,
+    insert_records,
+    prediction_outputs,
+)
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.core.ingest import DeadLetter, IngestCounts
@@ -80,12 +85,17 @@ def prediction_log_round_trip(engine: Engine, tmp_path: Path) -> Any:
     assert reader.has_log() and reader.count(model="m") == 5
     assert [r.id for r in reader.iter_records(model="m")] == [r.id for r in records]
     assert isinstance(reader, types.PredictionReaderStore)
+    with engine.connect() as conn:
+        assert prediction_outputs(conn, [records[1].id, "absent"]) == {records[1].id: 1}
+        assert prediction_outputs(conn, []) == {}
     return log
 
 
 def label_round_trip(engine: Engine, tmp_path: Path) -> Any:
     store = LabelStore(engine)
+    assert not store.has_labels()  # a fresh store: no label was ever stored
     store.ensure_schema()
+    assert store.has_labels() and store.label_values(["absent"]) == {}
     known = _record()
     store.ledger.transaction("seed", lambda conn: insert_records(conn, [known]))
     first = store.submit([{"prediction_id": known.id, "label": 1}])
@@ -98,6 +108,7 @@ def label_round_trip(engine: Engine, tmp_path: Path) -> Any:
     assert current is not None and current.label == 0
     assert [h.label for h in store.history(known.id)] == [1]
     assert store.count() == {"labels": 1, "label_history": 1, "unknown_labels": 1}
+    assert store.label_values([known.id, "not-yet"]) == {known.id: (0, current.ts)}
     return store
 
 
@@ -117,6 +128,11 @@ def ledger_round_trip(engine: Engine, tmp_path: Path) -> Any:
     assert job is not None and (job.counts.ingested, job.counts.dead_lettered) == (2, 1)
     assert ledger.dead_letters(file_sha=sha) == [letter]
     assert [j.checkpoint.file_sha for j in ledger.jobs("labels")] == [sha]
+    ledger.transaction("remember keys", lambda conn: remember_keys(
+        conn, "m:1", sha, [("k1", "p1", 0), ("k2", "p2", 1)], datetime.now(UTC)))
+    assert ledger.transaction("read keys", lambda conn: scored_keys(
+        conn, "m:1", ["k2", "k1", "k3"])) == {"k1": "p1", "k2": "p2"}
+    assert ledger.transaction("read keys", lambda conn: scored_keys(conn, "m:2", ["k1"])) == {}
     return ledger
 
 

@@ -80,3 +80,30 @@ def test_seams_import_nothing_from_layers() -> None:
             parts = name.split(".")
             if parts[0] == "keelwork" and parts[1] not in ("core",):
                 raise AssertionError(f"{top} imports {name}")
+
+
+# Outside adapters/stores, SQLAlchemy appears only as the types that carry a transaction from
+# one store to another, and make_url (to show a storage URL): every table and statement is a
+# store's (issue 14).
+SQL_TYPES_OUTSIDE_STORES = {"Engine", "Connection", "make_url"}
+STORE_INTERNALS = ("keelwork.adapters.stores.sql", "keelwork.adapters.stores.ingest_tables")
+
+
+def test_sql_lives_in_the_stores() -> None:
+    problems = []
+    stores = SRC / "adapters" / "stores"
+    for path in SRC.rglob("*.py"):
+        if path.is_relative_to(stores):
+            continue
+        rel = path.relative_to(SRC)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                problems += [f"{rel}: import {a.name}" for a in node.names
+                             if a.name.split(".")[0] == "sqlalchemy"]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.split(".")[0] == "sqlalchemy":
+                    problems += [f"{rel}: from {node.module} import {a.name}"
+                                 for a in node.names if a.name not in SQL_TYPES_OUTSIDE_STORES]
+                elif node.module in STORE_INTERNALS:
+                    problems.append(f"{rel}: imports {node.module} (a store's tables or SQL)")
+    assert not problems, "\n".join(problems)

@@ -36,11 +36,12 @@ from keelwork.adapters.stores.ingest_tables import (
     INGEST_SCHEMA_VERSION,
     dead_letters,
     ingest_files,
+    ingest_keys,
     metadata,
 )
 from keelwork.adapters.stores.prediction_store import ensure_schema as prediction_log_schema
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
-from keelwork.adapters.stores.sql import insert_ignore
+from keelwork.adapters.stores.sql import among, insert_ignore
 from keelwork.adapters.stores.transactions import is_transient
 from keelwork.core.ingest import Checkpoint, DeadLetter, IngestCounts, JobStatus, RetryPolicy
 from keelwork.errors import JobConflict, StoreError
@@ -360,6 +361,39 @@ def _insert_job(conn: Connection, file_sha: str, kind: str, target: str, path: s
 
 
 
+# --------------------------------------------------------------------------- scored keys
+def scored_keys(conn: Connection, scope: str, keys: Sequence[str]) -> dict[str, str]:
+    """``key -> prediction id`` of the ones of ``keys`` already scored in ``scope``.
+
+    ``ingest_keys`` remembers the explicit ids (``keel score --id-column``) a model version
+    has scored, across files. Reads inside the caller's transaction.
+    """
+    k = ingest_keys.c
+    out: dict[str, str] = {}
+    for clause in among(conn, k.key, keys):
+        out.update({key: pid for key, pid in conn.execute(
+            select(k.key, k.prediction_id).where(k.scope == scope, clause))})
+    return out
+
+
+def remember_keys(conn: Connection, scope: str, file_sha: str,
+                  scored: Sequence[tuple[str, str, int]], now: datetime) -> None:
+    """Record keys as scored in ``scope``, inside the caller's transaction.
+
+    Args:
+        conn: The transaction (the chunk's, so keys and predictions commit together).
+        scope: The idempotency scope (the scoring model version).
+        file_sha: sha256 of the file the keys were read from.
+        scored: ``(key, prediction id, row index)`` of each newly scored record; none of the
+            keys may be in ``scope`` yet (:func:`scored_keys` filters them).
+        now: Their ``created_at``.
+    """
+    if scored:
+        conn.execute(ingest_keys.insert(), [
+            {"scope": scope, "key": key, "prediction_id": pid, "file_sha": file_sha,
+             "row_index": row, "created_at": now} for key, pid, row in scored])
+
+
 def _safe_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
@@ -372,4 +406,4 @@ def _short(exc: BaseException) -> str:
 
 
 
-__all__ = ["JobRecord", "Ledger"]
+__all__ = ["JobRecord", "Ledger", "remember_keys", "scored_keys"]

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+import orjson
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.ingest_tables import label_history, labels, unknown_labels
@@ -31,6 +33,8 @@ from keelwork.adapters.stores.label_writes import (
     reconcile_labels,
     rows_by_id,
 )
+from keelwork.adapters.stores.sql import among
+from keelwork.adapters.stores.transactions import connection, store_error
 from keelwork.core.label_rows import LabelColumns, LabelRow, label_index, parse_label
 from keelwork.errors import ContractViolation, ErrorDetail
 
@@ -176,8 +180,6 @@ class LabelStore:
         """
         import json
 
-        from sqlalchemy import inspect
-
         if not prediction_ids:
             return {}
 
@@ -192,6 +194,37 @@ class LabelStore:
                                  source_row=r["source_row"],
                                  ingested_at=_aware(r["ingested_at"]))
                 for pid, r in rows.items()}
+
+    def has_labels(self) -> bool:
+        """Return True when the store holds the ``labels`` table (a label store was set up).
+
+        Raises:
+            StoreError: the store could not be inspected.
+        """
+        try:
+            return bool(inspect(self.engine).has_table(labels.name))
+        except SQLAlchemyError as exc:
+            raise store_error("label store", "looking for the labels table", self.engine,
+                              exc) from None
+
+    def label_values(self, prediction_ids: Sequence[str]) -> dict[str, tuple[Any, float]]:
+        """``(label, ts)`` of each of the predictions that has a current label, by id.
+
+        The monitor's label join, one query (or one per :data:`~.sql.IN_LIST_MAX` ids on
+        SQLite) per batch of the log: only the two columns it reads, on a plain connection (a
+        read needs no retried transaction). Needs the ``labels`` table (:meth:`has_labels`).
+
+        Raises:
+            StoreError: the store failed.
+        """
+        c = labels.c
+        out: dict[str, tuple[Any, float]] = {}
+        with connection(self.engine, "label store", "reading labels") as conn:
+            for clause in among(conn, c.prediction_id, list(prediction_ids)):
+                for pid, text, ts in conn.execute(select(c.prediction_id, c.label, c.ts)
+                                                  .where(clause)):
+                    out[pid] = (orjson.loads(text), float(ts))
+        return out
 
     def history(self, prediction_id: str) -> list[StoredLabel]:
         """Labels of a prediction that later ones replaced, oldest first."""

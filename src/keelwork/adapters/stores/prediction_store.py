@@ -16,7 +16,8 @@ yields. The writer itself is :class:`keelwork.adapters.stores.prediction_log.Pre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -423,6 +424,20 @@ def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
                                 "request_meta": r["request_meta"]} for r in rows])
 
 
+def prediction_outputs(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
+    """The stored outputs of the ones of ``ids`` the prediction log holds, by prediction id.
+
+    Reads inside the caller's transaction (a scoring job's output file reads them in the
+    ledger's). Outputs are decoded with :mod:`json`, which takes integers of any size.
+    """
+    q = prediction_payloads.c
+    out: dict[str, Any] = {}
+    for clause in among(conn, q.id, list(ids)):
+        for pid, text in conn.execute(select(q.id, q.outputs).where(clause)):
+            out[pid] = json.loads(text)
+    return out
+
+
 __all__ = [
     "META_COLUMNS",
     "PAYLOAD_COLUMNS",
@@ -436,6 +451,7 @@ __all__ = [
     "insert_records",
     "insert_statements",
     "metadata",
+    "prediction_outputs",
     "prediction_payloads",
     "predictions",
     "record_to_row",

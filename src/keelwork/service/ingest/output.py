@@ -21,12 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.ingest_tables import ingest_keys
-from keelwork.adapters.stores.prediction_store import prediction_payloads
-from keelwork.adapters.stores.sql import among
+from keelwork.adapters.stores.ingest_ledger_store import scored_keys
+from keelwork.adapters.stores.prediction_store import prediction_outputs
 from keelwork.core.ingest import Checkpoint
 from keelwork.core.ingest_values import (
     deterministic_prediction_id,
@@ -177,16 +175,10 @@ def _outputs(ledger: IngestLedger, job: ScoredJob, checkpoint: Checkpoint,
             key_of = {deterministic_prediction_id(job.scope, k, checkpoint.epoch_ms): k
                       for k in keys}
         else:
-            k = ingest_keys.c
-            for clause in among(conn, k.key, sorted(set(keys))):
-                key_of.update({pid: key for key, pid in conn.execute(
-                    select(k.key, k.prediction_id).where(k.scope == job.scope, clause))})
-        out: dict[str, tuple[str, Any]] = {}
-        q = prediction_payloads.c
-        for clause in among(conn, q.id, list(key_of)):
-            for pid, text in conn.execute(select(q.id, q.outputs).where(clause)):
-                out[key_of[pid]] = (pid, json.loads(text))
-        return out
+            key_of = {pid: key for key, pid in
+                      scored_keys(conn, job.scope, sorted(set(keys))).items()}
+        return {key_of[pid]: (pid, output)
+                for pid, output in prediction_outputs(conn, list(key_of)).items()}
 
     return ledger.transaction("read the scored predictions", work)
 

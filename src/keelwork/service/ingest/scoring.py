@@ -22,12 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.ingest_tables import ingest_keys
+from keelwork.adapters.stores.ingest_ledger_store import remember_keys, scored_keys
 from keelwork.adapters.stores.prediction_store import existing_ids, insert_records
-from keelwork.adapters.stores.sql import among
 from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
 from keelwork.core.ingest_values import (
     deterministic_prediction_id,
@@ -294,19 +292,11 @@ class ScoreHandler:
         """Store the chunk's new predictions (and keys) inside the ledger's transaction."""
         fresh = chunk.records
         if self.id_column is not None and fresh:
-            keys = [k for k, _ in fresh]
-            done: set[str] = set()
-            k = ingest_keys.c
-            for clause in among(conn, k.key, keys):
-                done.update(conn.execute(select(k.key).where(k.scope == self.scope, clause))
-                            .scalars())
+            done = scored_keys(conn, self.scope, [k for k, _ in fresh])
             fresh = [(key, r) for key, r in fresh if key not in done]
-            now = datetime.now(UTC)
-            if fresh:
-                conn.execute(ingest_keys.insert(), [
-                    {"scope": self.scope, "key": key, "prediction_id": r.id,
-                     "file_sha": file.sha256, "row_index": r.request_meta["row"],
-                     "created_at": now} for key, r in fresh])
+            remember_keys(conn, self.scope, file.sha256,
+                          [(key, r.id, r.request_meta["row"]) for key, r in fresh],
+                          datetime.now(UTC))
         existing = existing_ids(conn, [r.id for _, r in fresh])
         new = [r for _, r in fresh if r.id not in existing]
         insert_records(conn, new)

@@ -33,8 +33,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine
 
 from keelwork.adapters.stores.monitor_store import MonitorStore
 from keelwork.core.monitors.reference import MonitorReference
@@ -190,28 +189,16 @@ def _touch(w: Window, order: list[Window], rows_of: dict[int, list[dict[str, Any
 
 def _label_reader(engine: Engine) -> Callable[[list[str]], dict[str, tuple[Any, float]]]:
     """Labels (value, ts) by prediction id; an empty reader when no label was ever stored."""
-    from keelwork.adapters.stores.ingest_tables import labels
-    from keelwork.adapters.stores.sql import among
-    from keelwork.adapters.stores.transactions import connection
+    from keelwork.adapters.stores.label_store import LabelStore
 
+    store = LabelStore(engine)
     try:
-        present = inspect(engine).has_table(labels.name)
+        present = store.has_labels()
     except Exception:  # the log read reports a broken store, with its words
         present = False
     if not present:
         return lambda ids: {}
-    c = labels.c
-
-    def read(ids: list[str]) -> dict[str, tuple[Any, float]]:
-        out: dict[str, tuple[Any, float]] = {}
-        with connection(engine, "label store", "reading labels") as conn:
-            for clause in among(conn, c.prediction_id, ids):
-                for pid, text, ts in conn.execute(select(c.prediction_id, c.label, c.ts)
-                                                  .where(clause)):
-                    out[pid] = (orjson.loads(text), float(ts))
-        return out
-
-    return read
+    return store.label_values
 
 
 __all__ = [
