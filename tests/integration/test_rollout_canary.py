@@ -142,7 +142,7 @@ def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
     (shifted) are wrong, so the accuracy gate fails with the measured values."""
     from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import KeelworkError
-    from keelwork.service.gateway.gateway import RequestContext
+    from keelwork.service.gateway.context import RequestContext
 
     path = make_project(tmp_path, store_url)
     text = path.read_text().replace("max_prediction_drift: 0.5", "min_accuracy: 0.9")

@@ -55,8 +55,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
     served = {m.name for m in service.gateway.spec.models}
 
     async def resync() -> None:
-        if service.rollout_controller is not None:
-            await service.rollout_controller.sync()
+        await service.rollout_controller.sync()
 
     def check_served(name: str) -> None:
         if name not in served:
