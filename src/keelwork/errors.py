@@ -5,6 +5,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
 
     KeelworkError
     ├── SpecError (ValueError)                 keel.yaml is invalid; carries every problem
+    │   └── TransitionError                    an action the rollout's phase does not allow
     ├── ContractViolation (ValueError)         input broke the data contract; carries details
     ├── MissingExtraError (ImportError)        an optional dependency is not installed
     ├── RegistryError
@@ -69,6 +70,10 @@ class KeelworkError(Exception):
 
 class SpecError(KeelworkError, ValueError):
     """keel.yaml (or another spec document) is invalid; ``details`` lists every problem."""
+
+
+class TransitionError(SpecError):
+    """An action that the rollout's phase does not allow (e.g. promote an aborted rollout)."""
 
 
 class ContractViolation(KeelworkError, ValueError):

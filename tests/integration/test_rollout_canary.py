@@ -304,7 +304,7 @@ def test_hand_promote_of_a_version_whose_rollout_was_aborted_needs_force(
         tmp_path: Path) -> None:
     """Issue 12.9: no warning was given. Without force it is refused; with force the
     warning is recorded in the promote's event and its audit entry."""
-    from keelwork.core.rollout.state import TransitionError
+    from keelwork.errors import TransitionError
 
     service = open_project(make_project(tmp_path), poll_s=POLL)
     try:

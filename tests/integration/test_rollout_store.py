@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from keelwork.core.rollout.state import Rollout, TransitionError
+from keelwork.core.rollout.state import Rollout
+from keelwork.errors import TransitionError
 from rollout_project import load, make_project, open_project, register
 
 

@@ -22,8 +22,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.core.rollout.state import TransitionError
-from keelwork.errors import ArtifactError, ErrorDetail, KeelworkError, ModelLoadError, SpecError
+from keelwork.errors import (
+    ArtifactError,
+    ErrorDetail,
+    KeelworkError,
+    ModelLoadError,
+    SpecError,
+    TransitionError,
+)
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
