@@ -14,9 +14,9 @@ stores; the gateway keeps its own for the prediction log):
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
   their drift scores, quality and label coverage.
 
-The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`;
-the key store's with :data:`KeyStore` (its Protocol has no ``cached``, which the key check uses
-to stay off the store on the request path), so that interfaces never import an adapter.
+The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
+(the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
+uses to stay off the store on the request path), so that interfaces never import an adapter.
 """
 
 from __future__ import annotations
@@ -42,9 +42,6 @@ from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.model import ResolvedSpec
-
-#: The API-key store as the HTTP layer's key checks and key routes use it.
-KeyStore = ApiKeyStore
 
 
 @dataclass
@@ -159,4 +156,4 @@ def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
     return True
 
 
-__all__ = ["KeyStore", "ServerParts", "open_server", "record_config"]
+__all__ = ["ServerParts", "open_server", "record_config"]
