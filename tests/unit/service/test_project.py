@@ -195,3 +195,49 @@ def test_a_project_needs_its_directory_and_spec_where_it_reads_it(tmp_path: Path
         bare.monitor()
     assert bare.audit.verify().ok  # no store yet: nothing is created by reading
     assert not (tmp_path / ".keel").exists()
+
+
+def test_audit_verify_checks_the_anchors_as_keel_audit_verify_does(
+        project: keelwork.Project) -> None:
+    project.register("fakes:total", "adder", runtime="python", options={"path": str(FIXTURES)})
+    assert project.audit.verify().ok
+    (project.path / ".keel" / "keel.db").unlink()  # the store goes; the anchor file stays
+    verdict = keelwork.Project(project.path).audit.verify()
+    assert not verdict.ok and verdict.reason == "truncated"
+
+
+def test_drift_takes_a_saved_profile_and_names_a_bad_text_column(
+        project: keelwork.Project, tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    from keelwork.core.monitors import profile_table
+    from keelwork.errors import MonitorError
+
+    reference = pa.Table.from_pylist(_rows(400))
+    saved = tmp_path / "reference-profile.json"
+    saved.write_text(json.dumps(profile_table(reference).as_dict()))
+    moved = pa.Table.from_pylist(_rows(400, shift=5, seed=1))
+    assert project.drift(saved, moved).drifted == ("a",)
+    assert project.drift(profile_table(reference), moved).drifted == ("a",)
+    with pytest.raises(MonitorError, match="saved profile"):
+        project.drift(saved, moved, text=["color"])
+    with pytest.raises(MonitorError, match="'review'"):
+        project.drift(reference, moved, text=["review"])
+
+
+def test_validate_runs_under_the_jit_setting(project: keelwork.Project,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    pa = pytest.importorskip("pyarrow")
+    from keelwork.core.contracts import batch, jit
+    from keelwork.spec.settings import load_settings
+
+    seen = []
+    real = batch.validate_table
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(jit._ACTIVE.get())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "validate_table", spy)
+    off = keelwork.Project(project.path, settings=load_settings(jit="off"))
+    assert off.validate(pa.Table.from_pylist(_rows(10))).ok
+    assert len(seen) == 1 and seen[0] is not None and seen[0].mode == "off"
