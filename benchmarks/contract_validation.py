@@ -34,7 +34,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from keelwork.core.contracts import compile_contract
-from keelwork.spec.model import ContractSection
+from keelwork.spec.contract import ContractSection
 
 CATEGORIES = ("bronze", "silver", "gold", "platinum")
 N_FLOAT, N_INT, N_CAT, N_TEXT = 20, 5, 3, 2

@@ -103,7 +103,7 @@ def _write(table: Any, directory: Path, kind: str) -> None:
 
 
 def contract() -> Any:
-    from keelwork.spec.model import ContractSection
+    from keelwork.spec.contract import ContractSection
 
     fields: list[dict[str, Any]] = [{"name": f"f{i}", "type": "float", "min": LO, "max": HI}
                                     for i in range(N_FLOAT)]

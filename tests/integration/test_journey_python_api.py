@@ -13,8 +13,7 @@ import pytest
 
 import keelwork
 from journey import CREDIT_CATEGORICAL, CREDIT_NUMERIC, keel
-from keelwork.core.rollout.state import TransitionError
-from keelwork.errors import AuthError, ContractViolation, ModelNotFoundError
+from keelwork.errors import AuthError, ContractViolation, ModelNotFoundError, TransitionError
 from live_server import running_server
 
 pytestmark = pytest.mark.slow

@@ -142,7 +142,7 @@ def test_live_accuracy_from_labels_rolls_a_wrong_canary_back(tmp_path: Path,
     (shifted) are wrong, so the accuracy gate fails with the measured values."""
     from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import KeelworkError
-    from keelwork.service.gateway.gateway import RequestContext
+    from keelwork.service.gateway.context import RequestContext
 
     path = make_project(tmp_path, store_url)
     text = path.read_text().replace("max_prediction_drift: 0.5", "min_accuracy: 0.9")
@@ -304,7 +304,7 @@ def test_hand_promote_of_a_version_whose_rollout_was_aborted_needs_force(
         tmp_path: Path) -> None:
     """Issue 12.9: no warning was given. Without force it is refused; with force the
     warning is recorded in the promote's event and its audit entry."""
-    from keelwork.core.rollout.state import TransitionError
+    from keelwork.errors import TransitionError
 
     service = open_project(make_project(tmp_path), poll_s=POLL)
     try:

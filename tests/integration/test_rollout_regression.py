@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from keelwork.service.assembly import open_service
-from keelwork.service.gateway.gateway import RequestContext
+from keelwork.service.gateway.context import RequestContext
 from keelwork.service.registration import register_model
 from keelwork.spec.loader import load_spec
 

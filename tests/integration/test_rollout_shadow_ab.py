@@ -8,7 +8,7 @@ from pathlib import Path
 
 from keelwork.errors import KeelworkError
 from keelwork.service.assembly import Service
-from keelwork.service.gateway.gateway import RequestContext
+from keelwork.service.gateway.context import RequestContext
 from rollout_project import load, make_project, open_project, register
 
 INTERVAL = 0.2

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from keelwork.core.rollout.state import Rollout, TransitionError
+from keelwork.core.rollout.state import Rollout
+from keelwork.errors import TransitionError
 from rollout_project import load, make_project, open_project, register
 
 
@@ -185,7 +186,7 @@ def test_labels_reach_the_shadow_copies_of_their_request(tmp_path: Path,
     shadow copy of that request must be judged by it too."""
     from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.adapters.stores.rollout_store import live_accuracy
-    from keelwork.service.gateway.gateway import RequestContext
+    from keelwork.service.gateway.context import RequestContext
 
     service = open_project(make_project(tmp_path, store_url), poll_s=0.05)
     drifting = register(service, "drifts")

@@ -34,6 +34,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from keelwork.errors import BatchSizeError
+
 #: Runs the model on a batch of instances and returns one output per instance.
 BatchFn = Callable[[list[Any]], Awaitable[list[Any]]]
 #: Called with (batch size in instances, number of requests, seconds the model call took).
@@ -45,10 +47,6 @@ class _Pending:
     instances: list[Any]
     future: asyncio.Future[list[Any]]
     enqueued: float = field(default_factory=time.perf_counter)
-
-
-class BatchSizeError(ValueError):
-    """The model returned a different number of outputs than it was given inputs."""
 
 
 class MicroBatcher:

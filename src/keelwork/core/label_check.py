@@ -18,7 +18,7 @@ from typing import Any
 
 from keelwork.core.contracts import compile_contract
 from keelwork.errors import ErrorDetail
-from keelwork.spec.model import ContractSection, FieldSpec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 
 class LabelChecker:

@@ -64,18 +64,8 @@ def _details(body: Any) -> tuple[str, list[ErrorDetail]]:
 
 
 def _error_class(name: str) -> Any:
-    """An error class by name: from keelwork.errors, else where it lived before moving there
-    (issue 14 moves every error class into keelwork.errors)."""
-    found = getattr(errors, name, None)
-    if found is None and name == "TransitionError":
-        from keelwork.core.rollout import state
-
-        found = state.TransitionError
-    elif found is None:
-        from keelwork.service.gateway import gateway
-
-        found = getattr(gateway, name)
-    return found
+    """An error class of keelwork.errors by name."""
+    return getattr(errors, name)
 
 
 def error_for(status: int, body: Any, headers: dict[str, str] | None = None, *,

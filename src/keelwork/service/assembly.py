@@ -12,10 +12,13 @@ from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_log import PredictionLog
 from keelwork.adapters.stores.registry_store import SqlRegistry, open_registry
+from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.errors import ModelNotFoundError
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.models import load_target, load_verifier, spec_options, target_resolver
 from keelwork.service.registration import register_model
+from keelwork.service.rollout.controller import RolloutController
+from keelwork.service.rollout.operations import RolloutOps
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.serve")
@@ -29,19 +32,19 @@ class Service:
     gateway: Gateway
     registry: SqlRegistry
     prediction_log: PredictionLog
-    feature_store: Any = None
     #: Rollout operations (store + registry) and the controller that applies them to traffic.
-    rollouts: Any = None
-    rollout_controller: Any = None
+    rollouts: RolloutOps
+    rollout_controller: RolloutController
+    #: The online feature store (keel.yaml's ``features``); None: none declared.
+    feature_store: Any = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event | None = None
 
     async def start(self) -> None:
         self.prediction_log.start()
-        if self.rollout_controller is not None:
-            self._stop = asyncio.Event()
-            self._tasks.append(asyncio.create_task(self.rollout_controller.run(self._stop),
-                                                   name="keel-rollout-controller"))
+        self._stop = asyncio.Event()
+        self._tasks.append(asyncio.create_task(self.rollout_controller.run(self._stop),
+                                               name="keel-rollout-controller"))
 
     async def close(self) -> None:
         if self._stop is not None:
@@ -121,16 +124,12 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
     gateway.components["prediction_log"] = lambda: _log_health(plog)
     metrics.watch_health(gateway.health)
     gateway.project_dir = resolved.project_dir
-    from keelwork.adapters.stores.rollout_store import RolloutStore
-    from keelwork.service.rollout.controller import RolloutController
-    from keelwork.service.rollout.operations import RolloutOps
-
     store = RolloutStore(registry.engine, registry.audit)
     store.ensure_schema()
     ops = RolloutOps(store, registry, verify=load_verifier(resolved, registry))
     controller = RolloutController(gateway, ops, poll_s=rollout_poll_s)
     gateway.components["rollout_controller"] = controller.outage.as_dict
-    return Service(resolved, gateway, registry, plog, feature_store, ops, controller)
+    return Service(resolved, gateway, registry, plog, ops, controller, feature_store)
 
 
 def _log_health(plog: PredictionLog) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from keelwork.service.projects import Status, spec_storage_url
 if TYPE_CHECKING:
     from keelwork.adapters.stores.features import FeatureStore
     from keelwork.core.features import TrainingSetBuilder
-    from keelwork.spec.model import EntitySpec, ResolvedSpec
+    from keelwork.spec.features import EntitySpec
+    from keelwork.spec.model import ResolvedSpec
     from keelwork.spec.settings import Settings
 
 #: The suffixes a training set may be written as.

@@ -28,7 +28,8 @@ from keelwork.service.project_reports import Registration, ValidationReport
 
 if TYPE_CHECKING:
     from keelwork.core.monitors.report import DriftReport, MonitorReport
-    from keelwork.spec.model import ContractSection, ResolvedSpec
+    from keelwork.spec.contract import ContractSection
+    from keelwork.spec.model import ResolvedSpec
     from keelwork.spec.settings import Settings
 
 log = logging.getLogger("keelwork.monitor")

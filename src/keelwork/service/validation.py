@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from keelwork.adapters.data.tables import Progress
     from keelwork.core.contracts.batch import BatchReport
     from keelwork.core.contracts.infer import HeldOutCheck, InferredContract
-    from keelwork.spec.model import ContractSection, ResolvedSpec
+    from keelwork.spec.contract import ContractSection
+    from keelwork.spec.model import ResolvedSpec
     from keelwork.spec.settings import JitMode
 
 
@@ -75,8 +76,8 @@ def load_contract(path: Path) -> ContractSection:
     from ruamel.yaml.error import YAMLError
 
     from keelwork.core.contracts.batch import check_contract
+    from keelwork.spec.contract import ContractSection
     from keelwork.spec.loader import check_alias_expansion
-    from keelwork.spec.model import ContractSection
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -1,13 +1,14 @@
 """The keel.yaml model: the production requirements of one service, as code.
 
 Every section of the product exists here from day one (even where enforcement lands later) so
-that users write one file. Unknown keys are errors everywhere (``extra="forbid"``).
+that users write one file. Unknown keys are errors everywhere (``extra="forbid"``,
+:mod:`keelwork.spec.section`). The two largest sections have modules of their own: the data
+contract (:mod:`keelwork.spec.contract`) and the features (:mod:`keelwork.spec.features`).
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,40 +23,26 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from keelwork.spec.contract import ContractSection
 from keelwork.spec.durations import UNIT_SECONDS
+from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.kinds import runtime_kinds
+from keelwork.spec.section import Section, check_name
 
 SPEC_KIND: Literal["keel.yaml"] = "keel.yaml"
 SPEC_VERSION: Literal[1] = 1
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _check_name(value: str, what: str) -> str:
-    if not _NAME_RE.match(value):
-        raise PydanticCustomError(
-            "name_format",
-            "{what} must start with a letter or digit and hold only letters, digits, "
-            "'_', '.', '-' (at most 128); got {got}",
-            {"what": what, "got": repr(value)},
-        )
-    return value
-
 
 # --------------------------------------------------------------------------- service
-class OnCall(_Section):
+class OnCall(Section):
     """Who gets paged, and how."""
 
     contact: str = Field(description="Pager, chat channel or e-mail of the on-call rotation.")
     escalation: str | None = Field(default=None, description="Who to escalate to.")
 
 
-class ServiceSection(_Section):
+class ServiceSection(Section):
     name: str = Field(description="Service name; used in metrics, logs and URLs.")
     description: str = ""
     owners: list[str] = Field(min_length=1, description="Owners (e-mail or team handles).")
@@ -65,17 +52,17 @@ class ServiceSection(_Section):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _check_name(v, "the service name")
+        return check_name(v, "the service name")
 
 
 # --------------------------------------------------------------------------- models
-class BatchingSection(_Section):
+class BatchingSection(Section):
     enabled: bool = True
     max_batch_size: PositiveInt = 64
     max_wait_ms: Annotated[float, Field(ge=0, le=10_000)] = 2.0
 
 
-class ModelSection(_Section):
+class ModelSection(Section):
     name: str
     runtime: str = Field(description="Runtime kind: sklearn, onnx, torch, hf, mlflow, python "
                          "or a plug-in registered under the 'keelwork.runtimes' entry points.")
@@ -100,13 +87,13 @@ class ModelSection(_Section):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _check_name(v, "a model name")
+        return check_name(v, "a model name")
 
     @field_validator("aliases")
     @classmethod
     def _aliases(cls, v: list[str]) -> list[str]:
         for a in v:
-            _check_name(a, "an alias")
+            check_name(a, "an alias")
             if a.isdigit():
                 raise PydanticCustomError(
                     "alias_numeric", "an alias must not be a number (numbers are versions); "
@@ -125,79 +112,9 @@ class ModelSection(_Section):
         return v
 
 
-# --------------------------------------------------------------------------- contract
-FieldType = Literal["float", "integer", "boolean", "string", "category", "text", "tensor"]
-
-
-class FieldSpec(_Section):
-    """One input or output field of the data contract."""
-
-    name: str
-    type: FieldType
-    required: bool = True
-    nullable: bool = False
-    min: float | None = None
-    max: float | None = None
-    categories: list[str | int | bool] | None = None
-    min_length: Annotated[int, Field(ge=0)] | None = None
-    max_length: Annotated[int, Field(ge=0)] | None = None
-    shape: list[int] | None = Field(default=None, description="Tensor shape, -1 = any size.")
-    dtype: Literal["float32", "float64", "int32", "int64", "bool"] | None = None
-    allow_nan: bool = False
-    description: str = ""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FieldSpec:
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise PydanticCustomError(
-                "range_order", "min ({min}) is greater than max ({max})",
-                {"min": self.min, "max": self.max})
-        if (self.min_length is not None and self.max_length is not None
-                and self.min_length > self.max_length):
-            raise PydanticCustomError(
-                "length_order", "min_length ({lo}) is greater than max_length ({hi})",
-                {"lo": self.min_length, "hi": self.max_length})
-        if self.type == "category" and not self.categories:
-            raise PydanticCustomError(
-                "categories_missing", "a 'category' field needs a non-empty 'categories' list", {})
-        if self.type != "tensor" and self.shape is not None:
-            raise PydanticCustomError(
-                "shape_not_tensor", "'shape' applies to 'tensor' fields only; got type {t}",
-                {"t": repr(self.type)})
-        if (self.type not in ("float", "integer", "tensor")
-                and (self.min is not None or self.max is not None)):
-            raise PydanticCustomError(
-                "range_not_numeric", "'min'/'max' apply to numeric fields; got type {t}",
-                {"t": repr(self.type)})
-        return self
-
-
-class ContractSection(_Section):
-    inputs: list[FieldSpec] = Field(default_factory=list)
-    outputs: list[FieldSpec] = Field(default_factory=list)
-    extra_fields: Literal["reject", "ignore", "keep"] = "reject"
-    subject_field: str | None = Field(
-        default=None, description="Input field that identifies the data subject (for GDPR).")
-    output_policy: Literal["warn", "strict"] = Field(
-        default="warn", description="What an answer that breaks 'outputs' gets: 'warn' "
-        "answers, logs the violation (guard 'output_contract'), counts it and says so in the "
-        "response's 'warnings'; 'strict' refuses it with a 500 naming the contract.")
-
-    @model_validator(mode="after")
-    def _unique(self) -> ContractSection:
-        for group in ("inputs", "outputs"):
-            seen: set[str] = set()
-            for f in getattr(self, group):
-                if f.name in seen:
-                    raise PydanticCustomError(
-                        "duplicate_field", "{group} name {name} appears twice",
-                        {"group": group, "name": repr(f.name)})
-                seen.add(f.name)
-        return self
-
 
 # --------------------------------------------------------------------------- SLOs
-class SloSection(_Section):
+class SloSection(Section):
     latency_p99_ms: PositiveFloat | None = None
     error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     availability: Annotated[float, Field(gt=0, le=1)] | None = None
@@ -206,7 +123,7 @@ class SloSection(_Section):
 
 
 # --------------------------------------------------------------------------- monitoring
-class DriftSection(_Section):
+class DriftSection(Section):
     enabled: bool = True
     numeric_method: Literal["wasserstein", "ks", "psi", "jensen_shannon"] = "wasserstein"
     categorical_method: Literal["jensen_shannon", "chi2", "psi"] = "jensen_shannon"
@@ -217,7 +134,7 @@ class DriftSection(_Section):
     features: list[str] | None = None
 
 
-class LabelsSection(_Section):
+class LabelsSection(Section):
     expected_delay: str = Field(default="1d", pattern=r"^\d+[smhd]$")
     source: str | None = None
     column: str | None = Field(
@@ -240,7 +157,7 @@ class LabelsSection(_Section):
         return float(int(self.unknown_ttl[:-1]) * UNIT_SECONDS[self.unknown_ttl[-1]])
 
 
-class MonitoringSection(_Section):
+class MonitoringSection(Section):
     reference: str | None = Field(default=None, description="Reference data (CSV/Parquet/JSONL).")
     drift: DriftSection = Field(default_factory=DriftSection)
     windows: list[Annotated[str, Field(pattern=r"^\s*\d+\s*[smhdp]?\s*$")]] = Field(
@@ -260,7 +177,7 @@ class MonitoringSection(_Section):
 
 
 # --------------------------------------------------------------------------- rollout
-class RolloutGates(_Section):
+class RolloutGates(Section):
     max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
     max_p99_latency_ms: PositiveFloat | None = None
     max_contract_violation_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
@@ -310,7 +227,7 @@ def misfit_gates(gates: RolloutGates, task: str | None) -> list[str]:
     return [g for g in wrong if getattr(gates, g) is not None]
 
 
-class RolloutSection(_Section):
+class RolloutSection(Section):
     strategy: Literal["canary", "shadow", "ab"] = "canary"
     steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(default_factory=lambda: [5, 25, 50,
                                                                                        100])
@@ -329,13 +246,13 @@ class RolloutSection(_Section):
 
 
 # --------------------------------------------------------------------------- guards
-class RateLimit(_Section):
+class RateLimit(Section):
     requests_per_second: PositiveFloat
     burst: PositiveInt = 10
     per: Literal["key", "tenant", "ip"] = "key"
 
 
-class GuardsSection(_Section):
+class GuardsSection(Section):
     max_body_bytes: PositiveInt = Field(
         default=1_048_576, description="Largest request body accepted on every route, whether "
         "it comes with Content-Length or chunked; larger ones are answered 413.")
@@ -368,21 +285,21 @@ class GuardsSection(_Section):
 
 
 # --------------------------------------------------------------------------- cost, retention
-class CostSection(_Section):
+class CostSection(Section):
     currency: str = "USD"
     per_1k_predictions: Annotated[float, Field(ge=0)] | None = None
     monthly_budget: Annotated[float, Field(ge=0)] | None = None
     alert_at: list[Annotated[float, Field(gt=0, le=2)]] = Field(default_factory=lambda: [0.8, 1.0])
 
 
-class RetentionSection(_Section):
+class RetentionSection(Section):
     predictions_days: PositiveInt | None = None
     labels_days: PositiveInt | None = None
     audit_days: PositiveInt | None = None
 
 
 # --------------------------------------------------------------------------- storage, server
-class StorageSection(_Section):
+class StorageSection(Section):
     url: str | None = Field(
         default=None,
         description="SQLAlchemy URL. Default: sqlite:///<project>/.keel/keel.db",
@@ -401,113 +318,16 @@ class StorageSection(_Section):
         return v or None
 
 
-class ServerSection(_Section):
+class ServerSection(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: PositiveInt = 1
     tracing: bool = Field(default=False, description="OpenTelemetry server spans (extra 'otel').")
 
 
-# --------------------------------------------------------------------------- features
-
-
-class TransformSpec(_Section):
-    """One feature transform: a registered Python function applied to some fields of a row."""
-
-    name: str = Field(description="Name of this step (unique), used in messages.")
-    fn: str = Field(description="Name under which the function is registered with "
-                    "@feature_transform (from keelwork.core.features) in one of "
-                    "features.modules.")
-    inputs: list[str] = Field(min_length=1, description="Fields passed to the function, in "
-                              "order: request/training fields, entity features or outputs of "
-                              "earlier transforms.")
-    output: str = Field(description="Field the result is written to (replaces a field of the "
-                        "same name).")
-    params: dict[str, Any] = Field(default_factory=dict,
-                                   description="Keyword arguments passed to the function.")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v, "a transform name")
-
-
-class EntitySpec(_Section):
-    """Features of one entity: looked up online at serving, joined point-in-time for training."""
-
-    name: str = Field(description="Entity feature group name (unique).")
-    key: str = Field(description="Field holding the entity key, in requests, training rows and "
-                     "the source table alike. Keys compare as text: 42 and '42' are one key.")
-    timestamp: str = Field(default="event_time", description="Column of the source giving when "
-                           "each value became known.")
-    features: list[str] = Field(min_length=1, description="Columns of the source to serve.")
-    source: str = Field(description="Offline history of the values (Parquet/CSV/JSONL path, "
-                        "relative to keel.yaml).")
-    ttl: str | None = Field(default=None, pattern=r"^\d+[smhd]$",
-                            description="Values older than this (relative to the row's or the "
-                            "request's time) count as missing. Default: they never expire.")
-    prefix: str = Field(default="", description="Prefix of the output field names "
-                        "(prefix + feature).")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _check_name(v, "an entity name")
-
-    @property
-    def ttl_seconds(self) -> float | None:
-        """``ttl`` in seconds, or None when values never expire."""
-        if self.ttl is None:
-            return None
-        return float(int(self.ttl[:-1]) * UNIT_SECONDS[self.ttl[-1]])
-
-    @property
-    def outputs(self) -> list[str]:
-        """Names of the fields this entity adds to a row, in ``features`` order."""
-        return [self.prefix + f for f in self.features]
-
-
-class FeaturesSection(_Section):
-    """Feature definitions applied identically for training (keel features build) and serving."""
-
-    modules: list[str] = Field(default_factory=list, description="Python files (relative to "
-                               "keel.yaml) or module names that register transform functions.")
-    event_timestamp: str = Field(default="event_time", description="Column of training rows "
-                                 "giving when the prediction would have been made; entity "
-                                 "values are joined as of that time.")
-    entities: list[EntitySpec] = Field(default_factory=list)
-    transforms: list[TransformSpec] = Field(default_factory=list, description="Applied in "
-                                            "order, after the entity features are added.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FeaturesSection:
-        # Transforms run in order and may rewrite a field (in place, or an entity feature, to
-        # fill a gap): each input is the field's value when that step runs, so no order rule.
-        for group in ("entities", "transforms"):
-            seen: set[str] = set()
-            for item in getattr(self, group):
-                if item.name in seen:
-                    raise PydanticCustomError("duplicate_name", "{group} name {name} appears "
-                                              "twice", {"group": group, "name": repr(item.name)})
-                seen.add(item.name)
-        produced: dict[str, str] = {}
-        for e in self.entities:
-            for out in e.outputs:
-                if out in (e.key, e.timestamp):
-                    raise PydanticCustomError(
-                        "feature_is_key", "entities[{name}]: the feature field {out} is also "
-                        "its key or timestamp column", {"name": e.name, "out": repr(out)})
-                if out in produced:
-                    raise PydanticCustomError(
-                        "duplicate_feature", "the feature field {out} would be written by "
-                        "entity {name} and by {other} (set 'prefix' to tell them apart)",
-                        {"out": repr(out), "name": repr(e.name), "other": produced[out]})
-                produced[out] = f"entity {e.name!r}"
-        return self
-
 
 # --------------------------------------------------------------------------- the spec
-class KeelSpec(_Section):
+class KeelSpec(Section):
     """The whole keel.yaml."""
 
     kind: Literal["keel.yaml"] = SPEC_KIND

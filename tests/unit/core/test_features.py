@@ -28,7 +28,7 @@ from keelwork.core.features import (
 )
 from keelwork.core.features.values import check_feature_type, key_column, time_column
 from keelwork.errors import DataFileError, InvalidInputError, SpecError, StoreError
-from keelwork.spec.model import EntitySpec, FeaturesSection
+from keelwork.spec.features import EntitySpec, FeaturesSection
 
 SECOND = 1_000_000
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keelwork.core.label_check import LabelChecker
-from keelwork.spec.model import FieldSpec
+from keelwork.spec.contract import FieldSpec
 
 CLASSIFIER = [FieldSpec(name="label", type="category", categories=["bad", "good"]),
               FieldSpec(name="score", type="float", min=0, max=1)]

@@ -14,13 +14,13 @@ from starlette.testclient import TestClient
 
 import keelwork
 from keelwork.adapters.stores.api_keys import ApiKeyStore
-from keelwork.core.rollout.state import TransitionError
 from keelwork.errors import (
     AuthError,
     ContractViolation,
     ModelNotFoundError,
     ModelRefError,
     RequestRefused,
+    TransitionError,
 )
 from keelwork.interfaces.client_errors import error_for
 from keelwork.interfaces.http.server import build_server_app

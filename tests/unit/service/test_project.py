@@ -11,7 +11,6 @@ import pytest
 from starlette.testclient import TestClient
 
 import keelwork
-from keelwork.core.rollout.state import TransitionError
 from keelwork.errors import (
     ContractViolation,
     InvalidInputError,
@@ -19,6 +18,7 @@ from keelwork.errors import (
     ModelNotFoundError,
     RegistryError,
     SpecError,
+    TransitionError,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

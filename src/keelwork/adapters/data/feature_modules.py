@@ -19,7 +19,8 @@ from typing import Any
 
 from keelwork.core.features import DEFAULT_REGISTRY, FeaturePipeline, TransformRegistry
 from keelwork.errors import ErrorDetail, SpecError
-from keelwork.spec.model import EntitySpec, ResolvedSpec
+from keelwork.spec.features import EntitySpec
+from keelwork.spec.model import ResolvedSpec
 
 
 def _is_path(entry: str) -> bool:

@@ -19,7 +19,7 @@ from keelwork.adapters.data.atomic import atomic_path, atomic_paths, remove_quie
 from keelwork.errors import DataFileError
 
 if TYPE_CHECKING:
-    from keelwork.spec.model import ContractSection
+    from keelwork.spec.contract import ContractSection
 
 #: ``progress(rows_done, rows_total)``; the total is None when the file does not say it.
 Progress = Callable[[int, int | None], None]

@@ -42,7 +42,7 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.core.features import EntityIndex, micros_of
 from keelwork.errors import DataFileError, StoreError
-from keelwork.spec.model import EntitySpec
+from keelwork.spec.features import EntitySpec
 
 FEATURES_SCHEMA_KIND = "features"
 FEATURES_SCHEMA_VERSION = 1

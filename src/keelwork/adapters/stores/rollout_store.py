@@ -55,8 +55,8 @@ from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 from keelwork.core.rollout.analysis import MAX_OUTPUTS, ArmStats, output_label
 from keelwork.core.rollout.rollback import Setback
-from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent, TransitionError
-from keelwork.errors import ModelNotFoundError
+from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent
+from keelwork.errors import ModelNotFoundError, TransitionError
 from keelwork.types import AuditSink
 
 ROLLOUTS_SCHEMA_KIND = "rollouts"

@@ -37,15 +37,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
+from keelwork.core.contracts.arrow_buffers import null_at, union_codes, values_view
 from keelwork.core.contracts.columns import is_mixed
-from keelwork.core.contracts.kernels import (
-    JSON_CHILD,
-    integral,
-    null_at,
-    null_mask,
-    union_codes,
-    values_view,
-)
+from keelwork.core.contracts.kernels import JSON_CHILD, integral, null_mask
 from keelwork.core.contracts.record import (
     RULES,
     Explain,
@@ -56,7 +50,7 @@ from keelwork.core.contracts.record import (
 from keelwork.core.contracts.render import show_float
 from keelwork.core.contracts.table_check import check_columns
 from keelwork.errors import ErrorDetail, InvalidInputError, SpecError
-from keelwork.spec.model import ContractSection, FieldSpec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 _RULE_ORDER: Final = {rule: i for i, rule in enumerate(RULES)}
 

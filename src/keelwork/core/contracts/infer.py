@@ -37,7 +37,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from keelwork.core.contracts.columns import MIXED_CHILDREN, is_mixed
-from keelwork.spec.model import ContractSection
+from keelwork.spec.contract import ContractSection
 
 
 @dataclass
@@ -54,7 +54,7 @@ class InferredContract:
         return {"inputs": [dict(f) for f in self.fields], "extra_fields": "reject"}
 
     def section(self) -> ContractSection:
-        """The draft as a validated :class:`~keelwork.spec.model.ContractSection`."""
+        """The draft as a validated :class:`~keelwork.spec.contract.ContractSection`."""
         return ContractSection.model_validate(self.to_dict())
 
 

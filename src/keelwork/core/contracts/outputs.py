@@ -18,7 +18,7 @@ from typing import Any
 
 from keelwork.core.contracts.record import RecordValidator
 from keelwork.errors import ErrorDetail
-from keelwork.spec.model import ContractSection
+from keelwork.spec.contract import ContractSection
 
 
 class OutputValidator:

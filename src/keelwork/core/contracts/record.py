@@ -1,6 +1,6 @@
 """Per-record validation against the ``contract.inputs`` of keel.yaml, compiled once.
 
-:func:`compile_contract` turns a :class:`~keelwork.spec.model.ContractSection` into a
+:func:`compile_contract` turns a :class:`~keelwork.spec.contract.ContractSection` into a
 :class:`RecordValidator`. Each field becomes two closures: ``ok`` (a cheap predicate run on
 every request) and ``explain`` (run only on values ``ok`` refused, it builds the error details).
 A valid record therefore costs one dict lookup and one small call per field. ``explain`` is the
@@ -73,7 +73,7 @@ from keelwork.core.contracts.scalars import (
 )
 from keelwork.core.contracts.tensor import _tensor_field
 from keelwork.errors import ContractViolation, ErrorDetail
-from keelwork.spec.model import ContractSection, FieldSpec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 RULES: Final = ("required", "nullable", "type", "min", "max", "finite", "category", "min_length",
                 "max_length", "shape", "dtype", "extra_field", "record_type", "arity")

@@ -1,6 +1,6 @@
 """Scalar fields of a contract (float, integer, boolean, string/text, category) as checks.
 
-Each builder compiles a :class:`~keelwork.spec.model.FieldSpec` into ``(ok, explain)``: a fast
+Each builder compiles a :class:`~keelwork.spec.contract.FieldSpec` into ``(ok, explain)``: a fast
 predicate and the explainer of the values it refuses (see :mod:`keelwork.core.contracts.record`).
 """
 
@@ -22,7 +22,7 @@ from keelwork.core.contracts.render import (
     _type_problem,
     safe_got,
 )
-from keelwork.spec.model import FieldSpec
+from keelwork.spec.contract import FieldSpec
 
 Ok = Callable[[Any], bool]
 Explain = Callable[[Any], list[Problem]]

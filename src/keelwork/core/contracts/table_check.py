@@ -27,17 +27,11 @@ import os
 from typing import Any, Final
 
 from keelwork.core.contracts import jit
-from keelwork.core.contracts.kernels import (
-    check_array,
-    dictionary_rows,
-    drop_rows,
-    float_bounds,
-    null_rows,
-    sort_float_suspects,
-    values_view,
-)
+from keelwork.core.contracts.arrow_buffers import drop_rows, null_rows, values_view
+from keelwork.core.contracts.kernels import check_array, dictionary_rows
+from keelwork.core.contracts.number_kernels import float_bounds, sort_float_suspects
 from keelwork.core.contracts.record import FLOAT64_MAX
-from keelwork.spec.model import FieldSpec
+from keelwork.spec.contract import FieldSpec
 
 Rows = dict[str, Any]  # rule -> numpy int64 array of failing rows, ascending
 
@@ -81,7 +75,7 @@ def _float_rows(spec: FieldSpec, column: Any) -> Rows:
 
     Each chunk gives its nulls and its suspects (values outside [min, max], NaN and infinities
     included unless allowed); the few suspects of the whole column are then sorted into rules
-    at once (:func:`keelwork.core.contracts.kernels.sort_float_suspects`).
+    at once (:func:`keelwork.core.contracts.number_kernels.sort_float_suspects`).
     """
     import numpy as np
 

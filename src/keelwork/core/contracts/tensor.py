@@ -22,7 +22,7 @@ from keelwork.core.contracts.render import (
     safe_got,
 )
 from keelwork.core.contracts.scalars import Explain, Ok, _is_int, _is_real
-from keelwork.spec.model import FieldSpec
+from keelwork.spec.contract import FieldSpec
 
 _FLOAT32_MAX: Final = 3.4028234663852886e38
 _DTYPES: Final[dict[str | None, tuple[str, float, float]]] = {

@@ -13,7 +13,7 @@ Register transforms with :func:`feature_transform` (``from keelwork.core.feature
 feature_transform``); importing this package loads neither numpy nor pyarrow.
 """
 
-from keelwork.core.features.online import EntityLookup, OnlineFeatures
+from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.features.pipeline import DEFAULT_BATCH_ROWS, FeaturePipeline
 from keelwork.core.features.pit import EntityIndex, TrainingSetBuilder
 from keelwork.core.features.registry import (
@@ -28,7 +28,6 @@ __all__ = [
     "DEFAULT_BATCH_ROWS",
     "DEFAULT_REGISTRY",
     "EntityIndex",
-    "EntityLookup",
     "FeaturePipeline",
     "OnlineFeatures",
     "RegisteredTransform",

@@ -12,22 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from keelwork.core.features.pipeline import FeaturePipeline
 from keelwork.core.features.registry import TransformRegistry
 from keelwork.core.features.values import canonical_key
 from keelwork.errors import ErrorDetail, InvalidInputError
-from keelwork.spec.model import FeaturesSection
-
-
-class EntityLookup(Protocol):
-    """The online store as :class:`OnlineFeatures` uses it."""
-
-    def lookup(self, entity: str, keys: Sequence[str | None], *, max_age_s: float | None = None,
-               now: float | None = None) -> list[dict[str, Any] | None]:
-        """The stored values of ``entity`` for each key, None where unknown or too old."""
-        ...
+from keelwork.spec.features import FeaturesSection
+from keelwork.types import EntityLookup
 
 
 class OnlineFeatures:
@@ -118,4 +110,4 @@ class OnlineFeatures:
         return await asyncio.to_thread(self.enrich, records, now=now)
 
 
-__all__ = ["EntityLookup", "OnlineFeatures"]
+__all__ = ["OnlineFeatures"]

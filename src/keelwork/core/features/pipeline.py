@@ -17,7 +17,7 @@ from typing import Any
 from keelwork.core.features.registry import DEFAULT_REGISTRY, RegisteredTransform, TransformRegistry
 from keelwork.core.features.values import column_values, json_like
 from keelwork.errors import DataFileError, ErrorDetail, InvalidInputError, SpecError
-from keelwork.spec.model import FeaturesSection, TransformSpec
+from keelwork.spec.features import FeaturesSection, TransformSpec
 
 #: Rows per slice when a training table goes through a transform.
 DEFAULT_BATCH_ROWS = 65_536

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from keelwork.core.features.pipeline import DEFAULT_BATCH_ROWS, FeaturePipeline
 from keelwork.core.features.values import check_feature_type, key_column, time_column
 from keelwork.errors import DataFileError
-from keelwork.spec.model import EntitySpec, FeaturesSection
+from keelwork.spec.features import EntitySpec, FeaturesSection
 
 if TYPE_CHECKING:
     import numpy as np

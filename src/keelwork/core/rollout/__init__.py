@@ -6,9 +6,9 @@ from keelwork.core.rollout.state import (
     ACTIVE,
     Rollout,
     RolloutEvent,
-    TransitionError,
     parse_interval,
 )
+from keelwork.errors import TransitionError
 
 __all__ = ["ACTIVE", "ArmStats", "Decision", "GateResult", "Rollout", "RolloutEvent",
            "TransitionError", "bucket", "decide", "evaluate", "parse_interval", "to_challenger"]

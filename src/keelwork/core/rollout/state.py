@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from keelwork.errors import SpecError
+from keelwork.errors import SpecError, TransitionError
 from keelwork.spec.durations import UNIT_SECONDS
 
 Phase = Literal["pending", "progressing", "paused", "promoted", "aborted", "rolled_back"]
@@ -50,10 +50,6 @@ ROLLOUT_KIND = "rollout"
 ROLLOUT_VERSION = 1
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
-
-
-class TransitionError(SpecError):
-    """An action that the rollout's phase does not allow (e.g. promote an aborted rollout)."""
 
 
 def parse_interval(text: str) -> float:

@@ -26,11 +26,12 @@ from keelwork.errors import (
     ModelLoadError,
     ModelNotFoundError,
     ModelRefError,
+    ModelTimeout,
+    Overloaded,
     PredictionError,
     RefNotAllowedError,
     StoreError,
 )
-from keelwork.service.gateway.gateway import ModelTimeout, Overloaded
 
 #: Longest string a ``got`` echoes (longer ones are cut and end with ``...``).
 MAX_ECHO_CHARS = 200

@@ -36,15 +36,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.core.auth import ADMIN, Principal
 from keelwork.core.label_check import LabelChecker
 from keelwork.errors import ErrorDetail, KeelworkError, RelabelRefused
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
-from keelwork.spec.model import FieldSpec
-from keelwork.types import AuditSink
+from keelwork.spec.contract import FieldSpec
+from keelwork.types import AuditSink, LabelStoreProtocol
 
 #: Seconds between two deletions of expired unknown labels.
 _EXPIRY_EVERY_S = 60.0
@@ -91,7 +90,7 @@ def parse_feedback(body: Any) -> list[Any]:
     return labels
 
 
-def feedback_router(labels: LabelStore, *, max_body_bytes: int = 1_048_576,
+def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_576,
                     dependencies: Sequence[Any] = (), relabel: str = "any",
                     audit: AuditSink | None = None,
                     outputs: Sequence[FieldSpec] = (), max_unknown: int | None = 1000,

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
@@ -27,6 +26,7 @@ from keelwork.interfaces.http.errors import HTTPProblem, json_response, response
 from keelwork.interfaces.http.limits import read_json
 from keelwork.service.flags.source import FlagSource
 from keelwork.spec.flags import FlagSpec
+from keelwork.types import FlagStoreProtocol
 
 _MAX_BODY = 256 * 1024
 
@@ -39,7 +39,7 @@ def _validation_problem(exc: ValidationError) -> HTTPProblem:
     return HTTPProblem(422, f"The flag is invalid: {shown}", details)
 
 
-def flag_router(source: FlagSource, store: FlagStore, models: Sequence[str], *,
+def flag_router(source: FlagSource, store: FlagStoreProtocol, models: Sequence[str], *,
                 dependencies: Sequence[Any] = (),
                 check_refs: Callable[[FlagSpec], list[ErrorDetail]] | None = None,
                 ) -> APIRouter:

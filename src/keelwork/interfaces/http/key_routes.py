@@ -18,14 +18,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.errors import AuthError, ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
+from keelwork.service.server_parts import KeyStore
 
 
-def key_router(keys: ApiKeyStore, *, dependencies: Sequence[Any] = ()) -> APIRouter:
+def key_router(keys: KeyStore, *, dependencies: Sequence[Any] = ()) -> APIRouter:
     """The admin router for API keys.
 
     Args:

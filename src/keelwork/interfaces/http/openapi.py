@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from keelwork.spec.model import FieldSpec, KeelSpec
+from keelwork.spec.contract import FieldSpec
+from keelwork.spec.model import KeelSpec
 
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",

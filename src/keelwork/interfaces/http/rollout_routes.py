@@ -22,8 +22,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keelwork.core.rollout.state import TransitionError
-from keelwork.errors import ArtifactError, ErrorDetail, KeelworkError, ModelLoadError, SpecError
+from keelwork.errors import (
+    ArtifactError,
+    ErrorDetail,
+    KeelworkError,
+    ModelLoadError,
+    SpecError,
+    TransitionError,
+)
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
@@ -55,8 +61,7 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
     served = {m.name for m in service.gateway.spec.models}
 
     async def resync() -> None:
-        if service.rollout_controller is not None:
-            await service.rollout_controller.sync()
+        await service.rollout_controller.sync()
 
     def check_served(name: str) -> None:
         if name not in served:

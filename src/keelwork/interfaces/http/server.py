@@ -1,8 +1,9 @@
 """The whole server for a keel.yaml: gateway, feedback, admin routes, keys, audit, flags.
 
-:func:`build_server_app` is what ``keel serve`` and ``keel demo`` run. It opens the stores the
-routes need on the spec's storage URL (one engine shared by the label, key, audit and flag
-stores; the gateway keeps its own for the prediction log) and ties their lifecycles to the app:
+:func:`build_server_app` is what ``keel serve`` and ``keel demo`` run. The service layer
+assembles the gateway and the stores the routes need
+(:func:`keelwork.service.server_parts.open_server`); this module adds the routes and ties the
+parts' lifecycle to the app's:
 
 - ``POST /v1/feedback``: the ``feedback`` scope per ``guards.feedback_auth`` (by default once
   the store holds any active key, or when ``guards.require_api_key`` is set); labels are
@@ -21,27 +22,15 @@ stores; the gateway keeps its own for the prediction log) and ties their lifecyc
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from typing import Any
-
 from fastapi import Depends, FastAPI
 
-from keelwork.adapters.stores.api_keys import ApiKeyStore
-from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
-from keelwork.adapters.stores.engine import make_engine
-from keelwork.adapters.stores.flag_store import FlagStore
-from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.auth import feedback_auth, require_scope
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
-from keelwork.service.assembly import open_service
-from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
-from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
-from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.server_parts import open_server
 from keelwork.spec.model import ResolvedSpec
 
 
@@ -60,91 +49,24 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
         ModelNotFoundError: a model is neither registered nor given an artifact.
     """
     spec = resolved.spec
-    service = open_service(resolved)
-    # A champion registered here from `artifact:` (or elsewhere without one) gets its
-    # monitoring reference, as `keel models register` gives a new version (issue 11 item 12).
-    ensure_references(resolved)
-    engine = make_engine(resolved.storage_url)
-    try:
-        audit = project_audit_log(engine, resolved.project_dir)
-        audit.ensure_schema()
-        labels = LabelStore(engine)
-        labels.ensure_schema()
-        keys = ApiKeyStore(engine, audit)
-        keys.ensure_schema()
-        flag_store = FlagStore(engine, audit)
-        flag_store.ensure_schema()
-        # keel.yaml's flags must serve versions and aliases that exist (never a silent
-        # fallback on every request).
-        check_refs(spec.flags, service.registry, f"{resolved.path}")
-        flags = FlagSource(spec.flags, flag_store)
-        flags.reload()
-        record_config(audit, resolved)
-    except BaseException:
-        engine.dispose()
-        service.registry.close()
-        raise
-    service.gateway.flags = flags
-    service.gateway.components["flags"] = flags.outage.as_dict
-    service.gateway.metrics.registry.register(flags)
-    # Drift, quality and label coverage of the latest stored windows, read at scrape time.
-    service.gateway.metrics.registry.register(MonitorCollector(engine))
-
+    parts = open_server(resolved, monitor_interval_s=monitor_interval_s)
+    keys = parts.keys
     admin = [Depends(require_scope("admin", keys))]
     feedback = [Depends(feedback_auth(keys, spec.guards.feedback_auth,
                                       require_api_key=spec.guards.require_api_key))]
     routers = [
-        feedback_router(labels, max_body_bytes=spec.guards.max_body_bytes,
+        feedback_router(parts.labels, max_body_bytes=spec.guards.max_body_bytes,
                         dependencies=feedback, relabel=spec.guards.relabel,
-                        audit=audit, outputs=spec.contract.outputs,
+                        audit=parts.audit, outputs=spec.contract.outputs,
                         max_unknown=spec.monitoring.labels.max_unknown_per_request,
                         unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds),
-        flag_router(flags, flag_store, [m.name for m in spec.models], dependencies=admin,
-                    check_refs=lambda flag: unresolved_refs(flag, service.registry)),
-        rollout_router(service, dependencies=admin),
+        flag_router(parts.flags, parts.flag_store, [m.name for m in spec.models],
+                    dependencies=admin, check_refs=parts.unresolved_flag_refs),
+        rollout_router(parts.service, dependencies=admin),
         key_router(keys, dependencies=admin),
     ]
-    tasks: list[asyncio.Task[Any]] = []
-    stop_monitor = asyncio.Event()
-
-    async def startup() -> None:
-        await service.start()
-        tasks.append(asyncio.create_task(flags.run(), name="keel-flag-poll"))
-        if monitor_interval_s > 0:
-            tasks.append(asyncio.create_task(
-                monitor_loop(resolved, interval_s=monitor_interval_s, stop=stop_monitor,
-                             engine=engine),
-                name="keel-monitor"))
-
-    async def shutdown() -> None:
-        stop_monitor.set()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await service.close()
-        engine.dispose()
-
-    return create_app(service.gateway, on_startup=startup, on_shutdown=shutdown,
+    return create_app(parts.service.gateway, on_startup=parts.start, on_shutdown=parts.close,
                       freeze_gc=freeze_gc, routers=routers, api_keys=keys)
 
 
-def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
-    """Audit the keel.yaml a server starts with, when it differs from the last one recorded.
-
-    Returns:
-        Whether an entry was appended (``config.load``, with the file's SHA-256).
-    """
-    import hashlib
-
-    from keelwork.adapters.stores.provenance import default_actor
-
-    digest = hashlib.sha256(resolved.path.read_bytes()).hexdigest()
-    target = resolved.spec.service.name
-    last = audit.query(action="config.load", target=target, limit=1)
-    if last and last[-1].details.get("sha256") == digest:
-        return False
-    audit.append(actor=default_actor(), action="config.load", target=target,
-                 details={"sha256": digest, "path": str(resolved.path),
-                          "previous": last[-1].details.get("sha256") if last else None})
-    return True
+__all__ = ["build_server_app"]

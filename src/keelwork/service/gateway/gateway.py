@@ -1,8 +1,8 @@
 """The serving gateway: routing, guards, fallback and the prediction log, protocol-agnostic.
 
 The HTTP layer (``keelwork.interfaces.http``) parses a protocol into a list of instances, calls
-:meth:`Gateway.predict` and renders :class:`PredictResult` or the raised error. Everything a
-request goes through lives here, in this order:
+:meth:`Gateway.predict` and renders :class:`PredictResult` or the raised error. A request goes
+through, in this order (step 1 here, steps 2 to 5 in :mod:`keelwork.service.gateway.dispatch`):
 
 1. resolve ``name[@alias|:version]`` to a loaded :class:`ModelHost`; a bare name goes where a
    model flag sends this request (tenant / header / sticky percentage), else to the rollout's
@@ -15,141 +15,49 @@ request goes through lives here, in this order:
    ``durability: sync``); refused requests are logged too, with the guard that fired.
 
 Rollouts (:mod:`keelwork.core.rollout`): a request for a bare name (no alias, no version) of a
-model with an active rollout is routed by the in-memory :class:`RolloutRoute` the controller
-installs: canary and A/B draw the arm (sticky by ``RequestContext.sticky_key`` or the subject),
-shadow answers from the champion and sends a bounded, fire-and-forget copy to the challenger
-whose answers are logged with status ``shadow`` and never returned. Each arm's outcome goes
-into the route's current :class:`RolloutWindow`, which the controller swaps every interval. No
-store access happens per request; swapping or removing a route is one dict assignment, so a
-rollback is visible to the very next request.
+model with an active rollout is routed by the in-memory route
+(:mod:`keelwork.service.gateway.routes`) the controller installs: canary and A/B draw the arm
+(sticky by ``RequestContext.sticky_key`` or the subject), shadow answers from the champion and
+sends a bounded, fire-and-forget copy to the challenger whose answers are logged with status
+``shadow`` and never returned. Each arm's outcome goes into the route's current window, which
+the controller swaps every interval. No store access happens per request; swapping or removing
+a route is one dict assignment, so a rollback is visible to the very next request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.metrics import GatewayMetrics
-from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field, ref_allowed
-from keelwork.core.contracts import compile_contract, compile_outputs, summarise
+from keelwork.core.bounds import ref_allowed
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.flags import FlagContext
-from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.refs import check_ref
-from keelwork.core.rollout.analysis import ArmStats
 from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
     ArtifactError,
     ContractViolation,
     ErrorDetail,
-    InvalidInputError,
     KeelworkError,
     ModelLoadError,
     ModelNotFoundError,
-    OutputContractViolation,
-    PredictionError,
+    Overloaded,
     RefNotAllowedError,
 )
+from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, RequestContext
+from keelwork.service.gateway.dispatch import Dispatcher
 from keelwork.service.gateway.host import ModelHost, ModelTarget
+from keelwork.service.gateway.routes import RolloutRoute, RolloutWindow
 from keelwork.spec.model import KeelSpec, ModelSection
+from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
     from keelwork.service.flags.source import FlagSource
-
-log = logging.getLogger("keelwork.gateway")
-#: The guard recorded on answers that broke the output contract.
-OUTPUT_GUARD = "output_contract"
-
-
-class PredictionSink(Protocol):
-    """Where prediction records go (the durable prediction log)."""
-
-    async def write(self, records: Sequence[PredictionRecord]) -> None: ...
-
-
-class Overloaded(KeelworkError):
-    """The concurrency limit is reached; retry after ``retry_after`` seconds."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class ModelTimeout(KeelworkError, TimeoutError):
-    """The model did not answer within its ``timeout_ms``."""
-
-    def __init__(self, message: str, model: str) -> None:
-        super().__init__(message)
-        self.model = model
-
-
-@dataclass(frozen=True, slots=True)
-class PredictResult:
-    model: str
-    version: int
-    predictions: list[Any]
-    prediction_ids: list[str]
-    answered_by: str
-    fallback_used: bool = False
-    #: Class probabilities per instance, when asked for (``RequestContext.probabilities``).
-    probabilities: list[list[float]] | None = None
-    #: The classes of ``probabilities``' columns.
-    classes: tuple[Any, ...] | None = None
-    #: Where the answers broke the output contract (``output_policy: warn``; paths
-    #: ``predictions[i].field``); empty when they kept it.
-    output_violations: tuple[ErrorDetail, ...] = ()
-
-
-@dataclass(slots=True)
-class RequestContext:
-    tenant: str | None = None
-    subject_id: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    #: Keeps a caller on one rollout arm (the ``x-keel-user`` header); else the subject id.
-    sticky_key: str | None = None
-    #: Request headers (lower-case names), for model flags' header rules.
-    headers: Mapping[str, str] = field(default_factory=dict)
-    #: The caller may address any alias or version, whatever ``guards.version_refs`` says
-    #: (an API key with the ``admin`` scope).
-    any_ref: bool = False
-    #: Also compute class probabilities (a classifier's ``predict_proba``; not batched).
-    probabilities: bool = False
-
-
-@dataclass(slots=True)
-class RolloutWindow:
-    """Both arms' outcomes during one analysis interval."""
-
-    champion: ArmStats = field(default_factory=ArmStats)
-    challenger: ArmStats = field(default_factory=ArmStats)
-    shadow_dropped: int = 0
-
-
-@dataclass(slots=True)
-class RolloutRoute:
-    """How bare-name requests of one model are split while its rollout is active."""
-
-    rollout_id: int
-    revision: int
-    strategy: str
-    weight: int
-    champion: ModelHost
-    challenger: ModelHost
-    window: RolloutWindow = field(default_factory=RolloutWindow)
-    salt: str = ""
-
-    def __post_init__(self) -> None:
-        self.salt = self.salt or f"rollout-{self.rollout_id}"
-
-    def arm(self, challenger: bool) -> ArmStats:
-        return self.window.challenger if challenger else self.window.champion
-
 
 #: Loads a target into a runtime (production: keelwork.adapters.runtimes.load_runtime).
 Loader = Callable[[ModelTarget], Any]
@@ -174,17 +82,13 @@ class Gateway:
         self.spec = spec
         self._resolve = resolve
         self._load = load
-        self._sink = sink
         self.metrics = metrics or GatewayMetrics()
-        # No declared inputs means no contract to enforce (not "reject every field").
-        self._validator = compile_contract(spec.contract) if spec.contract.inputs else None
-        self._subject_field = spec.contract.subject_field
-        self._outputs = compile_outputs(spec.contract)
-        self._outputs_strict = spec.contract.output_policy == "strict"
         # Entity lookups + transforms of keel.yaml's `features`: the same code that builds
         # training sets (`keel features build`) runs here, after the contract check.
-        self._features = features if features is not None and features.active else None
-        self._log_inputs = spec.storage.log_inputs
+        self._dispatch = Dispatcher(
+            spec, sink, self.metrics,
+            features if features is not None and features.active else None,
+            self.model_section, self.host)
         # Loaded versions, least recently used first (guards.max_loaded_versions bounds them).
         self._hosts: OrderedDict[tuple[str, int], ModelHost] = OrderedDict()
         self._max_loaded = spec.guards.max_loaded_versions
@@ -192,11 +96,7 @@ class Gateway:
         #: What each model's bare name serves: never unloaded.
         self._champions: dict[str, tuple[str, int]] = {}
         self._version_refs = spec.guards.version_refs
-        self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
-        self._output_fields = frozenset(f.name for f in spec.contract.outputs)
         self._load_lock = asyncio.Lock()
-        self._in_flight = 0
-        self._max_in_flight = spec.guards.max_concurrency
         self._rollouts: dict[str, RolloutRoute] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         #: Shadow copies in flight at most; more are dropped (and counted), never queued.
@@ -465,17 +365,17 @@ class Gateway:
         if ref is None and self.flags is not None and self.flags.current:
             host = await self._flagged_host(name, ctx)
             if host is not None:
-                return await self._predict(host, name, instances, ctx)
+                return await self._dispatch.predict(host, name, instances, ctx)
         route = self._rollouts.get(name) if ref is None else None
         if route is None:
-            return await self._predict(await self._request_host(name, ref, instances, ctx),
+            return await self._dispatch.predict(await self._request_host(name, ref, instances, ctx),
                                        name, instances, ctx)
         started = time.perf_counter()
         to_ch = route.strategy != "shadow" and to_challenger(
             route.weight, route.salt, ctx.sticky_key or ctx.subject_id)
         try:
-            result = await self._predict(route.challenger if to_ch else route.champion, name,
-                                         instances, ctx)
+            result = await self._dispatch.predict(
+                route.challenger if to_ch else route.champion, name, instances, ctx)
         except ContractViolation:
             route.arm(to_ch).record("rejected", (time.perf_counter() - started) * 1000.0,
                                     guard="contract")
@@ -502,7 +402,7 @@ class Gateway:
         except (ModelLoadError, ArtifactError) as exc:
             target = getattr(exc, "failed_target", None)
             if isinstance(target, ModelTarget):
-                await self._log_failed(target, instances, ctx, started, exc, guard="load")
+                await self._dispatch.log_failed(target, instances, ctx, started, exc, guard="load")
             raise
 
     async def _flagged_host(self, name: str, ctx: RequestContext) -> ModelHost | None:
@@ -533,286 +433,10 @@ class Gateway:
         host = route.challenger
         host.acquire()  # before the task starts: a rollout ending meanwhile cannot unload it
         task = asyncio.get_running_loop().create_task(
-            self._shadow_call(route, name, instances, ctx, champion_ids))
+            self._dispatch.shadow(route, name, instances, ctx, champion_ids))
         self._shadow_tasks.add(task)
         task.add_done_callback(self._shadow_tasks.discard)
         task.add_done_callback(lambda _t: host.release())
-
-    async def _shadow_call(self, route: RolloutRoute, name: str, instances: list[Any],
-                           ctx: RequestContext, champion_ids: list[str]) -> None:
-        host = route.challenger
-        started = time.perf_counter()
-        window = route.window
-        try:
-            model_input = (instances if self._features is None
-                           else await self._features.aenrich(instances))
-            outputs: list[Any] | None = await self._call(host, self.model_section(name),
-                                                         model_input)
-            status = "shadow"
-        except Exception:  # a failing challenger must never reach the champion's caller
-            outputs, status = None, "shadow_error"
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        broken = (self._check_outputs(host.target, outputs)
-                  if outputs is not None and self._outputs is not None else [])
-        window.challenger.record("ok" if outputs is not None else "error", latency_ms,
-                                 outputs or (), guard=OUTPUT_GUARD if broken else None)
-        now = time.time()
-        outs: list[Any] = outputs if outputs is not None else [None] * len(instances)
-        records = [
-            PredictionRecord(
-                id=new_prediction_id(), ts=now, model=host.target.name,
-                version=host.target.version, tenant=ctx.tenant,
-                subject_id=self._subject(ctx, inst),
-                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
-                model_latency_ms=latency_ms, status=status, guard="shadow",
-                answered_by=host.target.label,
-                request_meta={**ctx.meta, "shadow_of": cid, "rollout": route.rollout_id})
-            for inst, out, cid in zip(instances, outs, champion_ids, strict=True)
-        ]
-        try:
-            await self._sink.write(records)
-        except Exception:  # the log's own failures are counted by the log; never raised here
-            route.window.shadow_dropped += 1
-
-    async def _predict(self, host: ModelHost, name: str, instances: list[Any],
-                       ctx: RequestContext) -> PredictResult:
-        host.acquire()  # no await since host() returned it: it cannot have been unloaded
-        try:
-            return await self._predict_on(host, name, instances, ctx)
-        finally:
-            host.release()
-
-    async def _predict_on(self, host: ModelHost, name: str, instances: list[Any],
-                          ctx: RequestContext) -> PredictResult:
-        started = time.perf_counter()
-        target = host.target
-        section = self.model_section(name)
-        if not instances:
-            raise ContractViolation("The request holds no instances; send at least one.",
-                                    [ErrorDetail("instances", "min_items", 0)])
-        details = self._validator.validate_batch(instances) if self._validator else []
-        if details:
-            for d in details:
-                # Labels from the contract only: the client's own keys would be new series.
-                label = (UNKNOWN_FIELD if d.rule == "extra_field"
-                         else metric_field(d.path, self._contract_fields))
-                self.metrics.child(self.metrics.validation_failures, name, label, d.rule).inc()
-            self._count(target, "invalid")
-            await self._log_refused(target, instances, ctx, "contract", started, details)
-            raise ContractViolation(summarise(details), details)
-        if self._in_flight >= self._max_in_flight:
-            self.metrics.child(self.metrics.rejected, "concurrency").inc()
-            self._count(target, "overloaded")
-            busy = Overloaded(
-                f"The server is at its concurrency limit ({self._max_in_flight} requests in "
-                "flight); retry shortly.", retry_after=1.0)
-            await self._log_failed(target, instances, ctx, started, busy, guard="concurrency",
-                                   status="rejected")
-            raise busy
-        self._in_flight += 1
-        self.metrics.in_flight.inc()
-        failed: KeelworkError | None = None
-        try:
-            model_input = (instances if self._features is None
-                           else await self._features.aenrich(instances))
-            model_started = time.perf_counter()
-            answered, outputs, fallback_used = await self._call_with_fallback(
-                host, section, model_input)
-            proba = (await self._call_proba(answered, section, model_input)
-                     if ctx.probabilities else None)
-            # The model stage as the request saw it: batching queue + model call (+ fallback).
-            model_ms = (time.perf_counter() - model_started) * 1000.0
-        except KeelworkError as exc:
-            self._count(target, "error")
-            failed = exc
-        finally:
-            self._in_flight -= 1
-            self.metrics.in_flight.dec()
-        if failed is not None:
-            if isinstance(failed, InvalidInputError):  # the input's fault: a refusal
-                await self._log_failed(target, instances, ctx, started, failed,
-                                       guard="input", status="rejected")
-            else:
-                await self._log_failed(target, instances, ctx, started, failed, guard=(
-                    "timeout" if isinstance(failed, ModelTimeout) else None))
-            raise failed
-        ids = [new_prediction_id() for _ in instances]
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        now = time.time()
-        status = "fallback" if fallback_used else "ok"
-        broken = (self._check_outputs(answered.target, outputs)
-                  if self._outputs is not None else [])
-        meta = ctx.meta if not broken else {
-            **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
-        refused = bool(broken) and self._outputs_strict
-        records = [
-            PredictionRecord(
-                id=pid, ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
-                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
-                model_latency_ms=model_ms, status="error" if refused else status,
-                guard=OUTPUT_GUARD if broken else None, answered_by=answered.target.label,
-                request_meta=meta)
-            for pid, inst, out in zip(ids, instances, outputs, strict=True)
-        ]
-        await self._sink.write(records)
-        if refused:
-            self._count(target, "error")
-            raise OutputContractViolation(
-                f"The answer of model {answered.target.label} breaks the output contract "
-                f"(contract.outputs, output_policy: strict): {summarise(broken)}", broken)
-        v = str(target.version)
-        self._count(target, status)
-        self.metrics.child(self.metrics.predictions, target.name, v).inc(len(instances))
-        self.metrics.child(self.metrics.latency, target.name).observe(
-            time.perf_counter() - started)
-        return PredictResult(target.name, target.version, outputs, ids,
-                             answered.target.label, fallback_used, proba,
-                             answered.classes if proba is not None else None, tuple(broken))
-
-    def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
-        """The output contract's violations by these answers, counted and logged."""
-        assert self._outputs is not None
-        broken = self._outputs.validate_batch(outputs)
-        if broken:
-            v = str(target.version)
-            for d in broken:
-                self.metrics.child(self.metrics.output_violations, target.name, v,
-                                   metric_field(d.path, self._output_fields), d.rule).inc()
-            log.warning("model %s broke the output contract: %s", target.label,
-                        summarise(broken))
-        return broken
-
-    def _count(self, target: ModelTarget, status: str) -> None:
-        self.metrics.child(self.metrics.requests, target.name, str(target.version),
-                           status).inc()
-
-    async def _call(self, host: ModelHost, section: ModelSection,
-                    instances: list[Any]) -> list[Any]:
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the call in a new task
-            async with asyncio.timeout(section.timeout_ms / 1000.0):
-                return await host.predict(instances)
-        except TimeoutError:
-            raise ModelTimeout(
-                f"The model {host.target.label} did not answer within "
-                f"{section.timeout_ms:g} ms.", host.target.label) from None
-
-    async def _call_proba(self, host: ModelHost, section: ModelSection,
-                          instances: list[Any]) -> list[list[float]]:
-        if host.classes is None:
-            raise InvalidInputError(
-                f"The model {host.target.label} has no class probabilities (it is not a "
-                "classifier, or its runtime exposes none).",
-                [ErrorDetail("outputs", "probabilities", host.target.label)])
-        try:
-            async with asyncio.timeout(section.timeout_ms / 1000.0):
-                proba = await host.predict_proba(instances)
-        except TimeoutError:
-            raise ModelTimeout(
-                f"The model {host.target.label} did not answer within "
-                f"{section.timeout_ms:g} ms.", host.target.label) from None
-        if proba is None:
-            raise InvalidInputError(f"The model {host.target.label} has no class probabilities.",
-                                    [ErrorDetail("outputs", "probabilities",
-                                                 host.target.label)])
-        return proba
-
-    async def _call_with_fallback(self, host: ModelHost, section: ModelSection,
-                                  instances: list[Any]) -> tuple[ModelHost, list[Any], bool]:
-        try:
-            return host, await self._call(host, section, instances), False
-        except InvalidInputError:
-            raise  # the input is wrong; another model would not make it right
-        except (ModelTimeout, PredictionError) as primary:
-            if section.fallback is None:
-                raise
-            fb_name, _, fb_alias = section.fallback.partition("@")
-            fb_host = await self.host(fb_name, fb_alias or None)
-            fb_host.acquire()
-            fb_section = self.model_section(fb_name)
-            self.metrics.child(self.metrics.fallbacks, host.target.name,
-                               fb_host.target.label).inc()
-            try:
-                out = await self._call(fb_host, fb_section, instances)
-            except KeelworkError:
-                raise primary from None
-            finally:
-                fb_host.release()
-            return fb_host, out, True
-
-    def _subject(self, ctx: RequestContext, instance: Any) -> str | None:
-        if ctx.subject_id is not None:
-            return ctx.subject_id
-        if self._subject_field and isinstance(instance, dict):
-            v = instance.get(self._subject_field)
-            return None if v is None else str(v)
-        return None
-
-    async def _log_refused(self, target: ModelTarget, instances: list[Any],
-                           ctx: RequestContext, guard: str, started: float,
-                           details: list[ErrorDetail]) -> None:
-        """Keep refused input where the user can find it (status 'rejected' + the guard).
-
-        A client picks what it sends: each instance and the violations are kept as JSON of at
-        most ``storage.max_rejected_input_bytes`` each (:func:`bound_json`), and a record
-        that was cut says so in ``request_meta.truncated``.
-        """
-        now = time.time()
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        bound = self.spec.storage.max_rejected_input_bytes
-        violations, cut = bound_json([d.as_dict() for d in details[:50]], bound)
-        meta = {**ctx.meta, "violations": violations}
-        records = []
-        for inst in instances:
-            inputs, cut_input = bound_json(inst, bound) if self._log_inputs else (None, False)
-            truncated = [k for k, c in (("inputs", cut_input), ("violations", cut)) if c]
-            records.append(PredictionRecord(
-                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
-                inputs=inputs, outputs=None, latency_ms=latency_ms,
-                model_latency_ms=None, status="rejected", guard=guard, answered_by=None,
-                request_meta={**meta, "truncated": {"fields": truncated, "max_bytes": bound}}
-                if truncated else meta))
-        await self._sink.write(records)
-
-    async def _log_failed(self, target: ModelTarget, instances: list[Any],
-                          ctx: RequestContext, started: float, error: KeelworkError, *,
-                          guard: str | None, status: str = "error") -> None:
-        """Record a request that got no answer (timeout, model error, load failure,
-        overload) with its error, so ``keel log tail --status error`` shows it.
-
-        Writing is best effort: a failing log never replaces the request's own error. The
-        input may not have been checked yet (a load failure comes first): it is kept as
-        bounded JSON, as :meth:`_log_refused` keeps it.
-        """
-        now = time.time()
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        bound = self.spec.storage.max_rejected_input_bytes
-        meta = {**ctx.meta, "error": error.message[:_MAX_LOGGED_ERROR],
-                "error_type": type(error).__name__}
-        records = []
-        for inst in instances:
-            inputs, cut = bound_json(inst, bound) if self._log_inputs else (None, False)
-            records.append(PredictionRecord(
-                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
-                inputs=inputs, outputs=None, latency_ms=latency_ms,
-                model_latency_ms=None, status=status, guard=guard, answered_by=None,
-                request_meta={**meta, "truncated": {"fields": ["inputs"], "max_bytes": bound}}
-                if cut else meta))
-        try:
-            await self._sink.write(records)
-        except Exception:  # the log counts its own failures; the caller gets its error
-            return
-
-
-#: Longest error message kept with a failed request's records.
-_MAX_LOGGED_ERROR = 1000
-
-
-def _clip(subject: str | None, limit: int = 256) -> str | None:
-    return subject if subject is None or len(subject) <= limit else subject[:limit]
 
 
 #: Cached alias/version -> target routes kept at most (beyond it, all but champions go).

@@ -44,9 +44,10 @@ from keelwork.adapters.stores.rollout_store import live_quality, recent_answers
 from keelwork.core.outage import Outage
 from keelwork.core.rollout.abtest import SequentialABTest, ab_action
 from keelwork.core.rollout.analysis import LABEL_GATES, decide
-from keelwork.core.rollout.state import Rollout, TransitionError
-from keelwork.errors import KeelworkError
-from keelwork.service.gateway.gateway import Gateway, RolloutRoute, RolloutWindow
+from keelwork.core.rollout.state import Rollout
+from keelwork.errors import KeelworkError, TransitionError
+from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.routes import RolloutRoute, RolloutWindow
 from keelwork.service.rollout.operations import RolloutOps
 
 log = logging.getLogger("keelwork.rollout")

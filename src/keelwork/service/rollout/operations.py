@@ -20,8 +20,14 @@ from keelwork.adapters.stores.registry_store import SqlRegistry, default_actor
 from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.core.registry import DEFAULT_ALIAS
 from keelwork.core.rollout.rollback import ChampionMove, rollback_target
-from keelwork.core.rollout.state import Rollout, RolloutEvent, TransitionError, parse_interval
-from keelwork.errors import ArtifactError, ModelLoadError, ModelNotFoundError, SpecError
+from keelwork.core.rollout.state import Rollout, RolloutEvent, parse_interval
+from keelwork.errors import (
+    ArtifactError,
+    ModelLoadError,
+    ModelNotFoundError,
+    SpecError,
+    TransitionError,
+)
 from keelwork.spec.model import RolloutSection
 
 

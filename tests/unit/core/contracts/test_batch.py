@@ -21,7 +21,7 @@ from keelwork.core.contracts.columns import (
     to_mixed,
 )
 from keelwork.errors import InvalidInputError, SpecError
-from keelwork.spec.model import ContractSection, FieldSpec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 NAN, INF = float("nan"), float("inf")
 NAMES = [f"f{i}" for i in range(6)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keelwork.core.contracts import compile_outputs
-from keelwork.spec.model import ContractSection, FieldSpec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 CLASSES = FieldSpec(name="label", type="category", categories=["class_0", "class_1", "class_2"])
 

@@ -17,7 +17,7 @@ from keelwork.core.contracts import RULES, RecordValidator, compile_contract, su
 from keelwork.core.contracts import record as record_mod
 from keelwork.core.contracts.record import INT64_MAX, INT64_MIN, MISSING, compile_field
 from keelwork.errors import ContractViolation, ErrorDetail
-from keelwork.spec.model import ContractSection, FieldSpec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 NAN, INF = float("nan"), float("inf")
 
@@ -467,7 +467,7 @@ def test_record_path_does_not_import_numpy() -> None:
     code = (
         "import sys\n"
         "from keelwork.core.contracts import compile_contract\n"
-        "from keelwork.spec.model import ContractSection\n"
+        "from keelwork.spec.contract import ContractSection\n"
         "v = compile_contract(ContractSection(inputs=[{'name': 'x', 'type': 'float'},"
         " {'name': 't', 'type': 'tensor', 'shape': [-1, 2]}]))\n"
         "assert v.validate({'x': 1.0, 't': [[1, 2]]}) == []\n"

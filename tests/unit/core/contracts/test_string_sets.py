@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from keelwork.core.contracts import jit, string_sets
 from keelwork.core.contracts.batch import validate_table
-from keelwork.spec.model import ContractSection
+from keelwork.spec.contract import ContractSection
 
 pytestmark = pytest.mark.skipif(not jit.available(),
                                 reason="numba is not installed (keelwork[fast])")

@@ -10,14 +10,15 @@ import pyarrow as pa
 import pytest
 
 from keelwork.core.contracts import jit
-from keelwork.core.contracts.kernels import check_array, null_rows
+from keelwork.core.contracts.arrow_buffers import null_rows
+from keelwork.core.contracts.kernels import check_array
 from keelwork.core.contracts.table_check import (
     _BLOCK,
     _clean,
     check_columns,
     column_failures,
 )
-from keelwork.spec.model import FieldSpec
+from keelwork.spec.contract import FieldSpec
 
 NAN, INF = float("nan"), float("inf")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from keelwork.core.rollout.state import Rollout, TransitionError, parse_interval
-from keelwork.errors import SpecError
+from keelwork.core.rollout.state import Rollout, parse_interval
+from keelwork.errors import SpecError, TransitionError
 
 
 def _started() -> Rollout:

@@ -10,8 +10,10 @@ import pytest
 
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import ModelNotFoundError, RefNotAllowedError
-from keelwork.service.gateway.gateway import Gateway, RequestContext, RolloutRoute
+from keelwork.service.gateway.context import RequestContext
+from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.gateway.host import ModelTarget
+from keelwork.service.gateway.routes import RolloutRoute
 from keelwork.spec.loader import parse_spec
 
 SPEC = """\

@@ -1,0 +1,121 @@
+"""What the serving handlers share: :class:`HttpContext`, kept on the app's state, and the
+per-request steps the predict and model-info routes have in common (the gateway's
+:class:`~keelwork.service.gateway.context.RequestContext` of a request, the model reference it
+names, the host it may address).
+
+``create_app`` builds one :class:`HttpContext` per app and puts it on ``app.state.http``; a
+handler reads it with :func:`http_context`. No handler closes over the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keelwork.core.auth import Principal
+from keelwork.core.refs import MODEL_REF_HEADER, request_ref
+from keelwork.service.gateway.context import RequestContext
+from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.host import ModelHost
+
+#: Header keeping a user on one arm of a rollout (A/B, canary) and in one flag bucket.
+STICKY_HEADER = "x-keel-user"
+
+#: The API-key check of the predict and model-info routes: an error response, or None.
+Guard = Callable[[Request], Awaitable[Response | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpContext:
+    """The gateway an app serves and what its handlers read of keel.yaml, computed once."""
+
+    gateway: Gateway
+    #: The ``predict``-scope key check (``guards.require_api_key``); None: no key needed.
+    guard: Guard | None
+    #: ``guards.max_body_bytes``.
+    max_body_bytes: int
+    #: The project directory: errors show server paths relative to it.
+    project_dir: Path | None
+    #: The contract's input field names, in order (V2 tensors are matched to them).
+    contract_fields: list[str]
+    #: The contract's output field names, in order (V2 output tensors).
+    output_names: list[str]
+    #: ``server.tracing``: predict results are annotated on the current span.
+    tracing: bool
+
+
+def http_context(request: Request) -> HttpContext:
+    """The :class:`HttpContext` of the app serving ``request``."""
+    ctx = request.app.state.http
+    assert isinstance(ctx, HttpContext)
+    return ctx
+
+
+def request_context(request: Request, gateway: Gateway) -> RequestContext:
+    """The gateway's view of a request: tenant, subject, sticky key, headers, caller rights."""
+    h = request.headers
+    principal = getattr(request.state, "principal", None)
+    return RequestContext(
+        tenant=h.get(gateway.spec.service.tenant_header),
+        subject_id=h.get("x-subject-id"),
+        sticky_key=h.get(STICKY_HEADER),
+        headers=h,
+        meta={k: h[k] for k in ("x-request-id", "user-agent") if k in h},
+        any_ref=isinstance(principal, Principal) and principal.allows("admin"),
+    )
+
+
+def split_ref(name: str, request: Request, version: str | None = None
+              ) -> tuple[str, str | None]:
+    """``sentiment@challenger`` / ``sentiment:3`` / V2 version / header -> (name, ref).
+
+    Raises:
+        ModelRefError: a malformed reference (400), or two that disagree.
+    """
+    return request_ref(name, request.headers.get(MODEL_REF_HEADER), version)
+
+
+async def client_host(ctx: HttpContext, request: Request, model: str,
+                      ref: str | None) -> ModelHost:
+    """The host a request names, loaded: only a reference the client may address
+    (``guards.version_refs``), since naming a version loads it."""
+    ctx.gateway.check_ref(model, ref, request_context(request, ctx.gateway))
+    return await ctx.gateway.host(model, ref)
+
+
+class Denied(Exception):
+    """Control flow of an info route: the 401/403 answer of the key check."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def info_host(ctx: HttpContext, request: Request, name: str,
+                    version: str | None = None) -> tuple[str, ModelHost]:
+    """(model, host) an info route describes: the key rule and the reference rule of
+    predict apply (describing a version loads it).
+
+    Raises:
+        Denied: the key check's answer (401/403).
+    """
+    if ctx.guard is not None and (denied := await ctx.guard(request)) is not None:
+        raise Denied(denied)
+    model, ref = split_ref(name, request, version)
+    return model, await client_host(ctx, request, model, ref)
+
+
+__all__ = [
+    "STICKY_HEADER",
+    "Denied",
+    "Guard",
+    "HttpContext",
+    "client_host",
+    "http_context",
+    "info_host",
+    "request_context",
+    "split_ref",
+]

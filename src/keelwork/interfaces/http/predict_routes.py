@@ -1,0 +1,218 @@
+"""The predict routes: KServe V1 ``:predict`` and Open Inference Protocol ``infer``, and
+:class:`PredictFastPath`, the pure-ASGI dispatch that serves them ahead of FastAPI's router.
+
+Each handler parses its protocol into instances, calls the gateway
+(:meth:`~keelwork.service.gateway.gateway.Gateway.predict`) and renders the result or the error;
+what it needs of the app it reads from :func:`~keelwork.interfaces.http.context.http_context`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
+from keelwork.interfaces.http import jsonbody
+from keelwork.interfaces.http.access import note
+from keelwork.interfaces.http.context import (
+    HttpContext,
+    client_host,
+    http_context,
+    request_context,
+    split_ref,
+)
+from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
+from keelwork.interfaces.http.limits import read_body
+from keelwork.interfaces.http.model_routes import output_tensors
+from keelwork.interfaces.http.protocols import (
+    PROBA_OUTPUT,
+    check_outputs,
+    parse_v1,
+    parse_v1_parameters,
+    parse_v2_request,
+    proba_records,
+    proba_tensor,
+    render_v2_outputs,
+    v2_details,
+    v2_message,
+)
+from keelwork.service.gateway.context import PredictResult
+
+
+async def v1_predict(request: Request, name: str) -> Response:
+    """Predict (KServe V1): ``{"instances": [...]}`` -> ``{"predictions": [...]}``.
+
+    Address an alias or version with ``name@alias`` / ``name@3`` in the path or the
+    ``x-keel-model-ref`` header; the default is the champion.
+    """
+    ctx = http_context(request)
+    if ctx.guard is not None and (denied := await ctx.guard(request)) is not None:
+        return denied
+    try:
+        body = _parse_json(await read_body(request, ctx.max_body_bytes),
+                           request.headers.get("content-type"))
+        instances = parse_v1(body)
+        probabilities = parse_v1_parameters(body)
+        model, ref = split_ref(name, request)
+        if probabilities and (await client_host(ctx, request, model, ref)).classes is None:
+            raise HTTPProblem(400, f"The model {model!r} has no class probabilities (it is "
+                                   "not a classifier); drop parameters.probabilities.",
+                              [ErrorDetail("parameters.probabilities", "probabilities",
+                                           True)])
+        result = await _predict(ctx, request, model, ref, instances, "v1", probabilities)
+    except (KeelworkError, HTTPProblem) as exc:
+        return response_for(exc, ctx.project_dir)
+    out: dict[str, Any] = {
+        "predictions": result.predictions, "model_name": result.model,
+        "model_version": result.version, "prediction_ids": result.prediction_ids,
+        "answered_by": result.answered_by}
+    if result.probabilities is not None and result.classes is not None:
+        out["probabilities"] = proba_records(result.probabilities, result.classes)
+    if result.output_violations:
+        out["warnings"] = _output_warnings(result)
+    return json_response(out, headers=_result_headers(result))
+
+
+async def v2_infer(request: Request, name: str) -> Response:
+    """Inference (Open Inference Protocol / KServe V2 REST)."""
+    return await _v2_infer(request, name, None)
+
+
+async def v2_infer_version(request: Request, name: str, version: str) -> Response:
+    """Inference on one model version (Open Inference Protocol)."""
+    return await _v2_infer(request, name, version)
+
+
+async def _v2_infer(request: Request, name: str, version: str | None) -> Response:
+    ctx = http_context(request)
+    if ctx.guard is not None and (denied := await ctx.guard(request)) is not None:
+        return denied
+    try:
+        body = _parse_json(await read_body(request, ctx.max_body_bytes),
+                           request.headers.get("content-type"))
+        req = parse_v2_request(body, ctx.contract_fields)
+        model, ref = split_ref(name, request, version)
+        if req.outputs is not None:
+            host = await client_host(ctx, request, model, ref)
+            check_outputs(req.outputs,
+                          [str(t["name"]) for t in output_tensors(ctx.gateway.spec, host)])
+        result = await _predict(ctx, request, model, ref, req.instances, "v2",
+                                PROBA_OUTPUT in (req.outputs or ()))
+    except ContractViolation as exc:  # raised by the gateway, after req was parsed
+        details = v2_details(exc.details, req)
+        return response_for(ContractViolation(v2_message(exc.message, exc.details, details),
+                                              details), ctx.project_dir)
+    except (KeelworkError, HTTPProblem) as exc:
+        return response_for(exc, ctx.project_dir)
+    tensors = render_v2_outputs(result.predictions, ctx.output_names)
+    if result.probabilities is not None and result.classes is not None:
+        tensors.append(proba_tensor(result.probabilities, result.classes))
+    if req.outputs is not None:  # what was asked for, in that order
+        by_name = {t["name"]: t for t in tensors}
+        tensors = [by_name[n] for n in req.outputs if n in by_name]
+    out: dict[str, Any] = {
+        "model_name": result.model, "model_version": str(result.version),
+        "outputs": tensors,
+        "parameters": {"prediction_ids": ",".join(result.prediction_ids),
+                       "answered_by": result.answered_by},
+    }
+    if result.output_violations:
+        out["parameters"]["warnings"] = _output_warnings(result)
+    if req.id is not None:
+        out["id"] = req.id
+    return json_response(out, headers=_result_headers(result))
+
+
+async def _predict(ctx: HttpContext, request: Request, name: str, ref: str | None,
+                   instances: list[Any], protocol: str,
+                   probabilities: bool = False) -> PredictResult:
+    gateway = ctx.gateway
+    rctx = request_context(request, gateway)
+    rctx.meta["protocol"] = protocol
+    rctx.probabilities = probabilities
+    note(request.scope, protocol=protocol, model=name, ref=ref, instances=len(instances))
+    result = await gateway.predict(name, ref, instances, rctx)
+    if ctx.tracing:
+        from keelwork.interfaces.http.tracing import annotate
+
+        annotate(result.model, result.version, result.answered_by, result.prediction_ids)
+    note(request.scope, model=result.model, version=result.version,
+         answered_by=result.answered_by, prediction_ids=result.prediction_ids[:16])
+    return result
+
+
+def _parse_json(raw: bytes, content_type: str | None) -> Any:
+    if content_type:
+        ct = content_type.split(";", 1)[0].strip().lower()
+        if ct != "application/json" and not ct.endswith("+json"):
+            raise HTTPProblem(415, f"The body must be JSON (Content-Type: application/json); "
+                                   f"got {ct!r}.",
+                              [ErrorDetail("content-type", "media_type", ct)])
+    if not raw:
+        raise HTTPProblem(400, "The request body is empty; send a JSON object.",
+                          [ErrorDetail("", "json", None)])
+    return jsonbody.loads(raw)
+
+
+def _result_headers(result: PredictResult) -> dict[str, str]:
+    ids = result.prediction_ids
+    shown = ",".join(ids[:64]) + (",..." if len(ids) > 64 else "")
+    return {"x-prediction-ids": shown, "x-model-version": str(result.version),
+            "x-answered-by": result.answered_by}
+
+
+def _output_warnings(result: PredictResult) -> list[dict[str, Any]]:
+    """The answers' output-contract violations (``output_policy: warn``), as error details."""
+    return [{"path": d.path, "rule": d.rule, "got": d.got,
+             "message": f"the answer breaks the output contract: {d.message}".rstrip(": ")}
+            for d in result.output_violations[:50]]
+
+
+#: (path pattern, handler(request, **path parameters)), served by :class:`PredictFastPath`.
+FastRoute = tuple[re.Pattern[str], Callable[..., Awaitable[Response]]]
+
+#: The predict routes :class:`PredictFastPath` serves (the same handlers as the app's routes).
+FAST_ROUTES: list[FastRoute] = [
+    (re.compile(r"/v1/models/(?P<name>[^/]+):predict"), v1_predict),
+    (re.compile(r"/v2/models/(?P<name>[^/]+)/infer"), v2_infer),
+    (re.compile(r"/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/infer"),
+     v2_infer_version),
+]
+
+
+class PredictFastPath:
+    """Pure ASGI dispatch of the predict endpoints, ahead of FastAPI's router.
+
+    The handlers are the very functions the FastAPI routes call (the routes stay registered, for
+    ``/docs`` and for every other method). What a predict request skips is FastAPI's per-request
+    machinery: matching every route, solving dependencies, two AsyncExitStacks and exception
+    wrapping, which cost more CPU than the gateway's own work on a one-instance request.
+    Unexpected exceptions still reach the app's server-error handler.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[FastRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            for pattern, handler in self.routes:
+                match = pattern.fullmatch(path)
+                if match is not None:
+                    response = await handler(Request(scope, receive, send), **match.groupdict())
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+__all__ = ["FAST_ROUTES", "FastRoute", "PredictFastPath", "v1_predict", "v2_infer",
+           "v2_infer_version"]

@@ -1,0 +1,50 @@
+"""What a request brings to the gateway and what it gets back: :class:`RequestContext` and
+:class:`PredictResult`, protocol-agnostic (the HTTP layer builds the one and renders the other)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from keelwork.errors import ErrorDetail
+
+#: The guard recorded on answers that broke the output contract.
+OUTPUT_GUARD = "output_contract"
+
+
+@dataclass(frozen=True, slots=True)
+class PredictResult:
+    model: str
+    version: int
+    predictions: list[Any]
+    prediction_ids: list[str]
+    answered_by: str
+    fallback_used: bool = False
+    #: Class probabilities per instance, when asked for (``RequestContext.probabilities``).
+    probabilities: list[list[float]] | None = None
+    #: The classes of ``probabilities``' columns.
+    classes: tuple[Any, ...] | None = None
+    #: Where the answers broke the output contract (``output_policy: warn``; paths
+    #: ``predictions[i].field``); empty when they kept it.
+    output_violations: tuple[ErrorDetail, ...] = ()
+
+
+@dataclass(slots=True)
+class RequestContext:
+    tenant: str | None = None
+    subject_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: Keeps a caller on one rollout arm (the ``x-keel-user`` header); else the subject id.
+    sticky_key: str | None = None
+    #: Request headers (lower-case names), for model flags' header rules.
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: The caller may address any alias or version, whatever ``guards.version_refs`` says
+    #: (an API key with the ``admin`` scope).
+    any_ref: bool = False
+    #: Also compute class probabilities (a classifier's ``predict_proba``; not batched).
+    probabilities: bool = False
+
+
+
+__all__ = ["OUTPUT_GUARD", "PredictResult", "RequestContext"]

@@ -1,0 +1,352 @@
+"""The model call of one request, once the gateway picked its host: contract check, admission,
+the call (micro-batched, bounded by ``timeout_ms``, with the fallback), the output contract and
+the prediction log records, refused and failed requests included.
+
+:class:`Dispatcher` is the gateway's (:class:`~keelwork.service.gateway.gateway.Gateway`); it
+knows nothing of routing (flags, rollouts, aliases): it is handed the host to call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from keelwork.adapters.metrics import GatewayMetrics
+from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field
+from keelwork.core.contracts import compile_contract, compile_outputs, summarise
+from keelwork.core.features.online import OnlineFeatures
+from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.errors import (
+    ContractViolation,
+    ErrorDetail,
+    InvalidInputError,
+    KeelworkError,
+    ModelTimeout,
+    OutputContractViolation,
+    Overloaded,
+    PredictionError,
+)
+from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, RequestContext
+from keelwork.service.gateway.host import ModelHost, ModelTarget
+from keelwork.service.gateway.routes import RolloutRoute
+from keelwork.spec.model import KeelSpec, ModelSection
+from keelwork.types import PredictionSink
+
+log = logging.getLogger("keelwork.gateway")
+
+
+class Dispatcher:
+    """Runs requests on the host the gateway picked and records every outcome.
+
+    Args:
+        spec: The validated spec (contract, guards, storage settings).
+        sink: The prediction log.
+        metrics: The gateway's Prometheus metrics.
+        features: Entity lookups and transforms applied after the contract check; None: none.
+        section: The keel.yaml section of a model name (raises ModelNotFoundError).
+        host: The loaded host of a model name and reference (for the fallback model).
+    """
+
+    def __init__(self, spec: KeelSpec, sink: PredictionSink, metrics: GatewayMetrics,
+                 features: OnlineFeatures | None,
+                 section: Callable[[str], ModelSection],
+                 host: Callable[[str, str | None], Awaitable[ModelHost]]) -> None:
+        self._sink = sink
+        self.metrics = metrics
+        self._features = features
+        self._section = section
+        self._host = host
+        # No declared inputs means no contract to enforce (not "reject every field").
+        self._validator = compile_contract(spec.contract) if spec.contract.inputs else None
+        self._subject_field = spec.contract.subject_field
+        self._outputs = compile_outputs(spec.contract)
+        self._outputs_strict = spec.contract.output_policy == "strict"
+        self._log_inputs = spec.storage.log_inputs
+        self._max_logged_bytes = spec.storage.max_rejected_input_bytes
+        self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
+        self._output_fields = frozenset(f.name for f in spec.contract.outputs)
+        self._in_flight = 0
+        self._max_in_flight = spec.guards.max_concurrency
+
+    async def shadow(self, route: RolloutRoute, name: str, instances: list[Any],
+                           ctx: RequestContext, champion_ids: list[str]) -> None:
+        host = route.challenger
+        started = time.perf_counter()
+        window = route.window
+        try:
+            model_input = (instances if self._features is None
+                           else await self._features.aenrich(instances))
+            outputs: list[Any] | None = await self._call(host, self._section(name),
+                                                         model_input)
+            status = "shadow"
+        except Exception:  # a failing challenger must never reach the champion's caller
+            outputs, status = None, "shadow_error"
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        broken = (self._check_outputs(host.target, outputs)
+                  if outputs is not None and self._outputs is not None else [])
+        window.challenger.record("ok" if outputs is not None else "error", latency_ms,
+                                 outputs or (), guard=OUTPUT_GUARD if broken else None)
+        now = time.time()
+        outs: list[Any] = outputs if outputs is not None else [None] * len(instances)
+        records = [
+            PredictionRecord(
+                id=new_prediction_id(), ts=now, model=host.target.name,
+                version=host.target.version, tenant=ctx.tenant,
+                subject_id=self._subject(ctx, inst),
+                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
+                model_latency_ms=latency_ms, status=status, guard="shadow",
+                answered_by=host.target.label,
+                request_meta={**ctx.meta, "shadow_of": cid, "rollout": route.rollout_id})
+            for inst, out, cid in zip(instances, outs, champion_ids, strict=True)
+        ]
+        try:
+            await self._sink.write(records)
+        except Exception:  # the log's own failures are counted by the log; never raised here
+            route.window.shadow_dropped += 1
+
+    async def predict(self, host: ModelHost, name: str, instances: list[Any],
+                       ctx: RequestContext) -> PredictResult:
+        host.acquire()  # no await since host() returned it: it cannot have been unloaded
+        try:
+            return await self._predict_on(host, name, instances, ctx)
+        finally:
+            host.release()
+
+    async def _predict_on(self, host: ModelHost, name: str, instances: list[Any],
+                          ctx: RequestContext) -> PredictResult:
+        started = time.perf_counter()
+        target = host.target
+        section = self._section(name)
+        if not instances:
+            raise ContractViolation("The request holds no instances; send at least one.",
+                                    [ErrorDetail("instances", "min_items", 0)])
+        details = self._validator.validate_batch(instances) if self._validator else []
+        if details:
+            for d in details:
+                # Labels from the contract only: the client's own keys would be new series.
+                label = (UNKNOWN_FIELD if d.rule == "extra_field"
+                         else metric_field(d.path, self._contract_fields))
+                self.metrics.child(self.metrics.validation_failures, name, label, d.rule).inc()
+            self._count(target, "invalid")
+            await self._log_refused(target, instances, ctx, "contract", started, details)
+            raise ContractViolation(summarise(details), details)
+        if self._in_flight >= self._max_in_flight:
+            self.metrics.child(self.metrics.rejected, "concurrency").inc()
+            self._count(target, "overloaded")
+            busy = Overloaded(
+                f"The server is at its concurrency limit ({self._max_in_flight} requests in "
+                "flight); retry shortly.", retry_after=1.0)
+            await self.log_failed(target, instances, ctx, started, busy, guard="concurrency",
+                                   status="rejected")
+            raise busy
+        self._in_flight += 1
+        self.metrics.in_flight.inc()
+        failed: KeelworkError | None = None
+        try:
+            model_input = (instances if self._features is None
+                           else await self._features.aenrich(instances))
+            model_started = time.perf_counter()
+            answered, outputs, fallback_used = await self._call_with_fallback(
+                host, section, model_input)
+            proba = (await self._call_proba(answered, section, model_input)
+                     if ctx.probabilities else None)
+            # The model stage as the request saw it: batching queue + model call (+ fallback).
+            model_ms = (time.perf_counter() - model_started) * 1000.0
+        except KeelworkError as exc:
+            self._count(target, "error")
+            failed = exc
+        finally:
+            self._in_flight -= 1
+            self.metrics.in_flight.dec()
+        if failed is not None:
+            if isinstance(failed, InvalidInputError):  # the input's fault: a refusal
+                await self.log_failed(target, instances, ctx, started, failed,
+                                       guard="input", status="rejected")
+            else:
+                await self.log_failed(target, instances, ctx, started, failed, guard=(
+                    "timeout" if isinstance(failed, ModelTimeout) else None))
+            raise failed
+        ids = [new_prediction_id() for _ in instances]
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        now = time.time()
+        status = "fallback" if fallback_used else "ok"
+        broken = (self._check_outputs(answered.target, outputs)
+                  if self._outputs is not None else [])
+        meta = ctx.meta if not broken else {
+            **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
+        refused = bool(broken) and self._outputs_strict
+        records = [
+            PredictionRecord(
+                id=pid, ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
+                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
+                model_latency_ms=model_ms, status="error" if refused else status,
+                guard=OUTPUT_GUARD if broken else None, answered_by=answered.target.label,
+                request_meta=meta)
+            for pid, inst, out in zip(ids, instances, outputs, strict=True)
+        ]
+        await self._sink.write(records)
+        if refused:
+            self._count(target, "error")
+            raise OutputContractViolation(
+                f"The answer of model {answered.target.label} breaks the output contract "
+                f"(contract.outputs, output_policy: strict): {summarise(broken)}", broken)
+        v = str(target.version)
+        self._count(target, status)
+        self.metrics.child(self.metrics.predictions, target.name, v).inc(len(instances))
+        self.metrics.child(self.metrics.latency, target.name).observe(
+            time.perf_counter() - started)
+        return PredictResult(target.name, target.version, outputs, ids,
+                             answered.target.label, fallback_used, proba,
+                             answered.classes if proba is not None else None, tuple(broken))
+
+    def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
+        """The output contract's violations by these answers, counted and logged."""
+        assert self._outputs is not None
+        broken = self._outputs.validate_batch(outputs)
+        if broken:
+            v = str(target.version)
+            for d in broken:
+                self.metrics.child(self.metrics.output_violations, target.name, v,
+                                   metric_field(d.path, self._output_fields), d.rule).inc()
+            log.warning("model %s broke the output contract: %s", target.label,
+                        summarise(broken))
+        return broken
+
+    def _count(self, target: ModelTarget, status: str) -> None:
+        self.metrics.child(self.metrics.requests, target.name, str(target.version),
+                           status).inc()
+
+    async def _call(self, host: ModelHost, section: ModelSection,
+                    instances: list[Any]) -> list[Any]:
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the call in a new task
+            async with asyncio.timeout(section.timeout_ms / 1000.0):
+                return await host.predict(instances)
+        except TimeoutError:
+            raise ModelTimeout(
+                f"The model {host.target.label} did not answer within "
+                f"{section.timeout_ms:g} ms.", host.target.label) from None
+
+    async def _call_proba(self, host: ModelHost, section: ModelSection,
+                          instances: list[Any]) -> list[list[float]]:
+        if host.classes is None:
+            raise InvalidInputError(
+                f"The model {host.target.label} has no class probabilities (it is not a "
+                "classifier, or its runtime exposes none).",
+                [ErrorDetail("outputs", "probabilities", host.target.label)])
+        try:
+            async with asyncio.timeout(section.timeout_ms / 1000.0):
+                proba = await host.predict_proba(instances)
+        except TimeoutError:
+            raise ModelTimeout(
+                f"The model {host.target.label} did not answer within "
+                f"{section.timeout_ms:g} ms.", host.target.label) from None
+        if proba is None:
+            raise InvalidInputError(f"The model {host.target.label} has no class probabilities.",
+                                    [ErrorDetail("outputs", "probabilities",
+                                                 host.target.label)])
+        return proba
+
+    async def _call_with_fallback(self, host: ModelHost, section: ModelSection,
+                                  instances: list[Any]) -> tuple[ModelHost, list[Any], bool]:
+        try:
+            return host, await self._call(host, section, instances), False
+        except InvalidInputError:
+            raise  # the input is wrong; another model would not make it right
+        except (ModelTimeout, PredictionError) as primary:
+            if section.fallback is None:
+                raise
+            fb_name, _, fb_alias = section.fallback.partition("@")
+            fb_host = await self._host(fb_name, fb_alias or None)
+            fb_host.acquire()
+            fb_section = self._section(fb_name)
+            self.metrics.child(self.metrics.fallbacks, host.target.name,
+                               fb_host.target.label).inc()
+            try:
+                out = await self._call(fb_host, fb_section, instances)
+            except KeelworkError:
+                raise primary from None
+            finally:
+                fb_host.release()
+            return fb_host, out, True
+
+    def _subject(self, ctx: RequestContext, instance: Any) -> str | None:
+        if ctx.subject_id is not None:
+            return ctx.subject_id
+        if self._subject_field and isinstance(instance, dict):
+            v = instance.get(self._subject_field)
+            return None if v is None else str(v)
+        return None
+
+    async def _log_refused(self, target: ModelTarget, instances: list[Any],
+                           ctx: RequestContext, guard: str, started: float,
+                           details: list[ErrorDetail]) -> None:
+        """Keep refused input where the user can find it (status 'rejected' + the guard).
+
+        A client picks what it sends: each instance and the violations are kept as JSON of at
+        most ``storage.max_rejected_input_bytes`` each (:func:`bound_json`), and a record
+        that was cut says so in ``request_meta.truncated``.
+        """
+        now = time.time()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        bound = self._max_logged_bytes
+        violations, cut = bound_json([d.as_dict() for d in details[:50]], bound)
+        meta = {**ctx.meta, "violations": violations}
+        records = []
+        for inst in instances:
+            inputs, cut_input = bound_json(inst, bound) if self._log_inputs else (None, False)
+            truncated = [k for k, c in (("inputs", cut_input), ("violations", cut)) if c]
+            records.append(PredictionRecord(
+                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
+                inputs=inputs, outputs=None, latency_ms=latency_ms,
+                model_latency_ms=None, status="rejected", guard=guard, answered_by=None,
+                request_meta={**meta, "truncated": {"fields": truncated, "max_bytes": bound}}
+                if truncated else meta))
+        await self._sink.write(records)
+
+    async def log_failed(self, target: ModelTarget, instances: list[Any],
+                          ctx: RequestContext, started: float, error: KeelworkError, *,
+                          guard: str | None, status: str = "error") -> None:
+        """Record a request that got no answer (timeout, model error, load failure,
+        overload) with its error, so ``keel log tail --status error`` shows it.
+
+        Writing is best effort: a failing log never replaces the request's own error. The
+        input may not have been checked yet (a load failure comes first): it is kept as
+        bounded JSON, as :meth:`_log_refused` keeps it.
+        """
+        now = time.time()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        bound = self._max_logged_bytes
+        meta = {**ctx.meta, "error": error.message[:_MAX_LOGGED_ERROR],
+                "error_type": type(error).__name__}
+        records = []
+        for inst in instances:
+            inputs, cut = bound_json(inst, bound) if self._log_inputs else (None, False)
+            records.append(PredictionRecord(
+                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
+                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
+                inputs=inputs, outputs=None, latency_ms=latency_ms,
+                model_latency_ms=None, status=status, guard=guard, answered_by=None,
+                request_meta={**meta, "truncated": {"fields": ["inputs"], "max_bytes": bound}}
+                if cut else meta))
+        try:
+            await self._sink.write(records)
+        except Exception:  # the log counts its own failures; the caller gets its error
+            return
+
+
+#: Longest error message kept with a failed request's records.
+_MAX_LOGGED_ERROR = 1000
+
+
+def _clip(subject: str | None, limit: int = 256) -> str | None:
+    return subject if subject is None or len(subject) <= limit else subject[:limit]
+
+
+
+__all__ = ["Dispatcher"]

@@ -1,0 +1,162 @@
+"""The parts of a whole server beside its gateway: label, key, audit and flag stores, the flags in
+force, the monitoring loop, and the configuration record.
+
+:func:`open_server` is what ``keel serve`` and ``keel demo`` assemble (through
+:func:`keelwork.interfaces.http.server.build_server_app`, which only adds the routes). It opens
+the stores on the spec's storage URL (one engine shared by the label, key, audit and flag
+stores; the gateway keeps its own for the prediction log):
+
+- the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
+  differs from the one recorded last, so every configuration change is traceable;
+- model flags: keel.yaml's plus the store's, polled every second so that a change made by
+  another server or by ``keel flags put`` applies without a restart;
+- monitoring: every ``monitor_interval_s`` the latest windows of each model with a stored
+  reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
+  their drift scores, quality and label coverage.
+
+The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`;
+the key store's with :data:`KeyStore` (its Protocol has no ``cached``, which the key check uses
+to stay off the store on the request path), so that interfaces never import an adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from keelwork.adapters.stores.api_keys import ApiKeyStore
+from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.adapters.stores.label_store import LabelStore
+from keelwork.adapters.stores.provenance import default_actor
+from keelwork.errors import ErrorDetail
+from keelwork.service.assembly import Service, open_service
+from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
+from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
+from keelwork.service.monitoring.reference import ensure_references
+from keelwork.spec.flags import FlagSpec
+from keelwork.spec.model import ResolvedSpec
+
+#: The API-key store as the HTTP layer's key checks and key routes use it.
+KeyStore = ApiKeyStore
+
+
+@dataclass
+class ServerParts:
+    """A :class:`~keelwork.service.assembly.Service` with the stores its routes need.
+
+    ``start()`` and ``close()`` are the app's start-up and shutdown hooks.
+    """
+
+    resolved: ResolvedSpec
+    service: Service
+    #: The engine of the label, key, audit and flag stores (and the monitoring results).
+    engine: Engine
+    audit: AuditLog
+    labels: LabelStore
+    keys: ApiKeyStore
+    flag_store: FlagStore
+    flags: FlagSource
+    monitor_interval_s: float = 300.0
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def unresolved_flag_refs(self, flag: FlagSpec) -> list[ErrorDetail]:
+        """The references of ``flag`` that name no version or alias of its model."""
+        return unresolved_refs(flag, self.service.registry)
+
+    async def start(self) -> None:
+        """Start the service (prediction log, rollout controller), the flag poll and the
+        monitoring loop."""
+        await self.service.start()
+        self._tasks.append(asyncio.create_task(self.flags.run(), name="keel-flag-poll"))
+        if self.monitor_interval_s > 0:
+            self._tasks.append(asyncio.create_task(
+                monitor_loop(self.resolved, interval_s=self.monitor_interval_s,
+                             stop=self._stop_monitor, engine=self.engine),
+                name="keel-monitor"))
+
+    async def close(self) -> None:
+        """Stop the loops, close the service and release the stores' engine."""
+        self._stop_monitor.set()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.service.close()
+        self.engine.dispose()
+
+
+def open_server(resolved: ResolvedSpec, *, monitor_interval_s: float = 300.0) -> ServerParts:
+    """Open the service of ``resolved`` and every store its routes need (models load at
+    start-up).
+
+    Args:
+        resolved: The keel.yaml to serve.
+        monitor_interval_s: Seconds between monitoring runs over the latest windows (drift,
+            quality, coverage for ``/metrics``) for models with a stored reference; 0: never.
+
+    Raises:
+        StoreError: the store is unreachable.
+        ModelNotFoundError: a model is neither registered nor given an artifact.
+        SpecError: a keel.yaml flag serves a version or alias that does not exist.
+    """
+    spec = resolved.spec
+    service = open_service(resolved)
+    # A champion registered here from `artifact:` (or elsewhere without one) gets its
+    # monitoring reference, as `keel models register` gives a new version (issue 11 item 12).
+    ensure_references(resolved)
+    engine = make_engine(resolved.storage_url)
+    try:
+        audit = project_audit_log(engine, resolved.project_dir)
+        audit.ensure_schema()
+        labels = LabelStore(engine)
+        labels.ensure_schema()
+        keys = ApiKeyStore(engine, audit)
+        keys.ensure_schema()
+        flag_store = FlagStore(engine, audit)
+        flag_store.ensure_schema()
+        # keel.yaml's flags must serve versions and aliases that exist (never a silent
+        # fallback on every request).
+        check_refs(spec.flags, service.registry, f"{resolved.path}")
+        flags = FlagSource(spec.flags, flag_store)
+        flags.reload()
+        record_config(audit, resolved)
+    except BaseException:
+        engine.dispose()
+        service.registry.close()
+        raise
+    gateway = service.gateway
+    gateway.flags = flags
+    gateway.components["flags"] = flags.outage.as_dict
+    gateway.metrics.registry.register(flags)
+    # Drift, quality and label coverage of the latest stored windows, read at scrape time.
+    gateway.metrics.registry.register(MonitorCollector(engine))
+    return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
+                       monitor_interval_s)
+
+
+def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
+    """Audit the keel.yaml a server starts with, when it differs from the last one recorded.
+
+    Returns:
+        Whether an entry was appended (``config.load``, with the file's SHA-256).
+    """
+    digest = hashlib.sha256(resolved.path.read_bytes()).hexdigest()
+    target = resolved.spec.service.name
+    last = audit.query(action="config.load", target=target, limit=1)
+    if last and last[-1].details.get("sha256") == digest:
+        return False
+    audit.append(actor=default_actor(), action="config.load", target=target,
+                 details={"sha256": digest, "path": str(resolved.path),
+                          "previous": last[-1].details.get("sha256") if last else None})
+    return True
+
+
+__all__ = ["KeyStore", "ServerParts", "open_server", "record_config"]
