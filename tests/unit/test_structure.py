@@ -178,3 +178,20 @@ def test_error_leaves_inherit_the_root() -> None:
     exceptions = [n for n, bases in tree.items() if bases & (BUILTIN_ERRORS | set(tree))]
     loose = [n for n in exceptions if not rooted(n)]
     assert not loose, f"errors.py classes not under KeelworkError: {loose}"
+
+
+def test_adapter_subfolders_do_not_import_each_other() -> None:
+    """adapters/<room>/ (runtimes, stores, data, embedders) are siblings: the service layer wires
+    them together; one never reaches into another (counting function-level imports)."""
+    modules = _modules()
+    known = set(modules)
+    crossing = []
+    for module, path in modules.items():
+        parts = module.split(".")
+        if len(parts) < 4 or parts[1] != "adapters":
+            continue
+        for target in _imported(module, path, known):
+            t = target.split(".")
+            if len(t) >= 3 and t[1] == "adapters" and t[2] != parts[2]:
+                crossing.append(f"{module} -> {target}")
+    assert not crossing, "adapters subfolders importing each other:\n" + "\n".join(crossing)

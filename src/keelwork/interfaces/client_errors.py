@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keelwork import errors
+import keelwork.errors as errors
 from keelwork.errors import (
     ArtifactError,
     AuthError,

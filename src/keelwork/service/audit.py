@@ -66,11 +66,32 @@ def read_anchor(path: Path, store: str) -> ChainHead:
 
 def verify(project: Path, anchor: Path | None = None,
            settings: Settings | None = None) -> tuple[VerifyResult, dict[str, Any] | None]:
-    """Check the whole chain and every anchor.
+    """Check the whole chain and every anchor (``keel audit verify``).
 
     Args:
         project: The project directory.
-        anchor: A head saved earlier, checked on top of the project's anchors.
+        anchor: A file with a head saved earlier (or a copy of an anchor file), checked on top
+            of the project's anchors.
+        settings: The process settings (the extra anchor file).
+
+    Returns:
+        The result and, when the chain is broken at an entry the log holds, that entry.
+
+    Raises:
+        DataFileError: ``anchor`` is unreadable or holds no head for this project's store.
+    """
+    settings = settings_or_env(settings)
+    pinned = read_anchor(anchor, store_key(project, settings)) if anchor is not None else None
+    return verify_head(project, pinned, settings)
+
+
+def verify_head(project: Path, pinned: ChainHead | None = None, settings: Settings | None = None
+                ) -> tuple[VerifyResult, dict[str, Any] | None]:
+    """:func:`verify` with the extra head already in hand (``Project.audit.verify(anchor)``).
+
+    Args:
+        project: The project directory.
+        pinned: A head saved earlier, checked on top of the project's anchors.
         settings: The process settings (the extra anchor file).
 
     Returns:
@@ -81,7 +102,6 @@ def verify(project: Path, anchor: Path | None = None,
 
     settings = settings_or_env(settings)
     store = store_key(project, settings)
-    pinned = read_anchor(anchor, store) if anchor is not None else None
     bad_entry: dict[str, Any] | None = None
     with audit_log(project, settings) as log:
         if log is None:
@@ -133,4 +153,5 @@ def prove(project: Path, seq: int, size: int | None = None,
         return log.inclusion_proof(seq, size)
 
 
-__all__ = ["audit_log", "head", "prove", "query", "read_anchor", "store_key", "verify"]
+__all__ = ["audit_log", "head", "prove", "query", "read_anchor", "store_key", "verify",
+           "verify_head"]

@@ -5,12 +5,14 @@ safely, no pickle), check a DataFrame against the contract, compare two tables f
 the monitor over the prediction log, steer rollouts, verify the audit log. Reports render in
 Jupyter (``_repr_html_``) and turn into the JSON the CLI prints (``to_dict()``).
 
-The store is found as the CLI finds it: ``storage_url=``, else ``$KEELWORK_STORAGE_URL``, else
-``storage.url`` of ``keel.yaml``, else ``sqlite:///<project>/.keel/keel.db``.
+The store is found by the CLI's rule (:func:`keelwork.service.projects.storage_url`):
+``storage_url=``, else ``$KEELWORK_STORAGE_URL``, else ``storage.url`` of ``keel.yaml``, else
+``sqlite:///<project>/.keel/keel.db``. Each method calls the use-case its command calls.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -22,14 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 from keelwork.errors import MonitorError, SpecError
 from keelwork.service.project_ops import Audit, Rollouts
-from keelwork.service.project_reports import MonitorReport, Registration, ValidationReport
+from keelwork.service.project_reports import Registration, ValidationReport
 
 if TYPE_CHECKING:
+    from keelwork.core.monitors.report import DriftReport, MonitorReport
     from keelwork.spec.contract import ContractSection
     from keelwork.spec.model import ResolvedSpec
+    from keelwork.spec.settings import Settings
 
-#: The environment variable that overrides every project's store (as for the CLI).
-STORAGE_URL_ENV = "KEELWORK_STORAGE_URL"
+log = logging.getLogger("keelwork.monitor")
+
+#: What :attr:`Project.spec` says when the project has no keel.yaml.
+_NEEDS_SPEC = "this needs the project's spec (create one with 'keel init DIR')"
 
 #: What :meth:`Project.monitor` takes as a point in time: unix seconds, a datetime, a span
 #: before now (``timedelta`` or ``"24h"``) or an ISO 8601 string.
@@ -80,24 +86,14 @@ def _seconds(when: When, now: float, what: str) -> float:
         return now - when.total_seconds()
     if isinstance(when, int | float):
         return float(when)
-    text = when.strip().lstrip("-")
-    try:
-        from keelwork.core.rollout.state import parse_interval
+    from keelwork.service.logs import parse_when
 
-        return now - parse_interval(text)
-    except SpecError:
-        pass
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_when(when.strip().lstrip("-"), now)
     except ValueError:
         raise MonitorError(f"{what} must be a datetime, a timedelta, unix seconds, a duration "
                            f"before now (30m, 24h, 7d) or an ISO date/time; got {when!r}."
                            ) from None
-    if moment.tzinfo is None:
-        from datetime import UTC
-
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 class Project:
@@ -117,9 +113,10 @@ class Project:
         'credit-scoring'
     """
 
-    def __init__(self, path: str | os.PathLike[str] = ".", *,
-                 storage_url: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] = ".", *, storage_url: str | None = None,
+                 settings: Settings | None = None) -> None:
         from keelwork.errors import KeelworkError
+        from keelwork.service.projects import settings_or_env
 
         folder = Path(path)
         if folder.name == "keel.yaml" or folder.suffix in (".yaml", ".yml"):
@@ -127,10 +124,13 @@ class Project:
         if not folder.is_dir():
             raise KeelworkError(f"The project directory '{folder}' does not exist.")
         self.path = folder.absolute()
-        self._storage_url = storage_url
+        settings = settings_or_env(settings)
+        if storage_url:
+            settings = settings.model_copy(update={"storage_url": storage_url})
+        self._settings = settings
         self._spec: ResolvedSpec | None = None
-        self.rollout = Rollouts(self.path, self._store_url, self._maybe_spec)
-        self.audit = Audit(self.path, self._store_url)
+        self.rollout = Rollouts(self.path, settings)
+        self.audit = Audit(self.path, settings)
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r})"
@@ -144,32 +144,13 @@ class Project:
             SpecError: there is no keel.yaml, or it is invalid.
         """
         if self._spec is None:
-            from keelwork.spec import load_spec
+            from keelwork.service.projects import project_spec
 
-            path = self.path / "keel.yaml"
-            if not path.is_file():
-                raise SpecError(f"No keel.yaml in {str(self.path)!r}: this needs the project's "
-                                "spec (create one with 'keel init DIR').")
-            resolved = load_spec(path)
-            url = self._storage_url or os.environ.get(STORAGE_URL_ENV, "").strip()
-            if url and url != resolved.storage_url:
-                spec = resolved.spec
-                storage = spec.storage.model_copy(update={"url": url})
-                resolved = resolved.model_copy(update={"spec": spec.model_copy(
-                    update={"storage": storage})})
-            self._spec = resolved
+            self._spec = project_spec(self.path, self._settings, needs=_NEEDS_SPEC)
         return self._spec
 
     def _maybe_spec(self) -> ResolvedSpec | None:
         return self.spec if (self.path / "keel.yaml").is_file() else None
-
-    def _store_url(self) -> str | None:
-        """The configured store, or None for the embedded default."""
-        explicit = self._storage_url or os.environ.get(STORAGE_URL_ENV, "").strip()
-        if explicit:
-            return explicit
-        resolved = self._maybe_spec()
-        return resolved.storage_url if resolved is not None else None
 
     # ------------------------------------------------------------------ register
     def register(self, model_or_path: Any, name: str, *, runtime: str | None = None,
@@ -234,56 +215,39 @@ class Project:
                   options: dict[str, Any], metrics: Mapping[str, float] | None,
                   aliases: Sequence[str], dataset_version: str | None,
                   allow_unsafe_pickle: bool, verify: bool) -> Registration:
-        from keelwork.adapters.stores.registry_store import open_registry
+        from keelwork.service.projects import (
+            actor,
+            check_dataset_reference,
+            registry,
+            store_reference,
+        )
         from keelwork.service.registration import register_model
 
-        self._check_dataset(dataset_version)
-        with open_registry(self.path, self._store_url()) as registry, \
+        check_dataset_reference(self.path, dataset_version, self._settings,
+                                option="dataset_version")
+        with registry(self.path, create=True, settings=self._settings) as models, \
                 warnings.catch_warnings(record=True) as caught:
+            assert models is not None  # create=True always opens
             warnings.simplefilter("always")
-            mv = register_model(registry, name, artifact, runtime,
+            mv = register_model(models, name, artifact, runtime,
                                 dataset_version=dataset_version, metrics=metrics,
                                 options=options or None, aliases=list(aliases),
-                                source_dir=self.path, allow_unsafe_pickle=allow_unsafe_pickle,
-                                verify=verify)
-            same = tuple(v.version for v in registry.list_versions(name)
+                                source_dir=self.path, created_by=actor(None, self._settings),
+                                allow_unsafe_pickle=allow_unsafe_pickle, verify=verify)
+            same = tuple(v.version for v in models.list_versions(name)
                          if v.sha256 is not None and v.sha256 == mv.sha256
                          and v.version != mv.version)
         notes = list(dict.fromkeys(str(w.message) for w in caught))
-        resolved = self._maybe_spec()
-        if resolved is not None:
-            from keelwork.service.monitoring.reference import reference_on_register
-
-            warn = reference_on_register(resolved, mv.name, mv.version)
-            if warn:
-                notes.append(warn)
+        warn = store_reference(self.path, mv.name, mv.version, self._settings)
+        if warn:
+            notes.append(warn)
         return Registration(mv, same, tuple(notes))
-
-    def _check_dataset(self, dataset_version: str | None) -> None:
-        from keelwork.core.datasets import looks_like_snapshot_ref
-
-        if dataset_version is None or not looks_like_snapshot_ref(dataset_version):
-            return
-        from keelwork.adapters.stores.datasets import open_dataset_store
-        from keelwork.errors import RegistryError
-
-        ref = dataset_version.strip()
-        url = self._store_url()
-        if url is not None or (self.path / ".keel" / "keel.db").exists():
-            store = open_dataset_store(self.path, url)
-            try:
-                if store.exists(ref):
-                    return
-            finally:
-                store.close()
-        raise RegistryError(f"dataset_version '{ref}' names a dataset snapshot (NAME:VERSION), "
-                            f"but this project has no snapshot '{ref}'; take one with 'keel "
-                            "data snapshot PATH --name NAME' first.")
 
     # ------------------------------------------------------------------ validate
     def validate(self, data: Any, *, contract: ContractSection | None = None,
                  exclude: Sequence[str] = (), examples: int = 5) -> ValidationReport:
-        """Check every row of a table against the contract, as ``keel validate`` does.
+        """Check every row of a table against the contract, as ``keel validate`` does (the
+        compiled kernels load as the ``jit`` setting, ``KEELWORK_JIT``, says).
 
         Args:
             data: A pandas or polars DataFrame, a pyarrow Table, or a data file path.
@@ -304,7 +268,7 @@ class Project:
             >>> report.ok, report.rows
             (True, 4454)
         """
-        from keelwork.core.contracts.batch import validate_table
+        from keelwork.service.validation import check_table
 
         section = contract if contract is not None else self.spec.spec.contract
         if exclude:
@@ -317,40 +281,60 @@ class Project:
                                 [ErrorDetail("exclude", "contract_field", unknown[0])])
             section = section.model_copy(update={"inputs": [
                 f for f in section.inputs if f.name not in set(exclude)]})
-        table = as_arrow_table(data)
-        skipped = [c for c in dict.fromkeys(exclude) if c in table.column_names]
-        report = validate_table(table.drop_columns(skipped) if skipped else table, section,
-                                examples=examples)
+        report = check_table(as_arrow_table(data), section, exclude=exclude, examples=examples,
+                             jit=self._settings.jit)
         return ValidationReport(report, tuple(dict.fromkeys(exclude)))
 
     # ------------------------------------------------------------------ drift
-    def drift(self, reference: Any, current: Any, *, threshold: float | None = None) -> Any:
+    def drift(self, reference: Any, current: Any, *, threshold: float | None = None,
+              text: Sequence[str] = (), embed: bool = True) -> DriftReport:
         """Per-column drift of ``current`` against ``reference``, as ``keel drift`` does.
 
         Args:
-            reference: Reference data: a DataFrame, an Arrow table or a data file path.
-            current: The data to compare, in the same forms.
+            reference: Reference data: a DataFrame, an Arrow table or a data file path; or a
+                saved reference profile (a ``.json`` path, or a
+                :class:`~keelwork.core.monitors.profile.TableProfile`).
+            current: The data to compare: a DataFrame, an Arrow table or a data file path.
             threshold: Minimum effect size that counts as drift for every column (default:
                 keel.yaml's ``monitoring.drift.threshold``, else each method's own floor).
+            text: Free-text columns, compared by descriptors (length, words, out-of-vocabulary
+                rate, ...) and, with ``embed`` and the ``text`` extra, by embeddings; they need
+                the reference as data, not a saved profile.
+            embed: Compare text embeddings too (without the ``text`` extra the report's
+                ``notes`` say they were left out).
 
         Returns:
-            The drift report (``to_dict()``, ``to_html()``, shown inline in Jupyter).
+            The drift report (:class:`~keelwork.core.monitors.report.DriftReport`:
+            ``drifted``, ``to_dict()``, ``to_html()``, shown inline in Jupyter); falsy when a
+            column drifted.
 
         Raises:
-            MonitorError: the tables cannot be compared.
+            MonitorError: the tables cannot be compared, or ``text`` names no column of the
+                reference.
+            DataFileError: a file is missing or unreadable.
 
         Examples:
             >>> report = project.drift(reference_rows, current_rows)
             >>> report.to_dict()["rows"]["current"] == len(current_rows)
             True
         """
-        from keelwork.service.project_drift import compare_tables
+        from keelwork.core.monitors.profile import TableProfile
+        from keelwork.service.monitoring.compare import compare_tables, load_reference_profile
 
         if threshold is None:
             resolved = self._maybe_spec()
             threshold = resolved.spec.monitoring.drift.threshold if resolved else None
-        return compare_tables(as_arrow_table(reference), as_arrow_table(current),
-                              threshold=threshold)
+        ref: Any = reference
+        if isinstance(reference, str | os.PathLike) and Path(reference).suffix == ".json":
+            ref, _how = load_reference_profile(Path(reference))
+        elif not isinstance(reference, TableProfile):
+            ref = as_arrow_table(reference)
+        notes: list[str] = []
+        report = compare_tables(ref, as_arrow_table(current), text=text, embed=embed,
+                                threshold=threshold, on_note=notes.append)
+        for note in notes:
+            report = report.with_note(note)
+        return report
 
     # ------------------------------------------------------------------ monitor
     def monitor(self, window: str | None = None, *, model: str | None = None,
@@ -367,10 +351,12 @@ class Project:
             until: Where to stop, in the same forms (default: now).
             version: Monitor this version against its own reference (shown, not stored);
                 default the champion's, stored (what ``/metrics`` exports).
-            rescore: Score logged inputs again when the log holds labels but no probabilities.
+            rescore: Score logged inputs again when the log holds labels but no probabilities
+                (a model that cannot be loaded only leaves those figures out, with a log line).
 
         Returns:
-            The report: drift, quality, label coverage per window (and per segment).
+            The report (:class:`~keelwork.core.monitors.report.MonitorReport`): drift,
+            quality, label coverage per window (and per segment).
 
         Raises:
             SpecError: no keel.yaml.
@@ -381,18 +367,18 @@ class Project:
             >>> report.model
             'credit'
         """
-        from keelwork.service.project_monitor import monitor_log
+        from keelwork.service.monitoring.runs import monitored_model, open_monitor, window_spec
 
         resolved = self.spec
-        names = [m.name for m in resolved.spec.models]
-        if model is None and not names:
-            raise MonitorError("keel.yaml declares no model; pass model=NAME.")
-        name = model or names[0]
+        name = monitored_model(resolved, model, option="model=NAME")
+        spec = window_spec(resolved, window)
         now = time.time()
         lo = _seconds(since, now, "since")
         hi = _seconds(until, now, "until") if until is not None else now
-        return MonitorReport(monitor_log(resolved, name, window, lo, hi, now=now,
-                                         version=version, rescore=rescore))
+        with open_monitor(resolved, name, version=version, rescore=rescore) as session:
+            for warning in session.warnings:
+                log.warning("%s", warning)
+            return session.run(spec, lo, hi, now=now)
 
 
 __all__ = ["Project", "as_arrow_table"]

@@ -6,18 +6,16 @@ on the project's store: a running server picks a rollout change up at its next p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from keelwork.service.project_reports import AuditVerification, RolloutStatus
 
 if TYPE_CHECKING:
     from keelwork.service.rollout.operations import RolloutOps
-    from keelwork.spec.model import ResolvedSpec
-
-T = TypeVar("T")
+    from keelwork.spec.settings import Settings
 
 
 class Rollouts:
@@ -36,27 +34,21 @@ class Rollouts:
         'aborted'
     """
 
-    def __init__(self, project_dir: Path, storage_url: Callable[[], str | None],
-                 spec: Callable[[], ResolvedSpec | None]) -> None:
+    def __init__(self, project_dir: Path, settings: Settings) -> None:
         self._dir = project_dir
-        self._url = storage_url
-        self._spec = spec
+        self._settings = settings
 
     @contextmanager
     def _ops(self) -> Iterator[RolloutOps]:
-        from keelwork.service.rollout.operations import open_rollout_ops
+        from keelwork.service.projects import rollout_ops
 
-        ops = open_rollout_ops(self._dir, self._url())
-        try:
-            resolved = self._spec()
-            if resolved is not None:
-                from keelwork.service.models import load_verifier
-
-                # A start loads its versions as the server would (keel.yaml's options).
-                ops.verify = load_verifier(resolved, ops.registry)
+        with rollout_ops(self._dir, self._settings) as ops:
             yield ops
-        finally:
-            ops.close()
+
+    def _actor(self, given: str | None) -> str:
+        from keelwork.service.projects import actor
+
+        return actor(given, self._settings)
 
     def _status(self, ops: RolloutOps, name: str) -> RolloutStatus:
         rollout, events = ops.status(name)
@@ -85,13 +77,12 @@ class Rollouts:
                 champion.
             SpecError: the strategy or interval is invalid.
         """
-        from keelwork.spec.model import RolloutSection
+        from keelwork.service.projects import rollout_section
 
-        resolved = self._spec()
-        section = resolved.spec.rollout if resolved is not None else RolloutSection()
+        section = rollout_section(self._dir)
         with self._ops() as ops:
             rollout = ops.start(name, to, section, strategy=strategy, interval=interval,
-                                from_version=from_version, actor=actor)
+                                from_version=from_version, actor=self._actor(actor))
             return self._status(ops, rollout.model)
 
     def status(self, name: str) -> RolloutStatus:
@@ -106,7 +97,8 @@ class Rollouts:
     def _act(self, name: str, action: str, actor: str | None, reason: str,
              force: bool = False) -> RolloutStatus:
         with self._ops() as ops:
-            ops.act(name, action, actor=actor, reason=reason or f"{action} via the Python API",
+            ops.act(name, action, actor=self._actor(actor),
+                    reason=reason or f"{action} via the Python API",
                     force=force)
             return self._status(ops, name)
 
@@ -171,7 +163,7 @@ class Rollouts:
             ModelNotFoundError: no such model.
         """
         with self._ops() as ops:
-            return ops.rollback(name, actor=actor, reason=reason)
+            return ops.rollback(name, actor=self._actor(actor), reason=reason)
 
 
 class Audit:
@@ -182,24 +174,14 @@ class Audit:
         True
     """
 
-    def __init__(self, project_dir: Path, storage_url: Callable[[], str | None]) -> None:
+    def __init__(self, project_dir: Path, settings: Settings) -> None:
         self._dir = project_dir
-        self._url = storage_url
-
-    def _with_log(self, use: Callable[[Any], T], empty: Callable[[], T]) -> T:
-        from keelwork.adapters.stores.audit_store import open_audit_log
-
-        url = self._url()
-        if url is None and not (self._dir / ".keel" / "keel.db").exists():
-            return empty()  # reading must not create an empty store
-        log = open_audit_log(self._dir, url)
-        try:
-            return use(log)
-        finally:
-            log.close()
+        self._settings = settings
 
     def verify(self, anchor: dict[str, Any] | None = None) -> AuditVerification:
-        """Check the whole chain, the ``audit_head`` row and the anchors the project keeps.
+        """Check the whole chain, the ``audit_head`` row and the anchors the project keeps
+        (``.keel/audit-anchor.json``, ``$KEELWORK_AUDIT_ANCHOR``), as ``keel audit verify``
+        does.
 
         Args:
             anchor: A head saved earlier (what :meth:`head` returns): also catches a rewrite
@@ -209,30 +191,17 @@ class Audit:
             The verdict; falsy when broken, naming the first bad entry.
         """
         from keelwork.core.audit import ChainHead
+        from keelwork.service.audit import verify_head
 
         pinned = ChainHead.from_dict(anchor) if anchor is not None else None
-
-        def check(log: Any) -> AuditVerification:
-            result = log.verify(anchor=pinned)
-            entry = None
-            if result.first_bad_seq is not None:
-                found = log.get(result.first_bad_seq)
-                entry = found.as_dict() if found is not None else None
-            return AuditVerification(**result.as_dict(), entry=entry)
-
-        def empty() -> AuditVerification:
-            return AuditVerification(True, 0, message="The log is empty (no store yet).")
-
-        return self._with_log(check, empty)
+        result, entry = verify_head(self._dir, pinned, self._settings)
+        return AuditVerification(**result.as_dict(), entry=entry)
 
     def head(self) -> dict[str, Any]:
         """The latest entry's number and hash (``keel audit head``): keep it elsewhere."""
-        from keelwork.core.audit import GENESIS_HASH, ChainHead
+        from keelwork.service.audit import head
 
-        def current(log: Any) -> dict[str, Any]:
-            return dict(log.head().as_dict())
-
-        return self._with_log(current, lambda: ChainHead(0, GENESIS_HASH, 0).as_dict())
+        return dict(head(self._dir, self._settings).as_dict())
 
 
 __all__ = ["Audit", "Rollouts"]

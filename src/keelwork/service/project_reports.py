@@ -2,8 +2,11 @@
 
 Each report has ``to_dict()`` (JSON-ready, what the matching ``keel ... --json`` prints) and
 ``to_html()``, a self-contained fragment (no script, no external URL) that Jupyter shows through
-``_repr_html_``. The HTML is a summary table; ``keel drift --html`` / ``keel monitor run
---html`` write the charted report files.
+``_repr_html_``. The HTML is a summary table. :meth:`keelwork.Project.drift` and
+:meth:`keelwork.Project.monitor` return the core reports themselves
+(:class:`~keelwork.core.monitors.report.DriftReport`,
+:class:`~keelwork.core.monitors.report.MonitorReport`), whose HTML is the charted page ``keel
+drift --html`` / ``keel monitor run --html`` write.
 """
 
 from __future__ import annotations
@@ -175,61 +178,6 @@ class ValidationReport(_Report):
 
 
 @dataclass(frozen=True)
-class MonitorReport(_Report):
-    """The monitor over the prediction log in windows (:meth:`keelwork.Project.monitor`).
-
-    Attributes:
-        data: What ``keel monitor run --json`` prints: model, window, reference, windows (each
-            with drift, quality, coverage, segments).
-    """
-
-    data: dict[str, Any] = field(repr=False)
-
-    @property
-    def model(self) -> str:
-        """The model monitored."""
-        return str(self.data["model"])
-
-    @property
-    def windows(self) -> list[dict[str, Any]]:
-        """Each window's result, oldest first."""
-        return list(self.data["windows"])
-
-    @property
-    def drifted(self) -> bool:
-        """True when a window (or a segment of one) drifted."""
-        return any(w["drift"]["summary"]["drifted"]
-                   or any(s["summary"]["drifted"] for s in w.get("segments", []))
-                   for w in self.windows)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as ``keel monitor run --json`` prints it."""
-        return self.data
-
-    def to_html(self) -> str:
-        """One row per window with predictions: status, drifted columns, quality, labels."""
-        rows = []
-        for w in self.windows:
-            if not w.get("predictions"):
-                continue
-            real = (w.get("quality") or {}).get("realised") or {}
-            est = (w.get("quality") or {}).get("estimated") or {}
-            rows.append({"start": str(w.get("start", ""))[:16].replace("T", " "),
-                         "predictions": w.get("predictions"), "status": w.get("status"),
-                         "drifted": ", ".join(w["drift"]["summary"]["drifted"][:8]),
-                         "accuracy": real.get("accuracy"), "estimated": est.get("accuracy"),
-                         "label coverage": real.get("coverage")})
-        n = sum(1 for w in self.windows if w["drift"]["summary"]["drifted"])
-        verdict = f"{n} of {len(self.windows)} window(s) drifted"
-        version = self.data.get("model_version")
-        title = (f"Monitor of {self.model}{'' if version is None else f':{version}'}, "
-                 f"{self.data.get('window')} windows")
-        return html_page(title, verdict, not self.drifted, html_table(
-            rows, ("start", "predictions", "status", "drifted", "accuracy", "estimated",
-                   "label coverage")))
-
-
-@dataclass(frozen=True)
 class RolloutStatus(_Report):
     """A model's latest rollout and its events (:class:`keelwork.service.project.Rollouts`).
 
@@ -305,5 +253,5 @@ class AuditVerification(_Report):
         return html_page("Audit log", verdict, self.ok, part)
 
 
-__all__ = ["AuditVerification", "MonitorReport", "Registration", "RolloutStatus",
-           "ValidationReport", "html_page", "html_table"]
+__all__ = ["AuditVerification", "Registration", "RolloutStatus", "ValidationReport",
+           "html_page", "html_table"]

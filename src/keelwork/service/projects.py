@@ -103,8 +103,18 @@ def project_store(project: Path, opener: Callable[[Path, str | None], S], *,
         store.close()
 
 
-def project_spec(project: Path, settings: Settings | None = None) -> ResolvedSpec:
+#: Why a command needs keel.yaml, said when there is none.
+_NEEDS_SPEC = "monitoring reads its 'monitoring' section (pass --project DIR)"
+
+
+def project_spec(project: Path, settings: Settings | None = None, *,
+                 needs: str = _NEEDS_SPEC) -> ResolvedSpec:
     """keel.yaml of ``project``, with the store the ``--project`` rule picks.
+
+    Args:
+        project: The project directory.
+        settings: The process settings (default: read from the environment now).
+        needs: What the caller needs keel.yaml for, said when there is none.
 
     Raises:
         SpecError: the project has no keel.yaml, or it is invalid.
@@ -113,8 +123,7 @@ def project_spec(project: Path, settings: Settings | None = None) -> ResolvedSpe
 
     path = project / "keel.yaml"
     if not path.is_file():
-        raise SpecError(f"No keel.yaml in {str(project.absolute())!r}: monitoring reads its "
-                        f"'monitoring' section (pass --project DIR).")
+        raise SpecError(f"No keel.yaml in {str(project.absolute())!r}: {needs}.")
     resolved = load_spec(path)
     url = storage_url(project, settings)
     if url != resolved.storage_url:
@@ -166,10 +175,17 @@ def dataset_store(project: Path, *, create: bool = False,
 
 
 def check_dataset_reference(project: Path, dataset_version: str | None,
-                            settings: Settings | None = None) -> None:
+                            settings: Settings | None = None, *,
+                            option: str = "--dataset-version") -> None:
     """Refuse a ``--dataset-version`` that looks like ``NAME:VERSION`` but names no snapshot.
 
     Free text (anything else) is accepted as before.
+
+    Args:
+        project: The project directory.
+        dataset_version: The training data of a registration.
+        settings: The process settings (the store).
+        option: How the caller names it, for the error (``dataset_version`` from Python).
 
     Raises:
         RegistryError: it looks like a snapshot reference and no such snapshot exists.
@@ -183,7 +199,7 @@ def check_dataset_reference(project: Path, dataset_version: str | None,
         if store is not None and store.exists(ref):
             return
     raise RegistryError(
-        f"--dataset-version '{ref}' names a dataset snapshot (NAME:VERSION), but this project "
+        f"{option} '{ref}' names a dataset snapshot (NAME:VERSION), but this project "
         f"has no snapshot '{ref}'. Run 'keel data list' to see the snapshots, or take one with "
         "'keel data snapshot PATH --name NAME' first.")
 

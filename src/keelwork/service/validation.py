@@ -204,8 +204,6 @@ def validate_file(data: Path, contract: ContractSection, *, exclude: Sequence[st
         read_data,
         write_outputs,
     )
-    from keelwork.core.contracts.batch import validate_table
-    from keelwork.core.contracts.jit import Jit
 
     check_outputs(data, output, quarantine)
     # Category columns stay dictionary-encoded from Parquet: each value checked once.
@@ -213,11 +211,31 @@ def validate_file(data: Path, contract: ContractSection, *, exclude: Sequence[st
         "category", "string", "text")])
     table = read_data(data, contract_types(data, contract), dictionary=list(text),
                       progress=progress)
+    report = check_table(table, contract, exclude=exclude, examples=examples, jit=jit)
+    return Validation(report, write_outputs(as_read(table, text), report, output, quarantine))
+
+
+def check_table(table: Any, contract: ContractSection, *, exclude: Sequence[str] = (),
+                examples: int = 5, jit: JitMode = "auto") -> BatchReport:
+    """Check every row of a ``pyarrow.Table`` against ``contract``, as ``keel validate`` does.
+
+    Args:
+        table: The rows.
+        contract: The contract (without the ``exclude`` fields: :func:`exclude_fields`).
+        exclude: Columns not checked at all, not even as extra fields.
+        examples: Example rows per rule in the report.
+        jit: When the compiled kernels load (the ``jit`` setting).
+
+    Returns:
+        The report.
+    """
+    from keelwork.core.contracts.batch import validate_table
+    from keelwork.core.contracts.jit import Jit
+
     skipped = [c for c in dict.fromkeys(exclude) if c in table.column_names]
     with Jit(jit).active():
-        report = validate_table(table.drop_columns(skipped) if skipped else table, contract,
-                                examples=examples)
-    return Validation(report, write_outputs(as_read(table, text), report, output, quarantine))
+        return validate_table(table.drop_columns(skipped) if skipped else table, contract,
+                              examples=examples)
 
 
 # --------------------------------------------------------------------------- keel contract infer
@@ -331,5 +349,6 @@ def gate_misfits(resolved: ResolvedSpec) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["DEFAULT_MARGIN", "Draft", "Validation", "check_outputs", "exclude_fields",
-           "gate_misfits", "infer_draft", "load_contract", "validate_file", "write_draft"]
+__all__ = ["DEFAULT_MARGIN", "Draft", "Validation", "check_outputs", "check_table",
+           "exclude_fields", "gate_misfits", "infer_draft", "load_contract", "validate_file",
+           "write_draft"]

@@ -144,9 +144,9 @@ def test_validate_takes_pandas_arrow_and_polars_alike(project: keelwork.Project)
 def test_drift_of_two_tables(project: keelwork.Project) -> None:
     pd = pytest.importorskip("pandas")
     same = project.drift(pd.DataFrame(_rows(400)), pd.DataFrame(_rows(400, seed=1)))
-    assert same.drifted == [] and bool(same)
+    assert same.drifted == () and bool(same)
     moved = project.drift(pd.DataFrame(_rows(400)), pd.DataFrame(_rows(400, shift=5, seed=1)))
-    assert moved.drifted == ["a"]
+    assert moved.drifted == ("a",) and not moved
     assert moved.to_dict()["summary"]["drifted"] == ["a"]
     assert "drifted" in moved._repr_html_()
 
@@ -164,7 +164,11 @@ def test_monitor_and_rollout_over_served_traffic(project: keelwork.Project) -> N
     report = project.monitor(window="1h", since="2h")
     assert report.model == "adder" and report.drifted
     assert sum(w["predictions"] for w in report.windows) == 200
-    assert "window(s) drifted" in report.to_html()
+    page = report.to_html()  # the page keel monitor run --html writes: verdicts per window
+    assert "Monitoring: adder" in page and all(
+        f"<td>{', '.join(w['drift']['summary']['drifted'])}</td>" in page
+        for w in report.windows if w["drift"]["summary"]["drifted"])
+    assert report._repr_html_().startswith("<iframe")
     assert report.to_dict()["windows"]
 
     project.register("fakes:total", "adder", runtime="python",
@@ -191,3 +195,49 @@ def test_a_project_needs_its_directory_and_spec_where_it_reads_it(tmp_path: Path
         bare.monitor()
     assert bare.audit.verify().ok  # no store yet: nothing is created by reading
     assert not (tmp_path / ".keel").exists()
+
+
+def test_audit_verify_checks_the_anchors_as_keel_audit_verify_does(
+        project: keelwork.Project) -> None:
+    project.register("fakes:total", "adder", runtime="python", options={"path": str(FIXTURES)})
+    assert project.audit.verify().ok
+    (project.path / ".keel" / "keel.db").unlink()  # the store goes; the anchor file stays
+    verdict = keelwork.Project(project.path).audit.verify()
+    assert not verdict.ok and verdict.reason == "truncated"
+
+
+def test_drift_takes_a_saved_profile_and_names_a_bad_text_column(
+        project: keelwork.Project, tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    from keelwork.core.monitors import profile_table
+    from keelwork.errors import MonitorError
+
+    reference = pa.Table.from_pylist(_rows(400))
+    saved = tmp_path / "reference-profile.json"
+    saved.write_text(json.dumps(profile_table(reference).as_dict()))
+    moved = pa.Table.from_pylist(_rows(400, shift=5, seed=1))
+    assert project.drift(saved, moved).drifted == ("a",)
+    assert project.drift(profile_table(reference), moved).drifted == ("a",)
+    with pytest.raises(MonitorError, match="saved profile"):
+        project.drift(saved, moved, text=["color"])
+    with pytest.raises(MonitorError, match="'review'"):
+        project.drift(reference, moved, text=["review"])
+
+
+def test_validate_runs_under_the_jit_setting(project: keelwork.Project,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    pa = pytest.importorskip("pyarrow")
+    from keelwork.core.contracts import batch, jit
+    from keelwork.spec.settings import load_settings
+
+    seen = []
+    real = batch.validate_table
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(jit._ACTIVE.get())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "validate_table", spy)
+    off = keelwork.Project(project.path, settings=load_settings(jit="off"))
+    assert off.validate(pa.Table.from_pylist(_rows(10))).ok
+    assert len(seen) == 1 and seen[0] is not None and seen[0].mode == "off"

@@ -157,6 +157,11 @@ class DriftReport:
         """The drifted columns (a missing one counts)."""
         return self.summary.drifted
 
+    def __bool__(self) -> bool:
+        """False when a column drifted, as every report of the Python API is falsy when its
+        check fails (``if not project.drift(ref, cur): ...``)."""
+        return not self.drifted
+
     def column(self, name: str) -> ColumnDrift:
         """The verdict on column ``name``.
 

@@ -1,7 +1,8 @@
 """``keel data``: snapshot data files as immutable versions; list, show and diff them.
 
-The store is found like every ``--project`` command finds it (:mod:`store_url`):
-``KEELWORK_STORAGE_URL``, else ``storage.url`` of ``DIR/keel.yaml``, else
+The store is found like every ``--project`` command finds it
+(:func:`keelwork.service.projects.storage_url`): ``KEELWORK_STORAGE_URL``, else ``storage.url``
+of ``DIR/keel.yaml``, else
 ``sqlite:///DIR/.keel/keel.db``. Snapshots live in ``DIR/.keel/datasets``. Reading never creates
 a database.
 

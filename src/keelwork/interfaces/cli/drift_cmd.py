@@ -9,12 +9,7 @@ from typing import Any
 import typer
 
 from keelwork.interfaces.cli.output import console, fit, handles_errors
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from keelwork.adapters.data.atomic import write_text_atomic
-
-    write_text_atomic(path, text)
+from keelwork.service.monitoring import write_report
 
 
 @handles_errors
@@ -53,7 +48,7 @@ def drift(
 
     def save(profile: Any) -> None:
         if save_reference is not None:
-            _write_atomic(save_reference, json.dumps(profile.as_dict()))
+            write_report(save_reference, json.dumps(profile.as_dict()))
 
     def note(text: str) -> None:
         console.print(f"[yellow]note:[/] {text}", highlight=False)
@@ -64,9 +59,9 @@ def drift(
     report, how = run.report, run.how
     body = json.dumps(report.to_dict(), indent=2)
     if out is not None:
-        _write_atomic(out, body)
+        write_report(out, body)
     if html is not None:
-        _write_atomic(html, report.to_html(
+        write_report(html, report.to_html(
             title=f"Drift of {current.name}", reference_name=f"{reference.name} ({how})",
             current_name=current.name))
     if as_json:

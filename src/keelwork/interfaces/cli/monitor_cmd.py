@@ -21,8 +21,16 @@ from typing import Any
 import typer
 
 from keelwork.errors import MonitorError
-from keelwork.interfaces.cli.output import console, err_console, fit, handles_errors
-from keelwork.interfaces.cli.store_url import JSON_OPTION, PROJECT_OPTION
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    err_console,
+    fit,
+    handles_errors,
+)
+from keelwork.service.monitoring import write_report
 from keelwork.service.projects import project_spec
 
 app = typer.Typer(help="Drift and quality monitoring over the prediction log.",
@@ -30,21 +38,6 @@ app = typer.Typer(help="Drift and quality monitoring over the prediction log.",
 
 _MODEL = typer.Option(None, "--model", "-m", help="The model (default: the first in "
                       "keel.yaml).")
-
-
-def _model(resolved: Any, model: str | None) -> str:
-    names = [m.name for m in resolved.spec.models]
-    if model is None:
-        if not names:
-            raise MonitorError("keel.yaml declares no model; pass --model NAME.")
-        return str(names[0])
-    return model
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from keelwork.adapters.data.atomic import write_text_atomic
-
-    write_text_atomic(path, text)
 
 
 @app.command("reference")
@@ -64,7 +57,7 @@ def reference_cmd(
 
     from keelwork.service.monitoring.runs import build_and_store_reference, monitored_model
 
-    resolved = project_spec(project)
+    resolved = project_spec(project, current_settings())
     name = monitored_model(resolved, model)
     with console.status(f"profiling the reference of {name}"):
         ref, stored = build_and_store_reference(resolved, name, data=data, version=version)
@@ -123,7 +116,7 @@ def run_cmd(
     from keelwork.service.monitoring.runs import monitored_model, open_monitor, window_spec
 
     render = _renderer() if html is not None else None  # before the run, not after it
-    resolved = project_spec(project)
+    resolved = project_spec(project, current_settings())
     name = monitored_model(resolved, model)
     spec = window_spec(resolved, window)
     now = time.time()
@@ -143,9 +136,9 @@ def run_cmd(
                                  on_window=lambda _w: progress.advance(task))
     text = json.dumps(report.to_dict(), indent=2)
     if out is not None:
-        _write_atomic(out, text)
+        write_report(out, text)
     if html is not None and render is not None:
-        _write_atomic(html, str(render(report)))
+        write_report(html, str(render(report)))
     if as_json:
         typer.echo(text)
     else:
@@ -166,7 +159,7 @@ def show_cmd(
     """The latest stored window results (what /metrics exports), newest first."""
     from keelwork.service.monitoring.runs import monitored_model, stored_windows
 
-    resolved = project_spec(project)
+    resolved = project_spec(project, current_settings())
     name = monitored_model(resolved, model)
     stored = stored_windows(resolved, name, window, limit=limit)
     if as_json:
@@ -249,4 +242,4 @@ def _print(report: dict[str, Any]) -> None:
     console.print(f"{n_drift} of {len(windows)} window(s) drifted{hidden}", highlight=False)
 
 
-__all__ = ["app", "project_spec"]
+__all__ = ["app"]

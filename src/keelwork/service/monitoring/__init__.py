@@ -11,3 +11,22 @@
 
 Nothing heavy is imported here.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report (JSON, an HTML page, a saved profile) to ``path`` atomically: a failure
+    leaves whatever ``path`` held before.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    from keelwork.adapters.data.atomic import write_text_atomic
+
+    write_text_atomic(path, text)
+
+
+__all__ = ["write_report"]

@@ -80,7 +80,7 @@ def compare_files(reference: Path, current: Path, *, text: Sequence[str] = (),
         DataFileError: a file is missing or unreadable.
     """
     from keelwork.adapters.data import read_table
-    from keelwork.core.monitors import drift_report, profile_table
+    from keelwork.core.monitors import profile_table
 
     phase = on_phase or (lambda _p: None)
     if text and reference.suffix == ".json":
@@ -89,29 +89,80 @@ def compare_files(reference: Path, current: Path, *, text: Sequence[str] = (),
     ref_table = None
     if text:
         ref_table = read_table(reference)
-        _check_text_columns(text, ref_table, reference)
+        _check_text_columns(text, ref_table, str(reference), "--text")
         ref_profile, how = profile_table(ref_table.drop_columns(list(text))), PROFILED
     else:
         ref_profile, how = load_reference_profile(reference)
     if on_reference is not None:
         on_reference(ref_profile)
     phase("comparing")
-    cur_table = read_table(current)
-    cur_profile = profile_table(cur_table, reference=ref_profile)
-    added = [c for c in cur_table.column_names if c not in ref_profile.columns and c not in text]
-    report = drift_report(ref_profile, cur_profile, floor=threshold, added=added)
-    if text:
-        phase("comparing text columns")
-        report = _with_text_drift(report, text, ref_table, cur_table,
-                                  _embedder(embed, on_note))
+    report = compare_to_profile(ref_profile, read_table(current), reference_table=ref_table,
+                                text=text, embed=embed, threshold=threshold, on_phase=phase,
+                                on_note=on_note)
     return FileDrift(report, how)
 
 
-def _check_text_columns(columns: Sequence[str], table: Any, path: Path) -> None:
+def compare_tables(reference: Any, current: Any, *, text: Sequence[str] = (),
+                   embed: bool = True, threshold: float | None = None,
+                   on_note: Callable[[str], None] | None = None) -> DriftReport:
+    """Per-column drift of ``current`` against ``reference``: :func:`compare_files` on tables
+    in memory (``Project.drift``).
+
+    Args:
+        reference: The reference rows (``pyarrow.Table``) or a saved profile
+            (:class:`~keelwork.core.monitors.profile.TableProfile`).
+        current: The rows to compare (``pyarrow.Table``).
+        text: Free-text columns, compared by descriptors (and embeddings with ``embed``);
+            they need the reference rows.
+        embed: Compare text embeddings too (needs keelwork[text]; without it, a note).
+        threshold: The minimum effect size for every column (None: each method's own).
+        on_note: Told what is left out, in a sentence (no embedder).
+
+    Returns:
+        The report.
+
+    Raises:
+        MonitorError: ``text`` with a saved profile, or a text column not in the reference.
+    """
+    from keelwork.core.monitors import profile_table
+
+    if isinstance(reference, TableProfile):
+        if text:
+            raise MonitorError("text= needs the reference texts: give the reference as rows "
+                               "(a DataFrame, an Arrow table or a data file), not a saved "
+                               "profile.")
+        return compare_to_profile(reference, current, text=text, embed=embed,
+                                  threshold=threshold, on_note=on_note)
+    _check_text_columns(text, reference, "the reference", "text=")
+    ref_profile = profile_table(reference.drop_columns(list(text)) if text else reference)
+    return compare_to_profile(ref_profile, current, reference_table=reference, text=text,
+                              embed=embed, threshold=threshold, on_note=on_note)
+
+
+def compare_to_profile(reference: TableProfile, current: Any, *,
+                       reference_table: Any = None, text: Sequence[str] = (),
+                       embed: bool = True, threshold: float | None = None,
+                       on_phase: Callable[[str], Any] | None = None,
+                       on_note: Callable[[str], None] | None = None) -> DriftReport:
+    """Per-column drift of the ``current`` table against a reference profile, and of its
+    ``text`` columns against the same columns of ``reference_table``."""
+    from keelwork.core.monitors import drift_report, profile_table
+
+    cur_profile = profile_table(current, reference=reference)
+    added = [c for c in current.column_names if c not in reference.columns and c not in text]
+    report = drift_report(reference, cur_profile, floor=threshold, added=added)
+    if text:
+        (on_phase or (lambda _p: None))("comparing text columns")
+        report = _with_text_drift(report, text, reference_table, current,
+                                  _embedder(embed, on_note))
+    return report
+
+
+def _check_text_columns(columns: Sequence[str], table: Any, where: str, option: str) -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:
-        raise MonitorError(f"--text names {', '.join(map(repr, missing))}, not a column of "
-                           f"{path} (columns: {', '.join(table.column_names)}).")
+        raise MonitorError(f"{option} names {', '.join(map(repr, missing))}, not a column of "
+                           f"{where} (columns: {', '.join(table.column_names)}).")
 
 
 def _embedder(embed: bool, on_note: Callable[[str], None] | None) -> Any:
@@ -144,4 +195,5 @@ def _with_text_drift(report: DriftReport, columns: Sequence[str], ref_table: Any
     return report
 
 
-__all__ = ["PROFILED", "SAVED", "FileDrift", "compare_files", "load_reference_profile"]
+__all__ = ["PROFILED", "SAVED", "FileDrift", "compare_files", "compare_tables",
+           "compare_to_profile", "load_reference_profile"]

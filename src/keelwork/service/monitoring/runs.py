@@ -19,8 +19,14 @@ from keelwork.errors import MonitorError
 from keelwork.spec.model import ResolvedSpec
 
 
-def monitored_model(resolved: ResolvedSpec, model: str | None) -> str:
+def monitored_model(resolved: ResolvedSpec, model: str | None, *,
+                    option: str = "--model NAME") -> str:
     """``model``, or the first model of keel.yaml.
+
+    Args:
+        resolved: The project's keel.yaml.
+        model: The model named by the caller, if any.
+        option: How the caller names a model, for the error (``model=NAME`` from Python).
 
     Raises:
         MonitorError: no model given and keel.yaml declares none.
@@ -28,7 +34,7 @@ def monitored_model(resolved: ResolvedSpec, model: str | None) -> str:
     names = [m.name for m in resolved.spec.models]
     if model is None:
         if not names:
-            raise MonitorError("keel.yaml declares no model; pass --model NAME.")
+            raise MonitorError(f"keel.yaml declares no model; pass {option}.")
         return str(names[0])
     return model
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from fixtures import feature_transforms as ft
 from keelwork.core.features import EntityIndex, micros_of
 from keelwork.interfaces.cli.features_cmd import app
-from keelwork.interfaces.cli.store_url import STORAGE_URL_ENV
 from keelwork.spec import load_spec
+from keelwork.spec.settings import env_name
 
 runner = CliRunner()
 SECOND = 1_000_000
@@ -24,7 +24,7 @@ SECOND = 1_000_000
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv(STORAGE_URL_ENV, raising=False)
+    monkeypatch.delenv(env_name("storage_url"), raising=False)
     ft.write_project(tmp_path)
     return tmp_path
 
@@ -142,7 +142,7 @@ def test_materialize_and_lookup_errors(project: Path) -> None:
 def test_the_storage_url_environment_variable_wins(project: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "elsewhere" / "features.db"
-    monkeypatch.setenv(STORAGE_URL_ENV, f"sqlite:///{db}")
+    monkeypatch.setenv(env_name("storage_url"), f"sqlite:///{db}")
     res = runner.invoke(app, ["materialize", "-s", str(project), "--up-to", "2025-01-01"])
     assert res.exit_code == 0, res.output
     assert db.exists() and not (project / ".keel" / "keel.db").exists()

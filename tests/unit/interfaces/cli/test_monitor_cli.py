@@ -186,8 +186,8 @@ def _add_constant_candidate(project: Path) -> None:
     import skops.io as sio
     from sklearn.dummy import DummyClassifier
 
-    from keelwork.interfaces.cli.monitor_cmd import project_spec
     from keelwork.service.monitoring.reference import reference_on_register
+    from keelwork.service.projects import project_spec
 
     frame = pd.read_csv(project / "reference.csv")
     bad = DummyClassifier(strategy="constant", constant=1).fit(frame[FEATURES], frame["target"])
