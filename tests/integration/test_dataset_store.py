@@ -35,10 +35,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(project: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[DatasetStore]:
-    monkeypatch.setenv("KEELWORK_USER", "ana@example.com")
-    with open_dataset_store(project, store_url) as opened:
+def store(project: Path, store_url: str) -> Iterator[DatasetStore]:
+    # The store is handed who acts (the caller's `user` setting); it reads no environment.
+    with open_dataset_store(project, store_url, user="ana@example.com") as opened:
         yield opened
 
 

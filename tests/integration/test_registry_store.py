@@ -46,10 +46,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registry(project: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
-             ) -> Iterator[SqlRegistry]:
-    monkeypatch.setenv("KEELWORK_USER", "ana@example.com")
-    with open_registry(project, store_url) as reg:
+def registry(project: Path, store_url: str) -> Iterator[SqlRegistry]:
+    # The store is handed who acts (the caller's `user` setting); it reads no environment.
+    with open_registry(project, store_url, user="ana@example.com") as reg:
         yield reg
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from keelwork.adapters.metrics import GatewayMetrics
@@ -89,8 +90,13 @@ def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
 
 
 def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, *,
-                 rollout_poll_s: float = 0.25) -> Service:
+                 rollout_poll_s: float = 0.25, user: str | None = None,
+                 audit_anchor: Path | None = None) -> Service:
     """Open the stores of ``resolved`` and build its gateway (models load at app start-up).
+
+    ``user`` (who registers keel.yaml's artifacts and acts in rollouts when no one is named)
+    and ``audit_anchor`` (a second anchor of the audit log) are the process settings of those
+    names; by default the OS user and the project's anchor only.
 
     Raises:
         StoreError: the store is unreachable.
@@ -98,7 +104,8 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         ModelLoadError: a spec artifact fails to load while being registered.
     """
     spec = resolved.spec
-    registry = open_registry(resolved.project_dir, resolved.storage_url)
+    registry = open_registry(resolved.project_dir, resolved.storage_url, user=user,
+                             audit_anchor=audit_anchor)
     try:
         ensure_registered(resolved, registry)
     except BaseException:

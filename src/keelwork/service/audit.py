@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keelwork.errors import AuditError, DataFileError
-from keelwork.service.projects import project_store, settings_or_env, storage_url
+from keelwork.service.projects import project_store, storage_url
 
 if TYPE_CHECKING:
     from keelwork.adapters.stores.audit_store import AuditLog
@@ -22,14 +22,18 @@ if TYPE_CHECKING:
 
 
 def audit_log(project: Path,
-              settings: Settings | None = None) -> AbstractContextManager[AuditLog | None]:
-    """The project's audit log; ``None`` when the project has no store yet."""
+              settings: Settings) -> AbstractContextManager[AuditLog | None]:
+    """The project's audit log, keeping its anchors (the ``audit_anchor`` setting's too);
+    ``None`` when the project has no store yet."""
     from keelwork.adapters.stores.audit_store import open_audit_log
 
-    return project_store(project, open_audit_log, settings=settings)
+    def opener(directory: Path, url: str | None) -> AuditLog:
+        return open_audit_log(directory, url, extra_anchor=settings.audit_anchor)
+
+    return project_store(project, opener, settings=settings)
 
 
-def store_key(project: Path, settings: Settings | None = None) -> str:
+def store_key(project: Path, settings: Settings) -> str:
     """What anchors record the project's store under: its URL without the password."""
     from keelwork.adapters.stores.engine import normalize_url
 
@@ -64,8 +68,8 @@ def read_anchor(path: Path, store: str) -> ChainHead:
         raise DataFileError(f"{path}: {exc.message}", path=str(path)) from None
 
 
-def verify(project: Path, anchor: Path | None = None,
-           settings: Settings | None = None) -> tuple[VerifyResult, dict[str, Any] | None]:
+def verify(project: Path, anchor: Path | None,
+           settings: Settings) -> tuple[VerifyResult, dict[str, Any] | None]:
     """Check the whole chain and every anchor (``keel audit verify``).
 
     Args:
@@ -80,12 +84,11 @@ def verify(project: Path, anchor: Path | None = None,
     Raises:
         DataFileError: ``anchor`` is unreadable or holds no head for this project's store.
     """
-    settings = settings_or_env(settings)
     pinned = read_anchor(anchor, store_key(project, settings)) if anchor is not None else None
     return verify_head(project, pinned, settings)
 
 
-def verify_head(project: Path, pinned: ChainHead | None = None, settings: Settings | None = None
+def verify_head(project: Path, pinned: ChainHead | None, settings: Settings
                 ) -> tuple[VerifyResult, dict[str, Any] | None]:
     """:func:`verify` with the extra head already in hand (``Project.audit.verify(anchor)``).
 
@@ -100,7 +103,6 @@ def verify_head(project: Path, pinned: ChainHead | None = None, settings: Settin
     from keelwork.adapters.stores.audit_anchor import project_anchors
     from keelwork.core.audit import VerifyResult
 
-    settings = settings_or_env(settings)
     store = store_key(project, settings)
     bad_entry: dict[str, Any] | None = None
     with audit_log(project, settings) as log:
@@ -124,14 +126,14 @@ def verify_head(project: Path, pinned: ChainHead | None = None, settings: Settin
 
 def query(project: Path, *, actor: str | None, action: str | None, target: str | None,
           since: datetime | None, until: datetime | None, limit: int | None,
-          settings: Settings | None = None) -> list[Any]:
+          settings: Settings) -> list[Any]:
     """The latest entries matching every filter given, oldest first."""
     with audit_log(project, settings) as log:
         return [] if log is None else list(log.query(
             actor=actor, action=action, target=target, since=since, until=until, limit=limit))
 
 
-def head(project: Path, settings: Settings | None = None) -> ChainHead:
+def head(project: Path, settings: Settings) -> ChainHead:
     """The latest entry's number and hash (the genesis head for a project without a store)."""
     from keelwork.core.audit import GENESIS_HASH, ChainHead
 
@@ -139,8 +141,8 @@ def head(project: Path, settings: Settings | None = None) -> ChainHead:
         return ChainHead(0, GENESIS_HASH, 0) if log is None else log.head()
 
 
-def prove(project: Path, seq: int, size: int | None = None,
-          settings: Settings | None = None) -> dict[str, Any]:
+def prove(project: Path, seq: int, size: int | None,
+          settings: Settings) -> dict[str, Any]:
     """An RFC 6962 inclusion proof of entry ``seq`` and the Merkle root it checks against.
 
     Raises:

@@ -27,7 +27,8 @@ def snapshot_file(store: DatasetStoreProtocol, path: str | Path, name: str,
         name: The dataset name (created on first snapshot).
         subject_column: The column naming the data subject of each row; the rows are then
             laid out so that one subject's rows can be erased without rewriting the rest.
-        created_by: Who takes it; default ``$KEELWORK_USER`` or the OS user.
+        created_by: Who takes it; default the store's ``user`` (the ``user`` setting), else the
+            OS user.
         progress: Called as rows are read and parts written.
 
     Returns:

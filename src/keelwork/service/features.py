@@ -89,7 +89,7 @@ def write_training_set(table: Any, out: Path) -> None:
     write_table_atomic(table, out, failure="cannot write the training set")
 
 
-def open_feature_store(resolved: ResolvedSpec, settings: Settings | None = None) -> FeatureStore:
+def open_feature_store(resolved: ResolvedSpec, settings: Settings) -> FeatureStore:
     """The project's online feature store (see the module for which)."""
     from keelwork.adapters.stores.features import open_feature_store as open_store
 
@@ -97,7 +97,7 @@ def open_feature_store(resolved: ResolvedSpec, settings: Settings | None = None)
 
 
 def materialize(resolved: ResolvedSpec, entities: Sequence[EntitySpec], up_to: float | str, *,
-                settings: Settings | None = None, status: Status) -> list[Any]:
+                settings: Settings, status: Status) -> list[Any]:
     """Write each entity's latest values as of ``up_to`` from its history to the online store.
 
     Returns:
@@ -118,7 +118,7 @@ def materialize(resolved: ResolvedSpec, entities: Sequence[EntitySpec], up_to: f
 
 
 def lookup(resolved: ResolvedSpec, entity: EntitySpec, key: str, *,
-           settings: Settings | None = None) -> Any:
+           settings: Settings) -> Any:
     """What serving would see for one key: its latest stored values, or None."""
     store = open_feature_store(resolved, settings)
     try:

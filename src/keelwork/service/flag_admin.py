@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def flag_store(project: Path, settings: Settings | None = None) -> Iterator[FlagStore]:
+def flag_store(project: Path, settings: Settings) -> Iterator[FlagStore]:
     """The project's flag store (created if needed), recording changes in its audit log."""
     from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
@@ -31,7 +31,7 @@ def flag_store(project: Path, settings: Settings | None = None) -> Iterator[Flag
 
     engine = make_engine(storage_url(project, settings))
     try:
-        audit = project_audit_log(engine, project)
+        audit = project_audit_log(engine, project, settings.audit_anchor)
         audit.ensure_schema()
         store = FlagStore(engine, audit)
         store.ensure_schema()
@@ -40,7 +40,7 @@ def flag_store(project: Path, settings: Settings | None = None) -> Iterator[Flag
         engine.dispose()
 
 
-def flags_in_force(project: Path, settings: Settings | None = None) -> Any:
+def flags_in_force(project: Path, settings: Settings) -> Any:
     """keel.yaml's flags with the store's on top, and any broken ones."""
     from keelwork.service.flags.source import FlagSource
 
@@ -82,7 +82,7 @@ def read_flags(file: Path) -> list[Any]:
 
 
 def put_flags(project: Path, file: Path, *, by: str | None = None,
-              settings: Settings | None = None) -> list[FlagSpec]:
+              settings: Settings) -> list[FlagSpec]:
     """Create or replace the flags of ``file`` (all validated first: nothing is written if one
     is bad).
 
@@ -126,7 +126,7 @@ def put_flags(project: Path, file: Path, *, by: str | None = None,
 
 
 def delete_flag(project: Path, name: str, *, by: str | None = None,
-                settings: Settings | None = None) -> None:
+                settings: Settings) -> None:
     """Remove a stored flag (keel.yaml's flag of that name, if any, applies again).
 
     Raises:

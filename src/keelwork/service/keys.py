@@ -17,14 +17,14 @@ if TYPE_CHECKING:
     from keelwork.spec.settings import Settings
 
 
-def _opener(project: Path, url: str | None) -> ApiKeyStore:
+def _open(project: Path, url: str | None, extra_anchor: Path | None) -> ApiKeyStore:
     from keelwork.adapters.stores.api_keys import ApiKeyStore
     from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.engine import make_engine
 
     engine = make_engine(url or f"sqlite:///{project.absolute() / '.keel' / 'keel.db'}")
     try:
-        audit = project_audit_log(engine, project)
+        audit = project_audit_log(engine, project, extra_anchor)
         audit.ensure_schema()
         keys = ApiKeyStore(engine, audit)
         keys.ensure_schema()
@@ -35,13 +35,18 @@ def _opener(project: Path, url: str | None) -> ApiKeyStore:
 
 
 def key_store(project: Path, *, create: bool = False,
-              settings: Settings | None = None) -> AbstractContextManager[ApiKeyStore | None]:
-    """The project's key store; ``None`` when reading a default store that does not exist."""
-    return project_store(project, _opener, create=create, settings=settings)
+              settings: Settings) -> AbstractContextManager[ApiKeyStore | None]:
+    """The project's key store, recording in the project's audit log (its anchors: the
+    project's and the ``audit_anchor`` setting's); ``None`` when reading a default store that
+    does not exist."""
+    def opener(directory: Path, url: str | None) -> ApiKeyStore:
+        return _open(directory, url, settings.audit_anchor)
+
+    return project_store(project, opener, create=create, settings=settings)
 
 
 def create_key(project: Path, scopes: list[str], name: str, *, by: str | None = None,
-               settings: Settings | None = None) -> Any:
+               settings: Settings) -> Any:
     """Create a key; the result holds its plaintext, shown only now (only its hash is kept)."""
     with key_store(project, create=True, settings=settings) as keys:
         assert keys is not None  # create=True always opens the store
@@ -49,14 +54,14 @@ def create_key(project: Path, scopes: list[str], name: str, *, by: str | None = 
 
 
 def list_keys(project: Path, *, include_revoked: bool = True,
-              settings: Settings | None = None) -> list[Any]:
+              settings: Settings) -> list[Any]:
     """Every key's information (never the key itself)."""
     with key_store(project, settings=settings) as keys:
         return [] if keys is None else list(keys.list(include_revoked=include_revoked))
 
 
 def revoke_key(project: Path, key_id: str, *, by: str | None = None,
-               settings: Settings | None = None) -> Any:
+               settings: Settings) -> Any:
     """Revoke a key.
 
     Raises:

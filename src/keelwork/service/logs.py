@@ -63,7 +63,7 @@ def parse_when(text: str, now: float) -> float:
 
 # --------------------------------------------------------------------------- reading the log
 @contextmanager
-def open_log(project: Path, settings: Settings | None = None) -> Iterator[PredictionReader]:
+def open_log(project: Path, settings: Settings) -> Iterator[PredictionReader]:
     """A reader of the project's prediction log.
 
     Raises:
@@ -205,8 +205,8 @@ class LedgerScope:
             self.engine.dispose()
 
 
-def open_ledger(project: Path, url: str | None = None,
-                settings: Settings | None = None) -> LedgerScope:
+def open_ledger(project: Path, url: str | None = None, *,
+                settings: Settings) -> LedgerScope:
     """The project's ingest ledger (a context manager).
 
     Raises:
@@ -269,7 +269,7 @@ class ScoreJob:
 
 def prepare_score(data: list[Path], model: str, resolved: ResolvedSpec | None, project: Path, *,
                   spec_given: bool, id_column: str | None, predict_batch_size: int,
-                  out: Path | None, settings: Settings | None = None) -> ScoreJob:
+                  out: Path | None, settings: Settings) -> ScoreJob:
     """Check every file against the contract, then load the model: ready to score.
 
     Every file is checked before the store is opened or the model loaded.
@@ -304,7 +304,8 @@ def prepare_score(data: list[Path], model: str, resolved: ResolvedSpec | None, p
     checked = [check_source(path, types=types) for path in data]
     for file in checked:
         check_columns(file, validator, id_column)
-    with open_registry(project_dir, url) as registry:
+    with open_registry(project_dir, url, user=settings.user,
+                       audit_anchor=settings.audit_anchor) as registry:
         scoring = load_scoring_model(registry, model, resolved)
     try:
         handler = ScoreHandler(scoring, validator, id_column=id_column,

@@ -116,7 +116,6 @@ class Project:
     def __init__(self, path: str | os.PathLike[str] = ".", *, storage_url: str | None = None,
                  settings: Settings | None = None) -> None:
         from keelwork.errors import KeelworkError
-        from keelwork.service.projects import settings_or_env
 
         folder = Path(path)
         if folder.name == "keel.yaml" or folder.suffix in (".yaml", ".yml"):
@@ -124,7 +123,11 @@ class Project:
         if not folder.is_dir():
             raise KeelworkError(f"The project directory '{folder}' does not exist.")
         self.path = folder.absolute()
-        settings = settings_or_env(settings)
+        if settings is None:
+            # A library caller's edge: the settings are read here, once, and passed down.
+            from keelwork.spec.settings import load_settings
+
+            settings = load_settings()
         if storage_url:
             settings = settings.model_copy(update={"storage_url": storage_url})
         self._settings = settings

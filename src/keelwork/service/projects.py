@@ -30,26 +30,17 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------- the store rule
-def settings_or_env(settings: Settings | None) -> Settings:
-    """``settings``, else the settings read from the environment now (library callers)."""
-    if settings is not None:
-        return settings
-    from keelwork.spec.settings import load_settings
-
-    return load_settings()
-
-
-def storage_url_for(project: Path, settings: Settings | None = None) -> str | None:
+def storage_url_for(project: Path, settings: Settings) -> str | None:
     """The configured storage URL of a project, or ``None`` for the default SQLite file.
 
     Args:
         project: The project directory.
-        settings: The process settings (default: read from the environment now).
+        settings: The process settings.
 
     Raises:
         SpecError: ``DIR/keel.yaml`` exists but is invalid.
     """
-    configured = settings_or_env(settings).storage_url
+    configured = settings.storage_url
     if configured:
         return configured
     spec_file = project / "keel.yaml"
@@ -60,15 +51,15 @@ def storage_url_for(project: Path, settings: Settings | None = None) -> str | No
     return None
 
 
-def storage_url(project: Path, settings: Settings | None = None) -> str:
+def storage_url(project: Path, settings: Settings) -> str:
     """The storage URL of a project, the embedded default included."""
     return (storage_url_for(project, settings)
             or f"sqlite:///{project.absolute() / '.keel' / 'keel.db'}")
 
 
-def spec_storage_url(resolved: ResolvedSpec, settings: Settings | None = None) -> str:
+def spec_storage_url(resolved: ResolvedSpec, settings: Settings) -> str:
     """The store of a loaded keel.yaml: the ``storage_url`` setting, else its own."""
-    return settings_or_env(settings).storage_url or resolved.storage_url
+    return settings.storage_url or resolved.storage_url
 
 
 class _Closable(Protocol):
@@ -80,7 +71,7 @@ S = TypeVar("S", bound=_Closable)
 
 @contextmanager
 def project_store(project: Path, opener: Callable[[Path, str | None], S], *,
-                  create: bool = False, settings: Settings | None = None) -> Iterator[S | None]:
+                  create: bool = False, settings: Settings) -> Iterator[S | None]:
     """Open one of a project's stores with ``opener(project, url)``, closing it afterwards.
 
     Yields ``None`` when only reading and the project has no database yet: reading must not
@@ -107,13 +98,13 @@ def project_store(project: Path, opener: Callable[[Path, str | None], S], *,
 _NEEDS_SPEC = "monitoring reads its 'monitoring' section (pass --project DIR)"
 
 
-def project_spec(project: Path, settings: Settings | None = None, *,
+def project_spec(project: Path, settings: Settings, *,
                  needs: str = _NEEDS_SPEC) -> ResolvedSpec:
     """keel.yaml of ``project``, with the store the ``--project`` rule picks.
 
     Args:
         project: The project directory.
-        settings: The process settings (default: read from the environment now).
+        settings: The process settings.
         needs: What the caller needs keel.yaml for, said when there is none.
 
     Raises:
@@ -148,34 +139,45 @@ def optional_spec(project: Path) -> ResolvedSpec | None:
     return load_spec(spec_file)
 
 
-def actor(given: str | None, settings: Settings | None = None) -> str:
+def actor(given: str | None, settings: Settings) -> str:
     """Who acts: ``given``, else the ``user`` setting (``KEELWORK_USER``), else the OS user."""
     if given:
         return given
     from keelwork.adapters.stores.provenance import default_actor
 
-    return default_actor(settings_or_env(settings).user)
+    return default_actor(settings.user)
 
 
 # --------------------------------------------------------------------------- a project's stores
 def registry(project: Path, *, create: bool = False,
-             settings: Settings | None = None) -> AbstractContextManager[SqlRegistry | None]:
-    """The project's model registry; ``None`` when reading a default store that is absent."""
+             settings: Settings) -> AbstractContextManager[SqlRegistry | None]:
+    """The project's model registry; ``None`` when reading a default store that is absent.
+
+    Its actor and extra audit anchor are the ``user`` and ``audit_anchor`` settings.
+    """
     from keelwork.adapters.stores.registry_store import open_registry
 
-    return project_store(project, open_registry, create=create, settings=settings)
+    def opener(directory: Path, url: str | None) -> SqlRegistry:
+        return open_registry(directory, url, user=settings.user,
+                             audit_anchor=settings.audit_anchor)
+
+    return project_store(project, opener, create=create, settings=settings)
 
 
 def dataset_store(project: Path, *, create: bool = False,
-                  settings: Settings | None = None) -> AbstractContextManager[DatasetStore | None]:
-    """The project's snapshot store; ``None`` when reading a default store that is absent."""
+                  settings: Settings) -> AbstractContextManager[DatasetStore | None]:
+    """The project's snapshot store (its actor: the ``user`` setting); ``None`` when reading
+    a default store that is absent."""
     from keelwork.adapters.stores.datasets import open_dataset_store
 
-    return project_store(project, open_dataset_store, create=create, settings=settings)
+    def opener(directory: Path, url: str | None) -> DatasetStore:
+        return open_dataset_store(directory, url, user=settings.user)
+
+    return project_store(project, opener, create=create, settings=settings)
 
 
 def check_dataset_reference(project: Path, dataset_version: str | None,
-                            settings: Settings | None = None, *,
+                            settings: Settings, *,
                             option: str = "--dataset-version") -> None:
     """Refuse a ``--dataset-version`` that looks like ``NAME:VERSION`` but names no snapshot.
 
@@ -205,7 +207,7 @@ def check_dataset_reference(project: Path, dataset_version: str | None,
 
 
 def dataset_lineage(project: Path, dataset_version: str | None,
-                    settings: Settings | None = None) -> DatasetVersion | None:
+                    settings: Settings) -> DatasetVersion | None:
     """The snapshot a model version's ``dataset_version`` names, if it names one that exists."""
     from keelwork.core.datasets import looks_like_snapshot_ref
 
@@ -229,7 +231,7 @@ def lineage_dict(mv: ModelVersion, dataset: DatasetVersion | None) -> dict[str, 
 
 
 def store_reference(project: Path, name: str, version: int,
-                    settings: Settings | None = None) -> str | None:
+                    settings: Settings) -> str | None:
     """Compute and store the monitoring reference of a new version (keel.yaml's
     ``monitoring.reference``), once, so drift runs reuse it.
 
@@ -244,12 +246,13 @@ def store_reference(project: Path, name: str, version: int,
 
 
 @contextmanager
-def rollout_ops(project: Path, settings: Settings | None = None) -> Iterator[Any]:
+def rollout_ops(project: Path, settings: Settings) -> Iterator[Any]:
     """The project's rollout operations; a rollout start loads its versions as the server
-    would (keel.yaml's options)."""
+    would (keel.yaml's options). Their actor and extra audit anchor come from ``settings``."""
     from keelwork.service.rollout.operations import open_rollout_ops
 
-    ops = open_rollout_ops(project, storage_url(project, settings))
+    ops = open_rollout_ops(project, storage_url(project, settings), user=settings.user,
+                           audit_anchor=settings.audit_anchor)
     try:
         resolved = optional_spec(project)
         if resolved is not None:
@@ -313,7 +316,8 @@ def _quiet(_message: str) -> AbstractContextManager[Any]:
 
 
 def init_project(directory: Path, template: str = "text", *, force: bool = False,
-                 train: bool = True, status: Status = _quiet) -> dict[str, Any]:
+                 train: bool = True, status: Status = _quiet, user: str | None = None,
+                 audit_anchor: Path | None = None) -> dict[str, Any]:
     """Scaffold ``directory``, train the example model and register it as champion.
 
     Args:
@@ -322,6 +326,8 @@ def init_project(directory: Path, template: str = "text", *, force: bool = False
         force: Overwrite an existing keel.yaml.
         train: Run train.py and register the model (else only write the files).
         status: Shown around the slow steps (training, profiling the reference).
+        user: Who registers the model (the ``user`` setting); default the OS user.
+        audit_anchor: A second audit anchor file (the ``audit_anchor`` setting).
 
     Returns:
         What was done: the model version registered and its metrics.
@@ -356,7 +362,8 @@ def init_project(directory: Path, template: str = "text", *, force: bool = False
     resolved = load_spec(directory / "keel.yaml")
     model = resolved.spec.models[0]
     assert model.artifact is not None
-    with open_registry(directory, resolved.storage_url) as registry:
+    with open_registry(directory, resolved.storage_url, user=user,
+                       audit_anchor=audit_anchor) as registry:
         mv = register_model(
             registry, model.name, directory / model.artifact, model.runtime,
             dataset_version=chosen.dataset,
@@ -374,5 +381,5 @@ def init_project(directory: Path, template: str = "text", *, force: bool = False
 __all__ = ["TEMPLATES", "Status", "Template", "actor", "check_dataset_reference",
            "dataset_lineage", "dataset_store", "init_project", "lineage_dict", "optional_spec",
            "project_spec", "project_store", "registry", "rollout_ops", "rollout_section",
-           "settings_or_env", "spec_storage_url", "storage_url", "storage_url_for",
+           "spec_storage_url", "storage_url", "storage_url_for",
            "store_reference", "template_named"]

@@ -53,7 +53,8 @@ def register_model(
         metrics: Evaluation metrics, name -> finite number.
         options: Runtime options, stored with the version and used to verify it.
         aliases: Aliases to point at the new version in the same transaction.
-        created_by: Who registers it; default ``$KEELWORK_USER`` or the OS user.
+        created_by: Who registers it; default the registry's ``user`` (the ``user`` setting,
+            ``$KEELWORK_USER``), else the OS user.
         source_dir: Directory whose git commit is recorded; default the current directory.
         allow_unsafe_pickle: Let the runtime load pickle/joblib files when verifying.
         verify: Load the artifact with its runtime first (and refuse it if that fails).

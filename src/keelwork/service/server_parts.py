@@ -110,7 +110,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         SpecError: a keel.yaml flag serves a version or alias that does not exist.
     """
     spec = resolved.spec
-    service = open_service(resolved)
+    service = open_service(resolved, user=settings.user, audit_anchor=settings.audit_anchor)
     # A champion registered here from `artifact:` (or elsewhere without one) gets its
     # monitoring reference, as `keel models register` gives a new version (issue 11 item 12).
     ensure_references(resolved)

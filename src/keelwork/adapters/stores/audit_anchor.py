@@ -17,8 +17,9 @@ store now and then (``$KEELWORK_STORAGE_URL``) keeps one head per store. Where t
 
 * ``<project>/.keel/audit-anchor.json``, always (outside a PostgreSQL store; beside an SQLite
   file, where it still catches a tamperer who edits the database but not the project);
-* ``$KEELWORK_AUDIT_ANCHOR``, when set: a second file, e.g. on another volume or a mounted
-  write-once store, out of reach of whoever can write the project.
+* the ``audit_anchor`` setting (``$KEELWORK_AUDIT_ANCHOR``), when set: a second file, e.g. on
+  another volume or a mounted write-once store, out of reach of whoever can write the project.
+  The store does not read the setting: whoever opens the log passes it (:func:`project_anchors`).
 
 A head only ever moves forward, under a file lock (several processes append), and only when the
 entry it last named still carries the recorded hash: otherwise appends after a truncation would
@@ -156,13 +157,9 @@ def parse_anchor(data: Any, where: str) -> dict[str, ChainHead]:
 
 
 def project_anchors(project_dir: Path, extra: Path | None = None) -> list[AnchorFile]:
-    """The anchors a project keeps: its own file, and ``extra`` if given, else the
-    ``audit_anchor`` setting (``$KEELWORK_AUDIT_ANCHOR``, read now) if set."""
+    """The anchors a project keeps: its own file, and ``extra`` if given (the caller passes
+    the ``audit_anchor`` setting, ``KEELWORK_AUDIT_ANCHOR``)."""
     files = [AnchorFile(Path(project_dir).absolute() / PROJECT_ANCHOR)]
-    if extra is None:
-        from keelwork.spec.settings import load_settings
-
-        extra = load_settings().audit_anchor
     if extra is not None:
         files.append(AnchorFile(Path(extra).expanduser().absolute()))
     return files

@@ -430,29 +430,33 @@ def prediction_ids_digest(prediction_ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(prediction_ids).encode("utf-8")).hexdigest()
 
 
-def project_audit_log(engine: Engine, project_dir: Path) -> AuditLog:
+def project_audit_log(engine: Engine, project_dir: Path,
+                      extra_anchor: Path | None = None) -> AuditLog:
     """The audit log of a project's store, keeping the project's anchors (not yet created).
 
     Args:
         engine: The project's store.
-        project_dir: The project directory: its ``.keel/audit-anchor.json`` (and
-            ``$KEELWORK_AUDIT_ANCHOR``) record the head after every append.
+        project_dir: The project directory: its ``.keel/audit-anchor.json`` records the head
+            after every append.
+        extra_anchor: A second anchor file that records it too (the ``audit_anchor`` setting).
     """
-    return AuditLog(engine, project_anchors(project_dir))
+    return AuditLog(engine, project_anchors(project_dir, extra_anchor))
 
 
-def open_audit_log(project_dir: Path, storage_url: str | None = None) -> AuditLog:
+def open_audit_log(project_dir: Path, storage_url: str | None = None, *,
+                   extra_anchor: Path | None = None) -> AuditLog:
     """Open (creating if needed) the audit log of a project's store, with its anchors.
 
     Args:
         project_dir: The project directory (for the default SQLite file and the anchors).
         storage_url: SQLAlchemy URL; default ``sqlite:///<project>/.keel/keel.db``.
+        extra_anchor: A second anchor file (the ``audit_anchor`` setting).
 
     Raises:
         StoreError: the store is unreachable or written by a newer keelwork.
     """
     url = storage_url or f"sqlite:///{Path(project_dir).absolute() / '.keel' / 'keel.db'}"
-    audit = project_audit_log(make_engine(url), project_dir)
+    audit = project_audit_log(make_engine(url), project_dir, extra_anchor)
     try:
         audit.ensure_schema()
     except BaseException:

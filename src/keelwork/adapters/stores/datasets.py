@@ -134,12 +134,17 @@ def ensure_schema(engine: Engine) -> None:
 
 
 class DatasetStore:
-    """Snapshots of data files: Parquet parts under ``root``, versions in SQL."""
+    """Snapshots of data files: Parquet parts under ``root``, versions in SQL.
+
+    ``user`` is who takes a snapshot when a call names no one (the ``user`` setting); default
+    the OS user.
+    """
 
     def __init__(self, engine: Engine, root: Path, *, part_rows: int = 1_000_000,
-                 row_group_rows: int = 65_536) -> None:
+                 row_group_rows: int = 65_536, user: str | None = None) -> None:
         self.engine = engine
         self.root = Path(root)
+        self.user = user
         self.part_rows = part_rows
         self.row_group_rows = row_group_rows
 
@@ -167,7 +172,7 @@ class DatasetStore:
             name: The dataset name (created on first snapshot).
             subject_column: The column naming the data subject of each row; the rows are then
                 laid out so that one subject's rows can be erased without rewriting the rest.
-            created_by: Who takes it; default ``$KEELWORK_USER`` or the OS user.
+            created_by: Who takes it; default the store's ``user``, else the OS user.
             source: Where the rows come from (the file's absolute path), recorded.
             progress: Called as parts are written.
 
@@ -198,7 +203,7 @@ class DatasetStore:
             "schema": [[n, str(t)] for n, t in zip(table.column_names, table.schema.types,
                                                    strict=True)],
             "profile": profile.as_dict(), "subject_column": subject_column, "source": source,
-            "created_at": utc_now(), "created_by": created_by or default_actor(),
+            "created_at": utc_now(), "created_by": created_by or default_actor(self.user),
         }
         try:
             number = self._retrying(lambda conn: self._insert(conn, name, row))
@@ -427,12 +432,14 @@ def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
     return store_error("dataset store", what, engine, exc)
 
 
-def open_dataset_store(project_dir: Path, storage_url: str | None = None) -> DatasetStore:
+def open_dataset_store(project_dir: Path, storage_url: str | None = None, *,
+                       user: str | None = None) -> DatasetStore:
     """Open (creating tables if needed) the snapshot store of a project.
 
     Args:
         project_dir: The project; snapshots live in ``<project_dir>/.keel/datasets``.
         storage_url: SQLAlchemy URL of the metadata store; default the project's SQLite file.
+        user: Who takes snapshots when a call names no one (the ``user`` setting).
 
     Returns:
         A store; close it (or use it as a context manager) when done.
@@ -446,7 +453,8 @@ def open_dataset_store(project_dir: Path, storage_url: str | None = None) -> Dat
     except BaseException:
         engine.dispose()
         raise
-    return DatasetStore(engine, Path(os.path.abspath(project_dir)) / ".keel" / "datasets")  # noqa: PTH100
+    return DatasetStore(engine, Path(os.path.abspath(project_dir)) / ".keel" / "datasets",  # noqa: PTH100
+                        user=user)
 
 
 __all__ = [

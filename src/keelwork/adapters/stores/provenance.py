@@ -60,13 +60,10 @@ def capture_environment() -> dict[str, Any]:
 
 
 def default_actor(user: str | None = None) -> str:
-    """Who is acting: ``user``, else the ``user`` setting (``$KEELWORK_USER``, read now), else
-    the OS user name, else ``"unknown"``."""
-    from keelwork.spec.settings import load_settings
-
-    explicit = user or load_settings().user
-    if explicit:
-        return explicit
+    """Who is acting: ``user`` (the caller passes the ``user`` setting, ``KEELWORK_USER``),
+    else the OS user name, else ``"unknown"``."""
+    if user:
+        return user
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers with arbitrary uids)

@@ -84,13 +84,15 @@ class SqlRegistry(RegistryReads):
         engine: The metadata store.
         artifacts: Where artifact blobs live.
         audit: Where registrations and alias moves are recorded, if anywhere.
+        user: Who acts when a call names no actor (the ``user`` setting); default the OS user.
     """
 
     def __init__(self, engine: Engine, artifacts: ArtifactStore,
-                 audit: AuditSink | None = None) -> None:
+                 audit: AuditSink | None = None, *, user: str | None = None) -> None:
         self.engine = engine
         self.artifacts = artifacts
         self.audit = audit
+        self.user = user
 
     def close(self) -> None:
         """Release the database connections."""
@@ -127,7 +129,7 @@ class SqlRegistry(RegistryReads):
             metrics: Evaluation metrics, name -> finite number.
             options: Runtime options, stored with the version and used to verify it.
             aliases: Aliases to point at the new version in the same transaction.
-            created_by: Who registers it; default ``$KEELWORK_USER`` or the OS user.
+            created_by: Who registers it; default the registry's ``user``, else the OS user.
             source_dir: Directory whose git commit is recorded; default the current directory.
 
         Returns:
@@ -153,7 +155,7 @@ class SqlRegistry(RegistryReads):
             "sha256": stored.sha256 if stored else None,
             "size": stored.size if stored else None,
             "created_at": datetime.now(UTC),
-            "created_by": created_by or default_actor(),
+            "created_by": created_by or default_actor(self.user),
             "git_commit": git_commit,
             "git_dirty": git_dirty,
             "dataset_version": dataset_version,
@@ -235,7 +237,7 @@ class SqlRegistry(RegistryReads):
         """
         check_alias(alias)
         check_version(version)
-        who = actor or default_actor()
+        who = actor or default_actor(self.user)
         events: list[AuditEvent] = []
 
         def move(conn: Connection) -> AliasChange:
@@ -291,7 +293,7 @@ class SqlRegistry(RegistryReads):
         Raises:
             ModelNotFoundError: no such model, or the model has no such alias.
         """
-        who = actor or default_actor()
+        who = actor or default_actor(self.user)
         events: list[AuditEvent] = []
 
         def drop(conn: Connection) -> AliasChange:
@@ -352,7 +354,8 @@ def default_storage_url(project_dir: Path) -> str:
 
 
 def open_registry(project_dir: Path, storage_url: str | None = None, *,
-                  audit: AuditSink | bool = True) -> SqlRegistry:
+                  audit: AuditSink | bool = True, user: str | None = None,
+                  audit_anchor: Path | None = None) -> SqlRegistry:
     """Open (creating if needed) the registry of a project.
 
     Args:
@@ -360,6 +363,9 @@ def open_registry(project_dir: Path, storage_url: str | None = None, *,
         storage_url: SQLAlchemy URL of the metadata store; default :func:`default_storage_url`.
         audit: ``True``: record changes in the store's own audit log, in the same transaction;
             ``False``: record nothing; a sink: record there, after each commit.
+        user: Who acts when a call names no actor (the ``user`` setting); default the OS user.
+        audit_anchor: A second anchor file of the store's own audit log (the ``audit_anchor``
+            setting), besides the project's ``.keel/audit-anchor.json``.
 
     Returns:
         A registry; close it (or use it as a context manager) when done.
@@ -374,14 +380,14 @@ def open_registry(project_dir: Path, storage_url: str | None = None, *,
         if not isinstance(audit, bool):
             sink = audit
         elif audit:
-            log = project_audit_log(engine, project_dir)
+            log = project_audit_log(engine, project_dir, audit_anchor)
             log.ensure_schema()
             sink = log
     except BaseException:
         engine.dispose()
         raise
     return SqlRegistry(engine, ArtifactStore(Path(project_dir).absolute() / ".keel" / "artifacts"),
-                       sink)
+                       sink, user=user)
 
 
 __all__ = [

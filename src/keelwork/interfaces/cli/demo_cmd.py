@@ -167,7 +167,8 @@ def demo(
     directory = directory.resolve()
     if not (directory / "keel.yaml").exists():
         console.rule(f"1. keel init --template {template}")
-        done = init_project(directory, template, status=console.status)
+        done = init_project(directory, template, status=console.status, user=settings.user,
+                            audit_anchor=settings.audit_anchor)
         console.print(f"registered [bold]{done['registered']}[/] from {directory}; "
                       f"test metrics {done['metrics']}")
         say_reference(done)

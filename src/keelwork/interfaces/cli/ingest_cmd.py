@@ -278,7 +278,7 @@ def score(
                         predict_batch_size=predict_batch_size, out=out,
                         settings=current_settings())
     try:
-        with open_ledger(job.project_dir, job.url) as ledger:
+        with open_ledger(job.project_dir, job.url, settings=current_settings()) as ledger:
             ledger.ensure_schema()
             results = []
             with _progress() as (_bar, hook):

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import typer
 
-from keelwork.interfaces.cli.output import console, handles_errors, say_reference
+from keelwork.interfaces.cli.output import (
+    console,
+    current_settings,
+    handles_errors,
+    say_reference,
+)
 from keelwork.service.projects import TEMPLATES, init_project, template_named
 
 
@@ -20,7 +25,9 @@ def init(
     train: bool = typer.Option(True, help="Train and register the example model."),
 ) -> None:
     """Scaffold a working project: keel.yaml, a training script on real data, a champion."""
-    done = init_project(directory, template, force=force, train=train, status=console.status)
+    settings = current_settings()
+    done = init_project(directory, template, force=force, train=train, status=console.status,
+                        user=settings.user, audit_anchor=settings.audit_anchor)
     console.print(f"[green]created[/] {done['directory']}")
     if done["registered"]:
         console.print(f"registered [bold]{done['registered']}[/] as champion; metrics: "

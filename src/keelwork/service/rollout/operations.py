@@ -69,7 +69,7 @@ class RolloutOps:
                 the champion.
             SpecError: the strategy or interval is invalid.
         """
-        who = actor or default_actor()
+        who = actor or default_actor(self.registry.user)
         self.registry.get(name, to_version)
         if from_version is None:
             from_version = self.registry.resolve(name).version
@@ -142,7 +142,7 @@ class RolloutOps:
             TransitionError: the phase does not allow it, or a hand promote of a version with
                 an aborted rollout without ``force``.
         """
-        who = actor or default_actor()
+        who = actor or default_actor(self.registry.user)
         current, _ = self.status(name)
         if action == "promote" and current.active:
             warning = self.aborted_warning(current)
@@ -195,7 +195,7 @@ class RolloutOps:
             TransitionError: there is nothing to roll back to (never a flip back).
             ModelNotFoundError: no such model.
         """
-        who = actor or default_actor()
+        who = actor or default_actor(self.registry.user)
         latest = self.store.latest(name)
         if latest is not None and latest.active:
             self.store.transition(latest.id, "abort", actor=who,
@@ -229,17 +229,24 @@ class RolloutOps:
         return previous
 
 
-def open_rollout_ops(project_dir: Path, storage_url: str | None = None) -> RolloutOps:
+def open_rollout_ops(project_dir: Path, storage_url: str | None = None, *,
+                     user: str | None = None, audit_anchor: Path | None = None) -> RolloutOps:
     """Open the registry and rollout store of a project (both audited to its audit log).
 
     Close with ``ops.close()``.
+
+    Args:
+        project_dir: The project directory.
+        storage_url: Its store; default the project's SQLite file.
+        user: Who acts when a call names no actor (the ``user`` setting); default the OS user.
+        audit_anchor: A second audit anchor file (the ``audit_anchor`` setting).
 
     Raises:
         StoreError: the store is unreachable.
     """
     from keelwork.adapters.stores.registry_store import open_registry
 
-    registry = open_registry(project_dir, storage_url)
+    registry = open_registry(project_dir, storage_url, user=user, audit_anchor=audit_anchor)
     try:
         store = RolloutStore(registry.engine, registry.audit)
         store.ensure_schema()

@@ -69,8 +69,11 @@ def test_a_damaged_file_is_an_error_naming_it(tmp_path: Path) -> None:
 
 def test_project_anchors_add_the_external_one(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ANCHOR_ENV, raising=False)
     assert [a.path for a in project_anchors(tmp_path)] == [
         tmp_path / ".keel" / "audit-anchor.json"]
-    monkeypatch.setenv(ANCHOR_ENV, str(tmp_path / "elsewhere.json"))
-    assert [a.path for a in project_anchors(tmp_path)][1] == tmp_path / "elsewhere.json"
+    assert [a.path for a in project_anchors(tmp_path, tmp_path / "elsewhere.json")] == [
+        tmp_path / ".keel" / "audit-anchor.json", tmp_path / "elsewhere.json"]
+    # The caller passes the `audit_anchor` setting; the store never reads the environment.
+    monkeypatch.setenv(ANCHOR_ENV, str(tmp_path / "ignored.json"))
+    assert [a.path for a in project_anchors(tmp_path)] == [
+        tmp_path / ".keel" / "audit-anchor.json"]

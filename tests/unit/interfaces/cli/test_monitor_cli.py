@@ -188,6 +188,7 @@ def _add_constant_candidate(project: Path) -> None:
 
     from keelwork.service.monitoring.reference import reference_on_register
     from keelwork.service.projects import project_spec
+    from keelwork.spec.settings import load_settings
 
     frame = pd.read_csv(project / "reference.csv")
     bad = DummyClassifier(strategy="constant", constant=1).fit(frame[FEATURES], frame["target"])
@@ -195,7 +196,7 @@ def _add_constant_candidate(project: Path) -> None:
     with open_registry(project, audit=False) as registry:
         register_model(registry, "cancer", project / "bad.skops", "sklearn", source_dir=project)
         registry.set_alias("cancer", 1, "champion")
-    assert reference_on_register(project_spec(project), "cancer", 2) is None
+    assert reference_on_register(project_spec(project, load_settings()), "cancer", 2) is None
     records = [PredictionRecord(id=new_prediction_id(), ts=T0 + 1800 + i, model="cancer",
                                 version=2, inputs=row, outputs=1, latency_ms=1.0)
                for i, row in enumerate(frame[FEATURES].head(60).to_dict("records"))]
