@@ -289,7 +289,29 @@ class AsyncClient:
     async def predict(self, model: str, instances: Any, *, ref: str | None = None,
                       probabilities: bool = False, protocol: str = "v1",
                       user: str | None = None) -> Prediction:
-        """:meth:`Client.predict`, awaited."""
+        """Predict one answer per instance; :meth:`Client.predict`, awaited.
+
+        Args:
+            model: The model name.
+            instances: Records, values, or a DataFrame or Arrow table (one record per row).
+            ref: An alias or version; default: what the model serves now.
+            probabilities: Also return a classifier's class probabilities.
+            protocol: ``"v1"`` (KServe V1) or ``"v2"`` (Open Inference Protocol).
+            user: Keeps this user on one rollout arm and flag bucket.
+
+        Returns:
+            The predictions, their ids and the version that answered.
+
+        Raises:
+            ContractViolation: an instance breaks the contract (422).
+            ModelNotFoundError: no such model, alias or version (404).
+            ModelRefError: a malformed ``ref``.
+            RefNotAllowedError: this key may not pick a version with ``ref``.
+            AuthError: the server wants a (``predict``) API key.
+            Overloaded: the server is at its concurrency limit.
+            ModelTimeout: the model did not answer in time.
+            PredictionError: the model failed.
+        """
         return await self._send(calls.predict(
             model, instances, ref=ref, probabilities=probabilities, protocol=protocol,
             user=user))
