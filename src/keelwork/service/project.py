@@ -102,6 +102,8 @@ class Project:
     Args:
         path: The project directory (holds ``keel.yaml`` and ``.keel/``), or its keel.yaml.
         storage_url: The store to use instead of the one the project names.
+        settings: The process settings (default: read from the ``KEELWORK_*`` environment
+            variables now); ``storage_url`` overrides their store.
 
     Raises:
         KeelworkError: the directory does not exist.
@@ -123,6 +125,7 @@ class Project:
         if not folder.is_dir():
             raise KeelworkError(f"The project directory '{folder}' does not exist.")
         self.path = folder.absolute()
+        """The project directory (absolute)."""
         if settings is None:
             # A library caller's edge: the settings are read here, once, and passed down.
             from keelwork.spec.settings import load_settings
@@ -133,7 +136,12 @@ class Project:
         self._settings = settings
         self._spec: ResolvedSpec | None = None
         self.rollout = Rollouts(self.path, settings)
+        """The model rollouts: :class:`~keelwork.service.project_ops.Rollouts`
+        (``start``, ``status``, ``promote``, ``pause``, ``resume``, ``abort``, ``retry``,
+        ``rollback``), as ``keel rollout ...`` and ``keel rollback``."""
         self.audit = Audit(self.path, settings)
+        """The audit log: :class:`~keelwork.service.project_ops.Audit` (``verify``, ``head``),
+        as ``keel audit verify`` and ``keel audit head``."""
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r})"
