@@ -276,6 +276,11 @@ class ApiKeyStoreProtocol(Protocol):
 
     def verify(self, key: str | None) -> Principal | None: ...
 
+    def cached(self, key: str | None) -> Principal | None:
+        """The principal of ``key`` if it was verified recently; never touches the store (an
+        event loop calls it directly, and :meth:`verify` in a thread only on a miss)."""
+        ...
+
 
 @runtime_checkable
 class DatasetStoreProtocol(Protocol):

@@ -187,7 +187,17 @@ def api_key_round_trip(engine: Engine, tmp_path: Path) -> Any:
     principal = store.verify(created.plaintext)
     assert principal is not None and store.has_active_keys()
     assert store.verify(created.plaintext[:-1] + "x") is None
-    store.revoke(created.info.key_id, actor="ana")
+    assert store.cached(created.plaintext) is None  # cache_seconds=0: nothing is remembered
+    # cached() answers from what verify() remembered, never from the store; a revocation
+    # through the same store drops it at once.
+    caching = ApiKeyStore(engine, cache_seconds=60.0)
+    assert caching.cached(created.plaintext) is None
+    assert caching.verify(created.plaintext) == principal
+    assert caching.cached(created.plaintext) == principal
+    assert caching.cached(created.plaintext[:-1] + "x") is None
+    assert caching.cached(None) is None
+    caching.revoke(created.info.key_id, actor="ana")
+    assert caching.cached(created.plaintext) is None
     assert store.verify(created.plaintext) is None
     assert [k.name for k in store.list()] == ["ci"]
     return store

@@ -115,6 +115,14 @@ class Client:
               ) -> dict[str, Any]:
         """Send a whole Open Inference Protocol request; return the answer as it comes.
 
+        Args:
+            model: The model name.
+            body: The V2 request (``inputs``, ``parameters``, ...).
+            version: A version or alias to ask for (default: what the model serves now).
+
+        Returns:
+            The V2 response as JSON.
+
         Raises:
             ContractViolation: the contract's errors name V2 paths (``inputs[1].data[3]``).
             RequestRefused: a malformed body (400).
@@ -141,7 +149,13 @@ class Client:
         return self._send(calls.feedback(labels))
 
     def model(self, model: str) -> dict[str, Any]:
-        """The model's status (``GET /v1/models/{model}``): name, version, ready.
+        """The model's status (``GET /v1/models/{model}``).
+
+        Args:
+            model: The model name.
+
+        Returns:
+            Its name, version and whether it is ready.
 
         Raises:
             ModelNotFoundError: no such model.
@@ -149,7 +163,14 @@ class Client:
         return self._send(calls.model_status(model))
 
     def metadata(self, model: str, version: str | None = None) -> dict[str, Any]:
-        """Open Inference Protocol metadata: versions served, inputs, outputs.
+        """Open Inference Protocol metadata of a model.
+
+        Args:
+            model: The model name.
+            version: One version's metadata (default: what the model serves now).
+
+        Returns:
+            The versions served, the inputs and the outputs.
 
         Raises:
             ModelNotFoundError: no such model or version.
@@ -172,13 +193,23 @@ class Client:
     def put_flag(self, flag: Mapping[str, Any]) -> dict[str, Any]:
         """Create or replace a flag; effective on this server before the answer (admin).
 
+        Args:
+            flag: The flag, as ``keel flags`` stores it (``name``, ``model``, rules, ...).
+
+        Returns:
+            The flag as stored.
+
         Raises:
+            InvalidInputError: the flag has no ``name`` (nothing is sent).
             ContractViolation: the flag is invalid, or serves a version the model lacks (422).
         """
         return self._send(calls.put_flag(flag))
 
     def delete_flag(self, name: str) -> None:
         """Remove a stored flag (admin).
+
+        Args:
+            name: The flag's name.
 
         Raises:
             ModelNotFoundError: no stored flag has that name (404).
@@ -190,6 +221,16 @@ class Client:
                       ) -> RolloutStatus:
         """Start a rollout with keel.yaml's ``rollout`` settings (admin).
 
+        Args:
+            model: The model.
+            to: The challenger version.
+            strategy: ``canary``, ``shadow`` or ``ab`` (default: keel.yaml's).
+            interval: The analysis interval, e.g. ``"30s"`` (default: keel.yaml's).
+            from_version: The champion (default: the ``champion`` alias).
+
+        Returns:
+            The new rollout and its first event.
+
         Raises:
             TransitionError: an active rollout, or ``to`` is the champion (409).
             ModelLoadError: a version does not load (422).
@@ -200,6 +241,12 @@ class Client:
 
     def rollout(self, model: str) -> RolloutStatus:
         """The model's latest rollout and its events (admin).
+
+        Args:
+            model: The model.
+
+        Returns:
+            The rollout (``phase``, ``weight``, ...) and its events.
 
         Raises:
             ModelNotFoundError: the model never had a rollout.
@@ -215,13 +262,22 @@ class Client:
             action: The action.
             force: Promote a version whose earlier rollout was aborted.
 
+        Returns:
+            The rollout after the action.
+
         Raises:
             TransitionError: the phase does not allow it (409).
         """
         return self._send(calls.rollout_action(model, action, force))
 
     def rollback(self, model: str) -> int:
-        """Serve the previous champion again; returns the version now serving (admin).
+        """Serve the previous champion again (admin).
+
+        Args:
+            model: The model.
+
+        Returns:
+            The version now serving.
 
         Raises:
             TransitionError: nothing to roll back to (409).
@@ -234,6 +290,12 @@ class Client:
 
     def revoke_key(self, key_id: str) -> dict[str, Any]:
         """Revoke a key: refused by this server from the next request on (admin).
+
+        Args:
+            key_id: The key's id (``keel keys list``, :meth:`api_keys`).
+
+        Returns:
+            The revoked key's record.
 
         Raises:
             AuthError: no key has that id (404).
@@ -289,7 +351,29 @@ class AsyncClient:
     async def predict(self, model: str, instances: Any, *, ref: str | None = None,
                       probabilities: bool = False, protocol: str = "v1",
                       user: str | None = None) -> Prediction:
-        """:meth:`Client.predict`, awaited."""
+        """Predict one answer per instance; :meth:`Client.predict`, awaited.
+
+        Args:
+            model: The model name.
+            instances: Records, values, or a DataFrame or Arrow table (one record per row).
+            ref: An alias or version; default: what the model serves now.
+            probabilities: Also return a classifier's class probabilities.
+            protocol: ``"v1"`` (KServe V1) or ``"v2"`` (Open Inference Protocol).
+            user: Keeps this user on one rollout arm and flag bucket.
+
+        Returns:
+            The predictions, their ids and the version that answered.
+
+        Raises:
+            ContractViolation: an instance breaks the contract (422).
+            ModelNotFoundError: no such model, alias or version (404).
+            ModelRefError: a malformed ``ref``.
+            RefNotAllowedError: this key may not pick a version with ``ref``.
+            AuthError: the server wants a (``predict``) API key.
+            Overloaded: the server is at its concurrency limit.
+            ModelTimeout: the model did not answer in time.
+            PredictionError: the model failed.
+        """
         return await self._send(calls.predict(
             model, instances, ref=ref, probabilities=probabilities, protocol=protocol,
             user=user))

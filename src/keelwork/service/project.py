@@ -102,6 +102,8 @@ class Project:
     Args:
         path: The project directory (holds ``keel.yaml`` and ``.keel/``), or its keel.yaml.
         storage_url: The store to use instead of the one the project names.
+        settings: The process settings (default: read from the ``KEELWORK_*`` environment
+            variables now); ``storage_url`` overrides their store.
 
     Raises:
         KeelworkError: the directory does not exist.
@@ -124,13 +126,19 @@ class Project:
         if not folder.is_dir():
             raise KeelworkError(f"The project directory '{folder}' does not exist.")
         self.path = folder.absolute()
+        """The project directory (absolute)."""
         settings = settings_or_env(settings)
         if storage_url:
             settings = settings.model_copy(update={"storage_url": storage_url})
         self._settings = settings
         self._spec: ResolvedSpec | None = None
         self.rollout = Rollouts(self.path, settings)
+        """The model rollouts: :class:`~keelwork.service.project_ops.Rollouts`
+        (``start``, ``status``, ``promote``, ``pause``, ``resume``, ``abort``, ``retry``,
+        ``rollback``), as ``keel rollout ...`` and ``keel rollback``."""
         self.audit = Audit(self.path, settings)
+        """The audit log: :class:`~keelwork.service.project_ops.Audit` (``verify``, ``head``),
+        as ``keel audit verify`` and ``keel audit head``."""
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r})"

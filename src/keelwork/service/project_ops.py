@@ -88,6 +88,12 @@ class Rollouts:
     def status(self, name: str) -> RolloutStatus:
         """The model's latest rollout and every event (with the gates' observed values).
 
+        Args:
+            name: The model.
+
+        Returns:
+            The rollout (``phase``, ``weight``, ...) and its events, oldest first.
+
         Raises:
             ModelNotFoundError: the model never had a rollout.
         """
@@ -113,46 +119,91 @@ class Rollouts:
             actor: Who acts.
             reason: Why (recorded with the event).
 
+        Returns:
+            The rollout after the promotion.
+
         Raises:
             TransitionError: the phase does not allow it, or an aborted version without
                 ``force``.
+            ModelNotFoundError: the model never had a rollout.
         """
         return self._act(name, "promote", actor, reason, force)
 
     def pause(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
         """Hold the current weights; analysis stops until :meth:`resume`.
 
+        Args:
+            name: The model.
+            actor: Who acts.
+            reason: Why (recorded with the event).
+
+        Returns:
+            The rollout, paused.
+
         Raises:
             TransitionError: the phase does not allow it.
+            ModelNotFoundError: the model never had a rollout.
         """
         return self._act(name, "pause", actor, reason)
 
     def resume(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
         """Continue a paused rollout.
 
+        Args:
+            name: The model.
+            actor: Who acts.
+            reason: Why (recorded with the event).
+
+        Returns:
+            The rollout, resumed.
+
         Raises:
             TransitionError: the phase does not allow it.
+            ModelNotFoundError: the model never had a rollout.
         """
         return self._act(name, "resume", actor, reason)
 
     def abort(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
         """Send all traffic back to the champion.
 
+        Args:
+            name: The model.
+            actor: Who acts.
+            reason: Why (recorded with the event).
+
+        Returns:
+            The rollout, aborted.
+
         Raises:
             TransitionError: the phase does not allow it.
+            ModelNotFoundError: the model never had a rollout.
         """
         return self._act(name, "abort", actor, reason)
 
     def retry(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
         """Run an aborted rollout again from its first step.
 
+        Args:
+            name: The model.
+            actor: Who acts.
+            reason: Why (recorded with the event).
+
+        Returns:
+            The rollout, restarted.
+
         Raises:
             TransitionError: the phase does not allow it.
+            ModelNotFoundError: the model never had a rollout.
         """
         return self._act(name, "retry", actor, reason)
 
     def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> int:
         """Serve the previous champion again (aborts an active rollout instead).
+
+        Args:
+            name: The model.
+            actor: Who acts.
+            reason: Why (recorded with the event and the audit log).
 
         Returns:
             The version now serving.
@@ -189,6 +240,11 @@ class Audit:
 
         Returns:
             The verdict; falsy when broken, naming the first bad entry.
+
+        Raises:
+            AuditError: ``anchor`` is not a head (``seq``, ``hash`` and ``count``), or an
+                anchor file the project keeps is not one.
+            StoreError: the store cannot be opened.
         """
         from keelwork.core.audit import ChainHead
         from keelwork.service.audit import verify_head
@@ -198,7 +254,15 @@ class Audit:
         return AuditVerification(**result.as_dict(), entry=entry)
 
     def head(self) -> dict[str, Any]:
-        """The latest entry's number and hash (``keel audit head``): keep it elsewhere."""
+        """The latest entry's number and hash (``keel audit head``): keep it elsewhere.
+
+        Returns:
+            ``{"seq", "hash", "count"}``: what :meth:`verify` takes as ``anchor`` (the
+            genesis head when the project has no store yet).
+
+        Raises:
+            StoreError: the store cannot be opened.
+        """
         from keelwork.service.audit import head
 
         return dict(head(self._dir, self._settings).as_dict())

@@ -14,9 +14,9 @@ stores; the gateway keeps its own for the prediction log):
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
   their drift scores, quality and label coverage.
 
-The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`;
-the key store's with :data:`KeyStore` (its Protocol has no ``cached``, which the key check uses
-to stay off the store on the request path), so that interfaces never import an adapter.
+The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
+(the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
+uses to stay off the store on the request path), so that interfaces never import an adapter.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from keelwork.adapters.stores.api_keys import ApiKeyStore
-from keelwork.adapters.stores.audit_store import AuditLog, project_audit_log
+from keelwork.adapters.stores.audit_anchor import project_anchors
+from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.adapters.stores.label_store import LabelStore
@@ -42,9 +43,7 @@ from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.model import ResolvedSpec
-
-#: The API-key store as the HTTP layer's key checks and key routes use it.
-KeyStore = ApiKeyStore
+from keelwork.spec.settings import Settings
 
 
 @dataclass
@@ -93,12 +92,15 @@ class ServerParts:
         self.engine.dispose()
 
 
-def open_server(resolved: ResolvedSpec, *, monitor_interval_s: float = 300.0) -> ServerParts:
+def open_server(resolved: ResolvedSpec, settings: Settings, *,
+                monitor_interval_s: float = 300.0) -> ServerParts:
     """Open the service of ``resolved`` and every store its routes need (models load at
     start-up).
 
     Args:
         resolved: The keel.yaml to serve.
+        settings: The process settings, read once where the server starts: who the server
+            acts as (``user``) and the extra audit anchor (``audit_anchor``).
         monitor_interval_s: Seconds between monitoring runs over the latest windows (drift,
             quality, coverage for ``/metrics``) for models with a stored reference; 0: never.
 
@@ -114,7 +116,7 @@ def open_server(resolved: ResolvedSpec, *, monitor_interval_s: float = 300.0) ->
     ensure_references(resolved)
     engine = make_engine(resolved.storage_url)
     try:
-        audit = project_audit_log(engine, resolved.project_dir)
+        audit = AuditLog(engine, project_anchors(resolved.project_dir, settings.audit_anchor))
         audit.ensure_schema()
         labels = LabelStore(engine)
         labels.ensure_schema()
@@ -127,7 +129,7 @@ def open_server(resolved: ResolvedSpec, *, monitor_interval_s: float = 300.0) ->
         check_refs(spec.flags, service.registry, f"{resolved.path}")
         flags = FlagSource(spec.flags, flag_store)
         flags.reload()
-        record_config(audit, resolved)
+        record_config(audit, resolved, actor=default_actor(settings.user))
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -142,8 +144,13 @@ def open_server(resolved: ResolvedSpec, *, monitor_interval_s: float = 300.0) ->
                        monitor_interval_s)
 
 
-def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
+def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:
     """Audit the keel.yaml a server starts with, when it differs from the last one recorded.
+
+    Args:
+        audit: The server's audit log.
+        resolved: The keel.yaml.
+        actor: Who starts the server (the ``user`` setting, else the OS user).
 
     Returns:
         Whether an entry was appended (``config.load``, with the file's SHA-256).
@@ -153,10 +160,10 @@ def record_config(audit: AuditLog, resolved: ResolvedSpec) -> bool:
     last = audit.query(action="config.load", target=target, limit=1)
     if last and last[-1].details.get("sha256") == digest:
         return False
-    audit.append(actor=default_actor(), action="config.load", target=target,
+    audit.append(actor=actor, action="config.load", target=target,
                  details={"sha256": digest, "path": str(resolved.path),
                           "previous": last[-1].details.get("sha256") if last else None})
     return True
 
 
-__all__ = ["KeyStore", "ServerParts", "open_server", "record_config"]
+__all__ = ["ServerParts", "open_server", "record_config"]

@@ -197,7 +197,16 @@ class DriftReport:
     def to_html(self, *, title: str = "Drift report", reference_name: str = "reference",
                 current_name: str = "current") -> str:
         """A self-contained HTML page of the report (with distribution charts when the report
-        holds both profiles)."""
+        holds both profiles), as ``keel drift --html`` writes.
+
+        Args:
+            title: The page title.
+            reference_name: What the reference data is called on the page.
+            current_name: What the current data is called on the page.
+
+        Returns:
+            The page: one HTML document with its styles and charts inline, no external URL.
+        """
         from keelwork.core.reports import render_drift_html
 
         return render_drift_html(self.to_dict(), title=title, reference_name=reference_name,
@@ -244,7 +253,11 @@ class MonitorReport:
                 "reference": self.reference, "windows": list(self.windows)}
 
     def to_html(self) -> str:
-        """A self-contained HTML page: time series over the windows, then each window."""
+        """A self-contained HTML page, as ``keel monitor run --html`` writes.
+
+        Returns:
+            The page: time series over the windows, then each window.
+        """
         from keelwork.core.reports import render_monitor_html
 
         return render_monitor_html(self.to_dict())

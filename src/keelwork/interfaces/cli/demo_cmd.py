@@ -162,7 +162,7 @@ def demo(
     from keelwork.interfaces.http.server import build_server_app
     from keelwork.spec import load_spec
 
-    current_settings()  # checked at start-up
+    settings = current_settings()  # checked at start-up
     chosen = template_named(template)
     directory = directory.resolve()
     if not (directory / "keel.yaml").exists():
@@ -183,7 +183,7 @@ def demo(
     configure_logging("warning", access_log=False)
     host = "127.0.0.1"
     port = port or _free_port(host)
-    app = build_server_app(load_spec(directory / "keel.yaml"))
+    app = build_server_app(load_spec(directory / "keel.yaml"), settings=settings)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, name="keel-demo-server", daemon=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,13 +14,16 @@ from keelwork.interfaces.cli.output import (
     handles_errors,
 )
 
+if TYPE_CHECKING:
+    from keelwork.spec.settings import Settings
 
-def build_app(spec_path: Path) -> object:
+
+def build_app(spec_path: Path, settings: Settings) -> object:
     """The ASGI app for a keel.yaml (stores opened, models loaded at start-up)."""
     from keelwork.interfaces.http.server import build_server_app
     from keelwork.spec import load_spec
 
-    return build_server_app(load_spec(spec_path))
+    return build_server_app(load_spec(spec_path), settings=settings)
 
 
 @handles_errors
@@ -35,10 +39,10 @@ def serve(
 
     from keelwork.spec import load_spec
 
-    current_settings()  # checked at start-up: a bad KEELWORK_* variable stops here
+    settings = current_settings()  # checked at start-up: a bad KEELWORK_* variable stops here
     resolved = load_spec(spec)
     configure_logging(log_level, access_log)
-    app = build_app(spec)
+    app = build_app(spec, settings)
     h = host or resolved.spec.server.host
     p = resolved.spec.server.port if port is None else port
     console.print(f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p} "

@@ -38,8 +38,8 @@ from keelwork.interfaces.http.errors import error_response, router_error, valida
 from keelwork.interfaces.http.limits import BodyLimitMiddleware
 from keelwork.interfaces.http.predict_routes import FAST_ROUTES, PredictFastPath
 from keelwork.service.gateway.gateway import Gateway
-from keelwork.service.server_parts import KeyStore
 from keelwork.spec.model import KeelSpec
+from keelwork.types import ApiKeyStoreProtocol
 
 log = logging.getLogger("keelwork.http")
 
@@ -48,7 +48,7 @@ def create_app(gateway: Gateway, *,
                on_startup: Callable[[], Awaitable[None]] | None = None,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                freeze_gc: bool = False, routers: Sequence[APIRouter] = (),
-               api_keys: KeyStore | None = None) -> FastAPI:
+               api_keys: ApiKeyStoreProtocol | None = None) -> FastAPI:
     """Build the ASGI app around a gateway (its lifecycle follows the app's lifespan).
 
     Args:

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from keelwork.core.auth import SCOPES, Principal
 from keelwork.errors import ErrorDetail, StoreError
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
-from keelwork.service.server_parts import KeyStore
+from keelwork.types import ApiKeyStoreProtocol
 
 #: The second header a key may come in (besides ``Authorization: Bearer``).
 API_KEY_HEADER = "x-api-key"
@@ -41,7 +41,7 @@ def key_from_headers(headers: Mapping[str, str]) -> str | None:
     return header.strip() if header and header.strip() else None
 
 
-async def authenticate(keys: KeyStore, headers: Mapping[str, str],
+async def authenticate(keys: ApiKeyStoreProtocol, headers: Mapping[str, str],
                        scope: str) -> Principal:
     """The principal of the request's key, which must grant ``scope``.
 
@@ -81,7 +81,8 @@ async def authenticate(keys: KeyStore, headers: Mapping[str, str],
     return principal
 
 
-def require_scope(scope: str, keys: KeyStore) -> Callable[[Request], Awaitable[Principal]]:
+def require_scope(scope: str, keys: ApiKeyStoreProtocol
+                  ) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency that admits only keys granting ``scope``.
 
     Use it in ``dependencies=[Depends(require_scope("admin", keys))]`` of a router; the app
@@ -101,7 +102,7 @@ def require_scope(scope: str, keys: KeyStore) -> Callable[[Request], Awaitable[P
     return dependency
 
 
-def feedback_auth(keys: KeyStore, mode: str, *,
+def feedback_auth(keys: ApiKeyStoreProtocol, mode: str, *,
                   require_api_key: bool = False) -> Callable[[Request], Awaitable[None]]:
     """The dependency of ``POST /v1/feedback``: the ``feedback`` scope per the guards.
 
@@ -132,7 +133,7 @@ def feedback_auth(keys: KeyStore, mode: str, *,
     return dependency
 
 
-def predict_guard(keys: KeyStore) -> Callable[[Request], Awaitable[Response | None]]:
+def predict_guard(keys: ApiKeyStoreProtocol) -> Callable[[Request], Awaitable[Response | None]]:
     """For the pure-ASGI predict handlers: an error response to send, or ``None`` to go on.
 
     On success the principal is put on ``request.state.principal``. A cached key costs one

@@ -5,6 +5,10 @@ names, the host it may address).
 
 ``create_app`` builds one :class:`HttpContext` per app and puts it on ``app.state.http``; a
 handler reads it with :func:`http_context`. No handler closes over the gateway.
+
+The feedback and admin routers are mounted on apps their modules do not build (tests mount them
+alone), so their context travels with the router instead: a :class:`ProvideContext` dependency
+puts it on the request's state, where the handler reads it with :func:`route_context`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +32,8 @@ STICKY_HEADER = "x-keel-user"
 
 #: The API-key check of the predict and model-info routes: an error response, or None.
 Guard = Callable[[Request], Awaitable[Response | None]]
+
+_C = TypeVar("_C")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,30 @@ def http_context(request: Request) -> HttpContext:
     """The :class:`HttpContext` of the app serving ``request``."""
     ctx = request.app.state.http
     assert isinstance(ctx, HttpContext)
+    return ctx
+
+
+class ProvideContext:
+    """A router dependency handing a route group's context to its handlers: it sets
+    ``request.state.<key>`` to ``value`` (after the router's other dependencies, e.g. the key
+    check). It takes only the request, so it adds nothing to the OpenAPI document."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: str, value: object) -> None:
+        self.key = key
+        self.value = value
+
+    async def __call__(self, request: Request) -> None:
+        setattr(request.state, self.key, self.value)
+
+
+def route_context(request: Request, key: str, kind: type[_C]) -> _C:
+    """The context a :class:`ProvideContext` of the matched router put under ``key``."""
+    ctx = getattr(request.state, key, None)
+    if not isinstance(ctx, kind):
+        raise RuntimeError(f"No {kind.__name__} on the request: its router has no "
+                           f"ProvideContext({key!r}, ...) dependency.")
     return ctx
 
 
@@ -113,9 +144,11 @@ __all__ = [
     "Denied",
     "Guard",
     "HttpContext",
+    "ProvideContext",
     "client_host",
     "http_context",
     "info_host",
     "request_context",
+    "route_context",
     "split_ref",
 ]

@@ -27,11 +27,12 @@ writes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +41,7 @@ from keelwork.core.auth import ADMIN, Principal
 from keelwork.core.label_check import LabelChecker
 from keelwork.errors import ErrorDetail, KeelworkError, RelabelRefused
 from keelwork.interfaces.http import openapi
+from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
 from keelwork.interfaces.http.limits import read_json
 from keelwork.spec.contract import FieldSpec
@@ -47,6 +49,9 @@ from keelwork.types import AuditSink, LabelStoreProtocol
 
 #: Seconds between two deletions of expired unknown labels.
 _EXPIRY_EVERY_S = 60.0
+
+#: Where a feedback router's :class:`FeedbackContext` is kept on the request's state.
+_STATE_KEY = "keel_feedback"
 
 #: Labels one request may carry; larger loads belong in ``keel ingest --labels FILE``.
 MAX_LABELS = 10_000
@@ -90,6 +95,30 @@ def parse_feedback(body: Any) -> list[Any]:
     return labels
 
 
+@dataclass(slots=True)
+class FeedbackContext:
+    """What ``POST /v1/feedback`` works with (see :func:`feedback_router` for each field)."""
+
+    labels: LabelStoreProtocol
+    max_body_bytes: int
+    relabel: str
+    audit: AuditSink | None
+    #: The label check of ``contract.outputs``; None: any JSON value.
+    check: Callable[[list[Any]], list[Any]] | None
+    max_unknown: int | None
+    unknown_ttl_s: float | None
+    #: ``time.monotonic()`` of the last deletion of expired unknown labels.
+    last_expiry: float = field(default=float("-inf"))
+
+    async def expire(self) -> None:
+        """Delete unknown labels past their TTL, at most once per ``_EXPIRY_EVERY_S``."""
+        now = time.monotonic()
+        if self.unknown_ttl_s is None or now - self.last_expiry < _EXPIRY_EVERY_S:
+            return
+        self.last_expiry = now
+        await run_in_threadpool(self.labels.expire_unknown, self.unknown_ttl_s)
+
+
 def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_576,
                     dependencies: Sequence[Any] = (), relabel: str = "any",
                     audit: AuditSink | None = None,
@@ -117,47 +146,45 @@ def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_5
     Returns:
         The router, for ``create_app(..., routers=[...])``.
     """
-    router = APIRouter(dependencies=list(dependencies))
-    last_expiry = [float("-inf")]
-
-    async def expire() -> None:
-        now = time.monotonic()
-        if unknown_ttl_s is None or now - last_expiry[0] < _EXPIRY_EVERY_S:
-            return
-        last_expiry[0] = now
-        await run_in_threadpool(labels.expire_unknown, unknown_ttl_s)
-
     checker = LabelChecker(outputs)
-    check = checker.check if checker.active else None
-
-    @router.post("/v1/feedback", tags=["Monitoring"], openapi_extra=_BODY,
-                 responses=openapi.FEEDBACK_ERRORS)
-    async def feedback(request: Request) -> Response:
-        """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
-        principal = getattr(request.state, "principal", None)
-        keyed = principal if isinstance(principal, Principal) else None
-        source = f"api:{keyed.actor}" if keyed is not None else "api"
-        own_only = relabel == "same_labeller" and not (keyed and keyed.allows(ADMIN))
-        try:
-            records = parse_feedback(await read_json(request, max_body_bytes))
-            await expire()
-            result = await run_in_threadpool(lambda: labels.submit(
-                records, source=source, relabel_own_only=own_only, check_labels=check,
-                max_unknown=max_unknown))
-        except RelabelRefused as exc:
-            return response_for(HTTPProblem(403, exc.message, exc.details))
-        except (KeelworkError, HTTPProblem) as exc:
-            return response_for(exc)
-        c = result.counts
-        if c.relabelled and audit is not None:
-            await run_in_threadpool(lambda: audit.append(
-                actor=keyed.actor if keyed is not None else "anonymous", action="label.relabel",
-                target="feedback", details={"relabelled": c.relabelled, "received": c.read,
-                                            "source": source}))
-        return Response(orjson.dumps({
-            "received": c.read, "stored": c.ingested, "duplicates": c.duplicates,
-            "relabelled": c.relabelled, "unknown": c.unknown, "unknown_ids": result.unknown_ids,
-            "unknown_not_kept": result.unknown_not_kept,
-        }), media_type="application/json")
-
+    ctx = FeedbackContext(labels, max_body_bytes, relabel, audit,
+                          checker.check if checker.active else None, max_unknown,
+                          unknown_ttl_s)
+    router = APIRouter(dependencies=[*dependencies, Depends(ProvideContext(_STATE_KEY, ctx))])
+    router.add_api_route("/v1/feedback", feedback, methods=["POST"], tags=["Monitoring"],
+                         openapi_extra=_BODY, responses=openapi.FEEDBACK_ERRORS)
     return router
+
+
+async def feedback(request: Request) -> Response:
+    """Attach ground truth to prediction ids (idempotent; unknown ids are kept, reported)."""
+    ctx = route_context(request, _STATE_KEY, FeedbackContext)
+    principal = getattr(request.state, "principal", None)
+    keyed = principal if isinstance(principal, Principal) else None
+    source = f"api:{keyed.actor}" if keyed is not None else "api"
+    own_only = ctx.relabel == "same_labeller" and not (keyed and keyed.allows(ADMIN))
+    labels, audit = ctx.labels, ctx.audit
+    try:
+        records = parse_feedback(await read_json(request, ctx.max_body_bytes))
+        await ctx.expire()
+        result = await run_in_threadpool(lambda: labels.submit(
+            records, source=source, relabel_own_only=own_only, check_labels=ctx.check,
+            max_unknown=ctx.max_unknown))
+    except RelabelRefused as exc:
+        return response_for(HTTPProblem(403, exc.message, exc.details))
+    except (KeelworkError, HTTPProblem) as exc:
+        return response_for(exc)
+    c = result.counts
+    if c.relabelled and audit is not None:
+        await run_in_threadpool(lambda: audit.append(
+            actor=keyed.actor if keyed is not None else "anonymous", action="label.relabel",
+            target="feedback", details={"relabelled": c.relabelled, "received": c.read,
+                                        "source": source}))
+    return Response(orjson.dumps({
+        "received": c.read, "stored": c.ingested, "duplicates": c.duplicates,
+        "relabelled": c.relabelled, "unknown": c.unknown, "unknown_ids": result.unknown_ids,
+        "unknown_not_kept": result.unknown_not_kept,
+    }), media_type="application/json")
+
+
+__all__ = ["MAX_LABELS", "FeedbackContext", "feedback", "feedback_router", "parse_feedback"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,11 +21,15 @@ from starlette.responses import Response
 from keelwork.errors import AuthError, ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
+from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
-from keelwork.service.server_parts import KeyStore
+from keelwork.types import ApiKeyStoreProtocol
+
+#: Where a key router's store is kept on the request's state.
+_STATE_KEY = "keel_keys"
 
 
-def key_router(keys: KeyStore, *, dependencies: Sequence[Any] = ()) -> APIRouter:
+def key_router(keys: ApiKeyStoreProtocol, *, dependencies: Sequence[Any] = ()) -> APIRouter:
     """The admin router for API keys.
 
     Args:
@@ -33,32 +37,39 @@ def key_router(keys: KeyStore, *, dependencies: Sequence[Any] = ()) -> APIRouter
             reaches its cache at once).
         dependencies: FastAPI dependencies run first (the admin API-key check).
     """
-    router = APIRouter(dependencies=list(dependencies), tags=["Admin: keys"],
-                       responses=openapi.ADMIN_ERRORS)
-
-    @router.get("/v1/admin/keys")
-    async def list_keys() -> Response:
-        """Every API key: id, name, scopes, who created it, last use, whether revoked."""
-        try:
-            infos = await run_in_threadpool(keys.list)
-        except KeelworkError as exc:
-            return response_for(exc)
-        return json_response([i.as_dict() for i in infos])
-
-    @router.delete("/v1/admin/keys/{key_id}")
-    async def revoke_key(key_id: str, request: Request) -> Response:
-        """Revoke a key: refused by this server at once, by others within the cache bound."""
-        actor = actor_of(request)
-        try:
-            info = await run_in_threadpool(lambda: keys.revoke(key_id, actor=actor))
-        except AuthError as exc:
-            return response_for(HTTPProblem(404, exc.message,
-                                            [ErrorDetail("path:key_id", "key_exists", key_id)]))
-        except KeelworkError as exc:
-            return response_for(exc)
-        return json_response(info.as_dict())
-
+    router = APIRouter(dependencies=[*dependencies, Depends(ProvideContext(_STATE_KEY, keys))],
+                       tags=["Admin: keys"], responses=openapi.ADMIN_ERRORS)
+    router.add_api_route("/v1/admin/keys", list_keys, methods=["GET"])
+    router.add_api_route("/v1/admin/keys/{key_id}", revoke_key, methods=["DELETE"])
     return router
 
 
-__all__ = ["key_router"]
+def _keys(request: Request) -> ApiKeyStoreProtocol:
+    return route_context(request, _STATE_KEY, ApiKeyStoreProtocol)  # type: ignore[type-abstract]
+
+
+async def list_keys(request: Request) -> Response:
+    """Every API key: id, name, scopes, who created it, last use, whether revoked."""
+    keys = _keys(request)
+    try:
+        infos = await run_in_threadpool(keys.list)
+    except KeelworkError as exc:
+        return response_for(exc)
+    return json_response([i.as_dict() for i in infos])
+
+
+async def revoke_key(key_id: str, request: Request) -> Response:
+    """Revoke a key: refused by this server at once, by others within the cache bound."""
+    keys = _keys(request)
+    actor = actor_of(request)
+    try:
+        info = await run_in_threadpool(lambda: keys.revoke(key_id, actor=actor))
+    except AuthError as exc:
+        return response_for(HTTPProblem(404, exc.message,
+                                        [ErrorDetail("path:key_id", "key_exists", key_id)]))
+    except KeelworkError as exc:
+        return response_for(exc)
+    return json_response(info.as_dict())
+
+
+__all__ = ["key_router", "list_keys", "revoke_key"]

@@ -15,9 +15,10 @@ and stores nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,12 +33,49 @@ from keelwork.errors import (
 )
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import actor_of
+from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.limits import read_json
 from keelwork.service.assembly import Service
 
 _MAX_BODY = 64 * 1024
 ACTIONS = ("promote", "pause", "resume", "abort", "retry")
+#: Where a rollout router's :class:`RolloutContext` is kept on the request's state.
+_STATE_KEY = "keel_rollouts"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutContext:
+    """What the rollout routes work with: the service and the model names it serves."""
+
+    service: Service
+    served: frozenset[str]
+
+    async def resync(self) -> None:
+        """Re-route this server now (others on the same store at their next poll)."""
+        await self.service.rollout_controller.sync()
+
+    def check_served(self, name: str) -> None:
+        """Raises: HTTPProblem: 404, ``name`` is not a model this server serves."""
+        if name not in self.served:
+            raise HTTPProblem(404, f"No model named {name!r} is served here; models: "
+                                   f"{', '.join(sorted(self.served))}.",
+                              [ErrorDetail("model", "served_model", name)])
+
+    async def loads(self, name: str, version: int, field: str) -> None:
+        """Load the version as this server would serve it (and keep it loaded for the
+        rollout); a version that cannot load is refused before anything is stored."""
+        try:
+            await self.service.gateway.host(name, str(version))
+        except (ModelLoadError, ArtifactError) as exc:
+            raise HTTPProblem(422, f"Version {version} of '{name}' cannot be rolled out: it "
+                                   f"does not load: {exc.message}",
+                              [ErrorDetail(field, "loads", version, exc.message)]) from None
+
+    def status_body(self, name: str) -> dict[str, Any]:
+        """The model's latest rollout and its events, as the routes answer them."""
+        rollout, events = self.service.rollouts.status(name)
+        return {"rollout": rollout.as_dict(), "events": [e.as_dict() for e in events]}
 
 
 def _problem(exc: KeelworkError | HTTPProblem) -> Response:
@@ -55,95 +93,88 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
         service: The served gateway with its rollout operations and controller.
         dependencies: FastAPI dependencies run first (the admin API-key check).
     """
+    ctx = RolloutContext(service, frozenset(m.name for m in service.gateway.spec.models))
     router = APIRouter(prefix="/v1/admin", tags=["Admin: rollouts"],
-                       dependencies=list(dependencies), responses=openapi.ADMIN_ERRORS)
-    ops = service.rollouts
-    served = {m.name for m in service.gateway.spec.models}
-
-    async def resync() -> None:
-        await service.rollout_controller.sync()
-
-    def check_served(name: str) -> None:
-        if name not in served:
-            raise HTTPProblem(404, f"No model named {name!r} is served here; models: "
-                                   f"{', '.join(sorted(served))}.",
-                              [ErrorDetail("model", "served_model", name)])
-
-    async def _loads(name: str, version: int, field: str) -> None:
-        """Load the version as this server would serve it (and keep it loaded for the
-        rollout); a version that cannot load is refused before anything is stored."""
-        try:
-            await service.gateway.host(name, str(version))
-        except (ModelLoadError, ArtifactError) as exc:
-            raise HTTPProblem(422, f"Version {version} of '{name}' cannot be rolled out: it "
-                                   f"does not load: {exc.message}",
-                              [ErrorDetail(field, "loads", version, exc.message)]) from None
-
-    def status_body(name: str) -> dict[str, Any]:
-        rollout, events = ops.status(name)
-        return {"rollout": rollout.as_dict(), "events": [e.as_dict() for e in events]}
-
-    @router.post("/rollouts", status_code=201)
-    async def start(request: Request) -> Response:
-        """Start a rollout: ``{"model", "to", "strategy"?, "interval"?, "from"?}``."""
-        try:
-            body = await read_json(request, _MAX_BODY, want_object=True)
-            for key, kind, word in (("model", str, "a string"), ("to", int, "an integer")):
-                if not isinstance(body.get(key), kind) or isinstance(body.get(key), bool):
-                    raise HTTPProblem(422, f"The field '{key}' must be {word}; got "
-                                           f"{body.get(key)!r}.",
-                                      [ErrorDetail(key, "type", repr(body.get(key))[:80])])
-            check_served(body["model"])
-            section = service.gateway.spec.rollout
-            await _loads(body["model"], body["to"], "to")
-            if isinstance(body.get("from"), int) and not isinstance(body.get("from"), bool):
-                await _loads(body["model"], body["from"], "from")
-            rollout = await run_in_threadpool(
-                ops.start, body["model"], body["to"], section, strategy=body.get("strategy"),
-                interval=body.get("interval"), from_version=body.get("from"),
-                actor=actor_of(request), verify=False)
-            await resync()
-            return json_response(await run_in_threadpool(status_body, rollout.model), 201)
-        except (KeelworkError, HTTPProblem) as exc:
-            return _problem(exc)
-
-    @router.get("/rollouts/{name}")
-    async def status(name: str) -> Response:
-        """The model's latest rollout and its events."""
-        try:
-            return json_response(await run_in_threadpool(status_body, name))
-        except (KeelworkError, HTTPProblem) as exc:
-            return _problem(exc)
-
-    @router.post("/rollouts/{name}/{action}")
-    async def act(name: str, action: str, request: Request) -> Response:
-        """promote, pause, resume, abort or retry the model's latest rollout.
-
-        A promote of a version whose earlier rollout was aborted needs ``?force=true``.
-        """
-        try:
-            if action not in ACTIONS:
-                raise HTTPProblem(404, f"Unknown rollout action {action!r}; actions: "
-                                       f"{', '.join(ACTIONS)}.",
-                                  [ErrorDetail("action", "one_of", action)])
-            check_served(name)
-            force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
-            await run_in_threadpool(ops.act, name, action, actor=actor_of(request),
-                                    reason=f"{action} via the admin API", force=force)
-            await resync()
-            return json_response(await run_in_threadpool(status_body, name))
-        except (KeelworkError, HTTPProblem) as exc:
-            return _problem(exc)
-
-    @router.post("/models/{name}/rollback")
-    async def rollback(name: str, request: Request) -> Response:
-        """Serve the previous champion again (aborts an active rollout)."""
-        try:
-            check_served(name)
-            version = await run_in_threadpool(ops.rollback, name, actor=actor_of(request))
-            await resync()
-            return json_response({"model": name, "champion": version})
-        except (KeelworkError, HTTPProblem) as exc:
-            return _problem(exc)
-
+                       dependencies=[*dependencies, Depends(ProvideContext(_STATE_KEY, ctx))],
+                       responses=openapi.ADMIN_ERRORS)
+    router.add_api_route("/rollouts", start, methods=["POST"], status_code=201)
+    router.add_api_route("/rollouts/{name}", status, methods=["GET"])
+    router.add_api_route("/rollouts/{name}/{action}", act, methods=["POST"])
+    router.add_api_route("/models/{name}/rollback", rollback, methods=["POST"])
     return router
+
+
+def _context(request: Request) -> RolloutContext:
+    return route_context(request, _STATE_KEY, RolloutContext)
+
+
+async def start(request: Request) -> Response:
+    """Start a rollout: ``{"model", "to", "strategy"?, "interval"?, "from"?}``."""
+    ctx = _context(request)
+    try:
+        body = await read_json(request, _MAX_BODY, want_object=True)
+        for key, kind, word in (("model", str, "a string"), ("to", int, "an integer")):
+            if not isinstance(body.get(key), kind) or isinstance(body.get(key), bool):
+                raise HTTPProblem(422, f"The field '{key}' must be {word}; got "
+                                       f"{body.get(key)!r}.",
+                                  [ErrorDetail(key, "type", repr(body.get(key))[:80])])
+        ctx.check_served(body["model"])
+        section = ctx.service.gateway.spec.rollout
+        await ctx.loads(body["model"], body["to"], "to")
+        if isinstance(body.get("from"), int) and not isinstance(body.get("from"), bool):
+            await ctx.loads(body["model"], body["from"], "from")
+        rollout = await run_in_threadpool(
+            ctx.service.rollouts.start, body["model"], body["to"], section,
+            strategy=body.get("strategy"), interval=body.get("interval"),
+            from_version=body.get("from"), actor=actor_of(request), verify=False)
+        await ctx.resync()
+        return json_response(await run_in_threadpool(ctx.status_body, rollout.model), 201)
+    except (KeelworkError, HTTPProblem) as exc:
+        return _problem(exc)
+
+
+async def status(name: str, request: Request) -> Response:
+    """The model's latest rollout and its events."""
+    ctx = _context(request)
+    try:
+        return json_response(await run_in_threadpool(ctx.status_body, name))
+    except (KeelworkError, HTTPProblem) as exc:
+        return _problem(exc)
+
+
+async def act(name: str, action: str, request: Request) -> Response:
+    """promote, pause, resume, abort or retry the model's latest rollout.
+
+    A promote of a version whose earlier rollout was aborted needs ``?force=true``.
+    """
+    ctx = _context(request)
+    try:
+        if action not in ACTIONS:
+            raise HTTPProblem(404, f"Unknown rollout action {action!r}; actions: "
+                                   f"{', '.join(ACTIONS)}.",
+                              [ErrorDetail("action", "one_of", action)])
+        ctx.check_served(name)
+        force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
+        await run_in_threadpool(ctx.service.rollouts.act, name, action,
+                                actor=actor_of(request),
+                                reason=f"{action} via the admin API", force=force)
+        await ctx.resync()
+        return json_response(await run_in_threadpool(ctx.status_body, name))
+    except (KeelworkError, HTTPProblem) as exc:
+        return _problem(exc)
+
+
+async def rollback(name: str, request: Request) -> Response:
+    """Serve the previous champion again (aborts an active rollout)."""
+    ctx = _context(request)
+    try:
+        ctx.check_served(name)
+        version = await run_in_threadpool(ctx.service.rollouts.rollback, name,
+                                          actor=actor_of(request))
+        await ctx.resync()
+        return json_response({"model": name, "champion": version})
+    except (KeelworkError, HTTPProblem) as exc:
+        return _problem(exc)
+
+
+__all__ = ["ACTIONS", "RolloutContext", "act", "rollback", "rollout_router", "start", "status"]

@@ -32,14 +32,17 @@ from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.service.server_parts import open_server
 from keelwork.spec.model import ResolvedSpec
+from keelwork.spec.settings import Settings, load_settings
 
 
-def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
-                     monitor_interval_s: float = 300.0) -> FastAPI:
+def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None,
+                     freeze_gc: bool = True, monitor_interval_s: float = 300.0) -> FastAPI:
     """Open every store of ``resolved`` and build the app (models load at start-up).
 
     Args:
         resolved: The keel.yaml to serve.
+        settings: The process settings (``keel serve`` passes the ones it read at start-up);
+            default: read from the environment here, once, as the server starts.
         freeze_gc: See :func:`~keelwork.interfaces.http.app.create_app`.
         monitor_interval_s: Seconds between monitoring runs over the latest windows (drift,
             quality, coverage for ``/metrics``) for models with a stored reference; 0: never.
@@ -47,9 +50,11 @@ def build_server_app(resolved: ResolvedSpec, *, freeze_gc: bool = True,
     Raises:
         StoreError: the store is unreachable.
         ModelNotFoundError: a model is neither registered nor given an artifact.
+        SpecError: a ``KEELWORK_*`` variable holds a value its setting cannot take.
     """
     spec = resolved.spec
-    parts = open_server(resolved, monitor_interval_s=monitor_interval_s)
+    settings = settings if settings is not None else load_settings()
+    parts = open_server(resolved, settings, monitor_interval_s=monitor_interval_s)
     keys = parts.keys
     admin = [Depends(require_scope("admin", keys))]
     feedback = [Depends(feedback_auth(keys, spec.guards.feedback_auth,
