@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypedDict
 
 from keelwork.errors import ModelRefError, RegistryError
 
@@ -162,6 +163,25 @@ class ModelSummary:
 
 
 # --------------------------------------------------------------------------- rules
+class VersionDetails(TypedDict, total=False):
+    """What a registration records beside the artifact: the keyword arguments of
+    ``ModelRegistryStore.register``, passed through unchanged by the register use-case."""
+
+    #: Free-form identifier of the training data.
+    dataset_version: str | None
+    #: Evaluation metrics, name -> finite number.
+    metrics: Mapping[str, Any] | None
+    #: Runtime options, stored with the version and used to verify it.
+    options: Mapping[str, Any] | None
+    #: Aliases to point at the new version in the same transaction.
+    aliases: Sequence[str]
+    #: Who registers it; default the registry's ``user`` (the ``user`` setting,
+    #: ``$KEELWORK_USER``), else the OS user.
+    created_by: str | None
+    #: Directory whose git commit is recorded; default the current directory.
+    source_dir: Path | None
+
+
 def check_model_name(name: str) -> str:
     """Return ``name`` when it is a valid model name.
 
@@ -317,6 +337,7 @@ __all__ = [
     "ModelRef",
     "ModelSummary",
     "ModelVersion",
+    "VersionDetails",
     "callable_from_uri",
     "callable_uri",
     "check_alias",

@@ -16,12 +16,12 @@ Python API::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from keelwork.adapters.stores.registry_checks import check_registration
-from keelwork.core.registry import ModelVersion
+from keelwork.core.registry import ModelVersion, VersionDetails
 from keelwork.errors import ArtifactError, KeelworkError, ModelLoadError, UnsafeArtifactError
 from keelwork.types import ModelRegistryStore
 
@@ -32,14 +32,9 @@ def register_model(
     artifact: str | Path,
     runtime: str,
     *,
-    dataset_version: str | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
-    aliases: Sequence[str] = (),
-    created_by: str | None = None,
-    source_dir: Path | None = None,
     allow_unsafe_pickle: bool = False,
     verify: bool = True,
+    **details: Unpack[VersionDetails],
 ) -> ModelVersion:
     """Register ``artifact`` as the next version of model ``name``, once it is known to load.
 
@@ -49,17 +44,12 @@ def register_model(
         artifact: A file or directory; for the ``python`` runtime, ``"module:function"``.
         runtime: The runtime kind (``sklearn``, ``onnx``, ``torch``, ``hf``, ``mlflow``,
             ``python`` or a plug-in).
-        dataset_version: Free-form identifier of the training data.
-        metrics: Evaluation metrics, name -> finite number.
-        options: Runtime options, stored with the version and used to verify it.
-        aliases: Aliases to point at the new version in the same transaction.
-        created_by: Who registers it; default the registry's ``user`` (the ``user`` setting,
-            ``$KEELWORK_USER``), else the OS user.
-        source_dir: Directory whose git commit is recorded; default the current directory.
         allow_unsafe_pickle: Let the runtime load pickle/joblib files when verifying.
         verify: Load the artifact with its runtime first (and refuse it if that fails).
             Without it the format's safety is still checked: a pickle-based artifact is
             refused unless ``allow_unsafe_pickle``.
+        **details: What the version records (:class:`~keelwork.core.registry.VersionDetails`:
+            dataset version, metrics, options, aliases, created by, source directory).
 
     Returns:
         The new version.
@@ -70,15 +60,14 @@ def register_model(
         ModelLoadError: verification failed (UnsafeArtifactError for refused pickles).
         StoreError: the database failed.
     """
-    checked = check_registration(name, artifact, runtime, metrics=metrics, options=options,
-                                 aliases=aliases)
+    checked = check_registration(name, artifact, runtime, metrics=details.get("metrics"),
+                                 options=details.get("options"),
+                                 aliases=details.get("aliases", ()))
     if verify:
         verify_loads(name, checked.runtime, checked.source, checked.options, allow_unsafe_pickle)
     elif isinstance(checked.source, Path) and not allow_unsafe_pickle:
         refuse_pickles(name, checked.runtime, checked.source, checked.options)
-    return registry.register(name, artifact, runtime, dataset_version=dataset_version,
-                             metrics=metrics, options=options, aliases=aliases,
-                             created_by=created_by, source_dir=source_dir)
+    return registry.register(name, artifact, runtime, **details)
 
 
 def refuse_pickles(name: str, runtime: str, source: Path, options: Mapping[str, Any]) -> None:

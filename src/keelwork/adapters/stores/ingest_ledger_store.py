@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import ColumnElement, Engine, and_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -159,8 +159,7 @@ class Ledger:
             StoreError: the store failed.
         """
         now = datetime.now(UTC)
-        key = and_(ingest_files.c.file_sha == file_sha, ingest_files.c.kind == kind,
-                   ingest_files.c.target == target)
+        key = _job_key(file_sha, kind, target)
 
         def work(conn: Connection) -> Checkpoint:
             _insert_job(conn, file_sha, kind, target, path, now, status="running",
@@ -193,8 +192,7 @@ class Ledger:
             StoreError: the store failed (nothing of the chunk is written).
         """
         cp = checkpoint
-        key = and_(ingest_files.c.file_sha == cp.file_sha, ingest_files.c.kind == cp.kind,
-                   ingest_files.c.target == cp.target)
+        key = _job_key(cp.file_sha, cp.kind, cp.target)
 
         def work(conn: Connection) -> IngestCounts:
             counts, letters = write(conn)
@@ -238,9 +236,7 @@ class Ledger:
         now = datetime.now(UTC)
         cp = checkpoint
         self.transaction("finish an ingestion job", lambda conn: conn.execute(
-            ingest_files.update().where(
-                ingest_files.c.file_sha == cp.file_sha, ingest_files.c.kind == cp.kind,
-                ingest_files.c.target == cp.target).values(
+            ingest_files.update().where(_job_key(cp.file_sha, cp.kind, cp.target)).values(
                 status="done", finished_at=now, updated_at=now, total_rows=cp.committed_rows)))
         return Checkpoint(cp.file_sha, cp.kind, cp.target, cp.committed_rows, cp.committed_rows,
                           "done", cp.epoch_ms)
@@ -261,8 +257,7 @@ class Ledger:
             StoreError: the store failed.
         """
         now = datetime.now(UTC)
-        key = and_(ingest_files.c.file_sha == file_sha, ingest_files.c.kind == kind,
-                   ingest_files.c.target == target)
+        key = _job_key(file_sha, kind, target)
 
         def work(conn: Connection) -> None:
             _insert_job(conn, file_sha, kind, target, path, now, status="failed",
@@ -279,9 +274,7 @@ class Ledger:
         Raises:
             StoreError: the store failed.
         """
-        stmt = select(ingest_files).where(
-            ingest_files.c.file_sha == file_sha, ingest_files.c.kind == kind,
-            ingest_files.c.target == target)
+        stmt = select(ingest_files).where(_job_key(file_sha, kind, target))
         row = self.transaction("read the ingestion ledger",
                                lambda conn: conn.execute(stmt).mappings().one_or_none())
         return None if row is None else _job(row)
@@ -346,6 +339,12 @@ def _job(row: Any) -> JobRecord:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _job_key(file_sha: str, kind: str, target: str) -> ColumnElement[bool]:
+    """The ledger row of one job: a file's content ingested as a kind into a target."""
+    return and_(ingest_files.c.file_sha == file_sha, ingest_files.c.kind == kind,
+                ingest_files.c.target == target)
 
 
 def _insert_job(conn: Connection, file_sha: str, kind: str, target: str, path: str,

@@ -206,11 +206,8 @@ class PredictionLog(PredictionReader):
             StoreError: the log is not running, or neither the store nor the spool could take
                 the records.
         """
-        if not records:
-            return
-        pending = self._prepare(records)
-        if self.durability == "async" and self._queued_rows < self._max_queue:
-            self._enqueue(pending)
+        pending = self._unless_queued(records)
+        if pending is None:
             return
         loop = asyncio.get_running_loop()
         pending.loop = loop
@@ -228,11 +225,8 @@ class PredictionLog(PredictionReader):
             StoreError: as :meth:`write`, or called from a running event loop with ``sync``
                 durability.
         """
-        if not records:
-            return
-        pending = self._prepare(records)
-        if self.durability == "async" and self._queued_rows < self._max_queue:
-            self._enqueue(pending)
+        pending = self._unless_queued(records)
+        if pending is None:
             return
         if _in_event_loop():
             raise StoreError("PredictionLog.write_blocking() would block the running event "
@@ -290,6 +284,18 @@ class PredictionLog(PredictionReader):
             "store_available": not self._spool.pending,
             "last_error": self._last_error,
         }
+
+    def _unless_queued(self, records: Sequence[PredictionRecord]) -> _Pending | None:
+        """Queue ``records`` when the caller does not wait for them (``async`` durability and
+        room in the queue) and return None, as for no records; else return them prepared, for
+        the caller to queue once it has set up how it waits."""
+        if not records:
+            return None
+        pending = self._prepare(records)
+        if self.durability == "async" and self._queued_rows < self._max_queue:
+            self._enqueue(pending)
+            return None
+        return pending
 
     def _prepare(self, records: Sequence[PredictionRecord]) -> _Pending:
         if self._crashed is not None:

@@ -213,22 +213,17 @@ class PredictionReader:
         Raises:
             StoreError: the store failed.
         """
-        p, q = predictions, prediction_payloads
+        p = predictions
         where = _filters(since, until, model, tenant, subject_id, status)
-        cols = [*p.columns, q.c.inputs, q.c.outputs, q.c.request_meta]
         left = limit
         while left is None or left > 0:
-            stmt = select(*cols).select_from(p.outerjoin(q, p.c.id == q.c.id)).where(*where)
+            stmt = _with_payloads().where(*where)
             if after is not None:
                 stmt = stmt.where(or_(p.c.ts > after[0], and_(p.c.ts == after[0],
                                                               p.c.id > after[1])))
             n = batch_size if left is None else min(batch_size, left)
             stmt = stmt.order_by(p.c.ts, p.c.id).limit(n)
-            try:
-                with self.engine.connect() as conn:
-                    rows = [dict(r) for r in conn.execute(stmt).mappings()]
-            except SQLAlchemyError as exc:
-                raise store_error("read the prediction log", exc) from None
+            rows = [dict(r) for r in self._read(stmt)]
             if not rows:
                 return
             yield rows
@@ -245,11 +240,8 @@ class PredictionReader:
         """Stream stored records in (ts, id) order, decoded; constant memory.
 
         Args:
-            since: Earliest ``ts`` (unix seconds, inclusive).
-            until: Latest ``ts`` (exclusive).
-            model: Only this model.
-            tenant: Only this tenant.
-            subject_id: Only this data subject.
+            since, until, model, tenant, subject_id: Which records, as in
+                :meth:`iter_row_batches`.
             limit: Most records in all.
             batch_size: Rows per query.
 
@@ -279,17 +271,18 @@ class PredictionReader:
         Raises:
             StoreError: the store failed.
         """
-        p, q = predictions, prediction_payloads
-        stmt = (select(*p.columns, q.c.inputs, q.c.outputs, q.c.request_meta)
-                .select_from(p.outerjoin(q, p.c.id == q.c.id))
-                .where(*_filters(None, None, model, None, None, status))
+        p = predictions
+        stmt = (_with_payloads().where(*_filters(None, None, model, None, None, status))
                 .order_by(p.c.ts.desc(), p.c.id.desc()).limit(n))
+        return [row_to_record(r) for r in reversed(self._read(stmt))]
+
+    def _read(self, stmt: Any) -> list[Any]:
+        """The rows of a query of the log (as mappings)."""
         try:
             with self.engine.connect() as conn:
-                rows = list(conn.execute(stmt).mappings())
+                return list(conn.execute(stmt).mappings())
         except SQLAlchemyError as exc:
             raise store_error("read the prediction log", exc) from None
-        return [row_to_record(r) for r in reversed(rows)]
 
     def count(self, since: float | None = None, until: float | None = None, *,
               model: str | None = None, tenant: str | None = None,
@@ -297,11 +290,8 @@ class PredictionReader:
         """Count stored records.
 
         Args:
-            since: Earliest ``ts`` (unix seconds, inclusive).
-            until: Latest ``ts`` (exclusive).
-            model: Only this model.
-            tenant: Only this tenant.
-            subject_id: Only this data subject.
+            since, until, model, tenant, subject_id: Which records, as in
+                :meth:`iter_row_batches`.
 
         Returns:
             How many match.
@@ -332,6 +322,14 @@ class PredictionReader:
             StoreError: the store failed.
         """
         return self.iter_records(subject_id=subject_id, tenant=tenant)
+
+
+def _with_payloads() -> Any:
+    """A select of every column of a prediction and of its payloads (outer join: a record may
+    have none)."""
+    p, q = predictions, prediction_payloads
+    return (select(*p.columns, q.c.inputs, q.c.outputs, q.c.request_meta)
+            .select_from(p.outerjoin(q, p.c.id == q.c.id)))
 
 
 def _filters(since: float | None, until: float | None, model: str | None, tenant: str | None,

@@ -28,6 +28,25 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _word_at(words: Any, data: Any, p: Any, count: Any, nw: Any) -> Any:
+    """The ``count`` (<= 8) bytes of ``data`` from ``p`` as a little-endian uint64.
+
+    Two aligned loads from ``words`` (the bytes past ``count`` come along: mask them); near the
+    buffer's end, byte by byte. Inlined into each kernel at numba's IR level
+    (``inline="always"``): on 1M values the kernels take as long as with the load written out
+    in each (short set 4.4 vs 4.6 ms, long set 12.4 vs 12.0 ms, one CPU, best of 30).
+    """
+    q = p >> 3
+    r = np.uint64((p & 7) * 8)
+    if q + 1 < nw:
+        return (words[q] >> r) | ((words[q + 1] << _ONE) << (_63 - r))
+    w = np.uint64(0)
+    for k in range(count):
+        w |= np.uint64(data[p + k]) << (np.uint64(k) * _U8)
+    return w
+
+
 @numba.njit(cache=True, nogil=True)
 def outside_set(offsets: Any, data: Any, words: Any, firsts: Any, lasts: Any, lengths: Any,
                 starts: Any, members: Any, mult: Any, shift: Any, masks: Any, out: Any) -> int:
@@ -50,26 +69,8 @@ def outside_set(offsets: Any, data: Any, words: Any, firsts: Any, lasts: Any, le
     for i in range(n):
         s = offsets[i]
         size = offsets[i + 1] - s
-        # the first 8 bytes from two aligned loads; near the buffer's end, byte by byte
-        q = s >> 3
-        r = np.uint64((s & 7) * 8)
-        if q + 1 < nw:
-            w = (words[q] >> r) | ((words[q + 1] << _ONE) << (_63 - r))
-        else:
-            w = np.uint64(0)
-            for k in range(min(size, 8)):
-                w |= np.uint64(data[s + k]) << (np.uint64(k) * _U8)
-        first = w & masks[min(size, 8)]
-        last = np.uint64(0)
-        if size > 8:  # and the last 8 bytes
-            p = s + size - 8
-            q = p >> 3
-            r = np.uint64((p & 7) * 8)
-            if q + 1 < nw:
-                last = (words[q] >> r) | ((words[q + 1] << _ONE) << (_63 - r))
-            else:
-                for k in range(8):
-                    last |= np.uint64(data[p + k]) << (np.uint64(k) * _U8)
+        first = _word_at(words, data, s, min(size, 8), nw) & masks[min(size, 8)]
+        last = _word_at(words, data, s + size - 8, 8, nw) if size > 8 else np.uint64(0)
         h = ((first ^ (last * _MIX) ^ (np.uint64(size) * _GOLD)) * mult) >> shift
         ok = (lengths[h] == size) & (firsts[h] == first) & (lasts[h] == last)
         if ok and size > 16:  # the middle bytes of long values
@@ -87,26 +88,14 @@ def outside_set(offsets: Any, data: Any, words: Any, firsts: Any, lasts: Any, le
 @numba.njit(cache=True, nogil=True)
 def outside_short_set(offsets: Any, data: Any, words: Any, firsts: Any, lengths: Any,
                       mult: Any, shift: Any, masks: Any, out: Any) -> int:
-    """:func:`outside_set` when every member is at most 8 bytes: one word per value.
-
-    The word load is written out here as in :func:`outside_set` on purpose: the same code as
-    an inlined helper compiled to a loop three times slower (9.4 vs 3.1 ms per 1M values).
-    """
+    """:func:`outside_set` when every member is at most 8 bytes: one word per value."""
     n = len(offsets) - 1
     nw = len(words)
     bad = 0
     for i in range(n):
         s = offsets[i]
         size = offsets[i + 1] - s
-        q = s >> 3
-        r = np.uint64((s & 7) * 8)
-        if q + 1 < nw:
-            w = (words[q] >> r) | ((words[q + 1] << _ONE) << (_63 - r))
-        else:
-            w = np.uint64(0)
-            for k in range(min(size, 8)):
-                w |= np.uint64(data[s + k]) << (np.uint64(k) * _U8)
-        first = w & masks[min(size, 8)]
+        first = _word_at(words, data, s, min(size, 8), nw) & masks[min(size, 8)]
         h = ((first ^ (np.uint64(size) * _GOLD)) * mult) >> shift
         if not ((lengths[h] == size) & (firsts[h] == first)):  # longer values: no member
             out[i] = True

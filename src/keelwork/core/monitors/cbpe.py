@@ -74,6 +74,7 @@ from keelwork.core.monitors.cbpe_base import (
     check_samples,
     chunk_deviation,
     chunk_size_of,
+    draws_per_batch,
 )
 from keelwork.core.monitors.quality import average_ranks, finite_floats, sorted_labels
 from keelwork.errors import MonitorError
@@ -89,8 +90,6 @@ CALIBRATOR_KIND = "keelwork.calibrator"
 CALIBRATOR_VERSION = 1
 CBPE_KIND = "keelwork.cbpe-reference"
 CBPE_VERSION = 1
-# Draws are made in batches of at most this many labels, so memory stays bounded.
-_BATCH_CELLS = 2_000_000
 
 
 # --------------------------------------------------------------------------- calibration
@@ -284,7 +283,7 @@ def _draws(p: FloatArray, s: FloatArray, said: BoolArray, samples: int, seed: in
     said_f = said.astype(float)
     pred_pos = float(said.sum())
     parts: dict[str, list[FloatArray]] = {m: [] for m in METRICS}
-    batch = max(1, _BATCH_CELLS // max(n, 1))
+    batch = draws_per_batch(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         for start in range(0, samples, batch):
             y = (rng.random((min(batch, samples - start), n)) < p).astype(float)

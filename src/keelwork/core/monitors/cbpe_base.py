@@ -28,6 +28,8 @@ DEFAULT_CHUNKS = 10
 DEFAULT_SAMPLES = 200
 #: The band's coverage: its ends are the 2.5% and 97.5% quantiles of the draws.
 BAND_COVERAGE = 0.95
+# Draws are made in batches of at most this many labels, so memory stays bounded.
+_BATCH_CELLS = 2_000_000
 
 
 def check_kind(data: Mapping[str, Any], kind: str, version: int, what: str) -> None:
@@ -142,6 +144,11 @@ class ChunkedReference:
                 "alerted": [m for m in METRICS if alert[m]]}
 
 
+
+def draws_per_batch(labels_per_draw: int) -> int:
+    """How many label draws to make at once so that a batch holds a bounded number of labels."""
+    return max(1, _BATCH_CELLS // max(labels_per_draw, 1))
+
 __all__ = [
     "ALERT_SIGMAS",
     "BAND_COVERAGE",
@@ -153,5 +160,6 @@ __all__ = [
     "check_samples",
     "chunk_deviation",
     "chunk_size_of",
+    "draws_per_batch",
     "opt_float",
 ]

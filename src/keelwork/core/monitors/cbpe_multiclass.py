@@ -44,6 +44,7 @@ from keelwork.core.monitors.cbpe_base import (
     check_samples,
     chunk_deviation,
     chunk_size_of,
+    draws_per_batch,
 )
 from keelwork.core.monitors.quality import average_ranks
 from keelwork.errors import MonitorError
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 
 MULTICLASS_KIND = "keelwork.cbpe-multiclass-reference"
 MULTICLASS_VERSION = 1
-_BATCH_CELLS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,7 +191,7 @@ def _draws_mc(p: FloatArray, s: FloatArray, pred: IntArray, samples: int, seed: 
     said = [(pred == c).astype(float) for c in range(k)]
     predicted = np.array([float(x.sum()) for x in said])
     parts: dict[str, list[FloatArray]] = {m: [] for m in METRICS}
-    batch = max(1, _BATCH_CELLS // max(n * k, 1))
+    batch = draws_per_batch(n * k)
     with np.errstate(divide="ignore", invalid="ignore"):
         for start in range(0, samples, batch):
             b = min(batch, samples - start)

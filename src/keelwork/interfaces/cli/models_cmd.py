@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,15 @@ def _who() -> str:
     from keelwork.service.projects import actor
 
     return actor(None, current_settings())
+
+
+@contextmanager
+def _existing_registry(project: Path, name: str) -> Iterator[Any]:
+    """Open the project's registry to read NAME; a project with no registry yet has no NAME."""
+    with _registry(project) as registry:
+        if registry is None:
+            raise _nothing_registered(name)
+        yield registry
 
 
 def _nothing_registered(name: str) -> KeelworkError:
@@ -194,9 +204,7 @@ def versions_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """List every version of a model, oldest first."""
-    with _registry(project) as registry:
-        if registry is None:
-            raise _nothing_registered(name)
+    with _existing_registry(project, name) as registry:
         versions = registry.list_versions(name)
     if as_json:
         typer.echo(json.dumps([v.as_dict() for v in versions], indent=2))
@@ -224,9 +232,7 @@ def show_cmd(
     from keelwork.service.projects import dataset_lineage, lineage_dict
 
     parsed = parse_model_ref(ref)
-    with _registry(project) as registry:
-        if registry is None:
-            raise _nothing_registered(parsed.name)
+    with _existing_registry(project, parsed.name) as registry:
         mv = registry.resolve(parsed)
         path = registry.artifact_path(mv) if not mv.is_reference else None
     # a NAME:VERSION snapshot, if any
@@ -251,9 +257,7 @@ def alias_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Point ALIAS of NAME at VERSION; the move is kept in the alias history."""
-    with _registry(project) as registry:
-        if registry is None:
-            raise _nothing_registered(name)
+    with _existing_registry(project, name) as registry:
         change = registry.set_alias(name, version, alias, actor=_who(), reason=reason)
     _print_change(change, as_json)
 
@@ -268,9 +272,7 @@ def unalias_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Remove ALIAS from NAME; the removal is kept in the alias history."""
-    with _registry(project) as registry:
-        if registry is None:
-            raise _nothing_registered(name)
+    with _existing_registry(project, name) as registry:
         change = registry.remove_alias(name, alias, actor=_who(), reason=reason)
     _print_change(change, as_json)
 
@@ -283,9 +285,7 @@ def history_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Show every alias change of NAME: who, when, from which version to which, and why."""
-    with _registry(project) as registry:
-        if registry is None:
-            raise _nothing_registered(name)
+    with _existing_registry(project, name) as registry:
         changes = registry.alias_history(name)
     if as_json:
         typer.echo(json.dumps([c.as_dict() for c in changes], indent=2))

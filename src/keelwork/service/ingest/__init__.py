@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from sqlalchemy import Engine
 
@@ -113,10 +114,23 @@ def ingest_paths(engine: Engine, paths: Sequence[Path], handler: ChunkHandler, *
                      progress=progress) for f in files]
 
 
+class IngestOptions(TypedDict, total=False):
+    """The keyword options :func:`ingest_paths` takes, shared by the kinds' shortcuts."""
+
+    #: Records per read batch.
+    batch_size: int
+    #: Records per transaction.
+    commit_every: int
+    #: Backoff for transient store errors.
+    retry: RetryPolicy | None
+    #: A ledger to use (default: a new one over the engine).
+    ledger: Ledger | None
+    #: Called after every committed chunk.
+    progress: ProgressHook | None
+
+
 def ingest_labels(engine: Engine, paths: Sequence[Path], *, columns: LabelColumns | None = None,
-                  batch_size: int = BATCH_SIZE, commit_every: int = COMMIT_EVERY,
-                  retry: RetryPolicy | None = None, ledger: Ledger | None = None,
-                  progress: ProgressHook | None = None) -> list[FileResult]:
+                  **options: Unpack[IngestOptions]) -> list[FileResult]:
     """Ingest labels files (duplicates, relabels and unknown ids: see
     :mod:`keelwork.adapters.stores.label_writes`).
 
@@ -124,11 +138,7 @@ def ingest_labels(engine: Engine, paths: Sequence[Path], *, columns: LabelColumn
         engine: The store.
         paths: The files.
         columns: Column names of the id, the label and the optional time.
-        batch_size: Records per read batch.
-        commit_every: Records per transaction.
-        retry: Backoff for transient store errors.
-        ledger: A ledger to use.
-        progress: Called after every committed chunk.
+        **options: As :func:`ingest_paths` (:class:`IngestOptions`).
 
     Returns:
         One result per file.
@@ -137,24 +147,17 @@ def ingest_labels(engine: Engine, paths: Sequence[Path], *, columns: LabelColumn
         DataFileError: a file is bad; nothing was written.
         StoreError: the store failed.
     """
-    return ingest_paths(engine, paths, LabelsHandler(columns), batch_size=batch_size,
-                        commit_every=commit_every, retry=retry, ledger=ledger, progress=progress)
+    return ingest_paths(engine, paths, LabelsHandler(columns), **options)
 
 
-def import_predictions(engine: Engine, paths: Sequence[Path], *, batch_size: int = BATCH_SIZE,
-                       commit_every: int = COMMIT_EVERY, retry: RetryPolicy | None = None,
-                       ledger: Ledger | None = None, progress: ProgressHook | None = None,
-                       ) -> list[FileResult]:
+def import_predictions(engine: Engine, paths: Sequence[Path],
+                       **options: Unpack[IngestOptions]) -> list[FileResult]:
     """Import prediction records (e.g. from ``keel log export``) into the prediction log.
 
     Args:
         engine: The store.
         paths: The files.
-        batch_size: Records per read batch.
-        commit_every: Records per transaction.
-        retry: Backoff for transient store errors.
-        ledger: A ledger to use.
-        progress: Called after every committed chunk.
+        **options: As :func:`ingest_paths` (:class:`IngestOptions`).
 
     Returns:
         One result per file.
@@ -163,25 +166,18 @@ def import_predictions(engine: Engine, paths: Sequence[Path], *, batch_size: int
         DataFileError: a file is bad; nothing was written.
         StoreError: the store failed.
     """
-    return ingest_paths(engine, paths, PredictionsHandler(), batch_size=batch_size,
-                        commit_every=commit_every, retry=retry, ledger=ledger, progress=progress)
+    return ingest_paths(engine, paths, PredictionsHandler(), **options)
 
 
-def score_files(engine: Engine, paths: Sequence[Path], handler: ScoreHandler, *,
-                batch_size: int = BATCH_SIZE, commit_every: int = COMMIT_EVERY,
-                retry: RetryPolicy | None = None, ledger: Ledger | None = None,
-                progress: ProgressHook | None = None) -> list[FileResult]:
+def score_files(engine: Engine, paths: Sequence[Path], handler: ScoreHandler,
+                **options: Unpack[IngestOptions]) -> list[FileResult]:
     """Score data files with ``handler``'s model into the prediction log.
 
     Args:
         engine: The store.
         paths: The files.
         handler: A :class:`ScoreHandler` (model, contract, id column, output file).
-        batch_size: Records per read batch.
-        commit_every: Records per transaction.
-        retry: Backoff for transient store errors.
-        ledger: A ledger to use.
-        progress: Called after every committed chunk.
+        **options: As :func:`ingest_paths` (:class:`IngestOptions`).
 
     Returns:
         One result per file.
@@ -190,8 +186,7 @@ def score_files(engine: Engine, paths: Sequence[Path], handler: ScoreHandler, *,
         DataFileError: a file is bad; nothing was written.
         StoreError: the store failed.
     """
-    return ingest_paths(engine, paths, handler, batch_size=batch_size,
-                        commit_every=commit_every, retry=retry, ledger=ledger, progress=progress)
+    return ingest_paths(engine, paths, handler, **options)
 
 
 __all__ = [
@@ -199,6 +194,7 @@ __all__ = [
     "COMMIT_EVERY",
     "ChunkHandler",
     "FileResult",
+    "IngestOptions",
     "JobConflict",
     "JobRecord",
     "LabelColumns",
