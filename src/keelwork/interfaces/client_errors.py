@@ -2,11 +2,11 @@
 
 The server renders every error as ``{"error": "...", "details": [{"path", "rule", "got"}]}``
 with a status that :func:`~keelwork.interfaces.http.errors.status_for` picks from the error's
-class. The client reads it back into that class, keeping the message and every detail with its
-field path (``inputs[1].data[3]``, ``labels[0].label``), so that ``except ContractViolation``
-works alike on both sides of the wire. The status and request are added as a note
-(``exc.__notes__``); a status no class stands for is a :class:`~keelwork.errors.RequestRefused`
-carrying it.
+class (:data:`~keelwork.interfaces.error_statuses.STATUSES`). The client reads it back into
+that class, keeping the message and every detail with its field path (``inputs[1].data[3]``,
+``labels[0].label``), so that ``except ContractViolation`` works alike on both sides of the
+wire. The status and request are added as a note (``exc.__notes__``); a status no class stands
+for is a :class:`~keelwork.errors.RequestRefused` carrying it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ import keelwork.errors as errors
 from keelwork.errors import (
     ArtifactError,
     AuthError,
-    ContractViolation,
     ErrorDetail,
     InvalidInputError,
     KeelworkError,
     ModelLoadError,
-    ModelNotFoundError,
     ModelRefError,
     OutputContractViolation,
     PredictionError,
@@ -31,6 +29,7 @@ from keelwork.errors import (
     RequestRefused,
     StoreError,
 )
+from keelwork.interfaces.error_statuses import class_of
 
 #: The rule of a detail -> the class that raised it, where the rule says more than the status.
 _BY_RULE: dict[str, type[KeelworkError]] = {
@@ -44,11 +43,17 @@ _BY_RULE: dict[str, type[KeelworkError]] = {
     "route": RequestRefused, "method_allowed": RequestRefused,
 }
 
-#: The status -> the class the server maps to it (the most common one of a shared status).
-_BY_STATUS: dict[int, type[KeelworkError]] = {
-    401: AuthError, 403: RefNotAllowedError, 404: ModelNotFoundError, 422: ContractViolation,
-    500: PredictionError, 503: StoreError,
-}
+#: A status the HTTP layer answers itself (``auth.py``), beside those of ``STATUSES``.
+_HTTP_LAYER: dict[int, type[KeelworkError]] = {401: AuthError}
+#: A 400 is also the HTTP layer's refusal of a malformed body: a ModelRefError only by its rule.
+_BY_RULE_ONLY = frozenset({400})
+
+
+def _by_status(status: int) -> type[KeelworkError] | None:
+    """The class the server maps ``status`` to (the first one listed of a shared status)."""
+    if status in _BY_RULE_ONLY:
+        return None
+    return _HTTP_LAYER.get(status) or class_of(status)
 
 
 def _details(body: Any) -> tuple[str, list[ErrorDetail]]:
@@ -96,7 +101,7 @@ def error_for(status: int, body: Any, headers: dict[str, str] | None = None, *,
     elif status == 409:
         exc = _error_class("TransitionError")(message, details)
     else:
-        cls = _BY_RULE.get(rule) or _BY_STATUS.get(status) or RequestRefused
+        cls = _BY_RULE.get(rule) or _by_status(status) or RequestRefused
         if cls is RequestRefused:
             exc = RequestRefused(message, details, status=status)
         else:

@@ -30,6 +30,12 @@ Explain = Callable[[Any], list[Problem]]
 _INF = math.inf
 
 
+def _category_problem(spec: FieldSpec, v: Any, text: str | None = None) -> Problem:
+    """``v`` is none of ``spec``'s categories (``text``: them in words, when already known)."""
+    text = text if text is not None else _categories_text(spec.categories or [])
+    return ("category", safe_got(v), f"must be {text}; got {_show(v)}")
+
+
 def _is_int(value: Any) -> bool:
     t = type(value)
     if t is int:
@@ -99,9 +105,7 @@ def _integer_field(spec: FieldSpec) -> tuple[Ok, Explain]:
             return [_type_problem("an integer", v, hint)]
         problems = _range_problems(int(v), lo, hi, INT64_MIN, INT64_MAX, "int64")
         if not problems and cats is not None and (int, int(v)) not in cats:
-            problems.append(("category", safe_got(v),
-                             f"must be {_categories_text(spec.categories or [])}; "
-                             f"got {_show(v)}"))
+            problems.append(_category_problem(spec, v))
         return problems
 
     return ok, explain
@@ -137,9 +141,7 @@ def _string_field(spec: FieldSpec) -> tuple[Ok, Explain]:
             problems.append(("max_length", safe_got(v), f"must be at most {hi} characters long; "
                              f"got {len(v)} characters"))
         if cats is not None and (str, str(v)) not in cats:
-            problems.append(("category", safe_got(v),
-                             f"must be {_categories_text(spec.categories or [])}; "
-                             f"got {_show(v)}"))
+            problems.append(_category_problem(spec, v))
         return problems
 
     return ok, explain
@@ -166,7 +168,7 @@ def _category_field(spec: FieldSpec) -> tuple[Ok, Explain]:
             return [_type_problem(text, v)]
         if (k, k(v)) in typed:
             return []
-        return [("category", safe_got(v), f"must be {text}; got {_show(v)}")]
+        return [_category_problem(spec, v, text)]
 
     return ok, explain
 

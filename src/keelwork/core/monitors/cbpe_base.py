@@ -32,20 +32,6 @@ BAND_COVERAGE = 0.95
 _BATCH_CELLS = 2_000_000
 
 
-def check_kind(data: Mapping[str, Any], kind: str, version: int, what: str) -> None:
-    """Refuse ``data`` unless it is a mapping of ``kind`` at ``version`` or older.
-
-    Raises:
-        MonitorError: another kind, a newer version, or not a mapping.
-    """
-    if not isinstance(data, Mapping) or data.get("kind") != kind or not isinstance(
-            data.get("version"), int) or data["version"] > version:
-        got = (f"kind {data.get('kind')!r}, version {data.get('version')!r}"
-               if isinstance(data, Mapping) else type(data).__name__)
-        raise MonitorError(f"{what} must have kind {kind!r} and version <= {version}; "
-                           f"got {got}.")
-
-
 def opt_float(value: Any) -> float | None:
     """``value`` as a float, None kept."""
     return None if value is None else float(value)
@@ -156,7 +142,6 @@ __all__ = [
     "DEFAULT_SAMPLES",
     "METRICS",
     "ChunkedReference",
-    "check_kind",
     "check_samples",
     "chunk_deviation",
     "chunk_size_of",

@@ -40,12 +40,12 @@ from keelwork.core.monitors.cbpe_base import (
     DEFAULT_SAMPLES,
     METRICS,
     ChunkedReference,
-    check_kind,
     check_samples,
     chunk_deviation,
     chunk_size_of,
     draws_per_batch,
 )
+from keelwork.core.monitors.profile import check_kind
 from keelwork.core.monitors.quality import average_ranks
 from keelwork.errors import MonitorError
 

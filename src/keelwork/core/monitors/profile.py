@@ -52,6 +52,29 @@ DEFAULT_MAX_NEW = 100
 ProfileError = MonitorError
 
 
+def check_kind(data: Mapping[str, Any], kind: str, version: int, what: str,
+               hint: str = "") -> None:
+    """Refuse ``data`` unless it is a mapping of ``kind`` at ``version`` or older: what every
+    stored monitor thing (profile, reference, text reference, CBPE reference) is checked by.
+
+    Args:
+        data: The stored form.
+        kind: The kind it must carry.
+        version: The newest version this keelwork reads.
+        what: What it is, for the message ("A monitor profile").
+        hint: Added to the message (what to do about it).
+
+    Raises:
+        MonitorError: another kind, a newer version, or not a mapping.
+    """
+    if not isinstance(data, Mapping) or data.get("kind") != kind or not isinstance(
+            data.get("version"), int) or data["version"] > version:
+        got = (f"kind {data.get('kind')!r}, version {data.get('version')!r}"
+               if isinstance(data, Mapping) else type(data).__name__)
+        raise MonitorError(f"{what} must have kind {kind!r} and version <= {version}; "
+                           f"got {got}.{hint}")
+
+
 # --------------------------------------------------------------------------- model
 @dataclass(frozen=True, slots=True)
 class ColumnProfile:
@@ -181,12 +204,7 @@ class TableProfile:
         Raises:
             ProfileError: not a monitor profile, written by a newer keelwork, or malformed.
         """
-        if data.get("kind") != PROFILE_KIND or not isinstance(data.get("version"), int) or (
-                data["version"] > PROFILE_VERSION):
-            raise ProfileError(
-                f"A monitor profile must have kind {PROFILE_KIND!r} and version <= "
-                f"{PROFILE_VERSION}; got kind {data.get('kind')!r}, version "
-                f"{data.get('version')!r}.")
+        check_kind(data, PROFILE_KIND, PROFILE_VERSION, "A monitor profile")
         try:
             columns = [column_from_dict(c) for c in data["columns"]]
             return cls(int(data["rows"]), {c.name: c for c in columns})
@@ -398,6 +416,7 @@ __all__ = [
     "ColumnProfile",
     "ProfileError",
     "TableProfile",
+    "check_kind",
     "column_from_dict",
     "profile_table",
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from keelwork.core.monitors.profile import TableProfile
+from keelwork.core.monitors.profile import TableProfile, check_kind
 from keelwork.core.monitors.windows import OutputSchema
 from keelwork.errors import MonitorError
 
@@ -66,12 +66,8 @@ class MonitorReference:
         Raises:
             MonitorError: not a monitor reference, newer than this keelwork, or malformed.
         """
-        if data.get("kind") != REFERENCE_KIND or not isinstance(data.get("version"), int) or (
-                data["version"] > REFERENCE_VERSION):
-            raise MonitorError(
-                f"A monitor reference must have kind {REFERENCE_KIND!r} and version <= "
-                f"{REFERENCE_VERSION}; got kind {data.get('kind')!r}, version "
-                f"{data.get('version')!r}. Build it again with 'keel monitor reference'.")
+        check_kind(data, REFERENCE_KIND, REFERENCE_VERSION, "A monitor reference",
+                   " Build it again with 'keel monitor reference'.")
         try:
             created = datetime.fromisoformat(str(data["created_at"]))
             return cls(model=str(data["model"]), model_version=data.get("model_version"),

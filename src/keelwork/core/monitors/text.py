@@ -66,7 +66,12 @@ from typing import Any
 
 from keelwork.core.monitors.drift import ColumnDrift, column_drift
 from keelwork.core.monitors.embedding import MAX_SAMPLES, embedding_drift
-from keelwork.core.monitors.profile import ColumnProfile, TableProfile, profile_table
+from keelwork.core.monitors.profile import (
+    ColumnProfile,
+    TableProfile,
+    check_kind,
+    profile_table,
+)
 from keelwork.errors import MonitorError
 from keelwork.types import TextEmbedder
 
@@ -151,12 +156,7 @@ class TextReference:
         Raises:
             MonitorError: not a text reference, written by a newer keelwork, or malformed.
         """
-        if data.get("kind") != TEXT_REFERENCE_KIND or not isinstance(
-                data.get("version"), int) or data["version"] > TEXT_REFERENCE_VERSION:
-            raise MonitorError(
-                f"A text reference must have kind {TEXT_REFERENCE_KIND!r} and version <= "
-                f"{TEXT_REFERENCE_VERSION}; got kind {data.get('kind')!r}, version "
-                f"{data.get('version')!r}.")
+        check_kind(data, TEXT_REFERENCE_KIND, TEXT_REFERENCE_VERSION, "A text reference")
         try:
             raw = data.get("embedding")
             emb = None

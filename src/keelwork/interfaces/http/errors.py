@@ -19,19 +19,15 @@ from starlette.responses import Response
 
 from keelwork.errors import (
     ArtifactError,
-    ContractViolation,
     ErrorDetail,
-    InvalidInputError,
     KeelworkError,
     ModelLoadError,
     ModelNotFoundError,
-    ModelRefError,
     ModelTimeout,
     Overloaded,
     PredictionError,
-    RefNotAllowedError,
-    StoreError,
 )
+from keelwork.interfaces.error_statuses import status_of
 
 #: Longest string a ``got`` echoes (longer ones are cut and end with ``...``).
 MAX_ECHO_CHARS = 200
@@ -101,25 +97,11 @@ def error_response(status: int, message: str, details: list[ErrorDetail] | None 
 
 
 def status_for(exc: BaseException) -> int:
+    """The status an error is answered with: its own for an :class:`HTTPProblem`, else the
+    one :data:`~keelwork.interfaces.error_statuses.STATUSES` gives its class."""
     if isinstance(exc, HTTPProblem):
         return exc.status
-    if isinstance(exc, ModelNotFoundError):
-        return 404
-    if isinstance(exc, RefNotAllowedError):
-        return 403
-    if isinstance(exc, ModelRefError):
-        return 400
-    if isinstance(exc, ContractViolation | InvalidInputError):
-        return 422
-    if isinstance(exc, Overloaded):
-        return 503
-    if isinstance(exc, ModelTimeout):
-        return 504
-    if isinstance(exc, StoreError):
-        return 503
-    if isinstance(exc, PredictionError | ModelLoadError | ArtifactError):
-        return 500
-    return 500
+    return status_of(exc)
 
 
 # An absolute POSIX path of two or more parts (not a URL's path: no scheme before it).

@@ -54,8 +54,7 @@ async def v1_predict(request: Request, name: str) -> Response:
     if ctx.guard is not None and (denied := await ctx.guard(request)) is not None:
         return denied
     try:
-        body = _parse_json(await read_body(request, ctx.max_body_bytes),
-                           request.headers.get("content-type"))
+        body = await _json_body(request, ctx)
         instances = parse_v1(body)
         probabilities = parse_v1_parameters(body)
         model, ref = split_ref(name, request)
@@ -93,8 +92,7 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
     if ctx.guard is not None and (denied := await ctx.guard(request)) is not None:
         return denied
     try:
-        body = _parse_json(await read_body(request, ctx.max_body_bytes),
-                           request.headers.get("content-type"))
+        body = await _json_body(request, ctx)
         req = parse_v2_request(body, ctx.contract_fields)
         model, ref = split_ref(name, request, version)
         if req.outputs is not None:
@@ -146,7 +144,10 @@ async def _predict(ctx: HttpContext, request: Request, name: str, ref: str | Non
     return result
 
 
-def _parse_json(raw: bytes, content_type: str | None) -> Any:
+async def _json_body(request: Request, ctx: HttpContext) -> Any:
+    """The body of a predict request: JSON by its content type (if given), not empty."""
+    raw = await read_body(request, ctx.max_body_bytes)
+    content_type = request.headers.get("content-type")
     if content_type:
         ct = content_type.split(";", 1)[0].strip().lower()
         if ct != "application/json" and not ct.endswith("+json"):
