@@ -13,7 +13,6 @@ from typing import Any
 
 #: Path in keel.yaml -> what is missing. A section path covers every field under it.
 NOT_ENFORCED: dict[tuple[str, ...], str] = {
-    ("slos",): "SLO burn-rate alerts are not built yet",
     ("cost",): "cost tracking and budgets are not built yet",
     ("retention",): "retention (deleting old predictions, labels and audit entries) is not "
                     "built yet",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.spec.enforcement import not_enforced
 from keelwork.spec.model import KeelSpec, ResolvedSpec
+from keelwork.spec.slos import slo_problems
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -311,6 +312,12 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
             problems.append(ErrorDetail(
                 format_path(loc), str(err["type"]), _short(err.get("input")),
                 _message({**err, "loc": loc}, data), doc.line_of(loc)))
+    if spec is not None:
+        waits = {i: m.batching.max_wait_ms if m.batching.enabled else None
+                 for i, m in enumerate(spec.models)}
+        for where, rule, got, message in slo_problems(spec.slos, waits):
+            problems.append(ErrorDetail(format_path(where), rule, got, message,
+                                        doc.line_of(where)))
     if problems or spec is None:
         problems = [masks.detail(d) for d in problems]
         problems.sort(key=lambda d: (d.line or 0, d.path))

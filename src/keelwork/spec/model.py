@@ -29,6 +29,7 @@ from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.kinds import runtime_kinds
 from keelwork.spec.section import Section, check_name
+from keelwork.spec.slos import SloSection
 
 SPEC_KIND: Literal["keel.yaml"] = "keel.yaml"
 SPEC_VERSION: Literal[1] = 1
@@ -111,15 +112,6 @@ class ModelSection(Section):
             )
         return v
 
-
-
-# --------------------------------------------------------------------------- SLOs
-class SloSection(Section):
-    latency_p99_ms: PositiveFloat | None = None
-    error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
-    availability: Annotated[float, Field(gt=0, le=1)] | None = None
-    throughput_rps: PositiveFloat | None = None
-    window: str = Field(default="30d", pattern=r"^\d+[smhd]$")
 
 
 # --------------------------------------------------------------------------- monitoring
