@@ -22,6 +22,7 @@ from keelwork.interfaces.cli import (
     project_cmd,
     rollout_cmd,
     serve_cmd,
+    slo_cmd,
     spec_cmd,
     validate_cmd,
 )
@@ -52,6 +53,7 @@ drift_cmd.register(app)
 project_cmd.register(app)
 demo_cmd.register(app)
 serve_cmd.register(app)
+slo_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:
