@@ -250,10 +250,20 @@ def _data(demo: Path, tmp: Path) -> Path:
     return project
 
 
+def _slos(demo: Path, tmp: Path) -> Path:
+    """The demo project with the page's ``slos`` section in its keel.yaml."""
+    project = _demo(demo, tmp)
+    section = next(b.code for b in blocks("docs/slos.md") if b.lang == "yaml")
+    spec = project / "keel.yaml"
+    spec.write_text(spec.read_text() + "\n" + section)
+    return project
+
+
 _SETUP: dict[str, Callable[[Path, Path], Path]] = {
     "docs/data.md": _data,
     "docs/monitoring.md": _monitoring,
     "docs/rollouts.md": _demo,
+    "docs/slos.md": _slos,
 }
 
 

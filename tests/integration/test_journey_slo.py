@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
+
 from journey import keel, set_section
-from test_slo_promtool import run, tool
+from prom import run, tool
 
 
 @pytest.mark.slow

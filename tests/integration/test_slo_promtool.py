@@ -8,8 +8,6 @@ Without promtool (Debian package ``prometheus``) these are skipped with the reas
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,30 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from keelwork.interfaces.cli.main import app
+from prom import run, tool
 
 SPEC = ("service: {name: iris, owners: [ml@example.com]}\n"
         "models: [{name: m, runtime: python, artifact: 'a:b'}, "
         "{name: n, runtime: python, artifact: 'a:c'}]\n"
         "slos: {availability: 0.999, error_rate: 0.01, latency_p99_ms: 100, "
         "throughput_rps: 2, window: 7d, min_events: 30}\n")
-
-
-def tool(name: str) -> str:
-    """The path of a Prometheus tool, or skip (fail under CI) when it is not installed."""
-    found = shutil.which(name)
-    if found is None:
-        why = f"{name} is not installed (Debian: apt-get install prometheus " \
-              "prometheus-alertmanager)"
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"CI is set but {why}", pytrace=False)
-        pytest.skip(why)
-    return found
-
-
-def run(*argv: str, cwd: Path) -> str:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def _rules(tmp_path: Path, spec: str, *extra: str) -> Path:

@@ -114,8 +114,8 @@ def objectives_of(slos: SloSection) -> tuple[Objective, ...]:
     if slos.error_rate is not None:
         out.append(Objective(
             "error_rate", "Error rate", "ErrorRate", 1.0 - slos.error_rate, slos.error_rate,
-            f"at most {100 * slos.error_rate:.6g}% of requests failing (status error: model errors, "
-            "timeouts, answers breaking the output contract)"))
+            f"at most {100 * slos.error_rate:.6g}% of requests failing (status error: model "
+            "errors, timeouts, answers breaking the output contract)"))
     if slos.latency_p99_ms is not None:
         out.append(Objective(
             "latency_p99", "Latency p99", "LatencyP99", 0.99, 0.01,

@@ -37,8 +37,8 @@ def rules_cmd(
                                     "runbooks (keel runbook); alerts link <it>/<Alert>.md."),
 ) -> None:
     """Prometheus recording and alerting rules for every SLO (multiwindow burn rates)."""
-    from keelwork.spec import load_spec
     from keelwork.service.slos import slo_rules
+    from keelwork.spec import load_spec
 
     made = slo_rules(load_spec(project), out, labels=_labels(label), runbook_base=runbook_url)
     if out is None:
@@ -62,8 +62,8 @@ def export_cmd(
     out: Path | None = typer.Option(None, "--out", help="Write here (default: print)."),
 ) -> None:
     """The SLOs as OpenSLO v1 documents (Service, SLI, SLO, AlertPolicy)."""
-    from keelwork.spec import load_spec
     from keelwork.service.slos import openslo
+    from keelwork.spec import load_spec
 
     text = openslo(load_spec(project), out)
     if out is None:
@@ -78,8 +78,8 @@ def runbook(
     out: Path = typer.Option(Path("runbooks"), "--out", help="Folder of the runbooks."),
 ) -> None:
     """Write one Markdown runbook per SLO alert: what fired, first commands, who owns it."""
-    from keelwork.spec import load_spec
     from keelwork.service.slos import write_runbooks
+    from keelwork.spec import load_spec
 
     for path in write_runbooks(load_spec(project), out):
         console.print(f"wrote {path}", highlight=False)

@@ -98,7 +98,8 @@ def test_runbooks_one_per_alert_with_real_commands(project: Path) -> None:
     out = project / "runbooks"
     _keel(project, "runbook", "--out", str(out))
     books = sorted(p.name for p in out.iterdir())
-    assert "KeelworkAvailabilityBurnPageFast.md" in books and len(books) == 10  # 4 + 4 + floor and no data
+    # availability and latency: 3 tiers and no data each; throughput: floor and no data
+    assert "KeelworkAvailabilityBurnPageFast.md" in books and len(books) == 10
     text = (out / "KeelworkAvailabilityBurnPageFast.md").read_text()
     assert "## Who owns it" in text and "ml@example.com" in text
     commands = [line.strip() for book in out.iterdir()
