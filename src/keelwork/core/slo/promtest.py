@@ -32,7 +32,7 @@ from keelwork.core.slo.objectives import (
     burn_rate,
     describe_burn,
 )
-from keelwork.core.slo.rules import BAD_STATUSES, alert_labels, annotations
+from keelwork.core.slo.rules import BAD_STATUSES, alert_annotations, alert_labels
 from keelwork.spec.metric_names import REQUEST_DURATION, REQUESTS, bucket_label
 
 Case = dict[str, Any]
@@ -121,7 +121,7 @@ def _burn_case(slos: SloSet, a: Alert, model: str, extra: Mapping[str, str],
                 {"eval_time": f"{start + k - 1}m", "alertname": a.name, "exp_alerts": []},
                 {"eval_time": f"{start + k}m", "alertname": a.name, "exp_alerts": [{
                     "exp_labels": {**alert_labels(slos, a), "model": model},
-                    "exp_annotations": annotations(slos, a, runbook_base, model=model,
+                    "exp_annotations": alert_annotations(slos, a, runbook_base, model=model,
                                                    sentence=sentence)}]}]}
     return None
 
@@ -183,7 +183,7 @@ def _floor_case(slos: SloSet, a: Alert, model: str, extra: Mapping[str, str],
             {"eval_time": f"{fires - 1}m", "alertname": a.name, "exp_alerts": []},
             {"eval_time": f"{fires}m", "alertname": a.name, "exp_alerts": [{
                 "exp_labels": {**alert_labels(slos, a), "model": model},
-                "exp_annotations": annotations(slos, a, runbook_base, model=model,
+                "exp_annotations": alert_annotations(slos, a, runbook_base, model=model,
                                                value="0.00")}]}]}
 
 
@@ -197,7 +197,7 @@ def _no_data_case(slos: SloSet, a: Alert, extra: Mapping[str, str],
             {"eval_time": f"{at - 1}m", "alertname": a.name, "exp_alerts": []},
             {"eval_time": f"{at}m", "alertname": a.name, "exp_alerts": [
                 {"exp_labels": {**alert_labels(slos, a), **extra, "model": m},
-                 "exp_annotations": annotations(slos, a, runbook_base, model=m)}
+                 "exp_annotations": alert_annotations(slos, a, runbook_base, model=m)}
                 for m in slos.models]}]}
 
 

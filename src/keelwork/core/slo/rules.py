@@ -106,7 +106,7 @@ def spent_template(slos: SloSet, o: Objective) -> str:
             "{{ . | first | value | printf \"%.0f\" }}{{ else }}?{{ end }}")
 
 
-def annotations(slos: SloSet, a: Alert, runbook_base: str, *,
+def alert_annotations(slos: SloSet, a: Alert, runbook_base: str, *,
                 model: str = "{{ $labels.model }}", sentence: str | None = None,
                 value: str = '{{ printf "%.2f" $value }}') -> dict[str, str]:
     """The alert's ``summary``, ``description`` (plain words) and ``runbook_url``.
@@ -216,7 +216,7 @@ def group(slos: SloSet, o: Objective, *, labels: Mapping[str, str] | None = None
             rule["expr"] = _no_data_expr(slos, o, sel)
             rule["for"] = format_duration(NO_DATA_FOR_S)
         rule["labels"] = alert_labels(slos, a)
-        rule["annotations"] = annotations(slos, a, runbook_base)
+        rule["annotations"] = alert_annotations(slos, a, runbook_base)
         rules.append(rule)
     return {"name": f"keelwork-slo-{slos.service}-{o.key}", "rules": rules}
 
