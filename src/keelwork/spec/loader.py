@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from keelwork.errors import ErrorDetail, SpecError
+from keelwork.spec.alerts import contact_problems
 from keelwork.spec.enforcement import not_enforced
 from keelwork.spec.model import KeelSpec, ResolvedSpec
 
@@ -311,6 +312,10 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
             problems.append(ErrorDetail(
                 format_path(loc), str(err["type"]), _short(err.get("input")),
                 _message({**err, "loc": loc}, data), doc.line_of(loc)))
+    if spec is not None:
+        for at, got, why in contact_problems(spec):
+            problems.append(ErrorDetail(format_path(at), "contact_unreachable", got, why,
+                                        doc.line_of(at)))
     if problems or spec is None:
         problems = [masks.detail(d) for d in problems]
         problems.sort(key=lambda d: (d.line or 0, d.path))
