@@ -54,7 +54,7 @@ class Receiver:
         bodies = self.bodies
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 bodies.setdefault(self.path, []).append(json.loads(self.rfile.read(length)))
                 self.send_response(200)
@@ -79,7 +79,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.mails: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.mails.append(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -171,7 +171,7 @@ def test_each_state_change_is_delivered_once_to_each_sink(
 
 def test_a_sink_that_is_down_is_retried_with_backoff_and_nothing_is_lost(
         sinks: tuple[Receiver, Mailbox, int, int], engine: Engine) -> None:
-    chat, mailbox, smtp_port, pager_port = sinks
+    chat, _, smtp_port, pager_port = sinks
     spec = make_spec(chat, smtp_port, pager_port)
     now = [1_000.0]
     alerts, registry = delivery(spec, engine, now)

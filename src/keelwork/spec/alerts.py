@@ -17,16 +17,14 @@ password) come from ``${ENV}`` interpolation; the loader never shows an interpol
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from keelwork.spec.section import Section, check_name
-
-if TYPE_CHECKING:
-    from keelwork.spec.model import KeelSpec
 
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _URL_RE = re.compile(r"^https?://[^\s/:?#]+(:\d+)?([/?#]\S*)?$")
@@ -166,22 +164,22 @@ def parse_contact(text: str, alerts: AlertsSection) -> Contact | str:
             "or the name of an alerts.receivers entry")
 
 
-def contact_problems(spec: KeelSpec) -> list[tuple[tuple[str | int, ...], str, str]]:
-    """Every owner and on-call contact of ``spec`` that no alert can reach.
+def contact_problems(owners: Sequence[str], on_call: str | None, alerts: AlertsSection,
+                     ) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """Every contact (``service.owners``, ``service.on_call.contact``) no alert can reach.
 
     Returns:
         ``(path, got, why)`` per such contact, in file order.
     """
     found: list[tuple[tuple[str | int, ...], str, str]] = []
-    for i, owner in enumerate(spec.service.owners):
-        why = parse_contact(owner, spec.alerts)
+    for i, owner in enumerate(owners):
+        why = parse_contact(owner, alerts)
         if isinstance(why, str):
             found.append((("service", "owners", i), owner, why))
-    if spec.service.on_call is not None:
-        contact = spec.service.on_call.contact
-        why = parse_contact(contact, spec.alerts)
+    if on_call is not None:
+        why = parse_contact(on_call, alerts)
         if isinstance(why, str):
-            found.append((("service", "on_call", "contact"), contact, why))
+            found.append((("service", "on_call", "contact"), on_call, why))
     return found
 
 

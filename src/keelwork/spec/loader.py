@@ -313,7 +313,9 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
                 format_path(loc), str(err["type"]), _short(err.get("input")),
                 _message({**err, "loc": loc}, data), doc.line_of(loc)))
     if spec is not None:
-        for at, got, why in contact_problems(spec):
+        on_call = spec.service.on_call
+        for at, got, why in contact_problems(spec.service.owners,
+                                             on_call.contact if on_call else None, spec.alerts):
             problems.append(ErrorDetail(format_path(at), "contact_unreachable", got, why,
                                         doc.line_of(at)))
     if problems or spec is None:
