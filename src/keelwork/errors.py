@@ -24,6 +24,7 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── MonitorError (ValueError)              profiles/drift: mismatched layouts, unknown method
     ├── StoreError (ConnectionError)           the metadata / prediction store failed
     │   └── JobConflict                        another process is ingesting the same file
+    ├── NotificationError (ConnectionError)    an alert sink (webhook, SMTP, Slack) is down
     ├── InvalidId (ValueError)                 a value that cannot be an id (ingestion)
     ├── AuditError (ValueError)                an audit entry cannot be recorded as given
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
@@ -180,6 +181,11 @@ class StoreError(KeelworkError, ConnectionError):
 
 class JobConflict(StoreError):
     """Another process advanced the same job's checkpoint: it is ingesting the same file."""
+
+
+class NotificationError(KeelworkError, ConnectionError):
+    """An alert notification was not delivered: its sink (webhook, SMTP server, Slack-compatible
+    endpoint) is unreachable or refused it. The delivery is kept and retried."""
 
 
 class InvalidId(KeelworkError, ValueError):

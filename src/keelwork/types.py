@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
+    from keelwork.core.alerting.notification import AlertChange, Notification
     from keelwork.core.audit.chain import AuditEntry, ChainHead, VerifyResult
     from keelwork.core.auth import Principal
     from keelwork.core.datasets import DatasetVersion
@@ -328,6 +329,28 @@ class MonitorStoreProtocol(Protocol):
 
 
 @runtime_checkable
+class AlertStateStore(Protocol):
+    """Each alert's state per receiver and its delivery (``adapters.stores.alert_store``)."""
+
+    def ensure_schema(self) -> None: ...
+
+    def record(self, change: AlertChange, receiver: str) -> bool:
+        """Keep ``change``; True when it changed the state (a notification is due)."""
+        ...
+
+    def due(self, now: float, limit: int = 100) -> list[Any]: ...
+
+    def delivered(self, fingerprint: str, receiver: str, state: str, at: float) -> bool: ...
+
+    def failed(self, fingerprint: str, receiver: str, state: str, error: str, at: float,
+               retry_at: float) -> None: ...
+
+    def get(self, fingerprint: str, receiver: str) -> Any: ...
+
+    def alerts(self, *, state: str | None = None) -> list[Any]: ...
+
+
+@runtime_checkable
 class IngestLedger(Protocol):
     """Jobs, checkpoints and dead letters of file ingestion, with retried transactions
     (``keelwork.adapters.stores.ingest_ledger_store.Ledger``)."""
@@ -413,6 +436,18 @@ class PredictionSink(Protocol):
     async def write(self, records: Sequence[PredictionRecord]) -> None: ...
 
 
+@runtime_checkable
+class Notifier(Protocol):
+    """A sink that delivers alert notifications (``keelwork.adapters.notifiers``)."""
+
+    #: The receiver's kind: webhook, email or slack.
+    kind: str
+
+    def send(self, notification: Notification) -> None:
+        """Deliver one notification; raise NotificationError when it was not delivered."""
+        ...
+
+
 class EntityLookup(Protocol):
     """The online feature store as serving-time features use it."""
 
@@ -423,6 +458,7 @@ class EntityLookup(Protocol):
 
 
 __all__ = [
+    "AlertStateStore",
     "ApiKeyStoreProtocol",
     "AuditSink",
     "AuditStore",
@@ -438,6 +474,7 @@ __all__ = [
     "ModelRegistryStore",
     "ModelRuntime",
     "MonitorStoreProtocol",
+    "Notifier",
     "PredictionReaderStore",
     "PredictionSink",
     "PredictionWriter",

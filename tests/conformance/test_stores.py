@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from keelwork import types
+from keelwork.adapters.stores.alert_store import AlertStore
 from keelwork.adapters.stores.api_keys import ApiKeyStore
 from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.datasets import ensure_schema as dataset_schema
@@ -37,6 +38,7 @@ from keelwork.adapters.stores.prediction_store import (
 )
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.adapters.stores.rollout_store import RolloutStore
+from keelwork.core.alerting.notification import AlertChange
 from keelwork.core.ingest import DeadLetter, IngestCounts
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.rollout.state import Rollout
@@ -232,6 +234,30 @@ def monitor_round_trip(engine: Engine, tmp_path: Path) -> Any:
     return store
 
 
+def alert_round_trip(engine: Engine, tmp_path: Path) -> Any:
+    store = AlertStore(engine)
+    store.ensure_schema()
+    labels = {"alertname": "Burn", "service": "s", "severity": "page"}
+    firing = AlertChange(labels, "firing", 100.0, {"summary": "burns"})
+    assert store.record(firing, "s-on-call") and not store.record(firing, "s-on-call")
+    assert store.record(firing, "s-owners")  # per receiver
+    assert [r.receiver for r in store.due(100.0)] == ["s-on-call", "s-owners"]
+    store.failed(firing.fingerprint, "s-on-call", "firing", "down", 100.0, 102.0)
+    assert [r.receiver for r in store.due(101.0)] == ["s-owners"]  # backing off
+    row = store.get(firing.fingerprint, "s-on-call")
+    assert row is not None and (row.attempts, row.last_error, row.pending) == (1, "down", True)
+    assert row.labels == labels and row.annotations == {"summary": "burns"}
+    assert store.delivered(firing.fingerprint, "s-on-call", "firing", 103.0)
+    assert not store.delivered(firing.fingerprint, "s-on-call", "resolved", 103.0)
+    row = store.get(firing.fingerprint, "s-on-call")
+    assert row is not None and (row.notified_state, row.attempts, row.last_notified) == (
+        "firing", 0, 103.0)
+    assert store.record(AlertChange(labels, "resolved", 200.0), "s-on-call")
+    assert [r.state for r in store.alerts(state="resolved")] == ["resolved"]
+    assert [r.receiver for r in store.due(200.0)] == ["s-owners", "s-on-call"]  # oldest first
+    return store
+
+
 @dataclass(frozen=True)
 class Case:
     protocol: type
@@ -239,6 +265,7 @@ class Case:
 
 
 CASES = {
+    "alerts": Case(types.AlertStateStore, alert_round_trip),
     "registry": Case(types.ModelRegistryStore, registry_round_trip),
     "prediction_log": Case(types.PredictionWriter, prediction_log_round_trip),
     "labels": Case(types.LabelStoreProtocol, label_round_trip),

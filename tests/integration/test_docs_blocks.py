@@ -250,6 +250,20 @@ def _data(demo: Path, tmp: Path) -> Path:
     return project
 
 
+def _alerting(demo: Path, tmp: Path) -> Path:
+    """The demo project with the page's ``service`` and ``alerts`` sections (its yaml block)."""
+    from ruamel.yaml import YAML
+
+    project = _demo(demo, tmp)
+    yaml = YAML()
+    spec = yaml.load((project / "keel.yaml").read_text())
+    sections = yaml.load(next(b.code for b in blocks("docs/alerting.md") if b.lang == "yaml"))
+    spec["service"], spec["alerts"] = sections["service"], sections["alerts"]
+    with (project / "keel.yaml").open("w") as fh:
+        yaml.dump(spec, fh)
+    return project
+
+
 def _slos(demo: Path, tmp: Path) -> Path:
     """The demo project with the page's ``slos`` section in its keel.yaml."""
     project = _demo(demo, tmp)
@@ -260,6 +274,7 @@ def _slos(demo: Path, tmp: Path) -> Path:
 
 
 _SETUP: dict[str, Callable[[Path, Path], Path]] = {
+    "docs/alerting.md": _alerting,
     "docs/data.md": _data,
     "docs/monitoring.md": _monitoring,
     "docs/rollouts.md": _demo,

@@ -119,3 +119,42 @@ class GatewayMetrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class NotificationMetrics:
+    """Alert notifications by receiver: ``keelwork_notifications_sent_total`` and
+    ``keelwork_notifications_failed_total`` (each failed try; the notification stays due and is
+    retried), plus ``keelwork_notifications_pending`` (undelivered state changes, read at
+    scrape time when :meth:`watch_pending` is given a reader).
+
+    Args:
+        registry: The registry to export on (a server's gateway registry, so /metrics shows
+            them); a new one when None.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.sent = Counter("keelwork_notifications_sent", "Alert notifications delivered, "
+                            "by receiver.", ["receiver"], registry=self.registry)
+        self.failed = Counter("keelwork_notifications_failed", "Failed tries to deliver an "
+                              "alert notification, by receiver (each is kept and retried).",
+                              ["receiver"], registry=self.registry)
+
+    def watch_pending(self, read: Callable[[], dict[str, int]]) -> None:
+        """Export ``keelwork_notifications_pending{receiver}``, read at scrape time."""
+        self.registry.register(_PendingCollector(read))
+
+
+class _PendingCollector(Collector):
+    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Any:
+        g = GaugeMetricFamily("keelwork_notifications_pending", "Alert state changes not yet "
+                              "delivered to their receiver.", labels=["receiver"])
+        for receiver, count in sorted(self._read().items()):
+            g.add_metric([receiver], float(count))
+        yield g
+
+    def describe(self) -> Any:
+        return []

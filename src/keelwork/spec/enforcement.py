@@ -16,7 +16,8 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
     ("cost",): "cost tracking and budgets are not built yet",
     ("retention",): "retention (deleting old predictions, labels and audit entries) is not "
                     "built yet",
-    ("service", "on_call"): "paging the on-call contact is not built yet",
+    ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
+                                          "(the on-call contact is paged: keel alerts config)",
     ("guards", "pii_redaction"): "PII redaction is not built yet",
     ("guards", "prompt_injection"): "the prompt-injection guard is not built yet",
     ("guards", "out_of_distribution"): "the out-of-distribution guard is not built yet",
@@ -32,7 +33,7 @@ _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
     ("guards", "out_of_distribution"): (False, None),
     ("guards", "rate_limit"): (None,),
     ("server", "workers"): (1,),
-    ("service", "on_call"): (None,),
+    ("service", "on_call", "escalation"): (None,),
 }
 
 

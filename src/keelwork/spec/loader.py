@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from keelwork.errors import ErrorDetail, SpecError
+from keelwork.spec.alerts import contact_problems
 from keelwork.spec.enforcement import not_enforced
 from keelwork.spec.model import KeelSpec, ResolvedSpec
 from keelwork.spec.slos import slo_problems
@@ -318,6 +319,11 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
         for where, rule, got, message in slo_problems(spec.slos, waits):
             problems.append(ErrorDetail(format_path(where), rule, got, message,
                                         doc.line_of(where)))
+        on_call = spec.service.on_call
+        for at, got, why in contact_problems(spec.service.owners,
+                                             on_call.contact if on_call else None, spec.alerts):
+            problems.append(ErrorDetail(format_path(at), "contact_unreachable", got, why,
+                                        doc.line_of(at)))
     if problems or spec is None:
         problems = [masks.detail(d) for d in problems]
         problems.sort(key=lambda d: (d.line or 0, d.path))

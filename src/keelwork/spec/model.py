@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from keelwork.spec.alerts import AlertsSection
 from keelwork.spec.contract import ContractSection
 from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.features import FeaturesSection
@@ -39,14 +40,17 @@ SPEC_VERSION: Literal[1] = 1
 class OnCall(Section):
     """Who gets paged, and how."""
 
-    contact: str = Field(description="Pager, chat channel or e-mail of the on-call rotation.")
+    contact: str = Field(description="Where pages go: an e-mail address, an http(s) URL, a "
+                         "#channel/@handle or an alerts.receivers name (keelwork.spec.alerts).")
     escalation: str | None = Field(default=None, description="Who to escalate to.")
 
 
 class ServiceSection(Section):
     name: str = Field(description="Service name; used in metrics, logs and URLs.")
     description: str = ""
-    owners: list[str] = Field(min_length=1, description="Owners (e-mail or team handles).")
+    owners: list[str] = Field(min_length=1, description="Owners: each an e-mail address, an "
+                              "http(s) URL, a #channel/@handle or an alerts.receivers name "
+                              "(keelwork.spec.alerts); tickets go to them.")
     on_call: OnCall | None = None
     tenant_header: str = Field(default="x-tenant-id", description="Header that names the tenant.")
 
@@ -336,6 +340,8 @@ class KeelSpec(Section):
     storage: StorageSection = Field(default_factory=StorageSection)
     server: ServerSection = Field(default_factory=ServerSection)
     features: FeaturesSection = Field(default_factory=FeaturesSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection, description="Receivers of "
+                                  "alerts beyond e-mail addresses and URLs (keel alerts config).")
     flags: list[FlagSpec] = Field(default_factory=list, description="Model flags: which "
                                   "version answers which requests (keelwork.spec.flags).")
 

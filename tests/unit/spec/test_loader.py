@@ -314,12 +314,20 @@ def test_a_field_nothing_enforces_yet_is_refused_not_ignored(section: str, path:
     assert "not enforced by this version" in detail.message
 
 
-def test_on_call_is_refused_and_neutral_values_are_accepted() -> None:
+def test_on_call_escalation_is_refused_and_neutral_values_are_accepted() -> None:
+    # service.on_call is enforced now (keel alerts config pages its contact, which must be
+    # reachable: '#x' needs a slack receiver); its escalation is not.
     base = "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
     with pytest.raises(SpecError) as err:
         parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: '#x'}}\n" + base,
                    env={})
-    assert err.value.details[0].path == "service.on_call"
+    assert [(d.path, d.rule) for d in err.value.details] == [
+        ("service.on_call.contact", "contact_unreachable")]
+    with pytest.raises(SpecError) as err:
+        parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: a@b.c, "
+                   "escalation: b@b.c}}\n" + base, env={})
+    assert [(d.path, d.rule) for d in err.value.details] == [
+        ("service.on_call.escalation", "not_enforced")]
     spec = parse_spec("service: {name: s, owners: [a@b.c]}\n" + base
                       + "guards: {pii_redaction: false, rate_limit: null}\nserver: {workers: 1}\n"
                       + "slos: {latency_p99_ms: null}\n", env={})

@@ -7,6 +7,7 @@ import typer
 from keelwork import __version__
 from keelwork.errors import KeelworkError
 from keelwork.interfaces.cli import (
+    alerts_cmd,
     audit_cmd,
     contract_cmd,
     data_cmd,
@@ -46,6 +47,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(rollout_cmd.app, name="rollout")
+app.add_typer(alerts_cmd.app, name="alerts")
 app.command("rollback")(rollout_cmd.rollback)
 validate_cmd.register(app)
 ingest_cmd.register(app)

@@ -149,7 +149,7 @@ def test_the_storage_url_environment_variable_wins(project: Path, tmp_path: Path
 
 
 def test_a_spec_without_features_has_nothing_to_build(tmp_path: Path) -> None:
-    (tmp_path / "keel.yaml").write_text("service: {name: s, owners: [a]}\n"
+    (tmp_path / "keel.yaml").write_text("service: {name: s, owners: [a@example.com]}\n"
                                         "models: [{name: m, runtime: sklearn}]\n")
     pq.write_table(pa.table({"a": [1]}), tmp_path / "rows.parquet")
     res = runner.invoke(app, ["build", "-s", str(tmp_path), "-d", str(tmp_path / "rows.parquet"),

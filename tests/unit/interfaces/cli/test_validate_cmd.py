@@ -172,8 +172,8 @@ def test_contract_file_forms(tmp_path: Path, form: str) -> None:
     body = CONTRACT.split("\n", 1)[1]
     text = {"section": CONTRACT,
             "content": "\n".join(line[2:] for line in body.splitlines()) + "\n",
-            "keel.yaml": "service: {name: s, owners: [me]}\nmodels: [{name: m, runtime: "
-                         "python, artifact: 'x:y'}]\n" + CONTRACT}[form]
+            "keel.yaml": "service: {name: s, owners: [me@example.com]}\nmodels: [{name: m, "
+                         "runtime: python, artifact: 'x:y'}]\n" + CONTRACT}[form]
     path = tmp_path / "c.yaml"
     path.write_text(text)
     data = write_csv(tmp_path / "d.csv", rows(10))

@@ -1,0 +1,54 @@
+"""``keel alerts config``: secrets hidden on the terminal, written to a 0600 file with --out,
+an unreachable contact refused with its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from keelwork.interfaces.cli.main import app
+
+runner = CliRunner()
+SPEC = """\
+service:
+  name: churn
+  owners: [ml-team@example.com]
+  on_call: {contact: pager}
+models: [{name: m, runtime: python, artifact: 'x:y'}]
+alerts:
+  receivers:
+    - {name: pager, kind: webhook, url: "${PAGER_URL}"}
+"""
+SECRET = "https://pager.example/hook/token-98765"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    monkeypatch.setenv("PAGER_URL", SECRET)
+    return tmp_path
+
+
+def test_printed_config_hides_secrets(project: Path) -> None:
+    res = runner.invoke(app, ["alerts", "config", "-s", str(project)])
+    assert res.exit_code == 0, res.output
+    assert "churn-on-call" in res.output and SECRET not in res.output
+    assert "<hidden:" in res.output
+
+
+def test_out_writes_the_real_file(project: Path) -> None:
+    out = project / "alertmanager.yml"
+    res = runner.invoke(app, ["alerts", "config", "-s", str(project), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert SECRET in out.read_text() and SECRET not in res.output
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert "2 receiver(s)" in res.output
+
+
+def test_an_unreachable_contact_is_refused_with_its_path(project: Path) -> None:
+    (project / "keel.yaml").write_text(SPEC.replace("contact: pager", "contact: bob"))
+    res = runner.invoke(app, ["alerts", "config", "-s", str(project)])
+    assert res.exit_code == 2
+    assert "service.on_call.contact (line 4)" in " ".join(res.output.split())
