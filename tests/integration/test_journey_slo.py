@@ -43,7 +43,7 @@ def test_slos_from_init_to_promtool(tmp_path: Path) -> None:
     keel(project, "runbook")
     links = set(re.findall(r"runbook_url: (\S+)", (out / "availability.rules.yml").read_text()))
     assert len(links) == 4 and all((project / link).is_file() for link in links)
-    text = (project / "runbooks" / "KeelworkAvailabilityBurnPageFast.md").read_text()
+    text = (project / "runbooks" / "KeelworkAvailabilityBurnFast.md").read_text()
     assert "keel log tail --model sentiment --status error" in text
 
     keel(project, "slo", "export", "--format", "openslo", "--out", "openslo.yaml")

@@ -55,7 +55,7 @@ def test_a_broken_rule_fails_its_test(tmp_path: Path) -> None:
     rules.write_text(text.replace("> 0.144\\n", "> 0.05\\n"))
     done = subprocess.run([promtool, "test", "rules", "error_rate.test.yml"], cwd=out,
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode != 0 and "KeelworkErrorRateBurnPageFast" in done.stdout + done.stderr
+    assert done.returncode != 0 and "KeelworkErrorRateBurnFast" in done.stdout + done.stderr
 
 
 def test_the_inhibit_rules_load_in_alertmanager(tmp_path: Path) -> None:

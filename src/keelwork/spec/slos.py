@@ -136,9 +136,9 @@ Problem = tuple[tuple[str | int, ...], str, object, str]
 #: For another window, :mod:`keelwork.core.slo` scales the windows and keeps the rates (so each
 #: tier still fires on the same share of the budget).
 WORKBOOK_TIERS: tuple[SloTier, ...] = (
-    SloTier(name="page-fast", severity="page", long_window="1h", short_window="5m",
+    SloTier(name="fast", severity="page", long_window="1h", short_window="5m",
             burn_rate=14.4),
-    SloTier(name="page-slow", severity="page", long_window="6h", short_window="30m",
+    SloTier(name="slow", severity="page", long_window="6h", short_window="30m",
             burn_rate=6.0),
     SloTier(name="ticket", severity="ticket", long_window="3d", short_window="6h",
             burn_rate=1.0),

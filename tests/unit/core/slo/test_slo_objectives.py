@@ -18,7 +18,7 @@ BASE = ("service: {name: iris, owners: [ml@example.com, ops@example.com]}\n"
 def test_the_workbook_tiers_for_30_days() -> None:
     tiers = scale_tiers(30 * 86_400)
     assert [(t.name, t.severity, t.long_s, t.short_s, t.burn_rate) for t in tiers] == [
-        ("page-fast", "page", 3600, 300, 14.4), ("page-slow", "page", 21_600, 1800, 6.0),
+        ("fast", "page", 3600, 300, 14.4), ("slow", "page", 21_600, 1800, 6.0),
         ("ticket", "ticket", 259_200, 21_600, 1.0)]
     # the shares of the budget each tier fires on: 2%, 5%, 10%
     assert [round(t.budget_share(30 * 86_400), 4) for t in tiers] == [0.02, 0.05, 0.1]
@@ -30,7 +30,7 @@ def test_tiers_scale_with_the_window_and_keep_their_share_of_the_budget() -> Non
     assert [format_duration(t.short_s) for t in week] == ["1m", "7m", "84m"]
     for t in week:
         assert t.budget_share(7 * 86_400) == pytest.approx(
-            {"page-fast": 0.02, "page-slow": 0.05, "ticket": 0.1}[t.name], rel=0.05)
+            {"fast": 0.02, "slow": 0.05, "ticket": 0.1}[t.name], rel=0.05)
     day = scale_tiers(86_400)
     assert all(t.short_s >= 60 and t.short_s < t.long_s for t in day)
 
@@ -71,7 +71,7 @@ def test_objectives_and_their_budgets() -> None:
     slos = slo_set(spec)
     assert slos.owner == "ml@example.com" and slos.models == ("m", "n")
     names = [a.name for a in slos.alerts()]
-    assert names[:4] == ["KeelworkAvailabilityBurnPageFast", "KeelworkAvailabilityBurnPageSlow",
+    assert names[:4] == ["KeelworkAvailabilityBurnFast", "KeelworkAvailabilityBurnSlow",
                          "KeelworkAvailabilityBurnTicket", "KeelworkAvailabilityNoData"]
     assert names[-2:] == ["KeelworkThroughputBelowFloor", "KeelworkThroughputNoData"]
     assert len(set(names)) == len(names)

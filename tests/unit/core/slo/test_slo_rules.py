@@ -42,15 +42,15 @@ def test_latency_counts_requests_over_the_bucket() -> None:
 
 
 def test_a_burn_alert_needs_both_windows_and_min_events_and_carries_routing_labels() -> None:
-    alert = _by(_rules("availability"), "alert", "KeelworkAvailabilityBurnPageFast")
+    alert = _by(_rules("availability"), "alert", "KeelworkAvailabilityBurnFast")
     expr = str(alert["expr"])
     assert "rate1h" in expr and "rate5m" in expr and "> 0.0144" in expr
     assert "keelwork:slo_events:increase1h" in expr and ">= 50" in expr
-    assert alert["labels"] == {"severity": "page", "slo": "availability", "tier": "page-fast",
+    assert alert["labels"] == {"severity": "page", "slo": "availability", "tier": "fast",
                                "service": "iris", "owner": "ml@example.com"}
     notes = alert["annotations"]
     assert isinstance(notes, dict)
-    assert notes["runbook_url"] == "runbooks/KeelworkAvailabilityBurnPageFast.md"
+    assert notes["runbook_url"] == "runbooks/KeelworkAvailabilityBurnFast.md"
     assert "at this rate the 30-day error budget is gone in" in notes["description"]
     assert "already spent" in notes["description"]
 
@@ -74,9 +74,9 @@ def test_runbook_base_url() -> None:
 def test_inhibit_rules_quiet_the_slower_tiers_while_a_faster_one_fires() -> None:
     rules = inhibit_rules(parse_spec(SPEC, env={}))
     pairs = [(r["source_matchers"][0], r["target_matchers"][0]) for r in rules]
-    assert ('alertname="KeelworkAvailabilityBurnPageFast"',
-            'alertname="KeelworkAvailabilityBurnPageSlow"') in pairs
-    assert ('alertname="KeelworkAvailabilityBurnPageSlow"',
+    assert ('alertname="KeelworkAvailabilityBurnFast"',
+            'alertname="KeelworkAvailabilityBurnSlow"') in pairs
+    assert ('alertname="KeelworkAvailabilityBurnSlow"',
             'alertname="KeelworkAvailabilityBurnTicket"') in pairs
     assert not any("Slow" in s and "Fast" in t for s, t in pairs)
     assert all(r["equal"] == ["service", "slo", "model"] for r in rules)
@@ -87,7 +87,7 @@ def test_the_promtool_tests_assert_absent_at_t_minus_1_and_firing_at_t() -> None
     slos = slo_set(parse_spec(SPEC, env={}))
     doc = promtool_tests(slos, slos.objectives[0], "availability.rules.yml")
     fast = next(c for c in doc["tests"] if c["name"].startswith(
-        "KeelworkAvailabilityBurnPageFast: fires"))
+        "KeelworkAvailabilityBurnFast: fires"))
     before, at = fast["alert_rule_test"]
     assert int(at["eval_time"][:-1]) - int(before["eval_time"][:-1]) == 1
     assert before["exp_alerts"] == [] and len(at["exp_alerts"]) == 1
@@ -100,7 +100,7 @@ def test_one_runbook_per_alert_with_owner_and_commands() -> None:
     slos = slo_set(parse_spec(SPEC, env={}))
     books = runbooks(slos)
     assert set(books) == {a.name for a in slos.alerts()}
-    text = books["KeelworkAvailabilityBurnPageFast"]
+    text = books["KeelworkAvailabilityBurnFast"]
     assert "keel log tail --model m --status error" in text
     assert "keel monitor run --model m --window 1h --since 1h" in text
     assert "keel rollback m" in text and "ml@example.com" in text

@@ -99,8 +99,8 @@ def test_runbooks_one_per_alert_with_real_commands(project: Path) -> None:
     _keel(project, "runbook", "--out", str(out))
     books = sorted(p.name for p in out.iterdir())
     # availability and latency: 3 tiers and no data each; throughput: floor and no data
-    assert "KeelworkAvailabilityBurnPageFast.md" in books and len(books) == 10
-    text = (out / "KeelworkAvailabilityBurnPageFast.md").read_text()
+    assert "KeelworkAvailabilityBurnFast.md" in books and len(books) == 10
+    text = (out / "KeelworkAvailabilityBurnFast.md").read_text()
     assert "## Who owns it" in text and "ml@example.com" in text
     commands = [line.strip() for book in out.iterdir()
                 for line in book.read_text().splitlines() if line.strip().startswith("keel ")]
