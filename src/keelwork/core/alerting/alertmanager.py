@@ -2,8 +2,9 @@
 
 Pages go to the on-call contact, tickets to the owners, every receiver sends the resolved
 notice too; alerts are grouped by ``alertname``, ``service`` and ``slo`` so one incident makes
-one notification. The inhibit rules (:func:`inhibit_rules`) keep a slower burn-rate tier quiet
-while a faster one fires for the same SLO (pyrra #1883), and a ticket quiet while a page fires.
+one notification. The inhibit rules are the SLOs' own (``keelwork.core.slo.inhibit_rules``, also
+written by ``keel slo rules``): a slower burn-rate tier stays quiet while a faster one fires for
+the same SLO and model (pyrra #1883), and a ticket while a page does.
 """
 
 from __future__ import annotations
@@ -13,20 +14,14 @@ from typing import Any
 
 from keelwork.core.alerting.routing import (
     LABEL_SERVICE,
-    LABEL_SEVERITY,
     LABEL_SLO,
-    LABEL_TIER,
-    PAGE,
-    TICKET,
     Receiver,
     Route,
     routing,
 )
+from keelwork.core.slo import inhibit_rules as slo_inhibit_rules
 from keelwork.spec.model import KeelSpec
 
-#: Burn-rate tiers, fastest first, as the ``tier`` label of keelwork's SLO alerts names them
-#: (the workbook's 1h/5m and 6h/30m pages, 3d/6h ticket, scaled to ``slos.window``).
-TIERS: tuple[str, ...] = ("fast", "slow", "ticket")
 #: What a value hidden from the terminal reads as (``keel alerts config`` without ``--out``).
 HIDDEN = "<hidden: keel alerts config --out FILE writes it>"
 #: Labels alerts are grouped by: one notification per SLO incident.
@@ -44,27 +39,6 @@ def _quote(value: str) -> str:
 def matchers(pairs: Sequence[tuple[str, str]]) -> list[str]:
     """``[("severity", "page")]`` -> ``['severity="page"']`` (Alertmanager's matcher syntax)."""
     return [f"{k}={_quote(v)}" for k, v in pairs]
-
-
-def inhibit_rules(tiers: Sequence[str] = TIERS) -> list[dict[str, Any]]:
-    """Inhibit rules: a page silences the tickets, and each tier every slower one, of the same
-    service and SLO.
-
-    Args:
-        tiers: The ``tier`` label's values, fastest first.
-
-    Returns:
-        Alertmanager ``inhibit_rules`` entries.
-    """
-    equal = [LABEL_SERVICE, LABEL_SLO]
-    rules = [{"source_matchers": matchers([(LABEL_SEVERITY, PAGE)]),
-              "target_matchers": matchers([(LABEL_SEVERITY, TICKET)]), "equal": list(equal)}]
-    for i, fast in enumerate(tiers):
-        for slow in tiers[i + 1:]:
-            rules.append({"source_matchers": matchers([(LABEL_TIER, fast)]),
-                          "target_matchers": matchers([(LABEL_TIER, slow)]),
-                          "equal": list(equal)})
-    return rules
 
 
 def _duration(seconds: int) -> str:
@@ -99,15 +73,13 @@ def _route(route: Route) -> dict[str, Any]:
             "repeat_interval": _duration(route.repeat_s)}
 
 
-def alertmanager_config(spec: KeelSpec, *, hide_secrets: bool = False,
-                        tiers: Sequence[str] = TIERS) -> dict[str, Any]:
+def alertmanager_config(spec: KeelSpec, *, hide_secrets: bool = False) -> dict[str, Any]:
     """The Alertmanager configuration that delivers ``spec``'s alerts to its people.
 
     Args:
         spec: The keel.yaml.
         hide_secrets: Show receiver URLs and the SMTP password as :data:`HIDDEN` (for a
             terminal); the file Alertmanager reads needs them.
-        tiers: The burn-rate tiers, fastest first (see :func:`inhibit_rules`).
 
     Returns:
         The configuration as plain data (write it as YAML).
@@ -129,8 +101,8 @@ def alertmanager_config(spec: KeelSpec, *, hide_secrets: bool = False,
                   "group_interval": "5m", "repeat_interval": "4h",
                   "routes": [_route(r) for r in tree.routes]},
         "receivers": [_receiver(r, hide_secrets) for r in tree.receivers],
-        "inhibit_rules": inhibit_rules(tiers),
+        "inhibit_rules": slo_inhibit_rules(spec),
     }
 
 
-__all__ = ["GROUP_BY", "HIDDEN", "TIERS", "alertmanager_config", "inhibit_rules", "matchers"]
+__all__ = ["GROUP_BY", "HIDDEN", "alertmanager_config", "matchers"]

@@ -174,11 +174,6 @@ class SloSet:
     objectives: tuple[Objective, ...]
 
     @property
-    def owner(self) -> str:
-        """The ``owner`` label of the alerts: the first of ``service.owners``."""
-        return self.owners[0]
-
-    @property
     def window(self) -> str:
         return format_duration(self.window_s)
 

@@ -95,8 +95,10 @@ def runbook_link(base: str, alert: str) -> str:
 
 
 def alert_labels(slos: SloSet, a: Alert) -> dict[str, str]:
+    # No ``owner`` label: an SLO of the service belongs to all its owners, and keel alerts
+    # config sends an alert that names one owner to that owner alone.
     return {"severity": a.severity, "slo": a.objective.key, "tier": a.tier_label,
-            "service": slos.service, "owner": slos.owner}
+            "service": slos.service}
 
 
 def spent_template(slos: SloSet, o: Objective) -> str:

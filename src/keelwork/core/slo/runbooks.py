@@ -75,7 +75,6 @@ def _owners(slos: SloSet) -> str:
         lines.append(f"- On call (`service.on_call.contact`): {slos.on_call}")
     if slos.escalation:
         lines.append(f"- Escalation (`service.on_call.escalation`): {slos.escalation}")
-    lines.append(f"- Alert label `owner`: {slos.owner}")
     return "\n".join(lines)
 
 

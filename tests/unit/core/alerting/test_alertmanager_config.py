@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keelwork.core.alerting.alertmanager import HIDDEN, alertmanager_config, inhibit_rules
+from keelwork.core.alerting.alertmanager import HIDDEN, alertmanager_config
 from keelwork.core.alerting.routing import routing
 from keelwork.service.alerting import alertmanager_yaml, write_alertmanager_config
 from keelwork.spec.loader import parse_spec
@@ -70,13 +70,21 @@ def test_without_on_call_pages_go_to_the_owners() -> None:
     assert [r.name for r in tree.receivers] == ["s-owners"]
 
 
-def test_a_slower_tier_is_inhibited_while_a_faster_one_fires() -> None:
-    rules = inhibit_rules(("fast", "slow", "ticket"))
-    pairs = [(r["source_matchers"], r["target_matchers"]) for r in rules]
-    assert (['tier="fast"'], ['tier="slow"']) in pairs
-    assert (['tier="slow"'], ['tier="fast"']) not in pairs
-    assert (['severity="page"'], ['severity="ticket"']) in pairs
-    assert all(r["equal"] == ["service", "slo"] for r in rules)
+def test_a_slower_tier_is_inhibited_while_a_faster_one_fires_for_the_same_model() -> None:
+    spec = parse_spec(SPEC + "slos: {availability: 0.999}\n", env=ENV)
+    rules = alertmanager_config(spec)["inhibit_rules"]
+    pairs = [(r["source_matchers"][0], r["target_matchers"][0]) for r in rules]
+    fast, slow, ticket = ('alertname="KeelworkAvailabilityBurnFast"',
+                          'alertname="KeelworkAvailabilityBurnSlow"',
+                          'alertname="KeelworkAvailabilityBurnTicket"')
+    assert (fast, slow) in pairs and (fast, ticket) in pairs and (slow, ticket) in pairs
+    assert (slow, fast) not in pairs and (ticket, fast) not in pairs
+    # One model's incident does not silence another model's slower tiers.
+    assert all(r["equal"] == ["service", "slo", "model"] for r in rules)
+
+
+def test_without_slos_nothing_is_inhibited(spec: KeelSpec) -> None:
+    assert alertmanager_config(spec)["inhibit_rules"] == []
 
 
 def test_secrets_are_hidden_on_the_terminal_and_written_to_the_file(spec: KeelSpec,

@@ -69,7 +69,7 @@ def test_objectives_and_their_budgets() -> None:
         ("throughput", None)]
     assert objs[2].threshold_s == 0.25
     slos = slo_set(spec)
-    assert slos.owner == "ml@example.com" and slos.models == ("m", "n")
+    assert slos.owners == ("ml@example.com", "ops@example.com") and slos.models == ("m", "n")
     names = [a.name for a in slos.alerts()]
     assert names[:4] == ["KeelworkAvailabilityBurnFast", "KeelworkAvailabilityBurnSlow",
                          "KeelworkAvailabilityBurnTicket", "KeelworkAvailabilityNoData"]

@@ -47,7 +47,7 @@ def test_a_burn_alert_needs_both_windows_and_min_events_and_carries_routing_labe
     assert "rate1h" in expr and "rate5m" in expr and "> 0.0144" in expr
     assert "keelwork:slo_events:increase1h" in expr and ">= 50" in expr
     assert alert["labels"] == {"severity": "page", "slo": "availability", "tier": "fast",
-                               "service": "iris", "owner": "ml@example.com"}
+                               "service": "iris"}
     notes = alert["annotations"]
     assert isinstance(notes, dict)
     assert notes["runbook_url"] == "runbooks/KeelworkAvailabilityBurnFast.md"
