@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from keelwork.core.rollout.rollback import Setback
     from keelwork.core.rollout.state import Rollout, RolloutEvent
     from keelwork.core.signature import Signature
+    from keelwork.core.slo.evaluate import SloCounts
 
 T = TypeVar("T")
 
@@ -169,6 +170,11 @@ class PredictionReaderStore(Protocol):
     def count(self, since: float | None = None, until: float | None = None, *,
               model: str | None = None, tenant: str | None = None,
               subject_id: str | None = None) -> int: ...
+
+    def slo_counts(self, since: float, until: float, *,
+                   latency_ms: float | None = None) -> dict[str, SloCounts]:
+        """Per model, its requests in ``[since, until)`` as the SLOs count them."""
+        ...
 
 
 @runtime_checkable

@@ -42,6 +42,7 @@ from keelwork.core.alerting.notification import AlertChange
 from keelwork.core.ingest import DeadLetter, IngestCounts
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.rollout.state import Rollout
+from keelwork.core.slo.evaluate import SloCounts
 
 
 @pytest.fixture
@@ -87,10 +88,35 @@ def prediction_log_round_trip(engine: Engine, tmp_path: Path) -> Any:
     assert reader.has_log() and reader.count(model="m") == 5
     assert [r.id for r in reader.iter_records(model="m")] == [r.id for r in records]
     assert isinstance(reader, types.PredictionReaderStore)
+    _slo_counts_as_the_rules_count(log, reader)
     with engine.connect() as conn:
         assert prediction_outputs(conn, [records[1].id, "absent"]) == {records[1].id: 1}
         assert prediction_outputs(conn, []) == {}
     return log
+
+
+def _slo_counts_as_the_rules_count(log: PredictionLog, reader: PredictionReader) -> None:
+    """One grouped query: refusals by the contract and shadow calls count for nothing, bad
+    input the model refused is an error, an overload is its own, latency is answered <= the
+    threshold, and ``[since, until)`` is half-open."""
+    def rec(model: str, status: str, guard: str | None = None, ms: float = 1.0,
+            ts: float = 2000.0) -> PredictionRecord:
+        return PredictionRecord(id=new_prediction_id(), ts=ts, model=model, version=1,
+                                inputs=None, outputs=None, latency_ms=ms, status=status,
+                                guard=guard)
+
+    log.write_blocking([
+        rec("a", "ok", ms=250.0), rec("a", "ok", ms=250.1), rec("a", "fallback", ms=10.0),
+        rec("a", "ok", "output"), rec("a", "error"), rec("a", "error", "timeout"),
+        rec("a", "rejected", "input"), rec("a", "rejected", "concurrency"),
+        rec("a", "rejected", "contract"), rec("a", "ok", "shadow"),
+        rec("a", "ok", ts=2010.0), rec("b", "error", ts=2001.0)])
+    assert log.flush(5.0)
+    counts = reader.slo_counts(2000.0, 2010.0, latency_ms=250.0)
+    assert counts["a"] == SloCounts(answered=4, errors=3, overloaded=1, fast=3)
+    assert counts["a"].total == 8 and counts["b"] == SloCounts(errors=1)
+    assert reader.slo_counts(2000.0, 2011.0)["a"] == SloCounts(5, 3, 1, 0)
+    assert reader.slo_counts(3000.0, 4000.0) == {}
 
 
 def label_round_trip(engine: Engine, tmp_path: Path) -> Any:

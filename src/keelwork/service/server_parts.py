@@ -12,7 +12,9 @@ stores; the gateway keeps its own for the prediction log):
   another server or by ``keel flags put`` applies without a restart;
 - monitoring: every ``monitor_interval_s`` the latest windows of each model with a stored
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
-  their drift scores, quality and label coverage.
+  their drift scores, quality and label coverage;
+- SLOs: with ``slos`` and contacts to alert, every ``slos.evaluation_interval`` the server
+  evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`).
 
 The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
 (the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
@@ -41,6 +43,7 @@ from keelwork.service.assembly import Service, open_service
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.slo_watch import SloWatch, interval_s, open_watch, slo_loop
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
@@ -63,6 +66,8 @@ class ServerParts:
     flag_store: FlagStore
     flags: FlagSource
     monitor_interval_s: float = 300.0
+    #: The server's own SLO evaluation (None: no SLOs, or nobody to tell).
+    slo_watch: SloWatch | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -71,8 +76,8 @@ class ServerParts:
         return unresolved_refs(flag, self.service.registry)
 
     async def start(self) -> None:
-        """Start the service (prediction log, rollout controller), the flag poll and the
-        monitoring loop."""
+        """Start the service (prediction log, rollout controller), the flag poll, the
+        monitoring loop and the SLO evaluation."""
         await self.service.start()
         self._tasks.append(asyncio.create_task(self.flags.run(), name="keel-flag-poll"))
         if self.monitor_interval_s > 0:
@@ -80,6 +85,10 @@ class ServerParts:
                 monitor_loop(self.resolved, interval_s=self.monitor_interval_s,
                              stop=self._stop_monitor, engine=self.engine),
                 name="keel-monitor"))
+        if self.slo_watch is not None:
+            self._tasks.append(asyncio.create_task(
+                slo_loop(self.slo_watch, interval=interval_s(self.resolved.spec),
+                         stop=self._stop_monitor), name="keel-slo-watch"))
 
     async def close(self) -> None:
         """Stop the loops, close the service and release the stores' engine."""
@@ -130,6 +139,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         flags = FlagSource(spec.flags, flag_store)
         flags.reload()
         record_config(audit, resolved, actor=default_actor(settings.user))
+        watch = open_watch(spec, engine, registry=service.gateway.metrics.registry)
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -141,7 +151,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     gateway.metrics.registry.register(MonitorCollector(engine))
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s)
+                       monitor_interval_s, watch)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

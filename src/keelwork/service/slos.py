@@ -127,19 +127,30 @@ def write_runbooks(resolved: ResolvedSpec, out: Path) -> list[Path]:
     return files
 
 
-def slo_line(spec: KeelSpec) -> str | None:
-    """One line naming the SLOs and how they are evaluated (None without SLOs)."""
+def slo_line(spec: KeelSpec, every_s: float | None = None) -> str | None:
+    """One line naming the SLOs and how they are evaluated (None without SLOs).
+
+    Args:
+        spec: The keel.yaml.
+        every_s: Seconds between the server's own evaluations when it runs them
+            (:mod:`keelwork.service.slo_watch`); None: Prometheus evaluates them.
+    """
     slos = slo_set(spec)
     if not slos.objectives:
         return None
     names = ", ".join(f"{o.key} ({o.statement.split(' (')[0]})" for o in slos.objectives)
+    if every_s is not None:
+        return (f"SLOs over {slos.window}: {names}; evaluated by this server every "
+                f"{every_s:g} s; for Prometheus, `keel slo rules`")
     return (f"SLOs over {slos.window}: {names}; evaluated by Prometheus with the rules of "
             "`keel slo rules`")
 
 
 def announce_slos(spec: KeelSpec) -> str | None:
     """Log :func:`slo_line` (what ``keel serve`` does at start) and return it."""
-    line = slo_line(spec)
+    from keelwork.service.slo_watch import evaluates_slos, interval_s
+
+    line = slo_line(spec, interval_s(spec) if evaluates_slos(spec) else None)
     if line is not None:
         log.info("%s", line)
     return line

@@ -72,6 +72,9 @@ class SloSection(Section):
         default=None, description="Burn-rate alerts; default: the SRE workbook's for 30 days "
         "(1h/5m at 14.4x and 6h/30m at 6x page, 3d/6h at 1x ticket), windows scaled to "
         "'window'.")
+    evaluation_interval: str = Field(
+        default="30s", pattern=_DURATION, description="How often a server with contacts to "
+        "alert evaluates the SLOs itself over its prediction log (without Prometheus).")
     min_events: PositiveInt = Field(
         default=100, description="Requests a tier's long window must hold before it alerts: "
         "a handful of failures at night is no burn.")
@@ -111,6 +114,14 @@ class SloSection(Section):
                     "window {window}", {"name": t.name, "long": t.long_window,
                                         "window": self.window})
         return self
+
+    @field_validator("evaluation_interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if duration_seconds(v) < 1:
+            raise PydanticCustomError("slo_interval", "slos.evaluation_interval must be at "
+                                      "least 1s; got {got}", {"got": v})
+        return v
 
     @property
     def window_seconds(self) -> int:

@@ -33,8 +33,10 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     func,
     inspect,
+    literal,
     or_,
     select,
 )
@@ -45,6 +47,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from keelwork.adapters.stores.schema import stamp_schema
 from keelwork.adapters.stores.sql import among
 from keelwork.core.predictions import PredictionRecord
+from keelwork.core.slo.evaluate import SloCounts
 from keelwork.errors import StoreError
 
 PREDICTIONS_SCHEMA_KIND = "predictions"
@@ -306,6 +309,36 @@ class PredictionReader:
                 return int(conn.execute(stmt).scalar_one())
         except SQLAlchemyError as exc:
             raise store_error("count the prediction log", exc) from None
+
+    def slo_counts(self, since: float, until: float, *,
+                   latency_ms: float | None = None) -> dict[str, SloCounts]:
+        """Per model, its requests in ``[since, until)`` by what they count for in the SLOs
+        (:class:`~keelwork.core.slo.evaluate.SloCounts`), in one grouped query.
+
+        As ``keelwork_requests_total`` counts them: refusals by the contract and shadow calls
+        are no event; bad input the model refused is an error; ``fast``: answered within
+        ``latency_ms`` (none counted when None).
+
+        Raises:
+            StoreError: the store failed.
+        """
+        p = predictions
+
+        def n(cond: ColumnElement[bool]) -> Any:
+            return func.sum(case((cond, 1), else_=0))
+
+        rejected = p.c.status == "rejected"
+        answered = p.c.status.in_(("ok", "fallback"))
+        fast = (n(and_(answered, p.c.latency_ms <= latency_ms)) if latency_ms is not None
+                else literal(0))
+        stmt = (select(p.c.model, n(answered), n(or_(p.c.status == "error", and_(
+            rejected, p.c.guard == "input"))), n(and_(rejected, p.c.guard == "concurrency")),
+            fast)
+            .where(p.c.ts >= since, p.c.ts < until,
+                   or_(p.c.guard.is_(None), p.c.guard != "shadow"))
+            .group_by(p.c.model))
+        return {r[0]: SloCounts(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
+                for r in (tuple(m.values()) for m in self._read(stmt))}
 
     def by_subject(self, subject_id: str, *, tenant: str | None = None,
                    ) -> Iterator[PredictionRecord]:
