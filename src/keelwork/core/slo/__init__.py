@@ -4,7 +4,8 @@ keel.yaml's ``slos`` become Prometheus recording and alerting rules
 (:mod:`keelwork.core.slo.rules`) with a ``promtool test rules`` file per SLO
 (:mod:`keelwork.core.slo.promtest`), Alertmanager inhibit rules (:func:`inhibit_rules`), one
 runbook per alert (:mod:`keelwork.core.slo.runbooks`) and OpenSLO documents
-(:mod:`keelwork.core.slo.openslo`). Writing them out is :mod:`keelwork.service.slos`.
+(:mod:`keelwork.core.slo.openslo`); a server without Prometheus evaluates the same rules over
+event counts (:mod:`keelwork.core.slo.evaluate`). Writing them out is :mod:`keelwork.service.slos`.
 """
 
 from __future__ import annotations
