@@ -4,8 +4,7 @@ delivery of alert state changes through the sinks.
 ``keel alerts config`` calls :func:`alertmanager_yaml` / :func:`write_alertmanager_config`.
 :class:`AlertDelivery` takes alert state changes (from whatever evaluates the rules: a server's
 own SLO evaluation, :mod:`keelwork.service.slo_watch`; tests and scripts hand changes in
-directly),
-routes each with the same tree as the Alertmanager configuration
+directly), routes each with the same tree as the Alertmanager configuration
 (:mod:`keelwork.core.alerting.routing`), keeps it in the alert store and delivers it to each
 of its receiver's targets: once per change of state, retried with exponential back-off while a
 sink is down (the failure kept in the store and counted in
