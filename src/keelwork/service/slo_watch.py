@@ -118,8 +118,10 @@ class SloWatch:
 
 
 def evaluates_slos(spec: KeelSpec) -> bool:
-    """Whether a server of ``spec`` evaluates its SLOs: it has SLOs and someone to tell."""
-    return bool(slo_set(spec).objectives) and any(r.targets for r in routing(spec).receivers)
+    """Whether a server of ``spec`` evaluates its SLOs: it has SLOs, someone to tell, and
+    ``slos.evaluated_by`` is ``server`` (with ``prometheus``, Alertmanager notifies)."""
+    return (spec.slos.evaluated_by == "server" and bool(slo_set(spec).objectives)
+            and any(r.targets for r in routing(spec).receivers))
 
 
 def interval_s(spec: KeelSpec) -> float:

@@ -75,6 +75,11 @@ class SloSection(Section):
     evaluation_interval: str = Field(
         default="30s", pattern=_DURATION, description="How often a server with contacts to "
         "alert evaluates the SLOs itself over its prediction log (without Prometheus).")
+    evaluated_by: Literal["server", "prometheus"] = Field(
+        default="server", description="Who evaluates the SLOs and notifies: 'server' (keel "
+        "serve itself, over its prediction log) or 'prometheus' (Prometheus with the rules of "
+        "keel slo rules, Alertmanager delivering; the server then sends nothing, so nobody is "
+        "notified twice).")
     min_events: PositiveInt = Field(
         default=100, description="Requests a tier's long window must hold before it alerts: "
         "a handful of failures at night is no burn.")

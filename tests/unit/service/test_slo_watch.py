@@ -185,6 +185,24 @@ def test_the_server_evaluates_only_with_slos_and_someone_to_tell(engine: Engine)
         "evaluated by this server every 30 s; for Prometheus, `keel slo rules`")
 
 
+def test_with_prometheus_evaluating_the_server_sends_nothing(engine: Engine) -> None:
+    """``slos.evaluated_by: prometheus``: Alertmanager notifies; the server opens no watch, so
+    nobody is told twice, and its start-up line says who evaluates."""
+    from keelwork.errors import SpecError
+    from keelwork.service.slos import announce_slos
+
+    spec = parse_spec(SPEC.replace("min_events: 10}", "min_events: 10, evaluated_by: prometheus}"),
+                      env={})
+    assert not evaluates_slos(spec)
+    assert open_watch(spec, engine, registry=CollectorRegistry()) is None
+    line = announce_slos(spec)
+    assert line is not None and line.endswith(
+        "evaluated by Prometheus with the rules of `keel slo rules`")
+    with pytest.raises(SpecError, match="evaluated_by"):
+        parse_spec(SPEC.replace("min_events: 10}", "min_events: 10, evaluated_by: grafana}"),
+                   env={})
+
+
 def test_the_evaluation_interval_is_a_duration_of_at_least_a_second() -> None:
     from keelwork.errors import SpecError
     from keelwork.service.slo_watch import interval_s
