@@ -6,13 +6,16 @@ for counters. Child series are cached per label set: ``.labels()`` is not free o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from keelwork.core.cost import idle_cost, version_cost
+from keelwork.spec.cost import CostSection
 from keelwork.spec.metric_names import LATENCY_BUCKETS as _LATENCY_BUCKETS
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -97,7 +100,23 @@ class GatewayMetrics:
         self.log_records = Counter("keelwork_prediction_log_records",
                                    "Prediction records by where they went.", ["destination"],
                                    registry=r)
+        self.model_cpu = Counter("keelwork_model_cpu_seconds",
+                                 "CPU seconds of model calls, measured in the threads that ran "
+                                 "them.", ["model", "version"], registry=r)
         self._children: dict[tuple[str, ...], Any] = {}
+
+    def watch_cost(self, prices: CostSection,
+                   process_cpu: Callable[[], float] = time.process_time) -> None:
+        """Export ``keelwork_cost_total{model,version,currency}`` (model CPU seconds and
+        answers at keel.yaml's prices) and, with a ``cpu_hour`` price,
+        ``keelwork_cost_idle_total{currency}`` (the process's other CPU time), computed at
+        scrape time from the counters.
+
+        Args:
+            prices: keel.yaml's cost section (at least one price set).
+            process_cpu: The serving process's CPU seconds (every thread).
+        """
+        self.registry.register(_CostCollector(self, prices, process_cpu))
 
     def watch_log(self, read_stats: Callable[[], dict[str, float]]) -> None:
         """Export the prediction log's gauges, read at scrape time."""
@@ -119,6 +138,54 @@ class GatewayMetrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _totals(metric: Any) -> dict[tuple[str, str], float]:
+    """A ``[model, version]`` counter's values by label pair (its ``_total`` samples)."""
+    out: dict[tuple[str, str], float] = {}
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                out[(sample.labels["model"], sample.labels["version"])] = sample.value
+    return out
+
+
+class _CostCollector(Collector):
+    """The cost counters, derived at scrape time from CPU seconds and answers per version."""
+
+    def __init__(self, metrics: GatewayMetrics, prices: CostSection,
+                 process_cpu: Callable[[], float]) -> None:
+        self._metrics = metrics
+        self._prices = prices
+        self._process_cpu = process_cpu
+        self._idle = 0.0
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        prices = self._prices
+        cpu = _totals(self._metrics.model_cpu)
+        process = self._process_cpu()  # after the model CPU, so that it holds all of it
+        answers = _totals(self._metrics.predictions)
+        cost = CounterMetricFamily("keelwork_cost", "Cost of model calls per version: CPU "
+                                   "seconds at cost.cpu_hour plus answers at "
+                                   "cost.per_1k_predictions.",
+                                   labels=["model", "version", "currency"])
+        for model, version in sorted(cpu.keys() | answers.keys()):
+            cost.add_metric([model, version, prices.currency], version_cost(
+                prices, cpu.get((model, version), 0.0), answers.get((model, version), 0.0)))
+        yield cost
+        idle = idle_cost(prices, process, sum(cpu.values()))
+        if idle is not None:
+            # A call in flight is idle until it ends and is counted as the model's: the
+            # counter holds its highest value rather than step back (a reset to Prometheus).
+            idle = self._idle = max(self._idle, idle)
+            g = CounterMetricFamily("keelwork_cost_idle", "CPU time of the process outside "
+                                    "model calls (parsing, logging, the event loop, runtimes' "
+                                    "helper threads) at cost.cpu_hour.", labels=["currency"])
+            g.add_metric([prices.currency], idle)
+            yield g
+
+    def describe(self) -> Iterable[CounterMetricFamily]:
+        return []
 
 
 class NotificationMetrics:

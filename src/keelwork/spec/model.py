@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from keelwork.spec.alerts import AlertsSection
 from keelwork.spec.contract import ContractSection
+from keelwork.spec.cost import CostSection
 from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
@@ -280,14 +281,7 @@ class GuardsSection(Section):
         "caller allowed to send feedback, or only the key that set it (admin keys always).")
 
 
-# --------------------------------------------------------------------------- cost, retention
-class CostSection(Section):
-    currency: str = "USD"
-    per_1k_predictions: Annotated[float, Field(ge=0)] | None = None
-    monthly_budget: Annotated[float, Field(ge=0)] | None = None
-    alert_at: list[Annotated[float, Field(gt=0, le=2)]] = Field(default_factory=lambda: [0.8, 1.0])
-
-
+# --------------------------------------------------------------------------- retention (cost: keelwork.spec.cost)
 class RetentionSection(Section):
     predictions_days: PositiveInt | None = None
     labels_days: PositiveInt | None = None

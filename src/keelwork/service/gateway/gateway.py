@@ -83,6 +83,8 @@ class Gateway:
         self._resolve = resolve
         self._load = load
         self.metrics = metrics or GatewayMetrics()
+        if spec.cost.priced:  # keelwork_cost_total and its idle share
+            self.metrics.watch_cost(spec.cost)
         # Entity lookups + transforms of keel.yaml's `features`: the same code that builds
         # training sets (`keel features build`) runs here, after the contract check.
         self._dispatch = Dispatcher(
@@ -198,7 +200,8 @@ class Gateway:
                     # which version failed to load, for the prediction log's record of it
                     exc.failed_target = target  # type: ignore[attr-defined]
                     raise
-                h = ModelHost(target, runtime, section.batching, observer=self._observe_call)
+                h = ModelHost(target, runtime, section.batching, observer=self._observe_call,
+                              cpu_observer=self._observe_cpu)
                 self._hosts[key] = h
                 retired = self._evict(keep=key)
             else:
@@ -347,6 +350,11 @@ class Gateway:
         v = str(target.version)
         self.metrics.child(self.metrics.batch_size, target.name, v).observe(size)
         self.metrics.child(self.metrics.model_latency, target.name, v).observe(seconds)
+
+    def _observe_cpu(self, target: ModelTarget, seconds: float) -> None:
+        # In the model's worker thread: prometheus-client's counters take their own lock.
+        self.metrics.child(self.metrics.model_cpu, target.name, str(target.version)).inc(
+            seconds)
 
     # ------------------------------------------------------------------ predict
     async def predict(self, name: str, ref: str | None, instances: list[Any],

@@ -39,21 +39,27 @@ _CLOSING: set[asyncio.Task[None]] = set()
 
 #: Called after each model call with (target, batch size, requests, seconds).
 CallObserver = Callable[["ModelTarget", int, int, float], None]
+#: Called in the worker thread after each model call with (target, CPU seconds it used).
+CpuObserver = Callable[["ModelTarget", float], None]
 
 
 class ModelHost:
     """A loaded runtime for one model version, called through a micro-batcher or directly.
 
     Model calls run in a small thread pool of their own so that a slow model never blocks the
-    event loop, and a model that hangs only exhausts its own threads.
+    event loop, and a model that hangs only exhausts its own threads. Each call's CPU time is
+    read in its thread (``time.thread_time``, two clock reads per batch) and handed to
+    ``cpu_observer``: the cost of a version (CPU of threads the runtime starts is not in it).
     """
 
     def __init__(self, target: ModelTarget, runtime: ModelRuntime, batching: BatchingSection,
-                 observer: CallObserver | None = None, threads: int = 2) -> None:
+                 observer: CallObserver | None = None, threads: int = 2,
+                 cpu_observer: CpuObserver | None = None) -> None:
         self.target = target
         self.runtime = runtime
         self.batching = batching
         self._observer = observer
+        self._cpu_observer = cpu_observer
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
@@ -70,6 +76,7 @@ class ModelHost:
         return self._batcher.queue_depth if self._batcher is not None else 0
 
     def _call(self, instances: list[Any]) -> list[Any]:
+        cpu_started = time.thread_time()
         try:
             return self.runtime.predict(instances)
         except PredictionError as exc:  # name the served version, keep the runtime's words
@@ -80,6 +87,12 @@ class ModelHost:
         except Exception as exc:  # the model's own failure, named
             raise PredictionError(
                 f"The model {self.target.label} raised {type(exc).__name__}: {exc}") from exc
+        finally:  # a failed call used the CPU too
+            self._spent(cpu_started)
+
+    def _spent(self, cpu_started: float) -> None:
+        if self._cpu_observer is not None:
+            self._cpu_observer(self.target, time.thread_time() - cpu_started)
 
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()
@@ -123,6 +136,7 @@ class ModelHost:
         return self.runtime.signature.classes
 
     def _call_proba(self, instances: list[Any]) -> list[list[float]] | None:
+        cpu_started = time.thread_time()
         try:
             return self.runtime.predict_proba(instances)
         except KeelworkError:
@@ -130,6 +144,8 @@ class ModelHost:
         except Exception as exc:
             raise PredictionError(f"The model {self.target.label} raised {type(exc).__name__} "
                                   f"computing probabilities: {exc}") from exc
+        finally:
+            self._spent(cpu_started)
 
     async def predict_proba(self, instances: list[Any]) -> list[list[float]] | None:
         """Class probabilities of ``instances`` (not batched); None when the model has none."""
