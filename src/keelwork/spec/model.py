@@ -281,7 +281,7 @@ class GuardsSection(Section):
         "caller allowed to send feedback, or only the key that set it (admin keys always).")
 
 
-# --------------------------------------------------------------------------- retention (cost: keelwork.spec.cost)
+# ------------------------------------------------ retention (the cost section: keelwork.spec.cost)
 class RetentionSection(Section):
     predictions_days: PositiveInt | None = None
     labels_days: PositiveInt | None = None

@@ -51,7 +51,8 @@ def no_gc() -> Iterator[None]:
 def _gateway(cost: str) -> Gateway:
     return Gateway(parse_spec(SPEC + f"cost: {cost}\n", env={}),
                    lambda name, _ref: ModelTarget(name, 3, "python", "callables:burns_cpu"),
-                   lambda t: load_runtime("python", str(t.artifact), {"path": str(fm.FIXTURES_DIR)}),
+                   lambda t: load_runtime("python", str(t.artifact),
+                                          {"path": str(fm.FIXTURES_DIR)}),
                    Sink())
 
 
