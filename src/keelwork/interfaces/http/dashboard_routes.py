@@ -13,7 +13,8 @@ with a small form: the key typed there is POSTed (never put in a URL, where acce
 history and ``Referer`` would keep it), checked, and kept in a cookie ``keel_dashboard``:
 ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page sends it),
 ``Path=/dashboard`` (no other route gets it), ``Secure`` on HTTPS, for 8 hours. The key is
-checked again on every view, so a revoked key stops working at once on this server. It is
+checked again on every view, so a revoked key stops working as on every other route: at once
+when revoked through this server's admin API, within the key cache's 5 s otherwise. It is
 never written into a page, a response or a log line.
 """
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from keelwork.core.reports.dashboard import count, ms, money, rate, render_dashboard, share
+from keelwork.core.reports.dashboard import count, money, ms, rate, render_dashboard, share
 
 
 def _version(**over: Any) -> dict[str, Any]:
