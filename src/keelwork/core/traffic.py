@@ -75,14 +75,13 @@ class Totals:
         if not self.bins:
             self.bins = [0] * (len(self.edges) + 1)
 
-    def add(self, counts: Sequence[int]) -> None:
-        """Add one bucket's numbers (outcomes, then bins)."""
-        out, bins = self.outcomes, self.bins
-        for i in range(_N_OUT):
-            out[i] += counts[i]
-        for i, n in enumerate(counts[_N_OUT:]):
-            if n:
-                bins[i] += n
+    @classmethod
+    def of(cls, edges: tuple[float, ...], rows: Sequence[Sequence[int]]) -> Totals:
+        """The sum of buckets' numbers (outcomes, then bins), column by column."""
+        if not rows:
+            return cls(edges)
+        sums = [sum(column) for column in zip(*rows, strict=True)]
+        return cls(edges, sums[:_N_OUT], sums[_N_OUT:])
 
     def count(self, name: str) -> int:
         return self.outcomes[OUTCOMES.index(name)]
@@ -216,30 +215,24 @@ class Rollup:
         """The counts of ``key`` in buckets starting in ``[since, until)`` (an hour bucket
         counts when its start is in the span: spans past the minute horizon are to the
         hour)."""
-        out = Totals(self.edges)
-        for table in (self.minutes.get(key, {}), self.hours.get(key, {})):
-            for start, row in table.items():
-                if since <= start < until:
-                    out.add(row)
-        return out
+        return Totals.of(self.edges, [
+            row for table in (self.minutes.get(key, {}), self.hours.get(key, {}))
+            for start, row in table.items() if since <= start < until])
 
     def series(self, key: Key, since: float, step_s: int, steps: int) -> list[Totals]:
         """``steps`` consecutive spans of ``step_s`` seconds from ``since`` (sparklines)."""
-        out = [Totals(self.edges) for _ in range(steps)]
+        spans: list[list[list[int]]] = [[] for _ in range(steps)]
         for table in (self.minutes.get(key, {}), self.hours.get(key, {})):
             for start, row in table.items():
                 i = int((start - since) // step_s)
                 if 0 <= i < steps:
-                    out[i].add(row)
-        return out
+                    spans[i].append(row)
+        return [Totals.of(self.edges, rows) for rows in spans]
 
 
 def merged(parts: Sequence[Totals]) -> Totals:
     """The sum of several :class:`Totals` of the same edges."""
-    out = Totals(parts[0].edges)
-    for p in parts:
-        out.add([*p.outcomes, *p.bins])
-    return out
+    return Totals.of(parts[0].edges, [[*p.outcomes, *p.bins] for p in parts])
 
 
 __all__ = ["FINE_MS", "OUTCOMES", "Rollup", "Totals", "latency_edges", "merged", "outcome"]
