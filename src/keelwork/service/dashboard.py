@@ -202,13 +202,10 @@ class Dashboard:
         r = self.rollouts.latest(model)
         if r is None:
             return None
-        events = self.rollouts.events(r.id)[-MAX_EVENTS:]
         return {"id": r.id, "phase": r.phase, "active": r.active, "strategy": r.strategy,
                 "champion": r.champion, "challenger": r.challenger, "step": r.step,
                 "steps": list(r.steps), "reason": r.reason, "updated_at": r.updated_at,
-                "events": [{"at": e.at, "action": e.action, "to_phase": e.to_phase,
-                            "weight": e.weight, "actor": e.actor, "reason": e.reason,
-                            "outcome": (e.decision or {}).get("outcome")} for e in events]}
+                "events": _collapsed(self.rollouts.events(r.id))[-MAX_EVENTS:]}
 
     def _alerts(self) -> dict[str, Any]:
         rows = AlertStore(self.engine).alerts()
@@ -271,6 +268,24 @@ def _version_entry(version: int, aliases: dict[str, int], day: Totals, hourly: l
         "hourly_p99": [h.quantile(0.99) for h in hourly],
         "cost": cost.get((model, str(version))),
     }
+
+
+def _collapsed(events: list[Any]) -> list[dict[str, Any]]:
+    """Rollout events, consecutive repeats of one decision (a gate holding every interval)
+    folded into one with a count and its first and last time."""
+    out: list[dict[str, Any]] = []
+    for e in events:
+        entry = {"at": e.at, "first_at": e.at, "action": e.action, "to_phase": e.to_phase,
+                 "weight": e.weight, "actor": e.actor, "reason": e.reason,
+                 "outcome": (e.decision or {}).get("outcome"), "times": 1}
+        last = out[-1] if out else None
+        if last is not None and all(last[k] == entry[k] for k in (
+                "action", "to_phase", "weight", "actor", "reason", "outcome")):
+            last["times"] += 1
+            last["at"] = e.at
+        else:
+            out.append(entry)
+    return out
 
 
 def _ratio(c: dict[str, Any]) -> float:

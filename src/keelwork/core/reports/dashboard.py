@@ -204,8 +204,12 @@ def _versions(m: Mapping[str, Any], currency: str) -> str:
         return f'<p class="note">{NO_DATA}: no version registered or served yet.</p>'
     hours = m.get("hour_starts") or []
     rows = []
+    r = m.get("rollout")
+    challenger = r["challenger"] if r is not None and r["active"] else None
     for v in m["versions"]:
         roles = " ".join(tag(a, "info" if a == "champion" else "mute") for a in v["aliases"])
+        if v["version"] == challenger:
+            roles += " " + tag("challenger", "warn")
         if v["requests"] is None:
             chart = trend = NO_DATA
         else:
@@ -355,14 +359,20 @@ def _rollout(m: Mapping[str, Any]) -> str:
                                         if weight is not None else "")
                + (f' <span class="note">{esc(r["reason"])}</span>' if r.get("reason") else "")
                + "</p>")
-    rows = [f"<tr><td class=\"n\">{when(e['at'])}</td><td>{esc(e['action'])}</td>"
-            f"<td>{esc(e['to_phase'])}</td><td class=\"n\">{e['weight']}%</td>"
-            f"<td>{esc(e.get('outcome') or '')}</td><td class=\"note\">{esc(e['actor'])}"
-            + (f": {esc(e['reason'])}" if e.get("reason") else "") + "</td></tr>"
-            for e in reversed(r["events"])]
-    out.append("<table><thead><tr><th class=\"n\">when</th><th>decision</th><th>phase</th>"
-               "<th class=\"n\">weight</th><th>outcome</th><th>by, why</th></tr></thead>"
-               "<tbody>" + "".join(rows) + "</tbody></table>")
+    rows = []
+    for e in reversed(r["events"]):
+        times = e.get("times") or 1
+        span = (f'<div class="note">{times}x since {when(e.get("first_at"))}</div>'
+                if times > 1 else "")
+        why = esc(e["actor"]) + (f": {esc(e['reason'])}" if e.get("reason") else "")
+        rows.append(f"<tr><td class=\"n\">{when(e['at'])}{span}</td>"
+                    f"<td><b>{esc(e['action'])}</b> → {esc(e['to_phase'])}"
+                    f"{' · ' + esc(e['outcome']) if e.get('outcome') else ''}"
+                    f'<div class="note">{why}</div></td>'
+                    f"<td class=\"n\">{e['weight']}%</td></tr>")
+    out.append("<table><thead><tr><th class=\"n\">when</th><th>decision, by whom, why</th>"
+               "<th class=\"n\">weight</th></tr></thead><tbody>" + "".join(rows)
+               + "</tbody></table>")
     return "".join(out) + "</div>"
 
 
