@@ -47,8 +47,9 @@ DAY_S = 86_400
 #: Objectives whose counts the rollup holds; others (quality SLOs) are listed as evaluated
 #: elsewhere until their counts are readable here.
 COUNTED_SLOS = frozenset({"availability", "error_rate", "latency_p99", "throughput"})
-#: Rollout events shown per model, newest last.
+#: Rollout events shown per model, newest last (repeats folded), out of the last MAX_READ.
 MAX_EVENTS = 8
+MAX_READ = 200
 #: Drift columns shown per model (drifted first).
 MAX_COLUMNS = 40
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
@@ -205,7 +206,7 @@ class Dashboard:
         return {"id": r.id, "phase": r.phase, "active": r.active, "strategy": r.strategy,
                 "champion": r.champion, "challenger": r.challenger, "step": r.step,
                 "steps": list(r.steps), "reason": r.reason, "updated_at": r.updated_at,
-                "events": _collapsed(self.rollouts.events(r.id))[-MAX_EVENTS:]}
+                "events": _collapsed(self.rollouts.events(r.id, last=MAX_READ))[-MAX_EVENTS:]}
 
     def _alerts(self) -> dict[str, Any]:
         rows = AlertStore(self.engine).alerts()

@@ -136,3 +136,22 @@ def test_monitoring_window_rollout_and_alerts(store: tuple[Any, SqlRegistry]) ->
     (failure,) = snap["alerts"]["failures"]
     assert failure["attempts"] == 1 and "SECRET" not in failure["error"]
     assert "<url>" in failure["error"]
+
+
+def test_a_rollout_holding_every_interval_shows_as_one_decision(
+        store: tuple[Any, SqlRegistry]) -> None:
+    from keelwork.core.rollout.state import Rollout
+
+    engine, registry = store
+    dash = _dashboard(engine, registry, Clock())
+    made, _ = dash.rollouts.create(Rollout(model="m", champion=1, challenger=2), actor="ops")
+    for _ in range(5):
+        dash.rollouts.transition(made.id, "hold", actor="controller", reason="no data",
+                                 decision={"outcome": "no_data"})
+    r = dash.snapshot()["models"][0]["rollout"]
+    assert r["active"] and (r["champion"], r["challenger"]) == (1, 2)
+    actions = [(e["action"], e["times"]) for e in r["events"]]
+    assert actions == [("begin", 1), ("hold", 5)]
+    assert r["events"][1]["outcome"] == "no_data"
+    assert len(dash.rollouts.events(made.id, last=2)) == 2
+    assert [e.action for e in dash.rollouts.events(made.id, last=2)] == ["hold", "hold"]
