@@ -1,4 +1,4 @@
-"""The dashboard's snapshot over real stores: counts equal the log's, kept current
+"""The dashboard's snapshot over real stores (SQLite and PostgreSQL): counts equal the log's, kept current
 incrementally without double counting, monitoring, rollouts and alerts read as stored, and
 nothing measured reads as "no data"."""
 
@@ -38,10 +38,10 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Any, SqlRegistry]]:
-    url = f"sqlite:///{tmp_path / 'keel.db'}"
-    registry = open_registry(tmp_path, url, audit=False)
-    engine = make_engine(url)
+def store(store_url: str, tmp_path: Path) -> Iterator[tuple[Any, SqlRegistry]]:
+    """SQLite and PostgreSQL (the traffic query's minute is computed per dialect)."""
+    registry = open_registry(tmp_path, store_url, audit=False)
+    engine = make_engine(store_url)
     yield engine, registry
     registry.close()
     engine.dispose()
