@@ -1,6 +1,6 @@
-"""The dashboard's snapshot over real stores (SQLite and PostgreSQL): counts equal the log's, kept current
-incrementally without double counting, monitoring, rollouts and alerts read as stored, and
-nothing measured reads as "no data"."""
+"""The dashboard's snapshot over real stores (SQLite and PostgreSQL): counts equal the log's,
+kept current incrementally without double counting, monitoring, rollouts and alerts read as
+stored, and nothing measured reads as "no data"."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ from keelwork.core.auth import READ, Principal
 from keelwork.core.reports.charts import esc
 from keelwork.core.reports.dashboard import render_dashboard
 from keelwork.errors import ErrorDetail, KeelworkError, StoreError
+from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import authenticate, key_from_headers
 from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
@@ -99,12 +100,17 @@ def dashboard_router(dashboard: Dashboard, keys: ApiKeyStoreProtocol | None, *,
     ctx = DashboardContext(dashboard, keys, require_api_key)
     router = APIRouter(dependencies=[Depends(ProvideContext(_STATE_KEY, ctx))],
                        tags=["Dashboard"])
+    # The page and its form are for browsers (like /docs, out of the API document); the JSON
+    # is API.
     router.add_api_route("/dashboard", dashboard_page, methods=["GET"],
-                         response_class=HTMLResponse)
-    router.add_api_route("/dashboard.json", dashboard_json, methods=["GET"])
+                         response_class=HTMLResponse, include_in_schema=False)
+    router.add_api_route("/dashboard.json", dashboard_json, methods=["GET"],
+                         responses={**openapi.AUTH_ERRORS,
+                                    503: openapi.ADMIN_ERRORS[503]})
     router.add_api_route("/dashboard/login", login, methods=["POST"],
-                         response_class=HTMLResponse)
-    router.add_api_route("/dashboard/logout", logout, methods=["POST"])
+                         response_class=HTMLResponse, include_in_schema=False)
+    router.add_api_route("/dashboard/logout", logout, methods=["POST"],
+                         include_in_schema=False)
     return router
 
 
