@@ -155,3 +155,32 @@ def test_a_rollout_holding_every_interval_shows_as_one_decision(
     assert r["events"][1]["outcome"] == "no_data"
     assert len(dash.rollouts.events(made.id, last=2)) == 2
     assert [e.action for e in dash.rollouts.events(made.id, last=2)] == ["hold", "hold"]
+
+
+def test_a_view_reads_only_what_was_logged_since_the_last_one(
+        store: tuple[Any, SqlRegistry], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log is read once over the horizon; later views read the range since the cursor
+    (settled rows) and the unsettled tail, never the whole log again."""
+    import keelwork.service.traffic as traffic
+
+    engine, registry = store
+    fill(engine, synthetic_rows(200, now=NOW - 60, span_s=3 * 86400, models=[("m", 1, 1.0)]))
+    ranges: list[tuple[float, float]] = []
+    real = traffic.traffic_rows
+
+    def spy(engine: Any, since: float, until: float, edges: Any) -> Any:
+        ranges.append((since, until))
+        return real(engine, since, until, edges)
+
+    monkeypatch.setattr(traffic, "traffic_rows", spy)
+    clock = Clock()
+    dash = _dashboard(engine, registry, clock)
+    dash.snapshot()
+    (warm, tail) = ranges
+    assert warm[1] - warm[0] >= 7 * 86400 - 60  # the SLO window, once
+    assert tail[1] - tail[0] <= 60 + 10  # the unsettled seconds, to the minute
+    for step in range(1, 4):
+        ranges.clear()
+        clock.now = NOW + 120 * step
+        dash.snapshot()
+        assert all(until - since <= 180 for since, until in ranges), ranges
