@@ -37,6 +37,19 @@ MINUTE = 60
 HOUR = 3600
 
 
+#: The statuses and guards :func:`outcome` tells apart. A store may group by their index
+#: (small integers sort faster than text); any other status reads as ``"other"`` and any other
+#: guard as none, which :func:`outcome` counts the same (a test checks it).
+STATUSES_TOLD = ("ok", "fallback", "error", "rejected")
+GUARDS_TOLD = ("shadow", "input", "concurrency")
+
+
+def told(status: str, guard: str | None) -> tuple[str, str | None]:
+    """``(status, guard)`` as :data:`STATUSES_TOLD` and :data:`GUARDS_TOLD` keep them."""
+    return (status if status in STATUSES_TOLD else "other",
+            guard if guard in GUARDS_TOLD else None)
+
+
 def outcome(status: str, guard: str | None) -> str | None:
     """What a logged request counts for (see the module docstring); None: a shadow call."""
     if guard == "shadow":
@@ -235,4 +248,5 @@ def merged(parts: Sequence[Totals]) -> Totals:
     return Totals.of(parts[0].edges, [[*p.outcomes, *p.bins] for p in parts])
 
 
-__all__ = ["FINE_MS", "OUTCOMES", "Rollup", "Totals", "latency_edges", "merged", "outcome"]
+__all__ = ["FINE_MS", "GUARDS_TOLD", "OUTCOMES", "STATUSES_TOLD", "Rollup", "Totals",
+           "latency_edges", "merged", "outcome", "told"]

@@ -92,3 +92,13 @@ def test_merged_sums_totals() -> None:
     a, b = _rollup_of([1.0], edges), _rollup_of([2.0, 3.0], edges)
     t = merged([a.totals(("m", 1), 0, NOW), b.totals(("m", 1), 0, NOW)])
     assert t.answered == 3 and sum(t.bins) == 3
+
+
+@pytest.mark.parametrize("status", ["ok", "fallback", "error", "rejected", "weird", ""])
+@pytest.mark.parametrize("guard", [None, "shadow", "input", "concurrency", "contract", "load",
+                                   "timeout", ""])
+def test_the_coded_status_and_guard_count_the_same(status: str, guard: str | None) -> None:
+    """The store groups by the statuses and guards ``outcome`` tells apart, by index."""
+    from keelwork.core.traffic import told
+
+    assert outcome(*told(status, guard)) == outcome(status, guard)

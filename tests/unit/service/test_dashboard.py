@@ -53,6 +53,20 @@ def _dashboard(engine: Any, registry: SqlRegistry, clock: Clock) -> Dashboard:
     return Dashboard(SPEC, engine, registry, rollouts, clock=clock)
 
 
+def _requests(engine: Any, since: float, until: float, **where: str) -> int:
+    """The log's rows in ``[since, until)`` that are requests (not shadow calls)."""
+    from sqlalchemy import func, or_, select
+
+    from keelwork.adapters.stores.prediction_store import predictions as p
+
+    stmt = (select(func.count()).select_from(p)
+            .where(p.c.ts >= since, p.c.ts < until,
+                   or_(p.c.guard.is_(None), p.c.guard != "shadow"),
+                   *(p.c[k] == v for k, v in where.items())))
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
 def test_without_a_log_every_number_is_no_data(store: tuple[Any, SqlRegistry]) -> None:
     engine, registry = store
     snap = _dashboard(engine, registry, Clock()).snapshot()
@@ -66,6 +80,16 @@ def test_counts_equal_the_log_and_the_slo_evaluation(store: tuple[Any, SqlRegist
     engine, registry = store
     fill(engine, synthetic_rows(6000, now=NOW - 30, span_s=2 * 86400,
                                 models=[("m", 1, 0.7), ("m", 2, 0.3)], error_share=0.05))
+    kinds = [("rejected", "contract"), ("rejected", "input"), ("rejected", "concurrency"),
+             ("ok", "shadow"), ("error", "shadow"), ("fallback", "timeout"), ("odd", None)]
+
+    def refused() -> Iterator[dict[str, Any]]:
+        for i, row in enumerate(synthetic_rows(700, now=NOW - 30, span_s=86400,
+                                               models=[("m", 1, 1.0)], seed=11)):
+            row["status"], row["guard"] = kinds[i % len(kinds)]
+            yield row
+
+    fill(engine, refused())
     clock = Clock()
     snap = _dashboard(engine, registry, clock).snapshot()
     reader = PredictionReader(engine)
@@ -73,9 +97,11 @@ def test_counts_equal_the_log_and_the_slo_evaluation(store: tuple[Any, SqlRegist
     day = sum(v["requests"] for v in versions.values())
     # The day is counted to the minute: the log's count over the minutes that start in it.
     first = -(-int(NOW - 86400) // 60) * 60  # the first minute that starts in it
-    assert day == reader.count(first, NOW + 1)
+    assert day == _requests(engine, first, NOW + 1)  # shadow calls are no requests
     assert sum(versions[1]["hourly_requests"]) + sum(versions[2]["hourly_requests"]) == \
-        reader.count((int(NOW) // 3600 - 23) * 3600, NOW + 1)
+        _requests(engine, (int(NOW) // 3600 - 23) * 3600, NOW + 1)
+    assert versions[1]["invalid"] == _requests(engine, first, NOW + 1, status="rejected",
+                                               guard="contract")
     slos = {s["key"]: s for s in snap["models"][0]["slos"]}
     whole = reader.slo_counts(NOW - 7 * 86400, NOW + 1, latency_ms=25.0)["m"]
     assert slos["availability"]["events"] == whole.total

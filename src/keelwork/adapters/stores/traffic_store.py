@@ -5,7 +5,10 @@ optional tables a store holds.
 grouped by model, version, minute, status, guard and latency bin, so that a day of a million
 requests comes back as a few thousand rows. The latency bin is computed in SQL by a balanced
 ``CASE`` over the bin edges (a handful of comparisons per row, the same SQL on SQLite and
-PostgreSQL).
+PostgreSQL). Status, guard and bin are grouped as one small integer (the statuses and guards
+:mod:`keelwork.core.traffic` tells apart, by index): SQLite's grouping sorts every row, and
+integers sort faster than text (1M rows: 1.3-2.3 s instead of 2.2-4.2 s in A/B runs on a
+loaded 2-CPU machine).
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.expression import ColumnElement
 
 from keelwork.adapters.stores.prediction_store import predictions, store_error
+from keelwork.core.traffic import GUARDS_TOLD, STATUSES_TOLD
+
+#: Bins per status-and-guard code (more than any edge list has).
+_BINS = 256
 
 #: One grouped row: model, version, minute start (unix s), status, guard, latency bin, count.
 TrafficRow = tuple[str, int, int, str, str | None, int, int]
@@ -31,6 +38,11 @@ def _bin(column: Any, edges: Sequence[float], lo: int, hi: int) -> Any:
     mid = (lo + hi) // 2
     return case((column <= edges[mid], _bin(column, edges, lo, mid)),
                 else_=_bin(column, edges, mid + 1, hi))
+
+
+def _code(column: Any, values: tuple[str, ...], other: int) -> Any:
+    """``values.index(column)``, ``other`` for anything else (NULL included)."""
+    return case(*((column == v, i) for i, v in enumerate(values)), else_=other)
 
 
 def _minute(engine: Engine) -> ColumnElement[Any]:
@@ -58,17 +70,27 @@ def traffic_rows(engine: Engine, since: float, until: float,
         StoreError: the store failed.
     """
     p = predictions
+    if len(edges) >= _BINS:
+        raise ValueError(f"at most {_BINS - 1} latency edges; got {len(edges)}")
     minute = _minute(engine).label("minute")
-    lat = _bin(p.c.latency_ms, list(edges), 0, len(edges)).label("bin")
-    stmt = (select(p.c.model, p.c.version, minute, p.c.status, p.c.guard, lat, func.count())
+    lat = _bin(p.c.latency_ms, list(edges), 0, len(edges))
+    status = _code(p.c.status, STATUSES_TOLD, len(STATUSES_TOLD))
+    guard = _code(p.c.guard, GUARDS_TOLD, len(GUARDS_TOLD))
+    code = ((status * (len(GUARDS_TOLD) + 1) + guard) * _BINS + lat).label("code")
+    stmt = (select(p.c.model, p.c.version, minute, code, func.count())
             .where(p.c.ts >= since, p.c.ts < until)
-            .group_by(p.c.model, p.c.version, minute, p.c.status, p.c.guard, lat))
+            .group_by(p.c.model, p.c.version, minute, code))
+    statuses, guards = (*STATUSES_TOLD, "other"), (*GUARDS_TOLD, None)
+    out: list[TrafficRow] = []
     try:
         with engine.connect() as conn:
-            return [(str(r[0]), int(r[1]), int(r[2]) * 60, str(r[3]), r[4], int(r[5]),
-                     int(r[6])) for r in conn.execute(stmt)]
+            for m, v, mi, c, n in conn.execute(stmt):
+                kind, b = divmod(int(c), _BINS)
+                s, g = divmod(kind, len(GUARDS_TOLD) + 1)
+                out.append((str(m), int(v), int(mi) * 60, statuses[s], guards[g], b, int(n)))
     except SQLAlchemyError as exc:
         raise store_error("read the prediction log's traffic", exc) from None
+    return out
 
 
 def has_tables(engine: Engine, names: Sequence[str]) -> dict[str, bool]:
