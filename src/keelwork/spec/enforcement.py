@@ -17,8 +17,6 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
                                 "exported on /metrics: keelwork_cost_total)",
     ("cost", "alert_at"): "budget alerts are not built yet (the cost itself is exported on "
                           "/metrics: keelwork_cost_total)",
-    ("retention",): "retention (deleting old predictions, labels and audit entries) is not "
-                    "built yet",
     ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
                                           "(the on-call contact is paged: keel alerts config)",
     ("guards", "pii_redaction"): "PII redaction is not built yet",

@@ -283,9 +283,25 @@ class GuardsSection(Section):
 
 # ------------------------------------------------ retention (the cost section: keelwork.spec.cost)
 class RetentionSection(Section):
-    predictions_days: PositiveInt | None = None
-    labels_days: PositiveInt | None = None
-    audit_days: PositiveInt | None = None
+    """How long rows are kept; the server deletes older ones (keelwork.service.retention)."""
+
+    predictions_days: PositiveInt | None = Field(
+        default=None, description="Days a logged prediction (and its payload) is kept.")
+    labels_days: PositiveInt | None = Field(
+        default=None, description="Days a label (and its replaced and unmatched ones) is kept.")
+    audit_days: PositiveInt | None = Field(
+        default=None, description="Days an audit entry is kept; the chain is checkpointed "
+        "before entries expire, so it still verifies.")
+    dead_letters_days: PositiveInt | None = Field(
+        default=None, description="Days a dead-lettered ingestion row is kept.")
+    interval: str = Field(default="1h", pattern=r"^\d+[smhd]$", description="How often keel "
+                          "serve applies retention (also: keel retention apply, for cron).")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any table has a retention period."""
+        return any(d is not None for d in (self.predictions_days, self.labels_days,
+                                           self.audit_days, self.dead_letters_days))
 
 
 # --------------------------------------------------------------------------- storage, server

@@ -21,6 +21,7 @@ from keelwork.interfaces.cli import (
     models_cmd,
     monitor_cmd,
     project_cmd,
+    retention_cmd,
     rollout_cmd,
     serve_cmd,
     slo_cmd,
@@ -48,6 +49,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(rollout_cmd.app, name="rollout")
 app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(retention_cmd.app, name="retention")
 app.command("rollback")(rollout_cmd.rollback)
 validate_cmd.register(app)
 ingest_cmd.register(app)
