@@ -108,6 +108,7 @@ def _raw_bytes(engine: Engine, url: str) -> bytes:
 def test_expires_old_rows_in_batches_and_leaves_the_raw_bytes(engine: Engine,
                                                                store_url: str) -> None:
     old_ids, new_ids = _fill(engine, old=1200, new=300)
+    assert len(old_ids) == 1200
     audit = AuditLog(engine)
     audit.ensure_schema()
     seen: list[tuple[str, int]] = []
@@ -175,7 +176,7 @@ def test_audit_entries_expire_behind_a_checkpoint(engine: Engine, tmp_path: Path
                              actor="ops", now=split + 10 * DAY, batch=7)
     assert report.deleted == {"audit": 30}
     kept = list(audit.entries())
-    assert [e.seq for e in kept][0] == 31
+    assert kept[0].seq == 31
     assert kept[-1].action == "audit.expire"
     assert kept[-1].details["through_seq"] == 30
     result = audit.verify()

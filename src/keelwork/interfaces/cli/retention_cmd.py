@@ -25,7 +25,6 @@ from keelwork.interfaces.cli.output import (
     handles_errors,
     is_interactive,
 )
-from keelwork.service import retention as use
 
 app = typer.Typer(help="Retention: delete rows older than keel.yaml's retention periods.",
                   no_args_is_help=True)
@@ -58,6 +57,8 @@ def apply(project: Path = PROJECT_OPTION,
                                       "so deleted values leave the database files."),
           as_json: bool = JSON_OPTION) -> None:
     """Delete predictions, labels, dead letters and audit entries past their periods."""
+    from keelwork.service import retention as use
+
     settings = current_settings()
     totals = use.apply_project(project, settings, dry_run=True).deleted if not dry_run else {}
     with _bars(totals) as progress:
