@@ -41,6 +41,7 @@ from keelwork.adapters.stores.ingest_tables import (
     unknown_labels,
 )
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+from keelwork.adapters.stores.sql import delete_among
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 from keelwork.core.audit.chain import ChainHead, format_ts
 
@@ -107,11 +108,9 @@ class RetentionStore:
             ids = [r[0] for r in conn.execute(select(predictions.c.id)
                                               .where(predictions.c.ts < before)
                                               .limit(self.batch))]
-            if ids:
-                if has_payloads:
-                    conn.execute(prediction_payloads.delete()
-                                 .where(prediction_payloads.c.id.in_(ids)))
-                conn.execute(predictions.delete().where(predictions.c.id.in_(ids)))
+            if has_payloads:
+                delete_among(conn, prediction_payloads, prediction_payloads.c.id, ids)
+            delete_among(conn, predictions, predictions.c.id, ids)
             return len(ids)
 
         return self._batches("predictions", step, progress)
@@ -136,8 +135,7 @@ class RetentionStore:
     def _by_key(self, table: Any, key: Any, cond: Any, progress: Progress | None) -> int:
         def step(conn: Connection) -> int:
             keys = [r[0] for r in conn.execute(select(key).where(cond).limit(self.batch))]
-            if keys:
-                conn.execute(table.delete().where(key.in_(keys)))
+            delete_among(conn, table, key, keys)
             return len(keys)
 
         return self._batches(table.name, step, progress)
