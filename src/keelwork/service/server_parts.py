@@ -53,6 +53,7 @@ from keelwork.service.retention import (
     server_retention,
 )
 from keelwork.service.slo_watch import SloWatch, interval_s, open_watch, slo_loop
+from keelwork.service.subjects import SubjectRequests
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
@@ -79,6 +80,8 @@ class ServerParts:
     slo_watch: SloWatch | None = None
     #: One application of keel.yaml's retention (None: it keeps everything).
     retention: Callable[[], RetentionReport] | None = None
+    #: A data subject's access and erasure requests (the admin routes).
+    subjects: SubjectRequests | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -168,8 +171,10 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     gateway.metrics.registry.register(flags)
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     gateway.metrics.registry.register(MonitorCollector(engine))
+    subjects = SubjectRequests(resolved.project_dir, engine, audit, service.registry,
+                               resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s, watch, retention)
+                       monitor_interval_s, watch, retention, subjects)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

@@ -26,6 +26,7 @@ from keelwork.interfaces.cli import (
     serve_cmd,
     slo_cmd,
     spec_cmd,
+    subject_cmd,
     validate_cmd,
 )
 from keelwork.interfaces.cli.output import fail, start_settings
@@ -58,6 +59,7 @@ project_cmd.register(app)
 demo_cmd.register(app)
 serve_cmd.register(app)
 slo_cmd.register(app)
+subject_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -30,6 +30,7 @@ from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
+from keelwork.interfaces.http.subject_routes import subject_router
 from keelwork.service.server_parts import open_server
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings, load_settings
@@ -70,6 +71,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
         rollout_router(parts.service, dependencies=admin),
         key_router(keys, dependencies=admin),
     ]
+    if parts.subjects is not None:
+        routers.append(subject_router(parts.subjects, dependencies=admin))
     return create_app(parts.service.gateway, on_startup=parts.start, on_shutdown=parts.close,
                       freeze_gc=freeze_gc, routers=routers, api_keys=keys)
 
