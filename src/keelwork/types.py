@@ -268,8 +268,7 @@ class AuditStore(AuditSink, Protocol):
 
 @runtime_checkable
 class SubjectRequestsProtocol(Protocol):
-    """A data subject's access and erasure requests on a server's stores
-    (``service.subjects.SubjectRequests``)."""
+    """A data subject's access and erasure requests (``service.subjects.SubjectRequests``)."""
 
     def export(self, subject: str) -> dict[str, Any]: ...
 

@@ -100,7 +100,7 @@ class SubjectStore:
                         prediction_payloads, prediction_payloads.c.id == predictions.c.id))
                 stmt = stmt.where((predictions.c.ts > after[0]) | (
                     (predictions.c.ts == after[0]) & (predictions.c.id > after[1])))
-                rows = [dict(r) for r in conn.execute(
+                rows = [{str(k): v for k, v in r.items()} for r in conn.execute(
                     stmt.order_by(predictions.c.ts, predictions.c.id).limit(_PAGE)).mappings()]
                 found = self._labels(conn, [r["id"] for r in rows])
             for r in rows:
