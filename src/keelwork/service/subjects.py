@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keelwork.errors import ErrorDetail, KeelworkError, SpecError
+from keelwork.errors import ErrorDetail, SpecError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -52,20 +50,9 @@ def check_subject(subject: str) -> str:
 
 def subject_key(project: Path) -> bytes:
     """The project's secret for subject digests, created (mode 0600) on first use."""
-    path = project / KEY_FILE
-    try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except FileNotFoundError:
-        pass
-    except ValueError:
-        raise KeelworkError(f"'{path}' is not a subject key (64 hex digits); restore it from "
-                            "a backup: without it, erasures cannot be matched.") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(key.hex() + "\n")
-    return key
+    from keelwork.service.redaction import project_secret
+
+    return project_secret(project, KEY_FILE)
 
 
 def subject_digest(key: bytes, subject: str) -> str:
