@@ -49,6 +49,7 @@ from keelwork.service.assembly import Service, open_service
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.ood import ensure_detectors
 from keelwork.service.rate_limits import RateLimiter, open_limiter, rate_limit_loop
 from keelwork.service.retention import (
     RetentionReport,
@@ -172,6 +173,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         retention = server_retention(engine, spec.retention, audit,
                                      actor=default_actor(settings.user))
         limiter = open_limiter(spec.guards.rate_limit, RateLimitStore(engine))
+        service.gateway.use_ood(ensure_detectors(resolved, engine))
     except BaseException:
         engine.dispose()
         service.registry.close()

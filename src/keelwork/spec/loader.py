@@ -19,6 +19,7 @@ from keelwork.errors import ErrorDetail, SpecError
 from keelwork.spec.alerts import contact_problems
 from keelwork.spec.cost import cost_problems
 from keelwork.spec.enforcement import not_enforced
+from keelwork.spec.guards import guard_problems
 from keelwork.spec.model import KeelSpec, ResolvedSpec
 from keelwork.spec.slos import slo_problems
 
@@ -324,6 +325,9 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
             for where, rule, got, message in cost_problems(spec.cost):
                 problems.append(ErrorDetail(format_path(where), rule, got, message,
                                             doc.line_of(where)))
+        for where, rule, got, message in guard_problems(spec):
+            problems.append(ErrorDetail(format_path(where), rule, got, message,
+                                        doc.line_of(where)))
         on_call = spec.service.on_call
         for at, got, why in contact_problems(spec.service.owners,
                                              on_call.contact if on_call else None, spec.alerts):

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field
@@ -35,6 +35,9 @@ from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.service.gateway.routes import RolloutRoute
 from keelwork.spec.model import KeelSpec, ModelSection, pii_settings
 from keelwork.types import PredictionSink
+
+if TYPE_CHECKING:
+    from keelwork.service.ood import OodGuard
 
 log = logging.getLogger("keelwork.gateway")
 
@@ -78,6 +81,8 @@ class Dispatcher:
         self._redact = redactor if redactor is not None and redactor.active else None
         settings = pii_settings(spec.guards)
         self._model_redacted = settings is not None and settings.model_sees == "redacted"
+        #: ``guards.out_of_distribution`` (set by the server once its detectors are fitted).
+        self.ood: OodGuard | None = None
 
     async def shadow(self, route: RolloutRoute, name: str, instances: list[Any],
                            ctx: RequestContext, champion_ids: list[str]) -> None:
@@ -143,6 +148,7 @@ class Dispatcher:
             self._count(target, "invalid")
             await self._log_refused(target, instances, ctx, "contract", started, details)
             raise ContractViolation(summarise(details), details)
+        ood = await self._judge_ood(target, instances, ctx, started)
         if self._in_flight >= self._max_in_flight:
             self.metrics.child(self.metrics.rejected, "concurrency").inc()
             self._count(target, "overloaded")
@@ -200,9 +206,9 @@ class Dispatcher:
                 inputs=self._stored(inst), outputs=self._stored_output(out),
                 latency_ms=latency_ms,
                 model_latency_ms=model_ms, status="error" if refused else status,
-                guard=OUTPUT_GUARD if broken else None, answered_by=answered.target.label,
-                request_meta=meta)
-            for pid, inst, out in zip(ids, instances, outputs, strict=True)
+                guard=OUTPUT_GUARD if broken else (OOD_GUARD if odd else None),
+                answered_by=answered.target.label, request_meta=meta)
+            for pid, inst, out, odd in zip(ids, instances, outputs, ood, strict=True)
         ]
         await self._sink.write(records)
         if refused:
@@ -218,6 +224,30 @@ class Dispatcher:
         return PredictResult(target.name, target.version, outputs, ids,
                              answered.target.label, fallback_used, proba,
                              answered.classes if proba is not None else None, tuple(broken))
+
+    async def _judge_ood(self, target: ModelTarget, instances: list[Any], ctx: RequestContext,
+                         started: float) -> list[bool]:
+        """Per instance, whether the out-of-distribution guard flags it; with ``reject``, a
+        flagged request is refused (422, logged as refused) instead."""
+        none = [False] * len(instances)
+        if self.ood is None:
+            return none
+        flags = self.ood.flags(target.name, target.version, instances)
+        if not flags or not any(flags):
+            return none
+        hits = sum(flags)
+        self.metrics.child(self.metrics.guard_hits, OOD_GUARD, target.name,
+                           self.ood.action).inc(hits)
+        if self.ood.action != "reject":
+            return flags
+        details = [ErrorDetail(f"instances[{i}]", OOD_GUARD, None, "unlike the reference "
+                               "data (guards.out_of_distribution)")
+                   for i, f in enumerate(flags) if f]
+        self._count(target, "invalid")
+        await self._log_refused(target, instances, ctx, OOD_GUARD, started, details)
+        raise ContractViolation(
+            f"{hits} instance(s) unlike the reference data this model was checked on "
+            "(guards.out_of_distribution: reject).", details)
 
     def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
         """The output contract's violations by these answers, counted and logged."""
@@ -378,6 +408,8 @@ class Dispatcher:
             return
 
 
+#: The guard name of the out-of-distribution guard (log records, metrics, error details).
+OOD_GUARD = "out_of_distribution"
 #: Longest error message kept with a failed request's records.
 _MAX_LOGGED_ERROR = 1000
 

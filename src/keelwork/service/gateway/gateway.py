@@ -59,6 +59,7 @@ from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
     from keelwork.service.flags.source import FlagSource
+    from keelwork.service.ood import OodGuard
 
 #: Loads a target into a runtime (production: keelwork.adapters.runtimes.load_runtime).
 Loader = Callable[[ModelTarget], Any]
@@ -143,6 +144,10 @@ class Gateway:
             except Exception as exc:  # a health read must never fail the probe
                 out[name] = {"degraded": True, "last_error": f"{type(exc).__name__}: {exc}"}
         return out
+
+    def use_ood(self, guard: OodGuard | None) -> None:
+        """Put ``guards.out_of_distribution`` in force (its detectors fitted)."""
+        self._dispatch.ood = guard
 
     def model_section(self, name: str) -> ModelSection:
         try:
