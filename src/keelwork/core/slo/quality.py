@@ -115,7 +115,7 @@ def answer_events(ind: QualityIndicator, output: Any, label: Any) -> tuple[float
             return None
         return 1.0, abs(pred_v - true_v)
     pred = got.get(PREDICTION_LABEL, got.get(PREDICTION_VALUE))
-    true = truth.get(LABEL_LABEL, truth.get(LABEL_VALUE))
+    true = truth.get(LABEL_LABEL, _class_label(label))
     if pred is None or true is None:
         return None
     p, t = category(pred), category(true)
@@ -125,6 +125,16 @@ def answer_events(ind: QualityIndicator, output: Any, label: Any) -> tuple[float
     if p == positive:
         return (2.0, 0.0) if t == positive else (1.0, 1.0)
     return (1.0, 1.0) if t == positive else (0.0, 0.0)
+
+
+def _class_label(label: Any) -> str | None:
+    """A class label without declared classes: the value (or its ``label``/``value``/``y``)
+    as a category, None when there is none."""
+    if isinstance(label, Mapping):
+        label = next((label[k] for k in ("label", "value", "y") if k in label), None)
+    if label is None or not isinstance(label, str | int | float | bool):
+        return None
+    return category(label)
 
 
 def null_events(ind: QualityIndicator, instance: Any) -> tuple[float, float]:

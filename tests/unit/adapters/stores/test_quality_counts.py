@@ -1,0 +1,95 @@
+"""adapters/stores/quality_counts: each quality metric's events counted from a real SQLite
+prediction log and labels table, every window in one reading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.label_store import LabelStore
+from keelwork.adapters.stores.prediction_store import ensure_schema, insert_records
+from keelwork.adapters.stores.quality_counts import QualityCountReader
+from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.core.slo.quality import QualityCounts, QualityIndicator
+
+END = 1_000_000.0
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    made = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+    ensure_schema(made)
+    yield made
+    made.dispose()
+
+
+def _log(engine: Engine, rows: list[dict[str, Any]]) -> list[str]:
+    records = [PredictionRecord(
+        id=new_prediction_id(), ts=r["ts"], model=r.get("model", "m"), version=1,
+        inputs=r.get("inputs"), outputs=r.get("outputs"), latency_ms=1.0,
+        status=r.get("status", "ok"), guard=r.get("guard")) for r in rows]
+    with engine.begin() as conn:
+        insert_records(conn, records)
+    return [r.id for r in records]
+
+
+def _label(engine: Engine, pairs: list[tuple[str, Any]]) -> None:
+    store = LabelStore(engine)
+    store.ensure_schema()
+    store.submit([{"prediction_id": i, "label": v} for i, v in pairs])
+
+
+def test_accuracy_counts_labelled_answers_only_in_each_window(engine: Engine) -> None:
+    ids = _log(engine, [{"ts": END - 100, "outputs": "yes"}, {"ts": END - 200, "outputs": "no"},
+                        {"ts": END - 2000, "outputs": "yes"},
+                        {"ts": END - 50, "outputs": "yes"},  # never labelled
+                        {"ts": END - 60, "outputs": "yes", "guard": "shadow"},
+                        {"ts": END + 10, "outputs": "yes"}])  # after the end
+    reader = QualityCountReader(engine, batch=2)  # several pages
+    ind = QualityIndicator("accuracy", classes=("no", "yes"))
+    assert reader.counts(ind, ["m"], END, [300, 3600]) == {}  # no labels table yet
+    _label(engine, [(ids[0], "yes"), (ids[1], "yes"), (ids[2], "no"), (ids[4], "no"),
+                    (ids[5], "no")])
+    assert reader.counts(ind, ["m"], END, [300, 3600]) == {
+        300: {"m": QualityCounts(2, 1)}, 3600: {"m": QualityCounts(3, 2)}}
+    # a late label changes the windows of its prediction
+    _label(engine, [(ids[3], "no")])
+    assert reader.counts(ind, ["m"], END, [300])[300]["m"] == QualityCounts(3, 2)
+    assert reader.counts(ind, ["other"], END, [300]) == {}
+
+
+def test_violations_count_every_request_and_the_contracts_refusals(engine: Engine) -> None:
+    _log(engine, [{"ts": END - 10, "status": "rejected", "guard": "contract"},
+                  {"ts": END - 20, "status": "rejected", "guard": "concurrency"},
+                  {"ts": END - 30, "status": "error"}, {"ts": END - 40},
+                  {"ts": END - 50, "guard": "shadow"},
+                  {"ts": END - 1000, "status": "rejected", "guard": "contract"}])
+    got = QualityCountReader(engine).counts(QualityIndicator("violation_rate"), ["m"], END,
+                                            [60, 3600])
+    assert got == {60: {"m": QualityCounts(4, 1)}, 3600: {"m": QualityCounts(5, 2)}}
+
+
+def test_null_rate_counts_the_values_of_the_counted_inputs(engine: Engine) -> None:
+    _log(engine, [{"ts": END - 10, "inputs": {"age": None, "job": "x"}},
+                  {"ts": END - 20, "inputs": [3.0, None]},
+                  {"ts": END - 30, "inputs": {"job": "y"}},
+                  {"ts": END - 40, "inputs": {"age": None}, "status": "rejected",
+                   "guard": "contract"}])  # not answered: not counted
+    ind = QualityIndicator("null_rate", features=("age",), input_names=("age", "job"))
+    assert QualityCountReader(engine).counts(ind, ["m"], END, [60]) == {
+        60: {"m": QualityCounts(3, 2)}}
+
+
+def test_label_coverage_counts_answers_still_without_a_label(engine: Engine) -> None:
+    ids = _log(engine, [{"ts": END - 10}, {"ts": END - 20}, {"ts": END - 30},
+                        {"ts": END - 40, "status": "error"}])
+    ind = QualityIndicator("label_coverage")
+    reader = QualityCountReader(engine)
+    assert reader.counts(ind, ["m"], END, [60]) == {60: {"m": QualityCounts(3, 3)}}
+    _label(engine, [(ids[0], "yes"), (ids[3], "no")])
+    assert reader.counts(ind, ["m"], END, [60]) == {60: {"m": QualityCounts(3, 2)}}
