@@ -244,3 +244,11 @@ def test_a_shifted_subgroup_pages_the_owner_once(tmp_path: Path, hook: Hook,
         text = alert["annotations"]["description"]
         assert "the accuracy of model income was under 80.5%" in text
         assert alert["annotations"]["runbook_url"] == f"runbooks/{ALERT}.md"
+        # the owner's next steps: the runbook the alert links to, and no Prometheus rules
+        keel(project, "runbook")
+        book = (project / alert["annotations"]["runbook_url"]).read_text()
+        assert "evaluated by `keel serve` itself" in book and "keel log tail --model income" in book
+        rules = keel(project, "slo", "rules").stdout
+        assert rules.startswith("# quality SLOs (income-accuracy) have no Prometheus rules")
+        exported = keel(project, "slo", "export", "--format", "openslo").stdout
+        assert "type: keelwork" in exported and "name: income-income-accuracy" in exported
