@@ -48,7 +48,7 @@ slos:
       objective: 0.9
       tiers: [{name: fast, severity: page, long_window: 1h, short_window: 5m, burn_rate: 3}]
 """
-T0 = 1_000_000.0
+T0 = 999_960.0  # a whole minute: windows end at one
 HOUR = 3600.0
 
 

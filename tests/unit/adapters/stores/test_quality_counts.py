@@ -3,6 +3,7 @@ prediction log and labels table, every window in one reading."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from keelwork.adapters.stores.quality_counts import QualityCountReader
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.slo.quality import QualityCounts, QualityIndicator
 
-END = 1_000_000.0
+END = 999_960.0  # a whole minute: windows end at one
 
 
 @pytest.fixture
@@ -93,3 +94,35 @@ def test_label_coverage_counts_answers_still_without_a_label(engine: Engine) -> 
     assert reader.counts(ind, ["m"], END, [60]) == {60: {"m": QualityCounts(3, 3)}}
     _label(engine, [(ids[0], "yes"), (ids[3], "no")])
     assert reader.counts(ind, ["m"], END, [60]) == {60: {"m": QualityCounts(3, 2)}}
+
+
+def test_kept_sums_equal_a_fresh_count_and_read_only_what_changed(engine: Engine) -> None:
+    rng = random.Random(5)
+    windows = [300, 3600, 86_400]
+    ind = QualityIndicator("accuracy", classes=("no", "yes"))
+    ids = _log(engine, [{"ts": END - rng.uniform(1, 86_000), "outputs": rng.choice(["no", "yes"]),
+                         "model": rng.choice(["m", "n"])} for _ in range(400)])
+    _label(engine, [(i, rng.choice(["no", "yes"])) for i in ids[:200]])
+    kept = QualityCountReader(engine, batch=50)
+    assert kept.counts(ind, ["m", "n"], END, windows) == QualityCountReader(engine).counts(
+        ind, ["m", "n"], END, windows)
+    assert kept.rows_read == 200  # every labelled answer, once
+    kept.counts(ind, ["m", "n"], END, windows)
+    assert kept.rows_read == 0  # nothing changed: nothing parsed
+    changes = [
+        lambda: _label(engine, [(ids[300], "yes")]),  # a late label, in some old minute
+        lambda: _label(engine, [(ids[0], _flip(engine, ids[0]))]),  # a relabel
+        lambda: _label(engine, [(i, "no") for i in _log(engine, [
+            {"ts": END - 40_000.5, "outputs": "yes"}])]),  # a late write into an old minute
+    ]
+    for change in changes:
+        change()
+        got = kept.counts(ind, ["m", "n"], END, windows)
+        assert got == QualityCountReader(engine).counts(ind, ["m", "n"], END, windows)
+        assert kept.rows_read < 20  # the changed minutes only
+
+
+def _flip(engine: Engine, prediction_id: str) -> str:
+    stored = LabelStore(engine).get(prediction_id)
+    assert stored is not None
+    return "yes" if stored.label == "no" else "no"
