@@ -1,11 +1,10 @@
-"""adapters/stores/quality_counts: each quality metric's events counted from a real SQLite
-prediction log and labels table, every window in one reading."""
+"""adapters/stores/quality_counts: each quality metric's events counted from a real prediction
+log and labels table (SQLite and PostgreSQL), every window in one reading."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,8 @@ END = 999_960.0  # a whole minute: windows end at one
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    made = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+def engine(store_url: str) -> Iterator[Engine]:
+    made = make_engine(store_url)
     ensure_schema(made)
     yield made
     made.dispose()
