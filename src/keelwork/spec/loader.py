@@ -324,7 +324,8 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
         for where, rule, got, message in quality_problems(
                 spec.slos.quality, models=[m.name for m in spec.models],
                 inputs=[f.name for f in spec.contract.inputs], outputs=spec.contract.outputs,
-                task=output_task(spec.contract), positive=spec.monitoring.labels.positive):
+                task=output_task(spec.contract), positive=spec.monitoring.labels.positive,
+                reference=spec.monitoring.reference, windows=spec.monitoring.windows):
             problems.append(ErrorDetail(format_path(where), rule, got, message,
                                         doc.line_of(where)))
         if "cost" in spec.model_fields_set:  # the default section (none written) has no price

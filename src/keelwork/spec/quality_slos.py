@@ -10,6 +10,7 @@ needs the rest of keel.yaml (the model, the contract's fields and task, the posi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -28,10 +29,13 @@ QUALITY_METRICS: dict[str, str] = {
     "null_rate": "the largest share of null input values (of 'feature', or of every input)",
     "label_coverage": "the least share of predictions labelled within "
                       "monitoring.labels.expected_delay",
-    "drift": "the largest share of drifted time slices",
+    "drift": "the largest share of predictions served in time slices where 'feature' "
+             "drifted from the monitoring reference",
 }
 #: Metrics judged against labels: their windows end ``monitoring.labels.expected_delay`` ago.
 LABEL_METRICS = ("accuracy", "f1", "mae", "label_coverage")
+#: What ``feature`` may name for metric drift besides an input: the model's prediction.
+PREDICTION = "prediction"
 #: Metrics whose objective is a floor (budget ``1 - objective``); the others are ceilings.
 FLOOR_METRICS = ("accuracy", "f1", "label_coverage")
 #: Names the request SLOs use as their ``slo`` label: a quality SLO may not take them.
@@ -45,16 +49,19 @@ class QualitySlo(Section):
 
     name: str = Field(description="Unique name (the 'slo' label, part of the alert's name).")
     metric: str = Field(description="What is counted: " + "; ".join(
-        f"{k}: {v}" for k, v in QUALITY_METRICS.items() if k != "drift") + ".")
+        f"{k}: {v}" for k, v in QUALITY_METRICS.items()) + ".")
     objective: float = Field(description="accuracy, f1, label_coverage: a minimum in (0, 1); "
-                             "violation_rate, null_rate: a maximum share in (0, 1); mae: a "
-                             "maximum error (> 0).")
+                             "violation_rate, null_rate, drift: a maximum share in (0, 1); "
+                             "mae: a maximum error (> 0).")
     model: str | None = Field(default=None, description="The model it judges (default: "
                               "every model of keel.yaml, each on its own).")
-    feature: str | None = Field(default=None, description="null_rate only: the input field "
-                                "counted (default: every input of the contract).")
-    threshold: PositiveFloat | None = Field(default=None, description="drift only (not built "
-                                            "yet).")
+    feature: str | None = Field(default=None, description="null_rate: the input field "
+                                "counted (default: every input of the contract); drift: the "
+                                "input field, or 'prediction' (required).")
+    threshold: PositiveFloat | None = Field(
+        default=None, description="drift only: a slice whose drift score of 'feature' "
+        "exceeds it is drifted (default: the monitor's own verdict, its method's floor and "
+        "the sampling noise).")
     tiers: list[SloTier] | None = Field(
         default=None, description="Its own burn-rate alerts (default: slos.tiers, else the "
         "workbook's). Quality budgets are often large (15% for accuracy 0.85), where a 14.4x "
@@ -76,13 +83,7 @@ class QualitySlo(Section):
         if v not in QUALITY_METRICS:
             raise PydanticCustomError(
                 "quality_metric", "must be one of {names}; got {got}",
-                {"names": ", ".join(m for m in QUALITY_METRICS if m != "drift"),
-                 "got": repr(v)})
-        if v == "drift":
-            raise PydanticCustomError(
-                "quality_metric_not_built", "metric 'drift' is not built yet (drift is "
-                "reported by keel monitor run and on /metrics, but no SLO counts drifted "
-                "slices yet); remove it rather than rely on it", {})
+                {"names": ", ".join(QUALITY_METRICS), "got": repr(v)})
         return v
 
     @model_validator(mode="after")
@@ -95,17 +96,21 @@ class QualitySlo(Section):
             kind = "a minimum" if m in FLOOR_METRICS else "a maximum share"
             raise _bad_objective(m, f"{kind} strictly between 0 and 1 (1 - objective, or "
                                  "the objective, is the error budget)", obj)
-        if self.feature is not None and m != "null_rate":
+        if self.feature is not None and m not in ("null_rate", "drift"):
             raise PydanticCustomError(
-                "quality_field", "feature is for metric null_rate only; got it with {metric}",
-                {"metric": m})
+                "quality_field", "feature is for metrics null_rate and drift only; got it "
+                "with {metric}", {"metric": m})
+        if self.feature is None and m == "drift":
+            raise PydanticCustomError(
+                "quality_field", "metric drift needs a feature: an input of the contract or "
+                "'prediction'", {})
         names: set[str] = set()
         for t in self.tiers or ():
             if t.name in names:
                 raise PydanticCustomError("duplicate_tier", "tier name {name} appears twice",
                                           {"name": repr(t.name)})
             names.add(t.name)
-        if self.threshold is not None:
+        if self.threshold is not None and m != "drift":
             raise PydanticCustomError(
                 "quality_field", "threshold is for metric drift only; got it with {metric}",
                 {"metric": m})
@@ -142,9 +147,21 @@ def binary_positive(outputs: Sequence[Any], positive: str | None) -> str | None:
     return None
 
 
+def drift_slice(windows: Sequence[str]) -> str | None:
+    """The slice of drift SLOs: the first time window of ``monitoring.windows``, as ``keel
+    serve``'s monitoring loop computes and stores it (``1h``); None when there is none (a
+    window of N predictions is no time slice)."""
+    for w in windows:
+        m = re.match(r"^\s*(\d+)\s*([smhd])\s*$", w)
+        if m is not None:
+            return f"{int(m.group(1))}{m.group(2)}"
+    return None
+
+
 def quality_problems(items: Sequence[QualitySlo], *, models: Sequence[str],
                      inputs: Sequence[str], outputs: Sequence[Any], task: str | None,
-                     positive: str | None) -> list[Problem]:
+                     positive: str | None, reference: str | None = None,
+                     windows: Sequence[str] = ()) -> list[Problem]:
     """What makes a quality SLO unable to count, given the rest of keel.yaml.
 
     Args:
@@ -155,6 +172,8 @@ def quality_problems(items: Sequence[QualitySlo], *, models: Sequence[str],
         task: ``classification``, ``regression`` or None, as the output contract says
             (:func:`keelwork.spec.model.output_task`).
         positive: ``monitoring.labels.positive``.
+        reference: ``monitoring.reference`` (drift is measured against it).
+        windows: ``monitoring.windows`` (drift's slices are the shortest time window).
 
     Returns:
         ``(path, rule, got, message)`` per problem.
@@ -179,6 +198,20 @@ def quality_problems(items: Sequence[QualitySlo], *, models: Sequence[str],
             out.append(((*at, "metric"), "quality_positive", q.metric,
                         "metric f1 needs the positive class: set monitoring.labels.positive "
                         "or give the output contract's label its two categories"))
+        if q.metric == "drift":
+            if q.feature is not None and q.feature not in (*inputs, PREDICTION):
+                shown = ", ".join(inputs) or "none"
+                out.append(((*at, "feature"), "unknown_feature", q.feature,
+                            f"slos.quality[{i}].feature names {q.feature!r}, which is neither "
+                            f"an input of the contract (inputs: {shown}) nor 'prediction'"))
+            if reference is None:
+                out.append(((*at, "metric"), "drift_no_reference", q.metric,
+                            "metric drift is measured against the monitoring reference: set "
+                            "monitoring.reference"))
+            if drift_slice(windows) is None:
+                out.append(((*at, "metric"), "drift_no_slice", q.metric,
+                            "metric drift counts the time windows of keel serve's monitoring: "
+                            "monitoring.windows needs one (e.g. 1h)"))
         if q.metric == "null_rate":
             if q.feature is not None and q.feature not in inputs:
                 shown = ", ".join(inputs) or "none"
@@ -193,7 +226,7 @@ def quality_problems(items: Sequence[QualitySlo], *, models: Sequence[str],
 
 
 QualityMetric = Literal["accuracy", "f1", "mae", "violation_rate", "null_rate",
-                        "label_coverage"]
+                        "label_coverage", "drift"]
 
-__all__ = ["FLOOR_METRICS", "LABEL_METRICS", "QUALITY_METRICS", "QualityMetric", "QualitySlo",
-           "binary_positive", "check_unique", "quality_problems"]
+__all__ = ["FLOOR_METRICS", "LABEL_METRICS", "PREDICTION", "QUALITY_METRICS", "QualityMetric",
+           "QualitySlo", "binary_positive", "check_unique", "drift_slice", "quality_problems"]

@@ -15,6 +15,7 @@ CLASSIFIER = ("service: {name: s, owners: [a@example.com]}\n"
 REGRESSOR = CLASSIFIER.replace("type: category, categories: [a, b]", "type: float")
 NO_OUTPUTS = CLASSIFIER.replace("  outputs: [{name: label, type: category, categories: [a, b]}]"
                                 "\n", "")
+DRIFT = CLASSIFIER + "monitoring: {reference: ref.jsonl, windows: [1000p, 1h, 1d]}\n"
 LOW = "tiers: [{name: t, long_window: 6h, short_window: 30m, burn_rate: 2}]"
 
 
@@ -37,13 +38,24 @@ def test_quality_slos_of_every_metric_are_accepted() -> None:
     spec = parse_spec(REGRESSOR + "slos:\n  quality:\n"
                       "    - {name: e, metric: mae, objective: 3.5}\n", env={})
     assert spec.slos.quality[0].objective == 3.5
+    spec = parse_spec(DRIFT + "slos:\n  quality:\n"
+                      "    - {name: d, metric: drift, objective: 0.05, feature: prediction, "
+                      "threshold: 0.2}\n", env={})
+    assert spec.slos.quality[0].threshold == 0.2
 
 
 @pytest.mark.parametrize(("base", "item", "path", "rule", "words"), [
     (CLASSIFIER, "{name: x, metric: auc, objective: 0.9}", "slos.quality[0].metric",
      "quality_metric", "must be one of accuracy, f1, mae"),
-    (CLASSIFIER, "{name: x, metric: drift, objective: 0.1, threshold: 0.2}",
-     "slos.quality[0].metric", "quality_metric_not_built", "'drift' is not built yet"),
+    (CLASSIFIER, "{name: x, metric: drift, objective: 0.05, feature: age}",
+     "slos.quality[0].metric", "drift_no_reference", "set monitoring.reference"),
+    (DRIFT, "{name: x, metric: drift, objective: 0.05}", "slos.quality[0]", "quality_field",
+     "metric drift needs a feature"),
+    (DRIFT, "{name: x, metric: drift, objective: 0.05, feature: agee}",
+     "slos.quality[0].feature", "unknown_feature", "neither an input of the contract"),
+    (DRIFT.replace("[1000p, 1h, 1d]", "[1000p]"),
+     "{name: x, metric: drift, objective: 0.05, feature: age}", "slos.quality[0].metric",
+     "drift_no_slice", "monitoring.windows needs one"),
     (CLASSIFIER, "{name: x, metric: mae, objective: 2}", "slos.quality[0].metric",
      "quality_task", "needs a regression model, and the output contract says it is a "
      "classification model"),
@@ -63,7 +75,7 @@ def test_quality_slos_of_every_metric_are_accepted() -> None:
     (CLASSIFIER, "{name: x, metric: accuracy, objective: 0.9, threshold: 0.2}",
      "slos.quality[0]", "quality_field", "threshold is for metric drift only"),
     (CLASSIFIER, "{name: x, metric: violation_rate, objective: 0.01, feature: age}",
-     "slos.quality[0]", "quality_field", "feature is for metric null_rate only"),
+     "slos.quality[0]", "quality_field", "feature is for metrics null_rate and drift only"),
     (CLASSIFIER, "{name: availability, metric: violation_rate, objective: 0.01}",
      "slos.quality[0].name", "quality_name_reserved", "names a request SLO"),
     (CLASSIFIER, "{name: x, metric: accuracy, objective: 0.85}",

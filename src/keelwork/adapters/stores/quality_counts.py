@@ -7,6 +7,9 @@ minutes), so that every window is a union of buckets.
 
 - ``violation_rate`` and ``label_coverage`` are counted by the database: one grouped query,
   a ``CASE`` per window (coverage joins ``labels`` on the prediction id);
+- ``drift`` reads the window results ``keel serve``'s monitoring stored (``monitor_results``,
+  of the slice's window spec) overlapping the SLO window: per slice, its predictions and the
+  verdict on the feature (:func:`~keelwork.core.slo.quality.drifted`);
 - ``accuracy``, ``f1``, ``mae`` and ``null_rate`` read the stored outputs (with their labels)
   or inputs, in keyset-paginated batches (constant memory), and each row's events are
   :func:`keelwork.core.slo.quality.answer_events` / :func:`~keelwork.core.slo.quality.
@@ -34,13 +37,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.expression import ColumnElement
 
 from keelwork.adapters.stores.ingest_tables import labels
+from keelwork.adapters.stores.monitor_store import monitor_results
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
 from keelwork.adapters.stores.transactions import connection, store_error
 from keelwork.core.slo.quality import (
     QualityCounts,
     QualityIndicator,
     answer_events,
+    drifted,
     null_events,
+    slice_events,
 )
 
 _STORE = "prediction log"
@@ -110,6 +116,8 @@ class QualityCountReader:
         size = bucket_seconds(windows)
         end = math.floor(end / size) * size
         since = end - max(windows)
+        if ind.metric == "drift":
+            return self._slices(ind, models, since, end, windows)
         has_labels = self._has(labels.name)
         if ind.metric == "violation_rate":
             return self._grouped(ind, models, since, end, windows, labelled=False)
@@ -122,6 +130,29 @@ class QualityCountReader:
         if max(windows) // size <= MAX_BUCKETS:
             self._kept[key] = kept
         return _sums(kept, end // size, [w // size for w in windows], windows)
+
+    def _slices(self, ind: QualityIndicator, models: Sequence[str], since: float, end: float,
+                windows: Sequence[int]) -> dict[int, dict[str, QualityCounts]]:
+        """drift: the stored monitoring results of the slices overlapping [since, end)."""
+        if ind.slice is None or not self._has(monitor_results.name):
+            return {}
+        t = monitor_results.c
+        stmt = (select(t.model, t.start, t.end, t.predictions, t.body)
+                .where(t.model.in_(list(models)), t.window == ind.slice, t.end > since,
+                       t.start < end))
+        sums: dict[int, dict[str, list[float]]] = {}
+        with connection(self.engine, _STORE, "reading monitoring results") as conn:
+            for model, start, stop, n, body in conn.execute(stmt):
+                report = _load(body)
+                columns = ((report.get("drift") or {}).get("columns") or []
+                           if isinstance(report, dict) else [])
+                for w, events, bad in slice_events(float(start), float(stop), int(n or 0),
+                                                   drifted(ind, columns), end, windows):
+                    pair = sums.setdefault(w, {}).setdefault(model, [0.0, 0.0])
+                    pair[0] += events
+                    pair[1] += bad
+        return {w: {m: QualityCounts(e, b) for m, (e, b) in per.items()}
+                for w, per in sums.items()}
 
     def _bucket(self, size: int) -> Any:
         """SQL: the bucket of a prediction's ``ts`` (as :meth:`_refresh` computes it)."""

@@ -17,7 +17,7 @@ from typing import Literal
 
 from keelwork.core.slo.quality import LABELLED, METRIC_TITLES, QualityIndicator
 from keelwork.spec.model import KeelSpec
-from keelwork.spec.quality_slos import FLOOR_METRICS, QualitySlo, binary_positive
+from keelwork.spec.quality_slos import FLOOR_METRICS, QualitySlo, binary_positive, drift_slice
 from keelwork.spec.slo_tier import SloTier
 from keelwork.spec.slos import WORKBOOK_TIERS, WORKBOOK_WINDOW_S, SloSection, duration_seconds
 
@@ -141,10 +141,14 @@ def objectives_of(slos: SloSection) -> tuple[Objective, ...]:
     return tuple(out)
 
 
-def _statement(q: QualitySlo, positive: str | None, delay: str) -> str:
+def _statement(q: QualitySlo, positive: str | None, delay: str, slice_: str | None) -> str:
     pct = f"{100 * q.objective:.6g}%"
     of = f"input '{q.feature}'" if q.feature else "every input of the contract"
+    how = (f"score over {q.threshold:g}" if q.threshold is not None
+           else "by the monitor's verdict")
     return {
+        "drift": f"at most {pct} of predictions served in {slice_} slices where "
+                 f"'{q.feature}' drifted from the reference ({how})",
         "accuracy": f"at least {pct} of labelled answers right",
         "f1": f"an F1 of at least {q.objective:g} on labelled answers (positive class "
               f"{positive!r})",
@@ -164,17 +168,19 @@ def quality_objectives(spec: KeelSpec) -> tuple[Objective, ...]:
                     if f.categories), None)
     positive = binary_positive(contract.outputs, labels.positive)
     delay = duration_seconds(labels.expected_delay)
+    slice_ = drift_slice(spec.monitoring.windows)
     out = []
     for q in spec.slos.quality:
         ind = QualityIndicator(
             q.metric, features=(q.feature,) if q.feature else inputs, input_names=inputs,
             classes=classes, positive=positive if q.metric == "f1" else None,
-            lag_s=delay if q.metric in LABELLED else 0)
+            lag_s=delay if q.metric in LABELLED else 0, threshold=q.threshold,
+            slice=slice_ if q.metric == "drift" else None)
         floor = q.metric in FLOOR_METRICS
         budget = 1.0 - q.objective if floor else q.objective
         out.append(Objective(
             q.name, f"{METRIC_TITLES[q.metric]} ({q.name})", "Quality" + _camel(q.name),
-            q.objective, budget, _statement(q, positive, labels.expected_delay),
+            q.objective, budget, _statement(q, positive, labels.expected_delay, slice_),
             indicator=ind, model=q.model, tiers=_tiers(q.tiers) if q.tiers else None))
     return tuple(out)
 

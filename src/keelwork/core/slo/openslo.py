@@ -46,6 +46,8 @@ def _quality_indicator(o: Objective) -> dict[str, Any]:
         "violation_rate": ("requests refused by the input contract", "requests"),
         "null_rate": ("null values of the counted inputs", "values of the counted inputs"),
         "label_coverage": ("predictions without a label", "predictions"),
+        "drift": (f"predictions of {ind.slice} slices where {ind.features[0]} drifted",
+                  f"predictions of {ind.slice} slices compared with the reference"),
     }[ind.metric]
     lag = f"; windows end {format_duration(ind.lag_s)} ago" if ind.lag_s else ""
     note = f" (prediction log joined with labels, evaluated by keel serve{lag})"

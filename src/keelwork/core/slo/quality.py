@@ -19,6 +19,12 @@ events and additive across windows and versions, never an average of ratios:
   null), bad when null; budget the objective.
 - ``label_coverage``: every answered prediction, bad while it has no label; budget
   ``1 - objective``.
+- ``drift``: the predictions of each time slice that ``keel serve``'s monitoring stored a
+  drift result for (the first time window of ``monitoring.windows``), bad when the slice's
+  drift of the feature is over ``threshold`` (or, without one, the monitor's own verdict);
+  a slice counts into a window it overlaps, so the short window holds the slice in progress;
+  budget the objective. Weighting slices by their predictions keeps ``min_events`` and the
+  event-weighting of the other metrics.
 
 The windows of the metrics judged against labels (accuracy, f1, mae, label_coverage) end
 ``monitoring.labels.expected_delay`` before the evaluation (:attr:`QualityIndicator.lag_s`):
@@ -51,7 +57,9 @@ FROM_PAYLOADS = ("accuracy", "f1", "mae", "null_rate")
 
 METRIC_TITLES = {"accuracy": "Accuracy", "f1": "F1", "mae": "MAE",
                  "violation_rate": "Contract violations", "null_rate": "Null inputs",
-                 "label_coverage": "Label coverage"}
+                 "label_coverage": "Label coverage", "drift": "Drift"}
+#: The report columns ``feature: prediction`` stands for, the first present is read.
+PREDICTION_COLUMNS = ("prediction:label", "prediction:value", "prediction:score")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,9 @@ class QualityIndicator:
         positive: f1: the positive class.
         lag_s: Seconds before the evaluation the windows end (labelled metrics:
             ``monitoring.labels.expected_delay``; others 0).
+        threshold: drift: the score over which a slice is drifted (None: the monitor's
+            verdict).
+        slice: drift: the monitoring window whose stored results are the slices (``1h``).
     """
 
     metric: str
@@ -74,6 +85,8 @@ class QualityIndicator:
     classes: tuple[str, ...] | None = None
     positive: str | None = None
     lag_s: int = 0
+    threshold: float | None = None
+    slice: str | None = None
 
     @property
     def schema(self) -> OutputSchema:
@@ -154,6 +167,33 @@ def null_events(ind: QualityIndicator, instance: Any) -> tuple[float, float]:
     return float(len(values)), float(sum(v is None for v in values))
 
 
+def drifted(ind: QualityIndicator, columns: Sequence[Mapping[str, Any]]) -> bool | None:
+    """Whether a stored drift report's ``columns`` say the feature of ``ind`` drifted; None
+    when the report has no verdict on it (not compared: the slice is no event)."""
+    names = PREDICTION_COLUMNS if ind.features == ("prediction",) else ind.features
+    by_name = {c.get("column"): c for c in columns if isinstance(c, Mapping)}
+    col = next((by_name[n] for n in names if n in by_name), None)
+    if col is None:
+        return None
+    if ind.threshold is None:
+        verdict = col.get("drift")
+        return bool(verdict) if verdict is not None else None
+    score = col.get("score")
+    if not isinstance(score, int | float) or isinstance(score, bool):
+        return None
+    return float(score) > ind.threshold
+
+
+def slice_events(start: float, end: float, predictions: int, drift: bool | None,
+                 until: float, windows: Sequence[int]) -> list[tuple[int, float, float]]:
+    """``(window, events, bad)`` a drift slice ``[start, end)`` adds to each window ending at
+    ``until`` that it overlaps."""
+    if drift is None or predictions <= 0:
+        return []
+    bad = float(predictions) if drift else 0.0
+    return [(w, float(predictions), bad) for w in windows if end > until - w and start < until]
+
+
 @dataclass
 class WindowTally:
     """Sums events into nested windows that all end at ``end`` (one pass over the log).
@@ -189,5 +229,6 @@ class WindowTally:
                 for w, per in self.sums.items()}
 
 
-__all__ = ["FROM_PAYLOADS", "LABELLED", "METRIC_TITLES", "QualityCounts", "QualityIndicator",
-           "WindowTally", "answer_events", "null_events"]
+__all__ = ["FROM_PAYLOADS", "LABELLED", "METRIC_TITLES", "PREDICTION_COLUMNS", "QualityCounts",
+           "QualityIndicator", "WindowTally", "answer_events", "drifted", "null_events",
+           "slice_events"]

@@ -16,7 +16,9 @@ from keelwork.core.slo.rules import runbook_link
 EVENT_NOUNS = {"accuracy": "labelled answers", "f1": "labelled answers",
                "mae": "labelled answers", "violation_rate": "requests",
                "null_rate": "answered requests with the counted inputs",
-               "label_coverage": "predictions"}
+               "label_coverage": "predictions",
+               "drift": "predictions in slices with a drift result of the feature (is keel "
+                        "serve's monitoring running, with a reference?)"}
 
 
 def _what(metric: str, model: str, thr: float) -> str:
@@ -30,6 +32,8 @@ def _what(metric: str, model: str, thr: float) -> str:
                      f"{model} were null",
         "label_coverage": f"fewer than {100 * (1 - thr):.4g}% of the predictions of model "
                           f"{model} had their label",
+        "drift": f"more than {100 * thr:.4g}% of the predictions of model {model} were served "
+                 "in drifted slices",
     }[metric]
 
 

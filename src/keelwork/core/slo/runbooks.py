@@ -26,6 +26,8 @@ _HOW = {
     "null_rate": "Each counted input value of an answered request is an event, bad when it "
                  "is null or missing.",
     "label_coverage": "Each answered prediction is an event, bad while it has no label.",
+    "drift": "Each prediction of a time slice that keel serve's monitoring compared with the "
+             "reference is an event, bad when the slice's feature drifted.",
 }
 
 

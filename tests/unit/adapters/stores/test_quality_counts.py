@@ -125,3 +125,23 @@ def _flip(engine: Engine, prediction_id: str) -> str:
     stored = LabelStore(engine).get(prediction_id)
     assert stored is not None
     return "yes" if stored.label == "no" else "no"
+
+
+def test_drift_counts_the_stored_monitoring_slices(engine: Engine) -> None:
+    from keelwork.adapters.stores.monitor_store import MonitorStore
+
+    ind = QualityIndicator("drift", features=("age",), threshold=0.2, slice="1h")
+    assert QualityCountReader(engine).counts(ind, ["m"], END, [300, 3600]) == {}
+    store = MonitorStore(engine)
+    store.ensure_schema()
+
+    def body(score: float) -> dict[str, Any]:
+        return {"drift": {"columns": [{"column": "age", "score": score, "drift": False}]}}
+
+    hour = END - END % 3600
+    store.put_window("m", "1h", hour, hour + 3600, 1, 30, body(0.5))  # in progress, drifted
+    store.put_window("m", "1h", hour - 3600, hour, 1, 70, body(0.1))
+    store.put_window("m", "1h", hour - 7200, hour - 3600, 1, 50, body(0.9))  # before
+    store.put_window("m", "1d", hour - 86_400, hour, 1, 500, body(0.9))  # another spec
+    got = QualityCountReader(engine).counts(ind, ["m"], END, [300, 3600])
+    assert got == {300: {"m": QualityCounts(30, 30)}, 3600: {"m": QualityCounts(100, 30)}}

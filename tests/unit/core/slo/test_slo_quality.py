@@ -21,7 +21,9 @@ from keelwork.core.slo.quality import (
     QualityIndicator,
     WindowTally,
     answer_events,
+    drifted,
     null_events,
+    slice_events,
 )
 from keelwork.core.slo.runbooks import runbooks
 from keelwork.spec.loader import parse_spec
@@ -177,3 +179,21 @@ def test_mae_burns_as_the_error_over_the_objective() -> None:
              if f.model == "credit" and f.alert.tier_label == "fast"]
     assert "the mean absolute error of model credit was over 6" in fired[0].annotations[
         "description"]
+
+
+def test_a_drift_slice_counts_its_predictions_into_every_window_it_overlaps() -> None:
+    by_score = QualityIndicator("drift", features=("age",), threshold=0.2, slice="1h")
+    by_verdict = QualityIndicator("drift", features=("prediction",), slice="1h")
+    columns = [{"column": "age", "score": 0.31, "drift": False},
+               {"column": "prediction:label", "score": 0.01, "drift": True}]
+    assert drifted(by_score, columns) is True  # the score, over the threshold
+    assert drifted(by_verdict, columns) is True  # the monitor's own verdict
+    assert drifted(by_score, [{"column": "age", "score": 0.1}]) is False
+    assert drifted(by_score, [{"column": "job", "score": 0.9}]) is None  # not compared
+    # a slice [9000, 12600) seen at 12000: in progress, in the 5-minute and 1-hour windows
+    assert slice_events(9000, 12_600, 40, True, 12_000, [300, 3600]) == [
+        (300, 40.0, 40.0), (3600, 40.0, 40.0)]
+    assert slice_events(5000, 8600, 40, False, 12_000, [300, 3600, 7200]) == [
+        (3600, 40.0, 0.0), (7200, 40.0, 0.0)]  # it ended 56 minutes ago
+    assert slice_events(9000, 12_600, 40, None, 12_000, [300]) == []  # no verdict: no event
+    assert slice_events(9000, 12_600, 0, True, 12_000, [300]) == []  # no predictions
