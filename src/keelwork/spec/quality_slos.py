@@ -1,11 +1,13 @@
 """keel.yaml's ``slos.quality``: SLOs on what the models answer, not on how the server serves.
 
 Each item names a metric counted in good and bad events from the prediction log and the
-labels (:mod:`keelwork.core.slo.quality`); the server evaluates them itself
+labels, or (drift) from the monitoring results ``keel serve`` stores
+(:mod:`keelwork.core.slo.quality`); the server evaluates them itself
 (:mod:`keelwork.service.slo_watch`), Prometheus cannot (it sees no label). What the item alone
 decides is checked here (the metric, the range of its objective, which fields it takes); what
-needs the rest of keel.yaml (the model, the contract's fields and task, the positive class) is
-:func:`quality_problems`, called at ``keel spec validate``.
+needs the rest of keel.yaml (the model, the contract's fields and task, the positive class, the
+monitoring reference and windows) is :func:`quality_problems`, called at ``keel spec
+validate``.
 """
 
 from __future__ import annotations
