@@ -94,6 +94,9 @@ class GatewayMetrics:
                                 ["reason"], registry=r)
         self.fallbacks = Counter("keelwork_fallback_uses", "Requests answered by a fallback.",
                                  ["model", "fallback"], registry=r)
+        self.guard_hits = Counter("keelwork_guard_hits", "Instances a guard flagged or "
+                                  "rejected (out_of_distribution, ...).",
+                                  ["guard", "model", "action"], registry=r)
         self.log_commit = Histogram("keelwork_prediction_log_commit_seconds",
                                     "Time to commit one group of prediction records.",
                                     buckets=_LATENCY_BUCKETS, registry=r)

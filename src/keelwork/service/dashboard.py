@@ -16,8 +16,10 @@ the rollup, the latest windows, the last events of one rollout per model, the al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.stores.alert_store import AlertStore, alert_states
 from keelwork.adapters.stores.monitor_store import MonitorStore, monitor_results
+from keelwork.adapters.stores.quality_counts import QualityCountReader
 from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.adapters.stores.traffic_store import has_tables
-from keelwork.core.slo.evaluate import SloCounts
+from keelwork.core.slo.evaluate import SloCounts, quality_windows
 from keelwork.core.slo.objectives import FLOOR_RATE_S, SloSet, format_duration, slo_set
 from keelwork.core.traffic import HOUR, Totals, latency_edges, merged
 from keelwork.service.traffic import TrafficCache, TrafficView
@@ -50,6 +53,8 @@ COUNTED_SLOS = frozenset({"availability", "error_rate", "latency_p99", "throughp
 #: Rollout events shown per model, newest last (repeats folded), out of the last MAX_READ.
 MAX_EVENTS = 8
 MAX_READ = 200
+#: Seconds between readings of the quality SLOs' counts (the SLO watch's own reading).
+QUALITY_EVERY_S = 60.0
 #: Drift columns shown per model (drifted first).
 MAX_COLUMNS = 40
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
@@ -82,10 +87,43 @@ class Dashboard:
         horizon = self.slos.window_s if self.slos.objectives else DAY_S
         self.traffic = TrafficCache(engine, latency_edges(thresholds), horizon_s=horizon,
                                     clock=clock)
+        #: The quality SLOs' counts (as the SLO watch reads them), refreshed every
+        #: QUALITY_EVERY_S off the request path: (when, per SLO key, per window, per model).
+        self.quality_reader = QualityCountReader(engine) if self.slos.quality else None
+        self.quality: tuple[float, dict[str, Any]] | None = None
+        self._quality_lock = threading.Lock()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Keep the traffic rollup current until ``stop`` (see :class:`TrafficCache`)."""
-        await self.traffic.run(stop)
+        """Keep the traffic rollup (see :class:`TrafficCache`) and the quality SLOs' counts
+        current until ``stop``."""
+        await asyncio.gather(self.traffic.run(stop), self._quality_loop(stop))
+
+    def refresh_quality(self) -> None:
+        """Count the quality SLOs' events now (the SLO watch's reading: each window ending at
+        now less the SLO's label lag).
+
+        Raises:
+            StoreError: the store failed.
+        """
+        reader = self.quality_reader
+        if reader is None:
+            return
+        with self._quality_lock:  # the reader keeps sums between readings: one at a time
+            now = self.clock()
+            counts = {o.key: reader.counts(o.indicator, self.slos.models_of(o),
+                                           now - o.indicator.lag_s,
+                                           quality_windows(self.slos, o))
+                      for o in self.slos.quality if o.indicator is not None}
+            self.quality = (now, counts)
+
+    async def _quality_loop(self, stop: asyncio.Event) -> None:
+        while self.quality_reader is not None and not stop.is_set():
+            try:
+                await asyncio.to_thread(self.refresh_quality)
+            except Exception:
+                log.exception("dashboard: counting the quality SLOs failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), QUALITY_EVERY_S)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the page shows, as plain data (JSON-ready).
@@ -95,7 +133,9 @@ class Dashboard:
         """
         tables = has_tables(self.engine, [monitor_results.name, alert_states.name])
         aliases = {m.name: dict(m.aliases) for m in self.registry.list_models()}
-        cost = self._cost()
+        cost, hits = self._counters()
+        if self.quality_reader is not None and self.quality is None:
+            self.refresh_quality()  # the first view waits for the first reading
         models: list[dict[str, Any]] = []
         with self.traffic.view() as view:
             now = view.now if view is not None else self.clock()
@@ -104,6 +144,10 @@ class Dashboard:
                                           cost))
         monitor = self._monitor() if tables[monitor_results.name] else None
         for entry in models:
+            entry["quality_slos"] = [self._quality_slo(o, entry["name"])
+                                     for o in self.slos.quality
+                                     if o.model in (None, entry["name"])]
+            entry["guard_hits"] = hits.get(entry["name"], {})
             entry["monitor"] = None if monitor is None else monitor.get(entry["name"])
             entry["monitoring_stored"] = monitor is not None
             entry["rollout"] = self._rollout(entry["name"])
@@ -117,6 +161,8 @@ class Dashboard:
             "models": models,
             "alerts": self._alerts() if tables[alert_states.name] else None,
             "cost_currency": self.spec.cost.currency,
+            "guards": _guards(self.spec),
+            "quality_as_of": self.quality[0] if self.quality is not None else None,
             "budget": _budget(self.spec),
             "traffic_warm_s": self.traffic.warm_s,
         }
@@ -170,8 +216,34 @@ class Dashboard:
         ratio = whole.ratio(o)
         entry["budget"] = o.budget
         entry["budget_left"] = None if ratio is None else 1.0 - ratio / o.budget
-        for t in self.slos.tiers:
+        for t in self.slos.tiers_for(o):
             long_r, short_r = counts(t.long_s).ratio(o), counts(t.short_s).ratio(o)
+            entry["tiers"].append({
+                "name": t.name, "severity": t.severity, "long": format_duration(t.long_s),
+                "short": format_duration(t.short_s), "threshold": t.burn_rate,
+                "burn_long": None if long_r is None else long_r / o.budget,
+                "burn_short": None if short_r is None else short_r / o.budget})
+        return entry
+
+    def _quality_slo(self, o: Any, model: str) -> dict[str, Any]:
+        at, counts = self.quality if self.quality is not None else (None, {})
+        per = counts.get(o.key, {})
+
+        def ratio(window_s: int) -> float | None:
+            c = per.get(window_s, {}).get(model)
+            return None if c is None else c.ratio
+
+        entry: dict[str, Any] = {
+            "key": o.key, "title": o.title, "statement": o.statement, "target": o.target,
+            "window": format_duration(self.slos.window_s), "counted": True,
+            "ratio": o.is_ratio, "events": None, "bad": None, "budget_left": None,
+            "tiers": [], "as_of": at, "budget": o.budget}
+        whole = per.get(self.slos.window_s, {}).get(model)
+        if whole is not None and whole.ratio is not None and o.budget:
+            entry["events"], entry["bad"] = whole.events, whole.bad
+            entry["budget_left"] = 1.0 - whole.ratio / o.budget
+        for t in self.slos.tiers_for(o) if o.budget else ():
+            long_r, short_r = ratio(t.long_s), ratio(t.short_s)
             entry["tiers"].append({
                 "name": t.name, "severity": t.severity, "long": format_duration(t.long_s),
                 "short": format_duration(t.short_s), "threshold": t.burn_rate,
@@ -228,18 +300,23 @@ class Dashboard:
                                  "error": _redact(r.last_error)})
         return {"open": list(open_.values()), "failures": failures}
 
-    def _cost(self) -> dict[tuple[str, str], float]:
-        """``keelwork_cost_total`` per (model, version), read from the server's registry."""
-        out: dict[tuple[str, str], float] = {}
-        if self.metrics is None or not self.spec.cost.priced:
-            return out
+    def _counters(self) -> tuple[dict[tuple[str, str], float],
+                                 dict[str, dict[str, float]]]:
+        """From the server's registry, since it started: ``keelwork_cost_total`` per (model,
+        version), and ``keelwork_guard_hits_total`` per model, per guard."""
+        cost: dict[tuple[str, str], float] = {}
+        hits: dict[str, dict[str, float]] = {}
+        if self.metrics is None:
+            return cost, hits
         for family in self.metrics.collect():
-            if family.name != "keelwork_cost":
-                continue
             for s in family.samples:
-                if s.name == "keelwork_cost_total":
-                    out[(s.labels["model"], s.labels["version"])] = s.value
-        return out
+                if s.name == "keelwork_cost_total" and self.spec.cost.priced:
+                    cost[(s.labels["model"], s.labels["version"])] = s.value
+                elif s.name == "keelwork_guard_hits_total":
+                    per = hits.setdefault(s.labels["model"], {})
+                    guard = s.labels["guard"]
+                    per[guard] = per.get(guard, 0.0) + s.value
+        return cost, hits
 
 
 def _span(view: TrafficView, key: tuple[str, int], since: float, until: float) -> Totals:
@@ -301,6 +378,18 @@ def _redact(text: str | None) -> str | None:
     if text is None:
         return None
     return _URL.sub("<url>", text)[:300]
+
+
+def _guards(spec: KeelSpec) -> dict[str, Any]:
+    """The guards keel.yaml puts in force that count hits (None: not configured)."""
+    g = spec.guards
+    ood = g.out_of_distribution
+    limit = g.rate_limit
+    return {"out_of_distribution": None if not ood else {
+                "action": "flag" if ood is True else ood.action},
+            "rate_limit": None if limit is None else {
+                "requests_per_second": limit.requests_per_second, "burst": limit.burst,
+                "per": limit.per}}
 
 
 def _budget(spec: KeelSpec) -> dict[str, Any] | None:

@@ -210,3 +210,41 @@ def test_a_view_reads_only_what_was_logged_since_the_last_one(
         clock.now = NOW + 120 * step
         dash.snapshot()
         assert all(until - since <= 180 for since, until in ranges), ranges
+
+
+QUALITY_SPEC = KeelSpec.model_validate({
+    "service": {"name": "svc", "owners": ["ml@example.com"]},
+    "models": [{"name": "m", "runtime": "python", "artifact": "a:b"}],
+    "contract": {"inputs": [{"name": "a", "type": "float"}]},
+    "slos": {"window": "7d", "quality": [
+        {"name": "refusals", "metric": "violation_rate", "objective": 0.02}]}})
+
+
+def test_quality_slos_show_the_counts_the_slo_watch_reads(
+        store: tuple[Any, SqlRegistry]) -> None:
+    from keelwork.adapters.stores.quality_counts import QualityCountReader
+    from keelwork.core.slo.evaluate import quality_windows
+
+    engine, registry = store
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i, row in enumerate(synthetic_rows(900, now=NOW - 120, span_s=86400,
+                                               models=[("m", 1, 1.0)], seed=5)):
+            if i % 10 == 0:
+                row["status"], row["guard"] = "rejected", "contract"
+            yield row
+
+    fill(engine, rows())
+    rollouts = RolloutStore(registry.engine)
+    rollouts.ensure_schema()
+    clock = Clock()
+    dash = Dashboard(QUALITY_SPEC, engine, registry, rollouts, clock=clock)
+    (q,) = dash.snapshot()["models"][0]["quality_slos"]
+    o = slo_set(QUALITY_SPEC).quality[0]
+    assert o.indicator is not None
+    expected = QualityCountReader(engine).counts(o.indicator, ["m"], NOW,
+                                                 quality_windows(slo_set(QUALITY_SPEC), o))
+    whole = expected[7 * 86400]["m"]
+    assert (q["events"], q["bad"]) == (whole.events, whole.bad) and whole.bad == 90
+    assert q["budget_left"] == pytest.approx(1 - whole.ratio / 0.02)  # 10% refused: spent
+    assert q["as_of"] == NOW and q["tiers"]

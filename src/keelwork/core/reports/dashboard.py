@@ -241,14 +241,26 @@ def _plain_ms(value: float | None) -> str:
                                             else f"{value:.3g} ms")
 
 
+def _events(value: Any) -> str:
+    """An event count: an integer, or a sum of weights (mae) to one decimal."""
+    if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+        return f"{value:,.1f}"
+    v = _finite(value)
+    return NO_DATA if v is None else f"{int(v):,}"
+
+
 def _slos(m: Mapping[str, Any], window: str | None) -> str:
     out = ['<div class="panel"><h3>SLOs' + (f" · {esc(window)} window" if window else "")
            + "</h3>"]
-    if not m["slos"]:
+    slos = [*m["slos"], *m.get("quality_slos", [])]
+    if not slos:
         out.append('<p class="note">No SLO in keel.yaml (<code>slos</code>).</p></div>')
         return "".join(out)
-    for s in m["slos"]:
-        out.append(f'<div style="margin:0 0 10px"><b>{esc(s["title"])}</b> '
+    for s in slos:
+        quality = "as_of" in s
+        kind = (f' {tag("quality")} <span class="note">counted {when(s["as_of"])}</span>'
+                if quality else "")
+        out.append(f'<div style="margin:0 0 10px"><b>{esc(s["title"])}</b>{kind} '
                    f'<span class="note">{esc(s["statement"])}</span><br>')
         if not s["counted"]:
             out.append('<span class="note">evaluated by the SLO watch; not charted here '
@@ -265,7 +277,7 @@ def _slos(m: Mapping[str, Any], window: str | None) -> str:
             f"<b>{share(max(left, 0.0))}</b> of the error budget left" if left > 0
             else '<b class="err">error budget spent</b>')
         events = ("" if s["events"] is None else
-                  f' <span class="note">({count(s["bad"])} bad of {count(s["events"])} '
+                  f' <span class="note">({_events(s["bad"])} bad of {_events(s["events"])} '
                   "events)</span>")
         out.append(f"{meter(left)} {state}{events}")
         if s["tiers"]:
@@ -376,6 +388,27 @@ def _rollout(m: Mapping[str, Any]) -> str:
     return "".join(out) + "</div>"
 
 
+def _guards(m: Mapping[str, Any], snap: Mapping[str, Any]) -> str:
+    guards = snap.get("guards") or {}
+    ood, limit = guards.get("out_of_distribution"), guards.get("rate_limit")
+    if ood is None and limit is None:
+        return ('<span class="nd">not configured</span> <span class="note">'
+                "(<code>guards.out_of_distribution</code>, <code>guards.rate_limit</code>)"
+                "</span>")
+    parts = []
+    hits = m.get("guard_hits") or {}
+    if ood is not None:
+        n = hits.get("out_of_distribution")
+        parts.append(f"out_of_distribution ({esc(ood['action'])}): "
+                     + (f"<b>{_events(n)}</b> instances" if n else
+                        "none since the server started"))
+    if limit is not None:
+        parts.append(f"rate_limit: {limit['requests_per_second']:g}/s per "
+                     f"{esc(limit['per'])} (burst {limit['burst']}); "
+                     '<span class="note">its 429s are not counted per model</span>')
+    return "<br>".join(parts)
+
+
 def _cost_guards(m: Mapping[str, Any], snap: Mapping[str, Any]) -> str:
     currency = snap.get("cost_currency") or ""
     costs = [v["cost"] for v in m["versions"] if _finite(v.get("cost")) is not None]
@@ -389,8 +422,8 @@ def _cost_guards(m: Mapping[str, Any], snap: Mapping[str, Any]) -> str:
     return ('<div class="panel"><h3>Cost and guards</h3><dl class="kv">'
             f"<dt>cost since the server started</dt><dd>{total}</dd>"
             f"<dt>monthly budget</dt><dd>{budget_text}</dd>"
-            '<dt>guard hits</dt><dd><span class="nd">not configured</span> <span class="note">'
-            "(no guards are built yet)</span></dd></dl></div>")
+            f"<dt>guard hits since the server started</dt><dd>{_guards(m, snap)}</dd>"
+            "</dl></div>")
 
 
 def _model(m: Mapping[str, Any], snap: Mapping[str, Any]) -> str:

@@ -112,3 +112,20 @@ def test_user_strings_are_escaped_and_nothing_is_loaded_from_outside() -> None:
     assert "&lt;script&gt;" in html
     assert not re.search(r"(src|href)=\"?https?:", html) and "@import" not in html
     assert "Notifications not delivered" in html
+
+
+def test_quality_slos_and_guard_hits() -> None:
+    quality = {"key": "mae", "title": "MAE", "statement": "mean error under 2", "target": 2.0,
+               "window": "30d", "counted": True, "ratio": True, "events": 120.0,
+               "bad": 17.25, "budget": 0.5, "budget_left": 0.71, "tiers": [],
+               "as_of": 1_800_000_000.0}
+    snap = _snap([_model(quality_slos=[quality], guard_hits={"out_of_distribution": 7.0})])
+    snap["guards"] = {"out_of_distribution": {"action": "flag"},
+                      "rate_limit": {"requests_per_second": 50.0, "burst": 10, "per": "key"}}
+    text = " ".join(_text(render_dashboard(snap)).split())
+    assert "quality" in text and "17.2 bad of 120 events" in text and "71.0%" in text
+    assert "out_of_distribution (flag): 7 instances" in text
+    assert "rate_limit: 50/s per key (burst 10)" in text and "not configured" not in text
+    quiet = _snap([_model()])
+    quiet["guards"] = {"out_of_distribution": {"action": "reject"}, "rate_limit": None}
+    assert "none since the server started" in _text(render_dashboard(quiet))
