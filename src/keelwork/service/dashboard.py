@@ -3,10 +3,12 @@
 :meth:`Dashboard.snapshot` reads, per model and version: traffic, errors and latency
 percentiles over the last day (the :class:`~keelwork.service.traffic.TrafficCache` rollup of the
 prediction log), the SLOs' budget left and burn rates (the same counts, over the SLO window and
-each tier's windows, as :mod:`keelwork.core.slo.evaluate` reads them), the latest stored
-monitoring window (drift per feature, realised quality with label coverage, the CBPE estimate),
-the latest rollout with its decisions, cost since the server started (``keelwork_cost_total``),
-open alerts and undelivered notifications. The page itself is rendered by the pure
+each tier's windows, as :mod:`keelwork.core.slo.evaluate` reads them), the quality SLOs (the
+SLO watch's own counts, read every minute in the background), the latest stored monitoring
+window (drift per feature, realised quality with label coverage, the CBPE estimate), the
+latest rollout with its decisions, cost and guard hits since the server started
+(``keelwork_cost_total``, ``keelwork_guard_hits_total``), open alerts and undelivered
+notifications. The page itself is rendered by the pure
 :func:`keelwork.core.reports.dashboard.render_dashboard`.
 
 A value nobody measured is ``None`` and shows as "no data", never as 0. Every read is bounded:
