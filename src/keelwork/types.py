@@ -62,6 +62,16 @@ class ModelRuntime(Protocol):
     def unload(self) -> None: ...
 
 
+@runtime_checkable
+class GpuTimedRuntime(Protocol):
+    """A runtime that runs its model on a GPU and measures it: ``gpu_seconds`` is the GPU
+    time of every call so far (a running total, safe to read from any thread). The gateway
+    charges the growth of it to the version at ``cost.gpu_hour``
+    (``keelwork_model_gpu_seconds_total``)."""
+
+    def gpu_seconds(self) -> float: ...
+
+
 class RuntimeFactory(Protocol):
     """What the ``keelwork.runtimes`` entry-point group must point at (usually the class)."""
 
@@ -472,6 +482,7 @@ __all__ = [
     "DatasetStoreProtocol",
     "EntityLookup",
     "FlagStoreProtocol",
+    "GpuTimedRuntime",
     "IngestLedger",
     "IngestSource",
     "Instance",

@@ -14,7 +14,9 @@ stores; the gateway keeps its own for the prediction log):
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
   their drift scores, quality and label coverage;
 - SLOs: with ``slos`` and contacts to alert, every ``slos.evaluation_interval`` the server
-  evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`).
+  evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`);
+- cost: with prices, every ``cost.evaluation_interval`` the server stores its models' usage
+  and, with ``cost.monthly_budget``, watches the budget (:mod:`keelwork.service.cost_watch`).
 
 The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
 (the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
@@ -40,6 +42,7 @@ from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.provenance import default_actor
 from keelwork.errors import ErrorDetail
 from keelwork.service.assembly import Service, open_service
+from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
@@ -68,6 +71,8 @@ class ServerParts:
     monitor_interval_s: float = 300.0
     #: The server's own SLO evaluation (None: no SLOs, or nobody to tell).
     slo_watch: SloWatch | None = None
+    #: The usage ledger and budget watch (None: no prices).
+    cost_watch: CostWatch | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -89,6 +94,9 @@ class ServerParts:
             self._tasks.append(asyncio.create_task(
                 slo_loop(self.slo_watch, interval=interval_s(self.resolved.spec),
                          stop=self._stop_monitor), name="keel-slo-watch"))
+        if self.cost_watch is not None:
+            self._tasks.append(asyncio.create_task(
+                cost_loop(self.cost_watch, stop=self._stop_monitor), name="keel-cost-watch"))
 
     async def close(self) -> None:
         """Stop the loops, close the service and release the stores' engine."""
@@ -97,6 +105,9 @@ class ServerParts:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.cost_watch is not None:  # the usage since the last round
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.cost_watch.flush)
         await self.service.close()
         self.engine.dispose()
 
@@ -140,6 +151,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         flags.reload()
         record_config(audit, resolved, actor=default_actor(settings.user))
         watch = open_watch(spec, engine, registry=service.gateway.metrics.registry)
+        costs = open_cost_watch(spec, engine, service.gateway.metrics,
+                                delivery=watch.delivery if watch is not None else None)
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -151,7 +164,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     gateway.metrics.registry.register(MonitorCollector(engine))
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s, watch)
+                       monitor_interval_s, watch, costs)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

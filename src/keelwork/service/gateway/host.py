@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ from typing import Any
 from keelwork.core.batching import MicroBatcher
 from keelwork.errors import KeelworkError, PredictionError
 from keelwork.spec.model import BatchingSection
-from keelwork.types import ModelRuntime
+from keelwork.types import GpuTimedRuntime, ModelRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ _CLOSING: set[asyncio.Task[None]] = set()
 CallObserver = Callable[["ModelTarget", int, int, float], None]
 #: Called in the worker thread after each model call with (target, CPU seconds it used).
 CpuObserver = Callable[["ModelTarget", float], None]
+#: Called in the worker thread after a model call with (target, GPU seconds since the last).
+GpuObserver = Callable[["ModelTarget", float], None]
 
 
 class ModelHost:
@@ -50,16 +53,22 @@ class ModelHost:
     event loop, and a model that hangs only exhausts its own threads. Each call's CPU time is
     read in its thread (``time.thread_time``, two clock reads per batch) and handed to
     ``cpu_observer``: the cost of a version (CPU of threads the runtime starts is not in it).
+    A runtime that measures its GPU time (:class:`~keelwork.types.GpuTimedRuntime`) has the
+    growth of its running total handed to ``gpu_observer`` after each call.
     """
 
     def __init__(self, target: ModelTarget, runtime: ModelRuntime, batching: BatchingSection,
                  observer: CallObserver | None = None, threads: int = 2,
-                 cpu_observer: CpuObserver | None = None) -> None:
+                 cpu_observer: CpuObserver | None = None,
+                 gpu_observer: GpuObserver | None = None) -> None:
         self.target = target
         self.runtime = runtime
         self.batching = batching
         self._observer = observer
         self._cpu_observer = cpu_observer
+        self._gpu_observer = gpu_observer if isinstance(runtime, GpuTimedRuntime) else None
+        self._gpu_lock = threading.Lock()
+        self._gpu_seen = 0.0
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
@@ -93,6 +102,15 @@ class ModelHost:
     def _spent(self, cpu_started: float) -> None:
         if self._cpu_observer is not None:
             self._cpu_observer(self.target, time.thread_time() - cpu_started)
+        if self._gpu_observer is not None:
+            # Calls overlap in the pool's threads: the growth since the last reading is
+            # handed on once, so the total is exact whichever call reads it.
+            with self._gpu_lock:
+                total = float(self.runtime.gpu_seconds())  # type: ignore[attr-defined]
+                grown, self._gpu_seen = max(0.0, total - self._gpu_seen), max(
+                    total, self._gpu_seen)
+            if grown:
+                self._gpu_observer(self.target, grown)
 
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()
