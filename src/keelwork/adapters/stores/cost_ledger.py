@@ -111,7 +111,7 @@ class CostLedger:
         def work(conn: Connection) -> int:
             for (model, version), amounts in usage.items():
                 values = {k: float(amounts.get(k, 0.0)) if k.endswith("seconds")
-                          else int(round(amounts.get(k, 0.0))) for k in FIELDS}
+                          else round(amounts.get(k, 0.0)) for k in FIELDS}
                 key = and_(c.bucket == bucket, c.model == model, c.version == version)
                 done = conn.execute(cost_usage.update().where(key).values(
                     **{k: getattr(c, k) + v for k, v in values.items()}))
