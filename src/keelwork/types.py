@@ -64,10 +64,8 @@ class ModelRuntime(Protocol):
 
 @runtime_checkable
 class GpuTimedRuntime(Protocol):
-    """A runtime that runs its model on a GPU and measures it: ``gpu_seconds`` is the GPU
-    time of every call so far (a running total, safe to read from any thread). The gateway
-    charges the growth of it to the version at ``cost.gpu_hour``
-    (``keelwork_model_gpu_seconds_total``)."""
+    """A runtime measuring its GPU time: ``gpu_seconds()``, the running total of its calls
+    (read from any thread), charged at ``cost.gpu_hour``."""
 
     def gpu_seconds(self) -> float: ...
 
