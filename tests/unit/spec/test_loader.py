@@ -296,7 +296,6 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
 
 
 @pytest.mark.parametrize(("section", "path"), [
-    ("cost: {cpu_hour: 0.05, monthly_budget: 500}", "cost.monthly_budget"),
     ("retention: {predictions_days: 90}", "retention.predictions_days"),
     ("guards: {pii_redaction: true}", "guards.pii_redaction"),
     ("guards: {prompt_injection: true}", "guards.prompt_injection"),
