@@ -165,7 +165,7 @@ def alert_labels(service: str, a: BudgetAlert) -> dict[str, str]:
             "service": service}
 
 
-def annotations(cost: CostSection, service: str, a: BudgetAlert, link: str, *,
+def budget_annotations(cost: CostSection, service: str, a: BudgetAlert, link: str, *,
                 sentence: str, forecast: str) -> dict[str, str]:
     """The ``summary``, ``description`` and ``runbook_url`` of ``a``, from its words."""
     if a.kind == "spent":
@@ -205,13 +205,28 @@ def conditions(spec: KeelSpec, status: BudgetStatus, *,
         if not holds:
             continue
         sentence = status_sentence(cost, status)
-        notes = annotations(cost, spec.service.name, a, runbook_link(runbook_base, a.name),
+        notes = budget_annotations(cost, spec.service.name, a, runbook_link(runbook_base, a.name),
                             sentence=sentence, forecast=f"{status.forecast:.2f}")
         out.append(BudgetFiring(a, alert_labels(spec.service.name, a), notes))
     return out
 
 
-__all__ = ["BUDGET_SLO", "FORECAST_ALERT", "BudgetAlert", "BudgetFiring", "BudgetStatus",
-           "alert_labels", "annotations", "budget_alerts", "budget_sentence", "budget_status",
-           "budget_words", "conditions", "day_words", "month_bounds", "share_words",
-           "spent_alert_name", "status_sentence"]
+__all__ = [
+    "BUDGET_SLO",
+    "FORECAST_ALERT",
+    "BudgetAlert",
+    "BudgetFiring",
+    "BudgetStatus",
+    "alert_labels",
+    "budget_alerts",
+    "budget_annotations",
+    "budget_sentence",
+    "budget_status",
+    "budget_words",
+    "conditions",
+    "day_words",
+    "month_bounds",
+    "share_words",
+    "spent_alert_name",
+    "status_sentence",
+]

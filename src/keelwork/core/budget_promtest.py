@@ -26,8 +26,8 @@ from typing import Any
 from keelwork.core.budget import (
     FORECAST_ALERT,
     alert_labels,
-    annotations,
     budget_alerts,
+    budget_annotations,
     budget_sentence,
     day_words,
 )
@@ -98,7 +98,7 @@ def _case(spec: KeelSpec, segments: list[tuple[int, float]], name: str, minute: 
     text = _series_text(segments)
     [a] = [a for a in budget_alerts(spec.cost) if a.name == name]
     sentence, forecast = month.words(minute)
-    notes = annotations(spec.cost, spec.service.name, a, runbook_link(runbook_base, a.name),
+    notes = budget_annotations(spec.cost, spec.service.name, a, runbook_link(runbook_base, a.name),
                         sentence=sentence, forecast=forecast)
     want = alert_labels(spec.service.name, a)
     del want["alertname"]

@@ -29,8 +29,8 @@ from typing import Any
 from keelwork.core.budget import (
     BudgetAlert,
     alert_labels,
-    annotations,
     budget_alerts,
+    budget_annotations,
     budget_sentence,
     share_words,
 )
@@ -80,7 +80,7 @@ def description_template(cost: CostSection, service: str, a: BudgetAlert, link: 
                 + "{{ else }}" + budget_sentence(cost, None, pct) + "{{ end }}{{ end }}")
     forecast = (f"{{{{ with query `{FORECAST}{pick}` }}}}{{{{ . | first | value | printf "
                 "\"%.2f\" }}{{ else }}?{{ end }}")
-    return annotations(cost, service, a, link, sentence=sentence, forecast=forecast)[
+    return budget_annotations(cost, service, a, link, sentence=sentence, forecast=forecast)[
         "description"]
 
 
@@ -119,7 +119,7 @@ def budget_group(spec: KeelSpec, *, labels: Mapping[str, str] | None = None,
         else:
             expr = f"{FORECAST}{pick} > {budget}\nand on (service, currency) {SPENT}{pick} < 1"
         link = runbook_link(runbook_base, a.name)
-        notes = annotations(cost, service, a, link, sentence="", forecast="")
+        notes = budget_annotations(cost, service, a, link, sentence="", forecast="")
         notes["description"] = description_template(cost, service, a, link)
         rule_labels = alert_labels(service, a)
         del rule_labels["alertname"]
