@@ -222,3 +222,22 @@ def test_usage_survives_a_failed_store_write(engine: Engine) -> None:
     assert watch.evaluate(T0 + 60).report.versions[0].predictions == 10
     assert watch.evaluate(T0 + 120).stored == 0  # nothing new: nothing counted twice
     assert cost_report(spec, ledger, T0 + 180).budget.spent == pytest.approx(0.01)
+
+
+def test_who_watches_the_budget(engine: Engine) -> None:
+    def spec(extra: str) -> KeelSpec:
+        return parse_spec(SPEC.format(cost="{per_1k_predictions: 1, monthly_budget: 5"
+                                      + extra + "}"), env={})
+
+    # Prometheus evaluates: the server stores usage and exports the month, tells nobody
+    by_prom = spec(", evaluated_by: prometheus")
+    w = open_cost_watch(by_prom, engine, GatewayMetrics())
+    assert w is not None and w.delivery is None
+    # the server evaluates, sharing the delivery the SLO watch opened (one sender)
+    shared = _delivery(spec(""), engine, Sent())
+    w2 = open_cost_watch(spec(""), engine, GatewayMetrics(), delivery=shared)
+    assert w2 is not None and w2.delivery is shared
+    # no price: nothing to store
+    assert open_cost_watch(parse_spec(SPEC.format(cost="{per_1k_predictions: null}")
+                                      .replace("cost: {per_1k_predictions: null}\n", ""),
+                                      env={}), engine, GatewayMetrics()) is None

@@ -50,10 +50,11 @@ class TokenMeter:
             None when every usage was priced (or none was reported); else the error, for the
             request's log record.
         """
+        reporting = [a for a in answers if type(a) is dict and USAGE_KEY in a]
+        if not reporting:  # the common case, on every request: one pass, nothing made
+            return None
         total, problem = TokenUsage(), None
-        for answer in answers:
-            if type(answer) is not dict or USAGE_KEY not in answer:  # the common case: fast
-                continue
+        for answer in reporting:
             got = usage_of(answer)
             if isinstance(got, str):
                 problem = f"model {model} reported an unreadable token usage: {got}"
