@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.metrics import GatewayMetrics
-from keelwork.adapters.stores.cost_ledger import FIELDS, CostLedger, UsageRow
+from keelwork.adapters.stores.cost_ledger import FIELDS, KEEP_S, CostLedger, UsageRow
 from keelwork.core.alerting.notification import AlertChange, fingerprint
 from keelwork.core.alerting.routing import LABEL_SERVICE, routing
 from keelwork.core.budget import (
@@ -200,6 +200,8 @@ class CostWatch:
     runbook_base: str = "runbooks"
     last: CostReport | None = None
     told: dict[str, tuple[Mapping[str, str], Mapping[str, str]]] = field(default_factory=dict)
+    #: When old usage was last deleted (once a day).
+    pruned_at: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -227,6 +229,9 @@ class CostWatch:
         """Flush, read the month back, evaluate the budget alerts and deliver."""
         at = self.clock() if now is None else now
         stored = self.flush(at)
+        if at - self.pruned_at >= 86_400:
+            self.ledger.prune(at - KEEP_S)
+            self.pruned_at = at
         report = self.last = cost_report(self.spec, self.ledger, at)
         if self.delivery is None:
             return CostRound(stored, report)

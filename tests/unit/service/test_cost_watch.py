@@ -93,6 +93,18 @@ def test_the_ledger_adds_usage_per_bucket(engine: Engine) -> None:
            for r in rows]
     assert got == [(0, "m", 1, 5, 0.5, 0), (0, "m", 2, 0, 0.0, 7), (600, "m", 1, 1, 0.0, 0)]
     assert ledger.usage(T0 + 600, T0 + 1200)[0].predictions == 1
+    assert ledger.prune(T0 + 600) == 2  # bounded: old buckets go
+    assert [r.bucket - T0 for r in ledger.usage(0, T0 + 3600)] == [600]
+
+
+def test_the_watch_deletes_usage_older_than_400_days(engine: Engine) -> None:
+    spec = parse_spec(SPEC.format(cost="{per_1k_predictions: 1}"), env={})
+    watch, m = _watch(spec, engine, Sent())
+    _answers(m, 4)
+    watch.evaluate(T0 - 401 * 86_400)
+    _answers(m, 1)
+    watch.evaluate(T0)
+    assert [r.predictions for r in watch.ledger.usage(0, T0 + 1)] == [1]
 
 
 def test_a_known_workload_is_stored_and_forecast_within_5_percent(engine: Engine) -> None:

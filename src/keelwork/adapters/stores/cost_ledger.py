@@ -13,7 +13,8 @@ Table (own ``MetaData``, schema kind ``cost``)::
 
 Usage is kept, not money: the cost is computed at read time at keel.yaml's prices (token
 prices by the bucket's day). One row per version per bucket: a month holds 4,464 rows per
-version that served in every bucket of it.
+version that served in every bucket of it; rows older than :data:`KEEP_S` are deleted
+(:meth:`CostLedger.prune`, once a day by the server).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ COST_SCHEMA_VERSION = 1
 _STORE = "cost ledger"
 #: Seconds per bucket: the finest time the forecast window and the month's start are read at.
 BUCKET_S = 600
+#: How long usage is kept: 400 days, so a year ago's month can still be compared.
+KEEP_S = 400 * 86_400
 #: The usage quantities a row holds.
 FIELDS = ("cpu_seconds", "gpu_seconds", "predictions", "input_tokens", "output_tokens")
 
@@ -135,6 +138,15 @@ class CostLedger:
                              r.predictions, r.input_tokens, r.output_tokens)
                     for r in conn.execute(query)]
 
+    def prune(self, before: float) -> int:
+        """Delete the rows of buckets that start before ``before``; returns how many."""
+        def work(conn: Connection) -> int:
+            return int(conn.execute(cost_usage.delete().where(
+                cost_usage.c.bucket < before)).rowcount or 0)
+
+        return retrying_transaction(self.engine, work, store=_STORE,
+                                    what="deleting old model usage")
+
     def first_bucket(self) -> float | None:
         """The oldest bucket kept (None: empty)."""
         with connection(self.engine, _STORE, "reading model usage") as conn:
@@ -142,4 +154,4 @@ class CostLedger:
         return None if value is None else float(value)
 
 
-__all__ = ["BUCKET_S", "FIELDS", "CostLedger", "UsageRow", "bucket_of", "cost_usage"]
+__all__ = ["BUCKET_S", "FIELDS", "KEEP_S", "CostLedger", "UsageRow", "bucket_of", "cost_usage"]
