@@ -147,20 +147,16 @@ def cost_report(spec: KeelSpec, ledger: CostLedger, now: float | None = None) ->
     at = time.time() if now is None else now
     start, _ = month_bounds(at)
     window = spec.cost.forecast_seconds
-    since = min(start, at - window)
     per: dict[Key, dict[str, float]] = {}
-    spent = recent = 0.0
-    for row in ledger.usage(since, at + 1):
+    spent = 0.0
+    for row in ledger.usage_by_day(start, at + 1):
         cost = _row_cost(spec, row)
-        if row.bucket >= at - window:
-            recent += cost
-        if row.bucket < start:
-            continue
         spent += cost
         acc = per.setdefault((row.model, row.version), dict.fromkeys(("cost", *FIELDS), 0.0))
         acc["cost"] += cost
         for name in FIELDS:
             acc[name] += getattr(row, name)
+    recent = sum(_row_cost(spec, row) for row in ledger.usage_by_day(at - window, at + 1))
     versions = tuple(VersionCost(m, v, a["cost"], a["cpu_seconds"], a["gpu_seconds"],
                                  int(a["predictions"]), int(a["input_tokens"]),
                                  int(a["output_tokens"]))

@@ -8,8 +8,8 @@ be read from them. A server adds what its model calls used since its last write
 Table (own ``MetaData``, schema kind ``cost``)::
 
     cost_usage  bucket (start, seconds since the epoch, a multiple of BUCKET_S), model,
-                version (PK together), cpu_seconds, gpu_seconds, predictions,
-                input_tokens, output_tokens
+                version (PK together), day (the bucket's UTC day, days since the epoch),
+                cpu_seconds, gpu_seconds, predictions, input_tokens, output_tokens
 
 Usage is kept, not money: the cost is computed at read time at keel.yaml's prices (token
 prices by the bucket's day). One row per version per bucket: a month holds 4,464 rows per
@@ -56,6 +56,7 @@ cost_usage = Table(
     Column("bucket", Double, primary_key=True),
     Column("model", String(128), primary_key=True),
     Column("version", Integer, primary_key=True),
+    Column("day", Integer, nullable=False),
     Column("cpu_seconds", Double, nullable=False),
     Column("gpu_seconds", Double, nullable=False),
     Column("predictions", BigInteger, nullable=False),
@@ -119,8 +120,9 @@ class CostLedger:
                 done = conn.execute(cost_usage.update().where(key).values(
                     **{k: getattr(c, k) + v for k, v in values.items()}))
                 if not done.rowcount:  # a concurrent insert makes this one retry as an update
-                    conn.execute(cost_usage.insert().values(bucket=bucket, model=model,
-                                                            version=version, **values))
+                    conn.execute(cost_usage.insert().values(
+                        bucket=bucket, model=model, version=version,
+                        day=int(bucket // 86_400), **values))
             return len(usage)
 
         if not usage:
@@ -137,6 +139,19 @@ class CostLedger:
             return [UsageRow(r.bucket, r.model, r.version, r.cpu_seconds, r.gpu_seconds,
                              r.predictions, r.input_tokens, r.output_tokens)
                     for r in conn.execute(query)]
+
+    def usage_by_day(self, since: float, until: float) -> list[UsageRow]:
+        """The rows of buckets starting in ``[since, until)``, summed per version and UTC day
+        (``bucket`` is the day's start): a month is read as 31 rows per version at most."""
+        c = cost_usage.c
+        sums = [func.sum(getattr(c, k)).label(k) for k in FIELDS]
+        query = (select(c.model, c.version, c.day, *sums)
+                 .where(c.bucket >= since, c.bucket < until)
+                 .group_by(c.model, c.version, c.day).order_by(c.day, c.model, c.version))
+        with connection(self.engine, _STORE, "reading model usage") as conn:
+            return [UsageRow(float(r.day * 86_400), r.model, r.version, float(r.cpu_seconds),
+                             float(r.gpu_seconds), int(r.predictions), int(r.input_tokens),
+                             int(r.output_tokens)) for r in conn.execute(query)]
 
     def prune(self, before: float) -> int:
         """Delete the rows of buckets that start before ``before``; returns how many."""
