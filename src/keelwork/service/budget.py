@@ -7,6 +7,7 @@ Files are written atomically.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from keelwork.errors import ErrorDetail, SpecError
 from keelwork.service.cost_watch import CostReport, cost_report
 from keelwork.service.slos import RulesOutput, dump_yaml
 from keelwork.spec.model import KeelSpec, ResolvedSpec
+
+log = logging.getLogger("keelwork.cost")
 
 #: The files ``keel cost rules --out`` writes.
 RULES_FILE, TEST_FILE = "cost_budget.rules.yml", "cost_budget.test.yml"
@@ -75,6 +78,33 @@ def write_budget_runbooks(resolved: ResolvedSpec, out: Path) -> list[Path]:
     return files
 
 
+def budget_line(spec: KeelSpec) -> str | None:
+    """One line saying what watches the budget (None without one), for ``keel serve``."""
+    from keelwork.core.budget import share_words
+    from keelwork.service.cost_watch import watches_budget
+
+    cost = spec.cost
+    if cost.monthly_budget is None:
+        return None
+    shares = ", ".join(share_words(s) for s in cost.alert_at)
+    what = (f"budget {cost.monthly_budget:g} {cost.currency} per calendar month (UTC): alerts "
+            f"at {shares} spent and on a month-end forecast over it ({cost.forecast_window} "
+            "rate)")
+    if watches_budget(spec):
+        return f"{what}; watched by this server every {cost.evaluation_interval}"
+    if cost.evaluated_by == "prometheus":
+        return f"{what}; evaluated by Prometheus with the rules of `keel cost rules`"
+    return f"{what}; NOT watched: service.owners and service.on_call reach nobody"
+
+
+def announce_budget(spec: KeelSpec) -> str | None:
+    """Log :func:`budget_line` (what ``keel serve`` does at start) and return it."""
+    line = budget_line(spec)
+    if line is not None:
+        log.info("%s", line)
+    return line
+
+
 def project_cost(resolved: ResolvedSpec, now: float | None = None) -> CostReport:
     """The month's cost per model and version and the budget's status, from the project's
     store (what every server on it stored so far).
@@ -96,4 +126,5 @@ def project_cost(resolved: ResolvedSpec, now: float | None = None) -> CostReport
         engine.dispose()
 
 
-__all__ = ["RULES_FILE", "TEST_FILE", "cost_rules", "project_cost", "write_budget_runbooks"]
+__all__ = ["RULES_FILE", "TEST_FILE", "announce_budget", "budget_line", "cost_rules",
+           "project_cost", "write_budget_runbooks"]
