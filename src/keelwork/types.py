@@ -62,14 +62,6 @@ class ModelRuntime(Protocol):
     def unload(self) -> None: ...
 
 
-@runtime_checkable
-class GpuTimedRuntime(Protocol):
-    """A runtime measuring its GPU time: ``gpu_seconds()``, the running total of its calls
-    (read from any thread), charged at ``cost.gpu_hour``."""
-
-    def gpu_seconds(self) -> float: ...
-
-
 class RuntimeFactory(Protocol):
     """What the ``keelwork.runtimes`` entry-point group must point at (usually the class)."""
 
@@ -272,6 +264,15 @@ class AuditStore(AuditSink, Protocol):
 
     def verify(self, anchor: ChainHead | None = None, *, kept: bool = True,
                page: int = ...) -> VerifyResult: ...
+
+
+@runtime_checkable
+class SubjectRequestsProtocol(Protocol):
+    """A data subject's access and erasure requests (``service.subjects.SubjectRequests``)."""
+
+    def export(self, subject: str) -> dict[str, Any]: ...
+
+    def erase(self, subject: str, *, reason: str, actor: str) -> dict[str, Any]: ...
 
 
 @runtime_checkable
@@ -480,7 +481,6 @@ __all__ = [
     "DatasetStoreProtocol",
     "EntityLookup",
     "FlagStoreProtocol",
-    "GpuTimedRuntime",
     "IngestLedger",
     "IngestSource",
     "Instance",

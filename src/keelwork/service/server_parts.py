@@ -15,6 +15,8 @@ stores; the gateway keeps its own for the prediction log):
   their drift scores, quality and label coverage;
 - SLOs: with ``slos`` and contacts to alert, every ``slos.evaluation_interval`` the server
   evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`);
+- retention: with ``retention`` periods, every ``retention.interval`` the server deletes what
+  is kept no longer (:mod:`keelwork.service.retention`);
 - cost: with prices, every ``cost.evaluation_interval`` the server stores its models' usage
   and, with ``cost.monthly_budget``, watches the budget (:mod:`keelwork.service.cost_watch`).
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +49,14 @@ from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.retention import (
+    RetentionReport,
+    interval_of,
+    retention_loop,
+    server_retention,
+)
 from keelwork.service.slo_watch import SloWatch, interval_s, open_watch, slo_loop
+from keelwork.service.subjects import SubjectRequests
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
@@ -71,6 +81,10 @@ class ServerParts:
     monitor_interval_s: float = 300.0
     #: The server's own SLO evaluation (None: no SLOs, or nobody to tell).
     slo_watch: SloWatch | None = None
+    #: One application of keel.yaml's retention (None: it keeps everything).
+    retention: Callable[[], RetentionReport] | None = None
+    #: A data subject's access and erasure requests (the admin routes).
+    subjects: SubjectRequests | None = None
     #: The usage ledger and budget watch (None: no prices).
     cost_watch: CostWatch | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -97,6 +111,11 @@ class ServerParts:
         if self.cost_watch is not None:
             self._tasks.append(asyncio.create_task(
                 cost_loop(self.cost_watch, stop=self._stop_monitor), name="keel-cost-watch"))
+        if self.retention is not None:
+            self._tasks.append(asyncio.create_task(
+                retention_loop(self.retention,
+                               interval=interval_of(self.resolved.spec.retention),
+                               stop=self._stop_monitor), name="keel-retention"))
 
     async def close(self) -> None:
         """Stop the loops, close the service and release the stores' engine."""
@@ -153,6 +172,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         watch = open_watch(spec, engine, registry=service.gateway.metrics.registry)
         costs = open_cost_watch(spec, engine, service.gateway.metrics,
                                 delivery=watch.delivery if watch is not None else None)
+        retention = server_retention(engine, spec.retention, audit,
+                                     actor=default_actor(settings.user))
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -163,8 +184,10 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     gateway.metrics.registry.register(flags)
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     gateway.metrics.registry.register(MonitorCollector(engine))
+    subjects = SubjectRequests(resolved.project_dir, engine, audit, service.registry,
+                               resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s, watch, costs)
+                       monitor_interval_s, watch, retention, subjects, cost_watch=costs)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

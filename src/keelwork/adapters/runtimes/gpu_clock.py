@@ -5,7 +5,7 @@ measures the queueing, not the GPU's work. :class:`CudaClock` records a timing e
 device before and after the call, waits for the second (``synchronize``: the call's results
 are about to be copied to the host anyway), and adds the GPU time between them to a running
 total that the gateway reads through ``gpu_seconds()``
-(:class:`keelwork.types.GpuTimedRuntime`).
+(the optional runtime hook of :data:`keelwork.service.gateway.host.GPU_HOOK`).
 
 Events on one device's stream also span another thread's kernels queued between them, so a
 clock lets one call at a time onto its device: each call's time is its own, and the GPU, which

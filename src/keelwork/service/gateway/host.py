@@ -16,7 +16,7 @@ from typing import Any
 from keelwork.core.batching import MicroBatcher
 from keelwork.errors import KeelworkError, PredictionError
 from keelwork.spec.model import BatchingSection
-from keelwork.types import GpuTimedRuntime, ModelRuntime
+from keelwork.types import ModelRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,8 @@ _CLOSING: set[asyncio.Task[None]] = set()
 CallObserver = Callable[["ModelTarget", int, int, float], None]
 #: Called in the worker thread after each model call with (target, CPU seconds it used).
 CpuObserver = Callable[["ModelTarget", float], None]
+#: The optional runtime method giving the GPU seconds of its calls so far (a running total).
+GPU_HOOK = "gpu_seconds"
 #: Called in the worker thread after a model call with (target, GPU seconds since the last).
 GpuObserver = Callable[["ModelTarget", float], None]
 
@@ -53,8 +55,9 @@ class ModelHost:
     event loop, and a model that hangs only exhausts its own threads. Each call's CPU time is
     read in its thread (``time.thread_time``, two clock reads per batch) and handed to
     ``cpu_observer``: the cost of a version (CPU of threads the runtime starts is not in it).
-    A runtime that measures its GPU time (:class:`~keelwork.types.GpuTimedRuntime`) has the
-    growth of its running total handed to ``gpu_observer`` after each call.
+    A runtime that measures its GPU time has a ``gpu_seconds()`` method, the running total of
+    its calls (an optional hook, as ``predict_proba`` is); its growth is handed to
+    ``gpu_observer`` after each call.
     """
 
     def __init__(self, target: ModelTarget, runtime: ModelRuntime, batching: BatchingSection,
@@ -66,7 +69,8 @@ class ModelHost:
         self.batching = batching
         self._observer = observer
         self._cpu_observer = cpu_observer
-        self._gpu_observer = gpu_observer if isinstance(runtime, GpuTimedRuntime) else None
+        self._gpu_observer = (gpu_observer if callable(getattr(runtime, GPU_HOOK, None))
+                              else None)
         self._gpu_lock = threading.Lock()
         self._gpu_seen = 0.0
         self._pool = ThreadPoolExecutor(max_workers=threads,
@@ -106,7 +110,7 @@ class ModelHost:
             # Calls overlap in the pool's threads: the growth since the last reading is
             # handed on once, so the total is exact whichever call reads it.
             with self._gpu_lock:
-                total = float(self.runtime.gpu_seconds())  # type: ignore[attr-defined]
+                total = float(getattr(self.runtime, GPU_HOOK)())
                 grown, self._gpu_seen = max(0.0, total - self._gpu_seen), max(
                     total, self._gpu_seen)
             if grown:
