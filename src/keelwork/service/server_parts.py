@@ -15,6 +15,8 @@ stores; the gateway keeps its own for the prediction log):
   their drift scores, quality and label coverage;
 - SLOs: with ``slos`` and contacts to alert, every ``slos.evaluation_interval`` the server
   evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`);
+- rate limits: ``guards.rate_limit`` per key, tenant or IP, one limit for the servers of a
+  store (:mod:`keelwork.service.rate_limits`, demand exchanged every half second);
 - retention: with ``retention`` periods, every ``retention.interval`` the server deletes what
   is kept no longer (:mod:`keelwork.service.retention`);
 - cost: with prices, every ``cost.evaluation_interval`` the server stores its models' usage
@@ -43,12 +45,14 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.provenance import default_actor
+from keelwork.adapters.stores.rate_limit_store import RateLimitStore
 from keelwork.errors import ErrorDetail
 from keelwork.service.assembly import Service, open_service
 from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.rate_limits import RateLimiter, open_limiter, rate_limit_loop
 from keelwork.service.retention import (
     RetentionReport,
     interval_of,
@@ -85,6 +89,8 @@ class ServerParts:
     retention: Callable[[], RetentionReport] | None = None
     #: A data subject's access and erasure requests (the admin routes).
     subjects: SubjectRequests | None = None
+    #: ``guards.rate_limit`` (None: no limit).
+    rate_limiter: RateLimiter | None = None
     #: The usage ledger and budget watch (None: no prices).
     cost_watch: CostWatch | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -111,6 +117,10 @@ class ServerParts:
         if self.cost_watch is not None:
             self._tasks.append(asyncio.create_task(
                 cost_loop(self.cost_watch, stop=self._stop_monitor), name="keel-cost-watch"))
+        if self.rate_limiter is not None:
+            self._tasks.append(asyncio.create_task(
+                rate_limit_loop(self.rate_limiter, stop=self._stop_monitor),
+                name="keel-rate-limit"))
         if self.retention is not None:
             self._tasks.append(asyncio.create_task(
                 retention_loop(self.retention,
@@ -174,6 +184,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
                                 delivery=watch.delivery if watch is not None else None)
         retention = server_retention(engine, spec.retention, audit,
                                      actor=default_actor(settings.user))
+        limiter = open_limiter(spec.guards.rate_limit, RateLimitStore(engine))
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -187,7 +198,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     subjects = SubjectRequests(resolved.project_dir, engine, audit, service.registry,
                                resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s, watch, retention, subjects, cost_watch=costs)
+                       monitor_interval_s, watch, retention, subjects, limiter,
+                       cost_watch=costs)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:
