@@ -330,7 +330,8 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
             problems.append(ErrorDetail(format_path(where), rule, got, message,
                                         doc.line_of(where)))
         if "cost" in spec.model_fields_set:  # the default section (none written) has no price
-            for where, rule, got, message in cost_problems(spec.cost):
+            for where, rule, got, message in cost_problems(
+                    spec.cost, [m.name for m in spec.models]):
                 problems.append(ErrorDetail(format_path(where), rule, got, message,
                                             doc.line_of(where)))
         for where, rule, got, message in guard_problems(spec):
