@@ -28,13 +28,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.stores.alert_store import AlertStore, alert_states
+from keelwork.adapters.stores.cost_ledger import CostLedger, cost_usage
 from keelwork.adapters.stores.monitor_store import MonitorStore, monitor_results
 from keelwork.adapters.stores.quality_counts import QualityCountReader
 from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.adapters.stores.traffic_store import has_tables
+from keelwork.core.budget import status_sentence
 from keelwork.core.slo.evaluate import SloCounts, quality_windows
 from keelwork.core.slo.objectives import FLOOR_RATE_S, SloSet, format_duration, slo_set
 from keelwork.core.traffic import HOUR, Totals, latency_edges, merged
+from keelwork.service.cost_watch import cost_report
 from keelwork.service.traffic import TrafficCache, TrafficView
 from keelwork.spec.model import KeelSpec
 
@@ -133,7 +136,8 @@ class Dashboard:
         Raises:
             StoreError: the store failed.
         """
-        tables = has_tables(self.engine, [monitor_results.name, alert_states.name])
+        tables = has_tables(self.engine, [monitor_results.name, alert_states.name,
+                                          cost_usage.name])
         aliases = {m.name: dict(m.aliases) for m in self.registry.list_models()}
         cost, hits = self._counters()
         if self.quality_reader is not None and self.quality is None:
@@ -166,6 +170,7 @@ class Dashboard:
             "guards": _guards(self.spec),
             "quality_as_of": self.quality[0] if self.quality is not None else None,
             "budget": _budget(self.spec),
+            "month": self._month(now) if tables[cost_usage.name] else None,
             "traffic_warm_s": self.traffic.warm_s,
         }
 
@@ -302,6 +307,19 @@ class Dashboard:
                                  "error": _redact(r.last_error)})
         return {"open": list(open_.values()), "failures": failures}
 
+    def _month(self, now: float) -> dict[str, Any] | None:
+        """The calendar month's cost per version and the budget's status, from the durable
+        usage ledger the server's cost watch keeps (None: no prices in keel.yaml)."""
+        if not self.spec.cost.priced:
+            return None
+        report = cost_report(self.spec, CostLedger(self.engine), now)
+        b = report.budget
+        return {"spent": b.spent, "forecast": b.forecast, "share": b.share,
+                "exhausted_at": b.exhausted_at, "month_start": b.month_start,
+                "by_version": {f"{m}:{v}": c for (m, v), c in report.by_version().items()},
+                "sentence": status_sentence(self.spec.cost, b)
+                if self.spec.cost.monthly_budget is not None else None}
+
     def _counters(self) -> tuple[dict[tuple[str, str], float],
                                  dict[str, dict[str, float]]]:
         """From the server's registry, since it started: ``keelwork_cost_total`` per (model,
@@ -395,16 +413,11 @@ def _guards(spec: KeelSpec) -> dict[str, Any]:
 
 
 def _budget(spec: KeelSpec) -> dict[str, Any] | None:
-    """HOOK (cost budgets): the monthly budget once keel.yaml may set one; None until then.
-
-    ``cost.monthly_budget`` is refused by ``keel spec validate`` until budget alerts are built
-    (another change); when it lands, this returns its amount and the page shows the share
-    spent beside the cost. Read here only, so the page needs no other change.
-    """
-    amount = getattr(spec.cost, "monthly_budget", None)
+    """keel.yaml's monthly budget (``cost.monthly_budget``, ``cost.alert_at``); None: none."""
+    amount = spec.cost.monthly_budget
     if amount is None:
         return None
-    return {"monthly": float(amount), "alert_at": list(getattr(spec.cost, "alert_at", []))}
+    return {"monthly": float(amount), "alert_at": list(spec.cost.alert_at)}
 
 
 def open_dashboard(parts: ServerParts) -> Dashboard:

@@ -248,3 +248,29 @@ def test_quality_slos_show_the_counts_the_slo_watch_reads(
     assert (q["events"], q["bad"]) == (whole.events, whole.bad) and whole.bad == 90
     assert q["budget_left"] == pytest.approx(1 - whole.ratio / 0.02)  # 10% refused: spent
     assert q["as_of"] == NOW and q["tiers"]
+
+
+def test_the_month_and_the_budget_come_from_the_usage_ledger(
+        store: tuple[Any, SqlRegistry]) -> None:
+    from keelwork.adapters.stores.cost_ledger import CostLedger
+    from keelwork.service.cost_watch import cost_report
+
+    engine, registry = store
+    spec = KeelSpec.model_validate({
+        "service": {"name": "svc", "owners": ["ml@example.com"]},
+        "models": [{"name": "m", "runtime": "python", "artifact": "a:b"}],
+        "cost": {"per_1k_predictions": 2.0, "monthly_budget": 10.0}})
+    rollouts = RolloutStore(registry.engine)
+    rollouts.ensure_schema()
+    without = Dashboard(spec, engine, registry, rollouts, clock=Clock()).snapshot()
+    assert without["month"] is None  # no ledger yet: no data, not 0
+    ledger = CostLedger(engine)
+    ledger.ensure_schema()
+    ledger.add(NOW - 3600, {("m", 1): {"predictions": 2000}, ("m", 2): {"predictions": 500}})
+    snap = Dashboard(spec, engine, registry, rollouts, clock=Clock()).snapshot()
+    month = snap["month"]
+    assert month["by_version"] == {"m:1": pytest.approx(4.0), "m:2": pytest.approx(1.0)}
+    assert month["spent"] == pytest.approx(cost_report(spec, ledger, NOW).budget.spent)
+    assert month["share"] == pytest.approx(0.5) and "monthly budget of 10 USD" in \
+        month["sentence"]
+    assert snap["budget"]["monthly"] == 10.0

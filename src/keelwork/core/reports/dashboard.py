@@ -413,15 +413,29 @@ def _cost_guards(m: Mapping[str, Any], snap: Mapping[str, Any]) -> str:
     currency = snap.get("cost_currency") or ""
     costs = [v["cost"] for v in m["versions"] if _finite(v.get("cost")) is not None]
     total = money(sum(costs), currency) if costs else NO_DATA
+    month = snap.get("month")
+    mine = ({k: c for k, c in month["by_version"].items() if k.split(":")[0] == m["name"]}
+            if month else {})
+    month_text = (", ".join(f"v{esc(k.split(':')[1])} {money(c, currency)}"
+                            for k, c in sorted(mine.items())) if mine else NO_DATA)
     budget = snap.get("budget")
     if budget is None:
         budget_text = ('<span class="note">no budget set (<code>cost.monthly_budget</code>)'
                        "</span>")
+    elif month is None:
+        budget_text = f"{money(budget.get('monthly'), currency)} a month; spent: {NO_DATA}"
     else:
-        budget_text = money(budget.get("monthly"), currency) + " a month"
+        share_left = month.get("share")
+        budget_text = (f"{meter(None if share_left is None else 1 - share_left, width=90, label='budget left')} "  # noqa: E501
+                       f"<b>{money(month['spent'], currency)}</b> of "
+                       f"{money(budget.get('monthly'), currency)} ({share(share_left)}), "
+                       f"forecast {money(month['forecast'], currency)}"
+                       + (f'<div class="note">{esc(month["sentence"])}</div>'
+                          if month.get("sentence") else ""))
     return ('<div class="panel"><h3>Cost and guards</h3><dl class="kv">'
             f"<dt>cost since the server started</dt><dd>{total}</dd>"
-            f"<dt>monthly budget</dt><dd>{budget_text}</dd>"
+            f"<dt>this month (UTC), all servers</dt><dd>{month_text}</dd>"
+            f"<dt>monthly budget (service)</dt><dd>{budget_text}</dd>"
             f"<dt>guard hits since the server started</dt><dd>{_guards(m, snap)}</dd>"
             "</dl></div>")
 

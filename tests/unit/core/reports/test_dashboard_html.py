@@ -129,3 +129,17 @@ def test_quality_slos_and_guard_hits() -> None:
     quiet = _snap([_model()])
     quiet["guards"] = {"out_of_distribution": {"action": "reject"}, "rate_limit": None}
     assert "none since the server started" in _text(render_dashboard(quiet))
+
+
+def test_the_month_and_the_budget() -> None:
+    snap = _snap([_model(name="m")])
+    snap["budget"] = {"monthly": 10.0, "alert_at": [0.8, 1.0]}
+    snap["month"] = {"spent": 5.0, "forecast": 12.5, "share": 0.5, "exhausted_at": None,
+                     "month_start": 0.0, "by_version": {"m:1": 4.0, "m:2": 1.0, "x:1": 9.0},
+                     "sentence": "at this rate the monthly budget is spent on December 19"}
+    text = " ".join(_text(render_dashboard(snap)).split())
+    assert "v1 4.00 EUR, v2 1.00 EUR" in text and "x:1" not in text and "9.00" not in text
+    assert "5.00 EUR of 10.00 EUR (50.0%)" in text and "forecast 12.50 EUR" in text
+    assert "spent on December 19" in text
+    snap["month"] = None
+    assert "spent: no data" in " ".join(_text(render_dashboard(snap)).split())
