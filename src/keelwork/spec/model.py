@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from keelwork.spec.alerts import AlertsSection
 from keelwork.spec.contract import ContractSection
 from keelwork.spec.cost import CostSection
+from keelwork.spec.review import ReviewSection
 from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
@@ -406,6 +407,8 @@ class KeelSpec(Section):
                                   "alerts beyond e-mail addresses and URLs (keel alerts config).")
     flags: list[FlagSpec] = Field(default_factory=list, description="Model flags: which "
                                   "version answers which requests (keelwork.spec.flags).")
+    review: ReviewSection | None = Field(default=None, description="The human review queue "
+                                         "(keelwork.spec.review).")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> KeelSpec:
