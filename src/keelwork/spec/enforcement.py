@@ -13,10 +13,6 @@ from typing import Any
 
 #: Path in keel.yaml -> what is missing. A section path covers every field under it.
 NOT_ENFORCED: dict[tuple[str, ...], str] = {
-    ("cost", "monthly_budget"): "budget alerts are not built yet (the cost itself is "
-                                "exported on /metrics: keelwork_cost_total)",
-    ("cost", "alert_at"): "budget alerts are not built yet (the cost itself is exported on "
-                          "/metrics: keelwork_cost_total)",
     ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
                                           "(the on-call contact is paged: keel alerts config)",
     ("guards", "prompt_injection"): "the prompt-injection guard is not built yet",

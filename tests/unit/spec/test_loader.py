@@ -296,7 +296,6 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
 
 
 @pytest.mark.parametrize(("section", "path"), [
-    ("cost: {cpu_hour: 0.05, monthly_budget: 500}", "cost.monthly_budget"),
     ("guards: {prompt_injection: true}", "guards.prompt_injection"),
     ("server: {workers: 4}", "server.workers"),
 ])

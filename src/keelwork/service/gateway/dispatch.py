@@ -33,6 +33,7 @@ from keelwork.errors import (
 from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, RequestContext
 from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.service.gateway.routes import RolloutRoute
+from keelwork.service.gateway.tokens import TokenMeter
 from keelwork.spec.model import KeelSpec, ModelSection, pii_settings
 from keelwork.types import PredictionSink
 
@@ -75,6 +76,8 @@ class Dispatcher:
         self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
         self._output_fields = frozenset(f.name for f in spec.contract.outputs)
         self._in_flight = 0
+        #: Token usage of answers, charged at the dated prices (keelwork.service.gateway.tokens).
+        self._tokens = TokenMeter(spec.cost, metrics)
         self._max_in_flight = spec.guards.max_concurrency
         # PII policy: applied to everything stored (and, if keel.yaml says so, to the model's
         # input); None when keel.yaml marks nothing personal.
@@ -198,6 +201,10 @@ class Dispatcher:
             broken = [self._redact.detail(d) for d in broken]
         meta = ctx.meta if not broken else {
             **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
+        cost_error = self._tokens.charge(answered.target.name, answered.target.version,
+                                         outputs, now)
+        if cost_error is not None:
+            meta = {**meta, "cost_error": cost_error}
         refused = bool(broken) and self._outputs_strict
         records = [
             PredictionRecord(

@@ -208,7 +208,8 @@ class Gateway:
                     exc.failed_target = target  # type: ignore[attr-defined]
                     raise
                 h = ModelHost(target, runtime, section.batching, observer=self._observe_call,
-                              cpu_observer=self._observe_cpu)
+                              cpu_observer=self._observe_cpu,
+                              gpu_observer=self._observe_gpu)
                 self._hosts[key] = h
                 retired = self._evict(keep=key)
             else:
@@ -361,6 +362,10 @@ class Gateway:
     def _observe_cpu(self, target: ModelTarget, seconds: float) -> None:
         # In the model's worker thread: prometheus-client's counters take their own lock.
         self.metrics.child(self.metrics.model_cpu, target.name, str(target.version)).inc(
+            seconds)
+
+    def _observe_gpu(self, target: ModelTarget, seconds: float) -> None:
+        self.metrics.child(self.metrics.model_gpu, target.name, str(target.version)).inc(
             seconds)
 
     # ------------------------------------------------------------------ predict
