@@ -40,7 +40,7 @@ class Pick:
 
 def uncertainty(proba: Sequence[float] | None) -> float | None:
     """Least confidence of a probability row: ``1 - max`` (None without probabilities)."""
-    if not proba:
+    if proba is None or len(proba) == 0:
         return None
     return 1.0 - max(float(p) for p in proba)
 

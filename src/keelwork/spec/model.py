@@ -26,11 +26,11 @@ from pydantic_core import PydanticCustomError
 from keelwork.spec.alerts import AlertsSection
 from keelwork.spec.contract import ContractSection
 from keelwork.spec.cost import CostSection
-from keelwork.spec.review import ReviewSection
 from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.kinds import runtime_kinds
+from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
 from keelwork.spec.slos import SloSection
 

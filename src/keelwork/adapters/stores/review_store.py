@@ -37,9 +37,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from keelwork.adapters.stores.prediction_store import (
+    prediction_payloads,
+    predictions,
+    row_to_record,
+)
 from keelwork.adapters.stores.schema import create_tables
 from keelwork.adapters.stores.sql import among, insert_ignore
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
+from keelwork.core.predictions import PredictionRecord
 
 _STORE = "review queue"
 
@@ -170,6 +176,24 @@ class ReviewStore:
             by.setdefault(str(pid), []).append((str(who), str(label)))
         return [(a[0], a[1], b[0], b[1]) for got in by.values() if len(got) >= 2
                 for a, b in [got[:2]]]
+
+    def records(self, ids: Sequence[str]) -> dict[str, PredictionRecord]:
+        """The logged predictions of ``ids`` that are still in the log, by id."""
+        out: dict[str, PredictionRecord] = {}
+        with connection(self.engine, _STORE, "reading logged predictions") as conn:
+            if not conn.dialect.has_table(conn, predictions.name):
+                return out
+            for cond in among(conn, predictions.c.id, list(ids)):
+                stmt = select(predictions, prediction_payloads.c.inputs,
+                              prediction_payloads.c.outputs,
+                              prediction_payloads.c.request_meta).select_from(
+                    predictions.outerjoin(prediction_payloads,
+                                          prediction_payloads.c.id == predictions.c.id)
+                ).where(cond)
+                for row in conn.execute(stmt).mappings():
+                    rec = row_to_record({str(k): v for k, v in row.items()})
+                    out[rec.id] = rec
+        return out
 
     def items(self, state: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
         stmt = select(review_items).order_by(review_items.c.priority.desc()).limit(limit)
