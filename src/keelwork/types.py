@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from keelwork.core.auth import Principal
     from keelwork.core.datasets import DatasetVersion
     from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
+    from keelwork.core.pii.spans import Span
     from keelwork.core.predictions import PredictionRecord
     from keelwork.core.registry import AliasChange, ModelSummary, ModelVersion
     from keelwork.core.rollout.rollback import Setback
@@ -463,6 +464,12 @@ class EntityLookup(Protocol):
         ...
 
 
+class PiiRecogniser(Protocol):
+    """Finds PII; see :mod:`keelwork.core.pii` (entry points: ``keelwork.pii_recognisers``)."""
+    entities: tuple[str, ...]  # the entity names its spans carry
+    def find(self, text: str) -> list[Span]: ...  # pure, linear-time, never logs the text
+
+
 __all__ = [
     "AlertStateStore",
     "ApiKeyStoreProtocol",
@@ -481,6 +488,7 @@ __all__ = [
     "ModelRuntime",
     "MonitorStoreProtocol",
     "Notifier",
+    "PiiRecogniser",
     "PredictionReaderStore",
     "PredictionSink",
     "PredictionWriter",

@@ -1,0 +1,74 @@
+"""Dates of birth: a calendar date with a birth word ("born", "date of birth", "DOB") before it.
+
+A date alone is not personal data worth redacting (an invoice date, a deadline); a date next to
+a birth word is. Numeric dates (``1985-03-12``, ``12/03/1985``, ``12.03.85``) and dates with a
+month name (``12 March 1985``, ``March 12th, 1985``, ``Mar 12 1985``) are read; each must be a
+real calendar day (day-month and month-day orders are both tried).
+"""
+
+from __future__ import annotations
+
+import re
+
+from keelwork.core.pii.spans import Span
+from keelwork.core.pii.structured import context_before
+from keelwork.core.pii.validators import date_ok
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
+    "oct": 10, "nov": 11, "dec": 12,
+}
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_NUMERIC = re.compile(r"(?<![\w/.\-])(\d{1,4})([./\-])(\d{1,2})\2(\d{2,4})(?![\w/\-]|\.\d)",
+                      re.ASCII)
+_DAY_FIRST = re.compile(r"(?<!\w)(\d{1,2})(?:st|nd|rd|th)? (?:of )?(" + _MONTH + r"),? (\d{4})"
+                        r"(?!\w)", re.ASCII | re.IGNORECASE)
+_MONTH_FIRST = re.compile(r"(?<!\w)(" + _MONTH + r") (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})(?!\w)",
+                          re.ASCII | re.IGNORECASE)
+
+CONTEXT = ("born", "birth", "dob", "d.o.b", "bday", "b-day")
+
+
+def _year(text: str) -> int:
+    y = int(text)
+    if len(text) == 2:
+        return 1900 + y if y > 30 else 2000 + y
+    return y if len(text) == 4 else -1
+
+
+def _numeric_ok(a: str, b: str, c: str) -> bool:
+    if len(a) == 4:  # year first: y-m-d
+        return len(c) <= 2 and date_ok(int(a), int(b), int(c))
+    if len(c) not in (2, 4):
+        return False
+    y = _year(c)
+    return date_ok(y, int(b), int(a)) or date_ok(y, int(a), int(b))
+
+
+def _month(name: str) -> int:
+    return _MONTHS[name[:3].lower()]
+
+
+class DateOfBirthRecogniser:
+    """Calendar dates within 48 characters after a birth word."""
+
+    entity = "DATE_OF_BIRTH"
+    entities = ("DATE_OF_BIRTH",)
+
+    def find(self, text: str) -> list[Span]:
+        lowered = text.lower()
+        if not any(w in lowered for w in CONTEXT):
+            return []
+        out = []
+        for m in _NUMERIC.finditer(text):
+            if _numeric_ok(m.group(1), m.group(3), m.group(4)):
+                out.append(m.span())
+        for m in _DAY_FIRST.finditer(text):
+            if date_ok(int(m.group(3)), _month(m.group(2)), int(m.group(1))):
+                out.append(m.span())
+        for m in _MONTH_FIRST.finditer(text):
+            if date_ok(int(m.group(3)), _month(m.group(1)), int(m.group(2))):
+                out.append(m.span())
+        return [Span(s, e, self.entity, 0.85) for s, e in out
+                if context_before(text, s, CONTEXT, 48)]
