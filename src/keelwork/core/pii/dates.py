@@ -1,7 +1,10 @@
-"""Dates of birth: a calendar date with a birth word ("born", "date of birth", "DOB") before it.
+"""Dates of birth: calendar dates, scored by what surrounds them.
 
-A date alone is not personal data worth redacting (an invoice date, a deadline); a date next to
-a birth word is. Numeric dates (``1985-03-12``, ``12/03/1985``, ``12.03.85``) and dates with a
+A free text rarely says that a date is a birth date, so every full calendar date is reported:
+score 0.85 after a birth word ("born", "date of birth", "DOB"), 0.55 with nothing around it
+(kept at the engine's default ``min_score`` of 0.5: redacting a date too many is the safe side),
+0.4 after "Date:", "dated" or "on" (a document's or an event's date: dropped by default), and
+not at all when a time of day follows (a timestamp). Numeric dates (``1985-03-12``, ``12/03/1985``, ``12.03.85``) and dates with a
 month name (``12 March 1985``, ``March 12th, 1985``, ``Mar 12 1985``) are read; each must be a
 real calendar day (day-month and month-day orders are both tried).
 """
@@ -28,6 +31,8 @@ _MONTH_FIRST = re.compile(r"(?<!\w)(" + _MONTH + r") (\d{1,2})(?:st|nd|rd|th)?,?
                           re.ASCII | re.IGNORECASE)
 
 CONTEXT = ("born", "birth", "dob", "d.o.b", "bday", "b-day")
+#: A date followed by a time of day is a timestamp, not a birthday.
+_TIME_AFTER = re.compile(r"[ T]\d{1,2}:\d{2}", re.ASCII)
 
 
 def _year(text: str) -> int:
@@ -51,15 +56,12 @@ def _month(name: str) -> int:
 
 
 class DateOfBirthRecogniser:
-    """Calendar dates within 48 characters after a birth word."""
+    """Full calendar dates (day, month and year), scored as the module docstring says."""
 
     entity = "DATE_OF_BIRTH"
     entities = ("DATE_OF_BIRTH",)
 
     def find(self, text: str) -> list[Span]:
-        lowered = text.lower()
-        if not any(w in lowered for w in CONTEXT):
-            return []
         out = []
         for m in _NUMERIC.finditer(text):
             if _numeric_ok(m.group(1), m.group(3), m.group(4)):
@@ -70,5 +72,13 @@ class DateOfBirthRecogniser:
         for m in _MONTH_FIRST.finditer(text):
             if date_ok(int(m.group(3)), _month(m.group(1)), int(m.group(2))):
                 out.append(m.span())
-        return [Span(s, e, self.entity, 0.85) for s, e in out
-                if context_before(text, s, CONTEXT, 48)]
+        return [Span(s, e, self.entity, self._score(text, s, e)) for s, e in out
+                if not _TIME_AFTER.match(text, e)]
+
+    @staticmethod
+    def _score(text: str, start: int, end: int) -> float:
+        if context_before(text, start, CONTEXT, 48):
+            return 0.85
+        if text[max(0, start - 8):start].lower().rstrip().endswith(("date:", "dated", "on")):
+            return 0.4  # a document's or an event's date
+        return 0.55

@@ -25,30 +25,42 @@ from importlib import resources
 
 from keelwork.core.pii.spans import Span
 
-_WORD = re.compile(r"(?<![\w'\-])[A-Z][A-Za-z'\-]{0,30}\.?", re.ASCII)
+_WORD = re.compile(r"(?<![\w'\-])[^\W\d_][\w'\-]{0,30}\.?")
+#: "Smith, Jones and Brown", "Miller & Sons": firms named after people, not people.
+_FIRM = re.compile(r"(?<![\w\-])[A-Z][\w'\-]{0,30}, [A-Z][\w'\-]{0,30},? (?:and|&) "
+                   r"[A-Z][\w'\-]{0,30}|(?<![\w\-])[A-Z][\w'\-]{0,30} (?:and|&) Sons")
+_POSSESSIVE = ("'s", "\u2019s")
 
 TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame",
                     "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev."})
-#: Capitalised words that open sentences or name things other than people.
-COMMON = frozenset("""
+#: Capitalised words that open sentences or name things: never part of a name.
+FUNCTION_WORDS = frozenset("""
 A An The I I'm I've I'd I'll My Your Our Their His Her Its This That These Those It We You He
-She They Me Us Him Them Please Can Could Would Should Will May Might Must Shall Do Does Did Is
-Are Was Were Be Been Have Has Had What When Where Who Whom Why How Which Hi Hello Hey Dear
-Thanks Thank Yes No Not And Or But If In On At To For From With By Of As So Also Just All Any
-Some Each Every Here There Then Now Today Tomorrow Yesterday Ok Okay Sure Sorry Good Great
-Best Kind Regards Sincerely Cheers Welcome Let Let's Need Want Get Got Send Sent Make Made
-Call Check Update Change Cancel Help Hope Faith Grace Joy Love Will Mark Bill Bob Art Rose
-Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April June
-July August September October November December Christmas Easter God Bank Card Credit Account
-Street Avenue Road Lane Drive Court Place Square North South East West New Old Lake Port Fort
-Mount Saint St Santa San Los Las El La Le De Da Van Von Der Del Di Du Account Visa Master
-Order Price Please Email Phone Address Number Name Company Team Customer Support Service
-English French German Spanish Italian American British European Asian African Ltd Inc LLC
+She They Me Us Him Them Please Can Could Would Should Shall Do Does Did Is Are Was Were Be Been
+Have Has Had What When Where Who Whom Why How Which Hi Hello Hey Dear Thanks Thank Yes No Not
+And Or But If In On At To For From With By Of As So Also Just All Any Some Each Every Here
+There Then Now Today Tomorrow Yesterday Ok Okay Sure Sorry Good Great Best Kind Regards
+Sincerely Cheers Welcome Let Let's Need Want Get Got Send Sent Make Made Check Update Change
+Cancel Help Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
+April June July August September October November December Jan Feb Mar Apr Jun Jul Aug Sep
+Sept Oct Nov Dec Christmas Easter God Bank Card Credit Account Street Avenue Road Lane Drive
+Court Place Square Visa Order Price Email E-mail Phone Address Number Name Company Team
+Customer Support Service Ltd Inc LLC Bot User Date Subject Re Fwd Fax Mobile Tel Website
 """.split())
+#: Words that are names too (Will, May, English), but not when they stand alone.
+AMBIGUOUS = frozenset("""
+Will May Might Must Mark Bill Bob Art Rose Hope Faith Grace Joy Love Call Carry Chase Sky
+Summer Autumn Winter Spring Dawn Eve Page Rich Young Long Short White Black Green Brown Gray
+English French German Spanish Italian American British European Asian African Indian Chinese
+Mexican Nigerian Brazilian Japanese North South East West New Old Lake Port Fort Mount Saint
+""".split())
+COMMON = FUNCTION_WORDS | AMBIGUOUS
 STREET_WORDS = frozenset("""
 Street St St. Avenue Ave Ave. Road Rd Rd. Lane Ln Drive Dr Boulevard Blvd Court Ct Place Pl
-Way Square Sq Terrace Parkway Pkwy Highway Hwy Circle Cir Alley Row Close Crescent Gardens
-Park Plaza Trail Route Ridge Hill Hills Bridge Station Crossing Heights Grove Mill Mills View
+Square Sq Terrace Parkway Pkwy Highway Hwy Circle Cir Alley Crescent Gardens Plaza Trail Route
+Station Crossing Heights Via Walk Wharf Quay Expressway Freeway Motorway Junction Summit
+Knolls Mountains Mountain Islands Isle Parkways Forks Flats Spur Pines Shore Lodge Overpass
+Gateway Roads Ways Estates Meadows Orchard Points Springs Valley Villages Turnpike Underpass
 """.split())
 ORG_WORDS = frozenset("""
 Inc Inc. LLC Ltd Ltd. PLC plc Corp Corp. Corporation Company Co Co. Group Holdings Partners
@@ -56,18 +68,24 @@ Bank University College School Hospital Clinic Foundation Association Institute 
 Agency Department Ministry Council Church Airlines Airways Motors Systems Technologies
 """.split())
 PLACE_HEADS = frozenset({"North", "South", "East", "West", "New", "Lake", "Port", "Fort",
-                         "Mount", "Saint", "St", "St.", "San", "Santa", "Los", "Las", "El"})
-PERSON_CONTEXT = ("my name is", "name is", "name:", "i am", "i'm", "this is", "dear", "hi",
-                  "hello", "thanks", "thank you", "regards", "signed", "contact", "named",
-                  "called", "ask for", "speak to", "talk to", "guardian", "mr", "mrs", "ms", "dr",
-                  "from", "by", "with", "and", "to")
-PLACE_CONTEXT = (" in", " from", " to", " at", " near", " visit", " visiting", " live in",
-                 " moved to", " travel", " city of", " country", " based in")
+                         "Mount"})
+#: English place-name endings (Pittsburgh, Georgetown, Nashville, Plymouth, Frankfurt ...).
+PLACE_ENDINGS = ("burgh", "borough", "town", "ville", "mouth", "haven", "land", "chester",
+                 "bury", "furt", "stad", "berg", "port", "field", "ford", "side", "view")
+#: Words after which a capitalised word is a person's name.
+PERSON_CONTEXT = ("my name is", "name is", "name:", "name?", "name", "call me", "calls me",
+                  "called", "named", "dear", "hi", "hello", "hey", "thanks", "thank you",
+                  "regards", "signed", "sincerely", "ask for", "speak to", "talk to", "said",
+                  "told", "asked", "met", "meet", "kid", "son", "daughter", "wife", "husband",
+                  "mother", "father", "sister", "brother", "friend", "guardian")
+PLACE_CONTEXT = ("in", "from", "to", "at", "near", "visit", "visiting", "live in",
+                 "moved to", "travel to", "travelling to", "traveling to", "city of",
+                 "based in", "flight to", "trip to")
 
 
 @cache
 def _lines(name: str) -> frozenset[str]:
-    data = resources.files("keelwork.core.pii").joinpath(f"data/{name}").read_text()
+    data = resources.files("keelwork.core.pii").joinpath(f"data/{name}").read_text("utf-8")
     return frozenset(line for line in data.splitlines() if line and not line.startswith("#"))
 
 
@@ -79,44 +97,62 @@ def surnames() -> frozenset[str]:
     return _lines("surnames.txt")
 
 
-def places() -> frozenset[str]:
-    return _lines("places.txt")
+@cache
+def _place_index() -> dict[str, tuple[tuple[str, bool], ...]]:
+    """First word -> (place name, is a country/capital/US state), longest names first."""
+    index: dict[str, list[tuple[str, bool]]] = {}
+    for name, region in [(n, True) for n in _lines("regions.txt")] + [
+            (n, False) for n in _lines("cities.txt")]:
+        index.setdefault(name.split(" ", 1)[0], []).append((name, region))
+    return {k: tuple(sorted(v, key=lambda p: -len(p[0]))) for k, v in index.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class _Tok:
     start: int
     end: int
-    word: str  # without a trailing dot
+    word: str  # without a possessive 's or a sentence's full stop
+    closes: bool  # a possessive or a full stop ends the run here
 
-    @property
-    def bare(self) -> str:
-        return self.word.rstrip(".")
+
+def _tokens(text: str) -> list[_Tok]:
+    out = []
+    for m in _WORD.finditer(text):
+        word, end, closes = m.group(), m.end(), False
+        if not word[0].isupper():
+            continue
+        if word.endswith(".") and word not in TITLES:
+            word, end, closes = word[:-1], end - 1, True
+        if word.endswith(_POSSESSIVE):
+            word, end, closes = word[:-2], end - 2, True
+        word = word.rstrip("'-\u2019")
+        if word:
+            out.append(_Tok(m.start(), m.start() + len(word), word, closes))
+    return out
 
 
 def _runs(text: str) -> list[list[_Tok]]:
-    """Runs of capitalised words separated by one space (a title's dot may end a word)."""
+    """Runs of capitalised words, each separated from the next by one space."""
     runs: list[list[_Tok]] = []
-    current: list[_Tok] = []
-    for m in _WORD.finditer(text):
-        word = m.group()
-        end = m.end()
-        if word.endswith(".") and word[:-1] not in TITLES and len(word) > 2:
-            word, end = word[:-1], end - 1  # a sentence's full stop, not part of the word
-        tok = _Tok(m.start(), end, word)
-        if current and (m.start() - current[-1].end != 1 or text[current[-1].end] != " "
-                        or current[-1].word[-1:] == "." and current[-1].word not in TITLES):
-            runs.append(current)
-            current = []
-        current.append(tok)
-    if current:
-        runs.append(current)
+    for tok in _tokens(text):
+        prev = runs[-1][-1] if runs else None
+        if (prev is not None and not prev.closes and tok.start - prev.end == 1
+                and text[prev.end] == " "):
+            runs[-1].append(tok)
+        else:
+            runs.append([tok])
     return runs
 
 
-def _context(text: str, start: int, words: tuple[str, ...], window: int = 24) -> bool:
-    before = text[max(0, start - window):start].lower().rstrip(" ,:")
-    return any(before.endswith(w) for w in words)
+def _context(text: str, start: int, words: tuple[str, ...], window: int = 28) -> bool:
+    before = " " + text[max(0, start - window):start].lower().rstrip(" ,:\"'(")
+    return any(before.endswith(" " + w) for w in words)
+
+
+def _initial(text: str, start: int) -> bool:
+    """Whether the word at ``start`` opens a sentence (so its capital says nothing)."""
+    before = text[:start].rstrip(" \"'(")
+    return not before or before[-1] in ".!?\n:;"
 
 
 class NameRecogniser:
@@ -125,68 +161,103 @@ class NameRecogniser:
     entities = ("PERSON", "LOCATION")
 
     def find(self, text: str) -> list[Span]:
-        first, last, where = given_names(), surnames(), places()
+        firms = [m.span() for m in _FIRM.finditer(text)] if " and " in text or "&" in text \
+            else []
         out: list[Span] = []
         for run in _runs(text):
-            out += self._run(text, run, first, last, where)
+            if any(s < run[-1].end and run[0].start < e for s, e in firms):
+                continue
+            out += self._run(text, run, given_names(), surnames())
         return out
 
-    def _run(self, text: str, run: list[_Tok], first: frozenset[str], last: frozenset[str],
-             where: frozenset[str]) -> list[Span]:
-        words = [t.bare for t in run]
+    def _run(self, text: str, run: list[_Tok], first: frozenset[str],
+             last: frozenset[str]) -> list[Span]:
+        words = [t.word for t in run]
         if words[-1] in ORG_WORDS or (len(run) > 1 and words[-1] in STREET_WORDS):
             return []
-        if run[0].start > 0 and text[:run[0].start].rstrip()[-1:].isdigit():
+        if text[:run[0].start].rstrip()[-1:].isdigit():
             return []  # "221 Baker Street": a building number before it
         out: list[Span] = []
         i = 0
         while i < len(run):
-            word = words[i]
-            if word in TITLES and i + 1 < len(run):
+            word, tok = words[i], run[i]
+            if len(word) > 1 and word.isupper():
+                break  # "USNS Cook", "FPO AE": an acronym; no person after it
+            if word in TITLES:
                 j = i + 1
-                while j < len(run) and j - i <= 3 and words[j] not in COMMON:
+                while j < len(run) and j - i <= 3 and words[j] not in FUNCTION_WORDS:
                     j += 1
                 if j > i + 1:
                     out.append(Span(run[i + 1].start, run[j - 1].end, "PERSON", 0.9))
                 i = j
                 continue
-            place = self._place(run, words, i, where)
-            if place:
-                j = i + place
-                at_place = _context(text, run[i].start, PLACE_CONTEXT)
-                if not (words[i] in first and not at_place and j == i + 1):
-                    out.append(Span(run[i].start, run[j - 1].end, "LOCATION",
-                                    0.8 if at_place else 0.6))
-                    i = j
-                    continue
-            if word in first and word not in COMMON:
-                j = i + 1
-                while (j < len(run) and j - i < 3 and words[j] not in COMMON
-                       and (words[j] in last or words[j] not in where)):
-                    j += 1
+            place = self._place(text, run, i, first)
+            if place is not None:
+                out.append(place)
+                while i < len(run) and run[i].start < place.end:
+                    i += 1
+                continue
+            j = self._person_end(text, run, i, first, last)
+            if j == i + 1 and text[run[i].end:run[i].end + 2][1:].isdigit():
+                j = i  # "Box 4062", "Unit 8609": a word before a number names no one
+            if j > i:
                 score = 0.85 if j > i + 1 else 0.6
-                out.append(Span(run[i].start, run[j - 1].end, "PERSON", score))
+                if word not in first:
+                    score = 0.75 if j > i + 1 else 0.7
+                out.append(Span(tok.start, run[j - 1].end, "PERSON", score))
                 i = j
-                continue
-            if word not in COMMON and _context(text, run[i].start, PERSON_CONTEXT[:16]):
-                j = i + 1
-                while j < len(run) and j - i < 3 and words[j] not in COMMON:
-                    j += 1
-                out.append(Span(run[i].start, run[j - 1].end, "PERSON", 0.7))
-                i = j
-                continue
-            if word in PLACE_HEADS and i + 1 < len(run) and _context(text, run[i].start,
-                                                                     PLACE_CONTEXT):
-                out.append(Span(run[i].start, run[i + 1].end, "LOCATION", 0.6))
-                i += 2
                 continue
             i += 1
         return out
 
     @staticmethod
-    def _place(run: list[_Tok], words: list[str], i: int, where: frozenset[str]) -> int:
-        """How many words from ``i`` make a known place (longest first), or 0."""
-        for n in (3, 2, 1):
-            if i + n <= len(run) and " ".join(words[i:i + n]) in where:
-                return n
-        return 0
+    def _person_end(text: str, run: list[_Tok], i: int, first: frozenset[str],
+                    last: frozenset[str]) -> int:
+        """The index after the name that starts at ``run[i]``, or ``i`` if none does."""
+        words = [t.word for t in run]
+        word = words[i]
+        if word in FUNCTION_WORDS:
+            return i
+
+        def extend(j: int) -> int:
+            while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
+                   and not words[j].isupper() and words[j] not in PLACE_HEADS
+                   and (words[j] in last or words[j] not in AMBIGUOUS)):
+                j += 1
+            return j
+
+        if word in first and word not in AMBIGUOUS:
+            return extend(i + 1)
+        nxt = words[i + 1] if i + 1 < len(run) else ""
+        if (word not in AMBIGUOUS and nxt in last and nxt not in first
+                and nxt not in FUNCTION_WORDS):
+            return extend(i + 1)  # an unlisted given name before a listed surname
+        if _context(text, run[i].start, PERSON_CONTEXT):
+            return extend(i + 1)
+        if word in last and word not in AMBIGUOUS and not _initial(text, run[i].start):
+            return i + 1
+        return i
+
+    @staticmethod
+    def _place(text: str, run: list[_Tok], i: int, first: frozenset[str]) -> Span | None:
+        """A location starting at ``run[i]``, if the lists or the place rules say so."""
+        tok = run[i]
+        at_place = _context(text, tok.start, PLACE_CONTEXT)
+        for name, region in _place_index().get(tok.word, ()):
+            end = tok.start + len(name)
+            if not text.startswith(name, tok.start) or (end < len(text)
+                                                         and text[end].isalnum()):
+                continue
+            single = " " not in name
+            if single and not at_place and (not region or tok.word in first):
+                return None  # "Mission Statement", "Chad said": not read as places
+            if single and tok.word in first and i + 1 < len(run) and run[i + 1].word in surnames():
+                return None  # "from Brandon Jordan": a full name, not a town
+            return Span(tok.start, end, "LOCATION", 0.8 if at_place or region else 0.6)
+        if tok.word in PLACE_HEADS and i + 1 < len(run) and run[i + 1].word not in FUNCTION_WORDS:
+            return Span(tok.start, run[i + 1].end, "LOCATION", 0.6)
+        word = tok.word
+        if (len(word) >= 7 and word.endswith(PLACE_ENDINGS) and word not in first
+                and word not in surnames() and word not in COMMON):
+            return Span(tok.start, tok.end, "LOCATION", 0.6)
+        return None

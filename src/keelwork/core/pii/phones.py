@@ -78,13 +78,15 @@ class PhoneRecogniser:
         n = len(digits) - trunk
         if not 7 <= n <= 15 or len(set(digits)) < 3:
             return 0.0
-        if (_DATE.fullmatch(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand)
+        if (_DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand)
                 or self._decimal(cand)):
             return 0.0
         context = context_before(text, start, CONTEXT, 40)
         if len(groups) == 1 and not international:
-            # bare digits: an order number reads the same; only with a phone word before
-            return 0.6 if context and 9 <= n <= 12 else 0.0
+            # bare digits: an order number reads the same; only with a phone word around
+            after = text[start + len(cand):start + len(cand) + 40].lower()
+            near = context or any(w in after for w in CONTEXT)
+            return 0.6 if near and 9 <= n <= 12 else 0.0
         if international:
             return 0.95 if n >= 8 else 0.7
         if n >= 10:

@@ -198,7 +198,7 @@ class SsnRecogniser:
     entities = ("US_SSN",)
     _GROUPED = re.compile(r"(?<![\w\-])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\w\-])", re.ASCII)
     _PLAIN = re.compile(r"(?<![\w\-])\d{9}(?![\w\-])", re.ASCII)
-    CONTEXT = ("ssn", "social security", "social sec", "ss#", "ss #", "taxpayer")
+    CONTEXT = ("ssn", "social", "ss#", "ss #", "taxpayer")
 
     def find(self, text: str) -> list[Span]:
         out = []
