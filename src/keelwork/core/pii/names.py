@@ -131,28 +131,38 @@ def _tokens(text: str) -> list[_Tok]:
     return out
 
 
+MAX_RUN = 8  # no name or place is longer; bounds the work per run (linear in the text)
+
+
 def _runs(text: str) -> list[list[_Tok]]:
     """Runs of capitalised words, each separated from the next by one space."""
     runs: list[list[_Tok]] = []
     for tok in _tokens(text):
         prev = runs[-1][-1] if runs else None
         if (prev is not None and not prev.closes and tok.start - prev.end == 1
-                and text[prev.end] == " "):
+                and text[prev.end] == " " and len(runs[-1]) < MAX_RUN):
             runs[-1].append(tok)
         else:
             runs.append([tok])
     return runs
 
 
+_SPACED: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def _context(text: str, start: int, words: tuple[str, ...], window: int = 28) -> bool:
+    """Whether the text just before ``start`` ends with one of ``words`` (whole words)."""
+    spaced = _SPACED.get(words)
+    if spaced is None:
+        spaced = _SPACED.setdefault(words, tuple(" " + w for w in words))
     before = " " + text[max(0, start - window):start].lower().rstrip(" ,:\"'(")
-    return any(before.endswith(" " + w) for w in words)
+    return before.endswith(spaced)
 
 
 def _initial(text: str, start: int) -> bool:
     """Whether the word at ``start`` opens a sentence (so its capital says nothing)."""
-    before = text[:start].rstrip(" \"'(")
-    return not before or before[-1] in ".!?\n:;"
+    before = text[max(0, start - 16):start].rstrip(" \"'(")
+    return start == 0 or not before or before[-1] in ".!?\n:;"
 
 
 class NameRecogniser:
@@ -164,8 +174,11 @@ class NameRecogniser:
         firms = [m.span() for m in _FIRM.finditer(text)] if " and " in text or "&" in text \
             else []
         out: list[Span] = []
+        k = 0  # firms and runs are both in text order: one pass over each
         for run in _runs(text):
-            if any(s < run[-1].end and run[0].start < e for s, e in firms):
+            while k < len(firms) and firms[k][1] <= run[0].start:
+                k += 1
+            if k < len(firms) and firms[k][0] < run[-1].end:
                 continue
             out += self._run(text, run, given_names(), surnames())
         return out
@@ -175,7 +188,7 @@ class NameRecogniser:
         words = [t.word for t in run]
         if words[-1] in ORG_WORDS or (len(run) > 1 and words[-1] in STREET_WORDS):
             return []
-        if text[:run[0].start].rstrip()[-1:].isdigit():
+        if text[max(0, run[0].start - 8):run[0].start].rstrip()[-1:].isdigit():
             return []  # "221 Baker Street": a building number before it
         out: list[Span] = []
         i = 0
@@ -242,8 +255,9 @@ class NameRecogniser:
     def _place(text: str, run: list[_Tok], i: int, first: frozenset[str]) -> Span | None:
         """A location starting at ``run[i]``, if the lists or the place rules say so."""
         tok = run[i]
-        at_place = _context(text, tok.start, PLACE_CONTEXT)
-        for name, region in _place_index().get(tok.word, ()):
+        candidates = _place_index().get(tok.word, ())
+        at_place = bool(candidates) and _context(text, tok.start, PLACE_CONTEXT)
+        for name, region in candidates:
             end = tok.start + len(name)
             if not text.startswith(name, tok.start) or (end < len(text)
                                                          and text[end].isalnum()):
