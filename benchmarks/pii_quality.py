@@ -217,7 +217,11 @@ def keelwork_engine() -> Callable[[str], list[Found]]:
     from keelwork.core.pii import PiiAnalyzer
 
     analyzer = PiiAnalyzer(ENTITIES)
+    KEELWORK_ANALYZERS.append(analyzer)
     return lambda text: [(s.start, s.end, s.entity) for s in analyzer.analyze(text)]
+
+
+KEELWORK_ANALYZERS: list[object] = []  # to print their failure counters
 
 
 def presidio_engine() -> Callable[[str], list[Found]]:
@@ -304,6 +308,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         found, per_s = timed(engine, texts, args.min_cpu_s)
         speeds[name] = per_s
         print(render(f"{name}: {per_s:,.0f} texts/s per core", score(samples, found)) + "\n")
+    for analyzer in KEELWORK_ANALYZERS:
+        print(f"keelwork scans that failed closed: {analyzer.counters.snapshot()['failed']}")
     if len(speeds) == 2:
         (a, sa), (b, sb) = speeds.items()
         print(f"speed ratio {a} / {b}: {sa / sb:.1f}x")

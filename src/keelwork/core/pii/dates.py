@@ -3,7 +3,8 @@
 A free text rarely says that a date is a birth date, so every full calendar date is reported:
 score 0.85 after a birth word ("born", "date of birth", "DOB"), 0.55 with nothing around it
 (kept at the engine's default ``min_score`` of 0.5: redacting a date too many is the safe side),
-0.4 after "Date:", "dated" or "on" (a document's or an event's date: dropped by default), and
+0.4 after a word that introduces a document's or an event's date ("Date:", "dated", "on",
+"until", "due", "shipped" ...: dropped by default), and
 not at all when a time of day follows (a timestamp). Numeric dates (``1985-03-12``, ``12/03/1985``, ``12.03.85``) and dates with a
 month name (``12 March 1985``, ``March 12th, 1985``, ``Mar 12 1985``) are read; each must be a
 real calendar day (day-month and month-day orders are both tried).
@@ -31,6 +32,12 @@ _MONTH_FIRST = re.compile(r"(?<!\w)(" + _MONTH + r") (\d{1,2})(?:st|nd|rd|th)?,?
                           re.ASCII | re.IGNORECASE)
 
 CONTEXT = ("born", "birth", "dob", "d.o.b", "bday", "b-day")
+#: Words that introduce the date of a document or an event, not of a birth.
+_EVENT_WORDS = tuple(" " + w for w in (
+    "date", "dated", "on", "until", "till", "by", "due", "expires", "expiry", "expired",
+    "valid", "deadline", "before", "after", "from", "at", "scheduled", "arrives", "arrived",
+    "delivered", "shipped", "paid", "issued", "created", "updated", "modified", "posted",
+    "sent", "received", "joined", "signed", "effective", "starting", "ending"))
 #: A date followed by a time of day is a timestamp, not a birthday.
 _TIME_AFTER = re.compile(r"[ T]\d{1,2}:\d{2}", re.ASCII)
 
@@ -79,6 +86,7 @@ class DateOfBirthRecogniser:
     def _score(text: str, start: int, end: int) -> float:
         if context_before(text, start, CONTEXT, 48):
             return 0.85
-        if text[max(0, start - 8):start].lower().rstrip().endswith(("date:", "dated", "on")):
+        before = " " + text[max(0, start - 16):start].lower().rstrip(" ,:")
+        if before.endswith(_EVENT_WORDS):
             return 0.4  # a document's or an event's date
         return 0.55

@@ -32,7 +32,8 @@ _FIRM = re.compile(r"(?<![\w\-])[A-Z][\w'\-]{0,30}, [A-Z][\w'\-]{0,30},? (?:and|
 _POSSESSIVE = ("'s", "\u2019s")
 
 TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame",
-                    "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev."})
+                    "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev.", "Mx.",
+                    "Mme", "Mme.", "Mlle", "Herr", "Frau", "Sra", "Sra.", "Sr.", "Signora"})
 #: Capitalised words that open sentences or name things: never part of a name.
 FUNCTION_WORDS = frozenset("""
 A An The I I'm I've I'd I'll My Your Our Their His Her Its This That These Those It We You He
@@ -42,19 +43,24 @@ And Or But If In On At To For From With By Of As So Also Just All Any Some Each 
 There Then Now Today Tomorrow Yesterday Ok Okay Sure Sorry Good Great Best Kind Regards
 Sincerely Cheers Welcome Let Let's Need Want Get Got Send Sent Make Made Check Update Change
 Cancel Help Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
-April June July August September October November December Jan Feb Mar Apr Jun Jul Aug Sep
+July September October November December Jan Feb Mar Apr Jun Jul Aug Sep
 Sept Oct Nov Dec Christmas Easter God Bank Card Credit Account Street Avenue Road Lane Drive
-Court Place Square Visa Order Price Email E-mail Phone Address Number Name Company Team
+Court Place Square Visa Order Email E-mail Phone Address Number Name Company Team
 Customer Support Service Ltd Inc LLC Bot User Date Subject Re Fwd Fax Mobile Tel Website
 """.split())
 #: Words that are names too (Will, May, English), but not when they stand alone.
 AMBIGUOUS = frozenset("""
 Will May Might Must Mark Bill Bob Art Rose Hope Faith Grace Joy Love Call Carry Chase Sky
 Summer Autumn Winter Spring Dawn Eve Page Rich Young Long Short White Black Green Brown Gray
+Price April June August
 English French German Spanish Italian American British European Asian African Indian Chinese
 Mexican Nigerian Brazilian Japanese North South East West New Old Lake Port Fort Mount Saint
 """.split())
 COMMON = FUNCTION_WORDS | AMBIGUOUS
+#: The last word of a country's or region's long name: "Syrian Arab Republic".
+PLACE_TAILS = frozenset({"Republic", "Kingdom", "States", "Islands", "Federation", "Union",
+                         "Emirates", "Territories", "Territory", "Province", "County"})
+_CONTRACTION = re.compile(r"[^\W\d_]+['\u2019](?:re|s|t|ll|ve|d|m)", re.IGNORECASE)
 STREET_WORDS = frozenset("""
 Street St St. Avenue Ave Ave. Road Rd Rd. Lane Ln Drive Dr Boulevard Blvd Court Ct Place Pl
 Square Sq Terrace Parkway Pkwy Highway Hwy Circle Cir Alley Crescent Gardens Plaza Trail Route
@@ -171,8 +177,9 @@ class NameRecogniser:
     entities = ("PERSON", "LOCATION")
 
     def find(self, text: str) -> list[Span]:
-        firms = [m.span() for m in _FIRM.finditer(text)] if " and " in text or "&" in text \
-            else []
+        firms = [m.span() for m in _FIRM.finditer(text)
+                 if not text[max(0, m.start() - 2):m.start()].strip().endswith(":")
+                 ] if " and " in text or "&" in text else []  # "founders: A, B and C"
         out: list[Span] = []
         k = 0  # firms and runs are both in text order: one pass over each
         for run in _runs(text):
@@ -188,6 +195,8 @@ class NameRecogniser:
         words = [t.word for t in run]
         if words[-1] in ORG_WORDS or (len(run) > 1 and words[-1] in STREET_WORDS):
             return []
+        if len(run) > 1 and words[-1] in PLACE_TAILS:
+            return [Span(run[0].start, run[-1].end, "LOCATION", 0.6)]
         if text[max(0, run[0].start - 8):run[0].start].rstrip()[-1:].isdigit():
             return []  # "221 Baker Street": a building number before it
         out: list[Span] = []
@@ -229,7 +238,7 @@ class NameRecogniser:
         """The index after the name that starts at ``run[i]``, or ``i`` if none does."""
         words = [t.word for t in run]
         word = words[i]
-        if word in FUNCTION_WORDS:
+        if word in FUNCTION_WORDS or _CONTRACTION.fullmatch(word):
             return i
 
         def extend(j: int) -> int:
@@ -242,8 +251,14 @@ class NameRecogniser:
         if word in first and word not in AMBIGUOUS:
             return extend(i + 1)
         nxt = words[i + 1] if i + 1 < len(run) else ""
-        if (word not in AMBIGUOUS and nxt in last and nxt not in first
-                and nxt not in FUNCTION_WORDS):
+        if word in first and nxt in last and nxt not in COMMON:
+            return extend(i + 1)  # "Mark Jordan", "Dawn Ballard": the surname decides
+        if (word not in COMMON and nxt and nxt not in COMMON and word not in last
+                and nxt not in first and not nxt.isupper() and not _initial(text, run[i].start)
+                ):
+            return extend(i + 1)  # "Françoise Launay", "Baldassare Norbiato": unlisted
+        if (word not in AMBIGUOUS and nxt in last and nxt not in FUNCTION_WORDS
+                and (nxt not in first or not _initial(text, run[i].start))):
             return extend(i + 1)  # an unlisted given name before a listed surname
         if _context(text, run[i].start, PERSON_CONTEXT):
             return extend(i + 1)

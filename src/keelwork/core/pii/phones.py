@@ -18,7 +18,7 @@ from keelwork.core.pii.structured import context_before
 _CANDIDATE = re.compile(r"(?<![\w+.\-/])(?:\+|\(\+|00)?\(?\d[\d ().\-/]{4,24}\d\)?", re.ASCII)
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension|#) ?\d{1,6}(?!\w)", re.ASCII | re.IGNORECASE)
 _DATE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{1,4}", re.ASCII)
-_YEAR_RANGE = re.compile(r"\d{4} ?[\-/] ?\d{2,4}", re.ASCII)
+_YEAR_RANGE = re.compile(r"(?:1[89]|20)\d{2} ?[\-/] ?(?:\d{2}|(?:1[89]|20)\d{2})", re.ASCII)
 _SSN_SHAPE = re.compile(r"\d{3}([\- ])\d{2}\1\d{4}", re.ASCII)
 _GROUPS = re.compile(r"\d{1,15}", re.ASCII)
 
@@ -69,7 +69,8 @@ class PhoneRecogniser:
     def _score(self, text: str, start: int, cand: str) -> float:
         groups = _GROUPS.findall(cand)
         digits = "".join(groups)
-        international = cand.startswith(("+", "(+")) or cand.startswith("00") and len(groups) > 1
+        international = cand.startswith(("+", "(+")) or (
+            cand.startswith("00") and cand[2:3] not in ("", "0", " ") and len(groups) > 1)
         if international:
             cc_digits = digits[2:] if cand.startswith("00") else digits
             if not any(cc_digits[:k] in calling_codes() for k in (1, 2, 3)):
@@ -86,7 +87,7 @@ class PhoneRecogniser:
             # bare digits: an order number reads the same; only with a phone word around
             after = text[start + len(cand):start + len(cand) + 40].lower()
             near = context or any(w in after for w in CONTEXT)
-            return 0.6 if near and 9 <= n <= 12 else 0.0
+            return 0.6 if near and 8 <= n <= 12 else 0.0
         if international:
             return 0.95 if n >= 8 else 0.7
         if n >= 10:

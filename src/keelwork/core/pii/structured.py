@@ -128,7 +128,8 @@ class CardRecogniser:
     entities = ("CREDIT_CARD",)
     _CANDIDATE = re.compile(r"(?<![\w\-.])\d[\d \-]{10,40}\d(?!\w)", re.ASCII)
     _MAX_GROUPS = 12
-    CONTEXT = ("card", "cc", "visa", "master", "maestro", "amex", "credit", "debit")
+    CONTEXT = ("card", "cc", "visa", "master", "maestro", "amex", "credit", "debit", "pay",
+               "charge")
 
     def find(self, text: str) -> list[Span]:
         out = []
