@@ -90,7 +90,7 @@ class Filler:
     def _fk(self, locales: tuple[str, ...]):  # type: ignore[no-untyped-def]
         return self.fakers[self.rng.choice(locales)]
 
-    def value(self, slot: str) -> tuple[str, str]:  # noqa: PLR0911, C901
+    def value(self, slot: str) -> tuple[str, str]:
         fk, us, rng = self._fk(self.NAME_LOCALES), self.us, self.rng
         if slot in ("person", "name"):
             return f"{fk.first_name()} {fk.last_name()}", "PERSON"

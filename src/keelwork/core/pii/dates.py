@@ -4,8 +4,8 @@ A free text rarely says that a date is a birth date, so every full calendar date
 score 0.85 after a birth word ("born", "date of birth", "DOB"), 0.55 with nothing around it
 (kept at the engine's default ``min_score`` of 0.5: redacting a date too many is the safe side),
 0.4 after a word that introduces a document's or an event's date ("Date:", "dated", "on",
-"until", "due", "shipped" ...: dropped by default), and
-not at all when a time of day follows (a timestamp). Numeric dates (``1985-03-12``, ``12/03/1985``, ``12.03.85``) and dates with a
+"until", "due", "shipped" ...: dropped by default), and not at all when a time of day follows
+(a timestamp). Numeric dates (``1985-03-12``, ``12/03/1985``, ``12.03.85``) and dates with a
 month name (``12 March 1985``, ``March 12th, 1985``, ``Mar 12 1985``) are read; each must be a
 real calendar day (day-month and month-day orders are both tried).
 """

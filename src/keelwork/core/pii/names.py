@@ -25,6 +25,11 @@ from importlib import resources
 
 from keelwork.core.pii.spans import Span
 
+
+def _words(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
 _WORD = re.compile(r"(?<![\w'\-])[^\W\d_][\w'\-]{0,30}\.?")
 #: "Smith, Jones and Brown", "Miller & Sons": firms named after people, not people.
 _FIRM = re.compile(r"(?<![\w\-])[A-Z][\w'\-]{0,30}, [A-Z][\w'\-]{0,30},? (?:and|&) "
@@ -32,10 +37,10 @@ _FIRM = re.compile(r"(?<![\w\-])[A-Z][\w'\-]{0,30}, [A-Z][\w'\-]{0,30},? (?:and|
 _POSSESSIVE = ("'s", "\u2019s")
 
 TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame",
-                    "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev.", "Mx.",
-                    "Mme", "Mme.", "Mlle", "Herr", "Frau", "Sra", "Sra.", "Sr.", "Signora"})
+                    "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev.",
+                    "Mx.", "Mme", "Mme.", "Mlle", "Herr", "Frau", "Sra", "Sra.", "Sr.", "Signora"})
 #: Capitalised words that open sentences or name things: never part of a name.
-FUNCTION_WORDS = frozenset("""
+FUNCTION_WORDS = _words("""
 A An The I I'm I've I'd I'll My Your Our Their His Her Its This That These Those It We You He
 She They Me Us Him Them Please Can Could Would Should Shall Do Does Did Is Are Was Were Be Been
 Have Has Had What When Where Who Whom Why How Which Hi Hello Hey Dear Thanks Thank Yes No Not
@@ -47,32 +52,32 @@ July September October November December Jan Feb Mar Apr Jun Jul Aug Sep
 Sept Oct Nov Dec Christmas Easter God Bank Card Credit Account Street Avenue Road Lane Drive
 Court Place Square Visa Order Email E-mail Phone Address Number Name Company Team
 Customer Support Service Ltd Inc LLC Bot User Date Subject Re Fwd Fax Mobile Tel Website
-""".split())
+""")
 #: Words that are names too (Will, May, English), but not when they stand alone.
-AMBIGUOUS = frozenset("""
+AMBIGUOUS = _words("""
 Will May Might Must Mark Bill Bob Art Rose Hope Faith Grace Joy Love Call Carry Chase Sky
 Summer Autumn Winter Spring Dawn Eve Page Rich Young Long Short White Black Green Brown Gray
 Price April June August
 English French German Spanish Italian American British European Asian African Indian Chinese
 Mexican Nigerian Brazilian Japanese North South East West New Old Lake Port Fort Mount Saint
-""".split())
+""")
 COMMON = FUNCTION_WORDS | AMBIGUOUS
 #: The last word of a country's or region's long name: "Syrian Arab Republic".
 PLACE_TAILS = frozenset({"Republic", "Kingdom", "States", "Islands", "Federation", "Union",
                          "Emirates", "Territories", "Territory", "Province", "County"})
 _CONTRACTION = re.compile(r"[^\W\d_]+['\u2019](?:re|s|t|ll|ve|d|m)", re.IGNORECASE)
-STREET_WORDS = frozenset("""
+STREET_WORDS = _words("""
 Street St St. Avenue Ave Ave. Road Rd Rd. Lane Ln Drive Dr Boulevard Blvd Court Ct Place Pl
 Square Sq Terrace Parkway Pkwy Highway Hwy Circle Cir Alley Crescent Gardens Plaza Trail Route
 Station Crossing Heights Via Walk Wharf Quay Expressway Freeway Motorway Junction Summit
 Knolls Mountains Mountain Islands Isle Parkways Forks Flats Spur Pines Shore Lodge Overpass
 Gateway Roads Ways Estates Meadows Orchard Points Springs Valley Villages Turnpike Underpass
-""".split())
-ORG_WORDS = frozenset("""
+""")
+ORG_WORDS = _words("""
 Inc Inc. LLC Ltd Ltd. PLC plc Corp Corp. Corporation Company Co Co. Group Holdings Partners
 Bank University College School Hospital Clinic Foundation Association Institute Society Club
 Agency Department Ministry Council Church Airlines Airways Motors Systems Technologies
-""".split())
+""")
 PLACE_HEADS = frozenset({"North", "South", "East", "West", "New", "Lake", "Port", "Fort",
                          "Mount"})
 #: English place-name endings (Pittsburgh, Georgetown, Nashville, Plymouth, Frankfurt ...).

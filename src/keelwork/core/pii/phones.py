@@ -42,10 +42,10 @@ class PhoneRecogniser:
     def find(self, text: str) -> list[Span]:
         out = []
         for m in _CANDIDATE.finditer(text):
-            start, cand = m.start(), m.group()
-            cand = self._balance(cand)
-            if cand is None:
+            start, balanced = m.start(), self._balance(m.group())
+            if balanced is None:
                 continue
+            cand = balanced
             score = self._score(text, start, cand)
             if score <= 0:
                 continue

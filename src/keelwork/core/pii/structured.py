@@ -10,6 +10,7 @@ neighbour, and a look-behind makes a match start only where a token starts. A pa
 from __future__ import annotations
 
 import re
+
 from keelwork.core.pii.spans import Span
 from keelwork.core.pii.validators import IBAN_LENGTHS, iban_ok, ip_ok, luhn_ok, ssn_ok
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -39,7 +40,7 @@ def test_resolved_spans_never_overlap_on_many_random_spans() -> None:
         s = rng.randrange(0, 500)
         spans.append(Span(s, s + rng.randrange(1, 30), "X", rng.random()))
     kept = resolve_overlaps(spans)
-    assert all(a.end <= b.start for a, b in zip(kept, kept[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(kept))
     # every dropped span overlaps a kept one that ranks at least as high
     for s in spans:
         if s not in kept:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from keelwork.core.pii import PiiAnalyzer
-from keelwork.core.pii import dates, names, phones, structured
+from keelwork.core.pii import PiiAnalyzer, dates, names, phones, structured
 
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
 
