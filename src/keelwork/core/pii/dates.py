@@ -24,12 +24,13 @@ _MONTHS = {
 }
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t|tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
-_NUMERIC = re.compile(r"(?<![\w/.\-])(\d{1,4})([./\-])(\d{1,2})\2(\d{2,4})(?![\w/\-]|\.\d)",
+_NUMERIC = re.compile(r"(\d(?<![\w/.\-]\d)\d{0,3})([./\-])(\d{1,2})\2(\d{2,4})(?![\w/\-]|\.\d)",
                       re.ASCII)
-_DAY_FIRST = re.compile(r"(?<!\w)(\d{1,2})(?:st|nd|rd|th)? (?:of )?(" + _MONTH + r"),? (\d{4})"
+_DAY_FIRST = re.compile(r"(\d(?<!\w\d)\d?)(?:st|nd|rd|th)? (?:of )?(" + _MONTH + r"),? (\d{4})"
                         r"(?!\w)", re.ASCII | re.IGNORECASE)
-_MONTH_FIRST = re.compile(r"(?<!\w)(" + _MONTH + r") (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})(?!\w)",
-                          re.ASCII | re.IGNORECASE)
+#: "March 12th, 1985": found from its digits, then the month name just before them is read.
+_MONTH_FIRST = re.compile(r"(\d(?<![\w,]\d)\d?)(?:st|nd|rd|th)?,? (\d{4})(?!\w)", re.ASCII)
+_MONTH_BEFORE = re.compile(r"(?<!\w)(" + _MONTH + r") $", re.ASCII | re.IGNORECASE)
 
 CONTEXT = ("born", "birth", "dob", "d.o.b", "bday", "b-day")
 #: Words that introduce the date of a document or an event, not of a birth.
@@ -77,8 +78,9 @@ class DateOfBirthRecogniser:
             if date_ok(int(m.group(3)), _month(m.group(2)), int(m.group(1))):
                 out.append(m.span())
         for m in _MONTH_FIRST.finditer(text):
-            if date_ok(int(m.group(3)), _month(m.group(1)), int(m.group(2))):
-                out.append(m.span())
+            month = _MONTH_BEFORE.search(text, max(0, m.start() - 11), m.start())
+            if month and date_ok(int(m.group(2)), _month(month.group(1)), int(m.group(1))):
+                out.append((month.start(), m.end()))
         return [Span(s, e, self.entity, self._score(text, s, e)) for s, e in out
                 if not _TIME_AFTER.match(text, e)]
 

@@ -15,7 +15,7 @@ from importlib import resources
 from keelwork.core.pii.spans import Span
 from keelwork.core.pii.structured import context_before
 
-_CANDIDATE = re.compile(r"(?<![\w+.\-/])(?:\+|\(\+|00)?\(?\d[\d ().\-/]{4,24}\d\)?", re.ASCII)
+_CANDIDATE = re.compile(r"[+(\d](?<![\w+.\-/].)[+(]?[\d ().\-/]{4,26}\d\)?", re.ASCII)
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension|#) ?\d{1,6}(?!\w)", re.ASCII | re.IGNORECASE)
 _DATE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{1,4}", re.ASCII)
 _YEAR_RANGE = re.compile(r"(?:1[89]|20)\d{2} ?[\-/] ?(?:\d{2}|(?:1[89]|20)\d{2})", re.ASCII)
@@ -60,6 +60,9 @@ class PhoneRecogniser:
     def _balance(cand: str) -> str | None:
         """Trim a separator or an unmatched parenthesis at the end; None if unbalanced."""
         cand = cand.rstrip(" .-/")
+        if "+" in cand[2:] or not (cand[:1].isdigit() or cand[1:2].isdigit()
+                                   or (cand[:2] in ("+(", "(+") and cand[2:3].isdigit())):
+            return None  # a "+" only leads; a digit by the second character
         if cand.endswith(")") and cand.count(")") > cand.count("("):
             cand = cand[:-1].rstrip(" .-/")
         if cand.count("(") != cand.count(")") or not cand[-1:].isdigit():

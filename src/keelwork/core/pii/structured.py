@@ -26,7 +26,8 @@ class EmailRecogniser:
 
     entity = "EMAIL_ADDRESS"
     entities = ("EMAIL_ADDRESS",)
-    _CANDIDATE = re.compile(r"(?<![\w.%+\-])[\w.%+\-]{1,64}@[A-Za-z0-9.\-]{1,253}", re.ASCII)
+    _CANDIDATE = re.compile(r"[\w.%+\-](?<![\w.%+\-].)[\w.%+\-]{0,63}@[A-Za-z0-9.\-]{1,253}",
+                            re.ASCII)
     _TLD = re.compile(r"[A-Za-z]{2,24}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
@@ -84,8 +85,8 @@ class IpRecogniser:
 
     entity = "IP_ADDRESS"
     entities = ("IP_ADDRESS",)
-    _V4 = re.compile(r"(?<![\w.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)", re.ASCII)
-    _V6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f:][0-9A-Fa-f:.]{2,44}", re.ASCII)
+    _V4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)", re.ASCII)
+    _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f:.]{2,44}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
         out = []
@@ -127,7 +128,7 @@ class CardRecogniser:
 
     entity = "CREDIT_CARD"
     entities = ("CREDIT_CARD",)
-    _CANDIDATE = re.compile(r"(?<![\w\-.])\d[\d \-]{10,40}\d(?!\w)", re.ASCII)
+    _CANDIDATE = re.compile(r"\d(?<![\w\-.]\d)[\d \-]{10,40}\d(?!\w)", re.ASCII)
     _MAX_GROUPS = 12
     CONTEXT = ("card", "cc", "visa", "master", "maestro", "amex", "credit", "debit", "pay",
                "charge")
@@ -166,7 +167,7 @@ class IbanRecogniser:
 
     entity = "IBAN_CODE"
     entities = ("IBAN_CODE",)
-    _CANDIDATE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}[A-Z0-9 ]{11,40}", re.ASCII)
+    _CANDIDATE = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}[A-Z0-9 ]{11,40}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
         out = []
@@ -198,8 +199,8 @@ class SsnRecogniser:
 
     entity = "US_SSN"
     entities = ("US_SSN",)
-    _GROUPED = re.compile(r"(?<![\w\-])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\w\-])", re.ASCII)
-    _PLAIN = re.compile(r"(?<![\w\-])\d{9}(?![\w\-])", re.ASCII)
+    _GROUPED = re.compile(r"(\d(?<![\w\-]\d)\d{2})([\- ])(\d{2})\2(\d{4})(?![\w\-])", re.ASCII)
+    _PLAIN = re.compile(r"\d(?<![\w\-]\d)\d{8}(?![\w\-])", re.ASCII)
     CONTEXT = ("ssn", "social", "ss#", "ss #", "taxpayer")
 
     def find(self, text: str) -> list[Span]:
