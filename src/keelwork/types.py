@@ -268,6 +268,15 @@ class AuditStore(AuditSink, Protocol):
 
 
 @runtime_checkable
+class SubjectRequestsProtocol(Protocol):
+    """A data subject's access and erasure requests (``service.subjects.SubjectRequests``)."""
+
+    def export(self, subject: str) -> dict[str, Any]: ...
+
+    def erase(self, subject: str, *, reason: str, actor: str) -> dict[str, Any]: ...
+
+
+@runtime_checkable
 class ApiKeyStoreProtocol(Protocol):
     """API keys: created once, verified by hash, revoked
     (``adapters.stores.api_keys.ApiKeyStore``)."""
@@ -470,30 +479,11 @@ class PiiRecogniser(Protocol):
     def find(self, text: str) -> list[Span]: ...  # pure, linear-time, never logs the text
 
 
-__all__ = [
-    "AlertStateStore",
-    "ApiKeyStoreProtocol",
-    "AuditSink",
-    "AuditStore",
-    "ChunkHandler",
-    "DatasetStoreProtocol",
-    "EntityLookup",
-    "FlagStoreProtocol",
-    "IngestLedger",
-    "IngestSource",
-    "Instance",
-    "JSONValue",
-    "LabelStoreProtocol",
-    "ModelRegistryStore",
-    "ModelRuntime",
-    "MonitorStoreProtocol",
-    "Notifier",
-    "PiiRecogniser",
-    "PredictionReaderStore",
-    "PredictionSink",
-    "PredictionWriter",
-    "RolloutStoreProtocol",
-    "RuntimeFactory",
-    "RuntimeOptions",
-    "TextEmbedder",
+__all__ = [  # alphabetical; several a line (this module is at the 500-line limit)
+    "AlertStateStore", "ApiKeyStoreProtocol", "AuditSink", "AuditStore", "ChunkHandler",
+    "DatasetStoreProtocol", "EntityLookup", "FlagStoreProtocol", "IngestLedger", "IngestSource",
+    "Instance", "JSONValue", "LabelStoreProtocol", "ModelRegistryStore", "ModelRuntime",
+    "MonitorStoreProtocol", "Notifier", "PiiRecogniser", "PredictionReaderStore",
+    "PredictionSink", "PredictionWriter", "RolloutStoreProtocol", "RuntimeFactory",
+    "RuntimeOptions", "TextEmbedder",
 ]

@@ -37,6 +37,7 @@ from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import ref_allowed
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.flags import FlagContext
+from keelwork.core.redaction import Redactor
 from keelwork.core.refs import check_ref
 from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
@@ -58,6 +59,7 @@ from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
     from keelwork.service.flags.source import FlagSource
+    from keelwork.service.ood import OodGuard
 
 #: Loads a target into a runtime (production: keelwork.adapters.runtimes.load_runtime).
 Loader = Callable[[ModelTarget], Any]
@@ -78,7 +80,8 @@ class Gateway:
 
     def __init__(self, spec: KeelSpec, resolve: Resolver, load: Loader, sink: PredictionSink,
                  metrics: GatewayMetrics | None = None,
-                 features: OnlineFeatures | None = None) -> None:
+                 features: OnlineFeatures | None = None,
+                 redactor: Redactor | None = None) -> None:
         self.spec = spec
         self._resolve = resolve
         self._load = load
@@ -90,7 +93,7 @@ class Gateway:
         self._dispatch = Dispatcher(
             spec, sink, self.metrics,
             features if features is not None and features.active else None,
-            self.model_section, self.host)
+            self.model_section, self.host, redactor)
         # Loaded versions, least recently used first (guards.max_loaded_versions bounds them).
         self._hosts: OrderedDict[tuple[str, int], ModelHost] = OrderedDict()
         self._max_loaded = spec.guards.max_loaded_versions
@@ -141,6 +144,10 @@ class Gateway:
             except Exception as exc:  # a health read must never fail the probe
                 out[name] = {"degraded": True, "last_error": f"{type(exc).__name__}: {exc}"}
         return out
+
+    def use_ood(self, guard: OodGuard | None) -> None:
+        """Put ``guards.out_of_distribution`` in force (its detectors fitted)."""
+        self._dispatch.ood = guard
 
     def model_section(self, name: str) -> ModelSection:
         try:
@@ -201,7 +208,8 @@ class Gateway:
                     exc.failed_target = target  # type: ignore[attr-defined]
                     raise
                 h = ModelHost(target, runtime, section.batching, observer=self._observe_call,
-                              cpu_observer=self._observe_cpu)
+                              cpu_observer=self._observe_cpu,
+                              gpu_observer=self._observe_gpu)
                 self._hosts[key] = h
                 retired = self._evict(keep=key)
             else:
@@ -354,6 +362,10 @@ class Gateway:
     def _observe_cpu(self, target: ModelTarget, seconds: float) -> None:
         # In the model's worker thread: prometheus-client's counters take their own lock.
         self.metrics.child(self.metrics.model_cpu, target.name, str(target.version)).inc(
+            seconds)
+
+    def _observe_gpu(self, target: ModelTarget, seconds: float) -> None:
+        self.metrics.child(self.metrics.model_gpu, target.name, str(target.version)).inc(
             seconds)
 
     # ------------------------------------------------------------------ predict
