@@ -32,6 +32,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
     ├── PiiConfigError (ValueError)            PII redaction set up wrong: an unknown entity or
     │                                          mode, a plug-in that cannot load, a short key
+    ├── PiiScanFailed (RuntimeError)           a text could not be scanned (too long, too slow,
+    │                                          a recogniser raised): redact it whole
     └── RequestRefused (ValueError)            a server refused a request no other class names
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
@@ -225,6 +227,17 @@ class PiiConfigError(KeelworkError, ValueError):
         self.entity = entity
 
 
+class PiiScanFailed(KeelworkError, RuntimeError):
+    """A text could not be scanned for PII: longer than the size budget, slower than the time
+    budget, or a recogniser raised. The caller stores the field redacted whole. ``reason`` is
+    ``too_long``, ``timeout`` or ``recogniser_error``; the message never quotes the text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The text could not be scanned for PII ({reason}); it is redacted "
+                         "whole.")
+        self.reason = reason
+
+
 class RequestRefused(KeelworkError, ValueError):
     """A keelwork server refused a request for a reason no other class names: malformed JSON
     (400), a wrong method (405), a body too large (413) or too slow (408), ... Raised by
@@ -256,6 +269,7 @@ __all__ = [
     "MonitorError",
     "Overloaded",
     "PiiConfigError",
+    "PiiScanFailed",
     "PredictionError",
     "RefNotAllowedError",
     "RegistryError",

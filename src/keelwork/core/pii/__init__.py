@@ -6,6 +6,8 @@ Public API (see docs/pii.md)::
     spans = analyzer.analyze(text)                           # never raises; fails closed
     stored = redact(text, spans, "pseudonymise", key=key)    # or "redact", "drop"
     analyzer.counters.snapshot()                             # scanned, found, failed
+    scan = scanner(key); scan(text, "redact")                # the gateway's Scanner; raises
+                                                             # PiiScanFailed to fail closed
 
 Entities: EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, IBAN_CODE, US_SSN, IP_ADDRESS, URL,
 DATE_OF_BIRTH, PERSON, LOCATION, and plug-ins of the ``keelwork.pii_recognisers`` entry-point
@@ -20,10 +22,12 @@ from keelwork.core.pii.engine import (
     Mode,
     PiiAnalyzer,
     PiiCounters,
+    TextScanner,
     analyze,
     default_analyzer,
     pseudonym,
     redact,
+    scanner,
     scrub,
 )
 from keelwork.core.pii.registry import (
@@ -46,6 +50,7 @@ __all__ = [
     "PiiAnalyzer",
     "PiiCounters",
     "Span",
+    "TextScanner",
     "analyze",
     "check_entities",
     "default_analyzer",
@@ -53,5 +58,6 @@ __all__ = [
     "pseudonym",
     "redact",
     "resolve_overlaps",
+    "scanner",
     "scrub",
 ]

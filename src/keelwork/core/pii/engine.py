@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 from keelwork.core.pii.registry import DEFAULT_ENTITIES, check_entities, load_recognisers
 from keelwork.core.pii.spans import UNSCANNED, Span, resolve_overlaps
-from keelwork.errors import PiiConfigError
+from keelwork.errors import PiiConfigError, PiiScanFailed
 
 Mode = Literal["redact", "pseudonymise", "drop"]
 MODES: tuple[str, ...] = ("redact", "pseudonymise", "drop")
@@ -85,6 +85,9 @@ class PiiAnalyzer:
 
         Never raises for any text: a failure gives ``[Span(0, len(text), "UNSCANNED", 1.0)]``.
         """
+        return self._scan(text)[0]
+
+    def _scan(self, text: str) -> tuple[list[Span], str | None]:
         failure = self._failure_before(text)
         spans: list[Span] = []
         if failure is None:
@@ -104,7 +107,7 @@ class PiiAnalyzer:
                                      if s.entity in self._wanted and s.score >= self.min_score
                                      and 0 <= s.start < s.end <= len(text))
         self.counters._record(spans, failure)
-        return spans
+        return spans, failure
 
     def _failure_before(self, text: str) -> str | None:
         return "too_long" if len(text) > self.max_chars else None
@@ -199,3 +202,41 @@ def scrub(analyzer: PiiAnalyzer, text: str, mode: Mode = "redact",
           key: bytes | None = None) -> str:
     """:meth:`PiiAnalyzer.analyze` then :func:`redact`: the text as it may be stored."""
     return redact(text, analyzer.analyze(text), mode, key)
+
+
+class TextScanner:
+    """A :data:`keelwork.core.redaction.Scanner`: ``scanner(text, mode)`` is the text with its
+    entities replaced, or :class:`~keelwork.errors.PiiScanFailed` (the caller then stores the
+    field whole-redacted). ``analyzer.counters`` holds the counts for /metrics."""
+
+    def __init__(self, analyzer: PiiAnalyzer, key: bytes) -> None:
+        pseudonym("", key)  # checks the key now, not at the first request
+        self.analyzer = analyzer
+        self.key = key
+
+    def __call__(self, text: str, mode: str) -> str:
+        spans, failure = self.analyzer._scan(text)
+        if failure is not None:
+            raise PiiScanFailed(failure)
+        if mode not in MODES:
+            raise PiiConfigError(f"The PII mode must be one of {', '.join(MODES)}; "
+                                 f"got {mode!r}.")
+        return redact(text, spans, cast(Mode, mode), self.key)
+
+
+def scanner(key: bytes, entities: Iterable[str] | None = None, *, max_chars: int = 100_000,
+            time_budget_s: float = 0.25, min_score: float = 0.5) -> TextScanner:
+    """The scanner the gateway's redactor calls (``keelwork.service.redaction``).
+
+    Args:
+        key: The project's pseudonym key (>= 16 bytes).
+        entities: As for :class:`PiiAnalyzer` (None: every built-in entity).
+        max_chars: As for :class:`PiiAnalyzer`.
+        time_budget_s: As for :class:`PiiAnalyzer`.
+        min_score: As for :class:`PiiAnalyzer`.
+
+    Raises:
+        PiiConfigError: an unknown entity, a plug-in that cannot load, a short key.
+    """
+    return TextScanner(PiiAnalyzer(entities, max_chars=max_chars, time_budget_s=time_budget_s,
+                                   min_score=min_score), key)

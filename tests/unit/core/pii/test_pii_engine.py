@@ -158,3 +158,32 @@ def test_empty_text_has_no_findings() -> None:
 
 def test_builtin_entities_resolve_without_plugins() -> None:
     assert pii_registry.check_entities(["URL", "URL", "PERSON"]) == ("URL", "PERSON")
+
+
+def test_the_gateway_scanner_rewrites_or_raises_without_the_text() -> None:
+    from keelwork.core.pii import scanner
+    from keelwork.errors import PiiScanFailed
+
+    scan = scanner(KEY, max_chars=100)
+    assert scan("mail jane.doe@example.com", "redact") == "mail <EMAIL_ADDRESS>"
+    assert scan("mail jane.doe@example.com", "pseudonymise") == (
+        "mail " + pseudonym("jane.doe@example.com", KEY, "EMAIL_ADDRESS"))
+    secret = "jane.doe@example.com " * 10
+    with pytest.raises(PiiScanFailed) as err:
+        scan(secret, "redact")
+    assert err.value.reason == "too_long" and "jane" not in str(err.value)
+    assert scan.analyzer.counters.snapshot()["failed"]["too_long"] == 1  # type: ignore[index]
+    with pytest.raises(PiiConfigError, match="at least 16 bytes"):
+        scanner(b"short")
+
+
+def test_the_scanner_behind_the_gateway_redactor_fails_closed() -> None:
+    from keelwork.core.pii import scanner
+    from keelwork.core.redaction import WHOLE, Redactor
+
+    redactor = Redactor(inputs={}, outputs={}, text_fields=frozenset({"note"}),
+                        text_default="redact", scan=scanner(KEY, max_chars=200), key=KEY)
+    assert redactor.instance({"note": "call +1-202-555-0143 now", "n": 3}) == {
+        "note": "call <PHONE_NUMBER> now", "n": 3}
+    assert redactor.instance({"note": "1" * 1_000_000}) == {"note": WHOLE}
+    assert redactor.failures == 1
