@@ -18,6 +18,7 @@ DATE_OF_BIRTH. Speed is texts per CPU-second of one thread (``time.process_time`
     python benchmarks/pii_quality.py                  # test split, both engines
     python benchmarks/pii_quality.py --split dev      # what development looked at
     python benchmarks/pii_quality.py --write-sample tests/unit/core/pii/data/pii_heldout.jsonl
+    python benchmarks/pii_quality.py --latency-2kb    # CPU per 2 KB text (serving path)
 """
 
 from __future__ import annotations
@@ -272,6 +273,31 @@ def render(name: str, table: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def latency_2kb(seed: int) -> None:
+    """CPU time of scanning and redacting 2 KB texts (dev sentences run together): the cost
+    a 2 KB request's free text adds on the serving path."""
+    from keelwork.core.pii import PiiAnalyzer, redact
+
+    docs, cur = [], ""
+    for text, _ in generate("dev", 20, seed):
+        cur += text + " "
+        if len(cur) >= 2048:
+            docs.append(cur[:2048])
+            cur = ""
+    analyzer = PiiAnalyzer(ENTITIES)
+    for d in docs:
+        analyzer.analyze(d)
+    took = []
+    for _ in range(5):
+        for d in docs:
+            started = time.process_time()
+            redact(d, analyzer.analyze(d))
+            took.append(time.process_time() - started)
+    took.sort()
+    print(f"{len(docs)} texts of 2 KB x5: CPU per text p50 {took[len(took) // 2] * 1e3:.3f} ms, "
+          f"p99 {took[int(len(took) * 0.99)] * 1e3:.3f} ms")
+
+
 def write_sample(path: Path, per_template: int, seed: int) -> None:
     samples = generate("test", per_template, seed)
     with path.open("w", encoding="utf-8") as f:
@@ -289,7 +315,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--min-cpu-s", type=float, default=2.0)
     ap.add_argument("--no-presidio", action="store_true")
     ap.add_argument("--write-sample", type=Path)
+    ap.add_argument("--latency-2kb", action="store_true")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    if args.latency_2kb:
+        latency_2kb(args.seed)
+        return 0
     if args.write_sample:
         write_sample(args.write_sample, 3, args.seed + 1)
         return 0
