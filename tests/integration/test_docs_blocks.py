@@ -284,6 +284,7 @@ def _slos(demo: Path, tmp: Path) -> Path:
 
 _SETUP: dict[str, Callable[[Path, Path], Path]] = {
     "docs/alerting.md": _alerting,
+    "docs/dashboard.md": _demo,
     "docs/data.md": _data,
     "docs/monitoring.md": _monitoring,
     "docs/rollouts.md": _demo,
