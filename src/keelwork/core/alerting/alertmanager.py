@@ -122,4 +122,5 @@ def alertmanager_config(spec: KeelSpec, *, hide_secrets: bool = False,
     }
 
 
-__all__ = ["DURATION_RE", "GROUP_BY", "GROUP_INTERVAL", "GROUP_WAIT", "HIDDEN", "alertmanager_config", "matchers"]
+__all__ = ["DURATION_RE", "GROUP_BY", "GROUP_INTERVAL", "GROUP_WAIT", "HIDDEN",
+           "alertmanager_config", "matchers"]

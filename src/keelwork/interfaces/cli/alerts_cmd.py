@@ -47,11 +47,12 @@ def config_cmd(
     from keelwork.spec import load_spec
 
     resolved = load_spec(spec)
-    timing = {"group_wait": group_wait, "group_interval": group_interval}
     if out is None:
-        typer.echo(alertmanager_yaml(resolved.spec, hide_secrets=True, **timing), nl=False)
+        typer.echo(alertmanager_yaml(resolved.spec, hide_secrets=True, group_wait=group_wait,
+                                     group_interval=group_interval), nl=False)
         return
-    done = write_alertmanager_config(resolved.spec, out, **timing)
+    done = write_alertmanager_config(resolved.spec, out, group_wait=group_wait,
+                                     group_interval=group_interval)
     console.print(f"wrote {done.path}: {len(done.receivers)} receiver(s) "
                   f"({', '.join(done.receivers)}), {done.routes} route(s); check it with "
                   f"`amtool check-config {done.path}`", highlight=False, soft_wrap=True)
