@@ -21,7 +21,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from alert_scenario import Faults, check, run_scenario, write_spec
+from alert_scenario import EXPECTED, Faults, check, run_scenario, write_spec
 from alert_sinks import Sinks, free_port
 from keelwork.interfaces.cli.main import app
 from live_server import running_server
@@ -87,9 +87,22 @@ def test_prometheus_and_alertmanager_page_once_per_incident_and_resolve(
             _scraping(prom_port)
             outcome = run_scenario(base, faults, sinks)
             metrics = httpx.get(f"{base}/metrics", timeout=10).text
-    print(f"scenario took {outcome.seconds:.0f} s\n" + "\n".join(outcome.timeline))
+            firing, pending = (_ever(prom_port, state) for state in ("firing", "pending"))
+    print(f"scenario took {outcome.seconds:.0f} s; Prometheus fired {sorted(firing)}, held "
+          f"{sorted(pending - firing)}\n" + "\n".join(outcome.timeline))
     check(outcome, sinks)
+    # Prometheus itself fired the fast tiers only: nothing was left to Alertmanager to mute
+    assert firing == set(EXPECTED), firing
     assert "keelwork_notifications_sent_total{" not in metrics  # Alertmanager told them
+
+
+def _ever(port: int, state: str) -> set[str]:
+    """The alerts Prometheus had in ``state`` (firing, pending) over the last 10 minutes."""
+    query = f'max by (alertname) (max_over_time(ALERTS{{alertstate="{state}"}}[10m]))'
+    got = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query},
+                    timeout=10).json()
+    assert got["status"] == "success", got
+    return {r["metric"]["alertname"] for r in got["data"]["result"]}
 
 
 def _scraping(port: int, timeout_s: float = 30.0) -> None:
