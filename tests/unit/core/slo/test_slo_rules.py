@@ -120,3 +120,7 @@ def test_one_runbook_per_alert_with_owner_and_commands() -> None:
     assert "keel log tail --model m --status error" in text
     assert "keel monitor run --model m --window 1h --since 1h" in text
     assert "keel rollback m" in text and "ml@example.com" in text
+    slow = books["KeelworkAvailabilityBurnSlow"]
+    assert ("fires only after its condition held 5m, and not while the long window of "
+            "`KeelworkAvailabilityBurnFast` burns") in " ".join(slow.split())
+    assert "held" not in text and "held" not in books["KeelworkAvailabilityBurnTicket"]
