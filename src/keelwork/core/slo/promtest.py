@@ -137,6 +137,33 @@ def _burn_case(slos: SloSet, a: Alert, model: str, extra: Mapping[str, str],
     return None
 
 
+def _after_fast_case(slos: SloSet, a: Alert, model: str,
+                     extra: Mapping[str, str]) -> Case | None:
+    """Every request fails for a while, then none: the fast page's incident, and slower page
+    tier ``a`` never fires, neither at the start nor once the fast page resolved while its own
+    short window still burns. None when ``a``'s windows make that untrue by design (its short
+    window outlasts the fast tier's long one, or it crosses its rate a hold before the fast).
+    """
+    o, t, fast = a.objective, a.tier, slos.faster_pages(a)[0].tier
+    assert t is not None and fast is not None and o.budget is not None
+    thr_s, thr_f = t.threshold(o.budget), fast.threshold(o.budget)
+    long_s, short_s = t.long_s // 60, t.short_s // 60
+    long_f, hold = fast.long_s // 60, slos.page_hold_s(a) // 60
+    if (thr_f >= 1.0 or (1 - thr_s) * short_s >= (1 - thr_f) * long_f - 1
+            or thr_f * long_f >= thr_s * long_s + hold - 1):
+        return None
+    per_min = max(60.0, math.ceil(2 * slos.min_events / long_f))
+    history, burn = long_s + 5, max(math.ceil(thr_s * long_s) + 2, short_s + 2, long_f)
+    after = short_s + long_f + hold + 5
+    good = [(history, per_min), (burn, 0.0), (after, per_min)]
+    bad = [(history, 0.0), (burn, per_min), (after, 0.0)]
+    return {"name": f"{a.name}: every request fails for {burn} min: that is the fast page's "
+                    "incident, and the slower page never fires, nor after the fast one resolved",
+            "interval": "1m", "input_series": _series(o, model, good, bad, extra),
+            "alert_rule_test": [{"eval_time": f"{m}m", "alertname": a.name, "exp_alerts": []}
+                                for m in range(history, history + burn + after)]}
+
+
 def _quiet_case(slos: SloSet, o: Objective, fast: Alert, model: str,
                 extra: Mapping[str, str], name: str, good: list[tuple[int, float]],
                 bad: list[tuple[int, float]], series: list[dict[str, str]] | None = None,
@@ -153,6 +180,8 @@ def _ratio_cases(slos: SloSet, o: Objective, model: str, extra: Mapping[str, str
                  runbook_base: str) -> list[Case]:
     burns = [a for a in slos.alerts() if a.objective == o and a.kind == "burn"]
     cases = [c for a in burns if (c := _burn_case(slos, a, model, extra, runbook_base))]
+    cases += [c for a in burns if slos.faster_pages(a)
+              and (c := _after_fast_case(slos, a, model, extra))]
     fast = burns[0]
     t: Tier | None = fast.tier
     assert t is not None and o.budget is not None
