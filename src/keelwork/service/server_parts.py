@@ -15,6 +15,8 @@ stores; the gateway keeps its own for the prediction log):
   their drift scores, quality and label coverage;
 - SLOs: with ``slos`` and contacts to alert, every ``slos.evaluation_interval`` the server
   evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`);
+- rate limits: ``guards.rate_limit`` per key, tenant or IP, one limit for the servers of a
+  store (:mod:`keelwork.service.rate_limits`, demand exchanged every half second);
 - retention: with ``retention`` periods, every ``retention.interval`` the server deletes what
   is kept no longer (:mod:`keelwork.service.retention`).
 
@@ -41,11 +43,13 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.provenance import default_actor
+from keelwork.adapters.stores.rate_limit_store import RateLimitStore
 from keelwork.errors import ErrorDetail
 from keelwork.service.assembly import Service, open_service
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.rate_limits import RateLimiter, open_limiter, rate_limit_loop
 from keelwork.service.retention import (
     RetentionReport,
     interval_of,
@@ -82,6 +86,8 @@ class ServerParts:
     retention: Callable[[], RetentionReport] | None = None
     #: A data subject's access and erasure requests (the admin routes).
     subjects: SubjectRequests | None = None
+    #: ``guards.rate_limit`` (None: no limit).
+    rate_limiter: RateLimiter | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -103,6 +109,10 @@ class ServerParts:
             self._tasks.append(asyncio.create_task(
                 slo_loop(self.slo_watch, interval=interval_s(self.resolved.spec),
                          stop=self._stop_monitor), name="keel-slo-watch"))
+        if self.rate_limiter is not None:
+            self._tasks.append(asyncio.create_task(
+                rate_limit_loop(self.rate_limiter, stop=self._stop_monitor),
+                name="keel-rate-limit"))
         if self.retention is not None:
             self._tasks.append(asyncio.create_task(
                 retention_loop(self.retention,
@@ -161,6 +171,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         watch = open_watch(spec, engine, registry=service.gateway.metrics.registry)
         retention = server_retention(engine, spec.retention, audit,
                                      actor=default_actor(settings.user))
+        limiter = open_limiter(spec.guards.rate_limit, RateLimitStore(engine))
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -174,7 +185,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     subjects = SubjectRequests(resolved.project_dir, engine, audit, service.registry,
                                resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s, watch, retention, subjects)
+                       monitor_interval_s, watch, retention, subjects, limiter)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

@@ -21,7 +21,6 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
                                           "(the on-call contact is paged: keel alerts config)",
     ("guards", "prompt_injection"): "the prompt-injection guard is not built yet",
     ("guards", "out_of_distribution"): "the out-of-distribution guard is not built yet",
-    ("guards", "rate_limit"): "rate limiting is not built yet",
     ("server", "workers"): "one server process serves (scale out with more servers on one "
                            "store); several workers per server are not built yet",
 }
@@ -30,7 +29,6 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
 _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
     ("guards", "prompt_injection"): (False, None),
     ("guards", "out_of_distribution"): (False, None),
-    ("guards", "rate_limit"): (None,),
     ("server", "workers"): (1,),
     ("service", "on_call", "escalation"): (None,),
 }

@@ -244,9 +244,15 @@ class RolloutSection(Section):
 
 # --------------------------------------------------------------------------- guards
 class RateLimit(Section):
+    """Requests per second a caller may send to the predict routes, for all servers of a
+    store together (keelwork.service.rate_limits); past it: 429 with Retry-After."""
+
     requests_per_second: PositiveFloat
-    burst: PositiveInt = 10
-    per: Literal["key", "tenant", "ip"] = "key"
+    burst: PositiveInt = Field(default=10, description="Requests a caller may send at once "
+                               "after being idle (the bucket's size).")
+    per: Literal["key", "tenant", "ip"] = Field(
+        default="key", description="Who a caller is: its verified API key (its IP without "
+        "one), the tenant header (its IP without one), or its IP address.")
 
 
 class PiiRedaction(Section):

@@ -76,7 +76,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     if parts.subjects is not None:
         routers.append(subject_router(parts.subjects, dependencies=admin))
     return create_app(parts.service.gateway, on_startup=parts.start, on_shutdown=parts.close,
-                      freeze_gc=freeze_gc, routers=routers, api_keys=keys)
+                      freeze_gc=freeze_gc, routers=routers, api_keys=keys,
+                      rate_limit=parts.rate_limiter.take if parts.rate_limiter else None)
 
 
 __all__ = ["build_server_app"]
