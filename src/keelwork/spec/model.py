@@ -267,6 +267,18 @@ class PiiRedaction(Section):
         "the redacted one.")
 
 
+class OodGuard(Section):
+    """``guards.out_of_distribution`` as an object (``true`` is this with its defaults)."""
+
+    action: Literal["flag", "reject"] = Field(
+        default="flag", description="What an instance unlike the reference gets: 'flag' "
+        "(answered; logged with guard out_of_distribution and counted) or 'reject' (422 "
+        "naming the guard).")
+    target_fpr: Annotated[float, Field(gt=0, le=0.2)] = Field(
+        default=0.01, description="Share of reference-like instances flagged anyway (the "
+        "detector's calibrated false-positive rate).")
+
+
 class GuardsSection(Section):
     max_body_bytes: PositiveInt = Field(
         default=1_048_576, description="Largest request body accepted on every route, whether "
@@ -290,7 +302,10 @@ class GuardsSection(Section):
         "IBAN, SSN, IP, URL, dates of birth, names, places) before anything is stored; "
         "per-field modes: contract.inputs[].pii.")
     prompt_injection: bool = False
-    out_of_distribution: bool = False
+    out_of_distribution: bool | OodGuard = Field(
+        default=False, description="Score each instance against the reference data "
+        "(monitoring.reference): robust Mahalanobis and histogram scores fused by rank, "
+        "calibrated to target_fpr (keelwork.core.ood).")
     require_api_key: bool = Field(default=False, description="Predict routes need a key with "
                                   "the 'predict' scope.")
     feedback_auth: Literal["auto", "required", "open"] = Field(
@@ -360,6 +375,14 @@ def pii_settings(guards: GuardsSection) -> PiiRedaction | None:
     if value is False:
         return None
     return PiiRedaction() if value is True else value
+
+
+def ood_settings(guards: GuardsSection) -> OodGuard | None:
+    """``guards.out_of_distribution`` as an object, or None when it is off."""
+    value = guards.out_of_distribution
+    if value is False:
+        return None
+    return OodGuard() if value is True else value
 
 
 class KeelSpec(Section):

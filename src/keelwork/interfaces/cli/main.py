@@ -10,6 +10,7 @@ from keelwork.interfaces.cli import (
     alerts_cmd,
     audit_cmd,
     contract_cmd,
+    cost_cmd,
     data_cmd,
     demo_cmd,
     drift_cmd,
@@ -50,6 +51,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(rollout_cmd.app, name="rollout")
 app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(cost_cmd.app, name="cost")
 app.add_typer(retention_cmd.app, name="retention")
 app.command("rollback")(rollout_cmd.rollback)
 validate_cmd.register(app)
