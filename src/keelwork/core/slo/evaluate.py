@@ -158,10 +158,9 @@ def _burn(slos: SloSet, a: Alert, model: str, read: _Read) -> float | None:
         return None
     for f in slos.faster_pages(a):  # that burn is the faster tier's page
         assert f.tier is not None
-        f_long = _counts(counts, f.tier.long_s, model)
-        f_ratio = f_long.ratio(o)
+        f_ratio = read.ratio(o, f.tier.long_s, model)
         if (f_ratio is not None and f_ratio > f.tier.threshold(o.budget)
-                and f_long.events(o) >= slos.min_events):
+                and read.tally(o, f.tier.long_s, model)[0] >= slos.min_events):
             return None
     return short_r
 
