@@ -60,6 +60,7 @@ from keelwork.service.retention import (
     retention_loop,
     server_retention,
 )
+from keelwork.service.review import review_loop
 from keelwork.service.slo_watch import SloWatch, interval_s, open_watch, slo_loop
 from keelwork.service.subjects import SubjectRequests
 from keelwork.spec.flags import FlagSpec
@@ -122,6 +123,10 @@ class ServerParts:
             self._tasks.append(asyncio.create_task(
                 rate_limit_loop(self.rate_limiter, stop=self._stop_monitor),
                 name="keel-rate-limit"))
+        if self.resolved.spec.review is not None:
+            self._tasks.append(asyncio.create_task(
+                review_loop(self.resolved, self.engine, stop=self._stop_monitor),
+                name="keel-review"))
         if self.retention is not None:
             self._tasks.append(asyncio.create_task(
                 retention_loop(self.retention,

@@ -30,6 +30,7 @@ from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.kinds import runtime_kinds
+from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
 from keelwork.spec.slos import SloSection
 
@@ -406,6 +407,8 @@ class KeelSpec(Section):
                                   "alerts beyond e-mail addresses and URLs (keel alerts config).")
     flags: list[FlagSpec] = Field(default_factory=list, description="Model flags: which "
                                   "version answers which requests (keelwork.spec.flags).")
+    review: ReviewSection | None = Field(default=None, description="The human review queue "
+                                         "(keelwork.spec.review).")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> KeelSpec:

@@ -23,6 +23,7 @@ from keelwork.interfaces.cli import (
     monitor_cmd,
     project_cmd,
     retention_cmd,
+    review_cmd,
     rollout_cmd,
     serve_cmd,
     slo_cmd,
@@ -53,6 +54,7 @@ app.add_typer(rollout_cmd.app, name="rollout")
 app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(cost_cmd.app, name="cost")
 app.add_typer(retention_cmd.app, name="retention")
+app.add_typer(review_cmd.app, name="review")
 app.command("rollback")(rollout_cmd.rollback)
 validate_cmd.register(app)
 ingest_cmd.register(app)
