@@ -1,6 +1,11 @@
 """The SLOs evaluated by a real `keel serve`, without Prometheus: a model that fails every
 request burns the availability budget, and the server itself pages its owner's webhook on
-loopback, once (the alert state lives in the store; further evaluations send nothing new)."""
+loopback, once (the alert state lives in the store; further evaluations send nothing new).
+
+And the scripted incident of tests/alert_scenario.py (errors, then slowness) with
+``slos.evaluated_by: server``: the same notifications at the same sinks (webhook, Slack JSON,
+e-mail) as Prometheus and Alertmanager send in tests/integration/test_slo_alertmanager_e2e.py,
+checked by the same :func:`alert_scenario.check`."""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from alert_scenario import Faults, check, run_scenario, write_spec
+from alert_sinks import Sinks
 from live_server import FIXTURES, free_port, running_server
 
 #: One page tier of 2m/1m: every request failing burns it at once; evaluated every second.
@@ -94,3 +101,27 @@ def test_the_server_pages_its_owner_itself(tmp_path: Path, hook: Hook) -> None:
         assert hook.alerts() == [("KeelworkAvailabilityBurnFast", "firing")]
         metrics = client.get("/metrics").text
         assert 'keelwork_notifications_sent_total{receiver="live-slo-owners"} 1.0' in metrics
+
+
+@pytest.fixture
+def sinks() -> Iterator[Sinks]:
+    made = Sinks()
+    yield made
+    made.close()
+
+
+@pytest.mark.slow
+def test_the_server_notifies_as_prometheus_and_alertmanager_do(
+        tmp_path: Path, sinks: Sinks, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    write_spec(project, sinks, "server")
+    faults = Faults(tmp_path / "fault")
+    for name, value in Faults.env(faults.path).items():
+        monkeypatch.setenv(name, value)
+    with running_server(project) as base:
+        outcome = run_scenario(base, faults, sinks)
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    print(f"scenario took {outcome.seconds:.0f} s\n" + "\n".join(outcome.timeline))
+    check(outcome, sinks)
+    # six notices (3 alerts x firing, resolved) to each of the owners' three targets
+    assert 'keelwork_notifications_sent_total{receiver="e2e-slo-owners"} 18.0' in metrics

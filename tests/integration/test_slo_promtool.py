@@ -65,3 +65,28 @@ def test_the_inhibit_rules_load_in_alertmanager(tmp_path: Path) -> None:
     config = tmp_path / "alertmanager.yml"
     config.write_text("route: {receiver: owners}\nreceivers: [{name: owners}]\n" + inhibit)
     assert "SUCCESS" in run(amtool, "check-config", str(config), cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_without_yielding_the_slow_page_would_page_after_the_fast_one(tmp_path: Path) -> None:
+    """The generated case "every request fails for a while" tests something: the slow page's
+    rule without its ``unless`` (a faster page tier's burn) fires once the fast page resolved,
+    its 7-minute short window still burning."""
+    from ruamel.yaml import YAML
+
+    promtool = tool("promtool")
+    out = _rules(tmp_path, SPEC)
+    assert "SUCCESS" in run(promtool, "test", "rules", "availability.test.yml", cwd=out)
+    path = out / "availability.rules.yml"
+    yaml = YAML(typ="safe", pure=True)
+    doc = yaml.load(path.read_text())
+    [slow] = [r for r in doc["groups"][0]["rules"]
+              if r.get("alert") == "KeelworkAvailabilityBurnSlow"]
+    assert "\nunless on (model)" in slow["expr"]
+    slow["expr"] = slow["expr"].split("\nunless on (model)")[0]
+    with path.open("w") as fh:
+        yaml.dump(doc, fh)
+    done = subprocess.run([promtool, "test", "rules", "availability.test.yml"], cwd=out,
+                          capture_output=True, text=True, timeout=300)
+    text = done.stdout + done.stderr
+    assert done.returncode != 0 and "nor after the fast one resolved" in text, text

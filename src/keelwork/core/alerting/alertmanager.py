@@ -9,6 +9,7 @@ the same SLO and model (pyrra #1883), and a ticket while a page does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,11 @@ from keelwork.spec.model import KeelSpec
 HIDDEN = "<hidden: keel alerts config --out FILE writes it>"
 #: Labels alerts are grouped by: one notification per SLO incident.
 GROUP_BY = ("alertname", LABEL_SERVICE, LABEL_SLO)
+#: How long Alertmanager waits to batch a new group's first notification, and then between
+#: notifications of a group (a resolved notice waits for the next one): its own defaults.
+GROUP_WAIT, GROUP_INTERVAL = "30s", "5m"
+#: The durations ``group_wait`` and ``group_interval`` may be: a whole number and a unit.
+DURATION_RE = re.compile(r"^[1-9]\d*(ms|s|m|h)$")
 #: The text of each alert in a notification: what burns, how fast, the runbook.
 _TEXT = ('{{ range .Alerts }}[{{ .Status }}] {{ .Annotations.summary }}'
          '{{ if .Annotations.runbook_url }} (runbook: {{ .Annotations.runbook_url }})'
@@ -73,20 +79,31 @@ def _route(route: Route) -> dict[str, Any]:
             "repeat_interval": _duration(route.repeat_s)}
 
 
-def alertmanager_config(spec: KeelSpec, *, hide_secrets: bool = False) -> dict[str, Any]:
+def alertmanager_config(spec: KeelSpec, *, hide_secrets: bool = False,
+                        group_wait: str = GROUP_WAIT,
+                        group_interval: str = GROUP_INTERVAL) -> dict[str, Any]:
     """The Alertmanager configuration that delivers ``spec``'s alerts to its people.
 
     Args:
         spec: The keel.yaml.
         hide_secrets: Show receiver URLs and the SMTP password as :data:`HIDDEN` (for a
             terminal); the file Alertmanager reads needs them.
+        group_wait: How long a new group waits for more alerts before its first notification
+            (:data:`DURATION_RE`).
+        group_interval: How long a group waits between notifications (a resolved notice
+            included).
 
     Returns:
         The configuration as plain data (write it as YAML).
 
     Raises:
         SpecError: a contact reaches nobody.
+        ValueError: ``group_wait`` or ``group_interval`` is no duration.
     """
+    for name, value in (("group_wait", group_wait), ("group_interval", group_interval)):
+        if not DURATION_RE.match(value):
+            raise ValueError(f"{name} must be a whole number and ms, s, m or h (e.g. 30s); "
+                             f"got {value!r}")
     tree = routing(spec)
     smtp = spec.alerts.smtp
     glob: dict[str, Any] = {"resolve_timeout": "5m", "smtp_smarthost": smtp.smarthost,
@@ -97,12 +114,13 @@ def alertmanager_config(spec: KeelSpec, *, hide_secrets: bool = False) -> dict[s
         glob["smtp_auth_password"] = HIDDEN if hide_secrets else smtp.password
     return {
         "global": glob,
-        "route": {"receiver": tree.default, "group_by": list(GROUP_BY), "group_wait": "30s",
-                  "group_interval": "5m", "repeat_interval": "4h",
+        "route": {"receiver": tree.default, "group_by": list(GROUP_BY), "group_wait": group_wait,
+                  "group_interval": group_interval, "repeat_interval": "4h",
                   "routes": [_route(r) for r in tree.routes]},
         "receivers": [_receiver(r, hide_secrets) for r in tree.receivers],
         "inhibit_rules": slo_inhibit_rules(spec),
     }
 
 
-__all__ = ["GROUP_BY", "HIDDEN", "alertmanager_config", "matchers"]
+__all__ = ["DURATION_RE", "GROUP_BY", "GROUP_INTERVAL", "GROUP_WAIT", "HIDDEN",
+           "alertmanager_config", "matchers"]

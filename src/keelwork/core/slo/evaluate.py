@@ -12,7 +12,9 @@ series:
   good;
 - a faster tier firing inhibits the slower tiers of the same SLO and model (as the
   Alertmanager inhibit rules :func:`keelwork.core.slo.rules.inhibit_rules` do): one incident,
-  one page;
+  one page; and as in the rules, a slower page tier needs every faster page tier's long window
+  under that tier's rate and holds for the fastest page tier's short window before it fires
+  (:meth:`~keelwork.core.slo.objectives.SloSet.faster_pages`);
 - no data: a model without one event of the SLO over the whole SLO window, for
   :data:`~keelwork.core.slo.objectives.NO_DATA_FOR_S` (Prometheus: the series is absent);
 - the throughput floor: answered requests over the last
@@ -154,6 +156,12 @@ def _burn(slos: SloSet, a: Alert, model: str, read: _Read) -> float | None:
         return None
     if not (long_r > thr and short_r > thr):
         return None
+    for f in slos.faster_pages(a):  # that burn is the faster tier's page
+        assert f.tier is not None
+        f_ratio = read.ratio(o, f.tier.long_s, model)
+        if (f_ratio is not None and f_ratio > f.tier.threshold(o.budget)
+                and read.tally(o, f.tier.long_s, model)[0] >= slos.min_events):
+            return None
     return short_r
 
 
@@ -220,10 +228,10 @@ def inhibited(slos: SloSet, firing: list[Firing]) -> list[Firing]:
             and burning[(f.alert.objective.key, f.model)] < order[f.alert.name]]
 
 
-def _held_for(a: Alert) -> int:
+def _held_for(slos: SloSet, a: Alert) -> int:
     if a.kind == "no_data":
         return NO_DATA_FOR_S
-    return FLOOR_FOR_S if a.kind == "floor" else 0
+    return FLOOR_FOR_S if a.kind == "floor" else slos.page_hold_s(a)
 
 
 @dataclass
@@ -259,7 +267,7 @@ class Evaluator:
         ready = []
         for f in held:
             since = self.pending.setdefault((f.alert.name, f.model), now)
-            if now - since >= _held_for(f.alert):
+            if now - since >= _held_for(self.slos, f.alert):
                 ready.append(f)
         quiet = inhibited(self.slos, ready)
         return Evaluation([f for f in ready if f not in quiet], quiet)

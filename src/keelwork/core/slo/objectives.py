@@ -259,6 +259,35 @@ class SloSet:
         return out
 
 
+    def faster_pages(self, a: Alert) -> list[Alert]:
+        """The page tiers of ``a``'s SLO that are faster than ``a`` (none unless ``a`` is a
+        slower page tier).
+
+        One incident makes one page: a burn fast enough for the fast tier also burns over the
+        slower tiers' (lower) rates, and their short windows outlast the fast one's, so after
+        the fast page resolved the slow one would page for the same incident (and at a burn's
+        start, while the long windows hold little history, the slow one can cross its lower
+        rate a few seconds first). So a slower page tier stays quiet while a faster one's long
+        window burns over that tier's rate with its events (:meth:`page_hold_s` covers the
+        start).
+        """
+        if a.kind != "burn" or a.severity != "page":
+            return []
+        pages = [b for b in self.alerts() if b.objective == a.objective and b.kind == "burn"
+                 and b.severity == "page"]
+        return pages[:pages.index(a)]
+
+    def page_hold_s(self, a: Alert) -> int:
+        """Seconds a slower page tier's condition must hold before it fires (its ``for``): the
+        fastest page tier's short window, time for that tier to cross its rate first at the
+        start of a fast burn. 0 for every other alert of a burn tier."""
+        faster = self.faster_pages(a)
+        if not faster:
+            return 0
+        assert faster[0].tier is not None
+        return faster[0].tier.short_s
+
+
 def slo_set(spec: KeelSpec) -> SloSet:
     """The SLOs of ``spec`` (empty ``objectives`` when keel.yaml sets none)."""
     on_call = spec.service.on_call

@@ -7,7 +7,10 @@ long window's bad share k minutes later is p*k/L, so the tier fires at the first
 p*k/L > b*e (the short window, shorter, is already over it). p is chosen so that b*e*L/p sits
 half-way between two whole minutes, and so that T is the same whether a range selector
 includes the sample at its start (Prometheus 2) or not (Prometheus 3): the short window is
-full by then, so the alert's text (from the short window) is the same for both as well.
+full by then, so the alert's text (from the short window) is the same for both as well. A
+slower page tier fires its ``for`` (the fastest page tier's short window) after its condition
+first holds, and its p stays under the faster page tiers' rates, which would make the burn
+theirs (:meth:`~keelwork.core.slo.objectives.SloSet.faster_pages`).
 
 Beside the tiers: no data is an alert (service-level-operator #19); too few events do not
 page (pyrra #1925); a version with ten failing requests next to one with a thousand good ones
@@ -92,12 +95,19 @@ def _burn_case(slos: SloSet, a: Alert, model: str, extra: Mapping[str, str],
     assert t is not None and o.budget is not None
     long_m, short_m = t.long_s // 60, t.short_s // 60
     thr = t.threshold(o.budget)
+    hold = slos.page_hold_s(a) // 60  # a slower page tier's ``for``, in minutes
     for n in range(short_m, long_m // 2):
         x = n + 0.5  # b*e*L/p: the crossing, half-way between two minutes
         p = thr * long_m / x
         if p > 1.0:
             continue
-        k = n + 1
+        k = n + 1 + hold  # the condition holds from minute n + 1, fires ``hold`` later
+        # a faster page tier's long window must stay under its rate (well under: a window
+        # still partly before the jump is read with extrapolation), or the burn is its page
+        if any(p * min(k, f.tier.long_s // 60) / (f.tier.long_s // 60)
+               >= 0.95 * f.tier.threshold(o.budget)
+               for f in slos.faster_pages(a) if f.tier is not None):
+            continue
         per_min = max(60.0, math.ceil(2 * slos.min_events / long_m))
         # A busy first stretch (older than any long window) dilutes the budget spent to about
         # a quarter, so the text reads "gone in ... h" rather than "already gone".
@@ -114,7 +124,8 @@ def _burn_case(slos: SloSet, a: Alert, model: str, extra: Mapping[str, str],
         good = [(_BUSY_MIN, per_min * busy), (ramp, per_min), (after, per_min * (1 - p))]
         bad = [(_BUSY_MIN, 0.0), (ramp, 0.0), (after, per_min * p)]
         return {
-            "name": f"{a.name}: fires {k} min after the bad share jumps to {p:.4g}",
+            "name": f"{a.name}: fires {k} min after the bad share jumps to {p:.4g}"
+                    + (f" (its condition holds for {hold} min first)" if hold else ""),
             "interval": "1m",
             "input_series": _series(o, model, good, bad, extra),
             "alert_rule_test": [
@@ -124,6 +135,33 @@ def _burn_case(slos: SloSet, a: Alert, model: str, extra: Mapping[str, str],
                     "exp_annotations": alert_annotations(slos, a, runbook_base, model=model,
                                                    sentence=sentence)}]}]}
     return None
+
+
+def _after_fast_case(slos: SloSet, a: Alert, model: str,
+                     extra: Mapping[str, str]) -> Case | None:
+    """Every request fails for a while, then none: the fast page's incident, and slower page
+    tier ``a`` never fires, neither at the start nor once the fast page resolved while its own
+    short window still burns. None when ``a``'s windows make that untrue by design (its short
+    window outlasts the fast tier's long one, or it crosses its rate a hold before the fast).
+    """
+    o, t, fast = a.objective, a.tier, slos.faster_pages(a)[0].tier
+    assert t is not None and fast is not None and o.budget is not None
+    thr_s, thr_f = t.threshold(o.budget), fast.threshold(o.budget)
+    long_s, short_s = t.long_s // 60, t.short_s // 60
+    long_f, hold = fast.long_s // 60, slos.page_hold_s(a) // 60
+    if (thr_f >= 1.0 or (1 - thr_s) * short_s >= (1 - thr_f) * long_f - 1
+            or thr_f * long_f >= thr_s * long_s + hold - 1):
+        return None
+    per_min = max(60.0, math.ceil(2 * slos.min_events / long_f))
+    history, burn = long_s + 5, max(math.ceil(thr_s * long_s) + 2, short_s + 2, long_f)
+    after = short_s + long_f + hold + 5
+    good = [(history, per_min), (burn, 0.0), (after, per_min)]
+    bad = [(history, 0.0), (burn, per_min), (after, 0.0)]
+    return {"name": f"{a.name}: every request fails for {burn} min: that is the fast page's "
+                    "incident, and the slower page never fires, nor after the fast one resolved",
+            "interval": "1m", "input_series": _series(o, model, good, bad, extra),
+            "alert_rule_test": [{"eval_time": f"{m}m", "alertname": a.name, "exp_alerts": []}
+                                for m in range(history, history + burn + after)]}
 
 
 def _quiet_case(slos: SloSet, o: Objective, fast: Alert, model: str,
@@ -142,6 +180,8 @@ def _ratio_cases(slos: SloSet, o: Objective, model: str, extra: Mapping[str, str
                  runbook_base: str) -> list[Case]:
     burns = [a for a in slos.alerts() if a.objective == o and a.kind == "burn"]
     cases = [c for a in burns if (c := _burn_case(slos, a, model, extra, runbook_base))]
+    cases += [c for a in burns if slos.faster_pages(a)
+              and (c := _after_fast_case(slos, a, model, extra))]
     fast = burns[0]
     t: Tier | None = fast.tier
     assert t is not None and o.budget is not None

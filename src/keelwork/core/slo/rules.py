@@ -11,7 +11,10 @@ Per objective, one rule group:
   ``slos.min_events`` before it alerts (pyrra #1925);
 - ``keelwork:slo_budget_spent:ratio``: the share of the window's budget spent;
 - one alert per tier (both windows over ``burn_rate x budget``), whose value is the hours left
-  at the short window's rate, and a no-data alert: missing metrics never read as good
+  at the short window's rate; a slower page tier also needs every faster page tier's long
+  window under that tier's rate, and holds for the fastest page tier's short window (``for``)
+  before it fires, so one incident pages once (:meth:`SloSet.faster_pages`); and a no-data
+  alert: missing metrics never read as good
   (service-level-operator #19); the ratio of a model without requests is not a number, so no
   burn alert fires on it either.
 
@@ -186,11 +189,19 @@ def _burn_expr(slos: SloSet, a: Alert) -> str:
     long_w, short_w = format_duration(t.long_s), format_duration(t.short_s)
     thr = f"{t.threshold(o.budget):.12g}"
     hours = slos.window_s / 3600.0
-    return (f"(1 - {SPENT}{pick}) * {hours:.12g} / ({ERROR_RATIO}{short_w}{pick} / "
+    expr = (f"(1 - {SPENT}{pick}) * {hours:.12g} / ({ERROR_RATIO}{short_w}{pick} / "
             f"{o.budget:.12g})\n"
             f"and on (model) {ERROR_RATIO}{long_w}{pick} > {thr}\n"
             f"and on (model) {ERROR_RATIO}{short_w}{pick} > {thr}\n"
             f"and on (model) {EVENTS}{long_w}{pick} >= {slos.min_events}")
+    for f in slos.faster_pages(a):  # that burn is the faster tier's page (one per incident)
+        ft = f.tier
+        assert ft is not None
+        f_long = format_duration(ft.long_s)
+        expr += (f"\nunless on (model) ({ERROR_RATIO}{f_long}{pick} > "
+                 f"{ft.threshold(o.budget):.12g}\n"
+                 f"  and on (model) {EVENTS}{f_long}{pick} >= {slos.min_events})")
+    return expr
 
 
 def group(slos: SloSet, o: Objective, *, labels: Mapping[str, str] | None = None,
@@ -210,6 +221,8 @@ def group(slos: SloSet, o: Objective, *, labels: Mapping[str, str] | None = None
         rule: Rule = {"alert": a.name}
         if a.kind == "burn":
             rule["expr"] = _burn_expr(slos, a)
+            if slos.page_hold_s(a):
+                rule["for"] = format_duration(slos.page_hold_s(a))
         elif a.kind == "floor":
             rule["expr"] = (f"{THROUGHPUT}{format_duration(FLOOR_RATE_S)}{_pick(slos, o)} < "
                             f"{o.target:.12g}")

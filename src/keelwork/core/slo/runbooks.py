@@ -66,6 +66,17 @@ def _quality_meaning(slos: SloSet, a: Alert) -> str:
             "log.")
 
 
+def _yields(slos: SloSet, a: Alert) -> str:
+    """What a slower page tier adds: it holds, and yields to a faster page tier's burn."""
+    faster = slos.faster_pages(a)
+    if not faster:
+        return ""
+    names = " and ".join(f"`{f.name}`" for f in faster)
+    return (f" It fires only after its condition held {format_duration(slos.page_hold_s(a))}, "
+            f"and not while the long window of {names} burns over that tier's rate: such a "
+            "burn is that tier's page (one incident, one page).")
+
+
 def _meaning(slos: SloSet, a: Alert) -> str:
     o = a.objective
     if o.indicator is not None:
@@ -86,7 +97,7 @@ def _meaning(slos: SloSet, a: Alert) -> str:
             "spent and how long the rest lasts at the current rate.\n\n"
             f"It needs at least {slos.min_events} events in {format_duration(t.long_s)} "
             "(`slos.min_events`). While a faster tier of the same SLO fires, this one is "
-            "inhibited (`inhibit_rules.yml` of `keel slo rules`).")
+            "inhibited (`inhibit_rules.yml` of `keel slo rules`)." + _yields(slos, a))
     if a.kind == "floor":
         return (f"The objective is {o.statement}. The model answered fewer requests per "
                 f"second than that for {format_duration(FLOOR_FOR_S)} (over 5-minute "

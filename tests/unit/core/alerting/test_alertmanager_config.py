@@ -83,6 +83,15 @@ def test_a_slower_tier_is_inhibited_while_a_faster_one_fires_for_the_same_model(
     assert all(r["equal"] == ["service", "slo", "model"] for r in rules)
 
 
+def test_group_timing_defaults_to_alertmanagers_and_is_checked(spec: KeelSpec) -> None:
+    route = alertmanager_config(spec)["route"]
+    assert (route["group_wait"], route["group_interval"]) == ("30s", "5m")
+    route = alertmanager_config(spec, group_wait="1s", group_interval="500ms")["route"]
+    assert (route["group_wait"], route["group_interval"]) == ("1s", "500ms")
+    with pytest.raises(ValueError, match="group_interval must be a whole number"):
+        alertmanager_config(spec, group_interval="5 minutes")
+
+
 def test_without_slos_nothing_is_inhibited(spec: KeelSpec) -> None:
     assert alertmanager_config(spec)["inhibit_rules"] == []
 

@@ -55,6 +55,22 @@ def test_a_burn_alert_needs_both_windows_and_min_events_and_carries_routing_labe
     assert "already spent" in notes["description"]
 
 
+def test_a_slower_page_holds_and_yields_to_a_faster_page_tiers_burn() -> None:
+    """One incident, one page: the slow page waits the fast tier's short window (``for``) and
+    stays quiet while the fast tier's long window burns over 14.4x; the fast page and the
+    ticket are as before."""
+    rules = _rules("availability")
+    fast, slow, ticket = (_by(rules, "alert", f"KeelworkAvailabilityBurn{t}")
+                          for t in ("Fast", "Slow", "Ticket"))
+    assert slow["for"] == "5m" and "for" not in fast and "for" not in ticket
+    sel = '{service="iris",slo="availability"}'
+    assert str(slow["expr"]).endswith(
+        f"\nunless on (model) (keelwork:slo_error_ratio:rate1h{sel} > 0.0144\n"
+        f"  and on (model) keelwork:slo_events:increase1h{sel} >= 50)")
+    assert "unless" not in str(fast["expr"]) and "unless" not in str(ticket["expr"])
+    assert str(slow["expr"]).count("unless") == 1
+
+
 def test_no_data_is_an_alert_of_its_own() -> None:
     alert = _by(_rules("availability", labels={"job": "keel"}),
                 "alert", "KeelworkAvailabilityNoData")
@@ -104,3 +120,7 @@ def test_one_runbook_per_alert_with_owner_and_commands() -> None:
     assert "keel log tail --model m --status error" in text
     assert "keel monitor run --model m --window 1h --since 1h" in text
     assert "keel rollback m" in text and "ml@example.com" in text
+    slow = books["KeelworkAvailabilityBurnSlow"]
+    assert ("fires only after its condition held 5m, and not while the long window of "
+            "`KeelworkAvailabilityBurnFast` burns") in " ".join(slow.split())
+    assert "held" not in text and "held" not in books["KeelworkAvailabilityBurnTicket"]

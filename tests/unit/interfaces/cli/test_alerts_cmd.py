@@ -52,3 +52,24 @@ def test_an_unreachable_contact_is_refused_with_its_path(project: Path) -> None:
     res = runner.invoke(app, ["alerts", "config", "-s", str(project)])
     assert res.exit_code == 2
     assert "service.on_call.contact (line 4)" in " ".join(res.output.split())
+
+
+def test_group_timing_options_reach_the_route(project: Path) -> None:
+    from ruamel.yaml import YAML
+
+    out = project / "alertmanager.yml"
+    res = runner.invoke(app, ["alerts", "config", "-s", str(project), "--out", str(out),
+                              "--group-wait", "1s", "--group-interval", "2s"])
+    assert res.exit_code == 0, res.output
+    route = YAML(typ="safe").load(out.read_text())["route"]
+    assert (route["group_wait"], route["group_interval"]) == ("1s", "2s")
+    default = YAML(typ="safe").load(runner.invoke(app, ["alerts", "config", "-s",
+                                                        str(project)]).output)["route"]
+    assert (default["group_wait"], default["group_interval"]) == ("30s", "5m")
+
+
+@pytest.mark.parametrize("bad", ["0s", "5", "1.5s", "2 m", "-1s"])
+def test_a_group_timing_that_is_no_duration_is_refused(project: Path, bad: str) -> None:
+    res = runner.invoke(app, ["alerts", "config", "-s", str(project), "--group-wait", bad])
+    assert res.exit_code == 2
+    assert "--group-wait" in res.output and "whole number" in " ".join(res.output.split())
