@@ -442,6 +442,15 @@ class PredictionSink(Protocol):
     async def write(self, records: Sequence[PredictionRecord]) -> None: ...
 
 
+class CommitFollower(Protocol):
+    """Told of every batch the prediction log committed, from the log's writer thread (the
+    monitoring rollups); must return at once and never raise."""
+
+    def offer(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def close(self, timeout: float = 30.0) -> None: ...
+
+
 @runtime_checkable
 class Notifier(Protocol):
     """A sink that delivers alert notifications (``keelwork.adapters.notifiers``)."""
@@ -469,6 +478,7 @@ __all__ = [
     "AuditSink",
     "AuditStore",
     "ChunkHandler",
+    "CommitFollower",
     "DatasetStoreProtocol",
     "EntityLookup",
     "FlagStoreProtocol",

@@ -122,8 +122,12 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         if destination in ("store", "replay"):
             m.log_commit.observe(seconds)
 
-    plog = PredictionLog(make_engine(resolved.storage_url), resolved.spool_dir,
-                         durability=spec.storage.durability, on_batch=on_batch)
+    from keelwork.service.monitoring.rollup_writer import RollupWriter
+
+    engine = make_engine(resolved.storage_url)
+    plog = PredictionLog(engine, resolved.spool_dir, durability=spec.storage.durability,
+                         on_batch=on_batch,
+                         follower=RollupWriter(engine, tuple(spec.monitoring.segments)))
     metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()
                                if isinstance(v, int | float)})
     features, feature_store = _online_features(resolved)

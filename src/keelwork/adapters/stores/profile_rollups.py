@@ -1,0 +1,214 @@
+"""Monitoring rollups: each model version's logged predictions, folded per time bucket.
+
+Table (own ``MetaData``, schema kind ``monitor_rollups``)::
+
+    monitor_rollups  model, version, bucket_start (PK together), seconds, layout, seen,
+                     updated_at, body (a :meth:`~keelwork.core.monitors.rollup.Rollup.to_bytes`)
+
+A bucket is ``[bucket_start, bucket_start + seconds)`` of prediction time, ``bucket_start`` a
+multiple of ``seconds``. :meth:`RollupStore.add` folds new rollups into the stored ones (read,
+merge, write, in one transaction; a stored rollup of another layout is replaced). Nothing here
+decides whether a rollup can be trusted: a reader compares ``seen`` with the log's own count
+of the bucket (:meth:`RollupStore.log_counts`), so a rollup that missed rows (a failed fold,
+a lost update between two writers, a spool replay, rows deleted later) is simply not used.
+
+Also here, since every SQL statement lives in ``adapters/stores``: the narrow read of a
+window's *labelled* predictions (:meth:`RollupStore.labelled_rows`), which is what a run adds
+to the rollups (ground truth arrives late, so it is never rolled up).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    and_,
+    cast,
+    func,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from keelwork.adapters.stores.ingest_tables import labels
+from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.adapters.stores.transactions import (
+    connection,
+    retrying_transaction,
+    store_error,
+)
+from keelwork.core.monitors.rollup import Rollup, rollup_from_bytes
+
+ROLLUP_SCHEMA_KIND = "monitor_rollups"
+ROLLUP_SCHEMA_VERSION = 1
+_STORE = "monitor rollups"
+
+metadata = MetaData()
+monitor_rollups = Table(
+    "monitor_rollups", metadata,
+    Column("model", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("bucket_start", BigInteger, primary_key=True),
+    Column("seconds", Integer, nullable=False),
+    Column("layout", String(64), nullable=False),
+    Column("seen", BigInteger, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+
+#: ``(model, version, bucket_start)``.
+RollupKey = tuple[str, int, int]
+
+
+class RollupStore:
+    """Read and write monitoring rollups, and the two log reads that go with them.
+
+    Args:
+        engine: The store (SQLite or PostgreSQL) that holds the prediction log.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def ensure_schema(self) -> None:
+        """Create the table if missing (safe to repeat, from several processes).
+
+        Raises:
+            StoreError: the store failed, or holds a newer schema.
+        """
+        create_tables(self.engine, metadata, "monitor rollups")
+        stamp_schema(self.engine, ROLLUP_SCHEMA_KIND, ROLLUP_SCHEMA_VERSION)
+
+    def has_rollups(self) -> bool:
+        """Whether the rollup table exists (a server maintained rollups here once).
+
+        Raises:
+            StoreError: the store could not be inspected.
+        """
+        try:
+            return bool(inspect(self.engine).has_table(monitor_rollups.name))
+        except SQLAlchemyError as exc:
+            raise store_error(_STORE, "looking for the rollup table", self.engine,
+                              exc) from None
+
+    def add(self, rollups: Mapping[RollupKey, Rollup], seconds: int) -> None:
+        """Fold ``rollups`` into the stored ones, in one transaction.
+
+        Args:
+            rollups: New rollups by ``(model, version, bucket_start)``.
+            seconds: The bucket length they were cut at.
+
+        Raises:
+            StoreError: the store failed (nothing of this call is kept).
+        """
+        r = monitor_rollups.c
+        locking = self.engine.dialect.name == "postgresql"
+
+        def work(conn: Connection) -> None:
+            now = time.time()
+            for (model, version, start), new in sorted(rollups.items()):
+                where = and_(r.model == model, r.version == version, r.bucket_start == start)
+                stmt = select(r.layout, r.seconds, r.body).where(where)
+                old = conn.execute(stmt.with_for_update() if locking else stmt).first()
+                merged = new
+                if old is not None and old.layout == new.layout and old.seconds == seconds:
+                    merged = rollup_from_bytes(bytes(old.body)).merge(new)
+                values = {"seconds": seconds, "layout": merged.layout, "seen": merged.seen,
+                          "updated_at": now, "body": merged.to_bytes()}
+                if old is None:
+                    conn.execute(monitor_rollups.insert().values(
+                        model=model, version=version, bucket_start=start, **values))
+                else:
+                    conn.execute(update(monitor_rollups).where(where).values(**values))
+
+        retrying_transaction(self.engine, work, store=_STORE, what="folding rollups")
+
+    def read(self, model: str, since: float, until: float, seconds: int,
+             ) -> dict[tuple[int, int], tuple[str, int, bytes]]:
+        """Stored rollups of ``model`` whose bucket starts in ``[since, until)``.
+
+        Returns:
+            ``(version, bucket_start) -> (layout, seen, body)``; bodies are left unread.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        r = monitor_rollups.c
+        out: dict[tuple[int, int], tuple[str, int, bytes]] = {}
+        with connection(self.engine, _STORE, "reading rollups") as conn:
+            for row in conn.execute(select(r.version, r.bucket_start, r.layout, r.seen, r.body)
+                                    .where(r.model == model, r.seconds == seconds,
+                                           r.bucket_start >= since, r.bucket_start < until)):
+                out[(int(row.version), int(row.bucket_start))] = (
+                    str(row.layout), int(row.seen), bytes(row.body))
+        return out
+
+    def log_counts(self, model: str, since: float, until: float, seconds: int,
+                   ) -> dict[int, int]:
+        """The prediction log's rows of ``model`` per bucket start, over ``[since, until)``.
+
+        Counted from the ``(model, ts)`` index alone. A bucket is ``floor(ts / seconds)``,
+        as :func:`keelwork.service.monitoring.rollups.bucket_of` computes it; should the
+        database round a time on a bucket edge otherwise, both buckets disagree with their
+        rollups and are read from the log: never a wrong count, at worst a slower window.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        p = predictions.c
+        if self.engine.dialect.name == "postgresql":
+            bucket: Any = cast(func.floor(p.ts / seconds), BigInteger)
+        else:  # SQLite truncates: equal to floor for times after 1970
+            bucket = cast(p.ts / seconds, Integer)
+        stmt = (select(bucket.label("b"), func.count().label("n"))
+                .where(p.model == model, p.ts >= since, p.ts < until).group_by(bucket))
+        with connection(self.engine, _STORE, "counting the log per bucket") as conn:
+            return {int(b) * seconds: int(n) for b, n in conn.execute(stmt)}
+
+    def labelled_rows(self, model: str, since: float, until: float) -> list[dict[str, Any]]:
+        """The logged predictions of ``model`` in ``[since, until)`` that have a current
+        label, in ``(ts, id)`` order, each with ``label`` (decoded) and ``label_ts``.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        try:
+            if not inspect(self.engine).has_table(labels.name):
+                return []
+        except SQLAlchemyError as exc:
+            raise store_error(_STORE, "looking for the labels table", self.engine,
+                              exc) from None
+        p, q, lab = predictions, prediction_payloads, labels
+        stmt = (select(*p.columns, q.c.inputs, q.c.outputs, lab.c.label,
+                       lab.c.ts.label("label_ts"))
+                .select_from(lab.join(p, p.c.id == lab.c.prediction_id)
+                             .outerjoin(q, q.c.id == p.c.id))
+                .where(p.c.model == model, p.c.ts >= since, p.c.ts < until)
+                .order_by(p.c.ts, p.c.id))
+        out = []
+        with connection(self.engine, _STORE, "reading labelled predictions") as conn:
+            for row in conn.execute(stmt):
+                d = dict(row._mapping)
+                d["label"] = orjson.loads(d["label"])
+                d["label_ts"] = float(d["label_ts"])
+                out.append(d)
+        return out
+
+
+__all__ = ["ROLLUP_SCHEMA_KIND", "ROLLUP_SCHEMA_VERSION", "RollupKey", "RollupStore",
+           "monitor_rollups"]
