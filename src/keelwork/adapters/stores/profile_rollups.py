@@ -52,6 +52,7 @@ from keelwork.adapters.stores.transactions import (
     retrying_transaction,
     store_error,
 )
+from keelwork.core.monitors.profile import ProfileError
 from keelwork.core.monitors.rollup import Rollup, rollup_from_bytes
 
 ROLLUP_SCHEMA_KIND = "monitor_rollups"
@@ -127,7 +128,10 @@ class RollupStore:
                 old = conn.execute(stmt.with_for_update() if locking else stmt).first()
                 merged = new
                 if old is not None and old.layout == new.layout and old.seconds == seconds:
-                    merged = rollup_from_bytes(bytes(old.body)).merge(new)
+                    try:
+                        merged = rollup_from_bytes(bytes(old.body), new.layouts).merge(new)
+                    except ProfileError:  # unreadable: replaced (its bucket is then short)
+                        merged = new
                 values = {"seconds": seconds, "layout": merged.layout, "seen": merged.seen,
                           "updated_at": now, "body": merged.to_bytes()}
                 if old is None:

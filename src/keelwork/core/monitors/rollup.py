@@ -31,7 +31,13 @@ from typing import Any
 
 import orjson
 
-from keelwork.core.monitors.profile import ProfileError, TableProfile, check_kind
+from keelwork.core.monitors.profile import (
+    ColumnProfile,
+    ProfileError,
+    TableProfile,
+    check_kind,
+    merge_profiles,
+)
 
 ROLLUP_KIND = "keelwork.monitor-rollup"
 ROLLUP_VERSION = 1
@@ -59,6 +65,9 @@ class Rollup:
     versions: set[int] = field(default_factory=set)
     width: int = 1
     scores: list[float] = field(default_factory=list)
+    #: The reference's column layouts (edges, vocabularies) the profiles were built against:
+    #: not stored (the ``layout`` fingerprint stands for them), needed to read one back.
+    layouts: Mapping[str, ColumnProfile] = field(default_factory=dict)
 
     def merge(self, other: Rollup) -> Rollup:
         """Add ``other`` into this rollup (in place) and return it.
@@ -96,18 +105,53 @@ class Rollup:
             "kind": ROLLUP_KIND, "version": ROLLUP_VERSION, "layout": self.layout,
             "seen": self.seen, "rows": self.rows, "skipped": self.skipped,
             "unscored": self.unscored, "width": self.width,
-            "profile": self.profile.as_dict() if self.profile is not None else None,
-            "segments": [[f, v, n, p.as_dict()] for (f, v), (p, n) in self.segments.items()],
+            "profile": _pack(self.profile) if self.profile is not None else None,
+            "segments": [[f, v, n, _pack(p)] for (f, v), (p, n) in self.segments.items()],
             "columns": sorted(self.columns), "versions": sorted(self.versions)})
         body = np.asarray(self.scores, dtype="<f8").tobytes()
         return _HEADER.pack(len(head)) + head + body
 
 
-def rollup_from_bytes(data: bytes) -> Rollup:
-    """Read :meth:`Rollup.to_bytes` back.
+def combine(layout: str, parts: Sequence[Rollup]) -> Rollup:
+    """The sum of ``parts`` (equal to merging them one by one, in order, into an empty rollup
+    of ``layout``), each profile built once rather than once per part.
 
     Raises:
-        ProfileError: not a rollup, written by a newer keelwork, or malformed.
+        ProfileError: a part was profiled against another layout.
+    """
+    out = Rollup(layout, layouts=parts[0].layouts if parts else {})
+    segs: dict[tuple[str, str], list[TableProfile]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for part in parts:
+        if part.layout != layout:
+            raise ProfileError(f"Rollups merge only when profiled against the same "
+                               f"reference layout; got {layout[:12]} and {part.layout[:12]}.")
+        out.width = part.width
+        out.seen += part.seen
+        out.rows += part.rows
+        out.skipped += part.skipped
+        out.unscored += part.unscored
+        for key, (prof, n) in part.segments.items():
+            segs.setdefault(key, []).append(prof)
+            counts[key] = counts.get(key, 0) + n
+        out.columns |= part.columns
+        out.versions |= part.versions
+        out.scores.extend(part.scores)
+    out.profile = merge_profiles([p.profile for p in parts if p.profile is not None])
+    out.segments = {key: [merge_profiles(profs), counts[key]] for key, profs in segs.items()}
+    return out
+
+
+def rollup_from_bytes(data: bytes, layouts: Mapping[str, ColumnProfile]) -> Rollup:
+    """Read :meth:`Rollup.to_bytes` back.
+
+    Args:
+        data: The stored form.
+        layouts: The reference's columns (by name) whose layout fingerprint the rollup has.
+
+    Raises:
+        ProfileError: not a rollup, written by a newer keelwork, malformed, or with a column
+            ``layouts`` lacks.
     """
     import numpy as np
 
@@ -120,13 +164,43 @@ def rollup_from_bytes(data: bytes) -> Rollup:
         return Rollup(
             layout=str(head["layout"]), seen=int(head["seen"]), rows=int(head["rows"]),
             skipped=int(head["skipped"]), unscored=int(head["unscored"]),
-            profile=TableProfile.from_dict(prof) if prof is not None else None,
-            segments={(str(f), str(v)): [TableProfile.from_dict(p), int(n)]
+            profile=_unpack(prof, layouts) if prof is not None else None,
+            segments={(str(f), str(v)): [_unpack(p, layouts), int(n)]
                       for f, v, n, p in head["segments"]},
             columns=set(head["columns"]), versions={int(v) for v in head["versions"]},
-            width=int(head["width"]), scores=body.tolist())
+            width=int(head["width"]), scores=body.tolist(), layouts=layouts)
     except (KeyError, TypeError, ValueError, struct.error, orjson.JSONDecodeError) as exc:
         raise ProfileError(f"The stored monitor rollup is malformed: {exc!r}.") from exc
+
+
+def _pack(profile: TableProfile) -> list[Any]:
+    """A profile's counts without its layouts (the reference holds those)."""
+    cols: dict[str, list[Any]] = {}
+    for n, c in profile.columns.items():
+        cols[n] = ([c.rows, c.nulls, c.counts, c.non_finite, c.minimum, c.maximum, c.mean,
+                    c.m2] if c.kind == "numeric" else
+                   [c.rows, c.nulls, c.counts, c.new, c.other])
+    return [profile.rows, cols]
+
+
+def _unpack(packed: list[Any], layouts: Mapping[str, ColumnProfile]) -> TableProfile:
+    rows, packed_cols = packed
+    cols: dict[str, ColumnProfile] = {}
+    for n, v in packed_cols.items():
+        ref = layouts.get(n)
+        if ref is None:
+            raise ProfileError(f"The rollup holds column {n!r}, which the reference it is "
+                               f"read against does not.")
+        if ref.kind == "numeric":
+            cols[n] = ColumnProfile(n, "numeric", v[0], v[1], tuple(v[2]), edges=ref.edges,
+                                    non_finite=v[3], minimum=v[4], maximum=v[5], mean=v[6],
+                                    m2=v[7])
+        else:
+            cols[n] = ColumnProfile(n, "categorical", v[0], v[1], tuple(v[2]),
+                                    vocabulary=ref.vocabulary, closed=ref.closed,
+                                    new=tuple((k, c) for k, c in v[3]), other=v[4],
+                                    max_new=ref.max_new)
+    return TableProfile(int(rows), cols)
 
 
 def layout_fingerprint(schema: Mapping[str, Any], profile: TableProfile,
@@ -178,6 +252,7 @@ __all__ = [
     "Rollup",
     "canonical_scores",
     "carried",
+    "combine",
     "empty_profile",
     "layout_fingerprint",
     "rollup_from_bytes",

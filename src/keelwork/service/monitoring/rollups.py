@@ -35,7 +35,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from keelwork.core.monitors.profile import TableProfile, profile_table
-from keelwork.core.monitors.rollup import Rollup, layout_fingerprint, rollup_from_bytes
+from keelwork.core.monitors.rollup import (
+    Rollup,
+    combine,
+    layout_fingerprint,
+    rollup_from_bytes,
+)
 from keelwork.core.monitors.windows import (
     LABEL_LABEL,
     LABEL_VALUE,
@@ -92,7 +97,7 @@ def fold(ctx: WindowContext, rows: list[dict[str, Any]], layout: str) -> Rollup:
     ctx.add(w, rows, {})
     out = Rollup(layout, seen=len(rows), rows=w.rows, skipped=w.skipped,
                  profile=w.profile, segments=w.segments, columns=w.columns,
-                 versions=w.versions)
+                 versions=w.versions, layouts=ctx.ref.profile.columns)
     if ctx.multiclass:
         out.unscored = w.rows - len(w.all_proba)
         out.width = len(ctx.ref.schema.classes or ())
@@ -142,7 +147,7 @@ class RollupPlan:
         """
         if not self.usable:
             return None
-        total = Rollup(self.layout)
+        parts: list[Rollup] = []
         gaps: list[tuple[int, int]] = []
         covered = 0
         b = int(start)
@@ -157,15 +162,15 @@ class RollupPlan:
                         gaps.append((b, b + BUCKET_SECONDS))
                 else:
                     covered += 1
-                    for part in got:
-                        total.merge(part)
+                    parts.extend(got)
             b += BUCKET_SECONDS
         if not covered:
             return None
         for lo, hi in gaps:
             for rows in self.reader.iter_row_batches(lo, hi, model=self.ctx.ref.model,
                                                      batch_size=2000):
-                total.merge(fold(self.folder, rows, self.layout))
+                parts.append(fold(self.folder, rows, self.layout))
+        total = combine(self.layout, parts)
         if self.ctx.rescore is not None and total.unscored:
             return None
         w = self._window(start, end, total)
@@ -185,7 +190,8 @@ class RollupPlan:
         wanted = [got for v, got in here.items() if only is None or v == only]
         if any(layout != self.layout for layout, _seen, _body in wanted):
             return None
-        return [rollup_from_bytes(body) for _layout, _seen, body in wanted]
+        layouts = self.ctx.ref.profile.columns
+        return [rollup_from_bytes(body, layouts) for _layout, _seen, body in wanted]
 
     def _window(self, start: float, end: float, total: Rollup) -> Window:
         ctx = self.ctx

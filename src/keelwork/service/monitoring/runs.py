@@ -93,8 +93,10 @@ class MonitorSession:
     rescore: Callable[[list[Any]], list[Any] | None] | None = None
 
     def run(self, spec: WindowSpec, since: float, until: float, *, now: float,
-            on_window: Callable[[dict[str, Any]], None] | None = None) -> MonitorReport:
-        """Monitor the log over ``[since, until)`` in windows of ``spec``.
+            on_window: Callable[[dict[str, Any]], None] | None = None,
+            rollups: bool = True) -> MonitorReport:
+        """Monitor the log over ``[since, until)`` in windows of ``spec`` (``rollups``: see
+        :func:`~keelwork.service.monitoring.runner.run_monitor`).
 
         Raises:
             MonitorError: ``until <= since``.
@@ -107,7 +109,7 @@ class MonitorSession:
         return run_monitor(self.engine, self.reference, spec.text, since=since, until=until,
                            settings=settings, reference_row=self.reference_row,
                            rescore=self.rescore, now=now, on_window=on_window,
-                           store=self.store)
+                           store=self.store, rollups=rollups)
 
 
 @contextmanager
