@@ -193,7 +193,8 @@ def timed_run(resolved: Any, engine: Any, window: str, rollups: bool) -> tuple[f
 
 
 def cli_run(work: Path) -> float:
-    argv = [sys.executable, "-m", "keelwork.interfaces.cli.main", "monitor", "run", "--model", "income",
+    argv = [sys.executable, "-m", "keelwork.interfaces.cli.main", "monitor", "run", "--model",
+            "income",
             "--window", "1d", "--since", "2024-03-01T00:00:00+00:00", "--until",
             "2024-03-02T00:00:00+00:00", "--json", "--project", str(work)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

@@ -443,8 +443,7 @@ class PredictionSink(Protocol):
 
 
 class CommitFollower(Protocol):
-    """Told of every batch the prediction log committed, from the log's writer thread (the
-    monitoring rollups); must return at once and never raise."""
+    """Offered each batch the prediction log committed (on its writer thread): never blocks."""
 
     def offer(self, rows: list[dict[str, Any]]) -> None: ...
 
