@@ -20,7 +20,7 @@ to the rollups (ground truth arrives late, so it is never rolled up).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -35,10 +35,11 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    cast,
+    bindparam,
     func,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -74,6 +75,16 @@ monitor_rollups = Table(
 
 #: ``(model, version, bucket_start)``.
 RollupKey = tuple[str, int, int]
+
+
+_SQLITE_LABELLED = f"""
+SELECT p.id, p.ts, p.version, p.status, p.tenant, q.inputs, q.outputs, l.label,
+       l.ts AS label_ts
+FROM {labels.name} AS l CROSS JOIN {predictions.name} AS p ON p.id = l.prediction_id
+LEFT OUTER JOIN {prediction_payloads.name} AS q ON q.id = p.id
+WHERE p.model = :model AND p.ts >= :since AND p.ts < :until
+ORDER BY p.ts, p.id
+"""
 
 
 class RollupStore:
@@ -162,31 +173,31 @@ class RollupStore:
                     str(row.layout), int(row.seen), bytes(row.body))
         return out
 
-    def log_counts(self, model: str, since: float, until: float, seconds: int,
-                   ) -> dict[int, int]:
-        """The prediction log's rows of ``model`` per bucket start, over ``[since, until)``.
+    def log_counts(self, model: str, buckets: Sequence[int], seconds: int) -> dict[int, int]:
+        """The prediction log's rows of ``model`` in each bucket ``[b, b + seconds)``.
 
-        Counted from the ``(model, ts)`` index alone. A bucket is ``floor(ts / seconds)``,
-        as :func:`keelwork.service.monitoring.rollups.bucket_of` computes it; should the
-        database round a time on a bucket edge otherwise, both buckets disagree with their
-        rollups and are read from the log: never a wrong count, at worst a slower window.
+        One range count per bucket on the ``(model, ts)`` index: the same comparisons a run
+        reads windows with, so a row on a bucket edge is counted where the run puts it.
 
         Raises:
             StoreError: the store failed.
         """
         p = predictions.c
-        if self.engine.dialect.name == "postgresql":
-            bucket: Any = cast(func.floor(p.ts / seconds), BigInteger)
-        else:  # SQLite truncates: equal to floor for times after 1970
-            bucket = cast(p.ts / seconds, Integer)
-        stmt = (select(bucket.label("b"), func.count().label("n"))
-                .where(p.model == model, p.ts >= since, p.ts < until).group_by(bucket))
+        lo, hi = bindparam("lo"), bindparam("hi")
+        stmt = select(func.count()).where(p.model == model, p.ts >= lo, p.ts < hi)
+        out: dict[int, int] = {}
         with connection(self.engine, _STORE, "counting the log per bucket") as conn:
-            return {int(b) * seconds: int(n) for b, n in conn.execute(stmt)}
+            for b in buckets:
+                out[b] = int(conn.execute(stmt, {"lo": float(b), "hi": float(b + seconds)})
+                             .scalar_one())
+        return out
 
-    def labelled_rows(self, model: str, since: float, until: float) -> list[dict[str, Any]]:
+    def labelled_rows(self, model: str, since: float, until: float,
+                      predictions_hint: int | None = None) -> list[dict[str, Any]]:
         """The logged predictions of ``model`` in ``[since, until)`` that have a current
-        label, in ``(ts, id)`` order, each with ``label`` (decoded) and ``label_ts``.
+        label, in ``(ts, id)`` order: ``id``, ``ts``, ``version``, ``status``, ``tenant``,
+        ``inputs``, ``outputs`` (JSON text), ``label`` (decoded) and ``label_ts``.
+        ``predictions_hint``: how many predictions the range holds (picks the plan).
 
         Raises:
             StoreError: the store failed.
@@ -198,15 +209,23 @@ class RollupStore:
             raise store_error(_STORE, "looking for the labels table", self.engine,
                               exc) from None
         p, q, lab = predictions, prediction_payloads, labels
-        stmt = (select(*p.columns, q.c.inputs, q.c.outputs, lab.c.label,
-                       lab.c.ts.label("label_ts"))
-                .select_from(lab.join(p, p.c.id == lab.c.prediction_id)
-                             .outerjoin(q, q.c.id == p.c.id))
-                .where(p.c.model == model, p.c.ts >= since, p.c.ts < until)
-                .order_by(p.c.ts, p.c.id))
-        out = []
+        stmt: Any = (select(p.c.id, p.c.ts, p.c.version, p.c.status, p.c.tenant, q.c.inputs,
+                            q.c.outputs, lab.c.label, lab.c.ts.label("label_ts"))
+                     .select_from(lab.join(p, p.c.id == lab.c.prediction_id)
+                                  .outerjoin(q, q.c.id == p.c.id))
+                     .where(p.c.model == model, p.c.ts >= since, p.c.ts < until)
+                     .order_by(p.c.ts, p.c.id))
+        params = {"model": model, "since": since, "until": until}
         with connection(self.engine, _STORE, "reading labelled predictions") as conn:
-            for row in conn.execute(stmt):
+            if conn.dialect.name == "sqlite" and predictions_hint is not None and int(
+                    conn.execute(select(func.count()).select_from(lab)).scalar_one()
+            ) < predictions_hint:
+                # SQLite (no statistics) walks the window's predictions and probes the
+                # labels for each; with fewer labels than that, CROSS JOIN makes it walk
+                # the labels instead (SQLite's documented way to fix the join order).
+                stmt = text(_SQLITE_LABELLED)
+            out = []
+            for row in conn.execute(stmt, params):
                 d = dict(row._mapping)
                 d["label"] = orjson.loads(d["label"])
                 d["label_ts"] = float(d["label_ts"])

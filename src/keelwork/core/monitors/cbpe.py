@@ -234,7 +234,7 @@ def fit_calibrator(scores: Sequence[float], labels: Sequence[Any], *,
 
 
 #: Scores past which :func:`_draws` draws the label sums from their normal law.
-EXACT_DRAWS_MAX = 50_000
+EXACT_DRAWS_MAX = 10_000
 
 
 # --------------------------------------------------------------------------- metrics

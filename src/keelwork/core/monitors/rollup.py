@@ -64,7 +64,8 @@ class Rollup:
     columns: set[str] = field(default_factory=set)
     versions: set[int] = field(default_factory=set)
     width: int = 1
-    scores: list[float] = field(default_factory=list)
+    #: A list or a 1-D float array (what was read back); see :func:`scores_array`.
+    scores: Any = field(default_factory=list)
     #: The reference's column layouts (edges, vocabularies) the profiles were built against:
     #: not stored (the ``layout`` fingerprint stands for them), needed to read one back.
     layouts: Mapping[str, ColumnProfile] = field(default_factory=dict)
@@ -94,7 +95,7 @@ class Rollup:
                 acc[1] += n
         self.columns |= other.columns
         self.versions |= other.versions
-        self.scores.extend(other.scores)
+        self.scores = scores_array([self, other])
         return self
 
     def to_bytes(self) -> bytes:
@@ -136,7 +137,7 @@ def combine(layout: str, parts: Sequence[Rollup]) -> Rollup:
             counts[key] = counts.get(key, 0) + n
         out.columns |= part.columns
         out.versions |= part.versions
-        out.scores.extend(part.scores)
+    out.scores = scores_array(parts)
     out.profile = merge_profiles([p.profile for p in parts if p.profile is not None])
     out.segments = {key: [merge_profiles(profs), counts[key]] for key, profs in segs.items()}
     return out
@@ -168,7 +169,7 @@ def rollup_from_bytes(data: bytes, layouts: Mapping[str, ColumnProfile]) -> Roll
             segments={(str(f), str(v)): [_unpack(p, layouts), int(n)]
                       for f, v, n, p in head["segments"]},
             columns=set(head["columns"]), versions={int(v) for v in head["versions"]},
-            width=int(head["width"]), scores=body.tolist(), layouts=layouts)
+            width=int(head["width"]), scores=body, layouts=layouts)
     except (KeyError, TypeError, ValueError, struct.error, orjson.JSONDecodeError) as exc:
         raise ProfileError(f"The stored monitor rollup is malformed: {exc!r}.") from exc
 
@@ -217,19 +218,26 @@ def layout_fingerprint(schema: Mapping[str, Any], profile: TableProfile,
     return hashlib.sha256(text).hexdigest()
 
 
-def canonical_scores(scores: Sequence[Any]) -> list[Any]:
+def scores_array(parts: Sequence[Rollup]) -> Any:
+    """The scores of ``parts`` together, as one float array."""
+    import numpy as np
+
+    arrays = [np.asarray(p.scores, dtype=np.float64) for p in parts if len(p.scores)]
+    return np.concatenate(arrays) if arrays else np.empty(0)
+
+
+def canonical_scores(scores: Any) -> Any:
     """``scores`` (floats, or probability rows) in one fixed order: sorted, rows compared
     lexicographically. CBPE's estimate of a window then depends on its multiset of scores,
     not on the order the log or a rollup happens to hold them in."""
-    if not scores:
+    if len(scores) == 0:
         return []
     import numpy as np
 
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim == 1:
-        return list(np.sort(arr, kind="stable").tolist())
-    order = np.lexsort(arr.T[::-1])
-    return list(arr[order].tolist())
+        return np.sort(arr)
+    return arr[np.lexsort(arr.T[::-1])]
 
 
 def carried(profile: TableProfile, columns: set[str]) -> TableProfile:
@@ -256,4 +264,5 @@ __all__ = [
     "empty_profile",
     "layout_fingerprint",
     "rollup_from_bytes",
+    "scores_array",
 ]

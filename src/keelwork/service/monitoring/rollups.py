@@ -28,9 +28,10 @@ says which way it was computed in ``computed_from`` (``log``, ``rollups`` or
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine
 
@@ -126,6 +127,9 @@ class RollupPlan:
 
         self.engine = engine
         self.ctx = ctx
+        self.lo, self.hi = lo, hi
+        self._labelled_rows: list[dict[str, Any]] | None = None
+        self._labelled_ts: list[float] = []
         self.layout = layout_of(ctx)
         self.store = RollupStore(engine)
         self.reader = PredictionReader(engine)
@@ -133,8 +137,9 @@ class RollupPlan:
         self.stored: dict[tuple[int, int], tuple[str, int, bytes]] = {}
         self.usable = self.store.has_rollups() and self.reader.has_log()
         if self.usable:
-            self.counts = self.store.log_counts(ctx.ref.model, lo, hi, BUCKET_SECONDS)
             self.stored = self.store.read(ctx.ref.model, lo, hi, BUCKET_SECONDS)
+            buckets = range(int(lo), int(hi), BUCKET_SECONDS)
+            self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
         # Folding log rows for uncovered buckets: the same reference and settings, no
         # rescoring (a window whose rows need scores is left to the full read).
         self.folder = WindowContext(ctx.ref, ctx.settings, ctx.spec, None, ctx.now)
@@ -174,10 +179,22 @@ class RollupPlan:
         if self.ctx.rescore is not None and total.unscored:
             return None
         w = self._window(start, end, total)
-        self._add_labelled(w, self.store.labelled_rows(self.ctx.ref.model, start, end))
+        self._add_labelled(w, self._labelled(start, end))
         entry = self.ctx.finish(w)
         entry["computed_from"] = "rollups+log" if gaps else "rollups"
         return w, entry
+
+    def _labelled(self, start: float, end: float) -> list[dict[str, Any]]:
+        """The labelled predictions of ``[start, end)``: read once for the whole range (one
+        query rather than one per window), in ``(ts, id)`` order."""
+        if self._labelled_rows is None:
+            self._labelled_rows = self.store.labelled_rows(
+                self.ctx.ref.model, self.lo, self.hi,
+                predictions_hint=sum(self.counts.values()))
+            self._labelled_ts = [float(r["ts"]) for r in self._labelled_rows]
+        i = bisect.bisect_left(self._labelled_ts, start)
+        j = bisect.bisect_left(self._labelled_ts, end)
+        return self._labelled_rows[i:j]
 
     def _covered(self, bucket: int, n: int) -> list[Rollup] | None:
         """The bucket's rollups of the run's version(s), when they cover it exactly: every
@@ -201,16 +218,17 @@ class RollupPlan:
         if total.profile is not None:
             w.profile = _only(total.profile, names)
         w.segments = {key: [_only(p, names), n] for key, (p, n) in total.segments.items()}
-        if ctx.ref.cbpe is not None:
+        if ctx.ref.cbpe is not None:  # arrays: CBPE reads them as such, never appends
             if ctx.multiclass:
-                k = total.width
-                w.all_proba = [total.scores[i:i + k] for i in range(0, len(total.scores), k)]
+                w.all_proba = cast(list[list[float]], total.scores.reshape(-1, total.width))
             else:
-                w.all_scores = list(total.scores)
+                w.all_scores = cast(list[float], total.scores)
         return w
 
     def _add_labelled(self, w: Window, rows: Sequence[dict[str, Any]]) -> None:
         """Fold the window's labelled predictions in, as :meth:`WindowContext.add` does."""
+        import numpy as np
+
         ctx = self.ctx
         only = ctx.settings.version
         rows = [r for r in rows if r.get("status") in ANSWERED
@@ -237,8 +255,10 @@ class RollupPlan:
                 w.seg_of_labelled.append({f: category(cols[f]) for f in ctx.settings.segments
                                           if cols.get(f) is not None})
         # Coverage reads the labelled predictions' times; the others only count.
-        w.pred_ts = pred_ts + [w.start] * (w.rows - len(rows))
-        w.label_ts = w.label_ts + [None] * (w.rows - len(rows))
+        others = w.rows - len(rows)
+        w.pred_ts = cast(list[float], np.concatenate([np.asarray(pred_ts, dtype=np.float64),
+                                                      np.full(others, w.start)]))
+        w.label_ts = w.label_ts + [None] * others
         if not label_names or w.profile is None:
             return
         w.profile = _with_labels(ctx, w.profile, flat, label_names)

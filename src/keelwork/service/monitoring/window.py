@@ -402,7 +402,7 @@ class WindowContext:
         from keelwork.core.monitors.cbpe_multiclass import cbpe_from_dict, estimate
 
         scores: list[Any] = w.all_proba if self.multiclass else w.all_scores
-        if not scores:
+        if len(scores) == 0:
             return None, ("no performance estimate: none of this window's predictions has "
                           "the model's probabilities (the log holds labels only, and they "
                           "were not scored again: --no-rescore, or the model could not be "
