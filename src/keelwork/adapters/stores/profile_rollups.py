@@ -183,7 +183,8 @@ class RollupStore:
             StoreError: the store failed.
         """
         p = predictions.c
-        lo, hi = bindparam("lo"), bindparam("hi")
+        lo: Any = bindparam("lo")
+        hi: Any = bindparam("hi")
         stmt = select(func.count()).where(p.model == model, p.ts >= lo, p.ts < hi)
         out: dict[int, int] = {}
         with connection(self.engine, _STORE, "counting the log per bucket") as conn:
