@@ -267,6 +267,15 @@ class AuditStore(AuditSink, Protocol):
 
 
 @runtime_checkable
+class SubjectRequestsProtocol(Protocol):
+    """A data subject's access and erasure requests (``service.subjects.SubjectRequests``)."""
+
+    def export(self, subject: str) -> dict[str, Any]: ...
+
+    def erase(self, subject: str, *, reason: str, actor: str) -> dict[str, Any]: ...
+
+
+@runtime_checkable
 class ApiKeyStoreProtocol(Protocol):
     """API keys: created once, verified by hash, revoked
     (``adapters.stores.api_keys.ApiKeyStore``)."""

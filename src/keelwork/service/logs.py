@@ -180,10 +180,14 @@ def file_handler(kind: str, id_column: str, label_column: str, ts_column: str,
 
     if kind == "predictions":
         return PredictionsHandler()
+    from keelwork.service.redaction import record_scrubber
+
     outputs = resolved.spec.contract.outputs if resolved is not None else []
     checker = LabelChecker(outputs)
+    scrub = (record_scrubber(resolved.spec, resolved.project_dir) if resolved is not None
+             else None)
     return LabelsHandler(LabelColumns(id=id_column, label=label_column, ts=ts_column or None),
-                         checker.check if checker.active else None)
+                         checker.check if checker.active else None, scrub=scrub)
 
 
 class LedgerScope:

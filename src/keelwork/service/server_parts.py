@@ -14,7 +14,9 @@ stores; the gateway keeps its own for the prediction log):
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
   their drift scores, quality and label coverage;
 - SLOs: with ``slos`` and contacts to alert, every ``slos.evaluation_interval`` the server
-  evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`).
+  evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`);
+- retention: with ``retention`` periods, every ``retention.interval`` the server deletes what
+  is kept no longer (:mod:`keelwork.service.retention`).
 
 The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
 (the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +46,14 @@ from keelwork.service.assembly import Service, open_service
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.retention import (
+    RetentionReport,
+    interval_of,
+    retention_loop,
+    server_retention,
+)
 from keelwork.service.slo_watch import SloWatch, interval_s, open_watch, slo_loop
+from keelwork.service.subjects import SubjectRequests
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
@@ -68,6 +78,10 @@ class ServerParts:
     monitor_interval_s: float = 300.0
     #: The server's own SLO evaluation (None: no SLOs, or nobody to tell).
     slo_watch: SloWatch | None = None
+    #: One application of keel.yaml's retention (None: it keeps everything).
+    retention: Callable[[], RetentionReport] | None = None
+    #: A data subject's access and erasure requests (the admin routes).
+    subjects: SubjectRequests | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -89,6 +103,11 @@ class ServerParts:
             self._tasks.append(asyncio.create_task(
                 slo_loop(self.slo_watch, interval=interval_s(self.resolved.spec),
                          stop=self._stop_monitor), name="keel-slo-watch"))
+        if self.retention is not None:
+            self._tasks.append(asyncio.create_task(
+                retention_loop(self.retention,
+                               interval=interval_of(self.resolved.spec.retention),
+                               stop=self._stop_monitor), name="keel-retention"))
 
     async def close(self) -> None:
         """Stop the loops, close the service and release the stores' engine."""
@@ -140,6 +159,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         flags.reload()
         record_config(audit, resolved, actor=default_actor(settings.user))
         watch = open_watch(spec, engine, registry=service.gateway.metrics.registry)
+        retention = server_retention(engine, spec.retention, audit,
+                                     actor=default_actor(settings.user))
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -150,8 +171,10 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     gateway.metrics.registry.register(flags)
     # Drift, quality and label coverage of the latest stored windows, read at scrape time.
     gateway.metrics.registry.register(MonitorCollector(engine))
+    subjects = SubjectRequests(resolved.project_dir, engine, audit, service.registry,
+                               resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s, watch)
+                       monitor_interval_s, watch, retention, subjects)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

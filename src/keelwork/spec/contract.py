@@ -34,6 +34,11 @@ class FieldSpec(Section):
     dtype: Literal["float32", "float64", "int32", "int64", "bool"] | None = None
     allow_nan: bool = False
     description: str = ""
+    pii: Literal["redact", "pseudonymise", "drop", "keep"] | None = Field(
+        default=None, description="What is stored of this field (prediction log, error "
+        "bodies): 'redact' (text: entities replaced by their type; other types: the whole "
+        "value), 'pseudonymise' (keyed HMAC tokens instead), 'drop' (not stored), 'keep'. "
+        "Default: guards.pii_redaction.text for text fields when redaction is on, else keep.")
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldSpec:

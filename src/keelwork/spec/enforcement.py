@@ -17,11 +17,8 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
                                 "exported on /metrics: keelwork_cost_total)",
     ("cost", "alert_at"): "budget alerts are not built yet (the cost itself is exported on "
                           "/metrics: keelwork_cost_total)",
-    ("retention",): "retention (deleting old predictions, labels and audit entries) is not "
-                    "built yet",
     ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
                                           "(the on-call contact is paged: keel alerts config)",
-    ("guards", "pii_redaction"): "PII redaction is not built yet",
     ("guards", "prompt_injection"): "the prompt-injection guard is not built yet",
     ("guards", "out_of_distribution"): "the out-of-distribution guard is not built yet",
     ("guards", "rate_limit"): "rate limiting is not built yet",
@@ -31,7 +28,6 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
 
 #: Values that ask for nothing (a disabled guard, the single worker), so they are accepted.
 _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
-    ("guards", "pii_redaction"): (False, None),
     ("guards", "prompt_injection"): (False, None),
     ("guards", "out_of_distribution"): (False, None),
     ("guards", "rate_limit"): (None,),

@@ -249,6 +249,18 @@ class RateLimit(Section):
     per: Literal["key", "tenant", "ip"] = "key"
 
 
+class PiiRedaction(Section):
+    """``guards.pii_redaction`` as an object (``true`` is this with its defaults)."""
+
+    text: Literal["redact", "pseudonymise", "drop", "keep"] = Field(
+        default="redact", description="What is stored of text fields without their own "
+        "'pii' mode: entities found replaced by their type (redact) or by keyed tokens "
+        "(pseudonymise), the field dropped, or kept.")
+    model_sees: Literal["original", "redacted"] = Field(
+        default="original", description="Whether the model gets the original instance or "
+        "the redacted one.")
+
+
 class GuardsSection(Section):
     max_body_bytes: PositiveInt = Field(
         default=1_048_576, description="Largest request body accepted on every route, whether "
@@ -267,7 +279,10 @@ class GuardsSection(Section):
         "(aliases only) or 'champion' (no reference; routing decides). Keys with the 'admin' "
         "scope may address any.")
     rate_limit: RateLimit | None = None
-    pii_redaction: bool = False
+    pii_redaction: bool | PiiRedaction = Field(
+        default=False, description="Scan text fields for personal data (e-mail, phone, card, "
+        "IBAN, SSN, IP, URL, dates of birth, names, places) before anything is stored; "
+        "per-field modes: contract.inputs[].pii.")
     prompt_injection: bool = False
     out_of_distribution: bool = False
     require_api_key: bool = Field(default=False, description="Predict routes need a key with "
@@ -283,9 +298,25 @@ class GuardsSection(Section):
 
 # ------------------------------------------------ retention (the cost section: keelwork.spec.cost)
 class RetentionSection(Section):
-    predictions_days: PositiveInt | None = None
-    labels_days: PositiveInt | None = None
-    audit_days: PositiveInt | None = None
+    """How long rows are kept; the server deletes older ones (keelwork.service.retention)."""
+
+    predictions_days: PositiveInt | None = Field(
+        default=None, description="Days a logged prediction (and its payload) is kept.")
+    labels_days: PositiveInt | None = Field(
+        default=None, description="Days a label (and its replaced and unmatched ones) is kept.")
+    audit_days: PositiveInt | None = Field(
+        default=None, description="Days an audit entry is kept; the chain is checkpointed "
+        "before entries expire, so it still verifies.")
+    dead_letters_days: PositiveInt | None = Field(
+        default=None, description="Days a dead-lettered ingestion row is kept.")
+    interval: str = Field(default="1h", pattern=r"^\d+[smhd]$", description="How often keel "
+                          "serve applies retention (also: keel retention apply, for cron).")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any table has a retention period."""
+        return any(d is not None for d in (self.predictions_days, self.labels_days,
+                                           self.audit_days, self.dead_letters_days))
 
 
 # --------------------------------------------------------------------------- storage, server
@@ -317,6 +348,14 @@ class ServerSection(Section):
 
 
 # --------------------------------------------------------------------------- the spec
+def pii_settings(guards: GuardsSection) -> PiiRedaction | None:
+    """``guards.pii_redaction`` as an object, or None when it is off."""
+    value = guards.pii_redaction
+    if value is False:
+        return None
+    return PiiRedaction() if value is True else value
+
+
 class KeelSpec(Section):
     """The whole keel.yaml."""
 

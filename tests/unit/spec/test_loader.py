@@ -297,8 +297,6 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
 
 @pytest.mark.parametrize(("section", "path"), [
     ("cost: {cpu_hour: 0.05, monthly_budget: 500}", "cost.monthly_budget"),
-    ("retention: {predictions_days: 90}", "retention.predictions_days"),
-    ("guards: {pii_redaction: true}", "guards.pii_redaction"),
     ("guards: {prompt_injection: true}", "guards.prompt_injection"),
     ("guards: {out_of_distribution: true}", "guards.out_of_distribution"),
     ("guards: {rate_limit: {requests_per_second: 10}}", "guards.rate_limit"),

@@ -60,6 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 
 from keelwork.adapters.stores.audit_anchor import AnchorFile, project_anchors
+from keelwork.adapters.stores.audit_checkpoints import checkpoint_problem, latest_checkpoint
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
@@ -222,8 +223,14 @@ class AuditLog:
                 log.warning("audit anchor %s not updated: %s", anchor.path, exc)
 
     def _still_holds(self, recorded: ChainHead) -> bool:
-        entry = self.get(recorded.seq)
+        entry, cp = self.get(recorded.seq), self._checkpoint()
+        if entry is None and cp is not None and recorded.seq <= cp[0].seq:
+            return recorded.seq < cp[0].seq or recorded.hash == cp[0].hash  # expired
         return entry is not None and entry.hash == recorded.hash
+
+    def _checkpoint(self) -> tuple[ChainHead, int] | None:
+        with connection(self.engine, _STORE, "reading the audit checkpoint") as conn:
+            return latest_checkpoint(conn)
 
     def append_predictions(self, prediction_ids: Sequence[str], *, model: str,
                            actor: str = "server") -> AuditEntry | None:
@@ -367,12 +374,12 @@ class AuditLog:
                 if head is not None:
                     pinned.append((head, str(file.path)))
         pinned.sort(key=lambda p: p[0].seq)
-        result = self._verify_chain(pinned[-1][0] if pinned else None, page)
+        cp = self._checkpoint()
+        result = self._verify_chain(pinned[-1][0] if pinned else None, page, cp)
         for head, where in pinned[:-1]:  # within the chain the highest one pinned
             if not result.ok:
                 break
-            entry = self.get(head.seq) if head.seq else None
-            if head.seq and (entry is None or entry.hash != head.hash):
+            if head.seq and not self._still_holds(head):  # an expired one: the checkpoint's
                 result = VerifyResult(
                     False, result.checked, head.seq, "anchor_mismatch",
                     f"Entry {head.seq} does not have the hash {head.hash[:12]}... that {where} "
@@ -403,11 +410,13 @@ class AuditLog:
                             f"The audit log is empty, but the store holds {' and '.join(held)}, "
                             "whose creation was audited: the entries were removed.", None)
 
-    def _verify_chain(self, anchor: ChainHead | None, page: int) -> VerifyResult:
+    def _verify_chain(self, anchor: ChainHead | None, page: int,
+                      cp: tuple[ChainHead, int] | None = None) -> VerifyResult:
         stored = self.head()
-        start: ChainHead | None = None
-        checked = 0
-        after = 0
+        start, after, checked = (cp[0], cp[0].seq, 0) if cp is not None else (None, 0, 0)
+        problem = checkpoint_problem(cp[0], self.get(cp[1])) if cp is not None else None
+        if cp is not None and problem is not None:
+            return VerifyResult(False, 0, cp[0].seq, "checkpoint_mismatch", problem, None)
         while True:
             chunk = self._page(after, page)
             final = len(chunk) < page
@@ -418,9 +427,9 @@ class AuditLog:
                                   anchor=anchor if (final or holds_anchor) else None)
             checked += result.checked
             if not result.ok or final:
+                text = f"{checked} entries verified." if result.ok and checked else None
                 return VerifyResult(result.ok, checked, result.first_bad_seq, result.reason,
-                                    _recount(result.message, checked) if result.ok
-                                    else result.message, result.head)
+                                    text or result.message, result.head)
             start, after = result.head, chunk[-1].seq
 
 
@@ -463,10 +472,6 @@ def open_audit_log(project_dir: Path, storage_url: str | None = None, *,
         audit.close()
         raise
     return audit
-
-
-def _recount(message: str, checked: int) -> str:
-    return f"{checked} entries verified." if checked else message
 
 
 def _entry(r: RowMapping) -> AuditEntry:

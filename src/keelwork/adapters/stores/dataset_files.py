@@ -57,7 +57,7 @@ def write_parts(root: Path, table: Any, sha: str, subject_column: str | None, fi
             file = tmp / f"part-{i:05d}.parquet"
             pq.write_table(ordered.slice(start, stop - start), file,
                            row_group_size=row_group_rows, compression="zstd")
-            parts.append(_part_entry(file, start, stop, buckets, np))
+            parts.append(part_entry(file, start, stop, buckets, np))
             if progress is not None:
                 progress("writing", i + 1, len(spans))
         manifest = {
@@ -121,7 +121,7 @@ def _plan_parts(buckets: Any, rows: int, part_rows: int) -> list[tuple[int, int]
     return spans
 
 
-def _part_entry(file: Path, start: int, stop: int, buckets: Any, np: Any) -> dict[str, Any]:
+def part_entry(file: Path, start: int, stop: int, buckets: Any, np: Any) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(file).metadata
@@ -145,4 +145,4 @@ def _range(span: Any, np: Any) -> dict[str, int | None]:
 
 
 __all__ = ["MANIFEST_KIND", "MANIFEST_VERSION", "Progress", "check_subject", "layout_of",
-           "write_parts"]
+           "part_entry", "write_parts"]

@@ -193,6 +193,11 @@ class DatasetStore:
         layout = layout_of(subject_column)
         final = self.root / sha / layout
         created = False
+        if (final / "manifest.json").is_file() and '"erasures"' in (
+                final / "manifest.json").read_text(encoding="utf-8"):
+            raise RegistryError(f"'{source}' holds the same rows as a snapshot a data subject "
+                                "was erased from: the source still holds that subject. Erase "
+                                "it from the source first (keel erase --subject).")
         if not (final / "manifest.json").is_file():
             created = write_parts(self.root, table, sha, subject_column, final, progress,
                                   part_rows=self.part_rows,
@@ -362,9 +367,11 @@ class DatasetStore:
                 raise RegistryError(f"The part '{file}' of snapshot {version.ref} is missing or "
                                     "altered; snapshot the source again.")
         actual = content_sha256(canonicalize(self.read(version), source=str(directory)))
-        if actual != version.sha256:
+        # After a subject's erasure the rows held are the manifest's current ones.
+        expected = self.manifest(version).get("current_sha256", version.sha256)
+        if actual != expected:
             raise RegistryError(f"The rows of snapshot {version.ref} hash to {actual}, not "
-                                f"{version.sha256}; snapshot the source again.")
+                                f"{expected}; snapshot the source again.")
         return version
 
     def locate_subject(self, ref: str | DatasetVersion, key: Any) -> list[tuple[Path, list[int]]]:

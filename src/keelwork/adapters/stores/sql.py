@@ -42,6 +42,24 @@ def among(conn: Connection, column: Any, values: Sequence[str]) -> Iterator[Any]
         yield column.in_(list(values[start:start + IN_LIST_MAX]))
 
 
+def delete_among(conn: Connection, table: Table, column: Any, values: Sequence[Any]) -> int:
+    """Delete the rows of ``table`` whose ``column`` is one of ``values`` (bounded lists, as
+    :func:`among`; any value type on SQLite, text on PostgreSQL's array form).
+
+    Returns:
+        Rows deleted.
+    """
+    done = 0
+    if conn.dialect.name == "postgresql" and values and not isinstance(values[0], str):
+        for start in range(0, len(values), IN_LIST_MAX):
+            done += conn.execute(table.delete().where(
+                column.in_(list(values[start:start + IN_LIST_MAX])))).rowcount
+        return done
+    for cond in among(conn, column, values):
+        done += conn.execute(table.delete().where(cond)).rowcount
+    return done
+
+
 def insert_ignore(dialect: str, table: Table, keys: list[str]) -> Any:
     """An INSERT that skips rows whose ``keys`` already exist (SQLite and PostgreSQL).
 
@@ -68,4 +86,4 @@ def insert_ignore(dialect: str, table: Table, keys: list[str]) -> Any:
 
 
 
-__all__ = ["IN_LIST_MAX", "among", "insert_ignore"]
+__all__ = ["IN_LIST_MAX", "among", "delete_among", "insert_ignore"]

@@ -53,7 +53,7 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 #: Why a chain failed to verify.
 Reason = Literal["hash_mismatch", "gap", "order", "prev_link", "truncated", "head_mismatch",
-                 "anchor_mismatch"]
+                 "anchor_mismatch", "checkpoint_mismatch"]
 
 
 @dataclass(frozen=True, slots=True)

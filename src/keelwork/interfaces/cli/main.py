@@ -21,10 +21,12 @@ from keelwork.interfaces.cli import (
     models_cmd,
     monitor_cmd,
     project_cmd,
+    retention_cmd,
     rollout_cmd,
     serve_cmd,
     slo_cmd,
     spec_cmd,
+    subject_cmd,
     validate_cmd,
 )
 from keelwork.interfaces.cli.output import fail, start_settings
@@ -48,6 +50,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(rollout_cmd.app, name="rollout")
 app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(retention_cmd.app, name="retention")
 app.command("rollback")(rollout_cmd.rollback)
 validate_cmd.register(app)
 ingest_cmd.register(app)
@@ -56,6 +59,7 @@ project_cmd.register(app)
 demo_cmd.register(app)
 serve_cmd.register(app)
 slo_cmd.register(app)
+subject_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:

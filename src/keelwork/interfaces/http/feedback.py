@@ -107,6 +107,8 @@ class FeedbackContext:
     check: Callable[[list[Any]], list[Any]] | None
     max_unknown: int | None
     unknown_ttl_s: float | None
+    #: keel.yaml's PII policy for label records; None: stored as sent.
+    scrub: Callable[[Any], Any] | None = None
     #: ``time.monotonic()`` of the last deletion of expired unknown labels.
     last_expiry: float = field(default=float("-inf"))
 
@@ -123,7 +125,8 @@ def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_5
                     dependencies: Sequence[Any] = (), relabel: str = "any",
                     audit: AuditSink | None = None,
                     outputs: Sequence[FieldSpec] = (), max_unknown: int | None = 1000,
-                    unknown_ttl_s: float | None = 7 * 86400.0) -> APIRouter:
+                    unknown_ttl_s: float | None = 7 * 86400.0,
+                    scrub: Callable[[Any], Any] | None = None) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
@@ -142,6 +145,7 @@ def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_5
         unknown_ttl_s: Unknown labels not seen again for this long are deleted
             (``monitoring.labels.unknown_ttl``), checked at most once a minute as requests
             come; None: never.
+        scrub: keel.yaml's PII policy applied to each label record before it is stored.
 
     Returns:
         The router, for ``create_app(..., routers=[...])``.
@@ -149,7 +153,7 @@ def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_5
     checker = LabelChecker(outputs)
     ctx = FeedbackContext(labels, max_body_bytes, relabel, audit,
                           checker.check if checker.active else None, max_unknown,
-                          unknown_ttl_s)
+                          unknown_ttl_s, scrub)
     router = APIRouter(dependencies=[*dependencies, Depends(ProvideContext(_STATE_KEY, ctx))])
     router.add_api_route("/v1/feedback", feedback, methods=["POST"], tags=["Monitoring"],
                          openapi_extra=_BODY, responses=openapi.FEEDBACK_ERRORS)
@@ -166,6 +170,8 @@ async def feedback(request: Request) -> Response:
     labels, audit = ctx.labels, ctx.audit
     try:
         records = parse_feedback(await read_json(request, ctx.max_body_bytes))
+        if ctx.scrub is not None:
+            records = [ctx.scrub(r) for r in records]
         await ctx.expire()
         result = await run_in_threadpool(lambda: labels.submit(
             records, source=source, relabel_own_only=own_only, check_labels=ctx.check,

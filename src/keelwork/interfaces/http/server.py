@@ -30,6 +30,8 @@ from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
+from keelwork.interfaces.http.subject_routes import subject_router
+from keelwork.service.redaction import record_scrubber
 from keelwork.service.server_parts import open_server
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings, load_settings
@@ -64,12 +66,15 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
                         dependencies=feedback, relabel=spec.guards.relabel,
                         audit=parts.audit, outputs=spec.contract.outputs,
                         max_unknown=spec.monitoring.labels.max_unknown_per_request,
-                        unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds),
+                        unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds,
+                        scrub=record_scrubber(spec, resolved.project_dir)),
         flag_router(parts.flags, parts.flag_store, [m.name for m in spec.models],
                     dependencies=admin, check_refs=parts.unresolved_flag_refs),
         rollout_router(parts.service, dependencies=admin),
         key_router(keys, dependencies=admin),
     ]
+    if parts.subjects is not None:
+        routers.append(subject_router(parts.subjects, dependencies=admin))
     return create_app(parts.service.gateway, on_startup=parts.start, on_shutdown=parts.close,
                       freeze_gc=freeze_gc, routers=routers, api_keys=keys)
 

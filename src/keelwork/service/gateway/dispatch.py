@@ -19,6 +19,7 @@ from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field
 from keelwork.core.contracts import compile_contract, compile_outputs, summarise
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.core.redaction import Redactor
 from keelwork.errors import (
     ContractViolation,
     ErrorDetail,
@@ -32,7 +33,7 @@ from keelwork.errors import (
 from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, RequestContext
 from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.service.gateway.routes import RolloutRoute
-from keelwork.spec.model import KeelSpec, ModelSection
+from keelwork.spec.model import KeelSpec, ModelSection, pii_settings
 from keelwork.types import PredictionSink
 
 log = logging.getLogger("keelwork.gateway")
@@ -48,12 +49,14 @@ class Dispatcher:
         features: Entity lookups and transforms applied after the contract check; None: none.
         section: The keel.yaml section of a model name (raises ModelNotFoundError).
         host: The loaded host of a model name and reference (for the fallback model).
+        redactor: keel.yaml's PII policy (:mod:`keelwork.core.redaction`); None: none.
     """
 
     def __init__(self, spec: KeelSpec, sink: PredictionSink, metrics: GatewayMetrics,
                  features: OnlineFeatures | None,
                  section: Callable[[str], ModelSection],
-                 host: Callable[[str, str | None], Awaitable[ModelHost]]) -> None:
+                 host: Callable[[str, str | None], Awaitable[ModelHost]],
+                 redactor: Redactor | None = None) -> None:
         self._sink = sink
         self.metrics = metrics
         self._features = features
@@ -70,6 +73,11 @@ class Dispatcher:
         self._output_fields = frozenset(f.name for f in spec.contract.outputs)
         self._in_flight = 0
         self._max_in_flight = spec.guards.max_concurrency
+        # PII policy: applied to everything stored (and, if keel.yaml says so, to the model's
+        # input); None when keel.yaml marks nothing personal.
+        self._redact = redactor if redactor is not None and redactor.active else None
+        settings = pii_settings(spec.guards)
+        self._model_redacted = settings is not None and settings.model_sees == "redacted"
 
     async def shadow(self, route: RolloutRoute, name: str, instances: list[Any],
                            ctx: RequestContext, champion_ids: list[str]) -> None:
@@ -77,8 +85,7 @@ class Dispatcher:
         started = time.perf_counter()
         window = route.window
         try:
-            model_input = (instances if self._features is None
-                           else await self._features.aenrich(instances))
+            model_input = await self._model_input(instances)
             outputs: list[Any] | None = await self._call(host, self._section(name),
                                                          model_input)
             status = "shadow"
@@ -96,7 +103,8 @@ class Dispatcher:
                 id=new_prediction_id(), ts=now, model=host.target.name,
                 version=host.target.version, tenant=ctx.tenant,
                 subject_id=self._subject(ctx, inst),
-                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
+                inputs=self._stored(inst), outputs=self._stored_output(out),
+                latency_ms=latency_ms,
                 model_latency_ms=latency_ms, status=status, guard="shadow",
                 answered_by=host.target.label,
                 request_meta={**ctx.meta, "shadow_of": cid, "rollout": route.rollout_id})
@@ -124,6 +132,8 @@ class Dispatcher:
             raise ContractViolation("The request holds no instances; send at least one.",
                                     [ErrorDetail("instances", "min_items", 0)])
         details = self._validator.validate_batch(instances) if self._validator else []
+        if details and self._redact is not None:  # a personal field's value stays out
+            details = [self._redact.detail(d) for d in details]
         if details:
             for d in details:
                 # Labels from the contract only: the client's own keys would be new series.
@@ -146,8 +156,7 @@ class Dispatcher:
         self.metrics.in_flight.inc()
         failed: KeelworkError | None = None
         try:
-            model_input = (instances if self._features is None
-                           else await self._features.aenrich(instances))
+            model_input = await self._model_input(instances)
             model_started = time.perf_counter()
             answered, outputs, fallback_used = await self._call_with_fallback(
                 host, section, model_input)
@@ -162,6 +171,10 @@ class Dispatcher:
             self._in_flight -= 1
             self.metrics.in_flight.dec()
         if failed is not None:
+            if self._redact is not None and isinstance(failed, PredictionError | InvalidInputError):
+                # The model's own words may quote personal input: not in the answer's body.
+                failed.message = self.scrub(failed.message)
+                failed.args = (failed.message, *failed.args[1:])
             if isinstance(failed, InvalidInputError):  # the input's fault: a refusal
                 await self.log_failed(target, instances, ctx, started, failed,
                                        guard="input", status="rejected")
@@ -175,6 +188,8 @@ class Dispatcher:
         status = "fallback" if fallback_used else "ok"
         broken = (self._check_outputs(answered.target, outputs)
                   if self._outputs is not None else [])
+        if broken and self._redact is not None:
+            broken = [self._redact.detail(d) for d in broken]
         meta = ctx.meta if not broken else {
             **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
         refused = bool(broken) and self._outputs_strict
@@ -182,7 +197,8 @@ class Dispatcher:
             PredictionRecord(
                 id=pid, ts=now, model=target.name, version=target.version,
                 tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
-                inputs=inst if self._log_inputs else None, outputs=out, latency_ms=latency_ms,
+                inputs=self._stored(inst), outputs=self._stored_output(out),
+                latency_ms=latency_ms,
                 model_latency_ms=model_ms, status="error" if refused else status,
                 guard=OUTPUT_GUARD if broken else None, answered_by=answered.target.label,
                 request_meta=meta)
@@ -274,6 +290,26 @@ class Dispatcher:
                 fb_host.release()
             return fb_host, out, True
 
+    def _stored(self, inst: Any) -> Any:
+        """What the log keeps of an instance (nothing without ``storage.log_inputs``)."""
+        if not self._log_inputs:
+            return None
+        return inst if self._redact is None else self._redact.instance(inst)
+
+    def _stored_output(self, out: Any) -> Any:
+        return out if self._redact is None else self._redact.output(out)
+
+    def scrub(self, text: str) -> str:
+        """An error message with personal data replaced (a model's error may quote input)."""
+        if self._redact is None:
+            return text
+        return str(self._redact.value(text, "redact", text=True))
+
+    async def _model_input(self, instances: list[Any]) -> list[Any]:
+        given = (self._redact.instances(instances)
+                 if self._model_redacted and self._redact is not None else instances)
+        return given if self._features is None else await self._features.aenrich(given)
+
     def _subject(self, ctx: RequestContext, instance: Any) -> str | None:
         if ctx.subject_id is not None:
             return ctx.subject_id
@@ -298,7 +334,8 @@ class Dispatcher:
         meta = {**ctx.meta, "violations": violations}
         records = []
         for inst in instances:
-            inputs, cut_input = bound_json(inst, bound) if self._log_inputs else (None, False)
+            inputs, cut_input = (bound_json(self._stored(inst), bound) if self._log_inputs
+                                 else (None, False))
             truncated = [k for k, c in (("inputs", cut_input), ("violations", cut)) if c]
             records.append(PredictionRecord(
                 id=new_prediction_id(), ts=now, model=target.name, version=target.version,
@@ -326,7 +363,8 @@ class Dispatcher:
                 "error_type": type(error).__name__}
         records = []
         for inst in instances:
-            inputs, cut = bound_json(inst, bound) if self._log_inputs else (None, False)
+            inputs, cut = (bound_json(self._stored(inst), bound) if self._log_inputs
+                           else (None, False))
             records.append(PredictionRecord(
                 id=new_prediction_id(), ts=now, model=target.name, version=target.version,
                 tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),

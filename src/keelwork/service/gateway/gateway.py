@@ -37,6 +37,7 @@ from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import ref_allowed
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.flags import FlagContext
+from keelwork.core.redaction import Redactor
 from keelwork.core.refs import check_ref
 from keelwork.core.rollout.assignment import to_challenger
 from keelwork.errors import (
@@ -78,7 +79,8 @@ class Gateway:
 
     def __init__(self, spec: KeelSpec, resolve: Resolver, load: Loader, sink: PredictionSink,
                  metrics: GatewayMetrics | None = None,
-                 features: OnlineFeatures | None = None) -> None:
+                 features: OnlineFeatures | None = None,
+                 redactor: Redactor | None = None) -> None:
         self.spec = spec
         self._resolve = resolve
         self._load = load
@@ -90,7 +92,7 @@ class Gateway:
         self._dispatch = Dispatcher(
             spec, sink, self.metrics,
             features if features is not None and features.active else None,
-            self.model_section, self.host)
+            self.model_section, self.host, redactor)
         # Loaded versions, least recently used first (guards.max_loaded_versions bounds them).
         self._hosts: OrderedDict[tuple[str, int], ModelHost] = OrderedDict()
         self._max_loaded = spec.guards.max_loaded_versions

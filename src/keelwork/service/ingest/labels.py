@@ -36,15 +36,20 @@ class LabelsHandler:
         check_labels: More rules for the label values, e.g. the output contract's
             (:class:`~keelwork.core.label_check.LabelChecker`); a label that breaks them is
             dead-lettered with the problems, as ``POST /v1/feedback`` refuses it.
+        scrub: keel.yaml's PII policy for label records
+            (:func:`keelwork.service.redaction.record_scrubber`), applied to every row
+            before it is stored or dead-lettered.
     """
 
     kind = "labels"
     target = ""
 
     def __init__(self, columns: LabelColumns | None = None,
-                 check_labels: Callable[[list[Any]], list[ErrorDetail]] | None = None) -> None:
+                 check_labels: Callable[[list[Any]], list[ErrorDetail]] | None = None, *,
+                 scrub: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.columns = columns or LabelColumns()
         self.check_labels = check_labels
+        self.scrub = scrub
 
     def read_types(self) -> dict[str, Any]:
         """Ids as text (``007`` stays ``007``); labels as the file has them."""
@@ -74,6 +79,8 @@ class LabelsHandler:
     def prepare(self, file: IngestSource, first_row: int, rows: list[dict[str, Any]],
                 checkpoint: Checkpoint) -> _LabelChunk:
         """Parse a chunk: valid labels, and dead letters for the rest."""
+        if self.scrub is not None:  # keel.yaml's PII policy: before anything is stored
+            rows = [self.scrub(r) for r in rows]
         valid: list[tuple[int | None, LabelRow]] = []
         letters: list[DeadLetter] = []
         broken: dict[int, list[ErrorDetail]] = {}
