@@ -451,14 +451,6 @@ class PredictionSink(Protocol):
     async def write(self, records: Sequence[PredictionRecord]) -> None: ...
 
 
-class CommitFollower(Protocol):
-    """Offered each batch the prediction log committed (on its writer thread): never blocks."""
-
-    def offer(self, rows: list[dict[str, Any]]) -> None: ...
-
-    def close(self, timeout: float = 30.0) -> None: ...
-
-
 @runtime_checkable
 class Notifier(Protocol):
     """A sink that delivers alert notifications (``keelwork.adapters.notifiers``)."""
@@ -486,7 +478,6 @@ __all__ = [
     "AuditSink",
     "AuditStore",
     "ChunkHandler",
-    "CommitFollower",
     "DatasetStoreProtocol",
     "EntityLookup",
     "FlagStoreProtocol",

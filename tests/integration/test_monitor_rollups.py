@@ -154,7 +154,8 @@ def _records(trained: dict[str, Any]) -> tuple[list[PredictionRecord], dict[str,
 
 def _log(engine: Engine, tmp_path: Path, records: list[PredictionRecord],
          writer: RollupWriter) -> None:
-    plog = PredictionLog(engine, tmp_path / "spool", follower=writer, max_batch=64)
+    plog = PredictionLog(engine, tmp_path / "spool", on_commit=writer.offer,
+                         on_close=writer.close, max_batch=64)
     plog.start()
     try:
         for i in range(0, len(records), 50):
