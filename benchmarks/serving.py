@@ -8,8 +8,6 @@ seed), saved with skops. Every server gets the same one-instance KServe V1 body
   (``def`` and ``async def``); per concurrency level, the faster of the two is the baseline;
 - ``bentoml``: ``serving_bentoml_service.py``, run from a venv of its own
   (``--bentoml-python``; skipped with the reason printed when it is absent);
-- ``keel-monitored``: ``keel-batch-off`` with a monitoring reference, so the server folds
-  each logged batch into monitoring rollups (its cost on the serving path);
 - ``keel-batch-off`` / ``keel-batch-on``: ``keel serve`` on a keel.yaml with a 30-field float
   contract with ranges (validated on every request), the durable prediction log with
   ``durability: sync`` (the answer waits for the commit to SQLite) and Prometheus metrics,
@@ -66,8 +64,7 @@ N_FEATURES = 30
 SEED = 20240611
 PREDICT_PATH = "/v1/models/bench:predict"
 DEFAULT_BENTOML_PYTHON = "/work/bench-venvs/bentoml/bin/python"
-ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "keel-batch-off", "keel-batch-on",
-               "keel-monitored")
+ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "keel-batch-off", "keel-batch-on")
 SOAK_SERVER = "keel-batch-on"
 RSS_GROWTH_LIMIT = 0.05
 
@@ -109,10 +106,8 @@ def train_model(directory: Path) -> tuple[Path, list[float], Any, Any]:
     return path, instance, label, x
 
 
-def write_project(directory: Path, model: Path, x: Any, *, batching: bool,
-                  monitor: bool = False) -> Path:
-    """A keelwork project: the model and a keel.yaml with a 30-field float contract
-    (``monitor``: and a monitoring reference, so the server folds monitoring rollups)."""
+def write_project(directory: Path, model: Path, x: Any, *, batching: bool) -> Path:
+    """A keelwork project: the model and a keel.yaml with a 30-field float contract."""
     directory.mkdir(parents=True)
     shutil.copy(model, directory / "model.skops")
     lo, hi = x.min(axis=0), x.max(axis=0)
@@ -144,11 +139,6 @@ guards:
 storage:
   durability: sync
 """
-    if monitor:
-        header = ",".join(f"f{i}" for i in range(N_FEATURES))
-        (directory / "reference.csv").write_text(header + "\n" + "\n".join(
-            ",".join(f"{float(v):.6f}" for v in row) for row in x[:2000]) + "\n")
-        spec += "monitoring:\n  reference: reference.csv\n  windows: [1h]\n"
     path = directory / "keel.yaml"
     path.write_text(spec)
     return path
@@ -199,9 +189,9 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
         "/readyz", HERE,
         {"KEEL_BENCH_MODEL": str(model), "KEEL_BENCH_ACCESS_LOG": "1" if args.access_log else "0",
          "BENTOML_DO_NOT_TRACK": "True", "BENTOML_HOME": str(work / "bentoml-home")}))
-    for batching, monitor in ((False, False), (True, False), (False, True)):
-        name = "keel-monitored" if monitor else f"keel-batch-{'on' if batching else 'off'}"
-        spec = write_project(work / name, model, x, batching=batching, monitor=monitor)
+    for batching in (False, True):
+        name = f"keel-batch-{'on' if batching else 'off'}"
+        spec = write_project(work / name, model, x, batching=batching)
         out.append(Server(
             name,
             [keel, "serve", str(spec), "--host", "127.0.0.1", "--port", "{port}",
@@ -433,12 +423,6 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
             if ("bentoml", c) in by:
                 parts.append(f"{r.rps / by[('bentoml', c)].rps:.2f}x BentoML")
             print(f"    {name:<15} " + ", ".join(parts))
-    for c in levels:  # monitoring rollups: the same server folding them, against not
-        on, off = by.get(("keel-monitored", c)), by.get(("keel-batch-off", c))
-        if on is not None and off is not None:
-            print(f"  c={c}: keel-monitored (rollups folded) vs keel-batch-off: "
-                  f"{on.rps / off.rps:.3f}x req/s, CPU/request {on.cpu_us:.0f} vs "
-                  f"{off.cpu_us:.0f} us, p50 {on.p50_ms:.2f} vs {off.p50_ms:.2f} ms")
     if ("bentoml", 64) in by and baseline(64) is not None:
         base64 = baseline(64)
         assert base64 is not None

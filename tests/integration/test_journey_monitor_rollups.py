@@ -1,10 +1,11 @@
-"""Journey: `keel serve` keeps monitoring rollups as it logs; `keel monitor run` reads them.
+"""Journey: `keel monitor run` folds the log into rollups once, then reads them.
 
 A fresh project (a scikit-learn classifier, a reference file, keel.yaml) is served, takes
-traffic over HTTP and stops; `keel monitor run` then computes the window from the rollups the
-server stored -- with `--no-rescore`, since this model's logged outputs hold labels but no
-probabilities and scoring them again needs every logged input -- and gives the same report
-as `keel monitor run --no-rollups`. Without `--no-rescore` the window is read from the log.
+traffic over HTTP and stops. The first `keel monitor run` reads the log and stores its
+rollups; the second computes the window from them alone -- with `--no-rescore`, since this
+model's logged outputs hold labels but no probabilities and scoring them again needs every
+logged input -- and both give the same report as `keel monitor run --no-rollups`. Without
+`--no-rescore` the window is read from the log.
 """
 
 from __future__ import annotations
@@ -64,12 +65,13 @@ def test_served_predictions_are_monitored_from_rollups(tmp_path: Path,
             r = httpx.post(f"{base}/v1/models/cancer:predict", json={"instances": rows},
                            timeout=30)
             assert r.status_code == 200, r.text
-    # stopping the server stored what its rollups had gathered
+    first = _monitor(tmp_path, "--no-rescore")
     fast = _monitor(tmp_path, "--no-rescore")
     full = _monitor(tmp_path, "--no-rescore", "--no-rollups")
     assert sum(w["predictions"] for w in fast) == 60
+    assert {w.pop("computed_from") for w in first} == {"rollups+log"}
     assert {w.pop("computed_from") for w in fast} == {"rollups"}
     assert {w.pop("computed_from") for w in full} == {"log"}
-    assert fast == full
+    assert first == fast == full
     # scores wanted but not logged: only the log has the inputs to score again
     assert {w["computed_from"] for w in _monitor(tmp_path)} == {"log"}

@@ -123,12 +123,8 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         if destination in ("store", "replay"):
             m.log_commit.observe(seconds)
 
-    from keelwork.service.monitoring.rollup_writer import RollupWriter
-
-    engine = make_engine(resolved.storage_url)
-    rollups = RollupWriter(engine, tuple(spec.monitoring.segments))
-    plog = PredictionLog(engine, resolved.spool_dir, durability=spec.storage.durability,
-                         on_batch=on_batch, on_commit=rollups.offer, on_close=rollups.close)
+    plog = PredictionLog(make_engine(resolved.storage_url), resolved.spool_dir,
+                         durability=spec.storage.durability, on_batch=on_batch)
     metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()
                                if isinstance(v, int | float)})
     features, feature_store = _online_features(resolved)

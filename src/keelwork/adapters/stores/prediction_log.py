@@ -89,16 +89,12 @@ class PredictionLog(PredictionReader):
         max_queue: Rows queued past which an ``async`` write waits like a ``sync`` one.
         retry_backoff: First and largest delay, in seconds, between attempts on a failed store.
         on_batch: Called from the writer thread after each batch (see :data:`BatchHook`).
-        on_commit: Given each batch committed from the queue (not replays, which may repeat
-            rows) on the writer thread, never blocking; ``on_close(timeout)`` ends its work.
     """
 
     def __init__(self, engine: Engine, spool_dir: Path, *, durability: Durability = "sync",
                  max_batch: int = 512, max_delay_ms: float = 2.0, max_queue: int = 100_000,
                  retry_backoff: tuple[float, float] = (0.1, 5.0),
-                 on_batch: BatchHook | None = None,
-                 on_commit: Callable[[list[dict[str, Any]]], None] | None = None,
-                 on_close: Callable[[float], None] | None = None) -> None:
+                 on_batch: BatchHook | None = None) -> None:
         if durability not in ("sync", "async"):
             raise StoreError(f"The prediction log durability must be 'sync' or 'async'; got "
                              f"{durability!r}.")
@@ -117,7 +113,6 @@ class PredictionLog(PredictionReader):
         self._max_queue = max_queue
         self._backoff_first, self._backoff_max = retry_backoff
         self._on_batch = on_batch
-        self._on_commit, self._on_close = on_commit, on_close
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
@@ -188,8 +183,6 @@ class PredictionLog(PredictionReader):
         thread.join(timeout)
         if not thread.is_alive():
             self._spool.close()
-        if self._on_close is not None:
-            self._on_close(30.0 if timeout is None else timeout)
 
     async def aclose(self, timeout: float | None = None) -> None:
         """:meth:`close` from async code, in a worker thread (the event loop keeps running).
@@ -408,11 +401,6 @@ class PredictionLog(PredictionReader):
         self._counts["committed_total" if destination == "store" else "replayed_total"] += \
             len(rows)
         self._hook(destination, len(rows), seconds)
-        if destination == "store" and self._on_commit is not None:
-            try:
-                self._on_commit(rows)
-            except Exception:
-                log.exception("prediction log on_commit hook failed")
 
     def _store_failed(self, exc: BaseException) -> None:
         self._counts["store_errors_total"] += 1

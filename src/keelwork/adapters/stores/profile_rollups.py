@@ -6,11 +6,11 @@ Table (own ``MetaData``, schema kind ``monitor_rollups``)::
                      updated_at, body (a :meth:`~keelwork.core.monitors.rollup.Rollup.to_bytes`)
 
 A bucket is ``[bucket_start, bucket_start + seconds)`` of prediction time, ``bucket_start`` a
-multiple of ``seconds``. :meth:`RollupStore.add` folds new rollups into the stored ones (read,
-merge, write, in one transaction; a stored rollup of another layout is replaced). Nothing here
-decides whether a rollup can be trusted: a reader compares ``seen`` with the log's own count
-of the bucket (:meth:`RollupStore.log_counts`), so a rollup that missed rows (a failed fold,
-a lost update between two writers, a spool replay, rows deleted later) is simply not used.
+multiple of ``seconds``. :meth:`RollupStore.replace_bucket` makes a bucket's rollups (one per
+version) the ones just folded, in one transaction. Nothing here decides whether a rollup can
+be trusted: a reader compares ``seen`` with the log's own count of the bucket
+(:meth:`RollupStore.log_counts`), so a rollup that no longer matches the log (rows logged or
+deleted since, two runs folding the same bucket at once) is simply not used.
 
 Also here, since every SQL statement lives in ``adapters/stores``: the narrow read of a
 window's *labelled* predictions (:meth:`RollupStore.labelled_rows`), which is what a run adds
@@ -34,13 +34,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
     bindparam,
+    delete,
     func,
     inspect,
     select,
     text,
-    update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,8 +52,7 @@ from keelwork.adapters.stores.transactions import (
     retrying_transaction,
     store_error,
 )
-from keelwork.core.monitors.profile import ProfileError
-from keelwork.core.monitors.rollup import Rollup, rollup_from_bytes
+from keelwork.core.monitors.rollup import Rollup
 
 ROLLUP_SCHEMA_KIND = "monitor_rollups"
 ROLLUP_SCHEMA_VERSION = 1
@@ -118,40 +116,25 @@ class RollupStore:
             raise store_error(_STORE, "looking for the rollup table", self.engine,
                               exc) from None
 
-    def add(self, rollups: Mapping[RollupKey, Rollup], seconds: int) -> None:
-        """Fold ``rollups`` into the stored ones, in one transaction.
-
-        Args:
-            rollups: New rollups by ``(model, version, bucket_start)``.
-            seconds: The bucket length they were cut at.
+    def replace_bucket(self, model: str, bucket: int, rollups: Mapping[int, Rollup],
+                       seconds: int) -> None:
+        """Make ``rollups`` (by version) the bucket's only ones, in one transaction.
 
         Raises:
-            StoreError: the store failed (nothing of this call is kept).
+            StoreError: the store failed (the bucket keeps what it had).
         """
         r = monitor_rollups.c
-        locking = self.engine.dialect.name == "postgresql"
 
         def work(conn: Connection) -> None:
             now = time.time()
-            for (model, version, start), new in sorted(rollups.items()):
-                where = and_(r.model == model, r.version == version, r.bucket_start == start)
-                stmt = select(r.layout, r.seconds, r.body).where(where)
-                old = conn.execute(stmt.with_for_update() if locking else stmt).first()
-                merged = new
-                if old is not None and old.layout == new.layout and old.seconds == seconds:
-                    try:
-                        merged = rollup_from_bytes(bytes(old.body), new.layouts).merge(new)
-                    except ProfileError:  # unreadable: replaced (its bucket is then short)
-                        merged = new
-                values = {"seconds": seconds, "layout": merged.layout, "seen": merged.seen,
-                          "updated_at": now, "body": merged.to_bytes()}
-                if old is None:
-                    conn.execute(monitor_rollups.insert().values(
-                        model=model, version=version, bucket_start=start, **values))
-                else:
-                    conn.execute(update(monitor_rollups).where(where).values(**values))
+            conn.execute(delete(monitor_rollups).where(r.model == model,
+                                                       r.bucket_start == bucket))
+            for version, new in sorted(rollups.items()):
+                conn.execute(monitor_rollups.insert().values(
+                    model=model, version=version, bucket_start=bucket, seconds=seconds,
+                    layout=new.layout, seen=new.seen, updated_at=now, body=new.to_bytes()))
 
-        retrying_transaction(self.engine, work, store=_STORE, what="folding rollups")
+        retrying_transaction(self.engine, work, store=_STORE, what="storing rollups")
 
     def read(self, model: str, since: float, until: float, seconds: int,
              ) -> dict[tuple[int, int], tuple[str, int, bytes]]:

@@ -4,7 +4,7 @@ A window's drift, segment drift and CBPE estimate are functions of its predictio
 merged profiles (exact counts, :mod:`keelwork.core.monitors.profile`), per-segment profiles
 and row counts, the columns the predictions carried, and the multiset of their scores. All of
 that adds up, so a window is the sum of the rollups of the buckets it holds, in any order:
-:meth:`Rollup.merge` is exact for every count, and the scores are kept as a multiset (their
+:func:`combine` is exact for every count, and the scores are kept as a multiset (their
 order never matters: CBPE reads them sorted, see :func:`canonical_scores`). What does not add
 up from predictions alone -- ground truth arrives late and is joined at run time -- is not in a
 rollup.
@@ -66,37 +66,6 @@ class Rollup:
     width: int = 1
     #: A list or a 1-D float array (what was read back); see :func:`scores_array`.
     scores: Any = field(default_factory=list)
-    #: The reference's column layouts (edges, vocabularies) the profiles were built against:
-    #: not stored (the ``layout`` fingerprint stands for them), needed to read one back.
-    layouts: Mapping[str, ColumnProfile] = field(default_factory=dict)
-
-    def merge(self, other: Rollup) -> Rollup:
-        """Add ``other`` into this rollup (in place) and return it.
-
-        Raises:
-            ProfileError: the two were profiled against different layouts.
-        """
-        if other.layout != self.layout or other.width != self.width:
-            raise ProfileError(f"Rollups merge only when profiled against the same reference "
-                               f"layout; got {self.layout[:12]} and {other.layout[:12]}.")
-        self.seen += other.seen
-        self.rows += other.rows
-        self.skipped += other.skipped
-        self.unscored += other.unscored
-        if other.profile is not None:
-            self.profile = (other.profile if self.profile is None
-                            else self.profile.merge(other.profile))
-        for key, (prof, n) in other.segments.items():
-            acc = self.segments.get(key)
-            if acc is None:
-                self.segments[key] = [prof, n]
-            else:
-                acc[0] = acc[0].merge(prof)
-                acc[1] += n
-        self.columns |= other.columns
-        self.versions |= other.versions
-        self.scores = scores_array([self, other])
-        return self
 
     def to_bytes(self) -> bytes:
         """The stored form (see the module docstring); :func:`rollup_from_bytes` reads it."""
@@ -120,7 +89,7 @@ def combine(layout: str, parts: Sequence[Rollup]) -> Rollup:
     Raises:
         ProfileError: a part was profiled against another layout.
     """
-    out = Rollup(layout, layouts=parts[0].layouts if parts else {})
+    out = Rollup(layout)
     segs: dict[tuple[str, str], list[TableProfile]] = {}
     counts: dict[tuple[str, str], int] = {}
     for part in parts:
@@ -169,7 +138,7 @@ def rollup_from_bytes(data: bytes, layouts: Mapping[str, ColumnProfile]) -> Roll
             segments={(str(f), str(v)): [_unpack(p, layouts), int(n)]
                       for f, v, n, p in head["segments"]},
             columns=set(head["columns"]), versions={int(v) for v in head["versions"]},
-            width=int(head["width"]), scores=body, layouts=layouts)
+            width=int(head["width"]), scores=body)
     except (KeyError, TypeError, ValueError, struct.error, orjson.JSONDecodeError) as exc:
         raise ProfileError(f"The stored monitor rollup is malformed: {exc!r}.") from exc
 

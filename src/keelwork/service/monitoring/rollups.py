@@ -1,34 +1,39 @@
 """Monitoring windows from rollups: a window's report in O(buckets), not O(rows).
 
-The server folds its logged predictions into per-bucket rollups as it writes them
-(:mod:`.rollup_writer`, :data:`BUCKET_SECONDS` buckets per model version); this module holds
-what both sides share (:func:`fold`: the very :meth:`WindowContext.add` a run uses, labels
-left out) and the run's side (:class:`RollupPlan`).
+A rollup (:class:`~keelwork.core.monitors.rollup.Rollup`) is what a window needs from one model
+version's predictions of one :data:`BUCKET_SECONDS` bucket, labels left out: merged profiles,
+segment profiles, counts, the columns carried, the scores. :func:`fold` makes one with the very
+:meth:`WindowContext.add` a full run uses. Rollups are made by the runs themselves: a run
+folds each bucket that no rollup covers yet, from the log, once, and stores it
+(:meth:`RollupPlan.entry`); later runs -- ``keel monitor run``, the server's monitoring loop
+every ``monitor_interval`` -- read it instead of the bucket's rows. Nothing of this happens on
+the serving path (the prediction log is written as before).
 
 A time window whose length is a multiple of :data:`BUCKET_SECONDS` (``5m``, ``15m``, ``1h``,
 ``1d``, ...) is assembled from its buckets:
 
-- a bucket is *covered* when its rollups (every version's) were profiled against the run's
-  layout (:func:`layout_of`) and together saw exactly as many rows as the log holds in the
-  bucket (counted from the ``(model, ts)`` index); the others are read from the log and folded
-  here, the same way -- so a window may be part rollups, part log, and is exact either way;
-- ground truth is never rolled up (labels arrive late): the window's *labelled* predictions
-  are read with one narrow query and folded as the full run folds them (label columns, the
-  realised quality's truth/prediction/score lists, label coverage and delay);
+- a bucket is *covered* when its rollups (every version's) together saw exactly as many rows as
+  the log holds in the bucket (a range count on the ``(model, ts)`` index), and those the run
+  reads were profiled against the run's layout (:func:`layout_of`); any other bucket -- never
+  folded, still being written, rows deleted or added since -- is folded again from the log and
+  its rollups replaced. A window is therefore exact whatever the state of the rollups;
+- ground truth is never rolled up (labels arrive late): the run's *labelled* predictions are
+  read with one narrow query and folded as the full run folds them (label columns, the realised
+  quality's truth/prediction/score lists, label coverage and delay);
 - then :meth:`WindowContext.finish` builds the entry, as for a window read from the log.
 
 Every entry equals the one a full read of the log gives (``tests/integration/
-test_monitor_rollups.py`` compares them). Windows a rollup cannot serve are left to the full
-read (:meth:`RollupPlan.entry` returns None): count windows (``1000p``), free-text columns
-(their drift reads a sample of texts), windows whose logged outputs lack the scores that the
-run would get by scoring inputs again, and windows with no covered bucket at all. Each entry
-says which way it was computed in ``computed_from`` (``log``, ``rollups`` or
-``rollups+log``).
+test_monitor_rollups.py`` compares them). Left to the full read (:meth:`RollupPlan.entry`
+returns None): count windows (``1000p``), free-text columns (their drift reads a sample of
+texts), and windows whose logged outputs lack the scores that the run would get by scoring
+inputs again. Each entry says how it was computed in ``computed_from``: ``rollups`` (stored
+rollups only), ``rollups+log`` (some buckets folded from the log by this run) or ``log``.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any, cast
@@ -52,12 +57,16 @@ from keelwork.core.monitors.windows import (
     category,
     proba_row,
 )
+from keelwork.errors import StoreError
 from keelwork.service.monitoring.window import (
     ANSWERED,
+    MonitorSettings,
     Window,
     WindowContext,
     load_json,
 )
+
+log = logging.getLogger("keelwork.monitor")
 
 #: Bucket length of the rollups (seconds). Windows that are whole multiples of it are served.
 BUCKET_SECONDS = 300
@@ -98,7 +107,7 @@ def fold(ctx: WindowContext, rows: list[dict[str, Any]], layout: str) -> Rollup:
     ctx.add(w, rows, {})
     out = Rollup(layout, seen=len(rows), rows=w.rows, skipped=w.skipped,
                  profile=w.profile, segments=w.segments, columns=w.columns,
-                 versions=w.versions, layouts=ctx.ref.profile.columns)
+                 versions=w.versions)
     if ctx.multiclass:
         out.unscored = w.rows - len(w.all_proba)
         out.width = len(ctx.ref.schema.classes or ())
@@ -135,14 +144,18 @@ class RollupPlan:
         self.reader = PredictionReader(engine)
         self.counts: dict[int, int] = {}
         self.stored: dict[tuple[int, int], tuple[str, int, bytes]] = {}
-        self.usable = self.store.has_rollups() and self.reader.has_log()
+        self.usable = self.reader.has_log()
         if self.usable:
+            self.store.ensure_schema()
             self.stored = self.store.read(ctx.ref.model, lo, hi, BUCKET_SECONDS)
             buckets = range(int(lo), int(hi), BUCKET_SECONDS)
             self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
-        # Folding log rows for uncovered buckets: the same reference and settings, no
-        # rescoring (a window whose rows need scores is left to the full read).
-        self.folder = WindowContext(ctx.ref, ctx.settings, ctx.spec, None, ctx.now)
+        # Folding a bucket's rows into rollups, as they are stored: every version, every
+        # reference column (a run's version filter and features apply when reading them),
+        # no rescoring (a window whose rows need scores is left to the full read).
+        self.keeper = WindowContext(ctx.ref, MonitorSettings(segments=ctx.settings.segments),
+                                    ctx.spec, None, ctx.now)
+        self.folded = 0
 
     def entry(self, start: float, end: float) -> tuple[Window, dict[str, Any]] | None:
         """Window ``[start, end)`` and its finished entry, or None: read it from the log.
@@ -153,36 +166,43 @@ class RollupPlan:
         if not self.usable:
             return None
         parts: list[Rollup] = []
-        gaps: list[tuple[int, int]] = []
-        covered = 0
-        b = int(start)
-        while b < end:
+        read = 0
+        for b in range(int(start), int(end), BUCKET_SECONDS):
             n = self.counts.get(b, 0)
-            if n:
-                got = self._covered(b, n)
-                if got is None:
-                    if gaps and gaps[-1][1] == b:
-                        gaps[-1] = (gaps[-1][0], b + BUCKET_SECONDS)
-                    else:
-                        gaps.append((b, b + BUCKET_SECONDS))
-                else:
-                    covered += 1
-                    parts.extend(got)
-            b += BUCKET_SECONDS
-        if not covered:
-            return None
-        for lo, hi in gaps:
-            for rows in self.reader.iter_row_batches(lo, hi, model=self.ctx.ref.model,
-                                                     batch_size=2000):
-                parts.append(fold(self.folder, rows, self.layout))
+            if not n:
+                continue
+            got = self._covered(b, n)
+            if got is None:
+                got = self._catch_up(b)
+                read += 1
+            if self.ctx.rescore is not None and any(p.unscored for p in got):
+                return None  # scores to compute again from the logged inputs
+            parts.extend(got)
         total = combine(self.layout, parts)
-        if self.ctx.rescore is not None and total.unscored:
-            return None
         w = self._window(start, end, total)
         self._add_labelled(w, self._labelled(start, end))
         entry = self.ctx.finish(w)
-        entry["computed_from"] = "rollups+log" if gaps else "rollups"
+        entry["computed_from"] = "rollups+log" if read else "rollups"
         return w, entry
+
+    def _catch_up(self, bucket: int) -> list[Rollup]:
+        """Fold a bucket the rollups do not cover from the log, store its rollups (one per
+        version, replacing any), and return those of the run's version(s). A bucket still
+        being written is folded again by a later run: its count will not match."""
+        by_version: dict[int, list[dict[str, Any]]] = {}
+        for rows in self.reader.iter_row_batches(bucket, bucket + BUCKET_SECONDS,
+                                                 model=self.ctx.ref.model, batch_size=5000):
+            for r in rows:
+                by_version.setdefault(int(r["version"]), []).append(r)
+        folded = {v: fold(self.keeper, rows, self.layout) for v, rows in by_version.items()}
+        self.folded += sum(len(rows) for rows in by_version.values())
+        try:
+            self.store.replace_bucket(self.ctx.ref.model, bucket, folded, BUCKET_SECONDS)
+        except StoreError as exc:  # a cache: the run goes on without storing it
+            log.warning("storing the monitoring rollups of %s at %s failed: %s",
+                        self.ctx.ref.model, bucket, exc)
+        only = self.ctx.settings.version
+        return [r for v, r in folded.items() if only is None or v == only]
 
     def _labelled(self, start: float, end: float) -> list[dict[str, Any]]:
         """The labelled predictions of ``[start, end)``: read once for the whole range (one

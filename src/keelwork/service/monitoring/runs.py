@@ -143,7 +143,8 @@ def open_monitor(resolved: ResolvedSpec, name: str, *, version: int | None = Non
         if rescore and ("prediction:score" in reference.profile.columns
                         or reference.cbpe is not None):
             try:
-                session.rescore, close = open_rescorer(resolved, name, monitored)
+                # Loaded only if a window needs it (rollups with scores never do).
+                session.rescore, close = open_rescorer(resolved, name, monitored, lazy=True)
             except Exception as exc:  # the run goes on; prediction scores are left out
                 session.warnings.append(
                     f"the model could not be loaded to score logged inputs "

@@ -50,7 +50,7 @@ def _parts(reference: TableProfile, k: int = 12) -> list[TableProfile]:
 def _rollup(reference: TableProfile, prof: TableProfile, seen: int) -> Rollup:
     return Rollup("L", seen=seen, rows=prof.rows, profile=prof,
                   segments={("c", "a"): [prof, prof.rows // 2]}, columns={"x", "c"},
-                  versions={1}, scores=[0.1 * seen, 0.5], layouts=reference.columns)
+                  versions={1}, scores=[0.1 * seen, 0.5])
 
 
 def _same(a: TableProfile | None, b: TableProfile | None) -> None:
