@@ -30,6 +30,10 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── AuthError (ValueError)                 a malformed scope, API key name or unknown key id
     ├── RefNotAllowedError (PermissionError)   a model reference clients may not address
     ├── RelabelRefused (PermissionError)       a label set by one labeller replaced by another
+    ├── PiiConfigError (ValueError)            PII redaction set up wrong: an unknown entity or
+    │                                          mode, a plug-in that cannot load, a short key
+    ├── PiiScanFailed (RuntimeError)           a text could not be scanned (too long, too slow,
+    │                                          a recogniser raised): redact it whole
     └── RequestRefused (ValueError)            a server refused a request no other class names
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
@@ -213,6 +217,27 @@ class RelabelRefused(KeelworkError, PermissionError):
     detail per refused label."""
 
 
+class PiiConfigError(KeelworkError, ValueError):
+    """PII redaction set up wrong: an unknown entity name, a ``keelwork.pii_recognisers``
+    plug-in that cannot be loaded, an unknown mode, a missing or short pseudonym key.
+    ``entity`` is the entity name at fault, if any (the spec layer adds the keel.yaml line)."""
+
+    def __init__(self, message: str, *, entity: str | None = None) -> None:
+        super().__init__(message)
+        self.entity = entity
+
+
+class PiiScanFailed(KeelworkError, RuntimeError):
+    """A text could not be scanned for PII: longer than the size budget, slower than the time
+    budget, or a recogniser raised. The caller stores the field redacted whole. ``reason`` is
+    ``too_long``, ``timeout`` or ``recogniser_error``; the message never quotes the text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The text could not be scanned for PII ({reason}); it is redacted "
+                         "whole.")
+        self.reason = reason
+
+
 class RequestRefused(KeelworkError, ValueError):
     """A keelwork server refused a request for a reason no other class names: malformed JSON
     (400), a wrong method (405), a body too large (413) or too slow (408), ... Raised by
@@ -243,6 +268,8 @@ __all__ = [
     "ModelTimeout",
     "MonitorError",
     "Overloaded",
+    "PiiConfigError",
+    "PiiScanFailed",
     "PredictionError",
     "RefNotAllowedError",
     "RegistryError",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from keelwork.core.auth import Principal
     from keelwork.core.datasets import DatasetVersion
     from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
+    from keelwork.core.pii.spans import Span
     from keelwork.core.predictions import PredictionRecord
     from keelwork.core.registry import AliasChange, ModelSummary, ModelVersion
     from keelwork.core.rollout.rollback import Setback
@@ -472,29 +473,17 @@ class EntityLookup(Protocol):
         ...
 
 
-__all__ = [
-    "AlertStateStore",
-    "ApiKeyStoreProtocol",
-    "AuditSink",
-    "AuditStore",
-    "ChunkHandler",
-    "DatasetStoreProtocol",
-    "EntityLookup",
-    "FlagStoreProtocol",
-    "IngestLedger",
-    "IngestSource",
-    "Instance",
-    "JSONValue",
-    "LabelStoreProtocol",
-    "ModelRegistryStore",
-    "ModelRuntime",
-    "MonitorStoreProtocol",
-    "Notifier",
-    "PredictionReaderStore",
-    "PredictionSink",
-    "PredictionWriter",
-    "RolloutStoreProtocol",
-    "RuntimeFactory",
-    "RuntimeOptions",
-    "TextEmbedder",
+class PiiRecogniser(Protocol):
+    """Finds PII; see :mod:`keelwork.core.pii` (entry points: ``keelwork.pii_recognisers``)."""
+    entities: tuple[str, ...]  # the entity names its spans carry
+    def find(self, text: str) -> list[Span]: ...  # pure, linear-time, never logs the text
+
+
+__all__ = [  # alphabetical; several a line (this module is at the 500-line limit)
+    "AlertStateStore", "ApiKeyStoreProtocol", "AuditSink", "AuditStore", "ChunkHandler",
+    "DatasetStoreProtocol", "EntityLookup", "FlagStoreProtocol", "IngestLedger", "IngestSource",
+    "Instance", "JSONValue", "LabelStoreProtocol", "ModelRegistryStore", "ModelRuntime",
+    "MonitorStoreProtocol", "Notifier", "PiiRecogniser", "PredictionReaderStore",
+    "PredictionSink", "PredictionWriter", "RolloutStoreProtocol", "RuntimeFactory",
+    "RuntimeOptions", "TextEmbedder",
 ]

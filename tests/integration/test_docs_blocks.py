@@ -266,15 +266,25 @@ def _alerting(demo: Path, tmp: Path) -> Path:
 
 def _slos(demo: Path, tmp: Path) -> Path:
     """The demo project with the page's ``slos`` section in its keel.yaml."""
+    from ruamel.yaml import YAML
+
     project = _demo(demo, tmp)
-    section = next(b.code for b in blocks("docs/slos.md") if b.lang == "yaml")
+    yamls = [b.code for b in blocks("docs/slos.md") if b.lang == "yaml"]
     spec = project / "keel.yaml"
-    spec.write_text(spec.read_text() + "\n" + section)
+    spec.write_text(spec.read_text() + "\n" + yamls[0])
+    # the quality SLOs' block joins the same section
+    yaml = YAML()
+    data = yaml.load(spec.read_text())
+    quality = next(yaml.load(c) for c in yamls if "\n  quality:" in c)
+    data["slos"]["quality"] = quality["slos"]["quality"]
+    with spec.open("w") as fh:
+        yaml.dump(data, fh)
     return project
 
 
 _SETUP: dict[str, Callable[[Path, Path], Path]] = {
     "docs/alerting.md": _alerting,
+    "docs/dashboard.md": _demo,
     "docs/data.md": _data,
     "docs/monitoring.md": _monitoring,
     "docs/rollouts.md": _demo,

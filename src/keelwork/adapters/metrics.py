@@ -94,6 +94,9 @@ class GatewayMetrics:
                                 ["reason"], registry=r)
         self.fallbacks = Counter("keelwork_fallback_uses", "Requests answered by a fallback.",
                                  ["model", "fallback"], registry=r)
+        self.guard_hits = Counter("keelwork_guard_hits", "Instances a guard flagged or "
+                                  "rejected (out_of_distribution, ...).",
+                                  ["guard", "model", "action"], registry=r)
         self.log_commit = Histogram("keelwork_prediction_log_commit_seconds",
                                     "Time to commit one group of prediction records.",
                                     buckets=_LATENCY_BUCKETS, registry=r)
@@ -103,6 +106,19 @@ class GatewayMetrics:
         self.model_cpu = Counter("keelwork_model_cpu_seconds",
                                  "CPU seconds of model calls, measured in the threads that ran "
                                  "them.", ["model", "version"], registry=r)
+        self.model_gpu = Counter("keelwork_model_gpu_seconds",
+                                 "GPU seconds of model calls, as runtimes on a GPU measure "
+                                 "them.", ["model", "version"], registry=r)
+        self.tokens = Counter("keelwork_tokens", "Tokens model answers reported using, by "
+                              "kind (input, output).", ["model", "version", "kind"],
+                              registry=r)
+        self.token_price_missing = Counter(
+            "keelwork_token_price_missing", "Answers whose reported tokens have no price in "
+            "effect (or an unreadable usage): not charged, an error to fix in keel.yaml's "
+            "cost.token_prices.", ["model", "version"], registry=r)
+        #: What reported tokens cost, priced at each call's day (part of keelwork_cost_total).
+        self.token_cost = Counter("keelwork_token_cost", "Token cost per version.",
+                                  ["model", "version"], registry=None)
         self._children: dict[tuple[str, ...], Any] = {}
 
     def watch_cost(self, prices: CostSection,
@@ -117,6 +133,13 @@ class GatewayMetrics:
             process_cpu: The serving process's CPU seconds (every thread).
         """
         self.registry.register(_CostCollector(self, prices, process_cpu))
+
+    def watch_month(self, currency: str,
+                    read: Callable[[], dict[tuple[str, str], float]]) -> None:
+        """Export ``keelwork_cost_month_to_date{model,version,currency}``: the spend of the
+        calendar month (UTC) so far, read at scrape time from the durable usage ledger (it
+        survives restarts, unlike the counters)."""
+        self.registry.register(_MonthCollector(currency, read))
 
     def watch_log(self, read_stats: Callable[[], dict[str, float]]) -> None:
         """Export the prediction log's gauges, read at scrape time."""
@@ -162,16 +185,19 @@ class _CostCollector(Collector):
 
     def collect(self) -> Iterable[CounterMetricFamily]:
         prices = self._prices
-        cpu = _totals(self._metrics.model_cpu)
+        m = self._metrics
+        cpu = _totals(m.model_cpu)
         process = self._process_cpu()  # after the model CPU, so that it holds all of it
-        answers = _totals(self._metrics.predictions)
+        answers, gpu, tokens = _totals(m.predictions), _totals(m.model_gpu), _totals(m.token_cost)
         cost = CounterMetricFamily("keelwork_cost", "Cost of model calls per version: CPU "
-                                   "seconds at cost.cpu_hour plus answers at "
-                                   "cost.per_1k_predictions.",
+                                   "seconds at cost.cpu_hour, GPU seconds at cost.gpu_hour, "
+                                   "answers at cost.per_1k_predictions and reported tokens "
+                                   "at cost.token_prices.",
                                    labels=["model", "version", "currency"])
-        for model, version in sorted(cpu.keys() | answers.keys()):
-            cost.add_metric([model, version, prices.currency], version_cost(
-                prices, cpu.get((model, version), 0.0), answers.get((model, version), 0.0)))
+        for key in sorted(cpu.keys() | answers.keys() | gpu.keys() | tokens.keys()):
+            cost.add_metric([*key, prices.currency], version_cost(
+                prices, cpu.get(key, 0.0), answers.get(key, 0.0), gpu.get(key, 0.0),
+                tokens.get(key, 0.0)))
         yield cost
         idle = idle_cost(prices, process, sum(cpu.values()))
         if idle is not None:
@@ -185,6 +211,25 @@ class _CostCollector(Collector):
             yield g
 
     def describe(self) -> Iterable[CounterMetricFamily]:
+        return []
+
+
+class _MonthCollector(Collector):
+    def __init__(self, currency: str,
+                 read: Callable[[], dict[tuple[str, str], float]]) -> None:
+        self._currency = currency
+        self._read = read
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        g = GaugeMetricFamily("keelwork_cost_month_to_date", "Spend of the calendar month "
+                              "(UTC) so far per version, from the durable usage ledger (every "
+                              "server on the store together).",
+                              labels=["model", "version", "currency"])
+        for (model, version), value in sorted(self._read().items()):
+            g.add_metric([model, version, self._currency], value)
+        yield g
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
 
 

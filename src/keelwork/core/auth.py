@@ -16,9 +16,11 @@ matched.
 
 Scopes: ``predict`` (the predict routes), ``feedback`` (``POST /v1/feedback``: ground truth,
 which feeds the quality monitors and the ``min_accuracy`` rollout gate, so a predict client
-must not be able to relabel) and ``admin`` (register, aliases, rollouts, flags, config, keys).
-``admin`` implies the others: an admin can already choose which model answers and rotate any
-key, so withholding them would protect nothing and only make operators carry more keys.
+must not be able to relabel), ``read`` (the read-only ``/dashboard``: traffic, SLOs, drift,
+rollouts, alerts; a viewer cannot predict, label or steer) and ``admin`` (register, aliases,
+rollouts, flags, config, keys). ``admin`` implies the others: an admin can already choose
+which model answers and rotate any key, so withholding them would protect nothing and only
+make operators carry more keys.
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ from keelwork.errors import AuthError
 ADMIN: Final = "admin"
 PREDICT: Final = "predict"
 FEEDBACK: Final = "feedback"
+READ: Final = "read"
 #: Every scope, and the scopes each one grants.
 SCOPES: Final[dict[str, frozenset[str]]] = {
-    ADMIN: frozenset({ADMIN, PREDICT, FEEDBACK}),
+    ADMIN: frozenset({ADMIN, PREDICT, FEEDBACK, READ}),
     PREDICT: frozenset({PREDICT}),
     FEEDBACK: frozenset({FEEDBACK}),
+    READ: frozenset({READ}),
 }
 KEY_PREFIX: Final = "kw"
 _DOMAIN = b"keelwork.api_key.v1\x00"
@@ -154,6 +158,7 @@ __all__ = [
     "FEEDBACK",
     "KEY_PREFIX",
     "PREDICT",
+    "READ",
     "SCOPES",
     "GeneratedKey",
     "Principal",

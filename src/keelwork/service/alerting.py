@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,6 +164,8 @@ class AlertDelivery:
         self.metrics = metrics
         self.clock = clock
         self.backoff = backoff
+        #: One round at a time: the SLO and the budget watches share a delivery.
+        self._round = threading.Lock()
         store.ensure_schema()
         metrics.watch_pending(self.pending)
 
@@ -186,7 +189,10 @@ class AlertDelivery:
         Returns:
             What was sent and what failed in this round.
         """
-        at = self.clock() if now is None else now
+        with self._round:
+            return self._deliver(self.clock() if now is None else now, limit)
+
+    def _deliver(self, at: float, limit: int) -> DeliveryReport:
         sent = failed = 0
         errors: list[tuple[str, str]] = []
         for row in self.store.due(at, limit):

@@ -15,8 +15,12 @@ stores; the gateway keeps its own for the prediction log):
   their drift scores, quality and label coverage;
 - SLOs: with ``slos`` and contacts to alert, every ``slos.evaluation_interval`` the server
   evaluates them over its prediction log and notifies (:mod:`keelwork.service.slo_watch`);
+- rate limits: ``guards.rate_limit`` per key, tenant or IP, one limit for the servers of a
+  store (:mod:`keelwork.service.rate_limits`, demand exchanged every half second);
 - retention: with ``retention`` periods, every ``retention.interval`` the server deletes what
-  is kept no longer (:mod:`keelwork.service.retention`).
+  is kept no longer (:mod:`keelwork.service.retention`);
+- cost: with prices, every ``cost.evaluation_interval`` the server stores its models' usage
+  and, with ``cost.monthly_budget``, watches the budget (:mod:`keelwork.service.cost_watch`).
 
 The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
 (the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
@@ -41,17 +45,22 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.provenance import default_actor
+from keelwork.adapters.stores.rate_limit_store import RateLimitStore
 from keelwork.errors import ErrorDetail
 from keelwork.service.assembly import Service, open_service
+from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
+from keelwork.service.ood import ensure_detectors
+from keelwork.service.rate_limits import RateLimiter, open_limiter, rate_limit_loop
 from keelwork.service.retention import (
     RetentionReport,
     interval_of,
     retention_loop,
     server_retention,
 )
+from keelwork.service.review import review_loop
 from keelwork.service.slo_watch import SloWatch, interval_s, open_watch, slo_loop
 from keelwork.service.subjects import SubjectRequests
 from keelwork.spec.flags import FlagSpec
@@ -82,6 +91,10 @@ class ServerParts:
     retention: Callable[[], RetentionReport] | None = None
     #: A data subject's access and erasure requests (the admin routes).
     subjects: SubjectRequests | None = None
+    #: ``guards.rate_limit`` (None: no limit).
+    rate_limiter: RateLimiter | None = None
+    #: The usage ledger and budget watch (None: no prices).
+    cost_watch: CostWatch | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -103,6 +116,17 @@ class ServerParts:
             self._tasks.append(asyncio.create_task(
                 slo_loop(self.slo_watch, interval=interval_s(self.resolved.spec),
                          stop=self._stop_monitor), name="keel-slo-watch"))
+        if self.cost_watch is not None:
+            self._tasks.append(asyncio.create_task(
+                cost_loop(self.cost_watch, stop=self._stop_monitor), name="keel-cost-watch"))
+        if self.rate_limiter is not None:
+            self._tasks.append(asyncio.create_task(
+                rate_limit_loop(self.rate_limiter, stop=self._stop_monitor),
+                name="keel-rate-limit"))
+        if self.resolved.spec.review is not None:
+            self._tasks.append(asyncio.create_task(
+                review_loop(self.resolved, self.engine, stop=self._stop_monitor),
+                name="keel-review"))
         if self.retention is not None:
             self._tasks.append(asyncio.create_task(
                 retention_loop(self.retention,
@@ -116,6 +140,9 @@ class ServerParts:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.cost_watch is not None:  # the usage since the last round
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.cost_watch.flush)
         await self.service.close()
         self.engine.dispose()
 
@@ -159,8 +186,12 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         flags.reload()
         record_config(audit, resolved, actor=default_actor(settings.user))
         watch = open_watch(spec, engine, registry=service.gateway.metrics.registry)
+        costs = open_cost_watch(spec, engine, service.gateway.metrics,
+                                delivery=watch.delivery if watch is not None else None)
         retention = server_retention(engine, spec.retention, audit,
                                      actor=default_actor(settings.user))
+        limiter = open_limiter(spec.guards.rate_limit, RateLimitStore(engine))
+        service.gateway.use_ood(ensure_detectors(resolved, engine))
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -174,7 +205,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
     subjects = SubjectRequests(resolved.project_dir, engine, audit, service.registry,
                                resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
-                       monitor_interval_s, watch, retention, subjects)
+                       monitor_interval_s, watch, retention, subjects, limiter,
+                       cost_watch=costs)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

@@ -12,6 +12,12 @@ A server whose keel.yaml has ``slos`` and contacts to alert (``service.owners``,
    :class:`~keelwork.service.alerting.AlertDelivery`, which keeps them in the alert store and
    delivers them (webhook, Slack JSON, e-mail) with retries and de-duplication.
 
+Quality SLOs (``slos.quality``) are evaluated here always, whoever evaluates the request SLOs:
+their events join the prediction log with the labels, which Prometheus cannot see. Each is
+counted by :class:`~keelwork.adapters.stores.quality_counts.QualityCountReader` over its own
+windows, which end ``monitoring.labels.expected_delay`` before the evaluation for the metrics
+judged against labels.
+
 What was told stays in the alert store: a new watch (a restarted server) starts from the
 firing alerts kept there, so it neither pages again for an alert already told nor forgets to
 resolve one that stopped while it was down.
@@ -24,13 +30,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.stores.prediction_store import PredictionReader
+from keelwork.adapters.stores.quality_counts import QualityCountReader
 from keelwork.core.alerting.notification import AlertChange, fingerprint
 from keelwork.core.alerting.routing import LABEL_SERVICE, routing
-from keelwork.core.slo.evaluate import Evaluator, SloCounts, windows_needed
+from keelwork.core.slo.evaluate import (
+    Evaluator,
+    QualityWindowCounts,
+    SloCounts,
+    quality_windows,
+    windows_needed,
+)
 from keelwork.core.slo.objectives import SloSet, format_duration, slo_set
 from keelwork.service.alerting import AlertDelivery, DeliveryReport, open_delivery
 from keelwork.spec.model import KeelSpec
@@ -62,13 +75,18 @@ class SloWatch:
         delivery: Where alert state changes go (it owns the alert store).
         clock: Seconds since the epoch (tests pass their own).
         runbook_base: Folder path or URL of the runbooks (as ``keel slo rules``).
+        quality: Where the quality SLOs' events are counted (needed when ``slos`` has any).
     """
 
     def __init__(self, slos: SloSet, reader: PredictionReaderStore, delivery: AlertDelivery, *,
                  clock: Callable[[], float] = time.time,
-                 runbook_base: str = "runbooks") -> None:
+                 runbook_base: str = "runbooks",
+                 quality: QualityCountReader | None = None) -> None:
+        if slos.quality and quality is None:
+            raise ValueError("quality SLOs need a QualityCountReader")
         self.slos = slos
         self.reader = reader
+        self.quality = quality
         self.delivery = delivery
         self.clock = clock
         self.evaluator = Evaluator(slos, runbook_base)
@@ -84,10 +102,20 @@ class SloWatch:
 
     def counts(self, now: float) -> dict[int, dict[str, SloCounts]]:
         """Per window the rules read, per model, its counts up to ``now``."""
-        if not self.reader.has_log():
+        if not self.slos.objectives or not self.reader.has_log():
             return {}
         return {w: self.reader.slo_counts(now - w, now, latency_ms=self._latency_ms)
                 for w in windows_needed(self.slos)}
+
+    def quality_counts(self, now: float) -> QualityWindowCounts:
+        """Per quality SLO, per window it reads (ending ``now`` less its lag), per model,
+        its counts."""
+        if self.quality is None:
+            return {}
+        return {o.key: self.quality.counts(o.indicator, self.slos.models_of(o),
+                                           now - o.indicator.lag_s,
+                                           quality_windows(self.slos, o))
+                for o in self.slos.quality if o.indicator is not None}
 
     def evaluate(self, now: float | None = None) -> WatchReport:
         """Evaluate once at ``now`` (default: the clock), record the changes, deliver.
@@ -96,7 +124,7 @@ class SloWatch:
             StoreError: the store failed (the next evaluation tries again).
         """
         at = self.clock() if now is None else now
-        result = self.evaluator.step(self.counts(at), at)
+        result = self.evaluator.step(self.counts(at), at, quality=self.quality_counts(at))
         changes: list[AlertChange] = []
         for f in result.firing:
             fp = fingerprint(f.labels)
@@ -117,10 +145,20 @@ class SloWatch:
                                  if c.state == "resolved"), report)
 
 
+def evaluated_here(spec: KeelSpec) -> SloSet:
+    """The SLOs a server of ``spec`` evaluates itself: every one with ``slos.evaluated_by:
+    server``; with ``prometheus``, the quality SLOs only (Prometheus sees no label)."""
+    slos = slo_set(spec)
+    if spec.slos.evaluated_by == "server":
+        return slos
+    return replace(slos, objectives=())
+
+
 def evaluates_slos(spec: KeelSpec) -> bool:
-    """Whether a server of ``spec`` evaluates its SLOs: it has SLOs, someone to tell, and
-    ``slos.evaluated_by`` is ``server`` (with ``prometheus``, Alertmanager notifies)."""
-    return (spec.slos.evaluated_by == "server" and bool(slo_set(spec).objectives)
+    """Whether a server of ``spec`` evaluates SLOs: it has some to evaluate
+    (:func:`evaluated_here`) and someone to tell."""
+    here = evaluated_here(spec)
+    return (bool(here.objectives or here.quality)
             and any(r.targets for r in routing(spec).receivers))
 
 
@@ -146,7 +184,8 @@ def open_watch(spec: KeelSpec, engine: Engine, *, registry: CollectorRegistry | 
     if not evaluates_slos(spec):
         return None
     delivery = open_delivery(spec, engine, registry=registry, clock=clock, **options)
-    return SloWatch(slo_set(spec), PredictionReader(engine), delivery, clock=clock)
+    return SloWatch(evaluated_here(spec), PredictionReader(engine), delivery, clock=clock,
+                    quality=QualityCountReader(engine))
 
 
 async def slo_loop(watch: SloWatch, *, interval: float, stop: asyncio.Event) -> None:
@@ -165,4 +204,5 @@ async def slo_loop(watch: SloWatch, *, interval: float, stop: asyncio.Event) -> 
             await asyncio.wait_for(stop.wait(), interval)
 
 
-__all__ = ["SloWatch", "WatchReport", "evaluates_slos", "interval_s", "open_watch", "slo_loop"]
+__all__ = ["SloWatch", "WatchReport", "evaluated_here", "evaluates_slos", "interval_s",
+           "open_watch", "slo_loop"]

@@ -46,10 +46,10 @@ def dump_yaml(*docs: Any) -> str:
 
 def _slos(spec: KeelSpec) -> SloSet:
     slos = slo_set(spec)
-    if not slos.objectives:
+    if not slos.objectives and not slos.quality:
         raise SpecError(
             "keel.yaml sets no SLO: add a 'slos' section (availability, error_rate, "
-            "latency_p99_ms or throughput_rps) first.",
+            "latency_p99_ms, throughput_rps or quality) first.",
             [ErrorDetail("slos", "slos_missing", None, "no SLO is set")])
     return slos
 
@@ -60,6 +60,19 @@ class RulesOutput:
 
     text: str = ""
     files: list[Path] = field(default_factory=list)
+    #: Why some SLOs have no rules (the quality SLOs), or None.
+    note: str | None = None
+
+
+def quality_note(slos: SloSet) -> str | None:
+    """What ``keel slo rules`` says of the quality SLOs: the server evaluates them (their
+    events join the prediction log with labels, which Prometheus cannot see)."""
+    if not slos.quality:
+        return None
+    names = ", ".join(o.key for o in slos.quality)
+    return (f"quality SLOs ({names}) have no Prometheus rules: their events join the "
+            "prediction log with the labels, which Prometheus cannot see, so keel serve "
+            "evaluates and notifies them itself, even with slos.evaluated_by: prometheus")
 
 
 def slo_rules(resolved: ResolvedSpec, out: Path | None = None, *,
@@ -80,9 +93,11 @@ def slo_rules(resolved: ResolvedSpec, out: Path | None = None, *,
     """
     slos = _slos(resolved.spec)
     docs = rule_groups(slos, labels=labels, runbook_base=runbook_base)
+    note = quality_note(slos)
     if out is None:
-        return RulesOutput(text=dump_yaml(
-            {"groups": [g for d in docs.values() for g in d["groups"]]}))
+        head = f"# {note}\n" if note else ""
+        return RulesOutput(text=head + dump_yaml(
+            {"groups": [g for d in docs.values() for g in d["groups"]]}), note=note)
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for o in slos.objectives:
@@ -94,7 +109,7 @@ def slo_rules(resolved: ResolvedSpec, out: Path | None = None, *,
     inhibit = out / INHIBIT_FILE
     write_text_atomic(inhibit, "# Alertmanager: merge into alertmanager.yml (keel slo rules)\n"
                       + dump_yaml({"inhibit_rules": inhibit_rules(resolved.spec)}))
-    return RulesOutput(files=[*files, inhibit])
+    return RulesOutput(files=[*files, inhibit], note=note)
 
 
 def openslo(resolved: ResolvedSpec, out: Path | None = None) -> str:
@@ -136,14 +151,24 @@ def slo_line(spec: KeelSpec, every_s: float | None = None) -> str | None:
             (:mod:`keelwork.service.slo_watch`); None: Prometheus evaluates them.
     """
     slos = slo_set(spec)
-    if not slos.objectives:
+    if not slos.objectives and not slos.quality:
         return None
     names = ", ".join(f"{o.key} ({o.statement.split(' (')[0]})" for o in slos.objectives)
-    if every_s is not None:
+    quality = ", ".join(o.key for o in slos.quality)
+    if not slos.objectives:
+        where = (f"evaluated by this server every {every_s:g} s" if every_s is not None
+                 else "not evaluated: nobody to notify (service.owners, service.on_call)")
+        return f"quality SLOs over {slos.window}: {quality}; {where}"
+    extra = ""
+    if quality:
+        extra = (f"; quality SLOs ({quality}) evaluated by this server every {every_s:g} s"
+                 if every_s is not None else f"; quality SLOs ({quality}) not evaluated: "
+                 "nobody to notify")
+    if every_s is not None and spec.slos.evaluated_by == "server":
         return (f"SLOs over {slos.window}: {names}; evaluated by this server every "
-                f"{every_s:g} s; for Prometheus, `keel slo rules`")
+                f"{every_s:g} s; for Prometheus, `keel slo rules`{extra}")
     return (f"SLOs over {slos.window}: {names}; evaluated by Prometheus with the rules of "
-            "`keel slo rules`")
+            f"`keel slo rules`{extra}")
 
 
 def announce_slos(spec: KeelSpec) -> str | None:

@@ -13,15 +13,9 @@ from typing import Any
 
 #: Path in keel.yaml -> what is missing. A section path covers every field under it.
 NOT_ENFORCED: dict[tuple[str, ...], str] = {
-    ("cost", "monthly_budget"): "budget alerts are not built yet (the cost itself is "
-                                "exported on /metrics: keelwork_cost_total)",
-    ("cost", "alert_at"): "budget alerts are not built yet (the cost itself is exported on "
-                          "/metrics: keelwork_cost_total)",
     ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
                                           "(the on-call contact is paged: keel alerts config)",
     ("guards", "prompt_injection"): "the prompt-injection guard is not built yet",
-    ("guards", "out_of_distribution"): "the out-of-distribution guard is not built yet",
-    ("guards", "rate_limit"): "rate limiting is not built yet",
     ("server", "workers"): "one server process serves (scale out with more servers on one "
                            "store); several workers per server are not built yet",
 }
@@ -29,8 +23,6 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
 #: Values that ask for nothing (a disabled guard, the single worker), so they are accepted.
 _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
     ("guards", "prompt_injection"): (False, None),
-    ("guards", "out_of_distribution"): (False, None),
-    ("guards", "rate_limit"): (None,),
     ("server", "workers"): (1,),
     ("service", "on_call", "escalation"): (None,),
 }

@@ -19,7 +19,9 @@ from keelwork.errors import ErrorDetail, SpecError
 from keelwork.spec.alerts import contact_problems
 from keelwork.spec.cost import cost_problems
 from keelwork.spec.enforcement import not_enforced
-from keelwork.spec.model import KeelSpec, ResolvedSpec
+from keelwork.spec.guards import guard_problems
+from keelwork.spec.model import KeelSpec, ResolvedSpec, output_task
+from keelwork.spec.quality_slos import quality_problems
 from keelwork.spec.slos import slo_problems
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -320,10 +322,21 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
         for where, rule, got, message in slo_problems(spec.slos, waits):
             problems.append(ErrorDetail(format_path(where), rule, got, message,
                                         doc.line_of(where)))
+        for where, rule, got, message in quality_problems(
+                spec.slos.quality, models=[m.name for m in spec.models],
+                inputs=[f.name for f in spec.contract.inputs], outputs=spec.contract.outputs,
+                task=output_task(spec.contract), positive=spec.monitoring.labels.positive,
+                reference=spec.monitoring.reference, windows=spec.monitoring.windows):
+            problems.append(ErrorDetail(format_path(where), rule, got, message,
+                                        doc.line_of(where)))
         if "cost" in spec.model_fields_set:  # the default section (none written) has no price
-            for where, rule, got, message in cost_problems(spec.cost):
+            for where, rule, got, message in cost_problems(
+                    spec.cost, [m.name for m in spec.models]):
                 problems.append(ErrorDetail(format_path(where), rule, got, message,
                                             doc.line_of(where)))
+        for where, rule, got, message in guard_problems(spec):
+            problems.append(ErrorDetail(format_path(where), rule, got, message,
+                                        doc.line_of(where)))
         on_call = spec.service.on_call
         for at, got, why in contact_problems(spec.service.owners,
                                              on_call.contact if on_call else None, spec.alerts):

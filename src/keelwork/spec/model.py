@@ -30,6 +30,7 @@ from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.kinds import runtime_kinds
+from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
 from keelwork.spec.slos import SloSection
 
@@ -244,9 +245,15 @@ class RolloutSection(Section):
 
 # --------------------------------------------------------------------------- guards
 class RateLimit(Section):
+    """Requests per second a caller may send to the predict routes, for all servers of a
+    store together (keelwork.service.rate_limits); past it: 429 with Retry-After."""
+
     requests_per_second: PositiveFloat
-    burst: PositiveInt = 10
-    per: Literal["key", "tenant", "ip"] = "key"
+    burst: PositiveInt = Field(default=10, description="Requests a caller may send at once "
+                               "after being idle (the bucket's size).")
+    per: Literal["key", "tenant", "ip"] = Field(
+        default="key", description="Who a caller is: its verified API key (its IP without "
+        "one), the tenant header (its IP without one), or its IP address.")
 
 
 class PiiRedaction(Section):
@@ -259,6 +266,18 @@ class PiiRedaction(Section):
     model_sees: Literal["original", "redacted"] = Field(
         default="original", description="Whether the model gets the original instance or "
         "the redacted one.")
+
+
+class OodGuard(Section):
+    """``guards.out_of_distribution`` as an object (``true`` is this with its defaults)."""
+
+    action: Literal["flag", "reject"] = Field(
+        default="flag", description="What an instance unlike the reference gets: 'flag' "
+        "(answered; logged with guard out_of_distribution and counted) or 'reject' (422 "
+        "naming the guard).")
+    target_fpr: Annotated[float, Field(gt=0, le=0.2)] = Field(
+        default=0.01, description="Share of reference-like instances flagged anyway (the "
+        "detector's calibrated false-positive rate).")
 
 
 class GuardsSection(Section):
@@ -284,7 +303,10 @@ class GuardsSection(Section):
         "IBAN, SSN, IP, URL, dates of birth, names, places) before anything is stored; "
         "per-field modes: contract.inputs[].pii.")
     prompt_injection: bool = False
-    out_of_distribution: bool = False
+    out_of_distribution: bool | OodGuard = Field(
+        default=False, description="Score each instance against the reference data "
+        "(monitoring.reference): robust Mahalanobis and histogram scores fused by rank, "
+        "calibrated to target_fpr (keelwork.core.ood).")
     require_api_key: bool = Field(default=False, description="Predict routes need a key with "
                                   "the 'predict' scope.")
     feedback_auth: Literal["auto", "required", "open"] = Field(
@@ -356,6 +378,14 @@ def pii_settings(guards: GuardsSection) -> PiiRedaction | None:
     return PiiRedaction() if value is True else value
 
 
+def ood_settings(guards: GuardsSection) -> OodGuard | None:
+    """``guards.out_of_distribution`` as an object, or None when it is off."""
+    value = guards.out_of_distribution
+    if value is False:
+        return None
+    return OodGuard() if value is True else value
+
+
 class KeelSpec(Section):
     """The whole keel.yaml."""
 
@@ -377,6 +407,8 @@ class KeelSpec(Section):
                                   "alerts beyond e-mail addresses and URLs (keel alerts config).")
     flags: list[FlagSpec] = Field(default_factory=list, description="Model flags: which "
                                   "version answers which requests (keelwork.spec.flags).")
+    review: ReviewSection | None = Field(default=None, description="The human review queue "
+                                         "(keelwork.spec.review).")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> KeelSpec:

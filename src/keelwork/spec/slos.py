@@ -16,45 +16,12 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.metric_names import LATENCY_BUCKETS, REQUEST_DURATION
-from keelwork.spec.section import Section, check_name
+from keelwork.spec.quality_slos import FLOOR_METRICS, QualitySlo, check_unique
+from keelwork.spec.section import Section
+from keelwork.spec.slo_tier import DURATION, MIN_WINDOW_S, SloTier, duration_seconds
 
-_DURATION = r"^\d+[smhd]$"
-#: The shortest SLO window: the workbook's alert windows scale with it, and below a day its
-#: fastest tier's short window would be under a minute (one or two scrapes).
-MIN_WINDOW_S = 86_400
-
-
-def duration_seconds(text: str) -> int:
-    """``30d`` -> 2592000 (the grammar of :data:`_DURATION`: a whole number and s, m, h, d)."""
-    return int(text[:-1]) * int(UNIT_SECONDS[text[-1]])
-
-
-class SloTier(Section):
-    """One multiwindow burn-rate alert: fires while both windows burn faster than the rate."""
-
-    name: str = Field(description="The tier's name (label 'tier', part of the alert's name).")
-    severity: Literal["page", "ticket"] = "page"
-    long_window: str = Field(pattern=_DURATION, description="e.g. 1h: how much budget burnt.")
-    short_window: str = Field(pattern=_DURATION, description="e.g. 5m: is it still burning "
-                              "(the alert resolves soon after the burn stops).")
-    burn_rate: PositiveFloat = Field(description="Multiple of the rate that spends exactly "
-                                     "the budget over the window (14.4 spends 2% in 1h of 30d).")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_name(v, "a tier name")
-
-    @model_validator(mode="after")
-    def _windows(self) -> SloTier:
-        if duration_seconds(self.short_window) >= duration_seconds(self.long_window):
-            raise PydanticCustomError(
-                "tier_windows", "tier {name}: short_window must be shorter than long_window; "
-                "got {short} and {long}", {"name": self.name, "short": self.short_window,
-                                           "long": self.long_window})
-        return self
+_DURATION = DURATION
 
 
 class SloSection(Section):
@@ -83,6 +50,10 @@ class SloSection(Section):
     min_events: PositiveInt = Field(
         default=100, description="Requests a tier's long window must hold before it alerts: "
         "a handful of failures at night is no burn.")
+    quality: list[QualitySlo] = Field(
+        default_factory=list, description="SLOs on the models' answers (accuracy, f1, mae, "
+        "violation_rate, null_rate, label_coverage), counted from the prediction log and the "
+        "labels and always evaluated by the server itself (keelwork.spec.quality_slos).")
 
     @field_validator("latency_p99_ms")
     @classmethod
@@ -103,11 +74,20 @@ class SloSection(Section):
     @model_validator(mode="after")
     def _tiers(self) -> SloSection:
         window_s = duration_seconds(self.window)
+        check_unique(self.quality)
         if window_s < MIN_WINDOW_S:
             raise PydanticCustomError(
                 "slo_window", "slos.window must be at least 1d (the alert windows scale with "
                 "it); got {got}", {"got": self.window})
         names: set[str] = set()
+        for q in self.quality:
+            for t in q.tiers or ():
+                if duration_seconds(t.long_window) > window_s:
+                    raise PydanticCustomError(
+                        "tier_window", "quality SLO {q}, tier {name}: long_window {long} is "
+                        "longer than the SLO window {window}",
+                        {"q": q.name, "name": t.name, "long": t.long_window,
+                         "window": self.window})
         for t in self.tiers or ():
             if t.name in names:
                 raise PydanticCustomError("duplicate_tier", "tier name {name} appears twice",
@@ -193,6 +173,17 @@ def slo_problems(slos: SloSection,
                             f"{rate:g}x a budget of {budget:.4g} needs more than 100% bad "
                             "events; set slos.tiers with lower burn rates or a stricter "
                             "objective"))
+    for i, q in enumerate(slos.quality):
+        if q.metric == "mae":  # a mean error, not a share: any burn rate can be reached
+            continue
+        budget = 1.0 - q.objective if q.metric in FLOOR_METRICS else q.objective
+        for t in q.tiers or slos.tiers or WORKBOOK_TIERS:
+            if t.burn_rate * budget >= 1.0:
+                out.append((("slos", "quality", i, "objective"), "tier_never_fires",
+                            t.burn_rate, f"the {t.name} alert of quality SLO {q.name} can "
+                            f"never fire: burning {t.burn_rate:g}x a budget of {budget:.4g} "
+                            "needs more than 100% bad events; give it tiers of lower burn "
+                            f"rates (slos.quality[{i}].tiers) or a stricter objective"))
     return out
 
 

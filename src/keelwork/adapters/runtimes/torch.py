@@ -1,4 +1,5 @@
-"""PyTorch models on the CPU: TorchScript, torch.export programs (``.pt2``), pickled modules.
+"""PyTorch models on the CPU or a CUDA GPU: TorchScript, torch.export programs (``.pt2``),
+pickled modules.
 
 The format is read from the file: a ``.pt2`` archive is loaded with ``torch.export.load``, a
 TorchScript archive with ``torch.jit.load``; a module saved whole with ``torch.save`` is a
@@ -6,6 +7,10 @@ pickle and needs ``allow_unsafe_pickle``. Every call runs under ``torch.inferenc
 
 An exported program declares its input shapes, so bad shapes are caught before the model runs;
 for TorchScript give ``options.input_shape`` (or ``options.feature_names``) to get the same.
+
+With ``options.device: cuda`` (or ``cuda:N``) the module and its inputs move to that GPU and
+each call's GPU time is measured with CUDA events (:class:`~keelwork.adapters.runtimes.gpu_clock.
+CudaClock`): ``gpu_seconds()`` is what the gateway charges at ``cost.gpu_hour``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from keelwork.adapters.runtimes.base import (
     BaseRuntime,
@@ -26,6 +33,7 @@ from keelwork.adapters.runtimes.base import (
     tensor_batch,
     to_jsonable,
 )
+from keelwork.adapters.runtimes.gpu_clock import CudaClock
 from keelwork.core.signature import Signature, TensorSignature
 from keelwork.errors import ErrorDetail, InvalidInputError, ModelLoadError
 from keelwork.types import Instance, JSONValue
@@ -53,6 +61,8 @@ class TorchConfig(RuntimeConfig):
     #: How ``predict_proba`` turns outputs into probabilities ('none': no predict_proba).
     #: Default: 'softmax' when ``classes`` is set, else 'none'.
     proba: Literal["softmax", "sigmoid", "identity", "none"] | None = None
+    #: Where the model runs: 'cpu', or a CUDA GPU ('cuda', 'cuda:1'), whose time is measured.
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
 
 
 class TorchRuntime(BaseRuntime):
@@ -77,6 +87,7 @@ class TorchRuntime(BaseRuntime):
         self._item_shapes: list[tuple[int | None, ...] | None] = [None]
         self._fixed_batch: int | None = None
         self._output_shapes: list[tuple[int, ...]] = []
+        self._gpu: CudaClock | None = None
 
     @classmethod
     def pickled_parts(cls, path: Path, options: Mapping[str, Any]) -> list[Path]:
@@ -121,11 +132,31 @@ class TorchRuntime(BaseRuntime):
             )
         if fmt == "pickle":
             module.eval()
+        module = self._to_device(torch, module)
         self._apply_options()
         self._format = fmt
         self._module = module
         self._signature = self._build_signature()
         self._loaded = True
+
+    def _to_device(self, torch: Any, module: Any) -> Any:
+        """``module`` on the configured device (a CUDA device gets a clock of its own)."""
+        device = self.config.device
+        if device == "cpu":
+            return module
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"options.device is {device!r} but torch sees no CUDA device "
+                                 "(no GPU, or a CPU-only torch build); use device: cpu.")
+        try:
+            moved = module.to(device)
+        except Exception as exc:
+            raise self.load_error(exc, f"move the model to {device}") from exc
+        self._gpu = CudaClock(torch)
+        return moved
+
+    def gpu_seconds(self) -> float:
+        """GPU seconds of this model's calls so far (0 on the CPU)."""
+        return self._gpu.seconds() if self._gpu is not None else 0.0
 
     def _read_exported(self, program: Any) -> None:
         names = tuple(program.graph_signature.user_inputs)
@@ -254,7 +285,8 @@ class TorchRuntime(BaseRuntime):
             logits = logits.float()
             probs = (logits.softmax(dim=-1) if mode == "softmax"
                      else logits.sigmoid() if mode == "sigmoid" else logits)
-        return one_per_instance(probs.numpy(), n, kind=self.kind, what="probability rows")
+        return one_per_instance(probs.cpu().numpy(), n, kind=self.kind,
+                                what="probability rows")
 
     def _forward(self, instances: Sequence[Instance]) -> tuple[Any, int]:
         module = self._module
@@ -263,11 +295,16 @@ class TorchRuntime(BaseRuntime):
         import torch
 
         tensors, n = self._tensors(instances)
-        with self.model_errors(), torch.inference_mode():
-            if self._fixed_batch == 1 and n > 1:
-                parts = [module(*(t[i:i + 1] for t in tensors)) for i in range(n)]
-                return _concat(parts), n
-            return module(*tensors), n
+        gpu = self._gpu
+        if gpu is not None:
+            tensors = [t.to(self.config.device) for t in tensors]
+
+        def call() -> Any:
+            with self.model_errors(), torch.inference_mode():
+                if self._fixed_batch == 1 and n > 1:
+                    return _concat([module(*(t[i:i + 1] for t in tensors)) for i in range(n)])
+                return module(*tensors)
+        return (call() if gpu is None else gpu.run(call)), n
 
     def _tensors(self, instances: Sequence[Instance]) -> tuple[list[Any], int]:
         import torch

@@ -150,15 +150,18 @@ class RolloutStore:
                                 .order_by(rollouts.c.id)).all()
         return [_load(b, r) for b, r in rows]
 
-    def events(self, rollout_id: int) -> list[RolloutEvent]:
-        """The rollout's transitions, oldest first."""
+    def events(self, rollout_id: int, *, last: int | None = None) -> list[RolloutEvent]:
+        """The rollout's transitions, oldest first (only the ``last`` ones when given)."""
         with connection(self.engine, _STORE, f"reading the events of rollout {rollout_id}") \
                 as conn:
             model = conn.execute(sa_select(rollouts.c.model)
                                  .where(rollouts.c.id == rollout_id)).scalar()
-            rows = conn.execute(sa_select(rollout_events)
-                                .where(rollout_events.c.rollout_id == rollout_id)
-                                .order_by(rollout_events.c.id)).mappings().all()
+            stmt = sa_select(rollout_events).where(rollout_events.c.rollout_id == rollout_id)
+            if last is None:
+                rows = conn.execute(stmt.order_by(rollout_events.c.id)).mappings().all()
+            else:
+                rows = list(reversed(conn.execute(stmt.order_by(rollout_events.c.id.desc())
+                                                  .limit(last)).mappings().all()))
         return [RolloutEvent(rollout_id, str(model), r["action"], r["from_phase"],
                              r["to_phase"], r["weight"], r["actor"], r["at"], r["reason"],
                              json.loads(r["decision"]) if r["decision"] else None)

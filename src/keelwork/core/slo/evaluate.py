@@ -22,6 +22,10 @@ series:
 Labels and annotations are the rules' own (:func:`~keelwork.core.slo.rules.alert_labels`,
 :func:`~keelwork.core.slo.rules.alert_annotations` with the numbers filled in), so a receiver
 gets the same alert from either evaluator.
+
+Quality SLOs (:mod:`keelwork.core.slo.quality`) go through the same conditions over their own
+counts (:data:`QualityWindowCounts`, per SLO), each with its tiers and models, and their own
+words (:mod:`keelwork.core.slo.quality_words`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from keelwork.core.slo.objectives import (
     budget_spent,
     describe_burn,
 )
+from keelwork.core.slo.quality import QualityCounts
+from keelwork.core.slo.quality_words import quality_annotations
 from keelwork.core.slo.rules import alert_annotations, alert_labels, windows_of
 
 
@@ -82,7 +88,17 @@ class SloCounts:
 
 #: Per window (seconds), per model, the counts.
 WindowCounts = Mapping[int, Mapping[str, SloCounts]]
+#: Per quality SLO (its key), per window (seconds), per model, the counts.
+QualityWindowCounts = Mapping[str, Mapping[int, Mapping[str, QualityCounts]]]
 _NONE = SloCounts()
+_NO_QUALITY: QualityWindowCounts = {}
+
+
+def quality_windows(slos: SloSet, o: Objective) -> list[int]:
+    """Every window (seconds) the alerts of quality SLO ``o`` read: its tiers' and the SLO
+    window, shortest first."""
+    return sorted({w for t in slos.tiers_for(o) for w in (t.long_s, t.short_s)}
+                  | {slos.window_s})
 
 
 def windows_needed(slos: SloSet) -> list[int]:
@@ -108,14 +124,33 @@ def _counts(counts: WindowCounts, window_s: int, model: str) -> SloCounts:
     return counts.get(window_s, {}).get(model, _NONE)
 
 
-def _burn(slos: SloSet, a: Alert, model: str, counts: WindowCounts) -> float | None:
-    """The hours left (the rules' alert value) when tier ``a`` holds, else None."""
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """The counts both kinds of SLO are read from."""
+
+    requests: WindowCounts
+    quality: QualityWindowCounts
+
+    def tally(self, o: Objective, window_s: int, model: str) -> tuple[float, float]:
+        """``(events, bad)`` of ``o`` for ``model`` over ``window_s``."""
+        if o.indicator is not None:
+            q = self.quality.get(o.key, {}).get(window_s, {}).get(model)
+            return (q.events, q.bad) if q is not None else (0.0, 0.0)
+        c = _counts(self.requests, window_s, model)
+        return float(c.events(o)), float(c.bad(o))
+
+    def ratio(self, o: Objective, window_s: int, model: str) -> float | None:
+        events, bad = self.tally(o, window_s, model)
+        return None if events <= 0 else bad / events
+
+
+def _burn(slos: SloSet, a: Alert, model: str, read: _Read) -> float | None:
+    """The short window's bad share when tier ``a`` holds, else None."""
     o, t = a.objective, a.tier
     assert t is not None and o.budget is not None
-    long_c, short_c = _counts(counts, t.long_s, model), _counts(counts, t.short_s, model)
-    long_r, short_r = long_c.ratio(o), short_c.ratio(o)
+    long_r, short_r = read.ratio(o, t.long_s, model), read.ratio(o, t.short_s, model)
     thr = t.threshold(o.budget)
-    if long_r is None or short_r is None or long_c.events(o) < slos.min_events:
+    if long_r is None or short_r is None or read.tally(o, t.long_s, model)[0] < slos.min_events:
         return None
     if not (long_r > thr and short_r > thr):
         return None
@@ -123,23 +158,28 @@ def _burn(slos: SloSet, a: Alert, model: str, counts: WindowCounts) -> float | N
 
 
 def conditions(slos: SloSet, counts: WindowCounts, *,
+               quality: QualityWindowCounts = _NO_QUALITY,
                runbook_base: str = "runbooks") -> list[Firing]:
     """The alerts whose condition holds now (before ``for`` and inhibition), per model.
 
     Args:
         slos: The service's SLOs.
         counts: The counts of every window of :func:`windows_needed`.
+        quality: Per quality SLO, the counts of every window of :func:`quality_windows`.
         runbook_base: Folder path or URL of the runbooks (as for the rules).
     """
     out: list[Firing] = []
     whole = slos.window_s
+    read = _Read(counts, quality)
     for a in slos.alerts():
         o = a.objective
-        for model in slos.models:
-            has_data = _counts(counts, whole, model).events(o) > 0
+        for model in slos.models_of(o):
+            has_data = read.tally(o, whole, model)[0] > 0
             notes: dict[str, str] | None = None
             if a.kind == "no_data":
-                if not has_data:
+                if not has_data and o.indicator is not None:
+                    notes = quality_annotations(slos, a, runbook_base, model=model)
+                elif not has_data:
                     notes = alert_annotations(slos, a, runbook_base, model=model)
             elif a.kind == "floor":
                 rate = _counts(counts, FLOOR_RATE_S, model).answered / FLOOR_RATE_S
@@ -147,14 +187,17 @@ def conditions(slos: SloSet, counts: WindowCounts, *,
                     notes = alert_annotations(slos, a, runbook_base, model=model,
                                               value=f"{rate:.2f}")
             else:
-                short_ratio = _burn(slos, a, model, counts)
+                short_ratio = _burn(slos, a, model, read)
                 if short_ratio is not None:
                     assert o.budget is not None
-                    period = _counts(counts, whole, model).ratio(o) or 0.0
+                    period = read.ratio(o, whole, model) or 0.0
                     spent = budget_spent(period, o.budget)
                     sentence = describe_burn(whole, spent, short_ratio / o.budget)
-                    notes = alert_annotations(slos, a, runbook_base, model=model,
-                                              sentence=sentence)
+                    notes = (quality_annotations(slos, a, runbook_base, model=model,
+                                                 sentence=sentence)
+                             if o.indicator is not None else
+                             alert_annotations(slos, a, runbook_base, model=model,
+                                               sentence=sentence))
             if notes is not None:
                 labels = {"alertname": a.name, **alert_labels(slos, a), "model": model}
                 out.append(Firing(a, model, labels, notes))
@@ -206,9 +249,11 @@ class Evaluator:
     #: Per alert fingerprint key (name, model): since when its condition holds.
     pending: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def step(self, counts: WindowCounts, now: float) -> Evaluation:
-        """Evaluate at ``now`` (seconds since the epoch) over ``counts``."""
-        held = conditions(self.slos, counts, runbook_base=self.runbook_base)
+    def step(self, counts: WindowCounts, now: float, *,
+             quality: QualityWindowCounts = _NO_QUALITY) -> Evaluation:
+        """Evaluate at ``now`` (seconds since the epoch) over ``counts`` (and the quality
+        SLOs' ``quality``)."""
+        held = conditions(self.slos, counts, quality=quality, runbook_base=self.runbook_base)
         keys = {(f.alert.name, f.model) for f in held}
         self.pending = {k: since for k, since in self.pending.items() if k in keys}
         ready = []
@@ -220,5 +265,5 @@ class Evaluator:
         return Evaluation([f for f in ready if f not in quiet], quiet)
 
 
-__all__ = ["Evaluation", "Evaluator", "Firing", "SloCounts", "WindowCounts", "conditions",
-           "inhibited", "windows_needed"]
+__all__ = ["Evaluation", "Evaluator", "Firing", "QualityWindowCounts", "SloCounts",
+           "WindowCounts", "conditions", "inhibited", "quality_windows", "windows_needed"]

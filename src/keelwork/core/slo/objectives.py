@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from keelwork.core.slo.quality import LABELLED, METRIC_TITLES, QualityIndicator
 from keelwork.spec.model import KeelSpec
+from keelwork.spec.quality_slos import FLOOR_METRICS, QualitySlo, binary_positive, drift_slice
+from keelwork.spec.slo_tier import SloTier
 from keelwork.spec.slos import WORKBOOK_TIERS, WORKBOOK_WINDOW_S, SloSection, duration_seconds
 
 _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
@@ -73,12 +76,16 @@ def scale_tiers(window_s: int) -> tuple[Tier, ...]:
     return tuple(out)
 
 
+def _tiers(tiers: list[SloTier]) -> tuple[Tier, ...]:
+    return tuple(Tier(t.name, t.severity, duration_seconds(t.long_window),
+                      duration_seconds(t.short_window), t.burn_rate) for t in tiers)
+
+
 def tiers_of(slos: SloSection) -> tuple[Tier, ...]:
     """The tiers in effect: keel.yaml's ``slos.tiers``, else the workbook's, scaled."""
     if slos.tiers is None:
         return scale_tiers(slos.window_seconds)
-    return tuple(Tier(t.name, t.severity, duration_seconds(t.long_window),
-                      duration_seconds(t.short_window), t.burn_rate) for t in slos.tiers)
+    return _tiers(slos.tiers)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,12 @@ class Objective:
     budget: float | None
     statement: str
     threshold_s: float | None = None
+    #: A quality SLO: what it counts (None: a request SLO).
+    indicator: QualityIndicator | None = None
+    #: A quality SLO of one model (None: every model).
+    model: str | None = None
+    #: Its own tiers (None: the service's).
+    tiers: tuple[Tier, ...] | None = None
 
     @property
     def is_ratio(self) -> bool:
@@ -125,6 +138,50 @@ def objectives_of(slos: SloSection) -> tuple[Objective, ...]:
         out.append(Objective(
             "throughput", "Throughput", "Throughput", slos.throughput_rps, None,
             f"at least {slos.throughput_rps:g} answered requests per second per model"))
+    return tuple(out)
+
+
+def _statement(q: QualitySlo, positive: str | None, delay: str, slice_: str | None) -> str:
+    pct = f"{100 * q.objective:.6g}%"
+    of = f"input '{q.feature}'" if q.feature else "every input of the contract"
+    how = (f"score over {q.threshold:g}" if q.threshold is not None
+           else "by the monitor's verdict")
+    return {
+        "drift": f"at most {pct} of predictions served in {slice_} slices where "
+                 f"'{q.feature}' drifted from the reference ({how})",
+        "accuracy": f"at least {pct} of labelled answers right",
+        "f1": f"an F1 of at least {q.objective:g} on labelled answers (positive class "
+              f"{positive!r})",
+        "mae": f"a mean absolute error of labelled answers of at most {q.objective:g}",
+        "violation_rate": f"at most {pct} of requests refused by the input contract",
+        "null_rate": f"at most {pct} of the values of {of} null",
+        "label_coverage": f"at least {pct} of predictions labelled within the expected "
+                          f"delay ({delay})",
+    }[q.metric]
+
+
+def quality_objectives(spec: KeelSpec) -> tuple[Objective, ...]:
+    """The quality SLOs of ``spec`` (``slos.quality``), in keel.yaml's order."""
+    contract, labels = spec.contract, spec.monitoring.labels
+    inputs = tuple(f.name for f in contract.inputs)
+    classes = next((tuple(str(c) for c in f.categories) for f in contract.outputs
+                    if f.categories), None)
+    positive = binary_positive(contract.outputs, labels.positive)
+    delay = duration_seconds(labels.expected_delay)
+    slice_ = drift_slice(spec.monitoring.windows)
+    out = []
+    for q in spec.slos.quality:
+        ind = QualityIndicator(
+            q.metric, features=(q.feature,) if q.feature else inputs, input_names=inputs,
+            classes=classes, positive=positive if q.metric == "f1" else None,
+            lag_s=delay if q.metric in LABELLED else 0, threshold=q.threshold,
+            slice=slice_ if q.metric == "drift" else None)
+        floor = q.metric in FLOOR_METRICS
+        budget = 1.0 - q.objective if floor else q.objective
+        out.append(Objective(
+            q.name, f"{METRIC_TITLES[q.metric]} ({q.name})", "Quality" + _camel(q.name),
+            q.objective, budget, _statement(q, positive, labels.expected_delay, slice_),
+            indicator=ind, model=q.model, tiers=_tiers(q.tiers) if q.tiers else None))
     return tuple(out)
 
 
@@ -172,17 +229,27 @@ class SloSet:
     tiers: tuple[Tier, ...]
     min_events: int
     objectives: tuple[Objective, ...]
+    #: The quality SLOs (``slos.quality``): evaluated by the server only.
+    quality: tuple[Objective, ...] = ()
 
     @property
     def window(self) -> str:
         return format_duration(self.window_s)
 
+    def tiers_for(self, o: Objective) -> tuple[Tier, ...]:
+        """The tiers of ``o``: its own, else the service's."""
+        return o.tiers if o.tiers is not None else self.tiers
+
+    def models_of(self, o: Objective) -> tuple[str, ...]:
+        """The models ``o`` judges."""
+        return (o.model,) if o.model is not None else self.models
+
     def alerts(self) -> list[Alert]:
-        """Every alert, per objective: its burn tiers (fastest first) and no-data, or the
-        throughput floor and no-data."""
+        """Every alert, per objective (request SLOs, then quality SLOs): its burn tiers
+        (fastest first) and no-data, or the throughput floor and no-data."""
         out = []
-        ordered = sorted(self.tiers, key=lambda t: (t.severity != "page", t.long_s))
-        for o in self.objectives:
+        for o in (*self.objectives, *self.quality):
+            ordered = sorted(self.tiers_for(o), key=lambda t: (t.severity != "page", t.long_s))
             if o.is_ratio:
                 out += [Alert(f"Keelwork{o.stem}Burn{_camel(t.name)}", o, "burn", t.severity, t)
                         for t in ordered]
@@ -203,7 +270,8 @@ def slo_set(spec: KeelSpec) -> SloSet:
         batching_waits_ms=tuple((m.name, m.batching.max_wait_ms) for m in spec.models
                                 if m.batching.enabled),
         window_s=spec.slos.window_seconds, tiers=tiers_of(spec.slos),
-        min_events=spec.slos.min_events, objectives=objectives_of(spec.slos))
+        min_events=spec.slos.min_events, objectives=objectives_of(spec.slos),
+        quality=quality_objectives(spec))
 
 
 # --------------------------------------------------------------------------- budget math

@@ -30,7 +30,34 @@ def _source(query: str) -> dict[str, Any]:
     return {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}
 
 
+def _keelwork(description: str) -> dict[str, Any]:
+    return {"metricSource": {"type": "keelwork", "spec": {"description": description}}}
+
+
+def _quality_indicator(o: Objective) -> dict[str, Any]:
+    """A quality SLO's SLI: a ratio of event counts keelwork's server reads from its log."""
+    ind = o.indicator
+    assert ind is not None
+    bad, total = {
+        "accuracy": ("labelled answers whose class is not the label", "labelled answers"),
+        "f1": ("false positives + false negatives",
+               "2 x true positives + false positives + false negatives"),
+        "mae": ("the sum of the absolute errors of labelled answers", "labelled answers"),
+        "violation_rate": ("requests refused by the input contract", "requests"),
+        "null_rate": ("null values of the counted inputs", "values of the counted inputs"),
+        "label_coverage": ("predictions without a label", "predictions"),
+        "drift": (f"predictions of {ind.slice} slices where {ind.features[0]} drifted",
+                  f"predictions of {ind.slice} slices compared with the reference"),
+    }[ind.metric]
+    lag = f"; windows end {format_duration(ind.lag_s)} ago" if ind.lag_s else ""
+    note = f" (prediction log joined with labels, evaluated by keel serve{lag})"
+    return {"ratioMetric": {"counter": False, "bad": _keelwork(bad + note),
+                            "total": _keelwork(total + note)}}
+
+
 def _indicator(o: Objective) -> dict[str, Any]:
+    if o.indicator is not None:
+        return _quality_indicator(o)
     if o.threshold_s is not None:
         return {"ratioMetric": {
             "counter": True,
@@ -73,16 +100,21 @@ def openslo_documents(slos: SloSet) -> list[dict[str, Any]]:
         targets.append(name)
         docs.append(_doc("AlertNotificationTarget", name, {
             "target": owner, "description": "service.owners of keel.yaml"}, owner))
-    for o in slos.objectives:
+    for o in (*slos.objectives, *slos.quality):
         sli = _name(slos.service, o.key, "sli")
         docs.append(_doc("SLI", sli, {"description": o.statement, **_indicator(o)}))
         policies = [_policy(slos, a, targets) for a in slos.alerts()
                     if a.objective == o and a.kind == "burn"]
         docs += policies
         objective: dict[str, Any] = {"displayName": o.title}
-        if o.is_ratio:
+        method = "Occurrences"
+        if o.indicator is not None and o.indicator.metric == "mae":
+            objective.update({"op": "lte", "value": o.target})
+        elif o.indicator is not None:
+            assert o.budget is not None
+            objective["target"] = round(1.0 - o.budget, 12)
+        elif o.is_ratio:
             objective["target"] = o.target
-            method = "Occurrences"
         else:
             objective.update({"op": "gte", "value": o.target, "timeSliceTarget": 1.0,
                               "timeSliceWindow": "5m"})

@@ -11,18 +11,65 @@ from keelwork.core.slo.objectives import (
     format_duration,
     window_words,
 )
+from keelwork.core.slo.quality_words import EVENT_NOUNS, lag_words
+
+_HOW = {
+    "accuracy": "Each labelled answer is an event, bad when the predicted class is not the "
+                "label.",
+    "f1": "A true positive counts 2 events, a false positive or negative 1 event and 1 bad, "
+          "so bad over events is exactly 1 - F1 over any window.",
+    "mae": "Each labelled answer is an event and its absolute error its 'bad' part: bad over "
+           "events is the mean absolute error, and the burn rate is the MAE over the "
+           "objective.",
+    "violation_rate": "Each request is an event (answered, failed or refused), bad when the "
+                      "input contract refused it.",
+    "null_rate": "Each counted input value of an answered request is an event, bad when it "
+                 "is null or missing.",
+    "label_coverage": "Each answered prediction is an event, bad while it has no label.",
+    "drift": "Each prediction of a time slice that keel serve's monitoring compared with the "
+             "reference is an event, bad when the slice's feature drifted.",
+}
 
 
-def _model_arg(slos: SloSet) -> tuple[str, str]:
+def _model_arg(slos: SloSet, a: Alert | None = None) -> tuple[str, str]:
     """The model to put in the commands, and a note when it depends on the alert."""
-    if len(slos.models) == 1:
-        return slos.models[0], ""
+    models = slos.models_of(a.objective) if a is not None else slos.models
+    if len(models) == 1:
+        return models[0], ""
     return "MODEL", (f"\nMODEL is the alert's `model` label (one of: "
-                     f"{', '.join(slos.models)}).\n")
+                     f"{', '.join(models)}).\n")
+
+
+def _quality_meaning(slos: SloSet, a: Alert) -> str:
+    o = a.objective
+    ind = o.indicator
+    assert ind is not None and o.budget is not None
+    ending = lag_words(ind.lag_s)
+    head = (f"A quality SLO, evaluated by `keel serve` itself (Prometheus cannot see labels). "
+            f"The objective is {o.statement}, over {window_words(slos.window_s)} windows"
+            f"{ending}. {_HOW[ind.metric]}")
+    if ind.lag_s:
+        head += (" Windows are over prediction time: a label counts into the windows of its "
+                 "prediction whenever it arrives, so a late label can still change them.")
+    if a.kind == "burn":
+        t = a.tier
+        assert t is not None
+        return (f"{head}\n\nOver the {format_duration(t.long_s)} and the "
+                f"{format_duration(t.short_s)}{ending}, the bad share of the events was over "
+                f"{t.threshold(o.budget):.4g}: {t.burn_rate:g}x the budget of "
+                f"{o.budget:.4g}. It needs at least {slos.min_events} events in the long "
+                "window (`slos.min_events`); while a faster tier of the same SLO fires, this "
+                "one is held back. The alert's text says how much of the budget is spent.")
+    return (f"{head}\n\nNo {EVENT_NOUNS[ind.metric]} over the whole window{ending}: the "
+            f"SLO is unknown, not met. Usual causes: no traffic, labels not sent yet (`keel "
+            "ingest --labels`, POST /v1/feedback), or labels naming ids that are not in the "
+            "log.")
 
 
 def _meaning(slos: SloSet, a: Alert) -> str:
     o = a.objective
+    if o.indicator is not None:
+        return _quality_meaning(slos, a)
     if a.kind == "burn":
         t = a.tier
         assert t is not None and o.budget is not None
@@ -54,11 +101,16 @@ def _meaning(slos: SloSet, a: Alert) -> str:
 
 
 def _commands(slos: SloSet, a: Alert) -> list[tuple[str, str]]:
-    model, _ = _model_arg(slos)
+    model, _ = _model_arg(slos, a)
     since = format_duration(a.tier.long_s) if a.tier else "1h"
+    ind = a.objective.indicator
+    if ind is not None and ind.lag_s:
+        since = format_duration(ind.lag_s + (a.tier.long_s if a.tier else 3600))
     latency = a.objective.threshold_s is not None
-    tail = (f"keel log tail --model {model} -n 50" if latency or a.kind == "floor"
-            else f"keel log tail --model {model} --status error -n 50")
+    status = " --status error"
+    if latency or a.kind == "floor" or ind is not None:
+        status = " --status rejected" if ind is not None and ind.metric == "violation_rate" else ""
+    tail = f"keel log tail --model {model}{status} -n 50"
     return [
         ("What failed, and why (the latest requests, with their errors and latency):", tail),
         (f"Whether the inputs changed (drift and quality over the last {since}):",
@@ -80,7 +132,7 @@ def _owners(slos: SloSet) -> str:
 
 def runbook(slos: SloSet, a: Alert) -> str:
     """The Markdown runbook of one alert."""
-    _, note = _model_arg(slos)
+    _, note = _model_arg(slos, a)
     steps = "\n".join(f"{i}. {why}\n\n   ```bash\n"
                       + "\n".join(f"   {line}" for line in cmd.splitlines()) + "\n   ```\n"
                       for i, (why, cmd) in enumerate(_commands(slos, a), start=1))

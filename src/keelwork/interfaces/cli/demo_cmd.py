@@ -208,6 +208,7 @@ def demo(
     _monitor_run(ctx, directory)
     console.rule("5. where to look")
     body = json.dumps({"instances": [traffic.example]})
+    console.print(f"dashboard:  {base}/dashboard")
     console.print(f"API docs:   {base}/docs")
     console.print(f"metrics:    {base}/metrics")
     console.print(f"predict:    curl -s {base}/v1/models/{chosen.model}:predict -H "

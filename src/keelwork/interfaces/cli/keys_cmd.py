@@ -32,8 +32,9 @@ _ACTOR = typer.Option(None, "--actor", help="Who makes the change (default: $KEE
 
 @app.command("create")
 @handles_errors
-def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin, predict or "
-                                           "feedback (repeatable; admin implies the others)."),
+def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin, predict, "
+                                           "feedback or read (the dashboard) (repeatable; "
+                                           "admin implies the others)."),
            name: str = typer.Option(..., "--name", help="What the key is for (shown in "
                                     "listings and the audit log)."),
            project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,

@@ -10,6 +10,8 @@ from keelwork.interfaces.cli import (
     alerts_cmd,
     audit_cmd,
     contract_cmd,
+    cost_cmd,
+    dashboard_cmd,
     data_cmd,
     demo_cmd,
     drift_cmd,
@@ -22,6 +24,7 @@ from keelwork.interfaces.cli import (
     monitor_cmd,
     project_cmd,
     retention_cmd,
+    review_cmd,
     rollout_cmd,
     serve_cmd,
     slo_cmd,
@@ -50,7 +53,10 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(rollout_cmd.app, name="rollout")
 app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(dashboard_cmd.app, name="dashboard")
+app.add_typer(cost_cmd.app, name="cost")
 app.add_typer(retention_cmd.app, name="retention")
+app.add_typer(review_cmd.app, name="review")
 app.command("rollback")(rollout_cmd.rollback)
 validate_cmd.register(app)
 ingest_cmd.register(app)

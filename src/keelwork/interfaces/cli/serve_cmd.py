@@ -47,9 +47,11 @@ def serve(
     p = resolved.spec.server.port if port is None else port
     console.print(f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p} "
                   f"(docs: http://{h}:{p}/docs, metrics: http://{h}:{p}/metrics)")
+    from keelwork.service.budget import announce_budget
     from keelwork.service.slos import announce_slos
 
     announce_slos(resolved.spec)
+    announce_budget(resolved.spec)
     uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
                 lifespan="on", timeout_graceful_shutdown=10)
 

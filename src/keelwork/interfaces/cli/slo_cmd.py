@@ -41,6 +41,8 @@ def rules_cmd(
     from keelwork.spec import load_spec
 
     made = slo_rules(load_spec(project), out, labels=_labels(label), runbook_base=runbook_url)
+    if made.note is not None and out is not None:
+        console.print(f"note: {made.note}", highlight=False)
     if out is None:
         typer.echo(made.text, nl=False)
         return

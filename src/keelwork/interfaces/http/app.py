@@ -37,6 +37,7 @@ from keelwork.interfaces.http.context import STICKY_HEADER, HttpContext
 from keelwork.interfaces.http.errors import error_response, router_error, validation_error
 from keelwork.interfaces.http.limits import BodyLimitMiddleware
 from keelwork.interfaces.http.predict_routes import FAST_ROUTES, PredictFastPath
+from keelwork.interfaces.http.rate_limit import Guard, rate_guard
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.spec.model import KeelSpec
 from keelwork.types import ApiKeyStoreProtocol
@@ -48,7 +49,8 @@ def create_app(gateway: Gateway, *,
                on_startup: Callable[[], Awaitable[None]] | None = None,
                on_shutdown: Callable[[], Awaitable[None]] | None = None,
                freeze_gc: bool = False, routers: Sequence[APIRouter] = (),
-               api_keys: ApiKeyStoreProtocol | None = None) -> FastAPI:
+               api_keys: ApiKeyStoreProtocol | None = None,
+               rate_limit: Callable[[str], float | None] | None = None) -> FastAPI:
     """Build the ASGI app around a gateway (its lifecycle follows the app's lifespan).
 
     Args:
@@ -63,6 +65,8 @@ def create_app(gateway: Gateway, *,
         routers: More routes (feedback, admin...), included as they are.
         api_keys: The key store; needed when keel.yaml sets ``guards.require_api_key`` (the
             predict routes then admit only keys with the ``predict`` scope).
+        rate_limit: ``take`` of keel.yaml's ``guards.rate_limit`` limiter (identity -> None
+            or seconds to wait); the predict routes answer 429 past it. None: no limit.
 
     Returns:
         The FastAPI app.
@@ -82,7 +86,7 @@ def create_app(gateway: Gateway, *,
     app.state.gateway = gateway
     app.state.http = HttpContext(
         gateway=gateway,
-        guard=predict_guard(api_keys) if spec.guards.require_api_key and api_keys else None,
+        guard=_predict_guard(spec, api_keys, rate_limit),
         max_body_bytes=spec.guards.max_body_bytes, project_dir=gateway.project_dir,
         contract_fields=[f.name for f in spec.contract.inputs],
         output_names=[f.name for f in spec.contract.outputs],
@@ -106,6 +110,16 @@ def create_app(gateway: Gateway, *,
     # Innermost of the user middleware: the body limit and tracing still see every request.
     app.user_middleware.append(Middleware(PredictFastPath, routes=FAST_ROUTES))
     return app
+
+
+def _predict_guard(spec: KeelSpec, api_keys: ApiKeyStoreProtocol | None,
+                   rate_limit: Callable[[str], float | None] | None) -> Guard | None:
+    """The API-key check (``guards.require_api_key``), then the rate limit."""
+    keyed = predict_guard(api_keys) if spec.guards.require_api_key and api_keys else None
+    limit = spec.guards.rate_limit
+    if rate_limit is None or limit is None:
+        return keyed
+    return rate_guard(rate_limit, limit.per, spec.service.tenant_header, then=keyed)
 
 
 def _add_serving_routes(app: FastAPI, spec: KeelSpec) -> None:

@@ -25,6 +25,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body too large", **_ERR},
     415: {"description": "Not JSON", **_ERR},
     422: {"description": "Contract violation (every bad field listed)", **_ERR},
+    429: {"description": "Past guards.rate_limit (Retry-After)", **_ERR},
     500: {"description": "The model failed (named in the message)", **_ERR},
     503: {"description": "Overloaded (Retry-After) or not ready", **_ERR},
     504: {"description": "The model timed out (named in the message)", **_ERR},

@@ -17,20 +17,26 @@ parts' lifecycle to the app's:
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports
   their drift scores, quality and label coverage;
 - model flags: keel.yaml's plus the store's, polled every second so that a change made by
-  another server or by ``keel flags put`` applies without a restart.
+  another server or by ``keel flags put`` applies without a restart;
+- ``/dashboard``: the read-only page (:mod:`keelwork.interfaces.http.dashboard_routes`), its
+  traffic rollup warmed at start and kept current beside the other loops.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import Depends, FastAPI
 
 from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.auth import feedback_auth, require_scope
+from keelwork.interfaces.http.dashboard_routes import dashboard_router
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.interfaces.http.key_routes import key_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.interfaces.http.subject_routes import subject_router
+from keelwork.service.dashboard import open_dashboard
 from keelwork.service.redaction import record_scrubber
 from keelwork.service.server_parts import open_server
 from keelwork.spec.model import ResolvedSpec
@@ -75,8 +81,25 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     ]
     if parts.subjects is not None:
         routers.append(subject_router(parts.subjects, dependencies=admin))
-    return create_app(parts.service.gateway, on_startup=parts.start, on_shutdown=parts.close,
-                      freeze_gc=freeze_gc, routers=routers, api_keys=keys)
+    dashboard = open_dashboard(parts)
+    routers.append(dashboard_router(dashboard, keys,
+                                    require_api_key=spec.guards.require_api_key))
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        await parts.start()
+        tasks.append(asyncio.create_task(dashboard.run(stop), name="keel-dashboard"))
+
+    async def close() -> None:
+        stop.set()
+        for task in tasks:
+            await task
+        await parts.close()
+
+    return create_app(parts.service.gateway, on_startup=start, on_shutdown=close,
+                      freeze_gc=freeze_gc, routers=routers, api_keys=keys,
+                      rate_limit=parts.rate_limiter.take if parts.rate_limiter else None)
 
 
 __all__ = ["build_server_app"]

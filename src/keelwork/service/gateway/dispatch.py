@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field
@@ -33,8 +33,12 @@ from keelwork.errors import (
 from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, RequestContext
 from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.service.gateway.routes import RolloutRoute
+from keelwork.service.gateway.tokens import TokenMeter
 from keelwork.spec.model import KeelSpec, ModelSection, pii_settings
 from keelwork.types import PredictionSink
+
+if TYPE_CHECKING:
+    from keelwork.service.ood import OodGuard
 
 log = logging.getLogger("keelwork.gateway")
 
@@ -72,12 +76,16 @@ class Dispatcher:
         self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
         self._output_fields = frozenset(f.name for f in spec.contract.outputs)
         self._in_flight = 0
+        #: Token usage of answers, charged at the dated prices (keelwork.service.gateway.tokens).
+        self._tokens = TokenMeter(spec.cost, metrics)
         self._max_in_flight = spec.guards.max_concurrency
         # PII policy: applied to everything stored (and, if keel.yaml says so, to the model's
         # input); None when keel.yaml marks nothing personal.
         self._redact = redactor if redactor is not None and redactor.active else None
         settings = pii_settings(spec.guards)
         self._model_redacted = settings is not None and settings.model_sees == "redacted"
+        #: ``guards.out_of_distribution`` (set by the server once its detectors are fitted).
+        self.ood: OodGuard | None = None
 
     async def shadow(self, route: RolloutRoute, name: str, instances: list[Any],
                            ctx: RequestContext, champion_ids: list[str]) -> None:
@@ -143,6 +151,7 @@ class Dispatcher:
             self._count(target, "invalid")
             await self._log_refused(target, instances, ctx, "contract", started, details)
             raise ContractViolation(summarise(details), details)
+        ood = await self._judge_ood(target, instances, ctx, started)
         if self._in_flight >= self._max_in_flight:
             self.metrics.child(self.metrics.rejected, "concurrency").inc()
             self._count(target, "overloaded")
@@ -192,6 +201,10 @@ class Dispatcher:
             broken = [self._redact.detail(d) for d in broken]
         meta = ctx.meta if not broken else {
             **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
+        cost_error = self._tokens.charge(answered.target.name, answered.target.version,
+                                         outputs, now)
+        if cost_error is not None:
+            meta = {**meta, "cost_error": cost_error}
         refused = bool(broken) and self._outputs_strict
         records = [
             PredictionRecord(
@@ -200,9 +213,9 @@ class Dispatcher:
                 inputs=self._stored(inst), outputs=self._stored_output(out),
                 latency_ms=latency_ms,
                 model_latency_ms=model_ms, status="error" if refused else status,
-                guard=OUTPUT_GUARD if broken else None, answered_by=answered.target.label,
-                request_meta=meta)
-            for pid, inst, out in zip(ids, instances, outputs, strict=True)
+                guard=OUTPUT_GUARD if broken else (OOD_GUARD if odd else None),
+                answered_by=answered.target.label, request_meta=meta)
+            for pid, inst, out, odd in zip(ids, instances, outputs, ood, strict=True)
         ]
         await self._sink.write(records)
         if refused:
@@ -218,6 +231,30 @@ class Dispatcher:
         return PredictResult(target.name, target.version, outputs, ids,
                              answered.target.label, fallback_used, proba,
                              answered.classes if proba is not None else None, tuple(broken))
+
+    async def _judge_ood(self, target: ModelTarget, instances: list[Any], ctx: RequestContext,
+                         started: float) -> list[bool]:
+        """Per instance, whether the out-of-distribution guard flags it; with ``reject``, a
+        flagged request is refused (422, logged as refused) instead."""
+        none = [False] * len(instances)
+        if self.ood is None:
+            return none
+        flags = self.ood.flags(target.name, target.version, instances)
+        if not flags or not any(flags):
+            return none
+        hits = sum(flags)
+        self.metrics.child(self.metrics.guard_hits, OOD_GUARD, target.name,
+                           self.ood.action).inc(hits)
+        if self.ood.action != "reject":
+            return flags
+        details = [ErrorDetail(f"instances[{i}]", OOD_GUARD, None, "unlike the reference "
+                               "data (guards.out_of_distribution)")
+                   for i, f in enumerate(flags) if f]
+        self._count(target, "invalid")
+        await self._log_refused(target, instances, ctx, OOD_GUARD, started, details)
+        raise ContractViolation(
+            f"{hits} instance(s) unlike the reference data this model was checked on "
+            "(guards.out_of_distribution: reject).", details)
 
     def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
         """The output contract's violations by these answers, counted and logged."""
@@ -378,6 +415,8 @@ class Dispatcher:
             return
 
 
+#: The guard name of the out-of-distribution guard (log records, metrics, error details).
+OOD_GUARD = "out_of_distribution"
 #: Longest error message kept with a failed request's records.
 _MAX_LOGGED_ERROR = 1000
 

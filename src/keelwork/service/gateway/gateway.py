@@ -59,6 +59,7 @@ from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
     from keelwork.service.flags.source import FlagSource
+    from keelwork.service.ood import OodGuard
 
 #: Loads a target into a runtime (production: keelwork.adapters.runtimes.load_runtime).
 Loader = Callable[[ModelTarget], Any]
@@ -144,6 +145,10 @@ class Gateway:
                 out[name] = {"degraded": True, "last_error": f"{type(exc).__name__}: {exc}"}
         return out
 
+    def use_ood(self, guard: OodGuard | None) -> None:
+        """Put ``guards.out_of_distribution`` in force (its detectors fitted)."""
+        self._dispatch.ood = guard
+
     def model_section(self, name: str) -> ModelSection:
         try:
             return self.spec.model(name)
@@ -203,7 +208,8 @@ class Gateway:
                     exc.failed_target = target  # type: ignore[attr-defined]
                     raise
                 h = ModelHost(target, runtime, section.batching, observer=self._observe_call,
-                              cpu_observer=self._observe_cpu)
+                              cpu_observer=self._observe_cpu,
+                              gpu_observer=self._observe_gpu)
                 self._hosts[key] = h
                 retired = self._evict(keep=key)
             else:
@@ -356,6 +362,10 @@ class Gateway:
     def _observe_cpu(self, target: ModelTarget, seconds: float) -> None:
         # In the model's worker thread: prometheus-client's counters take their own lock.
         self.metrics.child(self.metrics.model_cpu, target.name, str(target.version)).inc(
+            seconds)
+
+    def _observe_gpu(self, target: ModelTarget, seconds: float) -> None:
+        self.metrics.child(self.metrics.model_gpu, target.name, str(target.version)).inc(
             seconds)
 
     # ------------------------------------------------------------------ predict

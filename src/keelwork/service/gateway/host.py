@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,10 @@ _CLOSING: set[asyncio.Task[None]] = set()
 CallObserver = Callable[["ModelTarget", int, int, float], None]
 #: Called in the worker thread after each model call with (target, CPU seconds it used).
 CpuObserver = Callable[["ModelTarget", float], None]
+#: The optional runtime method giving the GPU seconds of its calls so far (a running total).
+GPU_HOOK = "gpu_seconds"
+#: Called in the worker thread after a model call with (target, GPU seconds since the last).
+GpuObserver = Callable[["ModelTarget", float], None]
 
 
 class ModelHost:
@@ -50,16 +55,24 @@ class ModelHost:
     event loop, and a model that hangs only exhausts its own threads. Each call's CPU time is
     read in its thread (``time.thread_time``, two clock reads per batch) and handed to
     ``cpu_observer``: the cost of a version (CPU of threads the runtime starts is not in it).
+    A runtime that measures its GPU time has a ``gpu_seconds()`` method, the running total of
+    its calls (an optional hook, as ``predict_proba`` is); its growth is handed to
+    ``gpu_observer`` after each call.
     """
 
     def __init__(self, target: ModelTarget, runtime: ModelRuntime, batching: BatchingSection,
                  observer: CallObserver | None = None, threads: int = 2,
-                 cpu_observer: CpuObserver | None = None) -> None:
+                 cpu_observer: CpuObserver | None = None,
+                 gpu_observer: GpuObserver | None = None) -> None:
         self.target = target
         self.runtime = runtime
         self.batching = batching
         self._observer = observer
         self._cpu_observer = cpu_observer
+        self._gpu_observer = (gpu_observer if callable(getattr(runtime, GPU_HOOK, None))
+                              else None)
+        self._gpu_lock = threading.Lock()
+        self._gpu_seen = 0.0
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
@@ -93,6 +106,15 @@ class ModelHost:
     def _spent(self, cpu_started: float) -> None:
         if self._cpu_observer is not None:
             self._cpu_observer(self.target, time.thread_time() - cpu_started)
+        if self._gpu_observer is not None:
+            # Calls overlap in the pool's threads: the growth since the last reading is
+            # handed on once, so the total is exact whichever call reads it.
+            with self._gpu_lock:
+                total = float(getattr(self.runtime, GPU_HOOK)())
+                grown, self._gpu_seen = max(0.0, total - self._gpu_seen), max(
+                    total, self._gpu_seen)
+            if grown:
+                self._gpu_observer(self.target, grown)
 
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()

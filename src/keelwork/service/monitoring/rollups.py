@@ -146,7 +146,12 @@ class RollupPlan:
         self.stored: dict[tuple[int, int], tuple[str, int, bytes]] = {}
         self.usable = self.reader.has_log()
         if self.usable:
-            self.store.ensure_schema()
+            try:
+                self.store.ensure_schema()
+            except StoreError as exc:  # e.g. a read-only store: every window read in full
+                log.warning("monitoring rollups unavailable: %s", exc)
+                self.usable = False
+        if self.usable:
             self.stored = self.store.read(ctx.ref.model, lo, hi, BUCKET_SECONDS)
             buckets = range(int(lo), int(hi), BUCKET_SECONDS)
             self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)

@@ -126,3 +126,31 @@ def test_serve_names_the_slos_and_how_they_are_evaluated() -> None:
     assert line is not None and line.startswith("SLOs over 7d: availability")
     assert "evaluated by Prometheus with the rules of `keel slo rules`" in line
     assert slo_line(parse_spec(SPEC.split("slos:")[0], env={})) is None
+
+
+QUALITY = ("service: {name: iris, owners: [ml@example.com]}\n"
+           "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
+           "contract: {inputs: [{name: x, type: float}]}\n"
+           "slos:\n  availability: 0.999\n  quality:\n"
+           "    - {name: refused, metric: violation_rate, objective: 0.01}\n")
+
+
+def test_quality_slos_get_no_rules_but_a_note_runbooks_and_openslo(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(QUALITY)
+    text = _keel(tmp_path, "slo", "rules")
+    assert text.startswith("# quality SLOs (refused) have no Prometheus rules")
+    [doc] = _yaml(text)
+    assert [g["name"] for g in doc["groups"]] == ["keelwork-slo-iris-availability"]
+    said = " ".join(_keel(tmp_path, "slo", "rules", "--out", str(tmp_path / "r")).split())
+    assert "note: quality SLOs (refused) have no Prometheus rules" in said
+    assert not (tmp_path / "r" / "refused.rules.yml").exists()
+    _keel(tmp_path, "runbook", "--out", str(tmp_path / "books"))
+    book = (tmp_path / "books" / "KeelworkQualityRefusedBurnFast.md").read_text()
+    assert "keel log tail --model m --status rejected -n 50" in book
+    docs = _yaml(_keel(tmp_path, "slo", "export", "--format", "openslo"))
+    [sli] = [d for d in docs if d["kind"] == "SLI" and "refused" in d["metadata"]["name"]]
+    bad = sli["spec"]["ratioMetric"]["bad"]["metricSource"]
+    assert bad["type"] == "keelwork" and "refused by the input contract" in bad["spec"][
+        "description"]
+    [slo] = [d for d in docs if d["kind"] == "SLO" and d["metadata"]["name"] == "iris-refused"]
+    assert slo["spec"]["objectives"][0]["target"] == 0.99

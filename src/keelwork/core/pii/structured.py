@@ -1,0 +1,217 @@
+"""Recognisers of structured entities: e-mail, URL, IP address, payment card, IBAN, US SSN.
+
+Every pattern here is linear-time: no quantifier is nested inside another (a test parses each
+pattern and checks), each run of a character class is bounded or cannot overlap its
+neighbour, and a look-behind makes a match start only where a token starts. A pattern finds a
+*candidate*; Python code then trims and validates it (check digits, numbering rules,
+:mod:`ipaddress`), so no backtracking is needed to get the boundaries right.
+"""
+
+from __future__ import annotations
+
+import re
+
+from keelwork.core.pii.spans import Span
+from keelwork.core.pii.validators import IBAN_LENGTHS, iban_ok, ip_ok, luhn_ok, ssn_ok
+
+
+def context_before(text: str, start: int, words: tuple[str, ...], window: int = 48) -> bool:
+    """Whether one of ``words`` (lower case) occurs in the ``window`` characters before."""
+    before = text[max(0, start - window):start].lower()
+    return any(w in before for w in words)
+
+
+class EmailRecogniser:
+    """RFC 5321-shaped addresses: a local part of <= 64 characters, a dotted domain."""
+
+    entity = "EMAIL_ADDRESS"
+    entities = ("EMAIL_ADDRESS",)
+    _CANDIDATE = re.compile(r"[\w.%+\-](?<![\w.%+\-].)[\w.%+\-]{0,63}@[A-Za-z0-9.\-]{1,253}",
+                            re.ASCII)
+    _TLD = re.compile(r"[A-Za-z]{2,24}", re.ASCII)
+
+    def find(self, text: str) -> list[Span]:
+        if "@" not in text:
+            return []
+        out = []
+        for m in self._CANDIDATE.finditer(text):
+            local, _, domain = m.group().partition("@")
+            domain = domain.rstrip(".-")
+            labels = domain.split(".")
+            if (len(labels) < 2 or not all(0 < len(lb) <= 63 for lb in labels)
+                    or not self._TLD.fullmatch(labels[-1]) or local[0] == "."
+                    or local[-1] == "." or ".." in local):
+                continue
+            out.append(Span(m.start(), m.start() + len(local) + 1 + len(domain), self.entity, 1.0))
+        return out
+
+
+class UrlRecogniser:
+    """Web addresses that start with a scheme (http, https, ftp) or ``www.``.
+
+    A bare domain (``example.com``) is not a URL here: that reading is what makes Presidio's
+    URL recogniser fire inside every e-mail address. A URL directly after ``@`` or inside a
+    word is not matched either (the look-behind).
+    """
+
+    entity = "URL"
+    entities = ("URL",)
+    _CANDIDATE = re.compile(r"(?<![\w@.:/\-])(?:https?://|ftp://|www\.)[^\s<>\"'`{}|\\^]{1,2048}",
+                            re.IGNORECASE)
+    _HOST = re.compile(r"[A-Za-z0-9\-]{1,63}\.[A-Za-z0-9.\-]{2,253}", re.ASCII)
+    _TRAILING = ".,;:!?'\")]}"
+
+    def find(self, text: str) -> list[Span]:
+        if "www." not in text and "://" not in text and "WWW." not in text:
+            return []
+        out = []
+        for m in self._CANDIDATE.finditer(text):
+            url = m.group()
+            while url and url[-1] in self._TRAILING:
+                if url[-1] == ")" and url.count("(") >= url.count(")"):
+                    break
+                url = url[:-1]
+            rest = url.split("://", 1)[-1]
+            host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+            host = host.split(":", 1)[0]
+            if not (self._HOST.fullmatch(host) or host.lower() == "localhost" or ip_ok(host)):
+                continue
+            out.append(Span(m.start(), m.start() + len(url), self.entity, 0.9))
+        return out
+
+
+class IpRecogniser:
+    """IPv4 and IPv6 addresses, each validated by :func:`ipaddress.ip_address`."""
+
+    entity = "IP_ADDRESS"
+    entities = ("IP_ADDRESS",)
+    _V4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)", re.ASCII)
+    _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f:.]{2,44}", re.ASCII)
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        if "." in text:
+            out += [Span(m.start(), m.end(), self.entity, 0.9)
+                    for m in self._V4.finditer(text) if ip_ok(m.group())]
+        if "::" in text or text.count(":") >= 2:
+            for m in self._V6.finditer(text):
+                cand = m.group().rstrip(".")
+                if (cand.count(":") < 2 or "." in cand.rpartition(":")[0]
+                        or _word_char_at(text, m.start() + len(cand))
+                        or not any(c not in ":" for c in cand) or not ip_ok(cand)):
+                    continue
+                out.append(Span(m.start(), m.start() + len(cand), self.entity, 0.9))
+        return out
+
+
+def _word_char_at(text: str, i: int) -> bool:
+    return i < len(text) and (text[i].isalnum() or text[i] in "_:")
+
+
+def _digit_groups(cand: str, offset: int) -> list[tuple[int, int]]:
+    """The (start, end) of each run of digits in ``cand``, shifted by ``offset``."""
+    return [(offset + m.start(), offset + m.end()) for m in _DIGITS.finditer(cand)]
+
+
+_DIGITS = re.compile(r"\d{1,19}", re.ASCII)
+
+
+class CardRecogniser:
+    """Payment card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid.
+
+    Twelve digits (some Maestro cards) count only after a word such as "card" or "visa".
+
+    A candidate run of digits and separators may hold more than one number (a card, then a
+    date); every contiguous sequence of its digit groups is tried and the longest valid one
+    is kept.
+    """
+
+    entity = "CREDIT_CARD"
+    entities = ("CREDIT_CARD",)
+    _CANDIDATE = re.compile(r"\d(?<![\w\-.]\d)[\d \-]{10,40}\d(?!\w)", re.ASCII)
+    _MAX_GROUPS = 12
+    CONTEXT = ("card", "cc", "visa", "master", "maestro", "amex", "credit", "debit", "pay",
+               "charge")
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in self._CANDIDATE.finditer(text):
+            groups = _digit_groups(m.group(), m.start())
+            if len(groups) > self._MAX_GROUPS:
+                continue
+            shortest = 12 if context_before(text, m.start(), self.CONTEXT) else 13
+            best = self._best(text, groups, shortest)
+            if best is not None:
+                out.append(Span(best[0], best[1], self.entity, 1.0))
+        return out
+
+    @staticmethod
+    def _best(text: str, groups: list[tuple[int, int]], shortest: int) -> tuple[int, int] | None:
+        best: tuple[int, int] | None = None
+        best_len = 0
+        for i in range(len(groups)):
+            digits = ""
+            for j in range(i, len(groups)):
+                if j > i and groups[j][0] - groups[j - 1][1] > 1:
+                    break  # two separators in a row end a number
+                digits += text[groups[j][0]:groups[j][1]]
+                if len(digits) > 19:
+                    break
+                if len(digits) >= shortest and len(digits) > best_len and luhn_ok(digits):
+                    best, best_len = (groups[i][0], groups[j][1]), len(digits)
+        return best
+
+
+class IbanRecogniser:
+    """IBANs, compact or in groups of four: the country's length and the mod-97 check."""
+
+    entity = "IBAN_CODE"
+    entities = ("IBAN_CODE",)
+    _CANDIDATE = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}[A-Z0-9 ]{11,40}", re.ASCII)
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in self._CANDIDATE.finditer(text):
+            cand = m.group()
+            length = IBAN_LENGTHS.get(cand[:2])
+            if length is None:
+                continue
+            taken, end = 0, 0
+            for k, ch in enumerate(cand):
+                if ch == " ":
+                    if k + 1 < len(cand) and cand[k + 1] == " ":
+                        break
+                    continue
+                taken += 1
+                if taken == length:
+                    end = k + 1
+                    break
+            if not end or _word_char_at(text, m.start() + end):
+                continue
+            if iban_ok(cand[:end].replace(" ", "")):
+                out.append(Span(m.start(), m.start() + end, self.entity, 1.0))
+        return out
+
+
+class SsnRecogniser:
+    """US Social Security numbers, ``AAA-GG-SSSS`` or ``AAA GG SSSS``, or nine digits when a
+    word such as "SSN" or "social security" comes shortly before; numbering rules checked."""
+
+    entity = "US_SSN"
+    entities = ("US_SSN",)
+    _GROUPED = re.compile(r"(\d(?<![\w\-]\d)\d{2})([\- ])(\d{2})\2(\d{4})(?![\w\-])", re.ASCII)
+    _PLAIN = re.compile(r"\d(?<![\w\-]\d)\d{8}(?![\w\-])", re.ASCII)
+    CONTEXT = ("ssn", "social", "ss#", "ss #", "taxpayer")
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in self._GROUPED.finditer(text):
+            if ssn_ok(m.group(1) + m.group(3) + m.group(4)):
+                score = 1.0 if context_before(text, m.start(), self.CONTEXT) else 0.85
+                out.append(Span(m.start(), m.end(), self.entity, score))
+        for m in self._PLAIN.finditer(text):
+            if ssn_ok(m.group()) and context_before(text, m.start(), self.CONTEXT):
+                out.append(Span(m.start(), m.end(), self.entity, 0.8))
+        return out
+
+

@@ -1,0 +1,87 @@
+"""A user's journey with the human review queue: an iris classifier served with a ``review``
+section; ``keel review fill`` queues the most uncertain answers; two reviewers judge (one item
+twice, so their agreement is measured); a verdict becomes the prediction's label at once and
+is audited; unknown ids are refused; the queue exports as Label Studio tasks and Argilla
+records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from fixtures.models import iris_data, sklearn_iris
+from journey import keel
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.label_store import LabelStore
+from keelwork.interfaces.http.server import build_server_app
+from keelwork.spec import load_spec
+
+SPEC = """\
+service: {{name: flowers, owners: [t@example.com]}}
+models:
+  - name: iris
+    runtime: sklearn
+    artifact: {artifact}
+    options: {{feature_names: [sepal_length, sepal_width, petal_length, petal_width]}}
+contract:
+  inputs:
+    - {{name: sepal_length, type: float}}
+    - {{name: sepal_width, type: float}}
+    - {{name: petal_length, type: float}}
+    - {{name: petal_width, type: float}}
+review:
+  budget_per_day: 6
+  random_share: 0.0
+  double_label_share: 1.0
+"""
+NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+def test_review_queue_from_fill_to_labels(tmp_path: Path) -> None:
+    model = sklearn_iris(tmp_path)
+    (tmp_path / "keel.yaml").write_text(SPEC.format(artifact=model.artifact))
+    keel(tmp_path, "spec", "validate")
+    x, _ = iris_data()
+    with TestClient(build_server_app(load_spec(tmp_path / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        rows = [dict(zip(NAMES, map(float, r), strict=True)) for r in x[::3]]
+        assert client.post("/v1/models/iris:predict",
+                           json={"instances": rows}).status_code == 200
+    filled = json.loads(keel(tmp_path, "review", "fill", "--json").stdout)
+    assert filled["queued"] == {"uncertain": 6} and filled["budget_left"] == 0
+    # The budget is per day: a second fill queues nothing.
+    again = json.loads(keel(tmp_path, "review", "fill", "--json").stdout)
+    assert again["queued"] == {}
+
+    first = json.loads(keel(tmp_path, "review", "next", "--reviewer", "ana", "--json").stdout)
+    assert first["reason"] == "uncertain" and set(first["inputs"]) == set(NAMES)
+    pid = first["prediction_id"]
+    keel(tmp_path, "review", "label", pid, "1", "--reviewer", "ana")
+    # Ana is not given it twice; Bo is (every item is double-labelled here).
+    assert json.loads(keel(tmp_path, "review", "next", "--reviewer", "ana", "--json")
+                      .stdout)["prediction_id"] != pid
+    assert json.loads(keel(tmp_path, "review", "next", "--reviewer", "bo", "--json")
+                      .stdout)["prediction_id"] == pid
+    keel(tmp_path, "review", "label", pid, "2", "--reviewer", "bo")
+    stats = json.loads(keel(tmp_path, "review", "stats", "--json").stdout)
+    assert stats["items"] == {"done": 1, "open": 5}
+    assert stats["agreement"] == [{"reviewers": ["ana", "bo"], "items": 1, "agreement": 0.0,
+                                   "kappa": 0.0}]
+    # The verdict is the prediction's label now, and both verdicts are audited.
+    audited = json.loads(keel(tmp_path, "audit", "show", "--action", "review.label",
+                              "--json").stdout)
+    assert [(e["actor"], e["target"]) for e in audited] == [("ana", pid), ("bo", pid)]
+    engine = make_engine(load_spec(tmp_path / "keel.yaml").storage_url)
+    stored = LabelStore(engine).get(pid)
+    engine.dispose()
+    assert stored is not None and (stored.label, stored.source) == (2, "review:bo")
+    refused = keel(tmp_path, "review", "label", "no-such-id", "1", "--reviewer", "ana",
+                   check=False)
+    assert refused.returncode != 0 and "not in the review queue" in refused.stdout + \
+        refused.stderr
+    tasks = json.loads(keel(tmp_path, "review", "export", "--format", "label-studio").stdout)
+    assert len(tasks) == 6 and tasks[0]["data"]["keelwork"]["model"] == "iris"
+    records = json.loads(keel(tmp_path, "review", "export", "--format", "argilla").stdout)
+    assert set(records[0]) == {"fields", "metadata", "suggestions"}
