@@ -108,6 +108,9 @@ def run_cmd(
         "stored. Default: the champion's, stored."),
     rescore: bool = typer.Option(True, "--rescore/--no-rescore", help="Score logged inputs "
                                  "again when the log holds labels but no probabilities."),
+    rollups: bool = typer.Option(True, "--rollups/--no-rollups", help="Serve time windows "
+                                 "from the rollups 'keel serve' keeps (same results); "
+                                 "--no-rollups reads every window from the log."),
     project: Path = PROJECT_OPTION,
 ) -> None:
     """Monitor the prediction log in windows against the stored reference."""
@@ -132,7 +135,7 @@ def run_cmd(
                       MofNCompleteColumn(), console=err_console, transient=True,
                       disable=as_json) as progress:
             task = progress.add_task(f"{name} {spec.text} windows", total=total)
-            report = session.run(spec, lo, hi, now=now,
+            report = session.run(spec, lo, hi, now=now, rollups=rollups,
                                  on_window=lambda _w: progress.advance(task))
     text = json.dumps(report.to_dict(), indent=2)
     if out is not None:
@@ -240,6 +243,10 @@ def _print(report: dict[str, Any]) -> None:
     hidden = f"; {len(empty)} without predictions not shown" if 0 < len(empty) < len(
         windows) else ""
     console.print(f"{n_drift} of {len(windows)} window(s) drifted{hidden}", highlight=False)
+    served = sum(1 for w in windows if w.get("computed_from", "log") != "log")
+    if served:
+        console.print(f"{served} of {len(windows)} window(s) computed from rollups",
+                      highlight=False)
 
 
 __all__ = ["app"]

@@ -216,18 +216,41 @@ def _segment_profiles(flat: Sequence[Mapping[str, Any]], fields: Sequence[str],
     return out
 
 
-def open_rescorer(resolved: ResolvedSpec, name: str, version: int | None = None,
+def open_rescorer(resolved: ResolvedSpec, name: str, version: int | None = None, *,
+                  lazy: bool = False,
                   ) -> tuple[Callable[[list[Any]], list[Any] | None], Callable[[], None]]:
     """Load ``name`` (its champion, or ``version``) and return ``(score, close)``: ``score``
     gives the probability rows of logged instances (what a run needs when the log holds labels
-    only), ``close`` unloads."""
-    runtime, _ = load_registered(resolved, name, None if version is None else str(version))
+    only), ``close`` unloads. ``lazy``: load on the first ``score`` call (a run whose windows
+    come from rollups never loads the model); a model that fails to load then scores nothing
+    (``score`` returns None: the run goes on without scores) and a warning is logged."""
+    loaded: list[Any] = []
+
+    def runtime() -> Any:
+        if not loaded:
+            try:
+                loaded.append(load_registered(
+                    resolved, name, None if version is None else str(version))[0])
+            except Exception as exc:
+                if not lazy:
+                    raise
+                loaded.append(None)
+                logging.getLogger("keelwork.monitor").warning(
+                    "the model could not be loaded to score logged inputs (%s: %s); "
+                    "prediction:score and CBPE are left out.", type(exc).__name__, exc)
+        return loaded[0]
 
     def score(instances: list[Any]) -> list[Any] | None:
-        proba = getattr(runtime, "predict_proba", None)
+        proba = getattr(runtime(), "predict_proba", None)
         return None if proba is None else cast("list[Any] | None", proba(instances))
 
-    return score, lambda: unload(runtime)
+    def close() -> None:
+        if loaded and loaded[0] is not None:
+            unload(loaded[0])
+
+    if not lazy:
+        runtime()
+    return score, close
 
 
 def _schema(runtime: Any, resolved: ResolvedSpec, name: str,

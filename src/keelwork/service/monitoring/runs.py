@@ -93,8 +93,10 @@ class MonitorSession:
     rescore: Callable[[list[Any]], list[Any] | None] | None = None
 
     def run(self, spec: WindowSpec, since: float, until: float, *, now: float,
-            on_window: Callable[[dict[str, Any]], None] | None = None) -> MonitorReport:
-        """Monitor the log over ``[since, until)`` in windows of ``spec``.
+            on_window: Callable[[dict[str, Any]], None] | None = None,
+            rollups: bool = True) -> MonitorReport:
+        """Monitor the log over ``[since, until)`` in windows of ``spec`` (``rollups``: see
+        :func:`~keelwork.service.monitoring.runner.run_monitor`).
 
         Raises:
             MonitorError: ``until <= since``.
@@ -107,7 +109,7 @@ class MonitorSession:
         return run_monitor(self.engine, self.reference, spec.text, since=since, until=until,
                            settings=settings, reference_row=self.reference_row,
                            rescore=self.rescore, now=now, on_window=on_window,
-                           store=self.store)
+                           store=self.store, rollups=rollups)
 
 
 @contextmanager
@@ -141,7 +143,8 @@ def open_monitor(resolved: ResolvedSpec, name: str, *, version: int | None = Non
         if rescore and ("prediction:score" in reference.profile.columns
                         or reference.cbpe is not None):
             try:
-                session.rescore, close = open_rescorer(resolved, name, monitored)
+                # Loaded only if a window needs it (rollups with scores never do).
+                session.rescore, close = open_rescorer(resolved, name, monitored, lazy=True)
             except Exception as exc:  # the run goes on; prediction scores are left out
                 session.warnings.append(
                     f"the model could not be loaded to score logged inputs "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +20,10 @@ import orjson
 
 from keelwork.core.monitors.columns import columns_table
 from keelwork.core.monitors.drift import drift_report
-from keelwork.core.monitors.profile import ColumnProfile, TableProfile, profile_table
+from keelwork.core.monitors.profile import TableProfile, profile_table
 from keelwork.core.monitors.reference import MonitorReference
 from keelwork.core.monitors.report import ColumnDrift, DriftReport
+from keelwork.core.monitors.rollup import canonical_scores, carried, empty_profile
 from keelwork.core.monitors.windows import (
     LABEL_LABEL,
     LABEL_VALUE,
@@ -47,7 +48,7 @@ MAX_SEGMENT_VALUES = 50
 TEXT_SAMPLE = 2000
 #: Record fields (not inputs) that may name a segment.
 RECORD_SEGMENTS = ("tenant", "version")
-_ANSWERED = ("ok", "fallback")
+ANSWERED = ("ok", "fallback")
 #: keel.yaml's method names -> :mod:`keelwork.core.monitors.drift`'s.
 _METHOD_NAMES = {"jensen_shannon": "js", "chi2": "chisquare"}
 
@@ -148,25 +149,15 @@ class WindowContext:
         only = self.settings.version
         if only is not None:
             rows = [r for r in rows if int(r["version"]) == only]
-        answered = [r for r in rows if r.get("status") in _ANSWERED]
+        answered = [r for r in rows if r.get("status") in ANSWERED]
         w.skipped += len(rows) - len(answered)
-        inputs = [_load(r.get("inputs")) for r in answered]
-        outputs = [_load(r.get("outputs")) for r in answered]
+        inputs = [load_json(r.get("inputs")) for r in answered]
+        outputs = [load_json(r.get("outputs")) for r in answered]
         proba = self._rescored(w, inputs, outputs)
         for row, inst, out, p in zip(answered, inputs, outputs, proba, strict=True):
-            cols = flatten_instance(inst, schema)
-            cols.update(flatten_output(out, schema))
-            if p is not None and PREDICTION_SCORE not in cols:
-                cols.update({k: v for k, v in flatten_output({"probabilities": p},
-                                                             schema).items()
-                             if k == PREDICTION_SCORE or k.startswith(PROBA_PREFIX)})
-            row_p = proba_row(cols, schema) if self.multiclass else None
             label = labels.get(row["id"])
-            if label is not None:
-                cols.update(flatten_label(label[0], schema))
-            for f in RECORD_SEGMENTS:
-                if f in self.settings.segments and f not in cols and row.get(f) is not None:
-                    cols[f] = row[f]
+            cols = self.columns_of(row, inst, out, p, label)
+            row_p = proba_row(cols, schema) if self.multiclass else None
             flat.append(cols)
             ts = float(row["ts"])
             w.pred_ts.append(ts)
@@ -197,6 +188,24 @@ class WindowContext:
         self._add_segments(w, flat)
         self._sample_texts(w, flat)
 
+    def columns_of(self, row: Mapping[str, Any], inst: Any, out: Any, p: Any,
+                   label: tuple[Any, float] | None) -> dict[str, Any]:
+        """One logged prediction's flattened columns: inputs, outputs (``p``: probabilities
+        scored again, or None), its label, and the record fields that name a segment."""
+        schema = self.ref.schema
+        cols = flatten_instance(inst, schema)
+        cols.update(flatten_output(out, schema))
+        if p is not None and PREDICTION_SCORE not in cols:
+            cols.update({k: v for k, v in flatten_output({"probabilities": p},
+                                                         schema).items()
+                         if k == PREDICTION_SCORE or k.startswith(PROBA_PREFIX)})
+        if label is not None:
+            cols.update(flatten_label(label[0], schema))
+        for f in RECORD_SEGMENTS:
+            if f in self.settings.segments and f not in cols and row.get(f) is not None:
+                cols[f] = row[f]
+        return cols
+
     def _rescored(self, w: Window, inputs: list[Any], outputs: list[Any]) -> list[Any]:
         none: list[Any] = [None] * len(inputs)
         if self.rescore is None or not inputs:
@@ -223,9 +232,11 @@ class WindowContext:
         return out
 
     def _profile(self, flat: Sequence[Mapping[str, Any]]) -> TableProfile:
-        present = {k for r in flat for k in r}
-        names = [n for n in self.names if n in present]
-        return profile_table(columns_table(flat, self.kinds, names), reference=self.profile)
+        # Every reference column, absent values null: a column's counts then do not depend
+        # on how the log was cut into batches (or buckets); :meth:`finish` drops the columns
+        # no prediction of the window carried (those read ``missing``).
+        return profile_table(columns_table(flat, self.kinds, self.names),
+                             reference=self.profile)
 
     def _segment_values(self, cols: Mapping[str, Any]) -> dict[str, str]:
         return {f: category(cols[f]) for f in self.settings.segments
@@ -266,7 +277,8 @@ class WindowContext:
 
     # -- per window
     def finish(self, w: Window) -> dict[str, Any]:
-        profile = w.profile if w.profile is not None else _empty(self.profile)
+        profile = (carried(w.profile, w.columns) if w.profile is not None
+                   else empty_profile(self.profile))
         missing_ok = self.missing_ok
         if w.rows and not any(not c.startswith(("prediction:", "label:")) for c in w.columns):
             # No inputs logged at all (storage.log_inputs: false): nothing to compare, not
@@ -289,7 +301,8 @@ class WindowContext:
                     skipped.append({"field": f, "value": v, "predictions": n})
                     continue
                 base, note = self._segment_reference(f, v)
-                rep = drift_report(base, w.segments[(f, v)][0], methods=self.settings.methods,
+                rep = drift_report(base, carried(w.segments[(f, v)][0], w.columns),
+                                   methods=self.settings.methods,
                                    floor=self.settings.floor, missing_ok=self.missing_ok)
                 segments.append({"field": f, "value": v, "predictions": n,
                                  "reference_rows": base.rows, "note": note,
@@ -389,12 +402,12 @@ class WindowContext:
         from keelwork.core.monitors.cbpe_multiclass import cbpe_from_dict, estimate
 
         scores: list[Any] = w.all_proba if self.multiclass else w.all_scores
-        if not scores:
+        if len(scores) == 0:
             return None, ("no performance estimate: none of this window's predictions has "
                           "the model's probabilities (the log holds labels only, and they "
                           "were not scored again: --no-rescore, or the model could not be "
                           "loaded).")
-        est = estimate(cbpe_from_dict(self.ref.cbpe), scores)
+        est = estimate(cbpe_from_dict(self.ref.cbpe), canonical_scores(scores))
         note = None
         if len(scores) < w.rows:
             note = (f"estimated from the {len(scores)} of {w.rows} predictions that have "
@@ -411,15 +424,6 @@ def _selected(profile: TableProfile, features: Sequence[str] | None,
     keep = set(features)
     cols = {n: c for n, c in profile.columns.items() if n in keep or n not in set(inputs)}
     return TableProfile(profile.rows, cols)
-
-
-def _empty(reference: TableProfile) -> TableProfile:
-    """A profile of no rows against ``reference``'s layouts (every column reads ``empty``)."""
-    cols: dict[str, ColumnProfile] = {}
-    for n, c in reference.columns.items():
-        cols[n] = replace(c, rows=0, nulls=0, counts=(0,) * len(c.counts), non_finite=0,
-                          minimum=None, maximum=None, mean=0.0, m2=0.0, new=(), other=0)
-    return TableProfile(0, cols)
 
 
 def _status(w: Window, drift: DriftReport) -> tuple[str, list[str]]:
@@ -457,7 +461,7 @@ def _status(w: Window, drift: DriftReport) -> tuple[str, list[str]]:
     return ("drift" if drift.drifted else "ok"), notes
 
 
-def _load(text: Any) -> Any:
+def load_json(text: Any) -> Any:
     if text is None or not isinstance(text, str | bytes):
         return text
     try:
@@ -471,6 +475,7 @@ def iso(ts: float) -> str:
 
 
 __all__ = [
+    "ANSWERED",
     "MAX_SEGMENT_VALUES",
     "RECORD_SEGMENTS",
     "TEXT_SAMPLE",
@@ -479,4 +484,5 @@ __all__ = [
     "Window",
     "WindowContext",
     "iso",
+    "load_json",
 ]

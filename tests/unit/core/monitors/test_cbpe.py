@@ -255,3 +255,21 @@ def test_fit_cbpe_refuses_what_it_cannot_fit() -> None:
         fit_cbpe([0.1, 0.9], [0, 1], threshold=float("nan"), chunk_size=1)
     with pytest.raises(MonitorError, match="as long as each other"):
         fit_cbpe([0.1, 0.9], [0], chunk_size=1)
+
+
+def test_bands_past_the_exact_limit_match_exact_draws(reference: CBPEReference,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past EXACT_DRAWS_MAX scores the label sums come from their normal law: the bands
+    agree with drawing every label, to well within a band's own width."""
+    from keelwork.core.monitors import cbpe
+
+    scores, _ = _world(np.random.default_rng(SEED + 5), 60_000, 2.0, 2.0)
+    normal = estimate_performance(reference, scores.tolist())
+    monkeypatch.setattr(cbpe, "EXACT_DRAWS_MAX", 10**9)
+    exact = estimate_performance(reference, scores.tolist())
+    for m in METRICS:
+        assert normal[m] == exact[m]
+        lo, hi = exact[f"{m}_band"]
+        width = hi - lo
+        assert width > 0
+        assert normal[f"{m}_band"] == pytest.approx(exact[f"{m}_band"], abs=0.25 * width)
