@@ -270,7 +270,8 @@ class Evaluator:
             if now - since >= _held_for(self.slos, f.alert):
                 ready.append(f)
         quiet = inhibited(self.slos, ready)
-        return Evaluation([f for f in ready if f not in quiet], quiet)
+        silenced = {id(f) for f in quiet}  # by identity: a list lookup per alert is quadratic
+        return Evaluation([f for f in ready if id(f) not in silenced], quiet)
 
 
 __all__ = ["Evaluation", "Evaluator", "Firing", "QualityWindowCounts", "SloCounts",
