@@ -18,7 +18,7 @@ from keelwork.core.budget_promtest import budget_tests
 from keelwork.core.budget_rules import budget_rules, budget_runbooks
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.service.cost_watch import CostReport, cost_report
-from keelwork.service.slos import RulesOutput, dump_yaml
+from keelwork.service.slos import RulesOutput, dump_yaml, write_markdown
 from keelwork.spec.model import KeelSpec, ResolvedSpec
 
 log = logging.getLogger("keelwork.cost")
@@ -68,14 +68,7 @@ def write_budget_runbooks(resolved: ResolvedSpec, out: Path) -> list[Path]:
     Raises:
         SpecError: keel.yaml sets no budget.
     """
-    books = budget_runbooks(_budgeted(resolved.spec))
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, text in books.items():
-        path = out / f"{name}.md"
-        write_text_atomic(path, text)
-        files.append(path)
-    return files
+    return write_markdown(budget_runbooks(_budgeted(resolved.spec)), out)
 
 
 def budget_line(spec: KeelSpec) -> str | None:

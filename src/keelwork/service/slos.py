@@ -132,7 +132,12 @@ def write_runbooks(resolved: ResolvedSpec, out: Path) -> list[Path]:
     Raises:
         SpecError: keel.yaml sets no SLO.
     """
-    books = runbooks(_slos(resolved.spec))
+    return write_markdown(runbooks(_slos(resolved.spec)), out)
+
+
+def write_markdown(books: Mapping[str, str], out: Path) -> list[Path]:
+    """Each text of ``books`` written atomically as ``<out>/<name>.md`` (the runbooks of the
+    SLO and budget alerts)."""
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for name, text in books.items():
