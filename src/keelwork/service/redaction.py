@@ -47,15 +47,16 @@ def project_secret(project: Path, relative: Path) -> bytes:
     return key
 
 
-def scanner(key: bytes) -> Scanner:
-    """The entity scanner of :mod:`keelwork.core.pii` (whole texts replaced without it)."""
+def scanner(key: bytes, entities: list[str] | None = None) -> Scanner:
+    """The entity scanner of :mod:`keelwork.core.pii` for ``entities`` (None: every built-in
+    one); whole texts are replaced without it."""
     import importlib
 
     try:
         pii = importlib.import_module("keelwork.core.pii")
     except ImportError:
         return no_scan
-    made: Scanner = pii.scanner(key)
+    made: Scanner = pii.scanner(key, entities)
     return made
 
 
@@ -71,7 +72,8 @@ def build_redactor(spec: KeelSpec, project: Path) -> Redactor | None:
         inputs={f.name: f.pii for f in spec.contract.inputs if f.pii is not None},
         outputs={f.name: f.pii for f in spec.contract.outputs if f.pii is not None},
         text_fields=frozenset(f.name for f in fields if f.type == "text"),
-        text_default=text_default, scan=scanner(key), key=key)
+        text_default=text_default,
+        scan=scanner(key, settings.entities if settings is not None else None), key=key)
 
 
 #: A prediction id as keelwork makes them (a UUID): never scanned, so it still joins.

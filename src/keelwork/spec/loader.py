@@ -22,6 +22,7 @@ from keelwork.spec.enforcement import not_enforced
 from keelwork.spec.guards import guard_problems
 from keelwork.spec.model import KeelSpec, ResolvedSpec, output_task
 from keelwork.spec.quality_slos import quality_problems
+from keelwork.spec.section import Section
 from keelwork.spec.slos import slo_problems
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -311,7 +312,7 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
     try:
         spec = KeelSpec.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
+        for err in _one_branch(exc.errors(include_url=False)):
             loc: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
             problems.append(ErrorDetail(
                 format_path(loc), str(err["type"]), _short(err.get("input")),
@@ -351,9 +352,36 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
     return spec
 
 
+#: Union members pydantic names after a scalar type (``true`` | an object, ...).
+_SCALAR_TAGS = ("bool", "int", "float", "str")
+
+
+def _sections() -> set[str]:
+    """Names of every keel.yaml section class: pydantic's tag for a union member that is one."""
+    out, todo = set(), [Section]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            out.add(sub.__name__)
+            todo.append(sub)
+    return out
+
+
 def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and (part.startswith(("function-", "constrained-"))
-                                      or part in ("list[...]",))
+                                      or part in ("list[...]", *_SCALAR_TAGS)
+                                      or part in _sections())
+
+
+def _one_branch(errors: list[Any]) -> list[Any]:
+    """Errors of ``true | {object}`` fields without the scalar branch's "must be a valid
+    boolean" when the object branch has errors of its own at the same place: the user wrote
+    an object, so only what is wrong with it is said."""
+    sections = _sections()
+    objects = {tuple(e["loc"][:i]) for e in errors for i, p in enumerate(e["loc"])
+               if isinstance(p, str) and p in sections}
+    return [e for e in errors if not any(
+        isinstance(p, str) and p in _SCALAR_TAGS and tuple(e["loc"][:i]) in objects
+        for i, p in enumerate(e["loc"]))]
 
 
 def _short(value: Any) -> Any:

@@ -29,6 +29,7 @@ from keelwork.spec.cost import CostSection
 from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
+from keelwork.spec.guard_settings import OodGuard, PiiRedaction
 from keelwork.spec.kinds import runtime_kinds
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
@@ -254,30 +255,6 @@ class RateLimit(Section):
     per: Literal["key", "tenant", "ip"] = Field(
         default="key", description="Who a caller is: its verified API key (its IP without "
         "one), the tenant header (its IP without one), or its IP address.")
-
-
-class PiiRedaction(Section):
-    """``guards.pii_redaction`` as an object (``true`` is this with its defaults)."""
-
-    text: Literal["redact", "pseudonymise", "drop", "keep"] = Field(
-        default="redact", description="What is stored of text fields without their own "
-        "'pii' mode: entities found replaced by their type (redact) or by keyed tokens "
-        "(pseudonymise), the field dropped, or kept.")
-    model_sees: Literal["original", "redacted"] = Field(
-        default="original", description="Whether the model gets the original instance or "
-        "the redacted one.")
-
-
-class OodGuard(Section):
-    """``guards.out_of_distribution`` as an object (``true`` is this with its defaults)."""
-
-    action: Literal["flag", "reject"] = Field(
-        default="flag", description="What an instance unlike the reference gets: 'flag' "
-        "(answered; logged with guard out_of_distribution and counted) or 'reject' (422 "
-        "naming the guard).")
-    target_fpr: Annotated[float, Field(gt=0, le=0.2)] = Field(
-        default=0.01, description="Share of reference-like instances flagged anyway (the "
-        "detector's calibrated false-positive rate).")
 
 
 class GuardsSection(Section):
