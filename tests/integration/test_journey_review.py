@@ -59,6 +59,8 @@ def test_review_queue_from_fill_to_labels(tmp_path: Path) -> None:
     assert first["reason"] == "uncertain" and set(first["inputs"]) == set(NAMES)
     pid = first["prediction_id"]
     keel(tmp_path, "review", "label", pid, "1", "--reviewer", "ana")
+    twice = keel(tmp_path, "review", "label", pid, "2", "--reviewer", "ana", check=False)
+    assert twice.returncode != 0 and "judged" in twice.stdout + twice.stderr
     # Ana is not given it twice; Bo is (every item is double-labelled here).
     assert json.loads(keel(tmp_path, "review", "next", "--reviewer", "ana", "--json")
                       .stdout)["prediction_id"] != pid

@@ -22,7 +22,6 @@ from keelwork.adapters.stores.ood_store import OodStore
 from keelwork.core.ood import OodDetector, fit
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.service.monitoring.reference import champion_version
-from keelwork.spec.guards import OOD_TYPES
 from keelwork.spec.model import ResolvedSpec, ood_settings
 
 log = logging.getLogger("keelwork.ood")
@@ -117,4 +116,4 @@ def ensure_detectors(resolved: ResolvedSpec, engine: Engine) -> OodGuard | None:
     return OodGuard(detectors, settings.action)
 
 
-__all__ = ["MAX_ROWS", "OOD_TYPES", "OodGuard", "ensure_detectors", "fit_detector"]
+__all__ = ["MAX_ROWS", "OodGuard", "ensure_detectors", "fit_detector"]

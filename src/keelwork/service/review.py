@@ -85,8 +85,10 @@ def _uncertainties(resolved: ResolvedSpec, model: str, records: list[Any]) -> li
         for start in range(0, len(records), SCORE_BATCH):
             chunk = [r.inputs for r in records[start:start + SCORE_BATCH]]
             proba = score(chunk) if all(i is not None for i in chunk) else None
-            out.extend(uncertainty(p) for p in proba) if proba is not None else out.extend(
-                [None] * len(chunk))
+            if proba is None:
+                out.extend([None] * len(chunk))
+            else:
+                out.extend(uncertainty(p) for p in proba)
     finally:
         close()
     return out
@@ -170,22 +172,24 @@ def verdict(resolved: ResolvedSpec, engine: Engine, audit: AuditLog, prediction_
         raise KeelworkError(f"Prediction {prediction_id!r} is no longer in the log (erased "
                             "or expired): its verdict would label nothing.",
                             [ErrorDetail("prediction_id", "review_gone", prediction_id)])
+    _not_judged(store, prediction_id, reviewer)
     checker = LabelChecker(resolved.spec.contract.outputs)
     labels = LabelStore(engine)
     labels.ensure_schema()
     labels.submit([{"prediction_id": prediction_id, "label": label}],
                   source=f"review:{reviewer}",
                   check_labels=checker.check if checker.active else None)
-    try:
-        n = store.record(prediction_id, reviewer, label)
-    except KeelworkError:
-        raise
-    except Exception as exc:  # the unique (prediction, reviewer) pair
-        raise KeelworkError(f"{reviewer} judged {prediction_id!r} already.",
-                            [ErrorDetail("reviewer", "review_twice", reviewer)]) from exc
+    n = store.record(prediction_id, reviewer, label)
     audit.append(actor=reviewer, action="review.label", target=prediction_id,
                  details={"label": label, "reason": item["reason"], "verdicts": n})
     return {"prediction_id": prediction_id, "label": label, "verdicts": n}
+
+
+def _not_judged(store: ReviewStore, prediction_id: str, reviewer: str) -> None:
+    """Refuse a second verdict (or skip) of one reviewer before anything is written."""
+    if store.judged(prediction_id, reviewer):
+        raise KeelworkError(f"{reviewer} judged {prediction_id!r} already.",
+                            [ErrorDetail("reviewer", "review_twice", reviewer)])
 
 
 def skip(engine: Engine, prediction_id: str, reviewer: str) -> None:
@@ -195,6 +199,7 @@ def skip(engine: Engine, prediction_id: str, reviewer: str) -> None:
     if store.item(prediction_id) is None:
         raise KeelworkError(f"Prediction {prediction_id!r} is not in the review queue.",
                             [ErrorDetail("prediction_id", "review_unknown", prediction_id)])
+    _not_judged(store, prediction_id, reviewer)
     store.record(prediction_id, reviewer, None)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, T
 from sqlalchemy.engine import Connection
 
 from keelwork.adapters.stores.schema import create_tables
+from keelwork.adapters.stores.transactions import connection
 from keelwork.core.audit.chain import AuditEntry, ChainHead
 
 #: Action of the audit entry that records a checkpoint.
@@ -61,6 +62,12 @@ def latest_checkpoint(conn: Connection) -> tuple[ChainHead, int] | None:
     return ChainHead(int(row[0]), str(row[1]), 0), int(row[2])
 
 
+def checkpoint_of(engine: Engine) -> tuple[ChainHead, int] | None:
+    """:func:`latest_checkpoint` on a connection of its own."""
+    with connection(engine, "audit log", "reading the audit checkpoint") as conn:
+        return latest_checkpoint(conn)
+
+
 def record_checkpoint(conn: Connection, head: ChainHead, *, expired: int,
                       recorded_in: int) -> None:
     """Insert the checkpoint ``head`` (inside the expiry's transaction)."""
@@ -89,5 +96,6 @@ def checkpoint_problem(checkpoint: ChainHead, entry: AuditEntry | None) -> str |
     return None
 
 
-__all__ = ["EXPIRE_ACTION", "audit_checkpoints", "checkpoint_problem", "ensure_checkpoints",
+__all__ = ["EXPIRE_ACTION", "audit_checkpoints", "checkpoint_of", "checkpoint_problem",
+           "ensure_checkpoints",
            "latest_checkpoint", "record_checkpoint"]

@@ -60,7 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 
 from keelwork.adapters.stores.audit_anchor import AnchorFile, project_anchors
-from keelwork.adapters.stores.audit_checkpoints import checkpoint_problem, latest_checkpoint
+from keelwork.adapters.stores.audit_checkpoints import checkpoint_of, checkpoint_problem
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
@@ -223,14 +223,11 @@ class AuditLog:
                 log.warning("audit anchor %s not updated: %s", anchor.path, exc)
 
     def _still_holds(self, recorded: ChainHead) -> bool:
-        entry, cp = self.get(recorded.seq), self._checkpoint()
-        if entry is None and cp is not None and recorded.seq <= cp[0].seq:
-            return recorded.seq < cp[0].seq or recorded.hash == cp[0].hash  # expired
-        return entry is not None and entry.hash == recorded.hash
-
-    def _checkpoint(self) -> tuple[ChainHead, int] | None:
-        with connection(self.engine, _STORE, "reading the audit checkpoint") as conn:
-            return latest_checkpoint(conn)
+        if (entry := self.get(recorded.seq)) is not None:
+            return entry.hash == recorded.hash
+        cp = checkpoint_of(self.engine)  # gone: expired behind a checkpoint? (read only then)
+        return cp is not None and (recorded.seq < cp[0].seq or (
+            recorded.seq, recorded.hash) == (cp[0].seq, cp[0].hash))
 
     def append_predictions(self, prediction_ids: Sequence[str], *, model: str,
                            actor: str = "server") -> AuditEntry | None:
@@ -374,7 +371,7 @@ class AuditLog:
                 if head is not None:
                     pinned.append((head, str(file.path)))
         pinned.sort(key=lambda p: p[0].seq)
-        cp = self._checkpoint()
+        cp = checkpoint_of(self.engine)
         result = self._verify_chain(pinned[-1][0] if pinned else None, page, cp)
         for head, where in pinned[:-1]:  # within the chain the highest one pinned
             if not result.ok:

@@ -136,6 +136,13 @@ class ReviewStore:
                 review_items.c.prediction_id == prediction_id)).mappings().first()
         return None if row is None else dict(row)
 
+    def judged(self, prediction_id: str, reviewer: str) -> bool:
+        """Whether ``reviewer`` gave (or skipped) ``prediction_id`` already."""
+        with connection(self.engine, _STORE, "reading verdicts") as conn:
+            return conn.execute(select(review_verdicts.c.id).where(
+                review_verdicts.c.prediction_id == prediction_id,
+                review_verdicts.c.reviewer == reviewer).limit(1)).first() is not None
+
     def record(self, prediction_id: str, reviewer: str, label: Any | None) -> int:
         """Record a verdict (``label``) or a skip (``None``); returns the item's verdicts.
 
