@@ -50,7 +50,9 @@ class Choice:
 def choices(outputs: Sequence[FieldSpec]) -> list[Choice]:
     """The labels the first output of the contract can take (empty: a free value).
 
-    A category output gives its categories; a boolean one ``false``/``true``.
+    A category output gives its categories; a boolean one ``false``/``true``. Classes that are
+    each one key (``0``, ``1``, ``2``; ``a``, ``b``) are picked by that key; others by their
+    position (``1``, ``2``, ... then letters).
     """
     if not outputs:
         return []
@@ -62,8 +64,11 @@ def choices(outputs: Sequence[FieldSpec]) -> list[Choice]:
         values = [False, True]
     else:
         return []
-    return [Choice(v, _text(v), CHOICE_KEYS[i] if i < len(CHOICE_KEYS) else None)
-            for i, v in enumerate(values)]
+    texts = [_text(v) for v in values]
+    if len(set(texts)) == len(texts) and all(len(t) == 1 and t in CHOICE_KEYS for t in texts):
+        return [Choice(v, t, t) for v, t in zip(values, texts, strict=True)]  # 0/1/2: own key
+    return [Choice(v, t, CHOICE_KEYS[i] if i < len(CHOICE_KEYS) else None)
+            for i, (v, t) in enumerate(zip(values, texts, strict=True))]
 
 
 def _text(value: Any) -> str:

@@ -99,3 +99,5 @@ def test_choices_give_keys_and_keep_s_and_n_free() -> None:
     assert len(set(keys)) == len(keys) and got[-1].key is None
     assert [c.text for c in choices([FieldSpec(name="y", type="boolean")])] == ["false", "true"]
     assert choices([FieldSpec(name="y", type="float")]) == []
+    digits = choices([FieldSpec(name="y", type="category", categories=[0, 1, 2])])
+    assert [(c.key, c.value) for c in digits] == [("0", 0), ("1", 1), ("2", 2)]

@@ -142,7 +142,8 @@ def render_review_page(item: Mapping[str, Any] | None, *, reviewer: str,
             f"{esc(_value(item['outputs']))}</b>; confidence <b>{esc(conf_text)}</b>.</p>"
             f"<h2>Inputs (as stored)</h2>{_inputs(item['inputs'])}"
             f"<h2>Your verdict: the true label</h2>{_choices(choices)}"
-            "<p class=\"meta\">" + ("<kbd>1</kbd>&hellip; pick &middot; " if choices else
+            "<p class=\"meta\">" + (f"<kbd>{esc(choices[0].key)}</kbd>&hellip; pick &middot; "
+                                    if choices and choices[0].key else
                                     "<kbd>/</kbd>type &middot; <kbd>Esc</kbd>leave the box "
                                     "&middot; ")
             + "<kbd>Enter</kbd>record &middot; <kbd>s</kbd>skip &middot; <kbd>n</kbd>next</p>")
