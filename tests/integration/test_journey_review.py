@@ -133,3 +133,42 @@ def test_verdicts_completed_in_label_studio_come_back_as_labels(tmp_path: Path) 
                             "label-studio", "--json", check=False).stdout)
     assert sorted(r["outcome"] for r in again) == ["already"] * 3 + ["refused"] + \
         ["skipped"] * 2
+
+
+PII_SPEC = """\
+service: {{name: private, owners: [t@example.com]}}
+models:
+  - name: moody
+    runtime: python
+    artifact: "pii_models:moody"
+    options: {{path: "{fixtures}"}}
+contract:
+  inputs:
+    - {{name: email, type: string, pii: pseudonymise}}
+    - {{name: phone, type: string, required: false, pii: drop}}
+    - {{name: note, type: text, max_length: 200}}
+    - {{name: x, type: float, min: 0, max: 10}}
+guards:
+  pii_redaction: true
+review: {{budget_per_day: 3}}
+"""
+
+
+def test_the_review_page_shows_only_what_the_redacted_log_holds(tmp_path: Path) -> None:
+    email, phone = "zzcanary.person@example.org", "+44 20 7946 0958"
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    (tmp_path / "keel.yaml").write_text(PII_SPEC.format(fixtures=fixtures))
+    resolved = load_spec(tmp_path / "keel.yaml")
+    with TestClient(build_server_app(resolved, freeze_gc=False)) as client:
+        body = {"instances": [{"email": email, "phone": phone, "x": 1,
+                               "note": f"call me on {phone} or write to {email}"}]}
+        assert client.post("/v1/models/moody:predict", json=body).status_code == 200
+    assert json.loads(keel(tmp_path, "review", "fill", "--json").stdout)["queued"] == {
+        "random": 1}
+    with TestClient(build_server_app(resolved, freeze_gc=False)) as client:
+        page = client.get("/review")
+        api = client.get("/v1/review/next").json()
+    assert page.status_code == 200 and "call me on" in page.text
+    for canary in ("zzcanary", "7946"):
+        assert canary not in page.text and canary not in json.dumps(api)
+    assert "phone" not in api["item"]["inputs"]  # dropped: not stored, not shown

@@ -45,7 +45,7 @@ from keelwork.interfaces.http.auth import authenticate, key_from_headers
 from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.jsonbody import loads
-from keelwork.interfaces.http.limits import read_body, too_large
+from keelwork.interfaces.http.limits import read_body
 from keelwork.service.review_desk import ReviewDesk
 from keelwork.types import ApiKeyStoreProtocol
 
@@ -180,9 +180,17 @@ async def _body(request: Request, *, label: bool) -> tuple[str, Any]:
         raise HTTPProblem(415, "Send the verdict as JSON (Content-Type: application/json).",
                           [ErrorDetail("header:content-type", "json", None)])
     length = request.headers.get("content-length", "")
+    too_large = HTTPProblem(413, f"A verdict's body is at most {MAX_BODY} bytes (a prediction "
+                            "id and one label).", [ErrorDetail("body", "max_bytes", length
+                                                               or f">{MAX_BODY}")],
+                            {"Connection": "close"})
     if length.isdigit() and int(length) > MAX_BODY:
-        raise too_large(MAX_BODY, int(length))
-    body = loads(await read_body(request, MAX_BODY))
+        raise too_large
+    try:
+        raw = await read_body(request, MAX_BODY)
+    except HTTPProblem as exc:
+        raise too_large if exc.status == 413 else exc from None
+    body = loads(raw)
     if not isinstance(body, dict):
         raise HTTPProblem(400, "The body must be a JSON object.",
                           [ErrorDetail("", "type", type(body).__name__)])

@@ -107,8 +107,9 @@ def test_refusals_have_their_statuses(project: ReviewProject) -> None:
     gone = client.post(url, json={"prediction_id": project.ids[2], "label": "bug"})
     assert gone.status_code == 410 and "no longer in the log" in gone.json()["error"]
     assert LabelStore(project.engine).get(project.ids[2]) is None
-    assert client.post(url, content=b"x" * 20_000,
-                       headers={"content-type": "application/json"}).status_code == 413
+    for body in (b"x" * 20_000, iter([b"x" * 10_000] * 2)):  # with a length, and chunked
+        big = client.post(url, content=body, headers={"content-type": "application/json"})
+        assert big.status_code == 413 and "at most 16384 bytes" in big.json()["error"]
 
 
 def test_with_keys_the_reviewer_is_the_keys_name(project: ReviewProject) -> None:
