@@ -31,8 +31,10 @@ but cannot use rollups it scored (it reads every version, or the model failed to
 Scores computed again (a classifier that logs only its label: the run scores logged inputs
 with the monitored version's model) are folded into that version's rollups, whose layout
 says so (:func:`layout_of` with ``rescored``): later runs that score with the same version
-read them and never load the model; a run that does not score again folds its own. Each entry says how it was computed in ``computed_from``: ``rollups`` (stored
-rollups only), ``rollups+log`` (some buckets folded from the log by this run) or ``log``.
+read them and score again only the labelled predictions (realised quality reads their own
+scores); a run that does not score again folds its own. Each entry says how it was computed
+in ``computed_from``: ``rollups`` (stored rollups only), ``rollups+log`` (some buckets folded
+from the log by this run) or ``log``.
 """
 
 from __future__ import annotations
