@@ -75,13 +75,16 @@ def test_not_ip_addresses(text: str) -> None:
     ("amex 3782-822463-10005.", ["3782-822463-10005"]),
     ("raw 5500000000000004", ["5500000000000004"]),
     ("card 4111 1111 1111 1111 1234", ["4111 1111 1111 1111"]),  # a trailing number apart
+    ("card 0604 7805 9250", ["0604 7805 9250"]),  # 12 digits with the word
 ])
 def test_cards(text: str, want: list[str]) -> None:
     assert found(text, "CREDIT_CARD") == want
 
 
 @pytest.mark.parametrize("text", ["card 4111 1111 1111 1112", "order 1234567812345678",
-                                  "ref 0000 0000 0000 0000", "id 4111-1111-111"])
+                                  "ref 0000 0000 0000 0000", "id 4111-1111-111",
+                                  # Luhn-valid, but grouped as phone numbers are
+                                  "Fax: 001-579-985-4326", "Mobile: +39 32426250891"])
 def test_not_cards(text: str) -> None:
     assert found(text, "CREDIT_CARD") == []
 
@@ -105,6 +108,7 @@ def test_not_ibans(text: str) -> None:
     ("SSN 536-90-1234.", ["536-90-1234"]), ("ssn: 536 90 1234", ["536 90 1234"]),
     ("my social security number is 536901234", ["536901234"]),
     ("applicant 536-90-1234 filed", ["536-90-1234"]),
+    ("she listed 536901234 as her social security number", ["536901234"]),
 ])
 def test_ssns(text: str, want: list[str]) -> None:
     assert found(text, "US_SSN") == want
@@ -122,6 +126,14 @@ def test_not_ssns(text: str) -> None:
     ("fr 01 23 45 67 89, de +49 (0)30 1234567", ["01 23 45 67 89", "+49 (0)30 1234567"]),
     ("US 202.555.0143 ext. 42", ["202.555.0143 ext. 42"]),
     ("my phone is 2025550143", ["2025550143"]),
+    ("Is 4901 2577 still the best number for you?", ["4901 2577"]),  # the word after it
+    ("0432 903 403-Office, 5616.4866-Fax", ["0432 903 403", "5616.4866"]),
+    ("Mobile: 6044.7319", ["6044.7319"]),  # dotted 4.4 only beside a phone word
+    ("the courier will ring 0228123587 at noon", ["0228123587"]),
+    ("stop sending messages to 0123105581", ["0123105581"]),
+    ("Fax: 001-579-985-4326", ["001-579-985-4326"]),
+    ("Mobile: +39 32426250891", ["+39 32426250891"]),
+    ("call 00288 199721", ["00288 199721"]),  # 00 then no calling code: a national number
 ])
 def test_phones(text: str, want: list[str]) -> None:
     assert found(text, "PHONE_NUMBER") == want
@@ -135,6 +147,11 @@ def test_phones(text: str, want: list[str]) -> None:
     "pi is 3.14159265",                # a decimal
     "+999 123 4567",                   # no such country code
     "card 4111 1111 1111 1111",        # 16 digits: more than E.164 allows
+    "Reference number 20231105-77 closed",  # a date-stamped reference
+    "your order number is 2025550143",      # "number" of an order
+    "listed 536901234 as her social security number",  # an SSN
+    "the value 6044.7319",             # a decimal without a phone word
+    "hotel room 2025550143",           # "tel" inside a word is no phone word
 ])
 def test_not_phones(text: str) -> None:
     assert found(text, "PHONE_NUMBER") == []
