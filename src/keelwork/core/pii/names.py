@@ -59,6 +59,8 @@ July September October November December Jan Feb Mar Apr Jun Jul Aug Sep
 Sept Oct Nov Dec Christmas Easter God Bank Card Credit Account Street Avenue Road Lane Drive
 Court Place Square Visa Order Email E-mail Phone Address Number Name Company Team
 Customer Support Service Ltd Inc LLC Bot User Date Subject Re Fwd Fax Mobile Tel Website
+Suite Apt Apartment Unit Floor Room Box Labor Labour Memorial Independence Thanksgiving
+Halloween Hanukkah Passover Ramadan Diwali Sons Brothers
 """)
 #: Words that are names too (Will, May, English), but not when they stand alone.
 AMBIGUOUS = _words("""
@@ -71,7 +73,8 @@ Mexican Nigerian Brazilian Japanese North South East West New Old Lake Port Fort
 COMMON = FUNCTION_WORDS | AMBIGUOUS
 #: The last word of a country's or region's long name: "Syrian Arab Republic".
 PLACE_TAILS = frozenset({"Republic", "Kingdom", "States", "Islands", "Federation", "Union",
-                         "Emirates", "Territories", "Territory", "Province", "County"})
+                         "Emirates", "Territories", "Territory", "Province", "County", "Ville",
+                         "City", "Village", "Town"})
 _CONTRACTION = re.compile(r"[^\W\d_]+['\u2019](?:re|s|t|ll|ve|d|m)", re.IGNORECASE)
 STREET_WORDS = _words("""
 Street St St. Avenue Ave Ave. Road Rd Rd. Lane Ln Drive Dr Boulevard Blvd Court Ct Place Pl
@@ -79,14 +82,24 @@ Square Sq Terrace Parkway Pkwy Highway Hwy Circle Cir Alley Crescent Gardens Pla
 Station Crossing Heights Via Walk Wharf Quay Expressway Freeway Motorway Junction Summit
 Knolls Mountains Mountain Islands Isle Parkways Forks Flats Spur Pines Shore Lodge Overpass
 Gateway Roads Ways Estates Meadows Orchard Points Springs Valley Villages Turnpike Underpass
+Annex Arcade Bayou Bend Bluff Bluffs Burgs Bypass Canyon Causeway Circles Cliffs Club Common
+Corners Course Cove Coves Crest Crossroad Curve Divide Drives Estate Extension Extensions Flat
+Fords Forge Forges Fork Glens Greens Harbors Hollow Inlet Island Junctions Landing Lights Loaf
+Locks Mall Manors Mews Mission Neck Oval Passage Path Plains Point Ports Prairie Radial Ramp
+Ranch Rapid Rapids Rest Ridges Run Shoal Shoals Skyway Spurs Squares Stravenue Stream
+Throughway Trace Track Trafficway Trailer Tunnel Union Unions Valleys Viaduct View Views Vista
+Walks Cape Keys Knoll Creek Commons Courts Falls Lakes Harbor Meadow Loop Shores Streets Manor
 """)
 ORG_WORDS = _words("""
 Inc Inc. LLC Ltd Ltd. PLC plc Corp Corp. Corporation Company Co Co. Group Holdings Partners
 Bank University College School Hospital Clinic Foundation Association Institute Society Club
 Agency Department Ministry Council Church Airlines Airways Motors Systems Technologies
+Orchestra Band Choir Ensemble Quartet Trio Act Treaty Accord Amendment Weekly Daily Times
+Magazine Journal Gazette Herald Tribune Post News
 """)
 PLACE_HEADS = frozenset({"North", "South", "East", "West", "New", "Lake", "Port", "Fort",
-                         "Mount"})
+                         "Mount", "Saint", "Sainte", "San", "Santa", "Santo", "Sankt", "Nova",
+                         "Oud", "Nieuw", "Bad"})
 #: English place-name endings (Pittsburgh, Georgetown, Nashville, Plymouth, Frankfurt ...).
 PLACE_ENDINGS = ("burgh", "borough", "town", "ville", "mouth", "haven", "land", "chester",
                  "bury", "furt", "stad", "berg", "port", "field", "ford", "side", "view")
@@ -99,6 +112,11 @@ PERSON_CONTEXT = ("my name is", "name is", "name:", "name?", "name", "call me", 
 PLACE_CONTEXT = ("in", "from", "to", "at", "near", "visit", "visiting", "live in",
                  "moved to", "travel to", "travelling to", "traveling to", "city of",
                  "based in", "flight to", "trip to")
+#: The cues strong enough to read a given name that is also a town as the town: "escalated to
+#: Brandon" and "said Roland to Mila" name people, "moved to Brandon" a place.
+STRONG_PLACE_CONTEXT = ("in", "near", "visit", "visiting", "live in", "lives in", "moved to",
+                        "travel to", "travelling to", "traveling to", "city of", "based in",
+                        "flight to", "trip to", "born in", "grew up in")
 
 
 @cache
@@ -130,6 +148,7 @@ class _Tok(NamedTuple):
     end: int
     word: str  # without a possessive 's or a sentence's full stop
     closes: bool  # a possessive or a full stop ends the run here
+    particle: bool = False  # joined to the word before by "van", "de la" ...
 
 
 def _tokens(text: str) -> list[_Tok]:
@@ -151,14 +170,25 @@ def _tokens(text: str) -> list[_Tok]:
 MAX_RUN = 8  # no name or place is longer; bounds the work per run (linear in the text)
 
 
+#: Surname particles, lower case between a given name and a surname: "Max van Maaren",
+#: "Floortje de la Fleche", "Ludwig von Mises", "Ana dos Santos".
+_PARTICLES = re.compile(r"(?: (?:van|von|de|der|den|del|della|degli|di|da|du|dos|das|la|le|"
+                        r"ten|ter|bin|ibn|al|zu)){1,3} ")
+
+
 def _runs(text: str) -> list[list[_Tok]]:
-    """Runs of capitalised words, each separated from the next by one space."""
+    """Runs of capitalised words, each separated from the next by one space (or, after a
+    word that is not a common word or a place, by surname particles)."""
     runs: list[list[_Tok]] = []
     for tok in _tokens(text):
         prev = runs[-1][-1] if runs else None
-        if (prev is not None and not prev.closes and tok.start - prev.end == 1
-                and text[prev.end] == " " and len(runs[-1]) < MAX_RUN):
+        if prev is None or prev.closes or len(runs[-1]) >= MAX_RUN:
+            runs.append([tok])
+        elif tok.start - prev.end == 1 and text[prev.end] == " ":
             runs[-1].append(tok)
+        elif (tok.start - prev.end <= 16 and _PARTICLES.fullmatch(text, prev.end, tok.start)
+              and prev.word not in COMMON and prev.word not in _place_index()):
+            runs[-1].append(tok._replace(particle=True))
         else:
             runs.append([tok])
     return runs
@@ -176,10 +206,28 @@ def _context(text: str, start: int, words: tuple[str, ...], window: int = 28) ->
     return before.endswith(spaced)
 
 
+#: Endings of English words, not of names: "Secretly Love", "Cautionary Tales", "Guilty
+#: Pleasures" are title-cased phrases, not people.
+WORD_ENDINGS = ("ly", "ness", "ment", "tion", "sion", "ous", "ful", "less", "ity", "ings",
+                "ary", "ive", "able", "ible", "ures", "ies", "ism", "ance", "ence", "ship")
+
+
+def _after_possessive(text: str, start: int) -> bool:
+    """Whether the word at ``start`` follows a possessive: "Trevor Armstrong's Cautionary
+    Tales" names a thing the person owns, not another person."""
+    return text[max(0, start - 3):start].rstrip(" ").endswith(_POSSESSIVE)
+
+
 def _initial(text: str, start: int) -> bool:
     """Whether the word at ``start`` opens a sentence (so its capital says nothing)."""
     before = text[max(0, start - 16):start].rstrip(" \"'(")
     return start == 0 or not before or before[-1] in ".!?\n:;"
+
+
+def _given_names_only(firm: str) -> bool:
+    """Whether a firm-shaped "A, B and C" lists given names (people), not surnames."""
+    names = given_names()
+    return all(w in names for w in re.findall(r"[^\W\d_][\w'\-]*", firm) if w not in ("and",))
 
 
 class NameRecogniser:
@@ -188,9 +236,12 @@ class NameRecogniser:
     entities = ("PERSON", "LOCATION")
 
     def find(self, text: str) -> list[Span]:
+        # "founders: A, B and C" and "Ann, Jo, Sam and Ed" (a list longer than a firm's name)
         firms = [m.span() for m in _FIRM.finditer(text)
                  if not text[max(0, m.start() - 2):m.start()].strip().endswith(":")
-                 ] if " and " in text or "&" in text else []  # "founders: A, B and C"
+                 and not (text[max(0, m.start() - 2):m.start()].strip().endswith(",")
+                          and _given_names_only(m.group()))
+                 ] if " and " in text or "&" in text else []
         out: list[Span] = []
         k = 0  # firms and runs are both in text order: one pass over each
         for run in _runs(text):
@@ -208,6 +259,9 @@ class NameRecogniser:
             return []
         if len(run) > 1 and words[-1] in PLACE_TAILS:
             return [Span(run[0].start, run[-1].end, "LOCATION", 0.6)]
+        if len(run) >= 4 and not TITLES.intersection(words) and FUNCTION_WORDS.intersection(
+                words[1:]):
+            return []  # "The Big Three Killed My Baby": a title in title case, not names
         if text[max(0, run[0].start - 8):run[0].start].rstrip()[-1:].isdigit():
             return []  # "221 Baker Street": a building number before it
         out: list[Span] = []
@@ -255,9 +309,12 @@ class NameRecogniser:
         def extend(j: int) -> int:
             while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
                    and not words[j].isupper() and words[j] not in PLACE_HEADS
-                   and (words[j] in last or words[j] not in AMBIGUOUS)):
+                   and (words[j] in last or words[j] not in AMBIGUOUS or run[j].particle)):
                 j += 1
             return j
+
+        if i + 1 < len(run) and run[i + 1].particle:
+            return extend(i + 1)  # "Evie van Ginneke": the particle says a surname follows
 
         if word in first and word not in AMBIGUOUS:
             return extend(i + 1)
@@ -266,14 +323,18 @@ class NameRecogniser:
             return extend(i + 1)  # "Mark Jordan", "Dawn Ballard": the surname decides
         if (word not in COMMON and nxt and nxt not in COMMON and word not in last
                 and nxt not in first and not nxt.isupper() and not _initial(text, run[i].start)
-                ):
+                and not word.endswith(WORD_ENDINGS) and not nxt.endswith(WORD_ENDINGS)
+                and not _after_possessive(text, run[i].start)):
             return extend(i + 1)  # "Françoise Launay", "Baldassare Norbiato": unlisted
         if (word not in AMBIGUOUS and nxt in last and nxt not in FUNCTION_WORDS
+                and not word.endswith(WORD_ENDINGS)
                 and (nxt not in first or not _initial(text, run[i].start))):
             return extend(i + 1)  # an unlisted given name before a listed surname
-        if _context(text, run[i].start, PERSON_CONTEXT):
+        if (_context(text, run[i].start, PERSON_CONTEXT) and not word.endswith(WORD_ENDINGS)
+                and not _after_possessive(text, run[i].start)):
             return extend(i + 1)
-        if word in last and word not in AMBIGUOUS and not _initial(text, run[i].start):
+        if (word in last and word not in AMBIGUOUS and not _initial(text, run[i].start)
+                and i == 0):  # "Labor Day": after a capitalised word, a name of a thing
             return i + 1
         return i
 
@@ -291,8 +352,14 @@ class NameRecogniser:
             single = " " not in name
             if single and not at_place and (not region or tok.word in first):
                 return None  # "Mission Statement", "Chad said": not read as places
-            if single and tok.word in first and i + 1 < len(run) and run[i + 1].word in surnames():
-                return None  # "from Brandon Jordan": a full name, not a town
+            if (single and not region and tok.word in first
+                    and not _context(text, tok.start, STRONG_PLACE_CONTEXT)):
+                return None  # "escalated to Brandon": a person, whose name a town shares
+            if (single and tok.word in first and i + 1 < len(run)
+                    and (run[i + 1].word in surnames() or run[i + 1].particle
+                         or (run[i + 1].word not in COMMON and run[i + 1].word not in PLACE_TAILS
+                             and run[i + 1].word not in _place_index()))):
+                return None  # "from Brandon Jordan", "from Aurora Garcés": a full name
             return Span(tok.start, end, "LOCATION", 0.8 if at_place or region else 0.6)
         if tok.word in PLACE_HEADS and i + 1 < len(run) and run[i + 1].word not in FUNCTION_WORDS:
             return Span(tok.start, run[i + 1].end, "LOCATION", 0.6)

@@ -184,6 +184,13 @@ def test_not_dates_of_birth(text: str) -> None:
     ("Dear Olufemi, thanks", ["Olufemi"]),
     ("I met Ludmila Hoffmann's brother", ["Ludmila Hoffmann"]),
     ("said Jennifer to Robert", ["Jennifer", "Robert"]),
+    ("please change it to Max van Maaren", ["Max van Maaren"]),  # a surname particle
+    ("add Floortje de la Fleche as guardian", ["Floortje de la Fleche"]),
+    ("They had 3: Kimberly, Regina, Mathew and Denise.", ["Kimberly", "Regina", "Mathew",
+                                                          "Denise"]),  # a list, not a firm
+    ("The ticket was escalated to Brandon.", ["Brandon"]),  # a town's name too
+    ("the verses from Aurora Garcés's poems", ["Aurora Garcés"]),
+    ("from Trevor Armstrong's Cautionary Tales", ["Trevor Armstrong"]),  # not the book
 ])
 def test_persons(text: str, want: list[str]) -> None:
     assert found(text, "PERSON") == want
@@ -193,6 +200,11 @@ def test_persons(text: str, want: list[str]) -> None:
     "Please Will you call May 5?", "Smith, Jones and Brown is a law firm",
     "Johnson and Sons Ltd", "I live at 221 Baker Street",
     "send it to USNS Cook, FPO AE", "It is in Box 4062",
+    "see Guilty Pleasures: Musicians You Secretly Love",  # English words, title-cased
+    "The Big Three Killed My Baby was a hit",  # a title in title case
+    "songs for Entertainment Weekly", "before Labor Day",
+    "at 606 Williams Vista", "the Civil Rights Act",
+    "Smith, Jones and Brown, Lee, Wong and Hill are firms",
 ])
 def test_not_persons(text: str) -> None:
     assert found(text, "PERSON") == []
@@ -202,6 +214,8 @@ def test_not_persons(text: str) -> None:
     ("I flew from Germany to New York.", ["Germany", "New York"]),
     ("She lives in Bosnia and Herzegovina", ["Bosnia and Herzegovina"]),
     ("we moved to Pittsburgh", ["Pittsburgh"]),
+    ("we moved to Brandon", ["Brandon"]),  # a given name, but "moved to" says a town
+    ("grew up in Sainte Maryse-sur-Mer.", ["Sainte Maryse-sur-Mer"]),
 ])
 def test_locations(text: str, want: list[str]) -> None:
     assert found(text, "LOCATION") == want
