@@ -151,10 +151,19 @@ class _Tok(NamedTuple):
     particle: bool = False  # joined to the word before by "van", "de la" ...
 
 
+_PLAIN_END = frozenset("abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
 def _tokens(text: str) -> list[_Tok]:
     out = []
+    append = out.append
     for m in _WORD.finditer(text):
-        word, end, closes = m.group(), m.end(), False
+        word = m.group()
+        if word[-1] in _PLAIN_END and word[0] < "\u00c0":  # the common case: "Mary", "The"
+            start = m.start()
+            append(_Tok(start, start + len(word), word, False))
+            continue
+        end, closes = m.end(), False
         if not word[0].isupper():
             continue
         if word.endswith(".") and word not in TITLES:
@@ -230,6 +239,13 @@ def _given_names_only(firm: str) -> bool:
     return all(w in names for w in re.findall(r"[^\W\d_][\w'\-]*", firm) if w not in ("and",))
 
 
+@cache
+def _lone_skip() -> frozenset[str]:
+    """Common words that, alone in a run, can be neither a name nor a place (not a title,
+    not the first word of a listed place)."""
+    return frozenset(w for w in FUNCTION_WORDS if w not in TITLES and w not in _place_index())
+
+
 class NameRecogniser:
     """PERSON and LOCATION from the vendored lists and the rules in the module docstring."""
 
@@ -244,7 +260,10 @@ class NameRecogniser:
                  ] if " and " in text or "&" in text else []
         out: list[Span] = []
         k = 0  # firms and runs are both in text order: one pass over each
+        skip = _lone_skip()
         for run in _runs(text):
+            if len(run) == 1 and run[0].word in skip:
+                continue  # "The", "Please": a lone common word, nothing to find
             while k < len(firms) and firms[k][1] <= run[0].start:
                 k += 1
             if k < len(firms) and firms[k][0] < run[-1].end:
@@ -284,7 +303,7 @@ class NameRecogniser:
                 while i < len(run) and run[i].start < place.end:
                     i += 1
                 continue
-            j = self._person_end(text, run, i, first, last)
+            j = self._person_end(text, run, words, i, first, last)
             if j == i + 1 and text[run[i].end:run[i].end + 2][1:].isdigit():
                 j = i  # "Box 4062", "Unit 8609": a word before a number names no one
             if j > i:
@@ -298,10 +317,9 @@ class NameRecogniser:
         return out
 
     @staticmethod
-    def _person_end(text: str, run: list[_Tok], i: int, first: frozenset[str],
+    def _person_end(text: str, run: list[_Tok], words: list[str], i: int, first: frozenset[str],
                     last: frozenset[str]) -> int:
         """The index after the name that starts at ``run[i]``, or ``i`` if none does."""
-        words = [t.word for t in run]
         word = words[i]
         if word in FUNCTION_WORDS or _CONTRACTION.fullmatch(word):
             return i
