@@ -125,6 +125,10 @@ def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: st
     keel(tmp_path, "ingest", "--labels", str(labels), check=False)
 
     assert not _leaks(metrics)
+    # /metrics counts what the redactor found in the note (entity labels only) and fail-closed
+    assert b'keelwork_pii_detections_total{entity="EMAIL_ADDRESS"}' in metrics
+    assert b'keelwork_pii_detections_total{entity="PHONE_NUMBER"}' in metrics
+    assert b'keelwork_pii_fail_closed_total{reason="timeout"} 0.0' in metrics
     logged = "\n".join(r.getMessage() for r in caplog.records).encode()
     assert not _leaks(logged), [r.getMessage() for r in caplog.records if _leaks(
         r.getMessage().encode())][:3]
