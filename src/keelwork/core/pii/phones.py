@@ -88,7 +88,8 @@ class PhoneRecogniser:
             cand.startswith("00") and cand[2:3] not in ("", "0", " ") and len(groups) > 1)
         if international:
             cc_digits = digits[2:] if cand.startswith("00") else digits
-            if not any(cc_digits[:k] in calling_codes() for k in (1, 2, 3)):
+            codes = calling_codes()
+            if not (cc_digits[:1] in codes or cc_digits[:2] in codes or cc_digits[:3] in codes):
                 if not cand.startswith("00"):
                     return 0.0
                 international = False  # "00288 199721": read as a national number
@@ -99,8 +100,11 @@ class PhoneRecogniser:
         if (_DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand)
                 or (not international and len(groups[0]) == 8 and self._ymd(digits))):
             return 0.0
+        decimal = self._decimal(cand)
+        if international and not decimal:
+            return 0.95 if n >= 8 else 0.7  # needs no phone word: skip looking for one
         context = _context(text, start, start + len(cand))
-        if self._decimal(cand) and not (context and min(map(len, groups)) >= 3):
+        if decimal and not (context and min(map(len, groups)) >= 3):
             return 0.0  # "6044.7319" is a phone only where a phone word says so
         if len(groups) == 1 and not international:
             # bare digits: an order number reads the same; only with a phone word around
