@@ -321,7 +321,8 @@ class NameRecogniser:
                     last: frozenset[str]) -> int:
         """The index after the name that starts at ``run[i]``, or ``i`` if none does."""
         word = words[i]
-        if word in FUNCTION_WORDS or _CONTRACTION.fullmatch(word):
+        if word in FUNCTION_WORDS or (("'" in word or "\u2019" in word)
+                                      and _CONTRACTION.fullmatch(word)):
             return i
 
         def extend(j: int) -> int:
