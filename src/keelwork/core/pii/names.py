@@ -155,7 +155,7 @@ _PLAIN_END = frozenset("abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 
 def _tokens(text: str) -> list[_Tok]:
-    out = []
+    out: list[_Tok] = []
     append = out.append
     for m in _WORD.finditer(text):
         word = m.group()
