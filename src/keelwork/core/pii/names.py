@@ -203,14 +203,19 @@ def _runs(text: str) -> list[list[_Tok]]:
     return runs
 
 
-_SPACED: dict[tuple[str, ...], tuple[str, ...]] = {}
+def _spaced(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(" " + w for w in words)
 
 
-def _context(text: str, start: int, words: tuple[str, ...], window: int = 28) -> bool:
-    """Whether the text just before ``start`` ends with one of ``words`` (whole words)."""
-    spaced = _SPACED.get(words)
-    if spaced is None:
-        spaced = _SPACED.setdefault(words, tuple(" " + w for w in words))
+#: The cue lists with a leading space, made once: ``_context`` matches whole words with them.
+_PERSON_CUES = _spaced(PERSON_CONTEXT)
+_PLACE_CUES = _spaced(PLACE_CONTEXT)
+_STRONG_PLACE_CUES = _spaced(STRONG_PLACE_CONTEXT)
+
+
+def _context(text: str, start: int, spaced: tuple[str, ...], window: int = 28) -> bool:
+    """Whether the text just before ``start`` ends with one of the cues in ``spaced`` (whole
+    words: each cue starts with a space)."""
     before = " " + text[max(0, start - window):start].lower().rstrip(" ,:\"'(")
     return before.endswith(spaced)
 
@@ -297,7 +302,7 @@ class NameRecogniser:
                     out.append(Span(run[i + 1].start, run[j - 1].end, "PERSON", 0.9))
                 i = j
                 continue
-            place = self._place(text, run, i, first)
+            place = self._place(text, run, i, first, last)
             if place is not None:
                 out.append(place)
                 while i < len(run) and run[i].start < place.end:
@@ -349,7 +354,7 @@ class NameRecogniser:
                 and not word.endswith(WORD_ENDINGS)
                 and (nxt not in first or not _initial(text, run[i].start))):
             return extend(i + 1)  # an unlisted given name before a listed surname
-        if (_context(text, run[i].start, PERSON_CONTEXT) and not word.endswith(WORD_ENDINGS)
+        if (_context(text, run[i].start, _PERSON_CUES) and not word.endswith(WORD_ENDINGS)
                 and not _after_possessive(text, run[i].start)):
             return extend(i + 1)
         if (word in last and word not in AMBIGUOUS and not _initial(text, run[i].start)
@@ -358,11 +363,13 @@ class NameRecogniser:
         return i
 
     @staticmethod
-    def _place(text: str, run: list[_Tok], i: int, first: frozenset[str]) -> Span | None:
+    def _place(text: str, run: list[_Tok], i: int, first: frozenset[str],
+               last: frozenset[str]) -> Span | None:
         """A location starting at ``run[i]``, if the lists or the place rules say so."""
         tok = run[i]
-        candidates = _place_index().get(tok.word, ())
-        at_place = bool(candidates) and _context(text, tok.start, PLACE_CONTEXT)
+        places = _place_index()
+        candidates = places.get(tok.word, ())
+        at_place = bool(candidates) and _context(text, tok.start, _PLACE_CUES)
         for name, region in candidates:
             end = tok.start + len(name)
             if not text.startswith(name, tok.start) or (end < len(text)
@@ -372,18 +379,18 @@ class NameRecogniser:
             if single and not at_place and (not region or tok.word in first):
                 return None  # "Mission Statement", "Chad said": not read as places
             if (single and not region and tok.word in first
-                    and not _context(text, tok.start, STRONG_PLACE_CONTEXT)):
+                    and not _context(text, tok.start, _STRONG_PLACE_CUES)):
                 return None  # "escalated to Brandon": a person, whose name a town shares
             if (single and tok.word in first and i + 1 < len(run)
-                    and (run[i + 1].word in surnames() or run[i + 1].particle
+                    and (run[i + 1].word in last or run[i + 1].particle
                          or (run[i + 1].word not in COMMON and run[i + 1].word not in PLACE_TAILS
-                             and run[i + 1].word not in _place_index()))):
+                             and run[i + 1].word not in places))):
                 return None  # "from Brandon Jordan", "from Aurora Garcés": a full name
             return Span(tok.start, end, "LOCATION", 0.8 if at_place or region else 0.6)
         if tok.word in PLACE_HEADS and i + 1 < len(run) and run[i + 1].word not in FUNCTION_WORDS:
             return Span(tok.start, run[i + 1].end, "LOCATION", 0.6)
         word = tok.word
         if (len(word) >= 7 and word.endswith(PLACE_ENDINGS) and word not in first
-                and word not in surnames() and word not in COMMON):
+                and word not in last and word not in COMMON):
             return Span(tok.start, tok.end, "LOCATION", 0.6)
         return None
