@@ -86,7 +86,9 @@ class IpRecogniser:
     entity = "IP_ADDRESS"
     entities = ("IP_ADDRESS",)
     _V4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)", re.ASCII)
-    _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f:.]{2,44}", re.ASCII)
+    #: A colon within the first five characters (a group has <= 4 hex digits): plain words
+    #: that start with a-f ("face", "decade") are no candidates.
+    _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f]{0,3}:[0-9A-Fa-f:.]{1,40}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
         out = []
@@ -194,16 +196,15 @@ class IbanRecogniser:
             length = IBAN_LENGTHS.get(cand[:2])
             if length is None:
                 continue
-            taken, end = 0, 0
-            for k, ch in enumerate(cand):
-                if ch == " ":
-                    if k + 1 < len(cand) and cand[k + 1] == " ":
-                        break
-                    continue
-                taken += 1
-                if taken == length:
-                    end = k + 1
+            taken, end, pos = 0, 0, 0
+            for part in cand.split(" "):  # groups; an empty one is a double space: the end
+                if not part:
                     break
+                if taken + len(part) >= length:
+                    end = pos + length - taken
+                    break
+                taken += len(part)
+                pos += len(part) + 1
             if not end or _word_char_at(text, m.start() + end):
                 continue
             if iban_ok(cand[:end].replace(" ", "")):

@@ -27,13 +27,12 @@ def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check of a payment card number given as 12 to 19 digits."""
     if not digits.isdigit() or not 12 <= len(digits) <= 19:
         return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
+    # every second digit from the right doubled (its digit sum taken), the others as they are
+    total = sum(map(int, digits[-1::-2])) + sum(map(_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0 and len(set(digits)) > 1
+
+
+_DOUBLED = {str(d): d * 2 - 9 if d > 4 else d * 2 for d in range(10)}
 
 
 def iban_ok(compact: str) -> bool:
