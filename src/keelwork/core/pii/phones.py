@@ -82,6 +82,8 @@ class PhoneRecogniser:
         return cand
 
     def _score(self, text: str, start: int, cand: str) -> float:
+        if _DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand):
+            return 0.0  # the cheap refusals first: dense text is full of dates and SSNs
         groups = _GROUPS.findall(cand)
         digits = "".join(groups)
         international = cand.startswith(("+", "(+")) or (
@@ -97,8 +99,7 @@ class PhoneRecogniser:
         n = len(digits) - trunk
         if not 7 <= n <= 15 or len(set(digits)) < 3:
             return 0.0
-        if (_DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand)
-                or (not international and len(groups[0]) == 8 and self._ymd(digits))):
+        if not international and len(groups[0]) == 8 and self._ymd(digits):
             return 0.0
         decimal = self._decimal(cand)
         if international and not decimal:
