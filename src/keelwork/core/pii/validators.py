@@ -42,12 +42,11 @@ def iban_ok(compact: str) -> bool:
     compact = compact.upper()
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact[2:4].isdigit():
         return False
-    rearranged = compact[4:] + compact[:4]
-    remainder = 0
-    for ch in rearranged:
-        value = ord(ch) - 48 if ch.isdigit() else ord(ch) - 55
-        remainder = (remainder * (100 if value > 9 else 10) + value) % 97
-    return remainder == 1
+    # letters become 10..35, then the whole number mod 97 (one big-integer operation)
+    return int((compact[4:] + compact[:4]).translate(_IBAN_LETTERS)) % 97 == 1
+
+
+_IBAN_LETTERS = {ord(c): str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 
 
 #: Numbers the SSA never issues or that circulate as examples (Woolworth's wallet card).
