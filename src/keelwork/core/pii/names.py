@@ -256,6 +256,11 @@ class NameRecogniser:
 
     entities = ("PERSON", "LOCATION")
 
+    def __init__(self) -> None:
+        # Read the lists now, when the analyzer is built (server start), not inside the first
+        # scan's time budget: on a loaded machine that first scan failed closed ("timeout").
+        given_names(), surnames(), _lone_skip()
+
     def find(self, text: str) -> list[Span]:
         # "founders: A, B and C" and "Ann, Jo, Sam and Ed" (a list longer than a firm's name)
         firms = [m.span() for m in _FIRM.finditer(text)
