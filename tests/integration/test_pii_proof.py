@@ -147,6 +147,10 @@ def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: st
     keel(tmp_path, "ingest", "--labels", str(labels), check=False)
 
     assert not _leaks(metrics)
+    # /metrics counts what the redactor found in the note (entity labels only) and fail-closed
+    assert b'keelwork_pii_detections_total{entity="EMAIL_ADDRESS"}' in metrics
+    assert b'keelwork_pii_detections_total{entity="PHONE_NUMBER"}' in metrics
+    assert b'keelwork_pii_fail_closed_total{reason="too_long"}' in metrics
     traced = [json.loads(sp.to_json()) for sp in spans.get_finished_spans()]
     assert any(t["attributes"].get("keelwork.model") == "moody" for t in traced)
     assert any(t["status"]["status_code"] == "ERROR" for t in traced)  # error paths traced
