@@ -316,11 +316,17 @@ def test_scores_computed_again_are_kept_in_the_rollups(trained: dict[str, Any], 
     full = run(False, 1)
     assert sum(calls) > 0
     assert _sources(fast, full) == ["rollups"] * 3
-    # the model's scores of the same inputs in other batches may differ in the last bits
+    # The model's scores of one input in batches of other sizes may differ in the last bit
+    # (its arithmetic is not batch-invariant): floats agree within 1e-9, and a ROC AUC may
+    # move by the weight of the tied pairs (equal inputs) whose order that flips.
     assert _flat(fast).keys() == _flat(full).keys()
     for k, v in _flat(full).items():
-        assert _flat(fast)[k] == (pytest.approx(v, rel=1e-9, abs=1e-12)
-                                  if isinstance(v, float) else v), k
+        if not isinstance(v, float):
+            assert _flat(fast)[k] == v, k
+        elif k.endswith("roc_auc"):
+            assert _flat(fast)[k] == pytest.approx(v, abs=2e-3), k
+        else:
+            assert _flat(fast)[k] == pytest.approx(v, rel=1e-9, abs=1e-12), k
     assert fast[0]["quality"]["estimated"]["method"] == "cbpe"  # the scores are there
     # a run over every version cannot use one version's scores: read in full, still equal
     every = run(True, None)

@@ -95,15 +95,22 @@ class Rollup:
                 + np.asarray(self.kept_proba, dtype="<f8").tobytes())
         return _HEADER.pack(len(head)) + head + body
 
-    def kept_scores(self) -> dict[int, list[float]]:
-        """The kept probability rows by :func:`id_key` of their prediction id."""
+    def kept_scores(self, keys: Sequence[int]) -> list[list[float] | None]:
+        """The kept probability row of each :func:`id_key` in ``keys`` (None: not kept), found
+        by a binary search of the sorted ids (a window keeps up to millions)."""
         import numpy as np
 
-        if not len(self.kept_ids):
-            return {}
+        if not len(self.kept_ids) or not len(keys):
+            return [None] * len(keys)
+        ids = np.asarray(self.kept_ids, dtype=np.uint64)
+        order = np.argsort(ids, kind="stable")
+        ranked = ids[order]
+        want = np.asarray(keys, dtype=np.uint64)
+        at = np.minimum(np.searchsorted(ranked, want), len(ranked) - 1)
+        hit = ranked[at] == want
         rows = np.asarray(self.kept_proba, dtype=np.float64).reshape(-1, self.kept_width)
-        return dict(zip(np.asarray(self.kept_ids, dtype=np.uint64).tolist(), rows.tolist(),
-                        strict=True))
+        found = rows[order[at]].tolist()
+        return [row if ok else None for row, ok in zip(found, hit.tolist(), strict=True)]
 
 
 def id_key(prediction_id: str) -> int:

@@ -213,7 +213,7 @@ class RollupPlan:
             parts.extend(got)
         total = combine(self.layout, parts)
         w = self._window(start, end, total)
-        self._add_labelled(w, self._labelled(start, end), total.kept_scores())
+        self._add_labelled(w, self._labelled(start, end), total)
         entry = self.ctx.finish(w)
         entry["computed_from"] = "rollups+log" if read else "rollups"
         return w, entry
@@ -301,9 +301,9 @@ class RollupPlan:
         return w
 
     def _add_labelled(self, w: Window, rows: Sequence[dict[str, Any]],
-                      kept: dict[int, list[float]]) -> None:
+                      total: Rollup) -> None:
         """Fold the window's labelled predictions in, as :meth:`WindowContext.add` does;
-        ``kept``: the rollups' scores of predictions scored again, by :func:`id_key`."""
+        ``total``: the window's rollups (their kept scores of predictions scored again)."""
         import numpy as np
 
         ctx = self.ctx
@@ -318,7 +318,8 @@ class RollupPlan:
         # Realised quality reads the labelled predictions' own scores: those the log lacks
         # come from the rollups that scored them again, else are scored again here, as a
         # full read scores them (few rows: the labelled ones).
-        proba: list[Any] = [kept.get(id_key(r["id"])) if kept else None for r in rows]
+        proba: list[Any] = (total.kept_scores([id_key(r["id"]) for r in rows])
+                            if len(total.kept_ids) else [None] * len(rows))
         rest = [i for i, p in enumerate(proba) if p is None]
         if rest:
             again = ctx.rescored(w, [inputs[i] for i in rest], [outputs[i] for i in rest])

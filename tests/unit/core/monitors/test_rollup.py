@@ -115,11 +115,12 @@ def test_kept_scores_round_trip_and_add_up(reference: TableProfile) -> None:
     a.kept_proba = [0.1, 0.9, 0.7, 0.3]
     b.kept_ids, b.kept_width, b.kept_proba = [id_key("p3")], 2, [0.4, 0.6]
     back = [rollup_from_bytes(r.to_bytes(), reference.columns) for r in (a, b)]
-    assert back[0].scores.tolist() == a.scores and back[0].kept_scores() == {
-        id_key("p1"): [0.1, 0.9], id_key("p2"): [0.7, 0.3]}
+    assert back[0].scores.tolist() == a.scores
+    assert back[0].kept_scores([id_key("p2"), id_key("p1")]) == [[0.7, 0.3], [0.1, 0.9]]
     total = combine(a.layout, back)
-    assert total.kept_scores() == {id_key("p1"): [0.1, 0.9], id_key("p2"): [0.7, 0.3],
-                                   id_key("p3"): [0.4, 0.6]}
+    keys = [id_key(k) for k in ("p3", "nope", "p1", "p2")]
+    assert total.kept_scores(keys) == [[0.4, 0.6], None, [0.1, 0.9], [0.7, 0.3]]
+    assert Rollup(a.layout).kept_scores(keys) == [None] * 4
     assert len(total.scores) == len(a.scores) + len(b.scores)
     assert id_key("p1") != id_key("p2") and 0 <= id_key("p1") < 2 ** 64
 
