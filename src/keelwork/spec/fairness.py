@@ -1,0 +1,113 @@
+"""keel.yaml's ``fairness`` section: protected fields, and the gaps between their groups that
+page.
+
+Enforced by ``keel monitor run`` and the server's monitoring loop
+(:mod:`keelwork.service.monitoring.fairness`, the math in :mod:`keelwork.core.fairness`): per
+window, the labelled answers of each protected field's groups are compared, and a measure
+alerts only when its confidence interval lies beyond the threshold. The rollout gate
+``rollout.gates.max_fairness_difference`` reads the same section.
+
+What the section alone decides is checked here; what needs the rest of keel.yaml (the
+protected fields are inputs of the contract, the model is a classifier with a positive class)
+is :func:`fairness_problems`, called at ``keel spec validate``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field, PositiveInt, field_validator
+
+from keelwork.spec.section import Section
+
+if TYPE_CHECKING:
+    from keelwork.spec.model import KeelSpec
+
+Problem = tuple[tuple[str | int, ...], str, object, str]
+
+FairnessMetric = Literal["demographic_parity", "equalized_odds"]
+
+
+class FairnessSection(Section):
+    """Fairness monitoring of a classifier (``fairness``)."""
+
+    protected: list[str] = Field(
+        min_length=1, description="Protected fields: inputs of the contract that the model "
+        "may well not use (sent with each request, e.g. sex, race), each judged on its own.")
+    positive_label: str | None = Field(
+        default=None, description="The favourable (selected) class of the classifier "
+        "(default: monitoring.labels.positive, else the second of the output's two "
+        "categories).")
+    metrics: list[FairnessMetric] = Field(
+        default_factory=lambda: ["demographic_parity", "equalized_odds"],
+        description="Disparities judged: demographic_parity (selection rates), "
+        "equalized_odds (the worse of the TPR and FPR gaps); Fairlearn's definitions.")
+    max_difference: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=0.1, description="Largest gap between two groups' rates; null: not judged.")
+    min_ratio: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        default=0.8, description="Least ratio of the smallest to the largest group rate "
+        "(0.8: the four-fifths rule); null: not judged.")
+    min_group_size: PositiveInt = Field(
+        default=30, description="A group is compared only when a window holds at least "
+        "this many of its labelled answers.")
+    confidence: Annotated[float, Field(ge=0.5, lt=1)] = Field(
+        default=0.95, description="Confidence of the intervals: a gap alerts only when its "
+        "whole interval lies beyond the threshold (a small group's noise does not page).")
+
+    @field_validator("protected", "metrics")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            if name in v[:i]:
+                from pydantic_core import PydanticCustomError
+
+                raise PydanticCustomError("duplicate_field", "{got} appears twice",
+                                          {"got": repr(name)})
+        return v
+
+
+def fairness_positive(spec: KeelSpec) -> str | None:
+    """The positive class fairness counts: ``fairness.positive_label``, else the monitoring
+    one, else the second of the output's two categories (None when none says)."""
+    from keelwork.spec.quality_slos import binary_positive
+
+    f = spec.fairness
+    if f is not None and f.positive_label is not None:
+        return f.positive_label
+    return binary_positive(spec.contract.outputs, spec.monitoring.labels.positive)
+
+
+def fairness_problems(spec: KeelSpec) -> list[Problem]:
+    """What keeps ``fairness`` (and the fairness rollout gate) from being enforced."""
+    from keelwork.spec.model import output_task
+
+    out: list[Problem] = []
+    f = spec.fairness
+    gate = spec.rollout.gates.max_fairness_difference
+    if f is None:
+        if gate is not None:
+            out.append((("rollout", "gates", "max_fairness_difference"), "fairness_missing",
+                        gate, "the fairness gate judges the protected fields of the "
+                        "fairness section: add one (fairness.protected)"))
+        return out
+    inputs = [i.name for i in spec.contract.inputs]
+    for i, name in enumerate(f.protected):
+        if name not in inputs:
+            shown = ", ".join(inputs) or "none"
+            out.append((("fairness", "protected", i), "unknown_protected_field", name,
+                        f"fairness.protected[{i}] names {name!r}, which is not an input of "
+                        f"the contract (inputs: {shown}); declare it in contract.inputs"))
+    task = output_task(spec.contract)
+    if task != "classification":
+        says = f"says it is a {task} model" if task else "does not say"
+        out.append((("fairness",), "fairness_task", task,
+                    f"fairness compares a classifier's selections, and the output contract "
+                    f"{says} (declare a category, string or boolean output)"))
+    elif fairness_positive(spec) is None:
+        out.append((("fairness", "positive_label"), "fairness_positive", None,
+                    "fairness needs the favourable class: set fairness.positive_label (or "
+                    "monitoring.labels.positive, or give the output its two categories)"))
+    return out
+
+
+__all__ = ["FairnessMetric", "FairnessSection", "fairness_positive", "fairness_problems"]
