@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from keelwork.core.fairness import GroupTally
 from keelwork.core.monitors.columns import columns_table
 from keelwork.core.monitors.drift import drift_report
 from keelwork.core.monitors.profile import TableProfile, profile_table
@@ -40,6 +41,7 @@ from keelwork.core.monitors.windows import (
     proba_row,
 )
 from keelwork.errors import MonitorError
+from keelwork.service.monitoring.fairness import FairnessSettings, count_labelled, window_fairness
 from keelwork.spec.model import MonitoringSection
 
 #: Segment values compared per field and window (the most frequent ones).
@@ -67,10 +69,13 @@ class MonitorSettings:
     floor: float | None = None
     #: Only this model version's predictions (None: every version).
     version: int | None = None
+    fairness: FairnessSettings | None = None  # keel.yaml's ``fairness`` (None: not measured)
 
     @classmethod
-    def from_spec(cls, mon: MonitoringSection, version: int | None = None) -> MonitorSettings:
-        """Read keel.yaml's ``monitoring`` section (``version``: see the attribute)."""
+    def from_spec(cls, mon: MonitoringSection, version: int | None = None,
+                  fairness: FairnessSettings | None = None) -> MonitorSettings:
+        """Read keel.yaml's ``monitoring`` section (``version``, ``fairness``: see the
+        attributes)."""
         d = mon.drift
         return cls(segments=tuple(mon.segments), min_segment_rows=mon.min_segment_rows,
                    expected_delay_s=parse_duration(mon.labels.expected_delay),
@@ -78,7 +83,7 @@ class MonitorSettings:
                             "categorical": _METHOD_NAMES.get(d.categorical_method,
                                                              d.categorical_method)},
                    features=tuple(d.features) if d.features is not None else None,
-                   floor=d.threshold, version=version)
+                   floor=d.threshold, version=version, fairness=fairness)
 
 
 @dataclass(slots=True)
@@ -106,6 +111,7 @@ class Window:
     columns: set[str] = field(default_factory=set)
     last_ts: float = 0.0
     notes: list[str] = field(default_factory=list)
+    fair: GroupTally | None = None  # labelled answers per protected group
 
 
 #: Scores a batch of logged inputs again: returns one probability row per instance, or None.
@@ -176,6 +182,8 @@ class WindowContext:
                 w.scores.append(score if isinstance(score, float) else None)
                 w.proba.append(row_p)
                 w.seg_of_labelled.append(self._segment_values(cols))
+                if self.settings.fairness is not None:
+                    w.fair = count_labelled(self.settings.fairness, w.fair, cols, truth, pred)
             else:
                 w.label_ts.append(label[1] if label is not None else None)
         if not flat:
@@ -322,6 +330,8 @@ class WindowContext:
             "quality": {"realised": self._realised(w), "estimated": estimated,
                         "estimated_reason": reason},
         }
+        if self.settings.fairness is not None:
+            entry["fairness"] = window_fairness(self.settings.fairness, w.fair)
         return entry
 
     def _added(self, w: Window) -> list[str]:
