@@ -9,21 +9,16 @@ alerts only when its confidence interval lies beyond the threshold. The rollout 
 
 What the section alone decides is checked here; what needs the rest of keel.yaml (the
 protected fields are inputs of the contract, the model is a classifier with a positive class)
-is :func:`fairness_problems`, called at ``keel spec validate``.
+is :func:`keelwork.spec.fairness_checks.fairness_problems`, called at ``keel spec validate``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
 from keelwork.spec.section import Section
-
-if TYPE_CHECKING:
-    from keelwork.spec.model import KeelSpec
-
-Problem = tuple[tuple[str | int, ...], str, object, str]
 
 FairnessMetric = Literal["demographic_parity", "equalized_odds"]
 
@@ -66,48 +61,4 @@ class FairnessSection(Section):
         return v
 
 
-def fairness_positive(spec: KeelSpec) -> str | None:
-    """The positive class fairness counts: ``fairness.positive_label``, else the monitoring
-    one, else the second of the output's two categories (None when none says)."""
-    from keelwork.spec.quality_slos import binary_positive
-
-    f = spec.fairness
-    if f is not None and f.positive_label is not None:
-        return f.positive_label
-    return binary_positive(spec.contract.outputs, spec.monitoring.labels.positive)
-
-
-def fairness_problems(spec: KeelSpec) -> list[Problem]:
-    """What keeps ``fairness`` (and the fairness rollout gate) from being enforced."""
-    from keelwork.spec.model import output_task
-
-    out: list[Problem] = []
-    f = spec.fairness
-    gate = spec.rollout.gates.max_fairness_difference
-    if f is None:
-        if gate is not None:
-            out.append((("rollout", "gates", "max_fairness_difference"), "fairness_missing",
-                        gate, "the fairness gate judges the protected fields of the "
-                        "fairness section: add one (fairness.protected)"))
-        return out
-    inputs = [i.name for i in spec.contract.inputs]
-    for i, name in enumerate(f.protected):
-        if name not in inputs:
-            shown = ", ".join(inputs) or "none"
-            out.append((("fairness", "protected", i), "unknown_protected_field", name,
-                        f"fairness.protected[{i}] names {name!r}, which is not an input of "
-                        f"the contract (inputs: {shown}); declare it in contract.inputs"))
-    task = output_task(spec.contract)
-    if task != "classification":
-        says = f"says it is a {task} model" if task else "does not say"
-        out.append((("fairness",), "fairness_task", task,
-                    f"fairness compares a classifier's selections, and the output contract "
-                    f"{says} (declare a category, string or boolean output)"))
-    elif fairness_positive(spec) is None:
-        out.append((("fairness", "positive_label"), "fairness_positive", None,
-                    "fairness needs the favourable class: set fairness.positive_label (or "
-                    "monitoring.labels.positive, or give the output its two categories)"))
-    return out
-
-
-__all__ = ["FairnessMetric", "FairnessSection", "fairness_positive", "fairness_problems"]
+__all__ = ["FairnessMetric", "FairnessSection"]

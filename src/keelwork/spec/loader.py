@@ -19,7 +19,7 @@ from keelwork.errors import ErrorDetail, SpecError
 from keelwork.spec.alerts import contact_problems
 from keelwork.spec.cost import cost_problems
 from keelwork.spec.enforcement import not_enforced
-from keelwork.spec.fairness import fairness_problems
+from keelwork.spec.fairness_checks import fairness_problems
 from keelwork.spec.guards import guard_problems
 from keelwork.spec.model import KeelSpec, ResolvedSpec, output_task
 from keelwork.spec.quality_slos import quality_problems

@@ -35,7 +35,7 @@ from prometheus_client.core import GaugeMetricFamily
 from keelwork.core.fairness import FairnessRules, GroupCounts, GroupTally, fairness_report
 from keelwork.core.fairness.groups import OTHER, rates
 from keelwork.core.monitors.windows import category
-from keelwork.spec.fairness import fairness_positive
+from keelwork.spec.fairness_checks import fairness_positive
 from keelwork.spec.model import KeelSpec
 
 #: Groups of a field exported one by one on /metrics (the largest); the rest as ``other``.
@@ -121,6 +121,20 @@ def arm_fairness(settings: FairnessSettings, threshold: float,
     return best[1], best[0], best[2]
 
 
+def live_fairness(engine: Any, spec: KeelSpec, model: str, versions: Sequence[int],
+                  since: float, threshold: float
+                  ) -> dict[int, tuple[float | None, float | None, str]]:
+    """:func:`arm_fairness` of each version's labelled answers since ``since`` (the rollout
+    gate's reading; none when keel.yaml has no ``fairness`` section)."""
+    from keelwork.adapters.stores.fairness_rows import labelled_inputs
+
+    settings = fairness_settings(spec)
+    if settings is None:
+        return {}
+    found = labelled_inputs(engine, model, versions, since)
+    return {v: arm_fairness(settings, threshold, found.get(v, [])) for v in versions}
+
+
 # --------------------------------------------------------------------------- /metrics
 def fairness_families(windows: Iterable[Any]) -> Iterator[GaugeMetricFamily]:
     """The fairness families of the module docstring, from stored windows (``model`` and
@@ -174,4 +188,5 @@ def _finite(value: Any) -> bool:
 
 
 __all__ = ["EXPORTED_GROUPS", "FairnessSettings", "arm_fairness", "count_labelled",
-           "fairness_families", "fairness_settings", "group_values", "window_fairness"]
+           "fairness_families", "fairness_settings", "group_values", "live_fairness",
+           "window_fairness"]

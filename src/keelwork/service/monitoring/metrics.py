@@ -213,12 +213,12 @@ def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, no
               rescorers: dict[str, tuple[Any, Callable[[], None]] | None]) -> None:
     from keelwork.adapters.stores.monitor_store import MonitorStore
     from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.fairness import fairness_settings
     from keelwork.service.monitoring.reference import (
         champion_version,
         load_reference,
         open_rescorer,
     )
-    from keelwork.service.monitoring.fairness import fairness_settings
     from keelwork.service.monitoring.runner import MonitorSettings, run_monitor
 
     if MonitorStore(engine).latest_reference(name) is None:
