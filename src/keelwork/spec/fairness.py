@@ -21,6 +21,7 @@ from pydantic import Field, PositiveInt, field_validator
 from keelwork.spec.section import Section
 
 FairnessMetric = Literal["demographic_parity", "equalized_odds"]
+_ALL_METRICS: tuple[FairnessMetric, ...] = ("demographic_parity", "equalized_odds")
 
 
 class FairnessSection(Section):
@@ -34,7 +35,7 @@ class FairnessSection(Section):
         "(default: monitoring.labels.positive, else the second of the output's two "
         "categories).")
     metrics: list[FairnessMetric] = Field(
-        default_factory=lambda: ["demographic_parity", "equalized_odds"],
+        default_factory=lambda: list(_ALL_METRICS),
         description="Disparities judged: demographic_parity (selection rates), "
         "equalized_odds (the worse of the TPR and FPR gaps); Fairlearn's definitions.")
     max_difference: Annotated[float, Field(gt=0, lt=1)] | None = Field(

@@ -72,3 +72,16 @@ def test_a_regressor_or_a_gate_without_the_section_is_refused() -> None:
     assert [(p, r) for p, r, _ in _problems(gate)] == [
         ("rollout.gates.max_fairness_difference", "fairness_missing")]
     parse_spec(gate + "fairness:\n  protected: [sex]\n")
+
+
+def test_the_docs_example_is_a_valid_spec() -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[3] / "docs" / "fairness.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", page, re.S)
+    assert block is not None
+    spec = parse_spec("service: {name: s, owners: [a@b.co]}\nmodels: [{name: m, runtime: "
+                      "sklearn}]\n" + block.group(1))
+    assert spec.fairness is not None and spec.fairness.protected == ["sex", "race"]
+    assert spec.rollout.gates.max_fairness_difference == 0.1
