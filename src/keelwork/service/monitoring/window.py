@@ -159,7 +159,7 @@ class WindowContext:
         w.skipped += len(rows) - len(answered)
         inputs = [load_json(r.get("inputs")) for r in answered]
         outputs = [load_json(r.get("outputs")) for r in answered]
-        proba = self._rescored(w, inputs, outputs)
+        proba = self.rescored(w, inputs, outputs)
         for row, inst, out, p in zip(answered, inputs, outputs, proba, strict=True):
             label = labels.get(row["id"])
             cols = self.columns_of(row, inst, out, p, label)
@@ -214,7 +214,9 @@ class WindowContext:
                 cols[f] = row[f]
         return cols
 
-    def _rescored(self, w: Window, inputs: list[Any], outputs: list[Any]) -> list[Any]:
+    def rescored(self, w: Window, inputs: list[Any], outputs: list[Any]) -> list[Any]:
+        """Per instance, its probabilities scored again by the rescorer, or None (the output
+        carries scores, there is no rescorer, or scoring failed: ``w.notes`` says so)."""
         none: list[Any] = [None] * len(inputs)
         if self.rescore is None or not inputs:
             return none
