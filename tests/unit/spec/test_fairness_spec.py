@@ -42,9 +42,21 @@ def test_defaults_and_the_positive_class() -> None:
 def test_an_unknown_protected_field_is_named_with_its_line() -> None:
     got = _problems(BASE + "fairness:\n  protected:\n    - sex\n    - race\n")
     assert got == [("fairness.protected[1]", "unknown_protected_field", 12)]
-    with pytest.raises(SpecError, match=r"names 'race', which is not an input of the "
-                       r"contract \(inputs: age, sex\)"):
+    with pytest.raises(SpecError, match=r"names 'race', which is neither an input of the "
+                       r"contract \(inputs: age, sex\) nor in fairness.label_fields"):
         parse_spec(BASE + "fairness:\n  protected: [sex, race]\n")
+
+
+def test_label_fields_are_protected_fields_sent_with_the_truth() -> None:
+    from keelwork.spec.fairness_checks import label_attributes
+
+    spec = parse_spec(BASE + "fairness:\n  protected: [sex, race]\n  label_fields: [race]\n")
+    assert label_attributes(spec) == ("race",)
+    assert label_attributes(parse_spec(BASE)) == ()
+    got = _problems(BASE + "fairness:\n  protected: [sex]\n  label_fields: [race, sex]\n")
+    assert [(p, r) for p, r, _ in got] == [
+        ("fairness.label_fields[0]", "label_field_unprotected"),
+        ("fairness.label_fields[1]", "label_field_taken")]
 
 
 @pytest.mark.parametrize(("body", "path", "rule"), [

@@ -24,9 +24,11 @@ Row = tuple[dict[str, Any], Any, Any]
 
 def labelled_inputs(engine: Engine, model: str, versions: Sequence[int], since: float,
                     limit: int = 50_000) -> dict[int, list[Row]]:
-    """``(inputs, output label, true label)`` of each labelled answer per version.
+    """``(fields, output label, true label)`` of each labelled answer per version: ``fields``
+    holds the logged inputs and, where the label is an object, its other keys (protected
+    fields sent with the truth: ``fairness.label_fields``).
 
-    Inputs that are not a JSON object (a list, a text) give ``{}``: no protected field.
+    Inputs that are not a JSON object (a list, a text) give no input field.
     A store without a labels table has no labels: ``{}``.
     """
     p, q = predictions, prediction_payloads
@@ -45,8 +47,11 @@ def labelled_inputs(engine: Engine, model: str, versions: Sequence[int], since: 
     for version, inputs, outputs, label in found:
         try:
             inst = json.loads(inputs) if inputs else {}
-            row = (inst if isinstance(inst, dict) else {}, output_label(json.loads(outputs)),
-                   output_label(json.loads(label)))
+            truth = json.loads(label)
+            fields = dict(inst) if isinstance(inst, dict) else {}
+            if isinstance(truth, dict):  # protected fields sent with the label
+                fields.update((k, v) for k, v in truth.items() if k not in fields)
+            row = (fields, output_label(json.loads(outputs)), output_label(truth))
         except (TypeError, ValueError):
             continue
         out.setdefault(int(version), []).append(row)

@@ -64,19 +64,30 @@ def fairness_settings(spec: KeelSpec) -> FairnessSettings | None:
         positive)
 
 
-def group_values(cols: Mapping[str, Any], fields: Sequence[str]) -> dict[str, str | None]:
-    """The group of each protected field in a flattened row (None: the row has no value)."""
-    return {f: None if cols.get(f) is None else category(cols[f]) for f in fields}
+def group_values(cols: Mapping[str, Any], fields: Sequence[str],
+                 label: Any = None) -> dict[str, str | None]:
+    """The group of each protected field: from a flattened row's inputs, else from the label
+    when it is an object carrying the field (``fairness.label_fields``); None: neither has a
+    value."""
+    attrs = label if isinstance(label, Mapping) else {}
+    out: dict[str, str | None] = {}
+    for f in fields:
+        v = cols.get(f)
+        if v is None:
+            v = attrs.get(f)
+        out[f] = None if v is None or isinstance(v, Mapping | list) else category(v)
+    return out
 
 
 def count_labelled(settings: FairnessSettings, tally: GroupTally | None, cols: Mapping[str, Any],
-                   truth: Any, predicted: Any) -> GroupTally:
-    """``tally`` (a new one when None) with one labelled answer counted."""
+                   truth: Any, predicted: Any, label: Any = None) -> GroupTally:
+    """``tally`` (a new one when None) with one labelled answer counted (``label``: the stored
+    label value, which may carry protected fields)."""
     if tally is None:
         tally = GroupTally(settings.rules.protected)
     pos = settings.positive
-    tally.add(group_values(cols, settings.rules.protected), category(predicted) == pos,
-              category(truth) == pos)
+    tally.add(group_values(cols, settings.rules.protected, label),
+              category(predicted) == pos, category(truth) == pos)
     return tally
 
 
@@ -94,7 +105,8 @@ def arm_fairness(settings: FairnessSettings, threshold: float,
     Args:
         settings: The fairness settings (fields, measures, group size, confidence).
         threshold: The gate's largest difference.
-        rows: ``(inputs, output label, true label)`` per labelled answer.
+        rows: ``(fields, output label, true label)`` per labelled answer: ``fields`` maps
+            the protected fields (inputs, and those sent with the label) to their values.
 
     Returns:
         ``(value, lower bound, where)``: the largest difference of any protected field and

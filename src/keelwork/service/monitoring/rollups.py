@@ -328,7 +328,8 @@ class RollupPlan:
                 w.seg_of_labelled.append({f: category(cols[f]) for f in ctx.settings.segments
                                           if cols.get(f) is not None})
                 if ctx.settings.fairness is not None:
-                    w.fair = count_labelled(ctx.settings.fairness, w.fair, cols, truth, pred)
+                    w.fair = count_labelled(ctx.settings.fairness, w.fair, cols, truth, pred,
+                                            label[0])
         # Coverage reads the labelled predictions' times; the others only count.
         others = w.rows - len(rows)
         w.pred_ts = cast(list[float], np.concatenate([np.asarray(pred_ts, dtype=np.float64),

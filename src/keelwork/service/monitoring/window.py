@@ -74,8 +74,7 @@ class MonitorSettings:
     @classmethod
     def from_spec(cls, mon: MonitoringSection, version: int | None = None,
                   fairness: FairnessSettings | None = None) -> MonitorSettings:
-        """Read keel.yaml's ``monitoring`` section (``version``, ``fairness``: see the
-        attributes)."""
+        """Read keel.yaml's ``monitoring`` section (``version``, ``fairness``: attributes)."""
         d = mon.drift
         return cls(segments=tuple(mon.segments), min_segment_rows=mon.min_segment_rows,
                    expected_delay_s=parse_duration(mon.labels.expected_delay),
@@ -183,7 +182,8 @@ class WindowContext:
                 w.proba.append(row_p)
                 w.seg_of_labelled.append(self._segment_values(cols))
                 if self.settings.fairness is not None:
-                    w.fair = count_labelled(self.settings.fairness, w.fair, cols, truth, pred)
+                    w.fair = count_labelled(self.settings.fairness, w.fair, cols, truth,
+                                            pred, label[0])
             else:
                 w.label_ts.append(label[1] if label is not None else None)
         if not flat:

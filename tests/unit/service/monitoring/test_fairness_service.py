@@ -67,24 +67,28 @@ def test_live_fairness_reads_each_versions_labelled_answers(tmp_path: Path) -> N
     engine = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
     now = time.time()
     rows, labels = [], []
-    for version, (rf, rm) in ((1, (0.5, 0.5)), (2, (0.1, 0.7))):
+    for version, (rf, rm) in ((1, (0.5, 0.5)), (2, (0.1, 0.7)), (3, (0.1, 0.7))):
         for i, (inputs, predicted, truth) in enumerate(_rows(400, rf, rm)):
             pid = f"v{version}-{i}"
+            label: object = truth
+            if version == 3:  # sex sent with the label (fairness.label_fields), not the request
+                label = {"label": truth, "sex": inputs.pop("sex")}
             rows.append({"id": pid, "ts": now - 60 + i * 0.01, "model": "m",
                          "version": version, "tenant": None, "subject_id": None,
                          "status": "ok", "guard": None, "answered_by": None,
                          "latency_ms": 1.0, "model_latency_ms": 1.0,
                          "inputs": json.dumps(inputs),
                          "outputs": json.dumps({"label": predicted}), "request_meta": "{}"})
-            labels.append({"prediction_id": pid, "label": truth, "ts": now})
+            labels.append({"prediction_id": pid, "label": label, "ts": now})
     try:
         fill(engine, iter(rows))
         store = LabelStore(engine)
         store.ensure_schema()
         store.submit(labels)
-        got = live_fairness(engine, parse_spec(SPEC), "m", (1, 2), now - 3600, 0.1)
+        got = live_fairness(engine, parse_spec(SPEC), "m", (1, 2, 3), now - 3600, 0.1)
         assert got[1][0] is not None and got[1][0] < 0.1
         assert got[2][0] is not None and got[2][1] is not None and got[2][1] > 0.1
+        assert got[3] == got[2]
         assert live_fairness(engine, parse_spec(SPEC), "m", (1,), now + 10, 0.1)[1][0] is None
     finally:
         engine.dispose()
