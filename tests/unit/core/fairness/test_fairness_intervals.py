@@ -97,3 +97,28 @@ def test_false_alerts_stay_under_one_minus_confidence_without_a_real_gap() -> No
             t.add({"g": f"g{i % 5}"}, rng.random() < (0.7 if actual else 0.2), actual)
         alerts += bool(fairness_report(t, rules)["alerts"])
     assert alerts / 200 <= 0.05
+
+
+def test_each_rule_is_applied() -> None:
+    tally = _two_groups(400, 400, 0.30, 0.20)
+    only_dp = fairness_report(tally, FairnessRules(("sex",), metrics=("demographic_parity",),
+                                                   min_ratio=None))
+    assert [m["measure"] for m in only_dp["fields"][0]["measures"]] == [
+        "demographic_parity_difference"]
+    no_diff = fairness_report(tally, FairnessRules(("sex",), max_difference=None))
+    assert [m["measure"] for m in no_diff["fields"][0]["measures"]] == [
+        "demographic_parity_ratio", "equalized_odds_ratio"]
+    # a higher confidence widens every interval
+    lo = fairness_report(tally, FairnessRules(("sex",), confidence=0.8))["fields"][0]
+    hi = fairness_report(tally, FairnessRules(("sex",), confidence=0.99))["fields"][0]
+    for a, b in zip(lo["measures"], hi["measures"], strict=True):
+        assert b["interval"][0] <= a["interval"][0] and b["interval"][1] >= a["interval"][1]
+        assert a["interval"] != b["interval"]
+    # the 0.10 gap is beyond 0.025 with 80 % confidence, not with 99 %
+    def status(confidence: float) -> str:
+        rules = FairnessRules(("sex",), max_difference=0.025, confidence=confidence)
+        return str(fairness_report(tally, rules)["fields"][0]["measures"][0]["status"])
+
+    assert (status(0.8), status(0.99)) == ("alert", "uncertain")
+    assert fairness_report(tally, FairnessRules(("sex",), min_group_size=401))["fields"][0][
+        "measures"][0]["status"] == "no_data"

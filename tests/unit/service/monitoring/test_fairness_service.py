@@ -57,6 +57,12 @@ def test_settings_and_an_arms_reading() -> None:
     assert value >= 0.39 and 0.1 < low < value
     assert arm_fairness(settings, 0.1, _rows(10, 0.2, 0.6))[:2] == (None, None)
     assert fairness_settings(parse_spec(SPEC.split("fairness:")[0])) is None
+    custom = fairness_settings(parse_spec(SPEC + "  metrics: [equalized_odds]\n"
+                                              "  max_difference: 0.05\n  min_ratio: null\n"
+                                              "  confidence: 0.9\n"))
+    assert custom is not None
+    assert (custom.rules.metrics, custom.rules.max_difference, custom.rules.min_ratio,
+            custom.rules.confidence) == (("equalized_odds",), 0.05, None, 0.9)
 
 
 def test_live_fairness_reads_each_versions_labelled_answers(tmp_path: Path) -> None:
