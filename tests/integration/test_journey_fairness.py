@@ -210,7 +210,10 @@ def test_monitor_run_shows_the_sex_gap_as_fairlearn_measures_it(
         html = (folder / "report.html").read_text()
         assert "<h2>Fairness</h2>" in html and "demographic_parity_difference" in html
 
-        text = keel(folder, "monitor", "run", "--window", "100000p", "--since", "2h").stdout
+        gated = keel(folder, "monitor", "run", "--window", "100000p", "--since", "2h",
+                     "--fail-on-fairness", check=False)
+        assert gated.returncode == 1, gated.stdout + gated.stderr
+        text = gated.stdout
         assert "fairness of the latest labelled window" in text
         assert "sex: demographic_parity_difference" in text
 

@@ -102,6 +102,8 @@ def run_cmd(
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML report here."),
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when a window "
                                        "(or a segment of one) drifts."),
+    fail_on_fairness: bool = typer.Option(False, "--fail-on-fairness", help="Exit 1 when a "
+                                          "window's fairness alerts (keel.yaml's fairness)."),
     version: int | None = typer.Option(
         None, "--version", min=1, help="Monitor this model version's predictions (e.g. the "
         "canary's during a rollout) against its own reference; such runs are shown, not "
@@ -147,6 +149,9 @@ def run_cmd(
     else:
         _print(report.to_dict())
     if fail_on_drift and report.drifted:
+        raise typer.Exit(1)
+    if fail_on_fairness and any((w.get("fairness") or {}).get("alerts")
+                                for w in report.windows):
         raise typer.Exit(1)
 
 
