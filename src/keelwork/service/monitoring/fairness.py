@@ -79,10 +79,13 @@ def group_values(cols: Mapping[str, Any], fields: Sequence[str],
     return out
 
 
-def count_labelled(settings: FairnessSettings, tally: GroupTally | None, cols: Mapping[str, Any],
-                   truth: Any, predicted: Any, label: Any = None) -> GroupTally:
+def count_labelled(settings: FairnessSettings | None, tally: GroupTally | None,
+                   cols: Mapping[str, Any], truth: Any, predicted: Any,
+                   label: Any = None) -> GroupTally | None:
     """``tally`` (a new one when None) with one labelled answer counted (``label``: the stored
-    label value, which may carry protected fields)."""
+    label value, which may carry protected fields); None when fairness is not measured."""
+    if settings is None:
+        return tally
     if tally is None:
         tally = GroupTally(settings.rules.protected)
     pos = settings.positive
@@ -95,6 +98,12 @@ def window_fairness(settings: FairnessSettings, tally: GroupTally | None) -> dic
     """A window entry's ``fairness``."""
     return fairness_report(tally or GroupTally(settings.rules.protected), settings.rules,
                            settings.positive)
+
+
+def window_entry(settings: FairnessSettings | None, tally: GroupTally | None
+                 ) -> dict[str, Any]:
+    """What a window entry gets: ``{"fairness": ...}``, or nothing when not measured."""
+    return {} if settings is None else {"fairness": window_fairness(settings, tally)}
 
 
 def arm_fairness(settings: FairnessSettings, threshold: float,
@@ -114,8 +123,8 @@ def arm_fairness(settings: FairnessSettings, threshold: float,
         it; ``(None, None, why)`` when no field has two groups to compare.
     """
     tally = GroupTally(settings.rules.protected)
-    for inputs, output, truth in rows:
-        count_labelled(settings, tally, inputs, truth, output)
+    for fields, output, truth in rows:
+        count_labelled(settings, tally, fields, truth, output)
     rules = settings.rules
     judged = replace(rules, max_difference=threshold, min_ratio=None)
     report = fairness_report(tally, judged, settings.positive)
@@ -201,4 +210,4 @@ def _finite(value: Any) -> bool:
 
 __all__ = ["EXPORTED_GROUPS", "FairnessSettings", "arm_fairness", "count_labelled",
            "fairness_families", "fairness_settings", "group_values", "live_fairness",
-           "window_fairness"]
+           "window_entry", "window_fairness"]

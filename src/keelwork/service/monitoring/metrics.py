@@ -32,6 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -242,8 +243,9 @@ def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, no
     start = spec.start_of(now)
     assert spec.seconds is not None
     run_monitor(engine, reference, window, since=start - spec.seconds, until=now,
-                settings=MonitorSettings.from_spec(resolved.spec.monitoring, version=version,
-                                                   fairness=fairness_settings(resolved.spec)),
+                settings=replace(MonitorSettings.from_spec(resolved.spec.monitoring,
+                                                           version=version),
+                                 fairness=fairness_settings(resolved.spec)),
                 reference_row=row, rescore=entry[0] if entry else None, now=now)
 
 __all__ = ["QUALITY_METRICS", "MonitorCollector", "monitor_loop"]

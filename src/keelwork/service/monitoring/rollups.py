@@ -52,6 +52,7 @@ from keelwork.core.monitors.profile import TableProfile, profile_table
 from keelwork.core.monitors.rollup import (
     Rollup,
     combine,
+    id_key,
     layout_fingerprint,
     rollup_from_bytes,
 )
@@ -120,6 +121,10 @@ def fold(ctx: WindowContext, rows: list[dict[str, Any]], layout: str) -> Rollup:
     out = Rollup(layout, seen=len(rows), rows=w.rows, skipped=w.skipped,
                  profile=w.profile, segments=w.segments, columns=w.columns,
                  versions=w.versions)
+    if w.rescored:  # kept per prediction, for the ones labelled later (see _add_labelled)
+        out.kept_ids = [id_key(pid) for pid, _p in w.rescored]
+        out.kept_width = len(w.rescored[0][1])
+        out.kept_proba = [float(v) for _pid, p in w.rescored for v in p]
     if ctx.multiclass:
         out.unscored = w.rows - len(w.all_proba)
         out.width = len(ctx.ref.schema.classes or ())
@@ -182,6 +187,8 @@ class RollupPlan:
         self.scorer = (None if self.rescored is None else WindowContext(
             ctx.ref, MonitorSettings(segments=ctx.settings.segments), ctx.spec,
             self._counted(ctx.rescore), ctx.now))
+        if self.scorer is not None:
+            self.scorer.keep_rescored = True
         self.folded = 0
 
     def entry(self, start: float, end: float) -> tuple[Window, dict[str, Any]] | None:
@@ -207,7 +214,7 @@ class RollupPlan:
             parts.extend(got)
         total = combine(self.layout, parts)
         w = self._window(start, end, total)
-        self._add_labelled(w, self._labelled(start, end))
+        self._add_labelled(w, self._labelled(start, end), total.kept_scores())
         entry = self.ctx.finish(w)
         entry["computed_from"] = "rollups+log" if read else "rollups"
         return w, entry
@@ -294,8 +301,10 @@ class RollupPlan:
                 w.all_scores = cast(list[float], total.scores)
         return w
 
-    def _add_labelled(self, w: Window, rows: Sequence[dict[str, Any]]) -> None:
-        """Fold the window's labelled predictions in, as :meth:`WindowContext.add` does."""
+    def _add_labelled(self, w: Window, rows: Sequence[dict[str, Any]],
+                      kept: dict[int, list[float]]) -> None:
+        """Fold the window's labelled predictions in, as :meth:`WindowContext.add` does;
+        ``kept``: the rollups' scores of predictions scored again, by :func:`id_key`."""
         import numpy as np
 
         ctx = self.ctx
@@ -308,8 +317,14 @@ class RollupPlan:
         inputs = [load_json(r.get("inputs")) for r in rows]
         outputs = [load_json(r.get("outputs")) for r in rows]
         # Realised quality reads the labelled predictions' own scores: those the log lacks
-        # are scored again here, as a full read scores them (few rows: the labelled ones).
-        proba = ctx.rescored(w, inputs, outputs)
+        # come from the rollups that scored them again, else are scored again here, as a
+        # full read scores them (few rows: the labelled ones).
+        proba: list[Any] = [kept.get(id_key(r["id"])) if kept else None for r in rows]
+        rest = [i for i, p in enumerate(proba) if p is None]
+        if rest:
+            again = ctx.rescored(w, [inputs[i] for i in rest], [outputs[i] for i in rest])
+            for i, p in zip(rest, again, strict=True):
+                proba[i] = p
         for row, inst, out, p in zip(rows, inputs, outputs, proba, strict=True):
             label = (row["label"], float(row["label_ts"]))
             cols = ctx.columns_of(row, inst, out, p, label)
@@ -327,9 +342,8 @@ class RollupPlan:
                 w.proba.append(proba_row(cols, ctx.ref.schema) if ctx.multiclass else None)
                 w.seg_of_labelled.append({f: category(cols[f]) for f in ctx.settings.segments
                                           if cols.get(f) is not None})
-                if ctx.settings.fairness is not None:
-                    w.fair = count_labelled(ctx.settings.fairness, w.fair, cols, truth, pred,
-                                            label[0])
+                w.fair = count_labelled(ctx.settings.fairness, w.fair, cols, truth, pred,
+                                        label[0])
         # Coverage reads the labelled predictions' times; the others only count.
         others = w.rows - len(rows)
         w.pred_ts = cast(list[float], np.concatenate([np.asarray(pred_ts, dtype=np.float64),

@@ -41,7 +41,7 @@ from keelwork.core.monitors.windows import (
     proba_row,
 )
 from keelwork.errors import MonitorError
-from keelwork.service.monitoring.fairness import FairnessSettings, count_labelled, window_fairness
+from keelwork.service.monitoring import fairness as fair_mod
 from keelwork.spec.model import MonitoringSection
 
 #: Segment values compared per field and window (the most frequent ones).
@@ -69,12 +69,11 @@ class MonitorSettings:
     floor: float | None = None
     #: Only this model version's predictions (None: every version).
     version: int | None = None
-    fairness: FairnessSettings | None = None  # keel.yaml's ``fairness`` (None: not measured)
+    fairness: fair_mod.FairnessSettings | None = None  # keel.yaml's (None: not measured)
 
     @classmethod
-    def from_spec(cls, mon: MonitoringSection, version: int | None = None,
-                  fairness: FairnessSettings | None = None) -> MonitorSettings:
-        """Read keel.yaml's ``monitoring`` section (``version``, ``fairness``: attributes)."""
+    def from_spec(cls, mon: MonitoringSection, version: int | None = None) -> MonitorSettings:
+        """Read keel.yaml's ``monitoring`` section (``version``: see the attribute)."""
         d = mon.drift
         return cls(segments=tuple(mon.segments), min_segment_rows=mon.min_segment_rows,
                    expected_delay_s=parse_duration(mon.labels.expected_delay),
@@ -82,7 +81,7 @@ class MonitorSettings:
                             "categorical": _METHOD_NAMES.get(d.categorical_method,
                                                              d.categorical_method)},
                    features=tuple(d.features) if d.features is not None else None,
-                   floor=d.threshold, version=version, fairness=fairness)
+                   floor=d.threshold, version=version)
 
 
 @dataclass(slots=True)
@@ -111,6 +110,8 @@ class Window:
     last_ts: float = 0.0
     notes: list[str] = field(default_factory=list)
     fair: GroupTally | None = None  # labelled answers per protected group
+    #: With ``WindowContext.keep_rescored``: (prediction id, probabilities) of rows scored again.
+    rescored: list[tuple[str, list[float]]] = field(default_factory=list)
 
 
 #: Scores a batch of logged inputs again: returns one probability row per instance, or None.
@@ -139,6 +140,7 @@ class WindowContext:
         wants_score = PREDICTION_SCORE in ref.profile.columns or (
             self.multiclass and ref.cbpe is not None)
         self.rescore = rescore if wants_score else None
+        self.keep_rescored = False  # Window.rescored: for rollups (see .rollups.fold)
         self.rng = random.Random(20240601)
         self.text_refs: dict[str, Any] = {}
         if ref.text:
@@ -159,6 +161,9 @@ class WindowContext:
         inputs = [load_json(r.get("inputs")) for r in answered]
         outputs = [load_json(r.get("outputs")) for r in answered]
         proba = self.rescored(w, inputs, outputs)
+        if self.keep_rescored:
+            w.rescored.extend((r["id"], p) for r, p in zip(answered, proba, strict=True)
+                              if p is not None)
         for row, inst, out, p in zip(answered, inputs, outputs, proba, strict=True):
             label = labels.get(row["id"])
             cols = self.columns_of(row, inst, out, p, label)
@@ -181,9 +186,8 @@ class WindowContext:
                 w.scores.append(score if isinstance(score, float) else None)
                 w.proba.append(row_p)
                 w.seg_of_labelled.append(self._segment_values(cols))
-                if self.settings.fairness is not None:
-                    w.fair = count_labelled(self.settings.fairness, w.fair, cols, truth,
-                                            pred, label[0])
+                w.fair = fair_mod.count_labelled(self.settings.fairness, w.fair, cols, truth,
+                                                 pred, label[0])
             else:
                 w.label_ts.append(label[1] if label is not None else None)
         if not flat:
@@ -332,9 +336,7 @@ class WindowContext:
             "quality": {"realised": self._realised(w), "estimated": estimated,
                         "estimated_reason": reason},
         }
-        if self.settings.fairness is not None:
-            entry["fairness"] = window_fairness(self.settings.fairness, w.fair)
-        return entry
+        return entry | fair_mod.window_entry(self.settings.fairness, w.fair)
 
     def _added(self, w: Window) -> list[str]:
         """Input columns the window's predictions carried that the reference does not have."""
@@ -486,15 +488,5 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-__all__ = [
-    "ANSWERED",
-    "MAX_SEGMENT_VALUES",
-    "RECORD_SEGMENTS",
-    "TEXT_SAMPLE",
-    "MonitorSettings",
-    "Rescorer",
-    "Window",
-    "WindowContext",
-    "iso",
-    "load_json",
-]
+__all__ = ["ANSWERED", "MAX_SEGMENT_VALUES", "RECORD_SEGMENTS", "TEXT_SAMPLE", "MonitorSettings",
+           "Rescorer", "Window", "WindowContext", "iso", "load_json"]
