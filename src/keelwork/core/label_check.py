@@ -8,7 +8,9 @@ are checked by the type rules of the contract's outputs (``type``, ``categories`
 applied.
 
 A plain label is checked against the first output (the prediction); a label that is an object
-is checked field by field against the outputs it names, e.g. ``{"label": "good"}``.
+is checked field by field against the outputs it names, e.g. ``{"label": "good"}``. An object
+may also carry the checker's ``attributes`` (keel.yaml's ``fairness.label_fields``: protected
+fields sent with the truth), each a string, number, boolean or null.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ class LabelChecker:
 
     Args:
         outputs: The contract's outputs, the prediction first.
+        attributes: Fields a label object may carry beside the outputs.
     """
 
-    def __init__(self, outputs: Sequence[FieldSpec]) -> None:
+    def __init__(self, outputs: Sequence[FieldSpec], attributes: Sequence[str] = ()) -> None:
         self.outputs = list(outputs)
+        self.attributes = frozenset(attributes)
         fields = [f.model_copy(update={"min": None, "max": None, "required": False})
                   for f in self.outputs]
         self._validator = (compile_contract(ContractSection(inputs=fields,
@@ -57,14 +61,19 @@ class LabelChecker:
         target = self.outputs[0].name
         records: list[Any] = []
         positions: list[int] = []
+        out: list[ErrorDetail] = []
         for i, label in enumerate(labels):
             if label is None:
                 continue
-            records.append(dict(label) if isinstance(label, Mapping) else {target: label})
+            if isinstance(label, Mapping):
+                record = {k: v for k, v in label.items() if k not in self.attributes}
+                out.extend(self._attribute_problems(label, path.format(i=i)))
+            else:
+                record = {target: label}
+            records.append(record)
             positions.append(i)
         if not records:
-            return []
-        out: list[ErrorDetail] = []
+            return out
         for d in self._validator.validate_batch(records):
             row, _, name = d.path.removeprefix("instances[").partition("].")
             i = positions[int(row)]
@@ -78,3 +87,11 @@ class LabelChecker:
                            + f" (the output '{target if plain else name}' of the contract).")
             out.append(ErrorDetail(where, d.rule, d.got, message))
         return out
+
+    def _attribute_problems(self, label: Mapping[str, Any], where: str) -> list[ErrorDetail]:
+        return [ErrorDetail(f"{where}.{k}", "type", type(v).__name__,
+                            f"The '{where}.{k}' field (a protected attribute of "
+                            f"fairness.label_fields) must be a string, number, boolean or "
+                            f"null; got {type(v).__name__}.")
+                for k, v in label.items() if k in self.attributes
+                and not (v is None or isinstance(v, str | int | float | bool))]

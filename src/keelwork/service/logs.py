@@ -181,9 +181,10 @@ def file_handler(kind: str, id_column: str, label_column: str, ts_column: str,
     if kind == "predictions":
         return PredictionsHandler()
     from keelwork.service.redaction import record_scrubber
+    from keelwork.spec.fairness_checks import label_attributes
 
     outputs = resolved.spec.contract.outputs if resolved is not None else []
-    checker = LabelChecker(outputs)
+    checker = LabelChecker(outputs, label_attributes(resolved.spec) if resolved else ())
     scrub = (record_scrubber(resolved.spec, resolved.project_dir) if resolved is not None
              else None)
     return LabelsHandler(LabelColumns(id=id_column, label=label_column, ts=ts_column or None),

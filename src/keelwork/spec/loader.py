@@ -19,6 +19,7 @@ from keelwork.errors import ErrorDetail, SpecError
 from keelwork.spec.alerts import contact_problems
 from keelwork.spec.cost import cost_problems
 from keelwork.spec.enforcement import not_enforced
+from keelwork.spec.fairness_checks import fairness_problems
 from keelwork.spec.guards import guard_problems
 from keelwork.spec.model import KeelSpec, ResolvedSpec, output_task
 from keelwork.spec.quality_slos import quality_problems
@@ -335,7 +336,7 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
                     spec.cost, [m.name for m in spec.models]):
                 problems.append(ErrorDetail(format_path(where), rule, got, message,
                                             doc.line_of(where)))
-        for where, rule, got, message in guard_problems(spec):
+        for where, rule, got, message in [*guard_problems(spec), *fairness_problems(spec)]:
             problems.append(ErrorDetail(format_path(where), rule, got, message,
                                         doc.line_of(where)))
         on_call = spec.service.on_call

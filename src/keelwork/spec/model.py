@@ -27,6 +27,7 @@ from keelwork.spec.alerts import AlertsSection
 from keelwork.spec.contract import ContractSection
 from keelwork.spec.cost import CostSection
 from keelwork.spec.durations import UNIT_SECONDS
+from keelwork.spec.fairness import FairnessSection
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.guard_settings import OodGuard, PiiRedaction
@@ -193,10 +194,14 @@ class RolloutGates(Section):
     max_relative_mae_increase: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description="Regression: how much larger than the champion's (in the "
         "same step) the challenger's MAE may be, as a fraction (0.1 = 10 % worse).")
+    max_fairness_difference: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=None, description="Classification: the largest gap between the groups of a "
+        "protected field (keelwork.spec.fairness) in the challenger's labelled answers; it "
+        "fails only when the gap's confidence interval lies above it.")
 
 
 #: Rollout gates that judge a classifier's / a regressor's answers against labels.
-CLASSIFICATION_GATES = ("min_accuracy",)
+CLASSIFICATION_GATES = ("min_accuracy", "max_fairness_difference")
 REGRESSION_GATES = ("max_mae", "max_rmse", "max_relative_mae_increase")
 
 
@@ -386,6 +391,8 @@ class KeelSpec(Section):
                                   "version answers which requests (keelwork.spec.flags).")
     review: ReviewSection | None = Field(default=None, description="The human review queue "
                                          "(keelwork.spec.review).")
+    fairness: FairnessSection | None = Field(default=None, description="Fairness monitoring "
+                                             "(keelwork.spec.fairness).")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> KeelSpec:

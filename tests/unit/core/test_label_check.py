@@ -32,3 +32,19 @@ def test_numbers_for_a_regressor_and_no_outputs_means_no_check() -> None:
                                                                             "finite"]
     assert not LabelChecker([]).active
     assert LabelChecker([]).check(["anything"]) == []
+
+
+def test_a_label_object_may_carry_the_protected_label_fields() -> None:
+    from keelwork.spec.contract import FieldSpec
+
+    outputs = [FieldSpec(name="label", type="category", categories=["bad", "good"])]
+    checker = LabelChecker(outputs, attributes=["race"])
+    assert checker.check([{"label": "good", "race": "Black"}, "bad",
+                          {"label": "bad", "race": None}]) == []
+    problems = checker.check([{"label": "good", "race": ["a"]},
+                              {"label": "good", "age": 3}])
+    assert [(d.path, d.rule) for d in problems] == [("labels[0].label.race", "type"),
+                                                    ("labels[1].label.age", "extra_field")]
+    # without the attribute, the field is refused as before
+    assert [d.rule for d in LabelChecker(outputs).check([{"label": "good", "race": "x"}])] == [
+        "extra_field"]

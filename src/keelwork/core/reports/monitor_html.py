@@ -14,6 +14,7 @@ from keelwork.core.reports.charts import (
     heatmap,
     line_chart,
 )
+from keelwork.core.reports.fairness_html import fairness_section
 from keelwork.core.reports.page import (
     ALERT,
     MAX_DETAILED,
@@ -63,6 +64,7 @@ def render_monitor_html(report: Mapping[str, Any]) -> str:
              "</div>"]
     body += _heatmap_section(labels, drifts)
     body += _quality_section(labels, windows)
+    body += fairness_section(labels, windows)
     body += ["<h2>Windows</h2>", _windows_table(windows)]
     detailed = _detailed(windows)
     body.append("<h2>Window details</h2>")

@@ -65,6 +65,9 @@ class ArmStats:
     #: Some labelled output or label is a non-integral number: exact-match accuracy is
     #: meaningless, the model is a regressor.
     continuous: bool = False
+    #: The fairness gate's reading of the arm's labelled answers: the worst disparity
+    #: difference, its interval's lower bound, and where (None: not read).
+    fairness: tuple[float | None, float | None, str] | None = None
 
     def record(self, status: str, latency_ms: float, outputs: Sequence[Any] = (),
                guard: str | None = None) -> None:
@@ -285,6 +288,7 @@ def _quality_gates(g: Mapping[str, float | None], need: int, champion: ArmStats,
                     f"challenger {challenger.regressed}/{need} labelled numeric predictions")
         else:
             gate(name, limit, ch, cp if champion.regressed >= need else None)
+    _fairness_gate(g, champion, challenger, out)
     rel = g.get("max_relative_mae_increase")
     if rel is not None:
         ch, cp = challenger.mae, champion.mae
@@ -303,6 +307,28 @@ def _quality_gates(g: Mapping[str, float | None], need: int, champion: ArmStats,
                f"{'>' if status == 'fail' else '<='} +{rel:.1%}")
         # challenger: the relative increase (the threshold's unit); champion: its own, 0.
         out.append(GateResult("relative_mae_increase", status, increase, 0.0, float(rel), why))
+
+
+def _fairness_gate(g: Mapping[str, float | None], champion: ArmStats, challenger: ArmStats,
+                   out: list[GateResult]) -> None:
+    """``max_fairness_difference``: fails when the challenger's worst gap between protected
+    groups exceeds it *with confidence* (its interval's lower bound does) and is larger than
+    the champion's in the same step (or the champion has none to compare)."""
+    limit = g.get("max_fairness_difference")
+    if limit is None:
+        return
+    ch_value, ch_low, where = challenger.fairness or (None, None, "not measured")
+    cp_value = champion.fairness[0] if champion.fairness else None
+    if ch_value is None or ch_low is None:
+        out.append(GateResult("fairness_difference", "no_data", None, cp_value, limit,
+                              f"challenger: {where}"))
+        return
+    worse = cp_value is None or ch_value > cp_value
+    status: GateStatus = "fail" if ch_low > limit and worse else "pass"
+    why = (f"{where} {ch_value:.3f} (lower bound {ch_low:.3f}) > {limit:.4g}"
+           + (f" (champion {cp_value:.3f})" if cp_value is not None else "")
+           if status == "fail" else "within")
+    out.append(GateResult("fairness_difference", status, ch_value, cp_value, limit, why))
 
 
 def decide(rollout: Rollout, champion: ArmStats, challenger: ArmStats) -> Decision:

@@ -102,6 +102,8 @@ def run_cmd(
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML report here."),
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when a window "
                                        "(or a segment of one) drifts."),
+    fail_on_fairness: bool = typer.Option(False, "--fail-on-fairness", help="Exit 1 when a "
+                                          "window's fairness alerts (keel.yaml's fairness)."),
     version: int | None = typer.Option(
         None, "--version", min=1, help="Monitor this model version's predictions (e.g. the "
         "canary's during a rollout) against its own reference; such runs are shown, not "
@@ -147,6 +149,9 @@ def run_cmd(
     else:
         _print(report.to_dict())
     if fail_on_drift and report.drifted:
+        raise typer.Exit(1)
+    if fail_on_fairness and any((w.get("fairness") or {}).get("alerts")
+                                for w in report.windows):
         raise typer.Exit(1)
 
 
@@ -243,10 +248,47 @@ def _print(report: dict[str, Any]) -> None:
     hidden = f"; {len(empty)} without predictions not shown" if 0 < len(empty) < len(
         windows) else ""
     console.print(f"{n_drift} of {len(windows)} window(s) drifted{hidden}", highlight=False)
+    _print_fairness(windows)
     served = sum(1 for w in windows if w.get("computed_from", "log") != "log")
     if served:
         console.print(f"{served} of {len(windows)} window(s) computed from rollups",
                       highlight=False)
+
+
+def _print_fairness(windows: list[dict[str, Any]]) -> None:
+    """The latest labelled window's fairness (keel.yaml's ``fairness``), and how many alert."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    fair = [w["fairness"] for w in windows if (w.get("fairness") or {}).get("labelled")]
+    if not fair:
+        if any("fairness" in w for w in windows):
+            console.print("fairness: no labelled answers in these windows yet", highlight=False)
+        return
+    latest = fair[-1]
+    table = Table(title=f"fairness of the latest labelled window ({latest['labelled']} "
+                        f"labelled; favourable class {latest['positive_label']!r}; "
+                        f"{latest['confidence']:.0%} intervals)")
+    for col in ("field", "groups (selection rate, labelled)", "measure", "value", "interval",
+                "threshold", "verdict"):
+        table.add_column(col)
+    for f in latest["fields"]:
+        groups = ", ".join(f"{g['value']} {g['selection_rate']:.3f} ({g['labelled']})"
+                           for g in f["groups"][:6])
+        if f["skipped_groups"]:
+            groups += f"; {f['skipped_groups']} too small"
+        for i, m in enumerate(f["measures"]):
+            iv = m["interval"]
+            verdict = {"alert": "[red]alert[/]", "ok": "[green]ok[/]"}.get(
+                m["status"], f"[yellow]{m['status']}[/]")
+            table.add_row(escape(f["field"]) if i == 0 else "", escape(groups) if i == 0 else "",
+                          m["measure"], _fmt(m["value"]),
+                          f"{iv[0]:.3f}-{iv[1]:.3f}" if iv else "", f"{m['threshold']:g}",
+                          verdict)
+    console.print(fit(table, drop=("interval",)))
+    alerting = sum(1 for f in fair if f["alerts"])
+    console.print(f"fairness alerts in {alerting} of {len(fair)} labelled window(s)"
+                  + "".join(f"\n  {escape(a)}" for a in latest["alerts"]), highlight=False)
 
 
 __all__ = ["app"]

@@ -126,7 +126,8 @@ def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_5
                     audit: AuditSink | None = None,
                     outputs: Sequence[FieldSpec] = (), max_unknown: int | None = 1000,
                     unknown_ttl_s: float | None = 7 * 86400.0,
-                    scrub: Callable[[Any], Any] | None = None) -> APIRouter:
+                    scrub: Callable[[Any], Any] | None = None,
+                    label_fields: Sequence[str] = ()) -> APIRouter:
     """The router serving ``POST /v1/feedback`` on ``labels``.
 
     Args:
@@ -146,11 +147,13 @@ def feedback_router(labels: LabelStoreProtocol, *, max_body_bytes: int = 1_048_5
             (``monitoring.labels.unknown_ttl``), checked at most once a minute as requests
             come; None: never.
         scrub: keel.yaml's PII policy applied to each label record before it is stored.
+        label_fields: Fields a label object may carry beside the outputs (keel.yaml's
+            ``fairness.label_fields``: protected attributes sent with the truth).
 
     Returns:
         The router, for ``create_app(..., routers=[...])``.
     """
-    checker = LabelChecker(outputs)
+    checker = LabelChecker(outputs, label_fields)
     ctx = FeedbackContext(labels, max_body_bytes, relabel, audit,
                           checker.check if checker.active else None, max_unknown,
                           unknown_ttl_s, scrub)

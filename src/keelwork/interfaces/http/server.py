@@ -43,6 +43,7 @@ from keelwork.service.dashboard import open_dashboard
 from keelwork.service.redaction import record_scrubber
 from keelwork.service.review_desk import open_review_desk
 from keelwork.service.server_parts import open_server
+from keelwork.spec.fairness_checks import label_attributes
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings, load_settings
 
@@ -77,7 +78,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
                         audit=parts.audit, outputs=spec.contract.outputs,
                         max_unknown=spec.monitoring.labels.max_unknown_per_request,
                         unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds,
-                        scrub=record_scrubber(spec, resolved.project_dir)),
+                        scrub=record_scrubber(spec, resolved.project_dir),
+                        label_fields=label_attributes(spec)),
         flag_router(parts.flags, parts.flag_store, [m.name for m in spec.models],
                     dependencies=admin, check_refs=parts.unresolved_flag_refs),
         rollout_router(parts.service, dependencies=admin),

@@ -17,6 +17,8 @@ Series (``keelwork_`` prefix like every keelwork metric; label ``model`` on all)
 - ``keelwork_quality{metric, source}``: ``accuracy``, ``precision``, ``recall``, ``f1``,
   ``roc_auc``, ``mae``, ``rmse``; ``source`` ``realised`` (labels) or ``estimated`` (CBPE).
 - ``keelwork_label_coverage``: labelled share of the window's predictions.
+- ``keelwork_fairness_*``: the disparities between protected groups, their intervals, alerts
+  and the largest groups' rates (:mod:`keelwork.service.monitoring.fairness`).
 - ``keelwork_monitor_window_predictions`` and ``keelwork_monitor_window_end_timestamp_seconds``:
   how much and how recent the exported window is (alert on staleness with the latter).
 """
@@ -30,6 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -37,6 +40,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from keelwork.adapters.stores.monitor_store import MonitorStore, StoredWindow
+from keelwork.service.monitoring.fairness import fairness_families
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.monitor")
@@ -105,6 +109,7 @@ class MonitorCollector(Collector):
                                      "stored monitoring results.")
         errors.add_metric([], float(self.errors))
         yield from (score, detected, share, segment, quality, coverage, rows, end, errors)
+        yield from fairness_families(windows)
 
     def describe(self) -> list[Any]:
         """Nothing up front: the series depend on what is stored."""
@@ -209,6 +214,7 @@ def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, no
               rescorers: dict[str, tuple[Any, Callable[[], None]] | None]) -> None:
     from keelwork.adapters.stores.monitor_store import MonitorStore
     from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.fairness import fairness_settings
     from keelwork.service.monitoring.reference import (
         champion_version,
         load_reference,
@@ -237,7 +243,9 @@ def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, no
     start = spec.start_of(now)
     assert spec.seconds is not None
     run_monitor(engine, reference, window, since=start - spec.seconds, until=now,
-                settings=MonitorSettings.from_spec(resolved.spec.monitoring, version=version),
+                settings=replace(MonitorSettings.from_spec(resolved.spec.monitoring,
+                                                           version=version),
+                                 fairness=fairness_settings(resolved.spec)),
                 reference_row=row, rescore=entry[0] if entry else None, now=now)
 
 __all__ = ["QUALITY_METRICS", "MonitorCollector", "monitor_loop"]

@@ -67,6 +67,7 @@ from keelwork.core.monitors.windows import (
     proba_row,
 )
 from keelwork.errors import StoreError
+from keelwork.service.monitoring.fairness import count_labelled
 from keelwork.service.monitoring.window import (
     ANSWERED,
     MonitorSettings,
@@ -342,6 +343,8 @@ class RollupPlan:
                 w.proba.append(proba_row(cols, ctx.ref.schema) if ctx.multiclass else None)
                 w.seg_of_labelled.append({f: category(cols[f]) for f in ctx.settings.segments
                                           if cols.get(f) is not None})
+                w.fair = count_labelled(ctx.settings.fairness, w.fair, cols, truth, pred,
+                                        label[0])
         # Coverage reads the labelled predictions' times; the others only count.
         others = w.rows - len(rows)
         w.pred_ts = cast(list[float], np.concatenate([np.asarray(pred_ts, dtype=np.float64),

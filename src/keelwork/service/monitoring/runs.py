@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,12 @@ class MonitorSession:
             MonitorError: ``until <= since``.
             StoreError: the store failed.
         """
+        from keelwork.service.monitoring.fairness import fairness_settings
         from keelwork.service.monitoring.runner import MonitorSettings, run_monitor
 
-        settings = MonitorSettings.from_spec(self.resolved.spec.monitoring,
-                                             version=self.version)
+        settings = replace(MonitorSettings.from_spec(self.resolved.spec.monitoring,
+                                                     version=self.version),
+                           fairness=fairness_settings(self.resolved.spec))
         return run_monitor(self.engine, self.reference, spec.text, since=since, until=until,
                            settings=settings, reference_row=self.reference_row,
                            rescore=self.rescore, now=now, on_window=on_window,

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from keelwork.core.fairness import GroupTally
 from keelwork.core.monitors.columns import columns_table
 from keelwork.core.monitors.drift import drift_report
 from keelwork.core.monitors.profile import TableProfile, profile_table
@@ -40,6 +41,7 @@ from keelwork.core.monitors.windows import (
     proba_row,
 )
 from keelwork.errors import MonitorError
+from keelwork.service.monitoring import fairness as fair_mod
 from keelwork.spec.model import MonitoringSection
 
 #: Segment values compared per field and window (the most frequent ones).
@@ -67,6 +69,7 @@ class MonitorSettings:
     floor: float | None = None
     #: Only this model version's predictions (None: every version).
     version: int | None = None
+    fairness: fair_mod.FairnessSettings | None = None  # keel.yaml's (None: not measured)
 
     @classmethod
     def from_spec(cls, mon: MonitoringSection, version: int | None = None) -> MonitorSettings:
@@ -106,6 +109,7 @@ class Window:
     columns: set[str] = field(default_factory=set)
     last_ts: float = 0.0
     notes: list[str] = field(default_factory=list)
+    fair: GroupTally | None = None  # labelled answers per protected group
     #: With ``WindowContext.keep_rescored``: (prediction id, probabilities) of rows scored again.
     rescored: list[tuple[str, list[float]]] = field(default_factory=list)
 
@@ -182,6 +186,8 @@ class WindowContext:
                 w.scores.append(score if isinstance(score, float) else None)
                 w.proba.append(row_p)
                 w.seg_of_labelled.append(self._segment_values(cols))
+                w.fair = fair_mod.count_labelled(self.settings.fairness, w.fair, cols, truth,
+                                                 pred, label[0])
             else:
                 w.label_ts.append(label[1] if label is not None else None)
         if not flat:
@@ -330,7 +336,7 @@ class WindowContext:
             "quality": {"realised": self._realised(w), "estimated": estimated,
                         "estimated_reason": reason},
         }
-        return entry
+        return entry | fair_mod.window_entry(self.settings.fairness, w.fair)
 
     def _added(self, w: Window) -> list[str]:
         """Input columns the window's predictions carried that the reference does not have."""
@@ -482,15 +488,5 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-__all__ = [
-    "ANSWERED",
-    "MAX_SEGMENT_VALUES",
-    "RECORD_SEGMENTS",
-    "TEXT_SAMPLE",
-    "MonitorSettings",
-    "Rescorer",
-    "Window",
-    "WindowContext",
-    "iso",
-    "load_json",
-]
+__all__ = ["ANSWERED", "MAX_SEGMENT_VALUES", "RECORD_SEGMENTS", "TEXT_SAMPLE", "MonitorSettings",
+           "Rescorer", "Window", "WindowContext", "iso", "load_json"]

@@ -48,6 +48,7 @@ from keelwork.core.rollout.state import Rollout
 from keelwork.errors import KeelworkError, TransitionError
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.gateway.routes import RolloutRoute, RolloutWindow
+from keelwork.service.monitoring.fairness import live_fairness
 from keelwork.service.rollout.operations import RolloutOps
 
 log = logging.getLogger("keelwork.rollout")
@@ -275,6 +276,13 @@ class RolloutController:
                     stats.labelled, stats.correct = q.labelled, q.correct
                     stats.regressed, stats.abs_error = q.regressed, q.abs_error
                     stats.squared_error, stats.continuous = q.squared_error, q.continuous
+        limit = r.gates.get("max_fairness_difference")
+        if limit is not None:
+            fair = await asyncio.to_thread(live_fairness, self.ops.store.engine,
+                                           self.gateway.spec, name, (r.champion, r.challenger),
+                                           tracked.step_since, limit)
+            window.champion.fairness = fair.get(r.champion)
+            window.challenger.fairness = fair.get(r.challenger)
         decision = decide(r, window.champion, window.challenger)
         body = decision.as_dict()
         body["interval_s"] = r.interval_s
