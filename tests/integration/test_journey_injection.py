@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from journey import keel
@@ -95,3 +96,31 @@ def test_the_guard_without_a_text_input_is_a_spec_error(tmp_path: Path) -> None:
     out = keel(root, "spec", "validate", check=False)
     assert out.returncode != 0
     assert "guards.prompt_injection.fields[1]" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("guard", "status", "outcome"), [
+    ("{action: reject}", 503, "failed_closed"),
+    ("{action: flag}", 200, "failed_open"),
+])
+def test_a_failing_guard_is_counted_and_fails_as_configured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guard: str, status: int,
+        outcome: str) -> None:
+    from keelwork.core.injection import model as model_module
+    from keelwork.service import injection
+
+    class Broken(model_module.InjectionModel):
+        def score(self, text: str) -> float:
+            raise RuntimeError("scorer crashed")
+
+    real = model_module.shipped_model()
+    monkeypatch.setattr(injection, "shipped_model",
+                        lambda: Broken(real.weights, real.bias, real.threshold))
+    project = _project(tmp_path / outcome, guard)
+    with TestClient(build_server_app(load_spec(project / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        got = client.post("/v1/models/bot:predict",
+                          json={"instances": [{"prompt": "hello", "user": "a"}]})
+        assert got.status_code == status, got.text
+        metrics = client.get("/metrics").text
+    assert (f'keelwork_guard_errors_total{{guard="prompt_injection",model="bot",'
+            f'outcome="{outcome}"}} 1.0') in metrics
