@@ -97,7 +97,7 @@ def vector(text: str, bits: int) -> tuple[IntArray, npt.NDArray[np.float64]]:
     idx = np.concatenate(parts_idx)
     val = np.concatenate(parts_val)
     uniq, inverse = np.unique(idx, return_inverse=True)
-    return uniq, np.bincount(inverse, weights=val)
+    return uniq.astype(np.int64), np.bincount(inverse, weights=val).astype(np.float64)
 
 
 __all__ = ["CHAR_NS", "WORD_NS", "char_ngrams", "vector", "word_ngrams"]

@@ -78,14 +78,12 @@ class InjectionModel:
 
     def _logit(self, text: str) -> float:
         """Highest logit over the whole text and its windows."""
-        best = -np.inf
         fams = [f for f in (char_ngrams(text, self.bits), word_ngrams(text, self.bits))
                 if f[0].size]
         if not fams:
             return self.bias
-        whole = self.bias + sum(float(self.weights[idx].sum()) / np.sqrt(idx.size)
-                                for idx, _ in fams)
-        best = whole
+        best = self.bias + sum(float(self.weights[idx].sum()) / float(np.sqrt(idx.size))
+                               for idx, _ in fams)
         if len(text) <= WINDOW:
             return best
         starts = np.arange(0, len(text) - WINDOW + STEP, STEP, dtype=np.int64)
