@@ -269,3 +269,68 @@ def test_a_failing_rollup_store_does_not_fail_the_run(trained: dict[str, Any], p
     with engine.connect() as conn:
         assert len(conn.execute(select(predictions.c.id)).all()) == 600
         assert conn.execute(select(monitor_rollups.c.bucket_start)).all() == []
+
+
+def test_scores_computed_again_are_kept_in_the_rollups(trained: dict[str, Any], project: Any,
+                                                       engine: Engine, tmp_path: Path) -> None:
+    """A classifier that logs only its label (the scikit-learn default): the first run scores
+    the logged inputs with the model and keeps the scores in the rollups, per prediction; later
+    runs read them -- the labelled predictions' own scores included, whenever their labels
+    came -- without calling the model, and every window equals a full read that scores
+    again."""
+    records, labels = _records(trained)
+    for r in records:
+        if r.outputs is not None:
+            r.outputs.pop("probabilities")
+        if isinstance(r.inputs, dict):  # inputs the model can score again
+            r.inputs.setdefault("capital-gain", 0)
+    _log(engine, tmp_path, records)
+    early = dict(list(labels.items())[: len(labels) // 2])
+    _submit(engine, early)  # half the labels before the rollups are made, half after
+    calls: list[int] = []
+
+    def run(rollups: bool, version: int | None) -> list[dict[str, Any]]:
+        reference, row = load_reference(engine, "income", None)
+        score, close = open_rescorer(project, "income", lazy=True)
+
+        def counted(instances: list[Any]) -> list[Any] | None:
+            calls.append(len(instances))
+            return score(instances)
+        try:
+            return list(run_monitor(
+                engine, reference, "1h", since=T0, until=T0 + 3 * HOUR,
+                settings=MonitorSettings.from_spec(project.spec.monitoring, version=version),
+                reference_row=row, rescore=counted, now=T0 + 3 * HOUR + 60, store=False,
+                rollups=rollups).to_dict()["windows"])
+        finally:
+            close()
+
+    answered = {r.id for r in records if r.version == 1 and r.status == "ok"}
+    first = run(True, 1)
+    assert [w.pop("computed_from") for w in first] == ["rollups+log"] * 3
+    assert sum(calls) == len(answered)  # each scored once; the labelled ones found again
+    _submit(engine, {k: v for k, v in labels.items() if k not in early})
+    calls.clear()
+    fast = run(True, 1)
+    assert calls == []  # served from the rollups: the model is never called
+    full = run(False, 1)
+    assert sum(calls) > 0
+    assert _sources(fast, full) == ["rollups"] * 3
+    # the model's scores of the same inputs in other batches may differ in the last bits
+    assert _flat(fast).keys() == _flat(full).keys()
+    for k, v in _flat(full).items():
+        assert _flat(fast)[k] == (pytest.approx(v, rel=1e-9, abs=1e-12)
+                                  if isinstance(v, float) else v), k
+    assert fast[0]["quality"]["estimated"]["method"] == "cbpe"  # the scores are there
+    # a run over every version cannot use one version's scores: read in full, still equal
+    every = run(True, None)
+    assert {w["computed_from"] for w in every} == {"log"}
+
+
+def _flat(x: Any, path: str = "") -> dict[str, Any]:
+    """Every leaf of a window list by its path (floats compared with a tolerance above)."""
+    if isinstance(x, dict):
+        return {k: v for key, val in x.items() for k, v in _flat(val, f"{path}.{key}").items()}
+    if isinstance(x, list):
+        return {k: v for i, val in enumerate(x) for k, v in _flat(val, f"{path}[{i}]").items()}
+    return {path: x}

@@ -55,6 +55,17 @@ def test_past_the_burst_a_caller_gets_429_with_retry_after(tmp_path: Path) -> No
         other = client.post("/v1/models/adder:predict", json=BODY,
                             headers={"x-tenant-id": "globex"})
         assert other.status_code == 200
+        # Each 429 is counted under the model asked for (shown on the dashboard); a model
+        # keel.yaml does not name is refused all the same but grows no series.
+        assert client.post("/v2/models/nosuch/infer", json={},
+                           headers={"x-tenant-id": "acme"}).status_code == 429
+        metrics = client.get("/metrics").text
+        assert ('keelwork_guard_hits_total{action="reject",guard="rate_limit",model="adder"} '
+                '2.0') in metrics
+        assert 'model="nosuch"' not in metrics
+        page = client.get("/dashboard.json").json()
+        adder = next(m for m in page["models"] if m["name"] == "adder")
+        assert adder["guard_hits"] == {"rate_limit": 2.0}
         time.sleep(1.05)  # one token back
         assert client.post("/v1/models/adder:predict", json=BODY,
                            headers={"x-tenant-id": "acme"}).status_code == 200

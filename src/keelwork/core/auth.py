@@ -17,10 +17,12 @@ matched.
 Scopes: ``predict`` (the predict routes), ``feedback`` (``POST /v1/feedback``: ground truth,
 which feeds the quality monitors and the ``min_accuracy`` rollout gate, so a predict client
 must not be able to relabel), ``read`` (the read-only ``/dashboard``: traffic, SLOs, drift,
-rollouts, alerts; a viewer cannot predict, label or steer) and ``admin`` (register, aliases,
-rollouts, flags, config, keys). ``admin`` implies the others: an admin can already choose
-which model answers and rotate any key, so withholding them would protect nothing and only
-make operators carry more keys.
+rollouts, alerts; a viewer cannot predict, label or steer), ``review`` (the human review
+queue: ``/review`` and ``/v1/review``; a reviewer sees only the queued predictions, as stored,
+and labels only those; the key's name is the reviewer, so a verdict is attributed to it) and
+``admin`` (register, aliases, rollouts, flags, config, keys). ``admin`` implies the others: an
+admin can already choose which model answers and rotate any key, so withholding them would
+protect nothing and only make operators carry more keys.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ ADMIN: Final = "admin"
 PREDICT: Final = "predict"
 FEEDBACK: Final = "feedback"
 READ: Final = "read"
+REVIEW: Final = "review"
 #: Every scope, and the scopes each one grants.
 SCOPES: Final[dict[str, frozenset[str]]] = {
-    ADMIN: frozenset({ADMIN, PREDICT, FEEDBACK, READ}),
+    ADMIN: frozenset({ADMIN, PREDICT, FEEDBACK, READ, REVIEW}),
     PREDICT: frozenset({PREDICT}),
     FEEDBACK: frozenset({FEEDBACK}),
     READ: frozenset({READ}),
+    REVIEW: frozenset({REVIEW}),
 }
 KEY_PREFIX: Final = "kw"
 _DOMAIN = b"keelwork.api_key.v1\x00"
@@ -159,6 +163,7 @@ __all__ = [
     "KEY_PREFIX",
     "PREDICT",
     "READ",
+    "REVIEW",
     "SCOPES",
     "GeneratedKey",
     "Principal",

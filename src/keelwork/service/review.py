@@ -162,8 +162,10 @@ def next_item(engine: Engine, reviewer: str) -> dict[str, Any] | None:
 
 
 def verdict(resolved: ResolvedSpec, engine: Engine, audit: AuditLog, prediction_id: str,
-            reviewer: str, label: Any) -> dict[str, Any]:
+            reviewer: str, label: Any, *, via: str | None = None) -> dict[str, Any]:
     """Record ``reviewer``'s label for a queued prediction; it becomes the prediction's label.
+
+    ``via`` says how it came (``page``, ``import:label-studio by ...``) in the audit entry.
 
     Raises:
         KeelworkError: the prediction is not in the queue, is gone from the log, or the
@@ -190,7 +192,8 @@ def verdict(resolved: ResolvedSpec, engine: Engine, audit: AuditLog, prediction_
                   check_labels=checker.check if checker.active else None)
     n = store.record(prediction_id, reviewer, label)
     audit.append(actor=reviewer, action="review.label", target=prediction_id,
-                 details={"label": label, "reason": item["reason"], "verdicts": n})
+                 details={"label": label, "reason": item["reason"], "verdicts": n,
+                          **({"via": via} if via else {})})
     return {"prediction_id": prediction_id, "label": label, "verdicts": n}
 
 

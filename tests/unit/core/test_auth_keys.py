@@ -77,7 +77,8 @@ def test_feedback_is_its_own_scope() -> None:
 
 @pytest.mark.parametrize("scopes", [[], ["root"], ["admin", "write"], [""]])
 def test_unknown_or_missing_scopes_are_refused(scopes: list[str]) -> None:
-    with pytest.raises(AuthError, match="scopes must be among admin, feedback, predict, read"):
+    with pytest.raises(AuthError,
+                       match="scopes must be among admin, feedback, predict, read, review"):
         check_scopes(scopes)
 
 

@@ -38,6 +38,7 @@ _TASK_BY_ARCHITECTURE = (
     ("ForTokenClassification", "token-classification"),
     ("ForMaskedLM", "fill-mask"),
     ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),  # GPT2LMHeadModel and kin
 )
 _TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 #: Tasks whose input is one text per instance (the ones this runtime can feed).
@@ -58,6 +59,8 @@ class HuggingFaceConfig(RuntimeConfig):
     truncation: bool = True
     #: text-classification: labels returned per instance (default: the top one as one object).
     top_k: int | None = Field(default=None, ge=1)
+    #: text-generation: most tokens generated per text (default: the model's generation config).
+    max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
 
 
 class HuggingFaceRuntime(BaseRuntime):
@@ -105,10 +108,18 @@ class HuggingFaceRuntime(BaseRuntime):
                 f"got {task!r}."
             )
         try:
-            pipe = transformers.pipeline(
-                task, model=str(self.path), tokenizer=str(self.path), device="cpu",
-                local_files_only=True, trust_remote_code=False,
-            )
+            if task == "text-generation":
+                # The pipeline would hand local_files_only on to generate(): load the parts.
+                model = transformers.AutoModelForCausalLM.from_pretrained(
+                    str(self.path), local_files_only=True, trust_remote_code=False)
+                tok = transformers.AutoTokenizer.from_pretrained(
+                    str(self.path), local_files_only=True, trust_remote_code=False)
+                pipe = transformers.pipeline(task, model=model, tokenizer=tok, device="cpu")
+            else:
+                pipe = transformers.pipeline(
+                    task, model=str(self.path), tokenizer=str(self.path), device="cpu",
+                    local_files_only=True, trust_remote_code=False,
+                )
         except Exception as exc:
             raise self.load_error(exc, f"build a {task} pipeline from") from exc
         self._task = task
@@ -165,7 +176,49 @@ class HuggingFaceRuntime(BaseRuntime):
             kwargs["truncation"] = self.config.truncation
             if self.config.top_k is not None:
                 kwargs["top_k"] = self.config.top_k
+        if self._task == "text-generation":
+            return self._generate(instances)
         return self._call(instances, kwargs)
+
+    def _generate(self, instances: Sequence[Instance]) -> list[JSONValue]:
+        """text-generation: per text ``{"generated_text", "usage": {"input_tokens",
+        "output_tokens"}}`` -- the prompt and its continuation, and the tokens each took (what
+        ``cost.token_prices`` charges: :mod:`keelwork.core.cost`).
+
+        The pipeline is asked for token ids (``return_tensors``) so that the counts are the
+        model's own, not a second tokenisation of the text: the prompt's ids are its
+        tokenizer's encoding (what the pipeline fed), the rest of the sequence is generated,
+        padding a batch added left out (an end-of-text token that is also the pad token is
+        counted once).
+        """
+        pipe = self._pipe
+        if pipe is None:
+            raise self._not_loaded()
+        texts = text_batch(instances, text_field=self.config.text_field)
+        if not texts:
+            return []
+        kwargs: dict[str, Any] = {"return_tensors": True}
+        if self.config.max_new_tokens is not None:
+            kwargs["max_new_tokens"] = self.config.max_new_tokens
+        tokenizer = pipe.tokenizer
+        batch_size = min(self.config.batch_size, len(texts))
+        if getattr(tokenizer, "pad_token", None) is None:
+            batch_size = 1
+        with self._lock, self.model_errors():
+            out = pipe(texts, batch_size=batch_size, **kwargs)
+            prompts = [list(tokenizer(t)["input_ids"]) for t in texts]
+        rows = one_per_instance(out, len(texts), kind=self.kind, what="results")
+        answers: list[JSONValue] = []
+        with self.model_errors("reading generated tokens"):
+            for text, prompt, row in zip(texts, prompts, rows, strict=True):
+                first = row[0] if isinstance(row, list) else row
+                ids = [int(i) for i in first["generated_token_ids"]]
+                new = _continuation(ids, prompt, tokenizer.pad_token_id,
+                                    tokenizer.eos_token_id)
+                answers.append({
+                    "generated_text": text + tokenizer.decode(new, skip_special_tokens=True),
+                    "usage": {"input_tokens": len(prompt), "output_tokens": len(new)}})
+        return answers
 
     def predict_proba(self, instances: Sequence[Instance]) -> list[list[float]] | None:
         """Scores of every label (``signature.classes`` order) for text-classification, else None.
@@ -203,6 +256,24 @@ class HuggingFaceRuntime(BaseRuntime):
         with self._lock, self.model_errors():
             out = pipe(texts, batch_size=batch_size, **kwargs)
         return one_per_instance(out, len(texts), kind=self.kind, what="results")
+
+
+def _continuation(ids: list[int], prompt: list[int], pad: int | None,
+                  eos: int | None) -> list[int]:
+    """The generated ids of a sequence the pipeline returned: after the prompt (and any
+    left padding before it), without the padding after the end (one end-of-text token kept
+    when the pad token is also the end-of-text token: generation stopped on it)."""
+    start = 0
+    while pad is not None and start < len(ids) - len(prompt) and ids[start] == pad \
+            and ids[start:start + len(prompt)] != prompt:
+        start += 1
+    new = ids[start + len(prompt):]
+    end = len(new)
+    while pad is not None and end and new[end - 1] == pad:
+        end -= 1
+    if end < len(new) and pad is not None and pad == eos:
+        end += 1
+    return new[:end]
 
 
 def _task_from_config(config: Mapping[str, Any]) -> str | None:

@@ -15,8 +15,14 @@ counts answered rows whose outputs carry no score (a run that scores them again 
 the rollup). ``layout`` fingerprints what the rows were profiled against (see
 :func:`layout_fingerprint`); rollups of different layouts are never merged.
 
-Stored form: :meth:`Rollup.to_bytes` (orjson header + raw little-endian float64 scores),
-stamped with :data:`ROLLUP_KIND` and :data:`ROLLUP_VERSION`.
+Scores a run computed again from the logged inputs (a classifier that logs only its label)
+are also kept per prediction -- ``kept_ids`` (:func:`id_key` of each prediction id) and
+``kept_proba`` (its probability row, ``kept_width`` floats) -- so that a later run finds the
+scores of the predictions labelled since, without the model.
+
+Stored form: :meth:`Rollup.to_bytes` (orjson header + raw little-endian float64 scores, then
+the kept ids as uint64 and their probability rows as float64), stamped with
+:data:`ROLLUP_KIND` and :data:`ROLLUP_VERSION` (version 1: no kept scores).
 
 Pure logic: numpy is imported inside the functions.
 """
@@ -40,7 +46,7 @@ from keelwork.core.monitors.profile import (
 )
 
 ROLLUP_KIND = "keelwork.monitor-rollup"
-ROLLUP_VERSION = 1
+ROLLUP_VERSION = 2
 _HEADER = struct.Struct("<I")
 
 
@@ -66,6 +72,10 @@ class Rollup:
     width: int = 1
     #: A list or a 1-D float array (what was read back); see :func:`scores_array`.
     scores: Any = field(default_factory=list)
+    #: Rows scored again: :func:`id_key` per prediction and its probabilities (flattened).
+    kept_ids: Any = field(default_factory=list)
+    kept_proba: Any = field(default_factory=list)
+    kept_width: int = 0
 
     def to_bytes(self) -> bytes:
         """The stored form (see the module docstring); :func:`rollup_from_bytes` reads it."""
@@ -77,9 +87,29 @@ class Rollup:
             "unscored": self.unscored, "width": self.width,
             "profile": _pack(self.profile) if self.profile is not None else None,
             "segments": [[f, v, n, _pack(p)] for (f, v), (p, n) in self.segments.items()],
-            "columns": sorted(self.columns), "versions": sorted(self.versions)})
-        body = np.asarray(self.scores, dtype="<f8").tobytes()
+            "columns": sorted(self.columns), "versions": sorted(self.versions),
+            "n_scores": len(self.scores), "kept": len(self.kept_ids),
+            "kept_width": self.kept_width})
+        body = (np.asarray(self.scores, dtype="<f8").tobytes()
+                + np.asarray(self.kept_ids, dtype="<u8").tobytes()
+                + np.asarray(self.kept_proba, dtype="<f8").tobytes())
         return _HEADER.pack(len(head)) + head + body
+
+    def kept_scores(self) -> dict[int, list[float]]:
+        """The kept probability rows by :func:`id_key` of their prediction id."""
+        import numpy as np
+
+        if not len(self.kept_ids):
+            return {}
+        rows = np.asarray(self.kept_proba, dtype=np.float64).reshape(-1, self.kept_width)
+        return dict(zip(np.asarray(self.kept_ids, dtype=np.uint64).tolist(), rows.tolist(),
+                        strict=True))
+
+
+def id_key(prediction_id: str) -> int:
+    """A prediction id as 64 bits (BLAKE2b): how kept scores are found again."""
+    return int.from_bytes(hashlib.blake2b(prediction_id.encode(), digest_size=8).digest(),
+                          "little")
 
 
 def combine(layout: str, parts: Sequence[Rollup]) -> Rollup:
@@ -106,7 +136,15 @@ def combine(layout: str, parts: Sequence[Rollup]) -> Rollup:
             counts[key] = counts.get(key, 0) + n
         out.columns |= part.columns
         out.versions |= part.versions
+        out.kept_width = part.kept_width or out.kept_width
     out.scores = scores_array(parts)
+    import numpy as np
+
+    kept = [p for p in parts if len(p.kept_ids)]
+    if kept:
+        out.kept_ids = np.concatenate([np.asarray(p.kept_ids, dtype=np.uint64) for p in kept])
+        out.kept_proba = np.concatenate([np.asarray(p.kept_proba, dtype=np.float64)
+                                         for p in kept])
     out.profile = merge_profiles([p.profile for p in parts if p.profile is not None])
     out.segments = {key: [merge_profiles(profs), counts[key]] for key, profs in segs.items()}
     return out
@@ -129,7 +167,13 @@ def rollup_from_bytes(data: bytes, layouts: Mapping[str, ColumnProfile]) -> Roll
         (size,) = _HEADER.unpack_from(data, 0)
         head = orjson.loads(data[_HEADER.size:_HEADER.size + size])
         check_kind(head, ROLLUP_KIND, ROLLUP_VERSION, "A monitor rollup")
-        body = np.frombuffer(data, dtype="<f8", offset=_HEADER.size + size)
+        start = _HEADER.size + size
+        kept, width = int(head.get("kept", 0)), int(head.get("kept_width", 0))
+        n = int(head.get("n_scores", (len(data) - start) // 8))
+        body = np.frombuffer(data, dtype="<f8", count=n, offset=start)
+        ids = np.frombuffer(data, dtype="<u8", count=kept, offset=start + 8 * n)
+        proba = np.frombuffer(data, dtype="<f8", count=kept * width,
+                              offset=start + 8 * (n + kept))
         prof = head["profile"]
         return Rollup(
             layout=str(head["layout"]), seen=int(head["seen"]), rows=int(head["rows"]),
@@ -138,7 +182,8 @@ def rollup_from_bytes(data: bytes, layouts: Mapping[str, ColumnProfile]) -> Roll
             segments={(str(f), str(v)): [_unpack(p, layouts), int(n)]
                       for f, v, n, p in head["segments"]},
             columns=set(head["columns"]), versions={int(v) for v in head["versions"]},
-            width=int(head["width"]), scores=body)
+            width=int(head["width"]), scores=body, kept_ids=ids, kept_proba=proba,
+            kept_width=width)
     except (KeyError, TypeError, ValueError, struct.error, orjson.JSONDecodeError) as exc:
         raise ProfileError(f"The stored monitor rollup is malformed: {exc!r}.") from exc
 
@@ -231,6 +276,7 @@ __all__ = [
     "carried",
     "combine",
     "empty_profile",
+    "id_key",
     "layout_fingerprint",
     "rollup_from_bytes",
     "scores_array",

@@ -33,7 +33,8 @@ _ACTOR = typer.Option(None, "--actor", help="Who makes the change (default: $KEE
 @app.command("create")
 @handles_errors
 def create(scope: list[str] = typer.Option(..., "--scope", "-s", help="admin, predict, "
-                                           "feedback or read (the dashboard) (repeatable; "
+                                           "feedback, read (the dashboard) or review (the "
+                                           "review page) (repeatable; "
                                            "admin implies the others)."),
            name: str = typer.Option(..., "--name", help="What the key is for (shown in "
                                     "listings and the audit log)."),

@@ -4,7 +4,7 @@
 (``keel serve`` does it every ``review.interval``); ``next`` shows the next item to judge;
 ``label`` records a verdict, which becomes the prediction's label at once; ``skip`` passes;
 ``stats`` counts the queue and measures reviewers' agreement; ``export`` writes the queue as
-Label Studio tasks or Argilla records.
+Label Studio tasks or Argilla records, and ``import`` reads back the verdicts completed there.
 """
 
 from __future__ import annotations
@@ -144,6 +144,40 @@ def export_cmd(fmt: str = typer.Option(..., "--format", help="label-studio or ar
     else:
         out.write_text(text + "\n", encoding="utf-8")
         console.print(f"wrote {len(rows)} items to {out}", markup=False)
+
+
+@app.command("import")
+@handles_errors
+def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                           help="Label Studio tasks or Argilla records (JSON "
+                                           "or JSON Lines), as exported from the tool."),
+               fmt: str = typer.Option(..., "--format", help="label-studio or argilla."),
+               project: Path = PROJECT_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Verdicts completed in Label Studio or Argilla become labels (one line per record;
+    exit 1 when any is refused)."""
+    from keelwork.service import review as use
+    from keelwork.service.review_import import import_verdicts
+
+    if fmt not in ("label-studio", "argilla"):
+        raise typer.BadParameter("--format must be label-studio or argilla")
+    text = file.read_text(encoding="utf-8")
+    with use.project_review(project, current_settings()) as (resolved, engine, audit):
+        done = import_verdicts(resolved, engine, audit, fmt, text, imported_by=_who(None))
+    if as_json:
+        typer.echo(json.dumps([d.as_dict() for d in done]))
+    else:
+        for d in done:
+            who = f" by {d.reviewer}" if d.reviewer else ""
+            why = f": {d.message}" if d.message else ""
+            console.print(f"{d.where} ({d.prediction_id or '?'}{who}): {d.outcome}{why}",
+                          highlight=False, markup=False)
+        counts: dict[str, int] = {}
+        for d in done:
+            counts[d.outcome] = counts.get(d.outcome, 0) + 1
+        console.print(", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no records",
+                      markup=False)
+    if any(d.outcome == "refused" for d in done):
+        raise typer.Exit(1)
 
 
 __all__ = ["app"]

@@ -86,7 +86,7 @@ def create_app(gateway: Gateway, *,
     app.state.gateway = gateway
     app.state.http = HttpContext(
         gateway=gateway,
-        guard=_predict_guard(spec, api_keys, rate_limit),
+        guard=_predict_guard(spec, api_keys, rate_limit, gateway),
         max_body_bytes=spec.guards.max_body_bytes, project_dir=gateway.project_dir,
         contract_fields=[f.name for f in spec.contract.inputs],
         output_names=[f.name for f in spec.contract.outputs],
@@ -113,13 +113,24 @@ def create_app(gateway: Gateway, *,
 
 
 def _predict_guard(spec: KeelSpec, api_keys: ApiKeyStoreProtocol | None,
-                   rate_limit: Callable[[str], float | None] | None) -> Guard | None:
-    """The API-key check (``guards.require_api_key``), then the rate limit."""
+                   rate_limit: Callable[[str], float | None] | None,
+                   gateway: Gateway) -> Guard | None:
+    """The API-key check (``guards.require_api_key``), then the rate limit (each 429 counted
+    in ``keelwork_guard_hits_total{guard="rate_limit"}`` under the model it asked for, when
+    keel.yaml names it: a client cannot grow the series)."""
     keyed = predict_guard(api_keys) if spec.guards.require_api_key and api_keys else None
     limit = spec.guards.rate_limit
     if rate_limit is None or limit is None:
         return keyed
-    return rate_guard(rate_limit, limit.per, spec.service.tenant_header, then=keyed)
+    metrics = gateway.metrics
+    known = frozenset(m.name for m in spec.models)
+
+    def refused(model: str) -> None:
+        if model in known:
+            metrics.child(metrics.guard_hits, "rate_limit", model, "reject").inc()
+
+    return rate_guard(rate_limit, limit.per, spec.service.tenant_header, then=keyed,
+                      refused=refused)
 
 
 def _add_serving_routes(app: FastAPI, spec: KeelSpec) -> None:

@@ -37,10 +37,22 @@ def identity_of(request: Request, per: str, tenant_header: str) -> str:
     return f"ip:{ip}"
 
 
+def model_of(path: str) -> str:
+    """The model a predict or info path names (``/v1/models/NAME:predict``,
+    ``/v2/models/NAME[@REF]/infer``...), without its ``@reference``; "" when none."""
+    _, found, rest = path.partition("/models/")
+    if not found:
+        return ""
+    end = min((i for i in (rest.find(":"), rest.find("/")) if i >= 0), default=len(rest))
+    return rest[:end].partition("@")[0]
+
+
 def rate_guard(take: Callable[[str], float | None], per: str, tenant_header: str, *,
-               then: Guard | None = None) -> Guard:
+               then: Guard | None = None,
+               refused: Callable[[str], None] | None = None) -> Guard:
     """A predict guard: ``then`` (the API-key check) first, then one token of the caller's
-    bucket, or 429 with ``Retry-After``."""
+    bucket, or 429 with ``Retry-After``; ``refused`` is told the model of each 429 (see
+    :func:`model_of`)."""
 
     async def guard(request: Request) -> Response | None:
         if then is not None and (denied := await then(request)) is not None:
@@ -48,6 +60,8 @@ def rate_guard(take: Callable[[str], float | None], per: str, tenant_header: str
         wait = take(identity_of(request, per, tenant_header))
         if wait is None:
             return None
+        if refused is not None:
+            refused(model_of(request.url.path))
         seconds = max(1, math.ceil(wait))
         return response_for(HTTPProblem(
             429, f"Too many requests for this {per} (guards.rate_limit); retry in "
@@ -57,4 +71,4 @@ def rate_guard(take: Callable[[str], float | None], per: str, tenant_header: str
     return guard
 
 
-__all__ = ["identity_of", "rate_guard"]
+__all__ = ["identity_of", "model_of", "rate_guard"]

@@ -19,7 +19,9 @@ parts' lifecycle to the app's:
 - model flags: keel.yaml's plus the store's, polled every second so that a change made by
   another server or by ``keel flags put`` applies without a restart;
 - ``/dashboard``: the read-only page (:mod:`keelwork.interfaces.http.dashboard_routes`), its
-  traffic rollup warmed at start and kept current beside the other loops.
+  traffic rollup warmed at start and kept current beside the other loops;
+- ``/review`` and ``/v1/review``: the human review page and API
+  (:mod:`keelwork.interfaces.http.review_routes`, the ``review`` scope when keys are on).
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from keelwork.interfaces.http.dashboard_routes import dashboard_router
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.interfaces.http.key_routes import key_router
+from keelwork.interfaces.http.review_routes import review_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.interfaces.http.subject_routes import subject_router
 from keelwork.service.dashboard import open_dashboard
 from keelwork.service.redaction import record_scrubber
+from keelwork.service.review_desk import open_review_desk
 from keelwork.service.server_parts import open_server
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings, load_settings
@@ -84,6 +88,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     dashboard = open_dashboard(parts)
     routers.append(dashboard_router(dashboard, keys,
                                     require_api_key=spec.guards.require_api_key))
+    routers.append(review_router(open_review_desk(parts, settings), keys,
+                                 require_api_key=spec.guards.require_api_key))
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 

@@ -25,9 +25,16 @@ A time window whose length is a multiple of :data:`BUCKET_SECONDS` (``5m``, ``15
 Every entry equals the one a full read of the log gives (``tests/integration/
 test_monitor_rollups.py`` compares them). Left to the full read (:meth:`RollupPlan.entry`
 returns None): count windows (``1000p``), free-text columns (their drift reads a sample of
-texts), and windows whose logged outputs lack the scores that the run would get by scoring
-inputs again. Each entry says how it was computed in ``computed_from``: ``rollups`` (stored
-rollups only), ``rollups+log`` (some buckets folded from the log by this run) or ``log``.
+texts), and windows whose logged outputs lack scores when the run would score inputs again
+but cannot use rollups it scored (it reads every version, or the model failed to score).
+
+Scores computed again (a classifier that logs only its label: the run scores logged inputs
+with the monitored version's model) are folded into that version's rollups, whose layout
+says so (:func:`layout_of` with ``rescored``): later runs that score with the same version
+read them and score again only the labelled predictions (realised quality reads their own
+scores); a run that does not score again folds its own. Each entry says how it was computed
+in ``computed_from``: ``rollups`` (stored rollups only), ``rollups+log`` (some buckets folded
+from the log by this run) or ``log``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import bisect
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import Engine
@@ -44,6 +52,7 @@ from keelwork.core.monitors.profile import TableProfile, profile_table
 from keelwork.core.monitors.rollup import (
     Rollup,
     combine,
+    id_key,
     layout_fingerprint,
     rollup_from_bytes,
 )
@@ -82,13 +91,16 @@ def bucket_of(ts: float, seconds: int = BUCKET_SECONDS) -> int:
     return int(b * seconds)
 
 
-def layout_of(ctx: WindowContext) -> str:
+def layout_of(ctx: WindowContext, rescored: int | None = None) -> str:
     """The fingerprint a rollup made for ``ctx``'s run must carry (see
-    :func:`~keelwork.core.monitors.rollup.layout_fingerprint`)."""
+    :func:`~keelwork.core.monitors.rollup.layout_fingerprint`); ``rescored``: the model
+    version whose scores of the logged inputs the rollup holds (None: the logged scores)."""
+    extra: dict[str, Any] = {"scores": ctx.ref.cbpe is not None,
+                             "multiclass": ctx.multiclass}
+    if rescored is not None:
+        extra["rescored_by"] = [ctx.ref.model, rescored]
     return layout_fingerprint(ctx.ref.schema.as_dict(), ctx.ref.profile,
-                              ctx.settings.segments,
-                              {"scores": ctx.ref.cbpe is not None,
-                               "multiclass": ctx.multiclass})
+                              ctx.settings.segments, extra)
 
 
 def servable(ctx: WindowContext, spec: WindowSpec) -> bool:
@@ -100,14 +112,18 @@ def servable(ctx: WindowContext, spec: WindowSpec) -> bool:
 def fold(ctx: WindowContext, rows: list[dict[str, Any]], layout: str) -> Rollup:
     """Fold logged rows into a rollup, exactly as a run folds them without labels.
 
-    ``ctx`` must not rescore (its ``rescore`` None): ``unscored`` then counts the answered
-    rows whose outputs carry no score.
+    ``unscored`` counts the answered rows left without a score: their outputs carry none and
+    ``ctx`` did not score them again (it has no rescorer, or scoring failed).
     """
     w = Window(0.0, 0.0)
     ctx.add(w, rows, {})
     out = Rollup(layout, seen=len(rows), rows=w.rows, skipped=w.skipped,
                  profile=w.profile, segments=w.segments, columns=w.columns,
                  versions=w.versions)
+    if w.rescored:  # kept per prediction, for the ones labelled later (see _add_labelled)
+        out.kept_ids = [id_key(pid) for pid, _p in w.rescored]
+        out.kept_width = len(w.rescored[0][1])
+        out.kept_proba = [float(v) for _pid, p in w.rescored for v in p]
     if ctx.multiclass:
         out.unscored = w.rows - len(w.all_proba)
         out.width = len(ctx.ref.schema.classes or ())
@@ -139,7 +155,13 @@ class RollupPlan:
         self.lo, self.hi = lo, hi
         self._labelled_rows: list[dict[str, Any]] | None = None
         self._labelled_ts: list[float] = []
-        self.layout = layout_of(ctx)
+        # A run that scores logged inputs again with its version's model, reading that
+        # version only, keeps those scores in the version's rollups (see the module docstring).
+        only = ctx.settings.version
+        self.rescored = (only if ctx.rescore is not None and only is not None
+                         and only == ctx.ref.model_version else None)
+        self.layout = layout_of(ctx, self.rescored)
+        self.plain = layout_of(ctx)
         self.store = RollupStore(engine)
         self.reader = PredictionReader(engine)
         self.counts: dict[int, int] = {}
@@ -160,6 +182,12 @@ class RollupPlan:
         # no rescoring (a window whose rows need scores is left to the full read).
         self.keeper = WindowContext(ctx.ref, MonitorSettings(segments=ctx.settings.segments),
                                     ctx.spec, None, ctx.now)
+        self.scored = 0  # instances the scorer scored again (see _catch_up)
+        self.scorer = (None if self.rescored is None else WindowContext(
+            ctx.ref, MonitorSettings(segments=ctx.settings.segments), ctx.spec,
+            self._counted(ctx.rescore), ctx.now))
+        if self.scorer is not None:
+            self.scorer.keep_rescored = True
         self.folded = 0
 
     def entry(self, start: float, end: float) -> tuple[Window, dict[str, Any]] | None:
@@ -185,7 +213,7 @@ class RollupPlan:
             parts.extend(got)
         total = combine(self.layout, parts)
         w = self._window(start, end, total)
-        self._add_labelled(w, self._labelled(start, end))
+        self._add_labelled(w, self._labelled(start, end), total.kept_scores())
         entry = self.ctx.finish(w)
         entry["computed_from"] = "rollups+log" if read else "rollups"
         return w, entry
@@ -199,7 +227,15 @@ class RollupPlan:
                                                  model=self.ctx.ref.model, batch_size=5000):
             for r in rows:
                 by_version.setdefault(int(r["version"]), []).append(r)
-        folded = {v: fold(self.keeper, rows, self.layout) for v, rows in by_version.items()}
+        folded: dict[int, Rollup] = {}
+        for v, rows in by_version.items():
+            if self.scorer is not None and v == self.rescored:
+                before = self.scored
+                folded[v] = fold(self.scorer, rows, self.layout)
+                if self.scored == before:  # the log had every score: an ordinary rollup
+                    folded[v].layout = self.plain
+            else:
+                folded[v] = fold(self.keeper, rows, self.plain)
         self.folded += sum(len(rows) for rows in by_version.values())
         try:
             self.store.replace_bucket(self.ctx.ref.model, bucket, folded, BUCKET_SECONDS)
@@ -207,7 +243,15 @@ class RollupPlan:
             log.warning("storing the monitoring rollups of %s at %s failed: %s",
                         self.ctx.ref.model, bucket, exc)
         only = self.ctx.settings.version
-        return [r for v, r in folded.items() if only is None or v == only]
+        # (an ordinary rollup means the same as this run's own: see _covered)
+        return [replace(r, layout=self.layout) for v, r in folded.items()
+                if only is None or v == only]
+
+    def _counted(self, rescore: Any) -> Any:
+        def score(instances: list[Any]) -> list[Any] | None:
+            self.scored += len(instances)
+            return cast("list[Any] | None", rescore(instances))
+        return score
 
     def _labelled(self, start: float, end: float) -> list[dict[str, Any]]:
         """The labelled predictions of ``[start, end)``: read once for the whole range (one
@@ -230,10 +274,16 @@ class RollupPlan:
             return None
         only = self.ctx.settings.version
         wanted = [got for v, got in here.items() if only is None or v == only]
-        if any(layout != self.layout for layout, _seen, _body in wanted):
+        fits = {self.layout, self.plain}
+        if any(layout not in fits for layout, _seen, _body in wanted):
             return None
         layouts = self.ctx.ref.profile.columns
-        return [rollup_from_bytes(body, layouts) for _layout, _seen, body in wanted]
+        out = [rollup_from_bytes(body, layouts) for _layout, _seen, body in wanted]
+        if self.rescored is not None and any(r.unscored for r in out if r.layout == self.plain):
+            return None  # folded without scoring again: this run folds it with its scores
+        for r in out:  # logged scores and this version's own scores mean the same here
+            r.layout = self.layout
+        return out
 
     def _window(self, start: float, end: float, total: Rollup) -> Window:
         ctx = self.ctx
@@ -250,8 +300,10 @@ class RollupPlan:
                 w.all_scores = cast(list[float], total.scores)
         return w
 
-    def _add_labelled(self, w: Window, rows: Sequence[dict[str, Any]]) -> None:
-        """Fold the window's labelled predictions in, as :meth:`WindowContext.add` does."""
+    def _add_labelled(self, w: Window, rows: Sequence[dict[str, Any]],
+                      kept: dict[int, list[float]]) -> None:
+        """Fold the window's labelled predictions in, as :meth:`WindowContext.add` does;
+        ``kept``: the rollups' scores of predictions scored again, by :func:`id_key`."""
         import numpy as np
 
         ctx = self.ctx
@@ -261,10 +313,20 @@ class RollupPlan:
         label_names = [n for n in ctx.names if n.startswith("label:")]
         flat: list[dict[str, Any]] = []
         pred_ts: list[float] = []
-        for row in rows:
+        inputs = [load_json(r.get("inputs")) for r in rows]
+        outputs = [load_json(r.get("outputs")) for r in rows]
+        # Realised quality reads the labelled predictions' own scores: those the log lacks
+        # come from the rollups that scored them again, else are scored again here, as a
+        # full read scores them (few rows: the labelled ones).
+        proba: list[Any] = [kept.get(id_key(r["id"])) if kept else None for r in rows]
+        rest = [i for i, p in enumerate(proba) if p is None]
+        if rest:
+            again = ctx.rescored(w, [inputs[i] for i in rest], [outputs[i] for i in rest])
+            for i, p in zip(rest, again, strict=True):
+                proba[i] = p
+        for row, inst, out, p in zip(rows, inputs, outputs, proba, strict=True):
             label = (row["label"], float(row["label_ts"]))
-            cols = ctx.columns_of(row, load_json(row.get("inputs")),
-                                  load_json(row.get("outputs")), None, label)
+            cols = ctx.columns_of(row, inst, out, p, label)
             w.columns.update(k for k in cols if k.startswith("label:"))
             flat.append(cols)
             pred_ts.append(float(row["ts"]))
@@ -301,7 +363,6 @@ def _with_labels(ctx: WindowContext, profile: TableProfile, labelled: list[dict[
                  names: list[str]) -> TableProfile:
     """``profile`` (of ``profile.rows`` predictions) with its label columns: the labelled
     rows' values, every other prediction a null -- what profiling all rows would count."""
-    from dataclasses import replace
 
     from keelwork.core.monitors.columns import columns_table
 

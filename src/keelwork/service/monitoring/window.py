@@ -106,6 +106,8 @@ class Window:
     columns: set[str] = field(default_factory=set)
     last_ts: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: With ``WindowContext.keep_rescored``: (prediction id, probabilities) of rows scored again.
+    rescored: list[tuple[str, list[float]]] = field(default_factory=list)
 
 
 #: Scores a batch of logged inputs again: returns one probability row per instance, or None.
@@ -134,6 +136,7 @@ class WindowContext:
         wants_score = PREDICTION_SCORE in ref.profile.columns or (
             self.multiclass and ref.cbpe is not None)
         self.rescore = rescore if wants_score else None
+        self.keep_rescored = False  # Window.rescored: for rollups (see .rollups.fold)
         self.rng = random.Random(20240601)
         self.text_refs: dict[str, Any] = {}
         if ref.text:
@@ -153,7 +156,10 @@ class WindowContext:
         w.skipped += len(rows) - len(answered)
         inputs = [load_json(r.get("inputs")) for r in answered]
         outputs = [load_json(r.get("outputs")) for r in answered]
-        proba = self._rescored(w, inputs, outputs)
+        proba = self.rescored(w, inputs, outputs)
+        if self.keep_rescored:
+            w.rescored.extend((r["id"], p) for r, p in zip(answered, proba, strict=True)
+                              if p is not None)
         for row, inst, out, p in zip(answered, inputs, outputs, proba, strict=True):
             label = labels.get(row["id"])
             cols = self.columns_of(row, inst, out, p, label)
@@ -206,7 +212,9 @@ class WindowContext:
                 cols[f] = row[f]
         return cols
 
-    def _rescored(self, w: Window, inputs: list[Any], outputs: list[Any]) -> list[Any]:
+    def rescored(self, w: Window, inputs: list[Any], outputs: list[Any]) -> list[Any]:
+        """Per instance, its probabilities scored again by the rescorer, or None (the output
+        carries scores, there is no rescorer, or scoring failed: ``w.notes`` says so)."""
         none: list[Any] = [None] * len(inputs)
         if self.rescore is None or not inputs:
             return none

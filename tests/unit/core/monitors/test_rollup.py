@@ -19,6 +19,7 @@ from keelwork.core.monitors.rollup import (
     Rollup,
     canonical_scores,
     combine,
+    id_key,
     layout_fingerprint,
     rollup_from_bytes,
 )
@@ -105,6 +106,22 @@ def test_stored_form_round_trips_without_layouts(reference: TableProfile) -> Non
         rollup_from_bytes(data, {"c": reference.columns["c"]})
     with pytest.raises(ProfileError, match="malformed"):
         rollup_from_bytes(data[:20], reference.columns)
+
+
+def test_kept_scores_round_trip_and_add_up(reference: TableProfile) -> None:
+    """Scores computed again are kept per prediction: stored, read back, combined, found."""
+    a, b = (_rollup(reference, part, 5) for part in _parts(reference)[:2])
+    a.kept_ids, a.kept_width = [id_key("p1"), id_key("p2")], 2
+    a.kept_proba = [0.1, 0.9, 0.7, 0.3]
+    b.kept_ids, b.kept_width, b.kept_proba = [id_key("p3")], 2, [0.4, 0.6]
+    back = [rollup_from_bytes(r.to_bytes(), reference.columns) for r in (a, b)]
+    assert back[0].scores.tolist() == a.scores and back[0].kept_scores() == {
+        id_key("p1"): [0.1, 0.9], id_key("p2"): [0.7, 0.3]}
+    total = combine(a.layout, back)
+    assert total.kept_scores() == {id_key("p1"): [0.1, 0.9], id_key("p2"): [0.7, 0.3],
+                                   id_key("p3"): [0.4, 0.6]}
+    assert len(total.scores) == len(a.scores) + len(b.scores)
+    assert id_key("p1") != id_key("p2") and 0 <= id_key("p1") < 2 ** 64
 
 
 def test_fingerprint_changes_with_what_rows_are_profiled_against(
