@@ -124,3 +124,21 @@ def test_a_failing_guard_is_counted_and_fails_as_configured(
         metrics = client.get("/metrics").text
     assert (f'keelwork_guard_errors_total{{guard="prompt_injection",model="bot",'
             f'outcome="{outcome}"}} 1.0') in metrics
+
+
+def test_review_sends_the_flagged_prediction_to_the_review_queue(tmp_path: Path) -> None:
+    root = tmp_path / "review"
+    root.mkdir()
+    (root / "keel.yaml").write_text(
+        SPEC.format(fx=FIXTURES, guard="{action: review}")
+        + "review: {budget_per_day: 5, random_share: 0}\n")
+    keel(root, "spec", "validate")
+    with TestClient(build_server_app(load_spec(root / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        got = client.post("/v1/models/bot:predict", json={"instances": [
+            {"prompt": LOOKALIKE, "user": "a"}, {"prompt": ATTACK, "user": "b"}]})
+        assert got.status_code == 200, got.text
+    filled = json.loads(keel(root, "review", "fill", "--json").stdout)
+    assert filled["queued"]["guard"] == 1  # the rest of the budget: drawn at random
+    first = json.loads(keel(root, "review", "next", "--reviewer", "ana", "--json").stdout)
+    assert (first["reason"], first["inputs"]["prompt"]) == ("guard:prompt_injection", ATTACK)
