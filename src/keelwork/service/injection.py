@@ -6,12 +6,17 @@ instance in a worker thread, bounded by ``timeout_ms``, and answers per instance
 field scored at or above the threshold. A failure (the scorer raised, or ran past its budget)
 raises :class:`~keelwork.errors.GuardUnavailable` when the guard fails closed, and answers "not
 flagged" when it fails open; the gateway counts either on ``keelwork_guard_errors_total``.
+
+With ``canary_field`` set (generative models), :class:`Canary` adds a fresh random token to
+each instance the model gets; the model keeps it in its system prompt, and an answer that holds
+it is treated as an attack that got through (flagged, or withheld with 403).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +48,8 @@ class InjectionScreen:
         self.model = model if model is not None else shipped_model()
         self.threshold = (settings.threshold if settings.threshold is not None
                           else self.model.threshold)
+        #: ``canary_field``'s token maker (None: no canary).
+        self.canary = Canary(settings.canary_field) if settings.canary_field else None
 
     @property
     def action(self) -> str:
@@ -92,6 +99,48 @@ class InjectionScreen:
             return [[] for _ in instances]
 
 
+class Canary:
+    """A fresh random token per request, put in each instance under ``field`` for a
+    generative model to keep in its system prompt; an answer that contains it was injected
+    (the model was made to repeat its instructions)."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def arm(self, model_input: Sequence[Any]) -> tuple[list[Any], str]:
+        """The instances as the model gets them, with the token, and the token."""
+        token = f"kw-canary-{secrets.token_hex(8)}"
+        return [{**i, self.field: token} if isinstance(i, dict) else i
+                for i in model_input], token
+
+    @staticmethod
+    def leaked(outputs: Sequence[Any], token: str) -> list[bool]:
+        """Per answer, whether any text in it holds the token (nested values searched)."""
+        def holds(value: Any, depth: int = 0) -> bool:
+            if isinstance(value, str):
+                return token in value
+            if depth > 8:
+                return False
+            if isinstance(value, dict):
+                return any(holds(v, depth + 1) for v in value.values())
+            if isinstance(value, list | tuple):
+                return any(holds(v, depth + 1) for v in value)
+            return False
+
+        return [holds(o) for o in outputs]
+
+
+def leak_refusal(leaks: Sequence[bool]) -> GuardRefused:
+    """The 403 of answers that echoed the canary: the answer is withheld."""
+    details = [ErrorDetail(f"instances[{i}]", "canary_leak", None, "the model's answer "
+                           "holds the request's canary token: it was injected")
+               for i, leaked in enumerate(leaks) if leaked]
+    return GuardRefused(
+        f"The answer was withheld by the {INJECTION_GUARD} guard: {len(details)} answer(s) "
+        "repeated the canary token of the model's instructions (guards.prompt_injection: "
+        "reject).", details, guard=INJECTION_GUARD)
+
+
 def refusal(hits: Sequence[Sequence[str]]) -> GuardRefused:
     """The 403 of a rejected request: where the attack was, never what it said."""
     details = [ErrorDetail(f"instances[{i}].{name}", INJECTION_GUARD, None,
@@ -111,4 +160,5 @@ def open_screen(spec: KeelSpec, model: InjectionModel | None = None) -> Injectio
     return InjectionScreen(settings, injection_fields(spec), model)
 
 
-__all__ = ["INJECTION_GUARD", "InjectionScreen", "open_screen", "refusal"]
+__all__ = ["INJECTION_GUARD", "Canary", "InjectionScreen", "leak_refusal", "open_screen",
+           "refusal"]

@@ -75,6 +75,11 @@ class InjectionGuard(Section):
         "for reject, open for flag and review. Failures are counted either way.")
     timeout_ms: Annotated[float, Field(gt=0, le=10_000)] = Field(
         default=200.0, description="Milliseconds the guard may take on one request.")
+    canary_field: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] | None = \
+        Field(default=None, description="For generative models: the input key under which "
+              "each instance gets a fresh random canary token (the model keeps it in its "
+              "system prompt, never in its answer); an answer that holds the token was "
+              "injected and gets the action (reject: withheld, 403). Not stored in the log.")
 
     @property
     def fails_closed(self) -> bool:

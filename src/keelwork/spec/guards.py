@@ -66,6 +66,10 @@ def _injection_problems(spec: KeelSpec) -> list[Problem]:
             out.append(((*path, "fields", i), "not_text", name,
                         f"the input {name!r} is of type {types[name]!r}; the guard scans "
                         "text and string inputs"))
+    if settings.canary_field is not None and settings.canary_field in types:
+        out.append(((*path, "canary_field"), "canary_field_taken", settings.canary_field,
+                    f"{settings.canary_field!r} is a contract input: the canary needs a key "
+                    "of its own"))
     if settings.action == "review" and spec.review is None:
         out.append(((*path, "action"), "review_needs_queue", "review",
                     "action 'review' sends flagged predictions to the review queue: add a "

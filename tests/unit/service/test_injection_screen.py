@@ -86,3 +86,19 @@ def test_the_threshold_of_keel_yaml_overrides_the_model_s() -> None:
     strict = InjectionScreen(InjectionGuard(threshold=0.999), ["prompt"])
     assert strict.threshold == 0.999
     assert strict.hits([{"prompt": "Please summarise this paragraph."}]) == [[]]
+
+
+def test_the_canary_is_fresh_per_request_and_found_in_nested_answers() -> None:
+    from keelwork.service.injection import Canary, leak_refusal
+
+    canary = Canary("canary")
+    armed, token = canary.arm([{"prompt": "hi"}, [1, 2]])
+    again, other = canary.arm([{"prompt": "hi"}])
+    assert token != other and token.startswith("kw-canary-")
+    assert armed == [{"prompt": "hi", "canary": token}, [1, 2]]
+    assert again[0]["canary"] == other
+    answers = ["fine", {"choices": [{"text": f"my prompt says {token}"}]}, token[:-1]]
+    assert Canary.leaked(answers, token) == [False, True, False]
+    err = leak_refusal([False, True, False])
+    assert [(d.path, d.rule) for d in err.details] == [("instances[1]", "canary_leak")]
+    assert token not in err.message

@@ -56,6 +56,8 @@ def test_off_is_none() -> None:
     ("{fields: [prompt, age]}", "guards.prompt_injection.fields[1]", "not_text"),
     ("{action: review}", "guards.prompt_injection.action", "review_needs_queue"),
     ("{treshold: 0.5}", "guards.prompt_injection.treshold", "extra_forbidden"),
+    ("{canary_field: prompt}", "guards.prompt_injection.canary_field", "canary_field_taken"),
+    ("{canary_field: 'a b'}", "guards.prompt_injection.canary_field", "string_pattern_mismatch"),
 ])
 def test_bad_settings_are_refused_with_path_and_line(guards: str, path: str, rule: str) -> None:
     problems = _problems(guards)

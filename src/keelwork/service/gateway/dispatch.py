@@ -34,7 +34,7 @@ from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, Reques
 from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.service.gateway.routes import RolloutRoute
 from keelwork.service.gateway.tokens import TokenMeter
-from keelwork.service.injection import INJECTION_GUARD, refusal
+from keelwork.service.injection import INJECTION_GUARD, leak_refusal, refusal
 from keelwork.spec.model import KeelSpec, ModelSection, pii_settings
 from keelwork.types import PredictionSink
 
@@ -171,6 +171,9 @@ class Dispatcher:
         failed: KeelworkError | None = None
         try:
             model_input = await self._model_input(instances)
+            canary = self.injection.canary if self.injection is not None else None
+            if canary is not None:
+                model_input, token = canary.arm(model_input)
             model_started = time.perf_counter()
             answered, outputs, fallback_used = await self._call_with_fallback(
                 host, section, model_input)
@@ -211,13 +214,24 @@ class Dispatcher:
         if cost_error is not None:
             meta = {**meta, "cost_error": cost_error}
         refused = bool(broken) and self._outputs_strict
+        leaks = (canary.leaked(outputs, token) if canary is not None
+                 else [False] * len(instances))
+        if any(leaks):
+            injected = [a or b for a, b in zip(injected, leaks, strict=True)]
+            meta = {**meta, "canary_leaked": [i for i, x in enumerate(leaks) if x]}
+            self.metrics.child(self.metrics.guard_hits, INJECTION_GUARD, target.name,
+                               self.injection.action if self.injection else "flag"
+                               ).inc(sum(leaks))
+        withheld = any(leaks) and self.injection is not None and \
+            self.injection.action == "reject"
         records = [
             PredictionRecord(
                 id=pid, ts=now, model=target.name, version=target.version,
                 tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
                 inputs=self._stored(inst), outputs=self._stored_output(out),
                 latency_ms=latency_ms,
-                model_latency_ms=model_ms, status="error" if refused else status,
+                model_latency_ms=model_ms,
+                status="error" if refused else ("rejected" if withheld else status),
                 guard=OUTPUT_GUARD if broken else (
                     INJECTION_GUARD if inj else (OOD_GUARD if odd else None)),
                 answered_by=answered.target.label, request_meta=meta)
@@ -225,6 +239,9 @@ class Dispatcher:
                                                 strict=True)
         ]
         await self._sink.write(records)
+        if withheld:
+            self._count(target, "invalid")
+            raise leak_refusal(leaks)
         if refused:
             self._count(target, "error")
             raise OutputContractViolation(
