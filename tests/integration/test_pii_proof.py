@@ -1,9 +1,11 @@
 """Proof that personal data marked in keel.yaml is never stored: canary PII goes through the
 predict route and every error path (422, 413, 504, 500), the feedback route (unknown ids) and
 ``keel ingest`` (dead letters); then every byte the project keeps (the SQLite file and its WAL,
-the spool, anchors, every file under .keel/), the server's log output and /metrics are scanned.
-Nothing of the canaries may be found. The scan covers every file under .keel/, so a new store
-added there is scanned without changing this test.
+the spool, anchors, every file under .keel/), the server's log output, its OpenTelemetry
+spans (tracing on: attributes, events, recorded exceptions), /metrics and the reports a user
+exports (``keel log export`` as Parquet and CSV, with labels) are scanned. Nothing of the
+canaries may be found. The scan covers every file under .keel/, so a new store added there is
+scanned without changing this test.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -43,6 +46,7 @@ contract:
 guards:
   pii_redaction: true
   max_body_bytes: 4096
+server: {{tracing: true}}
 storage:
   url: "{url}"
 """
@@ -87,9 +91,27 @@ def _database_bytes(url: str) -> dict[str, bytes]:
     return out
 
 
+def _span_exporter() -> object:
+    """An in-memory exporter on the process's SDK tracer provider (set here when none is)."""
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
 def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: str,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    spans: Any = _span_exporter()
     url = store_url if not store_url.startswith("sqlite") else \
         f"sqlite:///{tmp_path / '.keel' / 'keel.db'}"
     (tmp_path / "keel.yaml").write_text(SPEC.format(fixtures=FIXTURES, url=url))
@@ -125,6 +147,25 @@ def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: st
     keel(tmp_path, "ingest", "--labels", str(labels), check=False)
 
     assert not _leaks(metrics)
+    # /metrics counts what the redactor found in the note (entity labels only) and fail-closed
+    assert b'keelwork_pii_detections_total{entity="EMAIL_ADDRESS"}' in metrics
+    assert b'keelwork_pii_detections_total{entity="PHONE_NUMBER"}' in metrics
+    assert b'keelwork_pii_fail_closed_total{reason="too_long"}' in metrics
+    traced = [json.loads(sp.to_json()) for sp in spans.get_finished_spans()]
+    assert any(t["attributes"].get("keelwork.model") == "moody" for t in traced)
+    assert any(t["status"]["status_code"] == "ERROR" for t in traced)  # error paths traced
+    assert not _leaks(json.dumps(traced).encode())
+    exported = []
+    for fmt in ("parquet", "csv"):
+        out = tmp_path / f"export.{fmt}"
+        keel(tmp_path, "log", "export", "--out", str(out), "--format", fmt, "--with-labels")
+        exported.append(out.read_bytes())
+    import pyarrow.parquet as pq  # Parquet pages may be compressed: scan the values
+
+    values = json.dumps(pq.read_table(tmp_path / "export.parquet").to_pylist(),
+                        default=str).encode()
+    assert VISIBLE.encode() in values and VISIBLE.encode() in exported[1]  # rows are there
+    assert [_leaks(b) for b in (*exported, values)] == [[], [], []]
     logged = "\n".join(r.getMessage() for r in caplog.records).encode()
     assert not _leaks(logged), [r.getMessage() for r in caplog.records if _leaks(
         r.getMessage().encode())][:3]

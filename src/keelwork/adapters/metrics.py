@@ -60,6 +60,37 @@ class _HealthCollector(Collector):
         return []
 
 
+class _PiiCollector(Collector):
+    """The PII redactor's counts, read at scrape time: texts scanned, entities found by entity,
+    fields stored whole because their scan failed (fail closed) by reason. Labels are entity
+    names and failure reasons, a set fixed by keel.yaml; never a piece of text."""
+
+    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+        self._read = read
+
+    def collect(self) -> Any:
+        stats = self._read()
+        scanned = CounterMetricFamily("keelwork_pii_scanned_texts",
+                                      "Text values scanned for PII before being stored.")
+        scanned.add_metric([], float(stats.get("scanned", 0)))
+        yield scanned
+        found = CounterMetricFamily("keelwork_pii_detections", "PII entities found and "
+                                    "replaced before storage, by entity (UNSCANNED: a whole "
+                                    "text whose scan failed).", labels=["entity"])
+        for entity, n in sorted(stats.get("found", {}).items()):
+            found.add_metric([entity], float(n))
+        yield found
+        failed = CounterMetricFamily("keelwork_pii_fail_closed", "Text fields stored whole-"
+                                     "redacted because their scan failed, by reason.",
+                                     labels=["reason"])
+        for reason, n in sorted(stats.get("failed", {}).items()):
+            failed.add_metric([reason], float(n))
+        yield failed
+
+    def describe(self) -> Any:
+        return []
+
+
 class GatewayMetrics:
     """Every metric the gateway exports, with cached children for the hot path."""
 
@@ -152,6 +183,12 @@ class GatewayMetrics:
     def watch_health(self, read: Callable[[], dict[str, dict[str, Any]]]) -> None:
         """Export ``keelwork_degraded`` per component, read at scrape time."""
         self.registry.register(_HealthCollector(read))
+
+    def watch_pii(self, read: Callable[[], dict[str, Any]]) -> None:
+        """Export ``keelwork_pii_scanned_texts_total``, ``keelwork_pii_detections_total{entity}``
+        and ``keelwork_pii_fail_closed_total{reason}``, read at scrape time from ``read()``:
+        ``{"scanned": n, "found": {entity: n}, "failed": {reason: n}}``."""
+        self.registry.register(_PiiCollector(read))
 
     def child(self, metric: Any, *labels: str) -> Any:
         key = (metric._name, *labels)

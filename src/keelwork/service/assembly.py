@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.errors import ModelNotFoundError
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.models import load_target, load_verifier, spec_options, target_resolver
-from keelwork.service.redaction import build_redactor
+from keelwork.service.redaction import build_redactor, pii_stats
 from keelwork.service.registration import register_model
 from keelwork.service.rollout.controller import RolloutController
 from keelwork.service.rollout.operations import RolloutOps
@@ -128,8 +129,10 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
     metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()
                                if isinstance(v, int | float)})
     features, feature_store = _online_features(resolved)
-    gateway = Gateway(spec, resolve, load, plog, metrics, features,
-                      build_redactor(spec, resolved.project_dir))
+    redactor = build_redactor(spec, resolved.project_dir)
+    if redactor is not None:
+        metrics.watch_pii(partial(pii_stats, redactor))
+    gateway = Gateway(spec, resolve, load, plog, metrics, features, redactor)
     gateway.components["prediction_log"] = lambda: _log_health(plog)
     metrics.watch_health(gateway.health)
     gateway.project_dir = resolved.project_dir

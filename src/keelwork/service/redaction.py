@@ -76,6 +76,19 @@ def build_redactor(spec: KeelSpec, project: Path) -> Redactor | None:
         scan=scanner(key, settings.entities if settings is not None else None), key=key)
 
 
+def pii_stats(redactor: Redactor) -> dict[str, Any]:
+    """What /metrics exports of ``redactor`` (:meth:`GatewayMetrics.watch_pii`): texts
+    scanned, entities found by entity, and fields stored whole because their scan failed, by
+    reason: the engine's (``too_long``, ``timeout``, ``recogniser_error``) and ``other`` (the
+    scanner raised for another reason, or none is installed)."""
+    analyzer = getattr(redactor.scan, "analyzer", None)
+    counters: dict[str, Any] = (analyzer.counters.snapshot() if analyzer is not None
+                                else {"scanned": 0, "found": {}, "failed": {}})
+    failed = {str(k): int(v) for k, v in counters["failed"].items()}
+    failed["other"] = max(0, redactor.failures - sum(failed.values()))
+    return {"scanned": counters["scanned"], "found": dict(counters["found"]), "failed": failed}
+
+
 #: A prediction id as keelwork makes them (a UUID): never scanned, so it still joins.
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RecordScrubber = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -104,5 +117,5 @@ def model_sees_redacted(spec: KeelSpec) -> bool:
     return settings is not None and settings.model_sees == "redacted"
 
 
-__all__ = ["KEY_FILE", "RecordScrubber", "build_redactor", "model_sees_redacted",
+__all__ = ["KEY_FILE", "RecordScrubber", "build_redactor", "model_sees_redacted", "pii_stats",
            "project_secret", "record_scrubber", "scanner"]

@@ -191,23 +191,15 @@ class HuggingFaceRuntime(BaseRuntime):
         padding a batch added left out (an end-of-text token that is also the pad token is
         counted once).
         """
-        pipe = self._pipe
-        if pipe is None:
-            raise self._not_loaded()
-        texts = text_batch(instances, text_field=self.config.text_field)
-        if not texts:
-            return []
         kwargs: dict[str, Any] = {"return_tensors": True}
         if self.config.max_new_tokens is not None:
             kwargs["max_new_tokens"] = self.config.max_new_tokens
-        tokenizer = pipe.tokenizer
-        batch_size = min(self.config.batch_size, len(texts))
-        if getattr(tokenizer, "pad_token", None) is None:
-            batch_size = 1
-        with self._lock, self.model_errors():
-            out = pipe(texts, batch_size=batch_size, **kwargs)
+        texts, rows = self._run(instances, kwargs)
+        if not texts:
+            return []
+        tokenizer = self._pipe.tokenizer
+        with self._lock, self.model_errors("encoding the prompts"):
             prompts = [list(tokenizer(t)["input_ids"]) for t in texts]
-        rows = one_per_instance(out, len(texts), kind=self.kind, what="results")
         answers: list[JSONValue] = []
         with self.model_errors("reading generated tokens"):
             for text, prompt, row in zip(texts, prompts, rows, strict=True):
@@ -243,19 +235,24 @@ class HuggingFaceRuntime(BaseRuntime):
         return probs
 
     def _call(self, instances: Sequence[Instance], kwargs: dict[str, Any]) -> list[JSONValue]:
+        return self._run(instances, kwargs)[1]
+
+    def _run(self, instances: Sequence[Instance],
+             kwargs: dict[str, Any]) -> tuple[list[str], list[JSONValue]]:
+        """The texts of ``instances`` and the pipeline's result for each."""
         pipe = self._pipe
         if pipe is None:
             raise self._not_loaded()
         texts = text_batch(instances, text_field=self.config.text_field)
         if not texts:
-            return []
+            return [], []
         tokenizer = getattr(pipe, "tokenizer", None)
         batch_size = min(self.config.batch_size, len(texts))
         if getattr(tokenizer, "pad_token", None) is None:
             batch_size = 1  # without a pad token texts of different lengths cannot share a batch
         with self._lock, self.model_errors():
             out = pipe(texts, batch_size=batch_size, **kwargs)
-        return one_per_instance(out, len(texts), kind=self.kind, what="results")
+        return texts, one_per_instance(out, len(texts), kind=self.kind, what="results")
 
 
 def _continuation(ids: list[int], prompt: list[int], pad: int | None,

@@ -59,6 +59,8 @@ July September October November December Jan Feb Mar Apr Jun Jul Aug Sep
 Sept Oct Nov Dec Christmas Easter God Bank Card Credit Account Street Avenue Road Lane Drive
 Court Place Square Visa Order Email E-mail Phone Address Number Name Company Team
 Customer Support Service Ltd Inc LLC Bot User Date Subject Re Fwd Fax Mobile Tel Website
+Suite Apt Apartment Unit Floor Room Box Labor Labour Memorial Independence Thanksgiving
+Halloween Hanukkah Passover Ramadan Diwali Sons Brothers
 """)
 #: Words that are names too (Will, May, English), but not when they stand alone.
 AMBIGUOUS = _words("""
@@ -71,7 +73,8 @@ Mexican Nigerian Brazilian Japanese North South East West New Old Lake Port Fort
 COMMON = FUNCTION_WORDS | AMBIGUOUS
 #: The last word of a country's or region's long name: "Syrian Arab Republic".
 PLACE_TAILS = frozenset({"Republic", "Kingdom", "States", "Islands", "Federation", "Union",
-                         "Emirates", "Territories", "Territory", "Province", "County"})
+                         "Emirates", "Territories", "Territory", "Province", "County", "Ville",
+                         "City", "Village", "Town"})
 _CONTRACTION = re.compile(r"[^\W\d_]+['\u2019](?:re|s|t|ll|ve|d|m)", re.IGNORECASE)
 STREET_WORDS = _words("""
 Street St St. Avenue Ave Ave. Road Rd Rd. Lane Ln Drive Dr Boulevard Blvd Court Ct Place Pl
@@ -79,14 +82,24 @@ Square Sq Terrace Parkway Pkwy Highway Hwy Circle Cir Alley Crescent Gardens Pla
 Station Crossing Heights Via Walk Wharf Quay Expressway Freeway Motorway Junction Summit
 Knolls Mountains Mountain Islands Isle Parkways Forks Flats Spur Pines Shore Lodge Overpass
 Gateway Roads Ways Estates Meadows Orchard Points Springs Valley Villages Turnpike Underpass
+Annex Arcade Bayou Bend Bluff Bluffs Burgs Bypass Canyon Causeway Circles Cliffs Club Common
+Corners Course Cove Coves Crest Crossroad Curve Divide Drives Estate Extension Extensions Flat
+Fords Forge Forges Fork Glens Greens Harbors Hollow Inlet Island Junctions Landing Lights Loaf
+Locks Mall Manors Mews Mission Neck Oval Passage Path Plains Point Ports Prairie Radial Ramp
+Ranch Rapid Rapids Rest Ridges Run Shoal Shoals Skyway Spurs Squares Stravenue Stream
+Throughway Trace Track Trafficway Trailer Tunnel Union Unions Valleys Viaduct View Views Vista
+Walks Cape Keys Knoll Creek Commons Courts Falls Lakes Harbor Meadow Loop Shores Streets Manor
 """)
 ORG_WORDS = _words("""
 Inc Inc. LLC Ltd Ltd. PLC plc Corp Corp. Corporation Company Co Co. Group Holdings Partners
 Bank University College School Hospital Clinic Foundation Association Institute Society Club
 Agency Department Ministry Council Church Airlines Airways Motors Systems Technologies
+Orchestra Band Choir Ensemble Quartet Trio Act Treaty Accord Amendment Weekly Daily Times
+Magazine Journal Gazette Herald Tribune Post News
 """)
 PLACE_HEADS = frozenset({"North", "South", "East", "West", "New", "Lake", "Port", "Fort",
-                         "Mount"})
+                         "Mount", "Saint", "Sainte", "San", "Santa", "Santo", "Sankt", "Nova",
+                         "Oud", "Nieuw", "Bad"})
 #: English place-name endings (Pittsburgh, Georgetown, Nashville, Plymouth, Frankfurt ...).
 PLACE_ENDINGS = ("burgh", "borough", "town", "ville", "mouth", "haven", "land", "chester",
                  "bury", "furt", "stad", "berg", "port", "field", "ford", "side", "view")
@@ -99,6 +112,11 @@ PERSON_CONTEXT = ("my name is", "name is", "name:", "name?", "name", "call me", 
 PLACE_CONTEXT = ("in", "from", "to", "at", "near", "visit", "visiting", "live in",
                  "moved to", "travel to", "travelling to", "traveling to", "city of",
                  "based in", "flight to", "trip to")
+#: The cues strong enough to read a given name that is also a town as the town: "escalated to
+#: Brandon" and "said Roland to Mila" name people, "moved to Brandon" a place.
+STRONG_PLACE_CONTEXT = ("in", "near", "visit", "visiting", "live in", "lives in", "moved to",
+                        "travel to", "travelling to", "traveling to", "city of", "based in",
+                        "flight to", "trip to", "born in", "grew up in")
 
 
 @cache
@@ -130,12 +148,22 @@ class _Tok(NamedTuple):
     end: int
     word: str  # without a possessive 's or a sentence's full stop
     closes: bool  # a possessive or a full stop ends the run here
+    particle: bool = False  # joined to the word before by "van", "de la" ...
+
+
+_PLAIN_END = frozenset("abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def _tokens(text: str) -> list[_Tok]:
-    out = []
+    out: list[_Tok] = []
+    append = out.append
     for m in _WORD.finditer(text):
-        word, end, closes = m.group(), m.end(), False
+        word = m.group()
+        if word[-1] in _PLAIN_END and word[0] < "\u00c0":  # the common case: "Mary", "The"
+            start = m.start()
+            append(_Tok(start, start + len(word), word, False))
+            continue
+        end, closes = m.end(), False
         if not word[0].isupper():
             continue
         if word.endswith(".") and word not in TITLES:
@@ -151,29 +179,57 @@ def _tokens(text: str) -> list[_Tok]:
 MAX_RUN = 8  # no name or place is longer; bounds the work per run (linear in the text)
 
 
+#: Surname particles, lower case between a given name and a surname: "Max van Maaren",
+#: "Floortje de la Fleche", "Ludwig von Mises", "Ana dos Santos".
+_PARTICLES = re.compile(r"(?: (?:van|von|de|der|den|del|della|degli|di|da|du|dos|das|la|le|"
+                        r"ten|ter|bin|ibn|al|zu)){1,3} ")
+
+
 def _runs(text: str) -> list[list[_Tok]]:
-    """Runs of capitalised words, each separated from the next by one space."""
+    """Runs of capitalised words, each separated from the next by one space (or, after a
+    word that is not a common word or a place, by surname particles)."""
     runs: list[list[_Tok]] = []
     for tok in _tokens(text):
         prev = runs[-1][-1] if runs else None
-        if (prev is not None and not prev.closes and tok.start - prev.end == 1
-                and text[prev.end] == " " and len(runs[-1]) < MAX_RUN):
+        if prev is None or prev.closes or len(runs[-1]) >= MAX_RUN:
+            runs.append([tok])
+        elif tok.start - prev.end == 1 and text[prev.end] == " ":
             runs[-1].append(tok)
+        elif (tok.start - prev.end <= 16 and _PARTICLES.fullmatch(text, prev.end, tok.start)
+              and prev.word not in COMMON and prev.word not in _place_index()):
+            runs[-1].append(tok._replace(particle=True))
         else:
             runs.append([tok])
     return runs
 
 
-_SPACED: dict[tuple[str, ...], tuple[str, ...]] = {}
+def _spaced(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(" " + w for w in words)
 
 
-def _context(text: str, start: int, words: tuple[str, ...], window: int = 28) -> bool:
-    """Whether the text just before ``start`` ends with one of ``words`` (whole words)."""
-    spaced = _SPACED.get(words)
-    if spaced is None:
-        spaced = _SPACED.setdefault(words, tuple(" " + w for w in words))
+#: The cue lists with a leading space, made once: ``_context`` matches whole words with them.
+_PERSON_CUES = _spaced(PERSON_CONTEXT)
+_PLACE_CUES = _spaced(PLACE_CONTEXT)
+_STRONG_PLACE_CUES = _spaced(STRONG_PLACE_CONTEXT)
+
+
+def _context(text: str, start: int, spaced: tuple[str, ...], window: int = 28) -> bool:
+    """Whether the text just before ``start`` ends with one of the cues in ``spaced`` (whole
+    words: each cue starts with a space)."""
     before = " " + text[max(0, start - window):start].lower().rstrip(" ,:\"'(")
     return before.endswith(spaced)
+
+
+#: Endings of English words, not of names: "Secretly Love", "Cautionary Tales", "Guilty
+#: Pleasures" are title-cased phrases, not people.
+WORD_ENDINGS = ("ly", "ness", "ment", "tion", "sion", "ous", "ful", "less", "ity", "ings",
+                "ary", "ive", "able", "ible", "ures", "ies", "ism", "ance", "ence", "ship")
+
+
+def _after_possessive(text: str, start: int) -> bool:
+    """Whether the word at ``start`` follows a possessive: "Trevor Armstrong's Cautionary
+    Tales" names a thing the person owns, not another person."""
+    return text[max(0, start - 3):start].rstrip(" ").endswith(_POSSESSIVE)
 
 
 def _initial(text: str, start: int) -> bool:
@@ -182,18 +238,42 @@ def _initial(text: str, start: int) -> bool:
     return start == 0 or not before or before[-1] in ".!?\n:;"
 
 
+def _given_names_only(firm: str) -> bool:
+    """Whether a firm-shaped "A, B and C" lists given names (people), not surnames."""
+    names = given_names()
+    return all(w in names for w in re.findall(r"[^\W\d_][\w'\-]*", firm) if w not in ("and",))
+
+
+@cache
+def _lone_skip() -> frozenset[str]:
+    """Common words that, alone in a run, can be neither a name nor a place (not a title,
+    not the first word of a listed place)."""
+    return frozenset(w for w in FUNCTION_WORDS if w not in TITLES and w not in _place_index())
+
+
 class NameRecogniser:
     """PERSON and LOCATION from the vendored lists and the rules in the module docstring."""
 
     entities = ("PERSON", "LOCATION")
 
+    def __init__(self) -> None:
+        # Read the lists now, when the analyzer is built (server start), not inside the first
+        # scan's time budget: on a loaded machine that first scan failed closed ("timeout").
+        given_names(), surnames(), _lone_skip()
+
     def find(self, text: str) -> list[Span]:
+        # "founders: A, B and C" and "Ann, Jo, Sam and Ed" (a list longer than a firm's name)
         firms = [m.span() for m in _FIRM.finditer(text)
                  if not text[max(0, m.start() - 2):m.start()].strip().endswith(":")
-                 ] if " and " in text or "&" in text else []  # "founders: A, B and C"
+                 and not (text[max(0, m.start() - 2):m.start()].strip().endswith(",")
+                          and _given_names_only(m.group()))
+                 ] if " and " in text or "&" in text else []
         out: list[Span] = []
         k = 0  # firms and runs are both in text order: one pass over each
+        skip = _lone_skip()
         for run in _runs(text):
+            if len(run) == 1 and run[0].word in skip:
+                continue  # "The", "Please": a lone common word, nothing to find
             while k < len(firms) and firms[k][1] <= run[0].start:
                 k += 1
             if k < len(firms) and firms[k][0] < run[-1].end:
@@ -208,6 +288,9 @@ class NameRecogniser:
             return []
         if len(run) > 1 and words[-1] in PLACE_TAILS:
             return [Span(run[0].start, run[-1].end, "LOCATION", 0.6)]
+        if len(run) >= 4 and not TITLES.intersection(words) and FUNCTION_WORDS.intersection(
+                words[1:]):
+            return []  # "The Big Three Killed My Baby": a title in title case, not names
         if text[max(0, run[0].start - 8):run[0].start].rstrip()[-1:].isdigit():
             return []  # "221 Baker Street": a building number before it
         out: list[Span] = []
@@ -224,13 +307,13 @@ class NameRecogniser:
                     out.append(Span(run[i + 1].start, run[j - 1].end, "PERSON", 0.9))
                 i = j
                 continue
-            place = self._place(text, run, i, first)
+            place = self._place(text, run, i, first, last)
             if place is not None:
                 out.append(place)
                 while i < len(run) and run[i].start < place.end:
                     i += 1
                 continue
-            j = self._person_end(text, run, i, first, last)
+            j = self._person_end(text, run, words, i, first, last)
             if j == i + 1 and text[run[i].end:run[i].end + 2][1:].isdigit():
                 j = i  # "Box 4062", "Unit 8609": a word before a number names no one
             if j > i:
@@ -244,20 +327,23 @@ class NameRecogniser:
         return out
 
     @staticmethod
-    def _person_end(text: str, run: list[_Tok], i: int, first: frozenset[str],
+    def _person_end(text: str, run: list[_Tok], words: list[str], i: int, first: frozenset[str],
                     last: frozenset[str]) -> int:
         """The index after the name that starts at ``run[i]``, or ``i`` if none does."""
-        words = [t.word for t in run]
         word = words[i]
-        if word in FUNCTION_WORDS or _CONTRACTION.fullmatch(word):
+        if word in FUNCTION_WORDS or (("'" in word or "\u2019" in word)
+                                      and _CONTRACTION.fullmatch(word)):
             return i
 
         def extend(j: int) -> int:
             while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
                    and not words[j].isupper() and words[j] not in PLACE_HEADS
-                   and (words[j] in last or words[j] not in AMBIGUOUS)):
+                   and (words[j] in last or words[j] not in AMBIGUOUS or run[j].particle)):
                 j += 1
             return j
+
+        if i + 1 < len(run) and run[i + 1].particle:
+            return extend(i + 1)  # "Evie van Ginneke": the particle says a surname follows
 
         if word in first and word not in AMBIGUOUS:
             return extend(i + 1)
@@ -266,23 +352,29 @@ class NameRecogniser:
             return extend(i + 1)  # "Mark Jordan", "Dawn Ballard": the surname decides
         if (word not in COMMON and nxt and nxt not in COMMON and word not in last
                 and nxt not in first and not nxt.isupper() and not _initial(text, run[i].start)
-                ):
+                and not word.endswith(WORD_ENDINGS) and not nxt.endswith(WORD_ENDINGS)
+                and not _after_possessive(text, run[i].start)):
             return extend(i + 1)  # "Françoise Launay", "Baldassare Norbiato": unlisted
         if (word not in AMBIGUOUS and nxt in last and nxt not in FUNCTION_WORDS
+                and not word.endswith(WORD_ENDINGS)
                 and (nxt not in first or not _initial(text, run[i].start))):
             return extend(i + 1)  # an unlisted given name before a listed surname
-        if _context(text, run[i].start, PERSON_CONTEXT):
+        if (_context(text, run[i].start, _PERSON_CUES) and not word.endswith(WORD_ENDINGS)
+                and not _after_possessive(text, run[i].start)):
             return extend(i + 1)
-        if word in last and word not in AMBIGUOUS and not _initial(text, run[i].start):
+        if (word in last and word not in AMBIGUOUS and not _initial(text, run[i].start)
+                and i == 0):  # "Labor Day": after a capitalised word, a name of a thing
             return i + 1
         return i
 
     @staticmethod
-    def _place(text: str, run: list[_Tok], i: int, first: frozenset[str]) -> Span | None:
+    def _place(text: str, run: list[_Tok], i: int, first: frozenset[str],
+               last: frozenset[str]) -> Span | None:
         """A location starting at ``run[i]``, if the lists or the place rules say so."""
         tok = run[i]
-        candidates = _place_index().get(tok.word, ())
-        at_place = bool(candidates) and _context(text, tok.start, PLACE_CONTEXT)
+        places = _place_index()
+        candidates = places.get(tok.word, ())
+        at_place = bool(candidates) and _context(text, tok.start, _PLACE_CUES)
         for name, region in candidates:
             end = tok.start + len(name)
             if not text.startswith(name, tok.start) or (end < len(text)
@@ -291,13 +383,19 @@ class NameRecogniser:
             single = " " not in name
             if single and not at_place and (not region or tok.word in first):
                 return None  # "Mission Statement", "Chad said": not read as places
-            if single and tok.word in first and i + 1 < len(run) and run[i + 1].word in surnames():
-                return None  # "from Brandon Jordan": a full name, not a town
+            if (single and not region and tok.word in first
+                    and not _context(text, tok.start, _STRONG_PLACE_CUES)):
+                return None  # "escalated to Brandon": a person, whose name a town shares
+            if (single and tok.word in first and i + 1 < len(run)
+                    and (run[i + 1].word in last or run[i + 1].particle
+                         or (run[i + 1].word not in COMMON and run[i + 1].word not in PLACE_TAILS
+                             and run[i + 1].word not in places))):
+                return None  # "from Brandon Jordan", "from Aurora Garcés": a full name
             return Span(tok.start, end, "LOCATION", 0.8 if at_place or region else 0.6)
         if tok.word in PLACE_HEADS and i + 1 < len(run) and run[i + 1].word not in FUNCTION_WORDS:
             return Span(tok.start, run[i + 1].end, "LOCATION", 0.6)
         word = tok.word
         if (len(word) >= 7 and word.endswith(PLACE_ENDINGS) and word not in first
-                and word not in surnames() and word not in COMMON):
+                and word not in last and word not in COMMON):
             return Span(tok.start, tok.end, "LOCATION", 0.6)
         return None

@@ -13,7 +13,6 @@ from functools import cache
 from importlib import resources
 
 from keelwork.core.pii.spans import Span
-from keelwork.core.pii.structured import context_before
 
 _CANDIDATE = re.compile(r"[+(\d](?<![\w+.\-/].)[+(]?[\d ().\-/]{4,26}\d\)?", re.ASCII)
 _EXTENSION = re.compile(r" ?(?:x|ext\.?|extension|#) ?\d{1,6}(?!\w)", re.ASCII | re.IGNORECASE)
@@ -22,8 +21,21 @@ _YEAR_RANGE = re.compile(r"(?:1[89]|20)\d{2} ?[\-/] ?(?:\d{2}|(?:1[89]|20)\d{2})
 _SSN_SHAPE = re.compile(r"\d{3}([\- ])\d{2}\1\d{4}", re.ASCII)
 _GROUPS = re.compile(r"\d{1,15}", re.ASCII)
 
-CONTEXT = ("phone", "call", "mobile", "cell", "tel", "fax", "contact", "reach", "text me",
-           "sms", "whatsapp", "dial", "number")
+#: Words (as word starts: "calling", "messages", "phones") that say a number is a phone's.
+CONTEXT = ("phone", "call", "mobile", "cell", "tel", "fax", "contact", "reach", "text", "sms",
+           "whatsapp", "dial", "number", "landline", "office", "desk", "hotline", "helpline",
+           "voicemail", "registered", "ring", "messag", "answer")
+_CONTEXT = re.compile(r"\b(?:" + "|".join(CONTEXT) + ")", re.ASCII | re.IGNORECASE)
+#: "order number", "social security number": a number that is not a phone's. Checked on the
+#: words around a candidate whose only phone word is "number".
+_NOT_PHONE = re.compile(r"\b(?:order|reference|ref|invoice|ticket|case|tracking|account|"
+                        r"policy|booking|confirmation|serial|social security|ssn|passport|"
+                        r"licen[cs]e|id|customer|member|routing|card)\b\W{0,3}(?:no\b|number|#)",
+                        re.ASCII | re.IGNORECASE)
+_SSN_WORDS = re.compile(r"\b(?:ssn|social security)", re.ASCII | re.IGNORECASE)
+#: How far before and after a candidate a phone word counts (a label may follow the number:
+#: ``555 0134 (mobile)``, ``0432 903 403-Office``).
+WINDOW_BEFORE, WINDOW_AFTER = 40, 32
 
 
 @cache
@@ -38,6 +50,9 @@ class PhoneRecogniser:
 
     entity = "PHONE_NUMBER"
     entities = ("PHONE_NUMBER",)
+
+    def __init__(self) -> None:
+        calling_codes()  # read when the analyzer is built, not in the first scan's budget
 
     def find(self, text: str) -> list[Span]:
         out = []
@@ -70,32 +85,48 @@ class PhoneRecogniser:
         return cand
 
     def _score(self, text: str, start: int, cand: str) -> float:
+        if _DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand):
+            return 0.0  # the cheap refusals first: dense text is full of dates and SSNs
         groups = _GROUPS.findall(cand)
         digits = "".join(groups)
         international = cand.startswith(("+", "(+")) or (
             cand.startswith("00") and cand[2:3] not in ("", "0", " ") and len(groups) > 1)
         if international:
             cc_digits = digits[2:] if cand.startswith("00") else digits
-            if not any(cc_digits[:k] in calling_codes() for k in (1, 2, 3)):
-                return 0.0
+            codes = calling_codes()
+            if not (cc_digits[:1] in codes or cc_digits[:2] in codes or cc_digits[:3] in codes):
+                if not cand.startswith("00"):
+                    return 0.0
+                international = False  # "00288 199721": read as a national number
         trunk = cand.count("(0)")
         n = len(digits) - trunk
         if not 7 <= n <= 15 or len(set(digits)) < 3:
             return 0.0
-        if (_DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand)
-                or self._decimal(cand)):
+        if not international and len(groups[0]) == 8 and self._ymd(digits):
             return 0.0
-        context = context_before(text, start, CONTEXT, 40)
+        decimal = self._decimal(cand)
+        if international and not decimal:
+            return 0.95 if n >= 8 else 0.7  # needs no phone word: skip looking for one
+        context = _context(text, start, start + len(cand))
+        if decimal and not (context and min(map(len, groups)) >= 3):
+            return 0.0  # "6044.7319" is a phone only where a phone word says so
         if len(groups) == 1 and not international:
             # bare digits: an order number reads the same; only with a phone word around
-            after = text[start + len(cand):start + len(cand) + 40].lower()
-            near = context or any(w in after for w in CONTEXT)
-            return 0.6 if near and 8 <= n <= 12 else 0.0
+            if n == 9 and _SSN_WORDS.search(text, max(0, start - WINDOW_BEFORE),
+                                           start + len(cand) + WINDOW_AFTER):
+                return 0.0  # nine digits beside "social security": an SSN
+            return 0.6 if context and 8 <= n <= 12 else 0.0
         if international:
             return 0.95 if n >= 8 else 0.7
         if n >= 10:
             return 0.85 if context else 0.75
         return 0.7 if context else 0.4
+
+    @staticmethod
+    def _ymd(digits: str) -> bool:
+        """``20231105...``: a reference that opens with a date, not a phone number."""
+        return (len(digits) >= 8 and digits[:2] in ("19", "20") and "01" <= digits[4:6] <= "12"
+                and "01" <= digits[6:8] <= "31")
 
     @staticmethod
     def _decimal(cand: str) -> bool:
@@ -105,3 +136,17 @@ class PhoneRecogniser:
         if any(c in cand for c in " -/()"):
             return False
         return cand.count(".") < 2
+
+
+def _context(text: str, start: int, end: int) -> bool:
+    """Whether a phone word is within reach of ``text[start:end]`` (before or after), not
+    counting "number" where it is an order's, an account's, a social security number."""
+    lo, hi = max(0, start - WINDOW_BEFORE), end + WINDOW_AFTER
+    for m in _CONTEXT.finditer(text, lo, hi):
+        if m.start() >= start and m.start() < end:
+            continue
+        if m.group().lower() != "number":
+            return True
+        if not _NOT_PHONE.search(text, max(0, m.start() - 24), m.end()):
+            return True
+    return False

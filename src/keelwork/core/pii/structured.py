@@ -86,7 +86,9 @@ class IpRecogniser:
     entity = "IP_ADDRESS"
     entities = ("IP_ADDRESS",)
     _V4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)", re.ASCII)
-    _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f:.]{2,44}", re.ASCII)
+    #: A colon within the first five characters (a group has <= 4 hex digits): plain words
+    #: that start with a-f ("face", "decade") are no candidates.
+    _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f]{0,3}:[0-9A-Fa-f:.]{1,40}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
         out = []
@@ -116,10 +118,25 @@ def _digit_groups(cand: str, offset: int) -> list[tuple[int, int]]:
 _DIGITS = re.compile(r"\d{1,19}", re.ASCII)
 
 
+def _card_grouping(groups: list[tuple[int, int]]) -> bool:
+    """Whether digit groups are laid out as cards are printed: one run, fours (the last may be
+    shorter), or American Express's and Diners' 4-6-5 / 4-6-4. ``001-331-663-0675`` is a
+    phone number that happens to pass Luhn."""
+    sizes = [end - start for start, end in groups]
+    if len(sizes) == 1:
+        return True
+    if sizes[0] != 4:
+        return False
+    fours = all(n == 4 for n in sizes[1:-1]) and 1 <= sizes[-1] <= 4
+    return fours or sizes in ([4, 6, 5], [4, 6, 4])
+
+
 class CardRecogniser:
     """Payment card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid.
 
     Twelve digits (some Maestro cards) count only after a word such as "card" or "visa".
+    Without such a word, grouped digits must be grouped as cards are printed
+    (:func:`_card_grouping`).
 
     A candidate run of digits and separators may hold more than one number (a card, then a
     date); every contiguous sequence of its digit groups is tried and the longest valid one
@@ -128,7 +145,7 @@ class CardRecogniser:
 
     entity = "CREDIT_CARD"
     entities = ("CREDIT_CARD",)
-    _CANDIDATE = re.compile(r"\d(?<![\w\-.]\d)[\d \-]{10,40}\d(?!\w)", re.ASCII)
+    _CANDIDATE = re.compile(r"\d(?<![\w\-.+]\d)[\d \-]{10,40}\d(?!\w)", re.ASCII)
     _MAX_GROUPS = 12
     CONTEXT = ("card", "cc", "visa", "master", "maestro", "amex", "credit", "debit", "pay",
                "charge")
@@ -139,14 +156,16 @@ class CardRecogniser:
             groups = _digit_groups(m.group(), m.start())
             if len(groups) > self._MAX_GROUPS:
                 continue
-            shortest = 12 if context_before(text, m.start(), self.CONTEXT) else 13
-            best = self._best(text, groups, shortest)
+            context = context_before(text, m.start(), self.CONTEXT)
+            best = self._best(text, groups, context)
             if best is not None:
                 out.append(Span(best[0], best[1], self.entity, 1.0))
         return out
 
     @staticmethod
-    def _best(text: str, groups: list[tuple[int, int]], shortest: int) -> tuple[int, int] | None:
+    def _best(text: str, groups: list[tuple[int, int]], context: bool
+              ) -> tuple[int, int] | None:
+        shortest = 12 if context else 13
         best: tuple[int, int] | None = None
         best_len = 0
         for i in range(len(groups)):
@@ -157,7 +176,8 @@ class CardRecogniser:
                 digits += text[groups[j][0]:groups[j][1]]
                 if len(digits) > 19:
                     break
-                if len(digits) >= shortest and len(digits) > best_len and luhn_ok(digits):
+                if (len(digits) >= shortest and len(digits) > best_len and luhn_ok(digits)
+                        and (context or _card_grouping(groups[i:j + 1]))):
                     best, best_len = (groups[i][0], groups[j][1]), len(digits)
         return best
 
@@ -176,16 +196,15 @@ class IbanRecogniser:
             length = IBAN_LENGTHS.get(cand[:2])
             if length is None:
                 continue
-            taken, end = 0, 0
-            for k, ch in enumerate(cand):
-                if ch == " ":
-                    if k + 1 < len(cand) and cand[k + 1] == " ":
-                        break
-                    continue
-                taken += 1
-                if taken == length:
-                    end = k + 1
+            taken, end, pos = 0, 0, 0
+            for part in cand.split(" "):  # groups; an empty one is a double space: the end
+                if not part:
                     break
+                if taken + len(part) >= length:
+                    end = pos + length - taken
+                    break
+                taken += len(part)
+                pos += len(part) + 1
             if not end or _word_char_at(text, m.start() + end):
                 continue
             if iban_ok(cand[:end].replace(" ", "")):
@@ -195,7 +214,8 @@ class IbanRecogniser:
 
 class SsnRecogniser:
     """US Social Security numbers, ``AAA-GG-SSSS`` or ``AAA GG SSSS``, or nine digits when a
-    word such as "SSN" or "social security" comes shortly before; numbering rules checked."""
+    word such as "SSN" or "social security" comes shortly before or after; numbering rules
+    checked."""
 
     entity = "US_SSN"
     entities = ("US_SSN",)
@@ -210,7 +230,9 @@ class SsnRecogniser:
                 score = 1.0 if context_before(text, m.start(), self.CONTEXT) else 0.85
                 out.append(Span(m.start(), m.end(), self.entity, score))
         for m in self._PLAIN.finditer(text):
-            if ssn_ok(m.group()) and context_before(text, m.start(), self.CONTEXT):
+            after = text[m.end():m.end() + 32].lower()  # "listed 123456789 as her SSN"
+            if ssn_ok(m.group()) and (context_before(text, m.start(), self.CONTEXT)
+                                      or any(w in after for w in self.CONTEXT)):
                 out.append(Span(m.start(), m.end(), self.entity, 0.8))
         return out
 

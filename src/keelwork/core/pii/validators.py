@@ -27,13 +27,12 @@ def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check of a payment card number given as 12 to 19 digits."""
     if not digits.isdigit() or not 12 <= len(digits) <= 19:
         return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
+    # every second digit from the right doubled (its digit sum taken), the others as they are
+    total = sum(map(int, digits[-1::-2])) + sum(map(_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0 and len(set(digits)) > 1
+
+
+_DOUBLED = {str(d): d * 2 - 9 if d > 4 else d * 2 for d in range(10)}
 
 
 def iban_ok(compact: str) -> bool:
@@ -43,12 +42,11 @@ def iban_ok(compact: str) -> bool:
     compact = compact.upper()
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact[2:4].isdigit():
         return False
-    rearranged = compact[4:] + compact[:4]
-    remainder = 0
-    for ch in rearranged:
-        value = ord(ch) - 48 if ch.isdigit() else ord(ch) - 55
-        remainder = (remainder * (100 if value > 9 else 10) + value) % 97
-    return remainder == 1
+    # letters become 10..35, then the whole number mod 97 (one big-integer operation)
+    return int((compact[4:] + compact[:4]).translate(_IBAN_LETTERS)) % 97 == 1
+
+
+_IBAN_LETTERS = {ord(c): str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 
 
 #: Numbers the SSA never issues or that circulate as examples (Woolworth's wallet card).

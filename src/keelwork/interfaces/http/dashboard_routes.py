@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
@@ -37,13 +36,12 @@ from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import authenticate, key_from_headers
 from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
+from keelwork.interfaces.http.key_login import key_login
 from keelwork.service.dashboard import Dashboard
 from keelwork.types import ApiKeyStoreProtocol
 
 COOKIE = "keel_dashboard"
-COOKIE_MAX_AGE_S = 8 * 3600
 _STATE_KEY = "keel_dashboard"
-_MAX_FORM = 4096
 
 
 class DashboardContext:
@@ -149,21 +147,8 @@ async def dashboard_json(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     """Check the key typed in the form; keep it in the dashboard cookie and go to the page."""
-    ctx = _ctx(request)
-    body = await request.body()
-    form = parse_qs(body[:_MAX_FORM].decode("utf-8", "replace"), max_num_fields=4)
-    key = (form.get("key") or [""])[0].strip()
-    if ctx.keys is None:
-        return RedirectResponse("/dashboard", status_code=303)
-    try:
-        await authenticate(ctx.keys, {"authorization": f"Bearer {key}"} if key else {}, READ)
-    except HTTPProblem as exc:
-        return _refused(exc, request)
-    response = RedirectResponse("/dashboard", status_code=303)
-    response.set_cookie(COOKIE, key, max_age=COOKIE_MAX_AGE_S, path="/dashboard",
-                        httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
-    return response
+    return await key_login(request, _ctx(request).keys, scope=READ, page="/dashboard",
+                           cookie=COOKIE, refused=_refused)
 
 
 async def logout(request: Request) -> Response:

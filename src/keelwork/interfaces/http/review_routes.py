@@ -29,7 +29,6 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
@@ -45,17 +44,16 @@ from keelwork.interfaces.http.auth import authenticate, key_from_headers
 from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.jsonbody import loads
+from keelwork.interfaces.http.key_login import key_login
 from keelwork.interfaces.http.limits import read_body
 from keelwork.service.review_desk import ReviewDesk
 from keelwork.types import ApiKeyStoreProtocol
 
 COOKIE = "keel_review"
-COOKIE_MAX_AGE_S = 8 * 3600
 CSRF_HEADER = "x-keel-csrf"
 #: A verdict's body at most (a label is small).
 MAX_BODY = 16_384
 _STATE_KEY = "keel_review"
-_MAX_FORM = 4096
 _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "X-Content-Type-Options": "nosniff"}
 #: A refused verdict's status, by the rule the service names.
@@ -271,20 +269,8 @@ async def api_next(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     """Check the key typed in the form; keep it in the review cookie and go to the page."""
-    ctx = _ctx(request)
-    body = await request.body()
-    form = parse_qs(body[:_MAX_FORM].decode("utf-8", "replace"), max_num_fields=4)
-    key = (form.get("key") or [""])[0].strip()
-    if ctx.keys is None:
-        return RedirectResponse("/review", status_code=303)
-    try:
-        await authenticate(ctx.keys, {"authorization": f"Bearer {key}"} if key else {}, REVIEW)
-    except HTTPProblem as exc:
-        return _refused(exc, request)
-    response = RedirectResponse("/review", status_code=303)
-    response.set_cookie(COOKIE, key, max_age=COOKIE_MAX_AGE_S, path="/review", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
-    return response
+    return await key_login(request, _ctx(request).keys, scope=REVIEW, page="/review",
+                           cookie=COOKIE, refused=_refused)
 
 
 async def logout(request: Request) -> Response:

@@ -187,3 +187,14 @@ def test_the_scanner_behind_the_gateway_redactor_fails_closed() -> None:
         "note": "call <PHONE_NUMBER> now", "n": 3}
     assert redactor.instance({"note": "1" * 1_000_000}) == {"note": WHOLE}
     assert redactor.failures == 1
+
+
+def test_building_an_analyzer_reads_the_lists_so_the_first_scan_does_not() -> None:
+    from keelwork.core.pii import names, phones
+
+    for cached in (names._lines, names._place_index, names._lone_skip, phones.calling_codes):
+        cached.cache_clear()
+    PiiAnalyzer(["PERSON", "LOCATION", "PHONE_NUMBER"])
+    assert names._lines.cache_info().currsize >= 2  # given names and surnames
+    assert names._place_index.cache_info().currsize == 1
+    assert phones.calling_codes.cache_info().currsize == 1

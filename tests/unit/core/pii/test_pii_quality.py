@@ -45,8 +45,7 @@ def test_the_sample_covers_every_entity(scores: dict[str, tuple[int, int, int]])
 
 #: Targets not met on the held-out templates (benchmarks/RESULTS.md has the full run): strict
 #: xfails, so the day they are met the suite says so.
-MISSED = {"PHONE_NUMBER": "held-out F2 0.93 (full test split 0.927): formats the dev "
-                          "templates never showed; see docs/pii.md"}
+MISSED: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("entity", [
