@@ -34,6 +34,10 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     │                                          mode, a plug-in that cannot load, a short key
     ├── PiiScanFailed (RuntimeError)           a text could not be scanned (too long, too slow,
     │                                          a recogniser raised): redact it whole
+    ├── GuardRefused (PermissionError)         an input guard (prompt_injection) refused a
+    │                                          request; the message never quotes the input
+    ├── GuardUnavailable (RuntimeError)        an input guard failed (raised or timed out) and
+    │                                          fails closed: the request is refused, retry
     └── RequestRefused (ValueError)            a server refused a request no other class names
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
@@ -238,6 +242,21 @@ class PiiScanFailed(KeelworkError, RuntimeError):
         self.reason = reason
 
 
+class GuardRefused(KeelworkError, PermissionError):
+    """An input guard refused a request (``guards.prompt_injection: {action: reject}``).
+    ``guard`` names it; neither the message nor the details quote the input."""
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None, *,
+                 guard: str = "") -> None:
+        super().__init__(message, details)
+        self.guard = guard
+
+
+class GuardUnavailable(KeelworkError, RuntimeError):
+    """An input guard raised or exceeded its time budget and keel.yaml has it fail closed:
+    the request is refused (503) rather than answered unchecked."""
+
+
 class RequestRefused(KeelworkError, ValueError):
     """A keelwork server refused a request for a reason no other class names: malformed JSON
     (400), a wrong method (405), a body too large (413) or too slow (408), ... Raised by
@@ -257,6 +276,8 @@ __all__ = [
     "ContractViolation",
     "DataFileError",
     "ErrorDetail",
+    "GuardRefused",
+    "GuardUnavailable",
     "InvalidId",
     "InvalidInputError",
     "JobConflict",

@@ -128,6 +128,10 @@ class GatewayMetrics:
         self.guard_hits = Counter("keelwork_guard_hits", "Instances a guard flagged or "
                                   "rejected (out_of_distribution, ...).",
                                   ["guard", "model", "action"], registry=r)
+        self.guard_errors = Counter("keelwork_guard_errors", "Requests on which a guard "
+                                    "raised or timed out, by what they got (failed_open: "
+                                    "answered unchecked; failed_closed: refused).",
+                                    ["guard", "model", "outcome"], registry=r)
         self.log_commit = Histogram("keelwork_prediction_log_commit_seconds",
                                     "Time to commit one group of prediction records.",
                                     buckets=_LATENCY_BUCKETS, registry=r)

@@ -18,6 +18,8 @@ from keelwork.errors import (
     ArtifactError,
     AuthError,
     ErrorDetail,
+    GuardRefused,
+    GuardUnavailable,
     InvalidInputError,
     KeelworkError,
     ModelLoadError,
@@ -41,6 +43,7 @@ _BY_RULE: dict[str, type[KeelworkError]] = {
     "artifact": ArtifactError, "prediction": PredictionError,
     "output_contract_violation": OutputContractViolation, "invalid_input": InvalidInputError,
     "route": RequestRefused, "method_allowed": RequestRefused,
+    "prompt_injection": GuardRefused, "guard_failed": GuardUnavailable,
 }
 
 #: A status the HTTP layer answers itself (``auth.py``), beside those of ``STATUSES``.

@@ -11,6 +11,8 @@ from __future__ import annotations
 from keelwork.errors import (
     ArtifactError,
     ContractViolation,
+    GuardRefused,
+    GuardUnavailable,
     InvalidInputError,
     KeelworkError,
     ModelLoadError,
@@ -29,11 +31,13 @@ from keelwork.errors import (
 STATUSES: tuple[tuple[type[KeelworkError], int], ...] = (
     (ModelNotFoundError, 404),
     (RefNotAllowedError, 403),
+    (GuardRefused, 403),
     (ModelRefError, 400),
     (ContractViolation, 422),
     (InvalidInputError, 422),
     (StoreError, 503),
     (Overloaded, 503),
+    (GuardUnavailable, 503),
     (ModelTimeout, 504),
     (PredictionError, 500),
     (ModelLoadError, 500),

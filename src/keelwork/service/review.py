@@ -36,7 +36,7 @@ from keelwork.adapters.stores.review_store import ReviewStore
 from keelwork.core.label_check import LabelChecker
 from keelwork.core.review import Candidate, agreement, select, uncertainty
 from keelwork.errors import ErrorDetail, KeelworkError, SpecError
-from keelwork.spec.model import ResolvedSpec
+from keelwork.spec.model import ResolvedSpec, injection_settings
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.slos import duration_seconds
 
@@ -58,6 +58,15 @@ def _section(resolved: ResolvedSpec) -> ReviewSection:
                         "random_share, guards) to use the review queue.",
                         [ErrorDetail("review", "review_missing", None, "no review section")])
     return section
+
+
+def _guards(resolved: ResolvedSpec, section: ReviewSection) -> list[str]:
+    """The guards whose flagged predictions enter: ``review.guards``, and the prompt-injection
+    guard when its action is ``review``."""
+    injection = injection_settings(resolved.spec.guards)
+    extra = ["prompt_injection"] if injection is not None and injection.action == "review" \
+        else []
+    return [*section.guards, *(g for g in extra if g not in section.guards)]
 
 
 @dataclass
@@ -124,7 +133,7 @@ def fill(resolved: ResolvedSpec, engine: Engine, *, now: float | None = None,
         picks = select([Candidate(r.id, s, r.guard) for r, s in zip(records, scores,
                                                                     strict=True)],
                        report.budget_left, random_share=section.random_share,
-                       guards=section.guards, seed=rng.randrange(1 << 30))
+                       guards=_guards(resolved, section), seed=rng.randrange(1 << 30))
         added = store.enqueue([
             {"prediction_id": p.prediction_id, "model": m.name, "reason": p.reason,
              "priority": p.priority,

@@ -50,6 +50,7 @@ from keelwork.errors import ErrorDetail
 from keelwork.service.assembly import Service, open_service
 from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
+from keelwork.service.injection import open_screen
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
 from keelwork.service.ood import ensure_detectors
@@ -192,6 +193,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
                                      actor=default_actor(settings.user))
         limiter = open_limiter(spec.guards.rate_limit, RateLimitStore(engine))
         service.gateway.use_ood(ensure_detectors(resolved, engine))
+        service.gateway.use_injection(open_screen(spec))
     except BaseException:
         engine.dispose()
         service.registry.close()

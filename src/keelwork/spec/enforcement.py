@@ -15,14 +15,12 @@ from typing import Any
 NOT_ENFORCED: dict[tuple[str, ...], str] = {
     ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
                                           "(the on-call contact is paged: keel alerts config)",
-    ("guards", "prompt_injection"): "the prompt-injection guard is not built yet",
     ("server", "workers"): "one server process serves (scale out with more servers on one "
                            "store); several workers per server are not built yet",
 }
 
 #: Values that ask for nothing (a disabled guard, the single worker), so they are accepted.
 _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
-    ("guards", "prompt_injection"): (False, None),
     ("server", "workers"): (1,),
     ("service", "on_call", "escalation"): (None,),
 }

@@ -1,5 +1,6 @@
-"""keel.yaml's guard settings given as objects: ``guards.pii_redaction`` and
-``guards.out_of_distribution`` (``true`` is each with its defaults)."""
+"""keel.yaml's guard settings given as objects: ``guards.pii_redaction``,
+``guards.out_of_distribution`` and ``guards.prompt_injection`` (``true`` is each with its
+defaults)."""
 
 from __future__ import annotations
 
@@ -54,4 +55,38 @@ class OodGuard(Section):
         "detector's calibrated false-positive rate).")
 
 
-__all__ = ["OodGuard", "PiiRedaction"]
+class InjectionGuard(Section):
+    """``guards.prompt_injection`` as an object (``true`` is this with its defaults)."""
+
+    action: Literal["flag", "review", "reject"] = Field(
+        default="flag", description="What a text scored as an injection or jailbreak attempt "
+        "gets: 'flag' (answered; logged with guard prompt_injection and counted), 'review' "
+        "(flagged, and the review queue takes it: needs a review section) or 'reject' (403 "
+        "naming the guard; the text is never echoed).")
+    threshold: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=None, description="Score at or above which a text is an attack (default: "
+        "the shipped model's, chosen at build time).")
+    fields: list[str] | None = Field(
+        default=None, min_length=1, description="The contract's text fields scanned "
+        "(default: every input of type 'text' or 'string').")
+    on_error: Literal["open", "closed"] | None = Field(
+        default=None, description="What a request gets when the guard fails (raises or "
+        "exceeds timeout_ms): 'closed' (refused, 503) or 'open' (answered). Default: closed "
+        "for reject, open for flag and review. Failures are counted either way.")
+    timeout_ms: Annotated[float, Field(gt=0, le=10_000)] = Field(
+        default=200.0, description="Milliseconds the guard may take on one request.")
+    canary_field: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")] | None = \
+        Field(default=None, description="For generative models: the input key under which "
+              "each instance gets a fresh random canary token (the model keeps it in its "
+              "system prompt, never in its answer); an answer that holds the token was "
+              "injected and gets the action (reject: withheld, 403). Not stored in the log.")
+
+    @property
+    def fails_closed(self) -> bool:
+        """Whether a guard failure refuses the request."""
+        if self.on_error is not None:
+            return self.on_error == "closed"
+        return self.action == "reject"
+
+
+__all__ = ["InjectionGuard", "OodGuard", "PiiRedaction"]

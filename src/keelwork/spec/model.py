@@ -30,7 +30,7 @@ from keelwork.spec.durations import UNIT_SECONDS
 from keelwork.spec.fairness import FairnessSection
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
-from keelwork.spec.guard_settings import OodGuard, PiiRedaction
+from keelwork.spec.guard_settings import InjectionGuard, OodGuard, PiiRedaction
 from keelwork.spec.kinds import runtime_kinds
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
@@ -284,7 +284,9 @@ class GuardsSection(Section):
         default=False, description="Scan text fields for personal data (e-mail, phone, card, "
         "IBAN, SSN, IP, URL, dates of birth, names, places) before anything is stored; "
         "per-field modes: contract.inputs[].pii.")
-    prompt_injection: bool = False
+    prompt_injection: bool | InjectionGuard = Field(
+        default=False, description="Score the contract's text inputs for prompt-injection "
+        "and jailbreak attempts (decoded and normalised first; keelwork.core.injection).")
     out_of_distribution: bool | OodGuard = Field(
         default=False, description="Score each instance against the reference data "
         "(monitoring.reference): robust Mahalanobis and histogram scores fused by rank, "
@@ -366,6 +368,14 @@ def ood_settings(guards: GuardsSection) -> OodGuard | None:
     if value is False:
         return None
     return OodGuard() if value is True else value
+
+
+def injection_settings(guards: GuardsSection) -> InjectionGuard | None:
+    """``guards.prompt_injection`` as an object, or None when it is off."""
+    value = guards.prompt_injection
+    if value is False:
+        return None
+    return InjectionGuard() if value is True else value
 
 
 class KeelSpec(Section):

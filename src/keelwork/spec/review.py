@@ -13,7 +13,7 @@ from pydantic import Field, PositiveInt
 from keelwork.spec.section import Section
 
 #: Guards whose flagged predictions can be sent to review.
-REVIEWABLE_GUARDS = ("out_of_distribution", "output_contract")
+REVIEWABLE_GUARDS = ("out_of_distribution", "output_contract", "prompt_injection")
 
 
 class ReviewSection(Section):
@@ -24,7 +24,7 @@ class ReviewSection(Section):
     random_share: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.1, description="Share of the budget drawn at random (an unbiased error "
         "estimate); the rest goes to the most uncertain predictions.")
-    guards: list[Literal["out_of_distribution", "output_contract"]] = Field(
+    guards: list[Literal["out_of_distribution", "output_contract", "prompt_injection"]] = Field(
         default_factory=list, description="Guards whose flagged predictions always enter "
         "(within the budget).")
     double_label_share: Annotated[float, Field(ge=0, le=1)] = Field(

@@ -211,3 +211,17 @@ def test_the_api_reference_names_only_objects_that_exist() -> None:
             importlib.import_module(name)
         except ImportError:
             assert hasattr(importlib.import_module(module), attr), name
+
+
+def test_a_guard_s_refusal_reads_back_as_guard_errors() -> None:
+    from keelwork.errors import GuardRefused, GuardUnavailable
+    from keelwork.interfaces.client_errors import error_for
+
+    body = {"error": "refused by the prompt_injection guard",
+            "details": [{"path": "instances[0].prompt", "rule": "prompt_injection",
+                         "got": None}]}
+    assert isinstance(error_for(403, body), GuardRefused)
+    failed = {"error": "the guard timed out",
+              "details": [{"path": "guards.prompt_injection", "rule": "guard_failed",
+                           "got": None}]}
+    assert isinstance(error_for(503, failed), GuardUnavailable)

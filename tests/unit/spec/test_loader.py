@@ -296,7 +296,6 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
 
 
 @pytest.mark.parametrize(("section", "path"), [
-    ("guards: {prompt_injection: true}", "guards.prompt_injection"),
     ("server: {workers: 4}", "server.workers"),
 ])
 def test_a_field_nothing_enforces_yet_is_refused_not_ignored(section: str, path: str) -> None:

@@ -34,10 +34,12 @@ from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, Reques
 from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.service.gateway.routes import RolloutRoute
 from keelwork.service.gateway.tokens import TokenMeter
+from keelwork.service.injection import INJECTION_GUARD, leak_refusal, refusal
 from keelwork.spec.model import KeelSpec, ModelSection, pii_settings
 from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
+    from keelwork.service.injection import InjectionScreen
     from keelwork.service.ood import OodGuard
 
 log = logging.getLogger("keelwork.gateway")
@@ -86,6 +88,8 @@ class Dispatcher:
         self._model_redacted = settings is not None and settings.model_sees == "redacted"
         #: ``guards.out_of_distribution`` (set by the server once its detectors are fitted).
         self.ood: OodGuard | None = None
+        #: ``guards.prompt_injection`` (keelwork.service.injection).
+        self.injection: InjectionScreen | None = None
 
     async def shadow(self, route: RolloutRoute, name: str, instances: list[Any],
                            ctx: RequestContext, champion_ids: list[str]) -> None:
@@ -152,6 +156,7 @@ class Dispatcher:
             await self._log_refused(target, instances, ctx, "contract", started, details)
             raise ContractViolation(summarise(details), details)
         ood = await self._judge_ood(target, instances, ctx, started)
+        injected = await self._judge_injection(target, instances, ctx, started)
         if self._in_flight >= self._max_in_flight:
             self.metrics.child(self.metrics.rejected, "concurrency").inc()
             self._count(target, "overloaded")
@@ -166,6 +171,9 @@ class Dispatcher:
         failed: KeelworkError | None = None
         try:
             model_input = await self._model_input(instances)
+            canary = self.injection.canary if self.injection is not None else None
+            if canary is not None:
+                model_input, token = canary.arm(model_input)
             model_started = time.perf_counter()
             answered, outputs, fallback_used = await self._call_with_fallback(
                 host, section, model_input)
@@ -206,18 +214,34 @@ class Dispatcher:
         if cost_error is not None:
             meta = {**meta, "cost_error": cost_error}
         refused = bool(broken) and self._outputs_strict
+        leaks = (canary.leaked(outputs, token) if canary is not None
+                 else [False] * len(instances))
+        if any(leaks):
+            injected = [a or b for a, b in zip(injected, leaks, strict=True)]
+            meta = {**meta, "canary_leaked": [i for i, x in enumerate(leaks) if x]}
+            self.metrics.child(self.metrics.guard_hits, INJECTION_GUARD, target.name,
+                               self.injection.action if self.injection else "flag"
+                               ).inc(sum(leaks))
+        withheld = any(leaks) and self.injection is not None and \
+            self.injection.action == "reject"
         records = [
             PredictionRecord(
                 id=pid, ts=now, model=target.name, version=target.version,
                 tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
                 inputs=self._stored(inst), outputs=self._stored_output(out),
                 latency_ms=latency_ms,
-                model_latency_ms=model_ms, status="error" if refused else status,
-                guard=OUTPUT_GUARD if broken else (OOD_GUARD if odd else None),
+                model_latency_ms=model_ms,
+                status="error" if refused else ("rejected" if withheld else status),
+                guard=OUTPUT_GUARD if broken else (
+                    INJECTION_GUARD if inj else (OOD_GUARD if odd else None)),
                 answered_by=answered.target.label, request_meta=meta)
-            for pid, inst, out, odd in zip(ids, instances, outputs, ood, strict=True)
+            for pid, inst, out, odd, inj in zip(ids, instances, outputs, ood, injected,
+                                                strict=True)
         ]
         await self._sink.write(records)
+        if withheld:
+            self._count(target, "invalid")
+            raise leak_refusal(leaks)
         if refused:
             self._count(target, "error")
             raise OutputContractViolation(
@@ -255,6 +279,37 @@ class Dispatcher:
         raise ContractViolation(
             f"{hits} instance(s) unlike the reference data this model was checked on "
             "(guards.out_of_distribution: reject).", details)
+
+    async def _judge_injection(self, target: ModelTarget, instances: list[Any],
+                               ctx: RequestContext, started: float) -> list[bool]:
+        """Per instance, whether the prompt-injection guard flags it; with ``reject``, a
+        flagged request is refused (403 naming the guard, logged as refused) instead."""
+        guard = self.injection
+        if guard is None:
+            return [False] * len(instances)
+
+        def failed(outcome: str) -> None:
+            self.metrics.child(self.metrics.guard_errors, INJECTION_GUARD, target.name,
+                               outcome).inc()
+
+        try:
+            hits = await guard.judge(instances, failed)
+        except KeelworkError as exc:
+            await self.log_failed(target, instances, ctx, started, exc,
+                                  guard=INJECTION_GUARD, status="rejected")
+            raise
+        flags = [bool(h) for h in hits]
+        if not any(flags):
+            return flags
+        self.metrics.child(self.metrics.guard_hits, INJECTION_GUARD, target.name,
+                           guard.action).inc(sum(flags))
+        if guard.action != "reject":
+            return flags
+        refused = refusal(hits)
+        self._count(target, "invalid")
+        await self._log_refused(target, instances, ctx, INJECTION_GUARD, started,
+                                refused.details)
+        raise refused
 
     def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
         """The output contract's violations by these answers, counted and logged."""

@@ -59,6 +59,7 @@ from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
     from keelwork.service.flags.source import FlagSource
+    from keelwork.service.injection import InjectionScreen
     from keelwork.service.ood import OodGuard
 
 #: Loads a target into a runtime (production: keelwork.adapters.runtimes.load_runtime).
@@ -148,6 +149,10 @@ class Gateway:
     def use_ood(self, guard: OodGuard | None) -> None:
         """Put ``guards.out_of_distribution`` in force (its detectors fitted)."""
         self._dispatch.ood = guard
+
+    def use_injection(self, screen: InjectionScreen | None) -> None:
+        """Put ``guards.prompt_injection`` in force."""
+        self._dispatch.injection = screen
 
     def model_section(self, name: str) -> ModelSection:
         try:
