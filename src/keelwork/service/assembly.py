@@ -124,8 +124,12 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         if destination in ("store", "replay"):
             m.log_commit.observe(seconds)
 
-    plog = PredictionLog(make_engine(resolved.storage_url), resolved.spool_dir,
-                         durability=spec.storage.durability, on_batch=on_batch)
+    from keelwork.service.subjects import payload_keys
+
+    log_engine = make_engine(resolved.storage_url)
+    keys = payload_keys(resolved.project_dir, log_engine)  # crypto-shredding by subject
+    plog = PredictionLog(log_engine, resolved.spool_dir, durability=spec.storage.durability,
+                         on_batch=on_batch, seal=None if keys is None else keys.seal_rows)
     metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()
                                if isinstance(v, int | float)})
     features, feature_store = _online_features(resolved)

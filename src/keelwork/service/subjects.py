@@ -5,7 +5,10 @@ What is held about a subject: its predictions with their payloads and labels
 (:class:`~keelwork.adapters.stores.subject_store.SubjectStore`) and its rows in dataset
 snapshots taken with a subject column (:mod:`keelwork.adapters.stores.dataset_erasure`).
 
-Erasing removes all of it, then records:
+Payloads of predictions that name a subject are sealed under the subject's own key, kept in a
+key file apart from the data (:mod:`keelwork.adapters.stores.subject_keys`; crypto-shredding).
+Erasing first destroys that key -- every copy of the payloads, backups included, becomes
+unreadable -- then removes the rows, then records:
 
 - a tombstone in the store (``subject_erasures``): when, who, why, how many rows, and the
   subject's keyed digest (HMAC-SHA256 with the project's subject key, ``.keel/subject.key``,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
     from keelwork.adapters.stores.audit_store import AuditLog
     from keelwork.adapters.stores.datasets import DatasetStore
+    from keelwork.adapters.stores.subject_keys import SubjectKeys
     from keelwork.spec.settings import Settings
 
 #: Longest subject identifier accepted (the prediction log keeps at most 256 characters).
@@ -66,6 +70,7 @@ class ErasureReport:
     """What ``keel erase --subject`` removed."""
 
     digest: str
+    key_destroyed: bool = False
     predictions: int = 0
     labels: int = 0
     snapshots: dict[str, int] = field(default_factory=dict)
@@ -74,7 +79,8 @@ class ErasureReport:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"subject_digest": self.digest, "predictions": self.predictions,
+        return {"subject_digest": self.digest, "payload_key_destroyed": self.key_destroyed,
+                "predictions": self.predictions,
                 "labels": self.labels, "snapshot_rows": self.snapshots,
                 "snapshots_without_subject_column": self.unsearchable,
                 "models_trained_on_erased_rows": self.models,
@@ -82,6 +88,20 @@ class ErasureReport:
                          "on snapshots that held this subject; retrain them without it if the "
                          "request requires.") if self.models else None,
                 "seconds": round(self.seconds, 3)}
+
+
+def payload_keys(project: Path, engine: Engine) -> SubjectKeys | None:
+    """The per-subject key file for sealing what ``engine``'s prediction log stores (beside a
+    SQLite store; None for a store whose payloads are not sealed), attached to the store so
+    that this process's readers open the payloads with it."""
+    from keelwork.adapters.stores.subject_keys import SubjectKeys, attach, key_file
+
+    path = key_file(engine)
+    if path is None:
+        return None
+    keys = SubjectKeys(path, subject_key(project))
+    attach(engine, keys)
+    return keys
 
 
 def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, registry: Any,
@@ -107,6 +127,11 @@ def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, regist
     check_subject(subject)
     digest = subject_digest(key, subject)
     report = ErasureReport(digest)
+    from keelwork.adapters.stores.subject_keys import key_id, keys_for
+
+    # The key first: once it is gone, no copy of the payloads opens, whatever fails next.
+    keys = keys_for(engine)
+    report.key_destroyed = keys is not None and keys.forget(key_id(key, subject))
     if datasets is not None:
         from keelwork.adapters.stores.dataset_erasure import erase_from_snapshots
 
@@ -121,6 +146,7 @@ def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, regist
             for mv in registry.list_versions(s.name) if mv.dataset_version in report.snapshots)
     audit.append(actor=actor, action="subject.erase", target=digest[:16],
                  details={"subject_digest": digest, "reason": reason,
+                          "payload_key_destroyed": report.key_destroyed,
                           "predictions": report.predictions, "labels": report.labels,
                           "snapshot_rows": report.snapshots, "models": report.models})
     report.seconds = time.perf_counter() - started
@@ -227,4 +253,4 @@ def export_project(project: Path, settings: Settings, subject: str) -> dict[str,
 
 
 __all__ = ["ErasureReport", "SubjectRequests", "check_subject", "erase", "erase_project", "export",
-           "export_project", "subject_digest", "subject_key"]
+           "export_project", "payload_keys", "subject_digest", "subject_key"]

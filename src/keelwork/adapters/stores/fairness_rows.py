@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.ingest_tables import labels
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+from keelwork.adapters.stores.subject_keys import open_payloads
 from keelwork.core.rollout.analysis import output_label
 
 Row = tuple[dict[str, Any], Any, Any]
@@ -40,11 +41,15 @@ def labelled_inputs(engine: Engine, model: str, versions: Sequence[int], since: 
             .limit(limit))
     try:
         with engine.connect() as conn:
-            found = conn.execute(stmt).all()
+            found = open_payloads(engine, [
+                {"v": v, "inputs": i, "outputs": o, "label": lab}
+                for v, i, o, lab in conn.execute(stmt).all()])
     except SQLAlchemyError:
         return {}  # no labels table yet: no data, never a failure
     out: dict[int, list[Row]] = {}
-    for version, inputs, outputs, label in found:
+    for version, inputs, outputs, label in (tuple(r.values()) for r in found):
+        if outputs == "null":  # erased (its subject's key is gone): nothing to judge
+            continue
         try:
             inst = json.loads(inputs) if inputs else {}
             truth = json.loads(label)

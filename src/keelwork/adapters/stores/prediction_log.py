@@ -89,12 +89,15 @@ class PredictionLog(PredictionReader):
         max_queue: Rows queued past which an ``async`` write waits like a ``sync`` one.
         retry_backoff: First and largest delay, in seconds, between attempts on a failed store.
         on_batch: Called from the writer thread after each batch (see :data:`BatchHook`).
+        seal: Called from the writer thread on each batch's rows before they are stored:
+            seals the payloads of rows with a subject in place (``SubjectKeys.seal_rows``).
     """
 
     def __init__(self, engine: Engine, spool_dir: Path, *, durability: Durability = "sync",
                  max_batch: int = 512, max_delay_ms: float = 2.0, max_queue: int = 100_000,
                  retry_backoff: tuple[float, float] = (0.1, 5.0),
-                 on_batch: BatchHook | None = None) -> None:
+                 on_batch: BatchHook | None = None,
+                 seal: Callable[[list[dict[str, Any]]], object] | None = None) -> None:
         if durability not in ("sync", "async"):
             raise StoreError(f"The prediction log durability must be 'sync' or 'async'; got "
                              f"{durability!r}.")
@@ -112,7 +115,7 @@ class PredictionLog(PredictionReader):
         self._max_delay = max_delay_ms / 1000.0
         self._max_queue = max_queue
         self._backoff_first, self._backoff_max = retry_backoff
-        self._on_batch = on_batch
+        self._on_batch, self._seal = on_batch, seal
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
@@ -389,6 +392,8 @@ class PredictionLog(PredictionReader):
 
     def _commit(self, rows: list[dict[str, Any]], destination: str) -> None:
         started = time.perf_counter()
+        if self._seal is not None:  # off the request path; a failure spools (sealed on replay)
+            self._seal(rows)
         if not self._schema_ready:
             ensure_schema(self.engine)
             self._schema_ready = True

@@ -6,8 +6,8 @@ Tables (own ``MetaData``, schema kind ``predictions``)::
                          answered_by, latency_ms, model_latency_ms
                          indexes: ts, (model, ts), subject_id, tenant
     prediction_payloads  id (PK, FK -> predictions.id, on delete cascade), inputs, outputs,
-                         request_meta -- JSON text, kept apart so that a later capability can
-                         encrypt them per data subject
+                         request_meta -- JSON text; sealed per data subject when the row
+                         names one (:mod:`keelwork.adapters.stores.subject_keys`)
 
 A *row* is one dict with every column of both tables (payloads as JSON text): what the writer
 inserts, what the spool stores one per line and what :meth:`PredictionReader.iter_row_batches`
@@ -46,6 +46,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from keelwork.adapters.stores.schema import stamp_schema
 from keelwork.adapters.stores.sql import among
+from keelwork.adapters.stores.subject_keys import open_payloads
 from keelwork.core.predictions import PredictionRecord
 from keelwork.core.slo.evaluate import SloCounts
 from keelwork.errors import StoreError
@@ -226,7 +227,7 @@ class PredictionReader:
                                                               p.c.id > after[1])))
             n = batch_size if left is None else min(batch_size, left)
             stmt = stmt.order_by(p.c.ts, p.c.id).limit(n)
-            rows = [dict(r) for r in self._read(stmt)]
+            rows = self._read(stmt)
             if not rows:
                 return
             yield rows
@@ -279,11 +280,12 @@ class PredictionReader:
                 .order_by(p.c.ts.desc(), p.c.id.desc()).limit(n))
         return [row_to_record(r) for r in reversed(self._read(stmt))]
 
-    def _read(self, stmt: Any) -> list[Any]:
-        """The rows of a query of the log (as mappings)."""
+    def _read(self, stmt: Any) -> list[dict[str, Any]]:
+        """The rows of a query of the log (as dicts), sealed payloads opened."""
         try:
             with self.engine.connect() as conn:
-                return list(conn.execute(stmt).mappings())
+                rows = [dict(r) for r in conn.execute(stmt).mappings()]
+            return open_payloads(self.engine, rows)
         except SQLAlchemyError as exc:
             raise store_error("read the prediction log", exc) from None
 
@@ -464,8 +466,10 @@ def prediction_outputs(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
     q = prediction_payloads.c
     out: dict[str, Any] = {}
     for clause in among(conn, q.id, list(ids)):
-        for pid, text in conn.execute(select(q.id, q.outputs).where(clause)):
-            out[pid] = json.loads(text)
+        found = [{"id": pid, "outputs": text}
+                 for pid, text in conn.execute(select(q.id, q.outputs).where(clause))]
+        for r in open_payloads(conn.engine, found):
+            out[r["id"]] = json.loads(r["outputs"])
     return out
 
 

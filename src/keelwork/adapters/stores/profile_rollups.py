@@ -47,6 +47,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from keelwork.adapters.stores.ingest_tables import labels
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.adapters.stores.subject_keys import open_payloads
 from keelwork.adapters.stores.transactions import (
     connection,
     retrying_transaction,
@@ -214,7 +215,7 @@ class RollupStore:
                 d["label"] = orjson.loads(d["label"])
                 d["label_ts"] = float(d["label_ts"])
                 out.append(d)
-        return out
+        return open_payloads(self.engine, out)
 
 
 __all__ = ["ROLLUP_SCHEMA_KIND", "ROLLUP_SCHEMA_VERSION", "RollupKey", "RollupStore",

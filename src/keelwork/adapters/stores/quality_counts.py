@@ -39,6 +39,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from keelwork.adapters.stores.ingest_tables import labels
 from keelwork.adapters.stores.monitor_store import monitor_results
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+from keelwork.adapters.stores.subject_keys import open_payloads
 from keelwork.adapters.stores.transactions import connection, store_error
 from keelwork.core.slo.quality import (
     QualityCounts,
@@ -251,8 +252,10 @@ class QualityCountReader:
             stmt = stmt.order_by(p.ts, p.id).limit(self.batch)
             with connection(self.engine, _STORE, "reading predictions for quality SLOs") as conn:
                 rows = conn.execute(stmt).all()
-            for r in rows:
-                body = _load(r[3])
+            col = "inputs" if ind.metric == "null_rate" else "outputs"
+            opened = open_payloads(self.engine, [{col: r[3]} for r in rows])
+            for r, o in zip(rows, opened, strict=True):
+                body = _load(o[col])
                 if wants_label:
                     yield float(r[0]), r[2], None, body, _load(r[4])
                 else:

@@ -44,6 +44,7 @@ from keelwork.adapters.stores.prediction_store import (
 )
 from keelwork.adapters.stores.schema import create_tables
 from keelwork.adapters.stores.sql import among, insert_ignore
+from keelwork.adapters.stores.subject_keys import open_payloads
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 from keelwork.core.predictions import PredictionRecord
 
@@ -197,8 +198,10 @@ class ReviewStore:
                     predictions.outerjoin(prediction_payloads,
                                           prediction_payloads.c.id == predictions.c.id)
                 ).where(cond)
-                for row in conn.execute(stmt).mappings():
-                    rec = row_to_record({str(k): v for k, v in row.items()})
+                found = [{str(k): v for k, v in row.items()}
+                         for row in conn.execute(stmt).mappings()]
+                for row in open_payloads(self.engine, found):
+                    rec = row_to_record(row)
                     out[rec.id] = rec
         return out
 

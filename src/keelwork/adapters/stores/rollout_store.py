@@ -345,6 +345,7 @@ def live_quality(engine: Engine, model: str, versions: Sequence[int], since: flo
 
     from keelwork.adapters.stores.ingest_tables import labels
     from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+    from keelwork.adapters.stores.subject_keys import open_payloads
 
     answered = (sa_select(predictions.c.version, prediction_payloads.c.outputs, labels.c.label)
                 .join(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
@@ -363,9 +364,13 @@ def live_quality(engine: Engine, model: str, versions: Sequence[int], since: flo
     pairs: list[tuple[int, Any, Any]] = []
     try:
         with engine.connect() as conn:
-            pairs.extend((int(v), o, lab) for v, o, lab in conn.execute(answered).all())
+            pairs.extend((int(r["v"]), r["outputs"], r["label"]) for r in open_payloads(
+                engine, [{"v": v, "outputs": o, "label": lab}
+                         for v, o, lab in conn.execute(answered).all()]))
             copies: list[tuple[int, Any, str]] = []
-            for version, outputs, meta in conn.execute(shadows).all():
+            for r in open_payloads(engine, [{"v": v, "outputs": o, "request_meta": m}
+                                            for v, o, m in conn.execute(shadows).all()]):
+                version, outputs, meta = r["v"], r["outputs"], r["request_meta"]
                 try:
                     of = json.loads(meta).get("shadow_of")
                 except (ValueError, AttributeError):
@@ -383,6 +388,8 @@ def live_quality(engine: Engine, model: str, versions: Sequence[int], since: flo
         return {}  # no labels table yet (nothing ingested): no data, never a failure
     out: dict[int, ArmStats] = {}
     for version, outputs, label in pairs:
+        if outputs == "null":  # erased (its subject's key is gone): nothing to judge
+            continue
         try:
             got, want = output_label(json.loads(outputs)), output_label(json.loads(label))
         except ValueError:
@@ -412,6 +419,7 @@ def recent_answers(engine: Engine, model: str, version: int, before: float,
     from sqlalchemy.exc import SQLAlchemyError
 
     from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+    from keelwork.adapters.stores.subject_keys import open_payloads
 
     stmt = (sa_select(predictions.c.status, predictions.c.guard, predictions.c.latency_ms,
                       prediction_payloads.c.outputs)
@@ -423,11 +431,12 @@ def recent_answers(engine: Engine, model: str, version: int, before: float,
             .order_by(predictions.c.ts.desc()).limit(limit))
     try:
         with engine.connect() as conn:
-            rows = conn.execute(stmt).all()
+            rows = open_payloads(engine, [{"s": s, "g": g, "ms": ms, "outputs": o}
+                                          for s, g, ms, o in conn.execute(stmt).all()])
     except SQLAlchemyError:
         return ArmStats()
     stats = ArmStats()
-    for status, guard, latency_ms, outputs in reversed(rows):
+    for status, guard, latency_ms, outputs in (tuple(r.values()) for r in reversed(rows)):
         try:
             out = (json.loads(outputs) if status in ("ok", "fallback") and outputs is not None
                    else None)

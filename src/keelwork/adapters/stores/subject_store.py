@@ -45,6 +45,7 @@ from keelwork.adapters.stores.ingest_tables import label_history, labels, unknow
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
 from keelwork.adapters.stores.schema import create_tables
 from keelwork.adapters.stores.sql import among, delete_among
+from keelwork.adapters.stores.subject_keys import open_payloads
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 
 _STORE = "subject store"
@@ -100,8 +101,10 @@ class SubjectStore:
                         prediction_payloads, prediction_payloads.c.id == predictions.c.id))
                 stmt = stmt.where((predictions.c.ts > after[0]) | (
                     (predictions.c.ts == after[0]) & (predictions.c.id > after[1])))
-                rows = [{str(k): v for k, v in r.items()} for r in conn.execute(
-                    stmt.order_by(predictions.c.ts, predictions.c.id).limit(_PAGE)).mappings()]
+                rows = open_payloads(self.engine, [{str(k): v for k, v in r.items()} for r in
+                                                   conn.execute(stmt.order_by(
+                                                       predictions.c.ts, predictions.c.id)
+                                                       .limit(_PAGE)).mappings()])
                 found = self._labels(conn, [r["id"] for r in rows])
             for r in rows:
                 for key in ("inputs", "outputs", "request_meta"):

@@ -1,0 +1,329 @@
+"""Per-subject data keys (crypto-shredding) for the prediction log's payload columns.
+
+Every prediction that names a data subject has its payloads (``inputs``, ``outputs``,
+``request_meta``) sealed with AES-256-GCM under that subject's own key, made on first sight of
+the subject. The keys live in their own SQLite file (default ``.keel/subject_keys.db``), never
+in the data store: erasing a subject deletes its key (``PRAGMA secure_delete`` and a WAL
+checkpoint, so the key leaves the file at once), which makes every copy of its payloads --
+backups, replicas, dumps of the data store taken earlier -- unreadable.
+
+A sealed payload is a text column value (the columns keep their type)::
+
+    ~k1:<key id: 32 hex>:<base64(nonce 12 bytes || ciphertext || GCM tag)>
+
+JSON text never starts with ``~``, so sealed and plain values tell themselves apart (rows
+logged before sealing, rows without a subject). The key id is the first 128 bits of the
+subject's keyed digest (HMAC-SHA256 under the project's subject key), the same digest the
+erasure tombstone names: the data store never holds a key, and the key file never holds a
+subject. The associated data binds a ciphertext to its key id and column (an ``outputs`` value
+moved into ``inputs`` fails to open).
+
+Reading: :func:`open_payloads` opens the sealed values of a batch of rows with one key-file
+query. A value whose key is gone (erased) or that fails authentication reads as erased --
+``null`` for ``inputs``/``outputs``, ``{"payload_erased": true}`` for ``request_meta`` -- never
+as an error: a monitoring run over a log with erased subjects keeps going.
+
+Which key file goes with a store: the one attached to the store's URL (:func:`attach`, done by
+the server and the CLI commands that know the project), else, for a SQLite file store, the
+``subject_keys.db`` beside it (the default layout: both in ``.keel/``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Double, Engine, LargeBinary, MetaData, String, Table, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from keelwork.errors import StoreError
+
+#: Marks a sealed payload value.
+PREFIX = "~k1:"
+#: Hex characters of the key id in a sealed value (128 bits of the subject digest).
+KEY_ID_HEX = 32
+#: The payload columns that are sealed.
+SEALED_COLUMNS = ("inputs", "outputs", "request_meta")
+#: What a payload whose key is gone reads as, per column (JSON text).
+ERASED = {"inputs": "null", "outputs": "null", "request_meta": '{"payload_erased":true}'}
+#: The key file's name beside a SQLite store (and in ``.keel/``).
+KEY_FILE_NAME = "subject_keys.db"
+
+_HEAD = len(PREFIX) + KEY_ID_HEX + 1
+metadata = MetaData()
+subject_keys = Table(
+    "subject_keys", metadata,
+    Column("key_id", String(KEY_ID_HEX), primary_key=True),
+    Column("key", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+
+def _aesgcm(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
+def seal(key: bytes, key_id: str, column: str, plain: str) -> str:
+    """``plain`` (JSON text) sealed under ``key`` as a column value (see the module text)."""
+    return _seal(_aesgcm(key), key_id, column, plain)
+
+
+def _seal(aead: Any, key_id: str, column: str, plain: str) -> str:
+    nonce = os.urandom(12)
+    body = aead.encrypt(nonce, plain.encode("utf-8", "surrogatepass"),
+                        f"{key_id}:{column}".encode())
+    return f"{PREFIX}{key_id}:{base64.b64encode(nonce + body).decode('ascii')}"
+
+
+def unseal(key: bytes, column: str, value: str) -> str:
+    """The JSON text of a sealed value.
+
+    Raises:
+        ValueError: ``value`` is not sealed, or fails authentication under ``key`` (a wrong
+            key, a changed byte, or a value moved from another column).
+    """
+    key_id = sealed_key_id(value)
+    if key_id is None:
+        raise ValueError("not a sealed payload value")
+    from cryptography.exceptions import InvalidTag
+
+    try:
+        raw = base64.b64decode(value[_HEAD:], validate=True)
+        plain = _aesgcm(key).decrypt(raw[:12], raw[12:], f"{key_id}:{column}".encode())
+    except (InvalidTag, ValueError) as exc:
+        raise ValueError("the sealed payload does not open with this key") from exc
+    return bytes(plain).decode("utf-8", "surrogatepass")
+
+
+def sealed_key_id(value: Any) -> str | None:
+    """The key id of a sealed value, or None for anything else."""
+    if isinstance(value, str) and value.startswith(PREFIX) and len(value) > _HEAD \
+            and value[_HEAD - 1] == ":":
+        return value[len(PREFIX):_HEAD - 1]
+    return None
+
+
+class SubjectKeys:
+    """The key file: make, find and destroy per-subject keys.
+
+    Args:
+        path: The SQLite key file (created, mode 0600, with the first key).
+        secret: The project's subject key (HMAC of subject ids into key ids); only sealing
+            and erasing need it, reading does not.
+    """
+
+    def __init__(self, path: Path, secret: bytes | None = None) -> None:
+        self.path, self.secret = Path(path), secret
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def key_id(self, subject: str) -> str:
+        """The key id of ``subject`` (see :func:`key_id`)."""
+        if self.secret is None:
+            raise StoreError("internal: these subject keys were opened without the project's "
+                             "subject key; they can read and erase, not seal.")
+        return key_id(self.secret, subject)
+
+    def _db(self, create: bool) -> Engine | None:
+        with self._lock:
+            if self._engine is None:
+                if not create and not self.path.exists():
+                    return None
+                from keelwork.adapters.stores.engine import make_engine
+
+                fresh = not self.path.exists()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if fresh:  # readable by its owner only, like the project's other key files
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+                engine = make_engine(f"sqlite:///{self.path.absolute()}")
+                try:
+                    metadata.create_all(engine, checkfirst=True)
+                except SQLAlchemyError as exc:
+                    raise _error("open", self.path, exc) from None
+                self._engine = engine
+            return self._engine
+
+    def keys(self, key_ids: Iterable[str]) -> dict[str, bytes]:
+        """The keys of ``key_ids`` that exist (erased ones are missing)."""
+        wanted = sorted(set(key_ids))
+        db = self._db(create=False) if wanted else None
+        if db is None:
+            return {}
+        out: dict[str, bytes] = {}
+        try:
+            with db.connect() as conn:
+                for i in range(0, len(wanted), 900):
+                    out.update(self._select(conn, wanted[i:i + 900]))
+        except SQLAlchemyError as exc:
+            raise _error("read", self.path, exc) from None
+        return out
+
+    def ensure(self, subjects: Iterable[str]) -> dict[str, tuple[str, bytes]]:
+        """Per subject, its ``(key id, key)``: the existing key, or a new random one."""
+        ids = {s: self.key_id(s) for s in set(subjects)}
+        if not ids:
+            return {}
+        db = self._db(create=True)
+        assert db is not None
+        from sqlalchemy.dialects.sqlite import insert
+
+        wanted = sorted(set(ids.values()))
+        found: dict[str, bytes] = {}
+        try:
+            with db.begin() as conn:
+                for i in range(0, len(wanted), 900):
+                    part = wanted[i:i + 900]
+                    found.update(self._select(conn, part))
+                    new = [k for k in part if k not in found]
+                    if new:  # a key another process made meanwhile wins (read back)
+                        conn.execute(insert(subject_keys).on_conflict_do_nothing(), [
+                            {"key_id": k, "key": os.urandom(32), "created_at": time.time()}
+                            for k in new])
+                        found.update(self._select(conn, new))
+        except SQLAlchemyError as exc:
+            raise _error("write", self.path, exc) from None
+        return {s: (k, found[k]) for s, k in ids.items()}
+
+    @staticmethod
+    def _select(conn: Any, key_ids: list[str]) -> dict[str, bytes]:
+        return {r[0]: bytes(r[1]) for r in conn.execute(
+            select(subject_keys.c.key_id, subject_keys.c.key)
+            .where(subject_keys.c.key_id.in_(key_ids)))}
+
+    def forget(self, key_id: str) -> bool:
+        """Destroy the key ``key_id`` (secure delete, then the WAL is checkpointed and
+        truncated, so the key's bytes leave the file). Returns whether there was one."""
+        db = self._db(create=False)
+        if db is None:
+            return False
+        try:
+            with db.begin() as conn:
+                conn.exec_driver_sql("PRAGMA secure_delete = ON")
+                gone = conn.execute(subject_keys.delete().where(
+                    subject_keys.c.key_id == key_id)).rowcount
+            with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        except SQLAlchemyError as exc:
+            raise _error("erase a key in", self.path, exc) from None
+        return bool(gone)
+
+    def seal_rows(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Seal, in place, the payloads of the rows that name a subject (rows sealed already
+        are left as they are). Returns how many rows were sealed."""
+        todo = [r for r in rows if r.get("subject_id")
+                and not any(sealed_key_id(r.get(c)) for c in SEALED_COLUMNS)]
+        if not todo:
+            return 0
+        keys = self.ensure(str(r["subject_id"]) for r in todo)
+        ciphers: dict[str, Any] = {}
+        for r in todo:
+            key_id, key = keys[str(r["subject_id"])]
+            aead = ciphers.get(key_id) or ciphers.setdefault(key_id, _aesgcm(key))
+            for c in SEALED_COLUMNS:
+                if isinstance(r.get(c), str):
+                    r[c] = _seal(aead, key_id, c, r[c])
+        return len(todo)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+
+def key_id(secret: bytes, subject: str) -> str:
+    """The key id of ``subject``: the first 128 bits (hex) of its keyed digest, HMAC-SHA256
+    under the project's subject key (the digest the erasure tombstone records)."""
+    return hmac.new(secret, subject.encode("utf-8", "surrogatepass"),
+                    hashlib.sha256).hexdigest()[:KEY_ID_HEX]
+
+
+def key_file(engine: Engine) -> Path | None:
+    """Where the key file of ``engine``'s store lives: beside a SQLite file store (the
+    default: both in ``.keel/``); None for other stores (not sealed yet: every reader of the
+    store must find the keys, and a PostgreSQL store has no directory to find them by)."""
+    u = engine.url
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
+        return None
+    return Path(u.database).expanduser().absolute().parent / KEY_FILE_NAME
+
+
+def _error(action: str, path: Path, exc: BaseException) -> StoreError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreError(f"Could not {action} the subject key file '{path}': {first}")
+
+
+# --------------------------------------------------------------------------- reading rows
+_ATTACHED: dict[tuple[str, str, int | None, str], SubjectKeys] = {}
+_ATTACH_LOCK = threading.Lock()
+
+
+def _url_key(engine: Engine) -> tuple[str, str, int | None, str]:
+    u = engine.url
+    return (u.get_backend_name(), u.host or "", u.port, u.database or "")
+
+
+def attach(engine: Engine, keys: SubjectKeys) -> None:
+    """Make ``keys`` the key file of every engine on ``engine``'s database in this process."""
+    with _ATTACH_LOCK:
+        _ATTACHED[_url_key(engine)] = keys
+
+
+def keys_for(engine: Engine) -> SubjectKeys | None:
+    """The key file of ``engine``'s database: the attached one, else for a SQLite file the
+    ``subject_keys.db`` beside it when it exists; None when there is none."""
+    url = _url_key(engine)
+    with _ATTACH_LOCK:
+        found = _ATTACHED.get(url)
+        if found is None and (beside := key_file(engine)) is not None and beside.exists():
+            found = _ATTACHED[url] = SubjectKeys(beside)
+        return found
+
+
+def open_payloads(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open, in place, the sealed payload values of ``rows`` (dicts with any of
+    :data:`SEALED_COLUMNS`); values whose key is gone read as :data:`ERASED`. Rows with
+    nothing sealed cost one scan and no key-file query. Returns ``rows``."""
+    sealed = {k for r in rows for c in SEALED_COLUMNS if (k := sealed_key_id(r.get(c)))}
+    if not sealed:
+        return rows
+    store = keys_for(engine)
+    found = store.keys(sealed) if store is not None else {}
+    ciphers = {k: _aesgcm(v) for k, v in found.items()}
+    from cryptography.exceptions import InvalidTag
+
+    for r in rows:
+        for c in SEALED_COLUMNS:
+            value = r.get(c)
+            key_id = sealed_key_id(value)
+            if key_id is None:
+                continue
+            aead = ciphers.get(key_id)
+            try:
+                if aead is None:
+                    raise ValueError(key_id)
+                raw = base64.b64decode(value[_HEAD:], validate=True)  # type: ignore[index]
+                r[c] = aead.decrypt(raw[:12], raw[12:], f"{key_id}:{c}".encode()).decode(
+                    "utf-8", "surrogatepass")
+            except (InvalidTag, ValueError):
+                r[c] = ERASED[c]
+    return rows
+
+
+def open_value(engine: Engine, column: str, value: str | None) -> str | None:
+    """One payload value opened as :func:`open_payloads` does."""
+    return open_payloads(engine, [{column: value}])[0][column]  # type: ignore[no-any-return]
+
+
+__all__ = ["ERASED", "KEY_FILE_NAME", "PREFIX", "SEALED_COLUMNS", "SubjectKeys", "attach",
+           "key_file", "key_id", "keys_for", "open_payloads", "open_value", "seal",
+           "sealed_key_id", "subject_keys", "unseal"]
