@@ -71,6 +71,9 @@ def erase_cmd(subject: str = _SUBJECT, project: Path = PROJECT_OPTION,
                   f"{sum(report.snapshots.values())} snapshot rows "
                   f"({report.seconds:.2f} s); tombstone {report.digest[:16]}",
                   highlight=False, markup=False)
+    if report.key_destroyed:
+        console.print("payload key destroyed: copies of its payloads (backups) no longer "
+                      "open", highlight=False, markup=False)
     for ref in report.unsearchable:
         console.print(f"not searched: snapshot {ref} has no subject column", markup=False)
     if report.models:

@@ -1,0 +1,114 @@
+"""Per-subject payload keys: sealing round trip, wrong keys and tampering refused, erased keys
+read as erased (never an error), the key's bytes gone from the key file."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.subject_keys import (
+    ERASED,
+    PREFIX,
+    SubjectKeys,
+    key_file,
+    key_id,
+    keys_for,
+    open_payloads,
+    seal,
+    sealed_key_id,
+    unseal,
+)
+
+SECRET = b"s" * 32
+
+
+def _row(subject: str | None, n: int) -> dict[str, Any]:
+    return {"id": f"p{n}", "subject_id": subject, "inputs": f'{{"email":"canary{n}@x.org"}}',
+            "outputs": str(n), "request_meta": '{"route":"/v1"}'}
+
+
+def test_seal_round_trip_and_what_fails() -> None:
+    key, other = os.urandom(32), os.urandom(32)
+    kid = key_id(SECRET, "alice")
+    sealed = seal(key, kid, "inputs", '{"email":"alice@x.org"}')
+    assert sealed.startswith(PREFIX) and sealed_key_id(sealed) == kid
+    assert "alice" not in sealed
+    assert unseal(key, "inputs", sealed) == '{"email":"alice@x.org"}'
+    assert seal(key, kid, "inputs", "1") != seal(key, kid, "inputs", "1")  # fresh nonces
+    with pytest.raises(ValueError, match="does not open"):
+        unseal(other, "inputs", sealed)
+    with pytest.raises(ValueError, match="does not open"):  # moved to another column
+        unseal(key, "outputs", sealed)
+    body = bytearray(sealed.encode())
+    body[-5] = ord("A") if body[-5] != ord("A") else ord("B")
+    with pytest.raises(ValueError, match="does not open"):
+        unseal(key, "inputs", body.decode())
+    with pytest.raises(ValueError, match="not a sealed"):
+        unseal(key, "inputs", '{"a":1}')
+
+
+def test_key_ids_are_keyed_digests_not_subjects() -> None:
+    assert key_id(SECRET, "alice") == key_id(SECRET, "alice")
+    assert key_id(SECRET, "alice") != key_id(b"t" * 32, "alice")
+    assert len(key_id(SECRET, "alice")) == 32 and "alice" not in key_id(SECRET, "alice")
+
+
+def test_seal_rows_then_open_and_forget(tmp_path: Path) -> None:
+    keys = SubjectKeys(tmp_path / "subject_keys.db", SECRET)
+    rows = [_row("alice", 1), _row("bob", 2), _row(None, 3), _row("alice", 4)]
+    plain = [dict(r) for r in rows]
+    assert keys.seal_rows(rows) == 3
+    assert rows[2] == plain[2]  # no subject: stored as it is
+    for r in (rows[0], rows[1], rows[3]):
+        assert all(sealed_key_id(r[c]) for c in ("inputs", "outputs", "request_meta"))
+        assert "canary" not in r["inputs"]
+    assert keys.seal_rows(rows) == 0  # sealed already: left alone
+    assert stat.S_IMODE((tmp_path / "subject_keys.db").stat().st_mode) == 0o600
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+    assert key_file(engine) == tmp_path / "subject_keys.db"
+    opened = open_payloads(engine, [dict(r) for r in rows])
+    assert opened == plain
+
+    alice_key = keys.keys([key_id(SECRET, "alice")])[key_id(SECRET, "alice")]
+    assert keys.forget(key_id(SECRET, "alice")) is True
+    assert keys.forget(key_id(SECRET, "alice")) is False
+    assert alice_key not in (tmp_path / "subject_keys.db").read_bytes()
+    wal = tmp_path / "subject_keys.db-wal"
+    assert not wal.exists() or alice_key not in wal.read_bytes()
+    after = open_payloads(engine, [dict(r) for r in rows])
+    assert after[1] == plain[1] and after[2] == plain[2]
+    for r in (after[0], after[3]):
+        assert {c: r[c] for c in ERASED} == ERASED
+    # A new sighting of an erased subject gets a new key, not the old one back.
+    again = [_row("alice", 5)]
+    keys.seal_rows(again)
+    assert keys.keys([key_id(SECRET, "alice")])[key_id(SECRET, "alice")] != alice_key
+    assert open_payloads(engine, [dict(r) for r in rows])[0]["inputs"] == "null"
+    keys.close()
+    engine.dispose()
+
+
+def test_without_a_key_file_sealed_payloads_read_as_erased(tmp_path: Path) -> None:
+    keys = SubjectKeys(tmp_path / "elsewhere" / "subject_keys.db", SECRET)
+    rows = [_row("alice", 1)]
+    keys.seal_rows(rows)
+    engine = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+    assert keys_for(engine) is None  # nothing beside this store
+    assert open_payloads(engine, [dict(rows[0])])[0]["outputs"] == ERASED["outputs"]
+    assert SubjectKeys(tmp_path / "none.db").keys(["x"]) == {}  # reading creates nothing
+    assert not (tmp_path / "none.db").exists()
+    keys.close()
+    engine.dispose()
+
+
+def test_sealing_needs_the_project_secret(tmp_path: Path) -> None:
+    from keelwork.errors import StoreError
+
+    with pytest.raises(StoreError, match="subject key"):
+        SubjectKeys(tmp_path / "k.db").seal_rows([_row("alice", 1)])
