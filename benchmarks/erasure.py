@@ -4,7 +4,9 @@ Fills a store (SQLite file, or PostgreSQL with ``--pg-url``) with ``--rows`` pre
 ``--subjects`` subjects (payloads with an e-mail address, a label each), then erases
 ``--erase`` subjects one by one with :func:`keelwork.service.subjects.erase` (predictions,
 payloads, labels, a tombstone, an audit entry; on SQLite secure delete and a WAL checkpoint)
-and reports the time per erasure.
+and reports the time per erasure. The payloads are sealed per subject as the server seals them
+(``subject_keys.db`` beside the store; ``--no-seal`` to leave them plain), so each erasure also
+destroys the subject's key (secure delete and a checkpoint of the key file).
 
 The competitor is what a store without a subject index must do: find the subject's rows by
 scanning the payloads (``DELETE ... WHERE inputs LIKE '%<e-mail>%'``, the way one would hunt
@@ -31,15 +33,24 @@ from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.ingest_tables import labels
-from keelwork.adapters.stores.prediction_store import ensure_schema, insert_records
+from keelwork.adapters.stores.prediction_store import (
+    META_COLUMNS,
+    ensure_schema,
+    insert_statements,
+    record_to_row,
+)
+from keelwork.adapters.stores.subject_keys import SubjectKeys, key_file
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.service.subjects import erase
 
 KEY = b"b" * 32
 
 
-def fill(url: str, rows: int, subjects: int) -> None:
+def fill(url: str, rows: int, subjects: int, seal: bool) -> None:
     engine = make_engine(url)
+    path = key_file(engine)
+    keys = SubjectKeys(path, KEY) if seal and path is not None else None
+    ins_meta, ins_payload = insert_statements(engine)
     ensure_schema(engine)
     Ledger(engine).ensure_schema()
     AuditLog(engine).ensure_schema()
@@ -54,19 +65,27 @@ def fill(url: str, rows: int, subjects: int) -> None:
                 inputs={"email": f"p{i % subjects:07d}@example.org", "x": float(i)},
                 outputs=i % 2, latency_ms=1.0) for i in range(start, min(rows, start + chunk))]
             at = datetime.now(UTC)
+            flat = [record_to_row(r) for r in recs]
+            if keys is not None:
+                keys.seal_rows(flat)
             with engine.begin() as conn:
-                insert_records(conn, recs)
+                conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in flat])
+                conn.execute(ins_payload, [{k: r[k] for k in ("id", "inputs", "outputs",
+                                                               "request_meta")} for r in flat])
                 conn.execute(labels.insert(), [
                     {"prediction_id": r.id, "label": "1", "ts": r.ts, "source": "bench",
                      "source_row": None, "ingested_at": at} for r in recs])
             bar.update(task, advance=len(recs))
     engine.dispose()
+    if keys is not None:
+        keys.close()
 
 
 def keel_erase(url: str, n: int, subjects: int) -> list[float]:
     engine = make_engine(url)
     audit = AuditLog(engine)
     times = []
+    destroyed = 0
     for k in range(n):
         subject = f"subject-{(k * 7919) % subjects:07d}"
         t0 = time.perf_counter()
@@ -74,7 +93,9 @@ def keel_erase(url: str, n: int, subjects: int) -> list[float]:
                        reason="benchmark")
         times.append(time.perf_counter() - t0)
         assert report.predictions > 0, subject
+        destroyed += report.key_destroyed
     engine.dispose()
+    print(f"payload keys destroyed: {destroyed} of {n}")
     return times
 
 
@@ -102,17 +123,21 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=100_000)
     ap.add_argument("--erase", type=int, default=20)
     ap.add_argument("--pg-url", default=None, help="a fresh PostgreSQL database to use")
+    ap.add_argument("--no-seal", action="store_true", help="leave the payloads plain")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="keel-erasure-"))
     try:
         if args.pg_url:
             url = args.pg_url
-            fill(url, args.rows, args.subjects)
+            fill(url, args.rows, args.subjects, False)
             scan_url = url
         else:
             url = f"sqlite:///{tmp / 'keel.db'}"
-            fill(url, args.rows, args.subjects)
-            shutil.copy(tmp / "keel.db", tmp / "scan.db")
+            fill(url, args.rows, args.subjects, not args.no_seal)
+            # The competitor's copy keeps plain payloads (its scan must find the e-mails).
+            (tmp / "plain").mkdir()
+            fill(f"sqlite:///{tmp / 'plain' / 'keel.db'}", args.rows, args.subjects, False)
+            shutil.move(tmp / "plain" / "keel.db", tmp / "scan.db")
             scan_url = f"sqlite:///{tmp / 'scan.db'}"
         ours = keel_erase(url, args.erase, args.subjects)
         theirs = scan_erase(scan_url, max(3, args.erase // 5), args.subjects)

@@ -219,8 +219,8 @@ class SubjectKeys:
     def seal_rows(self, rows: Sequence[dict[str, Any]]) -> int:
         """Seal, in place, the payloads of the rows that name a subject (rows sealed already
         are left as they are). Returns how many rows were sealed."""
-        todo = [r for r in rows if r.get("subject_id")
-                and not any(sealed_key_id(r.get(c)) for c in SEALED_COLUMNS)]
+        todo = [r for r in rows if r.get("subject_id") and not any(
+            isinstance(v := r.get(c), str) and v.startswith(PREFIX) for c in SEALED_COLUMNS)]
         if not todo:
             return 0
         keys = self.ensure(str(r["subject_id"]) for r in todo)
