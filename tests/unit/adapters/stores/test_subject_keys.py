@@ -112,3 +112,39 @@ def test_sealing_needs_the_project_secret(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="subject key"):
         SubjectKeys(tmp_path / "k.db").seal_rows([_row("alice", 1)])
+
+
+def test_the_log_seals_in_its_writer_and_a_key_file_failure_spools(tmp_path: Path) -> None:
+    from keelwork.adapters.stores.prediction_log import PredictionLog
+    from keelwork.core.predictions import PredictionRecord
+    from keelwork.errors import StoreError
+
+    keys = SubjectKeys(tmp_path / "subject_keys.db", SECRET)
+    failures = [StoreError("key file unavailable")]
+
+    def flaky_seal(rows: list[dict[str, Any]]) -> object:
+        if failures:
+            raise failures.pop()
+        return keys.seal_rows(rows)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+    log = PredictionLog(engine, tmp_path / "spool", seal=flaky_seal,
+                        retry_backoff=(0.01, 0.01))
+    log.start()
+    recs = [PredictionRecord(id=f"p{i}", ts=float(i), model="m", version=1,
+                             subject_id="alice" if i % 2 else None,
+                             inputs={"note": f"canary{i}qz"}, outputs=i, latency_ms=1.0)
+            for i in range(6)]
+    log.write_blocking(recs[:3])  # the seal fails: spooled, not lost
+    assert log.stats()["spooled_total"] == 3
+    log.write_blocking(recs[3:])
+    assert log.flush(10)
+    log.close()
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql("SELECT id, inputs FROM prediction_payloads").all())
+    assert len(stored) == 6
+    for i in range(6):
+        assert (sealed_key_id(stored[f"p{i}"]) is not None) == bool(i % 2)
+    assert [r.inputs for r in log.iter_records()] == [{"note": f"canary{i}qz"} for i in range(6)]
+    keys.close()
+    engine.dispose()
