@@ -130,3 +130,14 @@ def test_erased_subjects_payloads_do_not_open_in_a_backup(tmp_path: Path) -> Non
     run = keel(tmp_path, "monitor", "run", "--since", "2h", "--json")
     windows = [w for w in json.loads(run.stdout)["windows"] if w["predictions"]]
     assert sum(w["predictions"] for w in windows) == 55
+
+    # A restore of the backup: the erased subjects' rows are back, their payloads are not,
+    # and monitoring runs over them (as erased rows) rather than failing.
+    for extra in ("keel.db-wal", "keel.db-shm"):
+        (keel_dir / extra).unlink(missing_ok=True)
+    _backup(backup_dir / "keel.db", keel_dir / "keel.db")
+    run = keel(tmp_path, "monitor", "run", "--since", "2h", "--json")
+    windows = [w for w in json.loads(run.stdout)["windows"] if w["predictions"]]
+    assert sum(w["predictions"] for w in windows) == 61
+    assert _canary("subj-04", 1) not in keel(tmp_path, "log", "tail", "-n", "100",
+                                             "--json").stdout

@@ -275,7 +275,10 @@ def _url_key(engine: Engine) -> tuple[str, str, int | None, str]:
 def attach(engine: Engine, keys: SubjectKeys) -> None:
     """Make ``keys`` the key file of every engine on ``engine``'s database in this process."""
     with _ATTACH_LOCK:
+        old = _ATTACHED.get(_url_key(engine))
         _ATTACHED[_url_key(engine)] = keys
+    if old is not None and old is not keys:
+        old.close()  # its connections; it reopens them if still used
 
 
 def keys_for(engine: Engine) -> SubjectKeys | None:
