@@ -36,6 +36,7 @@ import hmac
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,12 @@ SEALED_COLUMNS = ("inputs", "outputs", "request_meta")
 ERASED = {"inputs": "null", "outputs": "null", "request_meta": '{"payload_erased":true}'}
 #: The key file's name beside a SQLite store (and in ``.keel/``).
 KEY_FILE_NAME = "subject_keys.db"
+
+#: How long the writer reuses a key it has read without reading it again, and how many it keeps.
+#: Only sealing uses them (a reader always asks the key file): a key erased by another process
+#: meanwhile can only make the next seconds' payloads of that subject unreadable, never keep
+#: erased ones readable.
+SEAL_CACHE_SECONDS, SEAL_CACHE_KEYS = 30.0, 10_000
 
 _HEAD = len(PREFIX) + KEY_ID_HEX + 1
 metadata = MetaData()
@@ -125,6 +132,7 @@ class SubjectKeys:
         self.path, self.secret = Path(path), secret
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     def key_id(self, subject: str) -> str:
         """The key id of ``subject`` (see :func:`key_id`)."""
@@ -170,27 +178,38 @@ class SubjectKeys:
     def ensure(self, subjects: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         """Per subject, its ``(key id, key)``: the existing key, or a new random one."""
         ids = {s: self.key_id(s) for s in set(subjects)}
-        if not ids:
-            return {}
+        now = time.monotonic()
+        with self._lock:
+            found = {k: hit[1] for k in set(ids.values())
+                     if (hit := self._cache.get(k)) is not None and hit[0] > now}
+        wanted = sorted(set(ids.values()) - set(found))
+        if not wanted:
+            return {s: (k, found[k]) for s, k in ids.items()}
         db = self._db(create=True)
         assert db is not None
         from sqlalchemy.dialects.sqlite import insert
 
-        wanted = sorted(set(ids.values()))
-        found: dict[str, bytes] = {}
+        read: dict[str, bytes] = {}
         try:
             with db.begin() as conn:
                 for i in range(0, len(wanted), 900):
                     part = wanted[i:i + 900]
-                    found.update(self._select(conn, part))
-                    new = [k for k in part if k not in found]
+                    read.update(self._select(conn, part))
+                    new = [k for k in part if k not in read]
                     if new:  # a key another process made meanwhile wins (read back)
                         conn.execute(insert(subject_keys).on_conflict_do_nothing(), [
                             {"key_id": k, "key": os.urandom(32), "created_at": time.time()}
                             for k in new])
-                        found.update(self._select(conn, new))
+                        read.update(self._select(conn, new))
         except SQLAlchemyError as exc:
             raise _error("write", self.path, exc) from None
+        with self._lock:
+            for k, key in read.items():
+                self._cache[k] = (now + SEAL_CACHE_SECONDS, key)
+                self._cache.move_to_end(k)
+            while len(self._cache) > SEAL_CACHE_KEYS:
+                self._cache.popitem(last=False)
+        found.update(read)
         return {s: (k, found[k]) for s, k in ids.items()}
 
     @staticmethod
@@ -202,6 +221,8 @@ class SubjectKeys:
     def forget(self, key_id: str) -> bool:
         """Destroy the key ``key_id`` (secure delete, then the WAL is checkpointed and
         truncated, so the key's bytes leave the file). Returns whether there was one."""
+        with self._lock:
+            self._cache.pop(key_id, None)
         db = self._db(create=False)
         if db is None:
             return False
