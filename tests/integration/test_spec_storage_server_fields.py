@@ -1,7 +1,7 @@
 """keel.yaml fields that no test set and checked before the registry of enforcers
 (:mod:`keelwork.spec.enforced_by`) asked for one: ``kind``/``version``, ``service.name`` and
 ``description``, ``contract.inputs[].description``, ``models[].aliases`` and
-``allow_unsafe_pickle``, ``guards.pii_redaction.entities``, ``storage.log_inputs`` and
+``allow_unsafe_pickle``, ``guards.pii_redaction.text`` and ``entities``, ``storage.log_inputs`` and
 ``spool_dir``, ``server.host`` and ``port``.
 
 Each test writes a fresh project, serves it (in process, or ``keel serve`` for the address) and
@@ -10,6 +10,7 @@ checks what the field promises where a user would see it."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -129,6 +130,21 @@ def test_pii_entities_limits_what_is_redacted(tmp_path: Path) -> None:
     assert "7946 0958" in stored["email_address"]
     assert "7946 0958" not in stored["phone_number"]
     assert "zz.person@example.org" in stored["phone_number"]
+
+
+def test_pii_text_mode_decides_what_the_log_keeps_of_free_text(tmp_path: Path) -> None:
+    note = "mail zz.person@example.org or call +44 20 7946 0958"
+    stored = {}
+    for mode in ("redact", "pseudonymise", "drop", "keep"):
+        project = _project(tmp_path, f"guards:\n  pii_redaction: {{text: {mode}}}\n", mode)
+        with _client(project) as client:
+            _predict(client, {"a": 1.0, "b": 2, "note": note})
+        stored[mode] = _tail(project)[0]["inputs"]
+    assert stored["redact"]["note"] == "mail <EMAIL_ADDRESS> or call <PHONE_NUMBER>"
+    assert re.fullmatch(r"mail <EMAIL_ADDRESS:[0-9a-f]{16}> or call <PHONE_NUMBER:[0-9a-f]{16}>",
+                        stored["pseudonymise"]["note"])
+    assert "note" not in stored["drop"] and stored["drop"]["a"] == 1.0
+    assert stored["keep"]["note"] == note
 
 
 def test_allow_unsafe_pickle_decides_whether_a_pickle_serves(tmp_path: Path) -> None:

@@ -150,7 +150,7 @@ SERVING: dict[str, tuple[str, ...]] = {
     "guards.pii_redaction": (
         "keelwork.service.redaction", "tests/integration/test_pii_proof.py"),
     "guards.pii_redaction.text": (
-        "keelwork.service.redaction", "tests/integration/test_pii_proof.py"),
+        "keelwork.service.redaction", "tests/integration/test_spec_storage_server_fields.py"),
     "guards.pii_redaction.model_sees": (
         "keelwork.service.redaction", "tests/integration/test_spec_header_fields.py"),
     "guards.pii_redaction.entities": (
@@ -163,7 +163,7 @@ SERVING: dict[str, tuple[str, ...]] = {
     "guards.prompt_injection.threshold": (
         "keelwork.service.injection", "tests/unit/service/test_injection_screen.py"),
     "guards.prompt_injection.fields": (
-        "keelwork.service.injection", "tests/unit/service/test_injection_screen.py"),
+        "keelwork.service.injection", "tests/integration/test_journey_injection.py"),
     "guards.prompt_injection.on_error": (
         "keelwork.service.injection", "tests/unit/service/test_injection_screen.py"),
     "guards.prompt_injection.timeout_ms": (

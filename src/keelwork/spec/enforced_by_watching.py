@@ -192,16 +192,24 @@ WATCHING: dict[str, tuple[str, ...]] = {
         "retention_loop's period"),
     # ------------------------------------------------------------ alerts
     "alerts.receivers[].name": (
-        "keelwork.core.alerting.routing", "tests/integration/test_alert_delivery.py",
-        "owners and contacts name receivers"),
+        "keelwork.core.alerting.routing",
+        "tests/unit/core/alerting/test_named_receivers.py",
+        "an owner or the on-call contact names it"),
     "alerts.receivers[].kind": (
-        "keelwork.core.alerting.routing", "tests/integration/test_alert_delivery.py"),
+        "keelwork.core.alerting.routing",
+        "tests/unit/core/alerting/test_named_receivers.py"),
     "alerts.receivers[].url": (
-        "keelwork.adapters.notifiers.webhook", "tests/integration/test_alert_delivery.py"),
+        "keelwork.adapters.notifiers.slack",
+        "tests/integration/test_alert_delivery.py",
+        "posted to (a webhook receiver's by keelwork.adapters.notifiers.webhook)"),
     "alerts.receivers[].to": (
-        "keelwork.adapters.notifiers.smtp", "tests/integration/test_alert_delivery.py"),
+        "keelwork.core.alerting.routing",
+        "tests/unit/core/alerting/test_named_receivers.py",
+        "one e-mail target per address"),
     "alerts.receivers[].channel": (
-        "keelwork.adapters.notifiers.slack", "tests/integration/test_alert_delivery.py"),
+        "keelwork.core.alerting.routing",
+        "tests/unit/core/alerting/test_named_receivers.py",
+        "the Slack target's channel"),
     "alerts.smtp.smarthost": (
         "keelwork.adapters.notifiers.smtp", "tests/integration/test_alert_delivery.py"),
     "alerts.smtp.from": (
