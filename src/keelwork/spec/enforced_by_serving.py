@@ -13,6 +13,12 @@ SERVING: dict[str, tuple[str, ...]] = {
     "service.on_call.contact": (
         "keelwork.core.alerting.routing", "tests/integration/test_alert_delivery.py",
         "pages go to it"),
+    "service.on_call.escalation": (
+        "keelwork.service.alerting", "tests/integration/test_alert_delivery.py",
+        "AlertDelivery.escalations: an unacknowledged page goes there too"),
+    "service.on_call.escalate_after": (
+        "keelwork.service.alerting", "tests/integration/test_alert_delivery.py",
+        "AlertDelivery.escalations: how long a page waits for an acknowledgement"),
     "service.tenant_header": (
         "keelwork.interfaces.http.context", "tests/integration/test_spec_header_fields.py"),
     # ------------------------------------------------------------ models
