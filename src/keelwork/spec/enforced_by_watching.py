@@ -233,7 +233,7 @@ WATCHING: dict[str, tuple[str, ...]] = {
     "review.random_share": (
         "keelwork.core.review", "tests/unit/core/test_review.py"),
     "review.guards": (
-        "keelwork.service.review", "tests/integration/test_review_adult.py"),
+        "keelwork.service.review", "tests/integration/test_review_guards_field.py"),
     "review.double_label_share": (
         "keelwork.service.review", "tests/integration/test_journey_review.py"),
     "review.interval": (
