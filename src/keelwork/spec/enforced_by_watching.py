@@ -107,7 +107,8 @@ WATCHING: dict[str, tuple[str, ...]] = {
         "keelwork.service.monitoring.reference", "tests/integration/test_monitor_text.py"),
     # ------------------------------------------------------------ rollout
     "rollout.strategy": (
-        "keelwork.service.rollout.operations", "tests/integration/test_rollout_shadow_ab.py",
+        "keelwork.service.rollout.operations",
+        "tests/integration/test_rollout_strategy_field.py",
         "the strategy a 'keel rollout start' uses; routed by keelwork.service.gateway.gateway"),
     "rollout.steps": (
         "keelwork.core.rollout.state", "tests/unit/core/rollout/test_rollout_analysis.py"),
