@@ -248,13 +248,18 @@ WATCHING: dict[str, tuple[str, ...]] = {
     "fairness.positive_label": (
         "keelwork.core.fairness.groups", "tests/integration/test_journey_fairness.py"),
     "fairness.metrics": (
-        "keelwork.core.fairness.verdict", "tests/unit/service/monitoring/test_fairness_service.py"),
+        "keelwork.core.fairness.verdict",
+        "tests/unit/service/monitoring/test_fairness_fields.py"),
     "fairness.max_difference": (
-        "keelwork.core.fairness.verdict", "tests/unit/service/monitoring/test_fairness_service.py"),
+        "keelwork.core.fairness.verdict",
+        "tests/integration/test_journey_fairness.py"),
     "fairness.min_ratio": (
-        "keelwork.core.fairness.verdict", "tests/unit/service/monitoring/test_fairness_service.py"),
+        "keelwork.core.fairness.verdict",
+        "tests/integration/test_journey_fairness.py"),
     "fairness.min_group_size": (
-        "keelwork.core.fairness.verdict", "tests/unit/service/monitoring/test_fairness_service.py"),
+        "keelwork.core.fairness.verdict",
+        "tests/integration/test_journey_fairness.py"),
     "fairness.confidence": (
-        "keelwork.core.fairness.verdict", "tests/unit/service/monitoring/test_fairness_service.py"),
+        "keelwork.core.fairness.verdict",
+        "tests/unit/service/monitoring/test_fairness_fields.py"),
 }
