@@ -82,7 +82,7 @@ WATCHING: dict[str, tuple[str, ...]] = {
         "keelwork.service.monitoring.window", "tests/integration/test_monitor_run.py",
         "MonitorSettings.from_spec: the floor of every column's score"),
     "monitoring.drift.features": (
-        "keelwork.service.monitoring.window", "tests/integration/test_drift_features_field.py",
+        "keelwork.service.monitoring.window", "tests/integration/test_monitoring_fields.py",
         "the reference restricted to them"),
     "monitoring.windows": (
         "keelwork.service.monitoring.runs", "tests/integration/test_monitor_run.py",
@@ -100,9 +100,9 @@ WATCHING: dict[str, tuple[str, ...]] = {
         "keelwork.interfaces.http.feedback", "tests/unit/interfaces/http/test_feedback.py",
         "LabelsSection.unknown_ttl_seconds"),
     "monitoring.segments": (
-        "keelwork.service.monitoring.window", "tests/integration/test_monitor_run.py"),
+        "keelwork.service.monitoring.window", "tests/integration/test_monitoring_fields.py"),
     "monitoring.min_segment_rows": (
-        "keelwork.service.monitoring.window", "tests/integration/test_monitor_run.py"),
+        "keelwork.service.monitoring.window", "tests/integration/test_monitoring_fields.py"),
     "monitoring.text_columns": (
         "keelwork.service.monitoring.reference", "tests/integration/test_monitor_text.py"),
     # ------------------------------------------------------------ rollout
