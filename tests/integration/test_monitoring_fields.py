@@ -1,5 +1,5 @@
-"""``monitoring.drift.features``, ``monitoring.segments`` and ``monitoring.min_segment_rows``:
-`keel monitor run` follows keel.yaml.
+"""``monitoring.windows``, ``drift.features``, ``segments`` and ``min_segment_rows``: `keel
+monitor run` follows keel.yaml.
 
 A fresh project (a scikit-learn classifier served from keel.yaml's artifact, its reference
 built at serve) takes traffic in process from two tenants, 30 and 10 predictions; the same log
@@ -60,16 +60,23 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-def _window(project: Path, monitoring: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _windows(project: Path, monitoring: str,
+             monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     monkeypatch.delenv("KEELWORK_STORAGE_URL", raising=False)
-    (project / "keel.yaml").write_text(SPEC.replace("  windows: [1h]\n",
+    (project / "keel.yaml").write_text(SPEC.replace("  windows: [1h]\n", monitoring)
+                                       if monitoring.startswith("  windows:") else
+                                       SPEC.replace("  windows: [1h]\n",
                                                     "  windows: [1h]\n" + monitoring))
     result = CliRunner().invoke(app, ["monitor", "run", "--since", "2h", "--json",
                                       "--no-rescore", "--no-rollups", "--project", str(project)])
     assert result.exit_code == 0, result.output
-    (window,) = [w for w in json.loads(result.output)["windows"] if w["predictions"]]
+    return [w for w in json.loads(result.output)["windows"] if w["predictions"]]
+
+
+def _window(project: Path, monitoring: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    (window,) = _windows(project, monitoring, monkeypatch)
     assert window["predictions"] == 40
-    return dict(window)
+    return window
 
 
 def test_drift_features_restricts_the_compared_inputs(
@@ -93,3 +100,9 @@ def test_segments_and_min_segment_rows_choose_the_compared_slices(
     assert compared("") == {}  # no segments named: none compared
     assert compared("  segments: [tenant]\n  min_segment_rows: 20\n") == {"big": 30}
     assert compared("  segments: [tenant]\n  min_segment_rows: 5\n") == {"big": 30, "small": 10}
+
+
+def test_windows_of_keel_yaml_cut_the_log(served: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    by_count = _windows(served, "  windows: [15p, 1h]\n", monkeypatch)
+    assert [w["predictions"] for w in by_count] == [15, 15, 10]  # the first window spec
+    assert [w["predictions"] for w in _windows(served, "  windows: [1d]\n", monkeypatch)] == [40]

@@ -85,7 +85,7 @@ WATCHING: dict[str, tuple[str, ...]] = {
         "keelwork.service.monitoring.window", "tests/integration/test_monitoring_fields.py",
         "the reference restricted to them"),
     "monitoring.windows": (
-        "keelwork.service.monitoring.runs", "tests/integration/test_monitor_run.py",
+        "keelwork.service.monitoring.runs", "tests/integration/test_monitoring_fields.py",
         "'keel monitor run's windows; also the server's /metrics window"),
     "monitoring.labels.expected_delay": (
         "keelwork.service.monitoring.window", "tests/integration/test_monitor_run.py",
