@@ -1,8 +1,8 @@
 """keel.yaml fields that no test set and checked before the registry of enforcers
 (:mod:`keelwork.spec.enforced_by`) asked for one: ``kind``/``version``, ``service.name`` and
-``description``, ``contract.inputs[].description``, ``models[].aliases`` and
-``allow_unsafe_pickle``, ``guards.pii_redaction.text`` and ``entities``, ``storage.log_inputs`` and
-``spool_dir``, ``server.host`` and ``port``.
+``description``, ``contract.inputs[].description``, ``contract.outputs[].pii``,
+``models[].aliases`` and ``allow_unsafe_pickle``, ``guards.pii_redaction.text`` and
+``entities``, ``storage.log_inputs`` and ``spool_dir``, ``server.host`` and ``port``.
 
 Each test writes a fresh project, serves it (in process, or ``keel serve`` for the address) and
 checks what the field promises where a user would see it."""
@@ -145,6 +145,28 @@ def test_pii_text_mode_decides_what_the_log_keeps_of_free_text(tmp_path: Path) -
                         stored["pseudonymise"]["note"])
     assert "note" not in stored["drop"] and stored["drop"]["a"] == 1.0
     assert stored["keep"]["note"] == note
+
+
+def test_output_pii_mode_rewrites_the_logged_answer_only(tmp_path: Path) -> None:
+    """``contract.outputs[].pii``: what the log keeps of an answer field; the client gets the
+    answer as the model gave it."""
+    email = "write zz.person@example.org"
+    logged = {}
+    for mode in ("redact", "drop"):
+        project = tmp_path / mode
+        project.mkdir()
+        (project / "keel.yaml").write_text(
+            "service: {name: echo, owners: [t@example.com]}\nmodels:\n"
+            f"  - {{name: echo, runtime: python, artifact: 'fakes:echo', "
+            f"options: {{path: '{FIXTURES}'}}}}\n"
+            "contract:\n  inputs:\n    - {name: msg, type: string}\n"
+            f"  outputs:\n    - {{name: msg, type: string, pii: {mode}}}\n")
+        with _client(project) as client:
+            r = client.post("/v1/models/echo:predict", json={"instances": [{"msg": email}]})
+            assert r.status_code == 200 and r.json()["predictions"] == [{"msg": email}]
+        logged[mode] = _tail(project)[0]["outputs"]
+    assert logged["redact"] == {"msg": "<REDACTED>"}
+    assert logged["drop"] == {}
 
 
 def test_allow_unsafe_pickle_decides_whether_a_pickle_serves(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.core.contracts.outputs", "tests/unit/core/contracts/test_output_rules.py",
         "the inputs' rules (keelwork.core.contracts.record) applied to each answer"),
     "contract.outputs[].pii": (
-        "keelwork.service.redaction", "tests/integration/test_pii_proof.py"),
+        "keelwork.service.redaction", "tests/integration/test_spec_storage_server_fields.py"),
     "contract.extra_fields": (
         "keelwork.core.contracts.record", "tests/unit/core/contracts/test_record.py"),
     "contract.subject_field": (
