@@ -89,6 +89,9 @@ SERVING: dict[str, tuple[str, ...]] = {
         "compiled per field by keelwork.core.contracts.record"),
     "contract.inputs[].pii": (
         "keelwork.service.redaction", "tests/integration/test_pii_proof.py"),
+    "contract.outputs[].description": (
+        "keelwork.interfaces.http.openapi", "tests/unit/interfaces/http/test_app.py",
+        "predict_description: the predict operation's text in /openapi.json and /docs"),
     "contract.outputs[].name": (
         "keelwork.core.contracts.outputs", "tests/unit/core/contracts/test_output_rules.py",
         "the inputs' rules (keelwork.core.contracts.record) applied to each answer"),
