@@ -1,0 +1,126 @@
+"""A user's journey with explanations: a scikit-learn Pipeline (a ColumnTransformer before a
+logistic regression) served from keel.yaml with reference data; ``POST :explain`` on new
+instances (predicted and logged) and on a logged prediction id; attributions per original
+feature that add up to the answer's log-odds minus the expected value; the budget's 429; and
+``keel log show ID`` printing the stored explanation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skops")
+
+from journey import keel
+
+SPEC = """\
+kind: keel.yaml
+version: 1
+service: {{name: credit, owners: [ml@example.com]}}
+models:
+  - name: credit
+    runtime: sklearn
+    artifact: model.skops
+    options: {{input: mixed, trusted: {trusted}}}
+    timeout_ms: 10000
+contract:
+  inputs:
+    - {{name: income, type: float}}
+    - {{name: debt, type: float}}
+    - {{name: job, type: category, categories: [clerk, nurse, welder]}}
+monitoring:
+  reference: reference.jsonl
+explain:
+  budget_per_minute: 5
+  background_rows: 50
+"""
+
+
+def _rows(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    jobs = ["clerk", "nurse", "welder"]
+    return [{"income": round(float(rng.normal(50, 15)), 2),
+             "debt": round(float(rng.normal(10, 4)), 2), "job": jobs[int(rng.integers(3))]}
+            for _ in range(n)]
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> tuple[Path, Any]:
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    train = pd.DataFrame(_rows(600, 1))
+    y = ((train.income - 2 * train.debt + (train.job == "nurse") * 10) > 30).astype(int)
+    model = make_pipeline(
+        ColumnTransformer([("num", StandardScaler(), ["income", "debt"]),
+                           ("cat", OneHotEncoder(sparse_output=False), ["job"])]),
+        LogisticRegression()).fit(train, y)
+    folder = tmp_path / "credit"
+    folder.mkdir()
+    sio.dump(model, folder / "model.skops")
+    (folder / "reference.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in _rows(400, 2)))
+    trusted = sio.get_untrusted_types(file=folder / "model.skops")
+    (folder / "keel.yaml").write_text(SPEC.format(trusted=json.dumps(trusted)))
+    keel(folder, "spec", "validate")
+    return folder, model
+
+
+def test_explain_predict_log_show_and_budget(project: tuple[Path, Any]) -> None:
+    import pandas as pd
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    folder, model = project
+    asked = _rows(2, 9)
+    with TestClient(build_server_app(load_spec(folder / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        got = client.post("/v1/models/credit:explain", json={"instances": asked})
+        assert got.status_code == 200, got.text
+        body = got.json()
+        margins = model.decision_function(pd.DataFrame(asked))
+        assert body["model_version"] == 1 and len(body["prediction_ids"]) == 2
+        for e, margin in zip(body["explanations"], margins, strict=True):
+            assert e["method"] == "linear" and e["output"] == "decision_function"
+            assert set(e["attributions"]) == {"income", "debt", "job"}
+            assert sum(e["attributions"].values()) == pytest.approx(
+                margin - e["expected_value"], abs=1e-6)
+        # a logged prediction, explained afterwards by its id
+        pid, plain = client.post("/v1/models/credit:predict",
+                                 json={"instances": [asked[0], asked[1]]}
+                                 ).json()["prediction_ids"]
+        again = client.post("/v1/models/credit:explain", json={"prediction_ids": [pid]})
+        assert again.status_code == 200, again.text
+        assert again.json()["explanations"][0]["attributions"] == pytest.approx(
+            body["explanations"][0]["attributions"], abs=1e-9)
+        # the contract applies as for :predict
+        bad = client.post("/v1/models/credit:explain",
+                          json={"instances": [{"income": "lots", "debt": 1, "job": "nurse"}]})
+        assert bad.status_code == 422
+        assert bad.json()["details"][0]["path"].startswith("instances[0]")
+        # 3 of 5 instances spent: 3 more do not fit the minute
+        spent = client.post("/v1/models/credit:explain", json={"instances": _rows(3, 4)})
+        assert spent.status_code == 429, spent.text
+        assert int(spent.headers["retry-after"]) >= 1
+    shown = keel(folder, "log", "show", pid).stdout
+    assert "explanation: linear, output decision_function" in shown
+    assert all(f in shown for f in ("income", "debt", "job"))
+    as_json = json.loads(keel(folder, "log", "show", pid, "--json").stdout)
+    assert as_json["explanation"]["attributions"] == pytest.approx(
+        again.json()["explanations"][0]["attributions"])
+    first = keel(folder, "log", "show", body["prediction_ids"][0]).stdout
+    assert "explanation: linear" in first
+    assert "no explanation stored" in keel(folder, "log", "show", plain).stdout
+    missing = keel(folder, "log", "show", "no-such-id", check=False)
+    assert missing.returncode != 0 and "no-such-id" in missing.stdout + missing.stderr
