@@ -124,3 +124,88 @@ def test_explain_predict_log_show_and_budget(project: tuple[Path, Any]) -> None:
     assert "no explanation stored" in keel(folder, "log", "show", plain).stdout
     missing = keel(folder, "log", "show", "no-such-id", check=False)
     assert missing.returncode != 0 and "no-such-id" in missing.stdout + missing.stderr
+
+
+TREE_SPEC = """\
+service: {{name: trees, owners: [ml@example.com]}}
+models:
+  - name: trees
+    runtime: sklearn
+    artifact: model.skops
+    options: {{trusted: {trusted}}}
+    timeout_ms: 10000
+contract:
+  inputs: [{{name: income, type: float}}, {{name: debt, type: float}}]
+{reference}explain: {{background_rows: 100, enabled: {enabled}}}
+"""
+
+
+def _tree_project(root: Path, *, reference: bool = True, enabled: bool = True) -> Any:
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    train = pd.DataFrame(_rows(400, 1))[["income", "debt"]]
+    model = GradientBoostingClassifier(n_estimators=30, random_state=0).fit(
+        train, (train.income - 2 * train.debt > 30).astype(int))
+    root.mkdir()
+    sio.dump(model, root / "model.skops")
+    (root / "reference.jsonl").write_text("".join(
+        json.dumps({k: r[k] for k in ("income", "debt")}) + "\n" for r in _rows(80, 2)))
+    trusted = sio.get_untrusted_types(file=root / "model.skops")
+    (root / "keel.yaml").write_text(TREE_SPEC.format(
+        trusted=json.dumps(trusted), enabled=str(enabled).lower(),
+        reference="monitoring: {reference: reference.jsonl}\n" if reference else ""))
+    keel(root, "spec", "validate")
+    return model
+
+
+def test_the_served_tree_explanation_equals_shaps(tmp_path: Path) -> None:
+    shap = pytest.importorskip("shap", reason="shap is the explain extra")
+    import pandas as pd
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    model = _tree_project(tmp_path / "trees")
+    asked = [{k: r[k] for k in ("income", "debt")} for r in _rows(3, 7)]
+    with TestClient(build_server_app(load_spec(tmp_path / "trees" / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        got = client.post("/v1/models/trees:explain", json={"instances": asked})
+    assert got.status_code == 200, got.text
+    # background_rows (100) >= the reference's 80 rows: the whole reference is the background
+    # as the model sees them: scikit-learn's trees take float32
+    background = pd.DataFrame(_rows(80, 2))[["income", "debt"]].to_numpy(np.float32)
+    explainer = shap.TreeExplainer(model, data=background, model_output="raw",
+                                   feature_perturbation="interventional")
+    theirs = explainer.shap_values(pd.DataFrame(asked).to_numpy(np.float32))
+    margins = model.decision_function(pd.DataFrame(asked))
+    for e, row, margin in zip(got.json()["explanations"], theirs, margins, strict=True):
+        assert e["method"] == "tree" and e["output"] == "raw" and e["output_class"] == 1
+        assert [e["attributions"]["income"], e["attributions"]["debt"]] == pytest.approx(
+            list(row), abs=1e-12)
+        assert e["expected_value"] == pytest.approx(float(explainer.expected_value), abs=1e-12)
+        assert sum(e["attributions"].values()) == pytest.approx(
+            margin - e["expected_value"], abs=1e-6)
+
+
+def test_no_reference_is_a_422_and_disabled_is_a_404(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    _tree_project(tmp_path / "bare", reference=False)
+    _tree_project(tmp_path / "off", enabled=False)
+    row = {"instances": [{"income": 50.0, "debt": 3.0}]}
+    with TestClient(build_server_app(load_spec(tmp_path / "bare" / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        bare = client.post("/v1/models/trees:explain", json=row)
+    assert bare.status_code == 422
+    assert "monitoring.reference" in bare.json()["error"]
+    with TestClient(build_server_app(load_spec(tmp_path / "off" / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        off = client.post("/v1/models/trees:explain", json=row)
+        assert client.post("/v1/models/trees:predict", json=row).status_code == 200
+    assert off.status_code == 404 and "explain.enabled" in off.json()["error"]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from keelwork.adapters.stores.explanation_store import ExplanationStore, read_prediction
-from keelwork.core.explain.attribution import Deadline, Explanation, permutation_shap
+from keelwork.core.explain.attribution import Explanation, permutation_shap
 from keelwork.errors import (
     ErrorDetail,
     ExplainBudgetSpent,
@@ -174,7 +174,7 @@ class Explainer:
             explained = await asyncio.wait_for(
                 asyncio.to_thread(self.compute, host, list(instances), deadline),
                 timeout=max(0.001, deadline - time.monotonic()))
-        except (TimeoutError, Deadline):
+        except TimeoutError:
             raise ModelTimeout(
                 f"Explaining {host.target.label} took longer than explain.timeout_ms "
                 f"({self.settings.timeout_ms:g} ms); explain fewer instances or raise it.",
@@ -224,7 +224,7 @@ class Explainer:
 
         Raises:
             NotExplainable: no method applies.
-            Deadline: the deadline passed (the permutation explainer checks it).
+            TimeoutError: the deadline passed (the permutation explainer checks it).
         """
         runtime = host.runtime
         background = self.background()

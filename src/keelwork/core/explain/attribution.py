@@ -24,10 +24,6 @@ import numpy as np
 OutputFn = Callable[[list[dict[str, Any]]], "np.ndarray[Any, Any]"]
 
 
-class Deadline(Exception):
-    """Raised inside an explainer when its deadline passed (the service maps it to 504)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """The attributions of one instance.
@@ -100,13 +96,13 @@ def permutation_shap(f: OutputFn, x: Mapping[str, Any], background: Sequence[Map
         features: The features to attribute (the others keep ``x``'s values throughout).
         max_evaluations: Model rows evaluated at most.
         seed: Seed of the orders (the same call gives the same values).
-        deadline: ``time.monotonic()`` value past which :class:`Deadline` is raised.
+        deadline: ``time.monotonic()`` value past which TimeoutError is raised.
 
     Returns:
         (values, expected value, output value, evaluations).
 
     Raises:
-        Deadline: the deadline passed.
+        TimeoutError: the deadline passed (the service answers 504).
     """
     if not background:
         raise ValueError("the permutation explainer needs at least one background row")
@@ -126,13 +122,13 @@ def permutation_shap(f: OutputFn, x: Mapping[str, Any], background: Sequence[Map
     order = np.arange(d)
     for o in range(orders):
         if deadline is not None and time.monotonic() > deadline:
-            raise Deadline()
+            raise TimeoutError("the explanation's deadline passed")
         order = rng.permutation(d) if o % 2 == 0 else order[::-1]
         batch: list[dict[str, Any]] = []
         current = [dict(b) for b in bg]
         batch.extend(dict(r) for r in current)
         for j in order:
-            name = features[j]
+            name = features[int(j)]
             for r in current:
                 r[name] = x[name]
             batch.extend(dict(r) for r in current)
@@ -147,4 +143,4 @@ def permutation_shap(f: OutputFn, x: Mapping[str, Any], background: Sequence[Map
     return [float(v) for v in values], base_mean, out_mean, evaluations
 
 
-__all__ = ["Deadline", "Explanation", "OutputFn", "permutation_shap", "plan"]
+__all__ = ["Explanation", "OutputFn", "permutation_shap", "plan"]

@@ -216,6 +216,10 @@ def _tree(final: Any, xt: np.ndarray[Any, Any], bt: np.ndarray[Any, Any], groups
         import shap
     except ImportError:
         return None
+    # scikit-learn's trees route float32 values (their thresholds sit between float32
+    # neighbours); shap routes what it is given, so a float64 value between the two sides of
+    # a threshold would take another leaf than the model's (off by a leaf's value).
+    xt, bt = xt.astype(np.float32).astype(float), bt.astype(np.float32).astype(float)
     try:
         explainer = shap.TreeExplainer(final, data=bt, model_output="raw",
                                        feature_perturbation="interventional")
