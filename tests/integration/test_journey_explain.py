@@ -209,3 +209,68 @@ def test_no_reference_is_a_422_and_disabled_is_a_404(tmp_path: Path) -> None:
         off = client.post("/v1/models/trees:explain", json=row)
         assert client.post("/v1/models/trees:predict", json=row).status_code == 200
     assert off.status_code == 404 and "explain.enabled" in off.json()["error"]
+
+
+FAKES = Path(__file__).resolve().parents[1] / "fixtures"
+ADDER_SPEC = """\
+service: {{name: adder, owners: [ml@example.com]}}
+models:
+  - name: adder
+    runtime: python
+    artifact: "fakes:total"
+    options: {{path: "{fx}"}}
+contract:
+  inputs: [{{name: a, type: float}}, {{name: b, type: integer}}]
+monitoring: {{reference: reference.csv}}
+explain: {{max_evaluations: 200, timeout_ms: {timeout}}}
+"""
+
+
+def _adder(root: Path, timeout: float) -> Path:
+    root.mkdir()
+    rng = np.random.default_rng(4)
+    (root / "reference.csv").write_text("a,b\n" + "".join(
+        f"{rng.normal(10, 2):.3f},{int(rng.integers(0, 20))}\n" for _ in range(300)))
+    (root / "keel.yaml").write_text(ADDER_SPEC.format(fx=FAKES, timeout=timeout))
+    keel(root, "spec", "validate")
+    return root
+
+
+def test_a_model_without_an_exact_method_gets_the_bounded_permutation(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    project = _adder(tmp_path / "adder", 60_000)
+    with TestClient(build_server_app(load_spec(project / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        got = client.post("/v1/models/adder:explain",
+                          json={"instances": [{"a": 14.0, "b": 3}]})
+    assert got.status_code == 200, got.text
+    e = got.json()["explanations"][0]
+    assert e["method"] == "permutation" and e["output"] == "prediction"
+    assert 0 < e["evaluations"] <= 200
+    assert e["output_value"] == pytest.approx(17.0)
+    assert sum(e["attributions"].values()) == pytest.approx(
+        e["output_value"] - e["expected_value"], abs=1e-9)
+    # the model adds its inputs: each attribution is the input minus the background's mean,
+    # which the expected value (the background's mean sum) bounds
+    assert e["attributions"]["a"] + e["attributions"]["b"] == pytest.approx(
+        17.0 - e["expected_value"], abs=1e-9)
+    assert e["attributions"]["a"] > 0 > e["attributions"]["b"]
+
+
+def test_past_its_timeout_an_explanation_is_a_504(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    project = _adder(tmp_path / "slow", 0.001)  # the prediction alone takes longer
+    with TestClient(build_server_app(load_spec(project / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        got = client.post("/v1/models/adder:explain",
+                          json={"instances": [{"a": 14.0, "b": 3}]})
+    assert got.status_code == 504, got.text
+    assert "explain.timeout_ms" in got.json()["error"]

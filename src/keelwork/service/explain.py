@@ -215,8 +215,14 @@ class Explainer:
         else:
             label = self.resolved.spec.monitoring.labels.column
             table = table.select([c for c in table.column_names if c != label])
-        self._background = table.to_pylist()
-        return self._background
+        rows = table.to_pylist()
+        if not rows:
+            raise NotExplainable(
+                f"monitoring.reference ({reference}) holds no rows: explanations need "
+                "background data.", [ErrorDetail("monitoring.reference", "explain_background",
+                                                  reference)])
+        self._background = rows
+        return rows
 
     def compute(self, host: ModelHost, instances: list[Any], deadline: float
                 ) -> list[Explanation]:
