@@ -124,6 +124,20 @@ def test_explain_predict_log_show_and_budget(project: tuple[Path, Any]) -> None:
     assert "no explanation stored" in keel(folder, "log", "show", plain).stdout
     missing = keel(folder, "log", "show", "no-such-id", check=False)
     assert missing.returncode != 0 and "no-such-id" in missing.stdout + missing.stderr
+    # the global view: mean |attribution| per feature over the window's 3 explained answers
+    run = json.loads(keel(folder, "monitor", "run", "--window", "1d", "--since", "2d",
+                          "--json").stdout)
+    views = [w["attributions"] for w in run["windows"] if "attributions" in w]
+    assert [v["explained"] for v in views] == [3]
+    stored = [e["attributions"] for e in body["explanations"]] + [
+        again.json()["explanations"][0]["attributions"]]
+    by_id = {body["prediction_ids"][0]: stored[0], body["prediction_ids"][1]: stored[1],
+             pid: stored[2]}
+    for feature in ("income", "debt", "job"):
+        assert views[0]["mean_abs"][feature] == pytest.approx(
+            np.mean([abs(a[feature]) for a in by_id.values()]))
+    printed = keel(folder, "monitor", "run", "--window", "1d", "--since", "2d").stdout
+    assert "mean |attribution| of 3 explained" in printed
 
 
 TREE_SPEC = """\

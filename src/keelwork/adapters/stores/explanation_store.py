@@ -128,6 +128,20 @@ class ExplanationStore:
                        .scalar_one())
 
 
+def window_explanations(engine: Engine, model: str, start: float, end: float, *,
+                        limit: int = 10_000) -> list[dict[str, Any]]:
+    """The explanations of ``model``'s predictions logged in ``[start, end)`` (the latest
+    ``limit`` of them), for the global view of ``keel monitor run``."""
+    p, e = predictions, explanations
+    stmt = (select(e.c.body).select_from(e.join(p, p.c.id == e.c.prediction_id))
+            .where(p.c.model == model, p.c.ts >= start, p.c.ts < end)
+            .order_by(p.c.ts.desc()).limit(limit))
+    with connection(engine, _STORE, "reading explanations") as conn:
+        if not conn.dialect.has_table(conn, e.name):
+            return []
+        return [dict(orjson.loads(row[0])) for row in conn.execute(stmt)]
+
+
 def read_prediction(engine: Engine, prediction_id: str) -> PredictionRecord | None:
     """The logged prediction ``prediction_id`` (inputs included), or None."""
     p, q = predictions, prediction_payloads
@@ -140,4 +154,5 @@ def read_prediction(engine: Engine, prediction_id: str) -> PredictionRecord | No
     return None if row is None else row_to_record(row)
 
 
-__all__ = ["PRUNE_EVERY", "ExplanationStore", "explanations", "read_prediction"]
+__all__ = ["PRUNE_EVERY", "ExplanationStore", "explanations", "read_prediction",
+           "window_explanations"]

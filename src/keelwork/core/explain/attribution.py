@@ -143,4 +143,23 @@ def permutation_shap(f: OutputFn, x: Mapping[str, Any], background: Sequence[Map
     return [float(v) for v in values], base_mean, out_mean, evaluations
 
 
-__all__ = ["Explanation", "OutputFn", "permutation_shap", "plan"]
+def mean_abs(bodies: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The global view of some explanations: mean |attribution| per feature.
+
+    Args:
+        bodies: Explanations as :meth:`Explanation.to_dict` gives them.
+
+    Returns:
+        ``{"explained": n, "mean_abs": {feature: value}}``, features by decreasing value; a
+        feature missing from an explanation counts as 0 there.
+    """
+    totals: dict[str, float] = {}
+    for body in bodies:
+        for name, value in dict(body.get("attributions") or {}).items():
+            totals[str(name)] = totals.get(str(name), 0.0) + abs(float(value))
+    n = len(bodies)
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    return {"explained": n, "mean_abs": {k: v / n for k, v in ranked} if n else {}}
+
+
+__all__ = ["Explanation", "OutputFn", "mean_abs", "permutation_shap", "plan"]

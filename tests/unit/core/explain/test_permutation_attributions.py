@@ -70,3 +70,13 @@ def test_explanation_round_trips_through_json_form() -> None:
     e = Explanation(features=["a"], values=[0.5], expected_value=1.0, output_value=1.5,
                     output="prediction", method="linear")
     assert Explanation.from_dict(e.to_dict()) == e
+
+
+def test_the_global_view_is_the_mean_absolute_attribution() -> None:
+    from keelwork.core.explain.attribution import mean_abs
+
+    got = mean_abs([{"attributions": {"a": 1.0, "b": -3.0}},
+                    {"attributions": {"a": -2.0, "b": 1.0}}])
+    assert got == {"explained": 2, "mean_abs": {"b": 2.0, "a": 1.5}}
+    assert list(got["mean_abs"]) == ["b", "a"]
+    assert mean_abs([]) == {"explained": 0, "mean_abs": {}}
