@@ -215,7 +215,7 @@ class Explainer:
         else:
             label = self.resolved.spec.monitoring.labels.column
             table = table.select([c for c in table.column_names if c != label])
-        rows = table.to_pylist()
+        rows: list[dict[str, Any]] = list(table.to_pylist())
         if not rows:
             raise NotExplainable(
                 f"monitoring.reference ({reference}) holds no rows: explanations need "
