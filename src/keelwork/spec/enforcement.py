@@ -13,8 +13,6 @@ from typing import Any
 
 #: Path in keel.yaml -> what is missing. A section path covers every field under it.
 NOT_ENFORCED: dict[tuple[str, ...], str] = {
-    ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
-                                          "(the on-call contact is paged: keel alerts config)",
     ("server", "workers"): "one server process serves (scale out with more servers on one "
                            "store); several workers per server are not built yet",
 }
@@ -22,7 +20,6 @@ NOT_ENFORCED: dict[tuple[str, ...], str] = {
 #: Values that ask for nothing (a disabled guard, the single worker), so they are accepted.
 _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
     ("server", "workers"): (1,),
-    ("service", "on_call", "escalation"): (None,),
 }
 
 
