@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keelwork.errors import ErrorDetail, ExplainBudgetSpent, KeelworkError
-from keelwork.interfaces.http import jsonbody
+from keelwork.interfaces.http import jsonbody, openapi
 from keelwork.interfaces.http.context import (
     ProvideContext,
     http_context,
@@ -31,7 +31,7 @@ from keelwork.interfaces.http.errors import (
 )
 from keelwork.interfaces.http.limits import read_body
 from keelwork.interfaces.http.protocols import parse_v1
-from keelwork.service.explain import Explainer
+from keelwork.service.explain import MAX_INSTANCES, Explainer
 
 _STATE_KEY = "explainer"
 
@@ -39,8 +39,26 @@ _STATE_KEY = "explainer"
 def explain_router(explainer: Explainer) -> APIRouter:
     """The explain route over ``explainer``."""
     router = APIRouter(dependencies=[Depends(ProvideContext(_STATE_KEY, explainer))])
+    spec = explainer.resolved.spec
+    body = {"type": "object", "properties": {
+        "instances": {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
+                      "items": openapi.record_schema(spec),
+                      "description": "New instances: predicted (and logged), then explained."},
+        "prediction_ids": {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
+                           "items": {"type": "string"},
+                           "description": "Instead of 'instances': logged predictions."}},
+        "oneOf": [{"required": ["instances"]}, {"required": ["prediction_ids"]}]}
+    errors = {**openapi.ERRORS, **openapi.AUTH_ERRORS,
+              404: {**openapi.ERRORS[404], "description": "Unknown model or prediction id, "
+                    "or explain.enabled is false"},
+              422: {**openapi.ERRORS[422], "description": "Contract violation, or a model "
+                    "(or logged prediction) that cannot be explained"},
+              429: {**openapi.ERRORS[429], "description": "Past guards.rate_limit or "
+                    "explain.budget_per_minute (Retry-After)"}}
     router.add_api_route("/v1/models/{name}:explain", v1_explain, methods=["POST"],
-                         tags=["KServe V1"])
+                         tags=["KServe V1"], responses=errors,
+                         openapi_extra={"requestBody": {"required": True, "content": {
+                             "application/json": {"schema": body}}}})
     return router
 
 
