@@ -288,3 +288,27 @@ def test_past_its_timeout_an_explanation_is_a_504(tmp_path: Path) -> None:
                           json={"instances": [{"a": 14.0, "b": 3}]})
     assert got.status_code == 504, got.text
     assert "explain.timeout_ms" in got.json()["error"]
+
+
+def test_keys_with_the_predict_scope_may_explain(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    project = tmp_path / "keyed"
+    _tree_project(project)
+    spec = project / "keel.yaml"
+    spec.write_text(spec.read_text() + "guards: {require_api_key: true}\n")
+    predict = keel(project, "keys", "create", "--scope", "predict", "--name", "app").stdout
+    feedback = keel(project, "keys", "create", "--scope", "feedback", "--name", "lab").stdout
+    row = {"instances": [{"income": 50.0, "debt": 3.0}]}
+    with TestClient(build_server_app(load_spec(spec), freeze_gc=False)) as client:
+        anonymous = client.post("/v1/models/trees:explain", json=row)
+        wrong = client.post("/v1/models/trees:explain", json=row,
+                            headers={"authorization": f"Bearer {feedback.strip()}"})
+        allowed = client.post("/v1/models/trees:explain", json=row,
+                              headers={"authorization": f"Bearer {predict.strip()}"})
+    assert anonymous.status_code == 401
+    assert wrong.status_code == 403
+    assert allowed.status_code == 200, allowed.text
