@@ -37,3 +37,21 @@ def test_the_table_keeps_at_most_its_bound(tmp_path: Path) -> None:
     assert got is not None and got["attributions"] == {"a": 1.0} and got["model"] == "m"
     assert store.get("p00000") is None
     engine.dispose()
+
+
+def test_the_server_bounds_its_table_by_explain_max_stored(tmp_path: Path) -> None:
+    from typing import Any, cast
+
+    from keelwork.service.explain import open_explainer
+    from keelwork.spec import load_spec
+
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: s, owners: [a@example.com]}\n"
+        "models: [{name: m, runtime: python, artifact: 'x:y'}]\n"
+        "explain: {max_stored: 7, budget_per_minute: 30}\n")
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.db'}")
+    explainer = open_explainer(load_spec(tmp_path / "keel.yaml"), cast(Any, None), engine)
+    assert explainer.store.max_rows == 7
+    assert explainer.budget.capacity == 30
+    assert explainer.store.count() == 0  # the table exists
+    engine.dispose()
