@@ -104,6 +104,12 @@ def test_explain_predict_log_show_and_budget(project: tuple[Path, Any]) -> None:
         assert again.status_code == 200, again.text
         assert again.json()["explanations"][0]["attributions"] == pytest.approx(
             body["explanations"][0]["attributions"], abs=1e-9)
+        # a tenant's logged prediction is not another tenant's to explain
+        theirs = client.post("/v1/models/credit:predict", json={"instances": [asked[1]]},
+                             headers={"x-tenant-id": "acme"}).json()["prediction_ids"][0]
+        other = client.post("/v1/models/credit:explain", json={"prediction_ids": [theirs]},
+                            headers={"x-tenant-id": "globex"})
+        assert other.status_code == 404, other.text
         # the contract applies as for :predict
         bad = client.post("/v1/models/credit:explain",
                           json={"instances": [{"income": "lots", "debt": 1, "job": "nurse"}]})

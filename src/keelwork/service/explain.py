@@ -112,8 +112,12 @@ class Explainer:
                 "predictions": result.predictions, "prediction_ids": result.prediction_ids,
                 "explanations": explained}
 
-    async def explain_logged(self, name: str, prediction_ids: list[str]) -> dict[str, Any]:
+    async def explain_logged(self, name: str, prediction_ids: list[str],
+                             tenant: str | None = None) -> dict[str, Any]:
         """Explain logged predictions of ``name`` from their logged inputs.
+
+        A prediction logged for a tenant is explained only for a request of that tenant
+        (others get the 404 of an unknown id).
 
         Raises:
             ModelNotFoundError: an id is not in the log, or is another model's (404).
@@ -127,7 +131,8 @@ class Explainer:
         by_version: dict[int, list[int]] = {}
         for i, (pid, rec) in enumerate(zip(prediction_ids, records, strict=True)):
             path = f"prediction_ids[{i}]"
-            if rec is None or rec.model != name:
+            if rec is None or rec.model != name or (rec.tenant is not None
+                                                     and rec.tenant != tenant):
                 raise ModelNotFoundError(
                     f"No prediction {pid!r} of the model {name!r} is in the log.",
                     [ErrorDetail(path, "unknown_prediction", pid)])

@@ -81,7 +81,8 @@ async def v1_explain(request: Request, name: str) -> Response:
         model, ref = split_ref(name, request)
         if isinstance(body, dict) and "prediction_ids" in body:
             ids = _ids(body["prediction_ids"])
-            out = await explainer.explain_logged(model, ids)
+            tenant = request_context(request, ctx.gateway).tenant
+            out = await explainer.explain_logged(model, ids, tenant)
         else:
             instances = parse_v1(body)
             rctx = request_context(request, ctx.gateway)
