@@ -15,13 +15,10 @@ from typing import Any
 NOT_ENFORCED: dict[tuple[str, ...], str] = {
     ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
                                           "(the on-call contact is paged: keel alerts config)",
-    ("server", "workers"): "one server process serves (scale out with more servers on one "
-                           "store); several workers per server are not built yet",
 }
 
-#: Values that ask for nothing (a disabled guard, the single worker), so they are accepted.
+#: Values that ask for nothing (a disabled guard, no escalation), so they are accepted.
 _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
-    ("server", "workers"): (1,),
     ("service", "on_call", "escalation"): (None,),
 }
 

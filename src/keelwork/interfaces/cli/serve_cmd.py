@@ -1,4 +1,9 @@
-"""``keel serve``: serve the models of a keel.yaml over HTTP (uvicorn)."""
+"""``keel serve``: serve the models of a keel.yaml over HTTP (uvicorn).
+
+With ``--workers N`` (or ``server.workers``) above 1, uvicorn binds the port and runs N worker
+processes, each a whole server on the keel.yaml's store (:mod:`keelwork.service.serving`); they
+build their app through :mod:`keelwork.interfaces.cli.serve_app`.
+"""
 
 from __future__ import annotations
 
@@ -33,19 +38,33 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default: server.port)."),
     log_level: str = typer.Option("info", help="Log level."),
     access_log: bool = typer.Option(True, help="JSON access log line per request."),
+    workers: int | None = typer.Option(
+        None, help="Server processes sharing the port and the store (default: server.workers)."),
 ) -> None:
     """Serve the models of keel.yaml: KServe V1, Open Inference Protocol, /metrics, /docs."""
     import uvicorn
 
+    from keelwork.service.serving import check_workers
     from keelwork.spec import load_spec
 
     settings = current_settings()  # checked at start-up: a bad KEELWORK_* variable stops here
     resolved = load_spec(spec)
+    n = check_workers(resolved, resolved.spec.server.workers if workers is None else workers)
     configure_logging(log_level, access_log)
-    app = build_app(spec, settings)
     h = host or resolved.spec.server.host
     p = resolved.spec.server.port if port is None else port
-    console.print(f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p} "
+    app: object
+    if n > 1:
+        import os
+
+        from keelwork.interfaces.cli.serve_app import HANDOFF_VARIABLE, handoff
+
+        os.environ[HANDOFF_VARIABLE] = handoff(spec, log_level, access_log)
+        app = "keelwork.interfaces.cli.serve_app:worker_app"
+    else:
+        app = build_app(spec, settings)
+    processes = f", {n} worker processes" if n > 1 else ""
+    console.print(f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p}{processes} "
                   f"(docs: http://{h}:{p}/docs, metrics: http://{h}:{p}/metrics)")
     from keelwork.service.budget import announce_budget
     from keelwork.service.slos import announce_slos
@@ -53,7 +72,8 @@ def serve(
     announce_slos(resolved.spec)
     announce_budget(resolved.spec)
     uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
-                lifespan="on", timeout_graceful_shutdown=10)
+                lifespan="on", timeout_graceful_shutdown=10,
+                **({"workers": n, "factory": True} if n > 1 else {}))
 
 
 def register(app: typer.Typer) -> None:
