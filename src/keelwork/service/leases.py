@@ -15,9 +15,9 @@ one named lease of :class:`~keelwork.adapters.stores.lease_store.LeaseStore` for
 - :attr:`Lease.held` is what a loop that must keep running everywhere (the rollout controller
   routes traffic in every process) asks before the part only one may do (advancing a rollout).
 
-A process that cannot reach the store counts itself holder only until the last successful
-renewal's ``ttl_s`` (less a margin) has passed on its own monotonic clock, so that two holders
-never act at once even while the store is down.
+A process that cannot reach the store counts itself holder only until ``ttl_s - 2 * renew_s``
+after its last successful renewal began, on its own monotonic clock: its loops are stopped
+before the store lets another process take the lease, even while the store is down.
 """
 
 from __future__ import annotations
@@ -58,19 +58,20 @@ class Lease:
         name: The lease's name (one per piece of fleet-wide work).
         holder: This process's name (default: :func:`process_holder`).
         ttl_s: Seconds the lease lasts without renewal.
-        renew_s: Seconds between renewals and between tries to take it; less than ``ttl_s``.
+        renew_s: Seconds between renewals and between tries to take it; at most a third of
+            ``ttl_s``.
         clock: A monotonic clock (seconds) for this process's own view of its holding.
 
     Raises:
-        ValueError: ``renew_s`` is not between 0 and ``ttl_s``.
+        ValueError: ``renew_s`` is not above 0 and at most ``ttl_s / 3``.
     """
 
     def __init__(self, store: LeaseStore, name: str, *, holder: str | None = None,
                  ttl_s: float = DEFAULT_TTL_S, renew_s: float = DEFAULT_RENEW_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if not 0 < renew_s < ttl_s:
-            raise ValueError(f"The lease renewal interval must be > 0 and < its time-to-live "
-                             f"({ttl_s} s); got {renew_s} s.")
+        if not 0 < renew_s * 3 <= ttl_s:
+            raise ValueError(f"The lease renewal interval must be > 0 and at most a third of its "
+                             f"time-to-live ({ttl_s} s); got {renew_s} s.")
         self.store = store
         self.name = name
         self.holder = holder or process_holder()
@@ -109,8 +110,9 @@ class Lease:
                         self.name, exc)
             return self.held
         if taken:
-            # Measured from before the round trip, less a renewal: never later than the store's.
-            self._valid_until = started + self.ttl_s - self.renew_s
+            # Measured from before the round trip, less two renewals: the loops have noticed
+            # the loss and stopped before the store lets another process take it.
+            self._valid_until = started + self.ttl_s - 2 * self.renew_s
         else:
             self._valid_until = float("-inf")
         return taken
