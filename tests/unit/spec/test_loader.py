@@ -295,17 +295,24 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
     assert err.value.details[0].rule == "yaml_alias_expansion"
 
 
-@pytest.mark.parametrize(("section", "path"), [
-    ("server: {workers: 4}", "server.workers"),
-])
-def test_a_field_nothing_enforces_yet_is_refused_not_ignored(section: str, path: str) -> None:
-    text = ("service: {name: s, owners: [a@example.com]}\n"
-            "models: [{name: m, runtime: python, artifact: 'a:b'}]\n" + section + "\n")
+def test_a_field_nothing_enforces_yet_is_refused_not_ignored() -> None:
+    text = ("service: {name: s, owners: [a@example.com],\n"
+            "          on_call: {contact: a@example.com, escalation: b@example.com}}\n"
+            "models: [{name: m, runtime: python, artifact: 'a:b'}]\n")
     with pytest.raises(SpecError) as err:
         parse_spec(text, env={})
     [detail] = err.value.details
-    assert (detail.path, detail.rule, detail.line) == (path, "not_enforced", 3)
+    assert (detail.path, detail.rule, detail.line) == ("service.on_call.escalation",
+                                                      "not_enforced", 2)
     assert "not enforced by this version" in detail.message
+
+
+def test_server_workers_is_accepted_now_that_keel_serve_runs_them() -> None:
+    # Enforced by `keel serve` (tests/integration/test_serve_workers.py).
+    spec = parse_spec("service: {name: s, owners: [a@example.com]}\n"
+                      "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
+                      "server: {workers: 4}\n", env={})
+    assert spec.server.workers == 4
 
 
 def test_on_call_escalation_is_refused_and_neutral_values_are_accepted() -> None:
