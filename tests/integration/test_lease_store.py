@@ -96,7 +96,7 @@ def test_racing_takers_one_wins(engine: Engine, fresh: bool) -> None:
             barrier.wait(timeout=30)
             if store.acquire("bg", holder, 30):
                 won.append(holder)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=take, args=(f"p{i}",)) for i in range(n)]

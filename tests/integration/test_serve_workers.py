@@ -4,6 +4,7 @@ the lease moves to another process when its holder is killed with SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -100,10 +101,8 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path) -> None:
             holder = _holder_pid(db) if db.exists() else None
             ready = 0
             for _ in range(4):
-                try:
+                with contextlib.suppress(httpx.TransportError):
                     ready += httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    pass
             if holder in workers and ready == 4 and len(_spool_dirs(tmp_path)) >= 2:
                 break
             time.sleep(0.2)

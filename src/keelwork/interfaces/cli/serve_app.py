@@ -37,11 +37,13 @@ def worker_app() -> Any:
                            "that `keel serve --workers N` starts.")
     options = json.loads(raw)
     from keelwork.interfaces.cli.output import configure_logging
-    from keelwork.interfaces.cli.serve_cmd import build_app
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
     from keelwork.spec.settings import load_settings
 
     configure_logging(str(options["log_level"]), bool(options["access_log"]))
-    return build_app(Path(options["spec"]), load_settings())
+    settings = load_settings()  # checked in each worker, as `keel serve` checks them
+    return build_server_app(load_spec(Path(options["spec"])), settings=settings)
 
 
 __all__ = ["HANDOFF_VARIABLE", "handoff", "worker_app"]

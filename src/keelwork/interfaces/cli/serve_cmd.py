@@ -73,7 +73,7 @@ def serve(
     announce_budget(resolved.spec)
     uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
                 lifespan="on", timeout_graceful_shutdown=10,
-                **({"workers": n, "factory": True} if n > 1 else {}))
+                workers=n if n > 1 else None, factory=n > 1)
 
 
 def register(app: typer.Typer) -> None:
