@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,7 +14,11 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, text
 
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.lease_store import LeaseStore
+from keelwork.errors import StoreError
 from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
 from live_server import ADDER_SPEC, FIXTURES, free_port
 
@@ -38,19 +41,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _lease(db: Path) -> tuple[str, int, float] | None:
-    con = sqlite3.connect(db, timeout=30)
+def _lease(db: Engine) -> tuple[str, int, float] | None:
     try:
-        row = con.execute("select holder, term, expires_at from leases where name = ?",
-                          (LEASE,)).fetchone()
-    except sqlite3.OperationalError:  # the table is not created yet
+        state = LeaseStore(db).get(LEASE)
+    except StoreError:  # the table is not created yet
         return None
-    finally:
-        con.close()
-    return None if row is None else (str(row[0]), int(row[1]), float(row[2]))
+    return None if state is None else (state.holder, state.term, state.expires_at)
 
 
-def _holder_pid(db: Path) -> int | None:
+def _logged(db: Engine) -> dict[str, int]:
+    with db.connect() as conn:
+        return {str(k): int(n) for k, n in
+                conn.execute(text("select id, count(*) from predictions group by id"))}
+
+
+def _holder_pid(db: Engine) -> int | None:
     lease = _lease(db)
     return None if lease is None else int(lease[0].split(":")[1])
 
@@ -79,9 +84,10 @@ def _load(base: str, seconds: float, acked: list[str]) -> None:
         t.join(timeout=20)
 
 
-def test_two_workers_share_port_store_and_lease(tmp_path: Path) -> None:
-    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    db = tmp_path / ".keel" / "keel.db"
+def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) -> None:
+    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
+                                        + f"storage: {{url: '{store_url}'}}\n")
+    db = make_engine(store_url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
@@ -98,7 +104,7 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path) -> None:
             assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "two workers not ready in 90 s"
             workers = {p for p in _children(proc.pid) if _alive(p)}
-            holder = _holder_pid(db) if db.exists() else None
+            holder = _holder_pid(db)
             ready = 0
             for _ in range(4):
                 with contextlib.suppress(httpx.TransportError):
@@ -121,11 +127,7 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path) -> None:
         stored: dict[str, int] = {}
         settle = time.monotonic() + 15
         while time.monotonic() < settle:
-            con = sqlite3.connect(db, timeout=30)
-            try:
-                stored = dict(con.execute("select id, count(*) from predictions group by id"))
-            finally:
-                con.close()
+            stored = _logged(db)
             if all(i in stored for i in acked):
                 break
             time.sleep(0.2)
@@ -166,8 +168,13 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-    assert proc.returncode == 0, log.read_text()[-3000:]
-    assert _lease(db) is not None and _lease(db)[2] <= time.time() + 0.5  # type: ignore[index]
+            raise
+    try:
+        assert proc.returncode == 0, log.read_text()[-3000:]
+        final = _lease(db)
+        assert final is not None and final[2] <= time.time() + 0.5  # released on the way out
+    finally:
+        db.dispose()
 
 
 def _spool_dirs(project: Path) -> list[Path]:
