@@ -365,6 +365,10 @@ class AlertStateStore(Protocol):
 
     def alerts(self, *, state: str | None = None) -> list[Any]: ...
 
+    def acknowledge(self, fingerprint: str, by: str, at: float) -> bool: ...
+
+    def acks(self) -> dict[str, tuple[float, str]]: ...
+
 
 @runtime_checkable
 class IngestLedger(Protocol):

@@ -214,3 +214,106 @@ def test_a_resolved_alert_never_seen_firing_sends_nothing(
     alerts, _ = delivery(make_spec(chat, smtp_port, pager_port), engine, [1_000.0])
     assert alerts.observe([AlertChange(PAGE, "resolved", 990.0)]) == 0
     assert alerts.deliver().sent == 0
+
+
+def escalating_spec(pager_port: int, lead_port: int) -> KeelSpec:
+    return parse_spec(f"""
+service:
+  name: churn
+  owners: [ops@example.com]
+  on_call:
+    contact: "http://127.0.0.1:{pager_port}/page"
+    escalation: "http://127.0.0.1:{lead_port}/lead"
+    escalate_after: 10m
+models: [{{name: m, runtime: python, artifact: 'x:y'}}]
+""", env={})
+
+
+def test_an_unacknowledged_page_is_escalated_once_and_its_end_follows_it(
+        engine: Engine) -> None:
+    """service.on_call.escalation: a page nobody acknowledged within escalate_after reaches the
+    escalation contact once (a restarted delivery does not send it again), its resolution
+    follows it there; a ticket is never escalated; an acknowledged page is not either."""
+    from keelwork.adapters.stores.alert_store import AlertStore
+
+    pager, lead = Receiver(free_port()).start(), Receiver(free_port()).start()
+    try:
+        now = [1_000.0]
+        spec = escalating_spec(pager.port, lead.port)
+        alerts, _ = delivery(spec, engine, now)
+        alerts.observe([AlertChange(PAGE, "firing", 1_000.0, NOTES),
+                        AlertChange(TICKET, "firing", 1_000.0, NOTES)])
+        alerts.deliver()
+        assert len(pager.bodies["/page"]) == 1 and "/lead" not in lead.bodies
+        now[0] = 1_000.0 + 9 * 60  # not yet
+        alerts.deliver()
+        assert "/lead" not in lead.bodies
+        now[0] = 1_000.0 + 10 * 60 + 1
+        assert alerts.deliver().sent == 1
+        (up,) = lead.bodies["/lead"]
+        assert up["status"] == "firing" and up["receiver"] == "churn-escalation"
+        assert up["alerts"][0]["labels"] == PAGE
+        assert "within 10 min" in up["alerts"][0]["annotations"]["escalated"]
+        again, _ = delivery(spec, engine, now)  # a restarted server
+        now[0] += 600
+        assert again.deliver().sent == 0 and len(lead.bodies["/lead"]) == 1
+        again.observe([AlertChange(PAGE, "resolved", now[0], NOTES)])
+        assert again.deliver().sent == 2  # the on-call contact and the escalation
+        assert [b["status"] for b in lead.bodies["/lead"]] == ["firing", "resolved"]
+
+        # the page fires again and is acknowledged in time: no escalation this time
+        now[0] += 60
+        again.observe([AlertChange(PAGE, "firing", now[0], NOTES)])
+        again.deliver()
+        fp = AlertChange(PAGE, "firing", now[0]).fingerprint
+        assert AlertStore(engine).acknowledge(fp, "ana", now[0] + 30)
+        assert not AlertStore(engine).acknowledge("0" * 16, "ana", now[0])  # unknown alert
+        now[0] += 3600
+        again.deliver()
+        assert [b["status"] for b in lead.bodies["/lead"]] == ["firing", "resolved"]
+    finally:
+        pager.stop()
+        lead.stop()
+
+
+def test_keel_alerts_list_and_ack_as_a_user_types_them(tmp_path: Path) -> None:
+    """The on-call person sees the firing page with `keel alerts list`, acknowledges it with
+    `keel alerts ack`, and the delivery then does not escalate it."""
+    import time
+
+    from journey import keel
+
+    pager, lead = Receiver(free_port()).start(), Receiver(free_port()).start()
+    try:
+        spec = escalating_spec(pager.port, lead.port)
+        (tmp_path / "keel.yaml").write_text(
+            f"service: {{name: churn, owners: [ops@example.com], on_call: {{contact: "
+            f"'http://127.0.0.1:{pager.port}/page', escalation: "
+            f"'http://127.0.0.1:{lead.port}/lead', escalate_after: 10m}}}}\n"
+            "models: [{name: m, runtime: python, artifact: 'x:y'}]\n"
+            f"storage: {{url: 'sqlite:///{tmp_path / 'keel.db'}'}}\n")
+        keel(tmp_path, "spec", "validate", "keel.yaml")
+        store = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+        started = time.time() - 60
+        now = [time.time()]
+        alerts, _ = delivery(spec, store, now)
+        alerts.observe([AlertChange(PAGE, "firing", started, NOTES)])
+        alerts.deliver()
+        listed = [json.loads(line) for line in
+                  keel(tmp_path, "alerts", "list", "--json").stdout.splitlines()]
+        assert [(a["alertname"], a["severity"], a["acknowledged"]) for a in listed] == [
+            ("ErrorBudgetBurn", "page", None)]
+        fp = listed[0]["fingerprint"]
+        said = keel(tmp_path, "alerts", "ack", fp).stdout
+        assert f"acknowledged {fp} as journey" in said
+        assert keel(tmp_path, "alerts", "ack", "feedfacefeedface", check=False).returncode == 1
+        (again,) = [json.loads(line) for line in
+                    keel(tmp_path, "alerts", "list", "--json").stdout.splitlines()]
+        assert again["acknowledged"]["by"] == "journey"
+        now[0] = started + 3600  # long past escalate_after: acknowledged, so not escalated
+        alerts.deliver()
+        assert "/lead" not in lead.bodies
+        store.dispose()
+    finally:
+        pager.stop()
+        lead.stop()

@@ -473,3 +473,26 @@ def test_a_version_filter_keeps_only_that_versions_predictions(
 
     assert run(None) == run(1) == [400, 0, 400, 400, 1, 2000]
     assert run(2) == [0] * 6
+
+
+def test_keel_yaml_drift_methods_are_the_ones_run(trained: dict[str, Any], project: Any,
+                                                   engine: Engine) -> None:
+    """``monitoring.drift.numeric_method`` / ``categorical_method`` choose each column's test:
+    the window says which ran, and the planted age shift is found by PSI as well."""
+    from keelwork.spec.model import MonitoringSection
+
+    store_reference(project, build_reference(project, "income"))
+    _plant(trained, engine)
+    reference, row = load_reference(engine, "income")
+    mon = MonitoringSection.model_validate({**project.spec.monitoring.model_dump(
+        exclude_none=True), "drift": {"numeric_method": "psi",
+                                     "categorical_method": "jensen_shannon"}})
+    report = run_monitor(engine, reference, "1h", since=T0, until=T0 + 6 * HOUR,
+                         settings=MonitorSettings.from_spec(mon), reference_row=row,
+                         store=False, now=T0 + 6 * HOUR).to_dict()
+    w3 = report["windows"][3]
+    assert _col(w3["drift"], "age")["method"] == "psi"
+    assert _col(w3["drift"], "race")["method"] == "js"
+    assert "age" in w3["drift"]["summary"]["drifted"]
+    default = _run(project, engine, store=False)["windows"][3]
+    assert _col(default["drift"], "age")["method"] == "wasserstein"

@@ -109,3 +109,18 @@ def test_template_reviews_of_other_products(tmp_path: Path) -> None:
     # both numbers side by side for a person to judge. Here it is checked to be a number.
     assert 0.0 <= low <= high <= 1.0
     engine.dispose()
+
+
+def test_text_columns_in_keel_yaml_choose_the_free_text(tmp_path: Path) -> None:
+    """``monitoring.text_columns`` overrides detection: [] keeps the review out of the text
+    reference (nothing is compared as free text), and a named column is taken as text."""
+    project = tmp_path / "shop"
+    init_project(project)
+    path = project / "keel.yaml"
+    text = path.read_text()
+    assert "monitoring:" in text and "text_columns" not in text
+    path.write_text(text.replace("monitoring:\n", "monitoring:\n  text_columns: []\n", 1))
+    assert build_reference(load_spec(path), "sentiment").text == {}
+    path.write_text(text.replace("monitoring:\n", "monitoring:\n  text_columns: [product]\n",
+                                 1))
+    assert list(build_reference(load_spec(path), "sentiment").text) == ["product"]

@@ -9,6 +9,12 @@ directly), routes each with the same tree as the Alertmanager configuration
 of its receiver's targets: once per change of state, retried with exponential back-off while a
 sink is down (the failure kept in the store and counted in
 ``keelwork_notifications_failed_total{receiver}``), never lost across a restart.
+
+Escalation (``service.on_call.escalation``): before each delivery round, a page that has been
+firing for ``escalate_after`` without an acknowledgement (``keel alerts ack``, made after it
+began firing) is handed to the escalation receiver as well, once per firing; its resolution
+follows it there. The state lives in the same store, so a restart neither escalates twice nor
+forgets to.
 """
 
 from __future__ import annotations
@@ -30,9 +36,17 @@ from keelwork.adapters.notifiers.webhook import WebhookNotifier
 from keelwork.adapters.stores.alert_store import AlertStore
 from keelwork.core.alerting.alertmanager import GROUP_INTERVAL, GROUP_WAIT, alertmanager_config
 from keelwork.core.alerting.notification import AlertChange, Notification, backoff_s
-from keelwork.core.alerting.routing import Routing, Target, routing
+from keelwork.core.alerting.routing import (
+    LABEL_SEVERITY,
+    PAGE,
+    Routing,
+    Target,
+    escalation,
+    routing,
+)
 from keelwork.errors import NotificationError
-from keelwork.spec.model import KeelSpec
+from keelwork.spec.model import KeelSpec, ResolvedSpec
+from keelwork.spec.slo_tier import duration_seconds
 from keelwork.types import AlertStateStore, Notifier
 
 if TYPE_CHECKING:
@@ -170,11 +184,16 @@ class AlertDelivery:
     def __init__(self, store: AlertStateStore, tree: Routing,
                  sinks: Mapping[str, Sequence[Sink]], metrics: NotificationMetrics, *,
                  clock: Callable[[], float] = time.time,
-                 backoff: Callable[[int], float] = backoff_s) -> None:
+                 backoff: Callable[[int], float] = backoff_s,
+                 escalate: Sequence[Sink] = (), escalate_after_s: float = 900.0) -> None:
         self.store = store
         self.tree = tree
         self.sinks = {name: list(found) for name, found in sinks.items()}
-        self._by_key = {s.key: s for found in self.sinks.values() for s in found}
+        #: ``service.on_call.escalation``'s sinks (empty: no escalation).
+        self.escalate = list(escalate)
+        self.escalate_after_s = escalate_after_s
+        self._by_key = {s.key: s for found in (*self.sinks.values(), self.escalate)
+                        for s in found}
         self.metrics = metrics
         self.clock = clock
         self.backoff = backoff
@@ -195,6 +214,39 @@ class AlertDelivery:
             receiver = self.tree.receiver_for(change.labels)
             for sink in self.sinks.get(receiver, ()):
                 due += self.store.record(change, sink.key)
+            if change.state == "resolved":  # told only where it was escalated (see record)
+                for sink in self.escalate:
+                    due += self.store.record(change, sink.key)
+        return due
+
+    def escalations(self, at: float) -> int:
+        """Hand the pages unacknowledged for ``escalate_after_s`` to the escalation receiver.
+
+        Returns:
+            How many escalation notifications became due.
+        """
+        if not self.escalate:
+            return 0
+        page_keys = {s.key for s in self.sinks.get(self.tree.receiver_for(
+            {"service": self.tree.service, LABEL_SEVERITY: PAGE}), ())}
+        acks = self.store.acks()
+        due = 0
+        seen: set[str] = set()
+        for row in self.store.alerts(state="firing"):
+            if (row.receiver not in page_keys or row.fingerprint in seen
+                    or row.labels.get(LABEL_SEVERITY) != PAGE
+                    or at < row.since + self.escalate_after_s):
+                continue
+            seen.add(row.fingerprint)
+            acked = acks.get(row.fingerprint)
+            if acked is not None and acked[0] >= row.since:
+                continue
+            after = _minutes(self.escalate_after_s)
+            change = AlertChange(row.labels, "firing", row.since, {
+                **row.annotations,
+                "escalated": f"nobody acknowledged this page within {after}"})
+            for sink in self.escalate:
+                due += self.store.record(change, sink.key)
         return due
 
     def deliver(self, now: float | None = None, limit: int = 100) -> DeliveryReport:
@@ -204,7 +256,9 @@ class AlertDelivery:
             What was sent and what failed in this round.
         """
         with self._round:
-            return self._deliver(self.clock() if now is None else now, limit)
+            at = self.clock() if now is None else now
+            self.escalations(at)
+            return self._deliver(at, limit)
 
     def _deliver(self, at: float, limit: int) -> DeliveryReport:
         sent = failed = 0
@@ -258,9 +312,72 @@ def open_delivery(spec: KeelSpec, engine: Engine, *, registry: CollectorRegistry
     tree = routing(spec)
     sinks = {r.name: [Sink(r.name, target_key(r.name, t), make_notifier(t, spec, timeout_s))
                       for t in r.targets] for r in tree.receivers}
+    up = escalation(spec)
+    on_call = spec.service.on_call
+    if up is not None and on_call is not None:
+        options.setdefault("escalate", [
+            Sink(up.name, target_key(up.name, t), make_notifier(t, spec, timeout_s))
+            for t in up.targets])
+        options.setdefault("escalate_after_s", float(duration_seconds(on_call.escalate_after)))
     return AlertDelivery(AlertStore(engine), tree, sinks, NotificationMetrics(registry),
                          **options)
 
 
-__all__ = ["AlertDelivery", "ConfigWritten", "DeliveryReport", "Sink", "alertmanager_yaml",
-           "make_notifier", "open_delivery", "target_key", "write_alertmanager_config"]
+def acknowledge(resolved: ResolvedSpec, fingerprint: str, by: str) -> bool:
+    """``keel alerts ack``: record that ``by`` acknowledged the alert ``fingerprint`` now, so
+    it is not escalated (this firing of it).
+
+    Returns:
+        False when the store knows no such alert.
+
+    Raises:
+        StoreError: the store failed.
+    """
+    from keelwork.adapters.stores.engine import make_engine
+
+    engine = make_engine(resolved.storage_url)
+    try:
+        store = AlertStore(engine)
+        store.ensure_schema()
+        return store.acknowledge(fingerprint, by, time.time())
+    finally:
+        engine.dispose()
+
+
+def open_alerts(resolved: ResolvedSpec) -> list[dict[str, Any]]:
+    """``keel alerts list``: every alert firing now, once per alert (its receivers named),
+    with its acknowledgement.
+
+    Raises:
+        StoreError: the store failed.
+    """
+    from keelwork.adapters.stores.engine import make_engine
+
+    engine = make_engine(resolved.storage_url)
+    try:
+        store = AlertStore(engine)
+        store.ensure_schema()
+        acks = store.acks()
+        out: dict[str, dict[str, Any]] = {}
+        for row in store.alerts(state="firing"):
+            entry = out.setdefault(row.fingerprint, {
+                "fingerprint": row.fingerprint, "since": row.since,
+                "alertname": row.labels.get("alertname", ""),
+                "severity": row.labels.get(LABEL_SEVERITY, ""), "receivers": [],
+                "acknowledged": None})
+            entry["receivers"].append(row.receiver.split(":", 1)[0])
+            acked = acks.get(row.fingerprint)
+            if acked is not None and acked[0] >= row.since:
+                entry["acknowledged"] = {"at": acked[0], "by": acked[1]}
+        return list(out.values())
+    finally:
+        engine.dispose()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+__all__ = ["AlertDelivery", "ConfigWritten", "DeliveryReport", "Sink", "acknowledge",
+           "alertmanager_yaml", "make_notifier", "open_alerts", "open_delivery", "target_key",
+           "write_alertmanager_config"]

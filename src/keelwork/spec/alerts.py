@@ -165,8 +165,10 @@ def parse_contact(text: str, alerts: AlertsSection) -> Contact | str:
 
 
 def contact_problems(owners: Sequence[str], on_call: str | None, alerts: AlertsSection,
+                     escalation: str | None = None,
                      ) -> list[tuple[tuple[str | int, ...], str, str]]:
-    """Every contact (``service.owners``, ``service.on_call.contact``) no alert can reach.
+    """Every contact (``service.owners``, ``service.on_call.contact`` and ``.escalation``) no
+    alert can reach.
 
     Returns:
         ``(path, got, why)`` per such contact, in file order.
@@ -176,10 +178,11 @@ def contact_problems(owners: Sequence[str], on_call: str | None, alerts: AlertsS
         why = parse_contact(owner, alerts)
         if isinstance(why, str):
             found.append((("service", "owners", i), owner, why))
-    if on_call is not None:
-        why = parse_contact(on_call, alerts)
-        if isinstance(why, str):
-            found.append((("service", "on_call", "contact"), on_call, why))
+    for key, value in (("contact", on_call), ("escalation", escalation)):
+        if value is not None:
+            why = parse_contact(value, alerts)
+            if isinstance(why, str):
+                found.append((("service", "on_call", key), value, why))
     return found
 
 

@@ -12,15 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 #: Path in keel.yaml -> what is missing. A section path covers every field under it.
-NOT_ENFORCED: dict[tuple[str, ...], str] = {
-    ("service", "on_call", "escalation"): "escalating an unanswered page is not built yet "
-                                          "(the on-call contact is paged: keel alerts config)",
-}
+NOT_ENFORCED: dict[tuple[str, ...], str] = {}
 
 #: Values that ask for nothing (a disabled guard, no escalation), so they are accepted.
-_NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
-    ("service", "on_call", "escalation"): (None,),
-}
+_NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {}
 
 
 def not_enforced(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:

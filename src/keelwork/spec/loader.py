@@ -341,9 +341,24 @@ def parse_spec(text: str, *, source: str = "keel.yaml",
                                         doc.line_of(where)))
         on_call = spec.service.on_call
         for at, got, why in contact_problems(spec.service.owners,
-                                             on_call.contact if on_call else None, spec.alerts):
+                                             on_call.contact if on_call else None, spec.alerts,
+                                             on_call.escalation if on_call else None):
             problems.append(ErrorDetail(format_path(at), "contact_unreachable", got, why,
                                         doc.line_of(at)))
+        slos, cost = spec.slos, spec.cost
+        by_prometheus = [name for name, yes in (
+            ("slos", slos.evaluated_by == "prometheus" and bool(
+                slos.budgets() or slos.throughput_rps is not None)),
+            ("cost", cost.evaluated_by == "prometheus" and cost.monthly_budget is not None))
+            if yes]
+        if on_call is not None and on_call.escalation is not None and by_prometheus:
+            at = ("service", "on_call", "escalation")
+            problems.append(ErrorDetail(
+                format_path(at), "escalation_needs_server", on_call.escalation,
+                "escalation is done by keel serve's own alert delivery; with "
+                f"{' and '.join(by_prometheus)}.evaluated_by: prometheus those pages go "
+                "through Alertmanager, which cannot escalate (use your pager's escalation "
+                "policy, or evaluated_by: server)", doc.line_of(at)))
     if problems or spec is None:
         problems = [masks.detail(d) for d in problems]
         problems.sort(key=lambda d: (d.line or 0, d.path))

@@ -34,6 +34,7 @@ from keelwork.spec.guard_settings import InjectionGuard, OodGuard, PiiRedaction
 from keelwork.spec.kinds import runtime_kinds
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
+from keelwork.spec.slo_tier import DURATION
 from keelwork.spec.slos import SloSection
 
 SPEC_KIND: Literal["keel.yaml"] = "keel.yaml"
@@ -46,7 +47,11 @@ class OnCall(Section):
 
     contact: str = Field(description="Where pages go: an e-mail address, an http(s) URL, a "
                          "#channel/@handle or an alerts.receivers name (keelwork.spec.alerts).")
-    escalation: str | None = Field(default=None, description="Who to escalate to.")
+    escalation: str | None = Field(default=None, description="Who is paged when nobody "
+                                   "acknowledges a page (keel alerts ack) within "
+                                   "escalate_after: a contact, as for 'contact'.")
+    escalate_after: str = Field(default="15m", pattern=DURATION, description="How long a "
+                                "page may go unacknowledged before it is escalated.")
 
 
 class ServiceSection(Section):

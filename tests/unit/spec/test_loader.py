@@ -295,16 +295,23 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
     assert err.value.details[0].rule == "yaml_alias_expansion"
 
 
-def test_a_field_nothing_enforces_yet_is_refused_not_ignored() -> None:
-    text = ("service: {name: s, owners: [a@example.com],\n"
-            "          on_call: {contact: a@example.com, escalation: b@example.com}}\n"
-            "models: [{name: m, runtime: python, artifact: 'a:b'}]\n")
+def test_a_field_nothing_enforces_yet_is_refused_not_ignored(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every field of this version is enforced (the table is empty): the refusal is checked
+    # with an entry put there for the test, as a field whose component is missing would be.
+    from keelwork.spec import enforcement
+
+    monkeypatch.setitem(enforcement.NOT_ENFORCED, ("server", "tracing"), "no tracer yet")
+    monkeypatch.setitem(enforcement._NEUTRAL, ("server", "tracing"), (False,))
+    text = ("service: {name: s, owners: [a@example.com]}\n"
+            "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
+            "server: {tracing: true}\n")
     with pytest.raises(SpecError) as err:
         parse_spec(text, env={})
     [detail] = err.value.details
-    assert (detail.path, detail.rule, detail.line) == ("service.on_call.escalation",
-                                                      "not_enforced", 2)
+    assert (detail.path, detail.rule, detail.line) == ("server.tracing", "not_enforced", 3)
     assert "not enforced by this version" in detail.message
+    assert parse_spec(text.replace("true", "false"), env={}).server.tracing is False
 
 
 def test_server_workers_is_accepted_now_that_keel_serve_runs_them() -> None:
@@ -315,9 +322,10 @@ def test_server_workers_is_accepted_now_that_keel_serve_runs_them() -> None:
     assert spec.server.workers == 4
 
 
-def test_on_call_escalation_is_refused_and_neutral_values_are_accepted() -> None:
-    # service.on_call is enforced now (keel alerts config pages its contact, which must be
-    # reachable: '#x' needs a slack receiver); its escalation is not.
+def test_on_call_escalation_must_reach_someone_and_needs_the_server_to_deliver() -> None:
+    # service.on_call's contact and escalation must be reachable ('#x' needs a slack
+    # receiver); escalation is done by keel serve's own delivery, so pages that Prometheus
+    # and Alertmanager deliver cannot be escalated: refused rather than silently ignored.
     base = "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
     with pytest.raises(SpecError) as err:
         parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: '#x'}}\n" + base,
@@ -326,9 +334,26 @@ def test_on_call_escalation_is_refused_and_neutral_values_are_accepted() -> None
         ("service.on_call.contact", "contact_unreachable")]
     with pytest.raises(SpecError) as err:
         parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: a@b.c, "
-                   "escalation: b@b.c}}\n" + base, env={})
+                   "escalation: '#lead'}}\n" + base, env={})
     assert [(d.path, d.rule) for d in err.value.details] == [
-        ("service.on_call.escalation", "not_enforced")]
+        ("service.on_call.escalation", "contact_unreachable")]
+    with pytest.raises(SpecError) as err:
+        parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: a@b.c, "
+                   "escalation: b@b.c}}\n" + base
+                   + "slos: {availability: 0.99, evaluated_by: prometheus}\n", env={})
+    [detail] = err.value.details
+    assert (detail.path, detail.rule, detail.line) == (
+        "service.on_call.escalation", "escalation_needs_server", 1)
+    assert "slos.evaluated_by: prometheus" in detail.message
+    with pytest.raises(SpecError) as err:
+        parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: a@b.c, "
+                   "escalation: b@b.c, escalate_after: soon}}\n" + base, env={})
+    assert err.value.details[0].path == "service.on_call.escalate_after"
+    spec = parse_spec("service: {name: s, owners: [a@b.c], on_call: {contact: a@b.c, "
+                      "escalation: b@b.c, escalate_after: 10m}}\n" + base, env={})
+    assert spec.service.on_call is not None
+    assert (spec.service.on_call.escalation, spec.service.on_call.escalate_after) == (
+        "b@b.c", "10m")
     spec = parse_spec("service: {name: s, owners: [a@b.c]}\n" + base
                       + "guards: {pii_redaction: false, rate_limit: null}\nserver: {workers: 1}\n"
                       + "slos: {latency_p99_ms: null}\n", env={})

@@ -8,6 +8,9 @@ Table (own ``MetaData``, schema kind ``alerts``)::
                   last_notified, attempts (failed tries of the current state), last_error,
                   retry_at (no try before this); index (retry_at)
 
+    alert_acks    fingerprint (PK), acked_at, acked_by: the last acknowledgement of an alert
+                  (``keel alerts ack``); it holds for the firing that began before it
+
 A notification is due while ``notified_state`` differs from ``state`` and ``retry_at`` has
 passed: one notification per change of state (a repeated "still firing" changes nothing), a
 failed one stays due (with its error and attempts) until it is delivered, across restarts.
@@ -62,6 +65,15 @@ alert_states = Table(
     Index("ix_alert_states_retry_at", "retry_at"),
 )
 
+alert_acks = Table(
+    "alert_acks", metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("acked_at", Double, nullable=False),
+    Column("acked_by", String(256), nullable=False),
+)
+#: The longest name kept for who acknowledged.
+MAX_ACKER_CHARS = 256
+
 
 @dataclass(frozen=True, slots=True)
 class AlertRow:
@@ -107,7 +119,7 @@ class AlertStore:
 
     def ensure_schema(self) -> None:
         """Create the table if missing (safe to repeat)."""
-        create_tables(self.engine, metadata, "alert", tables=[alert_states])
+        create_tables(self.engine, metadata, "alert", tables=[alert_states, alert_acks])
         stamp_schema(self.engine, ALERTS_SCHEMA_KIND, ALERTS_SCHEMA_VERSION)
 
     def record(self, change: AlertChange, receiver: str) -> bool:
@@ -196,5 +208,30 @@ class AlertStore:
         with connection(self.engine, _STORE, "reading alerts") as conn:
             return [_row(r) for r in conn.execute(query)]
 
+    def acknowledge(self, fingerprint: str, by: str, at: float) -> bool:
+        """Record that ``by`` acknowledged the alert at ``at`` (a later ack replaces it).
 
-__all__ = ["AlertRow", "AlertStore", "alert_states"]
+        Returns:
+            False when no receiver knows the alert (nothing was acknowledged).
+        """
+        def work(conn: Connection) -> bool:
+            known = conn.execute(select(alert_states.c.fingerprint).where(
+                alert_states.c.fingerprint == fingerprint).limit(1)).first()
+            if known is None:
+                return False
+            conn.execute(alert_acks.delete().where(alert_acks.c.fingerprint == fingerprint))
+            conn.execute(alert_acks.insert().values(fingerprint=fingerprint, acked_at=at,
+                                                    acked_by=by[:MAX_ACKER_CHARS]))
+            return True
+
+        return retrying_transaction(self.engine, work, store=_STORE,
+                                    what=f"acknowledging alert {fingerprint}")
+
+    def acks(self) -> dict[str, tuple[float, str]]:
+        """Per alert fingerprint, its last acknowledgement: ``(at, by)``."""
+        with connection(self.engine, _STORE, "reading alert acknowledgements") as conn:
+            return {r.fingerprint: (r.acked_at, r.acked_by)
+                    for r in conn.execute(select(alert_acks))}
+
+
+__all__ = ["AlertRow", "AlertStore", "alert_acks", "alert_states"]

@@ -144,5 +144,21 @@ def routing(spec: KeelSpec) -> Routing:
     return Routing(name, owners.name, tuple(receivers), tuple(routes))
 
 
+def escalation(spec: KeelSpec) -> Receiver | None:
+    """``service.on_call.escalation`` as the receiver ``<name>-escalation`` (None: none). It is
+    not in the routing tree: keelwork's own delivery sends it a page nobody acknowledged
+    within ``escalate_after`` (Alertmanager cannot escalate).
+
+    Raises:
+        SpecError: the contact reaches nobody.
+    """
+    on_call = spec.service.on_call
+    if on_call is None or on_call.escalation is None:
+        return None
+    return Receiver(f"{spec.service.name}-escalation",
+                    _resolve(on_call.escalation, spec, "service.on_call.escalation"))
+
+
 __all__ = ["LABEL_OWNER", "LABEL_SERVICE", "LABEL_SEVERITY", "LABEL_SLO", "LABEL_TIER", "PAGE",
-           "TICKET", "Receiver", "Route", "Routing", "Target", "routing", "targets_of"]
+           "TICKET", "Receiver", "Route", "Routing", "Target", "escalation", "routing",
+           "targets_of"]

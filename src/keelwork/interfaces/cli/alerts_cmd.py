@@ -1,4 +1,5 @@
-"""``keel alerts``: the Alertmanager configuration that delivers keel.yaml's alerts."""
+"""``keel alerts``: the Alertmanager configuration that delivers keel.yaml's alerts, the
+alerts firing now, and their acknowledgement (which stops an escalation)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,58 @@ def config_cmd(
     console.print(f"wrote {done.path}: {len(done.receivers)} receiver(s) "
                   f"({', '.join(done.receivers)}), {done.routes} route(s); check it with "
                   f"`amtool check-config {done.path}`", highlight=False, soft_wrap=True)
+
+
+_PROJECT = typer.Option(Path(), "--project", "-p",
+                        help="Project directory (holds keel.yaml and .keel/).")
+
+
+@app.command("list")
+@handles_errors
+def list_cmd(project: Path = _PROJECT,
+             as_json: bool = typer.Option(False, "--json", help="One JSON object per alert."),
+             ) -> None:
+    """The alerts firing now (those keelwork delivers itself), with who acknowledged each."""
+    import json
+    from datetime import UTC, datetime
+
+    from keelwork.interfaces.cli.output import current_settings
+    from keelwork.service.alerting import open_alerts
+    from keelwork.service.projects import project_spec
+
+    alerts = open_alerts(project_spec(project, current_settings()))
+    if as_json:
+        for a in alerts:
+            typer.echo(json.dumps(a))
+        return
+    if not alerts:
+        console.print("no alert is firing", highlight=False)
+    for a in alerts:
+        since = datetime.fromtimestamp(a["since"], UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        ack = a["acknowledged"]
+        said = f"acknowledged by {ack['by']}" if ack else "not acknowledged"
+        console.print(f"{a['fingerprint']}  {a['severity']:<6} {a['alertname']}  since "
+                      f"{since}  -> {', '.join(a['receivers'])}  ({said})", highlight=False,
+                      markup=False, soft_wrap=True)
+
+
+@app.command("ack")
+@handles_errors
+def ack_cmd(fingerprint: str = typer.Argument(..., help="The alert (see keel alerts list)."),
+            project: Path = _PROJECT,
+            by: str | None = typer.Option(None, "--by", help="Who acknowledges (default: the "
+                                          "user setting, else the OS user)."),
+            ) -> None:
+    """Acknowledge a firing alert: its page is not escalated to
+    service.on_call.escalation (this firing of it)."""
+    from keelwork.interfaces.cli.output import current_settings
+    from keelwork.service.alerting import acknowledge
+    from keelwork.service.projects import actor, project_spec
+
+    settings = current_settings()
+    who = actor(by, settings)
+    if not acknowledge(project_spec(project, settings), fingerprint, who):
+        console.print(f"no alert {fingerprint!r} is known (see keel alerts list)",
+                      highlight=False, markup=False)
+        raise typer.Exit(1)
+    console.print(f"acknowledged {fingerprint} as {who}", highlight=False, markup=False)

@@ -137,7 +137,10 @@ def review_router(desk: ReviewDesk | None, keys: ApiKeyStoreProtocol | None, *,
         409: {**openapi.ADMIN_ERRORS[409], "description": "This reviewer judged it already"},
         410: {**openapi.ADMIN_ERRORS[404], "description": "Gone from the log (erased, expired)"}}
     router.add_api_route("/v1/review/next", api_next, methods=["GET"],
-                         responses={**openapi.AUTH_ERRORS, 503: openapi.ADMIN_ERRORS[503]})
+                         responses={**openapi.AUTH_ERRORS, 503: openapi.ADMIN_ERRORS[503],
+                                    404: {**openapi.ADMIN_ERRORS[404], "description":
+                                          "No review queue (keel.yaml has no review "
+                                          "section)"}})
     router.add_api_route("/v1/review/label", api_label, methods=["POST"],
                          responses={**openapi.ADMIN_ERRORS, **refused})
     router.add_api_route("/v1/review/skip", api_skip, methods=["POST"],
