@@ -2,13 +2,14 @@
 
 With ``--workers N`` (or ``server.workers``) above 1, uvicorn binds the port and runs N worker
 processes, each a whole server on the keel.yaml's store (:mod:`keelwork.service.serving`); they
-build their app through :mod:`keelwork.interfaces.cli.serve_app`.
+build their app through :mod:`keelwork.interfaces.cli.serve_app`, after :func:`preflight` has
+started and stopped one in this process.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -29,6 +30,23 @@ def build_app(spec_path: Path, settings: Settings) -> object:
     from keelwork.spec import load_spec
 
     return build_server_app(load_spec(spec_path), settings=settings)
+
+
+def preflight(app: Any) -> None:
+    """Start and stop ``app`` once in this process, before its workers start.
+
+    What would stop a lone server (a store it cannot open, a model that does not load) stops
+    ``keel serve`` here with its message and exit code 2; in a worker, uvicorn would restart
+    the failing process again and again instead. It also creates the store's tables once, before
+    N processes race to.
+    """
+    import asyncio
+
+    async def cycle() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(cycle())
 
 
 @handles_errors
@@ -59,6 +77,7 @@ def serve(
 
         from keelwork.interfaces.cli.serve_app import HANDOFF_VARIABLE, handoff
 
+        preflight(build_app(spec, settings))
         os.environ[HANDOFF_VARIABLE] = handoff(spec, log_level, access_log)
         app = "keelwork.interfaces.cli.serve_app:worker_app"
     else:

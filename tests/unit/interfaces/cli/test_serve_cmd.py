@@ -59,3 +59,13 @@ def test_the_worker_factory_builds_from_the_handoff_only(tmp_path: Path,
     assert any(getattr(r, "path", "") == "/v1/models/{name}:predict" for r in built.routes), \
         [getattr(r, "path", "") for r in built.routes]
     assert (tmp_path / ".keel").is_dir()  # the keel.yaml's own store was opened
+
+
+def test_a_spec_one_server_cannot_serve_stops_before_the_workers_start(tmp_path: Path) -> None:
+    # Without the start in the parent, uvicorn would restart each failing worker forever.
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: s, owners: [a@example.com]}\n"
+        "models: [{name: m, runtime: python, artifact: 'nosuchmodule:f'}]\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--workers", "2"])
+    assert res.exit_code == 2, res.output
+    assert "nosuchmodule" in " ".join(res.output.split())
