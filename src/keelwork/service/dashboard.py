@@ -288,7 +288,9 @@ class Dashboard:
                 "events": _collapsed(self.rollouts.events(r.id, last=MAX_READ))[-MAX_EVENTS:]}
 
     def _alerts(self) -> dict[str, Any]:
-        rows = AlertStore(self.engine).alerts()
+        store = AlertStore(self.engine)
+        rows = store.alerts()
+        acks = store.acks() if has_tables(self.engine, ["alert_acks"])["alert_acks"] else {}
         open_: dict[str, dict[str, Any]] = {}
         failures = []
         for r in rows:
@@ -297,7 +299,8 @@ class Dashboard:
                     "name": r.labels.get("alertname", r.fingerprint),
                     "model": r.labels.get("model"), "severity": r.labels.get("severity"),
                     "since": r.since, "summary": r.annotations.get("summary")
-                    or r.annotations.get("description"), "receivers": []}
+                    or r.annotations.get("description"), "receivers": [],
+                    "acknowledged_by": _acked(acks.get(r.fingerprint), r.since)}
             if r.state == "firing":
                 open_[r.fingerprint]["receivers"].append(r.receiver)
             if r.pending and r.attempts > 0:
@@ -337,6 +340,11 @@ class Dashboard:
                     guard = s.labels["guard"]
                     per[guard] = per.get(guard, 0.0) + s.value
         return cost, hits
+
+
+def _acked(ack: tuple[float, str] | None, since: float) -> str | None:
+    """Who acknowledged this firing of an alert (``keel alerts ack``), if anyone."""
+    return ack[1] if ack is not None and ack[0] >= since else None
 
 
 def _span(view: TrafficView, key: tuple[str, int], since: float, until: float) -> Totals:

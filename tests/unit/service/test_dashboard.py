@@ -159,9 +159,13 @@ def test_monitoring_window_rollout_and_alerts(store: tuple[Any, SqlRegistry]) ->
     assert snap["models"][0]["rollout"] is None
     (opened,) = snap["alerts"]["open"]
     assert opened["name"] == "KeelworkAvailabilityBurnFast" and opened["receivers"] == ["owners"]
+    assert opened["acknowledged_by"] is None
     (failure,) = snap["alerts"]["failures"]
     assert failure["attempts"] == 1 and "SECRET" not in failure["error"]
     assert "<url>" in failure["error"]
+    assert alerts.acknowledge(fp, "ana", NOW - 20)  # keel alerts ack, during this firing
+    (opened,) = _dashboard(engine, registry, Clock()).snapshot()["alerts"]["open"]
+    assert opened["acknowledged_by"] == "ana"
 
 
 def test_a_rollout_holding_every_interval_shows_as_one_decision(

@@ -174,7 +174,9 @@ def _alerts(snap: Mapping[str, Any]) -> str:
         rows.append(f"<tr><td>{tag(sev or 'alert', 'bad' if sev == 'page' else 'warn')}</td>"
                     f"<td><b>{esc(a['name'])}</b></td><td>{esc(a.get('model') or '')}</td>"
                     f"<td>{esc(a.get('summary') or '')}</td><td class=\"n\">{when(a['since'])}"
-                    f"</td><td>{esc(', '.join(a['receivers']))}</td></tr>")
+                    f"</td><td>{esc(', '.join(a['receivers']))}</td><td>"
+                    + (esc(a["acknowledged_by"]) if a.get("acknowledged_by")
+                       else '<span class="note">not yet</span>') + "</td></tr>")
     fails = []
     for f in alerts["failures"]:
         fails.append(f"<tr><td><b>{esc(f['name'])}</b></td><td>{esc(f['receiver'])}</td>"
@@ -185,7 +187,8 @@ def _alerts(snap: Mapping[str, Any]) -> str:
     out = [f'<section class="alerts{" calm" if calm else ""}"><h3>Alerts</h3>']
     if rows:
         out.append("<table><thead><tr><th>severity</th><th>alert</th><th>model</th><th>what"
-                   "</th><th class=\"n\">since</th><th>told</th></tr></thead><tbody>"
+                   "</th><th class=\"n\">since</th><th>told</th><th>acknowledged</th></tr></thead>"
+                   "<tbody>"
                    + "".join(rows) + "</tbody></table>")
     else:
         out.append('<p class="note">No open alert.</p>')
