@@ -85,8 +85,11 @@ def _load(base: str, seconds: float, acked: list[str]) -> None:
 
 
 def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) -> None:
+    # Both spellings: `--workers 2` on SQLite, keel.yaml's `server.workers: 2` on PostgreSQL.
+    by_field = not store_url.startswith("sqlite")
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
-                                        + f"storage: {{url: '{store_url}'}}\n")
+                                        + f"storage: {{url: '{store_url}'}}\n"
+                                        + ("server: {workers: 2}\n" if by_field else ""))
     db = make_engine(store_url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -94,7 +97,8 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
     with log.open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
-             str(tmp_path / "keel.yaml"), "--port", str(port), "--workers", "2",
+             str(tmp_path / "keel.yaml"), "--port", str(port),
+             *([] if by_field else ["--workers", "2"]),
              "--log-level", "info", "--no-access-log"],
             stdout=subprocess.DEVNULL, stderr=err)
     try:
