@@ -12,10 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 #: Path in keel.yaml -> what is missing. A section path covers every field under it.
-NOT_ENFORCED: dict[tuple[str, ...], str] = {}
+NOT_ENFORCED: dict[tuple[str, ...], str] = {
+    ("monitoring", "drift", "enabled"): "turning drift off is not built: every monitoring "
+                                        "window computes drift",
+    ("monitoring", "labels", "source"): "labels arrive by POST /v1/feedback and keel ingest "
+                                        "--labels; choosing one source is not built",
+}
 
-#: Values that ask for nothing (a disabled guard, no escalation), so they are accepted.
-_NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {}
+#: Values that ask for nothing (drift on, no label source named), so they are accepted.
+_NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
+    ("monitoring", "drift", "enabled"): (True,),
+    ("monitoring", "labels", "source"): (None,),
+}
 
 
 def not_enforced(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:

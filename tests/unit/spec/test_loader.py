@@ -297,8 +297,8 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
 
 def test_a_field_nothing_enforces_yet_is_refused_not_ignored(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every field of this version is enforced (the table is empty): the refusal is checked
-    # with an entry put there for the test, as a field whose component is missing would be.
+    # Checked with an entry put there for the test (as a field whose component is missing
+    # would be), so that it holds whichever real fields are still refused.
     from keelwork.spec import enforcement
 
     monkeypatch.setitem(enforcement.NOT_ENFORCED, ("server", "tracing"), "no tracer yet")
