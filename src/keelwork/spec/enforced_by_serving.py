@@ -214,6 +214,10 @@ SERVING: dict[str, tuple[str, ...]] = {
     "server.port": (
         "keelwork.interfaces.cli.serve_cmd",
         "tests/integration/test_spec_storage_server_fields.py"),
+    "server.workers": (
+        "keelwork.interfaces.cli.serve_cmd", "tests/integration/test_serve_workers.py",
+        "checked by keelwork.service.serving; the work done once runs under "
+        "keelwork.service.leases"),
     "server.tracing": (
         "keelwork.interfaces.http.tracing", "tests/unit/interfaces/http/test_app.py",
         "installed by keelwork.interfaces.http.app"),
