@@ -11,12 +11,13 @@ reads and checks as ``keel serve`` does).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from keelwork.spec.settings import WORKER_HANDOFF, worker_handoff
+
 #: The environment variable by which ``keel serve`` hands its options to its workers.
-HANDOFF_VARIABLE = "_KEELWORK_SERVE_WORKER"
+HANDOFF_VARIABLE = WORKER_HANDOFF
 
 
 def handoff(spec_path: Path, log_level: str, access_log: bool) -> str:
@@ -31,7 +32,7 @@ def worker_app() -> Any:
     Raises:
         RuntimeError: not started by ``keel serve --workers`` (the variable is missing).
     """
-    raw = os.environ.get(HANDOFF_VARIABLE)
+    raw = worker_handoff()
     if not raw:
         raise RuntimeError(f"{HANDOFF_VARIABLE} is not set: this factory is for the workers "
                            "that `keel serve --workers N` starts.")

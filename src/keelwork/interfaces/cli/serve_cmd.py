@@ -73,12 +73,11 @@ def serve(
     p = resolved.spec.server.port if port is None else port
     app: object
     if n > 1:
-        import os
-
-        from keelwork.interfaces.cli.serve_app import HANDOFF_VARIABLE, handoff
+        from keelwork.interfaces.cli.serve_app import handoff
+        from keelwork.spec.settings import hand_to_workers
 
         preflight(build_app(spec, settings))
-        os.environ[HANDOFF_VARIABLE] = handoff(spec, log_level, access_log)
+        hand_to_workers(handoff(spec, log_level, access_log))
         app = "keelwork.interfaces.cli.serve_app:worker_app"
     else:
         app = build_app(spec, settings)
