@@ -132,14 +132,7 @@ DESCRIPTIVE: dict[str, Enforcer] = {
 #: Fields found accepted but read by nothing: each should move to
 #: :data:`keelwork.spec.enforcement.NOT_ENFORCED` (refused at validate time) or gain its
 #: component. Their coverage test is an expected (strict) failure until then.
-UNENFORCED_FOUND: dict[str, str] = {
-    "monitoring.drift.enabled": "no monitor reads it: drift is computed for every run and "
-                                "window whatever its value",
-    "monitoring.labels.source": "no component reads it: labels arrive by POST /v1/feedback "
-                                "and by ingestion whatever it says",
-    "contract.outputs[].description": "shown nowhere: the OpenAPI document and the V2 "
-                                      "metadata describe only the inputs' fields",
-}
+UNENFORCED_FOUND: dict[str, str] = {}
 
 
 def _all_rows() -> dict[str, Enforcer]:

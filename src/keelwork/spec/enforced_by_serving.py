@@ -1,6 +1,6 @@
 """Rows of :data:`keelwork.spec.enforced_by.ENFORCED_BY` for what a request meets:
-``service``, ``models``, ``contract``, ``guards``, ``storage``, ``server``, ``features`` and
-``flags``."""
+``service``, ``models``, ``contract``, ``guards``, ``storage``, ``server``, ``features``,
+``flags`` and ``explain``."""
 
 from __future__ import annotations
 
@@ -89,6 +89,9 @@ SERVING: dict[str, tuple[str, ...]] = {
         "compiled per field by keelwork.core.contracts.record"),
     "contract.inputs[].pii": (
         "keelwork.service.redaction", "tests/integration/test_pii_proof.py"),
+    "contract.outputs[].description": (
+        "keelwork.interfaces.http.openapi", "tests/unit/interfaces/http/test_app.py",
+        "predict_description: the predict operation's text in /openapi.json and /docs"),
     "contract.outputs[].name": (
         "keelwork.core.contracts.outputs", "tests/unit/core/contracts/test_output_rules.py",
         "the inputs' rules (keelwork.core.contracts.record) applied to each answer"),
@@ -211,6 +214,10 @@ SERVING: dict[str, tuple[str, ...]] = {
     "server.port": (
         "keelwork.interfaces.cli.serve_cmd",
         "tests/integration/test_spec_storage_server_fields.py"),
+    "server.workers": (
+        "keelwork.interfaces.cli.serve_cmd", "tests/integration/test_serve_workers.py",
+        "checked by keelwork.service.serving; the work done once runs under "
+        "keelwork.service.leases"),
     "server.tracing": (
         "keelwork.interfaces.http.tracing", "tests/unit/interfaces/http/test_app.py",
         "installed by keelwork.interfaces.http.app"),
@@ -267,4 +274,23 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.core.flags", "tests/unit/core/test_flags.py"),
     "flags[].sticky_header": (
         "keelwork.core.flags", "tests/integration/test_spec_header_fields.py"),
+    # ------------------------------------------------------------ explain
+    "explain.enabled": (
+        "keelwork.interfaces.http.explain_routes", "tests/integration/test_journey_explain.py",
+        "false: POST :explain answers 404"),
+    "explain.max_evaluations": (
+        "keelwork.service.explain", "tests/integration/test_journey_explain.py",
+        "the permutation explainer's model rows per instance"),
+    "explain.timeout_ms": (
+        "keelwork.service.explain", "tests/integration/test_journey_explain.py",
+        "504 past it"),
+    "explain.background_rows": (
+        "keelwork.service.explain", "tests/integration/test_journey_explain.py",
+        "the sample of monitoring.reference"),
+    "explain.budget_per_minute": (
+        "keelwork.service.explain", "tests/integration/test_journey_explain.py",
+        "429 past it"),
+    "explain.max_stored": (
+        "keelwork.adapters.stores.explanation_store", "tests/unit/service/test_explain_budget.py",
+        "the explanations table's bound"),
 }
