@@ -37,6 +37,7 @@ from keelwork.adapters.stores.prediction_store import (
     row_to_record,
 )
 from keelwork.adapters.stores.schema import create_tables
+from keelwork.adapters.stores.subject_keys import open_payloads
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 from keelwork.core.predictions import PredictionRecord
 
@@ -151,7 +152,7 @@ def read_prediction(engine: Engine, prediction_id: str) -> PredictionRecord | No
         if not conn.dialect.has_table(conn, predictions.name):
             return None
         row = conn.execute(stmt).mappings().first()
-    return None if row is None else row_to_record(row)
+    return None if row is None else row_to_record(open_payloads(engine, [dict(row)])[0])
 
 
 __all__ = ["PRUNE_EVERY", "ExplanationStore", "explanations", "read_prediction",

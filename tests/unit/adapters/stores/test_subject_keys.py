@@ -146,5 +146,9 @@ def test_the_log_seals_in_its_writer_and_a_key_file_failure_spools(tmp_path: Pat
     for i in range(6):
         assert (sealed_key_id(stored[f"p{i}"]) is not None) == bool(i % 2)
     assert [r.inputs for r in log.iter_records()] == [{"note": f"canary{i}qz"} for i in range(6)]
+    from keelwork.adapters.stores.explanation_store import read_prediction
+
+    got = read_prediction(engine, "p1")  # the explain route's read
+    assert got is not None and got.inputs == {"note": "canary1qz"}
     keys.close()
     engine.dispose()
