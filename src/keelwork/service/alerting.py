@@ -19,12 +19,13 @@ forgets to.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -323,6 +324,20 @@ def open_delivery(spec: KeelSpec, engine: Engine, *, registry: CollectorRegistry
                          **options)
 
 
+@contextlib.contextmanager
+def _project_alerts(resolved: ResolvedSpec) -> Iterator[AlertStore]:
+    """The alert store of ``resolved``'s project, for one command."""
+    from keelwork.adapters.stores.engine import make_engine
+
+    engine = make_engine(resolved.storage_url)
+    try:
+        store = AlertStore(engine)
+        store.ensure_schema()
+        yield store
+    finally:
+        engine.dispose()
+
+
 def acknowledge(resolved: ResolvedSpec, fingerprint: str, by: str) -> bool:
     """``keel alerts ack``: record that ``by`` acknowledged the alert ``fingerprint`` now, so
     it is not escalated (this firing of it).
@@ -333,15 +348,8 @@ def acknowledge(resolved: ResolvedSpec, fingerprint: str, by: str) -> bool:
     Raises:
         StoreError: the store failed.
     """
-    from keelwork.adapters.stores.engine import make_engine
-
-    engine = make_engine(resolved.storage_url)
-    try:
-        store = AlertStore(engine)
-        store.ensure_schema()
+    with _project_alerts(resolved) as store:
         return store.acknowledge(fingerprint, by, time.time())
-    finally:
-        engine.dispose()
 
 
 def open_alerts(resolved: ResolvedSpec) -> list[dict[str, Any]]:
@@ -351,12 +359,7 @@ def open_alerts(resolved: ResolvedSpec) -> list[dict[str, Any]]:
     Raises:
         StoreError: the store failed.
     """
-    from keelwork.adapters.stores.engine import make_engine
-
-    engine = make_engine(resolved.storage_url)
-    try:
-        store = AlertStore(engine)
-        store.ensure_schema()
+    with _project_alerts(resolved) as store:
         acks = store.acks()
         out: dict[str, dict[str, Any]] = {}
         for row in store.alerts(state="firing"):
@@ -370,8 +373,6 @@ def open_alerts(resolved: ResolvedSpec) -> list[dict[str, Any]]:
             if acked is not None and acked[0] >= row.since:
                 entry["acknowledged"] = {"at": acked[0], "by": acked[1]}
         return list(out.values())
-    finally:
-        engine.dispose()
 
 
 def _minutes(seconds: float) -> str:
