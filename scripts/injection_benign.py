@@ -153,7 +153,8 @@ _MULTI = [
     "Obrigado pela ajuda, deu tudo certo.",
 ]
 _CODE = [
-    "def add(a, b):\n    return a + b", "for (let i = 0; i < items.length; i++) { sum += items[i]; }",
+    "def add(a, b):\n    return a + b",
+    "for (let i = 0; i < items.length; i++) { sum += items[i]; }",
     "SELECT * FROM users WHERE email = ? LIMIT 1;", "npm install --save-dev eslint",
     "git commit -m \"fix typo in readme\"", "public static void main(String[] args) {}",
     "x = np.linspace(0, 1, 100)\nplt.plot(x, np.sin(x))", "ls -la | grep .txt",
