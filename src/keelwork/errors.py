@@ -38,7 +38,9 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     │                                          request; the message never quotes the input
     ├── GuardUnavailable (RuntimeError)        an input guard failed (raised or timed out) and
     │                                          fails closed: the request is refused, retry
-    └── RequestRefused (ValueError)            a server refused a request no other class names
+    ├── RequestRefused (ValueError)            a server refused a request no other class names
+    ├── NotExplainable (ValueError)            a model (or input) no explainer can attribute
+    └── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -268,6 +270,24 @@ class RequestRefused(KeelworkError, ValueError):
         self.status = status
 
 
+class NotExplainable(KeelworkError, ValueError):
+    """No explainer can attribute this model's output (a text model, a non-numeric output
+    without class probabilities, no background data): ``POST :explain`` answers 422."""
+
+
+class ExplainBudgetSpent(KeelworkError, RuntimeError):
+    """``explain.budget_per_minute`` is spent; retry after ``retry_after`` seconds (429).
+
+    Args:
+        message: The budget and what to do.
+        retry_after: Seconds until the budget has room again.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -276,6 +296,7 @@ __all__ = [
     "ContractViolation",
     "DataFileError",
     "ErrorDetail",
+    "ExplainBudgetSpent",
     "GuardRefused",
     "GuardUnavailable",
     "InvalidId",
@@ -288,6 +309,7 @@ __all__ = [
     "ModelRefError",
     "ModelTimeout",
     "MonitorError",
+    "NotExplainable",
     "Overloaded",
     "PiiConfigError",
     "PiiScanFailed",

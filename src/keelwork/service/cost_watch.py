@@ -300,14 +300,16 @@ def open_cost_watch(spec: KeelSpec, engine: Engine, metrics: GatewayMetrics, *,
     return watch
 
 
-async def cost_loop(watch: CostWatch, *, stop: asyncio.Event) -> None:
+async def cost_loop(watch: CostWatch, *, stop: asyncio.Event,
+                    leader: Callable[[], bool] | None = None) -> None:
     """Evaluate every ``cost.evaluation_interval`` until ``stop`` is set (the server flushes
     once more when it closes); a failure is logged, never raised (the next round tries
-    again)."""
+    again). With ``leader``, a process for which it answers False only stores its own usage
+    (the lease holder of :mod:`keelwork.service.leases` evaluates the budget and alerts)."""
     interval = float(watch.spec.cost.interval_seconds)
     while not stop.is_set():
         try:
-            await asyncio.to_thread(watch.evaluate)
+            await asyncio.to_thread(watch.evaluate if leader is None or leader() else watch.flush)
         except Exception:
             log.exception("Cost evaluation failed; retrying in %g s", interval)
         with contextlib.suppress(TimeoutError):

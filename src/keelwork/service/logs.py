@@ -326,3 +326,21 @@ def prepare_score(data: list[Path], model: str, resolved: ResolvedSpec | None, p
 __all__ = ["LedgerScope", "ScoreJob", "count", "export_log", "file_handler", "follow",
            "join_labels", "load_project_spec", "open_ledger", "open_log", "parse_when",
            "prepare_score", "write_dead_letters"]
+
+
+def show_prediction(reader: PredictionReader, prediction_id: str
+                    ) -> tuple[PredictionRecord, dict[str, Any] | None]:
+    """One logged prediction and its stored explanation (None: not explained).
+
+    Raises:
+        ModelNotFoundError: no prediction ``prediction_id`` is in the log.
+    """
+    from keelwork.adapters.stores.explanation_store import ExplanationStore, read_prediction
+    from keelwork.errors import ErrorDetail, ModelNotFoundError
+
+    record = read_prediction(reader.engine, prediction_id)
+    if record is None:
+        raise ModelNotFoundError(f"No prediction {prediction_id!r} is in the log.",
+                                 [ErrorDetail("prediction_id", "unknown_prediction",
+                                              prediction_id)])
+    return record, ExplanationStore(reader.engine).get(prediction_id)

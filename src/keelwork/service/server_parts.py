@@ -20,7 +20,11 @@ stores; the gateway keeps its own for the prediction log):
 - retention: with ``retention`` periods, every ``retention.interval`` the server deletes what
   is kept no longer (:mod:`keelwork.service.retention`);
 - cost: with prices, every ``cost.evaluation_interval`` the server stores its models' usage
-  and, with ``cost.monthly_budget``, watches the budget (:mod:`keelwork.service.cost_watch`).
+  and, with ``cost.monthly_budget``, watches the budget (:mod:`keelwork.service.cost_watch`);
+- once per fleet: of the processes serving one store (``keel serve --workers N``, several
+  servers), only the holder of the lease ``background:<service>`` runs the monitoring loop, the
+  SLO watch, the review fill, retention, the budget alerts and the rollout decisions
+  (:mod:`keelwork.service.leases`); flags, rate-limit demand, usage and routing stay per process.
 
 The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
 (the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
@@ -44,6 +48,7 @@ from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
 from keelwork.adapters.stores.label_store import LabelStore
+from keelwork.adapters.stores.lease_store import LeaseStore
 from keelwork.adapters.stores.provenance import default_actor
 from keelwork.adapters.stores.rate_limit_store import RateLimitStore
 from keelwork.errors import ErrorDetail
@@ -51,6 +56,7 @@ from keelwork.service.assembly import Service, open_service
 from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.injection import open_screen
+from keelwork.service.leases import Lease, LoopFactory
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
 from keelwork.service.monitoring.reference import ensure_references
 from keelwork.service.ood import ensure_detectors
@@ -96,8 +102,11 @@ class ServerParts:
     rate_limiter: RateLimiter | None = None
     #: The usage ledger and budget watch (None: no prices).
     cost_watch: CostWatch | None = None
+    #: The lease of the work done once per fleet (None: every loop runs here, unguarded).
+    lease: Lease | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
+    _lease_task: asyncio.Task[None] | None = None
 
     def unresolved_flag_refs(self, flag: FlagSpec) -> list[ErrorDetail]:
         """The references of ``flag`` that name no version or alias of its model."""
@@ -105,38 +114,56 @@ class ServerParts:
 
     async def start(self) -> None:
         """Start the service (prediction log, rollout controller), the flag poll, the
-        monitoring loop and the SLO evaluation."""
+        monitoring loop and the SLO evaluation (those of them run once per fleet: under the
+        lease, which a lone server takes here at once)."""
+        lease = self.lease
+        if lease is not None:
+            await asyncio.to_thread(lease.try_take)
+            self.service.rollout_controller.may_decide = lambda: lease.held
         await self.service.start()
         self._tasks.append(asyncio.create_task(self.flags.run(), name="keel-flag-poll"))
         if self.monitor_interval_s > 0:
-            self._tasks.append(asyncio.create_task(
-                monitor_loop(self.resolved, interval_s=self.monitor_interval_s,
-                             stop=self._stop_monitor, engine=self.engine),
-                name="keel-monitor"))
-        if self.slo_watch is not None:
-            self._tasks.append(asyncio.create_task(
-                slo_loop(self.slo_watch, interval=interval_s(self.resolved.spec),
-                         stop=self._stop_monitor), name="keel-slo-watch"))
+            self._singleton("keel-monitor", lambda stop: monitor_loop(
+                self.resolved, interval_s=self.monitor_interval_s, stop=stop,
+                engine=self.engine))
+        if (watch := self.slo_watch) is not None:
+            self._singleton("keel-slo-watch", lambda stop: slo_loop(
+                watch, interval=interval_s(self.resolved.spec), stop=stop))
         if self.cost_watch is not None:
             self._tasks.append(asyncio.create_task(
-                cost_loop(self.cost_watch, stop=self._stop_monitor), name="keel-cost-watch"))
+                cost_loop(self.cost_watch, stop=self._stop_monitor,
+                          leader=None if lease is None else lambda: lease.held),
+                name="keel-cost-watch"))
         if self.rate_limiter is not None:
             self._tasks.append(asyncio.create_task(
                 rate_limit_loop(self.rate_limiter, stop=self._stop_monitor),
                 name="keel-rate-limit"))
         if self.resolved.spec.review is not None:
-            self._tasks.append(asyncio.create_task(
-                review_loop(self.resolved, self.engine, stop=self._stop_monitor),
-                name="keel-review"))
-        if self.retention is not None:
-            self._tasks.append(asyncio.create_task(
-                retention_loop(self.retention,
-                               interval=interval_of(self.resolved.spec.retention),
-                               stop=self._stop_monitor), name="keel-retention"))
+            self._singleton("keel-review", lambda stop: review_loop(
+                self.resolved, self.engine, stop=stop))
+        if (retention := self.retention) is not None:
+            self._singleton("keel-retention", lambda stop: retention_loop(
+                retention, interval=interval_of(self.resolved.spec.retention), stop=stop))
+        if lease is not None:
+            self._lease_task = asyncio.create_task(lease.run(self._stop_monitor),
+                                                   name="keel-lease")
+
+    def _singleton(self, name: str, loop: LoopFactory) -> None:
+        """Run ``loop`` under the lease (or here, unguarded, without one)."""
+        if self.lease is not None:
+            self.lease.guard(name, loop)
+        else:
+            self._tasks.append(asyncio.create_task(loop(self._stop_monitor), name=name))
 
     async def close(self) -> None:
         """Stop the loops, close the service and release the stores' engine."""
         self._stop_monitor.set()
+        if self._lease_task is not None:  # its loops stop, then the lease is released
+            try:
+                async with asyncio.timeout(10):
+                    await self._lease_task
+            except TimeoutError:
+                self._lease_task.cancel()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -194,6 +221,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         limiter = open_limiter(spec.guards.rate_limit, RateLimitStore(engine))
         service.gateway.use_ood(ensure_detectors(resolved, engine))
         service.gateway.use_injection(open_screen(spec))
+        leases = LeaseStore(engine)
+        leases.ensure_schema()
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -208,7 +237,7 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
                                resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
                        monitor_interval_s, watch, retention, subjects, limiter,
-                       cost_watch=costs)
+                       cost_watch=costs, lease=Lease(leases, f"background:{spec.service.name}"))
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

@@ -13,13 +13,16 @@ from typing import Any
 
 #: Path in keel.yaml -> what is missing. A section path covers every field under it.
 NOT_ENFORCED: dict[tuple[str, ...], str] = {
-    ("server", "workers"): "one server process serves (scale out with more servers on one "
-                           "store); several workers per server are not built yet",
+    ("monitoring", "drift", "enabled"): "turning drift off is not built: every monitoring "
+                                        "window computes drift",
+    ("monitoring", "labels", "source"): "labels arrive by POST /v1/feedback and keel ingest "
+                                        "--labels; choosing one source is not built",
 }
 
-#: Values that ask for nothing (a disabled guard, the single worker), so they are accepted.
+#: Values that ask for nothing (drift on, no label source named), so they are accepted.
 _NEUTRAL: dict[tuple[str, ...], tuple[Any, ...]] = {
-    ("server", "workers"): (1,),
+    ("monitoring", "drift", "enabled"): (True,),
+    ("monitoring", "labels", "source"): (None,),
 }
 
 

@@ -27,6 +27,7 @@ from keelwork.spec.alerts import AlertsSection
 from keelwork.spec.contract import ContractSection
 from keelwork.spec.cost import CostSection
 from keelwork.spec.durations import UNIT_SECONDS
+from keelwork.spec.explain import ExplainSection
 from keelwork.spec.fairness import FairnessSection
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
@@ -408,6 +409,8 @@ class KeelSpec(Section):
                                          "(keelwork.spec.review).")
     fairness: FairnessSection | None = Field(default=None, description="Fairness monitoring "
                                              "(keelwork.spec.fairness).")
+    explain: ExplainSection = Field(default_factory=ExplainSection, description="POST "
+                                    "/v1/models/NAME:explain (keelwork.spec.explain).")
 
     @model_validator(mode="after")
     def _cross_refs(self) -> KeelSpec:

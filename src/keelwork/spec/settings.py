@@ -126,4 +126,20 @@ def load_settings(**overrides: Any) -> Settings:
                         details) from None
 
 
-__all__ = ["DEPRECATED_NAMES", "ENV_PREFIX", "JitMode", "Settings", "env_name", "load_settings"]
+#: ``keel serve --workers N``'s message to its own worker processes (JSON: keel.yaml's path and
+#: the log options). Not a setting a user sets: each worker reads its ``KEELWORK_*`` settings.
+WORKER_HANDOFF = "_KEELWORK_SERVE_WORKER"
+
+
+def worker_handoff() -> str | None:
+    """What the parent ``keel serve`` handed this worker process (None: not a worker)."""
+    return os.environ.get(WORKER_HANDOFF) or None
+
+
+def hand_to_workers(message: str) -> None:
+    """Leave ``message`` for the worker processes this process is about to start."""
+    os.environ[WORKER_HANDOFF] = message
+
+
+__all__ = ["DEPRECATED_NAMES", "ENV_PREFIX", "WORKER_HANDOFF", "JitMode", "Settings", "env_name",
+           "hand_to_workers", "load_settings", "worker_handoff"]

@@ -51,11 +51,13 @@ def test_an_on_call_contact_is_enforced_now_and_checked() -> None:
     assert [(p, ln) for p, ln, _ in found] == [("service.on_call.contact", 5)]
 
 
-def test_escalation_is_still_refused_as_not_enforced() -> None:
+def test_an_escalation_contact_must_reach_someone() -> None:
+    parse_spec("service: {name: s, owners: [a@example.com], on_call: {contact: "
+               "a@example.com, escalation: b@example.com}}\n" + MODELS, env={})
     found = problems("service: {name: s, owners: [a@example.com], on_call: {contact: "
-                     "a@example.com, escalation: b@example.com}}\n" + MODELS)
-    assert [(p, "not enforced" in m) for p, _, m in found] == [
-        ("service.on_call.escalation", True)]
+                     "a@example.com, escalation: '@lead'}}\n" + MODELS)
+    assert [p for p, _, _ in found] == ["service.on_call.escalation"]
+    assert "needs exactly one slack receiver" in found[0][2]
 
 
 def test_a_slack_handle_needs_exactly_one_slack_receiver() -> None:

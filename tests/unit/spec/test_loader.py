@@ -295,17 +295,31 @@ def test_check_alias_expansion_counts_shared_nodes_not_the_file() -> None:
     assert err.value.details[0].rule == "yaml_alias_expansion"
 
 
-@pytest.mark.parametrize(("section", "path"), [
-    ("server: {workers: 4}", "server.workers"),
-])
-def test_a_field_nothing_enforces_yet_is_refused_not_ignored(section: str, path: str) -> None:
+def test_a_field_nothing_enforces_yet_is_refused_not_ignored(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checked with an entry put there for the test (as a field whose component is missing
+    # would be), so that it holds whichever real fields are still refused.
+    from keelwork.spec import enforcement
+
+    monkeypatch.setitem(enforcement.NOT_ENFORCED, ("server", "tracing"), "no tracer yet")
+    monkeypatch.setitem(enforcement._NEUTRAL, ("server", "tracing"), (False,))
     text = ("service: {name: s, owners: [a@example.com]}\n"
-            "models: [{name: m, runtime: python, artifact: 'a:b'}]\n" + section + "\n")
+            "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
+            "server: {tracing: true}\n")
     with pytest.raises(SpecError) as err:
         parse_spec(text, env={})
     [detail] = err.value.details
-    assert (detail.path, detail.rule, detail.line) == (path, "not_enforced", 3)
+    assert (detail.path, detail.rule, detail.line) == ("server.tracing", "not_enforced", 3)
     assert "not enforced by this version" in detail.message
+    assert parse_spec(text.replace("true", "false"), env={}).server.tracing is False
+
+
+def test_server_workers_is_accepted_now_that_keel_serve_runs_them() -> None:
+    # Enforced by `keel serve` (tests/integration/test_serve_workers.py).
+    spec = parse_spec("service: {name: s, owners: [a@example.com]}\n"
+                      "models: [{name: m, runtime: python, artifact: 'a:b'}]\n"
+                      "server: {workers: 4}\n", env={})
+    assert spec.server.workers == 4
 
 
 def test_on_call_escalation_must_reach_someone_and_needs_the_server_to_deliver() -> None:

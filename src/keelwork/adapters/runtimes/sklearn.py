@@ -221,6 +221,16 @@ class SklearnRuntime(BaseRuntime):
             out = model.predict_proba(x)
         return one_per_instance(out, n, kind=self.kind, what="probability rows")
 
+    # ------------------------------------------------------------------ explain hook
+    def explain_input(self, instances: Sequence[Instance]) -> tuple[Any, Any, list[str], str]:
+        """(estimator, model input of ``instances``, its column names, input mode): what
+        the exact explainers (keelwork.core.explain.exact) need; an optional runtime hook."""
+        model = self._require()
+        x, _ = self._to_input(instances)
+        n = self._n_features or 0
+        names = list(self._feature_names or (f"x{i}" for i in range(n)))
+        return model, x, names, self._mode
+
     def _require(self) -> Any:
         if self._model is None:
             raise self._not_loaded()

@@ -119,6 +119,44 @@ def _iso(ts: float) -> str:
         "+00:00", "Z")
 
 
+@app.command("show")
+@handles_errors
+def show_cmd(
+    prediction_id: str = typer.Argument(..., help="The prediction's id (x-prediction-ids)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object: the record and its "
+                                 "explanation."),
+    project: Path = _PROJECT,
+) -> None:
+    """Print one prediction and, when one is stored, its explanation (POST :explain)."""
+    from keelwork.service.logs import open_log, show_prediction
+
+    with open_log(project, current_settings()) as reader:
+        record, explanation = show_prediction(reader, prediction_id)
+    if as_json:
+        import orjson
+
+        typer.echo(orjson.dumps({**record.to_dict(), "explanation": explanation},
+                                default=repr).decode())
+        return
+    _print_record(record, False)
+    if explanation is None:
+        console.print("no explanation stored (POST /v1/models/NAME:explain with "
+                      '{"prediction_ids": [...]} makes one)', highlight=False)
+        return
+    from rich.table import Table
+
+    cls = explanation.get("output_class")
+    console.print(f"explanation: {explanation['method']}, output {explanation['output']}"
+                  + (f" of class {cls!r}" if cls is not None else "")
+                  + f": expected {explanation['expected_value']:.6g} -> "
+                  f"{explanation['output_value']:.6g}", highlight=False)
+    table = Table("feature", "attribution")
+    ranked = sorted(explanation["attributions"].items(), key=lambda kv: -abs(kv[1]))
+    for name, value in ranked:
+        table.add_row(str(name), f"{value:+.6g}")
+    console.print(table)
+
+
 @app.command("export")
 @handles_errors
 def export_cmd(

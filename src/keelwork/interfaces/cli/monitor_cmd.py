@@ -249,10 +249,23 @@ def _print(report: dict[str, Any]) -> None:
         windows) else ""
     console.print(f"{n_drift} of {len(windows)} window(s) drifted{hidden}", highlight=False)
     _print_fairness(windows)
+    _print_attributions(windows)
     served = sum(1 for w in windows if w.get("computed_from", "log") != "log")
     if served:
         console.print(f"{served} of {len(windows)} window(s) computed from rollups",
                       highlight=False)
+
+
+def _print_attributions(windows: list[dict[str, Any]]) -> None:
+    """The global view of the stored explanations: mean |attribution| per feature, per window
+    that holds any (the five largest)."""
+    for w in windows:
+        got = w.get("attributions")
+        if not got:
+            continue
+        top = ", ".join(f"{k} {v:.4g}" for k, v in list(got["mean_abs"].items())[:5])
+        console.print(f"{w['start'][:16].replace('T', ' ')}: mean |attribution| of "
+                      f"{got['explained']} explained: {top}", highlight=False)
 
 
 def _print_fairness(windows: list[dict[str, Any]]) -> None:

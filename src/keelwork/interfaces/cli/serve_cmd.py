@@ -1,9 +1,15 @@
-"""``keel serve``: serve the models of a keel.yaml over HTTP (uvicorn)."""
+"""``keel serve``: serve the models of a keel.yaml over HTTP (uvicorn).
+
+With ``--workers N`` (or ``server.workers``) above 1, uvicorn binds the port and runs N worker
+processes, each a whole server on the keel.yaml's store (:mod:`keelwork.service.serving`); they
+build their app through :mod:`keelwork.interfaces.cli.serve_app`, after :func:`preflight` has
+started and stopped one in this process.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -26,6 +32,23 @@ def build_app(spec_path: Path, settings: Settings) -> object:
     return build_server_app(load_spec(spec_path), settings=settings)
 
 
+def preflight(app: Any) -> None:
+    """Start and stop ``app`` once in this process, before its workers start.
+
+    What would stop a lone server (a store it cannot open, a model that does not load) stops
+    ``keel serve`` here with its message and exit code 2; in a worker, uvicorn would restart
+    the failing process again and again instead. It also creates the store's tables once, before
+    N processes race to.
+    """
+    import asyncio
+
+    async def cycle() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(cycle())
+
+
 @handles_errors
 def serve(
     spec: Path = typer.Argument(Path("keel.yaml"), help="The keel.yaml to serve."),
@@ -33,19 +56,33 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default: server.port)."),
     log_level: str = typer.Option("info", help="Log level."),
     access_log: bool = typer.Option(True, help="JSON access log line per request."),
+    workers: int | None = typer.Option(
+        None, help="Server processes sharing the port and the store (default: server.workers)."),
 ) -> None:
     """Serve the models of keel.yaml: KServe V1, Open Inference Protocol, /metrics, /docs."""
     import uvicorn
 
+    from keelwork.service.serving import check_workers
     from keelwork.spec import load_spec
 
     settings = current_settings()  # checked at start-up: a bad KEELWORK_* variable stops here
     resolved = load_spec(spec)
+    n = check_workers(resolved, resolved.spec.server.workers if workers is None else workers)
     configure_logging(log_level, access_log)
-    app = build_app(spec, settings)
     h = host or resolved.spec.server.host
     p = resolved.spec.server.port if port is None else port
-    console.print(f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p} "
+    app: object
+    if n > 1:
+        from keelwork.interfaces.cli.serve_app import handoff
+        from keelwork.spec.settings import hand_to_workers
+
+        preflight(build_app(spec, settings))
+        hand_to_workers(handoff(spec, log_level, access_log))
+        app = "keelwork.interfaces.cli.serve_app:worker_app"
+    else:
+        app = build_app(spec, settings)
+    processes = f", {n} worker processes" if n > 1 else ""
+    console.print(f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p}{processes} "
                   f"(docs: http://{h}:{p}/docs, metrics: http://{h}:{p}/metrics)")
     from keelwork.service.budget import announce_budget
     from keelwork.service.slos import announce_slos
@@ -53,7 +90,8 @@ def serve(
     announce_slos(resolved.spec)
     announce_budget(resolved.spec)
     uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
-                lifespan="on", timeout_graceful_shutdown=10)
+                lifespan="on", timeout_graceful_shutdown=10,
+                workers=n if n > 1 else None, factory=n > 1)
 
 
 def register(app: typer.Typer) -> None:

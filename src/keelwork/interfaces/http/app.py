@@ -140,7 +140,8 @@ def _add_serving_routes(app: FastAPI, spec: KeelSpec) -> None:
     errors = openapi.ERRORS
     route = app.add_api_route
     route("/v1/models/{name}:predict", predict_routes.v1_predict, methods=["POST"], tags=v1,
-          openapi_extra=openapi.v1_request(spec), responses=errors)
+          openapi_extra=openapi.v1_request(spec), responses=errors,
+          description=openapi.predict_description(spec))
     route("/v1/models/{name}", model_routes.v1_model, methods=["GET"], tags=v1,
           responses=errors)
     route("/v2/models/{name}/infer", predict_routes.v2_infer, methods=["POST"], tags=v2,

@@ -31,12 +31,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from keelwork.core.auth import READ, Principal
 from keelwork.core.reports.charts import esc
 from keelwork.core.reports.dashboard import render_dashboard
-from keelwork.errors import ErrorDetail, KeelworkError, StoreError
+from keelwork.errors import KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import authenticate, key_from_headers
 from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
-from keelwork.interfaces.http.key_login import key_login
+from keelwork.interfaces.http.key_login import key_login, keys_on
 from keelwork.service.dashboard import Dashboard
 from keelwork.types import ApiKeyStoreProtocol
 
@@ -57,16 +57,7 @@ class DashboardContext:
 
     async def keys_on(self) -> bool:
         """Raises: HTTPProblem: 503, the key store failed."""
-        if self.keys is None:
-            return False
-        if self.require_api_key:
-            return True
-        try:
-            return bool(await run_in_threadpool(self.keys.has_active_keys))
-        except StoreError as exc:
-            raise HTTPProblem(503, f"The API keys could not be checked: {exc.message}",
-                              [ErrorDetail("header:authorization", "key_store", None)],
-                              {"Retry-After": "1"}) from None
+        return await keys_on(self.keys, self.require_api_key)
 
     async def check(self, request: Request) -> Principal | None:
         """The reader's principal (None when keys are off).

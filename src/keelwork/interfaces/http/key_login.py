@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from keelwork.errors import ErrorDetail, StoreError
 from keelwork.interfaces.http.auth import authenticate
 from keelwork.interfaces.http.errors import HTTPProblem
 from keelwork.types import ApiKeyStoreProtocol
@@ -40,4 +42,22 @@ async def key_login(request: Request, keys: ApiKeyStoreProtocol | None, *, scope
     return response
 
 
-__all__ = ["COOKIE_MAX_AGE_S", "MAX_FORM", "key_login"]
+async def keys_on(keys: ApiKeyStoreProtocol | None, require_api_key: bool) -> bool:
+    """Whether a page needs a key: keel.yaml requires keys, or the store holds an active one.
+
+    Raises:
+        HTTPProblem: 503, the key store failed.
+    """
+    if keys is None:
+        return False
+    if require_api_key:
+        return True
+    try:
+        return bool(await run_in_threadpool(keys.has_active_keys))
+    except StoreError as exc:
+        raise HTTPProblem(503, f"The API keys could not be checked: {exc.message}",
+                          [ErrorDetail("header:authorization", "key_store", None)],
+                          {"Retry-After": "1"}) from None
+
+
+__all__ = ["COOKIE_MAX_AGE_S", "MAX_FORM", "key_login", "keys_on"]

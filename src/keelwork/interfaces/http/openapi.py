@@ -86,6 +86,21 @@ def record_schema(spec: KeelSpec) -> dict[str, Any]:
     }
 
 
+def predict_description(spec: KeelSpec) -> str | None:
+    """The V1 predict operation's text in the API docs: what each prediction holds, from the
+    output contract (``contract.outputs``, with their descriptions); None: no output contract
+    (the handler's own docstring is shown)."""
+    outputs = spec.contract.outputs
+    if not outputs:
+        return None
+    lines = ["Predict (KServe V1): `{\"instances\": [...]}` -> `{\"predictions\": [...]}`.",
+             "", "Each prediction holds (keel.yaml's output contract):", ""]
+    for f in outputs:
+        said = f": {f.description}" if f.description else ""
+        lines.append(f"- `{f.name}` ({f.type}{'' if f.required else ', optional'}){said}")
+    return "\n".join(lines)
+
+
 def v1_request(spec: KeelSpec) -> dict[str, Any]:
     schema = {"type": "object", "required": ["instances"],
               "properties": {

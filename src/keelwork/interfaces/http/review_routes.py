@@ -38,13 +38,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from keelwork.core.auth import REVIEW
 from keelwork.core.reports.charts import esc
 from keelwork.core.reports.review_page import CSP, render_review_page
-from keelwork.errors import ErrorDetail, KeelworkError, StoreError
+from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.auth import authenticate, key_from_headers
 from keelwork.interfaces.http.context import ProvideContext, route_context
 from keelwork.interfaces.http.errors import HTTPProblem, json_response, response_for
 from keelwork.interfaces.http.jsonbody import loads
-from keelwork.interfaces.http.key_login import key_login
+from keelwork.interfaces.http.key_login import key_login, keys_on
 from keelwork.interfaces.http.limits import read_body
 from keelwork.service.review_desk import ReviewDesk
 from keelwork.types import ApiKeyStoreProtocol
@@ -84,16 +84,8 @@ class ReviewContext:
         return self.desk
 
     async def keys_on(self) -> bool:
-        if self.keys is None:
-            return False
-        if self.require_api_key:
-            return True
-        try:
-            return bool(await run_in_threadpool(self.keys.has_active_keys))
-        except StoreError as exc:
-            raise HTTPProblem(503, f"The API keys could not be checked: {exc.message}",
-                              [ErrorDetail("header:authorization", "key_store", None)],
-                              {"Retry-After": "1"}) from None
+        """Raises: HTTPProblem: 503, the key store failed."""
+        return await keys_on(self.keys, self.require_api_key)
 
     async def reviewer(self, request: Request, *, cookie: bool) -> tuple[str, str]:
         """``(reviewer, key)``: the key's name (and the key), or the server's user and "".

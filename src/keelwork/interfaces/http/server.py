@@ -33,6 +33,7 @@ from fastapi import Depends, FastAPI
 from keelwork.interfaces.http.app import create_app
 from keelwork.interfaces.http.auth import feedback_auth, require_scope
 from keelwork.interfaces.http.dashboard_routes import dashboard_router
+from keelwork.interfaces.http.explain_routes import explain_router
 from keelwork.interfaces.http.feedback import feedback_router
 from keelwork.interfaces.http.flag_routes import flag_router
 from keelwork.interfaces.http.key_routes import key_router
@@ -40,6 +41,7 @@ from keelwork.interfaces.http.review_routes import review_router
 from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.interfaces.http.subject_routes import subject_router
 from keelwork.service.dashboard import open_dashboard
+from keelwork.service.explain import open_explainer
 from keelwork.service.redaction import record_scrubber
 from keelwork.service.review_desk import open_review_desk
 from keelwork.service.server_parts import open_server
@@ -92,6 +94,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
                                     require_api_key=spec.guards.require_api_key))
     routers.append(review_router(open_review_desk(parts, settings), keys,
                                  require_api_key=spec.guards.require_api_key))
+    routers.append(explain_router(open_explainer(resolved, parts.service.gateway,
+                                                 parts.engine)))
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 

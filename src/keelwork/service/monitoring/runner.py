@@ -35,7 +35,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from keelwork.adapters.stores.explanation_store import window_explanations
 from keelwork.adapters.stores.monitor_store import MonitorStore
+from keelwork.core.explain.attribution import mean_abs
 from keelwork.core.monitors.reference import MonitorReference
 from keelwork.core.monitors.report import MONITOR_REPORT_KIND as REPORT_KIND
 from keelwork.core.monitors.report import MONITOR_REPORT_VERSION as REPORT_VERSION
@@ -109,6 +111,10 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         if entry is None:
             entry = ctx.finish(w)
             entry["computed_from"] = "log"
+        # The global view of POST :explain's stored explanations (none stored: no key).
+        explained = window_explanations(engine, reference.model, w.start, w.end)
+        if explained:
+            entry["attributions"] = mean_abs(explained)
         out.append(entry)
         if store:
             version = max(w.versions) if w.versions else reference.model_version

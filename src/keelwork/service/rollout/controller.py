@@ -27,6 +27,11 @@ An automatic abort removes the route *before* writing the store: the next reques
 to the champion; the write only makes it durable (and tells other servers). Decisions are written
 with the revision they were computed on, so an operator's change made meanwhile wins.
 
+Where several processes serve one store (``keel serve --workers N``, several servers), only the
+holder of the server's lease (:mod:`keelwork.service.leases`) analyses and acts; every process
+keeps routing and follows the store. The holder decides on the traffic it answered itself (its
+in-memory window: a sample of the fleet's); the others discard theirs at each interval's end.
+
 A/B rollouts also run a :class:`~keelwork.core.rollout.abtest.SequentialABTest` on the arms'
 cumulative success rates (answers without error); its verdict, p-value and confidence go into
 every decision, and a decided test pauses the rollout for a human to promote or abort.
@@ -38,6 +43,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keelwork.adapters.stores.rollout_store import live_quality, recent_answers
@@ -95,6 +101,9 @@ class RolloutController:
         self._lock = asyncio.Lock()
         #: Failing polls (a store outage): logged once as it starts and once as it ends.
         self.outage = Outage("rollout controller")
+        #: Whether this process advances rollouts (the holder of the server's lease,
+        #: :mod:`keelwork.service.leases`); the others keep routing and only follow the store.
+        self.may_decide: Callable[[], bool] = lambda: True
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Poll and analyse until ``stop`` is set (or cancelled); a store failure is never
@@ -130,7 +139,10 @@ class RolloutController:
                 r = tracked.rollout
                 if r.phase == "progressing" and clock - tracked.last_analysis >= r.interval_s:
                     tracked.last_analysis = clock
-                    await self._analyse(name)
+                    if self.may_decide():
+                        await self._analyse(name)
+                    else:  # another process decides; this one's window starts afresh
+                        self.gateway.take_window(name)
 
     async def sync(self) -> None:
         """Install the routes of the active rollouts; remove those that ended."""

@@ -253,6 +253,21 @@ def test_openapi_docs(client: TestClient) -> None:
     json.dumps(doc)
 
 
+def test_the_output_contract_and_its_descriptions_are_in_the_api_docs(tmp_path: Path) -> None:
+    """``contract.outputs[].description`` is shown where clients read the API: the predict
+    operation's text lists each output with its description."""
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES).replace(
+        "guards:", "  outputs:\n    - {name: total, type: float, description: 'a plus b, in "
+        "euros'}\n    - {name: note, type: string, required: false}\nguards:", 1))
+    service = open_service(load_spec(tmp_path / "keel.yaml"))
+    with TestClient(create_app(service.gateway, on_startup=service.start,
+                               on_shutdown=service.close)) as c:
+        doc = c.get("/openapi.json").json()
+    text = doc["paths"]["/v1/models/{name}:predict"]["post"]["description"]
+    assert "- `total` (float): a plus b, in euros" in text
+    assert "- `note` (string, optional)" in text
+
+
 def test_saturated_server_answers_503_with_retry_after(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text(f"""\
 service: {{name: tight, owners: [t@example.com]}}

@@ -1,0 +1,50 @@
+"""The app factory each worker of ``keel serve --workers N`` imports (uvicorn's ``factory=True``).
+
+uvicorn starts several workers only from an import string: it binds the port in the parent and
+spawns the workers, each of which imports :func:`worker_app` and calls it. The parent passes what
+the factory needs (the keel.yaml's path, the log level, whether to write the access log) in one
+environment variable, :data:`HANDOFF_VARIABLE`, as JSON: it is the parent's message to its own
+children, not a setting a user sets (those are the ``KEELWORK_*`` variables, which each worker
+reads and checks as ``keel serve`` does).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from keelwork.spec.settings import WORKER_HANDOFF, worker_handoff
+
+#: The environment variable by which ``keel serve`` hands its options to its workers.
+HANDOFF_VARIABLE = WORKER_HANDOFF
+
+
+def handoff(spec_path: Path, log_level: str, access_log: bool) -> str:
+    """The value of :data:`HANDOFF_VARIABLE` for the workers of one ``keel serve``."""
+    return json.dumps({"spec": str(spec_path.resolve()), "log_level": log_level,
+                       "access_log": access_log})
+
+
+def worker_app() -> Any:
+    """Build one worker's app from the options ``keel serve`` handed down.
+
+    Raises:
+        RuntimeError: not started by ``keel serve --workers`` (the variable is missing).
+    """
+    raw = worker_handoff()
+    if not raw:
+        raise RuntimeError(f"{HANDOFF_VARIABLE} is not set: this factory is for the workers "
+                           "that `keel serve --workers N` starts.")
+    options = json.loads(raw)
+    from keelwork.interfaces.cli.output import configure_logging
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+    from keelwork.spec.settings import load_settings
+
+    configure_logging(str(options["log_level"]), bool(options["access_log"]))
+    settings = load_settings()  # checked in each worker, as `keel serve` checks them
+    return build_server_app(load_spec(Path(options["spec"])), settings=settings)
+
+
+__all__ = ["HANDOFF_VARIABLE", "handoff", "worker_app"]

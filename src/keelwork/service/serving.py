@@ -1,0 +1,64 @@
+"""Several server processes on one machine (``keel serve --workers N``): the checks before they
+start, and what each of them needs to build its app.
+
+Every worker is a whole server (:func:`keelwork.service.server_parts.open_server`) on the one
+store of the keel.yaml: its prediction log writes there through its own writer and its own spool
+directory under ``storage.spool_dir`` (:mod:`keelwork.adapters.stores.prediction_spool`), and the
+work meant to run once (alerts, retention, rollout decisions, ...) runs in the holder of the
+server's lease only (:mod:`keelwork.service.leases`). The workers share the listening socket, so
+the kernel spreads connections among them.
+
+Refused before any worker starts: an in-memory SQLite store (each process would have its own,
+empty one) and more workers than :data:`MAX_WORKERS_PER_CPU` per CPU of the machine.
+"""
+
+from __future__ import annotations
+
+import os
+
+from keelwork.adapters.stores.engine import normalize_url
+from keelwork.errors import ErrorDetail, SpecError
+from keelwork.spec.model import ResolvedSpec
+
+#: More workers than this per CPU only adds memory (each loads every model) and contention.
+MAX_WORKERS_PER_CPU = 4
+
+
+def check_workers(resolved: ResolvedSpec, workers: int, *, cpus: int | None = None) -> int:
+    """Check that ``workers`` server processes can serve ``resolved`` on this machine.
+
+    Args:
+        resolved: The keel.yaml.
+        workers: How many processes (``--workers`` or ``server.workers``).
+        cpus: The machine's CPUs (default: ``os.cpu_count()``).
+
+    Returns:
+        ``workers``.
+
+    Raises:
+        SpecError: fewer than one worker, more than the machine can hold, or several workers on
+            a store they cannot share (``server.workers`` named in the details).
+    """
+    path = f"{resolved.path}: server.workers"
+    if workers < 1:
+        raise SpecError(f"{path} must be >= 1; got {workers}.",
+                        [ErrorDetail("server.workers", "min_workers", workers)])
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    most = MAX_WORKERS_PER_CPU * cpus
+    if workers > most:
+        raise SpecError(
+            f"{path} asks for {workers} processes, more than this machine can hold: at most "
+            f"{most} ({MAX_WORKERS_PER_CPU} per CPU, {cpus} CPUs); each loads every model.",
+            [ErrorDetail("server.workers", "max_workers", workers)])
+    url = normalize_url(resolved.storage_url)
+    if workers > 1 and url.get_backend_name() == "sqlite" \
+            and url.database in (None, "", ":memory:"):
+        raise SpecError(
+            f"{path} asks for {workers} processes, but the store is an in-memory SQLite "
+            "database, which processes cannot share: give storage.url a file "
+            "(sqlite:///keel.db) or a PostgreSQL URL.",
+            [ErrorDetail("server.workers", "store_not_shared", workers)])
+    return workers
+
+
+__all__ = ["MAX_WORKERS_PER_CPU", "check_workers"]

@@ -1,0 +1,195 @@
+"""`keel serve --workers 2`: two processes share the port and the store; every acknowledged
+prediction is logged exactly once, the work meant to run once runs in the lease holder only, and
+the lease moves to another process when its holder is killed with SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, text
+
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.lease_store import LeaseStore
+from keelwork.errors import StoreError
+from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
+from live_server import ADDER_SPEC, FIXTURES, free_port
+
+LEASE = "background:live"
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.update(int(p) for p in text)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _lease(db: Engine) -> tuple[str, int, float] | None:
+    try:
+        state = LeaseStore(db).get(LEASE)
+    except StoreError:  # the table is not created yet
+        return None
+    return None if state is None else (state.holder, state.term, state.expires_at)
+
+
+def _logged(db: Engine) -> dict[str, int]:
+    with db.connect() as conn:
+        return {str(k): int(n) for k, n in
+                conn.execute(text("select id, count(*) from predictions group by id"))}
+
+
+def _holder_pid(db: Engine) -> int | None:
+    lease = _lease(db)
+    return None if lease is None else int(lease[0].split(":")[1])
+
+
+def _load(base: str, seconds: float, acked: list[str]) -> None:
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        with httpx.Client(base_url=base, timeout=10) as c:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                r = c.post("/v1/models/adder:predict",
+                           json={"instances": [{"a": worker, "b": i}, {"a": 1, "b": 2}]})
+                assert r.status_code == 200, r.text
+                with lock:
+                    acked.extend(r.json()["prediction_ids"])
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=20)
+
+
+def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) -> None:
+    # Both spellings: `--workers 2` on SQLite, keel.yaml's `server.workers: 2` on PostgreSQL.
+    by_field = not store_url.startswith("sqlite")
+    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
+                                        + f"storage: {{url: '{store_url}'}}\n"
+                                        + ("server: {workers: 2}\n" if by_field else ""))
+    db = make_engine(store_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with log.open("ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+             str(tmp_path / "keel.yaml"), "--port", str(port),
+             *([] if by_field else ["--workers", "2"]),
+             "--log-level", "info", "--no-access-log"],
+            stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        # Ready: both workers answer, and one of them holds the lease.
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "two workers not ready in 90 s"
+            workers = {p for p in _children(proc.pid) if _alive(p)}
+            holder = _holder_pid(db)
+            ready = 0
+            for _ in range(4):
+                with contextlib.suppress(httpx.TransportError):
+                    ready += httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200
+            if holder in workers and ready == 4 and len(_spool_dirs(tmp_path)) >= 2:
+                break
+            time.sleep(0.2)
+        lease = _lease(db)
+        # Term 1 was keel serve's own start before the workers (it checks that one server
+        # starts, then releases the lease at once): a worker holds term 2.
+        assert lease is not None and lease[1] == 2
+        acked: list[str] = []
+        _load(base, 3.0, acked)  # > one renewal: the holder keeps it, nobody else takes it
+        assert len(acked) > 100, f"too little load to mean anything: {len(acked)}"
+        assert _lease(db) is not None and _lease(db)[:2] == lease[:2]  # type: ignore[index]
+        # The guarded loops started in one process only: the holder's.
+        assert _takes(log) == [proc.pid, int(lease[0].split(":")[1])]
+        # Two processes wrote: each its own spool directory, named by its pid.
+        spool_pids = {int(d.name.split("-")[1]) for d in _spool_dirs(tmp_path)}
+        assert len(spool_pids & workers) == 2, (spool_pids, workers)
+        # Every acknowledged prediction is in the log, exactly once.
+        stored: dict[str, int] = {}
+        settle = time.monotonic() + 15
+        while time.monotonic() < settle:
+            stored = _logged(db)
+            if all(i in stored for i in acked):
+                break
+            time.sleep(0.2)
+        missing = [i for i in acked if i not in stored]
+        assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions not logged"
+        assert len(set(acked)) == len(acked)
+        assert [i for i in acked if stored[i] != 1] == []
+
+        # The holder dies without releasing: another process takes the lease after its expiry.
+        old = _holder_pid(db)
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        killed = time.monotonic()
+        while True:
+            now = _lease(db)
+            assert now is not None
+            pid = int(now[0].split(":")[1])
+            if pid != old:
+                break
+            assert time.monotonic() - killed < DEFAULT_TTL_S + 2 * DEFAULT_RENEW_S + 5, \
+                "the lease did not move"
+            time.sleep(0.1)
+        took = time.monotonic() - killed
+        assert now[1] == 3 and _alive(pid) and pid in _children(proc.pid)
+        deadline = time.monotonic() + 5  # the log line follows the take
+        while len(_takes(log)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _takes(log) == [proc.pid, old, pid]
+        # Not before the dead holder's lease expired (nobody took it while it was held).
+        assert took >= DEFAULT_TTL_S - 2 * DEFAULT_RENEW_S - 1, took
+        r = httpx.post(f"{base}/v1/models/adder:predict",
+                       json={"instances": [{"a": 1, "b": 2}]}, timeout=10)
+        assert r.status_code == 200 and r.json()["predictions"] == [3.0]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+            raise
+    try:
+        assert proc.returncode == 0, log.read_text()[-3000:]
+        final = _lease(db)
+        assert final is not None and final[2] <= time.time() + 0.5  # released on the way out
+    finally:
+        db.dispose()
+
+
+def _spool_dirs(project: Path) -> list[Path]:
+    spool = project / ".keel" / "spool"
+    return [d for d in spool.glob("w-*") if d.is_dir()] if spool.exists() else []
+
+
+def _takes(log: Path) -> list[int]:
+    """The pids that took the lease (and started its loops), in the order the log says."""
+    marker = f"lease {LEASE} taken by "
+    return [int(line.split(marker, 1)[1].split(":")[1])
+            for line in log.read_text(errors="replace").splitlines() if marker in line]

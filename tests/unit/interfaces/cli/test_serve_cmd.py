@@ -1,0 +1,71 @@
+"""``keel serve --workers N`` (and ``server.workers``): what cannot run is refused before any
+process starts, with the field named and exit code 2; the workers' app factory needs its
+hand-off."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from keelwork.interfaces.cli.main import app
+from keelwork.interfaces.cli.serve_app import HANDOFF_VARIABLE, handoff, worker_app
+
+runner = CliRunner()
+SPEC = """\
+service: {name: s, owners: [a@example.com]}
+models: [{name: m, runtime: python, artifact: 'x:y'}]
+"""
+
+
+def test_workers_on_an_in_memory_store_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(SPEC + "storage: {url: 'sqlite://'}\n"
+                                        "server: {workers: 2}\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml")])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert "server.workers" in text and "in-memory SQLite" in text
+
+
+def test_more_workers_than_the_machine_holds_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    too_many = 4 * (os.cpu_count() or 1) + 1
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--workers", str(too_many)])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert f"asks for {too_many} processes, more than this machine can hold" in text
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--workers", "0"])
+    assert res.exit_code == 2 and "must be >= 1" in " ".join(res.output.split())
+
+
+def test_the_worker_factory_builds_from_the_handoff_only(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(HANDOFF_VARIABLE, raising=False)
+    with pytest.raises(RuntimeError, match=HANDOFF_VARIABLE):
+        worker_app()
+    fixtures = Path(__file__).resolve().parents[3] / "fixtures"
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: handed, owners: [a@example.com]}\n"
+        f"models: [{{name: adder, runtime: python, artifact: 'fakes:total', "
+        f"options: {{path: '{fixtures}'}}}}]\n")
+    monkeypatch.chdir(tmp_path.parent)  # the path is resolved: the worker's cwd does not matter
+    monkeypatch.setenv(HANDOFF_VARIABLE, handoff(Path(tmp_path.name) / "keel.yaml", "warning",
+                                                 False))
+    built = worker_app()
+    assert isinstance(built, FastAPI)
+    assert any(getattr(r, "path", "") == "/v1/models/{name}:predict" for r in built.routes), \
+        [getattr(r, "path", "") for r in built.routes]
+    assert (tmp_path / ".keel").is_dir()  # the keel.yaml's own store was opened
+
+
+def test_a_spec_one_server_cannot_serve_stops_before_the_workers_start(tmp_path: Path) -> None:
+    # Without the start in the parent, uvicorn would restart each failing worker forever.
+    (tmp_path / "keel.yaml").write_text(
+        "service: {name: s, owners: [a@example.com]}\n"
+        "models: [{name: m, runtime: python, artifact: 'nosuchmodule:f'}]\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--workers", "2"])
+    assert res.exit_code == 2, res.output
+    assert "nosuchmodule" in " ".join(res.output.split())
