@@ -470,7 +470,7 @@ def _fit(examples: list[Example], bits: int, c: float) -> InjectionModel:
 
 
 def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_FPR,
-          c: float = 4.0, folds: int = 5) -> InjectionModel:
+          c: float = 4.0, folds: int = 5, verbose: bool = False) -> InjectionModel:
     """A model fitted on ``examples`` (classes balanced). Its threshold is set on out-of-fold
     scores: the lowest at which, in each benign source of :data:`MIN_SOURCE` texts or more, at
     most ``target_fpr`` of the texts (scored by a model not fitted on them) score above it."""
@@ -494,7 +494,7 @@ def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_
             k = int(np.ceil((1 - target_fpr) * len(scores))) - 1
             cut = max(cut, float(scores[max(k, 0)]) + 1e-6)
     model.threshold = float(min(0.99, max(0.1, cut)))
-    for source, source_scores in sorted(benign_scores.items()):
+    for source, source_scores in sorted(benign_scores.items()) if verbose else ():
         print(f"  out-of-fold FPR of {source} at the threshold: "
               f"{np.mean(np.array(source_scores) >= model.threshold):.4f} "
               f"(n={len(source_scores)})")
@@ -516,7 +516,7 @@ def main() -> None:
     for _, y, s in examples:
         counts[f"{s}:{y}"] = counts.get(f"{s}:{y}", 0) + 1
     print("examples:", json.dumps(counts, sort_keys=True))
-    model = train(examples)
+    model = train(examples, verbose=True)
     raw = model.to_bytes()
     digest = hashlib.sha256(np.asarray(model.weights).tobytes()).hexdigest()[:16]
     print(f"bias {model.bias:.4f}  threshold {model.threshold:.4f}  weights sha256 {digest}  "
