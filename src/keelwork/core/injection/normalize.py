@@ -215,22 +215,26 @@ def looks_rot13(text: str) -> bool:
 
 
 def unleet(text: str) -> str | None:
-    """``text`` with leetspeak digits and symbols inside words read as letters; None when
-    no word mixes letters with them."""
+    """``text`` with leetspeak digits and symbols inside words read as letters; None unless
+    the reading is plausible: at least two words, and a fifth of the words, mix letters with
+    them (``@user``, ``great!``, ``5mg`` or ``2nd`` in ordinary text are not leetspeak, and
+    scoring such a reading only adds a chance of a false positive)."""
     if not _LEET_CHARS.search(text):
         return None
-    changed = False
+    changed = 0
 
     def sub(m: re.Match[str]) -> str:
         nonlocal changed
         word = m.group(0)
-        if any(c.isalpha() for c in word) and any(not c.isalpha() for c in word):
-            changed = True
+        core = word.lstrip("@#").rstrip("!")
+        if any(c.isalpha() for c in core) and any(not c.isalpha() for c in core) \
+                and not word.startswith(("@", "#")):
+            changed += 1
             return word.translate(_LEET)
         return word
 
     out = re.sub(r"[\w@$|+!]+", sub, text)
-    return out if changed else None
+    return out if changed >= 2 and changed >= 0.2 * len(_WORD.findall(text)) else None
 
 
 def unspace(text: str) -> str | None:

@@ -30,20 +30,26 @@ def _rates() -> tuple[float, float, dict[str, float]]:
 
 def test_measured_quality_holds() -> None:
     recall, fpr, by_kind = _rates()
-    # Measured: recall 0.829, look-alike FPR 0.02, balanced accuracy 0.904.
-    assert (recall + 1 - fpr) / 2 >= 0.88
+    # Measured (2026-12-05, after the benign corpus was broadened so that ordinary text is not
+    # flagged; benchmarks/RESULTS.md): recall 0.657, look-alike FPR 0.02, balanced accuracy
+    # 0.819. The first model measured 0.829 / 0.02 / 0.896 here but flagged 58.7% of Amazon
+    # reviews (tests/unit/core/injection/test_injection_ordinary_text.py).
+    assert (recall + 1 - fpr) / 2 >= 0.79
     assert fpr <= 0.04
-    for kind in ("enc_base64", "enc_hex", "enc_leet", "enc_homoglyph", "enc_spaced",
-                 "enc_alt_text", "enc_html_comment"):
+    for kind in ("enc_hex", "enc_homoglyph", "enc_alt_text"):
         assert by_kind[kind] == 1.0, kind
-    for kind in ("lang_de", "lang_fr", "lang_es"):
+    for kind in ("enc_base64", "enc_leet", "enc_zero_width", "enc_hidden_span"):
+        assert by_kind[kind] >= 0.75, kind
+    for kind in ("lang_de", "lang_fr"):
         assert by_kind[kind] >= 0.8, kind
-    assert by_kind["indirect_tool"] >= 0.75
+    assert by_kind["direct_en"] >= 0.64
+    assert by_kind["indirect_tool"] >= 0.45
 
 
 @pytest.mark.xfail(strict=True, reason="the issue's target is balanced accuracy >= 0.92 on "
-                   "held-out data; the shipped model measures about 0.90 on this set (short "
-                   "direct attacks without override words, and Italian, are the misses)")
+                   "held-out data; the shipped model measures about 0.82 on this set (short "
+                   "direct attacks without override words, Spanish and Italian, rot13, and "
+                   "half of the indirect injections through tool output are the misses)")
 def test_the_issue_s_balanced_accuracy_target() -> None:
     recall, fpr, _ = _rates()
     assert (recall + 1 - fpr) / 2 >= 0.92 and fpr <= 0.02

@@ -50,6 +50,14 @@ def test_leetspeak_inside_words_is_read_as_letters() -> None:
     assert unleet("call me at 555 1234") is None  # digits alone are not leetspeak
 
 
+def test_ordinary_text_has_no_leetspeak_reading() -> None:
+    # Mentions, exclamation marks, doses and ordinals are not leetspeak: only a reading where
+    # at least two words (and a fifth of them) mix letters with leet characters is scored.
+    assert unleet("@united thanks!! my bag arrived") is None
+    assert unleet("take 5mg twice a day, it is great!") is None
+    assert unleet("the 2nd box was fine, the rest of the order was late") is None
+
+
 def test_homoglyphs_and_zero_width_characters_are_folded_away() -> None:
     cyrillic = PLAIN.translate(str.maketrans({"o": "\u043e", "e": "\u0435", "i": "\u0456"}))
     assert cyrillic != PLAIN

