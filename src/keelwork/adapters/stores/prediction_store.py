@@ -333,14 +333,17 @@ class PredictionReader:
         answered = p.c.status.in_(("ok", "fallback"))
         fast = (n(and_(answered, p.c.latency_ms <= latency_ms)) if latency_ms is not None
                 else literal(0))
-        stmt = (select(p.c.model, n(answered), n(or_(p.c.status == "error", and_(
-            rejected, p.c.guard == "input"))), n(and_(rejected, p.c.guard == "concurrency")),
-            fast)
+        stmt = (select(p.c.model, n(answered).label("answered"), n(or_(
+            p.c.status == "error", and_(rejected, p.c.guard == "input"))).label("errors"),
+            n(and_(rejected, p.c.guard == "concurrency")).label("overloaded"),
+            fast.label("fast"))
             .where(p.c.ts >= since, p.c.ts < until,
                    or_(p.c.guard.is_(None), p.c.guard != "shadow"))
             .group_by(p.c.model))
-        return {r[0]: SloCounts(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
-                for r in (tuple(m.values()) for m in self._read(stmt))}
+        # Read by name: the rows come back as dicts (unnamed columns would share a key).
+        return {r["model"]: SloCounts(int(r["answered"] or 0), int(r["errors"] or 0),
+                                      int(r["overloaded"] or 0), int(r["fast"] or 0))
+                for r in self._read(stmt)}
 
     def by_subject(self, subject_id: str, *, tenant: str | None = None,
                    ) -> Iterator[PredictionRecord]:
