@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from journey import keel
 from keelwork.interfaces.http.server import build_server_app
 from keelwork.spec import load_spec
+from otel_spans import span_exporter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EMAIL = "zzcanary.person@example.org"
@@ -91,27 +92,11 @@ def _database_bytes(url: str) -> dict[str, bytes]:
     return out
 
 
-def _span_exporter() -> object:
-    """An in-memory exporter on the process's SDK tracer provider (set here when none is)."""
-    pytest.importorskip("opentelemetry.sdk")
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
-
-
 def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: str,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    spans: Any = _span_exporter()
+    pytest.importorskip("opentelemetry.sdk")
+    spans: Any = span_exporter()
     url = store_url if not store_url.startswith("sqlite") else \
         f"sqlite:///{tmp_path / '.keel' / 'keel.db'}"
     (tmp_path / "keel.yaml").write_text(SPEC.format(fixtures=FIXTURES, url=url))

@@ -302,14 +302,10 @@ guards: {{max_concurrency: 2}}
 
 def test_opt_in_tracing_makes_server_spans_with_the_prediction(tmp_path: Path) -> None:
     from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+    from otel_spans import span_exporter
+
+    exporter = span_exporter()  # the process has one tracer provider: other tests' too
     (tmp_path / "keel.yaml").write_text(
         SPEC.format(fx=FIXTURES) + "server: {tracing: true}\n")
     service = open_service(load_spec(tmp_path / "keel.yaml"))
