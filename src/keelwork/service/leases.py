@@ -30,6 +30,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from keelwork.adapters.stores.lease_store import LeaseStore
@@ -79,6 +80,10 @@ class Lease:
         self.renew_s = renew_s
         self.clock = clock
         self._valid_until = float("-inf")
+        #: Its own thread for the store round trips: the default executor is shared with the
+        #: loops' work (monitoring windows, reference builds), which could hold every thread
+        #: past the renewal and let the lease lapse while this process is healthy.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-lease")
         self._guarded: list[tuple[str, LoopFactory]] = []
         self._running: list[tuple[asyncio.Task[None], asyncio.Event]] = []
 
@@ -120,9 +125,10 @@ class Lease:
     async def run(self, stop: asyncio.Event) -> None:
         """Take and renew the lease, running the guarded loops while held, until ``stop`` is set;
         then stop them and release the lease."""
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
-                held = await asyncio.to_thread(self.try_take)
+                held = await loop.run_in_executor(self._thread, self.try_take)
                 if held and not self._running:
                     log.info("lease %s taken by %s", self.name, self.holder)
                     self._start_loops()
@@ -136,7 +142,9 @@ class Lease:
             if self.held:
                 self._valid_until = float("-inf")
                 with contextlib.suppress(KeelworkError):
-                    await asyncio.to_thread(self.store.release, self.name, self.holder)
+                    await loop.run_in_executor(self._thread, self.store.release, self.name,
+                                               self.holder)
+            self._thread.shutdown(wait=False)
 
     def _start_loops(self) -> None:
         for name, loop in self._guarded:
