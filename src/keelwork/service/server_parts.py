@@ -21,8 +21,8 @@ stores; the gateway keeps its own for the prediction log):
   is kept no longer (:mod:`keelwork.service.retention`);
 - cost: with prices, every ``cost.evaluation_interval`` the server stores its models' usage
   and, with ``cost.monthly_budget``, watches the budget (:mod:`keelwork.service.cost_watch`);
-- once per fleet: of the processes serving one store (``keel serve --workers N``, several
-  servers), only the holder of the lease ``background:<service>`` runs the monitoring loop, the
+- once per fleet: of the worker processes of ``keel serve --workers N`` (``fleet``), only the
+  holder of the lease ``background:<service>`` runs the monitoring loop, the
   SLO watch, the review fill, retention, the budget alerts and the rollout decisions
   (:mod:`keelwork.service.leases`); flags, rate-limit demand, usage and routing stay per process.
 
@@ -176,7 +176,7 @@ class ServerParts:
 
 
 def open_server(resolved: ResolvedSpec, settings: Settings, *,
-                monitor_interval_s: float = 300.0) -> ServerParts:
+                monitor_interval_s: float = 300.0, fleet: bool = False) -> ServerParts:
     """Open the service of ``resolved`` and every store its routes need (models load at
     start-up).
 
@@ -186,6 +186,9 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
             acts as (``user``) and the extra audit anchor (``audit_anchor``).
         monitor_interval_s: Seconds between monitoring runs over the latest windows (drift,
             quality, coverage for ``/metrics``) for models with a stored reference; 0: never.
+        fleet: This process is one of several workers (``keel serve --workers N``): the loops
+            done once per fleet run under the store's lease. False: a lone process runs them
+            all itself, unguarded.
 
     Raises:
         StoreError: the store is unreachable.
@@ -221,8 +224,9 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         limiter = open_limiter(spec.guards.rate_limit, RateLimitStore(engine))
         service.gateway.use_ood(ensure_detectors(resolved, engine))
         service.gateway.use_injection(open_screen(spec))
-        leases = LeaseStore(engine)
-        leases.ensure_schema()
+        leases = LeaseStore(engine) if fleet else None
+        if leases is not None:
+            leases.ensure_schema()
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -237,7 +241,9 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
                                resolved.storage_url)
     return ServerParts(resolved, service, engine, audit, labels, keys, flag_store, flags,
                        monitor_interval_s, watch, retention, subjects, limiter,
-                       cost_watch=costs, lease=Lease(leases, f"background:{spec.service.name}"))
+                       cost_watch=costs,
+                       lease=None if leases is None else Lease(
+                           leases, f"background:{spec.service.name}"))
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

@@ -44,7 +44,7 @@ def worker_app() -> Any:
 
     configure_logging(str(options["log_level"]), bool(options["access_log"]))
     settings = load_settings()  # checked in each worker, as `keel serve` checks them
-    return build_server_app(load_spec(Path(options["spec"])), settings=settings)
+    return build_server_app(load_spec(Path(options["spec"])), settings=settings, fleet=True)
 
 
 __all__ = ["HANDOFF_VARIABLE", "handoff", "worker_app"]

@@ -24,12 +24,13 @@ if TYPE_CHECKING:
     from keelwork.spec.settings import Settings
 
 
-def build_app(spec_path: Path, settings: Settings) -> object:
-    """The ASGI app for a keel.yaml (stores opened, models loaded at start-up)."""
+def build_app(spec_path: Path, settings: Settings, *, fleet: bool = False) -> object:
+    """The ASGI app for a keel.yaml (stores opened, models loaded at start-up); ``fleet``: one
+    of several worker processes (the once-per-fleet loops run under the store's lease)."""
     from keelwork.interfaces.http.server import build_server_app
     from keelwork.spec import load_spec
 
-    return build_server_app(load_spec(spec_path), settings=settings)
+    return build_server_app(load_spec(spec_path), settings=settings, fleet=fleet)
 
 
 def preflight(app: Any) -> None:
@@ -76,7 +77,7 @@ def serve(
         from keelwork.interfaces.cli.serve_app import handoff
         from keelwork.spec.settings import hand_to_workers
 
-        preflight(build_app(spec, settings))
+        preflight(build_app(spec, settings, fleet=True))
         hand_to_workers(handoff(spec, log_level, access_log))
         app = "keelwork.interfaces.cli.serve_app:worker_app"
     else:

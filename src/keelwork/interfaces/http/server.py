@@ -51,7 +51,8 @@ from keelwork.spec.settings import Settings, load_settings
 
 
 def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None,
-                     freeze_gc: bool = True, monitor_interval_s: float = 300.0) -> FastAPI:
+                     freeze_gc: bool = True, monitor_interval_s: float = 300.0,
+                     fleet: bool = False) -> FastAPI:
     """Open every store of ``resolved`` and build the app (models load at start-up).
 
     Args:
@@ -61,6 +62,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
         freeze_gc: See :func:`~keelwork.interfaces.http.app.create_app`.
         monitor_interval_s: Seconds between monitoring runs over the latest windows (drift,
             quality, coverage for ``/metrics``) for models with a stored reference; 0: never.
+        fleet: One of ``keel serve --workers N``'s processes: the loops done once per fleet
+            run under the store's lease (see :func:`~keelwork.service.server_parts.open_server`).
 
     Raises:
         StoreError: the store is unreachable.
@@ -69,7 +72,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     """
     spec = resolved.spec
     settings = settings if settings is not None else load_settings()
-    parts = open_server(resolved, settings, monitor_interval_s=monitor_interval_s)
+    parts = open_server(resolved, settings, monitor_interval_s=monitor_interval_s,
+                        fleet=fleet)
     keys = parts.keys
     admin = [Depends(require_scope("admin", keys))]
     feedback = [Depends(feedback_auth(keys, spec.guards.feedback_auth,
