@@ -123,6 +123,7 @@ class ServerParts:
         if lease is not None:
             await asyncio.to_thread(lease.try_take)
             self.service.rollout_controller.may_decide = lambda: lease.held
+            self.service.rollout_controller.fleet = True  # decides on every worker's answers
         await self.service.start()
         self._tasks.append(asyncio.create_task(self.flags.run(self._stop_monitor),
                                                name="keel-flag-poll"))
