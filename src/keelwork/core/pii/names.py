@@ -154,26 +154,21 @@ class _Tok(NamedTuple):
 _PLAIN_END = frozenset("abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
-def _tokens(text: str) -> list[_Tok]:
-    out: list[_Tok] = []
-    append = out.append
-    for m in _WORD.finditer(text):
-        word = m.group()
-        if word[-1] in _PLAIN_END and word[0] < "\u00c0":  # the common case: "Mary", "The"
-            start = m.start()
-            append(_Tok(start, start + len(word), word, False))
-            continue
-        end, closes = m.end(), False
-        if not word[0].isupper():
-            continue
-        if word.endswith(".") and word not in TITLES:
-            word, end, closes = word[:-1], end - 1, True
-        if word.endswith(_POSSESSIVE):
-            word, end, closes = word[:-2], end - 2, True
-        word = word.rstrip("'-\u2019")
-        if word:
-            out.append(_Tok(m.start(), m.start() + len(word), word, closes))
-    return out
+_new = tuple.__new__  # builds a _Tok without the Python-level __new__ (hot loop)
+
+
+def _token(m: re.Match[str]) -> _Tok | None:
+    """The token of a word match that needs trimming (a full stop, a possessive, a trailing
+    apostrophe or dash) or a non-ASCII capital check; None if nothing of it is a word."""
+    word, start, closes = m.group(), m.start(), False
+    if not word[0].isupper():
+        return None
+    if word.endswith(".") and word not in TITLES:
+        word, closes = word[:-1], True
+    if word.endswith(_POSSESSIVE):
+        word, closes = word[:-2], True
+    word = word.rstrip("'-\u2019")
+    return _new(_Tok, (start, start + len(word), word, closes, False)) if word else None
 
 
 MAX_RUN = 8  # no name or place is longer; bounds the work per run (linear in the text)
@@ -187,19 +182,39 @@ _PARTICLES = re.compile(r"(?: (?:van|von|de|der|den|del|della|degli|di|da|du|dos
 
 def _runs(text: str) -> list[list[_Tok]]:
     """Runs of capitalised words, each separated from the next by one space (or, after a
-    word that is not a common word or a place, by surname particles)."""
+    word that is not a common word or a place, by surname particles).
+
+    One pass: words are tokenised and grouped as they are found (this is the hot loop of a
+    scan; plain words, the common case, take the first branch)."""
     runs: list[list[_Tok]] = []
-    for tok in _tokens(text):
-        prev = runs[-1][-1] if runs else None
-        if prev is None or prev.closes or len(runs[-1]) >= MAX_RUN:
-            runs.append([tok])
-        elif tok.start - prev.end == 1 and text[prev.end] == " ":
-            runs[-1].append(tok)
-        elif (tok.start - prev.end <= 16 and _PARTICLES.fullmatch(text, prev.end, tok.start)
-              and prev.word not in COMMON and prev.word not in _place_index()):
-            runs[-1].append(tok._replace(particle=True))
+    run: list[_Tok] = []
+    prev_end, prev_closes, prev_word = -2, True, ""
+    places = _place_index()
+    for m in _WORD.finditer(text):
+        word = m.group()
+        if word[-1] in _PLAIN_END and word[0] < "\u00c0":  # the common case: "Mary", "The"
+            start = m.start()
+            end = start + len(word)
+            tok = _new(_Tok, (start, end, word, False, False))
+            closes = False
         else:
-            runs.append([tok])
+            got = _token(m)
+            if got is None:
+                continue
+            tok, start, end, word, closes = got, got.start, got.end, got.word, got.closes
+        if prev_closes or len(run) >= MAX_RUN:
+            run = [tok]
+            runs.append(run)
+        elif start - prev_end == 1 and text[prev_end] == " ":
+            run.append(tok)
+        elif (start - prev_end <= 16 and text[prev_end] == " "
+              and _PARTICLES.fullmatch(text, prev_end, start)
+              and prev_word not in COMMON and prev_word not in places):
+            run.append(_new(_Tok, (start, end, word, closes, True)))
+        else:
+            run = [tok]
+            runs.append(run)
+        prev_end, prev_closes, prev_word = end, closes, word
     return runs
 
 
@@ -246,9 +261,10 @@ def _given_names_only(firm: str) -> bool:
 
 @cache
 def _lone_skip() -> frozenset[str]:
-    """Common words that, alone in a run, can be neither a name nor a place (not a title,
-    not the first word of a listed place)."""
-    return frozenset(w for w in FUNCTION_WORDS if w not in TITLES and w not in _place_index())
+    """Words that, alone in a run, can be neither a name nor a place: common words that are
+    not the first word of a listed place, titles (a title names the words after it), and
+    company words (a run ending in one is skipped whole)."""
+    return frozenset(w for w in FUNCTION_WORDS if w not in _place_index()) | TITLES | ORG_WORDS
 
 
 class NameRecogniser:
@@ -271,50 +287,59 @@ class NameRecogniser:
         out: list[Span] = []
         k = 0  # firms and runs are both in text order: one pass over each
         skip = _lone_skip()
+        first, last, places = given_names(), surnames(), _place_index()
         for run in _runs(text):
-            if len(run) == 1 and run[0].word in skip:
-                continue  # "The", "Please": a lone common word, nothing to find
+            if len(run) == 1:
+                word = run[0].word
+                if word in skip or (len(word) > 1 and word.isupper()):
+                    continue  # "The", "Please", "Mr", "USD": alone, nothing to find
             while k < len(firms) and firms[k][1] <= run[0].start:
                 k += 1
             if k < len(firms) and firms[k][0] < run[-1].end:
                 continue
-            out += self._run(text, run, given_names(), surnames())
+            out += self._run(text, run, first, last, places)
         return out
 
     def _run(self, text: str, run: list[_Tok], first: frozenset[str],
-             last: frozenset[str]) -> list[Span]:
+             last: frozenset[str], places: dict[str, tuple[tuple[str, bool], ...]]
+             ) -> list[Span]:
         words = [t.word for t in run]
-        if words[-1] in ORG_WORDS or (len(run) > 1 and words[-1] in STREET_WORDS):
+        n = len(run)
+        if words[-1] in ORG_WORDS or (n > 1 and words[-1] in STREET_WORDS):
             return []
-        if len(run) > 1 and words[-1] in PLACE_TAILS:
+        if n > 1 and words[-1] in PLACE_TAILS:
             return [Span(run[0].start, run[-1].end, "LOCATION", 0.6)]
-        if len(run) >= 4 and not TITLES.intersection(words) and FUNCTION_WORDS.intersection(
+        if n >= 4 and not TITLES.intersection(words) and FUNCTION_WORDS.intersection(
                 words[1:]):
             return []  # "The Big Three Killed My Baby": a title in title case, not names
-        if text[max(0, run[0].start - 8):run[0].start].rstrip()[-1:].isdigit():
+        start = run[0].start
+        if start and text[max(0, start - 8):start].rstrip()[-1:].isdigit():
             return []  # "221 Baker Street": a building number before it
         out: list[Span] = []
         i = 0
-        while i < len(run):
+        while i < n:
             word, tok = words[i], run[i]
             if len(word) > 1 and word.isupper():
                 break  # "USNS Cook", "FPO AE": an acronym; no person after it
             if word in TITLES:
                 j = i + 1
-                while j < len(run) and j - i <= 3 and words[j] not in FUNCTION_WORDS:
+                while j < n and j - i <= 3 and words[j] not in FUNCTION_WORDS:
                     j += 1
                 if j > i + 1:
                     out.append(Span(run[i + 1].start, run[j - 1].end, "PERSON", 0.9))
                 i = j
                 continue
-            place = self._place(text, run, i, first, last)
-            if place is not None:
-                out.append(place)
-                while i < len(run) and run[i].start < place.end:
-                    i += 1
-                continue
+            # _place finds nothing for a word that is no listed place's first word, no place
+            # head before another word, and too short for a place ending: skip the call
+            if word in places or len(word) >= 7 or (word in PLACE_HEADS and i + 1 < n):
+                place = self._place(text, run, i, first, last)
+                if place is not None:
+                    out.append(place)
+                    while i < n and run[i].start < place.end:
+                        i += 1
+                    continue
             j = self._person_end(text, run, words, i, first, last)
-            if j == i + 1 and text[run[i].end:run[i].end + 2][1:].isdigit():
+            if j == i + 1 and text[tok.end:tok.end + 2][1:].isdigit():
                 j = i  # "Box 4062", "Unit 8609": a word before a number names no one
             if j > i:
                 score = 0.85 if j > i + 1 else 0.6

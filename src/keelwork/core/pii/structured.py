@@ -86,15 +86,20 @@ class IpRecogniser:
     entity = "IP_ADDRESS"
     entities = ("IP_ADDRESS",)
     _V4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)", re.ASCII)
+    #: What every IPv4 address holds from its first dot on: the first match (it stops only at
+    #: dots) is at most three characters after the first address's start.
+    _V4_HINT = re.compile(r"\.\d{1,3}\.\d", re.ASCII)
     #: A colon within the first five characters (a group has <= 4 hex digits): plain words
     #: that start with a-f ("face", "decade") are no candidates.
     _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f]{0,3}:[0-9A-Fa-f:.]{1,40}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
         out = []
-        if "." in text:
+        hint = self._V4_HINT.search(text)
+        if hint is not None:  # else no IPv4 address: skip a pass that stops at every digit
             out += [Span(m.start(), m.end(), self.entity, 0.9)
-                    for m in self._V4.finditer(text) if ip_ok(m.group())]
+                    for m in self._V4.finditer(text, max(0, hint.start() - 3))
+                    if ip_ok(m.group())]
         if "::" in text or text.count(":") >= 2:
             for m in self._V6.finditer(text):
                 cand = m.group().rstrip(".")
@@ -219,17 +224,21 @@ class SsnRecogniser:
 
     entity = "US_SSN"
     entities = ("US_SSN",)
-    _GROUPED = re.compile(r"(\d(?<![\w\-]\d)\d{2})([\- ])(\d{2})\2(\d{4})(?![\w\-])", re.ASCII)
-    _PLAIN = re.compile(r"\d(?<![\w\-]\d)\d{8}(?![\w\-])", re.ASCII)
+    #: Both shapes in one pass (they never overlap: a grouped number's parts are no
+    #: nine-digit token): ``AAA-GG-SSSS`` / ``AAA GG SSSS`` (groups 1-4) or nine digits
+    #: (group 5 holds the last six).
+    _CANDIDATE = re.compile(r"(\d(?<![\w\-]\d)\d{2})(?:([\- ])(\d{2})\2(\d{4})|(\d{6}))"
+                            r"(?![\w\-])", re.ASCII)
     CONTEXT = ("ssn", "social", "ss#", "ss #", "taxpayer")
 
     def find(self, text: str) -> list[Span]:
         out = []
-        for m in self._GROUPED.finditer(text):
-            if ssn_ok(m.group(1) + m.group(3) + m.group(4)):
-                score = 1.0 if context_before(text, m.start(), self.CONTEXT) else 0.85
-                out.append(Span(m.start(), m.end(), self.entity, score))
-        for m in self._PLAIN.finditer(text):
+        for m in self._CANDIDATE.finditer(text):
+            if m.group(5) is None:  # grouped
+                if ssn_ok(m.group(1) + m.group(3) + m.group(4)):
+                    score = 1.0 if context_before(text, m.start(), self.CONTEXT) else 0.85
+                    out.append(Span(m.start(), m.end(), self.entity, score))
+                continue
             after = text[m.end():m.end() + 32].lower()  # "listed 123456789 as her SSN"
             if ssn_ok(m.group()) and (context_before(text, m.start(), self.CONTEXT)
                                       or any(w in after for w in self.CONTEXT)):
