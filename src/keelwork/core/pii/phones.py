@@ -20,6 +20,8 @@ _DATE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{1,4}", re.ASCII)
 _YEAR_RANGE = re.compile(r"(?:1[89]|20)\d{2} ?[\-/] ?(?:\d{2}|(?:1[89]|20)\d{2})", re.ASCII)
 _SSN_SHAPE = re.compile(r"\d{3}([\- ])\d{2}\1\d{4}", re.ASCII)
 _GROUPS = re.compile(r"\d{1,15}", re.ASCII)
+#: Deletes a candidate's separators (it holds only ASCII digits and these).
+_NOT_DIGITS = str.maketrans("", "", " ().-/+")
 
 #: Words (as word starts: "calling", "messages", "phones") that say a number is a phone's.
 CONTEXT = ("phone", "call", "mobile", "cell", "tel", "fax", "contact", "reach", "text", "sms",
@@ -85,6 +87,8 @@ class PhoneRecogniser:
         return cand
 
     def _score(self, text: str, start: int, cand: str) -> float:
+        if not 7 <= len(cand.translate(_NOT_DIGITS)) - cand.count("(0)") <= 15:
+            return 0.0  # E.164's length, counted in C first: cards and short numbers go here
         if _DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand):
             return 0.0  # the cheap refusals first: dense text is full of dates and SSNs
         groups = _GROUPS.findall(cand)

@@ -18,7 +18,10 @@ from keelwork.core.pii.validators import IBAN_LENGTHS, iban_ok, ip_ok, luhn_ok, 
 def context_before(text: str, start: int, words: tuple[str, ...], window: int = 48) -> bool:
     """Whether one of ``words`` (lower case) occurs in the ``window`` characters before."""
     before = text[max(0, start - window):start].lower()
-    return any(w in before for w in words)
+    for w in words:  # a loop, not any() over a generator: this runs per candidate
+        if w in before:
+            return True
+    return False
 
 
 class EmailRecogniser:
@@ -26,23 +29,34 @@ class EmailRecogniser:
 
     entity = "EMAIL_ADDRESS"
     entities = ("EMAIL_ADDRESS",)
-    _CANDIDATE = re.compile(r"[\w.%+\-](?<![\w.%+\-].)[\w.%+\-]{0,63}@[A-Za-z0-9.\-]{1,253}",
-                            re.ASCII)
+    #: The characters of a local part (ASCII: letters, digits, ``_.%+-``). A candidate is
+    #: found from its ``@``: the local part is the run of these characters just before it
+    #: (1-64 of them, :meth:`str.rstrip` in C), the domain the run after it. Text without
+    #: ``@`` costs one search; a regex starting at any word character stopped at every one.
+    _LOCAL = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.%+-"
+    _DOMAIN = re.compile(r"[A-Za-z0-9.\-]{1,253}", re.ASCII)
     _TLD = re.compile(r"[A-Za-z]{2,24}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
-        if "@" not in text:
-            return []
-        out = []
-        for m in self._CANDIDATE.finditer(text):
-            local, _, domain = m.group().partition("@")
-            domain = domain.rstrip(".-")
+        at = text.find("@")
+        out: list[Span] = []
+        done = 0  # candidates never overlap: one ends before the next local part starts
+        while at >= 0:
+            window = text[max(0, at - 65):at]
+            run = len(window) - len(window.rstrip(self._LOCAL))
+            start = at - run
+            m = self._DOMAIN.match(text, at + 1) if 0 < run <= 64 and start >= done else None
+            at = text.find("@", at + 1)
+            if m is None:
+                continue
+            done = m.end()
+            local, domain = text[start:m.start() - 1], m.group().rstrip(".-")
             labels = domain.split(".")
             if (len(labels) < 2 or not all(0 < len(lb) <= 63 for lb in labels)
                     or not self._TLD.fullmatch(labels[-1]) or local[0] == "."
                     or local[-1] == "." or ".." in local):
                 continue
-            out.append(Span(m.start(), m.start() + len(local) + 1 + len(domain), self.entity, 1.0))
+            out.append(Span(start, start + len(local) + 1 + len(domain), self.entity, 1.0))
         return out
 
 
@@ -158,7 +172,10 @@ class CardRecogniser:
     def find(self, text: str) -> list[Span]:
         out = []
         for m in self._CANDIDATE.finditer(text):
-            groups = _digit_groups(m.group(), m.start())
+            cand = m.group()
+            if len(cand) - cand.count(" ") - cand.count("-") < 12:
+                continue  # fewer digits than the shortest card: no number in it can be one
+            groups = _digit_groups(cand, m.start())
             if len(groups) > self._MAX_GROUPS:
                 continue
             context = context_before(text, m.start(), self.CONTEXT)
@@ -173,17 +190,19 @@ class CardRecogniser:
         shortest = 12 if context else 13
         best: tuple[int, int] | None = None
         best_len = 0
+        parts = [text[a:b] for a, b in groups]
         for i in range(len(groups)):
             digits = ""
             for j in range(i, len(groups)):
                 if j > i and groups[j][0] - groups[j - 1][1] > 1:
                     break  # two separators in a row end a number
-                digits += text[groups[j][0]:groups[j][1]]
-                if len(digits) > 19:
+                digits += parts[j]
+                n = len(digits)
+                if n > 19:
                     break
-                if (len(digits) >= shortest and len(digits) > best_len and luhn_ok(digits)
+                if (n >= shortest and n > best_len and luhn_ok(digits)
                         and (context or _card_grouping(groups[i:j + 1]))):
-                    best, best_len = (groups[i][0], groups[j][1]), len(digits)
+                    best, best_len = (groups[i][0], groups[j][1]), n
         return best
 
 
