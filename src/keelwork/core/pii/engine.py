@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from operator import attrgetter
 from typing import Literal, cast
 
 from keelwork.core.pii.registry import DEFAULT_ENTITIES, check_entities, load_recognisers
@@ -187,13 +186,10 @@ def redact(text: str, spans: Sequence[Span], mode: Mode = "redact",
     return "".join(parts)
 
 
-_ORDER = attrgetter("start", "end", "entity", "score")
-
-
 def _merged(spans: Sequence[Span]) -> list[Span]:
     """Overlapping spans joined (the first one's entity): no character escapes redaction."""
     out: list[Span] = []
-    for span in sorted(spans, key=_ORDER):  # Span's order, compared in C
+    for span in sorted(spans):
         if out and span.start < out[-1].end:
             last = out[-1]
             out[-1] = Span(last.start, max(last.end, span.end), last.entity, last.score)

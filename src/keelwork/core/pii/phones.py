@@ -21,8 +21,8 @@ _DATE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{1,4}", re.ASCII)
 _YEAR_RANGE = re.compile(r"(?:1[89]|20)\d{2} ?[\-/] ?(?:\d{2}|(?:1[89]|20)\d{2})", re.ASCII)
 _SSN_SHAPE = re.compile(r"\d{3}([\- ])\d{2}\1\d{4}", re.ASCII)
 _GROUPS = re.compile(r"\d{1,15}", re.ASCII)
-#: Deletes a candidate's separators (it holds only ASCII digits and these).
-_NOT_DIGITS = str.maketrans("", "", " ().-/+")
+#: A candidate's separators (it holds only ASCII digits and these): deleted, digits remain.
+_SEPARATORS = b" ().-/+"
 
 #: Words (as word starts: "calling", "messages", "phones") that say a number is a phone's.
 CONTEXT = ("phone", "call", "mobile", "cell", "tel", "fax", "contact", "reach", "text", "sms",
@@ -88,7 +88,7 @@ class PhoneRecogniser:
         return cand
 
     def _score(self, text: str, start: int, cand: str, words: PhoneWords) -> float:
-        if not 7 <= len(cand.translate(_NOT_DIGITS)) - cand.count("(0)") <= 15:
+        if not 7 <= len(cand.encode().translate(None, _SEPARATORS)) - cand.count("(0)") <= 15:
             return 0.0  # E.164's length, counted in C first: cards and short numbers go here
         if _DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand):
             return 0.0  # the cheap refusals first: dense text is full of dates and SSNs
