@@ -58,7 +58,7 @@ class PhoneRecogniser:
 
     def find(self, text: str) -> list[Span]:
         out = []
-        words = PhoneWords(text)
+        words = _PhoneWords(text)
         for m in _CANDIDATE.finditer(text):
             start, balanced = m.start(), self._balance(m.group())
             if balanced is None:
@@ -87,7 +87,7 @@ class PhoneRecogniser:
             return None
         return cand
 
-    def _score(self, text: str, start: int, cand: str, words: PhoneWords) -> float:
+    def _score(self, text: str, start: int, cand: str, words: _PhoneWords) -> float:
         if not 7 <= len(cand.encode().translate(None, _SEPARATORS)) - cand.count("(0)") <= 15:
             return 0.0  # E.164's length, counted in C first: cards and short numbers go here
         if _DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand):
@@ -147,7 +147,7 @@ _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-class PhoneWords:
+class _PhoneWords:
     """The phone words of one text (:data:`CONTEXT`, case-insensitive, each at a word
     start), found once on first use and then looked up by position for every candidate.
 
@@ -156,7 +156,7 @@ class PhoneWords:
     at every position of every window, and dense text has a candidate every few words.
     """
 
-    __slots__ = ("text", "_found", "_starts")
+    __slots__ = ("_found", "_starts", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text

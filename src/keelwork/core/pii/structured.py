@@ -18,7 +18,7 @@ from keelwork.core.pii.validators import IBAN_LENGTHS, iban_ok, ip_ok, luhn_ok, 
 def context_before(text: str, start: int, words: tuple[str, ...], window: int = 48) -> bool:
     """Whether one of ``words`` (lower case) occurs in the ``window`` characters before."""
     before = text[max(0, start - window):start].lower()
-    for w in words:  # a loop, not any() over a generator: this runs per candidate
+    for w in words:  # noqa: SIM110  (a loop: any() over a generator costs more, per candidate)
         if w in before:
             return True
     return False
@@ -38,25 +38,33 @@ class EmailRecogniser:
     _TLD = re.compile(r"[A-Za-z]{2,24}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
-        at = text.find("@")
         out: list[Span] = []
-        done = 0  # candidates never overlap: one ends before the next local part starts
-        while at >= 0:
-            window = text[max(0, at - 65):at]
-            run = len(window) - len(window.rstrip(self._LOCAL))
-            start = at - run
-            m = self._DOMAIN.match(text, at + 1) if 0 < run <= 64 and start >= done else None
-            at = text.find("@", at + 1)
-            if m is None:
-                continue
-            done = m.end()
-            local, domain = text[start:m.start() - 1], m.group().rstrip(".-")
+        for start, at, end in self.candidates(text):
+            local, domain = text[start:at], text[at + 1:end].rstrip(".-")
             labels = domain.split(".")
             if (len(labels) < 2 or not all(0 < len(lb) <= 63 for lb in labels)
                     or not self._TLD.fullmatch(labels[-1]) or local[0] == "."
                     or local[-1] == "." or ".." in local):
                 continue
             out.append(Span(start, start + len(local) + 1 + len(domain), self.entity, 1.0))
+        return out
+
+    def candidates(self, text: str) -> list[tuple[int, int, int]]:
+        """``(start, @, end)`` of each candidate: what a left-to-right search for
+        ``[local]{1,64}@[domain]{1,253}``, starting only where a local part starts, finds."""
+        out: list[tuple[int, int, int]] = []
+        at = text.find("@")
+        done = 0  # candidates never overlap: one ends before the next local part starts
+        while at >= 0:
+            window = text[max(0, at - 65):at]
+            run = len(window) - len(window.rstrip(self._LOCAL))
+            start = at - run
+            if 0 < run <= 64 and start >= done:
+                m = self._DOMAIN.match(text, at + 1)
+                if m is not None:
+                    out.append((start, at, m.end()))
+                    done = m.end()
+            at = text.find("@", at + 1)
         return out
 
 
