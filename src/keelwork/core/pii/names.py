@@ -43,6 +43,20 @@ _FIRM = re.compile(r"[A-Z](?<![\w\-].)[\w'\-]{0,30}(?:, [A-Z][\w'\-]{0,30},? (?:
                    r"[A-Z][\w'\-]{0,30}| (?:and|&) Sons)")
 _POSSESSIVE = ("'s", "\u2019s")
 
+
+def _first_joint(text: str) -> int:
+    """Where the first `` and X`` or `` & X`` (X a capital) is, or -1. Every firm name
+    (:data:`_FIRM`) holds one at most 65 characters after its start, so the firm search
+    starts 65 characters before it, or is skipped."""
+    first = -1
+    for joint in (" and ", " & "):
+        i = text.find(joint)
+        while i >= 0 and not "A" <= text[i + len(joint):i + len(joint) + 1] <= "Z":
+            i = text.find(joint, i + 1)
+        if i >= 0 and (first < 0 or i < first):
+            first = i
+    return first
+
 TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame",
                     "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev.",
                     "Mx.", "Mme", "Mme.", "Mlle", "Herr", "Frau", "Sra", "Sra.", "Sr.", "Signora"})
@@ -189,13 +203,12 @@ def _runs(text: str) -> list[list[_Tok]]:
     runs: list[list[_Tok]] = []
     run: list[_Tok] = []
     prev_end, prev_closes, prev_word = -2, True, ""
-    places = _place_index()
+    places, new, tok_type, plain_end = _place_index(), _new, _Tok, _PLAIN_END
     for m in _WORD.finditer(text):
         word = m.group()
-        if word[-1] in _PLAIN_END and word[0] < "\u00c0":  # the common case: "Mary", "The"
-            start = m.start()
-            end = start + len(word)
-            tok = _new(_Tok, (start, end, word, False, False))
+        if word[-1] in plain_end and word[0] < "\u00c0":  # the common case: "Mary", "The"
+            start, end = m.span()
+            tok = new(tok_type, (start, end, word, False, False))
             closes = False
         else:
             got = _token(m)
@@ -279,11 +292,12 @@ class NameRecogniser:
 
     def find(self, text: str) -> list[Span]:
         # "founders: A, B and C" and "Ann, Jo, Sam and Ed" (a list longer than a firm's name)
-        firms = [m.span() for m in _FIRM.finditer(text)
+        joint = _first_joint(text)
+        firms = [m.span() for m in _FIRM.finditer(text, max(0, joint - 65))
                  if not text[max(0, m.start() - 2):m.start()].strip().endswith(":")
                  and not (text[max(0, m.start() - 2):m.start()].strip().endswith(",")
                           and _given_names_only(m.group()))
-                 ] if " and " in text or "&" in text else []
+                 ] if joint >= 0 else []
         out: list[Span] = []
         k = 0  # firms and runs are both in text order: one pass over each
         skip = _lone_skip()

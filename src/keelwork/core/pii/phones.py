@@ -144,7 +144,7 @@ class PhoneRecogniser:
 
 
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_CONTEXT_BYTES = tuple(w.encode() for w in CONTEXT)
 
 
 class _PhoneWords:
@@ -165,13 +165,15 @@ class _PhoneWords:
 
     def _find_all(self) -> list[tuple[int, int, bool]]:
         text = self.text
-        low = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        # one byte per character (others become "?"), ASCII letters lower-cased: as the
+        # pattern's ASCII-only IGNORECASE, with positions kept
+        low = text.encode("ascii", "replace").lower()
         found = []
-        for word in CONTEXT:  # no word is a prefix of another: one word per start
+        for word in _CONTEXT_BYTES:  # no word is a prefix of another: one word per start
             i = low.find(word)
             while i >= 0:
                 if i == 0 or text[i - 1] not in _WORD_CHARS:
-                    found.append((i, i + len(word), word == "number"))
+                    found.append((i, i + len(word), word == b"number"))
                 i = low.find(word, i + 1)
         found.sort()
         self._starts = [f[0] for f in found]

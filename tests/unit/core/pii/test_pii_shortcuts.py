@@ -124,3 +124,19 @@ def test_a_skipped_lone_word_finds_nothing_by_the_full_rules(word: str) -> None:
         tok = names._Tok(start, start + len(word), word, True)
         assert rec._run(text, [tok], names.given_names(), names.surnames(),
                         names._place_index()) == [], text
+
+
+def test_firms_are_searched_from_the_first_joint() -> None:
+    rng = random.Random(6)
+    pieces = ["Smith", "Jones", "Brown", "Ann", "a", "B" * 31, "C" * 33, ", ", " and ", " & ",
+              "Sons", " ", ",", "and", "x"]
+    found = 0
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
+        want = [m.span() for m in names._FIRM.finditer(text)]
+        joint = names._first_joint(text)
+        got = [] if joint < 0 else [m.span() for m in names._FIRM.finditer(
+            text, max(0, joint - 65))]
+        assert got == want, text
+        found += len(want)
+    assert found > 50
