@@ -114,6 +114,9 @@ class IpRecogniser:
     #: A colon within the first five characters (a group has <= 4 hex digits): plain words
     #: that start with a-f ("face", "decade") are no candidates.
     _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f]{0,3}:[0-9A-Fa-f:.]{1,40}", re.ASCII)
+    #: What every IPv6 candidate holds: a colon followed by a hex digit, colon or dot, at most
+    #: four characters after its start ("Phone: 555" has none).
+    _V6_HINT = re.compile(r":[0-9A-Fa-f:.]", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
         out = []
@@ -122,8 +125,9 @@ class IpRecogniser:
             out += [Span(m.start(), m.end(), self.entity, 0.9)
                     for m in self._V4.finditer(text, max(0, hint.start() - 3))
                     if ip_ok(m.group())]
-        if "::" in text or text.count(":") >= 2:
-            for m in self._V6.finditer(text):
+        hint = self._V6_HINT.search(text) if "::" in text or text.count(":") >= 2 else None
+        if hint is not None:
+            for m in self._V6.finditer(text, max(0, hint.start() - 4)):
                 cand = m.group().rstrip(".")
                 if (cand.count(":") < 2 or "." in cand.rpartition(":")[0]
                         or _word_char_at(text, m.start() + len(cand))
@@ -186,31 +190,35 @@ class CardRecogniser:
             groups = _digit_groups(cand, m.start())
             if len(groups) > self._MAX_GROUPS:
                 continue
-            context = context_before(text, m.start(), self.CONTEXT)
-            best = self._best(text, groups, context)
+            best = self._best(text, groups)
             if best is not None:
                 out.append(Span(best[0], best[1], self.entity, 1.0))
         return out
 
-    @staticmethod
-    def _best(text: str, groups: list[tuple[int, int]], context: bool
-              ) -> tuple[int, int] | None:
-        shortest = 12 if context else 13
+    def _best(self, text: str, groups: list[tuple[int, int]]) -> tuple[int, int] | None:
+        """The longest Luhn-valid run of contiguous groups: 13-19 digits laid out as cards
+        are printed, or 12-19 digits in any layout after a card word (looked for only when
+        a valid run needs it: most candidates have none)."""
         best: tuple[int, int] | None = None
         best_len = 0
+        context: bool | None = None
         parts = [text[a:b] for a, b in groups]
         for i in range(len(groups)):
-            digits = ""
+            n = 0
             for j in range(i, len(groups)):
                 if j > i and groups[j][0] - groups[j - 1][1] > 1:
                     break  # two separators in a row end a number
-                digits += parts[j]
-                n = len(digits)
+                n += len(parts[j])
                 if n > 19:
                     break
-                if (n >= shortest and n > best_len and luhn_ok(digits)
-                        and (context or _card_grouping(groups[i:j + 1]))):
-                    best, best_len = (groups[i][0], groups[j][1]), n
+                if n < 12 or n <= best_len or not luhn_ok("".join(parts[i:j + 1])):
+                    continue
+                if not (n >= 13 and _card_grouping(groups[i:j + 1])):
+                    if context is None:
+                        context = context_before(text, groups[0][0], self.CONTEXT)
+                    if not context:
+                        continue
+                best, best_len = (groups[i][0], groups[j][1]), n
         return best
 
 

@@ -22,7 +22,7 @@ PIECES = ["a@b.co", "x.y@ex-ample.com", "@", "@@", "..", "a.", "-", "+", " ", " 
           "The", "Mr", "Inc", "USD", "call", "CALL", "Phone", "number", "order number", "tel",
           "hotel", "(mobile)", "ssn", "March", "12th", "of", "July", "09,", "1973-11-15",
           "11/03/2004", "07.09.76", "a" * 70, "b" * 63, "%", "_", "\u0130", "\u212a", "\u00c9",
-          "555", "-0132", "\n", "10.0.0.1", "255.255", "1.2.3.4.5", "12/3/", "3-4-"]
+          "555", "-0132", "\n", "10.0.0.1", "255.255", "::ffff:1.2.3.4", "a:b", "Desk: 12", "2001:db8::1", "1.2.3.4.5", "12/3/", "3-4-"]
 
 
 def texts(seed: int, n: int = 3000) -> list[str]:
@@ -73,6 +73,7 @@ def test_phone_words_are_the_regex_search_of_each_window() -> None:
 @pytest.mark.parametrize(("pattern", "hint", "back"), [
     (dates._NUMERIC, dates._NUMERIC_HINT, 4),
     (structured.IpRecogniser._V4, structured.IpRecogniser._V4_HINT, 3),
+    (structured.IpRecogniser._V6, structured.IpRecogniser._V6_HINT, 4),
 ])
 def test_a_search_from_its_hint_finds_every_match(pattern: re.Pattern[str],
                                                   hint: re.Pattern[str], back: int) -> None:
