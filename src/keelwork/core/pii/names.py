@@ -280,6 +280,17 @@ def _lone_skip() -> frozenset[str]:
     return frozenset(w for w in FUNCTION_WORDS if w not in _place_index()) | TITLES | ORG_WORDS
 
 
+def _extend(run: list[_Tok], words: list[str], i: int, last: frozenset[str]) -> int:
+    """The index after a name that starts at ``run[i]`` and takes up to two more words:
+    surnames, unlisted words, or words after a particle."""
+    j = i + 1
+    while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
+           and not words[j].isupper() and words[j] not in PLACE_HEADS
+           and (words[j] in last or words[j] not in AMBIGUOUS or run[j].particle)):
+        j += 1
+    return j
+
+
 class NameRecogniser:
     """PERSON and LOCATION from the vendored lists and the rules in the module docstring."""
 
@@ -311,8 +322,37 @@ class NameRecogniser:
                 k += 1
             if k < len(firms) and firms[k][0] < run[-1].end:
                 continue
-            out += self._run(text, run, first, last, places)
+            if len(run) == 1:
+                out += self._lone(text, run[0], first, last, places)
+            else:
+                out += self._run(text, run, first, last, places)
         return out
+
+    def _lone(self, text: str, tok: _Tok, first: frozenset[str], last: frozenset[str],
+              places: dict[str, tuple[tuple[str, bool], ...]]) -> list[Span]:
+        """:meth:`_run` of a run of one word (half the runs of a text), with what cannot
+        apply to one word left out; not a title, a company word or an acronym (the caller
+        skips those). ``tests/unit/core/pii/test_pii_shortcuts.py`` checks it against
+        :meth:`_run`."""
+        word, start = tok.word, tok.start
+        if start and text[max(0, start - 8):start].rstrip()[-1:].isdigit():
+            return []  # "221 Baker": a building number before it
+        if word in places or len(word) >= 7:
+            place = self._place(text, [tok], 0, first, last)
+            if place is not None:
+                return [place]
+        if word in FUNCTION_WORDS or (("'" in word or "\u2019" in word)
+                                      and _CONTRACTION.fullmatch(word)):
+            return []
+        # the three ways a lone word is a name (:meth:`_person_end`), cheapest first
+        if not ((word in first and word not in AMBIGUOUS)
+                or (word in last and word not in AMBIGUOUS and not _initial(text, start))
+                or (_context(text, start, _PERSON_CUES) and not word.endswith(WORD_ENDINGS)
+                    and not _after_possessive(text, start))):
+            return []
+        if text[tok.end:tok.end + 2][1:].isdigit():
+            return []  # "Box 4062": a word before a number names no one
+        return [Span(start, tok.end, "PERSON", 0.6 if word in first else 0.7)]
 
     def _run(self, text: str, run: list[_Tok], first: frozenset[str],
              last: frozenset[str], places: dict[str, tuple[tuple[str, bool], ...]]
@@ -374,33 +414,26 @@ class NameRecogniser:
                                       and _CONTRACTION.fullmatch(word)):
             return i
 
-        def extend(j: int) -> int:
-            while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
-                   and not words[j].isupper() and words[j] not in PLACE_HEADS
-                   and (words[j] in last or words[j] not in AMBIGUOUS or run[j].particle)):
-                j += 1
-            return j
-
         if i + 1 < len(run) and run[i + 1].particle:
-            return extend(i + 1)  # "Evie van Ginneke": the particle says a surname follows
+            return _extend(run, words, i, last)  # "Evie van Ginneke": a surname follows
 
         if word in first and word not in AMBIGUOUS:
-            return extend(i + 1)
+            return _extend(run, words, i, last)
         nxt = words[i + 1] if i + 1 < len(run) else ""
         if word in first and nxt in last and nxt not in COMMON:
-            return extend(i + 1)  # "Mark Jordan", "Dawn Ballard": the surname decides
+            return _extend(run, words, i, last)  # "Mark Jordan": the surname decides
         if (word not in COMMON and nxt and nxt not in COMMON and word not in last
                 and nxt not in first and not nxt.isupper() and not _initial(text, run[i].start)
                 and not word.endswith(WORD_ENDINGS) and not nxt.endswith(WORD_ENDINGS)
                 and not _after_possessive(text, run[i].start)):
-            return extend(i + 1)  # "Françoise Launay", "Baldassare Norbiato": unlisted
+            return _extend(run, words, i, last)  # "Françoise Launay": both unlisted
         if (word not in AMBIGUOUS and nxt in last and nxt not in FUNCTION_WORDS
                 and not word.endswith(WORD_ENDINGS)
                 and (nxt not in first or not _initial(text, run[i].start))):
-            return extend(i + 1)  # an unlisted given name before a listed surname
+            return _extend(run, words, i, last)  # unlisted given name, listed surname
         if (_context(text, run[i].start, _PERSON_CUES) and not word.endswith(WORD_ENDINGS)
                 and not _after_possessive(text, run[i].start)):
-            return extend(i + 1)
+            return _extend(run, words, i, last)
         if (word in last and word not in AMBIGUOUS and not _initial(text, run[i].start)
                 and i == 0):  # "Labor Day": after a capitalised word, a name of a thing
             return i + 1

@@ -142,3 +142,29 @@ def test_firms_are_searched_from_the_first_joint() -> None:
         assert got == want, text
         found += len(want)
     assert found > 50
+
+
+def test_a_lone_word_gets_what_the_full_rules_give_it() -> None:
+    rec = names.NameRecogniser()
+    first, last, places = names.given_names(), names.surnames(), names._place_index()
+    rng = random.Random(7)
+    words = (rng.sample(sorted(first), 150) + rng.sample(sorted(last), 150)
+             + rng.sample(sorted(places), 150) + sorted(names.AMBIGUOUS)
+             + sorted(names.FUNCTION_WORDS & set(places)) + sorted(names.PLACE_HEADS)
+             + ["Unfortunately", "Cautionary", "Marcusshire", "Pittsburgh", "O'Neil", "Don't",
+                "Anaïs", "Graeme", "Desk", "Cool", "St", "Brandon", "Chad", "Aurora"])
+    skip = names._lone_skip()
+    found = set()
+    for word in words:
+        if word in skip or (len(word) > 1 and word.isupper()):
+            continue
+        for before, after in (("", ""), ("Dear ", ""), ("my name is ", "."), ("moved to ", ""),
+                              ("He said. ", " 42"), ("Box ", " 12"), ("221 ", ""),
+                              ("lives in ", ", then"), ("Trevor's ", ""), ("from ", " York"),
+                              ("Hi, ", "!"), ("escalated to ", ".")):
+            text = f"{before}{word}{after}"
+            tok = names._Tok(len(before), len(before) + len(word), word, False)
+            want = rec._run(text, [tok], first, last, places)
+            assert rec._lone(text, tok, first, last, places) == want, text
+            found.update(s.entity for s in want)
+    assert found == {"PERSON", "LOCATION"}
