@@ -223,7 +223,7 @@ def _runs(text: str) -> list[list[_Tok]]:
         elif (start - prev_end <= 16 and text[prev_end] == " "
               and _PARTICLES.fullmatch(text, prev_end, start)
               and prev_word not in COMMON and prev_word not in places):
-            run.append(_new(_Tok, (start, end, word, closes, True)))
+            run.append(new(tok_type, (start, end, word, closes, True)))
         else:
             run = [tok]
             runs.append(run)
