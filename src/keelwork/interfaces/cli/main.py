@@ -9,6 +9,7 @@ from keelwork.errors import KeelworkError
 from keelwork.interfaces.cli import (
     alerts_cmd,
     audit_cmd,
+    check_cmd,
     contract_cmd,
     cost_cmd,
     dashboard_cmd,
@@ -66,6 +67,7 @@ demo_cmd.register(app)
 serve_cmd.register(app)
 slo_cmd.register(app)
 subject_cmd.register(app)
+check_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:

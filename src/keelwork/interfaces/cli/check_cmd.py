@@ -1,0 +1,54 @@
+"""``keel check``: the launch checklist, checked for real (see
+:mod:`keelwork.service.launch_check`). Exit code 1 when an item fails: a CI step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from keelwork.interfaces.cli.output import (
+    JSON_OPTION,
+    PROJECT_OPTION,
+    console,
+    current_settings,
+    handles_errors,
+)
+
+_MARK = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "not_checked": "[yellow]not checked[/]"}
+
+
+@handles_errors
+def check(
+    project: Path = PROJECT_OPTION,
+    as_json: bool = JSON_OPTION,
+    strict: bool = typer.Option(False, "--strict", help="Fail on items not checked too."),
+) -> None:
+    """The launch checklist: each item passes, fails with its fix, or says why it was not
+    checked. Exit 1 when an item fails (or, with --strict, was not checked)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from keelwork.service.launch_check import run_checks
+    from keelwork.spec import load_spec
+
+    items = run_checks(load_spec(project), current_settings())
+    bad = [i for i in items if i.status == "fail" or (strict and i.status == "not_checked")]
+    if as_json:
+        typer.echo(json.dumps({"ok": not bad, "items": [i.as_dict() for i in items]}, indent=2))
+    else:
+        table = Table("item", "result", "what was found", "fix")
+        for i in items:
+            table.add_row(i.name, _MARK[i.status], escape(i.detail), escape(i.fix))
+        console.print(table)
+        passed = sum(i.status == "pass" for i in items)
+        console.print(f"{passed} of {len(items)} items pass; {len(bad)} "
+                      f"{'fail' if not strict else 'fail or were not checked'}",
+                      highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
