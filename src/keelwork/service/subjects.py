@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 #: Longest subject identifier accepted (the prediction log keeps at most 256 characters).
 MAX_SUBJECT = 256
 KEY_FILE = Path(".keel") / "subject.key"
+#: The per-subject key file's name (beside a SQLite store, or in ``.keel/``).
+KEY_FILE_NAME = "subject_keys.db"
 
 
 def check_subject(subject: str) -> str:
@@ -90,18 +92,48 @@ class ErasureReport:
                 "seconds": round(self.seconds, 3)}
 
 
-def payload_keys(project: Path, engine: Engine) -> SubjectKeys | None:
-    """The per-subject key file for sealing what ``engine``'s prediction log stores (beside a
-    SQLite store; None for a store whose payloads are not sealed), attached to the store so
-    that this process's readers open the payloads with it."""
-    from keelwork.adapters.stores.subject_keys import SubjectKeys, attach, key_file
+def key_store_location(project: Path, store_url: str) -> Path:
+    """Where the per-subject keys of a project's store live: beside a SQLite file store
+    (``.keel/subject_keys.db`` by default, found from the store alone), else -- a PostgreSQL
+    store -- in the project's ``.keel/subject_keys.db``: never in the data store, so that a
+    backup of the database holds no key."""
+    from keelwork.adapters.stores.engine import normalize_url
 
-    path = key_file(engine)
-    if path is None:
+    u = normalize_url(store_url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        return Path(u.database).expanduser().absolute().parent / KEY_FILE_NAME
+    return project.absolute() / ".keel" / KEY_FILE_NAME
+
+
+def project_keys(project: Path, store: Engine | str, *, seal: bool) -> SubjectKeys | None:
+    """The project's key store, attached to ``store`` (an engine or a storage URL) so that
+    this process's readers of that store open sealed payloads with it.
+
+    Args:
+        project: The project directory.
+        store: The data store.
+        seal: Whether the caller seals (or cleans up keys): the project's subject key is
+            loaded, made on first use; otherwise the key store is attached for reading only.
+
+    Returns:
+        The attached key store; None for an in-memory store (nothing to keep keys apart from).
+    """
+    from keelwork.adapters.stores.subject_keys import SubjectKeys, attach
+
+    url = store if isinstance(store, str) else store.url.render_as_string(hide_password=False)
+    from keelwork.adapters.stores.engine import normalize_url
+
+    u = normalize_url(url)
+    if u.get_backend_name() == "sqlite" and u.database in (None, "", ":memory:"):
         return None
-    keys = SubjectKeys(path, subject_key(project))
-    attach(engine, keys)
-    return keys
+    keys = SubjectKeys(key_store_location(project, url), subject_key(project) if seal else None)
+    return attach(store, keys)
+
+
+def payload_keys(project: Path, engine: Engine) -> SubjectKeys | None:
+    """The key store that seals what ``engine``'s prediction log stores (the server's log
+    writer), attached to the store (see :func:`project_keys`)."""
+    return project_keys(project, engine, seal=True)
 
 
 def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, registry: Any,
@@ -207,6 +239,7 @@ class SubjectRequests:
                  storage_url: str) -> None:
         self.project, self.engine, self.audit = project, engine, audit
         self.registry, self.storage_url = registry, storage_url
+        project_keys(project, engine, seal=False)
 
     def _datasets(self) -> DatasetStore:
         from keelwork.adapters.stores.datasets import open_dataset_store
@@ -235,6 +268,7 @@ def erase_project(project: Path, settings: Settings, subject: str, *, reason: st
             registry(project, settings=settings) as reg:
         if audit is None:
             return ErasureReport(subject_digest(subject_key(project), check_subject(subject)))
+        project_keys(project, audit.engine, seal=False)
         return erase(audit.engine, audit, ds, reg, subject, key=subject_key(project),
                      actor=who(actor, settings), reason=reason, rewrite=rewrite)
 
@@ -249,8 +283,10 @@ def export_project(project: Path, settings: Settings, subject: str) -> dict[str,
             check_subject(subject)
             return {"kind": "keelwork.subject_export", "version": 1, "subject": subject,
                     "predictions": [], "snapshot_rows": {}, "erasures": []}
+        project_keys(project, audit.engine, seal=False)
         return export(audit.engine, ds, subject, key=subject_key(project))
 
 
-__all__ = ["ErasureReport", "SubjectRequests", "check_subject", "erase", "erase_project", "export",
-           "export_project", "payload_keys", "subject_digest", "subject_key"]
+__all__ = ["KEY_FILE_NAME", "ErasureReport", "SubjectRequests", "check_subject", "erase",
+           "erase_project", "export", "export_project", "key_store_location", "payload_keys",
+           "project_keys", "subject_digest", "subject_key"]
