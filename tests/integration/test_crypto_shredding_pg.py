@@ -1,16 +1,19 @@
 """Crypto-shredding on a PostgreSQL store, as a user meets it: predictions of data subjects
 reach the log through a real server, ``keel ingest --kind predictions`` and ``keel score``;
 the raw table files of the database never hold their canary values in clear, and the database
-holds no key (the keys live in the project's ``.keel/subject_keys.db``). A backup of the
-database is taken; two subjects are erased (admin HTTP route and ``keel erase``) and
+holds no key: they live in the project's ``.keel/subject_keys.db``, or in the database
+``storage.subject_keys_url`` names (a fleet's shared key store). A backup of the database is
+taken; two subjects are erased (admin HTTP route and ``keel erase``) and
 ``keel retention apply`` expires a subject whose rows are all old, destroying its key. In the
 backup, those three subjects' payloads no longer open; every other subject's do; ``keel log
-tail``, ``keel export`` and ``keel monitor run`` read the sealed log from the CLI."""
+tail``, ``keel export`` and ``keel monitor run`` read the sealed log from the CLI; and the
+destroyed keys' bytes are gone from the key store's files."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +22,12 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from journey import keel
+from pg import create_database, drop_database
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_store import PredictionReader
-from keelwork.adapters.stores.subject_keys import ERASED
+from keelwork.adapters.stores.subject_keys import ERASED, SubjectKeys, key_id
 from keelwork.interfaces.http.server import build_server_app
-from keelwork.service.subjects import project_keys
+from keelwork.service.subjects import project_keys, subject_key
 from keelwork.spec import load_spec
 
 pytestmark = pytest.mark.postgres
@@ -41,7 +45,7 @@ contract:
            {{name: who, type: string, required: false}}]
   subject_field: who
 storage:
-  url: "{url}"
+  url: "{url}"{keys}
 monitoring:
   reference: reference.csv
   windows: [1h]
@@ -73,6 +77,13 @@ def _raw(url: str, tables: tuple[str, ...]) -> bytes:
                     for p in sorted((data_dir / rel).parent.glob(Path(rel).name + "*")))
 
 
+def _key_bytes(where: str | Path) -> bytes:
+    """The raw bytes of a key store: the SQLite file (and WAL), or the PostgreSQL table's."""
+    if isinstance(where, Path):
+        return b"".join(p.read_bytes() for p in (where, Path(f"{where}-wal")) if p.exists())
+    return _raw(where, ("subject_keys",))
+
+
 def _backup(pg_url: str, url: str) -> str:
     """A file-level copy of the database (``CREATE DATABASE ... TEMPLATE``), as a backup."""
     source = make_url(url).database
@@ -86,9 +97,25 @@ def _backup(pg_url: str, url: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+@pytest.fixture(params=["project_file", "subject_keys_url"])
+def key_store(request: pytest.FixtureRequest, pg_url: str) -> Iterator[str | None]:
+    """None: the default key file; else the URL of a second database, for
+    ``storage.subject_keys_url``."""
+    if request.param == "project_file":
+        yield None
+        return
+    url = create_database(pg_url)
+    try:
+        yield url
+    finally:
+        drop_database(pg_url, url)
+
+
 def test_postgresql_payloads_are_sealed_and_erased_subjects_leave_backups(
-        tmp_path: Path, pg_url: str, pg_database: str) -> None:
-    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, url=pg_database))
+        tmp_path: Path, pg_url: str, pg_database: str, key_store: str | None) -> None:
+    keys_line = f'\n  subject_keys_url: "{key_store}"' if key_store else ""
+    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES, url=pg_database,
+                                                    keys=keys_line))
     (tmp_path / "reference.csv").write_text(
         "a,b,note,who\n" + "".join(f"{i / 10},{i % 7},ref{i},\n" for i in range(200)))
     admin = keel(tmp_path, "keys", "create", "--scope", "admin", "--name", "dpo").stdout.strip()
@@ -127,7 +154,14 @@ def test_postgresql_payloads_are_sealed_and_erased_subjects_leave_backups(
     store = make_engine(pg_database)
     assert not inspect(store).has_table("subject_keys")  # the database holds no key
     store.dispose()
-    assert (tmp_path / ".keel" / "subject_keys.db").exists()
+    key_file = tmp_path / ".keel" / "subject_keys.db"
+    assert key_file.exists() == (key_store is None)
+    where: str | Path = key_store or key_file
+    ids = {s: key_id(subject_key(tmp_path), s) for s in everyone}
+    reader = SubjectKeys(where)
+    held = reader.keys(ids.values())
+    reader.close()
+    assert set(held) == set(ids.values())  # one key per subject, in the key store
     backup = _backup(pg_url, pg_database)
 
     with TestClient(build_server_app(resolved, freeze_gc=False)) as client:
@@ -142,6 +176,11 @@ def test_postgresql_payloads_are_sealed_and_erased_subjects_leave_backups(
         fh.write("retention: {predictions_days: 30}\n")
     applied = keel(tmp_path, "retention", "apply").stdout
     assert "predictions: deleted 2" in applied and "subject keys: destroyed 1" in applied
+
+    # The destroyed keys' bytes are gone from the key store's files; the others are there.
+    raw_keys = _key_bytes(where)
+    assert [s for s in GONE if held[ids[s]] in raw_keys] == []
+    assert all(held[ids[s]] in raw_keys for s in everyone if s not in GONE)
 
     # The backup, restored beside the key file as it is now: the three subjects do not open,
     # every other one does.
