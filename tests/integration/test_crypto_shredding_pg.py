@@ -22,13 +22,13 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from journey import keel
-from pg import create_database, drop_database
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_store import PredictionReader
 from keelwork.adapters.stores.subject_keys import ERASED, SubjectKeys, key_id
 from keelwork.interfaces.http.server import build_server_app
 from keelwork.service.subjects import project_keys, subject_key
 from keelwork.spec import load_spec
+from pg import create_database, drop_database
 
 pytestmark = pytest.mark.postgres
 

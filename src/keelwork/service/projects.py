@@ -9,7 +9,6 @@ init``: a template's files, its example model trained and registered as champion
 from __future__ import annotations
 
 import contextlib
-
 import json
 import subprocess
 import sys

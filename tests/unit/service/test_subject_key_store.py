@@ -26,7 +26,7 @@ def test_a_configured_key_store_and_one_that_is_the_data_store(tmp_path: Path) -
     assert key_store_location(tmp_path, PG, keys_url) == keys_url
     assert key_store_location(tmp_path, PG, "secrets/keys.db") == \
         tmp_path.absolute() / "secrets" / "keys.db"
-    with pytest.raises(SpecError, match="apart from storage.url") as err:
+    with pytest.raises(SpecError, match=r"apart from storage\.url") as err:
         key_store_location(tmp_path, PG, "postgres://keel@db.internal:5432/keel")
     assert err.value.details[0].path == "storage.subject_keys_url"
 
