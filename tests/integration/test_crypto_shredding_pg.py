@@ -26,7 +26,7 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_store import PredictionReader
 from keelwork.adapters.stores.subject_keys import ERASED, SubjectKeys, key_id
 from keelwork.interfaces.http.server import build_server_app
-from keelwork.service.subjects import project_keys, subject_key
+from keelwork.service.payload_keys import project_keys, subject_key
 from keelwork.spec import load_spec
 from pg import create_database, drop_database
 

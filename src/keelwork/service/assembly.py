@@ -124,7 +124,7 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         if destination in ("store", "replay"):
             m.log_commit.observe(seconds)
 
-    from keelwork.service.subjects import payload_keys
+    from keelwork.service.payload_keys import payload_keys
 
     log_engine = make_engine(resolved.storage_url)
     keys = payload_keys(resolved.project_dir, log_engine,  # crypto-shredding by subject

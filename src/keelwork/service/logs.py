@@ -204,7 +204,7 @@ class LedgerScope:
 
         self.engine = make_engine(self.url)
         if self.project is not None:  # predictions it loads with a subject are sealed
-            from keelwork.service.subjects import project_keys
+            from keelwork.service.payload_keys import project_keys
 
             project_keys(self.project, self.engine, seal=True)
         return Ledger(self.engine)

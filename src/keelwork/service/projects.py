@@ -54,7 +54,7 @@ def _with_keys(project: Path, url: str) -> str:
     of a store whose URL the project rule gives opens sealed payloads (a PostgreSQL store has
     no directory to find its key file by)."""
     from keelwork.errors import StoreError
-    from keelwork.service.subjects import project_keys
+    from keelwork.service.payload_keys import project_keys
 
     with contextlib.suppress(StoreError):  # a malformed URL: said where the store is opened
         project_keys(project, url, seal=False)

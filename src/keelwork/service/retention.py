@@ -226,9 +226,9 @@ def apply_project(project: Path, settings: Settings, *, dry_run: bool = False,
     """
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.service.audit import audit_log
+    from keelwork.service.payload_keys import KEY_FILE as SUBJECT_KEY_FILE
+    from keelwork.service.payload_keys import project_keys
     from keelwork.service.projects import actor, project_spec
-    from keelwork.service.subjects import KEY_FILE as SUBJECT_KEY_FILE
-    from keelwork.service.subjects import project_keys
 
     resolved = project_spec(project, settings, needs="retention reads its 'retention' section")
     retention = resolved.spec.retention

@@ -16,8 +16,8 @@ from keelwork.adapters.stores.prediction_store import (
 )
 from keelwork.adapters.stores.subject_keys import SubjectKeys
 from keelwork.core.predictions import PredictionRecord
+from keelwork.service.payload_keys import project_keys
 from keelwork.service.retention import apply_retention, drop_unused_keys
-from keelwork.service.subjects import project_keys
 from keelwork.spec.model import RetentionSection
 
 DAY = 86_400.0

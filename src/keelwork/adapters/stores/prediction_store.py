@@ -171,7 +171,6 @@ def store_error(action: str, exc: BaseException) -> StoreError:
     return StoreError(f"Could not {action}: {text}")
 
 
-
 class PredictionReader:
     """Read queries over the prediction log; needs no writer, spool or schema changes.
 
@@ -450,12 +449,8 @@ def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
 
 
 def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
-    """Insert records into the prediction log, ignoring ids it holds (caller's transaction).
-
-    The payloads of records that name a subject are sealed under its key first when a key
-    store that seals is attached to the store (:func:`~keelwork.adapters.stores.subject_keys.
-    seal_for`; ``keel ingest --predictions`` and ``keel score`` attach the project's).
-    """
+    """Insert records into the prediction log, ignoring ids it holds (caller's transaction);
+    payloads of records with a subject are sealed when a sealing key store is attached."""
     if not records:
         return
     ins_meta, ins_payload = insert_statements(conn.engine)

@@ -200,7 +200,7 @@ def test_a_postgresql_log_is_sealed_under_the_project_key_file(pg_database: str,
     from keelwork.adapters.stores.prediction_log import PredictionLog
     from keelwork.adapters.stores.prediction_store import PredictionReader
     from keelwork.core.predictions import PredictionRecord
-    from keelwork.service.subjects import project_keys
+    from keelwork.service.payload_keys import project_keys
 
     engine = make_engine(pg_database)
     keys = project_keys(tmp_path, engine, seal=True)
@@ -233,7 +233,7 @@ def test_inserted_records_are_sealed_when_a_sealing_key_store_is_attached(
         insert_records,
     )
     from keelwork.core.predictions import PredictionRecord
-    from keelwork.service.subjects import project_keys
+    from keelwork.service.payload_keys import project_keys
 
     def recs(first: int) -> list[PredictionRecord]:
         return [PredictionRecord(id=f"p{i}", ts=float(i), model="m", version=1,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keelwork.errors import SpecError
-from keelwork.service.subjects import configured_key_store, key_store_location, project_keys
+from keelwork.service.payload_keys import configured_key_store, key_store_location, project_keys
 from keelwork.spec import load_spec
 
 PG = "postgresql://keel@db.internal:5432/keel"
