@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 
 from keelwork.adapters.stores.explanation_store import window_explanations
 from keelwork.adapters.stores.monitor_store import MonitorStore
-from keelwork.core.explain.attribution import mean_abs
+from keelwork.core.explain.attribution import mean_abs, reliance_drift
 from keelwork.core.monitors.reference import MonitorReference
 from keelwork.core.monitors.report import MONITOR_REPORT_KIND as REPORT_KIND
 from keelwork.core.monitors.report import MONITOR_REPORT_VERSION as REPORT_VERSION
@@ -114,7 +114,11 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         # The global view of POST :explain's stored explanations (none stored: no key).
         explained = window_explanations(engine, reference.model, w.start, w.end)
         if explained:
-            entry["attributions"] = mean_abs(explained)
+            view = entry["attributions"] = mean_abs(explained)
+            baseline = reference.reliance
+            view["reference"] = None if baseline is None else {
+                **reliance_drift(baseline.get("mean_abs") or {}, view["mean_abs"]),
+                "explained": baseline.get("explained"), "mean_abs": baseline.get("mean_abs")}
         out.append(entry)
         if store:
             version = max(w.versions) if w.versions else reference.model_version
@@ -131,13 +135,16 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         for w in _windows(engine, ctx, spec, since, until, batch_size):
             finish(w)
     else:
-        for start, end in bounds:
-            got = plan.entry(start, end)
-            if got is not None:
-                finish(*got)
-                continue
-            for w in _windows(engine, ctx, spec, start, end, batch_size):
-                finish(w)
+        try:
+            for start, end in bounds:
+                got = plan.entry(start, end)
+                if got is not None:
+                    finish(*got)
+                    continue
+                for w in _windows(engine, ctx, spec, start, end, batch_size):
+                    finish(w)
+        finally:
+            plan.close()
     created = getattr(reference_row, "created_at", None) or reference.created_at
     return MonitorReport(model=reference.model, model_version=settings.version,
                          window=spec.text, generated_at=datetime.now(UTC).isoformat(),
