@@ -31,6 +31,7 @@ the server and the CLI commands that know the project), else, for a SQLite file 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -84,10 +85,16 @@ subject_keys = Table(
 )
 
 
-def _aesgcm(key: bytes) -> Any:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+_AESGCM: Any = None
 
-    return AESGCM(key)
+
+def _aesgcm(key: bytes) -> Any:
+    global _AESGCM
+    if _AESGCM is None:  # imported on first use: `import keelwork` stays light
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        _AESGCM = AESGCM
+    return _AESGCM(key)
 
 
 def seal(key: bytes, key_id: str, column: str, plain: str) -> str:
@@ -146,7 +153,8 @@ class SubjectKeys:
         self.secret = secret
         self._engine: Engine | None = None
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, _Sealer]] = OrderedDict()
+        self._ids: dict[str, str] = {}
 
     @property
     def shown(self) -> str:
@@ -208,26 +216,31 @@ class SubjectKeys:
 
     def ensure(self, subjects: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         """Per subject, its ``(key id, key)``: the existing key, or a new random one."""
-        ids = {s: self.key_id(s) for s in set(subjects)}
+        return {s: (k, e[0]) for s, (k, e) in self._entries(subjects).items()}
+
+    def _entries(self, subjects: Iterable[str]) -> dict[str, tuple[str, _Sealer]]:
+        """Per subject, its key id and sealer, from the cache or the key store (made when
+        missing)."""
+        ids = self._ids
+        if len(ids) > SEAL_CACHE_KEYS:  # a pure function of the subject: just bound it
+            ids.clear()
+        by_subject = {s: ids.get(s) or ids.setdefault(s, self.key_id(s)) for s in set(subjects)}
         now = time.monotonic()
         with self._lock:
-            found = {k: hit[1] for k in set(ids.values())
+            found = {k: hit[1] for k in set(by_subject.values())
                      if (hit := self._cache.get(k)) is not None and hit[0] > now}
-        wanted = sorted(set(ids.values()) - set(found))
-        if not wanted:
-            return {s: (k, found[k]) for s, k in ids.items()}
-        read = self._insert({k: os.urandom(32) for k in wanted})
-        self._remember(read, now)
-        found.update(read)
-        return {s: (k, found[k]) for s, k in ids.items()}
+        wanted = sorted(set(by_subject.values()) - set(found))
+        if wanted:
+            found.update(self._remember(self._insert({k: os.urandom(32) for k in wanted}), now))
+        return {s: (k, found[k]) for s, k in by_subject.items()}
 
     def _insert(self, new: dict[str, bytes]) -> dict[str, bytes]:
         """Insert the keys of ``new`` not stored yet; return the stored key of each (a key
         another process made meanwhile wins: read back)."""
         db = self._db(create=True)
         assert db is not None
-        insert = _insert_ignoring(db)
-        read: dict[str, bytes] = {}
+        insert = _INSERT[db.dialect.name == "postgresql"]  # the driver's SQL: no per-row
+        read: dict[str, bytes] = {}                        # parameter processing
         wanted = sorted(new)
         try:
             with db.begin() as conn:
@@ -236,20 +249,23 @@ class SubjectKeys:
                     read.update(self._select(conn, part))
                     fresh = [k for k in part if k not in read]
                     if fresh:
-                        conn.execute(insert, [{"key_id": k, "key": new[k],
-                                               "created_at": time.time()} for k in fresh])
+                        at = time.time()
+                        conn.exec_driver_sql(insert, [
+                            {"key_id": k, "key": new[k], "created_at": at} for k in fresh])
                         read.update(self._select(conn, fresh))
         except SQLAlchemyError as exc:
             raise _error("write", self.shown, exc) from None
         return read
 
-    def _remember(self, read: dict[str, bytes], now: float) -> None:
+    def _remember(self, read: dict[str, bytes], now: float) -> dict[str, _Sealer]:
+        made = {k: _sealer(k, key) for k, key in read.items()}
         with self._lock:
-            for k, key in read.items():
-                self._cache[k] = (now + SEAL_CACHE_SECONDS, key)
+            for k, entry in made.items():
+                self._cache[k] = (now + SEAL_CACHE_SECONDS, entry)
                 self._cache.move_to_end(k)
             while len(self._cache) > SEAL_CACHE_KEYS:
                 self._cache.popitem(last=False)
+        return made
 
     def restore(self, keys: dict[str, bytes]) -> None:
         """Put back keys taken away by :meth:`forget_many` (retention's clean-up, when the
@@ -300,18 +316,26 @@ class SubjectKeys:
     def seal_rows(self, rows: Sequence[dict[str, Any]]) -> int:
         """Seal, in place, the payloads of the rows that name a subject (rows sealed already
         are left as they are). Returns how many rows were sealed."""
-        todo = [r for r in rows if r.get("subject_id") and not any(
-            isinstance(v := r.get(c), str) and v.startswith(PREFIX) for c in SEALED_COLUMNS)]
+        # A row is sealed whole (its inputs are always text): its inputs say whether it is.
+        todo = [r for r in rows if r.get("subject_id") and not (
+            isinstance(v := r.get("inputs"), str) and v.startswith(PREFIX))]
         if not todo:
             return 0
-        keys = self.ensure(str(r["subject_id"]) for r in todo)
-        ciphers: dict[str, Any] = {}
+        entries = self._entries(str(r["subject_id"]) for r in todo)
+        # The writer's hot loop: one urandom call per batch for every nonce (random 96-bit
+        # nonces as before, without a system call per value), key objects and associated
+        # data made once per key and kept with it.
+        nonces = os.urandom(12 * len(SEALED_COLUMNS) * len(todo))
+        at, b64 = 0, binascii.b2a_base64
         for r in todo:
-            key_id, key = keys[str(r["subject_id"])]
-            aead = ciphers.get(key_id) or ciphers.setdefault(key_id, _aesgcm(key))
+            _, (_, aead, head, ads) = entries[str(r["subject_id"])]
             for c in SEALED_COLUMNS:
-                if isinstance(r.get(c), str):
-                    r[c] = _seal(aead, key_id, c, r[c])
+                value = r.get(c)
+                if isinstance(value, str):
+                    nonce = nonces[at:at + 12]
+                    at += 12
+                    body = aead.encrypt(nonce, value.encode("utf-8", "surrogatepass"), ads[c])
+                    r[c] = head + b64(nonce + body, newline=False).decode("ascii")
         return len(todo)
 
     def close(self) -> None:
@@ -319,6 +343,16 @@ class SubjectKeys:
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
+
+
+#: A key, ready to seal with: ``(key, AESGCM, value head "~k1:<id>:", associated data by
+#: column)``.
+_Sealer = tuple[bytes, Any, str, dict[str, bytes]]
+
+
+def _sealer(key_id: str, key: bytes) -> _Sealer:
+    return (key, _aesgcm(key), f"{PREFIX}{key_id}:",
+            {c: f"{key_id}:{c}".encode() for c in SEALED_COLUMNS})
 
 
 def _location(location: Path | str) -> tuple[str, Path | None]:
@@ -339,21 +373,17 @@ def _location(location: Path | str) -> tuple[str, Path | None]:
     return location, None
 
 
-def _insert_ignoring(engine: Engine) -> Any:
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(subject_keys).on_conflict_do_nothing(index_elements=["key_id"])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(subject_keys).on_conflict_do_nothing(index_elements=["key_id"])
+#: Insert-or-ignore of new keys in the driver's parameter style: SQLite, PostgreSQL (psycopg).
+_INSERT = tuple(f"INSERT INTO subject_keys (key_id, key, created_at) VALUES ({v}) "
+                "ON CONFLICT (key_id) DO NOTHING" for v in (
+                    ":key_id, :key, :created_at", "%(key_id)s, %(key)s, %(created_at)s"))
 
 
 def key_id(secret: bytes, subject: str) -> str:
     """The key id of ``subject``: the first 128 bits (hex) of its keyed digest, HMAC-SHA256
     under the project's subject key (the digest the erasure tombstone records)."""
-    return hmac.new(secret, subject.encode("utf-8", "surrogatepass"),
-                    hashlib.sha256).hexdigest()[:KEY_ID_HEX]
+    return hmac.digest(secret, subject.encode("utf-8", "surrogatepass"),
+                       hashlib.sha256).hex()[:KEY_ID_HEX]
 
 
 def key_file(engine: Engine) -> Path | None:
