@@ -3,12 +3,15 @@ server into the prediction log, someone takes a copy of the database (a backup),
 are erased (admin HTTP route and ``keel erase``). Then the backup still holds their rows, but
 their payloads do not open with the keys that are left, and the copy never held the canary
 values in clear; the other subjects read back intact from the backup; ``keel log tail``,
-``keel export`` and ``keel monitor run`` keep working over a log with erased payloads."""
+``keel export`` and ``keel monitor run`` keep working over a log with erased payloads.
+Predictions loaded by ``keel ingest`` are sealed too, and ``keel retention apply`` destroys the
+key of a subject whose predictions have all expired."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,8 +24,15 @@ from keelwork.adapters.stores.prediction_store import (
     prediction_payloads,
     predictions,
 )
-from keelwork.adapters.stores.subject_keys import ERASED, SubjectKeys, sealed_key_id, unseal
+from keelwork.adapters.stores.subject_keys import (
+    ERASED,
+    SubjectKeys,
+    key_id,
+    sealed_key_id,
+    unseal,
+)
 from keelwork.interfaces.http.server import build_server_app
+from keelwork.service.payload_keys import subject_key
 from keelwork.spec import load_spec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -144,3 +154,22 @@ def test_erased_subjects_payloads_do_not_open_in_a_backup(tmp_path: Path) -> Non
     assert sum(w["predictions"] for w in windows) == 61
     assert _canary("subj-04", 1) not in keel(tmp_path, "log", "tail", "-n", "100",
                                              "--json").stdout
+
+    # Records loaded by `keel ingest --kind predictions` are sealed too; once all of a
+    # subject's predictions expire (`keel retention apply`), its key is destroyed with them.
+    old = time.time() - 40 * 86_400
+    (tmp_path / "recs.jsonl").write_text("".join(json.dumps(
+        {"id": f"ing{n}", "ts": old + n, "model": "adder", "version": 1,
+         "subject_id": "subj-old", "inputs": {"a": 0.5, "b": n, "note": f"cnryoldx{n}qz"},
+         "outputs": 0.5 + n, "latency_ms": 1.0}) + "\n" for n in range(2)))
+    keel(tmp_path, "ingest", "--kind", "predictions", "recs.jsonl")
+    raw = (keel_dir / "keel.db").read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert b"cnryoldx" not in raw
+    assert "cnryoldx1qz" in keel(tmp_path, "export", "--subject", "subj-old").stdout
+    old_key = next(iter(SubjectKeys(keel_dir / "subject_keys.db").keys(
+        [key_id(subject_key(tmp_path), "subj-old")]).values()))
+    with (tmp_path / "keel.yaml").open("a") as fh:
+        fh.write("retention: {predictions_days: 30}\n")
+    applied = keel(tmp_path, "retention", "apply").stdout
+    assert "predictions: deleted 2" in applied and "subject keys: destroyed 1" in applied
+    assert old_key not in (keel_dir / "subject_keys.db").read_bytes()

@@ -127,10 +127,11 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         if destination in ("store", "replay"):
             m.log_commit.observe(seconds)
 
-    from keelwork.service.subjects import payload_keys
+    from keelwork.service.payload_keys import payload_keys
 
     log_engine = make_engine(resolved.storage_url)
-    keys = payload_keys(resolved.project_dir, log_engine)  # crypto-shredding by subject
+    keys = payload_keys(resolved.project_dir, log_engine,  # crypto-shredding by subject
+                        resolved.spec.storage.subject_keys_url)
     plog = PredictionLog(log_engine, resolved.spool_dir, durability=spec.storage.durability,
                          on_batch=on_batch, seal=None if keys is None else keys.seal_rows)
     metrics.watch_log(lambda: {k: float(v) for k, v in plog.stats().items()

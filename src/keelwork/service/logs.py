@@ -194,8 +194,8 @@ def file_handler(kind: str, id_column: str, label_column: str, ts_column: str,
 class LedgerScope:
     """Opens the project's store as an ingest ledger for the duration of a ``with`` block."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, project: Path | None = None) -> None:
+        self.url, self.project = url, project
         self.engine: Any = None
 
     def __enter__(self) -> Ledger:
@@ -203,6 +203,10 @@ class LedgerScope:
         from keelwork.service.ingest import Ledger
 
         self.engine = make_engine(self.url)
+        if self.project is not None:  # predictions it loads with a subject are sealed
+            from keelwork.service.payload_keys import project_keys
+
+            project_keys(self.project, self.engine, seal=True)
         return Ledger(self.engine)
 
     def __exit__(self, *_exc: object) -> None:
@@ -220,7 +224,7 @@ def open_ledger(project: Path, url: str | None = None, *,
     if not project.is_dir():
         raise DataFileError(f"The project directory '{project}' does not exist; pass an "
                             "existing directory with --project.", path=str(project))
-    return LedgerScope(url or storage_url(project, settings))
+    return LedgerScope(url or storage_url(project, settings), project)
 
 
 def write_dead_letters(ledger: Ledger, results: list[FileResult], out: Path) -> int:

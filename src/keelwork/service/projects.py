@@ -8,6 +8,7 @@ init``: a template's files, its example model trained and registered as champion
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -41,14 +42,23 @@ def storage_url_for(project: Path, settings: Settings) -> str | None:
         SpecError: ``DIR/keel.yaml`` exists but is invalid.
     """
     configured = settings.storage_url
-    if configured:
-        return configured
-    spec_file = project / "keel.yaml"
-    if spec_file.is_file():
+    if not configured and (project / "keel.yaml").is_file():
         from keelwork.spec import load_spec
 
-        return load_spec(spec_file).storage_url
-    return None
+        configured = load_spec(project / "keel.yaml").storage_url
+    return _with_keys(project, configured) if configured else None
+
+
+def _with_keys(project: Path, url: str) -> str:
+    """``url``, the project's per-subject key store attached to it for reading: every reader
+    of a store whose URL the project rule gives opens sealed payloads (a PostgreSQL store has
+    no directory to find its key file by)."""
+    from keelwork.errors import StoreError
+    from keelwork.service.payload_keys import project_keys
+
+    with contextlib.suppress(StoreError):  # a malformed URL: said where the store is opened
+        project_keys(project, url, seal=False)
+    return url
 
 
 def storage_url(project: Path, settings: Settings) -> str:
@@ -59,7 +69,7 @@ def storage_url(project: Path, settings: Settings) -> str:
 
 def spec_storage_url(resolved: ResolvedSpec, settings: Settings) -> str:
     """The store of a loaded keel.yaml: the ``storage_url`` setting, else its own."""
-    return settings.storage_url or resolved.storage_url
+    return _with_keys(resolved.project_dir, settings.storage_url or resolved.storage_url)
 
 
 class _Closable(Protocol):
@@ -116,7 +126,7 @@ def project_spec(project: Path, settings: Settings, *,
     if not path.is_file():
         raise SpecError(f"No keel.yaml in {str(project.absolute())!r}: {needs}.")
     resolved = load_spec(path)
-    url = storage_url(project, settings)
+    url = _with_keys(project, storage_url(project, settings))
     if url != resolved.storage_url:
         spec = resolved.spec
         storage = spec.storage.model_copy(update={"url": url})
@@ -136,7 +146,9 @@ def optional_spec(project: Path) -> ResolvedSpec | None:
         return None
     from keelwork.spec import load_spec
 
-    return load_spec(spec_file)
+    resolved = load_spec(spec_file)
+    _with_keys(project, resolved.storage_url)
+    return resolved
 
 
 def actor(given: str | None, settings: Settings) -> str:

@@ -15,6 +15,11 @@ What each period covers:
 
 Stored monitoring results and references are aggregates and are kept. Each run that deletes
 something appends a ``retention.apply`` audit entry with the counts and cutoffs.
+
+Per-subject payload keys (:mod:`keelwork.adapters.stores.subject_keys`): once the last
+prediction of a subject has expired, its key is destroyed too, batch by batch, so the key
+store does not grow with every subject ever seen. A prediction of the subject written while
+that happens keeps its key (the key is put back when the subject is found logged again).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +44,7 @@ from keelwork.spec.model import RetentionSection
 from keelwork.spec.slos import duration_seconds
 
 if TYPE_CHECKING:
+    from keelwork.adapters.stores.subject_keys import SubjectKeys
     from keelwork.spec.settings import Settings
 
 log = logging.getLogger("keelwork.retention")
@@ -57,6 +64,8 @@ class RetentionReport:
     dry_run: bool = False
     vacuumed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Per-subject payload keys destroyed because no prediction of their subject is left.
+    keys_destroyed: int = 0
 
     @property
     def total(self) -> int:
@@ -65,6 +74,7 @@ class RetentionReport:
     def as_dict(self) -> dict[str, Any]:
         return {"now": datetime.fromtimestamp(self.now, UTC).isoformat(),
                 "dry_run": self.dry_run, "cutoffs": self.cutoffs, "deleted": self.deleted,
+                "subject_keys_destroyed": self.keys_destroyed,
                 "vacuumed": self.vacuumed, "seconds": round(self.seconds, 3)}
 
 
@@ -79,7 +89,8 @@ def cutoffs(retention: RetentionSection, now: float) -> dict[str, float]:
 def apply_retention(engine: Engine, retention: RetentionSection, *, audit: AuditLog,
                     actor: str, now: float | None = None, dry_run: bool = False,
                     vacuum: bool = False, batch: int = BATCH, pause_s: float = 0.0,
-                    progress: Progress | None = None) -> RetentionReport:
+                    progress: Progress | None = None,
+                    keys: SubjectKeys | None = None) -> RetentionReport:
     """Delete (or count, ``dry_run``) what ``retention`` no longer keeps.
 
     Args:
@@ -94,12 +105,18 @@ def apply_retention(engine: Engine, retention: RetentionSection, *, audit: Audit
         batch: Rows per delete transaction.
         pause_s: Seconds between batches.
         progress: Called after each batch with the table and its rows deleted so far.
+        keys: The per-subject key store whose keys of subjects with no prediction left are
+            destroyed (default: the sealing one attached to ``engine``, if any).
 
     Raises:
         StoreError: the store failed (what was deleted before stays deleted).
     """
     started = time.perf_counter()
     at = time.time() if now is None else now
+    if keys is None:
+        from keelwork.adapters.stores.subject_keys import seal_for
+
+        keys = seal_for(engine)
     store = RetentionStore(engine, batch=batch, pause_s=pause_s)
     cuts = cutoffs(retention, at)
     report = RetentionReport(now=at, dry_run=dry_run, cutoffs={
@@ -113,7 +130,9 @@ def apply_retention(engine: Engine, retention: RetentionSection, *, audit: Audit
                 else store.count_dead_letters(when[kind]) if kind == "dead_letters"
                 else store.count_audit(when[kind]))
         elif kind == "predictions":
-            report.deleted[kind] = store.expire_predictions(cut, progress)
+            report.deleted[kind] = store.expire_predictions(
+                cut, progress, on_subjects=None if keys is None else
+                partial(_drop_keys, report, store, keys))
         elif kind == "labels":
             report.deleted[kind] = store.expire_labels(cut, progress)
         elif kind == "dead_letters":
@@ -121,7 +140,8 @@ def apply_retention(engine: Engine, retention: RetentionSection, *, audit: Audit
     # The audit log last: the run's own entry below is then not already older than its cutoff.
     if not dry_run and report.total:
         audit.append(actor=actor, action="retention.apply", target="store",
-                     details={"deleted": dict(report.deleted), "cutoffs": report.cutoffs})
+                     details={"deleted": dict(report.deleted), "cutoffs": report.cutoffs,
+                              "subject_keys_destroyed": report.keys_destroyed})
     if "audit" in cuts and not dry_run:
         report.deleted["audit"] = store.expire_audit(audit, when["audit"], actor=actor,
                                                      progress=progress)
@@ -129,6 +149,32 @@ def apply_retention(engine: Engine, retention: RetentionSection, *, audit: Audit
         report.vacuumed = store.vacuum()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _drop_keys(report: RetentionReport, store: RetentionStore, keys: SubjectKeys,
+               subjects: set[str]) -> None:
+    report.keys_destroyed += drop_unused_keys(store, keys, subjects)
+
+
+def drop_unused_keys(store: RetentionStore, keys: SubjectKeys, subjects: set[str]) -> int:
+    """Destroy the payload keys of the ones of ``subjects`` (named by a batch of expired
+    predictions) that have no prediction left; returns how many were destroyed.
+
+    A prediction of such a subject committed meanwhile (sealed under the key read before it
+    went) is found by a second look, and its key is put back.
+    """
+    gone = sorted(subjects - store.subjects_logged(sorted(subjects)))
+    if not gone:
+        return 0
+    ids = {keys.key_id(s): s for s in gone}
+    held = keys.keys(ids)
+    destroyed = keys.forget_many(held)
+    back = store.subjects_logged(gone)
+    if back:
+        again = {k: key for k, key in held.items() if ids[k] in back}
+        keys.restore(again)
+        destroyed -= len(again)
+    return destroyed
 
 
 def interval_of(retention: RetentionSection) -> float:
@@ -180,6 +226,8 @@ def apply_project(project: Path, settings: Settings, *, dry_run: bool = False,
     """
     from keelwork.adapters.stores.engine import make_engine
     from keelwork.service.audit import audit_log
+    from keelwork.service.payload_keys import KEY_FILE as SUBJECT_KEY_FILE
+    from keelwork.service.payload_keys import project_keys
     from keelwork.service.projects import actor, project_spec
 
     resolved = project_spec(project, settings, needs="retention reads its 'retention' section")
@@ -194,13 +242,17 @@ def apply_project(project: Path, settings: Settings, *, dry_run: bool = False,
             return RetentionReport(now=time.time() if now is None else now, dry_run=dry_run,
                                    cutoffs={})
         engine = make_engine(resolved.storage_url)
+        # The key store's clean-up needs the subject key; without one, no key was ever made.
+        keys = project_keys(project, engine,
+                            seal=(project / SUBJECT_KEY_FILE).is_file()) if not dry_run else None
         try:
             return apply_retention(engine, retention, audit=audit,
                                    actor=actor(None, settings), now=now, dry_run=dry_run,
-                                   vacuum=vacuum, progress=progress)
+                                   vacuum=vacuum, progress=progress,
+                                   keys=keys if keys is not None and keys.secret else None)
         finally:
             engine.dispose()
 
 
-__all__ = ["RetentionReport", "apply_project", "apply_retention", "cutoffs", "interval_of",
-           "retention_loop", "server_retention"]
+__all__ = ["RetentionReport", "apply_project", "apply_retention", "cutoffs",
+           "drop_unused_keys", "interval_of", "retention_loop", "server_retention"]

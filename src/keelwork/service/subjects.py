@@ -29,18 +29,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keelwork.errors import ErrorDetail, SpecError
+from keelwork.service.payload_keys import KEY_FILE, project_keys, subject_key
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from keelwork.adapters.stores.audit_store import AuditLog
     from keelwork.adapters.stores.datasets import DatasetStore
-    from keelwork.adapters.stores.subject_keys import SubjectKeys
     from keelwork.spec.settings import Settings
 
 #: Longest subject identifier accepted (the prediction log keeps at most 256 characters).
 MAX_SUBJECT = 256
-KEY_FILE = Path(".keel") / "subject.key"
 
 
 def check_subject(subject: str) -> str:
@@ -50,13 +49,6 @@ def check_subject(subject: str) -> str:
             f"A subject identifier must be 1 to {MAX_SUBJECT} characters, not blank.",
             [ErrorDetail("subject", "subject_id", None, f"1 to {MAX_SUBJECT} characters")])
     return subject
-
-
-def subject_key(project: Path) -> bytes:
-    """The project's secret for subject digests, created (mode 0600) on first use."""
-    from keelwork.service.redaction import project_secret
-
-    return project_secret(project, KEY_FILE)
 
 
 def subject_digest(key: bytes, subject: str) -> str:
@@ -88,20 +80,6 @@ class ErasureReport:
                          "on snapshots that held this subject; retrain them without it if the "
                          "request requires.") if self.models else None,
                 "seconds": round(self.seconds, 3)}
-
-
-def payload_keys(project: Path, engine: Engine) -> SubjectKeys | None:
-    """The per-subject key file for sealing what ``engine``'s prediction log stores (beside a
-    SQLite store; None for a store whose payloads are not sealed), attached to the store so
-    that this process's readers open the payloads with it."""
-    from keelwork.adapters.stores.subject_keys import SubjectKeys, attach, key_file
-
-    path = key_file(engine)
-    if path is None:
-        return None
-    keys = SubjectKeys(path, subject_key(project))
-    attach(engine, keys)
-    return keys
 
 
 def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, registry: Any,
@@ -207,6 +185,7 @@ class SubjectRequests:
                  storage_url: str) -> None:
         self.project, self.engine, self.audit = project, engine, audit
         self.registry, self.storage_url = registry, storage_url
+        project_keys(project, engine, seal=False)
 
     def _datasets(self) -> DatasetStore:
         from keelwork.adapters.stores.datasets import open_dataset_store
@@ -235,6 +214,7 @@ def erase_project(project: Path, settings: Settings, subject: str, *, reason: st
             registry(project, settings=settings) as reg:
         if audit is None:
             return ErasureReport(subject_digest(subject_key(project), check_subject(subject)))
+        project_keys(project, audit.engine, seal=False)
         return erase(audit.engine, audit, ds, reg, subject, key=subject_key(project),
                      actor=who(actor, settings), reason=reason, rewrite=rewrite)
 
@@ -249,8 +229,9 @@ def export_project(project: Path, settings: Settings, subject: str) -> dict[str,
             check_subject(subject)
             return {"kind": "keelwork.subject_export", "version": 1, "subject": subject,
                     "predictions": [], "snapshot_rows": {}, "erasures": []}
+        project_keys(project, audit.engine, seal=False)
         return export(audit.engine, ds, subject, key=subject_key(project))
 
 
-__all__ = ["ErasureReport", "SubjectRequests", "check_subject", "erase", "erase_project", "export",
-           "export_project", "payload_keys", "subject_digest", "subject_key"]
+__all__ = ["KEY_FILE", "ErasureReport", "SubjectRequests", "check_subject", "erase",
+           "erase_project", "export", "export_project", "subject_digest", "subject_key"]

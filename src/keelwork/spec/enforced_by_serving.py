@@ -195,6 +195,10 @@ SERVING: dict[str, tuple[str, ...]] = {
     "storage.url": (
         "keelwork.service.assembly", "tests/integration/test_journey_tabular.py",
         "the store every adapter opens (ResolvedSpec.storage_url)"),
+    "storage.subject_keys_url": (
+        "keelwork.service.subjects", "tests/integration/test_crypto_shredding_pg.py",
+        "the key store project_keys attaches to the project's store (refused when it names "
+        "the data store itself)"),
     "storage.durability": (
         "keelwork.adapters.stores.prediction_log", "tests/unit/interfaces/http/test_app.py",
         "passed by keelwork.service.assembly; the test proves sync (the default)"),

@@ -339,16 +339,29 @@ class StorageSection(Section):
     )
     durability: Literal["sync", "async"] = "sync"
     spool_dir: str | None = Field(default=None, description="Default: <project>/.keel/spool")
+    subject_keys_url: str | None = Field(
+        default=None, description="Where the per-subject payload keys live (crypto-shredding): "
+        "a SQLite file or PostgreSQL URL apart from 'url', reached by every server and command "
+        "of the project (a fleet on several machines shares one). Default: subject_keys.db "
+        "beside a SQLite store, else <project>/.keel/subject_keys.db.")
     log_inputs: bool = True
     max_rejected_input_bytes: PositiveInt = Field(
         default=4096, description="Bound on the JSON kept of each refused instance (and of its "
         "violations) in the prediction log; larger ones are stored truncated, marked as such.")
 
-    @field_validator("url", "spool_dir")
+    @field_validator("url", "spool_dir", "subject_keys_url")
     @classmethod
     def _empty_is_default(cls, v: str | None) -> str | None:
         # `url: ${DB_URL:-}` interpolates to "" when unset: that means "the default".
         return v or None
+
+    @model_validator(mode="after")
+    def _keys_apart(self) -> StorageSection:
+        if self.subject_keys_url and self.url and \
+                self.subject_keys_url.strip() == self.url.strip():
+            raise ValueError("subject_keys_url must name a database apart from url (keys in "
+                             "the data store would be in every backup of it)")
+        return self
 
 
 class ServerSection(Section):

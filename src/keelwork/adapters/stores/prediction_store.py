@@ -46,7 +46,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from keelwork.adapters.stores.schema import stamp_schema
 from keelwork.adapters.stores.sql import among
-from keelwork.adapters.stores.subject_keys import open_payloads
+from keelwork.adapters.stores.subject_keys import open_payloads, seal_for
 from keelwork.core.predictions import PredictionRecord
 from keelwork.core.slo.evaluate import SloCounts
 from keelwork.errors import StoreError
@@ -169,7 +169,6 @@ def _fallback(obj: Any) -> Any:
 def store_error(action: str, exc: BaseException) -> StoreError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return StoreError(f"Could not {action}: {text}")
-
 
 
 class PredictionReader:
@@ -450,11 +449,14 @@ def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
 
 
 def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
-    """Insert records into the prediction log, ignoring ids it holds (caller's transaction)."""
+    """Insert records into the prediction log, ignoring ids it holds (caller's transaction);
+    payloads of records with a subject are sealed when a sealing key store is attached."""
     if not records:
         return
     ins_meta, ins_payload = insert_statements(conn.engine)
     rows = [record_to_row(r) for r in records]
+    if (sealer := seal_for(conn.engine)) is not None:
+        sealer.seal_rows(rows)
     conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
     conn.execute(ins_payload, [{"id": r["id"], "inputs": r["inputs"], "outputs": r["outputs"],
                                 "request_meta": r["request_meta"]} for r in rows])

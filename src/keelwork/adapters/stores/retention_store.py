@@ -41,7 +41,7 @@ from keelwork.adapters.stores.ingest_tables import (
     unknown_labels,
 )
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
-from keelwork.adapters.stores.sql import delete_among
+from keelwork.adapters.stores.sql import among, delete_among
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
 from keelwork.core.audit.chain import ChainHead, format_ts
 
@@ -53,6 +53,9 @@ RETAINED = ("predictions", "prediction_payloads", "labels", "label_history", "un
             "dead_letters", "audit_log")
 #: Called after each batch with the table and the rows deleted so far (progress bars).
 Progress = Callable[[str, int], None]
+#: Called after each committed batch of expired predictions with the data subjects they named
+#: (their keys may be destroyed once no prediction of theirs is left).
+ExpiredSubjects = Callable[[set[str]], None]
 
 
 class RetentionStore:
@@ -98,22 +101,42 @@ class RetentionStore:
                        .scalar_one())
 
     # ------------------------------------------------------------------ deleting
-    def expire_predictions(self, before: float, progress: Progress | None = None) -> int:
-        """Delete predictions (and their payloads) logged before ``before``."""
+    def expire_predictions(self, before: float, progress: Progress | None = None,
+                           on_subjects: ExpiredSubjects | None = None) -> int:
+        """Delete predictions (and their payloads) logged before ``before``; after each
+        committed batch, ``on_subjects`` gets the data subjects its rows named."""
         if not self._has(predictions.name):
             return 0
         has_payloads = self._has(prediction_payloads.name)
+        named: set[str] = set()
 
         def step(conn: Connection) -> int:
-            ids = [r[0] for r in conn.execute(select(predictions.c.id)
-                                              .where(predictions.c.ts < before)
-                                              .limit(self.batch))]
+            named.clear()  # a retried transaction starts over
+            rows = conn.execute(select(predictions.c.id, predictions.c.subject_id)
+                                .where(predictions.c.ts < before).limit(self.batch)).all()
+            ids = [r[0] for r in rows]
+            named.update(r[1] for r in rows if r[1])
             if has_payloads:
                 delete_among(conn, prediction_payloads, prediction_payloads.c.id, ids)
             delete_among(conn, predictions, predictions.c.id, ids)
             return len(ids)
 
-        return self._batches("predictions", step, progress)
+        def after() -> None:
+            if on_subjects is not None and named:
+                on_subjects(set(named))
+
+        return self._batches("predictions", step, progress, after)
+
+    def subjects_logged(self, subjects: list[str]) -> set[str]:
+        """The ones of ``subjects`` that still have a prediction in the log (indexed)."""
+        found: set[str] = set()
+        if not subjects or not self._has(predictions.name):
+            return found
+        with connection(self.engine, _STORE, "finding subjects' predictions") as conn:
+            for clause in among(conn, predictions.c.subject_id, subjects):
+                found.update(conn.execute(select(predictions.c.subject_id).where(clause)
+                                          .distinct()).scalars())
+        return found
 
     def expire_labels(self, before: float, progress: Progress | None = None) -> int:
         """Delete labels, replaced labels and unmatched labels with a time before ``before``."""
@@ -185,7 +208,7 @@ class RetentionStore:
         return self._by_key(audit_log, audit_log.c.seq, audit_log.c.seq <= through, progress)
 
     def _batches(self, name: str, step: Callable[[Connection], int],
-                 progress: Progress | None) -> int:
+                 progress: Progress | None, after: Callable[[], None] | None = None) -> int:
         total = 0
         sqlite = is_sqlite(self.engine)
 
@@ -198,6 +221,8 @@ class RetentionStore:
             n = retrying_transaction(self.engine, work, store=_STORE,
                                      what=f"deleting expired {name}")
             total += n
+            if n and after is not None:
+                after()
             if n and progress is not None:
                 progress(name, total)
             if n < self.batch:
@@ -228,4 +253,4 @@ class RetentionStore:
         return done
 
 
-__all__ = ["BATCH", "RETAINED", "Progress", "RetentionStore"]
+__all__ = ["BATCH", "RETAINED", "ExpiredSubjects", "Progress", "RetentionStore"]

@@ -31,6 +31,7 @@ the server and the CLI commands that know the project), else, for a SQLite file 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -41,7 +42,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Double, Engine, LargeBinary, MetaData, String, Table, select, text
+from sqlalchemy import (
+    Column,
+    Double,
+    Engine,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.errors import StoreError
@@ -73,10 +85,16 @@ subject_keys = Table(
 )
 
 
-def _aesgcm(key: bytes) -> Any:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+_AESGCM: Any = None
 
-    return AESGCM(key)
+
+def _aesgcm(key: bytes) -> Any:
+    global _AESGCM
+    if _AESGCM is None:  # imported on first use: `import keelwork` stays light
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        _AESGCM = AESGCM
+    return _AESGCM(key)
 
 
 def seal(key: bytes, key_id: str, column: str, plain: str) -> str:
@@ -120,19 +138,35 @@ def sealed_key_id(value: Any) -> str | None:
 
 
 class SubjectKeys:
-    """The key file: make, find and destroy per-subject keys.
+    """The key store: make, find and destroy per-subject keys.
 
     Args:
-        path: The SQLite key file (created, mode 0600, with the first key).
+        location: The key store: a SQLite key file (a path; created, mode 0600, with the
+            first key) or a storage URL (``sqlite:///...`` or ``postgresql://...``: a
+            database apart from the data store, shared by a fleet of servers).
         secret: The project's subject key (HMAC of subject ids into key ids); only sealing
-            and erasing need it, reading does not.
+            and retention's key clean-up need it; reading and erasing do not.
     """
 
-    def __init__(self, path: Path, secret: bytes | None = None) -> None:
-        self.path, self.secret = Path(path), secret
+    def __init__(self, location: Path | str, secret: bytes | None = None) -> None:
+        self.url, self.path = _location(location)
+        self.secret = secret
         self._engine: Engine | None = None
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, _Sealer]] = OrderedDict()
+        self._ids: dict[str, str] = {}
+
+    @property
+    def shown(self) -> str:
+        """The key store for a message (a path, or the URL without its password)."""
+        from keelwork.adapters.stores.engine import safe_url
+
+        return str(self.path) if self.path is not None else safe_url(self.url)
+
+    def same_store(self, other: SubjectKeys) -> bool:
+        """Whether ``other`` is this key store (the same file or database)."""
+        return (self.path, self.url if self.path is None else "") == \
+            (other.path, other.url if other.path is None else "")
 
     def key_id(self, subject: str) -> str:
         """The key id of ``subject`` (see :func:`key_id`)."""
@@ -144,19 +178,24 @@ class SubjectKeys:
     def _db(self, create: bool) -> Engine | None:
         with self._lock:
             if self._engine is None:
-                if not create and not self.path.exists():
-                    return None
                 from keelwork.adapters.stores.engine import make_engine
 
-                fresh = not self.path.exists()
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                if fresh:  # readable by its owner only, like the project's other key files
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-                engine = make_engine(f"sqlite:///{self.path.absolute()}")
+                if self.path is not None:
+                    if not create and not self.path.exists():
+                        return None
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    if not self.path.exists():  # its owner only, like the other key files
+                        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+                engine = make_engine(self.url)
                 try:
+                    if not create and self.path is None and \
+                            not inspect(engine).has_table(subject_keys.name):
+                        engine.dispose()
+                        return None  # reading creates nothing
                     metadata.create_all(engine, checkfirst=True)
                 except SQLAlchemyError as exc:
-                    raise _error("open", self.path, exc) from None
+                    engine.dispose()
+                    raise _error("open", self.shown, exc) from None
                 self._engine = engine
             return self._engine
 
@@ -172,45 +211,67 @@ class SubjectKeys:
                 for i in range(0, len(wanted), 900):
                     out.update(self._select(conn, wanted[i:i + 900]))
         except SQLAlchemyError as exc:
-            raise _error("read", self.path, exc) from None
+            raise _error("read", self.shown, exc) from None
         return out
 
     def ensure(self, subjects: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         """Per subject, its ``(key id, key)``: the existing key, or a new random one."""
-        ids = {s: self.key_id(s) for s in set(subjects)}
+        return {s: (k, e[0]) for s, (k, e) in self._entries(subjects).items()}
+
+    def _entries(self, subjects: Iterable[str]) -> dict[str, tuple[str, _Sealer]]:
+        """Per subject, its key id and sealer, from the cache or the key store (made when
+        missing)."""
+        ids = self._ids
+        if len(ids) > SEAL_CACHE_KEYS:  # a pure function of the subject: just bound it
+            ids.clear()
+        by_subject = {s: ids.get(s) or ids.setdefault(s, self.key_id(s)) for s in set(subjects)}
         now = time.monotonic()
         with self._lock:
-            found = {k: hit[1] for k in set(ids.values())
+            found = {k: hit[1] for k in set(by_subject.values())
                      if (hit := self._cache.get(k)) is not None and hit[0] > now}
-        wanted = sorted(set(ids.values()) - set(found))
-        if not wanted:
-            return {s: (k, found[k]) for s, k in ids.items()}
+        wanted = sorted(set(by_subject.values()) - set(found))
+        if wanted:
+            found.update(self._remember(self._insert({k: os.urandom(32) for k in wanted}), now))
+        return {s: (k, found[k]) for s, k in by_subject.items()}
+
+    def _insert(self, new: dict[str, bytes]) -> dict[str, bytes]:
+        """Insert the keys of ``new`` not stored yet; return the stored key of each (a key
+        another process made meanwhile wins: read back)."""
         db = self._db(create=True)
         assert db is not None
-        from sqlalchemy.dialects.sqlite import insert
-
-        read: dict[str, bytes] = {}
+        insert = _INSERT[db.dialect.name == "postgresql"]  # the driver's SQL: no per-row
+        read: dict[str, bytes] = {}                        # parameter processing
+        wanted = sorted(new)
         try:
             with db.begin() as conn:
                 for i in range(0, len(wanted), 900):
                     part = wanted[i:i + 900]
                     read.update(self._select(conn, part))
-                    new = [k for k in part if k not in read]
-                    if new:  # a key another process made meanwhile wins (read back)
-                        conn.execute(insert(subject_keys).on_conflict_do_nothing(), [
-                            {"key_id": k, "key": os.urandom(32), "created_at": time.time()}
-                            for k in new])
-                        read.update(self._select(conn, new))
+                    fresh = [k for k in part if k not in read]
+                    if fresh:
+                        at = time.time()
+                        conn.exec_driver_sql(insert, [
+                            {"key_id": k, "key": new[k], "created_at": at} for k in fresh])
+                        read.update(self._select(conn, fresh))
         except SQLAlchemyError as exc:
-            raise _error("write", self.path, exc) from None
+            raise _error("write", self.shown, exc) from None
+        return read
+
+    def _remember(self, read: dict[str, bytes], now: float) -> dict[str, _Sealer]:
+        made = {k: _sealer(k, key) for k, key in read.items()}
         with self._lock:
-            for k, key in read.items():
-                self._cache[k] = (now + SEAL_CACHE_SECONDS, key)
+            for k, entry in made.items():
+                self._cache[k] = (now + SEAL_CACHE_SECONDS, entry)
                 self._cache.move_to_end(k)
             while len(self._cache) > SEAL_CACHE_KEYS:
                 self._cache.popitem(last=False)
-        found.update(read)
-        return {s: (k, found[k]) for s, k in ids.items()}
+        return made
+
+    def restore(self, keys: dict[str, bytes]) -> None:
+        """Put back keys taken away by :meth:`forget_many` (retention's clean-up, when the
+        subject came back meanwhile); a key made since for the same id wins."""
+        if keys:
+            self._insert(keys)
 
     @staticmethod
     def _select(conn: Any, key_ids: list[str]) -> dict[str, bytes]:
@@ -219,39 +280,62 @@ class SubjectKeys:
             .where(subject_keys.c.key_id.in_(key_ids)))}
 
     def forget(self, key_id: str) -> bool:
-        """Destroy the key ``key_id`` (secure delete, then the WAL is checkpointed and
-        truncated, so the key's bytes leave the file). Returns whether there was one."""
+        """Destroy the key ``key_id``; returns whether there was one (see
+        :meth:`forget_many`)."""
+        return self.forget_many([key_id]) > 0
+
+    def forget_many(self, key_ids: Iterable[str]) -> int:
+        """Destroy keys so that their bytes leave the key store: in a SQLite key file by a
+        secure delete, then the WAL is checkpointed and truncated; in a PostgreSQL key store
+        the table is rewritten (``VACUUM FULL``), so no dead tuple keeps them. Returns how
+        many there were."""
+        wanted = sorted(set(key_ids))
         with self._lock:
-            self._cache.pop(key_id, None)
-        db = self._db(create=False)
+            for k in wanted:
+                self._cache.pop(k, None)
+        db = self._db(create=False) if wanted else None
         if db is None:
-            return False
+            return 0
+        sqlite = db.dialect.name == "sqlite"
+        gone = 0
         try:
             with db.begin() as conn:
-                conn.exec_driver_sql("PRAGMA secure_delete = ON")
-                gone = conn.execute(subject_keys.delete().where(
-                    subject_keys.c.key_id == key_id)).rowcount
-            with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA secure_delete = ON")
+                for i in range(0, len(wanted), 900):
+                    gone += conn.execute(subject_keys.delete().where(
+                        subject_keys.c.key_id.in_(wanted[i:i + 900]))).rowcount
+            if gone:
+                with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)" if sqlite
+                                      else f"VACUUM FULL {subject_keys.name}"))
         except SQLAlchemyError as exc:
-            raise _error("erase a key in", self.path, exc) from None
-        return bool(gone)
+            raise _error("erase a key in", self.shown, exc) from None
+        return gone
 
     def seal_rows(self, rows: Sequence[dict[str, Any]]) -> int:
         """Seal, in place, the payloads of the rows that name a subject (rows sealed already
         are left as they are). Returns how many rows were sealed."""
-        todo = [r for r in rows if r.get("subject_id") and not any(
-            isinstance(v := r.get(c), str) and v.startswith(PREFIX) for c in SEALED_COLUMNS)]
+        # A row is sealed whole (its inputs are always text): its inputs say whether it is.
+        todo = [r for r in rows if r.get("subject_id") and not (
+            isinstance(v := r.get("inputs"), str) and v.startswith(PREFIX))]
         if not todo:
             return 0
-        keys = self.ensure(str(r["subject_id"]) for r in todo)
-        ciphers: dict[str, Any] = {}
+        entries = self._entries(str(r["subject_id"]) for r in todo)
+        # The writer's hot loop: one urandom call per batch for every nonce (random 96-bit
+        # nonces as before, without a system call per value), key objects and associated
+        # data made once per key and kept with it.
+        nonces = os.urandom(12 * len(SEALED_COLUMNS) * len(todo))
+        at, b64 = 0, binascii.b2a_base64
         for r in todo:
-            key_id, key = keys[str(r["subject_id"])]
-            aead = ciphers.get(key_id) or ciphers.setdefault(key_id, _aesgcm(key))
+            _, (_, aead, head, ads) = entries[str(r["subject_id"])]
             for c in SEALED_COLUMNS:
-                if isinstance(r.get(c), str):
-                    r[c] = _seal(aead, key_id, c, r[c])
+                value = r.get(c)
+                if isinstance(value, str):
+                    nonce = nonces[at:at + 12]
+                    at += 12
+                    body = aead.encrypt(nonce, value.encode("utf-8", "surrogatepass"), ads[c])
+                    r[c] = head + b64(nonce + body, newline=False).decode("ascii")
         return len(todo)
 
     def close(self) -> None:
@@ -261,26 +345,60 @@ class SubjectKeys:
                 self._engine = None
 
 
+#: A key, ready to seal with: ``(key, AESGCM, value head "~k1:<id>:", associated data by
+#: column)``.
+_Sealer = tuple[bytes, Any, str, dict[str, bytes]]
+
+
+def _sealer(key_id: str, key: bytes) -> _Sealer:
+    return (key, _aesgcm(key), f"{PREFIX}{key_id}:",
+            {c: f"{key_id}:{c}".encode() for c in SEALED_COLUMNS})
+
+
+def _location(location: Path | str) -> tuple[str, Path | None]:
+    """``(url, path)`` of a key store: a path is a SQLite file; a SQLite file URL keeps its
+    path (created with mode 0600); other URLs have none."""
+    from keelwork.adapters.stores.engine import normalize_url
+
+    if isinstance(location, Path):
+        path = location.expanduser().absolute()
+        return f"sqlite:///{path}", path
+    parsed = normalize_url(location)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise StoreError("The subject key store must be a file or a database server; an "
+                             "in-memory SQLite database would lose every key at exit.")
+        path = Path(parsed.database).expanduser().absolute()
+        return f"sqlite:///{path}", path
+    return location, None
+
+
+#: Insert-or-ignore of new keys in the driver's parameter style: SQLite, PostgreSQL (psycopg).
+_INSERT = tuple(f"INSERT INTO subject_keys (key_id, key, created_at) VALUES ({v}) "
+                "ON CONFLICT (key_id) DO NOTHING" for v in (
+                    ":key_id, :key, :created_at", "%(key_id)s, %(key)s, %(created_at)s"))
+
+
 def key_id(secret: bytes, subject: str) -> str:
     """The key id of ``subject``: the first 128 bits (hex) of its keyed digest, HMAC-SHA256
     under the project's subject key (the digest the erasure tombstone records)."""
-    return hmac.new(secret, subject.encode("utf-8", "surrogatepass"),
-                    hashlib.sha256).hexdigest()[:KEY_ID_HEX]
+    return hmac.digest(secret, subject.encode("utf-8", "surrogatepass"),
+                       hashlib.sha256).hex()[:KEY_ID_HEX]
 
 
 def key_file(engine: Engine) -> Path | None:
-    """Where the key file of ``engine``'s store lives: beside a SQLite file store (the
-    default: both in ``.keel/``); None for other stores (not sealed yet: every reader of the
-    store must find the keys, and a PostgreSQL store has no directory to find them by)."""
+    """The key file beside a SQLite file store (the default: both in ``.keel/``), which any
+    process finds from the store alone; None for other stores (a PostgreSQL store has no
+    directory: the project's key store is attached to it, :func:`attach`)."""
     u = engine.url
     if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
         return None
     return Path(u.database).expanduser().absolute().parent / KEY_FILE_NAME
 
 
-def _error(action: str, path: Path, exc: BaseException) -> StoreError:
+def _error(action: str, where: str, exc: BaseException) -> StoreError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StoreError(f"Could not {action} the subject key file '{path}': {first}")
+    return StoreError(f"Could not {action} the subject key store '{where}': {first}")
 
 
 # --------------------------------------------------------------------------- reading rows
@@ -288,29 +406,49 @@ _ATTACHED: dict[tuple[str, str, int | None, str], SubjectKeys] = {}
 _ATTACH_LOCK = threading.Lock()
 
 
-def _url_key(engine: Engine) -> tuple[str, str, int | None, str]:
-    u = engine.url
+def _url_key(url: Any) -> tuple[str, str, int | None, str]:
+    from keelwork.adapters.stores.engine import normalize_url
+
+    u = normalize_url(url) if isinstance(url, str) else url
     return (u.get_backend_name(), u.host or "", u.port, u.database or "")
 
 
-def attach(engine: Engine, keys: SubjectKeys) -> None:
-    """Make ``keys`` the key file of every engine on ``engine``'s database in this process."""
+def attach(store: Engine | str, keys: SubjectKeys) -> SubjectKeys:
+    """Make ``keys`` the key store of every engine on ``store``'s database (an engine or a
+    storage URL) in this process, and return the one now attached: a key store attached
+    already to the same place is kept (its seal cache is the writer's) unless ``keys`` can
+    seal and it cannot."""
+    url = _url_key(store.url if isinstance(store, Engine) else store)
     with _ATTACH_LOCK:
-        old = _ATTACHED.get(_url_key(engine))
-        _ATTACHED[_url_key(engine)] = keys
+        old = _ATTACHED.get(url)
+        if old is not None and old.same_store(keys) and (
+                old.secret is not None or keys.secret is None):
+            if old is not keys:
+                keys.close()
+            return old
+        _ATTACHED[url] = keys
     if old is not None and old is not keys:
         old.close()  # its connections; it reopens them if still used
+    return keys
 
 
 def keys_for(engine: Engine) -> SubjectKeys | None:
-    """The key file of ``engine``'s database: the attached one, else for a SQLite file the
+    """The key store of ``engine``'s database: the attached one, else for a SQLite file the
     ``subject_keys.db`` beside it when it exists; None when there is none."""
-    url = _url_key(engine)
+    url = _url_key(engine.url)
     with _ATTACH_LOCK:
         found = _ATTACHED.get(url)
         if found is None and (beside := key_file(engine)) is not None and beside.exists():
             found = _ATTACHED[url] = SubjectKeys(beside)
         return found
+
+
+def seal_for(engine: Engine) -> SubjectKeys | None:
+    """The key store that seals what is written to ``engine``'s database: the attached one
+    when it holds the project's subject key, else None (the caller attaches the project's
+    key store first: :func:`keelwork.service.subjects.project_keys`)."""
+    found = keys_for(engine)
+    return found if found is not None and found.secret is not None else None
 
 
 def open_payloads(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -349,5 +487,5 @@ def open_value(engine: Engine, column: str, value: str | None) -> str | None:
 
 
 __all__ = ["ERASED", "KEY_FILE_NAME", "PREFIX", "SEALED_COLUMNS", "SubjectKeys", "attach",
-           "key_file", "key_id", "keys_for", "open_payloads", "open_value", "seal",
+           "key_file", "key_id", "keys_for", "open_payloads", "open_value", "seal", "seal_for",
            "sealed_key_id", "subject_keys", "unseal"]

@@ -71,6 +71,9 @@ def apply(project: Path = PROJECT_OPTION,
     for kind, n in report.deleted.items():
         console.print(f"{kind}: {verb} {n:,} (older than {report.cutoffs[kind]})",
                       highlight=False, markup=False)
+    if report.keys_destroyed:
+        console.print(f"subject keys: destroyed {report.keys_destroyed:,} (no prediction of "
+                      "their subject left)", highlight=False, markup=False)
     if not report.deleted:
         console.print("nothing to do: the store is empty", markup=False)
     for stmt in report.vacuumed:

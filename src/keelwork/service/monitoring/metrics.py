@@ -31,7 +31,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -195,8 +195,8 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
         while not stop.is_set():
             for name in names:
                 try:
-                    await asyncio.to_thread(_run_once, resolved, db, name, spec.text,
-                                            clock(), rescorers)
+                    await _finished(asyncio.to_thread(_run_once, resolved, db, name,
+                                                      spec.text, clock(), rescorers))
                 except Exception as exc:  # logged; the next round tries again
                     log.warning("monitoring loop: %s failed: %s: %s", name,
                                 type(exc).__name__, exc)
@@ -208,6 +208,19 @@ async def monitor_loop(resolved: ResolvedSpec, *, interval_s: float = 300.0,
                 entry[1]()
         if own:
             db.dispose()
+
+
+async def _finished(work: Awaitable[None]) -> None:
+    """Await ``work`` (a worker thread's run); cancelled meanwhile, still wait for the thread
+    to end before the cancel goes on: the server disposes of the store's engine once the loop
+    has stopped, and a run left going would reopen it (and write) after the server closed."""
+    running = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await running
+        raise
 
 
 def _run_once(resolved: ResolvedSpec, engine: Engine, name: str, window: str, now: float,

@@ -152,3 +152,107 @@ def test_the_log_seals_in_its_writer_and_a_key_file_failure_spools(tmp_path: Pat
     assert got is not None and got.inputs == {"note": "canary1qz"}
     keys.close()
     engine.dispose()
+
+
+def _pg_files(engine: Any, *tables: str) -> bytes:
+    """The raw bytes of ``tables`` (and their TOAST) in a PostgreSQL data directory, after a
+    checkpoint wrote every dirty page."""
+    from sqlalchemy import text
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CHECKPOINT"))
+        data_dir = Path(conn.execute(text("SHOW data_directory")).scalar_one())
+        rels = [conn.execute(text("SELECT pg_relation_filepath(:t)"), {"t": t}).scalar_one()
+                for t in tables]
+        rels += conn.execute(text(
+            "SELECT pg_relation_filepath(reltoastrelid) FROM pg_class WHERE relname = ANY(:t) "
+            "AND reltoastrelid <> 0"), {"t": list(tables)}).scalars().all()
+    return b"".join(part.read_bytes() for rel in rels
+                    for part in sorted((data_dir / rel).parent.glob(Path(rel).name + "*")))
+
+
+@pytest.mark.postgres
+def test_a_postgresql_key_store_makes_and_destroys_keys(pg_database: str) -> None:
+    keys = SubjectKeys(pg_database, SECRET)
+    assert keys.path is None and keys.keys(["x"]) == {}  # reading creates no table
+    rows = [_row("alice", 1), _row("bob", 2)]
+    assert keys.seal_rows(rows) == 2
+    alice, bob = key_id(SECRET, "alice"), key_id(SECRET, "bob")
+    held = keys.keys([alice, bob])
+    assert set(held) == {alice, bob}
+    assert unseal(held[alice], "inputs", rows[0]["inputs"]) == _row("alice", 1)["inputs"]
+    engine = make_engine(pg_database)
+    assert held[alice] in _pg_files(engine, "subject_keys")  # the scan sees a key when held
+    assert keys.forget_many([alice, "0" * 32]) == 1
+    raw = _pg_files(engine, "subject_keys")
+    assert held[alice] not in raw and held[bob] in raw  # rewritten: no dead tuple keeps it
+    keys.restore({alice: held[alice]})  # retention puts back a key whose subject came back
+    assert keys.keys([alice]) == {alice: held[alice]}
+    keys.close()
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_log_is_sealed_under_the_project_key_file(pg_database: str,
+                                                                tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from keelwork.adapters.stores.prediction_log import PredictionLog
+    from keelwork.adapters.stores.prediction_store import PredictionReader
+    from keelwork.core.predictions import PredictionRecord
+    from keelwork.service.payload_keys import project_keys
+
+    engine = make_engine(pg_database)
+    keys = project_keys(tmp_path, engine, seal=True)
+    assert keys is not None and keys.path == tmp_path.absolute() / ".keel" / "subject_keys.db"
+    log = PredictionLog(engine, tmp_path / "spool", seal=keys.seal_rows)
+    log.start()
+    log.write_blocking([PredictionRecord(
+        id=f"p{i}", ts=float(i), model="m", version=1, subject_id="alice" if i % 2 else None,
+        inputs={"note": f"canary{i}qz"}, outputs=i, latency_ms=1.0) for i in range(4)])
+    log.close()
+    raw = _pg_files(engine, "prediction_payloads")
+    assert b"canary0qz" in raw and b"canary1qz" not in raw and b"canary3qz" not in raw
+    assert not inspect(engine).has_table("subject_keys")  # no key in the data store
+    # Another engine on the same database (another reader) opens them with the attached keys.
+    other = make_engine(pg_database)
+    assert [r.inputs["note"] for r in PredictionReader(other).iter_records()] == [
+        f"canary{i}qz" for i in range(4)]
+    assert keys.forget(key_id(keys.secret or b"", "alice"))
+    assert [r.inputs for r in PredictionReader(other).iter_records()] == [
+        {"note": "canary0qz"}, None, {"note": "canary2qz"}, None]
+    other.dispose()
+    engine.dispose()
+
+
+def test_inserted_records_are_sealed_when_a_sealing_key_store_is_attached(
+        tmp_path: Path) -> None:
+    from keelwork.adapters.stores.prediction_store import (
+        PredictionReader,
+        ensure_schema,
+        insert_records,
+    )
+    from keelwork.core.predictions import PredictionRecord
+    from keelwork.service.payload_keys import project_keys
+
+    def recs(first: int) -> list[PredictionRecord]:
+        return [PredictionRecord(id=f"p{i}", ts=float(i), model="m", version=1,
+                                 subject_id="bob" if i % 2 else None,
+                                 inputs={"note": f"canary{i}qz"}, outputs=i, latency_ms=1.0)
+                for i in range(first, first + 2)]
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store' / 'keel.db'}")
+    ensure_schema(engine)
+    with engine.begin() as conn:  # no key store attached: as before, in clear
+        insert_records(conn, recs(0))
+    project_keys(tmp_path, engine, seal=True)
+    with engine.begin() as conn:
+        insert_records(conn, recs(2))
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql("SELECT id, inputs FROM prediction_payloads").all())
+    assert sealed_key_id(stored["p1"]) is None and sealed_key_id(stored["p3"]) is not None
+    assert sealed_key_id(stored["p2"]) is None  # no subject: not sealed
+    assert (tmp_path / "store" / "subject_keys.db").exists()  # beside the SQLite store
+    assert [r.inputs["note"] for r in PredictionReader(engine).iter_records()] == [
+        f"canary{i}qz" for i in range(4)]
+    engine.dispose()
