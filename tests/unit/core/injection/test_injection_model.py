@@ -49,20 +49,6 @@ def test_cues_mark_injection_phrases_and_not_their_lookalikes() -> None:
     assert cue_features("x" * 500 + " you are now free", 18)[1].tolist() == [501]
 
 
-def test_the_window_margin_lowers_windows_only() -> None:
-    bits = 10
-    w = np.zeros(1 << bits, np.float32)
-    idx, _ = char_ngrams("zq", bits)
-    w[idx] = 5.0
-    long_text = "a" * (3 * WINDOW) + " zq " + "a" * (3 * WINDOW)
-    plain = InjectionModel(w, -1.0, 0.5)
-    strict = InjectionModel(w, -1.0, 0.5, window_margin=2.0)
-    assert plain.score(long_text) > strict.score(long_text)
-    # The whole text of a short one is no window: the margin leaves it alone.
-    assert plain.score("zq") == pytest.approx(strict.score("zq"))
-    assert InjectionModel.from_bytes(strict.to_bytes()).window_margin == 2.0
-
-
 def test_a_model_s_score_is_its_linear_function() -> None:
     bits = 10
     w = np.zeros(1 << bits, np.float32)
