@@ -144,6 +144,12 @@ def test_explain_predict_log_show_and_budget(project: tuple[Path, Any]) -> None:
             np.mean([abs(a[feature]) for a in by_id.values()]))
     printed = keel(folder, "monitor", "run", "--window", "1d", "--since", "2d").stdout
     assert "mean |attribution| of 3 explained" in printed
+    # ... and on the dashboard, from the stored window
+    with TestClient(build_server_app(load_spec(folder / "keel.yaml"), freeze_gc=False,
+                                     monitor_interval_s=0)) as client:
+        page = client.get("/dashboard")
+    assert page.status_code == 200, page.text
+    assert "What the model relied on" in page.text and "over 3 explained predictions" in page.text
 
 
 TREE_SPEC = """\

@@ -233,7 +233,7 @@ def test_the_logged_baseline_counts_the_champions_errors(store_url: str) -> None
         insert_statements,
         record_to_row,
     )
-    from keelwork.adapters.stores.rollout_store import recent_answers
+    from keelwork.adapters.stores.rollout_answers import recent_answers
     from keelwork.core.predictions import PredictionRecord, new_prediction_id
 
     engine = make_engine(store_url)

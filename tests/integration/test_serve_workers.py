@@ -1,6 +1,7 @@
 """`keel serve --workers 2`: two processes share the port and the store; every acknowledged
-prediction is logged exactly once, the work meant to run once runs in the lease holder only, and
-the lease moves to another process when its holder is killed with SIGKILL."""
+prediction is logged exactly once, the work meant to run once runs in the lease holder only, the
+lease moves to another process when its holder is killed with SIGKILL, and /metrics counts the
+whole fleet's answers whichever worker answers the scrape (a dead worker's included)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
 from keelwork.adapters.stores.engine import make_engine
@@ -141,6 +143,11 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
         assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions not logged"
         assert len(set(acked)) == len(acked)
         assert [i for i in acked if stored[i] != 1] == []
+        # Whichever worker answers a scrape counts every worker's answers (both answered a
+        # share of the load, as their two spools show: neither alone has them all).
+        served = _scrapes(base, 6)
+        assert {s["predictions"] for s in served} == {float(len(acked))}, served
+        assert {s["in_flight"] for s in served} == {0.0}, served
 
         # The holder dies without releasing: another process takes the lease after its expiry.
         old = _holder_pid(db)
@@ -167,6 +174,10 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
         r = httpx.post(f"{base}/v1/models/adder:predict",
                        json={"instances": [{"a": 1, "b": 2}]}, timeout=10)
         assert r.status_code == 200 and r.json()["predictions"] == [3.0]
+        # The killed worker's counts stay in the sums; its gauges leave them.
+        served = _scrapes(base, 4)
+        assert {s["predictions"] for s in served} == {float(len(acked) + 1)}, served
+        assert {s["in_flight"] for s in served} == {0.0}, served
     finally:
         proc.terminate()
         try:
@@ -181,6 +192,24 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
         assert final is not None and final[2] <= time.time() + 0.5  # released on the way out
     finally:
         db.dispose()
+
+
+def _scrapes(base: str, n: int) -> list[dict[str, float]]:
+    """``n`` scrapes of /metrics, each on a new connection (so the kernel may pick either
+    worker): the adder's predictions and the requests in flight."""
+    out = []
+    for _ in range(n):
+        body = httpx.get(f"{base}/metrics", timeout=10, headers={"Connection": "close"}).text
+        got = {"predictions": 0.0, "in_flight": -1.0}
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                if sample.name == "keelwork_predictions_total" \
+                        and sample.labels.get("model") == "adder":
+                    got["predictions"] += sample.value
+                elif sample.name == "keelwork_requests_in_flight":
+                    got["in_flight"] = sample.value
+        out.append(got)
+    return out
 
 
 def _spool_dirs(project: Path) -> list[Path]:

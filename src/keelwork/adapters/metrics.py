@@ -2,18 +2,26 @@
 
 Names follow Prometheus conventions: ``keelwork_`` prefix, base units (seconds, bytes), ``_total``
 for counters. Child series are cached per label set: ``.labels()`` is not free on the hot path.
+
+The workers of ``keel serve --workers N`` run prometheus-client in its multi-process mode: each
+keeps its counters, histograms and gauges in files of one folder (``fleet_dir``), and whichever
+worker answers a scrape sums every worker's (a dead worker's counts stay in the sums, its live
+gauges leave them). What collectors compute at scrape time (the prediction log's queue, PII
+counts, cost, readings of the store) is the answering worker's own.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from keelwork.adapters.processes import process_alive
 from keelwork.core.cost import idle_cost, version_cost
 from keelwork.spec.cost import CostSection
 from keelwork.spec.metric_names import LATENCY_BUCKETS as _LATENCY_BUCKETS
@@ -117,9 +125,11 @@ class GatewayMetrics:
             "by field and rule.", ["model", "version", "field", "rule"], registry=r)
         self.queue_depth = Gauge("keelwork_batch_queue_depth",
                                  "Instances waiting for a model call.", ["model", "version"],
-                                 registry=r)
+                                 registry=r, multiprocess_mode="livesum")
         self.in_flight = Gauge("keelwork_requests_in_flight", "Requests being served.",
-                               registry=r)
+                               registry=r, multiprocess_mode="livesum")
+        #: Where the workers of a fleet keep their values (None: this process alone).
+        self.fleet_dir: Path | None = None
         self.rejected = Counter("keelwork_rejected_requests",
                                 "Requests refused before the model (limit, size, ...).",
                                 ["reason"], registry=r)
@@ -201,7 +211,33 @@ class GatewayMetrics:
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if self.fleet_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(_FleetView(self.registry, self.fleet_dir)), CONTENT_TYPE_LATEST
+
+
+class _FleetView:
+    """What a fleet's scrape exports: every worker's values summed, from their files, then
+    the families only this process computes (its collectors')."""
+
+    def __init__(self, registry: CollectorRegistry, folder: Path) -> None:
+        self._registry = registry
+        self._folder = folder
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+        for file in self._folder.glob("gauge_live*_*.db"):  # a dead worker's live gauges
+            pid = file.stem.rsplit("_", 1)[-1]
+            if pid.isdigit() and not process_alive(int(pid)):
+                mark_process_dead(int(pid), str(self._folder))  # type: ignore[no-untyped-call]
+        collector = MultiProcessCollector(None, path=str(self._folder))  # type: ignore[no-untyped-call]
+        summed = list(collector.collect())  # type: ignore[no-untyped-call]
+        names = {family.name for family in summed}
+        yield from summed
+        for family in self._registry.collect():
+            if family.name not in names:
+                yield family
 
 
 def _totals(metric: Any) -> dict[tuple[str, str], float]:

@@ -15,6 +15,7 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_log import PredictionLog
 from keelwork.adapters.stores.registry_store import SqlRegistry, open_registry
 from keelwork.adapters.stores.rollout_store import RolloutStore
+from keelwork.core.redaction import Redactor
 from keelwork.errors import ModelNotFoundError
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.models import load_target, load_verifier, spec_options, target_resolver
@@ -40,6 +41,8 @@ class Service:
     rollout_controller: RolloutController
     #: The online feature store (keel.yaml's ``features``); None: none declared.
     feature_store: Any = None
+    #: What keel.yaml's PII settings remove before anything is stored (None: nothing).
+    redactor: Redactor | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event | None = None
 
@@ -145,7 +148,7 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
     ops = RolloutOps(store, registry, verify=load_verifier(resolved, registry))
     controller = RolloutController(gateway, ops, poll_s=rollout_poll_s)
     gateway.components["rollout_controller"] = controller.outage.as_dict
-    return Service(resolved, gateway, registry, plog, ops, controller, feature_store)
+    return Service(resolved, gateway, registry, plog, ops, controller, feature_store, redactor)
 
 
 def _log_health(plog: PredictionLog) -> dict[str, Any]:

@@ -275,7 +275,8 @@ class Dashboard:
                                                    "threshold", "drift", "status")}
                             for c in columns[:MAX_COLUMNS]],
                 "columns_more": max(0, len(columns) - MAX_COLUMNS),
-                "realised": quality.get("realised"), "estimated": quality.get("estimated")}
+                "realised": quality.get("realised"), "estimated": quality.get("estimated"),
+                "attributions": body.get("attributions")}
         return out
 
     def _rollout(self, model: str) -> dict[str, Any] | None:

@@ -238,26 +238,93 @@ class Explainer:
             TimeoutError: the deadline passed (the permutation explainer checks it).
         """
         runtime = host.runtime
-        background = self.background()
         hook = getattr(runtime, "explain_input", None)
+        field = getattr(getattr(runtime, "config", None), "text_field", None) or self._text_field()
         if callable(hook):
             model, x, names, mode = hook(instances)
             if mode == "text":
-                raise NotExplainable(
-                    f"The model {host.target.label} takes text; token attributions are not "
-                    "built yet (tabular models only).",
-                    [ErrorDetail("model", "explain_text", host.target.label)])
+                from keelwork.core.explain.text import explain_linear_text
+
+                exact = explain_linear_text(model, x)
+                return exact if exact is not None else self._occlusion(
+                    host, instances, list(x), field, deadline)
+            background = self.background()
             _, bx, _, _ = hook(background)
             from keelwork.core.explain.exact import explain_exact
 
             exact = explain_exact(model, x, bx, names)
             if exact is not None:
                 return exact
-        return self._permutation(host, instances, background, deadline)
+            return self._permutation(host, instances, background, deadline)
+        if field is not None:  # a text model the runtime cannot open: occlusion
+            texts = [inst if isinstance(inst, str) else
+                     inst.get(field) if isinstance(inst, dict) else None for inst in instances]
+            if all(isinstance(t, str) for t in texts):
+                return self._occlusion(host, instances, texts, field,  # type: ignore[arg-type]
+                                       deadline)
+        return self._permutation(host, instances, self.background(), deadline)
+
+    def _text_field(self) -> str | None:
+        """keel.yaml's text input when the model reads text, not numbers: its one
+        ``type: text`` field with no numeric input beside it (None otherwise: the
+        permutation explainer takes records of features)."""
+        inputs = self.resolved.spec.contract.inputs
+        texts = [f.name for f in inputs if f.type == "text"]
+        numeric = [f for f in inputs if f.type in ("float", "integer")]
+        return texts[0] if len(texts) == 1 and not numeric else None
+
+    def _occlusion(self, host: ModelHost, instances: list[Any], texts: list[str],
+                   field: str | None, deadline: float) -> list[Explanation]:
+        from keelwork.core.explain.text import occlusion
+
+        out: list[Explanation] = []
+        for inst, text in zip(instances, texts, strict=True):
+            score, output, cls = self._output_fn(host, inst)
+
+            def f(batch: list[str], inst: Any = inst, score: Any = score
+                  ) -> np.ndarray[Any, Any]:
+                if isinstance(inst, dict) and field is not None:
+                    return np.asarray(score([{**inst, field: t} for t in batch]), dtype=float)
+                return np.asarray(score(batch), dtype=float)
+
+            keys, values, expected, value, evals, spans = occlusion(
+                f, text, max_evaluations=self.settings.max_evaluations, deadline=deadline)
+            out.append(Explanation(features=keys, values=values, expected_value=expected,
+                                   output_value=value, output=output, output_class=cls,
+                                   method="occlusion", evaluations=evals,
+                                   extra={"spans": spans}))
+        return out
+
+    def _output_fn(self, host: ModelHost, inst: Any) -> tuple[Any, str, Any]:
+        """(the explained output of a batch of instances, its name, its class) for ``inst``:
+        the probability of its predicted class, or a regressor's prediction.
+
+        Raises:
+            NotExplainable: the model answers something that is not a number.
+        """
+        runtime = host.runtime
+        classes = runtime.signature.classes
+        if classes is not None and (proba := runtime.predict_proba([inst])) is not None:
+            k = int(np.argmax(proba[0]))
+
+            def f(batch: list[Any], k: int = k) -> np.ndarray[Any, Any]:
+                return np.asarray(runtime.predict_proba(batch), dtype=float)[:, k]
+
+            return f, "probability", classes[k]
+        first = runtime.predict([inst])[0]
+        if isinstance(first, bool) or not isinstance(first, (int, float)):
+            raise NotExplainable(
+                f"The model {host.target.label} answers {type(first).__name__} values and "
+                "has no class probabilities: there is no number to attribute.",
+                [ErrorDetail("model", "explain_output", host.target.label)])
+
+        def g(batch: list[Any]) -> np.ndarray[Any, Any]:
+            return np.asarray(runtime.predict(batch), dtype=float)
+
+        return g, "prediction", None
 
     def _permutation(self, host: ModelHost, instances: list[Any],
                      background: list[dict[str, Any]], deadline: float) -> list[Explanation]:
-        runtime = host.runtime
         if not all(isinstance(i, dict) for i in instances):
             raise NotExplainable(
                 f"The model {host.target.label} has no exact explainer, and the permutation "
@@ -265,28 +332,9 @@ class Explainer:
                 [ErrorDetail("instances", "explain_records", None)])
         fields = [f.name for f in self.resolved.spec.contract.inputs] or list(instances[0])
         features = [f for f in fields if f in background[0]]
-        classes = runtime.signature.classes
         out: list[Explanation] = []
         for inst in instances:
-            if classes is not None and (proba := runtime.predict_proba([inst])) is not None:
-                k = int(np.argmax(proba[0]))
-
-                def f(batch: list[dict[str, Any]], k: int = k) -> np.ndarray[Any, Any]:
-                    return np.asarray(runtime.predict_proba(batch), dtype=float)[:, k]
-
-                output, cls = "probability", classes[k]
-            else:
-                first = runtime.predict([inst])[0]
-                if isinstance(first, bool) or not isinstance(first, (int, float)):
-                    raise NotExplainable(
-                        f"The model {host.target.label} answers {type(first).__name__} "
-                        "values and has no class probabilities: there is no number to "
-                        "attribute.", [ErrorDetail("model", "explain_output", host.target.label)])
-
-                def f(batch: list[dict[str, Any]], k: int = 0) -> np.ndarray[Any, Any]:
-                    return np.asarray(runtime.predict(batch), dtype=float)
-
-                output, cls = "prediction", None
+            f, output, cls = self._output_fn(host, inst)
             values, expected, value, evals = permutation_shap(
                 f, inst, background, features, max_evaluations=self.settings.max_evaluations,
                 deadline=deadline)

@@ -94,11 +94,13 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 RecordScrubber = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
-def record_scrubber(spec: KeelSpec, project: Path) -> RecordScrubber | None:
+def record_scrubber(spec: KeelSpec, project: Path,
+                    redactor: Redactor | None = None) -> RecordScrubber | None:
     """What label records (``POST /v1/feedback``, ``keel ingest --labels``, their dead
     letters) keep when keel.yaml redacts PII: every text value scanned, except prediction ids
-    in keelwork's own form (None: nothing to redact)."""
-    redactor = build_redactor(spec, project)
+    in keelwork's own form (None: nothing to redact). ``redactor``: the server's (its counts
+    are the ones /metrics exports); default: one built from ``spec``."""
+    redactor = redactor if redactor is not None else build_redactor(spec, project)
     if redactor is None or pii_settings(spec.guards) is None:
         return None
     made = redactor

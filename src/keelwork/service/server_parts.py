@@ -74,6 +74,9 @@ from keelwork.spec.flags import FlagSpec
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
 
+#: Seconds a closing server waits for its loops to finish the round in hand.
+CLOSE_GRACE_S = 30.0
+
 
 @dataclass
 class ServerParts:
@@ -120,8 +123,10 @@ class ServerParts:
         if lease is not None:
             await asyncio.to_thread(lease.try_take)
             self.service.rollout_controller.may_decide = lambda: lease.held
+            self.service.rollout_controller.fleet = True  # decides on every worker's answers
         await self.service.start()
-        self._tasks.append(asyncio.create_task(self.flags.run(), name="keel-flag-poll"))
+        self._tasks.append(asyncio.create_task(self.flags.run(self._stop_monitor),
+                                               name="keel-flag-poll"))
         if self.monitor_interval_s > 0:
             self._singleton("keel-monitor", lambda stop: monitor_loop(
                 self.resolved, interval_s=self.monitor_interval_s, stop=stop,
@@ -164,9 +169,15 @@ class ServerParts:
                     await self._lease_task
             except TimeoutError:
                 self._lease_task.cancel()
+        # Each loop ends after the round in hand (its work runs in a thread, which a cancel
+        # would leave running against the engine disposed below); a loop still busy after
+        # the grace period is cancelled.
+        if self._tasks:
+            _, busy = await asyncio.wait(self._tasks, timeout=CLOSE_GRACE_S)
+            for task in busy:
+                task.cancel()
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.cost_watch is not None:  # the usage since the last round
             with contextlib.suppress(Exception):

@@ -15,7 +15,10 @@ empty one) and more workers than :data:`MAX_WORKERS_PER_CPU` per CPU of the mach
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
+from keelwork.adapters.processes import process_alive
 from keelwork.adapters.stores.engine import normalize_url
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.spec.model import ResolvedSpec
@@ -61,4 +64,24 @@ def check_workers(resolved: ResolvedSpec, workers: int, *, cpus: int | None = No
     return workers
 
 
-__all__ = ["MAX_WORKERS_PER_CPU", "check_workers"]
+def fleet_metrics_dir(resolved: ResolvedSpec, pid: int | None = None) -> Path:
+    """A fresh folder for the Prometheus metric values of one ``keel serve``'s workers
+    (``.keel/metrics/serve-<pid>`` beside the keel.yaml), after removing those of earlier
+    runs whose process is gone, so the folders stay as many as the servers running.
+    """
+    root = resolved.project_dir / ".keel" / "metrics"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("serve-*"):
+        try:
+            alive = process_alive(int(old.name.removeprefix("serve-")))
+        except ValueError:  # not one of ours
+            continue
+        if not alive:
+            shutil.rmtree(old, ignore_errors=True)
+    here = root / f"serve-{os.getpid() if pid is None else pid}"
+    shutil.rmtree(here, ignore_errors=True)  # a pid used again: start empty
+    here.mkdir()
+    return here
+
+
+__all__ = ["MAX_WORKERS_PER_CPU", "check_workers", "fleet_metrics_dir"]

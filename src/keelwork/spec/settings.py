@@ -141,5 +141,18 @@ def hand_to_workers(message: str) -> None:
     os.environ[WORKER_HANDOFF] = message
 
 
-__all__ = ["DEPRECATED_NAMES", "ENV_PREFIX", "WORKER_HANDOFF", "JitMode", "Settings", "env_name",
-           "hand_to_workers", "load_settings", "worker_handoff"]
+#: Where prometheus-client's processes keep their metric values, to be summed at a scrape
+#: (its multi-process mode: the library reads this variable as it is imported).
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_metrics(folder: str) -> None:
+    """Have the worker processes this process is about to start keep their Prometheus metric
+    values in ``folder`` (prometheus-client's multi-process mode), so any one of them can
+    answer a scrape with the whole fleet's counts."""
+    os.environ[METRICS_DIR_VARIABLE] = folder
+
+
+__all__ = ["DEPRECATED_NAMES", "ENV_PREFIX", "METRICS_DIR_VARIABLE", "WORKER_HANDOFF", "JitMode",
+           "Settings", "env_name", "hand_to_workers", "load_settings", "share_metrics",
+           "worker_handoff"]

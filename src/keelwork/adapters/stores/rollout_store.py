@@ -53,7 +53,7 @@ from keelwork.adapters.stores.revision import (
 )
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
-from keelwork.core.rollout.analysis import MAX_OUTPUTS, ArmStats, output_label
+from keelwork.core.rollout.analysis import ArmStats, output_label
 from keelwork.core.rollout.rollback import Setback
 from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent
 from keelwork.errors import ModelNotFoundError, TransitionError
@@ -405,47 +405,6 @@ def live_accuracy(engine: Engine, model: str, versions: Sequence[int], since: fl
             for v, q in live_quality(engine, model, versions, since, limit).items()}
 
 
-def recent_answers(engine: Engine, model: str, version: int, before: float,
-                   limit: int = MAX_OUTPUTS) -> ArmStats:
-    """The latest ``limit`` answers of ``model`` ``version`` logged before ``before`` (epoch
-    s), as one arm's statistics: the champion's side of a comparison when it answers nothing
-    itself (a canary's 100 % step).
-
-    Answers served by the fallback, model errors and timeouts (logged with their error) count
-    as errors and refused requests as contract violations, as the gateway counts them live, so
-    the champion's error rate is not flattered by leaving its failures out. A store without the
-    prediction log has no answers (an empty :class:`ArmStats`).
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
-    from keelwork.adapters.stores.subject_keys import open_payloads
-
-    stmt = (sa_select(predictions.c.status, predictions.c.guard, predictions.c.latency_ms,
-                      prediction_payloads.c.outputs)
-            .outerjoin(prediction_payloads, prediction_payloads.c.id == predictions.c.id)
-            .where(predictions.c.model == model, predictions.c.version == version,
-                   predictions.c.ts < before,
-                   predictions.c.status.in_(["ok", "fallback", "rejected", "error",
-                                             "timeout"]))
-            .order_by(predictions.c.ts.desc()).limit(limit))
-    try:
-        with engine.connect() as conn:
-            rows = open_payloads(engine, [{"s": s, "g": g, "ms": ms, "outputs": o}
-                                          for s, g, ms, o in conn.execute(stmt).all()])
-    except SQLAlchemyError:
-        return ArmStats()
-    stats = ArmStats()
-    for status, guard, latency_ms, outputs in (tuple(r.values()) for r in reversed(rows)):
-        try:
-            out = (json.loads(outputs) if status in ("ok", "fallback") and outputs is not None
-                   else None)
-        except ValueError:
-            out = None
-        stats.record(status, float(latency_ms), [] if out is None else [out], guard)
-    return stats
-
-
 def _bump(conn: Connection) -> int:
     return bump_revision(conn, rollout_revision)
 
@@ -457,4 +416,4 @@ def _load(body: str, revision: int) -> Rollout:
 
 
 __all__ = ["ROLLOUTS_SCHEMA_KIND", "ROLLOUTS_SCHEMA_VERSION", "RolloutStore", "live_accuracy",
-           "live_quality", "recent_answers"]
+           "live_quality"]

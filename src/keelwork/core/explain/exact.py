@@ -142,7 +142,7 @@ def _indices(cols: Any, names: list[str], n_in: int) -> list[int] | None:
     return out
 
 
-def _dense(x: Any) -> np.ndarray[Any, Any]:
+def dense(x: Any) -> np.ndarray[Any, Any]:
     if hasattr(x, "toarray"):
         x = x.toarray()
     return np.asarray(x, dtype=float)
@@ -172,18 +172,22 @@ def explain_exact(model: Any, x: Any, background: Any, features: Sequence[str]
     groups = column_groups(pre, len(features))
     if groups is None:
         return None
-    xt = _dense(pre.transform(x) if pre is not None else x)
-    bt = _dense(pre.transform(background) if pre is not None else background)
+    xt = dense(pre.transform(x) if pre is not None else x)
+    bt = dense(pre.transform(background) if pre is not None else background)
     if xt.shape[1] != len(groups):
         return None
     if kind == "linear":
-        return _linear(model, final, x, background, xt, bt, groups, list(features))
+        return linear_attributions(model, final, x, background, xt, bt, groups,
+                                   list(features))
     return _tree(final, xt, bt, groups, list(features))
 
 
-def _linear(model: Any, final: Any, x: Any, background: Any, xt: np.ndarray[Any, Any],
-            bt: np.ndarray[Any, Any], groups: list[int], features: list[str]
-            ) -> list[Explanation] | None:
+def linear_attributions(model: Any, final: Any, x: Any, background: Any,
+                        xt: np.ndarray[Any, Any], bt: np.ndarray[Any, Any], groups: list[int],
+                        features: list[str]) -> list[Explanation] | None:
+    """``coef * (x - mean(background))`` of a linear ``final`` step in ``model``'s transformed
+    space (``xt``, ``bt``), summed per original feature by ``groups``; None for a
+    multi-output regressor."""
     coef = np.atleast_2d(np.asarray(final.coef_, dtype=float))
     classes = getattr(final, "classes_", None)
     if classes is None:
@@ -252,4 +256,5 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-__all__ = ["COLUMNWISE", "column_groups", "explain_exact", "kind_of", "split"]
+__all__ = ["COLUMNWISE", "column_groups", "dense", "explain_exact", "kind_of",
+           "linear_attributions", "split"]

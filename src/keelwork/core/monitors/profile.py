@@ -374,7 +374,6 @@ def _profile_column(name: str, column: Any, kind: str, *, ref: ColumnProfile | N
 
 
 def _numeric(name: str, column: Any, ref: ColumnProfile | None, bins: int) -> ColumnProfile:
-    import numpy as np
     import pyarrow as pa
 
     try:
@@ -382,6 +381,15 @@ def _numeric(name: str, column: Any, ref: ColumnProfile | None, bins: int) -> Co
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise ProfileError(f"Column {name!r} must hold numbers to be profiled as numeric; got "
                            f"type {column.type}.") from exc
+    return numeric_profile(name, values, ref, bins)
+
+
+def numeric_profile(name: str, values: Any, ref: ColumnProfile | None,
+                bins: int) -> ColumnProfile:
+    """A numeric column's profile from its values as a float64 array (null: NaN); against
+    ``ref``'s layout when given, else a new layout of ``bins`` quantile bins."""
+    import numpy as np
+
     rows = len(values)
     nan = np.isnan(values)
     finite = values[np.isfinite(values)]
@@ -417,13 +425,22 @@ def _categorical(name: str, column: Any, ref: ColumnProfile | None, max_categori
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     counted = pc.value_counts(pc.drop_null(column))
-    labels = [_label(v) for v in counted.field("values").to_pylist()]
+    labels = [label_of(v) for v in counted.field("values").to_pylist()]
     numbers = [int(n) for n in counted.field("counts").to_pylist()]
     # int 1 and str "1" may both appear in a mixed column; sum labels that print the same.
     found: dict[str, int] = {}
     for label, n in zip(labels, numbers, strict=True):
         found[label] = found.get(label, 0) + n
-    nulls = column.null_count
+    return categorical_profile(name, found, len(column), column.null_count, ref, max_categories,
+                           max_new)
+
+
+def categorical_profile(name: str, found: Mapping[str, int], rows: int, nulls: int,
+                    ref: ColumnProfile | None, max_categories: int,
+                    max_new: int) -> ColumnProfile:
+    """A categorical column's profile from its labels' counts (``found``, labels as
+    :func:`profile_table` prints them), its ``rows`` and its ``nulls``; against ``ref``'s
+    vocabulary when given, else a new one of at most ``max_categories`` labels."""
     if ref is None:
         ranked = sorted(found, key=lambda k: (-found[k], k))
         vocabulary = tuple(ranked[:max_categories])
@@ -435,13 +452,14 @@ def _categorical(name: str, column: Any, ref: ColumnProfile | None, max_categori
     named = unknown[:max_new] if closed else []
     other = sum(found[k] for k in unknown) - sum(found[k] for k in named)
     return ColumnProfile(
-        name=name, kind="categorical", rows=len(column), nulls=nulls,
+        name=name, kind="categorical", rows=rows, nulls=nulls,
         counts=tuple(found.get(k, 0) for k in vocabulary), vocabulary=vocabulary,
         closed=closed, new=tuple((k, found[k]) for k in named), other=other, max_new=max_new)
 
 
 # --------------------------------------------------------------------------- helpers
-def _label(value: Any) -> str:
+def label_of(value: Any) -> str:
+    """A categorical value as profiles count it (``true``/``false`` for booleans)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -468,8 +486,11 @@ __all__ = [
     "ColumnProfile",
     "ProfileError",
     "TableProfile",
+    "categorical_profile",
     "check_kind",
     "column_from_dict",
+    "label_of",
     "merge_profiles",
+    "numeric_profile",
     "profile_table",
 ]

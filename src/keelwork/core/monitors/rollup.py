@@ -96,21 +96,39 @@ class Rollup:
         return _HEADER.pack(len(head)) + head + body
 
     def kept_scores(self, keys: Sequence[int]) -> list[list[float] | None]:
-        """The kept probability row of each :func:`id_key` in ``keys`` (None: not kept), found
-        by a binary search of the sorted ids (a window keeps up to millions)."""
+        """The kept probability row of each :func:`id_key` in ``keys`` (None: not kept; an
+        id kept twice: its first row).
+
+        The few keys asked for (a window's labelled predictions) mark a bit table by their
+        low bits; only the kept ids (up to millions) that hit a marked bit are looked up
+        among the sorted keys: no sort of, nor binary search for, every kept id.
+        """
         import numpy as np
 
         if not len(self.kept_ids) or not len(keys):
             return [None] * len(keys)
-        ids = np.asarray(self.kept_ids, dtype=np.uint64)
-        order = np.argsort(ids, kind="stable")
-        ranked = ids[order]
         want = np.asarray(keys, dtype=np.uint64)
-        at = np.minimum(np.searchsorted(ranked, want), len(ranked) - 1)
-        hit = ranked[at] == want
+        order = np.argsort(want, kind="stable")
+        ranked = want[order]
+        ids = np.asarray(self.kept_ids, dtype=np.uint64)
+        bits = 1 << max(10, min(24, (8 * len(keys)).bit_length()))
+        low = np.uint64(bits - 1)
+        marked = np.zeros(bits, dtype=bool)
+        marked[(want & low).astype(np.intp)] = True
+        maybe = np.flatnonzero(marked[(ids & low).astype(np.intp)])
+        at = np.minimum(np.searchsorted(ranked, ids[maybe]), len(ranked) - 1)
+        same = ranked[at] == ids[maybe]
+        hit, at = maybe[same], at[same]  # kept rows whose id was asked for, and where
         rows = np.asarray(self.kept_proba, dtype=np.float64).reshape(-1, self.kept_width)
-        found = rows[order[at]].tolist()
-        return [row if ok else None for row, ok in zip(found, hit.tolist(), strict=True)]
+        row_of: dict[int, list[float]] = {}
+        for pos, row in zip(at.tolist(), rows[hit].tolist(), strict=True):
+            row_of.setdefault(pos, row)
+        # Each asked key -> the first of its run of equal sorted keys (where hits landed).
+        first = np.searchsorted(ranked, ranked)
+        out: list[list[float] | None] = [None] * len(keys)
+        for k, pos in zip(order.tolist(), first.tolist(), strict=True):
+            out[k] = row_of.get(pos)
+        return out
 
 
 def id_key(prediction_id: str) -> int:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,8 +164,14 @@ class OutputSchema:
                    text_field=str(data.get("text_field") or "input"))
 
 
-def flatten_instance(instance: Any, schema: OutputSchema) -> dict[str, Any]:
-    """Input columns of one logged instance (see the module docstring)."""
+def flatten_instance(instance: Any, schema: OutputSchema,
+                     only: Collection[str] | None = None) -> dict[str, Any]:
+    """Input columns of one logged instance (see the module docstring); ``only``: just
+    these columns (those a caller reads), skipping the work of flattening the rest."""
+    if only is not None:
+        if isinstance(instance, Mapping):
+            return {k: v for k in only if k in instance and _scalar(v := instance[k])}
+        return {k: v for k, v in flatten_instance(instance, schema).items() if k in only}
     if isinstance(instance, Mapping):
         return {str(k): v for k, v in instance.items() if _scalar(v)}
     if isinstance(instance, list | tuple):
@@ -222,6 +228,8 @@ def flatten_label(label: Any, schema: OutputSchema) -> dict[str, Any]:
 
 def category(value: Any) -> str:
     """The text of a class label as profiles count it (``true``/``false`` for booleans)."""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -238,13 +246,22 @@ def _put_prediction(out: dict[str, Any], value: Any, schema: OutputSchema) -> No
         out[PREDICTION_LABEL] = category(value)
 
 
-def _put_proba(out: dict[str, Any], proba: Any, schema: OutputSchema) -> None:
-    pairs: list[tuple[str, Any]]
+def proba_columns(proba: Any, schema: OutputSchema) -> dict[str, float]:
+    """The probability columns (and the binary score) of one output's class probabilities,
+    as :func:`flatten_output` puts them, without the predicted label."""
+    out: dict[str, Any] = {}
+    _put_proba(out, proba, schema, label=False)
+    return out
+
+
+def _put_proba(out: dict[str, Any], proba: Any, schema: OutputSchema, *,
+               label: bool = True) -> None:
+    pairs: Any
     if isinstance(proba, Mapping):
         pairs = [(category(k), v) for k, v in proba.items()]
     elif isinstance(proba, list | tuple) and schema.classes and len(proba) == len(
             schema.classes):
-        pairs = list(zip(schema.classes, proba, strict=True))
+        pairs = zip(schema.classes, proba, strict=True)
     else:
         return
     probs = {k: float(v) for k, v in pairs if _number(v)}
@@ -253,7 +270,7 @@ def _put_proba(out: dict[str, Any], proba: Any, schema: OutputSchema) -> None:
     positive = schema.binary_positive
     if positive is not None and positive in probs:
         out[PREDICTION_SCORE] = probs[positive]
-    if PREDICTION_LABEL not in out and probs and schema.classes:
+    if label and PREDICTION_LABEL not in out and probs and schema.classes:
         out[PREDICTION_LABEL] = max(probs, key=lambda k: probs[k])
 
 
@@ -268,11 +285,13 @@ def proba_row(cols: Mapping[str, Any], schema: OutputSchema) -> list[float] | No
 
 
 def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
+    return value is None or isinstance(value, (str, int, float))  # bool is an int
 
 
 def _number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
+    if type(value) is float:  # the common case first: these run per logged value
+        return math.isfinite(value)
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(float(value)))
 
 
@@ -291,5 +310,6 @@ __all__ = [
     "flatten_output",
     "parse_duration",
     "parse_window",
+    "proba_columns",
     "proba_row",
 ]

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keelwork.core.reports.charts import esc
+from keelwork.core.reports.reliance_html import reliance_panel
 from keelwork.core.reports.sparks import bars, line, meter, score_strip
 
 NO_DATA = '<span class="nd">no data</span>'
@@ -357,6 +358,7 @@ def _monitor(m: Mapping[str, Any]) -> str:
     else:
         out.append(f"<p>Drift per feature: {NO_DATA}</p>")
     out.append(_quality(w))
+    out.append(reliance_panel(w.get("attributions")))
     return "".join(out) + "</div>"
 
 

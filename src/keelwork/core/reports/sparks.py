@@ -116,4 +116,15 @@ def score_strip(score: float | None, threshold: float | None, drift: bool | None
     return _svg(width, height, body, "score against threshold", cls="meter")
 
 
-__all__ = ["bars", "line", "meter", "score_strip"]
+def share_bar(share: float, *, width: int = 120, height: int = 10,
+              label: str = "share") -> str:
+    """A neutral bar filled to ``share`` (0..1, clipped) of its track."""
+    s = min(1.0, max(0.0, share))
+    body = [f'<rect x="0" y="2" width="{width}" height="{height - 4}" rx="3" fill="{GRID}"/>']
+    if s > 0:
+        body.append(f'<rect x="0" y="2" width="{max(1.0, width * s):.1f}" '
+                    f'height="{height - 4}" rx="3" fill="{CUR}"/>')
+    return _svg(width, height, body, label, cls="meter")
+
+
+__all__ = ["bars", "line", "meter", "score_strip", "share_bar"]

@@ -72,18 +72,23 @@ class ArmStats:
     def record(self, status: str, latency_ms: float, outputs: Sequence[Any] = (),
                guard: str | None = None) -> None:
         """Count one request (``status``: ok, fallback, error, rejected, timeout...)."""
-        self.requests += 1
-        if status in ("error", "timeout", "fallback"):
-            self.errors += 1
-        if status == "rejected":
-            self.violations += 1
-        if guard is not None:
-            self.guard_hits += 1
+        self.count(status, guard)
         if len(self.latencies_ms) < MAX_LATENCIES:
             self.latencies_ms.append(latency_ms)
         room = MAX_OUTPUTS - len(self.outputs)
         if room > 0 and outputs:
             self.outputs.extend(outputs[:room])
+
+    def count(self, status: str, guard: str | None = None, n: int = 1) -> None:
+        """Count ``n`` requests of ``status`` (errors, violations, guard hits), without
+        their latencies and outputs."""
+        self.requests += n
+        if status in ("error", "timeout", "fallback"):
+            self.errors += n
+        if status == "rejected":
+            self.violations += n
+        if guard is not None:
+            self.guard_hits += n
 
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "errors": self.errors,

@@ -20,10 +20,13 @@ from keelwork.spec.settings import WORKER_HANDOFF, worker_handoff
 HANDOFF_VARIABLE = WORKER_HANDOFF
 
 
-def handoff(spec_path: Path, log_level: str, access_log: bool) -> str:
-    """The value of :data:`HANDOFF_VARIABLE` for the workers of one ``keel serve``."""
+def handoff(spec_path: Path, log_level: str, access_log: bool, *,
+            metrics_dir: Path | None = None) -> str:
+    """The value of :data:`HANDOFF_VARIABLE` for the workers of one ``keel serve``
+    (``metrics_dir``: where the workers' Prometheus values are summed at a scrape)."""
     return json.dumps({"spec": str(spec_path.resolve()), "log_level": log_level,
-                       "access_log": access_log})
+                       "access_log": access_log,
+                       "metrics_dir": None if metrics_dir is None else str(metrics_dir)})
 
 
 def worker_app() -> Any:
@@ -44,7 +47,9 @@ def worker_app() -> Any:
 
     configure_logging(str(options["log_level"]), bool(options["access_log"]))
     settings = load_settings()  # checked in each worker, as `keel serve` checks them
-    return build_server_app(load_spec(Path(options["spec"])), settings=settings, fleet=True)
+    shared = options.get("metrics_dir")
+    return build_server_app(load_spec(Path(options["spec"])), settings=settings, fleet=True,
+                            metrics_dir=None if shared is None else Path(shared))
 
 
 __all__ = ["HANDOFF_VARIABLE", "handoff", "worker_app"]

@@ -75,10 +75,14 @@ def serve(
     app: object
     if n > 1:
         from keelwork.interfaces.cli.serve_app import handoff
-        from keelwork.spec.settings import hand_to_workers
+        from keelwork.service.serving import fleet_metrics_dir
+        from keelwork.spec.settings import hand_to_workers, share_metrics
 
         preflight(build_app(spec, settings, fleet=True))
-        hand_to_workers(handoff(spec, log_level, access_log))
+        # Each worker keeps its metric values in one folder; a scrape sums them all.
+        shared = fleet_metrics_dir(resolved)
+        share_metrics(str(shared))
+        hand_to_workers(handoff(spec, log_level, access_log, metrics_dir=shared))
         app = "keelwork.interfaces.cli.serve_app:worker_app"
     else:
         app = build_app(spec, settings)

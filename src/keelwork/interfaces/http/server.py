@@ -27,6 +27,7 @@ parts' lifecycle to the app's:
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 
@@ -52,7 +53,7 @@ from keelwork.spec.settings import Settings, load_settings
 
 def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None,
                      freeze_gc: bool = True, monitor_interval_s: float = 300.0,
-                     fleet: bool = False) -> FastAPI:
+                     fleet: bool = False, metrics_dir: Path | None = None) -> FastAPI:
     """Open every store of ``resolved`` and build the app (models load at start-up).
 
     Args:
@@ -64,6 +65,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
             quality, coverage for ``/metrics``) for models with a stored reference; 0: never.
         fleet: One of ``keel serve --workers N``'s processes: the loops done once per fleet
             run under the store's lease (see :func:`~keelwork.service.server_parts.open_server`).
+        metrics_dir: Where every worker of the fleet keeps its Prometheus values: ``/metrics``
+            answers with their sums (see :class:`~keelwork.adapters.metrics.GatewayMetrics`).
 
     Raises:
         StoreError: the store is unreachable.
@@ -74,6 +77,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     settings = settings if settings is not None else load_settings()
     parts = open_server(resolved, settings, monitor_interval_s=monitor_interval_s,
                         fleet=fleet)
+    if metrics_dir is not None:
+        parts.service.gateway.metrics.fleet_dir = metrics_dir
     keys = parts.keys
     admin = [Depends(require_scope("admin", keys))]
     feedback = [Depends(feedback_auth(keys, spec.guards.feedback_auth,
@@ -84,7 +89,8 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
                         audit=parts.audit, outputs=spec.contract.outputs,
                         max_unknown=spec.monitoring.labels.max_unknown_per_request,
                         unknown_ttl_s=spec.monitoring.labels.unknown_ttl_seconds,
-                        scrub=record_scrubber(spec, resolved.project_dir),
+                        scrub=record_scrubber(spec, resolved.project_dir,
+                                              parts.service.redactor),
                         label_fields=label_attributes(spec)),
         flag_router(parts.flags, parts.flag_store, [m.name for m in spec.models],
                     dependencies=admin, check_refs=parts.unresolved_flag_refs),

@@ -10,6 +10,7 @@ whole, so it takes no lock and no database call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -99,11 +100,13 @@ class FlagSource:
         reloads.add_metric([], float(self.reload_failures))
         yield reloads
 
-    async def run(self) -> None:
-        """Poll the store until cancelled."""
-        while True:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll the store until ``stop`` is set (or until cancelled)."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
             await asyncio.to_thread(self.check)
-            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
 
 
 def unresolved_refs(flag: FlagSpec, registry: SqlRegistry) -> list[ErrorDetail]:

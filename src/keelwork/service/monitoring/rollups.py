@@ -40,15 +40,16 @@ from the log by this run) or ``log``.
 from __future__ import annotations
 
 import bisect
+import concurrent.futures as cf
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine
 
-from keelwork.core.monitors.profile import TableProfile, profile_table
+from keelwork.core.monitors.profile import TableProfile
 from keelwork.core.monitors.rollup import (
     Rollup,
     combine,
@@ -76,6 +77,7 @@ from keelwork.service.monitoring.window import (
     load_json,
 )
 
+_T = TypeVar("_T")
 log = logging.getLogger("keelwork.monitor")
 
 #: Bucket length of the rollups (seconds). Windows that are whole multiples of it are served.
@@ -174,10 +176,19 @@ class RollupPlan:
             except StoreError as exc:  # e.g. a read-only store: every window read in full
                 log.warning("monitoring rollups unavailable: %s", exc)
                 self.usable = False
+        self._prefetched: cf.Future[list[dict[str, Any]]] | None = None
         if self.usable:
-            self.stored = self.store.read(ctx.ref.model, lo, hi, BUCKET_SECONDS)
             buckets = range(int(lo), int(hi), BUCKET_SECONDS)
             self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
+            # The labelled predictions are read on a thread while this one reads and
+            # combines the rollups (the database works with the GIL released).
+            self._prefetched = _in_thread(self.store.labelled_rows, ctx.ref.model, lo, hi,
+                                          predictions_hint=sum(self.counts.values()))
+            try:
+                self.stored = self.store.read(ctx.ref.model, lo, hi, BUCKET_SECONDS)
+            except BaseException:
+                self.close()
+                raise
         # Folding a bucket's rows into rollups, as they are stored: every version, every
         # reference column (a run's version filter and features apply when reading them),
         # no rescoring (a window whose rows need scores is left to the full read).
@@ -190,6 +201,12 @@ class RollupPlan:
         if self.scorer is not None:
             self.scorer.keep_rescored = True
         self.folded = 0
+
+    def close(self) -> None:
+        """Wait for the read ahead of the labelled predictions (its connection returns to
+        the pool before the caller disposes of the engine)."""
+        if self._prefetched is not None:
+            cf.wait([self._prefetched])
 
     def entry(self, start: float, end: float) -> tuple[Window, dict[str, Any]] | None:
         """Window ``[start, end)`` and its finished entry, or None: read it from the log.
@@ -258,9 +275,10 @@ class RollupPlan:
         """The labelled predictions of ``[start, end)``: read once for the whole range (one
         query rather than one per window), in ``(ts, id)`` order."""
         if self._labelled_rows is None:
-            self._labelled_rows = self.store.labelled_rows(
-                self.ctx.ref.model, self.lo, self.hi,
-                predictions_hint=sum(self.counts.values()))
+            self._labelled_rows = (self._prefetched.result() if self._prefetched is not None
+                                   else self.store.labelled_rows(
+                                       self.ctx.ref.model, self.lo, self.hi,
+                                       predictions_hint=sum(self.counts.values())))
             self._labelled_ts = [float(r["ts"]) for r in self._labelled_rows]
         i = bisect.bisect_left(self._labelled_ts, start)
         j = bisect.bisect_left(self._labelled_ts, end)
@@ -326,9 +344,13 @@ class RollupPlan:
             again = ctx.rescored(w, [inputs[i] for i in rest], [outputs[i] for i in rest])
             for i, p in zip(rest, again, strict=True):
                 proba[i] = p
+        # Of the inputs, labelled rows are read for their segments and protected groups
+        # only (their drift is in the rollups already).
+        fair = ctx.settings.fairness
+        wanted = {*ctx.settings.segments, *(fair.rules.protected if fair is not None else ())}
         for row, inst, out, p in zip(rows, inputs, outputs, proba, strict=True):
             label = (row["label"], float(row["label_ts"]))
-            cols = ctx.columns_of(row, inst, out, p, label)
+            cols = ctx.columns_of(row, inst, out, p, label, wanted)
             w.columns.update(k for k in cols if k.startswith("label:"))
             flat.append(cols)
             pred_ts.append(float(row["ts"]))
@@ -353,9 +375,22 @@ class RollupPlan:
         if not label_names or w.profile is None:
             return
         w.profile = _with_labels(ctx, w.profile, flat, label_names)
-        for (f, v), acc in w.segments.items():
-            part = [r for r in flat if r.get(f) is not None and category(r[f]) == v]
-            acc[0] = _with_labels(ctx, acc[0], part, label_names)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in flat:  # one pass: each labelled row into its segments
+            for f in ctx.settings.segments:
+                if (v := r.get(f)) is not None:
+                    groups.setdefault((f, category(v)), []).append(r)
+        for key, acc in w.segments.items():
+            acc[0] = _with_labels(ctx, acc[0], groups.get(key, []), label_names)
+
+
+def _in_thread(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> cf.Future[_T]:
+    """``fn(*args, **kwargs)`` started on a thread of its own."""
+    pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-monitor-read")
+    try:
+        return pool.submit(fn, *args, **kwargs)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends when its one task does
 
 
 def _only(profile: TableProfile, names: set[str]) -> TableProfile:
@@ -368,10 +403,10 @@ def _with_labels(ctx: WindowContext, profile: TableProfile, labelled: list[dict[
     """``profile`` (of ``profile.rows`` predictions) with its label columns: the labelled
     rows' values, every other prediction a null -- what profiling all rows would count."""
 
-    from keelwork.core.monitors.columns import columns_table
+    from keelwork.core.monitors.columns import profile_rows
 
     ref = TableProfile(ctx.profile.rows, {n: ctx.profile.columns[n] for n in names})
-    part = profile_table(columns_table(labelled, ctx.kinds, names), reference=ref)
+    part = profile_rows(labelled, ctx.kinds, ref, names)
     missing = profile.rows - len(labelled)
     cols = dict(profile.columns)
     for n, c in part.columns.items():

@@ -131,13 +131,16 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         for w in _windows(engine, ctx, spec, since, until, batch_size):
             finish(w)
     else:
-        for start, end in bounds:
-            got = plan.entry(start, end)
-            if got is not None:
-                finish(*got)
-                continue
-            for w in _windows(engine, ctx, spec, start, end, batch_size):
-                finish(w)
+        try:
+            for start, end in bounds:
+                got = plan.entry(start, end)
+                if got is not None:
+                    finish(*got)
+                    continue
+                for w in _windows(engine, ctx, spec, start, end, batch_size):
+                    finish(w)
+        finally:
+            plan.close()
     created = getattr(reference_row, "created_at", None) or reference.created_at
     return MonitorReport(model=reference.model, model_version=settings.version,
                          window=spec.text, generated_at=datetime.now(UTC).isoformat(),

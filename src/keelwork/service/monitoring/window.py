@@ -11,7 +11,7 @@ itself (reading the log in windows, storing each entry) is :mod:`.runner`.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +38,7 @@ from keelwork.core.monitors.windows import (
     flatten_label,
     flatten_output,
     parse_duration,
+    proba_columns,
     proba_row,
 )
 from keelwork.errors import MonitorError
@@ -201,16 +202,16 @@ class WindowContext:
         self._sample_texts(w, flat)
 
     def columns_of(self, row: Mapping[str, Any], inst: Any, out: Any, p: Any,
-                   label: tuple[Any, float] | None) -> dict[str, Any]:
-        """One logged prediction's flattened columns: inputs, outputs (``p``: probabilities
-        scored again, or None), its label, and the record fields that name a segment."""
+                   label: tuple[Any, float] | None,
+                   inputs: Collection[str] | None = None) -> dict[str, Any]:
+        """One logged prediction's flattened columns: inputs (``inputs``: only these), outputs
+        (``p``: probabilities scored again, or None), its label, and the record fields that
+        name a segment."""
         schema = self.ref.schema
-        cols = flatten_instance(inst, schema)
+        cols = flatten_instance(inst, schema, inputs)
         cols.update(flatten_output(out, schema))
         if p is not None and PREDICTION_SCORE not in cols:
-            cols.update({k: v for k, v in flatten_output({"probabilities": p},
-                                                         schema).items()
-                         if k == PREDICTION_SCORE or k.startswith(PROBA_PREFIX)})
+            cols.update(proba_columns(p, schema))
         if label is not None:
             cols.update(flatten_label(label[0], schema))
         for f in RECORD_SEGMENTS:

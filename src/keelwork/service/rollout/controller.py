@@ -29,8 +29,10 @@ with the revision they were computed on, so an operator's change made meanwhile 
 
 Where several processes serve one store (``keel serve --workers N``, several servers), only the
 holder of the server's lease (:mod:`keelwork.service.leases`) analyses and acts; every process
-keeps routing and follows the store. The holder decides on the traffic it answered itself (its
-in-memory window: a sample of the fleet's); the others discard theirs at each interval's end.
+keeps routing and follows the store. In a fleet (``fleet``) the holder decides on every
+worker's answers, read from the shared prediction log for the interval
+(:func:`~keelwork.adapters.stores.rollout_answers.interval_answers`); the others discard their
+windows at each interval's end.
 
 A/B rollouts also run a :class:`~keelwork.core.rollout.abtest.SequentialABTest` on the arms'
 cumulative success rates (answers without error); its verdict, p-value and confidence go into
@@ -46,7 +48,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from keelwork.adapters.stores.rollout_store import live_quality, recent_answers
+from keelwork.adapters.stores.rollout_answers import interval_answers, recent_answers
+from keelwork.adapters.stores.rollout_store import live_quality
 from keelwork.core.outage import Outage
 from keelwork.core.rollout.abtest import SequentialABTest, ab_action
 from keelwork.core.rollout.analysis import LABEL_GATES, decide
@@ -59,6 +62,9 @@ from keelwork.service.rollout.operations import RolloutOps
 
 log = logging.getLogger("keelwork.rollout")
 ACTOR = "keel-rollout-controller"
+#: Seconds a fleet's decision lags behind the clock: answers logged by every worker's log
+#: writer within that long are read, the rest by the next interval.
+LOG_LAG_S = 1.0
 
 
 @dataclass
@@ -73,6 +79,8 @@ class _Tracked:
     #: Failed attempts to load the rollout's versions, and when the next may run (monotonic).
     load_failures: int = 0
     next_load: float = 0.0
+    #: Where the last analysis read of the shared log ended (wall clock; a fleet's decider).
+    read_until: float | None = None
 
 
 class RolloutController:
@@ -104,6 +112,9 @@ class RolloutController:
         #: Whether this process advances rollouts (the holder of the server's lease,
         #: :mod:`keelwork.service.leases`); the others keep routing and only follow the store.
         self.may_decide: Callable[[], bool] = lambda: True
+        #: This process is one of a fleet (``keel serve --workers N``): it decides on every
+        #: worker's answers read from the shared prediction log, not on its own live window.
+        self.fleet = False
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Poll and analyse until ``stop`` is set (or cancelled); a store failure is never
@@ -269,6 +280,8 @@ class RolloutController:
         tracked = self._tracked[name]
         r = tracked.rollout
         window = self.gateway.take_window(name) or RolloutWindow()
+        if self.fleet:
+            window = await self._fleet_window(tracked, window)
         baseline = False
         live_champion = window.champion  # the A/B test counts live answers only
         if window.champion.requests < r.min_requests:
@@ -298,6 +311,8 @@ class RolloutController:
         decision = decide(r, window.champion, window.challenger)
         body = decision.as_dict()
         body["interval_s"] = r.interval_s
+        if self.fleet:
+            body["answers_from"] = "prediction log (every worker)"
         if baseline:
             body["champion_baseline"] = "prediction log (latest answers)"
         if r.strategy == "shadow":
@@ -325,3 +340,20 @@ class RolloutController:
             return
         log.info("rollout %d of %s: %s -> %s (%s)", r.id, name, action, new.phase, reason)
         await self._sync()
+
+    async def _fleet_window(self, tracked: _Tracked, live: RolloutWindow) -> RolloutWindow:
+        """Both arms' answers since the last analysis, read from the shared log: every
+        worker's, each counted once (consecutive reads do not overlap)."""
+        r = tracked.rollout
+        until = time.time() - LOG_LAG_S
+        since = (tracked.read_until if tracked.read_until is not None
+                 else until - r.interval_s)
+        engine = self.ops.store.engine
+        champion = await asyncio.to_thread(interval_answers, engine, r.model, r.champion,
+                                           since, until)
+        challenger = await asyncio.to_thread(interval_answers, engine, r.model, r.challenger,
+                                             since, until, shadow=r.strategy == "shadow")
+        tracked.read_until = until
+        return RolloutWindow(champion=champion, challenger=challenger,
+                             shadow_dropped=live.shadow_dropped)
+

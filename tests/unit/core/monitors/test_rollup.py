@@ -125,6 +125,26 @@ def test_kept_scores_round_trip_and_add_up(reference: TableProfile) -> None:
     assert id_key("p1") != id_key("p2") and 0 <= id_key("p1") < 2 ** 64
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_kept_scores_equal_a_lookup_by_id(seed: int) -> None:
+    """Many kept ids, few keys asked for (some twice, some never kept): each key gets the row
+    of its id (an id kept twice: its first row), as a plain dictionary lookup gives."""
+    rng = np.random.default_rng(seed)
+    r = Rollup("layout")
+    ids = rng.integers(0, 2 ** 63, size=5_000, dtype=np.uint64).tolist()
+    ids[10] = ids[3]  # kept twice
+    r.kept_ids, r.kept_width = ids, 3
+    r.kept_proba = rng.random(len(ids) * 3).tolist()
+    rows = np.asarray(r.kept_proba).reshape(-1, 3).tolist()
+    table: dict[int, list[float]] = {}
+    for i, row in zip(ids, rows, strict=True):
+        table.setdefault(i, row)
+    keys = [ids[i] for i in rng.integers(0, len(ids), size=300)] + [ids[3], ids[10]]
+    keys += rng.integers(0, 2 ** 63, size=50, dtype=np.uint64).tolist()  # never kept
+    keys = [keys[i] for i in rng.permutation(len(keys))]
+    assert r.kept_scores(keys) == [table.get(k) for k in keys]
+
+
 def test_fingerprint_changes_with_what_rows_are_profiled_against(
         reference: TableProfile) -> None:
     schema = {"classes": ["0", "1"]}
