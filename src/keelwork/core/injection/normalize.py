@@ -61,6 +61,7 @@ _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2
 _OTHER_FORMAT = re.compile("[\u0600-\u0605\u06dd\u070f\u08e2\U000110bd\U000110cd"
                            "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
 _LEET_CHARS = re.compile(r"[0134578@$9|+]")
+_LEET_TOKEN = re.compile(r"[\w@$|+!]+")
 _ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "va", "nyy", "lbhe", "guvf",
                           "vtaber", "vafgehpgvbaf", "cerivbhf", "jevgr", "gryy"})
 _ENGLISH_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "in", "all", "your", "this",
@@ -265,20 +266,18 @@ def unleet(text: str) -> str | None:
     scoring such a reading only adds a chance of a false positive)."""
     if not _LEET_CHARS.search(text):
         return None
-    changed = 0
+    # Count first (most texts stop here), rewrite only a plausible one.
+    changed = sum(1 for w in _LEET_TOKEN.findall(text) if not w.isalpha() and _leet_word(w))
+    if changed < 2 or changed < 0.2 * len(_WORD.findall(text)):
+        return None
+    return _LEET_TOKEN.sub(lambda m: m.group(0).translate(_LEET) if _leet_word(m.group(0))
+                           else m.group(0), text)
 
-    def sub(m: re.Match[str]) -> str:
-        nonlocal changed
-        word = m.group(0)
-        core = word.lstrip("@#").rstrip("!")
-        if any(c.isalpha() for c in core) and any(not c.isalpha() for c in core) \
-                and not word.startswith(("@", "#")):
-            changed += 1
-            return word.translate(_LEET)
-        return word
 
-    out = re.sub(r"[\w@$|+!]+", sub, text)
-    return out if changed >= 2 and changed >= 0.2 * len(_WORD.findall(text)) else None
+def _leet_word(word: str) -> bool:
+    core = word.lstrip("@#").rstrip("!")
+    return any(c.isalpha() for c in core) and any(not c.isalpha() for c in core) \
+        and not word.startswith(("@", "#"))
 
 
 def unspace(text: str) -> str | None:
@@ -311,14 +310,15 @@ def gloss(text: str) -> str | None:
 def variants(text: str) -> list[str]:
     """The readings of ``text`` the classifier scores: the canonical text first, then each
     decoding that applies (base64, hex, rot13, leetspeak, spaced letters, the gloss)."""
-    base = canonical(text)
+    uncollapsed = canonical(text, collapse=False)
+    base = _SPACE.sub(" ", uncollapsed).strip()  # canonical(text), computed once
     out = [base]
     for decoded in (decode_base64(text), decode_hex(text)):
         if decoded is not None:
             out.append(canonical(decoded))
     if looks_rot13(base):
         out.append(rot13(base))
-    spaced = unspace(canonical(text, collapse=False)) if _SPACED.search(base) else None
+    spaced = unspace(uncollapsed) if _SPACED.search(base) else None
     for extra in (unleet(base), spaced):
         if extra is not None:
             out.append(extra)
