@@ -41,6 +41,13 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _WORD = re.compile(r"\w+", re.U)
 
 IntArray = npt.NDArray[np.int64]
+#: A text's words (runs of ``\\w``) and the position each starts at.
+Words = tuple[list[str], list[int]]
+
+
+def _words(text: str) -> Words:
+    found = list(_WORD.finditer(text))
+    return [m.group(0) for m in found], [m.start() for m in found]
 
 #: Each cue match's feature value, whatever the length of the text (a cue in a long text is
 #: not diluted; a larger value makes the cues' weights cheaper under the L2 penalty).
@@ -121,22 +128,21 @@ for _k, (_, _starts, _) in enumerate(CUES):
 _MARKUP_STARTS = tuple(w for _, starts, _ in CUES for w in starts if not w[0].isalnum())
 _MARKUP = re.compile("|".join(re.escape(w) for w in sorted(_MARKUP_STARTS, key=len,
                                                                reverse=True)))
+_FIRST_WORDS = frozenset(_BY_WORD)
 _TEMPLATE = next(k for k, (name, _, _) in enumerate(CUES) if name == "template")
 
 
-def cue_features(text: str, bits: int,
-                 words: list[re.Match[str]] | None = None) -> tuple[IntArray, IntArray]:
+def cue_features(text: str, bits: int, words: Words | None = None) -> tuple[IntArray, IntArray]:
     """Bucket and start position of each :data:`CUES` match in ``text`` (its canonical
-    reading); ``words``: its ``\\w+`` matches, when already found."""
+    reading); ``words``: its words and where they start, when already found."""
     ids: list[int] = []
     pos: list[int] = []
-    for word in _WORD.finditer(text) if words is None else words:
-        tries = _BY_WORD.get(word.group(0))
-        if tries is None:
-            continue
-        at = word.start()
+    tokens, token_starts = _words(text) if words is None else words
+    hits = _FIRST_WORDS.intersection(tokens)
+    for i in [i for i, t in enumerate(tokens) if t in hits] if hits else ():
+        at = token_starts[i]
         done = -1
-        for k, start in tries:
+        for k, start in _BY_WORD[tokens[i]]:
             if k != done and text.startswith(start, at) and _CUE_PATTERNS[k].match(text, at):
                 ids.append(k)
                 pos.append(at)
@@ -184,17 +190,15 @@ def char_ngrams(text: str, bits: int) -> tuple[IntArray, IntArray]:
     return np.concatenate(buckets).astype(np.int64), np.concatenate(starts)
 
 
-def word_ngrams(text: str, bits: int,
-                words: list[re.Match[str]] | None = None) -> tuple[IntArray, IntArray]:
+def word_ngrams(text: str, bits: int, words: Words | None = None) -> tuple[IntArray, IntArray]:
     """Bucket and start position of each word n-gram (words: runs of ``\\w``; ``words``:
-    their matches in ``text``, when already found)."""
-    matches = list(_WORD.finditer(text)) if words is None else words
-    if not matches:
+    the words of ``text`` and where they start, when already found)."""
+    tokens, token_starts = _words(text) if words is None else words
+    if not tokens:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     # A word's id: the CRC-32 of its UTF-8 bytes (fixed, and fast in C), mixed below.
-    ids = np.array([zlib.crc32(m.group(0).encode("utf-8")) for m in matches],
-                   dtype=np.uint64)
-    pos = np.array([m.start() for m in matches], dtype=np.int64)
+    ids = np.array([zlib.crc32(t.encode("utf-8")) for t in tokens], dtype=np.uint64)
+    pos = np.array(token_starts, dtype=np.int64)
     mask = np.uint64((1 << bits) - 1)
     buckets: list[npt.NDArray[np.uint64]] = []
     starts: list[IntArray] = []
@@ -210,7 +214,7 @@ def families(text: str, bits: int) -> list[tuple[IntArray, IntArray, float]]:
     """The non-empty feature families of ``text``: (buckets, start positions, value) each;
     value 0 for the n-gram families (each n-gram counts one over the square root of the
     family's count in the span scored), :data:`CUE_VALUE` for the cues (not diluted)."""
-    words = list(_WORD.finditer(text))
+    words = _words(text)
     out = [(*char_ngrams(text, bits), 0.0), (*word_ngrams(text, bits, words), 0.0),
            (*cue_features(text, bits, words), CUE_VALUE)]
     return [f for f in out if f[0].size]
