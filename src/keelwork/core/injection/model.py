@@ -1,4 +1,4 @@
-"""The prompt-injection and jailbreak classifier: a linear model over hashed n-grams.
+"""The prompt-injection and jailbreak classifier: a linear model over hashed n-grams and cues.
 
 :class:`InjectionModel` scores a text in ``[0, 1]`` (the probability that it carries an
 injection or jailbreak attempt): every reading of the text (:func:`~keelwork.core.injection.
