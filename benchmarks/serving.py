@@ -31,6 +31,7 @@ Run (about 9 minutes with the defaults)::
     python benchmarks/serving.py
     python benchmarks/serving.py --servers keel-batch-on --concurrency 64 --rounds 1 --soak 600
     python benchmarks/serving.py --servers fastapi-async,keel-batch-off --rounds 1 --soak 0
+    python benchmarks/serving.py --servers keel-batch-on,keel-workers-2 --no-pin --soak 0
 
 ``KEEL_BENCH_BENTOML_PYTHON`` (or ``--bentoml-python``) names the BentoML venv's python; the
 default is ``/work/bench-venvs/bentoml/bin/python``.
@@ -65,6 +66,9 @@ SEED = 20240611
 PREDICT_PATH = "/v1/models/bench:predict"
 DEFAULT_BENTOML_PYTHON = "/work/bench-venvs/bentoml/bin/python"
 ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "keel-batch-off", "keel-batch-on")
+#: Servers run only when named in ``--servers``: ``keel serve --workers 2`` (batching on) needs
+#: the machine's CPUs, so it is measured with ``--no-pin`` beside ``keel-batch-on``.
+OPTIONAL_SERVERS = ("keel-workers-2",)
 SOAK_SERVER = "keel-batch-on"
 RSS_GROWTH_LIMIT = 0.05
 
@@ -197,6 +201,13 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
             [keel, "serve", str(spec), "--host", "127.0.0.1", "--port", "{port}",
              "--log-level", "warning", *access],
             "/v2/health/ready", work / name, db=work / name / ".keel" / "keel.db"))
+    name = "keel-workers-2"
+    spec = write_project(work / name, model, x, batching=True)
+    out.append(Server(
+        name,
+        [keel, "serve", str(spec), "--host", "127.0.0.1", "--port", "{port}",
+         "--log-level", "warning", "--workers", "2", *access],
+        "/v2/health/ready", work / name, db=work / name / ".keel" / "keel.db"))
     return out
 
 
@@ -490,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soak", type=float, default=60.0,
                     help="soak seconds at c=64 on keel-batch-on (60; 0 skips; 600 by hand)")
     ap.add_argument("--servers", default=",".join(ALL_SERVERS),
-                    help=f"comma-separated subset of {','.join(ALL_SERVERS)}")
+                    help=f"comma-separated subset of {','.join(ALL_SERVERS + OPTIONAL_SERVERS)}")
     ap.add_argument("--bentoml-python",
                     default=os.environ.get("KEEL_BENCH_BENTOML_PYTHON", DEFAULT_BENTOML_PYTHON),
                     help="python of the BentoML venv (env KEEL_BENCH_BENTOML_PYTHON)")
@@ -506,9 +517,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     levels = [int(c) for c in args.concurrency.split(",")]
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
-    unknown = set(wanted) - set(ALL_SERVERS)
+    unknown = set(wanted) - set(ALL_SERVERS + OPTIONAL_SERVERS)
     if unknown:
-        ap.error(f"unknown servers {sorted(unknown)}; choose from {', '.join(ALL_SERVERS)}")
+        ap.error(f"unknown servers {sorted(unknown)}; choose from "
+                 f"{', '.join(ALL_SERVERS + OPTIONAL_SERVERS)}")
     server_cpu, load_cpu = pin_cpus(args.pin)
     work = Path(tempfile.mkdtemp(prefix="keel-serving-bench-"))
     logs = work / "logs"

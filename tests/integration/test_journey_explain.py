@@ -142,14 +142,51 @@ def test_explain_predict_log_show_and_budget(project: tuple[Path, Any]) -> None:
     for feature in ("income", "debt", "job"):
         assert views[0]["mean_abs"][feature] == pytest.approx(
             np.mean([abs(a[feature]) for a in by_id.values()]))
+    # ... beside the reference's own (its rows explained when the reference was built)
+    baseline = views[0]["reference"]
+    assert baseline is not None and baseline["explained"] == 200
+    assert set(baseline["mean_abs"]) == {"income", "debt", "job"}
+    assert 0.0 <= baseline["distance"] <= 1.0
     printed = keel(folder, "monitor", "run", "--window", "1d", "--since", "2d").stdout
-    assert "mean |attribution| of 3 explained" in printed
+    assert "mean |attribution| of 3 explained" in printed and "vs reference" in printed
     # ... and on the dashboard, from the stored window
     with TestClient(build_server_app(load_spec(folder / "keel.yaml"), freeze_gc=False,
                                      monitor_interval_s=0)) as client:
         page = client.get("/dashboard")
     assert page.status_code == 200, page.text
     assert "What the model relied on" in page.text and "over 3 explained predictions" in page.text
+
+
+def test_a_shift_in_what_the_model_relies_on_is_flagged(project: tuple[Path, Any]) -> None:
+    """Answers explained for ordinary applicants rely on the features as the reference rows
+    do; applicants who differ from the reference only in their debt make the model lean on
+    debt alone: the window's reliance is flagged as shifted."""
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    folder, _model = project
+    path = folder / "keel.yaml"
+    path.write_text(path.read_text().replace("budget_per_minute: 5", "budget_per_minute: 1000"))
+
+    def moved(instances: list[dict[str, Any]]) -> dict[str, Any]:
+        with TestClient(build_server_app(load_spec(path), freeze_gc=False,
+                                         monitor_interval_s=0)) as client:
+            for at in range(0, len(instances), 100):  # 100 a request at most
+                got = client.post("/v1/models/credit:explain",
+                                  json={"instances": instances[at:at + 100]})
+                assert got.status_code == 200, got.text
+        run = json.loads(keel(folder, "monitor", "run", "--window", "1d", "--since", "2d",
+                              "--json").stdout)
+        return next(w["attributions"] for w in run["windows"] if "attributions" in w)
+
+    ordinary = moved(_rows(60, 11))["reference"]
+    assert ordinary["shifted"] is False, ordinary
+    shifted = [{"income": 50.0, "debt": 35.0, "job": "clerk"} for _ in range(300)]
+    after = moved(shifted)["reference"]  # 300 of the window's 360 explained answers
+    assert after["shifted"] is True and after["window_top"] == "debt", after
+    assert after["distance"] > ordinary["distance"] + 0.2
 
 
 TREE_SPEC = """\

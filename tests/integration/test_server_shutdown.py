@@ -15,17 +15,9 @@ from starlette.testclient import TestClient
 
 from keelwork.interfaces.http.server import build_server_app
 from keelwork.spec import load_spec
+from live_server import ADDER_SPEC, FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-SPEC = f"""\
-service: {{name: closing, owners: [t@example.com]}}
-models:
-  - name: adder
-    runtime: python
-    artifact: "fakes:total"
-    options: {{path: "{FIXTURES}"}}
-contract:
-  inputs: [{{name: a, type: float}}, {{name: b, type: integer}}]
+SPEC = ADDER_SPEC.format(fx=FIXTURES) + """\
 monitoring:
   reference: reference.csv
   windows: [1h]

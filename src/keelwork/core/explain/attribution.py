@@ -162,4 +162,36 @@ def mean_abs(bodies: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"explained": n, "mean_abs": {k: v / n for k, v in ranked} if n else {}}
 
 
-__all__ = ["Explanation", "OutputFn", "mean_abs", "permutation_shap", "plan"]
+#: Total variation between two views' shares past which reliance counts as shifted.
+RELIANCE_SHIFT = 0.2
+
+
+def reliance_drift(reference: Mapping[str, float], window: Mapping[str, float]
+                   ) -> dict[str, Any]:
+    """How far a window's reliance moved from the reference's.
+
+    Each view (feature -> mean |attribution|) becomes shares of its total; the distance is
+    their total variation, ``0.5 * sum(|share_w - share_r|)`` over every feature of either:
+    0 when the model leans on its features in the same proportions, 1 when on none of the
+    same. Scale (a window whose attributions are all larger) does not count, proportions do.
+
+    Returns:
+        ``distance``, ``threshold`` (:data:`RELIANCE_SHIFT`), ``shifted``, and each view's
+        ``top`` feature; ``distance`` None when either view is all zero.
+    """
+    def shares(view: Mapping[str, float]) -> dict[str, float] | None:
+        total = sum(abs(float(v)) for v in view.values())
+        return {str(k): abs(float(v)) / total for k, v in view.items()} if total > 0 else None
+
+    r, w = shares(reference), shares(window)
+    top = {"reference_top": max(r, key=lambda k: r[k]) if r else None,
+           "window_top": max(w, key=lambda k: w[k]) if w else None}
+    if r is None or w is None:
+        return {"distance": None, "threshold": RELIANCE_SHIFT, "shifted": None, **top}
+    distance = 0.5 * sum(abs(w.get(k, 0.0) - r.get(k, 0.0)) for k in r.keys() | w.keys())
+    return {"distance": distance, "threshold": RELIANCE_SHIFT,
+            "shifted": distance > RELIANCE_SHIFT, **top}
+
+
+__all__ = ["RELIANCE_SHIFT", "Explanation", "OutputFn", "mean_abs", "permutation_shap", "plan",
+           "reliance_drift"]

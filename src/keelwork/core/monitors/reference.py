@@ -41,6 +41,10 @@ class MonitorReference:
     note: str | None = None
     #: What looked wrong while building it (e.g. labels the model never answers).
     warnings: tuple[str, ...] = ()
+    #: What the model relied on over reference rows: ``{explained, mean_abs, method}``
+    #: (:func:`keelwork.core.explain.attribution.mean_abs`); None: not measured (no exact
+    #: explainer for the model).
+    reliance: dict[str, Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -57,7 +61,7 @@ class MonitorReference:
                 "cbpe_reason": self.cbpe_reason, "text": self.text,
                 "segments": {f: {v: p.as_dict() for v, p in values.items()}
                              for f, values in self.segments.items()},
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "reliance": self.reliance}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MonitorReference:
@@ -82,7 +86,8 @@ class MonitorReference:
                        segments={str(f): {str(v): TableProfile.from_dict(p)
                                           for v, p in values.items()}
                                  for f, values in (data.get("segments") or {}).items()},
-                       warnings=tuple(str(w) for w in data.get("warnings") or ()))
+                       warnings=tuple(str(w) for w in data.get("warnings") or ()),
+                       reliance=data.get("reliance"))
         except (KeyError, TypeError, ValueError) as exc:
             raise MonitorError(f"The stored monitor reference is malformed: {exc!r}.") from exc
 
@@ -93,7 +98,7 @@ def inputs_only(ref: MonitorReference, note: str) -> MonitorReference:
         return TableProfile(profile.rows, {n: c for n, c in profile.columns.items()
                                            if not n.startswith("prediction:")})
 
-    return replace(ref, profile=keep(ref.profile), cbpe=None, note=note,
+    return replace(ref, profile=keep(ref.profile), cbpe=None, note=note, reliance=None,
                    segments={f: {v: keep(p) for v, p in values.items()}
                              for f, values in ref.segments.items()})
 

@@ -32,6 +32,29 @@ _DAY_FIRST = re.compile(r"(\d(?<!\w\d)\d?)(?:st|nd|rd|th)? (?:of )?(" + _MONTH +
 _MONTH_FIRST = re.compile(r"(\d(?<![\w,]\d)\d?)(?:st|nd|rd|th)?,? (\d{4})(?!\w)", re.ASCII)
 _MONTH_BEFORE = re.compile(r"(?<!\w)(" + _MONTH + r") $", re.ASCII | re.IGNORECASE)
 
+#: What every numeric date holds from its first separator on: the first match of this (it
+#: stops only at ``.``, ``/`` and ``-``, rare beside digits) is at most four characters after
+#: the first numeric date's start, so :data:`_NUMERIC` is searched from there, or not at all.
+_NUMERIC_HINT = re.compile(r"[./\-]\d{1,2}[./\-]\d\d", re.ASCII)
+
+
+def _year_after_space(text: str) -> bool:
+    """Whether a year of 1900-2100 stands after a space somewhere (`` 19dd``, `` 20dd``,
+    `` 21dd``, no word character after it). A date with a month name ends in such a year
+    (:func:`date_ok` takes no other): without one, the month-name patterns find nothing."""
+    for lead in (" 19", " 20", " 21"):
+        i = text.find(lead)
+        while i >= 0:
+            if text[i + 3:i + 5].isdigit() and len(text[i + 3:i + 5]) == 2 and (
+                    text[i + 5:i + 6] not in _ASCII_WORD or i + 5 == len(text)):
+                return True
+            i = text.find(lead, i + 3)
+    return False
+
+
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
 CONTEXT = ("born", "birth", "dob", "d.o.b", "bday", "b-day")
 #: Words that introduce the date of a document or an event, not of a birth.
 _EVENT_WORDS = tuple(" " + w for w in (
@@ -71,16 +94,20 @@ class DateOfBirthRecogniser:
 
     def find(self, text: str) -> list[Span]:
         out = []
-        for m in _NUMERIC.finditer(text):
-            if _numeric_ok(m.group(1), m.group(3), m.group(4)):
-                out.append(m.span())
-        for m in _DAY_FIRST.finditer(text):
-            if date_ok(int(m.group(3)), _month(m.group(2)), int(m.group(1))):
-                out.append(m.span())
-        for m in _MONTH_FIRST.finditer(text):
-            month = _MONTH_BEFORE.search(text, max(0, m.start() - 11), m.start())
-            if month and date_ok(int(m.group(2)), _month(month.group(1)), int(m.group(1))):
-                out.append((month.start(), m.end()))
+        hint = _NUMERIC_HINT.search(text)
+        if hint is not None:  # else no numeric date: skip a pass that stops at every digit
+            for m in _NUMERIC.finditer(text, max(0, hint.start() - 4)):
+                if _numeric_ok(m.group(1), m.group(3), m.group(4)):
+                    out.append(m.span())
+        if _year_after_space(text):
+            for m in _DAY_FIRST.finditer(text):
+                if date_ok(int(m.group(3)), _month(m.group(2)), int(m.group(1))):
+                    out.append(m.span())
+            for m in _MONTH_FIRST.finditer(text):
+                month = _MONTH_BEFORE.search(text, max(0, m.start() - 11), m.start())
+                if month and date_ok(int(m.group(2)), _month(month.group(1)),
+                                     int(m.group(1))):
+                    out.append((month.start(), m.end()))
         return [Span(s, e, self.entity, self._score(text, s, e)) for s, e in out
                 if not _TIME_AFTER.match(text, e)]
 

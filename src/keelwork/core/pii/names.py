@@ -43,6 +43,20 @@ _FIRM = re.compile(r"[A-Z](?<![\w\-].)[\w'\-]{0,30}(?:, [A-Z][\w'\-]{0,30},? (?:
                    r"[A-Z][\w'\-]{0,30}| (?:and|&) Sons)")
 _POSSESSIVE = ("'s", "\u2019s")
 
+
+def _first_joint(text: str) -> int:
+    """Where the first `` and X`` or `` & X`` (X a capital) is, or -1. Every firm name
+    (:data:`_FIRM`) holds one at most 65 characters after its start, so the firm search
+    starts 65 characters before it, or is skipped."""
+    first = -1
+    for joint in (" and ", " & "):
+        i = text.find(joint)
+        while i >= 0 and not "A" <= text[i + len(joint):i + len(joint) + 1] <= "Z":
+            i = text.find(joint, i + 1)
+        if i >= 0 and (first < 0 or i < first):
+            first = i
+    return first
+
 TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Dame",
                     "Lord", "Lady", "Rev", "Fr", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "Rev.",
                     "Mx.", "Mme", "Mme.", "Mlle", "Herr", "Frau", "Sra", "Sra.", "Sr.", "Signora"})
@@ -154,26 +168,21 @@ class _Tok(NamedTuple):
 _PLAIN_END = frozenset("abcdefghijklmnopqrtuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
-def _tokens(text: str) -> list[_Tok]:
-    out: list[_Tok] = []
-    append = out.append
-    for m in _WORD.finditer(text):
-        word = m.group()
-        if word[-1] in _PLAIN_END and word[0] < "\u00c0":  # the common case: "Mary", "The"
-            start = m.start()
-            append(_Tok(start, start + len(word), word, False))
-            continue
-        end, closes = m.end(), False
-        if not word[0].isupper():
-            continue
-        if word.endswith(".") and word not in TITLES:
-            word, end, closes = word[:-1], end - 1, True
-        if word.endswith(_POSSESSIVE):
-            word, end, closes = word[:-2], end - 2, True
-        word = word.rstrip("'-\u2019")
-        if word:
-            out.append(_Tok(m.start(), m.start() + len(word), word, closes))
-    return out
+_new = tuple.__new__  # builds a _Tok without the Python-level __new__ (hot loop)
+
+
+def _token(m: re.Match[str]) -> _Tok | None:
+    """The token of a word match that needs trimming (a full stop, a possessive, a trailing
+    apostrophe or dash) or a non-ASCII capital check; None if nothing of it is a word."""
+    word, start, closes = m.group(), m.start(), False
+    if not word[0].isupper():
+        return None
+    if word.endswith(".") and word not in TITLES:
+        word, closes = word[:-1], True
+    if word.endswith(_POSSESSIVE):
+        word, closes = word[:-2], True
+    word = word.rstrip("'-\u2019")
+    return _new(_Tok, (start, start + len(word), word, closes, False)) if word else None
 
 
 MAX_RUN = 8  # no name or place is longer; bounds the work per run (linear in the text)
@@ -187,19 +196,38 @@ _PARTICLES = re.compile(r"(?: (?:van|von|de|der|den|del|della|degli|di|da|du|dos
 
 def _runs(text: str) -> list[list[_Tok]]:
     """Runs of capitalised words, each separated from the next by one space (or, after a
-    word that is not a common word or a place, by surname particles)."""
+    word that is not a common word or a place, by surname particles).
+
+    One pass: words are tokenised and grouped as they are found (this is the hot loop of a
+    scan; plain words, the common case, take the first branch)."""
     runs: list[list[_Tok]] = []
-    for tok in _tokens(text):
-        prev = runs[-1][-1] if runs else None
-        if prev is None or prev.closes or len(runs[-1]) >= MAX_RUN:
-            runs.append([tok])
-        elif tok.start - prev.end == 1 and text[prev.end] == " ":
-            runs[-1].append(tok)
-        elif (tok.start - prev.end <= 16 and _PARTICLES.fullmatch(text, prev.end, tok.start)
-              and prev.word not in COMMON and prev.word not in _place_index()):
-            runs[-1].append(tok._replace(particle=True))
+    run: list[_Tok] = []
+    prev_end, prev_closes, prev_word = -2, True, ""
+    places, new, tok_type, plain_end = _place_index(), _new, _Tok, _PLAIN_END
+    for m in _WORD.finditer(text):
+        word = m.group()
+        if word[-1] in plain_end and word[0] < "\u00c0":  # the common case: "Mary", "The"
+            start, end = m.span()
+            tok = new(tok_type, (start, end, word, False, False))
+            closes = False
         else:
-            runs.append([tok])
+            got = _token(m)
+            if got is None:
+                continue
+            tok, start, end, word, closes = got, got.start, got.end, got.word, got.closes
+        if prev_closes or len(run) >= MAX_RUN:
+            run = [tok]
+            runs.append(run)
+        elif start - prev_end == 1 and text[prev_end] == " ":
+            run.append(tok)
+        elif (start - prev_end <= 16 and text[prev_end] == " "
+              and _PARTICLES.fullmatch(text, prev_end, start)
+              and prev_word not in COMMON and prev_word not in places):
+            run.append(new(tok_type, (start, end, word, closes, True)))
+        else:
+            run = [tok]
+            runs.append(run)
+        prev_end, prev_closes, prev_word = end, closes, word
     return runs
 
 
@@ -246,9 +274,21 @@ def _given_names_only(firm: str) -> bool:
 
 @cache
 def _lone_skip() -> frozenset[str]:
-    """Common words that, alone in a run, can be neither a name nor a place (not a title,
-    not the first word of a listed place)."""
-    return frozenset(w for w in FUNCTION_WORDS if w not in TITLES and w not in _place_index())
+    """Words that, alone in a run, can be neither a name nor a place: common words that are
+    not the first word of a listed place, titles (a title names the words after it), and
+    company words (a run ending in one is skipped whole)."""
+    return frozenset(w for w in FUNCTION_WORDS if w not in _place_index()) | TITLES | ORG_WORDS
+
+
+def _extend(run: list[_Tok], words: list[str], i: int, last: frozenset[str]) -> int:
+    """The index after a name that starts at ``run[i]`` and takes up to two more words:
+    surnames, unlisted words, or words after a particle."""
+    j = i + 1
+    while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
+           and not words[j].isupper() and words[j] not in PLACE_HEADS
+           and (words[j] in last or words[j] not in AMBIGUOUS or run[j].particle)):
+        j += 1
+    return j
 
 
 class NameRecogniser:
@@ -263,58 +303,97 @@ class NameRecogniser:
 
     def find(self, text: str) -> list[Span]:
         # "founders: A, B and C" and "Ann, Jo, Sam and Ed" (a list longer than a firm's name)
-        firms = [m.span() for m in _FIRM.finditer(text)
+        joint = _first_joint(text)
+        firms = [m.span() for m in _FIRM.finditer(text, max(0, joint - 65))
                  if not text[max(0, m.start() - 2):m.start()].strip().endswith(":")
                  and not (text[max(0, m.start() - 2):m.start()].strip().endswith(",")
                           and _given_names_only(m.group()))
-                 ] if " and " in text or "&" in text else []
+                 ] if joint >= 0 else []
         out: list[Span] = []
         k = 0  # firms and runs are both in text order: one pass over each
         skip = _lone_skip()
+        first, last, places = given_names(), surnames(), _place_index()
         for run in _runs(text):
-            if len(run) == 1 and run[0].word in skip:
-                continue  # "The", "Please": a lone common word, nothing to find
+            if len(run) == 1:
+                word = run[0].word
+                if word in skip or (len(word) > 1 and word.isupper()):
+                    continue  # "The", "Please", "Mr", "USD": alone, nothing to find
             while k < len(firms) and firms[k][1] <= run[0].start:
                 k += 1
             if k < len(firms) and firms[k][0] < run[-1].end:
                 continue
-            out += self._run(text, run, given_names(), surnames())
+            if len(run) == 1:
+                out += self._lone(text, run[0], first, last, places)
+            else:
+                out += self._run(text, run, first, last, places)
         return out
 
-    def _run(self, text: str, run: list[_Tok], first: frozenset[str],
-             last: frozenset[str]) -> list[Span]:
-        words = [t.word for t in run]
-        if words[-1] in ORG_WORDS or (len(run) > 1 and words[-1] in STREET_WORDS):
+    def _lone(self, text: str, tok: _Tok, first: frozenset[str], last: frozenset[str],
+              places: dict[str, tuple[tuple[str, bool], ...]]) -> list[Span]:
+        """:meth:`_run` of a run of one word (half the runs of a text), with what cannot
+        apply to one word left out; not a title, a company word or an acronym (the caller
+        skips those). ``tests/unit/core/pii/test_pii_shortcuts.py`` checks it against
+        :meth:`_run`."""
+        word, start = tok.word, tok.start
+        if start and text[max(0, start - 8):start].rstrip()[-1:].isdigit():
+            return []  # "221 Baker": a building number before it
+        if word in places or len(word) >= 7:
+            place = self._place(text, [tok], 0, first, last)
+            if place is not None:
+                return [place]
+        if word in FUNCTION_WORDS or (("'" in word or "\u2019" in word)
+                                      and _CONTRACTION.fullmatch(word)):
             return []
-        if len(run) > 1 and words[-1] in PLACE_TAILS:
+        # the three ways a lone word is a name (:meth:`_person_end`), cheapest first
+        if not ((word in first and word not in AMBIGUOUS)
+                or (word in last and word not in AMBIGUOUS and not _initial(text, start))
+                or (_context(text, start, _PERSON_CUES) and not word.endswith(WORD_ENDINGS)
+                    and not _after_possessive(text, start))):
+            return []
+        if text[tok.end:tok.end + 2][1:].isdigit():
+            return []  # "Box 4062": a word before a number names no one
+        return [Span(start, tok.end, "PERSON", 0.6 if word in first else 0.7)]
+
+    def _run(self, text: str, run: list[_Tok], first: frozenset[str],
+             last: frozenset[str], places: dict[str, tuple[tuple[str, bool], ...]]
+             ) -> list[Span]:
+        words = [t.word for t in run]
+        n = len(run)
+        if words[-1] in ORG_WORDS or (n > 1 and words[-1] in STREET_WORDS):
+            return []
+        if n > 1 and words[-1] in PLACE_TAILS:
             return [Span(run[0].start, run[-1].end, "LOCATION", 0.6)]
-        if len(run) >= 4 and not TITLES.intersection(words) and FUNCTION_WORDS.intersection(
+        if n >= 4 and not TITLES.intersection(words) and FUNCTION_WORDS.intersection(
                 words[1:]):
             return []  # "The Big Three Killed My Baby": a title in title case, not names
-        if text[max(0, run[0].start - 8):run[0].start].rstrip()[-1:].isdigit():
+        start = run[0].start
+        if start and text[max(0, start - 8):start].rstrip()[-1:].isdigit():
             return []  # "221 Baker Street": a building number before it
         out: list[Span] = []
         i = 0
-        while i < len(run):
+        while i < n:
             word, tok = words[i], run[i]
             if len(word) > 1 and word.isupper():
                 break  # "USNS Cook", "FPO AE": an acronym; no person after it
             if word in TITLES:
                 j = i + 1
-                while j < len(run) and j - i <= 3 and words[j] not in FUNCTION_WORDS:
+                while j < n and j - i <= 3 and words[j] not in FUNCTION_WORDS:
                     j += 1
                 if j > i + 1:
                     out.append(Span(run[i + 1].start, run[j - 1].end, "PERSON", 0.9))
                 i = j
                 continue
-            place = self._place(text, run, i, first, last)
-            if place is not None:
-                out.append(place)
-                while i < len(run) and run[i].start < place.end:
-                    i += 1
-                continue
+            # _place finds nothing for a word that is no listed place's first word, no place
+            # head before another word, and too short for a place ending: skip the call
+            if word in places or len(word) >= 7 or (word in PLACE_HEADS and i + 1 < n):
+                place = self._place(text, run, i, first, last)
+                if place is not None:
+                    out.append(place)
+                    while i < n and run[i].start < place.end:
+                        i += 1
+                    continue
             j = self._person_end(text, run, words, i, first, last)
-            if j == i + 1 and text[run[i].end:run[i].end + 2][1:].isdigit():
+            if j == i + 1 and text[tok.end:tok.end + 2][1:].isdigit():
                 j = i  # "Box 4062", "Unit 8609": a word before a number names no one
             if j > i:
                 score = 0.85 if j > i + 1 else 0.6
@@ -335,33 +414,26 @@ class NameRecogniser:
                                       and _CONTRACTION.fullmatch(word)):
             return i
 
-        def extend(j: int) -> int:
-            while (j < len(run) and j - i < 3 and words[j] not in FUNCTION_WORDS
-                   and not words[j].isupper() and words[j] not in PLACE_HEADS
-                   and (words[j] in last or words[j] not in AMBIGUOUS or run[j].particle)):
-                j += 1
-            return j
-
         if i + 1 < len(run) and run[i + 1].particle:
-            return extend(i + 1)  # "Evie van Ginneke": the particle says a surname follows
+            return _extend(run, words, i, last)  # "Evie van Ginneke": a surname follows
 
         if word in first and word not in AMBIGUOUS:
-            return extend(i + 1)
+            return _extend(run, words, i, last)
         nxt = words[i + 1] if i + 1 < len(run) else ""
         if word in first and nxt in last and nxt not in COMMON:
-            return extend(i + 1)  # "Mark Jordan", "Dawn Ballard": the surname decides
+            return _extend(run, words, i, last)  # "Mark Jordan": the surname decides
         if (word not in COMMON and nxt and nxt not in COMMON and word not in last
                 and nxt not in first and not nxt.isupper() and not _initial(text, run[i].start)
                 and not word.endswith(WORD_ENDINGS) and not nxt.endswith(WORD_ENDINGS)
                 and not _after_possessive(text, run[i].start)):
-            return extend(i + 1)  # "Françoise Launay", "Baldassare Norbiato": unlisted
+            return _extend(run, words, i, last)  # "Françoise Launay": both unlisted
         if (word not in AMBIGUOUS and nxt in last and nxt not in FUNCTION_WORDS
                 and not word.endswith(WORD_ENDINGS)
                 and (nxt not in first or not _initial(text, run[i].start))):
-            return extend(i + 1)  # an unlisted given name before a listed surname
+            return _extend(run, words, i, last)  # unlisted given name, listed surname
         if (_context(text, run[i].start, _PERSON_CUES) and not word.endswith(WORD_ENDINGS)
                 and not _after_possessive(text, run[i].start)):
-            return extend(i + 1)
+            return _extend(run, words, i, last)
         if (word in last and word not in AMBIGUOUS and not _initial(text, run[i].start)
                 and i == 0):  # "Labor Day": after a capitalised word, a name of a thing
             return i + 1

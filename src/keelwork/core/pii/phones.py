@@ -9,6 +9,7 @@ counts only after a word such as "phone" or "call", because order numbers look t
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import cache
 from importlib import resources
 
@@ -20,12 +21,13 @@ _DATE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{1,4}", re.ASCII)
 _YEAR_RANGE = re.compile(r"(?:1[89]|20)\d{2} ?[\-/] ?(?:\d{2}|(?:1[89]|20)\d{2})", re.ASCII)
 _SSN_SHAPE = re.compile(r"\d{3}([\- ])\d{2}\1\d{4}", re.ASCII)
 _GROUPS = re.compile(r"\d{1,15}", re.ASCII)
+#: A candidate's separators (it holds only ASCII digits and these): deleted, digits remain.
+_SEPARATORS = b" ().-/+"
 
 #: Words (as word starts: "calling", "messages", "phones") that say a number is a phone's.
 CONTEXT = ("phone", "call", "mobile", "cell", "tel", "fax", "contact", "reach", "text", "sms",
            "whatsapp", "dial", "number", "landline", "office", "desk", "hotline", "helpline",
            "voicemail", "registered", "ring", "messag", "answer")
-_CONTEXT = re.compile(r"\b(?:" + "|".join(CONTEXT) + ")", re.ASCII | re.IGNORECASE)
 #: "order number", "social security number": a number that is not a phone's. Checked on the
 #: words around a candidate whose only phone word is "number".
 _NOT_PHONE = re.compile(r"\b(?:order|reference|ref|invoice|ticket|case|tracking|account|"
@@ -56,12 +58,13 @@ class PhoneRecogniser:
 
     def find(self, text: str) -> list[Span]:
         out = []
+        words = _PhoneWords(text)
         for m in _CANDIDATE.finditer(text):
             start, balanced = m.start(), self._balance(m.group())
             if balanced is None:
                 continue
             cand = balanced
-            score = self._score(text, start, cand)
+            score = self._score(text, start, cand, words)
             if score <= 0:
                 continue
             end = start + len(cand)
@@ -84,7 +87,9 @@ class PhoneRecogniser:
             return None
         return cand
 
-    def _score(self, text: str, start: int, cand: str) -> float:
+    def _score(self, text: str, start: int, cand: str, words: _PhoneWords) -> float:
+        if not 7 <= len(cand.encode().translate(None, _SEPARATORS)) - cand.count("(0)") <= 15:
+            return 0.0  # E.164's length, counted in C first: cards and short numbers go here
         if _DATE.match(cand) or _YEAR_RANGE.fullmatch(cand) or _SSN_SHAPE.fullmatch(cand):
             return 0.0  # the cheap refusals first: dense text is full of dates and SSNs
         groups = _GROUPS.findall(cand)
@@ -107,7 +112,7 @@ class PhoneRecogniser:
         decimal = self._decimal(cand)
         if international and not decimal:
             return 0.95 if n >= 8 else 0.7  # needs no phone word: skip looking for one
-        context = _context(text, start, start + len(cand))
+        context = words.near(start, start + len(cand))
         if decimal and not (context and min(map(len, groups)) >= 3):
             return 0.0  # "6044.7319" is a phone only where a phone word says so
         if len(groups) == 1 and not international:
@@ -138,15 +143,56 @@ class PhoneRecogniser:
         return cand.count(".") < 2
 
 
-def _context(text: str, start: int, end: int) -> bool:
-    """Whether a phone word is within reach of ``text[start:end]`` (before or after), not
-    counting "number" where it is an order's, an account's, a social security number."""
-    lo, hi = max(0, start - WINDOW_BEFORE), end + WINDOW_AFTER
-    for m in _CONTEXT.finditer(text, lo, hi):
-        if m.start() >= start and m.start() < end:
-            continue
-        if m.group().lower() != "number":
-            return True
-        if not _NOT_PHONE.search(text, max(0, m.start() - 24), m.end()):
-            return True
-    return False
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_CONTEXT_BYTES = tuple(w.encode() for w in CONTEXT)
+
+
+class _PhoneWords:
+    """The phone words of one text (:data:`CONTEXT`, case-insensitive, each at a word
+    start), found once on first use and then looked up by position for every candidate.
+
+    The same answer as searching each candidate's window with a ``\\b(?:phone|call|...)``
+    pattern, without that search: a case-insensitive pattern opening with ``\\b`` is tried
+    at every position of every window, and dense text has a candidate every few words.
+    """
+
+    __slots__ = ("_found", "_starts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._found: list[tuple[int, int, bool]] | None = None  # start, end, is "number"
+        self._starts: list[int] = []
+
+    def _find_all(self) -> list[tuple[int, int, bool]]:
+        text = self.text
+        # one byte per character (others become "?"), ASCII letters lower-cased: as the
+        # pattern's ASCII-only IGNORECASE, with positions kept
+        low = text.encode("ascii", "replace").lower()
+        found = []
+        for word in _CONTEXT_BYTES:  # no word is a prefix of another: one word per start
+            i = low.find(word)
+            while i >= 0:
+                if i == 0 or text[i - 1] not in _WORD_CHARS:
+                    found.append((i, i + len(word), word == b"number"))
+                i = low.find(word, i + 1)
+        found.sort()
+        self._starts = [f[0] for f in found]
+        return found
+
+    def near(self, start: int, end: int) -> bool:
+        """Whether a phone word is within reach of ``text[start:end]`` (before or after, whole
+        inside the window), not counting "number" where it is an order's, an account's, a
+        social security number."""
+        found = self._found
+        if found is None:
+            found = self._found = self._find_all()
+        lo, hi = max(0, start - WINDOW_BEFORE), end + WINDOW_AFTER
+        i = bisect_left(self._starts, lo)
+        while i < len(found) and found[i][0] < hi:
+            w_start, w_end, number = found[i]
+            i += 1
+            if w_end > hi or start <= w_start < end:
+                continue
+            if not number or not _NOT_PHONE.search(self.text, max(0, w_start - 24), w_end):
+                return True
+        return False

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: The entity of a span that covers a whole text the engine could not scan (fail closed).
 UNSCANNED = "UNSCANNED"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Span:
-    """``text[start:end]`` is an ``entity`` found with confidence ``score`` (0..1)."""
+class Span(NamedTuple):
+    """``text[start:end]`` is an ``entity`` found with confidence ``score`` (0..1).
+
+    Immutable and ordered by its fields in turn. A named tuple rather than a frozen
+    dataclass: a scan of a dense 2 KB text builds about sixty, and a frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field) took three times as long.
+    """
 
     start: int
     end: int

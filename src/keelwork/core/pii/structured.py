@@ -18,7 +18,10 @@ from keelwork.core.pii.validators import IBAN_LENGTHS, iban_ok, ip_ok, luhn_ok, 
 def context_before(text: str, start: int, words: tuple[str, ...], window: int = 48) -> bool:
     """Whether one of ``words`` (lower case) occurs in the ``window`` characters before."""
     before = text[max(0, start - window):start].lower()
-    return any(w in before for w in words)
+    for w in words:  # noqa: SIM110  (a loop: any() over a generator costs more, per candidate)
+        if w in before:
+            return True
+    return False
 
 
 class EmailRecogniser:
@@ -26,23 +29,42 @@ class EmailRecogniser:
 
     entity = "EMAIL_ADDRESS"
     entities = ("EMAIL_ADDRESS",)
-    _CANDIDATE = re.compile(r"[\w.%+\-](?<![\w.%+\-].)[\w.%+\-]{0,63}@[A-Za-z0-9.\-]{1,253}",
-                            re.ASCII)
+    #: The characters of a local part (ASCII: letters, digits, ``_.%+-``). A candidate is
+    #: found from its ``@``: the local part is the run of these characters just before it
+    #: (1-64 of them, :meth:`str.rstrip` in C), the domain the run after it. Text without
+    #: ``@`` costs one search; a regex starting at any word character stopped at every one.
+    _LOCAL = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.%+-"
+    _DOMAIN = re.compile(r"[A-Za-z0-9.\-]{1,253}", re.ASCII)
     _TLD = re.compile(r"[A-Za-z]{2,24}", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
-        if "@" not in text:
-            return []
-        out = []
-        for m in self._CANDIDATE.finditer(text):
-            local, _, domain = m.group().partition("@")
-            domain = domain.rstrip(".-")
+        out: list[Span] = []
+        for start, at, end in self.candidates(text):
+            local, domain = text[start:at], text[at + 1:end].rstrip(".-")
             labels = domain.split(".")
             if (len(labels) < 2 or not all(0 < len(lb) <= 63 for lb in labels)
                     or not self._TLD.fullmatch(labels[-1]) or local[0] == "."
                     or local[-1] == "." or ".." in local):
                 continue
-            out.append(Span(m.start(), m.start() + len(local) + 1 + len(domain), self.entity, 1.0))
+            out.append(Span(start, start + len(local) + 1 + len(domain), self.entity, 1.0))
+        return out
+
+    def candidates(self, text: str) -> list[tuple[int, int, int]]:
+        """``(start, @, end)`` of each candidate: what a left-to-right search for
+        ``[local]{1,64}@[domain]{1,253}``, starting only where a local part starts, finds."""
+        out: list[tuple[int, int, int]] = []
+        at = text.find("@")
+        done = 0  # candidates never overlap: one ends before the next local part starts
+        while at >= 0:
+            window = text[max(0, at - 65):at]
+            run = len(window) - len(window.rstrip(self._LOCAL))
+            start = at - run
+            if 0 < run <= 64 and start >= done:
+                m = self._DOMAIN.match(text, at + 1)
+                if m is not None:
+                    out.append((start, at, m.end()))
+                    done = m.end()
+            at = text.find("@", at + 1)
         return out
 
 
@@ -86,17 +108,26 @@ class IpRecogniser:
     entity = "IP_ADDRESS"
     entities = ("IP_ADDRESS",)
     _V4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)", re.ASCII)
+    #: What every IPv4 address holds from its first dot on: the first match (it stops only at
+    #: dots) is at most three characters after the first address's start.
+    _V4_HINT = re.compile(r"\.\d{1,3}\.\d", re.ASCII)
     #: A colon within the first five characters (a group has <= 4 hex digits): plain words
     #: that start with a-f ("face", "decade") are no candidates.
     _V6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.].)[0-9A-Fa-f]{0,3}:[0-9A-Fa-f:.]{1,40}", re.ASCII)
+    #: What every IPv6 candidate holds: a colon followed by a hex digit, colon or dot, at most
+    #: four characters after its start ("Phone: 555" has none).
+    _V6_HINT = re.compile(r":[0-9A-Fa-f:.]", re.ASCII)
 
     def find(self, text: str) -> list[Span]:
         out = []
-        if "." in text:
+        hint = self._V4_HINT.search(text)
+        if hint is not None:  # else no IPv4 address: skip a pass that stops at every digit
             out += [Span(m.start(), m.end(), self.entity, 0.9)
-                    for m in self._V4.finditer(text) if ip_ok(m.group())]
-        if "::" in text or text.count(":") >= 2:
-            for m in self._V6.finditer(text):
+                    for m in self._V4.finditer(text, max(0, hint.start() - 3))
+                    if ip_ok(m.group())]
+        hint = self._V6_HINT.search(text) if "::" in text or text.count(":") >= 2 else None
+        if hint is not None:
+            for m in self._V6.finditer(text, max(0, hint.start() - 4)):
                 cand = m.group().rstrip(".")
                 if (cand.count(":") < 2 or "." in cand.rpartition(":")[0]
                         or _word_char_at(text, m.start() + len(cand))
@@ -153,32 +184,41 @@ class CardRecogniser:
     def find(self, text: str) -> list[Span]:
         out = []
         for m in self._CANDIDATE.finditer(text):
-            groups = _digit_groups(m.group(), m.start())
+            cand = m.group()
+            if len(cand) - cand.count(" ") - cand.count("-") < 12:
+                continue  # fewer digits than the shortest card: no number in it can be one
+            groups = _digit_groups(cand, m.start())
             if len(groups) > self._MAX_GROUPS:
                 continue
-            context = context_before(text, m.start(), self.CONTEXT)
-            best = self._best(text, groups, context)
+            best = self._best(text, groups)
             if best is not None:
                 out.append(Span(best[0], best[1], self.entity, 1.0))
         return out
 
-    @staticmethod
-    def _best(text: str, groups: list[tuple[int, int]], context: bool
-              ) -> tuple[int, int] | None:
-        shortest = 12 if context else 13
+    def _best(self, text: str, groups: list[tuple[int, int]]) -> tuple[int, int] | None:
+        """The longest Luhn-valid run of contiguous groups: 13-19 digits laid out as cards
+        are printed, or 12-19 digits in any layout after a card word (looked for only when
+        a valid run needs it: most candidates have none)."""
         best: tuple[int, int] | None = None
         best_len = 0
+        context: bool | None = None
+        parts = [text[a:b] for a, b in groups]
         for i in range(len(groups)):
-            digits = ""
+            n = 0
             for j in range(i, len(groups)):
                 if j > i and groups[j][0] - groups[j - 1][1] > 1:
                     break  # two separators in a row end a number
-                digits += text[groups[j][0]:groups[j][1]]
-                if len(digits) > 19:
+                n += len(parts[j])
+                if n > 19:
                     break
-                if (len(digits) >= shortest and len(digits) > best_len and luhn_ok(digits)
-                        and (context or _card_grouping(groups[i:j + 1]))):
-                    best, best_len = (groups[i][0], groups[j][1]), len(digits)
+                if n < 12 or n <= best_len or not luhn_ok("".join(parts[i:j + 1])):
+                    continue
+                if not (n >= 13 and _card_grouping(groups[i:j + 1])):
+                    if context is None:
+                        context = context_before(text, groups[0][0], self.CONTEXT)
+                    if not context:
+                        continue
+                best, best_len = (groups[i][0], groups[j][1]), n
         return best
 
 
@@ -219,17 +259,21 @@ class SsnRecogniser:
 
     entity = "US_SSN"
     entities = ("US_SSN",)
-    _GROUPED = re.compile(r"(\d(?<![\w\-]\d)\d{2})([\- ])(\d{2})\2(\d{4})(?![\w\-])", re.ASCII)
-    _PLAIN = re.compile(r"\d(?<![\w\-]\d)\d{8}(?![\w\-])", re.ASCII)
+    #: Both shapes in one pass (they never overlap: a grouped number's parts are no
+    #: nine-digit token): ``AAA-GG-SSSS`` / ``AAA GG SSSS`` (groups 1-4) or nine digits
+    #: (group 5 holds the last six).
+    _CANDIDATE = re.compile(r"(\d(?<![\w\-]\d)\d{2})(?:([\- ])(\d{2})\2(\d{4})|(\d{6}))"
+                            r"(?![\w\-])", re.ASCII)
     CONTEXT = ("ssn", "social", "ss#", "ss #", "taxpayer")
 
     def find(self, text: str) -> list[Span]:
         out = []
-        for m in self._GROUPED.finditer(text):
-            if ssn_ok(m.group(1) + m.group(3) + m.group(4)):
-                score = 1.0 if context_before(text, m.start(), self.CONTEXT) else 0.85
-                out.append(Span(m.start(), m.end(), self.entity, score))
-        for m in self._PLAIN.finditer(text):
+        for m in self._CANDIDATE.finditer(text):
+            if m.group(5) is None:  # grouped
+                if ssn_ok(m.group(1) + m.group(3) + m.group(4)):
+                    score = 1.0 if context_before(text, m.start(), self.CONTEXT) else 0.85
+                    out.append(Span(m.start(), m.end(), self.entity, score))
+                continue
             after = text[m.end():m.end() + 32].lower()  # "listed 123456789 as her SSN"
             if ssn_ok(m.group()) and (context_before(text, m.start(), self.CONTEXT)
                                       or any(w in after for w in self.CONTEXT)):

@@ -25,14 +25,17 @@ IBAN_LENGTHS: dict[str, int] = {
 
 def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check of a payment card number given as 12 to 19 digits."""
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
-        return False
-    # every second digit from the right doubled (its digit sum taken), the others as they are
-    total = sum(map(int, digits[-1::-2])) + sum(map(_DOUBLED.__getitem__, digits[-2::-2]))
+    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
+        return False  # (other scripts' digits: no card is printed so; the scan is ASCII)
+    # every second digit from the right doubled (its digit sum taken), the others as they
+    # are; summed as byte values in C (each digit is its code minus 48)
+    raw = digits.encode()
+    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
     return total % 10 == 0 and len(set(digits)) > 1
 
 
-_DOUBLED = {str(d): d * 2 - 9 if d > 4 else d * 2 for d in range(10)}
+#: Each digit to the digit sum of its double ("7" -> 14 -> "5"), as a bytes table.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def iban_ok(compact: str) -> bool:

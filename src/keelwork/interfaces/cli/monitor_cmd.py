@@ -264,8 +264,13 @@ def _print_attributions(windows: list[dict[str, Any]]) -> None:
         if not got:
             continue
         top = ", ".join(f"{k} {v:.4g}" for k, v in list(got["mean_abs"].items())[:5])
+        ref = got.get("reference")
+        moved = ("no reference baseline (the model has no exact explainer)" if ref is None
+                 else "vs reference: not comparable" if ref.get("distance") is None
+                 else f"vs reference: {ref['distance']:.2f} of the reliance moved"
+                 + (" (shifted)" if ref.get("shifted") else ""))
         console.print(f"{w['start'][:16].replace('T', ' ')}: mean |attribution| of "
-                      f"{got['explained']} explained: {top}", highlight=False)
+                      f"{got['explained']} explained: {top}; {moved}", highlight=False)
 
 
 def _print_fairness(windows: list[dict[str, Any]]) -> None:

@@ -51,6 +51,7 @@ from keelwork.core.monitors.windows import (
 )
 from keelwork.errors import MonitorError
 from keelwork.service.models import load_registered, unload
+from keelwork.service.monitoring.reliance import reference_reliance
 from keelwork.spec.model import ResolvedSpec
 
 log = logging.getLogger("keelwork.monitor")
@@ -121,6 +122,7 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
     try:
         schema = _schema(runtime, resolved, name, mon.labels.positive)
         outputs, proba = _predict(runtime, instances)
+        reliance = reference_reliance(runtime, instances)
     finally:
         if owned:
             unload(runtime)
@@ -155,7 +157,8 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
                             created_at=datetime.now(UTC), schema=schema, profile=profile,
                             input_columns=tuple(inputs), label_column=label_col, cbpe=cbpe,
                             cbpe_reason=cbpe_reason,
-                            text=text, segments=segments, warnings=tuple(warnings))
+                            text=text, segments=segments, warnings=tuple(warnings),
+                            reliance=reliance)
 
 
 def label_mismatch(schema: OutputSchema, outputs: Sequence[Any], labels: Sequence[Any],

@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 
 from keelwork.adapters.stores.explanation_store import window_explanations
 from keelwork.adapters.stores.monitor_store import MonitorStore
-from keelwork.core.explain.attribution import mean_abs
+from keelwork.core.explain.attribution import mean_abs, reliance_drift
 from keelwork.core.monitors.reference import MonitorReference
 from keelwork.core.monitors.report import MONITOR_REPORT_KIND as REPORT_KIND
 from keelwork.core.monitors.report import MONITOR_REPORT_VERSION as REPORT_VERSION
@@ -114,7 +114,11 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         # The global view of POST :explain's stored explanations (none stored: no key).
         explained = window_explanations(engine, reference.model, w.start, w.end)
         if explained:
-            entry["attributions"] = mean_abs(explained)
+            view = entry["attributions"] = mean_abs(explained)
+            baseline = reference.reliance
+            view["reference"] = None if baseline is None else {
+                **reliance_drift(baseline.get("mean_abs") or {}, view["mean_abs"]),
+                "explained": baseline.get("explained"), "mean_abs": baseline.get("mean_abs")}
         out.append(entry)
         if store:
             version = max(w.versions) if w.versions else reference.model_version

@@ -80,3 +80,16 @@ def test_the_global_view_is_the_mean_absolute_attribution() -> None:
     assert got == {"explained": 2, "mean_abs": {"b": 2.0, "a": 1.5}}
     assert list(got["mean_abs"]) == ["b", "a"]
     assert mean_abs([]) == {"explained": 0, "mean_abs": {}}
+
+
+def test_reliance_drift_compares_proportions_not_scale() -> None:
+    from keelwork.core.explain.attribution import RELIANCE_SHIFT, reliance_drift
+
+    same = reliance_drift({"a": 1.0, "b": 3.0}, {"a": 10.0, "b": 30.0})
+    assert same["distance"] == pytest.approx(0.0) and same["shifted"] is False
+    moved = reliance_drift({"a": 1.0, "b": 3.0}, {"a": 3.0, "b": 1.0, "c": 0.0})
+    assert moved["distance"] == pytest.approx(0.5) and moved["shifted"] is True
+    assert (moved["reference_top"], moved["window_top"]) == ("b", "a")
+    apart = reliance_drift({"a": 1.0}, {"z": 2.0})
+    assert apart["distance"] == pytest.approx(1.0) and apart["threshold"] == RELIANCE_SHIFT
+    assert reliance_drift({"a": 0.0}, {"a": 1.0})["distance"] is None

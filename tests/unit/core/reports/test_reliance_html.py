@@ -24,3 +24,13 @@ def test_long_lists_are_cut_and_counted() -> None:
     html = reliance_panel(view)
     assert f"and {12 - MAX_FEATURES} more features" in html
     assert "f11" in html and "f0<" not in html
+
+
+def test_the_move_from_the_reference_is_shown() -> None:
+    view = {"explained": 2, "mean_abs": {"income": 1.0, "debt": 1.0},
+            "reference": {"distance": 0.4, "threshold": 0.2, "shifted": True,
+                          "explained": 200, "mean_abs": {"income": 9.0, "debt": 1.0}}}
+    html = reliance_panel(view)
+    assert "0.40 of the reliance moved from the reference's 200 rows" in html
+    assert "shifted" in html and "90%" in html and "10%" in html
+    assert "no reference baseline" in reliance_panel({**view, "reference": None})
