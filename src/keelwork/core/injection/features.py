@@ -5,10 +5,21 @@ CRC-32 of words, computed with numpy for all n-grams at once; never Python's sal
 ``hash()``), so the classifier's weights are a plain array of ``2**bits`` floats that a
 build script and a server index the same way.
 
+A third family, the cues (:data:`CUES`), marks the phrases that carry an injection whatever
+the surrounding words: an override of earlier instructions ("ignore ... previous
+instructions"), a role switch ("you are now", "pretend to be"), a request for the system prompt,
+a lifted restriction, chat-template markers, text in a document that addresses the AI reading
+it, "say only ...". They are hand-written patterns, not training data; their weights are
+learned like the n-grams', so a cue that also fits look-alikes ("ignore the noise", "the
+previous instructions in the manual") gets the weight the data give it. (Cues that no training
+text holds, such as "instead, say" or "if you are an AI", were tried and dropped: a weight is
+only learned from text that has the feature.)
+
 A text's feature vector is the count of each bucket, divided by the square root of the number
-of n-grams of its family (character, word): the score of any span of the text is then a sum
-of weights over the n-grams that start in it, which lets :mod:`keelwork.core.injection.model`
-score every window of a long text from one cumulative sum.
+of n-grams of its family (character, word; a cue counts :data:`CUE_VALUE` each): the score of
+any span of the text is then a sum of weights over the features that start in it, which lets
+:mod:`keelwork.core.injection.model` score every window of a long text from one cumulative
+sum.
 """
 
 from __future__ import annotations
@@ -30,6 +41,122 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _WORD = re.compile(r"\w+", re.U)
 
 IntArray = npt.NDArray[np.int64]
+#: A text's words (runs of ``\\w``) and the position each starts at.
+Words = tuple[list[str], list[int]]
+
+
+def _words(text: str) -> Words:
+    found = list(_WORD.finditer(text))
+    return [m.group(0) for m in found], [m.start() for m in found]
+
+#: Each cue match's feature value, whatever the length of the text (a cue in a long text is
+#: not diluted; a larger value makes the cues' weights cheaper under the L2 penalty).
+CUE_VALUE = 1.0
+_GAP = r"(?:\W+\w+){0,4}?\W+"
+_RULES = (r"(?:instructions?|prompts?|rules|guidelines|directions|directives|commands?|"
+          r"context|guidance|polic(?:y|ies)|restrictions|programming|constraints|orders|"
+          r"safeguards|filters|training)")
+_AI = r"(?:ai|assistant|chatbot|language model|llm|agent|gpt|model|bot)"
+#: Injection cues, matched on the canonical (lower-case) reading: (name, the words a match
+#: starts with, the pattern). One scan finds where any cue's first words are; only there is
+#: a cue's pattern tried (one scan per pattern over a whole text would cost more than the
+#: n-grams).
+CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("override", ("ignore", "disregard", "forget", "skip", "override", "overwrite", "bypass",
+                  "abandon", "discard", "neglect", "circumvent", "set aside", "stop following"),
+     rf"\w+(?: aside| following)?{_GAP}{_RULES}\b"),
+    ("earlier_rules", ("previous", "prior", "above", "earlier", "preceding", "original",
+                       "initial", "former", "old", "all"),
+     rf"\w+ {_RULES}\b"),
+    ("new_rules", ("new", "updated", "real", "true", "actual", "hidden", "secret",
+                   "additional", "important"),
+     rf"\w+ (?:{_RULES}|task|objective|goal|system prompt)\b"),
+    ("role_now", ("you",),
+     r"you(?: are|'re| will be) (?:now|no longer|going to be|free|unrestricted|unfiltered|"
+     r"not bound|released)\b"),
+    ("from_now", ("from now on", "from this point", "starting now", "henceforth",
+                  "for the rest of this conversation"), r"\w+"),
+    ("act_as", ("act", "behave", "respond", "reply", "answer", "speak", "write"),
+     r"\w+ (?:as|like) (?:if|an?|my|the|though)\b"),
+    ("pretend", ("pretend", "role play", "roleplay", "role-play", "stay in character"),
+     r"\w+"),
+    ("sys_prompt", ("system", "initial", "original", "hidden", "secret", "developer",
+                    "preprompt", "pre-prompt", "confidential"),
+     r"[\w-]+ (?:prompt|message|instructions)\b"),
+    ("reveal", ("reveal", "print", "repeat", "output", "leak", "display", "spell out",
+                "write out", "dump", "echo", "recite", "show me"),
+     rf"\w+(?: out| me)?{_GAP}(?:system prompt|instructions|your prompt|password|secret|"
+     rf"api key|configuration|initial prompt|words above|text above)\b"),
+    ("unrestricted", ("no", "without", "free of", "free from", "remove", "disable", "lift",
+                      "bypass", "ignore"),
+     r"\w+(?: of| from)? (?:any |all |your |the |of )?(?:ethical |moral |safety |content )?"
+     r"(?:restrictions|limits|limitations|filters?|censorship|guidelines|ethics|morals|"
+     r"safeguards|boundaries|rules)\b"),
+    ("mode", ("developer", "dev", "god", "jailbreak", "jailbroken", "unrestricted",
+              "unfiltered", "dan", "evil", "chaos", "debug", "admin", "sudo", "maintenance"),
+     r"\w+ mode\b"),
+    ("jailbreak", ("do anything now", "jailbreak", "jailbroken"), r"\w+"),
+    ("template", ("<|", "<im_", "<s>", "[inst", "[/inst", "[system", "[sys", "<<sys", "##",
+                  "system:", "system :", "assistant:", "<system"),
+     r"<\|?(?:im_start|im_end|system|endoftext|user|assistant)\|?>|\[/?(?:inst|system|sys)\]|"
+     r"<</?sys>>|#{2,}\s*(?:instruction|system|new)|(?:system|assistant)\s*:|<s>"),
+    ("address_ai", ("note", "message", "instruction", "attention", "important", "notice",
+                    "reminder"),
+     rf"\w+ (?:to|for) (?:the |any |all )?{_AI}\b"),
+    ("ai_must", ("ai", "assistant", "chatbot", "language model", "llm", "agent", "gpt"),
+     rf"\w+(?: model)?{_GAP}(?:must|should|shall|is instructed|are instructed|needs to|"
+     rf"has to)\b"),
+    ("say_only", ("say", "respond", "reply", "answer", "output", "print", "write", "return"),
+     r"\w+(?: with)? (?:only|exactly|just|simply|verbatim|the (?:word|phrase|sentence))\b"),
+    ("conceal", ("do not", "don't", "never", "without"),
+     r"(?:do not|don't|never|without) (?:tell|mention|inform|reveal|warn|alert|let)(?:ing)?"
+     r"(?:\W+\w+){0,2}?\W+(?:user|anyone|them|human)\b"),
+    ("end_data", ("end of", "ignore the rest of the", "close the"),
+     r"(?:end of|ignore the rest of the|close the) (?:document|text|email|input|data|context|"
+     r"conversation|summary|translation)\b"),
+)
+_CUE_PATTERNS = tuple(re.compile(p, re.S) for _, _, p in CUES)
+_STARTS_WORD = re.compile(r"\w+")
+#: For each word a cue's start begins with: (cue, start) pairs to try where the word is.
+_BY_WORD: dict[str, tuple[tuple[int, str], ...]] = {}
+for _k, (_, _starts, _) in enumerate(CUES):
+    for _start in _starts:
+        _first = _STARTS_WORD.match(_start)
+        if _first is not None:
+            _BY_WORD[_first.group(0)] = (*_BY_WORD.get(_first.group(0), ()), (_k, _start))
+#: Starts that are not words (chat-template markers): one small scan finds them.
+_MARKUP_STARTS = tuple(w for _, starts, _ in CUES for w in starts if not w[0].isalnum())
+_MARKUP = re.compile("|".join(re.escape(w) for w in sorted(_MARKUP_STARTS, key=len,
+                                                               reverse=True)))
+_FIRST_WORDS = frozenset(_BY_WORD)
+_TEMPLATE = next(k for k, (name, _, _) in enumerate(CUES) if name == "template")
+
+
+def cue_features(text: str, bits: int, words: Words | None = None) -> tuple[IntArray, IntArray]:
+    """Bucket and start position of each :data:`CUES` match in ``text`` (its canonical
+    reading); ``words``: its words and where they start, when already found."""
+    ids: list[int] = []
+    pos: list[int] = []
+    tokens, token_starts = _words(text) if words is None else words
+    hits = _FIRST_WORDS.intersection(tokens)
+    for i in [i for i, t in enumerate(tokens) if t in hits] if hits else ():
+        at = token_starts[i]
+        done = -1
+        for k, start in _BY_WORD[tokens[i]]:
+            if k != done and text.startswith(start, at) and _CUE_PATTERNS[k].match(text, at):
+                ids.append(k)
+                pos.append(at)
+                done = k
+    if _MARKUP_STARTS and ("<" in text or "[" in text or "#" in text):
+        for hit in _MARKUP.finditer(text):
+            if _CUE_PATTERNS[_TEMPLATE].match(text, hit.start()):
+                ids.append(_TEMPLATE)
+                pos.append(hit.start())
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    mask = np.uint64((1 << bits) - 1)
+    buckets = _ngram_hashes(np.array(ids, dtype=np.uint64), 1, 200) & mask
+    return buckets.astype(np.int64), np.array(pos, dtype=np.int64)
 
 
 def _ngram_hashes(codes: npt.NDArray[np.uint64], n: int, salt: int) -> npt.NDArray[np.uint64]:
@@ -63,15 +190,15 @@ def char_ngrams(text: str, bits: int) -> tuple[IntArray, IntArray]:
     return np.concatenate(buckets).astype(np.int64), np.concatenate(starts)
 
 
-def word_ngrams(text: str, bits: int) -> tuple[IntArray, IntArray]:
-    """Bucket and start position of each word n-gram (words: runs of ``\\w``)."""
-    matches = list(_WORD.finditer(text))
-    if not matches:
+def word_ngrams(text: str, bits: int, words: Words | None = None) -> tuple[IntArray, IntArray]:
+    """Bucket and start position of each word n-gram (words: runs of ``\\w``; ``words``:
+    the words of ``text`` and where they start, when already found)."""
+    tokens, token_starts = _words(text) if words is None else words
+    if not tokens:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     # A word's id: the CRC-32 of its UTF-8 bytes (fixed, and fast in C), mixed below.
-    ids = np.array([zlib.crc32(m.group(0).encode("utf-8")) for m in matches],
-                   dtype=np.uint64)
-    pos = np.array([m.start() for m in matches], dtype=np.int64)
+    ids = np.array([zlib.crc32(t.encode("utf-8")) for t in tokens], dtype=np.uint64)
+    pos = np.array(token_starts, dtype=np.int64)
     mask = np.uint64((1 << bits) - 1)
     buckets: list[npt.NDArray[np.uint64]] = []
     starts: list[IntArray] = []
@@ -83,15 +210,24 @@ def word_ngrams(text: str, bits: int) -> tuple[IntArray, IntArray]:
     return np.concatenate(buckets).astype(np.int64), np.concatenate(starts)
 
 
+def families(text: str, bits: int) -> list[tuple[IntArray, IntArray, float]]:
+    """The non-empty feature families of ``text``: (buckets, start positions, value) each;
+    value 0 for the n-gram families (each n-gram counts one over the square root of the
+    family's count in the span scored), :data:`CUE_VALUE` for the cues (not diluted)."""
+    words = _words(text)
+    out = [(*char_ngrams(text, bits), 0.0), (*word_ngrams(text, bits, words), 0.0),
+           (*cue_features(text, bits, words), CUE_VALUE)]
+    return [f for f in out if f[0].size]
+
+
 def vector(text: str, bits: int) -> tuple[IntArray, npt.NDArray[np.float64]]:
     """``text``'s sparse feature vector: sorted bucket indices and their values (counts over
     the square root of the family's n-gram count, families added)."""
     parts_idx: list[IntArray] = []
     parts_val: list[npt.NDArray[np.float64]] = []
-    for idx, _ in (char_ngrams(text, bits), word_ngrams(text, bits)):
-        if idx.size:
-            parts_idx.append(idx)
-            parts_val.append(np.full(idx.size, 1.0 / np.sqrt(idx.size)))
+    for idx, _, value in families(text, bits):
+        parts_idx.append(idx)
+        parts_val.append(np.full(idx.size, value or 1.0 / np.sqrt(idx.size)))
     if not parts_idx:
         return np.zeros(0, np.int64), np.zeros(0, np.float64)
     idx = np.concatenate(parts_idx)
@@ -100,4 +236,5 @@ def vector(text: str, bits: int) -> tuple[IntArray, npt.NDArray[np.float64]]:
     return uniq.astype(np.int64), np.bincount(inverse, weights=val).astype(np.float64)
 
 
-__all__ = ["CHAR_NS", "WORD_NS", "char_ngrams", "vector", "word_ngrams"]
+__all__ = ["CHAR_NS", "CUES", "CUE_VALUE", "WORD_NS", "char_ngrams", "cue_features", "families",
+           "vector", "word_ngrams"]

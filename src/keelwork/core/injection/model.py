@@ -1,4 +1,4 @@
-"""The prompt-injection and jailbreak classifier: a linear model over hashed n-grams.
+"""The prompt-injection and jailbreak classifier: a linear model over hashed n-grams and cues.
 
 :class:`InjectionModel` scores a text in ``[0, 1]`` (the probability that it carries an
 injection or jailbreak attempt): every reading of the text (:func:`~keelwork.core.injection.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from keelwork.core.injection.features import char_ngrams, word_ngrams
+from keelwork.core.injection.features import families
 from keelwork.core.injection.normalize import variants
 
 #: Characters per scoring window, and the step between windows.
@@ -78,25 +78,24 @@ class InjectionModel:
 
     def _logit(self, text: str) -> float:
         """Highest logit over the whole text and its windows."""
-        fams = [f for f in (char_ngrams(text, self.bits), word_ngrams(text, self.bits))
-                if f[0].size]
+        fams = families(text, self.bits)
         if not fams:
             return self.bias
-        best = self.bias + sum(float(self.weights[idx].sum()) / float(np.sqrt(idx.size))
-                               for idx, _ in fams)
+        best = self.bias + sum(float(self.weights[idx].sum()) * (value or 1 / np.sqrt(idx.size))
+                               for idx, _, value in fams)
         if len(text) <= WINDOW:
             return best
         starts = np.arange(0, len(text) - WINDOW + STEP, STEP, dtype=np.int64)
         ends = starts + WINDOW
         total = np.full(starts.size, self.bias)
-        for idx, pos in fams:
+        for idx, pos, value in fams:
             order = np.argsort(pos, kind="stable")
             pos_sorted = pos[order]
             cum = np.concatenate(([0.0], np.cumsum(self.weights[idx[order]], dtype=np.float64)))
             lo = np.searchsorted(pos_sorted, starts, "left")
             hi = np.searchsorted(pos_sorted, ends, "left")
-            n = np.maximum(hi - lo, 1)
-            total += (cum[hi] - cum[lo]) / np.sqrt(n)
+            span = cum[hi] - cum[lo]
+            total += span * value if value else span / np.sqrt(np.maximum(hi - lo, 1))
         return max(best, float(total.max()))
 
     def verdict(self, text: str) -> Verdict:

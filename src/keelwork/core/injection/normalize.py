@@ -52,7 +52,7 @@ _MD_COMMENT = re.compile(r"^\s*\[[^\]]*\]:\s*<?#>?\s*\((.*?)\)\s*$", re.M)
 _ENTITY = re.compile(r"&(#x?[0-9a-fA-F]+|\w+);")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<!\w)(?:[0-9A-Fa-f]{2}[ :]?){7,}[0-9A-Fa-f]{2}(?!\w)")
-_SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){3,}\w(?!\w)")
+_SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){2,}\w(?!\w)")
 _SPACE = re.compile(r"\s+")
 #: Invisible format characters (zero-width, bidirectional controls, tags, BOM, soft hyphen).
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
@@ -61,6 +61,7 @@ _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2
 _OTHER_FORMAT = re.compile("[\u0600-\u0605\u06dd\u070f\u08e2\U000110bd\U000110cd"
                            "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
 _LEET_CHARS = re.compile(r"[0134578@$9|+]")
+_LEET_TOKEN = re.compile(r"[\w@$|+!]+")
 _ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "va", "nyy", "lbhe", "guvf",
                           "vtaber", "vafgehpgvbaf", "cerivbhf", "jevgr", "gryy"})
 _ENGLISH_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "in", "all", "your", "this",
@@ -105,13 +106,54 @@ GLOSS: dict[str, str] = {
     "sei": "are", "senza": "without", "restrizioni": "restrictions", "mostra": "show",
     "rivela": "reveal", "nuove": "new", "rispondi": "answer", "invece": "instead",
     "stampa": "print", "password": "password", "limiti": "limits", "filtri": "filters",
+    # More of each language's override, role and disclosure words (words that are also
+    # English, "come", "so", "se", are left out: the gloss reading of English text stays
+    # English).
+    "ignorier": "ignore", "missachte": "ignore", "missachten": "ignore", "übergehe": "ignore",
+    "vergesst": "forget", "vorangegangenen": "previous", "vorhergehenden": "previous",
+    "früheren": "previous", "ursprünglichen": "original", "obige": "above", "oben": "above",
+    "systemnachricht": "system message", "richtlinien": "guidelines", "befolge": "follow",
+    "einschränkung": "restriction", "zeig": "show", "enthülle": "reveal", "offenbare":
+    "reveal", "schreibe": "write", "schreib": "write", "wiederhole": "repeat", "spiele":
+    "play", "rolle": "role", "agiere": "act", "handle": "act", "geheimen": "secret",
+    "geheimnis": "secret", "vertrauliche": "confidential", "zensur": "censorship", "sag":
+    "say", "dich": "you", "dir": "you", "deinen": "your", "deiner": "your", "kennwort":
+    "password", "zugangsdaten": "credentials", "uneingeschränkt": "unrestricted",
+    "ignorer": "ignore", "néglige": "ignore", "négligez": "ignore", "oublier": "forget",
+    "précédents": "previous", "antérieurs": "previous", "dessus": "above", "directives":
+    "directives", "ordres": "orders", "révéler": "reveal", "montre": "show", "montrez":
+    "show", "donne": "give", "donnez": "give", "écris": "write", "écrivez": "write", "agis":
+    "act", "agissez": "act", "semblant": "pretend", "joue": "play", "rôle": "role", "secrète":
+    "secret", "confidentiel": "confidential", "limites": "limits", "filtres": "filters",
+    "censure": "censorship", "dorénavant": "from now on", "répète": "repeat", "répétez":
+    "repeat", "ton": "your", "votre": "your", "tes": "your", "vos": "your", "toi": "you",
+    "aucune": "no", "aucun": "no", "règle": "rule", "consigne": "instruction",
+    "ignorar": "ignore", "olvídate": "forget", "olvidar": "forget", "anterior": "previous",
+    "previa": "previous", "previo": "previous", "arriba": "above", "instrucción":
+    "instruction", "directrices": "guidelines", "normas": "rules", "mensaje": "message",
+    "muéstrame": "show me", "revélame": "reveal", "revelar": "reveal", "dime": "tell me",
+    "dame": "give me", "escribe": "write", "actúa": "act", "actua": "act", "fueras": "were",
+    "finge": "pretend", "tus": "your", "secreto": "secret", "secreta": "secret", "clave":
+    "password", "límites": "limits", "filtros": "filters", "censura": "censorship",
+    "repite": "repeat", "desde": "from", "desarrollador": "developer", "sigue": "follow",
+    "obedece": "obey", "únicamente": "only", "usted": "you",
+    "ignorare": "ignore", "ignorate": "ignore", "dimenticare": "forget", "dimenticate":
+    "forget", "tutti": "all", "istruzione": "instruction", "indicazioni": "instructions",
+    "direttive": "directives", "ordini": "orders", "sopra": "above", "precedente": "previous",
+    "mostrami": "show me", "rivelami": "reveal", "rivelare": "reveal", "dimmi": "tell me",
+    "dammi": "give me", "scrivi": "write", "comportati": "act", "agisci": "act", "fossi":
+    "were", "fingi": "pretend", "adesso": "now", "tuo": "your", "tuoi": "your", "tua": "your",
+    "segreto": "secret", "segreta": "secret", "riservato": "confidential", "ripeti": "repeat",
+    "modalità": "mode", "sviluppatore": "developer", "segui": "follow", "obbedisci": "obey",
+    "soltanto": "only", "messaggio": "message", "nessuna": "no", "nessun": "no", "vincoli":
+    "constraints", "limitazioni": "limitations", "voi": "you",
 }
 
 
-def canonical(text: str) -> str:
+def canonical(text: str, collapse: bool = True) -> str:
     """``text`` as the classifier reads it: NFKC, look-alikes folded to Latin, invisible
     (format) characters dropped, HTML entities and hidden markup surfaced, lower case,
-    whitespace collapsed."""
+    whitespace collapsed (unless ``collapse`` is false)."""
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
         text = _INVISIBLE.sub("", text)
@@ -120,7 +162,7 @@ def canonical(text: str) -> str:
     text = surface_markup(text).lower()
     if not text.isascii():
         text = text.translate(_FOLD)
-    return _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", text).strip() if collapse else text
 
 
 def surface_markup(text: str) -> str:
@@ -208,10 +250,13 @@ def rot13(text: str) -> str:
 
 
 def looks_rot13(text: str) -> bool:
-    """Whether ``text`` has more rot13-encoded common English words ("gur", "naq", "lbh")
-    than plain ones: only then is its rot13 reading scored."""
-    words = text.split()
-    return sum(w in _ROT13_WORDS for w in words) > sum(w in _ENGLISH_WORDS for w in words)
+    """Whether ``text`` has rot13-encoded common English words ("gur", "naq", "lbh"): two or
+    more, or more than plain ones; only then is its rot13 reading scored. (Two suffice when
+    plain words outnumber them: a rot13 line inside an English request or document is the
+    usual form; the rot13 reading of English text is gibberish, which scores low.)"""
+    words = _WORD.findall(text)
+    encoded = sum(w in _ROT13_WORDS for w in words)
+    return encoded >= 2 or encoded > sum(w in _ENGLISH_WORDS for w in words)
 
 
 def unleet(text: str) -> str | None:
@@ -221,27 +266,27 @@ def unleet(text: str) -> str | None:
     scoring such a reading only adds a chance of a false positive)."""
     if not _LEET_CHARS.search(text):
         return None
-    changed = 0
+    # Count first (most texts stop here), rewrite only a plausible one.
+    changed = sum(1 for w in _LEET_TOKEN.findall(text) if not w.isalpha() and _leet_word(w))
+    if changed < 2 or changed < 0.2 * len(_WORD.findall(text)):
+        return None
+    return _LEET_TOKEN.sub(lambda m: m.group(0).translate(_LEET) if _leet_word(m.group(0))
+                           else m.group(0), text)
 
-    def sub(m: re.Match[str]) -> str:
-        nonlocal changed
-        word = m.group(0)
-        core = word.lstrip("@#").rstrip("!")
-        if any(c.isalpha() for c in core) and any(not c.isalpha() for c in core) \
-                and not word.startswith(("@", "#")):
-            changed += 1
-            return word.translate(_LEET)
-        return word
 
-    out = re.sub(r"[\w@$|+!]+", sub, text)
-    return out if changed >= 2 and changed >= 0.2 * len(_WORD.findall(text)) else None
+def _leet_word(word: str) -> bool:
+    core = word.lstrip("@#").rstrip("!")
+    return any(c.isalpha() for c in core) and any(not c.isalpha() for c in core) \
+        and not word.startswith(("@", "#"))
 
 
 def unspace(text: str) -> str | None:
     """``text`` with letters spelled out one by one (``i g n o r e``, ``i.g.n.o.r.e``)
-    joined; None when none are."""
+    joined; None when none are. Read before whitespace is collapsed, two spaces (or a tab,
+    a line break, a slash) between letters part words: ``i g n o r e  a l l`` reads
+    ``ignore all``."""
     out, n = _SPACED.subn(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), text)
-    return out if n else None
+    return _SPACE.sub(" ", out).strip() if n else None
 
 
 def gloss(text: str) -> str | None:
@@ -265,14 +310,16 @@ def gloss(text: str) -> str | None:
 def variants(text: str) -> list[str]:
     """The readings of ``text`` the classifier scores: the canonical text first, then each
     decoding that applies (base64, hex, rot13, leetspeak, spaced letters, the gloss)."""
-    base = canonical(text)
+    uncollapsed = canonical(text, collapse=False)
+    base = _SPACE.sub(" ", uncollapsed).strip()  # canonical(text), computed once
     out = [base]
     for decoded in (decode_base64(text), decode_hex(text)):
         if decoded is not None:
             out.append(canonical(decoded))
     if looks_rot13(base):
         out.append(rot13(base))
-    for extra in (unleet(base), unspace(base)):
+    spaced = unspace(uncollapsed) if _SPACED.search(base) else None
+    for extra in (unleet(base), spaced):
         if extra is not None:
             out.append(extra)
     glossed = gloss(base)
