@@ -90,7 +90,7 @@ _CONFIGURED: dict[str, tuple[int | None, str | None]] = {}
 
 
 def project_keys(project: Path, store: Engine | str, *, seal: bool,
-                 configured: str | None = None) -> SubjectKeys | None:
+                 configured: str | None = None, known: bool = False) -> SubjectKeys | None:
     """The project's key store, attached to ``store`` (an engine or a storage URL) so that
     this process's readers of that store open sealed payloads with it.
 
@@ -100,6 +100,7 @@ def project_keys(project: Path, store: Engine | str, *, seal: bool,
         seal: Whether the caller seals (or cleans up keys): the project's subject key is
             loaded, made on first use; otherwise the key store is attached for reading only.
         configured: ``storage.subject_keys_url`` (default: read from the project's keel.yaml).
+        known: ``configured`` is keel.yaml's value, None included (not read again).
 
     Returns:
         The attached key store; None for an in-memory store (nothing to keep keys apart from).
@@ -114,7 +115,8 @@ def project_keys(project: Path, store: Engine | str, *, seal: bool,
     u = normalize_url(url)
     if u.get_backend_name() == "sqlite" and u.database in (None, "", ":memory:"):
         return None
-    where = key_store_location(project, url, configured or configured_key_store(project))
+    where = key_store_location(project, url, configured if configured is not None or known
+                               else configured_key_store(project))
     keys = SubjectKeys(where, subject_key(project) if seal else None)
     return attach(store, keys)
 

@@ -49,15 +49,18 @@ def storage_url_for(project: Path, settings: Settings) -> str | None:
     return _with_keys(project, configured) if configured else None
 
 
-def _with_keys(project: Path, url: str) -> str:
+def _with_keys(project: Path, url: str, configured: str | None = None, *,
+               known: bool = False) -> str:
     """``url``, the project's per-subject key store attached to it for reading: every reader
     of a store whose URL the project rule gives opens sealed payloads (a PostgreSQL store has
-    no directory to find its key file by)."""
+    no directory to find its key file by). ``configured``: keel.yaml's
+    ``storage.subject_keys_url`` when the caller has it (``known``; default: read from the
+    project)."""
     from keelwork.errors import StoreError
     from keelwork.service.payload_keys import project_keys
 
     with contextlib.suppress(StoreError):  # a malformed URL: said where the store is opened
-        project_keys(project, url, seal=False)
+        project_keys(project, url, seal=False, configured=configured, known=known)
     return url
 
 
@@ -126,7 +129,10 @@ def project_spec(project: Path, settings: Settings, *,
     if not path.is_file():
         raise SpecError(f"No keel.yaml in {str(project.absolute())!r}: {needs}.")
     resolved = load_spec(path)
-    url = _with_keys(project, storage_url(project, settings))
+    # The --project rule (the storage_url setting, else keel.yaml's store) from the spec in
+    # hand: keel.yaml is read once.
+    url = _with_keys(project, settings.storage_url or resolved.storage_url,
+                     resolved.spec.storage.subject_keys_url, known=True)
     if url != resolved.storage_url:
         spec = resolved.spec
         storage = spec.storage.model_copy(update={"url": url})

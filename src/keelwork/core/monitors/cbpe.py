@@ -76,7 +76,12 @@ from keelwork.core.monitors.cbpe_base import (
     draws_per_batch,
 )
 from keelwork.core.monitors.profile import check_kind
-from keelwork.core.monitors.quality import average_ranks, finite_floats, sorted_labels
+from keelwork.core.monitors.quality import (
+    average_ranks,
+    finite_floats,
+    sorted_labels,
+    tie_groups,
+)
 from keelwork.errors import MonitorError
 
 if TYPE_CHECKING:
@@ -259,7 +264,7 @@ def _expected(p: FloatArray, s: FloatArray, said: BoolArray) -> dict[str, float 
     # Expected ordered pairs: each i weighs p_i as a positive against the negative weight
     # (1 - p_j) of every other j scored lower, and half of those scored the same.
     neg = 1.0 - p
-    _, inverse = np.unique(s, return_inverse=True)
+    inverse, _ = tie_groups(s)
     neg_at = np.bincount(inverse, weights=neg)
     neg_below = np.cumsum(neg_at) - neg_at
     num = float((p * (neg_below[inverse] + 0.5 * (neg_at[inverse] - neg))).sum())

@@ -84,11 +84,29 @@ def finite_floats(values: Sequence[Any] | npt.NDArray[Any], what: str,
     return out
 
 
+def tie_groups(values: npt.NDArray[np.float64]
+               ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(group of each value, size of each group): the groups of equal values in increasing
+    order, as ``np.unique(..., return_inverse=True, return_counts=True)`` gives them. Values
+    already sorted (a window's scores from its rollups are) take a linear pass, not a sort."""
+    import numpy as np
+
+    n = len(values)
+    if n > 1 and bool(np.all(values[1:] >= values[:-1])):
+        first = np.empty(n, dtype=bool)
+        first[0] = True
+        np.not_equal(values[1:], values[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        return np.cumsum(first) - 1, np.diff(np.append(starts, n))
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return inverse.reshape(-1), counts
+
+
 def average_ranks(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """1-based ranks of ``scores``, tied values sharing the average of their ranks."""
     import numpy as np
 
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    inverse, counts = tie_groups(scores)
     ends = np.cumsum(counts).astype(np.float64)
     return ((ends - counts + 1.0 + ends) / 2.0)[inverse]
 
@@ -376,4 +394,5 @@ __all__ = [
     "rank_auc",
     "regression_metrics",
     "sorted_labels",
+    "tie_groups",
 ]

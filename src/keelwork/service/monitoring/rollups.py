@@ -178,13 +178,13 @@ class RollupPlan:
                 self.usable = False
         self._prefetched: cf.Future[list[dict[str, Any]]] | None = None
         if self.usable:
-            buckets = range(int(lo), int(hi), BUCKET_SECONDS)
-            self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
-            # The labelled predictions are read on a thread while this one reads and
-            # combines the rollups (the database works with the GIL released).
+            # The labelled predictions are read on a thread while this one counts the log
+            # and reads and combines the rollups (the database works with the GIL released).
             self._prefetched = _in_thread(self.store.labelled_rows, ctx.ref.model, lo, hi,
-                                          predictions_hint=sum(self.counts.values()))
+                                          predictions_hint="count")
             try:
+                buckets = range(int(lo), int(hi), BUCKET_SECONDS)
+                self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
                 self.stored = self.store.read(ctx.ref.model, lo, hi, BUCKET_SECONDS)
             except BaseException:
                 self.close()

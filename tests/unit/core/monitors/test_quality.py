@@ -233,3 +233,21 @@ def test_parse_duration_is_the_windows_one() -> None:
     assert [parse_duration(t) for t in ("30s", "5m", "1h", "1d")] == [30, 300, 3600, 86400]
     with pytest.raises(MonitorError):
         parse_duration("100p")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tie_groups_equal_numpy_unique_sorted_or_not(seed: int) -> None:
+    import numpy as np
+    from scipy.stats import rankdata
+
+    from keelwork.core.monitors.quality import average_ranks, tie_groups
+
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 50, size=2_000).astype(float) / 7.0  # many ties
+    for values in (raw, np.sort(raw), np.array([1.0]), np.array([2.0, 2.0])):
+        inverse, counts = tie_groups(values)
+        _, want_inverse, want_counts = np.unique(values, return_inverse=True,
+                                                 return_counts=True)
+        assert inverse.tolist() == want_inverse.reshape(-1).tolist()
+        assert counts.tolist() == want_counts.tolist()
+        assert average_ranks(values).tolist() == rankdata(values).tolist()
