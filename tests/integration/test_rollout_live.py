@@ -49,8 +49,13 @@ def server(project: Path) -> Iterator[str]:
 @contextmanager
 def load(server: str, clients: int = 8) -> Iterator[tuple[list[tuple[float, int, str]],
                                                          threading.Lock]]:
-    """Clients posting to ``scorer`` while the block runs; yields (time, status, version) of
-    every answer, and the lock that guards the list."""
+    """Clients posting to ``scorer`` while the block runs; yields (time sent, status, version)
+    of every answer, and the lock that guards the list.
+
+    The time is when the request was sent: a request sent before a change may rightly be
+    answered by the old version however late its answer comes (say it waited for the store's
+    write lock, which the change itself held); what must hold is that every request sent a
+    second after the change is answered by the new one."""
     seen: list[tuple[float, int, str]] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -60,11 +65,11 @@ def load(server: str, clients: int = 8) -> Iterator[tuple[list[tuple[float, int,
             i = 0
             while not stop.is_set():
                 i += 1
+                sent = time.monotonic()
                 r = c.post("/v1/models/scorer:predict",
                            json={"instances": [{"a": float(i % 5), "b": w}]})
                 with lock:
-                    seen.append((time.monotonic(), r.status_code,
-                                 r.headers.get("x-model-version", "")))
+                    seen.append((sent, r.status_code, r.headers.get("x-model-version", "")))
 
     threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
     for t in threads:
@@ -85,7 +90,7 @@ def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
         v2 = register_model(ops.registry, "scorer", "faulty_models:good_twin", "python",
                                    options={"path": str(FIXTURES)}).version
         rollout = ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
-        # (time received, status, version) of every request, from 8 client threads.
+        # (time sent, status, version) of every request, from 8 client threads.
         with load(server) as (seen, lock):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:  # the server picks the rollout up
@@ -140,7 +145,8 @@ def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
         assert bad == [], f"{len(bad)} non-2xx of {len(seen)}"
         late = max((t - rolled_at for t, _, v in seen if v == str(v2) and t > rolled_at),
                    default=0.0)
-        assert late < 1.0, f"version {v2} still answered {late:.3f} s after the rollback"
+        assert late < 1.0, f"version {v2} still answered a request sent {late:.3f} s after " \
+            "the rollback"
         after = {v for t, _, v in seen if t > rolled_at + 1.0}
         assert after == {"1"}
         print(f"requests {len(seen)}, last answer of v{v2} {late * 1000:.0f} ms after rollback")
