@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _PG_USER = "postgres"
 
@@ -161,6 +162,23 @@ class TempPostgres:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def table_file_bytes(engine: Any, *tables: str) -> bytes:
+    """The raw bytes of ``tables`` (and their TOAST) in a PostgreSQL data directory, after a
+    checkpoint wrote every dirty page: what a scan of the store's files sees."""
+    from sqlalchemy import text
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CHECKPOINT"))
+        data_dir = Path(conn.execute(text("SHOW data_directory")).scalar_one())
+        rels = [conn.execute(text("SELECT pg_relation_filepath(:t)"), {"t": t}).scalar_one()
+                for t in tables]
+        rels += conn.execute(text(
+            "SELECT pg_relation_filepath(reltoastrelid) FROM pg_class WHERE relname = ANY(:t) "
+            "AND reltoastrelid <> 0"), {"t": list(tables)}).scalars().all()
+    return b"".join(part.read_bytes() for rel in rels
+                    for part in sorted((data_dir / rel).parent.glob(Path(rel).name + "*")))
 
 
 def create_database(admin_url: str, name: str | None = None) -> str:

@@ -28,7 +28,7 @@ from keelwork.adapters.stores.subject_keys import ERASED, SubjectKeys, key_id
 from keelwork.interfaces.http.server import build_server_app
 from keelwork.service.payload_keys import project_keys, subject_key
 from keelwork.spec import load_spec
-from pg import create_database, drop_database
+from pg import create_database, drop_database, table_file_bytes
 
 pytestmark = pytest.mark.postgres
 
@@ -63,18 +63,11 @@ def _canary(subject: str, n: int) -> str:
 
 def _raw(url: str, tables: tuple[str, ...]) -> bytes:
     """The raw bytes of ``tables`` (and their TOAST) after a checkpoint."""
-    engine = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("CHECKPOINT"))
-        data_dir = Path(conn.execute(text("SHOW data_directory")).scalar_one())
-        rels = [conn.execute(text("SELECT pg_relation_filepath(:t)"), {"t": t}).scalar_one()
-                for t in tables]
-        rels += conn.execute(text(
-            "SELECT pg_relation_filepath(reltoastrelid) FROM pg_class WHERE relname = ANY(:t) "
-            "AND reltoastrelid <> 0"), {"t": list(tables)}).scalars().all()
-    engine.dispose()
-    return b"".join(p.read_bytes() for rel in rels
-                    for p in sorted((data_dir / rel).parent.glob(Path(rel).name + "*")))
+    engine = create_engine(make_url(url))
+    try:
+        return table_file_bytes(engine, *tables)
+    finally:
+        engine.dispose()
 
 
 def _key_bytes(where: str | Path) -> bytes:

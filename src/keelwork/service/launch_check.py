@@ -148,8 +148,7 @@ def _has_slos(resolved: ResolvedSpec) -> bool:
 
 def _owners(resolved: ResolvedSpec) -> CheckItem:
     service = resolved.spec.service
-    on_call = service.on_call
-    contact = getattr(on_call, "contact", None) if on_call is not None else None
+    contact = service.on_call.contact if service.on_call is not None else None
     if not service.owners:
         return CheckItem("owners", "fail", "service.owners is empty: tickets reach nobody",
                          "name the owners' contacts in service.owners")

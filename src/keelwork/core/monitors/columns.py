@@ -14,7 +14,6 @@ from typing import Any
 from keelwork.core.monitors.profile import (
     DEFAULT_MAX_CATEGORIES,
     DEFAULT_MAX_NEW,
-    ProfileError,
     TableProfile,
     categorical_profile,
     label_of,
@@ -71,11 +70,8 @@ def profile_rows(rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str],
     :func:`columns_table` of the same rows with ``profile_table(..., reference=reference)``,
     counted with numpy alone. For a few thousand rows (a window's labelled predictions) in a
     short-lived process: no pyarrow array is built, so the process does not pay for importing
-    pyarrow and, with its first array, pandas.
-
-    Raises:
-        ProfileError: never for values that do not fit their kind (those are nulls, as in
-            :func:`columns_table`); only if numpy cannot hold the floats.
+    pyarrow and, with its first array, pandas. A value that does not fit its column's kind
+    is a null, as in :func:`columns_table`.
     """
     import numpy as np
 
@@ -86,11 +82,8 @@ def profile_rows(rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str],
             continue
         values = [r.get(name) for r in rows]
         if ref.kind == "numeric":
-            try:
-                floats = np.array([np.nan if (f := _float(v)) is None else f for v in values],
-                                  dtype=np.float64)
-            except (TypeError, ValueError) as exc:  # pragma: no cover - floats only
-                raise ProfileError(f"Column {name!r} cannot be read as numbers.") from exc
+            floats = np.array([np.nan if (f := _float(v)) is None else f for v in values],
+                              dtype=np.float64)
             out[name] = numeric_profile(name, floats, ref, len(ref.edges))
             continue
         found: dict[str, int] = {}

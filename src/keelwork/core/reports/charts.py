@@ -37,6 +37,11 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def tag(text: str, kind: str = "mute") -> str:
+    """A small coloured label (the pages' ``tag t-<kind>`` style: ok, bad, mute, ...)."""
+    return f'<span class="tag t-{kind}">{esc(text)}</span>'
+
+
 def fmt(value: float | int | bool | None) -> str:
     """A number as shown in the reports: integers exactly, floats to 4 significant digits."""
     if value is None:
@@ -357,4 +362,5 @@ def heatmap(rows: Sequence[str], x_labels: Sequence[str],
     return _svg(width, height, body, "drift score relative to threshold per column and window")
 
 
-__all__ = ["category_bars", "esc", "fmt", "heatmap", "line_chart", "numeric_hist", "score_bar"]
+__all__ = ["category_bars", "esc", "fmt", "heatmap", "line_chart", "numeric_hist", "score_bar",
+           "tag"]

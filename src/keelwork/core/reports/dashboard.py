@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from keelwork.core.reports.charts import esc
+from keelwork.core.reports.charts import esc, tag
 from keelwork.core.reports.reliance_html import reliance_panel
 from keelwork.core.reports.sparks import bars, line, meter, score_strip
 
@@ -129,10 +129,6 @@ def when(ts: Any) -> str:
 
 def _hour(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:00")
-
-
-def tag(text: str, kind: str = "mute") -> str:
-    return f'<span class="tag t-{kind}">{esc(text)}</span>'
 
 
 # --------------------------------------------------------------------------- sections

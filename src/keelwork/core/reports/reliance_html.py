@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from keelwork.core.reports.charts import esc
+from keelwork.core.reports.charts import esc, tag
 from keelwork.core.reports.sparks import share_bar
 
 #: Features shown, at most (the rest are counted).
@@ -51,13 +51,9 @@ def _moved(ref: Mapping[str, Any] | None) -> str:
     distance = ref.get("distance")
     if distance is None:
         return "not comparable with the reference"
-    verdict = (_tag("shifted", "bad") if ref.get("shifted") else _tag("steady", "ok"))
+    verdict = tag("shifted", "bad") if ref.get("shifted") else tag("steady", "ok")
     return (f"{float(distance):.2f} of the reliance moved from the reference's "
             f"{int(ref.get('explained') or 0)} rows {verdict}")
-
-
-def _tag(text: str, kind: str) -> str:
-    return f'<span class="tag t-{kind}">{esc(text)}</span>'
 
 
 __all__ = ["MAX_FEATURES", "reliance_panel"]

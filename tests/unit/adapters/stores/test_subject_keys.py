@@ -23,6 +23,7 @@ from keelwork.adapters.stores.subject_keys import (
     sealed_key_id,
     unseal,
 )
+from pg import table_file_bytes
 
 SECRET = b"s" * 32
 
@@ -154,23 +155,6 @@ def test_the_log_seals_in_its_writer_and_a_key_file_failure_spools(tmp_path: Pat
     engine.dispose()
 
 
-def _pg_files(engine: Any, *tables: str) -> bytes:
-    """The raw bytes of ``tables`` (and their TOAST) in a PostgreSQL data directory, after a
-    checkpoint wrote every dirty page."""
-    from sqlalchemy import text
-
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("CHECKPOINT"))
-        data_dir = Path(conn.execute(text("SHOW data_directory")).scalar_one())
-        rels = [conn.execute(text("SELECT pg_relation_filepath(:t)"), {"t": t}).scalar_one()
-                for t in tables]
-        rels += conn.execute(text(
-            "SELECT pg_relation_filepath(reltoastrelid) FROM pg_class WHERE relname = ANY(:t) "
-            "AND reltoastrelid <> 0"), {"t": list(tables)}).scalars().all()
-    return b"".join(part.read_bytes() for rel in rels
-                    for part in sorted((data_dir / rel).parent.glob(Path(rel).name + "*")))
-
-
 @pytest.mark.postgres
 def test_a_postgresql_key_store_makes_and_destroys_keys(pg_database: str) -> None:
     keys = SubjectKeys(pg_database, SECRET)
@@ -182,9 +166,9 @@ def test_a_postgresql_key_store_makes_and_destroys_keys(pg_database: str) -> Non
     assert set(held) == {alice, bob}
     assert unseal(held[alice], "inputs", rows[0]["inputs"]) == _row("alice", 1)["inputs"]
     engine = make_engine(pg_database)
-    assert held[alice] in _pg_files(engine, "subject_keys")  # the scan sees a key when held
+    assert held[alice] in table_file_bytes(engine, "subject_keys")  # the scan sees a key when held
     assert keys.forget_many([alice, "0" * 32]) == 1
-    raw = _pg_files(engine, "subject_keys")
+    raw = table_file_bytes(engine, "subject_keys")
     assert held[alice] not in raw and held[bob] in raw  # rewritten: no dead tuple keeps it
     keys.restore({alice: held[alice]})  # retention puts back a key whose subject came back
     assert keys.keys([alice]) == {alice: held[alice]}
@@ -211,7 +195,7 @@ def test_a_postgresql_log_is_sealed_under_the_project_key_file(pg_database: str,
         id=f"p{i}", ts=float(i), model="m", version=1, subject_id="alice" if i % 2 else None,
         inputs={"note": f"canary{i}qz"}, outputs=i, latency_ms=1.0) for i in range(4)])
     log.close()
-    raw = _pg_files(engine, "prediction_payloads")
+    raw = table_file_bytes(engine, "prediction_payloads")
     assert b"canary0qz" in raw and b"canary1qz" not in raw and b"canary3qz" not in raw
     assert not inspect(engine).has_table("subject_keys")  # no key in the data store
     # Another engine on the same database (another reader) opens them with the attached keys.
