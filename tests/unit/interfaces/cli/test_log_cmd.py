@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,10 +35,16 @@ def _rec(i: int, ts: float, model: str = "churn") -> PredictionRecord:
         guard="timeout" if i % 4 == 0 else None, request_meta={"client": "cli-test"})
 
 
-# 3 days of history, newest last, one every 3 hours: half an hour away from whole hours, so
-# that no record sits on a --since boundary however late the command runs.
-RECORDS = [_rec(i, NOW - 3 * 86400 + i * 10800 + 1800, "churn" if i % 3 else "upsell")
-           for i in range(24)]
+def _history(now: float) -> list[PredictionRecord]:
+    """3 days of history, newest last, one every 3 hours, half an hour away from whole hours."""
+    return [_rec(i, now - 3 * 86400 + i * 10800 + 1800, "churn" if i % 3 else "upsell")
+            for i in range(24)]
+
+
+# For tests whose queries do not depend on the clock. A query relative to the clock ("1d")
+# uses ``Fresh``: history built when the test runs, not when the module was imported (a full
+# suite runs a module's tests 30 minutes or more after it imports them).
+RECORDS = _history(NOW)
 
 
 def _fill(url: str, tmp_path: Path, records: list[PredictionRecord]) -> None:
@@ -56,6 +63,24 @@ def project(tmp_path: Path) -> Path:
     proj.mkdir()
     _fill(f"sqlite:///{proj / '.keel' / 'keel.db'}", tmp_path, RECORDS)
     return proj
+
+
+@dataclass(frozen=True)
+class Fresh:
+    project: Path
+    now: float
+    records: list[PredictionRecord]
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Fresh:
+    """A project holding history that ends at the moment the test starts."""
+    now = time.time()
+    records = _history(now)
+    proj = tmp_path / "fresh"
+    proj.mkdir()
+    _fill(f"sqlite:///{proj / '.keel' / 'keel.db'}", tmp_path, records)
+    return Fresh(proj, now, records)
 
 
 @pytest.fixture(autouse=True)
@@ -100,13 +125,13 @@ def test_tail_status_filter_shows_errors_with_their_message(tmp_path: Path) -> N
     assert [json.loads(x)["id"] for x in result.stdout.splitlines()] == [RECORDS[0].id]
 
 
-def test_export_csv_since_relative(project: Path, tmp_path: Path) -> None:
+def test_export_csv_since_relative(fresh: Fresh, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     result = runner.invoke(app, ["export", "--since", "1d", "--format", "csv", "--out", str(out),
-                                 "--project", str(project)])
+                                 "--project", str(fresh.project)])
     assert result.exit_code == 0, result.output
-    expected = [r for r in RECORDS if r.ts >= NOW - 86400]
-    assert 0 < len(expected) < len(RECORDS)
+    expected = [r for r in fresh.records if r.ts >= fresh.now - 86400]
+    assert 0 < len(expected) < len(fresh.records)
     with out.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [row["id"] for row in rows] == [r.id for r in expected]
@@ -118,14 +143,15 @@ def test_export_csv_since_relative(project: Path, tmp_path: Path) -> None:
     assert not out.with_name("out.csv.partial").exists()
 
 
-def test_export_parquet_reads_back(project: Path, tmp_path: Path) -> None:
+def test_export_parquet_reads_back(fresh: Fresh, tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
-    since = datetime.fromtimestamp(NOW - 2 * 86400, UTC).isoformat()
+    now = fresh.now
+    since = datetime.fromtimestamp(now - 2 * 86400, UTC).isoformat()
     result = runner.invoke(app, ["export", "--since", since, "--until", "6h", "--model",
-                                 "churn", "--out", str(out), "--project", str(project),
+                                 "churn", "--out", str(out), "--project", str(fresh.project),
                                  "--batch-size", "3"])
     assert result.exit_code == 0, result.output
-    expected = [r for r in RECORDS if NOW - 2 * 86400 <= r.ts < NOW - 6 * 3600
+    expected = [r for r in fresh.records if now - 2 * 86400 <= r.ts < now - 6 * 3600
                 and r.model == "churn"]
     table = pq.read_table(out)
     assert table.num_rows == len(expected) > 3  # more than one batch
