@@ -173,14 +173,21 @@ class RollupPlan:
                 self.usable = False
         self._prefetched: cf.Future[list[dict[str, Any]]] | None = None
         if self.usable:
-            # The labelled predictions are read on a thread while this one counts the log
-            # and reads and combines the rollups (the database works with the GIL released).
+            # The labelled predictions and the spans are read on threads while this one
+            # counts the log and reads and combines the rollups (the database works with the
+            # GIL released).
             self._prefetched = _in_thread(self.store.labelled_rows, ctx.ref.model, lo, hi,
                                           predictions_hint="count")
+            spans = _in_thread(self.store.read_spans, ctx.ref.model, self.selection, lo, hi)
             try:
                 buckets = range(int(lo), int(hi), BUCKET_SECONDS)
                 self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
-                self.spans = self.store.read_spans(ctx.ref.model, self.selection, lo, hi)
+            except BaseException:
+                cf.wait([spans])
+                self.close()
+                raise
+            try:
+                self.spans = spans.result()
             except BaseException:
                 self.close()
                 raise
