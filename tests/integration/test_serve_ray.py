@@ -1,11 +1,13 @@
 """`keel serve --engine ray --replicas 2` on a fresh project with a PostgreSQL store: both Ray
 Serve replicas answer, every acknowledged prediction is logged exactly once, a contract violation
-is a 422 naming the field, one replica holds the lease of the once-per-fleet work, /metrics sums
-both replicas' answers, and SIGTERM stops everything cleanly (the lease released, no replica
-left running)."""
+is a 422 naming the field, one replica holds the lease of the once-per-fleet work and another
+takes it when the holder is killed with SIGKILL, /metrics sums both replicas' answers, and
+SIGTERM stops everything cleanly (the lease released, no replica left running)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +22,7 @@ from sqlalchemy import Engine, text
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.lease_store import LeaseStore
 from keelwork.errors import StoreError
+from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
 from live_server import ADDER_SPEC, FIXTURES, free_port
 
 pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install 'keelwork[ray]'")
@@ -152,6 +155,33 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         # Whichever replica answers a scrape counts both replicas' answers.
         scrapes = {_scraped_predictions(base) for _ in range(4)}
         assert scrapes == {float(len(acked))}, (scrapes, len(acked))
+
+        # The holder dies without releasing: the other replica (or the one Ray starts in its
+        # place) takes the lease once it expires, and the service keeps answering.
+        old = int(lease[0].split(":")[1])
+        os.kill(old, signal.SIGKILL)
+        killed = time.monotonic()
+        while True:
+            now = _lease(db)
+            assert now is not None
+            if int(now[0].split(":")[1]) != old:
+                break
+            assert time.monotonic() - killed < DEFAULT_TTL_S + 2 * DEFAULT_RENEW_S + 5, \
+                "the lease did not move"
+            time.sleep(0.1)
+        new = int(now[0].split(":")[1])
+        assert now[1] == 3 and _alive(new), now
+        # The guarded loops started in one process at a time: keel serve's own check, the
+        # first holder, then its successor (Ray forwards the replicas' log lines).
+        deadline = time.monotonic() + 10
+        while len(_takes(log)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _takes(log) == [proc.pid, old, new], _takes(log)
+        assert time.monotonic() - killed >= DEFAULT_TTL_S - 2 * DEFAULT_RENEW_S - 1
+        r = httpx.post(f"{base}/v1/models/adder:predict",
+                       json={"instances": [{"a": 1, "b": 2}]}, timeout=20)
+        assert r.status_code == 200 and r.json()["predictions"] == [3.0], r.text
+        tags.add(r.headers[HEADER])
     finally:
         proc.terminate()
         try:
@@ -168,5 +198,14 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         while any(_alive(_pid(t)) for t in tags) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not [t for t in tags if _alive(_pid(t))], "a replica outlived keel serve"
+        assert "Traceback" not in log.read_text(errors="replace"), \
+            log.read_text(errors="replace")[-4000:]
     finally:
         db.dispose()
+
+
+def _takes(log: Path) -> list[int]:
+    """The pids that took the lease (and started its loops), in the order the log says."""
+    marker = f"lease {LEASE} taken by "
+    return [int(line.split(marker, 1)[1].split(":")[1])
+            for line in log.read_text(errors="replace").splitlines() if marker in line]

@@ -16,6 +16,7 @@ install never needs it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -38,6 +39,9 @@ MAX_ONGOING_REQUESTS = 64
 GRACEFUL_SHUTDOWN_S = 30.0
 
 AppBuilder = Callable[[], Any]
+#: Serve's own logging: no access log line per request (keelwork writes its own, on
+#: ``--access-log``), warnings and errors only.
+_RAY_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,15 @@ def require_ray() -> None:
     """Raises:
         MissingExtraError: ``ray[serve]`` is not installed (the ``ray`` extra)."""
     try:
-        import ray  # noqa: F401
-        from ray import serve  # noqa: F401
+        _module("ray.serve")
     except ImportError as exc:
         raise MissingExtraError("ray[serve]", "ray", "keel serve --engine ray") from exc
+
+
+def _module(name: str) -> Any:
+    """Ray's module ``name``, as Any: Ray ships no complete type stubs, so what is called on
+    it is kept untyped here rather than leaking into the rest."""
+    return importlib.import_module(name)
 
 
 def serve(build: AppBuilder, config: RayServeConfig, *,
@@ -90,8 +99,7 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
             application did not start (a replica failed to build its app).
     """
     require_ray()
-    import ray
-
+    ray = _module("ray")
     local = config.address is None
     _connect(ray, config)
     try:
@@ -150,14 +158,14 @@ def _stop_on_signals() -> threading.Event:
 
 def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> None:
     """Start Serve's proxy on host:port and run the application until every replica is up."""
-    from ray import serve as ray_serve
-
+    ray_serve = _module("ray.serve")
     try:
-        ray_serve.start(http_options={"host": config.host, "port": config.port})
+        ray_serve.start(http_options={"host": config.host, "port": config.port},
+                        logging_config=_RAY_LOGGING)
         deployment = ray_serve.deployment(
             _ingress_class(), name=config.name, num_replicas=config.replicas,
             max_ongoing_requests=MAX_ONGOING_REQUESTS,
-            graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S,
+            graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S, logging_config=_RAY_LOGGING,
             ray_actor_options={"num_cpus": per_replica,
                                "runtime_env": {"env_vars": dict(config.env)}})
         ray_serve.run(deployment.bind(build), name=config.name, route_prefix="/",
@@ -170,7 +178,7 @@ def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> No
 def _ingress_class() -> type:
     """The replica class: keeps the builder, builds the app when the replica starts, and tags
     each answer with :data:`REPLICA_HEADER` (made here: the decorator needs Ray)."""
-    from ray import serve as ray_serve
+    ray_serve = _module("ray.serve")
 
     @ray_serve.ingress()
     class KeelReplica:
@@ -213,8 +221,7 @@ class TagReplica:
 def _stop(ray: Any, name: str, *, local: bool) -> None:
     """Stop the replicas (each finishes its requests and flushes its log), then Ray: the whole
     of a Ray started here; only this application on someone's cluster."""
-    from ray import serve as ray_serve
-
+    ray_serve = _module("ray.serve")
     try:
         if local:
             ray_serve.shutdown()
