@@ -202,6 +202,8 @@ class TagReplica:
         self._header = (REPLICA_HEADER.encode(), tag.encode())
 
     def __getattr__(self, name: str) -> Any:  # Serve asks its ingress for docs_url and such
+        if name == "app":  # not set yet (a copy in the making): no endless recursion
+            raise AttributeError(name)
         return getattr(self.app, name)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
