@@ -137,6 +137,11 @@ def serve_on_ray(spec: Path, settings: Settings, replicas: int, *, host: str | N
     shared = fleet_metrics_dir(resolved) if address is None else None
     env = replica_env(handoff(spec, log_level, access_log, metrics_dir=shared),
                       metrics_dir=shared, address=address)
+    from keelwork.service.budget import announce_budget
+    from keelwork.service.slos import announce_slos
+
+    announce_slos(resolved.spec)
+    announce_budget(resolved.spec)
     where = address or "a Ray started here"
     console.print(f"starting {n} Ray Serve replicas of [bold]{resolved.spec.service.name}[/] "
                   f"on {where}")
