@@ -27,7 +27,11 @@ from keelwork.adapters.stores.engine import normalize_url
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.service.serving import MAX_WORKERS_PER_CPU
 from keelwork.spec.model import ResolvedSpec
-from keelwork.spec.settings import ENV_PREFIX, METRICS_DIR_VARIABLE, WORKER_HANDOFF
+from keelwork.spec.settings import (
+    METRICS_DIR_VARIABLE,
+    WORKER_HANDOFF,
+    settings_environment,
+)
 
 
 def check_replicas(resolved: ResolvedSpec, replicas: int, *, address: str | None = None,
@@ -80,7 +84,7 @@ def replica_env(handoff: str, *, metrics_dir: Path | None, address: str | None) 
     if metrics_dir is not None:
         env[METRICS_DIR_VARIABLE] = str(metrics_dir)
     if address is not None:
-        env.update({k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)})
+        env.update(settings_environment())
     return env
 
 

@@ -89,7 +89,7 @@ def _exact(runtime: Any, instances: Sequence[Any], order: Any,
 
 def _permutation(runtime: Any, instances: Sequence[Any], order: Any, explain: ExplainSection,
                  label: str) -> dict[str, Any] | None:
-    from keelwork.service.explain import background_sample, output_fn
+    from keelwork.core.explain.outputs import background_sample, output_fn
 
     if not all(isinstance(i, dict) for i in instances):
         return None  # the permutation explainer takes records
