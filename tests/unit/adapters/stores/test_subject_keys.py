@@ -240,3 +240,45 @@ def test_inserted_records_are_sealed_when_a_sealing_key_store_is_attached(
     assert [r.inputs["note"] for r in PredictionReader(engine).iter_records()] == [
         f"canary{i}qz" for i in range(4)]
     engine.dispose()
+
+
+def _seal_again_after_a_destruction_elsewhere(writer: SubjectKeys, destroy: Any) -> None:
+    first = [_row("s", 1)]
+    writer.seal_rows(first)  # the writer now holds the key of s in its seal cache
+    destroy()
+    fresh = [_row("s", 2)]
+    writer.seal_rows(fresh)
+    kid = sealed_key_id(fresh[0]["inputs"])
+    assert kid == sealed_key_id(first[0]["inputs"])
+    reader = SubjectKeys(writer.url)
+    left = reader.keys([kid])
+    reader.close()
+    # Sealed under a new key, not the destroyed one the cache held: the new payload opens,
+    # the erased one does not.
+    assert unseal(left[kid], "inputs", fresh[0]["inputs"]) == '{"email":"canary2@x.org"}'
+    with pytest.raises(ValueError):
+        unseal(left[kid], "inputs", first[0]["inputs"])
+
+
+def test_a_key_destroyed_by_another_process_seals_nothing_after(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "subject_keys.db"
+    code = ("import sys; from pathlib import Path; "
+            "from keelwork.adapters.stores.subject_keys import SubjectKeys; "
+            "assert SubjectKeys(Path(sys.argv[1])).forget(sys.argv[2])")
+    _seal_again_after_a_destruction_elsewhere(SubjectKeys(path, SECRET), lambda: subprocess.run(
+        [sys.executable, "-c", code, str(path), key_id(SECRET, "s")], check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}))
+
+
+def test_a_key_destroyed_through_another_engine_on_postgresql(pg_database: str) -> None:
+    writer, other = SubjectKeys(pg_database, SECRET), SubjectKeys(pg_database)
+    try:
+        _seal_again_after_a_destruction_elsewhere(
+            writer, lambda: other.forget(key_id(SECRET, "s")))
+        assert writer.generation() == other.generation() == 1
+    finally:
+        writer.close()
+        other.close()
