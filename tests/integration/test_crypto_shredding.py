@@ -114,6 +114,7 @@ def test_erased_subjects_payloads_do_not_open_in_a_backup(tmp_path: Path) -> Non
         assert done.json()["predictions"] == 3
     shown = keel(tmp_path, "erase", "--subject", "subj-03", "--reason", "ticket 8").stdout
     assert "erased: 3 predictions" in shown and "payload key destroyed" in shown
+    assert "1 snapshot rows" in shown and "snapshot key destroyed" in shown
     # The snapshot's files are as they were (the copy a backup holds), yet its erased rows
     # are gone for every reader, and it still verifies.
     assert {p: p.read_bytes() for p in parts} == parts

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from keelwork.adapters.stores import subject_keys
 from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.datasets import DatasetStore
 from keelwork.adapters.stores.datasets import ensure_schema as dataset_schema
@@ -31,7 +32,6 @@ from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.ingest_tables import labels
 from keelwork.adapters.stores.prediction_store import ensure_schema, insert_records, predictions
 from keelwork.adapters.stores.registry_store import open_registry
-from keelwork.adapters.stores import subject_keys
 from keelwork.adapters.stores.subject_keys import SubjectKeys, attach
 from keelwork.adapters.stores.subject_store import subject_erasures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
