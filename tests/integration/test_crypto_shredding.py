@@ -96,6 +96,9 @@ def test_erased_subjects_payloads_do_not_open_in_a_backup(tmp_path: Path) -> Non
     parts = {p: p.read_bytes() for p in (tmp_path / ".keel" / "datasets").rglob("*.parquet")}
     assert parts and not any(_canary(s, 9).encode() in b"".join(parts.values())
                              or s.encode() in b"".join(parts.values()) for s in SUBJECTS)
+    # Nor in the database: the snapshot's stored profile keeps no text value.
+    db = b"".join(p.read_bytes() for p in (tmp_path / ".keel").glob("keel.db*"))
+    assert not any(_canary(s, 9).encode() in db for s in SUBJECTS)
 
     keel_dir = tmp_path / ".keel"
     wal = keel_dir / "keel.db-wal"

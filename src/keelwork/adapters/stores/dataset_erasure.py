@@ -36,7 +36,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from keelwork.adapters.stores.dataset_files import open_rows, part_entry
-from keelwork.adapters.stores.dataset_sealing import KEY_ID_COLUMN, key_ids
+from keelwork.adapters.stores.dataset_sealing import KEY_ID_COLUMN, key_ids, redacted
 from keelwork.adapters.stores.datasets import DatasetStore, dataset_versions
 from keelwork.adapters.stores.engine import is_sqlite
 from keelwork.adapters.stores.subject_keys import keys_for
@@ -129,7 +129,8 @@ def erase_from_snapshots(store: DatasetStore, key: str, *, actor: str, reason: s
         _write_manifest(directory / "manifest.json", manifest)
         # The stored profile summarised the erased rows too (top values, min/max): recompute
         # it from the rows now held.
-        profile = compute_profile(current, redact=[column]).as_dict()
+        profile = compute_profile(current, redact=redacted(
+            current.schema, column, sealed=bool(manifest.get("sealed")))).as_dict()
         _replace_profiles(store, [v.name for v in versions], first.uri, profile)
         for v in versions:
             out.removed[v.ref] = removed

@@ -69,6 +69,19 @@ def can_seal(schema: Any) -> bool:
     return all(_flat(f.type) or _json_native(f.type) for f in schema)
 
 
+def redacted(schema: Any, subject_column: str | None, *, sealed: bool) -> list[str]:
+    """The columns whose values a snapshot's stored profile must not show: the subject
+    column, and for a sealed snapshot every text column too (top values are verbatim values,
+    and the profile sits in the data store, in clear, in every backup of it)."""
+    import pyarrow as pa
+
+    out = [] if subject_column is None else [subject_column]
+    if sealed:
+        out += [f.name for f in schema if f.name != subject_column and (
+            pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    return out
+
+
 def seal_part(table: Any, subject_column: str, sha256: str, keys: SubjectKeys) -> Any:
     """The sealed form of ``table`` (rows of one part, in order): see the module text."""
     import pyarrow as pa
@@ -239,4 +252,4 @@ def _aead(key: bytes) -> Any:
 
 
 __all__ = ["CODEC", "KEY_ID_COLUMN", "ROW_COLUMN", "SNAPSHOT_SCOPE", "Erased", "can_seal",
-           "key_ids", "open_part", "schema_of", "schema_text", "scoped", "seal_part"]
+           "key_ids", "open_part", "redacted", "schema_of", "schema_text", "scoped", "seal_part"]

@@ -70,6 +70,7 @@ from keelwork.adapters.stores.dataset_sealing import (
     CODEC,
     Erased,
     can_seal,
+    redacted,
     schema_text,
     seal_part,
 )
@@ -196,12 +197,13 @@ class DatasetStore:
         if subject_column is not None:
             check_subject(table, subject_column, source)
         sha = content_sha256(table)
-        profile = compute_profile(table, redact=[subject_column] if subject_column else [])
         # Rows naming a subject are sealed under its snapshot key when the project's key
         # store can seal (module dataset_sealing); else stored in clear (erased by rewriting).
         keys = seal_for(self.engine) if subject_column is not None else None
         if keys is not None and not can_seal(table.schema):
             keys = None
+        profile = compute_profile(table, redact=redacted(table.schema, subject_column,
+                                                         sealed=keys is not None))
         layout = layout_of(subject_column, sealed=keys is not None)
         final = self.root / sha / layout
         created = False

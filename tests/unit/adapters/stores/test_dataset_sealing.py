@@ -14,6 +14,7 @@ from keelwork.adapters.stores.dataset_sealing import (
     can_seal,
     key_ids,
     open_part,
+    redacted,
     schema_of,
     schema_text,
     scoped,
@@ -92,3 +93,21 @@ def test_a_schema_the_codec_cannot_carry_is_not_sealed() -> None:
     assert not can_seal(pa.schema([("m", pa.map_(pa.string(), pa.int64()))]))
     assert not can_seal(pa.schema([("l", pa.list_(pa.timestamp("us")))]))
     assert can_seal(pa.schema([("l", pa.list_(pa.struct([("a", pa.float64())])))]))
+
+
+def test_a_sealed_snapshots_profile_shows_no_text_value() -> None:
+    from keelwork.core.datasets import compute_profile
+
+    table = _table()
+    assert redacted(table.schema, "who", sealed=False) == ["who"]
+    hidden = redacted(table.schema, "who", sealed=True)
+    assert hidden == ["who"]  # _table's only text column is the subject's
+    people = canonicalize(pa.table({"who": ["a", "b"], "mail": ["x@qz.org", "y@qz.org"],
+                                    "n": [1, 2]}))
+    assert redacted(people.schema, "who", sealed=True) == ["who", "mail"]
+    shown = str(compute_profile(people, redact=redacted(people.schema, "who", sealed=False))
+                .as_dict())
+    assert "x@qz.org" in shown  # what the profile of a clear snapshot shows
+    kept = str(compute_profile(people, redact=redacted(people.schema, "who", sealed=True))
+               .as_dict())
+    assert "qz.org" not in kept and "'n'" in kept
