@@ -282,3 +282,42 @@ def test_a_key_destroyed_through_another_engine_on_postgresql(pg_database: str) 
     finally:
         writer.close()
         other.close()
+
+
+def test_rows_spooled_while_the_key_store_is_down_hold_no_clear_payload(tmp_path: Path) -> None:
+    from keelwork.adapters.stores.prediction_log import PredictionLog
+    from keelwork.core.predictions import PredictionRecord
+    from keelwork.errors import StoreError
+
+    keys = SubjectKeys(tmp_path / "subject_keys.db", SECRET)
+    down = [True]
+
+    def seal(rows: list[dict[str, Any]]) -> object:
+        if down[0]:
+            raise StoreError("key store unreachable")
+        return keys.seal_rows(rows)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+    spool = tmp_path / "spool"
+    log = PredictionLog(engine, spool, seal=seal, retry_backoff=(30.0, 30.0))
+    log.start()
+    log.write_blocking([PredictionRecord(
+        id=f"p{i}", ts=float(i), model="m", version=1, subject_id="alice" if i % 2 else None,
+        inputs={"note": f"cnryspl{i}qz"}, outputs=i, latency_ms=1.0) for i in range(4)])
+    assert log.stats()["spooled_total"] == 4
+    raw = b"".join(p.read_bytes() for p in spool.rglob("*") if p.is_file())
+    assert b"cnryspl1qz" not in raw and b"cnryspl3qz" not in raw  # alice's: sealed
+    assert b"cnryspl0qz" in raw  # no subject: as the store would hold it
+    assert len(list(spool.rglob("spool-*.key"))) == 1
+    down[0] = False
+    assert log.flush(10)  # replayed: sealed under alice's key, the segment key destroyed
+    log.close()
+    assert not list(spool.rglob("spool-*.key"))
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql("SELECT id, inputs FROM prediction_payloads").all())
+    assert [sealed_key_id(stored[f"p{i}"]) is not None for i in range(4)] == [
+        False, True, False, True]
+    assert [r.inputs for r in log.iter_records()] == [{"note": f"cnryspl{i}qz"}
+                                                     for i in range(4)]
+    keys.close()
+    engine.dispose()
