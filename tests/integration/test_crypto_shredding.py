@@ -115,6 +115,8 @@ def test_erased_subjects_payloads_do_not_open_in_a_backup(tmp_path: Path) -> Non
         assert done.status_code == 200, done.text
         assert done.json()["payload_key_destroyed"] is True
         assert done.json()["predictions"] == 3
+        assert done.json()["snapshot_key_destroyed"] is True
+        assert done.json()["snapshot_rows"] == {"people:1": 1}
     shown = keel(tmp_path, "erase", "--subject", "subj-03", "--reason", "ticket 8").stdout
     assert "erased: 3 predictions" in shown and "payload key destroyed" in shown
     assert "1 snapshot rows" in shown and "snapshot key destroyed" in shown
