@@ -223,3 +223,15 @@ def test_erasing_from_a_sealed_snapshot_destroys_keys_and_rewrites_nothing(
     again = erase(engine, AuditLog(engine), store, None, _subject(3), key=KEY, actor="dpo",
                   reason="again")
     assert not again.snapshot_key_destroyed and again.snapshots == {}
+
+
+def test_a_sealed_snapshot_without_its_key_store_says_so(
+        engine: Engine, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(subject_keys, "_ATTACHED", {})
+    attach(engine, SubjectKeys(tmp_path / "keys" / "subject_keys.db", KEY))
+    store = _fill(engine, tmp_path / ".keel" / "datasets", tmp_path, store_url)
+    store.verify("people:1")
+    monkeypatch.setattr(subject_keys, "_ATTACHED", {})  # a reader that attached no key store
+    with pytest.raises(Exception, match="1000 sealed rows .* do not open"):
+        store.verify("people:1")
+    assert store.read("people:1").num_rows == 0

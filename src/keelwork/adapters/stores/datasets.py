@@ -389,9 +389,14 @@ class DatasetStore:
             if not file.is_file() or hash_file(file)[0] != part["sha256"]:
                 raise RegistryError(f"The part '{file}' of snapshot {version.ref} is missing or "
                                     "altered; snapshot the source again.")
-        actual = content_sha256(canonicalize(self.read(version), source=str(directory)))
+        rows, manifest = self.read(version), self.manifest(version)
+        if rows.num_rows < int(manifest["rows"]):  # sealed rows whose key no erasure destroyed
+            raise RegistryError(
+                f"{int(manifest['rows']) - rows.num_rows} sealed rows of snapshot {version.ref} "
+                "do not open: their keys are not in the key store (is the project's attached?).")
+        actual = content_sha256(canonicalize(rows, source=str(directory)))
         # After a subject's erasure the rows held are the manifest's current ones.
-        expected = self.manifest(version).get("current_sha256", version.sha256)
+        expected = manifest.get("current_sha256", version.sha256)
         if actual != expected:
             raise RegistryError(f"The rows of snapshot {version.ref} hash to {actual}, not "
                                 f"{expected}; snapshot the source again.")
