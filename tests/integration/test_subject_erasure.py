@@ -35,6 +35,7 @@ from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.adapters.stores.subject_keys import SubjectKeys, attach
 from keelwork.adapters.stores.subject_store import subject_erasures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.errors import RegistryError
 from keelwork.service.subjects import erase, export, subject_digest
 
 SUBJECTS = 1_000
@@ -232,6 +233,6 @@ def test_a_sealed_snapshot_without_its_key_store_says_so(
     store = _fill(engine, tmp_path / ".keel" / "datasets", tmp_path, store_url)
     store.verify("people:1")
     monkeypatch.setattr(subject_keys, "_ATTACHED", {})  # a reader that attached no key store
-    with pytest.raises(Exception, match="1000 sealed rows .* do not open"):
+    with pytest.raises(RegistryError, match=r"1000 sealed rows .* do not open"):
         store.verify("people:1")
     assert store.read("people:1").num_rows == 0
