@@ -1,4 +1,4 @@
-"""Serving throughput and latency: keelwork against bare FastAPI and BentoML, same model, same body.
+"""Serving throughput and latency: keelwork against bare FastAPI, BentoML, Mosec and LitServe.
 
 The model is a scikit-learn LogisticRegression on 30 features (``make_classification``, fixed
 seed), saved with skops. Every server gets the same one-instance KServe V1 body
@@ -8,6 +8,10 @@ seed), saved with skops. Every server gets the same one-instance KServe V1 body
   (``def`` and ``async def``); per concurrency level, the faster of the two is the baseline;
 - ``bentoml``: ``serving_bentoml_service.py``, run from a venv of its own
   (``--bentoml-python``; skipped with the reason printed when it is absent);
+- ``mosec``: ``serving_mosec_service.py``, Mosec (Rust HTTP front, one Python worker process)
+  with dynamic batching 64 / 2 ms, from a venv of its own (``--mosec-python``; skipped likewise);
+- ``litserve-batch-on`` / ``litserve-batch-off``: ``serving_litserve_service.py``, LitServe
+  with batching 64 / 2 ms and without, from a venv of its own (``--litserve-python``);
 - ``keel-batch-off`` / ``keel-batch-on``: ``keel serve`` on a keel.yaml with a 30-field float
   contract with ranges (validated on every request), the durable prediction log with
   ``durability: sync`` (the answer waits for the commit to SQLite) and Prometheus metrics,
@@ -34,7 +38,10 @@ Run (about 9 minutes with the defaults)::
     python benchmarks/serving.py --servers keel-batch-on,keel-workers-2 --no-pin --soak 0
 
 ``KEEL_BENCH_BENTOML_PYTHON`` (or ``--bentoml-python``) names the BentoML venv's python; the
-default is ``/work/bench-venvs/bentoml/bin/python``.
+default is ``/work/bench-venvs/bentoml/bin/python``; likewise ``KEEL_BENCH_MOSEC_PYTHON`` and
+``KEEL_BENCH_LITSERVE_PYTHON`` (``/work/bench-venvs/mosec``, ``/work/bench-venvs/litserve``).
+Every server is also sent a malformed body (one instance of 2 features): the table under the
+results prints what each answers (keelwork: 422 naming the problem; the others: their 500).
 """
 
 from __future__ import annotations
@@ -65,7 +72,14 @@ N_FEATURES = 30
 SEED = 20240611
 PREDICT_PATH = "/v1/models/bench:predict"
 DEFAULT_BENTOML_PYTHON = "/work/bench-venvs/bentoml/bin/python"
-ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "keel-batch-off", "keel-batch-on")
+DEFAULT_MOSEC_PYTHON = "/work/bench-venvs/mosec/bin/python"
+DEFAULT_LITSERVE_PYTHON = "/work/bench-venvs/litserve/bin/python"
+ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "mosec", "litserve-batch-on",
+               "litserve-batch-off", "keel-batch-off", "keel-batch-on")
+#: The servers that run from a venv of their own: name -> (argparse dest, what to install).
+VENV_SERVERS = {"bentoml": "bentoml_python", "mosec": "mosec_python",
+                "litserve-batch-on": "litserve_python", "litserve-batch-off": "litserve_python"}
+MALFORMED_BODY = b'{"instances": [[1.0, 2.0]]}'
 #: Servers run only when named in ``--servers``: ``keel serve --workers 2`` (batching on) needs
 #: the machine's CPUs, so it is measured with ``--no-pin`` beside ``keel-batch-on``.
 OPTIONAL_SERVERS = ("keel-workers-2",)
@@ -193,6 +207,17 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
         "/readyz", HERE,
         {"KEEL_BENCH_MODEL": str(model), "KEEL_BENCH_ACCESS_LOG": "1" if args.access_log else "0",
          "BENTOML_DO_NOT_TRACK": "True", "BENTOML_HOME": str(work / "bentoml-home")}))
+    out.append(Server(
+        "mosec",
+        [args.mosec_python, "serving_mosec_service.py", "--address", "127.0.0.1",
+         "--port", "{port}", "--log-level", "warning"],
+        "/", HERE, {"KEEL_BENCH_MODEL": str(model), "KEEL_BENCH_BATCH": "64"}))
+    for batch in ("on", "off"):
+        out.append(Server(
+            f"litserve-batch-{batch}", [args.litserve_python, "serving_litserve_service.py"],
+            "/health", HERE,
+            {"KEEL_BENCH_MODEL": str(model), "KEEL_BENCH_PORT": "{port}",
+             "KEEL_BENCH_BATCH": "64" if batch == "on" else "1"}))
     for batching in (False, True):
         name = f"keel-batch-{'on' if batching else 'off'}"
         spec = write_project(work / name, model, x, batching=batching)
@@ -222,7 +247,8 @@ def start(server: Server, cpu: str | None, logs: Path, timeout: float = 180.0) -
     if cpu is not None:
         argv = ["taskset", "-c", cpu, *argv]
     server.log_path = logs / f"{server.name}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **server.env}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           **{k: v.replace("{port}", str(server.port)) for k, v in server.env.items()}}
     with server.log_path.open("wb") as log:
         server.proc = subprocess.Popen(argv, cwd=server.cwd, env=env, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
@@ -284,6 +310,18 @@ def check_answer(server: Server, body: bytes, label: Any) -> None:
         got = json.loads(resp.read())
     if got.get("predictions") != [label]:
         raise RuntimeError(f"{server.name} answered {got!r}; the model says {[label]!r}")
+
+
+def malformed_answer(server: Server) -> str:
+    """What the server answers to one instance of 2 features: status and the body's start."""
+    req = urllib.request.Request(server.base + PREDICT_PATH, data=MALFORMED_BODY,
+                                 method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, text = int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read()
+    return f"{status} {' '.join(text.decode(errors='replace').split())[:150]}"
 
 
 def predictions_logged(db: Path) -> int:
@@ -431,8 +469,10 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
             parts = []
             if base is not None:
                 parts.append(f"{r.rps / base.rps:.2f}x bare FastAPI")
-            if ("bentoml", c) in by:
-                parts.append(f"{r.rps / by[('bentoml', c)].rps:.2f}x BentoML")
+            for other, label in (("bentoml", "BentoML"), ("mosec", "Mosec"),
+                                 ("litserve-batch-on", "LitServe batching on")):
+                if (other, c) in by:
+                    parts.append(f"{r.rps / by[(other, c)].rps:.2f}x {label}")
             print(f"    {name:<15} " + ", ".join(parts))
     if ("bentoml", 64) in by and baseline(64) is not None:
         base64 = baseline(64)
@@ -458,6 +498,11 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
             if (name, 64) in by:
                 v = by[(name, 64)].rps / by[("bentoml", 64)].rps
                 goal(f"c=64 {name} >= 4x BentoML", v, v >= 4.0)
+    if ("mosec", 64) in by and ("keel-batch-on", 64) in by:
+        k, m = by[("keel-batch-on", 64)], by[("mosec", 64)]
+        goal("c=64 keel-batch-on >= 1.0x Mosec (issue 19)", k.rps / m.rps, k.rps >= m.rps)
+        goal("c=64 keel-batch-on p99 <= Mosec's (ms)", k.p99_ms, k.p99_ms <= m.p99_ms)
+        goal("c=64 keel-batch-on CPU us/request <= 60", k.cpu_us, k.cpu_us <= 60)
     base1 = [by[(s, 1)] for s in ("fastapi-def", "fastapi-async") if (s, 1) in by]
     if base1:
         b = min(base1, key=lambda r: r.p50_ms)
@@ -505,6 +550,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bentoml-python",
                     default=os.environ.get("KEEL_BENCH_BENTOML_PYTHON", DEFAULT_BENTOML_PYTHON),
                     help="python of the BentoML venv (env KEEL_BENCH_BENTOML_PYTHON)")
+    ap.add_argument("--mosec-python",
+                    default=os.environ.get("KEEL_BENCH_MOSEC_PYTHON", DEFAULT_MOSEC_PYTHON),
+                    help="python of the Mosec venv (env KEEL_BENCH_MOSEC_PYTHON)")
+    ap.add_argument("--litserve-python",
+                    default=os.environ.get("KEEL_BENCH_LITSERVE_PYTHON",
+                                           DEFAULT_LITSERVE_PYTHON),
+                    help="python of the LitServe venv (env KEEL_BENCH_LITSERVE_PYTHON)")
     ap.add_argument("--no-pin", dest="pin", action="store_false",
                     help="do not pin the servers and wrk to separate CPUs")
     ap.add_argument("--access-log", action="store_true",
@@ -541,13 +593,16 @@ def main(argv: list[str] | None = None) -> int:
     for server in server_specs(args, work, model, x):
         if server.name not in wanted:
             continue
-        if server.name == "bentoml" and not Path(args.bentoml_python).exists():
-            print(f"skipping bentoml: no python at {args.bentoml_python} (create the venv as "
-                  "benchmarks/README.md says, or pass --bentoml-python)")
+        dest = VENV_SERVERS.get(server.name)
+        if dest is not None and not Path(getattr(args, dest)).exists():
+            flag = "--" + dest.replace("_", "-")
+            print(f"skipping {server.name}: no python at {getattr(args, dest)} (create the "
+                  f"venv as benchmarks/README.md says, or pass {flag})")
             continue
         servers.append(server)
 
     runs: dict[tuple[str, int], list[Result]] = {}
+    malformed: dict[str, str] = {}
     answered: dict[str, int] = {}
     soak_report: dict[str, Any] | None = None
     try:
@@ -556,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             start(server, server_cpu, logs)
             check_answer(server, body, label)
+            malformed[server.name] = malformed_answer(server)
             warm = run_wrk(server.base + PREDICT_PATH, script, 16, args.warmup, load_cpu)
             answered[server.name] = 1 + int(warm["requests"])
             print(f"{server.name}: up on port {server.port}, answer checked, warmed up "
@@ -601,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedians over {args.rounds} round(s) of {args.duration:g} s:")
     print_table(results)
     missed = print_ratios(results, levels)
+    print("\nanswers to one instance of 2 features (a malformed request):")
+    for name, answer in malformed.items():
+        print(f"  {name:<19} {answer}")
     if soak_report is not None:
         s = soak_report
         ok = s["growth"] < RSS_GROWTH_LIMIT
