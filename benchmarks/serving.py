@@ -82,7 +82,7 @@ VENV_SERVERS = {"bentoml": "bentoml_python", "mosec": "mosec_python",
 MALFORMED_BODY = b'{"instances": [[1.0, 2.0]]}'
 #: Servers run only when named in ``--servers``: ``keel serve --workers 2`` (batching on) needs
 #: the machine's CPUs, so it is measured with ``--no-pin`` beside ``keel-batch-on``.
-OPTIONAL_SERVERS = ("keel-workers-2",)
+OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on")
 SOAK_SERVER = "keel-batch-on"
 RSS_GROWTH_LIMIT = 0.05
 
@@ -226,6 +226,18 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
             [keel, "serve", str(spec), "--host", "127.0.0.1", "--port", "{port}",
              "--log-level", "warning", *access],
             "/v2/health/ready", work / name, db=work / name / ".keel" / "keel.db"))
+    if args.keel_baseline_src:
+        # The same keel serve, importing keelwork from another source tree (a "before"
+        # checkout): before/after in one interleaved run, on the same core.
+        name = "keel-base-batch-on"
+        spec = write_project(work / name, model, x, batching=True)
+        out.append(Server(
+            name,
+            [keel, "serve", str(spec), "--host", "127.0.0.1", "--port", "{port}",
+             "--log-level", "warning", *access],
+            "/v2/health/ready", work / name,
+            {"PYTHONPATH": str(Path(args.keel_baseline_src).resolve())},
+            db=work / name / ".keel" / "keel.db"))
     name = "keel-workers-2"
     spec = write_project(work / name, model, x, batching=True)
     out.append(Server(
@@ -462,7 +474,7 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         base = baseline(c)
         if base is not None:
             print(f"  c={c}: baseline is {base.server} ({base.rps:.0f} req/s)")
-        for name in ("keel-batch-off", "keel-batch-on"):
+        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on"):
             r = by.get((name, c))
             if r is None:
                 continue
@@ -557,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
                     default=os.environ.get("KEEL_BENCH_LITSERVE_PYTHON",
                                            DEFAULT_LITSERVE_PYTHON),
                     help="python of the LitServe venv (env KEEL_BENCH_LITSERVE_PYTHON)")
+    ap.add_argument("--keel-baseline-src", default="",
+                    help="a keelwork src/ directory to run as keel-base-batch-on (before/after)")
     ap.add_argument("--no-pin", dest="pin", action="store_false",
                     help="do not pin the servers and wrk to separate CPUs")
     ap.add_argument("--access-log", action="store_true",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -60,6 +61,26 @@ def test_ids_from_many_threads_are_unique() -> None:
     every = [pid for chunk in out for pid in chunk]
     assert len(set(every)) == len(every) == 40_000
     assert all(chunk == sorted(chunk) for chunk in out)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_forked_child_never_reuses_the_parents_random_bytes() -> None:
+    new_prediction_id()  # the parent now holds a block of unused random bytes
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: mint ids and hand them back
+        try:
+            os.write(write, ",".join(new_prediction_id() for _ in range(50)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        child = f.read().decode().split(",")
+    os.waitpid(pid, 0)
+    parent = [new_prediction_id() for _ in range(50)]
+    # Equal bytes would give equal random tails (the last 62 bits) in both processes.
+    assert len(child) == 50
+    assert not {c[-12:] for c in child} & {p[-12:] for p in parent}
 
 
 def test_id_carries_its_creation_time() -> None:
