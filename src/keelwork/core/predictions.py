@@ -172,9 +172,11 @@ _random_at = 0
 
 
 def _forget_random() -> None:
-    """In a forked child: never reuse the parent's unused bytes (both would mint equal ids)."""
-    global _random, _random_at, _last_ms
-    _random, _random_at, _last_ms = b"", 0, 0
+    """In a forked child: never reuse the parent's unused bytes (both would mint equal ids);
+    a fresh lock too, as another thread of the parent may have held it at the fork."""
+    global _random, _random_at, _id_lock
+    _random, _random_at = b"", 0
+    _id_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_random)
