@@ -78,11 +78,13 @@ ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "mosec", "litserve-bat
                "litserve-batch-off", "keel-batch-off", "keel-batch-on")
 #: The servers that run from a venv of their own: name -> (argparse dest, what to install).
 VENV_SERVERS = {"bentoml": "bentoml_python", "mosec": "mosec_python",
+                "mosec-keel": "mosec_keel_python",
                 "litserve-batch-on": "litserve_python", "litserve-batch-off": "litserve_python"}
 MALFORMED_BODY = b'{"instances": [[1.0, 2.0]]}'
 #: Servers run only when named in ``--servers``: ``keel serve --workers 2`` (batching on) needs
 #: the machine's CPUs, so it is measured with ``--no-pin`` beside ``keel-batch-on``.
-OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on")
+OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on", "mosec-keel")
+DEFAULT_MOSEC_KEEL_PYTHON = "/work/bench-venvs/keel-mosec/bin/python"
 SOAK_SERVER = "keel-batch-on"
 RSS_GROWTH_LIMIT = 0.05
 
@@ -238,6 +240,16 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
             "/v2/health/ready", work / name,
             {"PYTHONPATH": str(Path(args.keel_baseline_src).resolve())},
             db=work / name / ".keel" / "keel.db"))
+    # Issue 19's experiment: Mosec's front and batcher, keelwork's guards once per batch (its
+    # own micro-batching off: Mosec batches). keelwork comes from this process's PYTHONPATH.
+    name = "mosec-keel"
+    spec = write_project(work / name, model, x, batching=False)
+    out.append(Server(
+        name,
+        [args.mosec_keel_python, str(HERE / "serving_mosec_keel_service.py"), "--address",
+         "127.0.0.1", "--port", "{port}", "--log-level", "warning",
+         "--path", str(work / name / "mosec-run")],
+        "/", work / name, {"KEEL_BENCH_SPEC": str(spec)}, db=work / name / ".keel" / "keel.db"))
     name = "keel-workers-2"
     spec = write_project(work / name, model, x, batching=True)
     out.append(Server(
@@ -474,7 +486,7 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         base = baseline(c)
         if base is not None:
             print(f"  c={c}: baseline is {base.server} ({base.rps:.0f} req/s)")
-        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on"):
+        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "mosec-keel"):
             r = by.get((name, c))
             if r is None:
                 continue
@@ -569,6 +581,10 @@ def main(argv: list[str] | None = None) -> int:
                     default=os.environ.get("KEEL_BENCH_LITSERVE_PYTHON",
                                            DEFAULT_LITSERVE_PYTHON),
                     help="python of the LitServe venv (env KEEL_BENCH_LITSERVE_PYTHON)")
+    ap.add_argument("--mosec-keel-python",
+                    default=os.environ.get("KEEL_BENCH_MOSEC_KEEL_PYTHON",
+                                           DEFAULT_MOSEC_KEEL_PYTHON),
+                    help="a python with keelwork's dependencies and mosec (for mosec-keel)")
     ap.add_argument("--keel-baseline-src", default="",
                     help="a keelwork src/ directory to run as keel-base-batch-on (before/after)")
     ap.add_argument("--no-pin", dest="pin", action="store_false",

@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     script = work / "post.lua"
     script.write_text(serving.LUA.format(body_path=work / "body.json"))
     opts = argparse.Namespace(access_log=False, bentoml_python="", mosec_python="",
-                              litserve_python="", keel_baseline_src="")
+                              litserve_python="", keel_baseline_src="",
+                              mosec_keel_python="")
     server = next(s for s in serving.server_specs(opts, work, model, x)
                   if s.name == "keel-batch-on")
     raw = work / "profile.txt"
