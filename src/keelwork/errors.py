@@ -40,7 +40,9 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     │                                          fails closed: the request is refused, retry
     ├── RequestRefused (ValueError)            a server refused a request no other class names
     ├── NotExplainable (ValueError)            a model (or input) no explainer can attribute
-    └── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
+    ├── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
+    └── DrillUnavailable (RuntimeError)        a drill of ``keel check`` cannot run here (no
+                                               scratch copy, no tool, no data): not checked
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -288,6 +290,11 @@ class ExplainBudgetSpent(KeelworkError, RuntimeError):
         self.retry_after = retry_after
 
 
+class DrillUnavailable(KeelworkError, RuntimeError):
+    """A drill of ``keel check`` cannot run here (no scratch copy, a tool missing, no data to
+    send): the item is reported as not checked, with this message as the reason."""
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -295,6 +302,7 @@ __all__ = [
     "BatchSizeError",
     "ContractViolation",
     "DataFileError",
+    "DrillUnavailable",
     "ErrorDetail",
     "ExplainBudgetSpent",
     "GuardRefused",
