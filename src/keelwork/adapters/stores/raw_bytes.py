@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 #: Under ``.keel``: model artifacts (not stored data) and key files (secrets, not scanned).
-_NOT_STORES = {"artifacts", "pii.key", "subject_keys.db", "subject_keys.db-wal",
+_NOT_STORES = {"artifacts", "pii.key", "subject.key", "subject_keys.db", "subject_keys.db-wal",
                "subject_keys.db-shm", "subject_keys.db-journal"}
 #: A run of text: printable ASCII, tabs, newlines and UTF-8 bytes, at least 4 long.
 _RUN = re.compile(rb"[\t\n\r\x20-\x7e\x80-\xf4]{4,}")

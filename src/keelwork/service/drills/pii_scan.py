@@ -8,7 +8,8 @@ file (keelwork's own metadata has URLs and names in it: reported, not failed), a
 finds in the *values of the fields keel.yaml says are redacted* -- a field whose
 ``contract.inputs[].pii`` / ``outputs[].pii`` is ``redact``, ``pseudonymise`` or ``drop``, and,
 when ``guards.pii_redaction`` is on, every field of the contract -- found as the JSON
-``"field": "value"`` pairs the prediction log, the spool and the label store write. Any finding
+``"field": "value"`` pairs the prediction log and the label store write (and the spool, where
+they are JSON inside JSON). Any finding
 of the second kind fails the item: personal data reached the disk that keel.yaml says never
 does.
 """
@@ -72,7 +73,8 @@ def pii_scan(resolved: ResolvedSpec, store_url: str, *, timeout_s: float = 60.0)
             for i in range(0, len(run), PIECE):
                 counts.update(s.entity for s in analyzer.analyze(run[i:i + PIECE]))
             if pair is not None:
-                for m in pair.finditer(run):
+                # JSON inside JSON (the spool's rows hold the payload as text) unescaped once
+                for m in pair.finditer(run.replace('\\"', '"')):
                     found = {s.entity for s in analyzer.analyze(_unescape(m.group(2)))
                              if s.entity != UNSCANNED}
                     by_field.setdefault(m.group(1), Counter()).update(found)
@@ -91,7 +93,7 @@ def pii_scan(resolved: ResolvedSpec, store_url: str, *, timeout_s: float = 60.0)
                           for f, c in sorted(leaked.items()))
         return CheckItem(NAME, "fail", f"personal data in fields keel.yaml redacts ({where})",
                          "the values were stored before redaction was set, or bypassed it: "
-                         "erase them (keel subject erase, keel retention apply) and vacuum",
+                         "erase them (keel erase --subject ID, keel retention apply)",
                          facts)
     if stopped is not None:
         return CheckItem(NAME, "not_checked", f"the scan ran past {timeout_s:.0f} s (stopped "
