@@ -1,8 +1,9 @@
 """Serving a scratch project for a drill and driving load at it.
 
 :func:`start_server` runs ``keel serve`` as a process of its own (a real server, as users run
-it, on a free loopback port); :class:`Load` is a pool of client threads posting real rows (the
-project's reference data) and recording, for every request, when it was sent, its status, the
+it, on a free loopback port; one worker, so that SIGKILL reaches the process that serves);
+:class:`Load` is a pool of client threads posting real rows (the project's reference data) and
+recording, for every request, when it was sent, its status, the
 version that answered and the prediction ids it acknowledged.
 """
 
@@ -75,7 +76,7 @@ def start_server(scratch: Scratch, timeout_s: float) -> tuple[subprocess.Popen[b
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
              str(scratch.spec_path), "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"],
+             "--workers", "1", "--log-level", "warning", "--no-access-log"],
             stdout=subprocess.DEVNULL, stderr=err, env=scratch.env, cwd=scratch.root)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
