@@ -41,8 +41,10 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── RequestRefused (ValueError)            a server refused a request no other class names
     ├── NotExplainable (ValueError)            a model (or input) no explainer can attribute
     ├── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
-    └── DrillUnavailable (RuntimeError)        a drill of ``keel check`` cannot run here (no
-                                               scratch copy, no tool, no data): not checked
+    ├── DrillUnavailable (RuntimeError)        a drill of ``keel check`` cannot run here (no
+    │                                          scratch copy, no tool, no data): not checked
+    └── EngineError (RuntimeError)             a serving engine (a Ray cluster) cannot be reached
+                                               or cannot hold the replicas asked for
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -191,6 +193,11 @@ class StoreError(KeelworkError, ConnectionError):
     """The metadata / prediction store failed or is unreachable."""
 
 
+class EngineError(KeelworkError, RuntimeError):
+    """A serving engine (``keel serve --engine ray``) cannot be reached, cannot hold the replicas
+    asked for, or did not start the application."""
+
+
 class JobConflict(StoreError):
     """Another process advanced the same job's checkpoint: it is ingesting the same file."""
 
@@ -303,6 +310,7 @@ __all__ = [
     "ContractViolation",
     "DataFileError",
     "DrillUnavailable",
+    "EngineError",
     "ErrorDetail",
     "ExplainBudgetSpent",
     "GuardRefused",

@@ -397,3 +397,35 @@ def test_spans_are_bounded_per_model(trained: dict[str, Any], project: Any, engi
         kept = sorted(conn.execute(select(monitor_rollup_spans.c.span_start)).scalars())
     assert len(kept) == 4
     assert kept == [int(T0 + 3 * HOUR - (4 - i) * 900) for i in range(4)]  # the newest
+
+
+def test_labelled_predictions_read_ahead_once(trained: dict[str, Any], project: Any,
+                                             engine: Engine, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open_monitor(..., ahead=...)`` (what ``keel monitor run`` does) starts reading the
+    labelled predictions before the reference loads; the run folds that read, not another."""
+    from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.runs import open_monitor
+
+    records, labels = _records(trained)
+    _log(engine, tmp_path, records)
+    _submit(engine, labels)
+    _run(project, engine, rollups=True)  # rollups folded, as a server keeps them
+    reads: list[tuple[float, float]] = []
+    real = RollupStore.labelled_rows
+
+    def counted(self: RollupStore, model: str, since: float, until: float,
+                **kwargs: Any) -> Any:
+        reads.append((since, until))
+        return real(self, model, since, until, **kwargs)
+
+    monkeypatch.setattr(RollupStore, "labelled_rows", counted)
+    spec = parse_window("1h")
+    since, until = T0 + 600, T0 + 3 * HOUR - 600  # whole windows around it: all three hours
+    with open_monitor(project, "income", ahead=(spec, since, until)) as session:
+        assert reads == [(T0, T0 + 3 * HOUR)]  # started before the run
+        fast = session.run(spec, since, until, now=T0 + 3 * HOUR + 60).to_dict()["windows"]
+        champion = session.version
+    assert reads == [(T0, T0 + 3 * HOUR)]
+    assert [w.pop("computed_from") for w in fast] == ["rollups"] * 3
+    assert fast == _run_full(project, engine, "1h", version=champion)

@@ -2,10 +2,11 @@
 
 Table (own ``MetaData``, schema kind ``monitor_rollups``)::
 
-    monitor_rollups       model, version, bucket_start (PK together), seconds, layout, seen,
-                          updated_at, body (a :meth:`~keelwork.core.monitors.rollup.Rollup.to_bytes`)
-    monitor_rollup_spans  model, selection, span_start, span_end (PK together), layout, counts,
-                          updated_at, body: the sum of a whole window's bucket rollups
+    monitor_rollups       model, version, bucket_start (PK together), seconds, layout,
+                          seen, updated_at, body (a :meth:`Rollup.to_bytes
+                          <keelwork.core.monitors.rollup.Rollup.to_bytes>`)
+    monitor_rollup_spans  model, selection, span_start, span_end (PK together), layout,
+                          counts, updated_at, body: a whole window's bucket rollups summed
 
 A bucket is ``[bucket_start, bucket_start + seconds)`` of prediction time, ``bucket_start`` a
 multiple of ``seconds``. :meth:`RollupStore.replace_bucket` makes a bucket's rollups (one per

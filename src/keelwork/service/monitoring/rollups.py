@@ -51,7 +51,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine
@@ -131,6 +131,36 @@ def fold(ctx: WindowContext, rows: list[dict[str, Any]], layout: str) -> Rollup:
     return out
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """The labelled predictions of ``model`` in ``[lo, hi)``, being read on a thread since
+    before the run began (see :func:`read_ahead`)."""
+
+    model: str
+    lo: float
+    hi: float
+    future: cf.Future[list[dict[str, Any]]]
+
+    def wait(self) -> None:
+        """Wait for the read (its connection returns to the pool before the engine goes)."""
+        cf.wait([self.future])
+
+
+def read_ahead(engine: Engine, model: str, spec: WindowSpec, since: float,
+               until: float) -> ReadAhead | None:
+    """Start reading the labelled predictions a rollup run of ``spec`` windows over
+    ``[since, until)`` will fold, while the caller still loads the reference and the
+    registry; None when such a run would not use rollups."""
+    from keelwork.adapters.stores.profile_rollups import RollupStore
+
+    if spec.seconds is None or spec.seconds % BUCKET_SECONDS or until <= since:
+        return None
+    bounds = spec.time_windows(since, until)
+    lo, hi = bounds[0][0], bounds[-1][1]
+    return ReadAhead(model, lo, hi, _in_thread(RollupStore(engine).labelled_rows, model, lo,
+                                               hi, predictions_hint="count"))
+
+
 class RollupPlan:
     """The rollups and log counts of one run's range, and the windows they serve.
 
@@ -139,9 +169,12 @@ class RollupPlan:
         ctx: The run's context (its reference, settings and rescorer).
         lo: Start of the range (the first window's start).
         hi: End of the range (the last window's end).
+        ahead: The range's labelled predictions, already being read (used when it is the
+            same model and range).
     """
 
-    def __init__(self, engine: Engine, ctx: WindowContext, lo: float, hi: float) -> None:
+    def __init__(self, engine: Engine, ctx: WindowContext, lo: float, hi: float,
+                 ahead: ReadAhead | None = None) -> None:
         from keelwork.adapters.stores.prediction_store import PredictionReader
         from keelwork.adapters.stores.profile_rollups import RollupStore
 
@@ -173,14 +206,23 @@ class RollupPlan:
                 self.usable = False
         self._prefetched: cf.Future[list[dict[str, Any]]] | None = None
         if self.usable:
-            # The labelled predictions are read on a thread while this one counts the log
-            # and reads and combines the rollups (the database works with the GIL released).
-            self._prefetched = _in_thread(self.store.labelled_rows, ctx.ref.model, lo, hi,
-                                          predictions_hint="count")
+            # The labelled predictions and the spans are read on threads while this one
+            # counts the log and reads and combines the rollups (the database works with the
+            # GIL released).
+            self._prefetched = (ahead.future if ahead is not None
+                                and (ahead.model, ahead.lo, ahead.hi) == (ctx.ref.model, lo, hi)
+                                else _in_thread(self.store.labelled_rows, ctx.ref.model, lo,
+                                                hi, predictions_hint="count"))
+            spans = _in_thread(self.store.read_spans, ctx.ref.model, self.selection, lo, hi)
             try:
                 buckets = range(int(lo), int(hi), BUCKET_SECONDS)
                 self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
-                self.spans = self.store.read_spans(ctx.ref.model, self.selection, lo, hi)
+            except BaseException:
+                cf.wait([spans])
+                self.close()
+                raise
+            try:
+                self.spans = spans.result()
             except BaseException:
                 self.close()
                 raise
@@ -376,4 +418,5 @@ def _only(profile: TableProfile, names: set[str]) -> TableProfile:
                                        if n in names})
 
 
-__all__ = ["BUCKET_SECONDS", "RollupPlan", "bucket_of", "fold", "layout_of", "servable"]
+__all__ = ["BUCKET_SECONDS", "ReadAhead", "RollupPlan", "bucket_of", "fold", "layout_of",
+           "read_ahead", "servable"]
