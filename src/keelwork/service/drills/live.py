@@ -9,6 +9,7 @@ version that answered and the prediction ids it acknowledged.
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 from keelwork.errors import DrillUnavailable
 from keelwork.service.drills.scratch import Scratch
+from keelwork.spec.contract import ContractSection, FieldSpec
 from keelwork.spec.model import ResolvedSpec
 
 #: Rows of the reference data the clients cycle through.
@@ -38,21 +40,63 @@ class Answer:
 
 
 def drill_rows(resolved: ResolvedSpec) -> list[dict[str, Any]]:
-    """Real rows to send: the contract's inputs of the reference data (``monitoring.reference``).
+    """Real rows to send: the contract's inputs of the reference data (``monitoring.reference``),
+    else rows made from the contract (each checked against it).
 
     Raises:
-        DrillUnavailable: keel.yaml names no reference data or no contract inputs.
+        DrillUnavailable: keel.yaml declares no contract inputs, or no row can be made that
+            passes the contract (a tensor field, a pattern) and there is no reference data.
     """
     from keelwork.adapters.data.readers import read_table
 
     reference = resolved.spec.monitoring.reference
     names = [f.name for f in resolved.spec.contract.inputs]
-    if not reference or not names:
-        raise DrillUnavailable("no rows to send: keel.yaml needs monitoring.reference and "
-                               "contract.inputs")
+    if not names:
+        raise DrillUnavailable("no rows to send: keel.yaml declares no contract.inputs")
+    if not reference:
+        return contract_rows(resolved.spec.contract)
     table = read_table(resolved.resolve_path(reference), columns=names)
     rows: list[dict[str, Any]] = table.slice(0, MAX_ROWS).to_pylist()
     return rows
+
+
+def contract_rows(contract: ContractSection) -> list[dict[str, Any]]:
+    """Rows made from the contract: each field's low end, middle and high end (categories in
+    turn), checked against the contract.
+
+    Raises:
+        DrillUnavailable: a field's type cannot be made up (a tensor), or a row fails the
+            contract.
+    """
+    from keelwork.core.contracts.record import compile_contract
+
+    rows: list[dict[str, Any]] = [{}, {}, {}]
+    for f in contract.inputs:
+        for i, row in enumerate(rows):
+            row[f.name] = _made_up(f, i)
+    validator = compile_contract(contract)
+    for row in rows:
+        if problems := validator.validate(row):
+            p = problems[0]
+            raise DrillUnavailable(f"no rows to send: set monitoring.reference (a row made "
+                                   f"from the contract fails it at '{p.path}': {p.rule})")
+    return rows
+
+
+def _made_up(f: FieldSpec, i: int) -> Any:
+    if f.type in ("float", "integer"):
+        low = f.min if f.min is not None else (f.max - 2 if f.max is not None else 0.0)
+        high = f.max if f.max is not None else low + 2
+        value = (low, (low + high) / 2, high)[i]
+        return float(value) if f.type == "float" else (math.floor if i == 2 else math.ceil)(value)
+    if f.type == "boolean":
+        return i % 2 == 0
+    if f.type == "category" and f.categories:
+        return f.categories[i % len(f.categories)]
+    if f.type in ("string", "text"):
+        return "keel check drill"[: f.max_length].ljust(f.min_length or 0, "x")
+    raise DrillUnavailable(f"no rows to send: set monitoring.reference (a '{f.type}' field, "
+                           f"'{f.name}', cannot be made up)")
 
 
 def free_port() -> int:

@@ -20,13 +20,15 @@ from keelwork.adapters.stores.prediction_store import (
 )
 from keelwork.adapters.stores.store_copy import stored_prediction_ids, table_counts
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.errors import DrillUnavailable
 from keelwork.service.drills import kill
 from keelwork.service.drills.backup import backup_drill
-from keelwork.service.drills.live import Answer
+from keelwork.service.drills.live import Answer, contract_rows, drill_rows
 from keelwork.service.drills.pii_scan import pii_scan
 from keelwork.service.drills.rollback import verdict
 from keelwork.service.drills.scratch import URL_VARIABLE, scratch_project
 from keelwork.spec import load_spec
+from keelwork.spec.contract import ContractSection, FieldSpec
 
 SPEC = """\
 service: {{name: drills, owners: [t@example.com]}}
@@ -167,3 +169,21 @@ def test_pii_scan_with_redaction_on_watches_every_field_and_the_spool(tmp_path: 
     item = pii_scan(load_spec(project / "keel.yaml"), url)
     assert item.status == "fail" and item.facts["found_in_redacted_fields"] == {
         "memo": {"EMAIL_ADDRESS": 1}}
+
+
+# --------------------------------------------------------------------------- rows
+def test_rows_made_from_the_contract_pass_it_or_the_drill_says_why(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(SPEC.format(pii="", extra="").replace(
+        "    - {name: memo, type: text}\n",
+        "    - {name: memo, type: text}\n    - {name: age, type: integer, min: 18, max: 99}\n"
+        "    - {name: kind, type: category, categories: [a, b]}\n"
+        "    - {name: ok, type: boolean}\n    - {name: x, type: float, max: -1}\n"))
+    rows = drill_rows(load_spec(tmp_path / "keel.yaml"))
+    assert [r["age"] for r in rows] == [18, 59, 99] and [r["x"] for r in rows] == [-3, -2, -1]
+    assert {r["kind"] for r in rows} == {"a", "b"}
+    odd = ContractSection(inputs=[FieldSpec(name="t", type="tensor", shape=[2])])
+    with pytest.raises(DrillUnavailable, match="'t', cannot be made up"):
+        contract_rows(odd)
+    short = ContractSection(inputs=[FieldSpec(name="s", type="string", max_length=3,
+                                              min_length=3)])
+    assert contract_rows(short)[0] == {"s": "kee"}
