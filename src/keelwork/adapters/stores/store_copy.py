@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,24 +35,37 @@ def is_postgres(url: str) -> bool:
     return make_url(url).drivername.startswith("postgresql")
 
 
-def sqlite_backup(source: Path, dest: Path) -> None:
+class _TooSlow(Exception):
+    pass
+
+
+def sqlite_backup(source: Path, dest: Path, timeout_s: float | None = None) -> None:
     """Copy the SQLite database ``source`` into ``dest`` with the online backup API: a
     consistent copy (the WAL's committed pages included) while other processes keep writing.
 
     Raises:
-        StoreError: ``source`` cannot be read or ``dest`` written.
+        StoreError: ``source`` cannot be read or ``dest`` written, or the copy ran past
+            ``timeout_s``.
     """
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def progress(_status: int, _remaining: int, _total: int) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _TooSlow
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         src = sqlite3.connect(f"{source.absolute().as_uri()}?mode=ro", uri=True, timeout=30)
         try:
             out = sqlite3.connect(dest, timeout=30)
             try:
-                src.backup(out)
+                src.backup(out, pages=4096, progress=progress)
             finally:
                 out.close()
         finally:
             src.close()
+    except _TooSlow:
+        raise StoreError(f"Backing up '{source}' ran past {timeout_s} s.") from None
     except sqlite3.Error as exc:
         raise StoreError(f"Backing up '{source}' into '{dest}' failed: {exc}.") from None
 

@@ -126,7 +126,8 @@ def start_server(scratch: Scratch, timeout_s: float) -> tuple[subprocess.Popen[b
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise DrillUnavailable(f"keel serve of the scratch copy exited: {_tail(log)}")
+            raise DrillUnavailable("keel serve of the scratch copy exited: "
+                                   + (log_tail(log)[-1:] or ["(nothing logged)"])[0][-300:])
         try:
             if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
                 return proc, base
@@ -148,9 +149,13 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def _tail(log: Path) -> str:
-    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    return lines[-1][-300:] if lines else "(nothing logged)"
+def log_tail(log: Path, lines: int = 5) -> list[str]:
+    """The last ``lines`` lines of a server's log (each cut to 300 characters)."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line[-300:] for line in text.strip().splitlines()[-lines:]]
 
 
 @dataclass
@@ -220,4 +225,5 @@ class Load:
         return False
 
 
-__all__ = ["Answer", "Load", "drill_rows", "free_port", "start_server", "stop_server"]
+__all__ = ["Answer", "Load", "contract_rows", "drill_rows", "free_port", "log_tail",
+           "start_server", "stop_server"]

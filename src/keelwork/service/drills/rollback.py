@@ -12,12 +12,20 @@ answered by the champion.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keelwork.errors import DrillUnavailable
 from keelwork.service.check_item import CheckItem
-from keelwork.service.drills.live import Answer, Load, drill_rows, start_server, stop_server
+from keelwork.service.drills.live import (
+    Answer,
+    Load,
+    drill_rows,
+    log_tail,
+    start_server,
+    stop_server,
+)
 from keelwork.service.drills.scratch import scratch_project
 from keelwork.spec.model import ResolvedSpec
 
@@ -49,10 +57,13 @@ def rollback_drill(resolved: ResolvedSpec, store_url: str, *,
         with scratch_project(resolved, store_url) as scratch:
             proc, base = start_server(scratch, timeout_s)
             try:
-                return _drill(scratch.root, scratch.url, model.name, model.allow_unsafe_pickle,
+                item = _drill(scratch.root, scratch.url, model.name, model.allow_unsafe_pickle,
                               base, rows, timeout_s)
             finally:
                 stop_server(proc)
+            if item.status == "fail":  # the scratch directory goes: keep what the server said
+                item.facts["server_log_tail"] = log_tail(scratch.root / "server.log")
+            return item
     except DrillUnavailable as exc:
         return CheckItem(NAME, "not_checked", exc.message, "see docs/check.md")
 
@@ -100,9 +111,12 @@ def verdict(seen: list[Answer], rolled_at: float, canary: str, champion: str) ->
     late = max((a.sent - rolled_at for a in seen if a.version == canary and a.sent > rolled_at),
                default=0.0)
     after = sorted({a.version for a in seen if a.sent > rolled_at + VISIBLE_S})
-    facts = {"requests": len(seen), "failed": len(failed), "canary": canary,
-             "champion": champion, "canary_last_answer_after_rollback_ms": round(late * 1000),
-             "versions_answering_after_1s": after}
+    statuses = Counter(str(a.status) for a in failed)  # "0": no answer at all
+    facts: dict[str, Any] = {
+        "requests": len(seen), "failed": len(failed), "failed_by_status": dict(statuses),
+        "canary": canary, "champion": champion,
+        "canary_last_answer_after_rollback_ms": round(late * 1000),
+        "versions_answering_after_1s": after}
     problems = []
     if failed:
         problems.append(f"{len(failed)} of {len(seen)} requests failed")
@@ -112,8 +126,9 @@ def verdict(seen: list[Answer], rolled_at: float, canary: str, champion: str) ->
     if after and after != [champion]:
         problems.append(f"versions {', '.join(after)} answered a second after the rollback")
     if problems:
-        return CheckItem(NAME, "fail", "; ".join(problems), "read the scratch server's log "
-                         "with keel check --json (facts); see docs/rollouts.md", facts)
+        return CheckItem(NAME, "fail", "; ".join(problems), "keel check --json: facts has the "
+                         "failed requests by status and the end of the server's log; "
+                         "see docs/rollouts.md", facts)
     return CheckItem(NAME, "pass", f"{len(seen)} requests, none failed; the canary's last "
                      f"answer was to a request sent {late * 1000:.0f} ms after the rollback",
                      facts=facts)

@@ -24,6 +24,8 @@ from keelwork.spec.settings import ENV_PREFIX
 
 #: The variable the scratch keel.yaml reads its store's URL from.
 URL_VARIABLE = "KEEL_CHECK_SCRATCH_URL"
+#: Longest the copy of a SQLite store may take.
+COPY_TIMEOUT_S = 60.0
 #: Largest copy of the project's files a drill makes.
 MAX_COPY_BYTES = 1 << 30
 #: Never copied: version control, environments, caches, and the store (copied apart).
@@ -89,7 +91,10 @@ def scratch_project(resolved: ResolvedSpec, store_url: str) -> Iterator[Scratch]
         if source is not None:
             url = f"sqlite:///{root / '.keel' / 'keel.db'}"
             if source.exists():
-                sqlite_backup(source, root / ".keel" / "keel.db")
+                try:
+                    sqlite_backup(source, root / ".keel" / "keel.db", COPY_TIMEOUT_S)
+                except StoreError as exc:
+                    raise DrillUnavailable(f"no scratch copy: {exc.message}") from None
         elif is_postgres(store_url):
             try:
                 url = dropped = create_scratch_database(store_url)

@@ -81,3 +81,12 @@ def test_text_runs_stay_whole_across_chunks(tmp_path: Path,
     path = tmp_path / "f"
     path.write_bytes(b"\x00\x01abc\x00" + b"someone@example.org" + b"\x00\x02" + b"tail")
     assert list(text_runs(path)) == ["someone@example.org", "tail"]
+
+
+def test_a_backup_past_its_time_stops(tmp_path: Path) -> None:
+    db = tmp_path / "keel.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (x BLOB)")
+        con.executemany("INSERT INTO t VALUES (?)", [(b"x" * 4000,) for _ in range(6000)])
+    with pytest.raises(StoreError, match="ran past"):
+        sqlite_backup(db, tmp_path / "copy.db", timeout_s=0)
