@@ -63,19 +63,22 @@ def pii_scan(resolved: ResolvedSpec, store_url: str, *, timeout_s: float = 60.0)
     by_field: dict[str, Counter[str]] = {}
     deadline = time.monotonic() + timeout_s
     stopped: str | None = None
-    scanned = 0
+    scanned = chars = 0
     for path in files:
         counts: Counter[str] = Counter()
         for run in text_runs(path, MAX_FILE_BYTES):
             if time.monotonic() > deadline:
                 stopped = str(path)
                 break
+            chars += len(run)
             for i in range(0, len(run), PIECE):
                 counts.update(s.entity for s in analyzer.analyze(run[i:i + PIECE]))
             if pair is not None:
                 # JSON inside JSON (the spool's rows hold the payload as text) unescaped once
                 for m in pair.finditer(run.replace('\\"', '"')):
-                    found = {s.entity for s in analyzer.analyze(_unescape(m.group(2)))
+                    value = _unescape(m.group(2))
+                    found = {s.entity for i in range(0, len(value), PIECE)
+                             for s in analyzer.analyze(value[i:i + PIECE])
                              if s.entity != UNSCANNED}
                     by_field.setdefault(m.group(1), Counter()).update(found)
         scanned += 1
@@ -86,6 +89,7 @@ def pii_scan(resolved: ResolvedSpec, store_url: str, *, timeout_s: float = 60.0)
     leaked = {f: dict(c) for f, c in by_field.items() if c}
     facts: dict[str, Any] = {
         "files": {f: dict(c) for f, c in by_file.items()}, "files_scanned": scanned,
+        "text_chars_scanned": chars,
         "redacted_fields": watched, "found_in_redacted_fields": leaked,
         "entities": list(analyzer.entities)}
     if leaked:

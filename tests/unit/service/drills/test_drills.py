@@ -187,3 +187,11 @@ def test_rows_made_from_the_contract_pass_it_or_the_drill_says_why(tmp_path: Pat
     short = ContractSection(inputs=[FieldSpec(name="s", type="string", max_length=3,
                                               min_length=3)])
     assert contract_rows(short)[0] == {"s": "kee"}
+
+
+def test_pii_scan_reads_long_values_whole(tmp_path: Path) -> None:
+    """A value longer than one scan of the engine is scanned in pieces, not skipped."""
+    project = _project(tmp_path)
+    url = _log(project, [{"note": "word " * 3000 + EMAIL, "memo": "fine"}])
+    item = pii_scan(load_spec(project / "keel.yaml"), url)
+    assert item.facts["found_in_redacted_fields"] == {"note": {"EMAIL_ADDRESS": 1}}, item
