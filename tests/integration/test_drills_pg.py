@@ -82,7 +82,19 @@ def test_backup_restore_through_pg_dump(pg_database: str, tmp_path: Path) -> Non
     assert bad.status == "fail" and "audit chain does not verify" in bad.detail
 
 
-def test_pii_scan_of_a_server_store_is_not_checked(pg_database: str, tmp_path: Path) -> None:
+def test_pii_scan_of_a_server_store_reads_the_log_not_the_files(pg_database: str,
+                                                                 tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text(SPEC)
+    _fill(pg_database, tmp_path)
     item = pii_scan(load_spec(tmp_path / "keel.yaml"), pg_database)
     assert item.status == "not_checked" and "database server" in item.detail
+    assert item.facts["payloads_read"] == 14  # 7 predictions: inputs and outputs
+    engine = make_engine(pg_database)
+    with engine.begin() as conn:
+        insert_records(conn, [PredictionRecord(
+            id=new_prediction_id(), ts=1.0, model="m", version=1,
+            inputs={"note": "mail jane.doe@example.org"}, outputs=1, latency_ms=1.0)])
+    engine.dispose()
+    item = pii_scan(load_spec(tmp_path / "keel.yaml"), pg_database)
+    assert item.status == "fail" and item.facts["found_in_redacted_fields"] == {
+        "note": {"EMAIL_ADDRESS": 1}}

@@ -1,6 +1,7 @@
 """Copies of a store for the drills of ``keel check``: backups through SQLite's online backup
 API or ``pg_dump``/``pg_restore``, scratch PostgreSQL databases on the project's server, and
-the row counts and prediction ids the drills compare. The user's store is only ever read."""
+what the drills read: row counts, prediction ids, the logged payloads (the PII scan). The
+user's store is only ever read."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from sqlalchemy import MetaData, Table, func, select, text
+from sqlalchemy import MetaData, Table, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from keelwork.adapters.stores.engine import make_engine
-from keelwork.adapters.stores.prediction_store import predictions
+from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
 from keelwork.errors import StoreError
 
 
@@ -98,6 +99,29 @@ def stored_prediction_ids(url: str, ids: Iterable[str]) -> set[str]:
     return found
 
 
+def payload_texts(url: str, chunk: int = 500) -> Iterator[str]:
+    """The logged inputs and outputs of every prediction of ``url`` (JSON text as stored;
+    sealed payloads stay sealed), read ``chunk`` rows at a time in id order."""
+    engine = make_engine(url)
+    t = prediction_payloads
+    try:
+        if not inspect(engine).has_table(t.name):
+            return
+        last = ""
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(select(t.c.id, t.c.inputs, t.c.outputs).where(
+                    t.c.id > last).order_by(t.c.id).limit(chunk)).all()
+            for row in rows:
+                yield row.inputs
+                yield row.outputs
+            if len(rows) < chunk:
+                return
+            last = rows[-1].id
+    finally:
+        engine.dispose()
+
+
 def create_scratch_database(url: str, prefix: str = "keel_check") -> str:
     """A new, empty database beside the PostgreSQL database of ``url`` (same server and
     credentials); returns its URL. Drop it with :func:`drop_database`.
@@ -162,5 +186,6 @@ def _password(url: str) -> str:
     return make_url(url).password or os.environ.get("PGPASSWORD", "")
 
 
-__all__ = ["create_scratch_database", "drop_database", "is_postgres", "pg_dump_restore",
+__all__ = ["create_scratch_database", "drop_database", "is_postgres", "payload_texts",
+           "pg_dump_restore",
            "sqlite_backup", "sqlite_file", "stored_prediction_ids", "table_counts"]

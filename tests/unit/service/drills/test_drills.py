@@ -147,6 +147,7 @@ def test_pii_scan_fails_on_an_email_in_a_redacted_field_never_showing_it(
     item = pii_scan(load_spec(project / "keel.yaml"), url)
     assert item.status == "fail", item
     assert item.facts["found_in_redacted_fields"] == {"note": {"EMAIL_ADDRESS": 1}}
+    assert item.facts["found_in_redacted_fields_raw"] == {"note": {"EMAIL_ADDRESS": 1}}
     assert EMAIL not in json.dumps(item.as_dict()) and "jane" not in json.dumps(item.as_dict())
 
 
@@ -167,8 +168,10 @@ def test_pii_scan_with_redaction_on_watches_every_field_and_the_spool(tmp_path: 
     (spool / "spool-00000001.jsonl").write_text(json.dumps(
         {"inputs": json.dumps({"memo": f"from {EMAIL}"})}) + "\n")  # escaped, as spooled
     item = pii_scan(load_spec(project / "keel.yaml"), url)
-    assert item.status == "fail" and item.facts["found_in_redacted_fields"] == {
+    assert item.status == "fail" and item.facts["found_in_redacted_fields_raw"] == {
         "memo": {"EMAIL_ADDRESS": 1}}
+    assert item.facts["found_in_redacted_fields"] == {}  # not in the log: only on disk
+    assert "in the files' bytes only" in item.detail
 
 
 # --------------------------------------------------------------------------- rows
