@@ -5,7 +5,6 @@ user's store is only ever read."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -20,6 +19,7 @@ from sqlalchemy.engine import make_url
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
 from keelwork.errors import StoreError
+from keelwork.spec.settings import child_environment
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -168,8 +168,8 @@ def pg_dump_restore(source: str, dump: Path, dest: str, timeout_s: float) -> Non
                   _libpq(dest), str(dump)]):
         try:  # the password goes by the environment: an argv is visible to every user
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                                  check=False, env={**os.environ, "PGPASSWORD": _password(
-                                      source if argv[0] == tools["pg_dump"] else dest)})
+                                  check=False, env=_pg_env(
+                                      source if argv[0] == tools["pg_dump"] else dest))
         except subprocess.TimeoutExpired:
             raise StoreError(f"{Path(argv[0]).name} ran past {timeout_s:.0f} s.") from None
         if done.returncode != 0:
@@ -182,8 +182,12 @@ def _libpq(url: str) -> str:
         hide_password=False)
 
 
-def _password(url: str) -> str:
-    return make_url(url).password or os.environ.get("PGPASSWORD", "")
+def _pg_env(url: str) -> dict[str, str]:
+    """The tools' environment: this process's, with the URL's password as ``PGPASSWORD``
+    (a URL without one leaves libpq its own ``PGPASSWORD`` or password file)."""
+    password = make_url(url).password
+    return child_environment() if password is None else child_environment(
+        PGPASSWORD=str(password))
 
 
 __all__ = ["create_scratch_database", "drop_database", "is_postgres", "payload_texts",

@@ -10,7 +10,6 @@ environment variable, so that no password is written to disk.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from keelwork.errors import DrillUnavailable
 from keelwork.spec.model import ResolvedSpec
-from keelwork.spec.settings import ENV_PREFIX
+from keelwork.spec.settings import ENV_PREFIX, child_environment
 
 #: The variable the scratch keel.yaml reads its store's URL from.
 URL_VARIABLE = "KEEL_CHECK_SCRATCH_URL"
@@ -106,8 +105,8 @@ def scratch_project(resolved: ResolvedSpec, store_url: str) -> Iterator[Scratch]
         try:
             spec_path = root / resolved.path.name
             _write_spec(resolved.path, spec_path)
-            env = {k: v for k, v in os.environ.items()
-                   if k not in (f"{ENV_PREFIX}STORAGE_URL", f"{ENV_PREFIX}AUDIT_ANCHOR")}
+            env = child_environment(drop=(f"{ENV_PREFIX}STORAGE_URL",
+                                          f"{ENV_PREFIX}AUDIT_ANCHOR"))
             env[URL_VARIABLE] = url
             yield Scratch(root, spec_path, url, env, source is not None and source.exists())
         finally:
