@@ -33,6 +33,7 @@ from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.guard_settings import InjectionGuard, OodGuard, PiiRedaction
 from keelwork.spec.kinds import runtime_kinds
+from keelwork.spec.model_tests import TESTS_FIELD
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
 from keelwork.spec.slo_tier import DURATION
@@ -98,6 +99,7 @@ class ModelSection(Section):
     fallback: str | None = Field(
         default=None, description="Model reference (name or name@alias) answering when this fails."
     )
+    tests: str | None = TESTS_FIELD
 
     @field_validator("name")
     @classmethod
@@ -125,7 +127,6 @@ class ModelSection(Section):
                 {"kinds": ", ".join(kinds), "got": repr(v)},
             )
         return v
-
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -369,7 +370,6 @@ class ServerSection(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: PositiveInt = 1
     tracing: bool = Field(default=False, description="OpenTelemetry server spans (extra 'otel').")
-
 
 
 # --------------------------------------------------------------------------- the spec
