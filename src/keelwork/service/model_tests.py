@@ -234,18 +234,17 @@ def refusal(resolved: ResolvedSpec, engine: Engine, name: str, version: int) -> 
     try:
         _, digest = load_tests(resolved, name)
     except SpecError as exc:
-        return f"the tests of '{name}' cannot be read: {exc.message}"
+        return f"its declared tests cannot be read: {exc.message}"
     run = ModelTestStore(engine).get(name, version)
     if run is None:
-        return (f"version {version} of '{name}' has declared tests ({_field(name)}) that "
-                f"were not run on it; {run_it}")
+        return f"its declared tests ({_field(name)}) were not run on it; {run_it} first"
     if run.tests_digest != digest:
-        return (f"the tests of '{name}' changed since they were run on version {version} "
+        return (f"its declared tests changed since they were run on it "
                 f"({run.run_at:%Y-%m-%d %H:%M} UTC); {run_it} again")
     if not run.passed:
         failed = [r["name"] for r in run.body.get("results", []) if not r.get("passed")]
-        return (f"version {version} of '{name}' failed its tests ({', '.join(failed)}); see "
-                f"'keel test {name}@{version}'")
+        return (f"it failed its declared tests ({', '.join(failed)}) when last run; fix the "
+                f"model and register a new version, or see 'keel test {name}@{version}'")
     return None
 
 

@@ -19,6 +19,9 @@ from keelwork.interfaces.cli.output import (
     handles_errors,
 )
 
+#: Failing cases printed per test (``--json``: the first 20 kept with the run).
+SHOWN_FAILURES = 3
+
 
 def print_run(run: dict[str, Any]) -> None:
     """A stored run as a table of tests, then each failing case (``keel models show`` too)."""
@@ -34,14 +37,14 @@ def print_run(run: dict[str, Any]) -> None:
                       str(r["checked"]), str(r["failed"]))
     console.print(table)
     for r in run.get("results", []):
-        for f in r["failures"]:
+        for f in r["failures"][:SHOWN_FAILURES]:
             console.print(f"[red]FAIL[/] {escape(f['case'])}: expected {escape(f['expected'])}; "
                           f"got {escape(f['got'])}; input {escape(json.dumps(f['input']))}",
                           highlight=False)
-        if r["failed"] > len(r["failures"]):
-            console.print(f"  ... and {r['failed'] - len(r['failures'])} more failing case(s) "
-                          f"of {escape(r['name'])} (--json lists the first ones kept)",
-                          highlight=False)
+        more = r["failed"] - min(len(r["failures"]), SHOWN_FAILURES)
+        if more > 0:
+            console.print(f"  ... and {more} more failing case(s) of {escape(r['name'])} "
+                          f"(--json lists the first {len(r['failures'])})", highlight=False)
     passed = sum(1 for r in run.get("results", []) if r["passed"])
     console.print(f"{passed} of {len(run.get('results', []))} tests pass", highlight=False)
 

@@ -61,9 +61,9 @@ class RolloutOps:
         if why is None:
             return ""
         if not skip_tests:
-            raise TransitionError(f"Cannot {what} version {version} of '{name}': {why}; or "
-                                  f"{what} it anyway with --skip-tests (HTTP: "
-                                  "'?skip_tests=true'), which is recorded in the audit log.")
+            raise TransitionError(f"Cannot {what} version {version} of '{name}': {why}. To go "
+                                  "ahead anyway: --skip-tests (HTTP: '?skip_tests=true'), "
+                                  "recorded in the audit log.")
         return f"tests skipped (--skip-tests): {why}"
 
     def close(self) -> None:
