@@ -6,7 +6,7 @@ version is loaded as the server loads it (:func:`keelwork.service.models.resolve
 the tests are judged by :mod:`keelwork.core.behaviour`; the run is stored in the project's
 store (:mod:`keelwork.adapters.stores.model_test_store`) with the SHA-256 of the tests file.
 
-:func:`tests_gate` is what ``keel rollout start`` and ``promote`` ask (wired by
+:func:`gate_on_tests` is what ``keel rollout start`` and ``promote`` ask (wired by
 :func:`keelwork.service.projects.rollout_ops` and the server's assembly): a version of a
 model that declares tests may go ahead only when its stored run passed with today's tests
 file. A model that declares no tests is not gated.
@@ -186,7 +186,7 @@ def run_tests(resolved: ResolvedSpec, runtime: ModelRuntime,
     return results
 
 
-def test_version(resolved: ResolvedSpec, ref: str, *, actor: str) -> StoredRun:
+def run_version_tests(resolved: ResolvedSpec, ref: str, *, actor: str) -> StoredRun:
     """``keel test REF``: load the version, run its model's tests, store and return the run.
 
     Args:
@@ -248,7 +248,7 @@ def refusal(resolved: ResolvedSpec, engine: Engine, name: str, version: int) -> 
     return None
 
 
-def tests_gate(resolved: ResolvedSpec | None,
+def gate_on_tests(resolved: ResolvedSpec | None,
                engine: Engine) -> Callable[[str, int], str | None] | None:
     """The rollout gate of a project: :func:`refusal` bound to its keel.yaml and store, or
     None without a keel.yaml."""
@@ -269,5 +269,13 @@ def stored_run(engine: Engine, name: str, version: int) -> StoredRun | None:
     return ModelTestStore(engine).get(name, version)
 
 
-__all__ = ["load_tests", "positive_class", "refusal", "run_tests", "stored_run",
-           "test_version", "tests_gate", "tests_path"]
+__all__ = [
+    "gate_on_tests",
+    "load_tests",
+    "positive_class",
+    "refusal",
+    "run_tests",
+    "run_version_tests",
+    "stored_run",
+    "tests_path",
+]

@@ -85,6 +85,9 @@ class _OnInputs(_Test):
     drop: list[str] = Field(default_factory=list, description="Columns of 'data' not given "
                             "to the model (e.g. its label).")
     field: str = Field(description="The input field that is changed.")
+    max_failure_rate: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.0, description="Share of the cases allowed to fail (CheckList's failure "
+        "rate: a few borderline answers may flip); 0: every case must hold.")
 
     @model_validator(mode="after")
     def _source(self) -> _OnInputs:

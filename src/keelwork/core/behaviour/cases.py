@@ -103,6 +103,7 @@ def invariance(test: InvarianceTest, instances: Sequence[Mapping[str, Any]],
             f"{test.max_score_change:g} of {number(base)}",
             f"label {label}, score {number(score)} (changed by {change:.4g})"))
     result.details = {"largest_score_change": worst}
+    result.allow(test.max_failure_rate)
     return result
 
 
@@ -141,6 +142,7 @@ def directional(test: DirectionalTest, instances: Sequence[Mapping[str, Any]],
             f"a score {'at least' if sign > 0 else 'at most'} {number(base)} "
             f"(tolerance {test.tolerance:g}) after {test.field} {how}",
             f"score {number(score)}"))
+    result.allow(test.max_failure_rate)
     return result
 
 

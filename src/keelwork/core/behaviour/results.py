@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ class TestResult:
         failed: How many failed.
         failures: The first :data:`MAX_FAILURES` of them.
         details: What the test measured (per slice metric, per group rate...).
+        allowed: Failures the test tolerates (its ``max_failure_rate`` of ``checked``).
     """
 
     __test__ = False  # not a pytest class
@@ -57,10 +59,15 @@ class TestResult:
     failed: int = 0
     failures: list[Failure] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    allowed: int = 0
 
     @property
     def passed(self) -> bool:
-        return self.failed == 0
+        return self.failed <= self.allowed
+
+    def allow(self, rate: float) -> None:
+        """Tolerate ``rate`` of the checked cases failing (rounded down)."""
+        self.allowed = math.floor(rate * self.checked + 1e-9)
 
     def check(self, ok: bool, failure: Failure) -> None:
         """Count one judged case; keep its failure if it failed (the first
@@ -73,7 +80,7 @@ class TestResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "passed": self.passed,
-                "checked": self.checked, "failed": self.failed,
+                "checked": self.checked, "failed": self.failed, "allowed": self.allowed,
                 "failures": [f.as_dict() for f in self.failures], "details": self.details}
 
 

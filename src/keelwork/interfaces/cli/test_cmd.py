@@ -57,12 +57,12 @@ def test(
 ) -> None:
     """Run the model's declared behavioural tests on a registered version and store the
     result with it. Exit 1 when a test fails."""
-    from keelwork.service.model_tests import test_version
+    from keelwork.service.model_tests import run_version_tests
     from keelwork.service.projects import actor, project_spec
 
     settings = current_settings()
     resolved = project_spec(project, settings, needs="'keel test' runs the tests it declares")
-    run = test_version(resolved, ref, actor=actor(None, settings)).as_dict()
+    run = run_version_tests(resolved, ref, actor=actor(None, settings)).as_dict()
     if as_json:
         typer.echo(json.dumps(run, indent=2, default=str))
     else:

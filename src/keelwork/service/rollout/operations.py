@@ -42,7 +42,7 @@ class RolloutOps:
             (:func:`keelwork.service.models.load_verifier`); None: not checked.
         tests_gate: Why (model, version) may not be rolled out or promoted: its declared
             behavioural tests failed or were not run on it
-            (:func:`keelwork.service.model_tests.tests_gate`); None: no refusal.
+            (:func:`keelwork.service.model_tests.gate_on_tests`); None: no refusal.
     """
 
     store: RolloutStore
@@ -57,7 +57,7 @@ class RolloutOps:
         Raises:
             TransitionError: the gate refuses and ``skip_tests`` is off.
         """
-        why = self.tests_gate(name, version) if self.tests_gate is not None else None
+        why = self.gate_on_tests(name, version) if self.tests_gate is not None else None
         if why is None:
             return ""
         if not skip_tests:

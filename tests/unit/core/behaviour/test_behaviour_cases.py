@@ -160,3 +160,23 @@ def test_nothing_to_perturb_is_an_error_naming_the_field() -> None:
     test = _test(kind="invariance", name="t", inputs=ROWS[:3], field="comment", typos=1)
     with pytest.raises(ValueError, match="'comment'"):
         invariance(test, ROWS[:3], ask)
+
+
+def test_a_failure_rate_tolerates_that_share_of_cases() -> None:
+    coef = MODEL[-1].coef_[0]
+    up = NAMES[int(coef.argmax())]
+    rows = ROWS[:50]
+    _, before = ask(rows)
+    _, after = ask([{**r, up: r[up] + 1.0} for r in rows])
+    rises = sorted(a - b for a, b in zip(after, before, strict=True))  # type: ignore[operator]
+    tolerance = rises[25]  # about half the scores rise by more: those fail "down"
+
+    def down(rate: float) -> Any:
+        return _test(kind="directional", name="d", inputs=rows, field=up, add=1.0,
+                     direction="down", tolerance=tolerance, max_failure_rate=rate)
+
+    failed = directional(down(0.0), rows, ask).failed
+    assert failed == sum(r > tolerance for r in rises) and 0 < failed < 50
+    result = directional(down(failed / 50), rows, ask)
+    assert result.passed and result.allowed == failed and result.failures
+    assert not directional(down((failed - 1) / 50), rows, ask).passed
