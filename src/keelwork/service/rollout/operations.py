@@ -57,7 +57,7 @@ class RolloutOps:
         Raises:
             TransitionError: the gate refuses and ``skip_tests`` is off.
         """
-        why = self.gate_on_tests(name, version) if self.tests_gate is not None else None
+        why = self.tests_gate(name, version) if self.tests_gate is not None else None
         if why is None:
             return ""
         if not skip_tests:
