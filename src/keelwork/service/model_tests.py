@@ -49,7 +49,7 @@ def _field(name: str) -> str:
 
 
 def load_tests(resolved: ResolvedSpec, name: str) -> tuple[ModelTestsFile, str]:
-    """The parsed tests file of ``name`` and its SHA-256.
+    """The parsed tests file of ``name`` and the SHA-256 of it and the data files it reads.
 
     Raises:
         SpecError: keel.yaml declares no tests for ``name``, the file is missing, not YAML,
@@ -83,7 +83,22 @@ def load_tests(resolved: ResolvedSpec, name: str) -> tuple[ModelTestsFile, str]:
                                e["msg"]) for e in exc.errors()]
         shown = "; ".join(f"{d.path}: {d.message}" for d in details[:5])
         raise SpecError(f"{path.name} (tests of '{name}'): {shown}", details) from None
-    return tests, hashlib.sha256(raw).hexdigest()
+    return tests, _digest(resolved, raw, tests)
+
+
+def _digest(resolved: ResolvedSpec, raw: bytes, tests: ModelTestsFile) -> str:
+    """SHA-256 of the tests file and of every data file its tests read (a changed labelled
+    file is other tests too); a missing data file counts as its name."""
+    h = hashlib.sha256(raw)
+    names: set[str] = {d for t in tests.tests if isinstance(d := getattr(t, "data", None), str)}
+    for name in sorted(names):
+        h.update(b"\0" + name.encode())
+        path = resolved.resolve_path(name)
+        if path.is_file():
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
 
 
 def positive_class(resolved: ResolvedSpec, tests: ModelTestsFile,

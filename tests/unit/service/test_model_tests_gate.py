@@ -97,3 +97,12 @@ def test_the_gate_refuses_until_a_passing_run_of_todays_tests(project: Path) -> 
     assert "changed since they were run on it" in (refusal(resolved, engine, "credit", 2)
                                                     or "")
     assert gate_on_tests(None, engine) is None
+
+
+def test_the_digest_covers_the_data_files_the_tests_read(project: Path) -> None:
+    resolved = load_spec(project / "keel.yaml")
+    (project / "ref.jsonl").write_text('{"x": 1, "status": "good"}\n')
+    _, before = load_tests(resolved, "credit")
+    (project / "ref.jsonl").write_text('{"x": 1, "status": "bad"}\n')
+    _, after = load_tests(resolved, "credit")
+    assert before != after
