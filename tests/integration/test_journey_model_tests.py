@@ -206,5 +206,6 @@ def test_skip_tests_goes_ahead_and_is_audited(project: Path) -> None:
     audit = keel(project, "audit", "show", "--json", check=False)
     assert audit.returncode == 0, audit.stderr
     entries = json.dumps(json.loads(audit.stdout))
-    assert entries.count("tests skipped (--skip-tests): it failed its declared tests") == 2
+    # version 2's run predates the edit of the tests file above: stale, so refused too
+    assert entries.count("tests skipped (--skip-tests): its declared tests changed since") == 2
     assert keel(project, "audit", "verify").returncode == 0
