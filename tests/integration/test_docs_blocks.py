@@ -282,10 +282,26 @@ def _slos(demo: Path, tmp: Path) -> Path:
     return project
 
 
+def _model_tests(demo: Path, tmp: Path) -> Path:
+    """The demo project with the page's tests file, declared in keel.yaml."""
+    project = _demo(demo, tmp)
+    tests = next(b.code for b in blocks("docs/model-tests.md")
+                 if b.lang == "yaml" and b.code.startswith("kind: keel-tests"))
+    (project / "tests").mkdir()
+    (project / "tests" / "sentiment.yaml").write_text(tests)
+    spec = project / "keel.yaml"
+    text = spec.read_text()
+    assert "    aliases: [champion]\n" in text
+    spec.write_text(text.replace("    aliases: [champion]\n",
+                                 "    aliases: [champion]\n    tests: tests/sentiment.yaml\n", 1))
+    return project
+
+
 _SETUP: dict[str, Callable[[Path, Path], Path]] = {
     "docs/alerting.md": _alerting,
     "docs/dashboard.md": _demo,
     "docs/data.md": _data,
+    "docs/model-tests.md": _model_tests,
     "docs/monitoring.md": _monitoring,
     "docs/rollouts.md": _demo,
     "docs/slos.md": _slos,

@@ -18,6 +18,7 @@ from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.core.redaction import Redactor
 from keelwork.errors import ModelNotFoundError
 from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.model_tests import gate_on_tests
 from keelwork.service.models import load_target, load_verifier, spec_options, target_resolver
 from keelwork.service.redaction import build_redactor, pii_stats
 from keelwork.service.registration import register_model
@@ -146,7 +147,8 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
     gateway.project_dir = resolved.project_dir
     store = RolloutStore(registry.engine, registry.audit)
     store.ensure_schema()
-    ops = RolloutOps(store, registry, verify=load_verifier(resolved, registry))
+    ops = RolloutOps(store, registry, verify=load_verifier(resolved, registry),
+                     tests_gate=gate_on_tests(resolved, registry.engine))
     controller = RolloutController(gateway, ops, poll_s=rollout_poll_s)
     gateway.components["rollout_controller"] = controller.outage.as_dict
     return Service(resolved, gateway, registry, plog, ops, controller, feature_store, redactor)

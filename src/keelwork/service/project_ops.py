@@ -56,7 +56,7 @@ class Rollouts:
 
     def start(self, name: str, to: int, *, strategy: str | None = None,
               interval: str | None = None, from_version: int | None = None,
-              actor: str | None = None) -> RolloutStatus:
+              actor: str | None = None, skip_tests: bool = False) -> RolloutStatus:
         """Start a rollout of ``name`` to version ``to`` with keel.yaml's ``rollout`` settings.
 
         Args:
@@ -66,6 +66,8 @@ class Rollouts:
             interval: The analysis interval, e.g. ``"30s"`` (default: keel.yaml's).
             from_version: The champion (default: the ``champion`` alias).
             actor: Who acts, for the audit log.
+            skip_tests: Start even though ``to``'s declared tests failed or were not run on
+                it (recorded in the first event and the audit log).
 
         Returns:
             The new rollout and its first event.
@@ -73,8 +75,8 @@ class Rollouts:
         Raises:
             ModelNotFoundError: no such model or version.
             ModelLoadError: a version does not load as the server would load it.
-            TransitionError: the model already has an active rollout, or ``to`` is the
-                champion.
+            TransitionError: the model already has an active rollout, ``to`` is the
+                champion, or its declared tests failed or were not run on it.
             SpecError: the strategy or interval is invalid.
         """
         from keelwork.service.projects import rollout_section
@@ -82,7 +84,8 @@ class Rollouts:
         section = rollout_section(self._dir)
         with self._ops() as ops:
             rollout = ops.start(name, to, section, strategy=strategy, interval=interval,
-                                from_version=from_version, actor=self._actor(actor))
+                                from_version=from_version, actor=self._actor(actor),
+                                skip_tests=skip_tests)
             return self._status(ops, rollout.model)
 
     def status(self, name: str) -> RolloutStatus:
@@ -101,15 +104,15 @@ class Rollouts:
             return self._status(ops, name)
 
     def _act(self, name: str, action: str, actor: str | None, reason: str,
-             force: bool = False) -> RolloutStatus:
+             force: bool = False, skip_tests: bool = False) -> RolloutStatus:
         with self._ops() as ops:
             ops.act(name, action, actor=self._actor(actor),
                     reason=reason or f"{action} via the Python API",
-                    force=force)
+                    force=force, skip_tests=skip_tests)
             return self._status(ops, name)
 
     def promote(self, name: str, *, force: bool = False, actor: str | None = None,
-                reason: str = "") -> RolloutStatus:
+                reason: str = "", skip_tests: bool = False) -> RolloutStatus:
         """Make the challenger the champion now (moves the ``champion`` alias).
 
         Args:
@@ -118,6 +121,8 @@ class Rollouts:
                 recorded in the event and the audit log).
             actor: Who acts.
             reason: Why (recorded with the event).
+            skip_tests: Promote even a challenger whose declared tests failed or were not
+                run on it (recorded in the event and the audit log).
 
         Returns:
             The rollout after the promotion.
@@ -127,7 +132,7 @@ class Rollouts:
                 ``force``.
             ModelNotFoundError: the model never had a rollout.
         """
-        return self._act(name, "promote", actor, reason, force)
+        return self._act(name, "promote", actor, reason, force, skip_tests)
 
     def pause(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
         """Hold the current weights; analysis stops until :meth:`resume`.

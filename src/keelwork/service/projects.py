@@ -282,9 +282,11 @@ def rollout_ops(project: Path, settings: Settings) -> Iterator[Any]:
     try:
         resolved = optional_spec(project)
         if resolved is not None:
+            from keelwork.service.model_tests import gate_on_tests
             from keelwork.service.models import load_verifier
 
             ops.verify = load_verifier(resolved, ops.registry)
+            ops.tests_gate = gate_on_tests(resolved, ops.registry.engine)
         yield ops
     finally:
         ops.close()

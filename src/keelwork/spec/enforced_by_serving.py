@@ -54,6 +54,10 @@ SERVING: dict[str, tuple[str, ...]] = {
         "given to keelwork.core.batching.MicroBatcher, whose wait the test measures"),
     "models[].fallback": (
         "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py"),
+    "models[].tests": (
+        "keelwork.service.model_tests", "tests/integration/test_journey_model_tests.py",
+        "keel test runs the file's tests; the rollout start and promote gate refuses a "
+        "version that did not pass them"),
     # ------------------------------------------------------------ contract
     "contract.inputs[].name": (
         "keelwork.core.contracts.record", "tests/unit/core/contracts/test_record.py"),

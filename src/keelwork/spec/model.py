@@ -33,6 +33,7 @@ from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
 from keelwork.spec.guard_settings import InjectionGuard, OodGuard, PiiRedaction
 from keelwork.spec.kinds import runtime_kinds
+from keelwork.spec.model_tests import TESTS_FIELD
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
 from keelwork.spec.server import ServerSection
@@ -99,6 +100,7 @@ class ModelSection(Section):
     fallback: str | None = Field(
         default=None, description="Model reference (name or name@alias) answering when this fails."
     )
+    tests: str | None = TESTS_FIELD
 
     @field_validator("name")
     @classmethod
@@ -126,7 +128,6 @@ class ModelSection(Section):
                 {"kinds": ", ".join(kinds), "got": repr(v)},
             )
         return v
-
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -363,7 +364,6 @@ class StorageSection(Section):
             raise ValueError("subject_keys_url must name a database apart from url (keys in "
                              "the data store would be in every backup of it)")
         return self
-
 
 
 

@@ -31,6 +31,7 @@ from keelwork.interfaces.cli import (
     slo_cmd,
     spec_cmd,
     subject_cmd,
+    test_cmd,
     validate_cmd,
 )
 from keelwork.interfaces.cli.output import fail, start_settings
@@ -68,6 +69,7 @@ serve_cmd.register(app)
 slo_cmd.register(app)
 subject_cmd.register(app)
 check_cmd.register(app)
+test_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:

@@ -229,19 +229,23 @@ def show_cmd(
 ) -> None:
     """Show one model version: artifact, provenance, metrics, environment, aliases."""
     from keelwork.core.registry import parse_model_ref
+    from keelwork.service.model_tests import stored_run
     from keelwork.service.projects import dataset_lineage, lineage_dict
 
     parsed = parse_model_ref(ref)
     with _existing_registry(project, parsed.name) as registry:
         mv = registry.resolve(parsed)
         path = registry.artifact_path(mv) if not mv.is_reference else None
+        run = stored_run(registry.engine, mv.name, mv.version)
+    tests = run.as_dict() if run is not None else None
     # a NAME:VERSION snapshot, if any
     dataset = dataset_lineage(project, mv.dataset_version, current_settings())
     if as_json:
         typer.echo(json.dumps({**mv.as_dict(), "artifact_path": str(path) if path else None,
-                               "lineage": lineage_dict(mv, dataset)}, indent=2))
+                               "lineage": lineage_dict(mv, dataset), "tests": tests},
+                              indent=2, default=str))
         return
-    _print_version(mv, path)
+    _print_version(mv, path, tests)
     if dataset is not None:
         _print_lineage(mv, dataset)
 
@@ -318,7 +322,19 @@ def _print_change(change: AliasChange, as_json: bool) -> None:
                       highlight=False)
 
 
-def _print_version(mv: ModelVersion, path: Path | None) -> None:
+def _tests_line(run: dict[str, Any] | None) -> str:
+    """The latest ``keel test`` run of a version, in one line ("-": never run)."""
+    if run is None:
+        return "-"
+    results = run.get("results", [])
+    failed = [r["name"] for r in results if not r["passed"]]
+    verdict = "passed" if run["passed"] else f"FAILED ({', '.join(failed)})"
+    return (f"{verdict}: {len(results) - len(failed)} of {len(results)} tests pass "
+            f"({_when(run['run_at'])} UTC by {run['actor']})")
+
+
+def _print_version(mv: ModelVersion, path: Path | None,
+                   tests: dict[str, Any] | None = None) -> None:
     from rich.table import Table
 
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -340,6 +356,7 @@ def _print_version(mv: ModelVersion, path: Path | None) -> None:
         ("options", json.dumps(dict(mv.options)) if mv.options else "-"),
         ("python", str(mv.environment.get("python", "-"))),
         ("packages", ", ".join(f"{k} {v}" for k, v in packages.items()) or "-"),
+        ("tests", _tests_line(tests)),
     ]
     for key, value in rows:
         table.add_row(key, value)

@@ -31,6 +31,9 @@ app = typer.Typer(help="Canary, shadow and A/B rollouts with automatic analysis 
 _ACTOR = typer.Option(None, "--actor", help="Who acts (default: $KEELWORK_USER, else the OS "
                       "user).")
 _REASON = typer.Option("", "--reason", help="Why (recorded with the event).")
+_SKIP_TESTS = typer.Option(False, "--skip-tests", help="Go ahead even though the version's "
+                           "declared tests (keel test) failed or were not run on it; recorded "
+                           "in the event and the audit log.")
 
 
 @contextmanager
@@ -125,11 +128,16 @@ def start(name: str = typer.Argument(..., help="The model."),
           from_version: int | None = typer.Option(None, "--from", help="The champion version "
                                                   "(default: the champion alias)"),
           project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
-          as_json: bool = JSON_OPTION) -> None:
-    """Start a rollout of NAME to version --to."""
+          skip_tests: bool = _SKIP_TESTS, as_json: bool = JSON_OPTION) -> None:
+    """Start a rollout of NAME to version --to.
+
+    When keel.yaml declares tests for NAME (models[].tests), version --to must have passed
+    them ('keel test NAME@VERSION') unless --skip-tests.
+    """
     with _ops(project) as ops:
         rollout = ops.start(name, to, _section(project), strategy=strategy, interval=interval,
-                            from_version=from_version, actor=_who(actor))
+                            from_version=from_version, actor=_who(actor),
+                            skip_tests=skip_tests)
         _show(rollout, ops.store.events(rollout.id), as_json)
 
 
@@ -169,10 +177,12 @@ def promote(name: str = typer.Argument(..., help="The model."),
                                        "earlier rollout was aborted (the warning is recorded "
                                        "in the event and the audit log)."),
             project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
-            reason: str = _REASON, as_json: bool = JSON_OPTION) -> None:
+            reason: str = _REASON, skip_tests: bool = _SKIP_TESTS,
+            as_json: bool = JSON_OPTION) -> None:
     """Make the challenger the champion now (moves the champion alias).
 
-    A version whose earlier rollout was aborted is refused with a warning unless --force.
+    A version whose earlier rollout was aborted is refused with a warning unless --force;
+    one whose declared tests failed or were not run on it, unless --skip-tests.
     """
     with _ops(project) as ops:
         current, _ = ops.status(name)
@@ -181,7 +191,8 @@ def promote(name: str = typer.Argument(..., help="The model."),
             console.print(f"[yellow]warning:[/yellow] {warning}; promoting it (--force), the "
                           "warning is recorded in the audit log", highlight=False)
         rollout = ops.act(name, "promote", actor=_who(actor),
-                          reason=reason or "promote by hand", force=force)
+                          reason=reason or "promote by hand", force=force,
+                          skip_tests=skip_tests)
         _show(rollout, ops.store.events(rollout.id), as_json)
 
 

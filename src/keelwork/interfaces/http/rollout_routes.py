@@ -104,6 +104,11 @@ def rollout_router(service: Service, *, dependencies: Sequence[Any] = ()) -> API
     return router
 
 
+def _flag(request: Request, name: str) -> bool:
+    """A ``?name=true`` query switch (``force``, ``skip_tests``: both audited overrides)."""
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
 def _context(request: Request) -> RolloutContext:
     return route_context(request, _STATE_KEY, RolloutContext)
 
@@ -126,7 +131,8 @@ async def start(request: Request) -> Response:
         rollout = await run_in_threadpool(
             ctx.service.rollouts.start, body["model"], body["to"], section,
             strategy=body.get("strategy"), interval=body.get("interval"),
-            from_version=body.get("from"), actor=actor_of(request), verify=False)
+            from_version=body.get("from"), actor=actor_of(request), verify=False,
+            skip_tests=_flag(request, "skip_tests"))
         await ctx.resync()
         return json_response(await run_in_threadpool(ctx.status_body, rollout.model), 201)
     except (KeelworkError, HTTPProblem) as exc:
@@ -145,7 +151,8 @@ async def status(name: str, request: Request) -> Response:
 async def act(name: str, action: str, request: Request) -> Response:
     """promote, pause, resume, abort or retry the model's latest rollout.
 
-    A promote of a version whose earlier rollout was aborted needs ``?force=true``.
+    A promote of a version whose earlier rollout was aborted needs ``?force=true``; of one
+    whose declared tests failed or were not run on it, ``?skip_tests=true`` (audited).
     """
     ctx = _context(request)
     try:
@@ -154,10 +161,11 @@ async def act(name: str, action: str, request: Request) -> Response:
                                    f"{', '.join(ACTIONS)}.",
                               [ErrorDetail("action", "one_of", action)])
         ctx.check_served(name)
-        force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
         await run_in_threadpool(ctx.service.rollouts.act, name, action,
                                 actor=actor_of(request),
-                                reason=f"{action} via the admin API", force=force)
+                                reason=f"{action} via the admin API",
+                                force=_flag(request, "force"),
+                                skip_tests=_flag(request, "skip_tests"))
         await ctx.resync()
         return json_response(await run_in_threadpool(ctx.status_body, name))
     except (KeelworkError, HTTPProblem) as exc:

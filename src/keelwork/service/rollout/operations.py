@@ -40,11 +40,31 @@ class RolloutOps:
         registry: The model registry (champion alias moves).
         verify: Loads (model, version) as a server would and raises when it cannot
             (:func:`keelwork.service.models.load_verifier`); None: not checked.
+        tests_gate: Why (model, version) may not be rolled out or promoted: its declared
+            behavioural tests failed or were not run on it
+            (:func:`keelwork.service.model_tests.gate_on_tests`); None: no refusal.
     """
 
     store: RolloutStore
     registry: SqlRegistry
     verify: Callable[[str, int], None] | None = None
+    tests_gate: Callable[[str, int], str | None] | None = None
+
+    def _tests_refusal(self, name: str, version: int, skip_tests: bool, what: str) -> str:
+        """The note a start or promote records when ``skip_tests`` overrides the tests gate
+        ("" when nothing is overridden).
+
+        Raises:
+            TransitionError: the gate refuses and ``skip_tests`` is off.
+        """
+        why = self.tests_gate(name, version) if self.tests_gate is not None else None
+        if why is None:
+            return ""
+        if not skip_tests:
+            raise TransitionError(f"Cannot {what} version {version} of '{name}': {why}. To go "
+                                  "ahead anyway: --skip-tests (HTTP: '?skip_tests=true'), "
+                                  "recorded in the audit log.")
+        return f"tests skipped (--skip-tests): {why}"
 
     def close(self) -> None:
         """Close the registry (and with it the store's engine)."""
@@ -53,20 +73,22 @@ class RolloutOps:
     def start(self, name: str, to_version: int, section: RolloutSection, *,
               strategy: str | None = None, interval: str | None = None,
               from_version: int | None = None, actor: str | None = None,
-              verify: bool = True) -> Rollout:
+              verify: bool = True, skip_tests: bool = False) -> Rollout:
         """Start a rollout of ``name`` to ``to_version`` (keel.yaml's ``rollout`` settings).
 
         The champion is ``from_version``, else the ``champion`` alias, else the version a bare
         name serves now; the alias is pinned to it so that registering versions later never
         shifts traffic behind the rollout's back. Both versions are loaded first (with
         ``verify`` and a verifier set): a rollout that could never route is refused, never
-        stored.
+        stored. A challenger whose model declares tests must have passed them
+        (``tests_gate``); ``skip_tests`` overrides that, recorded in the first event's reason
+        (and so in the audit log).
 
         Raises:
             ModelNotFoundError: no such model or version.
             ModelLoadError: a version does not load (ArtifactError: its artifact is missing).
-            TransitionError: the model already has an active rollout, or the challenger is
-                the champion.
+            TransitionError: the model already has an active rollout, the challenger is
+                the champion, or its declared tests failed or were not run on it.
             SpecError: the strategy or interval is invalid.
         """
         who = actor or default_actor(self.registry.user)
@@ -80,6 +102,7 @@ class RolloutOps:
                 f"Version {to_version} of '{name}' is already what '{name}' serves (its champion, "
                 "or its latest version when no champion alias is set); roll out another "
                 "version, or name the champion with --from VERSION.")
+        skipped = self._tests_refusal(name, to_version, skip_tests, "roll out")
         chosen = strategy or section.strategy
         if chosen not in ("canary", "shadow", "ab"):
             raise SpecError(f"A rollout strategy must be canary, shadow or ab; got "
@@ -105,9 +128,9 @@ class RolloutOps:
         # Retrying an aborted rollout is a new rollout with the same target (Argo Rollouts
         # #841 needed a spec change); its first event says which one it retries.
         retry = last is not None and last.phase == "aborted" and last.challenger == to_version
+        why = f"retry of rollout {last.id}" if retry and last else "started"
         started, _ = self.store.create(
-            rollout, actor=who, reason=f"retry of rollout {last.id}" if retry and last
-            else "started")
+            rollout, actor=who, reason=f"{why}; {skipped}" if skipped else why)
         return started
 
     def status(self, name: str) -> tuple[Rollout, list[RolloutEvent]]:
@@ -125,7 +148,8 @@ class RolloutOps:
 
     def act(self, name: str, action: str, *, actor: str | None = None, reason: str = "",
             decision: dict[str, Any] | None = None,
-            expect_revision: int | None = None, force: bool = False) -> Rollout:
+            expect_revision: int | None = None, force: bool = False,
+            skip_tests: bool = False) -> Rollout:
         """Apply ``action`` (pause, resume, promote, abort, retry, advance, hold) to the
         model's latest rollout.
 
@@ -136,11 +160,14 @@ class RolloutOps:
         Args:
             force: Promote by hand a version whose earlier rollout was aborted; the promote
                 event (and its audit entry) then records the warning.
+            skip_tests: Promote even a challenger whose declared tests failed or were not
+                run on it; the promote event (and its audit entry) records it.
 
         Raises:
             ModelNotFoundError: the model never had a rollout.
-            TransitionError: the phase does not allow it, or a hand promote of a version with
-                an aborted rollout without ``force``.
+            TransitionError: the phase does not allow it, a hand promote of a version with
+                an aborted rollout without ``force``, or of one whose declared tests failed
+                or were not run on it without ``skip_tests``.
         """
         who = actor or default_actor(self.registry.user)
         current, _ = self.status(name)
@@ -151,6 +178,9 @@ class RolloutOps:
                                       "'?force=true') to promote it anyway.")
             if warning:
                 reason = f"{reason}; forced: {warning}" if reason else f"forced: {warning}"
+            skipped = self._tests_refusal(name, current.challenger, skip_tests, "promote")
+            if skipped:
+                reason = f"{reason}; {skipped}" if reason else skipped
 
         def move_alias(conn: Connection, new: Rollout) -> None:
             if new.phase == "promoted" and current.phase != "promoted":

@@ -127,3 +127,34 @@ def test_promote_after_an_abort_needs_force(client: tuple[TestClient, int]) -> N
     r = c.post("/v1/admin/rollouts/scorer/promote?force=true")
     assert r.status_code == 200 and r.json()["rollout"]["phase"] == "promoted"
     assert "forced: version" in r.json()["events"][-1]["reason"]
+
+
+def test_declared_tests_gate_start_and_promote_until_skipped(tmp_path: Path) -> None:
+    """A model with declared tests (models[].tests) that were never run on the challenger:
+    start and promote are 409 naming ``keel test``; ``?skip_tests=true`` goes ahead and the
+    event records it."""
+    spec = make_project(tmp_path)
+    text = spec.read_text()
+    marker = '    artifact: "faulty_models:good"\n'
+    assert marker in text
+    spec.write_text(text.replace(marker, marker + "    tests: scorer-tests.yaml\n", 1))
+    (tmp_path / "scorer-tests.yaml").write_text(
+        "kind: keel-tests\nversion: 1\ntests:\n  - name: one\n    kind: minimum\n"
+        "    cases: [{input: {a: 1.0, b: 1}, min_score: 0}]\n")
+    service = open_project(spec, poll_s=0.05)
+    v2 = register(service, "good_twin")
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                     routers=[rollout_router(service)])
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2})
+        assert r.status_code == 409, r.text
+        assert f"run 'keel test scorer@{v2}' first" in r.text and "skip_tests" in r.text
+        r = c.post("/v1/admin/rollouts?skip_tests=true", json={"model": "scorer", "to": v2})
+        assert r.status_code == 201, r.text
+        assert "tests skipped (--skip-tests)" in r.json()["events"][0]["reason"]
+        r = c.post("/v1/admin/rollouts/scorer/promote")
+        assert r.status_code == 409 and "Cannot promote" in r.text
+        r = c.post("/v1/admin/rollouts/scorer/promote?skip_tests=true")
+        assert r.status_code == 200, r.text
+        assert r.json()["rollout"]["phase"] == "promoted"
+        assert "tests skipped" in r.json()["events"][-1]["reason"]
