@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,13 +17,11 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
+from fleet import alive, load, takes
+from fleet import lease as lease_of
 from keelwork.adapters.stores.engine import make_engine
-from keelwork.adapters.stores.lease_store import LeaseStore
-from keelwork.errors import StoreError
 from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
 from live_server import ADDER_SPEC, FIXTURES, free_port
-
-LEASE = "background:live"
 
 
 def _children(pid: int) -> set[int]:
@@ -35,20 +32,8 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
-def _lease(db: Engine) -> tuple[str, int, float] | None:
-    try:
-        state = LeaseStore(db).get(LEASE)
-    except StoreError:  # the table is not created yet
-        return None
-    return None if state is None else (state.holder, state.term, state.expires_at)
 
 
 def _logged(db: Engine) -> dict[str, int]:
@@ -58,32 +43,10 @@ def _logged(db: Engine) -> dict[str, int]:
 
 
 def _holder_pid(db: Engine) -> int | None:
-    lease = _lease(db)
+    lease = lease_of(db)
     return None if lease is None else int(lease[0].split(":")[1])
 
 
-def _load(base: str, seconds: float, acked: list[str]) -> None:
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client(worker: int) -> None:
-        with httpx.Client(base_url=base, timeout=10) as c:
-            i = 0
-            while not stop.is_set():
-                i += 1
-                r = c.post("/v1/models/adder:predict",
-                           json={"instances": [{"a": worker, "b": i}, {"a": 1, "b": 2}]})
-                assert r.status_code == 200, r.text
-                with lock:
-                    acked.extend(r.json()["prediction_ids"])
-
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join(timeout=20)
 
 
 def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) -> None:
@@ -109,7 +72,7 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
         while True:
             assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "two workers not ready in 90 s"
-            workers = {p for p in _children(proc.pid) if _alive(p)}
+            workers = {p for p in _children(proc.pid) if alive(p)}
             holder = _holder_pid(db)
             ready = 0
             for _ in range(4):
@@ -118,16 +81,17 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
             if holder in workers and ready == 4 and len(_spool_dirs(tmp_path)) >= 2:
                 break
             time.sleep(0.2)
-        lease = _lease(db)
+        lease = lease_of(db)
         # Term 1 was keel serve's own start before the workers (it checks that one server
         # starts, then releases the lease at once): a worker holds term 2.
         assert lease is not None and lease[1] == 2
         acked: list[str] = []
-        _load(base, 3.0, acked)  # > one renewal: the holder keeps it, nobody else takes it
+        # > one renewal: the holder keeps it, nobody else takes it
+        load(base, 3.0, acked, clients=6, timeout=10)
         assert len(acked) > 100, f"too little load to mean anything: {len(acked)}"
-        assert _lease(db) is not None and _lease(db)[:2] == lease[:2]  # type: ignore[index]
+        assert lease_of(db) is not None and lease_of(db)[:2] == lease[:2]  # type: ignore[index]
         # The guarded loops started in one process only: the holder's.
-        assert _takes(log) == [proc.pid, int(lease[0].split(":")[1])]
+        assert takes(log) == [proc.pid, int(lease[0].split(":")[1])]
         # Two processes wrote: each its own spool directory, named by its pid.
         spool_pids = {int(d.name.split("-")[1]) for d in _spool_dirs(tmp_path)}
         assert len(spool_pids & workers) == 2, (spool_pids, workers)
@@ -155,7 +119,7 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
         os.kill(old, signal.SIGKILL)
         killed = time.monotonic()
         while True:
-            now = _lease(db)
+            now = lease_of(db)
             assert now is not None
             pid = int(now[0].split(":")[1])
             if pid != old:
@@ -164,11 +128,11 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
                 "the lease did not move"
             time.sleep(0.1)
         took = time.monotonic() - killed
-        assert now[1] == 3 and _alive(pid) and pid in _children(proc.pid)
+        assert now[1] == 3 and alive(pid) and pid in _children(proc.pid)
         deadline = time.monotonic() + 5  # the log line follows the take
-        while len(_takes(log)) < 3 and time.monotonic() < deadline:
+        while len(takes(log)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _takes(log) == [proc.pid, old, pid]
+        assert takes(log) == [proc.pid, old, pid]
         # Not before the dead holder's lease expired (nobody took it while it was held).
         assert took >= DEFAULT_TTL_S - 2 * DEFAULT_RENEW_S - 1, took
         r = httpx.post(f"{base}/v1/models/adder:predict",
@@ -188,7 +152,7 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
             raise
     try:
         assert proc.returncode == 0, log.read_text()[-3000:]
-        final = _lease(db)
+        final = lease_of(db)
         assert final is not None and final[2] <= time.time() + 0.5  # released on the way out
     finally:
         db.dispose()
@@ -215,10 +179,3 @@ def _scrapes(base: str, n: int) -> list[dict[str, float]]:
 def _spool_dirs(project: Path) -> list[Path]:
     spool = project / ".keel" / "spool"
     return [d for d in spool.glob("w-*") if d.is_dir()] if spool.exists() else []
-
-
-def _takes(log: Path) -> list[int]:
-    """The pids that took the lease (and started its loops), in the order the log says."""
-    marker = f"lease {LEASE} taken by "
-    return [int(line.split(marker, 1)[1].split(":")[1])
-            for line in log.read_text(errors="replace").splitlines() if marker in line]
