@@ -118,6 +118,8 @@ def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, regist
     held = keys.keys([log_key, snapshot_key]) if keys is not None else {}
     if keys is not None and held:
         keys.forget_many(held)
+    if keys is not None:  # rows of the subject logged before now but still on their way
+        keys.mark_erased([log_key])  # (spool, in flight) are written erased
     report.key_destroyed, report.snapshot_key_destroyed = log_key in held, snapshot_key in held
     sealed_rows = snapshot_key in held
     if datasets is not None:

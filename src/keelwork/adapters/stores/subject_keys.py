@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import os
 import threading
 import time
@@ -57,18 +55,24 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from keelwork.adapters.stores.subject_crypto import (
+    ERASED,
+    KEY_ID_HEX,
+    PREFIX,
+    SEALED_COLUMNS,
+    SEALED_HEAD,
+    Sealer,
+    aesgcm,
+    key_id,
+    seal,
+    sealed_key_id,
+    sealer,
+    unseal,
+)
 from keelwork.adapters.stores.subject_key_paths import error as _error
 from keelwork.adapters.stores.subject_key_paths import location as _location
 from keelwork.errors import StoreError
 
-#: Marks a sealed payload value.
-PREFIX = "~k1:"
-#: Hex characters of the key id in a sealed value (128 bits of the subject digest).
-KEY_ID_HEX = 32
-#: The payload columns that are sealed.
-SEALED_COLUMNS = ("inputs", "outputs", "request_meta")
-#: What a payload whose key is gone reads as, per column (JSON text).
-ERASED = {"inputs": "null", "outputs": "null", "request_meta": '{"payload_erased":true}'}
 #: The key file's name beside a SQLite store (and in ``.keel/``).
 KEY_FILE_NAME = "subject_keys.db"
 
@@ -78,7 +82,6 @@ KEY_FILE_NAME = "subject_keys.db"
 #: drops the cache when it moved, so a key destroyed elsewhere seals nothing after it.
 SEAL_CACHE_SECONDS, SEAL_CACHE_KEYS = 30.0, 10_000
 
-_HEAD = len(PREFIX) + KEY_ID_HEX + 1
 metadata = MetaData()
 subject_keys = Table(
     "subject_keys", metadata,
@@ -88,60 +91,17 @@ subject_keys = Table(
 )
 subject_key_epoch = Table("subject_key_epoch", metadata, Column("id", Integer, primary_key=True),
                           Column("generation", BigInteger, nullable=False))
+#: Subjects erased (``keel erase``): key id -> when. A row of such a subject logged before
+#: then but reaching the store only after (replayed from the spool, or in flight during the
+#: erasure) is written erased: no payload, no subject id (:meth:`SubjectKeys.seal_rows`).
+#: Retention's destruction of a key writes none: the subject's later rows are its own.
+subject_key_erasures = Table(
+    "subject_key_erasures", metadata,
+    Column("key_id", String(KEY_ID_HEX), primary_key=True),
+    Column("erased_at", Double, nullable=False),
+)
 _BUMP = ("INSERT INTO subject_key_epoch (id, generation) VALUES (1, 1) ON CONFLICT (id) "
          "DO UPDATE SET generation = subject_key_epoch.generation + 1")
-
-
-_AESGCM: Any = None
-
-
-def _aesgcm(key: bytes) -> Any:
-    global _AESGCM
-    if _AESGCM is None:  # imported on first use: `import keelwork` stays light
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        _AESGCM = AESGCM
-    return _AESGCM(key)
-
-
-def seal(key: bytes, key_id: str, column: str, plain: str) -> str:
-    """``plain`` (JSON text) sealed under ``key`` as a column value (see the module text)."""
-    return _seal(_aesgcm(key), key_id, column, plain)
-
-
-def _seal(aead: Any, key_id: str, column: str, plain: str) -> str:
-    nonce = os.urandom(12)
-    body = aead.encrypt(nonce, plain.encode("utf-8", "surrogatepass"),
-                        f"{key_id}:{column}".encode())
-    return f"{PREFIX}{key_id}:{base64.b64encode(nonce + body).decode('ascii')}"
-
-
-def unseal(key: bytes, column: str, value: str) -> str:
-    """The JSON text of a sealed value.
-
-    Raises:
-        ValueError: ``value`` is not sealed, or fails authentication under ``key`` (a wrong
-            key, a changed byte, or a value moved from another column).
-    """
-    key_id = sealed_key_id(value)
-    if key_id is None:
-        raise ValueError("not a sealed payload value")
-    from cryptography.exceptions import InvalidTag
-
-    try:
-        raw = base64.b64decode(value[_HEAD:], validate=True)
-        plain = _aesgcm(key).decrypt(raw[:12], raw[12:], f"{key_id}:{column}".encode())
-    except (InvalidTag, ValueError) as exc:
-        raise ValueError("the sealed payload does not open with this key") from exc
-    return bytes(plain).decode("utf-8", "surrogatepass")
-
-
-def sealed_key_id(value: Any) -> str | None:
-    """The key id of a sealed value, or None for anything else."""
-    if isinstance(value, str) and value.startswith(PREFIX) and len(value) > _HEAD \
-            and value[_HEAD - 1] == ":":
-        return value[len(PREFIX):_HEAD - 1]
-    return None
 
 
 class SubjectKeys:
@@ -160,9 +120,10 @@ class SubjectKeys:
         self.secret = secret
         self._engine: Engine | None = None
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, tuple[float, _Sealer]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Sealer]] = OrderedDict()
         self._ids: dict[str, str] = {}
         self._epoch: int | None = None
+        self._erasures: dict[str, float] = {}  # key id -> erased at (0.0: never), this epoch
 
     @property
     def shown(self) -> str:
@@ -226,7 +187,7 @@ class SubjectKeys:
         """Per subject, its ``(key id, key)``: the existing key, or a new random one."""
         return {s: (k, e[0]) for s, (k, e) in self._entries(subjects).items()}
 
-    def _entries(self, subjects: Iterable[str]) -> dict[str, tuple[str, _Sealer]]:
+    def _entries(self, subjects: Iterable[str]) -> dict[str, tuple[str, Sealer]]:
         """Per subject, its key id and sealer, from the cache or the key store (made when
         missing)."""
         ids = self._ids
@@ -238,6 +199,7 @@ class SubjectKeys:
         with self._lock:
             if epoch != self._epoch:  # keys were destroyed somewhere since: read them again
                 self._cache.clear()
+                self._erasures.clear()
                 self._epoch = epoch
             found = {k: hit[1] for k in set(by_subject.values())
                      if (hit := self._cache.get(k)) is not None and hit[0] > now}
@@ -280,8 +242,8 @@ class SubjectKeys:
             raise _error("write", self.shown, exc) from None
         return read
 
-    def _remember(self, read: dict[str, bytes], now: float) -> dict[str, _Sealer]:
-        made = {k: _sealer(k, key) for k, key in read.items()}
+    def _remember(self, read: dict[str, bytes], now: float) -> dict[str, Sealer]:
+        made = {k: sealer(k, key) for k, key in read.items()}
         with self._lock:
             for k, entry in made.items():
                 self._cache[k] = (now + SEAL_CACHE_SECONDS, entry)
@@ -338,15 +300,71 @@ class SubjectKeys:
             raise _error("erase a key in", self.shown, exc) from None
         return gone
 
+    def mark_erased(self, key_ids: Iterable[str], at: float | None = None) -> None:
+        """Record that the subjects of ``key_ids`` were erased at ``at`` (default: now), and
+        move the erasure generation so every writer sees it on its next batch."""
+        wanted = sorted(set(key_ids))
+        db = self._db(create=True) if wanted else None
+        if db is None:
+            return
+        when = time.time() if at is None else at
+        e = subject_key_erasures
+        try:
+            with db.begin() as conn:
+                conn.execute(e.delete().where(e.c.key_id.in_(wanted)))
+                conn.execute(e.insert(), [{"key_id": k, "erased_at": when} for k in wanted])
+                conn.exec_driver_sql(_BUMP)
+        except SQLAlchemyError as exc:
+            raise _error("write", self.shown, exc) from None
+
+    def _erased_at(self, key_ids: Iterable[str]) -> dict[str, float]:
+        """When each of ``key_ids`` was erased (0.0: never), from this epoch's cache or the
+        key store (call after :meth:`_entries`, which reads the epoch)."""
+        wanted = set(key_ids)
+        with self._lock:
+            if len(self._erasures) > SEAL_CACHE_KEYS:
+                self._erasures.clear()
+            known = {k: self._erasures[k] for k in wanted if k in self._erasures}
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            db = self._db(create=True)
+            assert db is not None
+            e = subject_key_erasures
+            found = {k: 0.0 for k in unknown}
+            try:
+                with db.connect() as conn:
+                    for i in range(0, len(unknown), 900):
+                        found.update((str(k), float(t)) for k, t in conn.execute(
+                            select(e.c.key_id, e.c.erased_at)
+                            .where(e.c.key_id.in_(unknown[i:i + 900]))))
+            except SQLAlchemyError as exc:
+                raise _error("read", self.shown, exc) from None
+            with self._lock:
+                self._erasures.update(found)
+            known.update(found)
+        return known
+
     def seal_rows(self, rows: Sequence[dict[str, Any]]) -> int:
         """Seal, in place, the payloads of the rows that name a subject (rows sealed already
-        are left as they are). Returns how many rows were sealed."""
+        are left as they are). A row logged before its subject was erased (see
+        :data:`subject_key_erasures`) is written erased instead: its payloads read as erased
+        and its subject id is dropped. Returns how many rows were sealed."""
         # A row is sealed whole (its inputs are always text): its inputs say whether it is.
         todo = [r for r in rows if r.get("subject_id") and not (
             isinstance(v := r.get("inputs"), str) and v.startswith(PREFIX))]
         if not todo:
             return 0
         entries = self._entries(str(r["subject_id"]) for r in todo)
+        erased = self._erased_at(kid for kid, _ in entries.values())
+        late = [r for r in todo
+                if float(r.get("ts") or 0.0) < erased[entries[str(r["subject_id"])][0]]]
+        if late:
+            for r in late:
+                for c in SEALED_COLUMNS:
+                    if isinstance(r.get(c), str):
+                        r[c] = ERASED[c]
+                r["subject_id"] = None
+            todo = [r for r in todo if r.get("subject_id")]
         # The writer's hot loop: one urandom call per batch for every nonce (random 96-bit
         # nonces as before, without a system call per value), key objects and associated
         # data made once per key and kept with it.
@@ -370,27 +388,10 @@ class SubjectKeys:
                 self._engine = None
 
 
-#: A key, ready to seal with: ``(key, AESGCM, value head "~k1:<id>:", associated data by
-#: column)``.
-_Sealer = tuple[bytes, Any, str, dict[str, bytes]]
-
-
-def _sealer(key_id: str, key: bytes) -> _Sealer:
-    return (key, _aesgcm(key), f"{PREFIX}{key_id}:",
-            {c: f"{key_id}:{c}".encode() for c in SEALED_COLUMNS})
-
-
 #: Insert-or-ignore of new keys in the driver's parameter style: SQLite, PostgreSQL (psycopg).
 _INSERT = tuple(f"INSERT INTO subject_keys (key_id, key, created_at) VALUES ({v}) "
                 "ON CONFLICT (key_id) DO NOTHING" for v in (
                     ":key_id, :key, :created_at", "%(key_id)s, %(key)s, %(created_at)s"))
-
-
-def key_id(secret: bytes, subject: str) -> str:
-    """The key id of ``subject``: the first 128 bits (hex) of its keyed digest, HMAC-SHA256
-    under the project's subject key (the digest the erasure tombstone records)."""
-    return hmac.digest(secret, subject.encode("utf-8", "surrogatepass"),
-                       hashlib.sha256).hex()[:KEY_ID_HEX]
 
 
 def key_file(engine: Engine) -> Path | None:
@@ -461,7 +462,7 @@ def open_payloads(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, 
         return rows
     store = keys_for(engine)
     found = store.keys(sealed) if store is not None else {}
-    ciphers = {k: _aesgcm(v) for k, v in found.items()}
+    ciphers = {k: aesgcm(v) for k, v in found.items()}
     from cryptography.exceptions import InvalidTag
 
     for r in rows:
@@ -474,7 +475,7 @@ def open_payloads(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, 
             try:
                 if aead is None:
                     raise ValueError(key_id)
-                raw = base64.b64decode(value[_HEAD:], validate=True)  # type: ignore[index]
+                raw = base64.b64decode(value[SEALED_HEAD:], validate=True)  # type: ignore[index]
                 r[c] = aead.decrypt(raw[:12], raw[12:], f"{key_id}:{c}".encode()).decode(
                     "utf-8", "surrogatepass")
             except (InvalidTag, ValueError):
@@ -489,4 +490,5 @@ def open_value(engine: Engine, column: str, value: str | None) -> str | None:
 
 __all__ = ["ERASED", "KEY_FILE_NAME", "PREFIX", "SEALED_COLUMNS", "SubjectKeys", "attach",
            "key_file", "key_id", "keys_for", "open_payloads", "open_value", "seal", "seal_for",
-           "sealed_key_id", "subject_key_epoch", "subject_keys", "unseal"]
+           "sealed_key_id", "subject_key_epoch", "subject_key_erasures", "subject_keys",
+           "unseal"]

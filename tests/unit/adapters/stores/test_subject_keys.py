@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +322,71 @@ def test_rows_spooled_while_the_key_store_is_down_hold_no_clear_payload(tmp_path
                                                      for i in range(4)]
     keys.close()
     engine.dispose()
+
+
+def test_rows_of_a_subject_erased_while_they_waited_in_the_spool_are_written_erased(
+        tmp_path: Path) -> None:
+    """The store and the key store are down: alice's predictions wait in the spool. alice is
+    erased before the spool is replayed. Her waiting rows reach the store erased (no payload,
+    no subject id) instead of sealed under a fresh key; a prediction of hers logged after the
+    erasure is her own again, sealed under a new key; bob's are untouched."""
+    from keelwork.adapters.stores.prediction_log import PredictionLog
+    from keelwork.core.predictions import PredictionRecord
+    from keelwork.errors import StoreError
+
+    keys = SubjectKeys(tmp_path / "subject_keys.db", SECRET)
+    down = [True]
+
+    def seal(rows: list[dict[str, Any]]) -> object:
+        if down[0]:
+            raise StoreError("key store unreachable")
+        return keys.seal_rows(rows)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+    log = PredictionLog(engine, tmp_path / "spool", seal=seal, retry_backoff=(30.0, 30.0))
+    log.start()
+    now = time.time()
+    log.write_blocking([PredictionRecord(
+        id=f"p{i}", ts=now - 10 + i, model="m", version=1,
+        subject_id="alice" if i % 2 else "bob", inputs={"note": f"cnryer{i}qz"}, outputs=i,
+        latency_ms=1.0) for i in range(4)])
+    assert log.stats()["spooled_total"] == 4
+    erasing = SubjectKeys(tmp_path / "subject_keys.db", SECRET)  # `keel erase`, elsewhere
+    erasing.forget_many([key_id(SECRET, "alice")])
+    erasing.mark_erased([key_id(SECRET, "alice")])
+    erasing.close()
+    down[0] = False
+    assert log.flush(10)
+    log.write_blocking([PredictionRecord(
+        id="p9", ts=time.time() + 1, model="m", version=1, subject_id="alice",
+        inputs={"note": "cnryer9qz"}, outputs=9, latency_ms=1.0)])
+    log.close()
+    with engine.connect() as conn:
+        rows = {r[0]: r[1:] for r in conn.exec_driver_sql(
+            "SELECT p.id, p.subject_id, q.inputs, q.outputs, q.request_meta FROM predictions p "
+            "JOIN prediction_payloads q ON q.id = p.id").all()}
+    for waited in ("p1", "p3"):  # alice's, logged before her erasure
+        assert rows[waited] == (None, ERASED["inputs"], ERASED["outputs"],
+                                ERASED["request_meta"])
+    assert rows["p0"][0] == rows["p2"][0] == "bob" and sealed_key_id(rows["p0"][1])
+    assert rows["p9"][0] == "alice" and sealed_key_id(rows["p9"][1])  # after: her own
+    raw = (tmp_path / "keel.db").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("keel.db-*"))
+    assert b"cnryer1qz" not in raw and b"cnryer3qz" not in raw
+    records = {r.id: r for r in log.iter_records()}
+    assert records["p9"].inputs == {"note": "cnryer9qz"}
+    assert records["p0"].inputs == {"note": "cnryer0qz"} and records["p1"].inputs is None
+    keys.close()
+    engine.dispose()
+
+
+def test_retention_s_destruction_marks_nothing(tmp_path: Path) -> None:
+    """A key destroyed by retention (every prediction of the subject expired) leaves no
+    erasure mark: a row of the subject still on its way is sealed under a new key."""
+    keys = SubjectKeys(tmp_path / "subject_keys.db", SECRET)
+    keys.seal_rows([{**_row("carol", 1), "ts": time.time() - 5}])
+    keys.forget_many([key_id(SECRET, "carol")])
+    late = {**_row("carol", 2), "ts": time.time() - 60}
+    assert keys.seal_rows([late]) == 1 and late["subject_id"] == "carol"
+    assert sealed_key_id(late["inputs"]) == key_id(SECRET, "carol")
+    keys.close()
