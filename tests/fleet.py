@@ -4,6 +4,7 @@ once-per-fleet work, and steady client load."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -76,3 +77,14 @@ def load(base: str, seconds: float, acked: list[str], *, clients: int = 4,
     for t in threads:
         t.join(timeout=30)
     assert not failures, failures[:3]
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM ``proc`` and wait up to ``timeout`` seconds; past that, kill it and fail."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from fleet import alive, load, takes
+from fleet import alive, load, stop, takes
 from fleet import lease as lease_of
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
@@ -142,13 +142,7 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         assert r.status_code == 200 and r.json()["predictions"] == [3.0], r.text
         tags.add(r.headers[HEADER])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-            raise
+        stop(proc, 60)
     try:
         assert proc.returncode == 0, log.read_text(errors="replace")[-4000:]
         final = lease_of(db)

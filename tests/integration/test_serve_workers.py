@@ -17,7 +17,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
-from fleet import alive, load, takes
+from fleet import alive, load, stop, takes
 from fleet import lease as lease_of
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
@@ -143,13 +143,7 @@ def test_two_workers_share_port_store_and_lease(tmp_path: Path, store_url: str) 
         assert {s["predictions"] for s in served} == {float(len(acked) + 1)}, served
         assert {s["in_flight"] for s in served} == {0.0}, served
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-            raise
+        stop(proc, 30)
     try:
         assert proc.returncode == 0, log.read_text()[-3000:]
         final = lease_of(db)

@@ -10,13 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keelwork.core.monitors.reference import MonitorReference
 from keelwork.core.monitors.report import MonitorReport
 from keelwork.core.monitors.windows import WindowSpec, parse_window
 from keelwork.errors import MonitorError
 from keelwork.spec.model import ResolvedSpec
+
+if TYPE_CHECKING:
+    from keelwork.service.monitoring.rollups import ReadAhead
 
 
 def monitored_model(resolved: ResolvedSpec, model: str | None, *,
@@ -91,7 +94,7 @@ class MonitorSession:
     store: bool
     warnings: list[str] = field(default_factory=list)
     rescore: Callable[[list[Any]], list[Any] | None] | None = None
-    ahead: Any = None  # a rollups.ReadAhead started by open_monitor
+    ahead: ReadAhead | None = None  # started by open_monitor
 
     def run(self, spec: WindowSpec, since: float, until: float, *, now: float,
             on_window: Callable[[dict[str, Any]], None] | None = None,
