@@ -148,7 +148,7 @@ GLOSS: dict[str, str] = {
     "soltanto": "only", "messaggio": "message", "nessuna": "no", "nessun": "no", "vincoli":
     "constraints", "limitazioni": "limitations", "voi": "you",
     # Hidden, initial and system words of a disclosure request, each language.
-    "systemanweisungen": "system instructions", "systemanweisung": "system instruction",
+    "systemanweisungen": "system instructions",
     "versteckten": "hidden", "verborgenen": "hidden", "anfänglichen": "initial",
     "initiales": "initial", "initiale": "initial", "cachées": "hidden", "cachée": "hidden",
     "ocultas": "hidden", "ocultos": "hidden", "iniciales": "initial", "inicial": "initial",
