@@ -58,7 +58,7 @@ BITS = 18
 C = 4.0
 SEED = 20261205
 #: Share of benign training texts the default threshold may flag.
-TARGET_FPR = 0.02
+TARGET_FPR = 0.01
 #: Benign sources this large set the threshold (each keeps its out-of-fold FPR at the target).
 MIN_SOURCE = 100
 #: Generated ordinary texts (scripts/injection_benign.py) in the benign side.

@@ -115,8 +115,9 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"(?:do not|don't|never|without) (?:tell|mention|inform|reveal|warn|alert|let)(?:ing)?"
      r"(?:\W+\w+){0,2}?\W+(?:user|anyone|them|human)\b"),
     ("if_ai", ("if", "when", "whoever", "any", "dear", "hey", "hi", "hello"),
-     rf"(?:if|when|whoever|any|dear|hey|hi|hello)(?: you are| you're| an?| the| any)?"
-     rf"(?: \w+)? {_AI}s?\b"),
+     r"(?:if|when|whoever|any|dear|hey|hi|hello)(?: you are| you're| an?| the| any)?"
+     r"(?: automated| ai)? (?:ai|assistant|chatbot|language model|llm|gpt|chatgpt|"
+     r"ai model|ai agent|ai system|coding agent)s?\b"),
     ("your_rules", ("your",),
      r"your (?:\w+ ){0,2}?(?:instructions|prompt|rules|guidelines|configuration|setup|"
      r"system message|directives|programming|context window)\b"),
@@ -124,7 +125,8 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"you (?:were|have been|are|got) (?:given|told|instructed|programmed|configured|"
      r"trained)\b"),
     ("above", ("everything", "text", "words", "message", "all", "what", "content"),
-     r"\w+ (?:\w+ )?(?:above|before this|at the (?:start|beginning))\b"),
+     r"\w+ (?:\w+ )?(?:above|before this)\b|\w+ (?:\w+ ){0,2}?at the (?:start|beginning) "
+     r"of (?:this|the|our) (?:conversation|chat|prompt|context)\b"),
     ("end_data", ("end of", "ignore the rest of the", "close the"),
      r"(?:end of|ignore the rest of the|close the) (?:document|text|email|input|data|context|"
      r"conversation|summary|translation)\b"),
