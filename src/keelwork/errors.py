@@ -40,7 +40,9 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     │                                          fails closed: the request is refused, retry
     ├── RequestRefused (ValueError)            a server refused a request no other class names
     ├── NotExplainable (ValueError)            a model (or input) no explainer can attribute
-    └── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
+    ├── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
+    └── EngineError (RuntimeError)             a serving engine (a Ray cluster) cannot be reached
+                                               or cannot hold the replicas asked for
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -189,6 +191,11 @@ class StoreError(KeelworkError, ConnectionError):
     """The metadata / prediction store failed or is unreachable."""
 
 
+class EngineError(KeelworkError, RuntimeError):
+    """A serving engine (``keel serve --engine ray``) cannot be reached, cannot hold the replicas
+    asked for, or did not start the application."""
+
+
 class JobConflict(StoreError):
     """Another process advanced the same job's checkpoint: it is ingesting the same file."""
 
@@ -295,6 +302,7 @@ __all__ = [
     "BatchSizeError",
     "ContractViolation",
     "DataFileError",
+    "EngineError",
     "ErrorDetail",
     "ExplainBudgetSpent",
     "GuardRefused",

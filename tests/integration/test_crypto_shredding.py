@@ -4,6 +4,9 @@ are erased (admin HTTP route and ``keel erase``). Then the backup still holds th
 their payloads do not open with the keys that are left, and the copy never held the canary
 values in clear; the other subjects read back intact from the backup; ``keel log tail``,
 ``keel export`` and ``keel monitor run`` keep working over a log with erased payloads.
+A dataset snapshot taken with ``keel data snapshot --subject-column`` holds the subjects' rows
+sealed: no canary in its files, the erasures change none of its bytes, and the erased
+subjects' rows no longer read while the others' do.
 Predictions loaded by ``keel ingest`` are sealed too, and ``keel retention apply`` destroys the
 key of a subject whose predictions have all expired."""
 
@@ -18,6 +21,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from journey import keel
+from keelwork.adapters.stores.datasets import open_dataset_store
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.prediction_store import (
     PredictionReader,
@@ -85,6 +89,17 @@ def test_erased_subjects_payloads_do_not_open_in_a_backup(tmp_path: Path) -> Non
                         json={"instances": [{"a": 1.0, "b": 1, "note": "anonymousqz"}]})
         assert r.status_code == 200, r.text
 
+    (tmp_path / "people.csv").write_text("customer,note,score\n" + "".join(
+        f"{s},{_canary(s, 9)},{i}\n" for i, s in enumerate(SUBJECTS)))
+    keel(tmp_path, "data", "snapshot", "people.csv", "--name", "people",
+         "--subject-column", "customer")
+    parts = {p: p.read_bytes() for p in (tmp_path / ".keel" / "datasets").rglob("*.parquet")}
+    assert parts and not any(_canary(s, 9).encode() in b"".join(parts.values())
+                             or s.encode() in b"".join(parts.values()) for s in SUBJECTS)
+    # Nor in the database: the snapshot's stored profile keeps no text value.
+    db = b"".join(p.read_bytes() for p in (tmp_path / ".keel").glob("keel.db*"))
+    assert not any(_canary(s, 9).encode() in db for s in SUBJECTS)
+
     keel_dir = tmp_path / ".keel"
     wal = keel_dir / "keel.db-wal"
     raw = (keel_dir / "keel.db").read_bytes() + (wal.read_bytes() if wal.exists() else b"")
@@ -100,8 +115,23 @@ def test_erased_subjects_payloads_do_not_open_in_a_backup(tmp_path: Path) -> Non
         assert done.status_code == 200, done.text
         assert done.json()["payload_key_destroyed"] is True
         assert done.json()["predictions"] == 3
+        assert done.json()["snapshot_key_destroyed"] is True
+        assert done.json()["snapshot_rows"] == {"people:1": 1}
     shown = keel(tmp_path, "erase", "--subject", "subj-03", "--reason", "ticket 8").stdout
     assert "erased: 3 predictions" in shown and "payload key destroyed" in shown
+    assert "1 snapshot rows" in shown and "snapshot key destroyed" in shown
+    # The snapshot's files are as they were (the copy a backup holds), yet its erased rows
+    # are gone for every reader, and it still verifies.
+    assert {p: p.read_bytes() for p in parts} == parts
+    snap = json.loads(keel(tmp_path, "export", "--subject", "subj-05").stdout)["snapshot_rows"]
+    assert snap == {"people:1": [{"customer": "subj-05", "note": _canary("subj-05", 9),
+                                  "score": 5}]}
+    assert json.loads(keel(tmp_path, "export", "--subject", "subj-03").stdout)[
+        "snapshot_rows"] == {}
+    with open_dataset_store(tmp_path) as ds:
+        assert sorted(ds.read("people:1").column("customer").to_pylist()) == sorted(
+            set(SUBJECTS) - GONE)
+        ds.verify("people:1")
 
     # The backup holds the erased subjects' rows; with the keys left, they do not open.
     left = SubjectKeys(keel_dir / "subject_keys.db")

@@ -324,6 +324,37 @@ def test_a_model_without_an_exact_method_gets_the_bounded_permutation(tmp_path: 
     assert e["attributions"]["a"] > 0 > e["attributions"]["b"]
 
 
+def test_a_model_without_an_exact_method_gets_a_permutation_reliance_baseline(
+        tmp_path: Path) -> None:
+    """The adder (a Python function: no exact explainer) gets its reference's reliance
+    baseline from the permutation explainer; answers explained like the reference rows stay
+    near it, answers whose ``b`` is far from the reference's lean on ``b``: shifted."""
+    from starlette.testclient import TestClient
+
+    from keelwork.interfaces.http.server import build_server_app
+    from keelwork.spec import load_spec
+
+    project = _adder(tmp_path / "adder", 60_000)
+    path = project / "keel.yaml"
+    rng = np.random.default_rng(9)
+
+    def view(instances: list[dict[str, Any]]) -> dict[str, Any]:
+        with TestClient(build_server_app(load_spec(path), freeze_gc=False,
+                                         monitor_interval_s=0)) as client:
+            got = client.post("/v1/models/adder:explain", json={"instances": instances})
+            assert got.status_code == 200, got.text
+        run = json.loads(keel(project, "monitor", "run", "--window", "1d", "--since", "2d",
+                              "--json").stdout)
+        return next(w["attributions"] for w in run["windows"] if "attributions" in w)
+
+    ordinary = view([{"a": round(float(rng.normal(10, 2)), 3), "b": int(rng.integers(0, 20))}
+                     for _ in range(40)])["reference"]
+    assert ordinary["explained"] == 40  # the baseline's rows (PERMUTATION_ROWS)
+    assert ordinary["shifted"] is False, ordinary
+    far = view([{"a": 10.0, "b": 400} for _ in range(100)])["reference"]
+    assert far["shifted"] is True and far["window_top"] == "b", far
+
+
 def test_past_its_timeout_an_explanation_is_a_504(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 

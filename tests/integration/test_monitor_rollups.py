@@ -32,6 +32,7 @@ from keelwork.adapters.stores.prediction_log import PredictionLog  # noqa: E402
 from keelwork.adapters.stores.prediction_store import predictions  # noqa: E402
 from keelwork.adapters.stores.profile_rollups import (  # noqa: E402
     RollupStore,
+    monitor_rollup_spans,
     monitor_rollups,
 )
 from keelwork.adapters.stores.registry_store import open_registry  # noqa: E402
@@ -340,3 +341,91 @@ def _flat(x: Any, path: str = "") -> dict[str, Any]:
     if isinstance(x, list):
         return {k: v for i, val in enumerate(x) for k, v in _flat(val, f"{path}[{i}]").items()}
     return {path: x}
+
+
+def test_closed_windows_are_read_from_their_spans(trained: dict[str, Any], project: Any,
+                                                  engine: Engine, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose windows were all covered stores each closed window's sum as a span; the
+    next run reads the spans alone (no bucket rollup), equal to a full read; a row logged
+    into one hour since makes that hour's span unusable, and only that hour's."""
+    records, labels = _records(trained)
+    late = records[1000]  # in hour 1
+    _log(engine, tmp_path, [r for r in records if r is not late])
+    _submit(engine, labels)
+    _run(project, engine, rollups=True, version=1)  # folds the buckets
+    _run(project, engine, rollups=True, version=1)  # covered: stores the spans
+    with engine.connect() as conn:
+        spans = conn.execute(select(monitor_rollup_spans.c.span_start,
+                                    monitor_rollup_spans.c.selection)).all()
+    assert sorted(spans) == [(int(T0 + h * HOUR), 1) for h in range(3)]
+
+    bucket_reads: list[int] = []
+    read = RollupStore.read
+
+    def counted(self: RollupStore, *args: Any) -> Any:
+        bucket_reads.append(1)
+        return read(self, *args)
+
+    monkeypatch.setattr(RollupStore, "read", counted)
+    fast = _run(project, engine, rollups=True, version=1)
+    full = _run(project, engine, rollups=False, version=1)
+    assert _sources(fast, full) == ["rollups"] * 3
+    assert fast == full and bucket_reads == []  # the spans alone
+
+    _log(engine, tmp_path, [late])
+    fast = _run(project, engine, rollups=True, version=1)
+    full = _run(project, engine, rollups=False, version=1)
+    assert _sources(fast, full) == ["rollups", "rollups+log", "rollups"]
+    assert fast == full and bucket_reads == [1]
+    # every version is another selection: its windows are summed from the buckets
+    every = _run(project, engine, rollups=True)
+    assert [w.pop("computed_from") for w in every] == ["rollups"] * 3
+    assert every == _run_full(project, engine, "1h") and bucket_reads == [1, 1]
+
+
+def test_spans_are_bounded_per_model(trained: dict[str, Any], project: Any, engine: Engine,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keelwork.adapters.stores.profile_rollups as store_module
+
+    monkeypatch.setattr(store_module, "MAX_SPANS", 4)
+    records, _labels = _records(trained)
+    _log(engine, tmp_path, records)
+    _run(project, engine, "15m", rollups=True, version=1)
+    _run(project, engine, "15m", rollups=True, version=1)  # twelve closed windows
+    with engine.connect() as conn:
+        kept = sorted(conn.execute(select(monitor_rollup_spans.c.span_start)).scalars())
+    assert len(kept) == 4
+    assert kept == [int(T0 + 3 * HOUR - (4 - i) * 900) for i in range(4)]  # the newest
+
+
+def test_labelled_predictions_read_ahead_once(trained: dict[str, Any], project: Any,
+                                             engine: Engine, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open_monitor(..., ahead=...)`` (what ``keel monitor run`` does) starts reading the
+    labelled predictions before the reference loads; the run folds that read, not another."""
+    from keelwork.core.monitors.windows import parse_window
+    from keelwork.service.monitoring.runs import open_monitor
+
+    records, labels = _records(trained)
+    _log(engine, tmp_path, records)
+    _submit(engine, labels)
+    _run(project, engine, rollups=True)  # rollups folded, as a server keeps them
+    reads: list[tuple[float, float]] = []
+    real = RollupStore.labelled_rows
+
+    def counted(self: RollupStore, model: str, since: float, until: float,
+                **kwargs: Any) -> Any:
+        reads.append((since, until))
+        return real(self, model, since, until, **kwargs)
+
+    monkeypatch.setattr(RollupStore, "labelled_rows", counted)
+    spec = parse_window("1h")
+    since, until = T0 + 600, T0 + 3 * HOUR - 600  # whole windows around it: all three hours
+    with open_monitor(project, "income", ahead=(spec, since, until)) as session:
+        assert reads == [(T0, T0 + 3 * HOUR)]  # started before the run
+        fast = session.run(spec, since, until, now=T0 + 3 * HOUR + 60).to_dict()["windows"]
+        champion = session.version
+    assert reads == [(T0, T0 + 3 * HOUR)]
+    assert [w.pop("computed_from") for w in fast] == ["rollups"] * 3
+    assert fast == _run_full(project, engine, "1h", version=champion)

@@ -1,5 +1,9 @@
 """Erasure and access by data subject on a real store (SQLite and PostgreSQL).
 
+Twice: with the snapshot stored in clear (erased by rewriting its part) and sealed under
+per-subject keys (erased by destroying the keys: no file changes, and a copy of the files
+taken before the erasure does not open the erased rows either).
+
 1,000 subjects across the prediction log (payloads with an e-mail address), the labels and a
 dataset snapshot taken with a subject column; 100 are erased. Then: nothing of the 100 is in
 the raw bytes of the database or of the snapshot files, the 900 are intact, the snapshot's
@@ -19,6 +23,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from keelwork.adapters.stores import subject_keys
 from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.datasets import DatasetStore
 from keelwork.adapters.stores.datasets import ensure_schema as dataset_schema
@@ -27,8 +32,10 @@ from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.ingest_tables import labels
 from keelwork.adapters.stores.prediction_store import ensure_schema, insert_records, predictions
 from keelwork.adapters.stores.registry_store import open_registry
+from keelwork.adapters.stores.subject_keys import SubjectKeys, attach
 from keelwork.adapters.stores.subject_store import subject_erasures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
+from keelwork.errors import RegistryError
 from keelwork.service.subjects import erase, export, subject_digest
 
 SUBJECTS = 1_000
@@ -175,3 +182,57 @@ def test_a_snapshot_of_the_same_rows_again_is_refused_after_an_erasure(
                       "income": [float(i) for i in range(SUBJECTS)]})
     with pytest.raises(Exception, match="erased"):
         store.snapshot_table(table, "people", "customer", source="people.csv")
+
+
+def test_erasing_from_a_sealed_snapshot_destroys_keys_and_rewrites_nothing(
+        engine: Engine, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(subject_keys, "_ATTACHED", {})  # this test's key store only
+    attach(engine, SubjectKeys(tmp_path / "keys" / "subject_keys.db", KEY))
+    root = tmp_path / ".keel" / "datasets"
+    store = _fill(engine, root, tmp_path, store_url)
+    assert "/sealed-" in f"/{store.resolve('people:1').uri}"
+    parts_before = {p: p.read_bytes() for p in root.rglob("part-*.parquet")}
+    sealed = b"".join(parts_before.values())
+    assert not any(_email(i).encode() in sealed or _subject(i).encode() in sealed
+                   for i in range(SUBJECTS))  # no subject's value is in clear
+    audit = AuditLog(engine)
+    audit.ensure_schema()
+    registry = open_registry(tmp_path, store_url)
+    reports = [erase(engine, audit, store, registry, _subject(i), key=KEY, actor="dpo",
+                     reason=f"ticket {i}", rewrite=True) for i in range(ERASED)]
+    registry.close()
+    assert all(r.snapshot_key_destroyed and r.snapshots == {"people:1": 1} for r in reports)
+    assert reports[0].models == ["scorer:1"]
+    # Nothing rewritten: the files are the copy taken before, and in it the 100 do not open.
+    assert {p: p.read_bytes() for p in root.rglob("part-*.parquet")} == parts_before
+    engine.dispose()
+    raw = _raw(engine, store_url, root)
+    for i in range(ERASED):
+        assert _subject(i).encode() not in raw and _email(i).encode() not in raw, i
+    rows = store.read("people:1")
+    assert sorted(rows.column("customer").to_pylist()) == [
+        _subject(i) for i in range(ERASED, SUBJECTS)]
+    assert rows.column("email").to_pylist()[0].endswith("@example.org")
+    assert store.read("people:1", erased="null").num_rows == SUBJECTS
+    store.verify("people:1")
+    manifest = store.manifest(store.resolve("people:1"))
+    assert [e["how"] for e in manifest["erasures"]] == ["key_destroyed"] * ERASED
+    assert export(engine, store, _subject(7), key=KEY)["snapshot_rows"] == {}
+    assert export(engine, store, _subject(700), key=KEY)["snapshot_rows"] == {"people:1": [
+        {"customer": _subject(700), "email": _email(700), "income": 700.0}]}
+    # Erasing again finds no key and counts nothing twice.
+    again = erase(engine, AuditLog(engine), store, None, _subject(3), key=KEY, actor="dpo",
+                  reason="again")
+    assert not again.snapshot_key_destroyed and again.snapshots == {}
+
+
+def test_a_sealed_snapshot_without_its_key_store_says_so(
+        engine: Engine, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(subject_keys, "_ATTACHED", {})
+    attach(engine, SubjectKeys(tmp_path / "keys" / "subject_keys.db", KEY))
+    store = _fill(engine, tmp_path / ".keel" / "datasets", tmp_path, store_url)
+    store.verify("people:1")
+    monkeypatch.setattr(subject_keys, "_ATTACHED", {})  # a reader that attached no key store
+    with pytest.raises(RegistryError, match=r"1000 sealed rows .* do not open"):
+        store.verify("people:1")
+    assert store.read("people:1").num_rows == 0

@@ -27,6 +27,7 @@ import numpy as np
 
 from keelwork.adapters.stores.explanation_store import ExplanationStore, read_prediction
 from keelwork.core.explain.attribution import Explanation, permutation_shap
+from keelwork.core.explain.outputs import background_sample, output_fn
 from keelwork.errors import (
     ErrorDetail,
     ExplainBudgetSpent,
@@ -210,10 +211,8 @@ class Explainer:
         from keelwork.adapters.data import read_table
 
         table = read_table(self.resolved.resolve_path(reference))
-        n = self.settings.background_rows
-        if table.num_rows > n:
-            keep = np.sort(np.random.default_rng(0).choice(table.num_rows, n, replace=False))
-            table = table.take(keep)
+        if table.num_rows > self.settings.background_rows:
+            table = table.take(background_sample(table.num_rows, self.settings.background_rows))
         fields = [f.name for f in self.resolved.spec.contract.inputs]
         if fields:
             table = table.select([c for c in fields if c in table.column_names])
@@ -296,32 +295,7 @@ class Explainer:
         return out
 
     def _output_fn(self, host: ModelHost, inst: Any) -> tuple[Any, str, Any]:
-        """(the explained output of a batch of instances, its name, its class) for ``inst``:
-        the probability of its predicted class, or a regressor's prediction.
-
-        Raises:
-            NotExplainable: the model answers something that is not a number.
-        """
-        runtime = host.runtime
-        classes = runtime.signature.classes
-        if classes is not None and (proba := runtime.predict_proba([inst])) is not None:
-            k = int(np.argmax(proba[0]))
-
-            def f(batch: list[Any], k: int = k) -> np.ndarray[Any, Any]:
-                return np.asarray(runtime.predict_proba(batch), dtype=float)[:, k]
-
-            return f, "probability", classes[k]
-        first = runtime.predict([inst])[0]
-        if isinstance(first, bool) or not isinstance(first, (int, float)):
-            raise NotExplainable(
-                f"The model {host.target.label} answers {type(first).__name__} values and "
-                "has no class probabilities: there is no number to attribute.",
-                [ErrorDetail("model", "explain_output", host.target.label)])
-
-        def g(batch: list[Any]) -> np.ndarray[Any, Any]:
-            return np.asarray(runtime.predict(batch), dtype=float)
-
-        return g, "prediction", None
+        return output_fn(host.runtime, host.target.label, inst)
 
     def _permutation(self, host: ModelHost, instances: list[Any],
                      background: list[dict[str, Any]], deadline: float) -> list[Explanation]:
@@ -342,6 +316,8 @@ class Explainer:
                                    output_value=value, output=output, output_class=cls,
                                    method="permutation", evaluations=evals))
         return out
+
+
 
 
 def open_explainer(resolved: ResolvedSpec, gateway: Gateway, engine: Any) -> Explainer:

@@ -189,7 +189,15 @@ def dataset_store(project: Path, *, create: bool = False,
     from keelwork.adapters.stores.datasets import open_dataset_store
 
     def opener(directory: Path, url: str | None) -> DatasetStore:
-        return open_dataset_store(directory, url, user=settings.user)
+        from keelwork.service.payload_keys import project_keys
+
+        store = open_dataset_store(directory, url, user=settings.user)
+        try:  # snapshot rows with a subject are sealed under its key (dataset_sealing)
+            project_keys(directory, store.engine, seal=create)
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     return project_store(project, opener, create=create, settings=settings)
 

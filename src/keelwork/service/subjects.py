@@ -63,6 +63,7 @@ class ErasureReport:
 
     digest: str
     key_destroyed: bool = False
+    snapshot_key_destroyed: bool = False
     predictions: int = 0
     labels: int = 0
     snapshots: dict[str, int] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class ErasureReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"subject_digest": self.digest, "payload_key_destroyed": self.key_destroyed,
+                "snapshot_key_destroyed": self.snapshot_key_destroyed,
                 "predictions": self.predictions,
                 "labels": self.labels, "snapshot_rows": self.snapshots,
                 "snapshots_without_subject_column": self.unsearchable,
@@ -105,15 +107,24 @@ def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, regist
     check_subject(subject)
     digest = subject_digest(key, subject)
     report = ErasureReport(digest)
+    from keelwork.adapters.stores.dataset_sealing import scoped
     from keelwork.adapters.stores.subject_keys import key_id, keys_for
 
-    # The key first: once it is gone, no copy of the payloads opens, whatever fails next.
+    # The keys first: once they are gone, no copy of the payloads or of the sealed snapshot
+    # rows opens, whatever fails next. The snapshot key is a key of its own (see
+    # dataset_sealing: retention destroys log keys only).
     keys = keys_for(engine)
-    report.key_destroyed = keys is not None and keys.forget(key_id(key, subject))
+    log_key, snapshot_key = key_id(key, subject), key_id(key, scoped(subject))
+    held = keys.keys([log_key, snapshot_key]) if keys is not None else {}
+    if keys is not None and held:
+        keys.forget_many(held)
+    report.key_destroyed, report.snapshot_key_destroyed = log_key in held, snapshot_key in held
+    sealed_rows = snapshot_key in held
     if datasets is not None:
         from keelwork.adapters.stores.dataset_erasure import erase_from_snapshots
 
-        done = erase_from_snapshots(datasets, subject, actor=actor, reason=reason)
+        done = erase_from_snapshots(datasets, subject, actor=actor, reason=reason,
+                                    key_id=snapshot_key if sealed_rows else None)
         report.snapshots, report.unsearchable = done.removed, done.unsearchable
     counts = SubjectStore(engine).erase(subject, digest=digest, actor=actor, reason=reason,
                                         rewrite=rewrite)
@@ -125,6 +136,7 @@ def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, regist
     audit.append(actor=actor, action="subject.erase", target=digest[:16],
                  details={"subject_digest": digest, "reason": reason,
                           "payload_key_destroyed": report.key_destroyed,
+                          "snapshot_key_destroyed": report.snapshot_key_destroyed,
                           "predictions": report.predictions, "labels": report.labels,
                           "snapshot_rows": report.snapshots, "models": report.models})
     report.seconds = time.perf_counter() - started
@@ -141,31 +153,12 @@ def export(engine: Engine, datasets: DatasetStore | None, subject: str, *,
     store = SubjectStore(engine)
     rows: dict[str, list[dict[str, Any]]] = {}
     if datasets is not None:
-        rows = _snapshot_rows(datasets, subject)
+        from keelwork.adapters.stores.dataset_erasure import rows_of_subject
+
+        rows = rows_of_subject(datasets, subject)
     return {"kind": "keelwork.subject_export", "version": 1, "subject": subject,
             "predictions": list(store.predictions_of(subject)), "snapshot_rows": rows,
             "erasures": store.erasures(subject_digest(key, subject))}
-
-
-def _snapshot_rows(datasets: DatasetStore, subject: str) -> dict[str, list[dict[str, Any]]]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    out: dict[str, list[dict[str, Any]]] = {}
-    for v in datasets.list_versions():
-        if v.subject_column is None:
-            continue
-        for file, groups in datasets.locate_subject(v, subject):
-            if not groups:
-                continue
-            table = pq.ParquetFile(file).read_row_groups(groups)
-            keys = pc.cast(table.column(v.subject_column), pa.string())
-            hit = table.filter(pc.fill_null(pc.equal(keys, pa.scalar(subject, pa.string())),
-                                            False))
-            if hit.num_rows:
-                out.setdefault(v.ref, []).extend(hit.to_pylist())
-    return out
 
 
 class SubjectRequests:

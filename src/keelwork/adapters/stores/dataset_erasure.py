@@ -13,6 +13,14 @@ current rows against ``current_sha256``. Every other part file stays byte-for-by
 
 A directory is shared by every version with the same content and layout; each is rewritten once.
 Snapshots without a subject column cannot be searched cheaply: they are reported, not scanned.
+
+A snapshot whose rows are sealed under per-subject keys (:mod:`.dataset_sealing`) is not
+rewritten at all: the caller has destroyed the subject's snapshot key already, which makes its
+rows unreadable in every copy of the files. Here its rows are only counted (by key id, in the
+row groups that may hold them), and the manifest gets the ``erasures`` entry and the
+``current_sha256`` of the rows that still open; every part file stays byte-for-byte the same.
+The rewrite remains for snapshots stored in clear: those taken before sealing, without the
+project's key store attached, or with a column the sealing codec cannot carry.
 """
 
 from __future__ import annotations
@@ -27,9 +35,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
-from keelwork.adapters.stores.dataset_files import part_entry
+from keelwork.adapters.stores.dataset_files import open_rows, part_entry
+from keelwork.adapters.stores.dataset_sealing import KEY_ID_COLUMN, key_ids, redacted
 from keelwork.adapters.stores.datasets import DatasetStore, dataset_versions
 from keelwork.adapters.stores.engine import is_sqlite
+from keelwork.adapters.stores.subject_keys import keys_for
 from keelwork.adapters.stores.transactions import retrying_transaction
 from keelwork.core.datasets import (
     canonicalize,
@@ -52,9 +62,17 @@ class SnapshotErasure:
     unsearchable: list[str] = field(default_factory=list)
 
 
-def erase_from_snapshots(store: DatasetStore, key: str, *, actor: str,
-                         reason: str) -> SnapshotErasure:
+def erase_from_snapshots(store: DatasetStore, key: str, *, actor: str, reason: str,
+                         key_id: str | None = None) -> SnapshotErasure:
     """Drop subject ``key``'s rows from every snapshot that has a subject column.
+
+    Args:
+        store: The snapshot store.
+        key: The subject (its text).
+        actor: Who erases; recorded in the manifest.
+        reason: Why; recorded.
+        key_id: The id of the subject's snapshot key (destroyed by the caller): sealed
+            snapshots count the subject's rows by it (None: sealed snapshots are skipped).
 
     Raises:
         StoreError: a part could not be rewritten (the old part stays as it was).
@@ -76,7 +94,12 @@ def erase_from_snapshots(store: DatasetStore, key: str, *, actor: str,
         manifest = store.manifest(first)
         directory = store.path_of(first)
         removed = 0
-        for file, _groups in store.locate_subject(first, key):
+        for file, groups in store.locate_subject(first, key):
+            if manifest.get("sealed"):
+                if key_id is not None and groups:
+                    ids = pq.ParquetFile(file).read_row_groups(groups, columns=[KEY_ID_COLUMN])
+                    removed += key_ids(ids).count(key_id)
+                continue
             table = pq.read_table(file)
             keys = pc.cast(table.column(column), pa.string())
             keep = pc.fill_null(pc.not_equal(keys, pa.scalar(key, pa.string())), True)
@@ -99,16 +122,44 @@ def erase_from_snapshots(store: DatasetStore, key: str, *, actor: str,
         manifest["rows"] = int(manifest["rows"]) - removed
         manifest.setdefault("erasures", []).append(
             {"at": datetime.now(UTC).isoformat(), "actor": actor, "reason": reason,
-             "rows_removed": removed})
+             "rows_removed": removed,
+             "how": "key_destroyed" if manifest.get("sealed") else "part_rewritten"})
         current = canonicalize(store.read(first), source=str(directory))
         manifest["current_sha256"] = content_sha256(current)
         _write_manifest(directory / "manifest.json", manifest)
         # The stored profile summarised the erased rows too (top values, min/max): recompute
         # it from the rows now held.
-        profile = compute_profile(current, redact=[column]).as_dict()
+        profile = compute_profile(current, redact=redacted(
+            current.schema, column, sealed=bool(manifest.get("sealed")))).as_dict()
         _replace_profiles(store, [v.name for v in versions], first.uri, profile)
         for v in versions:
             out.removed[v.ref] = removed
+    return out
+
+
+def rows_of_subject(store: DatasetStore, key: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows of subject ``key`` (its text) held in each snapshot with a subject column,
+    by ``NAME:VERSION``; sealed rows are opened (an erased subject's do not open: none)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for v in store.list_versions():
+        if v.subject_column is None:
+            continue
+        manifest = store.manifest(v)
+        keys = keys_for(store.engine) if manifest.get("sealed") else None
+        for file, groups in store.locate_subject(v, key):
+            if not groups:
+                continue
+            table = pq.ParquetFile(file).read_row_groups(groups)
+            table = open_rows(table, manifest, keys)[0]
+            names = pc.cast(table.column(v.subject_column), pa.string())
+            hit = table.filter(pc.fill_null(pc.equal(names, pa.scalar(key, pa.string())),
+                                            False))
+            if hit.num_rows:
+                out.setdefault(v.ref, []).extend(hit.to_pylist())
     return out
 
 
@@ -134,4 +185,4 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-__all__ = ["SnapshotErasure", "erase_from_snapshots"]
+__all__ = ["SnapshotErasure", "erase_from_snapshots", "rows_of_subject"]

@@ -15,11 +15,15 @@ import uuid
 from collections.abc import Callable
 from hashlib import blake2b
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.stores.artifacts import hash_file
+from keelwork.adapters.stores.dataset_sealing import Erased, open_part, schema_of
 from keelwork.core.datasets import SUBJECT_BUCKET_BITS, sort_keys, subject_buckets
 from keelwork.errors import DataFileError, StoreError
+
+if TYPE_CHECKING:
+    from keelwork.adapters.stores.subject_keys import SubjectKeys
 
 MANIFEST_KIND = "keelwork.dataset-manifest"
 MANIFEST_VERSION = 1
@@ -28,8 +32,14 @@ Progress = Callable[[str, int, int | None], None]
 
 
 def write_parts(root: Path, table: Any, sha: str, subject_column: str | None, final: Path,
-            progress: Progress | None, *, part_rows: int, row_group_rows: int) -> bool:
+                progress: Progress | None, *, part_rows: int, row_group_rows: int,
+                transform: Callable[[Any], Any] | None = None,
+                extra: dict[str, Any] | None = None) -> bool:
     """Write the parts and manifest of a snapshot to a temp dir, then rename it to ``final``.
+
+    ``transform`` turns each part's rows (in layout order) into what the file holds (sealing:
+    :func:`keelwork.adapters.stores.dataset_sealing.seal_part`); ``extra`` goes into the
+    manifest.
 
     Returns whether this call created ``final`` (False: a concurrent snapshot did).
     """
@@ -55,7 +65,8 @@ def write_parts(root: Path, table: Any, sha: str, subject_column: str | None, fi
         spans = _plan_parts(buckets, table.num_rows, part_rows)
         for i, (start, stop) in enumerate(spans):
             file = tmp / f"part-{i:05d}.parquet"
-            pq.write_table(ordered.slice(start, stop - start), file,
+            rows = ordered.slice(start, stop - start)
+            pq.write_table(rows if transform is None else transform(rows), file,
                            row_group_size=row_group_rows, compression="zstd")
             parts.append(part_entry(file, start, stop, buckets, np))
             if progress is not None:
@@ -67,7 +78,7 @@ def write_parts(root: Path, table: Any, sha: str, subject_column: str | None, fi
             "bucket_bits": SUBJECT_BUCKET_BITS if subject_column else None,
             "order": (["subject_bucket", "all columns"] if subject_column
                       else ["all columns"]),
-            "parts": parts,
+            "parts": parts, **(extra or {}),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -98,11 +109,39 @@ def check_subject(table: Any, column: str, source: str) -> None:
                             f"(strings or integers); got {typ}.", path=source, column=column)
 
 
-def layout_of(subject_column: str | None) -> str:
+def layout_of(subject_column: str | None, sealed: bool = False) -> str:
+    """The layout directory's name: ``rows``, ``subject-<hash>``, or ``sealed-<hash>`` for
+    rows sealed under per-subject keys (:mod:`keelwork.adapters.stores.dataset_sealing`)."""
     if subject_column is None:
         return "rows"
-    return "subject-" + blake2b(subject_column.encode("utf-8", "surrogatepass"),
-                                digest_size=8).hexdigest()
+    name = blake2b(subject_column.encode("utf-8", "surrogatepass"), digest_size=8)
+    return ("sealed-" if sealed else "subject-") + name.hexdigest()
+
+
+def read_part(file: Path, manifest: dict[str, Any], keys: SubjectKeys | None,
+              columns: list[str] | None = None, *, erased: Erased = "drop") -> tuple[Any, int]:
+    """The rows of one part file of a snapshot, opened when sealed, and how many rows did
+    not open (their subject's key is gone: erased).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import pyarrow.parquet as pq
+
+    if not manifest.get("sealed"):
+        return pq.read_table(file, columns=columns), 0
+    return open_rows(pq.read_table(file), manifest, keys, columns, erased=erased)
+
+
+def open_rows(stored: Any, manifest: dict[str, Any], keys: SubjectKeys | None,
+              columns: list[str] | None = None, *, erased: Erased = "drop") -> tuple[Any, int]:
+    """:func:`read_part` on rows read from a part file already (whole, or some row groups)."""
+    sealed = manifest.get("sealed")
+    if not sealed:
+        return (stored.select(columns) if columns is not None else stored), 0
+    table, gone = open_part(stored, schema_of(sealed["schema"]), manifest["sha256"], keys,
+                            erased=erased)
+    return (table.select(columns) if columns is not None else table), gone
 
 
 def _plan_parts(buckets: Any, rows: int, part_rows: int) -> list[tuple[int, int]]:
@@ -143,6 +182,5 @@ def _range(span: Any, np: Any) -> dict[str, int | None]:
     return {"bucket_min": int(np.min(span)), "bucket_max": int(np.max(span))}
 
 
-
 __all__ = ["MANIFEST_KIND", "MANIFEST_VERSION", "Progress", "check_subject", "layout_of",
-           "part_entry", "write_parts"]
+           "open_rows", "part_entry", "read_part", "write_parts"]

@@ -57,22 +57,30 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import SQLAlchemyError
 
 from keelwork.adapters.stores.artifacts import hash_file
 from keelwork.adapters.stores.dataset_files import (
     Progress,
     check_subject,
     layout_of,
+    read_part,
     write_parts,
+)
+from keelwork.adapters.stores.dataset_sealing import (
+    CODEC,
+    Erased,
+    can_seal,
+    redacted,
+    schema_text,
+    seal_part,
 )
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.registry_store import default_actor, default_storage_url
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
+from keelwork.adapters.stores.subject_keys import keys_for, seal_for
 from keelwork.adapters.stores.transactions import (
     connection,
     retrying_transaction,
-    store_error,
 )
 from keelwork.core.datasets import (
     DatasetProfile,
@@ -86,7 +94,7 @@ from keelwork.core.datasets import (
     subject_hash,
     utc_now,
 )
-from keelwork.errors import KeelworkError, RegistryError, StoreError
+from keelwork.errors import KeelworkError, RegistryError
 
 DATASETS_SCHEMA_KIND = "datasets"
 DATASETS_SCHEMA_VERSION = 1
@@ -189,8 +197,14 @@ class DatasetStore:
         if subject_column is not None:
             check_subject(table, subject_column, source)
         sha = content_sha256(table)
-        profile = compute_profile(table, redact=[subject_column] if subject_column else [])
-        layout = layout_of(subject_column)
+        # Rows naming a subject are sealed under its snapshot key when the project's key
+        # store can seal (module dataset_sealing); else stored in clear (erased by rewriting).
+        keys = seal_for(self.engine) if subject_column is not None else None
+        if keys is not None and not can_seal(table.schema):
+            keys = None
+        profile = compute_profile(table, redact=redacted(table.schema, subject_column,
+                                                         sealed=keys is not None))
+        layout = layout_of(subject_column, sealed=keys is not None)
         final = self.root / sha / layout
         created = False
         if (final / "manifest.json").is_file() and '"erasures"' in (
@@ -199,9 +213,13 @@ class DatasetStore:
                                 "was erased from: the source still holds that subject. Erase "
                                 "it from the source first (keel erase --subject).")
         if not (final / "manifest.json").is_file():
-            created = write_parts(self.root, table, sha, subject_column, final, progress,
-                                  part_rows=self.part_rows,
-                                  row_group_rows=self.row_group_rows)
+            seal = None if keys is None or subject_column is None else (
+                lambda rows: seal_part(rows, subject_column, sha, keys))
+            created = write_parts(
+                self.root, table, sha, subject_column, final, progress,
+                part_rows=self.part_rows, row_group_rows=self.row_group_rows, transform=seal,
+                extra=None if seal is None else {"sealed": {
+                    "codec": CODEC, "schema": schema_text(table.schema)}})
         row: dict[str, Any] = {
             "sha256": sha, "uri": f"{sha}/{layout}", "rows": table.num_rows,
             "size": sum(p.stat().st_size for p in final.glob("part-*.parquet")),
@@ -231,11 +249,11 @@ class DatasetStore:
                          .values(name=datasets.c.name))
         latest = conn.execute(
             select(dataset_versions.c.version, dataset_versions.c.sha256,
-                   dataset_versions.c.subject_column)
+                   dataset_versions.c.subject_column, dataset_versions.c.uri)
             .where(dataset_versions.c.dataset_id == dataset_id)
             .order_by(dataset_versions.c.version.desc()).limit(1)).first()
-        if latest is not None and (latest.sha256, latest.subject_column) == (
-                row["sha256"], row["subject_column"]):
+        if latest is not None and (latest.sha256, latest.subject_column, latest.uri) == (
+                row["sha256"], row["subject_column"], row["uri"]):
             return int(latest.version)
         number = 1 if latest is None else int(latest.version) + 1
         conn.execute(dataset_versions.insert().values(dataset_id=dataset_id, version=number,
@@ -342,16 +360,21 @@ class DatasetStore:
         data: dict[str, Any] = json.loads(text)
         return data
 
-    def read(self, ref: str | DatasetVersion, columns: list[str] | None = None) -> Any:
-        """The rows of a snapshot as one ``pyarrow.Table`` (parts concatenated in order)."""
+    def read(self, ref: str | DatasetVersion, columns: list[str] | None = None, *,
+             erased: Erased = "drop") -> Any:
+        """The rows of a snapshot as one ``pyarrow.Table`` (parts concatenated in order).
+
+        Sealed rows open with the key store of the store's database (``keys_for``); the rows
+        of an erased subject (key gone) are left out, as an erasure that rewrites a part
+        leaves them out, or with ``erased="null"`` kept with every field null.
+        """
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         version = ref if isinstance(ref, DatasetVersion) else self.resolve(ref)
-        directory = self.path_of(version)
-        tables = [pq.read_table(directory / p["file"], columns=columns)
-                  for p in self.manifest(version)["parts"]]
-        return pa.concat_tables(tables)
+        directory, manifest = self.path_of(version), self.manifest(version)
+        keys = keys_for(self.engine) if manifest.get("sealed") else None
+        return pa.concat_tables([read_part(directory / p["file"], manifest, keys, columns,
+                                           erased=erased)[0] for p in manifest["parts"]])
 
     def verify(self, ref: str | DatasetVersion) -> DatasetVersion:
         """Re-hash every part file and the rows themselves against the recorded hashes.
@@ -366,9 +389,14 @@ class DatasetStore:
             if not file.is_file() or hash_file(file)[0] != part["sha256"]:
                 raise RegistryError(f"The part '{file}' of snapshot {version.ref} is missing or "
                                     "altered; snapshot the source again.")
-        actual = content_sha256(canonicalize(self.read(version), source=str(directory)))
+        rows, manifest = self.read(version), self.manifest(version)
+        if rows.num_rows < int(manifest["rows"]):  # sealed rows whose key no erasure destroyed
+            raise RegistryError(
+                f"{int(manifest['rows']) - rows.num_rows} sealed rows of snapshot {version.ref} "
+                "do not open: their keys are not in the key store (is the project's attached?).")
+        actual = content_sha256(canonicalize(rows, source=str(directory)))
         # After a subject's erasure the rows held are the manifest's current ones.
-        expected = self.manifest(version).get("current_sha256", version.sha256)
+        expected = manifest.get("current_sha256", version.sha256)
         if actual != expected:
             raise RegistryError(f"The rows of snapshot {version.ref} hash to {actual}, not "
                                 f"{expected}; snapshot the source again.")
@@ -433,10 +461,6 @@ def _to_version(r: RowMapping) -> DatasetVersion:
         created_by=r["created_by"], source=r["source"],
         profile=DatasetProfile.from_dict(r["profile"]), subject_column=r["subject_column"],
         size=int(r["size"]), uri=r["uri"])
-
-
-def _store_error(what: str, engine: Engine, exc: SQLAlchemyError) -> StoreError:
-    return store_error("dataset store", what, engine, exc)
 
 
 def open_dataset_store(project_dir: Path, storage_url: str | None = None, *,

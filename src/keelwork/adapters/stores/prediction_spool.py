@@ -16,10 +16,28 @@ to open the spool adopts its segments (renames them in front of its own) and rep
 A batch is written with one ``write`` and fsynced before it is acknowledged. A line without its
 newline at the end of a segment is a batch cut by a crash before the fsync returned, so it was
 never acknowledged; it is moved to ``rejected.jsonl`` rather than lost silently.
+
+No clear payload of a data subject at rest. A row that names a subject is normally sealed
+under the subject's key before it is stored, and spooled sealed when the store then fails. When
+the key store itself could not seal it (unreachable), its payload columns are sealed here under
+a **segment key**: 256 random bits made with the segment, in ``spool-<seq>.key`` (mode 0600)
+beside it, as ``~s1:<base64(nonce || AES-256-GCM)>``. Replay opens them and the log's writer
+seals them under the subject's key before they are stored; once the segment is replayed its key
+file is overwritten and deleted, so whatever remains of the segment's bytes (freed blocks, a
+copy of the segment file) does not open. A value whose segment key is gone reads as erased.
+
+Why a segment key rather than refusing to spool such rows (keeping metadata only): the spool
+exists so that no acknowledged prediction is lost while the store is down, and a PostgreSQL key
+store often goes down with the data store; dropping every subject's payloads for that time
+would lose the very rows monitoring needs. What it does not do: while a segment is pending, its
+key sits beside it, so someone who reads the live spool directory reads those payloads (as
+they would read a SQLite store beside its key file). Rows without a subject are stored as the
+store stores them (redacted by the contract's ``pii`` rules already).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
@@ -28,6 +46,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+
+from keelwork.adapters.stores.subject_keys import ERASED, PREFIX, SEALED_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +58,9 @@ except ImportError:  # pragma: no cover - Windows: one process per spool directo
 
 #: A segment is closed once it grows past this, so that replay can delete finished ones.
 SEGMENT_MAX_BYTES = 8 * 1024 * 1024
+
+#: Marks a payload value sealed under its segment's key.
+SPOOL_PREFIX = "~s1:"
 
 _REQUIRED = frozenset({"id", "ts", "model", "version", "status", "latency_ms", "inputs",
                        "outputs", "request_meta"})
@@ -60,6 +83,7 @@ class Spool:
         self._active: IO[bytes] | None = None
         self._seq = 0
         self._sizes: dict[Path, tuple[int, int]] = {}
+        self._aeads: dict[Path, Any] = {}
 
     @property
     def pending(self) -> bool:
@@ -93,7 +117,11 @@ class Spool:
             try:
                 for seg in sorted(other.glob("spool-*.jsonl")):
                     self._seq += 1
+                    if _key_of(seg).exists():  # the key first: a segment never loses it
+                        _key_of(seg).rename(own / f"spool-{self._seq:012d}.key")
                     seg.rename(own / f"spool-{self._seq:012d}.jsonl")
+                for left in other.glob("spool-*.key"):  # keys of segments already replayed
+                    _destroy_key(left)
                 (other / ".lock").unlink(missing_ok=True)
                 other.rmdir()
             except OSError as exc:
@@ -119,13 +147,22 @@ class Spool:
         if self._own is None:
             self.open()
         assert self._own is not None
-        data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
         if self._active is None:
             self._seq += 1
             path = self._own / f"spool-{self._seq:012d}.jsonl"
+            key = os.urandom(32)
+            fd = os.open(_key_of(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, key)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._aeads[path] = _aead(key)
             self._active = path.open("ab")
             self._segments.append(path)
             _fsync_dir(self._own)
+        aead = self._aeads[Path(self._active.name)]
+        data = b"".join(orjson.dumps(_seal(r, aead)) + b"\n" for r in rows)
         f = self._active
         start = f.tell()
         try:
@@ -154,6 +191,7 @@ class Spool:
             self._active = None
             if path.stat().st_size == 0:
                 path.unlink()
+                _destroy_key(_key_of(path))
                 self._segments.remove(path)
                 self._sizes.pop(path, None)
 
@@ -168,11 +206,14 @@ class Spool:
         Lines that do not parse (a batch cut by a crash) go to ``rejected.jsonl``.
         """
         rows: list[dict[str, Any]] = []
+        aead = self._aeads.get(segment)
+        if aead is None and _key_of(segment).exists():
+            aead = _aead(_key_of(segment).read_bytes())
         with segment.open("rb") as f:
             for line in f:
                 row = self._parse(line, segment)
                 if row is not None:
-                    rows.append(row)
+                    rows.append(_open(row, aead))
                 if len(rows) >= chunk:
                     yield rows
                     rows = []
@@ -183,6 +224,8 @@ class Spool:
         """Delete a fully replayed segment."""
         lines, size = self._sizes.pop(segment, (0, 0))
         segment.unlink()
+        self._aeads.pop(segment, None)
+        _destroy_key(_key_of(segment))
         if self._own is not None:
             _fsync_dir(self._own)
         self._segments.remove(segment)
@@ -233,6 +276,64 @@ class Spool:
         return row
 
 
+def _key_of(segment: Path) -> Path:
+    return segment.with_suffix(".key")
+
+
+def _aead(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
+def _seal(row: dict[str, Any], aead: Any) -> dict[str, Any]:
+    """``row``, its payloads sealed under the segment key when it names a subject and they are
+    in clear (the key store could not seal them)."""
+    if not row.get("subject_id") or (isinstance(v := row.get("inputs"), str)
+                                     and v.startswith(PREFIX)):
+        return row
+    out = dict(row)
+    for c in SEALED_COLUMNS:
+        value = out.get(c)
+        if isinstance(value, str):
+            nonce = os.urandom(12)
+            body = aead.encrypt(nonce, value.encode("utf-8", "surrogatepass"), c.encode())
+            out[c] = SPOOL_PREFIX + base64.b64encode(nonce + body).decode("ascii")
+    return out
+
+
+def _open(row: dict[str, Any], aead: Any) -> dict[str, Any]:
+    """``row`` with its segment-sealed payloads opened; erased when the key is gone."""
+    from cryptography.exceptions import InvalidTag
+
+    for c in SEALED_COLUMNS:
+        value = row.get(c)
+        if isinstance(value, str) and value.startswith(SPOOL_PREFIX):
+            try:
+                if aead is None:
+                    raise ValueError(c)
+                raw = base64.b64decode(value[len(SPOOL_PREFIX):], validate=True)
+                row[c] = aead.decrypt(raw[:12], raw[12:], c.encode()).decode(
+                    "utf-8", "surrogatepass")
+            except (InvalidTag, ValueError):
+                row[c] = ERASED[c]
+    return row
+
+
+def _destroy_key(path: Path) -> None:
+    """Overwrite a segment key file with zeros, then delete it."""
+    try:
+        with path.open("r+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            f.write(b"\0" * size)
+            f.flush()
+            os.fsync(f.fileno())
+        path.unlink()
+    except FileNotFoundError:
+        return
+
+
 def _count_lines(path: Path) -> int:
     with path.open("rb") as f:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
@@ -262,4 +363,4 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["SEGMENT_MAX_BYTES", "Spool"]
+__all__ = ["SEGMENT_MAX_BYTES", "SPOOL_PREFIX", "Spool"]

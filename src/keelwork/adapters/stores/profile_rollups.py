@@ -2,15 +2,21 @@
 
 Table (own ``MetaData``, schema kind ``monitor_rollups``)::
 
-    monitor_rollups  model, version, bucket_start (PK together), seconds, layout, seen,
-                     updated_at, body (a :meth:`~keelwork.core.monitors.rollup.Rollup.to_bytes`)
+    monitor_rollups       model, version, bucket_start (PK together), seconds, layout,
+                          seen, updated_at, body (a :meth:`Rollup.to_bytes
+                          <keelwork.core.monitors.rollup.Rollup.to_bytes>`)
+    monitor_rollup_spans  model, selection, span_start, span_end (PK together), layout,
+                          counts, updated_at, body: a whole window's bucket rollups summed
 
 A bucket is ``[bucket_start, bucket_start + seconds)`` of prediction time, ``bucket_start`` a
 multiple of ``seconds``. :meth:`RollupStore.replace_bucket` makes a bucket's rollups (one per
 version) the ones just folded, in one transaction. Nothing here decides whether a rollup can
 be trusted: a reader compares ``seen`` with the log's own count of the bucket
 (:meth:`RollupStore.log_counts`), so a rollup that no longer matches the log (rows logged or
-deleted since, two runs folding the same bucket at once) is simply not used.
+deleted since, two runs folding the same bucket at once) is simply not used. A span is the
+same kind of cache one level up -- a window's rollups already summed -- and is used only while
+``counts`` (a digest of the log's count in each of its buckets) still matches; at most
+:data:`MAX_SPANS` are kept per model (the least recently written go first).
 
 Also here, since every SQL statement lives in ``adapters/stores``: the narrow read of a
 window's *labelled* predictions (:meth:`RollupStore.labelled_rows`), which is what a run adds
@@ -56,8 +62,10 @@ from keelwork.adapters.stores.transactions import (
 from keelwork.core.monitors.rollup import Rollup
 
 ROLLUP_SCHEMA_KIND = "monitor_rollups"
-ROLLUP_SCHEMA_VERSION = 1
+ROLLUP_SCHEMA_VERSION = 2  # 2: monitor_rollup_spans
 _STORE = "monitor rollups"
+#: Spans kept per model: a user can ask for any number of distinct windows.
+MAX_SPANS = 64
 
 metadata = MetaData()
 monitor_rollups = Table(
@@ -68,6 +76,18 @@ monitor_rollups = Table(
     Column("seconds", Integer, nullable=False),
     Column("layout", String(64), nullable=False),
     Column("seen", BigInteger, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+
+monitor_rollup_spans = Table(
+    "monitor_rollup_spans", metadata,
+    Column("model", String(256), primary_key=True),
+    Column("selection", Integer, primary_key=True),  # the version a run read; -1: every one
+    Column("span_start", BigInteger, primary_key=True),
+    Column("span_end", BigInteger, primary_key=True),
+    Column("layout", String(64), nullable=False),
+    Column("counts", String(64), nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("body", LargeBinary, nullable=False),
 )
@@ -88,6 +108,9 @@ ORDER BY p.ts, p.id
 
 _BINARY_READ = (f"SELECT version, bucket_start, layout, seen, body FROM {monitor_rollups.name} "
                 "WHERE model = %s AND seconds = %s AND bucket_start >= %s AND bucket_start < %s")
+_BINARY_SPANS = (f"SELECT span_start, span_end, layout, counts, body FROM "
+                 f"{monitor_rollup_spans.name} WHERE model = %s AND selection = %s "
+                 "AND span_start >= %s AND span_end <= %s")
 
 
 #: One count per bucket start, on the (model, ts) index, in a single PostgreSQL statement.
@@ -175,6 +198,59 @@ class RollupStore:
                 out[(int(version), int(bucket))] = (str(layout), int(seen), bytes(body))
         return out
 
+    def read_spans(self, model: str, selection: int, since: float, until: float,
+                   ) -> dict[tuple[int, int], tuple[str, str, bytes]]:
+        """Stored spans of ``model`` and ``selection`` inside ``[since, until)``.
+
+        Returns:
+            ``(span_start, span_end) -> (layout, counts, body)``; bodies are left unread.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        s = monitor_rollup_spans.c
+        out: dict[tuple[int, int], tuple[str, str, bytes]] = {}
+        with connection(self.engine, _STORE, "reading rollup spans") as conn:
+            if conn.dialect.driver == "psycopg":  # bytes as bytes (see read)
+                raw = conn.connection.driver_connection
+                with raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
+                    cur.execute(_BINARY_SPANS, (model, selection, since, until))
+                    rows: Any = cur.fetchall()
+            else:
+                rows = conn.execute(select(s.span_start, s.span_end, s.layout, s.counts, s.body)
+                                    .where(s.model == model, s.selection == selection,
+                                           s.span_start >= since, s.span_end <= until))
+            for start, end, layout, counts, body in rows:
+                out[(int(start), int(end))] = (str(layout), str(counts), bytes(body))
+        return out
+
+    def write_span(self, model: str, selection: int, start: int, end: int, counts: str,
+                   rollup: Rollup) -> None:
+        """Store ``rollup`` as the span ``[start, end)`` of ``model`` and ``selection``
+        (replacing any), then drop the model's spans beyond the :data:`MAX_SPANS` newest.
+
+        Raises:
+            StoreError: the store failed (nothing changed).
+        """
+        s = monitor_rollup_spans.c
+        body = rollup.to_bytes()
+
+        def work(conn: Connection) -> None:
+            now = time.time()
+            conn.execute(delete(monitor_rollup_spans).where(
+                s.model == model, s.selection == selection, s.span_start == start,
+                s.span_end == end))
+            conn.execute(monitor_rollup_spans.insert().values(
+                model=model, selection=selection, span_start=start, span_end=end,
+                layout=rollup.layout, counts=counts, updated_at=now, body=body))
+            newest = (select(s.updated_at).where(s.model == model)
+                      .order_by(s.updated_at.desc()).limit(1).offset(MAX_SPANS - 1)
+                      .scalar_subquery())
+            conn.execute(delete(monitor_rollup_spans).where(s.model == model,
+                                                            s.updated_at < newest))
+
+        retrying_transaction(self.engine, work, store=_STORE, what="storing a rollup span")
+
     def log_counts(self, model: str, buckets: Sequence[int], seconds: int) -> dict[int, int]:
         """The prediction log's rows of ``model`` in each bucket ``[b, b + seconds)``.
 
@@ -250,5 +326,5 @@ class RollupStore:
         return open_payloads(self.engine, out)
 
 
-__all__ = ["ROLLUP_SCHEMA_KIND", "ROLLUP_SCHEMA_VERSION", "RollupKey", "RollupStore",
-           "monitor_rollups"]
+__all__ = ["MAX_SPANS", "ROLLUP_SCHEMA_KIND", "ROLLUP_SCHEMA_VERSION", "RollupKey",
+           "RollupStore", "monitor_rollup_spans", "monitor_rollups"]

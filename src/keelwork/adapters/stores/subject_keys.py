@@ -1,11 +1,10 @@
-"""Per-subject data keys (crypto-shredding) for the prediction log's payload columns.
+"""Per-subject data keys (crypto-shredding) for the prediction log's payload columns (and,
+under scoped ids, for snapshot rows: :mod:`.dataset_sealing`).
 
 Every prediction that names a data subject has its payloads (``inputs``, ``outputs``,
 ``request_meta``) sealed with AES-256-GCM under that subject's own key, made on first sight of
-the subject. The keys live in their own SQLite file (default ``.keel/subject_keys.db``), never
-in the data store: erasing a subject deletes its key (``PRAGMA secure_delete`` and a WAL
-checkpoint, so the key leaves the file at once), which makes every copy of its payloads --
-backups, replicas, dumps of the data store taken earlier -- unreadable.
+the subject. The keys live in their own key store, never in the data store: erasing a subject
+deletes its key, which makes every copy of its payloads -- backups, replicas, dumps -- unreadable.
 
 A sealed payload is a text column value (the columns keep their type)::
 
@@ -43,9 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Double,
     Engine,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -56,6 +57,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from keelwork.adapters.stores.subject_key_paths import error as _error
+from keelwork.adapters.stores.subject_key_paths import location as _location
 from keelwork.errors import StoreError
 
 #: Marks a sealed payload value.
@@ -69,10 +72,10 @@ ERASED = {"inputs": "null", "outputs": "null", "request_meta": '{"payload_erased
 #: The key file's name beside a SQLite store (and in ``.keel/``).
 KEY_FILE_NAME = "subject_keys.db"
 
-#: How long the writer reuses a key it has read without reading it again, and how many it keeps.
-#: Only sealing uses them (a reader always asks the key file): a key erased by another process
-#: meanwhile can only make the next seconds' payloads of that subject unreadable, never keep
-#: erased ones readable.
+#: How long the writer reuses a key it has read, and how many it keeps. Only sealing uses them
+#: (a reader always asks the key store). Each batch sealed first reads the key store's erasure
+#: generation (``subject_key_epoch``, moved by every destruction of keys, in any process) and
+#: drops the cache when it moved, so a key destroyed elsewhere seals nothing after it.
 SEAL_CACHE_SECONDS, SEAL_CACHE_KEYS = 30.0, 10_000
 
 _HEAD = len(PREFIX) + KEY_ID_HEX + 1
@@ -83,6 +86,10 @@ subject_keys = Table(
     Column("key", LargeBinary, nullable=False),
     Column("created_at", Double, nullable=False),
 )
+subject_key_epoch = Table("subject_key_epoch", metadata, Column("id", Integer, primary_key=True),
+                          Column("generation", BigInteger, nullable=False))
+_BUMP = ("INSERT INTO subject_key_epoch (id, generation) VALUES (1, 1) ON CONFLICT (id) "
+         "DO UPDATE SET generation = subject_key_epoch.generation + 1")
 
 
 _AESGCM: Any = None
@@ -155,6 +162,7 @@ class SubjectKeys:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[float, _Sealer]] = OrderedDict()
         self._ids: dict[str, str] = {}
+        self._epoch: int | None = None
 
     @property
     def shown(self) -> str:
@@ -225,14 +233,29 @@ class SubjectKeys:
         if len(ids) > SEAL_CACHE_KEYS:  # a pure function of the subject: just bound it
             ids.clear()
         by_subject = {s: ids.get(s) or ids.setdefault(s, self.key_id(s)) for s in set(subjects)}
+        epoch = self.generation()
         now = time.monotonic()
         with self._lock:
+            if epoch != self._epoch:  # keys were destroyed somewhere since: read them again
+                self._cache.clear()
+                self._epoch = epoch
             found = {k: hit[1] for k in set(by_subject.values())
                      if (hit := self._cache.get(k)) is not None and hit[0] > now}
         wanted = sorted(set(by_subject.values()) - set(found))
         if wanted:
             found.update(self._remember(self._insert({k: os.urandom(32) for k in wanted}), now))
         return {s: (k, found[k]) for s, k in by_subject.items()}
+
+    def generation(self) -> int:
+        """How many times keys were destroyed in this key store (by any process)."""
+        db = self._db(create=True)
+        assert db is not None
+        try:
+            with db.connect() as conn:
+                found = conn.execute(select(subject_key_epoch.c.generation)).scalar()
+        except SQLAlchemyError as exc:
+            raise _error("read", self.shown, exc) from None
+        return int(found or 0)
 
     def _insert(self, new: dict[str, bytes]) -> dict[str, bytes]:
         """Insert the keys of ``new`` not stored yet; return the stored key of each (a key
@@ -305,6 +328,8 @@ class SubjectKeys:
                 for i in range(0, len(wanted), 900):
                     gone += conn.execute(subject_keys.delete().where(
                         subject_keys.c.key_id.in_(wanted[i:i + 900]))).rowcount
+                if gone:  # every writer's seal cache drops on its next batch
+                    conn.exec_driver_sql(_BUMP)
             if gone:
                 with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)" if sqlite
@@ -355,24 +380,6 @@ def _sealer(key_id: str, key: bytes) -> _Sealer:
             {c: f"{key_id}:{c}".encode() for c in SEALED_COLUMNS})
 
 
-def _location(location: Path | str) -> tuple[str, Path | None]:
-    """``(url, path)`` of a key store: a path is a SQLite file; a SQLite file URL keeps its
-    path (created with mode 0600); other URLs have none."""
-    from keelwork.adapters.stores.engine import normalize_url
-
-    if isinstance(location, Path):
-        path = location.expanduser().absolute()
-        return f"sqlite:///{path}", path
-    parsed = normalize_url(location)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            raise StoreError("The subject key store must be a file or a database server; an "
-                             "in-memory SQLite database would lose every key at exit.")
-        path = Path(parsed.database).expanduser().absolute()
-        return f"sqlite:///{path}", path
-    return location, None
-
-
 #: Insert-or-ignore of new keys in the driver's parameter style: SQLite, PostgreSQL (psycopg).
 _INSERT = tuple(f"INSERT INTO subject_keys (key_id, key, created_at) VALUES ({v}) "
                 "ON CONFLICT (key_id) DO NOTHING" for v in (
@@ -387,18 +394,12 @@ def key_id(secret: bytes, subject: str) -> str:
 
 
 def key_file(engine: Engine) -> Path | None:
-    """The key file beside a SQLite file store (the default: both in ``.keel/``), which any
-    process finds from the store alone; None for other stores (a PostgreSQL store has no
-    directory: the project's key store is attached to it, :func:`attach`)."""
+    """The key file beside a SQLite file store (the default: both in ``.keel/``); None for
+    other stores (the project's key store is attached to them, :func:`attach`)."""
     u = engine.url
     if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
         return None
     return Path(u.database).expanduser().absolute().parent / KEY_FILE_NAME
-
-
-def _error(action: str, where: str, exc: BaseException) -> StoreError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StoreError(f"Could not {action} the subject key store '{where}': {first}")
 
 
 # --------------------------------------------------------------------------- reading rows
@@ -488,4 +489,4 @@ def open_value(engine: Engine, column: str, value: str | None) -> str | None:
 
 __all__ = ["ERASED", "KEY_FILE_NAME", "PREFIX", "SEALED_COLUMNS", "SubjectKeys", "attach",
            "key_file", "key_id", "keys_for", "open_payloads", "open_value", "seal", "seal_for",
-           "sealed_key_id", "subject_keys", "unseal"]
+           "sealed_key_id", "subject_key_epoch", "subject_keys", "unseal"]

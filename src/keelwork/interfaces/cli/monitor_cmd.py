@@ -127,7 +127,8 @@ def run_cmd(
     now = time.time()
     lo, hi = _when(since, now, "--since"), _when(until, now, "--until") if until else now
     # Each version is compared with its own reference: the champion's unless --version.
-    with open_monitor(resolved, name, version=version, rescore=rescore) as session:
+    with open_monitor(resolved, name, version=version, rescore=rescore,
+                      ahead=(spec, lo, hi) if rollups else None) as session:
         if session.reference.note and not as_json:  # --json: the report's reference.note
             err_console.print(f"[yellow]note:[/] {session.reference.note}", highlight=False)
         for warning in session.warnings:

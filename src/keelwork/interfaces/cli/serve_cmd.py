@@ -4,6 +4,9 @@ With ``--workers N`` (or ``server.workers``) above 1, uvicorn binds the port and
 processes, each a whole server on the keel.yaml's store (:mod:`keelwork.service.serving`); they
 build their app through :mod:`keelwork.interfaces.cli.serve_app`, after :func:`preflight` has
 started and stopped one in this process.
+
+With ``--engine ray``, Ray Serve replicas (:mod:`keelwork.service.scale_out`) build the same app
+through the same factory, after the same preflight; Ray's HTTP proxy serves the port.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from keelwork.interfaces.cli.output import (
     configure_logging,
     console,
     current_settings,
+    fail,
     handles_errors,
 )
 
@@ -59,6 +63,11 @@ def serve(
     access_log: bool = typer.Option(True, help="JSON access log line per request."),
     workers: int | None = typer.Option(
         None, help="Server processes sharing the port and the store (default: server.workers)."),
+    engine: str = typer.Option(
+        "uvicorn", help="uvicorn (one machine) or ray (Ray Serve replicas, extra 'ray')."),
+    replicas: int = typer.Option(1, help="With --engine ray: replicas sharing the store."),
+    address: str | None = typer.Option(
+        None, help="With --engine ray: an existing Ray cluster (default: start Ray here)."),
 ) -> None:
     """Serve the models of keel.yaml: KServe V1, Open Inference Protocol, /metrics, /docs."""
     import uvicorn
@@ -68,6 +77,16 @@ def serve(
 
     settings = current_settings()  # checked at start-up: a bad KEELWORK_* variable stops here
     resolved = load_spec(spec)
+    if engine not in ("uvicorn", "ray"):
+        raise fail(f"--engine must be uvicorn or ray; got {engine!r}.")
+    if engine == "ray":
+        if workers is not None:
+            raise fail("--workers is for --engine uvicorn; Ray Serve runs --replicas.")
+        serve_on_ray(spec, settings, replicas, host=host, port=port, address=address,
+                     log_level=log_level, access_log=access_log)
+        return
+    if address is not None or replicas != 1:
+        raise fail("--replicas and --address are for --engine ray.")
     n = check_workers(resolved, resolved.spec.server.workers if workers is None else workers)
     configure_logging(log_level, access_log)
     h = host or resolved.spec.server.host
@@ -97,6 +116,40 @@ def serve(
     uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
                 lifespan="on", timeout_graceful_shutdown=10,
                 workers=n if n > 1 else None, factory=n > 1)
+
+
+def serve_on_ray(spec: Path, settings: Settings, replicas: int, *, host: str | None,
+                 port: int | None, address: str | None, log_level: str,
+                 access_log: bool) -> None:
+    """``keel serve --engine ray``: check, start and stop one server here, then run the
+    replicas until SIGINT/SIGTERM."""
+    from keelwork.interfaces.cli.serve_app import handoff, worker_app
+    from keelwork.service.scale_out import check_replicas, replica_env, serve_replicas
+    from keelwork.service.serving import fleet_metrics_dir
+    from keelwork.spec import load_spec
+
+    resolved = load_spec(spec)
+    n = check_replicas(resolved, replicas, address=address)
+    configure_logging(log_level, access_log)
+    h = host or resolved.spec.server.host
+    p = resolved.spec.server.port if port is None else port
+    preflight(build_app(spec, settings, fleet=True))
+    shared = fleet_metrics_dir(resolved) if address is None else None
+    env = replica_env(handoff(spec, log_level, access_log, metrics_dir=shared),
+                      metrics_dir=shared, address=address)
+    from keelwork.service.budget import announce_budget
+    from keelwork.service.slos import announce_slos
+
+    announce_slos(resolved.spec)
+    announce_budget(resolved.spec)
+    where = address or "a Ray started here"
+    console.print(f"starting {n} Ray Serve replicas of [bold]{resolved.spec.service.name}[/] "
+                  f"on {where}")
+    serve_replicas(worker_app, resolved, n, host=h, port=p, env=env, address=address,
+                   on_ready=lambda: console.print(
+                       f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p}, "
+                       f"{n} Ray Serve replicas (metrics: http://{h}:{p}/metrics)"))
+    console.print("stopped")
 
 
 def register(app: typer.Typer) -> None:

@@ -74,6 +74,9 @@ def erase_cmd(subject: str = _SUBJECT, project: Path = PROJECT_OPTION,
     if report.key_destroyed:
         console.print("payload key destroyed: copies of its payloads (backups) no longer "
                       "open", highlight=False, markup=False)
+    if report.snapshot_key_destroyed:
+        console.print("snapshot key destroyed: its sealed snapshot rows, in every copy of the "
+                      "files, no longer open", highlight=False, markup=False)
     for ref in report.unsearchable:
         console.print(f"not searched: snapshot {ref} has no subject column", markup=False)
     if report.models:

@@ -122,7 +122,8 @@ def build_reference(resolved: ResolvedSpec, model: str | None = None, *,
     try:
         schema = _schema(runtime, resolved, name, mon.labels.positive)
         outputs, proba = _predict(runtime, instances)
-        reliance = reference_reliance(runtime, instances)
+        reliance = reference_reliance(runtime, instances, label=name,
+                                      explain=spec.explain if spec.explain.enabled else None)
     finally:
         if owned:
             unload(runtime)

@@ -22,6 +22,12 @@ A time window whose length is a multiple of :data:`BUCKET_SECONDS` (``5m``, ``15
   quality's truth/prediction/score lists, label coverage and delay);
 - then :meth:`WindowContext.finish` builds the entry, as for a window read from the log.
 
+A closed window (its end not after the run's ``now``) whose buckets were all covered also
+stores its sum of rollups as a *span*, with a digest of the bucket counts it was summed
+for; a later run whose counts give the same digest reads that one span instead of the
+window's bucket rollups (288 for a day), and reads no bucket rollup at all when every
+window is served so.
+
 Every entry equals the one a full read of the log gives (``tests/integration/
 test_monitor_rollups.py`` compares them). Left to the full read (:meth:`RollupPlan.entry`
 returns None): count windows (``1000p``), free-text columns (their drift reads a sample of
@@ -41,15 +47,16 @@ from __future__ import annotations
 
 import bisect
 import concurrent.futures as cf
+import hashlib
 import logging
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine
 
-from keelwork.core.monitors.profile import TableProfile
+from keelwork.core.monitors.profile import ProfileError, TableProfile
 from keelwork.core.monitors.rollup import (
     Rollup,
     combine,
@@ -57,25 +64,10 @@ from keelwork.core.monitors.rollup import (
     layout_fingerprint,
     rollup_from_bytes,
 )
-from keelwork.core.monitors.windows import (
-    LABEL_LABEL,
-    LABEL_VALUE,
-    PREDICTION_LABEL,
-    PREDICTION_SCORE,
-    PREDICTION_VALUE,
-    WindowSpec,
-    category,
-    proba_row,
-)
+from keelwork.core.monitors.windows import WindowSpec
 from keelwork.errors import StoreError
-from keelwork.service.monitoring.fairness import count_labelled
-from keelwork.service.monitoring.window import (
-    ANSWERED,
-    MonitorSettings,
-    Window,
-    WindowContext,
-    load_json,
-)
+from keelwork.service.monitoring.labelled import add_labelled
+from keelwork.service.monitoring.window import MonitorSettings, Window, WindowContext
 
 _T = TypeVar("_T")
 log = logging.getLogger("keelwork.monitor")
@@ -139,6 +131,36 @@ def fold(ctx: WindowContext, rows: list[dict[str, Any]], layout: str) -> Rollup:
     return out
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """The labelled predictions of ``model`` in ``[lo, hi)``, being read on a thread since
+    before the run began (see :func:`read_ahead`)."""
+
+    model: str
+    lo: float
+    hi: float
+    future: cf.Future[list[dict[str, Any]]]
+
+    def wait(self) -> None:
+        """Wait for the read (its connection returns to the pool before the engine goes)."""
+        cf.wait([self.future])
+
+
+def read_ahead(engine: Engine, model: str, spec: WindowSpec, since: float,
+               until: float) -> ReadAhead | None:
+    """Start reading the labelled predictions a rollup run of ``spec`` windows over
+    ``[since, until)`` will fold, while the caller still loads the reference and the
+    registry; None when such a run would not use rollups."""
+    from keelwork.adapters.stores.profile_rollups import RollupStore
+
+    if spec.seconds is None or spec.seconds % BUCKET_SECONDS or until <= since:
+        return None
+    bounds = spec.time_windows(since, until)
+    lo, hi = bounds[0][0], bounds[-1][1]
+    return ReadAhead(model, lo, hi, _in_thread(RollupStore(engine).labelled_rows, model, lo,
+                                               hi, predictions_hint="count"))
+
+
 class RollupPlan:
     """The rollups and log counts of one run's range, and the windows they serve.
 
@@ -147,9 +169,12 @@ class RollupPlan:
         ctx: The run's context (its reference, settings and rescorer).
         lo: Start of the range (the first window's start).
         hi: End of the range (the last window's end).
+        ahead: The range's labelled predictions, already being read (used when it is the
+            same model and range).
     """
 
-    def __init__(self, engine: Engine, ctx: WindowContext, lo: float, hi: float) -> None:
+    def __init__(self, engine: Engine, ctx: WindowContext, lo: float, hi: float,
+                 ahead: ReadAhead | None = None) -> None:
         from keelwork.adapters.stores.prediction_store import PredictionReader
         from keelwork.adapters.stores.profile_rollups import RollupStore
 
@@ -168,7 +193,10 @@ class RollupPlan:
         self.store = RollupStore(engine)
         self.reader = PredictionReader(engine)
         self.counts: dict[int, int] = {}
-        self.stored: dict[tuple[int, int], tuple[str, int, bytes]] = {}
+        self._stored: dict[tuple[int, int], tuple[str, int, bytes]] | None = None
+        self.selection = -1 if only is None else only
+        self.spans: dict[tuple[int, int], tuple[str, str, bytes]] = {}
+        self.from_spans = 0  # windows served by a stored span
         self.usable = self.reader.has_log()
         if self.usable:
             try:
@@ -178,14 +206,23 @@ class RollupPlan:
                 self.usable = False
         self._prefetched: cf.Future[list[dict[str, Any]]] | None = None
         if self.usable:
-            # The labelled predictions are read on a thread while this one counts the log
-            # and reads and combines the rollups (the database works with the GIL released).
-            self._prefetched = _in_thread(self.store.labelled_rows, ctx.ref.model, lo, hi,
-                                          predictions_hint="count")
+            # The labelled predictions and the spans are read on threads while this one
+            # counts the log and reads and combines the rollups (the database works with the
+            # GIL released).
+            self._prefetched = (ahead.future if ahead is not None
+                                and (ahead.model, ahead.lo, ahead.hi) == (ctx.ref.model, lo, hi)
+                                else _in_thread(self.store.labelled_rows, ctx.ref.model, lo,
+                                                hi, predictions_hint="count"))
+            spans = _in_thread(self.store.read_spans, ctx.ref.model, self.selection, lo, hi)
             try:
                 buckets = range(int(lo), int(hi), BUCKET_SECONDS)
                 self.counts = self.store.log_counts(ctx.ref.model, buckets, BUCKET_SECONDS)
-                self.stored = self.store.read(ctx.ref.model, lo, hi, BUCKET_SECONDS)
+            except BaseException:
+                cf.wait([spans])
+                self.close()
+                raise
+            try:
+                self.spans = spans.result()
             except BaseException:
                 self.close()
                 raise
@@ -216,25 +253,72 @@ class RollupPlan:
         """
         if not self.usable:
             return None
-        parts: list[Rollup] = []
         read = 0
-        for b in range(int(start), int(end), BUCKET_SECONDS):
-            n = self.counts.get(b, 0)
-            if not n:
-                continue
-            got = self._covered(b, n)
-            if got is None:
-                got = self._catch_up(b)
-                read += 1
-            if self.ctx.rescore is not None and any(p.unscored for p in got):
-                return None  # scores to compute again from the logged inputs
-            parts.extend(got)
-        total = combine(self.layout, parts)
+        counts = self._counts_digest(start, end)
+        total = self._span(start, end, counts)
+        if total is None:
+            parts: list[Rollup] = []
+            for b in range(int(start), int(end), BUCKET_SECONDS):
+                n = self.counts.get(b, 0)
+                if not n:
+                    continue
+                got = self._covered(b, n)
+                if got is None:
+                    got = self._catch_up(b)
+                    read += 1
+                if self.ctx.rescore is not None and any(p.unscored for p in got):
+                    return None  # scores to compute again from the logged inputs
+                parts.extend(got)
+            total = combine(self.layout, parts)
+            if not read and end <= self.ctx.now:
+                self._keep_span(start, end, counts, total)
+        elif self.ctx.rescore is not None and total.unscored:
+            return None  # (as above: its buckets' rollups lack scores)
         w = self._window(start, end, total)
-        self._add_labelled(w, self._labelled(start, end), total)
+        add_labelled(self.ctx, w, self._labelled(start, end), total)
         entry = self.ctx.finish(w)
         entry["computed_from"] = "rollups+log" if read else "rollups"
         return w, entry
+
+    def _counts_digest(self, start: float, end: float) -> str:
+        """A digest of the log's count in each bucket of ``[start, end)``."""
+        h = hashlib.sha256()
+        for b in range(int(start), int(end), BUCKET_SECONDS):
+            if n := self.counts.get(b, 0):
+                h.update(b"%d:%d;" % (b, n))
+        return h.hexdigest()
+
+    def _span(self, start: float, end: float, counts: str) -> Rollup | None:
+        """The window's stored span, when it was summed from rollups that covered these
+        very bucket counts, for this run's layout."""
+        got = self.spans.get((int(start), int(end)))
+        if got is None or got[0] != self.layout or got[1] != counts:
+            return None
+        try:
+            total = rollup_from_bytes(got[2], self.ctx.ref.profile.columns)
+        except ProfileError as exc:  # a cache: read the buckets instead
+            log.warning("a stored rollup span of %s is unreadable: %s", self.ctx.ref.model,
+                        exc)
+            return None
+        self.from_spans += 1
+        return total
+
+    def _keep_span(self, start: float, end: float, counts: str, total: Rollup) -> None:
+        """Store a closed window's sum of covering rollups, for the runs that follow."""
+        try:
+            self.store.write_span(self.ctx.ref.model, self.selection, int(start), int(end),
+                                  counts, total)
+        except StoreError as exc:  # a cache: the run goes on without storing it
+            log.warning("storing a rollup span of %s failed: %s", self.ctx.ref.model, exc)
+
+    @property
+    def stored(self) -> dict[tuple[int, int], tuple[str, int, bytes]]:
+        """The range's bucket rollups, read when a window first needs them (a window
+        served by its span never does)."""
+        if self._stored is None:
+            self._stored = self.store.read(self.ctx.ref.model, self.lo, self.hi,
+                                           BUCKET_SECONDS)
+        return self._stored
 
     def _catch_up(self, bucket: int) -> list[Rollup]:
         """Fold a bucket the rollups do not cover from the log, store its rollups (one per
@@ -319,70 +403,6 @@ class RollupPlan:
                 w.all_scores = cast(list[float], total.scores)
         return w
 
-    def _add_labelled(self, w: Window, rows: Sequence[dict[str, Any]],
-                      total: Rollup) -> None:
-        """Fold the window's labelled predictions in, as :meth:`WindowContext.add` does;
-        ``total``: the window's rollups (their kept scores of predictions scored again)."""
-        import numpy as np
-
-        ctx = self.ctx
-        only = ctx.settings.version
-        rows = [r for r in rows if r.get("status") in ANSWERED
-                and (only is None or int(r["version"]) == only)]
-        label_names = [n for n in ctx.names if n.startswith("label:")]
-        flat: list[dict[str, Any]] = []
-        pred_ts: list[float] = []
-        inputs = [load_json(r.get("inputs")) for r in rows]
-        outputs = [load_json(r.get("outputs")) for r in rows]
-        # Realised quality reads the labelled predictions' own scores: those the log lacks
-        # come from the rollups that scored them again, else are scored again here, as a
-        # full read scores them (few rows: the labelled ones).
-        proba: list[Any] = (total.kept_scores([id_key(r["id"]) for r in rows])
-                            if len(total.kept_ids) else [None] * len(rows))
-        rest = [i for i, p in enumerate(proba) if p is None]
-        if rest:
-            again = ctx.rescored(w, [inputs[i] for i in rest], [outputs[i] for i in rest])
-            for i, p in zip(rest, again, strict=True):
-                proba[i] = p
-        # Of the inputs, labelled rows are read for their segments and protected groups
-        # only (their drift is in the rollups already).
-        fair = ctx.settings.fairness
-        wanted = {*ctx.settings.segments, *(fair.rules.protected if fair is not None else ())}
-        for row, inst, out, p in zip(rows, inputs, outputs, proba, strict=True):
-            label = (row["label"], float(row["label_ts"]))
-            cols = ctx.columns_of(row, inst, out, p, label, wanted)
-            w.columns.update(k for k in cols if k.startswith("label:"))
-            flat.append(cols)
-            pred_ts.append(float(row["ts"]))
-            score = cols.get(PREDICTION_SCORE)
-            truth = cols.get(LABEL_LABEL, cols.get(LABEL_VALUE))
-            pred = cols.get(PREDICTION_LABEL, cols.get(PREDICTION_VALUE))
-            w.label_ts.append(label[1])
-            if truth is not None and pred is not None:
-                w.truth.append(truth)
-                w.predicted.append(pred)
-                w.scores.append(score if isinstance(score, float) else None)
-                w.proba.append(proba_row(cols, ctx.ref.schema) if ctx.multiclass else None)
-                w.seg_of_labelled.append({f: category(cols[f]) for f in ctx.settings.segments
-                                          if cols.get(f) is not None})
-                w.fair = count_labelled(ctx.settings.fairness, w.fair, cols, truth, pred,
-                                        label[0])
-        # Coverage reads the labelled predictions' times; the others only count.
-        others = w.rows - len(rows)
-        w.pred_ts = cast(list[float], np.concatenate([np.asarray(pred_ts, dtype=np.float64),
-                                                      np.full(others, w.start)]))
-        w.label_ts = w.label_ts + [None] * others
-        if not label_names or w.profile is None:
-            return
-        w.profile = _with_labels(ctx, w.profile, flat, label_names)
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in flat:  # one pass: each labelled row into its segments
-            for f in ctx.settings.segments:
-                if (v := r.get(f)) is not None:
-                    groups.setdefault((f, category(v)), []).append(r)
-        for key, acc in w.segments.items():
-            acc[0] = _with_labels(ctx, acc[0], groups.get(key, []), label_names)
-
 
 def _in_thread(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> cf.Future[_T]:
     """``fn(*args, **kwargs)`` started on a thread of its own."""
@@ -398,20 +418,5 @@ def _only(profile: TableProfile, names: set[str]) -> TableProfile:
                                        if n in names})
 
 
-def _with_labels(ctx: WindowContext, profile: TableProfile, labelled: list[dict[str, Any]],
-                 names: list[str]) -> TableProfile:
-    """``profile`` (of ``profile.rows`` predictions) with its label columns: the labelled
-    rows' values, every other prediction a null -- what profiling all rows would count."""
-
-    from keelwork.core.monitors.columns import profile_rows
-
-    ref = TableProfile(ctx.profile.rows, {n: ctx.profile.columns[n] for n in names})
-    part = profile_rows(labelled, ctx.kinds, ref, names)
-    missing = profile.rows - len(labelled)
-    cols = dict(profile.columns)
-    for n, c in part.columns.items():
-        cols[n] = replace(c, rows=c.rows + missing, nulls=c.nulls + missing)
-    return TableProfile(profile.rows, cols)
-
-
-__all__ = ["BUCKET_SECONDS", "RollupPlan", "bucket_of", "fold", "layout_of", "servable"]
+__all__ = ["BUCKET_SECONDS", "ReadAhead", "RollupPlan", "bucket_of", "fold", "layout_of",
+           "read_ahead", "servable"]

@@ -47,7 +47,7 @@ from keelwork.core.monitors.windows import (
     parse_window,
 )
 from keelwork.errors import MonitorError
-from keelwork.service.monitoring.rollups import RollupPlan, servable
+from keelwork.service.monitoring.rollups import ReadAhead, RollupPlan, servable
 from keelwork.service.monitoring.window import (
     MAX_SEGMENT_VALUES,
     TEXT_SAMPLE,
@@ -66,7 +66,7 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
                 reference_row: Any = None, rescore: Rescorer | None = None,
                 store: bool = True, now: float | None = None, batch_size: int = 2000,
                 on_window: Callable[[dict[str, Any]], None] | None = None,
-                rollups: bool = True) -> MonitorReport:
+                rollups: bool = True, ahead: ReadAhead | None = None) -> MonitorReport:
     """Monitor ``reference.model`` over ``[since, until)`` in windows of ``window``.
 
     Args:
@@ -86,6 +86,9 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
         rollups: Serve windows from the server's rollups where they cover them exactly
             (:mod:`.rollups`); False: read every window from the log. Each entry's
             ``computed_from`` says which was done (the results are equal).
+        ahead: The labelled predictions a rollup run reads, already being read
+            (:func:`~.rollups.read_ahead`); the caller waits for it before disposing of
+            ``engine``.
 
     Returns:
         The report (:class:`~keelwork.core.monitors.report.MonitorReport`: ``model``,
@@ -130,7 +133,7 @@ def run_monitor(engine: Engine, reference: MonitorReference, window: str, *,
     plan = None
     if rollups and servable(ctx, spec):
         bounds = spec.time_windows(since, until)
-        plan = RollupPlan(engine, ctx, bounds[0][0], bounds[-1][1])
+        plan = RollupPlan(engine, ctx, bounds[0][0], bounds[-1][1], ahead)
     if plan is None or not plan.usable:
         for w in _windows(engine, ctx, spec, since, until, batch_size):
             finish(w)

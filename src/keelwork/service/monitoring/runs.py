@@ -91,6 +91,7 @@ class MonitorSession:
     store: bool
     warnings: list[str] = field(default_factory=list)
     rescore: Callable[[list[Any]], list[Any] | None] | None = None
+    ahead: Any = None  # a rollups.ReadAhead started by open_monitor
 
     def run(self, spec: WindowSpec, since: float, until: float, *, now: float,
             on_window: Callable[[dict[str, Any]], None] | None = None,
@@ -111,12 +112,15 @@ class MonitorSession:
         return run_monitor(self.engine, self.reference, spec.text, since=since, until=until,
                            settings=settings, reference_row=self.reference_row,
                            rescore=self.rescore, now=now, on_window=on_window,
-                           store=self.store, rollups=rollups)
+                           store=self.store, rollups=rollups,
+                           ahead=self.ahead if rollups else None)
 
 
 @contextmanager
 def open_monitor(resolved: ResolvedSpec, name: str, *, version: int | None = None,
-                 rescore: bool = True) -> Iterator[MonitorSession]:
+                 rescore: bool = True,
+                 ahead: tuple[WindowSpec, float, float] | None = None,
+                 ) -> Iterator[MonitorSession]:
     """Open the monitoring of ``name``: its champion's predictions against the champion's
     reference, stored; or ``version``'s against its own, shown only.
 
@@ -124,24 +128,31 @@ def open_monitor(resolved: ResolvedSpec, name: str, *, version: int | None = Non
     wants scores (prediction-score drift, CBPE); when it cannot be loaded the run goes on
     without them and :attr:`MonitorSession.warnings` says so.
 
+    ``ahead``: the window spec and range the session will run (with rollups): the labelled
+    predictions those windows fold are read on a thread from here on, while the registry and
+    the reference load.
+
     Raises:
         MonitorError: no reference is stored for the model.
         StoreError: the store is unreachable.
     """
     from keelwork.adapters.stores.engine import make_engine
-    from keelwork.service.monitoring.reference import (
-        champion_version,
-        load_reference,
-        open_rescorer,
-    )
+    from keelwork.service.monitoring.rollups import read_ahead
 
-    monitored = version if version is not None else champion_version(resolved, name)
     engine = make_engine(resolved.storage_url)
     close: Callable[[], None] | None = None
+    started = None if ahead is None else read_ahead(engine, name, *ahead)
     try:
+        from keelwork.service.monitoring.reference import (
+            champion_version,
+            load_reference,
+            open_rescorer,
+        )
+
+        monitored = version if version is not None else champion_version(resolved, name)
         reference, row = load_reference(engine, name, monitored)
         session = MonitorSession(resolved, name, monitored, engine, reference, row,
-                                 store=version is None)
+                                 store=version is None, ahead=started)
         if rescore and ("prediction:score" in reference.profile.columns
                         or reference.cbpe is not None):
             try:
@@ -155,6 +166,8 @@ def open_monitor(resolved: ResolvedSpec, name: str, *, version: int | None = Non
     finally:
         if close is not None:
             close()
+        if started is not None:
+            started.wait()
         engine.dispose()
 
 

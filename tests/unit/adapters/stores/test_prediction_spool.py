@@ -137,3 +137,57 @@ def test_a_failed_append_leaves_no_half_batch(tmp_path: Path,
     assert _replay_all(spool) == ["id-00000", "id-00001", "id-00005"]
     assert not (tmp_path / "rejected.jsonl").exists()
     spool.close()
+
+
+def _subject_rows() -> list[dict[str, Any]]:
+    rows = _rows(0, 3)
+    rows[0].update(subject_id="alice", inputs='{"note":"cnryspool0qz"}',
+                   outputs='"cnryspool0out"', request_meta='{"ip":"cnryspool0ip"}')
+    rows[1].update(subject_id="bob", inputs="~k1:" + "0" * 32 + ":c2VhbGVk")  # sealed already
+    rows[2].update(inputs='{"note":"plainqz"}')  # no subject: stored as the store stores it
+    return rows
+
+
+def _raw(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
+
+
+def test_a_subjects_clear_payload_is_sealed_under_the_segment_key(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.open()
+    rows = _subject_rows()
+    spool.append(rows)
+    raw = _raw(tmp_path)
+    assert b"cnryspool0" not in raw and b"plainqz" in raw
+    assert rows[0]["inputs"] == '{"note":"cnryspool0qz"}'  # the caller's rows are not changed
+    keys = list(tmp_path.rglob("spool-*.key"))
+    assert len(keys) == 1 and keys[0].stat().st_mode & 0o077 == 0
+    spool.rotate()
+    (seg,) = spool.segments()
+    assert [r["inputs"] for chunk in spool.read(seg, 10) for r in chunk] == [
+        rows[0]["inputs"], rows[1]["inputs"], rows[2]["inputs"]]
+    back = next(iter(spool.read(seg, 10)))[0]
+    assert (back["outputs"], back["request_meta"]) == (rows[0]["outputs"],
+                                                       rows[0]["request_meta"])
+    spool.remove(seg)  # replayed: the segment's key is destroyed with it
+    assert not list(tmp_path.rglob("spool-*.key"))
+    spool.close()
+
+
+def test_a_segment_whose_key_is_gone_reads_as_erased_and_keys_move_on_adoption(
+        tmp_path: Path) -> None:
+    first = Spool(tmp_path)
+    first.open()
+    first.append(_subject_rows())
+    first.close()  # a process that left its spool: the next one adopts segment and key
+    second = Spool(tmp_path)
+    second.open()
+    (seg,) = second.segments()
+    assert seg.with_suffix(".key").exists()
+    assert next(iter(second.read(seg, 10)))[0]["inputs"] == '{"note":"cnryspool0qz"}'
+    seg.with_suffix(".key").unlink()
+    second._aeads.clear()
+    row = next(iter(second.read(seg, 10)))[0]
+    assert (row["inputs"], row["outputs"], row["request_meta"]) == (
+        "null", "null", '{"payload_erased":true}')
+    second.close()

@@ -240,3 +240,84 @@ def test_inserted_records_are_sealed_when_a_sealing_key_store_is_attached(
     assert [r.inputs["note"] for r in PredictionReader(engine).iter_records()] == [
         f"canary{i}qz" for i in range(4)]
     engine.dispose()
+
+
+def _seal_again_after_a_destruction_elsewhere(writer: SubjectKeys, destroy: Any) -> None:
+    first = [_row("s", 1)]
+    writer.seal_rows(first)  # the writer now holds the key of s in its seal cache
+    destroy()
+    fresh = [_row("s", 2)]
+    writer.seal_rows(fresh)
+    kid = sealed_key_id(fresh[0]["inputs"])
+    assert kid == sealed_key_id(first[0]["inputs"])
+    reader = SubjectKeys(writer.url)
+    left = reader.keys([kid])
+    reader.close()
+    # Sealed under a new key, not the destroyed one the cache held: the new payload opens,
+    # the erased one does not.
+    assert unseal(left[kid], "inputs", fresh[0]["inputs"]) == '{"email":"canary2@x.org"}'
+    with pytest.raises(ValueError):
+        unseal(left[kid], "inputs", first[0]["inputs"])
+
+
+def test_a_key_destroyed_by_another_process_seals_nothing_after(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "subject_keys.db"
+    code = ("import sys; from pathlib import Path; "
+            "from keelwork.adapters.stores.subject_keys import SubjectKeys; "
+            "assert SubjectKeys(Path(sys.argv[1])).forget(sys.argv[2])")
+    _seal_again_after_a_destruction_elsewhere(SubjectKeys(path, SECRET), lambda: subprocess.run(
+        [sys.executable, "-c", code, str(path), key_id(SECRET, "s")], check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}))
+
+
+def test_a_key_destroyed_through_another_engine_on_postgresql(pg_database: str) -> None:
+    writer, other = SubjectKeys(pg_database, SECRET), SubjectKeys(pg_database)
+    try:
+        _seal_again_after_a_destruction_elsewhere(
+            writer, lambda: other.forget(key_id(SECRET, "s")))
+        assert writer.generation() == other.generation() == 1
+    finally:
+        writer.close()
+        other.close()
+
+
+def test_rows_spooled_while_the_key_store_is_down_hold_no_clear_payload(tmp_path: Path) -> None:
+    from keelwork.adapters.stores.prediction_log import PredictionLog
+    from keelwork.core.predictions import PredictionRecord
+    from keelwork.errors import StoreError
+
+    keys = SubjectKeys(tmp_path / "subject_keys.db", SECRET)
+    down = [True]
+
+    def seal(rows: list[dict[str, Any]]) -> object:
+        if down[0]:
+            raise StoreError("key store unreachable")
+        return keys.seal_rows(rows)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'keel.db'}")
+    spool = tmp_path / "spool"
+    log = PredictionLog(engine, spool, seal=seal, retry_backoff=(30.0, 30.0))
+    log.start()
+    log.write_blocking([PredictionRecord(
+        id=f"p{i}", ts=float(i), model="m", version=1, subject_id="alice" if i % 2 else None,
+        inputs={"note": f"cnryspl{i}qz"}, outputs=i, latency_ms=1.0) for i in range(4)])
+    assert log.stats()["spooled_total"] == 4
+    raw = b"".join(p.read_bytes() for p in spool.rglob("*") if p.is_file())
+    assert b"cnryspl1qz" not in raw and b"cnryspl3qz" not in raw  # alice's: sealed
+    assert b"cnryspl0qz" in raw  # no subject: as the store would hold it
+    assert len(list(spool.rglob("spool-*.key"))) == 1
+    down[0] = False
+    assert log.flush(10)  # replayed: sealed under alice's key, the segment key destroyed
+    log.close()
+    assert not list(spool.rglob("spool-*.key"))
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql("SELECT id, inputs FROM prediction_payloads").all())
+    assert [sealed_key_id(stored[f"p{i}"]) is not None for i in range(4)] == [
+        False, True, False, True]
+    assert [r.inputs for r in log.iter_records()] == [{"note": f"cnryspl{i}qz"}
+                                                     for i in range(4)]
+    keys.close()
+    engine.dispose()

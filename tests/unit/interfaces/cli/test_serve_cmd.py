@@ -5,6 +5,7 @@ hand-off."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,35 @@ def test_a_spec_one_server_cannot_serve_stops_before_the_workers_start(tmp_path:
     res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--workers", "2"])
     assert res.exit_code == 2, res.output
     assert "nosuchmodule" in " ".join(res.output.split())
+
+
+def test_engine_options_refused_where_they_do_not_apply(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    spec = str(tmp_path / "keel.yaml")
+    for argv, said in (
+            (["--engine", "kubernetes"], "--engine must be uvicorn or ray; got 'kubernetes'"),
+            (["--replicas", "2"], "--replicas and --address are for --engine ray"),
+            (["--engine", "ray", "--workers", "2"], "--workers is for --engine uvicorn")):
+        res = runner.invoke(app, ["serve", spec, *argv])
+        assert res.exit_code == 2, res.output
+        assert said in " ".join(res.output.split()), res.output
+
+
+def test_ray_engine_on_sqlite_is_refused_before_ray_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("keelwork.service.scale_out.require_ray", lambda: None)
+    (tmp_path / "keel.yaml").write_text(SPEC + "storage: {url: 'sqlite:///keel.db'}\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "ray",
+                              "--replicas", "2"])
+    assert res.exit_code == 2, res.output
+    assert "storage.url is a sqlite store, which Ray Serve replicas cannot share" \
+        in " ".join(res.output.split())
+
+
+def test_ray_engine_without_ray_gives_the_install_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray.serve", None)
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "ray"])
+    assert res.exit_code == 2, res.output
+    assert "pip install 'keelwork[ray]'" in " ".join(res.output.split())

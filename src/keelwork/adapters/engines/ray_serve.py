@@ -1,0 +1,239 @@
+"""``keel serve --engine ray``: the same app served by Ray Serve replicas.
+
+One Serve application holds one deployment whose replicas each build the whole keelwork app
+(every guard, contract check, the durable prediction log, flags, rollouts and metrics run in each
+replica) from a builder the caller hands in: a module-level function, so Ray ships it by
+reference and each replica imports it. The app is the replica's ASGI ingress (Serve's late-bound
+``__serve_build_asgi_app__``), so its start-up and shutdown hooks run as the replica starts and
+stops. Serve's HTTP proxy is the gateway on the given host and port.
+
+Ray is started here on this machine (``address="local"``: never an older cluster found on the
+machine, bounded CPUs, dashboard off, everything on loopback) unless an ``address`` names an
+existing cluster. Each answer carries :data:`REPLICA_HEADER`, the replica that served it
+(``<replica id>@<host>:<pid>``). Ray is imported only inside this module's functions: the base
+install never needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from keelwork.errors import EngineError, MissingExtraError
+
+log = logging.getLogger("keelwork.ray")
+
+#: The response header naming the replica that answered.
+REPLICA_HEADER = "x-keel-replica"
+#: Requests a replica takes at once before Serve's proxy queues the next (Ray's default, 5,
+#: would starve the gateway's own adaptive batching); the app's guards bound the rest.
+MAX_ONGOING_REQUESTS = 64
+#: Seconds a stopping replica is given to finish its requests and flush its prediction log.
+GRACEFUL_SHUTDOWN_S = 30.0
+
+AppBuilder = Callable[[], Any]
+#: Serve's own logging: no access log line per request (keelwork writes its own, on
+#: ``--access-log``), warnings and errors only.
+_RAY_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
+
+
+@dataclass(frozen=True)
+class RayServeConfig:
+    """How to run the replicas.
+
+    Attributes:
+        name: The Serve application's (and deployment's) name: the service's.
+        replicas: How many replicas.
+        host: The HTTP proxy's bind address.
+        port: The HTTP proxy's port.
+        address: An existing Ray cluster (``ray://...`` or ``host:port``); None: start one here.
+        cpus: The CPUs a Ray started here may use (None: the machine's).
+        env: Environment variables every replica starts with (the hand-off, the metrics folder).
+    """
+
+    name: str
+    replicas: int
+    host: str
+    port: int
+    address: str | None = None
+    cpus: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def require_ray() -> None:
+    """Raises:
+        MissingExtraError: ``ray[serve]`` is not installed (the ``ray`` extra)."""
+    try:
+        _module("ray.serve")
+    except ImportError as exc:
+        raise MissingExtraError("ray[serve]", "ray", "keel serve --engine ray") from exc
+
+
+def _module(name: str) -> Any:
+    """Ray's module ``name``, as Any: Ray ships no complete type stubs, so what is called on
+    it is kept untyped here rather than leaking into the rest."""
+    return importlib.import_module(name)
+
+
+def serve(build: AppBuilder, config: RayServeConfig, *,
+          stop: threading.Event | None = None,
+          on_ready: Callable[[], None] | None = None) -> None:
+    """Run ``config.replicas`` replicas of ``build()``'s app until SIGINT/SIGTERM (or ``stop``).
+
+    Args:
+        build: A module-level function returning the ASGI app (each replica calls it).
+        config: Where and how many.
+        stop: Set to stop serving (default: a fresh event, set by SIGINT or SIGTERM).
+        on_ready: Called once every replica answers.
+
+    Raises:
+        MissingExtraError: Ray Serve is not installed.
+        EngineError: the cluster cannot be reached, cannot hold the replicas, or the
+            application did not start (a replica failed to build its app).
+    """
+    require_ray()
+    ray = _module("ray")
+    local = config.address is None
+    _connect(ray, config)
+    try:
+        per_replica = _replica_cpus(ray, config)
+        stop = stop if stop is not None else _stop_on_signals()
+        _deploy(build, config, per_replica)
+        if on_ready is not None:
+            on_ready()
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping %d replicas of %s", config.replicas, config.name)
+    finally:
+        _stop(ray, config.name, local=local)
+
+
+def _connect(ray: Any, config: RayServeConfig) -> None:
+    """Start Ray here (bounded, on loopback, no dashboard) or join ``config.address``."""
+    try:
+        if config.address is None:
+            ray.init(address="local", num_cpus=config.cpus or os.cpu_count() or 1,
+                     include_dashboard=False, _node_ip_address="127.0.0.1",
+                     configure_logging=False, log_to_driver=True)
+        else:
+            ray.init(address=config.address, configure_logging=False, log_to_driver=True)
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+        where = config.address or "this machine"
+        raise EngineError(f"The Ray cluster at {where} cannot be reached or started: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def _replica_cpus(ray: Any, config: RayServeConfig) -> float:
+    """The CPUs each replica reserves: a whole one on a cluster (refused when the cluster has
+    fewer than the replicas), a share of this machine's when Ray runs here."""
+    total = float(ray.cluster_resources().get("CPU", 0.0))
+    if config.address is None:
+        return min(1.0, total / config.replicas) if total > 0 else 0.0
+    if total < config.replicas:
+        ray.shutdown()
+        raise EngineError(f"The Ray cluster at {config.address} has {total:g} CPUs; "
+                          f"{config.replicas} replicas need one each.")
+    return 1.0
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event SIGINT and SIGTERM set (the main thread's handlers, replacing Ray's)."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> None:
+    """Start Serve's proxy on host:port and run the application until every replica is up."""
+    ray_serve = _module("ray.serve")
+    try:
+        ray_serve.start(http_options={"host": config.host, "port": config.port},
+                        logging_config=_RAY_LOGGING)
+        deployment = ray_serve.deployment(
+            _ingress_class(), name=config.name, num_replicas=config.replicas,
+            max_ongoing_requests=MAX_ONGOING_REQUESTS,
+            graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S, logging_config=_RAY_LOGGING,
+            ray_actor_options={"num_cpus": per_replica,
+                               "runtime_env": {"env_vars": dict(config.env)}})
+        ray_serve.run(deployment.bind(build), name=config.name, route_prefix="/",
+                      blocking=False)
+    except Exception as exc:  # Serve's own error classes, a replica's failure among them
+        raise EngineError(f"Ray Serve did not start the application {config.name!r}: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def _ingress_class() -> type:
+    """The replica class: keeps the builder, builds the app when the replica starts, and tags
+    each answer with :data:`REPLICA_HEADER` (made here: the decorator needs Ray)."""
+    ray_serve = _module("ray.serve")
+
+    @ray_serve.ingress()
+    class KeelReplica:
+        def __init__(self, build: AppBuilder) -> None:
+            self._build = build
+
+        def __serve_build_asgi_app__(self) -> Any:
+            context = ray_serve.get_replica_context()
+            tag = f"{context.replica_id.unique_id}@{socket.gethostname()}:{os.getpid()}"
+            return TagReplica(self._build(), tag)
+
+    return KeelReplica
+
+
+class TagReplica:
+    """Pure ASGI: adds :data:`REPLICA_HEADER` to every HTTP answer of ``app``; passes the rest
+    (lifespan included) through, so the app's start-up and shutdown run as they would alone."""
+
+    def __init__(self, app: Any, tag: str) -> None:
+        self.app = app
+        self._header = (REPLICA_HEADER.encode(), tag.encode())
+
+    def __getattr__(self, name: str) -> Any:  # Serve asks its ingress for docs_url and such
+        if name == "app":  # not set yet (a copy in the making): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def tagged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message,
+                           "headers": [*message.get("headers", ()), self._header]}
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
+def _stop(ray: Any, name: str, *, local: bool) -> None:
+    """Stop the replicas (each finishes its requests and flushes its log), then Ray: the whole
+    of a Ray started here; only this application on someone's cluster."""
+    ray_serve = _module("ray.serve")
+    try:
+        if local:
+            ray_serve.shutdown()
+        else:
+            ray_serve.delete(name)
+    except Exception:  # stopping anyway; Ray's own message is already logged
+        log.exception("Ray Serve did not stop cleanly")
+    finally:
+        ray.shutdown()
+
+
+__all__ = ["GRACEFUL_SHUTDOWN_S", "MAX_ONGOING_REQUESTS", "REPLICA_HEADER", "RayServeConfig",
+           "TagReplica", "require_ray", "serve"]

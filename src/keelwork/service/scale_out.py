@@ -1,0 +1,105 @@
+"""``keel serve --engine ray``: the checks before Ray Serve replicas start, and what they start
+with (:mod:`keelwork.adapters.engines.ray_serve` runs them).
+
+Every replica is a whole server (as each worker of ``keel serve --workers N`` is: see
+:mod:`keelwork.service.serving`) on the keel.yaml's store: the prediction log written by each
+replica's own writer, the once-per-fleet loops in the holder of the store's lease, rollout
+decisions read from the shared log. Ray may place replicas on any node of its cluster (a Ray
+started here too, once other machines join it), so the store must be one every node reaches:
+PostgreSQL. A SQLite file lives on one disk; on one machine ``keel serve --workers N`` shares it.
+
+``/metrics``: with a Ray started here, the replicas keep their values in one folder and whichever
+replica answers a scrape sums them all (prometheus-client's multi-process mode, as the workers
+do). On a cluster given by ``--address`` the folder would be per node, so it is not set: each
+replica answers with its own values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from keelwork.adapters.engines.ray_serve import RayServeConfig, require_ray
+from keelwork.adapters.engines.ray_serve import serve as serve_on_ray
+from keelwork.adapters.stores.engine import normalize_url
+from keelwork.errors import ErrorDetail, SpecError
+from keelwork.service.serving import MAX_WORKERS_PER_CPU
+from keelwork.spec.model import ResolvedSpec
+from keelwork.spec.settings import (
+    METRICS_DIR_VARIABLE,
+    WORKER_HANDOFF,
+    settings_environment,
+)
+
+
+def check_replicas(resolved: ResolvedSpec, replicas: int, *, address: str | None = None,
+                   cpus: int | None = None) -> int:
+    """Check that ``replicas`` Ray Serve replicas can serve ``resolved``.
+
+    Args:
+        resolved: The keel.yaml.
+        replicas: How many (``--replicas``).
+        address: The Ray cluster's address; None: a Ray started on this machine.
+        cpus: This machine's CPUs (default: ``os.cpu_count()``), for a Ray started here.
+
+    Returns:
+        ``replicas``.
+
+    Raises:
+        MissingExtraError: Ray Serve is not installed (the install hint).
+        SpecError: fewer than one replica, more than this machine can hold (a Ray started
+            here; a cluster's CPUs are checked once connected), or a store that is not
+            PostgreSQL (``storage.url`` named in the details).
+    """
+    require_ray()
+    if replicas < 1:
+        raise SpecError(f"--replicas must be >= 1; got {replicas}.",
+                        [ErrorDetail("--replicas", "min_replicas", replicas)])
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    most = MAX_WORKERS_PER_CPU * cpus
+    if address is None and replicas > most:
+        raise SpecError(
+            f"--replicas {replicas} is more than this machine can hold: at most {most} "
+            f"({MAX_WORKERS_PER_CPU} per CPU, {cpus} CPUs); each loads every model. Give "
+            "--address of a Ray cluster to spread them over several machines.",
+            [ErrorDetail("--replicas", "max_replicas", replicas)])
+    backend = normalize_url(resolved.storage_url).get_backend_name()
+    if backend != "postgresql":
+        raise SpecError(
+            f"{resolved.path}: storage.url is a {backend} store, which Ray Serve replicas "
+            "cannot share (Ray may place them on any node of its cluster): give storage.url a "
+            "PostgreSQL URL (postgresql://user@host/db), or serve a SQLite store from one "
+            "machine with `keel serve --workers N`.",
+            [ErrorDetail("storage.url", "shared_store", backend)])
+    return replicas
+
+
+def replica_env(handoff: str, *, metrics_dir: Path | None, address: str | None) -> dict[str, str]:
+    """The environment every replica starts with: ``keel serve``'s hand-off, the shared metrics
+    folder (a Ray started here), and on a cluster the ``KEELWORK_*`` settings of this process
+    (a Ray started here passes its whole environment to the replicas already)."""
+    env = {WORKER_HANDOFF: handoff}
+    if metrics_dir is not None:
+        env[METRICS_DIR_VARIABLE] = str(metrics_dir)
+    if address is not None:
+        env.update(settings_environment())
+    return env
+
+
+def serve_replicas(build: Callable[[], Any], resolved: ResolvedSpec, replicas: int, *,
+                   host: str, port: int, env: dict[str, str], address: str | None = None,
+                   on_ready: Callable[[], None] | None = None) -> None:
+    """Serve ``resolved`` with ``replicas`` Ray Serve replicas, each building its app with
+    ``build`` (a module-level function), until SIGINT or SIGTERM.
+
+    Raises:
+        EngineError: the cluster cannot be reached or hold them, or a replica did not start.
+    """
+    serve_on_ray(build, RayServeConfig(name=resolved.spec.service.name, replicas=replicas,
+                                       host=host, port=port, address=address, env=env),
+                 on_ready=on_ready)
+
+
+__all__ = ["check_replicas", "replica_env", "serve_replicas"]

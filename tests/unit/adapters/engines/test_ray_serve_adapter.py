@@ -1,0 +1,116 @@
+"""The Ray Serve adapter's parts that need no Ray: the replica tag on every HTTP answer (the
+lifespan passed through untouched), the install hint, and what it asks of Ray (a stand-in
+records it) before serving: a bounded local Ray, a cluster that cannot be reached or hold the
+replicas refused with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import pytest
+
+from keelwork.adapters.engines.ray_serve import (
+    REPLICA_HEADER,
+    RayServeConfig,
+    TagReplica,
+    _connect,
+    _replica_cpus,
+    require_ray,
+)
+from keelwork.errors import EngineError, MissingExtraError
+
+
+class _App:
+    """An ASGI app recording the scopes it gets and answering HTTP with one header."""
+
+    docs_url = "/docs"
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scopes.append(scope["type"])
+        if scope["type"] == "lifespan":
+            await send({"type": "lifespan.startup.complete"})
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _run(app: Any, scope_type: str) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": scope_type}, receive, send))
+    return sent
+
+
+def test_every_http_answer_names_its_replica() -> None:
+    inner = _App()
+    tagged = TagReplica(inner, "r1@host:42")
+    start, body = _run(tagged, "http")
+    assert start["headers"] == [(b"content-type", b"text/plain"),
+                                (REPLICA_HEADER.encode(), b"r1@host:42")]
+    assert body == {"type": "http.response.body", "body": b"ok"}
+    # The lifespan reaches the app as it is: its start-up runs in the replica.
+    assert _run(tagged, "lifespan") == [{"type": "lifespan.startup.complete"}]
+    assert inner.scopes == ["http", "lifespan"]
+    assert tagged.docs_url == "/docs"  # what Serve asks its ingress for reaches the app
+
+
+def test_without_ray_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray.serve", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'keelwork\[ray\]'") as caught:
+        require_ray()
+    assert caught.value.extra == "ray"
+
+
+class _FakeRay:
+    """What the adapter asks of the ``ray`` module, recorded."""
+
+    def __init__(self, cpus: float, init_error: Exception | None = None) -> None:
+        self.cpus = cpus
+        self.init_error = init_error
+        self.inits: list[dict[str, Any]] = []
+        self.shutdowns = 0
+
+    def init(self, **kwargs: Any) -> None:
+        self.inits.append(kwargs)
+        if self.init_error is not None:
+            raise self.init_error
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": self.cpus}
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_ray_started_here_is_bounded_and_on_loopback() -> None:
+    ray = _FakeRay(2.0)
+    config = RayServeConfig(name="s", replicas=4, host="127.0.0.1", port=8000, cpus=2)
+    _connect(ray, config)
+    assert ray.inits == [{"address": "local", "num_cpus": 2, "include_dashboard": False,
+                          "_node_ip_address": "127.0.0.1", "configure_logging": False,
+                          "log_to_driver": True}]
+    assert _replica_cpus(ray, config) == 0.5  # four replicas share the two CPUs
+
+
+def test_a_cluster_that_cannot_be_reached_or_hold_the_replicas() -> None:
+    config = RayServeConfig(name="s", replicas=3, host="0.0.0.0", port=8000,
+                            address="ray://head:10001")
+    with pytest.raises(EngineError, match=r"ray://head:10001 cannot be reached.*refused"):
+        _connect(_FakeRay(8.0, ConnectionError("refused")), config)
+    small = _FakeRay(2.0)
+    with pytest.raises(EngineError, match="has 2 CPUs; 3 replicas need one each"):
+        _replica_cpus(small, config)
+    assert small.shutdowns == 1  # disconnected before the error reaches the command
+    assert _replica_cpus(_FakeRay(3.0), config) == 1.0
