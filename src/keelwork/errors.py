@@ -41,6 +41,8 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── RequestRefused (ValueError)            a server refused a request no other class names
     ├── NotExplainable (ValueError)            a model (or input) no explainer can attribute
     ├── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
+    ├── DrillUnavailable (RuntimeError)        a drill of ``keel check`` cannot run here (no
+    │                                          scratch copy, no tool, no data): not checked
     └── EngineError (RuntimeError)             a serving engine (a Ray cluster) cannot be reached
                                                or cannot hold the replicas asked for
 
@@ -295,6 +297,11 @@ class ExplainBudgetSpent(KeelworkError, RuntimeError):
         self.retry_after = retry_after
 
 
+class DrillUnavailable(KeelworkError, RuntimeError):
+    """A drill of ``keel check`` cannot run here (no scratch copy, a tool missing, no data to
+    send): the item is reported as not checked, with this message as the reason."""
+
+
 __all__ = [
     "ArtifactError",
     "AuditError",
@@ -302,6 +309,7 @@ __all__ = [
     "BatchSizeError",
     "ContractViolation",
     "DataFileError",
+    "DrillUnavailable",
     "EngineError",
     "ErrorDetail",
     "ExplainBudgetSpent",

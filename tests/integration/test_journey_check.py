@@ -1,7 +1,9 @@
 """``keel check`` as a user runs it on a fresh project: what is missing fails with its fix,
 the fixes make those items pass (SLO rules through the real promtool, runbooks written by
-``keel runbook``), a tampered audit chain fails the gate, and the drills this version does not
-run are reported as not checked, never as passed."""
+``keel runbook``), the four drills pass on a scratch copy (the user's store untouched), a
+rollback that leaves the canary serving fails the rollback drill, and a tampered audit chain
+fails the gate and the backup drill. ``--no-drills`` reports the drills as not checked, never
+as passed."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
+import keelwork.service.drills.rollback as rollback
 from journey import keel, set_section
+from keelwork.adapters.stores.store_copy import table_counts
 from keelwork.interfaces.http.server import build_server_app
 from keelwork.service.launch_check import run_checks
 from keelwork.spec import load_spec
@@ -33,8 +38,9 @@ def _cli(project: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
     return done.returncode, {i["name"]: i for i in json.loads(done.stdout)["items"]}
 
 
-def _now(project: Path) -> dict[str, Any]:
-    return {i.name: i for i in run_checks(load_spec(project / "keel.yaml"), load_settings())}
+def _now(project: Path, drills: bool = False) -> dict[str, Any]:
+    return {i.name: i for i in run_checks(load_spec(project / "keel.yaml"), load_settings(),
+                                          drills=drills)}
 
 
 def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
@@ -46,7 +52,7 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
     with TestClient(build_server_app(load_spec(project / "keel.yaml"), freeze_gc=False,
                                      monitor_interval_s=0)):
         pass  # the first start registers the model and stores its monitoring reference
-    code, items = _cli(project)
+    code, items = _cli(project, "--no-drills")
     assert code == 1
     assert {n: i["status"] for n, i in items.items()} == {
         "contract": "pass", "reference": "pass", "slo_rules": "fail", "owners": "fail",
@@ -56,6 +62,7 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
     assert "declare slos" in items["slo_rules"]["fix"]
     assert "service.on_call.contact" in items["owners"]["fix"]
     assert items["enforced"]["facts"]["enforced_by"]["contract.inputs[].name"]
+    assert items["kill_drill"]["detail"] == "skipped by --no-drills"
 
     spec = project / "keel.yaml"
     text = spec.read_text().replace(
@@ -70,14 +77,45 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
     assert now["runbooks"].fix.startswith("keel runbook --out")
 
     keel(project, "runbook", "--out", "runbooks")
-    code, items = _cli(project)
-    assert items["runbooks"]["status"] == "pass", items["runbooks"]
-    assert code == 0  # not checked is no failure ...
-    assert _cli(project, "--strict")[0] == 1  # ... unless asked: the drills are not run
-    table = keel(project, "check", check=False).stdout
+    store = table_counts(f"sqlite:///{project / '.keel' / 'keel.db'}")
+    code, items = _cli(project)  # the drills too, on a scratch copy
+    assert {n: i["status"] for n, i in items.items() if i["status"] != "pass"} == (
+        {} if promtool else {"slo_rules": "not_checked"}), items
+    assert code == 0
+    assert items["rollback_drill"]["facts"]["failed"] == 0
+    assert items["rollback_drill"]["facts"]["canary_last_answer_after_rollback_ms"] < 1000
+    assert items["kill_drill"]["facts"]["lost"] == 0
+    assert items["kill_drill"]["facts"]["acknowledged"] >= 20
+    assert items["backup_restore"]["facts"]["rows"] > 0
+    assert items["pii_scan"]["facts"]["files_scanned"] >= 1
+    # the drills ran on the copy: the user's store is as it was (no canary, no kill -9 rows)
+    assert table_counts(f"sqlite:///{project / '.keel' / 'keel.db'}") == store
+    # not checked is no failure (code 0 above had promtool absent) unless asked
+    assert _cli(project, "--no-drills", "--strict")[0] == 1
+    table = keel(project, "check", "--no-drills", check=False).stdout
     assert "not checked" in table and "rollback_drill" in table
 
     with sqlite3.connect(project / ".keel" / "keel.db") as db:  # someone edits history
         db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
     audit = _now(project)["audit"]
     assert audit.status == "fail" and audit.facts["first_bad_seq"] == 1
+    from keelwork.service.drills.backup import backup_drill
+
+    restored = backup_drill(f"sqlite:///{project / '.keel' / 'keel.db'}")
+    assert restored.status == "fail" and "audit chain does not verify" in restored.detail
+
+
+def test_a_rollback_that_leaves_the_canary_serving_fails_the_drill(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drill watches traffic, not the store: a rollback that changes nothing (here: one
+    that never reaches the store) is seen as the canary still answering."""
+    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
+                                        + "monitoring: {reference: reference.csv}\n")
+    (tmp_path / "reference.csv").write_text(
+        "a,b\n" + "".join(f"{i / 10},{i % 7}\n" for i in range(50)))
+    monkeypatch.setattr(rollback, "roll_back", lambda ops, name: None)
+    resolved = load_spec(tmp_path / "keel.yaml")
+    item = rollback.rollback_drill(resolved, resolved.storage_url)
+    assert item.status == "fail", item
+    assert "the canary still answered" in item.detail
+    assert item.facts["versions_answering_after_1s"] == ["1", "2"]

@@ -34,15 +34,25 @@ from keelwork.spec.settings import (
 )
 
 
+def replica_bounds(resolved: ResolvedSpec, replicas: int | None) -> tuple[int, int, str]:
+    """(the replicas at the least, at the most, where that was said): ``--replicas N`` runs N;
+    without it, keel.yaml's ``server.replicas`` (``min``, and ``max`` for the autoscaler)."""
+    if replicas is not None:
+        return replicas, replicas, "--replicas"
+    r = resolved.spec.server.replicas
+    return r.min, r.most, "server.replicas.max" if r.max is not None else "server.replicas.min"
+
+
 def check_replicas(resolved: ResolvedSpec, replicas: int, *, address: str | None = None,
-                   cpus: int | None = None) -> int:
+                   cpus: int | None = None, field: str = "--replicas") -> int:
     """Check that ``replicas`` Ray Serve replicas can serve ``resolved``.
 
     Args:
         resolved: The keel.yaml.
-        replicas: How many (``--replicas``).
+        replicas: How many may run at once (``--replicas``, or ``server.replicas``' most).
         address: The Ray cluster's address; None: a Ray started on this machine.
         cpus: This machine's CPUs (default: ``os.cpu_count()``), for a Ray started here.
+        field: Where ``replicas`` was given, for the errors.
 
     Returns:
         ``replicas``.
@@ -55,16 +65,16 @@ def check_replicas(resolved: ResolvedSpec, replicas: int, *, address: str | None
     """
     require_ray()
     if replicas < 1:
-        raise SpecError(f"--replicas must be >= 1; got {replicas}.",
-                        [ErrorDetail("--replicas", "min_replicas", replicas)])
+        raise SpecError(f"{field} must be >= 1; got {replicas}.",
+                        [ErrorDetail(field, "min_replicas", replicas)])
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
     most = MAX_WORKERS_PER_CPU * cpus
     if address is None and replicas > most:
         raise SpecError(
-            f"--replicas {replicas} is more than this machine can hold: at most {most} "
+            f"{field} {replicas} is more than this machine can hold: at most {most} "
             f"({MAX_WORKERS_PER_CPU} per CPU, {cpus} CPUs); each loads every model. Give "
             "--address of a Ray cluster to spread them over several machines.",
-            [ErrorDetail("--replicas", "max_replicas", replicas)])
+            [ErrorDetail(field, "max_replicas", replicas)])
     backend = normalize_url(resolved.storage_url).get_backend_name()
     if backend != "postgresql":
         raise SpecError(
@@ -90,16 +100,21 @@ def replica_env(handoff: str, *, metrics_dir: Path | None, address: str | None) 
 
 def serve_replicas(build: Callable[[], Any], resolved: ResolvedSpec, replicas: int, *,
                    host: str, port: int, env: dict[str, str], address: str | None = None,
-                   on_ready: Callable[[], None] | None = None) -> None:
+                   on_ready: Callable[[], None] | None = None,
+                   most: int | None = None) -> None:
     """Serve ``resolved`` with ``replicas`` Ray Serve replicas, each building its app with
-    ``build`` (a module-level function), until SIGINT or SIGTERM.
+    ``build`` (a module-level function), until SIGINT or SIGTERM; with ``most`` above
+    ``replicas``, Serve's autoscaler runs between them, aiming at keel.yaml's
+    ``server.replicas.target_ongoing_requests``.
 
     Raises:
         EngineError: the cluster cannot be reached or hold them, or a replica did not start.
     """
+    target = resolved.spec.server.replicas.target
     serve_on_ray(build, RayServeConfig(name=resolved.spec.service.name, replicas=replicas,
-                                       host=host, port=port, address=address, env=env),
+                                       host=host, port=port, address=address, env=env,
+                                       max_replicas=most, target_ongoing_requests=target),
                  on_ready=on_ready)
 
 
-__all__ = ["check_replicas", "replica_env", "serve_replicas"]
+__all__ = ["check_replicas", "replica_bounds", "replica_env", "serve_replicas"]

@@ -222,6 +222,18 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.interfaces.cli.serve_cmd", "tests/integration/test_serve_workers.py",
         "checked by keelwork.service.serving; the work done once runs under "
         "keelwork.service.leases"),
+    "server.replicas.min": (
+        "keelwork.adapters.engines.ray_serve",
+        "tests/unit/adapters/engines/test_ray_serve_adapter.py",
+        "read by keelwork.service.scale_out.replica_bounds for keel serve --engine ray"),
+    "server.replicas.max": (
+        "keelwork.adapters.engines.ray_serve",
+        "tests/unit/adapters/engines/test_ray_serve_adapter.py",
+        "Ray Serve's autoscaler bound (deployment_options)"),
+    "server.replicas.target_ongoing_requests": (
+        "keelwork.adapters.engines.ray_serve",
+        "tests/unit/adapters/engines/test_ray_serve_adapter.py",
+        "Ray Serve's autoscaling target (deployment_options)"),
     "server.tracing": (
         "keelwork.interfaces.http.tracing", "tests/unit/interfaces/http/test_app.py",
         "installed by keelwork.interfaces.http.app"),

@@ -35,6 +35,7 @@ from keelwork.spec.guard_settings import InjectionGuard, OodGuard, PiiRedaction
 from keelwork.spec.kinds import runtime_kinds
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.section import Section, check_name
+from keelwork.spec.server import ServerSection
 from keelwork.spec.slo_tier import DURATION
 from keelwork.spec.slos import SloSection
 
@@ -363,12 +364,6 @@ class StorageSection(Section):
                              "the data store would be in every backup of it)")
         return self
 
-
-class ServerSection(Section):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 8000
-    workers: PositiveInt = 1
-    tracing: bool = Field(default=False, description="OpenTelemetry server spans (extra 'otel').")
 
 
 

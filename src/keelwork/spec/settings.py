@@ -153,11 +153,19 @@ def share_metrics(folder: str) -> None:
     os.environ[METRICS_DIR_VARIABLE] = folder
 
 
+def child_environment(drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """The environment for a process this one starts: its own, less ``drop``, plus
+    ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(extra)
+    return env
+
+
 def settings_environment() -> dict[str, str]:
     """This process's ``KEELWORK_*`` variables, for processes started on other machines."""
     return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
 
 
 __all__ = ["DEPRECATED_NAMES", "ENV_PREFIX", "METRICS_DIR_VARIABLE", "WORKER_HANDOFF", "JitMode",
-           "Settings", "env_name", "hand_to_workers", "load_settings", "settings_environment",
-           "share_metrics", "worker_handoff"]
+           "Settings", "child_environment", "env_name", "hand_to_workers", "load_settings",
+           "settings_environment", "share_metrics", "worker_handoff"]

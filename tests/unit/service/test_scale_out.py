@@ -69,3 +69,39 @@ def test_replica_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert here == {WORKER_HANDOFF: '{"spec": "x"}', METRICS_DIR_VARIABLE: str(tmp_path)}
     cluster = replica_env('{"spec": "x"}', metrics_dir=None, address="ray://head:10001")
     assert cluster == {WORKER_HANDOFF: '{"spec": "x"}', "KEELWORK_USER": "ops"}
+
+
+def _replicas_project(tmp_path: Path, replicas: str) -> Path:
+    path = _project(tmp_path, PG)
+    path.write_text(path.read_text() + f"server: {{replicas: {replicas}}}\n")
+    return path
+
+
+def test_the_replicas_come_from_keel_yaml_unless_the_command_names_them(
+        tmp_path: Path, with_ray: None) -> None:
+    from keelwork.service.scale_out import replica_bounds
+
+    resolved = load_spec(_replicas_project(tmp_path, "{min: 2, max: 5}"))
+    assert replica_bounds(resolved, None) == (2, 5, "server.replicas.max")
+    assert replica_bounds(resolved, 3) == (3, 3, "--replicas")
+    # the most that may run is what the machine must hold, named where it was said
+    with pytest.raises(SpecError, match=r"server\.replicas\.max 5 is more than") as caught:
+        check_replicas(resolved, 5, cpus=1, field="server.replicas.max")
+    assert caught.value.details[0].path == "server.replicas.max"
+    fixed = load_spec(_replicas_project(tmp_path, "{min: 2}"))
+    assert replica_bounds(fixed, None) == (2, 2, "server.replicas.min")
+    assert replica_bounds(load_spec(_project(tmp_path, PG)), None) == (1, 1,
+                                                                       "server.replicas.min")
+
+
+@pytest.mark.parametrize(("replicas", "message"), [
+    ("{min: 3, max: 2}", "max (2) must be >= min (3)"),
+    ("{min: 2, target_ongoing_requests: 4}", "target_ongoing_requests steers the autoscaler"),
+    ("{min: 2, max: 2, target_ongoing_requests: 4}", "only when max is above min"),
+    ("{min: 0}", "greater than 0"),
+])
+def test_replica_bounds_that_make_no_sense_are_spec_errors(tmp_path: Path, replicas: str,
+                                                           message: str) -> None:
+    with pytest.raises(SpecError, match=r"server\.replicas") as caught:
+        load_spec(_replicas_project(tmp_path, replicas))
+    assert message in str(caught.value)

@@ -50,7 +50,9 @@ class RayServeConfig:
 
     Attributes:
         name: The Serve application's (and deployment's) name: the service's.
-        replicas: How many replicas.
+        replicas: How many replicas (with ``max_replicas`` above it: at the least).
+        max_replicas: Replicas at the most; above ``replicas``, Serve's autoscaler decides.
+        target_ongoing_requests: Requests in flight per replica the autoscaler aims at.
         host: The HTTP proxy's bind address.
         port: The HTTP proxy's port.
         address: An existing Ray cluster (``ray://...`` or ``host:port``); None: start one here.
@@ -65,6 +67,13 @@ class RayServeConfig:
     address: str | None = None
     cpus: int | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    max_replicas: int | None = None
+    target_ongoing_requests: float = 2.0
+
+    @property
+    def most(self) -> int:
+        """The replicas that may run at once."""
+        return max(self.replicas, self.max_replicas or 0)
 
 
 def require_ray() -> None:
@@ -135,12 +144,29 @@ def _replica_cpus(ray: Any, config: RayServeConfig) -> float:
     fewer than the replicas), a share of this machine's when Ray runs here."""
     total = float(ray.cluster_resources().get("CPU", 0.0))
     if config.address is None:
-        return min(1.0, total / config.replicas) if total > 0 else 0.0
-    if total < config.replicas:
+        return min(1.0, total / config.most) if total > 0 else 0.0
+    if total < config.most:
         ray.shutdown()
         raise EngineError(f"The Ray cluster at {config.address} has {total:g} CPUs; "
-                          f"{config.replicas} replicas need one each.")
+                          f"{config.most} replicas need one each.")
     return 1.0
+
+
+def deployment_options(config: RayServeConfig, per_replica: float) -> dict[str, Any]:
+    """What the Serve deployment is declared with: a fixed count of replicas, or Serve's
+    autoscaler between ``replicas`` and ``max_replicas`` (the replicas' CPU reservation fits
+    the most that may run)."""
+    count: dict[str, Any] = (
+        {"autoscaling_config": {"min_replicas": config.replicas,
+                                "initial_replicas": config.replicas,
+                                "max_replicas": config.max_replicas,
+                                "target_ongoing_requests": config.target_ongoing_requests}}
+        if config.max_replicas is not None and config.max_replicas > config.replicas
+        else {"num_replicas": config.replicas})
+    return {"name": config.name, **count, "max_ongoing_requests": MAX_ONGOING_REQUESTS,
+            "graceful_shutdown_timeout_s": GRACEFUL_SHUTDOWN_S, "logging_config": _RAY_LOGGING,
+            "ray_actor_options": {"num_cpus": per_replica,
+                                  "runtime_env": {"env_vars": dict(config.env)}}}
 
 
 def _stop_on_signals() -> threading.Event:
@@ -162,12 +188,8 @@ def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> No
     try:
         ray_serve.start(http_options={"host": config.host, "port": config.port},
                         logging_config=_RAY_LOGGING)
-        deployment = ray_serve.deployment(
-            _ingress_class(), name=config.name, num_replicas=config.replicas,
-            max_ongoing_requests=MAX_ONGOING_REQUESTS,
-            graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S, logging_config=_RAY_LOGGING,
-            ray_actor_options={"num_cpus": per_replica,
-                               "runtime_env": {"env_vars": dict(config.env)}})
+        deployment = ray_serve.deployment(_ingress_class(),
+                                          **deployment_options(config, per_replica))
         ray_serve.run(deployment.bind(build), name=config.name, route_prefix="/",
                       blocking=False)
     except Exception as exc:  # Serve's own error classes, a replica's failure among them
@@ -236,4 +258,4 @@ def _stop(ray: Any, name: str, *, local: bool) -> None:
 
 
 __all__ = ["GRACEFUL_SHUTDOWN_S", "MAX_ONGOING_REQUESTS", "REPLICA_HEADER", "RayServeConfig",
-           "TagReplica", "require_ray", "serve"]
+           "TagReplica", "deployment_options", "require_ray", "serve"]

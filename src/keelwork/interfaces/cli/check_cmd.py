@@ -24,16 +24,19 @@ def check(
     project: Path = PROJECT_OPTION,
     as_json: bool = JSON_OPTION,
     strict: bool = typer.Option(False, "--strict", help="Fail on items not checked too."),
+    no_drills: bool = typer.Option(False, "--no-drills", help="Skip the drills (rollback, "
+                                   "kill -9, backup and restore, PII scan): not checked."),
 ) -> None:
     """The launch checklist: each item passes, fails with its fix, or says why it was not
-    checked. Exit 1 when an item fails (or, with --strict, was not checked)."""
+    checked. The drills run on a scratch copy of the project (tens of seconds). Exit 1 when
+    an item fails (or, with --strict, was not checked)."""
     from rich.markup import escape
     from rich.table import Table
 
     from keelwork.service.launch_check import run_checks
     from keelwork.spec import load_spec
 
-    items = run_checks(load_spec(project), current_settings())
+    items = run_checks(load_spec(project), current_settings(), drills=not no_drills)
     bad = [i for i in items if i.status == "fail" or (strict and i.status == "not_checked")]
     if as_json:
         typer.echo(json.dumps({"ok": not bad, "items": [i.as_dict() for i in items]}, indent=2))

@@ -20,6 +20,7 @@ from keelwork.interfaces.cli.output import (
     configure_logging,
     console,
     current_settings,
+    err_console,
     fail,
     handles_errors,
 )
@@ -65,7 +66,8 @@ def serve(
         None, help="Server processes sharing the port and the store (default: server.workers)."),
     engine: str = typer.Option(
         "uvicorn", help="uvicorn (one machine) or ray (Ray Serve replicas, extra 'ray')."),
-    replicas: int = typer.Option(1, help="With --engine ray: replicas sharing the store."),
+    replicas: int | None = typer.Option(
+        None, help="With --engine ray: replicas sharing the store (default: server.replicas)."),
     address: str | None = typer.Option(
         None, help="With --engine ray: an existing Ray cluster (default: start Ray here)."),
 ) -> None:
@@ -85,8 +87,11 @@ def serve(
         serve_on_ray(spec, settings, replicas, host=host, port=port, address=address,
                      log_level=log_level, access_log=access_log)
         return
-    if address is not None or replicas != 1:
+    if address is not None or replicas is not None:
         raise fail("--replicas and --address are for --engine ray.")
+    if "replicas" in resolved.spec.server.model_fields_set:
+        err_console.print("[yellow]note:[/] server.replicas is for `keel serve --engine ray`; "
+                          "this server runs server.workers processes.", highlight=False)
     n = check_workers(resolved, resolved.spec.server.workers if workers is None else workers)
     configure_logging(log_level, access_log)
     h = host or resolved.spec.server.host
@@ -118,18 +123,27 @@ def serve(
                 workers=n if n > 1 else None, factory=n > 1)
 
 
-def serve_on_ray(spec: Path, settings: Settings, replicas: int, *, host: str | None,
+def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: str | None,
                  port: int | None, address: str | None, log_level: str,
                  access_log: bool) -> None:
     """``keel serve --engine ray``: check, start and stop one server here, then run the
     replicas until SIGINT/SIGTERM."""
     from keelwork.interfaces.cli.serve_app import handoff, worker_app
-    from keelwork.service.scale_out import check_replicas, replica_env, serve_replicas
+    from keelwork.service.scale_out import (
+        check_replicas,
+        replica_bounds,
+        replica_env,
+        serve_replicas,
+    )
     from keelwork.service.serving import fleet_metrics_dir
     from keelwork.spec import load_spec
 
     resolved = load_spec(spec)
-    n = check_replicas(resolved, replicas, address=address)
+    n, most, said = replica_bounds(resolved, replicas)
+    check_replicas(resolved, most, address=address, field=said)
+    if "workers" in resolved.spec.server.model_fields_set:
+        err_console.print("[yellow]note:[/] server.workers is for `keel serve`'s own "
+                          "processes; Ray Serve runs server.replicas.", highlight=False)
     configure_logging(log_level, access_log)
     h = host or resolved.spec.server.host
     p = resolved.spec.server.port if port is None else port
@@ -143,12 +157,13 @@ def serve_on_ray(spec: Path, settings: Settings, replicas: int, *, host: str | N
     announce_slos(resolved.spec)
     announce_budget(resolved.spec)
     where = address or "a Ray started here"
-    console.print(f"starting {n} Ray Serve replicas of [bold]{resolved.spec.service.name}[/] "
-                  f"on {where}")
+    count = f"{n} to {most}" if most > n else str(n)
+    console.print(f"starting {count} Ray Serve replicas of "
+                  f"[bold]{resolved.spec.service.name}[/] on {where}")
     serve_replicas(worker_app, resolved, n, host=h, port=p, env=env, address=address,
-                   on_ready=lambda: console.print(
+                   most=most, on_ready=lambda: console.print(
                        f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p}, "
-                       f"{n} Ray Serve replicas (metrics: http://{h}:{p}/metrics)"))
+                       f"{count} Ray Serve replicas (metrics: http://{h}:{p}/metrics)"))
     console.print("stopped")
 
 

@@ -15,7 +15,8 @@ protected groups) or when the row must be scored again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -27,6 +28,7 @@ from keelwork.core.monitors.windows import (
     PREDICTION_LABEL,
     PREDICTION_SCORE,
     PREDICTION_VALUE,
+    PROBA_PREFIX,
     category,
     flatten_instance,
     flatten_label,
@@ -91,6 +93,7 @@ def add_labelled(ctx: WindowContext, w: Window, rows: Sequence[Mapping[str, Any]
         again = ctx.rescored(w, [inputs[i] for i in rest], [outputs[i] for i in rest])
         for i, p in zip(rest, again, strict=True):
             proba[i] = p
+    probas = _proba_columns(schema)
     label_memo: dict[tuple[type, Any], dict[str, Any]] = {}
     flat: list[dict[str, Any]] = []
     pred_ts: list[float] = []
@@ -101,7 +104,7 @@ def add_labelled(ctx: WindowContext, w: Window, rows: Sequence[Mapping[str, Any]
         cols = flatten_instance(inst, schema, wanted) if wanted else {}
         cols.update(oc)
         if p is not None and PREDICTION_SCORE not in cols:
-            cols.update(proba_columns(p, schema))
+            cols.update(probas(p))
         if isinstance(label, _HASHABLE):
             lc = label_memo.get((type(label), label))
             if lc is None:
@@ -142,6 +145,26 @@ def add_labelled(ctx: WindowContext, w: Window, rows: Sequence[Mapping[str, Any]
                 groups.setdefault((f, category(v)), []).append(r)
     for key, acc in w.segments.items():
         acc[0] = _with_labels(ctx, acc[0], groups.get(key, []), label_names)
+
+
+def _proba_columns(schema: Any) -> Callable[[Any], dict[str, Any]]:
+    """:func:`proba_columns` for ``schema``, with the common case -- a row of finite floats,
+    one per class, as kept scores are -- put together directly (the same columns)."""
+    classes = list(schema.classes or ())
+    keys = [PROBA_PREFIX + c for c in classes]
+    positive = schema.binary_positive
+    score_key = None if positive is None else PROBA_PREFIX + positive
+
+    def columns(p: Any) -> dict[str, Any]:
+        if (type(p) is list and keys and len(p) == len(keys)
+                and all(type(v) is float and math.isfinite(v) for v in p)):
+            out: dict[str, Any] = dict(zip(keys, p, strict=True))
+            if score_key is not None:
+                out[PREDICTION_SCORE] = out[score_key]
+            return out
+        return proba_columns(p, schema)
+
+    return columns
 
 
 def _with_labels(ctx: WindowContext, profile: TableProfile, labelled: list[dict[str, Any]],

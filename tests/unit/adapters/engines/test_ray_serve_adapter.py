@@ -114,3 +114,23 @@ def test_a_cluster_that_cannot_be_reached_or_hold_the_replicas() -> None:
         _replica_cpus(small, config)
     assert small.shutdowns == 1  # disconnected before the error reaches the command
     assert _replica_cpus(_FakeRay(3.0), config) == 1.0
+
+
+def test_a_fixed_count_or_the_autoscaler_from_keel_yaml() -> None:
+    """``server.replicas.min`` alone: that many replicas; with ``server.replicas.max`` above
+    it, Serve's autoscaler between them, aiming at
+    ``server.replicas.target_ongoing_requests``; CPUs reserved for the most that may run."""
+    from keelwork.adapters.engines.ray_serve import deployment_options
+
+    fixed = deployment_options(RayServeConfig(name="s", replicas=2, host="h", port=1), 0.5)
+    assert fixed["num_replicas"] == 2 and "autoscaling_config" not in fixed
+    auto = RayServeConfig(name="s", replicas=1, host="h", port=1, max_replicas=4,
+                          target_ongoing_requests=3.0, cpus=2)
+    options = deployment_options(auto, 0.25)
+    assert "num_replicas" not in options
+    assert options["autoscaling_config"] == {"min_replicas": 1, "initial_replicas": 1,
+                                             "max_replicas": 4, "target_ongoing_requests": 3.0}
+    assert options["ray_actor_options"]["num_cpus"] == 0.25
+    assert _replica_cpus(_FakeRay(2.0), auto) == 0.5  # four may run on the two CPUs
+    same = RayServeConfig(name="s", replicas=3, host="h", port=1, max_replicas=3)
+    assert deployment_options(same, 1.0)["num_replicas"] == 3
