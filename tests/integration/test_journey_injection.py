@@ -153,9 +153,10 @@ def test_a_canary_in_the_answer_catches_an_injection_the_classifier_let_through(
         tmp_path: Path, action: str) -> None:
     root = tmp_path / action
     root.mkdir()
-    # threshold 0.99: the text classifier lets (almost) everything through; the canary does not.
+    # threshold 0.9999: the text classifier lets (almost) everything through (the shipped
+    # model scores LEAK 0.997); the canary does not.
     (root / "keel.yaml").write_text(CHAT.format(
-        fx=FIXTURES, guard=f"{{action: {action}, threshold: 0.99, canary_field: canary}}"))
+        fx=FIXTURES, guard=f"{{action: {action}, threshold: 0.9999, canary_field: canary}}"))
     keel(root, "spec", "validate")
     with TestClient(build_server_app(load_spec(root / "keel.yaml"),
                                      freeze_gc=False)) as client:

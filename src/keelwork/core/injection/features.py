@@ -9,11 +9,14 @@ A third family, the cues (:data:`CUES`), marks the phrases that carry an injecti
 the surrounding words: an override of earlier instructions ("ignore ... previous
 instructions"), a role switch ("you are now", "pretend to be"), a request for the system prompt,
 a lifted restriction, chat-template markers, text in a document that addresses the AI reading
-it, "say only ...". They are hand-written patterns, not training data; their weights are
+it ("note to the AI", "if you are an AI ...", "hey chatbot"), "say only ...", a request for
+what the AI was given ("your hidden rules", "you were told", "the text above"). They are
+hand-written patterns, not training data; their weights are
 learned like the n-grams', so a cue that also fits look-alikes ("ignore the noise", "the
-previous instructions in the manual") gets the weight the data give it. (Cues that no training
-text holds, such as "instead, say" or "if you are an AI", were tried and dropped: a weight is
-only learned from text that has the feature.)
+previous instructions in the manual") gets the weight the data give it. (A weight is only
+learned from text that has the feature: "if you are an AI" and the other address cues got
+one once the build script put the packages' instructions in frames that address the AI,
+scripts/injection_addressed.py.)
 
 A text's feature vector is the count of each bucket, divided by the square root of the number
 of n-grams of its family (character, word; a cue counts :data:`CUE_VALUE` each): the score of
@@ -111,6 +114,19 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("conceal", ("do not", "don't", "never", "without"),
      r"(?:do not|don't|never|without) (?:tell|mention|inform|reveal|warn|alert|let)(?:ing)?"
      r"(?:\W+\w+){0,2}?\W+(?:user|anyone|them|human)\b"),
+    ("if_ai", ("if", "when", "whoever", "any", "dear", "hey", "hi", "hello"),
+     r"(?:if|when|whoever|any|dear|hey|hi|hello)(?: you are| you're| an?| the| any)?"
+     r"(?: automated| ai)? (?:ai|assistant|chatbot|language model|llm|gpt|chatgpt|"
+     r"ai model|ai agent|ai system|coding agent)s?\b"),
+    ("your_rules", ("your",),
+     r"your (?:\w+ ){0,2}?(?:instructions|prompt|rules|guidelines|configuration|setup|"
+     r"system message|directives|programming|context window)\b"),
+    ("you_given", ("you",),
+     r"you (?:were|have been|are|got) (?:given|told|instructed|programmed|configured|"
+     r"trained)\b"),
+    ("above", ("everything", "text", "words", "message", "all", "what", "content"),
+     r"\w+ (?:\w+ )?(?:above|before this)\b|\w+ (?:\w+ ){0,2}?at the (?:start|beginning) "
+     r"of (?:this|the|our) (?:conversation|chat|prompt|context)\b"),
     ("end_data", ("end of", "ignore the rest of the", "close the"),
      r"(?:end of|ignore the rest of the|close the) (?:document|text|email|input|data|context|"
      r"conversation|summary|translation)\b"),

@@ -147,6 +147,13 @@ GLOSS: dict[str, str] = {
     "modalità": "mode", "sviluppatore": "developer", "segui": "follow", "obbedisci": "obey",
     "soltanto": "only", "messaggio": "message", "nessuna": "no", "nessun": "no", "vincoli":
     "constraints", "limitazioni": "limitations", "voi": "you",
+    # Hidden, initial and system words of a disclosure request, each language.
+    "systemanweisungen": "system instructions",
+    "versteckten": "hidden", "verborgenen": "hidden", "anfänglichen": "initial",
+    "initiales": "initial", "initiale": "initial", "cachées": "hidden", "cachée": "hidden",
+    "ocultas": "hidden", "ocultos": "hidden", "iniciales": "initial", "inicial": "initial",
+    "nascoste": "hidden", "nascosto": "hidden", "tue": "your", "iniziali": "initial",
+    "iniziale": "initial", "segrete": "secret", "mostrarmi": "show me",
 }
 
 
