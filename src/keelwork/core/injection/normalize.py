@@ -8,9 +8,10 @@ link titles). :func:`variants` gives the text's readings: the canonical one (Uni
 look-alikes folded, invisible characters dropped, hidden markup surfaced, lower case) and each
 decoding that applies; the classifier scores every reading and keeps the highest score.
 
-Non-English attacks: :data:`GLOSS` maps the words that carry an instruction in German,
-French, Spanish and Italian ("ignoriere", "instrucciones", "précédentes") to English; the
-glossed reading is one more variant. It is a hand-written word list, not training data.
+Non-English attacks: :mod:`keelwork.core.injection.gloss` puts the phrases and words that
+carry an instruction in German, French, Spanish and Italian ("ignoriere", "instrucciones
+anteriores", "à partir de maintenant") in English; the glossed reading is one more variant.
+It is hand-written word lists, not training data.
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ import binascii
 import codecs
 import re
 import unicodedata
+from collections.abc import Callable
+
+from keelwork.core.injection.gloss import GLOSS, gloss
 
 #: Longest decoded payload kept per encoded run (bounds work on hostile input).
 MAX_DECODED = 4096
+#: Decoded payloads scored alone per text, at most.
+MAX_PAYLOADS = 8
 
 #: Cyrillic, Greek and other look-alikes NFKC keeps apart from the Latin letter they mimic.
 _CONFUSABLES = {
@@ -51,6 +57,8 @@ _MD_LINK_TITLE = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\s+\"([^\"]*)\"\)")
 _MD_COMMENT = re.compile(r"^\s*\[[^\]]*\]:\s*<?#>?\s*\((.*?)\)\s*$", re.M)
 _ENTITY = re.compile(r"&(#x?[0-9a-fA-F]+|\w+);")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_BASE64_LINES = re.compile(r"(?<![\w+/=-])(?:[A-Za-z0-9+/_-]{8,}[ \t]*\r?\n[ \t]*)+"
+                           r"[A-Za-z0-9+/_-]{2,}={0,2}(?![\w+/=-])")
 _HEX = re.compile(r"(?<!\w)(?:[0-9A-Fa-f]{2}[ :]?){7,}[0-9A-Fa-f]{2}(?!\w)")
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){2,}\w(?!\w)")
 _SPACE = re.compile(r"\s+")
@@ -62,99 +70,19 @@ _OTHER_FORMAT = re.compile("[\u0600-\u0605\u06dd\u070f\u08e2\U000110bd\U000110cd
                            "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]")
 _LEET_CHARS = re.compile(r"[0134578@$9|+]")
 _LEET_TOKEN = re.compile(r"[\w@$|+!]+")
-_ROT13_WORDS = frozenset({"gur", "naq", "lbh", "vf", "bs", "gb", "va", "nyy", "lbhe", "guvf",
-                          "vtaber", "vafgehpgvbaf", "cerivbhf", "jevgr", "gryy"})
-_ENGLISH_WORDS = frozenset({"the", "and", "you", "is", "of", "to", "in", "all", "your", "this",
-                            "ignore", "instructions", "previous", "write", "tell"})
+#: Common English words, and the instruction words of attacks: their rot13 forms mark a
+#: rot13 text ("gur", "lbh", "vafgehpgvbaf").
+_ENGLISH_WORDS = frozenset({
+    "the", "and", "you", "is", "of", "to", "in", "all", "your", "this", "ignore",
+    "instructions", "previous", "write", "tell", "me", "what", "are", "now", "say", "print",
+    "system", "prompt", "rules", "everything", "above", "with", "from", "that", "for", "it",
+    "not", "password", "secret", "reveal", "show", "output", "forget", "disregard", "were",
+    "told", "text", "repeat"})
+_ROT13_WORDS = frozenset(codecs.encode(w, "rot13") for w in _ENGLISH_WORDS)
+#: A text that names rot13 asks for its rot13 reading, however few rot13 words it has.
+_NAMES_ROT13 = re.compile(r"\brot[\s_-]?13\b|\bcaesar\b", re.I)
 _WORD = re.compile(r"\w+", re.U)
 
-#: Instruction-bearing words of German, French, Spanish and Italian -> English.
-GLOSS: dict[str, str] = {
-    # German
-    "ignoriere": "ignore", "ignorieren": "ignore", "ignoriert": "ignore", "vergiss": "forget",
-    "vergessen": "forget", "alle": "all", "allen": "all", "vorherigen": "previous",
-    "vorherige": "previous", "bisherigen": "previous", "obigen": "above", "anweisungen":
-    "instructions", "anweisung": "instruction", "befehle": "instructions", "regeln": "rules",
-    "anordnungen": "instructions", "vorgaben": "instructions", "systemprompt": "system prompt",
-    "systemanweisung": "system prompt", "gib": "print", "zeige": "show", "verrate": "reveal",
-    "stattdessen": "instead", "ab": "from", "jetzt": "now", "bist": "are", "du": "you",
-    "deine": "your", "dein": "your", "keine": "no", "einschränkungen": "restrictions",
-    "beschränkungen": "restrictions", "neue": "new", "neuen": "new", "folgende": "following",
-    "ausgeben": "output", "sage": "say", "antworte": "answer", "nur": "only", "mit": "with",
-    "geheime": "secret", "passwort": "password", "entwicklermodus": "developer mode",
-    # French
-    "ignorez": "ignore", "oublie": "forget", "oubliez": "forget",
-    "toutes": "all", "tous": "all", "les": "the", "instructions": "instructions",
-    "précédentes": "previous", "precedentes": "previous", "antérieures": "previous",
-    "consignes": "instructions", "règles": "rules", "désormais": "from now on",
-    "maintenant": "now", "tu": "you", "es": "are", "vous": "you", "êtes": "are",
-    "affiche": "print", "affichez": "print", "révèle": "reveal", "révélez": "reveal",
-    "invite": "prompt", "système": "system", "systeme": "system", "nouvelles": "new",
-    "restrictions": "restrictions", "sans": "without", "mot": "word", "passe": "pass",
-    "réponds": "answer", "répondez": "answer", "uniquement": "only", "dis": "say",
-    "au": "instead", "lieu": "of",
-    # Spanish
-    "ignora": "ignore", "olvida": "forget", "olvide": "forget",
-    "todas": "all", "las": "the", "instrucciones": "instructions", "anteriores": "previous",
-    "previas": "previous", "reglas": "rules", "ahora": "now", "eres": "are", "sin": "without",
-    "restricciones": "restrictions", "muestra": "show", "revela": "reveal", "sistema": "system",
-    "nuevas": "new", "responde": "answer", "solo": "only", "di": "say", "contraseña": "password",
-    "indicaciones": "instructions", "órdenes": "instructions", "en": "in", "vez": "instead",
-    # Italian
-    "dimentica": "forget", "tutte": "all", "le": "the",
-    "istruzioni": "instructions", "precedenti": "previous", "regole": "rules", "ora": "now",
-    "sei": "are", "senza": "without", "restrizioni": "restrictions", "mostra": "show",
-    "rivela": "reveal", "nuove": "new", "rispondi": "answer", "invece": "instead",
-    "stampa": "print", "password": "password", "limiti": "limits", "filtri": "filters",
-    # More of each language's override, role and disclosure words (words that are also
-    # English, "come", "so", "se", are left out: the gloss reading of English text stays
-    # English).
-    "ignorier": "ignore", "missachte": "ignore", "missachten": "ignore", "übergehe": "ignore",
-    "vergesst": "forget", "vorangegangenen": "previous", "vorhergehenden": "previous",
-    "früheren": "previous", "ursprünglichen": "original", "obige": "above", "oben": "above",
-    "systemnachricht": "system message", "richtlinien": "guidelines", "befolge": "follow",
-    "einschränkung": "restriction", "zeig": "show", "enthülle": "reveal", "offenbare":
-    "reveal", "schreibe": "write", "schreib": "write", "wiederhole": "repeat", "spiele":
-    "play", "rolle": "role", "agiere": "act", "handle": "act", "geheimen": "secret",
-    "geheimnis": "secret", "vertrauliche": "confidential", "zensur": "censorship", "sag":
-    "say", "dich": "you", "dir": "you", "deinen": "your", "deiner": "your", "kennwort":
-    "password", "zugangsdaten": "credentials", "uneingeschränkt": "unrestricted",
-    "ignorer": "ignore", "néglige": "ignore", "négligez": "ignore", "oublier": "forget",
-    "précédents": "previous", "antérieurs": "previous", "dessus": "above", "directives":
-    "directives", "ordres": "orders", "révéler": "reveal", "montre": "show", "montrez":
-    "show", "donne": "give", "donnez": "give", "écris": "write", "écrivez": "write", "agis":
-    "act", "agissez": "act", "semblant": "pretend", "joue": "play", "rôle": "role", "secrète":
-    "secret", "confidentiel": "confidential", "limites": "limits", "filtres": "filters",
-    "censure": "censorship", "dorénavant": "from now on", "répète": "repeat", "répétez":
-    "repeat", "ton": "your", "votre": "your", "tes": "your", "vos": "your", "toi": "you",
-    "aucune": "no", "aucun": "no", "règle": "rule", "consigne": "instruction",
-    "ignorar": "ignore", "olvídate": "forget", "olvidar": "forget", "anterior": "previous",
-    "previa": "previous", "previo": "previous", "arriba": "above", "instrucción":
-    "instruction", "directrices": "guidelines", "normas": "rules", "mensaje": "message",
-    "muéstrame": "show me", "revélame": "reveal", "revelar": "reveal", "dime": "tell me",
-    "dame": "give me", "escribe": "write", "actúa": "act", "actua": "act", "fueras": "were",
-    "finge": "pretend", "tus": "your", "secreto": "secret", "secreta": "secret", "clave":
-    "password", "límites": "limits", "filtros": "filters", "censura": "censorship",
-    "repite": "repeat", "desde": "from", "desarrollador": "developer", "sigue": "follow",
-    "obedece": "obey", "únicamente": "only", "usted": "you",
-    "ignorare": "ignore", "ignorate": "ignore", "dimenticare": "forget", "dimenticate":
-    "forget", "tutti": "all", "istruzione": "instruction", "indicazioni": "instructions",
-    "direttive": "directives", "ordini": "orders", "sopra": "above", "precedente": "previous",
-    "mostrami": "show me", "rivelami": "reveal", "rivelare": "reveal", "dimmi": "tell me",
-    "dammi": "give me", "scrivi": "write", "comportati": "act", "agisci": "act", "fossi":
-    "were", "fingi": "pretend", "adesso": "now", "tuo": "your", "tuoi": "your", "tua": "your",
-    "segreto": "secret", "segreta": "secret", "riservato": "confidential", "ripeti": "repeat",
-    "modalità": "mode", "sviluppatore": "developer", "segui": "follow", "obbedisci": "obey",
-    "soltanto": "only", "messaggio": "message", "nessuna": "no", "nessun": "no", "vincoli":
-    "constraints", "limitazioni": "limitations", "voi": "you",
-    # Hidden, initial and system words of a disclosure request, each language.
-    "systemanweisungen": "system instructions",
-    "versteckten": "hidden", "verborgenen": "hidden", "anfänglichen": "initial",
-    "initiales": "initial", "initiale": "initial", "cachées": "hidden", "cachée": "hidden",
-    "ocultas": "hidden", "ocultos": "hidden", "iniciales": "initial", "inicial": "initial",
-    "nascoste": "hidden", "nascosto": "hidden", "tue": "your", "iniziali": "initial",
-    "iniziale": "initial", "segrete": "secret", "mostrarmi": "show me",
-}
 
 
 def canonical(text: str, collapse: bool = True) -> str:
@@ -187,6 +115,27 @@ def surface_markup(text: str) -> str:
     return _ENTITY.sub(_entity, text)
 
 
+_HIDDEN_ELEMENT = re.compile(
+    r"<(\w+)[^<>]{0,500}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|"
+    r"\bhidden\b|aria-hidden)[^<>]{0,500}>(.{0,4000}?)</\1>", re.S | re.I)
+
+
+def hidden_parts(text: str) -> list[str]:
+    """What HTML and Markdown hide from a reader, each part alone: comments, hidden elements'
+    text, the ``alt``/``title``/``aria-label``/``data-*`` attributes, image alt text, link
+    titles, Markdown comments (parts of fewer than 12 characters left out)."""
+    if "<" not in text and "](" not in text and "]:" not in text:
+        return []
+    parts = [m.group(1) for m in _HTML_COMMENT.finditer(text)]
+    parts += [m.group(1) for m in _MD_COMMENT.finditer(text)]
+    parts += [f"{m.group(1)} {m.group(3) or ''}" for m in _MD_IMAGE.finditer(text)]
+    parts += [m.group(3) for m in _MD_LINK_TITLE.finditer(text)]
+    parts += [_TAG.sub(" ", m.group(2)) for m in _HIDDEN_ELEMENT.finditer(text)]
+    parts += [" ".join(a[1] for a in _HIDDEN_ATTR.findall(m.group(0)))
+              for m in _TAG.finditer(text)]
+    return [p for p in parts if len(p.strip()) >= 12][:MAX_PAYLOADS]
+
+
 def _entity(m: re.Match[str]) -> str:
     import html
 
@@ -205,50 +154,59 @@ def _printable(raw: bytes) -> str | None:
     return out if good >= 0.95 * len(out) and letters >= 0.4 * len(out) else None
 
 
-def decode_base64(text: str) -> str | None:
-    """``text`` with every base64 (or URL-safe base64) run that decodes to readable text
-    replaced by it; None when none does."""
+def _base64_run(run: str) -> str | None:
+    """The readable text a base64 (or URL-safe base64) run decodes to, or None."""
+    if run.isalpha() and (run.islower() or run.isupper()):
+        return None  # a long word, not base64
+    pad = run.rstrip("=")
+    pad += "=" * (-len(pad) % 4)
+    try:
+        raw = base64.b64decode(pad.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _printable(raw[:MAX_DECODED])
+
+
+def _hex_run(run: str) -> str | None:
+    """The readable text a run of hex byte pairs decodes to, or None."""
+    digits = re.sub(r"[\s:]", "", run)
+    if len(digits) % 2:
+        digits = digits[:-1]
+    return _printable(bytes.fromhex(digits[: 2 * MAX_DECODED]))
+
+
+def _decode(pattern: re.Pattern[str], run_decoder: Callable[[str], str | None], text: str,
+            payloads: list[str] | None) -> str | None:
     found = False
 
     def sub(m: re.Match[str]) -> str:
         nonlocal found
-        run = m.group(0)
-        if run.isalpha() and (run.islower() or run.isupper()):
-            return run  # a long word, not base64
-        pad = run.rstrip("=")
-        pad += "=" * (-len(pad) % 4)
-        try:
-            raw = base64.b64decode(pad.replace("-", "+").replace("_", "/"), validate=True)
-        except (binascii.Error, ValueError):
-            return run
-        out = _printable(raw[:MAX_DECODED])
-        if out is None:
-            return run
-        found = True
-        return f" {out} "
-
-    out = _BASE64.sub(sub, text)
-    return out if found else None
-
-
-def decode_hex(text: str) -> str | None:
-    """``text`` with every run of hex byte pairs that decodes to readable text replaced by
-    it; None when none does."""
-    found = False
-
-    def sub(m: re.Match[str]) -> str:
-        nonlocal found
-        digits = re.sub(r"[\s:]", "", m.group(0))
-        if len(digits) % 2:
-            digits = digits[:-1]
-        out = _printable(bytes.fromhex(digits[: 2 * MAX_DECODED]))
+        out = run_decoder(m.group(0))
         if out is None:
             return m.group(0)
         found = True
+        if payloads is not None and len(payloads) < MAX_PAYLOADS:
+            payloads.append(out)
         return f" {out} "
 
-    out = _HEX.sub(sub, text)
+    out = pattern.sub(sub, text)
     return out if found else None
+
+
+def decode_base64(text: str, payloads: list[str] | None = None) -> str | None:
+    """``text`` with every base64 (or URL-safe base64) run that decodes to readable text
+    replaced by it (a run wrapped over several lines, as MIME and PEM write it, joined
+    first); None when none does. Each decoded run is also appended to ``payloads`` (at most
+    :data:`MAX_PAYLOADS`), when given."""
+    if "\n" in text and _BASE64_LINES.search(text):
+        text = _BASE64_LINES.sub(lambda m: _SPACE.sub("", m.group(0)), text)
+    return _decode(_BASE64, _base64_run, text, payloads)
+
+
+def decode_hex(text: str, payloads: list[str] | None = None) -> str | None:
+    """``text`` with every run of hex byte pairs that decodes to readable text replaced by
+    it; None when none does. Each decoded run is also appended to ``payloads``, when given."""
+    return _decode(_HEX, _hex_run, text, payloads)
 
 
 def rot13(text: str) -> str:
@@ -258,9 +216,12 @@ def rot13(text: str) -> str:
 
 def looks_rot13(text: str) -> bool:
     """Whether ``text`` has rot13-encoded common English words ("gur", "naq", "lbh"): two or
-    more, or more than plain ones; only then is its rot13 reading scored. (Two suffice when
+    more, or more than plain ones, or a text that names rot13 ("rot13: ...", "caesar
+    cipher"); only then is its rot13 reading scored. (Two suffice when
     plain words outnumber them: a rot13 line inside an English request or document is the
     usual form; the rot13 reading of English text is gibberish, which scores low.)"""
+    if _NAMES_ROT13.search(text):
+        return True
     words = _WORD.findall(text)
     encoded = sum(w in _ROT13_WORDS for w in words)
     return encoded >= 2 or encoded > sum(w in _ENGLISH_WORDS for w in words)
@@ -296,35 +257,31 @@ def unspace(text: str) -> str | None:
     return _SPACE.sub(" ", out).strip() if n else None
 
 
-def gloss(text: str) -> str | None:
-    """``text`` with German, French, Spanish and Italian instruction words put in English
-    (:data:`GLOSS`); None when fewer than two words are glossed."""
-    hits = 0
-
-    def sub(m: re.Match[str]) -> str:
-        nonlocal hits
-        word = m.group(0)
-        english = GLOSS.get(word)
-        if english is None or english == word:
-            return word
-        hits += 1
-        return english
-
-    out = _WORD.sub(sub, text)
-    return out if hits >= 2 else None
-
-
-def variants(text: str) -> list[str]:
+def variants(text: str, payloads: list[str] | None = None,
+             hidden: list[str] | None = None) -> list[str]:
     """The readings of ``text`` the classifier scores: the canonical text first, then each
-    decoding that applies (base64, hex, rot13, leetspeak, spaced letters, the gloss)."""
+    decoding that applies (base64, hex, rot13, leetspeak, spaced letters, the gloss).
+
+    ``payloads``, when given, gets what was decoded on its own: each base64 or hex run's
+    text (canonical) and the rot13 reading. A decoded instruction is then judged on its own
+    words, not diluted by the request that carries it ("decode this and do what it says").
+    ``hidden``, when given, gets what HTML and Markdown hide (:func:`hidden_parts`), each
+    part canonical and alone, for the same reason."""
     uncollapsed = canonical(text, collapse=False)
     base = _SPACE.sub(" ", uncollapsed).strip()  # canonical(text), computed once
     out = [base]
-    for decoded in (decode_base64(text), decode_hex(text)):
+    if hidden is not None:
+        hidden.extend(canonical(p) for p in hidden_parts(text))
+    runs: list[str] | None = None if payloads is None else []
+    for decoded in (decode_base64(text, runs), decode_hex(text, runs)):
         if decoded is not None:
             out.append(canonical(decoded))
+    if payloads is not None and runs:
+        payloads.extend(canonical(r) for r in runs)
     if looks_rot13(base):
         out.append(rot13(base))
+        if payloads is not None:
+            payloads.append(out[-1])
     spaced = unspace(uncollapsed) if _SPACED.search(base) else None
     for extra in (unleet(base), spaced):
         if extra is not None:
@@ -335,5 +292,6 @@ def variants(text: str) -> list[str]:
     return out
 
 
-__all__ = ["GLOSS", "MAX_DECODED", "canonical", "decode_base64", "decode_hex", "gloss",
-           "looks_rot13", "rot13", "surface_markup", "unleet", "unspace", "variants"]
+__all__ = ["GLOSS", "MAX_DECODED", "MAX_PAYLOADS", "canonical", "decode_base64", "decode_hex",
+           "gloss", "hidden_parts", "looks_rot13", "rot13", "surface_markup", "unleet",
+           "unspace", "variants"]

