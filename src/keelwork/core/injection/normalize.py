@@ -115,27 +115,6 @@ def surface_markup(text: str) -> str:
     return _ENTITY.sub(_entity, text)
 
 
-_HIDDEN_ELEMENT = re.compile(
-    r"<(\w+)[^<>]{0,500}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|"
-    r"\bhidden\b|aria-hidden)[^<>]{0,500}>(.{0,4000}?)</\1>", re.S | re.I)
-
-
-def hidden_parts(text: str) -> list[str]:
-    """What HTML and Markdown hide from a reader, each part alone: comments, hidden elements'
-    text, the ``alt``/``title``/``aria-label``/``data-*`` attributes, image alt text, link
-    titles, Markdown comments (parts of fewer than 12 characters left out)."""
-    if "<" not in text and "](" not in text and "]:" not in text:
-        return []
-    parts = [m.group(1) for m in _HTML_COMMENT.finditer(text)]
-    parts += [m.group(1) for m in _MD_COMMENT.finditer(text)]
-    parts += [f"{m.group(1)} {m.group(3) or ''}" for m in _MD_IMAGE.finditer(text)]
-    parts += [m.group(3) for m in _MD_LINK_TITLE.finditer(text)]
-    parts += [_TAG.sub(" ", m.group(2)) for m in _HIDDEN_ELEMENT.finditer(text)]
-    parts += [" ".join(a[1] for a in _HIDDEN_ATTR.findall(m.group(0)))
-              for m in _TAG.finditer(text)]
-    return [p for p in parts if len(p.strip()) >= 12][:MAX_PAYLOADS]
-
-
 def _entity(m: re.Match[str]) -> str:
     import html
 
@@ -257,21 +236,16 @@ def unspace(text: str) -> str | None:
     return _SPACE.sub(" ", out).strip() if n else None
 
 
-def variants(text: str, payloads: list[str] | None = None,
-             hidden: list[str] | None = None) -> list[str]:
+def variants(text: str, payloads: list[str] | None = None) -> list[str]:
     """The readings of ``text`` the classifier scores: the canonical text first, then each
     decoding that applies (base64, hex, rot13, leetspeak, spaced letters, the gloss).
 
     ``payloads``, when given, gets what was decoded on its own: each base64 or hex run's
     text (canonical) and the rot13 reading. A decoded instruction is then judged on its own
-    words, not diluted by the request that carries it ("decode this and do what it says").
-    ``hidden``, when given, gets what HTML and Markdown hide (:func:`hidden_parts`), each
-    part canonical and alone, for the same reason."""
+    words, not diluted by the request that carries it ("decode this and do what it says")."""
     uncollapsed = canonical(text, collapse=False)
     base = _SPACE.sub(" ", uncollapsed).strip()  # canonical(text), computed once
     out = [base]
-    if hidden is not None:
-        hidden.extend(canonical(p) for p in hidden_parts(text))
     runs: list[str] | None = None if payloads is None else []
     for decoded in (decode_base64(text, runs), decode_hex(text, runs)):
         if decoded is not None:
@@ -293,5 +267,5 @@ def variants(text: str, payloads: list[str] | None = None,
 
 
 __all__ = ["GLOSS", "MAX_DECODED", "MAX_PAYLOADS", "canonical", "decode_base64", "decode_hex",
-           "gloss", "hidden_parts", "looks_rot13", "rot13", "surface_markup", "unleet",
+           "gloss", "looks_rot13", "rot13", "surface_markup", "unleet",
            "unspace", "variants"]
