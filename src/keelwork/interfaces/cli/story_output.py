@@ -66,6 +66,8 @@ def print_numbers(result: StoryResult) -> None:
                   _pct(result.v2.get("home_test")))
     table.add_row("other topics (the shift)", _pct(result.v1.get("shifted_test")),
                   _pct(result.v2.get("shifted_test")))
+    table.add_row("other topics, retrained on as many random labels instead", "",
+                  _pct(result.v2.get("shifted_test_random_labels")))
     table.add_row("the seed's claim (not measured here)", _pct(SEED_CLAIM[0]),
                   _pct(SEED_CLAIM[1]))
     console.print(table)

@@ -28,6 +28,7 @@ narrative goes to a :class:`Narration` (the CLI prints it with Rich).
 from __future__ import annotations
 
 import functools
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,6 +241,13 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
                        [t.label for t in splits.train] + [r[1] for r in reviewed])
             result.v2 = {"home_test": accuracy(v2, splits.home_test),
                          "shifted_test": accuracy(v2, splits.shifted_test)}
+            # The same number of labels drawn at random from the same traffic, offline: what
+            # the review queue's choice of uncertain answers adds over a random sample.
+            drawn = random.Random(20).sample(splits.home_window + splits.shifted_window,
+                                             min(len(reviewed), 2 * sizes.window))
+            v2_random = train([t.text for t in splits.train + drawn],
+                              [t.label for t in splits.train + drawn])
+            result.v2["shifted_test_random_labels"] = accuracy(v2_random, splits.shifted_test)
             reg2 = project.register(v2, MODEL, options={"text_field": "text"}, metrics={
                 "airline_test_accuracy": round(result.v2["home_test"], 4)})
             tell.say(f"registered {reg2.ref}, trained on {len(splits.train)} + "
@@ -427,7 +435,9 @@ def _summary(result: StoryResult, tell: Narration) -> None:
              f"{_pct(result.v2.get('home_test'))}")
     tell.say(f"shifted topics: v1 {_pct(result.v1['shifted_test'])} -> v2 "
              f"{_pct(result.v2.get('shifted_test'))} "
-             f"(after {result.review.get('labelled', 0)} reviewed labels)")
+             f"(after {result.review.get('labelled', 0)} reviewed labels; as many labels drawn "
+             f"at random from the same traffic give "
+             f"{_pct(result.v2.get('shifted_test_random_labels'))})")
     tell.say(f"the seed claims sentiment {_pct(SEED_CLAIM[0])} -> {_pct(SEED_CLAIM[1])}; "
              "these are the numbers measured here")
 

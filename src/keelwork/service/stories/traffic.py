@@ -106,13 +106,14 @@ class Stream:
     Args:
         base: The server's base URL.
         model: The model name.
+        transport: An httpx transport to send through (tests: ``httpx.MockTransport``).
     """
 
-    def __init__(self, base: str, model: str) -> None:
+    def __init__(self, base: str, model: str, *, transport: Any = None) -> None:
         import httpx
 
         self.model = model
-        self._http = httpx.Client(base_url=base, timeout=30,
+        self._http = httpx.Client(base_url=base, timeout=30, transport=transport,
                                   limits=httpx.Limits(max_connections=CLIENTS))
 
     def close(self) -> None:

