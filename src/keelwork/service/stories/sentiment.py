@@ -94,12 +94,14 @@ class StoryResult:
     review: dict[str, Any] = field(default_factory=dict)
     rollout: dict[str, Any] = field(default_factory=dict)
     served_after: dict[str, Any] = field(default_factory=dict)
+    by_topic: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sizes": self.sizes, "topics": self.topics, "v1": self.v1, "v2": self.v2,
                 "tests": self.tests, "windows": self.windows, "review": self.review,
                 "rollout": self.rollout, "served_after": self.served_after,
+                "by_topic": self.by_topic,
                 "seconds": self.seconds, "seed_claim": {"before": SEED_CLAIM[0],
                                                         "after": SEED_CLAIM[1]}}
 
@@ -248,6 +250,8 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
             v2_random = train([t.text for t in splits.train + drawn],
                               [t.label for t in splits.train + drawn])
             result.v2["shifted_test_random_labels"] = accuracy(v2_random, splits.shifted_test)
+            result.by_topic = _by_topic({"v1": v1, "v2": v2},
+                                        splits.home_test + splits.shifted_test)
             reg2 = project.register(v2, MODEL, options={"text_field": "text"}, metrics={
                 "airline_test_accuracy": round(result.v2["home_test"], 4)})
             tell.say(f"registered {reg2.ref}, trained on {len(splits.train)} + "
@@ -274,6 +278,13 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
             lap("after")
     _summary(result, tell)
     return result
+
+
+def _by_topic(models: dict[str, Any], tweets: list[Tweet]) -> dict[str, dict[str, float]]:
+    """Each model's accuracy on the held-out tweets of each topic."""
+    topics = sorted({t.topic for t in tweets})
+    return {topic: {name: round(accuracy(m, [t for t in tweets if t.topic == topic]), 4)
+                    for name, m in models.items()} for topic in topics}
 
 
 def _keel_test(project: Project, settings: Settings, version: int, tell: Narration) -> bool:
@@ -438,6 +449,8 @@ def _summary(result: StoryResult, tell: Narration) -> None:
              f"(after {result.review.get('labelled', 0)} reviewed labels; as many labels drawn "
              f"at random from the same traffic give "
              f"{_pct(result.v2.get('shifted_test_random_labels'))})")
+    tell.say("per topic: " + "; ".join(f"{topic} {_pct(a['v1'])} -> {_pct(a['v2'])}"
+                                       for topic, a in result.by_topic.items()))
     tell.say(f"the seed claims sentiment {_pct(SEED_CLAIM[0])} -> {_pct(SEED_CLAIM[1])}; "
              "these are the numbers measured here")
 
