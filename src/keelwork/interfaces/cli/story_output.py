@@ -60,7 +60,7 @@ def print_numbers(result: StoryResult) -> None:
 
     from keelwork.service.stories.sentiment import SEED_CLAIM
 
-    table = Table("held-out tweets (never trained on, served or reviewed)", "version 1",
+    table = Table("held-out tweets (never trained on or reviewed)", "version 1",
                   "version 2", title="sentiment: accuracy before and after the loop")
     table.add_row("airline (the training topic)", _pct(result.v1.get("home_test")),
                   _pct(result.v2.get("home_test")))

@@ -20,8 +20,10 @@ CANARY_STEPS = (50, 100)
 CANARY_INTERVAL = "2s"
 #: Requests per arm per interval below which an interval is "no data".
 CANARY_MIN_REQUESTS = 10
-#: The canary's accuracy gate: the challenger fails below it when also worse than the champion.
-CANARY_MIN_ACCURACY = 0.7
+#: The canary's accuracy gate: the challenger fails below it when also worse than the champion
+#: (at 100 %, with no champion answers to compare with, below it alone). Version 1 answers
+#: about 57 % of the canary's tweets right: it would not pass.
+CANARY_MIN_ACCURACY = 0.65
 #: The tests' floor on the airline reference: a retrained model must not forget its first topic.
 HOME_MIN_ACCURACY = 0.85
 

@@ -16,8 +16,9 @@ tweets, measured.
    log with ``keel log export --with-labels``), must pass ``keel test``, goes out as a canary
    gated on live accuracy (the truth of each canary answer is sent right after it) and is
    promoted by the rollout's analysis.
-6. Both versions are measured on held-out tweets that were never trained on, never served and
-   never reviewed: the airline test set, and the shifted test set.
+6. Both versions are measured on held-out tweets that were never trained on or reviewed: the
+   airline test set, and the shifted test set; the promoted champion then answers the shifted
+   test set over HTTP.
 
 Every step goes through what a user would use: :class:`keelwork.Project` (register, monitor,
 rollout), the use-cases behind ``keel test``, ``keel review fill`` and ``keel log export``,
@@ -196,7 +197,7 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
     tell.say(f"train on {len(splits.train)} airline tweets; reference {len(splits.reference)}"
              f" airline tweets; traffic: {len(splits.home_window)} airline, then "
              f"{len(splits.shifted_window)} others {result.topics['shifted_window']}")
-    tell.say(f"held out, never trained on or served: {len(splits.home_test)} airline and "
+    tell.say(f"held out, never trained on or reviewed: {len(splits.home_test)} airline and "
              f"{len(splits.shifted_test)} shifted tweets")
     lap("data")
 
@@ -441,7 +442,7 @@ def _canary(project: Project, stream: Stream, tweets: list[Tweet], version: int,
 
 
 def _summary(result: StoryResult, tell: Narration) -> None:
-    tell.step("9. the numbers (held-out tweets never trained on, served or reviewed)")
+    tell.step("9. the numbers (held-out tweets, never trained on or reviewed)")
     tell.say(f"airline tweets: v1 {_pct(result.v1['home_test'])} -> v2 "
              f"{_pct(result.v2.get('home_test'))}")
     tell.say(f"shifted topics: v1 {_pct(result.v1['shifted_test'])} -> v2 "

@@ -123,7 +123,8 @@ class Sizes:
         reference: Airline tweets never trained on: the monitoring reference (with labels).
         window: Tweets per traffic window (one airline window, then one shifted window).
         canary: Shifted tweets sent during the canary rollout.
-        test: Tweets per held-out test set (airline and shifted), never trained on or served.
+        test: Tweets per held-out test set (airline and shifted): never trained on or reviewed;
+            the shifted one is served once, at the end, to measure the champion then.
         review_budget: Predictions the review queue may take (``review.budget_per_day``).
     """
 

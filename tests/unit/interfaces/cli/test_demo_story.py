@@ -29,3 +29,33 @@ def test_story_options_need_story(tmp_path: Path, option: list[str]) -> None:
     assert result.exit_code == 2
     assert "go with --story" in result.output
     assert not (tmp_path / "d").exists()
+
+
+def test_story_refuses_a_directory_that_holds_a_project(tmp_path: Path) -> None:
+    (tmp_path / "keel.yaml").write_text("service: {name: x}\n")
+    result = CliRunner().invoke(app, ["demo", "--story", "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "the story writes a new project" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keel.yaml"]
+
+
+def test_the_narration_prints_steps_lines_and_the_numbers(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from keelwork.interfaces.cli.story_output import print_numbers, rich_narration
+    from keelwork.service.stories.sentiment import StoryResult
+
+    with rich_narration() as tell:
+        tell.step("1. the data")
+        tell.progress("airline tweets", 5, 10)
+        tell.progress("airline tweets", 10, 10)     # done: its bar goes away
+        tell.say("[not markup] 3 of 4")
+    print_numbers(StoryResult(v1={"home_test": 0.9, "shifted_test": 0.6},
+                              v2={"home_test": 0.91, "shifted_test": 0.75,
+                                  "shifted_test_random_labels": 0.7},
+                              review={"labelled": 40}, rollout={"phase": "promoted"},
+                              seconds={"data": 1.0}))
+    out = capsys.readouterr().out
+    assert "1. the data" in out and "[not markup] 3 of 4" in out
+    for shown in ("60.0%", "75.0%", "70.0%", "76.0%", "93.0%", "40 reviewed labels",
+                  "rollout promoted"):
+        assert shown in out, (shown, out)
