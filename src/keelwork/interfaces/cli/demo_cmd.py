@@ -248,8 +248,8 @@ def demo(
 def _story(directory: Path, small: bool, json_out: Path | None) -> None:
     """``keel demo --story``: the sentiment loop, told step by step."""
     from keelwork.interfaces.cli.story_output import print_numbers, rich_narration
-    from keelwork.service.stories.sentiment import run_story
-    from keelwork.service.stories.tweets import SMALL, Sizes
+    from keelwork.service.case_studies.sentiment import run_story
+    from keelwork.service.case_studies.tweets import SMALL, Sizes
 
     settings = current_settings()
     configure_logging("warning", access_log=False)

@@ -1,6 +1,6 @@
 """How ``keel demo --story`` tells the sentiment story in a terminal: a rule per step, a line per
 thing that happened, Rich progress bars while traffic flows, and the table of numbers at the end
-(:mod:`keelwork.service.stories.sentiment` runs the story)."""
+(:mod:`keelwork.service.case_studies.sentiment` runs the story)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from keelwork.interfaces.cli.output import console
 
 if TYPE_CHECKING:
-    from keelwork.service.stories.sentiment import Narration, StoryResult
+    from keelwork.service.case_studies.sentiment import Narration, StoryResult
 
 
 @contextmanager
 def rich_narration() -> Iterator[Narration]:
-    """A :class:`~keelwork.service.stories.sentiment.Narration` printing to the console, with a
+    """A :class:`~keelwork.service.case_studies.sentiment.Narration` printing to the console, with a
     progress bar per long task (removed when the task is done)."""
     from rich.markup import escape
     from rich.progress import (
@@ -28,7 +28,7 @@ def rich_narration() -> Iterator[Narration]:
         TimeElapsedColumn,
     )
 
-    from keelwork.service.stories.sentiment import Narration
+    from keelwork.service.case_studies.sentiment import Narration
 
     tasks: dict[str, TaskID] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -58,7 +58,7 @@ def print_numbers(result: StoryResult) -> None:
     """The measured numbers beside the seed's claim, as a table."""
     from rich.table import Table
 
-    from keelwork.service.stories.sentiment import SEED_CLAIM
+    from keelwork.service.case_studies.sentiment import SEED_CLAIM
 
     table = Table("held-out tweets (never trained on or reviewed)", "version 1",
                   "version 2", title="sentiment: accuracy before and after the loop")

@@ -42,7 +42,7 @@ def test_story_refuses_a_directory_that_holds_a_project(tmp_path: Path) -> None:
 def test_the_narration_prints_steps_lines_and_the_numbers(
         capsys: pytest.CaptureFixture[str]) -> None:
     from keelwork.interfaces.cli.story_output import print_numbers, rich_narration
-    from keelwork.service.stories.sentiment import StoryResult
+    from keelwork.service.case_studies.sentiment import StoryResult
 
     with rich_narration() as tell:
         tell.step("1. the data")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from keelwork.errors import KeelworkError, MissingExtraError
-from keelwork.service.stories import tweets
-from keelwork.service.stories.tweets import Sizes, Tweet, read_tweets, split, topic_of
+from keelwork.service.case_studies import tweets
+from keelwork.service.case_studies.tweets import Sizes, Tweet, read_tweets, split, topic_of
 
 
 @pytest.mark.parametrize(("text", "topic"), [

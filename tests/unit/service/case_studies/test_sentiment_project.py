@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from keelwork.service.model_tests import load_tests
-from keelwork.service.stories.project_files import (
+from keelwork.service.case_studies.sentiment_project import (
     CANARY_MIN_ACCURACY,
     CANARY_STEPS,
     HOME_MIN_ACCURACY,
     MODEL,
     write_project,
 )
-from keelwork.service.stories.tweets import Sizes, Tweet
+from keelwork.service.case_studies.tweets import Sizes, Tweet
+from keelwork.service.model_tests import load_tests
 from keelwork.spec import load_spec
 
 SIZES = Sizes(train=10, reference=2, window=7, canary=2, test=3, review_budget=9)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from keelwork.service.stories.tweets import LABELS, MAX_CHARS, Sizes, Tweet
+from keelwork.service.case_studies.tweets import LABELS, MAX_CHARS, Sizes, Tweet
 
 #: The model's name in the registry and keel.yaml.
 MODEL = "sentiment"

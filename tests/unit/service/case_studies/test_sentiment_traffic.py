@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from keelwork.errors import KeelworkError
-from keelwork.service.stories.traffic import BATCH, Sent, Stream
+from keelwork.service.case_studies.sentiment_traffic import BATCH, Sent, Stream
 
 
 class FakeServer:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keelwork.errors import KeelworkError, MissingExtraError
-from keelwork.service.stories.sentiment import (
+from keelwork.service.case_studies.sentiment import (
     SEED_CLAIM,
     Narration,
     StoryResult,
@@ -17,7 +17,7 @@ from keelwork.service.stories.sentiment import (
     run_story,
     train,
 )
-from keelwork.service.stories.tweets import Tweet
+from keelwork.service.case_studies.tweets import Tweet
 
 pytest.importorskip("sklearn")
 
