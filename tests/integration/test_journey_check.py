@@ -26,6 +26,9 @@ from keelwork.spec import load_spec
 from keelwork.spec.settings import load_settings
 from live_server import ADDER_SPEC, FIXTURES
 
+COST = """\
+cost: {cpu_hour: 0.05, per_1k_predictions: 0.02, monthly_budget: 500}
+"""
 SLOS = """\
 slos:
   latency_p99_ms: 250
@@ -57,12 +60,13 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path,
     code, items = _cli(project, "--no-drills", "--no-notify")
     assert code == 1
     assert {n: i["status"] for n, i in items.items()} == {
-        "contract": "pass", "reference": "pass", "slo_rules": "fail", "owners": "fail",
-        "alert_routes": "not_checked", "runbooks": "not_checked", "audit": "pass",
+        "contract": "pass", "reference": "pass", "slo_rules": "fail", "cost_alerts": "fail",
+        "owners": "fail", "alert_routes": "not_checked", "runbooks": "not_checked", "audit": "pass",
         "enforced": "pass",
         "rollback_drill": "not_checked", "kill_drill": "not_checked",
         "backup_restore": "not_checked", "pii_scan": "not_checked"}
     assert "declare slos" in items["slo_rules"]["fix"]
+    assert "cost.monthly_budget" in items["cost_alerts"]["fix"]
     assert "service.on_call.contact" in items["owners"]["fix"]
     assert items["enforced"]["facts"]["enforced_by"]["contract.inputs[].name"]
     assert items["kill_drill"]["detail"] == "skipped by --no-drills"
@@ -77,9 +81,11 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path,
         "owners: [t@example.com]}",
         f"owners: [t@example.com], on_call: {{contact: '{pager.url('/page?token=s3cret')}'}}}}")
     text += f"alerts: {{smtp: {{smarthost: '127.0.0.1:{mail.port}'}}}}\n"
-    spec.write_text(set_section(text, "slos", SLOS))
+    spec.write_text(set_section(set_section(text, "slos", SLOS), "cost", COST))
     now = _now(project)
     assert now["owners"].status == "pass"
+    assert now["cost_alerts"].status == "pass", now["cost_alerts"]
+    assert now["cost_alerts"].facts == {"evaluated_by": "server"}
     routes = now["alert_routes"]
     assert routes.status == "pass", routes
     assert sorted(t["kind"] for t in routes.facts["targets"]) == ["email", "webhook"]
@@ -96,9 +102,14 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path,
     promtool = shutil.which("promtool") is not None
     assert now["slo_rules"].status == ("pass" if promtool else "not_checked"), now["slo_rules"]
     assert now["runbooks"].status == "fail"
-    assert now["runbooks"].fix.startswith("keel runbook --out")
+    assert now["runbooks"].fix.startswith("keel cost runbook --out")
+    assert " ; keel runbook --out" in now["runbooks"].fix
 
     keel(project, "runbook", "--out", "runbooks")
+    missing = _now(project)["runbooks"]  # the budget's alerts still have none
+    assert missing.status == "fail" and missing.fix.startswith("keel cost runbook --out")
+    assert all(n.startswith("KeelworkCost") for n in missing.facts["missing"]), missing
+    keel(project, "cost", "runbook", "--out", "runbooks")
     store = table_counts(f"sqlite:///{project / '.keel' / 'keel.db'}")
     code, items = _cli(project)  # the drills too, on a scratch copy
     assert {n: i["status"] for n, i in items.items() if i["status"] != "pass"} == (
@@ -144,6 +155,14 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path,
 
     restored = backup_drill(f"sqlite:///{project / '.keel' / 'keel.db'}")
     assert restored.status == "fail" and "audit chain does not verify" in restored.detail
+
+    # a budget Prometheus watches: its rules and their tests go through the real promtool
+    spec.write_text(set_section(spec.read_text(), "cost", COST.replace(
+        "monthly_budget: 500}", "monthly_budget: 500, evaluated_by: prometheus}")))
+    cost = _now(project)["cost_alerts"]
+    assert cost.status == ("pass" if promtool else "not_checked"), cost
+    if promtool:
+        assert cost.facts == {"evaluated_by": "prometheus"}
 
 
 def test_a_rollback_that_leaves_the_canary_serving_fails_the_drill(
