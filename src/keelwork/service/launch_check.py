@@ -8,6 +8,10 @@ installed, a drill this version does not run). Checked today:
 - ``slo_rules``: keel.yaml sets SLOs, their Prometheus rules pass ``promtool check rules`` and
   the generated burn-rate tests pass ``promtool test rules``;
 - ``owners``: alerts have somebody to reach: owners for tickets, an on-call contact for pages;
+- ``alert_routes``: a test notification sent to every target of the alert routes (owners,
+  on-call, escalation) is delivered and acknowledged by the sink (a 2xx answer, the SMTP
+  server's acceptance), followed by its resolution; ``notify=False`` (``--no-notify``) leaves
+  it not checked;
 - ``runbooks``: every SLO alert's runbook (``keel runbook --out runbooks``) is in the project;
 - ``audit``: the audit chain verifies against its anchors;
 - ``enforced``: every field set in keel.yaml is enforced by a running component (the registry
@@ -43,13 +47,14 @@ DRILLS = ("rollback_drill", "kill_drill", "backup_restore", "pii_scan")
 
 
 def run_checks(resolved: ResolvedSpec, settings: Settings, *,
-               drills: bool = True) -> list[CheckItem]:
+               drills: bool = True, notify: bool = True) -> list[CheckItem]:
     """Every item of the checklist, in order (an item that raises fails, with its message).
 
     Args:
         resolved: The project's keel.yaml.
         settings: The process settings (the store's URL may come from them).
         drills: Run the drills (tens of seconds); without them they are not checked.
+        notify: Send the test notifications of ``alert_routes``.
     """
     url = settings.storage_url or resolved.storage_url
     checks: list[tuple[str, Callable[[], CheckItem]]] = [
@@ -57,6 +62,7 @@ def run_checks(resolved: ResolvedSpec, settings: Settings, *,
         ("reference", lambda: _reference(resolved)),
         ("slo_rules", lambda: _slo_rules(resolved)),
         ("owners", lambda: _owners(resolved)),
+        ("alert_routes", lambda: _alert_routes(resolved, notify)),
         ("runbooks", lambda: _runbooks(resolved)),
         ("audit", lambda: _audit(resolved, settings)),
         ("enforced", lambda: _enforced(resolved)),
@@ -73,6 +79,19 @@ def run_checks(resolved: ResolvedSpec, settings: Settings, *,
         out += [CheckItem(n, "not_checked", "skipped by --no-drills", "keel check (without "
                           "--no-drills)") for n in DRILLS]
     return out
+
+
+def write_check_html(report: Mapping[str, Any], path: Path) -> None:
+    """Write ``report`` (what ``keel check --json`` prints) to ``path`` as a self-contained
+    HTML page, atomically.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    from keelwork.core.reports.check_html import render_check_html
+    from keelwork.service.monitoring import write_report
+
+    write_report(path, render_check_html(report))
 
 
 def _drills(resolved: ResolvedSpec, url: str) -> list[tuple[str, Callable[[], CheckItem]]]:
@@ -168,6 +187,28 @@ def _owners(resolved: ResolvedSpec) -> CheckItem:
                      "the on-call contact", facts={"owners": len(service.owners)})
 
 
+def _alert_routes(resolved: ResolvedSpec, notify: bool) -> CheckItem:
+    from keelwork.service.alerting import send_test_notifications
+
+    if not notify:
+        return CheckItem("alert_routes", "not_checked", "skipped by --no-notify",
+                         "keel check (without --no-notify), or keel alerts test")
+    if not resolved.spec.service.owners:
+        return CheckItem("alert_routes", "not_checked", "no owner to send a test notification "
+                         "to", "name the owners' contacts in service.owners")
+    probes = send_test_notifications(resolved.spec, timeout_s=10.0)
+    facts = {"targets": [p.as_dict() for p in probes]}
+    bad = [p for p in probes if not p.ok]
+    if bad:
+        return CheckItem("alert_routes", "fail", f"{len(bad)} of {len(probes)} alert targets "
+                         "did not acknowledge a test notification: " + "; ".join(
+                             f"{p.target}: {p.error}" for p in bad[:3]),
+                         "fix the contact or its receiver in keel.yaml (service.owners, "
+                         "service.on_call, alerts), then keel alerts test", facts)
+    return CheckItem("alert_routes", "pass", f"a test notification reached each of the "
+                     f"{len(probes)} alert targets and was acknowledged", facts=facts)
+
+
 def _runbooks(resolved: ResolvedSpec) -> CheckItem:
     from keelwork.service.slos import write_runbooks
 
@@ -232,4 +273,4 @@ def _leaves(data: Mapping[str, Any], rows: Mapping[str, Any], prefix: str = "") 
     return out
 
 
-__all__ = ["DRILLS", "CheckItem", "run_checks"]
+__all__ = ["DRILLS", "CheckItem", "run_checks", "write_check_html"]
