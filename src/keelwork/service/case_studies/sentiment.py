@@ -294,7 +294,8 @@ def _keel_test(project: Project, settings: Settings, version: int, tell: Narrati
     from keelwork.service.projects import actor
 
     run = run_version_tests(project.spec, f"{MODEL}@{version}",
-                            actor=actor(None, settings)).as_dict()
+                            actor=actor(None, settings),
+                            audit_anchor=settings.audit_anchor).as_dict()
     results = run.get("results", [])
     shown = ", ".join(f"{r['name']} {'pass' if r['passed'] else 'FAIL'}"
                       + (f" ({r['failed']}/{r['checked']} failed)" if r["failed"] else "")
