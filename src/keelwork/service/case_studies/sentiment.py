@@ -234,7 +234,8 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
             tell.step("5. the review queue: the least confident answers, judged")
             gold = {**sent[0].gold, **sent[1].gold}
             answers = {**sent[0].answer, **sent[1].answer}
-            result.review = _review(project, settings, stream, gold, answers, sizes, tell)
+            result.review = _review(project, settings, stream, gold, answers,
+                                    set(sent[1].gold), sizes, tell)
             reviewed = _reviewed_rows(project, settings, started)
             result.review["read_back"] = len(reviewed)
             lap("review")
@@ -341,7 +342,8 @@ def _monitor(project: Project, since: float, sizes: Sizes,
 
 
 def _review(project: Project, settings: Settings, stream: Stream, gold: dict[str, str],
-            answers: dict[str, str], sizes: Sizes, tell: Narration) -> dict[str, Any]:
+            answers: dict[str, str], shifted_ids: set[str], sizes: Sizes,
+            tell: Narration) -> dict[str, Any]:
     """``keel review fill``, then every queued item judged through the review API."""
     from keelwork.service.review import fill, project_review
 
@@ -359,18 +361,13 @@ def _review(project: Project, settings: Settings, stream: Stream, gold: dict[str
     counts = stream.review_all(verdict, lambda d, n: tell.progress("reviewing", d, n),
                                total=sum(queued.values()))
     wrong = sum(answers[p] != gold[p] for p in picked if p in gold)
-    shifted = sum(1 for p in picked if p in gold and p not in _first(gold, sizes.window))
+    shifted = sum(1 for p in picked if p in shifted_ids)
     tell.say(f"{counts['labelled']} verdicts recorded by {REVIEWER} (simulated: each is the "
              f"tweet's gold label); the model was wrong on {wrong} of them "
              f"({_pct(wrong / len(picked) if picked else None)}); {shifted} are shifted-topic "
              "tweets")
     return {"queued": queued, "labelled": counts["labelled"], "skipped": counts["skipped"],
             "model_wrong": wrong, "shifted": shifted}
-
-
-def _first(gold: dict[str, str], n: int) -> set[str]:
-    """The first ``n`` prediction ids sent (the airline window)."""
-    return set(list(gold)[:n])
 
 
 def _reviewed_rows(project: Project, settings: Settings, since: float) -> list[tuple[str, str]]:
