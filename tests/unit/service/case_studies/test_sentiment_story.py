@@ -19,7 +19,6 @@ from keelwork.service.case_studies.sentiment import (
 )
 from keelwork.service.case_studies.tweets import Tweet
 
-
 POSITIVE = ["love it, great crew", "thank you, wonderful flight", "great service, love it",
             "wonderful and kind staff"]
 NEGATIVE = ["lost my bag, awful", "worst delay ever, awful", "rude staff, never again",
