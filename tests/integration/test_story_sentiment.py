@@ -35,7 +35,11 @@ def _keel(*args: str, env: dict[str, str],
 @pytest.mark.timeout(600)
 def test_the_sentiment_story_detects_the_shift_reviews_retrains_and_recovers(
         tmp_path: Path) -> None:
-    env = {**os.environ, "COLUMNS": "200", "KEELWORK_USER": "ci"}
+    # A store and an audit anchor of another project in the environment: the story keeps its own.
+    decoy_store, decoy_anchor = tmp_path / "other.db", tmp_path / "other-anchor.json"
+    env = {**os.environ, "COLUMNS": "200", "KEELWORK_USER": "ci",
+           "KEELWORK_STORAGE_URL": f"sqlite:///{decoy_store}",
+           "KEELWORK_AUDIT_ANCHOR": str(decoy_anchor)}
     project = tmp_path / "story"
     numbers = tmp_path / "story.json"
     proc = _keel("demo", "--story", "--small", "--dir", str(project), "--json-out",
@@ -78,10 +82,14 @@ def test_the_sentiment_story_detects_the_shift_reviews_retrains_and_recovers(
     assert got["served_after"]["accuracy"] == pytest.approx(got["v2"]["shifted_test"],
                                                             abs=1e-9)
 
+    assert not decoy_store.exists() and not decoy_anchor.exists()
+
     # The store agrees, through the commands a user would type.
     runner = CliRunner()
-    listed = runner.invoke(app, ["models", "list", "--json", "--project", str(project)])
+    listed = runner.invoke(app, ["models", "list", "--json", "--project", str(project)],
+                           env={"KEELWORK_STORAGE_URL": "", "KEELWORK_AUDIT_ANCHOR": ""})
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.output)[0]["aliases"]["champion"] == 2
-    stats = runner.invoke(app, ["review", "stats", "--project", str(project)])
+    stats = runner.invoke(app, ["review", "stats", "--project", str(project)],
+                          env={"KEELWORK_STORAGE_URL": "", "KEELWORK_AUDIT_ANCHOR": ""})
     assert "300 done" in stats.output, stats.output

@@ -181,6 +181,11 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
         from keelwork.spec.settings import load_settings
 
         settings = load_settings()
+    # The story's project keeps its own store and anchor: a store or audit anchor named by the
+    # environment belongs to another project, which the story must not write to.
+    settings = settings.model_copy(update={
+        "storage_url": f"sqlite:///{directory.absolute() / '.keel' / 'keel.db'}",
+        "audit_anchor": None})
     result = StoryResult(sizes={k: getattr(sizes, k) for k in (
         "train", "reference", "window", "canary", "test", "review_budget")})
     clock = time.perf_counter()
@@ -214,7 +219,7 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
     result.tests["v1"] = _keel_test(project, settings, reg.model_version.version, tell)
     lap("train_register")
 
-    with serve(directory, user=REVIEWER) as base:
+    with serve(directory, user=REVIEWER, storage_url=settings.storage_url or "") as base:
         from keelwork.service.case_studies.sentiment_traffic import Stream
 
         tell.say(f"keel serve {directory / 'keel.yaml'} on {base}")

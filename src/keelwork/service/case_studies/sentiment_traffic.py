@@ -21,7 +21,7 @@ from typing import Any
 
 from keelwork.errors import KeelworkError
 from keelwork.service.drills.live import free_port, log_tail, stop_server
-from keelwork.spec.settings import child_environment
+from keelwork.spec.settings import child_environment, env_name
 
 #: Instances per predict request.
 BATCH = 20
@@ -39,13 +39,16 @@ def _quiet(done: int, total: int) -> None:
 
 
 @contextmanager
-def serve(project: Path, *, user: str, timeout_s: float = 90.0) -> Iterator[str]:
+def serve(project: Path, *, user: str, storage_url: str,
+          timeout_s: float = 90.0) -> Iterator[str]:
     """``keel serve`` of ``project`` on a free loopback port; yields its base URL once ready.
 
     Args:
-        project: The project directory (its keel.yaml and store).
+        project: The project directory (its keel.yaml).
         user: The server's ``user`` setting: with API keys off, the reviewer of the page and
             the review API.
+        storage_url: The server's store (the ``storage_url`` setting); the server gets no
+            ``audit_anchor`` setting of this process's environment.
         timeout_s: How long it may take to be ready.
 
     Raises:
@@ -55,7 +58,8 @@ def serve(project: Path, *, user: str, timeout_s: float = 90.0) -> Iterator[str]
 
     port = free_port()
     log = project / "server.log"
-    env = child_environment(KEELWORK_USER=user)
+    env = child_environment(drop=(env_name("audit_anchor"),),
+                            **{env_name("user"): user, env_name("storage_url"): storage_url})
     with log.open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",

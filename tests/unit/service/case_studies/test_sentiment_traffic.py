@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,3 +105,28 @@ def test_sent_accuracy_over_chosen_ids() -> None:
     assert sent.accuracy() == pytest.approx(2 / 3)
     assert sent.accuracy(["a", "c"]) == 1.0
     assert sent.accuracy([]) is None
+
+
+def test_the_server_gets_the_story_store_and_no_outside_anchor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keelwork.service.case_studies import sentiment_traffic
+
+    monkeypatch.setenv("KEELWORK_AUDIT_ANCHOR", str(tmp_path / "someone-elses-anchor.json"))
+    monkeypatch.setenv("KEELWORK_STORAGE_URL", "sqlite:///someone-elses.db")
+    started: list[dict[str, str]] = []
+
+    class Exited:
+        def __init__(self, argv: list[str], **kw: Any) -> None:
+            started.append(kw["env"])
+
+        def poll(self) -> int:
+            return 1
+
+    monkeypatch.setattr(sentiment_traffic.subprocess, "Popen", Exited)
+    monkeypatch.setattr(sentiment_traffic, "stop_server", lambda proc: None)
+    with pytest.raises(KeelworkError, match="exited"), sentiment_traffic.serve(
+            tmp_path, user="rev", storage_url="sqlite:///story.db"):
+        pass
+    [env] = started
+    assert env["KEELWORK_STORAGE_URL"] == "sqlite:///story.db"
+    assert env["KEELWORK_USER"] == "rev" and "KEELWORK_AUDIT_ANCHOR" not in env
