@@ -1,5 +1,5 @@
-"""The sentiment story's pieces: the model it trains, what it refuses before writing anything,
-and the result it hands back (the whole loop runs in tests/integration/test_story_sentiment.py)."""
+"""The sentiment story's edges: what it refuses before writing anything, and the result it
+hands back (the whole loop runs in tests/integration/test_story_sentiment.py)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,7 @@ from pathlib import Path
 import pytest
 
 from keelwork.errors import KeelworkError, MissingExtraError
-from keelwork.service.case_studies.sentiment import (
-    SEED_CLAIM,
-    Narration,
-    StoryResult,
-    accuracy,
-    run_story,
-    train,
-)
-from keelwork.service.case_studies.tweets import Tweet
-
-POSITIVE = ["love it, great crew", "thank you, wonderful flight", "great service, love it",
-            "wonderful and kind staff"]
-NEGATIVE = ["lost my bag, awful", "worst delay ever, awful", "rude staff, never again",
-            "delayed and lost, worst"]
-
-
-def test_the_model_learns_words_and_accuracy_counts_matches() -> None:
-    model = train(POSITIVE * 3 + NEGATIVE * 3, ["positive"] * 12 + ["negative"] * 12)
-    held_out = [Tweet("what a wonderful crew, love", "positive", "airline"),
-                Tweet("awful, they lost it again", "negative", "airline"),
-                Tweet("awful awful worst", "positive", "airline")]  # a wrong gold label
-    assert accuracy(model, held_out) == pytest.approx(2 / 3)
-    assert list(model.classes_) == ["negative", "positive"]
-    assert model[0].stop_words_ is None  # not saved with the model
+from keelwork.service.case_studies.sentiment import SEED_CLAIM, Narration, StoryResult, run_story
 
 
 def test_an_existing_project_is_refused_before_anything_is_written(tmp_path: Path) -> None:
