@@ -205,7 +205,7 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
             result.shift_auc = domain_auc(splits.home_window, splits.shifted_window)
             tell.say(f"how far apart the two windows are: a classifier telling them apart "
                      f"(TF-IDF + logistic regression, 2-fold) reaches ROC AUC "
-                     f"{result.shift_auc:.3f} (0.5: no shift)")
+                     f"{result.shift_auc:.4f} (0.5: no shift)")
             lap("traffic")
 
             tell.step("4. monitoring (keel monitor run, one window per "
