@@ -168,6 +168,12 @@ def demo(
 ) -> None:
     """The main job: init an example, serve it, send real traffic, show where to look."""
     if story:
+        given = [name for name, used in (("--template", template != "text"), ("--port", port),
+                                         ("--requests", requests != 300),
+                                         ("--keep-serving", keep_serving is not None)) if used]
+        if given:
+            raise fail(f"{', '.join(given)} do not go with --story (it writes, serves and "
+                       "stops its own project).")
         _story(directory or Path("keel-story"), small, json_out)
         return
     if small or json_out is not None:

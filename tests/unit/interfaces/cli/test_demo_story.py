@@ -59,3 +59,13 @@ def test_the_narration_prints_steps_lines_and_the_numbers(
     for shown in ("60.0%", "75.0%", "70.0%", "76.0%", "93.0%", "40 reviewed labels",
                   "rollout promoted"):
         assert shown in out, (shown, out)
+
+
+@pytest.mark.parametrize("option", [["--template", "tabular"], ["--requests", "5"],
+                                    ["--port", "8123"], ["--no-keep-serving"]])
+def test_demo_options_do_not_go_with_story(tmp_path: Path, option: list[str]) -> None:
+    result = CliRunner().invoke(app, ["demo", "--story", "--dir", str(tmp_path / "s"),
+                                      *option])
+    assert result.exit_code == 2
+    assert f"{option[0].replace('--no-', '--')} do not go with --story" in result.output
+    assert not (tmp_path / "s").exists()
