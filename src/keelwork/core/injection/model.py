@@ -37,6 +37,9 @@ MAX_CHARS = 32_768
 #: reading): an instruction that arrives encoded is more suspect than the same words in plain
 #: text, and ordinary requests are rarely encoded.
 DECODED_BONUS = 1.5
+#: Decoded payloads up to this long are read like a text of their own (gloss, leetspeak, ...);
+#: a longer one (the rot13 reading of a whole document) is scored as it is (bounded work).
+REREAD_CHARS = 2 * WINDOW
 #: The shipped weights, inside this package.
 MODEL_FILE = "data/injection_model.npz"
 
@@ -110,18 +113,20 @@ class InjectionModel:
         best, which = -np.inf, 0
         payloads: list[str] = []
         readings = variants(text[:MAX_CHARS], payloads)
-        # The decoded payloads, one after another, are read like a text of their own (its
-        # gloss, its leetspeak, ..., one level deep: a payload's own payloads are not decoded
-        # again); windows keep one payload from diluting another.
+        # The decoded payloads, one after another, are one reading (windows keep one payload
+        # from diluting another), read like a text of their own when short (its gloss, its
+        # leetspeak, ...; one level deep: a payload's own payloads are not decoded again).
         decoded = " | ".join(payloads)
+        alone = set(payloads)
         for i, reading in enumerate(readings):
-            if reading == decoded:
+            if reading in alone:
                 continue  # scored below, with the bonus
             logit = self._logit(reading)
             if logit > best:
                 best, which = logit, i
         if decoded:
-            logit = max(self._logit(r) for r in variants(decoded)) + DECODED_BONUS
+            own = variants(decoded) if len(decoded) <= REREAD_CHARS else [decoded]
+            logit = max(self._logit(r) for r in own) + DECODED_BONUS
             if logit > best:
                 best, which = logit, len(readings)
         return Verdict(float(1.0 / (1.0 + np.exp(-best))), which)
@@ -138,5 +143,5 @@ def shipped_model() -> InjectionModel:
     return InjectionModel.from_bytes(raw)
 
 
-__all__ = ["DECODED_BONUS", "MAX_CHARS", "MODEL_FILE", "STEP", "WINDOW", "InjectionModel",
-           "Verdict", "shipped_model"]
+__all__ = ["DECODED_BONUS", "MAX_CHARS", "MODEL_FILE", "REREAD_CHARS", "STEP", "WINDOW",
+           "InjectionModel", "Verdict", "shipped_model"]
