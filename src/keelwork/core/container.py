@@ -263,7 +263,8 @@ def dockerfile(image: ImageSpec) -> str:
         f" {APP_DIR}/data" if image.has_data else "")
     return f"""\
 # Written by `keel build {image.model}@{image.version}`: serves that version with `keel serve`.
-# Build: podman build -t {image.model}:{image.version} .   (or docker build)
+# Build: podman build --format docker -t {image.model}:{image.version} .   (or docker build;
+#        podman's default OCI format drops the HEALTHCHECK)
 # Run:   podman run -p {port}:{port} {image.model}:{image.version}
 FROM {image.base}
 
@@ -282,8 +283,8 @@ RUN pip install --no-deps --require-hashes --only-binary=:all: \\
         --find-links /tmp/keel-build/wheels -r /tmp/keel-build/requirements.lock \\
     && rm -rf /tmp/keel-build
 
-RUN groupadd --system --gid {UID} {USER} \\
-    && useradd --system --uid {UID} --gid {USER} --no-create-home \\
+RUN groupadd --gid {UID} {USER} \\
+    && useradd --uid {UID} --gid {USER} --no-create-home \\
         --home-dir /nonexistent --shell /usr/sbin/nologin {USER}
 
 WORKDIR {APP_DIR}

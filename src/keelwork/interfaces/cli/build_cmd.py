@@ -45,8 +45,8 @@ def build(
     for note in done.notes:
         console.print(f"  note: {escape(note)}", highlight=False)
     image = f"{done.model}:{done.version}".lower()
-    console.print(f"build it: podman build -t {escape(image)} {escape(str(done.directory))}",
-                  highlight=False)
+    console.print(f"build it: podman build --format docker -t {escape(image)} "
+                  f"{escape(str(done.directory))}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
