@@ -174,7 +174,8 @@ def reduce_spec(raw: Mapping[str, Any], name: str, runtime: str, artifact: str,
                          "files and tables of this project, which keel build does not package "
                          "yet. Build from a keel.yaml without them.")
     models = [m for m in spec.get("models") or [] if isinstance(m, Mapping)]
-    section = next((dict(m) for m in models if m.get("name") == name), {"name": name})
+    section: dict[str, Any] = next((dict(m) for m in models if m.get("name") == name),
+                                   {"name": name})
     others = [str(m.get("name")) for m in models if m.get("name") != name]
     if others:
         notes.append(f"models {', '.join(others)}: left out (the image serves {name} only)")

@@ -136,7 +136,7 @@ def build_context(project: Path, ref: str, out: Path | None, *, settings: Settin
             raise ModelNotFoundError(f"No model named '{name}' is registered (this project has "
                                      "no registry yet); register it with 'keel models register'.")
         mv = reg.resolve(version_ref(ref))
-        if mv.is_reference:
+        if mv.is_reference or mv.sha256 is None:
             raise BuildError(f"{mv.name}:{mv.version} is the code reference "
                              f"{mv.artifact_uri!r} (runtime python), not a stored artifact; keel "
                              "build packages stored artifacts only.")
