@@ -72,6 +72,7 @@ class TempPostgres:
     base_dir: Path
     port: int
     run_as: str | None
+    durable: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -86,8 +87,12 @@ class TempPostgres:
         return f"postgresql+psycopg://{_PG_USER}@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls, bin_dir: Path | None = None) -> TempPostgres:
+    def start(cls, bin_dir: Path | None = None, *, durable: bool = False) -> TempPostgres:
         """initdb a cluster in a new temp dir and start it on a free loopback port.
+
+        ``durable``: keep PostgreSQL's own durability (fsync, synchronous commit, full-page
+        writes), as a production server runs; a benchmark of write rates wants it, the tests
+        do not.
 
         Raises:
             PostgresUnavailable: no binaries, or running as root without a ``postgres`` user.
@@ -106,7 +111,7 @@ class TempPostgres:
                 ) from None
             os.chown(base, entry.pw_uid, entry.pw_gid)
             run_as = _PG_USER
-        server = cls(bin_dir=bin_dir, base_dir=base, port=0, run_as=run_as)
+        server = cls(bin_dir=bin_dir, base_dir=base, port=0, run_as=run_as, durable=durable)
         try:
             server._run(["initdb", "-D", str(server.data_dir), "-U", _PG_USER, "--auth=trust",
                          "--encoding=UTF8", "--locale=C", "--no-sync"])
@@ -126,8 +131,9 @@ class TempPostgres:
     def _pg_ctl_start(self) -> None:
         opts = " ".join([
             f"-p {self.port}", "-c listen_addresses=127.0.0.1",
-            f"-c unix_socket_directories={self.base_dir}", "-c fsync=off",
-            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=100",
+            f"-c unix_socket_directories={self.base_dir}", "-c max_connections=100",
+            *([] if self.durable else ["-c fsync=off", "-c synchronous_commit=off",
+                                       "-c full_page_writes=off"]),
         ])
         log = self.base_dir / "server.log"
         try:

@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import keelwork.service.drills.rollback as rollback
+from alert_sinks import HttpSink, SmtpSink, free_port
 from journey import keel, set_section
 from keelwork.adapters.stores.store_copy import table_counts
 from keelwork.interfaces.http.server import build_server_app
@@ -25,6 +26,9 @@ from keelwork.spec import load_spec
 from keelwork.spec.settings import load_settings
 from live_server import ADDER_SPEC, FIXTURES
 
+COST = """\
+cost: {cpu_hour: 0.05, per_1k_predictions: 0.02, monthly_budget: 500}
+"""
 SLOS = """\
 slos:
   latency_p99_ms: 250
@@ -43,7 +47,8 @@ def _now(project: Path, drills: bool = False) -> dict[str, Any]:
                                           drills=drills)}
 
 
-def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
+def test_check_a_fresh_project_then_fix_it(tmp_path: Path,
+                                           request: pytest.FixtureRequest) -> None:
     project = tmp_path
     (project / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
                                        + "monitoring: {reference: reference.csv}\n")
@@ -52,31 +57,59 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
     with TestClient(build_server_app(load_spec(project / "keel.yaml"), freeze_gc=False,
                                      monitor_interval_s=0)):
         pass  # the first start registers the model and stores its monitoring reference
-    code, items = _cli(project, "--no-drills")
+    code, items = _cli(project, "--no-drills", "--no-notify")
     assert code == 1
     assert {n: i["status"] for n, i in items.items()} == {
-        "contract": "pass", "reference": "pass", "slo_rules": "fail", "owners": "fail",
-        "runbooks": "not_checked", "audit": "pass", "enforced": "pass",
+        "contract": "pass", "reference": "pass", "slo_rules": "fail", "cost_alerts": "fail",
+        "owners": "fail", "alert_routes": "not_checked", "runbooks": "not_checked", "audit": "pass",
+        "enforced": "pass",
         "rollback_drill": "not_checked", "kill_drill": "not_checked",
         "backup_restore": "not_checked", "pii_scan": "not_checked"}
     assert "declare slos" in items["slo_rules"]["fix"]
+    assert "cost.monthly_budget" in items["cost_alerts"]["fix"]
     assert "service.on_call.contact" in items["owners"]["fix"]
     assert items["enforced"]["facts"]["enforced_by"]["contract.inputs[].name"]
     assert items["kill_drill"]["detail"] == "skipped by --no-drills"
+    assert items["alert_routes"]["detail"] == "skipped by --no-notify"
 
+    # the owners' mail goes through an SMTP server, pages to a webhook: both on loopback
+    mail, pager = SmtpSink(), HttpSink()
+    request.addfinalizer(mail.stop)
+    request.addfinalizer(pager.stop)
     spec = project / "keel.yaml"
     text = spec.read_text().replace(
         "owners: [t@example.com]}",
-        "owners: [t@example.com], on_call: {contact: 'https://hooks.example.com/p'}}")
-    spec.write_text(set_section(text, "slos", SLOS))
+        f"owners: [t@example.com], on_call: {{contact: '{pager.url('/page?token=s3cret')}'}}}}")
+    text += f"alerts: {{smtp: {{smarthost: '127.0.0.1:{mail.port}'}}}}\n"
+    spec.write_text(set_section(set_section(text, "slos", SLOS), "cost", COST))
     now = _now(project)
     assert now["owners"].status == "pass"
+    assert now["cost_alerts"].status == "pass", now["cost_alerts"]
+    assert now["cost_alerts"].facts == {"evaluated_by": "server"}
+    routes = now["alert_routes"]
+    assert routes.status == "pass", routes
+    assert sorted(t["kind"] for t in routes.facts["targets"]) == ["email", "webhook"]
+    assert all(t["acknowledged"] for t in routes.facts["targets"])
+    # each target got the test alert, then its resolution, and nothing shows the URL's token
+    assert [(m["To"], m["Subject"].split("]")[0]) for _, m in mail.received()] == [
+        ("t@example.com", "[FIRING"), ("t@example.com", "[RESOLVED")]
+    assert [(path, b["alerts"][0]["labels"]["alertname"], b["alerts"][0]["status"])
+            for _, path, b in pager.received()] == [
+        ("/page?token=s3cret", "KeelworkTestNotification", "firing"),
+        ("/page?token=s3cret", "KeelworkTestNotification", "resolved")]
+    assert pager.received()[0][2]["alerts"][0]["labels"]["severity"] == "page"
+    assert "s3cret" not in json.dumps(routes.facts)
     promtool = shutil.which("promtool") is not None
     assert now["slo_rules"].status == ("pass" if promtool else "not_checked"), now["slo_rules"]
     assert now["runbooks"].status == "fail"
-    assert now["runbooks"].fix.startswith("keel runbook --out")
+    assert now["runbooks"].fix.startswith("keel cost runbook --out")
+    assert " ; keel runbook --out" in now["runbooks"].fix
 
     keel(project, "runbook", "--out", "runbooks")
+    missing = _now(project)["runbooks"]  # the budget's alerts still have none
+    assert missing.status == "fail" and missing.fix.startswith("keel cost runbook --out")
+    assert all(n.startswith("KeelworkCost") for n in missing.facts["missing"]), missing
+    keel(project, "cost", "runbook", "--out", "runbooks")
     store = table_counts(f"sqlite:///{project / '.keel' / 'keel.db'}")
     code, items = _cli(project)  # the drills too, on a scratch copy
     assert {n: i["status"] for n, i in items.items() if i["status"] != "pass"} == (
@@ -94,6 +127,25 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
     assert _cli(project, "--no-drills", "--strict")[0] == 1
     table = keel(project, "check", "--no-drills", check=False).stdout
     assert "not checked" in table and "rollback_drill" in table
+    # the same checklist as a page: every item, its result, the verdict
+    page = project / "check.html"
+    keel(project, "check", "--no-drills", "--no-notify", "--html", str(page), check=False)
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "Launch check: live" in html
+    assert all(f'id="{name}"' in html for name in items)
+    assert "skipped by --no-notify" in html and "<script" not in html
+
+    # a contact that does not answer fails the routes, naming the target, never its URL
+    dead = free_port()
+    spec.write_text(spec.read_text().replace(pager.url("/page?token=s3cret"),
+                                             f"http://127.0.0.1:{dead}/page?token=s3cret"))
+    code, items = _cli(project, "--no-drills")
+    assert code == 1 and items["alert_routes"]["status"] == "fail"
+    assert "1 of 2 alert targets did not acknowledge" in items["alert_routes"]["detail"]
+    assert "live-on-call:webhook:" in items["alert_routes"]["detail"]
+    assert "s3cret" not in json.dumps(items["alert_routes"])
+    spec.write_text(spec.read_text().replace(f"http://127.0.0.1:{dead}/page?token=s3cret",
+                                             pager.url("/page?token=s3cret")))
 
     with sqlite3.connect(project / ".keel" / "keel.db") as db:  # someone edits history
         db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
@@ -103,6 +155,14 @@ def test_check_a_fresh_project_then_fix_it(tmp_path: Path) -> None:
 
     restored = backup_drill(f"sqlite:///{project / '.keel' / 'keel.db'}")
     assert restored.status == "fail" and "audit chain does not verify" in restored.detail
+
+    # a budget Prometheus watches: its rules and their tests go through the real promtool
+    spec.write_text(set_section(spec.read_text(), "cost", COST.replace(
+        "monthly_budget: 500}", "monthly_budget: 500, evaluated_by: prometheus}")))
+    cost = _now(project)["cost_alerts"]
+    assert cost.status == ("pass" if promtool else "not_checked"), cost
+    if promtool:
+        assert cost.facts == {"evaluated_by": "prometheus"}
 
 
 def test_a_rollback_that_leaves_the_canary_serving_fails_the_drill(

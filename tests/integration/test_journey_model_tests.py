@@ -196,6 +196,13 @@ def test_the_gate_refuses_untested_and_failing_versions_and_lets_the_good_one_th
     assert _test(project, "credit@3")[0] == 0
     promoted = json.loads(keel(project, "rollout", "promote", "credit", "--json").stdout)
     assert promoted["rollout"]["phase"] == "promoted"
+    # every run is in the audit chain: who ran which tests (by digest) on which version
+    runs = json.loads(keel(project, "audit", "show", "--action", "model.test", "--json").stdout)
+    runs = runs["entries"] if isinstance(runs, dict) else runs
+    assert [(e["target"], e["details"]["passed"]) for e in runs] == [
+        ("credit:2", False), ("credit:3", True), ("credit:3", True)]
+    assert runs[0]["details"]["failed"][:2] == ["clear_cases", "more_debt_is_not_safer"]
+    assert runs[1]["details"]["tests_digest"] != runs[2]["details"]["tests_digest"]
 
 
 def test_skip_tests_goes_ahead_and_is_audited(project: Path) -> None:

@@ -36,7 +36,7 @@ from keelwork.adapters.notifiers.smtp import SmtpNotifier
 from keelwork.adapters.notifiers.webhook import WebhookNotifier
 from keelwork.adapters.stores.alert_store import AlertStore
 from keelwork.core.alerting.alertmanager import GROUP_INTERVAL, GROUP_WAIT, alertmanager_config
-from keelwork.core.alerting.notification import AlertChange, Notification, backoff_s
+from keelwork.core.alerting.notification import STATES, AlertChange, Notification, backoff_s
 from keelwork.core.alerting.routing import (
     LABEL_SEVERITY,
     PAGE,
@@ -375,10 +375,78 @@ def open_alerts(resolved: ResolvedSpec) -> list[dict[str, Any]]:
         return list(out.values())
 
 
+# --------------------------------------------------------------------------- test notifications
+#: The alert name of the test notifications ``keel check`` and ``keel alerts test`` send.
+TEST_ALERT = "KeelworkTestNotification"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteProbe:
+    """One target of the alert routes, sent a test notification."""
+
+    #: The receivers that send to this target (one target may serve several).
+    receivers: tuple[str, ...]
+    #: :func:`target_key`: names the target without its URL (it may carry a token).
+    target: str
+    kind: str
+    #: The sink acknowledged both messages: a 2xx answer (webhook, Slack) or the SMTP
+    #: server's acceptance of the mail.
+    ok: bool
+    error: str = ""
+    ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """As ``keel alerts test --json`` and ``keel check``'s facts show it."""
+        return {"target": self.target, "kind": self.kind, "receivers": list(self.receivers),
+                "acknowledged": self.ok, "ms": round(self.ms, 1), "error": self.error}
+
+
+def send_test_notifications(spec: KeelSpec, *, timeout_s: float = 10.0) -> list[RouteProbe]:
+    """A test notification to every target keel.yaml routes alerts to: the owners, the on-call
+    contact and the escalation contact, each distinct target once. Each gets a firing message
+    (labels ``alertname`` :data:`TEST_ALERT`, ``service``, ``severity`` of the receiver that
+    reaches it first, ``test="true"``) and then its resolution, so no incident stays open on
+    the receiving side. Nothing is stored: the alert store keeps real alerts only.
+
+    Raises:
+        SpecError: a contact reaches nobody.
+    """
+    tree = routing(spec)
+    up = escalation(spec)
+    page_to = tree.receiver_for({"service": tree.service, LABEL_SEVERITY: PAGE})
+    receivers = [*tree.receivers, *([up] if up is not None else [])]
+    targets: dict[Target, list[str]] = {}
+    for receiver in receivers:
+        for target in receiver.targets:
+            targets.setdefault(target, []).append(receiver.name)
+    out = []
+    for target, names in targets.items():
+        severity = PAGE if any(n == page_to or (up is not None and n == up.name)
+                               for n in names) else "ticket"
+        labels = {"alertname": TEST_ALERT, "service": tree.service, LABEL_SEVERITY: severity,
+                  "test": "true"}
+        notes = {"summary": "A test notification from keelwork's launch gate (keel check): "
+                 "no action needed.", "description": f"Sent to receiver {names[0]} to prove "
+                 "the alert route reaches it; its resolution follows at once."}
+        fingerprint = hashlib.sha256(os.urandom(16)).hexdigest()[:16]
+        started = time.perf_counter()
+        error = ""
+        try:
+            notifier = make_notifier(target, spec, timeout_s)
+            now = time.time()
+            for state in STATES:
+                notifier.send(Notification(names[0], fingerprint, state, now, labels, notes))
+        except NotificationError as exc:
+            error = exc.message
+        out.append(RouteProbe(tuple(names), target_key(names[0], target), target.kind,
+                              not error, error, (time.perf_counter() - started) * 1000))
+    return out
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
-__all__ = ["AlertDelivery", "ConfigWritten", "DeliveryReport", "Sink", "acknowledge",
-           "alertmanager_yaml", "make_notifier", "open_alerts", "open_delivery", "target_key",
-           "write_alertmanager_config"]
+__all__ = ["TEST_ALERT", "AlertDelivery", "ConfigWritten", "DeliveryReport", "RouteProbe",
+           "Sink", "acknowledge", "alertmanager_yaml", "make_notifier", "open_alerts",
+           "open_delivery", "send_test_notifications", "target_key", "write_alertmanager_config"]

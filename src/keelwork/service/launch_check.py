@@ -7,8 +7,16 @@ installed, a drill this version does not run). Checked today:
 - ``reference``: every model has a stored monitoring reference (drift and quality need one);
 - ``slo_rules``: keel.yaml sets SLOs, their Prometheus rules pass ``promtool check rules`` and
   the generated burn-rate tests pass ``promtool test rules``;
+- ``cost_alerts``: keel.yaml sets a monthly budget and something watches it: this server
+  (``cost.evaluated_by: server``, with somebody to tell) or Prometheus, whose budget rules
+  pass ``promtool check rules`` and their tests ``promtool test rules``;
 - ``owners``: alerts have somebody to reach: owners for tickets, an on-call contact for pages;
-- ``runbooks``: every SLO alert's runbook (``keel runbook --out runbooks``) is in the project;
+- ``alert_routes``: a test notification sent to every target of the alert routes (owners,
+  on-call, escalation) is delivered and acknowledged by the sink (a 2xx answer, the SMTP
+  server's acceptance), followed by its resolution; ``notify=False`` (``--no-notify``) leaves
+  it not checked;
+- ``runbooks``: every SLO alert's runbook (``keel runbook --out runbooks``) and every budget
+  alert's (``keel cost runbook --out runbooks``) is in the project;
 - ``audit``: the audit chain verifies against its anchors;
 - ``enforced``: every field set in keel.yaml is enforced by a running component (the registry
   of :mod:`keelwork.spec.enforced_by`), named in the details.
@@ -43,20 +51,23 @@ DRILLS = ("rollback_drill", "kill_drill", "backup_restore", "pii_scan")
 
 
 def run_checks(resolved: ResolvedSpec, settings: Settings, *,
-               drills: bool = True) -> list[CheckItem]:
+               drills: bool = True, notify: bool = True) -> list[CheckItem]:
     """Every item of the checklist, in order (an item that raises fails, with its message).
 
     Args:
         resolved: The project's keel.yaml.
         settings: The process settings (the store's URL may come from them).
         drills: Run the drills (tens of seconds); without them they are not checked.
+        notify: Send the test notifications of ``alert_routes``.
     """
     url = settings.storage_url or resolved.storage_url
     checks: list[tuple[str, Callable[[], CheckItem]]] = [
         ("contract", lambda: _contract(resolved)),
         ("reference", lambda: _reference(resolved)),
         ("slo_rules", lambda: _slo_rules(resolved)),
+        ("cost_alerts", lambda: _cost_alerts(resolved)),
         ("owners", lambda: _owners(resolved)),
+        ("alert_routes", lambda: _alert_routes(resolved, notify)),
         ("runbooks", lambda: _runbooks(resolved)),
         ("audit", lambda: _audit(resolved, settings)),
         ("enforced", lambda: _enforced(resolved)),
@@ -73,6 +84,19 @@ def run_checks(resolved: ResolvedSpec, settings: Settings, *,
         out += [CheckItem(n, "not_checked", "skipped by --no-drills", "keel check (without "
                           "--no-drills)") for n in DRILLS]
     return out
+
+
+def write_check_html(report: Mapping[str, Any], path: Path) -> None:
+    """Write ``report`` (what ``keel check --json`` prints) to ``path`` as a self-contained
+    HTML page, atomically.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    from keelwork.core.reports.check_html import render_check_html
+    from keelwork.service.monitoring import write_report
+
+    write_report(path, render_check_html(report))
 
 
 def _drills(resolved: ResolvedSpec, url: str) -> list[tuple[str, Callable[[], CheckItem]]]:
@@ -125,27 +149,61 @@ def _slo_rules(resolved: ResolvedSpec) -> CheckItem:
         return CheckItem("slo_rules", "fail", "keel.yaml sets no SLO: nothing pages anybody "
                          "when the service degrades", "declare slos (latency_p99_ms, "
                          "error_rate, ...) in keel.yaml; see docs/slos.md")
-    promtool = shutil.which("promtool")
     with tempfile.TemporaryDirectory(prefix="keel-check-") as tmp:
         made = slo_rules(resolved, Path(tmp))
         rules = [str(p) for p in made.files if p.name.endswith(".rules.yml")]
-        tests = [str(p) for p in made.files if p.name.endswith(".test.yml")]
         if not rules:
             return CheckItem("slo_rules", "pass", "quality SLOs only: keel serve evaluates "
                              "them itself (Prometheus cannot join labels)", facts={})
-        if promtool is None:
-            return CheckItem("slo_rules", "not_checked", f"{len(rules)} rule files generated; "
-                             "promtool is not installed", "install Prometheus' promtool "
-                             "(Debian: prometheus)", {"rule_files": len(rules)})
-        for argv in ([promtool, "check", "rules", *rules], [promtool, "test", "rules", *tests]):
-            done = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, check=False)
-            if done.returncode != 0:
-                return CheckItem("slo_rules", "fail", f"{' '.join(argv[1:3])} failed: "
-                                 + (done.stdout + done.stderr).strip()[-400:],
-                                 "keel slo rules --out DIR, then run promtool on DIR")
-    return CheckItem("slo_rules", "pass", f"{len(rules)} SLOs: rules pass promtool check rules "
-                     "and their burn-rate tests pass promtool test rules",
-                     facts={"rule_files": len(rules)})
+        tests = [str(p) for p in made.files if p.name.endswith(".test.yml")]
+        failed = _promtool("slo_rules", rules, tests, tmp, "keel slo rules --out DIR, then "
+                           "run promtool on DIR")
+    return failed or CheckItem("slo_rules", "pass", f"{len(rules)} SLOs: rules pass promtool "
+                               "check rules and their burn-rate tests pass promtool test rules",
+                               facts={"rule_files": len(rules)})
+
+
+def _promtool(item: str, rules: list[str], tests: list[str], cwd: str,
+              fix: str) -> CheckItem | None:
+    """None when ``promtool check rules`` and ``promtool test rules`` pass on the files; else
+    the item, failed (or not checked without promtool)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return CheckItem(item, "not_checked", f"{len(rules)} rule files generated; promtool is "
+                         "not installed", "install Prometheus' promtool (Debian: prometheus)",
+                         {"rule_files": len(rules)})
+    for argv in ([promtool, "check", "rules", *rules], [promtool, "test", "rules", *tests]):
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, check=False)
+        if done.returncode != 0:
+            return CheckItem(item, "fail", f"{' '.join(argv[1:3])} failed: "
+                             + (done.stdout + done.stderr).strip()[-400:], fix)
+    return None
+
+
+def _cost_alerts(resolved: ResolvedSpec) -> CheckItem:
+    from keelwork.service.budget import cost_rules
+    from keelwork.service.cost_watch import watches_budget
+
+    cost = resolved.spec.cost
+    if cost.monthly_budget is None:
+        return CheckItem("cost_alerts", "fail", "keel.yaml sets no cost.monthly_budget: nobody "
+                         "is told when costs run away", "set cost prices and "
+                         "cost.monthly_budget; see docs/cost.md")
+    budget = f"{cost.monthly_budget:g} {cost.currency} a month"
+    if cost.evaluated_by == "server":
+        if not watches_budget(resolved.spec):
+            return CheckItem("cost_alerts", "fail", f"budget {budget}, but its alerts reach "
+                             "nobody", "name service.owners (and service.on_call)")
+        return CheckItem("cost_alerts", "pass", f"budget {budget}, watched by keel serve every "
+                         f"{cost.evaluation_interval}", facts={"evaluated_by": "server"})
+    with tempfile.TemporaryDirectory(prefix="keel-check-") as tmp:
+        made = cost_rules(resolved, Path(tmp))
+        files = [str(p) for p in made.files]
+        failed = _promtool("cost_alerts", files[:1], files[1:], tmp, "keel cost rules --out "
+                           "DIR, then run promtool on DIR")
+    return failed or CheckItem("cost_alerts", "pass", f"budget {budget}: Prometheus rules pass "
+                               "promtool check rules and their tests pass promtool test rules",
+                               facts={"evaluated_by": "prometheus"})
 
 
 def _has_slos(resolved: ResolvedSpec) -> bool:
@@ -168,20 +226,50 @@ def _owners(resolved: ResolvedSpec) -> CheckItem:
                      "the on-call contact", facts={"owners": len(service.owners)})
 
 
+def _alert_routes(resolved: ResolvedSpec, notify: bool) -> CheckItem:
+    from keelwork.service.alerting import send_test_notifications
+
+    if not notify:
+        return CheckItem("alert_routes", "not_checked", "skipped by --no-notify",
+                         "keel check (without --no-notify), or keel alerts test")
+    if not resolved.spec.service.owners:
+        return CheckItem("alert_routes", "not_checked", "no owner to send a test notification "
+                         "to", "name the owners' contacts in service.owners")
+    probes = send_test_notifications(resolved.spec, timeout_s=10.0)
+    facts = {"targets": [p.as_dict() for p in probes]}
+    bad = [p for p in probes if not p.ok]
+    if bad:
+        return CheckItem("alert_routes", "fail", f"{len(bad)} of {len(probes)} alert targets "
+                         "did not acknowledge a test notification: " + "; ".join(
+                             f"{p.target}: {p.error}" for p in bad[:3]),
+                         "fix the contact or its receiver in keel.yaml (service.owners, "
+                         "service.on_call, alerts), then keel alerts test", facts)
+    return CheckItem("alert_routes", "pass", f"a test notification reached each of the "
+                     f"{len(probes)} alert targets and was acknowledged", facts=facts)
+
+
 def _runbooks(resolved: ResolvedSpec) -> CheckItem:
+    from keelwork.service.budget import write_budget_runbooks
     from keelwork.service.slos import write_runbooks
 
-    if not _has_slos(resolved):
-        return CheckItem("runbooks", "not_checked", "no SLO, so no alert to write a runbook for",
-                         "declare slos first")
-    with tempfile.TemporaryDirectory(prefix="keel-check-") as tmp:
-        wanted = sorted(p.name for p in write_runbooks(resolved, Path(tmp)))
+    writers = [(w, fix) for w, fix, on in (
+        (write_runbooks, "keel runbook", _has_slos(resolved)),
+        (write_budget_runbooks, "keel cost runbook",
+         resolved.spec.cost.monthly_budget is not None)) if on]
+    if not writers:
+        return CheckItem("runbooks", "not_checked", "no SLO and no budget, so no alert to write "
+                         "a runbook for", "declare slos first")
     folder = resolved.project_dir / "runbooks"
-    missing = [n for n in wanted if not (folder / n).is_file()]
+    wanted: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="keel-check-") as tmp:
+        for write, fix in writers:
+            wanted |= {p.name: fix for p in write(resolved, Path(tmp))}
+    missing = sorted(n for n in wanted if not (folder / n).is_file())
     if missing:
+        fixes = sorted({wanted[n] for n in missing})
         return CheckItem("runbooks", "fail", f"{len(missing)} of {len(wanted)} alerts have no "
                          f"runbook in {folder}: {', '.join(missing[:5])}",
-                         f"keel runbook --out {folder}", {"missing": missing})
+                         " ; ".join(f"{f} --out {folder}" for f in fixes), {"missing": missing})
     return CheckItem("runbooks", "pass", f"{len(wanted)} alerts, each with its runbook",
                      facts={"runbooks": len(wanted)})
 
@@ -232,4 +320,4 @@ def _leaves(data: Mapping[str, Any], rows: Mapping[str, Any], prefix: str = "") 
     return out
 
 
-__all__ = ["DRILLS", "CheckItem", "run_checks"]
+__all__ = ["DRILLS", "CheckItem", "run_checks", "write_check_html"]

@@ -201,18 +201,23 @@ def run_tests(resolved: ResolvedSpec, runtime: ModelRuntime,
     return results
 
 
-def run_version_tests(resolved: ResolvedSpec, ref: str, *, actor: str) -> StoredRun:
+def run_version_tests(resolved: ResolvedSpec, ref: str, *, actor: str,
+                      audit_anchor: Path | None = None) -> StoredRun:
     """``keel test REF``: load the version, run its model's tests, store and return the run.
+    The run is audited (action ``model.test``: who ran which tests file, by digest, on which
+    version, and what failed), so a promotion's evidence is in the chain.
 
     Args:
         resolved: keel.yaml (its store: ``resolved.storage_url``).
         ref: ``NAME:V`` or ``NAME@ALIAS`` (``NAME@V`` with a number means version V).
         actor: Who runs it (stored with the run).
+        audit_anchor: A second anchor file of the audit log (the ``audit_anchor`` setting).
 
     Raises:
         SpecError: the model declares no tests or they are invalid.
         ModelNotFoundError / ModelLoadError: the version is unknown or does not load.
     """
+    from keelwork.adapters.stores.audit_store import project_audit_log
     from keelwork.adapters.stores.model_test_store import ModelTestStore
     from keelwork.adapters.stores.registry_store import open_registry
     from keelwork.core.behaviour import run_passed
@@ -232,10 +237,16 @@ def run_version_tests(resolved: ResolvedSpec, ref: str, *, actor: str) -> Stored
         store = ModelTestStore(registry.engine)
         store.ensure_schema()
         passed = run_passed(results)
-        return store.put(target.name, target.version, actor=actor, passed=passed,
-                         tests_digest=digest, body={
-                             "tests_file": str(tests_path(resolved, target.name)),
-                             "results": [r.as_dict() for r in results]})
+        run = store.put(target.name, target.version, actor=actor, passed=passed,
+                        tests_digest=digest, body={
+                            "tests_file": str(tests_path(resolved, target.name)),
+                            "results": [r.as_dict() for r in results]})
+        audit = project_audit_log(registry.engine, resolved.project_dir, audit_anchor)
+        audit.ensure_schema()
+        audit.append(actor=actor, action="model.test", target=f"{target.name}:{target.version}",
+                     details={"passed": passed, "tests_digest": digest, "tests": len(results),
+                              "failed": [r.name for r in results if not r.passed]})
+        return run
 
 
 def refusal(resolved: ResolvedSpec, engine: Engine, name: str, version: int) -> str | None:

@@ -13,6 +13,7 @@ says so in the response; ``strict`` refuses the answer (the gateway raises
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,4 +66,19 @@ def compile_outputs(contract: ContractSection) -> OutputValidator | None:
     return OutputValidator(contract) if contract.outputs else None
 
 
-__all__ = ["OutputValidator", "compile_outputs"]
+_ROW = re.compile(r"^predictions\[(\d+)\]")
+
+
+def rows_of(broken: Sequence[ErrorDetail], n: int) -> set[int]:
+    """The answers (positions in a batch of ``n``) that ``broken`` names: the log and the
+    review queue flag those, not their batch-mates; a problem naming no answer flags all."""
+    rows: set[int] = set()
+    for d in broken:
+        m = _ROW.match(d.path)
+        if m is None:
+            return set(range(n))
+        rows.add(int(m.group(1)))
+    return rows
+
+
+__all__ = ["OutputValidator", "compile_outputs", "rows_of"]

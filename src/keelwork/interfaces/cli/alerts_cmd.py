@@ -1,5 +1,6 @@
 """``keel alerts``: the Alertmanager configuration that delivers keel.yaml's alerts, the
-alerts firing now, and their acknowledgement (which stops an escalation)."""
+alerts firing now, their acknowledgement (which stops an escalation), and a test notification
+to every alert target."""
 
 from __future__ import annotations
 
@@ -112,3 +113,29 @@ def ack_cmd(fingerprint: str = typer.Argument(..., help="The alert (see keel ale
                       highlight=False, markup=False)
         raise typer.Exit(1)
     console.print(f"acknowledged {fingerprint} as {who}", highlight=False, markup=False)
+
+
+@app.command("test")
+@handles_errors
+def test_cmd(project: Path = _PROJECT,
+             as_json: bool = typer.Option(False, "--json", help="The targets as JSON."),
+             ) -> None:
+    """Send a test notification (then its resolution) to every target the alerts are routed
+    to: the owners, the on-call contact, the escalation. Exit 1 when a target did not
+    acknowledge it. URLs are never shown (they may carry a token)."""
+    import json
+
+    from keelwork.interfaces.cli.output import current_settings
+    from keelwork.service.alerting import send_test_notifications
+    from keelwork.service.projects import project_spec
+
+    probes = send_test_notifications(project_spec(project, current_settings()).spec)
+    if as_json:
+        typer.echo(json.dumps([p.as_dict() for p in probes], indent=2))
+    else:
+        for p in probes:
+            said = f"acknowledged in {p.ms:.0f} ms" if p.ok else f"FAILED: {p.error}"
+            console.print(f"{p.target} ({', '.join(p.receivers)}): {said}", highlight=False,
+                          markup=False, soft_wrap=True)
+    if any(not p.ok for p in probes):
+        raise typer.Exit(1)

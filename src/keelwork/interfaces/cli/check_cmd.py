@@ -26,6 +26,10 @@ def check(
     strict: bool = typer.Option(False, "--strict", help="Fail on items not checked too."),
     no_drills: bool = typer.Option(False, "--no-drills", help="Skip the drills (rollback, "
                                    "kill -9, backup and restore, PII scan): not checked."),
+    no_notify: bool = typer.Option(False, "--no-notify", help="Send no test notification to "
+                                   "the alert routes: alert_routes is not checked."),
+    html: Path | None = typer.Option(None, "--html", help="Also write the checklist as a "
+                                     "self-contained HTML page to this file."),
 ) -> None:
     """The launch checklist: each item passes, fails with its fix, or says why it was not
     checked. The drills run on a scratch copy of the project (tens of seconds). Exit 1 when
@@ -33,13 +37,18 @@ def check(
     from rich.markup import escape
     from rich.table import Table
 
-    from keelwork.service.launch_check import run_checks
+    from keelwork.service.launch_check import run_checks, write_check_html
     from keelwork.spec import load_spec
 
-    items = run_checks(load_spec(project), current_settings(), drills=not no_drills)
+    resolved = load_spec(project)
+    items = run_checks(resolved, current_settings(), drills=not no_drills, notify=not no_notify)
     bad = [i for i in items if i.status == "fail" or (strict and i.status == "not_checked")]
+    report = {"ok": not bad, "service": resolved.spec.service.name, "strict": strict,
+              "items": [i.as_dict() for i in items]}
+    if html is not None:
+        write_check_html(report, html)
     if as_json:
-        typer.echo(json.dumps({"ok": not bad, "items": [i.as_dict() for i in items]}, indent=2))
+        typer.echo(json.dumps(report, indent=2))
     else:
         table = Table("item", "result", "what was found", "fix")
         for i in items:

@@ -183,6 +183,43 @@ def show_cmd(
     _print({"model": name, "window": window or "all", "windows": [w.body for w in stored]})
 
 
+@app.command("fields")
+@handles_errors
+def fields_cmd(
+    model: str | None = _MODEL,
+    since: str = typer.Option("-30d", "--since", help="ISO time or a duration before now "
+                              "(30d, -24h)."),
+    until: str | None = typer.Option(None, "--until", help="ISO time or a duration before "
+                                     "now; default now."),
+    version: int | None = typer.Option(None, "--version", min=1, help="Only this version's "
+                                       "answers (default: every version's)."),
+    project: Path = PROJECT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Per-field accuracy of a model that answers records of fields (an extraction model),
+    from the labels its predictions got."""
+    from rich.table import Table
+
+    from keelwork.service.monitoring.field_accuracy import field_accuracy
+    from keelwork.service.monitoring.runs import monitored_model
+
+    resolved = project_spec(project, current_settings())
+    name = monitored_model(resolved, model)
+    now = time.time()
+    lo, hi = _when(since, now, "--since"), _when(until, now, "--until") if until else now
+    got = field_accuracy(resolved, name, since=lo, until=hi, version=version)
+    if as_json:
+        typer.echo(json.dumps(got, indent=2))
+        return
+    console.print(f"{name}: {got['predictions']} answers, {got['labelled']} labelled",
+                  highlight=False, markup=False)
+    table = Table("field", "labelled", "right", "accuracy")
+    for field, row in [*got["fields"].items(), ("all fields", got["overall"])]:
+        table.add_row(field, str(row["labelled"]), str(row["right"]),
+                      _fmt(row["accuracy"]))
+    console.print(table)
+
+
 # --------------------------------------------------------------------------- output
 def _when(text: str, now: float, option: str) -> float:
     from keelwork.service.logs import parse_when

@@ -64,7 +64,8 @@ def test(
 
     settings = current_settings()
     resolved = project_spec(project, settings, needs="'keel test' runs the tests it declares")
-    run = run_version_tests(resolved, ref, actor=actor(None, settings)).as_dict()
+    run = run_version_tests(resolved, ref, actor=actor(None, settings),
+                            audit_anchor=settings.audit_anchor).as_dict()
     if as_json:
         typer.echo(json.dumps(run, indent=2, default=str))
     else:

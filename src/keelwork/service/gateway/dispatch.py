@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field
 from keelwork.core.contracts import compile_contract, compile_outputs, summarise
+from keelwork.core.contracts.outputs import rows_of
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.redaction import Redactor
@@ -214,6 +215,7 @@ class Dispatcher:
         if cost_error is not None:
             meta = {**meta, "cost_error": cost_error}
         refused = bool(broken) and self._outputs_strict
+        broken_rows = rows_of(broken, len(instances))
         leaks = (canary.leaked(outputs, token) if canary is not None
                  else [False] * len(instances))
         if any(leaks):
@@ -232,11 +234,11 @@ class Dispatcher:
                 latency_ms=latency_ms,
                 model_latency_ms=model_ms,
                 status="error" if refused else ("rejected" if withheld else status),
-                guard=OUTPUT_GUARD if broken else (
+                guard=OUTPUT_GUARD if i in broken_rows else (
                     INJECTION_GUARD if inj else (OOD_GUARD if odd else None)),
                 answered_by=answered.target.label, request_meta=meta)
-            for pid, inst, out, odd, inj in zip(ids, instances, outputs, ood, injected,
-                                                strict=True)
+            for i, (pid, inst, out, odd, inj) in enumerate(zip(ids, instances, outputs, ood,
+                                                               injected, strict=True))
         ]
         await self._sink.write(records)
         if withheld:

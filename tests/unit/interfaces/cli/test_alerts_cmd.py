@@ -73,3 +73,30 @@ def test_a_group_timing_that_is_no_duration_is_refused(project: Path, bad: str) 
     res = runner.invoke(app, ["alerts", "config", "-s", str(project), "--group-wait", bad])
     assert res.exit_code == 2
     assert "--group-wait" in res.output and "whole number" in " ".join(res.output.split())
+
+
+def test_alerts_test_reaches_every_target_and_names_the_silent_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook that answers 200 acknowledges; the owners' mail server is down: exit 1, the
+    failed target named by its address, the pager's secret URL never printed."""
+    import json
+
+    from alert_sinks import HttpSink, free_port
+
+    pager = HttpSink()
+    try:
+        (tmp_path / "keel.yaml").write_text(SPEC + f"  smtp: {{smarthost: '127.0.0.1:"
+                                            f"{free_port()}'}}\n")
+        monkeypatch.setenv("PAGER_URL", pager.url("/hook/token-98765"))
+        res = runner.invoke(app, ["alerts", "test", "-p", str(tmp_path), "--json"])
+        assert res.exit_code == 1, res.output
+        probes = {p["kind"]: p for p in json.loads(res.output)}
+        assert probes["webhook"]["acknowledged"] and probes["webhook"]["receivers"] == [
+            "churn-on-call"]
+        assert not probes["email"]["acknowledged"] and probes["email"]["error"]
+        assert probes["email"]["target"] == "churn-owners:email:ml-team@example.com"
+        assert "token-98765" not in res.output
+        assert [b["alerts"][0]["status"] for _, _, b in pager.received()] == [
+            "firing", "resolved"]
+    finally:
+        pager.stop()

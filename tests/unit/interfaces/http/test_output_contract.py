@@ -105,3 +105,20 @@ def test_answers_that_keep_the_contract_carry_no_warning(tmp_path: Path,
         r = client.post("/v1/models/iris:predict", json={"instances": rows})
         assert r.status_code == 200, r.text
         assert "warnings" not in r.json()
+
+
+def test_only_the_answers_that_break_the_contract_are_flagged(
+        tmp_path: Path, rows: list[dict[str, float]]) -> None:
+    """A batch of two where only the virginica (2) is outside the categories: the log flags
+    that answer alone, so the review queue (``review.guards: [output_contract]``) gets it and
+    not its batch-mate."""
+    for client in _client(tmp_path, "warn", "0, 1"):
+        r = client.post("/v1/models/iris:predict", json={"instances": rows})
+        assert r.status_code == 200, r.text
+        assert [w["path"] for w in r.json()["warnings"]] == ["predictions[1].species"]
+    con = sqlite3.connect(tmp_path / ".keel" / "keel.db")
+    try:
+        got = con.execute("select status, guard from predictions order by ts, rowid").fetchall()
+    finally:
+        con.close()
+    assert got == [("ok", None), ("ok", "output_contract")]

@@ -1,0 +1,1 @@
+"""Fields extracted from the text of documents (pure): values and the invoice rules."""
