@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from keelwork.errors import BuildError, ModelNotFoundError
 
 if TYPE_CHECKING:
+    from keelwork.core.registry import ModelVersion
     from keelwork.spec.model import ResolvedSpec
     from keelwork.spec.settings import Settings
 
@@ -161,7 +162,7 @@ def build_context(project: Path, ref: str, out: Path | None, *, settings: Settin
     return replace(context, directory=target)
 
 
-def _write(staging: Path, resolved: ResolvedSpec, mv: Any, artifact: Path,
+def _write(staging: Path, resolved: ResolvedSpec, mv: ModelVersion, artifact: Path,
            base: str | None) -> BuildContext:
     """Everything of the context into ``staging``."""
     from keelwork.adapters.packaging.lock import compile_lock, installed_closure, lock_pins
