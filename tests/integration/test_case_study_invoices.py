@@ -1,4 +1,4 @@
-"""The document-automation case study as a user runs it (docs/case-studies-invoices.md):
+"""The document-automation case study as a user runs it (docs/case-studies.md, Document automation):
 eight real invoices with gold fields (invoice2data 0.4.0, tests/fixtures/invoices), text by
 ``pdftotext -layout``; a plain Python extraction model registered in a fresh project and served
 with an output contract whose confidence floors route low-confidence answers to the review

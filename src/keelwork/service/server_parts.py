@@ -8,7 +8,7 @@ stores; the gateway keeps its own for the prediction log):
 
 - the keel.yaml it starts with is recorded in the audit log (``config.load``) whenever it
   differs from the one recorded last, so every configuration change is traceable;
-- model flags: keel.yaml's plus the store's, polled every second so that a change made by
+- model flags: keel.yaml's plus the store's, polled every 0.25 s so that a change made by
   another server or by ``keel flags put`` applies without a restart;
 - monitoring: every ``monitor_interval_s`` the latest windows of each model with a stored
   reference (``keel monitor reference``) are computed and stored, and ``/metrics`` exports

@@ -148,15 +148,37 @@ def _send(base: str, model: str, traffic: Traffic, concurrency: int) -> dict[str
 @handles_errors
 def demo(
     ctx: typer.Context,
-    directory: Path = typer.Option(Path("keel-demo"), "--dir", help="Project directory."),
+    directory: Path | None = typer.Option(
+        None, "--dir", help="Project directory (default: keel-demo; with --story: keel-story, "
+        "which must not hold a project yet)."),
     template: str = typer.Option("text", help="Example: text (review sentiment) or tabular "
                                  "(credit scoring on mixed columns with missing values)."),
     port: int = typer.Option(0, help="Port (0: a free one)."),
     requests: int = typer.Option(300, help="How many real instances to send."),
     keep_serving: bool | None = typer.Option(
         None, help="Keep serving after the burst (default: when run in a terminal)."),
+    story: bool = typer.Option(
+        False, "--story", help="Run the sentiment story instead: a model trained on airline "
+        "tweets meets other topics; drift, review queue, retraining, keel test, canary, "
+        "promotion, with the numbers measured at each step (a minute or two)."),
+    small: bool = typer.Option(False, "--small", help="With --story: smaller slices of the "
+                               "data (quicker; the numbers are less precise)."),
+    json_out: Path | None = typer.Option(None, "--json-out", help="With --story: write every "
+                                         "number measured to this JSON file."),
 ) -> None:
     """The main job: init an example, serve it, send real traffic, show where to look."""
+    if story:
+        given = [name for name, used in (("--template", template != "text"), ("--port", port),
+                                         ("--requests", requests != 300),
+                                         ("--keep-serving", keep_serving is not None)) if used]
+        if given:
+            raise fail(f"{', '.join(given)} do not go with --story (it writes, serves and "
+                       "stops its own project).")
+        _story(directory or Path("keel-story"), small, json_out)
+        return
+    if small or json_out is not None:
+        raise fail("--small and --json-out go with --story.")
+    directory = directory or Path("keel-demo")
     import uvicorn
 
     from keelwork.interfaces.http.server import build_server_app
@@ -227,6 +249,25 @@ def demo(
     except KeyboardInterrupt:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def _story(directory: Path, small: bool, json_out: Path | None) -> None:
+    """``keel demo --story``: the sentiment loop, told step by step."""
+    from keelwork.interfaces.cli.story_output import print_numbers, rich_narration
+    from keelwork.service.case_studies.sentiment import run_story
+    from keelwork.service.case_studies.tweets import SMALL, Sizes
+
+    settings = current_settings()
+    configure_logging("warning", access_log=False)
+    with rich_narration() as narration:
+        result = run_story(directory.resolve(), settings, sizes=SMALL if small else Sizes(),
+                           narration=narration)
+    print_numbers(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"numbers written to {json_out}")
+    console.print(f"the project stays in {directory}: keel models list --project {directory}, "
+                  f"keel rollout status sentiment --project {directory}", soft_wrap=True)
 
 
 def _monitor_run(ctx: typer.Context, directory: Path) -> None:

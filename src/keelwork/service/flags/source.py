@@ -32,11 +32,12 @@ class FlagSource:
     Args:
         spec_flags: The flags of keel.yaml.
         store: The flag store (None: keel.yaml's only, never reloaded).
-        poll_s: Seconds between revision checks in :meth:`run`.
+        poll_s: Seconds between revision checks in :meth:`run` (a change reaches every
+            server of the store within a second, as the rollout controller's alias poll).
     """
 
     def __init__(self, spec_flags: Sequence[FlagSpec], store: FlagStore | None = None, *,
-                 poll_s: float = 1.0) -> None:
+                 poll_s: float = 0.25) -> None:
         self.spec_flags = list(spec_flags)
         self.store = store
         self.poll_s = poll_s
