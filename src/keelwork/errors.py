@@ -43,8 +43,10 @@ inherits the builtin a caller would naturally catch, so ``except ValueError`` ke
     ├── ExplainBudgetSpent (RuntimeError)      explain.budget_per_minute is spent (retry later)
     ├── DrillUnavailable (RuntimeError)        a drill of ``keel check`` cannot run here (no
     │                                          scratch copy, no tool, no data): not checked
-    └── EngineError (RuntimeError)             a serving engine (a Ray cluster) cannot be reached
-                                               or cannot hold the replicas asked for
+    ├── EngineError (RuntimeError)             a serving engine (a Ray cluster) cannot be reached
+    │                                          or cannot hold the replicas asked for
+    └── BuildError (ValueError)                a container build context cannot be written (an
+                                               --out folder in use, a lock that does not resolve)
 
 Messages name the thing, the rule and what was got: "The 'age' field must be >= 0; got -3."
 """
@@ -297,6 +299,11 @@ class ExplainBudgetSpent(KeelworkError, RuntimeError):
         self.retry_after = retry_after
 
 
+class BuildError(KeelworkError, ValueError):
+    """``keel build`` cannot write the build context: the output folder is in use, the
+    version cannot be packaged (a ``module:function`` model), or its lock does not resolve."""
+
+
 class DrillUnavailable(KeelworkError, RuntimeError):
     """A drill of ``keel check`` cannot run here (no scratch copy, a tool missing, no data to
     send): the item is reported as not checked, with this message as the reason."""
@@ -307,6 +314,7 @@ __all__ = [
     "AuditError",
     "AuthError",
     "BatchSizeError",
+    "BuildError",
     "ContractViolation",
     "DataFileError",
     "DrillUnavailable",

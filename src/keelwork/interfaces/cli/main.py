@@ -9,6 +9,7 @@ from keelwork.errors import KeelworkError
 from keelwork.interfaces.cli import (
     alerts_cmd,
     audit_cmd,
+    build_cmd,
     check_cmd,
     contract_cmd,
     cost_cmd,
@@ -70,6 +71,7 @@ slo_cmd.register(app)
 subject_cmd.register(app)
 check_cmd.register(app)
 test_cmd.register(app)
+build_cmd.register(app)
 
 
 def _print_version(value: bool) -> None:
