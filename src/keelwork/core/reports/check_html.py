@@ -72,8 +72,8 @@ def render_check_html(report: Mapping[str, Any]) -> str:
                    + esc(json.dumps(facts, indent=2, sort_keys=True, default=str))
                    + "</pre></details>")
         body.append(f'<tr id="{esc(item.get("name"))}"><td><b>{esc(item.get("name"))}</b></td>'
-                    f'<td><span class="tag" style="background:{colour}">{esc(label)}</span>'
-                    f'</td><td>{esc(item.get("detail") or "")}{details}</td>'
+                    f'<td><span class="tag" style="background:{colour};white-space:nowrap">'
+                    f'{esc(label)}</span></td><td>{esc(item.get("detail") or "")}{details}</td>'
                     f'<td>{esc(item.get("fix") or "")}</td></tr>')
     body.append("</table>")
     return page(title, body)
