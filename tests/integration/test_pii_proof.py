@@ -27,7 +27,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EMAIL = "zzcanary.person@example.org"
 PHONE = "+44 20 7946 0958"
 NAME_IN_TEXT = f"please call me on {PHONE} or write to {EMAIL}"
-CANARIES = ("zzcanary", "7946 0958", "7946")
+#: The phone as written, without its spaces, and its first half: not a bare "7946", which
+#: random digits hold by chance (a latency of 0.8695779979461804 ms failed a run).
+CANARIES = ("zzcanary", "7946 0958", "79460958", "20 7946")
 
 SPEC = """\
 service: {{name: private, owners: [t@example.com]}}
