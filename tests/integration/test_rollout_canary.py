@@ -54,9 +54,13 @@ def test_faulty_canary_is_rolled_back_within_two_intervals(
             # challenger's load take longer on a machine under CPU load.
             # (An interval in which the challenger got too few requests, on a machine under
             # load, holds without counting: it is no analysis of the fault.)
+            # Times are the controller's decisions (the abort's is when traffic went back to the
+            # champion), not the store's records: the store's write can wait for the prediction
+            # log writer's lock on a busy machine (1.05 s once in CI), which is no analysis delay.
             judged = [e for e in events if (e.decision or {}).get("outcome") != "no_data"]
             assert [e.action for e in judged] == ["begin", "hold", "abort"], events
-            assert abort.at - judged[1].at <= INTERVAL + 0.5, (abort.at - judged[1].at)
+            decided = abort.decision["decided_at"] - judged[1].decision["decided_at"]
+            assert decided <= INTERVAL + 0.5, (decided, events)
             assert abort.at - events[0].at <= 2 * INTERVAL + 2.0, (abort.at - events[0].at)
             # The failing value is recorded with the decision (Flagger #1810).
             # (On a busy machine a second gate, e.g. p99 latency, may fail alongside.)

@@ -327,6 +327,9 @@ class RolloutController:
             ab = tracked.ab.look(c[0], c[1], c[2], c[3])
             body["ab_test"] = ab.as_dict()
             action, reason = ab_action(action, decision.outcome, reason, ab)
+        # When the controller decided (and, for an abort, moved the traffic back): the event's
+        # own time is when the store recorded it, later when the log writer holds the lock.
+        body["decided_at"] = time.time()
         if action == "abort":
             # Traffic first: the next request goes to the champion, then the store records it.
             self.gateway.set_rollout_route(name, None)
