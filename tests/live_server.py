@@ -35,39 +35,68 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(project: Path) -> tuple[subprocess.Popen[bytes], str]:
+#: The engines the serving and releases suites run on: one uvicorn process on the project's
+#: SQLite, and Ray Serve with two replicas on a PostgreSQL database (replicas share it).
+ENGINES = ("uvicorn", "ray")
+
+
+def engine_spec(spec: str, engine: str, storage_url: str | None) -> str:
+    """``spec`` for ``engine``: Ray's replicas get the shared ``storage_url``."""
+    if engine == "ray":
+        assert storage_url is not None, "the ray engine needs a PostgreSQL storage URL"
+        return spec + f"storage: {{url: '{storage_url}'}}\n"
+    return spec
+
+
+def start_server(project: Path, engine: str = "uvicorn") -> tuple[subprocess.Popen[bytes], str]:
+    """``keel serve`` of ``project`` on ``engine``, ready (with Ray: both replicas answer)."""
     port = free_port()
     log = project / "server.log"
+    extra = ["--engine", "ray", "--replicas", "2"] if engine == "ray" else []
     with log.open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
              str(project / "keel.yaml"), "--port", str(port), "--log-level", "warning",
-             "--no-access-log"],
+             "--no-access-log", *extra],
             stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    wait_s = 150 if engine == "ray" else 60
+    deadline = time.monotonic() + wait_s
+    replicas: set[str] = set()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
+            raise AssertionError(f"server exited: {log.read_text(errors='replace')[-3000:]}")
         try:
-            if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
-                return proc, base
+            ready = httpx.get(f"{base}/v2/health/ready", timeout=2)
         except httpx.TransportError:
-            pass
+            ready = None
+        if ready is not None and ready.status_code == 200:
+            if engine != "ray":
+                return proc, base
+            replicas.add(ready.headers.get("x-keel-replica", ""))
+            if len(replicas - {""}) >= 2:
+                return proc, base
         time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not become ready in 60 s")
+    stop_server(proc, engine)
+    raise AssertionError(f"server did not become ready in {wait_s} s: "
+                         f"{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen[bytes], engine: str = "uvicorn") -> None:
+    """SIGTERM, then SIGKILL past the engine's grace (Ray stops its replicas first)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=90 if engine == "ray" else 15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 @contextmanager
-def running_server(project: Path) -> Iterator[str]:
-    """``keel serve`` of ``project`` while the block runs; yields its base URL."""
-    proc, base = start_server(project)
+def running_server(project: Path, engine: str = "uvicorn") -> Iterator[str]:
+    """``keel serve`` of ``project`` on ``engine`` while the block runs; yields its base URL."""
+    proc, base = start_server(project, engine)
     try:
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc, engine)

@@ -1,5 +1,7 @@
 """A rollout on a real `keel serve` process: an abort from the CLI's path (the store, from
-another process) reaches traffic in under a second and loses no request under load."""
+another process) reaches traffic in under a second and loses no request under load. On both
+engines: one uvicorn process, and Ray Serve's two replicas on PostgreSQL (each replica follows
+the store on its own; every request sent a second after the change must see it)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from keelwork.service.registration import register_model
 from keelwork.service.rollout.operations import open_rollout_ops
 from keelwork.spec.loader import load_spec
-from live_server import running_server
+from live_server import engine_spec, running_server
 from rollout_project import FIXTURES
 
 SPEC = """\
@@ -35,14 +37,15 @@ rollout: {{steps: [50, 100], interval: "1h", min_requests: 100000}}
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / "keel.yaml").write_text(SPEC.format(fx=FIXTURES))
+def project(tmp_path: Path, serve_engine: tuple[str, str | None]) -> Path:
+    engine, url = serve_engine
+    (tmp_path / "keel.yaml").write_text(engine_spec(SPEC.format(fx=FIXTURES), engine, url))
     return tmp_path
 
 
 @pytest.fixture
-def server(project: Path) -> Iterator[str]:
-    with running_server(project) as base:
+def server(project: Path, serve_engine: tuple[str, str | None]) -> Iterator[str]:
+    with running_server(project, serve_engine[0]) as base:
         yield base
 
 

@@ -1,5 +1,6 @@
 """`keel serve` as a real process: an official Open Inference Protocol client, promtool on
-/metrics, and kill -9 under load without losing an acknowledged prediction."""
+/metrics, and kill -9 under load without losing an acknowledged prediction. The protocol tests
+run on both engines (one uvicorn process; Ray Serve's two replicas on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import httpx
 import pytest
 
 from live_server import ADDER_SPEC as SPEC
-from live_server import FIXTURES, running_server
+from live_server import FIXTURES, engine_spec, running_server
 from live_server import start_server as _start
+from pg import create_database, drop_database
 
 
 @pytest.fixture
@@ -27,10 +29,27 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def server(project: Path) -> Iterator[str]:
-    with running_server(project) as base:
-        yield base
+@pytest.fixture(scope="module",
+                params=["uvicorn", pytest.param("ray", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server per engine for this module's protocol tests (they only read what they
+    send): uvicorn on SQLite, or Ray Serve's two replicas on a fresh PostgreSQL database."""
+    engine: str = request.param
+    project = tmp_path_factory.mktemp(f"server-{engine}")
+    url: str | None = None
+    if engine == "ray":
+        pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install "
+                            "'keelwork[ray]'")
+        admin: str = request.getfixturevalue("pg_url")
+        url = create_database(admin)
+    try:
+        (project / "keel.yaml").write_text(engine_spec(SPEC.format(fx=FIXTURES), engine, url))
+        with running_server(project, engine) as base:
+            yield base
+    finally:
+        if url is not None:
+            drop_database(admin, url)
 
 
 def test_official_open_inference_client(server: str) -> None:
