@@ -5,6 +5,7 @@ the store on its own; every request sent a second after the change must see it).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +50,14 @@ def server(project: Path, serve_engine: tuple[str, str | None]) -> Iterator[str]
         yield base
 
 
+def _version(r: httpx.Response) -> str:
+    """The version that answered: its header, or for a failed call the one its error names."""
+    if "x-model-version" in r.headers:
+        return r.headers["x-model-version"]
+    failed = re.search(r"The model scorer:(\d+) ", r.text)
+    return failed.group(1) if failed else ""
+
+
 @contextmanager
 def load(server: str, clients: int = 8) -> Iterator[tuple[list[tuple[float, int, str]],
                                                          threading.Lock]]:
@@ -72,7 +81,7 @@ def load(server: str, clients: int = 8) -> Iterator[tuple[list[tuple[float, int,
                 r = c.post("/v1/models/scorer:predict",
                            json={"instances": [{"a": float(i % 5), "b": w}]})
                 with lock:
-                    seen.append((sent, r.status_code, r.headers.get("x-model-version", "")))
+                    seen.append((sent, r.status_code, _version(r)))
 
     threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
     for t in threads:
@@ -203,3 +212,38 @@ def test_keel_models_alias_reaches_a_running_server_within_a_second(
         assert all(200 <= s < 300 for _, s, _ in seen)
         assert answers(c) == (v2, f"scorer:{v2}")
         assert answers(c, "scorer@champion") == (v2, f"scorer:{v2}")
+
+
+def test_a_failing_canary_is_rolled_back_by_the_controller_under_load(
+        project: Path, server: str) -> None:
+    """The automated rollback on a real server: a challenger whose every call fails is aborted
+    by the controller (on Ray, by the replica holding the lease, judging every replica's
+    answers from the shared log), and every request sent a second after the abort is answered
+    by the champion."""
+    resolved = load_spec(project / "keel.yaml")
+    ops = open_rollout_ops(project, resolved.storage_url)
+    try:
+        v2 = register_model(ops.registry, "scorer", "faulty_models:errors", "python",
+                            options={"path": str(FIXTURES)}).version
+        section = resolved.spec.rollout.model_copy(update={"min_requests": 5})
+        rollout = ops.start("scorer", v2, section, interval="1s", actor="tester")
+        with load(server) as (seen, _lock):
+            deadline = time.monotonic() + 30
+            while (current := ops.status("scorer")[0]).phase == "progressing":
+                assert time.monotonic() < deadline, "the failing canary was never aborted"
+                time.sleep(0.05)
+            aborted_at = time.monotonic()
+            time.sleep(1.5)
+        assert current.id == rollout.id and current.phase == "aborted"
+        abort = ops.status("scorer")[1][-1]
+        assert abort.action == "abort" and abort.actor == "keel-rollout-controller"
+        failed = {g["gate"] for g in abort.decision["gates"] if g["status"] == "fail"}
+        assert "error_rate" in failed, abort.decision
+        # Only the canary failed, and only before the abort reached traffic.
+        bad = [(t, v) for t, s, v in seen if not 200 <= s < 300]
+        assert bad and {v for _, v in bad} == {str(v2)}, bad[:5]
+        assert all(t < aborted_at + 1.0 for t, _ in bad), "a failure after the abort"
+        after = {v for t, s, v in seen if t > aborted_at + 1.0}
+        assert after == {str(rollout.champion)}
+    finally:
+        ops.close()
