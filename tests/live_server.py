@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -49,10 +50,12 @@ def engine_spec(spec: str, engine: str, storage_url: str | None) -> str:
 
 
 def start_server(project: Path, engine: str = "uvicorn") -> tuple[subprocess.Popen[bytes], str]:
-    """``keel serve`` of ``project`` on ``engine``, ready (with Ray: both replicas answer)."""
+    """``keel serve`` of ``project`` on ``engine`` (``uvicorn``, ``workers``: two of them,
+    ``ray``: two replicas), ready: with two, both answer."""
     port = free_port()
     log = project / "server.log"
-    extra = ["--engine", "ray", "--replicas", "2"] if engine == "ray" else []
+    extra = {"ray": ["--engine", "ray", "--replicas", "2"],
+             "workers": ["--workers", "2"]}.get(engine, [])
     with log.open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
@@ -60,7 +63,7 @@ def start_server(project: Path, engine: str = "uvicorn") -> tuple[subprocess.Pop
              "--no-access-log", *extra],
             stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"
-    wait_s = 150 if engine == "ray" else 60
+    wait_s = {"ray": 150, "workers": 90}.get(engine, 60)
     deadline = time.monotonic() + wait_s
     replicas: set[str] = set()
     while time.monotonic() < deadline:
@@ -71,8 +74,14 @@ def start_server(project: Path, engine: str = "uvicorn") -> tuple[subprocess.Pop
         except httpx.TransportError:
             ready = None
         if ready is not None and ready.status_code == 200:
-            if engine != "ray":
+            if engine == "uvicorn":
                 return proc, base
+            if engine == "workers":  # both workers up: six fresh connections answered
+                with contextlib.suppress(httpx.TransportError):
+                    if all(httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200
+                           for _ in range(6)):
+                        return proc, base
+                continue
             replicas.add(ready.headers.get("x-keel-replica", ""))
             if len(replicas - {""}) >= 2:
                 return proc, base

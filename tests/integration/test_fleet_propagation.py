@@ -1,26 +1,24 @@
-"""A flag or an alias changed while `keel serve --workers 2` runs reaches both workers within
-1 s of its commit: from then on every answer, on fresh connections spread over the two
-processes, comes from the version the change names. Each change is made in this process
-through the public use-cases (``put_flags``, ``delete_flag``, the registry's ``set_alias``),
-and the clock starts when the call starts: before the commit, not after a CLI's start-up, so
-the time measured is an upper bound of the propagation."""
+"""A flag or an alias changed while `keel serve --workers 2` runs (or `--engine ray` with two
+replicas on PostgreSQL) reaches both within 1 s of its commit: from then on every answer, on
+fresh connections spread over the two processes, comes from the version the change names. Each
+change is made in this process through the public use-cases (``put_flags``, ``delete_flag``,
+the registry's ``set_alias``), and the clock starts when the call starts: before the commit, not
+after a CLI's start-up, so the time measured is an upper bound of the propagation."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from fleet import alive, stop
+from fleet import alive
 from journey import keel
 from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.service.flag_admin import delete_flag, put_flags
 from keelwork.spec.settings import load_settings
-from live_server import ADDER_SPEC, FIXTURES, free_port
+from live_server import ADDER_SPEC, FIXTURES, engine_spec, start_server, stop_server
 
 #: Answers in a row, each on a new connection, that must all come from the new version.
 IN_A_ROW = 24
@@ -52,26 +50,17 @@ def _settled(base: str, version: int, since: float, limit_s: float = 15.0) -> fl
     return first - since
 
 
-def test_flag_and_alias_changes_reach_both_workers_within_a_second(tmp_path: Path) -> None:
-    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    with log.open("ab") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
-             str(tmp_path / "keel.yaml"), "--port", str(port), "--workers", "2",
-             "--no-access-log"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
+@pytest.mark.parametrize("engine", ["workers", pytest.param("ray", marks=pytest.mark.postgres)])
+def test_flag_and_alias_changes_reach_both_workers_within_a_second(
+        tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> None:
+    url: str | None = None
+    if engine == "ray":
+        pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install "
+                            "'keelwork[ray]'")
+        url = request.getfixturevalue("pg_database")
+    (tmp_path / "keel.yaml").write_text(engine_spec(ADDER_SPEC.format(fx=FIXTURES), engine, url))
+    proc, base = start_server(tmp_path, engine)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "two workers not ready in 90 s"
-            with contextlib.suppress(httpx.TransportError):
-                if all(httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200
-                       for _ in range(6)):
-                    break
-            time.sleep(0.2)
         # version 2 of the same function, registered while the workers serve version 1
         keel(tmp_path, "models", "register", "adder", "fakes:total", "--runtime", "python",
              "--options", f'{{"path": "{FIXTURES}"}}')
@@ -88,7 +77,7 @@ def test_flag_and_alias_changes_reach_both_workers_within_a_second(tmp_path: Pat
         delete_flag(tmp_path, "all-v2", by="ops", settings=settings)
         took["flag deleted"] = _settled(base, 1, started)
 
-        with open_registry(tmp_path) as registry:
+        with open_registry(tmp_path, url) as registry:
             started = time.monotonic()
             registry.set_alias("adder", 2, "champion", actor="ops", reason="propagation test")
             took["alias moved"] = _settled(base, 2, started)
@@ -96,4 +85,4 @@ def test_flag_and_alias_changes_reach_both_workers_within_a_second(tmp_path: Pat
         assert all(s < WITHIN_S for s in took.values()), took
         assert alive(proc.pid)
     finally:
-        stop(proc, 30)
+        stop_server(proc, engine)
