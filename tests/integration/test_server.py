@@ -90,6 +90,31 @@ def test_metrics_pass_promtool(server: str) -> None:
     assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()
 
 
+def test_feedback_joins_predictions_whichever_process_answered(server: str) -> None:
+    """Labels sent for predictions answered over fresh connections (on Ray, by either replica,
+    to a replica of its own choosing) are stored once against the shared log; sent again they
+    are duplicates; an id nobody answered is reported as unknown."""
+    ids: list[str] = []
+    answered_by: set[str] = set()
+    for i in range(12):
+        r = httpx.post(f"{server}/v1/models/adder:predict",
+                       json={"instances": [{"a": i, "b": 1}]})
+        assert r.status_code == 200, r.text
+        ids += r.json()["prediction_ids"]
+        answered_by.add(r.headers.get("x-keel-replica", "one process"))
+    labels = [{"prediction_id": pid, "label": float(i)} for i, pid in enumerate(ids)]
+    first = httpx.post(f"{server}/v1/feedback", json={"labels": labels})
+    assert first.status_code == 200, first.text
+    assert (first.json()["stored"], first.json()["unknown"]) == (12, 0), first.json()
+    again = httpx.post(f"{server}/v1/feedback", json={"labels": labels})
+    assert (again.json()["stored"], again.json()["duplicates"]) == (0, 12), again.json()
+    unknown = httpx.post(f"{server}/v1/feedback",
+                         json={"labels": [{"prediction_id": "nobody-answered-this",
+                                           "label": 1.0}]})
+    assert unknown.json()["unknown"] == 1, unknown.json()
+    print(f"answered by {len(answered_by)} process(es)")
+
+
 def test_kill_9_under_load_loses_no_acknowledged_prediction(project: Path) -> None:
     proc, base = _start(project)
     acked: list[str] = []
