@@ -46,10 +46,11 @@ def takes(log: Path) -> list[int]:
 
 def load(base: str, seconds: float, acked: list[str], *, clients: int = 4,
          timeout: float = 20.0, header: str | None = None,
-         tags: set[str] | None = None) -> None:
+         tags: set[str] | None = None, refused: list[httpx.Response] | None = None) -> None:
     """``clients`` threads POST two adder instances a request to ``base`` for ``seconds``;
     ``acked`` gets every acknowledged prediction id (and ``tags`` each answer's ``header``).
-    Any answer other than 200 fails the caller."""
+    Any answer other than 200 fails the caller, but a 503 when ``refused`` is given: it is
+    kept there and the client goes on (as one honouring a short Retry-After would)."""
     lock = threading.Lock()
     stop = threading.Event()
     failures: list[str] = []
@@ -61,6 +62,11 @@ def load(base: str, seconds: float, acked: list[str], *, clients: int = 4,
                 i += 1
                 r = c.post("/v1/models/adder:predict",
                            json={"instances": [{"a": worker, "b": i}, {"a": 1, "b": 2}]})
+                if r.status_code == 503 and refused is not None:
+                    with lock:
+                        refused.append(r)
+                    time.sleep(0.05)
+                    continue
                 if r.status_code != 200:
                     failures.append(r.text)
                     return

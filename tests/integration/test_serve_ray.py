@@ -2,7 +2,12 @@
 Serve replicas answer, every acknowledged prediction is logged exactly once, a contract violation
 is a 422 naming the field, one replica holds the lease of the once-per-fleet work and another
 takes it when the holder is killed with SIGKILL, /metrics sums both replicas' answers, and
-SIGTERM stops everything cleanly (the lease released, no replica left running)."""
+SIGTERM stops everything cleanly (the lease released, no replica left running).
+
+The holder is killed under load: the predictions in flight on it are answered 503 with
+Retry-After in keelwork's error format (never Ray's bare 500, never a dropped connection), the
+reads in flight are sent again to the live replica (every GET answers 200), and every prediction
+acknowledged during the kill is in the log exactly once."""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +37,8 @@ pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip instal
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
 HEADER = "x-keel-replica"
+#: fixtures/fakes.py's MARKS_VARIABLE: the folder its `marked` model leaves its marks in.
+MARKS_VARIABLE = "KEEL_TEST_MARKS"
 
 
 def _pid(tag: str) -> int:
@@ -42,6 +52,37 @@ def _pid(tag: str) -> int:
 
 
 
+SLOW_MODEL = """\
+  - name: slow
+    runtime: python
+    artifact: "fakes:marked"
+    timeout_ms: 10000
+    options: {{path: "{fx}"}}
+contract:"""
+
+
+def _logged(db: Any, acked: list[str], seconds: float = 15) -> dict[str, int]:
+    """How many times each logged prediction id is in the shared log, once ``acked`` are all
+    there (or ``seconds`` passed)."""
+    stored: dict[str, int] = {}
+    settle = time.monotonic() + seconds
+    while time.monotonic() < settle:
+        with db.connect() as conn:
+            stored = {str(k): int(n) for k, n in conn.execute(
+                text("select id, count(*) from predictions group by id"))}
+        if all(i in stored for i in acked):
+            break
+        time.sleep(0.2)
+    return stored
+
+
+def _is_replica_lost(r: httpx.Response) -> bool:
+    """A 503 for a request whose replica died: Retry-After, keelwork's error format."""
+    body = r.json()
+    return (r.status_code == 503 and r.headers.get("retry-after") == "1"
+            and body["details"][0]["rule"] == "replica_lost" and "Retry after" in body["error"])
+
+
 def _scraped_predictions(base: str) -> float:
     body = httpx.get(f"{base}/metrics", timeout=10).text
     return sum(sample.value for family in text_string_to_metric_families(body)
@@ -52,18 +93,20 @@ def _scraped_predictions(base: str) -> float:
 
 def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
                                                         pg_database: str) -> None:
-    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
-                                        + f"storage: {{url: '{pg_database}'}}\n")
+    spec = ADDER_SPEC.replace("contract:", SLOW_MODEL).format(fx=FIXTURES)
+    (tmp_path / "keel.yaml").write_text(spec + f"storage: {{url: '{pg_database}'}}\n")
     db = make_engine(pg_database)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
+    marks = tmp_path / "marks"
+    marks.mkdir()
     with log.open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
              str(tmp_path / "keel.yaml"), "--engine", "ray", "--replicas", "2",
              "--port", str(port), "--no-access-log"],
-            stdout=err, stderr=err)
+            stdout=err, stderr=err, env={**os.environ, MARKS_VARIABLE: str(marks)})
     tags: set[str] = set()
     try:
         deadline = time.monotonic() + 120
@@ -93,15 +136,7 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         assert bad.json()["details"][0]["path"] == "instances[0].a", bad.text
 
         # Every acknowledged prediction is in the shared log, exactly once.
-        stored: dict[str, int] = {}
-        settle = time.monotonic() + 15
-        while time.monotonic() < settle:
-            with db.connect() as conn:
-                stored = {str(k): int(n) for k, n in conn.execute(
-                    text("select id, count(*) from predictions group by id"))}
-            if all(i in stored for i in acked):
-                break
-            time.sleep(0.2)
+        stored = _logged(db, acked)
         missing = [i for i in acked if i not in stored]
         assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions not logged"
         assert len(set(acked)) == len(acked) and all(stored[i] == 1 for i in acked)
@@ -117,9 +152,61 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
 
         # The holder dies without releasing: the other replica (or the one Ray starts in its
         # place) takes the lease once it expires, and the service keeps answering.
+        # Killed under load: adder predictions from 3 clients, reads from another, and a burst
+        # of 0.5 s predictions (each leaves a mark naming its process as it starts): it is
+        # killed with one of them running on it.
         old = int(lease[0].split(":")[1])
-        os.kill(old, signal.SIGKILL)
-        killed = time.monotonic()
+        acked_kill: list[str] = []
+        refused: list[httpx.Response] = []
+        reads: list[int] = []
+        done = threading.Event()
+
+        def read() -> None:
+            with httpx.Client(base_url=base, timeout=30) as c:
+                while not done.is_set():
+                    reads.append(c.get("/v1/models/adder").status_code)
+
+        loader = threading.Thread(target=load, args=(base, 4.0, acked_kill),
+                                  kwargs={"clients": 3, "refused": refused})
+        reader = threading.Thread(target=read)
+        loader.start()
+        reader.start()
+        answers: list[httpx.Response] = []
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(20):  # bursts until one of its predictions is running on `old`
+                burst = [pool.submit(httpx.post, f"{base}/v1/models/slow:predict",
+                                     json={"instances": [{"a": 1, "b": i}]}, timeout=30)
+                         for i in range(4)]
+                until = time.monotonic() + 0.4
+                while time.monotonic() < until and not list(marks.glob(f"{old}-*")):
+                    time.sleep(0.02)
+                if list(marks.glob(f"{old}-*")):
+                    os.kill(old, signal.SIGKILL)
+                    killed = time.monotonic()
+                    answers += [f.result() for f in burst]
+                    break
+                answers += [f.result() for f in burst]
+                for mark in marks.iterdir():
+                    mark.unlink()
+            else:
+                pytest.fail("no prediction ran on the lease holder in 20 bursts")
+        loader.join(timeout=60)
+        done.set()
+        reader.join(timeout=60)
+        assert not loader.is_alive() and not reader.is_alive()
+        lost = [r for r in answers + refused if r.status_code != 200]
+        assert all(_is_replica_lost(r) for r in lost), [(r.status_code, r.text) for r in lost]
+        assert any(r.status_code == 503 for r in answers), \
+            "no prediction was in flight on the killed replica: the kill proved nothing"
+        assert reads and set(reads) == {200}, sorted(set(reads))
+        acked_kill += [i for r in answers if r.status_code == 200
+                       for i in r.json()["prediction_ids"]]
+        assert len(acked_kill) > 10, len(acked_kill)
+        stored = _logged(db, acked_kill)
+        missing = [i for i in acked_kill if i not in stored]
+        assert not missing, f"{len(missing)} of {len(acked_kill)} acknowledged in the kill lost"
+        assert all(stored[i] == 1 for i in acked_kill)
+
         while True:
             now = lease_of(db)
             assert now is not None

@@ -134,3 +134,14 @@ def test_a_fixed_count_or_the_autoscaler_from_keel_yaml() -> None:
     assert _replica_cpus(_FakeRay(2.0), auto) == 0.5  # four may run on the two CPUs
     same = RayServeConfig(name="s", replicas=3, host="h", port=1, max_replicas=3)
     assert deployment_options(same, 1.0)["num_replicas"] == 3
+
+
+def test_the_ingress_relays_only() -> None:
+    """Serve's proxy hands every request to one ingress replica that reserves no CPU and
+    takes all the proxy has; the gateway replicas' limits bound the work."""
+    from keelwork.adapters.engines.ray_serve import INGRESS_MAX_ONGOING, ingress_options
+
+    options = ingress_options()
+    assert options["name"] == "ingress" and options["num_replicas"] == 1
+    assert options["ray_actor_options"] == {"num_cpus": 0}
+    assert options["max_ongoing_requests"] == INGRESS_MAX_ONGOING
