@@ -7,7 +7,9 @@ SIGTERM stops everything cleanly (the lease released, no replica left running).
 The holder is killed under load: the predictions in flight on it are answered 503 with
 Retry-After in keelwork's error format (never Ray's bare 500, never a dropped connection), the
 reads in flight are sent again to the live replica (every GET answers 200), and every prediction
-acknowledged during the kill is in the log exactly once."""
+acknowledged during the kill is in the log exactly once. Before that, ray #42593 in a replica:
+requests batched with one that makes the model raise are answered, the poisoned one fails
+alone, a client giving up mid-batch breaks nothing."""
 
 from __future__ import annotations
 
@@ -19,14 +21,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 
-from fleet import alive, load, stop, takes
+from fleet import HEADER, alive, load, logged, replica_pid, stop, takes
 from fleet import lease as lease_of
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
@@ -36,20 +36,8 @@ pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip instal
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
-HEADER = "x-keel-replica"
 #: fixtures/fakes.py's MARKS_VARIABLE: the folder its `marked` model leaves its marks in.
 MARKS_VARIABLE = "KEEL_TEST_MARKS"
-
-
-def _pid(tag: str) -> int:
-    """The pid in a replica's tag (``<replica id>@<host>:<pid>``)."""
-    return int(tag.rsplit(":", 1)[1])
-
-
-
-
-
-
 
 
 SLOW_MODEL = """\
@@ -58,22 +46,53 @@ SLOW_MODEL = """\
     artifact: "fakes:marked"
     timeout_ms: 10000
     options: {{path: "{fx}"}}
+  - name: picky
+    runtime: python
+    artifact: "fakes:picky"
+    options: {{path: "{fx}"}}
+    timeout_ms: 10000
+    batching: {{max_batch_size: 16, max_wait_ms: 20}}
 contract:"""
+#: fixtures/fakes.py's POISON: the `b` that makes its `picky` model raise.
+POISON = 13
 
 
-def _logged(db: Any, acked: list[str], seconds: float = 15) -> dict[str, int]:
-    """How many times each logged prediction id is in the shared log, once ``acked`` are all
-    there (or ``seconds`` passed)."""
-    stored: dict[str, int] = {}
-    settle = time.monotonic() + seconds
-    while time.monotonic() < settle:
-        with db.connect() as conn:
-            stored = {str(k): int(n) for k, n in conn.execute(
-                text("select id, count(*) from predictions group by id"))}
-        if all(i in stored for i in acked):
+def _picky(base: str, b: int, timeout: float = 30) -> httpx.Response | None:
+    """A prediction of the `picky` model; None when the client gave up first."""
+    try:
+        return httpx.post(f"{base}/v1/models/picky:predict",
+                          json={"instances": [{"a": 1, "b": b}]}, timeout=timeout)
+    except httpx.TimeoutException:
+        return None
+
+
+def _one_bad_request_fails_alone(base: str, marks: Path) -> None:
+    """ray #42593 in a gateway replica under Ray: requests batched with one that makes the
+    model raise are answered (the batch is retried request by request), the poisoned one fails
+    alone, and a client that gives up while its batch runs breaks nothing."""
+    for _ in range(3):  # until the poisoned request shares a batch with others
+        with ThreadPoolExecutor(10) as pool:
+            good = [pool.submit(_picky, base, i) for i in range(8)]
+            time.sleep(0.03)  # they run or queue; the poisoned one joins the queue
+            poisoned = pool.submit(_picky, base, POISON)
+            quitter = pool.submit(_picky, base, 100, 0.05)
+            answers = [f.result() for f in good]
+            bad = poisoned.result()
+            assert quitter.result() is None
+        assert all(r is not None and r.status_code == 200 and r.json()["predictions"] == [3.0]
+                   for r in answers), [r and (r.status_code, r.text) for r in answers]
+        assert bad is not None and bad.status_code == 500, bad and bad.text
+        assert bad.json()["details"][0]["rule"] != "replica_lost", bad.text
+        shared = [m for m in marks.iterdir()
+                  if m.name.startswith("poison-") and int(m.name.split("-")[1]) > 1]
+        for mark in marks.iterdir():
+            mark.unlink()
+        if shared:
             break
-        time.sleep(0.2)
-    return stored
+    else:
+        pytest.fail("the poisoned request never shared a batch in 3 tries")
+    after = _picky(base, 1)  # the batcher still serves
+    assert after is not None and after.status_code == 200, after and after.text
 
 
 def _is_replica_lost(r: httpx.Response) -> bool:
@@ -126,7 +145,7 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         load(base, 3.0, acked, header=HEADER, tags=tags)
         assert len(acked) > 40, f"too little load to mean anything: {len(acked)}"
         # Both replicas answered: two processes of this machine, both running.
-        pids = {_pid(t) for t in tags}
+        pids = {replica_pid(t) for t in tags}
         assert len(tags) == 2 and len(pids) == 2 and all(alive(p) for p in pids), tags
 
         # A contract violation is answered by a replica's gateway: 422 naming the field.
@@ -135,8 +154,10 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         assert bad.status_code == 422, bad.text
         assert bad.json()["details"][0]["path"] == "instances[0].a", bad.text
 
+        _one_bad_request_fails_alone(base, marks)
+
         # Every acknowledged prediction is in the shared log, exactly once.
-        stored = _logged(db, acked)
+        stored = logged(db, acked)
         missing = [i for i in acked if i not in stored]
         assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions not logged"
         assert len(set(acked)) == len(acked) and all(stored[i] == 1 for i in acked)
@@ -202,7 +223,7 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         acked_kill += [i for r in answers if r.status_code == 200
                        for i in r.json()["prediction_ids"]]
         assert len(acked_kill) > 10, len(acked_kill)
-        stored = _logged(db, acked_kill)
+        stored = logged(db, acked_kill)
         missing = [i for i in acked_kill if i not in stored]
         assert not missing, f"{len(missing)} of {len(acked_kill)} acknowledged in the kill lost"
         assert all(stored[i] == 1 for i in acked_kill)
@@ -235,9 +256,9 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         final = lease_of(db)
         assert final is not None and final[2] <= time.time() + 0.5  # released on the way out
         deadline = time.monotonic() + 10
-        while any(alive(_pid(t)) for t in tags) and time.monotonic() < deadline:
+        while any(alive(replica_pid(t)) for t in tags) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not [t for t in tags if alive(_pid(t))], "a replica outlived keel serve"
+        assert not [t for t in tags if alive(replica_pid(t))], "a replica outlived keel serve"
         assert "Traceback" not in log.read_text(errors="replace"), \
             log.read_text(errors="replace")[-4000:]
     finally:
