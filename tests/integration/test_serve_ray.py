@@ -154,6 +154,13 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         assert bad.status_code == 422, bad.text
         assert bad.json()["details"][0]["path"] == "instances[0].a", bad.text
 
+        # A body past guards.max_body_bytes: refused by the ingress before any replica sees
+        # it, as one process refuses it (sent whole, and sent in chunks).
+        for content in (b"[" * 1_100_000, iter([b"[" * 600_000] * 2)):
+            big = httpx.post(f"{base}/v1/models/adder:predict", content=content, timeout=20,
+                             headers={"content-type": "application/json"})
+            assert big.status_code == 413 and big.json()["details"][0]["rule"] == "max_bytes"
+
         _one_bad_request_fails_alone(base, marks)
 
         # Every acknowledged prediction is in the shared log, exactly once.

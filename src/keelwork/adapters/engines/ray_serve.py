@@ -36,6 +36,7 @@ from keelwork.adapters.engines.replica_relay import (
     RelayRequest,
     RelayResponse,
     call_app,
+    read_body,
     relay,
 )
 from keelwork.errors import EngineError, MissingExtraError
@@ -74,6 +75,8 @@ class RayServeConfig:
         address: An existing Ray cluster (``ray://...`` or ``host:port``); None: start one here.
         cpus: The CPUs a Ray started here may use (None: the machine's).
         env: Environment variables every replica starts with (the hand-off, the metrics folder).
+        max_body_bytes: ``guards.max_body_bytes``, enforced by the ingress as it reads a body.
+        body_read_timeout_s: ``guards.body_read_timeout_s``, likewise.
     """
 
     name: str
@@ -85,6 +88,8 @@ class RayServeConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     max_replicas: int | None = None
     target_ongoing_requests: float = 2.0
+    max_body_bytes: int = 1_048_576
+    body_read_timeout_s: float = 5.0
 
     @property
     def most(self) -> int:
@@ -208,8 +213,9 @@ def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> No
         gateway = ray_serve.deployment(_gateway_class(),
                                        **deployment_options(config, per_replica))
         ingress = ray_serve.deployment(_ingress_class(), **ingress_options())
-        ray_serve.run(ingress.bind(gateway.bind(build)), name=config.name, route_prefix="/",
-                      blocking=False)
+        ray_serve.run(ingress.bind(gateway.bind(build), config.max_body_bytes,
+                                   config.body_read_timeout_s),
+                      name=config.name, route_prefix="/", blocking=False)
     except Exception as exc:  # Serve's own error classes, a replica's failure among them
         raise EngineError(f"Ray Serve did not start the application {config.name!r}: "
                           f"{type(exc).__name__}: {exc}") from None
@@ -248,25 +254,36 @@ def _gateway_class() -> type:
 
 
 def _ingress_class() -> type:
-    """The ingress Serve's proxy hands every HTTP request to: relays it to a gateway replica
-    and, when that replica dies under it, sends it again or answers 503 (:func:`relay`)."""
+    """The ingress Serve's proxy hands every HTTP request to: reads its body under keel.yaml's
+    body guards (it buffers the body, so the app's own guard would come too late), relays it
+    to a gateway replica and, when that replica dies under it, sends it again or answers 503
+    (:func:`relay`)."""
     exceptions = _module("ray.exceptions")
     from starlette.responses import Response
 
     class KeelIngress:
-        def __init__(self, gateway: Any) -> None:
+        def __init__(self, gateway: Any, max_body_bytes: int,
+                     body_read_timeout_s: float) -> None:
             self._gateway = gateway
+            self._max_bytes = max_body_bytes
+            self._timeout_s = body_read_timeout_s
 
         async def __call__(self, http: Any) -> Any:
             scope = http.scope
-            request = RelayRequest(
-                method=scope["method"], path=scope["path"],
-                query=scope.get("query_string", b""), headers=list(scope["headers"]),
-                body=await http.body(), client=_address(scope.get("client")),
-                server=_address(scope.get("server")), scheme=scope.get("scheme", "http"),
-                root_path=scope.get("root_path", ""))
-            answer = await relay(lambda: self._gateway.handle.remote(request), request,
-                                 lost=(exceptions.RayActorError,))
+            headers = list(scope["headers"])
+            body = await read_body(http.stream(), headers, max_bytes=self._max_bytes,
+                                   timeout_s=self._timeout_s)
+            if isinstance(body, RelayResponse):
+                answer = body
+            else:
+                request = RelayRequest(
+                    method=scope["method"], path=scope["path"],
+                    query=scope.get("query_string", b""), headers=headers, body=body,
+                    client=_address(scope.get("client")),
+                    server=_address(scope.get("server")), scheme=scope.get("scheme", "http"),
+                    root_path=scope.get("root_path", ""))
+                answer = await relay(lambda: self._gateway.handle.remote(request), request,
+                                     lost=(exceptions.RayActorError,))
             response = Response(answer.body, status_code=answer.status)
             response.raw_headers = list(answer.headers)
             return response

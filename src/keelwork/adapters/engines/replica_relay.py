@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,12 +63,12 @@ class RelayResponse:
     body: bytes
 
 
-def error_response(status: int, message: str, rule: str, got: str,
-                   headers: Headers | None = None) -> RelayResponse:
+def error_response(status: int, message: str, rule: str, got: str | int,
+                   headers: Headers | None = None, *, path: str = "") -> RelayResponse:
     """An answer in keelwork's error format: ``{"error", "details": [{path, rule, got}]}`` (the
     format of :mod:`keelwork.interfaces.http.errors`, which this layer cannot import)."""
     body = orjson.dumps({"error": message,
-                         "details": [{"path": "", "rule": rule, "got": got}]})
+                         "details": [{"path": path, "rule": rule, "got": got}]})
     return RelayResponse(status, [(b"content-type", b"application/json"),
                                   (b"content-length", str(len(body)).encode()),
                                   *(headers or [])], body)
@@ -82,6 +83,51 @@ def replica_lost(request: RelayRequest, exc: BaseException, *, tries: int) -> Re
         f"({type(exc).__name__}); {why}. Retry after {RETRY_AFTER_S} s.",
         LOST_RULE, f"{request.method} {request.path}",
         [(b"retry-after", str(RETRY_AFTER_S).encode())])
+
+
+async def read_body(chunks: AsyncIterator[bytes], headers: Headers, *, max_bytes: int,
+                    timeout_s: float) -> bytes | RelayResponse:
+    """The whole request body as the ingress reads it, under keel.yaml's body guards (the
+    ingress buffers it before any replica sees it, so it enforces them as the app does, with
+    the app's answers: :mod:`keelwork.interfaces.http.limits`).
+
+    Args:
+        chunks: The body as it arrives.
+        headers: The request's headers (a Content-Length over the limit is refused unread).
+        max_bytes: ``guards.max_body_bytes``.
+        timeout_s: ``guards.body_read_timeout_s``, from the first read.
+
+    Returns:
+        The body, or the answer refusing it: 413 past ``max_bytes``, 408 past ``timeout_s``.
+    """
+    for key, value in headers:
+        if key.lower() == b"content-length" and value.strip().isdigit() \
+                and int(value) > max_bytes:
+            return too_large(max_bytes, int(value))
+    body = bytearray()
+    deadline = time.monotonic() + timeout_s
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return bytes(body)
+        except TimeoutError:
+            return error_response(
+                408, f"The request body did not arrive within {timeout_s:g} s "
+                f"(guards.body_read_timeout_s); got {len(body)} bytes by then.", "read_timeout",
+                len(body), [(b"connection", b"close")], path="body")
+        body += chunk
+        if len(body) > max_bytes:
+            return too_large(max_bytes, f">{max_bytes}")
+
+
+def too_large(limit: int, got: int | str) -> RelayResponse:
+    """The 413 of a body over ``guards.max_body_bytes``."""
+    return error_response(413, f"The request body is larger than the limit of {limit} bytes "
+                          "(guards.max_body_bytes); split the batch.", "max_bytes", got,
+                          [(b"connection", b"close")], path="body")
 
 
 async def relay(call: Callable[[], Awaitable[RelayResponse]], request: RelayRequest, *,
@@ -218,5 +264,5 @@ class Lifespan:
 
 
 __all__ = ["LOST_RULE", "RETRIES", "RETRY_AFTER_S", "RETRY_SAFE_METHODS", "Lifespan",
-           "RelayRequest", "RelayResponse", "call_app", "error_response", "relay",
-           "replica_lost"]
+           "RelayRequest", "RelayResponse", "call_app", "error_response", "read_body",
+           "relay", "replica_lost", "too_large"]

@@ -1,4 +1,5 @@
 """The hop between `keel serve --engine ray`'s ingress and its gateway replicas, without Ray:
+the body read under keel.yaml's body guards (413, 408 as the app answers them);
 a replica that dies under a read is retried, under a prediction answered 503 with Retry-After
 in keelwork's error format (the same body the HTTP layer writes); one request runs through the
 whole keelwork app in process, the app's lifespan runs as the replica starts and stops."""
@@ -6,6 +7,7 @@ whole keelwork app in process, the app's lifespan runs as the replica starts and
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from keelwork.adapters.engines.replica_relay import (
     RelayResponse,
     call_app,
     error_response,
+    read_body,
     relay,
 )
 from keelwork.spec import load_spec
@@ -177,3 +180,35 @@ def test_an_app_that_fails_to_start_says_why() -> None:
         asyncio.run(Lifespan(refuses).startup())
     with pytest.raises(RuntimeError, match="disk gone"):
         asyncio.run(Lifespan(crashes).startup())
+
+
+async def _chunks(*parts: bytes, pause: float = 0.0) -> AsyncIterator[bytes]:
+    for part in parts:
+        if pause:
+            await asyncio.sleep(pause)
+        yield part
+
+
+def _read(chunks: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]] | None = None,
+          timeout_s: float = 5.0) -> bytes | RelayResponse:
+    return asyncio.run(read_body(chunks, headers or [], max_bytes=10, timeout_s=timeout_s))
+
+
+def test_the_ingress_reads_a_body_under_keel_yamls_guards() -> None:
+    """It buffers the body before any replica sees it, so it refuses as the app would: the
+    same status, message, details and Connection: close as keelwork.interfaces.http.limits."""
+    from keelwork.interfaces.http.errors import error_response as http_error
+    from keelwork.interfaces.http.limits import too_large as app_too_large
+    from keelwork.interfaces.http.limits import too_slow
+
+    def same(ours: bytes | RelayResponse, theirs: Any) -> None:
+        assert isinstance(ours, RelayResponse) and ours.status == theirs.status
+        assert orjson.loads(ours.body) == orjson.loads(
+            http_error(theirs.status, theirs.message, theirs.details).body)
+        assert (b"connection", b"close") in ours.headers
+
+    assert _read(_chunks(b"01234", b"56789")) == b"0123456789"  # at the limit: whole
+    same(_read(_chunks(b"0123456", b"789ab")), app_too_large(10, ">10"))  # chunked, past it
+    never_read = _chunks(b"x")
+    same(_read(never_read, [(b"content-length", b"11")]), app_too_large(10, 11))
+    same(_read(_chunks(b"01", b"23", pause=0.2), timeout_s=0.3), too_slow(0.3, 2))
