@@ -5,8 +5,8 @@ whole keelwork app (every guard, contract check, the durable prediction log, fla
 metrics run in each replica) from a builder the caller hands in: a module-level function, so
 Ray ships it by reference and each replica imports it; the app's start-up runs as the replica
 starts (Serve awaits its async constructor), its shutdown as the replica stops (``__del__``).
-In front of them, one thin ingress deployment gets every request from Serve's HTTP proxy (on
-the given host and port) and relays it to a gateway replica through a Serve handle
+In front of them, a thin ingress deployment (as many replicas) gets every request from Serve's
+HTTP proxy (on the given host and port) and relays it to a gateway replica through a handle
 (:mod:`keelwork.adapters.engines.replica_relay`): when that replica dies under the request
 (Ray raises ``RayActorError``: ``ActorDiedError``, or ``ActorUnavailableError`` when it cannot
 be reached), a read is sent again to a live replica and anything else is answered 503 with
@@ -52,7 +52,7 @@ MAX_ONGOING_REQUESTS = 64
 GRACEFUL_SHUTDOWN_S = 30.0
 #: The ingress deployment's name (the gateway deployment is named for the service).
 INGRESS = "ingress"
-#: Requests the one ingress replica relays at once (it only waits on the gateway replicas).
+#: Requests an ingress replica relays at once (it only waits on the gateway replicas).
 INGRESS_MAX_ONGOING = 1024
 
 AppBuilder = Callable[[], Any]
@@ -173,21 +173,35 @@ def _replica_cpus(ray: Any, config: RayServeConfig) -> float:
     return 1.0
 
 
+def _count(config: RayServeConfig) -> dict[str, Any]:
+    """A fixed count of replicas, or Serve's autoscaler between ``replicas`` and
+    ``max_replicas``."""
+    if config.max_replicas is not None and config.max_replicas > config.replicas:
+        return {"autoscaling_config": {"min_replicas": config.replicas,
+                                       "initial_replicas": config.replicas,
+                                       "max_replicas": config.max_replicas,
+                                       "target_ongoing_requests":
+                                           config.target_ongoing_requests}}
+    return {"num_replicas": config.replicas}
+
+
 def deployment_options(config: RayServeConfig, per_replica: float) -> dict[str, Any]:
-    """What the Serve deployment is declared with: a fixed count of replicas, or Serve's
+    """What the gateway deployment is declared with: a fixed count of replicas, or Serve's
     autoscaler between ``replicas`` and ``max_replicas`` (the replicas' CPU reservation fits
     the most that may run)."""
-    count: dict[str, Any] = (
-        {"autoscaling_config": {"min_replicas": config.replicas,
-                                "initial_replicas": config.replicas,
-                                "max_replicas": config.max_replicas,
-                                "target_ongoing_requests": config.target_ongoing_requests}}
-        if config.max_replicas is not None and config.max_replicas > config.replicas
-        else {"num_replicas": config.replicas})
-    return {"name": config.name, **count, "max_ongoing_requests": MAX_ONGOING_REQUESTS,
+    return {"name": config.name, **_count(config), "max_ongoing_requests": MAX_ONGOING_REQUESTS,
             "graceful_shutdown_timeout_s": GRACEFUL_SHUTDOWN_S, "logging_config": _RAY_LOGGING,
             "ray_actor_options": {"num_cpus": per_replica,
                                   "runtime_env": {"env_vars": dict(config.env)}}}
+
+
+def ingress_options(config: RayServeConfig) -> dict[str, Any]:
+    """The ingress: as many replicas as the gateway (scaled alike: one relaying Python process
+    would cap a cluster's throughput), reserving no CPU (they only relay), each taking every
+    request the proxy has (the gateway replicas' own limits and guards bound the work)."""
+    return {"name": INGRESS, **_count(config), "max_ongoing_requests": INGRESS_MAX_ONGOING,
+            "graceful_shutdown_timeout_s": GRACEFUL_SHUTDOWN_S, "logging_config": _RAY_LOGGING,
+            "ray_actor_options": {"num_cpus": 0}}
 
 
 def _stop_on_signals() -> threading.Event:
@@ -212,21 +226,13 @@ def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> No
                         logging_config=_RAY_LOGGING)
         gateway = ray_serve.deployment(_gateway_class(),
                                        **deployment_options(config, per_replica))
-        ingress = ray_serve.deployment(_ingress_class(), **ingress_options())
+        ingress = ray_serve.deployment(_ingress_class(), **ingress_options(config))
         ray_serve.run(ingress.bind(gateway.bind(build), config.max_body_bytes,
                                    config.body_read_timeout_s),
                       name=config.name, route_prefix="/", blocking=False)
     except Exception as exc:  # Serve's own error classes, a replica's failure among them
         raise EngineError(f"Ray Serve did not start the application {config.name!r}: "
                           f"{type(exc).__name__}: {exc}") from None
-
-
-def ingress_options() -> dict[str, Any]:
-    """The ingress: one replica reserving no CPU (it only relays), taking every request the
-    proxy has (the gateway replicas' own limits and guards bound the work)."""
-    return {"name": INGRESS, "num_replicas": 1, "max_ongoing_requests": INGRESS_MAX_ONGOING,
-            "graceful_shutdown_timeout_s": GRACEFUL_SHUTDOWN_S, "logging_config": _RAY_LOGGING,
-            "ray_actor_options": {"num_cpus": 0}}
 
 
 def _gateway_class() -> type:

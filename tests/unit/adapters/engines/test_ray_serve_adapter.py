@@ -137,11 +137,20 @@ def test_a_fixed_count_or_the_autoscaler_from_keel_yaml() -> None:
 
 
 def test_the_ingress_relays_only() -> None:
-    """Serve's proxy hands every request to one ingress replica that reserves no CPU and
-    takes all the proxy has; the gateway replicas' limits bound the work."""
-    from keelwork.adapters.engines.ray_serve import INGRESS_MAX_ONGOING, ingress_options
+    """Serve's proxy hands every request to the ingress replicas, as many as the gateway's
+    and scaled alike, reserving no CPU and taking all the proxy has; the gateway replicas'
+    limits bound the work."""
+    from keelwork.adapters.engines.ray_serve import (
+        INGRESS_MAX_ONGOING,
+        deployment_options,
+        ingress_options,
+    )
 
-    options = ingress_options()
-    assert options["name"] == "ingress" and options["num_replicas"] == 1
+    fixed = RayServeConfig(name="s", replicas=2, host="h", port=1)
+    options = ingress_options(fixed)
+    assert options["name"] == "ingress" and options["num_replicas"] == 2
     assert options["ray_actor_options"] == {"num_cpus": 0}
     assert options["max_ongoing_requests"] == INGRESS_MAX_ONGOING
+    auto = RayServeConfig(name="s", replicas=1, host="h", port=1, max_replicas=4)
+    assert ingress_options(auto)["autoscaling_config"] == \
+        deployment_options(auto, 0.5)["autoscaling_config"]
