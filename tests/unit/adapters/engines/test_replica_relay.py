@@ -212,3 +212,16 @@ def test_the_ingress_reads_a_body_under_keel_yamls_guards() -> None:
     never_read = _chunks(b"x")
     same(_read(never_read, [(b"content-length", b"11")]), app_too_large(10, 11))
     same(_read(_chunks(b"01", b"23", pause=0.2), timeout_s=0.3), too_slow(0.3, 2))
+
+
+def test_what_ray_raises_for_a_lost_replica_is_what_the_ingress_catches() -> None:
+    """The ingress catches ``RayActorError``: Ray 2.60 raises its subclasses for a call whose
+    replica died (``ActorDiedError``) or cannot be reached (``ActorUnavailableError``)."""
+    exceptions = pytest.importorskip("ray.exceptions", reason="ray[serve] is not installed")
+    assert issubclass(exceptions.ActorDiedError, exceptions.RayActorError)
+    assert issubclass(exceptions.ActorUnavailableError, exceptions.RayActorError)
+    died = exceptions.ActorDiedError()
+    replicas = _Replicas(deaths=0, other=died)
+    request = RelayRequest(method="POST", path="/v1/models/adder:predict")
+    answer = asyncio.run(relay(replicas.call, request, lost=(exceptions.RayActorError,)))
+    assert answer.status == 503 and b"(ActorDiedError)" in answer.body
