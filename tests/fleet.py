@@ -10,13 +10,15 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from keelwork.adapters.stores.lease_store import LeaseStore
 from keelwork.errors import StoreError
 
 #: The lease of the adder service's once-per-fleet work (monitoring loop and the like).
 LEASE = "background:live"
+#: The header naming the Ray Serve replica that answered (``<replica id>@<host>:<pid>``).
+HEADER = "x-keel-replica"
 
 
 def alive(pid: int) -> bool:
@@ -26,6 +28,26 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def replica_pid(tag: str) -> int:
+    """The pid in a replica's :data:`HEADER` (``<replica id>@<host>:<pid>``)."""
+    return int(tag.rsplit(":", 1)[1])
+
+
+def logged(db: Engine, acked: list[str], seconds: float = 15) -> dict[str, int]:
+    """How many times each prediction id is in the shared log, once every one of ``acked``
+    is there (or ``seconds`` have passed)."""
+    stored: dict[str, int] = {}
+    settle = time.monotonic() + seconds
+    while time.monotonic() < settle:
+        with db.connect() as conn:
+            stored = {str(k): int(n) for k, n in conn.execute(
+                text("select id, count(*) from predictions group by id"))}
+        if all(i in stored for i in acked):
+            break
+        time.sleep(0.2)
+    return stored
 
 
 def lease(db: Engine) -> tuple[str, int, float] | None:
@@ -46,10 +68,11 @@ def takes(log: Path) -> list[int]:
 
 def load(base: str, seconds: float, acked: list[str], *, clients: int = 4,
          timeout: float = 20.0, header: str | None = None,
-         tags: set[str] | None = None) -> None:
+         tags: set[str] | None = None, refused: list[httpx.Response] | None = None) -> None:
     """``clients`` threads POST two adder instances a request to ``base`` for ``seconds``;
     ``acked`` gets every acknowledged prediction id (and ``tags`` each answer's ``header``).
-    Any answer other than 200 fails the caller."""
+    Any answer other than 200 fails the caller, but a 503 when ``refused`` is given: it is
+    kept there and the client goes on (as one honouring a short Retry-After would)."""
     lock = threading.Lock()
     stop = threading.Event()
     failures: list[str] = []
@@ -61,6 +84,11 @@ def load(base: str, seconds: float, acked: list[str], *, clients: int = 4,
                 i += 1
                 r = c.post("/v1/models/adder:predict",
                            json={"instances": [{"a": worker, "b": i}, {"a": 1, "b": 2}]})
+                if r.status_code == 503 and refused is not None:
+                    with lock:
+                        refused.append(r)
+                    time.sleep(0.05)
+                    continue
                 if r.status_code != 200:
                     failures.append(r.text)
                     return

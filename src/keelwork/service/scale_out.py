@@ -110,11 +110,12 @@ def serve_replicas(build: Callable[[], Any], resolved: ResolvedSpec, replicas: i
     Raises:
         EngineError: the cluster cannot be reached or hold them, or a replica did not start.
     """
-    target = resolved.spec.server.replicas.target
-    serve_on_ray(build, RayServeConfig(name=resolved.spec.service.name, replicas=replicas,
-                                       host=host, port=port, address=address, env=env,
-                                       max_replicas=most, target_ongoing_requests=target),
-                 on_ready=on_ready)
+    spec = resolved.spec
+    serve_on_ray(build, RayServeConfig(
+        name=spec.service.name, replicas=replicas, host=host, port=port, address=address,
+        env=env, max_replicas=most, target_ongoing_requests=spec.server.replicas.target,
+        max_body_bytes=spec.guards.max_body_bytes,
+        body_read_timeout_s=spec.guards.body_read_timeout_s), on_ready=on_ready)
 
 
 __all__ = ["check_replicas", "replica_bounds", "replica_env", "serve_replicas"]

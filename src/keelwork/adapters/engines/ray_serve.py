@@ -1,11 +1,16 @@
 """``keel serve --engine ray``: the same app served by Ray Serve replicas.
 
-One Serve application holds one deployment whose replicas each build the whole keelwork app
-(every guard, contract check, the durable prediction log, flags, rollouts and metrics run in each
-replica) from a builder the caller hands in: a module-level function, so Ray ships it by
-reference and each replica imports it. The app is the replica's ASGI ingress (Serve's late-bound
-``__serve_build_asgi_app__``), so its start-up and shutdown hooks run as the replica starts and
-stops. Serve's HTTP proxy is the gateway on the given host and port.
+One Serve application holds two deployments. The gateway deployment's replicas each build the
+whole keelwork app (every guard, contract check, the durable prediction log, flags, rollouts and
+metrics run in each replica) from a builder the caller hands in: a module-level function, so
+Ray ships it by reference and each replica imports it; the app's start-up runs as the replica
+starts (Serve awaits its async constructor), its shutdown as the replica stops (``__del__``).
+In front of them, a thin ingress deployment (as many replicas) gets every request from Serve's
+HTTP proxy (on the given host and port) and relays it to a gateway replica through a handle
+(:mod:`keelwork.adapters.engines.replica_relay`): when that replica dies under the request
+(Ray raises ``RayActorError``: ``ActorDiedError``, or ``ActorUnavailableError`` when it cannot
+be reached), a read is sent again to a live replica and anything else is answered 503 with
+``Retry-After``, where Serve's proxy alone would answer a bare 500.
 
 Ray is started here on this machine (``address="local"``: never an older cluster found on the
 machine, bounded CPUs, dashboard off, everything on loopback) unless an ``address`` names an
@@ -26,6 +31,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from keelwork.adapters.engines.replica_relay import (
+    Lifespan,
+    RelayRequest,
+    RelayResponse,
+    call_app,
+    read_body,
+    relay,
+)
 from keelwork.errors import EngineError, MissingExtraError
 
 log = logging.getLogger("keelwork.ray")
@@ -37,6 +50,10 @@ REPLICA_HEADER = "x-keel-replica"
 MAX_ONGOING_REQUESTS = 64
 #: Seconds a stopping replica is given to finish its requests and flush its prediction log.
 GRACEFUL_SHUTDOWN_S = 30.0
+#: The ingress deployment's name (the gateway deployment is named for the service).
+INGRESS = "ingress"
+#: Requests an ingress replica relays at once (it only waits on the gateway replicas).
+INGRESS_MAX_ONGOING = 1024
 
 AppBuilder = Callable[[], Any]
 #: Serve's own logging: no access log line per request (keelwork writes its own, on
@@ -58,6 +75,8 @@ class RayServeConfig:
         address: An existing Ray cluster (``ray://...`` or ``host:port``); None: start one here.
         cpus: The CPUs a Ray started here may use (None: the machine's).
         env: Environment variables every replica starts with (the hand-off, the metrics folder).
+        max_body_bytes: ``guards.max_body_bytes``, enforced by the ingress as it reads a body.
+        body_read_timeout_s: ``guards.body_read_timeout_s``, likewise.
     """
 
     name: str
@@ -69,6 +88,8 @@ class RayServeConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     max_replicas: int | None = None
     target_ongoing_requests: float = 2.0
+    max_body_bytes: int = 1_048_576
+    body_read_timeout_s: float = 5.0
 
     @property
     def most(self) -> int:
@@ -152,21 +173,35 @@ def _replica_cpus(ray: Any, config: RayServeConfig) -> float:
     return 1.0
 
 
+def _count(config: RayServeConfig) -> dict[str, Any]:
+    """A fixed count of replicas, or Serve's autoscaler between ``replicas`` and
+    ``max_replicas``."""
+    if config.max_replicas is not None and config.max_replicas > config.replicas:
+        return {"autoscaling_config": {"min_replicas": config.replicas,
+                                       "initial_replicas": config.replicas,
+                                       "max_replicas": config.max_replicas,
+                                       "target_ongoing_requests":
+                                           config.target_ongoing_requests}}
+    return {"num_replicas": config.replicas}
+
+
 def deployment_options(config: RayServeConfig, per_replica: float) -> dict[str, Any]:
-    """What the Serve deployment is declared with: a fixed count of replicas, or Serve's
+    """What the gateway deployment is declared with: a fixed count of replicas, or Serve's
     autoscaler between ``replicas`` and ``max_replicas`` (the replicas' CPU reservation fits
     the most that may run)."""
-    count: dict[str, Any] = (
-        {"autoscaling_config": {"min_replicas": config.replicas,
-                                "initial_replicas": config.replicas,
-                                "max_replicas": config.max_replicas,
-                                "target_ongoing_requests": config.target_ongoing_requests}}
-        if config.max_replicas is not None and config.max_replicas > config.replicas
-        else {"num_replicas": config.replicas})
-    return {"name": config.name, **count, "max_ongoing_requests": MAX_ONGOING_REQUESTS,
+    return {"name": config.name, **_count(config), "max_ongoing_requests": MAX_ONGOING_REQUESTS,
             "graceful_shutdown_timeout_s": GRACEFUL_SHUTDOWN_S, "logging_config": _RAY_LOGGING,
             "ray_actor_options": {"num_cpus": per_replica,
                                   "runtime_env": {"env_vars": dict(config.env)}}}
+
+
+def ingress_options(config: RayServeConfig) -> dict[str, Any]:
+    """The ingress: as many replicas as the gateway (scaled alike: one relaying Python process
+    would cap a cluster's throughput), reserving no CPU (they only relay), each taking every
+    request the proxy has (the gateway replicas' own limits and guards bound the work)."""
+    return {"name": INGRESS, **_count(config), "max_ongoing_requests": INGRESS_MAX_ONGOING,
+            "graceful_shutdown_timeout_s": GRACEFUL_SHUTDOWN_S, "logging_config": _RAY_LOGGING,
+            "ray_actor_options": {"num_cpus": 0}}
 
 
 def _stop_on_signals() -> threading.Event:
@@ -183,36 +218,88 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> None:
-    """Start Serve's proxy on host:port and run the application until every replica is up."""
+    """Start Serve's proxy on host:port and run the application (the ingress in front of the
+    gateway replicas) until every replica is up."""
     ray_serve = _module("ray.serve")
     try:
         ray_serve.start(http_options={"host": config.host, "port": config.port},
                         logging_config=_RAY_LOGGING)
-        deployment = ray_serve.deployment(_ingress_class(),
-                                          **deployment_options(config, per_replica))
-        ray_serve.run(deployment.bind(build), name=config.name, route_prefix="/",
-                      blocking=False)
+        gateway = ray_serve.deployment(_gateway_class(),
+                                       **deployment_options(config, per_replica))
+        ingress = ray_serve.deployment(_ingress_class(), **ingress_options(config))
+        ray_serve.run(ingress.bind(gateway.bind(build), config.max_body_bytes,
+                                   config.body_read_timeout_s),
+                      name=config.name, route_prefix="/", blocking=False)
     except Exception as exc:  # Serve's own error classes, a replica's failure among them
         raise EngineError(f"Ray Serve did not start the application {config.name!r}: "
                           f"{type(exc).__name__}: {exc}") from None
 
 
-def _ingress_class() -> type:
-    """The replica class: keeps the builder, builds the app when the replica starts, and tags
-    each answer with :data:`REPLICA_HEADER` (made here: the decorator needs Ray)."""
+def _gateway_class() -> type:
+    """The gateway replica: builds the app and starts it (its lifespan) as the replica starts,
+    answers :class:`RelayRequest` s through it, each answer tagged with
+    :data:`REPLICA_HEADER`, and stops it (the prediction log flushed) as the replica stops."""
     ray_serve = _module("ray.serve")
 
-    @ray_serve.ingress()
     class KeelReplica:
-        def __init__(self, build: AppBuilder) -> None:
-            self._build = build
-
-        def __serve_build_asgi_app__(self) -> Any:
+        # Serve awaits an async constructor (Replica.initialize_callable): the app's start-up
+        # runs on the replica's event loop, the one its requests run on.
+        async def __init__(self, build: AppBuilder) -> None:  # type: ignore[misc]
             context = ray_serve.get_replica_context()
             tag = f"{context.replica_id.unique_id}@{socket.gethostname()}:{os.getpid()}"
-            return TagReplica(self._build(), tag)
+            self._lifespan = Lifespan(TagReplica(build(), tag))
+            await self._lifespan.startup()
+
+        async def handle(self, request: RelayRequest) -> RelayResponse:
+            return await call_app(self._lifespan.app, request, self._lifespan.state)
+
+        async def __del__(self) -> None:  # Serve awaits it as the replica stops
+            await self._lifespan.shutdown()
 
     return KeelReplica
+
+
+def _ingress_class() -> type:
+    """The ingress Serve's proxy hands every HTTP request to: reads its body under keel.yaml's
+    body guards (it buffers the body, so the app's own guard would come too late), relays it
+    to a gateway replica and, when that replica dies under it, sends it again or answers 503
+    (:func:`relay`)."""
+    exceptions = _module("ray.exceptions")
+    from starlette.responses import Response
+
+    class KeelIngress:
+        def __init__(self, gateway: Any, max_body_bytes: int,
+                     body_read_timeout_s: float) -> None:
+            self._gateway = gateway
+            self._max_bytes = max_body_bytes
+            self._timeout_s = body_read_timeout_s
+
+        async def __call__(self, http: Any) -> Any:
+            scope = http.scope
+            headers = list(scope["headers"])
+            body = await read_body(http.stream(), headers, max_bytes=self._max_bytes,
+                                   timeout_s=self._timeout_s)
+            if isinstance(body, RelayResponse):
+                answer = body
+            else:
+                request = RelayRequest(
+                    method=scope["method"], path=scope["path"],
+                    query=scope.get("query_string", b""), headers=headers, body=body,
+                    client=_address(scope.get("client")),
+                    server=_address(scope.get("server")), scheme=scope.get("scheme", "http"),
+                    root_path=scope.get("root_path", ""))
+                answer = await relay(lambda: self._gateway.handle.remote(request), request,
+                                     lost=(exceptions.RayActorError,))
+            response = Response(answer.body, status_code=answer.status)
+            response.raw_headers = list(answer.headers)
+            return response
+
+    return KeelIngress
+
+
+def _address(pair: Any) -> tuple[str, int] | None:
+    """An ASGI ``client``/``server`` as a plain tuple (Serve may hand lists)."""
+    return None if pair is None else (str(pair[0]), int(pair[1]))
 
 
 class TagReplica:
@@ -258,4 +345,4 @@ def _stop(ray: Any, name: str, *, local: bool) -> None:
 
 
 __all__ = ["GRACEFUL_SHUTDOWN_S", "MAX_ONGOING_REQUESTS", "REPLICA_HEADER", "RayServeConfig",
-           "TagReplica", "deployment_options", "require_ray", "serve"]
+           "TagReplica", "deployment_options", "ingress_options", "require_ray", "serve"]

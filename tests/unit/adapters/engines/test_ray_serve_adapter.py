@@ -134,3 +134,91 @@ def test_a_fixed_count_or_the_autoscaler_from_keel_yaml() -> None:
     assert _replica_cpus(_FakeRay(2.0), auto) == 0.5  # four may run on the two CPUs
     same = RayServeConfig(name="s", replicas=3, host="h", port=1, max_replicas=3)
     assert deployment_options(same, 1.0)["num_replicas"] == 3
+
+
+def test_the_ingress_relays_only() -> None:
+    """Serve's proxy hands every request to the ingress replicas, as many as the gateway's
+    and scaled alike, reserving no CPU and taking all the proxy has; the gateway replicas'
+    limits bound the work."""
+    from keelwork.adapters.engines.ray_serve import (
+        INGRESS_MAX_ONGOING,
+        deployment_options,
+        ingress_options,
+    )
+
+    fixed = RayServeConfig(name="s", replicas=2, host="h", port=1)
+    options = ingress_options(fixed)
+    assert options["name"] == "ingress" and options["num_replicas"] == 2
+    assert options["ray_actor_options"] == {"num_cpus": 0}
+    assert options["max_ongoing_requests"] == INGRESS_MAX_ONGOING
+    auto = RayServeConfig(name="s", replicas=1, host="h", port=1, max_replicas=4)
+    assert ingress_options(auto)["autoscaling_config"] == \
+        deployment_options(auto, 0.5)["autoscaling_config"]
+
+
+class _Handle:
+    """A Serve handle to the gateway: ``handle.remote(request)`` answers or raises."""
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+        self.requests: list[Any] = []
+        self.handle = self
+
+    def remote(self, request: Any) -> Any:
+        self.requests.append(request)
+
+        async def answer() -> Any:
+            if isinstance(self.outcome, BaseException):
+                raise self.outcome
+            return self.outcome
+
+        return answer()
+
+
+def _http(body: bytes, headers: list[tuple[bytes, bytes]]) -> Any:
+    from starlette.requests import Request
+
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({"type": "http", "method": "POST", "path": "/v1/models/m:predict",
+                    "query_string": b"q=1", "headers": headers, "client": ["10.0.0.1", 5],
+                    "server": ("127.0.0.1", 8000), "scheme": "http", "root_path": ""},
+                   receive)
+
+
+def test_the_ingress_relays_a_request_and_answers_a_lost_replica() -> None:
+    """The ingress Serve runs (a plain class until Serve's decorator is applied): the request
+    reaches the gateway whole, the gateway's answer comes back with every header; a replica
+    that died under a prediction is a 503 with Retry-After; a body past the limit never
+    reaches a replica."""
+    pytest.importorskip("ray.serve", reason="ray[serve] is not installed")
+    from ray.exceptions import ActorDiedError
+
+    from keelwork.adapters.engines.ray_serve import _ingress_class
+    from keelwork.adapters.engines.replica_relay import RelayResponse
+
+    ingress_class = _ingress_class()
+    json = [(b"content-type", b"application/json")]
+    answer = RelayResponse(200, [(b"set-cookie", b"a"), (b"set-cookie", b"b")], b"{}")
+    gateway = _Handle(answer)
+    response = asyncio.run(ingress_class(gateway, 100, 5.0)(_http(b'{"x": 1}', json)))
+    (request,) = gateway.requests
+    assert (request.method, request.path, request.query, request.body) == \
+        ("POST", "/v1/models/m:predict", b"q=1", b'{"x": 1}')
+    assert request.client == ("10.0.0.1", 5) and request.headers == json
+    assert response.status_code == 200 and response.body == b"{}"
+    assert response.raw_headers == answer.headers  # both cookies, nothing added
+
+    lost = asyncio.run(ingress_class(_Handle(ActorDiedError()), 100, 5.0)(_http(b"{}", json)))
+    assert lost.status_code == 503 and lost.headers["retry-after"] == "1"
+
+    far = _Handle(answer)
+    big = asyncio.run(ingress_class(far, 4, 5.0)(_http(b'{"x": 1}', json)))
+    assert big.status_code == 413 and far.requests == []
