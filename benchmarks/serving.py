@@ -78,12 +78,14 @@ ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "mosec", "litserve-bat
                "litserve-batch-off", "keel-batch-off", "keel-batch-on")
 #: The servers that run from a venv of their own: name -> (argparse dest, what to install).
 VENV_SERVERS = {"bentoml": "bentoml_python", "mosec": "mosec_python",
-                "mosec-keel": "mosec_keel_python",
+                "mosec-keel": "mosec_keel_python", "keel-mosec": "mosec_keel_python",
+                "rsgi-keel": "mosec_keel_python",
                 "litserve-batch-on": "litserve_python", "litserve-batch-off": "litserve_python"}
 MALFORMED_BODY = b'{"instances": [[1.0, 2.0]]}'
 #: Servers run only when named in ``--servers``: ``keel serve --workers 2`` (batching on) needs
 #: the machine's CPUs, so it is measured with ``--no-pin`` beside ``keel-batch-on``.
-OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on", "mosec-keel")
+OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on", "mosec-keel", "keel-mosec",
+                    "rsgi-keel")
 DEFAULT_MOSEC_KEEL_PYTHON = "/work/bench-venvs/keel-mosec/bin/python"
 SOAK_SERVER = "keel-batch-on"
 RSS_GROWTH_LIMIT = 0.05
@@ -250,6 +252,31 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
          "127.0.0.1", "--port", "{port}", "--log-level", "warning",
          "--path", str(work / name / "mosec-run")],
         "/", work / name, {"KEEL_BENCH_SPEC": str(spec)}, db=work / name / ".keel" / "keel.db"))
+    # Issue 19's engine: `keel serve --engine mosec` (Mosec's front on the port, one request at
+    # a time through the contract check, batches through the model and the log; keelwork's
+    # app on the admin port). Measured on the whole process tree, admin app included.
+    name = "keel-mosec"
+    spec = write_project(work / name, model, x, batching=True)
+    out.append(Server(
+        name,
+        [args.mosec_keel_python, "-c", "from keelwork.interfaces.cli.main import run; run()",
+         "serve", str(spec), "--engine", "mosec", "--host", "127.0.0.1", "--port", "{port}",
+         "--admin-port", str(free_port()), "--log-level", "warning", *access],
+        "/", work / name, db=work / name / ".keel" / "keel.db"))
+    # Issue 19's other front: granian's RSGI interface, one lean handler per request (its own
+    # 400/422), the gateway once per batch (serving_rsgi_keel_service.py); granian comes from
+    # the same python as keel-mosec.
+    name = "rsgi-keel"
+    spec = write_project(work / name, model, x, batching=False)
+    out.append(Server(
+        name,
+        [str(Path(args.mosec_keel_python).parent / "granian"), "--interface", "rsgi",
+         "--workers", "1", "--runtime-threads", "1", "--host", "127.0.0.1", "--port", "{port}",
+         "--log-level", "warning", "serving_rsgi_keel_service:app"],
+        "/", work / name,
+        {"KEEL_BENCH_SPEC": str(spec),
+         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])},
+        db=work / name / ".keel" / "keel.db"))
     name = "keel-workers-2"
     spec = write_project(work / name, model, x, batching=True)
     out.append(Server(
@@ -486,7 +513,8 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         base = baseline(c)
         if base is not None:
             print(f"  c={c}: baseline is {base.server} ({base.rps:.0f} req/s)")
-        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "mosec-keel"):
+        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "mosec-keel",
+                     "keel-mosec", "rsgi-keel"):
             r = by.get((name, c))
             if r is None:
                 continue
@@ -527,10 +555,15 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         goal("c=64 keel-batch-on >= 1.0x Mosec (issue 19)", k.rps / m.rps, k.rps >= m.rps)
         goal("c=64 keel-batch-on p99 <= Mosec's (ms)", k.p99_ms, k.p99_ms <= m.p99_ms)
         goal("c=64 keel-batch-on CPU us/request <= 60", k.cpu_us, k.cpu_us <= 60)
+    if ("mosec", 64) in by and ("keel-mosec", 64) in by:
+        k, m = by[("keel-mosec", 64)], by[("mosec", 64)]
+        goal("c=64 keel-mosec >= 1.0x Mosec (issue 19)", k.rps / m.rps, k.rps >= m.rps)
+        goal("c=64 keel-mosec p99 <= Mosec's (ms)", k.p99_ms, k.p99_ms <= m.p99_ms)
+        goal("c=64 keel-mosec CPU us/request <= 60", k.cpu_us, k.cpu_us <= 60)
     base1 = [by[(s, 1)] for s in ("fastapi-def", "fastapi-async") if (s, 1) in by]
     if base1:
         b = min(base1, key=lambda r: r.p50_ms)
-        for name in ("keel-batch-off", "keel-batch-on"):
+        for name in ("keel-batch-off", "keel-batch-on", "keel-mosec"):
             if (name, 1) in by:
                 v = by[(name, 1)].p50_ms - b.p50_ms
                 goal(f"c=1 {name} p50 added latency <= 1 ms (ms, vs {b.server})", v, v <= 1.0)

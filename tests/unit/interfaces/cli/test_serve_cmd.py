@@ -76,9 +76,13 @@ def test_engine_options_refused_where_they_do_not_apply(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text(SPEC)
     spec = str(tmp_path / "keel.yaml")
     for argv, said in (
-            (["--engine", "kubernetes"], "--engine must be uvicorn or ray; got 'kubernetes'"),
+            (["--engine", "kubernetes"],
+             "--engine must be uvicorn, ray or mosec; got 'kubernetes'"),
             (["--replicas", "2"], "--replicas and --address are for --engine ray"),
-            (["--engine", "ray", "--workers", "2"], "--workers is for --engine uvicorn")):
+            (["--engine", "ray", "--workers", "2"], "--workers is for --engine uvicorn"),
+            (["--engine", "mosec", "--workers", "2"],
+             "--workers, --replicas and --address are not for --engine mosec"),
+            (["--admin-port", "9000"], "--admin-port is for --engine mosec")):
         res = runner.invoke(app, ["serve", spec, *argv])
         assert res.exit_code == 2, res.output
         assert said in " ".join(res.output.split()), res.output
@@ -102,3 +106,27 @@ def test_ray_engine_without_ray_gives_the_install_hint(
     res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "ray"])
     assert res.exit_code == 2, res.output
     assert "pip install 'keelwork[ray]'" in " ".join(res.output.split())
+
+
+def test_mosec_engine_without_mosec_gives_the_install_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mosec", None)
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec"])
+    assert res.exit_code == 2, res.output
+    assert "pip install 'keelwork[mosec]'" in " ".join(res.output.split())
+
+
+def test_mosec_engine_refuses_api_keys_it_cannot_see_and_one_port_for_two(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("keelwork.service.mosec_serving.require_mosec", lambda: None)
+    (tmp_path / "keel.yaml").write_text(SPEC + "guards: {require_api_key: true}\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec"])
+    assert res.exit_code == 2, res.output
+    said = " ".join(res.output.split())
+    assert "guards.require_api_key" in said and "does not see request headers" in said
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec",
+                              "--port", "9000", "--admin-port", "9000"])
+    assert res.exit_code == 2, res.output
+    assert "--admin-port must differ from the port" in " ".join(res.output.split())
