@@ -21,6 +21,7 @@ they shared the one model call.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -117,15 +118,17 @@ def _shift(detail: ErrorDetail, start: int) -> ErrorDetail:
 
 
 def engine_problems(spec: KeelSpec, engine: str) -> list[str]:
-    """What of ``spec`` an engine that never sees a request's headers nor its client address
-    cannot enforce: each a sentence; empty when it can serve ``spec`` whole."""
+    """What of ``spec`` a batching engine cannot enforce (its predict route reads neither a
+    request's headers nor its client address): each a sentence; empty when it can serve
+    ``spec`` whole."""
     problems = []
     if spec.guards.require_api_key:
-        problems.append(f"guards.require_api_key: the {engine} engine does not see request "
-                        "headers, so it cannot check an API key on predict")
+        problems.append(f"guards.require_api_key: the {engine} engine's predict route does not "
+                        "read request headers, so it cannot check an API key")
     if spec.guards.rate_limit is not None:
-        problems.append(f"guards.rate_limit: the {engine} engine does not see the caller "
-                        "(key, tenant header or address), so it cannot count per caller")
+        problems.append(f"guards.rate_limit: the {engine} engine's predict route does not know "
+                        "the caller (key, tenant header or address), so it cannot count per "
+                        "caller")
     return problems
 
 
@@ -212,5 +215,56 @@ class BatchPredictor:
         return ctx
 
 
-__all__ = ["PROTOCOL", "Admitted", "Answer", "BatchPredictor", "check_engine", "cut",
+class BatchQueue:
+    """Admitted requests of one model, predicted a batch at a time on one event loop (an engine
+    whose front hands each request to Python, e.g. granian's RSGI).
+
+    A request joins the queue; a drain takes everything queued (up to ``max_batch_size``
+    requests) at once: a lone request goes at once, and under load the batches form by
+    themselves. Up to ``max_batches`` batches are in the gateway at a time, so that one batch's
+    model call and the next one's wait for the log's commit (``durability: sync``) overlap: the
+    log commits the records of batches in flight together. A failed batch call fails each
+    request of it alike.
+    """
+
+    def __init__(self, predictor: BatchPredictor, max_batch_size: int,
+                 max_batches: int = 4) -> None:
+        self.predictor = predictor
+        self.max_batch_size = max_batch_size
+        self.max_batches = max_batches
+        self._queue: list[tuple[Admitted, asyncio.Future[Answer]]] = []
+        self._drains: set[asyncio.Task[None]] = set()
+
+    async def submit(self, admitted: Admitted) -> Answer:
+        """``admitted``'s answer, from the batch it joined.
+
+        Raises:
+            KeelworkError: the batch's gateway call failed.
+        """
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Answer] = loop.create_future()
+        self._queue.append((admitted, answer))
+        if len(self._drains) < self.max_batches:
+            drain = loop.create_task(self._drain())
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        return await answer
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch = self._queue[:self.max_batch_size]
+            del self._queue[:self.max_batch_size]
+            try:
+                answers = await self.predictor.predict([a for a, _ in batch])
+            except Exception as exc:  # every request of the batch fails alike
+                for _, waiting in batch:
+                    if not waiting.done():
+                        waiting.set_exception(exc)
+                continue
+            for (_, waiting), answer in zip(batch, answers, strict=True):
+                if not waiting.done():  # a request whose client left is dropped
+                    waiting.set_result(answer)
+
+
+__all__ = ["PROTOCOL", "Admitted", "Answer", "BatchPredictor", "BatchQueue", "check_engine", "cut",
            "engine_problems", "merge", "split", "unbatched"]

@@ -17,6 +17,7 @@ from keelwork.errors import ContractViolation, ErrorDetail, ModelNotFoundError, 
 from keelwork.service.batch_predict import (
     Admitted,
     BatchPredictor,
+    BatchQueue,
     check_engine,
     cut,
     engine_problems,
@@ -167,3 +168,48 @@ def test_unbatched_turns_the_gateways_own_batching_off_and_nothing_else() -> Non
     assert out.spec.models[0].batching.max_batch_size == 8
     assert resolved.spec.models[0].batching.enabled is True  # the original is untouched
     assert out.spec.contract == spec.contract
+
+
+def test_a_queue_batches_what_waits_and_sends_a_lone_request_at_once() -> None:
+    predictor, sink, calls = _predictor()
+    queue = BatchQueue(predictor, max_batch_size=3, max_batches=1)
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        lone = await queue.submit(Admitted([{"a": 1, "b": 1}]))  # nobody waits: no company
+        crowd = await asyncio.gather(*(queue.submit(Admitted([{"a": i, "b": 0}]))
+                                       for i in range(5)))
+        return [lone], list(crowd)
+
+    lone, crowd = asyncio.run(scenario())
+    assert [a.predictions for a in lone] == [[2]]
+    assert [a.predictions for a in crowd] == [[0], [1], [2], [3], [4]]
+    # The lone request alone; the crowd of five in batches of at most three.
+    assert calls == [1, 3, 2]
+    assert len(sink.records) == 6
+
+
+def test_a_queue_keeps_several_batches_in_the_gateway_at_once() -> None:
+    predictor, _, calls = _predictor()
+    queue = BatchQueue(predictor, max_batch_size=2, max_batches=3)
+
+    async def scenario() -> list[Any]:
+        return list(await asyncio.gather(*(queue.submit(Admitted([{"a": i, "b": 0}]))
+                                           for i in range(7))))
+
+    answers = asyncio.run(scenario())
+    assert [a.predictions for a in answers] == [[i] for i in range(7)]
+    assert sorted(calls) == [1, 2, 2, 2]  # batches of at most two, every request answered
+
+
+def test_a_failed_batch_fails_each_request_of_it_alike() -> None:
+    predictor, _, _ = _predictor()
+    queue = BatchQueue(predictor, max_batch_size=8)
+
+    async def scenario() -> list[BaseException | Any]:
+        return list(await asyncio.gather(
+            queue.submit(Admitted([{"a": 1, "b": 1}])),
+            queue.submit(Admitted([{"a": 1, "b": "x"}])),  # not admitted: the batch fails
+            return_exceptions=True))
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(r, ContractViolation) for r in results), results

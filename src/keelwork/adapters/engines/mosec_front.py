@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import signal
 import subprocess
 import sys
@@ -37,12 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keelwork.adapters.engines.daemons import stop_daemon
 from keelwork.errors import EngineError, MissingExtraError
-
-log = logging.getLogger("keelwork.mosec")
-
-#: Seconds a terminated daemon is given before it is killed.
-DAEMON_GRACE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -165,18 +160,4 @@ def serve(config: MosecConfig, daemons: Sequence[tuple[str, list[str]]] = (),
                           "log says why).")
 
 
-def stop_daemon(child: subprocess.Popen[bytes], grace_s: float = DAEMON_GRACE_S) -> None:
-    """Terminate ``child`` (SIGTERM: it finishes its requests), then kill it after
-    ``grace_s`` seconds."""
-    if child.poll() is not None:
-        return
-    child.terminate()
-    try:
-        child.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        log.warning("daemon %d did not stop in %.0f s: killed", child.pid, grace_s)
-        child.kill()
-        child.wait()
-
-
-__all__ = ["MosecConfig", "mosec_argv", "predict_route", "require_mosec", "serve", "stop_daemon"]
+__all__ = ["MosecConfig", "mosec_argv", "predict_route", "require_mosec", "serve"]

@@ -12,6 +12,7 @@ requests of a batch in one call and renders each request's answer as the V1 rout
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -44,14 +45,9 @@ class BatchAnswers:
     def admit(self, body: bytes) -> Outcome:
         """``(200, Admitted)``, or ``(status, error body)`` for a request refused alone."""
         try:
-            parsed = jsonbody.loads(body)
-            instances = parse_v1(parsed)
-            probabilities = parse_v1_parameters(parsed)
+            instances, probabilities = parse(body)
             if probabilities and self.worker.classes() is None:
-                raise HTTPProblem(
-                    400, f"The model {self.model!r} has no class probabilities (it is not a "
-                    "classifier); drop parameters.probabilities.",
-                    [ErrorDetail("parameters.probabilities", "probabilities", True)])
+                raise no_probabilities(self.model)
             return 200, self.worker.admit(instances, probabilities)
         except (KeelworkError, HTTPProblem) as exc:
             return self.refused(exc)
@@ -68,8 +64,30 @@ class BatchAnswers:
 
     def refused(self, exc: KeelworkError | HTTPProblem) -> tuple[int, bytes]:
         """The status and JSON error body of ``exc``, as the HTTP app answers it."""
-        response = response_for(exc, self.worker.project_dir)
-        return response.status_code, bytes(response.body)
+        return refusal(exc, self.worker.project_dir)
+
+
+def parse(body: bytes) -> tuple[list[Any], bool]:
+    """One V1 body -> its instances, and whether it asks for class probabilities.
+
+    Raises:
+        HTTPProblem: not JSON, a repeated key, no instances, an unknown parameter (400/422).
+    """
+    parsed = jsonbody.loads(body)
+    return parse_v1(parsed), parse_v1_parameters(parsed)
+
+
+def no_probabilities(model: str) -> HTTPProblem:
+    """The 400 of a request asking for the probabilities of a model without classes."""
+    return HTTPProblem(400, f"The model {model!r} has no class probabilities (it is not a "
+                       "classifier); drop parameters.probabilities.",
+                       [ErrorDetail("parameters.probabilities", "probabilities", True)])
+
+
+def refusal(exc: KeelworkError | HTTPProblem, project_dir: Path | None) -> tuple[int, bytes]:
+    """The status and JSON error body of ``exc``, server paths hidden."""
+    response = response_for(exc, project_dir)
+    return response.status_code, bytes(response.body)
 
 
 def render(answer: Answer) -> bytes:
@@ -88,4 +106,4 @@ def render(answer: Answer) -> bytes:
     return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-__all__ = ["BatchAnswers", "Outcome", "render"]
+__all__ = ["BatchAnswers", "Outcome", "no_probabilities", "parse", "refusal", "render"]

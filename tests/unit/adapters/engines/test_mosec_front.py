@@ -12,12 +12,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from keelwork.adapters.engines.daemons import stop_daemon
 from keelwork.adapters.engines.mosec_front import (
     MosecConfig,
     mosec_argv,
     predict_route,
     require_mosec,
-    stop_daemon,
 )
 from keelwork.errors import MissingExtraError
 

@@ -77,12 +77,14 @@ def test_engine_options_refused_where_they_do_not_apply(tmp_path: Path) -> None:
     spec = str(tmp_path / "keel.yaml")
     for argv, said in (
             (["--engine", "kubernetes"],
-             "--engine must be uvicorn, ray or mosec; got 'kubernetes'"),
+             "--engine must be uvicorn, ray, mosec or granian; got 'kubernetes'"),
             (["--replicas", "2"], "--replicas and --address are for --engine ray"),
             (["--engine", "ray", "--workers", "2"], "--workers is for --engine uvicorn"),
             (["--engine", "mosec", "--workers", "2"],
              "--workers, --replicas and --address are not for --engine mosec"),
-            (["--admin-port", "9000"], "--admin-port is for --engine mosec")):
+            (["--engine", "granian", "--replicas", "2"],
+             "--workers, --replicas and --address are not for --engine granian"),
+            (["--admin-port", "9000"], "--admin-port is for --engine mosec or granian")):
         res = runner.invoke(app, ["serve", spec, *argv])
         assert res.exit_code == 2, res.output
         assert said in " ".join(res.output.split()), res.output
@@ -124,7 +126,7 @@ def test_mosec_engine_refuses_api_keys_it_cannot_see_and_one_port_for_two(
     res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec"])
     assert res.exit_code == 2, res.output
     said = " ".join(res.output.split())
-    assert "guards.require_api_key" in said and "does not see request headers" in said
+    assert "guards.require_api_key" in said and "does not read request headers" in said
     (tmp_path / "keel.yaml").write_text(SPEC)
     res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec",
                               "--port", "9000", "--admin-port", "9000"])

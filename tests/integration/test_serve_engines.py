@@ -1,8 +1,9 @@
-"""`keel serve --engine mosec`: Mosec's Rust front batches the V1 predict route, keelwork's guards
-answer each request of a batch on its own. Under concurrent load every valid request is answered
-200, a contract-violating one its own 422 naming each field and a malformed one its own 400, the
-prediction log holds every acknowledged answer, /metrics on the admin port counts them, and a
-keel.yaml whose API keys the engine could not check is refused with exit code 2."""
+"""`keel serve --engine mosec` and `--engine granian`: a Rust front before the V1 predict route,
+keelwork's guards once per batch, each request answered on its own. Under concurrent load every
+valid request is answered 200, a contract-violating one its own 422 naming each field and a
+malformed one its own 400, the prediction log holds every acknowledged answer, /metrics on the
+admin port counts them, and a keel.yaml whose API keys the engine could not check is refused
+with exit code 2. Each engine is skipped, with the reason, where its package is not installed."""
 
 from __future__ import annotations
 
@@ -22,17 +23,23 @@ from fleet import load, stop
 from keelwork.adapters.stores.engine import make_engine
 from live_server import ADDER_SPEC, FIXTURES, free_port
 
-pytest.importorskip("mosec", reason="mosec is not installed (pip install 'keelwork[mosec]')")
-
 ROUTE = "/v1/models/adder:predict"
+ENGINES = ["mosec", "granian"]
 
 
-def _serve(project: Path, *extra: str) -> subprocess.Popen[bytes]:
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    name = str(request.param)
+    pytest.importorskip(name, reason=f"{name} is not installed (pip install 'keelwork[{name}]')")
+    return name
+
+
+def _serve(project: Path, engine: str, *extra: str) -> subprocess.Popen[bytes]:
     log = project / "server.log"
     with log.open("ab") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
-             str(project / "keel.yaml"), "--engine", "mosec", "--log-level", "warning",
+             str(project / "keel.yaml"), "--engine", engine, "--log-level", "warning",
              "--no-access-log", *extra], stdout=subprocess.DEVNULL, stderr=err)
 
 
@@ -54,14 +61,15 @@ def _predictions_metric(admin: str) -> float:
                if s.name == "keelwork_predictions_total" and s.labels.get("model") == "adder")
 
 
-def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path: Path) -> None:
+def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path: Path,
+                                                                      engine: str) -> None:
     db_path = tmp_path / "keel.db"
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
     port, admin_port = free_port(), free_port()
     base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(tmp_path, "--port", str(port), "--admin-port", str(admin_port))
+    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
     try:
         _ready(proc, base, admin, tmp_path / "server.log")
         one = httpx.post(base + ROUTE, json={"instances": [{"a": 1.5, "b": 2}]}, timeout=10)
@@ -111,10 +119,10 @@ def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path:
     assert rejected == 20  # ten refused requests of two instances each
 
 
-def test_api_keys_it_cannot_check_are_refused_not_ignored(tmp_path: Path) -> None:
+def test_api_keys_it_cannot_check_are_refused_not_ignored(tmp_path: Path, engine: str) -> None:
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
                                         + "guards: {require_api_key: true}\n")
-    proc = _serve(tmp_path, "--port", str(free_port()))
+    proc = _serve(tmp_path, engine, "--port", str(free_port()))
     assert proc.wait(timeout=120) == 2
     said = (tmp_path / "server.log").read_text()
     assert "guards.require_api_key" in said and "cannot" in said
