@@ -2,12 +2,15 @@
 keelwork's guards once per batch, each request answered on its own. Under concurrent load every
 valid request is answered 200, a contract-violating one its own 422 naming each field and a
 malformed one its own 400, the prediction log holds every acknowledged answer, /metrics on the
-admin port counts them, and a keel.yaml whose API keys the engine could not check is refused
-with exit code 2. Each engine is skipped, with the reason, where its package is not installed."""
+admin port counts them, a SIGKILL of the whole process tree under load loses no acknowledged
+answer, and a keel.yaml whose API keys the engine could not check is refused with exit code 2.
+Each engine is skipped, with the reason, where its package is not installed."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -40,7 +43,8 @@ def _serve(project: Path, engine: str, *extra: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
              str(project / "keel.yaml"), "--engine", engine, "--log-level", "warning",
-             "--no-access-log", *extra], stdout=subprocess.DEVNULL, stderr=err)
+             "--no-access-log", *extra], stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True)  # its own process group: the tree can be killed at once
 
 
 def _ready(proc: subprocess.Popen[bytes], base: str, admin: str, log: Path) -> None:
@@ -126,3 +130,52 @@ def test_api_keys_it_cannot_check_are_refused_not_ignored(tmp_path: Path, engine
     assert proc.wait(timeout=120) == 2
     said = (tmp_path / "server.log").read_text()
     assert "guards.require_api_key" in said and "cannot" in said
+
+
+def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(
+        tmp_path: Path, engine: str) -> None:
+    db_path = tmp_path / "keel.db"
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES)
+        + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
+    acked: list[str] = []
+    lock = threading.Lock()
+    halt = threading.Event()
+
+    def client(worker: int) -> None:
+        with httpx.Client(base_url=base, timeout=10) as c:
+            i = 0
+            while not halt.is_set():
+                i += 1
+                try:
+                    r = c.post(ROUTE, json={"instances": [{"a": worker, "b": i}]})
+                except httpx.TransportError:  # the server died mid-request: not acknowledged
+                    return
+                if r.status_code == 200:
+                    with lock:
+                        acked.extend(r.json()["prediction_ids"])
+
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        clients = [threading.Thread(target=client, args=(w,)) for w in range(6)]
+        for t in clients:
+            t.start()
+        time.sleep(2.0)
+        os.killpg(proc.pid, signal.SIGKILL)  # the front, its workers and the admin app
+        proc.wait(timeout=10)
+        halt.set()
+        for t in clients:
+            t.join(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(acked) > 50, f"too little load to mean anything: {len(acked)} acknowledged"
+    db = make_engine(f"sqlite:///{db_path}")
+    with db.connect() as conn:
+        stored = {str(i) for (i,) in conn.execute(text("select id from predictions"))}
+    db.dispose()
+    missing = [i for i in acked if i not in stored]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions lost"
