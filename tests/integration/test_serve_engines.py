@@ -3,7 +3,8 @@ keelwork's guards once per batch, each request answered on its own. Under concur
 valid request is answered 200, a contract-violating one its own 422 naming each field and a
 malformed one its own 400, the prediction log holds every acknowledged answer, /metrics on the
 admin port counts them, a SIGKILL of the whole process tree under load loses no acknowledged
-answer, and a keel.yaml whose API keys the engine could not check is refused with exit code 2.
+answer, and API keys are checked on predict (granian) or the keel.yaml refused with exit code 2
+(Mosec, whose workers never see the headers).
 Each engine is skipped, with the reason, where its package is not installed."""
 
 from __future__ import annotations
@@ -123,13 +124,38 @@ def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path:
     assert rejected == 20  # ten refused requests of two instances each
 
 
-def test_api_keys_it_cannot_check_are_refused_not_ignored(tmp_path: Path, engine: str) -> None:
-    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES)
-                                        + "guards: {require_api_key: true}\n")
-    proc = _serve(tmp_path, engine, "--port", str(free_port()))
-    assert proc.wait(timeout=120) == 2
-    said = (tmp_path / "server.log").read_text()
-    assert "guards.require_api_key" in said and "cannot" in said
+def test_api_keys_are_checked_or_the_keel_yaml_refused(tmp_path: Path, engine: str) -> None:
+    db_path = tmp_path / "keel.db"
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES) + "guards: {require_api_key: true}\n"
+        + f"storage: {{url: 'sqlite:///{db_path}'}}\n")
+    port, admin_port = free_port(), free_port()
+    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
+    if engine == "mosec":  # its workers never see the headers: refused, never ignored
+        assert proc.wait(timeout=120) == 2
+        said = (tmp_path / "server.log").read_text()
+        assert "guards.require_api_key" in said and "cannot" in said
+        return
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        made = subprocess.run(
+            [sys.executable, "-m", "keelwork.interfaces.cli.main", "keys", "create",
+             "--scope", "predict", "--name", "client", "--project", str(tmp_path)],
+            capture_output=True, text=True, check=True)
+        key = made.stdout.strip().splitlines()[-1]
+        one = {"instances": [{"a": 1, "b": 2}]}
+        bare = httpx.post(base + ROUTE, json=one, timeout=10)
+        assert bare.status_code == 401, bare.text
+        assert bare.headers["www-authenticate"].startswith("Bearer")
+        wrong = httpx.post(base + ROUTE, json=one, headers={"x-api-key": "kw_nope"}, timeout=10)
+        assert wrong.status_code == 401, wrong.text
+        keyed = httpx.post(base + ROUTE, json=one, timeout=10,
+                           headers={"authorization": f"Bearer {key}"})
+        assert keyed.status_code == 200, keyed.text
+        assert keyed.json()["predictions"] == [3]
+    finally:
+        stop(proc, timeout=60)
 
 
 def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(

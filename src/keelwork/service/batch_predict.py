@@ -117,12 +117,12 @@ def _shift(detail: ErrorDetail, start: int) -> ErrorDetail:
     return ErrorDetail(f"{prefix}[{row - start}]{rest}", detail.rule, detail.got, detail.message)
 
 
-def engine_problems(spec: KeelSpec, engine: str) -> list[str]:
+def engine_problems(spec: KeelSpec, engine: str, *, checks_keys: bool = False) -> list[str]:
     """What of ``spec`` a batching engine cannot enforce (its predict route reads neither a
     request's headers nor its client address): each a sentence; empty when it can serve
-    ``spec`` whole."""
+    ``spec`` whole. ``checks_keys``: the engine checks API keys on predict itself."""
     problems = []
-    if spec.guards.require_api_key:
+    if spec.guards.require_api_key and not checks_keys:
         problems.append(f"guards.require_api_key: the {engine} engine's predict route does not "
                         "read request headers, so it cannot check an API key")
     if spec.guards.rate_limit is not None:
@@ -132,13 +132,13 @@ def engine_problems(spec: KeelSpec, engine: str) -> list[str]:
     return problems
 
 
-def check_engine(resolved: ResolvedSpec, engine: str) -> None:
+def check_engine(resolved: ResolvedSpec, engine: str, *, checks_keys: bool = False) -> None:
     """Refuse a keel.yaml whose guards the engine would silently drop.
 
     Raises:
         SpecError: a guard needs what the engine cannot see (each one named).
     """
-    problems = engine_problems(resolved.spec, engine)
+    problems = engine_problems(resolved.spec, engine, checks_keys=checks_keys)
     if problems:
         raise SpecError(
             f"`keel serve --engine {engine}` cannot enforce this keel.yaml: "

@@ -11,8 +11,9 @@ port serves everything else, predict too.
 The worker is a server on the keel.yaml's store, like a worker of ``keel serve --workers N``;
 the loops meant to run once run in the admin app, under the store's lease. The gateway's own
 micro-batching is off in the worker (:func:`~keelwork.service.batch_predict.unbatched`): the
-queue forms the batches. Refused before anything starts, as for ``--engine mosec``: guards that
-the predict route would not enforce (API keys, rate limits).
+queue forms the batches. The RSGI app sees each request's headers: it checks API keys on
+predict (``guards.require_api_key``) as the default engine does. Refused before anything starts:
+``guards.rate_limit`` (the predict route does not count per caller).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def check_granian(resolved: ResolvedSpec, *, port: int, admin_port: int) -> None
         SpecError: a guard the engine does not enforce is on, or the two ports are one.
     """
     require_granian()
-    check_engine(resolved, ENGINE)
+    check_engine(resolved, ENGINE, checks_keys=True)  # the RSGI app reads the headers
     if admin_port == port:
         raise SpecError(f"--admin-port must differ from the port ({port}): granian serves "
                         "predict there, keelwork's app the rest on the admin port.",

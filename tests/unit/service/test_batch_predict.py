@@ -151,6 +151,9 @@ def test_engine_refuses_guards_it_cannot_see() -> None:
     assert [p.split(":")[0] for p in engine_problems(keys, "mosec")] == [
         "guards.require_api_key"]
     assert [p.split(":")[0] for p in engine_problems(limit, "mosec")] == ["guards.rate_limit"]
+    # An engine that checks keys itself (granian's RSGI app) serves them; rate limits, not.
+    assert engine_problems(keys, "granian", checks_keys=True) == []
+    assert engine_problems(limit, "granian", checks_keys=True) != []
     resolved = ResolvedSpec(spec=keys, path=Path("keel.yaml"), project_dir=Path("."))
     with pytest.raises(SpecError, match="cannot enforce") as refused:
         check_engine(resolved, "mosec")

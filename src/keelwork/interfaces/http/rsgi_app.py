@@ -4,7 +4,9 @@ granian's worker process imports :data:`app` and calls ``__rsgi_init__`` with it
 the app opens the process's server from what ``keel serve`` handed down, as
 :func:`keelwork.interfaces.cli.serve_app.worker_app` does for ``--workers``. Then, per request:
 
-- ``POST /v1/models/<model>:predict``: a body over ``guards.max_body_bytes`` answered 413; the
+- ``POST /v1/models/<model>:predict``: with ``guards.require_api_key``, the request's key
+  checked first (401/403 as on the default engine); a body over ``guards.max_body_bytes``
+  answered 413; the
   body parsed and the request checked alone (a
   malformed or contract-breaking request is answered its own 400/422, every problem named, its
   refusal counted and logged by the gateway), then its instances join the model's
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keelwork.errors import ErrorDetail, KeelworkError
+from keelwork.interfaces.http.auth import authenticate
 from keelwork.interfaces.http.batch_answers import no_probabilities, parse, refusal, render
 from keelwork.interfaces.http.errors import HTTPProblem, error_response
 from keelwork.interfaces.http.limits import too_large
@@ -29,6 +32,7 @@ from keelwork.service.batch_predict import Admitted
 
 if TYPE_CHECKING:
     from keelwork.service.batch_predict import BatchQueue
+    from keelwork.types import ApiKeyStoreProtocol
 
 JSON = [("content-type", "application/json")]
 _PREFIX, _SUFFIX = "/v1/models/", ":predict"
@@ -43,6 +47,8 @@ class RsgiApp:
         self.admin = "the admin port"
         #: ``guards.max_body_bytes``: a larger body is answered 413.
         self.max_body_bytes = 1_048_576
+        #: The API keys checked on predict (``guards.require_api_key``); None: no check.
+        self.keys: ApiKeyStoreProtocol | None = None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         from keelwork.interfaces.cli.output import configure_logging
@@ -56,7 +62,10 @@ class RsgiApp:
         options = json.loads(raw)
         configure_logging(str(options["log_level"]), bool(options["access_log"]))
         resolved = load_spec(Path(options["spec"]))
-        self.queues = open_batch_server(resolved, load_settings(), loop).queues
+        server = open_batch_server(resolved, load_settings(), loop)
+        self.queues = server.queues
+        if resolved.spec.guards.require_api_key:
+            self.keys = server.parts.keys
         self.project_dir = resolved.project_dir
         self.max_body_bytes = resolved.spec.guards.max_body_bytes
 
@@ -68,6 +77,13 @@ class RsgiApp:
             model = path[len(_PREFIX):-len(_SUFFIX)]
             queue = self.queues.get(model)
             if queue is not None:
+                if self.keys is not None:
+                    try:
+                        await authenticate(self.keys, scope.headers, "predict")
+                    except HTTPProblem as exc:
+                        status, body = refusal(exc, self.project_dir)
+                        proto.response_bytes(status, [*JSON, *exc.headers.items()], body)
+                        return
                 status, body = await self.predict(queue, model, await proto())
                 proto.response_bytes(status, JSON, body)
                 return

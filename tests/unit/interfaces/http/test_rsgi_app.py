@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from keelwork.core.auth import Principal
 from keelwork.interfaces.http.rsgi_app import RsgiApp
 from keelwork.service.batch_predict import BatchPredictor, BatchQueue
 from keelwork.service.gateway.gateway import Gateway
@@ -52,6 +53,18 @@ class Scope:
     path: str
     method: str = "POST"
     proto: str = "http"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Keys:
+    """An API-key store holding one key per scope set."""
+
+    def cached(self, key: str) -> Principal | None:
+        return {"kp": Principal("k1", "client", frozenset({"predict"})),
+                "kr": Principal("k2", "reader", frozenset({"read"}))}.get(key)
+
+    def verify(self, key: str) -> Principal | None:
+        return None
 
 
 @dataclass
@@ -75,9 +88,10 @@ def _app() -> RsgiApp:
     return app
 
 
-def _call(app: RsgiApp, path: str, body: bytes = b"", method: str = "POST") -> tuple[int, Any]:
+def _call(app: RsgiApp, path: str, body: bytes = b"", method: str = "POST",
+          headers: dict[str, str] | None = None) -> tuple[int, Any]:
     proto = Proto(body)
-    asyncio.run(app.__rsgi__(Scope(path, method), proto))
+    asyncio.run(app.__rsgi__(Scope(path, method, headers=headers or {}), proto))
     ((status, raw),) = proto.sent
     return status, orjson.loads(raw)
 
@@ -101,3 +115,18 @@ def test_predict_refusals_and_other_routes() -> None:
     for path in ("/v1/models/other:predict", "/metrics"):
         status, out = _call(app, path, method="GET" if path == "/metrics" else "POST")
         assert status == 404 and "admin port" in out["error"], out
+
+
+def test_api_keys_are_checked_on_predict_when_keel_yaml_asks() -> None:
+    app = _app()
+    app.keys = Keys()  # type: ignore[assignment]
+    one = b'{"instances": [{"a": 2}]}'
+    status, out = _call(app, "/v1/models/m:predict", one)
+    assert status == 401 and out["details"][0]["rule"] == "api_key_required"
+    status, out = _call(app, "/v1/models/m:predict", one, headers={"x-api-key": "nope"})
+    assert status == 401 and out["details"][0]["rule"] == "api_key_valid"
+    status, out = _call(app, "/v1/models/m:predict", one, headers={"x-api-key": "kr"})
+    assert status == 403 and out["details"][0]["rule"] == "scope"
+    status, out = _call(app, "/v1/models/m:predict", one,
+                        headers={"authorization": "Bearer kp"})
+    assert status == 200 and out["predictions"] == [4]
