@@ -110,13 +110,23 @@ def test_ray_engine_without_ray_gives_the_install_hint(
     assert "pip install 'keelwork[ray]'" in " ".join(res.output.split())
 
 
-def test_mosec_engine_without_mosec_gives_the_install_hint(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "mosec", None)
+@pytest.mark.parametrize("engine", ["mosec", "granian"])
+def test_an_engine_without_its_package_gives_the_install_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    monkeypatch.setitem(sys.modules, engine, None)
     (tmp_path / "keel.yaml").write_text(SPEC)
-    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec"])
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", engine])
     assert res.exit_code == 2, res.output
-    assert "pip install 'keelwork[mosec]'" in " ".join(res.output.split())
+    assert f"pip install 'keelwork[{engine}]'" in " ".join(res.output.split())
+
+
+def test_granian_engine_refuses_a_rate_limit_it_would_not_count(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("keelwork.service.granian_serving.require_granian", lambda: None)
+    (tmp_path / "keel.yaml").write_text(SPEC + "guards: {rate_limit: {requests_per_second: 5}}\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "granian"])
+    assert res.exit_code == 2, res.output
+    assert "guards.rate_limit" in " ".join(res.output.split())
 
 
 def test_mosec_engine_refuses_api_keys_it_cannot_see_and_one_port_for_two(
