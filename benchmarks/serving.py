@@ -15,7 +15,13 @@ seed), saved with skops. Every server gets the same one-instance KServe V1 body
 - ``keel-batch-off`` / ``keel-batch-on``: ``keel serve`` on a keel.yaml with a 30-field float
   contract with ranges (validated on every request), the durable prediction log with
   ``durability: sync`` (the answer waits for the commit to SQLite) and Prometheus metrics,
-  micro-batching off and on.
+  micro-batching off and on;
+- ``keel-mosec`` / ``keel-granian`` (named in ``--servers``; issue 19): ``keel serve --engine
+  mosec`` / ``--engine granian`` on the same keel.yaml (batching on): a Rust front, each request
+  checked alone, the model, the log (sync) and the metrics once per batch; run from
+  ``--mosec-keel-python``, a python with keelwork's dependencies and the extras ``mosec`` and
+  ``granian`` (keelwork itself from this process's ``PYTHONPATH``). Their CPU is the whole
+  process tree's, keelwork's app on the admin port included.
 
 Each server is a subprocess with ONE uvicorn worker on a free loopback port; access logs are off
 for all of them (``--access-log`` turns them on for all). On a machine with two or more CPUs the
@@ -78,12 +84,14 @@ ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "mosec", "litserve-bat
                "litserve-batch-off", "keel-batch-off", "keel-batch-on")
 #: The servers that run from a venv of their own: name -> (argparse dest, what to install).
 VENV_SERVERS = {"bentoml": "bentoml_python", "mosec": "mosec_python",
-                "mosec-keel": "mosec_keel_python",
+                "mosec-keel": "mosec_keel_python", "keel-mosec": "mosec_keel_python",
+                "keel-granian": "mosec_keel_python",
                 "litserve-batch-on": "litserve_python", "litserve-batch-off": "litserve_python"}
 MALFORMED_BODY = b'{"instances": [[1.0, 2.0]]}'
 #: Servers run only when named in ``--servers``: ``keel serve --workers 2`` (batching on) needs
 #: the machine's CPUs, so it is measured with ``--no-pin`` beside ``keel-batch-on``.
-OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on", "mosec-keel")
+OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on", "mosec-keel", "keel-mosec",
+                    "keel-granian")
 DEFAULT_MOSEC_KEEL_PYTHON = "/work/bench-venvs/keel-mosec/bin/python"
 SOAK_SERVER = "keel-batch-on"
 RSS_GROWTH_LIMIT = 0.05
@@ -250,6 +258,26 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
          "127.0.0.1", "--port", "{port}", "--log-level", "warning",
          "--path", str(work / name / "mosec-run")],
         "/", work / name, {"KEEL_BENCH_SPEC": str(spec)}, db=work / name / ".keel" / "keel.db"))
+    # Issue 19's engine: `keel serve --engine mosec` (Mosec's front on the port, one request at
+    # a time through the contract check, batches through the model and the log; keelwork's
+    # app on the admin port). Measured on the whole process tree, admin app included.
+    name = "keel-mosec"
+    spec = write_project(work / name, model, x, batching=True)
+    out.append(Server(
+        name,
+        [args.mosec_keel_python, "-c", "from keelwork.interfaces.cli.main import run; run()",
+         "serve", str(spec), "--engine", "mosec", "--host", "127.0.0.1", "--port", "{port}",
+         "--admin-port", str(free_port()), "--log-level", "warning", *access],
+        "/", work / name, db=work / name / ".keel" / "keel.db"))
+    # The same with granian's Rust front and keelwork's RSGI app: `keel serve --engine granian`.
+    name = "keel-granian"
+    spec = write_project(work / name, model, x, batching=True)
+    out.append(Server(
+        name,
+        [args.mosec_keel_python, "-c", "from keelwork.interfaces.cli.main import run; run()",
+         "serve", str(spec), "--engine", "granian", "--host", "127.0.0.1", "--port", "{port}",
+         "--admin-port", str(free_port()), "--log-level", "warning", *access],
+        "/", work / name, db=work / name / ".keel" / "keel.db"))
     name = "keel-workers-2"
     spec = write_project(work / name, model, x, batching=True)
     out.append(Server(
@@ -486,7 +514,8 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         base = baseline(c)
         if base is not None:
             print(f"  c={c}: baseline is {base.server} ({base.rps:.0f} req/s)")
-        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "mosec-keel"):
+        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "mosec-keel",
+                     "keel-mosec", "keel-granian"):
             r = by.get((name, c))
             if r is None:
                 continue
@@ -527,10 +556,16 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         goal("c=64 keel-batch-on >= 1.0x Mosec (issue 19)", k.rps / m.rps, k.rps >= m.rps)
         goal("c=64 keel-batch-on p99 <= Mosec's (ms)", k.p99_ms, k.p99_ms <= m.p99_ms)
         goal("c=64 keel-batch-on CPU us/request <= 60", k.cpu_us, k.cpu_us <= 60)
+    for engine in ("keel-mosec", "keel-granian"):
+        if ("mosec", 64) in by and (engine, 64) in by:
+            k, m = by[(engine, 64)], by[("mosec", 64)]
+            goal(f"c=64 {engine} >= 1.0x Mosec (issue 19)", k.rps / m.rps, k.rps >= m.rps)
+            goal(f"c=64 {engine} p99 <= Mosec's (ms)", k.p99_ms, k.p99_ms <= m.p99_ms)
+            goal(f"c=64 {engine} CPU us/request <= 60", k.cpu_us, k.cpu_us <= 60)
     base1 = [by[(s, 1)] for s in ("fastapi-def", "fastapi-async") if (s, 1) in by]
     if base1:
         b = min(base1, key=lambda r: r.p50_ms)
-        for name in ("keel-batch-off", "keel-batch-on"):
+        for name in ("keel-batch-off", "keel-batch-on", "keel-mosec", "keel-granian"):
             if (name, 1) in by:
                 v = by[(name, 1)].p50_ms - b.p50_ms
                 goal(f"c=1 {name} p50 added latency <= 1 ms (ms, vs {b.server})", v, v <= 1.0)
@@ -584,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mosec-keel-python",
                     default=os.environ.get("KEEL_BENCH_MOSEC_KEEL_PYTHON",
                                            DEFAULT_MOSEC_KEEL_PYTHON),
-                    help="a python with keelwork's dependencies and mosec (for mosec-keel)")
+                    help="a python with keelwork's dependencies, mosec and granian (mosec-keel, "
+                         "keel-mosec, keel-granian)")
     ap.add_argument("--keel-baseline-src", default="",
                     help="a keelwork src/ directory to run as keel-base-batch-on (before/after)")
     ap.add_argument("--no-pin", dest="pin", action="store_false",

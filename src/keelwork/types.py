@@ -477,6 +477,12 @@ class EntityLookup(Protocol):
         ...
 
 
+class BatchHandler(Protocol):
+    """What a batching engine's workers call (``keelwork.adapters.engines.mosec_workers``)."""
+    def admit(self, body: bytes) -> tuple[int, Any]: ...  # (200, item) or (status, error body)
+    def answer(self, items: list[Any]) -> tuple[int, list[bytes]]: ...  # bodies, or [error]
+
+
 class PiiRecogniser(Protocol):
     """Finds PII; see :mod:`keelwork.core.pii` (entry points: ``keelwork.pii_recognisers``)."""
     entities: tuple[str, ...]  # the entity names its spans carry
@@ -484,8 +490,9 @@ class PiiRecogniser(Protocol):
 
 
 __all__ = [  # alphabetical; several a line (this module is at the 500-line limit)
-    "AlertStateStore", "ApiKeyStoreProtocol", "AuditSink", "AuditStore", "ChunkHandler",
-    "DatasetStoreProtocol", "EntityLookup", "FlagStoreProtocol", "IngestLedger", "IngestSource",
+    "AlertStateStore", "ApiKeyStoreProtocol", "AuditSink", "AuditStore", "BatchHandler",
+    "ChunkHandler", "DatasetStoreProtocol", "EntityLookup", "FlagStoreProtocol", "IngestLedger",
+    "IngestSource",
     "Instance", "JSONValue", "LabelStoreProtocol", "ModelRegistryStore", "ModelRuntime",
     "MonitorStoreProtocol", "Notifier", "PiiRecogniser", "PredictionReaderStore",
     "PredictionSink", "PredictionWriter", "RolloutStoreProtocol", "RuntimeFactory",

@@ -136,6 +136,12 @@ def worker_handoff() -> str | None:
     return os.environ.get(WORKER_HANDOFF) or None
 
 
+def handed_down(variable: str) -> str | None:
+    """The value a parent process left this one in ``variable`` (an engine's worker reads what
+    its ``keel serve`` handed down; None: not set)."""
+    return os.environ.get(variable) or None
+
+
 def hand_to_workers(message: str) -> None:
     """Leave ``message`` for the worker processes this process is about to start."""
     os.environ[WORKER_HANDOFF] = message
@@ -167,5 +173,6 @@ def settings_environment() -> dict[str, str]:
 
 
 __all__ = ["DEPRECATED_NAMES", "ENV_PREFIX", "METRICS_DIR_VARIABLE", "WORKER_HANDOFF", "JitMode",
-           "Settings", "child_environment", "env_name", "hand_to_workers", "load_settings",
+           "Settings", "child_environment", "env_name", "hand_to_workers", "handed_down",
+           "load_settings",
            "settings_environment", "share_metrics", "worker_handoff"]

@@ -65,11 +65,15 @@ def serve(
     workers: int | None = typer.Option(
         None, help="Server processes sharing the port and the store (default: server.workers)."),
     engine: str = typer.Option(
-        "uvicorn", help="uvicorn (one machine) or ray (Ray Serve replicas, extra 'ray')."),
+        "uvicorn", help="uvicorn (one machine), ray (Ray Serve replicas, extra 'ray'), granian "
+        "or mosec (a Rust front; V1 predict batched, extra 'granian' or 'mosec')."),
     replicas: int | None = typer.Option(
         None, help="With --engine ray: replicas sharing the store (default: server.replicas)."),
     address: str | None = typer.Option(
         None, help="With --engine ray: an existing Ray cluster (default: start Ray here)."),
+    admin_port: int | None = typer.Option(
+        None, help="With --engine mosec or granian: the port of keelwork's app (default: "
+        "port + 1)."),
 ) -> None:
     """Serve the models of keel.yaml: KServe V1, Open Inference Protocol, /metrics, /docs."""
     import uvicorn
@@ -79,8 +83,19 @@ def serve(
 
     settings = current_settings()  # checked at start-up: a bad KEELWORK_* variable stops here
     resolved = load_spec(spec)
-    if engine not in ("uvicorn", "ray"):
-        raise fail(f"--engine must be uvicorn or ray; got {engine!r}.")
+    if engine not in ("uvicorn", "ray", "mosec", "granian"):
+        raise fail(f"--engine must be uvicorn, ray, mosec or granian; got {engine!r}.")
+    if engine in ("mosec", "granian"):
+        if workers is not None or replicas is not None or address is not None:
+            raise fail(f"--workers, --replicas and --address are not for --engine {engine}.")
+        from keelwork.interfaces.cli.serve_engines import serve_on_engine
+
+        serve_on_engine(engine, spec, host=host, port=port, admin_port=admin_port,
+                        log_level=log_level, access_log=access_log,
+                        preflight=lambda: preflight(build_app(spec, settings, fleet=True)))
+        return
+    if admin_port is not None:
+        raise fail("--admin-port is for --engine mosec or granian.")
     if engine == "ray":
         if workers is not None:
             raise fail("--workers is for --engine uvicorn; Ray Serve runs --replicas.")

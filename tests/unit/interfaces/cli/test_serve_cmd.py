@@ -76,9 +76,15 @@ def test_engine_options_refused_where_they_do_not_apply(tmp_path: Path) -> None:
     (tmp_path / "keel.yaml").write_text(SPEC)
     spec = str(tmp_path / "keel.yaml")
     for argv, said in (
-            (["--engine", "kubernetes"], "--engine must be uvicorn or ray; got 'kubernetes'"),
+            (["--engine", "kubernetes"],
+             "--engine must be uvicorn, ray, mosec or granian; got 'kubernetes'"),
             (["--replicas", "2"], "--replicas and --address are for --engine ray"),
-            (["--engine", "ray", "--workers", "2"], "--workers is for --engine uvicorn")):
+            (["--engine", "ray", "--workers", "2"], "--workers is for --engine uvicorn"),
+            (["--engine", "mosec", "--workers", "2"],
+             "--workers, --replicas and --address are not for --engine mosec"),
+            (["--engine", "granian", "--replicas", "2"],
+             "--workers, --replicas and --address are not for --engine granian"),
+            (["--admin-port", "9000"], "--admin-port is for --engine mosec or granian")):
         res = runner.invoke(app, ["serve", spec, *argv])
         assert res.exit_code == 2, res.output
         assert said in " ".join(res.output.split()), res.output
@@ -102,3 +108,37 @@ def test_ray_engine_without_ray_gives_the_install_hint(
     res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "ray"])
     assert res.exit_code == 2, res.output
     assert "pip install 'keelwork[ray]'" in " ".join(res.output.split())
+
+
+@pytest.mark.parametrize("engine", ["mosec", "granian"])
+def test_an_engine_without_its_package_gives_the_install_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    monkeypatch.setitem(sys.modules, engine, None)
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", engine])
+    assert res.exit_code == 2, res.output
+    assert f"pip install 'keelwork[{engine}]'" in " ".join(res.output.split())
+
+
+def test_granian_engine_refuses_a_rate_limit_it_would_not_count(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("keelwork.service.granian_serving.require_granian", lambda: None)
+    (tmp_path / "keel.yaml").write_text(SPEC + "guards: {rate_limit: {requests_per_second: 5}}\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "granian"])
+    assert res.exit_code == 2, res.output
+    assert "guards.rate_limit" in " ".join(res.output.split())
+
+
+def test_mosec_engine_refuses_api_keys_it_cannot_see_and_one_port_for_two(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("keelwork.service.mosec_serving.require_mosec", lambda: None)
+    (tmp_path / "keel.yaml").write_text(SPEC + "guards: {require_api_key: true}\n")
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec"])
+    assert res.exit_code == 2, res.output
+    said = " ".join(res.output.split())
+    assert "guards.require_api_key" in said and "does not read request headers" in said
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec",
+                              "--port", "9000", "--admin-port", "9000"])
+    assert res.exit_code == 2, res.output
+    assert "--admin-port must differ from the port" in " ".join(res.output.split())

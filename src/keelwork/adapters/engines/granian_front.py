@@ -1,0 +1,87 @@
+"""``keel serve --engine granian``: granian's Rust HTTP front hands each request to keelwork's
+RSGI app in one worker process (https://github.com/emmett-framework/granian).
+
+granian parses HTTP in Rust and calls the app's ``__rsgi__`` coroutine with the request (its
+headers included) and a protocol object to answer with: no ASGI dictionaries, no framework in
+between. The app (an import path, ``module:attribute``, which granian's worker process imports) is
+keelwork's; this module only runs the server, with ``daemons`` (e.g. keelwork's whole app on
+another port) as children that are terminated when it stops.
+
+granian is imported only inside these functions: the base install never needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keelwork.adapters.engines.daemons import stop_daemon
+from keelwork.errors import MissingExtraError
+
+
+@dataclass(frozen=True)
+class GranianConfig:
+    """How to run the front.
+
+    Attributes:
+        target: The RSGI app, ``module:attribute``.
+        host: The bind address.
+        port: The port.
+        log_level: granian's own log level.
+    """
+
+    target: str
+    host: str
+    port: int
+    log_level: str = "warning"
+
+
+def require_granian() -> None:
+    """Raises:
+        MissingExtraError: ``granian`` is not installed (the ``granian`` extra)."""
+    try:
+        importlib.import_module("granian")
+    except ImportError as exc:
+        raise MissingExtraError("granian", "granian", "keel serve --engine granian") from exc
+
+
+def server_options(config: GranianConfig) -> dict[str, Any]:
+    """granian's options: the RSGI interface, one worker process with one runtime thread (the
+    batches form on its one event loop), no access log (keelwork's app writes its own)."""
+    return {"target": config.target, "address": config.host, "port": config.port,
+            "workers": 1, "runtime_threads": 1, "log_level": config.log_level,
+            "log_access": False}
+
+
+def serve(config: GranianConfig, daemons: Sequence[tuple[str, list[str]]] = (),
+          daemon_env: Mapping[str, str] | None = None) -> None:
+    """Run the front (and ``daemons``) until SIGINT/SIGTERM.
+
+    Raises:
+        MissingExtraError: granian is not installed.
+    """
+    require_granian()
+    granian: Any = importlib.import_module("granian")
+    constants: Any = importlib.import_module("granian.constants")
+    levels: Any = importlib.import_module("granian.log")
+    options = server_options(config)
+    # granian starts its worker with multiprocessing's start method: spawn, so the worker is a
+    # fresh interpreter (the environment handed down, e.g. the metrics folder, read as it
+    # imports; no threads of this process forked), as Mosec's workers are.
+    multiprocessing.set_start_method("spawn", force=True)
+    server = granian.Granian(interface=constants.Interfaces.RSGI,
+                             log_level=levels.LogLevels(options.pop("log_level")), **options)
+    children = [subprocess.Popen(command, env=dict(daemon_env or {}))
+                for _, command in daemons]
+    try:
+        server.serve()
+    finally:
+        for child in children:
+            stop_daemon(child)
+
+
+__all__ = ["GranianConfig", "require_granian", "serve", "server_options"]

@@ -1,0 +1,270 @@
+"""Predict for many requests at once, each answered on its own: the use-case of an engine whose
+HTTP front forms the batches (``keel serve --engine mosec``).
+
+Two steps, as the engine runs them:
+
+1. :meth:`BatchPredictor.breaks_contract`, once per request: its instances are checked against
+   the contract alone (no event loop on this path). A request that breaks it goes through
+   :meth:`BatchPredictor.refuse`, the gateway's refusal path
+   (:meth:`~keelwork.service.gateway.gateway.Gateway.predict` checks, counts the validation
+   failures, logs the refusal and raises :class:`~keelwork.errors.ContractViolation` naming every
+   field), so it is answered its own 422 and never joins a batch.
+2. :meth:`BatchPredictor.predict`, once per batch of admitted requests: their instances are
+   merged (:func:`merge`) and the gateway runs ONE predict for them (the contract check, the
+   model call, the durable prediction log with one record per instance, the metrics); the
+   answers are cut back per request (:func:`split`). Requests that ask for class probabilities
+   and requests that do not are predicted apart (the gateway computes probabilities per call).
+
+A failure of the batch call (the model raised, timed out) is the failure of every request in it:
+they shared the one model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from keelwork.core.contracts import compile_contract
+from keelwork.errors import ContractViolation, ErrorDetail, SpecError
+from keelwork.service.gateway.context import PredictResult, RequestContext
+from keelwork.service.gateway.gateway import Gateway
+from keelwork.spec.model import KeelSpec, ResolvedSpec
+
+T = TypeVar("T")
+
+#: What the request context's ``meta["protocol"]`` says of a request served this way.
+PROTOCOL = "v1"
+
+
+def merge(requests: Sequence[Sequence[T]]) -> tuple[list[T], list[int]]:
+    """The instances of ``requests`` in one list, and how many each request brought."""
+    sizes = [len(r) for r in requests]
+    return [x for r in requests for x in r], sizes
+
+
+def split(values: Sequence[T], sizes: Sequence[int]) -> list[list[T]]:
+    """``values`` cut back into consecutive runs of ``sizes`` (the inverse of :func:`merge`).
+
+    Raises:
+        ValueError: ``sizes`` do not add up to ``len(values)``.
+    """
+    if sum(sizes) != len(values):
+        raise ValueError(f"{len(values)} values cannot be cut into runs of {list(sizes)}.")
+    out: list[list[T]] = []
+    at = 0
+    for n in sizes:
+        out.append(list(values[at:at + n]))
+        at += n
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """One request that passed :meth:`BatchPredictor.admit`: its instances, and whether it
+    asked for class probabilities."""
+
+    instances: list[Any]
+    probabilities: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One request's share of a batch's :class:`PredictResult`."""
+
+    model: str
+    version: int
+    predictions: list[Any]
+    prediction_ids: list[str]
+    answered_by: str
+    probabilities: list[list[float]] | None = None
+    classes: tuple[Any, ...] | None = None
+    warnings: list[ErrorDetail] = field(default_factory=list)
+
+
+def cut(result: PredictResult, sizes: Sequence[int]) -> list[Answer]:
+    """``result`` of one gateway call cut into one :class:`Answer` per request of ``sizes``;
+    an output-contract warning goes to the request whose instance it names."""
+    predictions = split(result.predictions, sizes)
+    ids = split(result.prediction_ids, sizes)
+    proba = split(result.probabilities, sizes) if result.probabilities is not None else None
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    answers = []
+    for i, n in enumerate(sizes):
+        warnings = [_shift(d, starts[i]) for d in result.output_violations
+                    if starts[i] <= _row(d) < starts[i] + n]
+        answers.append(Answer(result.model, result.version, predictions[i], ids[i],
+                              result.answered_by, None if proba is None else proba[i],
+                              result.classes, warnings))
+    return answers
+
+
+def _row(detail: ErrorDetail) -> int:
+    """The instance an output detail names (``predictions[3].score`` -> 3; -1: none)."""
+    head = detail.path.split("]", 1)[0]
+    _, _, index = head.partition("[")
+    return int(index) if index.isdigit() else -1
+
+
+def _shift(detail: ErrorDetail, start: int) -> ErrorDetail:
+    """``detail`` with its instance index made relative to a request starting at ``start``."""
+    row = _row(detail)
+    if row < 0:
+        return detail
+    head, _, rest = detail.path.partition("]")
+    prefix = head.split("[", 1)[0]
+    return ErrorDetail(f"{prefix}[{row - start}]{rest}", detail.rule, detail.got, detail.message)
+
+
+def engine_problems(spec: KeelSpec, engine: str, *, checks_keys: bool = False) -> list[str]:
+    """What of ``spec`` a batching engine cannot enforce (its predict route reads neither a
+    request's headers nor its client address): each a sentence; empty when it can serve
+    ``spec`` whole. ``checks_keys``: the engine checks API keys on predict itself."""
+    problems = []
+    if spec.guards.require_api_key and not checks_keys:
+        problems.append(f"guards.require_api_key: the {engine} engine's predict route does not "
+                        "read request headers, so it cannot check an API key")
+    if spec.guards.rate_limit is not None:
+        problems.append(f"guards.rate_limit: the {engine} engine's predict route does not know "
+                        "the caller (key, tenant header or address), so it cannot count per "
+                        "caller")
+    return problems
+
+
+def check_engine(resolved: ResolvedSpec, engine: str, *, checks_keys: bool = False) -> None:
+    """Refuse a keel.yaml whose guards the engine would silently drop.
+
+    Raises:
+        SpecError: a guard needs what the engine cannot see (each one named).
+    """
+    problems = engine_problems(resolved.spec, engine, checks_keys=checks_keys)
+    if problems:
+        raise SpecError(
+            f"`keel serve --engine {engine}` cannot enforce this keel.yaml: "
+            + "; ".join(problems) + ". Serve it with the default engine (`keel serve`), "
+            "or turn these guards off.",
+            [ErrorDetail(p.split(":", 1)[0], "engine", engine) for p in problems])
+
+
+def unbatched(resolved: ResolvedSpec) -> ResolvedSpec:
+    """``resolved`` with the gateway's own micro-batching off for every model: the engine's
+    front forms the batches, so a batch goes to the model in one call, without a second queue."""
+    models = [m.model_copy(update={"batching": m.batching.model_copy(update={"enabled": False})})
+              for m in resolved.spec.models]
+    return resolved.model_copy(update={"spec": resolved.spec.model_copy(
+        update={"models": models})})
+
+
+class BatchPredictor:
+    """One model's predictions, requests admitted one by one and predicted a batch at a time.
+
+    Args:
+        gateway: The started gateway (its models loaded, its log open).
+        model: The model the route serves (its champion answers; no alias nor version).
+    """
+
+    def __init__(self, gateway: Gateway, model: str) -> None:
+        self.gateway = gateway
+        self.model = model
+        contract = gateway.spec.contract
+        self._validator = compile_contract(contract) if contract.inputs else None
+
+    def breaks_contract(self, instances: list[Any]) -> bool:
+        """Whether one request's ``instances`` would be refused by the contract check (none,
+        or one that breaks the contract); no side effect: :meth:`refuse` records it."""
+        return not instances or (self._validator is not None
+                                 and bool(self._validator.validate_batch(instances)))
+
+    async def refuse(self, instances: list[Any]) -> None:
+        """Refuse one request that :meth:`breaks_contract`, through the gateway: the
+        validation failures are counted and the refusal logged, as the default engine does.
+
+        Raises:
+            ContractViolation: always, naming every problem with its path.
+        """
+        await self.gateway.predict(self.model, None, instances, self._context(False))
+        raise ContractViolation("The request breaks the contract.")  # pragma: no cover
+
+    async def classes(self) -> tuple[Any, ...] | None:
+        """The classes of the model's champion (None: it gives no class probabilities)."""
+        return (await self.gateway.host(self.model, None)).classes
+
+    async def predict(self, batch: Sequence[Admitted]) -> list[Answer]:
+        """Predict every admitted request of ``batch`` in one gateway call (two when some ask
+        for class probabilities and some do not); the answers in ``batch``'s order.
+
+        Raises:
+            KeelworkError: the gateway call failed (every request of it fails alike).
+        """
+        answers: list[Answer | None] = [None] * len(batch)
+        for proba in (False, True):
+            picked = [i for i, a in enumerate(batch) if a.probabilities is proba]
+            if not picked:
+                continue
+            rows, sizes = merge([batch[i].instances for i in picked])
+            result = await self.gateway.predict(self.model, None, rows, self._context(proba))
+            for i, answer in zip(picked, cut(result, sizes), strict=True):
+                answers[i] = answer
+        return [a for a in answers if a is not None]
+
+    @staticmethod
+    def _context(probabilities: bool) -> RequestContext:
+        ctx = RequestContext(meta={"protocol": PROTOCOL})
+        ctx.probabilities = probabilities
+        return ctx
+
+
+class BatchQueue:
+    """Admitted requests of one model, predicted a batch at a time on one event loop (an engine
+    whose front hands each request to Python, e.g. granian's RSGI).
+
+    A request joins the queue; a drain takes everything queued (up to ``max_batch_size``
+    requests) at once: a lone request goes at once, and under load the batches form by
+    themselves. Up to ``max_batches`` batches are in the gateway at a time, so that one batch's
+    model call and the next one's wait for the log's commit (``durability: sync``) overlap: the
+    log commits the records of batches in flight together. A failed batch call fails each
+    request of it alike.
+    """
+
+    def __init__(self, predictor: BatchPredictor, max_batch_size: int,
+                 max_batches: int = 4) -> None:
+        self.predictor = predictor
+        self.max_batch_size = max_batch_size
+        self.max_batches = max_batches
+        self._queue: list[tuple[Admitted, asyncio.Future[Answer]]] = []
+        self._drains: set[asyncio.Task[None]] = set()
+
+    async def submit(self, admitted: Admitted) -> Answer:
+        """``admitted``'s answer, from the batch it joined.
+
+        Raises:
+            KeelworkError: the batch's gateway call failed.
+        """
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Answer] = loop.create_future()
+        self._queue.append((admitted, answer))
+        if len(self._drains) < self.max_batches:
+            drain = loop.create_task(self._drain())
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        return await answer
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch = self._queue[:self.max_batch_size]
+            del self._queue[:self.max_batch_size]
+            try:
+                answers = await self.predictor.predict([a for a, _ in batch])
+            except Exception as exc:  # every request of the batch fails alike
+                for _, waiting in batch:
+                    if not waiting.done():
+                        waiting.set_exception(exc)
+                continue
+            for (_, waiting), answer in zip(batch, answers, strict=True):
+                if not waiting.done():  # a request whose client left is dropped
+                    waiting.set_result(answer)
+
+
+__all__ = ["PROTOCOL", "Admitted", "Answer", "BatchPredictor", "BatchQueue", "check_engine", "cut",
+           "engine_problems", "merge", "split", "unbatched"]

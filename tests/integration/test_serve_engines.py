@@ -1,0 +1,207 @@
+"""`keel serve --engine mosec` and `--engine granian`: a Rust front before the V1 predict route,
+keelwork's guards once per batch, each request answered on its own. Under concurrent load every
+valid request is answered 200, a contract-violating one its own 422 naming each field and a
+malformed one its own 400, the prediction log holds every acknowledged answer, /metrics on the
+admin port counts them, a SIGKILL of the whole process tree under load loses no acknowledged
+answer, and API keys are checked on predict (granian) or the keel.yaml refused with exit code 2
+(Mosec, whose workers never see the headers).
+Each engine is skipped, with the reason, where its package is not installed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+
+from fleet import load, stop
+from keelwork.adapters.stores.engine import make_engine
+from live_server import ADDER_SPEC, FIXTURES, free_port
+
+ROUTE = "/v1/models/adder:predict"
+ENGINES = ["mosec", "granian"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    name = str(request.param)
+    pytest.importorskip(name, reason=f"{name} is not installed (pip install 'keelwork[{name}]')")
+    return name
+
+
+def _serve(project: Path, engine: str, *extra: str) -> subprocess.Popen[bytes]:
+    log = project / "server.log"
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+             str(project / "keel.yaml"), "--engine", engine, "--log-level", "warning",
+             "--no-access-log", *extra], stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True)  # its own process group: the tree can be killed at once
+
+
+def _ready(proc: subprocess.Popen[bytes], base: str, admin: str, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "not ready in 120 s:\n" + log.read_text()[-3000:]
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/", timeout=2).status_code == 200 and \
+                    httpx.get(f"{admin}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+
+
+def _predictions_metric(admin: str) -> float:
+    body = httpx.get(f"{admin}/metrics", timeout=10).text
+    return sum(s.value for f in text_string_to_metric_families(body) for s in f.samples
+               if s.name == "keelwork_predictions_total" and s.labels.get("model") == "adder")
+
+
+def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path: Path,
+                                                                      engine: str) -> None:
+    db_path = tmp_path / "keel.db"
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES)
+        + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        one = httpx.post(base + ROUTE, json={"instances": [{"a": 1.5, "b": 2}]}, timeout=10)
+        assert one.status_code == 200, one.text
+        assert one.json()["predictions"] == [3.5]
+        assert one.json()["model_name"] == "adder"
+        acked: list[str] = list(one.json()["prediction_ids"])
+
+        # Bad requests sent while six clients keep the batches full: each is refused alone.
+        refusals: list[httpx.Response] = []
+
+        def hostile() -> None:
+            with httpx.Client(base_url=base, timeout=20) as c:
+                for _ in range(10):
+                    refusals.append(c.post(ROUTE, json={
+                        "instances": [{"a": -1, "b": 2}, {"a": 1, "b": "x"}]}))
+                    refusals.append(c.post(ROUTE, content=b'{"instances": [',
+                                           headers={"content-type": "application/json"}))
+                    time.sleep(0.05)
+
+        bad = threading.Thread(target=hostile)
+        bad.start()
+        load(base, 3.0, acked, clients=6, timeout=20)  # fails on any answer but 200
+        bad.join(timeout=60)
+        assert len(acked) > 50, f"too little load to mean anything: {len(acked)}"
+        assert [r.status_code for r in refusals] == [422, 400] * 10
+        violation = refusals[0].json()
+        assert {d["path"] for d in violation["details"]} == {"instances[0].a", "instances[1].b"}
+        assert {d["rule"] for d in violation["details"]} == {"min", "type"}
+        assert refusals[1].json()["details"][0]["rule"] == "json"
+        # The admin port's /metrics sums every process of the tree.
+        assert _predictions_metric(admin) == float(len(acked))
+    finally:
+        stop(proc, timeout=60)
+    assert proc.returncode == 0, (tmp_path / "server.log").read_text()[-3000:]
+
+    # Every acknowledged prediction is in the durable log, once; the refusals are there too.
+    db = make_engine(f"sqlite:///{db_path}")
+    with db.connect() as conn:
+        ok = {str(i): int(n) for i, n in conn.execute(text(
+            "select id, count(*) from predictions where status = 'ok' group by id"))}
+        rejected = conn.execute(text(
+            "select count(*) from predictions where status = 'rejected'")).scalar_one()
+    db.dispose()
+    assert set(ok) == set(acked) and set(ok.values()) == {1}
+    assert len(acked) == len(set(acked))
+    assert rejected == 20  # ten refused requests of two instances each
+
+
+def test_api_keys_are_checked_or_the_keel_yaml_refused(tmp_path: Path, engine: str) -> None:
+    db_path = tmp_path / "keel.db"
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES) + "guards: {require_api_key: true}\n"
+        + f"storage: {{url: 'sqlite:///{db_path}'}}\n")
+    port, admin_port = free_port(), free_port()
+    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
+    if engine == "mosec":  # its workers never see the headers: refused, never ignored
+        assert proc.wait(timeout=120) == 2
+        said = (tmp_path / "server.log").read_text()
+        assert "guards.require_api_key" in said and "cannot" in said
+        return
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        made = subprocess.run(
+            [sys.executable, "-m", "keelwork.interfaces.cli.main", "keys", "create",
+             "--scope", "predict", "--name", "client", "--project", str(tmp_path)],
+            capture_output=True, text=True, check=True)
+        key = made.stdout.strip().splitlines()[-1]
+        one = {"instances": [{"a": 1, "b": 2}]}
+        bare = httpx.post(base + ROUTE, json=one, timeout=10)
+        assert bare.status_code == 401, bare.text
+        assert bare.headers["www-authenticate"].startswith("Bearer")
+        wrong = httpx.post(base + ROUTE, json=one, headers={"x-api-key": "kw_nope"}, timeout=10)
+        assert wrong.status_code == 401, wrong.text
+        keyed = httpx.post(base + ROUTE, json=one, timeout=10,
+                           headers={"authorization": f"Bearer {key}"})
+        assert keyed.status_code == 200, keyed.text
+        assert keyed.json()["predictions"] == [3]
+    finally:
+        stop(proc, timeout=60)
+
+
+def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(
+        tmp_path: Path, engine: str) -> None:
+    db_path = tmp_path / "keel.db"
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES)
+        + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
+    acked: list[str] = []
+    lock = threading.Lock()
+    halt = threading.Event()
+
+    def client(worker: int) -> None:
+        with httpx.Client(base_url=base, timeout=10) as c:
+            i = 0
+            while not halt.is_set():
+                i += 1
+                try:
+                    r = c.post(ROUTE, json={"instances": [{"a": worker, "b": i}]})
+                except httpx.TransportError:  # the server died mid-request: not acknowledged
+                    return
+                if r.status_code == 200:
+                    with lock:
+                        acked.extend(r.json()["prediction_ids"])
+
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        clients = [threading.Thread(target=client, args=(w,)) for w in range(6)]
+        for t in clients:
+            t.start()
+        time.sleep(2.0)
+        os.killpg(proc.pid, signal.SIGKILL)  # the front, its workers and the admin app
+        proc.wait(timeout=10)
+        halt.set()
+        for t in clients:
+            t.join(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(acked) > 50, f"too little load to mean anything: {len(acked)} acknowledged"
+    db = make_engine(f"sqlite:///{db_path}")
+    with db.connect() as conn:
+        stored = {str(i) for (i,) in conn.execute(text("select id from predictions"))}
+    db.dispose()
+    missing = [i for i in acked if i not in stored]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions lost"

@@ -1,0 +1,24 @@
+"""The granian engine's adapter (``keel serve --engine granian``): granian's options and the
+missing-extra hint."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from keelwork.adapters.engines.granian_front import GranianConfig, require_granian, server_options
+from keelwork.errors import MissingExtraError
+
+
+def test_one_worker_one_thread_on_the_rsgi_app_without_an_access_log() -> None:
+    options = server_options(GranianConfig(target="pkg.mod:app", host="127.0.0.1", port=8123))
+    assert options == {"target": "pkg.mod:app", "address": "127.0.0.1", "port": 8123,
+                       "workers": 1, "runtime_threads": 1, "log_level": "warning",
+                       "log_access": False}
+
+
+def test_without_granian_the_engine_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "granian", None)
+    with pytest.raises(MissingExtraError, match=r"keelwork\[granian\]"):
+        require_granian()

@@ -1,0 +1,132 @@
+"""The RSGI app of ``keel serve --engine granian``, driven as granian drives it: the V1 predict
+route answered from a batch, a bad request refused alone with keelwork's error body, ``/``
+alive, anything else 404 pointing to the admin port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from keelwork.core.auth import Principal
+from keelwork.interfaces.http.rsgi_app import RsgiApp
+from keelwork.service.batch_predict import BatchPredictor, BatchQueue
+from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.host import ModelTarget
+from keelwork.spec.loader import parse_spec
+
+SPEC = """\
+service: {name: t, owners: [t@example.com]}
+models:
+  - {name: m, runtime: python, artifact: "x:y", batching: {enabled: false}}
+contract:
+  inputs:
+    - {name: a, type: float, min: 0}
+"""
+
+
+class Signature:
+    classes = None  # a regressor: no class probabilities
+
+
+class Runtime:
+    kind = "fake"
+    signature = Signature()
+
+    def predict(self, instances: Sequence[Any]) -> list[Any]:
+        return [r["a"] * 2 for r in instances]
+
+    def unload(self) -> None:
+        return None
+
+
+class Sink:
+    async def write(self, records: Sequence[Any]) -> None:
+        return None
+
+
+@dataclass
+class Scope:
+    path: str
+    method: str = "POST"
+    proto: str = "http"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Keys:
+    """An API-key store holding one key per scope set."""
+
+    def cached(self, key: str) -> Principal | None:
+        return {"kp": Principal("k1", "client", frozenset({"predict"})),
+                "kr": Principal("k2", "reader", frozenset({"read"}))}.get(key)
+
+    def verify(self, key: str) -> Principal | None:
+        return None
+
+
+@dataclass
+class Proto:
+    body: bytes = b""
+    sent: list[tuple[int, bytes]] = field(default_factory=list)
+
+    async def __call__(self) -> bytes:
+        return self.body
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        assert ("content-type", "application/json") in headers
+        self.sent.append((status, body))
+
+
+def _app() -> RsgiApp:
+    gateway = Gateway(parse_spec(SPEC, env={}), lambda n, _r: ModelTarget(n, 1, "python", "x:y"),
+                      lambda _t: Runtime(), Sink())
+    app = RsgiApp()
+    app.queues = {"m": BatchQueue(BatchPredictor(gateway, "m"), 8)}
+    return app
+
+
+def _call(app: RsgiApp, path: str, body: bytes = b"", method: str = "POST",
+          headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    proto = Proto(body)
+    asyncio.run(app.__rsgi__(Scope(path, method, headers=headers or {}), proto))
+    ((status, raw),) = proto.sent
+    return status, orjson.loads(raw)
+
+
+def test_predict_refusals_and_other_routes() -> None:
+    app = _app()
+    status, out = _call(app, "/v1/models/m:predict", b'{"instances": [{"a": 2}, {"a": 3}]}')
+    assert status == 200 and out["predictions"] == [4, 6] and len(out["prediction_ids"]) == 2
+    status, out = _call(app, "/v1/models/m:predict", b'{"instances": [{"a": 2}, {"a": -1}]}')
+    assert status == 422 and [d["path"] for d in out["details"]] == ["instances[1].a"]
+    status, out = _call(app, "/v1/models/m:predict", b'{"instances": [')
+    assert status == 400 and out["details"][0]["rule"] == "json"
+    status, out = _call(app, "/v1/models/m:predict",
+                        b'{"instances": [{"a": 1}], "parameters": {"probabilities": true}}')
+    assert status == 400 and out["details"][0]["path"] == "parameters.probabilities"
+    app.max_body_bytes = 40
+    status, out = _call(app, "/v1/models/m:predict", b'{"instances": [' + b'{"a": 1},' * 9 + b']}')
+    assert status == 413
+    status, out = _call(app, "/", method="GET")
+    assert status == 200
+    for path in ("/v1/models/other:predict", "/metrics"):
+        status, out = _call(app, path, method="GET" if path == "/metrics" else "POST")
+        assert status == 404 and "admin port" in out["error"], out
+
+
+def test_api_keys_are_checked_on_predict_when_keel_yaml_asks() -> None:
+    app = _app()
+    app.keys = Keys()  # type: ignore[assignment]
+    one = b'{"instances": [{"a": 2}]}'
+    status, out = _call(app, "/v1/models/m:predict", one)
+    assert status == 401 and out["details"][0]["rule"] == "api_key_required"
+    status, out = _call(app, "/v1/models/m:predict", one, headers={"x-api-key": "nope"})
+    assert status == 401 and out["details"][0]["rule"] == "api_key_valid"
+    status, out = _call(app, "/v1/models/m:predict", one, headers={"x-api-key": "kr"})
+    assert status == 403 and out["details"][0]["rule"] == "scope"
+    status, out = _call(app, "/v1/models/m:predict", one,
+                        headers={"authorization": "Bearer kp"})
+    assert status == 200 and out["predictions"] == [4]

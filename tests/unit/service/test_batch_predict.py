@@ -1,0 +1,218 @@
+"""Requests predicted a batch at a time, each answered on its own (``keel serve --engine mosec``):
+merging and cutting back, the per-request contract check and its logged refusal, one gateway
+call and one log record per instance for a whole batch, probabilities apart, and the guards an
+engine blind to headers refuses to serve."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keelwork.core.predictions import PredictionRecord
+from keelwork.errors import ContractViolation, ErrorDetail, ModelNotFoundError, SpecError
+from keelwork.service.batch_predict import (
+    Admitted,
+    BatchPredictor,
+    BatchQueue,
+    check_engine,
+    cut,
+    engine_problems,
+    merge,
+    split,
+    unbatched,
+)
+from keelwork.service.gateway.context import PredictResult
+from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.host import ModelTarget
+from keelwork.spec.loader import parse_spec
+from keelwork.spec.model import ResolvedSpec
+
+SPEC = """\
+service: {name: t, owners: [t@example.com]}
+models:
+  - {name: m, runtime: python, artifact: "x:y", batching: {enabled: false}}
+contract:
+  inputs:
+    - {name: a, type: float, min: 0}
+    - {name: b, type: integer}
+"""
+
+
+class Signature:
+    classes = (0, 1)
+
+
+class Runtime:
+    kind = "fake"
+    signature = Signature()
+
+    def __init__(self, calls: list[int]) -> None:
+        self.calls = calls
+
+    def predict_proba(self, instances: Sequence[Any]) -> list[list[float]]:
+        return [[0.25, 0.75] for _ in instances]
+
+    def predict(self, instances: Sequence[Any]) -> list[Any]:
+        self.calls.append(len(instances))
+        return [r["a"] + r["b"] for r in instances]
+
+    def unload(self) -> None:
+        return None
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[PredictionRecord] = []
+
+    async def write(self, records: Sequence[PredictionRecord]) -> None:
+        self.records.extend(records)
+
+
+def _predictor(spec: str = SPEC) -> tuple[BatchPredictor, Sink, list[int]]:
+    def resolve(name: str, ref: str | None) -> ModelTarget:
+        if ref not in (None, "1", "champion"):
+            raise ModelNotFoundError(f"no ref {ref!r}")
+        return ModelTarget(name, 1, "python", "x:y")
+
+    sink, calls = Sink(), []
+    gateway = Gateway(parse_spec(spec, env={}), resolve, lambda _t: Runtime(calls), sink)
+    return BatchPredictor(gateway, "m"), sink, calls
+
+
+def test_merge_and_split_are_inverse() -> None:
+    rows, sizes = merge([[1, 2], [3], [4, 5, 6]])
+    assert rows == [1, 2, 3, 4, 5, 6] and sizes == [2, 1, 3]
+    assert split(rows, sizes) == [[1, 2], [3], [4, 5, 6]]
+    assert split([], []) == []
+    with pytest.raises(ValueError, match="cannot be cut"):
+        split([1, 2, 3], [1, 1])
+
+
+def test_cut_gives_each_request_its_answers_ids_probabilities_and_warnings() -> None:
+    result = PredictResult(
+        "m", 3, ["x", "y", "z"], ["i1", "i2", "i3"], "m:3", probabilities=[[.1], [.2], [.3]],
+        classes=(1,), output_violations=(ErrorDetail("predictions[2].score", "max", 9),))
+    first, second = cut(result, [1, 2])
+    assert (first.predictions, first.prediction_ids, first.probabilities) == (
+        ["x"], ["i1"], [[.1]])
+    assert (second.predictions, second.prediction_ids, second.probabilities) == (
+        ["y", "z"], ["i2", "i3"], [[.2], [.3]])
+    assert first.warnings == []  # the warning names the second request's second instance
+    assert [d.path for d in second.warnings] == ["predictions[1].score"]
+    assert (second.model, second.version, second.answered_by) == ("m", 3, "m:3")
+
+
+def test_a_batch_is_one_gateway_call_and_one_record_per_instance() -> None:
+    predictor, sink, calls = _predictor()
+    batch = [Admitted([{"a": 1, "b": 2}]), Admitted([{"a": 10, "b": 1}, {"a": 0, "b": 0}]),
+             Admitted([{"a": 5, "b": 5}])]
+    answers = asyncio.run(predictor.predict(batch))
+    assert calls == [4]  # one model call for the four instances of three requests
+    assert [a.predictions for a in answers] == [[3], [11, 0], [10]]
+    assert [r.id for r in sink.records] == [i for a in answers for i in a.prediction_ids]
+    assert {r.status for r in sink.records} == {"ok"}
+    assert {r.request_meta["protocol"] for r in sink.records} == {"v1"}
+
+
+def test_a_request_that_breaks_the_contract_is_refused_alone_and_logged() -> None:
+    predictor, sink, calls = _predictor()
+    good, bad = [{"a": 1, "b": 2}], [{"a": -1, "b": 2}, {"a": 1, "b": "x"}]
+    assert not predictor.breaks_contract(good)
+    assert predictor.breaks_contract(bad)
+    assert predictor.breaks_contract([])  # no instance at all
+    assert sink.records == []  # the check alone leaves nothing behind
+    with pytest.raises(ContractViolation) as refused:
+        asyncio.run(predictor.refuse(bad))
+    assert {d.path for d in refused.value.details} == {"instances[0].a", "instances[1].b"}
+    assert calls == []  # the model never ran
+    assert [r.status for r in sink.records] == ["rejected", "rejected"]
+    assert {r.guard for r in sink.records} == {"contract"}
+
+
+def test_probabilities_are_asked_for_in_a_call_of_their_own() -> None:
+    predictor, _, calls = _predictor()
+    batch = [Admitted([{"a": 1, "b": 1}], probabilities=True), Admitted([{"a": 2, "b": 2}]),
+             Admitted([{"a": 3, "b": 3}], probabilities=True)]
+    answers = asyncio.run(predictor.predict(batch))
+    assert [a.predictions for a in answers] == [[2], [4], [6]]  # in the batch's order
+    assert sorted(calls) == [1, 2]
+    assert [a.probabilities for a in answers] == [[[0.25, 0.75]], None, [[0.25, 0.75]]]
+
+
+def test_engine_refuses_guards_it_cannot_see() -> None:
+    keys = parse_spec(SPEC + "guards: {require_api_key: true}\n", env={})
+    limit = parse_spec(SPEC + "guards: {rate_limit: {requests_per_second: 5}}\n", env={})
+    plain = parse_spec(SPEC, env={})
+    assert engine_problems(plain, "mosec") == []
+    assert [p.split(":")[0] for p in engine_problems(keys, "mosec")] == [
+        "guards.require_api_key"]
+    assert [p.split(":")[0] for p in engine_problems(limit, "mosec")] == ["guards.rate_limit"]
+    # An engine that checks keys itself (granian's RSGI app) serves them; rate limits, not.
+    assert engine_problems(keys, "granian", checks_keys=True) == []
+    assert engine_problems(limit, "granian", checks_keys=True) != []
+    resolved = ResolvedSpec(spec=keys, path=Path("keel.yaml"), project_dir=Path("."))
+    with pytest.raises(SpecError, match="cannot enforce") as refused:
+        check_engine(resolved, "mosec")
+    assert refused.value.details[0].path == "guards.require_api_key"
+    check_engine(ResolvedSpec(spec=plain, path=Path("keel.yaml"), project_dir=Path(".")),
+                 "mosec")
+
+
+def test_unbatched_turns_the_gateways_own_batching_off_and_nothing_else() -> None:
+    spec = parse_spec(SPEC.replace("batching: {enabled: false}",
+                                   "batching: {max_batch_size: 8}"), env={})
+    resolved = ResolvedSpec(spec=spec, path=Path("keel.yaml"), project_dir=Path("."))
+    out = unbatched(resolved)
+    assert out.spec.models[0].batching.enabled is False
+    assert out.spec.models[0].batching.max_batch_size == 8
+    assert resolved.spec.models[0].batching.enabled is True  # the original is untouched
+    assert out.spec.contract == spec.contract
+
+
+def test_a_queue_batches_what_waits_and_sends_a_lone_request_at_once() -> None:
+    predictor, sink, calls = _predictor()
+    queue = BatchQueue(predictor, max_batch_size=3, max_batches=1)
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        lone = await queue.submit(Admitted([{"a": 1, "b": 1}]))  # nobody waits: no company
+        crowd = await asyncio.gather(*(queue.submit(Admitted([{"a": i, "b": 0}]))
+                                       for i in range(5)))
+        return [lone], list(crowd)
+
+    lone, crowd = asyncio.run(scenario())
+    assert [a.predictions for a in lone] == [[2]]
+    assert [a.predictions for a in crowd] == [[0], [1], [2], [3], [4]]
+    # The lone request alone; the crowd of five in batches of at most three.
+    assert calls == [1, 3, 2]
+    assert len(sink.records) == 6
+
+
+def test_a_queue_keeps_several_batches_in_the_gateway_at_once() -> None:
+    predictor, _, calls = _predictor()
+    queue = BatchQueue(predictor, max_batch_size=2, max_batches=3)
+
+    async def scenario() -> list[Any]:
+        return list(await asyncio.gather(*(queue.submit(Admitted([{"a": i, "b": 0}]))
+                                           for i in range(7))))
+
+    answers = asyncio.run(scenario())
+    assert [a.predictions for a in answers] == [[i] for i in range(7)]
+    assert sorted(calls) == [1, 2, 2, 2]  # batches of at most two, every request answered
+
+
+def test_a_failed_batch_fails_each_request_of_it_alike() -> None:
+    predictor, _, _ = _predictor()
+    queue = BatchQueue(predictor, max_batch_size=8)
+
+    async def scenario() -> list[BaseException | Any]:
+        return list(await asyncio.gather(
+            queue.submit(Admitted([{"a": 1, "b": 1}])),
+            queue.submit(Admitted([{"a": 1, "b": "x"}])),  # not admitted: the batch fails
+            return_exceptions=True))
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(r, ContractViolation) for r in results), results
