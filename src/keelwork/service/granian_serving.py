@@ -49,11 +49,15 @@ def check_granian(resolved: ResolvedSpec, *, port: int, admin_port: int) -> None
                         [ErrorDetail("admin_port", "distinct", admin_port)])
 
 
-def granian_config(*, host: str, port: int, target: str, log_level: str) -> GranianConfig:
-    """The engine's configuration: ``target`` (the RSGI app) on ``host:port``; granian logs
-    warnings and errors only unless keel serve's level is debug."""
+def granian_config(resolved: ResolvedSpec, *, host: str, port: int, target: str,
+                   log_level: str) -> GranianConfig:
+    """The engine's configuration: ``target`` (the RSGI app) on ``host:port``, taking at most
+    ``guards.max_concurrency`` requests at once (what bounds its batch queues, as it bounds the
+    default engine's requests in flight); granian logs warnings and errors only unless keel
+    serve's level is debug."""
     level = "debug" if log_level.lower() == "debug" else "warning"
-    return GranianConfig(target=target, host=host, port=port, log_level=level)
+    return GranianConfig(target=target, host=host, port=port, log_level=level,
+                         max_in_flight=resolved.spec.guards.max_concurrency)
 
 
 def serve_granian(config: GranianConfig, admin: Sequence[str], env: Mapping[str, str]) -> None:

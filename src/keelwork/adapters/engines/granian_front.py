@@ -32,12 +32,16 @@ class GranianConfig:
         host: The bind address.
         port: The port.
         log_level: granian's own log level.
+        max_in_flight: Requests the worker takes at once (granian's ``backpressure``); past
+            it, granian stops accepting until one is answered. None: granian's default (its
+            backlog, 1024).
     """
 
     target: str
     host: str
     port: int
     log_level: str = "warning"
+    max_in_flight: int | None = None
 
 
 def require_granian() -> None:
@@ -51,10 +55,14 @@ def require_granian() -> None:
 
 def server_options(config: GranianConfig) -> dict[str, Any]:
     """granian's options: the RSGI interface, one worker process with one runtime thread (the
-    batches form on its one event loop), no access log (keelwork's app writes its own)."""
-    return {"target": config.target, "address": config.host, "port": config.port,
-            "workers": 1, "runtime_threads": 1, "log_level": config.log_level,
-            "log_access": False}
+    batches form on its one event loop), no access log (keelwork's app writes its own), and
+    at most ``max_in_flight`` requests taken at once (the bound of the app's batch queues)."""
+    options: dict[str, Any] = {
+        "target": config.target, "address": config.host, "port": config.port, "workers": 1,
+        "runtime_threads": 1, "log_level": config.log_level, "log_access": False}
+    if config.max_in_flight is not None:
+        options["backpressure"] = config.max_in_flight
+    return options
 
 
 def serve(config: GranianConfig, daemons: Sequence[tuple[str, list[str]]] = (),

@@ -80,8 +80,8 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
     else:
         from keelwork.service.granian_serving import granian_config, serve_granian
 
-        serve_granian(granian_config(host=h, port=p, target=RSGI_APP, log_level=log_level),
-                      app, env)
+        serve_granian(granian_config(resolved, host=h, port=p, target=RSGI_APP,
+                                     log_level=log_level), app, env)
     console.print("stopped")
 
 

@@ -18,6 +18,12 @@ def test_one_worker_one_thread_on_the_rsgi_app_without_an_access_log() -> None:
                        "log_access": False}
 
 
+def test_requests_in_flight_are_bounded_when_asked() -> None:
+    options = server_options(GranianConfig(target="pkg.mod:app", host="127.0.0.1", port=8123,
+                                           max_in_flight=64))
+    assert options["backpressure"] == 64
+
+
 def test_without_granian_the_engine_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "granian", None)
     with pytest.raises(MissingExtraError, match=r"keelwork\[granian\]"):
