@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -205,3 +207,46 @@ def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(
     db.dispose()
     missing = [i for i in acked if i not in stored]
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions lost"
+
+
+def test_granian_reads_bodies_within_the_size_and_time_guards(tmp_path: Path) -> None:
+    """The fast port holds no more than guards.max_body_bytes of a body, chunked or not, and a
+    client trickling its body past guards.body_read_timeout_s gets 408, as on the default
+    engine."""
+    pytest.importorskip("granian", reason="granian is not installed (pip install "
+                        "'keelwork[granian]')")
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES)
+        + "guards: {max_body_bytes: 2000, body_read_timeout_s: 1}\n")
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        big = b'{"instances": [' + b'{"a": 1, "b": 2},' * 400 + b'{"a": 1, "b": 2}]}'
+        whole = httpx.post(base + ROUTE, content=big, timeout=10,
+                           headers={"content-type": "application/json"})
+        assert whole.status_code == 413, whole.text
+        assert whole.json()["details"][0]["rule"] == "max_bytes"
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(big), 500):
+                yield big[start:start + 500]
+
+        chunked = httpx.post(base + ROUTE, content=chunks(), timeout=10,
+                             headers={"content-type": "application/json"})
+        assert chunked.status_code == 413, chunked.text
+        # A body promised in full and trickled: half of it, then nothing for 2 s.
+        body = b'{"instances": [{"a": 1, "b": 2}]}'
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST " + ROUTE.encode() + b" HTTP/1.1\r\nhost: x\r\n"
+                      b"content-type: application/json\r\ncontent-length: "
+                      + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+            time.sleep(2.0)
+            answer = s.recv(65536).decode(errors="replace")
+        assert answer.startswith("HTTP/1.1 408"), answer[:300]
+        assert "read_timeout" in answer
+        ok = httpx.post(base + ROUTE, json={"instances": [{"a": 1, "b": 2}]}, timeout=10)
+        assert ok.status_code == 200 and ok.json()["predictions"] == [3.0]
+    finally:
+        stop(proc, timeout=60)

@@ -5,9 +5,10 @@ the app opens the process's server from what ``keel serve`` handed down, as
 :func:`keelwork.interfaces.cli.serve_app.worker_app` does for ``--workers``. Then, per request:
 
 - ``POST /v1/models/<model>:predict``: with ``guards.require_api_key``, the request's key
-  checked first (401/403 as on the default engine); a body over ``guards.max_body_bytes``
-  answered 413; the
-  body parsed and the request checked alone (a
+  checked first (401/403 as on the default engine); the body read chunk by chunk, a body over
+  ``guards.max_body_bytes`` (by its Content-Length, or as it arrives) answered 413 and one not
+  arrived within ``guards.body_read_timeout_s`` 408, as the default engine answers them,
+  without holding more than the limit; the body parsed and the request checked alone (a
   malformed or contract-breaking request is answered its own 400/422, every problem named, its
   refusal counted and logged by the gateway), then its instances join the model's
   :class:`~keelwork.service.batch_predict.BatchQueue`, which predicts, logs and counts a batch at
@@ -27,7 +28,7 @@ from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http.auth import authenticate
 from keelwork.interfaces.http.batch_answers import no_probabilities, parse, refusal, render
 from keelwork.interfaces.http.errors import HTTPProblem, error_response
-from keelwork.interfaces.http.limits import too_large
+from keelwork.interfaces.http.limits import too_large, too_slow
 from keelwork.service.batch_predict import Admitted
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class RsgiApp:
         self.admin = "the admin port"
         #: ``guards.max_body_bytes``: a larger body is answered 413.
         self.max_body_bytes = 1_048_576
+        #: ``guards.body_read_timeout_s``: a body slower than that is answered 408.
+        self.body_read_timeout_s = 5.0
         #: The API keys checked on predict (``guards.require_api_key``); None: no check.
         self.keys: ApiKeyStoreProtocol | None = None
 
@@ -68,6 +71,7 @@ class RsgiApp:
             self.keys = server.parts.keys
         self.project_dir = resolved.project_dir
         self.max_body_bytes = resolved.spec.guards.max_body_bytes
+        self.body_read_timeout_s = resolved.spec.guards.body_read_timeout_s
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":
@@ -84,7 +88,13 @@ class RsgiApp:
                         status, body = refusal(exc, self.project_dir)
                         proto.response_bytes(status, [*JSON, *exc.headers.items()], body)
                         return
-                status, body = await self.predict(queue, model, await proto())
+                try:
+                    raw = await self.body(scope.headers, proto)
+                except HTTPProblem as exc:
+                    status, body = refusal(exc, self.project_dir)
+                    proto.response_bytes(status, [*JSON, *exc.headers.items()], body)
+                    return
+                status, body = await self.predict(queue, model, raw)
                 proto.response_bytes(status, JSON, body)
                 return
         if path == "/" and scope.method == "GET":
@@ -94,6 +104,29 @@ class RsgiApp:
                                  f"predict routes; keelwork's app on {self.admin} serves the "
                                  "rest.", [ErrorDetail("path", "route", path[:200])])
         proto.response_bytes(404, JSON, bytes(missing.body))
+
+    async def body(self, headers: Any, proto: Any) -> bytes:
+        """The request's body, read chunk by chunk within the guards.
+
+        Raises:
+            HTTPProblem: 413 past ``max_body_bytes`` (its Content-Length says so, or the bytes
+                so far), 408 when the whole body has not arrived in ``body_read_timeout_s``.
+        """
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise too_large(self.max_body_bytes, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.body_read_timeout_s):
+                async for chunk in proto:
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise too_large(self.max_body_bytes, f">{self.max_body_bytes}")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise too_slow(self.body_read_timeout_s, size) from None
+        return b"".join(chunks)
 
     async def predict(self, queue: BatchQueue, model: str, raw: bytes) -> tuple[int, bytes]:
         """One request: checked alone (or refused), then answered from its batch."""

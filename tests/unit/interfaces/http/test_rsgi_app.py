@@ -71,9 +71,22 @@ class Keys:
 class Proto:
     body: bytes = b""
     sent: list[tuple[int, bytes]] = field(default_factory=list)
+    #: Seconds before each chunk arrives (a slow client); chunks of 16 bytes.
+    delay_s: float = 0.0
+    read: int = 0
 
     async def __call__(self) -> bytes:
         return self.body
+
+    def __aiter__(self) -> Any:
+        return self._chunks()
+
+    async def _chunks(self) -> Any:
+        for start in range(0, len(self.body), 16):
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            self.read += 16
+            yield self.body[start:start + 16]
 
     def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         assert ("content-type", "application/json") in headers
@@ -130,3 +143,30 @@ def test_api_keys_are_checked_on_predict_when_keel_yaml_asks() -> None:
     status, out = _call(app, "/v1/models/m:predict", one,
                         headers={"authorization": "Bearer kp"})
     assert status == 200 and out["predictions"] == [4]
+
+
+def test_bodies_are_read_within_the_size_and_time_guards() -> None:
+    """The fast port reads a body chunk by chunk: past guards.max_body_bytes it stops reading
+    and answers 413 (by Content-Length before reading anything), and a body trickled past
+    guards.body_read_timeout_s is answered 408, as the default engine answers them."""
+    app = _app()
+    app.max_body_bytes = 40
+    big = b'{"instances": [' + b'{"a": 1},' * 20 + b']}'
+    proto = Proto(big)
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict"), proto))
+    ((status, raw),) = proto.sent
+    assert status == 413 and orjson.loads(raw)["details"][0]["rule"] == "max_bytes"
+    assert proto.read <= 48  # stopped at the limit, the rest never read
+    proto = Proto(big)
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict",
+                                   headers={"content-length": str(len(big))}), proto))
+    assert proto.sent[0][0] == 413 and proto.read == 0
+    app.max_body_bytes = 1_000
+    app.body_read_timeout_s = 0.1
+    proto = Proto(b'{"instances": [{"a": 2}]}', delay_s=0.06)
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict"), proto))
+    ((status, raw),) = proto.sent
+    assert status == 408 and orjson.loads(raw)["details"][0]["rule"] == "read_timeout"
+    proto = Proto(b'{"instances": [{"a": 2}]}', delay_s=0.01)  # slow, but in time
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict"), proto))
+    assert proto.sent[0][0] == 200
