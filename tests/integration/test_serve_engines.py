@@ -250,3 +250,43 @@ def test_granian_reads_bodies_within_the_size_and_time_guards(tmp_path: Path) ->
         assert ok.status_code == 200 and ok.json()["predictions"] == [3.0]
     finally:
         stop(proc, timeout=60)
+
+
+def test_the_official_open_inference_client_works_on_the_granian_port(tmp_path: Path) -> None:
+    """tritonclient, the Open Inference Protocol's official client, as is, on the fast port:
+    server and model health, metadata, and an inference answered from a batch."""
+    pytest.importorskip("granian", reason="granian is not installed (pip install "
+                        "'keelwork[granian]')")
+    import numpy as np
+    import tritonclient.http as tc
+
+    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        client = tc.InferenceServerClient(url=f"127.0.0.1:{port}")
+        try:
+            assert client.is_server_live() and client.is_server_ready()
+            assert client.is_model_ready("adder")
+            meta = client.get_model_metadata("adder")
+            assert meta["name"] == "adder" and meta["versions"] == ["1"]
+            a = tc.InferInput("a", [3], "FP64")
+            a.set_data_from_numpy(np.array([1.0, 2.0, 3.0]), binary_data=False)
+            b = tc.InferInput("b", [3], "INT64")
+            b.set_data_from_numpy(np.array([10, 20, 30], dtype=np.int64), binary_data=False)
+            out = tc.InferRequestedOutput("predict", binary_data=False)
+            result = client.infer("adder", [a, b], outputs=[out])
+            assert result.as_numpy("predict").tolist() == [11.0, 22.0, 33.0]
+            assert result.get_response()["model_version"] == "1"
+            bad = tc.InferInput("a", [1], "FP64")
+            bad.set_data_from_numpy(np.array([-1.0]), binary_data=False)
+            one = tc.InferInput("b", [1], "INT64")
+            one.set_data_from_numpy(np.array([1], dtype=np.int64), binary_data=False)
+            with pytest.raises(tc.InferenceServerException, match=r"inputs\[0\]\.data\[0\]"):
+                client.infer("adder", [bad, one])  # the contract's min, named by tensor path
+        finally:
+            client.close()
+    finally:
+        stop(proc, timeout=60)

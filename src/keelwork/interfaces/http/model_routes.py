@@ -69,15 +69,21 @@ async def _v2_metadata(request: Request, name: str, version: str | None) -> Resp
         return denied.response
     except KeelworkError as exc:
         return response_for(exc, ctx.project_dir)
-    spec = ctx.gateway.spec
+    served = sorted({t.version for t in ctx.gateway.loaded() if t.name == host.target.name})
+    return json_response(v2_metadata(ctx.gateway.spec, name, host, served))
+
+
+def v2_metadata(spec: KeelSpec, name: str, host: ModelHost,
+                served: list[int]) -> dict[str, Any]:
+    """A model's metadata (Open Inference Protocol): the ``served`` versions, the inputs
+    (the contract's, else the runtime's) and :func:`output_tensors`."""
     sig = host.runtime.signature
     inputs = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
                "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
               for f in spec.contract.inputs] or [t.as_dict() for t in sig.inputs]
-    served = sorted({t.version for t in ctx.gateway.loaded() if t.name == host.target.name})
-    return json_response({"name": name, "versions": [str(v) for v in served],
-                          "platform": f"keelwork-{host.target.runtime}", "inputs": inputs,
-                          "outputs": output_tensors(spec, host)})
+    return {"name": name, "versions": [str(v) for v in served],
+            "platform": f"keelwork-{host.target.runtime}", "inputs": inputs,
+            "outputs": output_tensors(spec, host)}
 
 
 def output_tensors(spec: KeelSpec, host: ModelHost) -> list[dict[str, Any]]:
@@ -104,4 +110,5 @@ def output_tensors(spec: KeelSpec, host: ModelHost) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["output_tensors", "v1_model", "v2_model", "v2_model_ready", "v2_model_version"]
+__all__ = ["output_tensors", "v1_model", "v2_metadata", "v2_model", "v2_model_ready",
+           "v2_model_version"]

@@ -32,12 +32,12 @@ from keelwork.interfaces.http.model_routes import output_tensors
 from keelwork.interfaces.http.protocols import (
     PROBA_OUTPUT,
     check_outputs,
+    output_warnings,
     parse_v1,
     parse_v1_parameters,
     parse_v2_request,
     proba_records,
-    proba_tensor,
-    render_v2_outputs,
+    v2_answer,
     v2_details,
     v2_message,
 )
@@ -73,7 +73,7 @@ async def v1_predict(request: Request, name: str) -> Response:
     if result.probabilities is not None and result.classes is not None:
         out["probabilities"] = proba_records(result.probabilities, result.classes)
     if result.output_violations:
-        out["warnings"] = _output_warnings(result)
+        out["warnings"] = output_warnings(result.output_violations)
     return json_response(out, headers=_result_headers(result))
 
 
@@ -107,22 +107,12 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
                                               details), ctx.project_dir)
     except (KeelworkError, HTTPProblem) as exc:
         return response_for(exc, ctx.project_dir)
-    tensors = render_v2_outputs(result.predictions, ctx.output_names)
-    if result.probabilities is not None and result.classes is not None:
-        tensors.append(proba_tensor(result.probabilities, result.classes))
-    if req.outputs is not None:  # what was asked for, in that order
-        by_name = {t["name"]: t for t in tensors}
-        tensors = [by_name[n] for n in req.outputs if n in by_name]
-    out: dict[str, Any] = {
-        "model_name": result.model, "model_version": str(result.version),
-        "outputs": tensors,
-        "parameters": {"prediction_ids": ",".join(result.prediction_ids),
-                       "answered_by": result.answered_by},
-    }
-    if result.output_violations:
-        out["parameters"]["warnings"] = _output_warnings(result)
-    if req.id is not None:
-        out["id"] = req.id
+    out = v2_answer(model=result.model, version=result.version,
+                    predictions=result.predictions, probabilities=result.probabilities,
+                    classes=result.classes, output_names=ctx.output_names,
+                    requested=req.outputs, prediction_ids=result.prediction_ids,
+                    answered_by=result.answered_by, violations=result.output_violations,
+                    request_id=req.id)
     return json_response(out, headers=_result_headers(result))
 
 
@@ -165,13 +155,6 @@ def _result_headers(result: PredictResult) -> dict[str, str]:
     shown = ",".join(ids[:64]) + (",..." if len(ids) > 64 else "")
     return {"x-prediction-ids": shown, "x-model-version": str(result.version),
             "x-answered-by": result.answered_by}
-
-
-def _output_warnings(result: PredictResult) -> list[dict[str, Any]]:
-    """The answers' output-contract violations (``output_policy: warn``), as error details."""
-    return [{"path": d.path, "rule": d.rule, "got": d.got,
-             "message": f"the answer breaks the output contract: {d.message}".rstrip(": ")}
-            for d in result.output_violations[:50]]
 
 
 #: (path pattern, handler(request, **path parameters)), served by :class:`PredictFastPath`.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,6 +335,38 @@ def parse_v1_parameters(body: dict[str, Any]) -> bool:
                               [ErrorDetail(f"parameters.{V1_PROBA_PARAMETER}", "type",
                                            type(value).__name__)])
     return bool(params.get(V1_PROBA_PARAMETER, False))
+
+
+def output_warnings(violations: Sequence[ErrorDetail]) -> list[dict[str, Any]]:
+    """Answers' output-contract violations (``output_policy: warn``), as error details."""
+    return [{"path": d.path, "rule": d.rule, "got": d.got,
+             "message": f"the answer breaks the output contract: {d.message}".rstrip(": ")}
+            for d in violations[:50]]
+
+
+def v2_answer(*, model: str, version: int, predictions: list[Any],
+              probabilities: list[list[float]] | None, classes: tuple[Any, ...] | None,
+              output_names: list[str], requested: tuple[str, ...] | None,
+              prediction_ids: list[str], answered_by: str, violations: Sequence[ErrorDetail],
+              request_id: str | None) -> dict[str, Any]:
+    """An inference answer body (Open Inference Protocol): the output tensors (the
+    ``requested`` ones in that order, when the request named them), the prediction ids and
+    who answered in ``parameters``, output-contract warnings, the request's id."""
+    tensors = render_v2_outputs(predictions, output_names)
+    if probabilities is not None and classes is not None:
+        tensors.append(proba_tensor(probabilities, classes))
+    if requested is not None:
+        by_name = {t["name"]: t for t in tensors}
+        tensors = [by_name[n] for n in requested if n in by_name]
+    out: dict[str, Any] = {
+        "model_name": model, "model_version": str(version), "outputs": tensors,
+        "parameters": {"prediction_ids": ",".join(prediction_ids), "answered_by": answered_by},
+    }
+    if violations:
+        out["parameters"]["warnings"] = output_warnings(violations)
+    if request_id is not None:
+        out["id"] = request_id
+    return out
 
 
 def render_v2_outputs(predictions: list[Any], output_names: list[str]) -> list[dict[str, Any]]:

@@ -13,8 +13,14 @@ the app opens the process's server from what ``keel serve`` handed down, as
   refusal counted and logged by the gateway), then its instances join the model's
   :class:`~keelwork.service.batch_predict.BatchQueue`, which predicts, logs and counts a batch at
   a time; the answer is the V1 route's (:func:`~keelwork.interfaces.http.batch_answers.render`).
+- ``POST /v2/models/<model>/infer`` (Open Inference Protocol): the same, from the V2 body
+  (its tensors as instances, a contract problem named by tensor path, the outputs asked for),
+  answered as the default engine's V2 route; with the V2 server and model health
+  (``GET /v2/health/live``, ``/v2/health/ready``, ``/v2/models/<model>/ready``) and model
+  metadata (``GET /v2/models/<model>``; with ``guards.require_api_key``, a predict key), so the
+  protocol's official clients work on the fast port as they are.
 - ``GET /``: 200 (alive). Anything else: 404 naming the admin port, where keelwork's whole app
-  serves health, the Open Inference Protocol, ``/metrics`` and the admin routes.
+  serves the rest: a version or alias reference, ``/metrics`` and the admin routes.
 """
 
 from __future__ import annotations
@@ -24,11 +30,24 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keelwork.errors import ErrorDetail, KeelworkError
+import orjson
+
+from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
+from keelwork.interfaces.http import jsonbody
 from keelwork.interfaces.http.auth import authenticate
 from keelwork.interfaces.http.batch_answers import no_probabilities, parse, refusal, render
 from keelwork.interfaces.http.errors import HTTPProblem, error_response
 from keelwork.interfaces.http.limits import too_large, too_slow
+from keelwork.interfaces.http.model_routes import output_tensors, v2_metadata
+from keelwork.interfaces.http.protocols import (
+    PROBA_OUTPUT,
+    V2Request,
+    check_outputs,
+    parse_v2_request,
+    v2_answer,
+    v2_details,
+    v2_message,
+)
 from keelwork.service.batch_predict import Admitted
 
 if TYPE_CHECKING:
@@ -37,6 +56,7 @@ if TYPE_CHECKING:
 
 JSON = [("content-type", "application/json")]
 _PREFIX, _SUFFIX = "/v1/models/", ":predict"
+_V2 = "/v2/models/"
 
 
 class RsgiApp:
@@ -52,6 +72,9 @@ class RsgiApp:
         self.body_read_timeout_s = 5.0
         #: The API keys checked on predict (``guards.require_api_key``); None: no check.
         self.keys: ApiKeyStoreProtocol | None = None
+        #: The contract's input and output names (V2 tensors by name).
+        self.contract_fields: list[str] = []
+        self.output_names: list[str] = []
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         from keelwork.interfaces.cli.output import configure_logging
@@ -72,38 +95,100 @@ class RsgiApp:
         self.project_dir = resolved.project_dir
         self.max_body_bytes = resolved.spec.guards.max_body_bytes
         self.body_read_timeout_s = resolved.spec.guards.body_read_timeout_s
+        self.contract_fields = [f.name for f in resolved.spec.contract.inputs]
+        self.output_names = [f.name for f in resolved.spec.contract.outputs]
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":
             return
-        path = scope.path
-        if scope.method == "POST" and path.startswith(_PREFIX) and path.endswith(_SUFFIX):
-            model = path[len(_PREFIX):-len(_SUFFIX)]
+        path, method = scope.path, scope.method
+        v1 = path.startswith(_PREFIX) and path.endswith(_SUFFIX)
+        if method == "POST" and (v1 or (path.startswith(_V2) and path.endswith("/infer"))):
+            model = path[len(_PREFIX):-len(_SUFFIX)] if v1 else path[len(_V2):-len("/infer")]
             queue = self.queues.get(model)
             if queue is not None:
-                if self.keys is not None:
-                    try:
-                        await authenticate(self.keys, scope.headers, "predict")
-                    except HTTPProblem as exc:
-                        status, body = refusal(exc, self.project_dir)
-                        proto.response_bytes(status, [*JSON, *exc.headers.items()], body)
-                        return
                 try:
+                    if self.keys is not None:
+                        await authenticate(self.keys, scope.headers, "predict")
                     raw = await self.body(scope.headers, proto)
                 except HTTPProblem as exc:
                     status, body = refusal(exc, self.project_dir)
                     proto.response_bytes(status, [*JSON, *exc.headers.items()], body)
                     return
-                status, body = await self.predict(queue, model, raw)
+                status, body = await (self.predict(queue, model, raw) if v1
+                                      else self.infer(queue, model, raw))
                 proto.response_bytes(status, JSON, body)
                 return
-        if path == "/" and scope.method == "GET":
-            proto.response_bytes(200, JSON, b'{"status":"alive"}')
-            return
-        missing = error_response(404, f"No route {path[:200]} here: this port serves the V1 "
-                                 f"predict routes; keelwork's app on {self.admin} serves the "
-                                 "rest.", [ErrorDetail("path", "route", path[:200])])
+        if method == "GET":
+            found = await self.read_route(scope, path)
+            if found is not None:
+                status, body, headers = found
+                proto.response_bytes(status, [*JSON, *headers], body)
+                return
+        missing = error_response(404, f"No route {path[:200]} here: this port serves predict "
+                                 "(V1 and V2) and the V2 health and model routes of the "
+                                 f"champions; keelwork's app on {self.admin} serves the rest.",
+                                 [ErrorDetail("path", "route", path[:200])])
         proto.response_bytes(404, JSON, bytes(missing.body))
+
+    async def read_route(self, scope: Any, path: str) -> tuple[int, bytes, list[Any]] | None:
+        """``/`` and the V2 health and model metadata routes; None: not one of them."""
+        if path == "/":
+            return 200, b'{"status":"alive"}', []
+        if path == "/v2/health/live":
+            return 200, b'{"live":true}', []
+        if path == "/v2/health/ready":  # every model was loaded as the worker started
+            return 200, orjson.dumps({"ready": bool(self.queues)}), []
+        if not path.startswith(_V2):
+            return None
+        name = path[len(_V2):]
+        ready = name.endswith("/ready")
+        queue = self.queues.get(name[:-len("/ready")] if ready else name)
+        if queue is None:
+            return None
+        model = queue.predictor.model
+        if ready:
+            return 200, orjson.dumps({"name": model, "ready": True}), []
+        try:  # describing a model follows predict's key rule, as on the default engine
+            if self.keys is not None:
+                await authenticate(self.keys, scope.headers, "predict")
+            gateway = queue.predictor.gateway
+            host = await gateway.host(model, None)
+        except (KeelworkError, HTTPProblem) as exc:
+            status, body = refusal(exc, self.project_dir)
+            return status, body, list(getattr(exc, "headers", {}).items())
+        served = sorted({t.version for t in gateway.loaded() if t.name == model})
+        return 200, orjson.dumps(v2_metadata(gateway.spec, model, host, served)), []
+
+    async def infer(self, queue: BatchQueue, model: str, raw: bytes) -> tuple[int, bytes]:
+        """One V2 inference request: checked alone (or refused, its problems named by tensor
+        path), then answered from its batch as the default engine's V2 route answers."""
+        predictor = queue.predictor
+        req: V2Request | None = None
+        try:
+            req = parse_v2_request(jsonbody.loads(raw), self.contract_fields)
+            host = await predictor.gateway.host(model, None)
+            if req.outputs is not None:
+                check_outputs(req.outputs, [str(t["name"]) for t in
+                                            output_tensors(predictor.gateway.spec, host)])
+            if predictor.breaks_contract(req.instances):
+                await predictor.refuse(req.instances)  # raises, counted and logged
+            answer = await queue.submit(Admitted(req.instances,
+                                                 PROBA_OUTPUT in (req.outputs or ())))
+        except ContractViolation as exc:
+            if req is None:
+                return refusal(exc, self.project_dir)
+            details = v2_details(exc.details, req)
+            return refusal(ContractViolation(v2_message(exc.message, exc.details, details),
+                                             details), self.project_dir)
+        except (KeelworkError, HTTPProblem) as exc:
+            return refusal(exc, self.project_dir)
+        return 200, orjson.dumps(v2_answer(
+            model=answer.model, version=answer.version, predictions=answer.predictions,
+            probabilities=answer.probabilities, classes=answer.classes,
+            output_names=self.output_names, requested=req.outputs,
+            prediction_ids=answer.prediction_ids, answered_by=answer.answered_by,
+            violations=answer.warnings, request_id=req.id), option=orjson.OPT_SERIALIZE_NUMPY)
 
     async def body(self, headers: Any, proto: Any) -> bytes:
         """The request's body, read chunk by chunk within the guards.

@@ -30,6 +30,8 @@ contract:
 
 class Signature:
     classes = None  # a regressor: no class probabilities
+    inputs: tuple[Any, ...] = ()
+    outputs: tuple[Any, ...] = ()
 
 
 class Runtime:
@@ -98,6 +100,7 @@ def _app() -> RsgiApp:
                       lambda _t: Runtime(), Sink())
     app = RsgiApp()
     app.queues = {"m": BatchQueue(BatchPredictor(gateway, "m"), 8)}
+    app.contract_fields = ["a"]
     return app
 
 
@@ -170,3 +173,32 @@ def test_bodies_are_read_within_the_size_and_time_guards() -> None:
     proto = Proto(b'{"instances": [{"a": 2}]}', delay_s=0.01)  # slow, but in time
     asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict"), proto))
     assert proto.sent[0][0] == 200
+
+
+def test_open_inference_protocol_on_the_fast_port() -> None:
+    """V2 infer answered from a batch as the default engine answers it (a contract problem
+    named by tensor path), and the V2 health and model routes the official clients call."""
+    app = _app()
+    body = orjson.dumps({"id": "r1", "inputs": [
+        {"name": "a", "shape": [2], "datatype": "FP64", "data": [2.0, 3.0]}]})
+    status, out = _call(app, "/v2/models/m/infer", body)
+    assert status == 200, out
+    assert out["id"] == "r1" and out["model_name"] == "m" and out["model_version"] == "1"
+    assert out["outputs"][0]["data"] == [4.0, 6.0]
+    assert len(out["parameters"]["prediction_ids"].split(",")) == 2
+    bad = orjson.dumps({"inputs": [
+        {"name": "a", "shape": [2], "datatype": "FP64", "data": [2.0, -1.0]}]})
+    status, out = _call(app, "/v2/models/m/infer", bad)
+    assert status == 422 and out["details"][0]["path"] == "inputs[0].data[1]", out
+    status, out = _call(app, "/v2/models/m/infer", orjson.dumps({"inputs": [
+        {"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]}],
+        "outputs": [{"name": "nope"}]}))
+    assert status == 400, out
+    assert _call(app, "/v2/health/live", method="GET") == (200, {"live": True})
+    assert _call(app, "/v2/health/ready", method="GET") == (200, {"ready": True})
+    assert _call(app, "/v2/models/m/ready", method="GET") == (200, {"name": "m", "ready": True})
+    status, meta = _call(app, "/v2/models/m", method="GET")
+    assert status == 200 and meta["name"] == "m" and meta["versions"] == ["1"]
+    assert [t["name"] for t in meta["inputs"]] == ["a"]
+    status, out = _call(app, "/v2/models/other/ready", method="GET")
+    assert status == 404 and "admin port" in out["error"]
