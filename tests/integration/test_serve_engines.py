@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -288,5 +289,64 @@ def test_the_official_open_inference_client_works_on_the_granian_port(tmp_path: 
                 client.infer("adder", [bad, one])  # the contract's min, named by tensor path
         finally:
             client.close()
+    finally:
+        stop(proc, timeout=60)
+
+
+#: The operations of keelwork's OpenAPI that the granian port serves.
+FAST_OPERATIONS = {("POST", "/v1/models/{name}:predict"), ("POST", "/v2/models/{name}/infer"),
+                   ("GET", "/v2/health/live"), ("GET", "/v2/health/ready"),
+                   ("GET", "/v2/models/{name}/ready"), ("GET", "/v2/models/{name}")}
+
+
+def test_schemathesis_finds_no_server_error_on_the_granian_port(tmp_path: Path) -> None:
+    """The fuzz suite of the default engine (tests/integration/test_fuzz.py), on the fast
+    port: keelwork's own OpenAPI (from the admin port), every operation the fast port serves,
+    bad input always a 4xx with the JSON error body, answers conforming to the schema."""
+    pytest.importorskip("granian", reason="granian is not installed (pip install "
+                        "'keelwork[granian]')")
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.core.failures import FailureGroup
+
+    (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        schema = schemathesis.openapi.from_url(f"{admin}/openapi.json")
+        failures: list[str] = []
+        seen: set[tuple[str, str]] = set()
+        calls = 0
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            if (operation.method.upper(), operation.path) not in FAST_OPERATIONS:
+                continue
+            seen.add((operation.method.upper(), operation.path))
+
+            @settings(max_examples=50, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=operation.as_strategy())
+            def check(case: Any) -> None:
+                nonlocal calls
+                calls += 1
+                response = case.call(base_url=base, timeout=10)
+                if response.status_code >= 500:
+                    failures.append(f"{case.method} {case.formatted_path} -> "
+                                    f"{response.status_code}: {response.text[:200]}")
+                elif response.status_code >= 400:
+                    assert set(response.json()) == {"error", "details"}, response.text
+                try:
+                    case.validate_response(response)
+                except FailureGroup as exc:  # as in test_fuzz.py: schema-valid 4xx is right
+                    failures.extend(f"{case.method} {case.formatted_path}: {f}"
+                                    for f in exc.exceptions
+                                    if "Schema-valid request rejected" not in str(f))
+
+            check()
+        assert seen == FAST_OPERATIONS
+        assert calls > 100
+        assert not failures, "\n".join(failures[:20])
     finally:
         stop(proc, timeout=60)
