@@ -350,3 +350,50 @@ def test_schemathesis_finds_no_server_error_on_the_granian_port(tmp_path: Path) 
         assert not failures, "\n".join(failures[:20])
     finally:
         stop(proc, timeout=60)
+
+
+def test_granian_records_tenant_and_subject_so_erasure_finds_them(tmp_path: Path) -> None:
+    """A prediction served on the fast port carries its request's tenant and subject
+    (``x-subject-id``), as on the default engine, so `keel export` finds it and `keel erase`
+    removes it; a request that names neither shares its batch with the rest."""
+    pytest.importorskip("granian", reason="granian is not installed (pip install "
+                        "'keelwork[granian]')")
+    db_path = tmp_path / "keel.db"
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES)
+        + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
+    try:
+        _ready(proc, base, admin, tmp_path / "server.log")
+        ids: dict[str, list[str]] = {"ann": [], "bob": [], "": []}
+        for i in range(6):
+            for subject in ids:
+                headers = {"x-subject-id": subject, "x-tenant-id": "acme"} if subject else {}
+                r = httpx.post(base + ROUTE, json={"instances": [{"a": i, "b": 1}]},
+                               headers=headers, timeout=10)
+                assert r.status_code == 200, r.text
+                ids[subject] += r.json()["prediction_ids"]
+    finally:
+        stop(proc, timeout=60)
+    db = make_engine(f"sqlite:///{db_path}")
+    with db.connect() as conn:
+        rows = {str(i): (t, s) for i, t, s in conn.execute(text(
+            "select id, tenant, subject_id from predictions"))}
+    db.dispose()
+    assert {rows[i] for i in ids["ann"]} == {("acme", "ann")}
+    assert {rows[i] for i in ids["bob"]} == {("acme", "bob")}
+    assert {rows[i] for i in ids[""]} == {(None, None)}
+    keel = [sys.executable, "-m", "keelwork.interfaces.cli.main"]
+    exported = subprocess.run([*keel, "export", "--subject", "ann", "--project", str(tmp_path)],
+                              capture_output=True, text=True, check=True)
+    assert all(i in exported.stdout for i in ids["ann"])
+    assert not any(i in exported.stdout for i in ids["bob"])
+    subprocess.run([*keel, "erase", "--subject", "ann", "--reason", "ticket 7", "--project",
+                    str(tmp_path)], capture_output=True, text=True, check=True)
+    db = make_engine(f"sqlite:///{db_path}")
+    with db.connect() as conn:
+        subjects = {s for (s,) in conn.execute(text("select subject_id from predictions"))}
+    db.dispose()
+    assert "ann" not in subjects and "bob" in subjects

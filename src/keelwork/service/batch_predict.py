@@ -60,13 +60,47 @@ def split(values: Sequence[T], sizes: Sequence[int]) -> list[list[T]]:
     return out
 
 
+#: Headers that never steer a request (transport, credentials, per-request ids): left out of
+#: :class:`Caller`, so that requests which differ only in them share a batch.
+NOT_ROUTING = frozenset({
+    "authorization", "x-api-key", "content-length", "content-type", "connection", "expect",
+    "transfer-encoding", "te", "keep-alive", "x-request-id", "traceparent", "tracestate"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What of a request's headers reaches the gateway, as the default engine hands it over:
+    the tenant (``service.tenant_header``, recorded with each prediction), the subject
+    (``x-subject-id``: erasure and sealing by subject), the sticky rollout key and the headers
+    model flags' rules look at. Requests of one caller share a gateway call."""
+
+    tenant: str | None = None
+    subject_id: str | None = None
+    sticky_key: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, headers: Any, tenant_header: str) -> Caller | None:
+        """The caller of a request with ``headers`` (a mapping, lower-case names); None: a
+        request that names nothing the gateway routes or records by."""
+        kept = tuple(sorted((k.lower(), v) for k, v in headers.items()
+                            if k.lower() not in NOT_ROUTING))
+        caller = cls(headers.get(tenant_header), headers.get("x-subject-id"),
+                     headers.get("x-keel-user"), kept)
+        return caller if caller.tenant or caller.subject_id or caller.sticky_key or kept \
+            else None
+
+
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """One request that passed :meth:`BatchPredictor.admit`: its instances, and whether it
-    asked for class probabilities."""
+    """One request that passed :meth:`BatchPredictor.admit`: its instances, whether it asked
+    for class probabilities, and its caller (None: nothing to route or record by)."""
 
     instances: list[Any]
     probabilities: bool = False
+    caller: Caller | None = None
+    #: The protocol it came in by, recorded with its predictions (``v1``, ``v2``).
+    protocol: str = PROTOCOL
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +210,17 @@ class BatchPredictor:
         return not instances or (self._validator is not None
                                  and bool(self._validator.validate_batch(instances)))
 
-    async def refuse(self, instances: list[Any]) -> None:
+    async def refuse(self, instances: list[Any], caller: Caller | None = None,
+                     protocol: str = PROTOCOL) -> None:
         """Refuse one request that :meth:`breaks_contract`, through the gateway: the
-        validation failures are counted and the refusal logged, as the default engine does.
+        validation failures are counted and the refusal logged (with its caller's tenant and
+        subject), as the default engine does.
 
         Raises:
             ContractViolation: always, naming every problem with its path.
         """
-        await self.gateway.predict(self.model, None, instances, self._context(False))
+        await self.gateway.predict(self.model, None, instances,
+                                   self._context(False, caller, protocol))
         raise ContractViolation("The request breaks the contract.")  # pragma: no cover
 
     async def classes(self) -> tuple[Any, ...] | None:
@@ -191,26 +228,32 @@ class BatchPredictor:
         return (await self.gateway.host(self.model, None)).classes
 
     async def predict(self, batch: Sequence[Admitted]) -> list[Answer]:
-        """Predict every admitted request of ``batch`` in one gateway call (two when some ask
-        for class probabilities and some do not); the answers in ``batch``'s order.
+        """Predict every admitted request of ``batch`` in one gateway call per caller and
+        per wish for class probabilities (one call when nobody names a tenant, subject or
+        routing header); the answers in ``batch``'s order.
 
         Raises:
-            KeelworkError: the gateway call failed (every request of it fails alike).
+            KeelworkError: a gateway call failed (the requests of that call fail alike).
         """
         answers: list[Answer | None] = [None] * len(batch)
-        for proba in (False, True):
-            picked = [i for i, a in enumerate(batch) if a.probabilities is proba]
-            if not picked:
-                continue
+        groups: dict[tuple[bool, Caller | None, str], list[int]] = {}
+        for i, a in enumerate(batch):
+            groups.setdefault((a.probabilities, a.caller, a.protocol), []).append(i)
+        for (proba, caller, protocol), picked in groups.items():
             rows, sizes = merge([batch[i].instances for i in picked])
-            result = await self.gateway.predict(self.model, None, rows, self._context(proba))
+            result = await self.gateway.predict(self.model, None, rows,
+                                                self._context(proba, caller, protocol))
             for i, answer in zip(picked, cut(result, sizes), strict=True):
                 answers[i] = answer
         return [a for a in answers if a is not None]
 
     @staticmethod
-    def _context(probabilities: bool) -> RequestContext:
-        ctx = RequestContext(meta={"protocol": PROTOCOL})
+    def _context(probabilities: bool, caller: Caller | None = None,
+                 protocol: str = PROTOCOL) -> RequestContext:
+        ctx = RequestContext(meta={"protocol": protocol})
+        if caller is not None:
+            ctx.tenant, ctx.subject_id = caller.tenant, caller.subject_id
+            ctx.sticky_key, ctx.headers = caller.sticky_key, dict(caller.headers)
         ctx.probabilities = probabilities
         return ctx
 
@@ -266,5 +309,5 @@ class BatchQueue:
                     waiting.set_result(answer)
 
 
-__all__ = ["PROTOCOL", "Admitted", "Answer", "BatchPredictor", "BatchQueue", "check_engine", "cut",
-           "engine_problems", "merge", "split", "unbatched"]
+__all__ = ["NOT_ROUTING", "PROTOCOL", "Admitted", "Answer", "BatchPredictor", "BatchQueue",
+           "Caller", "check_engine", "cut", "engine_problems", "merge", "split", "unbatched"]

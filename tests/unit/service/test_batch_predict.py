@@ -18,6 +18,7 @@ from keelwork.service.batch_predict import (
     Admitted,
     BatchPredictor,
     BatchQueue,
+    Caller,
     check_engine,
     cut,
     engine_problems,
@@ -131,6 +132,38 @@ def test_a_request_that_breaks_the_contract_is_refused_alone_and_logged() -> Non
     assert calls == []  # the model never ran
     assert [r.status for r in sink.records] == ["rejected", "rejected"]
     assert {r.guard for r in sink.records} == {"contract"}
+
+
+def test_each_caller_is_recorded_as_the_default_engine_records_it() -> None:
+    """The tenant and subject of each request reach its records (erasure by subject finds
+    them), requests of one caller share a call, and transport headers and credentials never
+    split a batch nor reach the gateway."""
+    assert Caller.of({"host": "h", "content-length": "20", "x-api-key": "secret",
+                      "authorization": "Bearer s", "x-request-id": "r1"}, "x-tenant-id") == \
+        Caller(headers=(("host", "h"),))
+    assert Caller.of({"content-length": "20", "x-api-key": "secret"}, "x-tenant-id") is None
+    ann = Caller.of({"x-tenant-id": "acme", "x-subject-id": "ann", "content-length": "9"},
+                    "x-tenant-id")
+    bob = Caller.of({"x-tenant-id": "acme", "x-subject-id": "bob", "x-keel-user": "u1",
+                     "x-region": "eu"}, "x-tenant-id")
+    assert ann is not None and bob is not None
+    assert (bob.tenant, bob.subject_id, bob.sticky_key) == ("acme", "bob", "u1")
+    assert dict(bob.headers)["x-region"] == "eu"  # model flags' header rules see it
+    predictor, sink, calls = _predictor()
+    batch = [Admitted([{"a": 1, "b": 1}], caller=ann), Admitted([{"a": 2, "b": 2}], caller=bob),
+             Admitted([{"a": 3, "b": 3}], caller=ann), Admitted([{"a": 4, "b": 4}])]
+    answers = asyncio.run(predictor.predict(batch))
+    assert [a.predictions for a in answers] == [[2], [4], [6], [8]]  # in the batch's order
+    assert sorted(calls) == [1, 1, 2]  # ann's two requests together
+    by_id = {r.id: r for r in sink.records}
+    assert [(by_id[a.prediction_ids[0]].tenant, by_id[a.prediction_ids[0]].subject_id)
+            for a in answers] == [("acme", "ann"), ("acme", "bob"), ("acme", "ann"),
+                                  (None, None)]
+    with pytest.raises(ContractViolation):
+        asyncio.run(predictor.refuse([{"a": -1, "b": 1}], ann, "v2"))
+    refused = sink.records[-1]
+    assert (refused.status, refused.subject_id, refused.request_meta["protocol"]) == (
+        "rejected", "ann", "v2")
 
 
 def test_probabilities_are_asked_for_in_a_call_of_their_own() -> None:

@@ -48,7 +48,7 @@ from keelwork.interfaces.http.protocols import (
     v2_details,
     v2_message,
 )
-from keelwork.service.batch_predict import Admitted
+from keelwork.service.batch_predict import Admitted, Caller
 
 if TYPE_CHECKING:
     from keelwork.service.batch_predict import BatchQueue
@@ -72,6 +72,8 @@ class RsgiApp:
         self.body_read_timeout_s = 5.0
         #: The API keys checked on predict (``guards.require_api_key``); None: no check.
         self.keys: ApiKeyStoreProtocol | None = None
+        #: ``service.tenant_header``: the tenant each prediction is recorded with.
+        self.tenant_header = "x-tenant-id"
         #: The contract's input and output names (V2 tensors by name).
         self.contract_fields: list[str] = []
         self.output_names: list[str] = []
@@ -96,6 +98,7 @@ class RsgiApp:
         self.max_body_bytes = resolved.spec.guards.max_body_bytes
         self.body_read_timeout_s = resolved.spec.guards.body_read_timeout_s
         self.contract_fields = [f.name for f in resolved.spec.contract.inputs]
+        self.tenant_header = resolved.spec.service.tenant_header.lower()
         self.output_names = [f.name for f in resolved.spec.contract.outputs]
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
@@ -115,8 +118,9 @@ class RsgiApp:
                     status, body = refusal(exc, self.project_dir)
                     proto.response_bytes(status, [*JSON, *exc.headers.items()], body)
                     return
-                status, body = await (self.predict(queue, model, raw) if v1
-                                      else self.infer(queue, model, raw))
+                caller = Caller.of(scope.headers, self.tenant_header)
+                status, body = await (self.predict(queue, model, raw, caller) if v1
+                                      else self.infer(queue, model, raw, caller))
                 proto.response_bytes(status, JSON, body)
                 return
         if method == "GET":
@@ -160,7 +164,8 @@ class RsgiApp:
         served = sorted({t.version for t in gateway.loaded() if t.name == model})
         return 200, orjson.dumps(v2_metadata(gateway.spec, model, host, served)), []
 
-    async def infer(self, queue: BatchQueue, model: str, raw: bytes) -> tuple[int, bytes]:
+    async def infer(self, queue: BatchQueue, model: str, raw: bytes,
+                    caller: Caller | None = None) -> tuple[int, bytes]:
         """One V2 inference request: checked alone (or refused, its problems named by tensor
         path), then answered from its batch as the default engine's V2 route answers."""
         predictor = queue.predictor
@@ -172,9 +177,10 @@ class RsgiApp:
                 check_outputs(req.outputs, [str(t["name"]) for t in
                                             output_tensors(predictor.gateway.spec, host)])
             if predictor.breaks_contract(req.instances):
-                await predictor.refuse(req.instances)  # raises, counted and logged
+                await predictor.refuse(req.instances, caller, "v2")  # raises; counted, logged
             answer = await queue.submit(Admitted(req.instances,
-                                                 PROBA_OUTPUT in (req.outputs or ())))
+                                                 PROBA_OUTPUT in (req.outputs or ()), caller,
+                                                 "v2"))
         except ContractViolation as exc:
             if req is None:
                 return refusal(exc, self.project_dir)
@@ -213,7 +219,8 @@ class RsgiApp:
             raise too_slow(self.body_read_timeout_s, size) from None
         return b"".join(chunks)
 
-    async def predict(self, queue: BatchQueue, model: str, raw: bytes) -> tuple[int, bytes]:
+    async def predict(self, queue: BatchQueue, model: str, raw: bytes,
+                      caller: Caller | None = None) -> tuple[int, bytes]:
         """One request: checked alone (or refused), then answered from its batch."""
         predictor = queue.predictor
         try:
@@ -223,8 +230,8 @@ class RsgiApp:
             if probabilities and await predictor.classes() is None:
                 raise no_probabilities(model)
             if predictor.breaks_contract(instances):
-                await predictor.refuse(instances)  # raises, counted and logged
-            return 200, render(await queue.submit(Admitted(instances, probabilities)))
+                await predictor.refuse(instances, caller)  # raises, counted and logged
+            return 200, render(await queue.submit(Admitted(instances, probabilities, caller)))
         except (KeelworkError, HTTPProblem) as exc:
             return refusal(exc, self.project_dir)
 
