@@ -56,6 +56,13 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
         err_console.print(f"[yellow]note:[/] batching.max_wait_ms is for `keel serve`; the "
                           f"{engine} engine never waits: each batch is what is queued when the "
                           "model is free.", highlight=False)
+    if engine == "mosec":
+        err_console.print("[yellow]note:[/] Mosec's workers never see a request's headers: on "
+                          f"port {p} a prediction is recorded without the tenant header and "
+                          "x-subject-id (erasure by subject finds it only through the "
+                          "contract's subject field), and x-keel-user and model flags' header "
+                          f"rules do not apply; keelwork's app on port {admin} reads them all.",
+                          highlight=False)
     configure_logging(log_level, access_log)
     preflight()
     shared = fleet_metrics_dir(resolved)

@@ -142,3 +142,19 @@ def test_mosec_engine_refuses_api_keys_it_cannot_see_and_one_port_for_two(
                               "--port", "9000", "--admin-port", "9000"])
     assert res.exit_code == 2, res.output
     assert "--admin-port must differ from the port" in " ".join(res.output.split())
+
+
+def test_mosec_engine_says_what_its_port_does_not_see(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mosec's workers get no header: the command says, before anything starts, that the
+    tenant, the subject, the sticky key and flags' header rules do not reach the gateway on its
+    port. (This spec's model cannot load, so the command stops right after, exit 2.)"""
+    monkeypatch.setattr("keelwork.service.mosec_serving.require_mosec", lambda: None)
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "mosec",
+                              "--port", "9100"])
+    said = " ".join(res.output.split())
+    assert "never see a request's headers" in said and "x-subject-id" in said, said
+    assert "port 9101 reads them all" in said
+    assert said.index("never see") < said.index("was not registered")
+    assert res.exit_code == 2
