@@ -63,6 +63,20 @@ def _ready(proc: subprocess.Popen[bytes], base: str, admin: str, log: Path) -> N
         time.sleep(0.3)
 
 
+@contextlib.contextmanager
+def _granian(project: Path) -> Iterator[tuple[str, str]]:
+    """``keel serve --engine granian`` of ``project``, ready; yields (fast port, admin port)
+    URLs, and stops the tree after the block."""
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = _serve(project, "granian", "--port", str(port), "--admin-port", str(admin_port))
+    try:
+        _ready(proc, base, admin, project / "server.log")
+        yield base, admin
+    finally:
+        stop(proc, timeout=60)
+
+
 def _predictions_metric(admin: str) -> float:
     body = httpx.get(f"{admin}/metrics", timeout=10).text
     return sum(s.value for f in text_string_to_metric_families(body) for s in f.samples
@@ -219,11 +233,7 @@ def test_granian_reads_bodies_within_the_size_and_time_guards(tmp_path: Path) ->
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + "guards: {max_body_bytes: 2000, body_read_timeout_s: 1}\n")
-    port, admin_port = free_port(), free_port()
-    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
-    try:
-        _ready(proc, base, admin, tmp_path / "server.log")
+    with _granian(tmp_path) as (base, _admin):
         big = b'{"instances": [' + b'{"a": 1, "b": 2},' * 400 + b'{"a": 1, "b": 2}]}'
         whole = httpx.post(base + ROUTE, content=big, timeout=10,
                            headers={"content-type": "application/json"})
@@ -239,6 +249,7 @@ def test_granian_reads_bodies_within_the_size_and_time_guards(tmp_path: Path) ->
         assert chunked.status_code == 413, chunked.text
         # A body promised in full and trickled: half of it, then nothing for 2 s.
         body = b'{"instances": [{"a": 1, "b": 2}]}'
+        port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"POST " + ROUTE.encode() + b" HTTP/1.1\r\nhost: x\r\n"
                       b"content-type: application/json\r\ncontent-length: "
@@ -249,8 +260,6 @@ def test_granian_reads_bodies_within_the_size_and_time_guards(tmp_path: Path) ->
         assert "read_timeout" in answer
         ok = httpx.post(base + ROUTE, json={"instances": [{"a": 1, "b": 2}]}, timeout=10)
         assert ok.status_code == 200 and ok.json()["predictions"] == [3.0]
-    finally:
-        stop(proc, timeout=60)
 
 
 def test_the_official_open_inference_client_works_on_the_granian_port(tmp_path: Path) -> None:
@@ -262,12 +271,8 @@ def test_the_official_open_inference_client_works_on_the_granian_port(tmp_path: 
     import tritonclient.http as tc
 
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    port, admin_port = free_port(), free_port()
-    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
-    try:
-        _ready(proc, base, admin, tmp_path / "server.log")
-        client = tc.InferenceServerClient(url=f"127.0.0.1:{port}")
+    with _granian(tmp_path) as (base, _admin):
+        client = tc.InferenceServerClient(url=base.removeprefix("http://"))
         try:
             assert client.is_server_live() and client.is_server_ready()
             assert client.is_model_ready("adder")
@@ -289,8 +294,6 @@ def test_the_official_open_inference_client_works_on_the_granian_port(tmp_path: 
                 client.infer("adder", [bad, one])  # the contract's min, named by tensor path
         finally:
             client.close()
-    finally:
-        stop(proc, timeout=60)
 
 
 #: The operations of keelwork's OpenAPI that the granian port serves.
@@ -310,11 +313,7 @@ def test_schemathesis_finds_no_server_error_on_the_granian_port(tmp_path: Path) 
     from schemathesis.core.failures import FailureGroup
 
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    port, admin_port = free_port(), free_port()
-    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
-    try:
-        _ready(proc, base, admin, tmp_path / "server.log")
+    with _granian(tmp_path) as (base, admin):
         schema = schemathesis.openapi.from_url(f"{admin}/openapi.json")
         failures: list[str] = []
         seen: set[tuple[str, str]] = set()
@@ -348,8 +347,6 @@ def test_schemathesis_finds_no_server_error_on_the_granian_port(tmp_path: Path) 
         assert seen == FAST_OPERATIONS
         assert calls > 100
         assert not failures, "\n".join(failures[:20])
-    finally:
-        stop(proc, timeout=60)
 
 
 def test_granian_records_tenant_and_subject_so_erasure_finds_them(tmp_path: Path) -> None:
@@ -362,11 +359,7 @@ def test_granian_records_tenant_and_subject_so_erasure_finds_them(tmp_path: Path
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
-    port, admin_port = free_port(), free_port()
-    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(tmp_path, "granian", "--port", str(port), "--admin-port", str(admin_port))
-    try:
-        _ready(proc, base, admin, tmp_path / "server.log")
+    with _granian(tmp_path) as (base, _admin):
         ids: dict[str, list[str]] = {"ann": [], "bob": [], "": []}
         for i in range(6):
             for subject in ids:
@@ -375,8 +368,6 @@ def test_granian_records_tenant_and_subject_so_erasure_finds_them(tmp_path: Path
                                headers=headers, timeout=10)
                 assert r.status_code == 200, r.text
                 ids[subject] += r.json()["prediction_ids"]
-    finally:
-        stop(proc, timeout=60)
     db = make_engine(f"sqlite:///{db_path}")
     with db.connect() as conn:
         rows = {str(i): (t, s) for i, t, s in conn.execute(text(
