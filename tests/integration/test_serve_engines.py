@@ -64,15 +64,16 @@ def _ready(proc: subprocess.Popen[bytes], base: str, admin: str, log: Path) -> N
 
 
 @contextlib.contextmanager
-def _granian(project: Path) -> Iterator[tuple[str, str]]:
-    """``keel serve --engine granian`` of ``project``, ready; yields (fast port, admin port)
-    URLs, and stops the tree after the block."""
+def _running(project: Path, engine: str = "granian"
+             ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """``keel serve --engine ENGINE`` of ``project``, ready; yields the fast port's and the
+    admin port's URLs and the process, and stops the tree after the block."""
     port, admin_port = free_port(), free_port()
     base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(project, "granian", "--port", str(port), "--admin-port", str(admin_port))
+    proc = _serve(project, engine, "--port", str(port), "--admin-port", str(admin_port))
     try:
         _ready(proc, base, admin, project / "server.log")
-        yield base, admin
+        yield base, admin, proc
     finally:
         stop(proc, timeout=60)
 
@@ -89,11 +90,7 @@ def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path:
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
-    port, admin_port = free_port(), free_port()
-    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
-    try:
-        _ready(proc, base, admin, tmp_path / "server.log")
+    with _running(tmp_path, engine) as (base, admin, proc):
         one = httpx.post(base + ROUTE, json={"instances": [{"a": 1.5, "b": 2}]}, timeout=10)
         assert one.status_code == 200, one.text
         assert one.json()["predictions"] == [3.5]
@@ -124,8 +121,6 @@ def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path:
         assert refusals[1].json()["details"][0]["rule"] == "json"
         # The admin port's /metrics sums every process of the tree.
         assert _predictions_metric(admin) == float(len(acked))
-    finally:
-        stop(proc, timeout=60)
     assert proc.returncode == 0, (tmp_path / "server.log").read_text()[-3000:]
 
     # Every acknowledged prediction is in the durable log, once; the refusals are there too.
@@ -233,7 +228,7 @@ def test_granian_reads_bodies_within_the_size_and_time_guards(tmp_path: Path) ->
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + "guards: {max_body_bytes: 2000, body_read_timeout_s: 1}\n")
-    with _granian(tmp_path) as (base, _admin):
+    with _running(tmp_path) as (base, _admin, _proc):
         big = b'{"instances": [' + b'{"a": 1, "b": 2},' * 400 + b'{"a": 1, "b": 2}]}'
         whole = httpx.post(base + ROUTE, content=big, timeout=10,
                            headers={"content-type": "application/json"})
@@ -271,7 +266,7 @@ def test_the_official_open_inference_client_works_on_the_granian_port(tmp_path: 
     import tritonclient.http as tc
 
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    with _granian(tmp_path) as (base, _admin):
+    with _running(tmp_path) as (base, _admin, _proc):
         client = tc.InferenceServerClient(url=base.removeprefix("http://"))
         try:
             assert client.is_server_live() and client.is_server_ready()
@@ -313,7 +308,7 @@ def test_schemathesis_finds_no_server_error_on_the_granian_port(tmp_path: Path) 
     from schemathesis.core.failures import FailureGroup
 
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    with _granian(tmp_path) as (base, admin):
+    with _running(tmp_path) as (base, admin, _proc):
         schema = schemathesis.openapi.from_url(f"{admin}/openapi.json")
         failures: list[str] = []
         seen: set[tuple[str, str]] = set()
@@ -359,7 +354,7 @@ def test_granian_records_tenant_and_subject_so_erasure_finds_them(tmp_path: Path
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
-    with _granian(tmp_path) as (base, _admin):
+    with _running(tmp_path) as (base, _admin, _proc):
         ids: dict[str, list[str]] = {"ann": [], "bob": [], "": []}
         for i in range(6):
             for subject in ids:

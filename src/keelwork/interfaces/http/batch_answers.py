@@ -20,7 +20,12 @@ import orjson
 from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import jsonbody
 from keelwork.interfaces.http.errors import HTTPProblem, response_for
-from keelwork.interfaces.http.protocols import parse_v1, parse_v1_parameters, proba_records
+from keelwork.interfaces.http.protocols import (
+    output_warnings,
+    parse_v1,
+    parse_v1_parameters,
+    proba_records,
+)
 from keelwork.service.batch_predict import Admitted, Answer
 
 if TYPE_CHECKING:
@@ -99,10 +104,7 @@ def render(answer: Answer) -> bytes:
     if answer.probabilities is not None and answer.classes is not None:
         out["probabilities"] = proba_records(answer.probabilities, answer.classes)
     if answer.warnings:
-        out["warnings"] = [
-            {"path": d.path, "rule": d.rule, "got": d.got,
-             "message": f"the answer breaks the output contract: {d.message}".rstrip(": ")}
-            for d in answer.warnings[:50]]
+        out["warnings"] = output_warnings(answer.warnings)
     return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
