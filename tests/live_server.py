@@ -109,3 +109,72 @@ def running_server(project: Path, engine: str = "uvicorn") -> Iterator[str]:
         yield base
     finally:
         stop_server(proc, engine)
+
+
+#: The engines with a Rust front on the predict port (`keel serve --engine granian|mosec`):
+#: keelwork's whole app is on the admin port beside it.
+FAST_ENGINES = ("mosec", "granian")
+
+
+def serve_fast_engine(project: Path, engine: str, *extra: str) -> subprocess.Popen[bytes]:
+    """``keel serve --engine ENGINE`` of ``project`` with ``extra`` arguments, started (not
+    yet ready), in its own process group: the tree can be killed at once."""
+    log = project / "server.log"
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+             str(project / "keel.yaml"), "--engine", engine, "--log-level", "warning",
+             "--no-access-log", *extra], stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True)
+
+
+def ready_fast_engine(proc: subprocess.Popen[bytes], base: str, admin: str, log: Path) -> None:
+    """Wait until the fast port answers ``/`` and the admin port is ready (120 s at most)."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "not ready in 120 s:\n" + log.read_text()[-3000:]
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/", timeout=2).status_code == 200 and \
+                    httpx.get(f"{admin}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+
+
+def start_fast_engine(project: Path, engine: str = "granian"
+                      ) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``keel serve --engine ENGINE`` of ``project``, ready: the process, the fast port's URL
+    and the admin port's."""
+    port, admin_port = free_port(), free_port()
+    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
+    proc = serve_fast_engine(project, engine, "--port", str(port), "--admin-port",
+                             str(admin_port))
+    try:
+        ready_fast_engine(proc, base, admin, project / "server.log")
+    except BaseException:
+        stop_tree(proc)
+        raise
+    return proc, base, admin
+
+
+def stop_tree(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """SIGTERM a fast engine's tree and wait ``timeout`` seconds; past that, kill it and fail."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+
+
+@contextmanager
+def fast_engine(project: Path, engine: str = "granian"
+                ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """``keel serve --engine ENGINE`` of ``project``, ready; yields the fast port's and the
+    admin port's URLs and the process, and stops the tree after the block."""
+    proc, base, admin = start_fast_engine(project, engine)
+    try:
+        yield base, admin, proc
+    finally:
+        stop_tree(proc)

@@ -1,9 +1,13 @@
-"""A live ``keel serve`` against hostile clients, on SQLite and PostgreSQL (issue 13).
+"""A live ``keel serve`` against hostile clients, on SQLite and PostgreSQL (issue 13), on the
+default engine and on ``--engine granian`` (issue 19: its Rust front answers predict on the
+fast port; keelwork's whole app answers the rest on the admin port).
 
 Each test runs what a hostile client (or a careless operator) would do and checks the server's
-resources stay within stated bounds: its memory (RSS of the server process), the number of
-``/metrics`` series, the rows and bytes it stores, the time a connection is held and the lines
-it logs.
+resources stay within stated bounds: its memory (RSS of each process of the server's tree), the
+number of ``/metrics`` series, the rows and bytes it stores, the time a connection is held and
+the lines it logs. On granian, every predict goes to the fast port and everything else to the
+admin port, as a client of that engine sends them; requests to routes that do not exist go to
+both.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from keelwork.service.registration import register_model
-from live_server import start_server
+from live_server import start_fast_engine, start_server, stop_tree
 
 pytestmark = pytest.mark.slow
 
@@ -74,20 +78,33 @@ def knn_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Server:
-    def __init__(self, project: Path, proc: subprocess.Popen[bytes], base: str,
+    """A served project: ``base`` serves keelwork's whole app, ``fast`` the predict routes
+    (the same URL on the default engine; granian's fast port on ``--engine granian``)."""
+
+    def __init__(self, project: Path, proc: subprocess.Popen[bytes], base: str, fast: str,
                  keys: dict[str, str], url: str) -> None:
-        self.project, self.proc, self.base, self.url = project, proc, base, url
+        self.project, self.proc, self.base, self.fast, self.url = project, proc, base, fast, url
         self.keys = keys
         self.client = httpx.Client(base_url=base, timeout=30)
+        self.fast_client = httpx.Client(base_url=fast, timeout=30)
 
     def headers(self, scope: str = "predict") -> dict[str, str]:
         return {"x-api-key": self.keys[scope]}
 
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS")
+    def rss_mb(self) -> dict[int, float]:
+        """Resident memory of each process of the server's tree, by pid (MB)."""
+        found: dict[int, float] = {}
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        found[pid] = int(line.split()[1]) / 1024
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+        assert found, "no VmRSS"
+        return found
 
     def series(self) -> int:
         page = self.client.get("/metrics").text
@@ -112,8 +129,17 @@ def versions() -> int:
     return 1
 
 
+@pytest.fixture(params=["uvicorn", "granian"])
+def engine(request: pytest.FixtureRequest) -> str:
+    name = str(request.param)
+    if name != "uvicorn":
+        pytest.importorskip(name, reason=f"{name} is not installed (pip install "
+                                         f"'keelwork[{name}]')")
+    return name
+
+
 @pytest.fixture
-def server(tmp_path: Path, store_url: str, versions: int,
+def server(tmp_path: Path, store_url: str, versions: int, engine: str,
            knn_artifact: Path) -> Iterator[Server]:
     if sys.platform != "linux":
         pytest.skip("reads the server's RSS from /proc")
@@ -128,23 +154,31 @@ def server(tmp_path: Path, store_url: str, versions: int,
         register_model(registry, "knn", knn_artifact, "sklearn", source_dir=tmp_path,
                           aliases=["champion"] if v == 1 else ())
     registry.close()
-    engine = create_engine(store_url)
-    store = ApiKeyStore(engine)
+    db = create_engine(store_url)
+    store = ApiKeyStore(db)
     store.ensure_schema()
     keys = {s: store.create(scopes=[s], name=f"{s}-key", created_by="t").plaintext
             for s in ("predict", "admin")}
-    engine.dispose()
-    proc, base = start_server(tmp_path)
-    s = Server(tmp_path, proc, base, keys, store_url)
+    db.dispose()
+    if engine == "uvicorn":
+        proc, base = start_server(tmp_path)
+        fast = base
+    else:
+        proc, fast, base = start_fast_engine(tmp_path, engine)
+    s = Server(tmp_path, proc, base, fast, keys, store_url)
     try:
         yield s
     finally:
         s.client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        s.fast_client.close()
+        if engine == "uvicorn":
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        else:
+            stop_tree(proc)
 
 
 ROW = {"f0": 0.1, "f1": 0.2, "f2": 0.3, "f3": 0.4}
@@ -153,15 +187,22 @@ INSTANCE = {"instances": [ROW]}
 
 @pytest.mark.parametrize("versions", [VERSIONS])
 def test_versions_load_only_for_keys_and_memory_stays_bounded(server: Server) -> None:
-    c = server.client
-    assert c.post("/v1/models/knn:predict", json=INSTANCE,
-                  headers=server.headers()).status_code == 200
+    c, fast = server.client, server.fast_client
+    for client in (c, fast):
+        assert client.post("/v1/models/knn:predict", json=INSTANCE,
+                           headers=server.headers()).status_code == 200
     base = server.rss_mb()
+
+    def grown() -> dict[int, float]:
+        return {pid: mb - base[pid] for pid, mb in server.rss_mb().items() if pid in base}
+
     # without a key: nothing loads, whatever the route
     for v in range(2, VERSIONS + 1):
         for path in (f"/v2/models/knn/versions/{v}", f"/v1/models/knn@{v}"):
             assert c.get(path).status_code == 401
-    assert server.rss_mb() - base < 10
+        r = fast.post("/v1/models/knn:predict", json=INSTANCE, headers={"x-keel-model-ref": str(v)})
+        assert r.status_code == 401
+    assert max(grown().values()) < 10, grown()
     # with a key, every version three times over, by every route that names one
     for _ in range(3):
         for v in range(2, VERSIONS + 1):
@@ -169,15 +210,16 @@ def test_versions_load_only_for_keys_and_memory_stays_bounded(server: Server) ->
                          headers=server.headers()).status_code == 200
             r = c.post(f"/v1/models/knn@{v}:predict", json=INSTANCE, headers=server.headers())
             assert r.status_code == 200 and r.json()["model_version"] == v
-            r = c.post("/v1/models/knn:predict", json=INSTANCE,
-                       headers={**server.headers(), "x-keel-model-ref": str(v)})
+            r = fast.post("/v1/models/knn:predict", json=INSTANCE,
+                          headers={**server.headers(), "x-keel-model-ref": str(v)})
             assert r.status_code == 200 and r.json()["model_version"] == v
     time.sleep(1.5)  # unloads hand their memory back together, shortly after
-    grown = server.rss_mb() - base
-    # the champion + at most MAX_LOADED others (20 MB each) + slack; unbounded would be 140 MB
-    assert grown < (MAX_LOADED + 1) * 20 + 30, f"RSS grew {grown:.0f} MB"
-    assert c.post("/v1/models/knn:predict", json=INSTANCE,
-                  headers=server.headers()).json()["model_version"] == 1
+    # In each process: the champion + at most MAX_LOADED others (20 MB each) + slack;
+    # unbounded would be 140 MB
+    assert max(grown().values()) < (MAX_LOADED + 1) * 20 + 30, f"RSS grew (MB): {grown()}"
+    for client in (c, fast):
+        assert client.post("/v1/models/knn:predict", json=INSTANCE,
+                           headers=server.headers()).json()["model_version"] == 1
 
 
 def _key(rng: random.Random) -> str:
@@ -185,28 +227,32 @@ def _key(rng: random.Random) -> str:
 
 
 def test_client_text_adds_no_series_and_refusals_are_stored_bounded(server: Server) -> None:
-    c, rng = server.client, random.Random(5)
+    c, fast, rng = server.client, server.fast_client, random.Random(5)
     h = server.headers()
-    assert c.post("/v1/models/knn:predict", json=INSTANCE, headers=h).status_code == 200
+    assert fast.post("/v1/models/knn:predict", json=INSTANCE, headers=h).status_code == 200
     bad = {"instances": [{**ROW, "bad": 1}]}
-    assert c.post("/v1/models/knn:predict", json=bad, headers=h).status_code == 422
+    assert fast.post("/v1/models/knn:predict", json=bad, headers=h).status_code == 422
     before = server.series()
     for _ in range(25):  # 10,000 random keys, 400 a request (under the 64 KB body limit)
         body = {"instances": [{**ROW, **{_key(rng): 1 for _ in range(400)}}]}
-        r = c.post("/v1/models/knn:predict", json=body, headers=h)
+        r = fast.post("/v1/models/knn:predict", json=body, headers=h)
         assert r.status_code == 422, r.text
-    for _ in range(100):  # unknown models, refs, routes, methods
-        c.post(f"/v1/models/{_key(rng)}:predict", json=INSTANCE, headers=h)
-        c.post(f"/v1/models/knn@{_key(rng)}:predict", json=INSTANCE, headers=h)
-        c.get(f"/v2/models/knn/versions/{rng.randint(100, 10**9)}", headers=h)
-        c.request(rng.choice(["PUT", "PATCH"]), f"/{_key(rng)}", headers=h)
+    for client in {server.base: c, server.fast: fast}.values():
+        for _ in range(100):  # unknown models, refs, routes, methods, header names
+            client.post(f"/v1/models/{_key(rng)}:predict", json=INSTANCE, headers=h)
+            client.post(f"/v1/models/knn@{_key(rng)}:predict", json=INSTANCE, headers=h)
+            client.get(f"/v2/models/knn/versions/{rng.randint(100, 10**9)}", headers=h)
+            client.request(rng.choice(["PUT", "PATCH"]), f"/{_key(rng)}", headers=h)
+            r = client.post("/v1/models/knn:predict", json=INSTANCE,
+                            headers={**h, f"x-{_key(rng)}": _key(rng)})
+            assert r.status_code == 200, r.text
     assert server.series() - before <= 4, "client text became metric series"
     # a 500-deep instance (plus keys) is stored as bounded JSON, not a repr
     deep: Any = 1
     for _ in range(500):
         deep = {"d": deep}
-    r = c.post("/v1/models/knn:predict", json={"instances": [{**ROW, "deep": deep}]},
-               headers=h)
+    r = fast.post("/v1/models/knn:predict", json={"instances": [{**ROW, "deep": deep}]},
+                  headers=h)
     assert r.status_code == 422
     stored = server.rows("SELECT pl.inputs, pl.request_meta FROM predictions p JOIN "
                          "prediction_payloads pl ON pl.id = p.id WHERE p.status = 'rejected'")
@@ -255,10 +301,11 @@ def _answer(sock: socket.socket) -> tuple[int, dict[str, Any], bool]:
 
 def test_bodies_are_bounded_in_size_and_time_on_every_route(server: Server) -> None:
     key = server.keys["admin"]
-    for method, path in (("POST", "/v1/feedback"), ("POST", "/v1/models/knn:predict"),
-                         ("PUT", "/v1/admin/flags/f")):
+    for method, path, base in (("POST", "/v1/feedback", server.base),
+                               ("POST", "/v1/models/knn:predict", server.fast),
+                               ("PUT", "/v1/admin/flags/f", server.base)):
         # chunked: 3 MB offered, refused once 64 KB are in, before the rest is read
-        sock = _raw(server.base)
+        sock = _raw(base)
         sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n"
                      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                      .encode())
@@ -275,15 +322,22 @@ def test_bodies_are_bounded_in_size_and_time_on_every_route(server: Server) -> N
         assert status == 413, chunked
         assert closed  # the server does not read (or keep) the rest
         # the same with a Content-Length: the same message
-        r = server.client.request(method, path, content=b"[" + b" " * MAX_BODY + b"]",
-                                  headers={"x-api-key": key,
-                                           "content-type": "application/json"})
+        r = httpx.request(method, base + path, content=b"[" + b" " * MAX_BODY + b"]",
+                          headers={"x-api-key": key, "content-type": "application/json"},
+                          timeout=30)
         assert r.status_code == 413
         assert f"limit of {MAX_BODY} bytes (guards.max_body_bytes)" in r.json()["error"]
         assert chunked["error"] == r.json()["error"], path
     # a body trickling in (1 byte every 0.3 s) is cut at the read deadline: 408, closed
-    sock = _raw(server.base)
-    sock.sendall(f"POST /v1/feedback HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n"
+    for path, base in (("/v1/feedback", server.base), ("/v1/models/knn:predict", server.fast)):
+        _trickle(base, path, key)
+    # all of it logged nothing beyond start-up warnings
+    assert len(server.log_lines()) <= 5, server.log_lines()
+
+
+def _trickle(base: str, path: str, key: str) -> None:
+    sock = _raw(base)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n"
                  "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode())
     started = time.monotonic()
     sock.settimeout(0.3)
@@ -302,11 +356,9 @@ def test_bodies_are_bounded_in_size_and_time_on_every_route(server: Server) -> N
         while part := sock.recv(65536):  # the body, until the server closes
             data += part
     sock.close()
-    assert data.startswith(b"HTTP/1.1 408"), data[:200]
-    assert held < READ_TIMEOUT_S + 1.5
-    assert b"guards.body_read_timeout_s" in data
-    # all of it logged nothing beyond start-up warnings
-    assert len(server.log_lines()) <= 5, server.log_lines()
+    assert data.startswith(b"HTTP/1.1 408"), (path, data[:200])
+    assert held < READ_TIMEOUT_S + 1.5, path
+    assert b"guards.body_read_timeout_s" in data, path
 
 
 def test_a_billion_laughs_keel_yaml_is_refused_at_once(tmp_path: Path) -> None:

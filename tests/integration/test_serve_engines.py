@@ -28,54 +28,24 @@ from sqlalchemy import text
 
 from fleet import load, stop
 from keelwork.adapters.stores.engine import make_engine
-from live_server import ADDER_SPEC, FIXTURES, free_port
+from live_server import (
+    ADDER_SPEC,
+    FAST_ENGINES,
+    FIXTURES,
+    fast_engine,
+    free_port,
+    ready_fast_engine,
+    serve_fast_engine,
+)
 
 ROUTE = "/v1/models/adder:predict"
-ENGINES = ["mosec", "granian"]
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=FAST_ENGINES)
 def engine(request: pytest.FixtureRequest) -> str:
     name = str(request.param)
     pytest.importorskip(name, reason=f"{name} is not installed (pip install 'keelwork[{name}]')")
     return name
-
-
-def _serve(project: Path, engine: str, *extra: str) -> subprocess.Popen[bytes]:
-    log = project / "server.log"
-    with log.open("ab") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
-             str(project / "keel.yaml"), "--engine", engine, "--log-level", "warning",
-             "--no-access-log", *extra], stdout=subprocess.DEVNULL, stderr=err,
-            start_new_session=True)  # its own process group: the tree can be killed at once
-
-
-def _ready(proc: subprocess.Popen[bytes], base: str, admin: str, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "not ready in 120 s:\n" + log.read_text()[-3000:]
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base}/", timeout=2).status_code == 200 and \
-                    httpx.get(f"{admin}/v2/health/ready", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-
-
-@contextlib.contextmanager
-def _running(project: Path, engine: str = "granian"
-             ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    """``keel serve --engine ENGINE`` of ``project``, ready; yields the fast port's and the
-    admin port's URLs and the process, and stops the tree after the block."""
-    port, admin_port = free_port(), free_port()
-    base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(project, engine, "--port", str(port), "--admin-port", str(admin_port))
-    try:
-        _ready(proc, base, admin, project / "server.log")
-        yield base, admin, proc
-    finally:
-        stop(proc, timeout=60)
 
 
 def _predictions_metric(admin: str) -> float:
@@ -90,7 +60,7 @@ def test_batched_answers_each_request_on_its_own_and_logs_every_answer(tmp_path:
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
-    with _running(tmp_path, engine) as (base, admin, proc):
+    with fast_engine(tmp_path, engine) as (base, admin, proc):
         one = httpx.post(base + ROUTE, json={"instances": [{"a": 1.5, "b": 2}]}, timeout=10)
         assert one.status_code == 200, one.text
         assert one.json()["predictions"] == [3.5]
@@ -142,7 +112,7 @@ def test_api_keys_are_checked_or_the_keel_yaml_refused(tmp_path: Path, engine: s
         ADDER_SPEC.format(fx=FIXTURES) + "guards: {require_api_key: true}\n"
         + f"storage: {{url: 'sqlite:///{db_path}'}}\n")
     port, admin_port = free_port(), free_port()
-    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
+    proc = serve_fast_engine(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
     if engine == "mosec":  # its workers never see the headers: refused, never ignored
         assert proc.wait(timeout=120) == 2
         said = (tmp_path / "server.log").read_text()
@@ -150,7 +120,7 @@ def test_api_keys_are_checked_or_the_keel_yaml_refused(tmp_path: Path, engine: s
         return
     base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     try:
-        _ready(proc, base, admin, tmp_path / "server.log")
+        ready_fast_engine(proc, base, admin, tmp_path / "server.log")
         made = subprocess.run(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "keys", "create",
              "--scope", "predict", "--name", "client", "--project", str(tmp_path)],
@@ -170,6 +140,62 @@ def test_api_keys_are_checked_or_the_keel_yaml_refused(tmp_path: Path, engine: s
         stop(proc, timeout=60)
 
 
+def test_granian_addresses_versions_and_aliases_as_the_default_engine(tmp_path: Path) -> None:
+    """``name@ref`` in the path and ``x-keel-model-ref`` reach the gateway on the fast port,
+    under ``guards.version_refs`` (a predict key may name aliases only; an admin key any)."""
+    pytest.importorskip("granian", reason="granian is not installed (pip install "
+                                          "'keelwork[granian]')")
+    from keelwork.adapters.stores.registry_store import open_registry
+    from keelwork.service.registration import register_model
+
+    db_path = tmp_path / "keel.db"
+    (tmp_path / "keel.yaml").write_text(
+        ADDER_SPEC.format(fx=FIXTURES)
+        + "guards: {require_api_key: true, version_refs: aliases}\n"
+        + f"storage: {{url: 'sqlite:///{db_path}'}}\n")
+    registry = open_registry(tmp_path, f"sqlite:///{db_path}")
+    for function, aliases in (("total", ["champion"]), ("echo", ["next"])):
+        register_model(registry, "adder", f"fakes:{function}", "python",
+                       options={"path": str(FIXTURES)}, aliases=aliases)
+    registry.close()
+    keel = [sys.executable, "-m", "keelwork.interfaces.cli.main"]
+    keys = {scope: subprocess.run(
+        [*keel, "keys", "create", "--scope", scope, "--name", scope, "--project", str(tmp_path)],
+        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        for scope in ("predict", "admin")}
+    one = {"instances": [{"a": 1, "b": 2}]}
+    with fast_engine(tmp_path) as (base, _admin, _proc), httpx.Client(base_url=base,
+                                                                      timeout=10) as c:
+        def call(key: str, path: str = ROUTE, **headers: str) -> httpx.Response:
+            return c.post(path, json=one, headers={"x-api-key": key, **headers})
+
+        assert call(keys["predict"]).json()["model_version"] == 1
+        for aliased in (call(keys["predict"], "/v1/models/adder@next:predict"),
+                        call(keys["predict"], **{"x-keel-model-ref": "next"})):
+            assert aliased.status_code == 200, aliased.text
+            assert aliased.json()["model_version"] == 2
+            assert aliased.json()["predictions"] == [{"a": 1, "b": 2}]  # echo, not total
+        for numbered in ({"path": "/v1/models/adder@2:predict"},
+                         {"x-keel-model-ref": "2"}):
+            refused = call(keys["predict"], **numbered)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["details"] == [
+                {"path": "model_ref", "rule": "version_refs", "got": "2"}]
+            allowed = call(keys["admin"], **numbered)  # admins may
+            assert allowed.status_code == 200 and allowed.json()["model_version"] == 2
+        unknown = call(keys["predict"], **{"x-keel-model-ref": "nowhere"})
+        assert unknown.status_code == 404, unknown.text
+        clash = call(keys["predict"], "/v1/models/adder@next:predict",
+                     **{"x-keel-model-ref": "champion"})
+        assert clash.status_code == 400, clash.text
+    db = make_engine(f"sqlite:///{db_path}")
+    with db.connect() as conn:
+        logged = sorted(v for (v,) in conn.execute(text(
+            "select version from predictions where status = 'ok'")))
+    db.dispose()
+    assert logged == [1, 2, 2, 2, 2]
+
+
 def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(
         tmp_path: Path, engine: str) -> None:
     db_path = tmp_path / "keel.db"
@@ -178,7 +204,7 @@ def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
     port, admin_port = free_port(), free_port()
     base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
-    proc = _serve(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
+    proc = serve_fast_engine(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
     acked: list[str] = []
     lock = threading.Lock()
     halt = threading.Event()
@@ -197,7 +223,7 @@ def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(
                         acked.extend(r.json()["prediction_ids"])
 
     try:
-        _ready(proc, base, admin, tmp_path / "server.log")
+        ready_fast_engine(proc, base, admin, tmp_path / "server.log")
         clients = [threading.Thread(target=client, args=(w,)) for w in range(6)]
         for t in clients:
             t.start()
@@ -228,7 +254,7 @@ def test_granian_reads_bodies_within_the_size_and_time_guards(tmp_path: Path) ->
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + "guards: {max_body_bytes: 2000, body_read_timeout_s: 1}\n")
-    with _running(tmp_path) as (base, _admin, _proc):
+    with fast_engine(tmp_path) as (base, _admin, _proc):
         big = b'{"instances": [' + b'{"a": 1, "b": 2},' * 400 + b'{"a": 1, "b": 2}]}'
         whole = httpx.post(base + ROUTE, content=big, timeout=10,
                            headers={"content-type": "application/json"})
@@ -266,7 +292,7 @@ def test_the_official_open_inference_client_works_on_the_granian_port(tmp_path: 
     import tritonclient.http as tc
 
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    with _running(tmp_path) as (base, _admin, _proc):
+    with fast_engine(tmp_path) as (base, _admin, _proc):
         client = tc.InferenceServerClient(url=base.removeprefix("http://"))
         try:
             assert client.is_server_live() and client.is_server_ready()
@@ -308,7 +334,7 @@ def test_schemathesis_finds_no_server_error_on_the_granian_port(tmp_path: Path) 
     from schemathesis.core.failures import FailureGroup
 
     (tmp_path / "keel.yaml").write_text(ADDER_SPEC.format(fx=FIXTURES))
-    with _running(tmp_path) as (base, admin, _proc):
+    with fast_engine(tmp_path) as (base, admin, _proc):
         schema = schemathesis.openapi.from_url(f"{admin}/openapi.json")
         failures: list[str] = []
         seen: set[tuple[str, str]] = set()
@@ -354,7 +380,7 @@ def test_granian_records_tenant_and_subject_so_erasure_finds_them(tmp_path: Path
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
-    with _running(tmp_path) as (base, _admin, _proc):
+    with fast_engine(tmp_path) as (base, _admin, _proc):
         ids: dict[str, list[str]] = {"ann": [], "bob": [], "": []}
         for i in range(6):
             for subject in ids:

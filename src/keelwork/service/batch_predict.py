@@ -30,6 +30,7 @@ from keelwork.core.contracts import compile_contract
 from keelwork.errors import ContractViolation, ErrorDetail, SpecError
 from keelwork.service.gateway.context import PredictResult, RequestContext
 from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.host import ModelHost
 from keelwork.spec.model import KeelSpec, ResolvedSpec
 
 T = TypeVar("T")
@@ -72,23 +73,29 @@ class Caller:
     """What of a request's headers reaches the gateway, as the default engine hands it over:
     the tenant (``service.tenant_header``, recorded with each prediction), the subject
     (``x-subject-id``: erasure and sealing by subject), the sticky rollout key and the headers
-    model flags' rules look at. Requests of one caller share a gateway call."""
+    model flags' rules look at; the alias or version it addresses (``x-keel-model-ref``) and
+    whether its key may address any (the ``admin`` scope, past ``guards.version_refs``).
+    Requests of one caller share a gateway call."""
 
     tenant: str | None = None
     subject_id: str | None = None
     sticky_key: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    ref: str | None = None
+    any_ref: bool = False
 
     @classmethod
-    def of(cls, headers: Any, tenant_header: str) -> Caller | None:
-        """The caller of a request with ``headers`` (a mapping, lower-case names); None: a
-        request that names nothing the gateway routes or records by."""
+    def of(cls, headers: Any, tenant_header: str, *, ref: str | None = None,
+           any_ref: bool = False) -> Caller | None:
+        """The caller of a request with ``headers`` (a mapping, lower-case names) addressing
+        ``ref`` (None: the champion, or what routing picks); None: a request that names
+        nothing the gateway routes or records by."""
         kept = tuple(sorted((k.lower(), v) for k, v in headers.items()
                             if k.lower() not in NOT_ROUTING))
         caller = cls(headers.get(tenant_header), headers.get("x-subject-id"),
-                     headers.get("x-keel-user"), kept)
+                     headers.get("x-keel-user"), kept, ref, any_ref)
         return caller if caller.tenant or caller.subject_id or caller.sticky_key or kept \
-            else None
+            or ref is not None or any_ref else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +226,27 @@ class BatchPredictor:
         Raises:
             ContractViolation: always, naming every problem with its path.
         """
-        await self.gateway.predict(self.model, None, instances,
-                                   self._context(False, caller, protocol))
+        await self.gateway.predict(self.model, None if caller is None else caller.ref,
+                                   instances, self._context(False, caller, protocol))
         raise ContractViolation("The request breaks the contract.")  # pragma: no cover
 
-    async def classes(self) -> tuple[Any, ...] | None:
-        """The classes of the model's champion (None: it gives no class probabilities)."""
-        return (await self.gateway.host(self.model, None)).classes
+    async def host(self, caller: Caller | None = None) -> ModelHost:
+        """The loaded host ``caller`` addresses (the champion when it names none), once
+        ``guards.version_refs`` allows it: naming a version loads it.
+
+        Raises:
+            RefNotAllowedError: the caller may not address its reference (403).
+            ModelNotFoundError: no such alias or version (404).
+        """
+        if caller is None or caller.ref is None:
+            return await self.gateway.host(self.model, None)
+        self.gateway.check_ref(self.model, caller.ref, self._context(False, caller))
+        return await self.gateway.host(self.model, caller.ref)
+
+    async def classes(self, caller: Caller | None = None) -> tuple[Any, ...] | None:
+        """The classes of the version ``caller`` addresses (default: the champion); None: it
+        gives no class probabilities."""
+        return (await self.host(caller)).classes
 
     async def predict(self, batch: Sequence[Admitted]) -> list[Answer]:
         """Predict every admitted request of ``batch`` in one gateway call per caller and
@@ -241,8 +262,8 @@ class BatchPredictor:
             groups.setdefault((a.probabilities, a.caller, a.protocol), []).append(i)
         for (proba, caller, protocol), picked in groups.items():
             rows, sizes = merge([batch[i].instances for i in picked])
-            result = await self.gateway.predict(self.model, None, rows,
-                                                self._context(proba, caller, protocol))
+            result = await self.gateway.predict(self.model, None if caller is None else caller.ref,
+                                                rows, self._context(proba, caller, protocol))
             for i, answer in zip(picked, cut(result, sizes), strict=True):
                 answers[i] = answer
         return [a for a in answers if a is not None]
@@ -254,6 +275,7 @@ class BatchPredictor:
         if caller is not None:
             ctx.tenant, ctx.subject_id = caller.tenant, caller.subject_id
             ctx.sticky_key, ctx.headers = caller.sticky_key, dict(caller.headers)
+            ctx.any_ref = caller.any_ref
         ctx.probabilities = probabilities
         return ctx
 

@@ -142,6 +142,9 @@ def test_each_caller_is_recorded_as_the_default_engine_records_it() -> None:
                       "authorization": "Bearer s", "x-request-id": "r1"}, "x-tenant-id") == \
         Caller(headers=(("host", "h"),))
     assert Caller.of({"content-length": "20", "x-api-key": "secret"}, "x-tenant-id") is None
+    # a reference (x-keel-model-ref, name@ref) and an admin key's right to name any: a caller
+    assert Caller.of({}, "x-tenant-id", ref="next") == Caller(ref="next")
+    assert Caller.of({}, "x-tenant-id", any_ref=True) == Caller(any_ref=True)
     ann = Caller.of({"x-tenant-id": "acme", "x-subject-id": "ann", "content-length": "9"},
                     "x-tenant-id")
     bob = Caller.of({"x-tenant-id": "acme", "x-subject-id": "bob", "x-keel-user": "u1",

@@ -5,7 +5,10 @@ the app opens the process's server from what ``keel serve`` handed down, as
 :func:`keelwork.interfaces.cli.serve_app.worker_app` does for ``--workers``. Then, per request:
 
 - ``POST /v1/models/<model>:predict``: with ``guards.require_api_key``, the request's key
-  checked first (401/403 as on the default engine); the body read chunk by chunk, a body over
+  checked first (401/403 as on the default engine); an alias or version named in the path
+  (``<model>@<ref>``) or in ``x-keel-model-ref`` addressed as on the default engine, under
+  ``guards.version_refs`` (403; a key with the ``admin`` scope may name any); the body read
+  chunk by chunk, a body over
   ``guards.max_body_bytes`` (by its Content-Length, or as it arrives) answered 413 and one not
   arrived within ``guards.body_read_timeout_s`` 408, as the default engine answers them,
   without holding more than the limit; the body parsed and the request checked alone (a
@@ -20,18 +23,20 @@ the app opens the process's server from what ``keel serve`` handed down, as
   metadata (``GET /v2/models/<model>``; with ``guards.require_api_key``, a predict key), so the
   protocol's official clients work on the fast port as they are.
 - ``GET /``: 200 (alive). Anything else: 404 naming the admin port, where keelwork's whole app
-  serves the rest: a version or alias reference, ``/metrics`` and the admin routes.
+  serves the rest: the V2 ``/versions/N`` routes, ``/metrics`` and the admin routes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from keelwork.core.refs import MODEL_REF_HEADER, request_ref
 from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
 from keelwork.interfaces.http import jsonbody
 from keelwork.interfaces.http.auth import authenticate
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
 JSON = [("content-type", "application/json")]
 _PREFIX, _SUFFIX = "/v1/models/", ":predict"
 _V2 = "/v2/models/"
+_REF_SEP = re.compile("[@:]")
 
 
 class RsgiApp:
@@ -107,18 +113,22 @@ class RsgiApp:
         path, method = scope.path, scope.method
         v1 = path.startswith(_PREFIX) and path.endswith(_SUFFIX)
         if method == "POST" and (v1 or (path.startswith(_V2) and path.endswith("/infer"))):
-            model = path[len(_PREFIX):-len(_SUFFIX)] if v1 else path[len(_V2):-len("/infer")]
+            named = path[len(_PREFIX):-len(_SUFFIX)] if v1 else path[len(_V2):-len("/infer")]
+            model = _REF_SEP.split(named, maxsplit=1)[0]  # `name@ref` / `name:3`: the model
             queue = self.queues.get(model)
             if queue is not None:
                 try:
-                    if self.keys is not None:
+                    principal = None if self.keys is None else \
                         await authenticate(self.keys, scope.headers, "predict")
                     raw = await self.body(scope.headers, proto)
-                except HTTPProblem as exc:
+                    _, ref = request_ref(named, scope.headers.get(MODEL_REF_HEADER))
+                except (HTTPProblem, KeelworkError) as exc:
                     status, body = refusal(exc, self.project_dir)
-                    proto.response_bytes(status, [*JSON, *exc.headers.items()], body)
+                    proto.response_bytes(status, [*JSON, *getattr(exc, "headers", {}).items()],
+                                         body)
                     return
-                caller = Caller.of(scope.headers, self.tenant_header)
+                caller = Caller.of(scope.headers, self.tenant_header, ref=ref,
+                                   any_ref=principal is not None and principal.allows("admin"))
                 status, body = await (self.predict(queue, model, raw, caller) if v1
                                       else self.infer(queue, model, raw, caller))
                 proto.response_bytes(status, JSON, body)
@@ -172,7 +182,7 @@ class RsgiApp:
         req: V2Request | None = None
         try:
             req = parse_v2_request(jsonbody.loads(raw), self.contract_fields)
-            host = await predictor.gateway.host(model, None)
+            host = await predictor.host(caller)
             if req.outputs is not None:
                 check_outputs(req.outputs, [str(t["name"]) for t in
                                             output_tensors(predictor.gateway.spec, host)])
@@ -227,7 +237,7 @@ class RsgiApp:
             if len(raw) > self.max_body_bytes:
                 raise too_large(self.max_body_bytes, len(raw))
             instances, probabilities = parse(raw)
-            if probabilities and await predictor.classes() is None:
+            if probabilities and await predictor.classes(caller) is None:
                 raise no_probabilities(model)
             if predictor.breaks_contract(instances):
                 await predictor.refuse(instances, caller)  # raises, counted and logged
