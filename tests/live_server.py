@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from fleet import stop
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 ADDER_SPEC = """\
@@ -152,20 +154,9 @@ def start_fast_engine(project: Path, engine: str = "granian"
     try:
         ready_fast_engine(proc, base, admin, project / "server.log")
     except BaseException:
-        stop_tree(proc)
+        stop(proc, timeout=60)
         raise
     return proc, base, admin
-
-
-def stop_tree(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """SIGTERM a fast engine's tree and wait ``timeout`` seconds; past that, kill it and fail."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-        raise
 
 
 @contextmanager
@@ -177,4 +168,4 @@ def fast_engine(project: Path, engine: str = "granian"
     try:
         yield base, admin, proc
     finally:
-        stop_tree(proc)
+        stop(proc, timeout=60)

@@ -29,8 +29,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
+from fleet import stop
 from keelwork.service.registration import register_model
-from live_server import start_fast_engine, start_server, stop_tree
+from live_server import start_fast_engine, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -178,7 +179,7 @@ def server(tmp_path: Path, store_url: str, versions: int, engine: str,
             except subprocess.TimeoutExpired:
                 proc.kill()
         else:
-            stop_tree(proc)
+            stop(proc, timeout=60)
 
 
 ROW = {"f0": 0.1, "f1": 0.2, "f2": 0.3, "f3": 0.4}
