@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=64, help="wrk connections (64)")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second (250)")
     ap.add_argument("--top", type=int, default=25, help="innermost frames to list (25)")
+    ap.add_argument("--server", default="keel-batch-on", choices=("keel-batch-on", "keel-granian"),
+                    help="the server profiled (keel-batch-on; keel-granian: `keel serve "
+                         "--engine granian`, every process of its tree sampled)")
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or str(
         Path(sys.executable).parent / "py-spy"), help="the py-spy binary")
     args = ap.parse_args(argv)
@@ -112,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     script.write_text(serving.LUA.format(body_path=work / "body.json"))
     opts = argparse.Namespace(access_log=False, bentoml_python="", mosec_python="",
                               litserve_python="", keel_baseline_src="",
-                              mosec_keel_python="")
+                              mosec_keel_python=sys.executable)
     server = next(s for s in serving.server_specs(opts, work, model, x)
-                  if s.name == "keel-batch-on")
+                  if s.name == args.server)
     raw = work / "profile.txt"
     try:
         with serving.running(server, server_cpu, logs):
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 cpu0 = serving.tree_cpu_seconds(pid)
                 subprocess.run([args.py_spy, "record", "-p", str(pid), "-d",
                                 f"{args.seconds:g}", "-r", str(args.rate), "-f", "raw",
-                                "-o", str(raw), "--nonblocking"],
+                                "-o", str(raw), "--nonblocking", "--subprocesses"],
                                check=True, capture_output=True)
                 cpu = serving.tree_cpu_seconds(pid) - cpu0
                 out = wrk.communicate()[0]
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"machine: {serving.machine_facts()}")
-    print(f"keel-batch-on at c={args.concurrency}: {rps:.0f} req/s, about "
+    print(f"{args.server} at c={args.concurrency}: {rps:.0f} req/s, about "
           f"{per_request_us:.0f} CPU us per request; {sampled} samples, {waiting} of them "
           f"in a blocking wait (left out below)")
     print(f"\n{'share':>6} {'us/req':>7}  bucket (innermost frame)")

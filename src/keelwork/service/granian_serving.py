@@ -26,7 +26,7 @@ from keelwork.adapters.engines.granian_front import GranianConfig, require_grani
 from keelwork.adapters.engines.granian_front import serve as serve_on_granian
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.service.batch_predict import BatchPredictor, BatchQueue, check_engine, unbatched
-from keelwork.service.server_parts import ServerParts, open_server
+from keelwork.service.server_parts import ServerParts, freeze_heap, open_server
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
 
@@ -83,6 +83,7 @@ def open_batch_server(resolved: ResolvedSpec, settings: Settings,
     loop.run_until_complete(parts.service.start())
     gateway = parts.service.gateway
     loop.run_until_complete(gateway.start())
+    freeze_heap()  # every model loaded: full collections stop walking them (p99)
     queues = {m.name: BatchQueue(BatchPredictor(gateway, m.name),
                                  m.batching.max_batch_size if m.batching.enabled else 1)
               for m in resolved.spec.models}

@@ -37,7 +37,7 @@ from keelwork.service.batch_predict import (
     check_engine,
     unbatched,
 )
-from keelwork.service.server_parts import ServerParts, open_server
+from keelwork.service.server_parts import ServerParts, freeze_heap, open_server
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
 
@@ -115,6 +115,7 @@ class BatchWorker:
         self.run(self.parts.service.start())  # the prediction log, the rollout controller
         gateway = self.parts.service.gateway
         self.run(gateway.start())  # every model loaded
+        freeze_heap()  # full collections stop walking the models (p99)
         self.predictor = BatchPredictor(gateway, model)
         #: The project folder, which error messages must not reveal.
         self.project_dir = resolved.project_dir

@@ -13,7 +13,6 @@ The handlers are named functions in one module per route group (:mod:`.predict_r
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -39,6 +38,7 @@ from keelwork.interfaces.http.limits import BodyLimitMiddleware
 from keelwork.interfaces.http.predict_routes import FAST_ROUTES, PredictFastPath
 from keelwork.interfaces.http.rate_limit import Guard, rate_guard
 from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.server_parts import freeze_heap
 from keelwork.spec.model import KeelSpec
 from keelwork.types import ApiKeyStoreProtocol
 
@@ -178,8 +178,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await life.on_startup()
     await life.gateway.start()
     if life.freeze_gc:
-        gc.collect()
-        gc.freeze()
+        freeze_heap()
     try:
         yield
     finally:
