@@ -10,10 +10,11 @@ Database fixtures (for every store: the registry, the prediction log, ...):
     reason, unless ``$CI`` is set: then they fail, because CI must install them.
 ``pg_database`` (function)
     URL of a fresh, empty database on that server, created for one test and dropped after it.
-``serve_engine`` (function, parametrized ``uvicorn`` / ``ray``)
-    ``(engine, storage URL)`` for the serving and releases suites that run on both engines of
-    ``keel serve``: uvicorn on the project's own SQLite (URL None), or Ray Serve's replicas on a
-    ``pg_database`` (the ``ray`` case carries the ``postgres`` marker).
+``serve_engine`` (function, parametrized ``uvicorn`` / ``ray`` / ``granian``)
+    ``(engine, storage URL)`` for the serving and releases suites that run on every engine of
+    ``keel serve``: uvicorn on the project's own SQLite (URL None), Ray Serve's replicas on a
+    ``pg_database`` (the ``ray`` case carries the ``postgres`` marker), or ``--engine granian``
+    on the project's own SQLite (``live_server.served`` says which port takes what).
 ``store_url`` (function, parametrized ``sqlite`` / ``postgres``)
     The storage URL a store test should use: a SQLite file in ``tmp_path``, or a ``pg_database``.
     A test that takes it runs once per backend; the ``postgres`` case carries the ``postgres``
@@ -67,11 +68,15 @@ def pg_database(pg_url: str) -> Iterator[str]:
         drop_database(pg_url, url)
 
 
-@pytest.fixture(params=["uvicorn", pytest.param("ray", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["uvicorn", pytest.param("ray", marks=pytest.mark.postgres), "granian"])
 def serve_engine(request: pytest.FixtureRequest) -> tuple[str, str | None]:
     """``keel serve``'s engine and the storage URL it needs; see module doc."""
     if request.param == "uvicorn":
         return "uvicorn", None
+    if request.param == "granian":
+        pytest.importorskip("granian", reason="granian is not installed: pip install "
+                            "'keelwork[granian]'")
+        return "granian", None
     pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install "
                         "'keelwork[ray]'")
     url: str = request.getfixturevalue("pg_database")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -39,8 +40,17 @@ def free_port() -> int:
 
 
 #: The engines the serving and releases suites run on: one uvicorn process on the project's
-#: SQLite, and Ray Serve with two replicas on a PostgreSQL database (replicas share it).
-ENGINES = ("uvicorn", "ray")
+#: SQLite, Ray Serve with two replicas on a PostgreSQL database (replicas share it), and
+#: granian's Rust front (predict) beside keelwork's app (the rest) on the project's SQLite.
+ENGINES = ("uvicorn", "ray", "granian")
+
+
+class Served(NamedTuple):
+    """Where a client sends what: ``fast`` predict, the V2 protocol and health; ``app`` the
+    rest (the same URL, but on a fast engine, whose admin port serves keelwork's whole app)."""
+
+    fast: str
+    app: str
 
 
 def engine_spec(spec: str, engine: str, storage_url: str | None) -> str:
@@ -169,3 +179,15 @@ def fast_engine(project: Path, engine: str = "granian"
         yield base, admin, proc
     finally:
         stop(proc, timeout=60)
+
+
+@contextmanager
+def served(project: Path, engine: str) -> Iterator[Served]:
+    """``keel serve`` of ``project`` on ``engine`` (one of :data:`ENGINES`, or ``mosec``,
+    ``workers``) while the block runs; yields where to send what."""
+    if engine in FAST_ENGINES:
+        with fast_engine(project, engine) as (fast, app, _proc):
+            yield Served(fast, app)
+    else:
+        with running_server(project, engine) as base:
+            yield Served(base, base)

@@ -1,7 +1,8 @@
 """A rollout on a real `keel serve` process: an abort from the CLI's path (the store, from
-another process) reaches traffic in under a second and loses no request under load. On both
-engines: one uvicorn process, and Ray Serve's two replicas on PostgreSQL (each replica follows
-the store on its own; every request sent a second after the change must see it)."""
+another process) reaches traffic in under a second and loses no request under load. On every
+engine: one uvicorn process, Ray Serve's two replicas on PostgreSQL (each replica follows
+the store on its own; every request sent a second after the change must see it), and
+``--engine granian`` (its fast port's worker follows the store as a fleet's worker does)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from keelwork.service.registration import register_model
 from keelwork.service.rollout.operations import open_rollout_ops
 from keelwork.spec.loader import load_spec
-from live_server import engine_spec, running_server
+from live_server import engine_spec, served
 from rollout_project import FIXTURES
 
 SPEC = """\
@@ -46,8 +47,8 @@ def project(tmp_path: Path, serve_engine: tuple[str, str | None]) -> Path:
 
 @pytest.fixture
 def server(project: Path, serve_engine: tuple[str, str | None]) -> Iterator[str]:
-    with running_server(project, serve_engine[0]) as base:
-        yield base
+    with served(project, serve_engine[0]) as where:
+        yield where.fast
 
 
 def _version(r: httpx.Response) -> str:

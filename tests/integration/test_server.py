@@ -1,6 +1,8 @@
 """`keel serve` as a real process: an official Open Inference Protocol client, promtool on
 /metrics, and kill -9 under load without losing an acknowledged prediction. The protocol tests
-run on both engines (one uvicorn process; Ray Serve's two replicas on PostgreSQL)."""
+run on three engines: one uvicorn process; Ray Serve's two replicas on PostgreSQL; and
+``--engine granian``, whose fast port takes the predict, V2 and health calls and whose admin
+port (keelwork's whole app) the ``/metrics`` and feedback calls, as a client of it sends them."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import httpx
 import pytest
 
 from live_server import ADDER_SPEC as SPEC
-from live_server import FIXTURES, engine_spec, running_server
+from live_server import FIXTURES, Served, engine_spec, running_server, served
 from live_server import start_server as _start
 from pg import create_database, drop_database
 
@@ -30,11 +32,12 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module",
-                params=["uvicorn", pytest.param("ray", marks=pytest.mark.postgres)])
+                params=["uvicorn", pytest.param("ray", marks=pytest.mark.postgres), "granian"])
 def server(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server per engine for this module's protocol tests (they only read what they
-    send): uvicorn on SQLite, or Ray Serve's two replicas on a fresh PostgreSQL database."""
+    send): uvicorn on SQLite, Ray Serve's two replicas on a fresh PostgreSQL database, or
+    granian's fast port beside keelwork's app on SQLite."""
     engine: str = request.param
     project = tmp_path_factory.mktemp(f"server-{engine}")
     url: str | None = None
@@ -43,21 +46,24 @@ def server(request: pytest.FixtureRequest,
                             "'keelwork[ray]'")
         admin: str = request.getfixturevalue("pg_url")
         url = create_database(admin)
+    if engine == "granian":
+        pytest.importorskip("granian", reason="granian is not installed: pip install "
+                            "'keelwork[granian]'")
     try:
         (project / "keel.yaml").write_text(engine_spec(SPEC.format(fx=FIXTURES), engine, url))
-        with running_server(project, engine) as base:
-            yield base
+        with served(project, engine) as where:
+            yield where
     finally:
         if url is not None:
             drop_database(admin, url)
 
 
-def test_official_open_inference_client(server: str) -> None:
+def test_official_open_inference_client(server: Served) -> None:
     """tritonclient (Triton's official client of the Open Inference Protocol) works as is."""
     import numpy as np
     import tritonclient.http as tc
 
-    client = tc.InferenceServerClient(url=server.removeprefix("http://"))
+    client = tc.InferenceServerClient(url=server.fast.removeprefix("http://"))
     try:
         assert client.is_server_live()
         assert client.is_server_ready()
@@ -78,37 +84,37 @@ def test_official_open_inference_client(server: str) -> None:
 
 @pytest.mark.skipif(shutil.which("promtool") is None and not os.environ.get("CI"),
                     reason="promtool (Debian package 'prometheus') is not installed")
-def test_metrics_pass_promtool(server: str) -> None:
+def test_metrics_pass_promtool(server: Served) -> None:
     for i in range(5):
-        httpx.post(f"{server}/v1/models/adder:predict",
+        httpx.post(f"{server.fast}/v1/models/adder:predict",
                    json={"instances": [{"a": i, "b": 1}]}).raise_for_status()
-    httpx.post(f"{server}/v1/models/adder:predict", json={"instances": [{"a": -1, "b": 1}]})
-    text = httpx.get(f"{server}/metrics").text
+    httpx.post(f"{server.fast}/v1/models/adder:predict", json={"instances": [{"a": -1, "b": 1}]})
+    text = httpx.get(f"{server.app}/metrics").text
     assert "keelwork_requests_total" in text
     proc = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                           capture_output=True, check=False)
     assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()
 
 
-def test_feedback_joins_predictions_whichever_process_answered(server: str) -> None:
+def test_feedback_joins_predictions_whichever_process_answered(server: Served) -> None:
     """Labels sent for predictions answered over fresh connections (on Ray, by either replica,
     to a replica of its own choosing) are stored once against the shared log; sent again they
     are duplicates; an id nobody answered is reported as unknown."""
     ids: list[str] = []
     answered_by: set[str] = set()
     for i in range(12):
-        r = httpx.post(f"{server}/v1/models/adder:predict",
+        r = httpx.post(f"{server.fast}/v1/models/adder:predict",
                        json={"instances": [{"a": i, "b": 1}]})
         assert r.status_code == 200, r.text
         ids += r.json()["prediction_ids"]
         answered_by.add(r.headers.get("x-keel-replica", "one process"))
     labels = [{"prediction_id": pid, "label": float(i)} for i, pid in enumerate(ids)]
-    first = httpx.post(f"{server}/v1/feedback", json={"labels": labels})
+    first = httpx.post(f"{server.app}/v1/feedback", json={"labels": labels})
     assert first.status_code == 200, first.text
     assert (first.json()["stored"], first.json()["unknown"]) == (12, 0), first.json()
-    again = httpx.post(f"{server}/v1/feedback", json={"labels": labels})
+    again = httpx.post(f"{server.app}/v1/feedback", json={"labels": labels})
     assert (again.json()["stored"], again.json()["duplicates"]) == (0, 12), again.json()
-    unknown = httpx.post(f"{server}/v1/feedback",
+    unknown = httpx.post(f"{server.app}/v1/feedback",
                          json={"labels": [{"prediction_id": "nobody-answered-this",
                                            "label": 1.0}]})
     assert unknown.json()["unknown"] == 1, unknown.json()
@@ -154,7 +160,7 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction(project: Path) -> No
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions lost"
 
 
-def test_bad_references_and_methods_are_4xx_in_the_error_shape(server: str) -> None:
+def test_bad_references_and_methods_are_4xx_in_the_error_shape(server: Served) -> None:
     """Issue 11 #6 / 13 #10 against the real server: no 500, the reference named."""
     one = {"instances": [{"a": 1, "b": 1}]}
     cases = [
@@ -164,16 +170,16 @@ def test_bad_references_and_methods_are_4xx_in_the_error_shape(server: str) -> N
         ("/v1/models/adder@99999999999999999999999:predict", {}, "99999999999999999999999"),
     ]
     for path, headers, shown in cases:
-        r = httpx.post(f"{server}{path}", json=one, headers=headers)
+        r = httpx.post(f"{server.fast}{path}", json=one, headers=headers)
         assert r.status_code == 400, r.text
         assert shown in r.json()["error"] and r.json()["details"]
     # the forms the message offers work
     for headers in ({"x-keel-model-ref": "adder@champion"}, {"x-keel-model-ref": "adder:1"}):
-        assert httpx.post(f"{server}/v1/models/adder:predict", json=one,
+        assert httpx.post(f"{server.fast}/v1/models/adder:predict", json=one,
                           headers=headers).status_code == 200
-    r = httpx.get(f"{server}/v1/models/adder:predict")
+    r = httpx.get(f"{server.fast}/v1/models/adder:predict")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
-    r = httpx.get(f"{server}/nowhere")
+    r = httpx.get(f"{server.fast}/nowhere")
     assert r.status_code == 404 and set(r.json()) == {"error", "details"}
 
 

@@ -1,5 +1,6 @@
-"""API keys on a real `keel serve`, on both engines (one uvicorn process; Ray Serve's two
-replicas on PostgreSQL): keys made with `keel keys create` open predict on every process, a
+"""API keys on a real `keel serve`, on every engine (one uvicorn process; Ray Serve's two
+replicas on PostgreSQL; ``--engine granian``, predict on its fast port and the admin routes on
+keelwork's app beside it): keys made with `keel keys create` open predict on every process, a
 request without one is a 401, an admin route needs the admin scope, and a key revoked over
 HTTP is refused by every process within the key cache's bound (5 s)."""
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from journey import keel
-from live_server import FIXTURES, engine_spec, running_server
+from live_server import FIXTURES, engine_spec, served
 
 SPEC = """\
 service: {{name: keyed-live, owners: [t@example.com]}}
@@ -43,10 +44,12 @@ def test_keys_guard_every_process_and_a_revocation_reaches_them_all(
     predict, admin = _key(tmp_path, "predict"), _key(tmp_path, "admin")
     key_id = predict.pop("id")
     admin.pop("id")
-    with running_server(tmp_path, engine) as base:
+    with served(tmp_path, engine) as where:
+        base = where.app
+
         def post(headers: dict[str, str]) -> httpx.Response:  # a fresh connection each time
-            return httpx.post(f"{base}/v1/models/adder:predict", json=BODY, headers=headers,
-                              timeout=10)
+            return httpx.post(f"{where.fast}/v1/models/adder:predict", json=BODY,
+                              headers=headers, timeout=10)
 
         bare = post({})
         assert bare.status_code == 401, bare.text
@@ -69,3 +72,7 @@ def test_keys_guard_every_process_and_a_revocation_reaches_them_all(
                 "a process kept serving a revoked key"
             row = row + 1 if post(predict).status_code == 401 else 0
         assert post(admin).status_code == 200  # admin implies predict
+        # granian: keelwork's app beside the fast port refuses it too (it serves predict too)
+        beside = httpx.post(f"{base}/v1/models/adder:predict", json=BODY, headers=predict,
+                            timeout=10)
+        assert beside.status_code == 401, beside.text

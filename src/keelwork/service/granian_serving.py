@@ -80,7 +80,9 @@ def open_batch_server(resolved: ResolvedSpec, settings: Settings,
     every model loaded, a :class:`BatchQueue` per model (``batching.max_batch_size``
     requests at most, 1 with batching off)."""
     parts = open_server(unbatched(resolved), settings, monitor_interval_s=0, fleet=True)
-    loop.run_until_complete(parts.service.start())
+    # the prediction log, the rollout controller (routing), the flags' poll, the usage: a
+    # follower of the store; keelwork's app beside it runs the fleet's once-only loops
+    loop.run_until_complete(parts.start(follower=True))
     gateway = parts.service.gateway
     loop.run_until_complete(gateway.start())
     freeze_heap()  # every model loaded: full collections stop walking them (p99)

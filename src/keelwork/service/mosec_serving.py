@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -100,7 +101,11 @@ def serve_mosec(config: MosecConfig, admin: Sequence[str], env: Mapping[str, str
 
 class BatchWorker:
     """One worker process's server: the store, the models, the log and the metrics, on an event
-    loop of its own, driven by the engine's synchronous calls.
+    loop of its own that runs in a thread of its own, driven by the engine's synchronous calls.
+
+    The loop runs all the time, not only during a call: the server's own loops (the model flags'
+    poll, the fleet's lease and what runs under it, the rollout controller) keep their pace
+    between requests, as on the default engine.
 
     Args:
         resolved: The keel.yaml (its micro-batching is turned off here).
@@ -110,9 +115,14 @@ class BatchWorker:
 
     def __init__(self, resolved: ResolvedSpec, settings: Settings, model: str) -> None:
         self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="keel-worker-loop",
+                                        daemon=True)
+        self._thread.start()
         self.parts: ServerParts = open_server(unbatched(resolved), settings,
                                               monitor_interval_s=0, fleet=True)
-        self.run(self.parts.service.start())  # the prediction log, the rollout controller
+        # the prediction log, the rollout controller (routing), the flags' poll, the usage: a
+        # follower of the store; keelwork's app beside it runs the fleet's once-only loops
+        self.run(self.parts.start(follower=True))
         gateway = self.parts.service.gateway
         self.run(gateway.start())  # every model loaded
         freeze_heap()  # full collections stop walking the models (p99)
@@ -121,8 +131,8 @@ class BatchWorker:
         self.project_dir = resolved.project_dir
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run ``work`` on this worker's loop (its background tasks run meanwhile)."""
-        return self.loop.run_until_complete(work)
+        """Run ``work`` on this worker's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result()
 
     def admit(self, instances: list[Any], probabilities: bool) -> Admitted:
         """One request checked alone: admitted, or refused through the gateway.
@@ -143,10 +153,12 @@ class BatchWorker:
         return self.run(self.predictor.predict(batch))
 
     def close(self) -> None:
-        """Close the service and its stores."""
-        self.run(self.parts.service.close())
-        self.parts.engine.dispose()
-        self.loop.close()
+        """Stop the server's loops, close the service and its stores, then the loop."""
+        self.run(self.parts.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self.loop.is_running():
+            self.loop.close()
 
 
 __all__ = ["ENGINE", "BatchWorker", "check_mosec", "mosec_config", "serve_mosec", "work_dir"]

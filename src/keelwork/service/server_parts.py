@@ -116,18 +116,35 @@ class ServerParts:
         """The references of ``flag`` that name no version or alias of its model."""
         return unresolved_refs(flag, self.service.registry)
 
-    async def start(self) -> None:
+    async def start(self, *, follower: bool = False) -> None:
         """Start the service (prediction log, rollout controller), the flag poll, the
         monitoring loop and the SLO evaluation (those of them run once per fleet: under the
-        lease, which a lone server takes here at once)."""
-        lease = self.lease
-        if lease is not None:
+        lease, which a lone server takes here at once).
+
+        Args:
+            follower: A process that serves predictions beside keelwork's app and never does
+                the fleet's once-only work (the worker of ``--engine granian`` or ``mosec``,
+                whose app beside it runs that work under the lease): it follows the store
+                (the flags' poll, rollout routes and aliases, the budget's usage) and takes
+                no lease, so the lease always goes to a process that runs every loop.
+        """
+        lease = None if follower else self.lease
+        controller = self.service.rollout_controller
+        if follower:
+            controller.may_decide = lambda: False  # it routes; the app's lease holder decides
+        elif lease is not None:
             await asyncio.to_thread(lease.try_take)
-            self.service.rollout_controller.may_decide = lambda: lease.held
-            self.service.rollout_controller.fleet = True  # decides on every worker's answers
+            controller.may_decide = lambda: lease.held
+            controller.fleet = True  # decides on every worker's answers
         await self.service.start()
         self._tasks.append(asyncio.create_task(self.flags.run(self._stop_monitor),
                                                name="keel-flag-poll"))
+        if follower:
+            if self.cost_watch is not None:  # its usage is recorded; the budget is the app's
+                self._tasks.append(asyncio.create_task(
+                    cost_loop(self.cost_watch, stop=self._stop_monitor, leader=lambda: False),
+                    name="keel-cost-watch"))
+            return
         if self.monitor_interval_s > 0:
             self._singleton("keel-monitor", lambda stop: monitor_loop(
                 self.resolved, interval_s=self.monitor_interval_s, stop=stop,

@@ -31,6 +31,7 @@ from keelwork.interfaces.http.limits import read_body
 from keelwork.interfaces.http.model_routes import output_tensors
 from keelwork.interfaces.http.protocols import (
     PROBA_OUTPUT,
+    answer_headers,
     check_outputs,
     output_warnings,
     parse_v1,
@@ -151,10 +152,7 @@ async def _json_body(request: Request, ctx: HttpContext) -> Any:
 
 
 def _result_headers(result: PredictResult) -> dict[str, str]:
-    ids = result.prediction_ids
-    shown = ",".join(ids[:64]) + (",..." if len(ids) > 64 else "")
-    return {"x-prediction-ids": shown, "x-model-version": str(result.version),
-            "x-answered-by": result.answered_by}
+    return answer_headers(result.prediction_ids, result.version, result.answered_by)
 
 
 #: (path pattern, handler(request, **path parameters)), served by :class:`PredictFastPath`.

@@ -344,6 +344,15 @@ def output_warnings(violations: Sequence[ErrorDetail]) -> list[dict[str, Any]]:
             for d in violations[:50]]
 
 
+def answer_headers(prediction_ids: Sequence[str], version: int,
+                   answered_by: str) -> dict[str, str]:
+    """The headers of a predict answer (V1 and V2, every engine): its prediction ids (the
+    first 64), the version that answered and ``name:version`` (a fallback's when it did)."""
+    shown = ",".join(prediction_ids[:64]) + (",..." if len(prediction_ids) > 64 else "")
+    return {"x-prediction-ids": shown, "x-model-version": str(version),
+            "x-answered-by": answered_by}
+
+
 def v2_answer(*, model: str, version: int, predictions: list[Any],
               probabilities: list[list[float]] | None, classes: tuple[Any, ...] | None,
               output_names: list[str], requested: tuple[str, ...] | None,

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,18 +49,20 @@ from keelwork.interfaces.http.model_routes import output_tensors, v2_metadata
 from keelwork.interfaces.http.protocols import (
     PROBA_OUTPUT,
     V2Request,
+    answer_headers,
     check_outputs,
     parse_v2_request,
     v2_answer,
     v2_details,
     v2_message,
 )
-from keelwork.service.batch_predict import Admitted, Caller
+from keelwork.service.batch_predict import Admitted, Answer, Caller
 
 if TYPE_CHECKING:
     from keelwork.service.batch_predict import BatchQueue
     from keelwork.types import ApiKeyStoreProtocol
 
+log = logging.getLogger("keelwork.granian")
 JSON = [("content-type", "application/json")]
 _PREFIX, _SUFFIX = "/v1/models/", ":predict"
 _V2 = "/v2/models/"
@@ -83,6 +87,8 @@ class RsgiApp:
         #: The contract's input and output names (V2 tensors by name).
         self.contract_fields: list[str] = []
         self.output_names: list[str] = []
+        #: Closes the worker's server (its loops, log and stores) when granian stops.
+        self.closing: Callable[[], Awaitable[None]] | None = None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         from keelwork.interfaces.cli.output import configure_logging
@@ -97,6 +103,7 @@ class RsgiApp:
         configure_logging(str(options["log_level"]), bool(options["access_log"]))
         resolved = load_spec(Path(options["spec"]))
         server = open_batch_server(resolved, load_settings(), loop)
+        self.closing = server.parts.close
         self.queues = server.queues
         if resolved.spec.guards.require_api_key:
             self.keys = server.parts.keys
@@ -107,15 +114,30 @@ class RsgiApp:
         self.tenant_header = resolved.spec.service.tenant_header.lower()
         self.output_names = [f.name for f in resolved.spec.contract.outputs]
 
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """granian's worker is stopping (its loop no longer runs): stop the server's loops and
+        close its log and stores."""
+        if self.closing is not None:
+            try:
+                loop.run_until_complete(self.closing())
+            except Exception:
+                log.exception("the granian worker's server did not close cleanly")
+
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":
             return
         path, method = scope.path, scope.method
         v1 = path.startswith(_PREFIX) and path.endswith(_SUFFIX)
-        if method == "POST" and (v1 or (path.startswith(_V2) and path.endswith("/infer"))):
+        if v1 or (path.startswith(_V2) and path.endswith("/infer")):
             named = path[len(_PREFIX):-len(_SUFFIX)] if v1 else path[len(_V2):-len("/infer")]
             model = _REF_SEP.split(named, maxsplit=1)[0]  # `name@ref` / `name:3`: the model
             queue = self.queues.get(model)
+            if queue is not None and method != "POST":  # as the default engine's router
+                wrong = error_response(405, f"{method[:20]} is not allowed on {path[:200]}; "
+                                            "use POST.",
+                                       [ErrorDetail("method", "method_allowed", method[:20])])
+                proto.response_bytes(405, [*JSON, ("allow", "POST")], bytes(wrong.body))
+                return
             if queue is not None:
                 try:
                     principal = None if self.keys is None else \
@@ -129,9 +151,11 @@ class RsgiApp:
                     return
                 caller = Caller.of(scope.headers, self.tenant_header, ref=ref,
                                    any_ref=principal is not None and principal.allows("admin"))
-                status, body = await (self.predict(queue, model, raw, caller) if v1
-                                      else self.infer(queue, model, raw, caller))
-                proto.response_bytes(status, JSON, body)
+                status, body, answer = await (self.predict(queue, model, raw, caller) if v1
+                                              else self.infer(queue, model, raw, caller))
+                headers = JSON if answer is None else [*JSON, *answer_headers(
+                    answer.prediction_ids, answer.version, answer.answered_by).items()]
+                proto.response_bytes(status, headers, body)
                 return
         if method == "GET":
             found = await self.read_route(scope, path)
@@ -175,9 +199,10 @@ class RsgiApp:
         return 200, orjson.dumps(v2_metadata(gateway.spec, model, host, served)), []
 
     async def infer(self, queue: BatchQueue, model: str, raw: bytes,
-                    caller: Caller | None = None) -> tuple[int, bytes]:
+                    caller: Caller | None = None) -> tuple[int, bytes, Answer | None]:
         """One V2 inference request: checked alone (or refused, its problems named by tensor
-        path), then answered from its batch as the default engine's V2 route answers."""
+        path), then answered from its batch as the default engine's V2 route answers; the
+        answer (None: refused) gives the answer's headers."""
         predictor = queue.predictor
         req: V2Request | None = None
         try:
@@ -193,18 +218,19 @@ class RsgiApp:
                                                  "v2"))
         except ContractViolation as exc:
             if req is None:
-                return refusal(exc, self.project_dir)
+                return *refusal(exc, self.project_dir), None
             details = v2_details(exc.details, req)
-            return refusal(ContractViolation(v2_message(exc.message, exc.details, details),
-                                             details), self.project_dir)
+            return *refusal(ContractViolation(v2_message(exc.message, exc.details, details),
+                                              details), self.project_dir), None
         except (KeelworkError, HTTPProblem) as exc:
-            return refusal(exc, self.project_dir)
+            return *refusal(exc, self.project_dir), None
         return 200, orjson.dumps(v2_answer(
             model=answer.model, version=answer.version, predictions=answer.predictions,
             probabilities=answer.probabilities, classes=answer.classes,
             output_names=self.output_names, requested=req.outputs,
             prediction_ids=answer.prediction_ids, answered_by=answer.answered_by,
-            violations=answer.warnings, request_id=req.id), option=orjson.OPT_SERIALIZE_NUMPY)
+            violations=answer.warnings, request_id=req.id), option=orjson.OPT_SERIALIZE_NUMPY), \
+            answer
 
     async def body(self, headers: Any, proto: Any) -> bytes:
         """The request's body, read chunk by chunk within the guards.
@@ -230,8 +256,9 @@ class RsgiApp:
         return b"".join(chunks)
 
     async def predict(self, queue: BatchQueue, model: str, raw: bytes,
-                      caller: Caller | None = None) -> tuple[int, bytes]:
-        """One request: checked alone (or refused), then answered from its batch."""
+                      caller: Caller | None = None) -> tuple[int, bytes, Answer | None]:
+        """One request: checked alone (or refused), then answered from its batch; the answer
+        (None: refused) gives the answer's headers."""
         predictor = queue.predictor
         try:
             if len(raw) > self.max_body_bytes:
@@ -241,9 +268,10 @@ class RsgiApp:
                 raise no_probabilities(model)
             if predictor.breaks_contract(instances):
                 await predictor.refuse(instances, caller)  # raises, counted and logged
-            return 200, render(await queue.submit(Admitted(instances, probabilities, caller)))
+            answer = await queue.submit(Admitted(instances, probabilities, caller))
         except (KeelworkError, HTTPProblem) as exc:
-            return refusal(exc, self.project_dir)
+            return *refusal(exc, self.project_dir), None
+        return 200, render(answer), answer
 
 
 #: The app granian's worker imports (``keelwork.interfaces.http.rsgi_app:app``).
