@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +66,24 @@ def register(service: Service, function: str) -> int:
 
 
 async def load(gateway: Gateway, seconds: float, workers: int = 32,
-               key: Any = None) -> dict[str, Any]:
-    """Send requests for ``seconds``; count answers per version and failures."""
+               key: Any = None, until: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Send requests for ``seconds``, or until ``until()`` (read in a thread every 0.05 s)
+    answers True; count answers per version and failures."""
     by_version: dict[int, int] = {}
     failures: list[str] = []
     stop = time.monotonic() + seconds
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        while until is not None and time.monotonic() < stop and not done.is_set():
+            if await asyncio.to_thread(until):
+                done.set()
+            else:
+                await asyncio.sleep(0.05)
 
     async def worker(w: int) -> None:
         i = 0
-        while time.monotonic() < stop:
+        while time.monotonic() < stop and not done.is_set():
             i += 1
             ctx = RequestContext(sticky_key=None if key is None else f"{key}-{w}-{i}")
             try:
@@ -83,5 +93,5 @@ async def load(gateway: Gateway, seconds: float, workers: int = 32,
                 failures.append(type(exc).__name__)
             await asyncio.sleep(0.002)
 
-    await asyncio.gather(*(worker(w) for w in range(workers)))
+    await asyncio.gather(watch(), *(worker(w) for w in range(workers)))
     return {"by_version": by_version, "failures": failures}
