@@ -6,8 +6,10 @@ for counters. Child series are cached per label set: ``.labels()`` is not free o
 The workers of ``keel serve --workers N`` run prometheus-client in its multi-process mode: each
 keeps its counters, histograms and gauges in files of one folder (``fleet_dir``), and whichever
 worker answers a scrape sums every worker's (a dead worker's counts stay in the sums, its live
-gauges leave them). What collectors compute at scrape time (the prediction log's queue, PII
-counts, cost, readings of the store) is the answering worker's own.
+gauges leave them). A fleet spread over machines (``keel serve --engine ray --address``) sums
+the snapshots its processes publish to the store instead (``fleet_view``, see
+:mod:`keelwork.service.fleet_metrics`). What collectors compute at scrape time (the prediction
+log's queue, PII counts, cost, readings of the store) is the answering worker's own.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
+from keelwork.adapters.metric_snapshots import SnapshotView, snapshot_of
 from keelwork.adapters.processes import process_alive
 from keelwork.core.cost import idle_cost, version_cost
+from keelwork.core.fleet_metrics import Snapshot
 from keelwork.spec.cost import CostSection
 from keelwork.spec.metric_names import LATENCY_BUCKETS as _LATENCY_BUCKETS
 
@@ -165,6 +170,16 @@ class GatewayMetrics:
         self.token_cost = Counter("keelwork_token_cost", "Token cost per version.",
                                   ["model", "version"], registry=None)
         self._children: dict[tuple[str, ...], Any] = {}
+        #: The metrics this process counts itself (what it publishes to a fleet).
+        self._own = tuple(m for m in vars(self).values()
+                          if isinstance(m, MetricWrapperBase) and m is not self.token_cost)
+        #: With a fleet spread over machines: the fleet's sums, given this process's values
+        #: (None: this process alone, or ``fleet_dir``).
+        self.fleet_view: Callable[[Snapshot], Snapshot] | None = None
+
+    def own_snapshot(self) -> Snapshot:
+        """This process's own counters, gauges and histograms, as a plain snapshot."""
+        return snapshot_of(self._own)
 
     def watch_cost(self, prices: CostSection,
                    process_cpu: Callable[[], float] = time.process_time) -> None:
@@ -211,6 +226,9 @@ class GatewayMetrics:
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        if self.fleet_view is not None:
+            summed = self.fleet_view(self.own_snapshot())
+            return generate_latest(SnapshotView(self.registry, summed)), CONTENT_TYPE_LATEST
         if self.fleet_dir is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         return generate_latest(_FleetView(self.registry, self.fleet_dir)), CONTENT_TYPE_LATEST

@@ -24,7 +24,9 @@ stores; the gateway keeps its own for the prediction log):
 - once per fleet: of the worker processes of ``keel serve --workers N`` (``fleet``), only the
   holder of the lease ``background:<service>`` runs the monitoring loop, the
   SLO watch, the review fill, retention, the budget alerts and the rollout decisions
-  (:mod:`keelwork.service.leases`); flags, rate-limit demand, usage and routing stay per process.
+  (:mod:`keelwork.service.leases`); flags, rate-limit demand, usage and routing stay per process;
+- a fleet across machines (``shared_metrics``): each process publishes its metric values to the
+  store and ``/metrics`` answers the fleet's sums (:mod:`keelwork.service.fleet_metrics`).
 
 The HTTP layer annotates the stores it is handed with the Protocols of :mod:`keelwork.types`
 (the key store's, :class:`~keelwork.types.ApiKeyStoreProtocol`, has the ``cached`` the key check
@@ -48,6 +50,7 @@ from keelwork.adapters.stores.audit_anchor import project_anchors
 from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.flag_store import FlagStore
+from keelwork.adapters.stores.fleet_metrics_store import FleetMetricsStore
 from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.lease_store import LeaseStore
 from keelwork.adapters.stores.provenance import default_actor
@@ -56,6 +59,7 @@ from keelwork.errors import ErrorDetail
 from keelwork.service.assembly import Service, open_service
 from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
+from keelwork.service.fleet_metrics import FleetMetrics
 from keelwork.service.injection import open_screen
 from keelwork.service.leases import Lease, LoopFactory
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
@@ -108,6 +112,9 @@ class ServerParts:
     cost_watch: CostWatch | None = None
     #: The lease of the work done once per fleet (None: every loop runs here, unguarded).
     lease: Lease | None = None
+    #: ``/metrics`` summed through the store over a fleet across machines (None: this
+    #: process's own values, or those of the processes sharing its metrics folder).
+    fleet_metrics: FleetMetrics | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop_monitor: asyncio.Event = field(default_factory=asyncio.Event)
     _lease_task: asyncio.Task[None] | None = None
@@ -164,6 +171,10 @@ class ServerParts:
         if self.resolved.spec.review is not None:
             self._singleton("keel-review", lambda stop: review_loop(
                 self.resolved, self.engine, stop=stop))
+        if (shared := self.fleet_metrics) is not None:
+            self._tasks.append(asyncio.create_task(shared.run(self._stop_monitor),
+                                                   name="keel-fleet-metrics"))
+            self._singleton("keel-fleet-metrics-fold", shared.fold_loop)
         if (retention := self.retention) is not None:
             self._singleton("keel-retention", lambda stop: retention_loop(
                 retention, interval=interval_of(self.resolved.spec.retention), stop=stop))
@@ -205,7 +216,8 @@ class ServerParts:
 
 
 def open_server(resolved: ResolvedSpec, settings: Settings, *,
-                monitor_interval_s: float = 300.0, fleet: bool = False) -> ServerParts:
+                monitor_interval_s: float = 300.0, fleet: bool = False,
+                shared_metrics: bool = False) -> ServerParts:
     """Open the service of ``resolved`` and every store its routes need (models load at
     start-up).
 
@@ -218,6 +230,9 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         fleet: This process is one of several workers (``keel serve --workers N``): the loops
             done once per fleet run under the store's lease. False: a lone process runs them
             all itself, unguarded.
+        shared_metrics: The fleet's processes share no metrics folder (replicas on several
+            machines): each publishes its values to the store and ``/metrics`` answers the
+            fleet's sums (:mod:`keelwork.service.fleet_metrics`).
 
     Raises:
         StoreError: the store is unreachable.
@@ -256,6 +271,12 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         leases = LeaseStore(engine) if fleet else None
         if leases is not None:
             leases.ensure_schema()
+        shared = None
+        if shared_metrics:
+            exchange = FleetMetricsStore(engine)
+            exchange.ensure_schema()
+            shared = FleetMetrics(exchange, service.gateway.metrics)
+            shared.attach()
     except BaseException:
         engine.dispose()
         service.registry.close()
@@ -272,7 +293,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
                        monitor_interval_s, watch, retention, subjects, limiter,
                        cost_watch=costs,
                        lease=None if leases is None else Lease(
-                           leases, f"background:{spec.service.name}"))
+                           leases, f"background:{spec.service.name}"),
+                       fleet_metrics=shared)
 
 
 def record_config(audit: AuditLog, resolved: ResolvedSpec, *, actor: str) -> bool:

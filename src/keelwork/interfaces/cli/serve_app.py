@@ -48,8 +48,10 @@ def worker_app() -> Any:
     configure_logging(str(options["log_level"]), bool(options["access_log"]))
     settings = load_settings()  # checked in each worker, as `keel serve` checks them
     shared = options.get("metrics_dir")
+    # Without a shared folder (Ray replicas across machines) the values meet in the store.
     return build_server_app(load_spec(Path(options["spec"])), settings=settings, fleet=True,
-                            metrics_dir=None if shared is None else Path(shared))
+                            metrics_dir=None if shared is None else Path(shared),
+                            shared_metrics=shared is None)
 
 
 __all__ = ["HANDOFF_VARIABLE", "handoff", "worker_app"]

@@ -53,7 +53,8 @@ from keelwork.spec.settings import Settings, load_settings
 
 def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None,
                      freeze_gc: bool = True, monitor_interval_s: float = 300.0,
-                     fleet: bool = False, metrics_dir: Path | None = None) -> FastAPI:
+                     fleet: bool = False, metrics_dir: Path | None = None,
+                     shared_metrics: bool = False) -> FastAPI:
     """Open every store of ``resolved`` and build the app (models load at start-up).
 
     Args:
@@ -67,6 +68,9 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
             run under the store's lease (see :func:`~keelwork.service.server_parts.open_server`).
         metrics_dir: Where every worker of the fleet keeps its Prometheus values: ``/metrics``
             answers with their sums (see :class:`~keelwork.adapters.metrics.GatewayMetrics`).
+        shared_metrics: A ``fleet`` whose processes share no ``metrics_dir`` (Ray replicas
+            across machines): they publish their values to the store and ``/metrics`` sums
+            them from there (:mod:`keelwork.service.fleet_metrics`).
 
     Raises:
         StoreError: the store is unreachable.
@@ -76,7 +80,7 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     spec = resolved.spec
     settings = settings if settings is not None else load_settings()
     parts = open_server(resolved, settings, monitor_interval_s=monitor_interval_s,
-                        fleet=fleet)
+                        fleet=fleet, shared_metrics=fleet and shared_metrics)
     if metrics_dir is not None:
         parts.service.gateway.metrics.fleet_dir = metrics_dir
     keys = parts.keys
