@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                          "--engine granian`, every process of its tree sampled)")
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or str(
         Path(sys.executable).parent / "py-spy"), help="the py-spy binary")
+    ap.add_argument("--raw", type=Path, default=None,
+                    help="also keep py-spy's raw samples (collapsed stacks) at this path")
     args = ap.parse_args(argv)
     for tool in ("wrk", args.py_spy):
         if shutil.which(tool) is None and not Path(tool).exists():
@@ -143,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = args.seconds  # py-spy's window; CPU read over (about) the same window
         per_request_us = 1e6 * cpu / max(1.0, rps * elapsed)
         buckets, leaves, sampled = summarise(raw)
+        if args.raw is not None:
+            shutil.copyfile(raw, args.raw)
         waiting = buckets.pop("waiting", 0)
         total = sampled - waiting
     finally:
