@@ -85,13 +85,13 @@ ALL_SERVERS = ("fastapi-def", "fastapi-async", "bentoml", "mosec", "litserve-bat
 #: The servers that run from a venv of their own: name -> (argparse dest, what to install).
 VENV_SERVERS = {"bentoml": "bentoml_python", "mosec": "mosec_python",
                 "mosec-keel": "mosec_keel_python", "keel-mosec": "mosec_keel_python",
-                "keel-granian": "mosec_keel_python",
+                "keel-granian": "mosec_keel_python", "keel-base-granian": "mosec_keel_python",
                 "litserve-batch-on": "litserve_python", "litserve-batch-off": "litserve_python"}
 MALFORMED_BODY = b'{"instances": [[1.0, 2.0]]}'
 #: Servers run only when named in ``--servers``: ``keel serve --workers 2`` (batching on) needs
 #: the machine's CPUs, so it is measured with ``--no-pin`` beside ``keel-batch-on``.
 OPTIONAL_SERVERS = ("keel-workers-2", "keel-base-batch-on", "mosec-keel", "keel-mosec",
-                    "keel-granian")
+                    "keel-granian", "keel-base-granian")
 DEFAULT_MOSEC_KEEL_PYTHON = "/work/bench-venvs/keel-mosec/bin/python"
 SOAK_SERVER = "keel-batch-on"
 RSS_GROWTH_LIMIT = 0.05
@@ -278,6 +278,18 @@ def server_specs(args: argparse.Namespace, work: Path, model: Path, x: Any) -> l
          "serve", str(spec), "--engine", "granian", "--host", "127.0.0.1", "--port", "{port}",
          "--admin-port", str(free_port()), "--log-level", "warning", *access],
         "/", work / name, db=work / name / ".keel" / "keel.db"))
+    if args.keel_baseline_src:
+        # The granian engine importing keelwork from the "before" tree (its worker process
+        # inherits PYTHONPATH): before/after of the engine in one interleaved run.
+        name = "keel-base-granian"
+        spec = write_project(work / name, model, x, batching=True)
+        out.append(Server(
+            name,
+            [args.mosec_keel_python, "-c", "from keelwork.interfaces.cli.main import run; run()",
+             "serve", str(spec), "--engine", "granian", "--host", "127.0.0.1", "--port",
+             "{port}", "--admin-port", str(free_port()), "--log-level", "warning", *access],
+            "/", work / name, {"PYTHONPATH": str(Path(args.keel_baseline_src).resolve())},
+            db=work / name / ".keel" / "keel.db"))
     name = "keel-workers-2"
     spec = write_project(work / name, model, x, batching=True)
     out.append(Server(
@@ -515,7 +527,7 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         if base is not None:
             print(f"  c={c}: baseline is {base.server} ({base.rps:.0f} req/s)")
         for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "mosec-keel",
-                     "keel-mosec", "keel-granian"):
+                     "keel-mosec", "keel-granian", "keel-base-granian"):
             r = by.get((name, c))
             if r is None:
                 continue
@@ -565,7 +577,8 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
     base1 = [by[(s, 1)] for s in ("fastapi-def", "fastapi-async") if (s, 1) in by]
     if base1:
         b = min(base1, key=lambda r: r.p50_ms)
-        for name in ("keel-batch-off", "keel-batch-on", "keel-mosec", "keel-granian"):
+        for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "keel-mosec",
+                     "keel-granian", "keel-base-granian"):
             if (name, 1) in by:
                 v = by[(name, 1)].p50_ms - b.p50_ms
                 goal(f"c=1 {name} p50 added latency <= 1 ms (ms, vs {b.server})", v, v <= 1.0)
