@@ -23,8 +23,12 @@ from typing import Any
 
 from keelwork.adapters.engines.ray_serve import RayServeConfig, require_ray
 from keelwork.adapters.engines.ray_serve import serve as serve_on_ray
-from keelwork.adapters.stores.engine import normalize_url
+from keelwork.adapters.engines.ray_versions import VersionClient, VersionKeeper, bind_version
+from keelwork.adapters.stores.engine import make_engine, normalize_url
+from keelwork.adapters.stores.version_uses import VersionUses
 from keelwork.errors import ErrorDetail, SpecError
+from keelwork.service.gateway.host import ModelTarget
+from keelwork.service.models import load_target
 from keelwork.service.serving import MAX_WORKERS_PER_CPU
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import (
@@ -101,21 +105,55 @@ def replica_env(handoff: str, *, metrics_dir: Path | None, address: str | None) 
 def serve_replicas(build: Callable[[], Any], resolved: ResolvedSpec, replicas: int, *,
                    host: str, port: int, env: dict[str, str], address: str | None = None,
                    on_ready: Callable[[], None] | None = None,
-                   most: int | None = None) -> None:
+                   most: int | None = None, version_deployments: bool = False) -> None:
     """Serve ``resolved`` with ``replicas`` Ray Serve replicas, each building its app with
     ``build`` (a module-level function), until SIGINT or SIGTERM; with ``most`` above
     ``replicas``, Serve's autoscaler runs between them, aiming at keel.yaml's
-    ``server.replicas.target_ongoing_requests``.
+    ``server.replicas.target_ongoing_requests``. With ``version_deployments``, this process
+    keeps one Serve application per model version the replicas use (:func:`version_keeper`).
 
     Raises:
         EngineError: the cluster cannot be reached or hold them, or a replica did not start.
     """
     spec = resolved.spec
+    keeper = version_keeper(resolved, env) if version_deployments else None
     serve_on_ray(build, RayServeConfig(
         name=spec.service.name, replicas=replicas, host=host, port=port, address=address,
         env=env, max_replicas=most, target_ongoing_requests=spec.server.replicas.target,
         max_body_bytes=spec.guards.max_body_bytes,
-        body_read_timeout_s=spec.guards.body_read_timeout_s), on_ready=on_ready)
+        body_read_timeout_s=spec.guards.body_read_timeout_s), on_ready=on_ready,
+        keeper=keeper)
 
 
-__all__ = ["check_replicas", "replica_bounds", "replica_env", "serve_replicas"]
+def _uses(resolved: ResolvedSpec) -> VersionUses:
+    uses = VersionUses(make_engine(resolved.storage_url))
+    uses.ensure_schema()
+    return uses
+
+
+def version_keeper(resolved: ResolvedSpec, env: dict[str, str]) -> VersionKeeper:
+    """``keel serve``'s keeper of the version applications: each is bound to the version's
+    target, loaded by :func:`~keelwork.service.models.load_target` (keelwork's own loaders),
+    batched as the model's ``batching:`` says; its replica starts with ``env``."""
+    spec = resolved.spec
+
+    def deployment(target: dict[str, Any]) -> Any:
+        batching = spec.model(str(target["name"])).batching
+        artifact = target["artifact"]
+        model = ModelTarget(
+            str(target["name"]), int(target["version"]), str(target["runtime"]),
+            artifact if target["runtime"] == "python" else Path(artifact),
+            dict(target["options"]), bool(target["allow_unsafe_pickle"]))
+        most = batching.max_batch_size if batching.enabled else 1
+        return bind_version(model, load_target, most, batching.max_wait_ms / 1000, env)
+
+    return VersionKeeper(spec.service.name, _uses(resolved), deployment)
+
+
+def version_loader(resolved: ResolvedSpec) -> VersionClient:
+    """A gateway replica's loader: each version through its own deployment."""
+    return VersionClient(resolved.spec.service.name, _uses(resolved))
+
+
+__all__ = ["check_replicas", "replica_bounds", "replica_env", "serve_replicas",
+           "version_keeper", "version_loader"]

@@ -29,7 +29,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from keelwork.adapters.engines.replica_relay import (
     Lifespan,
@@ -56,6 +56,14 @@ INGRESS = "ingress"
 INGRESS_MAX_ONGOING = 1024
 
 AppBuilder = Callable[[], Any]
+
+
+class Keeper(Protocol):
+    """Work ``keel serve``'s own process does while the replicas serve."""
+
+    def tick(self) -> None: ...
+    def close(self) -> None: ...
+
 #: Serve's own logging: no access log line per request (keelwork writes its own, on
 #: ``--access-log``), warnings and errors only.
 _RAY_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
@@ -114,7 +122,8 @@ def _module(name: str) -> Any:
 
 def serve(build: AppBuilder, config: RayServeConfig, *,
           stop: threading.Event | None = None,
-          on_ready: Callable[[], None] | None = None) -> None:
+          on_ready: Callable[[], None] | None = None,
+          keeper: Keeper | None = None) -> None:
     """Run ``config.replicas`` replicas of ``build()``'s app until SIGINT/SIGTERM (or ``stop``).
 
     Args:
@@ -122,6 +131,8 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
         config: Where and how many.
         stop: Set to stop serving (default: a fresh event, set by SIGINT or SIGTERM).
         on_ready: Called once every replica answers.
+        keeper: Ticked every 0.5 s while serving, closed before Serve stops (the version
+            deployments' :class:`~keelwork.adapters.engines.ray_versions.VersionKeeper`).
 
     Raises:
         MissingExtraError: Ray Serve is not installed.
@@ -139,9 +150,12 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
         if on_ready is not None:
             on_ready()
         while not stop.wait(0.5):
-            pass
+            if keeper is not None:
+                keeper.tick()
         log.info("stopping %d replicas of %s", config.replicas, config.name)
     finally:
+        if keeper is not None and not local:  # a Ray started here goes whole
+            keeper.close()
         _stop(ray, config.name, local=local)
 
 

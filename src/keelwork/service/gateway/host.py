@@ -7,7 +7,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,10 @@ CallObserver = Callable[["ModelTarget", int, int, float], None]
 CpuObserver = Callable[["ModelTarget", float], None]
 #: The optional runtime method giving the GPU seconds of its calls so far (a running total).
 GPU_HOOK = "gpu_seconds"
+#: The optional runtime coroutine method for a runtime that batches on its own (a version
+#: served by its own Ray Serve deployment): awaited on the event loop, keelwork's batcher
+#: standing aside.
+ASYNC_HOOK = "predict_async"
 #: Called in the worker thread after a model call with (target, GPU seconds since the last).
 GpuObserver = Callable[["ModelTarget", float], None]
 
@@ -79,7 +83,9 @@ class ModelHost:
         self._users = 0
         self._retiring = False
         self.closed = False
-        if batching.enabled:
+        self._async: Callable[[list[Any]], Awaitable[list[Any]]] | None = getattr(
+            runtime, ASYNC_HOOK, None)
+        if batching.enabled and self._async is None:
             self._batcher = MicroBatcher(self._run_in_pool, max_batch_size=batching.max_batch_size,
                                          max_wait_ms=batching.max_wait_ms,
                                          observer=self._observe_batch)
@@ -116,6 +122,16 @@ class ModelHost:
             if grown:
                 self._gpu_observer(self.target, grown)
 
+    async def _call_async(self, call: Callable[[list[Any]], Awaitable[list[Any]]],
+                          instances: list[Any]) -> list[Any]:
+        try:
+            return await call(list(instances))
+        except KeelworkError:
+            raise
+        except Exception as exc:  # the runtime's own failure, named
+            raise PredictionError(
+                f"The model {self.target.label} raised {type(exc).__name__}: {exc}") from exc
+
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._call, instances)
@@ -129,7 +145,8 @@ class ModelHost:
         if self._batcher is not None:
             return await self._batcher.submit(instances)
         started = time.perf_counter()
-        out = await self._run_in_pool(instances)
+        out = await (self._run_in_pool(instances) if self._async is None
+                     else self._call_async(self._async, instances))
         self._observe_batch(len(instances), 1, time.perf_counter() - started)
         return out
 

@@ -1,0 +1,226 @@
+"""The version deployment's batching with Ray's own ``@serve.batch`` (run on an event loop
+here, no Ray cluster: the decorator needs none) keeps ray #42593's failure modes: one request
+whose instances make the model raise fails alone and its neighbours are answered, a caller that
+gives up while its batch runs breaks nothing. And the keeper and the client, with stand-ins
+for Ray and the store: one application per used version, deleted once nobody uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from keelwork.adapters.engines import ray_versions
+from keelwork.adapters.engines.ray_versions import (
+    VersionClient,
+    VersionKeeper,
+    VersionRuntime,
+    app_name,
+    version_class,
+)
+from keelwork.core.batch_members import Answer, Failure
+from keelwork.errors import PredictionError
+
+pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install 'keelwork[ray]'")
+
+POISON = 13
+
+
+@dataclass(frozen=True)
+class _Target:
+    name: str = "picky"
+    version: int = 1
+    runtime: str = "python"
+    artifact: str = "fakes:picky"
+    options: dict[str, Any] = field(default_factory=dict)
+    allow_unsafe_pickle: bool = False
+
+
+class _Runtime:
+    """Answers 3.0 per instance after 0.05 s; a call holding b == 13 raises."""
+
+    kind = "python"
+    signature = None
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.unloaded = False
+
+    def predict(self, instances: list[Any]) -> list[float]:
+        self.calls.append(len(instances))
+        time.sleep(0.05)
+        if any(i.get("b") == POISON for i in instances):
+            raise ValueError(f"b == {POISON} is poison")
+        return [3.0 for _ in instances]
+
+    def predict_proba(self, instances: list[Any]) -> None:
+        return None
+
+    def unload(self) -> None:
+        self.unloaded = True
+
+
+@pytest.fixture(autouse=True)
+def _in_a_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Ray's batcher reads of its replica (it checks the bound of calls in flight)."""
+    import ray.serve
+
+    context = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=1024),
+                              replica_id=SimpleNamespace(unique_id="test"))
+    monkeypatch.setattr(ray.serve, "get_replica_context", lambda: context)
+
+
+def _deployment(max_batch_size: int = 16, wait_s: float = 0.05) -> tuple[Any, _Runtime]:
+    runtime = _Runtime()
+    cls = version_class(max_batch_size, wait_s)
+    return cls(_Target(), lambda target: runtime), runtime
+
+
+def test_serve_batch_poisoned_request_fails_alone() -> None:
+    async def run() -> tuple[list[Any], _Runtime]:
+        version, runtime = _deployment()
+        calls = [version.predict([{"a": 1, "b": b}]) for b in [*range(8), POISON]]
+        return list(await asyncio.gather(*calls)), runtime
+
+    outcomes, runtime = asyncio.run(run())
+    assert outcomes[:8] == [Answer([3.0])] * 8
+    assert outcomes[8] == Failure("ValueError", f"b == {POISON} is poison")
+    assert runtime.calls[0] == 9, runtime.calls  # batched together by @serve.batch
+    assert sorted(runtime.calls[1:]) == [1] * 9  # then each request alone
+
+
+def test_serve_batch_bounds_a_batch_in_instances() -> None:
+    async def run() -> _Runtime:
+        version, runtime = _deployment(max_batch_size=4)
+        await asyncio.gather(*(version.predict([{"a": 1, "b": 0}] * 2) for _ in range(4)))
+        big = await version.predict([{"a": 1, "b": 0}] * 9)  # larger than the bound: alone
+        assert big == Answer([3.0] * 9)
+        return runtime
+
+    runtime = asyncio.run(run())
+    assert runtime.calls[:2] == [4, 4] and runtime.calls[2] == 9, runtime.calls
+
+
+def test_serve_batch_a_caller_giving_up_breaks_nothing() -> None:
+    async def run() -> list[Any]:
+        version, _ = _deployment()
+        quitter = asyncio.ensure_future(version.predict([{"a": 1, "b": 100}]))
+        others = [asyncio.ensure_future(version.predict([{"a": 1, "b": b}])) for b in range(3)]
+        await asyncio.sleep(0.07)  # its batch is running
+        quitter.cancel()
+        answers = list(await asyncio.gather(*others))
+        answers.append(await version.predict([{"a": 1, "b": 5}]))  # the batcher still serves
+        return answers
+
+    assert asyncio.run(run()) == [Answer([3.0])] * 4
+
+
+class _Response:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self, timeout_s: float | None = None) -> Any:
+        return self.value
+
+    def __await__(self) -> Any:
+        async def value() -> Any:
+            return self.value
+        return value().__await__()
+
+
+class _Method:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def remote(self, *args: Any) -> _Response:
+        return _Response(self.answer(*args))
+
+
+class _Handle:
+    def __init__(self) -> None:
+        self.describe = _Method(lambda: ("sig", "python", "r1@host:1"))
+        self.predict = _Method(lambda instances: Answer([1.0] * len(instances))
+                               if instances[0] != POISON else Failure("ValueError", "poison"))
+
+
+class _Serve:
+    """Ray Serve's calls the client and the keeper make, recorded."""
+
+    def __init__(self) -> None:
+        self.apps: dict[str, Any] = {}
+        self.deleted: list[str] = []
+
+    def get_app_handle(self, name: str) -> _Handle:
+        if name not in self.apps:
+            raise RuntimeError(f"no app {name}")
+        return _Handle()
+
+    def run(self, app: Any, name: str, route_prefix: str | None) -> None:
+        assert route_prefix is None
+        self.apps[name] = app
+
+    def delete(self, name: str, _blocking: bool = True) -> None:
+        self.deleted.append(name)
+        self.apps.pop(name, None)
+
+
+class _Uses:
+    """The store's record of uses, in memory, with a clock of its own."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
+        self.now = 0.0
+
+    def use(self, app: str, replica: str, target: dict[str, Any]) -> None:
+        self.rows[(app, replica)] = (target, self.now)
+
+    def renew(self, apps: list[str], replica: str) -> None:
+        for app in apps:
+            self.rows[(app, replica)] = (self.rows[(app, replica)][0], self.now)
+
+    def drop(self, app: str, replica: str) -> None:
+        self.rows.pop((app, replica), None)
+
+    def needed(self, prefix: str) -> dict[str, dict[str, Any]]:
+        return {a: t for (a, _), (t, _) in self.rows.items() if a.startswith(prefix)}
+
+    def forget_unused(self, prefix: str, idle_s: float) -> list[str]:
+        stale = {k for k, (_, seen) in self.rows.items() if seen < self.now - idle_s}
+        for k in stale:
+            del self.rows[k]
+        left = {a for a, _ in self.rows}
+        return sorted({a for a, _ in stale} - left)
+
+
+def test_keeper_creates_one_app_per_used_version_and_deletes_unused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    serve, uses = _Serve(), _Uses()
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    keeper = VersionKeeper("svc", uses, lambda target: ("bound", target["version"]), idle_s=30)
+    a, b = (VersionClient("svc", uses, replica=r) for r in ("r1", "r2"))
+    uses.use(app_name("svc", "picky", 1), "r1", {"version": 1})
+    uses.use(app_name("svc", "picky", 1), "r2", {"version": 1})  # two replicas, one version
+    keeper.tick()
+    keeper.tick()
+    assert serve.apps == {"svc--version--picky-v1": ("bound", 1)}
+    runtime = a(_Target())  # the app exists: the handle answers
+    assert isinstance(runtime, VersionRuntime) and runtime.tag == "r1@host:1"
+    assert runtime.predict([1, 2]) == [1.0, 1.0]
+    assert asyncio.run(runtime.predict_async([1])) == [1.0]
+    with pytest.raises(PredictionError, match="picky:1 raised ValueError: poison"):
+        runtime.predict([POISON])
+    b(_Target())
+    runtime.unload()  # r1 lets it go; r2 still uses it
+    uses.now = 100.0
+    uses.renew([app_name("svc", "picky", 1)], "r2")
+    keeper.tick()
+    assert serve.deleted == [] and app_name("svc", "picky", 1) in serve.apps
+    uses.now = 200.0  # r2 stopped renewing (it died): deleted
+    keeper.tick()
+    assert serve.deleted == [app_name("svc", "picky", 1)] and serve.apps == {}
+    a.close()
+    b.close()
