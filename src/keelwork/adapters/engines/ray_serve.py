@@ -131,7 +131,8 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
         config: Where and how many.
         stop: Set to stop serving (default: a fresh event, set by SIGINT or SIGTERM).
         on_ready: Called once every replica answers.
-        keeper: Ticked every 0.5 s while serving, closed before Serve stops (the version
+        keeper: Ticked every 0.5 s in a thread of its own from the moment Serve runs (the
+            replicas' start-up may wait for it), closed before Serve stops (the version
             deployments' :class:`~keelwork.adapters.engines.ray_versions.VersionKeeper`).
 
     Raises:
@@ -143,20 +144,37 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
     ray = _module("ray")
     local = config.address is None
     _connect(ray, config)
+    kept = threading.Event()
+    keeping: threading.Thread | None = None
     try:
         per_replica = _replica_cpus(ray, config)
         stop = stop if stop is not None else _stop_on_signals()
+        _start(config)
+        if keeper is not None:  # from now on: the replicas' start-up waits for it
+            keeping = threading.Thread(target=_keep, args=(keeper, kept), daemon=True,
+                                       name="keel-keeper")
+            keeping.start()
         _deploy(build, config, per_replica)
         if on_ready is not None:
             on_ready()
         while not stop.wait(0.5):
-            if keeper is not None:
-                keeper.tick()
+            pass
         log.info("stopping %d replicas of %s", config.replicas, config.name)
     finally:
+        kept.set()
+        if keeping is not None:
+            keeping.join(timeout=GRACEFUL_SHUTDOWN_S)
         if keeper is not None and not local:  # a Ray started here goes whole
             keeper.close()
         _stop(ray, config.name, local=local)
+
+
+def _keep(keeper: Keeper, kept: threading.Event) -> None:
+    """Tick ``keeper`` every 0.5 s until ``kept`` is set."""
+    while True:
+        keeper.tick()
+        if kept.wait(0.5):
+            return
 
 
 def _connect(ray: Any, config: RayServeConfig) -> None:
@@ -231,13 +249,22 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> None:
-    """Start Serve's proxy on host:port and run the application (the ingress in front of the
-    gateway replicas) until every replica is up."""
+def _start(config: RayServeConfig) -> None:
+    """Start Serve's proxy on host:port."""
     ray_serve = _module("ray.serve")
     try:
         ray_serve.start(http_options={"host": config.host, "port": config.port},
                         logging_config=_RAY_LOGGING)
+    except Exception as exc:  # Serve's own error classes
+        raise EngineError(f"Ray Serve did not start on {config.host}:{config.port}: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> None:
+    """Run the application (the ingress in front of the gateway replicas) until every
+    replica is up."""
+    ray_serve = _module("ray.serve")
+    try:
         gateway = ray_serve.deployment(_gateway_class(),
                                        **deployment_options(config, per_replica))
         ingress = ray_serve.deployment(_ingress_class(), **ingress_options(config))

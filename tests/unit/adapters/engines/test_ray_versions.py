@@ -7,9 +7,10 @@ for Ray and the store: one application per used version, deleted once nobody use
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
-from types import SimpleNamespace
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -74,6 +75,12 @@ def _in_a_replica(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ray.serve, "get_replica_context", lambda: context)
 
 
+def _collect() -> None:
+    """Ray's batch queue stops its task when collected on a running loop (collected later,
+    it would open a loop of its own and leave it open)."""
+    gc.collect()
+
+
 def _deployment(max_batch_size: int = 16, wait_s: float = 0.05) -> tuple[Any, _Runtime]:
     runtime = _Runtime()
     cls = version_class(max_batch_size, wait_s)
@@ -84,7 +91,10 @@ def test_serve_batch_poisoned_request_fails_alone() -> None:
     async def run() -> tuple[list[Any], _Runtime]:
         version, runtime = _deployment()
         calls = [version.predict([{"a": 1, "b": b}]) for b in [*range(8), POISON]]
-        return list(await asyncio.gather(*calls)), runtime
+        outcomes = list(await asyncio.gather(*calls))
+        del version, calls
+        _collect()
+        return outcomes, runtime
 
     outcomes, runtime = asyncio.run(run())
     assert outcomes[:8] == [Answer([3.0])] * 8
@@ -99,6 +109,8 @@ def test_serve_batch_bounds_a_batch_in_instances() -> None:
         await asyncio.gather(*(version.predict([{"a": 1, "b": 0}] * 2) for _ in range(4)))
         big = await version.predict([{"a": 1, "b": 0}] * 9)  # larger than the bound: alone
         assert big == Answer([3.0] * 9)
+        del version
+        _collect()
         return runtime
 
     runtime = asyncio.run(run())
@@ -114,6 +126,8 @@ def test_serve_batch_a_caller_giving_up_breaks_nothing() -> None:
         quitter.cancel()
         answers = list(await asyncio.gather(*others))
         answers.append(await version.predict([{"a": 1, "b": 5}]))  # the batcher still serves
+        del version, quitter, others
+        _collect()
         return answers
 
     assert asyncio.run(run()) == [Answer([3.0])] * 4
