@@ -122,7 +122,8 @@ def serve_replicas(build: Callable[[], Any], resolved: ResolvedSpec, replicas: i
         env=env, max_replicas=most, target_ongoing_requests=spec.server.replicas.target,
         max_body_bytes=spec.guards.max_body_bytes,
         body_read_timeout_s=spec.guards.body_read_timeout_s), on_ready=on_ready,
-        keeper=keeper)
+        keep=None if keeper is None else keeper.tick,
+        let_go=None if keeper is None else keeper.close)
 
 
 def _uses(resolved: ResolvedSpec) -> VersionUses:

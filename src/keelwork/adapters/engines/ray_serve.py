@@ -29,7 +29,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from keelwork.adapters.engines.replica_relay import (
     Lifespan,
@@ -56,13 +56,6 @@ INGRESS = "ingress"
 INGRESS_MAX_ONGOING = 1024
 
 AppBuilder = Callable[[], Any]
-
-
-class Keeper(Protocol):
-    """Work ``keel serve``'s own process does while the replicas serve."""
-
-    def tick(self) -> None: ...
-    def close(self) -> None: ...
 
 #: Serve's own logging: no access log line per request (keelwork writes its own, on
 #: ``--access-log``), warnings and errors only.
@@ -123,7 +116,8 @@ def _module(name: str) -> Any:
 def serve(build: AppBuilder, config: RayServeConfig, *,
           stop: threading.Event | None = None,
           on_ready: Callable[[], None] | None = None,
-          keeper: Keeper | None = None) -> None:
+          keep: Callable[[], None] | None = None,
+          let_go: Callable[[], None] | None = None) -> None:
     """Run ``config.replicas`` replicas of ``build()``'s app until SIGINT/SIGTERM (or ``stop``).
 
     Args:
@@ -131,9 +125,11 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
         config: Where and how many.
         stop: Set to stop serving (default: a fresh event, set by SIGINT or SIGTERM).
         on_ready: Called once every replica answers.
-        keeper: Ticked every 0.5 s in a thread of its own from the moment Serve runs (the
-            replicas' start-up may wait for it), closed before Serve stops (the version
-            deployments' :class:`~keelwork.adapters.engines.ray_versions.VersionKeeper`).
+        keep: Called every 0.5 s in a thread of its own from the moment Serve runs (the
+            replicas' start-up may wait for it): the version deployments'
+            :meth:`~keelwork.adapters.engines.ray_versions.VersionKeeper.tick`.
+        let_go: Called before Serve stops on a cluster given by ``address`` (a Ray started
+            here goes whole): :meth:`~keelwork.adapters.engines.ray_versions.VersionKeeper.close`.
 
     Raises:
         MissingExtraError: Ray Serve is not installed.
@@ -150,8 +146,8 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
         per_replica = _replica_cpus(ray, config)
         stop = stop if stop is not None else _stop_on_signals()
         _start(config)
-        if keeper is not None:  # from now on: the replicas' start-up waits for it
-            keeping = threading.Thread(target=_keep, args=(keeper, kept), daemon=True,
+        if keep is not None:  # from now on: the replicas' start-up waits for it
+            keeping = threading.Thread(target=_keep, args=(keep, kept), daemon=True,
                                        name="keel-keeper")
             keeping.start()
         _deploy(build, config, per_replica)
@@ -164,15 +160,15 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
         kept.set()
         if keeping is not None:
             keeping.join(timeout=GRACEFUL_SHUTDOWN_S)
-        if keeper is not None and not local:  # a Ray started here goes whole
-            keeper.close()
+        if let_go is not None and not local:  # a Ray started here goes whole
+            let_go()
         _stop(ray, config.name, local=local)
 
 
-def _keep(keeper: Keeper, kept: threading.Event) -> None:
-    """Tick ``keeper`` every 0.5 s until ``kept`` is set."""
+def _keep(keep: Callable[[], None], kept: threading.Event) -> None:
+    """Call ``keep`` every 0.5 s until ``kept`` is set."""
     while True:
-        keeper.tick()
+        keep()
         if kept.wait(0.5):
             return
 

@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from keelwork.core.batch_members import Answer, Failure, call_members
 from keelwork.errors import EngineError, PredictionError
@@ -54,14 +54,9 @@ VERSION_MAX_ONGOING = 1024
 Loader = Callable[[Any], Any]
 
 
-class Uses(Protocol):
-    """What the client and the keeper need of the store (``VersionUses``)."""
-
-    def use(self, app: str, replica: str, target: dict[str, Any]) -> None: ...
-    def renew(self, apps: list[str], replica: str) -> None: ...
-    def drop(self, app: str, replica: str) -> None: ...
-    def needed(self, prefix: str) -> dict[str, dict[str, Any]]: ...
-    def forget_unused(self, prefix: str, idle_s: float) -> list[str]: ...
+#: The store's record of uses: a :class:`keelwork.adapters.stores.version_uses.VersionUses`
+#: (``use``, ``renew``, ``drop``, ``needed``, ``forget_unused``), handed in by the service.
+Uses = Any
 
 
 def _module(name: str) -> Any:

@@ -89,9 +89,10 @@ def serve(
     resolved = load_spec(spec)
     if engine not in ("uvicorn", "ray", "mosec", "granian"):
         raise fail(f"--engine must be uvicorn, ray, mosec or granian; got {engine!r}.")
+    if version_deployments and engine != "ray":
+        raise fail("--version-deployments is for --engine ray.")
     if engine in ("mosec", "granian"):
-        if workers is not None or replicas is not None or address is not None \
-                or version_deployments:
+        if workers is not None or replicas is not None or address is not None:
             raise fail(f"--workers, --replicas and --address are not for --engine {engine}.")
         from keelwork.interfaces.cli.serve_engines import serve_on_engine
 
@@ -108,8 +109,8 @@ def serve(
                      log_level=log_level, access_log=access_log,
                      version_deployments=version_deployments)
         return
-    if address is not None or replicas is not None or version_deployments:
-        raise fail("--replicas, --address and --version-deployments are for --engine ray.")
+    if address is not None or replicas is not None:
+        raise fail("--replicas and --address are for --engine ray.")
     if "replicas" in resolved.spec.server.model_fields_set:
         err_console.print("[yellow]note:[/] server.replicas is for `keel serve --engine ray`; "
                           "this server runs server.workers processes.", highlight=False)
