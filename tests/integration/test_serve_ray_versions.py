@@ -5,9 +5,9 @@ Two gateway replicas serve; the predictions are answered by the version deployme
 model leaves a mark naming its process: neither gateway replica's), one deployment per version
 whichever replicas use it (the store records both replicas' uses of each); ray #42593 in the
 version deployment: eight requests batched with one that makes the model raise are answered,
-the poisoned one fails alone; a version registered and promoted while serving gets a deployment
-of its own and answers; every acknowledged prediction is in the log exactly once; SIGTERM stops
-everything."""
+the poisoned one fails alone; the CPU the model used there is in the gateway's /metrics; a
+version registered and promoted while serving gets a deployment of its own and answers; every
+acknowledged prediction is in the log exactly once; SIGTERM stops everything."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from fleet import HEADER, alive, load, logged, replica_pid, stop
@@ -85,6 +86,14 @@ def _poisoned_batch(base: str, marks: Path) -> list[str]:
     pytest.fail("the poisoned request never shared a batch in 3 tries")
 
 
+def _model_cpu(base: str, model: str) -> float:
+    body = httpx.get(f"{base}/metrics", timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(body)
+               for sample in family.samples
+               if sample.name == "keelwork_model_cpu_seconds_total"
+               and sample.labels.get("model") == model)
+
+
 def _uses(db: object) -> dict[str, set[str]]:
     with db.connect() as conn:  # type: ignore[attr-defined]
         rows = conn.execute(text("select app, replica from version_uses")).all()
@@ -147,6 +156,8 @@ def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database
         assert all(len(replicas) == 2 for replicas in uses.values()), uses
 
         acked += _poisoned_batch(base, marks)
+        # The CPU the model used in the version replica is counted by the gateway's /metrics.
+        assert _model_cpu(base, "picky") > 0
 
         # Version 2, registered and promoted while serving: a deployment of its own.
         keel(tmp_path, "models", "register", "adder", "fakes:total", "--runtime", "python",

@@ -52,6 +52,9 @@ READY_TIMEOUT_S = 120.0
 VERSION_MAX_ONGOING = 1024
 
 Loader = Callable[[Any], Any]
+#: What the version deployment answers a call with: its outcome, and the CPU seconds its share
+#: of the model calls used.
+Served = tuple[Answer | Failure, float]
 
 
 #: The store's record of uses: a :class:`keelwork.adapters.stores.version_uses.VersionUses`
@@ -101,12 +104,20 @@ def version_class(max_batch_size: int, wait_s: float) -> type:
             self.tag = _tag()
 
         @batch
-        async def batched(self, members: list[list[Any]]) -> list[Answer | Failure]:
-            return await asyncio.to_thread(call_members, self._runtime.predict, members)
+        async def batched(self, members: list[list[Any]]) -> list[Served]:
+            return await asyncio.to_thread(self._run, members)
 
-        async def predict(self, instances: list[Any]) -> Answer | Failure:
-            outcome: Answer | Failure = await self.batched(instances)
-            return outcome
+        def _run(self, members: list[list[Any]]) -> list[Served]:
+            """Each member's outcome and its share (by instances) of the calls' CPU time."""
+            started = time.thread_time()
+            outcomes = call_members(self._runtime.predict, members)
+            spent = time.thread_time() - started
+            total = sum(len(m) for m in members) or 1
+            return [(o, spent * len(m) / total) for o, m in zip(outcomes, members, strict=True)]
+
+        async def predict(self, instances: list[Any]) -> Served:
+            served: Served = await self.batched(instances)
+            return served
 
         async def predict_proba(self, instances: list[Any]) -> Any:
             return await asyncio.to_thread(self._runtime.predict_proba, instances)
@@ -133,7 +144,9 @@ class VersionRuntime:
     """A model version served by its own deployment: a ``ModelRuntime`` whose calls go through
     a Serve handle. ``predict_async`` is what the gateway awaits (its own batcher stands aside:
     the deployment batches); ``predict`` and ``predict_proba`` block (for callers off the event
-    loop). ``tag``: the version replica that answered the description."""
+    loop). ``cpu_seconds()``: the CPU time its calls used in the version replica so far (the
+    gateway's cost and ``/metrics`` count it). ``tag``: the version replica that answered the
+    description."""
 
     def __init__(self, handle: Any, label: str, signature: Any, kind: str, tag: str,
                  on_unload: Callable[[], None]) -> None:
@@ -143,6 +156,18 @@ class VersionRuntime:
         self.kind = f"ray-version:{kind}"
         self.tag = tag
         self._on_unload = on_unload
+        self._cpu = 0.0
+        self._cpu_lock = threading.Lock()
+
+    def cpu_seconds(self) -> float:
+        with self._cpu_lock:
+            return self._cpu
+
+    def _served(self, served: Served) -> list[Any]:
+        outcome, cpu = served
+        with self._cpu_lock:
+            self._cpu += cpu
+        return _raise(outcome, self._label)
 
     @property
     def signature(self) -> Any:
@@ -152,10 +177,10 @@ class VersionRuntime:
         """Loaded by its deployment."""
 
     async def predict_async(self, instances: list[Any]) -> list[Any]:
-        return _raise(await self._handle.predict.remote(list(instances)), self._label)
+        return self._served(await self._handle.predict.remote(list(instances)))
 
     def predict(self, instances: Any) -> list[Any]:
-        return _raise(self._handle.predict.remote(list(instances)).result(), self._label)
+        return self._served(self._handle.predict.remote(list(instances)).result())
 
     def predict_proba(self, instances: Any) -> Any:
         return self._handle.predict_proba.remote(list(instances)).result()

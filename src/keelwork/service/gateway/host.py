@@ -48,6 +48,10 @@ GPU_HOOK = "gpu_seconds"
 #: served by its own Ray Serve deployment): awaited on the event loop, keelwork's batcher
 #: standing aside.
 ASYNC_HOOK = "predict_async"
+#: The optional method of such a runtime giving the CPU seconds its calls used elsewhere so far
+#: (a running total, reported by the process that ran the model); its growth goes to the
+#: CPU observer after each call.
+CPU_HOOK = "cpu_seconds"
 #: Called in the worker thread after a model call with (target, GPU seconds since the last).
 GpuObserver = Callable[["ModelTarget", float], None]
 
@@ -77,6 +81,7 @@ class ModelHost:
                               else None)
         self._gpu_lock = threading.Lock()
         self._gpu_seen = 0.0
+        self._cpu_seen = 0.0
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
@@ -131,6 +136,14 @@ class ModelHost:
         except Exception as exc:  # the runtime's own failure, named
             raise PredictionError(
                 f"The model {self.target.label} raised {type(exc).__name__}: {exc}") from exc
+        finally:  # the CPU the model used in another process, as it reported it
+            hook = getattr(self.runtime, CPU_HOOK, None)
+            if self._cpu_observer is not None and callable(hook):
+                total = float(hook())
+                grown, self._cpu_seen = max(0.0, total - self._cpu_seen), max(
+                    total, self._cpu_seen)
+                if grown:
+                    self._cpu_observer(self.target, grown)
 
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()

@@ -91,7 +91,9 @@ def test_serve_batch_poisoned_request_fails_alone() -> None:
     async def run() -> tuple[list[Any], _Runtime]:
         version, runtime = _deployment()
         calls = [version.predict([{"a": 1, "b": b}]) for b in [*range(8), POISON]]
-        outcomes = list(await asyncio.gather(*calls))
+        served = list(await asyncio.gather(*calls))
+        assert all(cpu >= 0 for _, cpu in served)
+        outcomes = [outcome for outcome, _ in served]
         del version, calls
         _collect()
         return outcomes, runtime
@@ -108,7 +110,7 @@ def test_serve_batch_bounds_a_batch_in_instances() -> None:
         version, runtime = _deployment(max_batch_size=4)
         await asyncio.gather(*(version.predict([{"a": 1, "b": 0}] * 2) for _ in range(4)))
         big = await version.predict([{"a": 1, "b": 0}] * 9)  # larger than the bound: alone
-        assert big == Answer([3.0] * 9)
+        assert big[0] == Answer([3.0] * 9)
         del version
         _collect()
         return runtime
@@ -124,8 +126,8 @@ def test_serve_batch_a_caller_giving_up_breaks_nothing() -> None:
         others = [asyncio.ensure_future(version.predict([{"a": 1, "b": b}])) for b in range(3)]
         await asyncio.sleep(0.07)  # its batch is running
         quitter.cancel()
-        answers = list(await asyncio.gather(*others))
-        answers.append(await version.predict([{"a": 1, "b": 5}]))  # the batcher still serves
+        answers = [outcome for outcome, _ in await asyncio.gather(*others)]
+        answers.append((await version.predict([{"a": 1, "b": 5}]))[0])  # still serves
         del version, quitter, others
         _collect()
         return answers
@@ -157,8 +159,9 @@ class _Method:
 class _Handle:
     def __init__(self) -> None:
         self.describe = _Method(lambda: ("sig", "python", "r1@host:1"))
-        self.predict = _Method(lambda instances: Answer([1.0] * len(instances))
-                               if instances[0] != POISON else Failure("ValueError", "poison"))
+        self.predict = _Method(lambda instances: (Answer([1.0] * len(instances)), 0.25)
+                               if instances[0] != POISON
+                               else (Failure("ValueError", "poison"), 0.5))
 
 
 class _Serve:
@@ -227,6 +230,7 @@ def test_keeper_creates_one_app_per_used_version_and_deletes_unused(
     assert asyncio.run(runtime.predict_async([1])) == [1.0]
     with pytest.raises(PredictionError, match="picky:1 raised ValueError: poison"):
         runtime.predict([POISON])
+    assert runtime.cpu_seconds() == 1.0  # each call's CPU share in the version replica
     b(_Target())
     runtime.unload()  # r1 lets it go; r2 still uses it
     uses.now = 100.0
@@ -238,3 +242,48 @@ def test_keeper_creates_one_app_per_used_version_and_deletes_unused(
     assert serve.deleted == [app_name("svc", "picky", 1)] and serve.apps == {}
     a.close()
     b.close()
+
+
+def test_the_version_replicas_cpu_reaches_the_gateways_observer() -> None:
+    """A runtime that batches on its own (``predict_async``) is awaited with the gateway's
+    batcher aside, and the CPU seconds it reports (``cpu_seconds``) reach the cost observer."""
+    from keelwork.service.gateway.host import ModelHost, ModelTarget
+    from keelwork.spec.model import BatchingSection
+
+    class _Remote:
+        kind = "ray-version:python"
+        signature = None
+
+        def __init__(self) -> None:
+            self.total = 0.0
+            self.calls: list[list[Any]] = []
+
+        def cpu_seconds(self) -> float:
+            return self.total
+
+        async def predict_async(self, instances: list[Any]) -> list[Any]:
+            self.calls.append(instances)
+            self.total += 0.125
+            if POISON in instances:
+                raise PredictionError("The model m:1 raised ValueError: poison")
+            return [1.0] * len(instances)
+
+        def unload(self) -> None:
+            pass
+
+    seen: list[float] = []
+    remote = _Remote()
+
+    async def run() -> None:
+        host = ModelHost(ModelTarget("m", 1, "python", "x"), remote,  # type: ignore[arg-type]
+                         BatchingSection(max_batch_size=16, max_wait_ms=50),
+                         cpu_observer=lambda target, s: seen.append(s))
+        assert await asyncio.gather(host.predict([1]), host.predict([2, 3])) == [
+            [1.0], [1.0, 1.0]]
+        with pytest.raises(PredictionError, match="poison"):
+            await host.predict([POISON])
+        await host.close()
+
+    asyncio.run(run())
+    assert remote.calls == [[1], [2, 3], [POISON]]  # one call each: the gateway did not batch
+    assert seen == [0.125, 0.125, 0.125]
