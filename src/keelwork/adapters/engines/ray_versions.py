@@ -52,9 +52,9 @@ READY_TIMEOUT_S = 120.0
 VERSION_MAX_ONGOING = 1024
 
 Loader = Callable[[Any], Any]
-#: What the version deployment answers a call with: its outcome, and the CPU seconds its share
-#: of the model calls used.
-Served = tuple[Answer | Failure, float]
+#: What the version deployment answers a call with: its outcome, and the CPU and GPU seconds its
+#: share of the model calls used.
+Served = tuple[Answer | Failure, float, float]
 
 
 #: The store's record of uses: a :class:`keelwork.adapters.stores.version_uses.VersionUses`
@@ -108,12 +108,18 @@ def version_class(max_batch_size: int, wait_s: float) -> type:
             return await asyncio.to_thread(self._run, members)
 
         def _run(self, members: list[list[Any]]) -> list[Served]:
-            """Each member's outcome and its share (by instances) of the calls' CPU time."""
+            """Each member's outcome and its share (by instances) of the calls' CPU time and,
+            for a runtime that measures it (``gpu_seconds()``), GPU time (one batch runs at a
+            time here, so the growth of its total is this batch's)."""
+            gpu = getattr(self._runtime, "gpu_seconds", None)
+            gpu_before = float(gpu()) if callable(gpu) else 0.0
             started = time.thread_time()
             outcomes = call_members(self._runtime.predict, members)
             spent = time.thread_time() - started
+            gpu_spent = max(0.0, float(gpu()) - gpu_before) if callable(gpu) else 0.0
             total = sum(len(m) for m in members) or 1
-            return [(o, spent * len(m) / total) for o, m in zip(outcomes, members, strict=True)]
+            return [(o, spent * len(m) / total, gpu_spent * len(m) / total)
+                    for o, m in zip(outcomes, members, strict=True)]
 
         async def predict(self, instances: list[Any]) -> Served:
             served: Served = await self.batched(instances)
@@ -144,9 +150,9 @@ class VersionRuntime:
     """A model version served by its own deployment: a ``ModelRuntime`` whose calls go through
     a Serve handle. ``predict_async`` is what the gateway awaits (its own batcher stands aside:
     the deployment batches); ``predict`` and ``predict_proba`` block (for callers off the event
-    loop). ``cpu_seconds()``: the CPU time its calls used in the version replica so far (the
-    gateway's cost and ``/metrics`` count it). ``tag``: the version replica that answered the
-    description."""
+    loop). ``cpu_seconds()`` and ``gpu_seconds()``: the CPU and GPU time its calls used in the
+    version replica so far (the gateway's cost and ``/metrics`` count them). ``tag``: the
+    version replica that answered the description."""
 
     def __init__(self, handle: Any, label: str, signature: Any, kind: str, tag: str,
                  on_unload: Callable[[], None]) -> None:
@@ -157,16 +163,22 @@ class VersionRuntime:
         self.tag = tag
         self._on_unload = on_unload
         self._cpu = 0.0
+        self._gpu = 0.0
         self._cpu_lock = threading.Lock()
 
     def cpu_seconds(self) -> float:
         with self._cpu_lock:
             return self._cpu
 
+    def gpu_seconds(self) -> float:
+        with self._cpu_lock:
+            return self._gpu
+
     def _served(self, served: Served) -> list[Any]:
-        outcome, cpu = served
+        outcome, cpu, gpu = served
         with self._cpu_lock:
             self._cpu += cpu
+            self._gpu += gpu
         return _raise(outcome, self._label)
 
     @property

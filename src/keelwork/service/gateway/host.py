@@ -118,14 +118,18 @@ class ModelHost:
         if self._cpu_observer is not None:
             self._cpu_observer(self.target, time.thread_time() - cpu_started)
         if self._gpu_observer is not None:
-            # Calls overlap in the pool's threads: the growth since the last reading is
-            # handed on once, so the total is exact whichever call reads it.
-            with self._gpu_lock:
-                total = float(getattr(self.runtime, GPU_HOOK)())
-                grown, self._gpu_seen = max(0.0, total - self._gpu_seen), max(
-                    total, self._gpu_seen)
-            if grown:
-                self._gpu_observer(self.target, grown)
+            self._spent_gpu()
+
+    def _spent_gpu(self) -> None:
+        assert self._gpu_observer is not None
+        # Calls overlap in the pool's threads: the growth since the last reading is
+        # handed on once, so the total is exact whichever call reads it.
+        with self._gpu_lock:
+            total = float(getattr(self.runtime, GPU_HOOK)())
+            grown, self._gpu_seen = max(0.0, total - self._gpu_seen), max(
+                total, self._gpu_seen)
+        if grown:
+            self._gpu_observer(self.target, grown)
 
     async def _call_async(self, call: Callable[[list[Any]], Awaitable[list[Any]]],
                           instances: list[Any]) -> list[Any]:
@@ -136,7 +140,7 @@ class ModelHost:
         except Exception as exc:  # the runtime's own failure, named
             raise PredictionError(
                 f"The model {self.target.label} raised {type(exc).__name__}: {exc}") from exc
-        finally:  # the CPU the model used in another process, as it reported it
+        finally:  # the CPU (and GPU) the model used in another process, as it reported it
             hook = getattr(self.runtime, CPU_HOOK, None)
             if self._cpu_observer is not None and callable(hook):
                 total = float(hook())
@@ -144,6 +148,8 @@ class ModelHost:
                     total, self._cpu_seen)
                 if grown:
                     self._cpu_observer(self.target, grown)
+            if self._gpu_observer is not None:
+                self._spent_gpu()
 
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()

@@ -92,8 +92,8 @@ def test_serve_batch_poisoned_request_fails_alone() -> None:
         version, runtime = _deployment()
         calls = [version.predict([{"a": 1, "b": b}]) for b in [*range(8), POISON]]
         served = list(await asyncio.gather(*calls))
-        assert all(cpu >= 0 for _, cpu in served)
-        outcomes = [outcome for outcome, _ in served]
+        assert all(cpu >= 0 and gpu == 0 for _, cpu, gpu in served)
+        outcomes = [outcome for outcome, _, _ in served]
         del version, calls
         _collect()
         return outcomes, runtime
@@ -103,6 +103,30 @@ def test_serve_batch_poisoned_request_fails_alone() -> None:
     assert outcomes[8] == Failure("ValueError", f"b == {POISON} is poison")
     assert runtime.calls[0] == 9, runtime.calls  # batched together by @serve.batch
     assert sorted(runtime.calls[1:]) == [1] * 9  # then each request alone
+
+
+def test_serve_batch_shares_gpu_time_by_instances() -> None:
+    class _Gpu(_Runtime):
+        total = 0.0
+
+        def gpu_seconds(self) -> float:
+            return self.total
+
+        def predict(self, instances: list[Any]) -> list[float]:
+            self.total += 0.5  # each call: half a GPU second
+            return super().predict(instances)
+
+    async def run() -> list[Any]:
+        runtime = _Gpu()
+        version = version_class(16, 0.05)(_Target(), lambda target: runtime)
+        served = list(await asyncio.gather(version.predict([{"a": 1, "b": 0}]),
+                                           version.predict([{"a": 1, "b": 0}] * 3)))
+        del version
+        _collect()
+        return served
+
+    served = asyncio.run(run())
+    assert [gpu for _, _, gpu in served] == [0.125, 0.375]  # one call of 4, shared by instances
 
 
 def test_serve_batch_bounds_a_batch_in_instances() -> None:
@@ -126,7 +150,7 @@ def test_serve_batch_a_caller_giving_up_breaks_nothing() -> None:
         others = [asyncio.ensure_future(version.predict([{"a": 1, "b": b}])) for b in range(3)]
         await asyncio.sleep(0.07)  # its batch is running
         quitter.cancel()
-        answers = [outcome for outcome, _ in await asyncio.gather(*others)]
+        answers = [outcome for outcome, _, _ in await asyncio.gather(*others)]
         answers.append((await version.predict([{"a": 1, "b": 5}]))[0])  # still serves
         del version, quitter, others
         _collect()
@@ -159,9 +183,9 @@ class _Method:
 class _Handle:
     def __init__(self) -> None:
         self.describe = _Method(lambda: ("sig", "python", "r1@host:1"))
-        self.predict = _Method(lambda instances: (Answer([1.0] * len(instances)), 0.25)
+        self.predict = _Method(lambda instances: (Answer([1.0] * len(instances)), 0.25, 0.0)
                                if instances[0] != POISON
-                               else (Failure("ValueError", "poison"), 0.5))
+                               else (Failure("ValueError", "poison"), 0.5, 0.125))
 
 
 class _Serve:
@@ -231,6 +255,7 @@ def test_keeper_creates_one_app_per_used_version_and_deletes_unused(
     with pytest.raises(PredictionError, match="picky:1 raised ValueError: poison"):
         runtime.predict([POISON])
     assert runtime.cpu_seconds() == 1.0  # each call's CPU share in the version replica
+    assert runtime.gpu_seconds() == 0.125
     b(_Target())
     runtime.unload()  # r1 lets it go; r2 still uses it
     uses.now = 100.0
