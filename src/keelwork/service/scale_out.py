@@ -17,18 +17,27 @@ replica answers with its own values.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from keelwork.adapters.engines.ray_serve import RayServeConfig, require_ray
 from keelwork.adapters.engines.ray_serve import serve as serve_on_ray
-from keelwork.adapters.engines.ray_versions import VersionClient, VersionKeeper, bind_version
+from keelwork.adapters.engines.ray_versions import (
+    IDLE_S,
+    VersionClient,
+    VersionKeeper,
+    app_name,
+    bind_version,
+    describe_target,
+)
 from keelwork.adapters.stores.engine import make_engine, normalize_url
+from keelwork.adapters.stores.registry_store import open_registry
 from keelwork.adapters.stores.version_uses import VersionUses
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.service.gateway.host import ModelTarget
-from keelwork.service.models import load_target
+from keelwork.service.models import load_target, resolve_target
 from keelwork.service.serving import MAX_WORKERS_PER_CPU
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import (
@@ -148,7 +157,28 @@ def version_keeper(resolved: ResolvedSpec, env: dict[str, str]) -> VersionKeeper
         most = batching.max_batch_size if batching.enabled else 1
         return bind_version(model, load_target, most, batching.max_wait_ms / 1000, env)
 
-    return VersionKeeper(spec.service.name, _uses(resolved), deployment)
+    return VersionKeeper(spec.service.name, _uses(resolved), deployment,
+                         registered=_registered(resolved))
+
+
+def _registered(resolved: ResolvedSpec) -> Callable[[], dict[str, dict[str, Any]]]:
+    """The versions of keel.yaml's models registered in the last :data:`IDLE_S` seconds: each
+    application's name -> its target (what the keeper deploys ahead of their first use)."""
+    registry = open_registry(resolved.project_dir, resolved.storage_url, audit=False)
+    spec = resolved.spec
+
+    def recent() -> dict[str, dict[str, Any]]:
+        since = time.time() - IDLE_S
+        out: dict[str, dict[str, Any]] = {}
+        for m in spec.models:
+            for mv in registry.list_versions(m.name):
+                if mv.created_at.timestamp() >= since:
+                    target = resolve_target(registry, f"{m.name}:{mv.version}", resolved)
+                    out[app_name(spec.service.name, m.name, mv.version)] = describe_target(
+                        target)
+        return out
+
+    return recent
 
 
 def version_loader(resolved: ResolvedSpec) -> VersionClient:

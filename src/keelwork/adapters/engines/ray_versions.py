@@ -48,6 +48,8 @@ RENEW_S = 5.0
 IDLE_S = 30.0
 #: Seconds a replica waits for a version's application to be created and answer.
 READY_TIMEOUT_S = 120.0
+#: The user of a version the keeper deploys as it is registered (before any replica needs it).
+REGISTERED = "keel-serve:registered"
 #: Calls a version replica takes at once (they wait in its batch queue).
 VERSION_MAX_ONGOING = 1024
 
@@ -297,17 +299,27 @@ class VersionKeeper:
     """
 
     def __init__(self, service: str, uses: Uses, deployment: Callable[[dict[str, Any]], Any],
-                 idle_s: float = IDLE_S) -> None:
+                 idle_s: float = IDLE_S,
+                 registered: Callable[[], dict[str, dict[str, Any]]] | None = None) -> None:
         self._prefix = app_prefix(service)
         self._uses = uses
         self._deployment = deployment
         self._idle_s = idle_s
+        self._registered = registered
+        self._warmed: set[str] = set()
         self.deployed: set[str] = set()
 
     def tick(self) -> None:
-        """Create what is used and missing; delete what nobody used for ``idle_s``."""
+        """Create what is used and missing; delete what nobody used for ``idle_s``. A version
+        ``registered`` names (registered in the last ``idle_s``) counts as used once, by
+        :data:`REGISTERED`, as the keeper first sees it: its deployment is up before an alias
+        or flag sends requests to it, and goes ``idle_s`` later if no replica takes it."""
         ray_serve = _module("ray.serve")
         try:
+            for app, target in (self._registered() if self._registered else {}).items():
+                if app not in self._warmed:
+                    self._uses.use(app, REGISTERED, target)
+                    self._warmed.add(app)
             for app in self._uses.forget_unused(self._prefix, self._idle_s):
                 if app in self.deployed:
                     log.info("deleting %s: no replica used it for %g s", app, self._idle_s)
@@ -351,6 +363,6 @@ def bind_version(target: Any, load: Loader, max_batch_size: int, wait_s: float,
         target, load)
 
 
-__all__ = ["IDLE_S", "RENEW_S", "VersionClient", "VersionKeeper",
+__all__ = ["IDLE_S", "REGISTERED", "RENEW_S", "VersionClient", "VersionKeeper",
            "VersionRuntime", "app_name", "app_prefix", "bind_version", "describe_target",
            "version_class", "version_options"]

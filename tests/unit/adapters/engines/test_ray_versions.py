@@ -312,3 +312,19 @@ def test_the_version_replicas_cpu_reaches_the_gateways_observer() -> None:
     asyncio.run(run())
     assert remote.calls == [[1], [2, 3], [POISON]]  # one call each: the gateway did not batch
     assert seen == [0.125, 0.125, 0.125]
+
+
+def test_keeper_deploys_a_registered_version_ahead_and_lets_it_go_unused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    serve, uses = _Serve(), _Uses()
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    app = app_name("svc", "picky", 2)
+    keeper = VersionKeeper("svc", uses, lambda target: ("bound", target["version"]), idle_s=30,
+                           registered=lambda: {app: {"version": 2}})
+    keeper.tick()
+    assert serve.apps == {app: ("bound", 2)}  # before any replica asked for it
+    uses.now = 20.0
+    keeper.tick()  # seen once only: not renewed by the keeper
+    uses.now = 40.0
+    keeper.tick()
+    assert serve.deleted == [app] and serve.apps == {}
