@@ -1,5 +1,6 @@
 """Scale-out on one machine: `keel serve` as one process, `--workers 2`, and Ray Serve with one
-and two replicas (`--engine ray --replicas 1|2`), same model, same body, same PostgreSQL server.
+and two replicas (`--engine ray --replicas 1|2`, and one replica with the model in a deployment
+of its own: `--version-deployments`), same model, same body, same PostgreSQL server.
 
 The model, keel.yaml (30-field contract, durable log with ``durability: sync``, batching on),
 body and ``wrk`` load are those of ``benchmarks/serving.py``; the store is a throw-away
@@ -54,6 +55,8 @@ SERVERS = {
     "keel-workers-2": ["--workers", "2"],
     "keel-ray-1": ["--engine", "ray", "--replicas", "1"],
     "keel-ray-2": ["--engine", "ray", "--replicas", "2"],
+    # the model in a Serve deployment of its own, batched by Ray's @serve.batch
+    "keel-ray-1-versions": ["--engine", "ray", "--replicas", "1", "--version-deployments"],
 }
 
 

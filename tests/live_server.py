@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -61,12 +62,18 @@ def engine_spec(spec: str, engine: str, storage_url: str | None) -> str:
     return spec
 
 
+#: ``KEEL_TEST_RAY_VERSIONS=1``: the suites' ray engine serves each model version from a Serve
+#: deployment of its own (``--version-deployments``); off by default (each Ray start costs).
+RAY_VERSIONS = ["--version-deployments"] if os.environ.get("KEEL_TEST_RAY_VERSIONS") == "1" \
+    else []
+
+
 def start_server(project: Path, engine: str = "uvicorn") -> tuple[subprocess.Popen[bytes], str]:
     """``keel serve`` of ``project`` on ``engine`` (``uvicorn``, ``workers``: two of them,
     ``ray``: two replicas), ready: with two, both answer."""
     port = free_port()
     log = project / "server.log"
-    extra = {"ray": ["--engine", "ray", "--replicas", "2"],
+    extra = {"ray": ["--engine", "ray", "--replicas", "2", *RAY_VERSIONS],
              "workers": ["--workers", "2"]}.get(engine, [])
     with log.open("ab") as err:
         proc = subprocess.Popen(

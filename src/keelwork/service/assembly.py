@@ -17,7 +17,7 @@ from keelwork.adapters.stores.registry_store import SqlRegistry, open_registry
 from keelwork.adapters.stores.rollout_store import RolloutStore
 from keelwork.core.redaction import Redactor
 from keelwork.errors import ModelNotFoundError
-from keelwork.service.gateway.gateway import Gateway
+from keelwork.service.gateway.gateway import Gateway, Loader
 from keelwork.service.model_tests import gate_on_tests
 from keelwork.service.models import load_target, load_verifier, spec_options, target_resolver
 from keelwork.service.redaction import build_redactor, pii_stats
@@ -97,12 +97,13 @@ def ensure_registered(resolved: ResolvedSpec, registry: SqlRegistry) -> None:
 
 def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, *,
                  rollout_poll_s: float = 0.25, user: str | None = None,
-                 audit_anchor: Path | None = None) -> Service:
+                 audit_anchor: Path | None = None, load: Loader | None = None) -> Service:
     """Open the stores of ``resolved`` and build its gateway (models load at app start-up).
 
     ``user`` (who registers keel.yaml's artifacts and acts in rollouts when no one is named)
     and ``audit_anchor`` (a second anchor of the audit log) are the process settings of those
-    names; by default the OS user and the project's anchor only.
+    names; by default the OS user and the project's anchor only. ``load``: how the gateway
+    loads a version (default: :func:`~keelwork.service.models.load_target`, in this process).
 
     Raises:
         StoreError: the store is unreachable.
@@ -118,7 +119,7 @@ def open_service(resolved: ResolvedSpec, metrics: GatewayMetrics | None = None, 
         registry.close()
         raise
     resolve = target_resolver(resolved, registry)
-    load = load_target
+    load = load if load is not None else load_target
 
     metrics = metrics or GatewayMetrics()
     m = metrics

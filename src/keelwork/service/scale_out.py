@@ -17,14 +17,27 @@ replica answers with its own values.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from keelwork.adapters.engines.ray_serve import RayServeConfig, require_ray
 from keelwork.adapters.engines.ray_serve import serve as serve_on_ray
-from keelwork.adapters.stores.engine import normalize_url
+from keelwork.adapters.engines.ray_versions import (
+    IDLE_S,
+    VersionClient,
+    VersionKeeper,
+    app_name,
+    bind_version,
+    describe_target,
+)
+from keelwork.adapters.stores.engine import make_engine, normalize_url
+from keelwork.adapters.stores.registry_store import open_registry
+from keelwork.adapters.stores.version_uses import VersionUses
 from keelwork.errors import ErrorDetail, SpecError
+from keelwork.service.gateway.host import ModelTarget
+from keelwork.service.models import load_target, resolve_target
 from keelwork.service.serving import MAX_WORKERS_PER_CPU
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import (
@@ -101,21 +114,77 @@ def replica_env(handoff: str, *, metrics_dir: Path | None, address: str | None) 
 def serve_replicas(build: Callable[[], Any], resolved: ResolvedSpec, replicas: int, *,
                    host: str, port: int, env: dict[str, str], address: str | None = None,
                    on_ready: Callable[[], None] | None = None,
-                   most: int | None = None) -> None:
+                   most: int | None = None, version_deployments: bool = False) -> None:
     """Serve ``resolved`` with ``replicas`` Ray Serve replicas, each building its app with
     ``build`` (a module-level function), until SIGINT or SIGTERM; with ``most`` above
     ``replicas``, Serve's autoscaler runs between them, aiming at keel.yaml's
-    ``server.replicas.target_ongoing_requests``.
+    ``server.replicas.target_ongoing_requests``. With ``version_deployments``, this process
+    keeps one Serve application per model version the replicas use (:func:`version_keeper`).
 
     Raises:
         EngineError: the cluster cannot be reached or hold them, or a replica did not start.
     """
     spec = resolved.spec
+    keeper = version_keeper(resolved, env) if version_deployments else None
     serve_on_ray(build, RayServeConfig(
         name=spec.service.name, replicas=replicas, host=host, port=port, address=address,
         env=env, max_replicas=most, target_ongoing_requests=spec.server.replicas.target,
         max_body_bytes=spec.guards.max_body_bytes,
-        body_read_timeout_s=spec.guards.body_read_timeout_s), on_ready=on_ready)
+        body_read_timeout_s=spec.guards.body_read_timeout_s), on_ready=on_ready,
+        keep=None if keeper is None else keeper.tick,
+        let_go=None if keeper is None else keeper.close)
 
 
-__all__ = ["check_replicas", "replica_bounds", "replica_env", "serve_replicas"]
+def _uses(resolved: ResolvedSpec) -> VersionUses:
+    uses = VersionUses(make_engine(resolved.storage_url))
+    uses.ensure_schema()
+    return uses
+
+
+def version_keeper(resolved: ResolvedSpec, env: dict[str, str]) -> VersionKeeper:
+    """``keel serve``'s keeper of the version applications: each is bound to the version's
+    target, loaded by :func:`~keelwork.service.models.load_target` (keelwork's own loaders),
+    batched as the model's ``batching:`` says; its replica starts with ``env``."""
+    spec = resolved.spec
+
+    def deployment(target: dict[str, Any]) -> Any:
+        batching = spec.model(str(target["name"])).batching
+        artifact = target["artifact"]
+        model = ModelTarget(
+            str(target["name"]), int(target["version"]), str(target["runtime"]),
+            artifact if target["runtime"] == "python" else Path(artifact),
+            dict(target["options"]), bool(target["allow_unsafe_pickle"]))
+        most = batching.max_batch_size if batching.enabled else 1
+        return bind_version(model, load_target, most, batching.max_wait_ms / 1000, env)
+
+    return VersionKeeper(spec.service.name, _uses(resolved), deployment,
+                         registered=_registered(resolved))
+
+
+def _registered(resolved: ResolvedSpec) -> Callable[[], dict[str, dict[str, Any]]]:
+    """The versions of keel.yaml's models registered in the last :data:`IDLE_S` seconds: each
+    application's name -> its target (what the keeper deploys ahead of their first use)."""
+    registry = open_registry(resolved.project_dir, resolved.storage_url, audit=False)
+    spec = resolved.spec
+
+    def recent() -> dict[str, dict[str, Any]]:
+        since = time.time() - IDLE_S
+        out: dict[str, dict[str, Any]] = {}
+        for m in spec.models:
+            for mv in registry.list_versions(m.name):
+                if mv.created_at.timestamp() >= since:
+                    target = resolve_target(registry, f"{m.name}:{mv.version}", resolved)
+                    out[app_name(spec.service.name, m.name, mv.version)] = describe_target(
+                        target)
+        return out
+
+    return recent
+
+
+def version_loader(resolved: ResolvedSpec) -> VersionClient:
+    """A gateway replica's loader: each version through its own deployment."""
+    return VersionClient(resolved.spec.service.name, _uses(resolved))
+
+
+__all__ = ["check_replicas", "replica_bounds", "replica_env", "serve_replicas",
+           "version_keeper", "version_loader"]

@@ -60,6 +60,7 @@ from keelwork.service.assembly import Service, open_service
 from keelwork.service.cost_watch import CostWatch, cost_loop, open_cost_watch
 from keelwork.service.flags.source import FlagSource, check_refs, unresolved_refs
 from keelwork.service.fleet_metrics import FleetMetrics
+from keelwork.service.gateway.gateway import Loader
 from keelwork.service.injection import open_screen
 from keelwork.service.leases import Lease, LoopFactory
 from keelwork.service.monitoring.metrics import MonitorCollector, monitor_loop
@@ -217,7 +218,8 @@ class ServerParts:
 
 def open_server(resolved: ResolvedSpec, settings: Settings, *,
                 monitor_interval_s: float = 300.0, fleet: bool = False,
-                shared_metrics: bool = False) -> ServerParts:
+                shared_metrics: bool = False,
+                load: Loader | None = None) -> ServerParts:
     """Open the service of ``resolved`` and every store its routes need (models load at
     start-up).
 
@@ -233,6 +235,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         shared_metrics: The fleet's processes share no metrics folder (replicas on several
             machines): each publishes its values to the store and ``/metrics`` answers the
             fleet's sums (:mod:`keelwork.service.fleet_metrics`).
+        load: How the gateway loads a version (default: in this process; ``keel serve --engine
+            ray --version-deployments``: through its own deployment).
 
     Raises:
         StoreError: the store is unreachable.
@@ -240,7 +244,8 @@ def open_server(resolved: ResolvedSpec, settings: Settings, *,
         SpecError: a keel.yaml flag serves a version or alias that does not exist.
     """
     spec = resolved.spec
-    service = open_service(resolved, user=settings.user, audit_anchor=settings.audit_anchor)
+    service = open_service(resolved, user=settings.user, audit_anchor=settings.audit_anchor,
+                           load=load)
     # A champion registered here from `artifact:` (or elsewhere without one) gets its
     # monitoring reference, as `keel models register` gives a new version (issue 11 item 12).
     ensure_references(resolved)

@@ -56,6 +56,7 @@ INGRESS = "ingress"
 INGRESS_MAX_ONGOING = 1024
 
 AppBuilder = Callable[[], Any]
+
 #: Serve's own logging: no access log line per request (keelwork writes its own, on
 #: ``--access-log``), warnings and errors only.
 _RAY_LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
@@ -114,7 +115,9 @@ def _module(name: str) -> Any:
 
 def serve(build: AppBuilder, config: RayServeConfig, *,
           stop: threading.Event | None = None,
-          on_ready: Callable[[], None] | None = None) -> None:
+          on_ready: Callable[[], None] | None = None,
+          keep: Callable[[], None] | None = None,
+          let_go: Callable[[], None] | None = None) -> None:
     """Run ``config.replicas`` replicas of ``build()``'s app until SIGINT/SIGTERM (or ``stop``).
 
     Args:
@@ -122,6 +125,11 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
         config: Where and how many.
         stop: Set to stop serving (default: a fresh event, set by SIGINT or SIGTERM).
         on_ready: Called once every replica answers.
+        keep: Called every 0.5 s in a thread of its own from the moment Serve runs (the
+            replicas' start-up may wait for it): the version deployments'
+            :meth:`~keelwork.adapters.engines.ray_versions.VersionKeeper.tick`.
+        let_go: Called before Serve stops on a cluster given by ``address`` (a Ray started
+            here goes whole): :meth:`~keelwork.adapters.engines.ray_versions.VersionKeeper.close`.
 
     Raises:
         MissingExtraError: Ray Serve is not installed.
@@ -132,9 +140,16 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
     ray = _module("ray")
     local = config.address is None
     _connect(ray, config)
+    kept = threading.Event()
+    keeping: threading.Thread | None = None
     try:
         per_replica = _replica_cpus(ray, config)
         stop = stop if stop is not None else _stop_on_signals()
+        _start(config)
+        if keep is not None:  # from now on: the replicas' start-up waits for it
+            keeping = threading.Thread(target=_keep, args=(keep, kept), daemon=True,
+                                       name="keel-keeper")
+            keeping.start()
         _deploy(build, config, per_replica)
         if on_ready is not None:
             on_ready()
@@ -142,7 +157,20 @@ def serve(build: AppBuilder, config: RayServeConfig, *,
             pass
         log.info("stopping %d replicas of %s", config.replicas, config.name)
     finally:
+        kept.set()
+        if keeping is not None:
+            keeping.join(timeout=GRACEFUL_SHUTDOWN_S)
+        if let_go is not None and not local:  # a Ray started here goes whole
+            let_go()
         _stop(ray, config.name, local=local)
+
+
+def _keep(keep: Callable[[], None], kept: threading.Event) -> None:
+    """Call ``keep`` every 0.5 s until ``kept`` is set."""
+    while True:
+        keep()
+        if kept.wait(0.5):
+            return
 
 
 def _connect(ray: Any, config: RayServeConfig) -> None:
@@ -217,13 +245,22 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> None:
-    """Start Serve's proxy on host:port and run the application (the ingress in front of the
-    gateway replicas) until every replica is up."""
+def _start(config: RayServeConfig) -> None:
+    """Start Serve's proxy on host:port."""
     ray_serve = _module("ray.serve")
     try:
         ray_serve.start(http_options={"host": config.host, "port": config.port},
                         logging_config=_RAY_LOGGING)
+    except Exception as exc:  # Serve's own error classes
+        raise EngineError(f"Ray Serve did not start on {config.host}:{config.port}: "
+                          f"{type(exc).__name__}: {exc}") from None
+
+
+def _deploy(build: AppBuilder, config: RayServeConfig, per_replica: float) -> None:
+    """Run the application (the ingress in front of the gateway replicas) until every
+    replica is up."""
+    ray_serve = _module("ray.serve")
+    try:
         gateway = ray_serve.deployment(_gateway_class(),
                                        **deployment_options(config, per_replica))
         ingress = ray_serve.deployment(_ingress_class(), **ingress_options(config))

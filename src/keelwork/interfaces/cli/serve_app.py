@@ -21,12 +21,14 @@ HANDOFF_VARIABLE = WORKER_HANDOFF
 
 
 def handoff(spec_path: Path, log_level: str, access_log: bool, *,
-            metrics_dir: Path | None = None) -> str:
+            metrics_dir: Path | None = None, version_deployments: bool = False) -> str:
     """The value of :data:`HANDOFF_VARIABLE` for the workers of one ``keel serve``
-    (``metrics_dir``: where the workers' Prometheus values are summed at a scrape)."""
+    (``metrics_dir``: where the workers' Prometheus values are summed at a scrape;
+    ``version_deployments``: each model version is served by its own Ray Serve deployment)."""
     return json.dumps({"spec": str(spec_path.resolve()), "log_level": log_level,
                        "access_log": access_log,
-                       "metrics_dir": None if metrics_dir is None else str(metrics_dir)})
+                       "metrics_dir": None if metrics_dir is None else str(metrics_dir),
+                       "version_deployments": version_deployments})
 
 
 def worker_app() -> Any:
@@ -48,9 +50,15 @@ def worker_app() -> Any:
     configure_logging(str(options["log_level"]), bool(options["access_log"]))
     settings = load_settings()  # checked in each worker, as `keel serve` checks them
     shared = options.get("metrics_dir")
+    resolved = load_spec(Path(options["spec"]))
+    load = None
+    if options.get("version_deployments"):
+        from keelwork.service.scale_out import version_loader
+
+        load = version_loader(resolved)
     # Without a shared folder (Ray replicas across machines) the values meet in the store.
-    return build_server_app(load_spec(Path(options["spec"])), settings=settings, fleet=True,
-                            metrics_dir=None if shared is None else Path(shared),
+    return build_server_app(resolved, settings=settings, fleet=True,
+                            metrics_dir=None if shared is None else Path(shared), load=load,
                             shared_metrics=shared is None)
 
 

@@ -71,6 +71,10 @@ def serve(
         None, help="With --engine ray: replicas sharing the store (default: server.replicas)."),
     address: str | None = typer.Option(
         None, help="With --engine ray: an existing Ray cluster (default: start Ray here)."),
+    version_deployments: bool = typer.Option(
+        False, "--version-deployments",
+        help="With --engine ray: each model version served by its own Ray Serve deployment, "
+        "batched by Ray's @serve.batch (default: every version inside each replica)."),
     admin_port: int | None = typer.Option(
         None, help="With --engine mosec or granian: the port of keelwork's app (default: "
         "port + 1)."),
@@ -85,6 +89,8 @@ def serve(
     resolved = load_spec(spec)
     if engine not in ("uvicorn", "ray", "mosec", "granian"):
         raise fail(f"--engine must be uvicorn, ray, mosec or granian; got {engine!r}.")
+    if version_deployments and engine != "ray":
+        raise fail("--version-deployments is for --engine ray.")
     if engine in ("mosec", "granian"):
         if workers is not None or replicas is not None or address is not None:
             raise fail(f"--workers, --replicas and --address are not for --engine {engine}.")
@@ -100,7 +106,8 @@ def serve(
         if workers is not None:
             raise fail("--workers is for --engine uvicorn; Ray Serve runs --replicas.")
         serve_on_ray(spec, settings, replicas, host=host, port=port, address=address,
-                     log_level=log_level, access_log=access_log)
+                     log_level=log_level, access_log=access_log,
+                     version_deployments=version_deployments)
         return
     if address is not None or replicas is not None:
         raise fail("--replicas and --address are for --engine ray.")
@@ -140,7 +147,7 @@ def serve(
 
 def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: str | None,
                  port: int | None, address: str | None, log_level: str,
-                 access_log: bool) -> None:
+                 access_log: bool, version_deployments: bool = False) -> None:
     """``keel serve --engine ray``: check, start and stop one server here, then run the
     replicas until SIGINT/SIGTERM."""
     from keelwork.interfaces.cli.serve_app import handoff, worker_app
@@ -164,7 +171,8 @@ def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: 
     p = resolved.spec.server.port if port is None else port
     preflight(build_app(spec, settings, fleet=True))
     shared = fleet_metrics_dir(resolved) if address is None else None
-    env = replica_env(handoff(spec, log_level, access_log, metrics_dir=shared),
+    env = replica_env(handoff(spec, log_level, access_log, metrics_dir=shared,
+                              version_deployments=version_deployments),
                       metrics_dir=shared, address=address)
     from keelwork.service.budget import announce_budget
     from keelwork.service.slos import announce_slos
@@ -176,7 +184,8 @@ def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: 
     console.print(f"starting {count} Ray Serve replicas of "
                   f"[bold]{resolved.spec.service.name}[/] on {where}")
     serve_replicas(worker_app, resolved, n, host=h, port=p, env=env, address=address,
-                   most=most, on_ready=lambda: console.print(
+                   most=most, version_deployments=version_deployments,
+                   on_ready=lambda: console.print(
                        f"serving [bold]{resolved.spec.service.name}[/] on http://{h}:{p}, "
                        f"{count} Ray Serve replicas (metrics: http://{h}:{p}/metrics)"))
     console.print("stopped")

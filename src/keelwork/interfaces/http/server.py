@@ -43,6 +43,7 @@ from keelwork.interfaces.http.rollout_routes import rollout_router
 from keelwork.interfaces.http.subject_routes import subject_router
 from keelwork.service.dashboard import open_dashboard
 from keelwork.service.explain import open_explainer
+from keelwork.service.gateway.gateway import Loader
 from keelwork.service.redaction import record_scrubber
 from keelwork.service.review_desk import open_review_desk
 from keelwork.service.server_parts import open_server
@@ -54,7 +55,8 @@ from keelwork.spec.settings import Settings, load_settings
 def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None,
                      freeze_gc: bool = True, monitor_interval_s: float = 300.0,
                      fleet: bool = False, metrics_dir: Path | None = None,
-                     shared_metrics: bool = False) -> FastAPI:
+                     shared_metrics: bool = False,
+                     load: Loader | None = None) -> FastAPI:
     """Open every store of ``resolved`` and build the app (models load at start-up).
 
     Args:
@@ -71,6 +73,7 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
         shared_metrics: A ``fleet`` whose processes share no ``metrics_dir`` (Ray replicas
             across machines): they publish their values to the store and ``/metrics`` sums
             them from there (:mod:`keelwork.service.fleet_metrics`).
+        load: How the gateway loads a version (default: in this process).
 
     Raises:
         StoreError: the store is unreachable.
@@ -80,7 +83,7 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     spec = resolved.spec
     settings = settings if settings is not None else load_settings()
     parts = open_server(resolved, settings, monitor_interval_s=monitor_interval_s,
-                        fleet=fleet, shared_metrics=fleet and shared_metrics)
+                        fleet=fleet, shared_metrics=fleet and shared_metrics, load=load)
     if metrics_dir is not None:
         parts.service.gateway.metrics.fleet_dir = metrics_dir
     keys = parts.keys

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,14 @@ CallObserver = Callable[["ModelTarget", int, int, float], None]
 CpuObserver = Callable[["ModelTarget", float], None]
 #: The optional runtime method giving the GPU seconds of its calls so far (a running total).
 GPU_HOOK = "gpu_seconds"
+#: The optional runtime coroutine method for a runtime that batches on its own (a version
+#: served by its own Ray Serve deployment): awaited on the event loop, keelwork's batcher
+#: standing aside.
+ASYNC_HOOK = "predict_async"
+#: The optional method of such a runtime giving the CPU seconds its calls used elsewhere so far
+#: (a running total, reported by the process that ran the model); its growth goes to the
+#: CPU observer after each call.
+CPU_HOOK = "cpu_seconds"
 #: Called in the worker thread after a model call with (target, GPU seconds since the last).
 GpuObserver = Callable[["ModelTarget", float], None]
 
@@ -95,6 +103,7 @@ class ModelHost:
                               else None)
         self._gpu_lock = threading.Lock()
         self._gpu_seen = 0.0
+        self._cpu_seen = 0.0
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
@@ -107,7 +116,9 @@ class ModelHost:
         self._users = 0
         self._retiring = False
         self.closed = False
-        if batching.enabled:
+        self._async: Callable[[list[Any]], Awaitable[list[Any]]] | None = getattr(
+            runtime, ASYNC_HOOK, None)
+        if batching.enabled and self._async is None:
             self._batcher = MicroBatcher(self._run_in_pool, max_batch_size=batching.max_batch_size,
                                          max_wait_ms=batching.max_wait_ms,
                                          observer=self._observe_batch)
@@ -137,14 +148,38 @@ class ModelHost:
         if self._cpu_observer is not None:
             self._cpu_observer(self.target, time.thread_time() - cpu_started)
         if self._gpu_observer is not None:
-            # Calls overlap in the pool's threads: the growth since the last reading is
-            # handed on once, so the total is exact whichever call reads it.
-            with self._gpu_lock:
-                total = float(getattr(self.runtime, GPU_HOOK)())
-                grown, self._gpu_seen = max(0.0, total - self._gpu_seen), max(
-                    total, self._gpu_seen)
-            if grown:
-                self._gpu_observer(self.target, grown)
+            self._spent_gpu()
+
+    def _spent_gpu(self) -> None:
+        assert self._gpu_observer is not None
+        # Calls overlap in the pool's threads: the growth since the last reading is
+        # handed on once, so the total is exact whichever call reads it.
+        with self._gpu_lock:
+            total = float(getattr(self.runtime, GPU_HOOK)())
+            grown, self._gpu_seen = max(0.0, total - self._gpu_seen), max(
+                total, self._gpu_seen)
+        if grown:
+            self._gpu_observer(self.target, grown)
+
+    async def _call_async(self, call: Callable[[list[Any]], Awaitable[list[Any]]],
+                          instances: list[Any]) -> list[Any]:
+        try:
+            return await call(list(instances))
+        except KeelworkError:
+            raise
+        except Exception as exc:  # the runtime's own failure, named
+            raise PredictionError(
+                f"The model {self.target.label} raised {type(exc).__name__}: {exc}") from exc
+        finally:  # the CPU (and GPU) the model used in another process, as it reported it
+            hook = getattr(self.runtime, CPU_HOOK, None)
+            if self._cpu_observer is not None and callable(hook):
+                total = float(hook())
+                grown, self._cpu_seen = max(0.0, total - self._cpu_seen), max(
+                    total, self._cpu_seen)
+                if grown:
+                    self._cpu_observer(self.target, grown)
+            if self._gpu_observer is not None:
+                self._spent_gpu()
 
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
         if self.inline:
@@ -188,7 +223,8 @@ class ModelHost:
         if self._batcher is not None:
             return await self._batcher.submit(instances)
         started = time.perf_counter()
-        out = await self._run_in_pool(instances)
+        out = await (self._run_in_pool(instances) if self._async is None
+                     else self._call_async(self._async, instances))
         self._observe_batch(len(instances), 1, time.perf_counter() - started)
         return out
 

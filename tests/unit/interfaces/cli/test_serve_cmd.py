@@ -84,7 +84,10 @@ def test_engine_options_refused_where_they_do_not_apply(tmp_path: Path) -> None:
              "--workers, --replicas and --address are not for --engine mosec"),
             (["--engine", "granian", "--replicas", "2"],
              "--workers, --replicas and --address are not for --engine granian"),
-            (["--admin-port", "9000"], "--admin-port is for --engine mosec or granian")):
+            (["--admin-port", "9000"], "--admin-port is for --engine mosec or granian"),
+            (["--version-deployments"], "--version-deployments is for --engine ray"),
+            (["--engine", "granian", "--version-deployments"],
+             "--version-deployments is for --engine ray")):
         res = runner.invoke(app, ["serve", spec, *argv])
         assert res.exit_code == 2, res.output
         assert said in " ".join(res.output.split()), res.output

@@ -1,0 +1,368 @@
+"""One Ray Serve deployment per model version (``keel serve --engine ray --version-deployments``).
+
+Three parts, each in the process that owns it:
+
+- :func:`version_class`: the version deployment. Its replica loads one version with the loader
+  the gateway would use (keelwork's own safe loaders: a pickle only where keel.yaml allows it)
+  and batches the calls made to it with Ray's ``@serve.batch`` (``max_batch_size`` and
+  ``max_wait_ms`` of the model's ``batching:``, counted in instances). A batch whose model call
+  raises is retried member by member (:func:`keelwork.core.batch_members.call_members`), so the
+  request whose instances make the model raise fails alone and its neighbours are answered (ray
+  #42593); the batched method never raises, so Ray never sets one exception on a whole batch.
+  A caller that gives up is dropped from its batch by Ray before the call (or its answer
+  discarded after).
+- :class:`VersionClient`: in each gateway replica, the gateway's loader. It records in the store
+  that this replica uses the version (:class:`~keelwork.adapters.stores.version_uses.VersionUses`),
+  waits for the version's application, and hands the gateway a :class:`VersionRuntime` whose
+  ``predict_async`` calls the deployment through a handle. While the runtime is loaded its use
+  is renewed every :data:`RENEW_S`; unloading it (``guards.max_loaded_versions`` evicting it)
+  drops the use.
+- :class:`VersionKeeper`: in ``keel serve``'s own process, the one that declares Serve
+  applications. Every tick it creates an application (``serve.run``, one per version, no route)
+  for each version some replica uses, and deletes the applications no replica has used for
+  :data:`IDLE_S` seconds. One process decides, so replicas never race to create or delete one.
+
+Ray is imported only inside this module's functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from keelwork.core.batch_members import Answer, Failure, call_members
+from keelwork.errors import EngineError, PredictionError
+
+log = logging.getLogger("keelwork.ray")
+
+#: Seconds between a replica's renewals of the versions it uses.
+RENEW_S = 5.0
+#: Seconds without a renewal after which a version's application is deleted.
+IDLE_S = 30.0
+#: Seconds a replica waits for a version's application to be created and answer.
+READY_TIMEOUT_S = 120.0
+#: The user of a version the keeper deploys as it is registered (before any replica needs it).
+REGISTERED = "keel-serve:registered"
+#: Calls a version replica takes at once (they wait in its batch queue).
+VERSION_MAX_ONGOING = 1024
+
+Loader = Callable[[Any], Any]
+#: What the version deployment answers a call with: its outcome, and the CPU and GPU seconds its
+#: share of the model calls used.
+Served = tuple[Answer | Failure, float, float]
+
+
+#: The store's record of uses: a :class:`keelwork.adapters.stores.version_uses.VersionUses`
+#: (``use``, ``renew``, ``drop``, ``needed``, ``forget_unused``), handed in by the service.
+Uses = Any
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+def app_name(service: str, model: str, version: int) -> str:
+    """The Serve application of one version of ``model`` served by ``service``."""
+    return f"{app_prefix(service)}{model}-v{version}"
+
+
+def app_prefix(service: str) -> str:
+    """What every version application of ``service`` is named with first."""
+    return f"{service}--version--"
+
+
+def _tag() -> str:
+    """``<replica id>@<host>:<pid>`` (``local@...`` outside a Serve replica)."""
+    try:
+        unique = _module("ray.serve").get_replica_context().replica_id.unique_id
+    except Exception:  # outside a replica (Ray's RayServeException)
+        unique = "local"
+    return f"{unique}@{socket.gethostname()}:{os.getpid()}"
+
+
+def version_class(max_batch_size: int, wait_s: float) -> type:
+    """The deployment class of a version batched at most ``max_batch_size`` instances a call,
+    waiting ``wait_s`` seconds for a batch to fill."""
+    ray_serve = _module("ray.serve")
+
+    def instances(members: list[Any]) -> int:  # one request larger than the bound runs alone
+        return sum(min(len(m), max_batch_size) for m in members)
+
+    # Ray's decorator, typed here: Ray ships no stubs for it.
+    batch: Callable[[Callable[..., Any]], Callable[..., Any]] = ray_serve.batch(
+        max_batch_size=max_batch_size, batch_wait_timeout_s=wait_s, batch_size_fn=instances)
+
+    class KeelVersion:
+        def __init__(self, target: Any, load: Loader) -> None:
+            self._runtime = load(target)
+            self._label = f"{target.name}:{target.version}"
+            self.tag = _tag()
+
+        @batch
+        async def batched(self, members: list[list[Any]]) -> list[Served]:
+            return await asyncio.to_thread(self._run, members)
+
+        def _run(self, members: list[list[Any]]) -> list[Served]:
+            """Each member's outcome and its share (by instances) of the calls' CPU time and,
+            for a runtime that measures it (``gpu_seconds()``), GPU time (one batch runs at a
+            time here, so the growth of its total is this batch's)."""
+            gpu = getattr(self._runtime, "gpu_seconds", None)
+            gpu_before = float(gpu()) if callable(gpu) else 0.0
+            started = time.thread_time()
+            outcomes = call_members(self._runtime.predict, members)
+            spent = time.thread_time() - started
+            gpu_spent = max(0.0, float(gpu()) - gpu_before) if callable(gpu) else 0.0
+            total = sum(len(m) for m in members) or 1
+            return [(o, spent * len(m) / total, gpu_spent * len(m) / total)
+                    for o, m in zip(outcomes, members, strict=True)]
+
+        async def predict(self, instances: list[Any]) -> Served:
+            served: Served = await self.batched(instances)
+            return served
+
+        async def predict_proba(self, instances: list[Any]) -> Any:
+            return await asyncio.to_thread(self._runtime.predict_proba, instances)
+
+        def describe(self) -> tuple[Any, str, str]:
+            return self._runtime.signature, str(self._runtime.kind), self.tag
+
+        def __del__(self) -> None:
+            try:
+                self._runtime.unload()
+            except Exception:  # unloading is best effort
+                log.debug("unloading %s failed", self._label, exc_info=True)
+
+    return KeelVersion
+
+
+def _raise(outcome: Answer | Failure, label: str) -> list[Any]:
+    if isinstance(outcome, Failure):
+        raise PredictionError(f"The model {label} raised {outcome.error}: {outcome.message}")
+    return outcome.outputs
+
+
+class VersionRuntime:
+    """A model version served by its own deployment: a ``ModelRuntime`` whose calls go through
+    a Serve handle. ``predict_async`` is what the gateway awaits (its own batcher stands aside:
+    the deployment batches); ``predict`` and ``predict_proba`` block (for callers off the event
+    loop). ``cpu_seconds()`` and ``gpu_seconds()``: the CPU and GPU time its calls used in the
+    version replica so far (the gateway's cost and ``/metrics`` count them). ``tag``: the
+    version replica that answered the description."""
+
+    def __init__(self, handle: Any, label: str, signature: Any, kind: str, tag: str,
+                 on_unload: Callable[[], None]) -> None:
+        self._handle = handle
+        self._label = label
+        self._signature = signature
+        self.kind = f"ray-version:{kind}"
+        self.tag = tag
+        self._on_unload = on_unload
+        self._cpu = 0.0
+        self._gpu = 0.0
+        self._cpu_lock = threading.Lock()
+
+    def cpu_seconds(self) -> float:
+        with self._cpu_lock:
+            return self._cpu
+
+    def gpu_seconds(self) -> float:
+        with self._cpu_lock:
+            return self._gpu
+
+    def _served(self, served: Served) -> list[Any]:
+        outcome, cpu, gpu = served
+        with self._cpu_lock:
+            self._cpu += cpu
+            self._gpu += gpu
+        return _raise(outcome, self._label)
+
+    @property
+    def signature(self) -> Any:
+        return self._signature
+
+    def load(self) -> None:
+        """Loaded by its deployment."""
+
+    async def predict_async(self, instances: list[Any]) -> list[Any]:
+        return self._served(await self._handle.predict.remote(list(instances)))
+
+    def predict(self, instances: Any) -> list[Any]:
+        return self._served(self._handle.predict.remote(list(instances)).result())
+
+    def predict_proba(self, instances: Any) -> Any:
+        return self._handle.predict_proba.remote(list(instances)).result()
+
+    def unload(self) -> None:
+        self._on_unload()
+
+
+class VersionClient:
+    """The gateway's loader in one gateway replica: a version's runtime is its deployment's
+    handle (see the module's docstring).
+
+    Args:
+        service: The service's name (the applications' prefix).
+        uses: The store's record of uses.
+        replica: This replica's name in it (default ``<host>:<pid>``).
+    """
+
+    def __init__(self, service: str, uses: Uses, replica: str | None = None) -> None:
+        self._service = service
+        self._uses = uses
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def __call__(self, target: Any) -> VersionRuntime:
+        """Load ``target``: record the use, wait for its application, describe it.
+
+        Raises:
+            EngineError: the application did not answer within :data:`READY_TIMEOUT_S`.
+        """
+        ray_serve = _module("ray.serve")
+        app = app_name(self._service, target.name, target.version)
+        self._uses.use(app, self.replica, describe_target(target))
+        with self._lock:
+            self._held.add(app)
+        self._start_renewing()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                handle = ray_serve.get_app_handle(app)
+                signature, kind, tag = handle.describe.remote().result(timeout_s=10)
+                break
+            except Exception as exc:  # not created yet, or its replica still starting
+                if time.monotonic() > deadline:
+                    self._release(app)
+                    raise EngineError(f"The deployment of {target.name}:{target.version} "
+                                      f"({app}) did not start in {READY_TIMEOUT_S:g} s: "
+                                      f"{type(exc).__name__}: {exc}") from None
+                time.sleep(0.2)
+        return VersionRuntime(handle, f"{target.name}:{target.version}", signature, kind, tag,
+                              lambda: self._release(app))
+
+    def _release(self, app: str) -> None:
+        with self._lock:
+            self._held.discard(app)
+        try:
+            self._uses.drop(app, self.replica)
+        except Exception:  # the row goes stale and the keeper forgets it
+            log.warning("could not drop the use of %s", app, exc_info=True)
+
+    def _start_renewing(self) -> None:
+        with self._lock:
+            if self._renewer is not None:
+                return
+            self._renewer = threading.Thread(target=self._renew, daemon=True,
+                                             name="keel-version-uses")
+        self._renewer.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RENEW_S):
+            with self._lock:
+                apps = sorted(self._held)
+            try:
+                self._uses.renew(apps, self.replica)
+            except Exception:  # the next renewal tries again, well within IDLE_S
+                log.warning("could not renew version uses", exc_info=True)
+
+    def close(self) -> None:
+        """Stop renewing (the rows go stale; the keeper deletes what no one else uses)."""
+        self._stop.set()
+
+
+def describe_target(target: Any) -> dict[str, Any]:
+    """A version's target as JSON (what the keeper deploys)."""
+    return {"name": target.name, "version": target.version, "runtime": target.runtime,
+            "artifact": str(target.artifact), "options": dict(target.options),
+            "allow_unsafe_pickle": target.allow_unsafe_pickle}
+
+
+class VersionKeeper:
+    """In ``keel serve``'s process: creates and deletes the version applications from the
+    store's record of uses (see the module's docstring).
+
+    Args:
+        service: The service's name.
+        uses: The store's record of uses.
+        deployment: Returns the bound application of one target (JSON, as recorded).
+        idle_s: Seconds without a use after which a version's application goes.
+    """
+
+    def __init__(self, service: str, uses: Uses, deployment: Callable[[dict[str, Any]], Any],
+                 idle_s: float = IDLE_S,
+                 registered: Callable[[], dict[str, dict[str, Any]]] | None = None) -> None:
+        self._prefix = app_prefix(service)
+        self._uses = uses
+        self._deployment = deployment
+        self._idle_s = idle_s
+        self._registered = registered
+        self._warmed: set[str] = set()
+        self.deployed: set[str] = set()
+
+    def tick(self) -> None:
+        """Create what is used and missing; delete what nobody used for ``idle_s``. A version
+        ``registered`` names (registered in the last ``idle_s``) counts as used once, by
+        :data:`REGISTERED`, as the keeper first sees it: its deployment is up before an alias
+        or flag sends requests to it, and goes ``idle_s`` later if no replica takes it."""
+        ray_serve = _module("ray.serve")
+        try:
+            for app, target in (self._registered() if self._registered else {}).items():
+                if app not in self._warmed:
+                    self._uses.use(app, REGISTERED, target)
+                    self._warmed.add(app)
+            for app in self._uses.forget_unused(self._prefix, self._idle_s):
+                if app in self.deployed:
+                    log.info("deleting %s: no replica used it for %g s", app, self._idle_s)
+                    ray_serve.delete(app, _blocking=False)
+                    self.deployed.discard(app)
+            for app, target in self._uses.needed(self._prefix).items():
+                if app not in self.deployed:
+                    log.info("deploying %s", app)
+                    ray_serve.run(self._deployment(target), name=app, route_prefix=None)
+                    self.deployed.add(app)
+        except Exception:  # the next tick tries again; replicas wait for their versions
+            log.warning("the version deployments could not be kept", exc_info=True)
+
+    def close(self) -> None:
+        """Delete every version application this keeper created."""
+        ray_serve = _module("ray.serve")
+        for app in sorted(self.deployed):
+            try:
+                ray_serve.delete(app, _blocking=False)
+            except Exception:
+                log.warning("could not delete %s", app, exc_info=True)
+        self.deployed.clear()
+
+
+def version_options(name: str) -> dict[str, Any]:
+    """A version deployment: one replica, reserving no CPU (on a machine shared with the
+    gateway replicas; a cluster's operator sizes it), taking every call the gateways make
+    (they wait in its batch queue)."""
+    return {"name": name, "num_replicas": 1, "max_ongoing_requests": VERSION_MAX_ONGOING,
+            "ray_actor_options": {"num_cpus": 0},
+            "logging_config": {"enable_access_log": False, "log_level": "WARNING"}}
+
+
+def bind_version(target: Any, load: Loader, max_batch_size: int, wait_s: float,
+                 env: dict[str, str]) -> Any:
+    """The bound application of one version (``serve.run`` takes it)."""
+    ray_serve = _module("ray.serve")
+    options = version_options(f"{target.name}-v{target.version}")
+    options["ray_actor_options"]["runtime_env"] = {"env_vars": dict(env)}
+    return ray_serve.deployment(version_class(max_batch_size, wait_s), **options).bind(
+        target, load)
+
+
+__all__ = ["IDLE_S", "REGISTERED", "RENEW_S", "VersionClient", "VersionKeeper",
+           "VersionRuntime", "app_name", "app_prefix", "bind_version", "describe_target",
+           "version_class", "version_options"]

@@ -1,0 +1,198 @@
+"""`keel serve --engine ray --version-deployments` on a PostgreSQL store: each model version is
+served by a Serve deployment of its own, batched by Ray's `@serve.batch`.
+
+Two gateway replicas serve; the predictions are answered by the version deployment (the `slow`
+model leaves a mark naming its process: neither gateway replica's), one deployment per version
+whichever replicas use it (the store records both replicas' uses of each); ray #42593 in the
+version deployment: eight requests batched with one that makes the model raise are answered,
+the poisoned one fails alone; the CPU the model used there is in the gateway's /metrics; a
+version registered and promoted while serving gets a deployment of its own and answers; every
+acknowledged prediction is in the log exactly once; SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+
+from fleet import HEADER, alive, load, logged, replica_pid, stop
+from journey import keel
+from keelwork.adapters.engines.ray_versions import REGISTERED
+from keelwork.adapters.stores.engine import make_engine
+from keelwork.adapters.stores.registry_store import open_registry
+from live_server import ADDER_SPEC, FIXTURES, free_port
+
+pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install 'keelwork[ray]'")
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
+
+#: fixtures/fakes.py's MARKS_VARIABLE and POISON.
+MARKS_VARIABLE = "KEEL_TEST_MARKS"
+POISON = 13
+MODELS = """\
+  - name: slow
+    runtime: python
+    artifact: "fakes:marked"
+    timeout_ms: 10000
+    options: {{path: "{fx}"}}
+  - name: picky
+    runtime: python
+    artifact: "fakes:picky"
+    options: {{path: "{fx}"}}
+    timeout_ms: 10000
+    batching: {{max_batch_size: 16, max_wait_ms: 20}}
+contract:"""
+
+
+def _picky(base: str, b: int, timeout: float = 30) -> httpx.Response | None:
+    try:
+        return httpx.post(f"{base}/v1/models/picky:predict",
+                          json={"instances": [{"a": 1, "b": b}]}, timeout=timeout)
+    except httpx.TimeoutException:
+        return None
+
+
+def _poisoned_batch(base: str, marks: Path) -> list[str]:
+    """Eight good requests and a poisoned one, batched together by the version deployment:
+    eight 200, one 500 of its own; a client that gives up mid-batch breaks nothing. Returns
+    the acknowledged prediction ids."""
+    acked: list[str] = []
+    for _ in range(3):  # until the poisoned request shares a batch with others
+        with ThreadPoolExecutor(10) as pool:
+            good = [pool.submit(_picky, base, i) for i in range(8)]
+            time.sleep(0.03)
+            poisoned = pool.submit(_picky, base, POISON)
+            quitter = pool.submit(_picky, base, 100, 0.05)
+            answers = [f.result() for f in good]
+            bad = poisoned.result()
+            assert quitter.result() is None
+        assert all(r is not None and r.status_code == 200 and r.json()["predictions"] == [3.0]
+                   for r in answers), [r and (r.status_code, r.text) for r in answers]
+        acked += [i for r in answers if r is not None for i in r.json()["prediction_ids"]]
+        assert bad is not None and bad.status_code == 500, bad and bad.text
+        assert "poison" in bad.text, bad.text
+        shared = [m for m in marks.glob("poison-*") if int(m.name.split("-")[1]) > 1]
+        for mark in marks.iterdir():
+            mark.unlink()
+        if shared:
+            return acked
+    pytest.fail("the poisoned request never shared a batch in 3 tries")
+
+
+def _model_cpu(base: str, model: str) -> float:
+    body = httpx.get(f"{base}/metrics", timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(body)
+               for sample in family.samples
+               if sample.name == "keelwork_model_cpu_seconds_total"
+               and sample.labels.get("model") == model)
+
+
+def _uses(db: object) -> dict[str, set[str]]:
+    with db.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(text("select app, replica from version_uses")).all()
+    out: dict[str, set[str]] = {}
+    for app, replica in rows:
+        out.setdefault(str(app), set()).add(str(replica))
+    return out
+
+
+def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database: str) -> None:
+    spec = ADDER_SPEC.replace("contract:", MODELS).format(fx=FIXTURES)
+    (tmp_path / "keel.yaml").write_text(spec + f"storage: {{url: '{pg_database}'}}\n")
+    db = make_engine(pg_database)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    with log.open("ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+             str(tmp_path / "keel.yaml"), "--engine", "ray", "--replicas", "2",
+             "--version-deployments", "--port", str(port), "--no-access-log"],
+            stdout=err, stderr=err, env={**os.environ, MARKS_VARIABLE: str(marks)})
+    tags: set[str] = set()
+    started = time.monotonic()
+    try:
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert time.monotonic() - started < 150, "not ready in 150 s"
+            try:
+                ready = httpx.get(f"{base}/v2/health/ready", timeout=2)
+            except httpx.TransportError:
+                ready = None
+            if ready is not None and ready.status_code == 200:
+                break
+            time.sleep(0.3)
+        print(f"ready after {time.monotonic() - started:.1f} s")
+
+        acked: list[str] = []
+        load(base, 2.0, acked, header=HEADER, tags=tags)
+        assert len(acked) > 20, len(acked)
+        gateways = {replica_pid(t) for t in tags}
+        assert len(gateways) == 2, tags
+
+        # The model runs in the version deployment's process, not in a gateway replica.
+        r = httpx.post(f"{base}/v1/models/slow:predict",
+                       json={"instances": [{"a": 1, "b": 1}]}, timeout=30)
+        assert r.status_code == 200 and r.json()["predictions"] == [2.0], r.text
+        acked += r.json()["prediction_ids"]
+        ran = {int(m.name.split("-")[0]) for m in marks.iterdir()}
+        assert len(ran) == 1 and not ran & gateways and all(alive(p) for p in ran), \
+            (ran, gateways)
+        for mark in marks.iterdir():
+            mark.unlink()
+
+        # One application per version, used by both gateway replicas (and, as they were just
+        # registered, by keel serve's keeper, which deployed them ahead).
+        uses = _uses(db)
+        assert set(uses) == {f"live--version--{m}-v1" for m in ("adder", "slow", "picky")}, uses
+        assert all(len(replicas - {REGISTERED}) == 2 for replicas in uses.values()), uses
+
+        acked += _poisoned_batch(base, marks)
+        # The CPU the model used in the version replica is counted by the gateway's /metrics.
+        assert _model_cpu(base, "picky") > 0
+
+        # Version 2, registered and promoted while serving: a deployment of its own.
+        keel(tmp_path, "models", "register", "adder", "fakes:total", "--runtime", "python",
+             "--options", f'{{"path": "{FIXTURES}"}}')
+        with open_registry(tmp_path, pg_database) as registry:
+            registry.set_alias("adder", 2, "champion", actor="ops", reason="versions test")
+        deadline = time.monotonic() + 60
+        versions: set[int] = set()
+        while versions != {2}:
+            assert time.monotonic() < deadline, f"version 2 never answered alone: {versions}"
+            with ThreadPoolExecutor(4) as pool:
+                answers = list(pool.map(lambda _: httpx.post(
+                    f"{base}/v1/models/adder:predict",
+                    json={"instances": [{"a": 1, "b": 2}]}, timeout=60), range(4)))
+            assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+            acked += [i for a in answers for i in a.json()["prediction_ids"]]
+            versions = {int(a.json()["model_version"]) for a in answers}
+            time.sleep(0.2)
+        assert "live--version--adder-v2" in _uses(db)
+        assert "deploying live--version--adder-v2" in log.read_text(errors="replace")
+
+        # Every acknowledged prediction is in the shared log, exactly once.
+        stored = logged(db, acked)
+        missing = [i for i in acked if i not in stored]
+        assert not missing, f"{len(missing)} of {len(acked)} acknowledged predictions not logged"
+        assert len(set(acked)) == len(acked) and all(stored[i] == 1 for i in acked)
+    finally:
+        stop(proc, 60)
+    try:
+        assert proc.returncode == 0, log.read_text(errors="replace")[-4000:]
+        assert not [t for t in tags if alive(replica_pid(t))], "a replica outlived keel serve"
+        assert "Traceback" not in log.read_text(errors="replace"), \
+            log.read_text(errors="replace")[-4000:]
+        print(f"whole run {time.monotonic() - started:.1f} s")
+    finally:
+        db.dispose()

@@ -1,0 +1,330 @@
+"""The version deployment's batching with Ray's own ``@serve.batch`` (run on an event loop
+here, no Ray cluster: the decorator needs none) keeps ray #42593's failure modes: one request
+whose instances make the model raise fails alone and its neighbours are answered, a caller that
+gives up while its batch runs breaks nothing. And the keeper and the client, with stand-ins
+for Ray and the store: one application per used version, deleted once nobody uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from keelwork.adapters.engines import ray_versions
+from keelwork.adapters.engines.ray_versions import (
+    VersionClient,
+    VersionKeeper,
+    VersionRuntime,
+    app_name,
+    version_class,
+)
+from keelwork.core.batch_members import Answer, Failure
+from keelwork.errors import PredictionError
+
+pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install 'keelwork[ray]'")
+
+POISON = 13
+
+
+@dataclass(frozen=True)
+class _Target:
+    name: str = "picky"
+    version: int = 1
+    runtime: str = "python"
+    artifact: str = "fakes:picky"
+    options: dict[str, Any] = field(default_factory=dict)
+    allow_unsafe_pickle: bool = False
+
+
+class _Runtime:
+    """Answers 3.0 per instance after 0.05 s; a call holding b == 13 raises."""
+
+    kind = "python"
+    signature = None
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.unloaded = False
+
+    def predict(self, instances: list[Any]) -> list[float]:
+        self.calls.append(len(instances))
+        time.sleep(0.05)
+        if any(i.get("b") == POISON for i in instances):
+            raise ValueError(f"b == {POISON} is poison")
+        return [3.0 for _ in instances]
+
+    def predict_proba(self, instances: list[Any]) -> None:
+        return None
+
+    def unload(self) -> None:
+        self.unloaded = True
+
+
+@pytest.fixture(autouse=True)
+def _in_a_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Ray's batcher reads of its replica (it checks the bound of calls in flight)."""
+    import ray.serve
+
+    context = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=1024),
+                              replica_id=SimpleNamespace(unique_id="test"))
+    monkeypatch.setattr(ray.serve, "get_replica_context", lambda: context)
+
+
+def _collect() -> None:
+    """Ray's batch queue stops its task when collected on a running loop (collected later,
+    it would open a loop of its own and leave it open)."""
+    gc.collect()
+
+
+def _deployment(max_batch_size: int = 16, wait_s: float = 0.05) -> tuple[Any, _Runtime]:
+    runtime = _Runtime()
+    cls = version_class(max_batch_size, wait_s)
+    return cls(_Target(), lambda target: runtime), runtime
+
+
+def test_serve_batch_poisoned_request_fails_alone() -> None:
+    async def run() -> tuple[list[Any], _Runtime]:
+        version, runtime = _deployment()
+        calls = [version.predict([{"a": 1, "b": b}]) for b in [*range(8), POISON]]
+        served = list(await asyncio.gather(*calls))
+        assert all(cpu >= 0 and gpu == 0 for _, cpu, gpu in served)
+        outcomes = [outcome for outcome, _, _ in served]
+        del version, calls
+        _collect()
+        return outcomes, runtime
+
+    outcomes, runtime = asyncio.run(run())
+    assert outcomes[:8] == [Answer([3.0])] * 8
+    assert outcomes[8] == Failure("ValueError", f"b == {POISON} is poison")
+    assert runtime.calls[0] == 9, runtime.calls  # batched together by @serve.batch
+    assert sorted(runtime.calls[1:]) == [1] * 9  # then each request alone
+
+
+def test_serve_batch_shares_gpu_time_by_instances() -> None:
+    class _Gpu(_Runtime):
+        total = 0.0
+
+        def gpu_seconds(self) -> float:
+            return self.total
+
+        def predict(self, instances: list[Any]) -> list[float]:
+            self.total += 0.5  # each call: half a GPU second
+            return super().predict(instances)
+
+    async def run() -> list[Any]:
+        runtime = _Gpu()
+        version = version_class(16, 0.05)(_Target(), lambda target: runtime)
+        served = list(await asyncio.gather(version.predict([{"a": 1, "b": 0}]),
+                                           version.predict([{"a": 1, "b": 0}] * 3)))
+        del version
+        _collect()
+        return served
+
+    served = asyncio.run(run())
+    assert [gpu for _, _, gpu in served] == [0.125, 0.375]  # one call of 4, shared by instances
+
+
+def test_serve_batch_bounds_a_batch_in_instances() -> None:
+    async def run() -> _Runtime:
+        version, runtime = _deployment(max_batch_size=4)
+        await asyncio.gather(*(version.predict([{"a": 1, "b": 0}] * 2) for _ in range(4)))
+        big = await version.predict([{"a": 1, "b": 0}] * 9)  # larger than the bound: alone
+        assert big[0] == Answer([3.0] * 9)
+        del version
+        _collect()
+        return runtime
+
+    runtime = asyncio.run(run())
+    assert runtime.calls[:2] == [4, 4] and runtime.calls[2] == 9, runtime.calls
+
+
+def test_serve_batch_a_caller_giving_up_breaks_nothing() -> None:
+    async def run() -> list[Any]:
+        version, _ = _deployment()
+        quitter = asyncio.ensure_future(version.predict([{"a": 1, "b": 100}]))
+        others = [asyncio.ensure_future(version.predict([{"a": 1, "b": b}])) for b in range(3)]
+        await asyncio.sleep(0.07)  # its batch is running
+        quitter.cancel()
+        answers = [outcome for outcome, _, _ in await asyncio.gather(*others)]
+        answers.append((await version.predict([{"a": 1, "b": 5}]))[0])  # still serves
+        del version, quitter, others
+        _collect()
+        return answers
+
+    assert asyncio.run(run()) == [Answer([3.0])] * 4
+
+
+class _Response:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self, timeout_s: float | None = None) -> Any:
+        return self.value
+
+    def __await__(self) -> Any:
+        async def value() -> Any:
+            return self.value
+        return value().__await__()
+
+
+class _Method:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def remote(self, *args: Any) -> _Response:
+        return _Response(self.answer(*args))
+
+
+class _Handle:
+    def __init__(self) -> None:
+        self.describe = _Method(lambda: ("sig", "python", "r1@host:1"))
+        self.predict = _Method(lambda instances: (Answer([1.0] * len(instances)), 0.25, 0.0)
+                               if instances[0] != POISON
+                               else (Failure("ValueError", "poison"), 0.5, 0.125))
+
+
+class _Serve:
+    """Ray Serve's calls the client and the keeper make, recorded."""
+
+    def __init__(self) -> None:
+        self.apps: dict[str, Any] = {}
+        self.deleted: list[str] = []
+
+    def get_app_handle(self, name: str) -> _Handle:
+        if name not in self.apps:
+            raise RuntimeError(f"no app {name}")
+        return _Handle()
+
+    def run(self, app: Any, name: str, route_prefix: str | None) -> None:
+        assert route_prefix is None
+        self.apps[name] = app
+
+    def delete(self, name: str, _blocking: bool = True) -> None:
+        self.deleted.append(name)
+        self.apps.pop(name, None)
+
+
+class _Uses:
+    """The store's record of uses, in memory, with a clock of its own."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
+        self.now = 0.0
+
+    def use(self, app: str, replica: str, target: dict[str, Any]) -> None:
+        self.rows[(app, replica)] = (target, self.now)
+
+    def renew(self, apps: list[str], replica: str) -> None:
+        for app in apps:
+            self.rows[(app, replica)] = (self.rows[(app, replica)][0], self.now)
+
+    def drop(self, app: str, replica: str) -> None:
+        self.rows.pop((app, replica), None)
+
+    def needed(self, prefix: str) -> dict[str, dict[str, Any]]:
+        return {a: t for (a, _), (t, _) in self.rows.items() if a.startswith(prefix)}
+
+    def forget_unused(self, prefix: str, idle_s: float) -> list[str]:
+        stale = {k for k, (_, seen) in self.rows.items() if seen < self.now - idle_s}
+        for k in stale:
+            del self.rows[k]
+        left = {a for a, _ in self.rows}
+        return sorted({a for a, _ in stale} - left)
+
+
+def test_keeper_creates_one_app_per_used_version_and_deletes_unused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    serve, uses = _Serve(), _Uses()
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    keeper = VersionKeeper("svc", uses, lambda target: ("bound", target["version"]), idle_s=30)
+    a, b = (VersionClient("svc", uses, replica=r) for r in ("r1", "r2"))
+    uses.use(app_name("svc", "picky", 1), "r1", {"version": 1})
+    uses.use(app_name("svc", "picky", 1), "r2", {"version": 1})  # two replicas, one version
+    keeper.tick()
+    keeper.tick()
+    assert serve.apps == {"svc--version--picky-v1": ("bound", 1)}
+    runtime = a(_Target())  # the app exists: the handle answers
+    assert isinstance(runtime, VersionRuntime) and runtime.tag == "r1@host:1"
+    assert runtime.predict([1, 2]) == [1.0, 1.0]
+    assert asyncio.run(runtime.predict_async([1])) == [1.0]
+    with pytest.raises(PredictionError, match="picky:1 raised ValueError: poison"):
+        runtime.predict([POISON])
+    assert runtime.cpu_seconds() == 1.0  # each call's CPU share in the version replica
+    assert runtime.gpu_seconds() == 0.125
+    b(_Target())
+    runtime.unload()  # r1 lets it go; r2 still uses it
+    uses.now = 100.0
+    uses.renew([app_name("svc", "picky", 1)], "r2")
+    keeper.tick()
+    assert serve.deleted == [] and app_name("svc", "picky", 1) in serve.apps
+    uses.now = 200.0  # r2 stopped renewing (it died): deleted
+    keeper.tick()
+    assert serve.deleted == [app_name("svc", "picky", 1)] and serve.apps == {}
+    a.close()
+    b.close()
+
+
+def test_the_version_replicas_cpu_reaches_the_gateways_observer() -> None:
+    """A runtime that batches on its own (``predict_async``) is awaited with the gateway's
+    batcher aside, and the CPU seconds it reports (``cpu_seconds``) reach the cost observer."""
+    from keelwork.service.gateway.host import ModelHost, ModelTarget
+    from keelwork.spec.model import BatchingSection
+
+    class _Remote:
+        kind = "ray-version:python"
+        signature = None
+
+        def __init__(self) -> None:
+            self.total = 0.0
+            self.calls: list[list[Any]] = []
+
+        def cpu_seconds(self) -> float:
+            return self.total
+
+        async def predict_async(self, instances: list[Any]) -> list[Any]:
+            self.calls.append(instances)
+            self.total += 0.125
+            if POISON in instances:
+                raise PredictionError("The model m:1 raised ValueError: poison")
+            return [1.0] * len(instances)
+
+        def unload(self) -> None:
+            pass
+
+    seen: list[float] = []
+    remote = _Remote()
+
+    async def run() -> None:
+        host = ModelHost(ModelTarget("m", 1, "python", "x"), remote,  # type: ignore[arg-type]
+                         BatchingSection(max_batch_size=16, max_wait_ms=50),
+                         cpu_observer=lambda target, s: seen.append(s))
+        assert await asyncio.gather(host.predict([1]), host.predict([2, 3])) == [
+            [1.0], [1.0, 1.0]]
+        with pytest.raises(PredictionError, match="poison"):
+            await host.predict([POISON])
+        await host.close()
+
+    asyncio.run(run())
+    assert remote.calls == [[1], [2, 3], [POISON]]  # one call each: the gateway did not batch
+    assert seen == [0.125, 0.125, 0.125]
+
+
+def test_keeper_deploys_a_registered_version_ahead_and_lets_it_go_unused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    serve, uses = _Serve(), _Uses()
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    app = app_name("svc", "picky", 2)
+    keeper = VersionKeeper("svc", uses, lambda target: ("bound", target["version"]), idle_s=30,
+                           registered=lambda: {app: {"version": 2}})
+    keeper.tick()
+    assert serve.apps == {app: ("bound", 2)}  # before any replica asked for it
+    uses.now = 20.0
+    keeper.tick()  # seen once only: not renewed by the keeper
+    uses.now = 40.0
+    keeper.tick()
+    assert serve.deleted == [app] and serve.apps == {}
