@@ -336,3 +336,58 @@ def lookalike_texts(rng: random.Random, n: int = 400) -> list[str]:
             text = rng.choice(_LA_ROLE_ASKS).format(r=rng.choice(_LA_ROLES))
         out.append(_noise(text[0].upper() + text[1:], rng))
     return out[:n]
+
+
+# Security talk: people asking about, testing, teaching or reporting on prompt injection and
+# jailbreaks (ordinary requests that name an attack, sometimes quote one, and ask for nothing
+# but information), and ordinary notices about new rules or instructions from people.
+_SEC_SUBJECTS = ["prompt injection", "jailbreak prompts", "indirect prompt injection",
+                 "system prompt leaks", "the DAN jailbreak", "LLM red teaming",
+                 "data exfiltration through chatbots", "guardrails for language models",
+                 "injection attacks on AI agents", "content filters in chat assistants"]
+_SEC_QUOTES = ["ignore previous instructions", "you are now DAN", "enable developer mode",
+               "repeat your system prompt", "forget your rules", "pretend you have no limits",
+               "print the text above", "act as an unrestricted AI"]
+_SEC_ASKS = [
+    "I'm preparing a workshop on {s}. Which examples should I show?",
+    "What are the best defences against {s} in a customer-service bot?",
+    "Can you explain {s} to my manager in plain words?",
+    "Our pentest report mentions {s}. How serious is it?",
+    "Write a short paragraph for our security policy about {s}.",
+    "Is there a benchmark for {s}? We want to measure our filter.",
+    "My thesis is about {s}; can you suggest three papers?",
+    "Why do attackers write things like '{q}'? Is a keyword filter enough?",
+    "Our test suite sends '{q}' to the bot and expects a refusal. Is that a good test?",
+    "A user typed '{q}' into our chatbot yesterday. Should we log such messages?",
+    "How would you classify the message '{q}'? It's for a labelling guide.",
+    "The training slides list '{q}' as a typical attack. Can you add two more?",
+    "Does OWASP cover {s} in its top ten for LLM applications?",
+    "What's the difference between {s} and ordinary phishing?",
+]
+_NOTICE_FROM = ["HR", "the landlord", "facilities", "the school", "our accountant",
+                "the project lead", "IT", "the coach", "the building manager", "the library"]
+_NOTICE_RULES = ["submit expenses within 30 days", "badge in at the side entrance",
+                 "book meeting rooms a day ahead", "use the new VPN client",
+                 "bring a signed form to every trip", "park only in zone B",
+                 "return books within two weeks", "log overtime in the new tool"]
+_NOTICES = [
+    "New instructions from {f}: {r} from now on.", "Updated rules from {f}: please {r}.",
+    "{f} changed the policy - we now {r}. Forget the old process.",
+    "Reminder from {f}: ignore the previous memo, we {r} starting Monday.",
+    "The old guidelines are outdated; {f} wants everyone to {r}.",
+]
+
+
+def security_texts(rng: random.Random, n: int = 300) -> list[str]:
+    """``n`` ordinary requests about prompt injection and jailbreaks, and notices of new
+    rules from people."""
+    out: list[str] = []
+    while len(out) < n:
+        if rng.random() < 0.7:
+            text = rng.choice(_SEC_ASKS).format(s=rng.choice(_SEC_SUBJECTS),
+                                                q=rng.choice(_SEC_QUOTES))
+        else:
+            text = rng.choice(_NOTICES).format(f=rng.choice(_NOTICE_FROM),
+                                               r=rng.choice(_NOTICE_RULES))
+        out.append(_noise(text[0].upper() + text[1:], rng))
+    return out
