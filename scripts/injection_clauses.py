@@ -58,3 +58,50 @@ def clauses(attacks: list[str], rng: random.Random, per_attack: int = 4) -> list
         pairs = [f"{a} {b}" for a, b in zip(kept, kept[1:])]
         out += rng.sample(pairs, min(per_attack // 2, len(pairs)))
     return out
+
+
+# Paraphrase: the package sentences' override verbs, the rules they override, the prompt they
+# ask for and the limits they lift, put in other words (the sentence stays the package's;
+# only these phrases change), so that the model does not learn "instructions" alone.
+_OVERRIDE = re.compile(r"\b(?:ignore|disregard|forget|bypass|override|skip|discard) (?:all |any )?"
+                       r"(?:of )?(?:the |your |my )?(?:previous |prior |above |earlier |"
+                       r"preceding |original |initial |former )?(?:instructions|rules|"
+                       r"guidelines|directions|directives|prompts?)\b", re.I)
+_VERBS = ["ignore", "disregard", "forget", "drop", "abandon", "set aside", "pay no attention to",
+          "throw out", "cancel", "discard", "stop following", "override", "put aside",
+          "no longer follow", "don't obey", "skip"]
+_RULE_WORDS = ["your previous instructions", "the rules you were given", "the above",
+               "what you were told before", "your earlier directions", "the operator's rules",
+               "your setup", "your guidelines", "your original task", "the task above",
+               "everything above", "your prior configuration", "the developer's orders",
+               "your programming", "the system's directions", "all prior context",
+               "your assigned role", "the instructions before this", "your constraints",
+               "the policy you follow", "what the developers said", "your current task"]
+_PROMPT = re.compile(r"\b(?:system prompt|initial prompt|initial instructions|original "
+                     r"instructions|system message|hidden instructions|pre-?prompt)\b", re.I)
+_PROMPT_WORDS = ["system prompt", "hidden setup text", "initial message", "developer message",
+                 "configuration", "text above this conversation", "hidden rules", "preprompt",
+                 "instructions you received at the start", "startup instructions",
+                 "operator's message", "internal guidelines", "first message you got",
+                 "confidential setup", "secret instructions", "base prompt", "context above"]
+_LIMITS = re.compile(r"\b(no|without) (?:any )?(?:restrictions|limits|limitations|filters|"
+                     r"censorship|rules|guidelines|boundaries)\b", re.I)
+_LIMIT_WORDS = {"no": ["no restrictions", "no filters", "no safety settings", "no content policy",
+                       "no limits at all", "no rules", "no boundaries", "no moderation",
+                       "no guardrails", "no refusals"],
+                "without": ["without moderation", "without guardrails", "without any policy",
+                            "without filtering", "without censorship", "without safety checks",
+                            "without any refusals", "without restrictions"]}
+
+
+def paraphrased(sentences_: list[str], rng: random.Random) -> list[str]:
+    """One paraphrase of each sentence that has an override, a prompt or a limit phrase."""
+    out = []
+    for s in sentences_:
+        p = _OVERRIDE.sub(lambda _: f"{rng.choice(_VERBS)} {rng.choice(_RULE_WORDS)}", s,
+                          count=1)
+        p = _PROMPT.sub(lambda _: rng.choice(_PROMPT_WORDS), p, count=1)
+        p = _LIMITS.sub(lambda m: rng.choice(_LIMIT_WORDS[m.group(1).lower()]), p, count=1)
+        if p != s:
+            out.append(p)
+    return out
