@@ -95,7 +95,9 @@ CLAUSES_CARRIED = 0.3
 #: that has an override, prompt or limit phrase.
 PARAPHRASES = 2
 #: Generated security talk and notices of new rules (scripts/injection_benign.py).
-SECURITY = 300
+SECURITY = 1000
+#: Sample weight of each look-alike (the other benign texts weigh 1).
+LOOKALIKE_WEIGHT = 1.0
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -656,6 +658,9 @@ def _fit(examples: list[Example], bits: int, c: float, x: object = None) -> Inje
     rest = (y == 0) & ~ordinary
     if ordinary.any() and rest.any():
         weight[ordinary] = rest.sum() / ordinary.sum()
+    # The look-alikes (attack words, ordinary purpose) count more: they are the benign texts
+    # nearest the attacks (sixth build).
+    weight[sources == "lookalike"] *= LOOKALIKE_WEIGHT
     clf.fit(matrix(texts, bits) if x is None else x, y, sample_weight=weight)
     return InjectionModel(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), 0.5)
 
