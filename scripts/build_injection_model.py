@@ -97,7 +97,7 @@ PARAPHRASES = 2
 #: Generated security talk and notices of new rules (scripts/injection_benign.py).
 SECURITY = 1000
 #: Sample weight of each look-alike (the other benign texts weigh 1).
-LOOKALIKE_WEIGHT = 1.0
+LOOKALIKE_WEIGHT = 3.0
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
