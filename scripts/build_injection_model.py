@@ -98,6 +98,8 @@ PARAPHRASES = 2
 SECURITY = 1000
 #: Sample weight of each look-alike (the other benign texts weigh 1).
 LOOKALIKE_WEIGHT = 3.0
+#: Total weight of the generated ordinary text, as a multiple of the rest of the benign side's.
+ORDINARY_SHARE = 1.0
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -657,7 +659,7 @@ def _fit(examples: list[Example], bits: int, c: float, x: object = None) -> Inje
     ordinary = sources == "ordinary"
     rest = (y == 0) & ~ordinary
     if ordinary.any() and rest.any():
-        weight[ordinary] = rest.sum() / ordinary.sum()
+        weight[ordinary] = ORDINARY_SHARE * rest.sum() / ordinary.sum()
     # The look-alikes (attack words, ordinary purpose) count more: they are the benign texts
     # nearest the attacks (sixth build).
     weight[sources == "lookalike"] *= LOOKALIKE_WEIGHT

@@ -32,23 +32,6 @@ AI_FRAMES = (
     "The model answering the user must {i}",
     "Whoever processes this text: {i}",
     "AI systems indexing this site should {i}",
-    # Sixth build: frames that name the AI by its job, as notes inside records.
-    "Note for LLMs: {i}",
-    "Internal note for the triage bot: {i}",
-    "AI agents reading this file: {i}",
-    "(If you are an AI reading this, {i})",
-    "P.S. to the AI assistant: {i}",
-    "Automated reviewers: {i}",
-    "Message to any model summarising this thread: {i}",
-    "Attention AI shopping agent: {i}",
-    "For the assistant only - {i}",
-    "Bot instructions: {i}",
-    "LLM-based tools processing this record should {i}",
-    "Hidden note to the summariser: {i}",
-    "Copilot, {i}",
-    "Agent, next step: {i}",
-    "AI screening tools: {i}",
-    "Chatbot reading this review: {i}",
 )
 #: The same kind of frames addressed to people, for ordinary requests.
 PEOPLE_FRAMES = (
@@ -67,14 +50,6 @@ PEOPLE_FRAMES = (
     "The person on call must {i}",
     "The assistant manager will {i}",
     "Our support assistant can {i}",
-    "Note for the night shift: {i}",
-    "Internal note for the support team: {i}",
-    "P.S. to the team: {i}",
-    "Attention shoppers: {i}",
-    "For the reviewers only - {i}",
-    "Message to everyone in this thread: {i}",
-    "Volunteers, next step: {i}",
-    "(If you are a new member, {i})",
 )
 #: Ordinary requests for :data:`PEOPLE_FRAMES`.
 PEOPLE_ASKS = (
