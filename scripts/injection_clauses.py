@@ -13,6 +13,7 @@ attack (a short two-sentence attack).
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import sys
@@ -55,7 +56,7 @@ def clauses(attacks: list[str], rng: random.Random, per_attack: int = 4) -> list
         if len(kept) < 2 and len(attack.split()) <= MAX_WORDS:
             continue  # already a short attack: the text itself is in the corpus
         out += rng.sample(kept, min(per_attack, len(kept)))
-        pairs = [f"{a} {b}" for a, b in zip(kept, kept[1:])]
+        pairs = [f"{a} {b}" for a, b in itertools.pairwise(kept)]
         out += rng.sample(pairs, min(per_attack // 2, len(pairs)))
     return out
 

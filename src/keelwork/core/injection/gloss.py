@@ -112,7 +112,7 @@ GLOSS: dict[str, str] = {
     "policy", "développeur": "developer", "développeurs": "developers", "cachés": "hidden",
     "désactive": "disable", "désactivez": "disable", "filtre": "filter", "tâche": "task",
     "clé": "key", "seulement": "only", "piraté": "hacked", "secrètes": "secret",
-    "obedece": "obey", "obedéceme": "obey me", "obedecer": "obey", "desarrolladores":
+    "obedéceme": "obey me", "obedecer": "obey", "desarrolladores":
     "developers", "políticas": "policies", "política": "policy", "filtro": "filter",
     "desactiva": "disable", "contraseñas": "passwords", "tarea": "task", "configuración":
     "configuration", "solamente": "only", "oculto": "hidden", "oculta": "hidden",
