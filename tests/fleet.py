@@ -1,15 +1,17 @@
 """Helpers of the tests that run several server processes on one store (``keel serve
 --workers N``, ``keel serve --engine ray``): process liveness, the store's lease of the
-once-per-fleet work, and steady client load."""
+once-per-fleet work, steady client load, and the batch with one poisoned request."""
 
 from __future__ import annotations
 
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import Engine, text
 
 from keelwork.adapters.stores.lease_store import LeaseStore
@@ -19,6 +21,60 @@ from keelwork.errors import StoreError
 LEASE = "background:live"
 #: The header naming the Ray Serve replica that answered (``<replica id>@<host>:<pid>``).
 HEADER = "x-keel-replica"
+#: fixtures/fakes.py's MARKS_VARIABLE: the folder its `marked` model leaves its marks in.
+MARKS_VARIABLE = "KEEL_TEST_MARKS"
+#: fixtures/fakes.py's POISON: the `b` that makes its `picky` model raise.
+POISON = 13
+#: The `slow` (marked) and `picky` models, put before the adder spec's ``contract:``.
+MARKED_MODELS = """\
+  - name: slow
+    runtime: python
+    artifact: "fakes:marked"
+    timeout_ms: 10000
+    options: {{path: "{fx}"}}
+  - name: picky
+    runtime: python
+    artifact: "fakes:picky"
+    options: {{path: "{fx}"}}
+    timeout_ms: 10000
+    batching: {{max_batch_size: 16, max_wait_ms: 20}}
+contract:"""
+
+
+def picky(base: str, b: int, timeout: float = 30) -> httpx.Response | None:
+    """A prediction of the `picky` model; None when the client gave up first."""
+    try:
+        return httpx.post(f"{base}/v1/models/picky:predict",
+                          json={"instances": [{"a": 1, "b": b}]}, timeout=timeout)
+    except httpx.TimeoutException:
+        return None
+
+
+def poisoned_batch(base: str, marks: Path) -> tuple[list[str], httpx.Response]:
+    """ray #42593: eight good requests and a poisoned one batched together are answered 200
+    and a 500 of its own; a client that gives up mid-batch breaks nothing. Tried up to three
+    times, until the poisoned request shared a batch (the `picky` model's marks say so).
+    Returns the acknowledged prediction ids and the poisoned request's answer."""
+    acked: list[str] = []
+    for _ in range(3):
+        with ThreadPoolExecutor(10) as pool:
+            good = [pool.submit(picky, base, i) for i in range(8)]
+            time.sleep(0.03)  # they run or queue; the poisoned one joins the queue
+            poisoned = pool.submit(picky, base, POISON)
+            quitter = pool.submit(picky, base, 100, 0.05)
+            answers = [f.result() for f in good]
+            bad = poisoned.result()
+            assert quitter.result() is None
+        assert all(r is not None and r.status_code == 200 and r.json()["predictions"] == [3.0]
+                   for r in answers), [r and (r.status_code, r.text) for r in answers]
+        acked += [i for r in answers if r is not None for i in r.json()["prediction_ids"]]
+        assert bad is not None and bad.status_code == 500, bad and bad.text
+        shared = [m for m in marks.glob("poison-*") if int(m.name.split("-")[1]) > 1]
+        for mark in marks.iterdir():
+            mark.unlink()
+        if shared:
+            return acked, bad
+    pytest.fail("the poisoned request never shared a batch in 3 tries")
 
 
 def alive(pid: int) -> bool:

@@ -26,7 +26,19 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleet import HEADER, alive, load, logged, replica_pid, stop, takes
+from fleet import (
+    HEADER,
+    MARKED_MODELS,
+    MARKS_VARIABLE,
+    alive,
+    load,
+    logged,
+    picky,
+    poisoned_batch,
+    replica_pid,
+    stop,
+    takes,
+)
 from fleet import lease as lease_of
 from keelwork.adapters.stores.engine import make_engine
 from keelwork.service.leases import DEFAULT_RENEW_S, DEFAULT_TTL_S
@@ -36,62 +48,14 @@ pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip instal
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
-#: fixtures/fakes.py's MARKS_VARIABLE: the folder its `marked` model leaves its marks in.
-MARKS_VARIABLE = "KEEL_TEST_MARKS"
-
-
-SLOW_MODEL = """\
-  - name: slow
-    runtime: python
-    artifact: "fakes:marked"
-    timeout_ms: 10000
-    options: {{path: "{fx}"}}
-  - name: picky
-    runtime: python
-    artifact: "fakes:picky"
-    options: {{path: "{fx}"}}
-    timeout_ms: 10000
-    batching: {{max_batch_size: 16, max_wait_ms: 20}}
-contract:"""
-#: fixtures/fakes.py's POISON: the `b` that makes its `picky` model raise.
-POISON = 13
-
-
-def _picky(base: str, b: int, timeout: float = 30) -> httpx.Response | None:
-    """A prediction of the `picky` model; None when the client gave up first."""
-    try:
-        return httpx.post(f"{base}/v1/models/picky:predict",
-                          json={"instances": [{"a": 1, "b": b}]}, timeout=timeout)
-    except httpx.TimeoutException:
-        return None
-
 
 def _one_bad_request_fails_alone(base: str, marks: Path) -> None:
     """ray #42593 in a gateway replica under Ray: requests batched with one that makes the
     model raise are answered (the batch is retried request by request), the poisoned one fails
     alone, and a client that gives up while its batch runs breaks nothing."""
-    for _ in range(3):  # until the poisoned request shares a batch with others
-        with ThreadPoolExecutor(10) as pool:
-            good = [pool.submit(_picky, base, i) for i in range(8)]
-            time.sleep(0.03)  # they run or queue; the poisoned one joins the queue
-            poisoned = pool.submit(_picky, base, POISON)
-            quitter = pool.submit(_picky, base, 100, 0.05)
-            answers = [f.result() for f in good]
-            bad = poisoned.result()
-            assert quitter.result() is None
-        assert all(r is not None and r.status_code == 200 and r.json()["predictions"] == [3.0]
-                   for r in answers), [r and (r.status_code, r.text) for r in answers]
-        assert bad is not None and bad.status_code == 500, bad and bad.text
-        assert bad.json()["details"][0]["rule"] != "replica_lost", bad.text
-        shared = [m for m in marks.iterdir()
-                  if m.name.startswith("poison-") and int(m.name.split("-")[1]) > 1]
-        for mark in marks.iterdir():
-            mark.unlink()
-        if shared:
-            break
-    else:
-        pytest.fail("the poisoned request never shared a batch in 3 tries")
-    after = _picky(base, 1)  # the batcher still serves
+    _, bad = poisoned_batch(base, marks)
+    assert bad.json()["details"][0]["rule"] != "replica_lost", bad.text
+    after = picky(base, 1)  # the batcher still serves
     assert after is not None and after.status_code == 200, after and after.text
 
 
@@ -112,7 +76,7 @@ def _scraped_predictions(base: str) -> float:
 
 def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
                                                         pg_database: str) -> None:
-    spec = ADDER_SPEC.replace("contract:", SLOW_MODEL).format(fx=FIXTURES)
+    spec = ADDER_SPEC.replace("contract:", MARKED_MODELS).format(fx=FIXTURES)
     (tmp_path / "keel.yaml").write_text(spec + f"storage: {{url: '{pg_database}'}}\n")
     db = make_engine(pg_database)
     port = free_port()

@@ -23,7 +23,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from fleet import HEADER, alive, load, logged, replica_pid, stop
+from fleet import (
+    HEADER,
+    MARKED_MODELS,
+    MARKS_VARIABLE,
+    alive,
+    load,
+    logged,
+    poisoned_batch,
+    replica_pid,
+    stop,
+)
 from journey import keel
 from keelwork.adapters.engines.ray_versions import REGISTERED
 from keelwork.adapters.stores.engine import make_engine
@@ -34,57 +44,14 @@ pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip instal
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
-#: fixtures/fakes.py's MARKS_VARIABLE and POISON.
-MARKS_VARIABLE = "KEEL_TEST_MARKS"
-POISON = 13
-MODELS = """\
-  - name: slow
-    runtime: python
-    artifact: "fakes:marked"
-    timeout_ms: 10000
-    options: {{path: "{fx}"}}
-  - name: picky
-    runtime: python
-    artifact: "fakes:picky"
-    options: {{path: "{fx}"}}
-    timeout_ms: 10000
-    batching: {{max_batch_size: 16, max_wait_ms: 20}}
-contract:"""
-
-
-def _picky(base: str, b: int, timeout: float = 30) -> httpx.Response | None:
-    try:
-        return httpx.post(f"{base}/v1/models/picky:predict",
-                          json={"instances": [{"a": 1, "b": b}]}, timeout=timeout)
-    except httpx.TimeoutException:
-        return None
-
 
 def _poisoned_batch(base: str, marks: Path) -> list[str]:
     """Eight good requests and a poisoned one, batched together by the version deployment:
     eight 200, one 500 of its own; a client that gives up mid-batch breaks nothing. Returns
     the acknowledged prediction ids."""
-    acked: list[str] = []
-    for _ in range(3):  # until the poisoned request shares a batch with others
-        with ThreadPoolExecutor(10) as pool:
-            good = [pool.submit(_picky, base, i) for i in range(8)]
-            time.sleep(0.03)
-            poisoned = pool.submit(_picky, base, POISON)
-            quitter = pool.submit(_picky, base, 100, 0.05)
-            answers = [f.result() for f in good]
-            bad = poisoned.result()
-            assert quitter.result() is None
-        assert all(r is not None and r.status_code == 200 and r.json()["predictions"] == [3.0]
-                   for r in answers), [r and (r.status_code, r.text) for r in answers]
-        acked += [i for r in answers if r is not None for i in r.json()["prediction_ids"]]
-        assert bad is not None and bad.status_code == 500, bad and bad.text
-        assert "poison" in bad.text, bad.text
-        shared = [m for m in marks.glob("poison-*") if int(m.name.split("-")[1]) > 1]
-        for mark in marks.iterdir():
-            mark.unlink()
-        if shared:
-            return acked
-    pytest.fail("the poisoned request never shared a batch in 3 tries")
+    acked, bad = poisoned_batch(base, marks)
+    assert "poison" in bad.text, bad.text
+    return acked
 
 
 def _model_cpu(base: str, model: str) -> float:
@@ -105,7 +72,7 @@ def _uses(db: object) -> dict[str, set[str]]:
 
 
 def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database: str) -> None:
-    spec = ADDER_SPEC.replace("contract:", MODELS).format(fx=FIXTURES)
+    spec = ADDER_SPEC.replace("contract:", MARKED_MODELS).format(fx=FIXTURES)
     (tmp_path / "keel.yaml").write_text(spec + f"storage: {{url: '{pg_database}'}}\n")
     db = make_engine(pg_database)
     port = free_port()

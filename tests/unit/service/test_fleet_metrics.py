@@ -58,14 +58,21 @@ def _count(m: GatewayMetrics, n: int, status: str = "ok") -> None:
     m.latency.labels("m").observe(0.002)
 
 
-def test_every_process_answers_the_fleet_s_sums(tmp_path: Path) -> None:
-    clock = Clock()
+def _three_published(tmp_path: Path, clock: Clock) -> tuple[list[GatewayMetrics],
+                                                             list[FleetMetrics]]:
+    """Three processes that answered 3, 5 and 7 requests, 2 in flight each, published."""
     metrics, shares = _fleet(tmp_path, clock)
     for m, n in zip(metrics, (3, 5, 7), strict=True):
         _count(m, n)
         m.in_flight.set(2)
     for share in shares:
         share.publish()
+    return metrics, shares
+
+
+def test_every_process_answers_the_fleet_s_sums(tmp_path: Path) -> None:
+    clock = Clock()
+    metrics, shares = _three_published(tmp_path, clock)
     for m in metrics:
         assert _requests(m) == 15
         assert _in_flight(m) == 6
@@ -81,12 +88,7 @@ def test_every_process_answers_the_fleet_s_sums(tmp_path: Path) -> None:
 
 def test_a_gone_process_keeps_its_counts_and_loses_its_gauges(tmp_path: Path) -> None:
     clock = Clock()
-    metrics, shares = _fleet(tmp_path, clock)
-    for m, n in zip(metrics, (3, 5, 7), strict=True):
-        _count(m, n)
-        m.in_flight.set(2)
-    for share in shares:
-        share.publish()
+    metrics, shares = _three_published(tmp_path, clock)
     clock.now += 30  # r2 stops publishing (it died)
     shares[0].publish()
     shares[1].publish()
