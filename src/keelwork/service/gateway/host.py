@@ -55,36 +55,14 @@ CPU_HOOK = "cpu_seconds"
 #: Called in the worker thread after a model call with (target, GPU seconds since the last).
 GpuObserver = Callable[["ModelTarget", float], None]
 
-#: Runtimes whose call is computation alone on a bounded batch (no I/O, no lock, nothing to
-#: wait on; the batch bounded by ``batching.max_batch_size`` and the body's size): once proven
-#: fast, their calls may run on the event loop itself. (ONNX Runtime is not one: its calls wait
-#: on its own thread pool, which the calling thread's CPU time does not show.)
-INLINE_KINDS = frozenset({"sklearn"})
-#: The most seconds a call may take to run on the event loop: its CPU time in the pool, its
-#: wall time on the loop (what the loop waits).
-INLINE_MAX_S = 0.001
-#: Calls in a row, each within :data:`INLINE_MAX_S`, before a host first calls on the loop.
-INLINE_AFTER = 32
-#: The longest streak asked for: each call on the loop that took too long asks for four times
-#: as many as before (a model that calls threads of its own, e.g. OpenMP, stays in the pool).
-INLINE_AFTER_MOST = 1 << 16
-
 
 class ModelHost:
     """A loaded runtime for one model version, called through a micro-batcher or directly.
 
     Model calls run in a small thread pool of their own so that a slow model never blocks the
-    event loop, and a model that hangs only exhausts its own threads. Except a fast one: the
-    calls of a runtime of :data:`INLINE_KINDS` (never one loaded by unsafe pickle) run on the
-    event loop once :data:`INLINE_AFTER` calls in a row each took at most :data:`INLINE_MAX_S`
-    of CPU. For such a call the hand-off to a thread and back costs more than the call (two
-    thread switches and the GIL, per batch). A call on the loop that took longer (wall time:
-    what the loop waited) sends the next calls back to the pool, and four times as long a
-    streak is asked before the loop is tried again (at most :data:`INLINE_AFTER_MOST`).
-
-    Each call's CPU time is read in its thread (``time.thread_time``, two clock reads per
-    batch) and handed to ``cpu_observer``: the cost of a version (CPU of threads the runtime
-    starts is not in it).
+    event loop, and a model that hangs only exhausts its own threads. Each call's CPU time is
+    read in its thread (``time.thread_time``, two clock reads per batch) and handed to
+    ``cpu_observer``: the cost of a version (CPU of threads the runtime starts is not in it).
     A runtime that measures its GPU time has a ``gpu_seconds()`` method, the running total of
     its calls (an optional hook, as ``predict_proba`` is); its growth is handed to
     ``gpu_observer`` after each call.
@@ -107,12 +85,6 @@ class ModelHost:
         self._pool = ThreadPoolExecutor(max_workers=threads,
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
-        #: Whether this runtime's calls may ever run on the event loop, and whether they do.
-        self._inline_ok = (getattr(runtime, "kind", "") in INLINE_KINDS
-                           and not target.allow_unsafe_pickle)
-        self.inline = False
-        self._fast_in_a_row = 0
-        self._streak_needed = INLINE_AFTER
         self._users = 0
         self._retiring = False
         self.closed = False
@@ -127,12 +99,10 @@ class ModelHost:
     def queue_depth(self) -> int:
         return self._batcher.queue_depth if self._batcher is not None else 0
 
-    def _timed_call(self, instances: list[Any]) -> tuple[list[Any], float]:
-        """The outputs and the CPU seconds the call took (in the calling thread)."""
+    def _call(self, instances: list[Any]) -> list[Any]:
         cpu_started = time.thread_time()
         try:
-            out = self.runtime.predict(instances)
-            return out, time.thread_time() - cpu_started
+            return self.runtime.predict(instances)
         except PredictionError as exc:  # name the served version, keep the runtime's words
             raise PredictionError(f"The model {self.target.label} failed: {exc.message}",
                                   exc.details) from exc
@@ -182,37 +152,8 @@ class ModelHost:
                 self._spent_gpu()
 
     async def _run_in_pool(self, instances: list[Any]) -> list[Any]:
-        if self.inline:
-            started = time.perf_counter()
-            try:
-                out, _ = self._timed_call(instances)
-            except BaseException:
-                self._judge(None)
-                raise
-            waited = time.perf_counter() - started
-            if waited > INLINE_MAX_S:  # the loop waited too long: prove it again, longer
-                self._streak_needed = min(self._streak_needed * 4, INLINE_AFTER_MOST)
-            self._judge(waited)
-            return out
         loop = asyncio.get_running_loop()
-        try:
-            out, took = await loop.run_in_executor(self._pool, self._timed_call, instances)
-        except BaseException:
-            self._judge(None)
-            raise
-        self._judge(took)
-        return out
-
-    def _judge(self, took: float | None) -> None:
-        """Count a call (``took``: its seconds; None: it failed) toward running the next
-        ones on the event loop, or send them back to the pool."""
-        if took is not None and took <= INLINE_MAX_S:
-            self._fast_in_a_row += 1
-            if self._inline_ok and self._fast_in_a_row >= self._streak_needed:
-                self.inline = True
-            return
-        self._fast_in_a_row = 0
-        self.inline = False
+        return await loop.run_in_executor(self._pool, self._call, instances)
 
     def _observe_batch(self, size: int, requests: int, seconds: float) -> None:
         if self._observer is not None:
