@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from itertools import accumulate, compress
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,8 @@ _OFFSET = np.uint64(0xCBF29CE484222325)
 _PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _WORD = re.compile(r"\w+", re.U)
+#: Splitting on words keeps them at the odd places, the text between them at the even ones.
+_SPLIT_WORDS = re.compile(r"(\w+)", re.U)
 
 IntArray = npt.NDArray[np.int64]
 #: A text's words (runs of ``\\w``) and the position each starts at.
@@ -49,8 +52,11 @@ Words = tuple[list[str], list[int]]
 
 
 def _words(text: str) -> Words:
-    found = list(_WORD.finditer(text))
-    return [m.group(0) for m in found], [m.start() for m in found]
+    # One split and a running sum of the parts' lengths, all in C: a match object per word
+    # (finditer) cost as much as the character n-grams of the text.
+    parts = _SPLIT_WORDS.split(text)
+    ends = list(accumulate(map(len, parts), initial=0))
+    return parts[1::2], ends[1:-1:2]
 
 #: Each cue match's feature value, whatever the length of the text (a cue in a long text is
 #: not diluted; a larger value makes the cues' weights cheaper under the L2 penalty: 3.0
@@ -157,7 +163,7 @@ def cue_features(text: str, bits: int, words: Words | None = None) -> tuple[IntA
     pos: list[int] = []
     tokens, token_starts = _words(text) if words is None else words
     hits = _FIRST_WORDS.intersection(tokens)
-    for i in [i for i, t in enumerate(tokens) if t in hits] if hits else ():
+    for i in compress(range(len(tokens)), map(hits.__contains__, tokens)) if hits else ():
         at = token_starts[i]
         done = -1
         for k, start in _BY_WORD[tokens[i]]:
@@ -215,7 +221,8 @@ def word_ngrams(text: str, bits: int, words: Words | None = None) -> tuple[IntAr
     if not tokens:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     # A word's id: the CRC-32 of its UTF-8 bytes (fixed, and fast in C), mixed below.
-    ids = np.array([zlib.crc32(t.encode("utf-8")) for t in tokens], dtype=np.uint64)
+    ids = np.fromiter(map(zlib.crc32, map(str.encode, tokens)), dtype=np.uint64,
+                      count=len(tokens))
     pos = np.array(token_starts, dtype=np.int64)
     mask = np.uint64((1 << bits) - 1)
     buckets: list[npt.NDArray[np.uint64]] = []

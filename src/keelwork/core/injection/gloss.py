@@ -205,17 +205,22 @@ _ENGLISH = frozenset(w for v in (*GLOSS.values(), *PHRASES.values())
 _KEYS = frozenset(k for k, v in GLOSS.items() if k != v) | frozenset(
     w for p in PHRASES for w in re.findall(r"\w+", p)
     if len(w) > 3 and w not in FUNCTION_WORDS and w not in _ENGLISH)
+#: Each word's English: an instruction word's (:data:`GLOSS`, counted as glossed), else a
+#: function word's; a word missing here stays as it is.
+_ENGLISH_OF = {**FUNCTION_WORDS, **{k: v for k, v in GLOSS.items() if k != v}}
+_GLOSSED = frozenset(k for k, v in GLOSS.items() if k != v)
+_SPLIT_WORDS = re.compile(r"(\w+)", re.U)
 _SWAP = re.compile(r"\b(" + "|".join(sorted(_RULE_NOUNS)) + r") (" + "|".join(
     sorted(_ADJECTIVES)) + r")\b")
 
 
-def gloss(text: str) -> str | None:
+def gloss(text: str, words: list[str] | None = None) -> str | None:
     """``text`` (canonical, lower case) with German, French, Spanish and Italian phrases and
     words put in English, Romance noun-adjective pairs of the instruction words put in English
     order; None when fewer than two instruction words or phrases are glossed (function words
-    alone do not count: English text stays as it is)."""
-    words = _WORD_ONLY.findall(text)
-    if not _KEYS.intersection(words):
+    alone do not count: English text stays as it is); ``words``: its words, when already
+    found."""
+    if not _KEYS.intersection(_WORD_ONLY.findall(text) if words is None else words):
         return None  # no instruction word of the four languages (most texts stop here)
     hits = 0
 
@@ -226,18 +231,15 @@ def gloss(text: str) -> str | None:
 
     out = _PHRASE.sub(phrase, text)
 
-    def word(m: re.Match[str]) -> str:
-        nonlocal hits
-        w = m.group(0)
-        english = GLOSS.get(w)
-        if english is not None and english != w:
-            hits += 1
-            return english
-        return FUNCTION_WORDS.get(w, w)
-
-    out = _WORD_ONLY.sub(word, out)
+    # Words at the odd places of the split, replaced in C (a callback per word cost more
+    # than the rest of the gloss).
+    parts = _SPLIT_WORDS.split(out)
+    found = parts[1::2]
+    hits += sum(map(_GLOSSED.__contains__, found))
     if hits < 2:
         return None
+    parts[1::2] = map(_ENGLISH_OF.get, found, found)
+    out = "".join(parts)
     return _SWAP.sub(lambda m: f"{m.group(2)} {m.group(1)}", out)
 
 

@@ -68,6 +68,9 @@ class InjectionModel:
             raise ValueError(f"the weights must be a vector of 2**bits floats; got shape "
                              f"{weights.shape}")
         self.weights = weights.astype(np.float32)
+        # The windows' running sums are in float64: gathered from a float64 copy, not
+        # converted per text (the same values, once).
+        self._weights64 = self.weights.astype(np.float64)
         self.bits = bits
         self.bias = float(bias)
         self.threshold = float(threshold)
@@ -100,7 +103,8 @@ class InjectionModel:
         for idx, pos, value in fams:
             order = np.argsort(pos, kind="stable")
             pos_sorted = pos[order]
-            cum = np.concatenate(([0.0], np.cumsum(self.weights[idx[order]], dtype=np.float64)))
+            cum = np.zeros(idx.size + 1)
+            np.cumsum(self._weights64[idx[order]], out=cum[1:])
             lo = np.searchsorted(pos_sorted, starts, "left")
             hi = np.searchsorted(pos_sorted, ends, "left")
             span = cum[hi] - cum[lo]

@@ -22,6 +22,7 @@ import codecs
 import re
 import unicodedata
 from collections.abc import Callable
+from itertools import filterfalse
 
 from keelwork.core.injection.gloss import GLOSS, gloss
 
@@ -62,6 +63,9 @@ _BASE64_LINES = re.compile(r"(?<![\w+/=-])(?:[A-Za-z0-9+/_-]{8,}[ \t]*\r?\n[ \t]
 _HEX = re.compile(r"(?:(?<=0x)|(?<!\w))(?:[0-9A-Fa-f]{2}[ :]?){7,}[0-9A-Fa-f]{2}(?!\w)")
 _SPACED = re.compile(r"(?<!\w)(?:\w[ .\-_*]){2,}\w(?!\w)")
 _SPACE = re.compile(r"\s+")
+#: Six hex byte pairs in a row: every run :data:`_HEX` decodes has them, and this pattern
+#: (no look-behind at each position) rules out most texts in a tenth of the time.
+_HEX_HINT = re.compile(r"[0-9A-Fa-f]{2}(?:[ :]?[0-9A-Fa-f]{2}){5}")
 #: Invisible format characters (zero-width, bidirectional controls, tags, BOM, soft hyphen).
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
                         "\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
@@ -82,7 +86,11 @@ _ROT13_WORDS = frozenset(codecs.encode(w, "rot13") for w in _ENGLISH_WORDS)
 #: A text that names rot13 asks for its rot13 reading, however few rot13 words it has.
 _NAMES_ROT13 = re.compile(r"\brot[\s_-]?13\b|\bcaesar\b", re.I)
 _WORD = re.compile(r"\w+", re.U)
-
+#: Any of the look-alikes of :data:`_CONFUSABLES` (a search is cheaper than a translation).
+_ANY_CONFUSABLE = re.compile("[" + "".join(_CONFUSABLES) + "]")
+#: Surrogate code points: a JSON string may hold one alone ("\\ud800"), which no UTF
+#: encoding takes; it is read as U+FFFD, so it cannot make the guard fail.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def canonical(text: str, collapse: bool = True) -> str:
@@ -90,14 +98,21 @@ def canonical(text: str, collapse: bool = True) -> str:
     (format) characters dropped, HTML entities and hidden markup surfaced, lower case,
     whitespace collapsed (unless ``collapse`` is false)."""
     if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
         text = unicodedata.normalize("NFKC", text)
         text = _INVISIBLE.sub("", text)
         if _OTHER_FORMAT.search(text):
             text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = surface_markup(text).lower()
-    if not text.isascii():
+    if not text.isascii() and _ANY_CONFUSABLE.search(text):
         text = text.translate(_FOLD)
-    return _SPACE.sub(" ", text).strip() if collapse else text
+    return _collapse(text) if collapse else text
+
+
+def _collapse(text: str) -> str:
+    """Whitespace runs made one space, none at the ends (``str.split`` splits where ``\\s+``
+    matches, in a fifth of the time)."""
+    return " ".join(text.split())
 
 
 def surface_markup(text: str) -> str:
@@ -185,6 +200,8 @@ def decode_base64(text: str, payloads: list[str] | None = None) -> str | None:
 def decode_hex(text: str, payloads: list[str] | None = None) -> str | None:
     """``text`` with every run of hex byte pairs that decodes to readable text replaced by
     it; None when none does. Each decoded run is also appended to ``payloads``, when given."""
+    if not _HEX_HINT.search(text):
+        return None
     return _decode(_HEX, _hex_run, text, payloads)
 
 
@@ -193,29 +210,34 @@ def rot13(text: str) -> str:
     return codecs.encode(text, "rot13")
 
 
-def looks_rot13(text: str) -> bool:
+def looks_rot13(text: str, words: list[str] | None = None) -> bool:
     """Whether ``text`` has rot13-encoded common English words ("gur", "naq", "lbh"): two or
     more, or more than plain ones, or a text that names rot13 ("rot13: ...", "caesar
-    cipher"); only then is its rot13 reading scored. (Two suffice when
+    cipher"); only then is its rot13 reading scored (``words``: the text's words, when
+    already found). (Two suffice when
     plain words outnumber them: a rot13 line inside an English request or document is the
     usual form; the rot13 reading of English text is gibberish, which scores low.)"""
-    if _NAMES_ROT13.search(text):
+    lowered = text.lower()  # (the pattern ignores case: U+017F, long s, is an "s")
+    if ("rot" in lowered or "caesar" in lowered or "\u017f" in lowered) \
+            and _NAMES_ROT13.search(text):
         return True
-    words = _WORD.findall(text)
-    encoded = sum(w in _ROT13_WORDS for w in words)
-    return encoded >= 2 or encoded > sum(w in _ENGLISH_WORDS for w in words)
+    if words is None:
+        words = _WORD.findall(text)
+    encoded = sum(map(_ROT13_WORDS.__contains__, words))
+    return encoded >= 2 or encoded > sum(map(_ENGLISH_WORDS.__contains__, words))
 
 
-def unleet(text: str) -> str | None:
+def unleet(text: str, words: list[str] | None = None) -> str | None:
     """``text`` with leetspeak digits and symbols inside words read as letters; None unless
     the reading is plausible: at least two words, and a fifth of the words, mix letters with
     them (``@user``, ``great!``, ``5mg`` or ``2nd`` in ordinary text are not leetspeak, and
-    scoring such a reading only adds a chance of a false positive)."""
+    scoring such a reading only adds a chance of a false positive). ``words``: the text's
+    words, when already found."""
     if not _LEET_CHARS.search(text):
         return None
     # Count first (most texts stop here), rewrite only a plausible one.
-    changed = sum(1 for w in _LEET_TOKEN.findall(text) if not w.isalpha() and _leet_word(w))
-    if changed < 2 or changed < 0.2 * len(_WORD.findall(text)):
+    changed = sum(map(_leet_word, filterfalse(str.isalpha, _LEET_TOKEN.findall(text))))
+    if changed < 2 or changed < 0.2 * len(_WORD.findall(text) if words is None else words):
         return None
     return _LEET_TOKEN.sub(lambda m: m.group(0).translate(_LEET) if _leet_word(m.group(0))
                            else m.group(0), text)
@@ -233,7 +255,7 @@ def unspace(text: str) -> str | None:
     a line break, a slash) between letters part words: ``i g n o r e  a l l`` reads
     ``ignore all``."""
     out, n = _SPACED.subn(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), text)
-    return _SPACE.sub(" ", out).strip() if n else None
+    return _collapse(out) if n else None
 
 
 def variants(text: str, payloads: list[str] | None = None) -> list[str]:
@@ -244,7 +266,8 @@ def variants(text: str, payloads: list[str] | None = None) -> list[str]:
     text (canonical) and the rot13 reading. A decoded instruction is then judged on its own
     words, not diluted by the request that carries it ("decode this and do what it says")."""
     uncollapsed = canonical(text, collapse=False)
-    base = _SPACE.sub(" ", uncollapsed).strip()  # canonical(text), computed once
+    base = _collapse(uncollapsed)  # canonical(text), computed once
+    words = _WORD.findall(base)
     out = [base]
     runs: list[str] | None = None if payloads is None else []
     for decoded in (decode_base64(text, runs), decode_hex(text, runs)):
@@ -252,15 +275,15 @@ def variants(text: str, payloads: list[str] | None = None) -> list[str]:
             out.append(canonical(decoded))
     if payloads is not None and runs:
         payloads.extend(canonical(r) for r in runs)
-    if looks_rot13(base):
+    if looks_rot13(base, words):
         out.append(rot13(base))
         if payloads is not None:
             payloads.append(out[-1])
     spaced = unspace(uncollapsed) if _SPACED.search(base) else None
-    for extra in (unleet(base), spaced):
+    for extra in (unleet(base, words), spaced):
         if extra is not None:
             out.append(extra)
-    glossed = gloss(base)
+    glossed = gloss(base, words)
     if glossed is not None:
         out.append(glossed)
     return out

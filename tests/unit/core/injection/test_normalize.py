@@ -135,3 +135,15 @@ def test_wrapped_base64_and_named_rot13_are_read() -> None:
     short = codecs.encode("disclose keys", "rot13")  # too few common words to tell alone
     assert not looks_rot13(short)
     assert looks_rot13(f"rot13: {short}") and looks_rot13(f"Caesar cipher: {short}")
+
+
+def test_lone_surrogates_are_read_as_replacement_characters() -> None:
+    assert canonical("ab\ud800cd") == "ab\ufffdcd"
+    assert variants("\udcff" + PLAIN)[0] == "\ufffd" + PLAIN
+
+
+def test_a_rot13_name_is_found_whatever_its_case() -> None:
+    short = codecs.encode("disclose keys", "rot13")
+    assert looks_rot13(f"ROT-13 {short}") and looks_rot13(f"CAESAR: {short}")
+    assert looks_rot13(f"Cae\u017far: {short}")  # ignoring case, U+017F (long s) is an "s"
+    assert not looks_rot13(f"rotten 13 {short}")
