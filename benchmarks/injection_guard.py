@@ -87,9 +87,10 @@ def evaluate(model: Scorer, rows: list[dict[str, object]]) -> dict[str, object]:
             "by_kind": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_kind.items())}}
 
 
-def latency(model: InjectionModel, rows: list[dict[str, object]], n: int = 300) -> dict[str,
-                                                                                        float]:
-    """p50/p99 milliseconds to score one 2 KB text (texts of the held-out set glued)."""
+def latency(model: InjectionModel, rows: list[dict[str, object]], n: int = 300,
+            passes: int = 5) -> dict[str, float]:
+    """p50/p99 milliseconds to score one 2 KB text (texts of the held-out set glued): wall
+    and CPU time of the first pass, and each text's least CPU time over ``passes``."""
     texts = [str(r["text"]) for r in rows]
     rng = np.random.default_rng(0)
     samples = []
@@ -101,16 +102,25 @@ def latency(model: InjectionModel, rows: list[dict[str, object]], n: int = 300) 
     for t in samples[:5]:
         model.score(t)
     times, cpu = [], []
-    for t in samples:
-        start, start_cpu = time.perf_counter(), time.thread_time()
-        model.score(t)
-        cpu.append((time.thread_time() - start_cpu) * 1000)
-        times.append((time.perf_counter() - start) * 1000)
-    # Wall time counts waits for a CPU on a busy machine; the thread's CPU time does not.
+    least = np.full(len(samples), np.inf)
+    for rep in range(passes):
+        for i, t in enumerate(samples):
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            model.score(t)
+            spent = (time.thread_time() - start_cpu) * 1000
+            least[i] = min(least[i], spent)
+            if rep == 0:
+                cpu.append(spent)
+                times.append((time.perf_counter() - start) * 1000)
+    # Wall time counts waits for a CPU on a busy machine; the thread's CPU time does not, but
+    # a busy machine inflates it too (shared caches, a VM's stolen time): each text's least
+    # CPU time over the passes is the cost of the text itself.
     return {"p50_ms": round(float(np.percentile(times, 50)), 2),
             "p99_ms": round(float(np.percentile(times, 99)), 2),
             "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
-            "cpu_p99_ms": round(float(np.percentile(cpu, 99)), 2)}
+            "cpu_p99_ms": round(float(np.percentile(cpu, 99)), 2),
+            f"least_of_{passes}_p50_ms": round(float(np.percentile(least, 50)), 2),
+            f"least_of_{passes}_p99_ms": round(float(np.percentile(least, 99)), 2)}
 
 
 def loso(examples: list[build.Example], lookalikes: list[dict[str, object]]) -> list[str]:
@@ -240,7 +250,8 @@ def main() -> None:
     print("independent held-out corpora (never trained on, never used for the threshold):")
     independent(compared, args.giskard, trained)
     print("latency per 2 KB text, guard:", latency(ours, rows))
-    print("latency per 2 KB text, baseline:", latency(base, rows, n=100))  # type: ignore[arg-type]
+    print("latency per 2 KB text, baseline:",
+          latency(base, rows, n=100, passes=1))  # type: ignore[arg-type]
     if not args.no_loso:
         print("leave-one-source-out (trained without the source, tested on it):")
         loso(examples, look)
