@@ -363,6 +363,8 @@ def test_a_version_without_a_deployment_is_served_in_process_until_its_deploymen
     assert runtime.predict([{"b": 1}]) == [3.0]
     assert asyncio.run(runtime.predict_async([{"b": 1}, {"b": 2}])) == [3.0, 3.0]
     assert local.calls == [1, 2] and runtime.cpu_seconds() > 0
+    with pytest.raises(PredictionError, match=r"^The model picky:1 raised ValueError: b == 13"):
+        runtime.predict([{"b": POISON}])  # named as the deployment's answer names it
     serve.apps[app] = "bound"  # the keeper's deployment is up
     deadline = time.monotonic() + 5
     while not runtime.attached:
@@ -372,7 +374,7 @@ def test_a_version_without_a_deployment_is_served_in_process_until_its_deploymen
     while not local.unloaded:
         assert time.monotonic() < deadline, "the in-process runtime was never unloaded"
         time.sleep(0.01)
-    assert runtime.predict([1, 2]) == [1.0, 1.0] and local.calls == [1, 2]
+    assert runtime.predict([1, 2]) == [1.0, 1.0] and local.calls == [1, 2, 1]
     assert runtime.tag == "r1@host:1"
     runtime.unload()
     assert (app, "r1") not in uses.rows
