@@ -1,13 +1,15 @@
 """`keel serve --engine ray --version-deployments` on a PostgreSQL store: each model version is
 served by a Serve deployment of its own, batched by Ray's `@serve.batch`.
 
-Two gateway replicas serve; the predictions are answered by the version deployment (the `slow`
-model leaves a mark naming its process: neither gateway replica's), one deployment per version
-whichever replicas use it (the store records both replicas' uses of each); ray #42593 in the
-version deployment: eight requests batched with one that makes the model raise are answered,
-the poisoned one fails alone; the CPU the model used there is in the gateway's /metrics; a
-version registered and promoted while serving gets a deployment of its own and answers; every
-acknowledged prediction is in the log exactly once; SIGTERM stops everything."""
+Two gateway replicas serve (keel.yaml's `server.replicas.min: 2`), and each version deployment
+runs two replicas too, as Serve's own status has them (keel serve logs it); the predictions are
+answered by the version deployment (the `slow` model leaves a mark naming its process: neither
+gateway replica's), one deployment per version whichever replicas use it (the store records
+both replicas' uses of each); ray #42593 in the version deployment: eight requests batched with
+one that makes the model raise are answered, the poisoned one fails alone; the CPU the model
+used there is in the gateway's /metrics; a version registered and promoted while serving gets a
+deployment of its own and answers; every acknowledged prediction is in the log exactly once;
+SIGTERM stops everything."""
 
 from __future__ import annotations
 
@@ -73,7 +75,8 @@ def _uses(db: object) -> dict[str, set[str]]:
 
 def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database: str) -> None:
     spec = ADDER_SPEC.replace("contract:", MARKED_MODELS).format(fx=FIXTURES)
-    (tmp_path / "keel.yaml").write_text(spec + f"storage: {{url: '{pg_database}'}}\n")
+    (tmp_path / "keel.yaml").write_text(spec + f"storage: {{url: '{pg_database}'}}\n"
+                                        "server: {replicas: {min: 2}}\n")
     db = make_engine(pg_database)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -83,8 +86,8 @@ def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database
     with log.open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
-             str(tmp_path / "keel.yaml"), "--engine", "ray", "--replicas", "2",
-             "--version-deployments", "--port", str(port), "--no-access-log"],
+             str(tmp_path / "keel.yaml"), "--engine", "ray", "--version-deployments",
+             "--port", str(port), "--no-access-log"],
             stdout=err, stderr=err, env={**os.environ, MARKS_VARIABLE: str(marks)})
     tags: set[str] = set()
     started = time.monotonic()
@@ -123,6 +126,15 @@ def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database
         uses = _uses(db)
         assert set(uses) == {f"live--version--{m}-v1" for m in ("adder", "slow", "picky")}, uses
         assert all(len(replicas - {REGISTERED}) == 2 for replicas in uses.values()), uses
+        # Each version deployment runs keel.yaml's server.replicas, as the gateway does: keel
+        # serve's keeper logs Serve's status of each application it created once it runs.
+        deadline = time.monotonic() + 30
+        while "live--version--slow-v1 is running" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
+            time.sleep(0.2)
+        for m in ("adder", "slow", "picky"):
+            assert (f"live--version--{m}-v1 is running: {m}-v1 with 2 running replicas"
+                    in log.read_text(errors="replace")), log.read_text(errors="replace")[-4000:]
 
         acked += _poisoned_batch(base, marks)
         # The CPU the model used in the version replica is counted by the gateway's /metrics.

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keelwork.adapters.engines.ray_serve import RayServeConfig, require_ray
+from keelwork.adapters.engines.ray_serve import RayServeConfig, replica_count, require_ray
 from keelwork.adapters.engines.ray_serve import serve as serve_on_ray
 from keelwork.adapters.engines.ray_versions import (
     IDLE_S,
@@ -125,7 +125,8 @@ def serve_replicas(build: Callable[[], Any], resolved: ResolvedSpec, replicas: i
         EngineError: the cluster cannot be reached or hold them, or a replica did not start.
     """
     spec = resolved.spec
-    keeper = version_keeper(resolved, env) if version_deployments else None
+    count = replica_count(replicas, most, spec.server.replicas.target)
+    keeper = version_keeper(resolved, env, count) if version_deployments else None
     serve_on_ray(build, RayServeConfig(
         name=spec.service.name, replicas=replicas, host=host, port=port, address=address,
         env=env, max_replicas=most, target_ongoing_requests=spec.server.replicas.target,
@@ -141,10 +142,17 @@ def _uses(resolved: ResolvedSpec) -> VersionUses:
     return uses
 
 
-def version_keeper(resolved: ResolvedSpec, env: dict[str, str]) -> VersionKeeper:
+def version_keeper(resolved: ResolvedSpec, env: dict[str, str],
+                   count: dict[str, Any] | None = None) -> VersionKeeper:
     """``keel serve``'s keeper of the version applications: each is bound to the version's
     target, loaded by :func:`~keelwork.service.models.load_target` (keelwork's own loaders),
-    batched as the model's ``batching:`` says; its replica starts with ``env``."""
+    batched as the model's ``batching:`` says, with ``count`` replicas (the gateway's count:
+    :func:`~keelwork.adapters.engines.ray_serve.replica_count` of ``--replicas`` or
+    keel.yaml's ``server.replicas``; default: ``server.replicas``'); its replicas start with
+    ``env``."""
+    if count is None:
+        r = resolved.spec.server.replicas
+        count = replica_count(r.min, r.max, r.target)
     spec = resolved.spec
 
     def deployment(target: dict[str, Any]) -> Any:
@@ -155,7 +163,8 @@ def version_keeper(resolved: ResolvedSpec, env: dict[str, str]) -> VersionKeeper
             artifact if target["runtime"] == "python" else Path(artifact),
             dict(target["options"]), bool(target["allow_unsafe_pickle"]))
         most = batching.max_batch_size if batching.enabled else 1
-        return bind_version(model, load_target, most, batching.max_wait_ms / 1000, env)
+        return bind_version(model, load_target, most, batching.max_wait_ms / 1000, env,
+                            count)
 
     return VersionKeeper(spec.service.name, _uses(resolved), deployment,
                          registered=_registered(resolved))
@@ -182,8 +191,9 @@ def _registered(resolved: ResolvedSpec) -> Callable[[], dict[str, dict[str, Any]
 
 
 def version_loader(resolved: ResolvedSpec) -> VersionClient:
-    """A gateway replica's loader: each version through its own deployment."""
-    return VersionClient(resolved.spec.service.name, _uses(resolved))
+    """A gateway replica's loader: each version through its own deployment, served in this
+    replica (:func:`~keelwork.service.models.load_target`) while that deployment starts."""
+    return VersionClient(resolved.spec.service.name, _uses(resolved), fallback=load_target)
 
 
 __all__ = ["check_replicas", "replica_bounds", "replica_env", "serve_replicas",

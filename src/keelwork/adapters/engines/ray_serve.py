@@ -204,13 +204,20 @@ def _replica_cpus(ray: Any, config: RayServeConfig) -> float:
 def _count(config: RayServeConfig) -> dict[str, Any]:
     """A fixed count of replicas, or Serve's autoscaler between ``replicas`` and
     ``max_replicas``."""
-    if config.max_replicas is not None and config.max_replicas > config.replicas:
-        return {"autoscaling_config": {"min_replicas": config.replicas,
-                                       "initial_replicas": config.replicas,
-                                       "max_replicas": config.max_replicas,
-                                       "target_ongoing_requests":
-                                           config.target_ongoing_requests}}
-    return {"num_replicas": config.replicas}
+    return replica_count(config.replicas, config.max_replicas, config.target_ongoing_requests)
+
+
+def replica_count(replicas: int, max_replicas: int | None,
+                  target_ongoing_requests: float) -> dict[str, Any]:
+    """A deployment's count: ``num_replicas``, or with ``max_replicas`` above ``replicas`` an
+    ``autoscaling_config`` between them aiming at ``target_ongoing_requests`` per replica (the
+    gateway's and the ingress's; with ``--version-deployments``, each version's too)."""
+    if max_replicas is not None and max_replicas > replicas:
+        return {"autoscaling_config": {"min_replicas": replicas,
+                                       "initial_replicas": replicas,
+                                       "max_replicas": max_replicas,
+                                       "target_ongoing_requests": target_ongoing_requests}}
+    return {"num_replicas": replicas}
 
 
 def deployment_options(config: RayServeConfig, per_replica: float) -> dict[str, Any]:
@@ -382,4 +389,5 @@ def _stop(ray: Any, name: str, *, local: bool) -> None:
 
 
 __all__ = ["GRACEFUL_SHUTDOWN_S", "MAX_ONGOING_REQUESTS", "REPLICA_HEADER", "RayServeConfig",
-           "TagReplica", "deployment_options", "ingress_options", "require_ray", "serve"]
+           "TagReplica", "deployment_options", "ingress_options", "replica_count",
+           "require_ray", "serve"]

@@ -16,11 +16,16 @@ Three parts, each in the process that owns it:
   waits for the version's application, and hands the gateway a :class:`VersionRuntime` whose
   ``predict_async`` calls the deployment through a handle. While the runtime is loaded its use
   is renewed every :data:`RENEW_S`; unloading it (``guards.max_loaded_versions`` evicting it)
-  drops the use.
+  drops the use. Once the gateway has started (:meth:`VersionClient.started`), a version whose
+  application does not answer at once is loaded in the replica's own process and served there
+  until it does (:class:`~keelwork.adapters.engines.version_runtime.VersionRuntime`), so an
+  alias or flag moved to it reaches requests within the 1 s bound, not after Ray's seconds.
 - :class:`VersionKeeper`: in ``keel serve``'s own process, the one that declares Serve
-  applications. Every tick it creates an application (``serve.run``, one per version, no route)
-  for each version some replica uses, and deletes the applications no replica has used for
-  :data:`IDLE_S` seconds. One process decides, so replicas never race to create or delete one.
+  applications. Every tick it creates an application (``serve.run``, one per version, no route,
+  with the gateway's count of replicas) for each version some replica uses, and deletes the
+  applications no replica has used for :data:`IDLE_S` seconds; it logs Serve's status of each
+  application once it runs (its running replicas). One process decides, so replicas never race
+  to create or delete one.
 
 Ray is imported only inside this module's functions.
 """
@@ -37,8 +42,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from keelwork.core.batch_members import Answer, Failure, call_members
-from keelwork.errors import EngineError, PredictionError
+from keelwork.adapters.engines.version_runtime import Served, VersionRuntime
+from keelwork.core.batch_members import call_members
+from keelwork.errors import EngineError
 
 log = logging.getLogger("keelwork.ray")
 
@@ -50,13 +56,13 @@ IDLE_S = 30.0
 READY_TIMEOUT_S = 120.0
 #: The user of a version the keeper deploys as it is registered (before any replica needs it).
 REGISTERED = "keel-serve:registered"
+#: Seconds a replica with a fallback waits for a version's application before serving the
+#: version in its own process meanwhile (a running application answers in milliseconds).
+FIRST_LOOK_S = 0.05
 #: Calls a version replica takes at once (they wait in its batch queue).
 VERSION_MAX_ONGOING = 1024
 
 Loader = Callable[[Any], Any]
-#: What the version deployment answers a call with: its outcome, and the CPU and GPU seconds its
-#: share of the model calls used.
-Served = tuple[Answer | Failure, float, float]
 
 
 #: The store's record of uses: a :class:`keelwork.adapters.stores.version_uses.VersionUses`
@@ -142,67 +148,6 @@ def version_class(max_batch_size: int, wait_s: float) -> type:
     return KeelVersion
 
 
-def _raise(outcome: Answer | Failure, label: str) -> list[Any]:
-    if isinstance(outcome, Failure):
-        raise PredictionError(f"The model {label} raised {outcome.error}: {outcome.message}")
-    return outcome.outputs
-
-
-class VersionRuntime:
-    """A model version served by its own deployment: a ``ModelRuntime`` whose calls go through
-    a Serve handle. ``predict_async`` is what the gateway awaits (its own batcher stands aside:
-    the deployment batches); ``predict`` and ``predict_proba`` block (for callers off the event
-    loop). ``cpu_seconds()`` and ``gpu_seconds()``: the CPU and GPU time its calls used in the
-    version replica so far (the gateway's cost and ``/metrics`` count them). ``tag``: the
-    version replica that answered the description."""
-
-    def __init__(self, handle: Any, label: str, signature: Any, kind: str, tag: str,
-                 on_unload: Callable[[], None]) -> None:
-        self._handle = handle
-        self._label = label
-        self._signature = signature
-        self.kind = f"ray-version:{kind}"
-        self.tag = tag
-        self._on_unload = on_unload
-        self._cpu = 0.0
-        self._gpu = 0.0
-        self._cpu_lock = threading.Lock()
-
-    def cpu_seconds(self) -> float:
-        with self._cpu_lock:
-            return self._cpu
-
-    def gpu_seconds(self) -> float:
-        with self._cpu_lock:
-            return self._gpu
-
-    def _served(self, served: Served) -> list[Any]:
-        outcome, cpu, gpu = served
-        with self._cpu_lock:
-            self._cpu += cpu
-            self._gpu += gpu
-        return _raise(outcome, self._label)
-
-    @property
-    def signature(self) -> Any:
-        return self._signature
-
-    def load(self) -> None:
-        """Loaded by its deployment."""
-
-    async def predict_async(self, instances: list[Any]) -> list[Any]:
-        return self._served(await self._handle.predict.remote(list(instances)))
-
-    def predict(self, instances: Any) -> list[Any]:
-        return self._served(self._handle.predict.remote(list(instances)).result())
-
-    def predict_proba(self, instances: Any) -> Any:
-        return self._handle.predict_proba.remote(list(instances)).result()
-
-    def unload(self) -> None:
-        self._on_unload()
-
-
 class VersionClient:
     """The gateway's loader in one gateway replica: a version's runtime is its deployment's
     handle (see the module's docstring).
@@ -211,10 +156,19 @@ class VersionClient:
         service: The service's name (the applications' prefix).
         uses: The store's record of uses.
         replica: This replica's name in it (default ``<host>:<pid>``).
+        fallback: Loads a version in this process (the gateway's own loader), to serve it
+            while its deployment starts: an alias, flag or rollout that sends traffic to a
+            version with no deployment yet reaches it at once, not after the deployment's
+            start (seconds). None: wait for the deployment. The gateway's start (its
+            champions) waits for the deployments either way (:meth:`started` marks its end),
+            so the models do not all load in every gateway replica at once.
     """
 
-    def __init__(self, service: str, uses: Uses, replica: str | None = None) -> None:
+    def __init__(self, service: str, uses: Uses, replica: str | None = None,
+                 fallback: Loader | None = None) -> None:
         self._service = service
+        self._fallback = fallback
+        self._serving = threading.Event()
         self._uses = uses
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
         self._held: set[str] = set()
@@ -223,32 +177,92 @@ class VersionClient:
         self._renewer: threading.Thread | None = None
 
     def __call__(self, target: Any) -> VersionRuntime:
-        """Load ``target``: record the use, wait for its application, describe it.
+        """Load ``target``: record the use, wait for its application, describe it. Once
+        :meth:`started`, with a ``fallback`` loader, a version whose application does not
+        answer at once is loaded in this process and served here until it answers.
 
         Raises:
-            EngineError: the application did not answer within :data:`READY_TIMEOUT_S`.
+            EngineError: the application did not answer within :data:`READY_TIMEOUT_S`
+                (without a ``fallback``).
         """
-        ray_serve = _module("ray.serve")
         app = app_name(self._service, target.name, target.version)
-        self._uses.use(app, self.replica, describe_target(target))
+        label = f"{target.name}:{target.version}"
+        meanwhile = self._fallback is not None and self._serving.is_set()
+        if meanwhile:  # the keeper learns of it a moment later; no request waits on the store
+            threading.Thread(target=self._use, args=(app, describe_target(target)),
+                             daemon=True, name="keel-version-use").start()
+        else:
+            self._uses.use(app, self.replica, describe_target(target))
         with self._lock:
             self._held.add(app)
         self._start_renewing()
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                handle = ray_serve.get_app_handle(app)
-                signature, kind, tag = handle.describe.remote().result(timeout_s=10)
-                break
-            except Exception as exc:  # not created yet, or its replica still starting
-                if time.monotonic() > deadline:
+        if meanwhile and self._fallback is not None:
+            ready = self._look(app, FIRST_LOOK_S)
+            if isinstance(ready, Exception):
+                try:
+                    local = self._fallback(target)
+                except BaseException:
                     self._release(app)
-                    raise EngineError(f"The deployment of {target.name}:{target.version} "
-                                      f"({app}) did not start in {READY_TIMEOUT_S:g} s: "
-                                      f"{type(exc).__name__}: {exc}") from None
-                time.sleep(0.2)
-        return VersionRuntime(handle, f"{target.name}:{target.version}", signature, kind, tag,
-                              lambda: self._release(app))
+                    raise
+                runtime = VersionRuntime(
+                    None, label, local.signature, str(getattr(local, "kind", target.runtime)),
+                    f"in-process@{self.replica}", lambda: self._release(app), local=local)
+                threading.Thread(target=self._switch, args=(app, runtime), daemon=True,
+                                 name=f"keel-switch-{label}").start()
+                return runtime
+            handle, (signature, kind, tag) = ready
+            return VersionRuntime(handle, label, signature, kind, tag,
+                                  lambda: self._release(app))
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while isinstance(ready := self._look(app, 10.0), Exception):
+            if time.monotonic() > deadline:
+                self._release(app)
+                raise EngineError(f"The deployment of {label} ({app}) did not start in "
+                                  f"{READY_TIMEOUT_S:g} s: {type(ready).__name__}: "
+                                  f"{ready}") from None
+            time.sleep(0.2)
+        handle, (signature, kind, tag) = ready
+        return VersionRuntime(handle, label, signature, kind, tag, lambda: self._release(app))
+
+    def _use(self, app: str, target: dict[str, Any]) -> None:
+        try:
+            self._uses.use(app, self.replica, target)
+        except Exception:  # a version served in this process until a later load records it
+            log.warning("could not record the use of %s", app, exc_info=True)
+
+    def started(self) -> None:
+        """The gateway's models are loaded (its start waited for their deployments): from now
+        on a version whose deployment is not answering yet is served in this process
+        meanwhile (with a ``fallback``)."""
+        self._serving.set()
+
+    @staticmethod
+    def _look(app: str, timeout_s: float) -> tuple[Any, tuple[Any, str, str]] | Exception:
+        """(the application's handle, its description), or why it did not answer within
+        ``timeout_s`` (not created yet, or its replica still starting)."""
+        try:
+            handle = _module("ray.serve").get_app_handle(app)
+            return handle, tuple(handle.describe.remote().result(timeout_s=timeout_s))
+        except Exception as exc:  # Ray's own errors (RayServeException, TimeoutError...)
+            return exc
+
+    def _switch(self, app: str, runtime: VersionRuntime) -> None:
+        """Wait for ``app`` to answer, then hand ``runtime`` to it (while it is loaded)."""
+        started = time.monotonic()
+        warned = False
+        while not (runtime.unloaded.is_set() or self._stop.is_set()):
+            ready = self._look(app, 10.0)
+            if not isinstance(ready, Exception):
+                handle, (_signature, _kind, tag) = ready
+                runtime.attach(handle, tag)
+                log.info("%s: served by its deployment from now on", app)
+                return
+            if not warned and time.monotonic() - started > READY_TIMEOUT_S:
+                warned = True
+                log.warning("the deployment %s did not start in %g s (%s: %s); serving the "
+                            "version in this process meanwhile", app, READY_TIMEOUT_S,
+                            type(ready).__name__, ready)
+            self._stop.wait(0.2)
 
     def _release(self, app: str) -> None:
         with self._lock:
@@ -308,6 +322,7 @@ class VersionKeeper:
         self._registered = registered
         self._warmed: set[str] = set()
         self.deployed: set[str] = set()
+        self._starting: set[str] = set()
 
     def tick(self) -> None:
         """Create what is used and missing; delete what nobody used for ``idle_s``. A version
@@ -328,10 +343,30 @@ class VersionKeeper:
             for app, target in self._uses.needed(self._prefix).items():
                 if app not in self.deployed:
                     log.info("deploying %s", app)
-                    ray_serve.run(self._deployment(target), name=app, route_prefix=None)
+                    ray_serve.run(self._deployment(target), name=app, route_prefix=None,
+                                  blocking=False)
                     self.deployed.add(app)
+                    self._starting.add(app)
+            self._starting &= self.deployed
+            if self._starting:
+                self._report(ray_serve.status().applications)
         except Exception:  # the next tick tries again; replicas wait for their versions
             log.warning("the version deployments could not be kept", exc_info=True)
+
+    def _report(self, applications: dict[str, Any]) -> None:
+        """Log each started application as Serve's status has it running: its deployments'
+        running replicas (what keel.yaml's ``server.replicas`` asked for)."""
+        for app in sorted(self._starting):
+            status: Any = applications.get(app)
+            state = None if status is None else _state(status.status)
+            if state == "DEPLOY_FAILED":
+                log.warning("%s did not deploy: %s", app, status.message)
+                self._starting.discard(app)
+            elif state == "RUNNING":
+                log.info("%s is running: %s", app, ", ".join(
+                    f"{name} with {_running(d)} running replicas"
+                    for name, d in sorted(status.deployments.items())))
+                self._starting.discard(app)
 
     def close(self) -> None:
         """Delete every version application this keeper created."""
@@ -344,25 +379,38 @@ class VersionKeeper:
         self.deployed.clear()
 
 
-def version_options(name: str) -> dict[str, Any]:
-    """A version deployment: one replica, reserving no CPU (on a machine shared with the
-    gateway replicas; a cluster's operator sizes it), taking every call the gateways make
-    (they wait in its batch queue)."""
-    return {"name": name, "num_replicas": 1, "max_ongoing_requests": VERSION_MAX_ONGOING,
+def _state(value: Any) -> str:
+    """A Serve status (a str enum, or its value) as text."""
+    return str(getattr(value, "value", value))
+
+
+def _running(deployment: Any) -> int:
+    """The running replicas of a deployment's Serve status."""
+    return sum(n for state, n in deployment.replica_states.items()
+               if _state(state) == "RUNNING")
+
+
+def version_options(name: str, count: dict[str, Any]) -> dict[str, Any]:
+    """A version deployment: ``count`` replicas (``num_replicas``, or an
+    ``autoscaling_config``: keel.yaml's ``server.replicas``, as the gateway's), reserving no
+    CPU (on a machine shared with the gateway replicas; a cluster's operator sizes it), each
+    taking every call the gateways make (they wait in its batch queue)."""
+    return {"name": name, **count, "max_ongoing_requests": VERSION_MAX_ONGOING,
             "ray_actor_options": {"num_cpus": 0},
             "logging_config": {"enable_access_log": False, "log_level": "WARNING"}}
 
 
 def bind_version(target: Any, load: Loader, max_batch_size: int, wait_s: float,
-                 env: dict[str, str]) -> Any:
-    """The bound application of one version (``serve.run`` takes it)."""
+                 env: dict[str, str], count: dict[str, Any]) -> Any:
+    """The bound application of one version with ``count`` replicas (``serve.run`` takes
+    it)."""
     ray_serve = _module("ray.serve")
-    options = version_options(f"{target.name}-v{target.version}")
+    options = version_options(f"{target.name}-v{target.version}", count)
     options["ray_actor_options"]["runtime_env"] = {"env_vars": dict(env)}
     return ray_serve.deployment(version_class(max_batch_size, wait_s), **options).bind(
         target, load)
 
 
-__all__ = ["IDLE_S", "REGISTERED", "RENEW_S", "VersionClient", "VersionKeeper",
+__all__ = ["FIRST_LOOK_S", "IDLE_S", "REGISTERED", "RENEW_S", "VersionClient", "VersionKeeper",
            "VersionRuntime", "app_name", "app_prefix", "bind_version", "describe_target",
            "version_class", "version_options"]

@@ -68,6 +68,12 @@ Loader = Callable[[ModelTarget], Any]
 Resolver = Callable[[str, str | None], ModelTarget]
 
 
+#: The optional method of a loader called once the models are loaded at start (a loader
+#: that waits for a version's own deployment at start may serve the later loads in this
+#: process while theirs start).
+LOADER_STARTED_HOOK = "started"
+
+
 class Gateway:
     """Serves the models of one keel.yaml.
 
@@ -121,6 +127,9 @@ class Gateway:
         """Load every model of the spec at its default alias (and its named aliases)."""
         for m in self.spec.models:
             await self.host(m.name, None)
+        started = getattr(self._load, LOADER_STARTED_HOOK, None)
+        if callable(started):
+            started()
         self.ready = True
 
     async def close(self) -> None:

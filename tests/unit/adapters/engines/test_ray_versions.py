@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -24,7 +25,7 @@ from keelwork.adapters.engines.ray_versions import (
     version_class,
 )
 from keelwork.core.batch_members import Answer, Failure
-from keelwork.errors import PredictionError
+from keelwork.errors import EngineError, PredictionError
 
 pytest.importorskip("ray.serve", reason="ray[serve] is not installed: pip install 'keelwork[ray]'")
 
@@ -200,9 +201,16 @@ class _Serve:
             raise RuntimeError(f"no app {name}")
         return _Handle()
 
-    def run(self, app: Any, name: str, route_prefix: str | None) -> None:
-        assert route_prefix is None
+    def run(self, app: Any, name: str, route_prefix: str | None, blocking: bool) -> None:
+        assert route_prefix is None and not blocking
         self.apps[name] = app
+
+    def status(self) -> Any:
+        """Every application running, its one deployment with two replicas."""
+        deployment = SimpleNamespace(replica_states={"RUNNING": 2, "STARTING": 1})
+        return SimpleNamespace(applications={name: SimpleNamespace(
+            status="RUNNING", message="", deployments={"d": deployment})
+            for name in self.apps})
 
     def delete(self, name: str, _blocking: bool = True) -> None:
         self.deleted.append(name)
@@ -238,16 +246,20 @@ class _Uses:
 
 
 def test_keeper_creates_one_app_per_used_version_and_deletes_unused(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     serve, uses = _Serve(), _Uses()
     monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
     keeper = VersionKeeper("svc", uses, lambda target: ("bound", target["version"]), idle_s=30)
     a, b = (VersionClient("svc", uses, replica=r) for r in ("r1", "r2"))
     uses.use(app_name("svc", "picky", 1), "r1", {"version": 1})
     uses.use(app_name("svc", "picky", 1), "r2", {"version": 1})  # two replicas, one version
-    keeper.tick()
-    keeper.tick()
+    with caplog.at_level(logging.INFO, logger="keelwork.ray"):
+        keeper.tick()
+        keeper.tick()
     assert serve.apps == {"svc--version--picky-v1": ("bound", 1)}
+    # Serve's status, as the keeper logs it once the application runs.
+    running = [r.getMessage() for r in caplog.records if "is running" in r.getMessage()]
+    assert running == ["svc--version--picky-v1 is running: d with 2 running replicas"]
     runtime = a(_Target())  # the app exists: the handle answers
     assert isinstance(runtime, VersionRuntime) and runtime.tag == "r1@host:1"
     assert runtime.predict([1, 2]) == [1.0, 1.0]
@@ -328,3 +340,88 @@ def test_keeper_deploys_a_registered_version_ahead_and_lets_it_go_unused(
     uses.now = 40.0
     keeper.tick()
     assert serve.deleted == [app] and serve.apps == {}
+
+
+def test_a_version_without_a_deployment_is_served_in_process_until_its_deployment_answers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the gateway has started, a version whose deployment is not up yet (an alias, flag
+    or rollout naming it) is loaded in the gateway's process and answers at once; when its
+    deployment answers, the calls go there and the in-process runtime is unloaded."""
+    serve, uses = _Serve(), _Uses()
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    monkeypatch.setattr(ray_versions, "READY_TIMEOUT_S", 0.5)
+    local = _Runtime()
+    client = VersionClient("svc", uses, replica="r1", fallback=lambda target: local)
+    app = app_name("svc", "picky", 1)
+    # At start (before `started`) it waits for the deployment, as without a fallback.
+    with pytest.raises(EngineError, match=r"did not start in 0\.5 s"):
+        client(_Target())
+    client.started()
+    runtime = client(_Target())
+    assert not runtime.attached and runtime.kind == "ray-version:python"
+    assert (app, "r1") in uses.rows  # the keeper deploys it
+    assert runtime.predict([{"b": 1}]) == [3.0]
+    assert asyncio.run(runtime.predict_async([{"b": 1}, {"b": 2}])) == [3.0, 3.0]
+    assert local.calls == [1, 2] and runtime.cpu_seconds() > 0
+    with pytest.raises(PredictionError, match=r"^The model picky:1 raised ValueError: b == 13"):
+        runtime.predict([{"b": POISON}])  # named as the deployment's answer names it
+    serve.apps[app] = "bound"  # the keeper's deployment is up
+    deadline = time.monotonic() + 5
+    while not runtime.attached:
+        assert time.monotonic() < deadline, "never switched to the deployment"
+        time.sleep(0.01)
+    deadline = time.monotonic() + 5
+    while not local.unloaded:
+        assert time.monotonic() < deadline, "the in-process runtime was never unloaded"
+        time.sleep(0.01)
+    assert runtime.predict([1, 2]) == [1.0, 1.0] and local.calls == [1, 2, 1]
+    assert runtime.tag == "r1@host:1"
+    runtime.unload()
+    assert (app, "r1") not in uses.rows
+    client.close()
+
+
+def test_unloading_before_the_deployment_answers_stops_waiting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    serve, uses = _Serve(), _Uses()
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    local = _Runtime()
+    client = VersionClient("svc", uses, replica="r1", fallback=lambda target: local)
+    client.started()
+    runtime = client(_Target())
+    runtime.unload()
+    assert local.unloaded and uses.rows == {}
+    serve.apps[app_name("svc", "picky", 1)] = "bound"
+    time.sleep(0.5)
+    assert not runtime.attached
+    client.close()
+
+
+def test_the_version_deployments_count_replicas_as_the_gateway(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """keel.yaml's ``server.replicas`` (or ``--replicas``) counts each version's replicas as it
+    counts the gateway's: a fixed count, or the autoscaler's bounds and target."""
+    from keelwork.adapters.engines.ray_serve import replica_count
+    from keelwork.adapters.engines.ray_versions import version_options
+
+    assert version_options("m-v1", replica_count(3, None, 2.0))["num_replicas"] == 3
+    auto = version_options("m-v1", replica_count(1, 4, 5.0))
+    assert "num_replicas" not in auto
+    assert auto["autoscaling_config"] == {"min_replicas": 1, "initial_replicas": 1,
+                                          "max_replicas": 4, "target_ongoing_requests": 5.0}
+    bound: dict[str, Any] = {}
+
+    class _Deployment:
+        def bind(self, *args: Any) -> str:
+            return "app"
+
+    def deployment(cls: type, **options: Any) -> _Deployment:
+        bound.update(options)
+        return _Deployment()
+
+    serve = SimpleNamespace(deployment=deployment, batch=lambda **kw: lambda f: f)
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    assert ray_versions.bind_version(_Target(), lambda t: _Runtime(), 8, 0.01, {"A": "1"},
+                                     replica_count(2, 2, 2.0)) == "app"
+    assert bound["num_replicas"] == 2 and bound["name"] == "picky-v1"
+    assert bound["ray_actor_options"]["runtime_env"] == {"env_vars": {"A": "1"}}

@@ -187,3 +187,25 @@ async def test_the_route_cache_stays_bounded_under_many_spellings_of_a_version()
         await gw.host("m", "0" * (i % 15 + 1) + "2" if i % 2 else str(i % 20 + 1))
     assert len(gw._routes) <= 1024
     await gw.close()
+
+
+@sync
+async def test_a_loader_is_told_once_the_champions_are_loaded_at_start() -> None:
+    """``Gateway.start`` calls the loader's optional ``started()`` after its champions load
+    (a version deployment's client waits for them at start, serves later loads meanwhile)."""
+    spec = parse_spec(SPEC.format(bound=4, refs="any"), env={})
+    seen: list[str] = []
+
+    class Loader:
+        def __call__(self, target: ModelTarget) -> Runtime:
+            seen.append(target.label)
+            return Runtime(target, [])
+
+        def started(self) -> None:
+            seen.append("started")
+
+    gw = Gateway(spec, lambda name, ref: ModelTarget(name, CHAMPION, "python", "x:y"), Loader(),
+                 Sink())
+    await gw.start()
+    assert seen == ["m:1", "backup:1", "main:1", "started"] and gw.ready
+    await gw.close()
