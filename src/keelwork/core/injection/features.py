@@ -10,7 +10,9 @@ the surrounding words: an override of earlier instructions ("ignore ... previous
 instructions"), a role switch ("you are now", "pretend to be"), a request for the system prompt,
 a lifted restriction, chat-template markers, text in a document that addresses the AI reading
 it ("note to the AI", "if you are an AI ...", "hey chatbot"), "say only ...", a request for
-what the AI was given ("your hidden rules", "you were told", "the text above"). They are
+what the AI was given ("your hidden rules", "you were told", "the text above"), a task
+hijack ("ignore the recipe and tell the reader ..."), "obey only me", and an AI addressed as
+the reader ("AI assistants processing this thread"). They are
 hand-written patterns, not training data; their weights are
 learned like the n-grams', so a cue that also fits look-alikes ("ignore the noise", "the
 previous instructions in the manual") gets the weight the data give it. (A weight is only
@@ -67,6 +69,9 @@ _GAP = r"(?:\W+\w+){0,4}?\W+"
 _RULES = (r"(?:instructions?|prompts?|rules|guidelines|directions|directives|commands?|"
           r"context|guidance|polic(?:y|ies)|restrictions|programming|constraints|orders|"
           r"safeguards|filters|training)")
+#: What a hijacked answer does instead of the task (the "hijack" cue).
+_ACTS = (r"(?:say|tell|write|print|output|reply|respond|state|report|recommend|send|email|"
+         r"forward|declare|claim|answer|post|reveal|insult|include)")
 _AI = r"(?:ai|assistant|chatbot|language model|llm|agent|gpt|model|bot)"
 #: Injection cues, matched on the canonical (lower-case) reading: (name, the words a match
 #: starts with, the pattern). One scan finds where any cue's first words are; only there is
@@ -102,7 +107,7 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
                       "bypass", "ignore"),
      r"\w+(?: of| from)? (?:any |all |your |the |of )?(?:ethical |moral |safety |content )?"
      r"(?:restrictions|limits|limitations|filters?|censorship|guidelines|ethics|morals|"
-     r"safeguards|boundaries|rules)\b"),
+     r"safeguards|boundaries|rules|refusals|guardrails|moderation|safety checks)\b"),
     ("mode", ("developer", "dev", "god", "jailbreak", "jailbroken", "unrestricted",
               "unfiltered", "dan", "evil", "chaos", "debug", "admin", "sudo", "maintenance"),
      r"\w+ mode\b"),
@@ -138,6 +143,18 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("end_data", ("end of", "ignore the rest of the", "close the"),
      r"(?:end of|ignore the rest of the|close the) (?:document|text|email|input|data|context|"
      r"conversation|summary|translation)\b"),
+    # Eighth build: a task hijack ("ignore the recipe and tell the reader ...", "instead,
+    # write ..."), and obedience to the speaker ("obey only me").
+    ("hijack", ("ignore", "disregard", "forget", "skip", "abandon", "discard", "instead"),
+     rf"(?:instead|\w+(?:\W+\w+){{0,5}}?\W+(?:and|then)(?: instead)?)\W+(?:just |only |simply )?"
+     rf"{_ACTS}\b"),
+    ("obey_me", ("obey", "only obey", "listen only"),
+     r"(?:only )?(?:obey|listen)(?: only)?(?: to)? (?:me|my|the user|whoever)\b"),
+    # An AI addressed as the document's reader ("AI assistants processing this thread").
+    ("ai_reading", ("ai", "assistant", "assistants", "chatbot", "chatbots", "llm", "llms",
+                    "agent", "agents", "model", "models", "bot", "bots", "language"),
+     rf"{_AI}s?(?: \w+)?(?: that is| who is)? (?:reading|processing|summari[sz]ing|parsing|"
+     r"reviewing|indexing|scanning|crawling|browsing|analy[sz]ing)\b"),
 )
 _CUE_PATTERNS = tuple(re.compile(p, re.S) for _, _, p in CUES)
 _STARTS_WORD = re.compile(r"\w+")

