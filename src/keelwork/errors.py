@@ -146,6 +146,17 @@ class OutputContractViolation(PredictionError):
     ``details`` names each bad output field. A server fault (500), not the caller's."""
 
 
+def named_by_model(label: str, exc: Exception) -> Exception:
+    """What a failed model call raises: a :class:`PredictionError` named with the served
+    version ``label`` (its words and details kept), another keelwork error as it is, any other
+    exception as the model's own failure (its type and message)."""
+    if isinstance(exc, PredictionError):
+        return PredictionError(f"The model {label} failed: {exc.message}", exc.details)
+    if isinstance(exc, KeelworkError):
+        return exc
+    return PredictionError(f"The model {label} raised {type(exc).__name__}: {exc}")
+
+
 class BatchSizeError(KeelworkError, ValueError):
     """A batched model call returned a different number of outputs than it was given inputs."""
 
@@ -345,4 +356,5 @@ __all__ = [
     "SpecError",
     "StoreError",
     "UnsafeArtifactError",
+    "named_by_model",
 ]

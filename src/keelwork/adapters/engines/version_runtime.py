@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keelwork.core.batch_members import Answer, Failure
-from keelwork.errors import KeelworkError, PredictionError
+from keelwork.errors import PredictionError, named_by_model
 
 log = logging.getLogger("keelwork.ray")
 
@@ -92,14 +92,11 @@ class VersionRuntime:
         started = time.thread_time()
         try:
             return getattr(local, method)(instances)
-        except PredictionError as exc:  # named as the deployment's answer names it
-            raise PredictionError(f"The model {self._label} failed: {exc.message}",
-                                  exc.details) from exc
-        except KeelworkError:
-            raise
-        except Exception as exc:  # the model's own failure, named
-            raise PredictionError(
-                f"The model {self._label} raised {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # named as the deployment's answer names it
+            named = named_by_model(self._label, exc)
+            if named is exc:
+                raise
+            raise named from exc
         finally:
             with self._cpu_lock:
                 self._cpu += time.thread_time() - started

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keelwork.core.batching import MicroBatcher
-from keelwork.errors import KeelworkError, PredictionError
+from keelwork.errors import KeelworkError, PredictionError, named_by_model
 from keelwork.spec.model import BatchingSection
 from keelwork.types import ModelRuntime
 
@@ -103,14 +103,11 @@ class ModelHost:
         cpu_started = time.thread_time()
         try:
             return self.runtime.predict(instances)
-        except PredictionError as exc:  # name the served version, keep the runtime's words
-            raise PredictionError(f"The model {self.target.label} failed: {exc.message}",
-                                  exc.details) from exc
-        except KeelworkError:
-            raise
-        except Exception as exc:  # the model's own failure, named
-            raise PredictionError(
-                f"The model {self.target.label} raised {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # named with the served version (errors.named_by_model)
+            named = named_by_model(self.target.label, exc)
+            if named is exc:
+                raise
+            raise named from exc
         finally:  # a failed call used the CPU too
             self._spent(cpu_started)
 
