@@ -54,6 +54,9 @@ GRACEFUL_SHUTDOWN_S = 30.0
 INGRESS = "ingress"
 #: Requests an ingress replica relays at once (it only waits on the gateway replicas).
 INGRESS_MAX_ONGOING = 1024
+#: The status the ingress gives a request whose client left before its body arrived (nginx's
+#: "client closed request"; nobody reads it).
+CLIENT_CLOSED = 499
 
 AppBuilder = Callable[[], Any]
 
@@ -309,6 +312,7 @@ def _ingress_class() -> type:
     to a gateway replica and, when that replica dies under it, sends it again or answers 503
     (:func:`relay`)."""
     exceptions = _module("ray.exceptions")
+    from starlette.requests import ClientDisconnect
     from starlette.responses import Response
 
     class KeelIngress:
@@ -321,8 +325,12 @@ def _ingress_class() -> type:
         async def __call__(self, http: Any) -> Any:
             scope = http.scope
             headers = list(scope["headers"])
-            body = await read_body(http.stream(), headers, max_bytes=self._max_bytes,
-                                   timeout_s=self._timeout_s)
+            try:
+                body = await read_body(http.stream(), headers, max_bytes=self._max_bytes,
+                                       timeout_s=self._timeout_s)
+            except ClientDisconnect:  # gone mid-body: nothing reaches a replica, no one to
+                # answer (499, nginx's "client closed request", for the access log)
+                return Response(status_code=CLIENT_CLOSED)
             if isinstance(body, RelayResponse):
                 answer = body
             else:

@@ -222,3 +222,27 @@ def test_the_ingress_relays_a_request_and_answers_a_lost_replica() -> None:
     far = _Handle(answer)
     big = asyncio.run(ingress_class(far, 4, 5.0)(_http(b'{"x": 1}', json)))
     assert big.status_code == 413 and far.requests == []
+
+
+def test_a_client_gone_mid_body_reaches_no_replica_and_raises_nothing() -> None:
+    """A client that leaves while the ingress reads its body (Starlette's ClientDisconnect)
+    used to escape the ingress: Serve logged a traceback. Nobody is left to answer: the
+    ingress ends the request quietly, and no replica sees it."""
+    pytest.importorskip("ray.serve", reason="ray[serve] is not installed")
+    from starlette.requests import Request
+
+    from keelwork.adapters.engines.ray_serve import CLIENT_CLOSED, _ingress_class
+    from keelwork.adapters.engines.replica_relay import RelayResponse
+
+    messages = iter([{"type": "http.request", "body": b'{"instances": [', "more_body": True},
+                     {"type": "http.disconnect"}])
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    http = Request({"type": "http", "method": "POST", "path": "/v1/models/m:predict",
+                    "query_string": b"", "headers": [], "client": ["10.0.0.1", 5],
+                    "server": ("127.0.0.1", 8000), "scheme": "http", "root_path": ""}, receive)
+    gateway = _Handle(RelayResponse(200, [], b"{}"))
+    gone = asyncio.run(_ingress_class()(gateway, 100, 5.0)(http))
+    assert gone.status_code == CLIENT_CLOSED and gateway.requests == []
