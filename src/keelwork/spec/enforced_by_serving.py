@@ -42,7 +42,9 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.service.assembly", "tests/integration/test_spec_storage_server_fields.py",
         "passed to registration and to the runtime's load"),
     "models[].timeout_ms": (
-        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py"),
+        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py",
+        "the call only; a version's loading is not counted "
+        "(tests/unit/service/gateway/test_timeout_scope.py)"),
     "models[].batching.enabled": (
         "keelwork.service.gateway.host", "tests/unit/interfaces/http/test_app.py",
         "no MicroBatcher when false"),
@@ -53,7 +55,9 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.service.gateway.host", "tests/unit/core/test_batching.py",
         "given to keelwork.core.batching.MicroBatcher, whose wait the test measures"),
     "models[].fallback": (
-        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py"),
+        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py",
+        "the call only; a version's loading is not counted "
+        "(tests/unit/service/gateway/test_timeout_scope.py)"),
     "models[].tests": (
         "keelwork.service.model_tests", "tests/integration/test_journey_model_tests.py",
         "keel test runs the file's tests; the rollout start and promote gate refuses a "
@@ -148,7 +152,9 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.interfaces.http.limits", "tests/integration/test_hostile_clients.py",
         "BodyLimitMiddleware, installed by keelwork.interfaces.http.app"),
     "guards.max_concurrency": (
-        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py"),
+        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py",
+        "the call only; a version's loading is not counted "
+        "(tests/unit/service/gateway/test_timeout_scope.py)"),
     "guards.max_loaded_versions": (
         "keelwork.service.gateway.gateway", "tests/unit/service/gateway/test_loaded_versions.py"),
     "guards.version_refs": (

@@ -95,7 +95,12 @@ class ModelSection(Section):
         description="Allow plain pickle/joblib artifacts. They execute arbitrary code on load: "
         "only for artifacts you produced yourself.",
     )
-    timeout_ms: PositiveFloat = 1000.0
+    timeout_ms: PositiveFloat = Field(
+        default=1000.0,
+        description="How long one model call may take, in ms, its wait in the micro-batch "
+        "included; past it the fallback answers, or 504. Loading a version on its first use is "
+        "not counted.",
+    )
     batching: BatchingSection = Field(default_factory=BatchingSection)
     fallback: str | None = Field(
         default=None, description="Model reference (name or name@alias) answering when this fails."
