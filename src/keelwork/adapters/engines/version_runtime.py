@@ -14,9 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from keelwork.core.batch_members import Answer, Failure
-from keelwork.errors import PredictionError, named_by_model
+from keelwork.errors import Overloaded, PredictionError, named_by_model
+
+try:  # a version replica gone while it held the call (SIGKILL, its node lost)
+    from ray.exceptions import RayActorError as ReplicaGone
+except ImportError:  # pragma: no cover - without Ray no handle is ever attached
+    class ReplicaGone(Exception):  # type: ignore[no-redef]
+        """Stands for Ray's ``RayActorError`` where Ray is not installed."""
 
 log = logging.getLogger("keelwork.ray")
+
+#: Seconds a client is told to wait (Retry-After) when the version's replicas were lost twice.
+LOST_RETRY_AFTER_S = 1.0
 
 #: What the version deployment answers a call with: its outcome, and the CPU and GPU seconds its
 #: share of the model calls used.
@@ -131,24 +140,51 @@ class VersionRuntime:
     def load(self) -> None:
         """Loaded by its deployment."""
 
+    # A version replica that dies while it holds a call (SIGKILL, a lost node) fails the call
+    # with Ray's RayActorError. The call is sent once more: Serve's router takes another
+    # replica, and the version deployment keeps nothing (the gateway logs the answer), so a
+    # second call is safe. Lost again: 503 with Retry-After, never a bare 500.
+
     async def predict_async(self, instances: list[Any]) -> list[Any]:
         handle, local = self._enter()
         if handle is None:
             return list(await asyncio.to_thread(self._call_local, local, "predict",
                                                 list(instances)))
-        return self._served(await handle.predict.remote(list(instances)))
+        for attempt in (1, 2):
+            try:
+                return self._served(await handle.predict.remote(list(instances)))
+            except ReplicaGone as exc:
+                self._gone(exc, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def predict(self, instances: Any) -> list[Any]:
         handle, local = self._enter()
         if handle is None:
             return list(self._call_local(local, "predict", list(instances)))
-        return self._served(handle.predict.remote(list(instances)).result())
+        return self._served(self._blocking(handle.predict, list(instances)))
 
     def predict_proba(self, instances: Any) -> Any:
         handle, local = self._enter()
         if handle is None:
             return self._call_local(local, "predict_proba", list(instances))
-        return handle.predict_proba.remote(list(instances)).result()
+        return self._blocking(handle.predict_proba, list(instances))
+
+    def _blocking(self, method: Any, instances: list[Any]) -> Any:
+        for attempt in (1, 2):
+            try:
+                return method.remote(instances).result()
+            except ReplicaGone as exc:
+                self._gone(exc, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _gone(self, exc: BaseException, attempt: int) -> None:
+        """After a first loss the call is sent again; a second one is a 503."""
+        if attempt > 1:
+            raise Overloaded(
+                f"The replica serving {self._label} was lost during the call, twice; retry "
+                f"after {LOST_RETRY_AFTER_S:g} s.", retry_after=LOST_RETRY_AFTER_S) from exc
+        log.warning("a replica of %s was lost during a call (%s); sending it again",
+                    self._label, type(exc).__name__)
 
     def unload(self) -> None:
         self.unloaded.set()

@@ -367,7 +367,8 @@ class Dispatcher:
             return host, await self._call(host, section, instances), False
         except InvalidInputError:
             raise  # the input is wrong; another model would not make it right
-        except (ModelTimeout, PredictionError) as primary:
+        except (ModelTimeout, PredictionError, Overloaded) as primary:
+            # Overloaded here: a runtime whose remote replicas were lost (Retry-After)
             if section.fallback is None:
                 raise
             fb_name, _, fb_alias = section.fallback.partition("@")

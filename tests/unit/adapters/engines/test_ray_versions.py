@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -67,13 +68,22 @@ class _Runtime:
 
 
 @pytest.fixture(autouse=True)
-def _in_a_replica(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What Ray's batcher reads of its replica (it checks the bound of calls in flight)."""
+def _in_a_replica(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What Ray's batcher reads of its replica (it checks the bound of calls in flight). After
+    the test, what is left of Ray's batch queues is collected on a running loop: collected
+    later, in a thread with no loop (a later test's), each would open a loop of its own and
+    leave its socket open."""
     import ray.serve
 
     context = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=1024),
                               replica_id=SimpleNamespace(unique_id="test"))
     monkeypatch.setattr(ray.serve, "get_replica_context", lambda: context)
+    yield
+
+    async def collect() -> None:
+        gc.collect()
+
+    asyncio.run(collect())
 
 
 def _collect() -> None:
