@@ -6,7 +6,9 @@ runs two replicas too, as Serve's own status has them (keel serve logs it); the 
 answered by the version deployment (the `slow` model leaves a mark naming its process: neither
 gateway replica's), one deployment per version whichever replicas use it (the store records
 both replicas' uses of each); ray #42593 in the version deployment: eight requests batched with
-one that makes the model raise are answered, the poisoned one fails alone; the CPU the model
+one that makes the model raise are answered, the poisoned one fails alone; a version replica
+SIGKILLed while it holds calls loses no request (each it held is sent again to another
+replica, or answered 503 with Retry-After); the CPU the model
 used there is in the gateway's /metrics; a version registered and promoted while serving gets a
 deployment of its own and answers; every acknowledged prediction is in the log exactly once;
 SIGTERM stops everything."""
@@ -14,6 +16,7 @@ SIGTERM stops everything."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -71,6 +74,61 @@ def _uses(db: object) -> dict[str, set[str]]:
     for app, replica in rows:
         out.setdefault(str(app), set()).add(str(replica))
     return out
+
+
+def _processes(title: str) -> list[int]:
+    """The pids whose command line (Ray's process title) holds ``title``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _kill_a_version_replica_mid_call(base: str, marks: Path, app: str) -> list[str]:
+    """One of the `slow` version deployment's two replicas is SIGKILLed while it holds calls
+    (the model marks each call with its pid and takes 0.5 s): each request it held is sent
+    again and answered by another replica, or answered 503 with Retry-After; never a 500 or a
+    dropped connection. Returns the acknowledged ids."""
+    replicas = set(_processes(f"ServeReplica:{app}:"))
+    assert len(replicas) == 2, replicas
+    for mark in marks.iterdir():
+        mark.unlink()
+
+    def holders() -> set[int]:
+        return {int(m.name.split("-")[0]) for m in marks.iterdir()} & replicas
+
+    with ThreadPoolExecutor(6) as pool:
+        sent = [pool.submit(httpx.post, f"{base}/v1/models/slow:predict",
+                            json={"instances": [{"a": 1, "b": b}]}, timeout=60)
+                for b in range(6)]
+        deadline = time.monotonic() + 10
+        while not holders():
+            assert time.monotonic() < deadline, "no call reached a version replica"
+            time.sleep(0.01)
+        victim = sorted(holders())[0]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic_ns()
+        answers = [f.result() for f in sent]
+    assert not alive(victim)
+    refused = [a for a in answers if a.status_code == 503]
+    assert all(a.status_code == 200 for a in answers if a not in refused), \
+        [a.text for a in answers]
+    for r in refused:
+        assert r.headers.get("retry-after") and "lost during the call" in r.json()["error"], \
+            r.text
+    # The calls the victim held ran again elsewhere (marks after the kill, by another pid).
+    again = {int(m.name.split("-")[0]) for m in marks.iterdir()
+             if int(m.name.split("-")[1]) > killed_at}
+    assert len(answers) > len(refused) and again and victim not in again, (again, victim)
+    print(f"version replica killed mid-call: {len(answers) - len(refused)} answered, "
+          f"{len(refused)} 503")
+    return [i for a in answers if a.status_code == 200 for i in a.json()["prediction_ids"]]
 
 
 def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database: str) -> None:
@@ -137,6 +195,7 @@ def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database
                     in log.read_text(errors="replace")), log.read_text(errors="replace")[-4000:]
 
         acked += _poisoned_batch(base, marks)
+        acked += _kill_a_version_replica_mid_call(base, marks, "live--version--slow-v1")
         # The CPU the model used in the version replica is counted by the gateway's /metrics.
         assert _model_cpu(base, "picky") > 0
 
