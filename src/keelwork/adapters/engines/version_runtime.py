@@ -16,11 +16,14 @@ from typing import Any
 from keelwork.core.batch_members import Answer, Failure
 from keelwork.errors import Overloaded, PredictionError, named_by_model
 
-try:  # a version replica gone while it held the call (SIGKILL, its node lost)
-    from ray.exceptions import RayActorError as ReplicaGone
-except ImportError:  # pragma: no cover - without Ray no handle is ever attached
-    class ReplicaGone(Exception):  # type: ignore[no-redef]
-        """Stands for Ray's ``RayActorError`` where Ray is not installed."""
+#: What a call raises when its version replica was gone while it held it (SIGKILL, its node
+#: lost): Ray's ``RayActorError``. Nothing without Ray (no handle is ever attached then).
+REPLICA_GONE: tuple[type[BaseException], ...]
+try:
+    from ray.exceptions import RayActorError
+    REPLICA_GONE = (RayActorError,)
+except ImportError:  # pragma: no cover
+    REPLICA_GONE = ()
 
 log = logging.getLogger("keelwork.ray")
 
@@ -153,7 +156,7 @@ class VersionRuntime:
         for attempt in (1, 2):
             try:
                 return self._served(await handle.predict.remote(list(instances)))
-            except ReplicaGone as exc:
+            except REPLICA_GONE as exc:
                 self._gone(exc, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -173,7 +176,7 @@ class VersionRuntime:
         for attempt in (1, 2):
             try:
                 return method.remote(instances).result()
-            except ReplicaGone as exc:
+            except REPLICA_GONE as exc:
                 self._gone(exc, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
