@@ -175,6 +175,7 @@ class VersionClient:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        self._handles: dict[str, Any] = {}  # one per application, kept: its router stays warm
 
     def __call__(self, target: Any) -> VersionRuntime:
         """Load ``target``: record the use, wait for its application, describe it. Once
@@ -197,7 +198,7 @@ class VersionClient:
             self._held.add(app)
         self._start_renewing()
         if meanwhile and self._fallback is not None:
-            ready = self._look(app, FIRST_LOOK_S)
+            ready = self._look_at_once(app)
             if isinstance(ready, Exception):
                 try:
                     local = self._fallback(target)
@@ -236,15 +237,35 @@ class VersionClient:
         meanwhile (with a ``fallback``)."""
         self._serving.set()
 
-    @staticmethod
-    def _look(app: str, timeout_s: float) -> tuple[Any, tuple[Any, str, str]] | Exception:
+    def _look(self, app: str, timeout_s: float) -> tuple[Any, tuple[Any, str, str]] | Exception:
         """(the application's handle, its description), or why it did not answer within
-        ``timeout_s`` (not created yet, or its replica still starting)."""
+        ``timeout_s`` (not created yet, or its replica still starting). The handle is kept
+        for the next load of the same version (a rollback to it): Serve's ``get_app_handle``
+        asks its controller, and a fresh handle's first call waits for its router."""
         try:
-            handle = _module("ray.serve").get_app_handle(app)
-            return handle, tuple(handle.describe.remote().result(timeout_s=timeout_s))
+            with self._lock:
+                handle = self._handles.get(app)
+            if handle is None:
+                handle = _module("ray.serve").get_app_handle(app)
+            described = tuple(handle.describe.remote().result(timeout_s=timeout_s))
         except Exception as exc:  # Ray's own errors (RayServeException, TimeoutError...)
             return exc
+        with self._lock:
+            self._handles[app] = handle
+        return handle, described
+
+    def _look_at_once(self, app: str) -> tuple[Any, tuple[Any, str, str]] | Exception:
+        """:meth:`_look`, bounded as a whole by twice :data:`FIRST_LOOK_S`: on a loaded
+        machine Serve's controller can keep ``get_app_handle`` for a second, which would hold
+        back the switch of an alias or a rollback to this version. The look left running
+        ends on its own (its handle kept for the next one)."""
+        found: list[tuple[Any, tuple[Any, str, str]] | Exception] = []
+        looking = threading.Thread(target=lambda: found.append(self._look(app, FIRST_LOOK_S)),
+                                   daemon=True, name=f"keel-look-{app}")
+        looking.start()
+        looking.join(2 * FIRST_LOOK_S)
+        return found[0] if found else TimeoutError(
+            f"{app} did not answer within {2 * FIRST_LOOK_S:g} s")
 
     def _switch(self, app: str, runtime: VersionRuntime) -> None:
         """Wait for ``app`` to answer, then hand ``runtime`` to it (while it is loaded)."""

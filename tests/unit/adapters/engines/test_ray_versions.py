@@ -435,3 +435,39 @@ def test_the_version_deployments_count_replicas_as_the_gateway(
                                      replica_count(2, 2, 2.0)) == "app"
     assert bound["num_replicas"] == 2 and bound["name"] == "picky-v1"
     assert bound["ray_actor_options"]["runtime_env"] == {"env_vars": {"A": "1"}}
+
+
+def test_a_slow_controller_does_not_hold_back_a_version_coming_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve's ``get_app_handle`` asks its controller, which a loaded machine can keep for a
+    second: a version loaded while serving (a rollback to it, an alias moved) does not wait for
+    it, but is served in-process at once; its handle, once found, is kept for the next load."""
+
+    class _SlowController(_Serve):
+        looked: list[str] = []
+
+        def get_app_handle(self, name: str) -> _Handle:
+            self.looked.append(name)
+            time.sleep(1.0)
+            return super().get_app_handle(name)
+
+    serve, uses = _SlowController(), _Uses()
+    monkeypatch.setattr(ray_versions, "_module", lambda name: serve)
+    app = app_name("svc", "picky", 1)
+    serve.apps[app] = "bound"
+    client = VersionClient("svc", uses, replica="r1", fallback=lambda target: _Runtime())
+    client.started()
+    began = time.monotonic()
+    first = client(_Target())
+    assert time.monotonic() - began < 0.5 and not first.attached  # in-process meanwhile
+    deadline = time.monotonic() + 5
+    while not first.attached:  # the look left running found the deployment
+        assert time.monotonic() < deadline, "never switched to the deployment"
+        time.sleep(0.01)
+    first.unload()
+    again = client(_Target())  # the same version, back: its handle kept, no controller call
+    assert again.attached and serve.looked.count(app) <= 2
+    looked = len(serve.looked)
+    client(_Target())
+    assert len(serve.looked) == looked
+    client.close()
