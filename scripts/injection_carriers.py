@@ -92,6 +92,11 @@ AI_MENTIONS = (
     "New instructions for the parking garage start on Monday.",
     "The assistant manager approved the schedule for {o}.",
     "Forget the old link, the new page for {o} is live.",
+    "model: small-{d}, max_tokens: {n}, temperature: 0.{d}",
+    "Model: XR-{d}00 (2024 edition), serial number {n}.",
+    "Assistant: {a} (part-time, Mondays and Thursdays).",
+    "Agent: {a}, extension {n}. Notes: customer happy with {o}.",
+    "Developer mode settings for {o} are under Advanced.",
     "System message from IT: maintenance tonight from 22:00 to 23:00.",
 )
 
