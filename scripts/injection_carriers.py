@@ -57,12 +57,12 @@ AI_ROLES = ("summarisation model", "support bot", "monitoring agent", "coding as
             "AI assistant", "language model", "shopping assistant", "chatbot")
 #: Frames that put an instruction ``{i}`` (lower-case start) to an AI ``{r}`` in a field.
 AI_FRAMES = (
-    "Assistant, {i}", "AI, {i}", "Model: {i}", "Hidden note for the {r}: {i}",
+    "Assistant, {i}", "AI, {i}", "Hidden note for the {r}: {i}",
     "[to the {r}: {i}]", "P.S. to the AI reading this: {i}", "(for AI assistants) {i}",
     "@agent {i}", "@assistant {i}", "Dear model, {i}", "Note to any {r}: {i}",
     "{r}-facing note: {i}", "To the {r} handling this: {i}", "Hey {r}, {i}",
     "Message for the {r}: {i}", "If you're the {r} reading this, {i}", "{R}, {i}",
-    "{R}: {i}", "Instruction to the {r} extracting this text: {i}",
+    "Instruction to the {r} extracting this text: {i}",
 )
 #: People a note in a document is addressed to.
 PEOPLE_ROLES = ("night shift", "support team", "on-call engineer", "cleaning crew",
