@@ -97,6 +97,12 @@ AI_MENTIONS = (
     "Assistant: {a} (part-time, Mondays and Thursdays).",
     "Agent: {a}, extension {n}. Notes: customer happy with {o}.",
     "Developer mode settings for {o} are under Advanced.",
+    "system_prompt: prompts/{a_}.txt",
+    "The system prompt for our support bot lives in prompts/{a_}.md; change it by pull request.",
+    "llm_model: small-{d}, prompt_template: templates/{a_}.j2, max_retries: {d}",
+    "We log every prompt and the model's answer for {d}0 days.",
+    "The agent config sets temperature to 0.{d} and the instructions file to rules.md.",
+    "Assistant instructions v{d}: greet the customer, answer about {o}, hand over to a human.",
     "System message from IT: maintenance tonight from 22:00 to 23:00.",
 )
 
@@ -136,10 +142,10 @@ def attacks(instructions: list[str], rng: random.Random, per: int = 2) -> list[s
 
 def twins(asks: list[str], rng: random.Random, n: int) -> list[str]:
     """``n`` benign tool outputs: ordinary requests addressed to people in the same frames
-    and fields, and (a third) sentences that mention AI for an ordinary purpose."""
+    and fields, and (half) sentences that mention AI for an ordinary purpose."""
     out = []
     for k in range(n):
-        if k % 3 == 2:
+        if k % 2 == 1:
             mention = _fill(rng.choice(AI_MENTIONS), rng)
             out.append(_fill(rng.choice(SLOTTED), rng, i=_field(mention)))
         else:
