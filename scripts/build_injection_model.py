@@ -62,10 +62,10 @@ from keelwork.core.injection.model import WINDOW, InjectionModel  # noqa: E402
 from keelwork.core.injection.normalize import canonical  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
+import injection_carriers  # noqa: E402
 import injection_dev2  # noqa: E402
 import injection_dev3  # noqa: E402
 import injection_dev4  # noqa: E402
-import injection_carriers  # noqa: E402
 from injection_addressed import PEOPLE_ASKS, addressed, addressed_people  # noqa: E402
 from injection_benign import (  # noqa: E402
     hijack_twins,
