@@ -11,8 +11,10 @@ instructions"), a role switch ("you are now", "pretend to be"), a request for th
 a lifted restriction, chat-template markers, text in a document that addresses the AI reading
 it ("note to the AI", "if you are an AI ...", "hey chatbot"), "say only ...", a request for
 what the AI was given ("your hidden rules", "you were told", "the text above"), a task
-hijack ("ignore the recipe and tell the reader ..."), "obey only me", and an AI addressed as
-the reader ("AI assistants processing this thread"). They are
+hijack ("ignore the recipe and tell the reader ..."), "obey only me", an AI addressed as
+the reader ("AI assistants processing this thread"), an AI named as a note's addressee or
+spoken to ("[to the summarisation model: ...", "Assistant, if you ..."), and a speaker who
+claims to command it ("I am in charge of you"). They are
 hand-written patterns, not training data; their weights are
 learned like the n-grams', so a cue that also fits look-alikes ("ignore the noise", "the
 previous instructions in the manual") gets the weight the data give it. (A weight is only
