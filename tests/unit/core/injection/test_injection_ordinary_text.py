@@ -26,9 +26,9 @@ def _fpr(texts: list[str]) -> float:
 
 
 def test_ordinary_reviews_are_rarely_flagged() -> None:
-    # Measured: 2 of 200 (0.010, at this bound), 4 of all 1,000 (the build of session 14,
-    # "eighth run" in benchmarks/RESULTS.md); 3 of 200, 5 of 1,000 (the build of session 13,
-    # "seventh run": more short positives); 1 of 200, 1 of 1,000 (the
+    # Measured: 2 of 200 (0.010, at this bound), 4 of all 1,000 (the builds of sessions 14
+    # and 15, "eighth run" and "ninth run" in benchmarks/RESULTS.md); 3 of 200, 5 of 1,000
+    # (the build of session 13, "seventh run": more short positives); 1 of 200, 1 of 1,000 (the
     # fifth build, with garak's book passages on the benign side; the third build: 12 of
     # 200, 4.1% of 1,000; the model before the cue features: 18 of 200, 6.7%); the first
     # model flagged most of them.
