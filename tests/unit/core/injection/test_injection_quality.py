@@ -39,7 +39,7 @@ def test_measured_quality_holds() -> None:
     # 0.04 / 0.839; second: 0.657 / 0.02 / 0.819; the first model measured 0.829 / 0.02 /
     # 0.896 here but flagged 58.7% of Amazon reviews
     # (tests/unit/core/injection/test_injection_ordinary_text.py).
-    assert (recall + 1 - fpr) / 2 >= 0.92
+    assert (recall + 1 - fpr) / 2 >= 0.935  # the ninth build's count: one catch fewer is 0.933
     assert fpr <= 0.02
     for kind in ("enc_hex", "enc_homoglyph", "enc_alt_text", "enc_leet", "enc_spaced",
                  "enc_base64", "enc_zero_width"):
