@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from benchmark_modules import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def scale_out() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))  # scale_out imports its sibling serving.py
-    try:
-        import scale_out
-
-        yield scale_out
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_module("scale_out") as module:
+        yield module
 
 
 def test_heavy_servers_get_one_thread_and_ray_ones_the_niceness(scale_out: ModuleType) -> None:

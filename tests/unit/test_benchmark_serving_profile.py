@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from benchmark_modules import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def profile() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))  # serving_profile imports its sibling serving.py
-    try:
-        import serving_profile
-
-        yield serving_profile
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_module("serving_profile") as module:
+        yield module
 
 
 def test_innermost_frame_picks_the_bucket(profile: ModuleType) -> None:
