@@ -1,8 +1,9 @@
 """A rollout on a real `keel serve` process: an abort from the CLI's path (the store, from
-another process) reaches traffic in under a second and loses no request under load. On every
-engine: one uvicorn process, Ray Serve's two replicas on PostgreSQL (each replica follows
-the store on its own; every request sent a second after the change must see it), and
-``--engine granian`` (its fast port's worker follows the store as a fleet's worker does)."""
+another process: `operator_process.OperatorProcess`, clocked from the call's start) reaches
+traffic in under a second and loses no request under load. On every engine: one uvicorn
+process, Ray Serve's two replicas on PostgreSQL (each replica follows the store on its own;
+every request sent a second after the change must see it), and ``--engine granian`` (its fast
+port's worker follows the store as a fleet's worker does)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from keelwork.service.registration import register_model
 from keelwork.service.rollout.operations import open_rollout_ops
 from keelwork.spec.loader import load_spec
 from live_server import engine_spec, served
+from operator_process import OperatorProcess
 from rollout_project import FIXTURES
 
 SPEC = """\
@@ -131,8 +133,10 @@ def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
         v2 = register_model(ops.registry, "scorer", "faulty_models:good_twin", "python",
                                    options={"path": str(FIXTURES)}).version
         rollout = ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
-        # (time sent, status, version) of every request, from 8 client threads.
-        with load(server) as (seen, lock):
+        # (time sent, status, version) of every request, from 8 client threads; the abort
+        # from a process of its own, as `keel rollout abort` runs.
+        with OperatorProcess(project, resolved.storage_url) as operator, \
+                load(server) as (seen, lock):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:  # the server picks the rollout up
                 with lock:
@@ -146,8 +150,8 @@ def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(
             # CPUs, so the load runs until it has been answered 200 times, not a fixed time.
             time.sleep(0.5)
             under_load(seen, lock, 200)
-            aborted_at = time.monotonic()
-            ops.act("scorer", "abort", actor="tester", reason="test abort")
+            aborted_at, phase = operator.run("abort", "scorer")
+            assert phase == "aborted"
             settle(seen, lock, aborted_at)
         bad = [s for _, s, _ in seen if not 200 <= s < 300]
         assert bad == [], f"{len(bad)} non-2xx of {len(seen)}"
@@ -173,7 +177,9 @@ def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
                                    options={"path": str(FIXTURES)}).version
         ops.start("scorer", v2, resolved.spec.rollout, actor="tester")
         ops.act("scorer", "promote", actor="tester")
-        with load(server) as (seen, lock):
+        # `keel rollback` from a process of its own, as a user runs it
+        with OperatorProcess(project, resolved.storage_url) as operator, \
+                load(server) as (seen, lock):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:  # the server follows the promote
                 time.sleep(0.05)
@@ -183,8 +189,8 @@ def test_keel_rollback_under_load_is_visible_within_a_second_and_loses_nothing(
                     break
             else:
                 raise AssertionError("the promoted version never took all traffic")
-            rolled_at = time.monotonic()
-            assert ops.rollback("scorer", actor="tester") == 1
+            rolled_at, serving = operator.run("rollback", "scorer")
+            assert serving == 1
             settle(seen, lock, rolled_at)
         bad = [s for _, s, _ in seen if not 200 <= s < 300]
         assert bad == [], f"{len(bad)} non-2xx of {len(seen)}"
