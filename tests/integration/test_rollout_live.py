@@ -97,6 +97,19 @@ def load(server: str, clients: int = 8) -> Iterator[tuple[list[tuple[float, int,
             t.join()
 
 
+def _answered(seen: list[tuple[float, int, str]], lock: threading.Lock, need: int,
+              most_s: float, sent_after: float = float("-inf")) -> bool:
+    """Wait until ``need`` requests sent after ``sent_after`` are answered (at most
+    ``most_s``); whether they were."""
+    deadline = time.monotonic() + most_s
+    while time.monotonic() < deadline:
+        with lock:
+            if sum(1 for t, _, _ in seen if t > sent_after) >= need:
+                return True
+        time.sleep(0.05)
+    return False
+
+
 def settle(seen: list[tuple[float, int, str]], lock: threading.Lock, at: float,
            need: int = 8, most_s: float = 10.0) -> None:
     """Keep the load running 1.5 s after a change made at ``at``, and on until ``need``
@@ -105,24 +118,14 @@ def settle(seen: list[tuple[float, int, str]], lock: threading.Lock, at: float,
     collector) can hold every client thread back past a fixed sleep, which left no request
     in the window the checks read, not a late one."""
     time.sleep(1.5)
-    deadline = time.monotonic() + most_s
-    while time.monotonic() < deadline:
-        with lock:
-            if sum(1 for t, _, _ in seen if t > at + 1.0) >= need:
-                return
-        time.sleep(0.05)
+    _answered(seen, lock, need, most_s, sent_after=at + 1.0)
 
 
 def under_load(seen: list[tuple[float, int, str]], lock: threading.Lock, answers: int,
                most_s: float = 30.0) -> None:
     """Wait until the load has been answered ``answers`` times (at most ``most_s``)."""
-    deadline = time.monotonic() + most_s
-    while time.monotonic() < deadline:
-        with lock:
-            if len(seen) >= answers:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"only {len(seen)} answers in {most_s:g} s: not under load")
+    if not _answered(seen, lock, answers, most_s):
+        raise AssertionError(f"only {len(seen)} answers in {most_s:g} s: not under load")
 
 
 def test_abort_under_load_is_visible_within_a_second_and_loses_nothing(

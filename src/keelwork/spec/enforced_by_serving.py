@@ -56,8 +56,8 @@ SERVING: dict[str, tuple[str, ...]] = {
         "given to keelwork.core.batching.MicroBatcher, whose wait the test measures"),
     "models[].fallback": (
         "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py",
-        "the call only; a version's loading is not counted "
-        "(tests/unit/service/gateway/test_timeout_scope.py)"),
+        "also for a version replica lost twice "
+        "(tests/unit/adapters/engines/test_version_runtime.py)"),
     "models[].tests": (
         "keelwork.service.model_tests", "tests/integration/test_journey_model_tests.py",
         "keel test runs the file's tests; the rollout start and promote gate refuses a "
@@ -152,9 +152,7 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.interfaces.http.limits", "tests/integration/test_hostile_clients.py",
         "BodyLimitMiddleware, installed by keelwork.interfaces.http.app"),
     "guards.max_concurrency": (
-        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py",
-        "the call only; a version's loading is not counted "
-        "(tests/unit/service/gateway/test_timeout_scope.py)"),
+        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py"),
     "guards.max_loaded_versions": (
         "keelwork.service.gateway.gateway", "tests/unit/service/gateway/test_loaded_versions.py"),
     "guards.version_refs": (
