@@ -1,6 +1,8 @@
 """Scale-out on one machine: `keel serve` as one process, `--workers 2`, and Ray Serve with one
-and two replicas (`--engine ray --replicas 1|2`, and one replica with the model in a deployment
-of its own: `--version-deployments`), same model, same body, same PostgreSQL server.
+and two replicas with the model inside each gateway replica (`--engine ray --replicas 1|2
+--no-version-deployments`), and with the model in a deployment of its own (`keel serve
+--engine ray`'s default, named `--version-deployments` here), same model, same body, same
+PostgreSQL server.
 
 The model (by default: ``--model tiny``), keel.yaml (30-field contract, durable log with
 ``durability: sync``, batching on),
@@ -95,9 +97,10 @@ from pg import TempPostgres  # noqa: E402
 SERVERS = {
     "keel-1": [],
     "keel-workers-2": ["--workers", "2"],
-    "keel-ray-1": ["--engine", "ray", "--replicas", "1"],
-    "keel-ray-2": ["--engine", "ray", "--replicas", "2"],
-    # the model in a Serve deployment of its own, batched by Ray's @serve.batch
+    # the model inside each gateway replica
+    "keel-ray-1": ["--engine", "ray", "--replicas", "1", "--no-version-deployments"],
+    "keel-ray-2": ["--engine", "ray", "--replicas", "2", "--no-version-deployments"],
+    # the model in a Serve deployment of its own, batched by Ray's @serve.batch (the default)
     "keel-ray-1-versions": ["--engine", "ray", "--replicas", "1", "--version-deployments"],
     # the same with two replicas of the gateway, the ingress and the version (run when named)
     "keel-ray-2-versions": ["--engine", "ray", "--replicas", "2", "--version-deployments"],

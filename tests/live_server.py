@@ -62,9 +62,10 @@ def engine_spec(spec: str, engine: str, storage_url: str | None) -> str:
     return spec
 
 
-#: ``KEEL_TEST_RAY_VERSIONS=1``: the suites' ray engine serves each model version from a Serve
-#: deployment of its own (``--version-deployments``); off by default (each Ray start costs).
-RAY_VERSIONS = ["--version-deployments"] if os.environ.get("KEEL_TEST_RAY_VERSIONS") == "1" \
+#: The suites' ray engine serves each model version from a Serve deployment of its own, as
+#: ``keel serve --engine ray`` does by default; ``KEEL_TEST_RAY_VERSIONS=0`` runs them with every
+#: version inside each gateway replica (``--no-version-deployments``).
+RAY_VERSIONS = ["--no-version-deployments"] if os.environ.get("KEEL_TEST_RAY_VERSIONS") == "0" \
     else []
 
 

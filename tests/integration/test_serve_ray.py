@@ -9,7 +9,12 @@ Retry-After in keelwork's error format (never Ray's bare 500, never a dropped co
 reads in flight are sent again to the live replica (every GET answers 200), and every prediction
 acknowledged during the kill is in the log exactly once. Before that, ray #42593 in a replica:
 requests batched with one that makes the model raise are answered, the poisoned one fails
-alone, a client giving up mid-batch breaks nothing."""
+alone, a client giving up mid-batch breaks nothing.
+
+The models run inside the gateway replicas here (`--no-version-deployments`): the kill must
+land on a replica running a prediction, which the model's marks name, and the batcher under
+test is keelwork's own. The default, each version in a deployment of its own, has its journey
+in `test_serve_ray_versions.py` (a version replica killed while it holds calls)."""
 
 from __future__ import annotations
 
@@ -88,7 +93,7 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
              str(tmp_path / "keel.yaml"), "--engine", "ray", "--replicas", "2",
-             "--port", str(port), "--no-access-log"],
+             "--no-version-deployments", "--port", str(port), "--no-access-log"],
             stdout=err, stderr=err, env={**os.environ, MARKS_VARIABLE: str(marks)})
     tags: set[str] = set()
     try:

@@ -1,4 +1,4 @@
-"""One Ray Serve deployment per model version (``keel serve --engine ray --version-deployments``).
+"""One Ray Serve deployment per model version (``keel serve --engine ray``, the default).
 
 Three parts, each in the process that owns it:
 
@@ -10,7 +10,9 @@ Three parts, each in the process that owns it:
   request whose instances make the model raise fails alone and its neighbours are answered (ray
   #42593); the batched method never raises, so Ray never sets one exception on a whole batch.
   A caller that gives up is dropped from its batch by Ray before the call (or its answer
-  discarded after).
+  discarded after). Calls arriving while the model runs wait until it is free and then enter
+  Ray's queue together, one batch (Ray 2.60's batcher would form a batch of each as its window
+  closed and run them in turn behind the busy one).
 - :class:`VersionClient`: in each gateway replica, the gateway's loader. It records in the store
   that this replica uses the version (:class:`~keelwork.adapters.stores.version_uses.VersionUses`),
   waits for the version's application, and hands the gateway a :class:`VersionRuntime` whose
@@ -110,10 +112,19 @@ def version_class(max_batch_size: int, wait_s: float) -> type:
             self._runtime = load(target)
             self._label = f"{target.name}:{target.version}"
             self.tag = _tag()
+            self._running = 0  # batches in the model now
+            self._free = asyncio.Event()  # set as a batch ends; bound to the loop at first wait
 
         @batch
         async def batched(self, members: list[list[Any]]) -> list[Served]:
-            return await asyncio.to_thread(self._run, members)
+            self._running += 1
+            self._free.clear()
+            try:
+                return await asyncio.to_thread(self._run, members)
+            finally:
+                self._running -= 1
+                if not self._running:
+                    self._free.set()
 
         def _run(self, members: list[list[Any]]) -> list[Served]:
             """Each member's outcome and its share (by instances) of the calls' CPU time and,
@@ -130,6 +141,11 @@ def version_class(max_batch_size: int, wait_s: float) -> type:
                     for o, m in zip(outcomes, members, strict=True)]
 
         async def predict(self, instances: list[Any]) -> Served:
+            # Held here while the model runs, then let into Ray's queue together: Ray's batcher
+            # forms a batch as its window closes even while the last one runs (and queues it
+            # behind that one), so without this a busy model got batches of one, in turn.
+            while self._running:
+                await self._free.wait()
             served: Served = await self.batched(instances)
             return served
 

@@ -71,10 +71,11 @@ def serve(
         None, help="With --engine ray: replicas sharing the store (default: server.replicas)."),
     address: str | None = typer.Option(
         None, help="With --engine ray: an existing Ray cluster (default: start Ray here)."),
-    version_deployments: bool = typer.Option(
-        False, "--version-deployments",
+    version_deployments: bool | None = typer.Option(
+        None, "--version-deployments/--no-version-deployments",
         help="With --engine ray: each model version served by its own Ray Serve deployment, "
-        "batched by Ray's @serve.batch (default: every version inside each replica)."),
+        "batched by Ray's @serve.batch (the default); --no-version-deployments: every version "
+        "inside each gateway replica."),
     admin_port: int | None = typer.Option(
         None, help="With --engine mosec or granian: the port of keelwork's app (default: "
         "port + 1)."),
@@ -89,8 +90,8 @@ def serve(
     resolved = load_spec(spec)
     if engine not in ("uvicorn", "ray", "mosec", "granian"):
         raise fail(f"--engine must be uvicorn, ray, mosec or granian; got {engine!r}.")
-    if version_deployments and engine != "ray":
-        raise fail("--version-deployments is for --engine ray.")
+    if version_deployments is not None and engine != "ray":
+        raise fail("--version-deployments and --no-version-deployments are for --engine ray.")
     if engine in ("mosec", "granian"):
         if workers is not None or replicas is not None or address is not None:
             raise fail(f"--workers, --replicas and --address are not for --engine {engine}.")
@@ -107,7 +108,7 @@ def serve(
             raise fail("--workers is for --engine uvicorn; Ray Serve runs --replicas.")
         serve_on_ray(spec, settings, replicas, host=host, port=port, address=address,
                      log_level=log_level, access_log=access_log,
-                     version_deployments=version_deployments)
+                     version_deployments=version_deployments is not False)
         return
     if address is not None or replicas is not None:
         raise fail("--replicas and --address are for --engine ray.")
@@ -147,9 +148,10 @@ def serve(
 
 def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: str | None,
                  port: int | None, address: str | None, log_level: str,
-                 access_log: bool, version_deployments: bool = False) -> None:
+                 access_log: bool, version_deployments: bool = True) -> None:
     """``keel serve --engine ray``: check, start and stop one server here, then run the
-    replicas until SIGINT/SIGTERM."""
+    replicas until SIGINT/SIGTERM (``version_deployments``: each model version in a Serve
+    deployment of its own; else inside each gateway replica)."""
     from keelwork.interfaces.cli.serve_app import handoff, worker_app
     from keelwork.service.scale_out import (
         check_replicas,

@@ -154,6 +154,29 @@ def test_serve_batch_bounds_a_batch_in_instances() -> None:
     assert runtime.calls[:2] == [4, 4] and runtime.calls[2] == 9, runtime.calls
 
 
+def test_serve_batch_takes_everything_that_arrived_while_the_model_ran() -> None:
+    """Adaptive under load: requests arriving while a batch runs are one batch next. Ray's own
+    batcher (2.60) forms each batch as its window closes, even while the last one runs, and
+    queues it behind that one: with a busy model it made batches of one and ran them in turn
+    (a 0.3 s model with 4 clients answered past 1 s; the gateway's timeout failed them all)."""
+    async def run() -> _Runtime:
+        version, runtime = _deployment(wait_s=0.002)
+        first = asyncio.ensure_future(version.predict([{"a": 1, "b": 0}]))
+        await asyncio.sleep(0.02)  # its batch runs (0.05 s)
+        later = []
+        for b in range(7):  # arriving one by one, each past the last one's window
+            later.append(asyncio.ensure_future(version.predict([{"a": 1, "b": b}])))
+            await asyncio.sleep(0.004)
+        served = await asyncio.gather(first, *later)
+        assert [outcome for outcome, _, _ in served] == [Answer([3.0])] * 8
+        del version, first, later
+        _collect()
+        return runtime
+
+    runtime = asyncio.run(run())
+    assert runtime.calls == [1, 7], runtime.calls
+
+
 def test_serve_batch_a_caller_giving_up_breaks_nothing() -> None:
     async def run() -> list[Any]:
         version, _ = _deployment()

@@ -85,9 +85,12 @@ def test_engine_options_refused_where_they_do_not_apply(tmp_path: Path) -> None:
             (["--engine", "granian", "--replicas", "2"],
              "--workers, --replicas and --address are not for --engine granian"),
             (["--admin-port", "9000"], "--admin-port is for --engine mosec or granian"),
-            (["--version-deployments"], "--version-deployments is for --engine ray"),
+            (["--version-deployments"],
+             "--version-deployments and --no-version-deployments are for --engine ray"),
+            (["--no-version-deployments"],
+             "--version-deployments and --no-version-deployments are for --engine ray"),
             (["--engine", "granian", "--version-deployments"],
-             "--version-deployments is for --engine ray")):
+             "--version-deployments and --no-version-deployments are for --engine ray")):
         res = runner.invoke(app, ["serve", spec, *argv])
         assert res.exit_code == 2, res.output
         assert said in " ".join(res.output.split()), res.output
@@ -161,3 +164,19 @@ def test_mosec_engine_says_what_its_port_does_not_see(
     assert "port 9101 reads them all" in said
     assert said.index("never see") < said.index("was not registered")
     assert res.exit_code == 2
+
+
+def test_the_ray_engine_serves_each_version_from_its_own_deployment_unless_told_not_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    said: list[bool] = []
+
+    def record(*_: object, version_deployments: bool, **__: object) -> None:
+        said.append(version_deployments)
+
+    monkeypatch.setattr("keelwork.interfaces.cli.serve_cmd.serve_on_ray", record)
+    spec = str(tmp_path / "keel.yaml")
+    for argv in ([], ["--version-deployments"], ["--no-version-deployments"]):
+        res = runner.invoke(app, ["serve", spec, "--engine", "ray", *argv])
+        assert res.exit_code == 0, res.output
+    assert said == [True, True, False]
