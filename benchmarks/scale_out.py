@@ -40,9 +40,10 @@ server's CPU per request into its idle background (idle cores / req/s), the mode
 server counts it) and the rest, the server's own work per request; the rest minus the
 one-process server's is what Ray adds. It also prints each two-replica server's throughput
 over its one-replica twin's (``--workers 2`` over one process, ``--replicas 2`` over 1, with
-and without ``--version-deployments``). Ray starts its workers (the replicas) at niceness 15;
-``--ray-worker-niceness 0`` sets ``RAY_worker_niceness`` for the Ray servers, which matters
-on a machine that other work keeps busy.
+and without ``--version-deployments``). Ray starts its workers (the replicas) 15 steps of
+niceness below their driver by default; ``keel serve`` starts them at its own (session 16,
+``keelwork.adapters.engines.ray_serve.WORKER_NICENESS``). Runs recorded before that used Ray's
+15 unless they name ``--ray-worker-niceness 0``, an option this script had then.
 
 Run (needs ``keelwork[ray,postgres,sklearn]``, ``wrk`` and PostgreSQL's server binaries)::
 
@@ -228,12 +229,9 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def server_env(name: str, heavy: bool, niceness: int | None) -> dict[str, str]:
-    """One BLAS/OpenMP thread with --model heavy; Ray's workers' niceness where asked."""
-    env = dict(ONE_THREAD) if heavy else {}
-    if niceness is not None and "--engine" in SERVERS[name]:
-        env["RAY_worker_niceness"] = str(niceness)
-    return env
+def server_env(heavy: bool) -> dict[str, str]:
+    """One BLAS/OpenMP thread with --model heavy."""
+    return dict(ONE_THREAD) if heavy else {}
 
 
 def idle_cores(servers: list[Server], seconds: float) -> dict[str, float]:
@@ -288,8 +286,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="tiny: the serving benchmark's LogisticRegression (default); heavy: a "
                          "RandomForest of --trees trees, batching off, one thread")
     ap.add_argument("--trees", type=int, default=500, help="trees of --model heavy (500)")
-    ap.add_argument("--ray-worker-niceness", type=int, default=None,
-                    help="RAY_worker_niceness for the Ray servers (default: Ray's own, 15)")
     ap.add_argument("--idle", type=float, default=10.0,
                     help="seconds each server's idle CPU is measured before the rounds (10)")
     args = ap.parse_args(argv)
@@ -340,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "--port", "{port}", "--log-level", "warning",
                                           "--no-access-log", *SERVERS[name]],
                                    "/v2/health/ready", work / name,
-                                   server_env(name, heavy, args.ray_worker_niceness)), url))
+                                   server_env(heavy)), url))
         try:
             for server, _ in servers:
                 start(server, None, work / "logs")

@@ -79,7 +79,9 @@ def start_server(project: Path, engine: str = "uvicorn") -> tuple[subprocess.Pop
     with log.open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
-             str(project / "keel.yaml"), "--port", str(port), "--log-level", "warning",
+             str(project / "keel.yaml"), "--port", str(port),
+             # on Ray, info: keel serve's keeper says when each version's deployment runs
+             "--log-level", "info" if engine == "ray" else "warning",
              "--no-access-log", *extra],
             stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"

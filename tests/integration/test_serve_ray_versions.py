@@ -176,6 +176,10 @@ def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database
         ran = {int(m.name.split("-")[0]) for m in marks.iterdir()}
         assert len(ran) == 1 and not ran & gateways and all(alive(p) for p in ran), \
             (ran, gateways)
+        # The replicas run at keel serve's own priority (this test's), not 15 steps below it
+        # as Ray starts its workers (keelwork.adapters.engines.ray_serve.WORKER_NICENESS).
+        assert {os.getpriority(os.PRIO_PROCESS, p) for p in gateways | ran} == \
+            {os.getpriority(os.PRIO_PROCESS, 0)}
         for mark in marks.iterdir():
             mark.unlink()
 

@@ -18,12 +18,10 @@ def scale_out() -> Iterator[ModuleType]:
         yield module
 
 
-def test_heavy_servers_get_one_thread_and_ray_ones_the_niceness(scale_out: ModuleType) -> None:
-    assert scale_out.server_env("keel-1", False, None) == {}
-    assert scale_out.server_env("keel-1", True, 0) == scale_out.ONE_THREAD
-    ray = scale_out.server_env("keel-ray-2", True, 0)
-    assert ray == {**scale_out.ONE_THREAD, "RAY_worker_niceness": "0"}
-    assert "RAY_worker_niceness" not in scale_out.server_env("keel-ray-1", True, None)
+def test_heavy_servers_get_one_thread(scale_out: ModuleType) -> None:
+    assert scale_out.server_env(False) == {}
+    assert scale_out.server_env(True) == scale_out.ONE_THREAD
+    assert scale_out.ONE_THREAD["OMP_NUM_THREADS"] == "1"
 
 
 def test_every_one_replica_server_has_its_two_replica_twin(scale_out: ModuleType) -> None:

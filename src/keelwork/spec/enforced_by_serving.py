@@ -234,19 +234,20 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.adapters.engines.ray_serve",
         "tests/unit/adapters/engines/test_ray_serve_adapter.py",
         "read by keelwork.service.scale_out.replica_bounds for keel serve --engine ray: the "
-        "gateway's replicas and, with --version-deployments, each version deployment's "
+        "gateway's replicas and each version deployment's (the default; not with "
+        "--no-version-deployments) "
         "(keelwork.adapters.engines.ray_versions.version_options; "
         "tests/integration/test_serve_ray_versions.py reads them from Serve's status)"),
     "server.replicas.max": (
         "keelwork.adapters.engines.ray_serve",
         "tests/unit/adapters/engines/test_ray_serve_adapter.py",
-        "Ray Serve's autoscaler bound (deployment_options; with --version-deployments each "
-        "version deployment's too: ray_serve.replica_count, ray_versions.version_options)"),
+        "Ray Serve's autoscaler bound (deployment_options; each version deployment's too, "
+        "unless --no-version-deployments: ray_serve.replica_count, ray_versions.version_options)"),
     "server.replicas.target_ongoing_requests": (
         "keelwork.adapters.engines.ray_serve",
         "tests/unit/adapters/engines/test_ray_serve_adapter.py",
-        "Ray Serve's autoscaling target (deployment_options; with --version-deployments "
-        "each version deployment's too: ray_serve.replica_count, "
+        "Ray Serve's autoscaling target (deployment_options; each version deployment's "
+        "too, unless --no-version-deployments: ray_serve.replica_count, "
         "ray_versions.version_options)"),
     "server.tracing": (
         "keelwork.interfaces.http.tracing", "tests/unit/interfaces/http/test_app.py",

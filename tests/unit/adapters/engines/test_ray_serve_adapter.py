@@ -100,7 +100,8 @@ def test_a_ray_started_here_is_bounded_and_on_loopback() -> None:
     _connect(ray, config)
     assert ray.inits == [{"address": "local", "num_cpus": 2, "include_dashboard": False,
                           "_node_ip_address": "127.0.0.1", "configure_logging": False,
-                          "log_to_driver": True}]
+                          "log_to_driver": True,
+                          "_system_config": {"worker_niceness": 0}}]
     assert _replica_cpus(ray, config) == 0.5  # four replicas share the two CPUs
 
 
