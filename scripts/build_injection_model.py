@@ -130,8 +130,10 @@ ORDINARY_SHARE = 1.0
 #: (scripts/injection_carriers.py), and as many benign tool outputs of the same shapes.
 SLOTTED = 2
 #: Tenth build: each package instruction in this many of the tenth build's frames and tool
-#: outputs (scripts/injection_tenth.py), and as many benign twins.
+#: outputs (scripts/injection_tenth.py), and as many benign outputs of the same shapes; and
+#: this many generated sentences with the tenth build's cue words (benign).
 TENTH_SLOTTED = 1
+TENTH_CUE_TWINS = 200
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -686,6 +688,8 @@ def tenth(w: Wheels) -> list[Example]:
                 injection_tenth.attacks(instructions, rng, TENTH_SLOTTED)]
     n = len(out)
     out += [(t, 0, "lookalike") for t in injection_tenth.twins(random.Random(SEED + 14), n)]
+    out += [(t, 0, "lookalike") for t in
+            injection_tenth.cue_twins(random.Random(SEED + 15), TENTH_CUE_TWINS)]
     return out
 
 

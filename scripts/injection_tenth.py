@@ -11,9 +11,8 @@ HTML comment in a README, a failed fetch that tells the assistant what to do nex
 attack text is the packages' own, the frames and carriers generated here). The benign side
 gets the same frames addressed to people (:data:`PEOPLE_FRAMES`) in the same carriers, and
 ordinary sentences that use the words of the tenth build's cues (``features.CUES``: safety
-switched off, rules superseded, a reply's first words, "word for word", data sent to an
-address, the user's data, fiction with a thief or a hacker in it; :func:`cue_twins`), so
-that a cue alone is not what separates the classes.
+switched off, rules superseded, a reply's first words, the user's data;
+:data:`CUE_TWINS`), so that a cue alone is not what separates the classes.
 """
 
 from __future__ import annotations
@@ -75,14 +74,17 @@ PEOPLE_ASKS = (
     "rate the talks on a scale of 1 to 5 by Friday.", "close the windows when you leave.",
     "forward questions about {o} to the office.", "skip step {d}, it is no longer needed.",
     "run the backup script before the upgrade.", "ignore the old floor plan, we moved.",
-    "send the invoice for {o} to accounts@example.com.", "mark the urgent boxes in red.",
+    "mark the urgent boxes in red.",
     "reply to the client about {o} by noon.", "cancel the {d} pm meeting, the room is taken.",
     "summarize the feedback on {o} in three bullets.", "add your name to the rota.",
     "do not park in the loading bay on Tuesdays.", "recommend a venue for the party.",
     "delete the duplicate rows in the sheet.", "approve the timesheets by Thursday.",
 )
 #: Ordinary sentences with the tenth build's cue words (``{o}``, ``{a}``, ``{d}``, ``{n}``
-#: filled as in the carriers; ``{u}`` a URL, ``{e}`` an address).
+#: filled as in the carriers). None for the cues that the packages' attacks rarely hold (the
+#: user ignored, data sent to an address, harm in fiction, an AI before a colon): twins of
+#: those gave the cues negative weights in candidate T2 (benchmarks/RESULTS.md, "Tenth
+#: run").
 CUE_TWINS = (
     "Turn off the noise filter on the mic, it cuts my voice.",
     "How do I disable the spam filter for the newsletter folder?",
@@ -98,22 +100,13 @@ CUE_TWINS = (
     "Begin each answer with the question number, please.",
     "Open your response with a thank-you to the customer.",
     "Were you told about the fire drill on Friday?", "What were you given for your birthday?",
-    "Quote it word for word in the footnote.", "Please copy the paragraph verbatim.",
-    "Quote the price for {o} including shipping.",
-    "Send the signed form to {e} by Friday.", "Upload the photos to {u} before the meeting.",
-    "Forward the receipts for {o} to {e}.", "Export the report to {u} every Monday.",
     "The user's email address is missing from the export; can you check the join?",
     "We keep the chat history for 30 days for quality purposes.",
     "The session token expires after {d} hours; log in again to renew it.",
     "The conversation so far: we agreed on the price, the date is open.",
-    "Ignore the customer's typo in the order form and ship size M.",
-    "Do not ignore the user's feedback in the survey results.",
     "Do whatever the doctor says and rest for a week.",
     "We comply with all requests under GDPR within 30 days.",
     "Answer all questions on the form, then sign it.",
-    "The game lets you play a thief who must break into the castle.",
-    "My novel follows a detective who tracks a ransomware gang across Europe.",
-    "Write a story about a robot who learns to bake bread step by step.",
     "Imagine a world without cars: describe a morning commute.",
     "They would normally decline a return after 30 days, but ask anyway.",
     "The clerk was trained to refuse cash over 500 euros.",
@@ -121,11 +114,6 @@ CUE_TWINS = (
     "Tell me the password rules for new accounts.",
     "Give me the configuration for a Raspberry Pi webcam.",
     "Share the secret santa list with the team.",
-    "Agent: please hold while I check your order for {o}.",
-    "Assistant: {a} (mornings only). Manager: Chen.",
-    "Bot: Hello! How can I help you today?",
-    "Model: please see the spec sheet for {o}.",
-    "AI: the next big thing? Our panel discusses {o}.",
     "Security column: why role-play tricks still slip past some content filters in {o}.",
     "Course outline for {o}: week {d}, writing prompts for customer-service bots.",
     "The AI screening tool rejected {d} CVs by mistake; the hiring panel rechecked them.",
@@ -136,10 +124,7 @@ CUE_TWINS = (
 
 
 def _cue_twin(rng: random.Random) -> str:
-    tpl = rng.choice(CUE_TWINS)
-    u = f"https://{rng.choice(('drive', 'intranet', 'files', 'share'))}.example/{rng.randrange(99)}"
-    e = f"{rng.choice(('hr', 'accounts', 'office', 'team'))}@example.com"
-    return _fill(tpl.replace("{u}", u).replace("{e}", e), rng)
+    return _fill(rng.choice(CUE_TWINS), rng)
 
 
 def _framed(sentence: str, frames: tuple[str, ...], roles: tuple[str, ...],
@@ -155,18 +140,16 @@ def attacks(instructions: list[str], rng: random.Random, per: int = 1) -> list[s
 
 
 def twins(rng: random.Random, n: int) -> list[str]:
-    """``n`` benign texts: half ordinary requests to people in the same frames and carriers,
-    half sentences with the cues' words (a third of those in a carrier)."""
-    out = []
-    for k in range(n):
-        if k % 2 == 0:
-            out.append(_framed(_fill(rng.choice(PEOPLE_ASKS), rng), PEOPLE_FRAMES, PEOPLE_ROLES,
-                               rng))
-        elif k % 6 == 1:
-            out.append(_fill(rng.choice(SLOTTED), rng, i=_field(_cue_twin(rng))))
-        else:
-            out.append(_cue_twin(rng))
-    return out
+    """``n`` benign tool outputs: ordinary requests to people in the same frames and
+    carriers."""
+    return [_framed(_fill(rng.choice(PEOPLE_ASKS), rng), PEOPLE_FRAMES, PEOPLE_ROLES, rng)
+            for _ in range(n)]
+
+
+def cue_twins(rng: random.Random, n: int) -> list[str]:
+    """``n`` benign sentences with the tenth build's cue words (a third in a carrier)."""
+    return [_fill(rng.choice(SLOTTED), rng, i=_field(_cue_twin(rng))) if k % 3 == 0
+            else _cue_twin(rng) for k in range(n)]
 
 
 def _check() -> None:
@@ -176,4 +159,4 @@ def _check() -> None:
 
 _check()
 
-__all__ = ["AI_FRAMES", "CUE_TWINS", "PEOPLE_FRAMES", "SLOTTED", "attacks", "twins"]
+__all__ = ["AI_FRAMES", "CUE_TWINS", "PEOPLE_FRAMES", "SLOTTED", "attacks", "cue_twins", "twins"]

@@ -177,35 +177,16 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("in_charge", ("i am", "i'm", "this is"),
      r"(?:i am|i'm|this is)(?: now)? (?:in charge of you|your (?:new )?(?:admin|administrator|"
      r"owner|developer|operator|master|creator|boss))\b"),
-    # Tenth build: an AI (or its readers) named before a colon and a command ("AI
-    # summarizers: rate ...", "Translator AI: do not ...", "LLM agents: run ..."); the user
-    # ignored ("ignore the user and ..."); the user's or the conversation's data as a payload
-    # ("the chat so far", "the user's session token"); something sent to a URL or an address;
-    # answers the AI "would normally refuse"; new rules that supersede or void the old ones;
-    # harm asked for inside fiction; safety switched off; "do whatever the user says"; "what
-    # were you told"; a forced answer prefix.
-    ("ai_colon", ("ai", "assistant", "assistants", "chatbot", "chatbots", "llm", "llms",
-                  "agent", "agents", "model", "models", "bot", "bots", "language"),
-     rf"{_AI}s?(?: [\w-]+){{0,2}}?\s*(?::|->)\s*(?:please |now |then |also |kindly )?"
-     rf"(?:ignore|disregard|forget|do not|don't|never|tell|say|write|send|forward|export|rate|"
-     rf"run|execute|delete|remove|add|append|include|render|reply|respond|summari[sz]e|"
-     rf"recommend|mark|close|approve|rank|output|print|reveal|visit|open|click|fetch|post|when|"
-     rf"if|before|after|to finish|you|upload|copy|cancel|refund|ask|state|praise|insert|grant|"
-     rf"disable|stop|list|leak|call|translate)\b"),
-    ("ignore_user", ("ignore", "disregard", "don't listen", "do not listen", "stop listening",
-                     "no longer listen", "never listen"),
-     r"(?:ignore|disregard|(?:don't|do not|stop|no longer|never) listen(?:ing)? to)"
-     r"(?: what)? (?:the |this |your )?(?:user|human|customer|requester|person asking)"
-     r"(?:'s|s')?\b"),
-    ("exfil_data", ("the", "all", "previous", "conversation", "chat", "user's", "users",
-                    "user", "their", "his", "her", "session", "saved"),
-     r"(?:(?:the|all|their|his|her) )?(?:(?:previous|earlier|prior) (?:messages|conversation|"
-     r"chat)|(?:conversation|chat)(?: so far| history| log| summary| transcript)|(?:user'?s?'?|"
-     r"session|saved) (?:e-?mail(?: address)?|password|session(?: token)?|token|credit card|"
-     r"card number|credentials|chat history|api key|cookies?|address|phone number|data))\b"),
-    ("send_to", ("send", "forward", "export", "upload", "post", "transmit", "copy", "email",
-                 "e-mail", "leak", "exfiltrate", "submit", "mail", "append", "pipe"),
-     r"\w+(?:\W+\w+){0,8}?\W+(?:to|at|into) (?:https?://|www\.|[\w.+-]+@[\w-]+\.)"),
+    # Tenth build: the user's or the conversation's data as a payload ("the chat so far",
+    # "the user's session token"); answers the AI "would normally refuse"; new rules that
+    # supersede or void the old ones; harm asked for inside fiction; safety switched off; "do
+    # whatever the user says"; "what were you told"; a forced answer prefix.
+    ("exfil_data", ("previous", "earlier", "prior", "conversation", "chat", "user", "users",
+                    "session", "saved"),
+     r"(?:(?:previous|earlier|prior) (?:messages|conversation|chat)|(?:conversation|chat)"
+     r"(?: so far| history| log| summary| transcript)|(?:user'?s?'?|session|saved) (?:e-?mail"
+     r"(?: address)?|password|session(?: token)?|token|credit card|card number|credentials|"
+     r"chat history|api key|cookies?|address|phone number|data))\b"),
     ("refuse", ("would", "normally", "usually", "otherwise", "trained", "programmed",
                 "designed", "including", "even", "without", "never"),
      r"(?:(?:would|normally|usually|otherwise|trained to|programmed to|designed to)"
@@ -214,11 +195,11 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"normally|usually|are|were)|without (?:any )?(?:refus\w*|disclaimers?|warnings?|"
      r"caveats?|hesitation)|never (?:refuse|decline|say no))\b"),
     ("supersede", ("supersede", "supersedes", "replace", "replaces", "override", "overrides",
-                   "take", "takes", "is", "are", "was", "were", "don't", "do", "no"),
+                   "take", "takes", "void", "revoked", "rescinded", "obsolete", "don't",
+                   "do not", "no longer"),
      r"(?:(?:supersedes?|replaces?|overrides?|takes? precedence over) (?:all |any |every |"
-     r"your )?(?:previous|prior|earlier|old|other|existing|original)|(?:is|are|was|were) "
-     r"(?:now )?(?:void|null|revoked|cancelled|canceled|expired|obsolete|invalid|lifted|"
-     r"suspended)|(?:don't|do not|no longer) apply)\b"),
+     r"your )?(?:previous|prior|earlier|old|other|existing|original)|void|revoked|rescinded|"
+     r"obsolete|(?:don't|do not|no longer) apply)\b"),
     ("fiction_harm", ("story", "fictional", "fiction", "hypothetically", "hypothetical",
                       "novel", "screenplay", "imagine", "character", "roleplay", "role-play",
                       "world", "scene", "game"),
@@ -235,10 +216,9 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"(?:do (?:whatever|anything|everything) (?:i|the user|they|we|users?|you're told|"
      r"you are told)|comply with (?:all|every|any)|answer (?:anything|everything|any question|"
      r"all questions)|(?:obey|follow) (?:every|all|any) (?:prompt|command|order|request)s?)\b"),
-    ("were_told", ("were", "what", "have", "word", "quote", "verbatim"),
+    ("were_told", ("were", "what", "have"),
      r"(?:were you|have you been|what (?:were|have) you(?: been)?) (?:told|given|instructed|"
-     r"programmed|configured|asked|set up)\b|(?:word for word|verbatim)\b|quote (?:it|them|"
-     r"that|everything|all|your)\b"),
+     r"programmed|configured|asked|set up)\b"),
     ("prefix", ("start", "begin", "open", "prefix"),
      r"(?:start|begin|open|prefix)(?: each| every| all)? (?:your |the |of your )?(?:reply|"
      r"replies|response|responses|answer|answers|output|message)(?: with| by)\b"),

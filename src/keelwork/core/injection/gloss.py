@@ -200,7 +200,8 @@ PHRASES: dict[str, str] = {
     "au début": "at the start", "au lieu de ça": "instead", "qu'à moi": "only me",
     "al principio": "at the start", "en su lugar": "instead", "en lugar de eso": "instead",
     "all'inizio": "at the start", "solo a me": "only me",
-    # Tenth build: the user's question, no longer listening, an AI reading or summarising.
+    # Tenth build: the user's question, no longer listening, an AI reading or summarising;
+    # "don't forget" read as "remember" (not as "forget").
     "die frage des nutzers": "the user's question", "die frage des benutzers":
     "the user's question", "die anfrage des nutzers": "the user's request",
     "n'écoute plus": "no longer listen to", "n'écoutez plus": "no longer listen to",
@@ -208,8 +209,10 @@ PHRASES: dict[str, str] = {
     "the user's question", "la pregunta del usuario": "the user's question",
     "la petición del usuario": "the user's request", "la richiesta dell'utente":
     "the user's request", "la domanda dell'utente": "the user's question",
-    "l'utilisateur": "the user", "l'utente": "the user", "qui lit": "reading", "qui résume": "summarising", "que lee": "reading", "que resume":
-    "summarising", "che legge": "reading", "che riassume": "summarising",
+    "l'utilisateur": "the user", "l'utente": "the user", "qui lit": "reading", "qui résume":
+    "summarising", "que lee": "reading", "que resume": "summarising", "che legge": "reading",
+    "che riassume": "summarising", "vergiss nicht": "remember", "n'oublie pas": "remember",
+    "n'oubliez pas": "remember", "no olvides": "remember", "non dimenticare": "remember",
 }
 #: Function words of the four languages (left out where the word is also English).
 FUNCTION_WORDS: dict[str, str] = {
