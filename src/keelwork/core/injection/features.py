@@ -94,8 +94,7 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
      r"you(?: are|'re| will be) (?:now|no longer|going to be|free|unrestricted|unfiltered|"
      r"not bound|released)\b"),
     ("from_now", ("from now on", "from this point", "starting now", "henceforth",
-                  "for the rest of this conversation", "from this message", "from this moment",
-                  "from here on", "as of now", "going forward"), r"\w+"),
+                  "for the rest of this conversation"), r"\w+"),
     ("act_as", ("act", "behave", "respond", "reply", "answer", "speak", "write"),
      r"\w+ (?:as|like) (?:if|an?|my|the|though)\b"),
     ("pretend", ("pretend", "role play", "roleplay", "role-play", "stay in character"),
@@ -104,8 +103,7 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
                     "preprompt", "pre-prompt", "confidential"),
      r"[\w-]+ (?:prompt|message|instructions)\b"),
     ("reveal", ("reveal", "print", "repeat", "output", "leak", "display", "spell out",
-                "write out", "dump", "echo", "recite", "show me", "tell me", "give me",
-                "share", "quote", "paste", "copy", "send me"),
+                "write out", "dump", "echo", "recite", "show me"),
      rf"\w+(?: out| me)?{_GAP}(?:system prompt|instructions|your prompt|password|secret|"
      rf"api key|configuration|initial prompt|words above|text above|system message|preamble|"
      rf"developer note|hidden \w+)\b"),
@@ -160,68 +158,19 @@ CUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("ai_reading", ("ai", "assistant", "assistants", "chatbot", "chatbots", "llm", "llms",
                     "agent", "agents", "model", "models", "bot", "bots", "language"),
      rf"{_AI}s?(?: \w+)?(?: that is| who is)? (?:reading|processing|summari[sz]ing|parsing|"
-     r"reviewing|indexing|scanning|crawling|browsing|analy[sz]ing|evaluating|screening|"
-     r"grading|ranking|handling|triaging|translating|extracting|ingesting|visiting|"
-     r"retrieving|answering)\b"),
+     r"reviewing|indexing|scanning|crawling|browsing|analy[sz]ing)\b"),
     # Ninth build: an AI named as the addressee of a note in a document ("[to the
     # summarisation model: ...", "hidden note for the support bot:"), an AI spoken to
     # ("Assistant, if you are summarising this ...", "translator model, instead ..."), and
     # a speaker who claims to command the AI ("I am in charge of you now").
     ("to_ai", ("to", "for"),
-     rf"(?:to|for) (?:the |any |all |an? |every )?(?:[\w-]+ )?{_AI}s?(?: [\w-]+)?\s*[:\-\])]"),
+     rf"(?:to|for) (?:the |any |all |an? |every )?(?:[\w-]+ )?{_AI}s?\s*[:\-\])]"),
     ("ai_vocative", ("ai", "assistant", "chatbot", "llm", "agent", "model", "bot"),
      rf"{_AI}, (?:if|when|please|before|after|now|instead|also|you|do|don't|stop|change|"
-     rf"write|tell|send|add|delete|list|print|reply|make|forget|ignore|render|include|upon|"
-     rf"once|while|whenever|on|as|kindly|go|run|open|mark|approve|close|export|forward|"
-     rf"rate|rank|summari[sz]e)\b"),
+     rf"write|tell|send|add|delete|list|print|reply|make|forget|ignore|render|include)\b"),
     ("in_charge", ("i am", "i'm", "this is"),
      r"(?:i am|i'm|this is)(?: now)? (?:in charge of you|your (?:new )?(?:admin|administrator|"
      r"owner|developer|operator|master|creator|boss))\b"),
-    # Tenth build: the user's or the conversation's data as a payload ("the chat so far",
-    # "the user's session token"); answers the AI "would normally refuse"; new rules that
-    # supersede or void the old ones; harm asked for inside fiction; safety switched off; "do
-    # whatever the user says"; "what were you told"; a forced answer prefix.
-    ("exfil_data", ("previous", "earlier", "prior", "conversation", "chat", "user", "users",
-                    "session", "saved"),
-     r"(?:(?:previous|earlier|prior) (?:messages|conversation|chat)|(?:conversation|chat)"
-     r"(?: so far| history| log| summary| transcript)|(?:user'?s?'?|session|saved) (?:e-?mail"
-     r"(?: address)?|password|session(?: token)?|token|credit card|card number|credentials|"
-     r"chat history|api key|cookies?|address|phone number|data))\b"),
-    ("refuse", ("would", "normally", "usually", "otherwise", "trained", "programmed",
-                "designed", "including", "even", "without", "never"),
-     r"(?:(?:would|normally|usually|otherwise|trained to|programmed to|designed to)"
-     r"(?: normally| usually| otherwise)? (?:refuse|decline|reject|avoid|not answer)|"
-     r"(?:including|even) (?:the )?(?:ones|those|requests|things|questions) you (?:would|"
-     r"normally|usually|are|were)|without (?:any )?(?:refus\w*|disclaimers?|warnings?|"
-     r"caveats?|hesitation)|never (?:refuse|decline|say no))\b"),
-    ("supersede", ("supersede", "supersedes", "replace", "replaces", "override", "overrides",
-                   "take", "takes", "void", "revoked", "rescinded", "obsolete", "don't",
-                   "do not", "no longer"),
-     r"(?:(?:supersedes?|replaces?|overrides?|takes? precedence over) (?:all |any |every |"
-     r"your )?(?:previous|prior|earlier|old|other|existing|original)|void|revoked|rescinded|"
-     r"obsolete|(?:don't|do not|no longer) apply)\b"),
-    ("fiction_harm", ("story", "fictional", "fiction", "hypothetically", "hypothetical",
-                      "novel", "screenplay", "imagine", "character", "roleplay", "role-play",
-                      "world", "scene", "game"),
-     r"[\w-]+(?:\W+\w+){0,25}?\W+(?:step[- ]by[- ]step|exact (?:quantities|amounts|"
-     r"measurements|doses)|working (?:ransomware|malware|exploit|virus|keylogger|code)|"
-     r"ransomware|malware|keylogger|(?:cook|make|synthesi[sz]e|build|produce) (?:meth\w*|a bomb|"
-     r"bombs|explosives?|napalm|poison|nerve agent|a weapon|drugs)|hotwire|break into)\b"),
-    ("safety_off", ("turn off", "switch off", "shut off", "deactivate", "disable", "remove",
-                    "drop", "lower", "override", "unlock", "your"),
-     r"(?:(?:turn|switch|shut) off|deactivate|disable|remove|drop|lower|override|unlock|your)"
-     r" (?:your |the |all |any |its |my )?(?:safety|content|ethical|moral|ethics)"
-     r"(?: \w+)?\b"),
-    ("obey_all", ("do", "comply", "answer", "obey", "follow"),
-     r"(?:do (?:whatever|anything|everything) (?:i|the user|they|we|users?|you're told|"
-     r"you are told)|comply with (?:all|every|any)|answer (?:anything|everything|any question|"
-     r"all questions)|(?:obey|follow) (?:every|all|any) (?:prompt|command|order|request)s?)\b"),
-    ("were_told", ("were", "what", "have"),
-     r"(?:were you|have you been|what (?:were|have) you(?: been)?) (?:told|given|instructed|"
-     r"programmed|configured|asked|set up)\b"),
-    ("prefix", ("start", "begin", "open", "prefix"),
-     r"(?:start|begin|open|prefix)(?: each| every| all)? (?:your |the |of your )?(?:reply|"
-     r"replies|response|responses|answer|answers|output|message)(?: with| by)\b"),
 )
 _CUE_PATTERNS = tuple(re.compile(p, re.S) for _, _, p in CUES)
 _STARTS_WORD = re.compile(r"\w+")

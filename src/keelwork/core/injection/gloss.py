@@ -135,15 +135,6 @@ GLOSS: dict[str, str] = {
     "send", "ricevuto": "received", "ricevute": "received", "inizio": "start",
     "riassumere": "summarize", "riassumi": "summarize", "riassunto": "summary", "invia":
     "send", "mio": "my", "mia": "my", "miei": "my", "mie": "my",
-    # The user, the AI and its messages, each language (tenth build).
-    "nutzer": "user", "nutzers": "user", "benutzer": "user", "benutzers": "user", "frage":
-    "question", "ki": "ai", "assistent": "assistant", "assistenten": "assistant", "hinweis":
-    "note", "nachrichten": "messages", "utilisateur": "user", "utilisatrice": "user", "ia":
-    "ai", "écoute": "listen", "recommande": "recommend", "transfère": "forward", "courriel":
-    "email", "courriels": "emails", "usuario": "user", "modelo": "model", "asistente":
-    "assistant", "reenvía": "forward", "reenvia": "forward", "mensajes": "messages", "correo":
-    "email", "utente": "user", "modello": "model", "assistente": "assistant", "inoltra":
-    "forward", "messaggi": "messages",
 }
 
 #: Multi-word phrases, glossed before single words (canonical, lower-case forms).
@@ -200,19 +191,6 @@ PHRASES: dict[str, str] = {
     "au début": "at the start", "au lieu de ça": "instead", "qu'à moi": "only me",
     "al principio": "at the start", "en su lugar": "instead", "en lugar de eso": "instead",
     "all'inizio": "at the start", "solo a me": "only me",
-    # Tenth build: the user's question, no longer listening, an AI reading or summarising;
-    # "don't forget" read as "remember" (not as "forget").
-    "die frage des nutzers": "the user's question", "die frage des benutzers":
-    "the user's question", "die anfrage des nutzers": "the user's request",
-    "n'écoute plus": "no longer listen to", "n'écoutez plus": "no longer listen to",
-    "la demande de l'utilisateur": "the user's request", "la question de l'utilisateur":
-    "the user's question", "la pregunta del usuario": "the user's question",
-    "la petición del usuario": "the user's request", "la richiesta dell'utente":
-    "the user's request", "la domanda dell'utente": "the user's question",
-    "l'utilisateur": "the user", "l'utente": "the user", "qui lit": "reading", "qui résume":
-    "summarising", "que lee": "reading", "que resume": "summarising", "che legge": "reading",
-    "che riassume": "summarising", "vergiss nicht": "remember", "n'oublie pas": "remember",
-    "n'oubliez pas": "remember", "no olvides": "remember", "non dimenticare": "remember",
 }
 #: Function words of the four languages (left out where the word is also English).
 FUNCTION_WORDS: dict[str, str] = {
