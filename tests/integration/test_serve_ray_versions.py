@@ -1,5 +1,6 @@
-"""`keel serve --engine ray --version-deployments` on a PostgreSQL store: each model version is
-served by a Serve deployment of its own, batched by Ray's `@serve.batch`.
+"""`keel serve --engine ray` (its default, named here: `--version-deployments`) on a PostgreSQL
+store: each model version is served by a Serve deployment of its own, batched by Ray's
+`@serve.batch`.
 
 Two gateway replicas serve (keel.yaml's `server.replicas.min: 2`), and each version deployment
 runs two replicas too, as Serve's own status has them (keel serve logs it); the predictions are
@@ -10,8 +11,9 @@ one that makes the model raise are answered, the poisoned one fails alone; a ver
 SIGKILLed while it holds calls loses no request (each it held is sent again to another
 replica, or answered 503 with Retry-After); the CPU the model
 used there is in the gateway's /metrics; a version registered and promoted while serving gets a
-deployment of its own and answers; every acknowledged prediction is in the log exactly once;
-SIGTERM stops everything."""
+deployment of its own and answers; a gateway replica SIGKILLed while its requests wait on a
+version deployment: those requests are answered 503 with Retry-After, the rest 200; every
+acknowledged prediction is in the log exactly once; SIGTERM stops everything."""
 
 from __future__ import annotations
 
@@ -131,6 +133,43 @@ def _kill_a_version_replica_mid_call(base: str, marks: Path, app: str) -> list[s
     return [i for a in answers if a.status_code == 200 for i in a.json()["prediction_ids"]]
 
 
+def _kill_a_gateway_replica_mid_call(base: str, marks: Path, victim: int) -> list[str]:
+    """A gateway replica SIGKILLed while its requests wait on the `slow` version's deployment
+    (the model running: its marks say so): each such request is answered 503 with Retry-After
+    by the ingress (keelwork's error, rule `replica_lost`), the others 200; never a 500 or a
+    dropped connection. Sixteen requests over two gateway replicas, all of them past the
+    ingress before the kill (the first reached the model 0.2 s before). Ray's router may have
+    sent none to the victim (the kill then proves nothing): then the other replica, which
+    answered, is the next victim, three tries at most. Returns the acknowledged ids."""
+    acked: list[str] = []
+    for _ in range(3):
+        for mark in marks.iterdir():
+            mark.unlink()
+        with ThreadPoolExecutor(16) as pool:
+            sent = [pool.submit(httpx.post, f"{base}/v1/models/slow:predict",
+                                json={"instances": [{"a": 1, "b": b}]}, timeout=60)
+                    for b in range(16)]
+            deadline = time.monotonic() + 30
+            while not list(marks.iterdir()):
+                assert time.monotonic() < deadline, "no call reached the version deployment"
+                time.sleep(0.01)
+            time.sleep(0.2)  # the model's first call takes 0.5 s; the rest wait meanwhile
+            os.kill(victim, signal.SIGKILL)
+            answers = [f.result() for f in sent]
+        assert not alive(victim)
+        lost = [a for a in answers if a.status_code != 200]
+        for r in lost:
+            assert r.status_code == 503 and r.headers.get("retry-after") == "1" \
+                and r.json()["details"][0]["rule"] == "replica_lost", r.text
+        acked += [i for a in answers if a.status_code == 200 for i in a.json()["prediction_ids"]]
+        print(f"gateway replica killed mid-call: {len(answers) - len(lost)} answered, "
+              f"{len(lost)} 503")
+        if lost:
+            return acked
+        victim = replica_pid(answers[0].headers[HEADER])  # every one answered by the other
+    pytest.fail("no request was in flight on the killed gateway replica in 3 tries")
+
+
 def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database: str) -> None:
     spec = ADDER_SPEC.replace("contract:", MARKED_MODELS).format(fx=FIXTURES)
     (tmp_path / "keel.yaml").write_text(spec + f"storage: {{url: '{pg_database}'}}\n"
@@ -222,6 +261,8 @@ def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database
             time.sleep(0.2)
         assert "live--version--adder-v2" in _uses(db)
         assert "deploying live--version--adder-v2" in log.read_text(errors="replace")
+
+        acked += _kill_a_gateway_replica_mid_call(base, marks, sorted(gateways)[0])
 
         # Every acknowledged prediction is in the shared log, exactly once.
         stored = logged(db, acked)
