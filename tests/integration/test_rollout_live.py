@@ -133,8 +133,8 @@ def deployed(project: Path, name: str, version: int, seconds: float = 90) -> Non
     serve's keeper logs it). Other engines have nothing to wait for."""
     log = project / "server.log"
     deadline = time.monotonic() + seconds
-    while "--version--" in log.read_text(errors="replace"):
-        if f"--version--{name}-v{version} is running" in log.read_text(errors="replace"):
+    while "--version--" in (said := log.read_text(errors="replace")):
+        if f"--version--{name}-v{version} is running" in said:
             return
         assert time.monotonic() < deadline, f"{name} v{version}'s deployment did not start"
         time.sleep(0.2)
