@@ -98,3 +98,30 @@ class DevTools:
             self.proc.kill()
         os.close(self._to_browser)
         os.close(self._from_browser)
+
+
+def page_load(tools: DevTools, url: str) -> tuple[float, str]:
+    """Open ``url`` in a new front tab; the page's own load time in seconds (navigation start
+    to the end of its load event, as the browser times it: Chromium's start is not in it) and
+    its DOM after load."""
+    target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = tools.call("Target.attachToTarget", {"targetId": target,
+                                                   "flatten": True})["sessionId"]
+    tools.call("Page.enable", session=session)
+    tools.call("Page.bringToFront", session=session)
+    tools.call("Page.navigate", {"url": url}, session=session)
+    tools.wait_event("Page.loadEventFired", session)
+    ended = 0.0
+    dom = ""
+    deadline = time.monotonic() + 10
+    while ended <= 0 and time.monotonic() < deadline:  # loadEventEnd is set after the event
+        out = tools.call("Runtime.evaluate", {
+            "expression": "JSON.stringify([performance.getEntriesByType('navigation')[0]"
+                          ".loadEventEnd, document.documentElement.outerHTML])",
+            "returnByValue": True}, session=session)
+        ended, dom = json.loads(out["result"]["value"])
+        if ended <= 0:
+            time.sleep(0.05)
+    tools.call("Target.closeTarget", {"targetId": target})
+    assert ended > 0, "the page's load event did not end"
+    return ended / 1000.0, dom

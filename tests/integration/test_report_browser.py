@@ -1,8 +1,11 @@
 """HTML reports in a real headless Chromium: a 1M-row drift report and a monitor report.
 
 Evidently's HTML of 243k rows took minutes to open (evidently #15); ours is built from profiles,
-so its size and load time do not depend on the row count. Each page is loaded with
-``chromium --headless=new --dump-dom`` (the DOM after load and layout) and once as a screenshot.
+so its size and load time do not depend on the row count. Each page is loaded three times in
+headless Chromium driven over DevTools: the load time asserted is the page's own (navigation
+start to the end of its load event, as the browser times it), so a slow Chromium start on a busy
+machine is not in it. Its DOM after load is checked, and it is taken once as a screenshot
+(``chromium --headless=new --screenshot``).
 Set ``KEELWORK_REPORT_SCREENSHOT=/some/dir`` to keep the screenshots for a look.
 
 Chromium is the Debian package ``chromium`` (``apt-get install -y chromium``). Without it the
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from chromium_tools import DevTools, page_load
 
 from keelwork.core.monitors import drift_report, profile_table
 from keelwork.core.reports import render_drift_html, render_monitor_html
@@ -34,9 +39,10 @@ def _drift(*args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 ROWS = 1_000_000
-#: Load bound for one page, including Chromium's own start (about 1 s of it on a laptop-class
-#: machine); measured: 0.9-1.1 s for the 1M-row drift report, 1.5 s for 720 hourly windows.
-LOAD_BOUND_S = 8.0
+#: Bound on a page's own load time (median of three loads; Chromium's start is not in it).
+#: Measured on 2 CPUs: 0.04-0.09 s for the 1M-row drift report, 0.04-0.16 s for 12 windows;
+#: 13.6 s was seen once for the whole `chromium --dump-dom` run on a busy CI machine.
+LOAD_BOUND_S = 2.0
 
 
 def _in_ci() -> bool:
@@ -71,6 +77,20 @@ def browse(chromium: str, tmp_path: Path) -> Iterator[Any]:
     yield run
 
 
+def _load(chromium: str, page: Path, profile: Path) -> tuple[float, str]:
+    """The page's median own load time over three loads (s), and its DOM after the last."""
+    tools = DevTools(chromium, profile)
+    try:
+        loads = []
+        for _ in range(3):
+            seconds, dom = page_load(tools, page.as_uri())
+            loads.append(seconds)
+    finally:
+        tools.close()
+    print(f"\n{page.name}: loads in {', '.join(f'{s:.3f}' for s in loads)} s")
+    return statistics.median(loads), dom
+
+
 def _keep(shot: Path) -> None:
     where = os.environ.get("KEELWORK_REPORT_SCREENSHOT")
     if where:
@@ -99,7 +119,8 @@ def _table(rng: np.random.Generator, drifted: bool) -> pa.Table:
     return pa.table(cols)
 
 
-def test_million_row_drift_report_loads_fast_in_chromium(browse: Any, tmp_path: Path) -> None:
+def test_million_row_drift_report_loads_fast_in_chromium(chromium: str, browse: Any,
+                                                         tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     ref = profile_table(_table(rng, drifted=False))
     cur = profile_table(_table(rng, drifted=True), reference=ref)
@@ -113,7 +134,7 @@ def test_million_row_drift_report_loads_fast_in_chromium(browse: Any, tmp_path: 
     size = page.stat().st_size
     assert size < 150_000, size  # measured: 98 kB for 25 columns, whatever the rows
 
-    dom, elapsed = browse(page, "--dump-dom")
+    elapsed, dom = _load(chromium, page, tmp_path / "devtools-profile")
     assert elapsed < LOAD_BOUND_S, elapsed
     for name in expected:
         assert f"<b>{name}</b>" in dom
@@ -123,8 +144,7 @@ def test_million_row_drift_report_loads_fast_in_chromium(browse: Any, tmp_path: 
     assert dom.count("<polyline") == 20 and dom.count("<polygon") >= 20
 
     shot = tmp_path / "report-drift.png"
-    _, elapsed = browse(page, f"--screenshot={shot}", "--window-size=1280,2200")
-    assert elapsed < LOAD_BOUND_S, elapsed
+    browse(page, f"--screenshot={shot}", "--window-size=1280,2200")
     _png_ok(shot)
     _keep(shot)
 
@@ -169,11 +189,12 @@ def _monitor_report(windows: int) -> dict[str, Any]:
             "windows": out}
 
 
-def test_monitor_report_renders_in_chromium(browse: Any, tmp_path: Path) -> None:
+def test_monitor_report_renders_in_chromium(chromium: str, browse: Any,
+                                           tmp_path: Path) -> None:
     report = _monitor_report(12)
     page = tmp_path / "monitor.html"
     page.write_text(render_monitor_html(report), encoding="utf-8")
-    dom, elapsed = browse(page, "--dump-dom")
+    elapsed, dom = _load(chromium, page, tmp_path / "devtools-profile")
     assert elapsed < LOAD_BOUND_S, elapsed
     for text in ("Share of columns drifted", "Drift per column", "review:chars",
                  "estimated accuracy (CBPE)", "label coverage"):
@@ -182,7 +203,6 @@ def test_monitor_report_renders_in_chromium(browse: Any, tmp_path: Path) -> None
     # share, heat map, accuracy, f1, coverage charts; plus a score bar per column per window.
     assert dom.count("<svg") == 5 + 12 * 4
     shot = tmp_path / "report-monitor.png"
-    _, elapsed = browse(page, f"--screenshot={shot}", "--window-size=1280,1500")
-    assert elapsed < LOAD_BOUND_S, elapsed
+    browse(page, f"--screenshot={shot}", "--window-size=1280,1500")
     _png_ok(shot)
     _keep(shot)
