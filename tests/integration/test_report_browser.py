@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from chromium_tools import DevTools, page_load
 
+from chromium_tools import DevTools, page_load
 from keelwork.core.monitors import drift_report, profile_table
 from keelwork.core.reports import render_drift_html, render_monitor_html
 
