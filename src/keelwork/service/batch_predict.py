@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from keelwork.core.contracts import compile_contract
 from keelwork.errors import ContractViolation, ErrorDetail, SpecError
 from keelwork.service.gateway.context import PredictResult, RequestContext
 from keelwork.service.gateway.gateway import Gateway
@@ -108,6 +107,9 @@ class Admitted:
     caller: Caller | None = None
     #: The protocol it came in by, recorded with its predictions (``v1``, ``v2``).
     protocol: str = PROTOCOL
+    #: The gateway's contract validator it passed in this process (:meth:`BatchPredictor.admit`):
+    #: its batch is not checked again. None: the gateway checks it.
+    checked_by: object | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,14 +210,26 @@ class BatchPredictor:
     def __init__(self, gateway: Gateway, model: str) -> None:
         self.gateway = gateway
         self.model = model
-        contract = gateway.spec.contract
-        self._validator = compile_contract(contract) if contract.inputs else None
+        self._validator = gateway.input_validator  # the very check the gateway runs
 
     def breaks_contract(self, instances: list[Any]) -> bool:
         """Whether one request's ``instances`` would be refused by the contract check (none,
         or one that breaks the contract); no side effect: :meth:`refuse` records it."""
         return not instances or (self._validator is not None
                                  and bool(self._validator.validate_batch(instances)))
+
+    async def admit(self, instances: list[Any], probabilities: bool = False,
+                    caller: Caller | None = None, protocol: str = PROTOCOL) -> Admitted:
+        """One request checked alone: admitted (marked as checked by the gateway's own
+        validator, so that its batch is not checked again), or refused through the gateway.
+
+        Raises:
+            ContractViolation: it breaks the contract (counted and logged, every problem
+                named).
+        """
+        if self.breaks_contract(instances):
+            await self.refuse(instances, caller, protocol)
+        return Admitted(instances, probabilities, caller, protocol, self._validator)
 
     async def refuse(self, instances: list[Any], caller: Caller | None = None,
                      protocol: str = PROTOCOL) -> None:
@@ -262,8 +276,12 @@ class BatchPredictor:
             groups.setdefault((a.probabilities, a.caller, a.protocol), []).append(i)
         for (proba, caller, protocol), picked in groups.items():
             rows, sizes = merge([batch[i].instances for i in picked])
+            ctx = self._context(proba, caller, protocol)
+            checked = {batch[i].checked_by for i in picked}
+            if len(checked) == 1:  # every request of the call passed the same check
+                ctx.checked_by = checked.pop()
             result = await self.gateway.predict(self.model, None if caller is None else caller.ref,
-                                                rows, self._context(proba, caller, protocol))
+                                                rows, ctx)
             for i, answer in zip(picked, cut(result, sizes), strict=True):
                 answers[i] = answer
         return [a for a in answers if a is not None]

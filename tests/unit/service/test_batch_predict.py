@@ -252,3 +252,48 @@ def test_a_failed_batch_fails_each_request_of_it_alike() -> None:
 
     results = asyncio.run(scenario())
     assert all(isinstance(r, ContractViolation) for r in results), results
+
+
+def test_admitted_requests_are_checked_once_and_nothing_else_skips_the_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """admit() checks a request with the gateway's own validator, and its batch is not
+    checked again; a batch holding any request that was not admitted so, or one marked with
+    another validator, is checked (and refused) by the gateway as before."""
+    from keelwork.core.contracts import RecordValidator, compile_contract
+
+    checked: list[int] = []
+    real = RecordValidator.validate_batch
+
+    def counting(self: RecordValidator, records: Sequence[Any],
+                 prefix: str = "instances") -> list[ErrorDetail]:
+        checked.append(len(records))
+        return real(self, records, prefix)
+
+    monkeypatch.setattr(RecordValidator, "validate_batch", counting)
+    predictor, sink, calls = _predictor()
+
+    async def admitted(instances: list[Any]) -> Admitted:
+        return await predictor.admit(instances)
+
+    batch = [asyncio.run(admitted([{"a": 1, "b": 2}])),
+             asyncio.run(admitted([{"a": 3, "b": 4}, {"a": 0, "b": 0}]))]
+    assert batch[0].checked_by is predictor.gateway.input_validator is not None
+    assert checked == [1, 2]  # once per request, as it was admitted
+    answers = asyncio.run(predictor.predict(batch))
+    assert [a.predictions for a in answers] == [[3], [7, 0]] and calls == [3]
+    assert checked == [1, 2]  # the batch was not checked a second time
+
+    with pytest.raises(ContractViolation):  # refused by admit, logged
+        asyncio.run(admitted([{"a": -1, "b": 2}]))
+    assert sink.records[-1].status == "rejected"
+
+    bad = [{"a": -5, "b": 1}]
+    other = compile_contract(predictor.gateway.spec.contract)  # the same rules, not the same
+    for unchecked in ([batch[0], Admitted(bad)],  # one request of the batch was not admitted
+                      [Admitted(bad, checked_by=other)]):
+        checked.clear()
+        with pytest.raises(ContractViolation) as refused:
+            asyncio.run(predictor.predict(unchecked))
+        assert checked, "the gateway must check a batch it has not checked itself"
+        assert any(d.path.endswith(".a") for d in refused.value.details)
+    assert calls == [3]  # the model never saw the invalid instances

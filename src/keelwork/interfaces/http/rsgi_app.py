@@ -56,7 +56,7 @@ from keelwork.interfaces.http.protocols import (
     v2_details,
     v2_message,
 )
-from keelwork.service.batch_predict import Admitted, Answer, Caller
+from keelwork.service.batch_predict import Answer, Caller
 
 if TYPE_CHECKING:
     from keelwork.service.batch_predict import BatchQueue
@@ -211,11 +211,10 @@ class RsgiApp:
             if req.outputs is not None:
                 check_outputs(req.outputs, [str(t["name"]) for t in
                                             output_tensors(predictor.gateway.spec, host)])
-            if predictor.breaks_contract(req.instances):
-                await predictor.refuse(req.instances, caller, "v2")  # raises; counted, logged
-            answer = await queue.submit(Admitted(req.instances,
-                                                 PROBA_OUTPUT in (req.outputs or ()), caller,
-                                                 "v2"))
+            # a refusal raises, counted and logged
+            admitted = await predictor.admit(req.instances, PROBA_OUTPUT in (req.outputs or ()),
+                                             caller, "v2")
+            answer = await queue.submit(admitted)
         except ContractViolation as exc:
             if req is None:
                 return *refusal(exc, self.project_dir), None
@@ -266,9 +265,8 @@ class RsgiApp:
             instances, probabilities = parse(raw)
             if probabilities and await predictor.classes(caller) is None:
                 raise no_probabilities(model)
-            if predictor.breaks_contract(instances):
-                await predictor.refuse(instances, caller)  # raises, counted and logged
-            answer = await queue.submit(Admitted(instances, probabilities, caller))
+            # a refusal raises, counted and logged
+            answer = await queue.submit(await predictor.admit(instances, probabilities, caller))
         except (KeelworkError, HTTPProblem) as exc:
             return *refusal(exc, self.project_dir), None
         return 200, render(answer), answer

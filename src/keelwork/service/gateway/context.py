@@ -44,6 +44,10 @@ class RequestContext:
     any_ref: bool = False
     #: Also compute class probabilities (a classifier's ``predict_proba``; not batched).
     probabilities: bool = False
+    #: The contract validator the instances already passed, in this process (an engine that
+    #: checks each request alone before it joins a batch): the gateway skips its own check
+    #: only when this is its validator (:attr:`Gateway.input_validator`), never otherwise.
+    checked_by: object | None = None
 
 
 

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.metrics import GatewayMetrics
 from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field
-from keelwork.core.contracts import compile_contract, compile_outputs, summarise
+from keelwork.core.contracts import (
+    RecordValidator,
+    compile_contract,
+    compile_outputs,
+    summarise,
+)
 from keelwork.core.contracts.outputs import rows_of
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
@@ -92,6 +97,11 @@ class Dispatcher:
         #: ``guards.prompt_injection`` (keelwork.service.injection).
         self.injection: InjectionScreen | None = None
 
+    @property
+    def validator(self) -> RecordValidator | None:
+        """The compiled input contract every request is checked against (None: none)."""
+        return self._validator
+
     async def shadow(self, route: RolloutRoute, name: str, instances: list[Any],
                            ctx: RequestContext, champion_ids: list[str]) -> None:
         host = route.challenger
@@ -144,7 +154,9 @@ class Dispatcher:
         if not instances:
             raise ContractViolation("The request holds no instances; send at least one.",
                                     [ErrorDetail("instances", "min_items", 0)])
-        details = self._validator.validate_batch(instances) if self._validator else []
+        validator = self._validator  # not run again on instances it passed already
+        details = (validator.validate_batch(instances)
+                   if validator is not None and ctx.checked_by is not validator else [])
         if details and self._redact is not None:  # a personal field's value stays out
             details = [self._redact.detail(d) for d in details]
         if details:

@@ -58,6 +58,7 @@ from keelwork.spec.model import KeelSpec, ModelSection
 from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
+    from keelwork.core.contracts import RecordValidator
     from keelwork.service.flags.source import FlagSource
     from keelwork.service.injection import InjectionScreen
     from keelwork.service.ood import OodGuard
@@ -154,6 +155,13 @@ class Gateway:
             except Exception as exc:  # a health read must never fail the probe
                 out[name] = {"degraded": True, "last_error": f"{type(exc).__name__}: {exc}"}
         return out
+
+    @property
+    def input_validator(self) -> RecordValidator | None:
+        """The compiled input contract the gateway checks instances against (None: keel.yaml
+        declares no inputs); a request context whose ``checked_by`` is this object is not
+        checked twice."""
+        return self._dispatch.validator
 
     def use_ood(self, guard: OodGuard | None) -> None:
         """Put ``guards.out_of_distribution`` in force (its detectors fitted)."""
