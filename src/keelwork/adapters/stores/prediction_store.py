@@ -4,7 +4,8 @@ Tables (own ``MetaData``, schema kind ``predictions``)::
 
     predictions          id (PK), ts, model, version, tenant, subject_id, status, guard,
                          answered_by, latency_ms, model_latency_ms
-                         indexes: ts, (model, ts), subject_id, tenant
+                         indexes: ts, (model, ts), subject_id, tenant (the last two partial
+                         on SQLite: only rows naming one, a fifth off each insert; issue 19)
     prediction_payloads  id (PK, FK -> predictions.id, on delete cascade), inputs, outputs,
                          request_meta -- JSON text; sealed per data subject when the row
                          names one (:mod:`keelwork.adapters.stores.subject_keys`)
@@ -39,9 +40,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-)
-from sqlalchemy import (
-    text as sql_text,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -74,13 +73,8 @@ predictions = Table(
     Column("model_latency_ms", Double),
     Index("ix_predictions_ts", "ts"),
     Index("ix_predictions_model_ts", "model", "ts"),
-    # Most predictions name no subject and no tenant: on SQLite these two indexes hold only
-    # the rows that do (partial indexes, used for `= ?` and `IN (...)`), which takes a fifth
-    # off each logged prediction's insert (benchmarks/RESULTS.md, issue 19). PostgreSQL keeps
-    # whole indexes: its `= ANY(:array)` lookups are not proved to imply `IS NOT NULL`.
-    Index("ix_predictions_subject_id", "subject_id",
-          sqlite_where=sql_text("subject_id IS NOT NULL")),
-    Index("ix_predictions_tenant", "tenant", sqlite_where=sql_text("tenant IS NOT NULL")),
+    Index("ix_predictions_subject_id", "subject_id", sqlite_where=text("subject_id IS NOT NULL")),
+    Index("ix_predictions_tenant", "tenant", sqlite_where=text("tenant IS NOT NULL")),
 )
 
 prediction_payloads = Table(
@@ -97,10 +91,7 @@ _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the prediction-log tables if missing and stamp their schema version.
-
-    Args:
-        engine: The store.
+    """Create the prediction-log tables (of ``engine``) if missing; stamp their version.
 
     Raises:
         StoreError: the store failed, or holds a newer schema version than this keelwork knows.
