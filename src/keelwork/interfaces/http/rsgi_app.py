@@ -56,6 +56,7 @@ from keelwork.interfaces.http.protocols import (
     v2_details,
     v2_message,
 )
+from keelwork.interfaces.http.read_deadlines import ReadDeadlines
 from keelwork.service.batch_predict import Answer, Caller
 
 if TYPE_CHECKING:
@@ -78,8 +79,8 @@ class RsgiApp:
         self.admin = "the admin port"
         #: ``guards.max_body_bytes``: a larger body is answered 413.
         self.max_body_bytes = 1_048_576
-        #: ``guards.body_read_timeout_s``: a body slower than that is answered 408.
-        self.body_read_timeout_s = 5.0
+        #: The body reads in flight; a body slower than ``body_read_timeout_s`` gets 408.
+        self.deadlines = ReadDeadlines(5.0)
         #: The API keys checked on predict (``guards.require_api_key``); None: no check.
         self.keys: ApiKeyStoreProtocol | None = None
         #: ``service.tenant_header``: the tenant each prediction is recorded with.
@@ -113,6 +114,15 @@ class RsgiApp:
         self.contract_fields = [f.name for f in resolved.spec.contract.inputs]
         self.tenant_header = resolved.spec.service.tenant_header.lower()
         self.output_names = [f.name for f in resolved.spec.contract.outputs]
+
+    @property
+    def body_read_timeout_s(self) -> float:
+        """``guards.body_read_timeout_s``: a body slower than that is answered 408."""
+        return self.deadlines.timeout
+
+    @body_read_timeout_s.setter
+    def body_read_timeout_s(self, seconds: float) -> None:
+        self.deadlines.timeout = seconds
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         """granian's worker is stopping (its loop no longer runs): stop the server's loops and
@@ -243,15 +253,18 @@ class RsgiApp:
             raise too_large(self.max_body_bytes, int(declared))
         chunks: list[bytes] = []
         size = 0
-        try:
-            async with asyncio.timeout(self.body_read_timeout_s):
+        # one sweep for every read in flight, not a timer per request (read_deadlines)
+        with self.deadlines.watch() as watch:
+            try:
                 async for chunk in proto:
                     size += len(chunk)
                     if size > self.max_body_bytes:
                         raise too_large(self.max_body_bytes, f">{self.max_body_bytes}")
                     chunks.append(chunk)
-        except TimeoutError:
-            raise too_slow(self.body_read_timeout_s, size) from None
+            except asyncio.CancelledError:
+                if watch.expired():
+                    raise too_slow(self.body_read_timeout_s, size) from None
+                raise
         return b"".join(chunks)
 
     async def predict(self, queue: BatchQueue, model: str, raw: bytes,
