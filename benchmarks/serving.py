@@ -579,9 +579,12 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
         b = min(base1, key=lambda r: r.p50_ms)
         for name in ("keel-batch-off", "keel-batch-on", "keel-base-batch-on", "keel-mosec",
                      "keel-granian", "keel-base-granian"):
-            if (name, 1) in by:
+            if (name, 1) in by:  # issue 19 asks the engines for 0.5 ms
+                bound, why = (0.5, " (issue 19)") if "granian" in name or "mosec" in name \
+                    else (1.0, "")
                 v = by[(name, 1)].p50_ms - b.p50_ms
-                goal(f"c=1 {name} p50 added latency <= 1 ms (ms, vs {b.server})", v, v <= 1.0)
+                goal(f"c=1 {name} p50 added latency <= {bound:g} ms{why} (ms, vs {b.server})",
+                     v, v <= bound)
     return missed
 
 
