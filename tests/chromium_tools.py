@@ -100,10 +100,9 @@ class DevTools:
         os.close(self._from_browser)
 
 
-def page_load(tools: DevTools, url: str) -> tuple[float, str]:
-    """Open ``url`` in a new front tab; the page's own load time in seconds (navigation start
-    to the end of its load event, as the browser times it: Chromium's start is not in it) and
-    its DOM after load."""
+def open_tab(tools: DevTools, url: str) -> tuple[str, str]:
+    """Open ``url`` in a new tab brought to the front (a background tab is not painted) and
+    wait for its load event; the tab's target id and DevTools session."""
     target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = tools.call("Target.attachToTarget", {"targetId": target,
                                                    "flatten": True})["sessionId"]
@@ -111,6 +110,14 @@ def page_load(tools: DevTools, url: str) -> tuple[float, str]:
     tools.call("Page.bringToFront", session=session)
     tools.call("Page.navigate", {"url": url}, session=session)
     tools.wait_event("Page.loadEventFired", session)
+    return target, session
+
+
+def page_load(tools: DevTools, url: str) -> tuple[float, str]:
+    """Open ``url`` in a new front tab; the page's own load time in seconds (navigation start
+    to the end of its load event, as the browser times it: Chromium's start is not in it) and
+    its DOM after load."""
+    target, session = open_tab(tools, url)
     ended = 0.0
     dom = ""
     deadline = time.monotonic() + 10

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chromium_tools import DevTools, find_chromium
+from chromium_tools import DevTools, find_chromium, open_tab
 from keelwork.adapters.stores.engine import make_engine
 from live_server import ADDER_SPEC, FIXTURES, running_server
 from prediction_fill import fill, synthetic_rows
@@ -52,13 +52,7 @@ def chromium() -> str:
 def first_paint(tools: DevTools, url: str) -> tuple[float, str]:
     """Open ``url`` in a new tab, brought to the front (a background tab is not painted);
     its first contentful paint (s) and its text."""
-    target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = tools.call("Target.attachToTarget", {"targetId": target,
-                                                   "flatten": True})["sessionId"]
-    tools.call("Page.enable", session=session)
-    tools.call("Page.bringToFront", session=session)
-    tools.call("Page.navigate", {"url": url}, session=session)
-    tools.wait_event("Page.loadEventFired", session)
+    target, session = open_tab(tools, url)
     paints: list[float] = []
     text = ""
     deadline = time.monotonic() + 10
