@@ -19,7 +19,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from chromium_tools import DevTools, page_load
+from chromium_tools import DevTools, find_chromium, page_load
 from keelwork.core.monitors import drift_report, profile_table
 from keelwork.core.reports import render_drift_html, render_monitor_html
 
@@ -45,35 +44,21 @@ ROWS = 1_000_000
 LOAD_BOUND_S = 2.0
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    reason = "Chromium is not installed (Debian: apt-get install -y chromium)"
-    if _in_ci():
-        pytest.fail(f"CI is set but {reason}", pytrace=False)
-    pytest.skip(reason)
+    return find_chromium()
 
 
 @pytest.fixture
 def browse(chromium: str, tmp_path: Path) -> Iterator[Any]:
-    def run(page: Path, *args: str) -> tuple[str, float]:
-        start = time.perf_counter()
+    def run(page: Path, *args: str) -> None:
         done = subprocess.run(
             [chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
              "--disable-extensions", f"--user-data-dir={tmp_path / 'chromium-profile'}",
              *args, page.as_uri()],
             capture_output=True, text=True, timeout=120, check=False)
-        elapsed = time.perf_counter() - start
         assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout, elapsed
     yield run
 
 
