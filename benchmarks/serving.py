@@ -588,6 +588,34 @@ def print_ratios(results: list[Result], levels: list[int]) -> list[str]:
     return missed
 
 
+#: (this tree's server, the same server from --keel-baseline-src): compared round by round.
+PAIRS = (("keel-granian", "keel-base-granian"), ("keel-batch-on", "keel-base-batch-on"))
+
+
+def print_paired(runs: dict[tuple[str, int], list[Result]], levels: list[int]) -> None:
+    """This tree against the baseline tree, round by round: the two ran in adjacent windows of
+    the same round, so a ratio taken within a round cancels what the machine did to both (on a
+    shared VM a whole round can run 1.5x slower). Printed: the median over rounds of the
+    per-round ratios, and their range."""
+    lines = []
+    for new, old in PAIRS:
+        for c in levels:
+            a, b = runs.get((new, c), []), runs.get((old, c), [])
+            if not a or len(a) != len(b):
+                continue
+            rps = sorted(x.rps / y.rps for x, y in zip(a, b, strict=True))
+            cpu = sorted(x.cpu_us / y.cpu_us for x, y in zip(a, b, strict=True) if y.cpu_us)
+            if not cpu:
+                continue
+            lines.append(f"  c={c:<3} {new} / {old}: req/s x{statistics.median(rps):.3f} "
+                         f"({rps[0]:.2f}-{rps[-1]:.2f}), CPU per request "
+                         f"x{statistics.median(cpu):.3f} ({cpu[0]:.2f}-{cpu[-1]:.2f})"
+                         f" over {len(a)} rounds")
+    if lines:
+        print("\nthis tree against the baseline tree, per-round ratios (median, range):")
+        print("\n".join(lines))
+
+
 # --------------------------------------------------------------------------- main
 def pin_cpus(enabled: bool) -> tuple[str | None, str | None]:
     """(server CPU, load generator CPU), or (None, None) when not pinning."""
@@ -739,6 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedians over {args.rounds} round(s) of {args.duration:g} s:")
     print_table(results)
     missed = print_ratios(results, levels)
+    print_paired(runs, levels)
     print("\nanswers to one instance of 2 features (a malformed request):")
     for name, answer in malformed.items():
         print(f"  {name:<19} {answer}")

@@ -40,10 +40,13 @@ def too_large(limit: int, got: int | str) -> HTTPProblem:
                        [ErrorDetail("body", "max_bytes", got)], {"Connection": "close"})
 
 
-def too_slow(seconds: float, received: int) -> HTTPProblem:
-    """The 408 of a body that did not arrive within ``guards.body_read_timeout_s``."""
+def too_slow(seconds: float, received: int | None) -> HTTPProblem:
+    """The 408 of a body that did not arrive within ``guards.body_read_timeout_s``
+    (``received``: the bytes read by then; None: read in one piece, so not counted)."""
+    got = ("it had not arrived whole by then" if received is None
+           else f"got {received} bytes by then")
     return HTTPProblem(408, f"The request body did not arrive within {seconds:g} s "
-                            f"(guards.body_read_timeout_s); got {received} bytes by then.",
+                            f"(guards.body_read_timeout_s); {got}.",
                        [ErrorDetail("body", "read_timeout", received)],
                        {"Connection": "close"})
 

@@ -8,7 +8,8 @@ the app opens the process's server from what ``keel serve`` handed down, as
   checked first (401/403 as on the default engine); an alias or version named in the path
   (``<model>@<ref>``) or in ``x-keel-model-ref`` addressed as on the default engine, under
   ``guards.version_refs`` (403; a key with the ``admin`` scope may name any); the body read
-  chunk by chunk, a body over
+  in one piece when its Content-Length is within the limit (the front reads exactly that many
+  bytes), else chunk by chunk, a body over
   ``guards.max_body_bytes`` (by its Content-Length, or as it arrives) answered 413 and one not
   arrived within ``guards.body_read_timeout_s`` 408, as the default engine answers them,
   without holding more than the limit; the body parsed and the request checked alone (a
@@ -242,28 +243,39 @@ class RsgiApp:
             answer
 
     async def body(self, headers: Any, proto: Any) -> bytes:
-        """The request's body, read chunk by chunk within the guards.
+        """The request's body, read within the guards: in one read when its Content-Length
+        is within ``max_body_bytes`` (the front reads exactly that many bytes), else chunk by
+        chunk, stopped at the chunk that crosses the limit.
 
         Raises:
             HTTPProblem: 413 past ``max_body_bytes`` (its Content-Length says so, or the bytes
                 so far), 408 when the whole body has not arrived in ``body_read_timeout_s``.
         """
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise too_large(self.max_body_bytes, int(declared))
+        length = int(declared) if declared is not None and declared.isdigit() else None
+        if length is not None and length > self.max_body_bytes:
+            raise too_large(self.max_body_bytes, length)
         chunks: list[bytes] = []
         size = 0
         # one sweep for every read in flight, not a timer per request (read_deadlines)
         with self.deadlines.watch() as watch:
             try:
+                if length is not None:
+                    # A declared length within the limit: the front reads exactly that many
+                    # bytes (HTTP framing), so the whole body is one read, one wake-up.
+                    raw: bytes = await proto()
+                    if len(raw) > self.max_body_bytes:  # never, by the framing; still bounded
+                        raise too_large(self.max_body_bytes, len(raw))
+                    return raw
                 async for chunk in proto:
                     size += len(chunk)
                     if size > self.max_body_bytes:
                         raise too_large(self.max_body_bytes, f">{self.max_body_bytes}")
                     chunks.append(chunk)
             except asyncio.CancelledError:
-                if watch.expired():
-                    raise too_slow(self.body_read_timeout_s, size) from None
+                if watch.expired():  # (read in one piece: how much had come is not known)
+                    raise too_slow(self.body_read_timeout_s,
+                                   None if length is not None else size) from None
                 raise
         return b"".join(chunks)
 

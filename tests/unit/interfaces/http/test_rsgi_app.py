@@ -77,7 +77,13 @@ class Proto:
     delay_s: float = 0.0
     read: int = 0
 
+    #: Whole-body reads (``await proto()``), as against chunks (``async for``).
+    calls: int = 0
+
     async def __call__(self) -> bytes:
+        self.calls += 1
+        if self.delay_s:  # as slow as its chunks would be
+            await asyncio.sleep(self.delay_s * -(-len(self.body) // 16))
         return self.body
 
     def __aiter__(self) -> Any:
@@ -173,6 +179,32 @@ def test_bodies_are_read_within_the_size_and_time_guards() -> None:
     proto = Proto(b'{"instances": [{"a": 2}]}', delay_s=0.01)  # slow, but in time
     asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict"), proto))
     assert proto.sent[0][0] == 200
+
+
+def test_a_body_of_declared_length_is_read_in_one_piece_within_the_time_guard() -> None:
+    """A Content-Length within guards.max_body_bytes: the front reads exactly that many bytes,
+    so the app takes the body in one read (one wake-up, not one per chunk and one more for
+    the end); it is still cut at guards.body_read_timeout_s (408, saying it had not arrived
+    whole), and a body without a length is still read chunk by chunk."""
+    app = _app()
+    app.max_body_bytes = 1_000
+    app.body_read_timeout_s = 0.1
+    body = b'{"instances": [{"a": 2}, {"a": 3}]}'
+    declared = {"content-length": str(len(body))}
+    proto = Proto(body)
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict", headers=declared), proto))
+    ((status, raw),) = proto.sent
+    assert status == 200 and orjson.loads(raw)["predictions"] == [4, 6]
+    assert proto.calls == 1 and proto.read == 0
+    proto = Proto(body, delay_s=0.06)  # 3 chunks' time: past the deadline
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict", headers=declared), proto))
+    ((status, raw),) = proto.sent
+    answer = orjson.loads(raw)
+    assert status == 408 and answer["details"][0]["rule"] == "read_timeout"
+    assert "had not arrived whole" in answer["error"]
+    proto = Proto(body)  # no length (chunked): chunk by chunk
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict"), proto))
+    assert proto.sent[0][0] == 200 and proto.calls == 0 and proto.read == 48
 
 
 def test_open_inference_protocol_on_the_fast_port() -> None:
