@@ -172,3 +172,38 @@ def stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.kill()
         proc.wait(timeout=10)
         raise
+
+
+#: What Ray Serve 2.60's request router logs (ERROR, with a traceback) when it hands a replica
+#: to a pending request whose future was settled meanwhile, as happens while a replica dies:
+#: an InvalidStateError of its own, caught by its routing loop, the request routed anyway.
+RAY_ROUTER_RACE = "Unexpected error in _fulfill_pending_requests"
+
+
+def tracebacks(log: str) -> list[str]:
+    """The tracebacks in a server's log, each whole, except Ray Serve's router race
+    (:data:`RAY_ROUTER_RACE`): a block is skipped only when the line before it is that
+    message, every frame is in Ray Serve's own code and it ends in ``InvalidStateError``.
+    Lines of Ray's processes carry a ``(name pid=N)`` prefix and interleave; a block is read
+    from its own process's lines."""
+    lines = log.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        head, marker, _ = line.partition("Traceback (most recent call last):")
+        if not marker:
+            continue
+        block = [line]
+        for later in lines[i + 1:]:
+            if not later.startswith(head):  # another process's line
+                continue
+            block.append(later)
+            if not later[len(head):].startswith(" "):  # the exception's line ends it
+                break
+        before = next((x for x in reversed(lines[:i]) if x.startswith(head)), "")
+        frames = [b for b in block[1:] if b[len(head):].lstrip().startswith("File ")]
+        if (RAY_ROUTER_RACE in before and frames
+                and all("/ray/serve/_private/" in f for f in frames)
+                and block[-1].endswith("InvalidStateError: invalid state")):
+            continue
+        found.append("\n".join(block))
+    return found

@@ -43,6 +43,7 @@ from fleet import (
     replica_pid,
     stop,
     takes,
+    tracebacks,
 )
 from fleet import lease as lease_of
 from keelwork.adapters.stores.engine import make_engine
@@ -235,7 +236,9 @@ def test_two_ray_replicas_share_store_lease_and_metrics(tmp_path: Path,
         while any(alive(replica_pid(t)) for t in tags) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not [t for t in tags if alive(replica_pid(t))], "a replica outlived keel serve"
-        assert "Traceback" not in log.read_text(errors="replace"), \
+        # (Ray Serve's own router race while a replica dies is logged with a traceback;
+        # fleet.tracebacks leaves that one out, and only that one)
+        assert not tracebacks(log.read_text(errors="replace")), \
             log.read_text(errors="replace")[-4000:]
     finally:
         db.dispose()

@@ -40,6 +40,7 @@ from fleet import (
     poisoned_batch,
     replica_pid,
     stop,
+    tracebacks,
 )
 from journey import keel
 from keelwork.adapters.engines.ray_versions import REGISTERED
@@ -274,7 +275,9 @@ def test_one_deployment_per_version_batched_by_serve(tmp_path: Path, pg_database
     try:
         assert proc.returncode == 0, log.read_text(errors="replace")[-4000:]
         assert not [t for t in tags if alive(replica_pid(t))], "a replica outlived keel serve"
-        assert "Traceback" not in log.read_text(errors="replace"), \
+        # (Ray Serve's own router race while a replica dies is logged with a traceback;
+        # fleet.tracebacks leaves that one out, and only that one)
+        assert not tracebacks(log.read_text(errors="replace")), \
             log.read_text(errors="replace")[-4000:]
         print(f"whole run {time.monotonic() - started:.1f} s")
     finally:
