@@ -255,6 +255,8 @@ class RsgiApp:
         length = int(declared) if declared is not None and declared.isdigit() else None
         if length is not None and length > self.max_body_bytes:
             raise too_large(self.max_body_bytes, length)
+        if headers.get("transfer-encoding") is not None:
+            length = None  # framed by its chunks, whatever its Content-Length says: read so
         chunks: list[bytes] = []
         size = 0
         # one sweep for every read in flight, not a timer per request (read_deadlines)

@@ -185,7 +185,8 @@ def test_a_body_of_declared_length_is_read_in_one_piece_within_the_time_guard() 
     """A Content-Length within guards.max_body_bytes: the front reads exactly that many bytes,
     so the app takes the body in one read (one wake-up, not one per chunk and one more for
     the end); it is still cut at guards.body_read_timeout_s (408, saying it had not arrived
-    whole), and a body without a length is still read chunk by chunk."""
+    whole), and a body without a length, or with Transfer-Encoding beside its length, is
+    still read chunk by chunk and cut at the limit."""
     app = _app()
     app.max_body_bytes = 1_000
     app.body_read_timeout_s = 0.1
@@ -205,6 +206,12 @@ def test_a_body_of_declared_length_is_read_in_one_piece_within_the_time_guard() 
     proto = Proto(body)  # no length (chunked): chunk by chunk
     asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict"), proto))
     assert proto.sent[0][0] == 200 and proto.calls == 0 and proto.read == 48
+    # a length beside Transfer-Encoding does not frame the body: chunk by chunk, bounded
+    app.max_body_bytes = 40
+    smuggled = Proto(b'{"instances": [' + b'{"a": 1},' * 20 + b']}')
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict", headers={
+        "content-length": "20", "transfer-encoding": "chunked"}), smuggled))
+    assert smuggled.sent[0][0] == 413 and smuggled.calls == 0 and smuggled.read <= 48
 
 
 def test_open_inference_protocol_on_the_fast_port() -> None:
