@@ -29,11 +29,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from keelwork.adapters.stores.engine import make_engine
-from keelwork.adapters.stores.prediction_store import (
-    driver_inserts,
-    ensure_schema,
-    record_to_row,
-)
+from keelwork.adapters.stores.prediction_inserts import driver_inserts
+from keelwork.adapters.stores.prediction_store import ensure_schema, record_to_row
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 
 

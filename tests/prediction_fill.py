@@ -13,12 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from keelwork.adapters.stores.prediction_store import (
-    META_COLUMNS,
-    PAYLOAD_COLUMNS,
-    driver_inserts,
-    ensure_schema,
-)
+from keelwork.adapters.stores.prediction_inserts import PAYLOAD_COLUMNS, driver_inserts
+from keelwork.adapters.stores.prediction_store import META_COLUMNS, ensure_schema
 
 
 def synthetic_rows(n: int, *, now: float, span_s: float, models: Sequence[tuple[str, int, float]],

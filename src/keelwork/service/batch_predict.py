@@ -89,15 +89,16 @@ class Caller:
         """The caller of a request with ``headers`` (a mapping, lower-case names) addressing
         ``ref`` (None: the champion, or what routing picks); None: a request that names
         nothing the gateway routes or records by."""
-        kept = tuple(sorted((k.lower(), v) for k, v in headers.items()
-                            if k.lower() not in NOT_ROUTING))
-        caller = cls(headers.get(tenant_header), headers.get("x-subject-id"),
-                     headers.get("x-keel-user"), kept, ref, any_ref)
-        return caller if caller.tenant or caller.subject_id or caller.sticky_key or kept \
-            or ref is not None or any_ref else None
+        kept = tuple(sorted([(name, v) for k, v in headers.items()
+                             if (name := k.lower()) not in NOT_ROUTING]))
+        tenant, subject = headers.get(tenant_header), headers.get("x-subject-id")
+        sticky = headers.get("x-keel-user")
+        if not (tenant or subject or sticky or kept or ref is not None or any_ref):
+            return None
+        return cls(tenant, subject, sticky, kept, ref, any_ref)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Admitted:
     """One request that passed :meth:`BatchPredictor.admit`: its instances, whether it asked
     for class probabilities, and its caller (None: nothing to route or record by)."""
@@ -112,7 +113,7 @@ class Admitted:
     checked_by: object | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     """One request's share of a batch's :class:`PredictResult`."""
 
@@ -308,10 +309,15 @@ class BatchQueue:
     model call and the next one's wait for the log's commit (``durability: sync``) overlap: the
     log commits the records of batches in flight together. A failed batch call fails each
     request of it alike.
+
+    ``max_batches`` is 8 by default: against 4, 1.05-1.15x the requests a second at 16
+    connections and 1.02-1.04x at 64 on one core; 16 gained nothing more (benchmarks/
+    RESULTS.md, issue 19, session 19). At most ``max_batches * max_batch_size`` instances are
+    in the gateway at once.
     """
 
     def __init__(self, predictor: BatchPredictor, max_batch_size: int,
-                 max_batches: int = 4) -> None:
+                 max_batches: int = 8) -> None:
         self.predictor = predictor
         self.max_batch_size = max_batch_size
         self.max_batches = max_batches

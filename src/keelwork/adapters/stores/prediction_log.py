@@ -34,12 +34,12 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from keelwork.adapters.stores.prediction_inserts import driver_inserts
 from keelwork.adapters.stores.prediction_spool import Spool
 from keelwork.adapters.stores.prediction_store import (
     PredictionReader,
-    driver_inserts,
     ensure_schema,
-    record_to_row,
+    records_to_rows,
 )
 from keelwork.core.predictions import PredictionRecord
 from keelwork.errors import StoreError
@@ -306,7 +306,7 @@ class PredictionLog(PredictionReader):
         if self._thread is None or self._stopping:
             raise StoreError(f"The prediction log is {'closed' if self._closed else 'not started'}"
                              f"; got a write of {len(records)} record(s).")
-        return _Pending([record_to_row(r) for r in records], time.monotonic())
+        return _Pending(records_to_rows(records), time.monotonic())
 
     def _enqueue(self, pending: _Pending) -> None:
         with self._cond:

@@ -104,27 +104,37 @@ def ensure_schema(engine: Engine) -> None:
 
 
 def record_to_row(record: PredictionRecord) -> dict[str, Any]:
-    """Flatten a record into one row: payloads as JSON text, NULs stripped from text columns.
+    """One record as a row (:func:`records_to_rows`)."""
+    return records_to_rows([record])[0]
 
-    Args:
-        record: The record.
+
+def records_to_rows(records: Sequence[PredictionRecord]) -> list[dict[str, Any]]:
+    """Flatten records into rows: payloads as JSON text, NULs stripped from text columns. A
+    ``request_meta`` that consecutive records share (the same object: the records of one
+    gateway call) is encoded once.
 
     Returns:
-        A dict with every column of both tables (the spool's line format, plus ``v``).
+        One dict per record with every column of both tables (the spool's line format, plus
+        ``v``).
     """
-    row: dict[str, Any] = {
-        "v": 1, "id": record.id, "ts": record.ts, "model": record.model,
-        "version": record.version, "tenant": record.tenant, "subject_id": record.subject_id,
-        "status": record.status, "guard": record.guard, "answered_by": record.answered_by,
-        "latency_ms": record.latency_ms, "model_latency_ms": record.model_latency_ms,
-        "inputs": _encode(record.inputs), "outputs": _encode(record.outputs),
-        "request_meta": _encode(record.request_meta),
-    }
-    for key in _TEXT_COLS:  # PostgreSQL text cannot hold NUL: it would poison the batch
-        value = row[key]
-        if isinstance(value, str) and "\x00" in value:
-            row[key] = value.replace("\x00", "")
-    return row
+    rows: list[dict[str, Any]] = []
+    shared: object = rows  # no record's request_meta
+    meta = ""
+    for r in records:
+        if r.request_meta is not shared:
+            shared, meta = r.request_meta, _encode(r.request_meta)
+        row: dict[str, Any] = {
+            "v": 1, "id": r.id, "ts": r.ts, "model": r.model, "version": r.version,
+            "tenant": r.tenant, "subject_id": r.subject_id, "status": r.status,
+            "guard": r.guard, "answered_by": r.answered_by, "latency_ms": r.latency_ms,
+            "model_latency_ms": r.model_latency_ms, "inputs": _encode(r.inputs),
+            "outputs": _encode(r.outputs), "request_meta": meta}
+        for key in _TEXT_COLS:  # PostgreSQL text cannot hold NUL: it would poison the batch
+            value = row[key]
+            if isinstance(value, str) and "\x00" in value:
+                row[key] = value.replace("\x00", "")
+        rows.append(row)
+    return rows
 
 
 def row_to_record(row: Any) -> PredictionRecord:
@@ -404,41 +414,6 @@ def insert_statements(engine: Engine) -> tuple[Any, Any]:
                      f"{name!r}.")
 
 
-class DriverInsert:
-    """An insert compiled once to the driver's SQL, run with the DBAPI's ``executemany``.
-
-    The log writer commits tens of thousands of rows a second; SQLAlchemy's per-execute
-    compilation-cache lookup and parameter processing cost about two thirds of the writer's
-    time (profiled). The columns are plain strings/numbers/text, so nothing needs processing.
-    """
-
-    def __init__(self, engine: Engine, stmt: Any, columns: tuple[str, ...]) -> None:
-        compiled = stmt.compile(dialect=engine.dialect, column_keys=list(columns))
-        self.sql = str(compiled)
-        self.positional = bool(compiled.positional)
-        params = compiled.positiontup if self.positional else list(compiled.binds)
-        self.order = tuple(params or ())
-        if set(self.order) != set(columns):
-            raise StoreError(f"internal: compiled insert binds {self.order} != {columns}")
-
-    def run(self, conn: Any, rows: list[dict[str, Any]]) -> None:
-        if self.positional:
-            order = self.order
-            conn.exec_driver_sql(self.sql, [tuple(r[k] for k in order) for r in rows])
-        else:
-            conn.exec_driver_sql(self.sql, [{k: r[k] for k in self.order} for r in rows])
-
-
-PAYLOAD_COLUMNS = ("id", "inputs", "outputs", "request_meta")
-
-
-def driver_inserts(engine: Engine) -> tuple[DriverInsert, DriverInsert]:
-    """The insert-or-ignore statements of :func:`insert_statements`, driver-compiled."""
-    meta, payload = insert_statements(engine)
-    return DriverInsert(engine, meta, META_COLUMNS), DriverInsert(engine, payload,
-                                                                   PAYLOAD_COLUMNS)
-
-
 def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
     """The ones of ``ids`` the prediction log holds (inside the caller's transaction)."""
     out: set[str] = set()
@@ -453,7 +428,7 @@ def insert_records(conn: Connection, records: list[PredictionRecord]) -> None:
     if not records:
         return
     ins_meta, ins_payload = insert_statements(conn.engine)
-    rows = [record_to_row(r) for r in records]
+    rows = records_to_rows(records)
     if (sealer := seal_for(conn.engine)) is not None:
         sealer.seal_rows(rows)
     conn.execute(ins_meta, [{k: r[k] for k in META_COLUMNS} for r in rows])
@@ -479,12 +454,9 @@ def prediction_outputs(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
 
 __all__ = [
     "META_COLUMNS",
-    "PAYLOAD_COLUMNS",
     "PREDICTIONS_SCHEMA_KIND",
     "PREDICTIONS_SCHEMA_VERSION",
-    "DriverInsert",
     "PredictionReader",
-    "driver_inserts",
     "ensure_schema",
     "existing_ids",
     "insert_records",
@@ -494,6 +466,7 @@ __all__ = [
     "prediction_payloads",
     "predictions",
     "record_to_row",
+    "records_to_rows",
     "row_to_record",
     "store_error",
 ]

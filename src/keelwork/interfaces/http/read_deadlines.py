@@ -22,18 +22,27 @@ Use::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 class Watch:
-    """One read's watch: whether the sweep cut it."""
+    """One read's watch: whether the sweep cut it. Also the ``with`` block that watches it
+    (:meth:`ReadDeadlines.watch`): a plain context manager, about a microsecond cheaper per
+    request than a generator-based one."""
 
-    __slots__ = ("_cut", "_task")
+    __slots__ = ("_cut", "_deadlines", "_task")
 
-    def __init__(self, task: asyncio.Task[object]) -> None:
+    def __init__(self, task: asyncio.Task[object],
+                 deadlines: ReadDeadlines | None = None) -> None:
         self._task = task
         self._cut = False
+        self._deadlines = deadlines
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._deadlines is not None:
+            del self._deadlines._reads[self]
 
     def cut(self) -> None:
         """Cancel the read: its deadline has passed (once; the sweep calls it)."""
@@ -77,9 +86,8 @@ class ReadDeadlines:
         """Reads being watched now."""
         return len(self._reads)
 
-    @contextmanager
-    def watch(self) -> Iterator[Watch]:
-        """Watch the current task's read for the length of the ``with`` block.
+    def watch(self) -> Watch:
+        """Watch the current task's read for the length of the ``with`` block it opens.
 
         Raises:
             RuntimeError: called outside a task.
@@ -91,15 +99,12 @@ class ReadDeadlines:
         if task is None:
             raise RuntimeError("ReadDeadlines.watch() needs a running task")
         loop = task.get_loop()
-        watch = Watch(task)
+        watch = Watch(task, self)
         self._reads[watch] = loop.time() + self.timeout
         if self._sweep is None or self._loop is not loop:  # (a new loop: the old one is gone)
             self._loop = loop
             self._sweep = loop.call_later(self.resolution, self._run, loop)
-        try:
-            yield watch
-        finally:
-            del self._reads[watch]
+        return watch
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         if loop is not self._loop:  # a sweep of a loop this object left

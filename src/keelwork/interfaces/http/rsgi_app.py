@@ -150,17 +150,18 @@ class RsgiApp:
                 proto.response_bytes(405, [*JSON, ("allow", "POST")], bytes(wrong.body))
                 return
             if queue is not None:
+                headers = scope.headers  # (granian builds the object at each access)
                 try:
                     principal = None if self.keys is None else \
-                        await authenticate(self.keys, scope.headers, "predict")
-                    raw = await self.body(scope.headers, proto)
-                    _, ref = request_ref(named, scope.headers.get(MODEL_REF_HEADER))
+                        await authenticate(self.keys, headers, "predict")
+                    raw = await self.body(headers, proto)
+                    _, ref = request_ref(named, headers.get(MODEL_REF_HEADER))
                 except (HTTPProblem, KeelworkError) as exc:
                     status, body = refusal(exc, self.project_dir)
                     proto.response_bytes(status, [*JSON, *getattr(exc, "headers", {}).items()],
                                          body)
                     return
-                caller = Caller.of(scope.headers, self.tenant_header, ref=ref,
+                caller = Caller.of(headers, self.tenant_header, ref=ref,
                                    any_ref=principal is not None and principal.allows("admin"))
                 status, body, answer = await (self.predict(queue, model, raw, caller) if v1
                                               else self.infer(queue, model, raw, caller))
