@@ -7,6 +7,7 @@ The statements themselves (insert-or-ignore by id) are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
@@ -34,16 +35,15 @@ class DriverInsert:
         self.order = tuple(params or ())
         if set(self.order) != set(columns):
             raise StoreError(f"internal: compiled insert binds {self.order} != {columns}")
-        # one C call per row for its parameters (a generator per row cost ~1 µs of 11 values)
-        self._values = itemgetter(*self.order) if len(self.order) > 1 else None
+        # A row's parameters in one C call (a generator per row cost ~1 µs of 11 values);
+        # itemgetter of one key gives the value itself, not a tuple.
+        order = self.order
+        self._values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            itemgetter(*order) if len(order) > 1 else lambda r: tuple(r[k] for k in order))
 
     def run(self, conn: Any, rows: list[dict[str, Any]]) -> None:
         if self.positional:
-            if self._values is not None:
-                conn.exec_driver_sql(self.sql, list(map(self._values, rows)))
-                return
-            order = self.order
-            conn.exec_driver_sql(self.sql, [tuple(r[k] for k in order) for r in rows])
+            conn.exec_driver_sql(self.sql, list(map(self._values, rows)))
         else:
             conn.exec_driver_sql(self.sql, [{k: r[k] for k in self.order} for r in rows])
 

@@ -31,8 +31,7 @@ class Watch:
 
     __slots__ = ("_cut", "_deadlines", "_task")
 
-    def __init__(self, task: asyncio.Task[object],
-                 deadlines: ReadDeadlines | None = None) -> None:
+    def __init__(self, task: asyncio.Task[object], deadlines: ReadDeadlines) -> None:
         self._task = task
         self._cut = False
         self._deadlines = deadlines
@@ -41,8 +40,7 @@ class Watch:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._deadlines is not None:
-            del self._deadlines._reads[self]
+        del self._deadlines._reads[self]
 
     def cut(self) -> None:
         """Cancel the read: its deadline has passed (once; the sweep calls it)."""
