@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import h11
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -298,6 +299,65 @@ def _answer(sock: socket.socket) -> tuple[int, dict[str, Any], bool]:
     if b"transfer-encoding: chunked" in head.lower():
         body = body.split(b"\r\n", 1)[1].rsplit(b"\r\n0\r\n", 1)[0]
     return int(head.split(b" ", 2)[1]), json.loads(body), closed
+
+
+def _send(sock: socket.socket, conn: h11.Connection, path: str, headers: dict[str, str],
+          body: bytes, pause_s: float) -> None:
+    """A POST whose headers go in one write and its body ``pause_s`` later in another."""
+    head = [("host", "x"), ("content-type", "application/json"),
+            ("content-length", str(len(body))), *headers.items()]
+    sock.sendall(conn.send(h11.Request(method="POST", target=path, headers=head)))
+    time.sleep(pause_s)
+    if body:
+        sock.sendall(conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+
+
+def _status(sock: socket.socket, conn: h11.Connection) -> tuple[int | None, bool]:
+    """The answer's status (None: the connection ended first) and whether the connection
+    ends with it (the answer says ``connection: close``, or the server closed it)."""
+    status = None
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            try:
+                conn.receive_data(sock.recv(65536))
+            except OSError:  # reset
+                conn.receive_data(b"")
+            continue
+        if isinstance(event, h11.Response):
+            status = event.status_code
+        if isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return status, h11.MUST_CLOSE in (conn.our_state, conn.their_state) or \
+                isinstance(event, h11.ConnectionClosed)
+
+
+def test_a_kept_alive_connection_outlives_a_refusal_sent_before_its_body(
+        server: Server) -> None:
+    """Clients write a request's headers and its body apart, and reuse the connection. A
+    refusal decided from the headers (an unknown model: 404, no key: 401) then goes out
+    before the body has come; the connection must still serve the client's next request.
+    A body over the limit is never read: that refusal must say the connection ends with it
+    (granian's front used to drop such connections without a word, and the client's next
+    request on it was reset)."""
+    body = json.dumps(INSTANCE).encode()
+    for base in {server.base, server.fast}:
+        for path, headers, expected in (("/v1/models/nosuch:predict", server.headers(), 404),
+                                        ("/v1/models/knn:predict", {}, 401)):
+            sock, conn = _raw(base), h11.Connection(h11.CLIENT)
+            _send(sock, conn, path, headers, body, 0.05)
+            assert _status(sock, conn) == (expected, False), (base, path)
+            conn.start_next_cycle()
+            _send(sock, conn, "/v1/models/knn:predict", server.headers(), body, 0)
+            assert _status(sock, conn) == (200, False), (base, path, "the next request")
+            sock.close()
+    for base in {server.base, server.fast}:  # a body over the limit: only its headers sent
+        sock, conn = _raw(base), h11.Connection(h11.CLIENT)
+        sock.sendall(conn.send(h11.Request(method="POST", target="/v1/models/knn:predict",
+                                           headers=[("host", "x"),
+                                                    ("content-length", str(MAX_BODY + 1)),
+                                                    *server.headers().items()])))
+        assert _status(sock, conn) == (413, True), base
+        sock.close()
 
 
 def test_bodies_are_bounded_in_size_and_time_on_every_route(server: Server) -> None:

@@ -25,6 +25,10 @@ the app opens the process's server from what ``keel serve`` handed down, as
   protocol's official clients work on the fast port as they are.
 - ``GET /``: 200 (alive). Anything else: 404 naming the admin port, where keelwork's whole app
   serves the rest: the V2 ``/versions/N`` routes, ``/metrics`` and the admin routes.
+- A request answered without its body (404, 405, 401/403) has its body read and dropped
+  first, within the same guards, so that its kept-alive connection serves the client's next
+  request (granian's front drops a connection whose request body was left unread); a body
+  past the guards stays unread and the answer says ``connection: close``.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keelwork.granian")
 JSON = [("content-type", "application/json")]
+#: The header of an answer that leaves its request's body unread: the connection ends with it.
+CLOSE = (("connection", "close"),)
 _PREFIX, _SUFFIX = "/v1/models/", ":predict"
 _V2 = "/v2/models/"
 _REF_SEP = re.compile("[@:]")
@@ -147,19 +153,27 @@ class RsgiApp:
                 wrong = error_response(405, f"{method[:20]} is not allowed on {path[:200]}; "
                                             "use POST.",
                                        [ErrorDetail("method", "method_allowed", method[:20])])
-                proto.response_bytes(405, [*JSON, ("allow", "POST")], bytes(wrong.body))
+                proto.response_bytes(405, [*JSON, ("allow", "POST"),
+                                           *await self.unread(scope.headers, proto)],
+                                     bytes(wrong.body))
                 return
             if queue is not None:
                 headers = scope.headers  # (granian builds the object at each access)
                 try:
                     principal = None if self.keys is None else \
                         await authenticate(self.keys, headers, "predict")
+                except (HTTPProblem, KeelworkError) as exc:
+                    self.refuse(proto, exc, await self.unread(headers, proto))
+                    return
+                try:
                     raw = await self.body(headers, proto)
+                except HTTPProblem as exc:  # past the guards: the rest is left unread
+                    self.refuse(proto, exc, CLOSE)
+                    return
+                try:
                     _, ref = request_ref(named, headers.get(MODEL_REF_HEADER))
                 except (HTTPProblem, KeelworkError) as exc:
-                    status, body = refusal(exc, self.project_dir)
-                    proto.response_bytes(status, [*JSON, *getattr(exc, "headers", {}).items()],
-                                         body)
+                    self.refuse(proto, exc)
                     return
                 caller = Caller.of(headers, self.tenant_header, ref=ref,
                                    any_ref=principal is not None and principal.allows("admin"))
@@ -169,17 +183,46 @@ class RsgiApp:
                     answer.prediction_ids, answer.version, answer.answered_by).items()]
                 proto.response_bytes(status, headers, body)
                 return
+        close = await self.unread(scope.headers, proto)
         if method == "GET":
             found = await self.read_route(scope, path)
             if found is not None:
                 status, body, headers = found
-                proto.response_bytes(status, [*JSON, *headers], body)
+                proto.response_bytes(status, [*JSON, *headers, *close], body)
                 return
         missing = error_response(404, f"No route {path[:200]} here: this port serves predict "
                                  "(V1 and V2) and the V2 health and model routes of the "
                                  f"champions; keelwork's app on {self.admin} serves the rest.",
                                  [ErrorDetail("path", "route", path[:200])])
-        proto.response_bytes(404, JSON, bytes(missing.body))
+        proto.response_bytes(404, [*JSON, *close], bytes(missing.body))
+
+    def refuse(self, proto: Any, exc: HTTPProblem | KeelworkError,
+               close: tuple[tuple[str, str], ...] = ()) -> None:
+        """Answers a refusal with keelwork's error body and the exception's own headers
+        (``Retry-After``, ``WWW-Authenticate``), plus ``close``."""
+        status, body = refusal(exc, self.project_dir)
+        proto.response_bytes(status, [*JSON, *getattr(exc, "headers", {}).items(), *close],
+                             body)
+
+    async def unread(self, headers: Any, proto: Any) -> tuple[tuple[str, str], ...]:
+        """Reads and drops the body of a request answered without it, within the same
+        guards as a body that is used; the extra answer headers: none, or
+        ``connection: close`` when the body is past the guards and stays unread.
+
+        granian's front closes a connection whose request body was left unread when the
+        answer went out, and says nothing of it in the answer: a client that sends its next
+        request on that connection finds it reset. A body read (or an answer that says it
+        closes) keeps every answer on a kept-alive connection whole, as on the default
+        engine.
+        """
+        if headers.get("transfer-encoding") is None and \
+                headers.get("content-length") in (None, "0"):
+            return ()  # no body (a GET, an empty POST): nothing to read
+        try:
+            await self.body(headers, proto)
+        except HTTPProblem:
+            return CLOSE
+        return ()
 
     async def read_route(self, scope: Any, path: str) -> tuple[int, bytes, list[Any]] | None:
         """``/`` and the V2 health and model metadata routes; None: not one of them."""

@@ -79,6 +79,8 @@ class Proto:
 
     #: Whole-body reads (``await proto()``), as against chunks (``async for``).
     calls: int = 0
+    #: The headers of each answer sent.
+    answer_headers: list[list[tuple[str, str]]] = field(default_factory=list)
 
     async def __call__(self) -> bytes:
         self.calls += 1
@@ -99,6 +101,7 @@ class Proto:
     def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         assert ("content-type", "application/json") in headers
         self.sent.append((status, body))
+        self.answer_headers.append(headers)
 
 
 def _app() -> RsgiApp:
@@ -241,3 +244,46 @@ def test_open_inference_protocol_on_the_fast_port() -> None:
     assert [t["name"] for t in meta["inputs"]] == ["a"]
     status, out = _call(app, "/v2/models/other/ready", method="GET")
     assert status == 404 and "admin port" in out["error"]
+
+
+def test_a_request_answered_without_its_body_has_it_read_so_its_connection_lives() -> None:
+    """granian drops a kept-alive connection whose request body was left unread when the
+    answer went out, without a word in the answer: the client's next request on it is reset.
+    So a 404, 405 or 401 reads the body first (bounded as any body) and keeps the
+    connection; a body past the guards stays unread and its answer says it closes."""
+    app = _app()
+    app.keys = Keys()  # type: ignore[assignment]
+    app.max_body_bytes = 100
+    body = b'{"instances": [{"a": 2}]}'
+    declared = {"content-length": str(len(body))}
+    cases = [("/v1/models/other:predict", "POST", declared, 404),
+             ("/v1/models/m:predict", "PUT", declared, 405),
+             ("/v1/models/m:predict", "POST", declared, 401),
+             ("/v1/models/m:predict", "POST", {"transfer-encoding": "chunked"}, 401),
+             ("/v2/models/m/infer", "POST", {**declared, "x-api-key": "kr"}, 403),
+             ("/metrics", "POST", declared, 404)]
+    for path, method, headers, expected in cases:
+        proto = Proto(body)
+        asyncio.run(app.__rsgi__(Scope(path, method, headers=headers), proto))
+        assert proto.sent[0][0] == expected, (path, method, proto.sent)
+        assert proto.calls + proto.read > 0, f"{method} {path}: the body was left unread"
+        assert ("connection", "close") not in proto.answer_headers[0]
+    # a GET without a body: nothing to read, and nothing waited for
+    proto = Proto(b"")
+    asyncio.run(app.__rsgi__(Scope("/nothing", "GET"), proto))
+    assert proto.sent[0][0] == 404 and proto.calls == proto.read == 0
+    # past the guards: unread, and the answer closes the connection
+    big = b"x" * 500
+    for path, expected in (("/v1/models/other:predict", 404), ("/v1/models/m:predict", 401)):
+        proto = Proto(big)
+        asyncio.run(app.__rsgi__(Scope(path, headers={"content-length": "500"}), proto))
+        assert proto.sent[0][0] == expected and proto.calls == proto.read == 0
+        assert ("connection", "close") in proto.answer_headers[0]
+    proto = Proto(big)  # a key that passes, a body over the limit: 413, and it closes
+    asyncio.run(app.__rsgi__(Scope("/v1/models/m:predict", headers={
+        "content-length": "500", "x-api-key": "kp"}), proto))
+    assert proto.sent[0][0] == 413 and ("connection", "close") in proto.answer_headers[0]
+    app.body_read_timeout_s = 0.05  # too slow to arrive: 404 still, and it closes
+    proto = Proto(body, delay_s=0.05)
+    asyncio.run(app.__rsgi__(Scope("/v1/models/other:predict", headers=declared), proto))
+    assert proto.sent[0][0] == 404 and ("connection", "close") in proto.answer_headers[0]
