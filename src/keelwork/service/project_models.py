@@ -75,9 +75,9 @@ def save_sklearn(model: Any, directory: Path) -> SavedModel:
     Raises:
         MissingExtraError: skops is not installed.
     """
-    from keelwork.adapters.runtimes.base import import_optional
+    from keelwork.adapters.runtimes.sklearn import import_skops_io
 
-    sio = import_optional("skops.io", "sklearn", "Registering a scikit-learn model")
+    sio = import_skops_io("Registering a scikit-learn model")
     path = directory / "model.skops"
     sio.dump(model, path)
     trusted = [str(t) for t in sio.get_untrusted_types(file=path)]

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import sys
 import zipfile
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, ClassVar, Literal
 
 from keelwork.adapters.runtimes.base import (
@@ -40,6 +42,35 @@ from keelwork.errors import InvalidInputError, ModelLoadError, UnsafeArtifactErr
 from keelwork.types import Instance, JSONValue
 
 _PURPOSE = "The 'sklearn' runtime"
+#: scikit-learn's vendored array-API shim for torch: a package whose import imports torch.
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+def import_skops_io(purpose: str = _PURPOSE) -> ModuleType:
+    """``skops.io``, imported without importing torch.
+
+    skops builds its trusted-type list at import with scikit-learn's ``all_estimators()``,
+    which walks sklearn's subpackages with ``pkgutil.walk_packages``. The walk imports each
+    package to look inside it, among them ``sklearn.externals.array_api_compat.torch``, which
+    imports torch wherever torch is installed (the ``[torch]`` extra): about a second and
+    180 MB more in every process that loads a scikit-learn model, for a package that holds no
+    estimator (``all_estimators`` skips ``externals``). For that walk only, the package is an
+    empty stand-in; the real one imports as usual afterwards (scikit-learn's array API
+    dispatch on torch tensors).
+
+    Raises:
+        MissingExtraError: skops is not installed.
+    """
+    if "skops.io" in sys.modules or _TORCH_SHIM in sys.modules or "torch" in sys.modules:
+        return import_optional("skops.io", "sklearn", purpose)  # nothing left to spare
+    stand_in = ModuleType(_TORCH_SHIM)
+    stand_in.__path__ = []  # a package with nothing inside: the walk stops there
+    sys.modules[_TORCH_SHIM] = stand_in
+    try:
+        return import_optional("skops.io", "sklearn", purpose)
+    finally:
+        if sys.modules.get(_TORCH_SHIM) is stand_in:
+            del sys.modules[_TORCH_SHIM]
 _TEXT_VECTORIZERS = ("CountVectorizer", "TfidfVectorizer", "HashingVectorizer")
 #: Estimators that take non-numeric columns: their presence makes the input mode 'mixed'.
 _MIXED_MARKERS = ("ColumnTransformer", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder")
@@ -108,7 +139,7 @@ class SklearnRuntime(BaseRuntime):
         self._loaded = True
 
     def _load_skops(self) -> Any:
-        sio = import_optional("skops.io", "sklearn", _PURPOSE)
+        sio = import_skops_io()
         path = self.path
         try:
             untrusted: list[str] = list(sio.get_untrusted_types(file=path))
@@ -351,4 +382,4 @@ def _looks_like_pickle(path: Any) -> bool:
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-__all__ = ["SklearnConfig", "SklearnRuntime", "untrusted_message"]
+__all__ = ["SklearnConfig", "SklearnRuntime", "import_skops_io", "untrusted_message"]

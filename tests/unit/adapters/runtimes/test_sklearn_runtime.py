@@ -228,3 +228,42 @@ def test_text_field_picks_the_text_of_a_record(tmp_path: Path) -> None:
     assert rt.predict([{"title": "x", "body": "boring and awful"}]) == ["negative"]
     with pytest.raises(InvalidInputError, match=r"missing the text field 'body'"):
         rt.predict([{"title": "x"}])
+
+
+_SKOPS_IMPORT = """
+import importlib, json, sys
+from pathlib import Path
+from keelwork.adapters.runtimes.sklearn import import_skops_io
+sio = import_skops_io() if sys.argv[1] == "spared" else importlib.import_module("skops.io")
+out = {"torch": "torch" in sys.modules,
+       "trusted": sio._trusted_types.SKLEARN_ESTIMATOR_TYPE_NAMES,
+       "rss_mb": [int(line.split()[1]) / 1024 for line in Path("/proc/self/status")
+                  .read_text().splitlines() if line.startswith("VmRSS:")][0]}
+shim = importlib.import_module("sklearn.externals.array_api_compat.torch")
+out["shim_is_real"] = hasattr(shim, "asarray") and "torch" in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_skops_is_imported_without_torch_and_trusts_the_same_types() -> None:
+    """skops' import walks every sklearn package, and one (the array-API shim for torch)
+    imports torch: a process that loads a scikit-learn model would hold torch too wherever
+    it is installed. The runtime imports skops without it (the same trusted types, ~180 MB
+    less), and the shim imports for real afterwards."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch", reason="what is spared is torch's import: torch is absent")
+    if sys.platform != "linux":
+        pytest.skip("reads the resident memory from /proc")
+    runs = {how: json.loads(subprocess.run([sys.executable, "-c", _SKOPS_IMPORT, how],
+                                           capture_output=True, text=True, check=True,
+                                           timeout=120).stdout)
+            for how in ("spared", "plain")}
+    if not runs["plain"]["torch"]:
+        pytest.skip("this skops/scikit-learn no longer imports torch with skops.io")
+    assert runs["spared"]["torch"] is False
+    assert runs["spared"]["trusted"] == runs["plain"]["trusted"] != []
+    assert runs["spared"]["rss_mb"] < runs["plain"]["rss_mb"] - 100, runs
+    assert runs["spared"]["shim_is_real"] and runs["plain"]["shim_is_real"]
