@@ -41,6 +41,7 @@ VERSIONS = 8
 MAX_LOADED = 2
 MAX_BODY = 65_536
 READ_TIMEOUT_S = 1.0
+HEAD_TIMEOUT_S = 2.0
 MAX_REJECTED = 4096
 
 SPEC = """\
@@ -57,6 +58,7 @@ guards:
   max_loaded_versions: {max_loaded}
   max_body_bytes: {max_body}
   body_read_timeout_s: {timeout}
+  header_read_timeout_s: {head}
 storage: {{url: "{url}", max_rejected_input_bytes: {max_rejected}}}
 """
 
@@ -149,7 +151,8 @@ def server(tmp_path: Path, store_url: str, versions: int, engine: str,
     from keelwork.adapters.stores.registry_store import open_registry
 
     (tmp_path / "keel.yaml").write_text(SPEC.format(
-        max_loaded=MAX_LOADED, max_body=MAX_BODY, timeout=READ_TIMEOUT_S, url=store_url,
+        max_loaded=MAX_LOADED, max_body=MAX_BODY, timeout=READ_TIMEOUT_S, head=HEAD_TIMEOUT_S,
+        url=store_url,
         max_rejected=MAX_REJECTED))
     registry = open_registry(tmp_path, store_url)
     for v in range(1, versions + 1):
@@ -394,6 +397,50 @@ def test_bodies_are_bounded_in_size_and_time_on_every_route(server: Server) -> N
         _trickle(base, path, key)
     # all of it logged nothing beyond start-up warnings
     assert len(server.log_lines()) <= 5, server.log_lines()
+
+
+def test_connections_without_a_whole_head_in_time_are_closed(server: Server) -> None:
+    """Slowloris: connections that send nothing, that send their headers a line at a time,
+    or that do so for their next request after an answer on a kept-alive connection, are
+    closed guards.header_read_timeout_s after they opened (or after that answer), on every
+    port, while real clients are answered; none is closed much before it."""
+    opened: dict[tuple[str, str], tuple[socket.socket, float]] = {}
+    for base in {server.base, server.fast}:
+        for kind in ("silent", "trickle", "next head"):
+            sock = _raw(base)
+            if kind == "next head":
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.settimeout(5)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 "), base
+            if kind != "silent":
+                sock.sendall(b"POST /v1/models/knn:predict HTTP/1.1\r\nHost: x\r\n")
+            sock.setblocking(False)
+            opened[(base, kind)] = (sock, time.monotonic())
+    closed_after: dict[tuple[str, str], float] = {}
+    while len(closed_after) < len(opened) and time.monotonic() - min(
+            t for _, t in opened.values()) < HEAD_TIMEOUT_S + 6:
+        time.sleep(0.25)
+        for (base, kind), (sock, started) in opened.items():
+            if (base, kind) in closed_after:
+                continue
+            try:
+                if kind != "silent":
+                    sock.send(b"x-slow: 1\r\n")
+                ended = sock.recv(65536) == b""
+            except BlockingIOError:
+                ended = False
+            except OSError:  # reset
+                ended = True
+            if ended:
+                closed_after[(base, kind)] = time.monotonic() - started
+        r = server.fast_client.post("/v1/models/knn:predict", json=INSTANCE,
+                                    headers=server.headers())
+        assert r.status_code == 200, r.text  # real clients are answered meanwhile
+    for sock, _ in opened.values():
+        sock.close()
+    assert set(closed_after) == set(opened), f"held past the deadline: {closed_after}"
+    for where, after in closed_after.items():
+        assert HEAD_TIMEOUT_S - 0.5 < after < HEAD_TIMEOUT_S + 1.5, (where, after)
 
 
 def _trickle(base: str, path: str, key: str) -> None:

@@ -15,7 +15,7 @@ from keelwork.adapters.stores.rate_limit_store import RateLimitStore
 from keelwork.interfaces.http.server import build_server_app
 from keelwork.service.rate_limits import SYNC_S, RateLimiter
 from keelwork.spec import load_spec
-from keelwork.spec.model import RateLimit
+from keelwork.spec.guard_settings import RateLimit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SPEC = """\

@@ -56,8 +56,10 @@ def granian_config(resolved: ResolvedSpec, *, host: str, port: int, target: str,
     default engine's requests in flight); granian logs warnings and errors only unless keel
     serve's level is debug."""
     level = "debug" if log_level.lower() == "debug" else "warning"
+    guards = resolved.spec.guards
     return GranianConfig(target=target, host=host, port=port, log_level=level,
-                         max_in_flight=resolved.spec.guards.max_concurrency)
+                         max_in_flight=guards.max_concurrency,
+                         header_read_timeout_s=guards.header_read_timeout_s)
 
 
 def serve_granian(config: GranianConfig, admin: Sequence[str], env: Mapping[str, str]) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from keelwork.adapters.stores.rate_limit_store import RateLimitStore
 from keelwork.core.ratelimit import Buckets, share, take
-from keelwork.spec.model import RateLimit
+from keelwork.spec.guard_settings import RateLimit
 
 log = logging.getLogger("keelwork.ratelimit")
 

@@ -151,6 +151,10 @@ SERVING: dict[str, tuple[str, ...]] = {
     "guards.body_read_timeout_s": (
         "keelwork.interfaces.http.limits", "tests/integration/test_hostile_clients.py",
         "BodyLimitMiddleware, installed by keelwork.interfaces.http.app"),
+    "guards.header_read_timeout_s": (
+        "keelwork.interfaces.http.head_deadline", "tests/integration/test_hostile_clients.py",
+        "the uvicorn protocols of keel serve, its workers and the admin apps; granian's "
+        "header_read_timeout (keelwork.adapters.engines.granian_front)"),
     "guards.max_concurrency": (
         "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py"),
     "guards.max_loaded_versions": (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 from pydantic_core import PydanticCustomError
 
 from keelwork.spec.pii import known_pii_entities
@@ -89,4 +89,16 @@ class InjectionGuard(Section):
         return self.action == "reject"
 
 
-__all__ = ["InjectionGuard", "OodGuard", "PiiRedaction"]
+class RateLimit(Section):
+    """Requests per second a caller may send to the predict routes, for all servers of a
+    store together (keelwork.service.rate_limits); past it: 429 with Retry-After."""
+
+    requests_per_second: PositiveFloat
+    burst: PositiveInt = Field(default=10, description="Requests a caller may send at once "
+                               "after being idle (the bucket's size).")
+    per: Literal["key", "tenant", "ip"] = Field(
+        default="key", description="Who a caller is: its verified API key (its IP without "
+        "one), the tenant header (its IP without one), or its IP address.")
+
+
+__all__ = ["InjectionGuard", "OodGuard", "PiiRedaction", "RateLimit"]

@@ -31,7 +31,7 @@ from keelwork.spec.explain import ExplainSection
 from keelwork.spec.fairness import FairnessSection
 from keelwork.spec.features import FeaturesSection
 from keelwork.spec.flags import FlagSpec
-from keelwork.spec.guard_settings import InjectionGuard, OodGuard, PiiRedaction
+from keelwork.spec.guard_settings import InjectionGuard, OodGuard, PiiRedaction, RateLimit
 from keelwork.spec.kinds import runtime_kinds
 from keelwork.spec.model_tests import TESTS_FIELD
 from keelwork.spec.review import ReviewSection
@@ -263,18 +263,6 @@ class RolloutSection(Section):
 
 
 # --------------------------------------------------------------------------- guards
-class RateLimit(Section):
-    """Requests per second a caller may send to the predict routes, for all servers of a
-    store together (keelwork.service.rate_limits); past it: 429 with Retry-After."""
-
-    requests_per_second: PositiveFloat
-    burst: PositiveInt = Field(default=10, description="Requests a caller may send at once "
-                               "after being idle (the bucket's size).")
-    per: Literal["key", "tenant", "ip"] = Field(
-        default="key", description="Who a caller is: its verified API key (its IP without "
-        "one), the tenant header (its IP without one), or its IP address.")
-
-
 class GuardsSection(Section):
     max_body_bytes: PositiveInt = Field(
         default=1_048_576, description="Largest request body accepted on every route, whether "
@@ -282,6 +270,9 @@ class GuardsSection(Section):
     body_read_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
         default=5.0, description="Seconds a client has to send a whole request body, from "
         "the first read; a slower one is answered 408 and the connection closed.")
+    header_read_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=10.0, description="Seconds a connection has to send a whole request head, "
+        "from its opening or its last answer; a slower (or silent) one is closed.")
     max_concurrency: PositiveInt = 256
     max_loaded_versions: PositiveInt = Field(
         default=8, description="Model versions kept loaded at once (all models together). "

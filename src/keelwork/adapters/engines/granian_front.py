@@ -35,6 +35,10 @@ class GranianConfig:
         max_in_flight: Requests the worker takes at once (granian's ``backpressure``); past
             it, granian stops accepting until one is answered. None: granian's default (its
             backlog, 1024).
+        header_read_timeout_s: Seconds a connection has to send a whole request head, from
+            its opening or its previous answer (granian's HTTP/1 ``header_read_timeout``);
+            else it is closed. None: granian's default (30 s, and only from a request's
+            first byte: a silent connection is held).
     """
 
     target: str
@@ -42,6 +46,7 @@ class GranianConfig:
     port: int
     log_level: str = "warning"
     max_in_flight: int | None = None
+    header_read_timeout_s: float | None = None
 
 
 def require_granian() -> None:
@@ -62,6 +67,12 @@ def server_options(config: GranianConfig) -> dict[str, Any]:
         "runtime_threads": 1, "log_level": config.log_level, "log_access": False}
     if config.max_in_flight is not None:
         options["backpressure"] = config.max_in_flight
+    if config.header_read_timeout_s is not None:
+        # HTTP/1 only: in granian's `auto` mode a connection is held silent while granian
+        # waits for bytes to tell HTTP/1 from HTTP/2, before any deadline starts. In HTTP/1
+        # mode the deadline runs from the connection's opening.
+        options["http"] = "1"
+        options["header_read_timeout_ms"] = max(1, round(config.header_read_timeout_s * 1000))
     return options
 
 
@@ -77,6 +88,11 @@ def serve(config: GranianConfig, daemons: Sequence[tuple[str, list[str]]] = (),
     constants: Any = importlib.import_module("granian.constants")
     levels: Any = importlib.import_module("granian.log")
     options = server_options(config)
+    if "header_read_timeout_ms" in options:
+        http: Any = importlib.import_module("granian.http")
+        options["http1_settings"] = http.HTTP1Settings(
+            header_read_timeout=options.pop("header_read_timeout_ms"))
+        options["http"] = constants.HTTPModes(options["http"])
     # granian starts its worker with multiprocessing's start method: spawn, so the worker is a
     # fresh interpreter (the environment handed down, e.g. the metrics folder, read as it
     # imports; no threads of this process forked), as Mosec's workers are.

@@ -206,9 +206,17 @@ def demo(
     configure_logging("warning", access_log=False)
     host = "127.0.0.1"
     port = port or _free_port(host)
-    app = build_server_app(load_spec(directory / "keel.yaml"), settings=settings)
+    from keelwork.interfaces.http.head_deadline import (
+        head_deadline_protocol,
+        set_header_read_timeout,
+    )
+
+    resolved = load_spec(directory / "keel.yaml")
+    app = build_server_app(resolved, settings=settings)
+    set_header_read_timeout(resolved.spec.guards.header_read_timeout_s)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="on"))
+                                           access_log=False, lifespan="on",
+                                           http=head_deadline_protocol()))
     thread = threading.Thread(target=server.run, name="keel-demo-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

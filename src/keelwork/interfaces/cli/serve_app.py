@@ -11,6 +11,8 @@ reads and checks as ``keel serve`` does).
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,9 @@ def worker_app() -> Any:
     settings = load_settings()  # checked in each worker, as `keel serve` checks them
     shared = options.get("metrics_dir")
     resolved = load_spec(Path(options["spec"]))
+    from keelwork.interfaces.http.head_deadline import set_header_read_timeout
+
+    set_header_read_timeout(resolved.spec.guards.header_read_timeout_s)  # this process's
     load = None
     if options.get("version_deployments"):
         from keelwork.service.scale_out import version_loader
@@ -62,4 +67,22 @@ def worker_app() -> Any:
                             shared_metrics=shared is None)
 
 
-__all__ = ["HANDOFF_VARIABLE", "handoff", "worker_app"]
+def serve_admin_app(argv: Sequence[str]) -> None:
+    """The fast engines' admin app (``python -m keelwork.interfaces.cli.serve_app HOST PORT
+    LOG_LEVEL``): :func:`worker_app` on uvicorn, with the request-head deadline of
+    :mod:`keelwork.interfaces.http.head_deadline` (which uvicorn's command line cannot
+    name)."""
+    import uvicorn
+
+    from keelwork.interfaces.http.head_deadline import head_deadline_protocol
+
+    host, port, log_level = argv
+    uvicorn.run("keelwork.interfaces.cli.serve_app:worker_app", factory=True, host=host,
+                port=int(port), log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=10, http=head_deadline_protocol())
+
+
+if __name__ == "__main__":
+    serve_admin_app(sys.argv[1:])
+
+__all__ = ["HANDOFF_VARIABLE", "handoff", "serve_admin_app", "worker_app"]

@@ -141,9 +141,15 @@ def serve(
 
     announce_slos(resolved.spec)
     announce_budget(resolved.spec)
+    from keelwork.interfaces.http.head_deadline import (
+        head_deadline_protocol,
+        set_header_read_timeout,
+    )
+
+    set_header_read_timeout(resolved.spec.guards.header_read_timeout_s)  # (workers: their own)
     uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
                 lifespan="on", timeout_graceful_shutdown=10,
-                workers=n if n > 1 else None, factory=n > 1)
+                workers=n if n > 1 else None, factory=n > 1, http=head_deadline_protocol())
 
 
 def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: str | None,

@@ -69,10 +69,8 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
     share_metrics(str(shared))  # every process of the tree counts into one folder
     hand_to_workers(handoff(spec, log_level, access_log, metrics_dir=shared))
     env = child_environment()
-    app = [sys.executable, "-m", "uvicorn", "--factory",
-           "keelwork.interfaces.cli.serve_app:worker_app", "--host", h, "--port", str(admin),
-           "--log-level", log_level.lower(), "--no-access-log", "--timeout-graceful-shutdown",
-           "10"]
+    app = [sys.executable, "-m", "keelwork.interfaces.cli.serve_app", h, str(admin),
+           log_level.lower()]
     announce_slos(resolved.spec)
     announce_budget(resolved.spec)
     models = ", ".join(m.name for m in resolved.spec.models)

@@ -24,6 +24,14 @@ def test_requests_in_flight_are_bounded_when_asked() -> None:
     assert options["backpressure"] == 64
 
 
+def test_a_request_head_deadline_makes_the_front_http1_with_granians_timeout() -> None:
+    """guards.header_read_timeout_s: granian's HTTP/1 header_read_timeout, in ms. HTTP/1 only,
+    because in `auto` mode a silent connection is held before any deadline starts."""
+    options = server_options(GranianConfig(target="pkg.mod:app", host="127.0.0.1", port=8123,
+                                           header_read_timeout_s=2.5))
+    assert options["http"] == "1" and options["header_read_timeout_ms"] == 2500
+
+
 def test_without_granian_the_engine_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "granian", None)
     with pytest.raises(MissingExtraError, match=r"keelwork\[granian\]"):

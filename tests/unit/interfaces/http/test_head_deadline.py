@@ -1,0 +1,115 @@
+"""uvicorn's protocols with ``guards.header_read_timeout_s``: a connection that sends no whole
+request head in time (silent, trickling, or trickling its next head after an answer) is
+closed; a request whose head arrives in time is answered, and its body is not cut by it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+import uvicorn
+
+from keelwork.interfaces.http.head_deadline import (
+    H11HeadDeadline,
+    HeadDeadline,
+    HttpToolsHeadDeadline,
+    head_deadline_protocol,
+    set_header_read_timeout,
+)
+
+TIMEOUT_S = 0.6
+HEAD = b"POST / HTTP/1.1\r\nHost: x\r\n"
+
+
+async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    answer = b"got %d" % len(body)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"%d" % len(answer))]})
+    await send({"type": "http.response.body", "body": answer})
+
+
+def _closed_after(port: int, first: bytes, then: bytes | None, wait_s: float) -> float | None:
+    """Send ``first`` (a whole request: then the start of the next head once answered), then
+    ``then`` every 0.1 s (None: nothing); seconds until the server closed the connection
+    (from the opening or the answer; None: open after ``wait_s``)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(first)
+    if first.endswith(b"\r\n\r\n"):  # a whole request: its answer first
+        sock.settimeout(2)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.sendall(HEAD)
+    sock.setblocking(False)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < wait_s:
+            time.sleep(0.1)
+            try:
+                if then is not None:
+                    sock.send(then)
+                if sock.recv(65536) == b"":
+                    return time.monotonic() - started
+            except BlockingIOError:
+                continue
+            except OSError:
+                return time.monotonic() - started
+        return None
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("protocol", [
+    H11HeadDeadline,
+    pytest.param(HttpToolsHeadDeadline, marks=pytest.mark.skipif(
+        HttpToolsHeadDeadline is None, reason="httptools is not installed"))])
+def test_heads_that_do_not_arrive_in_time_close_the_connection(protocol: Any) -> None:
+    set_header_read_timeout(TIMEOUT_S)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(_app, host="127.0.0.1", port=port, http=protocol,
+                                           log_level="error", lifespan="off"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(server.serve()))
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        for first, then in ((b"", None), (HEAD, b"x-slow: 1\r\n"),
+                            (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"x-slow: 1\r\n")):
+            after = _closed_after(port, first, then, 3)
+            assert after is not None and TIMEOUT_S - 0.2 < after < TIMEOUT_S + 0.6, (first, after)
+        # a head in time, then a body slower than the head deadline: answered whole
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(HEAD + b"Content-Length: 10\r\n\r\n")
+        for _ in range(10):
+            time.sleep(TIMEOUT_S / 5)
+            sock.sendall(b"a")
+        sock.settimeout(2)
+        answer = b""
+        while not answer.endswith(b"got 10") and (part := sock.recv(65536)):
+            answer += part
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"got 10"), answer
+        sock.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        loop.close()
+        set_header_read_timeout(10.0)
+
+
+def test_the_protocol_is_the_one_uvicorn_would_pick() -> None:
+    expected = H11HeadDeadline if HttpToolsHeadDeadline is None else HttpToolsHeadDeadline
+    assert head_deadline_protocol() is expected
+    assert issubclass(expected, HeadDeadline) and HeadDeadline.timeout_s == 10.0
