@@ -443,6 +443,34 @@ def test_connections_without_a_whole_head_in_time_are_closed(server: Server) -> 
         assert HEAD_TIMEOUT_S - 0.5 < after < HEAD_TIMEOUT_S + 1.5, (where, after)
 
 
+def test_a_request_head_of_a_megabyte_is_refused_without_being_held(server: Server) -> None:
+    """Headers without end (1 MB sent, as fast as the socket takes them): refused with 431
+    and the connection closed, on every port, and the server's memory does not grow by
+    them (uvicorn's httptools protocol used to take them all)."""
+    before = server.rss_mb()
+    line = b"x-pad: " + b"a" * 1000 + b"\r\n"
+    for base in {server.base, server.fast}:
+        for _ in range(5):
+            sock = _raw(base)
+            with contextlib.suppress(OSError):  # closed while we were still sending
+                sock.sendall(b"POST /v1/models/knn:predict HTTP/1.1\r\nHost: x\r\n")
+                for _ in range(1000):
+                    sock.sendall(line)
+            sock.settimeout(5)
+            answer = b""
+            with contextlib.suppress(OSError):
+                while part := sock.recv(65536):
+                    answer += part
+            sock.close()
+            assert answer.startswith(b"HTTP/1.1 431"), (base, answer[:200])
+            assert b"connection: close" in answer.lower(), base
+    grown = {pid: mb - before.get(pid, 0.0) for pid, mb in server.rss_mb().items()}
+    assert max(grown.values()) < 20, f"RSS grew (MB): {grown}"
+    r = server.fast_client.post("/v1/models/knn:predict", json=INSTANCE,
+                                headers=server.headers())
+    assert r.status_code == 200, r.text
+
+
 def _trickle(base: str, path: str, key: str) -> None:
     sock = _raw(base)
     sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n"

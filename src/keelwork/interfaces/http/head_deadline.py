@@ -8,7 +8,8 @@ between requests, and any byte received stops it. Enough such connections use up
 file descriptors and shut real clients out. The protocols here are uvicorn's own (httptools
 where installed, as uvicorn's ``auto`` picks it, else h11) with one timer per connection,
 armed when the connection opens and after each answer that leaves it open, disarmed when a
-head is complete; a request's body has its own deadline (``guards.body_read_timeout_s``,
+head is complete, and a bound on a head's size (:data:`MAX_HEAD_BYTES`); a request's body has
+its own deadline (``guards.body_read_timeout_s``,
 :mod:`keelwork.interfaces.http.limits`).
 
 granian's front has the deadline built in (its ``header_read_timeout``, set from the same
@@ -30,6 +31,18 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 #: What uvicorn passes as ``http=``: the protocol class of every connection.
 ProtocolClass = type[asyncio.Protocol]
 
+#: The largest request head (request target and headers) taken, in bytes: past it, 431 and
+#: the connection closed. uvicorn's httptools protocol has no bound of its own (a client could
+#: send headers until the server runs out of memory); its h11 protocol refuses a head once
+#: 16 KiB of it are buffered incomplete (``h11_max_incomplete_event_size``: a head that comes
+#: whole in one read, at most 256 KiB, is taken), granian's front at its 400 KiB read buffer.
+MAX_HEAD_BYTES = 65_536
+_TOO_LARGE = (f"The request head is larger than {MAX_HEAD_BYTES} bytes.").encode()
+TOO_LARGE_ANSWER = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                    b"content-type: text/plain; charset=utf-8\r\n"
+                    b"content-length: " + str(len(_TOO_LARGE)).encode() + b"\r\n"
+                    b"connection: close\r\n\r\n" + _TOO_LARGE)
+
 
 class HeadDeadline:
     """The per-connection timer, mixed into one of uvicorn's HTTP protocols."""
@@ -37,6 +50,9 @@ class HeadDeadline:
     #: Seconds a connection has for a whole request head (:func:`set_header_read_timeout`).
     timeout_s: float = 10.0
     _head_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+    #: The head went past :data:`MAX_HEAD_BYTES`: answered 431, closing, nothing more parsed.
+    too_large = False
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
 
@@ -49,6 +65,17 @@ class HeadDeadline:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def grew(self, size: int) -> bool:
+        """Count ``size`` more bytes of the current head; past :data:`MAX_HEAD_BYTES`,
+        answer 431 and close. False: the head is too large (drop what comes)."""
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES and not self.too_large:
+            self.too_large = True
+            self.disarm()
+            self.transport.write(TOO_LARGE_ANSWER)
+            self.transport.close()
+        return not self.too_large
 
     def _too_slow(self) -> None:
         self._head_timer = None
@@ -95,9 +122,34 @@ def _httptools_protocol() -> ProtocolClass | None:
             self.disarm()
             super().connection_lost(exc)
 
+        def on_message_begin(self) -> None:
+            self._head_bytes = 0
+            super().on_message_begin()
+
+        def on_url(self, url: bytes) -> None:
+            if self.grew(len(url)):
+                super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if self.grew(len(name) + len(value) + 4):  # (": " and CRLF)
+                super().on_header(name, value)
+
         def on_headers_complete(self) -> None:
             self.disarm()
-            super().on_headers_complete()
+            if not self.too_large:
+                super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            if not self.too_large:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if not self.too_large:
+                super().on_message_complete()
+
+        def data_received(self, data: bytes) -> None:
+            if not self.too_large:  # closing: nothing more is parsed
+                super().data_received(data)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -124,5 +176,5 @@ def set_header_read_timeout(seconds: float) -> None:
     HeadDeadline.timeout_s = float(seconds)
 
 
-__all__ = ["H11HeadDeadline", "HeadDeadline", "HttpToolsHeadDeadline",
+__all__ = ["MAX_HEAD_BYTES", "H11HeadDeadline", "HeadDeadline", "HttpToolsHeadDeadline",
            "head_deadline_protocol", "set_header_read_timeout"]

@@ -5,6 +5,7 @@ closed; a request whose head arrives in time is answered, and its body is not cu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 import uvicorn
 
 from keelwork.interfaces.http.head_deadline import (
+    MAX_HEAD_BYTES,
     H11HeadDeadline,
     HeadDeadline,
     HttpToolsHeadDeadline,
@@ -102,6 +104,22 @@ def test_heads_that_do_not_arrive_in_time_close_the_connection(protocol: Any) ->
             answer += part
         assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"got 10"), answer
         sock.close()
+        # a head within the bound is answered; one past it is refused and closed (431; h11
+        # refuses with 400 once 16 KiB of a head are buffered incomplete)
+        pad = b"x-pad: " + b"a" * 1000 + b"\r\n"
+        for lines, fits in ((MAX_HEAD_BYTES // len(pad) - 2, True),
+                            (4 * MAX_HEAD_BYTES // len(pad), False)):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.settimeout(2)
+            with contextlib.suppress(OSError):  # closed while we were still sending: refused
+                sock.sendall(HEAD + pad * lines + b"Content-Length: 0\r\n\r\n")
+            answer = sock.recv(65536)
+            sock.close()
+            if fits:
+                assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+            else:
+                assert answer.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400")), answer[:100]
+                assert b"connection: close" in answer.lower()
     finally:
         server.should_exit = True
         thread.join(10)
