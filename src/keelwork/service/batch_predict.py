@@ -161,11 +161,18 @@ def _shift(detail: ErrorDetail, start: int) -> ErrorDetail:
     return ErrorDetail(f"{prefix}[{row - start}]{rest}", detail.rule, detail.got, detail.message)
 
 
-def engine_problems(spec: KeelSpec, engine: str, *, checks_keys: bool = False) -> list[str]:
+def engine_problems(spec: KeelSpec, engine: str, *, checks_keys: bool = False,
+                    head_deadline: bool = False) -> list[str]:
     """What of ``spec`` a batching engine cannot enforce (its predict route reads neither a
     request's headers nor its client address): each a sentence; empty when it can serve
-    ``spec`` whole. ``checks_keys``: the engine checks API keys on predict itself."""
+    ``spec`` whole. ``checks_keys``: the engine checks API keys on predict itself;
+    ``head_deadline``: its front closes a connection without a whole request head in time
+    (a ``guards.header_read_timeout_s`` that keel.yaml sets is refused otherwise; the default
+    one is said to be off as the engine starts)."""
     problems = []
+    if "header_read_timeout_s" in spec.guards.model_fields_set and not head_deadline:
+        problems.append(f"guards.header_read_timeout_s: the {engine} engine's front has no "
+                        "deadline for a request head, so it cannot close a slow connection")
     if spec.guards.require_api_key and not checks_keys:
         problems.append(f"guards.require_api_key: the {engine} engine's predict route does not "
                         "read request headers, so it cannot check an API key")
@@ -176,13 +183,16 @@ def engine_problems(spec: KeelSpec, engine: str, *, checks_keys: bool = False) -
     return problems
 
 
-def check_engine(resolved: ResolvedSpec, engine: str, *, checks_keys: bool = False) -> None:
-    """Refuse a keel.yaml whose guards the engine would silently drop.
+def check_engine(resolved: ResolvedSpec, engine: str, *, checks_keys: bool = False,
+                 head_deadline: bool = False) -> None:
+    """Refuse a keel.yaml whose guards the engine would silently drop
+    (:func:`engine_problems`).
 
     Raises:
         SpecError: a guard needs what the engine cannot see (each one named).
     """
-    problems = engine_problems(resolved.spec, engine, checks_keys=checks_keys)
+    problems = engine_problems(resolved.spec, engine, checks_keys=checks_keys,
+                               head_deadline=head_deadline)
     if problems:
         raise SpecError(
             f"`keel serve --engine {engine}` cannot enforce this keel.yaml: "

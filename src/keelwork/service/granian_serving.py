@@ -42,7 +42,8 @@ def check_granian(resolved: ResolvedSpec, *, port: int, admin_port: int) -> None
         SpecError: a guard the engine does not enforce is on, or the two ports are one.
     """
     require_granian()
-    check_engine(resolved, ENGINE, checks_keys=True)  # the RSGI app reads the headers
+    # the RSGI app reads the headers; granian's front has the head deadline
+    check_engine(resolved, ENGINE, checks_keys=True, head_deadline=True)
     if admin_port == port:
         raise SpecError(f"--admin-port must differ from the port ({port}): granian serves "
                         "predict there, keelwork's app the rest on the admin port.",

@@ -190,6 +190,11 @@ def test_engine_refuses_guards_it_cannot_see() -> None:
     # An engine that checks keys itself (granian's RSGI app) serves them; rate limits, not.
     assert engine_problems(keys, "granian", checks_keys=True) == []
     assert engine_problems(limit, "granian", checks_keys=True) != []
+    # a head deadline keel.yaml sets: refused where the front has none (Mosec's)
+    head = parse_spec(SPEC + "guards: {header_read_timeout_s: 3}\n", env={})
+    assert [p.split(":")[0] for p in engine_problems(head, "mosec")] == [
+        "guards.header_read_timeout_s"]
+    assert engine_problems(head, "granian", checks_keys=True, head_deadline=True) == []
     resolved = ResolvedSpec(spec=keys, path=Path("keel.yaml"), project_dir=Path("."))
     with pytest.raises(SpecError, match="cannot enforce") as refused:
         check_engine(resolved, "mosec")

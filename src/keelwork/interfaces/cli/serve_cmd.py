@@ -169,15 +169,20 @@ def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: 
     from keelwork.spec import load_spec
 
     resolved = load_spec(spec)
+    if "header_read_timeout_s" in resolved.spec.guards.model_fields_set:
+        raise fail("guards.header_read_timeout_s cannot be enforced on --engine ray: Ray "
+                   "Serve's HTTP proxy holds the client connections and has no deadline for a "
+                   "request head. Remove it, or serve with `keel serve` (uvicorn) or "
+                   "--engine granian.")
     n, most, said = replica_bounds(resolved, replicas)
     check_replicas(resolved, most, address=address, field=said)
     if "workers" in resolved.spec.server.model_fields_set:
         err_console.print("[yellow]note:[/] server.workers is for `keel serve`'s own "
                           "processes; Ray Serve runs server.replicas.", highlight=False)
     err_console.print("[yellow]note:[/] Ray Serve's HTTP proxy holds the client connections: "
-                      "guards.header_read_timeout_s does not apply to them (bodies are still "
-                      "read within guards.body_read_timeout_s). Put a proxy with read "
-                      "deadlines in front.", highlight=False)
+                      "the default guards.header_read_timeout_s does not apply to them (bodies "
+                      "are still read within guards.body_read_timeout_s). Put a proxy with "
+                      "read deadlines in front.", highlight=False)
     configure_logging(log_level, access_log)
     h = host or resolved.spec.server.host
     p = resolved.spec.server.port if port is None else port

@@ -64,10 +64,10 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
                           f"rules do not apply; keelwork's app on port {admin} reads them all.",
                           highlight=False)
         err_console.print("[yellow]note:[/] Mosec's front has no read deadlines: on port "
-                          f"{p}, guards.header_read_timeout_s and guards.body_read_timeout_s "
-                          "do not apply (a client may hold a connection open); they apply on "
-                          f"port {admin}. Put a proxy with read deadlines in front, or use "
-                          "--engine granian.", highlight=False)
+                          f"{p}, the default guards.header_read_timeout_s and "
+                          "guards.body_read_timeout_s do not apply (a client may hold a "
+                          f"connection open); they apply on port {admin}. Put a proxy with "
+                          "read deadlines in front, or use --engine granian.", highlight=False)
     configure_logging(log_level, access_log)
     preflight()
     shared = fleet_metrics_dir(resolved)
