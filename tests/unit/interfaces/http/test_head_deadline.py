@@ -91,7 +91,7 @@ def test_heads_that_do_not_arrive_in_time_close_the_connection(protocol: Any) ->
         for first, then in ((b"", None), (HEAD, b"x-slow: 1\r\n"),
                             (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"x-slow: 1\r\n")):
             after = _closed_after(port, first, then, 3)
-            assert after is not None and TIMEOUT_S - 0.2 < after < TIMEOUT_S + 0.6, (first, after)
+            assert after is not None and TIMEOUT_S - 0.2 < after < TIMEOUT_S + 1.5, (first, after)
         # a head in time, then a body slower than the head deadline: answered whole
         sock = socket.create_connection(("127.0.0.1", port))
         sock.sendall(HEAD + b"Content-Length: 10\r\n\r\n")
