@@ -44,8 +44,9 @@ TOO_LARGE_ANSWER = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
                     b"connection: close\r\n\r\n" + _TOO_LARGE)
 
 
-class HeadDeadline:
-    """The per-connection timer, mixed into one of uvicorn's HTTP protocols."""
+class HeadDeadline(asyncio.Protocol):
+    """The per-connection timer, mixed into one of uvicorn's HTTP protocols (first in the
+    bases: its ``connection_made`` and ``connection_lost`` wrap the protocol's)."""
 
     #: Seconds a connection has for a whole request head (:func:`set_header_read_timeout`).
     timeout_s: float = 10.0
@@ -55,6 +56,14 @@ class HeadDeadline:
     too_large = False
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm()
+        super().connection_lost(exc)
 
     def arm(self) -> None:
         """Start (or restart) the wait for the next request head."""
@@ -86,14 +95,6 @@ class HeadDeadline:
 class H11HeadDeadline(HeadDeadline, H11Protocol):
     """uvicorn's h11 protocol with the head deadline."""
 
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        self.arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.disarm()
-        super().connection_lost(exc)
-
     def handle_events(self) -> None:
         super().handle_events()
         if self.conn.their_state in (h11.SEND_BODY, h11.DONE):  # the head is in
@@ -113,14 +114,6 @@ def _httptools_protocol() -> ProtocolClass | None:
 
     class HttpToolsHeadDeadline(HeadDeadline, HttpToolsProtocol):
         """uvicorn's httptools protocol with the head deadline."""
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self.arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.disarm()
-            super().connection_lost(exc)
 
         def on_message_begin(self) -> None:
             self._head_bytes = 0
