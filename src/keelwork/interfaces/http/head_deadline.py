@@ -44,7 +44,7 @@ TOO_LARGE_ANSWER = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
                     b"connection: close\r\n\r\n" + _TOO_LARGE)
 
 
-class HeadDeadline(asyncio.Protocol):
+class HeadDeadline(asyncio.BaseProtocol):
     """The per-connection timer, mixed into one of uvicorn's HTTP protocols (first in the
     bases: its ``connection_made`` and ``connection_lost`` wrap the protocol's)."""
 
