@@ -40,6 +40,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: each socket stays bound until all are chosen, so the
+    kernel cannot hand the same port out twice (two ``free_port()`` calls can)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
 #: The engines the serving and releases suites run on: one uvicorn process on the project's
 #: SQLite, Ray Serve with two replicas on a PostgreSQL database (replicas share it), and
 #: granian's Rust front (predict) beside keelwork's app (the rest) on the project's SQLite.
@@ -167,7 +179,7 @@ def start_fast_engine(project: Path, engine: str = "granian"
                       ) -> tuple[subprocess.Popen[bytes], str, str]:
     """``keel serve --engine ENGINE`` of ``project``, ready: the process, the fast port's URL
     and the admin port's."""
-    port, admin_port = free_port(), free_port()
+    port, admin_port = free_ports(2)
     base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     proc = serve_fast_engine(project, engine, "--port", str(port), "--admin-port",
                              str(admin_port))

@@ -33,7 +33,7 @@ from live_server import (
     FAST_ENGINES,
     FIXTURES,
     fast_engine,
-    free_port,
+    free_ports,
     ready_fast_engine,
     serve_fast_engine,
 )
@@ -111,7 +111,7 @@ def test_api_keys_are_checked_or_the_keel_yaml_refused(tmp_path: Path, engine: s
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES) + "guards: {require_api_key: true}\n"
         + f"storage: {{url: 'sqlite:///{db_path}'}}\n")
-    port, admin_port = free_port(), free_port()
+    port, admin_port = free_ports(2)
     proc = serve_fast_engine(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
     if engine == "mosec":  # its workers never see the headers: refused, never ignored
         assert proc.wait(timeout=120) == 2
@@ -202,7 +202,7 @@ def test_kill_9_of_the_whole_tree_under_load_loses_no_acknowledged_answer(
     (tmp_path / "keel.yaml").write_text(
         ADDER_SPEC.format(fx=FIXTURES)
         + f"storage: {{url: 'sqlite:///{db_path}', durability: sync}}\n")
-    port, admin_port = free_port(), free_port()
+    port, admin_port = free_ports(2)
     base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     proc = serve_fast_engine(tmp_path, engine, "--port", str(port), "--admin-port", str(admin_port))
     acked: list[str] = []
