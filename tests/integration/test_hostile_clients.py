@@ -43,6 +43,9 @@ MAX_BODY = 65_536
 READ_TIMEOUT_S = 1.0
 HEAD_TIMEOUT_S = 2.0
 MAX_REJECTED = 4096
+#: guards.max_connections: connections each server process holds open at once.
+MAX_CONNECTIONS = 12
+LIVE = "/v2/health/live"  # served on either port
 
 SPEC = """\
 service: {{name: hostile, owners: [t@example.com]}}
@@ -59,6 +62,7 @@ guards:
   max_body_bytes: {max_body}
   body_read_timeout_s: {timeout}
   header_read_timeout_s: {head}
+  max_connections: {conns}
 storage: {{url: "{url}", max_rejected_input_bytes: {max_rejected}}}
 """
 
@@ -152,7 +156,7 @@ def server(tmp_path: Path, store_url: str, versions: int, engine: str,
 
     (tmp_path / "keel.yaml").write_text(SPEC.format(
         max_loaded=MAX_LOADED, max_body=MAX_BODY, timeout=READ_TIMEOUT_S, head=HEAD_TIMEOUT_S,
-        url=store_url,
+        conns=MAX_CONNECTIONS, url=store_url,
         max_rejected=MAX_REJECTED))
     registry = open_registry(tmp_path, store_url)
     for v in range(1, versions + 1):
@@ -469,6 +473,59 @@ def test_a_request_head_of_a_megabyte_is_refused_without_being_held(server: Serv
     r = server.fast_client.post("/v1/models/knn:predict", json=INSTANCE,
                                 headers=server.headers())
     assert r.status_code == 200, r.text
+
+
+def _get(sock: socket.socket, timeout: float = 5.0) -> tuple[int | None, bool]:
+    """``GET LIVE`` on ``sock``: the answer's status (None: none) and whether it closes."""
+    conn = h11.Connection(h11.CLIENT)
+    sock.settimeout(timeout)
+    sock.sendall(conn.send(h11.Request(method="GET", target=LIVE, headers=[("host", "x")]))
+                 + conn.send(h11.EndOfMessage()))
+    return _status(sock, conn)
+
+
+def test_connections_past_max_connections_wait_or_are_refused(server: Server,
+                                                               engine: str) -> None:
+    """guards.max_connections: each port's process serves that many kept-alive connections at
+    once. One more is answered 503 and closed at once on uvicorn (keelwork's app, and the
+    admin port of granian), without its request; granian's front does not accept it until a
+    held one closes, then answers it. The held ones are served throughout, and real clients
+    after."""
+    server.client.close()  # (their pooled connections would count)
+    server.fast_client.close()
+    time.sleep(0.3)
+    for base in sorted({server.base, server.fast}):
+        waits = engine == "granian" and base == server.fast
+        held = [_raw(base) for _ in range(MAX_CONNECTIONS)]
+        for sock in held:
+            assert _get(sock) == (200, False), base
+        answered = time.monotonic()
+        extra = _raw(base)
+        if waits:
+            extra.sendall(b"GET " + LIVE.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            extra.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # in the listen backlog, not accepted
+                extra.recv(65536)
+            held.pop().close()
+            closed = time.monotonic()
+            extra.settimeout(1.0)  # accepted now: its request, sent already, is answered
+            assert extra.recv(65536).startswith(b"HTTP/1.1 200"), base
+            # (answered because one closed, not because the head deadline closed others)
+            assert time.monotonic() - closed < 0.5 < HEAD_TIMEOUT_S - (closed - answered)
+        else:
+            status, closes = _get(extra)
+            assert (status, closes) == (503, True), base
+        extra.close()
+        for sock in held:  # the held connections are still served
+            assert _get(sock)[0] == 200, base
+            sock.close()
+    server.client = httpx.Client(base_url=server.base, timeout=30)
+    server.fast_client = httpx.Client(base_url=server.fast, timeout=30)
+    r = server.fast_client.post("/v1/models/knn:predict", json=INSTANCE,
+                                headers=server.headers())
+    assert r.status_code == 200, r.text
+    assert any("guards.max_connections: 12" in line for line in server.log_lines()), \
+        "the refusals were not logged"
 
 
 def _trickle(base: str, path: str, key: str) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from keelwork.errors import ContractViolation, ErrorDetail, SpecError
+from keelwork.errors import ContractViolation, ErrorDetail, Overloaded, SpecError
 from keelwork.service.gateway.context import PredictResult, RequestContext
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.gateway.host import ModelHost
@@ -162,17 +162,21 @@ def _shift(detail: ErrorDetail, start: int) -> ErrorDetail:
 
 
 def engine_problems(spec: KeelSpec, engine: str, *, checks_keys: bool = False,
-                    head_deadline: bool = False) -> list[str]:
+                    connection_guards: bool = False) -> list[str]:
     """What of ``spec`` a batching engine cannot enforce (its predict route reads neither a
     request's headers nor its client address): each a sentence; empty when it can serve
     ``spec`` whole. ``checks_keys``: the engine checks API keys on predict itself;
-    ``head_deadline``: its front closes a connection without a whole request head in time
-    (a ``guards.header_read_timeout_s`` that keel.yaml sets is refused otherwise; the default
-    one is said to be off as the engine starts)."""
+    ``connection_guards``: its front closes a connection without a whole request head in time
+    and bounds the connections it holds (a ``guards.header_read_timeout_s`` or
+    ``guards.max_connections`` that keel.yaml sets is refused otherwise; the defaults are said
+    to be off as the engine starts)."""
     problems = []
-    if "header_read_timeout_s" in spec.guards.model_fields_set and not head_deadline:
+    if "header_read_timeout_s" in spec.guards.model_fields_set and not connection_guards:
         problems.append(f"guards.header_read_timeout_s: the {engine} engine's front has no "
                         "deadline for a request head, so it cannot close a slow connection")
+    if "max_connections" in spec.guards.model_fields_set and not connection_guards:
+        problems.append(f"guards.max_connections: the {engine} engine's front takes every "
+                        "connection, so it cannot bound them")
     if spec.guards.require_api_key and not checks_keys:
         problems.append(f"guards.require_api_key: the {engine} engine's predict route does not "
                         "read request headers, so it cannot check an API key")
@@ -184,7 +188,7 @@ def engine_problems(spec: KeelSpec, engine: str, *, checks_keys: bool = False,
 
 
 def check_engine(resolved: ResolvedSpec, engine: str, *, checks_keys: bool = False,
-                 head_deadline: bool = False) -> None:
+                 connection_guards: bool = False) -> None:
     """Refuse a keel.yaml whose guards the engine would silently drop
     (:func:`engine_problems`).
 
@@ -192,7 +196,7 @@ def check_engine(resolved: ResolvedSpec, engine: str, *, checks_keys: bool = Fal
         SpecError: a guard needs what the engine cannot see (each one named).
     """
     problems = engine_problems(resolved.spec, engine, checks_keys=checks_keys,
-                               head_deadline=head_deadline)
+                               connection_guards=connection_guards)
     if problems:
         raise SpecError(
             f"`keel serve --engine {engine}` cannot enforce this keel.yaml: "
@@ -254,6 +258,13 @@ class BatchPredictor:
         await self.gateway.predict(self.model, None if caller is None else caller.ref,
                                    instances, self._context(False, caller, protocol))
         raise ContractViolation("The request breaks the contract.")  # pragma: no cover
+
+    async def overloaded(self, admitted: Admitted) -> Overloaded:
+        """An admitted request refused at ``guards.max_concurrency`` (counted and logged with
+        its caller, as the default engine refuses one); the error to answer with."""
+        ctx = self._context(admitted.probabilities, admitted.caller, admitted.protocol)
+        return await self.gateway.overloaded(await self.host(admitted.caller),
+                                             admitted.instances, ctx)
 
     async def host(self, caller: Caller | None = None) -> ModelHost:
         """The loaded host ``caller`` addresses (the champion when it names none), once

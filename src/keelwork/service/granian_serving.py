@@ -42,8 +42,8 @@ def check_granian(resolved: ResolvedSpec, *, port: int, admin_port: int) -> None
         SpecError: a guard the engine does not enforce is on, or the two ports are one.
     """
     require_granian()
-    # the RSGI app reads the headers; granian's front has the head deadline
-    check_engine(resolved, ENGINE, checks_keys=True, head_deadline=True)
+    # the RSGI app reads the headers; granian's front has the head deadline and the bound
+    check_engine(resolved, ENGINE, checks_keys=True, connection_guards=True)
     if admin_port == port:
         raise SpecError(f"--admin-port must differ from the port ({port}): granian serves "
                         "predict there, keelwork's app the rest on the admin port.",
@@ -51,15 +51,17 @@ def check_granian(resolved: ResolvedSpec, *, port: int, admin_port: int) -> None
 
 
 def granian_config(resolved: ResolvedSpec, *, host: str, port: int, target: str,
-                   log_level: str) -> GranianConfig:
-    """The engine's configuration: ``target`` (the RSGI app) on ``host:port``, taking at most
-    ``guards.max_concurrency`` requests at once (what bounds its batch queues, as it bounds the
-    default engine's requests in flight); granian logs warnings and errors only unless keel
-    serve's level is debug."""
+                   log_level: str, max_connections: int | None = None) -> GranianConfig:
+    """The engine's configuration: ``target`` (the RSGI app) on ``host:port``, holding at
+    most ``max_connections`` connections (default: ``guards.max_connections``; the RSGI app
+    bounds the requests in flight, ``guards.max_concurrency``) and closing one without a
+    whole request head within ``guards.header_read_timeout_s``; granian logs warnings and
+    errors only unless keel serve's level is debug."""
     level = "debug" if log_level.lower() == "debug" else "warning"
     guards = resolved.spec.guards
     return GranianConfig(target=target, host=host, port=port, log_level=level,
-                         max_in_flight=guards.max_concurrency,
+                         max_connections=guards.max_connections if max_connections is None
+                         else max_connections,
                          header_read_timeout_s=guards.header_read_timeout_s)
 
 

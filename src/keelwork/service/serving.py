@@ -18,10 +18,10 @@ import os
 import shutil
 from pathlib import Path
 
-from keelwork.adapters.processes import process_alive
+from keelwork.adapters.processes import fit_connections, process_alive
 from keelwork.adapters.stores.engine import normalize_url
 from keelwork.errors import ErrorDetail, SpecError
-from keelwork.spec.model import ResolvedSpec
+from keelwork.spec.model import GuardsSection, ResolvedSpec
 
 #: More workers than this per CPU only adds memory (each loads every model) and contention.
 MAX_WORKERS_PER_CPU = 4
@@ -84,4 +84,15 @@ def fleet_metrics_dir(resolved: ResolvedSpec, pid: int | None = None) -> Path:
     return here
 
 
-__all__ = ["MAX_WORKERS_PER_CPU", "check_workers", "fleet_metrics_dir"]
+def connection_bound(guards: GuardsSection) -> tuple[int, str | None]:
+    """The connections a server process of this machine holds open at once
+    (``guards.max_connections``), its open-file limit raised to hold them (inherited by the
+    processes it starts); a note when the hard limit leaves room for fewer than the default.
+
+    Raises:
+        SpecError: ``guards.max_connections`` is set past what the hard limit holds.
+    """
+    return fit_connections(guards.max_connections, "max_connections" in guards.model_fields_set)
+
+
+__all__ = ["MAX_WORKERS_PER_CPU", "check_workers", "connection_bound", "fleet_metrics_dir"]

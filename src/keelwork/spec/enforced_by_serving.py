@@ -155,8 +155,14 @@ SERVING: dict[str, tuple[str, ...]] = {
         "keelwork.interfaces.http.head_deadline", "tests/integration/test_hostile_clients.py",
         "the uvicorn protocols of keel serve, its workers and the admin apps; granian's "
         "header_read_timeout (keelwork.adapters.engines.granian_front)"),
+    "guards.max_connections": (
+        "keelwork.interfaces.http.head_deadline", "tests/integration/test_hostile_clients.py",
+        "the uvicorn protocols of keel serve, its workers and the admin apps (503 and closed); "
+        "granian's backpressure (keelwork.adapters.engines.granian_front); the open-file "
+        "limit raised to hold it (keelwork.adapters.processes)"),
     "guards.max_concurrency": (
-        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py"),
+        "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py",
+        "granian's RSGI app counts its requests in flight (keelwork.interfaces.http.rsgi_app)"),
     "guards.max_loaded_versions": (
         "keelwork.service.gateway.gateway", "tests/unit/service/gateway/test_loaded_versions.py"),
     "guards.version_refs": (

@@ -273,6 +273,9 @@ class GuardsSection(Section):
     header_read_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
         default=10.0, description="Seconds a connection has to send a whole request head, "
         "from its opening or its last answer; a slower (or silent) one is closed.")
+    max_connections: PositiveInt = Field(
+        default=1024, description="Client connections one server process holds open at once; "
+        "past it, a new one is answered 503 and closed (granian: waits to be accepted).")
     max_concurrency: PositiveInt = 256
     max_loaded_versions: PositiveInt = Field(
         default=8, description="Model versions kept loaded at once (all models together). "

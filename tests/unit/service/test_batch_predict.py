@@ -194,7 +194,12 @@ def test_engine_refuses_guards_it_cannot_see() -> None:
     head = parse_spec(SPEC + "guards: {header_read_timeout_s: 3}\n", env={})
     assert [p.split(":")[0] for p in engine_problems(head, "mosec")] == [
         "guards.header_read_timeout_s"]
-    assert engine_problems(head, "granian", checks_keys=True, head_deadline=True) == []
+    assert engine_problems(head, "granian", checks_keys=True, connection_guards=True) == []
+    # so is a connection bound keel.yaml sets (Mosec's front takes every connection)
+    bound = parse_spec(SPEC + "guards: {max_connections: 64}\n", env={})
+    assert [p.split(":")[0] for p in engine_problems(bound, "mosec")] == [
+        "guards.max_connections"]
+    assert engine_problems(bound, "granian", checks_keys=True, connection_guards=True) == []
     resolved = ResolvedSpec(spec=keys, path=Path("keel.yaml"), project_dir=Path("."))
     with pytest.raises(SpecError, match="cannot enforce") as refused:
         check_engine(resolved, "mosec")

@@ -22,11 +22,17 @@ def _resolved(text: str) -> ResolvedSpec:
                         project_dir=Path("."))
 
 
-def test_guards_max_concurrency_bounds_the_requests_granian_takes_at_once() -> None:
-    bounded = _resolved(SPEC + "guards: {max_concurrency: 32}\n")
+def test_guards_max_connections_bounds_the_connections_granian_holds() -> None:
+    """granian's front holds at most guards.max_connections connections (the RSGI app bounds
+    the requests on them by guards.max_concurrency: test_rsgi_app); a bound fitted to the
+    machine's open-file limit replaces the field's."""
+    bounded = _resolved(SPEC + "guards: {max_connections: 32, max_concurrency: 8}\n")
     config = granian_config(bounded, host="127.0.0.1", port=8080, target="m:app",
                             log_level="info")
-    assert config.max_in_flight == 32 and config.log_level == "warning"
+    assert config.max_connections == 32 and config.log_level == "warning"
     default = granian_config(_resolved(SPEC), host="127.0.0.1", port=8080,
                              target="m:app", log_level="debug")
-    assert default.max_in_flight == 256 and default.log_level == "debug"
+    assert default.max_connections == 1024 and default.log_level == "debug"
+    fitted = granian_config(_resolved(SPEC), host="127.0.0.1", port=8080, target="m:app",
+                            log_level="info", max_connections=200)
+    assert fitted.max_connections == 200

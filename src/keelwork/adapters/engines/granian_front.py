@@ -32,9 +32,10 @@ class GranianConfig:
         host: The bind address.
         port: The port.
         log_level: granian's own log level.
-        max_in_flight: Requests the worker takes at once (granian's ``backpressure``); past
-            it, granian stops accepting until one is answered. None: granian's default (its
-            backlog, 1024).
+        max_connections: Connections the worker holds open at once (granian's
+            ``backpressure``: a connection holds its permit until it closes, kept alive or
+            not); past it, granian accepts no connection until one closes, and the kernel's
+            listen backlog holds the new ones. None: granian's default (its backlog, 1024).
         header_read_timeout_s: Seconds a connection has to send a whole request head, from
             its opening or its previous answer (granian's HTTP/1 ``header_read_timeout``);
             else it is closed. None: granian's default (30 s, and only from a request's
@@ -45,7 +46,7 @@ class GranianConfig:
     host: str
     port: int
     log_level: str = "warning"
-    max_in_flight: int | None = None
+    max_connections: int | None = None
     header_read_timeout_s: float | None = None
 
 
@@ -61,12 +62,12 @@ def require_granian() -> None:
 def server_options(config: GranianConfig) -> dict[str, Any]:
     """granian's options: the RSGI interface, one worker process with one runtime thread (the
     batches form on its one event loop), no access log (keelwork's app writes its own), and
-    at most ``max_in_flight`` requests taken at once (the bound of the app's batch queues)."""
+    at most ``max_connections`` connections held at once."""
     options: dict[str, Any] = {
         "target": config.target, "address": config.host, "port": config.port, "workers": 1,
         "runtime_threads": 1, "log_level": config.log_level, "log_access": False}
-    if config.max_in_flight is not None:
-        options["backpressure"] = config.max_in_flight
+    if config.max_connections is not None:
+        options["backpressure"] = config.max_connections
     if config.header_read_timeout_s is not None:
         # HTTP/1 only: in granian's `auto` mode a connection is held silent while granian
         # waits for bytes to tell HTTP/1 from HTTP/2, before any deadline starts. In HTTP/1

@@ -207,13 +207,13 @@ def demo(
     host = "127.0.0.1"
     port = port or _free_port(host)
     from keelwork.interfaces.http.head_deadline import (
+        apply_connection_guards,
         head_deadline_protocol,
-        set_header_read_timeout,
     )
 
     resolved = load_spec(directory / "keel.yaml")
     app = build_server_app(resolved, settings=settings)
-    set_header_read_timeout(resolved.spec.guards.header_read_timeout_s)
+    apply_connection_guards(resolved.spec.guards)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False, lifespan="on",
                                            http=head_deadline_protocol()))

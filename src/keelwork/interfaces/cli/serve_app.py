@@ -53,9 +53,9 @@ def worker_app() -> Any:
     settings = load_settings()  # checked in each worker, as `keel serve` checks them
     shared = options.get("metrics_dir")
     resolved = load_spec(Path(options["spec"]))
-    from keelwork.interfaces.http.head_deadline import set_header_read_timeout
+    from keelwork.interfaces.http.head_deadline import apply_connection_guards
 
-    set_header_read_timeout(resolved.spec.guards.header_read_timeout_s)  # this process's
+    apply_connection_guards(resolved.spec.guards)  # this process's (`keel serve` said any note)
     load = None
     if options.get("version_deployments"):
         from keelwork.service.scale_out import version_loader

@@ -116,6 +116,11 @@ def serve(
         err_console.print("[yellow]note:[/] server.replicas is for `keel serve --engine ray`; "
                           "this server runs server.workers processes.", highlight=False)
     n = check_workers(resolved, resolved.spec.server.workers if workers is None else workers)
+    from keelwork.interfaces.http.head_deadline import apply_connection_guards
+
+    note = apply_connection_guards(resolved.spec.guards)  # (workers: their own)
+    if note is not None:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
     configure_logging(log_level, access_log)
     h = host or resolved.spec.server.host
     p = resolved.spec.server.port if port is None else port
@@ -141,12 +146,8 @@ def serve(
 
     announce_slos(resolved.spec)
     announce_budget(resolved.spec)
-    from keelwork.interfaces.http.head_deadline import (
-        head_deadline_protocol,
-        set_header_read_timeout,
-    )
+    from keelwork.interfaces.http.head_deadline import head_deadline_protocol
 
-    set_header_read_timeout(resolved.spec.guards.header_read_timeout_s)  # (workers: their own)
     uvicorn.run(app, host=h, port=p, log_level=log_level.lower(), access_log=False,  # type: ignore[arg-type]
                 lifespan="on", timeout_graceful_shutdown=10,
                 workers=n if n > 1 else None, factory=n > 1, http=head_deadline_protocol())
@@ -169,20 +170,22 @@ def serve_on_ray(spec: Path, settings: Settings, replicas: int | None, *, host: 
     from keelwork.spec import load_spec
 
     resolved = load_spec(spec)
-    if "header_read_timeout_s" in resolved.spec.guards.model_fields_set:
-        raise fail("guards.header_read_timeout_s cannot be enforced on --engine ray: Ray "
-                   "Serve's HTTP proxy holds the client connections and has no deadline for a "
-                   "request head. Remove it, or serve with `keel serve` (uvicorn) or "
-                   "--engine granian.")
+    for field in ("header_read_timeout_s", "max_connections"):
+        if field in resolved.spec.guards.model_fields_set:
+            raise fail(f"guards.{field} cannot be enforced on --engine ray: Ray Serve's HTTP "
+                       "proxy holds the client connections, with no deadline for a request "
+                       "head and no bound on connections. Remove it, or serve with `keel "
+                       "serve` (uvicorn) or --engine granian.")
     n, most, said = replica_bounds(resolved, replicas)
     check_replicas(resolved, most, address=address, field=said)
     if "workers" in resolved.spec.server.model_fields_set:
         err_console.print("[yellow]note:[/] server.workers is for `keel serve`'s own "
                           "processes; Ray Serve runs server.replicas.", highlight=False)
     err_console.print("[yellow]note:[/] Ray Serve's HTTP proxy holds the client connections: "
-                      "the default guards.header_read_timeout_s does not apply to them (bodies "
-                      "are still read within guards.body_read_timeout_s). Put a proxy with "
-                      "read deadlines in front.", highlight=False)
+                      "the default guards.header_read_timeout_s and guards.max_connections do "
+                      "not apply to them (bodies are still read within "
+                      "guards.body_read_timeout_s). Put a proxy with read deadlines and a "
+                      "connection limit in front.", highlight=False)
     configure_logging(log_level, access_log)
     h = host or resolved.spec.server.host
     p = resolved.spec.server.port if port is None else port

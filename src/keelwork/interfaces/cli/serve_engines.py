@@ -34,7 +34,7 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
     granian) until SIGINT/SIGTERM."""
     from keelwork.interfaces.cli.serve_app import handoff
     from keelwork.service.budget import announce_budget
-    from keelwork.service.serving import fleet_metrics_dir
+    from keelwork.service.serving import connection_bound, fleet_metrics_dir
     from keelwork.service.slos import announce_slos
     from keelwork.spec import load_spec
     from keelwork.spec.settings import child_environment, hand_to_workers, share_metrics
@@ -51,6 +51,10 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
         from keelwork.service.granian_serving import check_granian
 
         check_granian(resolved, port=p, admin_port=admin)
+    # the open-file limit raised here holds for the front and the admin app (its children)
+    connections, note = connection_bound(resolved.spec.guards)
+    if note is not None:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
     if any(m.batching.enabled and "max_wait_ms" in m.batching.model_fields_set
            for m in resolved.spec.models):
         err_console.print(f"[yellow]note:[/] batching.max_wait_ms is for `keel serve`; the "
@@ -63,11 +67,13 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
                           "contract's subject field), and x-keel-user and model flags' header "
                           f"rules do not apply; keelwork's app on port {admin} reads them all.",
                           highlight=False)
-        err_console.print("[yellow]note:[/] Mosec's front has no read deadlines: on port "
-                          f"{p}, the default guards.header_read_timeout_s and "
-                          "guards.body_read_timeout_s do not apply (a client may hold a "
-                          f"connection open); they apply on port {admin}. Put a proxy with "
-                          "read deadlines in front, or use --engine granian.", highlight=False)
+        err_console.print("[yellow]note:[/] Mosec's front has no read deadlines and no "
+                          f"bound on connections: on port {p}, the default "
+                          "guards.header_read_timeout_s, guards.body_read_timeout_s and "
+                          "guards.max_connections do not apply (a client may hold connections "
+                          f"open); they apply on port {admin}. Put a proxy with read deadlines "
+                          "and a connection limit in front, or use --engine granian.",
+                          highlight=False)
     configure_logging(log_level, access_log)
     preflight()
     shared = fleet_metrics_dir(resolved)
@@ -91,7 +97,8 @@ def serve_on_engine(engine: str, spec: Path, *, host: str | None, port: int | No
         from keelwork.service.granian_serving import granian_config, serve_granian
 
         serve_granian(granian_config(resolved, host=h, port=p, target=RSGI_APP,
-                                     log_level=log_level), app, env)
+                                     log_level=log_level, max_connections=connections),
+                      app, env)
     console.print("stopped")
 
 

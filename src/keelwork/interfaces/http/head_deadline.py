@@ -12,21 +12,38 @@ head is complete, and a bound on a head's size (:data:`MAX_HEAD_BYTES`); a reque
 its own deadline (``guards.body_read_timeout_s``,
 :mod:`keelwork.interfaces.http.limits`).
 
-granian's front has the deadline built in (its ``header_read_timeout``, set from the same
-field by :mod:`keelwork.adapters.engines.granian_front`).
+The same protocols bound the connections a process holds open (``guards.max_connections``):
+uvicorn takes every connection the kernel hands it. One opened past the bound is answered 503
+(``Retry-After: 1``, ``connection: close``) and closed at once, without reading it, as nginx's
+``limit_conn`` answers, so its file descriptor is freed and the connections already open are
+served; the refusals are logged, at most once a minute.
 
-The deadline is one number per process (:func:`set_header_read_timeout`): ``keel serve`` sets
-it before uvicorn starts, and each worker process of ``--workers N`` and of the fast engines'
-admin app sets it from the keel.yaml it serves, as its app is built.
+granian's front has both built in (its ``header_read_timeout`` and its ``backpressure``, which
+accepts no connection past the bound until one closes; set from the same fields by
+:mod:`keelwork.adapters.engines.granian_front`).
+
+Both are set once per process (:func:`apply_connection_guards`): ``keel serve`` sets them
+before uvicorn starts, and each worker process of ``--workers N`` and of the fast engines'
+admin app sets them from the keel.yaml it serves, as its app is built.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+import time
+from typing import TYPE_CHECKING, Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from keelwork.errors import ErrorDetail
+from keelwork.interfaces.http.errors import error_response
+
+if TYPE_CHECKING:
+    from keelwork.spec.model import GuardsSection
+
+log = logging.getLogger("keelwork.connections")
 
 #: What uvicorn passes as ``http=``: the protocol class of every connection.
 ProtocolClass = type[asyncio.Protocol]
@@ -44,12 +61,30 @@ TOO_LARGE_ANSWER = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
                     b"connection: close\r\n\r\n" + _TOO_LARGE)
 
 
+def busy_answer(max_connections: int) -> bytes:
+    """The 503 a connection opened past ``max_connections`` gets, in keelwork's error body."""
+    body = bytes(error_response(
+        503, f"The server holds its most connections (guards.max_connections: "
+        f"{max_connections}); retry shortly.",
+        [ErrorDetail("connection", "max_connections", max_connections)]).body)
+    return (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+            b"retry-after: 1\r\ncontent-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body)
+
+
 class HeadDeadline(asyncio.BaseProtocol):
     """The per-connection timer, mixed into one of uvicorn's HTTP protocols (first in the
     bases: its ``connection_made`` and ``connection_lost`` wrap the protocol's)."""
 
-    #: Seconds a connection has for a whole request head (:func:`set_header_read_timeout`).
+    #: Seconds a connection has for a whole request head (:func:`apply_connection_guards`).
     timeout_s: float = 10.0
+    #: Connections this process holds open at once; one more is answered 503 and closed.
+    max_connections: int = 1024
+    busy: bytes = busy_answer(1024)
+    #: Connections refused since the last log line, and when that line was written.
+    refused = 0
+    refused_logged = 0.0
+    connections: set[Any]
     _head_timer: asyncio.TimerHandle | None = None
     _head_bytes = 0
     #: The head went past :data:`MAX_HEAD_BYTES`: answered 431, closing, nothing more parsed.
@@ -58,7 +93,19 @@ class HeadDeadline(asyncio.BaseProtocol):
     transport: asyncio.Transport
 
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
+        super().connection_made(transport)  # (uvicorn adds it to the server's connections)
+        if len(self.connections) > self.max_connections:
+            self.too_large = True  # nothing it sends is parsed
+            transport.write(self.busy)
+            transport.close()
+            HeadDeadline.refused += 1
+            now = time.monotonic()
+            if now - HeadDeadline.refused_logged >= 60.0:
+                log.warning("%d connection(s) refused with 503: this process holds its most "
+                            "(guards.max_connections: %d)", HeadDeadline.refused,
+                            self.max_connections)
+                HeadDeadline.refused, HeadDeadline.refused_logged = 0, now
+            return
         self.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -169,5 +216,28 @@ def set_header_read_timeout(seconds: float) -> None:
     HeadDeadline.timeout_s = float(seconds)
 
 
+def set_max_connections(connections: int) -> None:
+    """Set the connections this process holds open at once (``guards.max_connections``)."""
+    HeadDeadline.max_connections = int(connections)
+    HeadDeadline.busy = busy_answer(int(connections))
+
+
+def apply_connection_guards(guards: GuardsSection) -> str | None:
+    """Set this process's head deadline and connection bound from keel.yaml's guards, its
+    open-file limit raised to hold the bound (:func:`~keelwork.service.serving.connection_bound`);
+    a note when the hard limit leaves room for fewer connections than the default bound.
+
+    Raises:
+        SpecError: ``guards.max_connections`` is set past what the hard open-file limit holds.
+    """
+    from keelwork.service.serving import connection_bound
+
+    connections, note = connection_bound(guards)
+    set_header_read_timeout(guards.header_read_timeout_s)
+    set_max_connections(connections)
+    return note
+
+
 __all__ = ["MAX_HEAD_BYTES", "H11HeadDeadline", "HeadDeadline", "HttpToolsHeadDeadline",
-           "head_deadline_protocol", "set_header_read_timeout"]
+           "apply_connection_guards", "busy_answer", "head_deadline_protocol",
+           "set_header_read_timeout", "set_max_connections"]

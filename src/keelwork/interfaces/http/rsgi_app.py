@@ -14,7 +14,10 @@ the app opens the process's server from what ``keel serve`` handed down, as
   arrived within ``guards.body_read_timeout_s`` 408, as the default engine answers them,
   without holding more than the limit; the body parsed and the request checked alone (a
   malformed or contract-breaking request is answered its own 400/422, every problem named, its
-  refusal counted and logged by the gateway), then its instances join the model's
+  refusal counted and logged by the gateway), past ``guards.max_concurrency`` predict
+  requests in flight answered 503 with Retry-After (counted and logged, as the default engine
+  answers; granian's front bounds the connections, ``guards.max_connections``, not the
+  requests), then its instances join the model's
   :class:`~keelwork.service.batch_predict.BatchQueue`, which predicts, logs and counts a batch at
   a time; the answer is the V1 route's (:func:`~keelwork.interfaces.http.batch_answers.render`).
 - ``POST /v2/models/<model>/infer`` (Open Inference Protocol): the same, from the V2 body
@@ -47,8 +50,8 @@ from keelwork.core.refs import MODEL_REF_HEADER, request_ref
 from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
 from keelwork.interfaces.http import jsonbody
 from keelwork.interfaces.http.auth import authenticate
-from keelwork.interfaces.http.batch_answers import no_probabilities, parse, refusal, render
-from keelwork.interfaces.http.errors import HTTPProblem, error_response
+from keelwork.interfaces.http.batch_answers import no_probabilities, parse, render
+from keelwork.interfaces.http.errors import HTTPProblem, error_response, response_for
 from keelwork.interfaces.http.limits import too_large, too_slow
 from keelwork.interfaces.http.model_routes import output_tensors, v2_metadata
 from keelwork.interfaces.http.protocols import (
@@ -62,14 +65,18 @@ from keelwork.interfaces.http.protocols import (
     v2_message,
 )
 from keelwork.interfaces.http.read_deadlines import ReadDeadlines
-from keelwork.service.batch_predict import Answer, Caller
+from keelwork.service.batch_predict import Admitted, Answer, Caller
 
 if TYPE_CHECKING:
     from keelwork.service.batch_predict import BatchQueue
     from keelwork.types import ApiKeyStoreProtocol
 
 log = logging.getLogger("keelwork.granian")
-JSON = [("content-type", "application/json")]
+JSON = (("content-type", "application/json"),)
+#: Answer headers: (name, value) pairs.
+Headers = tuple[tuple[str, str], ...]
+#: The headers of a refusal passed on as the default engine sends them.
+_PASSED = frozenset({"retry-after", "www-authenticate"})
 #: The header of an answer that leaves its request's body unread: the connection ends with it.
 CLOSE = (("connection", "close"),)
 _PREFIX, _SUFFIX = "/v1/models/", ":predict"
@@ -95,6 +102,10 @@ class RsgiApp:
         #: The contract's input and output names (V2 tensors by name).
         self.contract_fields: list[str] = []
         self.output_names: list[str] = []
+        #: ``guards.max_concurrency``: the predict requests taken at once (from admission to
+        #: answer, waiting for their batch included); one more is answered 503 + Retry-After.
+        self.max_in_flight = 256
+        self.in_flight = 0
         #: Closes the worker's server (its loops, log and stores) when granian stops.
         self.closing: Callable[[], Awaitable[None]] | None = None
 
@@ -118,6 +129,7 @@ class RsgiApp:
         self.project_dir = resolved.project_dir
         self.max_body_bytes = resolved.spec.guards.max_body_bytes
         self.body_read_timeout_s = resolved.spec.guards.body_read_timeout_s
+        self.max_in_flight = resolved.spec.guards.max_concurrency
         self.contract_fields = [f.name for f in resolved.spec.contract.inputs]
         self.tenant_header = resolved.spec.service.tenant_header.lower()
         self.output_names = [f.name for f in resolved.spec.contract.outputs]
@@ -179,8 +191,9 @@ class RsgiApp:
                                    any_ref=principal is not None and principal.allows("admin"))
                 status, body, answer = await (self.predict(queue, model, raw, caller) if v1
                                               else self.infer(queue, model, raw, caller))
-                headers = JSON if answer is None else [*JSON, *answer_headers(
-                    answer.prediction_ids, answer.version, answer.answered_by).items()]
+                headers = list(answer) if isinstance(answer, tuple) else [
+                    *JSON, *answer_headers(answer.prediction_ids, answer.version,
+                                           answer.answered_by).items()]
                 proto.response_bytes(status, headers, body)
                 return
         close = await self.unread(scope.headers, proto)
@@ -198,11 +211,17 @@ class RsgiApp:
 
     def refuse(self, proto: Any, exc: HTTPProblem | KeelworkError,
                close: tuple[tuple[str, str], ...] = ()) -> None:
-        """Answers a refusal with keelwork's error body and the exception's own headers
-        (``Retry-After``, ``WWW-Authenticate``), plus ``close``."""
-        status, body = refusal(exc, self.project_dir)
-        proto.response_bytes(status, [*JSON, *getattr(exc, "headers", {}).items(), *close],
-                             body)
+        """Answers a refusal with keelwork's error body and its headers (:meth:`refused`),
+        plus ``close``."""
+        status, body, headers = self.refused(exc)
+        proto.response_bytes(status, [*headers, *close], body)
+
+    def refused(self, exc: HTTPProblem | KeelworkError) -> tuple[int, bytes, Headers]:
+        """A refusal's status, keelwork's error body (server paths hidden) and headers: JSON
+        and those the default engine sends with it (``Retry-After``, ``WWW-Authenticate``)."""
+        response = response_for(exc, self.project_dir)
+        return response.status_code, bytes(response.body), (*JSON, *(
+            (k, v) for k, v in response.headers.items() if k in _PASSED))
 
     async def unread(self, headers: Any, proto: Any) -> tuple[tuple[str, str], ...]:
         """Reads and drops the body of a request answered without it, within the same
@@ -248,16 +267,16 @@ class RsgiApp:
             gateway = queue.predictor.gateway
             host = await gateway.host(model, None)
         except (KeelworkError, HTTPProblem) as exc:
-            status, body = refusal(exc, self.project_dir)
-            return status, body, list(getattr(exc, "headers", {}).items())
+            status, body, headers = self.refused(exc)
+            return status, body, list(headers[len(JSON):])
         served = sorted({t.version for t in gateway.loaded() if t.name == model})
         return 200, orjson.dumps(v2_metadata(gateway.spec, model, host, served)), []
 
     async def infer(self, queue: BatchQueue, model: str, raw: bytes,
-                    caller: Caller | None = None) -> tuple[int, bytes, Answer | None]:
+                    caller: Caller | None = None) -> tuple[int, bytes, Answer | Headers]:
         """One V2 inference request: checked alone (or refused, its problems named by tensor
         path), then answered from its batch as the default engine's V2 route answers; the
-        answer (None: refused) gives the answer's headers."""
+        answer gives the answer's headers (refused: the headers themselves)."""
         predictor = queue.predictor
         req: V2Request | None = None
         try:
@@ -269,15 +288,15 @@ class RsgiApp:
             # a refusal raises, counted and logged
             admitted = await predictor.admit(req.instances, PROBA_OUTPUT in (req.outputs or ()),
                                              caller, "v2")
-            answer = await queue.submit(admitted)
+            answer = await self.submit(queue, admitted)
         except ContractViolation as exc:
             if req is None:
-                return *refusal(exc, self.project_dir), None
+                return self.refused(exc)
             details = v2_details(exc.details, req)
-            return *refusal(ContractViolation(v2_message(exc.message, exc.details, details),
-                                              details), self.project_dir), None
+            return self.refused(ContractViolation(v2_message(exc.message, exc.details, details),
+                                                  details))
         except (KeelworkError, HTTPProblem) as exc:
-            return *refusal(exc, self.project_dir), None
+            return self.refused(exc)
         return 200, orjson.dumps(v2_answer(
             model=answer.model, version=answer.version, predictions=answer.predictions,
             probabilities=answer.probabilities, classes=answer.classes,
@@ -285,6 +304,22 @@ class RsgiApp:
             prediction_ids=answer.prediction_ids, answered_by=answer.answered_by,
             violations=answer.warnings, request_id=req.id), option=orjson.OPT_SERIALIZE_NUMPY), \
             answer
+
+    async def submit(self, queue: BatchQueue, admitted: Admitted) -> Answer:
+        """``admitted``'s answer from its batch, within ``guards.max_concurrency`` requests in
+        flight (granian's front bounds the connections, not the requests on them).
+
+        Raises:
+            Overloaded: as many requests are in flight already (counted and logged).
+            KeelworkError: the batch's gateway call failed.
+        """
+        if self.in_flight >= self.max_in_flight:
+            raise await queue.predictor.overloaded(admitted)
+        self.in_flight += 1
+        try:
+            return await queue.submit(admitted)
+        finally:
+            self.in_flight -= 1
 
     async def body(self, headers: Any, proto: Any) -> bytes:
         """The request's body, read within the guards: in one read when its Content-Length
@@ -326,9 +361,9 @@ class RsgiApp:
         return b"".join(chunks)
 
     async def predict(self, queue: BatchQueue, model: str, raw: bytes,
-                      caller: Caller | None = None) -> tuple[int, bytes, Answer | None]:
+                      caller: Caller | None = None) -> tuple[int, bytes, Answer | Headers]:
         """One request: checked alone (or refused), then answered from its batch; the answer
-        (None: refused) gives the answer's headers."""
+        gives the answer's headers (refused: the headers themselves)."""
         predictor = queue.predictor
         try:
             if len(raw) > self.max_body_bytes:
@@ -337,9 +372,10 @@ class RsgiApp:
             if probabilities and await predictor.classes(caller) is None:
                 raise no_probabilities(model)
             # a refusal raises, counted and logged
-            answer = await queue.submit(await predictor.admit(instances, probabilities, caller))
+            answer = await self.submit(queue, await predictor.admit(instances, probabilities,
+                                                                    caller))
         except (KeelworkError, HTTPProblem) as exc:
-            return *refusal(exc, self.project_dir), None
+            return self.refused(exc)
         return 200, render(answer), answer
 
 

@@ -83,10 +83,9 @@ class Dispatcher:
         self._max_logged_bytes = spec.storage.max_rejected_input_bytes
         self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
         self._output_fields = frozenset(f.name for f in spec.contract.outputs)
-        self._in_flight = 0
+        self._in_flight, self._max_in_flight = 0, spec.guards.max_concurrency
         #: Token usage of answers, charged at the dated prices (keelwork.service.gateway.tokens).
         self._tokens = TokenMeter(spec.cost, metrics)
-        self._max_in_flight = spec.guards.max_concurrency
         # PII policy: applied to everything stored (and, if keel.yaml says so, to the model's
         # input); None when keel.yaml marks nothing personal.
         self._redact = redactor if redactor is not None and redactor.active else None
@@ -171,14 +170,7 @@ class Dispatcher:
         ood = await self._judge_ood(target, instances, ctx, started)
         injected = await self._judge_injection(target, instances, ctx, started)
         if self._in_flight >= self._max_in_flight:
-            self.metrics.child(self.metrics.rejected, "concurrency").inc()
-            self._count(target, "overloaded")
-            busy = Overloaded(
-                f"The server is at its concurrency limit ({self._max_in_flight} requests in "
-                "flight); retry shortly.", retry_after=1.0)
-            await self.log_failed(target, instances, ctx, started, busy, guard="concurrency",
-                                   status="rejected")
-            raise busy
+            raise await self.overloaded(target, instances, ctx, started)
         self._in_flight += 1
         self.metrics.in_flight.inc()
         failed: KeelworkError | None = None
@@ -243,8 +235,7 @@ class Dispatcher:
                 id=pid, ts=now, model=target.name, version=target.version,
                 tenant=ctx.tenant, subject_id=self._subject(ctx, inst),
                 inputs=self._stored(inst), outputs=self._stored_output(out),
-                latency_ms=latency_ms,
-                model_latency_ms=model_ms,
+                latency_ms=latency_ms, model_latency_ms=model_ms,
                 status="error" if refused else ("rejected" if withheld else status),
                 guard=OUTPUT_GUARD if i in broken_rows else (
                     INJECTION_GUARD if inj else (OOD_GUARD if odd else None)),
@@ -261,9 +252,9 @@ class Dispatcher:
             raise OutputContractViolation(
                 f"The answer of model {answered.target.label} breaks the output contract "
                 f"(contract.outputs, output_policy: strict): {summarise(broken)}", broken)
-        v = str(target.version)
         self._count(target, status)
-        self.metrics.child(self.metrics.predictions, target.name, v).inc(len(instances))
+        self.metrics.child(self.metrics.predictions, target.name,
+                           str(target.version)).inc(len(instances))
         self.metrics.child(self.metrics.latency, target.name).observe(
             time.perf_counter() - started)
         return PredictResult(target.name, target.version, outputs, ids,
@@ -338,9 +329,19 @@ class Dispatcher:
                         summarise(broken))
         return broken
 
+    async def overloaded(self, target: ModelTarget, instances: list[Any], ctx: RequestContext,
+                         started: float) -> Overloaded:
+        """A request refused at ``guards.max_concurrency``: counted, logged, its error."""
+        self.metrics.child(self.metrics.rejected, "concurrency").inc()
+        self._count(target, "overloaded")
+        busy = Overloaded(f"The server is at its concurrency limit ({self._max_in_flight} "
+                          "requests in flight); retry shortly.", retry_after=1.0)
+        await self.log_failed(target, instances, ctx, started, busy, guard="concurrency",
+                              status="rejected")
+        return busy
+
     def _count(self, target: ModelTarget, status: str) -> None:
-        self.metrics.child(self.metrics.requests, target.name, str(target.version),
-                           status).inc()
+        self.metrics.child(self.metrics.requests, target.name, str(target.version), status).inc()
 
     async def _call(self, host: ModelHost, section: ModelSection,
                     instances: list[Any]) -> list[Any]:
@@ -369,8 +370,7 @@ class Dispatcher:
                 f"{section.timeout_ms:g} ms.", host.target.label) from None
         if proba is None:
             raise InvalidInputError(f"The model {host.target.label} has no class probabilities.",
-                                    [ErrorDetail("outputs", "probabilities",
-                                                 host.target.label)])
+                                    [ErrorDetail("outputs", "probabilities", host.target.label)])
         return proba
 
     async def _call_with_fallback(self, host: ModelHost, section: ModelSection,

@@ -435,6 +435,12 @@ class Gateway:
             self._shadow(route, name, instances, ctx, result.prediction_ids)
         return result
 
+    async def overloaded(self, host: ModelHost, instances: list[Any],
+                         ctx: RequestContext) -> Overloaded:
+        """A request refused at ``guards.max_concurrency`` by an engine that counts requests
+        itself (granian's RSGI app), counted and logged as :meth:`predict` does; its error."""
+        return await self._dispatch.overloaded(host.target, instances, ctx, time.perf_counter())
+
     async def _request_host(self, name: str, ref: str | None, instances: list[Any],
                             ctx: RequestContext) -> ModelHost:
         """:meth:`host`, recording a version that fails to load in the prediction log."""

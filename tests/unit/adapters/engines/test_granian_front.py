@@ -18,9 +18,11 @@ def test_one_worker_one_thread_on_the_rsgi_app_without_an_access_log() -> None:
                        "log_access": False}
 
 
-def test_requests_in_flight_are_bounded_when_asked() -> None:
+def test_connections_are_bounded_when_asked() -> None:
+    """granian's backpressure: a connection holds its permit until it closes, so it bounds
+    the connections held, not the requests (the live check: test_hostile_clients)."""
     options = server_options(GranianConfig(target="pkg.mod:app", host="127.0.0.1", port=8123,
-                                           max_in_flight=64))
+                                           max_connections=64))
     assert options["backpressure"] == 64
 
 

@@ -107,16 +107,18 @@ def test_ray_engine_on_sqlite_is_refused_before_ray_starts(
         in " ".join(res.output.split())
 
 
-def test_ray_engine_refuses_a_head_deadline_it_cannot_enforce(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ray Serve's HTTP proxy holds the connections: a guards.header_read_timeout_s that
-    keel.yaml sets is refused before Ray starts, not accepted and ignored."""
+@pytest.mark.parametrize("guard", ["header_read_timeout_s: 3", "max_connections: 64"])
+def test_ray_engine_refuses_connection_guards_it_cannot_enforce(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guard: str) -> None:
+    """Ray Serve's HTTP proxy holds the connections: a guards.header_read_timeout_s or
+    guards.max_connections that keel.yaml sets is refused before Ray starts, not accepted and
+    ignored."""
     monkeypatch.setattr("keelwork.service.scale_out.require_ray", lambda: None)
-    (tmp_path / "keel.yaml").write_text(SPEC + "guards: {header_read_timeout_s: 3}\n")
+    (tmp_path / "keel.yaml").write_text(SPEC + f"guards: {{{guard}}}\n")
     res = runner.invoke(app, ["serve", str(tmp_path / "keel.yaml"), "--engine", "ray"])
     assert res.exit_code == 2, res.output
-    assert "guards.header_read_timeout_s cannot be enforced on --engine ray" \
-        in " ".join(res.output.split())
+    field = guard.split(":")[0]
+    assert f"guards.{field} cannot be enforced on --engine ray" in " ".join(res.output.split())
 
 
 def test_ray_engine_without_ray_gives_the_install_hint(

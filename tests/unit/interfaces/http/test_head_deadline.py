@@ -21,6 +21,7 @@ from keelwork.interfaces.http.head_deadline import (
     HttpToolsHeadDeadline,
     head_deadline_protocol,
     set_header_read_timeout,
+    set_max_connections,
 )
 
 TIMEOUT_S = 0.6
@@ -131,3 +132,72 @@ def test_the_protocol_is_the_one_uvicorn_would_pick() -> None:
     expected = H11HeadDeadline if HttpToolsHeadDeadline is None else HttpToolsHeadDeadline
     assert head_deadline_protocol() is expected
     assert issubclass(expected, HeadDeadline) and HeadDeadline.timeout_s == 10.0
+
+
+@pytest.mark.parametrize("protocol", [
+    H11HeadDeadline,
+    pytest.param(HttpToolsHeadDeadline, marks=pytest.mark.skipif(
+        HttpToolsHeadDeadline is None, reason="httptools is not installed"))])
+def test_connections_past_the_bound_are_answered_503_and_closed(protocol: Any) -> None:
+    """guards.max_connections: the connections open up to the bound are served, kept alive;
+    one more is answered 503 (Retry-After, connection: close) and closed without its request
+    reaching the app; once one closes, a new one is served."""
+    set_max_connections(3)
+    calls: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        await _app(scope, receive, send)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=protocol,
+                                           log_level="error", lifespan="off"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(server.serve()))
+    thread.start()
+
+    def ask(sock: socket.socket, path: str) -> bytes:
+        sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(2)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in answer or not answer.endswith((b"got 0", b"}]}")):
+                part = sock.recv(65536)
+                if not part:
+                    break
+                answer += part
+        return answer
+
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        for i, sock in enumerate(held):
+            assert ask(sock, f"/held{i}").startswith(b"HTTP/1.1 200"), i
+        extra = socket.create_connection(("127.0.0.1", port))
+        answer = ask(extra, "/extra")
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+        head = answer.split(b"\r\n\r\n")[0].lower()
+        assert b"retry-after: 1" in head and b"connection: close" in head
+        assert b"guards.max_connections: 3" in answer
+        extra.settimeout(2)
+        with contextlib.suppress(OSError):
+            assert extra.recv(65536) == b""  # closed by the server
+        extra.close()
+        assert "/extra" not in calls
+        for i, sock in enumerate(held):  # the held ones are still served
+            assert ask(sock, f"/again{i}").startswith(b"HTTP/1.1 200"), i
+        held.pop().close()
+        time.sleep(0.2)
+        fresh = socket.create_connection(("127.0.0.1", port))
+        assert ask(fresh, "/fresh").startswith(b"HTTP/1.1 200")
+        fresh.close()
+        for sock in held:
+            sock.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        loop.close()
+        set_max_connections(1024)

@@ -287,3 +287,49 @@ def test_a_request_answered_without_its_body_has_it_read_so_its_connection_lives
     proto = Proto(body, delay_s=0.05)
     asyncio.run(app.__rsgi__(Scope("/v1/models/other:predict", headers=declared), proto))
     assert proto.sent[0][0] == 404 and ("connection", "close") in proto.answer_headers[0]
+
+
+class SlowSink:
+    """A prediction log that takes a while to commit, keeping requests in flight."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    async def write(self, records: Sequence[Any]) -> None:
+        self.records += records
+        await asyncio.sleep(0.2)
+
+
+def test_predict_requests_in_flight_are_bounded_by_max_concurrency() -> None:
+    """granian's front bounds connections, not the requests on them: the app answers a
+    predict request past guards.max_concurrency in flight 503 with Retry-After, counted and
+    logged as refused (guard "concurrency"), as the default engine does; under the bound
+    each is answered, and the bound frees as answers go out."""
+    sink = SlowSink()
+    gateway = Gateway(parse_spec(SPEC, env={}), lambda n, _r: ModelTarget(n, 1, "python", "x:y"),
+                      lambda _t: Runtime(), sink)
+    app = RsgiApp()
+    app.queues = {"m": BatchQueue(BatchPredictor(gateway, "m"), 8, max_batches=1)}
+    app.contract_fields = ["a"]
+    app.max_in_flight = 2
+
+    async def burst() -> list[Proto]:
+        protos = [Proto(b'{"instances": [{"a": %d}]}' % i) for i in range(3)]
+        paths = ["/v1/models/m:predict", "/v1/models/m:predict", "/v2/models/m/infer"]
+        v2 = b'{"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [2]}]}'
+        protos[2].body = v2
+        await asyncio.gather(*(app.__rsgi__(Scope(path), proto)
+                               for path, proto in zip(paths, protos, strict=True)))
+        return protos
+
+    protos = asyncio.run(burst())
+    assert [p.sent[0][0] for p in protos] == [200, 200, 503], [p.sent for p in protos]
+    assert ("retry-after", "1") in protos[2].answer_headers[0]
+    assert "concurrency limit (2" in orjson.loads(protos[2].sent[0][1])["error"]
+    refused = [r for r in sink.records if r.status == "rejected"]
+    assert [r.guard for r in refused] == ["concurrency"] and app.in_flight == 0
+    metric = gateway.metrics.rejected.labels("concurrency")._value.get()
+    assert metric == 1
+    # the bound freed: the next request is answered
+    status, out = _call(app, "/v1/models/m:predict", b'{"instances": [{"a": 5}]}')
+    assert status == 200 and out["predictions"] == [10]
