@@ -194,3 +194,25 @@ def test_the_ray_engine_serves_each_version_from_its_own_deployment_unless_told_
         res = runner.invoke(app, ["serve", spec, "--engine", "ray", *argv])
         assert res.exit_code == 0, res.output
     assert said == [True, True, False]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+def test_a_connection_bound_past_the_open_file_limit_is_refused_with_the_field_named(
+        tmp_path: Path) -> None:
+    """`keel serve` where the process may open 400 files: guards.max_connections: 1024 (set
+    in keel.yaml) cannot be held, so the server does not start; the field and the limit are
+    named, exit 2."""
+    import resource
+    import subprocess
+
+    (tmp_path / "keel.yaml").write_text(SPEC + "guards: {max_connections: 1024}\n")
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (400, 400))
+
+    done = subprocess.run([sys.executable, "-m", "keelwork.interfaces.cli.main", "serve",
+                           str(tmp_path / "keel.yaml")], capture_output=True, text=True,
+                          timeout=120, preexec_fn=low_limit, cwd=tmp_path)
+    text = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 2, text
+    assert "guards.max_connections is 1024" in text and "at most 400" in text, text
