@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from keelwork.adapters.engines.granian_front import GranianConfig, require_granian
 from keelwork.adapters.engines.granian_front import serve as serve_on_granian
 from keelwork.errors import ErrorDetail, SpecError
-from keelwork.service.batch_predict import BatchPredictor, BatchQueue, check_engine, unbatched
+from keelwork.service.batch_predict import (
+    BatchPredictor,
+    BatchQueue,
+    InFlight,
+    check_engine,
+    unbatched,
+)
 from keelwork.service.server_parts import ServerParts, freeze_heap, open_server
 from keelwork.spec.model import ResolvedSpec
 from keelwork.spec.settings import Settings
@@ -83,7 +89,8 @@ def open_batch_server(resolved: ResolvedSpec, settings: Settings,
                       loop: asyncio.AbstractEventLoop) -> BatchServer:
     """Open and start the worker's server on ``loop`` (not running yet): the prediction log,
     every model loaded, a :class:`BatchQueue` per model (``batching.max_batch_size``
-    requests at most, 1 with batching off)."""
+    requests at most, 1 with batching off), ``guards.max_concurrency`` requests in flight on
+    them together."""
     parts = open_server(unbatched(resolved), settings, monitor_interval_s=0, fleet=True)
     # the prediction log, the rollout controller (routing), the flags' poll, the usage: a
     # follower of the store; keelwork's app beside it runs the fleet's once-only loops
@@ -91,8 +98,12 @@ def open_batch_server(resolved: ResolvedSpec, settings: Settings,
     gateway = parts.service.gateway
     loop.run_until_complete(gateway.start())
     freeze_heap()  # every model loaded: full collections stop walking them (p99)
+    # guards.max_concurrency: predict requests in flight on all the queues together
+    # (granian's front bounds the connections, guards.max_connections, not the requests)
+    flight = InFlight(most=resolved.spec.guards.max_concurrency)
     queues = {m.name: BatchQueue(BatchPredictor(gateway, m.name),
-                                 m.batching.max_batch_size if m.batching.enabled else 1)
+                                 m.batching.max_batch_size if m.batching.enabled else 1,
+                                 in_flight=flight)
               for m in resolved.spec.models}
     return BatchServer(parts, queues)
 

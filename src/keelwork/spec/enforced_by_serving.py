@@ -162,7 +162,8 @@ SERVING: dict[str, tuple[str, ...]] = {
         "limit raised to hold it (keelwork.adapters.processes)"),
     "guards.max_concurrency": (
         "keelwork.service.gateway.dispatch", "tests/unit/interfaces/http/test_app.py",
-        "granian's RSGI app counts its requests in flight (keelwork.interfaces.http.rsgi_app)"),
+        "granian's batch queues count their requests in flight together "
+        "(keelwork.service.batch_predict.BatchQueue)"),
     "guards.max_loaded_versions": (
         "keelwork.service.gateway.gateway", "tests/unit/service/gateway/test_loaded_versions.py"),
     "guards.version_refs": (

@@ -19,7 +19,10 @@ the app opens the process's server from what ``keel serve`` handed down, as
   answers; granian's front bounds the connections, ``guards.max_connections``, not the
   requests), then its instances join the model's
   :class:`~keelwork.service.batch_predict.BatchQueue`, which predicts, logs and counts a batch at
-  a time; the answer is the V1 route's (:func:`~keelwork.interfaces.http.batch_answers.render`).
+  a time (past ``guards.max_concurrency`` requests in flight on the queues together, 503 with
+  Retry-After, counted and logged as on the default engine: granian's front bounds the
+  connections, ``guards.max_connections``, not the requests); the answer is the V1 route's
+  (:func:`~keelwork.interfaces.http.batch_answers.render`).
 - ``POST /v2/models/<model>/infer`` (Open Inference Protocol): the same, from the V2 body
   (its tensors as instances, a contract problem named by tensor path, the outputs asked for),
   answered as the default engine's V2 route; with the V2 server and model health
@@ -65,7 +68,7 @@ from keelwork.interfaces.http.protocols import (
     v2_message,
 )
 from keelwork.interfaces.http.read_deadlines import ReadDeadlines
-from keelwork.service.batch_predict import Admitted, Answer, Caller
+from keelwork.service.batch_predict import Answer, Caller
 
 if TYPE_CHECKING:
     from keelwork.service.batch_predict import BatchQueue
@@ -102,10 +105,6 @@ class RsgiApp:
         #: The contract's input and output names (V2 tensors by name).
         self.contract_fields: list[str] = []
         self.output_names: list[str] = []
-        #: ``guards.max_concurrency``: the predict requests taken at once (from admission to
-        #: answer, waiting for their batch included); one more is answered 503 + Retry-After.
-        self.max_in_flight = 256
-        self.in_flight = 0
         #: Closes the worker's server (its loops, log and stores) when granian stops.
         self.closing: Callable[[], Awaitable[None]] | None = None
 
@@ -129,7 +128,6 @@ class RsgiApp:
         self.project_dir = resolved.project_dir
         self.max_body_bytes = resolved.spec.guards.max_body_bytes
         self.body_read_timeout_s = resolved.spec.guards.body_read_timeout_s
-        self.max_in_flight = resolved.spec.guards.max_concurrency
         self.contract_fields = [f.name for f in resolved.spec.contract.inputs]
         self.tenant_header = resolved.spec.service.tenant_header.lower()
         self.output_names = [f.name for f in resolved.spec.contract.outputs]
@@ -288,7 +286,7 @@ class RsgiApp:
             # a refusal raises, counted and logged
             admitted = await predictor.admit(req.instances, PROBA_OUTPUT in (req.outputs or ()),
                                              caller, "v2")
-            answer = await self.submit(queue, admitted)
+            answer = await queue.submit(admitted)
         except ContractViolation as exc:
             if req is None:
                 return self.refused(exc)
@@ -304,22 +302,6 @@ class RsgiApp:
             prediction_ids=answer.prediction_ids, answered_by=answer.answered_by,
             violations=answer.warnings, request_id=req.id), option=orjson.OPT_SERIALIZE_NUMPY), \
             answer
-
-    async def submit(self, queue: BatchQueue, admitted: Admitted) -> Answer:
-        """``admitted``'s answer from its batch, within ``guards.max_concurrency`` requests in
-        flight (granian's front bounds the connections, not the requests on them).
-
-        Raises:
-            Overloaded: as many requests are in flight already (counted and logged).
-            KeelworkError: the batch's gateway call failed.
-        """
-        if self.in_flight >= self.max_in_flight:
-            raise await queue.predictor.overloaded(admitted)
-        self.in_flight += 1
-        try:
-            return await queue.submit(admitted)
-        finally:
-            self.in_flight -= 1
 
     async def body(self, headers: Any, proto: Any) -> bytes:
         """The request's body, read within the guards: in one read when its Content-Length
@@ -372,8 +354,7 @@ class RsgiApp:
             if probabilities and await predictor.classes(caller) is None:
                 raise no_probabilities(model)
             # a refusal raises, counted and logged
-            answer = await self.submit(queue, await predictor.admit(instances, probabilities,
-                                                                    caller))
+            answer = await queue.submit(await predictor.admit(instances, probabilities, caller))
         except (KeelworkError, HTTPProblem) as exc:
             return self.refused(exc)
         return 200, render(answer), answer

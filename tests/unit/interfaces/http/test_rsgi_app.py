@@ -13,7 +13,7 @@ import orjson
 
 from keelwork.core.auth import Principal
 from keelwork.interfaces.http.rsgi_app import RsgiApp
-from keelwork.service.batch_predict import BatchPredictor, BatchQueue
+from keelwork.service.batch_predict import BatchPredictor, BatchQueue, InFlight
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.gateway.host import ModelTarget
 from keelwork.spec.loader import parse_spec
@@ -309,9 +309,10 @@ def test_predict_requests_in_flight_are_bounded_by_max_concurrency() -> None:
     gateway = Gateway(parse_spec(SPEC, env={}), lambda n, _r: ModelTarget(n, 1, "python", "x:y"),
                       lambda _t: Runtime(), sink)
     app = RsgiApp()
-    app.queues = {"m": BatchQueue(BatchPredictor(gateway, "m"), 8, max_batches=1)}
+    flight = InFlight(most=2)  # (open_batch_server: guards.max_concurrency, every queue)
+    app.queues = {"m": BatchQueue(BatchPredictor(gateway, "m"), 8, max_batches=1,
+                                  in_flight=flight)}
     app.contract_fields = ["a"]
-    app.max_in_flight = 2
 
     async def burst() -> list[Proto]:
         protos = [Proto(b'{"instances": [{"a": %d}]}' % i) for i in range(3)]
@@ -327,7 +328,7 @@ def test_predict_requests_in_flight_are_bounded_by_max_concurrency() -> None:
     assert ("retry-after", "1") in protos[2].answer_headers[0]
     assert "concurrency limit (2" in orjson.loads(protos[2].sent[0][1])["error"]
     refused = [r for r in sink.records if r.status == "rejected"]
-    assert [r.guard for r in refused] == ["concurrency"] and app.in_flight == 0
+    assert [r.guard for r in refused] == ["concurrency"] and flight.count == 0
     metric = gateway.metrics.rejected.labels("concurrency")._value.get()
     assert metric == 1
     # the bound freed: the next request is answered
