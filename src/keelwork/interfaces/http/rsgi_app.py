@@ -14,10 +14,7 @@ the app opens the process's server from what ``keel serve`` handed down, as
   arrived within ``guards.body_read_timeout_s`` 408, as the default engine answers them,
   without holding more than the limit; the body parsed and the request checked alone (a
   malformed or contract-breaking request is answered its own 400/422, every problem named, its
-  refusal counted and logged by the gateway), past ``guards.max_concurrency`` predict
-  requests in flight answered 503 with Retry-After (counted and logged, as the default engine
-  answers; granian's front bounds the connections, ``guards.max_connections``, not the
-  requests), then its instances join the model's
+  refusal counted and logged by the gateway), then its instances join the model's
   :class:`~keelwork.service.batch_predict.BatchQueue`, which predicts, logs and counts a batch at
   a time (past ``guards.max_concurrency`` requests in flight on the queues together, 503 with
   Retry-After, counted and logged as on the default engine: granian's front bounds the

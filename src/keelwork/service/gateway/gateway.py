@@ -438,7 +438,8 @@ class Gateway:
     async def overloaded(self, host: ModelHost, instances: list[Any],
                          ctx: RequestContext) -> Overloaded:
         """A request refused at ``guards.max_concurrency`` by an engine that counts requests
-        itself (granian's RSGI app), counted and logged as :meth:`predict` does; its error."""
+        itself (granian's batch queues), counted and logged as :meth:`predict` does; its
+        error."""
         return await self._dispatch.overloaded(host.target, instances, ctx, time.perf_counter())
 
     async def _request_host(self, name: str, ref: str | None, instances: list[Any],
