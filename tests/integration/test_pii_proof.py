@@ -59,9 +59,12 @@ storage:
 VISIBLE = "kept-visible-4b1d"
 
 
+def _instance(x: float, note: str = NAME_IN_TEXT) -> dict[str, object]:
+    return {"email": EMAIL, "phone": PHONE, "note": note, "x": x, "ref": VISIBLE}
+
+
 def _body(x: float, note: str = NAME_IN_TEXT) -> dict[str, object]:
-    return {"instances": [{"email": EMAIL, "phone": PHONE, "note": note, "x": x,
-                           "ref": VISIBLE}]}
+    return {"instances": [_instance(x, note)]}
 
 
 def _leaks(data: bytes) -> list[str]:
@@ -109,6 +112,23 @@ def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: st
         ok = client.post("/v1/models/moody:predict", json=_body(1))
         assert ok.status_code == 200, ok.text
         pid = ok.json()["prediction_ids"][0]
+        # An array instance holds the same fields in contract order: the same policy
+        # applies. (Sent before the timeout below, whose model call goes on running.)
+        row = client.post("/v1/models/moody:predict",
+                          json={"instances": [[EMAIL, PHONE, NAME_IN_TEXT, 1, VISIBLE]]})
+        assert row.status_code == 200, row.text
+        row_id = row.json()["prediction_ids"][0]
+        # What the contract does not name is scanned too: a bare string, an unknown key.
+        others = [client.post("/v1/models/moody:predict", json=body) for body in (
+            {"instances": [NAME_IN_TEXT]},
+            {"instances": [{**_instance(1), "contact": NAME_IN_TEXT}]})]
+        assert [a.status_code for a in others] == [422, 422]
+        assert [_leaks(a.content) for a in others] == [[], []], [a.text for a in others]
+        # A label that is an object or an array is scanned as a string label is.
+        for label in ({"who": NAME_IN_TEXT}, [NAME_IN_TEXT]):
+            fb = client.post("/v1/feedback", json={"labels": [
+                {"prediction_id": row_id, "label": label}]})
+            assert fb.status_code in (200, 422) and not _leaks(fb.content), fb.text
         statuses = {
             "contract": client.post("/v1/models/moody:predict", json=_body(99)).status_code,
             "too_long": client.post("/v1/models/moody:predict",
@@ -132,6 +152,13 @@ def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: st
     labels = tmp_path / "labels.csv"
     labels.write_text(f"prediction_id,label\n{pid},{EMAIL}\nnot-an-id-{PHONE},2\n")
     keel(tmp_path, "ingest", "--labels", str(labels), check=False)
+    # Batch scoring writes to the same log under the same policy, dead letters included.
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in (
+        _instance(1), _instance(99), _instance(3))))
+    scored = keel(tmp_path, "score", str(rows), "--model", "moody", check=False)
+    assert not _leaks((scored.stdout + scored.stderr).encode()), scored.stdout + scored.stderr
+    assert scored.stdout.count("dead letter ") == 2, scored.stdout  # the contract, the model
 
     assert not _leaks(metrics)
     # /metrics counts what the redactor found in the note (entity labels only) and fail-closed
@@ -173,3 +200,6 @@ def test_no_canary_reaches_any_store_log_or_metric(tmp_path: Path, store_url: st
     assert first["inputs"]["email"].startswith("pii:")
     assert "phone" not in first["inputs"]
     assert first["inputs"]["x"] == 1
+    positional = next(r for r in tail if r["id"] == row_id)["inputs"]
+    assert positional[0] == first["inputs"]["email"] and positional[1] is None
+    assert positional[3:] == [1, VISIBLE]

@@ -28,10 +28,12 @@ from keelwork.adapters.stores.audit_store import AuditLog
 from keelwork.adapters.stores.datasets import DatasetStore
 from keelwork.adapters.stores.datasets import ensure_schema as dataset_schema
 from keelwork.adapters.stores.engine import is_sqlite, make_engine
+from keelwork.adapters.stores.explanation_store import ExplanationStore, explanations
 from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.ingest_tables import labels
 from keelwork.adapters.stores.prediction_store import ensure_schema, insert_records, predictions
 from keelwork.adapters.stores.registry_store import open_registry
+from keelwork.adapters.stores.review_store import ReviewStore, review_items, review_verdicts
 from keelwork.adapters.stores.subject_keys import SubjectKeys, attach
 from keelwork.adapters.stores.subject_store import subject_erasures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
@@ -74,6 +76,18 @@ def _fill(engine: Engine, root: Path, project: Path, url: str) -> DatasetStore:
             {"prediction_id": r.id, "label": str(i % 2), "ts": r.ts, "source": "test",
              "source_row": None, "ingested_at": datetime.now(UTC)}
             for i, r in enumerate(recs)])
+    # What is derived from the first subjects' predictions: explanations, review verdicts.
+    derived = recs[:ERASED]
+    explained = ExplanationStore(engine, 10_000)
+    explained.ensure_schema()
+    explained.put([(r.id, "m", 1, {"attributions": {_email(i): 0.5}})
+                   for i, r in enumerate(derived)])
+    review = ReviewStore(engine)
+    review.ensure_schema()
+    review.enqueue([{"prediction_id": r.id, "model": "m", "reason": "sample",
+                     "priority": 0.5, "wanted": 1} for r in derived])
+    for i, r in enumerate(derived):
+        review.record(r.id, "rita", f"spoke to {_email(i)}")
     dataset_schema(engine)
     store = DatasetStore(engine, root, part_rows=100)
     table = pa.table({"customer": [_subject(i) for i in range(SUBJECTS)],
@@ -96,7 +110,8 @@ def _raw(engine: Engine, url: str, root: Path) -> bytes:
     with engine.connect() as conn:
         data_dir = Path(conn.execute(text("SHOW data_directory")).scalar_one())
         rels = [conn.execute(text("SELECT pg_relation_filepath(:t)"), {"t": t}).scalar_one()
-                for t in ("predictions", "prediction_payloads", "labels")]
+                for t in ("predictions", "prediction_payloads", "labels", "explanations",
+                          "review_items", "review_verdicts")]
     for rel in rels:
         for part in (data_dir / rel).parent.glob(Path(rel).name + "*"):
             out += part.read_bytes()
@@ -111,8 +126,9 @@ def test_erasing_100_of_1000_subjects_leaves_nothing_of_them(engine: Engine, sto
     audit = AuditLog(engine)
     audit.ensure_schema()
     registry = open_registry(tmp_path, store_url)
+    # A reason that names the subject is kept without it.
     reports = [erase(engine, audit, store, registry, _subject(0), key=KEY, actor="dpo",
-                     reason="ticket 0", rewrite=True)]
+                     reason=f"ticket 0, from {_subject(0)}", rewrite=True)]
     # One subject's erasure rewrites the one part that held it, no other file.
     parts_after = {p.name: p.read_bytes() for p in root.rglob("part-*.parquet")}
     assert len(parts_before) >= 5
@@ -133,6 +149,8 @@ def test_erasing_100_of_1000_subjects_leaves_nothing_of_them(engine: Engine, sto
     # The 900 others are all still there, in the log and in the snapshot.
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(predictions)).scalar_one() == 1800
+        for table in (explanations, review_items, review_verdicts):  # all of the 100's
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
         assert conn.execute(select(func.count(func.distinct(predictions.c.subject_id))))\
             .scalar_one() == SUBJECTS - ERASED
     rows = store.read("people:1")

@@ -28,6 +28,7 @@ import numpy as np
 from keelwork.adapters.stores.explanation_store import ExplanationStore, read_prediction
 from keelwork.core.explain.attribution import Explanation, permutation_shap
 from keelwork.core.explain.outputs import background_sample, output_fn
+from keelwork.core.redaction import Redactor
 from keelwork.errors import (
     ErrorDetail,
     ExplainBudgetSpent,
@@ -79,8 +80,9 @@ class Explainer:
     """
 
     def __init__(self, resolved: ResolvedSpec, gateway: Gateway,
-                 store: ExplanationStore) -> None:
+                 store: ExplanationStore, redactor: Redactor | None = None) -> None:
         self.resolved = resolved
+        self.redactor = redactor if redactor is not None and redactor.active else None
         self.settings = resolved.spec.explain
         self.gateway = gateway
         self.store = store
@@ -188,9 +190,11 @@ class Explainer:
         finally:
             host.release()
         bodies = [e.to_dict() for e in explained]
+        kept = bodies if self.redactor is None else [  # what keel.yaml's PII policy allows
+            self.redactor.explanation(b, inst) for b, inst in zip(bodies, instances, strict=True)]
         await asyncio.to_thread(self.store.put, [
             (pid, host.target.name, host.target.version, body)
-            for pid, body in zip(ids, bodies, strict=True)])
+            for pid, body in zip(ids, kept, strict=True)])
         return [{"prediction_id": pid, **body} for pid, body in zip(ids, bodies, strict=True)]
 
     # ------------------------------------------------------------------ computing
@@ -320,11 +324,13 @@ class Explainer:
 
 
 
-def open_explainer(resolved: ResolvedSpec, gateway: Gateway, engine: Any) -> Explainer:
-    """The explainer of a server (its store table created)."""
+def open_explainer(resolved: ResolvedSpec, gateway: Gateway, engine: Any,
+                   redactor: Redactor | None = None) -> Explainer:
+    """The explainer of a server (its store table created); ``redactor``: the server's PII
+    policy, applied to the explanations it stores."""
     store = ExplanationStore(engine, resolved.spec.explain.max_stored)
     store.ensure_schema()
-    return Explainer(resolved, gateway, store)
+    return Explainer(resolved, gateway, store, redactor)
 
 
 __all__ = ["MAX_INSTANCES", "Budget", "Explainer", "open_explainer"]

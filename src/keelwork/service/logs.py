@@ -177,10 +177,11 @@ def file_handler(kind: str, id_column: str, label_column: str, ts_column: str,
     from keelwork.core.label_check import LabelChecker
     from keelwork.core.label_rows import LabelColumns
     from keelwork.service.ingest import LabelsHandler, PredictionsHandler
+    from keelwork.service.redaction import build_redactor, record_scrubber
 
-    if kind == "predictions":
-        return PredictionsHandler()
-    from keelwork.service.redaction import record_scrubber
+    if kind == "predictions":  # records loaded get the PII policy the server applies
+        return PredictionsHandler(build_redactor(resolved.spec, resolved.project_dir)
+                                  if resolved is not None else None)
     from keelwork.spec.fairness_checks import label_attributes
 
     outputs = resolved.spec.contract.outputs if resolved is not None else []
@@ -300,13 +301,17 @@ def prepare_score(data: list[Path], model: str, resolved: ResolvedSpec | None, p
     validator = None
     subject_field = None
     log_inputs = True
+    redactor, model_redacted = None, False
     if resolved is not None:
         from keelwork.core.contracts import compile_contract
+        from keelwork.service.redaction import build_redactor, model_sees_redacted
 
         contract = resolved.spec.contract
         validator = compile_contract(contract) if contract.inputs else None
         subject_field = contract.subject_field
         log_inputs = resolved.spec.storage.log_inputs
+        redactor = build_redactor(resolved.spec, resolved.project_dir)
+        model_redacted = model_sees_redacted(resolved.spec)
     if out is not None:
         check_out_path(out)
     types = contract_read_types(validator, id_column)
@@ -320,7 +325,8 @@ def prepare_score(data: list[Path], model: str, resolved: ResolvedSpec | None, p
         handler = ScoreHandler(scoring, validator, id_column=id_column,
                                subject_field=subject_field,
                                predict_batch_size=predict_batch_size, log_inputs=log_inputs,
-                               out=out)
+                               out=out, redactor=redactor,
+                               model_redacted=model_redacted)
     except BaseException:
         scoring.runtime.unload()
         raise

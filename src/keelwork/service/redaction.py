@@ -73,7 +73,9 @@ def build_redactor(spec: KeelSpec, project: Path) -> Redactor | None:
         outputs={f.name: f.pii for f in spec.contract.outputs if f.pii is not None},
         text_fields=frozenset(f.name for f in fields if f.type == "text"),
         text_default=text_default,
-        scan=scanner(key, settings.entities if settings is not None else None), key=key)
+        scan=scanner(key, settings.entities if settings is not None else None), key=key,
+        input_order=tuple(f.name for f in spec.contract.inputs),
+        output_order=tuple(f.name for f in spec.contract.outputs))
 
 
 def pii_stats(redactor: Redactor) -> dict[str, Any]:
@@ -97,8 +99,9 @@ RecordScrubber = Callable[[Mapping[str, Any]], dict[str, Any]]
 def record_scrubber(spec: KeelSpec, project: Path,
                     redactor: Redactor | None = None) -> RecordScrubber | None:
     """What label records (``POST /v1/feedback``, ``keel ingest --labels``, their dead
-    letters) keep when keel.yaml redacts PII: every text value scanned, except prediction ids
-    in keelwork's own form (None: nothing to redact). ``redactor``: the server's (its counts
+    letters) keep when keel.yaml redacts PII: every text value scanned, in arrays and objects
+    too (a label may be either), except prediction ids in keelwork's own form (None: nothing
+    to redact). ``redactor``: the server's (its counts
     are the ones /metrics exports); default: one built from ``spec``."""
     redactor = redactor if redactor is not None else build_redactor(spec, project)
     if redactor is None or pii_settings(spec.guards) is None:
@@ -106,8 +109,7 @@ def record_scrubber(spec: KeelSpec, project: Path,
     made = redactor
 
     def scrub(record: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: made.value(v, "redact", text=True)
-                if isinstance(v, str) and not _ID.match(v) else v
+        return {k: v if isinstance(v, str) and _ID.match(v) else made.loose(v, "redact")
                 for k, v in record.items()}
 
     return scrub

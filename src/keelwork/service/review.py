@@ -36,6 +36,7 @@ from keelwork.adapters.stores.review_store import ReviewStore
 from keelwork.core.label_check import LabelChecker
 from keelwork.core.review import Candidate, agreement, select, uncertainty
 from keelwork.errors import ErrorDetail, KeelworkError, SpecError
+from keelwork.service.redaction import record_scrubber
 from keelwork.spec.model import ResolvedSpec, injection_settings
 from keelwork.spec.review import ReviewSection
 from keelwork.spec.slos import duration_seconds
@@ -165,6 +166,9 @@ def verdict(resolved: ResolvedSpec, engine: Engine, audit: AuditLog, prediction_
             reviewer: str, label: Any, *, via: str | None = None) -> dict[str, Any]:
     """Record ``reviewer``'s label for a queued prediction; it becomes the prediction's label.
 
+    The label is stored (as the label, the verdict and in the audit entry) as keel.yaml's PII
+    policy keeps any label: every text in it scanned.
+
     ``via`` says how it came (``page``, ``import:label-studio by ...``) in the audit entry.
 
     Raises:
@@ -184,6 +188,9 @@ def verdict(resolved: ResolvedSpec, engine: Engine, audit: AuditLog, prediction_
                             "or expired): its verdict would label nothing.",
                             [ErrorDetail("prediction_id", "review_gone", prediction_id)])
     _not_judged(store, prediction_id, reviewer)
+    scrub = record_scrubber(resolved.spec, resolved.project_dir)
+    if scrub is not None:  # keel.yaml's PII policy, as for any label (POST /v1/feedback)
+        label = scrub({"label": label})["label"]
     checker = LabelChecker(resolved.spec.contract.outputs)
     labels = LabelStore(engine)
     labels.ensure_schema()

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,18 @@ class ErasureReport:
                 "seconds": round(self.seconds, 3)}
 
 
+def tombstone_reason(reason: str, subject: str) -> str:
+    """An erasure's reason as the tombstone and the audit log keep it: the subject, and the
+    personal data the entity scanner finds (when installed), replaced; the ticket stays."""
+    from keelwork.service.redaction import scanner
+
+    kept = re.sub(re.escape(subject), "<subject>", reason, flags=re.IGNORECASE)
+    try:
+        return scanner(secrets.token_bytes(32))(kept, "redact")
+    except Exception:  # no scanner installed, or it gave up: the subject is out already
+        return kept
+
+
 def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, registry: Any,
           subject: str, *, key: bytes, actor: str, reason: str,
           rewrite: bool = False) -> ErasureReport:
@@ -98,13 +112,14 @@ def erase(engine: Engine, audit: AuditLog, datasets: DatasetStore | None, regist
         subject: The subject identifier.
         key: The project's subject key.
         actor: Who erases.
-        reason: Why (a ticket number); recorded.
+        reason: Why (a ticket number); recorded as :func:`tombstone_reason` keeps it.
         rewrite: PostgreSQL: rewrite the tables so erased tuples leave the files.
     """
     from keelwork.adapters.stores.subject_store import SubjectStore
 
     started = time.perf_counter()
     check_subject(subject)
+    reason = tombstone_reason(reason, subject)
     digest = subject_digest(key, subject)
     report = ErasureReport(digest)
     from keelwork.adapters.stores.dataset_sealing import scoped
@@ -229,4 +244,5 @@ def export_project(project: Path, settings: Settings, subject: str) -> dict[str,
 
 
 __all__ = ["KEY_FILE", "ErasureReport", "SubjectRequests", "check_subject", "erase",
-           "erase_project", "export", "export_project", "subject_digest", "subject_key"]
+           "erase_project", "export", "export_project", "subject_digest", "subject_key",
+           "tombstone_reason"]

@@ -5,7 +5,9 @@ or ``contract.subject_field``; indexed). What belongs to the subject:
 
 - its predictions, with their payloads (inputs, outputs, request metadata);
 - the labels of those predictions: current ones, replaced ones (``label_history``) and those
-  that arrived before their prediction was logged (``unknown_labels``).
+  that arrived before their prediction was logged (``unknown_labels``);
+- what was derived from those predictions: their stored explanations, their review-queue items
+  and the reviewers' verdicts on them.
 
 :meth:`SubjectStore.erase` deletes all of it in one transaction and records a tombstone in
 ``subject_erasures``: when, by whom, what was removed (counts), and a keyed digest of the
@@ -41,8 +43,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from keelwork.adapters.stores.engine import is_sqlite
+from keelwork.adapters.stores.explanation_store import explanations
 from keelwork.adapters.stores.ingest_tables import label_history, labels, unknown_labels
 from keelwork.adapters.stores.prediction_store import prediction_payloads, predictions
+from keelwork.adapters.stores.review_store import review_items, review_verdicts
 from keelwork.adapters.stores.schema import create_tables
 from keelwork.adapters.stores.sql import among, delete_among
 from keelwork.adapters.stores.subject_keys import open_payloads
@@ -171,6 +175,9 @@ class SubjectStore:
                 for table in (labels, label_history, unknown_labels):
                     if self._has(conn, table.name):
                         counts["labels"] += delete_among(conn, table, table.c.prediction_id, ids)
+                for table in (explanations, review_items, review_verdicts):  # derived from them
+                    if self._has(conn, table.name):
+                        delete_among(conn, table, table.c.prediction_id, ids)
                 if self._has(conn, prediction_payloads.name):
                     delete_among(conn, prediction_payloads, prediction_payloads.c.id, ids)
                 counts["predictions"] = delete_among(conn, predictions, predictions.c.id, ids)
@@ -185,7 +192,8 @@ class SubjectStore:
                 conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             elif rewrite:
                 for name in ("prediction_payloads", "predictions", "labels", "label_history",
-                             "unknown_labels", "dataset_versions"):
+                             "unknown_labels", "explanations", "review_items", "review_verdicts",
+                             "dataset_versions"):
                     if self._has(conn, name):
                         conn.execute(text(f'VACUUM FULL "{name}"'))
         return counts

@@ -327,7 +327,25 @@ def compile_contract(contract: ContractSection) -> RecordValidator:
     return RecordValidator(contract)
 
 
+def field_reader(contract: ContractSection, name: str | None) -> Callable[[Any], Any]:
+    """What reads input field ``name`` of a record, an object or an array in contract order
+    (None when the record does not hold it, or ``name`` is None)."""
+    names = [f.name for f in contract.inputs]
+    at = names.index(name) if name in names else -1
+
+    def read(record: Any) -> Any:
+        if name is None:
+            return None
+        if isinstance(record, Mapping):
+            return record.get(name)
+        if at >= 0 and isinstance(record, list | tuple) and at < len(record):
+            return record[at]
+        return None
+
+    return read
+
+
 MISSING: Final = _MISSING
 
 __all__ = ["MISSING", "RULES", "Problem", "RecordValidator", "compile_contract", "compile_field",
-           "safe_got", "summarise"]
+           "field_reader", "safe_got", "summarise"]

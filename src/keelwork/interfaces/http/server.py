@@ -112,7 +112,7 @@ def build_server_app(resolved: ResolvedSpec, *, settings: Settings | None = None
     routers.append(review_router(open_review_desk(parts, settings), keys,
                                  require_api_key=spec.guards.require_api_key))
     routers.append(explain_router(open_explainer(resolved, parts.service.gateway,
-                                                 parts.engine)))
+                                                 parts.engine, parts.service.redactor)))
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 

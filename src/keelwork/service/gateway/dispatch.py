@@ -23,6 +23,7 @@ from keelwork.core.contracts import (
     summarise,
 )
 from keelwork.core.contracts.outputs import rows_of
+from keelwork.core.contracts.record import field_reader
 from keelwork.core.features.online import OnlineFeatures
 from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.core.redaction import Redactor
@@ -76,7 +77,7 @@ class Dispatcher:
         self._host = host
         # No declared inputs means no contract to enforce (not "reject every field").
         self._validator = compile_contract(spec.contract) if spec.contract.inputs else None
-        self._subject_field = spec.contract.subject_field
+        self._subject_of = field_reader(spec.contract, spec.contract.subject_field)
         self._outputs = compile_outputs(spec.contract)
         self._outputs_strict = spec.contract.output_policy == "strict"
         self._log_inputs = spec.storage.log_inputs
@@ -195,7 +196,7 @@ class Dispatcher:
         if failed is not None:
             if self._redact is not None and isinstance(failed, PredictionError | InvalidInputError):
                 # The model's own words may quote personal input: not in the answer's body.
-                failed.message = self.scrub(failed.message)
+                failed.message = self._redact.message(failed.message, instances)
                 failed.args = (failed.message, *failed.args[1:])
             if isinstance(failed, InvalidInputError):  # the input's fault: a refusal
                 await self.log_failed(target, instances, ctx, started, failed,
@@ -210,8 +211,6 @@ class Dispatcher:
         status = "fallback" if fallback_used else "ok"
         broken = (self._check_outputs(answered.target, outputs)
                   if self._outputs is not None else [])
-        if broken and self._redact is not None:
-            broken = [self._redact.detail(d) for d in broken]
         meta = ctx.meta if not broken else {
             **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
         cost_error = self._tokens.charge(answered.target.name, answered.target.version,
@@ -317,9 +316,12 @@ class Dispatcher:
         raise refused
 
     def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
-        """The output contract's violations by these answers, counted and logged."""
+        """The output contract's violations by these answers (personal values hidden),
+        counted and logged."""
         assert self._outputs is not None
         broken = self._outputs.validate_batch(outputs)
+        if broken and self._redact is not None:  # a personal output's value stays out
+            broken = [self._redact.detail(d) for d in broken]
         if broken:
             v = str(target.version)
             for d in broken:
@@ -406,12 +408,6 @@ class Dispatcher:
     def _stored_output(self, out: Any) -> Any:
         return out if self._redact is None else self._redact.output(out)
 
-    def scrub(self, text: str) -> str:
-        """An error message with personal data replaced (a model's error may quote input)."""
-        if self._redact is None:
-            return text
-        return str(self._redact.value(text, "redact", text=True))
-
     async def _model_input(self, instances: list[Any]) -> list[Any]:
         given = (self._redact.instances(instances)
                  if self._model_redacted and self._redact is not None else instances)
@@ -420,10 +416,8 @@ class Dispatcher:
     def _subject(self, ctx: RequestContext, instance: Any) -> str | None:
         if ctx.subject_id is not None:
             return ctx.subject_id
-        if self._subject_field and isinstance(instance, dict):
-            v = instance.get(self._subject_field)
-            return None if v is None else str(v)
-        return None
+        v = self._subject_of(instance)  # contract.subject_field, in an object or an array
+        return None if v is None else str(v)
 
     async def _log_refused(self, target: ModelTarget, instances: list[Any],
                            ctx: RequestContext, guard: str, started: float,

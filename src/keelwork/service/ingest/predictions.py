@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -18,6 +18,7 @@ from keelwork.adapters.stores.prediction_store import existing_ids, insert_recor
 from keelwork.core.ingest import Checkpoint, ChunkOutcome, DeadLetter, IngestCounts
 from keelwork.core.ingest_values import parse_timestamp
 from keelwork.core.predictions import PredictionRecord
+from keelwork.core.redaction import Redactor
 from keelwork.errors import DataFileError, ErrorDetail, KeelworkError, StoreError
 from keelwork.types import IngestLedger, IngestSource
 
@@ -41,10 +42,18 @@ class PredictionsHandler:
     In CSV and Parquet files the payload columns (inputs, outputs, request_meta) hold JSON text
     and empty optional text cells mean null, as ``keel log export`` writes them; in JSON lines
     they are values.
+
+    Args:
+        redactor: keel.yaml's PII policy (:func:`keelwork.service.redaction.build_redactor`):
+            applied to each record's inputs and outputs before they are stored, as the server
+            applies it, and to the rows kept as dead letters (every text scanned).
     """
 
     kind = "predictions"
     target = ""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redact = redactor if redactor is not None and redactor.active else None
 
     def read_types(self) -> dict[str, Any]:
         """Ids and payload columns as text, as ``keel log export`` writes them."""
@@ -76,12 +85,19 @@ class PredictionsHandler:
         for offset, raw in enumerate(rows):
             row = first_row + offset
             try:
-                chunk.records.append(PredictionRecord.from_dict(
-                    _record_dict(raw, text_payloads)))
+                record = PredictionRecord.from_dict(_record_dict(raw, text_payloads))
             except (StoreError, ValueError) as exc:
                 message = exc.message if isinstance(exc, KeelworkError) else str(exc)
+                if self.redact is not None:
+                    message, raw = (self.redact.message(message),
+                                    self.redact.loose(raw, "redact"))
                 chunk.letters.append(DeadLetter.of(str(file.path), row, file.line_of(row), [
                     ErrorDetail("", "prediction_record", None, message)], raw))
+                continue
+            if self.redact is not None:
+                record = replace(record, inputs=self.redact.instance(record.inputs),
+                                 outputs=self.redact.output(record.outputs))
+            chunk.records.append(record)
         return chunk
 
     def write(self, conn: Connection, chunk: _ImportChunk, file: IngestSource) -> ChunkOutcome:

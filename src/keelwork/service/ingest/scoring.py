@@ -48,6 +48,7 @@ from keelwork.types import IngestLedger, IngestSource
 if TYPE_CHECKING:
     from keelwork.adapters.stores.registry_store import SqlRegistry
     from keelwork.core.contracts.record import RecordValidator
+    from keelwork.core.redaction import Redactor
     from keelwork.spec.model import ResolvedSpec
     from keelwork.types import ModelRuntime
 
@@ -180,6 +181,11 @@ class ScoreHandler:
         predict_batch_size: Records per call of the model.
         log_inputs: Store the inputs with each prediction (``storage.log_inputs``).
         out: Write the predictions to this file at the end (.csv, .jsonl or .parquet).
+        redactor: keel.yaml's PII policy (:func:`keelwork.service.redaction.build_redactor`),
+            applied as the server applies it: to the inputs and outputs stored, to dead
+            letters and their problems, and to what the model sees when
+            ``pii_redaction.model_sees`` is ``redacted``.
+        model_redacted: The model gets the redacted records (``model_sees: redacted``).
     """
 
     kind = "score"
@@ -187,7 +193,8 @@ class ScoreHandler:
     def __init__(self, model: ScoringModel, validator: RecordValidator | None = None, *,
                  id_column: str | None = None, subject_field: str | None = None,
                  predict_batch_size: int = 256, log_inputs: bool = True,
-                 out: Path | None = None) -> None:
+                 out: Path | None = None, redactor: Redactor | None = None,
+                 model_redacted: bool = False) -> None:
         if predict_batch_size < 1:
             raise ValueError(f"predict_batch_size must be >= 1; got {predict_batch_size}.")
         self.model = model
@@ -199,6 +206,8 @@ class ScoreHandler:
         self.predict_batch_size = predict_batch_size
         self.log_inputs = log_inputs
         self.out = out
+        self.redact = redactor if redactor is not None and redactor.active else None
+        self.model_redacted = model_redacted and self.redact is not None
         if out is not None:
             check_out_path(out)
 
@@ -240,7 +249,7 @@ class ScoreHandler:
             if self.validator is not None:
                 details.extend(self.validator.validate(record))
             if details:
-                chunk.letters.append(DeadLetter.of(source, row, file.line_of(row), details, raw))
+                chunk.letters.append(self._letter(source, row, file, details, raw))
             elif key in seen:
                 chunk.repeats += 1
             else:
@@ -255,16 +264,19 @@ class ScoreHandler:
                  chunk: _ScoreChunk) -> None:
         started = time.perf_counter()
         try:
-            outputs = self.model.runtime.predict([e.record for e in batch])
+            records = [e.record for e in batch]
+            if self.model_redacted and self.redact is not None:
+                records = self.redact.instances(records)
+            outputs = self.model.runtime.predict(records)
         except (InvalidInputError, PredictionError):
             if len(batch) > 1:  # find the records the model refuses; score the others
                 for entry in batch:
                     self._predict(file, [entry], checkpoint, chunk)
                 return
             entry = batch[0]
-            exc = _last_error(self.model.runtime, entry.record)
-            chunk.letters.append(DeadLetter.of(str(file.path), entry.row,
-                                               file.line_of(entry.row), [exc], entry.record))
+            exc = _last_error(self.model.runtime, records[0])
+            chunk.letters.append(self._letter(str(file.path), entry.row, file, [exc],
+                                              entry.record))
             return
         if len(outputs) != len(batch):
             raise PredictionError(f"The model {self.target} returned {len(outputs)} outputs for "
@@ -284,9 +296,23 @@ class ScoreHandler:
             chunk.records.append((entry.key, PredictionRecord(
                 id=pid, ts=now, model=self.model.name, version=self.model.version,
                 subject_id=None if subject is None else str(subject),
-                inputs=json_safe(entry.record) if self.log_inputs else None,
-                outputs=output, latency_ms=per_record_ms, model_latency_ms=per_record_ms,
+                inputs=json_safe(self._stored(entry.record)) if self.log_inputs else None,
+                outputs=output if self.redact is None else self.redact.output(output),
+                latency_ms=per_record_ms, model_latency_ms=per_record_ms,
                 status="ok", request_meta=meta)))
+
+    def _stored(self, record: dict[str, Any]) -> Any:
+        return record if self.redact is None else self.redact.instance(record)
+
+    def _letter(self, source: str, row: int, file: IngestSource, details: list[ErrorDetail],
+                raw: Any) -> DeadLetter:
+        """A dead letter, with keel.yaml's PII policy applied to the row and its problems."""
+        if self.redact is not None:
+            details = [self.redact.detail(d) if d.got is not None else ErrorDetail(
+                d.path, d.rule, None, self.redact.message(d.message, [raw]), d.line)
+                for d in details]
+            raw = self.redact.instance(raw)
+        return DeadLetter.of(source, row, file.line_of(row), details, raw)
 
     def write(self, conn: Connection, chunk: _ScoreChunk, file: IngestSource) -> ChunkOutcome:
         """Store the chunk's new predictions (and keys) inside the ledger's transaction."""
