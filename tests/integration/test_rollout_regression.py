@@ -73,14 +73,15 @@ def _project(tmp_path: Path, store_url: str, gates: str) -> tuple[Path, Any]:
     return tmp_path / "keel.yaml", live
 
 
-def _canary(tmp_path: Path, store_url: str, gates: str) -> list[Any]:
+def _canary(tmp_path: Path, store_url: str, gates: str,
+            challenger: str = "constant.skops") -> list[Any]:
     from keelwork.adapters.stores.label_store import LabelStore
     from keelwork.errors import KeelworkError
 
     path, live = _project(tmp_path, store_url, gates)
     service = open_service(load_spec(path), rollout_poll_s=0.05)
-    v2 = register_model(service.registry, "diab", tmp_path / "constant.skops", "sklearn",
-                                   source_dir=tmp_path).version
+    v2 = register_model(service.registry, "diab", tmp_path / challenger, "sklearn",
+                        source_dir=tmp_path).version
     labels = LabelStore(service.registry.engine)
     labels.ensure_schema()
     rows = live[FEATURES].to_dict("records")
@@ -137,6 +138,19 @@ def test_a_constant_regressor_is_rolled_back_on_its_error(
     else:
         increase = challenger["mae"] / champion["mae"] - 1
         assert failed[gate]["challenger"] == pytest.approx(increase)
+
+
+def test_a_healthy_regressor_is_promoted_through_the_last_step(tmp_path: Path,
+                                                               store_url: str) -> None:
+    """At the 100 % step the champion answers nothing, so nothing of it is labelled in that
+    step: the relative-error gate compares with its labelled answers since the rollout began
+    (it used to pause, inconclusive, with all traffic on the challenger)."""
+    events = _canary(tmp_path, store_url, "max_relative_mae_increase: 0.5", "ridge.skops")
+    assert [e.action for e in events][-1] == "promote", [(e.action, e.reason) for e in events]
+    last = events[-1].decision
+    assert last["champion_baseline"] == "prediction log (latest answers)", last
+    gate = next(g for g in last["gates"] if g["gate"] == "relative_mae_increase")
+    assert gate["status"] == "pass" and abs(gate["challenger"]) < 0.5, gate
 
 
 def test_min_accuracy_on_a_regressor_is_refused_before_it_can_pass(tmp_path: Path,

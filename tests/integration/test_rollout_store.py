@@ -257,3 +257,47 @@ def test_the_logged_baseline_counts_the_champions_errors(store_url: str) -> None
         assert len(stats.outputs) == 7  # answers only: ok and fallback
     finally:
         engine.dispose()
+
+
+def test_two_starts_at_the_same_moment_leave_one_active_rollout(tmp_path: Path,
+                                                                 store_url: str) -> None:
+    """B1: the check for an active rollout was a plain read before the transaction's first
+    write, so two starts of one model at the same moment (two operators, two CI jobs) both
+    passed it: two active rollouts, the older one out of reach of abort."""
+    import threading
+
+    from keelwork.service.rollout.operations import open_rollout_ops
+
+    service = open_project(make_project(tmp_path, store_url))
+    v2, v3 = register(service, "good_twin"), register(service, "good_twin")
+    section = service.resolved.spec.rollout
+    asyncio.run(service.close())
+    racers = [open_rollout_ops(tmp_path, store_url) for _ in range(2)]
+    try:
+        for trial in range(12):
+            barrier = threading.Barrier(2)
+            outcomes: list[str] = []
+
+            def run(i: int, barrier: threading.Barrier = barrier,
+                    outcomes: list[str] = outcomes) -> None:
+                barrier.wait()
+                try:
+                    racers[i].start("scorer", (v2, v3)[i], section, actor=f"op{i}",
+                                    interval="1h", verify=False)
+                    outcomes.append("started")
+                except TransitionError as exc:
+                    assert "already has an active rollout" in exc.message
+                    outcomes.append("refused")
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            active = racers[0].store.active()
+            assert sorted(outcomes) == ["refused", "started"], (trial, outcomes)
+            assert len(active) == 1, (trial, [(r.id, r.challenger) for r in active])
+            racers[0].act("scorer", "abort", actor="cleanup")
+    finally:
+        for ops in racers:
+            ops.close()

@@ -185,22 +185,27 @@ class Rollouts:
         """
         return self._act(name, "abort", actor, reason)
 
-    def retry(self, name: str, *, actor: str | None = None, reason: str = "") -> RolloutStatus:
-        """Run an aborted rollout again from its first step.
+    def retry(self, name: str, *, actor: str | None = None, reason: str = "",
+              skip_tests: bool = False) -> RolloutStatus:
+        """Run an aborted rollout again from its first step, against the champion now.
 
         Args:
             name: The model.
             actor: Who acts.
             reason: Why (recorded with the event).
+            skip_tests: Retry even a challenger whose declared tests failed or were not run
+                on it (recorded in the event and the audit log).
 
         Returns:
             The rollout, restarted.
 
         Raises:
-            TransitionError: the phase does not allow it.
+            TransitionError: the phase does not allow it, the challenger's declared tests
+                failed or were not run on it (without ``skip_tests``), or it is the champion
+                now.
             ModelNotFoundError: the model never had a rollout.
         """
-        return self._act(name, "retry", actor, reason)
+        return self._act(name, "retry", actor, reason, skip_tests=skip_tests)
 
     def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> int:
         """Serve the previous champion again (aborts an active rollout instead).

@@ -175,3 +175,34 @@ def test_empty_actor_is_refused_and_head_round_trips() -> None:
         ChainHead.from_dict({"seq": 1, "hash": "zz", "count": 1})
     with pytest.raises(AuditError, match="'seq'"):
         ChainHead.from_dict({"hash": "ab" * 32})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("actor", b"user0"), ("prev_hash", b"0" * 64), ("ts", 5), ("target", None),
+    ("seq", "x3"), ("seq", 3.5),
+])
+def test_a_field_stored_with_a_wrong_type_breaks_the_chain_at_its_entry(
+        name: str, value: object) -> None:
+    """B8: a row whose seq was made text, or whose actor or prev_hash was made a blob, raised
+    (TypeError from the canonical JSON, or a comparison) instead of failing the check."""
+    entries = _chain(5)
+    entries[2] = dataclasses.replace(entries[2], **{name: value})  # type: ignore[arg-type]
+    result = verify_chain(entries)
+    assert (result.ok, result.first_bad_seq, result.reason) == (False, 3, "hash_mismatch")
+    assert "changed after it was written" in result.message
+    assert (repr(name) if name != "seq" else repr(value)) in result.message
+    json.dumps(entries[2].as_dict())  # shown as JSON, whatever the stored type
+
+
+def test_entries_and_heads_are_read_as_stored() -> None:
+    entry = _chain(1)[0]
+    row = {**entry.as_dict(), "details": json.dumps(dict(entry.details)), "seq": "x1"}
+    stored = AuditEntry.stored(row)
+    assert stored.seq == "x1" and not verify_chain([stored]).ok  # type: ignore[comparison-overlap]
+    assert AuditEntry.stored({**row, "seq": 1}) == entry
+    assert AuditEntry.stored({**row, "details": b"\xff"}).details == {
+        "__unparseable__": "b'\\xff'"}
+    assert ChainHead.stored(1, entry.hash, 1) == ChainHead(1, entry.hash, 1)
+    for bad in (("x", entry.hash, 1), (1, entry.hash.encode(), 1), (1, entry.hash, None)):
+        with pytest.raises(AuditError, match="The stored audit head is damaged"):
+            ChainHead.stored(*bad)

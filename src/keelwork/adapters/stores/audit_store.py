@@ -35,7 +35,6 @@ checked by hashing them again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -191,7 +190,7 @@ class AuditLog:
         if row is None:
             raise AuditError("The audit log has no head row; call AuditLog.ensure_schema() "
                              "(or open it with open_audit_log) before appending.")
-        head = ChainHead(int(row[0]), str(row[1]), int(row[2]))
+        head = ChainHead.stored(row[0], row[1], row[2])
         entry = make_entry(head if head.seq else None, ts=format_ts(datetime.now(UTC)),
                            actor=actor, action=action, target=target, details=details)
         conn.execute(audit_log.insert().values(
@@ -251,7 +250,7 @@ class AuditLog:
                                .where(audit_head.c.id == 1)).first()
         if row is None:
             return ChainHead(0, GENESIS_HASH, 0)
-        return ChainHead(int(row[0]), str(row[1]), int(row[2]))
+        return ChainHead.stored(row[0], row[1], row[2])
 
     def get(self, seq: int) -> AuditEntry | None:
         """The entry stored under ``seq``, if any (as stored: it may not verify)."""
@@ -409,7 +408,11 @@ class AuditLog:
 
     def _verify_chain(self, anchor: ChainHead | None, page: int,
                       cp: tuple[ChainHead, int] | None = None) -> VerifyResult:
-        stored = self.head()
+        try:
+            stored: ChainHead | None = self.head()
+            damaged = ""
+        except AuditError as exc:  # a head row changed by hand: the chain is checked first
+            stored, damaged = None, exc.message
         start, after, checked = (cp[0], cp[0].seq, 0) if cp is not None else (None, 0, 0)
         problem = checkpoint_problem(cp[0], self.get(cp[1])) if cp is not None else None
         if cp is not None and problem is not None:
@@ -417,12 +420,14 @@ class AuditLog:
         while True:
             chunk = self._page(after, page)
             final = len(chunk) < page
-            holds_anchor = (anchor is not None and bool(chunk)
-                            and chunk[0].seq <= anchor.seq <= chunk[-1].seq)
+            holds_anchor = anchor is not None and any(e.seq == anchor.seq for e in chunk)
             result = verify_chain(chunk, start=start,
                                   stored_head=stored if final else None,
                                   anchor=anchor if (final or holds_anchor) else None)
             checked += result.checked
+            if result.ok and final and damaged:
+                last = result.head.seq if result.head else None
+                return VerifyResult(False, checked, last, "head_mismatch", damaged, result.head)
             if not result.ok or final:
                 text = f"{checked} entries verified." if result.ok and checked else None
                 return VerifyResult(result.ok, checked, result.first_bad_seq, result.reason,
@@ -472,16 +477,7 @@ def open_audit_log(project_dir: Path, storage_url: str | None = None, *,
 
 
 def _entry(r: RowMapping) -> AuditEntry:
-    try:
-        details = json.loads(r["details"])
-    except ValueError:
-        # Left as text: the hash check then reports the entry as changed.
-        details = {"__unparseable__": r["details"]}
-    if not isinstance(details, dict):
-        details = {"__not_an_object__": details}
-    return AuditEntry(seq=int(r["seq"]), ts=r["ts"], actor=r["actor"], action=r["action"],
-                      target=r["target"], details=details, prev_hash=r["prev_hash"],
-                      hash=r["hash"])
+    return AuditEntry.stored(dict(r))
 
 
 __all__ = [

@@ -168,9 +168,18 @@ class RolloutStore:
                 for r in rows]
 
     # ------------------------------------------------------------------ writes
-    def create(self, rollout: Rollout, *, actor: str,
-               reason: str = "started") -> tuple[Rollout, RolloutEvent]:
+    def create(self, rollout: Rollout, *, actor: str, reason: str = "started",
+               also: Also | None = None) -> tuple[Rollout, RolloutEvent]:
         """Store a new rollout and start it (``pending`` -> ``progressing``).
+
+        The revision is bumped before the check for an active rollout: that UPDATE takes the
+        write lock (SQLite: the database's; PostgreSQL: the counter row's, and the check that
+        follows reads what the previous holder committed), so two starts of one model at the
+        same moment queue there and the second sees the first's rollout.
+
+        Args:
+            also: Called with the connection and the started rollout inside the transaction
+                (the champion alias's pin): both commit, or neither.
 
         Raises:
             TransitionError: the model already has an active rollout.
@@ -178,6 +187,7 @@ class RolloutStore:
         now = time.time()
 
         def work(conn: Connection) -> tuple[Rollout, RolloutEvent]:
+            rev = _bump(conn)
             busy = conn.execute(sa_select(rollouts.c.id).where(
                 rollouts.c.model == rollout.model,
                 rollouts.c.phase.in_(sorted(ACTIVE)))).scalar()
@@ -185,7 +195,6 @@ class RolloutStore:
                 raise TransitionError(
                     f"Model '{rollout.model}' already has an active rollout ({busy}); abort or "
                     "promote it before starting another.")
-            rev = _bump(conn)
             key = conn.execute(rollouts.insert().values(
                 model=rollout.model, phase="pending", body="{}", revision=rev,
                 updated_at=datetime.now(UTC))).inserted_primary_key
@@ -196,6 +205,8 @@ class RolloutStore:
                                         "phase": "pending"})
             started, event = stored.apply("begin", actor=actor, reason=reason, now=now)
             self._write(conn, started, rev, event)
+            if also is not None:
+                also(conn, started)
             return started, event
 
         result = retrying_transaction(self.engine, work, store=_STORE,
@@ -206,12 +217,14 @@ class RolloutStore:
     def transition(self, rollout_id: int, action: str, *, actor: str, reason: str = "",
                    decision: dict[str, Any] | None = None,
                    expect_revision: int | None = None,
-                   also: Also | None = None) -> tuple[Rollout, RolloutEvent]:
+                   also: Also | None = None,
+                   champion: int | None = None) -> tuple[Rollout, RolloutEvent]:
         """Apply ``action`` to the stored rollout, in one transaction.
 
         Args:
             expect_revision: Refuse when the stored rollout changed since it was read at this
                 revision (an automatic decision must not overwrite an operator's change).
+            champion: A retry's champion now (see :meth:`Rollout.apply`).
             also: Called with the connection and the new rollout inside the transaction
                 (a promote's alias move): both commit, or neither.
 
@@ -229,7 +242,8 @@ class RolloutStore:
                 raise TransitionError(
                     f"Rollout {rollout_id} changed since it was read (revision "
                     f"{expect_revision}, now {current.revision}); {action} not applied.")
-            new, event = current.apply(action, actor=actor, reason=reason, decision=decision)
+            new, event = current.apply(action, actor=actor, reason=reason, decision=decision,
+                                       champion=champion)
             self._write(conn, new, _bump(conn), event, seen=current.revision)
             if also is not None:
                 also(conn, new)

@@ -70,9 +70,29 @@ class AuditEntry:
     hash: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "actor": self.actor, "action": self.action,
-                "target": self.target, "details": dict(self.details),
-                "prev_hash": self.prev_hash, "hash": self.hash}
+        """The entry as JSON can hold it (a field stored with a wrong type, say bytes, shown
+        as its ``repr``)."""
+        return {"seq": _plain(self.seq), "ts": _plain(self.ts), "actor": _plain(self.actor),
+                "action": _plain(self.action), "target": _plain(self.target),
+                "details": dict(self.details), "prev_hash": _plain(self.prev_hash),
+                "hash": _plain(self.hash)}
+
+    @classmethod
+    def stored(cls, row: Mapping[str, Any]) -> AuditEntry:
+        """The entry as a store row holds it, every field kept as found, so that
+        :func:`verify_chain` reports a tampered type (a text ``seq``, bytes where text
+        belongs) at its entry instead of failing on it; ``details`` is the stored JSON text."""
+        seq, text = row["seq"], row["details"]
+        try:
+            details = json.loads(text)
+        except (TypeError, ValueError):
+            # Left as found: the hash check then reports the entry as changed.
+            details = {"__unparseable__": _plain(text)}
+        if not isinstance(details, dict):
+            details = {"__not_an_object__": details}
+        return cls(seq=seq, ts=row["ts"], actor=row["actor"], action=row["action"],
+                   target=row["target"], details=details, prev_hash=row["prev_hash"],
+                   hash=row["hash"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +126,19 @@ class ChainHead:
         if not (isinstance(seq, int) and isinstance(count, int) and _is_hex64(digest)):
             raise AuditError("An audit head needs integer 'seq' and 'count' and a 64-hex-digit "
                              f"'hash'; got {_short(data)}.")
+        return cls(seq=seq, hash=digest, count=count)
+
+    @classmethod
+    def stored(cls, seq: Any, digest: Any, count: Any) -> ChainHead:
+        """The head as a store row holds it.
+
+        Raises:
+            AuditError: a field has the wrong type (the row was changed by hand).
+        """
+        if not (_is_int(seq) and _is_int(count) and isinstance(digest, str)):
+            raise AuditError(f"The stored audit head is damaged: it needs integer 'seq' and "
+                             f"'count' and a text 'hash'; got seq {_short(seq)}, hash "
+                             f"{_short(digest)}, count {_short(count)}.")
         return cls(seq=seq, hash=digest, count=count)
 
 
@@ -275,6 +308,17 @@ def verify_chain(entries: Sequence[AuditEntry], *, start: ChainHead | None = Non
 
 def _check_entry(entry: AuditEntry, expected_seq: int, expected_prev: str,
                  positions: Mapping[str, int]) -> tuple[int, Reason, str] | None:
+    if not _is_int(entry.seq):
+        return (expected_seq, "hash_mismatch",
+                f"The entry after entry {expected_seq - 1} has the sequence number "
+                f"{_short(entry.seq)}, not an integer: it was changed after it was written.")
+    wrong = [name for name in ("ts", "actor", "action", "target", "prev_hash", "hash")
+             if not isinstance(getattr(entry, name), str)]
+    if wrong:
+        return (entry.seq, "hash_mismatch",
+                f"Entry {entry.seq} holds {', '.join(repr(w) for w in wrong)} as "
+                f"{type(getattr(entry, wrong[0])).__name__}, not text: it was changed after "
+                "it was written.")
     if entry.seq < expected_seq:
         return (entry.seq, "order",
                 f"Entry {entry.seq} comes after entry {expected_seq - 1}: entries are out of "
@@ -331,6 +375,15 @@ def _original_seq(entry: AuditEntry, positions: Mapping[str, int]) -> int | None
     again = entry_hash(entry.prev_hash, candidate, entry.ts, entry.actor, entry.action,
                        entry.target, entry.details)
     return candidate if again == entry.hash else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` when JSON holds it as text or a number, else its ``repr``."""
+    return value if isinstance(value, str | int | float | None) else repr(value)
 
 
 def _is_hex64(value: Any) -> bool:

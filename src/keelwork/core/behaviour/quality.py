@@ -96,7 +96,17 @@ def fairness(test: FairnessTest, rows: Sequence[Mapping[str, Any]], ask: Ask,
              positive: Any) -> TestResult:
     """The gap between the groups of ``protected`` (its ``metric``'s difference, as
     :func:`keelwork.core.fairness.groups.disparities` computes it) must be at most
-    ``max_difference``."""
+    ``max_difference``.
+
+    Raises:
+        ValueError: no positive class (the rates would all be 0: nothing measured), or
+            ``protected`` has fewer than two groups.
+    """
+    if positive is None:
+        raise ValueError(f"test {test.name!r}: a fairness test compares the rates of the "
+                         "positive class, and none is known for this model (it has more than "
+                         "two classes, or does not name them): set 'positive' in the tests "
+                         "file (or monitoring.labels.positive in keel.yaml)")
     result = TestResult(test.name, "fairness")
     labels, _ = ask(features(rows, [test.label, *test.drop]))
     tally = GroupTally([test.protected])

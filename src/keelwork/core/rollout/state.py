@@ -129,14 +129,16 @@ class Rollout:
         return self.steps[min(self.step, len(self.steps) - 1)]
 
     def apply(self, action: str, *, actor: str, reason: str = "",
-              decision: dict[str, Any] | None = None,
-              now: float | None = None) -> tuple[Rollout, RolloutEvent]:
+              decision: dict[str, Any] | None = None, now: float | None = None,
+              champion: int | None = None) -> tuple[Rollout, RolloutEvent]:
         """The rollout after ``action`` and the event recording it.
 
-        ``advance`` on the last step promotes; ``retry`` restarts at the first step.
+        ``advance`` on the last step promotes; ``retry`` restarts at the first step, against
+        ``champion`` when given (the champion alias may have moved since the abort).
 
         Raises:
-            TransitionError: the phase does not allow the action.
+            TransitionError: the phase does not allow the action, or a retry's ``champion``
+                is its challenger.
         """
         if action == "advance" and self.step >= len(self.steps) - 1:
             action = "promote"
@@ -146,6 +148,10 @@ class Rollout:
             raise TransitionError(
                 f"Rollout {self.id} of '{self.model}' is {self.phase}: it cannot {action}; "
                 f"allowed: {', '.join(allowed) or 'nothing (it is final)'}.")
+        if action == "retry" and champion == self.challenger:
+            raise TransitionError(
+                f"Rollout {self.id} of '{self.model}' cannot retry: its challenger, version "
+                f"{self.challenger}, is the champion now; start a rollout of another version.")
         at = time.time() if now is None else now
         step, failures = self.step, self.failures
         if action == "advance":
@@ -160,7 +166,9 @@ class Rollout:
             failures = 0
             step = 0 if action == "retry" else step
         new = replace(self, phase=to, step=step, failures=failures,  # type: ignore[arg-type]
-                      updated_at=at, reason=reason or self.reason)
+                      updated_at=at, reason=reason or self.reason,
+                      champion=self.champion if champion is None or action != "retry"
+                      else champion)
         event = RolloutEvent(self.id, self.model, action, self.phase, to, new.weight, actor,
                              at, reason, decision)
         return new, event

@@ -168,7 +168,24 @@ def _action(action: str, doc: str) -> None:
 _action("pause", "Hold the current weights; analysis stops until resume.")
 _action("resume", "Continue a paused rollout (its failure count starts again).")
 _action("abort", "Send all traffic back to the champion.")
-_action("retry", "Run an aborted rollout again from its first step.")
+
+
+@app.command("retry")
+@handles_errors
+def retry(name: str = typer.Argument(..., help="The model."),
+          project: Path = PROJECT_OPTION, actor: str | None = _ACTOR,
+          reason: str = _REASON, skip_tests: bool = _SKIP_TESTS,
+          as_json: bool = JSON_OPTION) -> None:
+    """Run an aborted rollout again from its first step, against the champion now.
+
+    When keel.yaml declares tests for NAME (models[].tests), the challenger must have passed
+    them ('keel test NAME@VERSION') unless --skip-tests, as for start.
+    """
+    with _ops(project) as ops:
+        rollout = ops.act(name, "retry", actor=_who(actor), reason=reason or "retry by hand",
+                          skip_tests=skip_tests)
+        _show(rollout, ops.store.events(rollout.id), as_json)
+
 
 @app.command("promote")
 @handles_errors

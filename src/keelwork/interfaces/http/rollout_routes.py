@@ -113,20 +113,31 @@ def _context(request: Request) -> RolloutContext:
     return route_context(request, _STATE_KEY, RolloutContext)
 
 
+#: The start body's fields: (name, type, in words, optional).
+_START_FIELDS: tuple[tuple[str, type, str, bool], ...] = (
+    ("model", str, "a string", False), ("to", int, "an integer", False),
+    ("strategy", str, "a string (canary, shadow or ab)", True),
+    ("interval", str, "a duration string like '5m' or '30s'", True),
+    ("from", int, "an integer (the champion version)", True))
+
+
 async def start(request: Request) -> Response:
     """Start a rollout: ``{"model", "to", "strategy"?, "interval"?, "from"?}``."""
     ctx = _context(request)
     try:
         body = await read_json(request, _MAX_BODY, want_object=True)
-        for key, kind, word in (("model", str, "a string"), ("to", int, "an integer")):
-            if not isinstance(body.get(key), kind) or isinstance(body.get(key), bool):
+        for key, kind, word, optional in _START_FIELDS:
+            value = body.get(key)
+            if optional and value is None:
+                continue
+            if not isinstance(value, kind) or isinstance(value, bool):
                 raise HTTPProblem(422, f"The field '{key}' must be {word}; got "
-                                       f"{body.get(key)!r}.",
-                                  [ErrorDetail(key, "type", repr(body.get(key))[:80])])
+                                       f"{value!r:.80}.",
+                                  [ErrorDetail(key, "type", repr(value)[:80])])
         ctx.check_served(body["model"])
         section = ctx.service.gateway.spec.rollout
         await ctx.loads(body["model"], body["to"], "to")
-        if isinstance(body.get("from"), int) and not isinstance(body.get("from"), bool):
+        if body.get("from") is not None:
             await ctx.loads(body["model"], body["from"], "from")
         rollout = await run_in_threadpool(
             ctx.service.rollouts.start, body["model"], body["to"], section,

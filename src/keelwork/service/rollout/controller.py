@@ -21,7 +21,8 @@ on the champion.
 At the last step of a canary (100 %) the champion gets no traffic, so comparison gates would
 have nothing to compare with (nor when a small split or a quiet interval leaves the champion
 short of ``min_requests``): the champion's side of the analysis is then its latest answers in
-the prediction log, and the decision says so (``champion_baseline``).
+the prediction log (and, for the label gates, its labelled answers since the rollout began),
+and the decision says so (``champion_baseline``).
 
 An automatic abort removes the route *before* writing the store: the next request already goes
 to the champion; the write only makes it durable (and tells other servers). Decisions are written
@@ -294,6 +295,10 @@ class RolloutController:
         if any(r.gates.get(g) is not None for g in LABEL_GATES):
             found = await asyncio.to_thread(live_quality, self.ops.store.engine, name,
                                             (r.champion, r.challenger), tracked.step_since)
+            if baseline:  # nothing labelled of the champion this step: its rollout's labels
+                earlier = await asyncio.to_thread(live_quality, self.ops.store.engine, name,
+                                                  (r.champion,), r.created_at)
+                found.update(earlier)
             for stats, version in ((window.champion, r.champion),
                                    (window.challenger, r.challenger)):
                 q = found.get(version)

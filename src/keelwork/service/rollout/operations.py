@@ -107,6 +107,7 @@ class RolloutOps:
         if chosen not in ("canary", "shadow", "ab"):
             raise SpecError(f"A rollout strategy must be canary, shadow or ab; got "
                             f"{chosen!r}.")
+        interval_s = parse_interval(interval or section.interval)
         if verify and self.verify is not None:
             for version in (to_version, from_version):
                 try:
@@ -115,13 +116,10 @@ class RolloutOps:
                     raise ModelLoadError(f"Version {version} of '{name}' cannot be rolled out: "
                                          f"it does not load: {exc.message}",
                                          exc.details) from None
-        self.registry.set_alias(name, from_version, DEFAULT_ALIAS, actor=who,
-                                reason="pinned as the champion of a rollout")
         gates: dict[str, float | None] = dict(section.gates.model_dump())
         rollout = Rollout(model=name, champion=from_version, challenger=to_version,
                           strategy=chosen,  # type: ignore[arg-type]
-                          steps=tuple(section.steps),
-                          interval_s=parse_interval(interval or section.interval),
+                          steps=tuple(section.steps), interval_s=interval_s,
                           min_requests=section.min_requests, max_failures=section.max_failures,
                           gates=gates)
         last = self.store.latest(name)
@@ -129,9 +127,19 @@ class RolloutOps:
         # #841 needed a spec change); its first event says which one it retries.
         retry = last is not None and last.phase == "aborted" and last.challenger == to_version
         why = f"retry of rollout {last.id}" if retry and last else "started"
+        # The pin commits with the rollout or not at all: a refused start moves nothing.
         started, _ = self.store.create(
-            rollout, actor=who, reason=f"{why}; {skipped}" if skipped else why)
+            rollout, actor=who, reason=f"{why}; {skipped}" if skipped else why,
+            also=self._pin(who))
         return started
+
+    def _pin(self, who: str) -> Callable[[Connection, Rollout], None]:
+        """Pin the ``champion`` alias to a rollout's champion, inside the store's transaction
+        (registering versions later then never shifts traffic behind the rollout's back)."""
+        def pin(conn: Connection, rollout: Rollout) -> None:
+            self.registry.set_alias_in(conn, rollout.model, rollout.champion, DEFAULT_ALIAS,
+                                       actor=who, reason="pinned as the champion of a rollout")
+        return pin
 
     def status(self, name: str) -> tuple[Rollout, list[RolloutEvent]]:
         """The model's latest rollout and its events.
@@ -157,20 +165,36 @@ class RolloutOps:
         ``champion`` alias to the challenger in the same transaction as the phase: nobody reads
         "promoted" beside the old champion.
 
+        A ``retry`` runs against the champion now (the ``champion`` alias, else the version a
+        bare name serves), as a start would: the alias may have moved since the abort. It is
+        pinned in the retry's transaction.
+
         Args:
             force: Promote by hand a version whose earlier rollout was aborted; the promote
                 event (and its audit entry) then records the warning.
-            skip_tests: Promote even a challenger whose declared tests failed or were not
-                run on it; the promote event (and its audit entry) records it.
+            skip_tests: Promote or retry even a challenger whose declared tests failed or
+                were not run on it; the event (and its audit entry) records it.
 
         Raises:
             ModelNotFoundError: the model never had a rollout.
             TransitionError: the phase does not allow it, a hand promote of a version with
-                an aborted rollout without ``force``, or of one whose declared tests failed
-                or were not run on it without ``skip_tests``.
+                an aborted rollout without ``force``, a promote or retry of one whose
+                declared tests failed or were not run on it without ``skip_tests``, or a
+                retry whose challenger is the champion now.
         """
         who = actor or default_actor(self.registry.user)
         current, _ = self.status(name)
+        champion: int | None = None
+        if action == "retry" and current.phase == "aborted":
+            skipped = self._tests_refusal(name, current.challenger, skip_tests,
+                                          "retry the rollout of")
+            if skipped:
+                reason = f"{reason}; {skipped}" if reason else skipped
+            champion = self.registry.resolve(name).version
+            if champion != current.champion:
+                moved = (f"champion now version {champion} (the rollout had "
+                         f"{current.champion})")
+                reason = f"{reason}; {moved}" if reason else moved
         if action == "promote" and current.active:
             warning = self.aborted_warning(current)
             if warning and not force:
@@ -186,10 +210,12 @@ class RolloutOps:
             if new.phase == "promoted" and current.phase != "promoted":
                 self.registry.set_alias_in(conn, name, new.challenger, DEFAULT_ALIAS,
                                            actor=who, reason=f"rollout {new.id} promoted")
+            elif champion is not None:
+                self._pin(who)(conn, new)
 
         new, _ = self.store.transition(current.id, action, actor=who, reason=reason,
                                        decision=decision, expect_revision=expect_revision,
-                                       also=move_alias)
+                                       also=move_alias, champion=champion)
         return new
 
     def aborted_warning(self, rollout: Rollout) -> str:

@@ -105,3 +105,14 @@ def test_an_abort_for_failed_loads_records_their_count() -> None:
     assert r.failures == 2
     r2, _ = _started().apply("abort", actor="op")  # a hand abort counts nothing
     assert r2.failures == 0
+
+
+def test_a_retry_runs_against_the_champion_it_is_given() -> None:
+    """B4: a retry kept the champion stored at its start, though the alias had moved."""
+    aborted, _ = _started().apply("abort", actor="op")
+    retried, _ = aborted.apply("retry", actor="op", champion=4)
+    assert (retried.phase, retried.champion, retried.challenger) == ("progressing", 4, 2)
+    assert aborted.apply("retry", actor="op")[0].champion == 1  # not given: unchanged
+    assert _started().apply("pause", actor="op", champion=4)[0].champion == 1  # retry only
+    with pytest.raises(TransitionError, match="version 2, is the champion now"):
+        aborted.apply("retry", actor="op", champion=2)

@@ -101,6 +101,30 @@ def test_verify_exits_1_and_names_the_first_bad_entry(project: Path) -> None:
     assert as_json["entry"]["actor"] == "mallory"
 
 
+@pytest.mark.parametrize(("sql", "seq", "words"), [
+    ("UPDATE audit_log SET seq = 'x3' WHERE seq = 3", 3, "Entry 3 is missing"),
+    ("UPDATE audit_log SET seq = 'x4' WHERE seq = 4", 4, "sequence number 'x4'"),
+    ("UPDATE audit_log SET actor = CAST(actor AS BLOB) WHERE seq = 3", 3,
+     "holds 'actor' as bytes"),
+    ("UPDATE audit_log SET prev_hash = CAST(prev_hash AS BLOB) WHERE seq = 3", 3,
+     "holds 'prev_hash' as bytes"),
+    ("UPDATE audit_head SET seq = 'x'", 4, "The stored audit head is damaged"),
+])
+def test_verify_reports_a_tampered_type_at_its_entry(project: Path, sql: str, seq: int,
+                                                      words: str) -> None:
+    """B8: these rows made ``keel audit verify`` end in a traceback (ValueError, TypeError)."""
+    for name in ("a", "b", "c", "d"):
+        _create(name, "predict")
+    with _db(project) as conn:
+        conn.execute(sql)
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"audit log broken at entry {seq} " in result.output and words in result.output
+    as_json = json.loads(runner.invoke(app, ["audit", "verify", "--json"]).stdout)
+    assert (as_json["ok"], as_json["first_bad_seq"]) == (False, seq)
+
+
 def test_deleted_row_and_anchor(project: Path) -> None:
     for name in ("a", "b", "c"):
         _create(name, "predict")

@@ -89,6 +89,41 @@ def test_bad_starts_are_json_errors(client: tuple[TestClient, int], body: object
     assert words in r.json()["error"]
 
 
+@pytest.mark.parametrize("field,value", [
+    ("interval", 5), ("interval", ["1h"]), ("from", "x"), ("from", True), ("from", 2.5),
+    ("strategy", 5),
+])
+def test_a_start_field_of_the_wrong_type_is_422_naming_it(client: tuple[TestClient, int],
+                                                          field: str, value: object) -> None:
+    """B7: ``"interval": 5`` was a 500 (AttributeError), so was ``"from": "x"``."""
+    c, v2 = client
+    r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2, field: value})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert f"The field '{field}' must be" in body["error"]
+    assert body["details"][0]["path"] == field and body["details"][0]["rule"] == "type"
+    assert c.get("/v1/admin/rollouts/scorer").status_code == 404  # nothing stored
+
+
+def test_a_refused_start_from_a_version_moves_no_alias(client: tuple[TestClient, int]) -> None:
+    """B2: a start with ``from`` refused for its interval, or for an active rollout, had
+    already pinned the champion alias to ``from``: production traffic moved."""
+    c, v2 = client
+    registry = c.app.state.service.registry  # type: ignore[attr-defined]
+    v3 = register(c.app.state.service, "good_twin")  # type: ignore[attr-defined]
+    r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2, "from": v3,
+                                           "interval": "soon"})
+    assert r.status_code == 422 and "positive duration" in r.text
+    assert {_version(c, i) for i in range(20)} == {"1"}
+    assert c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2,
+                                              "interval": "1h"}).status_code == 201
+    r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2, "from": v3})
+    assert r.status_code == 409 and "already has an active rollout" in r.text
+    assert c.post("/v1/admin/rollouts/scorer/abort").status_code == 200
+    assert {_version(c, i) for i in range(20)} == {"1"}
+    assert registry.resolve("scorer@champion").version == 1
+
+
 def test_unknown_action_and_missing_rollout(client: tuple[TestClient, int]) -> None:
     c, _ = client
     assert c.post("/v1/admin/rollouts/scorer/explode").status_code == 404
@@ -158,3 +193,31 @@ def test_declared_tests_gate_start_and_promote_until_skipped(tmp_path: Path) -> 
         assert r.status_code == 200, r.text
         assert r.json()["rollout"]["phase"] == "promoted"
         assert "tests skipped" in r.json()["events"][-1]["reason"]
+
+
+
+def test_declared_tests_gate_a_retry_until_skipped(tmp_path: Path) -> None:
+    """B3: ``POST .../retry`` ran an aborted rollout again whatever its challenger's tests
+    said; it is refused like a start (409) until ``?skip_tests=true``, which is recorded."""
+    spec = make_project(tmp_path)
+    marker = '    artifact: "faulty_models:good"\n'
+    spec.write_text(spec.read_text().replace(marker, marker + "    tests: t.yaml\n", 1))
+    (tmp_path / "t.yaml").write_text(
+        "kind: keel-tests\nversion: 1\ntests:\n  - name: one\n    kind: minimum\n"
+        "    cases: [{input: {a: 1.0, b: 1}, min_score: 0}]\n")
+    service = open_project(spec, poll_s=0.05)
+    v2 = register(service, "good_twin")
+    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                     routers=[rollout_router(service)])
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.post("/v1/admin/rollouts?skip_tests=true",
+                      json={"model": "scorer", "to": v2, "interval": "1h"}).status_code == 201
+        assert c.post("/v1/admin/rollouts/scorer/abort").status_code == 200
+        r = c.post("/v1/admin/rollouts/scorer/retry")
+        assert r.status_code == 409, r.text
+        assert f"Cannot retry the rollout of version {v2}" in r.text and "skip_tests" in r.text
+        assert c.get("/v1/admin/rollouts/scorer").json()["rollout"]["phase"] == "aborted"
+        r = c.post("/v1/admin/rollouts/scorer/retry?skip_tests=true")
+        assert r.status_code == 200, r.text
+        assert r.json()["rollout"]["phase"] == "progressing"
+        assert "tests skipped (--skip-tests)" in r.json()["events"][-1]["reason"]
