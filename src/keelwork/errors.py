@@ -174,6 +174,11 @@ class ModelTimeout(KeelworkError, TimeoutError):
         self.model = model
 
 
+class IsolateRequests(Exception):
+    """A batch of several requests failed in a way one of them may have caused; nothing of
+    it was logged or counted: ask again one request at a time (never reaches a client)."""
+
+
 class Overloaded(KeelworkError, RuntimeError):
     """The concurrency limit is reached; retry after ``retry_after`` seconds.
 
@@ -336,6 +341,7 @@ __all__ = [
     "GuardUnavailable",
     "InvalidId",
     "InvalidInputError",
+    "IsolateRequests",
     "JobConflict",
     "KeelworkError",
     "MissingExtraError",

@@ -16,7 +16,9 @@ Two steps, as the engine runs them:
    and requests that do not are predicted apart (the gateway computes probabilities per call).
 
 A failure of the batch call (the model raised, timed out) is the failure of every request in it:
-they shared the one model call.
+they shared the one model call (:meth:`BatchPredictor.predict`, Mosec's engine). Granian's
+queues (:class:`BatchQueue`) use :meth:`BatchPredictor.predict_each`: a failure one request
+may have caused is isolated by asking again one request at a time.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from keelwork.errors import ContractViolation, ErrorDetail, Overloaded, SpecError
+from keelwork.errors import ContractViolation, ErrorDetail, IsolateRequests, Overloaded, SpecError
 from keelwork.service.gateway.context import PredictResult, RequestContext
 from keelwork.service.gateway.gateway import Gateway
 from keelwork.service.gateway.host import ModelHost
@@ -125,6 +127,11 @@ class Answer:
     probabilities: list[list[float]] | None = None
     classes: tuple[Any, ...] | None = None
     warnings: list[ErrorDetail] = field(default_factory=list)
+
+
+def _ref(admitted: Admitted) -> str | None:
+    """The reference (alias or version) ``admitted``'s caller names, if any."""
+    return None if admitted.caller is None else admitted.caller.ref
 
 
 def cut(result: PredictResult, sizes: Sequence[int]) -> list[Answer]:
@@ -293,20 +300,55 @@ class BatchPredictor:
             KeelworkError: a gateway call failed (the requests of that call fail alike).
         """
         answers: list[Answer | None] = [None] * len(batch)
+        for picked, ctx, rows, sizes in self._calls(batch, isolate=False):
+            result = await self.gateway.predict(self.model, _ref(batch[picked[0]]), rows, ctx)
+            for i, answer in zip(picked, cut(result, sizes), strict=True):
+                answers[i] = answer
+        return [a for a in answers if a is not None]
+
+    async def predict_each(self, batch: Sequence[Admitted]) -> list[Answer | Exception]:
+        """:meth:`predict`, each request answered or failed on its own: a call of several
+        requests that fails in a way one of them may have caused (the model refused an input
+        or raised, a strict output contract or a rejecting guard refused one) is made again
+        one request at a time, as the default engine's micro-batcher isolates a failure.
+        Nothing of the failed call was logged or counted (``RequestContext.isolate``)."""
+        out: list[Answer | Exception] = [RuntimeError("unanswered")] * len(batch)
+        for picked, ctx, rows, sizes in self._calls(batch, isolate=True):
+            try:
+                result = await self.gateway.predict(self.model, _ref(batch[picked[0]]), rows,
+                                                    ctx)
+            except IsolateRequests:
+                for i in picked:
+                    try:
+                        out[i] = (await self.predict([batch[i]]))[0]
+                    except Exception as exc:  # this request's own failure
+                        out[i] = exc
+                continue
+            except Exception as exc:  # a failure of the call (a timeout): every request's
+                for i in picked:
+                    out[i] = exc
+                continue
+            for i, answer in zip(picked, cut(result, sizes), strict=True):
+                out[i] = answer
+        return out
+
+    def _calls(self, batch: Sequence[Admitted], *, isolate: bool
+               ) -> list[tuple[list[int], RequestContext, list[Any], list[int]]]:
+        """The gateway calls of ``batch``: per caller and wish for probabilities, the
+        requests' positions, the call's context, its instances and each request's count."""
         groups: dict[tuple[bool, Caller | None, str], list[int]] = {}
         for i, a in enumerate(batch):
             groups.setdefault((a.probabilities, a.caller, a.protocol), []).append(i)
+        calls = []
         for (proba, caller, protocol), picked in groups.items():
             rows, sizes = merge([batch[i].instances for i in picked])
             ctx = self._context(proba, caller, protocol)
             checked = {batch[i].checked_by for i in picked}
             if len(checked) == 1:  # every request of the call passed the same check
                 ctx.checked_by = checked.pop()
-            result = await self.gateway.predict(self.model, None if caller is None else caller.ref,
-                                                rows, ctx)
-            for i, answer in zip(picked, cut(result, sizes), strict=True):
-                answers[i] = answer
-        return [a for a in answers if a is not None]
+            ctx.isolate = isolate and len(picked) > 1
+            calls.append((picked, ctx, rows, sizes))
+        return calls
 
     @staticmethod
     def _context(probabilities: bool, caller: Caller | None = None,
@@ -337,8 +379,9 @@ class BatchQueue:
     requests) at once: a lone request goes at once, and under load the batches form by
     themselves. Up to ``max_batches`` batches are in the gateway at a time, so that one batch's
     model call and the next one's wait for the log's commit (``durability: sync``) overlap: the
-    log commits the records of batches in flight together. A failed batch call fails each
-    request of it alike.
+    log commits the records of batches in flight together. A failure one request may have
+    caused fails that request only (:meth:`BatchPredictor.predict_each`); one of the whole
+    call (a timeout) fails each request of it alike.
 
     A request that finds ``in_flight.most`` requests in flight already (every queue sharing
     ``in_flight`` counted) is refused 503 with Retry-After, counted and logged as the default
@@ -388,14 +431,15 @@ class BatchQueue:
             batch = self._queue[:self.max_batch_size]
             del self._queue[:self.max_batch_size]
             try:
-                answers = await self.predictor.predict([a for a, _ in batch])
-            except Exception as exc:  # every request of the batch fails alike
-                for _, waiting in batch:
-                    if not waiting.done():
-                        waiting.set_exception(exc)
-                continue
+                answers = await self.predictor.predict_each([a for a, _ in batch])
+            except Exception as exc:  # the batch could not be asked at all
+                answers = [exc] * len(batch)
             for (_, waiting), answer in zip(batch, answers, strict=True):
-                if not waiting.done():  # a request whose client left is dropped
+                if waiting.done():  # a request whose client left is dropped
+                    continue
+                if isinstance(answer, Exception):
+                    waiting.set_exception(answer)
+                else:
                     waiting.set_result(answer)
 
 

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from keelwork.core.predictions import PredictionRecord
-from keelwork.errors import ContractViolation, ErrorDetail, ModelNotFoundError, SpecError
+from keelwork.errors import (
+    ContractViolation,
+    ErrorDetail,
+    InvalidInputError,
+    ModelNotFoundError,
+    OutputContractViolation,
+    SpecError,
+)
 from keelwork.service.batch_predict import (
     Admitted,
     BatchPredictor,
@@ -259,7 +266,7 @@ def test_a_queue_holds_at_most_eight_batches_in_the_gateway_by_default() -> None
             self.in_flight = self.most = 0
             self.gate = asyncio.Event()
 
-        async def predict(self, batch: list[Admitted]) -> list[Any]:
+        async def predict_each(self, batch: list[Admitted]) -> list[Any]:
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
             await self.gate.wait()
@@ -295,6 +302,55 @@ def test_a_failed_batch_fails_each_request_of_it_alike() -> None:
 
     results = asyncio.run(scenario())
     assert all(isinstance(r, ContractViolation) for r in results), results
+
+
+class Picky(Runtime):
+    """Refuses an instance whose ``a`` is 99, as a runtime refuses an input it cannot read;
+    answers 1000 for ``a`` 50 (past the strict output contract below)."""
+
+    def predict(self, instances: Sequence[Any]) -> list[Any]:
+        self.calls.append(len(instances))
+        if any(r["a"] == 99 for r in instances):
+            raise InvalidInputError("instance a=99 cannot be read",
+                                    [ErrorDetail("instances[0].a", "unreadable", 99)])
+        return [1000 if r["a"] == 50 else r["a"] + r["b"] for r in instances]
+
+
+STRICT = SPEC + """  outputs:
+    - {name: y, type: float, max: 100}
+  output_policy: strict
+"""
+
+
+@pytest.mark.parametrize("bad", [99, 50], ids=["model_refuses_it", "strict_output_contract"])
+def test_one_requests_failure_fails_it_alone_and_its_batch_mates_are_answered(
+        bad: int) -> None:
+    """granian's queues: a failure one request may have caused is asked again one request
+    at a time (the default engine's batcher isolates it so); the failed call is neither
+    logged nor counted, so each request has exactly one record."""
+    def resolve(name: str, ref: str | None) -> ModelTarget:
+        return ModelTarget(name, 1, "python", "x:y")
+
+    sink, calls = Sink(), []
+    gateway = Gateway(parse_spec(STRICT, env={}), resolve, lambda _t: Picky(calls), sink)
+    queue = BatchQueue(BatchPredictor(gateway, "m"), max_batch_size=8, max_batches=1)
+
+    async def scenario() -> list[BaseException | Any]:
+        first = asyncio.ensure_future(queue.submit(Admitted([{"a": 0, "b": 0}])))
+        await asyncio.sleep(0)  # the lone first request goes at once; the three wait
+        return list(await asyncio.gather(first, *(
+            queue.submit(Admitted([{"a": a, "b": 1}])) for a in (1, bad, 2)),
+            return_exceptions=True))
+
+    lone, one, failed, two = asyncio.run(scenario())
+    assert [lone.predictions, one.predictions, two.predictions] == [[0], [2], [3]]
+    assert isinstance(failed, InvalidInputError if bad == 99 else OutputContractViolation)
+    assert calls == [1, 3, 1, 1, 1]  # the batch of three, then each of them alone
+    assert sorted(r.status for r in sink.records) == sorted(
+        ["ok", "ok", "ok", "rejected" if bad == 99 else "error"])
+    counted = {s.labels["status"]: s.value for s in gateway.metrics.requests.collect()[0].samples
+               if s.name.endswith("_total")}
+    assert counted.get("ok") == 3 and sum(counted.values()) == 4, counted
 
 
 def test_admitted_requests_are_checked_once_and_nothing_else_skips_the_check(

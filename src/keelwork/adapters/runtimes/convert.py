@@ -295,9 +295,18 @@ def text_batch(instances: Sequence[Instance], *, text_field: str | None = None) 
 
 # --------------------------------------------------------------------------- output
 def to_jsonable(value: Any) -> JSONValue:
-    """Convert numpy/torch/pandas values to plain Python (lists, dicts, int, float, str)."""
+    """Convert numpy/torch/pandas values to plain Python (lists, dicts, int, float, str).
+
+    Raises:
+        PredictionError: an integer beyond 64 bits, which no answer can carry (JSON encoders
+            take -2**63 .. 2**64-1): refused here, as a model error, before it is logged.
+    """
     # exact types: numpy.float64 and numpy.str_ subclass float and str but are not plain
     if value is None or type(value) in _PLAIN:
+        if type(value) is int and not _INT_LOW <= value <= _INT_HIGH:
+            raise PredictionError(
+                f"The model returned an integer of {len(str(abs(value)))} digits, beyond the "
+                "64 bits an answer carries; return it as a float or a string.")
         return value
     if isinstance(value, Mapping):
         return {_key(k): to_jsonable(v) for k, v in value.items()}
@@ -318,6 +327,8 @@ def to_jsonable(value: Any) -> JSONValue:
 
 
 _PLAIN = frozenset({str, bool, int, float})
+#: The integers JSON answers carry (int64 and uint64).
+_INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
 
 
 def _key(key: Any) -> Any:

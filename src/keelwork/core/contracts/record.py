@@ -345,7 +345,16 @@ def field_reader(contract: ContractSection, name: str | None) -> Callable[[Any],
     return read
 
 
+def as_records(instances: list[Any], names: tuple[str, ...]) -> list[Any]:
+    """Array instances holding one value per input field (in contract order, ``names``) as
+    records keyed by field name; every other instance as it is."""
+    n = len(names)
+    return [dict(zip(names, inst, strict=True))
+            if isinstance(inst, list | tuple) and len(inst) == n else inst
+            for inst in instances]
+
+
 MISSING: Final = _MISSING
 
-__all__ = ["MISSING", "RULES", "Problem", "RecordValidator", "compile_contract", "compile_field",
-           "field_reader", "safe_got", "summarise"]
+__all__ = ["MISSING", "RULES", "Problem", "RecordValidator", "as_records", "compile_contract",
+           "compile_field", "field_reader", "safe_got", "summarise"]

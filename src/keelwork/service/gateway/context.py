@@ -48,6 +48,11 @@ class RequestContext:
     #: checks each request alone before it joins a batch): the gateway skips its own check
     #: only when this is its validator (:attr:`Gateway.input_validator`), never otherwise.
     checked_by: object | None = None
+    #: The instances are several requests' (an engine's batch): a failure one request's
+    #: instances may have caused (the model refused an input or raised; a strict output
+    #: contract broken) is raised as :class:`~keelwork.errors.IsolateRequests` before anything
+    #: is logged or counted, so that the engine asks again one request at a time.
+    isolate: bool = False
 
 
 

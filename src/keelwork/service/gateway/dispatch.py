@@ -31,6 +31,7 @@ from keelwork.errors import (
     ContractViolation,
     ErrorDetail,
     InvalidInputError,
+    IsolateRequests,
     KeelworkError,
     ModelTimeout,
     OutputContractViolation,
@@ -42,7 +43,8 @@ from keelwork.service.gateway.host import ModelHost, ModelTarget
 from keelwork.service.gateway.routes import RolloutRoute
 from keelwork.service.gateway.tokens import TokenMeter
 from keelwork.service.injection import INJECTION_GUARD, leak_refusal, refusal
-from keelwork.spec.model import KeelSpec, ModelSection, pii_settings
+from keelwork.service.redaction import model_sees_redacted
+from keelwork.spec.model import KeelSpec, ModelSection
 from keelwork.types import PredictionSink
 
 if TYPE_CHECKING:
@@ -82,16 +84,15 @@ class Dispatcher:
         self._outputs_strict = spec.contract.output_policy == "strict"
         self._log_inputs = spec.storage.log_inputs
         self._max_logged_bytes = spec.storage.max_rejected_input_bytes
-        self._contract_fields = frozenset(f.name for f in spec.contract.inputs)
+        self._names = tuple(f.name for f in spec.contract.inputs)
+        self._contract_fields = frozenset(self._names)
         self._output_fields = frozenset(f.name for f in spec.contract.outputs)
         self._in_flight, self._max_in_flight = 0, spec.guards.max_concurrency
         #: Token usage of answers, charged at the dated prices (keelwork.service.gateway.tokens).
         self._tokens = TokenMeter(spec.cost, metrics)
-        # PII policy: applied to everything stored (and, if keel.yaml says so, to the model's
-        # input); None when keel.yaml marks nothing personal.
+        # PII policy (None: nothing personal): what is stored; the model's input if asked.
         self._redact = redactor if redactor is not None and redactor.active else None
-        settings = pii_settings(spec.guards)
-        self._model_redacted = settings is not None and settings.model_sees == "redacted"
+        self._model_redacted = model_sees_redacted(spec)
         #: ``guards.out_of_distribution`` (set by the server once its detectors are fitted).
         self.ood: OodGuard | None = None
         #: ``guards.prompt_injection`` (keelwork.service.injection).
@@ -104,11 +105,9 @@ class Dispatcher:
 
     async def shadow(self, route: RolloutRoute, name: str, instances: list[Any],
                            ctx: RequestContext, champion_ids: list[str]) -> None:
-        host = route.challenger
-        started = time.perf_counter()
-        window = route.window
+        host, window, started = route.challenger, route.window, time.perf_counter()
         try:
-            model_input = await self._model_input(instances)
+            model_input = await self._model_input(instances, host)
             outputs: list[Any] | None = await self._call(host, self._section(name),
                                                          model_input)
             status = "shadow"
@@ -127,9 +126,8 @@ class Dispatcher:
                 version=host.target.version, tenant=ctx.tenant,
                 subject_id=self._subject(ctx, inst),
                 inputs=self._stored(inst), outputs=self._stored_output(out),
-                latency_ms=latency_ms,
-                model_latency_ms=latency_ms, status=status, guard="shadow",
-                answered_by=host.target.label,
+                latency_ms=latency_ms, model_latency_ms=latency_ms, status=status,
+                guard="shadow", answered_by=host.target.label,
                 request_meta={**ctx.meta, "shadow_of": cid, "rollout": route.rollout_id})
             for inst, out, cid in zip(instances, outs, champion_ids, strict=True)
         ]
@@ -176,7 +174,7 @@ class Dispatcher:
         self.metrics.in_flight.inc()
         failed: KeelworkError | None = None
         try:
-            model_input = await self._model_input(instances)
+            model_input = await self._model_input(instances, host)
             canary = self.injection.canary if self.injection is not None else None
             if canary is not None:
                 model_input, token = canary.arm(model_input)
@@ -188,12 +186,14 @@ class Dispatcher:
             # The model stage as the request saw it: batching queue + model call (+ fallback).
             model_ms = (time.perf_counter() - model_started) * 1000.0
         except KeelworkError as exc:
-            self._count(target, "error")
             failed = exc
         finally:
             self._in_flight -= 1
             self.metrics.in_flight.dec()
         if failed is not None:
+            if ctx.isolate and isinstance(failed, PredictionError | InvalidInputError):
+                raise IsolateRequests from failed  # maybe one request's: each alone, then
+            self._count(target, "error")
             if self._redact is not None and isinstance(failed, PredictionError | InvalidInputError):
                 # The model's own words may quote personal input: not in the answer's body.
                 failed.message = self._redact.message(failed.message, instances)
@@ -209,7 +209,7 @@ class Dispatcher:
         latency_ms = (time.perf_counter() - started) * 1000.0
         now = time.time()
         status = "fallback" if fallback_used else "ok"
-        broken = (self._check_outputs(answered.target, outputs)
+        broken = (self._check_outputs(answered.target, outputs, ctx.isolate)
                   if self._outputs is not None else [])
         meta = ctx.meta if not broken else {
             **ctx.meta, "output_violations": [d.as_dict() for d in broken[:50]]}
@@ -270,6 +270,8 @@ class Dispatcher:
         flags = self.ood.flags(target.name, target.version, instances)
         if not flags or not any(flags):
             return none
+        if ctx.isolate and self.ood.action == "reject":
+            raise IsolateRequests
         hits = sum(flags)
         self.metrics.child(self.metrics.guard_hits, OOD_GUARD, target.name,
                            self.ood.action).inc(hits)
@@ -305,6 +307,8 @@ class Dispatcher:
         flags = [bool(h) for h in hits]
         if not any(flags):
             return flags
+        if ctx.isolate and guard.action == "reject":
+            raise IsolateRequests
         self.metrics.child(self.metrics.guard_hits, INJECTION_GUARD, target.name,
                            guard.action).inc(sum(flags))
         if guard.action != "reject":
@@ -315,11 +319,14 @@ class Dispatcher:
                                 refused.details)
         raise refused
 
-    def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any]) -> list[ErrorDetail]:
+    def _check_outputs(self, target: ModelTarget, outputs: Sequence[Any],
+                       isolate: bool = False) -> list[ErrorDetail]:
         """The output contract's violations by these answers (personal values hidden),
-        counted and logged."""
+        counted and logged (``isolate`` and a strict policy: not yet, see ``ctx.isolate``)."""
         assert self._outputs is not None
         broken = self._outputs.validate_batch(outputs)
+        if broken and isolate and self._outputs_strict:
+            raise IsolateRequests
         if broken and self._redact is not None:  # a personal output's value stays out
             broken = [self._redact.detail(d) for d in broken]
         if broken:
@@ -401,16 +408,15 @@ class Dispatcher:
 
     def _stored(self, inst: Any) -> Any:
         """What the log keeps of an instance (nothing without ``storage.log_inputs``)."""
-        if not self._log_inputs:
-            return None
-        return inst if self._redact is None else self._redact.instance(inst)
+        return None if not self._log_inputs else (
+            inst if self._redact is None else self._redact.instance(inst))
 
     def _stored_output(self, out: Any) -> Any:
         return out if self._redact is None else self._redact.output(out)
 
-    async def _model_input(self, instances: list[Any]) -> list[Any]:
-        given = (self._redact.instances(instances)
-                 if self._model_redacted and self._redact is not None else instances)
+    async def _model_input(self, instances: list[Any], host: ModelHost) -> list[Any]:
+        given = host.in_model_order(self._redact.instances(instances) if self._model_redacted
+                                    and self._redact is not None else instances, self._names)
         return given if self._features is None else await self._features.aenrich(given)
 
     def _subject(self, ctx: RequestContext, instance: Any) -> str | None:

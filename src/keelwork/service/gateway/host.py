@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keelwork.core.batching import MicroBatcher
+from keelwork.core.contracts.record import as_records
 from keelwork.errors import KeelworkError, PredictionError, named_by_model
 from keelwork.spec.model import BatchingSection
 from keelwork.types import ModelRuntime
@@ -86,6 +87,7 @@ class ModelHost:
                                         thread_name_prefix=f"keel-{target.name}")
         self._batcher: MicroBatcher | None = None
         self._users = 0
+        self._reorder: bool | None = None  # see in_model_order
         self._retiring = False
         self.closed = False
         self._async: Callable[[list[Any]], Awaitable[list[Any]]] | None = getattr(
@@ -94,6 +96,16 @@ class ModelHost:
             self._batcher = MicroBatcher(self._run_in_pool, max_batch_size=batching.max_batch_size,
                                          max_wait_ms=batching.max_wait_ms,
                                          observer=self._observe_batch)
+
+    def in_model_order(self, instances: list[Any], names: tuple[str, ...]) -> list[Any]:
+        """``instances`` as this model reads them: an array instance holds its values in the
+        contract's order (``names``, as the contract checked it); a model that names its
+        features in another order (or others) gets such an instance as a record keyed by
+        field name, which its runtime puts in the model's order."""
+        if self._reorder is None:
+            mine = getattr(getattr(self.runtime, "signature", None), "feature_names", None)
+            self._reorder = bool(names) and mine is not None and tuple(mine) != names
+        return as_records(instances, names) if self._reorder else instances
 
     @property
     def queue_depth(self) -> int:

@@ -66,6 +66,16 @@ def test_broken_functions_are_prediction_errors(function: str, needle: str) -> N
         assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
+def test_an_integer_no_answer_can_carry_is_a_prediction_error() -> None:
+    """JSON encoders carry -2**63 .. 2**64-1: past that the answer could not be sent, so the
+    model's output is refused as its error (logged as one), not logged as an answer."""
+    rt = _load("callables:echo")
+    assert rt.predict([-(2**63), 2**64 - 1, [3]]) == [-(2**63), 2**64 - 1, [3]]
+    for big in (2**64, -(2**63) - 1, [1, 2**70], {"n": 2**70}):
+        with pytest.raises(PredictionError, match=r"beyond the 64 bits an answer carries"):
+            rt.predict([big])
+
+
 def test_probabilities_come_from_the_proba_callable() -> None:
     rt = _load("callables:linear_score", proba_callable="callables:linear_proba",
                classes=["low", "high"])
