@@ -174,9 +174,12 @@ class ModelTimeout(KeelworkError, TimeoutError):
         self.model = model
 
 
-class IsolateRequests(Exception):
+class IsolateRequests(KeelworkError):
     """A batch of several requests failed in a way one of them may have caused; nothing of
     it was logged or counted: ask again one request at a time (never reaches a client)."""
+
+    def __init__(self) -> None:
+        super().__init__("A batch of several requests failed; ask each again alone.")
 
 
 class Overloaded(KeelworkError, RuntimeError):

@@ -54,6 +54,7 @@ summary's ``schema``; they have no reference to drift from.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -182,13 +183,21 @@ def _compare(ref: ColumnProfile, cur: ColumnProfile, method: str,
 
     r, c = _aligned(ref, cur)
     n_ref = int(r.sum())
+    # wasserstein is in reference standard deviations: undefined for a constant reference or
+    # one whose spread is beyond float64 (std inf, or unknown in an older stored profile).
+    unscaled = ref.std == 0 or not math.isfinite(ref.std)
     metrics = {m: float(_metric(m, r, c, ref, cur)) for m in METHODS[ref.kind]
-               if not (m == "wasserstein" and ref.std == 0)}
+               if not (m == "wasserstein" and unscaled)}
     note = ""
     if method == "wasserstein" and ref.std == 0:
         method = "js"
         note = (f" The reference is constant ({ref.minimum:g}), so it has no spread to measure "
                 f"distance in; compared with js over below / equal / above it.")
+    elif method == "wasserstein" and unscaled:
+        method = "js"
+        note = (f" The reference's spread of column {ref.name!r} is beyond float64 (values "
+                f"from {ref.minimum:g} to {ref.maximum:g}), so a distance in its standard "
+                f"deviations is undefined; compared with js over its bins.")
     score = metrics[method]
     floor = FLOORS[method] if floor_override is None else floor_override
     # Under no drift the window is a sample of the reference distribution; new bins have no

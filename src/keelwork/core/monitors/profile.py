@@ -15,7 +15,8 @@ last bins hold values below / above the reference's range (empty for the referen
 Error bound: within a bin values are not resolved, so a CDF read from the profile is exact at
 every edge and off by at most one bin's mass in between (at most ``1/B`` of the reference: 5 %
 at the default 20 bins). NaN counts as null; +-inf is counted in ``non_finite`` and kept out of
-the bins and moments.
+the bins and moments. Moments of values near the float64 limit are computed scaled; an ``m2``
+beyond float64 is ``inf`` and is stored and merged as such (:mod:`keelwork.core.monitors.moments`).
 
 Categorical column: exact counts for the reference's ``max_categories`` most frequent labels.
 When the reference held no more labels than that (a *closed* vocabulary), labels never seen in it
@@ -34,6 +35,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from keelwork.core.monitors.moments import (
+    decode_moment,
+    encode_moment,
+    merge_moments,
+    moments,
+)
 from keelwork.errors import MonitorError
 
 #: ``kind`` and ``version`` stamped on stored profiles.
@@ -146,11 +153,8 @@ class ColumnProfile:
         merged = replace(self, rows=self.rows + other.rows, nulls=self.nulls + other.nulls,
                          counts=counts, non_finite=self.non_finite + other.non_finite)
         if self.kind == "numeric":
-            n_a, n_b = self.finite, other.finite
-            n = n_a + n_b
-            delta = other.mean - self.mean
-            mean = self.mean + delta * n_b / n if n else 0.0
-            m2 = self.m2 + other.m2 + delta * delta * n_a * n_b / n if n else 0.0
+            mean, m2 = merge_moments(self.finite, self.mean, self.m2, other.finite, other.mean,
+                                     other.m2)
             return replace(merged, minimum=_opt(min, self.minimum, other.minimum),
                            maximum=_opt(max, self.maximum, other.maximum), mean=mean, m2=m2)
         named: dict[str, int] = dict(self.new)
@@ -167,7 +171,8 @@ class ColumnProfile:
                                "nulls": self.nulls, "counts": list(self.counts)}
         if self.kind == "numeric":
             out.update(edges=list(self.edges), non_finite=self.non_finite,
-                       minimum=self.minimum, maximum=self.maximum, mean=self.mean, m2=self.m2)
+                       minimum=self.minimum, maximum=self.maximum,
+                       mean=encode_moment(self.mean), m2=encode_moment(self.m2))
         else:
             out.update(vocabulary=list(self.vocabulary), closed=self.closed,
                        new=[[k, n] for k, n in self.new], other=self.other,
@@ -244,12 +249,8 @@ def _merge_columns(cols: list[ColumnProfile]) -> ColumnProfile:
         n_a, mean, m2 = first.finite, first.mean, first.m2
         lo, hi = first.minimum, first.maximum
         for c in cols[1:]:
-            n_b = c.finite
-            n = n_a + n_b
-            delta = c.mean - mean
-            mean, m2 = ((mean + delta * n_b / n, m2 + c.m2 + delta * delta * n_a * n_b / n)
-                        if n else (0.0, 0.0))
-            n_a = n
+            mean, m2 = merge_moments(n_a, mean, m2, c.finite, c.mean, c.m2)
+            n_a += c.finite
             lo, hi = _opt(min, lo, c.minimum), _opt(max, hi, c.maximum)
         return replace(first, rows=rows, nulls=nulls, counts=tuple(counts),
                        non_finite=non_finite, minimum=lo, maximum=hi, mean=mean, m2=m2)
@@ -274,7 +275,8 @@ def column_from_dict(raw: Mapping[str, Any]) -> ColumnProfile:
                              edges=tuple(float(e) for e in raw["edges"]),
                              non_finite=int(raw["non_finite"]),
                              minimum=_flt(raw["minimum"]), maximum=_flt(raw["maximum"]),
-                             mean=float(raw["mean"]), m2=float(raw["m2"]))
+                             mean=decode_moment(raw["mean"], spread=False),
+                             m2=decode_moment(raw["m2"], spread=True))
     if kind != "categorical":
         raise ValueError(f"column kind must be 'numeric' or 'categorical'; got {kind!r}")
     return ColumnProfile(name, kind, rows, nulls, counts,
@@ -407,14 +409,14 @@ def numeric_profile(name: str, values: Any, ref: ColumnProfile | None,
     counts = (np.bincount(np.searchsorted(edges, finite, side="right"),
                           minlength=edges.size + 1) if finite.size
               else np.zeros(edges.size + 1, dtype=np.int64))
-    mean = float(finite.mean()) if finite.size else 0.0
+    mean, m2 = moments(finite)
     return ColumnProfile(
         name=name, kind="numeric", rows=rows, nulls=int(nan.sum()),
         counts=tuple(int(c) for c in counts), edges=tuple(float(e) for e in edges),
         non_finite=int(rows - nan.sum() - finite.size),
         minimum=float(finite.min()) if finite.size else None,
         maximum=float(finite.max()) if finite.size else None,
-        mean=mean, m2=float(((finite - mean) ** 2).sum()) if finite.size else 0.0)
+        mean=mean, m2=m2)
 
 
 def _categorical(name: str, column: Any, ref: ColumnProfile | None, max_categories: int,

@@ -319,9 +319,19 @@ def regression_metrics(y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str
         return out
     truth = finite_floats([y_true[i] for i in keep], "true value")
     pred = finite_floats([y_pred[i] for i in keep], "predicted value")
-    err = pred - truth
-    out.update(mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err**2).mean())),
-               bias=float(err.mean()))
+    # Scaled by the largest error, so errors near the float64 limit (a huge but valid input
+    # through a linear model) give finite metrics rather than an overflow to inf.
+    with np.errstate(over="ignore"):
+        err = pred - truth
+    top = float(np.abs(err).max())
+    if not math.isfinite(top):
+        notes.append("An error between a prediction and its label is beyond float64; mae, "
+                     "rmse and bias are undefined.")
+        return out
+    scale = top if top > 1e100 else 1.0
+    e = err / scale
+    out.update(mae=float(np.abs(e).mean()) * scale, rmse=float(np.sqrt((e**2).mean())) * scale,
+               bias=float(e.mean()) * scale)
     return out
 
 

@@ -22,7 +22,9 @@ scores of the predictions labelled since, without the model.
 
 Stored form: :meth:`Rollup.to_bytes` (orjson header + raw little-endian float64 scores, then
 the kept ids as uint64 and their probability rows as float64), stamped with
-:data:`ROLLUP_KIND` and :data:`ROLLUP_VERSION` (version 1: no kept scores).
+:data:`ROLLUP_KIND` and :data:`ROLLUP_VERSION` (version 1: no kept scores; version 2: a
+non-finite moment written as ``null``, read as unknown; version 3: written as ``"inf"`` etc.,
+see :mod:`keelwork.core.monitors.moments`).
 
 Pure logic: numpy is imported inside the functions.
 """
@@ -37,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from keelwork.core.monitors.moments import decode_moment, encode_moment
 from keelwork.core.monitors.profile import (
     ColumnProfile,
     ProfileError,
@@ -46,7 +49,7 @@ from keelwork.core.monitors.profile import (
 )
 
 ROLLUP_KIND = "keelwork.monitor-rollup"
-ROLLUP_VERSION = 2
+ROLLUP_VERSION = 3
 _HEADER = struct.Struct("<I")
 
 
@@ -217,8 +220,8 @@ def _pack(profile: TableProfile) -> list[Any]:
     """A profile's counts without its layouts (the reference holds those)."""
     cols: dict[str, list[Any]] = {}
     for n, c in profile.columns.items():
-        cols[n] = ([c.rows, c.nulls, c.counts, c.non_finite, c.minimum, c.maximum, c.mean,
-                    c.m2] if c.kind == "numeric" else
+        cols[n] = ([c.rows, c.nulls, c.counts, c.non_finite, c.minimum, c.maximum,
+                    encode_moment(c.mean), encode_moment(c.m2)] if c.kind == "numeric" else
                    [c.rows, c.nulls, c.counts, c.new, c.other])
     return [profile.rows, cols]
 
@@ -233,8 +236,9 @@ def _unpack(packed: list[Any], layouts: Mapping[str, ColumnProfile]) -> TablePro
                                f"read against does not.")
         if ref.kind == "numeric":
             cols[n] = ColumnProfile(n, "numeric", v[0], v[1], tuple(v[2]), edges=ref.edges,
-                                    non_finite=v[3], minimum=v[4], maximum=v[5], mean=v[6],
-                                    m2=v[7])
+                                    non_finite=v[3], minimum=v[4], maximum=v[5],
+                                    mean=decode_moment(v[6], spread=False),
+                                    m2=decode_moment(v[7], spread=True))
         else:
             cols[n] = ColumnProfile(n, "categorical", v[0], v[1], tuple(v[2]),
                                     vocabulary=ref.vocabulary, closed=ref.closed,

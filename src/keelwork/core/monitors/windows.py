@@ -24,8 +24,15 @@ produce, the names every reference and window profile share):
   class -> probability object) -> ``prediction:proba:<class>``; a list of numbers as long as
   the classes is a probability row. For a binary classifier the positive class's probability
   is also ``prediction:score``.
+- multi-output regression (``OutputSchema.outputs``: the output contract's fields, two or
+  more): the answer is a record of those fields, or a list of their values in contract order
+  (read as that record). Each numeric field gives ``prediction:value:<field>``; the first
+  field is also ``prediction:value`` (what realised quality compares).
 - ground truth: ``label:label`` (classification, text) or ``label:value`` (regression); a
-  label sent as an object is read at its ``label``/``value``/``y`` key.
+  label sent as an object is read at its ``label``/``value``/``y`` key. For a multi-output
+  regressor a label is a record of (some of) the output fields, a list in contract order, or
+  a scalar (the first field's value); each gives ``label:value:<field>``, and the first field's
+  value is ``label:value``.
 
 Pure logic, no I/O.
 """
@@ -47,6 +54,9 @@ PREDICTION_VALUE = "prediction:value"
 PROBA_PREFIX = "prediction:proba:"
 LABEL_LABEL = "label:label"
 LABEL_VALUE = "label:value"
+#: Prefixes of a multi-output regressor's per-field prediction and label columns.
+PREDICTION_FIELD = "prediction:value:"
+LABEL_FIELD = "label:value:"
 
 _SPEC = re.compile(r"^\s*(\d+)\s*([smhdp]?)\s*$")
 _LABEL_KEYS = ("label", "prediction", "class")
@@ -133,6 +143,8 @@ class OutputSchema:
     positive: str | None = None
     feature_names: tuple[str, ...] | None = None
     text_field: str = "input"
+    #: A multi-output regressor's output fields in contract order (None: one output).
+    outputs: tuple[str, ...] | None = None
 
     @property
     def task(self) -> str:
@@ -148,20 +160,38 @@ class OutputSchema:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-compatible view."""
-        return {"classes": list(self.classes) if self.classes is not None else None,
-                "positive": self.positive,
-                "feature_names": (list(self.feature_names)
-                                  if self.feature_names is not None else None),
-                "text_field": self.text_field}
+        out: dict[str, Any] = {
+            "classes": list(self.classes) if self.classes is not None else None,
+            "positive": self.positive,
+            "feature_names": (list(self.feature_names)
+                              if self.feature_names is not None else None),
+            "text_field": self.text_field}
+        if self.outputs is not None:  # only then: other layout fingerprints stay as they were
+            out["outputs"] = list(self.outputs)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OutputSchema:
         """Inverse of :meth:`as_dict`."""
         classes, names = data.get("classes"), data.get("feature_names")
+        outputs = data.get("outputs")
         return cls(classes=tuple(str(c) for c in classes) if classes is not None else None,
                    positive=data.get("positive"),
                    feature_names=tuple(str(n) for n in names) if names is not None else None,
-                   text_field=str(data.get("text_field") or "input"))
+                   text_field=str(data.get("text_field") or "input"),
+                   outputs=tuple(str(n) for n in outputs) if outputs else None)
+
+    def as_record(self, value: Any) -> Mapping[str, Any] | None:
+        """A multi-output regressor's answer or label as the record of its output fields: a
+        record as it is, a list of as many values as there are fields in contract order;
+        None when this is not a multi-output regressor or ``value`` is neither."""
+        if not self.outputs or self.classes:
+            return None
+        if isinstance(value, Mapping):
+            return value if any(f in value for f in self.outputs) else None
+        if isinstance(value, list | tuple) and len(value) == len(self.outputs):
+            return dict(zip(self.outputs, value, strict=True))
+        return None
 
 
 def flatten_instance(instance: Any, schema: OutputSchema,
@@ -186,7 +216,10 @@ def flatten_instance(instance: Any, schema: OutputSchema,
 def flatten_output(output: Any, schema: OutputSchema) -> dict[str, Any]:
     """Prediction columns of one logged output (see the module docstring)."""
     out: dict[str, Any] = {}
-    if isinstance(output, Mapping):
+    record = schema.as_record(output)
+    if record is not None:
+        _put_fields(out, record, schema, PREDICTION_FIELD, PREDICTION_VALUE)
+    elif isinstance(output, Mapping):
         for key in _LABEL_KEYS:
             if key in output and _scalar(output[key]) and output[key] is not None:
                 _put_prediction(out, output[key], schema)
@@ -212,6 +245,14 @@ def flatten_output(output: Any, schema: OutputSchema) -> dict[str, Any]:
 
 def flatten_label(label: Any, schema: OutputSchema) -> dict[str, Any]:
     """The ground-truth column of one stored label (empty for None or an unreadable one)."""
+    if schema.outputs and not schema.classes:
+        record = schema.as_record(label)
+        if record is None and _number(label):
+            record = {schema.outputs[0]: label}
+        if record is not None:
+            out: dict[str, Any] = {}
+            _put_fields(out, record, schema, LABEL_FIELD, LABEL_VALUE)
+            return out
     if isinstance(label, Mapping):
         for key in ("label", "value", "y"):
             if key in label:
@@ -235,6 +276,18 @@ def category(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _put_fields(out: dict[str, Any], record: Mapping[str, Any], schema: OutputSchema,
+                prefix: str, first: str) -> None:
+    """A multi-output record's numeric fields as ``<prefix><field>``, the first also as
+    ``first``."""
+    for i, name in enumerate(schema.outputs or ()):
+        value: Any = record.get(name)
+        if _number(value):
+            out[prefix + name] = float(value)
+            if i == 0:
+                out[first] = out[prefix + name]
 
 
 def _put_prediction(out: dict[str, Any], value: Any, schema: OutputSchema) -> None:
@@ -296,8 +349,10 @@ def _number(value: Any) -> bool:
 
 
 __all__ = [
+    "LABEL_FIELD",
     "LABEL_LABEL",
     "LABEL_VALUE",
+    "PREDICTION_FIELD",
     "PREDICTION_LABEL",
     "PREDICTION_SCORE",
     "PREDICTION_VALUE",

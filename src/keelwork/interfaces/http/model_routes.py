@@ -16,8 +16,9 @@ from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import openapi
 from keelwork.interfaces.http.context import Denied, http_context, info_host
 from keelwork.interfaces.http.errors import error_response, json_response, response_for
-from keelwork.interfaces.http.protocols import PROBA_OUTPUT
+from keelwork.interfaces.http.protocols import PROBA_OUTPUT, class_names
 from keelwork.service.gateway.host import ModelHost
+from keelwork.spec.contract import FieldSpec
 from keelwork.spec.model import KeelSpec
 
 
@@ -78,7 +79,7 @@ def v2_metadata(spec: KeelSpec, name: str, host: ModelHost,
     """A model's metadata (Open Inference Protocol): the ``served`` versions, the inputs
     (the contract's, else the runtime's) and :func:`output_tensors`."""
     sig = host.runtime.signature
-    inputs = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
+    inputs = [{"name": f.name, "datatype": _datatype(f),
                "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
               for f in spec.contract.inputs] or [t.as_dict() for t in sig.inputs]
     return {"name": name, "versions": [str(v) for v in served],
@@ -93,7 +94,7 @@ def output_tensors(spec: KeelSpec, host: ModelHost) -> list[dict[str, Any]]:
     sig = host.runtime.signature
     out: list[dict[str, Any]]
     if spec.contract.outputs:
-        out = [{"name": f.name, "datatype": openapi.v2_dtype(f.type, f.dtype),
+        out = [{"name": f.name, "datatype": _datatype(f),
                 "shape": [-1, *(f.shape or [])] if f.type == "tensor" else [-1]}
                for f in spec.contract.outputs]
     else:
@@ -106,8 +107,20 @@ def output_tensors(spec: KeelSpec, host: ModelHost) -> list[dict[str, Any]]:
     if host.classes is not None:
         out.append({"name": PROBA_OUTPUT, "datatype": "FP64",
                     "shape": [-1, len(host.classes)],
-                    "parameters": {"classes": [str(c) for c in host.classes]}})
+                    "parameters": {"classes": class_names(host.classes)}})
     return out
+
+
+def _datatype(f: FieldSpec) -> str:
+    """A contract field's OIP datatype, as infer types its values: a category field of
+    integer (or boolean) categories is INT64 (BOOL), not BYTES."""
+    cats = f.categories
+    if f.type == "category" and cats:
+        if all(isinstance(c, bool) for c in cats):
+            return "BOOL"
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in cats):
+            return "INT64"
+    return openapi.v2_dtype(f.type, f.dtype)
 
 
 __all__ = ["output_tensors", "v1_model", "v2_metadata", "v2_model", "v2_model_ready",

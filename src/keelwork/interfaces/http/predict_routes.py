@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
+from keelwork.errors import ContractViolation, ErrorDetail, InvalidInputError, KeelworkError
 from keelwork.interfaces.http import jsonbody
 from keelwork.interfaces.http.access import note
 from keelwork.interfaces.http.context import (
@@ -31,6 +31,7 @@ from keelwork.interfaces.http.limits import read_body
 from keelwork.interfaces.http.model_routes import output_tensors
 from keelwork.interfaces.http.protocols import (
     PROBA_OUTPUT,
+    V2Request,
     answer_headers,
     check_outputs,
     output_warnings,
@@ -39,8 +40,7 @@ from keelwork.interfaces.http.protocols import (
     parse_v2_request,
     proba_records,
     v2_answer,
-    v2_details,
-    v2_message,
+    v2_error,
 )
 from keelwork.service.gateway.context import PredictResult
 
@@ -92,6 +92,7 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
     ctx = http_context(request)
     if ctx.guard is not None and (denied := await ctx.guard(request)) is not None:
         return denied
+    req: V2Request | None = None
     try:
         body = await _json_body(request, ctx)
         req = parse_v2_request(body, ctx.contract_fields)
@@ -102,18 +103,16 @@ async def _v2_infer(request: Request, name: str, version: str | None) -> Respons
                           [str(t["name"]) for t in output_tensors(ctx.gateway.spec, host)])
         result = await _predict(ctx, request, model, ref, req.instances, "v2",
                                 PROBA_OUTPUT in (req.outputs or ()))
-    except ContractViolation as exc:  # raised by the gateway, after req was parsed
-        details = v2_details(exc.details, req)
-        return response_for(ContractViolation(v2_message(exc.message, exc.details, details),
-                                              details), ctx.project_dir)
+        out = v2_answer(model=result.model, version=result.version,
+                        predictions=result.predictions, probabilities=result.probabilities,
+                        classes=result.classes, output_names=ctx.output_names,
+                        requested=req.outputs, prediction_ids=result.prediction_ids,
+                        answered_by=result.answered_by, violations=result.output_violations,
+                        request_id=req.id)
+    except (ContractViolation, InvalidInputError) as exc:  # named by tensor path
+        return response_for(v2_error(exc, req), ctx.project_dir)
     except (KeelworkError, HTTPProblem) as exc:
         return response_for(exc, ctx.project_dir)
-    out = v2_answer(model=result.model, version=result.version,
-                    predictions=result.predictions, probabilities=result.probabilities,
-                    classes=result.classes, output_names=ctx.output_names,
-                    requested=req.outputs, prediction_ids=result.prediction_ids,
-                    answered_by=result.answered_by, violations=result.output_violations,
-                    request_id=req.id)
     return json_response(out, headers=_result_headers(result))
 
 
@@ -138,16 +137,7 @@ async def _predict(ctx: HttpContext, request: Request, name: str, ref: str | Non
 async def _json_body(request: Request, ctx: HttpContext) -> Any:
     """The body of a predict request: JSON by its content type (if given), not empty."""
     raw = await read_body(request, ctx.max_body_bytes)
-    content_type = request.headers.get("content-type")
-    if content_type:
-        ct = content_type.split(";", 1)[0].strip().lower()
-        if ct != "application/json" and not ct.endswith("+json"):
-            raise HTTPProblem(415, f"The body must be JSON (Content-Type: application/json); "
-                                   f"got {ct!r}.",
-                              [ErrorDetail("content-type", "media_type", ct)])
-    if not raw:
-        raise HTTPProblem(400, "The request body is empty; send a JSON object.",
-                          [ErrorDetail("", "json", None)])
+    jsonbody.check_media_type(request.headers.get("content-type"))
     return jsonbody.loads(raw)
 
 

@@ -12,11 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keelwork.errors import ErrorDetail
+from keelwork.errors import ContractViolation, ErrorDetail, InvalidInputError, KeelworkError
 from keelwork.interfaces.http.errors import HTTPProblem
 
-_V2_DTYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-              "FP16", "FP32", "FP64", "BYTES"}
+#: The Open Inference Protocol's datatypes: integers by their range, floats by their largest
+#: finite value (a JSON number past it is infinite in that type).
+_V2_INTS = {"UINT8": (0, 2**8 - 1), "UINT16": (0, 2**16 - 1), "UINT32": (0, 2**32 - 1),
+            "UINT64": (0, 2**64 - 1), "INT8": (-2**7, 2**7 - 1), "INT16": (-2**15, 2**15 - 1),
+            "INT32": (-2**31, 2**31 - 1), "INT64": (-2**63, 2**63 - 1)}
+_V2_FLOATS = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": 1.7976931348623157e308}
+_V2_DTYPES = {"BOOL", "BYTES", *_V2_INTS, *_V2_FLOATS}
 
 
 def _bad(path: str, rule: str, got: Any, message: str) -> HTTPProblem:
@@ -123,7 +128,50 @@ def _check_tensor(i: int, t: Any) -> tuple[str, list[int], str, list[Any]]:
         raise _bad(f"{path}.data", "shape", len(flat),
                    f"{path}.data holds {len(flat)} values but shape {shape} needs "
                    f"{_prod(shape)}.")
+    _check_data(path, dtype, flat)
     return name, shape, dtype, flat
+
+
+def _check_data(path: str, dtype: str, flat: list[Any]) -> None:
+    """Refuse (422) the first value of ``flat`` that its tensor's ``dtype`` cannot hold,
+    naming it ``inputs[i].data[j]`` (``j`` in row-major order). A null passes whatever the
+    type: it is keelwork's missing value, judged by the contract (``nullable``)."""
+    found = _bad_value(dtype, flat)
+    if found is None:
+        return
+    j, rule, want = found
+    got = flat[j]
+    shown = got if isinstance(got, bool | int | float) else str(got)[:80]
+    raise _bad(f"{path}.data[{j}]", rule, shown,
+               f"{path}.data[{j}] must be {want} ({path}.datatype is {dtype}); got "
+               f"{str(got)[:80]}.")
+
+
+def _bad_value(dtype: str, flat: list[Any]) -> tuple[int, str, str] | None:
+    """(index, rule, what was wanted) of the first value ``dtype`` cannot hold; None: none."""
+    if dtype in _V2_FLOATS:
+        top = _V2_FLOATS[dtype]
+        for j, x in enumerate(flat):
+            if type(x) is float or type(x) is int:  # the usual value: two type tests
+                if not -top <= x <= top:  # (NaN and infinities fail too)
+                    return j, "range", f"a finite number within +/-{top:g}"
+            elif x is not None:
+                return j, "datatype", "a number"
+        return None
+    if dtype in _V2_INTS:
+        lo, hi = _V2_INTS[dtype]
+        for j, x in enumerate(flat):
+            if type(x) is int:
+                if not lo <= x <= hi:
+                    return j, "range", f"an integer from {lo} to {hi}"
+            elif x is not None:
+                return j, "datatype", f"an integer from {lo} to {hi}"
+        return None
+    kind, want = (bool, "true or false") if dtype == "BOOL" else (str, "a string")
+    for j, x in enumerate(flat):
+        if type(x) is not kind and x is not None:
+            return j, "datatype", want
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +292,17 @@ def v2_details(details: list[ErrorDetail], req: V2Request) -> list[ErrorDetail]:
     return out
 
 
+def v2_error(exc: KeelworkError, req: V2Request | None) -> KeelworkError:
+    """``exc`` with its V1 paths named in V2 terms (:func:`v2_details`): a contract problem,
+    or an input the model's runtime refused; any other error as it is."""
+    if req is None or not isinstance(exc, ContractViolation | InvalidInputError):
+        return exc
+    details = v2_details(exc.details, req)
+    if details == exc.details:
+        return exc
+    return type(exc)(v2_message(exc.message, exc.details, details), details)
+
+
 def v2_message(message: str, old: list[ErrorDetail], new: list[ErrorDetail]) -> str:
     """``message`` with every V1 path of ``old`` replaced by its V2 path in ``new``."""
     for a, b in zip(old, new, strict=True):
@@ -296,13 +355,18 @@ def proba_tensor(proba: list[list[float]], classes: tuple[Any, ...]) -> dict[str
     """Class probabilities as an OIP tensor ``[N, classes]`` naming its classes."""
     return {"name": PROBA_OUTPUT, "shape": [len(proba), len(classes)], "datatype": "FP64",
             "data": [_finite(float(p)) for row in proba for p in row],
-            "parameters": {"classes": [_class_name(c) for c in classes]}}
+            "parameters": {"classes": class_names(classes)}}
 
 
 def proba_records(proba: list[list[float]], classes: tuple[Any, ...]) -> list[dict[str, float]]:
     """Class probabilities as one ``{class: probability}`` object per instance (V1)."""
     names = [str(_class_name(c)) for c in classes]
     return [dict(zip(names, (float(p) for p in row), strict=True)) for row in proba]
+
+
+def class_names(classes: tuple[Any, ...]) -> list[Any]:
+    """A classifier's classes as infer names them (``predict_proba``'s ``classes``)."""
+    return [_class_name(c) for c in classes]
 
 
 def _class_name(c: Any) -> Any:
@@ -366,7 +430,14 @@ def v2_answer(*, model: str, version: int, predictions: list[Any],
         tensors.append(proba_tensor(probabilities, classes))
     if requested is not None:
         by_name = {t["name"]: t for t in tensors}
-        tensors = [by_name[n] for n in requested if n in by_name]
+        missing = [n for n in requested if n not in by_name]
+        if missing:  # the model's answer is not of the form its outputs promise
+            raise HTTPProblem(
+                500, f"The model's answer holds no output {missing[0][:80]!r}; it holds "
+                     f"{', '.join(repr(n) for n in by_name)}.",
+                [ErrorDetail(f"outputs[{requested.index(missing[0])}].name", "output_missing",
+                             missing[0][:200])])
+        tensors = [by_name[n] for n in requested]
     out: dict[str, Any] = {
         "model_name": model, "model_version": str(version), "outputs": tensors,
         "parameters": {"prediction_ids": ",".join(prediction_ids), "answered_by": answered_by},
@@ -379,10 +450,16 @@ def v2_answer(*, model: str, version: int, predictions: list[Any],
 
 
 def render_v2_outputs(predictions: list[Any], output_names: list[str]) -> list[dict[str, Any]]:
-    """Predictions -> OIP output tensors (dict predictions become one tensor per key)."""
+    """Predictions -> OIP output tensors: dict predictions become one tensor per key, and
+    list predictions of the contract's outputs (in its order) one tensor per output, as
+    metadata lists them."""
     if predictions and all(isinstance(p, dict) for p in predictions):
         keys = list(predictions[0])
         if all(list(p) == keys for p in predictions):
             return [_tensor(k, [p[k] for p in predictions]) for k in keys]
+    width = len(output_names)
+    if width > 1 and predictions and all(
+            isinstance(p, list | tuple) and len(p) == width for p in predictions):
+        return [_tensor(k, [p[i] for p in predictions]) for i, k in enumerate(output_names)]
     name = output_names[0] if output_names else "predict"
     return [_tensor(name, predictions)]

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from keelwork.core.refs import MODEL_REF_HEADER, request_ref
-from keelwork.errors import ContractViolation, ErrorDetail, KeelworkError
+from keelwork.errors import ErrorDetail, KeelworkError
 from keelwork.interfaces.http import jsonbody
 from keelwork.interfaces.http.auth import authenticate
 from keelwork.interfaces.http.batch_answers import no_probabilities, parse, render
@@ -61,8 +61,7 @@ from keelwork.interfaces.http.protocols import (
     check_outputs,
     parse_v2_request,
     v2_answer,
-    v2_details,
-    v2_message,
+    v2_error,
 )
 from keelwork.interfaces.http.read_deadlines import ReadDeadlines
 from keelwork.service.batch_predict import Answer, Caller
@@ -177,7 +176,8 @@ class RsgiApp:
                 except HTTPProblem as exc:  # past the guards: the rest is left unread
                     self.refuse(proto, exc, CLOSE)
                     return
-                try:
+                try:  # a body not declared JSON: 415, as on the default engine
+                    jsonbody.check_media_type(headers.get("content-type"))
                     _, ref = request_ref(named, headers.get(MODEL_REF_HEADER))
                 except (HTTPProblem, KeelworkError) as exc:
                     self.refuse(proto, exc)
@@ -284,21 +284,16 @@ class RsgiApp:
             admitted = await predictor.admit(req.instances, PROBA_OUTPUT in (req.outputs or ()),
                                              caller, "v2")
             answer = await queue.submit(admitted)
-        except ContractViolation as exc:
-            if req is None:
-                return self.refused(exc)
-            details = v2_details(exc.details, req)
-            return self.refused(ContractViolation(v2_message(exc.message, exc.details, details),
-                                                  details))
-        except (KeelworkError, HTTPProblem) as exc:
-            return self.refused(exc)
-        return 200, orjson.dumps(v2_answer(
-            model=answer.model, version=answer.version, predictions=answer.predictions,
-            probabilities=answer.probabilities, classes=answer.classes,
-            output_names=self.output_names, requested=req.outputs,
-            prediction_ids=answer.prediction_ids, answered_by=answer.answered_by,
-            violations=answer.warnings, request_id=req.id), option=orjson.OPT_SERIALIZE_NUMPY), \
-            answer
+            out = orjson.dumps(v2_answer(
+                model=answer.model, version=answer.version, predictions=answer.predictions,
+                probabilities=answer.probabilities, classes=answer.classes,
+                output_names=self.output_names, requested=req.outputs,
+                prediction_ids=answer.prediction_ids, answered_by=answer.answered_by,
+                violations=answer.warnings, request_id=req.id),
+                option=orjson.OPT_SERIALIZE_NUMPY)
+        except (KeelworkError, HTTPProblem) as exc:  # a V1 path named by tensor path
+            return self.refused(v2_error(exc, req) if isinstance(exc, KeelworkError) else exc)
+        return 200, out, answer
 
     async def body(self, headers: Any, proto: Any) -> bytes:
         """The request's body, read within the guards: in one read when its Content-Length

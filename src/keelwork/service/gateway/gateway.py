@@ -44,6 +44,7 @@ from keelwork.errors import (
     ArtifactError,
     ContractViolation,
     ErrorDetail,
+    IsolateRequests,
     KeelworkError,
     ModelLoadError,
     ModelNotFoundError,
@@ -422,8 +423,8 @@ class Gateway:
             route.arm(to_ch).record("rejected", (time.perf_counter() - started) * 1000.0,
                                     guard="contract")
             raise
-        except Overloaded:
-            raise  # refused before any model ran: neither arm's doing
+        except (Overloaded, IsolateRequests):
+            raise  # refused before any model ran, or to be asked again: neither arm's doing
         except KeelworkError:
             route.arm(to_ch).record("error", (time.perf_counter() - started) * 1000.0)
             raise

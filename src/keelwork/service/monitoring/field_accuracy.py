@@ -3,7 +3,9 @@ from the labels that reached its predictions (``keel monitor fields``).
 
 Reads the model's answered predictions of a time range and their current labels, and scores
 every labelled field of every answer (:mod:`keelwork.core.monitors.fields`: one verdict per
-field, values compared after normalisation). Predictions whose answer or label is not an
+field, values compared after normalisation). A model with two or more contract outputs that
+answers a list is read as the record of those outputs in contract order (its labels likewise;
+a scalar label is the first output's). Predictions whose answer or label is not an
 object are counted apart (``not_records``): their quality is the classification or
 regression quality of ``keel monitor run``.
 """
@@ -17,6 +19,7 @@ from keelwork.adapters.stores.engine import make_engine
 from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.prediction_store import PredictionReader
 from keelwork.core.monitors.fields import FieldTally
+from keelwork.core.monitors.windows import OutputSchema
 from keelwork.spec.model import ResolvedSpec
 
 #: Predictions read per query (and labels looked up per batch).
@@ -41,6 +44,10 @@ def field_accuracy(resolved: ResolvedSpec, model: str, *, since: float | None = 
         StoreError: the store failed.
     """
     engine = make_engine(resolved.storage_url)
+    fields = tuple(f.name for f in resolved.spec.contract.outputs)
+    # A multi-output model's list answer (and a list or scalar label) is the record of its
+    # contract outputs in order.
+    schema = OutputSchema(outputs=fields) if len(fields) > 1 else OutputSchema()
     tally = FieldTally()
     seen = labelled = not_records = 0
     try:
@@ -55,9 +62,10 @@ def field_accuracy(resolved: ResolvedSpec, model: str, *, since: float | None = 
                 seen += 1
                 batch.append(record)
                 if len(batch) >= BATCH:
-                    labelled, not_records = _score(labels, batch, tally, labelled, not_records)
+                    labelled, not_records = _score(labels, batch, tally, labelled,
+                                                   not_records, schema)
                     batch = []
-            labelled, not_records = _score(labels, batch, tally, labelled, not_records)
+            labelled, not_records = _score(labels, batch, tally, labelled, not_records, schema)
     finally:
         engine.dispose()
     return {"model": model, "version": version, "predictions": seen, "labelled": labelled,
@@ -65,18 +73,28 @@ def field_accuracy(resolved: ResolvedSpec, model: str, *, since: float | None = 
 
 
 def _score(labels: LabelStore, batch: list[Any], tally: FieldTally, labelled: int,
-           not_records: int) -> tuple[int, int]:
+           not_records: int, schema: OutputSchema) -> tuple[int, int]:
     current = labels.current([r.id for r in batch]) if batch else {}
     for record in batch:
         got = current.get(record.id)
         if got is None:
             continue
         labelled += 1
-        if isinstance(record.outputs, Mapping) and isinstance(got.label, Mapping):
-            tally.add(record.outputs, got.label)
+        answer, label = _record(record.outputs, schema), _record(got.label, schema)
+        if label is None and schema.outputs and not isinstance(got.label, Mapping | list):
+            label = {schema.outputs[0]: got.label}  # a scalar label: the first output's
+        if answer is not None and label is not None:
+            tally.add(answer, label)
         else:
             not_records += 1
     return labelled, not_records
+
+
+
+def _record(value: Any, schema: OutputSchema) -> Mapping[str, Any] | None:
+    if isinstance(value, Mapping):
+        return value
+    return schema.as_record(value)
 
 
 __all__ = ["field_accuracy"]

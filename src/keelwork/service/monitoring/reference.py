@@ -267,10 +267,14 @@ def _schema(runtime: Any, resolved: ResolvedSpec, name: str,
     except KeyError:
         options = {}
     text_field = options.get("text_field") or "input"
+    # Two or more contract outputs of a regressor: its answer is a record of them (or a list
+    # in their order), each monitored as its own column.
+    fields = tuple(f.name for f in resolved.spec.contract.outputs)
     return OutputSchema(classes=tuple(category(c) for c in classes) if classes else None,
                         positive=positive,
                         feature_names=tuple(str(n) for n in names) if names else None,
-                        text_field=str(text_field))
+                        text_field=str(text_field),
+                        outputs=fields if len(fields) > 1 and not classes else None)
 
 
 def _predict(runtime: Any, instances: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:

@@ -119,3 +119,19 @@ def test_schema_round_trip_and_positive() -> None:
     assert OutputSchema(classes=("a", "b")).binary_positive == "b"
     assert OutputSchema(classes=("a", "b", "c")).binary_positive is None
     assert REGRESSOR.task == "regression" and BINARY.task == "classification"
+
+
+def test_a_multi_output_regressor_answers_a_record_in_contract_order() -> None:
+    """Two contract outputs: a list answer or label is the record of them, field by field."""
+    from keelwork.core.monitors.windows import OutputSchema, flatten_label, flatten_output
+
+    schema = OutputSchema.from_dict(OutputSchema(outputs=("progression", "bmi2")).as_dict())
+    assert flatten_output([150.0, 27.5], schema) == {
+        "prediction:value": 150.0, "prediction:value:progression": 150.0,
+        "prediction:value:bmi2": 27.5}
+    assert flatten_output({"progression": 1, "bmi2": 2}, schema)["prediction:value:bmi2"] == 2.0
+    assert flatten_label(140.0, schema) == {"label:value": 140.0,
+                                            "label:value:progression": 140.0}
+    assert flatten_label({"bmi2": 30.0}, schema) == {"label:value:bmi2": 30.0}
+    assert flatten_label([140.0, 30.0], schema)["label:value:bmi2"] == 30.0
+    assert "outputs" not in OutputSchema().as_dict()  # one output: fingerprints unchanged

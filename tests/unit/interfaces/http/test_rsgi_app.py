@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from keelwork.core.auth import Principal
+from keelwork.errors import ErrorDetail, InvalidInputError
 from keelwork.interfaces.http.rsgi_app import RsgiApp
 from keelwork.service.batch_predict import BatchPredictor, BatchQueue, InFlight
 from keelwork.service.gateway.gateway import Gateway
@@ -104,9 +105,9 @@ class Proto:
         self.answer_headers.append(headers)
 
 
-def _app() -> RsgiApp:
+def _app(runtime: type[Runtime] = Runtime) -> RsgiApp:
     gateway = Gateway(parse_spec(SPEC, env={}), lambda n, _r: ModelTarget(n, 1, "python", "x:y"),
-                      lambda _t: Runtime(), Sink())
+                      lambda _t: runtime(), Sink())
     app = RsgiApp()
     app.queues = {"m": BatchQueue(BatchPredictor(gateway, "m"), 8)}
     app.contract_fields = ["a"]
@@ -244,6 +245,45 @@ def test_open_inference_protocol_on_the_fast_port() -> None:
     assert [t["name"] for t in meta["inputs"]] == ["a"]
     status, out = _call(app, "/v2/models/other/ready", method="GET")
     assert status == 404 and "admin port" in out["error"]
+
+
+def test_a_body_not_declared_json_is_refused_as_on_the_default_engine() -> None:
+    """Audit B6: the fast port answered a text/plain or form-encoded body 200 where the
+    default engine answers 415, and an empty body with another message."""
+    app = _app()
+    v2 = orjson.dumps({"inputs": [{"name": "a", "shape": [1], "datatype": "FP64",
+                                   "data": [1.0]}]})
+    for path, body in (("/v1/models/m:predict", b'{"instances": [{"a": 1}]}'),
+                       ("/v2/models/m/infer", v2)):
+        for ct in ("text/plain", "application/x-www-form-urlencoded; charset=utf-8"):
+            status, out = _call(app, path, body, headers={"content-type": ct})
+            assert status == 415, out
+            assert out["details"][0]["path"] == "content-type"
+            assert out["error"].startswith("The body must be JSON")
+        for ct in ("application/json", "application/json; charset=utf-8",
+                   "application/vnd.api+json"):
+            assert _call(app, path, body, headers={"content-type": ct})[0] == 200
+        status, out = _call(app, path, b"", headers={"content-type": "application/json"})
+        assert status == 400
+        assert out["error"] == "The request body is empty; send a JSON object."
+
+
+class Refusing(Runtime):
+    def predict(self, instances: Sequence[Any]) -> list[Any]:
+        for i, r in enumerate(instances):
+            if r["a"] == 13:
+                raise InvalidInputError(f"'instances[{i}].a' is unlucky.",
+                                        [ErrorDetail(f"instances[{i}].a", "unlucky", 13)])
+        return super().predict(instances)
+
+
+def test_the_runtime_s_refusal_of_a_v2_request_is_named_by_tensor_path() -> None:
+    """Audit B9: a problem the runtime found was named by V1 path (``instances[0]``)."""
+    status, out = _call(_app(Refusing), "/v2/models/m/infer", orjson.dumps({"inputs": [
+        {"name": "a", "shape": [2], "datatype": "FP64", "data": [13.0, 1.0]}]}))
+    assert status == 422, out
+    assert [d["path"] for d in out["details"]] == ["inputs[0].data[0]"]
+    assert "instances" not in orjson.dumps(out).decode()
 
 
 def test_a_request_answered_without_its_body_has_it_read_so_its_connection_lives() -> None:

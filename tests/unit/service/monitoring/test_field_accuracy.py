@@ -89,3 +89,22 @@ def test_keel_monitor_fields_prints_the_table_and_json(tmp_path: Path) -> None:
     assert table.exit_code == 0, table.output
     assert "currency" in table.output and "all fields" in table.output
     assert "reader: 5 answers, 4 labelled" in table.output
+
+
+MULTI_SPEC = SPEC + """\
+contract:
+  inputs: [{name: text, type: text}]
+  outputs: [{name: progression, type: float}, {name: bmi2, type: float}]
+"""
+
+
+def test_a_list_answer_of_a_multi_output_model_is_its_record(tmp_path: Path) -> None:
+    """Two contract outputs: ``[a, b]`` is ``{progression: a, bmi2: b}``, and so is a label."""
+    _project(tmp_path, [(1, "ok", [100.0, 7.0], {"progression": 100.0, "bmi2": 8.0}),
+                        (1, "ok", [50.0, 3.0], [50.0, 3.0]),
+                        (1, "ok", [60.0, 3.0], 61.0)])      # scalar label: the first output
+    (tmp_path / "keel.yaml").write_text(MULTI_SPEC)
+    got = field_accuracy(load_spec(tmp_path / "keel.yaml"), "reader")
+    assert (got["labelled"], got["not_records"]) == (3, 0)
+    assert got["fields"] == {"progression": {"labelled": 3, "right": 2, "accuracy": 2 / 3},
+                             "bmi2": {"labelled": 2, "right": 1, "accuracy": 0.5}}
