@@ -53,7 +53,7 @@ def _rollout(project: Path, *args: str) -> dict[str, Any]:
 
 
 def test_a_refused_start_changes_nothing(project: Path) -> None:
-    """B2: ``keel rollout start --from 3`` refused for its --interval, or because a rollout
+    """``keel rollout start --from 3`` refused for its --interval, or because a rollout
     was active, had already moved the champion alias to 3 (served to everyone)."""
     why = _refused(project, "rollout", "start", "scorer", "--to", "2", "--from", "3",
                    "--interval", "soon", "--skip-tests")
@@ -67,7 +67,7 @@ def test_a_refused_start_changes_nothing(project: Path) -> None:
 
 
 def test_a_retry_is_gated_on_tests_and_runs_against_the_champion_now(project: Path) -> None:
-    """B3: ``keel rollout retry`` skipped the tests gate a start applies; B4: it kept the
+    """``keel rollout retry`` skipped the tests gate a start applies; it also kept the
     champion stored at the start although the alias had been moved since the abort."""
     _rollout(project, "start", "scorer", "--to", "2", "--skip-tests")
     _rollout(project, "abort", "scorer")

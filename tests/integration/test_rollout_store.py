@@ -261,7 +261,7 @@ def test_the_logged_baseline_counts_the_champions_errors(store_url: str) -> None
 
 def test_two_starts_at_the_same_moment_leave_one_active_rollout(tmp_path: Path,
                                                                  store_url: str) -> None:
-    """B1: the check for an active rollout was a plain read before the transaction's first
+    """the check for an active rollout was a plain read before the transaction's first
     write, so two starts of one model at the same moment (two operators, two CI jobs) both
     passed it: two active rollouts, the older one out of reach of abort."""
     import threading

@@ -183,7 +183,7 @@ def test_empty_actor_is_refused_and_head_round_trips() -> None:
 ])
 def test_a_field_stored_with_a_wrong_type_breaks_the_chain_at_its_entry(
         name: str, value: object) -> None:
-    """B8: a row whose seq was made text, or whose actor or prev_hash was made a blob, raised
+    """a row whose seq was made text, or whose actor or prev_hash was made a blob, raised
     (TypeError from the canonical JSON, or a comparison) instead of failing the check."""
     entries = _chain(5)
     entries[2] = dataclasses.replace(entries[2], **{name: value})  # type: ignore[arg-type]

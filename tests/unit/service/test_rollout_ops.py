@@ -44,7 +44,7 @@ def _history(service: Service) -> list[tuple[int | None, int | None]]:
 
 
 def test_a_refused_start_moves_no_alias(service: Service) -> None:
-    """B2: the champion alias was pinned to --from before the interval was parsed and before
+    """the champion alias was pinned to --from before the interval was parsed and before
     the check for an active rollout, so a refused start had moved production traffic."""
     v2, v3 = register(service, "good_twin"), register(service, "good_twin")
     service.registry.set_alias("scorer", 1, "champion")
@@ -76,7 +76,7 @@ def test_a_start_pins_the_champion_with_the_rollout(service: Service) -> None:
 
 
 def test_a_retry_runs_against_the_champion_now(service: Service) -> None:
-    """B4: after an abort and a hand move of the champion alias, the retry kept the stored
+    """after an abort and a hand move of the champion alias, the retry kept the stored
     champion: bare-name traffic went to the old champion and the challenger, never to the
     champion the operator chose."""
     v2, v3 = register(service, "good_twin"), register(service, "good_twin")
@@ -100,7 +100,7 @@ def test_a_retry_runs_against_the_champion_now(service: Service) -> None:
 
 
 def test_a_retry_is_gated_on_declared_tests_like_a_start(tmp_path: Path) -> None:
-    """B3: a retry skipped the tests gate, and the controller then promoted the version."""
+    """a retry skipped the tests gate, and the controller then promoted the version."""
     service = open_project(_with_tests(make_project(tmp_path)))
     try:
         v2 = register(service, "good_twin")

@@ -117,7 +117,7 @@ def test_fairness_needs_two_groups() -> None:
 
 
 def test_fairness_without_a_positive_class_is_refused_not_passed() -> None:
-    """B6: with no positive class (a multi-class model, no ``positive:``) every rate was 0.0,
+    """with no positive class (a multi-class model, no ``positive:``) every rate was 0.0,
     the gap 0.0, and the test passed without measuring anything."""
     test = _test(kind="fairness", name="f", data="x.csv", label="diagnosis",
                  protected="size", max_difference=0.1)

@@ -108,7 +108,7 @@ def test_an_abort_for_failed_loads_records_their_count() -> None:
 
 
 def test_a_retry_runs_against_the_champion_it_is_given() -> None:
-    """B4: a retry kept the champion stored at its start, though the alias had moved."""
+    """a retry kept the champion stored at its start, though the alias had moved."""
     aborted, _ = _started().apply("abort", actor="op")
     retried, _ = aborted.apply("retry", actor="op", champion=4)
     assert (retried.phase, retried.champion, retried.challenger) == ("progressing", 4, 2)

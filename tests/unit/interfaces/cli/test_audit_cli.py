@@ -112,7 +112,7 @@ def test_verify_exits_1_and_names_the_first_bad_entry(project: Path) -> None:
 ])
 def test_verify_reports_a_tampered_type_at_its_entry(project: Path, sql: str, seq: int,
                                                       words: str) -> None:
-    """B8: these rows made ``keel audit verify`` end in a traceback (ValueError, TypeError)."""
+    """these rows made ``keel audit verify`` end in a traceback (ValueError, TypeError)."""
     for name in ("a", "b", "c", "d"):
         _create(name, "predict")
     with _db(project) as conn:

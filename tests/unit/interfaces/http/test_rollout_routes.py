@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import Depends, HTTPException
@@ -95,7 +96,7 @@ def test_bad_starts_are_json_errors(client: tuple[TestClient, int], body: object
 ])
 def test_a_start_field_of_the_wrong_type_is_422_naming_it(client: tuple[TestClient, int],
                                                           field: str, value: object) -> None:
-    """B7: ``"interval": 5`` was a 500 (AttributeError), so was ``"from": "x"``."""
+    """``"interval": 5`` was a 500 (AttributeError), so was ``"from": "x"``."""
     c, v2 = client
     r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2, field: value})
     assert r.status_code == 422, r.text
@@ -106,7 +107,7 @@ def test_a_start_field_of_the_wrong_type_is_422_naming_it(client: tuple[TestClie
 
 
 def test_a_refused_start_from_a_version_moves_no_alias(client: tuple[TestClient, int]) -> None:
-    """B2: a start with ``from`` refused for its interval, or for an active rollout, had
+    """a start with ``from`` refused for its interval, or for an active rollout, had
     already pinned the champion alias to ``from``: production traffic moved."""
     c, v2 = client
     registry = c.app.state.service.registry  # type: ignore[attr-defined]
@@ -164,10 +165,10 @@ def test_promote_after_an_abort_needs_force(client: tuple[TestClient, int]) -> N
     assert "forced: version" in r.json()["events"][-1]["reason"]
 
 
-def test_declared_tests_gate_start_and_promote_until_skipped(tmp_path: Path) -> None:
-    """A model with declared tests (models[].tests) that were never run on the challenger:
-    start and promote are 409 naming ``keel test``; ``?skip_tests=true`` goes ahead and the
-    event records it."""
+
+def _tested_project(tmp_path: Path) -> tuple[Any, int]:
+    """The rollout routes' app on a project whose model declares one behavioural test, and
+    the version registered beside its champion (never tested)."""
     spec = make_project(tmp_path)
     text = spec.read_text()
     marker = '    artifact: "faulty_models:good"\n'
@@ -178,8 +179,15 @@ def test_declared_tests_gate_start_and_promote_until_skipped(tmp_path: Path) -> 
         "    cases: [{input: {a: 1.0, b: 1}, min_score: 0}]\n")
     service = open_project(spec, poll_s=0.05)
     v2 = register(service, "good_twin")
-    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
-                     routers=[rollout_router(service)])
+    return create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
+                      routers=[rollout_router(service)]), v2
+
+
+def test_declared_tests_gate_start_and_promote_until_skipped(tmp_path: Path) -> None:
+    """A model with declared tests (models[].tests) that were never run on the challenger:
+    start and promote are 409 naming ``keel test``; ``?skip_tests=true`` goes ahead and the
+    event records it."""
+    app, v2 = _tested_project(tmp_path)
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.post("/v1/admin/rollouts", json={"model": "scorer", "to": v2})
         assert r.status_code == 409, r.text
@@ -197,18 +205,9 @@ def test_declared_tests_gate_start_and_promote_until_skipped(tmp_path: Path) -> 
 
 
 def test_declared_tests_gate_a_retry_until_skipped(tmp_path: Path) -> None:
-    """B3: ``POST .../retry`` ran an aborted rollout again whatever its challenger's tests
-    said; it is refused like a start (409) until ``?skip_tests=true``, which is recorded."""
-    spec = make_project(tmp_path)
-    marker = '    artifact: "faulty_models:good"\n'
-    spec.write_text(spec.read_text().replace(marker, marker + "    tests: t.yaml\n", 1))
-    (tmp_path / "t.yaml").write_text(
-        "kind: keel-tests\nversion: 1\ntests:\n  - name: one\n    kind: minimum\n"
-        "    cases: [{input: {a: 1.0, b: 1}, min_score: 0}]\n")
-    service = open_project(spec, poll_s=0.05)
-    v2 = register(service, "good_twin")
-    app = create_app(service.gateway, on_startup=service.start, on_shutdown=service.close,
-                     routers=[rollout_router(service)])
+    """``POST .../retry`` ran an aborted rollout again whatever its challenger's tests said;
+    it is refused like a start (409) until ``?skip_tests=true``, which is recorded."""
+    app, v2 = _tested_project(tmp_path)
     with TestClient(app, raise_server_exceptions=False) as c:
         assert c.post("/v1/admin/rollouts?skip_tests=true",
                       json={"model": "scorer", "to": v2, "interval": "1h"}).status_code == 201

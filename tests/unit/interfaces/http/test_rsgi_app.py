@@ -248,7 +248,7 @@ def test_open_inference_protocol_on_the_fast_port() -> None:
 
 
 def test_a_body_not_declared_json_is_refused_as_on_the_default_engine() -> None:
-    """Audit B6: the fast port answered a text/plain or form-encoded body 200 where the
+    """the fast port answered a text/plain or form-encoded body 200 where the
     default engine answers 415, and an empty body with another message."""
     app = _app()
     v2 = orjson.dumps({"inputs": [{"name": "a", "shape": [1], "datatype": "FP64",
@@ -278,7 +278,7 @@ class Refusing(Runtime):
 
 
 def test_the_runtime_s_refusal_of_a_v2_request_is_named_by_tensor_path() -> None:
-    """Audit B9: a problem the runtime found was named by V1 path (``instances[0]``)."""
+    """a problem the runtime found was named by V1 path (``instances[0]``)."""
     status, out = _call(_app(Refusing), "/v2/models/m/infer", orjson.dumps({"inputs": [
         {"name": "a", "shape": [2], "datatype": "FP64", "data": [13.0, 1.0]}]}))
     assert status == 422, out
