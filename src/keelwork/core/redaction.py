@@ -233,9 +233,7 @@ class Redactor:
         got = self.loose(d.got)
         if got == d.got:
             return d
-        message = d.message.replace(repr(d.got), repr(got)) if repr(d.got) in d.message \
-            else _scrub(d.message, d.got)
-        return ErrorDetail(d.path, d.rule, got, message, d.line)
+        return ErrorDetail(d.path, d.rule, got, _scrub(d.message, d.got, got), d.line)
 
 
 def _texts(value: Any) -> list[str]:
