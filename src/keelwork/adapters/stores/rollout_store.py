@@ -53,7 +53,7 @@ from keelwork.adapters.stores.revision import (
 )
 from keelwork.adapters.stores.schema import create_tables, stamp_schema
 from keelwork.adapters.stores.transactions import connection, retrying_transaction
-from keelwork.core.rollout.analysis import ArmStats, output_label
+from keelwork.core.rollout.analysis import ArmStats, field_pairs, output_label
 from keelwork.core.rollout.rollback import Setback
 from keelwork.core.rollout.state import ACTIVE, Rollout, RolloutEvent
 from keelwork.errors import ModelNotFoundError, TransitionError
@@ -405,10 +405,15 @@ def live_quality(engine: Engine, model: str, versions: Sequence[int], since: flo
         if outputs == "null":  # erased (its subject's key is gone): nothing to judge
             continue
         try:
-            got, want = output_label(json.loads(outputs)), output_label(json.loads(label))
+            answer, truth = json.loads(outputs), json.loads(label)
         except ValueError:
             continue
-        out.setdefault(int(version), ArmStats()).add_labelled(got, want)
+        stats = out.setdefault(int(version), ArmStats())
+        fields = field_pairs(answer, truth)
+        if fields is not None:  # a multi-output regressor: every field's error counts
+            stats.add_fields(fields)
+        else:
+            stats.add_labelled(output_label(answer), output_label(truth))
     return out
 
 

@@ -336,6 +336,50 @@ def regression_metrics(y_true: Sequence[Any], y_pred: Sequence[Any]) -> dict[str
 
 
 # --------------------------------------------------------------------------- label coverage
+def multioutput_regression_metrics(y_true: Sequence[Sequence[Any]],
+                                   y_pred: Sequence[Sequence[Any]],
+                                   fields: Sequence[str]) -> dict[str, Any]:
+    """:func:`regression_metrics` of a regressor with several output fields.
+
+    Each row of ``y_true`` and ``y_pred`` holds one value per field in ``fields`` order, None
+    where the label (or the answer) lacks that field. Every field is scored on its own
+    labelled rows (``outputs``); ``mae``, ``rmse`` and ``bias`` are the mean of the fields'
+    values over the fields that have labelled rows, as scikit-learn's
+    ``multioutput="uniform_average"``.
+
+    Returns:
+        ``n`` (rows with at least one labelled field), ``mae``, ``rmse``, ``bias``,
+        ``unlabelled``, ``outputs`` (``{field: {n, mae, rmse, bias}}``) and ``notes``.
+
+    Raises:
+        MonitorError: the sequences differ in length, a row does not hold one value per
+            field, or a value is not a finite number.
+    """
+    _check_lengths(y_true=y_true, y_pred=y_pred)
+    width = len(fields)
+    if any(len(t) != width or len(p) != width for t, p in zip(y_true, y_pred, strict=True)):
+        raise MonitorError(f"every row must hold one value per output field ({width})")
+    per: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(fields):
+        pairs = [(t[i], p[i]) for t, p in zip(y_true, y_pred, strict=True)
+                 if t[i] is not None and p[i] is not None]
+        got = regression_metrics([t for t, _ in pairs], [p for _, p in pairs])
+        per[name] = {k: got[k] for k in ("n", "mae", "rmse", "bias")}
+    scored = [m for m in per.values() if m["mae"] is not None]
+    n = sum(1 for t, p in zip(y_true, y_pred, strict=True)
+            if any(a is not None and b is not None for a, b in zip(t, p, strict=True)))
+    notes: list[str] = []
+    out: dict[str, Any] = {"n": n, "mae": None, "rmse": None, "bias": None,
+                           "unlabelled": len(y_true) - n, "outputs": per, "notes": notes}
+    if not scored:
+        notes.append("No labelled predictions: every metric is undefined.")
+        return out
+    out.update({k: sum(m[k] for m in scored) / len(scored) for k in ("mae", "rmse", "bias")})
+    notes.append(f"mae, rmse and bias are the mean over the {len(scored)} labelled output "
+                 f"field(s) of each field's own (outputs).")
+    return out
+
+
 def label_coverage(prediction_ts: Sequence[float], label_ts: Sequence[float | None], *,
                    window_end: float, expected_delay_s: float, now: float) -> dict[str, Any]:
     """How many of a window's predictions have their label, how late labels came, and
@@ -400,6 +444,7 @@ __all__ = [
     "classification_metrics",
     "finite_floats",
     "label_coverage",
+    "multioutput_regression_metrics",
     "parse_duration",
     "rank_auc",
     "regression_metrics",

@@ -267,6 +267,23 @@ def flatten_label(label: Any, schema: OutputSchema) -> dict[str, Any]:
     return {LABEL_VALUE: float(label)} if _number(label) else {}
 
 
+def labelled_pair(cols: Mapping[str, Any], schema: OutputSchema) -> tuple[Any, Any] | None:
+    """The truth and the prediction realised quality compares in one row's flattened columns;
+    None when the row has no such pair (not labelled, or unreadable).
+
+    A multi-output regressor's pair is two tuples in output-field order, each field's value
+    or None where the answer or the label lacks it (a label may name some fields only).
+    """
+    if schema.outputs and not schema.classes:
+        truth = tuple(cols.get(LABEL_FIELD + f) for f in schema.outputs)
+        pred = tuple(cols.get(PREDICTION_FIELD + f) for f in schema.outputs)
+        usable = any(t is not None and p is not None for t, p in zip(truth, pred, strict=True))
+        return (truth, pred) if usable else None
+    t = cols.get(LABEL_LABEL, cols.get(LABEL_VALUE))
+    p = cols.get(PREDICTION_LABEL, cols.get(PREDICTION_VALUE))
+    return None if t is None or p is None else (t, p)
+
+
 def category(value: Any) -> str:
     """The text of a class label as profiles count it (``true``/``false`` for booleans)."""
     if type(value) is str:
@@ -363,6 +380,7 @@ __all__ = [
     "flatten_instance",
     "flatten_label",
     "flatten_output",
+    "labelled_pair",
     "parse_duration",
     "parse_window",
     "proba_columns",

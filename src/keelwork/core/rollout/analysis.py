@@ -121,6 +121,39 @@ class ArmStats:
                 self.continuous = True
 
 
+    def add_fields(self, pairs: Sequence[tuple[float, float]]) -> None:
+        """Count one answer of a multi-output regressor whose ground truth arrived: each
+        labelled field's (answer, label) pair is one error (MAE and RMSE over every labelled
+        field of every answer); exact match when every field matches."""
+        self.labelled += 1
+        self.correct += int(all(o == t for o, t in pairs))
+        for o, t in pairs:
+            self.regressed += 1
+            self.abs_error += abs(o - t)
+            self.squared_error += (o - t) ** 2
+            self.continuous = self.continuous or not (o.is_integer() and t.is_integer())
+
+
+def field_pairs(output: Any, label: Any) -> list[tuple[float, float]] | None:
+    """A multi-output regressor's answer and label as (answer, label) pairs of numbers, one per
+    field both hold: two lists of two or more numbers of one length (contract order), or two
+    records (their common keys). None when they are not such a pair."""
+    if isinstance(output, list) and isinstance(label, list):
+        if len(output) < 2 or len(output) != len(label):
+            return None
+        pairs = list(zip(output, label, strict=True))
+    elif isinstance(output, Mapping) and isinstance(label, Mapping):
+        pairs = [(output[k], label[k]) for k in output if k in label]
+    else:
+        return None
+    ok = [(float(o), float(t)) for o, t in pairs if _finite(o) and _finite(t)]
+    return ok if ok and len(ok) == len(pairs) else None
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
 @dataclass(frozen=True, slots=True)
 class GateResult:
     gate: str

@@ -167,6 +167,8 @@ def quality_objectives(spec: KeelSpec) -> tuple[Objective, ...]:
     classes = next((tuple(str(c) for c in f.categories) for f in contract.outputs
                     if f.categories), None)
     positive = binary_positive(contract.outputs, labels.positive)
+    fields = tuple(f.name for f in contract.outputs)
+    outputs = fields if len(fields) > 1 and classes is None else None
     delay = duration_seconds(labels.expected_delay)
     slice_ = drift_slice(spec.monitoring.windows)
     out = []
@@ -175,7 +177,7 @@ def quality_objectives(spec: KeelSpec) -> tuple[Objective, ...]:
             q.metric, features=(q.feature,) if q.feature else inputs, input_names=inputs,
             classes=classes, positive=positive if q.metric == "f1" else None,
             lag_s=delay if q.metric in LABELLED else 0, threshold=q.threshold,
-            slice=slice_ if q.metric == "drift" else None)
+            slice=slice_ if q.metric == "drift" else None, outputs=outputs)
         floor = q.metric in FLOOR_METRICS
         budget = 1.0 - q.objective if floor else q.objective
         out.append(Objective(

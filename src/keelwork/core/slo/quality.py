@@ -12,7 +12,9 @@ events and additive across windows and versions, never an average of ratios:
   union of windows; budget ``1 - objective``.
 - ``mae``: one event per labelled answer, "bad" its absolute error: bad / events is the MAE,
   and the budget is the objective, so the burn rate is ``MAE / objective`` (a burn of 2 is an
-  MAE twice the objective).
+  MAE twice the objective). A multi-output regressor's answer adds one event per labelled
+  output field (the MAE over every labelled field; with every field labelled, the mean of the
+  fields' MAEs).
 - ``violation_rate``: every request (answered, failed or refused, shadow calls aside), bad
   when the input contract refused it; budget the objective.
 - ``null_rate``: every value of the counted inputs in answered requests (a missing field is a
@@ -40,8 +42,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keelwork.core.monitors.windows import (
+    LABEL_FIELD,
     LABEL_LABEL,
     LABEL_VALUE,
+    PREDICTION_FIELD,
     PREDICTION_LABEL,
     PREDICTION_VALUE,
     OutputSchema,
@@ -87,11 +91,13 @@ class QualityIndicator:
     lag_s: int = 0
     threshold: float | None = None
     slice: str | None = None
+    #: A multi-output regressor's output fields in contract order (None: one output).
+    outputs: tuple[str, ...] | None = None
 
     @property
     def schema(self) -> OutputSchema:
         return OutputSchema(classes=self.classes, positive=self.positive,
-                            feature_names=self.input_names or None)
+                            feature_names=self.input_names or None, outputs=self.outputs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,12 @@ def answer_events(ind: QualityIndicator, output: Any, label: Any) -> tuple[float
     schema = ind.schema
     got = flatten_output(output, schema)
     truth = flatten_label(label, schema)
+    if ind.metric == "mae" and ind.outputs and not ind.classes:
+        # One event per labelled output field, so bad / events is the mean absolute error
+        # over every labelled field of every answer.
+        pairs = [(got.get(PREDICTION_FIELD + f), truth.get(LABEL_FIELD + f)) for f in ind.outputs]
+        errors = [abs(p - t) for p, t in pairs if isinstance(p, float) and isinstance(t, float)]
+        return (float(len(errors)), sum(errors)) if errors else None
     if ind.metric == "mae":
         pred_v, true_v = got.get(PREDICTION_VALUE), truth.get(LABEL_VALUE)
         if not isinstance(pred_v, float) or not isinstance(true_v, float):

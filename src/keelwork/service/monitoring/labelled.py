@@ -23,16 +23,13 @@ from typing import Any, cast
 from keelwork.core.monitors.profile import TableProfile
 from keelwork.core.monitors.rollup import Rollup, id_key
 from keelwork.core.monitors.windows import (
-    LABEL_LABEL,
-    LABEL_VALUE,
-    PREDICTION_LABEL,
     PREDICTION_SCORE,
-    PREDICTION_VALUE,
     PROBA_PREFIX,
     category,
     flatten_instance,
     flatten_label,
     flatten_output,
+    labelled_pair,
     proba_columns,
     proba_row,
 )
@@ -119,10 +116,10 @@ def add_labelled(ctx: WindowContext, w: Window, rows: Sequence[Mapping[str, Any]
         flat.append(cols)
         pred_ts.append(float(row["ts"]))
         score = cols.get(PREDICTION_SCORE)
-        truth = cols.get(LABEL_LABEL, cols.get(LABEL_VALUE))
-        pred = cols.get(PREDICTION_LABEL, cols.get(PREDICTION_VALUE))
+        pair = labelled_pair(cols, schema)
         w.label_ts.append(label_ts)
-        if truth is not None and pred is not None:
+        if pair is not None:
+            truth, pred = pair
             w.truth.append(truth)
             w.predicted.append(pred)
             w.scores.append(score if isinstance(score, float) else None)

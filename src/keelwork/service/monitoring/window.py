@@ -28,15 +28,14 @@ from keelwork.core.monitors.rollup import canonical_scores, carried, empty_profi
 from keelwork.core.monitors.windows import (
     LABEL_LABEL,
     LABEL_VALUE,
-    PREDICTION_LABEL,
     PREDICTION_SCORE,
-    PREDICTION_VALUE,
     PROBA_PREFIX,
     WindowSpec,
     category,
     flatten_instance,
     flatten_label,
     flatten_output,
+    labelled_pair,
     parse_duration,
     proba_columns,
     proba_row,
@@ -178,9 +177,9 @@ class WindowContext:
                 w.all_scores.append(score)
             if row_p is not None:
                 w.all_proba.append(row_p)
-            truth = cols.get(LABEL_LABEL, cols.get(LABEL_VALUE))
-            pred = cols.get(PREDICTION_LABEL, cols.get(PREDICTION_VALUE))
-            if label is not None and truth is not None and pred is not None:
+            pair = labelled_pair(cols, schema) if label is not None else None
+            if label is not None and pair is not None:
+                truth, pred = pair
                 w.label_ts.append(label[1])
                 w.truth.append(truth)
                 w.predicted.append(pred)
@@ -386,8 +385,14 @@ class WindowContext:
 
     def _metrics(self, truth: list[Any], predicted: list[Any], scores: list[float | None],
                  proba: Sequence[list[float] | None] = ()) -> dict[str, Any]:
-        from keelwork.core.monitors.quality import classification_metrics, regression_metrics
+        from keelwork.core.monitors.quality import (
+            classification_metrics,
+            multioutput_regression_metrics,
+            regression_metrics,
+        )
 
+        if self.ref.schema.outputs and self.ref.schema.task == "regression":
+            return multioutput_regression_metrics(truth, predicted, self.ref.schema.outputs)
         if self.ref.schema.task == "regression":
             return dict(regression_metrics(truth, predicted))
         positive = self.ref.schema.binary_positive

@@ -12,6 +12,7 @@ from sklearn import metrics as skm
 from keelwork.core.monitors.quality import (
     classification_metrics,
     label_coverage,
+    multioutput_regression_metrics,
     parse_duration,
     rank_auc,
     regression_metrics,
@@ -195,6 +196,38 @@ def test_regression_metrics_match_sklearn() -> None:
     assert empty["n"] == 0 and empty["mae"] is None and empty["unlabelled"] == 2
     with pytest.raises(MonitorError, match="true value must be finite; got inf"):
         regression_metrics([1.0, float("inf")], [1.0, 2.0])
+
+
+def test_multioutput_regression_metrics_match_sklearns_per_field_and_uniform_average() -> None:
+    rng = np.random.default_rng(11)
+    y = rng.normal([70.0, 35.0, 55.0], [8.0, 3.0, 6.0], size=(300, 3))
+    p = y + rng.normal([1.0, -0.5, 0.0], [2.0, 1.0, 4.0], size=(300, 3))
+    fields = ("weight", "waist", "pulse")
+    got = multioutput_regression_metrics(y.tolist(), p.tolist(), fields)
+    assert got["n"] == 300 and got["unlabelled"] == 0
+    mae = skm.mean_absolute_error(y, p, multioutput="raw_values")
+    rmse = np.sqrt(skm.mean_squared_error(y, p, multioutput="raw_values"))
+    for j, name in enumerate(fields):
+        assert got["outputs"][name]["mae"] == pytest.approx(mae[j], rel=1e-12)
+        assert got["outputs"][name]["rmse"] == pytest.approx(rmse[j], rel=1e-12)
+        assert got["outputs"][name]["bias"] == pytest.approx(np.mean(p[:, j] - y[:, j]))
+    assert got["mae"] == pytest.approx(skm.mean_absolute_error(y, p), rel=1e-12)
+    assert got["rmse"] == pytest.approx(float(np.mean(rmse)), rel=1e-12)
+
+
+def test_multioutput_fields_are_scored_on_their_own_labelled_rows() -> None:
+    truth = [(1.0, 10.0), (2.0, None), (None, None), (4.0, 40.0)]
+    pred = [(2.0, 12.0), (2.0, 25.0), (9.0, 9.0), (3.0, 40.0)]
+    got = multioutput_regression_metrics(truth, pred, ("a", "b"))
+    assert (got["n"], got["unlabelled"]) == (3, 1)
+    assert got["outputs"]["a"]["n"] == 3 and got["outputs"]["b"]["n"] == 2
+    assert got["outputs"]["a"]["mae"] == pytest.approx(2 / 3)
+    assert got["outputs"]["b"]["mae"] == pytest.approx(1.0)
+    assert got["mae"] == pytest.approx((2 / 3 + 1.0) / 2)
+    none = multioutput_regression_metrics([(None, None)], [(1.0, 2.0)], ("a", "b"))
+    assert none["mae"] is None and none["n"] == 0 and none["outputs"]["a"]["n"] == 0
+    with pytest.raises(MonitorError, match="one value per output field"):
+        multioutput_regression_metrics([(1.0,)], [(1.0, 2.0)], ("a", "b"))
 
 
 def test_label_coverage_counts_delays_and_states() -> None:

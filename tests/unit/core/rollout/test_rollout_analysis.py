@@ -10,6 +10,7 @@ from keelwork.core.rollout.analysis import (
     ArmStats,
     decide,
     evaluate,
+    field_pairs,
     ks_statistic,
     p99,
     prediction_drift,
@@ -194,3 +195,19 @@ def test_regression_gates_without_enough_labels_are_no_data() -> None:
                    _labelled(_arm(60), [(9.5, 1.0)] * 60))
     rel = next(g for g in alone.gates if g.gate == "relative_mae_increase")
     assert rel.status == "no_data" and rel.why.startswith("champion 0/20")
+
+
+def test_a_multi_output_regressors_answers_count_every_field_error() -> None:
+    assert field_pairs([70.0, 60], [72, 55.0]) == [(70.0, 72.0), (60.0, 55.0)]
+    assert field_pairs({"w": 70.0, "p": 60.0}, {"p": 50.0}) == [(60.0, 50.0)]
+    for answer, label in (([1.0], [2.0]), ([1.0, 2.0], [1.0]), ("a", "b"), ([1.0, 2.0], 3.0),
+                          ([1.0, "x"], [1.0, 2.0]), ([True, 1.0], [1.0, 1.0]),
+                          ({"w": 1.0}, {"p": 1.0})):
+        assert field_pairs(answer, label) is None, (answer, label)
+    stats = ArmStats()
+    stats.add_fields([(70.0, 72.0), (60.0, 55.0)])
+    stats.add_fields([(1.5, 1.5)])
+    assert (stats.labelled, stats.correct, stats.regressed) == (2, 1, 3)
+    assert stats.mae == pytest.approx(7.0 / 3)
+    assert stats.rmse == pytest.approx(((4 + 25 + 0) / 3) ** 0.5)
+    assert stats.continuous

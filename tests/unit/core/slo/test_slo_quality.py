@@ -197,3 +197,24 @@ def test_a_drift_slice_counts_its_predictions_into_every_window_it_overlaps() ->
         (3600, 40.0, 0.0), (7200, 40.0, 0.0)]  # it ended 56 minutes ago
     assert slice_events(9000, 12_600, 40, None, 12_000, [300]) == []  # no verdict: no event
     assert slice_events(9000, 12_600, 0, True, 12_000, [300]) == []  # no predictions
+
+
+def test_a_multi_output_regressors_mae_counts_each_labelled_field() -> None:
+    ind = QualityIndicator("mae", outputs=("weight", "pulse"))
+    assert answer_events(ind, [70.0, 60.0], {"weight": 72.0, "pulse": 55.0}) == (2.0, 7.0)
+    assert answer_events(ind, {"weight": 70.0, "pulse": 60.0}, [71.0, 60.0]) == (2.0, 1.0)
+    # A label naming one field (or a scalar: the first field's) is one event.
+    assert answer_events(ind, [70.0, 60.0], {"pulse": 50.0}) == (1.0, 10.0)
+    assert answer_events(ind, [70.0, 60.0], 68.5) == (1.0, 1.5)
+    assert answer_events(ind, [70.0, 60.0], {"height": 1.8}) is None
+    # The same answers as one-output answers were never read (no event): the bug this guards.
+    assert answer_events(QualityIndicator("mae"), [70.0, 60.0], [72.0, 55.0]) is None
+
+
+def test_quality_objectives_know_a_multi_output_regressors_fields() -> None:
+    base = BASE.replace(
+        "[{name: label, type: category, categories: ['no', 'yes']}]",
+        "[{name: weight, type: float}, {name: pulse, type: float}]")
+    (objective,) = _slos("    - {name: err, metric: mae, objective: 5.0}\n", base).quality
+    assert objective.indicator is not None
+    assert objective.indicator.outputs == ("weight", "pulse")
