@@ -73,6 +73,28 @@ def test_reject_refuses_an_attack_with_403_and_answers_a_lookalike(tmp_path: Pat
     assert {r["guard"] for r in refused} == {"prompt_injection"}
 
 
+def test_an_attack_sent_as_an_array_instance_is_refused_as_the_record(tmp_path: Path) -> None:
+    """An array instance (one value per contract input, in order) is the same request: the
+    guard reads it in the contract's order, over V1 and the Open Inference Protocol."""
+    project = _project(tmp_path / "array", "{action: reject}")
+    with TestClient(build_server_app(load_spec(project / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        ok = client.post("/v1/models/bot:predict", json={"instances": [[LOOKALIKE, "u1"]]})
+        assert ok.status_code == 200, ok.text
+        bad = client.post("/v1/models/bot:predict",
+                          json={"instances": [[LOOKALIKE, "u1"], [ATTACK, "u2"]]})
+        assert bad.status_code == 403, bad.text
+        assert [(d["path"], d["rule"]) for d in bad.json()["details"]] == [
+            ("instances[1].prompt", "prompt_injection")]
+        assert "previous instructions" not in bad.text
+        v2 = client.post("/v2/models/bot/infer", json={"inputs": [
+            {"name": "prompt", "shape": [1], "datatype": "BYTES", "data": [ATTACK]},
+            {"name": "user", "shape": [1], "datatype": "BYTES", "data": ["u3"]}]})
+        assert v2.status_code == 403, v2.text
+    refused = [r for r in _log(project) if r["status"] == "rejected"]
+    assert len(refused) == 3 and {r["guard"] for r in refused} == {"prompt_injection"}
+
+
 def test_flag_answers_and_marks_the_prediction(tmp_path: Path) -> None:
     project = _project(tmp_path / "flag", "true")
     with TestClient(build_server_app(load_spec(project / "keel.yaml"),

@@ -22,8 +22,8 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
 
-from journey import Traffic, keel, use_store  # noqa: E402
-from live_server import running_server  # noqa: E402
+from journey import Traffic, keel, use_store
+from live_server import running_server
 
 pytestmark = pytest.mark.slow
 

@@ -65,6 +65,19 @@ def test_reject_refuses_an_instance_unlike_the_reference(tmp_path: Path) -> None
     assert {r["guard"] for r in refused if r["status"] == "rejected"} == {"out_of_distribution"}
 
 
+def test_an_array_instance_is_judged_as_its_record(tmp_path: Path) -> None:
+    """``[a, b]`` in the contract's order is the record ``{a, b}``: refused alike."""
+    project = _project(tmp_path / "array", "{action: reject, target_fpr: 0.01}")
+    with TestClient(build_server_app(load_spec(project / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        ok = client.post("/v1/models/adder:predict", json={"instances": [[10.5, 7]]})
+        assert ok.status_code == 200, ok.text
+        odd = client.post("/v1/models/adder:predict", json={"instances": [[10.5, 7], [9000.0, 7]]})
+        assert odd.status_code == 422, odd.text
+        assert [(d["path"], d["rule"]) for d in odd.json()["details"]] == [
+            ("instances[1]", "out_of_distribution")]
+
+
 def test_flag_answers_and_marks_the_prediction(tmp_path: Path) -> None:
     project = _project(tmp_path / "flag", "true")
     with TestClient(build_server_app(load_spec(project / "keel.yaml"),

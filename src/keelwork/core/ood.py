@@ -98,7 +98,9 @@ class OodDetector:
             hist += np.where(np.isnan(col), 0.0, part)  # missing: no evidence
         for k, c in enumerate(self.categorical):
             freqs, floor = self.cat_log_freq[k], self.cat_floor[k]
-            hist += np.array([-freqs.get(str(r.get(c)), floor) for r in rows])
+            # missing: no evidence, as for a numeric value
+            hist += np.array([0.0 if (v := r.get(c)) is None else -freqs.get(str(v), floor)
+                              for r in rows])
         return maha, hist
 
     def fused(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -187,7 +189,7 @@ def fit(rows: Sequence[Mapping[str, Any]], numeric: Sequence[str], categorical: 
         log_freq.append(tuple(float(v) for v in np.log((counts + 0.5) / (len(col) + 0.5 * BINS))))
     cat_maps, floors = [], []
     for c in categorical:
-        values = [str(r.get(c)) for r in fit_rows]
+        values = [str(v) for r in fit_rows if (v := r.get(c)) is not None]
         uniq, counts = np.unique(values, return_counts=True)
         total = len(values) + 1.0
         cat_maps.append({str(u): float(math.log(n / total)) for u, n in zip(uniq, counts,

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from keelwork.core.contracts.record import as_records
 from keelwork.core.injection.model import InjectionModel, shipped_model
 from keelwork.errors import ErrorDetail, GuardRefused, GuardUnavailable
 from keelwork.spec.guard_settings import InjectionGuard
@@ -42,9 +43,11 @@ class InjectionScreen:
     """
 
     def __init__(self, settings: InjectionGuard, fields: Sequence[str],
-                 model: InjectionModel | None = None) -> None:
+                 model: InjectionModel | None = None, names: Sequence[str] = ()) -> None:
         self.settings = settings
         self.fields = tuple(fields)
+        #: The contract's inputs in order: an array instance is read as their record.
+        self.names = tuple(names)
         self.model = model if model is not None else shipped_model()
         self.threshold = (settings.threshold if settings.threshold is not None
                           else self.model.threshold)
@@ -58,7 +61,7 @@ class InjectionScreen:
     def hits(self, instances: Sequence[Any]) -> list[list[str]]:
         """Per instance, the scanned fields whose text scored as an attack."""
         out: list[list[str]] = []
-        for inst in instances:
+        for inst in as_records(list(instances), self.names):
             found: list[str] = []
             if isinstance(inst, dict):
                 for name in self.fields:
@@ -157,7 +160,8 @@ def open_screen(spec: KeelSpec, model: InjectionModel | None = None) -> Injectio
     settings = injection_settings(spec.guards)
     if settings is None:
         return None
-    return InjectionScreen(settings, injection_fields(spec), model)
+    return InjectionScreen(settings, injection_fields(spec), model,
+                           tuple(f.name for f in spec.contract.inputs))
 
 
 __all__ = ["INJECTION_GUARD", "Canary", "InjectionScreen", "leak_refusal", "open_screen",

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from keelwork.adapters.data import read_table
 from keelwork.adapters.stores.ood_store import OodStore
+from keelwork.core.contracts.record import as_records
 from keelwork.core.ood import OodDetector, fit
 from keelwork.errors import ErrorDetail, SpecError
 from keelwork.service.monitoring.reference import champion_version
@@ -38,16 +39,19 @@ class OodGuard:
         action: ``flag`` or ``reject``.
     """
 
-    def __init__(self, detectors: dict[tuple[str, int], OodDetector], action: str) -> None:
+    def __init__(self, detectors: dict[tuple[str, int], OodDetector], action: str,
+                 names: Sequence[str] = ()) -> None:
         self.detectors = detectors
         self.action = action
+        #: The contract's inputs in order: an array instance is read as their record.
+        self.names = tuple(names)
 
     def flags(self, model: str, version: int, instances: Sequence[Any]) -> list[bool] | None:
         """Per instance, whether it is unlike the reference (None: no detector)."""
         det = self.detectors.get((model, version))
         if det is None:
             return None
-        rows = [i if isinstance(i, dict) else {} for i in instances]
+        rows = [i if isinstance(i, dict) else {} for i in as_records(list(instances), self.names)]
         return det.flags(rows)
 
 
@@ -113,7 +117,8 @@ def ensure_detectors(resolved: ResolvedSpec, engine: Engine) -> OodGuard | None:
             log.info("out-of-distribution detector fitted for %s:%d (target FPR %g)",
                      m.name, version, settings.target_fpr)
         detectors[(m.name, version)] = OodDetector.from_dict(body)
-    return OodGuard(detectors, settings.action)
+    return OodGuard(detectors, settings.action,
+                    tuple(f.name for f in resolved.spec.contract.inputs))
 
 
 __all__ = ["MAX_ROWS", "OodGuard", "ensure_detectors", "fit_detector"]

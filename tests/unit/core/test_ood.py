@@ -53,3 +53,20 @@ def test_missing_values_are_no_evidence_and_small_references_are_refused() -> No
     assert det.flags([{"a": None, "b": None, "c": None, "k": "x"}]) == [False]
     with pytest.raises(ValueError, match="at least 200"):
         fit(_rows(rng, 100), ["a"], [], alpha=0.01)
+
+
+def test_a_missing_category_is_no_evidence_either() -> None:
+    rng = np.random.default_rng(2)
+    rows = _rows(rng, 5_000)
+    for r in rows[::10]:
+        r["k"] = None  # the reference has missing categories too: never a category "None"
+    det = fit(rows, ["a", "b", "c"], ["k"], alpha=0.01)
+    assert "None" not in det.cat_log_freq[0]
+    ordinary = {"a": 0.1, "b": 0.0, "c": 1.0}
+    assert det.flags([{**ordinary, "k": None}, ordinary, {**ordinary, "k": "x"}]) == [
+        False, False, False]
+    assert det.raw_scores([{**ordinary, "k": None}])[1][0] < det.raw_scores(
+        [{**ordinary, "k": "z"}])[1][0]
+    # An unseen category is still evidence.
+    assert det.raw_scores([{**ordinary, "k": "never"}])[1][0] > det.raw_scores(
+        [{**ordinary, "k": "z"}])[1][0]

@@ -46,6 +46,14 @@ def test_hits_name_the_fields_that_scored_as_attacks() -> None:
     assert failures == []
 
 
+def test_an_array_instance_is_read_in_the_contracts_order() -> None:
+    screen = InjectionScreen(InjectionGuard(action="reject"), ["prompt"],
+                             names=("user", "prompt"))
+    hits, _ = _judge(screen, [["u1", ATTACK], ["u2", "What is 2+2?"], [ATTACK]])
+    # The third is not one value per input: the contract refuses it before any guard.
+    assert hits == [["prompt"], [], []]
+
+
 def test_the_refusal_names_the_guard_and_never_quotes_the_text() -> None:
     err = refusal([[], ["prompt"]])
     assert isinstance(err, GuardRefused) and isinstance(err, PermissionError)
