@@ -17,7 +17,10 @@ The rates and disparities are Fairlearn's, computed from the same counts:
   largest (``MetricFrame.difference()``/``ratio()``, ``method="between_groups"``); a ratio
   whose largest value is 0 is undefined (None; Fairlearn: NaN);
 - demographic parity: of selection rates; equalized odds: the larger of the TPR and FPR
-  differences, the smaller of their ratios (``agg="worst_case"``).
+  differences, the smaller of their ratios (``agg="worst_case"``); when the FPR ratio is
+  undefined (no group has a false positive) the equalized-odds ratio is the TPR ratio, and
+  when the TPR ratio is undefined (no group has a true positive) it is undefined, as
+  Fairlearn's ``min`` over the two answers (see :func:`worst_ratio`).
 
 Each protected field is judged on its own (Fairlearn's single ``sensitive_features``), not on
 intersections of fields.
@@ -116,9 +119,23 @@ def disparities(groups: Mapping[str, GroupCounts]) -> dict[str, float | None]:
         "demographic_parity_difference": difference(sel),
         "demographic_parity_ratio": ratio(sel),
         "equalized_odds_difference": max(difference(tpr), difference(fpr)),
-        "equalized_odds_ratio": (None if tpr_ratio is None or fpr_ratio is None
-                                 else min(tpr_ratio, fpr_ratio)),
+        "equalized_odds_ratio": worst_ratio(tpr_ratio, fpr_ratio),
     }
+
+
+def worst_ratio(tpr_ratio: float | None, fpr_ratio: float | None) -> float | None:
+    """The equalized-odds ratio from the TPR and FPR ratios, as Fairlearn answers it.
+
+    Fairlearn takes Python's ``min`` over the ratios in the order TPR, FPR. NaN compares false
+    both ways, so an undefined TPR ratio is kept (the answer is undefined) while an undefined
+    FPR ratio is passed over (the answer is the TPR ratio): no group with a false positive
+    still leaves a TPR gap to measure.
+    """
+    if tpr_ratio is None:
+        return None
+    if fpr_ratio is None:
+        return tpr_ratio
+    return min(tpr_ratio, fpr_ratio)
 
 
 class GroupTally:
@@ -173,4 +190,4 @@ class GroupTally:
 
 
 __all__ = ["MAX_TRACKED", "OTHER", "GroupCounts", "GroupTally", "difference", "disparities",
-           "rate_parts", "rates", "ratio"]
+           "rate_parts", "rates", "ratio", "worst_ratio"]

@@ -9,14 +9,17 @@ rounding for the moments. Windows can therefore be computed incrementally and co
 into a day) without keeping rows.
 
 Numeric column: ``len(edges) + 1`` bins; bin ``i`` holds ``edges[i-1] <= x < edges[i]``. The
-edges are the reference's distinct quantiles at ``0, 1/B, ..., (B-1)/B`` and at
-:data:`TAIL_QUANTILES` (narrow tail bins), plus a float just above its maximum, so the first and
-last bins hold values below / above the reference's range (empty for the reference itself).
-Error bound: within a bin values are not resolved, so a CDF read from the profile is exact at
-every edge and off by at most one bin's mass in between (at most ``1/B`` of the reference: 5 %
-at the default 20 bins). NaN counts as null; +-inf is counted in ``non_finite`` and kept out of
-the bins and moments. Moments of values near the float64 limit are computed scaled; an ``m2``
-beyond float64 is ``inf`` and is stored and merged as such (:mod:`keelwork.core.monitors.moments`).
+edges (:mod:`keelwork.core.monitors.edges`) are the reference's distinct quantiles at ``0, 1/B,
+..., (B-1)/B`` and at a few tail quantiles (narrow tail bins), plus a float just above its
+maximum, so the first and last bins hold values below / above the reference's range (empty for
+the reference itself). A value that holds more than ``1/B`` of the reference (a point mass: the
+40 of a column of weekly hours) gets a bin of its own, ``[v, v + ulp)``. Error bound: within a
+bin values are not resolved, so a CDF read from the profile is exact at every edge and off by
+at most one bin's mass in between (at most ``1/B`` of the reference: 5 % at the default 20
+bins; a point mass is alone in its bin, never split). NaN counts as null; +-inf is counted in
+``non_finite`` and kept out of the bins and moments. Moments of values near the float64 limit
+are computed scaled; an ``m2`` beyond float64 is ``inf`` and is stored and merged as such
+(:mod:`keelwork.core.monitors.moments`).
 
 Categorical column: exact counts for the reference's ``max_categories`` most frequent labels.
 When the reference held no more labels than that (a *closed* vocabulary), labels never seen in it
@@ -35,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from keelwork.core.monitors.edges import reference_edges
 from keelwork.core.monitors.moments import (
     decode_moment,
     encode_moment,
@@ -48,8 +52,6 @@ PROFILE_KIND = "keelwork.monitor-profile"
 PROFILE_VERSION = 1
 #: Quantile bins of a numeric column (the error bound above is about ``1 / DEFAULT_BINS``).
 DEFAULT_BINS = 20
-#: Quantiles added to the ``1/B`` grid so the tail bins are narrow (see ``_numeric``).
-TAIL_QUANTILES = (0.001, 0.005, 0.01, 0.025, 0.975, 0.99, 0.995, 0.999)
 #: Labels of a categorical column counted by name; the rest are summed in ``other``.
 DEFAULT_MAX_CATEGORIES = 100
 #: Labels unseen in the reference named in a window's profile.
@@ -398,12 +400,7 @@ def numeric_profile(name: str, values: Any, ref: ColumnProfile | None,
     if ref is not None:
         edges = np.asarray(ref.edges, dtype=np.float64)
     elif finite.size:
-        # Extra tail quantiles keep the outermost bins narrow: within a bin values are taken
-        # as uniform, which over a long tail would overstate distances such as Wasserstein.
-        probs = np.union1d(np.arange(bins) / bins, TAIL_QUANTILES)
-        quantiles = np.quantile(finite, probs)
-        top = np.nextafter(finite.max(), np.inf)
-        edges = np.unique(np.append(quantiles, top))
+        edges = reference_edges(finite, bins)
     else:
         edges = np.empty(0)
     counts = (np.bincount(np.searchsorted(edges, finite, side="right"),

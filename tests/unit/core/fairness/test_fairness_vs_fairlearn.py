@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from keelwork.core.fairness import GroupTally
-from keelwork.core.fairness.groups import MAX_TRACKED, OTHER, disparities, rates
+from keelwork.core.fairness.groups import (
+    MAX_TRACKED,
+    OTHER,
+    disparities,
+    rates,
+    worst_ratio,
+)
 
 fl = pytest.importorskip("fairlearn.metrics", reason="fairlearn (the dev extra) not installed")
 
@@ -102,6 +108,63 @@ def test_a_ratio_of_all_zero_rates_is_undefined_as_in_fairlearn() -> None:
     assert d["demographic_parity_ratio"] is None
     assert math.isnan(values["demographic_parity_ratio"])
     assert d["demographic_parity_difference"] == values["demographic_parity_difference"] == 0
+
+
+def _two_groups(tpr: dict[str, float], fpr: dict[str, float]) -> tuple[Any, Any, Any]:
+    """100 actual positives and 100 actual negatives per group, answered at the given rates."""
+    y_true, y_pred, groups = [], [], []
+    for g in tpr:
+        for i in range(100):
+            y_true.append(1)
+            y_pred.append(int(i < round(tpr[g] * 100)))
+            groups.append(g)
+        for i in range(100):
+            y_true.append(0)
+            y_pred.append(int(i < round(fpr[g] * 100)))
+            groups.append(g)
+    return np.array(y_true), np.array(y_pred), np.array(groups)
+
+
+@pytest.mark.parametrize(("tpr", "fpr"), [
+    # no false positive in any group: the FPR ratio is 0/0, the TPR gap still counts
+    ({"a": 0.9, "b": 0.2}, {"a": 0.0, "b": 0.0}),
+    # no true positive in any group: the TPR ratio is 0/0, and so is the answer
+    ({"a": 0.0, "b": 0.0}, {"a": 0.4, "b": 0.2}),
+    # neither
+    ({"a": 0.0, "b": 0.0}, {"a": 0.0, "b": 0.0}),
+    # every answer positive
+    ({"a": 1.0, "b": 1.0}, {"a": 1.0, "b": 1.0}),
+    # one group never selected
+    ({"a": 0.7, "b": 0.0}, {"a": 0.1, "b": 0.0}),
+], ids=["no-false-positive", "no-true-positive", "never-positive", "always-positive",
+        "one-group-never-selected"])
+def test_undefined_tpr_or_fpr_ratio_answers_as_fairlearn(tpr: dict[str, float],
+                                                        fpr: dict[str, float]) -> None:
+    y_true, y_pred, groups = _two_groups(tpr, fpr)
+    tally = _tally(y_true, y_pred, groups)
+    _, values = _fairlearn(y_true, y_pred, groups)
+    ours = disparities(tally.counts["g"])
+    for name, theirs in values.items():
+        _same(ours[name], theirs)
+
+
+def test_no_false_positive_keeps_the_tpr_gap_in_the_equalized_odds_ratio() -> None:
+    y_true, y_pred, groups = _two_groups({"a": 0.9, "b": 0.2}, {"a": 0.0, "b": 0.0})
+    d = disparities(_tally(y_true, y_pred, groups).counts["g"])
+    assert d["equalized_odds_ratio"] == pytest.approx(0.2 / 0.9)
+    assert d["equalized_odds_difference"] == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize(("tpr_ratio", "fpr_ratio", "expected"), [
+    (0.5, 0.8, 0.5), (0.9, 0.3, 0.3), (0.4, None, 0.4), (None, 0.6, None), (None, None, None)])
+def test_worst_ratio_follows_fairlearn_min_over_tpr_then_fpr(
+        tpr_ratio: float | None, fpr_ratio: float | None, expected: float | None) -> None:
+    def nan(v: float | None) -> float:
+        return math.nan if v is None else v
+
+    theirs = min(np.array([nan(tpr_ratio), nan(fpr_ratio)]))
+    assert worst_ratio(tpr_ratio, fpr_ratio) == expected
+    _same(expected, float(theirs))
 
 
 def test_counts_merge_by_addition_and_groups_stay_bounded() -> None:
