@@ -364,9 +364,9 @@ def test_admitted_requests_are_checked_once_and_nothing_else_skips_the_check(
     real = RecordValidator.validate_batch
 
     def counting(self: RecordValidator, records: Sequence[Any],
-                 prefix: str = "instances") -> list[ErrorDetail]:
+                 prefix: str = "instances", limit: int | None = None) -> list[ErrorDetail]:
         checked.append(len(records))
-        return real(self, records, prefix)
+        return real(self, records, prefix, limit)
 
     monkeypatch.setattr(RecordValidator, "validate_batch", counting)
     predictor, sink, calls = _predictor()

@@ -231,13 +231,17 @@ class RecordValidator:
             return []
         return self._explain(record, f"{prefix}[{index}]" if index is not None else "")
 
-    def validate_batch(self, records: Sequence[Any],
-                       prefix: str = "instances") -> list[ErrorDetail]:
+    def validate_batch(self, records: Sequence[Any], prefix: str = "instances",
+                       limit: int | None = None) -> list[ErrorDetail]:
         """Every problem of every record, with paths ``prefix[i].field``.
 
         Args:
             records: The records.
             prefix: The name of the batch in paths.
+            limit: Name at most this many problems (None: all). Past it the other records
+                are only checked, not explained: one last detail (rule ``more_problems``,
+                path ``prefix``) counts the invalid records left unexplained, so a request
+                of many bad records costs a check per record, not a message per field.
 
         Returns:
             All problems, record by record; ``[]`` when all records are valid.
@@ -250,6 +254,11 @@ class RecordValidator:
         out: list[ErrorDetail] = []
         for i, record in enumerate(records):
             if not valid(record):
+                if limit is not None and len(out) >= limit:
+                    left = sum(not valid(r) for r in records[i:])
+                    return [*out, ErrorDetail(prefix, "more_problems", left,
+                                              f"{left} more record(s) break the contract "
+                                              f"(the first {limit} problems are named).")]
                 out.extend(explain(record, f"{prefix}[{i}]"))
         return out
 

@@ -11,6 +11,19 @@ from keelwork.errors import ErrorDetail
 
 #: The guard recorded on answers that broke the output contract.
 OUTPUT_GUARD = "output_contract"
+#: The guard name of the out-of-distribution guard (log records, metrics, error details).
+OOD_GUARD = "out_of_distribution"
+#: The prompt-injection guard's name (as :data:`keelwork.service.injection.INJECTION_GUARD`).
+_INJECTION_GUARD = "prompt_injection"
+
+
+def flagged_by(output: bool, injected: bool, odd: bool) -> list[str]:
+    """The guards that flagged one answered row, the one its record's ``guard`` names first
+    (the output contract, then prompt injection, then out of distribution). A row with two
+    or more also lists them all in its ``request_meta["guards"]``, so that what selects by
+    guard (``review.guards``) finds it under each."""
+    return [g for g, hit in ((OUTPUT_GUARD, output), (_INJECTION_GUARD, injected),
+                             (OOD_GUARD, odd)) if hit]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from keelwork.adapters.metrics import GatewayMetrics
-from keelwork.core.bounds import UNKNOWN_FIELD, bound_json, metric_field
+from keelwork.core.bounds import UNKNOWN_FIELD, metric_field
 from keelwork.core.contracts import (
     RecordValidator,
     compile_contract,
@@ -38,8 +39,15 @@ from keelwork.errors import (
     Overloaded,
     PredictionError,
 )
-from keelwork.service.gateway.context import OUTPUT_GUARD, PredictResult, RequestContext
+from keelwork.service.gateway.context import (
+    OOD_GUARD,
+    OUTPUT_GUARD,
+    PredictResult,
+    RequestContext,
+    flagged_by,
+)
 from keelwork.service.gateway.host import ModelHost, ModelTarget
+from keelwork.service.gateway.refusals import RefusalLog, clip
 from keelwork.service.gateway.routes import RolloutRoute
 from keelwork.service.gateway.tokens import TokenMeter
 from keelwork.service.injection import INJECTION_GUARD, leak_refusal, refusal
@@ -52,6 +60,8 @@ if TYPE_CHECKING:
     from keelwork.service.ood import OodGuard
 
 log = logging.getLogger("keelwork.gateway")
+#: Contract problems named per request: past them the other instances are only counted.
+MAX_PROBLEMS = 1000
 
 
 class Dispatcher:
@@ -83,7 +93,6 @@ class Dispatcher:
         self._outputs = compile_outputs(spec.contract)
         self._outputs_strict = spec.contract.output_policy == "strict"
         self._log_inputs = spec.storage.log_inputs
-        self._max_logged_bytes = spec.storage.max_rejected_input_bytes
         self._names = tuple(f.name for f in spec.contract.inputs)
         self._contract_fields = frozenset(self._names)
         self._output_fields = frozenset(f.name for f in spec.contract.outputs)
@@ -97,6 +106,8 @@ class Dispatcher:
         self.ood: OodGuard | None = None
         #: ``guards.prompt_injection`` (keelwork.service.injection).
         self.injection: InjectionScreen | None = None
+        self._refusals = RefusalLog(sink, self._stored, self._subject, self._log_inputs,
+                                    spec.storage.max_rejected_input_bytes)
 
     @property
     def validator(self) -> RecordValidator | None:
@@ -153,16 +164,17 @@ class Dispatcher:
             raise ContractViolation("The request holds no instances; send at least one.",
                                     [ErrorDetail("instances", "min_items", 0)])
         validator = self._validator  # not run again on instances it passed already
-        details = (validator.validate_batch(instances)
+        details = (validator.validate_batch(instances, limit=MAX_PROBLEMS)
                    if validator is not None and ctx.checked_by is not validator else [])
         if details and self._redact is not None:  # a personal field's value stays out
             details = [self._redact.detail(d) for d in details]
         if details:
-            for d in details:
-                # Labels from the contract only: the client's own keys would be new series.
-                label = (UNKNOWN_FIELD if d.rule == "extra_field"
-                         else metric_field(d.path, self._contract_fields))
-                self.metrics.child(self.metrics.validation_failures, name, label, d.rule).inc()
+            # Labels from the contract only: the client's own keys would be new series.
+            counted = Counter((UNKNOWN_FIELD if d.rule == "extra_field" else
+                               metric_field(d.path, self._contract_fields), d.rule)
+                              for d in details)
+            for (label, rule), n in counted.items():
+                self.metrics.child(self.metrics.validation_failures, name, label, rule).inc(n)
             self._count(target, "invalid")
             await self._log_refused(target, instances, ctx, "contract", started, details)
             raise ContractViolation(summarise(details), details)
@@ -236,11 +248,11 @@ class Dispatcher:
                 inputs=self._stored(inst), outputs=self._stored_output(out),
                 latency_ms=latency_ms, model_latency_ms=model_ms,
                 status="error" if refused else ("rejected" if withheld else status),
-                guard=OUTPUT_GUARD if i in broken_rows else (
-                    INJECTION_GUARD if inj else (OOD_GUARD if odd else None)),
-                answered_by=answered.target.label, request_meta=meta)
+                guard=guards[0] if guards else None, answered_by=answered.target.label,
+                request_meta=meta if len(guards) < 2 else {**meta, "guards": guards})
             for i, (pid, inst, out, odd, inj) in enumerate(zip(ids, instances, outputs, ood,
                                                                injected, strict=True))
+            for guards in (flagged_by(i in broken_rows, inj, odd),)
         ]
         await self._sink.write(records)
         if withheld:
@@ -421,79 +433,22 @@ class Dispatcher:
 
     def _subject(self, ctx: RequestContext, instance: Any) -> str | None:
         if ctx.subject_id is not None:
-            return ctx.subject_id
+            return clip(ctx.subject_id)
         v = self._subject_of(instance)  # contract.subject_field, in an object or an array
-        return None if v is None else str(v)
+        return None if v is None else clip(str(v))
 
     async def _log_refused(self, target: ModelTarget, instances: list[Any],
                            ctx: RequestContext, guard: str, started: float,
                            details: list[ErrorDetail]) -> None:
-        """Keep refused input where the user can find it (status 'rejected' + the guard).
-
-        A client picks what it sends: each instance and the violations are kept as JSON of at
-        most ``storage.max_rejected_input_bytes`` each (:func:`bound_json`), and a record
-        that was cut says so in ``request_meta.truncated``.
-        """
-        now = time.time()
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        bound = self._max_logged_bytes
-        violations, cut = bound_json([d.as_dict() for d in details[:50]], bound)
-        meta = {**ctx.meta, "violations": violations}
-        records = []
-        for inst in instances:
-            inputs, cut_input = (bound_json(self._stored(inst), bound) if self._log_inputs
-                                 else (None, False))
-            truncated = [k for k, c in (("inputs", cut_input), ("violations", cut)) if c]
-            records.append(PredictionRecord(
-                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
-                inputs=inputs, outputs=None, latency_ms=latency_ms,
-                model_latency_ms=None, status="rejected", guard=guard, answered_by=None,
-                request_meta={**meta, "truncated": {"fields": truncated, "max_bytes": bound}}
-                if truncated else meta))
-        await self._sink.write(records)
+        """Keep refused input where the user can find it (:meth:`RefusalLog.refused`)."""
+        await self._refusals.refused(target, instances, ctx, guard, started, details)
 
     async def log_failed(self, target: ModelTarget, instances: list[Any],
-                          ctx: RequestContext, started: float, error: KeelworkError, *,
-                          guard: str | None, status: str = "error") -> None:
-        """Record a request that got no answer (timeout, model error, load failure,
-        overload) with its error, so ``keel log tail --status error`` shows it.
-
-        Writing is best effort: a failing log never replaces the request's own error. The
-        input may not have been checked yet (a load failure comes first): it is kept as
-        bounded JSON, as :meth:`_log_refused` keeps it.
-        """
-        now = time.time()
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        bound = self._max_logged_bytes
-        meta = {**ctx.meta, "error": error.message[:_MAX_LOGGED_ERROR],
-                "error_type": type(error).__name__}
-        records = []
-        for inst in instances:
-            inputs, cut = (bound_json(self._stored(inst), bound) if self._log_inputs
-                           else (None, False))
-            records.append(PredictionRecord(
-                id=new_prediction_id(), ts=now, model=target.name, version=target.version,
-                tenant=ctx.tenant, subject_id=_clip(self._subject(ctx, inst)),
-                inputs=inputs, outputs=None, latency_ms=latency_ms,
-                model_latency_ms=None, status=status, guard=guard, answered_by=None,
-                request_meta={**meta, "truncated": {"fields": ["inputs"], "max_bytes": bound}}
-                if cut else meta))
-        try:
-            await self._sink.write(records)
-        except Exception:  # the log counts its own failures; the caller gets its error
-            return
-
-
-#: The guard name of the out-of-distribution guard (log records, metrics, error details).
-OOD_GUARD = "out_of_distribution"
-#: Longest error message kept with a failed request's records.
-_MAX_LOGGED_ERROR = 1000
-
-
-def _clip(subject: str | None, limit: int = 256) -> str | None:
-    return subject if subject is None or len(subject) <= limit else subject[:limit]
-
+                         ctx: RequestContext, started: float, error: KeelworkError, *,
+                         guard: str | None, status: str = "error") -> None:
+        """Record a request that got no answer (:meth:`RefusalLog.failed`)."""
+        await self._refusals.failed(target, instances, ctx, started, error, guard=guard,
+                                    status=status)
 
 
 __all__ = ["Dispatcher"]

@@ -662,3 +662,26 @@ def test_error_details_are_never_empty(client: TestClient) -> None:
         assert details and details[0]["path"] == "model" and details[0]["rule"], details
         if got is not None:
             assert details[0]["got"] == got
+
+
+def test_long_client_headers_are_stored_clipped(client: TestClient, project: Path) -> None:
+    """A client's headers end up in every record of its request: 10 KB of tenant, subject,
+    request id and user agent on 50 instances are kept as 256 characters each."""
+    long = "t" * 10_000
+    r = client.post("/v1/models/adder:predict", json={"instances": [[1.0, 2, None]] * 50},
+                    headers={"x-tenant-id": long, "x-subject-id": long, "x-request-id": long,
+                             "user-agent": long})
+    assert r.status_code == 200, r.text
+    from keelwork.adapters.stores.engine import make_engine
+    from keelwork.adapters.stores.prediction_store import PredictionReader
+
+    engine = make_engine(load_spec(project / "keel.yaml").storage_url)
+    try:
+        records = list(PredictionReader(engine).iter_records())
+    finally:
+        engine.dispose()
+    assert len(records) == 50
+    for record in records:
+        assert record.tenant == long[:256] and record.subject_id == long[:256]
+        kept = record.request_meta
+        assert kept["x-request-id"] == long[:256] and kept["user-agent"] == long[:256]

@@ -149,3 +149,61 @@ def test_small_refused_inputs_are_stored_whole() -> None:
     assert record.inputs == {"age": -3, "emb": [1, 2]}
     assert "truncated" not in record.request_meta
     assert record.request_meta["violations"][0]["path"] == "instances[0].age"
+
+
+def test_many_bad_instances_cost_a_bounded_answer_and_each_record_its_own_problems() -> None:
+    """20,000 refused instances: the 422 names the first problems and counts the rest; each
+    stored record holds its own instance's problem, not the request's whole list (which was
+    stored 20,000 times); the metric counts every checked problem once."""
+    n = 20_000
+
+    async def main() -> tuple[list[PredictionRecord], ContractViolation, Gateway]:
+        gw, sink = _gateway()
+        await gw.start()
+        with pytest.raises(ContractViolation) as info:
+            await gw.predict("m", None, [{"age": -float(i + 1)} for i in range(n)])
+        await gw.close()
+        return sink.records, info.value, gw
+
+    records, err, gw = asyncio.run(main())
+    from keelwork.service.gateway.dispatch import MAX_PROBLEMS
+
+    assert len(err.details) == MAX_PROBLEMS + 1
+    assert err.details[-1].rule == "more_problems" and err.details[-1].got == n - MAX_PROBLEMS
+    assert len(records) == n and {r.status for r in records} == {"rejected"}
+    for i in (0, 1, MAX_PROBLEMS - 1):
+        assert [v["path"] for v in records[i].request_meta["violations"]] == [
+            f"instances[{i}].age"]
+        assert records[i].inputs == {"age": -float(i + 1)}
+    # Past the named problems each record still says the request was refused and why.
+    late = records[n - 1].request_meta["violations"]
+    assert [v["rule"] for v in late] == ["more_problems"]
+    stored = sum(len(record_to_row(r)["request_meta"] or "") for r in records)
+    assert stored < 400 * n  # was ~4 KiB per record
+    text = gw.metrics.render()[0].decode()
+    counted = [s.value for f in text_string_to_metric_families(text)
+               if f.name == "keelwork_contract_violations" for s in f.samples
+               if s.name.endswith("_total") and s.labels.get("rule") == "min"]
+    assert counted == [float(MAX_PROBLEMS)]
+
+
+def test_a_long_subject_from_the_contract_is_clipped_on_every_path() -> None:
+    spec = SPEC.replace("storage:", "  subject_field: who\nstorage:").replace(
+        "    - {name: emb", "    - {name: who, type: string, required: false}\n    - {name: emb")
+
+    async def main() -> list[PredictionRecord]:
+        def resolve(name: str, ref: str | None) -> ModelTarget:
+            return ModelTarget(name, 1, "python", "x:y")
+
+        sink = Sink()
+        gw = Gateway(parse_spec(spec, env={}), resolve, lambda _t: Runtime(), sink)
+        await gw.start()
+        await gw.predict("m", None, [{"age": 1.0, "who": "s" * 10_000}])
+        with pytest.raises(ContractViolation):
+            await gw.predict("m", None, [{"age": -1.0, "who": "s" * 10_000}])
+        await gw.close()
+        return sink.records
+
+    records = asyncio.run(main())
+    assert [r.status for r in records] == ["ok", "rejected"]
+    assert all(r.subject_id is not None and len(r.subject_id) == 256 for r in records)
