@@ -5,8 +5,9 @@ model's signature when it has one, so numeric columns are checked before MLflow 
 
 Many MLflow flavors store the model as a pickle (``python_model.pkl``, ``model.pkl``, a
 ``torch.save`` ``.pth``). Loading those runs arbitrary code, so, as for plain pickle files,
-they need ``allow_unsafe_pickle``. Models saved from code (``python_model="model.py"``) hold
-readable source instead and load without it.
+they need ``allow_unsafe_pickle``. A file counts as a pickle by its name, by its first bytes,
+or because ``MLmodel`` hands it to a flavor that unpickles it, whatever it is called. Models
+saved from code (``python_model="model.py"``) hold readable source instead and load without it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from keelwork.adapters.runtimes.base import (
     RuntimeConfig,
     as_batch,
     import_optional,
+    looks_like_pickle,
     numeric_matrix,
     one_per_instance,
     refuse_or_warn_pickle,
@@ -34,6 +36,23 @@ from keelwork.types import Instance, JSONValue
 _PURPOSE = "The 'mlflow' runtime"
 #: Files MLflow flavors write with pickle (torch.save writes .pth).
 _PICKLED = PICKLE_SUFFIXES | {".pth"}
+#: MLflow flavors that unpickle their stored model: flavor -> (the setting naming it, the
+#: (setting, value) pairs that say it is stored in a safe format instead).
+_PICKLE_FLAVORS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "sklearn": ("pickled_model", (("serialization_format", "skops"),)),
+    "lightgbm": ("data", (("model_class", "lightgbm.basic.Booster"),
+                          ("serialization_format", "skops"))),
+    "pytorch": ("model_data", ()),  # a file, or a directory holding model.pth (else model.pt2)
+    "statsmodels": ("data", ()),
+    "pmdarima": ("pickled_model", ()),
+    "fastai": ("data", ()),
+    "paddle": ("pickled_model", ()),
+    "shap": ("serialized_explainer", ()),
+}
+#: python_function settings that name the stored model its loader_module loads.
+_PYFUNC_DATA_KEYS = ("data", "model_path")
+#: What ``mlflow.pytorch`` unpickles in a model directory (a ``model.pt2`` beside is an export).
+_TORCH_PICKLE = "model.pth"
 #: MLflow column type -> (pandas dtype, Open Inference Protocol name); None = not numeric.
 _COLUMN_TYPES: dict[str, tuple[str | None, str]] = {
     "double": ("float64", "FP64"),
@@ -244,8 +263,75 @@ class MlflowRuntime(BaseRuntime):
 
 
 def pickled_files(path: Path) -> list[Path]:
-    """The files of an MLflow model directory that are loaded with pickle."""
-    return sorted(p for p in path.rglob("*") if p.suffix.lower() in _PICKLED)
+    """The files of an MLflow model directory that loading may unpickle.
+
+    A file counts when its suffix or first bytes say pickle, or when ``MLmodel`` names it as
+    what a pickle-based flavor loads (``pickled_model: model.dat`` of ``sklearn``, a custom
+    pyfunc's ``python_model``), whatever its name.
+    """
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    found = {p for p in files if p.suffix.lower() in _PICKLED or looks_like_pickle(p)}
+    found.update(_declared_pickles(path))
+    return sorted(found)
+
+
+def _declared_pickles(root: Path) -> set[Path]:
+    """The files ``MLmodel`` hands to a flavor that unpickles them."""
+    flavors = _read_flavors(root / "MLmodel")
+    found: set[Path] = set()
+    for name, conf in flavors.items():
+        if name in _PICKLE_FLAVORS and not _safe_format(name, flavors):
+            found.update(_named_files(root, conf.get(_PICKLE_FLAVORS[name][0])))
+    pyfunc = flavors.get("python_function", {})
+    found.update(_named_files(root, pyfunc.get("python_model")))  # a cloudpickled PythonModel
+    loader = str(pyfunc.get("loader_module", ""))
+    flavor = loader.removeprefix("mlflow.")
+    if loader.startswith("mlflow.") and flavor in _PICKLE_FLAVORS \
+            and not _safe_format(flavor, flavors):
+        for key in _PYFUNC_DATA_KEYS:
+            found.update(_named_files(root, pyfunc.get(key)))
+    return found
+
+
+def _read_flavors(mlmodel: Path) -> dict[str, dict[str, Any]]:
+    """The ``flavors`` mapping of an MLmodel file; empty when it is missing or unreadable."""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe", pure=True).load(mlmodel.read_text(encoding="utf-8"))
+    except Exception:  # a missing or broken MLmodel fails later, in MLflow, with its own message
+        return {}
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    if not isinstance(flavors, dict):
+        return {}
+    return {str(k): v for k, v in flavors.items() if isinstance(v, dict)}
+
+
+def _safe_format(flavor: str, flavors: Mapping[str, Mapping[str, Any]]) -> bool:
+    """True when the flavor's entry names a non-pickle format (a missing entry is unsafe, as
+    MLflow then falls back to pickle)."""
+    conf = flavors.get(flavor)
+    return conf is not None and any(conf.get(k) == v for k, v in _PICKLE_FLAVORS[flavor][1])
+
+
+def _named_files(root: Path, value: Any) -> list[Path]:
+    """The files a flavor setting names: the file itself (wherever it is, as MLflow opens it
+    there) or, inside the model directory, a directory's ``model.pth`` (``mlflow.pytorch``) or
+    the files sharing a prefix (paddle's ``model`` -> ``model.pdiparams``)."""
+    if not isinstance(value, str) or not value:
+        return []
+    target = root / value
+    try:
+        if target.is_file():
+            return [target]
+        if not target.resolve().is_relative_to(root.resolve()):
+            return []
+        if target.is_dir():
+            inner = target / _TORCH_PICKLE
+            return [inner] if inner.is_file() else []
+        return sorted(p for p in target.parent.glob(f"{target.name}.*") if p.is_file())
+    except (OSError, ValueError):  # a name the file system cannot hold names no file
+        return []
 
 
 __all__ = ["MlflowConfig", "MlflowRuntime", "pickled_files"]

@@ -7,10 +7,11 @@ labels (duplicates, relabels, unknown ids, reconciling) are written once, in
 
 ``unknown_labels`` is bounded, since any client of the feedback API can name ids that do not
 exist: one :meth:`LabelStore.submit` adds at most ``max_unknown`` new rows (keel.yaml's
-``monitoring.labels.max_unknown_per_request``; the rest are counted, not kept), and
-:meth:`LabelStore.expire_unknown` deletes those not seen again within
-``monitoring.labels.unknown_ttl``. Files (``keel ingest --labels``) are an operator's: their
-unknown labels are all kept, and expire the same way.
+``monitoring.labels.max_unknown_per_request``), and none once the table holds
+``max_unknown_total`` rows (:data:`~keelwork.adapters.stores.label_writes.MAX_UNKNOWN_LABELS`);
+the rest are counted in ``unknown_not_kept``, not kept. :meth:`LabelStore.expire_unknown`
+deletes those not seen again within ``monitoring.labels.unknown_ttl``. Files (``keel ingest
+--labels``) are an operator's: their unknown labels are all kept, and expire the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from keelwork.adapters.stores.ingest_ledger_store import Ledger
 from keelwork.adapters.stores.ingest_tables import label_history, labels, unknown_labels
 from keelwork.adapters.stores.label_writes import (
+    MAX_UNKNOWN_LABELS,
     LabelResult,
     apply_labels,
     reconcile_labels,
@@ -58,11 +60,15 @@ class LabelStore:
     Args:
         engine: The store.
         ledger: The ledger whose retried transactions to use (default: a new one).
+        max_unknown_total: Rows ``unknown_labels`` may hold before :meth:`submit` keeps no
+            new unknown label.
     """
 
-    def __init__(self, engine: Engine, ledger: Ledger | None = None) -> None:
+    def __init__(self, engine: Engine, ledger: Ledger | None = None, *,
+                 max_unknown_total: int = MAX_UNKNOWN_LABELS) -> None:
         self.engine = engine
         self.ledger = ledger or Ledger(engine)
+        self.max_unknown_total = max_unknown_total
 
     def ensure_schema(self) -> None:
         """Create the ingestion and prediction-log tables if missing (safe to repeat).
@@ -91,10 +97,11 @@ class LabelStore:
                 record has none), e.g. the output contract's
                 (:class:`~keelwork.core.label_check.LabelChecker`); its problems are reported
                 with the others.
-            max_unknown: New unknown labels kept at most (None: all); see the module doc.
+            max_unknown: New unknown labels kept at most (None: all, up to the store's
+                ``max_unknown_total``); see the module doc.
 
         Returns:
-            Counts and the first unknown ids.
+            Counts, the first unknown ids and how many unknown labels were not kept.
 
         Raises:
             ContractViolation: some record is invalid; ``details`` names every problem with
@@ -129,7 +136,8 @@ class LabelStore:
         result = self.ledger.transaction(
             f"store {len(valid)} label(s)",
             lambda conn: apply_labels(conn, valid, source, relabel_own_only=relabel_own_only,
-                                      max_unknown=max_unknown))
+                                      max_unknown=max_unknown,
+                                      max_unknown_total=self.max_unknown_total))
         result.counts.read = len(records)
         return result
 

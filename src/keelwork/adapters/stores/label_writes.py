@@ -9,9 +9,10 @@ the order it arrives:
   ``label_history`` (``ingested`` and ``relabelled``). Arrival order decides, not ``ts``: a
   correction is sent after the mistake, whatever time it says the truth was observed;
 - its prediction is not in the log: the label is kept in ``unknown_labels`` and reported
-  (``unknown``). Predictions may reach the log after their labels (a spool replay, a batch
-  imported later): :func:`reconcile_labels` -- run at the start of every labels ingestion --
-  moves such labels into ``labels`` once their prediction exists.
+  (``unknown``); past a bound (new rows per call, rows in the table) it is counted in
+  ``unknown_not_kept`` instead of kept. Predictions may reach the log after their labels (a
+  spool replay, a batch imported later): :func:`reconcile_labels` -- run at the start of every
+  labels ingestion -- moves such labels into ``labels`` once their prediction exists.
 
 The tables are in :mod:`keelwork.adapters.stores.ingest_tables`; the store API over them is
 :class:`keelwork.adapters.stores.label_store.LabelStore`.
@@ -19,12 +20,13 @@ The tables are in :mod:`keelwork.adapters.stores.ingest_tables`; the store API o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from keelwork.adapters.stores.ingest_tables import label_history, labels, unknown_labels
@@ -36,6 +38,8 @@ from keelwork.errors import ErrorDetail, RelabelRefused
 
 #: How many unknown ids a result keeps as examples.
 UNKNOWN_EXAMPLES = 20
+#: Rows ``unknown_labels`` may hold before the feedback API stops adding new ones.
+MAX_UNKNOWN_LABELS = 100_000
 
 
 @dataclass(slots=True)
@@ -44,7 +48,8 @@ class LabelResult:
 
     counts: IngestCounts = field(default_factory=IngestCounts)
     unknown_ids: list[str] = field(default_factory=list)
-    #: Unknown labels past the per-request bound: counted in ``counts.unknown``, not stored.
+    #: Unknown labels past the per-request or total bound: counted in ``counts.unknown``,
+    #: not stored.
     unknown_not_kept: int = 0
 
     def note_unknown(self, ids: Sequence[str]) -> None:
@@ -70,7 +75,8 @@ def rows_by_id(conn: Connection, table: Table, ids: Sequence[str]) -> dict[str, 
 
 def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], source: str,
                  now: datetime | None = None, *, relabel_own_only: bool = False,
-                 max_unknown: int | None = None) -> LabelResult:
+                 max_unknown: int | None = None,
+                 max_unknown_total: int | None = None) -> LabelResult:
     """Apply valid labels in order (see the module docstring for the rules).
 
     Runs inside the caller's transaction; only reads and writes through ``conn``.
@@ -83,6 +89,8 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
         relabel_own_only: Refuse to replace a label that another source set.
         max_unknown: New ``unknown_labels`` rows kept at most (None: all); labels of ids
             already kept there are updated whatever the bound.
+        max_unknown_total: New ``unknown_labels`` rows are kept only while the table holds
+            fewer rows than this (None: no bound; counted once, when the first new one comes).
 
     Returns:
         Counts (``ingested``, ``duplicates``, ``unknown``, ``relabelled``) and unknown ids.
@@ -106,6 +114,7 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
     unknown_rows: dict[str, dict[str, Any]] = {}
     unknown_seen: list[str] = []
     fresh_unknown = 0
+    room: int | None = None  # new unknown rows that may be kept; counted when first needed
     c = result.counts
     refused: list[ErrorDetail] = []
     for position, (row_index, lab) in enumerate(rows):
@@ -118,7 +127,9 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
             unknown_seen.append(pid)
             before = unknown_rows.get(pid) or unknown_before.get(pid)
             if before is None:
-                if max_unknown is not None and fresh_unknown >= max_unknown:
+                if room is None:
+                    room = _unknown_room(conn, max_unknown, max_unknown_total)
+                if fresh_unknown >= room:
                     result.unknown_not_kept += 1
                     continue
                 fresh_unknown += 1
@@ -153,6 +164,16 @@ def apply_labels(conn: Connection, rows: Sequence[tuple[int | None, LabelRow]], 
     _write(conn, inserts, updates, history, unknown_rows, set(unknown_before))
     result.note_unknown(list(dict.fromkeys(unknown_seen)))
     return result
+
+
+def _unknown_room(conn: Connection, max_unknown: int | None,
+                  max_unknown_total: int | None) -> int:
+    """How many new ``unknown_labels`` rows one call may add under both bounds."""
+    room = max_unknown if max_unknown is not None else sys.maxsize
+    if max_unknown_total is not None:
+        held = conn.execute(select(func.count()).select_from(unknown_labels)).scalar_one()
+        room = min(room, max(0, max_unknown_total - int(held)))
+    return room
 
 
 def _write(conn: Connection, inserts: dict[str, dict[str, Any]],
@@ -221,6 +242,7 @@ def _move(conn: Connection, found: list[dict[str, Any]], now: datetime) -> int:
 
 
 __all__ = [
+    "MAX_UNKNOWN_LABELS",
     "UNKNOWN_EXAMPLES",
     "LabelResult",
     "apply_labels",

@@ -23,9 +23,11 @@ mixed                  the type of most of its values (the comment says how many
 =====================  ==========================================================================
 
 A column with nulls becomes ``nullable: true``. Columns of other types (dates, binary, structs)
-and columns holding only nulls are skipped, with the reason. Each field comes with a one-line
-comment of what was observed ("observed 17..90; 0 nulls in 32,561 rows"), for the YAML the user
-edits. Pure: no I/O; pyarrow and numpy are imported inside the functions.
+and columns holding only nulls are skipped, with the reason. A skipped column that holds values
+makes the draft ``extra_fields: ignore`` (else ``reject``): its values are still in the
+reference data, and the draft must accept the data it was drafted from. Each field comes with
+a one-line comment of what was observed ("observed 17..90; 0 nulls in 32,561 rows"), for the
+YAML the user edits. Pure: no I/O; pyarrow and numpy are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from typing import Any
 from keelwork.core.contracts.columns import MIXED_CHILDREN, is_mixed
 from keelwork.spec.contract import ContractSection
 
+#: Why a column of nothing but nulls is skipped.
+ALL_NULL = "skipped: every value is null"
+
 
 @dataclass
 class InferredContract:
@@ -49,9 +54,21 @@ class InferredContract:
     comments: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def untyped(self) -> list[str]:
+        """The skipped columns that hold values (all but the ones of only nulls)."""
+        return [name for name, why in self.skipped.items() if why != ALL_NULL]
+
+    @property
+    def extra_fields(self) -> str:
+        """``ignore`` when a column with values was left out, so that the reference data, which
+        holds it, passes its own draft (``reject`` would refuse every such row); else
+        ``reject``."""
+        return "ignore" if self.untyped else "reject"
+
     def to_dict(self) -> dict[str, Any]:
         """The ``contract`` section as plain data, ready to dump as YAML."""
-        return {"inputs": [dict(f) for f in self.fields], "extra_fields": "reject"}
+        return {"inputs": [dict(f) for f in self.fields], "extra_fields": self.extra_fields}
 
     def section(self) -> ContractSection:
         """The draft as a validated :class:`~keelwork.spec.contract.ContractSection`."""
@@ -253,7 +270,7 @@ def infer_field(name: str, column: Any, rows: int, *, margin: float = 0.1,
     else:
         nulls = column.null_count
     if nulls == rows or not len(column):
-        return None, "skipped: every value is null"
+        return None, ALL_NULL
     typ = column.type
     if pa.types.is_dictionary(typ):
         typ = typ.value_type
@@ -367,6 +384,9 @@ def held_out_check(table: Any, *, margin: float | None = None, max_categories: i
                    seed: int = 0) -> HeldOutCheck | None:
     """Infer on a random 80 % of the rows and count how many of the other 20 % fail.
 
+    The held-out rows are checked whole, with every column but those of ``exclude`` (which
+    the user names as not inputs), as ``keel validate`` would check them.
+
     With ``margin=None``, the margins of :data:`MARGINS` are tried from the smallest and the
     first whose held-out share is at most :data:`TARGET_FAILING` is chosen (else the one with
     the lowest share: what still fails then is not a range, e.g. a rare category). The full
@@ -386,13 +406,15 @@ def held_out_check(table: Any, *, margin: float | None = None, max_categories: i
     order = np.random.default_rng(seed).permutation(n)
     cut = round(n * (1 - HELD_OUT))
     fit, held = table.take(np.sort(order[:cut])), table.take(np.sort(order[cut:]))
+    left_out = [c for c in dict.fromkeys(exclude) if c in held.column_names]
+    if left_out:
+        held = held.drop_columns(left_out)
     tried: dict[float, float] = {}
     fields: dict[float, dict[str, int]] = {}
     for m in (MARGINS if margin is None else (margin,)):
         draft = infer_contract(fit, margin=m, max_categories=max_categories,
                                text_length=text_length, exclude=exclude)
-        names = [f["name"] for f in draft.fields]
-        report = validate_table(held.select(names), draft.section())
+        report = validate_table(held, draft.section())
         tried[m] = report.failed_rows / held.num_rows
         per: dict[str, int] = {}
         for f in report.failures:
@@ -410,5 +432,5 @@ def held_out_check(table: Any, *, margin: float | None = None, max_categories: i
                         by_field=fields[chosen])
 
 
-__all__ = ["HELD_OUT", "MARGINS", "TARGET_FAILING", "HeldOutCheck", "InferredContract",
+__all__ = ["ALL_NULL", "HELD_OUT", "MARGINS", "TARGET_FAILING", "HeldOutCheck", "InferredContract",
            "held_out_check", "infer_contract", "infer_field"]

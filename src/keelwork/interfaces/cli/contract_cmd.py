@@ -57,15 +57,22 @@ def render_yaml(draft: Any, source: str, excluded: Sequence[str] = (),
         inputs.append(item)
     section = CommentedMap()
     section["inputs"] = inputs
-    section["extra_fields"] = "reject"
+    section["extra_fields"] = draft.extra_fields
+    untyped = draft.untyped
+    if untyped:  # with reject, every row that holds them (the reference data) would fail
+        section.yaml_add_eol_comment(f"not reject: the data holds {', '.join(untyped)} "
+                                     "(left out: no contract type)", "extra_fields")
     doc = CommentedMap()
     doc["contract"] = section
     when = datetime.now(UTC).strftime("%Y-%m-%d")
     head = (f"Drafted by `keel contract infer` from {source} ({draft.rows:,} rows) on {when}.\n"
             "Review it, then put it in keel.yaml (or pass it to `keel validate --contract`).")
-    if excluded:
+    if excluded and draft.extra_fields == "reject":
         head += ("\nNot inputs: " + ", ".join(excluded) + " (with extra_fields: reject, a file "
                  "that holds them fails validation; drop them, or set extra_fields: ignore).")
+    elif excluded:
+        head += ("\nNot inputs: " + ", ".join(excluded) + " (extra_fields: ignore lets a file "
+                 "hold them).")
     if note:
         head += "\n" + note
     if draft.skipped:

@@ -7,8 +7,11 @@ a chunk *means* -- labels, scored records, imported predictions -- is the busine
 :class:`keelwork.types.ChunkHandler`.
 
 Rows are read with :func:`keelwork.adapters.data.readers.iter_batches`; values of *mixed*
-columns keep their own type (:func:`batch_records`). Line numbers, for dead letters, are
-counted only when a file has some (:meth:`SourceFile.line_of`).
+columns keep their own type (:func:`batch_records`). A JSON-lines record keeps the keys its line
+had: a key the line leaves out is absent from the row, not null (:class:`LineKeys`), so the
+contract tells an omitted field (``required``) from a ``null`` one (``nullable``), as it does
+for a request; in CSV, TSV and Parquet an empty cell is null. Line numbers, for dead letters,
+are counted only when a file has some (:meth:`SourceFile.line_of`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import csv
 import gzip
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -126,6 +130,68 @@ def batch_records(batch: Any) -> list[dict[str, Any]]:
             if code in json_codes and isinstance(value, str):
                 records[row][f.name] = json.loads(value)
     return records
+
+
+class LineKeys:
+    """Which keys each record of a JSON-lines file really has, read from its lines on demand.
+
+    Arrow gives every row every column of the file, so a key that a line leaves out comes back
+    as null. :meth:`drop_absent` takes such keys out of the rows again. Only rows holding a null
+    are looked up, and the file's lines are read (once, forwards) only when there is one, so a
+    file without nulls costs nothing.
+
+    Args:
+        path: The JSON-lines file (optionally gzipped).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lines: Iterator[str] | None = None
+        self._at = 0  # the record the next line read belongs to
+
+    def drop_absent(self, records: list[dict[str, Any]], first: int) -> None:
+        """Remove, in place, the null values whose key the record's line does not have.
+
+        Args:
+            records: Consecutive rows of the file, as :func:`batch_records` gives them.
+            first: The 0-based record index of ``records[0]`` in the file; calls go forwards.
+        """
+        for i, record in enumerate(records):
+            if None not in record.values():
+                continue
+            keys = self._keys(first + i)
+            if keys is not None:
+                for name in [k for k, v in record.items() if v is None and k not in keys]:
+                    del record[name]
+
+    def _keys(self, row: int) -> set[str] | None:
+        if self._lines is None:
+            self._lines = _record_texts(self.path)
+        if row < self._at:  # pragma: no cover - run_file only goes forwards
+            return None
+        text = next(islice(self._lines, row - self._at, None), None)
+        self._at = row + 1
+        if text is None:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:  # the reader parsed it; a changed file is caught by run_file
+            return None
+        return set(value) if isinstance(value, dict) else None
+
+
+def _record_texts(path: Path) -> Iterator[str]:
+    """The text of each record of a JSON-lines file: its non-blank lines, as the reader splits
+    them (at line feeds only)."""
+    from keelwork.adapters.data.files import open_binary
+
+    with open_binary(path) as fh:
+        for number, raw in enumerate(fh):
+            text = raw.decode("utf-8", errors="replace")
+            if number == 0:
+                text = text.removeprefix("\ufeff")
+            if text.strip():
+                yield text
 
 
 def hash_file(path: Path) -> str:
@@ -256,12 +322,15 @@ def run_file(ledger: IngestLedger, handler: ChunkHandler, file: SourceFile, *,
     report = progress or (lambda _event: None)
     report(ProgressEvent(name, kind, cp.committed_rows, file.rows, result.counts))
     handler.begin(file, ledger, cp)
+    keys = LineKeys(file.path) if _is_jsonl(file.path) else None
     first = 0
     for _start, batch in iter_batches(file.path, batch_size=batch_size, types=file.types):
         n = batch.num_rows
         skip = cp.skip_in(first, n)
         if skip < n:
             records = batch_records(batch.slice(skip) if skip else batch)
+            if keys is not None:
+                keys.drop_absent(records, first + skip)
             for offset in range(0, len(records), commit_every):
                 rows = records[offset:offset + commit_every]
                 row0 = first + skip + offset
@@ -290,6 +359,15 @@ def run_file(ledger: IngestLedger, handler: ChunkHandler, file: SourceFile, *,
     return result
 
 
+def _is_jsonl(path: Path) -> bool:
+    from keelwork.adapters.data.readers import detect_format
+
+    try:
+        return detect_format(path) == "jsonl"
+    except DataFileError:  # pragma: no cover - check_source read it already
+        return False
+
+
 def _collect(result: FileResult, outcome: ChunkOutcome) -> None:
     room = EXAMPLES - len(result.examples)
     if room > 0:
@@ -302,6 +380,7 @@ def _collect(result: FileResult, outcome: ChunkOutcome) -> None:
 __all__ = [
     "EXAMPLES",
     "FileResult",
+    "LineKeys",
     "ProgressHook",
     "SourceFile",
     "batch_records",

@@ -135,3 +135,115 @@ def test_models_without_a_signature_take_records_as_they_are(tmp_path: Path) -> 
     assert rt.predict([{"x": 1, "y": 2}, {"x": 3, "y": 4}]) == [
         {"total": 3, "n": 2}, {"total": 7, "n": 2}]
     assert rt.predict_proba([{"x": 1}]) is None
+
+
+class _Payload:
+    """Unpickling it creates ``marker``: proof that the file was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+_SKLEARN_MLMODEL = """\
+flavors:
+  python_function:
+    loader_module: mlflow.sklearn
+    model_path: {name}
+    python_version: 3.11.0
+  sklearn:
+    pickled_model: {name}
+    serialization_format: cloudpickle
+    sklearn_version: 1.5.0
+mlflow_version: 2.16.0
+"""
+
+
+def _sklearn_dir(directory: Path, name: str, payload: Any, protocol: int = 4) -> Path:
+    """An MLflow sklearn model whose pickle is stored as ``name`` (any name, no suffix)."""
+    import pickle
+
+    path = directory / "model"
+    path.mkdir()
+    (path / name).write_bytes(pickle.dumps(payload, protocol=protocol))
+    (path / "MLmodel").write_text(_SKLEARN_MLMODEL.format(name=name), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["model.dat", "model"])
+def test_pickles_under_any_name_are_refused_before_they_run(tmp_path: Path, name: str) -> None:
+    from keelwork.adapters.runtimes.mlflow import MlflowRuntime
+
+    marker = tmp_path / "ran"
+    path = _sklearn_dir(tmp_path, name, _Payload(marker))
+    assert MlflowRuntime.pickled_parts(path, {}) == [path / name]
+    with pytest.raises(UnsafeArtifactError, match=rf"{name}'.*allow_unsafe_pickle"):
+        load_runtime("mlflow", path)
+    assert not marker.exists()
+
+
+def test_a_pickle_mlmodel_names_is_refused_whatever_its_first_bytes(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    # protocol 0 starts with a text opcode, not the 0x80 of later protocols
+    path = _sklearn_dir(tmp_path, "weights.bin", _Payload(marker), protocol=0)
+    with pytest.raises(UnsafeArtifactError, match=r"weights.bin"):
+        load_runtime("mlflow", path)
+    assert not marker.exists()
+
+
+def test_a_pickle_no_flavor_names_is_found_by_its_first_bytes(tmp_path: Path) -> None:
+    import pickle
+
+    from keelwork.adapters.runtimes.mlflow import MlflowRuntime
+
+    built = fm.mlflow_from_code(tmp_path)
+    hidden = Path(built.artifact) / "artifacts" / "blob"
+    hidden.parent.mkdir(exist_ok=True)
+    hidden.write_bytes(pickle.dumps(_Payload(tmp_path / "ran")))
+    assert MlflowRuntime.pickled_parts(Path(built.artifact), {}) == [hidden]
+    with pytest.raises(UnsafeArtifactError, match=r"blob"):
+        load_runtime("mlflow", built.artifact)
+
+
+_SAFE_MLMODELS = {
+    "model.skops": "  python_function: {loader_module: mlflow.sklearn, model_path: model.skops}\n"
+                   "  sklearn: {pickled_model: model.skops, serialization_format: skops}\n",
+    "data/model.pt2": "  python_function: {loader_module: mlflow.pytorch, data: data}\n"
+                      "  pytorch: {model_data: data, pytorch_version: 2.8.0}\n",
+}
+
+
+@pytest.mark.parametrize("stored", sorted(_SAFE_MLMODELS))
+def test_safe_formats_mlmodel_names_are_not_counted_as_pickles(tmp_path: Path,
+                                                               stored: str) -> None:
+    from keelwork.adapters.runtimes.mlflow import pickled_files
+
+    (tmp_path / stored).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / stored).write_bytes(b"PK\x03\x04")
+    (tmp_path / "MLmodel").write_text("flavors:\n" + _SAFE_MLMODELS[stored], encoding="utf-8")
+    assert pickled_files(tmp_path) == []
+
+
+def test_a_torch_save_mlmodel_names_is_counted_whatever_its_suffix(tmp_path: Path) -> None:
+    from keelwork.adapters.runtimes.mlflow import pickled_files
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "weights").write_bytes(b"PK\x03\x04")  # torch.save writes a zip
+    (tmp_path / "MLmodel").write_text(
+        "flavors:\n  pytorch: {model_data: data/weights, pytorch_version: 2.8.0}\n",
+        encoding="utf-8")
+    assert pickled_files(tmp_path) == [tmp_path / "data" / "weights"]
+
+
+@pytest.mark.parametrize("name", ["model.dat", "model"])
+def test_pickles_under_any_name_load_with_the_opt_in(tmp_path: Path, name: str) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
+    path = _sklearn_dir(tmp_path, name, model)
+    with pytest.warns(UnsafePickleWarning, match=name):
+        rt = load_runtime("mlflow", path, allow_unsafe_pickle=True)
+    assert rt.predict([[3.0]]) == pytest.approx([7.0])

@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 from keelwork.adapters.data.readers import read_table
 from keelwork.core.contracts.batch import validate_table
 from keelwork.core.contracts.columns import table_from_records
-from keelwork.core.contracts.infer import infer_contract, infer_field
+from keelwork.core.contracts.infer import (
+    HELD_OUT,
+    held_out_check,
+    infer_contract,
+    infer_field,
+)
 
 NAN = float("nan")
 
@@ -98,6 +103,40 @@ def test_comment_says_what_was_observed() -> None:
     spec, comment = infer_field("age", pa.array([17, None, 90]), 3)
     assert spec is not None and spec["nullable"] is True
     assert comment == "observed 17..90; 1 nulls in 3 rows"
+
+
+def test_a_left_out_column_with_values_makes_the_draft_ignore_extra_fields() -> None:
+    import datetime
+
+    days = pa.array([datetime.date(2024, 1, i % 28 + 1) for i in range(60)])
+    table = pa.table({"age": list(range(20, 80)), "day": days, "empty": pa.nulls(60)})
+    draft = infer_contract(table)
+    assert set(draft.skipped) == {"day", "empty"} and draft.untyped == ["day"]
+    assert draft.to_dict()["extra_fields"] == "ignore"
+    assert validate_table(table, draft.section()).ok  # its own reference data passes
+    # A column of only nulls breaks nothing under reject: the draft stays strict.
+    plain = table.drop_columns(["day"])
+    strict = infer_contract(plain)
+    assert strict.untyped == [] and strict.to_dict()["extra_fields"] == "reject"
+    assert validate_table(plain, strict.section()).ok
+
+
+def test_the_held_out_check_validates_every_column_of_the_held_out_rows() -> None:
+    n = 100
+    order = np.random.default_rng(0).permutation(n)
+    held = sorted(order[round(n * (1 - HELD_OUT)):].tolist())
+    # 'rare' has values only in the held-out rows: the draft of the other rows has no such
+    # field and (extra_fields: reject) refuses every held-out row that holds one.
+    table = pa.table({"x": [float(i) for i in range(n)],
+                      "rare": [("r" if i in held else None) for i in range(n)],
+                      "label": [i % 2 for i in range(n)]})
+    check = held_out_check(table, margin=1.0, exclude=["label"], seed=0)
+    assert check is not None and check.rows == len(held)
+    fit = table.take(np.sort(order[:round(n * (1 - HELD_OUT))]))
+    draft = infer_contract(fit, margin=1.0, exclude=["label"])
+    truth = validate_table(table.take(held).drop_columns(["label"]), draft.section())
+    assert check.share == truth.failed_rows / len(held) == 1.0
+    assert check.by_field == {"rare": len(held)}
 
 
 # --------------------------------------------------------------------------- properties
