@@ -12,7 +12,7 @@ to the log, each hour planted with something a monitor must say:
 - 03h: everyone 15 years older, a few in a workclass never seen -> ``age`` drifts, the new
   category is named;
 - 04h: one prediction -> ``single_row``, no alarm;
-- 05h: 2,000 ordinary rows, but the Asian-Pac-Islander segment works 15 more hours a week:
+- 05h: 2,000 ordinary rows, but the Asian-Pac-Islander segment works 10 more hours a week:
   that segment's ``hours-per-week`` drifts while the window as a whole does not.
 """
 
@@ -165,7 +165,9 @@ def _plant(trained: dict[str, Any], engine: Engine) -> dict[str, Any]:
     hours[3]["age"] = hours[3]["age"] + 15
     hours[3].loc[hours[3].index[:8], "workclass"] = "Space-agency"
     seg = hours[5]["race"] == SEGMENT
-    hours[5].loc[seg, "hours-per-week"] = hours[5].loc[seg, "hours-per-week"] + 15
+    # +10 hours: the whole window's exact Wasserstein/std is 0.085, well under the 0.1 floor
+    # (+15 gave 0.098, inside the profile's binning error of the floor).
+    hours[5].loc[seg, "hours-per-week"] = hours[5].loc[seg, "hours-per-week"] + 10
     records: list[PredictionRecord] = []
     labelled: dict[str, tuple[str, float]] = {}
     h0: dict[str, Any] = {}
