@@ -130,6 +130,7 @@ def _reference(resolved: ResolvedSpec) -> CheckItem:
     engine = make_engine(resolved.storage_url)
     try:
         store = MonitorStore(engine)
+        store.ensure_schema()  # a project never served has no monitoring tables yet
         missing = [n for n in names if store.latest_reference(n) is None]
     finally:
         engine.dispose()

@@ -8,8 +8,10 @@ labels (keel.yaml's ``review`` section; :mod:`keelwork.core.review` holds the ru
 - :func:`verdict` records a reviewer's label: it becomes the prediction's label at once (the
   label store, source ``review:<reviewer>``, checked against the output contract), so
   monitoring and quality SLOs see it, and it is audited. A verdict for a prediction that is not
-  in the queue, or whose log record is gone (erased, expired), is refused.
-- :func:`stats` counts the queue and measures agreement on double-labelled items;
+  in the queue, whose log record is gone (erased, expired), or that has the verdicts it wants
+  already, is refused.
+- :func:`stats` counts the queue and measures agreement on the items meant to be
+  double-labelled;
   :func:`export` writes the queue as Label Studio tasks or Argilla records.
 """
 
@@ -172,8 +174,8 @@ def verdict(resolved: ResolvedSpec, engine: Engine, audit: AuditLog, prediction_
     ``via`` says how it came (``page``, ``import:label-studio by ...``) in the audit entry.
 
     Raises:
-        KeelworkError: the prediction is not in the queue, is gone from the log, or the
-            reviewer judged it already.
+        KeelworkError: the prediction is not in the queue, is gone from the log, the
+            reviewer judged it already, or it has the verdicts it wants (``review_done``).
         ContractViolation: the label breaks the output contract.
     """
     store = ReviewStore(engine)
@@ -188,6 +190,7 @@ def verdict(resolved: ResolvedSpec, engine: Engine, audit: AuditLog, prediction_
                             "or expired): its verdict would label nothing.",
                             [ErrorDetail("prediction_id", "review_gone", prediction_id)])
     _not_judged(store, prediction_id, reviewer)
+    _not_done(store, item)
     scrub = record_scrubber(resolved.spec, resolved.project_dir)
     if scrub is not None:  # keel.yaml's PII policy, as for any label (POST /v1/feedback)
         label = scrub({"label": label})["label"]
@@ -211,6 +214,18 @@ def _not_judged(store: ReviewStore, prediction_id: str, reviewer: str) -> None:
                             [ErrorDetail("reviewer", "review_twice", reviewer)])
 
 
+def _not_done(store: ReviewStore, item: dict[str, Any]) -> None:
+    """Refuse a verdict on an item that has the verdicts it wants (one, or two when it is
+    double-labelled): another would replace its label and pair up as a fake agreement. A
+    label is corrected through ``POST /v1/feedback`` or ``keel ingest --labels``."""
+    pid, wanted = item["prediction_id"], int(item["wanted"])
+    if item["state"] == "done" or store.verdicts(pid) >= wanted:
+        raise KeelworkError(
+            f"Prediction {pid!r} has the {wanted} verdict{'s' if wanted > 1 else ''} it wants "
+            "already: correct its label through POST /v1/feedback or keel ingest --labels.",
+            [ErrorDetail("prediction_id", "review_done", pid)])
+
+
 def skip(engine: Engine, prediction_id: str, reviewer: str) -> None:
     """``reviewer`` passes on an item (others still get it)."""
     store = ReviewStore(engine)
@@ -223,7 +238,8 @@ def skip(engine: Engine, prediction_id: str, reviewer: str) -> None:
 
 
 def stats(engine: Engine) -> dict[str, Any]:
-    """Items per state and, per pair of reviewers, their agreement on double-labelled items."""
+    """Items per state and, per pair of reviewers, their agreement on the items meant to be
+    double-labelled (``wanted`` 2)."""
     store = ReviewStore(engine)
     store.ensure_schema()
     pairs: dict[tuple[str, str], list[tuple[str, str]]] = {}

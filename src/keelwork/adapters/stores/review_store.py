@@ -144,6 +144,13 @@ class ReviewStore:
                 review_verdicts.c.prediction_id == prediction_id,
                 review_verdicts.c.reviewer == reviewer).limit(1)).first() is not None
 
+    def verdicts(self, prediction_id: str) -> int:
+        """The verdicts (not skips) ``prediction_id`` has."""
+        with connection(self.engine, _STORE, "reading verdicts") as conn:
+            return int(conn.execute(select(func.count()).select_from(review_verdicts).where(
+                review_verdicts.c.prediction_id == prediction_id,
+                review_verdicts.c.label != "null")).scalar_one())
+
     def record(self, prediction_id: str, reviewer: str, label: Any | None) -> int:
         """Record a verdict (``label``) or a skip (``None``); returns the item's verdicts.
 
@@ -174,11 +181,15 @@ class ReviewStore:
         return {str(s): int(n) for s, n in rows}
 
     def double_labelled(self) -> list[tuple[str, str, str, str]]:
-        """``(reviewer a, label a, reviewer b, label b)`` of items two reviewers labelled."""
+        """``(reviewer a, label a, reviewer b, label b)`` of the items meant to be
+        double-labelled (``wanted`` 2) that two reviewers labelled: the first two verdicts of
+        each. An item that wants one verdict is never paired, whatever it holds."""
         v = review_verdicts.c
+        meant = select(review_items.c.prediction_id).where(review_items.c.wanted >= 2)
         with connection(self.engine, _STORE, "reading verdicts") as conn:
             rows = conn.execute(select(v.prediction_id, v.reviewer, v.label)
-                                .where(v.label != "null").order_by(v.prediction_id, v.id)).all()
+                                .where(v.label != "null", v.prediction_id.in_(meant))
+                                .order_by(v.prediction_id, v.id)).all()
         by: dict[str, list[tuple[str, str]]] = {}
         for pid, who, label in rows:
             by.setdefault(str(pid), []).append((str(who), str(label)))

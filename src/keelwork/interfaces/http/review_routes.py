@@ -57,7 +57,7 @@ _STATE_KEY = "keel_review"
 _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "X-Content-Type-Options": "nosniff"}
 #: A refused verdict's status, by the rule the service names.
-_STATUS = {"review_unknown": 404, "review_gone": 410, "review_twice": 409}
+_STATUS = {"review_unknown": 404, "review_gone": 410, "review_twice": 409, "review_done": 409}
 
 
 def csrf_token(key: str) -> str:
@@ -126,7 +126,8 @@ def review_router(desk: ReviewDesk | None, keys: ApiKeyStoreProtocol | None, *,
         router.add_api_route(path, handler, methods=[method], include_in_schema=False)
     refused: dict[int | str, dict[str, Any]] = {
         404: {**openapi.ADMIN_ERRORS[404], "description": "Not in the review queue"},
-        409: {**openapi.ADMIN_ERRORS[409], "description": "This reviewer judged it already"},
+        409: {**openapi.ADMIN_ERRORS[409], "description": "This reviewer judged it already, "
+              "or it has the verdicts it wants"},
         410: {**openapi.ADMIN_ERRORS[404], "description": "Gone from the log (erased, expired)"}}
     router.add_api_route("/v1/review/next", api_next, methods=["GET"],
                          responses={**openapi.AUTH_ERRORS, 503: openapi.ADMIN_ERRORS[503],

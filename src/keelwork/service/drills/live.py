@@ -4,7 +4,7 @@
 it, on a free loopback port; one worker, so that SIGKILL reaches the process that serves);
 :class:`Load` is a pool of client threads posting real rows (the project's reference data) and
 recording, for every request, when it was sent, its status, the
-version that answered and the prediction ids it acknowledged.
+version that answered, the prediction ids it acknowledged and the rule of a refusal.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ MAX_ROWS = 256
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One request: when it was sent (monotonic), its status (0: no answer), the version that
-    answered and the prediction ids it acknowledged."""
+    answered ("" when the answer names none), the prediction ids it acknowledged and, for a
+    4xx answer, the rule its first error detail names."""
 
     sent: float
     status: int
     version: str
     ids: tuple[str, ...] = ()
+    rule: str = ""
 
 
 def drill_rows(resolved: ResolvedSpec) -> list[dict[str, Any]]:
@@ -158,6 +160,21 @@ def log_tail(log: Path, lines: int = 5) -> list[str]:
     return [line[-300:] for line in text.strip().splitlines()[-lines:]]
 
 
+def rule_of(body: bytes) -> str:
+    """The rule of the first detail of an error body (``{"details": [{"rule": ...}]}``); ""
+    when the body is not one."""
+    import orjson
+
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    details = parsed.get("details") if isinstance(parsed, dict) else None
+    first = details[0] if isinstance(details, list) and details else None
+    rule = first.get("rule") if isinstance(first, dict) else None
+    return rule if isinstance(rule, str) else ""
+
+
 @dataclass
 class Load:
     """``clients`` threads posting ``rows`` one at a time to model ``model`` of ``base``.
@@ -210,9 +227,10 @@ class Load:
                 ids: tuple[str, ...] = ()
                 if r.status_code == 200:
                     ids = tuple(r.json().get("prediction_ids") or ())
+                rule = rule_of(r.content) if 400 <= r.status_code < 500 else ""
                 with self.lock:
                     self.answers.append(Answer(sent, r.status_code,
-                                               r.headers.get("x-model-version", ""), ids))
+                                               r.headers.get("x-model-version", ""), ids, rule))
 
     def wait_for(self, done: Any, timeout_s: float) -> bool:
         """Wait until ``done(answers)`` is true (polled every 50 ms); False after
@@ -226,4 +244,4 @@ class Load:
 
 
 __all__ = ["Answer", "Load", "contract_rows", "drill_rows", "free_port", "log_tail",
-           "start_server", "stop_server"]
+           "rule_of", "start_server", "stop_server"]

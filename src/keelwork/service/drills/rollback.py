@@ -7,6 +7,12 @@ still answered (must be under a second).
 A request counts by when it was *sent*: one sent before the rollback may rightly be answered
 by the canary however late its answer comes; every request sent a second after it must be
 answered by the champion.
+
+A refusal by a guard or the contract (403, 422 or 429 naming a rule, such as
+``out_of_distribution`` refusing the rarest reference rows by design) is the service working,
+not a failed request: refusals are counted apart (``facts.refused``, by rule). Transport
+errors, 5xx and any other 4xx are failures. An answer that names no version (most refusals)
+says nothing about which version serves and is left out of the versions seen.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ NAME = "rollback_drill"
 VISIBLE_S = 1.0
 #: How long the load runs on after the rollback (past VISIBLE_S, to see who answers then).
 AFTER_S = 1.5
+#: The statuses of a refusal by a guard or the contract (when the answer names a rule).
+REFUSAL_STATUSES = frozenset({403, 422, 429})
 
 
 def rollback_drill(resolved: ResolvedSpec, store_url: str, *,
@@ -104,16 +112,25 @@ def roll_back(ops: RolloutOps, name: str) -> None:
     ops.act(name, "abort", actor="keel-check", reason="keel check: rollback drill")
 
 
+def refused(answer: Answer) -> bool:
+    """Whether ``answer`` is a refusal by a guard or the contract (see the module's
+    docstring): 403, 422 or 429 naming a rule of its own (not the generic ``error``)."""
+    return answer.status in REFUSAL_STATUSES and answer.rule not in ("", "error")
+
+
 def verdict(seen: list[Answer], rolled_at: float, canary: str, champion: str) -> CheckItem:
     """The drill's result from every request it sent (``rolled_at``: when the rollback was
     made, on the same monotonic clock as :attr:`Answer.sent`)."""
-    failed = [a for a in seen if not 200 <= a.status < 300]
+    refusals = [a for a in seen if refused(a)]
+    failed = [a for a in seen if not 200 <= a.status < 300 and not refused(a)]
     late = max((a.sent - rolled_at for a in seen if a.version == canary and a.sent > rolled_at),
                default=0.0)
-    after = sorted({a.version for a in seen if a.sent > rolled_at + VISIBLE_S})
+    later = [a for a in seen if a.sent > rolled_at + VISIBLE_S]
+    after = sorted({a.version for a in later if a.version})
     statuses = Counter(str(a.status) for a in failed)  # "0": no answer at all
     facts: dict[str, Any] = {
         "requests": len(seen), "failed": len(failed), "failed_by_status": dict(statuses),
+        "refused": len(refusals), "refused_by_rule": dict(Counter(a.rule for a in refusals)),
         "canary": canary, "champion": champion,
         "canary_last_answer_after_rollback_ms": round(late * 1000),
         "versions_answering_after_1s": after}
@@ -125,13 +142,18 @@ def verdict(seen: list[Answer], rolled_at: float, canary: str, champion: str) ->
                         "rollback")
     if after and after != [champion]:
         problems.append(f"versions {', '.join(after)} answered a second after the rollback")
+    if later and not any(200 <= a.status < 300 for a in later):
+        problems.append("no request sent a second after the rollback was answered: nothing "
+                        "shows the champion serving")
     if problems:
         return CheckItem(NAME, "fail", "; ".join(problems), "keel check --json: facts has the "
                          "failed requests by status and the end of the server's log; "
                          "see docs/rollouts.md", facts)
-    return CheckItem(NAME, "pass", f"{len(seen)} requests, none failed; the canary's last "
-                     f"answer was to a request sent {late * 1000:.0f} ms after the rollback",
-                     facts=facts)
+    kept = (f" ({len(refusals)} refused by a guard or the contract)"
+            if refusals else "")
+    return CheckItem(NAME, "pass", f"{len(seen)} requests, none failed{kept}; the canary's "
+                     f"last answer was to a request sent {late * 1000:.0f} ms after the "
+                     "rollback", facts=facts)
 
 
-__all__ = ["NAME", "roll_back", "rollback_drill", "verdict"]
+__all__ = ["NAME", "REFUSAL_STATUSES", "refused", "roll_back", "rollback_drill", "verdict"]

@@ -112,6 +112,23 @@ def test_refusals_have_their_statuses(project: ReviewProject) -> None:
         assert big.status_code == 413 and "at most 16384 bytes" in big.json()["error"]
 
 
+def test_a_verdict_on_an_item_that_is_done_is_refused_with_409(project: ReviewProject) -> None:
+    store = ApiKeyStore(project.engine)
+    store.ensure_schema()
+    ana = store.create(scopes=["review"], name="ana", created_by="t").plaintext
+    bob = store.create(scopes=["review"], name="bob", created_by="t").plaintext
+    client = _client(project, store)
+    url, pid = "/v1/review/label", project.ids[0]
+    assert client.post(url, json={"prediction_id": pid, "label": "question"},
+                       headers={"x-api-key": ana}).status_code == 200
+    late = client.post(url, json={"prediction_id": pid, "label": "praise"},
+                       headers={"x-api-key": bob})
+    assert late.status_code == 409 and "verdict it wants already" in late.json()["error"]
+    assert late.json()["details"][0]["rule"] == "review_done"
+    stored = LabelStore(project.engine).get(pid)
+    assert stored is not None and (stored.label, stored.source) == ("question", "review:ana")
+
+
 def test_with_keys_the_reviewer_is_the_keys_name(project: ReviewProject) -> None:
     store = ApiKeyStore(project.engine)
     store.ensure_schema()

@@ -23,7 +23,7 @@ from keelwork.core.predictions import PredictionRecord, new_prediction_id
 from keelwork.errors import DrillUnavailable
 from keelwork.service.drills import kill
 from keelwork.service.drills.backup import backup_drill
-from keelwork.service.drills.live import Answer, contract_rows, drill_rows
+from keelwork.service.drills.live import Answer, contract_rows, drill_rows, rule_of
 from keelwork.service.drills.pii_scan import pii_scan
 from keelwork.service.drills.rollback import verdict
 from keelwork.service.drills.scratch import URL_VARIABLE, scratch_project
@@ -94,6 +94,53 @@ def test_rollback_verdict_counts_by_send_time() -> None:
     assert late.status == "fail" and "1.40 s after the rollback" in late.detail
     failed = verdict([*ok, Answer(1.5, 503, "")], 1.0, "2", "1")
     assert failed.status == "fail" and failed.facts["failed"] == 1
+
+
+def test_rollback_verdict_counts_guard_and_contract_refusals_apart() -> None:
+    ok = [Answer(0.5, 200, "2"), Answer(0.9, 200, "1"), Answer(1.2, 200, "2"),
+          Answer(2.5, 200, "1"), Answer(3.0, 200, "1")]
+    refusals = [Answer(0.7, 422, "", rule="out_of_distribution"),
+                Answer(2.6, 422, "", rule="out_of_distribution"),
+                Answer(2.7, 422, "1", rule="type"),
+                Answer(2.8, 403, "", rule="prompt_injection"),
+                Answer(2.9, 429, "", rule="rate_limit")]
+    item = verdict([*ok, *refusals], 1.0, "2", "1")
+    assert item.status == "pass", item
+    assert item.facts["failed"] == 0 and item.facts["refused"] == 5
+    assert item.facts["refused_by_rule"] == {"out_of_distribution": 2, "type": 1,
+                                             "prompt_injection": 1, "rate_limit": 1}
+    assert item.facts["versions_answering_after_1s"] == ["1"]  # no "" of a refusal
+    assert "5 refused by a guard or the contract" in item.detail
+
+
+@pytest.mark.parametrize("bad", [
+    Answer(2.6, 0, ""),  # no answer at all
+    Answer(2.6, 500, "1", rule="error"),
+    Answer(2.6, 503, "", rule="overloaded"),
+    Answer(2.6, 404, "", rule="model_not_found"),  # a 4xx no guard answers
+    Answer(2.6, 422, ""),  # a refusal naming no rule
+    Answer(2.6, 403, "", rule="error"),
+])
+def test_rollback_verdict_stays_strict_about_real_failures(bad: Answer) -> None:
+    ok = [Answer(0.5, 200, "2"), Answer(2.5, 200, "1"), Answer(3.0, 200, "1")]
+    item = verdict([*ok, bad], 1.0, "2", "1")
+    assert item.status == "fail" and item.facts["failed"] == 1, item
+    assert item.facts["refused"] == 0
+
+
+def test_rollback_verdict_fails_when_only_refusals_come_after_the_rollback() -> None:
+    seen = [Answer(0.5, 200, "2"), Answer(0.9, 200, "1"),
+            Answer(2.5, 422, "", rule="out_of_distribution")]
+    item = verdict(seen, 1.0, "2", "1")
+    assert item.status == "fail" and "nothing shows the champion serving" in item.detail
+
+
+def test_the_rule_of_a_refusal_is_read_from_its_error_body() -> None:
+    body = json.dumps({"error": "x", "details": [{"path": "instances[0]",
+                                                   "rule": "out_of_distribution", "got": 1}]})
+    assert rule_of(body.encode()) == "out_of_distribution"
+    assert rule_of(b"not json") == rule_of(b"[1]") == rule_of(b'{"details": []}') == ""
+    assert rule_of(b'{"details": [{"rule": 3}]}') == ""
 
 
 # --------------------------------------------------------------------------- kill
