@@ -22,7 +22,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from keelwork.adapters.stores.label_store import LabelStore
 from keelwork.adapters.stores.prediction_store import PredictionReader
 from keelwork.adapters.stores.review_store import ReviewStore
 from keelwork.core.label_check import LabelChecker
+from keelwork.core.predictions import PredictionRecord
 from keelwork.core.review import Candidate, agreement, select, uncertainty
 from keelwork.errors import ErrorDetail, KeelworkError, SpecError
 from keelwork.service.redaction import record_scrubber
@@ -70,6 +71,15 @@ def _guards(resolved: ResolvedSpec, section: ReviewSection) -> list[str]:
     extra = ["prompt_injection"] if injection is not None and injection.action == "review" \
         else []
     return [*section.guards, *(g for g in extra if g not in section.guards)]
+
+
+def _flagged(record: PredictionRecord, guards: Sequence[str]) -> str | None:
+    """The guard a prediction enters the queue by: the first of ``guards`` that flagged it
+    (a row two guards flagged lists them in ``request_meta.guards``), else its logged one."""
+    every = record.request_meta.get("guards")
+    if isinstance(every, list):
+        return next((g for g in every if g in guards), record.guard)
+    return record.guard
 
 
 @dataclass
@@ -133,10 +143,11 @@ def fill(resolved: ResolvedSpec, engine: Engine, *, now: float | None = None,
             continue
         scores = _uncertainties(resolved, m.name, records)
         report.scored += sum(s is not None for s in scores)
-        picks = select([Candidate(r.id, s, r.guard) for r, s in zip(records, scores,
-                                                                    strict=True)],
+        guards = _guards(resolved, section)
+        picks = select([Candidate(r.id, s, _flagged(r, guards)) for r, s in zip(
+                           records, scores, strict=True)],
                        report.budget_left, random_share=section.random_share,
-                       guards=_guards(resolved, section), seed=rng.randrange(1 << 30))
+                       guards=guards, seed=rng.randrange(1 << 30))
         added = store.enqueue([
             {"prediction_id": p.prediction_id, "model": m.name, "reason": p.reason,
              "priority": p.priority,
