@@ -22,6 +22,8 @@ def flagged_by(output: bool, injected: bool, odd: bool) -> list[str]:
     (the output contract, then prompt injection, then out of distribution). A row with two
     or more also lists them all in its ``request_meta["guards"]``, so that what selects by
     guard (``review.guards``) finds it under each."""
+    if not (output or injected or odd):  # the common case, per answered row
+        return []
     return [g for g, hit in ((OUTPUT_GUARD, output), (_INJECTION_GUARD, injected),
                              (OOD_GUARD, odd)) if hit]
 
