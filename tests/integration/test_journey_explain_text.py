@@ -79,3 +79,16 @@ def test_other_text_models_explained_by_occlusion(tmp_path: Path) -> None:
     assert sum(capped["attributions"].values()) == -2.0  # the group holding "awful"
     shown = keel(tmp_path, "log", "show", body["prediction_ids"][0]).stdout
     assert "explanation: occlusion" in shown and "awful@11" in shown
+
+
+def test_an_array_instance_is_explained_as_its_record(tmp_path: Path) -> None:
+    """``[text]`` (one value per contract input) is predicted, so it is explained too: by
+    occlusion, word by word, the same as ``{"review": text}``."""
+    (tmp_path / "keel.yaml").write_text(OCCLUDED_SPEC)
+    with TestClient(build_server_app(load_spec(tmp_path / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        got = client.post("/v1/models/scorer:explain", json={"instances": [["great awful"]]})
+        assert got.status_code == 200, got.text
+    e = got.json()["explanations"][0]
+    assert e["method"] == "occlusion"
+    assert e["attributions"] == {"great@0": 1.0, "awful@6": -2.0}

@@ -201,3 +201,19 @@ def test_a_canary_in_the_answer_catches_an_injection_the_classifier_let_through(
     else:
         assert leaked.status_code == 200
         assert hit["status"] == "ok"
+
+
+def test_an_array_instance_carries_the_canary_too(tmp_path: Path) -> None:
+    """Sent as ``[prompt, user]``, the instance reaches the model as its record with the
+    token: sending arrays does not turn the canary off."""
+    root = tmp_path / "array"
+    root.mkdir()
+    (root / "keel.yaml").write_text(SPEC.format(
+        fx=FIXTURES, guard="{action: reject, threshold: 0.9999, canary_field: canary}"))
+    with TestClient(build_server_app(load_spec(root / "keel.yaml"),
+                                     freeze_gc=False)) as client:
+        # fakes:echo answers what it was given: the token in it is a leak, withheld.
+        echoed = client.post("/v1/models/bot:predict", json={"instances": [["hi", "u"]]})
+        assert echoed.status_code == 403, echoed.text
+        assert [d["rule"] for d in echoed.json()["details"]] == ["canary_leak"]
+        assert "kw-canary" not in echoed.text

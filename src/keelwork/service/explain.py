@@ -260,11 +260,14 @@ class Explainer:
                 return exact
             return self._permutation(host, instances, background, deadline)
         if field is not None:  # a text model the runtime cannot open: occlusion
+            at = self._position(field)
             texts = [inst if isinstance(inst, str) else
-                     inst.get(field) if isinstance(inst, dict) else None for inst in instances]
+                     inst.get(field) if isinstance(inst, dict) else
+                     inst[at] if isinstance(inst, list) and 0 <= at < len(inst) else None
+                     for inst in instances]
             if all(isinstance(t, str) for t in texts):
                 return self._occlusion(host, instances, texts, field,  # type: ignore[arg-type]
-                                       deadline)
+                                       deadline, at)
         return self._permutation(host, instances, self.background(), deadline)
 
     def _text_field(self) -> str | None:
@@ -276,8 +279,14 @@ class Explainer:
         numeric = [f for f in inputs if f.type in ("float", "integer")]
         return texts[0] if len(texts) == 1 and not numeric else None
 
+    def _position(self, field: str) -> int:
+        """Where ``field`` sits in an array instance (one value per contract input, in
+        contract order); -1 when it cannot be read from one."""
+        names = [f.name for f in self.resolved.spec.contract.inputs]
+        return names.index(field) if field in names else -1
+
     def _occlusion(self, host: ModelHost, instances: list[Any], texts: list[str],
-                   field: str | None, deadline: float) -> list[Explanation]:
+                   field: str | None, deadline: float, at: int = -1) -> list[Explanation]:
         from keelwork.core.explain.text import occlusion
 
         out: list[Explanation] = []
@@ -288,6 +297,9 @@ class Explainer:
                   ) -> np.ndarray[Any, Any]:
                 if isinstance(inst, dict) and field is not None:
                     return np.asarray(score([{**inst, field: t} for t in batch]), dtype=float)
+                if isinstance(inst, list) and 0 <= at < len(inst):  # the array, text replaced
+                    return np.asarray(score([[*inst[:at], t, *inst[at + 1:]] for t in batch]),
+                                      dtype=float)
                 return np.asarray(score(batch), dtype=float)
 
             keys, values, expected, value, evals, spans = occlusion(

@@ -52,7 +52,8 @@ class InjectionScreen:
         self.threshold = (settings.threshold if settings.threshold is not None
                           else self.model.threshold)
         #: ``canary_field``'s token maker (None: no canary).
-        self.canary = Canary(settings.canary_field) if settings.canary_field else None
+        self.canary = Canary(settings.canary_field, self.names) if settings.canary_field \
+            else None
 
     @property
     def action(self) -> str:
@@ -107,14 +108,17 @@ class Canary:
     generative model to keep in its system prompt; an answer that contains it was injected
     (the model was made to repeat its instructions)."""
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, names: Sequence[str] = ()) -> None:
         self.field = field
+        #: The contract's inputs in order: an array instance becomes their record, so that it
+        #: carries the token too (a client cannot turn the canary off by sending arrays).
+        self.names = tuple(names)
 
     def arm(self, model_input: Sequence[Any]) -> tuple[list[Any], str]:
         """The instances as the model gets them, with the token, and the token."""
         token = f"kw-canary-{secrets.token_hex(8)}"
         return [{**i, self.field: token} if isinstance(i, dict) else i
-                for i in model_input], token
+                for i in as_records(list(model_input), self.names)], token
 
     @staticmethod
     def leaked(outputs: Sequence[Any], token: str) -> list[bool]:
