@@ -45,6 +45,14 @@ def fairness_problems(spec: KeelSpec) -> list[Problem]:
                         f"fairness.protected[{i}] names {name!r}, which is neither an input "
                         f"of the contract (inputs: {shown}) nor in fairness.label_fields; "
                         "declare it in one of them"))
+    hidden = {i.name: i.pii for i in spec.contract.inputs if i.pii in ("redact", "drop")}
+    for i, name in enumerate(f.protected):
+        if name in hidden and name not in f.label_fields:
+            out.append((("fairness", "protected", i), "protected_field_hidden", name,
+                        f"fairness.protected[{i}] names {name!r}, whose contract pii mode is "
+                        f"{hidden[name]}: the log keeps no group of it to compare; use pii: "
+                        "pseudonymise (groups stay apart, values do not show) or send it "
+                        "with the labels (fairness.label_fields)"))
     outputs = [o.name for o in spec.contract.outputs]
     for i, name in enumerate(f.label_fields):
         at: tuple[str | int, ...] = ("fairness", "label_fields", i)

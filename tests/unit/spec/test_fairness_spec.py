@@ -97,3 +97,15 @@ def test_the_docs_example_is_a_valid_spec() -> None:
                       "sklearn}]\n" + block.group(1))
     assert spec.fairness is not None and spec.fairness.protected == ["sex", "race"]
     assert spec.rollout.gates.max_fairness_difference == 0.1
+
+
+@pytest.mark.parametrize("mode", ["redact", "drop"])
+def test_a_protected_field_the_log_never_keeps_is_refused(mode: str) -> None:
+    """A redacted or dropped protected input is stored as one placeholder (or nothing): every
+    row falls in one group, and the fairness gate would wait for two groups forever."""
+    text = BASE.replace("{name: sex, type: string}", f"{{name: sex, type: string, pii: {mode}}}")
+    assert _problems(text + "fairness:\n  protected: [sex]\n") == [
+        ("fairness.protected[0]", "protected_field_hidden", 10)]
+    # Pseudonymised values keep the groups apart: accepted.
+    kept = BASE.replace("{name: sex, type: string}", "{name: sex, type: string, pii: pseudonymise}")
+    assert parse_spec(kept + "fairness:\n  protected: [sex]\n").fairness is not None
