@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keelwork.errors import ErrorDetail
+from keelwork.service.injection import INJECTION_GUARD
 
 #: The guard recorded on answers that broke the output contract.
 OUTPUT_GUARD = "output_contract"
 #: The guard name of the out-of-distribution guard (log records, metrics, error details).
 OOD_GUARD = "out_of_distribution"
-#: The prompt-injection guard's name (as :data:`keelwork.service.injection.INJECTION_GUARD`).
-_INJECTION_GUARD = "prompt_injection"
 
 
 def flagged_by(output: bool, injected: bool, odd: bool) -> list[str]:
@@ -24,7 +23,7 @@ def flagged_by(output: bool, injected: bool, odd: bool) -> list[str]:
     guard (``review.guards``) finds it under each."""
     if not (output or injected or odd):  # the common case, per answered row
         return []
-    return [g for g, hit in ((OUTPUT_GUARD, output), (_INJECTION_GUARD, injected),
+    return [g for g, hit in ((OUTPUT_GUARD, output), (INJECTION_GUARD, injected),
                              (OOD_GUARD, odd)) if hit]
 
 
